@@ -1,0 +1,257 @@
+"""The master's first step: prune the user's graph for (fetches, feeds) and convert it
+into a compiler-IR `Program`.
+
+- Walks back from the fetches through data and control inputs, stopping at fed tensors;
+  reports unfed placeholders, unknown or foreign fetches and cycles with the user's
+  names and file:line.
+- Re-infers every type in a fresh symbol table (so an unknown-rank placeholder can be
+  specialized to the fed rank) and then rebuilds the nodes with canonical dims.
+- Implements "state within one run": a variable's value seen by an op is the value from
+  before the run, unless an assign to that variable is ordered before the op (through
+  control dependencies or data flow), in which case it is that assign's result. Two
+  assigns to one variable in one run must be ordered.
+"""
+
+from __future__ import annotations
+
+from .ir import dims as D
+from .ir.graph import Graph, GraphError, Operation, Tensor
+from .ir.nodes import NodeCache, Program, new_token
+from .ir.types import TensorType
+from .ops import InferContext, get
+
+_ASSIGNS = ("assign", "assign_add")
+_TOKENED = ("random_uniform", "random_normal", "assign", "assign_add")
+
+
+class CompileError(ValueError):
+    """The graph cannot be compiled for these fetches and feeds."""
+
+
+def _needed_ops(fetch_ops, fed):
+    """Ops to run, in topological order; raises on a cycle."""
+    order, state = [], {}
+    for root in fetch_ops:
+        stack = [(root, iter(_preds(root, fed)))]
+        if state.get(root) == 2:
+            continue
+        state[root] = 1
+        while stack:
+            op, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                state[op] = 2
+                order.append(op)
+                continue
+            s = state.get(nxt)
+            if s == 1:
+                cycle = [o.name for o, _ in stack] + [nxt.name]
+                raise GraphError("the graph has a cycle: " + " -> ".join(cycle))
+            if s is None:
+                state[nxt] = 1
+                stack.append((nxt, iter(_preds(nxt, fed))))
+    return order
+
+
+def _preds(op, fed):
+    out = [t.op for t in op.inputs if t not in fed]
+    out += [c for c in op.control_inputs if c not in out]
+    return out
+
+
+class _Converter:
+    def __init__(self, graph: Graph, feeds, feed_ranks):
+        self.graph = graph
+        self.feeds = list(feeds)
+        self.fed = set(self.feeds)
+        self.feed_ranks = feed_ranks or {}
+        self.table = D.SymbolTable()
+        self.cache = NodeCache()
+        self.value = {}      # Tensor -> Node
+        self.before = {}     # Operation -> frozenset of assign ops ordered before it
+        self.origins = {}
+
+    def placeholder_for(self, t: Tensor):
+        declared = t._type.shape
+        if declared is None:
+            rank = self.feed_ranks.get(t.name)
+            if rank is None:
+                raise CompileError(f"{t.op.describe()} has unknown rank; feed it to compile")
+            declared = (None,) * rank
+        shape = []
+        for axis, d in enumerate(declared):
+            if isinstance(d, int):
+                shape.append(d)
+            else:
+                s = self.table.new_symbol(f"{t.op.name}[{axis}]")
+                self.origins[s.name] = (t.op.name, axis)
+                shape.append(D.DimExpr.atom(s))
+        ty = TensorType(t.dtype, tuple(shape))
+        node = self.cache.make("placeholder", (), {"name": t.name, "dtype": t.dtype,
+                                                   "shape": ty.shape}, ty)
+        node.add_provenance(t.op.name, t.op.loc)
+        return node
+
+    def order_before(self, op):
+        hb = set()
+        for p in _preds(op, self.fed):
+            hb |= self.before[p]
+            if p.type in _ASSIGNS:
+                hb.add(p)
+        self.before[op] = frozenset(hb)
+
+    def latest_assign(self, var_name, op):
+        cands = [a for a in self.before[op] if a.attrs["var"] == var_name]
+        if not cands:
+            return None
+        last = [a for a in cands if all(b is a or b in self.before[a] for b in cands)]
+        if not last:
+            names = ", ".join(a.describe() for a in cands)
+            raise CompileError(f"variable {var_name!r} is assigned more than once in one run "
+                               f"without an order between the assigns ({names}); order them "
+                               "with control_dependencies")
+        return last[0]
+
+    def input_node(self, t: Tensor, consumer: Operation):
+        if t not in self.fed and t.op.type == "variable":
+            a = self.latest_assign(t.op.attrs["var"], consumer)
+            if a is not None:
+                return self.value[a.outputs[0]]
+        return self.value[t]
+
+    def convert_op(self, op: Operation):
+        self.order_before(op)
+        if op.type == "NoOp":
+            return
+        out = op.outputs[0]
+        if out in self.fed:
+            return
+        if op.type == "placeholder":
+            raise CompileError(f"placeholder {op.name!r} (created at {op.loc}) must be fed: "
+                               f"a fetched value depends on it; add it to feed_dict")
+        inputs = [self.input_node(t, op) for t in op.inputs]
+        if op.type in ("identity", "placeholder_with_default"):
+            node = inputs[0]
+            if op.type == "placeholder_with_default":
+                self.unify_declared(op, node)
+        else:
+            node = self.make_primitive(op, inputs)
+        node.add_provenance(op.name, op.loc)
+        self.value[out] = node
+
+    def unify_declared(self, op, node):
+        declared = op.outputs[0]._type.shape
+        if declared is None or node.type.shape is None:
+            return
+        for a, b in zip(declared, node.type.shape):
+            if isinstance(a, int):
+                self.table.unify(a, b, f"{op.type} {op.name!r} at {op.loc}")
+
+    def make_primitive(self, op, inputs):
+        opdef = get(op.type)
+        ctx = InferContext(self.table, f"{op.type} {op.name!r} at {op.loc}")
+        try:
+            ty = opdef.infer([n.type for n in inputs], op.attrs, ctx)
+        except (D.ShapeError, TypeError, ValueError, IndexError) as e:
+            raise CompileError(f"{op.describe()}: {e}") from None
+        if ty.shape is None:
+            raise CompileError(f"{op.describe()}: rank unknown after feeding; cannot compile")
+        token = new_token() if op.type in _TOKENED else 0
+        return self.cache.make(op.type, inputs, op.attrs, ty, token)
+
+
+def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="main") -> Program:
+    """Program for `fetches` (Tensors, the outputs in order), `targets` (Operations run
+    for their effects) and `feeds` (Tensors, the arguments in order)."""
+    conv = _Converter(graph, feeds, feed_ranks)
+    for f in list(fetches) + list(targets) + list(feeds):
+        if f.graph is not graph:
+            raise GraphError(f"{f.name!r} is from another graph than the session's graph")
+    fetch_ops = [t.op for t in fetches] + list(targets)
+    for t in feeds:
+        conv.value[t] = conv.placeholder_for(t)
+        conv.before.setdefault(t.op, frozenset())
+    ops = _needed_ops(fetch_ops, conv.fed)
+    for op in ops:
+        conv.convert_op(op)
+    effects = {}
+    assigns = [op for op in ops if op.type in _ASSIGNS]
+    for var in dict.fromkeys(a.attrs["var"] for a in assigns):
+        last = _final_assign(conv, var, [a for a in assigns if a.attrs["var"] == var])
+        effects[var] = conv.value[last.outputs[0]]
+    outputs = [conv.value[t] if t in conv.fed else conv.input_node(t, t.op) for t in fetches]
+    inputs = [conv.value[t] for t in feeds]
+    reasons = {}
+    for i, n in enumerate(inputs):
+        for axis, d in enumerate(n.type.shape):
+            s = d.as_atom() if isinstance(d, D.DimExpr) else None
+            if s is not None and conv.table.merge_reason(s):
+                reasons[(i, axis)] = conv.table.merge_reason(s)
+    prog = _canonical_program(conv, inputs, outputs, effects, name)
+    prog.input_dim_reasons = reasons
+    return prog
+
+
+def _final_assign(conv, var, assigns):
+    last = [a for a in assigns if all(b is a or b in conv.before[a] for b in assigns)]
+    if not last:
+        names = ", ".join(a.describe() for a in assigns)
+        raise CompileError(f"variable {var!r} is assigned more than once in one run without "
+                           f"an order between the assigns ({names}); order them with "
+                           "control_dependencies")
+    return last[0]
+
+
+def _canonical_program(conv, inputs, outputs, effects, name) -> Program:
+    """Rebuild every node with dims resolved through the final symbol table."""
+    table = conv.table
+    prog = Program(inputs, outputs, effects, [], name=name)
+    cache, new = NodeCache(), {}
+
+    def res(v):
+        if isinstance(v, (int, D.DimExpr)) and not isinstance(v, bool):
+            return table.resolve(v)
+        if isinstance(v, tuple):
+            return tuple(res(x) for x in v)
+        return v
+
+    for node in prog.topo():
+        shape = res(node.type.shape)
+        attrs = {k: res(v) for k, v in node.attrs}
+        n2 = cache.make(node.op, [new[id(i)] for i in node.inputs], attrs,
+                        TensorType(node.type.dtype, shape), node.token)
+        for nm in node.names:
+            n2.add_provenance(nm, "")
+        n2.locs.extend(loc for loc in node.locs if loc not in n2.locs)
+        new[id(node)] = n2
+    symbols = []
+    for n in inputs:
+        for d in new[id(n)].type.shape:
+            if isinstance(d, D.DimExpr):
+                s = d.as_atom()
+                if s not in symbols:
+                    symbols.append(s)
+    free = set(symbols)
+    for node in new.values():
+        for d in node.type.shape:
+            if isinstance(d, D.DimExpr) and not d.symbols() <= free:
+                raise CompileError(f"{node.describe()}: its shape "
+                                   f"{node.type} depends on dims no feed determines")
+    checks = []
+    for a, b, why in table.checks:
+        a, b = table.resolve(a), table.resolve(b)
+        if a == b:
+            continue
+        if isinstance(a, int) and isinstance(b, int):
+            raise CompileError(f"{why}: dimension {a} is not equal to {b}")
+        checks.append((a, b, why))
+    return Program(
+        inputs=[new[id(n)] for n in inputs],
+        outputs=[new[id(o)] for o in outputs],
+        effects={k: new[id(v)] for k, v in effects.items()},
+        symbols=symbols,
+        checks=checks,
+        symbol_origins={s.name: conv.origins.get(s.name) for s in symbols},
+        name=name,
+    )

@@ -1,0 +1,1 @@
+"""The TF1-style frontend: functions that add ops to the default graph."""

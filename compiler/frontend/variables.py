@@ -1,0 +1,143 @@
+"""TF1 variables: `Variable`, initializers, assign ops and the variable collections.
+
+A `Variable` is a `variable` op (its output is the variable's value in a run) plus an
+initializer (an `assign` of the initial value). `assign`/`assign_add` create state ops
+whose output is the new value. The value store lives in the Session's runtime, not here.
+"""
+
+from __future__ import annotations
+
+from ..ir import dtypes as T
+from ..ir.graph import Tensor, get_default_graph
+from .core import convert_to_tensor, make_op
+
+GLOBAL_VARIABLES = "variables"
+TRAINABLE_VARIABLES = "trainable_variables"
+
+
+class Variable:
+    def __init__(self, initial_value=None, trainable=True, name=None, dtype=None,
+                 collections=None, validate_shape=True):
+        if initial_value is None:
+            raise ValueError("Variable needs an initial_value")
+        graph = get_default_graph()
+        with graph.name_scope(name or "Variable") as scope:
+            base = scope[:-1]
+            if callable(initial_value):
+                initial_value = initial_value()
+            init = convert_to_tensor(initial_value, dtype=None, name="initial_value")
+            if dtype is not None and init.dtype is not T.as_dtype(dtype):
+                from .math_ops import cast
+                init = cast(init, dtype)
+            shape = init.shape
+            if not shape.is_fully_defined():
+                raise ValueError(f"variable {base!r}: the initial value must have a fully "
+                                 f"defined shape, got {shape}")
+            self._dtype = init.dtype
+            self._shape = tuple(shape)
+            self._op = graph.create_op("variable", [], {"var": base, "dtype": init.dtype,
+                                                         "shape": self._shape}, name=base,
+                                       exact_name=True)
+            self._initial_value = init
+            self._initializer = make_op("assign", [init], name="Assign", **self._var_attrs())
+        self.trainable = trainable
+        for key in collections or [GLOBAL_VARIABLES]:
+            graph.add_to_collection(key, self)
+        if trainable and TRAINABLE_VARIABLES not in (collections or []):
+            graph.add_to_collection(TRAINABLE_VARIABLES, self)
+
+    def _var_attrs(self):
+        return {"var": self._op.attrs["var"], "dtype": self._dtype, "shape": self._shape}
+
+    # TF1 surface -----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._op.name + ":0"
+
+    @property
+    def op(self):
+        return self._op
+
+    @property
+    def graph(self):
+        return self._op.graph
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def shape(self):
+        return self._op.outputs[0].shape
+
+    def get_shape(self):
+        return self.shape
+
+    @property
+    def initializer(self):
+        return self._initializer
+
+    @property
+    def initial_value(self) -> Tensor:
+        return self._initial_value
+
+    def value(self) -> Tensor:
+        return self._op.outputs[0]
+
+    def _as_graph_element(self) -> Tensor:
+        return self._op.outputs[0]
+
+    def read_value(self) -> Tensor:
+        return _identity(self.value(), name="read")
+
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        value = convert_to_tensor(value, dtype=self._dtype)
+        op = make_op("assign", [value], name=name or "Assign", **self._var_attrs())
+        return op.outputs[0] if read_value else op
+
+    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
+        delta = convert_to_tensor(delta, dtype=self._dtype)
+        op = make_op("assign_add", [self.value(), delta], name=name or "AssignAdd",
+                     **self._var_attrs())
+        return op.outputs[0] if read_value else op
+
+    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
+        from .math_ops import negative
+        return self.assign_add(negative(convert_to_tensor(delta, dtype=self._dtype)),
+                               name=name or "AssignSub", read_value=read_value)
+
+    def eval(self, session=None):
+        return self.value().eval(session=session)
+
+    def load(self, value, session=None):
+        from ..session import get_default_session
+        (session or get_default_session())._store.set(self._op.attrs["var"], value)
+
+    def __repr__(self):
+        return f"<fc.Variable {self.name!r} shape={list(self._shape)} dtype={self._dtype.name}>"
+
+
+def _identity(t, name):
+    g = t.graph
+    return g.create_op("identity", [t], {}, name=name, out_type=t.type).outputs[0]
+
+
+def global_variables(scope=None):
+    return get_default_graph().get_collection(GLOBAL_VARIABLES, scope)
+
+
+def trainable_variables(scope=None):
+    return get_default_graph().get_collection(TRAINABLE_VARIABLES, scope)
+
+
+def variables_initializer(var_list, name="init"):
+    from .control_flow import group
+    return group(*[v.initializer for v in var_list], name=name)
+
+
+def global_variables_initializer():
+    return variables_initializer(global_variables(), name="init")
+
+
+def initialize_all_variables():
+    return global_variables_initializer()

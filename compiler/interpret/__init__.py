@@ -1,0 +1,96 @@
+"""The reference interpreter: runs a compiler-IR `Program` with numpy through the op
+table's `ref` functions. It is the oracle every compiled path is tested against.
+
+`interpret(program, feeds, variables, counter)` takes the feed arrays in argument order,
+the current variable values (name -> array) and the run counter, and returns
+`(outputs, updates)`: the fetched arrays in order and the new value of every assigned
+variable. It applies the same boundary check as the runtime and raises the same
+exceptions (FeedError, UninitializedVariableError, ExecutionError), naming the node.
+It never mutates `variables`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.errors import ExecutionError, UninitializedVariableError
+from runtime.signature import bind
+
+from ..ir import dims as D
+from ..ir.signature import program_signature
+from ..ops import get, shape_attr_names
+
+
+def eval_attr(value, env):
+    if isinstance(value, D.DimExpr):
+        return value.evaluate(env)
+    if isinstance(value, tuple):
+        return tuple(eval_attr(v, env) for v in value)
+    return value
+
+
+def eval_shape(shape, env):
+    return tuple(d if isinstance(d, int) else d.evaluate(env) for d in shape)
+
+
+def interpret(program, feeds, variables=None, counter=0):
+    variables = variables or {}
+    feeds = [np.ascontiguousarray(f) for f in feeds]
+    env = bind(program_signature(program), feeds)
+    values: dict = {}
+    for i, node in enumerate(program.inputs):
+        values[id(node)] = feeds[i]
+    for node in program.topo():
+        if id(node) in values:
+            continue
+        values[id(node)] = _eval_node(node, values, variables, env, counter)
+    outputs = [values[id(n)] for n in program.outputs]
+    updates = {name: values[id(n)] for name, n in program.effects.items()}
+    return outputs, updates
+
+
+def _eval_node(node, values, variables, env, counter):
+    if node.op == "variable":
+        name = node.attr["var"]
+        if name not in variables:
+            raise UninitializedVariableError(
+                f"attempting to use uninitialized variable {name!r} ({node.describe()}); "
+                "run fc.global_variables_initializer() or its initializer first")
+        return variables[name]
+    if node.op == "placeholder":
+        raise ExecutionError(f"{node.describe()} was not fed")
+    opdef = get(node.op)
+    attrs = node.attr
+    for k in shape_attr_names(opdef):
+        if attrs[k] is not None:
+            attrs[k] = eval_attr(attrs[k], env)
+    if opdef.needs_counter:
+        attrs["counter"] = counter
+    args = [values[id(i)] for i in node.inputs]
+    try:
+        out = opdef.ref(*args, **attrs)
+    except IndexError as e:
+        raise ExecutionError(f"{node.describe()}: {e}") from None
+    out = np.asarray(out)
+    want = eval_shape(node.shape, env)
+    if out.shape != want or out.dtype != node.dtype.np:
+        raise AssertionError(f"reference of {node.describe()} returned {out.dtype}"
+                             f"{list(out.shape)}, its type says {node.type} = {want}")
+    return out
+
+
+class InterpretedProgram:
+    """Runs a Program with the interpreter behind the runtime's executable interface."""
+
+    def __init__(self, program):
+        self.program = program
+        self._reads = {n.attr["var"]: n for n in program.topo() if n.op == "variable"}
+
+    def run(self, feeds, store, counter=0):
+        variables = {name: store.get(name, node.describe())
+                     for name, node in self._reads.items()}
+        outputs, updates = interpret(self.program, feeds, variables, counter)
+        originals = {id(a) for a in list(feeds) + list(variables.values())}
+        outputs = [np.array(o) if id(o) in originals else o for o in outputs]
+        store.commit({k: np.array(v) for k, v in updates.items()})
+        return outputs

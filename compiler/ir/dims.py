@@ -1,0 +1,350 @@
+"""Dimensions: static ints, symbols and dim expressions, with unification.
+
+A dimension is either a Python `int` or a `DimExpr`: a polynomial with integer
+coefficients over *atoms*, where an atom is a `Sym` (one `None` of a placeholder shape)
+or an inexact floor quotient `(expr // k)`. Expressions are canonical, so equal
+expressions compare and hash equal, and a polynomial that is a plain constant collapses
+to an `int`.
+
+`SymbolTable` unifies symbols (union-find) and records *why* two symbols were made
+equal (the op and file:line where they met), so the runtime's boundary check can name
+both placeholders and the op when a feed contradicts a unification. Equalities that are
+not between atoms (e.g. `N0*2 == N1+3`) are recorded as run-time checks instead.
+Nothing here knows about ops or graphs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Union
+
+
+class ShapeError(ValueError):
+    """Incompatible shapes at graph-build or compile time."""
+
+
+class Sym:
+    """A symbolic dimension. Identity is the name; `origin` says where it came from."""
+
+    __slots__ = ("name", "origin")
+
+    def __init__(self, name: str, origin: str = ""):
+        self.name = name
+        self.origin = origin
+
+    def __eq__(self, other):
+        return isinstance(other, Sym) and other.name == self.name
+
+    def __hash__(self):
+        return hash(("sym", self.name))
+
+    def __lt__(self, other):
+        return _atom_key(self) < _atom_key(other)
+
+    def __repr__(self):
+        return self.name
+
+
+class FloorDiv:
+    """Atom `(num // den)` for a quotient that is not exact symbolically."""
+
+    __slots__ = ("num", "den")
+
+    def __init__(self, num: "DimExpr", den: int):
+        self.num = num
+        self.den = den
+
+    def __eq__(self, other):
+        return isinstance(other, FloorDiv) and other.num == self.num and other.den == self.den
+
+    def __hash__(self):
+        return hash(("floordiv", self.num, self.den))
+
+    def __repr__(self):
+        return f"({self.num}//{self.den})"
+
+
+def _atom_key(atom) -> str:
+    return atom.name if isinstance(atom, Sym) else "~" + repr(atom)
+
+
+class DimExpr:
+    """Canonical polynomial: {monomial (sorted tuple of atoms): int coefficient}."""
+
+    __slots__ = ("terms", "_hash")
+
+    def __init__(self, terms: dict):
+        self.terms = {m: c for m, c in terms.items() if c != 0}
+        self._hash = hash(frozenset(self.terms.items()))
+
+    # construction -------------------------------------------------------------
+    @staticmethod
+    def atom(a) -> "DimExpr":
+        return DimExpr({(a,): 1})
+
+    @staticmethod
+    def lift(d) -> "DimExpr":
+        if isinstance(d, DimExpr):
+            return d
+        if isinstance(d, Sym):
+            return DimExpr.atom(d)
+        return DimExpr({(): int(d)})
+
+    # queries ------------------------------------------------------------------
+    def constant(self):
+        """The int value if this expression has no atoms, else None."""
+        if not self.terms:
+            return 0
+        if list(self.terms) == [()]:
+            return self.terms[()]
+        return None
+
+    def as_atom(self):
+        """The single atom if the expression is exactly one atom with coefficient 1."""
+        if len(self.terms) == 1:
+            (m, c), = self.terms.items()
+            if c == 1 and len(m) == 1:
+                return m[0]
+        return None
+
+    def atoms(self) -> set:
+        out = set()
+        for m in self.terms:
+            for a in m:
+                out.add(a)
+                if isinstance(a, FloorDiv):
+                    out |= a.num.atoms()
+        return out
+
+    def symbols(self) -> set:
+        return {a for a in self.atoms() if isinstance(a, Sym)}
+
+    def evaluate(self, env: dict) -> int:
+        total = 0
+        for m, c in self.terms.items():
+            v = c
+            for a in m:
+                v *= env[a.name] if isinstance(a, Sym) else a.num.evaluate(env) // a.den
+            total += v
+        return total
+
+    def substitute(self, fn) -> Union[int, "DimExpr"]:
+        """Replace each Sym `s` by `fn(s)` (an int, Sym or DimExpr) and re-canonicalize."""
+        result = 0
+        for m, c in self.terms.items():
+            prod = c
+            for a in m:
+                if isinstance(a, Sym):
+                    prod = mul(prod, fn(a))
+                else:
+                    prod = mul(prod, floordiv(a.num.substitute(fn), a.den))
+            result = add(result, prod)
+        return result
+
+    # arithmetic -----------------------------------------------------------------
+    def __eq__(self, other):
+        if isinstance(other, DimExpr):
+            return self.terms == other.terms
+        return False
+
+    def __hash__(self):
+        return self._hash
+
+    def __repr__(self):
+        return format_dim(self)
+
+
+Dim = Union[int, DimExpr]
+
+
+def _norm(e: DimExpr) -> Dim:
+    c = e.constant()
+    return c if c is not None else e
+
+
+def add(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    ea, eb = DimExpr.lift(a), DimExpr.lift(b)
+    terms = dict(ea.terms)
+    for m, c in eb.terms.items():
+        terms[m] = terms.get(m, 0) + c
+    return _norm(DimExpr(terms))
+
+
+def neg(a: Dim) -> Dim:
+    return mul(a, -1)
+
+
+def sub(a: Dim, b: Dim) -> Dim:
+    return add(a, neg(b))
+
+
+def mul(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    ea, eb = DimExpr.lift(a), DimExpr.lift(b)
+    terms: dict = {}
+    for (m1, c1), (m2, c2) in itertools.product(ea.terms.items(), eb.terms.items()):
+        m = tuple(sorted(m1 + m2, key=_atom_key))
+        terms[m] = terms.get(m, 0) + c1 * c2
+    return _norm(DimExpr(terms))
+
+
+def floordiv(a: Dim, k: int) -> Dim:
+    """`a // k` for a positive int k; exact when every coefficient divides."""
+    if k <= 0:
+        raise ShapeError(f"cannot divide a dimension by {k}")
+    if isinstance(a, int):
+        return a // k
+    if all(c % k == 0 for c in a.terms.values()):
+        return _norm(DimExpr({m: c // k for m, c in a.terms.items()}))
+    return DimExpr.atom(FloorDiv(a, k))
+
+
+def divide_exact(a: Dim, b: Dim):
+    """`a / b` when symbolically exact (b divides every term), else None."""
+    if isinstance(b, int):
+        if isinstance(a, int):
+            return a // b if b != 0 and a % b == 0 else None
+        if b != 0 and all(c % b == 0 for c in a.terms.values()):
+            return floordiv(a, b)
+        return None
+    eb = DimExpr.lift(b)
+    if len(eb.terms) != 1:
+        return None
+    (mb, cb), = eb.terms.items()
+    ea = DimExpr.lift(a)
+    terms = {}
+    for m, c in ea.terms.items():
+        rest = list(m)
+        for atom in mb:
+            if atom not in rest:
+                return None
+            rest.remove(atom)
+        if c % cb:
+            return None
+        terms[tuple(rest)] = c // cb
+    return _norm(DimExpr(terms))
+
+
+def product(dims) -> Dim:
+    out: Dim = 1
+    for d in dims:
+        out = mul(out, d)
+    return out
+
+
+def is_static(d: Dim) -> bool:
+    return isinstance(d, int)
+
+
+def format_dim(d) -> str:
+    """Text form used by the IR printer: `3`, `N0`, `N0*3`, `N0*N1+2`, `(N0*3//2)`."""
+    if isinstance(d, int):
+        return str(d)
+    if isinstance(d, Sym):
+        return d.name
+    parts = []
+    for m, c in sorted(d.terms.items(), key=lambda mc: (-len(mc[0]),
+                                                         [_atom_key(a) for a in mc[0]])):
+        atoms = [repr(a) for a in m]
+        if not atoms:
+            parts.append(str(c))
+        elif c == 1:
+            parts.append("*".join(atoms))
+        elif c == -1:
+            parts.append("-" + "*".join(atoms))
+        else:
+            parts.append("*".join(atoms) + f"*{c}")
+    text = "+".join(parts).replace("+-", "-")
+    return text or "0"
+
+
+class SymbolTable:
+    """Union-find over symbols, plus run-time equality checks.
+
+    `unify(a, b, why)` makes two dims equal or raises `ShapeError`. `why` is a short
+    string naming the op and location, kept for error messages.
+    """
+
+    def __init__(self, prefix: str = "N"):
+        self._parent: dict[Sym, object] = {}
+        self._why: dict[Sym, str] = {}
+        self._counter = itertools.count()
+        self.prefix = prefix
+        self.checks: list[tuple[Dim, Dim, str]] = []
+
+    def new_symbol(self, origin: str = "") -> Sym:
+        s = Sym(f"{self.prefix}{next(self._counter)}", origin)
+        self._parent[s] = s
+        return s
+
+    def find(self, s: Sym):
+        """The representative of `s`: a root Sym or an int."""
+        path = []
+        cur = s
+        while isinstance(cur, Sym) and self._parent.get(cur, cur) != cur:
+            path.append(cur)
+            cur = self._parent[cur]
+        for p in path:
+            self._parent[p] = cur
+        return cur
+
+    def resolve(self, d: Dim) -> Dim:
+        if isinstance(d, int):
+            return d
+        if isinstance(d, Sym):
+            r = self.find(d)
+            return r if isinstance(r, int) else DimExpr.atom(r)
+        if not any(isinstance(a, Sym) and self.find(a) != a for a in d.atoms()):
+            return d
+
+        def sub_fn(s):
+            r = self.find(s)
+            return r if isinstance(r, int) else DimExpr.atom(r)
+
+        return d.substitute(sub_fn)
+
+    def merge_reason(self, s: Sym) -> str:
+        return self._why.get(s, "")
+
+    def unify(self, a: Dim, b: Dim, why: str) -> Dim:
+        a, b = self.resolve(a), self.resolve(b)
+        if a == b:
+            return a
+        if isinstance(a, int) and isinstance(b, int):
+            raise ShapeError(f"dimension {a} is not equal to dimension {b}")
+        sa = a.as_atom() if isinstance(a, DimExpr) else None
+        sb = b.as_atom() if isinstance(b, DimExpr) else None
+        if isinstance(sa, Sym) and isinstance(sb, Sym):
+            keep, drop = (sa, sb) if sa < sb else (sb, sa)
+            self._parent[drop] = keep
+            self._why[drop] = why
+            self._why.setdefault(keep, why)
+            return DimExpr.atom(keep)
+        if isinstance(sa, Sym) and isinstance(b, int):
+            if b < 0:
+                raise ShapeError(f"dimension {a} cannot equal {b}")
+            self._parent[sa] = b
+            self._why[sa] = why
+            return b
+        if isinstance(sb, Sym) and isinstance(a, int):
+            return self.unify(b, a, why)
+        self.checks.append((a, b, why))
+        return a
+
+
+def to_json(d):
+    """The runtime's JSON form of a dim: int | "N0" | ["+", a, b] | ["*", a, b] |
+    ["//", a, k] (see runtime/signature.py)."""
+    if isinstance(d, int):
+        return d
+    out = None
+    for m, c in sorted(d.terms.items(), key=lambda mc: [_atom_key(a) for a in mc[0]]):
+        term = c if c != 1 or not m else None
+        for a in m:
+            aj = a.name if isinstance(a, Sym) else ["//", to_json(a.num), a.den]
+            term = aj if term is None else ["*", term, aj]
+        out = term if out is None else ["+", out, term]
+    return 0 if out is None else out

@@ -1,0 +1,104 @@
+"""Data types of flowc tensors.
+
+A `DType` is an interned, immutable description of an element type: its name (the
+TF1 spelling, `float32`), its numpy dtype, and its kind (float, int, bool). float16 is a
+storage type: it is stored as float16 and computed in float32 (see `compute_dtype`).
+`as_dtype` accepts a DType, a numpy dtype, a Python type or a name and never guesses:
+anything else raises `TypeError` naming the value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class DType:
+    """One element type; compare with `is` or `==` (instances are unique per name)."""
+
+    _by_name: dict[str, DType] = {}
+
+    def __init__(self, name: str, np_dtype, kind: str):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.kind = kind  # "float", "int", "bool"
+        DType._by_name[name] = self
+
+    @property
+    def is_float(self) -> bool:
+        return self.kind == "float"
+
+    @property
+    def is_int(self) -> bool:
+        return self.kind == "int"
+
+    @property
+    def is_bool(self) -> bool:
+        return self.kind == "bool"
+
+    @property
+    def itemsize(self) -> int:
+        return self.np.itemsize
+
+    @property
+    def as_numpy_dtype(self):
+        """TF1 spelling of `self.np.type`."""
+        return self.np.type
+
+    @property
+    def base_dtype(self) -> DType:
+        return self
+
+    def __repr__(self) -> str:
+        return f"fc.{self.name}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __reduce__(self):
+        return (as_dtype, (self.name,))
+
+
+float16 = DType("float16", np.float16, "float")
+float32 = DType("float32", np.float32, "float")
+float64 = DType("float64", np.float64, "float")
+int32 = DType("int32", np.int32, "int")
+int64 = DType("int64", np.int64, "int")
+bool_ = DType("bool", np.bool_, "bool")
+
+ALL = (float16, float32, float64, int32, int64, bool_)
+FLOATS = (float16, float32, float64)
+INTS = (int32, int64)
+_ALIASES = {"half": float16, "float": float32, "double": float64, "bool_": bool_}
+
+
+def as_dtype(value) -> DType:
+    """Convert a DType, name, numpy dtype or Python type to a DType."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str):
+        if value in DType._by_name:
+            return DType._by_name[value]
+        if value in _ALIASES:
+            return _ALIASES[value]
+        raise TypeError(f"unknown dtype name {value!r}; flowc supports "
+                        f"{', '.join(d.name for d in ALL)}")
+    if value is float:
+        return float32
+    if value is int:
+        return int32
+    if value is bool:
+        return bool_
+    try:
+        npd = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"cannot interpret {value!r} as a flowc dtype") from None
+    for d in ALL:
+        if d.np == npd:
+            return d
+    raise TypeError(f"numpy dtype {npd} is not supported by flowc; supported: "
+                    f"{', '.join(d.name for d in ALL)}")
+
+
+def compute_dtype(dtype: DType) -> DType:
+    """The dtype arithmetic is done in: float16 computes in float32."""
+    return float32 if dtype is float16 else dtype

@@ -1,0 +1,382 @@
+"""The user's graph: TF1-style `Graph`, `Operation` and `Tensor`.
+
+This graph keeps every op the user created, as created: its unique name (with name
+scope), type, inputs, control inputs, device string and the Python file:line that made
+it. Shapes are inferred eagerly through the op table (symbolic dims unify in the graph's
+`SymbolTable`), so `t.shape` is known at build time and bad shapes fail where the user
+wrote them. Compilation converts a pruned copy into the compiler IR (`convert.py`); this
+graph is never rewritten.
+
+Non-primitive op types that exist only here: `NoOp` (grouping, initializers),
+`identity`, `placeholder_with_default`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import traceback
+
+from ..ops import InferContext
+from ..ops import get as get_op
+from . import dims as D
+from .dtypes import DType
+from .types import TensorType, format_type
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_NAME_RE = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
+
+
+class GraphError(ValueError):
+    """Misuse of the graph API (another graph's tensor, bad names, cycles...)."""
+
+
+def user_location() -> str:
+    """file:line of the innermost stack frame outside the flowc package."""
+    for frame in reversed(traceback.extract_stack()):
+        path = os.path.abspath(frame.filename)
+        if not path.startswith(_PKG_DIR + os.sep) and "importlib" not in path:
+            return f"{os.path.basename(frame.filename)}:{frame.lineno}"
+    return "<unknown>"
+
+
+class Tensor:
+    """The single output of an operation. Use it like a TF1 tensor."""
+
+    __array_priority__ = 100  # numpy defers to our operators
+
+    def __init__(self, op: "Operation", value_index: int, type_: TensorType):
+        self.op = op
+        self.value_index = value_index
+        self._type = type_
+
+    @property
+    def graph(self):
+        return self.op.graph
+
+    @property
+    def name(self) -> str:
+        return f"{self.op.name}:{self.value_index}"
+
+    @property
+    def type(self) -> TensorType:
+        table = self.op.graph.symbols
+        shape = self._type.shape
+        return TensorType(self._type.dtype, None if shape is None else
+                          tuple(table.resolve(d) for d in shape))
+
+    @property
+    def dtype(self) -> DType:
+        return self._type.dtype
+
+    @property
+    def shape(self) -> "TensorShape":
+        return TensorShape(self.type.shape)
+
+    def get_shape(self) -> "TensorShape":
+        return self.shape
+
+    @property
+    def device(self) -> str:
+        return self.op.device
+
+    def consumers(self):
+        return [op for op in self.op.graph.get_operations() if self in op.inputs]
+
+    def eval(self, feed_dict=None, session=None):
+        from ..session import get_default_session
+        sess = session or get_default_session()
+        return sess.run(self, feed_dict)
+
+    def __repr__(self):
+        return f"<fc.Tensor {self.name!r} {format_type(self.type)}>"
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        raise TypeError("using a flowc Tensor as a Python bool is not allowed; use fc.where "
+                        "or compare values after Session.run")
+
+    def __iter__(self):
+        shape = self._type.shape
+        if shape is None or not shape or not isinstance(shape[0], int):
+            raise TypeError(f"cannot iterate over {self!r}: its first dimension is not static")
+        return (self[i] for i in range(shape[0]))
+
+    def __len__(self):
+        shape = self._type.shape
+        if shape is None or not shape or not isinstance(shape[0], int):
+            raise TypeError(f"len() of {self!r} is not static")
+        return shape[0]
+
+
+class TensorShape(tuple):
+    """A tuple of dims (ints, symbolic `DimExpr`s) with TF1's `as_list()`."""
+
+    def __new__(cls, dims):
+        obj = super().__new__(cls, () if dims is None else tuple(dims))
+        obj.known_rank = dims is not None
+        return obj
+
+    @property
+    def ndims(self):
+        return len(self) if self.known_rank else None
+
+    @property
+    def rank(self):
+        return self.ndims
+
+    def as_list(self):
+        if not self.known_rank:
+            raise ValueError("as_list() is not defined on an unknown TensorShape")
+        return [d if isinstance(d, int) else None for d in self]
+
+    def is_fully_defined(self):
+        return self.known_rank and all(isinstance(d, int) for d in self)
+
+    def num_elements(self):
+        if not self.is_fully_defined():
+            return None
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self):
+        if not self.known_rank:
+            return "TensorShape(None)"
+        return "TensorShape([" + ", ".join(D.format_dim(d) if not isinstance(d, int) else str(d)
+                                           for d in self) + "])"
+
+
+class Operation:
+    def __init__(self, graph, op_type, name, inputs, attrs, control_inputs, device, loc):
+        self.graph = graph
+        self.type = op_type
+        self.name = name
+        self.inputs = list(inputs)
+        self.attrs = dict(attrs)
+        self.control_inputs = list(control_inputs)
+        self.device = device
+        self.loc = loc
+        self.outputs: list[Tensor] = []
+        self._id = len(graph._ops)
+
+    def describe(self) -> str:
+        return f"{self.type} {self.name!r} (created at {self.loc})"
+
+    def get_attr(self, name):
+        return self.attrs[name]
+
+    def run(self, feed_dict=None, session=None):
+        from ..session import get_default_session
+        (session or get_default_session()).run(self, feed_dict)
+
+    def __repr__(self):
+        return f"<fc.Operation {self.name!r} type={self.type}>"
+
+
+class Graph:
+    """A TF1-style dataflow graph. Use `with g.as_default():` to build into it."""
+
+    def __init__(self):
+        self._ops: list[Operation] = []
+        self._by_name: dict[str, Operation] = {}
+        self._name_counts: dict[str, int] = {}
+        self.symbols = D.SymbolTable()
+        self._scope_stack: list[str] = []
+        self._control_stack: list[list[Operation]] = []
+        self._device_stack: list[str] = []
+        self.seed = None
+        self._op_seed_counter = 0
+        self.collections: dict[str, list] = {}
+        self.variable_store: dict = {}     # for get_variable (name -> Variable)
+        self._var_scope_stack: list = []
+        self.finalized = False
+
+    # ---- defaults ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def as_default(self):
+        _default.stack.append(self)
+        try:
+            yield self
+        finally:
+            _default.stack.pop()
+
+    # ---- names ------------------------------------------------------------------
+    def unique_name(self, name: str, mark_as_used: bool = True) -> str:
+        if self._scope_stack and self._scope_stack[-1]:
+            name = self._scope_stack[-1] + "/" + name
+        count = self._name_counts.get(name, 0)
+        unique = name if count == 0 else f"{name}_{count}"
+        while unique in self._by_name or (count and unique in self._name_counts):
+            count += 1
+            unique = f"{name}_{count}"
+        if mark_as_used:
+            self._name_counts[name] = count + 1
+            self._name_counts.setdefault(unique, 1)
+        return unique
+
+    def get_name_scope(self) -> str:
+        return self._scope_stack[-1] if self._scope_stack else ""
+
+    @contextlib.contextmanager
+    def name_scope(self, name):
+        if name is None or name == "":
+            new = ""
+        elif name.endswith("/"):
+            new = name[:-1]
+        else:
+            if not _NAME_RE.match(name):
+                raise GraphError(f"invalid name scope {name!r}")
+            new = self.unique_name(name)
+        self._scope_stack.append(new)
+        try:
+            yield (new + "/") if new else ""
+        finally:
+            self._scope_stack.pop()
+
+    @contextlib.contextmanager
+    def control_dependencies(self, control_inputs):
+        if control_inputs is None:
+            self._control_stack.append(None)
+        else:
+            ops = []
+            for c in control_inputs:
+                c = c.op if isinstance(c, Tensor) else c
+                if not isinstance(c, Operation):
+                    raise TypeError(f"control_dependencies expects ops or tensors, got {c!r}")
+                if c.graph is not self:
+                    raise GraphError(f"control input {c.name!r} is from another graph")
+                ops.append(c)
+            self._control_stack.append(ops)
+        try:
+            yield
+        finally:
+            self._control_stack.pop()
+
+    def _current_control_inputs(self):
+        out = []
+        for frame in reversed(self._control_stack):
+            if frame is None:
+                break
+            out.extend(c for c in frame if c not in out)
+        return out
+
+    @contextlib.contextmanager
+    def device(self, name):
+        self._device_stack.append(name or "")
+        try:
+            yield
+        finally:
+            self._device_stack.pop()
+
+    # ---- ops ----------------------------------------------------------------------
+    def create_op(self, op_type, inputs, attrs=None, name=None, out_type=None,
+                  exact_name=False) -> Operation:
+        """Add an op. For primitives the output type comes from the op table.
+        `exact_name` uses `name` as given (it must be free) instead of uniquifying it."""
+        if self.finalized:
+            raise GraphError("the graph is finalized and cannot be modified")
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{op_type}: input {t!r} is not a flowc Tensor")
+            if t.graph is not self:
+                raise GraphError(f"{op_type}: input tensor {t.name!r} is from another graph; "
+                                 "build all ops of a computation in one graph")
+        attrs = dict(attrs or {})
+        if exact_name:
+            if name in self._by_name:
+                raise GraphError(f"an operation named {name!r} already exists")
+        else:
+            name = self.unique_name(name or op_type)
+        loc = user_location()
+        device = self._device_stack[-1] if self._device_stack else ""
+        op = Operation(self, op_type, name, inputs, attrs, self._current_control_inputs(),
+                       device, loc)
+        if out_type is None and op_type not in ("NoOp",):
+            out_type = self._infer(op)
+        if out_type is not None:
+            op.outputs.append(Tensor(op, 0, out_type))
+        self._ops.append(op)
+        self._by_name[name] = op
+        return op
+
+    def _infer(self, op) -> TensorType:
+        opdef = get_op(op.type)
+        ctx = InferContext(self.symbols, f"{op.type} {op.name!r} at {op.loc}")
+        in_types = [t.type for t in op.inputs]
+        if opdef.arity is not None and len(in_types) != opdef.arity:
+            raise TypeError(f"{op.type} takes {opdef.arity} inputs, got {len(in_types)}")
+        try:
+            t = opdef.infer(in_types, op.attrs, ctx)
+        except (D.ShapeError, TypeError, ValueError, IndexError) as e:
+            raise type(e)(f"{op.describe()}: {e}") from None
+        return TensorType(t.dtype, ctx.resolve_shape(t.shape))
+
+    def get_operations(self):
+        return list(self._ops)
+
+    def get_operation_by_name(self, name) -> Operation:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no operation named {name!r} in the graph") from None
+
+    def get_tensor_by_name(self, name) -> Tensor:
+        if ":" not in name:
+            raise ValueError(f"tensor names look like 'op:0'; got {name!r} (an op name?)")
+        opname, idx = name.rsplit(":", 1)
+        op = self._by_name.get(opname)
+        if op is None or not idx.isdigit() or int(idx) >= len(op.outputs):
+            raise KeyError(f"no tensor named {name!r} in the graph")
+        return op.outputs[int(idx)]
+
+    def as_graph_element(self, obj):
+        if isinstance(obj, (Tensor, Operation)):
+            if obj.graph is not self:
+                raise GraphError(f"{obj.name!r} is from another graph")
+            return obj
+        if hasattr(obj, "_as_graph_element"):
+            return self.as_graph_element(obj._as_graph_element())
+        if isinstance(obj, str):
+            return self.get_tensor_by_name(obj) if ":" in obj else self.get_operation_by_name(obj)
+        raise TypeError(f"cannot interpret {obj!r} as a tensor or operation of the graph")
+
+    def add_to_collection(self, key, value):
+        self.collections.setdefault(key, []).append(value)
+
+    def get_collection(self, key, scope=None):
+        items = self.collections.get(key, [])
+        if scope:
+            items = [v for v in items if getattr(v, "name", "").startswith(scope)]
+        return list(items)
+
+    def next_op_seed(self) -> int:
+        self._op_seed_counter += 1
+        return self._op_seed_counter
+
+    def finalize(self):
+        self.finalized = True
+
+
+class _DefaultStack(threading.local):
+    def __init__(self):
+        self.stack = []
+        self.base = Graph()
+
+
+_default = _DefaultStack()
+
+
+def get_default_graph() -> Graph:
+    return _default.stack[-1] if _default.stack else _default.base
+
+
+def reset_default_graph():
+    if _default.stack:
+        raise AssertionError("reset_default_graph called inside a `with g.as_default()` block")
+    _default.base = Graph()

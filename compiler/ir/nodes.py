@@ -1,0 +1,135 @@
+"""The compiler IR: immutable, hash-consed nodes and the `Program` that holds them.
+
+A `Node` is (op, inputs, attrs, type, token). Nodes are created through a `NodeCache`,
+which returns the existing node for a structurally equal key, so within one program
+structural equality is identity (CSE for free). Stateful nodes that must never merge
+(random draws, assigns) carry a unique `token`. Provenance — the user-graph names and
+source locations that map to a node — is side information (`names`, `locs`) that never
+enters the key.
+
+A `Program` is a set of outputs (fetches) and effects (variable writes) over nodes, the
+ordered list of fed placeholders, the free symbols (in the order generated code takes
+them) and run-time dim checks. `Program.topo()` gives a deterministic topological order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from .types import TensorType
+
+_tokens = itertools.count(1)
+
+
+def new_token() -> int:
+    return next(_tokens)
+
+
+class Node:
+    __slots__ = ("op", "inputs", "attrs", "type", "token", "names", "locs", "_key", "_hash",
+                 "__weakref__")
+
+    def __init__(self, op, inputs, attrs, type_, token=0):
+        self.op = op
+        self.inputs = tuple(inputs)
+        self.attrs = attrs  # tuple of sorted (name, value) pairs
+        self.type = type_
+        self.token = token
+        self.names: list[str] = []
+        self.locs: list[str] = []
+        self._key = (op, tuple(id(i) for i in self.inputs), attrs, type_, token)
+        self._hash = hash(self._key)
+
+    @property
+    def attr(self) -> dict:
+        return dict(self.attrs)
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def shape(self):
+        return self.type.shape
+
+    def add_provenance(self, name: str, loc: str):
+        if name and name not in self.names:
+            self.names.append(name)
+        if loc and loc not in self.locs:
+            self.locs.append(loc)
+
+    def describe(self) -> str:
+        """`op 'user/name' (created at file.py:12)` for error messages."""
+        what = self.op
+        if self.names:
+            what += f" {self.names[0]!r}"
+        if self.locs:
+            what += f" (created at {self.locs[0]})"
+        return what
+
+    def __repr__(self):
+        return f"<Node {self.op} {self.type}>"
+
+
+def freeze_attrs(attrs: dict) -> tuple:
+    return tuple(sorted(attrs.items()))
+
+
+class NodeCache:
+    """Interns nodes by structural key."""
+
+    def __init__(self):
+        self._nodes: dict = {}
+
+    def make(self, op, inputs, attrs: dict, type_: TensorType, token=0) -> Node:
+        node = Node(op, inputs, freeze_attrs(attrs), type_, token)
+        existing = self._nodes.get(node._key)
+        if existing is not None:
+            return existing
+        self._nodes[node._key] = node
+        return node
+
+
+@dataclass
+class Program:
+    inputs: list            # placeholder Nodes in feed order
+    outputs: list           # fetched Nodes (may repeat)
+    effects: dict           # variable name -> Node holding its value after the run
+    symbols: list           # free Syms, in the order generated code takes them
+    checks: list = field(default_factory=list)   # (dim, dim, why) that must hold at run time
+    symbol_origins: dict = field(default_factory=dict)  # sym name -> (placeholder, axis)
+    input_dim_reasons: dict = field(default_factory=dict)  # (input, axis) -> why unified
+    name: str = "main"
+
+    def roots(self):
+        return list(self.outputs) + list(self.effects.values())
+
+    def topo(self) -> list:
+        order, seen = [], set()
+        for root in self.roots() + list(self.inputs):
+            if id(root) in seen:
+                continue
+            stack = [(root, False)]
+            while stack:
+                node, done = stack.pop()
+                if done:
+                    order.append(node)
+                    continue
+                if id(node) in seen:
+                    continue
+                seen.add(id(node))
+                stack.append((node, True))
+                for inp in reversed(node.inputs):
+                    if id(inp) not in seen:
+                        stack.append((inp, False))
+        return order
+
+    def variables(self) -> dict:
+        """name -> TensorType of every variable the program reads or writes."""
+        out = {}
+        for n in self.topo():
+            if n.op in ("variable", "assign", "assign_add"):
+                a = n.attr
+                out[a["var"]] = TensorType(a["dtype"], tuple(a["shape"]))
+        return out

@@ -1,0 +1,165 @@
+"""Elementwise primitives: unary, binary, select and cast.
+
+Binary ops broadcast numpy-style (with the symbol rule of `types.broadcast_shapes`) and
+require equal dtypes; the frontend converts Python scalars first. Comparisons return
+bool. Float-only ops reject ints with a TypeError naming the dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import dtypes as T
+from ..ir.types import TensorType
+from . import numerics
+from .table import OpDef, register
+
+
+def _check_kinds(name, dtype, kinds):
+    if dtype.kind not in kinds:
+        raise TypeError(f"{name} does not accept {dtype.name} (accepts: "
+                        f"{', '.join(sorted(kinds))} dtypes)")
+
+
+def _unary_infer(name, kinds, result_bool=False):
+    def infer(in_types, attrs, ctx):
+        (t,) = in_types
+        _check_kinds(name, t.dtype, kinds)
+        return TensorType(T.bool_ if result_bool else t.dtype, t.shape)
+    return infer
+
+
+def _binary_infer(name, kinds, result_bool=False):
+    def infer(in_types, attrs, ctx):
+        a, b = in_types
+        if a.dtype is not b.dtype:
+            raise TypeError(f"{name}: operands have different dtypes {a.dtype.name} and "
+                            f"{b.dtype.name}; cast one of them")
+        _check_kinds(name, a.dtype, kinds)
+        shape = ctx.broadcast([a.shape, b.shape])
+        return TensorType(T.bool_ if result_bool else a.dtype, shape)
+    return infer
+
+
+NUM = {"float", "int"}
+FLOAT = {"float"}
+ANY = {"float", "int", "bool"}
+BOOL = {"bool"}
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-x))).astype(x.dtype)
+
+
+def _rsqrt(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (1 / np.sqrt(x)).astype(x.dtype)
+
+
+def _quiet(fn):
+    def wrapped(*a):
+        with np.errstate(all="ignore"):
+            return fn(*a)
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+_UNARY = [
+    # name, accepted kinds, numpy reference, differentiable
+    ("neg", NUM, np.negative, True),
+    ("abs", NUM, np.abs, True),
+    ("sign", NUM, np.sign, True),
+    ("exp", FLOAT, np.exp, True),
+    ("expm1", FLOAT, np.expm1, True),
+    ("log", FLOAT, np.log, True),
+    ("log1p", FLOAT, np.log1p, True),
+    ("sqrt", FLOAT, np.sqrt, True),
+    ("rsqrt", FLOAT, _rsqrt, True),
+    ("tanh", FLOAT, np.tanh, True),
+    ("sigmoid", FLOAT, _sigmoid, True),
+    ("sin", FLOAT, np.sin, True),
+    ("cos", FLOAT, np.cos, True),
+    ("floor", FLOAT, np.floor, True),
+    ("ceil", FLOAT, np.ceil, True),
+    ("stop_gradient", ANY, np.positive, False),
+]
+
+for _name, _kinds, _fn, _diff in _UNARY:
+    _ref = _fn if _name == "stop_gradient" else _quiet(_fn)
+    register(OpDef(_name, 1, {}, _unary_infer(_name, _kinds),
+                   numerics.in_compute_dtype(_ref), "elementwise", differentiable=_diff))
+
+register(OpDef("logical_not", 1, {}, _unary_infer("logical_not", BOOL), np.logical_not,
+               "elementwise", differentiable=False))
+
+
+def _div(a, b):
+    if a.dtype.kind in "iu":
+        return numerics.int_floordiv(a, b)
+    with np.errstate(all="ignore"):
+        return np.true_divide(a, b).astype(a.dtype)
+
+
+def _mod(a, b):
+    if a.dtype.kind in "iu":
+        return numerics.int_mod(a, b)
+    with np.errstate(all="ignore"):
+        return np.remainder(a, b).astype(a.dtype)
+
+
+def _wrap_int(fn):
+    def wrapped(a, b):
+        with np.errstate(all="ignore"):
+            return fn(a, b).astype(a.dtype)
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+_BINARY = [
+    # name, kinds, reference, result is bool, differentiable
+    ("add", NUM, _wrap_int(np.add), False, True),
+    ("sub", NUM, _wrap_int(np.subtract), False, True),
+    ("mul", NUM, _wrap_int(np.multiply), False, True),
+    ("div", NUM, _div, False, True),
+    ("mod", NUM, _mod, False, True),
+    ("pow", FLOAT, _wrap_int(np.power), False, True),
+    ("maximum", NUM, np.maximum, False, True),
+    ("minimum", NUM, np.minimum, False, True),
+    ("less", NUM, np.less, True, False),
+    ("less_equal", NUM, np.less_equal, True, False),
+    ("greater", NUM, np.greater, True, False),
+    ("greater_equal", NUM, np.greater_equal, True, False),
+    ("equal", ANY, np.equal, True, False),
+    ("not_equal", ANY, np.not_equal, True, False),
+    ("logical_and", BOOL, np.logical_and, False, False),
+    ("logical_or", BOOL, np.logical_or, False, False),
+]
+
+for _name, _kinds, _fn, _is_bool, _diff in _BINARY:
+    register(OpDef(_name, 2, {}, _binary_infer(_name, _kinds, _is_bool),
+                   numerics.in_compute_dtype(_fn), "elementwise", differentiable=_diff))
+
+
+def _select_infer(in_types, attrs, ctx):
+    c, a, b = in_types
+    if not c.dtype.is_bool:
+        raise TypeError(f"select: condition must be bool, got {c.dtype.name}")
+    if a.dtype is not b.dtype:
+        raise TypeError(f"select: branches have different dtypes {a.dtype.name} and "
+                        f"{b.dtype.name}")
+    return TensorType(a.dtype, ctx.broadcast([c.shape, a.shape, b.shape]))
+
+
+register(OpDef("select", 3, {}, _select_infer, np.where, "elementwise"))
+
+
+def _cast_infer(in_types, attrs, ctx):
+    return TensorType(attrs["dtype"], in_types[0].shape)
+
+
+def _cast_ref(x, dtype):
+    return numerics.cast(x, dtype.np)
+
+
+register(OpDef("cast", 1, {"dtype": "dtype"}, _cast_infer, _cast_ref, "elementwise"))

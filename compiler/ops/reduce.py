@@ -1,0 +1,106 @@
+"""Reductions: reduce_sum/max/min/prod over any axes (keepdims), argmax/argmin.
+
+`axes` is a sorted tuple of non-negative axes, or None for all axes. Reducing an empty
+axis gives the identity: 0 (sum), 1 (prod), -inf/lowest (max), +inf/highest (min);
+argmax/argmin of an empty axis give 0. Sums of integers wrap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import dtypes as T
+from ..ir.types import TensorType
+from . import numerics
+from .table import OpDef, register
+
+
+def normalize_axes(axes, rank, opname="reduce"):
+    if axes is None:
+        return tuple(range(rank))
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ValueError(f"{opname}: axis {a} is out of range for a tensor of rank {rank}")
+        out.append(a % rank)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{opname}: repeated axis in {tuple(axes)}")
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_infer(name):
+    def infer(in_types, attrs, ctx):
+        (t,) = in_types
+        if t.dtype.is_bool:
+            raise TypeError(f"{name} does not accept bool; cast to a number first")
+        if t.shape is None:
+            return TensorType(t.dtype, None)
+        axes = normalize_axes(attrs["axes"], len(t.shape), name)
+        return TensorType(t.dtype, reduced_shape(t.shape, axes, attrs["keepdims"]))
+    return infer
+
+
+def identity_of(name, dtype):
+    """The value an empty reduction gives, as a numpy scalar of `dtype`."""
+    npd = np.dtype(dtype)
+    if name == "reduce_sum":
+        return npd.type(0)
+    if name == "reduce_prod":
+        return npd.type(1)
+    big = np.inf if npd.kind == "f" else np.iinfo(npd).max
+    small = -np.inf if npd.kind == "f" else np.iinfo(npd).min
+    return npd.type(small if name == "reduce_max" else big)
+
+
+def _reduce_ref(name, fn):
+    def ref(x, axes, keepdims):
+        axes = None if axes is None else tuple(axes)
+        with np.errstate(all="ignore"):
+            if name in ("reduce_max", "reduce_min"):
+                out = fn(x, axis=axes, keepdims=keepdims, initial=identity_of(name, x.dtype))
+            else:
+                out = fn(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+        return np.asarray(out, dtype=x.dtype)
+    return ref
+
+
+for _name, _fn in [("reduce_sum", np.sum), ("reduce_prod", np.prod),
+                   ("reduce_max", np.max), ("reduce_min", np.min)]:
+    register(OpDef(_name, 1, {"axes": "axes", "keepdims": "bool"}, _reduce_infer(_name),
+                   numerics.in_compute_dtype(_reduce_ref(_name, _fn)), "reduce",
+                   differentiable=True))
+
+
+def _arg_infer(name):
+    def infer(in_types, attrs, ctx):
+        (t,) = in_types
+        if t.dtype.is_bool:
+            raise TypeError(f"{name} does not accept bool")
+        if attrs["dtype"] not in T.INTS:
+            raise TypeError(f"{name}: output_type must be int32 or int64")
+        if t.shape is None:
+            return TensorType(attrs["dtype"], None)
+        (axis,) = normalize_axes((attrs["axis"],), len(t.shape), name)
+        return TensorType(attrs["dtype"], tuple(d for i, d in enumerate(t.shape) if i != axis))
+    return infer
+
+
+def _arg_ref(fn):
+    def ref(x, axis, dtype):
+        axis = axis % x.ndim
+        if x.shape[axis] == 0:
+            return np.zeros(x.shape[:axis] + x.shape[axis + 1:], dtype.np)
+        return fn(x, axis=axis).astype(dtype.np)
+    return ref
+
+
+register(OpDef("argmax", 1, {"axis": "int", "dtype": "dtype"}, _arg_infer("argmax"),
+               _arg_ref(np.argmax), "reduce", differentiable=False))
+register(OpDef("argmin", 1, {"axis": "int", "dtype": "dtype"}, _arg_infer("argmin"),
+               _arg_ref(np.argmin), "reduce", differentiable=False))

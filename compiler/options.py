@@ -1,0 +1,31 @@
+"""`CompileOptions`: one frozen, hashable object that controls a compile and is part of
+every cache key (pipeline/opt level, disabled passes, target CPU, device, threads, dump
+directory)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    opt_level: int = 3                  # LLVM optimization level 0..3
+    pipeline: str = "default"           # pass pipeline name ("O0" runs none)
+    disabled_passes: tuple = ()         # pass names to skip
+    target_cpu: str = "host"            # "host" or an LLVM CPU name ("x86-64-v3")
+    device: str = "cpu"                 # "cpu" (the CUDA backend comes later)
+    threads: int = field(default_factory=default_threads)
+    dump_dir: str = ""                  # write per-stage dumps here when set
+
+    def __post_init__(self):
+        if not 0 <= self.opt_level <= 3:
+            raise ValueError(f"opt_level must be 0..3, got {self.opt_level}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        object.__setattr__(self, "disabled_passes", tuple(self.disabled_passes))

@@ -1,0 +1,195 @@
+"""`Session`: TF1's client façade. `run(fetches, feed_dict)` flattens the fetch structure,
+converts feeds as TF1 does, compiles the (fetches, feeds) signature once (cached per
+Session; `compile_count` counts compiles) and runs it against the Session's variable
+store. `config=ConfigProto(...)` carries the thread count and the backend
+(`"llvm"`, the default, or `"interpret"`, the numpy reference).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.errors import FeedError
+from runtime.variables import VariableStore
+
+from .convert import convert
+from .ir.graph import Graph, GraphError, Operation, Tensor, get_default_graph
+from .options import CompileOptions, default_threads
+
+_UNFEEDABLE = ("assign", "assign_add", "NoOp")
+
+
+@dataclass
+class ConfigProto:
+    """Session configuration: `intra_op_parallelism_threads` (0 = all cores), `backend`
+    ("llvm" or "interpret") and optional `compile_options`."""
+    intra_op_parallelism_threads: int = 0
+    inter_op_parallelism_threads: int = 0
+    backend: str = "llvm"
+    compile_options: CompileOptions = None
+    allow_soft_placement: bool = True
+    log_device_placement: bool = False
+
+    def options(self) -> CompileOptions:
+        base = self.compile_options or CompileOptions()
+        threads = self.intra_op_parallelism_threads or base.threads or default_threads()
+        if threads != base.threads:
+            from dataclasses import replace
+            base = replace(base, threads=threads)
+        return base
+
+
+class _Local(threading.local):
+    def __init__(self):
+        self.stack = []
+
+
+_sessions = _Local()
+
+
+def get_default_session():
+    if not _sessions.stack:
+        raise RuntimeError("no default session: use `with fc.Session() as sess:` or pass "
+                           "session= explicitly")
+    return _sessions.stack[-1]
+
+
+class Session:
+    def __init__(self, target="", graph: Graph = None, config: ConfigProto = None):
+        if target:
+            raise ValueError("flowc sessions run in-process; target must be ''")
+        self.graph = graph or get_default_graph()
+        self.config = config or ConfigProto()
+        if self.config.backend not in ("llvm", "interpret"):
+            raise ValueError(f"unknown backend {self.config.backend!r}")
+        self.options = self.config.options()
+        self._store = VariableStore()
+        self._cache: dict = {}
+        self._run_counter = 0
+        self.compile_count = 0
+        self._closed = False
+
+    # context management -------------------------------------------------------------
+    def __enter__(self):
+        _sessions.stack.append(self)
+        self._graph_ctx = self.graph.as_default()
+        self._graph_ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._graph_ctx.__exit__(*exc)
+        _sessions.stack.remove(self)
+        self.close()
+
+    def as_default(self):
+        sess = self
+
+        class _Ctx:
+            def __enter__(self):
+                _sessions.stack.append(sess)
+                return sess
+
+            def __exit__(self, *exc):
+                _sessions.stack.remove(sess)
+        return _Ctx()
+
+    def close(self):
+        self._closed = True
+        self._cache.clear()
+
+    # run ----------------------------------------------------------------------------
+    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        if self._closed:
+            raise RuntimeError("attempted to use a closed Session")
+        flat, rebuild = _flatten(fetches, self.graph)
+        feeds = self._feeds(feed_dict or {})
+        tensors = tuple(dict.fromkeys(f for f in flat if isinstance(f, Tensor)))
+        targets = tuple(dict.fromkeys(f for f in flat if isinstance(f, Operation)))
+        fed = tuple(sorted(feeds, key=lambda t: t.op._id))
+        ranks = tuple(feeds[t].ndim if t._type.shape is None else -1 for t in fed)
+        key = (tensors, targets, fed, ranks)
+        exe = self._cache.get(key)
+        if exe is None:
+            exe = self._compile(tensors, targets, fed, ranks)
+            self._cache[key] = exe
+        self._run_counter += 1
+        outs = exe.run([feeds[t] for t in fed], self._store, self._run_counter)
+        by_tensor = dict(zip(tensors, outs))
+        return rebuild([by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat])
+
+    def _compile(self, tensors, targets, fed, ranks):
+        feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}
+        program = convert(self.graph, tensors, fed, targets=targets, feed_ranks=feed_ranks)
+        for name, ty in program.variables().items():
+            self._store.declare(name, ty.dtype.np, ty.shape)
+        self.compile_count += 1
+        if self.config.backend == "interpret":
+            from .interpret import InterpretedProgram
+            return InterpretedProgram(program)
+        from .build import build_program
+        return build_program(program, self.options)
+
+    def _feeds(self, feed_dict) -> dict:
+        out = {}
+        for key, value in feed_dict.items():
+            t = _feed_key(key, self.graph)
+            try:
+                arr = np.asarray(value, dtype=t.dtype.np)
+            except (TypeError, ValueError, OverflowError) as e:
+                raise FeedError(f"cannot convert the feed value for {t.op.describe()} to "
+                                f"{t.dtype.name}: {e}") from None
+            out[t] = arr
+        return out
+
+
+def _feed_key(key, graph) -> Tensor:
+    if hasattr(key, "_as_graph_element") and not isinstance(key, Tensor):
+        key = key._as_graph_element()
+    if isinstance(key, str):
+        try:
+            key = graph.as_graph_element(key)
+        except (KeyError, ValueError) as e:
+            raise FeedError(f"cannot feed {key!r}: {e}") from None
+    if isinstance(key, Operation):
+        raise FeedError(f"cannot feed the operation {key.name!r}; feed one of its tensors "
+                        f"({key.name}:0)")
+    if not isinstance(key, Tensor):
+        raise FeedError(f"feed_dict keys must be tensors or tensor names, got {key!r}")
+    if key.graph is not graph:
+        raise GraphError(f"cannot feed {key.name!r}: it is from another graph than the "
+                         "session's")
+    if key.op.type in _UNFEEDABLE:
+        raise FeedError(f"{key.name!r} ({key.op.describe()}) may not be fed: only "
+                        "placeholders and values computed from them are feedable")
+    return key
+
+
+def _flatten(fetches, graph):
+    """Flatten a nest of fetches; returns (elements, rebuild(values) -> nest)."""
+    flat = []
+
+    def walk(f):
+        if isinstance(f, (list, tuple)) and not hasattr(f, "_as_graph_element"):
+            parts = [walk(x) for x in f]
+            if hasattr(f, "_fields"):
+                return lambda vals: type(f)(*[p(vals) for p in parts])
+            return lambda vals: type(f)(p(vals) for p in parts)
+        if isinstance(f, dict):
+            parts = {k: walk(v) for k, v in f.items()}
+            return lambda vals: type(f)((k, p(vals)) for k, p in parts.items())
+        if f is None:
+            raise TypeError("fetch argument None is invalid")
+        try:
+            el = graph.as_graph_element(f)
+        except (KeyError, ValueError, TypeError) as e:
+            raise type(e)(f"fetch {f!r} is not an element of the session's graph: {e}") \
+                from None
+        i = len(flat)
+        flat.append(el)
+        return lambda vals: vals[i]
+
+    rebuild = walk(fetches)
+    return flat, rebuild

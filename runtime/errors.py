@@ -1,0 +1,14 @@
+"""Exceptions raised when running a program (shared by the runtime and the interpreter,
+so both raise the same error for the same fault)."""
+
+
+class FeedError(ValueError):
+    """A fed value does not match what the program was compiled for."""
+
+
+class UninitializedVariableError(RuntimeError):
+    """A run reads a variable that has no value yet (TF1's FailedPreconditionError)."""
+
+
+class ExecutionError(RuntimeError):
+    """Generated code reported a fault (e.g. an out-of-range gather index)."""
