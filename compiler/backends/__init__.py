@@ -1,0 +1,1 @@
+"""Code generators that render the kernel IR: `llvm` (CPU)."""

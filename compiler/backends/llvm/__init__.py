@@ -1,0 +1,1 @@
+"""The LLVM CPU backend: scalar-op table, emitter and target/optimizer setup."""

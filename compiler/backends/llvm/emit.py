@@ -1,0 +1,302 @@
+"""LLVM emitter: renders a `LoweredProgram` (kernel IR) as an LLVM module with
+`llvmlite.ir`.
+
+Each kernel becomes an internal function taking its buffers (typed, `noalias`), its
+symbols (i64), the run counter (when it draws random numbers) and an i32 error slot
+(when it can fail; `Fail` stores the code and returns). The entry point is
+
+    i32 flowc_main(i8** buffers, i64* scalars)
+
+where `buffers` holds one pointer per program buffer (in `LoweredProgram.buffers` order)
+and `scalars` the symbol values in program order followed by the run counter. It calls
+the kernels in order and returns 0 or the first error code. Scalar ops come from
+`scalar_ops`; this module never decides fusion or indexing.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ...ir import dtypes as T
+from ...lower import kir as K
+from . import scalar_ops as S
+
+ENTRY = "flowc_main"
+PHILOX = "flowc_philox4x32"
+
+
+class ModuleEmitter:
+    def __init__(self, name="flowc"):
+        self.module = ir.Module(name=name)
+        self._philox = None
+
+    def function(self, name, ret, args):
+        fn = self.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(ret, args), name=name)
+        return fn
+
+    def philox(self):
+        if self._philox is None:
+            self._philox = _emit_philox(self)
+        return self._philox
+
+
+class FnEmitter:
+    """Emits one kernel function."""
+
+    def __init__(self, mod: ModuleEmitter, kernel: K.Kernel):
+        self.mod, self.kernel = mod, kernel
+        args = [ir.PointerType(S.mem_type(p.dtype)) for p in kernel.params]
+        args += [S.I64] * len(kernel.symbols)
+        if kernel.uses_counter:
+            args.append(S.I64)
+        if kernel.can_fail:
+            args.append(ir.PointerType(S.I32))
+        self.fn = ir.Function(mod.module, ir.FunctionType(ir.VoidType(), args), kernel.name)
+        self.fn.linkage = "internal"
+        fargs = list(self.fn.args)
+        self.bufs = {}
+        for p, a in zip(kernel.params, fargs):
+            a.name = p.name
+            a.add_attribute("noalias")
+            self.bufs[p.name] = (a, p.dtype)
+        rest = fargs[len(kernel.params):]
+        self.syms = dict(zip(kernel.symbols, rest))
+        rest = rest[len(kernel.symbols):]
+        self.counter = rest.pop(0) if kernel.uses_counter else None
+        self.err = rest.pop(0) if kernel.can_fail else None
+        entry = self.fn.append_basic_block("entry")
+        self.alloca_builder = ir.IRBuilder(entry)
+        body = self.fn.append_basic_block("body")
+        self.builder = ir.IRBuilder(body)
+        self.locals = {}
+
+    # ---- helpers used by scalar_ops -------------------------------------------------
+    def intrinsic(self, name, dtype, args):
+        ty = S.reg_type(dtype)
+        fn = self.mod.function(f"{name}.{S._suffix(dtype)}", ty, [ty] * len(args))
+        return self.builder.call(fn, args)
+
+    def libm(self, name, dtype, args):
+        ty = S.reg_type(dtype)
+        return self.builder.call(self.mod.function(name, ty, [ty] * len(args)), args)
+
+    def call_decl(self, name, ret, args):
+        fn = self.mod.function(name, ret, [a.type for a in args])
+        return self.builder.call(fn, args)
+
+    # ---- emission ---------------------------------------------------------------------
+    def emit(self):
+        self.stmts(self.kernel.body)
+        if not self.builder.block.is_terminated:
+            self.builder.ret_void()
+        self.alloca_builder.branch(self.fn.basic_blocks[1])
+        return self.fn
+
+    def local(self, name, dtype):
+        if name not in self.locals:
+            ptr = self.alloca_builder.alloca(S.reg_type(dtype), name=name)
+            self.locals[name] = (ptr, dtype)
+        return self.locals[name][0]
+
+    def stmts(self, stmts):
+        for s in stmts:
+            getattr(self, "s_" + type(s).__name__)(s)
+
+    def s_Loop(self, s):
+        b = self.builder
+        ext = self.expr(s.extent)
+        ptr = self.local(s.var, T.int64)
+        b.store(ir.Constant(S.I64, 0), ptr)
+        head = self.fn.append_basic_block(f"{s.var}.head")
+        body = self.fn.append_basic_block(f"{s.var}.body")
+        done = self.fn.append_basic_block(f"{s.var}.done")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.load(ptr)
+        b.cbranch(b.icmp_signed("<", i, ext), body, done)
+        b.position_at_end(body)
+        self.stmts(s.body)
+        if not b.block.is_terminated:
+            b.store(b.add(b.load(ptr), ir.Constant(S.I64, 1)), ptr)
+            b.branch(head)
+        b.position_at_end(done)
+
+    def s_Store(self, s):
+        ptr, dtype = self.bufs[s.buf]
+        value = self.expr(s.value)
+        if dtype is T.bool_:
+            value = self.builder.zext(value, S.I8)
+        self.builder.store(value, self.builder.gep(ptr, [self.expr(s.index)]))
+
+    def s_Let(self, s):
+        ptr = self.local(s.var, s.value.dtype)
+        self.builder.store(self.expr(s.value), ptr)
+
+    def s_Set(self, s):
+        ptr, _ = self.locals[s.var]
+        self.builder.store(self.expr(s.value), ptr)
+
+    def s_If(self, s):
+        b = self.builder
+        cond = self.expr(s.cond)
+        then = self.fn.append_basic_block("then")
+        other = self.fn.append_basic_block("else")
+        merge = self.fn.append_basic_block("endif")
+        b.cbranch(cond, then, other)
+        for block, body in ((then, s.then), (other, s.else_)):
+            b.position_at_end(block)
+            self.stmts(body)
+            if not b.block.is_terminated:
+                b.branch(merge)
+        b.position_at_end(merge)
+
+    def s_Fail(self, s):
+        self.builder.store(ir.Constant(S.I32, s.code), self.err)
+        self.builder.ret_void()
+        self.builder.position_at_end(self.fn.append_basic_block("after_fail"))
+
+    def expr(self, e):
+        return getattr(self, "e_" + type(e).__name__)(e)
+
+    def e_IConst(self, e):
+        return ir.Constant(S.reg_type(e.dtype), int(e.value))
+
+    def e_FConst(self, e):
+        ty = S.reg_type(e.dtype)
+        if e.dtype.is_float:
+            return ir.Constant(ty, float(e.value))
+        return ir.Constant(ty, int(e.value))
+
+    def e_Var(self, e):
+        return self.builder.load(self.locals[e.name][0])
+
+    def e_SymRef(self, e):
+        return self.syms[e.name]
+
+    def e_Load(self, e):
+        ptr, dtype = self.bufs[e.buf]
+        v = self.builder.load(self.builder.gep(ptr, [self.expr(e.index)]))
+        if dtype is T.bool_:
+            v = self.builder.icmp_unsigned("!=", v, ir.Constant(S.I8, 0))
+        return v
+
+    def e_Unary(self, e):
+        return S.unary(self, e.op, self.expr(e.x), e.x.dtype)
+
+    def e_Binary(self, e):
+        return S.binary(self, e.op, self.expr(e.a), self.expr(e.b), e.a.dtype)
+
+    def e_Select(self, e):
+        return self.builder.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
+
+    def e_Cast(self, e):
+        return S.cast(self, self.expr(e.x), e.x.dtype, e.dtype)
+
+    def e_Random(self, e):
+        return _random_value(self, e)
+
+
+# ---- Philox-4x32-10 (see compiler/ops/philox.py for the contract) ---------------------------
+def _emit_philox(mod: ModuleEmitter):
+    from ...ops import philox as P
+    words = ir.LiteralStructType([S.I32] * 4)
+    fn = ir.Function(mod.module, ir.FunctionType(words, [S.I32] * 6), PHILOX)
+    fn.linkage = "internal"
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    c = list(fn.args[:4])
+    k0, k1 = fn.args[4], fn.args[5]
+
+    def mulhilo(m, x):
+        p = b.mul(ir.Constant(S.I64, m), b.zext(x, S.I64))
+        return b.trunc(b.lshr(p, ir.Constant(S.I64, 32)), S.I32), b.trunc(p, S.I32)
+
+    for r in range(P.ROUNDS):
+        hi0, lo0 = mulhilo(P.M0, c[0])
+        hi1, lo1 = mulhilo(P.M1, c[2])
+        c = [b.xor(b.xor(hi1, c[1]), k0), lo1, b.xor(b.xor(hi0, c[3]), k1), lo0]
+        if r != P.ROUNDS - 1:
+            k0 = b.add(k0, ir.Constant(S.I32, P.W0))
+            k1 = b.add(k1, ir.Constant(S.I32, P.W1))
+    out = ir.Constant(words, ir.Undefined)
+    for i, w in enumerate(c):
+        out = b.insert_value(out, w, i)
+    b.ret(out)
+    return fn
+
+
+def _uniform(em, ws, dtype):
+    b = em.builder
+    if dtype is T.float64:
+        hi = b.uitofp(b.lshr(ws[0], ir.Constant(S.I32, 5)), ir.DoubleType())
+        lo = b.uitofp(b.lshr(ws[1], ir.Constant(S.I32, 6)), ir.DoubleType())
+        t = b.fadd(b.fmul(hi, ir.Constant(ir.DoubleType(), 67108864.0)), lo)
+        return b.fmul(t, ir.Constant(ir.DoubleType(), 2.0 ** -53))
+    v = b.uitofp(b.lshr(ws[0], ir.Constant(S.I32, 8)), ir.FloatType())
+    return b.fmul(v, ir.Constant(ir.FloatType(), 2.0 ** -24))
+
+
+def _random_value(em: FnEmitter, e: K.Random):
+    import math
+    b = em.builder
+    index = em.expr(e.index)
+    i32 = S.I32
+    c = [b.trunc(index, i32), b.trunc(b.lshr(index, ir.Constant(S.I64, 32)), i32),
+         b.trunc(em.counter, i32), b.trunc(b.lshr(em.counter, ir.Constant(S.I64, 32)), i32)]
+    keys = [ir.Constant(i32, e.op_seed & 0xFFFFFFFF), ir.Constant(i32, e.seed & 0xFFFFFFFF)]
+    block = b.call(em.mod.philox(), c + keys)
+    w = [b.extract_value(block, i) for i in range(4)]
+    dt = e.dtype
+    if e.kind == "uniform":
+        return _uniform(em, w, dt)
+    ty = S.reg_type(dt)
+    u0 = _uniform(em, w[0:2] if dt is T.float64 else w[0:1], dt)
+    u1 = _uniform(em, w[2:4] if dt is T.float64 else w[1:2], dt)
+    one, m2 = ir.Constant(ty, 1.0), ir.Constant(ty, -2.0)
+    two_pi = float(2.0 * math.pi) if dt is T.float64 else float(T.float32.np.type(2.0 * math.pi))
+    log = em.intrinsic("llvm.log", dt, [b.fsub(one, u0)])
+    r = em.intrinsic("llvm.sqrt", dt, [b.fmul(m2, log)])
+    cos = em.intrinsic("llvm.cos", dt, [b.fmul(ir.Constant(ty, two_pi), u1)])
+    return b.fmul(r, cos)
+
+
+# ---- module ---------------------------------------------------------------------------------
+def emit_module(lowered: K.LoweredProgram, name="flowc") -> ir.Module:
+    mod = ModuleEmitter(name)
+    fns = {k.name: FnEmitter(mod, k).emit() for k in lowered.kernels}
+    kernels = {k.name: k for k in lowered.kernels}
+    i8pp = ir.PointerType(ir.PointerType(S.I8))
+    entry = ir.Function(mod.module, ir.FunctionType(S.I32, [i8pp, ir.PointerType(S.I64)]),
+                        ENTRY)
+    bufs_arg, scalars_arg = entry.args
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    err = b.alloca(S.I32, name="err")
+    b.store(ir.Constant(S.I32, 0), err)
+    index = {buf.name: i for i, buf in enumerate(lowered.buffers)}
+    dtypes = {buf.name: buf.dtype for buf in lowered.buffers}
+    syms = {s: b.load(b.gep(scalars_arg, [ir.Constant(S.I64, i)]), name=s)
+            for i, s in enumerate(lowered.symbols)}
+    counter = b.load(b.gep(scalars_arg, [ir.Constant(S.I64, len(lowered.symbols))]))
+    for kname, buf_names in lowered.calls:
+        k = kernels[kname]
+        args = []
+        for bn in buf_names:
+            raw = b.load(b.gep(bufs_arg, [ir.Constant(S.I64, index[bn])]))
+            args.append(b.bitcast(raw, ir.PointerType(S.mem_type(dtypes[bn]))))
+        args += [syms[s] for s in k.symbols]
+        if k.uses_counter:
+            args.append(counter)
+        if k.can_fail:
+            args.append(err)
+        b.call(fns[kname], args)
+        if k.can_fail:
+            code = b.load(err)
+            ok = entry.append_basic_block(f"after_{kname}")
+            bad = entry.append_basic_block(f"fail_{kname}")
+            b.cbranch(b.icmp_signed("==", code, ir.Constant(S.I32, 0)), ok, bad)
+            b.position_at_end(bad)
+            b.ret(code)
+            b.position_at_end(ok)
+    b.ret(ir.Constant(S.I32, 0))
+    return mod.module

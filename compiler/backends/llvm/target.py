@@ -1,0 +1,54 @@
+"""LLVM target setup and optimization (llvmlite 0.50 / LLVM 22, new pass manager).
+
+`target_machine(cpu)` makes a TargetMachine for "host" (this CPU and its features) or a
+named CPU (e.g. "x86-64-v3"); `optimize(module_text, opt_level, cpu)` parses, verifies
+and optimizes an LLVM module (O0..O3, loop and SLP vectorization on) and returns the
+llvmlite `ModuleRef`. No fast-math: exact IEEE order is kept (see DESIGN.md numerics).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import llvmlite.binding as llvm
+
+
+@functools.lru_cache(maxsize=None)
+def _init():
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return True
+
+
+def target_machine(cpu: str = "host", opt_level: int = 3, pic: bool = False):
+    """A new TargetMachine (an MCJIT engine takes ownership of the one it is given, so
+    machines are never shared between engines)."""
+    _init()
+    target = llvm.Target.from_default_triple()
+    if cpu == "host":
+        name, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+    else:
+        name, features = cpu, ""
+    kwargs = {"reloc": "pic", "codemodel": "default"} if pic else {}
+    return target.create_target_machine(cpu=name, features=features, opt=opt_level, **kwargs)
+
+
+def optimize(module_text: str, opt_level: int = 3, cpu: str = "host"):
+    _init()
+    mod = llvm.parse_assembly(module_text)
+    mod.verify()
+    tm = target_machine(cpu, opt_level)
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    if opt_level > 0:
+        pto = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+        pto.loop_vectorization = True
+        pto.slp_vectorization = True
+        pb = llvm.create_pass_builder(tm, pto)
+        pm = pb.getModulePassManager()
+        pm.run(mod, pb)
+    return mod
+
+
+def assembly(module_ref, cpu: str = "host") -> str:
+    return target_machine(cpu).emit_assembly(module_ref)

@@ -1,0 +1,36 @@
+"""The compile driver for the CPU: Program -> kernel plan -> kernel IR -> LLVM IR ->
+optimized module -> JIT -> runtime `Executable`.
+
+`build_program(program, options)` returns the executable; `executable.texts` keeps the
+text of each stage (kernel IR, LLVM IR before and after optimization) for dumps.
+"""
+
+from __future__ import annotations
+
+from runtime.executable import BufferSpec, Executable
+from runtime.llvm_jit import JitLibrary
+
+from .backends.llvm import emit, target
+from .ir import dims as D
+from .ir.signature import program_signature
+from .lower import format_kernel, lower_program
+from .options import CompileOptions
+
+
+def build_program(program, options: CompileOptions = None) -> Executable:
+    from passes.fusion import plan_kernels
+    options = options or CompileOptions()
+    lowered = lower_program(program, plan_kernels(program))
+    module = emit.emit_module(lowered, name=program.name)
+    llvm_text = str(module)
+    ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
+    lib = JitLibrary(ref, target.target_machine(options.target_cpu, options.opt_level))
+    index = {b.name: i for i, b in enumerate(lowered.buffers)}
+    specs = [BufferSpec(b.name, b.dtype.np.name, [D.to_json(d) for d in b.shape], b.kind,
+                        b.source) for b in lowered.buffers]
+    texts = {"kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels),
+             "llvm": llvm_text, "llvm_opt": str(ref)}
+    return Executable(program_signature(program), specs,
+                      [index[n] for n in lowered.outputs],
+                      {v: index[n] for v, n in lowered.updates.items()},
+                      lowered.errors, lib.address(emit.ENTRY), keepalive=lib, texts=texts)

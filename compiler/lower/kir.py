@@ -1,0 +1,282 @@
+"""The loop-level kernel IR shared by the LLVM and CUDA backends.
+
+A `Kernel` is a list of statements over buffers (typed, flat, row-major), loop
+variables, scalar locals and symbol values:
+
+    Loop(var, extent, body, parallel)   for var in [0, extent)
+    Store(buf, index, value)            buf[index] = value
+    Let(var, value) / Set(var, value)   declare / update a scalar local
+    If(cond, then, else_)
+    Fail(code)                          record error `code` (first one wins), go on
+
+Expressions are immutable and typed (`dtype` is a flowc DType; indices are int64):
+IConst, FConst, Var, SymRef, Load, Unary, Binary, Select, Cast, Random. Unary/Binary op
+names are the primitive names of the op table (`add`, `exp`, `less`, ...) plus the index
+ops `idiv`/`imod` (operands known non-negative, no zero guard) and `imin`/`imax`.
+Arithmetic never happens in float16: lowering loads float16 as float32.
+
+`format_kernel` prints a kernel as readable pseudo-code (the kernel IR dump).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir import dtypes as T
+
+
+# ---- expressions ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class IConst:
+    value: int
+    dtype: T.DType = T.int64
+
+
+@dataclass(frozen=True)
+class FConst:
+    value: object  # Python float/int/bool
+    dtype: T.DType
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    dtype: T.DType = T.int64
+
+
+@dataclass(frozen=True)
+class SymRef:
+    name: str
+    dtype: T.DType = T.int64
+
+
+@dataclass(frozen=True)
+class Load:
+    buf: str
+    index: object
+    dtype: T.DType
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    x: object
+    dtype: T.DType
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    a: object
+    b: object
+    dtype: T.DType
+
+
+@dataclass(frozen=True)
+class Select:
+    cond: object
+    a: object
+    b: object
+    dtype: T.DType
+
+
+@dataclass(frozen=True)
+class Cast:
+    x: object
+    dtype: T.DType
+
+
+@dataclass(frozen=True)
+class Random:
+    kind: str          # "uniform" | "normal"
+    index: object      # element index (int64)
+    dtype: T.DType     # float32 or float64 (float16 draws float32)
+    seed: int          # graph seed
+    op_seed: int
+
+
+# ---- statements ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Loop:
+    var: str
+    extent: object
+    body: tuple
+    parallel: bool = False
+
+
+@dataclass(frozen=True)
+class Store:
+    buf: str
+    index: object
+    value: object
+
+
+@dataclass(frozen=True)
+class Let:
+    var: str
+    value: object
+
+
+@dataclass(frozen=True)
+class Set:
+    var: str
+    value: object
+
+
+@dataclass(frozen=True)
+class If:
+    cond: object
+    then: tuple
+    else_: tuple = ()
+
+
+@dataclass(frozen=True)
+class Fail:
+    code: int
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    dtype: T.DType      # storage dtype of the buffer
+    writes: bool
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    params: tuple       # Param, in argument order
+    symbols: tuple      # symbol names the kernel takes, in argument order
+    uses_counter: bool
+    body: tuple
+    nodes: tuple = ()   # descriptions of the IR nodes this kernel computes
+    can_fail: bool = False
+
+
+@dataclass
+class Buffer:
+    """A flat array the program uses. kind: input | variable | const | temp."""
+    name: str
+    dtype: T.DType
+    shape: tuple        # dims (int | DimExpr)
+    kind: str
+    source: object = None   # input index, variable name, or Const array
+
+
+@dataclass
+class LoweredProgram:
+    buffers: list                     # Buffer
+    kernels: list                     # Kernel (unique by body)
+    calls: list                       # (kernel name, [buffer names in param order])
+    outputs: list                     # buffer name per program output
+    updates: dict                     # variable name -> buffer name of its new value
+    errors: dict = field(default_factory=dict)   # code -> message
+    symbols: list = field(default_factory=list)  # symbol names, argument order
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def idx(v) -> object:
+    return IConst(v) if isinstance(v, int) else v
+
+
+def iadd(a, b):
+    a, b = idx(a), idx(b)
+    if isinstance(a, IConst) and a.value == 0:
+        return b
+    if isinstance(b, IConst) and b.value == 0:
+        return a
+    if isinstance(a, IConst) and isinstance(b, IConst):
+        return IConst(a.value + b.value)
+    return Binary("add", a, b, T.int64)
+
+
+def imul(a, b):
+    a, b = idx(a), idx(b)
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, IConst) and x.value == 1:
+            return y
+        if isinstance(x, IConst) and x.value == 0:
+            return IConst(0)
+    if isinstance(a, IConst) and isinstance(b, IConst):
+        return IConst(a.value * b.value)
+    return Binary("mul", a, b, T.int64)
+
+
+def idiv(a, b):
+    a, b = idx(a), idx(b)
+    if isinstance(b, IConst) and b.value == 1:
+        return a
+    return Binary("idiv", a, b, T.int64)
+
+
+def imod(a, b):
+    a, b = idx(a), idx(b)
+    if isinstance(b, IConst) and b.value == 1:
+        return IConst(0)
+    return Binary("imod", a, b, T.int64)
+
+
+# ---- printing ------------------------------------------------------------------------------
+def format_expr(e) -> str:
+    if isinstance(e, IConst):
+        return str(e.value)
+    if isinstance(e, FConst):
+        return f"{e.value!r}:{e.dtype.name}"
+    if isinstance(e, (Var, SymRef)):
+        return e.name
+    if isinstance(e, Load):
+        return f"{e.buf}[{format_expr(e.index)}]"
+    if isinstance(e, Unary):
+        return f"{e.op}({format_expr(e.x)})"
+    if isinstance(e, Binary):
+        sym = {"add": "+", "sub": "-", "mul": "*", "idiv": "/", "imod": "%"}.get(e.op)
+        if sym and e.dtype is T.int64:
+            return f"({format_expr(e.a)} {sym} {format_expr(e.b)})"
+        return f"{e.op}({format_expr(e.a)}, {format_expr(e.b)})"
+    if isinstance(e, Select):
+        return f"select({format_expr(e.cond)}, {format_expr(e.a)}, {format_expr(e.b)})"
+    if isinstance(e, Cast):
+        return f"{e.dtype.name}({format_expr(e.x)})"
+    if isinstance(e, Random):
+        return f"random_{e.kind}.{e.dtype.name}(#{format_expr(e.index)}, seed={e.seed}/" \
+               f"{e.op_seed})"
+    raise TypeError(f"not a kernel expression: {e!r}")
+
+
+def format_stmts(stmts, indent=1) -> list:
+    pad = "  " * indent
+    lines = []
+    for s in stmts:
+        if isinstance(s, Loop):
+            par = " parallel" if s.parallel else ""
+            lines.append(f"{pad}for {s.var} in 0..{format_expr(s.extent)}{par}:")
+            lines += format_stmts(s.body, indent + 1)
+        elif isinstance(s, Store):
+            lines.append(f"{pad}{s.buf}[{format_expr(s.index)}] = {format_expr(s.value)}")
+        elif isinstance(s, Let):
+            lines.append(f"{pad}let {s.var}: {s.value.dtype.name} = {format_expr(s.value)}")
+        elif isinstance(s, Set):
+            lines.append(f"{pad}{s.var} = {format_expr(s.value)}")
+        elif isinstance(s, If):
+            lines.append(f"{pad}if {format_expr(s.cond)}:")
+            lines += format_stmts(s.then, indent + 1)
+            if s.else_:
+                lines.append(f"{pad}else:")
+                lines += format_stmts(s.else_, indent + 1)
+        elif isinstance(s, Fail):
+            lines.append(f"{pad}fail {s.code}")
+        else:
+            raise TypeError(f"not a kernel statement: {s!r}")
+    return lines
+
+
+def format_kernel(k: Kernel) -> str:
+    params = ", ".join(f"{'out ' if p.writes else ''}{p.name}: {p.dtype.name}*"
+                       for p in k.params)
+    syms = ", ".join(k.symbols)
+    head = f"kernel {k.name}({params}) symbols({syms})"
+    if k.uses_counter:
+        head += " counter"
+    lines = [f"# computes: {', '.join(k.nodes)}"] if k.nodes else []
+    lines.append(head + ":")
+    return "\n".join(lines + format_stmts(k.body))

@@ -1,0 +1,1 @@
+"""Graph -> graph transformations of the compiler IR and the kernel plan."""

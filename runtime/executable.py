@@ -1,0 +1,97 @@
+"""`Executable`: runs one compiled program through its entry point
+
+    int32 entry(void** buffers, int64* scalars)
+
+`BufferSpec`s (plain data) say where each buffer comes from: an input (by position), a
+variable (by name, from the worker's `VariableStore`), a constant (an array the
+executable holds) or a temporary (allocated per run from the evaluated shape). A run
+checks the feeds (`signature.bind`), makes them C-contiguous, fills the pointer table,
+calls the entry once, turns a non-zero return into an `ExecutionError` naming the node,
+and only then installs the new variable values, so a failed run changes nothing.
+Outputs are fresh arrays owned by the caller (copied when they alias an input, a
+variable, a constant or another output).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ExecutionError
+from .signature import Signature, bind, eval_dim
+
+ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
+                              ctypes.POINTER(ctypes.c_int64))
+
+
+@dataclass
+class BufferSpec:
+    name: str
+    dtype: str          # numpy dtype name
+    shape: list         # dims in JSON form
+    kind: str           # input | variable | const | temp
+    source: object = None  # input index | variable name | np.ndarray (const)
+
+
+class Executable:
+    def __init__(self, signature: Signature, buffers, outputs, updates, errors, entry_address,
+                 keepalive=None, texts=None):
+        self.signature = signature
+        self.buffers = list(buffers)
+        self.outputs = list(outputs)        # buffer index per output
+        self.updates = dict(updates)        # variable name -> buffer index
+        self.errors = {int(k): v for k, v in errors.items()}
+        self._entry = ENTRY_TYPE(entry_address)
+        self._keepalive = keepalive
+        self.texts = texts or {}
+        self._ptrs = (ctypes.c_void_p * max(1, len(self.buffers)))()
+        self._scalars = (ctypes.c_int64 * (len(signature.symbols) + 1))()
+        self._shape_cache: dict = {}
+        self._consts = {i: np.ascontiguousarray(b.source) for i, b in enumerate(self.buffers)
+                        if b.kind == "const"}
+        owned = [i for i, b in enumerate(self.buffers) if b.kind == "temp"]
+        counts = {}
+        for i in self.outputs + list(self.updates.values()):
+            counts[i] = counts.get(i, 0) + 1
+        self._copy_out = [not (i in owned and counts[i] == 1) for i in self.outputs]
+
+    def _shapes(self, env):
+        key = tuple(env.get(s) for s in self.signature.symbols)
+        shapes = self._shape_cache.get(key)
+        if shapes is None:
+            shapes = [tuple(eval_dim(d, env) for d in b.shape) for b in self.buffers]
+            if any(x < 0 for s in shapes for x in s):
+                raise ExecutionError(f"the fed shapes give a negative extent: {shapes}")
+            if len(self._shape_cache) > 256:
+                self._shape_cache.clear()
+            self._shape_cache[key] = shapes
+        return shapes
+
+    def run(self, feeds, store, counter=0):
+        feeds = [np.ascontiguousarray(f) for f in feeds]
+        env = bind(self.signature, feeds)
+        shapes = self._shapes(env)
+        arrays = []
+        for i, b in enumerate(self.buffers):
+            if b.kind == "input":
+                arr = feeds[b.source]
+            elif b.kind == "variable":
+                arr = store.get(b.source)
+            elif b.kind == "const":
+                arr = self._consts[i]
+            else:
+                arr = np.empty(shapes[i], b.dtype)
+            arrays.append(arr)
+            self._ptrs[i] = arr.ctypes.data
+        for i, s in enumerate(self.signature.symbols):
+            self._scalars[i] = env[s]
+        self._scalars[len(self.signature.symbols)] = counter
+        code = self._entry(self._ptrs, self._scalars)
+        if code != 0:
+            raise ExecutionError(self.errors.get(code, f"generated code failed with code {code}"))
+        outs = [arrays[i].copy() if copy else arrays[i]
+                for i, copy in zip(self.outputs, self._copy_out)]
+        store.commit({name: arrays[i] for name, i in self.updates.items()})
+        return outs
