@@ -82,7 +82,7 @@ _UNARY = [
     ("cos", FLOAT, np.cos, True),
     ("floor", FLOAT, np.floor, True),
     ("ceil", FLOAT, np.ceil, True),
-    ("stop_gradient", ANY, np.positive, False),
+    ("stop_gradient", ANY, np.array, False),
 ]
 
 for _name, _kinds, _fn, _diff in _UNARY:
