@@ -27,7 +27,7 @@ def build_program(program, options: CompileOptions = None) -> Executable:
     lib = JitLibrary(ref, target.target_machine(options.target_cpu, options.opt_level))
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     specs = [BufferSpec(b.name, b.dtype.np.name, [D.to_json(d) for d in b.shape], b.kind,
-                        b.source) for b in lowered.buffers]
+                        b.source, b.desc) for b in lowered.buffers]
     texts = {"kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels),
              "llvm": llvm_text, "llvm_opt": str(ref)}
     return Executable(program_signature(program), specs,

@@ -246,7 +246,17 @@ def _canonical_program(conv, inputs, outputs, effects, name) -> Program:
         if isinstance(a, int) and isinstance(b, int):
             raise CompileError(f"{why}: dimension {a} is not equal to {b}")
         checks.append((a, b, why))
+    bounds = []
+    for a, b, why in table.bounds:
+        a, b = table.resolve(a), table.resolve(b)
+        diff = D.sub(b, a)
+        if isinstance(diff, int):
+            if diff < 0:
+                raise CompileError(f"{why}: {D.format_dim(a)} <= {D.format_dim(b)} fails")
+            continue
+        bounds.append((a, b, why))
     return Program(
+        bounds=bounds,
         inputs=[new[id(n)] for n in inputs],
         outputs=[new[id(o)] for o in outputs],
         effects={k: new[id(v)] for k, v in effects.items()},

@@ -33,6 +33,7 @@ class BufferSpec:
     shape: list         # dims in JSON form
     kind: str           # input | variable | const | temp
     source: object = None  # input index | variable name | np.ndarray (const)
+    desc: str = ""         # what the buffer holds, for error messages
 
 
 class Executable:
@@ -78,7 +79,7 @@ class Executable:
             if b.kind == "input":
                 arr = feeds[b.source]
             elif b.kind == "variable":
-                arr = store.get(b.source)
+                arr = store.get(b.source, b.desc)
             elif b.kind == "const":
                 arr = self._consts[i]
             else:

@@ -63,7 +63,8 @@ class Signature:
     inputs: list               # [ArgSpec]
     outputs: list              # [ArgSpec]
     symbols: list              # symbol names, in the order generated code takes them
-    checks: list = field(default_factory=list)  # [(dim, dim, why)]
+    checks: list = field(default_factory=list)  # [(dim, dim, why)]: equal at run time
+    bounds: list = field(default_factory=list)  # [(dim, dim, why)]: first <= second
 
     def to_json(self) -> dict:
         return {
@@ -71,6 +72,7 @@ class Signature:
             "outputs": [vars(a) for a in self.outputs],
             "symbols": list(self.symbols),
             "checks": [list(c) for c in self.checks],
+            "bounds": [list(c) for c in self.bounds],
         }
 
     @staticmethod
@@ -79,7 +81,8 @@ class Signature:
             return ArgSpec(a["name"], a["dtype"], a["shape"], a.get("loc", ""),
                            {int(k): v for k, v in a.get("reasons", {}).items()})
         return Signature([arg(a) for a in d["inputs"]], [arg(a) for a in d["outputs"]],
-                         list(d["symbols"]), [tuple(c) for c in d.get("checks", [])])
+                         list(d["symbols"]), [tuple(c) for c in d.get("checks", [])],
+                         [tuple(c) for c in d.get("bounds", [])])
 
 
 def bind(sig: Signature, arrays) -> dict:
@@ -110,6 +113,12 @@ def bind(sig: Signature, arrays) -> dict:
         if va != vb:
             raise FeedError(f"the fed shapes violate a shape constraint of {why}: "
                             f"{format_dim(a)} = {va} but {format_dim(b)} = {vb}")
+    for a, b, why in sig.bounds:
+        va, vb = eval_dim(a, env), eval_dim(b, env)
+        if va > vb:
+            raise FeedError(f"the fed shapes violate a shape constraint of {why}: need "
+                            f"{format_dim(a)} <= {format_dim(b)}, got {va} > {vb} "
+                            f"({', '.join(f'{k}={v}' for k, v in env.items())})")
     return env
 
 

@@ -274,6 +274,7 @@ class SymbolTable:
         self._counter = itertools.count()
         self.prefix = prefix
         self.checks: list[tuple[Dim, Dim, str]] = []
+        self.bounds: list[tuple[Dim, Dim, str]] = []   # (a, b, why): a <= b at run time
 
     def new_symbol(self, origin: str = "") -> Sym:
         s = Sym(f"{self.prefix}{next(self._counter)}", origin)
@@ -308,6 +309,16 @@ class SymbolTable:
 
     def merge_reason(self, s: Sym) -> str:
         return self._why.get(s, "")
+
+    def require_le(self, a: Dim, b: Dim, why: str):
+        """Record that `a <= b` must hold; raise now if both are static and it fails."""
+        a, b = self.resolve(a), self.resolve(b)
+        diff = sub(b, a)
+        if isinstance(diff, int):
+            if diff < 0:
+                raise ShapeError(f"{format_dim(a)} <= {format_dim(b)} does not hold")
+            return
+        self.bounds.append((a, b, why))
 
     def unify(self, a: Dim, b: Dim, why: str) -> Dim:
         a, b = self.resolve(a), self.resolve(b)

@@ -33,6 +33,13 @@ class GraphError(ValueError):
     """Misuse of the graph API (another graph's tensor, bad names, cycles...)."""
 
 
+class NotFoundError(KeyError):
+    """No tensor or operation of that name in the graph (a KeyError that prints plainly)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
 def user_location() -> str:
     """file:line of the innermost stack frame outside the flowc package."""
     for frame in reversed(traceback.extract_stack()):
@@ -324,7 +331,7 @@ class Graph:
         try:
             return self._by_name[name]
         except KeyError:
-            raise KeyError(f"no operation named {name!r} in the graph") from None
+            raise NotFoundError(f"no operation named {name!r} in the graph") from None
 
     def get_tensor_by_name(self, name) -> Tensor:
         if ":" not in name:
@@ -332,7 +339,7 @@ class Graph:
         opname, idx = name.rsplit(":", 1)
         op = self._by_name.get(opname)
         if op is None or not idx.isdigit() or int(idx) >= len(op.outputs):
-            raise KeyError(f"no tensor named {name!r} in the graph")
+            raise NotFoundError(f"no tensor named {name!r} in the graph")
         return op.outputs[int(idx)]
 
     def as_graph_element(self, obj):

@@ -98,6 +98,7 @@ class Program:
     effects: dict           # variable name -> Node holding its value after the run
     symbols: list           # free Syms, in the order generated code takes them
     checks: list = field(default_factory=list)   # (dim, dim, why) that must hold at run time
+    bounds: list = field(default_factory=list)   # (a, b, why): a <= b must hold at run time
     symbol_origins: dict = field(default_factory=dict)  # sym name -> (placeholder, axis)
     input_dim_reasons: dict = field(default_factory=dict)  # (input, axis) -> why unified
     name: str = "main"

@@ -20,4 +20,5 @@ def program_signature(prog) -> Signature:
         inputs.append(_arg(n, n.attr["name"].rsplit(":", 1)[0], reasons))
     outputs = [_arg(n) for n in prog.outputs]
     checks = [(D.to_json(a), D.to_json(b), why) for a, b, why in prog.checks]
-    return Signature(inputs, outputs, [s.name for s in prog.symbols], checks)
+    bounds = [(D.to_json(a), D.to_json(b), why) for a, b, why in prog.bounds]
+    return Signature(inputs, outputs, [s.name for s in prog.symbols], checks, bounds)

@@ -161,6 +161,7 @@ class Buffer:
     shape: tuple        # dims (int | DimExpr)
     kind: str
     source: object = None   # input index, variable name, or Const array
+    desc: str = ""          # the IR node it holds, for error messages
 
 
 @dataclass

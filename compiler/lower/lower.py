@@ -434,7 +434,7 @@ class _Lowering:
 
     def add_buffer(self, node, kind, source=None):
         name = f"b{len(self.buffers)}"
-        buf = K.Buffer(name, node.dtype, tuple(node.shape), kind, source)
+        buf = K.Buffer(name, node.dtype, tuple(node.shape), kind, source, node.describe())
         self.buffers.append(buf)
         self.buffer_of[id(node)] = buf
         return buf

@@ -118,11 +118,20 @@ def _slice_infer(in_types, attrs, ctx):
     for ax, (b, s, st, d) in enumerate(zip(begin, size, stride, shape)):
         if st == 0:
             raise ValueError("slice: stride 0")
-        if all(isinstance(v, int) for v in (b, s, d)) and s > 0:
+        if all(isinstance(v, int) for v in (b, s, d)):
             last = b + (s - 1) * st
-            if not (0 <= b < d and 0 <= last < d):
+            if s > 0 and not (0 <= b < d and 0 <= last < d):
                 raise IndexError(f"slice: axis {ax} of extent {d}: elements "
                                  f"{b}..{last} are out of range")
+            continue
+        # symbolic: the elements read, b .. b+(s-1)*st, must lie in [0, d) when s > 0
+        last = D.add(b, D.mul(D.sub(s, 1), st))
+        lo, hi = (b, last) if st > 0 else (last, b)
+        try:
+            ctx.table.require_le(0, lo, ctx.why)
+            ctx.table.require_le(hi, D.sub(d, 1), ctx.why)
+        except D.ShapeError as e:
+            raise IndexError(f"slice: axis {ax}: {e}") from None
     return TensorType(t.dtype, tuple(size))
 
 
