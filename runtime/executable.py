@@ -26,6 +26,12 @@ ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
                               ctypes.POINTER(ctypes.c_int64))
 
 
+def prepare_feed(value) -> np.ndarray:
+    """C-contiguous and aligned (copying only when needed); keeps 0-d arrays 0-d."""
+    arr = np.asarray(value, order="C")
+    return arr if arr.flags.aligned else arr.copy()
+
+
 @dataclass
 class BufferSpec:
     name: str
@@ -50,7 +56,7 @@ class Executable:
         self._ptrs = (ctypes.c_void_p * max(1, len(self.buffers)))()
         self._scalars = (ctypes.c_int64 * (len(signature.symbols) + 1))()
         self._shape_cache: dict = {}
-        self._consts = {i: np.ascontiguousarray(b.source) for i, b in enumerate(self.buffers)
+        self._consts = {i: np.asarray(b.source, order="C") for i, b in enumerate(self.buffers)
                         if b.kind == "const"}
         owned = [i for i, b in enumerate(self.buffers) if b.kind == "temp"]
         counts = {}
@@ -71,7 +77,7 @@ class Executable:
         return shapes
 
     def run(self, feeds, store, counter=0):
-        feeds = [np.ascontiguousarray(f) for f in feeds]
+        feeds = [prepare_feed(f) for f in feeds]
         env = bind(self.signature, feeds)
         shapes = self._shapes(env)
         arrays = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.errors import ExecutionError, UninitializedVariableError
+from runtime.executable import prepare_feed
 from runtime.signature import bind
 
 from ..ir import dims as D
@@ -35,7 +36,7 @@ def eval_shape(shape, env):
 
 def interpret(program, feeds, variables=None, counter=0):
     variables = variables or {}
-    feeds = [np.ascontiguousarray(f) for f in feeds]
+    feeds = [prepare_feed(f) for f in feeds]
     env = bind(program_signature(program), feeds)
     values: dict = {}
     for i, node in enumerate(program.inputs):
