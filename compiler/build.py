@@ -21,7 +21,7 @@ def build_program(program, options: CompileOptions = None) -> Executable:
     from passes.fusion import plan_kernels
     options = options or CompileOptions()
     lowered = lower_program(program, plan_kernels(program))
-    module = emit.emit_module(lowered, name=program.name)
+    module = emit.emit_module(lowered, name=program.name, threads=options.threads)
     llvm_text = str(module)
     ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
     lib = JitLibrary(ref, target.target_machine(options.target_cpu, options.opt_level))

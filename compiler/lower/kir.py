@@ -151,6 +151,7 @@ class Kernel:
     body: tuple
     nodes: tuple = ()   # descriptions of the IR nodes this kernel computes
     can_fail: bool = False
+    work: object = None  # scalar steps in all (an index expr), when body[0] is parallel
 
 
 @dataclass

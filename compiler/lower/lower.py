@@ -17,6 +17,7 @@ from ..ir import dtypes as T
 from ..ops.reduce import identity_of, normalize_axes
 from . import kir as K
 
+
 def compute_dtype(dtype):
     return T.float32 if dtype is T.float16 else dtype
 
@@ -30,6 +31,7 @@ class _Builder:
         self.symbols: list = []
         self.uses_counter = False
         self.can_fail = False
+        self.work = None
         self._n = 0
 
     # ---- names, dims, buffers ------------------------------------------------------
@@ -77,13 +79,19 @@ class _Builder:
             value = K.Cast(value, T.float16)
         return K.Store(self.use(buf, writes=True), self.linear(idx, shape), value)
 
-    def loops(self, shape, body, prefix="i"):
-        """Nested loops over `shape`; body(index vars) -> statements."""
+    def loops(self, shape, body, prefix="i", parallel=False):
+        """Nested loops over `shape`; body(index vars) -> statements. With `parallel`, the
+        outermost loop may run its iterations on several threads (iterations must be
+        independent), worth `work` scalar steps in all."""
         names = [self.fresh(prefix) for _ in shape]
         stmts = tuple(body([K.Var(n) for n in names]))
-        for name, d in reversed(list(zip(names, shape))):
-            stmts = (K.Loop(name, self.dim(d), stmts),)
+        for k, (name, d) in reversed(list(enumerate(zip(names, shape)))):
+            stmts = (K.Loop(name, self.dim(d), stmts, parallel and k == 0),)
         return stmts
+
+    def parallel_loops(self, shape, body, inner_work=1):
+        self.work = self.dim(D.mul(D.product(shape), inner_work))
+        return self.loops(shape, body, parallel=bool(shape))
 
     # ---- values ----------------------------------------------------------------------
     def expr(self, node, idx, stmts):
@@ -262,7 +270,7 @@ def _pointwise_root(b, node, out):
         value = b.expr(node, idx, stmts)
         stmts.append(b.store(out, idx, node.shape, value))
         return stmts
-    return b.loops(node.shape, body)
+    return b.parallel_loops(node.shape, body)
 
 
 def _reduce_root(b, node, out):
@@ -294,7 +302,7 @@ def _reduce_root(b, node, out):
         rshape = [x.shape[k] for k in axes]
         return [K.Let(acc, init), *b.loops(rshape, inner, "r"),
                 b.store(out, oidx, node.shape, K.Var(acc, dt))]
-    return b.loops(node.shape, body)
+    return b.parallel_loops(node.shape, body, D.product(x.shape[k] for k in axes))
 
 
 def _arg_root(b, node, out):
@@ -322,7 +330,7 @@ def _arg_root(b, node, out):
         return [K.Let(best, K.FConst(start, xt)), K.Let(bi, K.IConst(0)),
                 *b.loops([x.shape[axis]], inner, "r"),
                 b.store(out, oidx, node.shape, K.Cast(K.Var(bi), node.dtype))]
-    return b.loops(node.shape, body)
+    return b.parallel_loops(node.shape, body, x.shape[axis])
 
 
 def _matmul_root(b, node, out):
@@ -375,7 +383,7 @@ def _matmul_root(b, node, out):
 
     def body(idx):
         return row(list(idx[:nb]), idx[nb])
-    return b.loops(node.shape[:-1], body)
+    return b.parallel_loops(node.shape[:-1], body, D.mul(node.shape[-1], kdim))
 
 
 def _scatter_root(b, node, out):
@@ -460,7 +468,7 @@ class _Lowering:
             body = tuple(rule(b, node, out))
             params = tuple(b.params.values())
             kernels.append(K.Kernel(b.name, params, tuple(b.symbols), b.uses_counter, body,
-                                    (node.describe(),), b.can_fail))
+                                    (node.describe(),), b.can_fail, b.work))
             calls.append((b.name, [p.name for p in params]))
         return K.LoweredProgram(
             buffers=self.buffers, kernels=kernels, calls=calls,

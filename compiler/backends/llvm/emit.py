@@ -45,15 +45,13 @@ class ModuleEmitter:
 class FnEmitter:
     """Emits one kernel function."""
 
-    def __init__(self, mod: ModuleEmitter, kernel: K.Kernel):
-        self.mod, self.kernel = mod, kernel
-        args = [ir.PointerType(S.mem_type(p.dtype)) for p in kernel.params]
-        args += [S.I64] * len(kernel.symbols)
-        if kernel.uses_counter:
-            args.append(S.I64)
-        if kernel.can_fail:
-            args.append(ir.PointerType(S.I32))
-        self.fn = ir.Function(mod.module, ir.FunctionType(ir.VoidType(), args), kernel.name)
+    def __init__(self, mod: ModuleEmitter, kernel: K.Kernel, ranged=False):
+        """`ranged`: the function takes two more i64 arguments (lo, hi) and runs only
+        those iterations of the kernel's outermost (parallel) loop."""
+        self.mod, self.kernel, self.ranged = mod, kernel, ranged
+        args = kernel_arg_types(kernel) + ([S.I64, S.I64] if ranged else [])
+        name = kernel.name + (".range" if ranged else "")
+        self.fn = ir.Function(mod.module, ir.FunctionType(ir.VoidType(), args), name)
         self.fn.linkage = "internal"
         fargs = list(self.fn.args)
         self.bufs = {}
@@ -66,6 +64,7 @@ class FnEmitter:
         rest = rest[len(kernel.symbols):]
         self.counter = rest.pop(0) if kernel.uses_counter else None
         self.err = rest.pop(0) if kernel.can_fail else None
+        self.range = rest if ranged else None
         entry = self.fn.append_basic_block("entry")
         self.alloca_builder = ir.IRBuilder(entry)
         body = self.fn.append_basic_block("body")
@@ -106,9 +105,12 @@ class FnEmitter:
 
     def s_Loop(self, s):
         b = self.builder
-        ext = self.expr(s.extent)
+        if s.parallel and self.range:
+            start, ext = self.range
+        else:
+            start, ext = ir.Constant(S.I64, 0), self.expr(s.extent)
         ptr = self.local(s.var, T.int64)
-        b.store(ir.Constant(S.I64, 0), ptr)
+        b.store(start, ptr)
         head = self.fn.append_basic_block(f"{s.var}.head")
         body = self.fn.append_basic_block(f"{s.var}.body")
         done = self.fn.append_basic_block(f"{s.var}.done")
@@ -198,6 +200,104 @@ class FnEmitter:
         return _random_value(self, e)
 
 
+def kernel_arg_types(kernel: K.Kernel) -> list:
+    args = [ir.PointerType(S.mem_type(p.dtype)) for p in kernel.params]
+    args += [S.I64] * len(kernel.symbols)
+    if kernel.uses_counter:
+        args.append(S.I64)
+    if kernel.can_fail:
+        args.append(ir.PointerType(S.I32))
+    return args
+
+
+def is_parallel(kernel: K.Kernel) -> bool:
+    body = kernel.body
+    return len(body) == 1 and isinstance(body[0], K.Loop) and body[0].parallel
+
+
+# ---- threads: a parallel kernel splits its outer loop over pthreads ---------------------------
+#: below this many scalar steps a kernel runs on the calling thread (a thread start costs
+#: roughly 10-20 us, about 10^4-10^5 simple steps)
+MIN_PARALLEL_WORK = 1 << 16
+
+
+def emit_parallel_kernel(mod: ModuleEmitter, kernel: K.Kernel, threads: int):
+    """`kernel(args)`: runs `kernel.range(args, lo, hi)` over chunks of the outer loop, on
+    up to `threads` threads (the caller's included) when the work is large enough."""
+    ranged = FnEmitter(mod, kernel, ranged=True).emit()
+    arg_types = kernel_arg_types(kernel)
+    ctx_ty = ir.LiteralStructType(arg_types + [S.I64, S.I64])
+    i8p = ir.PointerType(S.I8)
+    trampoline = ir.Function(mod.module, ir.FunctionType(i8p, [i8p]), kernel.name + ".thread")
+    trampoline.linkage = "internal"
+    tb = ir.IRBuilder(trampoline.append_basic_block("entry"))
+    ctx = tb.bitcast(trampoline.args[0], ir.PointerType(ctx_ty))
+    fields = [tb.load(tb.gep(ctx, [ir.Constant(S.I32, 0), ir.Constant(S.I32, i)]))
+              for i in range(len(arg_types) + 2)]
+    tb.call(ranged, fields)
+    tb.ret(ir.Constant(i8p, None))
+
+    fn = ir.Function(mod.module, ir.FunctionType(ir.VoidType(), arg_types), kernel.name)
+    fn.linkage = "internal"
+    em = FnEmitter.__new__(FnEmitter)
+    em.mod, em.kernel, em.fn = mod, kernel, fn
+    em.syms = dict(zip(kernel.symbols, fn.args[len(kernel.params):]))
+    entry = fn.append_basic_block("entry")
+    em.alloca_builder = ir.IRBuilder(entry)
+    em.builder = b = ir.IRBuilder(fn.append_basic_block("body"))
+    em.locals = {}
+    args = list(fn.args)
+    extent = em.expr(kernel.body[0].extent)
+    work = em.expr(kernel.work)
+    zero = ir.Constant(S.I64, 0)
+    small = b.or_(b.icmp_signed("<", work, ir.Constant(S.I64, MIN_PARALLEL_WORK)),
+                  b.icmp_signed("<", extent, ir.Constant(S.I64, 2)))
+    serial_bb, par_bb = fn.append_basic_block("serial"), fn.append_basic_block("parallel")
+    b.cbranch(small, serial_bb, par_bb)
+    b.position_at_end(serial_bb)
+    b.call(ranged, args + [zero, extent])
+    b.ret_void()
+    b.position_at_end(par_bb)
+    _spawn_and_join(em, ranged, trampoline, ctx_ty, args, extent, threads)
+    em.alloca_builder.branch(fn.basic_blocks[1])
+    return fn
+
+
+def _spawn_and_join(em, ranged, trampoline, ctx_ty, args, extent, threads):
+    b, mod = em.builder, em.mod
+    i8p = ir.PointerType(S.I8)
+    create = mod.function("pthread_create", S.I32,
+                          [ir.PointerType(S.I64), i8p, trampoline.type, i8p])
+    join = mod.function("pthread_join", S.I32, [S.I64, ir.PointerType(i8p)])
+    n = ir.Constant(S.I64, threads)
+    chunk = b.sdiv(b.sub(b.add(extent, n), ir.Constant(S.I64, 1)), n)
+    tids, started = [], []
+    for t in range(1, threads):
+        lo = b.mul(chunk, ir.Constant(S.I64, t))
+        hi = b.select(b.icmp_signed("<", b.add(lo, chunk), extent), b.add(lo, chunk), extent)
+        ctx = em.alloca_builder.alloca(ctx_ty)
+        tid = em.alloca_builder.alloca(S.I64)
+        for i, v in enumerate(args + [lo, hi]):
+            b.store(v, b.gep(ctx, [ir.Constant(S.I32, 0), ir.Constant(S.I32, i)]))
+        has_work = b.icmp_signed("<", lo, hi)
+        rc = em.alloca_builder.alloca(S.I32)
+        b.store(ir.Constant(S.I32, 1), rc)
+        with b.if_then(has_work):
+            b.store(b.call(create, [tid, ir.Constant(i8p, None), trampoline,
+                                    b.bitcast(ctx, i8p)]), rc)
+        ok = b.and_(has_work, b.icmp_signed("==", b.load(rc), ir.Constant(S.I32, 0)))
+        with b.if_then(b.and_(has_work, b.not_(ok))):
+            b.call(ranged, args + [lo, hi])  # could not start a thread: run it here
+        tids.append(tid)
+        started.append(ok)
+    first_hi = b.select(b.icmp_signed("<", chunk, extent), chunk, extent)
+    b.call(ranged, args + [ir.Constant(S.I64, 0), first_hi])
+    for tid, ok in zip(tids, started):
+        with b.if_then(ok):
+            b.call(join, [b.load(tid), ir.Constant(ir.PointerType(i8p), None)])
+    b.ret_void()
+
+
 # ---- Philox-4x32-10 (see compiler/ops/philox.py for the contract) ---------------------------
 def _emit_philox(mod: ModuleEmitter):
     from ...ops import philox as P
@@ -262,9 +362,11 @@ def _random_value(em: FnEmitter, e: K.Random):
 
 
 # ---- module ---------------------------------------------------------------------------------
-def emit_module(lowered: K.LoweredProgram, name="flowc") -> ir.Module:
+def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1) -> ir.Module:
     mod = ModuleEmitter(name)
-    fns = {k.name: FnEmitter(mod, k).emit() for k in lowered.kernels}
+    fns = {k.name: emit_parallel_kernel(mod, k, threads)
+           if threads > 1 and is_parallel(k) else FnEmitter(mod, k).emit()
+           for k in lowered.kernels}
     kernels = {k.name: k for k in lowered.kernels}
     i8pp = ir.PointerType(ir.PointerType(S.I8))
     entry = ir.Function(mod.module, ir.FunctionType(S.I32, [i8pp, ir.PointerType(S.I64)]),
