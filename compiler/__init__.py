@@ -1,14 +1,209 @@
-"""flowc: TF1-style dataflow graphs, compiled. `import compiler as fc`."""
+"""flowc: TF1-style dataflow graphs, compiled. `import compiler as fc` (or `as tf`).
 
-from .frontend.array_ops import placeholder
-from .frontend.control_flow import group, identity, no_op
+The names below are TensorFlow 1.x's (`tf.compat.v1`) with the same meaning; a TF1
+program that uses them runs unchanged. Submodule-like namespaces: `fc.nn`, `fc.random`,
+`fc.initializers`, `fc.dtypes`, `fc.compat.v1`. Importing this package installs the
+operator overloads on `Tensor` and `Variable` (see `frontend/overloads.py`).
+"""
+
+import sys as _sys
+import types as _types
+
+from .frontend import nn
+from .frontend.array_ops import (
+    fill,
+    one_hot,
+    ones,
+    ones_like,
+    placeholder,
+    placeholder_with_default,
+    range,
+    rank,
+    shape,
+    size,
+    zeros,
+    zeros_like,
+)
+from .frontend.control_flow import control_dependencies, device, group, identity, name_scope, no_op
 from .frontend.core import constant, convert_to_tensor
-from .frontend.math_ops import add, cast, divide, matmul, maximum, minimum, multiply, subtract
-from .frontend.variables import (Variable, global_variables, global_variables_initializer,
-                                 trainable_variables, variables_initializer)
-from .ir.dtypes import bool_, float16, float32, float64, int32, int64, as_dtype
-from .ir.graph import Graph, Operation, Tensor, get_default_graph, reset_default_graph
+from .frontend.indexing import reverse
+from .frontend.init_ops import (
+    constant_initializer,
+    glorot_normal_initializer,
+    glorot_uniform_initializer,
+    ones_initializer,
+    random_normal_initializer,
+    random_uniform_initializer,
+    truncated_normal_initializer,
+    variance_scaling_initializer,
+    zeros_initializer,
+)
+from .frontend.manip_ops import (
+    broadcast_to,
+    concat,
+    expand_dims,
+    gather,
+    pad,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    tile,
+    transpose,
+    unstack,
+    where,
+    where_v2,
+)
+from .frontend.math_ops import (
+    abs,
+    add,
+    add_n,
+    cast,
+    ceil,
+    clip_by_value,
+    cos,
+    div,
+    divide,
+    equal,
+    exp,
+    expm1,
+    floor,
+    floordiv,
+    floormod,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    matmul,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    pow,
+    reciprocal,
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    square,
+    squared_difference,
+    stop_gradient,
+    subtract,
+    tanh,
+    to_double,
+    to_float,
+    to_int32,
+    to_int64,
+    truediv,
+)
+from .frontend.overloads import install_operators as _install_operators
+from .frontend.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
+from .frontend.reduce_ops import (
+    argmax,
+    argmin,
+    reduce_all,
+    reduce_any,
+    reduce_logsumexp,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_sum,
+)
+from .frontend.variable_scope import (
+    AUTO_REUSE,
+    VariableScope,
+    get_variable,
+    get_variable_scope,
+    variable_scope,
+)
+from .frontend.variables import (
+    GraphKeys,
+    Variable,
+    add_to_collection,
+    assign,
+    assign_add,
+    assign_sub,
+    get_collection,
+    global_variables,
+    global_variables_initializer,
+    initialize_all_variables,
+    local_variables,
+    local_variables_initializer,
+    trainable_variables,
+    variables_initializer,
+)
+from .ir import dtypes
+from .ir.dims import ShapeError
+from .ir.dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
+from .ir.graph import (
+    Graph,
+    GraphError,
+    Operation,
+    Tensor,
+    TensorShape,
+    get_default_graph,
+    reset_default_graph,
+)
 from .options import CompileOptions
 from .session import ConfigProto, Session, get_default_session
 
 bool = bool_  # noqa: A001  (TF1 spells it fc.bool)
+half = float16
+double = float64
+newaxis = None
+
+_install_operators(Tensor)
+_install_operators(Variable)
+
+random = _types.SimpleNamespace(
+    normal=random_normal, uniform=random_uniform, truncated_normal=truncated_normal,
+    set_random_seed=set_random_seed, set_seed=set_random_seed)
+
+initializers = _types.SimpleNamespace(
+    zeros=zeros_initializer, ones=ones_initializer, constant=constant_initializer,
+    random_normal=random_normal_initializer, random_uniform=random_uniform_initializer,
+    truncated_normal=truncated_normal_initializer, glorot_uniform=glorot_uniform_initializer,
+    glorot_normal=glorot_normal_initializer, variance_scaling=variance_scaling_initializer,
+    global_variables=global_variables_initializer, local_variables=local_variables_initializer,
+    variables=variables_initializer)
+
+compat = _types.SimpleNamespace(v1=_sys.modules[__name__])
+
+__all__ = [
+    "abs", "add", "add_n", "add_to_collection", "argmax", "argmin", "as_dtype", "assign",
+    "assign_add", "assign_sub", "AUTO_REUSE", "bool", "bool_", "broadcast_to", "cast", "ceil",
+    "clip_by_value", "compat", "CompileOptions", "concat", "ConfigProto", "constant",
+    "constant_initializer", "control_dependencies", "convert_to_tensor", "cos", "device",
+    "div", "divide", "double", "DType", "dtypes", "equal", "exp", "expand_dims", "expm1",
+    "fill", "float16", "float32", "float64", "floor", "floordiv", "floormod", "gather",
+    "get_collection", "get_default_graph", "get_default_session", "get_variable",
+    "get_variable_scope", "global_variables", "global_variables_initializer",
+    "glorot_normal_initializer", "glorot_uniform_initializer", "Graph", "GraphError",
+    "GraphKeys", "greater", "greater_equal", "group", "half", "identity",
+    "initialize_all_variables", "initializers", "int32", "int64", "less", "less_equal",
+    "local_variables", "local_variables_initializer", "log", "log1p", "logical_and",
+    "logical_not", "logical_or", "logical_xor", "matmul", "maximum", "minimum", "mod",
+    "multiply", "name_scope", "negative", "newaxis", "nn", "no_op", "not_equal", "one_hot",
+    "ones", "ones_initializer", "ones_like", "Operation", "pad", "placeholder",
+    "placeholder_with_default", "pow", "random", "random_normal", "random_normal_initializer",
+    "random_uniform", "random_uniform_initializer", "range", "rank", "reciprocal",
+    "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_max", "reduce_mean", "reduce_min",
+    "reduce_prod", "reduce_sum", "reset_default_graph", "reshape", "reverse", "rsqrt",
+    "Session", "set_random_seed", "shape", "ShapeError", "sigmoid", "sign", "sin", "size",
+    "split", "sqrt", "square", "squared_difference", "squeeze", "stack", "stop_gradient",
+    "subtract", "tanh", "Tensor", "TensorShape", "tile", "to_double", "to_float", "to_int32",
+    "to_int64", "trainable_variables", "transpose", "truediv", "truncated_normal",
+    "truncated_normal_initializer", "unstack", "Variable", "variable_scope",
+    "variables_initializer", "VariableScope", "variance_scaling_initializer", "where",
+    "where_v2", "zeros", "zeros_initializer", "zeros_like",
+]

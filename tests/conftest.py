@@ -14,3 +14,31 @@ settings.register_profile("dev", deadline=None, max_examples=8,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE",
                                                                         "dev"))
+
+
+# ---- frontend tests (tests/test_frontend_*.py) -----------------------------------------
+import pytest  # noqa: E402
+
+import compiler as fc  # noqa: E402
+
+
+@pytest.fixture
+def fresh_default_graph():
+    """An empty default graph for the test (requested by the frontend test modules)."""
+    fc.reset_default_graph()
+    yield
+
+
+@pytest.fixture
+def interp():
+    """`interp(fetches, feed_dict=None, init=False, graph=None)`: run on the interpreter
+    backend (a new Session per call; `init=True` runs the variable initializers first)."""
+
+    def run(fetches, feed_dict=None, init=False, graph=None):
+        config = fc.ConfigProto(backend="interpret")
+        with fc.Session(graph=graph, config=config) as sess:
+            if init:
+                sess.run(fc.global_variables_initializer())
+            return sess.run(fetches, feed_dict)
+
+    return run

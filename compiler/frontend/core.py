@@ -2,12 +2,19 @@
 values to tensors the way TF1 does.
 
 `make(op_type, inputs, name=None, **attrs)` adds one primitive (shape inference happens
-in the graph). `convert_to_tensor(value, dtype=None)` turns numpy arrays, Python scalars
-and nested lists into `constant` ops; a Python scalar next to a tensor takes the
-tensor's dtype (`binary_operands`). Errors name the value and the expected dtype.
+in the graph). A `name` ending in "/" (what `op_scope` yields) is used as the op's exact
+name, as in TF1, so a composite's result carries the name the user gave it.
+`convert_to_tensor(value, dtype=None)` turns numpy arrays, Python scalars and nested
+lists into `constant` ops; a Python scalar next to a tensor takes the tensor's dtype
+(`binary_operands`). Errors name the value and the expected dtype.
+
+Shared argument helpers live here too: `op_scope` (the name scope of a composite),
+`known_shape`, `normalize_axis`.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -25,13 +32,48 @@ def _graph_of(inputs) -> Graph:
 
 
 def make(op_type, inputs, name=None, **attrs) -> Tensor:
-    graph = _graph_of(inputs)
-    op = graph.create_op(op_type, list(inputs), attrs, name=name)
-    return op.outputs[0]
+    """Add the primitive `op_type` to the graph of `inputs` (else the default graph) and
+    return its output; shape errors raise from the op table, naming the op."""
+    return make_op(op_type, inputs, name=name, **attrs).outputs[0]
 
 
 def make_op(op_type, inputs, name=None, **attrs) -> Operation:
-    return _graph_of(inputs).create_op(op_type, list(inputs), attrs, name=name)
+    """Like `make`, returning the Operation."""
+    return create_op(op_type, inputs, attrs, name)
+
+
+def create_op(op_type, inputs, attrs, name, out_type=None) -> Operation:
+    """`Graph.create_op` in the graph of `inputs`, honouring a trailing "/" in `name`;
+    `out_type` is given for the user-graph-only op types (identity, ...)."""
+    graph = _graph_of(inputs)
+    if name and name.endswith("/"):
+        return graph.create_op(op_type, list(inputs), attrs, name=_free_name(graph, name[:-1]),
+                               out_type=out_type, exact_name=True)
+    return graph.create_op(op_type, list(inputs), attrs, name=name, out_type=out_type)
+
+
+def _free_name(graph: Graph, base: str) -> str:
+    """`base` if no op has that exact name yet, else `base_1`, `base_2`, ..."""
+    candidate, k = base, 0
+    while True:
+        try:
+            graph.get_operation_by_name(candidate)
+        except KeyError:
+            return candidate
+        k += 1
+        candidate = f"{base}_{k}"
+
+
+@contextlib.contextmanager
+def op_scope(name, default_name, values=()):
+    """Name scope of a composite op (TF1's `ops.name_scope(name, default, values)`).
+
+    Yields the scope string ("loss/"); passing it as the `name` of the composite's last
+    primitive gives that op the scope's name ("loss"), so `name=` of a composite names
+    its result tensor ("loss:0") while the intermediate ops live under "loss/"."""
+    graph = _graph_of([_as_tensor(v) for v in values])
+    with graph.as_default(), graph.name_scope(name or default_name) as scope:
+        yield scope
 
 
 def _is_tensor_like(v):
@@ -51,10 +93,13 @@ def _nested_tensors(value):
 
 
 def constant(value, dtype=None, shape=None, name="Const") -> Tensor:
+    """A tensor holding `value`. Without `dtype`: numpy arrays and scalars keep their
+    dtype; Python floats become float32 and Python ints int32 (int64 when too large),
+    as in TF1. `shape` reshapes the values or broadcasts a single one."""
     dt = T.as_dtype(dtype) if dtype is not None else None
     arr = np.asarray(value)
     if dt is None:
-        dt = _default_dtype(arr)
+        dt = _numpy_dtype(value) or _default_dtype(arr)
     try:
         arr = np.asarray(value, dtype=dt.np)
     except (TypeError, ValueError, OverflowError) as e:
@@ -68,6 +113,16 @@ def constant(value, dtype=None, shape=None, name="Const") -> Tensor:
         else:
             raise ValueError(f"constant: {arr.size} values do not fill shape {list(shape)}")
     return make("constant", [], name=name, value=Const(arr))
+
+
+def _numpy_dtype(value):
+    """The flowc dtype of a numpy array or scalar, None for other values."""
+    if not isinstance(value, (np.ndarray, np.generic)):
+        return None
+    try:
+        return T.as_dtype(value.dtype)
+    except TypeError:
+        return None
 
 
 def _default_dtype(arr) -> T.DType:
@@ -93,7 +148,7 @@ def convert_to_tensor(value, dtype=None, name=None) -> Tensor:
                             f"{T.as_dtype(dtype).name}")
         return t
     if _nested_tensors(value):
-        from .array_ops import stack
+        from .manip_ops import stack
         return stack([convert_to_tensor(v, dtype) for v in value])
     if isinstance(value, np.ndarray) and dtype is None:
         return constant(value, dtype=T.as_dtype(value.dtype), name=name or "Const")
@@ -119,21 +174,65 @@ def _scalar_like(value, dtype, opname):
     return constant(value, dtype=dtype)
 
 
-def dims_of(shape):
-    """A shape argument (list of ints/None/-1, a TensorShape or a 1-D int tensor's static
-    value) as a tuple of dims."""
-    if isinstance(shape, Tensor):
-        raise TypeError("shape arguments must be static here (a list of ints, or a "
-                        "tensor's .shape); got a Tensor")
-    if isinstance(shape, (int, np.integer)):
+def dims_of(shape, opname="shape") -> tuple:
+    """A shape argument as a tuple of dims (ints and symbolic `DimExpr`s).
+
+    Accepts an int, a list/tuple/TensorShape/numpy array of ints and dims (`x.shape[i]`),
+    and int tensors whose value is known at build time (`fc.shape(x)`, `fc.shape(x)[0]`,
+    constants; see `static.py`). -1 is kept (reshape resolves it). A `None` entry or a
+    tensor known only at run time raises, naming `opname`."""
+    from .static import is_int_like, static_dims
+    if isinstance(shape, Tensor) or hasattr(shape, "_as_graph_element"):
+        t = _as_tensor(shape)
+        vals = static_dims(t)
+        if vals is None or t.shape.ndims != 1:
+            raise TypeError(f"{opname}: the shape {t.name!r} is only known at run time; "
+                            "flowc needs shapes at build time (use x.shape[i] or "
+                            "fc.shape(x)[i] for a symbolic dim)")
+        return tuple(vals)
+    if is_int_like(shape):
         return (int(shape),)
-    out = []
-    for d in shape:
-        if isinstance(d, D.DimExpr):
-            out.append(d)
-        elif d is None:
-            raise ValueError("None is not allowed in this shape; use x.shape[i] for a "
-                             "symbolic dim")
-        else:
-            out.append(int(d))
-    return tuple(out)
+    if getattr(shape, "known_rank", True) is False:
+        raise ValueError(f"{opname}: the shape has unknown rank")
+    return tuple(_dim_of(d, opname) for d in shape)
+
+
+def _dim_of(d, opname):
+    from .static import is_int_like, static_dims
+    if isinstance(d, D.DimExpr) or is_int_like(d):
+        return d if isinstance(d, D.DimExpr) else int(d)
+    if d is None:
+        raise ValueError(f"{opname}: None is not allowed in this shape; use x.shape[i] for "
+                         "a symbolic dim")
+    if isinstance(d, Tensor) or hasattr(d, "_as_graph_element"):
+        t = _as_tensor(d)
+        vals = static_dims(t)
+        if vals is not None and t.shape.ndims == 0:
+            return vals[0]
+        raise TypeError(f"{opname}: the dim {t.name!r} is only known at run time; flowc "
+                        "needs shapes at build time")
+    raise TypeError(f"{opname}: cannot use {d!r} as a dimension")
+
+
+def known_shape(x: Tensor, opname: str) -> tuple:
+    """The shape of `x` as a tuple of dims; TypeError naming `opname` for unknown rank."""
+    shape = x.shape
+    if not shape.known_rank:
+        raise TypeError(f"{opname}: {x.name!r} has unknown rank; this op needs its rank "
+                        "(give the placeholder a shape)")
+    return tuple(shape)
+
+
+def normalize_axis(axis, rank: int, opname: str) -> int:
+    """`axis` in [-rank, rank) as a non-negative int; ValueError naming `opname`."""
+    if isinstance(axis, Tensor):
+        raise TypeError(f"{opname}: axis must be a Python int, not a Tensor")
+    axis = int(axis)
+    if not -rank <= axis < rank:
+        raise ValueError(f"{opname}: axis {axis} is out of range for a tensor of rank {rank}")
+    return axis % rank
+
+
+def static_dim(d) -> int | None:
+    """`d` as an int when it is static, else None."""
+    return d if isinstance(d, int) else None

@@ -13,6 +13,20 @@ from .core import convert_to_tensor, make_op
 
 GLOBAL_VARIABLES = "variables"
 TRAINABLE_VARIABLES = "trainable_variables"
+LOCAL_VARIABLES = "local_variables"
+
+
+class GraphKeys:
+    """Standard collection names (TF1 `tf.GraphKeys`)."""
+
+    GLOBAL_VARIABLES = GLOBAL_VARIABLES
+    TRAINABLE_VARIABLES = TRAINABLE_VARIABLES
+    LOCAL_VARIABLES = LOCAL_VARIABLES
+    REGULARIZATION_LOSSES = "regularization_losses"
+    LOSSES = "losses"
+    SUMMARIES = "summaries"
+    UPDATE_OPS = "update_ops"
+    TRAIN_OP = "train_op"
 
 
 class Variable:
@@ -141,3 +155,39 @@ def global_variables_initializer():
 
 def initialize_all_variables():
     return global_variables_initializer()
+
+
+def local_variables(scope=None):
+    """The variables in the LOCAL_VARIABLES collection of the default graph."""
+    return get_default_graph().get_collection(LOCAL_VARIABLES, scope)
+
+
+def local_variables_initializer():
+    """An op initializing the local variables (a no-op when there are none)."""
+    return variables_initializer(local_variables(), name="init_1")
+
+
+def get_collection(key, scope=None):
+    """The items of collection `key` in the default graph (names starting with
+    `scope` when given)."""
+    return get_default_graph().get_collection(key, scope)
+
+
+def add_to_collection(name, value):
+    """Append `value` to collection `name` of the default graph."""
+    get_default_graph().add_to_collection(name, value)
+
+
+def assign(ref, value, validate_shape=None, use_locking=None, name=None):
+    """`ref.assign(value)`: the assign op's output (the new value)."""
+    return ref.assign(value, name=name)
+
+
+def assign_add(ref, value, use_locking=None, name=None):
+    """`ref.assign_add(value)`."""
+    return ref.assign_add(value, name=name)
+
+
+def assign_sub(ref, value, use_locking=None, name=None):
+    """`ref.assign_sub(value)`."""
+    return ref.assign_sub(value, name=name)

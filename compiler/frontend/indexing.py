@@ -1,0 +1,175 @@
+"""`tensor[key]`: numpy-style basic indexing built from the `slice`, `gather` and
+`reshape` primitives (TF1's strided_slice).
+
+`getitem(x, key)` accepts, per axis: a Python int (negative counts from the end), a slice
+with int/None start, stop and step (any non-zero step, negative included), `Ellipsis`,
+and `None`/`fc.newaxis`; a scalar int tensor is also accepted as an index (it becomes a
+`gather`, so it must be in range and non-negative). The input needs a known rank.
+
+On static dims the bounds are clamped as in Python. On a symbolic dim `N` nothing can be
+clamped at build time, so bounds are taken literally: `x[1:]` has extent `N-1`,
+`x[-3:]` begins at `N-3`, `x[::2]` has extent `(N+1)//2`; bounds that fall outside the
+fed extent are a run-time error of the slice, not a clamp. An int index out of range of
+a static dim raises `SliceIndexError` (both an IndexError and a ValueError, as TF1
+raises ValueError) at build time. Masks and fancy (list) indexing are not supported and
+raise TypeError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import dims as D
+from ..ir.graph import Tensor
+from .core import _as_tensor, convert_to_tensor, known_shape, make, op_scope
+from .static import is_int_like, static_dims
+
+
+class SliceIndexError(IndexError, ValueError):
+    """An index is out of range of a static dimension."""
+
+
+def getitem(x, key, name=None) -> Tensor:
+    """`x[key]` (see the module docstring)."""
+    x = convert_to_tensor(x)
+    shape = known_shape(x, "strided_slice")
+    items = _expand(key if isinstance(key, tuple) else (key,), len(shape))
+    with op_scope(name, "strided_slice", [x]) as scope:
+        begin, size, stride, out_shape, gathers = [], [], [], [], []
+        axis = 0
+        for item in items:
+            if item is None:
+                out_shape.append(1)
+                continue
+            b, n, st, keep = _axis_spec(item, shape[axis], axis)
+            if keep is None:
+                gathers.append((axis, item))
+                b, n, st = 0, shape[axis], 1
+            elif keep:
+                out_shape.append(n)
+            begin.append(b)
+            size.append(n)
+            stride.append(st)
+            axis += 1
+        return _build(x, shape, begin, size, stride, gathers, out_shape, scope)
+
+
+def _build(x, shape, begin, size, stride, gathers, out_shape, scope):
+    from .control_flow import identity
+    out = x
+    if any(b != 0 for b in begin) or tuple(size) != tuple(shape) or any(s != 1 for s in stride):
+        out = make("slice", [out], begin=tuple(begin), size=tuple(size), stride=tuple(stride))
+    for axis, index in reversed(gathers):
+        out = make("gather", [out, index], axis=axis)
+    if tuple(out.shape) != tuple(out_shape):
+        return make("reshape", [out], name=scope, shape=tuple(out_shape))
+    return identity(out, name=scope)
+
+
+def _expand(items, rank):
+    """Replace Ellipsis (or the implicit trailing one) by full slices."""
+    for item in items:
+        _check_item(item)
+    n_ellipsis = sum(1 for i in items if i is Ellipsis)
+    if n_ellipsis > 1:
+        raise SliceIndexError("strided_slice: an index can only have a single ellipsis")
+    consuming = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if consuming > rank:
+        raise SliceIndexError(f"strided_slice: too many indices ({consuming}) for a tensor "
+                              f"of rank {rank}")
+    fill = [slice(None)] * (rank - consuming)
+    if not n_ellipsis:
+        return list(items) + fill
+    k = items.index(Ellipsis)
+    return list(items[:k]) + fill + list(items[k + 1:])
+
+
+def _check_item(item):
+    if item is None or item is Ellipsis or isinstance(item, slice) or is_int_like(item):
+        return
+    if isinstance(item, Tensor) or hasattr(item, "_as_graph_element"):
+        return
+    raise TypeError(f"strided_slice: unsupported index {item!r}; use ints, slices, ..., "
+                    "fc.newaxis or a scalar int tensor (masks and lists are not supported)")
+
+
+def _axis_spec(item, d, axis):
+    """(begin, size, stride, keep) of one axis; keep is None for a tensor index."""
+    if isinstance(item, slice):
+        b, n, st = slice_extent(d, item, axis)
+        return b, n, st, True
+    if not is_int_like(item):
+        value = _static_scalar(item)
+        if value is None:
+            _check_tensor_index(item)
+            return None, None, None, None
+        item = value
+    return _int_index(d, int(item), axis), 1, 1, False
+
+
+def _check_tensor_index(item):
+    t = _as_tensor(item)
+    if t.dtype.kind != "int" or t.shape.ndims != 0:
+        raise TypeError(f"strided_slice: a tensor index must be a scalar int tensor, got "
+                        f"{t!r}")
+
+
+def _static_scalar(item):
+    t = _as_tensor(item)
+    vals = static_dims(t) if t.shape.ndims == 0 else None
+    return vals[0] if vals and isinstance(vals[0], int) else None
+
+
+def _int_index(d, i, axis):
+    if isinstance(d, int):
+        if not -d <= i < d:
+            raise SliceIndexError(f"strided_slice: index {i} is out of range for axis {axis} "
+                                  f"of extent {d}")
+        return i % d
+    return i if i >= 0 else D.add(d, i)
+
+
+def _bound(v, axis, what):
+    if v is None or is_int_like(v):
+        return None if v is None else int(v)
+    value = _static_scalar(v) if isinstance(v, Tensor) else None
+    if value is None:
+        raise TypeError(f"strided_slice: the {what} of the slice on axis {axis} must be an "
+                        f"int or None, got {v!r}")
+    return value
+
+
+def slice_extent(d, s: slice, axis=0):
+    """(begin, size, stride) of the Python slice `s` on an axis of extent `d` (an int or
+    a symbolic dim)."""
+    start, stop = _bound(s.start, axis, "start"), _bound(s.stop, axis, "stop")
+    step = 1 if s.step is None else _bound(s.step, axis, "step")
+    if step == 0:
+        raise ValueError(f"strided_slice: slice step on axis {axis} cannot be zero")
+    if isinstance(d, int):
+        r = range(*slice(start, stop, step).indices(d))
+        return (r.start if len(r) else 0), len(r), step
+    if step > 0:
+        b = 0 if start is None else _from_end(d, start)
+        e = d if stop is None else _from_end(d, stop)
+        return b, D.floordiv(D.add(D.sub(e, b), step - 1), step), step
+    b = D.sub(d, 1) if start is None else _from_end(d, start)
+    e = -1 if stop is None else _from_end(d, stop)
+    return b, D.floordiv(D.add(D.sub(b, e), -step - 1), -step), step
+
+
+def _from_end(d, v):
+    return v if v >= 0 else D.add(d, v)
+
+
+def reverse(tensor, axis, name=None) -> Tensor:
+    """`tensor` with the order of elements reversed along each axis in `axis`."""
+    x = convert_to_tensor(tensor)
+    rank = len(known_shape(x, "ReverseV2"))
+    axes = [int(a) for a in np.atleast_1d(axis)]
+    key = [slice(None)] * rank
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ValueError(f"ReverseV2: axis {a} is out of range for rank {rank}")
+        key[a % rank] = slice(None, None, -1)
+    return getitem(x, tuple(key), name=name or "ReverseV2")

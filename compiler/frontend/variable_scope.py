@@ -1,0 +1,242 @@
+"""TF1 variable sharing: `variable_scope`, `get_variable`, `get_variable_scope`,
+`AUTO_REUSE`.
+
+Each graph keeps a stack of `VariableScope`s (`graph._var_scope_stack`, the root scope at
+the bottom) and a store of the variables made by `get_variable`
+(`graph.variable_store`, full name -> Variable). `get_variable("w")` inside
+`variable_scope("layer")` names the variable "layer/w" whatever the current name scope
+is. Reuse follows TF1: `reuse=True` makes this scope and all scopes inside it reuse
+(only existing variables may be returned), `AUTO_REUSE` returns existing variables and
+creates missing ones, `None`/`False` inherits the enclosing scope's mode; asking for an
+existing variable without reuse, or a missing one with `reuse=True`, raises ValueError
+naming the variable, as does sharing with a different shape or dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import numpy as np
+
+from ..ir import dtypes as T
+from ..ir.graph import get_default_graph
+from .core import _is_tensor_like, convert_to_tensor, dims_of
+from .variables import Variable
+
+REGULARIZATION_LOSSES = "regularization_losses"
+
+
+class _AutoReuse:
+    def __repr__(self):
+        return "AUTO_REUSE"
+
+
+AUTO_REUSE = _AutoReuse()
+
+
+class VariableScope:
+    """A variable scope: its name, reuse mode, default initializer, dtype and
+    regularizer, and the name scope opened when it was first entered."""
+
+    def __init__(self, reuse, name="", initializer=None, regularizer=None,
+                 dtype=T.float32, name_scope=""):
+        self.name = name
+        self._reuse = reuse
+        self.initializer = initializer
+        self.regularizer = regularizer
+        self.dtype = T.as_dtype(dtype)
+        self.original_name_scope = name_scope
+
+    @property
+    def reuse(self):
+        return self._reuse
+
+    def reuse_variables(self):
+        """Make this scope reuse variables from now on."""
+        self._reuse = True
+
+    def set_initializer(self, initializer):
+        self.initializer = initializer
+
+    def set_regularizer(self, regularizer):
+        self.regularizer = regularizer
+
+    def set_dtype(self, dtype):
+        self.dtype = T.as_dtype(dtype)
+
+    def get_variable(self, name, shape=None, dtype=None, initializer=None, regularizer=None,
+                     trainable=None, collections=None, **unused):
+        """See the module-level `get_variable`; uses this scope instead of the current."""
+        return _get_variable(self, name, shape, dtype, initializer, regularizer, trainable,
+                             collections)
+
+    def __repr__(self):
+        return f"<fc.VariableScope {self.name!r} reuse={self._reuse}>"
+
+
+def _stack(graph):
+    if not graph._var_scope_stack:
+        graph._var_scope_stack.append(VariableScope(reuse=None))
+    return graph._var_scope_stack
+
+
+def get_variable_scope() -> VariableScope:
+    """The current variable scope of the default graph."""
+    return _stack(get_default_graph())[-1]
+
+
+@contextlib.contextmanager
+def variable_scope(name_or_scope, default_name=None, values=None, initializer=None,
+                   regularizer=None, caching_device=None, partitioner=None,
+                   custom_getter=None, reuse=None, dtype=None, use_resource=None,
+                   constraint=None, auxiliary_name_scope=True):
+    """Enter a variable scope (and the matching name scope); yields the VariableScope.
+    `name_or_scope` is a name (relative to the current variable scope) or a
+    VariableScope to re-enter; `default_name` is used (made unique) when it is None."""
+    if custom_getter is not None or partitioner is not None:
+        raise NotImplementedError("variable_scope: custom_getter and partitioner are not "
+                                  "supported")
+    if name_or_scope is None and default_name is None:
+        raise ValueError("variable_scope: name_or_scope and default_name cannot both be None")
+    graph = get_default_graph()
+    parent = _stack(graph)[-1]
+    reuse = _effective_reuse(parent, reuse, name_or_scope)
+    if isinstance(name_or_scope, VariableScope):
+        base = name_or_scope
+        full, name_scope = base.name, base.original_name_scope
+        initializer = initializer or base.initializer
+        regularizer = regularizer or base.regularizer
+        dtype = dtype or base.dtype
+    else:
+        short = name_or_scope if name_or_scope is not None else _unique_default(
+            graph, parent, default_name)
+        full = f"{parent.name}/{short}" if parent.name else short
+        name_scope = short
+    with _name_scope(graph, name_scope, auxiliary_name_scope) as opened:
+        scope = VariableScope(reuse, full, initializer or parent.initializer,
+                              regularizer or parent.regularizer, dtype or parent.dtype,
+                              name_scope=opened)
+        graph._var_scope_stack.append(scope)
+        try:
+            yield scope
+        finally:
+            graph._var_scope_stack.pop()
+
+
+def _effective_reuse(parent, reuse, name_or_scope):
+    if parent.reuse is True or reuse is True:
+        return True
+    if reuse is AUTO_REUSE:
+        return AUTO_REUSE
+    if isinstance(name_or_scope, VariableScope) and name_or_scope.reuse is not None:
+        return name_or_scope.reuse
+    return parent.reuse
+
+
+@contextlib.contextmanager
+def _name_scope(graph, name_scope, enter):
+    """Open the name scope of a variable scope (a name ending in "/" re-enters it)."""
+    if not enter:
+        current = graph.get_name_scope()
+        yield current + "/" if current else ""
+        return
+    with graph.name_scope(name_scope) as opened:
+        yield opened
+
+
+_default_name_counts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unique_default(graph, parent, default_name):
+    """`default_name`, `default_name_1`, ... unique among the parent's default scopes."""
+    counts = _default_name_counts.setdefault(graph, {})
+    key = f"{parent.name}/{default_name}"
+    k = counts.get(key, 0)
+    counts[key] = k + 1
+    return default_name if k == 0 else f"{default_name}_{k}"
+
+
+def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None,
+                 trainable=None, collections=None, caching_device=None, partitioner=None,
+                 validate_shape=True, use_resource=None, custom_getter=None, constraint=None,
+                 **unused):
+    """The variable `name` of the current variable scope: created (with `initializer`,
+    else the scope's, else glorot_uniform for floats and zeros otherwise) or, when the
+    scope reuses, the existing one. See the module docstring for the reuse errors."""
+    return _get_variable(get_variable_scope(), name, shape, dtype, initializer, regularizer,
+                         trainable, collections)
+
+
+def _get_variable(scope, name, shape, dtype, initializer, regularizer, trainable,
+                  collections):
+    graph = get_default_graph()
+    full = f"{scope.name}/{name}" if scope.name else name
+    existing = graph.variable_store.get(full)
+    if existing is not None:
+        if scope.reuse is None or scope.reuse is False:
+            raise ValueError(f"Variable {full} already exists, disallowed. Did you mean to "
+                             "set reuse=True or reuse=tf.AUTO_REUSE in VarScope?")
+        _check_shared(full, existing, shape, dtype)
+        return existing
+    if scope.reuse is True:
+        raise ValueError(f"Variable {full} does not exist, or was not created with "
+                         "tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in "
+                         "VarScope?")
+    dtype = T.as_dtype(dtype) if dtype is not None else scope.dtype
+    make_initial = _initial_value_fn(full, shape, dtype, initializer or scope.initializer)
+    with graph.name_scope(None), graph.control_dependencies(None):
+        var = Variable(initial_value=make_initial, name=full, dtype=dtype,
+                       trainable=True if trainable is None else trainable,
+                       collections=collections)
+        graph.variable_store[full] = var
+        regularizer = regularizer or scope.regularizer
+        if regularizer is not None:
+            with graph.name_scope(full + "/Regularizer/"):
+                loss = regularizer(var)
+            if loss is not None:
+                graph.add_to_collection(REGULARIZATION_LOSSES, loss)
+    return var
+
+
+def _check_shared(full, var, shape, dtype):
+    if shape is not None:
+        want = tuple(dims_of(shape, "get_variable"))
+        if want != tuple(var.shape):
+            raise ValueError(f"Trying to share variable {full}, but specified shape "
+                             f"{list(want)} and found shape {list(var.shape)}.")
+    if dtype is not None and T.as_dtype(dtype) is not var.dtype:
+        raise ValueError(f"Trying to share variable {full}, but specified dtype "
+                         f"{T.as_dtype(dtype).name} and found dtype {var.dtype.name}.")
+
+
+def _initial_value_fn(full, shape, dtype, initializer):
+    """A callable building the initial value (called inside the variable's name scope)."""
+    if initializer is not None and not callable(initializer):
+        if shape is not None and _is_tensor_like(initializer):
+            raise ValueError(f"Variable {full}: if initializer is a constant, do not "
+                             "specify shape.")
+        return _value_initializer(initializer, dtype)
+    if shape is None:
+        raise ValueError(f"Shape of a new variable ({full}) must be fully defined, but "
+                         "instead was None.")
+    dims = dims_of(shape, f"get_variable {full}")
+    if not all(isinstance(d, int) and d >= 0 for d in dims):
+        raise ValueError(f"Shape of a new variable ({full}) must be fully defined, but "
+                         f"instead was {list(shape)}.")
+    if initializer is None:
+        from .init_ops import glorot_uniform_initializer, zeros_initializer
+        initializer = glorot_uniform_initializer() if dtype.is_float else zeros_initializer()
+
+    def build():
+        with get_default_graph().name_scope("Initializer"):
+            return initializer(list(dims), dtype=dtype)
+    return build
+
+
+def _value_initializer(value, dtype):
+    def build():
+        if _is_tensor_like(value):
+            return convert_to_tensor(value)
+        return convert_to_tensor(np.asarray(value), dtype=dtype)
+    return build
