@@ -56,6 +56,7 @@ class Executable:
         self._ptrs = (ctypes.c_void_p * max(1, len(self.buffers)))()
         self._scalars = (ctypes.c_int64 * (len(signature.symbols) + 1))()
         self._shape_cache: dict = {}
+        self._plan = [(b.kind, b.source, np.dtype(b.dtype), b.desc) for b in self.buffers]
         self._consts = {i: np.asarray(b.source, order="C") for i, b in enumerate(self.buffers)
                         if b.kind == "const"}
         owned = [i for i, b in enumerate(self.buffers) if b.kind == "temp"]
@@ -81,17 +82,18 @@ class Executable:
         env = bind(self.signature, feeds)
         shapes = self._shapes(env)
         arrays = []
-        for i, b in enumerate(self.buffers):
-            if b.kind == "input":
-                arr = feeds[b.source]
-            elif b.kind == "variable":
-                arr = store.get(b.source, b.desc)
-            elif b.kind == "const":
-                arr = self._consts[i]
+        ptrs = self._ptrs
+        for i, (kind, source, dtype, desc) in enumerate(self._plan):
+            if kind == "temp":
+                arr = np.empty(shapes[i], dtype)
+            elif kind == "input":
+                arr = feeds[source]
+            elif kind == "variable":
+                arr = store.get(source, desc)
             else:
-                arr = np.empty(shapes[i], b.dtype)
+                arr = self._consts[i]
             arrays.append(arr)
-            self._ptrs[i] = arr.ctypes.data
+            ptrs[i] = arr.__array_interface__["data"][0]
         for i, s in enumerate(self.signature.symbols):
             self._scalars[i] = env[s]
         self._scalars[len(self.signature.symbols)] = counter

@@ -100,9 +100,6 @@ class Tensor:
     def __repr__(self):
         return f"<fc.Tensor {self.name!r} {format_type(self.type)}>"
 
-    def __hash__(self):
-        return id(self)
-
     def __bool__(self):
         raise TypeError("using a flowc Tensor as a Python bool is not allowed; use fc.where "
                         "or compare values after Session.run")
