@@ -1,0 +1,449 @@
+"""Text form of the compiler IR: `print_program(program) -> str` and
+`parse_program(text) -> Program`.
+
+The two round-trip: `print_program(parse_program(print_program(p))) == print_program(p)`
+and the parsed program has the same nodes (op, inputs, attrs, type, token, names, locs),
+inputs, outputs, effects, symbols, checks, bounds, symbol origins and dim reasons. The grammar
+is in docs/ir.md; a small example:
+
+    program @main(%0: float32[N0,3]) symbols(N0) {
+      origin N0 = ("x", 0)
+      %0 = placeholder() {dtype=float32, name="x:0", shape=[N0,3]} : float32[N0,3]  # x @ m.py:3
+      %1 = exp(%0) : float32[N0,3]  # Exp @ m.py:4
+      return (%1)
+    }
+
+Nodes print in `Program.topo()` order, numbered %0, %1, ... The parser interns nodes
+through a fresh `NodeCache` (so structurally equal lines become one node), re-runs each
+op's shape inference and rejects a line whose printed type differs from the inferred
+one; it does not run the program-level checks of `verify`. Every problem in the text is
+a `ParseError` naming the line number and showing the line. The printer never raises:
+the parts of a malformed program (which the verifier is reporting) print as `<...>`,
+which does not parse. Values (attrs, dims, types, constants) are in `textvalues.py`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import itertools
+import operator
+import re
+from dataclasses import dataclass
+
+from ..ops import OPS, InferContext
+from . import dims as D
+from . import nodes
+from .nodes import Node, NodeCache, Program
+from .textvalues import (
+    VALUE_PARSERS,
+    Cursor,
+    ParseError,
+    format_attr,
+    format_dim,
+    format_provenance,
+    format_type,
+    format_value,
+    parse_dim,
+    parse_int,
+    parse_items,
+    parse_pair,
+    parse_provenance,
+    parse_string,
+    parse_type,
+    quote,
+)
+from .types import TensorType
+
+__all__ = ["ParseError", "Listing", "print_program", "parse_program", "render_program",
+           "node_order", "type_problem"]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+# ---- printing ---------------------------------------------------------------------------
+@dataclass
+class Listing:
+    """The printed lines of a program and where each part sits.
+
+    `numbers` maps id(node) to the N of `%N`; `where` maps "header", ("origin", sym),
+    ("reason", i, axis), ("node", id(node)), "return", ("effect", name), ("check", i)
+    and ("bound", i) to a line index."""
+    lines: list
+    numbers: dict
+    where: dict
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def print_program(program: Program) -> str:
+    return render_program(program).text()
+
+
+def node_order(program: Program) -> list:
+    """The nodes in `Program.topo()` order. Anything that is not a Node is skipped, so a
+    broken program (a dangling reference, a cycle) still prints for the verifier."""
+    order, seen = [], set()
+    roots = list(program.outputs) + list(program.effects.values()) + list(program.inputs)
+    for root in roots:
+        if not isinstance(root, Node) or id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.append((node, True))
+                stack.extend((i, False) for i in reversed(node.inputs)
+                             if isinstance(i, Node) and id(i) not in seen)
+    return order
+
+
+def render_program(program: Program) -> Listing:
+    order = node_order(program)
+    out = Listing([], {id(n): i for i, n in enumerate(order)}, {})
+
+    def emit(key, line):
+        out.where[key] = len(out.lines)
+        out.lines.append(line)
+
+    emit("header", _header(program, out.numbers))
+    for name, origin in program.symbol_origins.items():
+        emit(("origin", name), f"  origin {name} = {_format_origin(origin)}")
+    for (i, axis), why in program.input_dim_reasons.items():
+        emit(("reason", i, axis), f"  reason ({i}, {axis}) = {quote(why)}")
+    for node in order:
+        emit(("node", id(node)), "  " + _node_text(node, out.numbers))
+    emit("return", f"  return ({', '.join(_ref(n, out.numbers) for n in program.outputs)})")
+    for name, node in program.effects.items():
+        emit(("effect", name), f"  effect {quote(name)} = {_ref(node, out.numbers)}")
+    for i, (a, b, why) in enumerate(program.checks):
+        emit(("check", i), f"  check {format_dim(a)} == {format_dim(b)} {quote(why)}")
+    for i, (a, b, why) in enumerate(program.bounds):
+        emit(("bound", i), f"  bound {format_dim(a)} <= {format_dim(b)} {quote(why)}")
+    out.lines.append("}")
+    return out
+
+
+def _ref(node, numbers) -> str:
+    if isinstance(node, Node) and id(node) in numbers:
+        return f"%{numbers[id(node)]}"
+    return f"<not a node: {node!r}>"
+
+
+def _header(program, numbers) -> str:
+    args = ", ".join(f"{_ref(n, numbers)}: {format_type(getattr(n, 'type', None))}"
+                     for n in program.inputs)
+    name = program.name if _IDENT.fullmatch(program.name) else quote(program.name)
+    text = f"program @{name}({args})"
+    if program.symbols:
+        syms = ", ".join(s.name if isinstance(s, D.Sym) else f"<{s!r}>"
+                         for s in program.symbols)
+        text += f" symbols({syms})"
+    return text + " {"
+
+
+def _format_origin(origin) -> str:
+    if isinstance(origin, tuple) and len(origin) == 2 and isinstance(origin[0], str):
+        return f"({quote(origin[0])}, {format_value(origin[1])})"
+    return format_value(origin)
+
+
+def _node_text(node: Node, numbers) -> str:
+    opdef = OPS.get(node.op)
+    kinds = opdef.attrs if opdef is not None else {}
+    args = ", ".join(_ref(i, numbers) for i in node.inputs)
+    text = f"%{numbers[id(node)]} = {node.op}({args})"
+    if node.attrs:
+        text += " {" + ", ".join(_attr_text(item, kinds) for item in node.attrs) + "}"
+    text += f" : {format_type(node.type)}"
+    if node.token:
+        text += f" token={node.token}"
+    provenance = format_provenance(node.names, node.locs)
+    return text + (f"  # {provenance}" if provenance else "")
+
+
+def _attr_text(item, kinds) -> str:
+    if not (isinstance(item, tuple) and len(item) == 2):
+        return f"<{item!r}>"
+    name, value = item
+    return f"{name}={format_attr(value, kinds.get(name))}"
+
+
+# ---- the type check (shared with the verifier) -------------------------------------------
+def type_problem(opdef, in_types, attrs: dict, declared, why: str = ""):
+    """None when `opdef.infer` on `in_types` and `attrs` gives `declared` without binding
+    any symbol they use (dims compared after resolution in a fresh SymbolTable);
+    otherwise a sentence saying what is wrong."""
+    table = D.SymbolTable(prefix="new")
+    try:
+        inferred = opdef.infer(list(in_types), attrs, InferContext(table, why))
+    except (TypeError, ValueError, IndexError, KeyError) as e:
+        return f"type inference fails: {e}"
+    bound = _bound_symbols(table, [t.shape for t in in_types] + [declared.shape]
+                           + [v for v in attrs.values() if isinstance(v, tuple)])
+    if bound:
+        return (f"inference needs {', '.join(bound)}, which the types of its inputs do "
+                "not state")
+    inferred = TensorType(inferred.dtype, InferContext(table).resolve_shape(inferred.shape))
+    mine = declared.shape
+    if isinstance(mine, tuple):
+        mine = tuple(table.resolve(d) if isinstance(d, (int, D.DimExpr)) else d for d in mine)
+    if declared.dtype is inferred.dtype and mine == inferred.shape:
+        return None
+    return (f"its type {format_type(declared)} is not the type inference gives for its "
+            f"inputs and attributes, {format_type(inferred)}")
+
+
+def _bound_symbols(table: D.SymbolTable, dim_tuples) -> list:
+    """`N0 == 3` for each symbol in `dim_tuples` that inference unified with something."""
+    syms = {s for dims in dim_tuples for d in dims or () if isinstance(d, D.DimExpr)
+            for s in d.symbols()}
+    out = []
+    for s in sorted(syms, key=operator.attrgetter("name")):
+        found = table.find(s)
+        if found != s:
+            out.append(f"{s.name} == {D.format_dim(found)}")
+    return out
+
+
+# ---- parsing ----------------------------------------------------------------------------
+def parse_program(text: str) -> Program:
+    """The Program that `text` describes; raises `ParseError` naming the faulty line."""
+    return _Parser(text).parse()
+
+
+def _number(c: Cursor) -> int:
+    return int(c.take("var", "a value like %3")[1:])
+
+
+def _symbol_name(c: Cursor) -> str:
+    return c.take("ident", "a symbol name")
+
+
+def _attr(c: Cursor, opdef) -> tuple:
+    name = c.take("ident", "an attribute name")
+    kind = opdef.attrs.get(name)
+    if kind is None:
+        known = ", ".join(opdef.attrs) or "none"
+        raise c.error(f"{opdef.name} has no attribute {name!r} (its attributes: {known})")
+    c.expect("=")
+    try:
+        return name, VALUE_PARSERS[kind](c)
+    except ParseError as e:
+        raise c.error(f"attribute {name} ({kind}): {e.reason}") from None
+
+
+def _extend_unique(items: list, new):
+    for x in new:
+        if x not in items:
+            items.append(x)
+
+
+def _reserve_tokens(max_token: int):
+    """Make later `new_token()` calls return tokens above every parsed one, so a node a
+    pass creates never merges with a parsed stateful node."""
+    if max_token and nodes.new_token() <= max_token:
+        nodes._tokens = itertools.count(max_token + 1)
+
+
+class _Parser:
+    """One pass over the lines; a node may only use nodes defined on earlier lines."""
+
+    def __init__(self, text: str):
+        self.syms: dict = {}
+        self.lines = []
+        for i, line in enumerate(text.splitlines(), 1):
+            cursor = Cursor(i, line, self.syms)
+            if cursor.tokens:  # blank and comment-only lines say nothing
+                self.lines.append(cursor)
+        self.defined_at = {}
+        for c in self.lines:
+            if c.peek()[0] == "var" and c.tokens[1:2] == [("punct", "=")]:
+                self.defined_at.setdefault(int(c.peek()[1][1:]), c.lineno)
+        self.cache = NodeCache()
+        self.values: dict = {}
+        self.outputs = None
+        self.effects, self.origins, self.reasons = {}, {}, {}
+        self.checks, self.bounds = [], []
+        self.max_token = 0
+        self.handlers = {"return": self.ret, "effect": self.effect, "check": self.check,
+                         "bound": self.bound, "origin": self.origin, "reason": self.reason}
+
+    def parse(self) -> Program:
+        if not self.lines:
+            raise ParseError("the text is empty; expected 'program @name(...) {'")
+        first, last = self.lines[0], self.lines[-1]
+        name, args, symbols = self.header(first)
+        if len(self.lines) < 2 or last.peek()[1] != "}":
+            raise last.error("expected the program to end with a line '}'")
+        last.expect("}")
+        last.finish()
+        for c in self.lines[1:-1]:
+            self.statement(c)
+        if self.outputs is None:
+            raise last.error("the program has no 'return (...)' statement")
+        inputs = [self.header_input(first, number, ty) for number, ty in args]
+        for sym, origin in self.origins.items():
+            if isinstance(origin, tuple) and sym in self.syms:
+                self.syms[sym].origin = f"{origin[0]}[{origin[1]}]"
+        _reserve_tokens(self.max_token)
+        return Program(inputs=inputs, outputs=self.outputs, effects=self.effects,
+                       symbols=[first.sym(s) for s in symbols], checks=self.checks,
+                       bounds=self.bounds, symbol_origins=self.origins,
+                       input_dim_reasons=self.reasons, name=name)
+
+    def header(self, c: Cursor):
+        c.expect("program")
+        c.expect("@")
+        name = parse_string(c) if c.peek()[0] == "str" else c.take("ident", "a name")
+        c.expect("(")
+        args = parse_items(c, self.header_arg, ")")
+        symbols = []
+        if c.accept("symbols"):
+            c.expect("(")
+            symbols = parse_items(c, _symbol_name, ")")
+            if len(set(symbols)) != len(symbols):
+                raise c.error("a symbol is listed twice")
+        c.expect("{")
+        c.finish()
+        return name, args, symbols
+
+    def header_arg(self, c: Cursor):
+        number = _number(c)
+        c.expect(":")
+        return number, parse_type(c)
+
+    def header_input(self, c: Cursor, number: int, ty):
+        node = self.values.get(number)
+        if node is None:
+            raise c.error(f"input %{number} is not defined in the program")
+        if node.type != ty:
+            raise c.error(f"input %{number} is declared {format_type(ty)} here but defined "
+                          f"as {format_type(node.type)}")
+        return node
+
+    def statement(self, c: Cursor):
+        kind, word = c.peek()
+        if kind == "var":
+            self.node(c)
+        elif word in self.handlers:
+            c.pos += 1
+            self.handlers[word](c)
+        else:
+            raise c.error(f"expected '%N = op(...)' or one of {', '.join(self.handlers)}; "
+                          f"got {c.shown()}")
+        c.finish()
+
+    def use(self, c: Cursor) -> Node:
+        number = _number(c)
+        if number in self.values:
+            return self.values[number]
+        if number in self.defined_at:
+            raise c.error(f"%{number} is used before its definition on line "
+                          f"{self.defined_at[number]}")
+        raise c.error(f"%{number} is not defined")
+
+    def node(self, c: Cursor):
+        number = _number(c)
+        if self.defined_at.get(number, c.lineno) != c.lineno:
+            raise c.error(f"%{number} is already defined on line {self.defined_at[number]}")
+        c.expect("=")
+        opdef = self.opdef(c)
+        c.expect("(")
+        inputs = parse_items(c, self.use, ")")
+        if opdef.arity is not None and len(inputs) != opdef.arity:
+            raise c.error(f"{opdef.name} takes {opdef.arity} input(s), got {len(inputs)}")
+        attrs = self.attrs(c, opdef)
+        c.expect(":")
+        ty = parse_type(c)
+        token = self.token(c)
+        c.finish()
+        why = f"{opdef.name} at line {c.lineno}"
+        problem = type_problem(opdef, [n.type for n in inputs], attrs, ty, why)
+        if problem:
+            raise c.error(f"{opdef.name}: {problem}")
+        node = self.cache.make(opdef.name, inputs, attrs, ty, token)
+        names, locs = parse_provenance(c)
+        _extend_unique(node.names, names)
+        _extend_unique(node.locs, locs)
+        self.values[number] = node
+
+    def opdef(self, c: Cursor):
+        op = c.take("ident", "an op name")
+        if op not in OPS:
+            close = difflib.get_close_matches(op, OPS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise c.error(f"unknown op {op!r}{hint}")
+        return OPS[op]
+
+    def attrs(self, c: Cursor, opdef) -> dict:
+        """`{name=value, ...}`, optional when the op has no attributes."""
+        out = {}
+        items = parse_items(c, functools.partial(_attr, opdef=opdef), "}") if c.accept(
+            "{") else []
+        for name, value in items:
+            if name in out:
+                raise c.error(f"attribute {name} is given twice")
+            out[name] = value
+        missing = [k for k in opdef.attrs if k not in out]
+        if missing:
+            raise c.error(f"{opdef.name} needs attribute(s) {', '.join(missing)}")
+        return out
+
+    def token(self, c: Cursor) -> int:
+        if not c.accept("token"):
+            return 0
+        c.expect("=")
+        token = parse_int(c)
+        if token <= 0:
+            raise c.error(f"a token is a positive integer, not {token}")
+        self.max_token = max(self.max_token, token)
+        return token
+
+    def ret(self, c: Cursor):
+        if self.outputs is not None:
+            raise c.error("a second 'return' statement")
+        c.expect("(")
+        self.outputs = parse_items(c, self.use, ")")
+
+    def effect(self, c: Cursor):
+        name = parse_string(c)
+        if name in self.effects:
+            raise c.error(f"variable {name!r} has two effect statements")
+        c.expect("=")
+        self.effects[name] = self.use(c)
+
+    def check(self, c: Cursor):
+        a = parse_dim(c)
+        c.expect("==")
+        b = parse_dim(c)
+        self.checks.append((a, b, parse_string(c)))
+
+    def bound(self, c: Cursor):
+        a = parse_dim(c)
+        c.expect("<=")
+        b = parse_dim(c)
+        self.bounds.append((a, b, parse_string(c)))
+
+    def origin(self, c: Cursor):
+        sym = _symbol_name(c)
+        if sym in self.origins:
+            raise c.error(f"symbol {sym} has two origin statements")
+        c.expect("=")
+        if c.accept("none"):
+            self.origins[sym] = None
+            return
+        c.expect("(")
+        op = parse_string(c)
+        c.expect(",")
+        self.origins[sym] = (op, parse_int(c))
+        c.expect(")")
+
+    def reason(self, c: Cursor):
+        key = parse_pair(c)
+        c.expect("=")
+        self.reasons[key] = parse_string(c)
