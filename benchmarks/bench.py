@@ -1,0 +1,73 @@
+"""flowc benchmarks: `python benchmarks/bench.py NAME [NAME ...]`.
+
+NAME is a workload (W1 elementwise chain, W6 dispatch overhead) or `all`. Each result
+is one JSON line on stdout:
+    {"workload", "system", "median_ms", "min_ms", "check", ...optional
+     "compile_s", "kernels", "gflops", "gbps", "note"}
+(DESIGN.md's contract). `check` is "ok" when the system's result matched the numpy
+reference before it was timed, else what differed; peers that are not installed give
+"skipped: ..." (install them with `pip install -e '.[bench]'`). Notes for people go to
+stderr.
+
+Options: `--quick` runs tiny sizes and few repeats, and only the systems every machine
+has (flowc, numpy, ctypes) unless `--systems` names others; `--systems a,b` runs only
+those systems. The environment is taken as it is (OPENBLAS_CORETYPE, threads): the
+numpy lines say which BLAS numpy runs when threadpoolctl is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import benchlib  # noqa: E402  (after the path setup above)
+import workload_w1  # noqa: E402
+import workload_w6  # noqa: E402
+
+WORKLOADS = {"W1": workload_w1.run, "W6": workload_w6.run}
+QUICK_SYSTEMS = frozenset({"flowc", "numpy", "ctypes"})
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="+", metavar="NAME",
+                   help=f"workloads: {', '.join(WORKLOADS)} or all")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes and few repeats (a smoke test, not a measurement)")
+    p.add_argument("--systems", default="",
+                   help="comma-separated systems to run (default: all of each workload)")
+    args = p.parse_args(argv)
+    names = []
+    for name in args.names:
+        if name.lower() == "all":
+            names += list(WORKLOADS)
+        elif name.upper() in WORKLOADS:
+            names.append(name.upper())
+        else:
+            p.error(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)} or all")
+    systems = frozenset(s for s in args.systems.split(",") if s)
+    if args.quick and not systems:
+        systems = QUICK_SYSTEMS
+    return list(dict.fromkeys(names)), benchlib.Config(quick=args.quick, systems=systems)
+
+
+def main(argv=None) -> int:
+    names, cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    load, cores = os.getloadavg()[0], os.cpu_count()
+    benchlib.note(f"load average {load:.2f} on {cores} cores before the run"
+                  + ("; other work is running, timings will be noisy" if load > 0.5 else ""))
+    ok = True
+    for name in names:
+        for rec in WORKLOADS[name](cfg):
+            benchlib.emit(rec)
+            if rec["system"].startswith("flowc") and rec["check"] != "ok":
+                ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

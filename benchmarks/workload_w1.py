@@ -1,0 +1,209 @@
+"""W1, the elementwise chain `tanh(x*1.5+0.3)*sigmoid(x) - 0.5*x*x` on 2^24 float32.
+
+Systems: flowc (Session.run), numpy, and, when installed, jax-jit, jax-jit-donate,
+torch, torch-compile and onnxruntime. Every system's result is checked against the
+numpy float32 result before it is timed. `gbps` counts the minimal traffic (read x,
+write y: 8 bytes per element), so it is comparable across systems however many passes
+over memory a system makes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from benchlib import (
+    compare,
+    failed,
+    flowc_init_s,
+    max_abs_diff,
+    measure,
+    numpy_blas_note,
+    result,
+    skipped,
+    try_import,
+)
+
+NAME = "W1"
+RTOL, ATOL = 1e-5, 1e-5   # float32; transcendental implementations differ by a few ulp
+
+
+def expr_numpy(x):
+    one = np.float32(1.0)
+    return (np.tanh(x * np.float32(1.5) + np.float32(0.3)) * (one / (one + np.exp(-x)))
+            - np.float32(0.5) * x * x)
+
+
+def run(cfg):
+    n = 1 << 12 if cfg.quick else 1 << 24
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-4.0, 4.0, n).astype(np.float32)
+    want = expr_numpy(x)
+    timing = dict(min_time_s=0.05, min_repeats=3, max_repeats=10) if cfg.quick else \
+        dict(min_time_s=2.0, min_repeats=5, max_repeats=30)
+    gbps = 8.0 * n / 1e9
+    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax),
+               ("jax-jit-donate", _jax_donate), ("torch", _torch),
+               ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime)]
+    for system, fn in systems:
+        if not cfg.wants(system):
+            continue
+        try:
+            rec = fn(x, want, timing)
+        except Exception as e:  # noqa: BLE001  (a failing peer must not stop the others)
+            rec = failed(NAME, system, e)
+        if rec.get("median_ms"):
+            rec["gbps"] = round(gbps / (rec["median_ms"] / 1e3), 2)
+        yield rec
+
+
+def _flowc(x, want, timing):
+    import compiler as fc
+    from compiler.convert import convert
+    from passes.fusion import plan_kernels
+
+    graph = fc.Graph()
+    with graph.as_default():
+        xp = fc.placeholder(fc.float32, [None], name="x")
+        y = fc.tanh(xp * 1.5 + 0.3) * fc.sigmoid(xp) - 0.5 * xp * xp
+    kernels = len(plan_kernels(convert(graph, [y], [xp])).roots)
+    init_s = flowc_init_s()
+    sess = fc.Session(graph=graph)
+    t0 = time.perf_counter()
+    sess.run(y, {xp: x[:1]})        # compiles; the symbolic dim serves every size
+    compile_s = time.perf_counter() - t0
+    got = sess.run(y, {xp: x})
+    check = compare(got, want, RTOL, ATOL)
+    times = measure(lambda: sess.run(y, {xp: x}), **timing)
+    msg = (f"Session.run, {sess.compile_count} compile(s) for sizes 1 and {x.size}; "
+           f"max |diff| vs numpy {max_abs_diff(got, want):.2e}; "
+           f"{sess.options.threads} thread(s) configured; compile_s excludes the one-time "
+           f"LLVM start-up ({init_s:.2f} s, first compile in the process)")
+    return result(NAME, "flowc", times, check, compile_s=compile_s, kernels=kernels,
+                  note=msg)
+
+
+def _numpy(x, want, timing):
+    times = measure(lambda: expr_numpy(x), **timing)
+    return result(NAME, "numpy", times, compare(expr_numpy(x), want, RTOL, ATOL),
+                  note=numpy_blas_note())
+
+
+def _jax_fn():
+    jax = try_import("jax")
+    if jax is None:
+        return None, None
+    import jax.numpy as jnp
+
+    def f(x):
+        return jnp.tanh(x * 1.5 + 0.3) * jax.nn.sigmoid(x) - 0.5 * x * x
+    return jax, f
+
+
+def _jax(x, want, timing):
+    jax, f = _jax_fn()
+    if jax is None:
+        return skipped(NAME, "jax-jit", "jax not installed")
+    xj = jax.device_put(x)
+    t0 = time.perf_counter()
+    fj = jax.jit(f).lower(xj).compile()
+    compile_s = time.perf_counter() - t0
+    check = compare(np.asarray(fj(xj)), want, RTOL, ATOL)
+    times = measure(lambda: fj(xj).block_until_ready(), **timing)
+    return result(NAME, "jax-jit", times, check, compile_s=compile_s,
+                  note=f"jax {jax.__version__} on {jax.devices()[0].platform}")
+
+
+def _jax_donate(x, want, timing):
+    jax, f = _jax_fn()
+    if jax is None:
+        return skipped(NAME, "jax-jit-donate", "jax not installed")
+    import jax.numpy as jnp
+    t0 = time.perf_counter()
+    fj = jax.jit(f, donate_argnums=0).lower(jax.device_put(x)).compile()
+    compile_s = time.perf_counter() - t0
+    check = compare(np.asarray(fj(jnp.array(x))), want, RTOL, ATOL)
+    def fresh_copy():
+        return jnp.array(x).block_until_ready()
+    times = measure(lambda xj: fj(xj).block_until_ready(), setup=fresh_copy, **timing)
+    return result(NAME, "jax-jit-donate", times, check, compile_s=compile_s,
+                  note="input donated: a fresh copy per call, made outside the timing")
+
+
+def _torch_setup(x):
+    torch = try_import("torch")
+    if torch is None:
+        return None, None
+    return torch, torch.from_numpy(x)
+
+
+def _torch(x, want, timing):
+    torch, xt = _torch_setup(x)
+    if torch is None:
+        return skipped(NAME, "torch", "torch not installed")
+
+    def f(t):
+        return torch.tanh(t * 1.5 + 0.3) * torch.sigmoid(t) - 0.5 * t * t
+    with torch.no_grad():
+        check = compare(f(xt).numpy(), want, RTOL, ATOL)
+        times = measure(lambda: f(xt), **timing)
+    return result(NAME, "torch", times, check,
+                  note=f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
+def _torch_compile(x, want, timing):
+    torch, xt = _torch_setup(x)
+    if torch is None:
+        return skipped(NAME, "torch-compile", "torch not installed")
+
+    def f(t):
+        return torch.tanh(t * 1.5 + 0.3) * torch.sigmoid(t) - 0.5 * t * t
+    fc_ = torch.compile(f)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = fc_(xt)
+        compile_s = time.perf_counter() - t0
+        check = compare(out.numpy(), want, RTOL, ATOL)
+        times = measure(lambda: fc_(xt), **timing)
+    return result(NAME, "torch-compile", times, check, compile_s=compile_s,
+                  note="compile_s = first call (includes one run)")
+
+
+def _onnxruntime(x, want, timing):
+    ort = try_import("onnxruntime")
+    onnx = try_import("onnx") if ort is not None else None
+    if ort is None or onnx is None:
+        return skipped(NAME, "onnxruntime", "onnxruntime or onnx not installed")
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(_onnx_model(onnx).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    compile_s = time.perf_counter() - t0
+    check = compare(sess.run(None, {"x": x})[0], want, RTOL, ATOL)
+    times = measure(lambda: sess.run(None, {"x": x}), **timing)
+    return result(NAME, "onnxruntime", times, check, compile_s=compile_s,
+                  note=f"onnxruntime {ort.__version__}, CPUExecutionProvider")
+
+
+def _onnx_model(onnx):
+    from onnx import TensorProto, helper
+
+    def const(name, v):
+        return helper.make_tensor(name, TensorProto.FLOAT, [], [v])
+    nodes = [
+        helper.make_node("Mul", ["x", "c15"], ["a"]),
+        helper.make_node("Add", ["a", "c03"], ["b"]),
+        helper.make_node("Tanh", ["b"], ["t"]),
+        helper.make_node("Sigmoid", ["x"], ["s"]),
+        helper.make_node("Mul", ["t", "s"], ["ts"]),
+        helper.make_node("Mul", ["c05", "x"], ["h1"]),
+        helper.make_node("Mul", ["h1", "x"], ["h"]),
+        helper.make_node("Sub", ["ts", "h"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "w1", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])],
+        initializer=[const("c15", 1.5), const("c03", 0.3), const("c05", 0.5)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+

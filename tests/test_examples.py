@@ -1,0 +1,42 @@
+"""The main example runs and checks itself; the benchmark script runs (quick mode) and
+prints JSON lines in the contract's form with flowc's results checked "ok"."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REQUIRED = {"workload", "system", "median_ms", "min_ms", "check"}
+OPTIONAL = {"compile_s", "kernels", "gflops", "gbps", "note"}
+
+
+def _run(*args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_main_example_runs_and_matches_numpy():
+    proc = _run(os.path.join("examples", "basics.py"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "all results match numpy" in proc.stdout
+    assert "MISMATCH" not in proc.stdout
+
+
+def test_bench_quick_prints_checked_json_lines():
+    proc = _run(os.path.join("benchmarks", "bench.py"), "--quick", "all")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    records = [json.loads(ln) for ln in lines]
+    assert {r["workload"] for r in records} == {"W1", "W6"}
+    for rec in records:
+        assert REQUIRED <= set(rec) and set(rec) <= REQUIRED | OPTIONAL, rec
+        if not rec["check"].startswith("skipped"):
+            assert rec["median_ms"] > 0 and rec["min_ms"] <= rec["median_ms"], rec
+    flowc = [r for r in records if r["system"] == "flowc"]
+    assert len(flowc) == 2
+    for rec in flowc:
+        assert rec["check"] == "ok", rec
+        assert rec["compile_s"] > 0, rec
+    assert any(r["system"] == "ctypes" and r["check"] == "ok" for r in records)
