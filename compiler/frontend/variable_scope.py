@@ -105,23 +105,27 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
     if isinstance(name_or_scope, VariableScope):
         base = name_or_scope
         full, name_scope = base.name, base.original_name_scope
-        initializer = initializer or base.initializer
-        regularizer = regularizer or base.regularizer
-        dtype = dtype or base.dtype
+        initializer = _first(initializer, base.initializer)
+        regularizer = _first(regularizer, base.regularizer)
+        dtype = _first(dtype, base.dtype)
     else:
         short = name_or_scope if name_or_scope is not None else _unique_default(
             graph, parent, default_name)
         full = f"{parent.name}/{short}" if parent.name else short
         name_scope = short
     with _name_scope(graph, name_scope, auxiliary_name_scope) as opened:
-        scope = VariableScope(reuse, full, initializer or parent.initializer,
-                              regularizer or parent.regularizer, dtype or parent.dtype,
-                              name_scope=opened)
+        scope = VariableScope(reuse, full, _first(initializer, parent.initializer),
+                              _first(regularizer, parent.regularizer),
+                              _first(dtype, parent.dtype), name_scope=opened)
         graph._var_scope_stack.append(scope)
         try:
             yield scope
         finally:
             graph._var_scope_stack.pop()
+
+
+def _first(value, default):
+    return default if value is None else value
 
 
 def _effective_reuse(parent, reuse, name_or_scope):
@@ -184,13 +188,15 @@ def _get_variable(scope, name, shape, dtype, initializer, regularizer, trainable
                          "tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in "
                          "VarScope?")
     dtype = T.as_dtype(dtype) if dtype is not None else scope.dtype
-    make_initial = _initial_value_fn(full, shape, dtype, initializer or scope.initializer)
+    if initializer is None:
+        initializer = scope.initializer
+    make_initial = _initial_value_fn(full, shape, dtype, initializer)
     with graph.name_scope(None), graph.control_dependencies(None):
         var = Variable(initial_value=make_initial, name=full, dtype=dtype,
                        trainable=True if trainable is None else trainable,
                        collections=collections)
         graph.variable_store[full] = var
-        regularizer = regularizer or scope.regularizer
+        regularizer = regularizer if regularizer is not None else scope.regularizer
         if regularizer is not None:
             with graph.name_scope(full + "/Regularizer/"):
                 loss = regularizer(var)
@@ -220,8 +226,11 @@ def _initial_value_fn(full, shape, dtype, initializer):
     if shape is None:
         raise ValueError(f"Shape of a new variable ({full}) must be fully defined, but "
                          "instead was None.")
-    dims = dims_of(shape, f"get_variable {full}")
-    if not all(isinstance(d, int) and d >= 0 for d in dims):
+    try:
+        dims = dims_of(shape, f"get_variable {full}")
+    except (TypeError, ValueError):
+        dims = None
+    if dims is None or not all(isinstance(d, int) and d >= 0 for d in dims):
         raise ValueError(f"Shape of a new variable ({full}) must be fully defined, but "
                          f"instead was {list(shape)}.")
     if initializer is None:
