@@ -16,6 +16,7 @@ from runtime.errors import FeedError
 from runtime.variables import VariableStore
 
 from .convert import convert
+from .ir.verify import verify
 from .ir.graph import Graph, GraphError, Operation, Tensor, get_default_graph
 from .options import CompileOptions, default_threads
 
@@ -123,6 +124,7 @@ class Session:
     def _compile(self, tensors, targets, fed, ranks):
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}
         program = convert(self.graph, tensors, fed, targets=targets, feed_ranks=feed_ranks)
+        verify(program)
         for name, ty in program.variables().items():
             self._store.declare(name, ty.dtype.np, ty.shape)
         self.compile_count += 1

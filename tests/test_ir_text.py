@@ -488,3 +488,15 @@ def test_the_example_in_docs_parses_verifies_and_reprints():
     program = parse_program(text)
     verify(program)
     assert print_program(program) == text
+
+
+def test_nan_float_attrs_still_merge():
+    from compiler.ir import dtypes
+    from compiler.ir.nodes import NodeCache
+    from compiler.ir.types import TensorType
+    cache = NodeCache()
+    t = TensorType(dtypes.float32, (2,))
+    x = cache.make("placeholder", [], {"name": "x:0", "dtype": dtypes.float32, "shape": (2,)}, t)
+    a = cache.make("pad", [x], {"pads": ((0, 0),), "value": float("nan")}, t)
+    b = cache.make("pad", [x], {"pads": ((0, 0),), "value": float("nan")}, t)
+    assert a is b

@@ -15,6 +15,7 @@ them) and run-time dim checks. `Program.topo()` gives a deterministic topologica
 from __future__ import annotations
 
 import itertools
+import struct
 from dataclasses import dataclass, field
 
 from .types import TensorType
@@ -38,7 +39,7 @@ class Node:
         self.token = token
         self.names: list[str] = []
         self.locs: list[str] = []
-        self._key = (op, tuple(id(i) for i in self.inputs), attrs, type_, token)
+        self._key = (op, tuple(id(i) for i in self.inputs), _key_of(attrs), type_, token)
         self._hash = hash(self._key)
 
     @property
@@ -70,6 +71,23 @@ class Node:
 
     def __repr__(self):
         return f"<Node {self.op} {self.type}>"
+
+
+def _key_of(value):
+    """A hashable key of an attr value in which equal floats (NaN included, compared by
+    bits) are equal."""
+    if isinstance(value, float):
+        return ("f", struct.pack("<d", value))
+    if isinstance(value, tuple):
+        return tuple(_key_of(v) for v in value)
+    return value
+
+
+def reserve_tokens(used: int):
+    """Make `new_token()` return numbers above `used` (after parsing tokens from text)."""
+    global _tokens
+    current = next(_tokens)
+    _tokens = itertools.count(max(current, used + 1))
 
 
 def freeze_attrs(attrs: dict) -> tuple:

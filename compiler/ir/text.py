@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import itertools
 import operator
 import re
 from dataclasses import dataclass
@@ -243,13 +242,6 @@ def _extend_unique(items: list, new):
             items.append(x)
 
 
-def _reserve_tokens(max_token: int):
-    """Make later `new_token()` calls return tokens above every parsed one, so a node a
-    pass creates never merges with a parsed stateful node."""
-    if max_token and nodes.new_token() <= max_token:
-        nodes._tokens = itertools.count(max_token + 1)
-
-
 class _Parser:
     """One pass over the lines; a node may only use nodes defined on earlier lines."""
 
@@ -290,7 +282,7 @@ class _Parser:
         for sym, origin in self.origins.items():
             if isinstance(origin, tuple) and sym in self.syms:
                 self.syms[sym].origin = f"{origin[0]}[{origin[1]}]"
-        _reserve_tokens(self.max_token)
+        nodes.reserve_tokens(self.max_token)  # later nodes never merge with parsed ones
         return Program(inputs=inputs, outputs=self.outputs, effects=self.effects,
                        symbols=[first.sym(s) for s in symbols], checks=self.checks,
                        bounds=self.bounds, symbol_origins=self.origins,
