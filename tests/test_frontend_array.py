@@ -212,7 +212,7 @@ def test_pad_symbolic_and_errors(interp):
 def test_gather(interp):
     x = fc.constant(A)
     idx = np.array([[2, 0], [1, 1]], np.int32)
-    a, b, c = interp([fc.gather(x, [1, 0]), fc.gather(x, idx, axis=2),
+    a, b, c = interp([fc.gather(x, [1, 0], axis=None), fc.gather(x, idx, axis=2),
                       fc.gather(x, fc.constant(idx), axis=-2)])
     np.testing.assert_array_equal(a, A[[1, 0]])
     np.testing.assert_array_equal(b, np.take(A, idx, axis=2))

@@ -255,15 +255,16 @@ def _mirror_axis(x, axis, lo, hi, mode, d):
     return x if len(parts) == 1 else make("concat", parts, axis=axis)
 
 
-def gather(params, indices, validate_indices=None, name=None, axis=0, batch_dims=0):
-    """`params` indexed along `axis` by the int tensor `indices` (the result has the
-    dims of `indices` in place of that axis); an index outside [0, extent) is an error
-    when the graph runs."""
+def gather(params, indices, validate_indices=None, name=None, axis=None, batch_dims=0):
+    """`params` indexed along `axis` (default 0) by the int tensor `indices` (the result
+    has the dims of `indices` in place of that axis); an index outside [0, extent) is an
+    error when the graph runs."""
     if batch_dims:
         raise ValueError("gather: batch_dims is not supported")
     p = convert_to_tensor(params)
     idx = convert_to_tensor(indices)
-    axis = normalize_axis(axis, len(known_shape(p, "GatherV2")), "GatherV2")
+    axis = normalize_axis(0 if axis is None else axis, len(known_shape(p, "GatherV2")),
+                          "GatherV2")
     return make("gather", [p, idx], name=name or "GatherV2", axis=axis)
 
 

@@ -93,10 +93,6 @@ def _arith(fn):
     return rule
 
 
-def _mul(x, y):
-    return D.mul(x, y)
-
-
 _RULES = {
     "constant": _constant,
     "shape": _shape,
@@ -108,7 +104,7 @@ _RULES = {
     "cast": _cast,
     "add": _arith(D.add),
     "sub": _arith(D.sub),
-    "mul": _arith(_mul),
+    "mul": _arith(D.mul),
 }
 
 
