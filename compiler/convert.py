@@ -71,6 +71,33 @@ class _Converter:
         self.value = {}      # Tensor -> Node
         self.before = {}     # Operation -> frozenset of assign ops ordered before it
         self.origins = {}
+        self.sym_map = {}    # user-graph root Sym -> program dim (for dims in op attrs)
+
+    def bind_graph_dim(self, declared, dim):
+        """Map the user graph's symbol behind `declared` (if any, and not mapped yet) to
+        the program dim `dim`."""
+        g = self.graph.symbols.resolve(declared)
+        atom = g.as_atom() if isinstance(g, D.DimExpr) else None
+        if isinstance(atom, D.Sym) and atom not in self.sym_map:
+            self.sym_map[atom] = dim
+
+    def map_attr(self, value, op):
+        """An attr value with user-graph dims rewritten to the program's dims."""
+        if isinstance(value, tuple):
+            return tuple(self.map_attr(v, op) for v in value)
+        if not isinstance(value, D.DimExpr):
+            return value
+        resolved = self.graph.symbols.resolve(value)
+        if isinstance(resolved, int):
+            return resolved
+
+        def program_dim(s):
+            if s not in self.sym_map:
+                raise CompileError(f"{op.describe()}: its attributes use the dimension "
+                                   f"{s.name} ({s.origin or 'symbolic'}), which no fed "
+                                   "value determines")
+            return self.sym_map[s]
+        return resolved.substitute(program_dim)
 
     def placeholder_for(self, t: Tensor):
         declared = t._type.shape
@@ -87,6 +114,8 @@ class _Converter:
                 s = self.table.new_symbol(f"{t.op.name}[{axis}]")
                 self.origins[s.name] = (t.op.name, axis)
                 shape.append(D.DimExpr.atom(s))
+                if d is not None:
+                    self.bind_graph_dim(d, shape[-1])
         ty = TensorType(t.dtype, tuple(shape))
         node = self.cache.make("placeholder", (), {"name": t.name, "dtype": t.dtype,
                                                    "shape": ty.shape}, ty)
@@ -147,18 +176,21 @@ class _Converter:
         for a, b in zip(declared, node.type.shape):
             if isinstance(a, int):
                 self.table.unify(a, b, f"{op.type} {op.name!r} at {op.loc}")
+            else:
+                self.bind_graph_dim(a, b)
 
     def make_primitive(self, op, inputs):
         opdef = get(op.type)
         ctx = InferContext(self.table, f"{op.type} {op.name!r} at {op.loc}")
+        attrs = {k: self.map_attr(v, op) for k, v in op.attrs.items()}
         try:
-            ty = opdef.infer([n.type for n in inputs], op.attrs, ctx)
+            ty = opdef.infer([n.type for n in inputs], attrs, ctx)
         except (D.ShapeError, TypeError, ValueError, IndexError) as e:
             raise CompileError(f"{op.describe()}: {e}") from None
         if ty.shape is None:
             raise CompileError(f"{op.describe()}: rank unknown after feeding; cannot compile")
         token = new_token() if op.type in _TOKENED else 0
-        return self.cache.make(op.type, inputs, op.attrs, ty, token)
+        return self.cache.make(op.type, inputs, attrs, ty, token)
 
 
 def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="main") -> Program:

@@ -16,8 +16,8 @@ from runtime.errors import FeedError
 from runtime.variables import VariableStore
 
 from .convert import convert
-from .ir.verify import verify
 from .ir.graph import Graph, GraphError, Operation, Tensor, get_default_graph
+from .ir.verify import verify
 from .options import CompileOptions, default_threads
 
 _UNFEEDABLE = ("assign", "assign_add", "NoOp")

@@ -171,3 +171,19 @@ def test_misaligned_and_strided_feeds_are_copied_not_crashed():
         with fc.Session() as sess:
             np.testing.assert_array_equal(sess.run(y, {x: misaligned}), np.arange(1000) + 1)
             np.testing.assert_array_equal(sess.run(y, {x: strided}), strided + 1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_symbolic_dims_in_attributes_follow_the_right_placeholder(backend):
+    with fc.Graph().as_default():
+        fc.placeholder(fc.float32, [None], name="c")
+        a = fc.placeholder(fc.float32, [None], name="a")
+        b = fc.placeholder(fc.float32, [None], name="b")
+        d = fc.placeholder_with_default(np.zeros((3, 4), np.float32), [None, 4])
+        e = fc.placeholder(fc.float32, [None, 2], name="e")
+        with _session(backend) as sess:
+            got = sess.run(a[1:], {a: np.arange(5.0), b: np.arange(3.0)})
+            np.testing.assert_array_equal(got, [1, 2, 3, 4])
+            assert sess.run(d[1:]).shape == (2, 4)
+            assert sess.run(d[1:], {d: np.ones((6, 4))}).shape == (5, 4)
+            assert sess.run(e[:-1], {e: np.ones((4, 2))}).shape == (3, 2)

@@ -9,6 +9,8 @@ anything else raises `TypeError` naming the value.
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 
@@ -86,7 +88,7 @@ def as_dtype(value) -> DType:
         return float32
     if value is int:
         return int32
-    if value is bool:
+    if value is builtins.bool:
         return bool_
     try:
         npd = np.dtype(value)
@@ -102,3 +104,8 @@ def as_dtype(value) -> DType:
 def compute_dtype(dtype: DType) -> DType:
     """The dtype arithmetic is done in: float16 computes in float32."""
     return float32 if dtype is float16 else dtype
+
+
+# TF1 spells the boolean dtype `tf.bool` / `tf.dtypes.bool` (this module uses
+# `builtins.bool` where it means Python's type)
+bool = bool_  # noqa: A001
