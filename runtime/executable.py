@@ -15,6 +15,7 @@ variable, a constant or another output).
 from __future__ import annotations
 
 import ctypes
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,11 @@ class Executable:
         for i in self.outputs + list(self.updates.values()):
             counts[i] = counts.get(i, 0) + 1
         self._copy_out = [not (i in owned and counts[i] == 1) for i in self.outputs]
+        # temporaries that never leave a run are kept and reused by the next run; a run
+        # that overlaps another (threads) uses its own pointer tables and temporaries
+        self._internal = frozenset(owned) - set(counts)
+        self._scratch: dict = {}
+        self._lock = threading.Lock()
 
     def _shapes(self, env):
         key = tuple(env.get(s) for s in self.signature.symbols)
@@ -81,11 +87,25 @@ class Executable:
         feeds = [prepare_feed(f) for f in feeds]
         env = bind(self.signature, feeds)
         shapes = self._shapes(env)
+        if not self._lock.acquire(blocking=False):
+            return self._run(feeds, store, counter, env, shapes, None,
+                             (ctypes.c_void_p * len(self._ptrs))(),
+                             (ctypes.c_int64 * len(self._scalars))())
+        try:
+            return self._run(feeds, store, counter, env, shapes, self._scratch, self._ptrs,
+                             self._scalars)
+        finally:
+            self._lock.release()
+
+    def _run(self, feeds, store, counter, env, shapes, scratch, ptrs, scalars):
         arrays = []
-        ptrs = self._ptrs
         for i, (kind, source, dtype, desc) in enumerate(self._plan):
             if kind == "temp":
-                arr = np.empty(shapes[i], dtype)
+                arr = scratch.get(i) if scratch is not None else None
+                if arr is None or arr.shape != shapes[i]:
+                    arr = np.empty(shapes[i], dtype)
+                    if scratch is not None and i in self._internal:
+                        scratch[i] = arr
             elif kind == "input":
                 arr = feeds[source]
             elif kind == "variable":
@@ -95,9 +115,9 @@ class Executable:
             arrays.append(arr)
             ptrs[i] = arr.__array_interface__["data"][0]
         for i, s in enumerate(self.signature.symbols):
-            self._scalars[i] = env[s]
-        self._scalars[len(self.signature.symbols)] = counter
-        code = self._entry(self._ptrs, self._scalars)
+            scalars[i] = env[s]
+        scalars[len(self.signature.symbols)] = counter
+        code = self._entry(ptrs, scalars)
         if code != 0:
             raise ExecutionError(self.errors.get(code, f"generated code failed with code {code}"))
         outs = [arrays[i].copy() if copy else arrays[i]

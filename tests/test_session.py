@@ -187,3 +187,26 @@ def test_symbolic_dims_in_attributes_follow_the_right_placeholder(backend):
             assert sess.run(d[1:]).shape == (2, 4)
             assert sess.run(d[1:], {d: np.ones((6, 4))}).shape == (5, 4)
             assert sess.run(e[:-1], {e: np.ones((4, 2))}).shape == (3, 2)
+
+
+def test_concurrent_runs_of_one_program_do_not_interfere():
+    import threading
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None], name="x")
+        y = fc.multiply(fc.add(x, 1.0), 2.0)
+        errors = []
+        with fc.Session() as sess:
+            sess.run(y, {x: np.zeros(1)})
+
+            def work(k):
+                for n in range(30):
+                    xv = np.full(1000 + k * 37 + n, k, np.float32)
+                    got = sess.run(y, {x: xv})
+                    if not np.array_equal(got, (xv + 1) * 2):
+                        errors.append((k, n))
+            threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        assert not errors
