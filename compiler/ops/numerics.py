@@ -21,7 +21,8 @@ def in_compute_dtype(fn):
         if any(d == np.float16 for d in dtypes):
             arrays = [a.astype(np.float32) if a.dtype == np.float16 else a for a in arrays]
             out = np.asarray(fn(*arrays, **attrs))
-            return out.astype(np.float16) if out.dtype == np.float32 else out
+            with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf
+                return out.astype(np.float16) if out.dtype == np.float32 else out
         return np.asarray(fn(*arrays, **attrs))
 
     wrapped.__name__ = getattr(fn, "__name__", "ref")
@@ -59,6 +60,7 @@ def cast(x, dtype):
             out[(xf <= info.min - 1.0)] = info.min
         return out
     if dtype == np.float16 and x.dtype.kind in "iub":
-        return x.astype(np.float32).astype(np.float16)
+        with np.errstate(over="ignore"):
+            return x.astype(np.float32).astype(np.float16)
     with np.errstate(all="ignore"):
         return x.astype(dtype)
