@@ -18,9 +18,10 @@ from .options import CompileOptions
 
 
 def build_program(program, options: CompileOptions = None) -> Executable:
-    from passes.fusion import plan_kernels
+    from passes.fusion import format_plan, plan_kernels
     options = options or CompileOptions()
-    lowered = lower_program(program, plan_kernels(program))
+    plan = plan_kernels(program)
+    lowered = lower_program(program, plan)
     module = emit.emit_module(lowered, name=program.name, threads=options.threads)
     llvm_text = str(module)
     ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
@@ -28,7 +29,8 @@ def build_program(program, options: CompileOptions = None) -> Executable:
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     specs = [BufferSpec(b.name, b.dtype.np.name, [D.to_json(d) for d in b.shape], b.kind,
                         b.source, b.desc) for b in lowered.buffers]
-    texts = {"kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels),
+    texts = {"fusion": format_plan(plan),
+             "kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels),
              "llvm": llvm_text, "llvm_opt": str(ref)}
     return Executable(program_signature(program), specs,
                       [index[n] for n in lowered.outputs],

@@ -1,13 +1,24 @@
-"""Kernel planning: which IR nodes become kernels and which are computed inside another
-kernel's loops.
+"""Fusion: groups the IR nodes of a program into kernels and explains every decision.
 
-Current policy (`plan_kernels`): every node whose op is elementwise, a reduction, a
-contraction, opaque, state or a computed source (iota, random, shape) is the root of its
-own kernel; movement ops (transpose, broadcast, reshape, slice, concat, pad, gather) and
-one-element constants are never materialized, they become index arithmetic (or an
-immediate) inside the kernels that read them — unless they are fetched, in which case
-they get a kernel of their own. Placeholders, variables and larger constants are
-buffers provided by the runtime. Each decision carries a reason for the dumps.
+`plan_kernels(program) -> KernelPlan`. A kernel (`Group`) writes one buffer, its `root`;
+every other node in `members` is computed inside the kernel's loops, never stored:
+
+- **loop**: an elementwise/movement root with its inlined producers (chains of
+  elementwise ops, broadcasts and movement ops as index arithmetic) — one loop nest;
+- **row**: a root over a shape F = rows x inner whose members include reductions over
+  the trailing (inner) axes of F; per row the kernel computes each reduction with an
+  inner loop, then the root (softmax, log-softmax, cross-entropy rows: one kernel);
+- **reduce**: a reduction over other axes, with its producers inlined (input fusion);
+- **matmul**: a matmul plus its elementwise epilogue (bias add, activation), applied
+  per output row after the accumulation;
+- **single**: argmax/argmin, scatter_add, shape, assigns, iota, random draws.
+
+A node is materialized (gets a buffer) when it is fetched or assigned, when its op
+cannot be computed inside another kernel, or when several kernels would otherwise
+recompute it. Movement ops and one-element constants are always recomputed (index
+arithmetic, immediates). Recomputing a node is exact here (no FMA contraction, no
+fast-math in elementwise code), so duplicated producers give identical bits. Every node
+has a reason in `KernelPlan.reasons`; `format_plan` prints the plan for dumps.
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ from dataclasses import dataclass, field
 from compiler.ops import get
 
 BUFFER_SOURCES = ("placeholder", "variable")
-COMPUTED_SOURCES = ("iota", "random_uniform", "random_normal", "shape")
+REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+ALWAYS_OWN_KERNEL = ("argmax", "argmin", "scatter_add", "shape", "assign", "assign_add",
+                     "matmul") + REDUCTIONS
 
 
 def is_scalar_constant(node) -> bool:
@@ -25,27 +38,308 @@ def is_scalar_constant(node) -> bool:
 
 
 @dataclass
+class Group:
+    kind: str                  # loop | row | reduce | matmul | single
+    root: object               # the node whose buffer this kernel writes
+    members: list = field(default_factory=list)     # nodes computed inside (topo order)
+    reductions: list = field(default_factory=list)  # row kernels: per-row reductions
+    rows: int = 0              # row kernels: number of leading (row) axes of F
+    matmul: object = None      # matmul kernels: the matmul node (root ends the epilogue)
+
+
+@dataclass
 class KernelPlan:
-    roots: list                       # nodes computed by a kernel of their own, topo order
-    buffers: list                     # nodes that are runtime-provided buffers
-    reasons: dict = field(default_factory=dict)  # id(node) -> why it is (not) a root
+    groups: list               # Group, in execution order
+    buffers: list              # nodes the runtime provides (placeholders, variables, consts)
+    reasons: dict = field(default_factory=dict)   # id(node) -> one-line reason
+
+    @property
+    def roots(self):
+        return [g.root for g in self.groups]
+
+
+class _Planner:
+    def __init__(self, program):
+        self.program = program
+        self.order = program.topo()
+        self.pos = {id(n): i for i, n in enumerate(self.order)}
+        self.consumers = {id(n): [] for n in self.order}
+        for n in self.order:
+            if n.op == "shape":
+                continue  # reads only its input's dims, never its data
+            for i in dict.fromkeys(n.inputs):
+                self.consumers[id(i)].append(n)
+        self.dims_only = set()
+        for n in self.order:
+            if _computes_from_dims(n, self.dims_only):
+                self.dims_only.add(id(n))
+        self.roots = {id(n) for n in program.outputs} | {id(n) for n in
+                                                          program.effects.values()}
+        self.reasons = {}
+        self.materialized = set()
+
+    def why(self, node, reason):
+        self.reasons.setdefault(id(node), reason)
+
+    # ---- which nodes get a buffer -------------------------------------------------------
+    def choose_materialized(self):
+        for node in self.order:
+            reason = self.materialize_reason(node)
+            if reason:
+                self.materialized.add(id(node))
+                self.why(node, reason)
+
+    def materialize_reason(self, node):
+        if node.op in BUFFER_SOURCES:
+            return "buffer provided by the runtime"
+        if node.op == "constant" and not is_scalar_constant(node):
+            return "constant array provided by the runtime"
+        if id(node) in self.roots:
+            return "fetched or assigned: stored"
+        fusion = get(node.op).fusion
+        if fusion == "movement" or is_scalar_constant(node) or node.op == "iota":
+            return None  # recomputed as index arithmetic / an immediate wherever used
+        if id(node) in self.dims_only:
+            return None  # a function of symbol values only (e.g. a mean's element count)
+        if node.op in ALWAYS_OWN_KERNEL:
+            return f"{node.op}: a kernel of its own (its consumers read its buffer)"
+        users = self.consumers[id(node)]
+        if any(u.op == "matmul" for u in users):
+            return "operand of a matmul: stored so the matmul does not recompute it"
+        if len(users) > 1:
+            return f"{len(users)} consumers: stored once instead of recomputed per consumer"
+        return None
+
+    # ---- grouping ---------------------------------------------------------------------------
+    def inline_closure(self, root, stop):
+        """Nodes computed inside root's kernel: producers reached without crossing a
+        materialized node (or a node in `stop`)."""
+        out, stack = [], [root]
+        seen = {id(root)}
+        while stack:
+            n = stack.pop()
+            out.append(n)
+            for i in n.inputs:
+                if id(i) in seen or id(i) in self.materialized or id(i) in stop:
+                    continue
+                seen.add(id(i))
+                stack.append(i)
+        return sorted(out, key=lambda n: self.pos[id(n)])
+
+    def group_for(self, root):
+        if root.op == "matmul":
+            return Group("matmul", root, [root], matmul=root)
+        if root.op in REDUCTIONS:
+            axes = _reduced_axes(root)
+            k = len(root.inputs[0].shape) - len(axes)
+            if axes == tuple(range(k, len(root.inputs[0].shape))) and axes:
+                return Group("row", root, self.inline_closure(root, ()), [], rows=k)
+            return Group("reduce", root, self.inline_closure(root, ()))
+        if get(root.op).fusion in ("elementwise", "movement") or root.op in (
+                "constant", "random_uniform", "random_normal", "iota"):
+            return Group("loop", root, self.inline_closure(root, ()))
+        return Group("single", root, [root])
+
+    def plan(self) -> KernelPlan:
+        self.choose_materialized()
+        self.absorb_row_reductions()
+        self.absorb_matmul_epilogues()
+        groups, buffers = [], []
+        for node in self.order:
+            if id(node) not in self.materialized:
+                continue
+            if node.op in BUFFER_SOURCES or (node.op == "constant"
+                                             and not is_scalar_constant(node)):
+                buffers.append(node)
+                continue
+            groups.append(self.build_group(node))
+        for g in groups:
+            for m in g.members:
+                if m is not g.root and m is not g.matmul:
+                    self.why(m, f"fused into the {g.kind} kernel of {g.root.describe()}")
+        return KernelPlan(groups, buffers, self.reasons)
+
+    def build_group(self, node):
+        if id(node) in self._row_groups:
+            return self._row_groups[id(node)]
+        if id(node) in self._matmul_groups:
+            return self._matmul_groups[id(node)]
+        return self.group_for(node)
+
+    # ---- row fusion ----------------------------------------------------------------------
+    def absorb_row_reductions(self):
+        """Pull keepdims reductions over trailing axes into the row kernel of the
+        elementwise (or reducing) root that consumes them."""
+        self._row_groups = {}
+        for root in reversed(self.order):
+            if id(root) not in self.materialized or id(root) in self._row_groups:
+                continue
+            group = self.try_row_group(root)
+            if group is not None:
+                self._row_groups[id(root)] = group
+
+    def try_row_group(self, root):
+        full = _full_shape(root)
+        if full is None:
+            return None
+        absorbed = []
+        changed = True
+        members = self.inline_closure(root, ())
+        while changed:
+            changed = False
+            member_ids = {id(m) for m in members}
+            for node in list(members):
+                for cand in node.inputs:
+                    reason = self.absorb_reason(cand, member_ids, full)
+                    if reason is None and cand not in absorbed:
+                        absorbed.append(cand)
+                        self.materialized.discard(id(cand))
+                        what = "reduction computed per row" if cand.op in REDUCTIONS \
+                            else "recomputed per row (its consumers are all here)"
+                        self.reasons[id(cand)] = f"{what} in the row kernel of " \
+                                                 f"{root.describe()}"
+                        changed = True
+            members = self.inline_closure(root, ())
+        reductions = [m for m in members if m.op in REDUCTIONS and m is not root
+                      and id(m) not in self.dims_only]
+        if not reductions and root.op not in REDUCTIONS:
+            return None
+        k = _row_split(root, full, reductions)
+        if k is None:
+            for r in absorbed:  # put them back: the splits disagree
+                self.materialized.add(id(r))
+                self.reasons[id(r)] = "reductions over different axes: kernel of its own"
+            return None
+        return Group("row", root, members, reductions, rows=k)
+
+    def absorb_reason(self, cand, member_ids, full):
+        """None if `cand` (a materialized node feeding the group) can be computed inside;
+        else why not."""
+        if id(cand) not in self.materialized or id(cand) in self.roots:
+            return "not absorbable"
+        if cand.op not in REDUCTIONS:
+            if cand.op in ALWAYS_OWN_KERNEL or get(cand.op).fusion != "elementwise":
+                return "not absorbable"
+            if tuple(cand.shape) != tuple(full):
+                return "shape differs from the row kernel's"
+        else:
+            if not cand.attr["keepdims"] or tuple(cand.inputs[0].shape) != tuple(full):
+                return "not a keepdims reduction of the row shape"
+            if not _path_keeps_rows(cand, self.consumers, member_ids):
+                return "reaches its consumers through reshapes or transposes"
+        if not all(id(u) in member_ids for u in self.consumers[id(cand)]):
+            return "used outside the kernel"
+        return None
+
+    # ---- matmul epilogues ---------------------------------------------------------------------
+    def absorb_matmul_epilogues(self):
+        self._matmul_groups = {}
+        for mm in self.order:
+            if mm.op != "matmul" or id(mm) in self.roots:
+                continue
+            users = self.consumers[id(mm)]
+            if len(users) != 1 or users[0].op == "matmul":
+                continue
+            root = self.epilogue_root(users[0])
+            if root is None or tuple(root.shape) != tuple(mm.shape) or root.dtype != mm.dtype:
+                self.why(mm, "matmul: its consumer is not an elementwise epilogue of its shape")
+                continue
+            members = self.inline_closure(root, {id(mm)})
+            if not _only_elementwise_between(mm, members):
+                continue
+            self.materialized.discard(id(mm))
+            self.reasons[id(mm)] = f"matmul with its epilogue up to {root.describe()}"
+            self._matmul_groups[id(root)] = Group("matmul", root, members + [mm], matmul=mm)
+
+    def epilogue_root(self, node):
+        """The materialized elementwise node that ends node's single-consumer chain."""
+        while id(node) not in self.materialized:
+            users = self.consumers[id(node)]
+            if len(users) != 1:
+                return None
+            node = users[0]
+        if get(node.op).fusion != "elementwise" or node.op in ALWAYS_OWN_KERNEL:
+            return None
+        if id(node) in self._row_groups:
+            return None
+        return node
+
+
+def _computes_from_dims(node, dims_only) -> bool:
+    """True for `shape` and for small computations over shapes and scalar constants."""
+    if node.op == "shape":
+        return True
+    if node.op in BUFFER_SOURCES or get(node.op).stateful or not node.inputs:
+        return is_scalar_constant(node)
+    if node.op not in REDUCTIONS and get(node.op).fusion not in ("elementwise", "movement"):
+        return False
+    return all(id(i) in dims_only or is_scalar_constant(i) for i in node.inputs)
+
+
+def _reduced_axes(node):
+    from compiler.ops.reduce import normalize_axes
+    return normalize_axes(node.attr["axes"], len(node.inputs[0].shape))
+
+
+def _full_shape(root):
+    if root.op in REDUCTIONS:
+        return tuple(root.inputs[0].shape)
+    if get(root.op).fusion == "elementwise":
+        return tuple(root.shape)
+    return None
+
+
+def _row_split(root, full, reductions):
+    splits = set()
+    for r in reductions + ([root] if root.op in REDUCTIONS else []):
+        axes = _reduced_axes(r)
+        k = len(full) - len(axes)
+        if not axes or axes != tuple(range(k, len(full))):
+            return None
+        splits.add(k)
+    return splits.pop() if len(splits) == 1 else None
+
+
+def _path_keeps_rows(red, consumers, member_ids):
+    """Every use of `red` inside the group goes through elementwise ops or broadcasts
+    (which map the row index unchanged), never through reshape/transpose/slice."""
+    stack = [red]
+    while stack:
+        n = stack.pop()
+        for u in consumers[id(n)]:
+            if id(u) not in member_ids:
+                continue
+            if u.op in REDUCTIONS:
+                continue
+            fusion = get(u.op).fusion
+            if fusion != "elementwise" and u.op != "broadcast":
+                return False
+            if len(u.shape) != len(red.shape):
+                return False
+            stack.append(u)
+    return True
+
+
+def _only_elementwise_between(mm, members):
+    return all(m is mm or get(m.op).fusion in ("elementwise", "movement")
+               or m.op == "constant" for m in members)
 
 
 def plan_kernels(program) -> KernelPlan:
-    must_store = {id(n) for n in program.outputs} | {id(n) for n in program.effects.values()}
-    plan = KernelPlan([], [])
-    for node in program.topo():
-        fusion = get(node.op).fusion
-        if node.op in BUFFER_SOURCES or (node.op == "constant" and not is_scalar_constant(node)):
-            plan.buffers.append(node)
-            plan.reasons[id(node)] = "provided by the runtime"
-        elif fusion == "movement" or is_scalar_constant(node):
-            if id(node) in must_store:
-                plan.roots.append(node)
-                plan.reasons[id(node)] = "fetched, so materialized"
-            else:
-                plan.reasons[id(node)] = "inlined as index arithmetic into its consumers"
-        else:
-            plan.roots.append(node)
-            plan.reasons[id(node)] = f"{fusion} op: kernel of its own"
-    return plan
+    return _Planner(program).plan()
+
+
+def format_plan(plan: KernelPlan) -> str:
+    """The fusion dump: kernels with their nodes, then every boundary with its reason."""
+    lines = [f"{len(plan.groups)} kernel(s)"]
+    for i, g in enumerate(plan.groups):
+        lines.append(f"kernel {i} [{g.kind}] -> {g.root.describe()}")
+        for m in g.members:
+            if m is not g.root:
+                lines.append(f"    computes {m.describe()}")
+    lines.append("boundaries:")
+    for node in plan.buffers:
+        lines.append(f"  {node.describe()}: {plan.reasons.get(id(node), '')}")
+    for g in plan.groups:
+        lines.append(f"  {g.root.describe()}: {plan.reasons.get(id(g.root), '')}")
+    return "\n".join(lines)

@@ -197,7 +197,7 @@ def test_every_op_has_a_differential_case():
 
 def test_every_op_has_rules_for_each_concern():
     from compiler.backends.llvm import scalar_ops
-    from compiler.lower.lower import EXPR_RULES, ROOT_RULES
+    from compiler.lower.nests import EXPR_RULES, ROOT_RULES
     for name, op in OPS.items():
         assert callable(op.infer) and callable(op.ref), name
         if op.fusion == "elementwise" and name not in ("cast", "select"):

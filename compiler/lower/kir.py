@@ -70,6 +70,7 @@ class Binary:
     a: object
     b: object
     dtype: T.DType
+    fast: bool = False   # an accumulation in a reduction/matmul: may reassociate and fuse
 
 
 @dataclass(frozen=True)

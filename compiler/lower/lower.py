@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from ..ir import dims as D
 from ..ir import dtypes as T
-from ..ops.reduce import identity_of, normalize_axes
 from . import kir as K
 
 
@@ -25,13 +24,15 @@ def compute_dtype(dtype):
 class _Builder:
     """Builds one kernel for `root`."""
 
-    def __init__(self, low: "_Lowering", root, name):
+    def __init__(self, low, root, name):
         self.low, self.root, self.name = low, root, name
         self.params: dict = {}
         self.symbols: list = []
         self.uses_counter = False
         self.can_fail = False
         self.work = None
+        self.row_values: dict = {}   # id(reduction) -> its per-row accumulator (row kernels)
+        self.matmul_value = None     # (matmul node, out buffer) in a matmul epilogue
         self._n = 0
 
     # ---- names, dims, buffers ------------------------------------------------------
@@ -96,6 +97,12 @@ class _Builder:
     # ---- values ----------------------------------------------------------------------
     def expr(self, node, idx, stmts):
         """Compute-dtype value of `node` at `idx`; may append statements to `stmts`."""
+        if id(node) in self.row_values:
+            return self.row_values[id(node)]
+        if self.matmul_value is not None and node is self.matmul_value[0]:
+            out = self.matmul_value[1]
+            val = K.Load(self.use(out), self.linear(idx, node.shape), out.dtype)
+            return K.Cast(val, T.float32) if out.dtype is T.float16 else val
         if node is not self.root and id(node) in self.low.buffer_of:
             return self.load(node, idx)
         if node.op == "constant":
@@ -255,227 +262,54 @@ def _assign_add(b, node, idx, stmts):
     return K.Binary("add", cur, delta, compute_dtype(node.dtype))
 
 
+def _shape_value(b, node, idx, stmts):
+    value = K.IConst(0)
+    for k, d in reversed(list(enumerate(node.inputs[0].shape))):
+        value = K.Select(K.Binary("equal", idx[0], K.IConst(k), T.bool_), b.dim(d), value,
+                         T.int64)
+    return K.Cast(value, node.dtype)
+
+
+_COMBINE = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
+            "reduce_min": "minimum"}
+
+
+def _inline_reduce(b, node, idx, stmts):
+    """A small reduction computed where it is used (e.g. the element count of a mean)."""
+    from ..ops.reduce import identity_of, normalize_axes
+    x = node.inputs[0]
+    axes = normalize_axes(node.attr["axes"], len(x.shape))
+    keep = node.attr["keepdims"]
+    dt = compute_dtype(node.dtype)
+    it = iter(idx)
+    full = [None] * len(x.shape)
+    for k in range(len(x.shape)):
+        o = next(it) if keep or k not in axes else None
+        if k not in axes:
+            full[k] = o
+    acc = b.fresh("acc")
+    stmts.append(K.Let(acc, K.FConst(identity_of(node.op, dt.np).item(), dt)))
+
+    def inner(ridx):
+        sub = list(full)
+        for k, r in zip(axes, ridx):
+            sub[k] = r
+        st = []
+        st.append(K.Set(acc, K.Binary(_COMBINE[node.op], K.Var(acc, dt),
+                                      b.expr(x, sub, st), dt)))
+        return st
+    stmts.extend(b.loops([x.shape[k] for k in axes], inner, "r"))
+    return K.Var(acc, dt)
+
+
 _EXPR_RULES = {
+    "shape": _shape_value, "reduce_sum": _inline_reduce, "reduce_prod": _inline_reduce,
+    "reduce_max": _inline_reduce, "reduce_min": _inline_reduce,
     "transpose": _transpose, "broadcast": _broadcast, "reshape": _reshape, "slice": _slice,
     "concat": _concat, "pad": _pad, "gather": _gather, "iota": _iota,
     "random_uniform": _random, "random_normal": _random, "assign": _assign,
     "assign_add": _assign_add,
 }
 
-
-# ---- kernel roots ---------------------------------------------------------------------------
-def _pointwise_root(b, node, out):
-    def body(idx):
-        stmts = []
-        value = b.expr(node, idx, stmts)
-        stmts.append(b.store(out, idx, node.shape, value))
-        return stmts
-    return b.parallel_loops(node.shape, body)
-
-
-def _reduce_root(b, node, out):
-    x = node.inputs[0]
-    axes = normalize_axes(node.attr["axes"], len(x.shape))
-    keep = node.attr["keepdims"]
-    dt = compute_dtype(node.dtype)
-    combine = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
-               "reduce_min": "minimum"}[node.op]
-    init = K.FConst(identity_of(node.op, dt.np).item(), dt)
-
-    def body(oidx):
-        acc = b.fresh("acc")
-        it = iter(oidx)
-        full = [None] * len(x.shape)
-        for k in range(len(x.shape)):
-            o = next(it) if keep or k not in axes else None
-            if k not in axes:
-                full[k] = o
-
-        def inner(ridx):
-            sub = list(full)
-            for k, r in zip(axes, ridx):
-                sub[k] = r
-            stmts = []
-            v = b.expr(x, sub, stmts)
-            stmts.append(K.Set(acc, K.Binary(combine, K.Var(acc, dt), v, dt)))
-            return stmts
-        rshape = [x.shape[k] for k in axes]
-        return [K.Let(acc, init), *b.loops(rshape, inner, "r"),
-                b.store(out, oidx, node.shape, K.Var(acc, dt))]
-    return b.parallel_loops(node.shape, body, D.product(x.shape[k] for k in axes))
-
-
-def _arg_root(b, node, out):
-    x = node.inputs[0]
-    axis = node.attr["axis"] % len(x.shape)
-    xt = compute_dtype(x.dtype)
-    better = "greater" if node.op == "argmax" else "less"
-    start = identity_of("reduce_max" if node.op == "argmax" else "reduce_min", xt.np).item()
-
-    def body(oidx):
-        best, bi = b.fresh("best"), b.fresh("bi")
-
-        def inner(ridx):
-            sub = list(oidx[:axis]) + [ridx[0]] + list(oidx[axis:])
-            stmts = []
-            v = b.expr(x, sub, stmts)
-            cond = K.Binary(better, v, K.Var(best, xt), T.bool_)
-            if xt.is_float:
-                v_nan = K.Binary("not_equal", v, v, T.bool_)
-                best_ok = K.Binary("equal", K.Var(best, xt), K.Var(best, xt), T.bool_)
-                cond = K.Binary("logical_or", cond,
-                                K.Binary("logical_and", v_nan, best_ok, T.bool_), T.bool_)
-            stmts.append(K.If(cond, (K.Set(best, v), K.Set(bi, ridx[0]))))
-            return stmts
-        return [K.Let(best, K.FConst(start, xt)), K.Let(bi, K.IConst(0)),
-                *b.loops([x.shape[axis]], inner, "r"),
-                b.store(out, oidx, node.shape, K.Cast(K.Var(bi), node.dtype))]
-    return b.parallel_loops(node.shape, body, x.shape[axis])
-
-
-def _matmul_root(b, node, out):
-    A, B = node.inputs
-    ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
-    nb = len(node.shape) - 2
-    kdim = A.shape[-2] if ta else A.shape[-1]
-    dt = compute_dtype(node.dtype)
-
-    def operand(x, bidx, r, c, stmts, trans):
-        sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
-        return b.expr(x, sub, stmts)
-
-    def per_row(bidx, i):
-        def zero(jj):
-            return [b.store(out, bidx + [i, jj[0]], node.shape, K.FConst(0, dt))]
-
-        def per_k(kk):
-            stmts = []
-            a = b.fresh("a")
-            stmts.append(K.Let(a, operand(A, bidx, i, kk[0], stmts, ta)))
-
-            def per_j(jj):
-                st = []
-                bv = operand(B, bidx, kk[0], jj[0], st, tb)
-                o_idx = b.linear(bidx + [i, jj[0]], node.shape)
-                acc = K.Binary("add", K.Load(b.use(out), o_idx, out.dtype),
-                               K.Binary("mul", K.Var(a, dt), bv, dt), dt)
-                st.append(K.Store(b.use(out, True), o_idx, acc))
-                return st
-            return stmts + list(b.loops([node.shape[-1]], per_j, "j"))
-        return [*b.loops([node.shape[-1]], zero, "j"), *b.loops([kdim], per_k, "k")]
-
-    def per_row_acc(bidx, i):
-        def per_j(jj):
-            acc = b.fresh("acc")
-
-            def per_k(kk):
-                st = []
-                av = operand(A, bidx, i, kk[0], st, ta)
-                bv = operand(B, bidx, kk[0], jj[0], st, tb)
-                st.append(K.Set(acc, K.Binary("add", K.Var(acc, dt),
-                                              K.Binary("mul", av, bv, dt), dt)))
-                return st
-            return [K.Let(acc, K.FConst(0, dt)), *b.loops([kdim], per_k, "k"),
-                    b.store(out, bidx + [i, jj[0]], node.shape, K.Var(acc, dt))]
-        return list(b.loops([node.shape[-1]], per_j, "j"))
-
-    row = per_row_acc if node.dtype is T.float16 else per_row
-
-    def body(idx):
-        return row(list(idx[:nb]), idx[nb])
-    return b.parallel_loops(node.shape[:-1], body, D.mul(node.shape[-1], kdim))
-
-
-def _scatter_root(b, node, out):
-    upd, indices = node.inputs
-    axis, ri = node.attr["axis"], len(indices.shape)
-    dt = compute_dtype(node.dtype)
-    zero = b.loops(node.shape, lambda idx: [b.store(out, idx, node.shape, K.FConst(0, dt))])
-
-    def body(u):
-        stmts = []
-        t = _checked_index(b, node, indices, u[axis:axis + ri], node.shape[axis], stmts,
-                           "scatter_add")
-        o_idx = list(u[:axis]) + [t] + list(u[axis + ri:])
-        cur = _self_load(b, out, o_idx, node.shape)
-        stmts.append(b.store(out, o_idx, node.shape,
-                             K.Binary("add", cur, b.expr(upd, u, stmts), dt)))
-        return stmts
-    return zero + b.loops(upd.shape, body)
-
-
-def _self_load(b, out, idx, shape):
-    val = K.Load(b.use(out), b.linear(idx, shape), out.dtype)
-    return K.Cast(val, T.float32) if out.dtype is T.float16 else val
-
-
-def _shape_root(b, node, out):
-    x = node.inputs[0]
-    return tuple(K.Store(b.use(out, True), K.IConst(k), K.Cast(b.dim(d), node.dtype))
-                 for k, d in enumerate(x.shape))
-
-
-_ROOT_RULES = {
-    "reduce_sum": _reduce_root, "reduce_prod": _reduce_root, "reduce_max": _reduce_root,
-    "reduce_min": _reduce_root, "argmax": _arg_root, "argmin": _arg_root,
-    "matmul": _matmul_root, "scatter_add": _scatter_root, "shape": _shape_root,
-}
-
-#: ops lowered by a root rule; every other op is lowered pointwise through `expr`
-ROOT_RULES = frozenset(_ROOT_RULES)
-EXPR_RULES = frozenset(_EXPR_RULES)
-
-
-# ---- the program ------------------------------------------------------------------------------
-class _Lowering:
-    def __init__(self, program, plan):
-        self.program, self.plan = program, plan
-        self.buffer_of: dict = {}
-        self.buffers: list = []
-        self.errors: dict = {}
-        self._consts = 0
-
-    def error_code(self, message) -> int:
-        code = len(self.errors) + 1
-        self.errors[code] = message
-        return code
-
-    def add_buffer(self, node, kind, source=None):
-        name = f"b{len(self.buffers)}"
-        buf = K.Buffer(name, node.dtype, tuple(node.shape), kind, source, node.describe())
-        self.buffers.append(buf)
-        self.buffer_of[id(node)] = buf
-        return buf
-
-    def run(self) -> K.LoweredProgram:
-        prog = self.program
-        input_index = {id(n): i for i, n in enumerate(prog.inputs)}
-        for node in self.plan.buffers:
-            if node.op == "placeholder":
-                self.add_buffer(node, "input", input_index[id(node)])
-            elif node.op == "variable":
-                self.add_buffer(node, "variable", node.attr["var"])
-            else:
-                self.add_buffer(node, "const", node.attr["value"].array)
-        for node in prog.inputs:
-            if id(node) not in self.buffer_of:
-                self.add_buffer(node, "input", input_index[id(node)])
-        kernels, calls = [], []
-        for node in self.plan.roots:
-            out = self.add_buffer(node, "temp")
-            b = _Builder(self, node, f"k{len(kernels)}_{node.op}")
-            rule = _ROOT_RULES.get(node.op, _pointwise_root)
-            body = tuple(rule(b, node, out))
-            params = tuple(b.params.values())
-            kernels.append(K.Kernel(b.name, params, tuple(b.symbols), b.uses_counter, body,
-                                    (node.describe(),), b.can_fail, b.work))
-            calls.append((b.name, [p.name for p in params]))
-        return K.LoweredProgram(
-            buffers=self.buffers, kernels=kernels, calls=calls,
-            outputs=[self.buffer_of[id(n)].name for n in prog.outputs],
-            updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
-            errors=self.errors, symbols=[s.name for s in prog.symbols])
-
-
-def lower_program(program, plan) -> K.LoweredProgram:
-    return _Lowering(program, plan).run()
+#: ops lowered by an index-arithmetic rule in `_Builder.expr`
+EXPR_RULE_NAMES = frozenset(_EXPR_RULES)

@@ -188,7 +188,10 @@ class FnEmitter:
         return S.unary(self, e.op, self.expr(e.x), e.x.dtype)
 
     def e_Binary(self, e):
-        return S.binary(self, e.op, self.expr(e.a), self.expr(e.b), e.a.dtype)
+        a, c = self.expr(e.a), self.expr(e.b)
+        if e.fast and e.dtype.is_float and e.op in S.FAST_OPS:
+            return S.FAST_OPS[e.op](self.builder, a, c)
+        return S.binary(self, e.op, a, c, e.a.dtype)
 
     def e_Select(self, e):
         return self.builder.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
@@ -380,13 +383,13 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1) -> ir.Module
     syms = {s: b.load(b.gep(scalars_arg, [ir.Constant(S.I64, i)]), name=s)
             for i, s in enumerate(lowered.symbols)}
     counter = b.load(b.gep(scalars_arg, [ir.Constant(S.I64, len(lowered.symbols))]))
-    for kname, buf_names in lowered.calls:
+    for kname, buf_names, sym_names in lowered.calls:
         k = kernels[kname]
         args = []
         for bn in buf_names:
             raw = b.load(b.gep(bufs_arg, [ir.Constant(S.I64, index[bn])]))
             args.append(b.bitcast(raw, ir.PointerType(S.mem_type(dtypes[bn]))))
-        args += [syms[s] for s in k.symbols]
+        args += [syms[s] for s in sym_names]
         if k.uses_counter:
             args.append(counter)
         if k.can_fail:

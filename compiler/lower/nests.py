@@ -1,0 +1,249 @@
+"""Kernel loop nests for the kernel kinds of the fusion plan (passes/fusion.py): pointwise
+loops, row kernels (per-row reductions then the root), reductions over other axes,
+argmax/argmin, matmul with an epilogue, scatter_add and shape.
+
+Accumulations inside reductions and matmul are marked `fast` (reassociation and FMA
+allowed, as DESIGN.md's numerics contract permits there) so LLVM can vectorize them with
+partial sums; everything elementwise stays exact-order IEEE.
+"""
+
+from __future__ import annotations
+
+from ..ir import dims as D
+from ..ir import dtypes as T
+from ..ops.reduce import identity_of, normalize_axes
+from . import kir as K
+from .lower import EXPR_RULE_NAMES, _checked_index, compute_dtype
+
+def _pointwise_root(b, node, out):
+    def body(idx):
+        stmts = []
+        value = b.expr(node, idx, stmts)
+        stmts.append(b.store(out, idx, node.shape, value))
+        return stmts
+    return b.parallel_loops(node.shape, body)
+
+
+def _reduce_root(b, node, out):
+    x = node.inputs[0]
+    axes = normalize_axes(node.attr["axes"], len(x.shape))
+    keep = node.attr["keepdims"]
+    dt = compute_dtype(node.dtype)
+    combine = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
+               "reduce_min": "minimum"}[node.op]
+    init = K.FConst(identity_of(node.op, dt.np).item(), dt)
+
+    def body(oidx):
+        acc = b.fresh("acc")
+        it = iter(oidx)
+        full = [None] * len(x.shape)
+        for k in range(len(x.shape)):
+            o = next(it) if keep or k not in axes else None
+            if k not in axes:
+                full[k] = o
+
+        def inner(ridx):
+            sub = list(full)
+            for k, r in zip(axes, ridx):
+                sub[k] = r
+            stmts = []
+            v = b.expr(x, sub, stmts)
+            stmts.append(K.Set(acc, K.Binary(combine, K.Var(acc, dt), v, dt, True)))
+            return stmts
+        rshape = [x.shape[k] for k in axes]
+        return [K.Let(acc, init), *b.loops(rshape, inner, "r"),
+                b.store(out, oidx, node.shape, K.Var(acc, dt))]
+    return b.parallel_loops(node.shape, body, D.product(x.shape[k] for k in axes))
+
+
+def _arg_root(b, node, out):
+    x = node.inputs[0]
+    axis = node.attr["axis"] % len(x.shape)
+    xt = compute_dtype(x.dtype)
+    better = "greater" if node.op == "argmax" else "less"
+    start = identity_of("reduce_max" if node.op == "argmax" else "reduce_min", xt.np).item()
+
+    def body(oidx):
+        best, bi = b.fresh("best"), b.fresh("bi")
+
+        def inner(ridx):
+            sub = list(oidx[:axis]) + [ridx[0]] + list(oidx[axis:])
+            stmts = []
+            v = b.expr(x, sub, stmts)
+            cond = K.Binary(better, v, K.Var(best, xt), T.bool_)
+            if xt.is_float:
+                v_nan = K.Binary("not_equal", v, v, T.bool_)
+                best_ok = K.Binary("equal", K.Var(best, xt), K.Var(best, xt), T.bool_)
+                cond = K.Binary("logical_or", cond,
+                                K.Binary("logical_and", v_nan, best_ok, T.bool_), T.bool_)
+            stmts.append(K.If(cond, (K.Set(best, v), K.Set(bi, ridx[0]))))
+            return stmts
+        return [K.Let(best, K.FConst(start, xt)), K.Let(bi, K.IConst(0)),
+                *b.loops([x.shape[axis]], inner, "r"),
+                b.store(out, oidx, node.shape, K.Cast(K.Var(bi), node.dtype))]
+    return b.parallel_loops(node.shape, body, x.shape[axis])
+
+
+def _matmul_root(b, node, out, epilogue=None):
+    """C = A @ B (batch dims broadcast), accumulated into `out` row by row (i, k, j order,
+    so the inner loop runs along contiguous rows of B and out); with an `epilogue` root,
+    each finished row is then rewritten in place as epilogue(row), where the matmul's
+    value is read back from `out`."""
+    A, B = node.inputs
+    ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
+    nb = len(node.shape) - 2
+    kdim = A.shape[-2] if ta else A.shape[-1]
+    dt = compute_dtype(node.dtype)
+
+    def operand(x, bidx, r, c, stmts, trans):
+        sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
+        return b.expr(x, sub, stmts)
+
+    def per_row(bidx, i):
+        def zero(jj):
+            return [b.store(out, bidx + [i, jj[0]], node.shape, K.FConst(0, dt))]
+
+        def per_k(kk):
+            stmts = []
+            a = b.fresh("a")
+            stmts.append(K.Let(a, operand(A, bidx, i, kk[0], stmts, ta)))
+
+            def per_j(jj):
+                st = []
+                bv = operand(B, bidx, kk[0], jj[0], st, tb)
+                o_idx = b.linear(bidx + [i, jj[0]], node.shape)
+                acc = K.Binary("add", K.Load(b.use(out), o_idx, out.dtype),
+                               K.Binary("mul", K.Var(a, dt), bv, dt, True), dt, True)
+                st.append(K.Store(b.use(out, True), o_idx, acc))
+                return st
+            return stmts + list(b.loops([node.shape[-1]], per_j, "j"))
+        return [*b.loops([node.shape[-1]], zero, "j"), *b.loops([kdim], per_k, "k"),
+                *apply_epilogue(bidx, i)]
+
+    def apply_epilogue(bidx, i):
+        if epilogue is None:
+            return []
+
+        def per_j(jj):
+            st = []
+            idx = bidx + [i, jj[0]]
+            st.append(b.store(out, idx, node.shape, b.expr(epilogue, idx, st)))
+            return st
+        return list(b.loops([node.shape[-1]], per_j, "j"))
+
+    def per_row_acc(bidx, i):
+        def per_j(jj):
+            acc = b.fresh("acc")
+
+            def per_k(kk):
+                st = []
+                av = operand(A, bidx, i, kk[0], st, ta)
+                bv = operand(B, bidx, kk[0], jj[0], st, tb)
+                st.append(K.Set(acc, K.Binary("add", K.Var(acc, dt),
+                                              K.Binary("mul", av, bv, dt), dt, True)))
+                return st
+            return [K.Let(acc, K.FConst(0, dt)), *b.loops([kdim], per_k, "k"),
+                    b.store(out, bidx + [i, jj[0]], node.shape, K.Var(acc, dt))]
+        return list(b.loops([node.shape[-1]], per_j, "j")) + apply_epilogue(bidx, i)
+
+    row = per_row_acc if node.dtype is T.float16 else per_row
+
+    def body(idx):
+        return row(list(idx[:nb]), idx[nb])
+    return b.parallel_loops(node.shape[:-1], body, D.mul(node.shape[-1], kdim))
+
+
+def _scatter_root(b, node, out):
+    upd, indices = node.inputs
+    axis, ri = node.attr["axis"], len(indices.shape)
+    dt = compute_dtype(node.dtype)
+    zero = b.loops(node.shape, lambda idx: [b.store(out, idx, node.shape, K.FConst(0, dt))])
+
+    def body(u):
+        stmts = []
+        t = _checked_index(b, node, indices, u[axis:axis + ri], node.shape[axis], stmts,
+                           "scatter_add")
+        o_idx = list(u[:axis]) + [t] + list(u[axis + ri:])
+        cur = _self_load(b, out, o_idx, node.shape)
+        stmts.append(b.store(out, o_idx, node.shape,
+                             K.Binary("add", cur, b.expr(upd, u, stmts), dt)))
+        return stmts
+    return zero + b.loops(upd.shape, body)
+
+
+def _self_load(b, out, idx, shape):
+    val = K.Load(b.use(out), b.linear(idx, shape), out.dtype)
+    return K.Cast(val, T.float32) if out.dtype is T.float16 else val
+
+
+def _shape_root(b, node, out):
+    x = node.inputs[0]
+    return tuple(K.Store(b.use(out, True), K.IConst(k), K.Cast(b.dim(d), node.dtype))
+                 for k, d in enumerate(x.shape))
+
+
+_ROOT_RULES = {
+    "reduce_sum": _reduce_root, "reduce_prod": _reduce_root, "reduce_max": _reduce_root,
+    "reduce_min": _reduce_root, "argmax": _arg_root, "argmin": _arg_root,
+    "matmul": _matmul_root, "scatter_add": _scatter_root, "shape": _shape_root,
+}
+
+#: ops lowered by a root rule; every other op is lowered pointwise through `expr`
+ROOT_RULES = frozenset(_ROOT_RULES)
+EXPR_RULES = EXPR_RULE_NAMES
+
+
+_COMBINE = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
+            "reduce_min": "minimum"}
+
+
+def _row_root(b, group, out):
+    """Per row: each member reduction over the inner axes (an accumulator), then the root
+    over the inner axes (stored), or the root reduction's value (stored)."""
+    root, k = group.root, group.rows
+    full = tuple(root.inputs[0].shape) if root.op in _COMBINE else tuple(root.shape)
+    rows, inner = full[:k], full[k:]
+
+    def reduction(red, ridx, stmts):
+        dt = compute_dtype(red.dtype)
+        acc = b.fresh("acc")
+        stmts.append(K.Let(acc, K.FConst(identity_of(red.op, dt.np).item(), dt)))
+
+        def inner_body(iidx):
+            st = []
+            v = b.expr(red.inputs[0], ridx + iidx, st)
+            st.append(K.Set(acc, K.Binary(_COMBINE[red.op], K.Var(acc, dt), v, dt, True)))
+            return st
+        stmts.extend(b.loops(inner, inner_body, "r"))
+        return K.Var(acc, dt)
+
+    def body(ridx):
+        stmts = []
+        for red in group.reductions:
+            b.row_values[id(red)] = reduction(red, ridx, stmts)
+        if root.op in _COMBINE:
+            value = reduction(root, ridx, stmts)
+            keep = [K.IConst(0)] * len(inner) if root.attr["keepdims"] else []
+            stmts.append(b.store(out, ridx + keep, root.shape, value))
+            return stmts
+
+        def inner_body(iidx):
+            st = []
+            st.append(b.store(out, ridx + iidx, root.shape, b.expr(root, ridx + iidx, st)))
+            return st
+        stmts.extend(b.loops(inner, inner_body, "j"))
+        return stmts
+    passes = len(group.reductions) + 1
+    return b.parallel_loops(rows, body, D.mul(D.product(inner), passes))
+
+
+def lower_group(b, group, out):
+    """Statements of the kernel for one fusion group."""
+    if group.kind == "row":
+        return _row_root(b, group, out)
+    if group.kind == "matmul":
+        epilogue = None if group.root is group.matmul else group.root
+        b.matmul_value = (group.matmul, out)
+        return _matmul_root(b, group.matmul, out, epilogue)
+    rule = _ROOT_RULES.get(group.root.op)
+    return rule(b, group.root, out) if rule else _pointwise_root(b, group.root, out)
