@@ -15,6 +15,7 @@ from ..ops.reduce import identity_of, normalize_axes
 from . import kir as K
 from .lower import EXPR_RULE_NAMES, _checked_index, compute_dtype
 
+
 def _pointwise_root(b, node, out):
     def body(idx):
         stmts = []

@@ -190,3 +190,12 @@ BINARY_OPS = frozenset(["add", "sub", "mul", "div", "mod", "pow", "maximum", "mi
                         "less", "less_equal", "greater", "greater_equal", "equal",
                         "not_equal", "logical_and", "logical_or", "idiv", "imod", "imin",
                         "imax"])
+
+
+#: accumulation steps of reductions and matmul (kernel IR `Binary.fast`): reassociation
+#: and contraction allowed, so LLVM vectorizes them with partial sums
+_FAST = ("reassoc", "contract")
+FAST_OPS = {
+    "add": lambda b, x, y: b.fadd(x, y, flags=_FAST),
+    "mul": lambda b, x, y: b.fmul(x, y, flags=_FAST),
+}
