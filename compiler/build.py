@@ -35,4 +35,16 @@ def build_program(program, options: CompileOptions = None) -> Executable:
     return Executable(program_signature(program), specs,
                       [index[n] for n in lowered.outputs],
                       {v: index[n] for v, n in lowered.updates.items()},
-                      lowered.errors, lib.address(emit.ENTRY), keepalive=lib, texts=texts)
+                      lowered.errors, lib.address(emit.ENTRY), keepalive=lib, texts=texts,
+                      lifetimes=buffer_lifetimes(lowered, index))
+
+
+def buffer_lifetimes(lowered, index) -> dict:
+    """buffer index -> (first call, last call) that touches it, for memory planning."""
+    life = {}
+    for c, (_, buf_names, _) in enumerate(lowered.calls):
+        for name in buf_names:
+            i = index[name]
+            first, _ = life.get(i, (c, c))
+            life[i] = (first, c)
+    return life

@@ -107,6 +107,9 @@ class Session:
             raise RuntimeError("attempted to use a closed Session")
         flat, rebuild = _flatten(fetches, self.graph)
         feeds = self._feeds(feed_dict or {})
+        return rebuild(self._run_flat(flat, feeds))
+
+    def _run_flat(self, flat, feeds, out=None):
         tensors = tuple(dict.fromkeys(f for f in flat if isinstance(f, Tensor)))
         targets = tuple(dict.fromkeys(f for f in flat if isinstance(f, Operation)))
         fed = tuple(sorted(feeds, key=lambda t: t.op._id))
@@ -117,9 +120,33 @@ class Session:
             exe = self._compile(tensors, targets, fed, ranks)
             self._cache[key] = exe
         self._run_counter += 1
-        outs = exe.run([feeds[t] for t in fed], self._store, self._run_counter)
+        outs = exe.run([feeds[t] for t in fed], self._store, self._run_counter,
+                       out=None if out is None else [out.get(t) for t in tensors])
         by_tensor = dict(zip(tensors, outs))
-        return rebuild([by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat])
+        return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
+
+    def make_callable(self, fetches, feed_list=None, accept_options=False):
+        """TF1's `Session.make_callable`: a function taking the values of `feed_list` by
+        position and returning `fetches`' values. It compiles once and skips the
+        per-call fetch and feed parsing. flowc extension: `out=` (an array, or a list in
+        the order of the tensors in `fetches`) receives the results in place."""
+        flat, rebuild = _flatten(fetches, self.graph)
+        feed_tensors = [_feed_key(f, self.graph) for f in feed_list or []]
+        fetched = list(dict.fromkeys(f for f in flat if isinstance(f, Tensor)))
+
+        def call(*values, out=None):
+            if len(values) != len(feed_tensors):
+                raise TypeError(f"this callable takes {len(feed_tensors)} feed value(s) "
+                                f"({', '.join(t.name for t in feed_tensors)}), got "
+                                f"{len(values)}")
+            feeds = self._feeds(dict(zip(feed_tensors, values)))
+            if out is not None:
+                outs = [out] if isinstance(out, np.ndarray) else list(out)
+                if len(outs) != len(fetched):
+                    raise ValueError(f"out= needs {len(fetched)} array(s), got {len(outs)}")
+                out = dict(zip(fetched, outs))
+            return rebuild(self._run_flat(flat, feeds, out))
+        return call
 
     def _compile(self, tensors, targets, fed, ranks):
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}

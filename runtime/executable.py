@@ -45,7 +45,7 @@ class BufferSpec:
 
 class Executable:
     def __init__(self, signature: Signature, buffers, outputs, updates, errors, entry_address,
-                 keepalive=None, texts=None):
+                 keepalive=None, texts=None, lifetimes=None):
         self.signature = signature
         self.buffers = list(buffers)
         self.outputs = list(outputs)        # buffer index per output
@@ -68,7 +68,8 @@ class Executable:
         # temporaries that never leave a run are kept and reused by the next run; a run
         # that overlaps another (threads) uses its own pointer tables and temporaries
         self._internal = frozenset(owned) - set(counts)
-        self._scratch: dict = {}
+        self.lifetimes = {int(k): tuple(v) for k, v in (lifetimes or {}).items()}
+        self._arena_cache: dict = {}
         self._lock = threading.Lock()
 
     def _shapes(self, env):
@@ -83,29 +84,73 @@ class Executable:
             self._shape_cache[key] = shapes
         return shapes
 
-    def run(self, feeds, store, counter=0):
+    def run(self, feeds, store, counter=0, out=None):
+        """Outputs in order. `out`: optional list (one entry per output, None to skip) of
+        arrays to write the outputs into; they must match the output's dtype and shape."""
         feeds = [prepare_feed(f) for f in feeds]
         env = bind(self.signature, feeds)
         shapes = self._shapes(env)
+        outs = self._check_out(out, shapes, feeds) if out is not None else None
         if not self._lock.acquire(blocking=False):
-            return self._run(feeds, store, counter, env, shapes, None,
+            return self._run(feeds, store, counter, env, shapes, outs, None,
                              (ctypes.c_void_p * len(self._ptrs))(),
                              (ctypes.c_int64 * len(self._scalars))())
         try:
-            return self._run(feeds, store, counter, env, shapes, self._scratch, self._ptrs,
-                             self._scalars)
+            return self._run(feeds, store, counter, env, shapes, outs, self._arena_views,
+                             self._ptrs, self._scalars)
         finally:
             self._lock.release()
 
-    def _run(self, feeds, store, counter, env, shapes, scratch, ptrs, scalars):
+    def _check_out(self, out, shapes, feeds):
+        if len(out) != len(self.outputs):
+            raise ValueError(f"out= has {len(out)} entries for {len(self.outputs)} outputs")
+        direct = {}
+        for k, (arr, i) in enumerate(zip(out, self.outputs)):
+            if arr is None:
+                continue
+            spec = self.signature.outputs[k]
+            if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(spec.dtype) or \
+                    arr.shape != shapes[i]:
+                raise ValueError(f"out[{k}] for {spec.name!r} must be a {spec.dtype} array "
+                                 f"of shape {list(shapes[i])}, got "
+                                 f"{getattr(arr, 'dtype', type(arr).__name__)}"
+                                 f"{list(getattr(arr, 'shape', []))}")
+            if not arr.flags.writeable:
+                raise ValueError(f"out[{k}] for {spec.name!r} is read-only")
+            usable = (arr.flags.c_contiguous and arr.flags.aligned and not self._copy_out[k]
+                      and not any(np.shares_memory(arr, f) for f in feeds))
+            direct[k] = (arr, usable)
+        return direct
+
+    def _arena_views(self, shapes):
+        """Views of one per-instance arena for the temporaries that never leave a run,
+        laid out by liveness (buffers whose lifetimes do not overlap share memory)."""
+        key = tuple(shapes)
+        views = self._arena_cache.get(key)
+        if views is None:
+            sizes = {i: max(1, int(np.prod(shapes[i], dtype=np.int64))) *
+                     self._plan[i][2].itemsize for i in self._internal}
+            offsets, total = plan_arena(sizes, self.lifetimes)
+            arena = np.empty(total + ALIGN, np.uint8)
+            base = (-arena.__array_interface__["data"][0]) % ALIGN
+            views = {i: arena[base + off: base + off + sizes[i]].view(self._plan[i][2])
+                     [:int(np.prod(shapes[i], dtype=np.int64))].reshape(shapes[i])
+                     for i, off in offsets.items()}
+            self._arena_cache.clear()  # one layout at a time: the arena is per instance
+            self._arena_cache[key] = views
+        return views
+
+    def _run(self, feeds, store, counter, env, shapes, outs, arena, ptrs, scalars):
+        scratch = arena(shapes) if arena is not None else {}
+        direct = {self.outputs[k]: a for k, (a, ok) in (outs or {}).items() if ok}
         arrays = []
         for i, (kind, source, dtype, desc) in enumerate(self._plan):
             if kind == "temp":
-                arr = scratch.get(i) if scratch is not None else None
-                if arr is None or arr.shape != shapes[i]:
-                    arr = np.empty(shapes[i], dtype)
-                    if scratch is not None and i in self._internal:
-                        scratch[i] = arr
+                arr = scratch.get(i)
+                if arr is None:
+                    arr = direct.get(i)
+                    if arr is None:
+                        arr = np.empty(shapes[i], dtype)
             elif kind == "input":
                 arr = feeds[source]
             elif kind == "variable":
@@ -120,7 +165,37 @@ class Executable:
         code = self._entry(ptrs, scalars)
         if code != 0:
             raise ExecutionError(self.errors.get(code, f"generated code failed with code {code}"))
-        outs = [arrays[i].copy() if copy else arrays[i]
-                for i, copy in zip(self.outputs, self._copy_out)]
+        results = []
+        for k, (i, copy) in enumerate(zip(self.outputs, self._copy_out)):
+            if outs and k in outs:
+                target, used = outs[k]
+                if not used:
+                    np.copyto(target, arrays[i])
+                results.append(target)
+            else:
+                results.append(arrays[i].copy() if copy else arrays[i])
         store.commit({name: arrays[i] for name, i in self.updates.items()})
-        return outs
+        return results
+
+
+ALIGN = 64  # bytes: a cache line, and AVX-512's natural alignment
+
+
+def plan_arena(sizes: dict, lifetimes: dict):
+    """Offsets (ALIGN-aligned) for buffers {index: nbytes} with lifetimes {index: (first,
+    last)} so that buffers alive at the same time never overlap; returns (offsets,
+    total bytes). Greedy: largest first, lowest free offset."""
+    placed = []  # (offset, end, first, last)
+    offsets = {}
+    for i in sorted(sizes, key=lambda j: (-sizes[j], j)):
+        first, last = lifetimes.get(i, (0, 1 << 30))
+        size = -(-sizes[i] // ALIGN) * ALIGN
+        busy = sorted((o, e) for o, e, f, lst in placed if not (lst < first or last < f))
+        offset = 0
+        for o, e in busy:
+            if offset + size <= o:
+                break
+            offset = max(offset, e)
+        offsets[i] = offset
+        placed.append((offset, offset + size, first, last))
+    return offsets, max((e for _, e, _, _ in placed), default=0)

@@ -210,3 +210,36 @@ def test_concurrent_runs_of_one_program_do_not_interfere():
             for t in threads:
                 t.join()
         assert not errors
+
+
+@pytest.mark.parametrize("backend", ["llvm"])
+def test_make_callable_with_out_writes_in_place(backend):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None], name="x")
+        y = fc.tanh(x) * 2.0
+        z = x + 1.0
+        with _session(backend) as sess:
+            f = sess.make_callable([y, z], feed_list=[x])
+            xv = np.linspace(-2, 2, 9).astype(np.float32)
+            oy, oz = np.empty(9, np.float32), np.empty(9, np.float32)
+            ry, rz = f(xv, out=[oy, oz])
+            assert ry is oy and rz is oz
+            np.testing.assert_allclose(oy, np.tanh(xv) * 2, rtol=1e-6)
+            np.testing.assert_allclose(oz, xv + 1)
+            g = sess.make_callable(y, feed_list=[x])
+            np.testing.assert_allclose(g(xv), np.tanh(xv) * 2, rtol=1e-6)
+            assert sess.compile_count == 2
+            with pytest.raises(ValueError, match="float32 array of shape \\[9\\]"):
+                f(xv, out=[np.empty(8, np.float32), oz])
+            strided = np.empty(18, np.float32)[::2]
+            f(xv, out=[strided, oz])  # not contiguous: computed, then copied in
+            np.testing.assert_allclose(strided, np.tanh(xv) * 2, rtol=1e-6)
+            with pytest.raises(TypeError, match="takes 1 feed"):
+                f()
+
+
+def test_arena_shares_memory_between_temporaries_with_disjoint_lifetimes():
+    from runtime.executable import plan_arena
+    offsets, total = plan_arena({0: 100, 1: 100, 2: 100}, {0: (0, 1), 1: (1, 2), 2: (2, 3)})
+    assert offsets[0] != offsets[1] and offsets[1] != offsets[2]
+    assert offsets[0] == offsets[2] and total == 256

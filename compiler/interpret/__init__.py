@@ -87,11 +87,15 @@ class InterpretedProgram:
         self.program = program
         self._reads = {n.attr["var"]: n for n in program.topo() if n.op == "variable"}
 
-    def run(self, feeds, store, counter=0):
+    def run(self, feeds, store, counter=0, out=None):
         variables = {name: store.get(name, node.describe())
                      for name, node in self._reads.items()}
         outputs, updates = interpret(self.program, feeds, variables, counter)
         originals = {id(a) for a in list(feeds) + list(variables.values())}
         outputs = [np.array(o) if id(o) in originals else o for o in outputs]
         store.commit({k: np.array(v) for k, v in updates.items()})
+        for k, target in enumerate(out or []):
+            if target is not None:
+                np.copyto(target, outputs[k])
+                outputs[k] = target
         return outputs
