@@ -33,6 +33,8 @@ class _Builder:
         self.work = None
         self.row_values: dict = {}   # id(reduction) -> its per-row accumulator (row kernels)
         self.matmul_value = None     # (matmul node, out buffer) in a matmul epilogue
+        self._memo: dict = {}
+        self._scopes: list = []
         self._n = 0
 
     # ---- names, dims, buffers ------------------------------------------------------
@@ -96,7 +98,23 @@ class _Builder:
 
     # ---- values ----------------------------------------------------------------------
     def expr(self, node, idx, stmts):
-        """Compute-dtype value of `node` at `idx`; may append statements to `stmts`."""
+        """Compute-dtype value of `node` at `idx`; may append statements to `stmts`.
+        Within one statement list, a node at the same index is computed once (a local
+        holds it), so a DAG of fused ops never grows into an exponential tree."""
+        key = (id(stmts), id(node), tuple(idx))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        value = self._expr(node, idx, stmts)
+        if isinstance(value, (K.Load, K.IConst, K.FConst, K.Var, K.SymRef)):
+            return value
+        name = self.fresh("t")
+        stmts.append(K.Let(name, value))
+        self._memo[key] = var = K.Var(name, value.dtype)
+        self._scopes.append(stmts)  # keeps id(stmts) unique while the memo refers to it
+        return var
+
+    def _expr(self, node, idx, stmts):
         if id(node) in self.row_values:
             return self.row_values[id(node)]
         if self.matmul_value is not None and node is self.matmul_value[0]:
