@@ -25,11 +25,37 @@ def _pointwise_root(b, node, out):
     return b.parallel_loops(node.shape, body)
 
 
+def _column_reduce(b, node, out, axes, combine, init):
+    """Reduction over the leading axes: the output row is the accumulator, updated once
+    per reduced index with a contiguous (vectorizable) inner loop over the kept axes."""
+    x = node.inputs[0]
+    dt = compute_dtype(node.dtype)
+    kept = list(x.shape[len(axes):])
+    lead = [0] * len(axes) if node.attr["keepdims"] else []
+    zero = b.loops(kept, lambda o: [b.store(out, lead + o, node.shape, init)])
+
+    def step(ridx):
+        def inner(o):
+            st = []
+            cur = K.Load(b.use(out), b.linear(lead + o, node.shape), out.dtype)
+            v = b.expr(x, list(ridx) + list(o), st)
+            st.append(b.store(out, lead + o, node.shape, K.Binary(combine, cur, v, dt, True)))
+            return st
+        return list(b.loops(kept, inner, "j"))
+    return zero + b.loops([x.shape[k] for k in axes], step, "r")
+
+
 def _reduce_root(b, node, out):
     x = node.inputs[0]
     axes = normalize_axes(node.attr["axes"], len(x.shape))
     keep = node.attr["keepdims"]
     dt = compute_dtype(node.dtype)
+    if axes and axes == tuple(range(len(axes))) and len(axes) < len(x.shape) and \
+            node.dtype in (T.float32, T.float64, T.int32, T.int64):
+        combine = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
+                   "reduce_min": "minimum"}[node.op]
+        return _column_reduce(b, node, out, axes, combine,
+                              K.FConst(identity_of(node.op, dt.np).item(), dt))
     combine = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
                "reduce_min": "minimum"}[node.op]
     init = K.FConst(identity_of(node.op, dt.np).item(), dt)
