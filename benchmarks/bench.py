@@ -1,7 +1,7 @@
 """flowc benchmarks: `python benchmarks/bench.py NAME [NAME ...]`.
 
-NAME is a workload (W1 elementwise chain, W6 dispatch overhead) or `all`. Each result
-is one JSON line on stdout:
+NAME is a workload (W1 elementwise chain, W5 row softmax, W6 dispatch overhead) or
+`all`. Each result is one JSON line on stdout:
     {"workload", "system", "median_ms", "min_ms", "check", ...optional
      "compile_s", "kernels", "gflops", "gbps", "note"}
 (DESIGN.md's contract). `check` is "ok" when the system's result matched the numpy
@@ -10,9 +10,9 @@ reference before it was timed, else what differed; peers that are not installed 
 stderr.
 
 Options: `--quick` runs tiny sizes and few repeats, and only the systems every machine
-has (flowc, numpy, ctypes) unless `--systems` names others; `--systems a,b` runs only
-those systems. The environment is taken as it is (OPENBLAS_CORETYPE, threads): the
-numpy lines say which BLAS numpy runs when threadpoolctl is installed.
+has (flowc, flowc-out, numpy, ctypes) unless `--systems` names others; `--systems a,b`
+runs only those systems. The environment is taken as it is (OPENBLAS_CORETYPE, threads):
+the numpy lines say which BLAS numpy runs when threadpoolctl is installed.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import benchlib  # noqa: E402  (after the path setup above)
 import workload_w1  # noqa: E402
+import workload_w5  # noqa: E402
 import workload_w6  # noqa: E402
 
-WORKLOADS = {"W1": workload_w1.run, "W6": workload_w6.run}
-QUICK_SYSTEMS = frozenset({"flowc", "numpy", "ctypes"})
+WORKLOADS = {"W1": workload_w1.run, "W5": workload_w5.run, "W6": workload_w6.run}
+QUICK_SYSTEMS = frozenset({"flowc", "flowc-out", "numpy", "ctypes"})
 
 
 def parse_args(argv):

@@ -1,5 +1,7 @@
-"""Helpers shared by the benchmark workloads: timing, result checks, JSON lines and a
-description of the environment (which BLAS numpy runs, OPENBLAS_CORETYPE).
+"""Helpers shared by the benchmark workloads: timing, result checks, JSON lines, a
+description of the environment (which BLAS numpy runs, OPENBLAS_CORETYPE), and the
+flowc systems of a one-input workload (`flowc_record`: "flowc" and "flowc-out") with the
+kernel count of a Session's compiled program (`flowc_kernels`).
 
 A workload is a function `(cfg) -> iterator of result dicts`; `emit` prints each as one
 JSON line with the keys of DESIGN.md's benchmark contract:
@@ -15,6 +17,7 @@ import gc
 import importlib
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -168,6 +171,76 @@ def flowc_init_s() -> float:
         fc.Session(graph=graph).run(y, {x: np.zeros(1, np.float32)})
         _FLOWC_INIT_S = time.perf_counter() - t0
     return _FLOWC_INIT_S
+
+
+def flowc_executable(sess):
+    """The executable of the program that `sess` compiled last, or None before its first
+    compile. Reads the private `Session._cache` (a dict filled in compile order), so it
+    may need a change when the Session's internals do; benchmarks only."""
+    cache = getattr(sess, "_cache", None) or {}
+    return next(reversed(cache.values()), None)
+
+
+def flowc_kernels(sess):
+    """The number of kernels of the program that `sess` compiled last: the first line
+    ("N kernel(s)") of its fusion dump, `executable.texts["fusion"]` (through
+    `flowc_executable`, which reads a private attribute). None when it is unknown."""
+    exe = flowc_executable(sess)
+    text = getattr(exe, "texts", {}).get("fusion", "")
+    m = re.match(r"\s*(\d+) kernel", text)
+    return int(m.group(1)) if m else None
+
+
+def flowc_record(workload, system, build, x, want, rtol, atol, timing):
+    """Compile, check and time one flowc system on a graph with one fed input and one
+    fetch. `build()` returns `(graph, placeholder, fetch)`; the placeholder's first dim
+    is symbolic, so compiling at `x[:1]` serves the full size. Systems:
+      "flowc"      `Session.run(fetch, {placeholder: x})`, a fresh output per call;
+      "flowc-out"  `Session.make_callable(fetch, feed_list=[placeholder])` called with
+                   `out=` one preallocated array (the caller's buffer), so no output is
+                   allocated per call.
+    `compile_s` is the first call (at size 1: compile plus one tiny run) without the
+    one-time LLVM start-up; `kernels` comes from the compiled program's fusion dump."""
+    if system not in ("flowc", "flowc-out"):
+        raise ValueError(f"unknown flowc system {system!r}")
+    import compiler as fc
+    graph, xp, y = build()
+    init_s = flowc_init_s()
+    sess = fc.Session(graph=graph)
+    if system == "flowc":
+        def call(v, buf=None):
+            return sess.run(y, {xp: v})
+    else:
+        fn = sess.make_callable(y, feed_list=[xp])
+
+        def call(v, buf=None):
+            return fn(v, out=buf)
+    small = np.empty((1,) + want.shape[1:], want.dtype)
+    t0 = time.perf_counter()
+    call(x[:1], small)                  # compiles; the symbolic dim serves every size
+    compile_s = time.perf_counter() - t0
+    buf = np.full_like(want, np.nan) if system == "flowc-out" else None
+    got = call(x, buf)
+    check = compare(got, want, rtol, atol)
+    if system == "flowc-out":
+        if check == "ok" and got is not buf:
+            check = "the callable returned another array than the out= buffer"
+        exe = flowc_executable(sess)
+        copied = getattr(exe, "_copy_out", [None])[0]   # private: how out= was served
+        how = {False: "written in place by the generated code",
+               True: "computed into a temporary, then copied into out="}.get(copied, "")
+        what = ("make_callable(fetch, [x])(x, out=buf), buf preallocated by the caller"
+                + (f" ({how})" if how else ""))
+        times = measure(lambda: fn(x, out=buf), **timing)
+    else:
+        what = "Session.run, fresh output per call"
+        times = measure(lambda: sess.run(y, {xp: x}), **timing)
+    msg = (f"{what}; {sess.compile_count} compile(s) for leading dims 1 and {x.shape[0]}; "
+           f"max |diff| vs numpy {max_abs_diff(got, want):.2e}; "
+           f"{sess.options.threads} thread(s) configured; compile_s excludes the one-time "
+           f"LLVM start-up ({init_s:.2f} s, first compile in the process)")
+    return result(workload, system, times, check, compile_s=compile_s,
+                  kernels=flowc_kernels(sess), note=msg)
 
 
 def note(msg):

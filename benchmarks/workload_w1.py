@@ -1,10 +1,11 @@
 """W1, the elementwise chain `tanh(x*1.5+0.3)*sigmoid(x) - 0.5*x*x` on 2^24 float32.
 
-Systems: flowc (Session.run), numpy, and, when installed, jax-jit, jax-jit-donate,
-torch, torch-compile and onnxruntime. Every system's result is checked against the
-numpy float32 result before it is timed. `gbps` counts the minimal traffic (read x,
-write y: 8 bytes per element), so it is comparable across systems however many passes
-over memory a system makes.
+Systems: flowc (Session.run, a fresh output per call), flowc-out (`Session.make_callable`
+called with `out=` the caller's preallocated buffer: no output allocation per call),
+numpy, and, when installed, jax-jit, jax-jit-donate, torch, torch-compile and
+onnxruntime. Every system's result is checked against the numpy float32 result before it
+is timed. `gbps` counts the minimal traffic (read x, write y: 8 bytes per element), so it
+is comparable across systems however many passes over memory a system makes.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import numpy as np
 from benchlib import (
     compare,
     failed,
-    flowc_init_s,
-    max_abs_diff,
+    flowc_record,
     measure,
     numpy_blas_note,
     result,
@@ -42,8 +42,8 @@ def run(cfg):
     timing = dict(min_time_s=0.05, min_repeats=3, max_repeats=10) if cfg.quick else \
         dict(min_time_s=2.0, min_repeats=5, max_repeats=30)
     gbps = 8.0 * n / 1e9
-    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax),
-               ("jax-jit-donate", _jax_donate), ("torch", _torch),
+    systems = [("flowc", _flowc), ("flowc-out", _flowc_out), ("numpy", _numpy),
+               ("jax-jit", _jax), ("jax-jit-donate", _jax_donate), ("torch", _torch),
                ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime)]
     for system, fn in systems:
         if not cfg.wants(system):
@@ -57,30 +57,21 @@ def run(cfg):
         yield rec
 
 
-def _flowc(x, want, timing):
+def _graph():
     import compiler as fc
-    from compiler.convert import convert
-    from passes.fusion import plan_kernels
-
     graph = fc.Graph()
     with graph.as_default():
         xp = fc.placeholder(fc.float32, [None], name="x")
         y = fc.tanh(xp * 1.5 + 0.3) * fc.sigmoid(xp) - 0.5 * xp * xp
-    kernels = len(plan_kernels(convert(graph, [y], [xp])).roots)
-    init_s = flowc_init_s()
-    sess = fc.Session(graph=graph)
-    t0 = time.perf_counter()
-    sess.run(y, {xp: x[:1]})        # compiles; the symbolic dim serves every size
-    compile_s = time.perf_counter() - t0
-    got = sess.run(y, {xp: x})
-    check = compare(got, want, RTOL, ATOL)
-    times = measure(lambda: sess.run(y, {xp: x}), **timing)
-    msg = (f"Session.run, {sess.compile_count} compile(s) for sizes 1 and {x.size}; "
-           f"max |diff| vs numpy {max_abs_diff(got, want):.2e}; "
-           f"{sess.options.threads} thread(s) configured; compile_s excludes the one-time "
-           f"LLVM start-up ({init_s:.2f} s, first compile in the process)")
-    return result(NAME, "flowc", times, check, compile_s=compile_s, kernels=kernels,
-                  note=msg)
+    return graph, xp, y
+
+
+def _flowc(x, want, timing):
+    return flowc_record(NAME, "flowc", _graph, x, want, RTOL, ATOL, timing)
+
+
+def _flowc_out(x, want, timing):
+    return flowc_record(NAME, "flowc-out", _graph, x, want, RTOL, ATOL, timing)
 
 
 def _numpy(x, want, timing):

@@ -14,7 +14,16 @@ import ctypes.util
 import time
 
 import numpy as np
-from benchlib import compare, failed, flowc_init_s, measure_calls, result, skipped, try_import
+from benchlib import (
+    compare,
+    failed,
+    flowc_init_s,
+    flowc_kernels,
+    measure_calls,
+    result,
+    skipped,
+    try_import,
+)
 
 NAME = "W6"
 
@@ -54,7 +63,8 @@ def _flowc(a, b, want, calls, batches):
     compile_s = time.perf_counter() - t0
     check = compare(got, want, 0, 0)
     times = measure_calls(lambda: sess.run(c, {pa: a, pb: b}), calls, batches)
-    return result(NAME, "flowc", times, check, compile_s=compile_s, kernels=1,
+    return result(NAME, "flowc", times, check, compile_s=compile_s,
+                  kernels=flowc_kernels(sess),
                   note=f"Session.run with 2 feeds, 1 fetch; {sess.compile_count} compile(s)")
 
 

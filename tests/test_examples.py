@@ -1,5 +1,6 @@
 """The main example runs and checks itself; the benchmark script runs (quick mode) and
-prints JSON lines in the contract's form with flowc's results checked "ok"."""
+prints JSON lines in the contract's form with flowc's results (Session.run, and
+make_callable with out= buffers: "flowc-out") checked "ok"."""
 
 import json
 import os
@@ -29,14 +30,18 @@ def test_bench_quick_prints_checked_json_lines():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]
-    assert {r["workload"] for r in records} == {"W1", "W6"}
+    assert {r["workload"] for r in records} == {"W1", "W5", "W6"}
     for rec in records:
         assert REQUIRED <= set(rec) and set(rec) <= REQUIRED | OPTIONAL, rec
         if not rec["check"].startswith("skipped"):
             assert rec["median_ms"] > 0 and rec["min_ms"] <= rec["median_ms"], rec
     flowc = [r for r in records if r["system"] == "flowc"]
-    assert len(flowc) == 2
-    for rec in flowc:
+    assert sorted(r["workload"] for r in flowc) == ["W1", "W5", "W6"]
+    flowc_out = [r for r in records if r["system"] == "flowc-out"]
+    assert sorted(r["workload"] for r in flowc_out) == ["W1", "W5"]
+    for rec in flowc + flowc_out:
         assert rec["check"] == "ok", rec
         assert rec["compile_s"] > 0, rec
+        assert isinstance(rec["kernels"], int) and rec["kernels"] >= 1, rec
+    assert {r["workload"] for r in records if r["system"] == "numpy"} == {"W1", "W5", "W6"}
     assert any(r["system"] == "ctypes" and r["check"] == "ok" for r in records)

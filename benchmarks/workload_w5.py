@@ -1,0 +1,176 @@
+"""W5, row softmax of a 4096x1024 float32 matrix: `fc.nn.softmax(x)` with `x` a
+placeholder of shape [None, 1024].
+
+Systems: flowc (Session.run, a fresh output per call), flowc-out (`Session.make_callable`
+called with `out=` the caller's preallocated buffer: no output allocation per call),
+numpy (`e = exp(x - max(x))`, `e / sum(e)`, rows with keepdims), and, when installed,
+jax-jit, jax-jit-donate, torch, torch-compile and onnxruntime (a one-node ONNX model,
+`Softmax` with axis=-1, opset 13). Every system's result is checked against the numpy
+float32 result before it is timed. `gbps` counts the minimal traffic (read x, write the
+result: 8 bytes per element), so it is comparable across systems however many passes over
+memory a system makes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from benchlib import compare, failed, flowc_record, measure, result, skipped, try_import
+
+NAME = "W5"
+COLS = 1024
+RTOL, ATOL = 1e-5, 1e-9   # float32 probabilities; exp implementations differ by a few ulp
+
+
+def softmax_numpy(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def run(cfg):
+    rows = 64 if cfg.quick else 4096
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-8.0, 8.0, (rows, COLS)).astype(np.float32)
+    want = softmax_numpy(x)
+    timing = dict(min_time_s=0.05, min_repeats=3, max_repeats=10) if cfg.quick else \
+        dict(min_time_s=2.0, min_repeats=10, max_repeats=200)
+    gbytes = 8.0 * x.size / 1e9
+    systems = [("flowc", _flowc), ("flowc-out", _flowc_out), ("numpy", _numpy),
+               ("jax-jit", _jax), ("jax-jit-donate", _jax_donate), ("torch", _torch),
+               ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime)]
+    for system, fn in systems:
+        if not cfg.wants(system):
+            continue
+        try:
+            rec = fn(x, want, timing)
+        except Exception as e:  # noqa: BLE001  (a failing peer must not stop the others)
+            rec = failed(NAME, system, e)
+        if rec.get("median_ms"):
+            rec["gbps"] = round(gbytes / (rec["median_ms"] / 1e3), 2)
+        yield rec
+
+
+def _graph():
+    import compiler as fc
+    graph = fc.Graph()
+    with graph.as_default():
+        xp = fc.placeholder(fc.float32, [None, COLS], name="x")
+        y = fc.nn.softmax(xp)
+    return graph, xp, y
+
+
+def _flowc(x, want, timing):
+    return flowc_record(NAME, "flowc", _graph, x, want, RTOL, ATOL, timing)
+
+
+def _flowc_out(x, want, timing):
+    return flowc_record(NAME, "flowc-out", _graph, x, want, RTOL, ATOL, timing)
+
+
+def _numpy(x, want, timing):
+    times = measure(lambda: softmax_numpy(x), **timing)
+    return result(NAME, "numpy", times, compare(softmax_numpy(x), want, RTOL, ATOL),
+                  note=f"numpy {np.__version__}: exp(x - max), / sum, keepdims (eager)")
+
+
+def _jax_fn():
+    jax = try_import("jax")
+    if jax is None:
+        return None, None
+
+    def f(x):
+        return jax.nn.softmax(x, axis=-1)
+    return jax, f
+
+
+def _jax(x, want, timing):
+    jax, f = _jax_fn()
+    if jax is None:
+        return skipped(NAME, "jax-jit", "jax not installed")
+    xj = jax.device_put(x)
+    t0 = time.perf_counter()
+    fj = jax.jit(f).lower(xj).compile()
+    compile_s = time.perf_counter() - t0
+    check = compare(np.asarray(fj(xj)), want, RTOL, ATOL)
+    times = measure(lambda: fj(xj).block_until_ready(), **timing)
+    return result(NAME, "jax-jit", times, check, compile_s=compile_s,
+                  note=f"jax {jax.__version__} on {jax.devices()[0].platform}, "
+                       "jax.nn.softmax(axis=-1)")
+
+
+def _jax_donate(x, want, timing):
+    jax, f = _jax_fn()
+    if jax is None:
+        return skipped(NAME, "jax-jit-donate", "jax not installed")
+    import jax.numpy as jnp
+    t0 = time.perf_counter()
+    fj = jax.jit(f, donate_argnums=0).lower(jax.device_put(x)).compile()
+    compile_s = time.perf_counter() - t0
+    check = compare(np.asarray(fj(jnp.array(x))), want, RTOL, ATOL)
+
+    def fresh_copy():
+        return jnp.array(x).block_until_ready()
+    times = measure(lambda xj: fj(xj).block_until_ready(), setup=fresh_copy, **timing)
+    return result(NAME, "jax-jit-donate", times, check, compile_s=compile_s,
+                  note="input donated: a fresh copy per call, made outside the timing")
+
+
+def _torch(x, want, timing):
+    torch = try_import("torch")
+    if torch is None:
+        return skipped(NAME, "torch", "torch not installed")
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        check = compare(torch.softmax(xt, dim=-1).numpy(), want, RTOL, ATOL)
+        times = measure(lambda: torch.softmax(xt, dim=-1), **timing)
+    return result(NAME, "torch", times, check,
+                  note=f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+                       "torch.softmax(dim=-1)")
+
+
+def _torch_compile(x, want, timing):
+    torch = try_import("torch")
+    if torch is None:
+        return skipped(NAME, "torch-compile", "torch not installed")
+    xt = torch.from_numpy(x)
+
+    def f(t):
+        return torch.softmax(t, dim=-1)
+    fc_ = torch.compile(f)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = fc_(xt)
+        compile_s = time.perf_counter() - t0
+        check = compare(out.numpy(), want, RTOL, ATOL)
+        times = measure(lambda: fc_(xt), **timing)
+    return result(NAME, "torch-compile", times, check, compile_s=compile_s,
+                  note="compile_s = first call (includes one run)")
+
+
+def _onnxruntime(x, want, timing):
+    ort = try_import("onnxruntime")
+    onnx = try_import("onnx") if ort is not None else None
+    if ort is None or onnx is None:
+        return skipped(NAME, "onnxruntime", "onnxruntime or onnx not installed")
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(_onnx_model(onnx).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    compile_s = time.perf_counter() - t0
+    check = compare(sess.run(None, {"x": x})[0], want, RTOL, ATOL)
+    times = measure(lambda: sess.run(None, {"x": x}), **timing)
+    return result(NAME, "onnxruntime", times, check, compile_s=compile_s,
+                  note=f"onnxruntime {ort.__version__}, CPUExecutionProvider, "
+                       "Softmax(axis=-1) opset 13")
+
+
+def _onnx_model(onnx):
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["y"], axis=-1)], "w5",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", COLS])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", COLS])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
