@@ -222,6 +222,7 @@ def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="mai
                 reasons[(i, axis)] = conv.table.merge_reason(s)
     prog = _canonical_program(conv, inputs, outputs, effects, name)
     prog.input_dim_reasons = reasons
+    prog.output_names = [t.name for t in fetches]
     return prog
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from passes.manager import run_pipeline
 from runtime.errors import FeedError
 from runtime.variables import VariableStore
 
@@ -152,6 +153,7 @@ class Session:
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}
         program = convert(self.graph, tensors, fed, targets=targets, feed_ranks=feed_ranks)
         verify(program)
+        program, self.last_pass_report = run_pipeline(program, self.options)
         for name, ty in program.variables().items():
             self._store.declare(name, ty.dtype.np, ty.shape)
         self.compile_count += 1

@@ -123,7 +123,8 @@ class Rebuilder:
                        effects={k: new[id(v)] for k, v in effects.items()},
                        symbols=list(p.symbols), checks=list(p.checks),
                        bounds=list(p.bounds), symbol_origins=dict(p.symbol_origins),
-                       input_dim_reasons=dict(p.input_dim_reasons), name=p.name)
+                       input_dim_reasons=dict(p.input_dim_reasons), name=p.name,
+                       output_names=list(p.output_names))
 
 
 Replace = Callable[[Node, Rebuilder], Optional[Node]]

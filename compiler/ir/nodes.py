@@ -120,6 +120,7 @@ class Program:
     symbol_origins: dict = field(default_factory=dict)  # sym name -> (placeholder, axis)
     input_dim_reasons: dict = field(default_factory=dict)  # (input, axis) -> why unified
     name: str = "main"
+    output_names: list = field(default_factory=list)  # the fetched tensors' names
 
     def roots(self):
         return list(self.outputs) + list(self.effects.values())

@@ -18,7 +18,8 @@ def program_signature(prog) -> Signature:
     for i, n in enumerate(prog.inputs):
         reasons = {axis: why for (j, axis), why in prog.input_dim_reasons.items() if j == i}
         inputs.append(_arg(n, n.attr["name"].rsplit(":", 1)[0], reasons))
-    outputs = [_arg(n) for n in prog.outputs]
+    names = list(prog.output_names) or [None] * len(prog.outputs)
+    outputs = [_arg(n, name) for n, name in zip(prog.outputs, names)]
     checks = [(D.to_json(a), D.to_json(b), why) for a, b, why in prog.checks]
     bounds = [(D.to_json(a), D.to_json(b), why) for a, b, why in prog.bounds]
     return Signature(inputs, outputs, [s.name for s in prog.symbols], checks, bounds)

@@ -232,7 +232,9 @@ def _pad(b, node, idx, stmts):
     cond = None
     for c in conds:
         cond = c if cond is None else K.Binary("logical_and", cond, c, T.bool_)
-    value = K.FConst(node.attr["value"], compute_dtype(node.dtype))
+    from ..ops.movement import pad_value
+    value = K.FConst(pad_value(node.attr["value"], node.dtype.np).item(),
+                     compute_dtype(node.dtype))
     if cond is None:
         return b.expr(x, sub, stmts)
     return _branch(b, node, [(cond, lambda st: b.expr(x, sub, st))], lambda st: value, stmts)

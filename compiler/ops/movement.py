@@ -191,8 +191,16 @@ def _pad_infer(in_types, attrs, ctx):
     return TensorType(t.dtype, tuple(D.add(d, lo + hi) for d, (lo, hi) in zip(shape, pads)))
 
 
+def pad_value(value, dtype):
+    """The pad value in the tensor's dtype, by the cast rule (NaN -> 0 for ints, ...)."""
+    from .numerics import cast
+    return cast(np.array(value, np.float64), np.dtype(dtype))
+
+
 def _pad_ref(x, pads, value):
-    return np.pad(x, [tuple(p) for p in pads], constant_values=np.array(value, x.dtype))
+    if x.ndim == 0:
+        return x.copy()
+    return np.pad(x, [tuple(p) for p in pads], constant_values=pad_value(value, x.dtype))
 
 
 register(OpDef("pad", 1, {"pads": "pairs", "value": "float"}, _pad_infer, _pad_ref,
