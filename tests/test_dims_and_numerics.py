@@ -96,3 +96,14 @@ def test_integer_division_rules():
         np.testing.assert_array_equal(r[0], want_div)
         np.testing.assert_array_equal(r[1], want_mod)
     np.testing.assert_array_equal(numerics.int_floordiv(a[:4], b[:4]), a[:4] // b[:4])
+
+
+def test_pad_value_follows_the_cast_rule_and_rank0_pad():
+    c = Compiled(lambda g, x: prim(g, "pad", [x], pads=((1, 1),), value=float("nan")),
+                 [("int32", (None,))])
+    ref, got = c.run_both([np.array([5, 6], np.int32)])
+    np.testing.assert_array_equal(ref[0], [0, 5, 6, 0])
+    np.testing.assert_array_equal(got[0], [0, 5, 6, 0])
+    c = Compiled(lambda g, x: prim(g, "pad", [x], pads=(), value=0.0), [("float32", ())])
+    ref, got = c.run_both([np.array(2.0, np.float32)])
+    assert ref[0] == got[0] == 2.0
