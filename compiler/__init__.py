@@ -154,6 +154,7 @@ from .ir.graph import (
     get_default_graph,
     reset_default_graph,
 )
+from .dump import dump
 from .options import CompileOptions
 from .session import ConfigProto, Session, get_default_session
 
@@ -182,7 +183,7 @@ compat = _types.SimpleNamespace(v1=_sys.modules[__name__])
 __all__ = [
     "abs", "add", "add_n", "add_to_collection", "argmax", "argmin", "as_dtype", "assign",
     "assign_add", "assign_sub", "AUTO_REUSE", "bool", "bool_", "broadcast_to", "cast", "ceil",
-    "clip_by_value", "compat", "CompileOptions", "concat", "ConfigProto", "constant",
+    "clip_by_value", "compat", "CompileOptions", "dump", "concat", "ConfigProto", "constant",
     "constant_initializer", "control_dependencies", "convert_to_tensor", "cos", "device",
     "div", "divide", "double", "DType", "dtypes", "equal", "exp", "expand_dims", "expm1",
     "fill", "float16", "float32", "float64", "floor", "floordiv", "floormod", "gather",

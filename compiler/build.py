@@ -17,7 +17,7 @@ from .lower import format_kernel, lower_program
 from .options import CompileOptions
 
 
-def build_program(program, options: CompileOptions = None) -> Executable:
+def build_program(program, options: CompileOptions = None, assembly=False) -> Executable:
     from passes.fusion import format_plan, plan_kernels
     options = options or CompileOptions()
     plan = plan_kernels(program)
@@ -25,13 +25,15 @@ def build_program(program, options: CompileOptions = None) -> Executable:
     module = emit.emit_module(lowered, name=program.name, threads=options.threads)
     llvm_text = str(module)
     ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
-    lib = JitLibrary(ref, target.target_machine(options.target_cpu, options.opt_level))
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     specs = [BufferSpec(b.name, b.dtype.np.name, [D.to_json(d) for d in b.shape], b.kind,
                         b.source, b.desc) for b in lowered.buffers]
     texts = {"fusion": format_plan(plan),
              "kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels),
              "llvm": llvm_text, "llvm_opt": str(ref)}
+    if assembly:
+        texts["asm"] = target.assembly(ref, options.target_cpu)
+    lib = JitLibrary(ref, target.target_machine(options.target_cpu, options.opt_level))
     return Executable(program_signature(program), specs,
                       [index[n] for n in lowered.outputs],
                       {v: index[n] for v, n in lowered.updates.items()},

@@ -1,0 +1,94 @@
+"""`fc.dump`: every stage of the compile of (fetches, feeds) as readable text.
+
+`dump(fetches, feeds=None, dir=None, stages="all", format="text", options=None)` returns
+`{stage name: text}` in pipeline order:
+
+    graph            the user's graph, pruned to what the fetches need (names, types,
+                     inputs, control inputs, devices, file:line)
+    input            the compiler IR after conversion
+    <pass>[.round]   one entry per pass run: its summary line and the IR after it
+    fusion           the kernel plan: kernels, the nodes in each, the reason for every
+                     boundary
+    kernels          the loop-level kernel IR
+    llvm, llvm_opt   LLVM IR before and after optimization
+    asm              the machine code
+and writes one file per stage (`NN_stage.txt`) when `dir` is given. `feeds` defaults to
+every placeholder the fetches depend on. Every IR node and kernel names the user op and
+the file:line that created it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .convert import _needed_ops, convert
+from .ir.graph import Operation, Tensor, get_default_graph
+from .ir.types import format_type
+from .ir.verify import verify
+from .options import CompileOptions
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _elements(graph, items):
+    out = []
+    for f in items:
+        el = graph.as_graph_element(f._as_graph_element() if hasattr(f, "_as_graph_element")
+                                    and not isinstance(f, Tensor) else f)
+        out.append(el)
+    return out
+
+
+def format_user_graph(ops) -> str:
+    lines = []
+    for op in ops:
+        ins = ", ".join(t.name for t in op.inputs)
+        ctrl = ", ".join("^" + c.name for c in op.control_inputs)
+        out = " : " + format_type(op.outputs[0].type) if op.outputs else ""
+        dev = f" device={op.device!r}" if op.device else ""
+        args = ", ".join(x for x in (ins, ctrl) if x)
+        lines.append(f"{op.name} = {op.type}({args}){out}{dev}  # {op.loc}")
+    return "\n".join(lines)
+
+
+def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=None) -> dict:
+    if format != "text":
+        raise ValueError(f"format {format!r} is not available yet; supported: 'text'")
+    options = options or CompileOptions()
+    items = _as_list(fetches)
+    graph = items[0].graph if items else get_default_graph()
+    flat = _elements(graph, items)
+    tensors = [f for f in flat if isinstance(f, Tensor)]
+    targets = [f for f in flat if isinstance(f, Operation)]
+    roots = [t.op for t in tensors] + targets
+    if feeds is None:
+        feed_list = [op.outputs[0] for op in _needed_ops(roots, set())
+                     if op.type == "placeholder"]
+    else:
+        feed_list = _elements(graph, list(feeds))
+    texts = {"graph": format_user_graph(_needed_ops(roots, set()))}
+    program = convert(graph, tensors, feed_list, targets=targets)
+    verify(program)
+    from passes.manager import run_pipeline
+    program, report = run_pipeline(program, options, dump=True)
+    texts.update(report.stages())
+    from .build import build_program
+    exe = build_program(program, options, assembly=True)
+    for key in ("fusion", "kernels", "llvm", "llvm_opt", "asm"):
+        texts[key] = exe.texts[key]
+    if stages != "all":
+        wanted = [stages] if isinstance(stages, str) else list(stages)
+        unknown = [s for s in wanted if s not in texts]
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; stages: {list(texts)}")
+        texts = {k: v for k, v in texts.items() if k in wanted}
+    if dir:
+        os.makedirs(dir, exist_ok=True)
+        for i, (key, text) in enumerate(texts.items()):
+            with open(os.path.join(dir, f"{i:02d}_{key}.txt"), "w") as f:
+                f.write(text if text.endswith("\n") else text + "\n")
+    return texts
