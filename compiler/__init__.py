@@ -9,6 +9,7 @@ operator overloads on `Tensor` and `Variable` (see `frontend/overloads.py`).
 import sys as _sys
 import types as _types
 
+from .dump import dump
 from .frontend import nn
 from .frontend.array_ops import (
     fill,
@@ -154,7 +155,6 @@ from .ir.graph import (
     get_default_graph,
     reset_default_graph,
 )
-from .dump import dump
 from .options import CompileOptions
 from .session import ConfigProto, Session, get_default_session
 
