@@ -150,7 +150,7 @@ class Executable:
                 if arr is None:
                     arr = direct.get(i)
                     if arr is None:
-                        arr = np.empty(shapes[i], dtype)
+                        arr = aligned_empty(shapes[i], dtype)
             elif kind == "input":
                 arr = feeds[source]
             elif kind == "variable":
@@ -179,6 +179,15 @@ class Executable:
 
 
 ALIGN = 64  # bytes: a cache line, and AVX-512's natural alignment
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """np.empty whose data starts on an ALIGN-byte boundary."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty(n * dtype.itemsize + ALIGN, np.uint8)
+    start = (-raw.__array_interface__["data"][0]) % ALIGN
+    return raw[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def plan_arena(sizes: dict, lifetimes: dict):

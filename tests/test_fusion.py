@@ -14,6 +14,7 @@ from compiler.build import build_program
 from compiler.convert import convert
 from compiler.interpret import interpret
 from passes.fusion import format_plan, plan_kernels
+from passes.manager import run_pipeline
 
 
 def _plan(fetches, feeds):
@@ -123,12 +124,15 @@ OPS = st.tuples(st.sampled_from(UNARY + BINARY + ["rowsum", "rowmax", "colsum", 
 @given(ops=st.lists(OPS, min_size=1, max_size=7), n=st.sampled_from([1, 3, 9]),
        seed=st.integers(0, 1000))
 def test_random_fused_graphs_match_the_interpreter(ops, n, seed):
+    """Random graphs, every pass on, fused and compiled, against the interpreter running
+    the unoptimized program."""
     with fc.Graph().as_default() as g:
         x = fc.placeholder(fc.float32, [None, 4], name="x")
         y = fc.placeholder(fc.float32, [None, 4], name="y")
         outs = _random_graph(ops, x, y)
         program = convert(g, outs[-2:], [x, y])
-    exe = build_program(program, fc.CompileOptions(threads=2))
+    optimized, _ = run_pipeline(program, fc.CompileOptions())
+    exe = build_program(optimized, fc.CompileOptions(threads=2))
     rng = np.random.default_rng(seed)
     feeds = [rng.standard_normal((n, 4)).astype(np.float32) for _ in range(2)]
     want, _ = interpret(program, feeds)
