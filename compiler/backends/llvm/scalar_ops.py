@@ -5,8 +5,9 @@ operands' flowc dtype).
 Numerics follow DESIGN.md: no fast-math flags anywhere (exact-order IEEE); integer
 floor division and modulo by zero give 0 and INT_MIN // -1 wraps; float->int casts go
 through `llvm.fptosi.sat` (NaN -> 0, saturating); maximum/minimum propagate NaN as numpy
-does (`llvm.maximum`); transcendental functions call libm (`tanh`, `expm1`, `log1p`) or
-the matching LLVM intrinsics.
+does (`llvm.maximum`). exp, expm1, log, log1p, tanh and sigmoid are `vecmath`'s
+branch-free polynomials (float32 and float64; they vectorize, accuracy in
+docs/numerics.md); sqrt, sin, cos, pow, floor and ceil are LLVM intrinsics.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ...ir import dtypes as T
+from . import vecmath
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 
@@ -41,6 +43,8 @@ def _libm(name, dtype):
 # ---- float ------------------------------------------------------------------------------
 def _f_unary(em, op, x, dtype):
     b = em.builder
+    if op in vecmath.FUNCTIONS and vecmath.kind_of(x.type) is not None:
+        return vecmath.call(b, op, x)
     if op in ("exp", "log", "sqrt", "sin", "cos", "floor", "ceil", "fabs"):
         return em.intrinsic(f"llvm.{op}", dtype, [x])
     if op in ("tanh", "expm1", "log1p"):
