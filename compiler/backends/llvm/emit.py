@@ -22,6 +22,14 @@ from ...lower import kir as K
 from . import scalar_ops as S
 
 ENTRY = "flowc_main"
+INTERLEAVE = 4
+
+
+def _walk(stmts):
+    for s in stmts:
+        yield s
+        for child in (getattr(s, "body", ()), getattr(s, "then", ()), getattr(s, "else_", ())):
+            yield from _walk(child)
 PHILOX = "flowc_philox4x32"
 
 
@@ -29,12 +37,25 @@ class ModuleEmitter:
     def __init__(self, name="flowc"):
         self.module = ir.Module(name=name)
         self._philox = None
+        self._loop_md = None
 
     def function(self, name, ret, args):
         fn = self.module.globals.get(name)
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(ret, args), name=name)
         return fn
+
+    def innermost_loop_md(self):
+        """Loop metadata for innermost loops: interleave INTERLEAVE vector iterations, so
+        long dependency chains (polynomials) overlap; LLVM's cost model picks 1 here."""
+        if self._loop_md is None:
+            count = self.module.add_metadata([ir.MetaDataString(self.module,
+                                                                "llvm.loop.interleave.count"),
+                                              ir.Constant(S.I32, INTERLEAVE)])
+            loop_id = self.module.add_metadata([count])
+            loop_id.operands = (loop_id, count)  # a loop ID refers to itself
+            self._loop_md = loop_id
+        return self._loop_md
 
     def philox(self):
         if self._philox is None:
@@ -122,7 +143,9 @@ class FnEmitter:
         self.stmts(s.body)
         if not b.block.is_terminated:
             b.store(b.add(b.load(ptr), ir.Constant(S.I64, 1)), ptr)
-            b.branch(head)
+            latch = b.branch(head)
+            if not any(isinstance(x, K.Loop) for x in _walk(s.body)):
+                latch.set_metadata("llvm.loop", self.mod.innermost_loop_md())
         b.position_at_end(done)
 
     def s_Store(self, s):
