@@ -32,6 +32,7 @@ class _Builder:
         self.can_fail = False
         self.work = None
         self.row_values: dict = {}   # id(reduction) -> its per-row accumulator (row kernels)
+        self.row_cache: dict = {}    # id(node) -> buffer holding its value at the same index
         self.matmul_value = None     # (matmul node, out buffer) in a matmul epilogue
         self._memo: dict = {}
         self._scopes: list = []
@@ -117,6 +118,10 @@ class _Builder:
     def _expr(self, node, idx, stmts):
         if id(node) in self.row_values:
             return self.row_values[id(node)]
+        if id(node) in self.row_cache:
+            buf = self.row_cache[id(node)]
+            val = K.Load(self.use(buf), self.linear(idx, node.shape), buf.dtype)
+            return K.Cast(val, T.float32) if buf.dtype is T.float16 else val
         if self.matmul_value is not None and node is self.matmul_value[0]:
             out = self.matmul_value[1]
             val = K.Load(self.use(out), self.linear(idx, node.shape), out.dtype)

@@ -231,6 +231,8 @@ def _row_root(b, group, out):
     full = tuple(root.inputs[0].shape) if root.op in _COMBINE else tuple(root.shape)
     rows, inner = full[:k], full[k:]
 
+    cached = _cached_operand(group, full)
+
     def reduction(red, ridx, stmts):
         dt = compute_dtype(red.dtype)
         acc = b.fresh("acc")
@@ -239,6 +241,8 @@ def _row_root(b, group, out):
         def inner_body(iidx):
             st = []
             v = b.expr(red.inputs[0], ridx + iidx, st)
+            if red.inputs[0] is cached:  # keep it in the output row for the last pass
+                st.append(b.store(out, ridx + iidx, root.shape, v))
             st.append(K.Set(acc, K.Binary(_COMBINE[red.op], K.Var(acc, dt), v, dt, True)))
             return st
         stmts.extend(b.loops(inner, inner_body, "r"))
@@ -246,8 +250,11 @@ def _row_root(b, group, out):
 
     def body(ridx):
         stmts = []
+        b.row_cache.pop(id(cached), None)
         for red in group.reductions:
             b.row_values[id(red)] = reduction(red, ridx, stmts)
+        if cached is not None:
+            b.row_cache[id(cached)] = out
         if root.op in _COMBINE:
             value = reduction(root, ridx, stmts)
             keep = [K.IConst(0)] * len(inner) if root.attr["keepdims"] else []
@@ -262,6 +269,30 @@ def _row_root(b, group, out):
         return stmts
     passes = len(group.reductions) + 1
     return b.parallel_loops(rows, body, D.mul(D.product(inner), passes))
+
+
+def _cached_operand(group, full):
+    """The input of the row group's last reduction when the root also reads it directly
+    (softmax's exp(x - max)): the reduction pass stores it in the output row and the last
+    pass reads it back instead of computing it again. None when that does not apply."""
+    root = group.root
+    if root.op in _COMBINE or not group.reductions:
+        return None
+    c = group.reductions[-1].inputs[0]
+    if c.dtype != root.dtype or tuple(c.shape) != full or c is root or \
+            c.op in ("constant", "placeholder", "variable") or not c.inputs:
+        return None
+    members = {id(m) for m in group.members}
+    stack, seen = [root], set()
+    while stack:
+        n = stack.pop()
+        for i in n.inputs:
+            if i is c:
+                return c
+            if id(i) in members and id(i) not in seen and i.op not in _COMBINE:
+                seen.add(id(i))
+                stack.append(i)
+    return None
 
 
 def lower_group(b, group, out):
