@@ -140,3 +140,16 @@ def test_random_fused_graphs_match_the_interpreter(ops, n, seed):
     got = exe.run(feeds, VariableStore())
     for a, b in zip(got, want):
         assert_close(a, b, tol=REDUCE_TOL)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+def test_row_kernels_match_the_interpreter_in_every_float_dtype(fn, dtype):
+    x = fc.placeholder(dtype, [None, 37], name="x")
+    y = getattr(fc.nn, fn)(x * 2.0)
+    xv = np.random.default_rng(0).standard_normal((9, 37)).astype(dtype)
+    results = []
+    for backend in ("llvm", "interpret"):
+        with fc.Session(config=fc.ConfigProto(backend=backend)) as sess:
+            results.append(sess.run(y, {x: xv}))
+    assert_close(results[0], results[1], tol=REDUCE_TOL)
