@@ -2,7 +2,8 @@
 an LLVM instruction sequence (`rule(em, args, dtype) -> value`, where `dtype` is the
 operands' flowc dtype).
 
-Numerics follow DESIGN.md: no fast-math flags anywhere (exact-order IEEE); integer
+Numerics follow DESIGN.md: no fast-math flags in elementwise rules (exact-order IEEE;
+only `FAST_OPS`, the accumulation steps of reductions and matmul, reassociate); integer
 floor division and modulo by zero give 0 and INT_MIN // -1 wraps; float->int casts go
 through `llvm.fptosi.sat` (NaN -> 0, saturating); maximum/minimum propagate NaN as numpy
 does (`llvm.maximum`). exp, expm1, log, log1p, tanh and sigmoid are `vecmath`'s
