@@ -15,6 +15,7 @@ variable, a constant or another output).
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 from dataclasses import dataclass
 
@@ -182,9 +183,11 @@ ALIGN = 64  # bytes: a cache line, and AVX-512's natural alignment
 
 
 def aligned_empty(shape, dtype) -> np.ndarray:
-    """np.empty whose data starts on an ALIGN-byte boundary."""
-    dtype = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64))
+    """np.empty whose data starts on an ALIGN-byte boundary (small arrays: numpy's own
+    16-byte alignment, which is all their loops can use)."""
+    n = math.prod(shape)
+    if n * dtype.itemsize < 4096:
+        return np.empty(shape, dtype)
     raw = np.empty(n * dtype.itemsize + ALIGN, np.uint8)
     start = (-raw.__array_interface__["data"][0]) % ALIGN
     return raw[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
