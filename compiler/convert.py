@@ -132,15 +132,7 @@ class _Converter:
 
     def latest_assign(self, var_name, op):
         cands = [a for a in self.before[op] if a.attrs["var"] == var_name]
-        if not cands:
-            return None
-        last = [a for a in cands if all(b is a or b in self.before[a] for b in cands)]
-        if not last:
-            names = ", ".join(a.describe() for a in cands)
-            raise CompileError(f"variable {var_name!r} is assigned more than once in one run "
-                               f"without an order between the assigns ({names}); order them "
-                               "with control_dependencies")
-        return last[0]
+        return _final_assign(self, var_name, cands) if cands else None
 
     def input_node(self, t: Tensor, consumer: Operation):
         if t not in self.fed and t.op.type == "variable":
