@@ -20,6 +20,7 @@ from llvmlite import ir
 from ...ir import dtypes as T
 from ...lower import kir as K
 from . import scalar_ops as S
+from . import vecmath
 
 ENTRY = "flowc_main"
 INTERLEAVE = 4
@@ -381,7 +382,7 @@ def _random_value(em: FnEmitter, e: K.Random):
     u1 = _uniform(em, w[2:4] if dt is T.float64 else w[1:2], dt)
     one, m2 = ir.Constant(ty, 1.0), ir.Constant(ty, -2.0)
     two_pi = float(2.0 * math.pi) if dt is T.float64 else float(T.float32.np.type(2.0 * math.pi))
-    log = em.intrinsic("llvm.log", dt, [b.fsub(one, u0)])
+    log = vecmath.call(b, "log", b.fsub(one, u0))  # vectorizes, unlike libm's log
     r = em.intrinsic("llvm.sqrt", dt, [b.fmul(m2, log)])
     cos = em.intrinsic("llvm.cos", dt, [b.fmul(ir.Constant(ty, two_pi), u1)])
     return b.fmul(r, cos)
