@@ -87,8 +87,13 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
             raise ValueError(f"unknown stage(s) {unknown}; stages: {list(texts)}")
         texts = {k: v for k, v in texts.items() if k in wanted}
     if dir:
-        os.makedirs(dir, exist_ok=True)
-        for i, (key, text) in enumerate(texts.items()):
-            with open(os.path.join(dir, f"{i:02d}_{key}.txt"), "w") as f:
-                f.write(text if text.endswith("\n") else text + "\n")
+        write_stages(texts, dir)
     return texts
+
+
+def write_stages(texts: dict, dir: str):
+    """One file per stage, `NN_stage.txt`, in order."""
+    os.makedirs(dir, exist_ok=True)
+    for i, (key, text) in enumerate(texts.items()):
+        with open(os.path.join(dir, f"{i:02d}_{key}.txt"), "w") as f:
+            f.write(text if text.endswith("\n") else text + "\n")

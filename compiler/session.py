@@ -7,6 +7,7 @@ store. `config=ConfigProto(...)` carries the thread count and the backend
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -153,7 +154,9 @@ class Session:
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}
         program = convert(self.graph, tensors, fed, targets=targets, feed_ranks=feed_ranks)
         verify(program)
-        program, self.last_pass_report = run_pipeline(program, self.options)
+        dump_dir = self.options.dump_dir
+        program, self.last_pass_report = run_pipeline(program, self.options,
+                                                      dump=bool(dump_dir))
         for name, ty in program.variables().items():
             self._store.declare(name, ty.dtype.np, ty.shape)
         self.compile_count += 1
@@ -161,7 +164,12 @@ class Session:
             from .interpret import InterpretedProgram
             return InterpretedProgram(program)
         from .build import build_program
-        return build_program(program, self.options)
+        exe = build_program(program, self.options, assembly=bool(dump_dir))
+        if dump_dir:  # CompileOptions(dump_dir=...): every stage of every compile
+            from .dump import write_stages
+            texts = {**self.last_pass_report.stages(), **exe.texts}
+            write_stages(texts, os.path.join(dump_dir, f"program_{self.compile_count:03d}"))
+        return exe
 
     def _feeds(self, feed_dict) -> dict:
         out = {}

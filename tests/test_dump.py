@@ -47,3 +47,14 @@ def test_o0_pipeline_runs_no_pass():
         x = fc.placeholder(fc.float32, [3], name="x")
         stages = fc.dump(x * 1.0, options=fc.CompileOptions(pipeline="O0"))
         assert "simplify" not in stages and "mul" in stages["kernels"]
+
+
+def test_session_dump_dir_writes_every_compile(tmp_path):
+    opts = fc.CompileOptions(dump_dir=str(tmp_path))
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None], name="x")
+        with fc.Session(config=fc.ConfigProto(compile_options=opts)) as sess:
+            sess.run(fc.exp(x) * 1.0, {x: [1.0]})
+    files = sorted(p.name for p in (tmp_path / "program_001").iterdir())
+    assert files[0] == "00_input.txt" and any(f.endswith("_fusion.txt") for f in files)
+    assert any(f.endswith("_asm.txt") for f in files)
