@@ -9,6 +9,7 @@ operator overloads on `Tensor` and `Variable` (see `frontend/overloads.py`).
 import sys as _sys
 import types as _types
 
+from .aot import compile  # fc.compile (shadows the builtin inside this module only)
 from .dump import dump
 from .frontend import nn
 from .frontend.array_ops import (
@@ -155,6 +156,7 @@ from .ir.graph import (
     get_default_graph,
     reset_default_graph,
 )
+from .jit import jit
 from .options import CompileOptions
 from .session import ConfigProto, Session, get_default_session
 
@@ -183,7 +185,8 @@ compat = _types.SimpleNamespace(v1=_sys.modules[__name__])
 __all__ = [
     "abs", "add", "add_n", "add_to_collection", "argmax", "argmin", "as_dtype", "assign",
     "assign_add", "assign_sub", "AUTO_REUSE", "bool", "bool_", "broadcast_to", "cast", "ceil",
-    "clip_by_value", "compat", "CompileOptions", "dump", "concat", "ConfigProto", "constant",
+    "clip_by_value", "compat", "compile", "CompileOptions", "dump", "concat", "ConfigProto",
+    "constant",
     "constant_initializer", "control_dependencies", "convert_to_tensor", "cos", "device",
     "div", "divide", "double", "DType", "dtypes", "equal", "exp", "expand_dims", "expm1",
     "fill", "float16", "float32", "float64", "floor", "floordiv", "floormod", "gather",
@@ -191,7 +194,8 @@ __all__ = [
     "get_variable_scope", "global_variables", "global_variables_initializer",
     "glorot_normal_initializer", "glorot_uniform_initializer", "Graph", "GraphError",
     "GraphKeys", "greater", "greater_equal", "group", "half", "identity",
-    "initialize_all_variables", "initializers", "int32", "int64", "less", "less_equal",
+    "initialize_all_variables", "initializers", "int32", "int64", "jit", "less",
+    "less_equal",
     "local_variables", "local_variables_initializer", "log", "log1p", "logical_and",
     "logical_not", "logical_or", "logical_xor", "matmul", "maximum", "minimum", "mod",
     "multiply", "name_scope", "negative", "newaxis", "nn", "no_op", "not_equal", "one_hot",

@@ -10,6 +10,10 @@ calls the entry once, turns a non-zero return into an `ExecutionError` naming th
 and only then installs the new variable values, so a failed run changes nothing.
 Outputs are fresh arrays owned by the caller (copied when they alias an input, a
 variable, a constant or another output).
+
+`Executable.fast_run(feeds)` returns a `FastRun` (runtime/fastrun.py): a run specialized
+to the exact dtypes and shapes of `feeds`, for callers that call one program many times
+(fc.jit's dispatch path).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Executable:
         self.updates = dict(updates)        # variable name -> buffer index
         self.errors = {int(k): v for k, v in errors.items()}
         self._entry = ENTRY_TYPE(entry_address)
+        self.entry_address = entry_address
         self._keepalive = keepalive
         self.texts = texts or {}
         self._ptrs = (ctypes.c_void_p * max(1, len(self.buffers)))()
@@ -101,6 +106,15 @@ class Executable:
                              self._ptrs, self._scalars)
         finally:
             self._lock.release()
+
+    def fast_run(self, feeds):
+        """A `FastRun` for feeds of exactly these dtypes and shapes (checked here in full
+        by `bind`, which raises `FeedError`), or None when this program cannot take the
+        fast path (it reads or writes variables, or an output needs a copy)."""
+        from .fastrun import FastRun
+        feeds = [prepare_feed(f) for f in feeds]
+        env = bind(self.signature, feeds)
+        return FastRun.create(self, feeds, env, self._shapes(env))
 
     def _check_out(self, out, shapes, feeds):
         if len(out) != len(self.outputs):
