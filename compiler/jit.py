@@ -20,7 +20,8 @@ compile serves every extent): an axis or list of axes of every array argument
 compiles again and logs the reason at INFO on the logger "flowc.jit" (and a WARNING once
 a function has compiled `WARN_AFTER` times). `f.compile_count` counts compiles;
 `f.lower(*args)` / `f.dump(*args, dir=, stages=)` return `fc.dump`'s stages for those
-arguments; `f.trace(*args)` returns the traced graph.
+arguments; `f.trace(*args)` returns the traced graph. `CompileOptions(dump_dir=D)` writes
+every stage of every compile to `D/NAME_NNN/`.
 
 `out=` (reserved: `fn` cannot take an argument called `out` by keyword) writes the
 results into given arrays: one array, or a structure of arrays (entries may be None)
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 
 from passes.manager import run_pipeline
@@ -191,7 +193,7 @@ class JitFunction:
         if self._cache:
             self._log_recompile(key, shapes)
         traced = trace(self.fn, self.name, layout, flat, key)
-        exe = _build(traced, self.options, self.name)
+        exe = _build(traced, self.options, self.name, self.compile_count + 1)
         self.compile_count += 1
         entry = self._cache[key] = _Entry(key, traced, exe, shapes)
         return entry
@@ -230,17 +232,25 @@ class JitFunction:
                     format=format, options=self.options)
 
 
-def _build(traced, options, name):
-    """Compile a traced graph: conversion, verification, passes, the LLVM backend."""
+def _build(traced, options, name, number):
+    """Compile a traced graph: conversion, verification, passes, the LLVM backend. With
+    `options.dump_dir`, every stage goes to `dump_dir/NAME_NNN/` (as the Session does)."""
     program = convert(traced.graph, traced.fetches, traced.feeds)
     verify(program)
     variables = program.variables()
     if variables:
         raise CompileError(f"{name} uses the variable(s) {', '.join(map(repr, variables))}; "
                            "fc.jit compiles pure functions: keep state in a Session")
-    program, _ = run_pipeline(program, options)
+    dump_dir = options.dump_dir
+    program, report = run_pipeline(program, options, dump=bool(dump_dir))
     from .build import build_program
-    return build_program(program, options)
+    exe = build_program(program, options, assembly=bool(dump_dir))
+    if dump_dir:
+        from .dump import write_stages
+        folder = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("_")
+        write_stages({**report.stages(), **exe.texts},
+                     os.path.join(dump_dir, f"{folder}_{number:03d}"))
+    return exe
 
 
 def _rebuilder(tree, n):

@@ -326,10 +326,17 @@ def test_nested_jit_calls_inline_and_lower_dumps_the_users_lines():
     assert outer.compile_count == 1
 
 
-def test_options_select_the_pipeline():
+def test_options_select_the_pipeline_and_dump_dir_gets_every_compile(tmp_path):
     f = fc.jit(lambda x: x * 1.0, options=fc.CompileOptions(pipeline="O0"))
     x = f32(3)
     np.testing.assert_array_equal(f(x), x)
     assert "mul" in f.lower(x)["kernels"]
     with pytest.raises(TypeError, match="CompileOptions"):
         fc.jit(lambda x: x, options={"pipeline": "O0"})
+
+    g = fc.jit(lambda x: x + 1.0, options=fc.CompileOptions(dump_dir=str(tmp_path)))
+    g(x)
+    g(f32(5))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lambda_001", "lambda_002"]
+    files = sorted(p.name for p in (tmp_path / "lambda_001").iterdir())
+    assert files[0].endswith("_input.txt") and any(f.endswith("_asm.txt") for f in files)
