@@ -1,0 +1,238 @@
+"""`fc.compile`: ahead-of-time compilation of (fetches, feeds) into a self-contained shared
+object with a C header and a manifest (docs/abi.md).
+
+`compile(fetches, feeds, path, name="model", session=None, options=None)` writes into the
+directory `path` (created):
+    NAME.so    the code: the program's kernels plus the C ABI (`backends/llvm/capi.py`);
+               it needs only libc, libm and libpthread
+    NAME.h     its C99 header (`backends/llvm/header.py`)
+    NAME.json  the manifest (`runtime/artifact.py`), which `runtime.load` validates
+`feeds` are the tensors that become arguments, in that order. Variables become instance
+state: their current values in `session` when given, else their initial values (the
+initializers run once with the interpreter). The code targets "x86-64-v3" when `options`
+is None, else `options.target_cpu` ("host" = this CPU and its features, or an x86-64
+level); `options.threads` is baked in. Linking needs a C compiler driver (`cc`, or $CC).
+Returns an `Artifact` with the paths. The pipeline is the Session's: conversion,
+verification, the pass pipeline, fusion, lowering, `emit.emit_module`, `target.optimize`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.artifact import ABI_VERSION, write_manifest
+from runtime.cpu import LEVELS, LINUX_FLAGS
+
+from .backends.llvm import emit, target
+from .backends.llvm.abi import abi_model
+from .backends.llvm.capi import add_c_api
+from .backends.llvm.header import render_header
+from .convert import CompileError, convert
+from .ir.graph import Operation, Tensor, get_default_graph
+from .ir.verify import verify
+from .options import CompileOptions
+
+DEFAULT_CPU = "x86-64-v3"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    directory: str
+    library: str
+    header: str
+    manifest: str
+
+
+def flowc_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("flowc")
+    except Exception:  # noqa: BLE001  (not installed: running from a checkout)
+        return "0.1.0+checkout"
+
+
+def lower_and_emit(program, options: CompileOptions):
+    """(kernel plan, LoweredProgram, llvmlite module) of an optimized-IR `program`: the
+    same steps as `compiler.build.build_program` before optimization."""
+    from passes.fusion import plan_kernels
+
+    from .lower import lower_program
+    plan = plan_kernels(program)
+    lowered = lower_program(program, plan)
+    return plan, lowered, emit.emit_module(lowered, name=program.name, threads=options.threads)
+
+
+def compile(fetches, feeds, path, name="model", session=None, options=None) -> Artifact:  # noqa: A001
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
+        raise ValueError(f"name must be a C identifier (it prefixes every C symbol), got "
+                         f"{name!r}")
+    options, cpu, features = _target(options)
+    cc = _c_compiler()
+    program, graph = _program(fetches, feeds, options, name)
+    _, lowered, module = lower_and_emit(program, options)
+    from .build import buffer_lifetimes
+    index = {b.name: i for i, b in enumerate(lowered.buffers)}
+    model = abi_model(program, lowered, name, buffer_lifetimes(lowered, index))
+    values = _variable_values(program, graph, session, model)
+    consts = [np.ascontiguousarray(b.source, dtype=b.dtype.np).tobytes()
+              for b in lowered.buffers if b.kind == "const"]
+    functions = add_c_api(module, model, values, consts)
+    os.makedirs(path, exist_ok=True)
+    so_path = os.path.join(path, f"{name}.so")
+    tm = _build_library(module, options, cc, so_path)
+    info = {"flowc_version": flowc_version(), "abi_version": ABI_VERSION, "cpu": cpu,
+            "features": features, "threads": options.threads}
+    header_path = os.path.join(path, f"{name}.h")
+    _write_text(header_path, render_header(model, functions, info))
+    manifest_path = os.path.join(path, f"{name}.json")
+    write_manifest(manifest_path, _manifest(model, functions, info, tm.triple))
+    return Artifact(os.path.abspath(path), so_path, header_path, manifest_path)
+
+
+def _target(options):
+    """(options, LLVM CPU name, required features) for the artifact."""
+    if options is None:
+        options = CompileOptions(target_cpu=DEFAULT_CPU)
+    cpu = options.target_cpu
+    if cpu == "host":
+        import llvmlite.binding as llvm
+        target.target_machine("host")  # initializes LLVM
+        host = llvm.get_host_cpu_features()
+        return options, llvm.get_host_cpu_name(), sorted(f for f, on in host.items()
+                                                         if on and f in LINUX_FLAGS)
+    if cpu not in LEVELS:
+        raise ValueError(f"fc.compile cannot tell which CPU features {cpu!r} needs (the "
+                         f"manifest must list them); use 'host' or one of {sorted(LEVELS)}")
+    return options, cpu, list(LEVELS[cpu])
+
+
+def _c_compiler() -> str:
+    cc = os.environ.get("CC", "cc")
+    found = shutil.which(cc)
+    if found is None:
+        raise CompileError(f"fc.compile links the shared object with the system C compiler, "
+                           f"and {cc!r} was not found on PATH: install one (e.g. gcc or clang) "
+                           "or set CC to its path")
+    return found
+
+
+def _elements(graph, items):
+    out = []
+    for item in items:
+        if hasattr(item, "_as_graph_element") and not isinstance(item, (Tensor, Operation)):
+            item = item._as_graph_element()
+        out.append(graph.as_graph_element(item))
+    return out
+
+
+def _program(fetches, feeds, options, name):
+    """The optimized compiler-IR Program of (fetches, feeds), and the user graph."""
+    items = list(fetches) if isinstance(fetches, (list, tuple)) else [fetches]
+    first = next((f for f in items if isinstance(f, (Tensor, Operation))), None)
+    graph = first.graph if first is not None else get_default_graph()
+    flat = _elements(graph, items)
+    tensors = [f for f in flat if isinstance(f, Tensor)]
+    targets = [f for f in flat if isinstance(f, Operation)]
+    feed_list = _elements(graph, list(feeds or []))
+    bad = [f for f in feed_list if not isinstance(f, Tensor)]
+    if bad:
+        raise CompileError(f"feeds must be tensors (placeholders), got {bad[0]!r}")
+    program = convert(graph, tensors, feed_list, targets=targets)
+    program.name = name
+    verify(program)
+    from passes.manager import run_pipeline
+    program, _ = run_pipeline(program, options)
+    return program, graph
+
+
+def _variable_values(program, graph, session, model) -> list:
+    """The bytes of each variable of `model` (index order)."""
+    names = [v.name for v in model.variables]
+    if not names:
+        return []
+    if session is not None:
+        arrays = {n: session._store.get(n, "its value becomes the compiled model's state")
+                  for n in names}
+    else:
+        arrays = _initial_values(graph, names)
+    return [np.ascontiguousarray(arrays[v.name], dtype=v.dtype).reshape(v.shape).tobytes()
+            for v in model.variables]
+
+
+def _initial_values(graph, names) -> dict:
+    from .frontend.variables import GLOBAL_VARIABLES, LOCAL_VARIABLES
+    from .session import ConfigProto, Session
+    found = {}
+    for key in (GLOBAL_VARIABLES, LOCAL_VARIABLES):
+        for var in graph.get_collection(key):
+            found.setdefault(var.op.attrs["var"], var)
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise CompileError(f"no initializer for variable(s) {missing}; pass session= with "
+                           "their values")
+    sess = Session(graph=graph, config=ConfigProto(backend="interpret"))
+    try:
+        sess.run([found[n].initializer for n in names])
+    except Exception as e:  # noqa: BLE001  (one by one, in creation order, for dependencies)
+        order = sorted(names, key=lambda n: found[n].op._id)
+        try:
+            for n in order:
+                sess.run(found[n].initializer)
+        except Exception:  # noqa: BLE001
+            raise CompileError(f"cannot compute the initial values of {names}: {e}; pass "
+                               "session= with the variables initialized") from e
+    return {n: sess._store.get(n) for n in names}
+
+
+def _build_library(module, options, cc, so_path):
+    """Optimize, emit a position-independent object, link it with `cc -shared`; returns
+    the TargetMachine used."""
+    ref = target.optimize(str(module), options.opt_level, options.target_cpu)
+    tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
+    directory = os.path.dirname(os.path.abspath(so_path))
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".flowc-") as tmp:
+        obj = os.path.join(tmp, "model.o")
+        with open(obj, "wb") as f:
+            f.write(tm.emit_object(ref))
+        out = os.path.join(tmp, os.path.basename(so_path))
+        cmd = [cc, "-shared", "-o", out, obj, f"-Wl,-soname,{os.path.basename(so_path)}",
+               "-Wl,--as-needed", "-lm", "-lpthread"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CompileError(f"linking {so_path!r} failed ({' '.join(cmd)}):\n"
+                               f"{proc.stderr.strip()}")
+        os.replace(out, so_path)
+    return tm
+
+
+def _write_text(path, text):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _manifest(model, functions, info, triple) -> dict:
+    return {
+        "flowc_version": info["flowc_version"], "name": model.name,
+        "library": f"{model.name}.so", "header": f"{model.name}.h",
+        "target": {"triple": triple, "cpu": info["cpu"], "features": info["features"]},
+        "threads": info["threads"],
+        "inputs": [a.to_json() for a in model.inputs],
+        "outputs": [a.to_json() for a in model.outputs],
+        "symbols": [{"name": s, "input": ph, "axis": axis} for s, ph, axis in model.symbols],
+        "checks": [list(c) for c in model.checks], "bounds": [list(c) for c in model.bounds],
+        "variables": [a.to_json() for a in model.variables],
+        "temporaries": {"formula": model.temporaries_formula(), "align": 64,
+                        "slots": model.slot_bytes()},
+        "errors": {str(k): v for k, v in model.errors.items()},
+        "functions": functions,
+    }
+

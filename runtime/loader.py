@@ -1,0 +1,233 @@
+"""`runtime.load(path)`: run an ahead-of-time artifact (`fc.compile`'s NAME.so + NAME.json)
+with numpy and ctypes alone.
+
+`load(path)` (the .so, the .json or a directory holding one model) validates the
+manifest (`runtime.artifact`: format, ABI version, the library's size and sha256, this
+CPU's features) before it opens the library, then creates one instance and returns a
+`Model`. `model(*arrays, out=None, **by_name)` takes the inputs by position or by
+placeholder name, checks them as the Session does (`signature.bind`: strict dtypes, shapes
+against the symbols; `FeedError`), returns one array for one output, else a tuple in fetch
+order (`out=`: an array or a list of arrays, one per output, to write into). A fault in the
+generated code raises `ExecutionError` with the node's message. `model.variables` reads and
+writes the instance's variables by name; the state (variables, run counter) persists across
+calls. `close()` (or garbage collection) frees the instance. A `Model` is not thread-safe:
+calls on one instance are serialized with a lock. This module never imports the compiler.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+
+from .artifact import ABI_VERSION, ArtifactError, read_manifest, resolve, signature_of
+from .errors import ExecutionError, FeedError
+from .executable import aligned_empty, prepare_feed
+from .signature import bind, output_shapes
+
+ERROR_SHAPE = -1
+
+_P, _I32, _I64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
+
+
+def load(path) -> "Model":
+    manifest_path, library_path = resolve(path)
+    manifest, lib = read_manifest(manifest_path, library_path)
+    return Model(manifest, lib)
+
+
+def _bind(lib, name, restype, argtypes):
+    try:
+        fn = getattr(lib, name)
+    except AttributeError:
+        raise ArtifactError(f"the library lacks {name!r}: it does not match its manifest") \
+            from None
+    fn.restype, fn.argtypes = restype, argtypes
+    return fn
+
+
+class Model:
+    """One instance of a compiled model (see the module docstring)."""
+
+    def __init__(self, manifest: dict, library_path: str):
+        self.manifest, self.path = manifest, library_path
+        self.signature = signature_of(manifest)
+        self.name = manifest["name"]
+        try:
+            self._lib = ctypes.CDLL(library_path)
+        except OSError as e:
+            raise ArtifactError(f"cannot open {library_path!r}: {e}") from None
+        f = manifest["functions"]
+        version = _bind(self._lib, f["abi_version"], _I32, [])()
+        if version != ABI_VERSION:
+            raise ArtifactError(f"{library_path!r} implements ABI version {version}, its "
+                                f"manifest and this runtime version {ABI_VERSION}")
+        n_in, n_sym = len(self.signature.inputs), len(self.signature.symbols)
+        self._run = _bind(self._lib, f["run"], _I32, [_P] * (1 + n_in) + [_I64] * n_sym
+                          + [_P] * len(self.signature.outputs))
+        self._last_error = _bind(self._lib, f["last_error"], ctypes.c_char_p, [_P])
+        self._free = _bind(self._lib, f["free"], None, [_P])
+        self._get = _bind(self._lib, f["get_variable"], _I32, [_P, _I32, _P])
+        self._set = _bind(self._lib, f["set_variable"], _I32, [_P, _I32, _P])
+        self._get_counter = _bind(self._lib, f["get_run_counter"], _I64, [_P])
+        self._set_counter = _bind(self._lib, f["set_run_counter"], None, [_P, _I64])
+        self._inst = _bind(self._lib, f["create"], _P, [])()
+        if not self._inst:
+            raise MemoryError(f"{self.name}_create failed: out of memory")
+        self._positions = {a.name: i for i, a in enumerate(self.signature.inputs)}
+        self._lock = threading.Lock()
+        self.variables = Variables(self)
+
+    # ---- calling ------------------------------------------------------------------------
+    def __call__(self, *args, out=None, **by_name):
+        feeds = [prepare_feed(a) for a in self._arguments(args, by_name)]
+        env = bind(self.signature, feeds)
+        shapes = output_shapes(self.signature, env)
+        results, targets = self._outputs(shapes, out, feeds)
+        ptrs = [a.__array_interface__["data"][0] for a in feeds]
+        ptrs += [env[s] for s in self.signature.symbols]
+        ptrs += [a.__array_interface__["data"][0] for a in results]
+        with self._lock:
+            code = self._run(self._handle(), *ptrs)
+            if code != 0:
+                message = self._last_error(self._inst).decode(errors="replace")
+                raise (FeedError if code == ERROR_SHAPE else ExecutionError)(message)
+        for k, target in targets.items():
+            np.copyto(target, results[k])
+            results[k] = target
+        if len(results) == 1:
+            return results[0]
+        return tuple(results) if results else None
+
+    def _arguments(self, args, by_name) -> list:
+        inputs = self.signature.inputs
+        if len(args) > len(inputs):
+            raise TypeError(f"{self.name} takes {len(inputs)} input(s) "
+                            f"({', '.join(a.name for a in inputs)}), got {len(args)}")
+        values = list(args) + [None] * (len(inputs) - len(args))
+        for key, value in by_name.items():
+            i = self._positions.get(key)
+            if i is None:
+                raise TypeError(f"{self.name} has no input {key!r}; inputs: "
+                                f"{[a.name for a in inputs]}")
+            if i < len(args):
+                raise TypeError(f"input {key!r} given by position and by name")
+            values[i] = value
+        missing = [inputs[i].name for i, v in enumerate(values) if v is None]
+        if missing:
+            raise TypeError(f"{self.name} is missing input(s) {missing}")
+        return values
+
+    def _outputs(self, shapes, out, feeds):
+        """(arrays the code writes, {k: caller array to copy into afterwards})."""
+        specs = self.signature.outputs
+        results = [aligned_empty(s, np.dtype(spec.dtype)) for s, spec in zip(shapes, specs)]
+        if out is None:
+            return results, {}
+        outs = [out] if isinstance(out, np.ndarray) else list(out)
+        if len(outs) != len(specs):
+            raise ValueError(f"out= needs {len(specs)} array(s), got {len(outs)}")
+        targets = {}
+        for k, (arr, shape, spec) in enumerate(zip(outs, shapes, specs)):
+            if arr is None:
+                continue
+            if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(spec.dtype) or \
+                    arr.shape != tuple(shape) or not arr.flags.writeable:
+                raise ValueError(f"out[{k}] for {spec.name!r} must be a writeable "
+                                 f"{spec.dtype} array of shape {list(shape)}, got "
+                                 f"{getattr(arr, 'dtype', type(arr).__name__)}"
+                                 f"{list(getattr(arr, 'shape', []))}")
+            direct = arr.flags.c_contiguous and arr.flags.aligned and not any(
+                np.shares_memory(arr, x) for x in feeds + outs[:k] if x is not None)
+            if direct:
+                results[k] = arr
+            else:
+                targets[k] = arr
+        return results, targets
+
+    # ---- state ----------------------------------------------------------------------------
+    def _handle(self):
+        if not self._inst:
+            raise RuntimeError(f"model {self.name!r} is closed")
+        return self._inst
+
+    @property
+    def run_counter(self) -> int:
+        return self._get_counter(self._handle())
+
+    @run_counter.setter
+    def run_counter(self, value: int):
+        self._set_counter(self._handle(), int(value))
+
+    def close(self):
+        inst, self._inst = getattr(self, "_inst", None), None
+        if inst:
+            self._free(inst)
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        ins = ", ".join(f"{a.name}: {a.dtype}{a.shape}" for a in self.signature.inputs)
+        return f"<flowc model {self.name!r} ({ins}) from {self.path}>"
+
+
+class Variables:
+    """Dict-like view of a `Model`'s variables: `view[name]` is a copy of the value;
+    `view[name] = value` sets it (converted to the variable's dtype; shape must match)."""
+
+    def __init__(self, model: Model):
+        self._model = model
+        self._specs = {v["name"]: (j, np.dtype(v["dtype"]), tuple(v["shape"]))
+                       for j, v in enumerate(model.manifest["variables"])}
+
+    def _spec(self, name):
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise KeyError(f"{self._model.name} has no variable {name!r}; variables: "
+                           f"{list(self._specs)}") from None
+
+    def __getitem__(self, name) -> np.ndarray:
+        j, dtype, shape = self._spec(name)
+        arr = np.empty(shape, dtype)
+        with self._model._lock:
+            self._model._get(self._model._handle(), j, arr.ctypes.data)
+        return arr
+
+    def __setitem__(self, name, value):
+        j, dtype, shape = self._spec(name)
+        arr = np.ascontiguousarray(value, dtype=dtype)
+        if arr.shape != shape:
+            raise ValueError(f"variable {name!r} is {dtype}{list(shape)}; cannot set it to a "
+                             f"value of shape {list(arr.shape)}")
+        with self._model._lock:
+            self._model._set(self._model._handle(), j, arr.ctypes.data)
+
+    def __iter__(self):
+        return iter(self._specs)
+
+    def __len__(self):
+        return len(self._specs)
+
+    def __contains__(self, name):
+        return name in self._specs
+
+    def keys(self):
+        return list(self._specs)
+
+    def items(self):
+        return [(k, self[k]) for k in self._specs]
+
+    def values(self):
+        return [self[k] for k in self._specs]
+
+    def __repr__(self):
+        return f"<variables of {self._model.name!r}: {list(self._specs)}>"
