@@ -131,9 +131,9 @@ def check_library(m, lib):
         raise ArtifactError(f"the library {lib!r} named by the manifest is missing")
     size = os.path.getsize(lib)
     if size != m["library_bytes"]:
-        raise ArtifactError(f"{lib!r} has {size} bytes but its manifest says "
-                            f"{m['library_bytes']} (truncated, or not the library this "
-                            "manifest was written for)")
+        raise ArtifactError(f"{lib!r} does not match its manifest: {size} bytes, the "
+                            f"manifest says {m['library_bytes']} (truncated, or a library "
+                            "from another compile)")
     digest = sha256_file(lib)
     if digest != m["library_sha256"]:
         raise ArtifactError(f"{lib!r} does not match its manifest: sha256 {digest[:16]}… "
