@@ -1,5 +1,8 @@
-"""W6, dispatch overhead: one `Session.run` of a tiny graph (the sum of two 4-element
-float32 vectors, both fed), per call.
+"""W6, dispatch overhead: one call of a tiny graph (the sum of two 4-element float32
+vectors, both fed), per call. flowc systems: "flowc" (`Session.run` with a feed dict),
+"flowc-callable" (`Session.make_callable(c, [a, b])` called with the two arrays),
+"flowc-jit" (`fc.jit(lambda x, y: x + y)` called with the two arrays; target: under
+5 us per call, issue 5) and "flowc-jit-out" (the same with `out=` a preallocated array).
 
 Times are per call, in milliseconds like every workload (`median_ms` 0.012 is 12 µs);
 the note repeats the figure in µs. Floors and peers: a bare ctypes call of libc `abs`
@@ -33,8 +36,9 @@ def run(cfg):
     a = np.arange(4, dtype=np.float32)
     b = np.full(4, 0.5, dtype=np.float32)
     want = a + b
-    systems = [("flowc", _flowc), ("ctypes", _ctypes), ("numpy", _numpy),
-               ("jax-jit", _jax)]
+    systems = [("flowc", _flowc), ("flowc-callable", _flowc_callable),
+               ("flowc-jit", _flowc_jit), ("flowc-jit-out", _flowc_jit_out),
+               ("ctypes", _ctypes), ("numpy", _numpy), ("jax-jit", _jax)]
     for system, fn in systems:
         if not cfg.wants(system):
             continue
@@ -66,6 +70,59 @@ def _flowc(a, b, want, calls, batches):
     return result(NAME, "flowc", times, check, compile_s=compile_s,
                   kernels=flowc_kernels(sess),
                   note=f"Session.run with 2 feeds, 1 fetch; {sess.compile_count} compile(s)")
+
+
+def _flowc_callable(a, b, want, calls, batches):
+    import compiler as fc
+    graph = fc.Graph()
+    with graph.as_default():
+        pa = fc.placeholder(fc.float32, [4], name="a")
+        pb = fc.placeholder(fc.float32, [4], name="b")
+        c = pa + pb
+    flowc_init_s()
+    sess = fc.Session(graph=graph)
+    t0 = time.perf_counter()
+    call = sess.make_callable(c, [pa, pb])
+    got = call(a, b)
+    compile_s = time.perf_counter() - t0
+    times = measure_calls(lambda: call(a, b), calls, batches)
+    return result(NAME, "flowc-callable", times, compare(got, want, 0, 0),
+                  compile_s=compile_s, kernels=flowc_kernels(sess),
+                  note="Session.make_callable(c, [a, b]) called with 2 arrays")
+
+
+def _jitted():
+    import compiler as fc
+
+    @fc.jit
+    def add(x, y):
+        return x + y
+    return add
+
+
+def _flowc_jit(a, b, want, calls, batches):
+    flowc_init_s()
+    add = _jitted()
+    t0 = time.perf_counter()
+    got = add(a, b)
+    compile_s = time.perf_counter() - t0
+    check = compare(got, want, 0, 0)
+    times = measure_calls(lambda: add(a, b), calls, batches)
+    return result(NAME, "flowc-jit", times, check, compile_s=compile_s,
+                  note=f"fc.jit add(a, b); {add.compile_count} compile(s)")
+
+
+def _flowc_jit_out(a, b, want, calls, batches):
+    flowc_init_s()
+    add = _jitted()
+    out = np.empty_like(want)
+    t0 = time.perf_counter()
+    add(a, b, out=out)
+    compile_s = time.perf_counter() - t0
+    check = compare(out, want, 0, 0)
+    times = measure_calls(lambda: add(a, b, out=out), calls, batches)
+    return result(NAME, "flowc-jit-out", times, check, compile_s=compile_s,
+                  note="fc.jit add(a, b, out=out) into a preallocated array")
 
 
 def _ctypes(a, b, want, calls, batches):

@@ -43,6 +43,8 @@ import logging
 import os
 import threading
 
+import numpy as np
+
 from passes.manager import run_pipeline
 from runtime.executable import prepare_feed
 from runtime.variables import VariableStore
@@ -111,15 +113,21 @@ class _FastPlan:
         self.positions = entry.arrays
         self.run = run
         self.rebuild = entry.rebuild
+        self.tree = entry.traced.tree
 
-    def __call__(self, args, counter):
+    def __call__(self, args, counter, out):
         values = args + self.tail if self.tail else args
         if self.statics:
             for i, type_, value in self.statics:
                 if type(values[i]) is not type_ or values[i] != value:
                     return None
             values = [values[i] for i in self.positions]
-        outs = self.run(values, counter)
+        if out is None:
+            outs = self.run(values, counter)
+        elif type(out) is np.ndarray and self.tree.kind == "leaf":
+            outs = self.run(values, counter, [out])
+        else:
+            outs = self.run(values, counter, self.tree.flatten_like(out))
         return None if outs is None else self.rebuild(outs)
 
 
@@ -147,9 +155,9 @@ class JitFunction:
 
     def __call__(self, *args, out=None, **kwargs):
         plan = self._fast
-        if plan is not None and out is None and not kwargs and len(args) == plan.nargs:
+        if plan is not None and not kwargs and len(args) == plan.nargs:
             self._runs += 1
-            result = plan(args, self._runs)
+            result = plan(args, self._runs, out)
             if result is not None:
                 return result
         return self._call(args, kwargs, out)
@@ -162,13 +170,11 @@ class JitFunction:
         entry = self._entry(flat, layout, values)
         feeds = [prepare_feed(values[i]) for i in entry.arrays]
         self._runs += 1
-        if out is not None:
-            targets = entry.traced.tree.flatten_like(out)
-            return entry.rebuild(entry.exe.run(feeds, self._store, self._runs, out=targets))
+        targets = None if out is None else entry.traced.tree.flatten_like(out)
         run = entry.fast_run(feeds)
-        outs = run(feeds, self._runs) if run is not None else None
+        outs = run(feeds, self._runs, targets) if run is not None else None
         if outs is None:
-            outs = entry.exe.run(feeds, self._store, self._runs)
+            outs = entry.exe.run(feeds, self._store, self._runs, out=targets)
         elif not kwargs:
             self._fast = _FastPlan(entry, run, flat, len(args))
         return entry.rebuild(outs)

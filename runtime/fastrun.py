@@ -88,15 +88,22 @@ class FastRun:
                 self._ptrs[i] = data_address(self._keep[0][i])
         self._inputs = [(slot, f.dtype, f.shape, f.strides, f.dtype.alignment)
                         for slot, f in zip(slots, feeds)]
+        self._input_sizes = [(slot, f.nbytes) for slot, f in zip(slots, feeds)]
         self.n_inputs = len(feeds)
-        self._outputs = [(i, shapes[i], exe._plan[i][2],
-                          _nbytes(shapes[i], exe._plan[i][2]) >= _SMALL_BYTES)
-                         for i in exe.outputs]
-        self.output_shapes = [s for _, s, _, _ in self._outputs]
+        self._outputs = []
+        for i in exe.outputs:
+            shape, dtype = shapes[i], exe._plan[i][2]
+            nbytes = _nbytes(shape, dtype)
+            self._outputs.append((i, shape, dtype, nbytes >= _SMALL_BYTES,
+                                  np.empty(shape, dtype).strides, nbytes))
+        self.output_shapes = [o[1] for o in self._outputs]
 
-    def __call__(self, arrays, counter=0):
-        """The outputs (fresh arrays), or None when `arrays` differ from the feeds this
-        run was made for or another thread is running the executable."""
+    def __call__(self, arrays, counter=0, out=None):
+        """The outputs, or None when `arrays` differ from the feeds this run was made for
+        or another thread is running the executable. `out`: None, or one entry per
+        output, an array to write it into (None: a fresh array); None is returned as
+        well when an entry is not a writeable C-contiguous aligned array of the output's
+        dtype and shape, or overlaps an input or another entry (the full path copies)."""
         if len(arrays) != self.n_inputs or not self._lock.acquire(False):
             return None
         try:
@@ -109,17 +116,47 @@ class FastRun:
                 if address % align:
                     return None
                 ptrs[slot] = address
-            outs = []
-            for slot, shape, dtype, large in self._outputs:
-                arr = _aligned_empty(shape, dtype) if large else np.empty(shape, dtype)
-                ptrs[slot] = read(id(arr) + offset).value
-                outs.append(arr)
+            if out is None:
+                outs = []
+                for slot, shape, dtype, large, _, _ in self._outputs:
+                    arr = _aligned_empty(shape, dtype) if large else np.empty(shape, dtype)
+                    ptrs[slot] = read(id(arr) + offset).value
+                    outs.append(arr)
+            else:
+                outs = self._given_outputs(out)
+                if outs is None:
+                    return None
             self._scalars[self._counter_slot] = counter
             code = self._entry(self._ptrs_address, self._scalars_address)
         finally:
             self._lock.release()
         if code:
             raise ExecutionError(self._errors.get(code, f"generated code failed with code {code}"))
+        return outs
+
+    def _given_outputs(self, out):
+        """Place the caller's output arrays in the pointer table (inputs placed first);
+        None when one cannot be written directly."""
+        if len(out) != len(self._outputs):
+            return None
+        spans = [(self._ptrs[slot] or 0, nbytes) for slot, nbytes in self._input_sizes]
+        outs = []
+        for (slot, shape, dtype, large, strides, nbytes), arr in zip(self._outputs, out):
+            if arr is None:
+                arr = _aligned_empty(shape, dtype) if large else np.empty(shape, dtype)
+            elif type(arr) is not np.ndarray or arr.dtype is not dtype or \
+                    arr.shape != shape or arr.strides != strides or not arr.flags.writeable:
+                return None
+            address = ctypes.c_void_p.from_address(id(arr) + DATA_OFFSET).value or 0
+            if address % dtype.alignment:
+                return None
+            end = address + nbytes
+            for start, size in spans:
+                if start < end and address < start + size:
+                    return None
+            spans.append((address, nbytes))
+            self._ptrs[slot] = address
+            outs.append(arr)
         return outs
 
 

@@ -191,6 +191,23 @@ def test_out_writes_into_given_arrays():
         single(x, out=np.empty(4))
 
 
+def test_out_that_overlaps_an_input_is_written_through_a_copy():
+    @fc.jit
+    def rev(x):
+        return fc.reverse(x, [0]) * 1.5
+
+    for _ in range(3):  # the first call takes the full path, the later ones the fast one
+        x = np.arange(64, dtype=np.float32)
+        assert rev(x, out=x) is x
+        np.testing.assert_array_equal(x, np.arange(64, dtype=np.float32)[::-1] * 1.5)
+    y = np.arange(64, dtype=np.float32)
+    o = np.empty(64, np.float32)
+    assert rev(y, out=o) is o and rev(y, out=o) is o
+    np.testing.assert_array_equal(o, y[::-1] * 1.5)
+    with pytest.raises(ValueError, match="read-only"):
+        rev(y, out=np.broadcast_to(np.float32(0), (64,)))
+
+
 def test_bad_calls_raise_type_errors_naming_the_argument():
     @fc.jit
     def f(x, y):
