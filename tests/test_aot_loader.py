@@ -229,3 +229,60 @@ def test_load_runs_without_compiler_passes_or_llvmlite():
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(2, 3) 1"
+
+
+def test_dtypes_repeated_outputs_fetched_updates_and_empty_batches(tmp_path):
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float16, [None, 2], name="x")
+        flags = fc.placeholder(fc.bool, [None, 2], name="int64_t")  # a C type name
+        i = fc.placeholder(fc.int64, [None], name="i")
+        v = fc.Variable(np.zeros(2, np.float16), name="variable")   # clashes with get_variable
+        y = fc.where(flags, x * 2, -x)
+        upd = fc.assign(v, fc.cast(fc.reduce_max(fc.cast(y, fc.float32), axis=0), fc.float16))
+        fetches = [y, y, upd, fc.concat([i, i * 2], axis=0), fc.greater(x, 0.5), upd]
+    art = fc.compile(fetches, [x, flags, i], str(tmp_path / "m"), name="dt",
+                     options=fc.CompileOptions(target_cpu="x86-64-v3", threads=1))
+    header = open(art.header).read()
+    assert "const uint16_t *x," in header and "const uint8_t *int64_t_," in header
+    assert "void dt_get_variable_2(" in header
+    proc = subprocess.run([os.environ.get("CC", "cc"), "-std=c99", "-pedantic", "-Wall",
+                           "-Werror", "-fsyntax-only", "-I", art.directory, "-x", "c", "-"],
+                          input='#include "dt.h"\n', capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    sess = fc.Session(graph=g, config=fc.ConfigProto(backend="interpret"))
+    sess.run(v.initializer)
+    rng = np.random.default_rng(5)
+    with runtime.load(art.directory) as model:
+        for n in (3, 0):
+            feed = [rng.random((n, 2)).astype(np.float16), rng.random((n, 2)) > 0.5,
+                    np.arange(n, dtype=np.int64)]
+            want = sess.run(fetches, dict(zip([x, flags, i], feed)))
+            got = model(*feed)
+            for w, r in zip(want, got):
+                assert (w.dtype, w.shape) == (r.dtype, r.shape)
+                np.testing.assert_array_equal(w, r)
+            np.testing.assert_array_equal(model.variables["variable"], sess._store.get("variable"))
+
+
+def test_c_side_checks_shape_constraints_and_negative_extents(tmp_path):
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None], name="x")
+        pairs = fc.reshape(x, [-1, 2]) * 2
+        tail = x[1:]
+    art = fc.compile([pairs, tail], [x], str(tmp_path / "m"), name="rs",
+                     options=fc.CompileOptions(target_cpu="x86-64-v3", threads=1))
+    assert "(2*(N0//2)) == N0" in open(art.header).read()
+    with runtime.load(art.directory) as model:
+        np.testing.assert_array_equal(model(np.arange(4, dtype=np.float32))[0], [[0, 2], [4, 6]])
+        with pytest.raises(FeedError, match="shape constraint of reshape"):
+            model(np.arange(3, dtype=np.float32))
+        with pytest.raises(FeedError, match="slice .* negative extent at axis 0: \\(-1\\+N0\\)"):
+            model(np.zeros(0, np.float32))
+        data, out = np.arange(3, dtype=np.float32), np.empty(8, np.float32)
+        args = (data.ctypes.data, out.ctypes.data, out.ctypes.data)
+        for n, message in ((3, b"(2*(N0//2)) = 2 but N0 = 3"),
+                           (-1, b"symbol N0 (axis 0 of 'x') must be >= 0, got -1")):
+            assert model._run(model._inst, args[0], n, *args[1:]) == -1
+            assert message in model._last_error(model._inst)

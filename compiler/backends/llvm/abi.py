@@ -34,7 +34,9 @@ ALIGN = 64
 C_KEYWORDS = frozenset(
     "auto break case char const continue default do double else enum extern float for goto "
     "if inline int long register restrict return short signed sizeof static struct switch "
-    "typedef union unsigned void volatile while _Bool _Complex _Imaginary".split())
+    "typedef union unsigned void volatile while _Bool _Complex _Imaginary "
+    # names the header's declarations use as types
+    "int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t".split())
 
 #: numpy dtype name -> C type of one element
 C_TYPES = {"float16": "uint16_t", "float32": "float", "float64": "double",
