@@ -1,0 +1,371 @@
+"""The `flowc` command line (console script `flowc`, or `python -m compiler`).
+
+    flowc dump MODULE:FN [-o DIR] [--stages a,b] [--pipeline O0|default] ...
+    flowc compile MODULE:FN -o DIR [--name NAME] [--target-cpu CPU] ...
+    flowc inspect NAME.so|NAME.json|DIR [--json]
+
+MODULE is a Python file (`path/to/model.py`) or an importable module (`pkg.model`); FN
+is a function of no arguments that builds a graph (in a fresh default graph) and
+returns the fetches, or `(fetches, feeds)`, or `(fetches, feeds, session)` (the session
+holding the variables' values for `compile`). Without feeds, the placeholders the
+fetches need become the arguments, in the order they were created.
+
+`dump` prints every stage of the compile (`fc.dump`), or writes one file per stage to
+DIR; `compile` writes NAME.so, NAME.h and NAME.json (`fc.compile`); `inspect` reads a
+manifest and says what the artifact takes and returns, its target and whether this
+machine can load it. Compiles that take over a second show a status line on stderr
+when it is a terminal. Exit status: 0 on success, 1 when flowc reports an error, 2 for
+bad usage. docs/cli.md is the manual. A compile cache (and `flowc cache`) does not
+exist yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+
+EXAMPLES = """\
+examples:
+  flowc dump model.py:build                           every stage, on stdout
+  flowc dump model.py:build --stages fusion,kernels   two stages
+  flowc dump model.py:build -o dumps/ --pipeline O0   files dumps/00_graph.txt ...
+  flowc compile model.py:build -o out/ --name mlp     out/mlp.so, mlp.h, mlp.json
+  flowc inspect out/mlp.so                            inputs, outputs, target
+
+FN builds the graph and returns fetches, (fetches, feeds) or (fetches, feeds, session).
+Stages: graph, input, one per pass run (fold_constants, cse, simplify, dce, ...),
+fusion, kernels, llvm, llvm_opt, asm.
+"""
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit status 2)."""
+
+
+# ---- progress ---------------------------------------------------------------------------
+class Progress:
+    """A status line ("compiling… 1.3 s") on `stream`, shown only for work that takes
+    longer than `delay` seconds and only when `stream` is a terminal; erased at the end."""
+
+    def __init__(self, label, stream=None, delay=1.0, interval=0.1, enabled=True):
+        self.label, self.delay, self.interval = label, delay, interval
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled and _isatty(self.stream)
+        self.shown = False
+        self._done = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        if self.enabled:
+            self._thread = threading.Thread(target=self._show, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+    def _show(self):
+        if self._done.wait(self.delay):
+            return
+        while True:
+            elapsed = time.perf_counter() - self._start
+            self.stream.write(f"\r{self.label}… {elapsed:.1f} s")
+            self.stream.flush()
+            self.shown = True
+            if self._done.wait(self.interval):
+                return
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# ---- loading the user's graph -----------------------------------------------------------
+def load_function(spec: str):
+    """The function named by `MODULE:FN` (a .py path or an importable module)."""
+    module_part, sep, attr = spec.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise UsageError(f"expected MODULE:FUNCTION (e.g. model.py:build), got {spec!r}")
+    if module_part.endswith(".py") or os.sep in module_part:
+        module = _module_from_file(module_part)
+    else:
+        sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_part)
+        except ModuleNotFoundError as e:
+            raise UsageError(f"cannot import {module_part!r}: {e}") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"{module_part} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UsageError(f"{spec} is a {type(obj).__name__}, not a function")
+    return obj
+
+
+def _module_from_file(path):
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    path = os.path.abspath(path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    if name in sys.modules:  # never shadow a module already imported (json.py, ...)
+        name = f"_flowc_user_{name}"
+    sys.path.insert(0, os.path.dirname(path))  # so the module's own imports work
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_graph(fn):
+    """Run the user's builder in a fresh default graph; (fetches, feeds, session)."""
+    import compiler as fc
+    with fc.Graph().as_default():
+        result = fn()
+    return split_result(result)
+
+
+def split_result(result):
+    """fetches | (fetches, feeds) | (fetches, feeds, session) -> the three parts."""
+    import compiler as fc
+    if isinstance(result, tuple) and len(result) == 3 and \
+            isinstance(result[2], (fc.Session, type(None))):
+        return result
+    if isinstance(result, tuple) and len(result) == 2 and _is_feed_list(result[1]):
+        return result[0], result[1], None
+    return result, None, None
+
+
+def _is_feed_list(x) -> bool:
+    import compiler as fc
+    return x is None or (isinstance(x, (list, tuple)) and
+                         all(isinstance(t, (fc.Tensor, str)) for t in x))
+
+
+def default_feeds(fetches):
+    """The placeholders `fetches` depend on, in the order they were created."""
+    from .convert import _needed_ops
+    from .ir.graph import Operation, Tensor
+    items = fetches if isinstance(fetches, (list, tuple)) else [fetches]
+    roots = [f.op if isinstance(f, Tensor) else f for f in items
+             if isinstance(f, (Tensor, Operation))]
+    if not roots:
+        return []
+    needed = {op for op in _needed_ops(roots, set()) if op.type == "placeholder"}
+    return [op.outputs[0] for op in roots[0].graph.get_operations() if op in needed]
+
+
+# ---- commands -----------------------------------------------------------------------------
+def compile_options(args, default_cpu="host"):
+    from .options import CompileOptions
+    kwargs = {"pipeline": args.pipeline, "opt_level": args.opt_level,
+              "target_cpu": args.target_cpu or default_cpu}
+    if args.threads:
+        kwargs["threads"] = args.threads
+    return CompileOptions(**kwargs)
+
+
+def cmd_dump(args, out) -> int:
+    from .dump import dump, write_stages
+    fetches, feeds, _ = build_graph(load_function(args.target))
+    with Progress("compiling", enabled=not args.quiet):
+        texts = dump(fetches, feeds=feeds, options=compile_options(args))
+    if args.stages:
+        wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in texts]
+        if unknown:
+            raise UsageError(f"unknown stage(s) {', '.join(unknown)}; this compile has: "
+                             f"{', '.join(texts)}")
+        texts = {k: v for k, v in texts.items() if k in wanted}
+    if args.output:
+        write_stages(texts, args.output)
+        for i, name in enumerate(texts):
+            out.write(os.path.join(args.output, f"{i:02d}_{name}.txt") + "\n")
+        return 0
+    for name, text in texts.items():
+        out.write(f"==== {name} ====\n{text.rstrip()}\n\n")
+    return 0
+
+
+def cmd_compile(args, out) -> int:
+    from .aot import DEFAULT_CPU
+    from .aot import compile as aot_compile
+    fetches, feeds, session = build_graph(load_function(args.target))
+    if feeds is None:
+        feeds = default_feeds(fetches)
+    with Progress("compiling", enabled=not args.quiet):
+        artifact = aot_compile(fetches, feeds, args.output, name=args.name, session=session,
+                               options=compile_options(args, DEFAULT_CPU))
+    for path in (artifact.library, artifact.header, artifact.manifest):
+        out.write(path + "\n")
+    return 0
+
+
+def cmd_inspect(args, out) -> int:
+    from runtime.artifact import resolve
+    manifest_path, _ = resolve(args.path)
+    manifest = _read_json(manifest_path)
+    if args.json:
+        out.write(json.dumps(manifest, indent=1) + "\n")
+        return 0
+    out.write(describe_manifest(manifest, manifest_path))
+    return 0 if not _problems(manifest, manifest_path) else 1
+
+
+def _read_json(path):
+    from runtime.artifact import ArtifactError
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArtifactError(f"cannot read the manifest {path!r} (corrupted or truncated?): "
+                            f"{e}") from None
+
+
+def _problems(manifest, manifest_path) -> list:
+    """What stops this machine from loading the artifact (empty: nothing)."""
+    from runtime.artifact import ArtifactError, check_cpu, check_library, check_schema
+    lib = os.path.join(os.path.dirname(os.path.abspath(manifest_path)),
+                       str(manifest.get("library", "")))
+    problems = []
+    for check, arg in ((check_schema, manifest_path), (check_library, lib), (check_cpu, None)):
+        try:
+            check(manifest, arg) if arg is not None else check(manifest)
+        except ArtifactError as e:
+            problems.append(str(e))
+            if check is check_schema:
+                break
+        except (KeyError, TypeError) as e:
+            problems.append(f"malformed manifest: {e!r}")
+            break
+    return problems
+
+
+def describe_manifest(m, manifest_path) -> str:
+    """A readable summary of a model manifest."""
+    from runtime.signature import format_shape
+    target = m.get("target", {})
+    lines = [f"model {m.get('name')!r}  ({manifest_path})",
+             f"  flowc {m.get('flowc_version')}, ABI version {m.get('abi_version')}, "
+             f"library {m.get('library')} ({m.get('library_bytes')} bytes, sha256 "
+             f"{str(m.get('library_sha256', ''))[:16]}…)",
+             f"  target {target.get('triple')}, cpu {target.get('cpu')}, "
+             f"{m.get('threads')} thread(s); features: "
+             f"{', '.join(target.get('features', [])) or 'none'}"]
+    for section in ("inputs", "outputs", "variables"):
+        lines.append(f"  {section}:" + ("" if m.get(section) else " none"))
+        for a in m.get(section, []):
+            where = f"  # {a['loc']}" if a.get("loc") else ""
+            lines.append(f"    {a['name']}: {a['dtype']}{format_shape(a['shape'])}"
+                         f"  (C: {a.get('c_name')}){where}")
+    symbols = [f"{s['name']} = {s['input']}.shape[{s['axis']}]" for s in m.get("symbols", [])]
+    lines.append(f"  symbols: {', '.join(symbols) or 'none'}")
+    lines.append(f"  temporaries: {m.get('temporaries', {}).get('formula', '?')} bytes")
+    lines.append(f"  functions: {', '.join(m.get('functions', {}).values())}")
+    problems = _problems(m, manifest_path)
+    lines.append("  loads on this machine: " + ("yes" if not problems else "NO"))
+    lines += [f"    {p}" for p in problems]
+    return "\n".join(lines) + "\n"
+
+
+# ---- argument parsing ---------------------------------------------------------------------
+def _add_compile_flags(p, default_cpu):
+    p.add_argument("--pipeline", default="default", choices=["default", "O0"],
+                   help="pass pipeline (O0 runs no pass; default: %(default)s)")
+    p.add_argument("--opt-level", type=int, default=3, choices=range(4), metavar="{0..3}",
+                   help="LLVM optimization level (default: %(default)s)")
+    p.add_argument("--target-cpu", default=None, metavar="CPU",
+                   help=f"'host' or an LLVM CPU name such as x86-64-v3 (default: "
+                        f"{default_cpu})")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="threads of the generated code (default: all cores)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="flowc", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="flowc: TF1-style dataflow graphs compiled to LLVM. Dump every stage "
+                    "of a compile, compile a graph ahead of time to a shared object with a "
+                    "C header, inspect a compiled artifact.", epilog=EXAMPLES)
+    p.add_argument("--traceback", action="store_true",
+                   help="show the Python traceback of flowc errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    d = sub.add_parser("dump", help="print or write every stage of a compile",
+                       description="Compile the graph that MODULE:FN builds and print every "
+                                   "stage (fc.dump), or write one file per stage to DIR.")
+    d.add_argument("target", metavar="MODULE:FN", help="model.py:build or pkg.model:build")
+    d.add_argument("-o", "--output", metavar="DIR", help="write NN_stage.txt files here")
+    d.add_argument("--stages", metavar="A,B", help="only these stages (comma-separated)")
+    _add_compile_flags(d, "host")
+    c = sub.add_parser("compile", help="compile ahead of time to NAME.so, NAME.h, NAME.json",
+                       description="Compile the graph that MODULE:FN builds into DIR/NAME.so "
+                                   "(needs only libc, libm, libpthread), NAME.h (C99) and "
+                                   "NAME.json (the manifest); see docs/abi.md. Linking needs "
+                                   "a C compiler (cc, or $CC).")
+    c.add_argument("target", metavar="MODULE:FN", help="model.py:build or pkg.model:build")
+    c.add_argument("-o", "--output", metavar="DIR", required=True, help="output directory")
+    c.add_argument("--name", default="model", help="model name, a C identifier that "
+                                                   "prefixes every symbol (default: model)")
+    _add_compile_flags(c, "x86-64-v3")
+    i = sub.add_parser("inspect", help="describe a compiled artifact",
+                       description="Describe the model in NAME.so / NAME.json / DIR: inputs, "
+                                   "outputs, variables, symbols, target, and whether this "
+                                   "machine can load it (exit status 1 when not).")
+    i.add_argument("path", metavar="PATH", help="NAME.so, NAME.json or a directory")
+    i.add_argument("--json", action="store_true", help="print the manifest as is")
+    return p
+
+
+COMMANDS = {"dump": cmd_dump, "compile": cmd_compile, "inspect": cmd_inspect}
+
+
+def main(argv=None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args, sys.stdout)
+    except UsageError as e:
+        parser.exit(2, f"flowc {args.command}: error: {e}\n")
+    except Exception as e:  # noqa: BLE001  (report, don't crash; --traceback shows it)
+        if args.traceback or not _is_flowc_error(e):
+            traceback.print_exc()
+        sys.stderr.write(f"flowc {args.command}: {type(e).__name__}: {e}\n")
+        return 1
+
+
+def _is_flowc_error(e) -> bool:
+    """Errors flowc raises about the user's graph or artifact (their messages name the
+    file:line or the path); anything else gets a traceback."""
+    from runtime.artifact import ArtifactError
+    from runtime.errors import FeedError
+
+    from .convert import CompileError
+    from .ir.dims import ShapeError
+    from .ir.graph import GraphError
+    return isinstance(e, (ArtifactError, FeedError, CompileError, ShapeError, GraphError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
