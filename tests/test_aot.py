@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -156,3 +157,27 @@ def test_compile_errors_are_clear(tmp_path, monkeypatch):
     monkeypatch.setenv("CC", "/nonexistent/flowc-cc")
     with pytest.raises(CompileError, match="C compiler.*'/nonexistent/flowc-cc' was not found"):
         fc.compile(fetches, feeds, str(tmp_path))
+
+
+def test_the_documented_example_compiles_links_and_runs(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out_dir = str(tmp_path / "mlp_out")
+    proc = subprocess.run([sys.executable, os.path.join(root, "examples", "aot",
+                                                        "compile_mlp.py"), out_dir],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    reference_probs = re.findall(r"\d\.\d{6}", proc.stdout.split("probs", 1)[1])
+    exe = str(tmp_path / "main")
+    cmd = [os.environ.get("CC", "cc"), "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror",
+           "-I", out_dir, os.path.join(root, "examples", "aot", "main.c"),
+           os.path.join(out_dir, "mlp.so"), f"-Wl,-rpath,{out_dir}", "-o", exe]
+    build = subprocess.run(cmd, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([exe], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    batch2 = run.stdout.split("batch of 3")[0]
+    got = re.findall(r"\d\.\d{6}", batch2)
+    assert len(got) == 6 and all(abs(float(a) - float(b)) <= 2e-6
+                                 for a, b in zip(got, reference_probs[:6])), (got, proc.stdout)
+    assert "examples seen: 5, runs: 2" in run.stdout
