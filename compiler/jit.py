@@ -42,6 +42,7 @@ import functools
 import logging
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -180,6 +181,7 @@ class JitFunction:
         return entry.rebuild(outs)
 
     def _keys(self, flat, values):
+        self._dynamic.check_count(self.name, len(flat))
         return tuple(arg_key(label, v, self._dynamic.axes(self.name, i, label, pname, v))
                      for i, ((label, pname, _), v) in enumerate(zip(flat, values)))
 
@@ -198,9 +200,13 @@ class JitFunction:
         shapes = [getattr(v, "shape", None) for v in values]
         if self._cache:
             self._log_recompile(key, shapes)
+        start = time.perf_counter()
         traced = trace(self.fn, self.name, layout, flat, key)
         exe = _build(traced, self.options, self.name, self.compile_count + 1)
         self.compile_count += 1
+        log.debug("compiled %s for (%s) in %.3f s", self.name,
+                  ", ".join(f"{k.label}: {k.describe()}" for k in key),
+                  time.perf_counter() - start)
         entry = self._cache[key] = _Entry(key, traced, exe, shapes)
         return entry
 

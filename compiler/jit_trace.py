@@ -165,6 +165,13 @@ class DynamicDims:
         else:
             self.everywhere = _axes(spec)
 
+    def check_count(self, fname, n):
+        """Argument indices must name one of the call's `n` (flat) arguments."""
+        bad = [k for k in self.by_arg if isinstance(k, int) and not -n <= k < n]
+        if bad:
+            raise ValueError(f"{fname}(): dynamic_dims names argument index {bad[0]}, but "
+                             f"the call has {n} argument(s)")
+
     def axes(self, fname, index, label, pname, value) -> frozenset:
         """The dynamic axes (non-negative) of flat argument `index`."""
         if not isinstance(value, np.ndarray):

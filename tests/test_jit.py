@@ -101,11 +101,13 @@ def test_static_dims_recompile_with_a_reason_and_dynamic_dims_do_not(caplog):
     def f(x):
         return x * 2.0
 
-    with caplog.at_level(logging.INFO, logger="flowc.jit"):
+    with caplog.at_level(logging.DEBUG, logger="flowc.jit"):
         f(f32(3, 4))
         f(f32(5, 4))
     assert f.compile_count == 2
-    [msg] = [r.getMessage() for r in caplog.records if r.name == "flowc.jit"]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert debug[0].startswith("compiled f for (x: a float32 array of shape (3, 4)) in ")
+    [msg] = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert msg == ("recompiling f: argument x shape (3, 4) -> (5, 4) (axis 0 is static; "
                    "mark it in dynamic_dims to reuse the code)")
 
@@ -234,6 +236,8 @@ def test_bad_calls_raise_type_errors_naming_the_argument():
         fc.jit(f.fn, dynamic_dims={"z": 0})
     with pytest.raises(TypeError, match="dynamic_dims: expected an axis"):
         fc.jit(f.fn, dynamic_dims="x")
+    with pytest.raises(ValueError, match="names argument index 2, but the call has 2"):
+        fc.jit(f.fn, dynamic_dims={2: 0})(x, x)
     with pytest.raises(ValueError, match="marks axis 2 of argument 'x'"):
         fc.jit(f.fn, dynamic_dims={"x": 2})(x, x)
     with pytest.raises(fc.ShapeError):  # a shape error at trace time, from the user's op
