@@ -17,6 +17,7 @@ calls on one instance are serialized with a lock. This module never imports the 
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from .artifact import ABI_VERSION, ArtifactError, read_manifest, resolve, signature_of
 from .errors import ExecutionError, FeedError
 from .executable import aligned_empty, prepare_feed
+from .fastrun import data_address
 from .signature import bind, output_shapes
 
 ERROR_SHAPE = -1
@@ -76,29 +78,54 @@ class Model:
         if not self._inst:
             raise MemoryError(f"{self.name}_create failed: out of memory")
         self._positions = {a.name: i for i, a in enumerate(self.signature.inputs)}
+        self._plans: dict = {}
         self._lock = threading.Lock()
         self.variables = Variables(self)
 
     # ---- calling ------------------------------------------------------------------------
     def __call__(self, *args, out=None, **by_name):
-        feeds = [prepare_feed(a) for a in self._arguments(args, by_name)]
-        env = bind(self.signature, feeds)
-        shapes = output_shapes(self.signature, env)
-        results, targets = self._outputs(shapes, out, feeds)
-        ptrs = [a.__array_interface__["data"][0] for a in feeds]
-        ptrs += [env[s] for s in self.signature.symbols]
-        ptrs += [0 if a is None else a.__array_interface__["data"][0] for a in results]
+        if by_name or len(args) != len(self.signature.inputs):
+            args = self._arguments(args, by_name)
+        feeds = [prepare_feed(a) for a in args]
+        key = tuple([(a.dtype, a.shape) for a in feeds])
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(feeds, key)
+        symbols, shapes, dtypes = plan
+        if out is None and shapes is not None:
+            results = [np.empty(s, d) if d.itemsize * math.prod(s) < 4096
+                       else aligned_empty(s, d) for s, d in zip(shapes, dtypes)]
+            targets = None
+        else:
+            results, targets = self._outputs(shapes, out, feeds)
+        ptrs = [data_address(a) for a in feeds] + symbols
+        ptrs += [0 if a is None else data_address(a) for a in results]
         with self._lock:
             code = self._run(self._handle(), *ptrs)
             if code != 0:
                 message = self._last_error(self._inst).decode(errors="replace")
                 raise (FeedError if code == ERROR_SHAPE else ExecutionError)(message)
-        for k, target in targets.items():
+        for k, target in (targets or {}).items():
             np.copyto(target, results[k])
             results[k] = target
         if len(results) == 1:
             return results[0]
         return tuple(results) if results else None
+
+    def _plan(self, feeds, key):
+        """(symbol values, output shapes or None when one is negative, output dtypes) for
+        feeds of these dtypes and shapes, after the full boundary check; cached by `key`
+        (the check depends on the dtypes and shapes alone)."""
+        env = bind(self.signature, feeds)
+        shapes = output_shapes(self.signature, env)
+        if any(d < 0 for s in shapes for d in s):
+            shapes = None  # NAME_run reports which node; nothing is written
+        plan = ([env[s] for s in self.signature.symbols], shapes,
+                [np.dtype(a.dtype) for a in self.signature.outputs])
+        if len(self._plans) >= 64:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
 
     def _arguments(self, args, by_name) -> list:
         inputs = self.signature.inputs
@@ -122,7 +149,7 @@ class Model:
     def _outputs(self, shapes, out, feeds):
         """(arrays the code writes, {k: caller array to copy into afterwards})."""
         specs = self.signature.outputs
-        if any(d < 0 for s in shapes for d in s):  # NAME_run reports which node, writes nothing
+        if shapes is None:  # a negative extent: NAME_run reports it and writes nothing
             return [None] * len(specs), {}
         results = [aligned_empty(s, np.dtype(spec.dtype)) for s, spec in zip(shapes, specs)]
         if out is None:
@@ -141,7 +168,7 @@ class Model:
                                  f"{getattr(arr, 'dtype', type(arr).__name__)}"
                                  f"{list(getattr(arr, 'shape', []))}")
             direct = arr.flags.c_contiguous and arr.flags.aligned and not any(
-                np.shares_memory(arr, x) for x in feeds + outs[:k] if x is not None)
+                np.may_share_memory(arr, x) for x in feeds + outs[:k] if x is not None)
             if direct:
                 results[k] = arr
             else:
