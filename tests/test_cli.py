@@ -14,8 +14,10 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
+import runtime
 from compiler.cli import Progress, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,6 +47,15 @@ MODEL = textwrap.dedent("""\
 
     def crashes():
         raise RuntimeError("the user's own bug")
+
+
+    def trained():
+        x = fc.placeholder(fc.float32, [None, 2], name="x")
+        w = fc.Variable(np.zeros((2, 2), np.float32), name="w")
+        sess = fc.Session()
+        sess.run(fc.global_variables_initializer())
+        sess.run(fc.assign(w, np.eye(2, dtype=np.float32) * 3))
+        return fc.matmul(x, w), [x], sess
 """)
 
 
@@ -144,17 +155,22 @@ def test_compile_then_inspect(model, tmp_path):
     assert proc.returncode == 1 and "exactly one model manifest" in proc.stderr
 
 
-def test_compile_with_default_feeds_in_process(model, tmp_path, monkeypatch, capsys):
+def test_compile_default_feeds_and_a_sessions_values_in_process(model, tmp_path,
+                                                                  monkeypatch, capsys):
     if shutil.which(os.environ.get("CC", "cc")) is None:
         pytest.skip("no C compiler")
     monkeypatch.chdir(model.parent)
     monkeypatch.setattr(sys, "path", list(sys.path))
     try:
         assert main(["compile", "model.py:plain", "-o", str(tmp_path / "p"), "-q"]) == 0
+        assert main(["compile", "model.py:trained", "-o", str(tmp_path / "t"), "-q"]) == 0
     finally:
         sys.modules.pop("model", None)  # the user's module, loaded by the command
     manifest = json.loads((tmp_path / "p" / "model.json").read_text())
     assert [a["name"] for a in manifest["inputs"]] == ["a", "b"]  # creation order
+    with runtime.load(tmp_path / "t") as trained:  # w = 3 I, assigned in the session
+        np.testing.assert_array_equal(trained(np.ones((5, 2), np.float32)),
+                                      np.full((5, 2), 3.0, np.float32))
     capsys.readouterr()
 
 
