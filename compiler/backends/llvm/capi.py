@@ -221,12 +221,16 @@ def _emit_lifecycle(api, inits):
             b.ret(ir.Constant(I8P, None))
         b.call(api.libc("memcpy"), [cur, init, nbytes])
     b.ret(raw)
-    # NAME_free: null-safe, and safe on a partly built instance (calloc zeroed it)
+    _emit_free(api, free_fn, fb, len(inits))
+
+
+def _emit_free(api, free_fn, fb, n_vars):
+    """NAME_free: null-safe, and safe on a partly built instance (calloc zeroed it)."""
     arg = free_fn.args[0]
     with fb.if_then(fb.icmp_unsigned("==", arg, ir.Constant(I8P, None))):
         fb.ret_void()
     finst = api.inst(fb, arg)
-    for j in range(len(inits)):
+    for j in range(n_vars):
         for f in (VARS, NEXT):
             fb.call(api.libc("free"), [fb.load(api.field(fb, finst, f, j))])
     fb.call(api.libc("free"), [fb.load(api.field(fb, finst, ARENA))])
@@ -262,6 +266,14 @@ def _emit_run(api, consts):
         b.store(p, b.gep(table, [_i64(i)]))
     code = b.call(api.m.globals[ENTRY], [table, scalars])
     _report_fault(api, b, inst, code)
+    _commit(api, b, inst, syms, bufs, outs)
+    b.ret(_i32(0))
+
+
+def _commit(api, b, inst, syms, bufs, outs):
+    """After a successful run: copy the outputs not written in place, then install the
+    assigned variables (copy into their next arrays where needed, swap)."""
+    model = api.model
     for k, i in model.output_copies:
         b.call(api.libc("memcpy"), [outs[k], bufs[i], api.dim(b, model.buffer_bytes(i), syms)])
     for v, i in model.update_copies:
@@ -272,7 +284,6 @@ def _emit_run(api, consts):
         old = b.load(cur)
         b.store(b.load(nxt), cur)
         b.store(old, nxt)
-    b.ret(_i32(0))
 
 
 def _check_symbols(api, b, inst, syms):
