@@ -54,7 +54,8 @@ def _preamble(model, info) -> list:
              f" * Code built for CPU {info['cpu']}, {info['threads']} thread(s) per run; it "
              "needs these CPU features:"]
     lines += [f" *   {line}" for line in textwrap.wrap(features, 80)]
-    lines += [f" * Link: cc prog.c ./{model.name}.so (needs only libc, libm, libpthread).",
+    lines += [f" * Build: cc -I DIR prog.c DIR/{model.name}.so -Wl,-rpath,DIR (the .so needs only "
+              "libc, libm, libpthread).",
               " *",
               f" * Symbols (the free dims: one int64_t argument of {model.name}_run each, in "
               "order):"]
