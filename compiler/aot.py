@@ -9,8 +9,8 @@ directory `path` (created):
     NAME.json  the manifest (`runtime/artifact.py`), which `runtime.load` validates
 `feeds` are the tensors that become arguments, in that order. Variables become instance
 state: their current values in `session` when given, else their initial values (the
-initializers run once with the interpreter). The code targets "x86-64-v3" when `options`
-is None, else `options.target_cpu` ("host" = this CPU and its features, or an x86-64
+initializers run once with the interpreter). The code targets "x86-64-v3" unless
+`options.target_cpu` names another ("host" = this CPU and its features, or an x86-64
 level); `options.threads` is baked in. Linking needs a C compiler driver (`cc`, or $CC).
 Returns an `Artifact` with the paths. The pipeline is the Session's: conversion,
 verification, the pass pipeline, fusion, lowering, `emit.emit_module`, `target.optimize`.
@@ -18,6 +18,7 @@ verification, the pass pipeline, fusion, lowering, `emit.emit_module`, `target.o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -100,6 +101,8 @@ def _target(options):
     """(options, LLVM CPU name, required features) for the artifact."""
     if options is None:
         options = CompileOptions(target_cpu=DEFAULT_CPU)
+    elif not options.target_cpu:
+        options = dataclasses.replace(options, target_cpu=DEFAULT_CPU)
     cpu = options.target_cpu
     if cpu == "host":
         import llvmlite.binding as llvm

@@ -18,7 +18,9 @@ class CompileOptions:
     opt_level: int = 3                  # LLVM optimization level 0..3
     pipeline: str = "default"           # pass pipeline name ("O0" runs none)
     disabled_passes: tuple = ()         # pass names to skip
-    target_cpu: str = "host"            # "host" or an LLVM CPU name ("x86-64-v3")
+    target_cpu: str = ""                # "host", an x86-64 level/LLVM CPU name ("x86-64-v3"),
+    #                                     or "" = the default of the use: this CPU for the
+    #                                     JIT, the portable x86-64-v3 for fc.compile
     device: str = "cpu"                 # "cpu" (the CUDA backend comes later)
     threads: int = field(default_factory=default_threads)
     dump_dir: str = ""                  # write per-stage dumps here when set

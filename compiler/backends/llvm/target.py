@@ -25,7 +25,7 @@ def target_machine(cpu: str = "host", opt_level: int = 3, pic: bool = False):
     machines are never shared between engines)."""
     _init()
     target = llvm.Target.from_default_triple()
-    if cpu == "host":
+    if cpu in ("host", ""):
         name, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
     else:
         name, features = cpu, ""
