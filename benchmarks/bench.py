@@ -1,7 +1,8 @@
 """flowc benchmarks: `python benchmarks/bench.py NAME [NAME ...]`.
 
-NAME is a workload (W1 elementwise chain, W5 row softmax, W6 dispatch overhead) or
-`all`. Each result is one JSON line on stdout:
+NAME is a workload (W1 elementwise chain, W5 row softmax, W6 dispatch overhead, W7
+MLP cold compile and warm-cache load in fresh processes) or `all`. Each result is one
+JSON line on stdout:
     {"workload", "system", "median_ms", "min_ms", "check", ...optional
      "compile_s", "kernels", "gflops", "gbps", "note"}
 (DESIGN.md's contract). `check` is "ok" when the system's result matched the numpy
@@ -28,9 +29,12 @@ import benchlib  # noqa: E402  (after the path setup above)
 import workload_w1  # noqa: E402
 import workload_w5  # noqa: E402
 import workload_w6  # noqa: E402
+import workload_w7  # noqa: E402
 
-WORKLOADS = {"W1": workload_w1.run, "W5": workload_w5.run, "W6": workload_w6.run}
-QUICK_SYSTEMS = frozenset({"flowc", "flowc-out", "numpy", "ctypes"})
+WORKLOADS = {"W1": workload_w1.run, "W5": workload_w5.run, "W6": workload_w6.run,
+             "W7": workload_w7.run}
+QUICK_SYSTEMS = frozenset({"flowc", "flowc-out", "numpy", "ctypes", "flowc-cold",
+                           "flowc-warm-cache", "flowc-load"})
 
 
 def parse_args(argv):

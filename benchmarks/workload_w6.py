@@ -2,7 +2,9 @@
 vectors, both fed), per call. flowc systems: "flowc" (`Session.run` with a feed dict),
 "flowc-callable" (`Session.make_callable(c, [a, b])` called with the two arrays),
 "flowc-jit" (`fc.jit(lambda x, y: x + y)` called with the two arrays; target: under
-5 us per call, issue 5) and "flowc-jit-out" (the same with `out=` a preallocated array).
+5 us per call, issue 5), "flowc-jit-out" (the same with `out=` a preallocated array) and
+"flowc-load" (the graph compiled ahead of time with `fc.compile` and loaded with
+`runtime.load`, called with the two arrays).
 
 Times are per call, in milliseconds like every workload (`median_ms` 0.012 is 12 µs);
 the note repeats the figure in µs. Floors and peers: a bare ctypes call of libc `abs`
@@ -38,6 +40,7 @@ def run(cfg):
     want = a + b
     systems = [("flowc", _flowc), ("flowc-callable", _flowc_callable),
                ("flowc-jit", _flowc_jit), ("flowc-jit-out", _flowc_jit_out),
+               ("flowc-load", _flowc_load),
                ("ctypes", _ctypes), ("numpy", _numpy), ("jax-jit", _jax)]
     for system, fn in systems:
         if not cfg.wants(system):
@@ -123,6 +126,27 @@ def _flowc_jit_out(a, b, want, calls, batches):
     times = measure_calls(lambda: add(a, b, out=out), calls, batches)
     return result(NAME, "flowc-jit-out", times, check, compile_s=compile_s,
                   note="fc.jit add(a, b, out=out) into a preallocated array")
+
+
+def _flowc_load(a, b, want, calls, batches):
+    import tempfile
+
+    import compiler as fc
+    import runtime
+    graph = fc.Graph()
+    with graph.as_default():
+        pa = fc.placeholder(fc.float32, [4], name="a")
+        pb = fc.placeholder(fc.float32, [4], name="b")
+        c = pa + pb
+    with tempfile.TemporaryDirectory(prefix="flowc-w6-") as tmp:
+        t0 = time.perf_counter()
+        fc.compile(c, [pa, pb], tmp, name="add")
+        compile_s = time.perf_counter() - t0
+        model = runtime.load(tmp)
+        check = compare(model(a, b), want, 0, 0)
+        times = measure_calls(lambda: model(a, b), calls, batches)
+    return result(NAME, "flowc-load", times, check, compile_s=compile_s,
+                  note="fc.compile + runtime.load(dir), model(a, b)")
 
 
 def _ctypes(a, b, want, calls, batches):

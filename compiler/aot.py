@@ -116,9 +116,14 @@ def _target(options):
     return options, cpu, list(LEVELS[cpu])
 
 
+def find_c_compiler():
+    """The path of the C compiler driver ($CC, else `cc`) on PATH, or None."""
+    return shutil.which(os.environ.get("CC", "cc"))
+
+
 def _c_compiler() -> str:
     cc = os.environ.get("CC", "cc")
-    found = shutil.which(cc)
+    found = find_c_compiler()
     if found is None:
         raise CompileError(f"fc.compile links the shared object with the system C compiler, "
                            f"and {cc!r} was not found on PATH: install one (e.g. gcc or clang) "
@@ -199,11 +204,19 @@ def _build_library(module, options, cc, so_path):
     the TargetMachine used."""
     ref = target.optimize(str(module), options.opt_level, options.target_cpu)
     tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
+    link_shared(tm.emit_object(ref), cc, so_path)
+    return tm
+
+
+def link_shared(obj_bytes: bytes, cc, so_path):
+    """Link the object code `obj_bytes` into the shared object `so_path` with `cc -shared`
+    (libm, libpthread); the file appears atomically (built in a temp dir, then renamed).
+    Raises CompileError when the link fails. Shared with the compile cache."""
     directory = os.path.dirname(os.path.abspath(so_path))
     with tempfile.TemporaryDirectory(dir=directory, prefix=".flowc-") as tmp:
         obj = os.path.join(tmp, "model.o")
         with open(obj, "wb") as f:
-            f.write(tm.emit_object(ref))
+            f.write(obj_bytes)
         out = os.path.join(tmp, os.path.basename(so_path))
         cmd = [cc, "-shared", "-o", out, obj, f"-Wl,-soname,{os.path.basename(so_path)}",
                "-Wl,--as-needed", "-lm", "-lpthread"]
@@ -212,7 +225,6 @@ def _build_library(module, options, cc, so_path):
             raise CompileError(f"linking {so_path!r} failed ({' '.join(cmd)}):\n"
                                f"{proc.stderr.strip()}")
         os.replace(out, so_path)
-    return tm
 
 
 def _write_text(path, text):

@@ -2,7 +2,9 @@
 optimized module -> JIT -> runtime `Executable`.
 
 `build_program(program, options)` returns the executable; `executable.texts` keeps the
-text of each stage (kernel IR, LLVM IR before and after optimization) for dumps.
+text of each stage (kernel IR, LLVM IR before and after optimization) for dumps. It looks
+the program up in the compile cache first (compiler/cache.py; a hit does no LLVM work)
+and stores what it built there; `assembly=True` (dumps) bypasses the cache.
 """
 
 from __future__ import annotations
@@ -18,8 +20,21 @@ from .options import CompileOptions
 
 
 def build_program(program, options: CompileOptions = None, assembly=False) -> Executable:
-    from passes.fusion import format_plan, plan_kernels
+    from . import cache
     options = options or CompileOptions()
+    parts = None
+    if not assembly:
+        exe, parts = cache.lookup(program, options)
+        if exe is not None:
+            return exe
+    exe = _build(program, options, assembly)
+    if parts is not None:
+        cache.store(parts, exe, exe.texts["llvm_opt"], options)
+    return exe
+
+
+def _build(program, options, assembly) -> Executable:
+    from passes.fusion import format_plan, plan_kernels
     plan = plan_kernels(program)
     lowered = lower_program(program, plan)
     module = emit.emit_module(lowered, name=program.name, threads=options.threads)

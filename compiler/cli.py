@@ -3,6 +3,7 @@
     flowc dump MODULE:FN [-o DIR] [--stages a,b] [--pipeline O0|default] ...
     flowc compile MODULE:FN -o DIR [--name NAME] [--target-cpu CPU] ...
     flowc inspect NAME.so|NAME.json|DIR [--json]
+    flowc cache info|clear|explain MODULE:FN
 
 MODULE is a Python file (`path/to/model.py`) or an importable module (`pkg.model`); FN
 is a function of no arguments that builds a graph (in a fresh default graph) and
@@ -13,10 +14,10 @@ fetches need become the arguments, in the order they were created.
 `dump` prints every stage of the compile (`fc.dump`), or writes one file per stage to
 DIR; `compile` writes NAME.so, NAME.h and NAME.json (`fc.compile`); `inspect` reads a
 manifest and says what the artifact takes and returns, its target and whether this
-machine can load it. Compiles that take over a second show a status line on stderr
-when it is a terminal. Exit status: 0 on success, 1 when flowc reports an error, 2 for
-bad usage. docs/cli.md is the manual. A compile cache (and `flowc cache`) does not
-exist yet.
+machine can load it; `cache` shows (`info`), empties (`clear`) or explains a miss of
+(`explain`) the JIT's compile cache (compiler/cache.py, docs/cache.md). Compiles that take
+over a second show a status line on stderr when it is a terminal. Exit status: 0 on
+success, 1 when flowc reports an error, 2 for bad usage. docs/cli.md is the manual.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ examples:
   flowc dump model.py:build -o dumps/ --pipeline O0   files dumps/00_graph.txt ...
   flowc compile model.py:build -o out/ --name mlp     out/mlp.so, mlp.h, mlp.json
   flowc inspect out/mlp.so                            inputs, outputs, target
+  flowc cache info                                    where the compile cache is, its size
+  flowc cache explain model.py:build --threads 4      would the JIT hit, and if not, why
 
 FN builds the graph and returns fetches, (fetches, feeds) or (fetches, feeds, session).
 Stages: graph, input, one per pass run (fold_constants, cse, simplify, dce, ...),
@@ -286,6 +289,28 @@ def describe_manifest(m, manifest_path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cmd_cache(args, out) -> int:
+    from . import cache
+    if args.action == "clear":
+        out.write(f"removed {cache.clear()} entries from {cache.cache_dir()}\n")
+        return 0
+    if args.action == "info":
+        i = cache.info()
+        out.write(f"location: {i['location']}\nenabled: {'yes' if i['enabled'] else 'no'}"
+                  f"\nentries: {i['entries']}\nsize: {i['bytes'] / 1e6:.2f} MB\n"
+                  + (f"unfinished writes: {i['temp']}\n" if i["temp"] else ""))
+        return 0
+    if not args.target:
+        raise UsageError("cache explain needs MODULE:FN")
+    from .aot import _program
+    fetches, feeds, _ = build_graph(load_function(args.target))
+    options = compile_options(args, "")
+    program, _ = _program(fetches, default_feeds(fetches) if feeds is None else feeds,
+                          options, "main")
+    out.write(cache.explain(program, options) + "\n")
+    return 0
+
+
 # ---- argument parsing ---------------------------------------------------------------------
 def _add_compile_flags(p, default_cpu):
     p.add_argument("--pipeline", default="default", choices=["default", "O0"],
@@ -332,10 +357,19 @@ def make_parser() -> argparse.ArgumentParser:
                                    "machine can load it (exit status 1 when not).")
     i.add_argument("path", metavar="PATH", help="NAME.so, NAME.json or a directory")
     i.add_argument("--json", action="store_true", help="print the manifest as is")
+    k = sub.add_parser("cache", help="the JIT's compile cache: info, clear, explain",
+                       description="info: location, entries, size; clear: remove every "
+                                   "entry; explain MODULE:FN: would the JIT's compile of "
+                                   "that graph hit, and if not, which part of the key "
+                                   "differs from the nearest entry (docs/cache.md).")
+    k.add_argument("action", choices=["info", "clear", "explain"])
+    k.add_argument("target", nargs="?", metavar="MODULE:FN", help="for explain")
+    _add_compile_flags(k, "host")
     return p
 
 
-COMMANDS = {"dump": cmd_dump, "compile": cmd_compile, "inspect": cmd_inspect}
+COMMANDS = {"dump": cmd_dump, "compile": cmd_compile, "inspect": cmd_inspect,
+            "cache": cmd_cache}
 
 
 def main(argv=None) -> int:

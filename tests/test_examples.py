@@ -30,7 +30,7 @@ def test_bench_quick_prints_checked_json_lines():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]
-    assert {r["workload"] for r in records} == {"W1", "W5", "W6"}
+    assert {r["workload"] for r in records} == {"W1", "W5", "W6", "W7"}
     for rec in records:
         assert REQUIRED <= set(rec) and set(rec) <= REQUIRED | OPTIONAL, rec
         if not rec["check"].startswith("skipped"):

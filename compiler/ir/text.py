@@ -76,8 +76,13 @@ class Listing:
         return "\n".join(self.lines) + "\n"
 
 
-def print_program(program: Program) -> str:
-    return render_program(program).text()
+def print_program(program: Program, provenance: bool = True) -> str:
+    """The program's text. `provenance=False` leaves out everything that only names or
+    locates things (the `# names @ file:line` comments, the program name, placeholder
+    names, symbol origins and the reasons of dims, checks and bounds): the text that the
+    compile cache hashes, so a rename or an edited comment never recompiles. That form
+    is for hashing; it does not parse back."""
+    return render_program(program, provenance).text()
 
 
 def node_order(program: Program) -> list:
@@ -101,7 +106,7 @@ def node_order(program: Program) -> list:
     return order
 
 
-def render_program(program: Program) -> Listing:
+def render_program(program: Program, provenance: bool = True) -> Listing:
     order = node_order(program)
     out = Listing([], {id(n): i for i, n in enumerate(order)}, {})
 
@@ -109,20 +114,22 @@ def render_program(program: Program) -> Listing:
         out.where[key] = len(out.lines)
         out.lines.append(line)
 
-    emit("header", _header(program, out.numbers))
-    for name, origin in program.symbol_origins.items():
+    emit("header", _header(program, out.numbers, provenance))
+    for name, origin in program.symbol_origins.items() if provenance else ():
         emit(("origin", name), f"  origin {name} = {_format_origin(origin)}")
-    for (i, axis), why in program.input_dim_reasons.items():
+    for (i, axis), why in program.input_dim_reasons.items() if provenance else ():
         emit(("reason", i, axis), f"  reason ({i}, {axis}) = {quote(why)}")
     for node in order:
-        emit(("node", id(node)), "  " + _node_text(node, out.numbers))
+        emit(("node", id(node)), "  " + _node_text(node, out.numbers, provenance))
     emit("return", f"  return ({', '.join(_ref(n, out.numbers) for n in program.outputs)})")
     for name, node in program.effects.items():
         emit(("effect", name), f"  effect {quote(name)} = {_ref(node, out.numbers)}")
     for i, (a, b, why) in enumerate(program.checks):
-        emit(("check", i), f"  check {format_dim(a)} == {format_dim(b)} {quote(why)}")
+        why = quote(why) if provenance else '""'
+        emit(("check", i), f"  check {format_dim(a)} == {format_dim(b)} {why}")
     for i, (a, b, why) in enumerate(program.bounds):
-        emit(("bound", i), f"  bound {format_dim(a)} <= {format_dim(b)} {quote(why)}")
+        why = quote(why) if provenance else '""'
+        emit(("bound", i), f"  bound {format_dim(a)} <= {format_dim(b)} {why}")
     out.lines.append("}")
     return out
 
@@ -133,10 +140,11 @@ def _ref(node, numbers) -> str:
     return f"<not a node: {node!r}>"
 
 
-def _header(program, numbers) -> str:
+def _header(program, numbers, provenance=True) -> str:
     args = ", ".join(f"{_ref(n, numbers)}: {format_type(getattr(n, 'type', None))}"
                      for n in program.inputs)
     name = program.name if _IDENT.fullmatch(program.name) else quote(program.name)
+    name = name if provenance else "_"
     text = f"program @{name}({args})"
     if program.symbols:
         syms = ", ".join(s.name if isinstance(s, D.Sym) else f"<{s!r}>"
@@ -151,18 +159,21 @@ def _format_origin(origin) -> str:
     return format_value(origin)
 
 
-def _node_text(node: Node, numbers) -> str:
+def _node_text(node: Node, numbers, provenance=True) -> str:
     opdef = OPS.get(node.op)
     kinds = opdef.attrs if opdef is not None else {}
     args = ", ".join(_ref(i, numbers) for i in node.inputs)
     text = f"%{numbers[id(node)]} = {node.op}({args})"
-    if node.attrs:
-        text += " {" + ", ".join(_attr_text(item, kinds) for item in node.attrs) + "}"
+    attrs = node.attrs
+    if not provenance and node.op == "placeholder":  # a feed's name is not code
+        attrs = tuple(a for a in attrs if not (isinstance(a, tuple) and a[0] == "name"))
+    if attrs:
+        text += " {" + ", ".join(_attr_text(item, kinds) for item in attrs) + "}"
     text += f" : {format_type(node.type)}"
     if node.token:
         text += f" token={node.token}"
-    provenance = format_provenance(node.names, node.locs)
-    return text + (f"  # {provenance}" if provenance else "")
+    where = format_provenance(node.names, node.locs) if provenance else ""
+    return text + (f"  # {where}" if where else "")
 
 
 def _attr_text(item, kinds) -> str:

@@ -1,0 +1,324 @@
+"""The compile cache on disk for the JIT path (`compiler.build.build_program`).
+
+Key: the sha256 of the JSON of the key's components (`key_parts`): the hash of the
+compiler-IR text printed without provenance (`print_program(p, provenance=False)`: names
+and source locations never enter the key, so renaming an op or editing a comment hits),
+the flowc version, the cache format, the target (LLVM CPU name and features actually
+used) and the `CompileOptions` fields that change code (opt_level, pipeline,
+disabled_passes, target_cpu, threads; never dump_dir).
+
+Location: $FLOWC_CACHE_DIR, else $XDG_CACHE_HOME/flowc, else ~/.cache/flowc;
+FLOWC_CACHE=0 turns the cache off. An entry is the folder `ROOT/entries/KEY/`:
+    code.so     the optimized module as a PIC object linked with `cc -shared`
+                (`compiler.aot.link_shared`); it exports `flowc_main`
+    const_N.npy each constant buffer (loaded with allow_pickle=False)
+    entry.json  the key's components, the Executable's description (BufferSpecs,
+                outputs, updates, errors, lifetimes, signature, texts) and the sha256
+                of every other file of the entry
+Writes are atomic: an entry is written into `ROOT/.tmp-*` and renamed into place, so a
+killed process leaves at most a temp folder, which lookups ignore and `clear` removes.
+An entry whose JSON does not parse, whose key differs or whose files do not match their
+recorded hashes is removed and rebuilt. A hit loads the .so with ctypes and does no LLVM
+work. Without a C compiler the cache stays off (one debug line). No pickle anywhere.
+
+A hit takes the signature (feed names) from the program being compiled; error messages
+and buffer descriptions come from the compile that filled the entry, so after an edit
+they may name that compile's source lines.
+
+Public: `lookup`, `store` (used by build_program), `explain(program, options)`,
+`info()`, `clear()`, `cache_dir()`, `enabled()`, and `stats` (hits, misses, stores,
+corrupt in this process).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from runtime.executable import BufferSpec, Executable
+from runtime.signature import Signature
+
+log = logging.getLogger("flowc.cache")
+
+FORMAT = 1
+ENTRY_SYMBOL = "flowc_main"
+OPTION_FIELDS = ("opt_level", "pipeline", "disabled_passes", "target_cpu", "threads")
+stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0}
+
+
+# ---- location --------------------------------------------------------------------------
+def enabled() -> bool:
+    """False when FLOWC_CACHE is 0/off/false/no."""
+    return os.environ.get("FLOWC_CACHE", "1").strip().lower() not in ("0", "off", "false",
+                                                                      "no")
+
+
+def cache_dir() -> str:
+    """$FLOWC_CACHE_DIR, else $XDG_CACHE_HOME/flowc, else ~/.cache/flowc."""
+    root = os.environ.get("FLOWC_CACHE_DIR")
+    if root:
+        return os.path.abspath(root)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "flowc")
+
+
+def _entries_dir() -> str:
+    return os.path.join(cache_dir(), "entries")
+
+
+# ---- the key ---------------------------------------------------------------------------
+def program_hash(program) -> str:
+    from .ir.text import print_program
+    return hashlib.sha256(print_program(program, provenance=False).encode()).hexdigest()
+
+
+def _host_features(cpu: str) -> str:
+    if cpu not in ("host", ""):
+        return ""
+    import llvmlite.binding as llvm
+    return llvm.get_host_cpu_features().flatten()
+
+
+def _cpu_name(cpu: str) -> str:
+    if cpu not in ("host", ""):
+        return cpu
+    import llvmlite.binding as llvm
+
+    from .backends.llvm import target
+    target.target_machine(cpu)  # initializes LLVM
+    return llvm.get_host_cpu_name()
+
+
+def key_parts(program, options) -> dict:
+    """The key's components: what decides the generated code."""
+    from .aot import flowc_version
+    parts = {"program": program_hash(program), "flowc": flowc_version(), "format": FORMAT,
+             "cpu": _cpu_name(options.target_cpu),
+             "features": _host_features(options.target_cpu)}
+    for name in OPTION_FIELDS:
+        value = getattr(options, name)
+        parts[name] = list(value) if isinstance(value, tuple) else value
+    return parts
+
+
+def digest(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+# ---- lookup ----------------------------------------------------------------------------
+def lookup(program, options):
+    """(Executable or None, key parts or None). Parts are None when the cache is off (no
+    store then); an Executable is a hit."""
+    if not enabled():
+        return None, None
+    from .aot import find_c_compiler
+    if find_c_compiler() is None:
+        log.debug("compile cache off: no C compiler (cc or $CC) to link entries")
+        return None, None
+    parts = key_parts(program, options)
+    path = os.path.join(_entries_dir(), digest(parts))
+    if os.path.isdir(path):
+        exe = _load(path, parts, program)
+        if exe is not None:
+            stats["hits"] += 1
+            log.debug("compile cache hit %s", os.path.basename(path))
+            return exe, parts
+    stats["misses"] += 1
+    log.info("compile cache miss: %s", _explain_parts(parts))
+    return None, parts
+
+
+def _load(path, parts, program):
+    try:
+        meta = _read_entry(path, parts)
+        return _executable(path, meta, program)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        stats["corrupt"] += 1
+        log.warning("compile cache: removing the bad entry %s (%s); rebuilding", path, e)
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+
+
+def _read_entry(path, parts) -> dict:
+    with open(os.path.join(path, "entry.json")) as f:
+        meta = json.load(f)
+    if meta.get("key") != parts:
+        raise ValueError("its recorded key differs from its folder's")
+    for name, want in meta["files"].items():
+        if _file_hash(os.path.join(path, name)) != want:
+            raise ValueError(f"{name} does not match its recorded hash")
+    return meta
+
+
+def _file_hash(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _executable(path, meta, program) -> Executable:
+    lib = ctypes.CDLL(os.path.join(path, "code.so"))
+    address = ctypes.cast(getattr(lib, ENTRY_SYMBOL), ctypes.c_void_p).value
+    specs = [_spec(path, b) for b in meta["buffers"]]
+    signature = _signature(program, meta)
+    return Executable(signature, specs, meta["outputs"], meta["updates"],
+                      {int(k): v for k, v in meta["errors"].items()}, address,
+                      keepalive=lib, texts=meta.get("texts", {}),
+                      lifetimes={int(k): tuple(v) for k, v in meta["lifetimes"].items()})
+
+
+def _signature(program, meta) -> Signature:
+    """The current program's signature (its feed names), or the stored one."""
+    try:
+        from .ir.signature import program_signature
+        return program_signature(program)
+    except Exception:  # noqa: BLE001  (a program the signature builder rejects)
+        return Signature.from_json(meta["signature"])
+
+
+def _spec(path, b) -> BufferSpec:
+    source = b["source"]
+    if b["kind"] == "const":
+        source = np.load(os.path.join(path, source), allow_pickle=False)
+    return BufferSpec(b["name"], b["dtype"], b["shape"], b["kind"], source, b["desc"])
+
+
+# ---- store -----------------------------------------------------------------------------
+def store(parts, exe: Executable, llvm_opt: str, options) -> None:
+    """Write the entry of `exe` (whose optimized LLVM IR is `llvm_opt`) under the key
+    `parts`. Never raises: a failed store logs a warning and leaves no entry."""
+    root = cache_dir()
+    tmp = None
+    try:
+        os.makedirs(_entries_dir(), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
+        _write_entry(tmp, parts, exe, llvm_opt, options)
+        final = os.path.join(_entries_dir(), digest(parts))
+        if os.path.isdir(final):  # another process was faster, or a stale bad entry
+            shutil.rmtree(final, ignore_errors=True)
+        os.rename(tmp, final)
+        tmp = None
+        stats["stores"] += 1
+    except Exception as e:  # noqa: BLE001  (the cache must never break a compile)
+        log.warning("compile cache: could not store an entry in %s: %s", root, e)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_entry(tmp, parts, exe, llvm_opt, options):
+    import llvmlite.binding as llvm
+
+    from .aot import find_c_compiler, link_shared
+    from .backends.llvm import target
+    ref = llvm.parse_assembly(llvm_opt)
+    tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
+    link_shared(tm.emit_object(ref), find_c_compiler(), os.path.join(tmp, "code.so"))
+    buffers = [_write_spec(tmp, i, b) for i, b in enumerate(exe.buffers)]
+    files = {n: _file_hash(os.path.join(tmp, n)) for n in sorted(os.listdir(tmp))}
+    meta = {"key": parts, "files": files, "buffers": buffers, "outputs": exe.outputs,
+            "updates": exe.updates, "errors": {str(k): v for k, v in exe.errors.items()},
+            "lifetimes": {str(k): list(v) for k, v in exe.lifetimes.items()},
+            "signature": exe.signature.to_json(), "kernels": _kernel_count(exe),
+            "texts": {k: v for k, v in exe.texts.items() if k != "asm"}}
+    with open(os.path.join(tmp, "entry.json"), "w") as f:
+        json.dump(meta, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_spec(tmp, i, b) -> dict:
+    """The JSON of BufferSpec `b`; a constant's array goes to `tmp/const_i.npy`."""
+    source = b.source
+    if b.kind == "const":
+        source = f"const_{i}.npy"
+        np.save(os.path.join(tmp, source), np.ascontiguousarray(b.source), allow_pickle=False)
+    return {"name": b.name, "dtype": b.dtype, "shape": b.shape, "kind": b.kind,
+            "source": source, "desc": b.desc}
+
+
+def _kernel_count(exe):
+    first = exe.texts.get("fusion", "").split(" ", 1)[0]
+    return int(first) if first.isdigit() else None
+
+
+# ---- explain, info, clear --------------------------------------------------------------
+def _stored_keys() -> list:
+    """The key parts of every readable entry."""
+    keys = []
+    root = _entries_dir()
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+        try:
+            with open(os.path.join(root, name, "entry.json")) as f:
+                keys.append(json.load(f)["key"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return keys
+
+
+def _differences(parts, other) -> list:
+    out = []
+    for name in parts:
+        if parts[name] == other.get(name):
+            continue
+        if name == "program":
+            out.append("the program differs")
+        elif name == "features":
+            out.append("the CPU features differ")
+        else:
+            out.append(f"{name} {other.get(name)!r} -> {parts[name]!r}")
+    return out
+
+
+def _explain_parts(parts) -> str:
+    keys = _stored_keys()
+    if not keys:
+        return "the cache is empty"
+    nearest = min(keys, key=lambda k: len(_differences(parts, k)))
+    diff = _differences(parts, nearest)
+    if not diff:
+        return "an entry with this key is cached (a hit)"
+    return "; ".join(diff) + f" (nearest of {len(keys)} entries)"
+
+
+def explain(program, options=None) -> str:
+    """Why compiling the optimized compiler-IR `program` with `options` would miss (or
+    that it hits): which components of the key differ from the nearest cached entry,
+    e.g. "threads 2 -> 4" or "the program differs"."""
+    from .options import CompileOptions
+    if not enabled():
+        return "the compile cache is off (FLOWC_CACHE=0)"
+    return _explain_parts(key_parts(program, options or CompileOptions()))
+
+
+def info() -> dict:
+    """{"location", "enabled", "entries", "bytes", "temp"} of the cache on disk."""
+    root = cache_dir()
+    entries = os.listdir(_entries_dir()) if os.path.isdir(_entries_dir()) else []
+    size = 0
+    for folder, _, files in os.walk(root) if os.path.isdir(root) else ():
+        size += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+    temp = [n for n in os.listdir(root) if n.startswith(".tmp-")] if os.path.isdir(root) \
+        else []
+    return {"location": root, "enabled": enabled(), "entries": len(entries), "bytes": size,
+            "temp": len(temp)}
+
+
+def clear() -> int:
+    """Remove every entry and leftover temp folder; returns the number of entries."""
+    count = info()["entries"]
+    root = cache_dir()
+    if os.path.isdir(root):
+        for name in os.listdir(root):
+            if name == "entries" or name.startswith(".tmp-"):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    return count

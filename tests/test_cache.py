@@ -1,0 +1,179 @@
+"""The compile cache (compiler/cache.py, docs/cache.md): a second process hits, provenance
+never enters the key, an options change misses and `explain` names it, corrupt entries
+and unfinished writes are handled, FLOWC_CACHE=0 turns it off, `flowc cache` works."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import compiler as fc
+from compiler import cache
+from compiler.build import build_program
+from compiler.convert import convert
+from compiler.ir.verify import verify
+from compiler.options import CompileOptions
+from passes.manager import run_pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None,
+                                reason="the compile cache needs a C compiler")
+
+
+@pytest.fixture(autouse=True)
+def cache_on(monkeypatch):
+    """The suite runs with the cache off (conftest.py); these tests turn it on."""
+    monkeypatch.setenv("FLOWC_CACHE", "1")
+
+SCRIPT = """\
+import json, sys
+import numpy as np
+import compiler as fc
+from compiler import cache
+{padding}
+g = fc.Graph()
+with g.as_default():
+    x = fc.placeholder(fc.float32, [None, 3], name={feed!r})
+    y = fc.nn.softmax(fc.exp(x) * 2.0 + 1.0, name={name!r})
+sess = fc.Session(graph=g)
+out = sess.run(y, {{x: np.arange(6, dtype=np.float32).reshape(2, 3)}})
+print(json.dumps({{"out": out.tolist(), "stats": cache.stats}}))
+"""
+
+
+def run_child(tmp_path, name="probs", feed="x", padding="", env=None):
+    script = tmp_path / f"child_{name}_{len(padding)}.py"
+    script.write_text(SCRIPT.format(name=name, feed=feed, padding=padding))
+    environ = {**os.environ, "PYTHONPATH": ROOT, "FLOWC_CACHE_DIR": str(tmp_path / "cache"),
+               **(env or {})}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=environ, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def entries(tmp_path):
+    root = tmp_path / "cache" / "entries"
+    return sorted(root.iterdir()) if root.exists() else []
+
+
+def test_second_process_hits(tmp_path):
+    first = run_child(tmp_path)
+    assert first["stats"]["misses"] == 1 and first["stats"]["stores"] == 1
+    second = run_child(tmp_path)
+    assert second["stats"] == {"hits": 1, "misses": 0, "stores": 0, "corrupt": 0}
+    assert second["out"] == first["out"]
+    assert len(entries(tmp_path)) == 1
+
+
+def test_provenance_does_not_enter_the_key(tmp_path):
+    first = run_child(tmp_path)
+    moved = run_child(tmp_path, name="renamed", feed="inputs", padding="\n\n# moved\n")
+    assert moved["stats"]["hits"] == 1 and moved["stats"]["misses"] == 0
+    assert moved["out"] == first["out"]
+
+
+def test_corrupt_entries_are_rebuilt(tmp_path):
+    first = run_child(tmp_path)
+    (entry,) = entries(tmp_path)
+    so = entry / "code.so"
+    so.write_bytes(so.read_bytes()[:100])
+    again = run_child(tmp_path)
+    assert again["stats"]["corrupt"] == 1 and again["stats"]["stores"] == 1
+    assert again["out"] == first["out"]
+    (entry,) = entries(tmp_path)
+    meta = json.loads((entry / "entry.json").read_text())
+    meta["outputs"] = [0]
+    (entry / "entry.json").write_text(json.dumps(meta)[:-40])  # truncated JSON
+    again = run_child(tmp_path)
+    assert again["stats"]["corrupt"] == 1 and again["out"] == first["out"]
+    assert run_child(tmp_path)["stats"]["hits"] == 1
+
+
+def test_unfinished_write_is_ignored(tmp_path):
+    first = run_child(tmp_path)
+    leftover = tmp_path / "cache" / ".tmp-killed"
+    leftover.mkdir()
+    (leftover / "code.so").write_bytes(b"\0" * 10)
+    again = run_child(tmp_path)
+    assert again["stats"]["hits"] == 1 and again["out"] == first["out"]
+
+
+def test_off_switch(tmp_path):
+    out = run_child(tmp_path, env={"FLOWC_CACHE": "0"})
+    assert out["stats"] == {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0}
+    assert entries(tmp_path) == []
+
+
+def _program(options):
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        y = fc.tanh(x) * 3.0
+    program = convert(g, [y], [x])
+    verify(program)
+    return run_pipeline(program, options)[0]
+
+
+def test_threads_miss_is_explained(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    two, four = CompileOptions(threads=2), CompileOptions(threads=4)
+    assert cache.explain(_program(two), two) == "the cache is empty"
+    exe = build_program(_program(two), two)
+    assert "a hit" in cache.explain(_program(two), two)
+    assert cache.explain(_program(four), four).startswith("threads 2 -> 4")
+    before = dict(cache.stats)
+    hit = build_program(_program(two), two)
+    assert cache.stats["hits"] == before["hits"] + 1
+    x = np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4)
+    store = fc.Session()._store
+    np.testing.assert_array_equal(hit.run([x], store)[0], exe.run([x], store)[0])
+
+
+def test_program_change_is_explained(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    options = CompileOptions(threads=1)
+    build_program(_program(options), options)
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        y = fc.tanh(x) * 5.0
+    other = run_pipeline(convert(g, [y], [x]), options)[0]
+    assert cache.explain(other, options).startswith("the program differs")
+
+
+def test_cli_info_explain_clear(tmp_path, monkeypatch):
+    from compiler.cli import main
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    run_child(tmp_path)
+    model = tmp_path / "model.py"
+    model.write_text("import compiler as fc\n\ndef build():\n"
+                     "    x = fc.placeholder(fc.float32, [None, 3], name='x')\n"
+                     "    return fc.nn.softmax(fc.exp(x) * 2.0 + 1.0), [x]\n")
+    out = subprocess.run([sys.executable, "-m", "compiler", "cache", "info"], cwd=ROOT,
+                         env={**os.environ, "FLOWC_CACHE_DIR": str(tmp_path / "cache")},
+                         capture_output=True, text=True)
+    assert "entries: 1" in out.stdout, out.stderr
+    assert main(["cache", "explain", f"{model}:build", "-q"]) == 0
+    assert main(["cache", "explain", f"{model}:build", "--threads", "3"]) == 0
+    assert main(["cache", "clear"]) == 0
+    assert entries(tmp_path) == []
+
+
+def test_cli_explain_output(tmp_path, monkeypatch, capsys):
+    from compiler.cli import main
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    run_child(tmp_path)
+    model = tmp_path / "model.py"
+    model.write_text("import compiler as fc\n\ndef build():\n"
+                     "    x = fc.placeholder(fc.float32, [None, 3], name='q')\n"
+                     "    return fc.nn.softmax(fc.exp(x) * 2.0 + 1.0), [x]\n")
+    threads = CompileOptions().threads
+    main(["cache", "explain", f"{model}:build"])
+    assert "a hit" in capsys.readouterr().out
+    main(["cache", "explain", f"{model}:build", "--threads", str(threads + 1)])
+    assert f"threads {threads} -> {threads + 1}" in capsys.readouterr().out
