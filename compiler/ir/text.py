@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import operator
 import re
 from dataclasses import dataclass
@@ -168,7 +169,8 @@ def _node_text(node: Node, numbers, provenance=True) -> str:
     if not provenance and node.op == "placeholder":  # a feed's name is not code
         attrs = tuple(a for a in attrs if not (isinstance(a, tuple) and a[0] == "name"))
     if attrs:
-        text += " {" + ", ".join(_attr_text(item, kinds) for item in attrs) + "}"
+        fmt = _attr_text if provenance else _attr_key_text
+        text += " {" + ", ".join(fmt(item, kinds) for item in attrs) + "}"
     text += f" : {format_type(node.type)}"
     if node.token:
         text += f" token={node.token}"
@@ -181,6 +183,20 @@ def _attr_text(item, kinds) -> str:
         return f"<{item!r}>"
     name, value = item
     return f"{name}={format_attr(value, kinds.get(name))}"
+
+
+def _attr_key_text(item, kinds) -> str:
+    """`_attr_text` for the provenance-free form: a big constant prints as the sha256 of
+    its bytes, which is much faster to make than its hex text (the compile cache hashes
+    this form on every lookup)."""
+    value = item[1] if isinstance(item, tuple) and len(item) == 2 else None
+    array = getattr(value, "array", None)
+    if getattr(array, "nbytes", 0) > 1024:
+        data = array.astype(array.dtype.newbyteorder("<")).tobytes()
+        shape = ",".join(str(d) for d in array.shape)
+        digest = hashlib.sha256(data).hexdigest()
+        return f"{item[0]}=dense<{array.dtype.name}[{shape}]>sha256:{digest}"
+    return _attr_text(item, kinds)
 
 
 # ---- the type check (shared with the verifier) -------------------------------------------
