@@ -101,18 +101,37 @@ def _cpu_name(cpu: str) -> str:
 @functools.lru_cache(maxsize=None)
 def _flowc_version() -> str:
     """The version from a checkout's pyproject.toml (fast), else the installed one
-    (importlib.metadata scans every distribution: ~20 ms, too slow for a warm start)."""
-    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                             "pyproject.toml")
+    (importlib.metadata scans every distribution: ~20 ms, too slow for a warm start),
+    plus a fingerprint of the code generator's sources, so that editing the compiler in a
+    checkout never reuses code an older compiler generated."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pyproject = os.path.join(root, "pyproject.toml")
+    version = None
     try:
         with open(pyproject) as f:
             found = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.MULTILINE)
         if found:
-            return found.group(1) + "+checkout"
+            version = found.group(1) + "+checkout"
     except OSError:
         pass
-    from .aot import flowc_version
-    return flowc_version()
+    if version is None:
+        from .aot import flowc_version
+        version = flowc_version()
+    return version + "+" + _sources_fingerprint(root)
+
+
+def _sources_fingerprint(root) -> str:
+    """sha256 over (path, size, mtime) of every .py file of the three packages: a stat
+    per file (about a millisecond), not a read."""
+    h = hashlib.sha256()
+    for pkg in ("compiler", "passes", "runtime"):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, pkg)):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(dirpath, name))
+                    h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
 
 
 def key_parts(program, options) -> dict:
