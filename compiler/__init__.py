@@ -10,6 +10,7 @@ import sys as _sys
 import types as _types
 
 from .aot import compile  # fc.compile (shadows the builtin inside this module only)
+from .autodiff import gradients
 from .dump import dump
 from .frontend import nn
 from .frontend.array_ops import (
@@ -191,7 +192,7 @@ __all__ = [
     "div", "divide", "double", "DType", "dtypes", "equal", "exp", "expand_dims", "expm1",
     "fill", "float16", "float32", "float64", "floor", "floordiv", "floormod", "gather",
     "get_collection", "get_default_graph", "get_default_session", "get_variable",
-    "get_variable_scope", "global_variables", "global_variables_initializer",
+    "get_variable_scope", "global_variables", "global_variables_initializer", "gradients",
     "glorot_normal_initializer", "glorot_uniform_initializer", "Graph", "GraphError",
     "GraphKeys", "greater", "greater_equal", "group", "half", "identity",
     "initialize_all_variables", "initializers", "int32", "int64", "jit", "less",

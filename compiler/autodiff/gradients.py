@@ -1,0 +1,113 @@
+"""`gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None)`: TF1's
+symbol-to-symbol differentiation.
+
+It adds the ops computing sum_j d(ys[j])/d(xs[i]) (weighted by `grad_ys`, by default
+ones) to the graph of `ys`, under the name scope `name`, and returns one Tensor per x, or
+None for an x that no y depends on through float tensors. It walks the ops between xs
+and ys in reverse creation order (a topological order), sums the gradients reaching each
+tensor with `add`, and calls each op's rule from `rules.RULES`. `stop_gradient` ops, the
+tensors in `stop_gradients` and integer/bool tensors pass no gradient; variables are
+leaves. It never runs anything and never changes existing ops.
+"""
+
+from __future__ import annotations
+
+from ..frontend.array_ops import ones_like
+from ..frontend.core import _as_tensor, convert_to_tensor, make
+from ..ir.graph import Tensor
+from .rules import PASS_THROUGH, rule_for
+
+
+def _as_list(v):
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _tensors(values, what):
+    out = []
+    for v in _as_list(values):
+        t = _as_tensor(v)
+        if not isinstance(t, Tensor):
+            raise TypeError(f"gradients: {what} must be tensors or variables, got {v!r}")
+        out.append(t)
+    return out
+
+
+def _is_float(t) -> bool:
+    return t.dtype.kind == "float"
+
+
+def _between(ys, xs, stops):
+    """Ops that lie on a float path from some x to some y, not crossing a stop."""
+    reach_back, stack = set(), [y.op for y in ys if _is_float(y)]
+    while stack:
+        op = stack.pop()
+        if op in reach_back or op.type == "stop_gradient" or op.outputs[0] in stops:
+            continue
+        reach_back.add(op)
+        stack.extend(t.op for t in op.inputs if _is_float(t))
+    consumers = {}
+    for op in reach_back:
+        for t in op.inputs:
+            consumers.setdefault(t.op, []).append(op)
+    forward, stack = set(), [x.op for x in xs]
+    while stack:
+        op = stack.pop()
+        if op in forward or op not in reach_back:
+            continue
+        forward.add(op)
+        stack.extend(consumers.get(op, ()))
+    return forward
+
+
+def _sum(grads):
+    total = grads[0]
+    for g in grads[1:]:
+        total = make("add", [total, g])
+    return total
+
+
+def _seed(ys, grad_ys):
+    if grad_ys is None:
+        return [ones_like(y) for y in ys]
+    grad_ys = _as_list(grad_ys)
+    if len(grad_ys) != len(ys):
+        raise ValueError(f"gradients: {len(grad_ys)} grad_ys for {len(ys)} ys")
+    return [ones_like(y) if g is None else convert_to_tensor(g, dtype=y.dtype)
+            for y, g in zip(ys, grad_ys)]
+
+
+def _op_input_grads(op, grad):
+    if op.type in PASS_THROUGH:
+        return [grad]
+    rule = rule_for(op.type)
+    if rule is None:
+        return [None] * len(op.inputs)
+    return rule(op, grad)
+
+
+def _backprop(ops, pending, stops):
+    """Run the rules of `ops` (reverse creation order), filling `pending` in place."""
+    for op in sorted(ops, key=lambda o: o._id, reverse=True):
+        out = op.outputs[0]
+        if out in stops or not pending.get(out):
+            continue
+        pending[out] = [_sum(pending[out])]
+        for t, g in zip(op.inputs, _op_input_grads(op, pending[out][0])):
+            if g is not None and _is_float(t) and t.op in ops:
+                pending.setdefault(t, []).append(g)
+
+
+def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None):
+    """TF1 `tf.gradients`: a list with the gradient of sum(ys) w.r.t. each of `xs`."""
+    ys, xs = _tensors(ys, "ys"), _tensors(xs, "xs")
+    stops = set(_tensors(stop_gradients, "stop_gradients")) if stop_gradients else set()
+    graph = ys[0].graph
+    with graph.as_default(), graph.name_scope(name):
+        seeds = _seed(ys, grad_ys)
+        ops = _between(ys, xs, stops)
+        pending = {}
+        for y, g in zip(ys, seeds):
+            if y.op in ops:
+                pending.setdefault(y, []).append(g)
+        _backprop(ops, pending, stops)
+        return [_sum(pending[x]) if pending.get(x) else None for x in xs]

@@ -1,0 +1,54 @@
+"""The gradient rule table: one entry per primitive of `compiler.ops.OPS`.
+
+`RULES[op_type](op, grad)` returns one gradient (a Tensor) or None per input of `op`,
+given the gradient `grad` of its output; rules build primitive ops only, so passes,
+fusion and both backends need nothing new. `NON_DIFFERENTIABLE` names the primitives
+whose inputs get no gradient (None), as in TF1. Every primitive is in exactly one of
+the two (tests/test_autodiff_table.py checks it against the op table's
+`differentiable` flag). Nothing is registered by import side effects: this module only
+builds the two objects below.
+"""
+
+from __future__ import annotations
+
+from . import elementwise_rules as E
+from . import structural_rules as S
+
+RULES = {
+    # elementwise unary
+    "neg": E.neg, "abs": E.abs_, "sign": E.zero, "floor": E.zero, "ceil": E.zero,
+    "exp": E.exp, "expm1": E.expm1, "log": E.log, "log1p": E.log1p, "sqrt": E.sqrt,
+    "rsqrt": E.rsqrt, "tanh": E.tanh, "sigmoid": E.sigmoid, "sin": E.sin, "cos": E.cos,
+    # elementwise binary, ternary, cast
+    "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "mod": E.mod, "pow": E.pow_,
+    "maximum": E.maximum, "minimum": E.minimum, "select": E.select, "cast": E.cast,
+    # reductions, contraction
+    "reduce_sum": S.reduce_sum, "reduce_max": S.reduce_extreme,
+    "reduce_min": S.reduce_extreme, "reduce_prod": S.reduce_prod, "matmul": S.matmul,
+    # movement
+    "reshape": S.reshape, "transpose": S.transpose, "broadcast": S.broadcast,
+    "slice": S.slice_, "concat": S.concat, "pad": S.pad, "gather": S.gather,
+    "scatter_add": S.scatter_add,
+}
+
+NON_DIFFERENTIABLE = frozenset({
+    "stop_gradient", "logical_not", "logical_and", "logical_or",
+    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+    "argmax", "argmin", "shape",
+    "placeholder", "variable", "constant", "iota", "random_uniform", "random_normal",
+    "assign", "assign_add",
+})
+
+# Op types that exist only in the user graph (they compile to nothing).
+PASS_THROUGH = frozenset({"identity", "placeholder_with_default"})
+NO_GRADIENT_USER_OPS = frozenset({"NoOp"})
+
+
+def rule_for(op_type: str):
+    """The rule of `op_type`; None for a non-differentiable op; KeyError names the op
+    when it is in neither set (the completeness test keeps that from happening)."""
+    if op_type in RULES:
+        return RULES[op_type]
+    if op_type in NON_DIFFERENTIABLE or op_type in NO_GRADIENT_USER_OPS:
+        return None
+    raise KeyError(f"gradients: no gradient rule for op type {op_type!r}")
