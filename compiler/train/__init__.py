@@ -1,0 +1,15 @@
+"""`fc.train`: TF1's training API — optimizers, the global step and checkpoints.
+
+`GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` (optimizers.py),
+`Saver` (saver.py: `.npz` checkpoints, never pickle), `get_or_create_global_step`,
+`get_global_step`, `create_global_step` (global_step.py). See docs/training.md.
+"""
+
+from .global_step import create_global_step, get_global_step, get_or_create_global_step
+from .optimizers import AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer
+from .saver import Saver, latest_checkpoint
+
+__all__ = [
+    "AdamOptimizer", "create_global_step", "get_global_step", "get_or_create_global_step",
+    "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
+]
