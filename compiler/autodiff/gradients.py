@@ -91,8 +91,10 @@ def _backprop(ops, pending, stops):
         out = op.outputs[0]
         if out in stops or not pending.get(out):
             continue
-        pending[out] = [_sum(pending[out])]
-        for t, g in zip(op.inputs, _op_input_grads(op, pending[out][0])):
+        with op.graph.name_scope(f"{op.name}_grad"):
+            pending[out] = [_sum(pending[out])]
+            input_grads = _op_input_grads(op, pending[out][0])
+        for t, g in zip(op.inputs, input_grads):
             if g is not None and _is_float(t) and t.op in ops:
                 pending.setdefault(t, []).append(g)
 
