@@ -152,3 +152,15 @@ def test_cast(backend, interp):
         assert fc.gradients(fc.cast(a, fc.int32), [a]) == [None]
     out = interp(ga, {a: np.ones((2, 3))}, graph=g)
     np.testing.assert_array_equal(out, np.full((2, 3), 3.0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("batch", [3, 6])
+def test_slice_with_symbolic_begin(backend, batch):
+    specs = [dict(shape=(None, 3), feed=(batch, 3))]
+    check_grads(lambda a: fc.sin(a[-3:-1, 1:]), specs, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strided_getitem(backend):
+    check_grads(lambda a: fc.sin(a[1:4:2, ::-1]), [((5, 3), -1, 1)], backend)

@@ -144,3 +144,16 @@ def test_unknown_op_type_in_path_raises_naming_it(fresh_default_graph):
     y.op.type = "mystery"  # simulate a primitive added without a rule
     with pytest.raises(KeyError, match="mystery"):
         fc.gradients(y, [x])
+
+
+def test_unknown_rank_with_scalar_operands(fresh_default_graph):
+    u = fc.placeholder(fc.float64)
+    s = fc.placeholder(fc.float64, ())
+    gu, gs = fc.gradients(fc.exp(u) * s, [u, s])
+    uv = np.ones((2, 2))
+    out = _run([gu, gs], {u: uv, s: 2.0})
+    np.testing.assert_allclose(out[0], 2 * np.exp(uv))
+    np.testing.assert_allclose(out[1], np.exp(uv).sum())
+    v = fc.placeholder(fc.float64, (2, 2))
+    with pytest.raises(TypeError, match="unknown rank"):
+        fc.gradients(u * v, [u])

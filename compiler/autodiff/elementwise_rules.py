@@ -84,7 +84,7 @@ def cos(op, g):
 # binary --------------------------------------------------------------------------------
 def _both(op, ga, gb):
     a, b = op.inputs
-    return [unbroadcast(ga, a), unbroadcast(gb, b)]
+    return [unbroadcast(ga, a, op), unbroadcast(gb, b, op)]
 
 
 def add(op, g):
@@ -143,7 +143,7 @@ def select(op, g):
     c, a, b = op.inputs
     ga = mask_select(c, g)
     gb = make("select", [c, const(0, g), g])
-    return [None, unbroadcast(ga, a), unbroadcast(gb, b)]
+    return [None, unbroadcast(ga, a, op), unbroadcast(gb, b, op)]
 
 
 def cast(op, g):

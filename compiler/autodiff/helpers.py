@@ -42,16 +42,29 @@ def broadcast_axes(out_shape, in_shape) -> tuple:
     return tuple(axes)
 
 
-def unbroadcast(grad, like):
-    """`grad` (shaped like the broadcast result) summed back to the shape of `like`."""
+def unbroadcast(grad, like, op=None):
+    """`grad` (shaped like the broadcast result) summed back to the shape of `like`.
+
+    With unknown ranks only two cases are decidable at build time: `like` is a scalar
+    (sum everything), or `like` is the only operand of `op` not known to be a scalar
+    (nothing was broadcast against it); anything else raises a TypeError."""
     if grad is None:
         return None
+    if like.shape.known_rank and like.shape.ndims == 0 and not grad.shape.known_rank:
+        return make("reshape", [make("reduce_sum", [grad], axes=None, keepdims=False)],
+                    shape=())
+    if not like.shape.known_rank and op is not None and _others_scalar(op, like):
+        return grad
     out_shape, in_shape = shape_of(grad), shape_of(like)
     axes = broadcast_axes(out_shape, in_shape)
     if not axes:
         return grad
     total = make("reduce_sum", [grad], axes=axes, keepdims=False)
     return make("reshape", [total], shape=in_shape)
+
+
+def _others_scalar(op, like) -> bool:
+    return all(t is like or (t.shape.known_rank and t.shape.ndims == 0) for t in op.inputs)
 
 
 def sum_to_keepdims(x, axes):

@@ -3,7 +3,8 @@
 Each rule is `rule(op, grad) -> [gradient of each input or None]` building primitive ops
 only. reduce_max/min share the gradient equally among the tied maxima (as TF1);
 reduce_prod is exact with zeros (see docs/autodiff.md). A strided or symbolic slice is
-undone with scatter_add over an iota, a static stride-1 slice with pad.
+undone with scatter_add over an iota, a static stride-1 slice with pad, a stride-1 slice
+with a symbolic begin with a concat of zeros of symbolic extent.
 """
 
 from __future__ import annotations
@@ -114,9 +115,24 @@ def slice_(op, g):
         if st == 1 and all(isinstance(v, int) for v in (b, s, d)):
             pads = tuple((b, d - b - s) if i == ax else (0, 0) for i in range(len(shape)))
             g = make("pad", [g], pads=pads, value=0.0)
+        elif st == 1 and not isinstance(b, int):
+            g = _pad_symbolic(g, ax, b, D.sub(D.sub(d, b), s))
         else:
             g = make("scatter_add", [g, _axis_indices(b, s, st)], shape=tuple(shape), axis=ax)
     return [g]
+
+
+def _pad_symbolic(g, axis, before, after):
+    """`g` with zeros of (symbolic) extents `before`/`after` around it along `axis`."""
+    shape = shape_of(g)
+    parts = []
+    for extent in (before, None, after):
+        if extent is None:
+            parts.append(g)
+        elif not (isinstance(extent, int) and extent == 0):
+            dims = tuple(extent if i == axis else d for i, d in enumerate(shape))
+            parts.append(make("broadcast", [const(0, g)], shape=dims))
+    return make("concat", parts, axis=axis) if len(parts) > 1 else g
 
 
 def _slice_along(g, axis, begin, size):
