@@ -123,7 +123,8 @@ def test_slots_named_initialized_and_global():
     mom = fc.train.MomentumOptimizer(0.1, 0.9)
     mom.apply_gradients(grads)
     adam = fc.train.AdamOptimizer()
-    adam.apply_gradients(grads)
+    assert adam.apply_gradients(grads).name == "Adam"
+    assert adam.apply_gradients(grads, name="step").name == "step"
     names = [v.op.name for v in fc.global_variables()]
     for name in ("w/Momentum", "layer/b/Momentum", "w/Adam", "w/Adam_1", "layer/b/Adam",
                  "layer/b/Adam_1", "beta1_power", "beta2_power"):
@@ -168,9 +169,8 @@ def test_global_step_increments_after_the_updates():
     step = fc.train.get_or_create_global_step()
     op = fc.train.GradientDescentOptimizer(0.5).apply_gradients([(w * 2.0, w)],
                                                                  global_step=step)
-    assert op.type == "assign_add"
-    deps = {c.type for c in op.control_inputs}
-    assert deps == {"NoOp"}  # the group of the updates
+    assert op.type == "assign_add" and op.name == "GradientDescent"  # TF1's names
+    assert [c.name for c in op.control_inputs] == ["GradientDescent/update"]
     with fc.Session() as sess:
         sess.run(fc.global_variables_initializer())
         for _ in range(3):

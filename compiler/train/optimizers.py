@@ -33,8 +33,7 @@ import numpy as np
 
 from ..frontend import math_ops as M
 from ..frontend.array_ops import zeros
-from ..frontend.control_flow import group
-from ..frontend.core import convert_to_tensor
+from ..frontend.core import convert_to_tensor, create_op
 from ..frontend.variables import TRAINABLE_VARIABLES, Variable
 from ..ir.graph import Tensor
 
@@ -142,11 +141,11 @@ class Optimizer:
             for grad, var in pairs:
                 with graph.name_scope("update_" + _var_key(var).replace(":", "_")):
                     updates.append(_as_op(self._apply_dense(grad, var)))
-            finish = self._finish(updates, scope[:-1])
-        if global_step is None:
-            return finish
-        with graph.as_default(), graph.control_dependencies([finish]):
-            return global_step.assign_add(1, name=name or "GradientStep", read_value=False)
+            if global_step is None:
+                return self._finish(updates, scope)  # named exactly `name` (TF1)
+            finish = self._finish(updates, "update")
+            with graph.control_dependencies([finish]):
+                return global_step.assign_add(1, name=scope, read_value=False)
 
     def _prepare(self):
         """Hook run inside the apply_gradients name scope before the updates."""
@@ -157,8 +156,15 @@ class Optimizer:
     def _apply_dense(self, grad, var):
         raise NotImplementedError
 
-    def _finish(self, update_ops, name_scope):
-        return group(*update_ops, name=name_scope.rsplit("/", 1)[-1] or self._name)
+    def _finish(self, update_ops, name):
+        """The op grouping the updates; `name` ending in "/" is used exactly."""
+        return _group(update_ops, name)
+
+
+def _group(ops, name):
+    """A NoOp after `ops`, named `name` (exactly, when it ends in "/")."""
+    with ops[0].graph.control_dependencies(ops):
+        return create_op("NoOp", [], {}, name)
 
 
 def _as_op(x):
@@ -267,7 +273,7 @@ class AdamOptimizer(Optimizer):
         step = M.divide(M.multiply(lr_t, m_t), M.add(M.sqrt(v_t), eps))
         return var.assign_sub(step, read_value=False)
 
-    def _finish(self, update_ops, name_scope):
+    def _finish(self, update_ops, name):
         b1p, b2p = self._get_beta_accumulators()
         graph = b1p.graph
         with graph.control_dependencies(update_ops):
@@ -275,7 +281,7 @@ class AdamOptimizer(Optimizer):
                              name="update_beta1", read_value=False)
             up2 = b2p.assign(M.multiply(b2p.value(), _hyper(self._beta2, b2p.dtype, "beta2")),
                              name="update_beta2", read_value=False)
-        return group(*update_ops, up1, up2, name=name_scope.rsplit("/", 1)[-1] or self._name)
+        return _group(update_ops + [up1, up2], name)
 
 
 def _cast_to(t, dtype):
