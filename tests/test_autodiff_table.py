@@ -157,3 +157,16 @@ def test_unknown_rank_with_scalar_operands(fresh_default_graph):
     v = fc.placeholder(fc.float64, (2, 2))
     with pytest.raises(TypeError, match="unknown rank"):
         fc.gradients(u * v, [u])
+
+
+def test_tf1_keyword_arguments_and_unconnected_zero(fresh_default_graph):
+    x = fc.placeholder(fc.float64, (2,))
+    z = fc.placeholder(fc.float64, (2,))
+    gx, gz = fc.gradients(x * 2.0, [x, z], colocate_gradients_with_ops=True,
+                          gate_gradients=True, aggregation_method=None,
+                          unconnected_gradients="zero")
+    out = _run([gx, gz], {x: [1.0, 2.0]})
+    np.testing.assert_array_equal(out[0], [2.0, 2.0])
+    np.testing.assert_array_equal(out[1], [0.0, 0.0])
+    with pytest.raises(ValueError, match="unconnected_gradients"):
+        fc.gradients(x, [z], unconnected_gradients="one")

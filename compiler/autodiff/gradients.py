@@ -12,7 +12,7 @@ leaves. It never runs anything and never changes existing ops.
 
 from __future__ import annotations
 
-from ..frontend.array_ops import ones_like
+from ..frontend.array_ops import ones_like, zeros_like
 from ..frontend.core import _as_tensor, convert_to_tensor, make
 from ..ir.graph import Tensor
 from .rules import PASS_THROUGH, rule_for
@@ -99,8 +99,17 @@ def _backprop(ops, pending, stops):
                 pending.setdefault(t, []).append(g)
 
 
-def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None):
-    """TF1 `tf.gradients`: a list with the gradient of sum(ys) w.r.t. each of `xs`."""
+def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_ops=False,
+              gate_gradients=False, aggregation_method=None, stop_gradients=None,
+              unconnected_gradients="none"):
+    """TF1 `tf.gradients`: a list with the gradient of sum(ys) w.r.t. each of `xs`.
+
+    `colocate_gradients_with_ops`, `gate_gradients` and `aggregation_method` are accepted
+    for TF1 programs and ignored (placement and ordering are the compiler's).
+    `unconnected_gradients="zero"` gives zeros instead of None for an unconnected x."""
+    if unconnected_gradients not in ("none", "zero"):
+        raise ValueError(f"gradients: unconnected_gradients must be 'none' or 'zero', got "
+                         f"{unconnected_gradients!r}")
     ys, xs = _tensors(ys, "ys"), _tensors(xs, "xs")
     stops = set(_tensors(stop_gradients, "stop_gradients")) if stop_gradients else set()
     graph = ys[0].graph
@@ -112,4 +121,12 @@ def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None):
             if y.op in ops:
                 pending.setdefault(y, []).append(g)
         _backprop(ops, pending, stops)
-        return [_sum(pending[x]) if pending.get(x) else None for x in xs]
+        return [_result(x, pending, unconnected_gradients) for x in xs]
+
+
+def _result(x, pending, unconnected):
+    if pending.get(x):
+        return _sum(pending[x])
+    if unconnected == "zero":
+        return zeros_like(x)
+    return None
