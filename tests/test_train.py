@@ -304,3 +304,38 @@ def test_saver_restores_in_a_fresh_process(tmp_path):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     np.testing.assert_array_equal(np.array(got["w"], np.float32), saved[0])
     assert got["n"] == saved[1].tolist() and got["counter"] == counter
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_adam_mixed_dtypes_and_callable_learning_rate(backend):
+    a = fc.Variable(np.array([1.0, 2.0], np.float32), name="a")  # first by name: float32
+    z = fc.Variable(np.array([3.0]), name="z")  # float64
+    opt = fc.train.AdamOptimizer(lambda: 0.1)
+    train_op = opt.apply_gradients([(2.0 * a, a), (2.0 * z, z)])
+    assert opt._non_slots["beta1_power"].dtype == fc.float32
+    ref = ref_adam(0.1, 0.9, 0.999, 1e-8)
+    expect, states = [np.array([1.0, 2.0]), np.array([3.0])], [{}, {}]
+    with _session(backend) as sess:
+        sess.run(fc.global_variables_initializer())
+        for t in range(1, 4):
+            sess.run(train_op)
+            expect = [ref(x, 2 * x, st, t) for x, st in zip(expect, states)]
+        got_a, got_z = sess.run([a, z])
+    assert got_z.dtype == np.float64
+    np.testing.assert_allclose(got_a, expect[0], rtol=1e-5)
+    np.testing.assert_allclose(got_z, expect[1], rtol=1e-5)  # float32 beta powers (as TF1)
+
+
+def test_saver_dict_var_list_ignores_other_keys(tmp_path):
+    w, n = _saver_graph()
+    with fc.Session() as sess:
+        sess.run(fc.global_variables_initializer())
+        assert fc.train.Saver().save(sess, str(tmp_path / "all")).endswith("all.npz")
+        saved_n = sess.run(n)
+    other = fc.Variable(np.zeros(4, np.int32), name="other")
+    saver = fc.train.Saver({"n": other})
+    with fc.Session() as sess:
+        saver.restore(sess, str(tmp_path / "all"))  # ".npz" may be left out
+        np.testing.assert_array_equal(sess.run(other), saved_n)
+    with pytest.raises(ValueError, match="reserved"):
+        fc.train.Saver({fc.train.saver.RUN_COUNTER_KEY: other})
