@@ -54,3 +54,29 @@ def test_model(name, backend):
 def test_mlp_second_order_interpret():
     fn, specs = MODELS["softmax_xent"]
     check_grads(fn, specs, "interpret", order=2)
+
+
+def test_gradient_graph_compiles_ahead_of_time_and_under_jit(tmp_path):
+    import runtime
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, (None, 3), name="x")
+        w = fc.Variable(np.arange(6, dtype=np.float32).reshape(3, 2), name="w")
+        picked = fc.gather(x, fc.constant([0, 2]), axis=1)
+        loss = fc.reduce_sum(fc.tanh(fc.matmul(picked, w[:2])) ** 2)
+        gx, gw = fc.gradients(loss, [x, w])
+        fc.compile([gx, gw], [x], str(tmp_path), name="grads")
+        xv = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+        with fc.Session(graph=g, config=fc.ConfigProto(backend="interpret")) as sess:
+            sess.run(fc.global_variables_initializer())
+            want = sess.run([gx, gw], {x: xv})
+    got = runtime.load(str(tmp_path))(xv)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+    @fc.jit
+    def grad_of(v):
+        return fc.gradients(fc.reduce_sum(fc.sin(v) * v), [v])[0]
+
+    v = np.arange(3, dtype=np.float32)
+    np.testing.assert_allclose(grad_of(v), np.cos(v) * v + np.sin(v), rtol=1e-5)
