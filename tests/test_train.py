@@ -337,5 +337,8 @@ def test_saver_dict_var_list_ignores_other_keys(tmp_path):
     with fc.Session() as sess:
         saver.restore(sess, str(tmp_path / "all"))  # ".npz" may be left out
         np.testing.assert_array_equal(sess.run(other), saved_n)
+    with fc.Graph().as_default(), fc.Session() as sess:
+        with pytest.raises(ValueError, match="'other:0' is not in the session's graph"):
+            saver.save(sess, str(tmp_path / "x"))
     with pytest.raises(ValueError, match="reserved"):
         fc.train.Saver({fc.train.saver.RUN_COUNTER_KEY: other})

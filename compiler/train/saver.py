@@ -52,6 +52,7 @@ class Saver:
     def save(self, sess, save_path, global_step=None):
         """Write the variables' values in `sess` and its run counter; returns the path
         (`save_path`, with `-<global_step>` when given, ending in `.npz`)."""
+        self._check_graph(sess)
         path = _npz_path(save_path, global_step, sess)
         arrays = {}
         for key, var in self._vars.items():
@@ -63,6 +64,7 @@ class Saver:
 
     def restore(self, sess, save_path):
         """Load the checkpoint at `save_path` into `sess` (see the module docstring)."""
+        self._check_graph(sess)
         path = save_path if os.path.exists(save_path) or save_path.endswith(".npz") \
             else save_path + ".npz"
         if not os.path.exists(path):
@@ -75,6 +77,11 @@ class Saver:
             sess._store.set(_store_name(var), value)
         if counter is not None:
             sess._run_counter = counter
+
+    def _check_graph(self, sess):
+        for var in self._vars.values():
+            if var.graph is not sess.graph:
+                raise ValueError(f"Saver: variable {var.name!r} is not in the session's graph")
 
     def _validated(self, loaded, path):
         errors, values = [], []
