@@ -173,7 +173,9 @@ def _matmul_root(b, node, out, epilogue=None):
                     b.store(out, bidx + [i, jj[0]], node.shape, K.Var(acc, dt))]
         return list(b.loops([node.shape[-1]], per_j, "j")) + apply_epilogue(bidx, i)
 
-    row = per_row_acc if node.dtype is T.float16 else per_row
+    # transpose_b: rows of A and B both run along k, so a dot product per output element
+    # (a vectorized reduction over k) beats the i-k-j order, which would stride through B
+    row = per_row_acc if node.dtype is T.float16 or tb else per_row
 
     def body(idx):
         return row(list(idx[:nb]), idx[nb])
