@@ -13,7 +13,7 @@ from . import train
 from .aot import compile  # fc.compile (shadows the builtin inside this module only)
 from .autodiff import gradients
 from .dump import dump
-from .frontend import nn
+from .frontend import layers, nn
 from .frontend.array_ops import (
     fill,
     one_hot,
@@ -195,7 +195,7 @@ __all__ = [
     "get_collection", "get_default_graph", "get_default_session", "get_variable",
     "get_variable_scope", "global_variables", "global_variables_initializer", "gradients",
     "glorot_normal_initializer", "glorot_uniform_initializer", "Graph", "GraphError",
-    "GraphKeys", "greater", "greater_equal", "group", "half", "identity",
+    "GraphKeys", "greater", "greater_equal", "group", "half", "identity", "layers",
     "initialize_all_variables", "initializers", "int32", "int64", "jit", "less",
     "less_equal",
     "local_variables", "local_variables_initializer", "log", "log1p", "logical_and",

@@ -1,0 +1,67 @@
+"""`fc.layers`: the TF1 functional layers the seed's models use (`tf.layers.dense`).
+
+`dense(inputs, units, ...)` creates (or, with reuse, returns) the variables
+`NAME/kernel` [in, units] and `NAME/bias` [units] through `variable_scope` and
+`get_variable`, and computes `activation(inputs @ kernel + bias)` over the last axis of
+`inputs`, whatever its rank: an input of rank > 2 is reshaped to 2-D, multiplied and
+reshaped back, keeping symbolic batch dims symbolic. The last axis must be static. The
+default name is `dense`, made unique (`dense_1`, ...) as TF1 does. Nothing here runs a
+graph; the layers are plain functions, not Keras objects.
+"""
+
+from __future__ import annotations
+
+from ..ir import dtypes as T
+from .core import convert_to_tensor, known_shape
+from .init_ops import glorot_uniform_initializer, zeros_initializer
+from .manip_ops import reshape
+from .math_ops import matmul
+from .nn import bias_add
+from .variable_scope import get_variable, variable_scope
+
+
+def dense(inputs, units, activation=None, use_bias=True, kernel_initializer=None,
+          bias_initializer=None, kernel_regularizer=None, bias_regularizer=None,
+          activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+          trainable=True, name=None, reuse=None):
+    """`activation(inputs @ kernel + bias)` over the last axis of `inputs` (TF1's
+    `tf.layers.dense`). Kernel defaults to glorot_uniform, bias to zeros."""
+    if activity_regularizer is not None or kernel_constraint is not None \
+            or bias_constraint is not None:
+        raise NotImplementedError("dense: activity_regularizer and constraints are not "
+                                  "supported")
+    x = convert_to_tensor(inputs)
+    dims = known_shape(x, "dense")
+    if len(dims) < 2:
+        raise ValueError(f"dense: the input {x.name!r} must have rank >= 2, got {len(dims)}")
+    depth = dims[-1]
+    if not isinstance(depth, int):
+        raise ValueError(f"dense: the last dimension of {x.name!r} must be known at build "
+                         f"time, got {depth}")
+    dtype = x.dtype if x.dtype.is_float else T.float32
+    with variable_scope(name, default_name="dense", values=[x], reuse=reuse):
+        kernel = get_variable("kernel", [depth, int(units)], dtype=dtype,
+                              initializer=kernel_initializer or glorot_uniform_initializer(),
+                              regularizer=kernel_regularizer, trainable=trainable)
+        bias = None
+        if use_bias:
+            bias = get_variable("bias", [int(units)], dtype=dtype,
+                                initializer=bias_initializer or zeros_initializer(),
+                                regularizer=bias_regularizer, trainable=trainable)
+        return _apply(x, dims, kernel, bias, activation, int(units))
+
+
+def _apply(x, dims, kernel, bias, activation, units):
+    """`x @ kernel (+ bias)`, activated, over the last axis of `x` (dims: x's shape)."""
+    flat = x if len(dims) == 2 else reshape(x, [-1, dims[-1]])
+    y = matmul(flat, kernel)
+    if bias is not None:
+        y = bias_add(y, bias, name="BiasAdd")
+    if len(dims) > 2:
+        y = reshape(y, list(dims[:-1]) + [units], name="Tensordot")
+    if activation is not None:
+        y = activation(y)
+    return y
+
+
+__all__ = ["dense"]
