@@ -238,3 +238,34 @@ def test_static_rnn_unstacked_inputs_one_matmul_kernel_per_step():
     k4, _ = _kernel_counts(4, unstacked=True)
     k8, _ = _kernel_counts(8, unstacked=True)
     assert k8 - k4 == 4, (k4, k8)
+
+
+def test_gradients_reach_every_layer_variable():
+    seq = fc.placeholder(fc.float32, [None, 3, 2])
+    cell = fc.nn.rnn_cell.LSTMCell(4, use_peepholes=True, num_proj=3)
+    outputs, _ = fc.nn.static_rnn(cell, fc.unstack(seq, axis=1), dtype=fc.float32)
+    pred = fc.layers.dense(fc.nn.dropout(outputs[-1], rate=0.1, seed=2), 1)
+    loss = fc.reduce_mean(fc.square(pred))
+    variables = fc.trainable_variables()
+    assert len(variables) == 8
+    grads = fc.gradients(loss, variables)
+    values = _run("interpret", grads, {seq: _rand(2, 3, 2)})
+    for var, g in zip(variables, values):
+        assert g.shape == tuple(var.shape.as_list()) and np.all(np.isfinite(g)), var.name
+        assert np.any(g != 0), var.name
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_layers_dropout_training_switch(backend):
+    x = fc.placeholder(fc.float32, [None, 2000])
+    training = fc.placeholder_with_default(False, [])
+    y = fc.layers.dropout(x, rate=0.5, seed=4, training=training)
+    same = fc.layers.dropout(x, rate=0.5, training=False)
+    always = fc.layers.dropout(x, rate=0.5, seed=5, training=True)
+    xv = np.ones((2, 2000), np.float32)
+    off, s, a = _run(backend, [y, same, always], {x: xv})
+    np.testing.assert_array_equal(off, xv)
+    np.testing.assert_array_equal(s, xv)
+    assert abs((a == 0).mean() - 0.5) < 0.03
+    (on,) = _run(backend, [y], {x: xv, training: True})
+    assert abs((on == 0).mean() - 0.5) < 0.03 and set(np.unique(on)) <= {0.0, 2.0}

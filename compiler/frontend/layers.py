@@ -5,18 +5,23 @@
 `get_variable`, and computes `activation(inputs @ kernel + bias)` over the last axis of
 `inputs`, whatever its rank: an input of rank > 2 is reshaped to 2-D, multiplied and
 reshaped back, keeping symbolic batch dims symbolic. The last axis must be static. The
-default name is `dense`, made unique (`dense_1`, ...) as TF1 does. Nothing here runs a
-graph; the layers are plain functions, not Keras objects.
+default name is `dense`, made unique (`dense_1`, ...) as TF1 does.
+
+`dropout(inputs, rate=0.5, training=False, ...)` is `fc.nn.dropout` switched by a Python
+bool or a bool tensor. Nothing here runs a graph; the layers are plain functions, not
+Keras objects.
 """
 
 from __future__ import annotations
 
 from ..ir import dtypes as T
-from .core import convert_to_tensor, known_shape
+from .control_flow import identity
+from .core import convert_to_tensor, known_shape, op_scope
 from .init_ops import glorot_uniform_initializer, zeros_initializer
-from .manip_ops import reshape
+from .manip_ops import reshape, where
 from .math_ops import matmul
 from .nn import bias_add
+from .nn import dropout as nn_dropout
 from .variable_scope import get_variable, variable_scope
 
 
@@ -64,4 +69,21 @@ def _apply(x, dims, kernel, bias, activation, units):
     return y
 
 
-__all__ = ["dense"]
+def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=None):
+    """TF1's `tf.layers.dropout`: `fc.nn.dropout(inputs, rate=rate)` when `training` is
+    true, `inputs` unchanged otherwise. `training` is a Python bool or a bool tensor (a
+    `placeholder_with_default(False, [])`); for a tensor, the rate fed to the mask is
+    `where(training, rate, 0)`, so the graph is the same in both modes."""
+    x = convert_to_tensor(inputs)
+    if isinstance(training, bool):
+        if not training:
+            return identity(x, name=name or "dropout")
+        return nn_dropout(x, rate=rate, noise_shape=noise_shape, seed=seed, name=name)
+    flag = convert_to_tensor(training)
+    with op_scope(name, "dropout", [x]):
+        zero = convert_to_tensor(0.0, x.dtype)
+        applied = where(flag, convert_to_tensor(rate, x.dtype), zero)
+        return nn_dropout(x, rate=applied, noise_shape=noise_shape, seed=seed)
+
+
+__all__ = ["dense", "dropout"]
