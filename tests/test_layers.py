@@ -269,3 +269,22 @@ def test_layers_dropout_training_switch(backend):
     assert abs((a == 0).mean() - 0.5) < 0.03
     (on,) = _run(backend, [y], {x: xv, training: True})
     assert abs((on == 0).mean() - 0.5) < 0.03 and set(np.unique(on)) <= {0.0, 2.0}
+
+
+def test_cells_share_variables_through_reuse():
+    x = [fc.placeholder(fc.float32, [2, 3]) for _ in range(2)]
+    first = fc.nn.rnn_cell.BasicLSTMCell(4)
+    out_a, _ = fc.nn.static_rnn(first, x, dtype=fc.float32)
+    out_b, _ = fc.nn.static_rnn(first, x, dtype=fc.float32)  # same object: same variables
+    again = fc.nn.rnn_cell.BasicLSTMCell(4, reuse=True)
+    out_c, _ = fc.nn.static_rnn(again, x, dtype=fc.float32)
+    assert [v.name for v in fc.global_variables()] == ["rnn/basic_lstm_cell/kernel:0",
+                                                       "rnn/basic_lstm_cell/bias:0"]
+    assert again.variables == first.variables
+    other = fc.nn.rnn_cell.BasicLSTMCell(4)
+    fc.nn.static_rnn(other, x, dtype=fc.float32)
+    assert other.variables[0].name == "rnn/basic_lstm_cell_1/kernel:0"
+    feed = {p: _rand(2, 3) for p in x}
+    a, b, c = _run("interpret", [out_a[-1], out_b[-1], out_c[-1]], feed)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)

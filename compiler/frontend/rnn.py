@@ -10,7 +10,8 @@ and `bias` [4 * units], gates in TF1's order i, j, f, o:
     new_c = c * sigmoid(f + forget_bias) + sigmoid(i) * activation(j)
     new_h = activation(new_c) * sigmoid(o)
 
-Later calls (time steps) reuse the same variables. `LSTMCell` adds peepholes
+Later calls (time steps) reuse the same variables. A new cell made with `reuse=True`
+(or `AUTO_REUSE`) takes the existing variables of its scope, as in TF1. `LSTMCell` adds peepholes
 (`w_f_diag`, `w_i_diag`, `w_o_diag`), `cell_clip`, and a projection (`num_proj`,
 `projection/kernel`, optionally clipped by `proj_clip`). The state is an
 `LSTMStateTuple(c, h)`, or with `state_is_tuple=False` the concatenation [c, h].
@@ -55,8 +56,9 @@ class RNNCell:
 
     _default_name = "rnn_cell"
 
-    def __init__(self, name=None, dtype=None):
+    def __init__(self, name=None, dtype=None, reuse=None):
         self._name = name
+        self._reuse = reuse
         self._dtype = T.as_dtype(dtype) if dtype is not None else None
         self._scope = None
 
@@ -67,12 +69,20 @@ class RNNCell:
             raise ValueError(f"{type(self).__name__}: inputs must be [batch, depth] with a "
                              f"static depth, got {list(dims)}")
         if self._scope is None:
-            with variable_scope(scope or self._name, default_name=self._default_name) as vs:
+            with self._first_scope(scope) as vs:
                 self._scope = vs
                 self._build(dims[-1], self._dtype or x.dtype)
                 return self._step(x, state)
         with variable_scope(self._scope, reuse=True):
             return self._step(x, state)
+
+    def _first_scope(self, scope):
+        """TF1's layer scope: `scope`, else the cell's name or default name made unique;
+        with `reuse`, that name as is, reusing the variables already there."""
+        base = self._name or self._default_name
+        if self._reuse:
+            return variable_scope(scope or base, reuse=self._reuse)
+        return variable_scope(scope, default_name=base)
 
     def zero_state(self, batch_size, dtype):
         """Zeros of the state's structure, [batch_size, size] each."""
@@ -99,7 +109,7 @@ class BasicLSTMCell(RNNCell):
 
     def __init__(self, num_units, forget_bias=1.0, state_is_tuple=True, activation=None,
                  reuse=None, name=None, dtype=None):
-        super().__init__(name, dtype)
+        super().__init__(name, dtype, reuse)
         self._num_units = int(num_units)
         self._forget_bias = float(forget_bias)
         self._state_is_tuple = bool(state_is_tuple)
@@ -146,7 +156,7 @@ class LSTMCell(RNNCell):
                  name=None, dtype=None):
         if num_unit_shards is not None or num_proj_shards is not None:
             raise NotImplementedError("LSTMCell: sharded variables are not supported")
-        super().__init__(name, dtype)
+        super().__init__(name, dtype, reuse)
         self._num_units = int(num_units)
         self._use_peepholes = bool(use_peepholes)
         self._cell_clip = cell_clip
