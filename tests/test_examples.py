@@ -1,4 +1,6 @@
-"""The main example runs and checks itself; the benchmark script runs (quick mode) and
+"""The main example runs and checks itself; the training examples (regression, MLP on
+digits with AOT compile and runtime.load, LSTM on the adding problem) run at their --small
+size and check themselves (exit 0); the benchmark script runs (quick mode) and
 prints JSON lines in the contract's form with flowc's results (Session.run, and
 make_callable with out= buffers: "flowc-out") checked "ok"."""
 
@@ -23,6 +25,26 @@ def test_main_example_runs_and_matches_numpy():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all results match numpy" in proc.stdout
     assert "MISMATCH" not in proc.stdout
+
+
+def test_regression_example_learns_w():
+    proc = _run(os.path.join("examples", "regression.py"), "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "learned" in proc.stdout and "NOT LEARNED" not in proc.stdout
+    assert "epoch  1  loss" in proc.stdout          # the loss is printed per epoch
+
+
+def test_mlp_digits_example_trains_compiles_and_runs():
+    proc = _run(os.path.join("examples", "mlp_digits.py"), "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agree with the Session on 100.0 %" in proc.stdout
+    assert proc.stdout.rstrip().endswith("ok")
+
+
+def test_lstm_adding_example_loss_falls():
+    proc = _run(os.path.join("examples", "lstm_adding.py"), "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "learned" in proc.stdout and "NOT LEARNED" not in proc.stdout
 
 
 def test_bench_quick_prints_checked_json_lines():
