@@ -1,0 +1,240 @@
+"""W3, one SGD step of a 784-512-512-10 MLP (relu, relu, softmax cross-entropy), batch
+256, float32, learning rate 0.01 (issue 6, item 7).
+
+Systems: flowc (`Session.run([train_op, loss])`: forward, backward and in-place update in
+one compiled call; `compile_s` is the first step, the cold compile of the training
+program), numpy (hand-written forward, backward and update), and, when installed, jax-jit
+and torch. Every system starts from the same weights; after one step its updated weights
+and loss are checked against numpy's before it is timed. Timed steps keep updating the
+weights (as training does), so weights drift from the checked values; that does not change
+the work per step. `gflops` counts the six matmuls of forward and backward (2*B*m*n each,
+minus the unused input gradient of the first layer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import numpy as np
+from benchlib import (
+    compare,
+    failed,
+    flowc_init_s,
+    flowc_kernels,
+    measure,
+    numpy_blas_note,
+    result,
+    skipped,
+    try_import,
+)
+
+NAME = "W3"
+SIZES = (784, 512, 512, 10)
+LR = 0.01
+RTOL, ATOL = 1e-4, 1e-6
+
+
+@contextlib.contextmanager
+def no_disk_cache():
+    """FLOWC_CACHE=0 inside the block, so a first call is a cold compile, not a load from
+    the on-disk compile cache that an earlier run filled."""
+    old = os.environ.get("FLOWC_CACHE")
+    os.environ["FLOWC_CACHE"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("FLOWC_CACHE", None)
+        else:
+            os.environ["FLOWC_CACHE"] = old
+
+
+def _data(batch, sizes):
+    rng = np.random.default_rng(0)
+    ws = [(rng.standard_normal((m, n)) * np.sqrt(2.0 / m)).astype(np.float32)
+          for m, n in zip(sizes, sizes[1:])]
+    bs = [np.full(n, 0.01, np.float32) for n in sizes[1:]]
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    labels = rng.integers(0, sizes[-1], batch)
+    y = np.eye(sizes[-1], dtype=np.float32)[labels]
+    return ws, bs, x, y
+
+
+def _flops(batch, sizes):
+    fwd = sum(2 * batch * m * n for m, n in zip(sizes, sizes[1:]))
+    bwd_w = fwd
+    bwd_x = fwd - 2 * batch * sizes[0] * sizes[1]
+    return fwd + bwd_w + bwd_x
+
+
+def numpy_step(ws, bs, x, y, lr=LR):
+    """One SGD step in place on `ws`, `bs`; returns the loss (before the update)."""
+    hs = [x]
+    h = x
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        h = h @ w + b
+        if i < len(ws) - 1:
+            h = np.maximum(h, np.float32(0))
+        hs.append(h)
+    logits = hs[-1]
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(s)[:, 0] - (z * y).sum(axis=1)))
+    g = (e / s - y) / np.float32(x.shape[0])
+    lr = np.float32(lr)
+    for i in reversed(range(len(ws))):
+        gw = hs[i].T @ g
+        gb = g.sum(axis=0)
+        if i > 0:
+            g = (g @ ws[i].T) * (hs[i] > 0)
+        ws[i] -= lr * gw
+        bs[i] -= lr * gb
+    return loss
+
+
+def run(cfg):
+    batch = 16 if cfg.quick else 256
+    sizes = (32, 16, 16, 10) if cfg.quick else SIZES
+    timing = dict(min_time_s=0.05, min_repeats=3, max_repeats=10) if cfg.quick else \
+        dict(min_time_s=2.0, min_repeats=10, max_repeats=100)
+    ws0, bs0, x, y = _data(batch, sizes)
+    ws1, bs1 = [w.copy() for w in ws0], [b.copy() for b in bs0]
+    loss0 = numpy_step(ws1, bs1, x, y)
+    want = (ws1, bs1, loss0)
+    gflop = _flops(batch, sizes) / 1e9
+    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
+    for system, fn in systems:
+        if not cfg.wants(system):
+            continue
+        try:
+            rec = fn(ws0, bs0, x, y, want, timing)
+        except Exception as e:  # noqa: BLE001  (a failing peer must not stop the others)
+            rec = failed(NAME, system, e)
+        if rec.get("median_ms"):
+            rec["gflops"] = round(gflop / (rec["median_ms"] / 1e3), 2)
+        yield rec
+
+
+def _check(ws, bs, loss, want):
+    for got, exp in zip(list(ws) + list(bs), list(want[0]) + list(want[1])):
+        c = compare(np.asarray(got, np.float32), exp, RTOL, ATOL)
+        if c != "ok":
+            return c
+    return compare(np.float32(loss), np.float32(want[2]), RTOL, ATOL)
+
+
+def _flowc(ws0, bs0, x, y, want, timing):
+    import compiler as fc
+    init_s = flowc_init_s()
+    graph = fc.Graph()
+    with graph.as_default():
+        xp = fc.placeholder(fc.float32, [None, x.shape[1]], name="x")
+        yp = fc.placeholder(fc.float32, [None, y.shape[1]], name="y")
+        wv = [fc.Variable(w, name=f"w{i}") for i, w in enumerate(ws0)]
+        bv = [fc.Variable(b, name=f"b{i}") for i, b in enumerate(bs0)]
+        h = xp
+        for i, (w, b) in enumerate(zip(wv, bv)):
+            h = fc.matmul(h, w) + b
+            if i < len(wv) - 1:
+                h = fc.nn.relu(h)
+        loss = fc.reduce_mean(fc.nn.softmax_cross_entropy_with_logits_v2(labels=yp,
+                                                                         logits=h))
+        train = fc.train.GradientDescentOptimizer(LR).minimize(loss)
+        init = fc.global_variables_initializer()
+    sess = fc.Session(graph=graph)
+    sess.run(init)
+    feed = {xp: x, yp: y}
+    with no_disk_cache():
+        t0 = time.perf_counter()
+        _, lv = sess.run([train, loss], feed)
+        compile_s = time.perf_counter() - t0
+    kernels = flowc_kernels(sess)
+    check = _check(sess.run(wv), sess.run(bv), lv, want)
+    times = measure(lambda: sess.run([train, loss], feed), **timing)
+    note = (f"Session.run([train_op, loss]); compile_s = first step (cold compile of the "
+            f"training program, disk cache off, plus one step), without the one-time LLVM start-up "
+            f"({init_s:.2f} s); {sess.compile_count} compile(s); "
+            f"{sess.options.threads} thread(s) configured")
+    return result(NAME, "flowc", times, check, compile_s=compile_s, kernels=kernels,
+                  note=note)
+
+
+def _numpy(ws0, bs0, x, y, want, timing):
+    ws, bs = [w.copy() for w in ws0], [b.copy() for b in bs0]
+    loss = numpy_step(ws, bs, x, y)
+    check = _check(ws, bs, loss, want)
+    times = measure(lambda: numpy_step(ws, bs, x, y), **timing)
+    return result(NAME, "numpy", times, check,
+                  note="hand-written forward+backward+update; " + numpy_blas_note())
+
+
+def _jax(ws0, bs0, x, y, want, timing):
+    jax = try_import("jax")
+    if jax is None:
+        return skipped(NAME, "jax-jit", "jax not installed")
+    jnp = jax.numpy
+
+    def loss_fn(params, xb, yb):
+        h = xb
+        for i, (w, b) in enumerate(params):
+            h = h @ w + b
+            if i < len(params) - 1:
+                h = jax.nn.relu(h)
+        return -jnp.mean(jnp.sum(jax.nn.log_softmax(h) * yb, axis=1))
+
+    @jax.jit
+    def step(params, xb, yb):
+        lv, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
+        return [(w - LR * gw, b - LR * gb) for (w, b), (gw, gb) in zip(params, grads)], lv
+
+    params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in zip(ws0, bs0)]
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    t0 = time.perf_counter()
+    new, lv = step(params, xj, yj)
+    jax.block_until_ready(new)
+    compile_s = time.perf_counter() - t0
+    check = _check([np.asarray(w) for w, _ in new], [np.asarray(b) for _, b in new],
+                   float(lv), want)
+    state = [new]
+
+    def call():
+        state[0], _ = step(state[0], xj, yj)
+        jax.block_until_ready(state[0])
+
+    times = measure(call, **timing)
+    return result(NAME, "jax-jit", times, check, compile_s=compile_s,
+                  note=f"jax {jax.__version__}, jit of value_and_grad + update")
+
+
+def _torch(ws0, bs0, x, y, want, timing):
+    torch = try_import("torch")
+    if torch is None:
+        return skipped(NAME, "torch", "torch not installed")
+    params = []
+    for w, b in zip(ws0, bs0):
+        params += [torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)]
+    opt = torch.optim.SGD(params, lr=LR)
+    xt, labels = torch.tensor(x), torch.tensor(y.argmax(axis=1))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        h = xt
+        for i in range(0, len(params), 2):
+            h = h @ params[i] + params[i + 1]
+            if i < len(params) - 2:
+                h = torch.relu(h)
+        lv = torch.nn.functional.cross_entropy(h, labels)
+        lv.backward()
+        opt.step()
+        return lv
+
+    lv = float(step())
+    with torch.no_grad():
+        check = _check([p.numpy() for p in params[0::2]], [p.numpy() for p in params[1::2]],
+                       lv, want)
+    times = measure(step, **timing)
+    return result(NAME, "torch", times, check,
+                  note=f"torch {torch.__version__} eager, {torch.get_num_threads()} threads")
