@@ -111,6 +111,12 @@ def _arg_root(b, node, out):
     return b.parallel_loops(node.shape, body, x.shape[axis])
 
 
+#: rows of B that one pass of the i-k-j matmul over an output row accumulates (static k)
+K_UNROLL = 4
+#: output rows that one pass of the i-k-j matmul computes together (register block)
+M_BLOCK = 4
+
+
 def _matmul_root(b, node, out, epilogue=None):
     """C = A @ B (batch dims broadcast), accumulated into `out` row by row (i, k, j order,
     so the inner loop runs along contiguous rows of B and out); with an `epilogue` root,
@@ -126,26 +132,52 @@ def _matmul_root(b, node, out, epilogue=None):
         sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
         return b.expr(x, sub, stmts)
 
-    def per_row(bidx, i):
+    def per_rows(bidx, rows):
+        """Output rows `rows` (index expressions) of one batch: each row of B that is
+        loaded is used for every one of these rows."""
         def zero(jj):
-            return [b.store(out, bidx + [i, jj[0]], node.shape, K.FConst(0, dt))]
+            return [b.store(out, bidx + [i, jj[0]], node.shape, K.FConst(0, dt))
+                    for i in rows]
 
-        def per_k(kk):
+        def per_ks(ks):
+            # one pass over the output rows for the rows ks of B: each output element is
+            # loaded and stored once per len(ks) multiply-adds (same summation order as one
+            # k at a time)
             stmts = []
-            a = b.fresh("a")
-            stmts.append(K.Let(a, operand(A, bidx, i, kk[0], stmts, ta)))
+            avs = {}
+            for i in rows:
+                for kv in ks:
+                    a = b.fresh("a")
+                    stmts.append(K.Let(a, operand(A, bidx, i, kv, stmts, ta)))
+                    avs[i, kv] = K.Var(a, dt)
 
             def per_j(jj):
                 st = []
-                bv = operand(B, bidx, kk[0], jj[0], st, tb)
-                o_idx = b.linear(bidx + [i, jj[0]], node.shape)
-                acc = K.Binary("add", K.Load(b.use(out), o_idx, out.dtype),
-                               K.Binary("mul", K.Var(a, dt), bv, dt, True), dt, True)
-                st.append(K.Store(b.use(out, True), o_idx, acc))
+                bvs = [operand(B, bidx, kv, jj[0], st, tb) for kv in ks]
+                for i in rows:
+                    o_idx = b.linear(bidx + [i, jj[0]], node.shape)
+                    acc = K.Load(b.use(out), o_idx, out.dtype)
+                    for kv, bv in zip(ks, bvs):
+                        acc = K.Binary("add", acc, K.Binary("mul", avs[i, kv], bv, dt, True),
+                                       dt, True)
+                    st.append(K.Store(b.use(out, True), o_idx, acc))
                 return st
             return stmts + list(b.loops([node.shape[-1]], per_j, "j"))
-        return [*b.loops([node.shape[-1]], zero, "j"), *b.loops([kdim], per_k, "k"),
-                *apply_epilogue(bidx, i)]
+
+        if isinstance(kdim, int) and kdim >= 2 * K_UNROLL:
+            whole, rest = divmod(kdim, K_UNROLL)
+            ks = list(b.loops([whole], lambda kk: per_ks(
+                [K.iadd(K.imul(kk[0], K_UNROLL), u) for u in range(K_UNROLL)]), "k"))
+            if rest:
+                ks += b.loops([rest], lambda kk: per_ks(
+                    [K.iadd(kk[0], whole * K_UNROLL)]), "k")
+        else:
+            ks = list(b.loops([kdim], lambda kk: per_ks([kk[0]]), "k"))
+        epi = [st for i in rows for st in apply_epilogue(bidx, i)]
+        return [*b.loops([node.shape[-1]], zero, "j"), *ks, *epi]
+
+    def per_row(bidx, i):
+        return per_rows(bidx, [i])
 
     def apply_epilogue(bidx, i):
         if epilogue is None:
@@ -176,10 +208,27 @@ def _matmul_root(b, node, out, epilogue=None):
     # transpose_b: rows of A and B both run along k, so a dot product per output element
     # (a vectorized reduction over k) beats the i-k-j order, which would stride through B
     row = per_row_acc if node.dtype is T.float16 or tb else per_row
+    m_dim = node.shape[-2]
+    if row is per_row_acc or M_BLOCK == 1 or (isinstance(m_dim, int) and m_dim < 2 * M_BLOCK):
+        def body(idx):
+            return row(list(idx[:nb]), idx[nb])
+        return b.parallel_loops(node.shape[:-1], body, D.mul(node.shape[-1], kdim))
 
-    def body(idx):
-        return row(list(idx[:nb]), idx[nb])
-    return b.parallel_loops(node.shape[:-1], body, D.mul(node.shape[-1], kdim))
+    # i-k-j over blocks of M_BLOCK rows of A (a register block: each vector of a row of B
+    # that is loaded serves M_BLOCK output rows); the last block may be partial
+    def block_body(idx):
+        bidx = list(idx[:nb])
+        i0 = K.imul(idx[nb], M_BLOCK)
+        m = b.dim(m_dim)
+        full = K.Binary("less_equal", K.iadd(i0, M_BLOCK), m, T.bool_)
+        rest = K.iadd(m, K.imul(i0, -1))
+        r = b.fresh("r")
+        tail = (K.Loop(r, rest, tuple(per_row(bidx, K.iadd(i0, K.Var(r))))),)
+        return [K.If(full, tuple(per_rows(bidx, [K.iadd(i0, u) for u in range(M_BLOCK)])),
+                     tail)]
+    blocks = D.floordiv(D.add(m_dim, M_BLOCK - 1), M_BLOCK)
+    return b.parallel_loops(list(node.shape[:-2]) + [blocks], block_body,
+                            D.mul(D.mul(node.shape[-1], kdim), M_BLOCK))
 
 
 def _scatter_root(b, node, out):
