@@ -190,26 +190,37 @@ def _matmul_root(b, node, out, epilogue=None):
             return st
         return list(b.loops([node.shape[-1]], per_j, "j"))
 
-    def per_row_acc(bidx, i):
+    def per_rows_acc(bidx, rows):
+        """Output rows `rows` as dot products over k, one accumulator per row: each
+        element of B that is loaded serves every one of these rows."""
         def per_j(jj):
-            acc = b.fresh("acc")
+            accs = [b.fresh("acc") for _ in rows]
 
             def per_k(kk):
                 st = []
-                av = operand(A, bidx, i, kk[0], st, ta)
                 bv = operand(B, bidx, kk[0], jj[0], st, tb)
-                st.append(K.Set(acc, K.Binary("add", K.Var(acc, dt),
-                                              K.Binary("mul", av, bv, dt), dt, True)))
+                for acc, i in zip(accs, rows):
+                    av = operand(A, bidx, i, kk[0], st, ta)
+                    st.append(K.Set(acc, K.Binary("add", K.Var(acc, dt),
+                                                  K.Binary("mul", av, bv, dt), dt, True)))
                 return st
-            return [K.Let(acc, K.FConst(0, dt)), *b.loops([kdim], per_k, "k"),
-                    b.store(out, bidx + [i, jj[0]], node.shape, K.Var(acc, dt))]
-        return list(b.loops([node.shape[-1]], per_j, "j")) + apply_epilogue(bidx, i)
+            return [*(K.Let(acc, K.FConst(0, dt)) for acc in accs),
+                    *b.loops([kdim], per_k, "k"),
+                    *(b.store(out, bidx + [i, jj[0]], node.shape, K.Var(acc, dt))
+                      for acc, i in zip(accs, rows))]
+        epi = [st for i in rows for st in apply_epilogue(bidx, i)]
+        return list(b.loops([node.shape[-1]], per_j, "j")) + epi
+
+    def per_row_acc(bidx, i):
+        return per_rows_acc(bidx, [i])
 
     # transpose_b: rows of A and B both run along k, so a dot product per output element
     # (a vectorized reduction over k) beats the i-k-j order, which would stride through B
     row = per_row_acc if node.dtype is T.float16 or tb else per_row
     m_dim = node.shape[-2]
-    if row is per_row_acc or M_BLOCK == 1 or (isinstance(m_dim, int) and m_dim < 2 * M_BLOCK):
+    block_rows = per_rows_acc if tb else per_rows
+    if node.dtype is T.float16 or M_BLOCK == 1 or (isinstance(m_dim, int)
+                                                   and m_dim < 2 * M_BLOCK):
         def body(idx):
             return row(list(idx[:nb]), idx[nb])
         return b.parallel_loops(node.shape[:-1], body, D.mul(node.shape[-1], kdim))
@@ -223,8 +234,8 @@ def _matmul_root(b, node, out, epilogue=None):
         full = K.Binary("less_equal", K.iadd(i0, M_BLOCK), m, T.bool_)
         rest = K.iadd(m, K.imul(i0, -1))
         r = b.fresh("r")
-        tail = (K.Loop(r, rest, tuple(per_row(bidx, K.iadd(i0, K.Var(r))))),)
-        return [K.If(full, tuple(per_rows(bidx, [K.iadd(i0, u) for u in range(M_BLOCK)])),
+        tail = (K.Loop(r, rest, tuple(row(bidx, K.iadd(i0, K.Var(r))))),)
+        return [K.If(full, tuple(block_rows(bidx, [K.iadd(i0, u) for u in range(M_BLOCK)])),
                      tail)]
     blocks = D.floordiv(D.add(m_dim, M_BLOCK - 1), M_BLOCK)
     return b.parallel_loops(list(node.shape[:-2]) + [blocks], block_body,
