@@ -44,6 +44,7 @@ import tempfile
 
 import numpy as np
 
+from runtime.artifact import sha256_file
 from runtime.executable import BufferSpec, Executable
 from runtime.signature import Signature
 
@@ -195,11 +196,7 @@ def _read_entry(path, parts) -> dict:
 
 
 def _file_hash(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def _executable(path, meta, program) -> Executable:

@@ -295,8 +295,20 @@ def _shape_value(b, node, idx, stmts):
     return K.Cast(value, node.dtype)
 
 
-_COMBINE = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
-            "reduce_min": "minimum"}
+#: the accumulation op of each reduction
+COMBINE = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
+           "reduce_min": "minimum"}
+
+
+def input_index_of_output(rank, axes, keepdims, oidx):
+    """The input index of a reduction's output index `oidx`, with None on reduced axes."""
+    it = iter(oidx)
+    full = [None] * rank
+    for k in range(rank):
+        o = next(it) if keepdims or k not in axes else None
+        if k not in axes:
+            full[k] = o
+    return full
 
 
 def _inline_reduce(b, node, idx, stmts):
@@ -304,14 +316,8 @@ def _inline_reduce(b, node, idx, stmts):
     from ..ops.reduce import identity_of, normalize_axes
     x = node.inputs[0]
     axes = normalize_axes(node.attr["axes"], len(x.shape))
-    keep = node.attr["keepdims"]
     dt = compute_dtype(node.dtype)
-    it = iter(idx)
-    full = [None] * len(x.shape)
-    for k in range(len(x.shape)):
-        o = next(it) if keep or k not in axes else None
-        if k not in axes:
-            full[k] = o
+    full = input_index_of_output(len(x.shape), axes, node.attr["keepdims"], idx)
     acc = b.fresh("acc")
     stmts.append(K.Let(acc, K.FConst(identity_of(node.op, dt.np).item(), dt)))
 
@@ -320,7 +326,7 @@ def _inline_reduce(b, node, idx, stmts):
         for k, r in zip(axes, ridx):
             sub[k] = r
         st = []
-        st.append(K.Set(acc, K.Binary(_COMBINE[node.op], K.Var(acc, dt),
+        st.append(K.Set(acc, K.Binary(COMBINE[node.op], K.Var(acc, dt),
                                       b.expr(x, sub, st), dt)))
         return st
     stmts.extend(b.loops([x.shape[k] for k in axes], inner, "r"))

@@ -13,7 +13,7 @@ from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ops.reduce import identity_of, normalize_axes
 from . import kir as K
-from .lower import EXPR_RULE_NAMES, _checked_index, compute_dtype
+from .lower import COMBINE, EXPR_RULE_NAMES, _checked_index, compute_dtype, input_index_of_output
 
 
 def _pointwise_root(b, node, out):
@@ -52,22 +52,14 @@ def _reduce_root(b, node, out):
     dt = compute_dtype(node.dtype)
     if axes and axes == tuple(range(len(axes))) and len(axes) < len(x.shape) and \
             node.dtype in (T.float32, T.float64, T.int32, T.int64):
-        combine = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
-                   "reduce_min": "minimum"}[node.op]
-        return _column_reduce(b, node, out, axes, combine,
+        return _column_reduce(b, node, out, axes, COMBINE[node.op],
                               K.FConst(identity_of(node.op, dt.np).item(), dt))
-    combine = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
-               "reduce_min": "minimum"}[node.op]
+    combine = COMBINE[node.op]
     init = K.FConst(identity_of(node.op, dt.np).item(), dt)
 
     def body(oidx):
         acc = b.fresh("acc")
-        it = iter(oidx)
-        full = [None] * len(x.shape)
-        for k in range(len(x.shape)):
-            o = next(it) if keep or k not in axes else None
-            if k not in axes:
-                full[k] = o
+        full = input_index_of_output(len(x.shape), axes, keep, oidx)
 
         def inner(ridx):
             sub = list(full)
@@ -282,15 +274,13 @@ ROOT_RULES = frozenset(_ROOT_RULES)
 EXPR_RULES = EXPR_RULE_NAMES
 
 
-_COMBINE = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
-            "reduce_min": "minimum"}
 
 
 def _row_root(b, group, out):
     """Per row: each member reduction over the inner axes (an accumulator), then the root
     over the inner axes (stored), or the root reduction's value (stored)."""
     root, k = group.root, group.rows
-    full = tuple(root.inputs[0].shape) if root.op in _COMBINE else tuple(root.shape)
+    full = tuple(root.inputs[0].shape) if root.op in COMBINE else tuple(root.shape)
     rows, inner = full[:k], full[k:]
 
     cached = _cached_operand(group, full)
@@ -305,7 +295,7 @@ def _row_root(b, group, out):
             v = b.expr(red.inputs[0], ridx + iidx, st)
             if red.inputs[0] is cached:  # keep it in the output row for the last pass
                 st.append(b.store(out, ridx + iidx, root.shape, v))
-            st.append(K.Set(acc, K.Binary(_COMBINE[red.op], K.Var(acc, dt), v, dt, True)))
+            st.append(K.Set(acc, K.Binary(COMBINE[red.op], K.Var(acc, dt), v, dt, True)))
             return st
         stmts.extend(b.loops(inner, inner_body, "r"))
         return K.Var(acc, dt)
@@ -317,7 +307,7 @@ def _row_root(b, group, out):
             b.row_values[id(red)] = reduction(red, ridx, stmts)
         if cached is not None:
             b.row_cache[id(cached)] = out
-        if root.op in _COMBINE:
+        if root.op in COMBINE:
             value = reduction(root, ridx, stmts)
             keep = [K.IConst(0)] * len(inner) if root.attr["keepdims"] else []
             stmts.append(b.store(out, ridx + keep, root.shape, value))
@@ -338,7 +328,7 @@ def _cached_operand(group, full):
     (softmax's exp(x - max)): the reduction pass stores it in the output row and the last
     pass reads it back instead of computing it again. None when that does not apply."""
     root = group.root
-    if root.op in _COMBINE or not group.reductions:
+    if root.op in COMBINE or not group.reductions:
         return None
     c = group.reductions[-1].inputs[0]
     if c.dtype != root.dtype or tuple(c.shape) != full or c is root or \
@@ -351,7 +341,7 @@ def _cached_operand(group, full):
         for i in n.inputs:
             if i is c:
                 return c
-            if id(i) in members and id(i) not in seen and i.op not in _COMBINE:
+            if id(i) in members and id(i) not in seen and i.op not in COMBINE:
                 seen.add(id(i))
                 stack.append(i)
     return None
