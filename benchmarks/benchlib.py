@@ -255,3 +255,38 @@ def try_import(name):
     except Exception as e:  # noqa: BLE001  (a broken peer install is just "not available")
         note(f"{name} not available: {type(e).__name__}: {e}")
         return None
+
+
+def torch_compile_record(workload, fn, x, want, rtol, atol, timing):
+    """The `torch-compile` line: torch.compile(fn) on x (numpy), checked, then timed;
+    compile_s is the first call (it includes one run)."""
+    torch = try_import("torch")
+    if torch is None:
+        return skipped(workload, "torch-compile", "torch not installed")
+    xt = torch.from_numpy(x)
+    compiled = torch.compile(fn)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = compiled(xt)
+        compile_s = time.perf_counter() - t0
+        check = compare(out.numpy(), want, rtol, atol)
+        times = measure(lambda: compiled(xt), **timing)
+    return result(workload, "torch-compile", times, check, compile_s=compile_s,
+                  note="compile_s = first call (includes one run)")
+
+
+def onnxruntime_record(workload, make_model, x, want, rtol, atol, timing, note=""):
+    """The `onnxruntime` line: `make_model(onnx)` -> ModelProto with one input "x",
+    run on the CPU provider, checked, then timed; compile_s is the session creation."""
+    ort = try_import("onnxruntime")
+    onnx = try_import("onnx") if ort is not None else None
+    if ort is None or onnx is None:
+        return skipped(workload, "onnxruntime", "onnxruntime or onnx not installed")
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(make_model(onnx).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    compile_s = time.perf_counter() - t0
+    check = compare(sess.run(None, {"x": x})[0], want, rtol, atol)
+    times = measure(lambda: sess.run(None, {"x": x}), **timing)
+    return result(workload, "onnxruntime", times, check, compile_s=compile_s,
+                  note=f"onnxruntime {ort.__version__}, CPUExecutionProvider{note}")

@@ -19,8 +19,10 @@ from benchlib import (
     flowc_record,
     measure,
     numpy_blas_note,
+    onnxruntime_record,
     result,
     skipped,
+    torch_compile_record,
     try_import,
 )
 
@@ -143,36 +145,13 @@ def _torch(x, want, timing):
 
 
 def _torch_compile(x, want, timing):
-    torch, xt = _torch_setup(x)
-    if torch is None:
-        return skipped(NAME, "torch-compile", "torch not installed")
-
     def f(t):
-        return torch.tanh(t * 1.5 + 0.3) * torch.sigmoid(t) - 0.5 * t * t
-    fc_ = torch.compile(f)
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        out = fc_(xt)
-        compile_s = time.perf_counter() - t0
-        check = compare(out.numpy(), want, RTOL, ATOL)
-        times = measure(lambda: fc_(xt), **timing)
-    return result(NAME, "torch-compile", times, check, compile_s=compile_s,
-                  note="compile_s = first call (includes one run)")
+        return (t * 1.5 + 0.3).tanh() * t.sigmoid() - 0.5 * t * t
+    return torch_compile_record(NAME, f, x, want, RTOL, ATOL, timing)
 
 
 def _onnxruntime(x, want, timing):
-    ort = try_import("onnxruntime")
-    onnx = try_import("onnx") if ort is not None else None
-    if ort is None or onnx is None:
-        return skipped(NAME, "onnxruntime", "onnxruntime or onnx not installed")
-    t0 = time.perf_counter()
-    sess = ort.InferenceSession(_onnx_model(onnx).SerializeToString(),
-                                providers=["CPUExecutionProvider"])
-    compile_s = time.perf_counter() - t0
-    check = compare(sess.run(None, {"x": x})[0], want, RTOL, ATOL)
-    times = measure(lambda: sess.run(None, {"x": x}), **timing)
-    return result(NAME, "onnxruntime", times, check, compile_s=compile_s,
-                  note=f"onnxruntime {ort.__version__}, CPUExecutionProvider")
+    return onnxruntime_record(NAME, _onnx_model, x, want, RTOL, ATOL, timing)
 
 
 def _onnx_model(onnx):

@@ -16,7 +16,17 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from benchlib import compare, failed, flowc_record, measure, result, skipped, try_import
+from benchlib import (
+    compare,
+    failed,
+    flowc_record,
+    measure,
+    onnxruntime_record,
+    result,
+    skipped,
+    torch_compile_record,
+    try_import,
+)
 
 NAME = "W5"
 COLS = 1024
@@ -130,38 +140,14 @@ def _torch(x, want, timing):
 
 
 def _torch_compile(x, want, timing):
-    torch = try_import("torch")
-    if torch is None:
-        return skipped(NAME, "torch-compile", "torch not installed")
-    xt = torch.from_numpy(x)
-
     def f(t):
-        return torch.softmax(t, dim=-1)
-    fc_ = torch.compile(f)
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        out = fc_(xt)
-        compile_s = time.perf_counter() - t0
-        check = compare(out.numpy(), want, RTOL, ATOL)
-        times = measure(lambda: fc_(xt), **timing)
-    return result(NAME, "torch-compile", times, check, compile_s=compile_s,
-                  note="compile_s = first call (includes one run)")
+        return t.softmax(dim=-1)
+    return torch_compile_record(NAME, f, x, want, RTOL, ATOL, timing)
 
 
 def _onnxruntime(x, want, timing):
-    ort = try_import("onnxruntime")
-    onnx = try_import("onnx") if ort is not None else None
-    if ort is None or onnx is None:
-        return skipped(NAME, "onnxruntime", "onnxruntime or onnx not installed")
-    t0 = time.perf_counter()
-    sess = ort.InferenceSession(_onnx_model(onnx).SerializeToString(),
-                                providers=["CPUExecutionProvider"])
-    compile_s = time.perf_counter() - t0
-    check = compare(sess.run(None, {"x": x})[0], want, RTOL, ATOL)
-    times = measure(lambda: sess.run(None, {"x": x}), **timing)
-    return result(NAME, "onnxruntime", times, check, compile_s=compile_s,
-                  note=f"onnxruntime {ort.__version__}, CPUExecutionProvider, "
-                       "Softmax(axis=-1) opset 13")
+    return onnxruntime_record(NAME, _onnx_model, x, want, RTOL, ATOL, timing,
+                              ", Softmax(axis=-1) opset 13")
 
 
 def _onnx_model(onnx):
