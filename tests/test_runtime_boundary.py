@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ast
 import pathlib
-import subprocess
-import sys
+
+from compiler_free import run_without_compiler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 JIT_LOADER = "llvm_jit.py"
@@ -29,16 +29,8 @@ def test_runtime_sources_import_no_compiler_passes_or_llvmlite():
 
 
 def test_runtime_imports_in_a_process_that_blocks_the_compiler():
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('compiler', 'passes', 'llvmlite'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
+    out = run_without_compiler(
         "import runtime, runtime.executable, runtime.signature, runtime.variables\n"
         "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
