@@ -155,10 +155,9 @@ def test_compile_then_inspect(model, tmp_path):
     assert proc.returncode == 1 and "exactly one model manifest" in proc.stderr
 
 
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
 def test_compile_default_feeds_and_a_sessions_values_in_process(model, tmp_path,
                                                                   monkeypatch, capsys):
-    if shutil.which(os.environ.get("CC", "cc")) is None:
-        pytest.skip("no C compiler")
     monkeypatch.chdir(model.parent)
     monkeypatch.setattr(sys, "path", list(sys.path))
     try:
