@@ -1,8 +1,8 @@
 """`fc.train`: TF1's training API — optimizers, the global step and checkpoints.
 
 `GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` (optimizers.py),
-`Saver` (saver.py: `.npz` checkpoints, never pickle), `get_or_create_global_step`,
-`get_global_step`, `create_global_step` (global_step.py). See docs/training.md.
+`Saver` (saver.py: `.npz` checkpoints of plain arrays, allow_pickle=False),
+`get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py). See docs/training.md.
 """
 
 from .global_step import create_global_step, get_global_step, get_or_create_global_step

@@ -1,7 +1,7 @@
 """Checkpoints: `Saver(var_list=None)`, `save(sess, path)`, `restore(sess, path)`.
 
 A checkpoint is an `.npz` file (a zip of `.npy` members, numpy's `savez` layout, written
-without pickle): one array per variable keyed by the variable's name (`layer/w`, without
+with allow_pickle=False): one array per variable keyed by the variable's name (`layer/w`, without
 `:0`), plus the Session's run counter (the random-number state, DESIGN.md) under the
 reserved key `RUN_COUNTER_KEY` as an int64 scalar. It is written to a temporary file and
 renamed, so a crash never leaves a half-written checkpoint at `path`.
@@ -133,7 +133,7 @@ def _npz_path(save_path, global_step, sess):
 
 
 def _write_npz(path, arrays):
-    """numpy's savez layout (one uncompressed `KEY.npy` member per array), no pickle,
+    """numpy's savez layout (one uncompressed `KEY.npy` member per array, plain arrays only),
     written to a temporary file in the same folder and renamed over `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
