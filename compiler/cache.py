@@ -19,7 +19,8 @@ Writes are atomic: an entry is written into `ROOT/.tmp-*` and renamed into place
 killed process leaves at most a temp folder, which lookups ignore and `clear` removes.
 An entry whose JSON does not parse, whose key differs or whose files do not match their
 recorded hashes is removed and rebuilt. A hit loads the .so with ctypes and does no LLVM
-work. Without a C compiler the cache stays off (one debug line). Only JSON, raw .npy arrays (allow_pickle=False) and the .so.
+work. Without a C compiler the cache stays off (one debug line). An entry holds only
+JSON, raw .npy arrays (allow_pickle=False) and the .so.
 
 A hit takes the signature (feed names) from the program being compiled; error messages
 and buffer descriptions come from the compile that filled the entry, so after an edit

@@ -2,7 +2,8 @@
 
 `GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` (optimizers.py),
 `Saver` (saver.py: `.npz` checkpoints of plain arrays, allow_pickle=False),
-`get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py). See docs/training.md.
+`get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py).
+See docs/training.md.
 """
 
 from .global_step import create_global_step, get_global_step, get_or_create_global_step
