@@ -222,22 +222,39 @@ def _kernel_counts(steps, unstacked):
     return len(lowered.kernels), len(lowered.calls)
 
 
-def test_static_rnn_kernels_do_not_grow_with_sequence_length():
-    k4, calls4 = _kernel_counts(4, unstacked=False)
-    k8, calls8 = _kernel_counts(8, unstacked=False)
+@pytest.mark.parametrize("unstacked", [False, True])
+def test_static_rnn_kernels_do_not_grow_with_sequence_length(unstacked):
+    # With `unstack`, step t's input slice is fused into its matmul at offset t: the
+    # kernels differ only in that index offset, which becomes a kernel argument.
+    k4, calls4 = _kernel_counts(4, unstacked)
+    k8, calls8 = _kernel_counts(8, unstacked)
     assert calls8 > calls4
     assert k8 == k4, (k4, k8)
 
 
-def test_static_rnn_unstacked_inputs_one_matmul_kernel_per_step():
-    # Known limitation (lowering, not the cell): the slice that `unstack` takes at step t
-    # is fused into that step's matmul prologue with t baked into the load index as a
-    # constant, so the step kernels differ by that offset and are not shared. The
-    # elementwise gate kernels are shared. This pins the current count: one extra
-    # kernel per step; make it equal once slice offsets become kernel arguments.
-    k4, _ = _kernel_counts(4, unstacked=True)
-    k8, _ = _kernel_counts(8, unstacked=True)
-    assert k8 - k4 == 4, (k4, k8)
+def test_kernels_equal_up_to_offsets_share_one_function_with_offset_arguments():
+    from compiler.convert import convert
+    from compiler.lower import lower_program
+    from passes.fusion import plan_kernels
+    from passes.manager import run_pipeline
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [6, 5])
+        rows = fc.unstack(x, axis=0)
+        outs = [fc.exp(r) * 2.0 for r in rows]
+    program = convert(g, outs, [x])
+    program, _ = run_pipeline(program, fc.CompileOptions())
+    lowered = lower_program(program, plan_kernels(program))
+    offsets = sorted(tuple(c[2]) for c in lowered.calls)
+    assert len(lowered.calls) == 6
+    assert len(lowered.kernels) < 6, [k.name for k in lowered.kernels]
+    # each call passes its own row offset (row 0 has none to add: its own kernel)
+    assert [1, 2, 3, 4, 5] == sorted(o for c in offsets for o in c if o), offsets
+    xv = _rand(6, 5)
+    for backend in BACKENDS:
+        got = _run(backend, outs, {x: xv}, graph=g)
+        for i, v in enumerate(got):
+            np.testing.assert_allclose(v, np.exp(xv[i]) * 2.0, rtol=1e-6)
 
 
 def test_gradients_reach_every_layer_variable():

@@ -413,7 +413,9 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1) -> ir.Module
         for bn in buf_names:
             raw = b.load(b.gep(bufs_arg, [ir.Constant(S.I64, index[bn])]))
             args.append(b.bitcast(raw, ir.PointerType(S.mem_type(dtypes[bn]))))
-        args += [syms[s] for s in sym_names]
+        # a call passes program symbols by name and per-call index offsets as constants
+        args += [syms[s] if isinstance(s, str) else ir.Constant(S.I64, s)
+                 for s in sym_names]
         if k.uses_counter:
             args.append(counter)
         if k.can_fail:
