@@ -3,7 +3,10 @@
 A `Kernel` is a list of statements over buffers (typed, flat, row-major), loop
 variables, scalar locals and symbol values:
 
-    Loop(var, extent, body, parallel)   for var in [0, extent)
+    Loop(var, extent, body, parallel, vectorize)
+                                        for var in [0, extent); vectorize=False: a
+                                        backend must not vectorize across iterations
+                                        (the body is already written lane by lane)
     Store(buf, index, value)            buf[index] = value
     Let(var, value) / Set(var, value)   declare / update a scalar local
     If(cond, then, else_)
@@ -103,6 +106,7 @@ class Loop:
     extent: object
     body: tuple
     parallel: bool = False
+    vectorize: bool = True
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,7 @@ def format_stmts(stmts, indent=1) -> list:
     lines = []
     for s in stmts:
         if isinstance(s, Loop):
-            par = " parallel" if s.parallel else ""
+            par = (" parallel" if s.parallel else "") + ("" if s.vectorize else " scalar")
             lines.append(f"{pad}for {s.var} in 0..{format_expr(s.extent)}{par}:")
             lines += format_stmts(s.body, indent + 1)
         elif isinstance(s, Store):

@@ -34,6 +34,7 @@ class _Builder:
         self.row_values: dict = {}   # id(reduction) -> its per-row accumulator (row kernels)
         self.row_cache: dict = {}    # id(node) -> buffer holding its value at the same index
         self.matmul_value = None     # (matmul node, out buffer) in a matmul epilogue
+        self.before: list = []       # (builder, body, kind): kernels that must run first
         self._memo: dict = {}
         self._scopes: list = []
         self._n = 0
@@ -44,8 +45,11 @@ class _Builder:
         return f"{prefix}{self._n}"
 
     def dim(self, d):
+        """A dim (int or DimExpr) as an index expression; index expressions pass through."""
         if isinstance(d, int):
             return K.IConst(d)
+        if not isinstance(d, D.DimExpr):
+            return d
         out = None
         for m, c in sorted(d.terms.items(), key=lambda mc: str(mc[0])):
             term = K.IConst(c)

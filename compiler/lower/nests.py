@@ -9,6 +9,8 @@ partial sums; everything elementwise stays exact-order IEEE.
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ops.reduce import identity_of, normalize_axes
@@ -107,6 +109,17 @@ def _arg_root(b, node, out):
 K_UNROLL = 4
 #: output rows that one pass of the i-k-j matmul computes together (register block)
 M_BLOCK = 4
+#: cache tiles of the large-matmul loop nest: a task computes an M_TILE x N_TILE block of
+#: the output; its K_TILE x N_TILE panel of B (256 KiB in float32) stays in the core's L2
+#: while every 4-row block of A streams past it, and each 4 x N_TILE strip of the output
+#: that is being accumulated stays in L1
+M_TILE, N_TILE, K_TILE = 64, 256, 256
+#: columns of the register tile of the large-matmul micro-kernel: M_BLOCK x J_VEC
+#: accumulators held in registers across the whole k loop (two zmm vectors per row)
+J_VEC = 32
+#: B (K x N elements) at least this large takes the packed, register-tiled nest
+PACK_MIN = 64 * 64
+assert N_TILE % J_VEC == 0, "a task's columns are whole panels"
 
 
 def _matmul_root(b, node, out, epilogue=None):
@@ -124,13 +137,10 @@ def _matmul_root(b, node, out, epilogue=None):
         sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
         return b.expr(x, sub, stmts)
 
-    def per_rows(bidx, rows):
-        """Output rows `rows` (index expressions) of one batch: each row of B that is
-        loaded is used for every one of these rows."""
-        def zero(jj):
-            return [b.store(out, bidx + [i, jj[0]], node.shape, K.FConst(0, dt))
-                    for i in rows]
-
+    def accumulate(bidx, rows, k0, kext, j0, jext):
+        """out[rows, j0:j0+jext] += A[rows, k0:k0+kext] @ B[k0:k0+kext, j0:j0+jext] (k0, j0
+        index expressions, kext, jext extents): each row of B that is loaded is used for
+        every one of `rows`."""
         def per_ks(ks):
             # one pass over the output rows for the rows ks of B: each output element is
             # loaded and stored once per len(ks) multiply-adds (same summation order as one
@@ -145,42 +155,55 @@ def _matmul_root(b, node, out, epilogue=None):
 
             def per_j(jj):
                 st = []
-                bvs = [operand(B, bidx, kv, jj[0], st, tb) for kv in ks]
+                j = K.iadd(j0, jj[0])
+                bvs = [operand(B, bidx, kv, j, st, tb) for kv in ks]
                 for i in rows:
-                    o_idx = b.linear(bidx + [i, jj[0]], node.shape)
+                    o_idx = b.linear(bidx + [i, j], node.shape)
                     acc = K.Load(b.use(out), o_idx, out.dtype)
                     for kv, bv in zip(ks, bvs):
                         acc = K.Binary("add", acc, K.Binary("mul", avs[i, kv], bv, dt, True),
                                        dt, True)
                     st.append(K.Store(b.use(out, True), o_idx, acc))
                 return st
-            return stmts + list(b.loops([node.shape[-1]], per_j, "j"))
+            return stmts + list(b.loops([jext], per_j, "j"))
 
-        if isinstance(kdim, int) and kdim >= 2 * K_UNROLL:
-            whole, rest = divmod(kdim, K_UNROLL)
+        if isinstance(kext, int) and kext >= 2 * K_UNROLL:
+            whole, rest = divmod(kext, K_UNROLL)
             ks = list(b.loops([whole], lambda kk: per_ks(
-                [K.iadd(K.imul(kk[0], K_UNROLL), u) for u in range(K_UNROLL)]), "k"))
+                [K.iadd(k0, K.iadd(K.imul(kk[0], K_UNROLL), u)) for u in range(K_UNROLL)]),
+                "k"))
             if rest:
                 ks += b.loops([rest], lambda kk: per_ks(
-                    [K.iadd(kk[0], whole * K_UNROLL)]), "k")
+                    [K.iadd(k0, K.iadd(kk[0], whole * K_UNROLL))]), "k")
         else:
-            ks = list(b.loops([kdim], lambda kk: per_ks([kk[0]]), "k"))
+            ks = list(b.loops([kext], lambda kk: per_ks([K.iadd(k0, kk[0])]), "k"))
+        return ks
+
+    def zero_rows(bidx, rows, j0, jext):
+        def zero(jj):
+            return [b.store(out, bidx + [i, K.iadd(j0, jj[0])], node.shape, K.FConst(0, dt))
+                    for i in rows]
+        return list(b.loops([jext], zero, "j"))
+
+    def per_rows(bidx, rows):
+        """Output rows `rows` (index expressions) of one batch, all columns."""
+        n = node.shape[-1]
         epi = [st for i in rows for st in apply_epilogue(bidx, i)]
-        return [*b.loops([node.shape[-1]], zero, "j"), *ks, *epi]
+        return [*zero_rows(bidx, rows, 0, n), *accumulate(bidx, rows, 0, kdim, 0, n), *epi]
 
     def per_row(bidx, i):
         return per_rows(bidx, [i])
 
-    def apply_epilogue(bidx, i):
+    def apply_epilogue(bidx, i, j0=0, jext=None):
         if epilogue is None:
             return []
 
         def per_j(jj):
             st = []
-            idx = bidx + [i, jj[0]]
+            idx = bidx + [i, K.iadd(j0, jj[0])]
             st.append(b.store(out, idx, node.shape, b.expr(epilogue, idx, st)))
             return st
-        return list(b.loops([node.shape[-1]], per_j, "j"))
+        return list(b.loops([node.shape[-1] if jext is None else jext], per_j, "j"))
 
     def per_rows_acc(bidx, rows):
         """Output rows `rows` as dot products over k, one accumulator per row: each
@@ -205,6 +228,13 @@ def _matmul_root(b, node, out, epilogue=None):
 
     def per_row_acc(bidx, i):
         return per_rows_acc(bidx, [i])
+
+    m_dim, n_dim = node.shape[-2], node.shape[-1]
+    if (node.dtype is not T.float16 and len(B.shape) == 2 and isinstance(n_dim, int)
+            and isinstance(kdim, int) and n_dim >= J_VEC and kdim >= 2 * K_UNROLL
+            and n_dim * kdim >= PACK_MIN
+            and not (isinstance(m_dim, int) and m_dim < 2 * M_BLOCK)):
+        return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt)
 
     # transpose_b: rows of A and B both run along k, so a dot product per output element
     # (a vectorized reduction over k) beats the i-k-j order, which would stride through B
@@ -232,6 +262,125 @@ def _matmul_root(b, node, out, epilogue=None):
     blocks = D.floordiv(D.add(m_dim, M_BLOCK - 1), M_BLOCK)
     return b.parallel_loops(list(node.shape[:-2]) + [blocks], block_body,
                             D.mul(D.mul(node.shape[-1], kdim), M_BLOCK))
+
+
+def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
+    """The large-matmul nest (B without batch dims, static K and N).
+
+    A kernel that runs first packs B (or B^T) into panels of J_VEC columns,
+    `packed[p, k, w] = B[k, p * J_VEC + w]`, so that the micro-kernel reads one
+    contiguous stream per panel whatever B's layout (transposed, sliced, strided rows).
+    The matmul kernel then runs parallel tasks over (batch, M_TILE rows, N_TILE columns);
+    a task walks its tile in register tiles of M_BLOCK rows x J_VEC columns whose
+    M_BLOCK * J_VEC accumulators are locals that live in vector registers over the whole
+    k loop (each step loads J_VEC contiguous packed elements and M_BLOCK elements of A;
+    the loop is marked scalar, so LLVM's SLP vectorizer packs the lanes). The output is
+    written once per element, and a panel (K x J_VEC) is reused from L2 by every row block
+    of the task. Rows and columns that do not fill a register tile take one row/column
+    at a time (columns past the last whole panel read B directly). The epilogue runs on
+    the finished tile."""
+    A, B = node.inputs
+    ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
+    m, n = node.shape[-2], node.shape[-1]
+    n_cols = -(-n // N_TILE)
+    n_rows = D.floordiv(D.add(m, M_TILE - 1), M_TILE)
+    panels = n // J_VEC
+    pshape = (panels, kdim, J_VEC)
+    packed = b.low.add_temp(B.dtype, pshape, f"{B.describe()} packed in {J_VEC}-column "
+                                             f"panels for {node.describe()}")
+    pb = type(b)(b.low, node, "")
+
+    def pack(idx):
+        st = []
+        k, j = idx[1], K.iadd(K.imul(idx[0], J_VEC), idx[2])
+        st.append(pb.store(packed, idx, pshape, pb.expr(B, [j, k] if tb else [k, j], st)))
+        return st
+    b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
+
+    def micro(bidx, rows, j0, width, panel=None, last=None):
+        """rows x width register tile at rows `rows`, columns j0..; with `last` (the last
+        valid row), rows past it read row `last` and store nothing (a partial block).
+        Every operand is loaded once into a local, so the tile's statements stay small."""
+        accs = [[b.fresh("acc") for _ in range(width)] for _ in rows]
+        head = []
+
+        def local(value, into, prefix):
+            name = b.fresh(prefix)
+            into.append(K.Let(name, value))
+            return K.Var(name, value.dtype)
+        reads = rows if last is None else [
+            local(K.Binary("imin", i, last, T.int64), head, "row") for i in rows]
+
+        def per_k(kk):
+            st = []
+            k = kk[0]
+            avs = [local(operand(A, bidx, i, k, st, ta), st, "a") for i in reads]
+            if panel is None:
+                bvs = [local(operand(B, bidx, k, K.iadd(j0, w), st, tb), st, "b")
+                       for w in range(width)]
+            else:
+                base = local(b.linear([panel, k, 0], pshape), st, "pk")
+                bvs = [local(K.Load(b.use(packed), K.iadd(base, w), packed.dtype), st, "b")
+                       for w in range(width)]
+            for r, av in enumerate(avs):
+                for w, bv in enumerate(bvs):
+                    st.append(K.Set(accs[r][w], K.Binary(
+                        "add", K.Var(accs[r][w], dt), K.Binary("mul", av, bv, dt, True),
+                        dt, True)))
+            return st
+        init = [K.Let(a, K.FConst(0, dt)) for row in accs for a in row]
+        kloop = [dataclasses.replace(lp, vectorize=False) for lp in b.loops([kdim], per_k, "k")]
+        fini = []
+        for r, i in enumerate(rows):
+            row = [b.store(out, bidx + [i, K.iadd(j0, w)], node.shape, K.Var(accs[r][w], dt))
+                   for w in range(width)]
+            fini += row if last is None or r == 0 else [
+                K.If(K.Binary("less_equal", i, last, T.bool_), tuple(row))]
+        return [*head, *init, *kloop, *fini]
+
+    def tile(idx):
+        bidx = list(idx[:nb])
+        r0 = K.imul(K.idiv(idx[nb], n_cols), M_TILE)
+        j0 = K.imul(K.imod(idx[nb], n_cols), N_TILE)
+        left = K.iadd(b.dim(m), K.imul(r0, -1))
+        rext = K.Binary("imin", K.IConst(M_TILE), left, T.int64)
+        if n % N_TILE == 0 or n <= N_TILE:
+            jext = min(n, N_TILE)
+            jvecs, jrest = K.IConst(jext // J_VEC), K.IConst(jext % J_VEC)
+        else:
+            jext = K.Binary("imin", K.IConst(N_TILE), K.iadd(K.IConst(n), K.imul(j0, -1)),
+                            T.int64)
+            jvecs = K.idiv(jext, J_VEC)
+            jrest = K.iadd(jext, K.imul(jvecs, -J_VEC))
+        blocks = K.idiv(K.iadd(rext, M_BLOCK - 1), M_BLOCK)
+        last = K.iadd(K.iadd(r0, rext), -1)
+
+        def rows_of_block(bb):
+            i0 = K.iadd(r0, K.imul(bb, M_BLOCK))
+            return [K.iadd(i0, u) for u in range(M_BLOCK)]
+
+        def col_vec(jv):
+            return K.iadd(j0, K.imul(jv, J_VEC))
+
+        def panel(jv):
+            return K.iadd(K.imul(K.imod(idx[nb], n_cols), N_TILE // J_VEC), jv)
+
+        def rest_col(jr):
+            return K.iadd(j0, K.iadd(K.imul(jvecs, J_VEC), jr))
+
+        # whole register tiles; the last block of rows may be partial (rows past the
+        # tile's end recompute its last row and are not stored)
+        stmts = list(b.loops([jvecs], lambda jv: b.loops(
+            [blocks], lambda bb: micro(bidx, rows_of_block(bb[0]), col_vec(jv[0]), J_VEC,
+                                       panel(jv[0]), last), "ib"), "jv"))
+        stmts += b.loops([jrest], lambda jr: list(b.loops(
+            [rext], lambda rr: micro(bidx, [K.iadd(r0, rr[0])], rest_col(jr[0]), 1), "ir")),
+            "jr")
+        stmts += b.loops([rext], lambda rr: apply_epilogue(bidx, K.iadd(r0, rr[0]), j0,
+                                                           jext), "r")
+        return stmts
+    return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
+                            M_TILE * min(n, N_TILE) * kdim)
 
 
 def _scatter_root(b, node, out):

@@ -53,6 +53,12 @@ class _Lowering:
         self.errors[code] = message
         return code
 
+    def add_temp(self, dtype, shape, desc):
+        """A temporary that no IR node owns (e.g. a matmul operand repacked into panels)."""
+        buf = K.Buffer(f"b{len(self.buffers)}", dtype, tuple(shape), "temp", None, desc)
+        self.buffers.append(buf)
+        return buf
+
     def add_buffer(self, node, kind, source=None):
         name = f"b{len(self.buffers)}"
         buf = K.Buffer(name, node.dtype, tuple(node.shape), kind, source, node.describe())
@@ -77,11 +83,14 @@ class _Lowering:
     def run(self) -> K.LoweredProgram:
         self.source_buffers()
         built = []
-        for index, group in enumerate(self.plan.groups):
+        for group in self.plan.groups:
             out = self.add_buffer(group.root, "temp")
             b = _Builder(self, group.root, "")
             body = tuple(lower_group(b, group, out))
-            built.append(self.canonical(b, body, group, index))
+            for pre, pre_body, kind in b.before:  # kernels that must run first (packing)
+                built.append(self.canonical(pre, tuple(pre_body), kind, group.root,
+                                            len(built)))
+            built.append(self.canonical(b, body, group.kind, group.root, len(built)))
         kernels, calls = _share(built)
         prog = self.program
         return K.LoweredProgram(
@@ -90,15 +99,15 @@ class _Lowering:
             updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
             errors=self.errors, symbols=[s.name for s in prog.symbols])
 
-    def canonical(self, b, body, group, index):
+    def canonical(self, b, body, kind, root, index):
         params = list(b.params.values())
         names = {p.name: f"p{i}" for i, p in enumerate(params)}
         names.update({s: f"s{i}" for i, s in enumerate(b.symbols)})
         kernel = K.Kernel(
-            name=f"k{index}_{group.kind}_{group.root.op}",
+            name=f"k{index}_{kind}_{root.op}",
             params=tuple(dataclasses.replace(p, name=names[p.name]) for p in params),
             symbols=tuple(names[s] for s in b.symbols), uses_counter=b.uses_counter,
-            body=_rename(body, names), nodes=(group.root.describe(),),
+            body=_rename(body, names), nodes=(root.describe(),),
             can_fail=b.can_fail, work=_rename(b.work, names) if b.work is not None else None)
         return kernel, ([p.name for p in params], list(b.symbols))
 

@@ -46,6 +46,18 @@ class ModuleEmitter:
             fn = ir.Function(self.module, ir.FunctionType(ret, args), name=name)
         return fn
 
+    def no_vectorize_loop_md(self):
+        """Loop metadata for `Loop(vectorize=False)`: the loop vectorizer leaves the loop
+        alone (its body is written lane by lane; the SLP vectorizer packs the lanes)."""
+        if getattr(self, "_novec_md", None) is None:
+            off = self.module.add_metadata([ir.MetaDataString(self.module,
+                                                              "llvm.loop.vectorize.enable"),
+                                            ir.Constant(ir.IntType(1), 0)])
+            loop_id = self.module.add_metadata([off])
+            loop_id.operands = (loop_id, off)
+            self._novec_md = loop_id
+        return self._novec_md
+
     def innermost_loop_md(self):
         """Loop metadata for innermost loops: interleave INTERLEAVE vector iterations, so
         long dependency chains (polynomials) overlap; LLVM's cost model picks 1 here."""
@@ -145,7 +157,9 @@ class FnEmitter:
         if not b.block.is_terminated:
             b.store(b.add(b.load(ptr), ir.Constant(S.I64, 1)), ptr)
             latch = b.branch(head)
-            if not any(isinstance(x, K.Loop) for x in _walk(s.body)):
+            if not s.vectorize:
+                latch.set_metadata("llvm.loop", self.mod.no_vectorize_loop_md())
+            elif not any(isinstance(x, K.Loop) for x in _walk(s.body)):
                 latch.set_metadata("llvm.loop", self.mod.innermost_loop_md())
         b.position_at_end(done)
 
