@@ -74,3 +74,11 @@ def test_small_matmuls_keep_the_plain_nest():
     c = _matmul((5, 8), (8, 16))
     assert "_pack_" not in c.exe.texts["kernels"]
     assert nests.J_VEC > 16
+
+
+def test_tiled_matmul_symbolic_reduction_extent():
+    # a weight gradient X^T @ dZ: the reduction runs over the (symbolic) batch
+    c = _matmul((None, 40), (None, 96), ta=True, threads=2)
+    assert "_pack_" in c.exe.texts["kernels"]
+    for batch in (0, 1, 7, 33):
+        _check(c, _rand((batch, 40)), _rand((batch, 96)))

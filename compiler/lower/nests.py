@@ -230,10 +230,12 @@ def _matmul_root(b, node, out, epilogue=None):
         return per_rows_acc(bidx, [i])
 
     m_dim, n_dim = node.shape[-2], node.shape[-1]
+    # the packed nest: a static column count, a reduction over a symbolic extent (the
+    # batch, in a weight gradient) or a large enough static one
     if (node.dtype is not T.float16 and len(B.shape) == 2 and isinstance(n_dim, int)
-            and isinstance(kdim, int) and n_dim >= J_VEC and kdim >= 2 * K_UNROLL
-            and n_dim * kdim >= PACK_MIN
-            and not (isinstance(m_dim, int) and m_dim < 2 * M_BLOCK)):
+            and n_dim >= J_VEC and not (isinstance(m_dim, int) and m_dim < 2 * M_BLOCK)
+            and (not isinstance(kdim, int) or (kdim >= 2 * K_UNROLL
+                                               and n_dim * kdim >= PACK_MIN))):
         return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt)
 
     # transpose_b: rows of A and B both run along k, so a dot product per output element
@@ -265,7 +267,7 @@ def _matmul_root(b, node, out, epilogue=None):
 
 
 def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
-    """The large-matmul nest (B without batch dims, static K and N).
+    """The large-matmul nest (B without batch dims, a static N).
 
     A kernel that runs first packs B (or B^T) into panels of J_VEC columns,
     `packed[p, k, w] = B[k, p * J_VEC + w]`, so that the micro-kernel reads one
@@ -380,7 +382,7 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
                                                            jext), "r")
         return stmts
     return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
-                            M_TILE * min(n, N_TILE) * kdim)
+                            D.mul(M_TILE * min(n, N_TILE), kdim))
 
 
 def _scatter_root(b, node, out):
