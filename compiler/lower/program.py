@@ -18,27 +18,53 @@ from . import kir as K
 from .lower import _Builder
 from .nests import lower_group
 
+_FIELDS: dict = {}
 
-def _rename(obj, names: dict):
-    """Copy of a kernel-IR tree with buffer and symbol names replaced via `names`."""
+
+def _fields(cls) -> tuple:
+    f = _FIELDS.get(cls)
+    if f is None:
+        f = _FIELDS[cls] = tuple(x.name for x in dataclasses.fields(cls))
+    return f
+
+
+def _is_node(v) -> bool:
+    return dataclasses.is_dataclass(v) and not isinstance(v, type)
+
+
+def _rebuild(obj, fn):
+    """obj with fn applied to each of its tuple/node fields (the same object if none
+    changed)."""
+    values, changed = [], False
+    for name in _fields(type(obj)):
+        v = getattr(obj, name)
+        if isinstance(v, tuple) or _is_node(v):
+            nv = fn(v)
+            changed = changed or nv is not v
+            v = nv
+        values.append(v)
+    return type(obj)(*values) if changed else obj
+
+
+def _rename(obj, names: dict, memo=None):
+    """Copy of a kernel-IR tree with buffer and symbol names replaced via `names`.
+    Subtrees shared by identity (index expressions used by many loads) are renamed once."""
+    memo = {} if memo is None else memo
+    hit = memo.get(id(obj))
+    if hit is not None:
+        return hit[1]
     if isinstance(obj, tuple):
-        return tuple(_rename(o, names) for o in obj)
-    if isinstance(obj, (K.Load, K.Store)):
-        return dataclasses.replace(_rename_fields(obj, names), buf=names[obj.buf])
-    if isinstance(obj, K.SymRef):
-        return K.SymRef(names[obj.name], obj.dtype)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _rename_fields(obj, names)
-    return obj
-
-
-def _rename_fields(obj, names):
-    changes = {}
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        if isinstance(v, tuple) or (dataclasses.is_dataclass(v) and not isinstance(v, type)):
-            changes[f.name] = _rename(v, names)
-    return dataclasses.replace(obj, **changes) if changes else obj
+        out = tuple(_rename(o, names, memo) for o in obj)
+    elif isinstance(obj, K.SymRef):
+        out = K.SymRef(names[obj.name], obj.dtype)
+    elif _is_node(obj):
+        out = _rebuild(obj, lambda v: _rename(v, names, memo))
+        if isinstance(obj, (K.Load, K.Store)):
+            out = dataclasses.replace(out, buf=names[obj.buf])
+    else:
+        out = obj
+    memo[id(obj)] = (obj, out)  # keeps obj alive, so its id stays unique
+    return out
 
 
 class _Lowering:
@@ -127,76 +153,97 @@ class _Hole:
 _HOLE = _Hole()
 
 
-def _skeleton(obj, consts: list, in_index=False):
-    """Copy of a kernel-IR tree whose constants added inside Load/Store indices are
-    replaced by holes; their values are appended to `consts` in traversal order. Only
-    additive offsets are abstracted: strides and extents stay constants, so a shared
+def _skeleton(obj, memo, in_index=False):
+    """(skeleton, offsets): a copy of a kernel-IR tree whose integer constants added
+    inside Load/Store indices are replaced by holes, and their values in traversal order.
+    Only additive offsets are abstracted: strides and extents stay constants, so a shared
     kernel keeps everything that vectorization depends on."""
+    key = (id(obj), in_index)
+    hit = memo.get(key)
+    if hit is not None:
+        return hit[1]
+    consts = []
+
+    def sub(v, inside=in_index):
+        skel, c = _skeleton(v, memo, inside)
+        consts.extend(c)
+        return skel
     if isinstance(obj, tuple):
-        return tuple(_skeleton(o, consts, in_index) for o in obj)
-    if isinstance(obj, (K.Load, K.Store)):
-        obj = dataclasses.replace(obj, index=_skeleton(obj.index, consts, True))
-        return _skeleton_fields(obj, consts, in_index, skip="index")
-    if in_index and isinstance(obj, K.Binary) and obj.op == "add":
+        out = tuple(sub(o) for o in obj)
+    elif isinstance(obj, (K.Load, K.Store)):
+        index = sub(obj.index, True)
+        out = dataclasses.replace(_rebuild(dataclasses.replace(obj, index=K.IConst(0)), sub),
+                                  index=index)
+    elif in_index and isinstance(obj, K.Binary) and obj.op == "add":
         parts = []
         for x in (obj.a, obj.b):
             if isinstance(x, K.IConst):
                 consts.append(x.value)
                 parts.append(K.IConst(_HOLE))
             else:
-                parts.append(_skeleton(x, consts, True))
-        return dataclasses.replace(obj, a=parts[0], b=parts[1])
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _skeleton_fields(obj, consts, in_index)
-    return obj
+                parts.append(sub(x))
+        out = dataclasses.replace(obj, a=parts[0], b=parts[1])
+    elif _is_node(obj):
+        out = _rebuild(obj, sub)
+    else:
+        out = obj
+    result = (out, tuple(consts))
+    memo[key] = (obj, result)
+    return result
 
 
-def _skeleton_fields(obj, consts, in_index, skip=None):
-    changes = {}
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        if f.name != skip and (isinstance(v, tuple) or (
-                dataclasses.is_dataclass(v) and not isinstance(v, type))):
-            changes[f.name] = _skeleton(v, consts, in_index)
-    return dataclasses.replace(obj, **changes) if changes else obj
-
-
-def _fill(obj, values: list, names: dict):
-    """Inverse of `_skeleton`: holes take the next value of `values`, which is either a
-    constant (int) or, where the kernels of a family differ, a symbol name (str)."""
+def _fill(obj, values: list):
+    """Inverse of `_skeleton`: holes take the next of `values` (in traversal order):
+    a constant (int) or, where the kernels of a family differ, a symbol name (str)."""
     if isinstance(obj, tuple):
-        return tuple(_fill(o, values, names) for o in obj)
-    if isinstance(obj, K.Load) or isinstance(obj, K.Store):
-        obj = dataclasses.replace(obj, index=_fill(obj.index, values, names))
-        return _fill_fields(obj, values, names, skip="index")
+        return tuple(_fill(o, values) for o in obj)
+    if isinstance(obj, (K.Load, K.Store)):
+        index = _fill(obj.index, values)
+        rest = _rebuild(dataclasses.replace(obj, index=K.IConst(0)),
+                        lambda v: _fill(v, values))
+        return dataclasses.replace(rest, index=index)
     if isinstance(obj, K.IConst) and isinstance(obj.value, _Hole):
         v = values.pop(0)
         return K.SymRef(v) if isinstance(v, str) else K.IConst(v)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _fill_fields(obj, values, names)
+    if _is_node(obj):
+        return _rebuild(obj, lambda v: _fill(v, values))
     return obj
 
 
-def _fill_fields(obj, values, names, skip=None):
-    changes = {}
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        if f.name != skip and (isinstance(v, tuple) or (
-                dataclasses.is_dataclass(v) and not isinstance(v, type))):
-            changes[f.name] = _fill(v, values, names)
-    return dataclasses.replace(obj, **changes) if changes else obj
+def _outline(stmts, depth):
+    """A cheap structural summary of a statement list: its statement kinds, loop extents
+    and nesting (to `depth`), which kernels equal up to index offsets share."""
+    out = []
+    for st in stmts:
+        if isinstance(st, K.Loop):
+            out.append(("L", st.extent, _outline(st.body, depth - 1) if depth else
+                        len(st.body)))
+        else:
+            out.append(type(st).__name__)
+    return tuple(out)
 
 
 def _share(built):
     """(kernels, calls) from one (kernel, (buffer names, symbol names)) per group:
     identical kernels become one; kernels equal up to index offsets become one that
-    takes the differing offsets as arguments."""
-    families: dict = {}      # skeleton key -> [(position, kernel, args, offsets)]
-    for pos, (kernel, args) in enumerate(built):
-        offsets = []
-        body = _skeleton(kernel.body, offsets)
-        key = dataclasses.replace(kernel, name="", nodes=(), body=body)
-        families.setdefault(key, []).append((pos, kernel, args, offsets))
+    takes the differing offsets as arguments. Only kernels alike in their signature and
+    statement count are compared structurally."""
+    buckets: dict = {}
+    for pos, (kernel, _) in enumerate(built):
+        coarse = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
+                  kernel.name.split("_", 1)[1], _outline(kernel.body, 3))
+        buckets.setdefault(coarse, []).append(pos)
+    families: dict = {}      # key -> [(position, kernel, args, offsets)]
+    for positions in buckets.values():
+        memo: dict = {}
+        for pos in positions:
+            kernel, args = built[pos]
+            if len(positions) == 1:
+                key, offsets = ("alone", pos), ()
+            else:
+                body, offsets = _skeleton(kernel.body, memo)
+                key = dataclasses.replace(kernel, name="", nodes=(), body=body)
+            families.setdefault(key, []).append((pos, kernel, args, offsets))
     calls = [None] * len(built)
     kernels = []
     for members in sorted(families.values(), key=lambda m: m[0][0]):
@@ -205,11 +252,12 @@ def _share(built):
         varying = [i for i, col in enumerate(columns) if len(set(col)) > 1]
         n0 = len(first.symbols)
         names = {i: f"s{n0 + j}" for j, i in enumerate(varying)}
-        values = [names.get(i, v) for i, v in enumerate(offsets0)]
-        skeleton = _skeleton(first.body, [])
+        body = first.body
+        if varying:
+            values = [names.get(i, v) for i, v in enumerate(offsets0)]
+            body = _fill(_skeleton(first.body, {})[0], values)
         kernel = dataclasses.replace(
-            first, name=f"k{len(kernels)}_" + first.name.split("_", 1)[1],
-            body=_fill(skeleton, values, names),
+            first, name=f"k{len(kernels)}_" + first.name.split("_", 1)[1], body=body,
             symbols=first.symbols + tuple(names[i] for i in varying),
             nodes=tuple(n for m in members for n in m[1].nodes))
         kernels.append(kernel)
