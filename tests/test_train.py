@@ -342,3 +342,64 @@ def test_saver_dict_var_list_ignores_other_keys(tmp_path):
             saver.save(sess, str(tmp_path / "x"))
     with pytest.raises(ValueError, match="reserved"):
         fc.train.Saver({fc.train.saver.RUN_COUNTER_KEY: other})
+
+
+# ---- in-place updates ---------------------------------------------------------------------
+def _sgd_graph(fetch_weight_too=False):
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 3])
+        w = fc.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 10, name="w")
+        loss = fc.reduce_sum(fc.square(fc.matmul(x, w)))
+        train = fc.train.GradientDescentOptimizer(0.1).minimize(loss)
+    return g, x, w, loss, train
+
+
+def test_sgd_step_updates_the_variable_array_in_place():
+    from compiler.convert import convert
+    from compiler.lower import lower_program
+    from passes.fusion import plan_kernels
+    from passes.manager import run_pipeline
+    g, x, w, loss, train = _sgd_graph()
+    program = convert(g, [loss], [x], targets=[train])
+    program, _ = run_pipeline(program, fc.CompileOptions())
+    lowered = lower_program(program, plan_kernels(program))
+    kinds = {b.name: b.kind for b in lowered.buffers}
+    assert [kinds[b] for b in lowered.updates.values()] == ["variable"]
+    xv = np.ones((4, 3), np.float32)
+    with fc.Session(graph=g) as sess:
+        sess.run(fc.variables_initializer([w]))
+        before = sess._store.get("w")
+        w0 = before.copy()
+        _, lv = sess.run([train, loss], {x: xv})
+        after = sess._store.get("w")
+        assert after is before  # the same array, updated in place
+        grad = 2 * xv.T @ (xv @ w0)
+        np.testing.assert_allclose(after, w0 - 0.1 * grad, rtol=1e-6)
+        np.testing.assert_allclose(lv, np.sum((xv @ w0) ** 2), rtol=1e-6)
+
+
+def test_fetching_the_variable_with_its_update_sees_the_old_value():
+    g, x, w, loss, train = _sgd_graph()
+    xv = np.ones((2, 3), np.float32)
+    with fc.Session(graph=g) as sess:
+        sess.run(fc.variables_initializer([w]))
+        w0 = sess.run(w)
+        got, _ = sess.run([w, train], {x: xv})
+        np.testing.assert_array_equal(got, w0)
+        assert not np.array_equal(sess.run(w), w0)
+
+
+def test_a_read_after_the_update_in_call_order_keeps_the_update_out_of_place():
+    # v's update is computed before `late` reads v; `late` must still see the old value
+    g = fc.Graph()
+    with g.as_default():
+        v = fc.Variable(np.ones(4, np.float32), name="v")
+        upd = fc.assign_add(v, fc.constant(np.full(4, 2.0, np.float32)))
+        late = fc.reduce_sum(v * 3.0)
+    with fc.Session(graph=g) as sess:
+        sess.run(fc.variables_initializer([v]))
+        total, new = sess.run([late, upd])
+        assert total == 12.0
+        np.testing.assert_array_equal(new, np.full(4, 3.0, np.float32))
+        np.testing.assert_array_equal(sess.run(v), np.full(4, 3.0, np.float32))

@@ -106,17 +106,26 @@ class _Lowering:
             if id(node) not in self.buffer_of:
                 self.add_buffer(node, "input", input_index[id(node)])
 
-    def run(self) -> K.LoweredProgram:
+    def run(self, in_place=True) -> K.LoweredProgram:
         self.source_buffers()
-        built = []
+        built, in_place_at = [], {}   # variable name -> index in `built` of its update
         for group in self.plan.groups:
-            out = self.add_buffer(group.root, "temp")
+            target = self.in_place_target(group) if in_place else None
+            out = target or self.add_buffer(group.root, "temp")
+            if target is not None:
+                self.buffer_of[id(group.root)] = target
             b = _Builder(self, group.root, "")
             body = tuple(lower_group(b, group, out))
+            if target is not None:
+                if not _reads_only_where_it_writes(body, target.name):
+                    return None
+                in_place_at[target.source] = len(built) + len(b.before)
             for pre, pre_body, kind in b.before:  # kernels that must run first (packing)
                 built.append(self.canonical(pre, tuple(pre_body), kind, group.root,
                                             len(built)))
             built.append(self.canonical(b, body, group.kind, group.root, len(built)))
+        if not self.in_place_is_safe(built, in_place_at):
+            return None
         kernels, calls = _share(built)
         prog = self.program
         return K.LoweredProgram(
@@ -124,6 +133,36 @@ class _Lowering:
             outputs=[self.buffer_of[id(n)].name for n in prog.outputs],
             updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
             errors=self.errors, symbols=[s.name for s in prog.symbols])
+
+    def in_place_target(self, group):
+        """The variable buffer that an assign kernel may overwrite with the new value
+        instead of a temporary (no per-step parameter allocation, nothing to swap), or
+        None. Candidates here: elementwise assigns whose variable is not also fetched;
+        the kernel and the call order are checked once built (see `run`)."""
+        prog = self.program
+        node = group.root
+        if node.op not in ("assign", "assign_add") or group.kind != "single":
+            return None
+        var = node.attr["var"]
+        if prog.effects.get(var) is not node:
+            return None
+        target = next((b for b in self.buffers if b.kind == "variable" and b.source == var),
+                      None)
+        if target is None or any(self.buffer_of.get(id(n)) is target for n in prog.outputs):
+            return None
+        return target
+
+    def in_place_is_safe(self, built, in_place_at) -> bool:
+        """State within one run: after a variable is updated in place, no later kernel may
+        read it (they must see the old value), and no later kernel may fail (a failed run
+        must leave every variable as it was)."""
+        for var, at in in_place_at.items():
+            name = next(b.name for b in self.buffers if b.kind == "variable"
+                        and b.source == var)
+            for kernel, (bufs, _) in built[at + 1:]:
+                if name in bufs or kernel.can_fail:
+                    return False
+        return True
 
     def canonical(self, b, body, kind, root, index):
         params = list(b.params.values())
@@ -266,5 +305,31 @@ def _share(built):
     return kernels, calls
 
 
+def _reads_only_where_it_writes(body, buf) -> bool:
+    """True when `body` stores to `buf` once and every load of `buf` reads the element
+    being stored (an elementwise update can then run in place)."""
+    stores, loads, seen = [], [], set()
+
+    def walk(obj):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, tuple):
+            for o in obj:
+                walk(o)
+            return
+        if isinstance(obj, K.Store) and obj.buf == buf:
+            stores.append(obj)
+        elif isinstance(obj, K.Load) and obj.buf == buf:
+            loads.append(obj)
+        if _is_node(obj):
+            for name in _fields(type(obj)):
+                walk(getattr(obj, name))
+    walk(body)
+    return len(stores) == 1 and all(ld.index == stores[0].index for ld in loads)
+
+
 def lower_program(program, plan) -> K.LoweredProgram:
-    return _Lowering(program, plan).run()
+    """The lowered program; assigns update their variable in place where that is safe
+    (else the whole program is lowered again with every update into a temporary)."""
+    return _Lowering(program, plan).run() or _Lowering(program, plan).run(in_place=False)

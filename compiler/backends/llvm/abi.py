@@ -165,6 +165,8 @@ def _place(model, lowered, lifetimes):
             homes[i], consts = ("const", consts), consts + 1
     for var, bname in lowered.updates.items():
         i, v = index[bname], var_index[var]
+        if homes[i] == ("variable", v):
+            continue  # updated in place by its assign kernel: nothing to copy or swap
         model.updated.append(v)
         if homes[i] is None:
             homes[i] = ("next", v)
