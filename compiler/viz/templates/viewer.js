@@ -3,6 +3,7 @@
 // layered layout per expanded scope), so huge graphs open collapsed and fast.
 "use strict";
 (function () {
+  const T0 = performance.now();
   const DATA = JSON.parse(document.getElementById("flowc-data").textContent);
   const SVG_NS = "http://www.w3.org/2000/svg";
   const svg = document.getElementById("graph");
@@ -113,6 +114,7 @@
   function ranks(n, edges) {     // longest path from the sources (Kahn; cycles broken)
     const succ = Array.from({length: n}, () => []), indeg = new Array(n).fill(0);
     for (const e of edges) { succ[e.a].push(e.b); indeg[e.b]++; }
+    const sources = indeg.map(d => d === 0);
     const rank = new Array(n).fill(0), queue = [], done = new Array(n).fill(false);
     for (let i = 0; i < n; i++) if (!indeg[i]) queue.push(i);
     let seen = 0;
@@ -127,6 +129,9 @@
         rank[j] = Math.max(rank[j], rank[i] + 1);
         if (--indeg[j] === 0) queue.push(j);
       }
+    }
+    for (let i = 0; i < n; i++) {   // sources (constants, variables) sit just above their first use
+      if (sources[i] && succ[i].length) rank[i] = Math.max(0, Math.min(...succ[i].map(j => rank[j])) - 1);
     }
     return rank;
   }
@@ -217,13 +222,13 @@
     const stats = document.getElementById("render-stats");
     stats.dataset.visibleNodes = viewport.querySelectorAll("g.node").length;
     stats.dataset.lastRenderMs = (performance.now() - t0).toFixed(1);
-    if (firstRender) {
+    if (firstRender) {      // ms since navigation start: drawn, then painted
       firstRender = false;
       fit();
-      requestAnimationFrame(() => {
-        stats.dataset.firstRenderMs = performance.now().toFixed(1);
-        stats.textContent = "first render " + stats.dataset.firstRenderMs + " ms";
-      });
+      stats.dataset.firstRenderMs = performance.now().toFixed(1);
+      stats.dataset.scriptMs = (performance.now() - T0).toFixed(1);
+      stats.textContent = "first render " + stats.dataset.firstRenderMs + " ms";
+      requestAnimationFrame(() => { stats.dataset.firstPaintMs = performance.now().toFixed(1); });
     }
   }
 
@@ -317,17 +322,30 @@
     }
   }
 
+  function find(q) {        // first node whose name contains q: open its scopes, select it
+    const i = current.nodes.findIndex(r => r[0].includes(q));
+    if (i >= 0) reveal(states[stageIndex()].tree.leafOf[i]);
+    return i >= 0;
+  }
+
   function reveal(item) {
     const st = states[stageIndex()];
     for (let s = item.parent; s; s = s.parent) st.expanded.add(s.id);
-    st.selected = item; render(); showDetails(item);
+    st.selected = item; render(); showDetails(item); centre();
+  }
+
+  function centre() {       // scroll the selected node to the middle of the canvas
+    const g = viewport.querySelector("g.node.selected");
+    if (!g) return;
+    const r = svg.getBoundingClientRect(), b = g.getBoundingClientRect();
+    view.x += r.left + r.width / 2 - (b.left + b.width / 2);
+    view.y += r.top + r.height / 2 - (b.top + b.height / 2);
+    applyView();
   }
 
   document.getElementById("search").addEventListener("keydown", e => {
     if (e.key !== "Enter" || !e.target.value) return;
-    const q = e.target.value, st = states[stageIndex()];
-    const i = current.nodes.findIndex(r => r[0].includes(q));
-    if (i >= 0) reveal(st.tree.leafOf[i]);
+    find(e.target.value);
   });
   document.getElementById("collapse-all").addEventListener("click", () => {
     const st = states[stageIndex()]; st.expanded = new Set([st.tree.root.id]); render(); fit();
@@ -362,5 +380,8 @@
   slider.max = DATA.stages.length - 1;
   slider.value = DATA.stages.length - 1;
   slider.addEventListener("input", openStage);
+  const hash = new URLSearchParams(location.hash.slice(1));   // #stage=N&find=NAME
+  if (hash.has("stage")) slider.value = Number(hash.get("stage"));
   openStage();
+  if (hash.get("find")) find(hash.get("find"));
 })();
