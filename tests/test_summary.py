@@ -277,3 +277,27 @@ def test_tensorboard_server_serves_graph_and_scalars(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
         proc.stderr.close()
+
+
+def test_regression_example_writes_what_tensorboard_shows(tmp_path):
+    """The seed's example with --logdir: the graph with scopes, the loss per epoch, the
+    compiled run and the HTML viewer; its output is otherwise the plain run's."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, os.path.join(root, "examples", "regression.py"),
+                           "--small", "--epochs", "3", "--logdir", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "learned" in proc.stdout or "NOT LEARNED" in proc.stdout
+    evs = events(str(tmp_path))
+    names = {n.name for n in graph_of(evs).node}
+    assert {"model/w", "model/MatMul", "mse", "x", "y"} <= names
+    assert any(n.startswith("gradients/") for n in names)
+    losses = scalars(evs, "loss")
+    assert [s for s, _ in losses] == [0, 1, 2, 3] and losses[-1][1] < losses[0][1]
+    printed = [float(line.split()[-1]) for line in proc.stdout.splitlines()
+               if line.startswith("epoch")]
+    assert [v for _, v in losses] == pytest.approx(printed, abs=1e-6)   # printed "%.6f"
+    assert any(n.startswith("kernel_") for n in
+               (m.name for m in graph_of(events(str(tmp_path / "compiled"))).node))
+    assert (tmp_path / "graph.html").read_text().startswith("<!DOCTYPE html>")
