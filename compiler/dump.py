@@ -65,10 +65,14 @@ def format_user_graph(ops) -> str:
 
 def resolve_fetches(fetches, feeds=None):
     """(graph, fetched tensors, target ops, feed tensors) of `fc.dump`'s arguments; feeds
-    default to every placeholder the fetches depend on."""
+    default to every placeholder the fetches depend on. A summary stands for the numeric
+    tensors it summarizes (what `Session.run` compiles for it)."""
+    from .summary.ops import is_summary, numeric_inputs
     items = _as_list(fetches)
     graph = items[0].graph if items else get_default_graph()
-    flat = _elements(graph, items)
+    flat = []
+    for f in _elements(graph, items):
+        flat.extend(numeric_inputs(f) if is_summary(f) else [f])
     tensors = [f for f in flat if isinstance(f, Tensor)]
     targets = [f for f in flat if isinstance(f, Operation)]
     roots = [t.op for t in tensors] + targets

@@ -301,3 +301,14 @@ def test_regression_example_writes_what_tensorboard_shows(tmp_path):
     assert any(n.startswith("kernel_") for n in
                (m.name for m in graph_of(events(str(tmp_path / "compiled"))).node))
     assert (tmp_path / "graph.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_summaries_of_fed_values_and_dump_of_a_summary():
+    g = fc.Graph()
+    with g.as_default():
+        p = fc.placeholder(fc.float32, [], name="p")
+        s = fc.summary.scalar("p", p)
+        with fc.Session() as sess:
+            assert summary_pb2.Summary.FromString(sess.run(s, {p: 3.0})).value[0] \
+                .simple_value == 3.0
+        assert "placeholder" in fc.dump(s, stages="input")["input"]
