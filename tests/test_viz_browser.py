@@ -111,6 +111,9 @@ def test_viewer_renders_in_chromium(tmp_path):
     assert busy > 0.002, f"the screenshot looks blank ({busy:.4%} non-zero filtered bytes)"
     values = rendered(run_browser(page, tmp_path, "--dump-dom"))
     assert values["drawn"] >= 5
+    # #visit draws every stage of the pipeline once
+    dom = run_browser(page, tmp_path, "--dump-dom", fragment="#visit")
+    assert int(rendered(dom)["visited"]) >= 4
     # #stage=0&find=NAME opens the user graph's scopes down to the node and selects it
     dom = run_browser(page, tmp_path, "--dump-dom", fragment="#stage=0&find=model/MatMul")
     assert rendered(dom)["drawn"] > 0

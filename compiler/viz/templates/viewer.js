@@ -38,8 +38,10 @@
       leafOf[i] = cur;
     });
     let nextId = 0;
+    const byFull = new Map();
     (function finish(item) {   // an op that is also a scope becomes a leaf inside it
       item.id = nextId++;
+      if (!item.isSelf) byFull.set(item.full, item);
       if (item.op >= 0 && item.children.length) {
         const self = newItem(item.label, item.full, item);
         self.op = item.op; self.isSelf = true;
@@ -53,7 +55,7 @@
       for (const j of row[6]) addEdge(leafOf[j], leafOf[i], false);
       for (const j of row[7]) addEdge(leafOf[j], leafOf[i], true);
     });
-    return {root, leafOf};
+    return {root, leafOf, byFull};
   }
 
   function addEdge(a, b, ctrl) {    // recorded at the lowest common scope
@@ -264,7 +266,10 @@
   }, {passive: false});
 
   // ---- interaction ----------------------------------------------------------------------------
+  let touched = false;       // once the user opened or closed a scope, stages follow it
+
   function click(item) {
+    touched = true;
     const st = states[stageIndex()];
     st.selected = item;
     if (isScope(item)) {
@@ -272,6 +277,13 @@
     }
     render();
     showDetails(item);
+  }
+
+  function follow(from, to) {   // open in `to` the scopes open in `from`, by name
+    const names = new Set();
+    from.tree.byFull.forEach(item => { if (from.expanded.has(item.id)) names.add(item.full); });
+    to.expanded = new Set([to.tree.root.id]);
+    for (const name of names) { const item = to.tree.byFull.get(name); if (item) to.expanded.add(item.id); }
   }
 
   function cell(table, key, value) {
@@ -357,7 +369,7 @@
   function stageIndex() { return Number(slider.value); }
 
   function openStage() {
-    const i = stageIndex();
+    const i = stageIndex(), previous = current && states[DATA.stages.indexOf(current)];
     current = DATA.stages[i];
     if (!states[i]) {
       const tree = buildTree(current);
@@ -370,6 +382,7 @@
       }
       states[i] = {tree, expanded, selected: null};
     }
+    if (touched && previous && previous !== states[i]) follow(previous, states[i]);
     document.getElementById("stage-name").textContent = (i + 1) + "/" + DATA.stages.length + " " + current.name;
     document.getElementById("stage-summary").textContent = current.summary;
     showKernels();
@@ -381,6 +394,12 @@
   slider.value = DATA.stages.length - 1;
   slider.addEventListener("input", openStage);
   const hash = new URLSearchParams(location.hash.slice(1));   // #stage=N&find=NAME
+  if (hash.has("visit")) {    // #visit: draw every stage once, scopes following (the browser test's tour)
+    touched = true;
+    for (let i = 0; i < DATA.stages.length; i++) { slider.value = i; openStage(); }
+    document.getElementById("render-stats").dataset.visited = DATA.stages.length;
+    slider.value = DATA.stages.length - 1;
+  }
   if (hash.has("stage")) slider.value = Number(hash.get("stage"));
   openStage();
   if (hash.get("find")) find(hash.get("find"));
