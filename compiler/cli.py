@@ -18,9 +18,8 @@ manifest and says what the artifact takes and returns, its target and whether th
 machine can load it; `cache` shows (`info`), empties (`clear`) or explains a miss of
 (`explain`) the JIT's compile cache (compiler/cache.py, docs/cache.md); `view` writes the
 graph viewer, DIR/graph.html (compiler/viz, docs/visualization.md), or DOT files. Compiles
-that take
-over a second show a status line on stderr when it is a terminal. Exit status: 0 on
-success, 1 when flowc reports an error, 2 for bad usage. docs/cli.md is the manual.
+that take over a second show a status line on stderr when it is a terminal. Exit status:
+0 on success, 1 when flowc reports an error, 2 for bad usage. docs/cli.md is the manual.
 """
 
 from __future__ import annotations
