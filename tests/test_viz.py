@@ -44,6 +44,10 @@ def test_stages_follow_the_pipeline(model):
     assert user["dense/MatMul"].inputs == ["x", "dense/w"]
     assert user["dense/MatMul"].loc.startswith("test_viz.py:")
     assert user["x"].shape == ["N0", 4] or user["x"].shape[1] == 4
+    matmul = next(k for k in model.kernels if k.kind == "matmul")   # where each op ends up
+    assert user["dense/MatMul"].kernel == matmul.index
+    assert user["dense/MatMul"].reason.startswith(f"ends up in kernel {matmul.index}: ")
+    assert user["x"].kernel == -1                                    # a buffer, no kernel
     for stage in model.stages:
         names = {n.name for n in stage.nodes}
         assert len(names) == len(stage.nodes), stage.name

@@ -1,7 +1,8 @@
 """DOT (Graphviz) text of a graph stage: one node per op (label: name, op, type), data
 edges solid, control edges dashed; name scopes and, in the fused stage, kernels become
-`subgraph cluster_...` boxes (kernels filled with their colour). Colours have six hex
-digits (Graphviz rejects three)."""
+`subgraph cluster_...` boxes (kernels filled with their colour; in the other stages an
+op is filled with the colour of the kernel it ends up in). Colours have six hex digits
+(Graphviz rejects three)."""
 
 from __future__ import annotations
 
@@ -54,4 +55,7 @@ def _emit_scope(scope, tree, by_scope, lines, indent):
         _emit_scope(child, tree, by_scope, lines, indent + "  ")
         lines.append(f"{indent}}}")
     for node in tree.get(scope, []):
-        lines.append(f"{indent}{_quote(node.name)} [label={_quote(_label(node))}];")
+        fill = ""
+        if node.kernel >= 0 and not by_scope:   # outside the fused graph: colour by kernel
+            fill = f', fillcolor="{kernel_colour(node.kernel)}"'
+        lines.append(f"{indent}{_quote(node.name)} [label={_quote(_label(node))}{fill}];")

@@ -8,7 +8,8 @@ names every node `kernel_<n>_<kind>/<name>` after the kernel that computes it (a
 recomputed in several kernels appears in each), the buffers the runtime provides keep
 their names, and each node carries its fusion reason. `analyze(fetches, feeds, options)`
 compiles up to the kernel plan (no code generation) and returns a `GraphModel` with all
-stages. The TensorBoard GraphDef (compiler/summary/graphdef.py), the DOT export and the
+stages, each earlier stage's ops marked with the kernel they end up in. The TensorBoard
+GraphDef (compiler/summary/graphdef.py), the DOT export and the
 HTML viewer (compiler/viz/render.py) read these records; nothing here draws.
 """
 
@@ -51,6 +52,8 @@ class Stage:
     name: str
     summary: str
     nodes: list
+    # fused stage: user op name -> (kernel index, reason) of the first kernel computing it
+    kernel_of: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -152,7 +155,7 @@ def fused_stage(program, plan, name="fusion"):
         node = _ir_node(b, home[id(b)], [])
         node.reason = plan.reasons.get(id(b), "")
         nodes.append(node)
-    loose = {}
+    loose, kernel_of = {}, {}
 
     def outside(src):
         """The name of a producer outside the kernel: its buffer, or (for a value
@@ -173,10 +176,12 @@ def fused_stage(program, plan, name="fusion"):
             node.kernel = k.index
             node.reason = plan.reasons.get(id(m), "")
             k.members.append(node.name)
+            for user_name in m.names:
+                kernel_of.setdefault(user_name, (k.index, node.reason or k.reason))
             nodes.append(node)
     nodes[len(plan.buffers):len(plan.buffers)] = [n for n in loose.values() if n is not None]
     summary = f"{len(kernels)} kernel(s), {len(plan.buffers)} buffer(s) from the runtime"
-    return Stage(name, summary, nodes), kernels
+    return Stage(name, summary, nodes, kernel_of), kernels
 
 
 # ---- compiling up to the kernel plan ------------------------------------------------------------
@@ -206,5 +211,10 @@ def analyze(fetches, feeds=None, options=None, title="flowc graph") -> GraphMode
             current = parse_program(body)
         stages.append(ir_stage(key, summary, current))
     fused, kernels = fused_stage(final, plan_kernels(final))
+    for stage in stages:   # colour every earlier stage by where its ops ended up
+        for node in stage.nodes:
+            if node.name in fused.kernel_of:
+                node.kernel, reason = fused.kernel_of[node.name]
+                node.reason = f"ends up in kernel {node.kernel}: {reason}"
     stages.append(fused)
     return GraphModel(title, stages, kernels)

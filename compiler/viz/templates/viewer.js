@@ -329,7 +329,12 @@
       text.firstChild.textContent = k.scope + " (" + k.members + ")";
       text.lastChild.textContent = k.reason;
       div.append(sw, text);
-      div.addEventListener("click", () => { const item = st.tree.root.byLabel.get(k.scope); if (item) click(item); });
+      div.addEventListener("click", () => {   // the kernel's box, or its first op in other stages
+        const item = st.tree.root.byLabel.get(k.scope);
+        if (item) { click(item); return; }
+        const i = current.nodes.findIndex(r => r[9] === k.index);
+        if (i >= 0) reveal(st.tree.leafOf[i]);
+      });
       box.appendChild(div);
     }
   }
