@@ -15,6 +15,7 @@ import pytest
 import compiler as fc
 from compiler.cli import main
 from compiler.viz import GraphModel, Stage, VNode, analyze, render_html, to_dot
+from compiler.viz.model import simple_attrs
 
 
 def build():
@@ -106,7 +107,9 @@ def test_html_page_is_self_contained(model):
 
 
 def test_html_data_cannot_close_the_script():
-    node = VNode("a", "constant", "float32", [], attrs={"note": "</script><b>x"})
+    node = VNode("a", "constant", "float32", [],
+                 attrs=simple_attrs({"note": "</script><b>x", "lo": float("-inf")}))
+    assert node.attrs["lo"] == "-inf"
     page = render_html(GraphModel("t<i>", [Stage("graph", "s", [node])]))
     assert "</script><b>" not in page and "<\\/script><b>x" in page
     assert "t&lt;i&gt;" in page

@@ -15,6 +15,7 @@ HTML viewer (compiler/viz/render.py) read these records; nothing here draws.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..ir import dims as D
@@ -74,7 +75,9 @@ def simple_attrs(attrs: dict) -> dict:
     anything else (constants' arrays, dtypes, dims) as short text."""
     out = {}
     for key, value in attrs.items():
-        if isinstance(value, (bool, int, float, str)):
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = repr(value)   # JSON has no NaN or infinity
+        elif isinstance(value, (bool, int, float, str)):
             out[key] = value
         elif isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value):
             out[key] = list(value)
