@@ -9,7 +9,7 @@ operator overloads on `Tensor` and `Variable` (see `frontend/overloads.py`).
 import sys as _sys
 import types as _types
 
-from . import train
+from . import summary, train
 from .aot import compile  # fc.compile (shadows the builtin inside this module only)
 from .autodiff import gradients
 from .dump import dump
@@ -208,9 +208,9 @@ __all__ = [
     "reduce_prod", "reduce_sum", "reset_default_graph", "reshape", "reverse", "rsqrt",
     "Session", "set_random_seed", "shape", "ShapeError", "sigmoid", "sign", "sin", "size",
     "split", "sqrt", "square", "squared_difference", "squeeze", "stack", "stop_gradient",
-    "subtract", "tanh", "Tensor", "TensorShape", "tile", "to_double", "to_float", "to_int32",
-    "to_int64", "train", "trainable_variables", "transpose", "truediv", "truncated_normal",
-    "truncated_normal_initializer", "unstack", "Variable", "variable_scope",
+    "subtract", "summary", "tanh", "Tensor", "TensorShape", "tile", "to_double", "to_float",
+    "to_int32", "to_int64", "train", "trainable_variables", "transpose", "truediv",
+    "truncated_normal", "truncated_normal_initializer", "unstack", "Variable", "variable_scope",
     "variables_initializer", "VariableScope", "variance_scaling_initializer", "where",
     "where_v2", "zeros", "zeros_initializer", "zeros_like",
 ]

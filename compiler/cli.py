@@ -4,6 +4,7 @@
     flowc compile MODULE:FN -o DIR [--name NAME] [--target-cpu CPU] ...
     flowc inspect NAME.so|NAME.json|DIR [--json]
     flowc cache info|clear|explain MODULE:FN
+    flowc view MODULE:FN [-o DIR] [--format html|dot]
 
 MODULE is a Python file (`path/to/model.py`) or an importable module (`pkg.model`); FN
 is a function of no arguments that builds a graph (in a fresh default graph) and
@@ -15,9 +16,10 @@ fetches need become the arguments, in the order they were created.
 DIR; `compile` writes NAME.so, NAME.h and NAME.json (`fc.compile`); `inspect` reads a
 manifest and says what the artifact takes and returns, its target and whether this
 machine can load it; `cache` shows (`info`), empties (`clear`) or explains a miss of
-(`explain`) the JIT's compile cache (compiler/cache.py, docs/cache.md). Compiles that take
-over a second show a status line on stderr when it is a terminal. Exit status: 0 on
-success, 1 when flowc reports an error, 2 for bad usage. docs/cli.md is the manual.
+(`explain`) the JIT's compile cache (compiler/cache.py, docs/cache.md); `view` writes the
+graph viewer, DIR/graph.html (compiler/viz, docs/visualization.md), or DOT files. Compiles
+that take over a second show a status line on stderr when it is a terminal. Exit status:
+0 on success, 1 when flowc reports an error, 2 for bad usage. docs/cli.md is the manual.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ examples:
   flowc inspect out/mlp.so                            inputs, outputs, target
   flowc cache info                                    where the compile cache is, its size
   flowc cache explain model.py:build --threads 4      would the JIT hit, and if not, why
+  flowc view model.py:build -o view/                  view/graph.html: scopes, kernels
+  flowc view model.py:build --format dot              graph.dot and fusion.dot
 
 FN builds the graph and returns fetches, (fetches, feeds) or (fetches, feeds, session).
 Stages: graph, input, one per pass run (fold_constants, cse, simplify, dce, ...),
@@ -311,6 +315,25 @@ def cmd_cache(args, out) -> int:
     return 0
 
 
+def cmd_view(args, out) -> int:
+    from .viz import analyze, render_html, to_dot
+    fetches, feeds, _ = build_graph(load_function(args.target))
+    with Progress("compiling", enabled=not args.quiet):
+        model = analyze(fetches, feeds, compile_options(args), title=args.target)
+    if args.format == "html":
+        files = {"graph.html": render_html(model)}
+    else:
+        files = {"graph.dot": to_dot(model.stages[0]),
+                 "fusion.dot": to_dot(model.stages[-1], model.kernels)}
+    os.makedirs(args.output, exist_ok=True)
+    for name, text in files.items():
+        path = os.path.join(args.output, name)
+        with open(path, "w") as f:
+            f.write(text)
+        out.write(path + "\n")
+    return 0
+
+
 # ---- argument parsing ---------------------------------------------------------------------
 def _add_compile_flags(p, default_cpu):
     p.add_argument("--pipeline", default="default", choices=["default", "O0"],
@@ -365,11 +388,25 @@ def make_parser() -> argparse.ArgumentParser:
     k.add_argument("action", choices=["info", "clear", "explain"])
     k.add_argument("target", nargs="?", metavar="MODULE:FN", help="for explain")
     _add_compile_flags(k, "host")
+    v = sub.add_parser("view", help="write the graph viewer (HTML) or DOT files",
+                       description="Compile the graph that MODULE:FN builds up to the kernel "
+                                   "plan and write DIR/graph.html: one self-contained page "
+                                   "with the graph (collapsible name scopes, node details), "
+                                   "the fused kernels as coloured groups with their reasons "
+                                   "and a slider over the pass stages; or, with --format dot, "
+                                   "DIR/graph.dot (user graph) and DIR/fusion.dot (kernels "
+                                   "as clusters). See docs/visualization.md.")
+    v.add_argument("target", metavar="MODULE:FN", help="model.py:build or pkg.model:build")
+    v.add_argument("-o", "--output", metavar="DIR", default=".",
+                   help="output directory (default: the current directory)")
+    v.add_argument("--format", choices=["html", "dot"], default="html",
+                   help="html (default) or dot")
+    _add_compile_flags(v, "host")
     return p
 
 
 COMMANDS = {"dump": cmd_dump, "compile": cmd_compile, "inspect": cmd_inspect,
-            "cache": cmd_cache}
+            "cache": cmd_cache, "view": cmd_view}
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,14 @@
 and writes one file per stage (`NN_stage.txt`) when `dir` is given. `feeds` defaults to
 every placeholder the fetches depend on. Every IR node and kernel names the user op and
 the file:line that created it.
+
+`format="html"` returns `{"html": text}` instead: one self-contained page (the viewer of
+compiler/viz: the graph with collapsible name scopes, node details, the fused kernels as
+coloured groups with their reasons, a slider over the stages), written to
+`DIR/graph.html` when `dir` is given. `format="dot"` returns `{"graph": DOT of the user
+graph, "fusion": DOT of the fused graph, one cluster per kernel}`, written to
+`DIR/graph.dot` and `DIR/fusion.dot`. Both compile up to the kernel plan only (no code
+generation); `stages` applies to the text format. docs/visualization.md has the details.
 """
 
 from __future__ import annotations
@@ -55,13 +63,16 @@ def format_user_graph(ops) -> str:
     return "\n".join(lines)
 
 
-def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=None) -> dict:
-    if format != "text":
-        raise ValueError(f"format {format!r} is not available yet; supported: 'text'")
-    options = options or CompileOptions()
+def resolve_fetches(fetches, feeds=None):
+    """(graph, fetched tensors, target ops, feed tensors) of `fc.dump`'s arguments; feeds
+    default to every placeholder the fetches depend on. A summary stands for the numeric
+    tensors it summarizes (what `Session.run` compiles for it)."""
+    from .summary.ops import is_summary, numeric_inputs
     items = _as_list(fetches)
     graph = items[0].graph if items else get_default_graph()
-    flat = _elements(graph, items)
+    flat = []
+    for f in _elements(graph, items):
+        flat.extend(numeric_inputs(f) if is_summary(f) else [f])
     tensors = [f for f in flat if isinstance(f, Tensor)]
     targets = [f for f in flat if isinstance(f, Operation)]
     roots = [t.op for t in tensors] + targets
@@ -70,6 +81,17 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
                      if op.type == "placeholder"]
     else:
         feed_list = _elements(graph, list(feeds))
+    return graph, tensors, targets, feed_list
+
+
+def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=None) -> dict:
+    if format in ("html", "dot"):
+        return _dump_view(fetches, feeds, dir, format, options)
+    if format != "text":
+        raise ValueError(f"unknown format {format!r}; supported: 'text', 'html', 'dot'")
+    options = options or CompileOptions()
+    graph, tensors, targets, feed_list = resolve_fetches(fetches, feeds)
+    roots = [t.op for t in tensors] + targets
     texts = {"graph": format_user_graph(_needed_ops(roots, set()))}
     program = convert(graph, tensors, feed_list, targets=targets)
     verify(program)
@@ -89,6 +111,27 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
     if dir:
         write_stages(texts, dir)
     return texts
+
+
+def _dump_view(fetches, feeds, dir, format, options) -> dict:
+    """format="html": {"html": the viewer page}, written to DIR/graph.html; format="dot":
+    {"graph": DOT of the user graph, "fusion": DOT of the fused graph}, written to
+    DIR/graph.dot and DIR/fusion.dot."""
+    from .viz import analyze, render_html, to_dot
+    model = analyze(fetches, feeds, options)
+    if format == "html":
+        files = {"graph.html": render_html(model)}
+        out = {"html": files["graph.html"]}
+    else:
+        out = {"graph": to_dot(model.stages[0]), "fusion": to_dot(model.stages[-1],
+                                                                 model.kernels)}
+        files = {f"{key}.dot": text for key, text in out.items()}
+    if dir:
+        os.makedirs(dir, exist_ok=True)
+        for name, text in files.items():
+            with open(os.path.join(dir, name), "w") as f:
+                f.write(text)
+    return out
 
 
 def write_stages(texts: dict, dir: str):

@@ -21,6 +21,7 @@ from .convert import convert
 from .ir.graph import Graph, GraphError, Operation, Tensor, get_default_graph
 from .ir.verify import verify
 from .options import CompileOptions, default_threads
+from .summary.ops import SUMMARY_OP_TYPES, run_with_summaries
 
 _UNFEEDABLE = ("assign", "assign_add", "NoOp")
 
@@ -112,6 +113,8 @@ class Session:
         return rebuild(self._run_flat(flat, feeds))
 
     def _run_flat(self, flat, feeds, out=None):
+        if any(f.op.type in SUMMARY_OP_TYPES for f in flat if isinstance(f, Tensor)):
+            return run_with_summaries(self._run_flat, flat, feeds, out)  # host-built bytes
         tensors = tuple(dict.fromkeys(f for f in flat if isinstance(f, Tensor)))
         targets = tuple(dict.fromkeys(f for f in flat if isinstance(f, Operation)))
         fed = tuple(sorted(feeds, key=lambda t: t.op._id))

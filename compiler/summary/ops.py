@@ -1,0 +1,132 @@
+"""Summary ops: `fc.summary.scalar`, `histogram`, `merge`, `merge_all`.
+
+As in TF1, a summary is an op of the user graph whose output is a string tensor: the
+serialized `Summary` protobuf. Summary ops (`ScalarSummary`, `HistogramSummary`,
+`MergeSummary`) never enter the compiler IR and generated code never handles strings:
+`Session.run` calls `run_with_summaries`, which replaces every fetched summary by the
+numeric tensors it summarizes (through MergeSummary, transitively), runs the compiled
+program for those, and builds the Summary bytes on the host from the values it returned.
+A fetched summary's value is a Python `bytes` object, as TF1 returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..frontend.core import convert_to_tensor, create_op
+from ..frontend.variables import GraphKeys
+from ..ir.dtypes import DType
+from ..ir.graph import Tensor, get_default_graph
+from ..ir.types import TensorType
+from . import proto
+
+# Host-only element type of summary outputs; never in the compiler IR, never fed.
+string = DType("string", object, "string")
+
+SUMMARY_OP_TYPES = frozenset({"ScalarSummary", "HistogramSummary", "MergeSummary"})
+HISTOGRAM_BUCKETS = 30
+
+
+def _summary_op(op_type, inputs, name, collections):
+    op = create_op(op_type, inputs, {}, name, out_type=TensorType(string, ()))
+    out = op.outputs[0]
+    for key in (collections if collections is not None else [GraphKeys.SUMMARIES]):
+        op.graph.add_to_collection(key, out)
+    return out
+
+
+def scalar(name, tensor, collections=None, family=None):
+    """A summary of one number; its tag is the op's scoped name (`train/loss`)."""
+    tensor = convert_to_tensor(tensor)
+    shape = tensor.shape
+    if shape.known_rank and shape.is_fully_defined() and shape.num_elements() != 1:
+        raise ValueError(f"fc.summary.scalar({name!r}): the tensor {tensor.name!r} has shape "
+                         f"{list(shape)}; a scalar summary needs one element")
+    return _summary_op("ScalarSummary", [tensor], _tag_name(name, family), collections)
+
+
+def histogram(name, values, collections=None, family=None):
+    """A summary of the distribution of `values` (any shape)."""
+    values = convert_to_tensor(values)
+    return _summary_op("HistogramSummary", [values], _tag_name(name, family), collections)
+
+
+def merge(inputs, collections=None, name=None):
+    """One summary holding all values of `inputs` (summary tensors)."""
+    inputs = list(inputs)
+    for t in inputs:
+        if not isinstance(t, Tensor) or t.op.type not in SUMMARY_OP_TYPES:
+            raise TypeError(f"fc.summary.merge takes summary tensors, got {t!r}")
+    return _summary_op("MergeSummary", inputs, name or "Merge/MergeSummary",
+                       collections if collections is not None else [])
+
+
+def merge_all(key=GraphKeys.SUMMARIES, scope=None, name=None):
+    """Merge every summary in the collection `key` (default: all of them); None if
+    there is none, as in TF1."""
+    found = get_default_graph().get_collection(key, scope)
+    return merge(found, name=name) if found else None
+
+
+def _tag_name(name, family):
+    return f"{family}/{name}" if family else name
+
+
+# ---- on the host, at Session.run --------------------------------------------------------------
+def is_summary(element) -> bool:
+    return isinstance(element, Tensor) and element.op.type in SUMMARY_OP_TYPES
+
+
+def numeric_inputs(summary: Tensor) -> list:
+    """The numeric tensors a summary is built from (through MergeSummary)."""
+    out, stack = [], [summary]
+    while stack:
+        t = stack.pop()
+        if t.op.type == "MergeSummary":
+            stack.extend(reversed(t.op.inputs))
+        elif t.op.inputs[0] not in out:
+            out.append(t.op.inputs[0])
+    return out
+
+
+def run_with_summaries(run_flat, flat, feeds, out=None) -> list:
+    """`Session._run_flat` for a fetch list with summaries in it: run the numeric
+    tensors, then build each summary's bytes from their values."""
+    expanded = [f for f in flat if not is_summary(f)]
+    for f in flat:
+        if is_summary(f):
+            expanded.extend(numeric_inputs(f))
+    values = dict(zip(expanded, run_flat(expanded, feeds, out)))
+    return [serialize(f, values) if is_summary(f) else values[f] for f in flat]
+
+
+def serialize(summary: Tensor, values: dict) -> bytes:
+    """The Summary protobuf of `summary`, given the values of its numeric inputs."""
+    op = summary.op
+    if op.type == "MergeSummary":
+        return b"".join(serialize(t, values) for t in op.inputs)
+    tag = op.name
+    value = np.asarray(values[op.inputs[0]])
+    if op.type == "ScalarSummary":
+        if value.size != 1:
+            raise ValueError(f"summary {tag!r}: {op.inputs[0].name!r} has shape "
+                             f"{value.shape}; a scalar summary needs one element")
+        return proto.summary_scalar(tag, float(value.reshape(-1)[0]))
+    return proto.summary_histogram(tag, histogram_proto(value))
+
+
+def histogram_proto(value) -> bytes:
+    """HistogramProto of `value`: min, max, count, sum, sum of squares and
+    HISTOGRAM_BUCKETS equal-width buckets (right edges in bucket_limit)."""
+    x = np.asarray(value, dtype=np.float64).reshape(-1)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return proto.histogram(0.0, 0.0, 0, 0.0, 0.0, [0.0], [0.0])
+    lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        limits, counts = [hi], [float(x.size)]
+    else:
+        counts, edges = np.histogram(x, bins=HISTOGRAM_BUCKETS, range=(lo, hi))
+        limits, counts = edges[1:].tolist(), counts.astype(np.float64).tolist()
+    return proto.histogram(lo, hi, x.size, float(x.sum()), float(np.dot(x, x)), limits,
+                           counts)

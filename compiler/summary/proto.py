@@ -1,0 +1,146 @@
+"""The protobuf wire format of the few TensorFlow messages an event file needs.
+
+flowc writes `Event`, `Summary` (scalar and histogram values), `HistogramProto`,
+`GraphDef`, `NodeDef`, `AttrValue` and `TensorShapeProto` by hand: each message is a
+function returning its serialized `bytes`, built from the field encoders below. That is
+the whole wire format (varints, 64/32-bit fixed, length-delimited fields, packed repeated
+numbers) and it keeps `protobuf` out of flowc's dependencies. The field numbers are
+TensorFlow's (tensorflow/core/framework/*.proto, util/event.proto); the tests read the
+output back with TensorBoard's own parsers. This module never reads protobuf.
+"""
+
+from __future__ import annotations
+
+import struct
+
+# DataType enum values (tensorflow/core/framework/types.proto)
+DATA_TYPES = {"float32": 1, "float64": 2, "int32": 3, "string": 7, "int64": 9, "bool": 10,
+              "float16": 19}
+
+
+# ---- field encoders -----------------------------------------------------------------------
+def varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # negative int64s are ten-byte two's complement varints
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _key(field: int, wire: int) -> bytes:
+    return varint(field << 3 | wire)
+
+
+def int_field(field: int, n: int) -> bytes:
+    return _key(field, 0) + varint(int(n))
+
+
+def double_field(field: int, x: float) -> bytes:
+    return _key(field, 1) + struct.pack("<d", x)
+
+
+def float_field(field: int, x: float) -> bytes:
+    return _key(field, 5) + struct.pack("<f", x)
+
+
+def bytes_field(field: int, data) -> bytes:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return _key(field, 2) + varint(len(data)) + data
+
+
+def packed_doubles(field: int, xs) -> bytes:
+    return bytes_field(field, struct.pack(f"<{len(xs)}d", *xs))
+
+
+def packed_varints(field: int, ns) -> bytes:
+    return bytes_field(field, b"".join(varint(int(n)) for n in ns))
+
+
+# ---- messages -------------------------------------------------------------------------------
+def tensor_shape(dims) -> bytes:
+    """TensorShapeProto: `dims` a sequence of ints (-1 for an unknown dim) or None
+    (unknown rank)."""
+    if dims is None:
+        return int_field(3, 1)
+    return b"".join(bytes_field(2, int_field(1, d) if d else b"") for d in dims)
+
+
+def attr_type(dtype_name: str) -> bytes:
+    return int_field(6, DATA_TYPES.get(dtype_name, 0))
+
+
+def attr_shapes(shapes) -> bytes:
+    """AttrValue holding a list of shapes (`_output_shapes`). ListValue.shape is field 7."""
+    return bytes_field(1, b"".join(bytes_field(7, tensor_shape(s)) for s in shapes))
+
+
+def attr_string(s) -> bytes:
+    return bytes_field(2, s)
+
+
+def attr_int(n: int) -> bytes:
+    return int_field(3, n)
+
+
+def attr_float(x: float) -> bytes:
+    return float_field(4, x)
+
+
+def attr_bool(b: bool) -> bytes:
+    return int_field(5, int(bool(b)))
+
+
+def attr_ints(ns) -> bytes:
+    return bytes_field(1, packed_varints(3, ns))
+
+
+def node_def(name: str, op: str, inputs=(), device: str = "", attrs=None) -> bytes:
+    """NodeDef; `attrs` maps attr names to serialized AttrValues (the `attr_*` functions);
+    control inputs are written `^name`."""
+    out = [bytes_field(1, name), bytes_field(2, op)]
+    out += [bytes_field(3, i) for i in inputs]
+    if device:
+        out.append(bytes_field(4, device))
+    for key in sorted(attrs or {}):
+        out.append(bytes_field(5, bytes_field(1, key) + bytes_field(2, attrs[key])))
+    return b"".join(out)
+
+
+def graph_def(nodes, producer: int = 22) -> bytes:
+    """GraphDef of serialized NodeDefs, with VersionDef(producer) as field 4."""
+    return b"".join(bytes_field(1, n) for n in nodes) + bytes_field(4, int_field(1, producer))
+
+
+def histogram(lo, hi, num, total, sum_squares, limits, counts) -> bytes:
+    return (double_field(1, lo) + double_field(2, hi) + double_field(3, num)
+            + double_field(4, total) + double_field(5, sum_squares)
+            + packed_doubles(6, limits) + packed_doubles(7, counts))
+
+
+def summary_scalar(tag: str, value: float) -> bytes:
+    """A Summary with one `simple_value`. Summaries concatenate: Summary is `repeated
+    Value value = 1`, so the bytes of several Summaries joined are their merge."""
+    return bytes_field(1, bytes_field(1, tag) + float_field(2, value))
+
+
+def summary_histogram(tag: str, histo: bytes) -> bytes:
+    return bytes_field(1, bytes_field(1, tag) + bytes_field(5, histo))
+
+
+def event(wall_time: float, step: int = 0, file_version: str = None, graph: bytes = None,
+          summary: bytes = None) -> bytes:
+    """Event: wall_time (1), step (2) and one of file_version (3), graph_def (4) or
+    summary (5)."""
+    out = double_field(1, wall_time)
+    if step:
+        out += int_field(2, step)
+    if file_version is not None:
+        out += bytes_field(3, file_version)
+    if graph is not None:
+        out += bytes_field(4, graph)
+    if summary is not None:
+        out += bytes_field(5, summary)
+    return out

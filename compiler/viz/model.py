@@ -1,0 +1,223 @@
+"""The graph model every view draws: the user graph, the IR after each pass, and the
+fused graph with each kernel as a named group.
+
+`user_stage(ops)` is the user's graph as built (scoped names, op types, devices, dtypes,
+shapes, file:line, control inputs); `ir_stage(name, summary, program)` is one compiler-IR
+program, its nodes named by the user op they came from; `fused_stage(program, plan)`
+names every node `kernel_<n>_<kind>/<name>` after the kernel that computes it (a node
+recomputed in several kernels appears in each), the buffers the runtime provides keep
+their names, and each node carries its fusion reason. `analyze(fetches, feeds, options)`
+compiles up to the kernel plan (no code generation) and returns a `GraphModel` with all
+stages, each earlier stage's ops marked with the kernel they end up in. The TensorBoard
+GraphDef (compiler/summary/graphdef.py), the DOT export and the
+HTML viewer (compiler/viz/render.py) read these records; nothing here draws.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..ir import dims as D
+
+MAX_ATTR_TEXT = 120
+
+
+@dataclass
+class VNode:
+    name: str                    # full scoped name, unique within its stage
+    op: str
+    dtype: str = ""
+    shape: list = None           # ints and dim strings ("N0"), None for unknown rank
+    device: str = ""
+    loc: str = ""
+    inputs: list = field(default_factory=list)     # names of data inputs
+    control: list = field(default_factory=list)    # names of control inputs
+    attrs: dict = field(default_factory=dict)      # simple values only
+    kernel: int = -1             # fused stage: index of the kernel computing it
+    reason: str = ""             # fused stage: why it is (not) fused
+
+
+@dataclass
+class Kernel:
+    index: int
+    kind: str
+    scope: str                   # kernel_<n>_<kind>
+    root: str                    # name of the node whose buffer it writes
+    reason: str                  # why the root is stored
+    members: list = field(default_factory=list)
+
+
+@dataclass
+class Stage:
+    name: str
+    summary: str
+    nodes: list
+    # fused stage: user op name -> (kernel index, reason) of the first kernel computing it
+    kernel_of: dict = field(default_factory=dict)
+
+
+@dataclass
+class GraphModel:
+    title: str
+    stages: list                 # Stage, in pipeline order
+    kernels: list = field(default_factory=list)
+
+
+def shape_of(shape) -> list:
+    if shape is None:
+        return None
+    return [d if isinstance(d, int) else D.format_dim(d) for d in shape]
+
+
+def simple_attrs(attrs: dict) -> dict:
+    """Attrs as JSON/protobuf-friendly values: bools, ints, floats, strings, int lists;
+    anything else (constants' arrays, dtypes, dims) as short text."""
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = repr(value)   # JSON has no NaN or infinity
+        elif isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        elif isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value):
+            out[key] = list(value)
+        else:
+            text = getattr(value, "name", None) if hasattr(value, "np") else None
+            text = text or _short(value)
+            out[key] = text
+    return out
+
+
+def _short(value) -> str:
+    array = getattr(value, "array", None)
+    if array is not None:
+        if array.size > 8:
+            return f"<{array.dtype} array {list(array.shape)}>"
+        value = array.tolist()
+    text = str(value)
+    return text if len(text) <= MAX_ATTR_TEXT else text[:MAX_ATTR_TEXT - 1] + "…"
+
+
+# ---- the user's graph -------------------------------------------------------------------
+def user_stage(ops, name="graph") -> Stage:
+    nodes = []
+    for op in ops:
+        out = op.outputs[0] if op.outputs else None
+        nodes.append(VNode(
+            op.name, op.type, out.dtype.name if out is not None else "",
+            shape_of(out.type.shape) if out is not None else [], op.device, op.loc,
+            [t.op.name for t in op.inputs], [c.name for c in op.control_inputs],
+            simple_attrs(op.attrs)))
+    return Stage(name, f"the user graph: {len(nodes)} ops", nodes)
+
+
+# ---- the compiler IR ----------------------------------------------------------------------
+def ir_names(nodes) -> dict:
+    """id(node) -> a unique display name: the first user op name it came from, else its
+    op type."""
+    names, used = {}, set()
+    for n in nodes:
+        base = n.names[0] if n.names else n.op
+        name, k = base, 0
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        names[id(n)] = name
+    return names
+
+
+def _ir_node(node, name, inputs) -> VNode:
+    attrs = simple_attrs(dict(node.attrs))
+    if len(node.names) > 1:
+        attrs["user_ops"] = ", ".join(node.names)
+    return VNode(name, node.op, node.dtype.name, shape_of(node.shape), "",
+                 ", ".join(node.locs), inputs, [], attrs)
+
+
+def ir_stage(name, summary, program) -> Stage:
+    order = program.topo()
+    names = ir_names(order)
+    nodes = [_ir_node(n, names[id(n)], [names[id(i)] for i in n.inputs]) for n in order]
+    return Stage(name, summary, nodes)
+
+
+def fused_stage(program, plan, name="fusion"):
+    """(Stage, [Kernel]): the program grouped into the plan's kernels."""
+    order = program.topo()
+    base = ir_names(order)
+    home = {id(b): base[id(b)] for b in plan.buffers}
+    kernels = []
+    for i, g in enumerate(plan.groups):
+        scope = f"kernel_{i}_{g.kind}"
+        home[id(g.root)] = f"{scope}/{base[id(g.root)]}"
+        kernels.append(Kernel(i, g.kind, scope, home[id(g.root)],
+                              plan.reasons.get(id(g.root), "")))
+    nodes = []
+    for b in plan.buffers:
+        node = _ir_node(b, home[id(b)], [])
+        node.reason = plan.reasons.get(id(b), "")
+        nodes.append(node)
+    loose, kernel_of = {}, {}
+
+    def outside(src):
+        """The name of a producer outside the kernel: its buffer, or (for a value
+        computed from symbols and scalars only) a node of its own outside the kernels."""
+        if id(src) in home:
+            return home[id(src)]
+        if id(src) not in loose:
+            loose[id(src)] = None
+            loose[id(src)] = _ir_node(src, base[id(src)], [outside(i) for i in src.inputs])
+        return base[id(src)]
+
+    for k, g in zip(kernels, plan.groups):
+        members = {id(m) for m in g.members} | {id(g.root)}
+        for m in g.members if g.root in g.members else g.members + [g.root]:
+            inputs = [f"{k.scope}/{base[id(src)]}" if id(src) in members else outside(src)
+                      for src in m.inputs]
+            node = _ir_node(m, f"{k.scope}/{base[id(m)]}", inputs)
+            node.kernel = k.index
+            node.reason = plan.reasons.get(id(m), "")
+            k.members.append(node.name)
+            for user_name in m.names:
+                kernel_of.setdefault(user_name, (k.index, node.reason or k.reason))
+            nodes.append(node)
+    nodes[len(plan.buffers):len(plan.buffers)] = [n for n in loose.values() if n is not None]
+    summary = f"{len(kernels)} kernel(s), {len(plan.buffers)} buffer(s) from the runtime"
+    return Stage(name, summary, nodes, kernel_of), kernels
+
+
+# ---- compiling up to the kernel plan ------------------------------------------------------------
+def analyze(fetches, feeds=None, options=None, title="flowc graph") -> GraphModel:
+    """Every stage of the compile of (fetches, feeds) up to the kernel plan: the pruned
+    user graph, the IR after conversion and after each pass run, the fused graph."""
+    from passes.fusion import plan_kernels
+    from passes.manager import run_pipeline
+
+    from ..convert import _needed_ops, convert
+    from ..dump import resolve_fetches
+    from ..ir.text import parse_program
+    from ..ir.verify import verify
+    from ..options import CompileOptions
+
+    options = options or CompileOptions()
+    graph, tensors, targets, feed_list = resolve_fetches(fetches, feeds)
+    roots = [t.op for t in tensors] + targets
+    stages = [user_stage(_needed_ops(roots, set()))]
+    program = convert(graph, tensors, feed_list, targets=targets)
+    verify(program)
+    final, report = run_pipeline(program, options, dump=True)
+    current = program
+    for key, text in report.stages().items():
+        summary, _, body = text.partition("\n")
+        if key != "input" and body.strip():
+            current = parse_program(body)
+        stages.append(ir_stage(key, summary, current))
+    fused, kernels = fused_stage(final, plan_kernels(final))
+    for stage in stages:   # colour every earlier stage by where its ops ended up
+        for node in stage.nodes:
+            if node.name in fused.kernel_of:
+                node.kernel, reason = fused.kernel_of[node.name]
+                node.reason = f"ends up in kernel {node.kernel}: {reason}"
+    stages.append(fused)
+    return GraphModel(title, stages, kernels)
