@@ -82,3 +82,16 @@ def test_tiled_matmul_symbolic_reduction_extent():
     assert "_pack_" in c.exe.texts["kernels"]
     for batch in (0, 1, 7, 33):
         _check(c, _rand((batch, 40)), _rand((batch, 96)))
+
+
+def test_steps_multiplying_by_the_same_weights_share_one_packed_copy():
+    # an unrolled loop: three matmuls by the same B (and by its transpose) pack it once each
+    def build(g, x0, x1, x2, w):
+        outs = [prim(g, "matmul", [x, w], transpose_a=False, transpose_b=False)
+                for x in (x0, x1, x2)]
+        outs += [prim(g, "matmul", [o, w], transpose_a=False, transpose_b=True)
+                 for o in outs]
+        return outs
+    c = Compiled(build, [("float32", (8, 40))] * 3 + [("float32", (40, 128))])
+    assert c.exe.texts["kernels"].count("_pack_") == 2
+    _check(c, *[_rand((8, 40)) for _ in range(3)], _rand((40, 128)))

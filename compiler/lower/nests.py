@@ -288,16 +288,23 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
     n_rows = D.floordiv(D.add(m, M_TILE - 1), M_TILE)
     panels = n // J_VEC
     pshape = (panels, kdim, J_VEC)
-    packed = b.low.add_temp(B.dtype, pshape, f"{B.describe()} packed in {J_VEC}-column "
-                                             f"panels for {node.describe()}")
-    pb = type(b)(b.low, node, "")
+    # one packed copy per (B, transposed) in a program: an unrolled loop's steps that
+    # multiply by the same weights share it (B's value cannot change within a run: IR
+    # nodes are values, and a variable updated in place is read by no later kernel)
+    key = (id(B), tb)
+    packed = b.low.packed.get(key)
+    if packed is None:
+        packed = b.low.packed[key] = b.low.add_temp(
+            B.dtype, pshape, f"{B.describe()} packed in {J_VEC}-column panels for "
+                             f"{node.describe()}")
+        pb = type(b)(b.low, node, "")
 
-    def pack(idx):
-        st = []
-        k, j = idx[1], K.iadd(K.imul(idx[0], J_VEC), idx[2])
-        st.append(pb.store(packed, idx, pshape, pb.expr(B, [j, k] if tb else [k, j], st)))
-        return st
-    b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
+        def pack(idx):
+            st = []
+            k, j = idx[1], K.iadd(K.imul(idx[0], J_VEC), idx[2])
+            st.append(pb.store(packed, idx, pshape, pb.expr(B, [j, k] if tb else [k, j], st)))
+            return st
+        b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
 
     def micro(bidx, rows, j0, width, panel=None, last=None):
         """rows x width register tile at rows `rows`, columns j0..; with `last` (the last

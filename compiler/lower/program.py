@@ -73,6 +73,7 @@ class _Lowering:
         self.buffer_of: dict = {}
         self.buffers: list = []
         self.errors: dict = {}
+        self.packed: dict = {}   # (id(matmul operand), transposed) -> its packed buffer
 
     def error_code(self, message) -> int:
         code = len(self.errors) + 1
