@@ -24,6 +24,8 @@ from . import vecmath
 
 ENTRY = "flowc_main"
 INTERLEAVE = 4
+#: innermost loops with a constant extent up to this are fully unrolled
+FULL_UNROLL = 8
 
 
 def _walk(stmts):
@@ -45,6 +47,16 @@ class ModuleEmitter:
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(ret, args), name=name)
         return fn
+
+    def full_unroll_loop_md(self):
+        """Loop metadata that asks for a full unroll (honoured with the unroller off)."""
+        if getattr(self, "_unroll_md", None) is None:
+            full = self.module.add_metadata([ir.MetaDataString(self.module,
+                                                               "llvm.loop.unroll.full")])
+            loop_id = self.module.add_metadata([full])
+            loop_id.operands = (loop_id, full)
+            self._unroll_md = loop_id
+        return self._unroll_md
 
     def no_vectorize_loop_md(self):
         """Loop metadata for `Loop(vectorize=False)`: the loop vectorizer leaves the loop
@@ -157,9 +169,15 @@ class FnEmitter:
         if not b.block.is_terminated:
             b.store(b.add(b.load(ptr), ir.Constant(S.I64, 1)), ptr)
             latch = b.branch(head)
+            innermost = not any(isinstance(x, K.Loop) for x in _walk(s.body))
             if not s.vectorize:
                 latch.set_metadata("llvm.loop", self.mod.no_vectorize_loop_md())
-            elif not any(isinstance(x, K.Loop) for x in _walk(s.body)):
+            elif (innermost and not s.parallel and isinstance(s.extent, K.IConst)
+                  and s.extent.value <= FULL_UNROLL):
+                # a short fixed loop (a small trailing dim): unrolled, so the loop around it
+                # becomes the innermost one and vectorizes (LLVM's own unroller is off)
+                latch.set_metadata("llvm.loop", self.mod.full_unroll_loop_md())
+            elif innermost:
                 latch.set_metadata("llvm.loop", self.mod.innermost_loop_md())
         b.position_at_end(done)
 
