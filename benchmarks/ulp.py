@@ -108,7 +108,8 @@ class Kernel:
     def __init__(self, name: str, dtype: str = "float32", libm: bool = False):
         self.fmt = FORMATS[dtype]
         self.optimized = target.optimize(str(loop_module(name, self.fmt, libm)))
-        self.lib = JitLibrary(self.optimized, target.target_machine())
+        self.lib = JitLibrary([target.target_machine().emit_object(self.optimized)],
+                              target.target_machine())
         proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
         self.fn = proto(self.lib.address("kernel"))
 

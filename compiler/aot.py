@@ -208,17 +208,21 @@ def _build_library(module, options, cc, so_path):
     return tm
 
 
-def link_shared(obj_bytes: bytes, cc, so_path):
-    """Link the object code `obj_bytes` into the shared object `so_path` with `cc -shared`
-    (libm, libpthread); the file appears atomically (built in a temp dir, then renamed).
-    Raises CompileError when the link fails. Shared with the compile cache."""
+def link_shared(objects, cc, so_path):
+    """Link object code (bytes, or a list of bytes) into the shared object `so_path` with
+    `cc -shared` (libm, libpthread); the file appears atomically (built in a temp dir,
+    then renamed). Raises CompileError when the link fails. Shared with the compile
+    cache."""
+    objects = [objects] if isinstance(objects, (bytes, bytearray)) else list(objects)
     directory = os.path.dirname(os.path.abspath(so_path))
     with tempfile.TemporaryDirectory(dir=directory, prefix=".flowc-") as tmp:
-        obj = os.path.join(tmp, "model.o")
-        with open(obj, "wb") as f:
-            f.write(obj_bytes)
+        paths = []
+        for i, data in enumerate(objects):
+            paths.append(os.path.join(tmp, f"model{i}.o"))
+            with open(paths[-1], "wb") as f:
+                f.write(data)
         out = os.path.join(tmp, os.path.basename(so_path))
-        cmd = [cc, "-shared", "-o", out, obj, f"-Wl,-soname,{os.path.basename(so_path)}",
+        cmd = [cc, "-shared", "-o", out, *paths, f"-Wl,-soname,{os.path.basename(so_path)}",
                "-Wl,--as-needed", "-lm", "-lpthread"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:

@@ -228,15 +228,16 @@ def _spec(path, b) -> BufferSpec:
 
 
 # ---- store -----------------------------------------------------------------------------
-def store(parts, exe: Executable, llvm_opt: str, options) -> None:
-    """Write the entry of `exe` (whose optimized LLVM IR is `llvm_opt`) under the key
-    `parts`. Never raises: a failed store logs a warning and leaves no entry."""
+def store(parts, exe: Executable, objects: list, options) -> None:
+    """Write the entry of `exe` (whose position-independent object code is `objects`)
+    under the key `parts`. Never raises: a failed store logs a warning and leaves no
+    entry."""
     root = cache_dir()
     tmp = None
     try:
         os.makedirs(_entries_dir(), exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
-        _write_entry(tmp, parts, exe, llvm_opt, options)
+        _write_entry(tmp, parts, exe, objects, options)
         final = os.path.join(_entries_dir(), digest(parts))
         if os.path.isdir(final):  # another process was faster, or a stale bad entry
             shutil.rmtree(final, ignore_errors=True)
@@ -250,14 +251,9 @@ def store(parts, exe: Executable, llvm_opt: str, options) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_entry(tmp, parts, exe, llvm_opt, options):
-    import llvmlite.binding as llvm
-
+def _write_entry(tmp, parts, exe, objects, options):
     from .aot import find_c_compiler, link_shared
-    from .backends.llvm import target
-    ref = llvm.parse_assembly(llvm_opt)
-    tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
-    link_shared(tm.emit_object(ref), find_c_compiler(), os.path.join(tmp, "code.so"))
+    link_shared(objects, find_c_compiler(), os.path.join(tmp, "code.so"))
     buffers = [_write_spec(tmp, i, b) for i, b in enumerate(exe.buffers)]
     files = {n: _file_hash(os.path.join(tmp, n)) for n in sorted(os.listdir(tmp))}
     meta = {"key": parts, "files": files, "buffers": buffers, "outputs": exe.outputs,

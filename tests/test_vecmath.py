@@ -58,7 +58,8 @@ class _Kernel:
         self.dtype = np.dtype(dtype)
         ty = ir.FloatType() if dtype == "float32" else ir.DoubleType()
         self.ir = target.optimize(str(_loop_module(name, ty)))
-        self.lib = JitLibrary(self.ir, target.target_machine())
+        self.lib = JitLibrary([target.target_machine().emit_object(self.ir)],
+                              target.target_machine())
         proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
         self.fn = proto(self.lib.address("kernel"))
 

@@ -421,14 +421,48 @@ def _random_value(em: FnEmitter, e: K.Random):
 
 
 # ---- module ---------------------------------------------------------------------------------
+def _emit_kernels(mod: ModuleEmitter, kernels, threads) -> dict:
+    return {k.name: emit_parallel_kernel(mod, k, threads)
+            if threads > 1 and is_parallel(k) else FnEmitter(mod, k).emit()
+            for k in kernels}
+
+
 def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1) -> ir.Module:
+    """One module: every kernel (internal functions) and the entry point."""
     mod = ModuleEmitter(name)
-    fns = {k.name: emit_parallel_kernel(mod, k, threads)
-           if threads > 1 and is_parallel(k) else FnEmitter(mod, k).emit()
-           for k in lowered.kernels}
+    fns = _emit_kernels(mod, lowered.kernels, threads)
+    _emit_entry(mod.module, lowered, fns)
+    return mod.module
+
+
+def emit_modules(lowered: K.LoweredProgram, name="flowc", threads=1, parts=2) -> list:
+    """The same program as `parts` kernel modules plus an entry module, for compiling in
+    parallel: kernels are spread by size (statement count), each kernel module defines
+    its kernels as external functions (helpers stay internal to each module), and the
+    entry module declares them."""
+    sizes = {k.name: sum(1 for _ in _walk(k.body)) for k in lowered.kernels}
+    bins = [[] for _ in range(max(1, min(parts, len(lowered.kernels))))]
+    load = [0] * len(bins)
+    for k in sorted(lowered.kernels, key=lambda k: -sizes[k.name]):
+        i = load.index(min(load))
+        bins[i].append(k)
+        load[i] += sizes[k.name]
+    modules, decls = [], {}
+    entry = ir.Module(name=f"{name}.entry")
+    for i, kernels in enumerate(bins):
+        mod = ModuleEmitter(f"{name}.{i}")
+        for kname, fn in _emit_kernels(mod, kernels, threads).items():
+            fn.linkage = ""  # external: the entry module calls it
+            decls[kname] = ir.Function(entry, fn.function_type, kname)
+        modules.append(mod.module)
+    _emit_entry(entry, lowered, decls)
+    return modules + [entry]
+
+
+def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
     kernels = {k.name: k for k in lowered.kernels}
     i8pp = ir.PointerType(ir.PointerType(S.I8))
-    entry = ir.Function(mod.module, ir.FunctionType(S.I32, [i8pp, ir.PointerType(S.I64)]),
+    entry = ir.Function(module, ir.FunctionType(S.I32, [i8pp, ir.PointerType(S.I64)]),
                         ENTRY)
     bufs_arg, scalars_arg = entry.args
     b = ir.IRBuilder(entry.append_basic_block("entry"))
@@ -462,4 +496,3 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1) -> ir.Module
             b.ret(code)
             b.position_at_end(ok)
     b.ret(ir.Constant(S.I32, 0))
-    return mod.module
