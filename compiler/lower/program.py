@@ -38,8 +38,9 @@ def _rename_fields(obj, names):
 
 
 class _Lowering:
-    def __init__(self, program, plan):
+    def __init__(self, program, plan, group_rule=None):
         self.program, self.plan = program, plan
+        self.group_rule = group_rule or lower_group
         self.buffer_of: dict = {}
         self.buffers: list = []
         self.errors: dict = {}
@@ -76,7 +77,7 @@ class _Lowering:
         for group in self.plan.groups:
             out = self.add_buffer(group.root, "temp")
             b = _Builder(self, group.root, "")
-            body = tuple(lower_group(b, group, out))
+            body = tuple(self.group_rule(b, group, out))
             kernel, args = self.canonical(b, body, group, len(kernels))
             key = dataclasses.replace(kernel, name="", nodes=())
             shared = by_body.get(key)
@@ -109,5 +110,8 @@ class _Lowering:
         return kernel, ([p.name for p in params], list(b.symbols))
 
 
-def lower_program(program, plan) -> K.LoweredProgram:
-    return _Lowering(program, plan).run()
+def lower_program(program, plan, group_rule=None) -> K.LoweredProgram:
+    """`group_rule(builder, group, out)` -> statements of one group's kernel: a backend's
+    own loop nest for some group kinds (the CUDA backend's matmul); default
+    `nests.lower_group`."""
+    return _Lowering(program, plan, group_rule).run()
