@@ -141,3 +141,17 @@ def test_emulated_device_array_feeds_and_outputs(gpu):
             assert isinstance(out, C.DeviceArray) and out.__cuda_array_interface__["shape"] \
                 == (100,)
             np.testing.assert_array_equal(out.numpy(), want)
+
+
+def test_emulated_tiled_matmul_over_several_tiles_and_k_steps(gpu):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((2, 130, 40)).astype(np.float32)
+    b = rng.standard_normal((40, 70)).astype(np.float32)
+    with fc.Graph().as_default():
+        ap = fc.placeholder(fc.float32, [None, None, 40])
+        y = fc.nn.relu(fc.matmul(ap, fc.constant(b)) - 0.5)
+        with fc.Session(config=fc.ConfigProto(device="gpu")) as sess:
+            got = sess.run(y, {ap: a})
+            assert "tiled mapping" in next(iter(sess._cache.values())).texts["cuda"]
+    want = np.maximum(a.astype(np.float64) @ b - 0.5, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -12,6 +12,8 @@ loops map onto the grid is decided per kernel (`plan_mapping`):
             and every accumulator it updates is combined with a block-wide reduction
             (warp shuffles, then shared memory), so all threads continue with the
             row's value (reductions, softmax rows)
+    tiled   matmul kernels in the dot-product form: blocks of 256 threads compute 64 x 64
+            output tiles through shared memory (compiler/backends/cuda/matmul.py)
     block   a kernel without a parallel loop whose loops qualify as above: one block
     serial  anything else without a parallel loop: one thread
 
@@ -33,6 +35,8 @@ import jinja2
 from ...ir import dtypes as T
 from ...lower import kir as K
 from . import scalar_ops as S
+from .matmul import THREADS as TILED_THREADS
+from .matmul import emit_tiled, plan_tiled, tiles_extent
 
 #: threads per block of grid-mapped kernels
 GRID_BLOCK = 256
@@ -234,7 +238,11 @@ def plan_mapping(kernel: K.Kernel):
         chain = _flat_nest(body[0])
         inner = chain[-1].body
         reduces = any(isinstance(s, K.Loop) for s in inner)
-        # matmul: one thread per output element (many outputs, a short dot product each)
+        if "_matmul_" in kernel.name:
+            plan = plan_tiled(kernel, chain)
+            if plan is not None:
+                return "tiled", plan
+        # other matmuls: one thread per output element (many outputs, a short dot product)
         if reduces and not kernel.can_fail and "_matmul_" not in kernel.name:
             plan = _row_plan(inner)
             if plan is not None and any(accs for accs, _ in plan.values()):
@@ -429,20 +437,22 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
         pr.grid()
     elif mapping == "rows":
         pr.rows(plan)
+    elif mapping == "tiled":
+        emit_tiled(pr, _flat_nest(kernel.body[0]), plan)
     elif mapping == "block":
         pr.row_body(kernel.body, plan)
     else:
         pr.serial()
     extent = work = None
-    if mapping in ("grid", "rows"):
+    if mapping in ("grid", "rows", "tiled"):
         chain = _flat_nest(kernel.body[0])
         ext = chain[0].extent
         for lp in chain[1:]:
             ext = K.imul(ext, lp.extent)
-        extent = index_json(ext)
+        extent = index_json(tiles_extent(chain) if mapping == "tiled" else ext)
         work = index_json(kernel.work) if kernel.work is not None else None
     threads = {"grid": GRID_BLOCK, "rows": GRID_BLOCK, "block": BLOCK_THREADS,
-               "serial": 1}[mapping]
+               "tiled": TILED_THREADS, "serial": 1}[mapping]
     launch = KernelLaunch(kernel.name, mapping, extent, work, threads, len(kernel.params),
                           len(kernel.symbols), kernel.uses_counter, kernel.can_fail)
     fields = {"name": kernel.name, "params": kernel_params(kernel, ops), "body": pr.lines,
