@@ -337,7 +337,10 @@ def explain(program, options=None) -> str:
     from .options import CompileOptions
     if not enabled():
         return "the compile cache is off (FLOWC_CACHE=0)"
-    return _explain_parts(key_parts(program, options or CompileOptions()))
+    options = options or CompileOptions()
+    if options.device == "gpu":
+        return _explain_parts(cuda_key_parts(program, options))
+    return _explain_parts(key_parts(program, options))
 
 
 def info() -> dict:

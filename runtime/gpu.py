@@ -11,9 +11,12 @@ A run checks the feeds (`signature.bind`), copies numpy feeds to the device (GPU
 with `__cuda_array_interface__` or DLPack are used in place), launches every kernel in
 order on the default stream, reads the error slot back when a kernel can fail (an
 `ExecutionError` with the same text as the CPU runtime's), copies the outputs to numpy
-(or returns `DeviceArray`s with `device_outputs=True`) and only then installs the new
-variable values. Variables stay on the device between runs (`VariableStore`'s device
-side); the host copy is made only when the host asks for it.
+(or returns `DeviceArray`s with `device_outputs=True`; `out=` may name numpy arrays or
+DeviceArrays, which outputs are computed into) and only then installs the new variable
+values. A run without a failing kernel and with device outputs does not wait for the
+GPU (launches are asynchronous; the next host copy waits). Temporaries that never leave
+a run are kept for the next run of the same shapes. Variables stay on the device between
+runs (`VariableStore`'s device side); the host copy is made only when the host asks.
 
 Nothing touches the GPU before the first run: building and loading this object works on
 a machine without one; running raises `NoGpuError`.
@@ -93,6 +96,11 @@ class CudaExecutable:
         self._consts = {}
         self._err = None
         self._can_fail = any(c["can_fail"] for c in self.schedule)
+        leaving = set(self.outputs) | set(self.updates.values())
+        # temporaries that never leave a run are kept for the next run of the same shapes
+        self._internal = frozenset(i for i, b in enumerate(self.buffers)
+                                   if b.kind == "temp" and i not in leaving)
+        self._scratch: dict = {}
 
     # ---- loading (first run) ---------------------------------------------------------
     def _load(self):
@@ -118,7 +126,7 @@ class CudaExecutable:
         shapes = [tuple(eval_dim(d, env) for d in b.shape) for b in self.buffers]
         if any(x < 0 for s in shapes for x in s):
             raise ExecutionError(f"the fed shapes give a negative extent: {shapes}")
-        arrays = self._arrays(views, store, shapes)
+        arrays = self._arrays(views, store, shapes, self._device_targets(out, shapes))
         if self._can_fail:
             C.memset32(self._err.ptr, 0, 1)
         for call in self.schedule:
@@ -142,7 +150,22 @@ class CudaExecutable:
                 raise FeedError(f"feed {k}: {e}") from None
         return np.ascontiguousarray(value)
 
-    def _arrays(self, views, store, shapes):
+    def _device_targets(self, out, shapes) -> dict:
+        """buffer index -> a caller's DeviceArray to compute an output into (`out=`)."""
+        targets = {}
+        for k, i in enumerate(self.outputs):
+            t = out[k] if out is not None else None
+            if isinstance(t, C.DeviceArray) and self.buffers[i].kind == "temp" and \
+                    self.outputs.count(i) == 1 and i not in self.updates.values():
+                if t.shape != shapes[i] or t.dtype != np.dtype(self.buffers[i].dtype):
+                    raise ValueError(f"out[{k}] must be a {self.buffers[i].dtype} device "
+                                     f"array of shape {list(shapes[i])}")
+                targets[i] = t
+        return targets
+
+    def _arrays(self, views, store, shapes, targets):
+        if len(self._scratch) > 64:
+            self._scratch.clear()
         arrays = []
         for i, b in enumerate(self.buffers):
             if b.kind == "input":
@@ -152,6 +175,12 @@ class CudaExecutable:
                 arr = store.get_device(b.source, C.DeviceArray.from_numpy, b.desc)
             elif b.kind == "const":
                 arr = self._consts[i]
+            elif i in targets:
+                arr = targets[i]
+            elif i in self._internal:
+                arr = self._scratch.get((i, shapes[i]))
+                if arr is None:
+                    arr = self._scratch[(i, shapes[i])] = C.DeviceArray(shapes[i], b.dtype)
             else:
                 arr = C.DeviceArray(shapes[i], b.dtype)
             arrays.append(arr)
@@ -188,7 +217,11 @@ class CudaExecutable:
                                self.buffers[i].kind != "temp" else arr)
                 continue
             target = out[k] if out is not None and out[k] is not None else None
-            if target is not None:
+            if isinstance(target, C.DeviceArray):
+                if target is not arr:
+                    C.copy_device(target.ptr, arr.ptr, arr.nbytes)
+                results.append(target)
+            elif target is not None:
                 if not isinstance(target, np.ndarray) or target.shape != arr.shape or \
                         target.dtype != arr.dtype or not target.flags.c_contiguous:
                     raise ValueError(f"out[{k}] must be a C-contiguous {arr.dtype} array of "

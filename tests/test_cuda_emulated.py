@@ -141,6 +141,12 @@ def test_emulated_device_array_feeds_and_outputs(gpu):
             assert isinstance(out, C.DeviceArray) and out.__cuda_array_interface__["shape"] \
                 == (100,)
             np.testing.assert_array_equal(out.numpy(), want)
+            target = C.DeviceArray((100,), np.float32)
+            dev_x = C.DeviceArray.from_numpy(host)
+            for _ in range(2):  # computed into the caller's device array, kept scratch
+                res = exe.run([dev_x], sess._store, 0, out=[target])[0]
+                assert res is target
+                np.testing.assert_array_equal(target.numpy(), want)
 
 
 def test_emulated_tiled_matmul_over_several_tiles_and_k_steps(gpu):

@@ -129,6 +129,7 @@ class DeviceBuffer:
     """`nbytes` of device memory (at least 1 byte is allocated), freed with the object."""
 
     def __init__(self, nbytes: int):
+        device()  # initializes the driver (NoGpuError without a GPU)
         self.nbytes = int(nbytes)
         self.ptr = int(check(driver().cuMemAlloc(max(1, self.nbytes)), "cuMemAlloc"))
 
@@ -285,7 +286,9 @@ class Module:
     """A loaded cubin and its functions."""
 
     def __init__(self, cubin: bytes):
-        self.handle = check(driver().cuModuleLoadData(cubin), "cuModuleLoadData")
+        device()
+        image = np.frombuffer(bytes(cubin), np.uint8).copy()  # a stable host address
+        self.handle = check(driver().cuModuleLoadData(image.ctypes.data), "cuModuleLoadData")
         self._functions = {}
 
     def function(self, name: str):
