@@ -118,6 +118,11 @@ class CudaExecutable:
             self._err = C.DeviceBuffer(4)
         return dev
 
+    def fast_run(self, feeds):
+        """None: GPU programs take the ordinary `run` path (Executable's fast path is a
+        CPU-only specialization)."""
+        return None
+
     # ---- run -------------------------------------------------------------------------
     def run(self, feeds, store, counter=0, out=None, device_outputs=False):
         dev = self._load()

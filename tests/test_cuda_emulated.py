@@ -161,3 +161,17 @@ def test_emulated_tiled_matmul_over_several_tiles_and_k_steps(gpu):
             assert "tiled mapping" in next(iter(sess._cache.values())).texts["cuda"]
     want = np.maximum(a.astype(np.float64) @ b - 0.5, 0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_emulated_jit_function_on_the_gpu(gpu):
+    @fc.jit(options=GPU)
+    def f(x, y):
+        return fc.nn.softmax(x * 2.0 + y)
+
+    x = np.random.default_rng(3).standard_normal((5, 7)).astype(np.float32)
+    y = np.ones(7, np.float32)
+    for _ in range(2):
+        got = f(x, y)
+    z = x.astype(np.float64) * 2 + 1
+    want = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(got, want / want.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
