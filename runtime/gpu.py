@@ -6,7 +6,8 @@ The schedule is a list of launches, one per kernel call:
     {"kernel", "mapping" (grid | rows | tiled | block | serial), "extent", "work" (index
      expressions over the kernel's symbols, JSON: int | "s0" | [op, a, b]), "threads",
      "buffers" (buffer indices), "symbols" (per kernel symbol: a program symbol name, or
-     an int constant), "counter", "can_fail"}
+     an int constant), "counter", "can_fail", "ilp" (grid: iterations per thread and
+     trip)}
 A run checks the feeds (`signature.bind`), copies numpy feeds to the device (GPU arrays
 with `__cuda_array_interface__` or DLPack are used in place), launches every kernel in
 order on the default stream, reads the error slot back when a kernel can fail (an
@@ -66,7 +67,8 @@ def launch_config(launch: dict, symbols: dict, sm_count: int):
         return None
     if mapping == "grid":
         threads = launch["threads"]
-        return max(1, min(-(-extent // threads), sm_count * 32)), threads
+        per_block = threads * launch.get("ilp", 1)
+        return max(1, min(-(-extent // per_block), sm_count * 32)), threads
     if mapping == "tiled":  # one block per output tile; the kernel needs exactly `threads`
         return max(1, min(extent, sm_count * 32)), launch["threads"]
     # rows: one block per row; enough threads for the row's work, a multiple of 32

@@ -193,6 +193,9 @@ def test_the_schedule_takes_program_symbols_and_int_constants():
     rows = {"mapping": "rows", "extent": ["mul", "s0", 1], "work": ["mul", "s0", 4096],
             "threads": 256}
     assert launch_config(rows, {"s0": 10}, 132) == (10, 256)
+    grid = {"mapping": "grid", "extent": "s0", "threads": 256, "ilp": 4}
+    assert launch_config(grid, {"s0": 2 ** 26}, 132) == (132 * 32, 256)
+    assert launch_config(grid, {"s0": 5000}, 132) == (5, 256)
 
 
 def test_cubins_and_schedules_go_through_the_compile_cache(monkeypatch, tmp_path):

@@ -38,7 +38,8 @@ def schedule_of(lowered, module) -> list:
                     "work": launch.work, "threads": launch.threads,
                     "buffers": [index[n] for n in buf_names],
                     "symbols": [s if isinstance(s, str) else int(s) for s in sym_names],
-                    "counter": launch.uses_counter, "can_fail": launch.can_fail})
+                    "counter": launch.uses_counter, "can_fail": launch.can_fail,
+                    "ilp": launch.ilp})
     return out
 
 

@@ -6,7 +6,8 @@ it draws random numbers) and an `int*` error slot (when it can fail). How the ke
 loops map onto the grid is decided per kernel (`plan_mapping`):
 
     grid    the parallel loop, flattened with the perfect nest of loops under it, is a
-            grid-stride loop: one thread per iteration; inner loops stay sequential
+            grid-stride loop: one thread per iteration (pointwise bodies: ILP iterations
+            per trip, so their loads are in flight together); inner loops stay sequential
     rows    one block per iteration of the parallel loop (block-stride over them); each
             top-level loop of the iteration's body is block-strided (threads split it)
             and every accumulator it updates is combined with a block-wide reduction
@@ -42,6 +43,9 @@ from .matmul import emit_tiled, plan_tiled, tiles_extent
 GRID_BLOCK = 256
 #: threads of a block-mapped kernel without a parallel loop (one block)
 BLOCK_THREADS = 512
+#: iterations of a pointwise grid-stride loop that one thread runs back to back (their
+#: loads can be in flight together: memory-level parallelism for bandwidth-bound kernels)
+ILP = 4
 
 _IDENTITY = {"add": 0, "mul": 1}
 _TEMPLATE = None
@@ -87,6 +91,7 @@ class KernelLaunch:
     n_symbols: int = 0
     uses_counter: bool = False
     can_fail: bool = False
+    ilp: int = 1        # grid mapping: iterations per thread and grid stride
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -357,9 +362,10 @@ class KernelPrinter:
         self.emit("return;")
 
     # ---- mappings ---------------------------------------------------------------------
-    def flat_loop(self, chain, first, step, inner):
+    def flat_loop(self, chain, first, step, inner, ilp=1):
         """`for (fc_i = first; fc_i < product of extents; fc_i += step)` with the loop
-        variables of `chain` recovered from fc_i, then `inner` statements."""
+        variables of `chain` recovered from fc_i, then `inner` statements. With `ilp` > 1
+        each thread runs `ilp` iterations, `step` apart, per trip (unrolled)."""
         extents = [self.expr(lp.extent) for lp in chain]
         total = " * ".join(f"(long long)({x})" for x in extents) if len(chain) > 1 \
             else extents[0]
@@ -375,12 +381,24 @@ class KernelPrinter:
                     self.emit(f"const long long {lp.var} = {rest} / ({tail});")
                     rest = f"({rest} % ({tail}))"
             inner()
-        self.block(f"for (long long fc_i = {first}; fc_i < fc_n; fc_i += {step})", body)
+        if ilp == 1:
+            self.block(f"for (long long fc_i = {first}; fc_i < fc_n; fc_i += {step})", body)
+            return
+        self.emit(f"const long long fc_step = {step};")
 
-    def grid(self):
+        def unrolled():
+            self.emit("#pragma unroll")
+            self.block(f"for (int fc_u = 0; fc_u < {ilp}; ++fc_u)", lambda: (
+                self.emit("const long long fc_i = fc_b + fc_u * fc_step;"),
+                self.block("if (fc_i < fc_n)", body)))
+        self.block(f"for (long long fc_b = {first}; fc_b < fc_n; fc_b += {ilp} * fc_step)",
+                   unrolled)
+
+    def grid(self, ilp=1):
         chain = _flat_nest(self.kernel.body[0])
         self.flat_loop(chain, "blockIdx.x * (long long)blockDim.x + threadIdx.x",
-                       "(long long)gridDim.x * blockDim.x", lambda: self.stmts(chain[-1].body))
+                       "(long long)gridDim.x * blockDim.x", lambda: self.stmts(chain[-1].body),
+                       ilp)
 
     def rows(self, plan):
         chain = _flat_nest(self.kernel.body[0])
@@ -433,8 +451,12 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
     """(template fields, KernelLaunch) of one kernel."""
     mapping, plan = plan_mapping(kernel)
     pr = KernelPrinter(kernel, ops)
+    ilp = 1
     if mapping == "grid":
-        pr.grid()
+        inner = _flat_nest(kernel.body[0])[-1].body
+        if not any(isinstance(s, (K.Loop, K.Fail)) for s in _walk(inner)):
+            ilp = ILP  # pointwise: bandwidth-bound
+        pr.grid(ilp)
     elif mapping == "rows":
         pr.rows(plan)
     elif mapping == "tiled":
@@ -454,7 +476,7 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
     threads = {"grid": GRID_BLOCK, "rows": GRID_BLOCK, "block": BLOCK_THREADS,
                "tiled": TILED_THREADS, "serial": 1}[mapping]
     launch = KernelLaunch(kernel.name, mapping, extent, work, threads, len(kernel.params),
-                          len(kernel.symbols), kernel.uses_counter, kernel.can_fail)
+                          len(kernel.symbols), kernel.uses_counter, kernel.can_fail, ilp)
     fields = {"name": kernel.name, "params": kernel_params(kernel, ops), "body": pr.lines,
               "mapping": mapping, "nodes": list(kernel.nodes),
               "bounds": threads if mapping != "serial" else 0}
