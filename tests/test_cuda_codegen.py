@@ -246,3 +246,25 @@ def test_the_gpu_runtime_imports_without_the_compiler():
                                "print(c.gpu_available() in (True, False))\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def test_every_driver_status_goes_through_check(monkeypatch):
+    drv = C.driver()
+    assert C.check((drv.CUresult.CUDA_SUCCESS, 7), "x") == 7
+    assert C.check((drv.CUresult.CUDA_SUCCESS,), "x") is None
+    with pytest.raises(C.CudaError, match="cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY"):
+        C.check((drv.CUresult.CUDA_ERROR_OUT_OF_MEMORY, None), "cuMemAlloc")
+
+    class NoDevice:  # a driver library that is present, on a machine without a device
+        CUresult = drv.CUresult
+
+        def cuInit(self, flags):
+            return (drv.CUresult.CUDA_ERROR_NO_DEVICE,)
+
+        def cuGetErrorString(self, status):
+            return (drv.CUresult.CUDA_SUCCESS, b"no CUDA-capable device is detected")
+    monkeypatch.setattr(C, "_driver", NoDevice())
+    monkeypatch.setattr(C, "_device", None)
+    with pytest.raises(C.NoGpuError, match="cuInit failed: CUDA_ERROR_NO_DEVICE"):
+        C.device()
+    assert C.gpu_available() is False
