@@ -38,13 +38,15 @@ class CompileOptions:
 
 def device_kind(name: str) -> str:
     """"cpu" or "gpu" for a device string ("", "/cpu:0", "/gpu:0", "/device:GPU:0",
-    "cuda", ...); ValueError for anything else. Only device 0 exists."""
-    text = (name or "cpu").strip().lower()
-    if text.startswith("/device:"):
-        text = text[len("/device:"):]
-    text = text.lstrip("/")
+    "cuda", "/job:localhost/replica:0/task:0/device:GPU:0", ...); ValueError for anything
+    else. Only device 0 of each kind exists."""
+    parts = [p for p in (name or "cpu").strip().lower().split("/") if p]
+    parts = [p for p in parts if not p.startswith(("job:", "replica:", "task:"))] or ["cpu"]
+    text = parts[-1]
+    if text.startswith("device:"):
+        text = text[len("device:"):]
     kind, _, index = text.partition(":")
     kind = {"cuda": "gpu", "gpu": "gpu", "cpu": "cpu"}.get(kind)
-    if kind is None or index not in ("", "0"):
+    if kind is None or index not in ("", "0") or len(parts) > 1:
         raise ValueError(f"unknown device {name!r}: flowc has '/cpu:0' and '/gpu:0'")
     return kind
