@@ -3,7 +3,7 @@ launch schedule (plain data), with the same `run(feeds, store, counter, out=)` i
 as `runtime.executable.Executable`, so a Session uses either.
 
 The schedule is a list of launches, one per kernel call:
-    {"kernel", "mapping" (grid | rows | tiled | block | serial), "extent", "work" (index
+    {"kernel", "mapping" (grid | rows | tiled | mma | block | serial), "extent", "work" (index
      expressions over the kernel's symbols, JSON: int | "s0" | [op, a, b]), "threads",
      "buffers" (buffer indices), "symbols" (per kernel symbol: a program symbol name, or
      an int constant), "counter", "can_fail", "ilp" (grid: iterations per thread and
@@ -69,7 +69,7 @@ def launch_config(launch: dict, symbols: dict, sm_count: int):
         threads = launch["threads"]
         per_block = threads * launch.get("ilp", 1)
         return max(1, min(-(-extent // per_block), sm_count * 32)), threads
-    if mapping == "tiled":  # one block per output tile; the kernel needs exactly `threads`
+    if mapping in ("tiled", "mma"):  # a block per output tile; exactly `threads` threads
         return max(1, min(extent, sm_count * 32)), launch["threads"]
     # rows: one block per row; enough threads for the row's work, a multiple of 32
     work = eval_index(launch["work"], symbols) if launch["work"] is not None else extent

@@ -29,6 +29,7 @@ import threading
 
 import numpy as np
 
+from compiler.backends.cuda.prelude import MMA_HELPER
 from compiler.backends.cuda.scalar_ops import HALF_HELPERS
 from runtime.loaders import cuda as C
 
@@ -77,6 +78,37 @@ inline fc_half fc_f2h(float x) { return fc_bits((_Float16)x); }
 inline fc_half fc_d2h(double x) { return fc_bits((_Float16)x); }
 """
 
+#: the warp's m16n8k16 step from the fragment layouts of the PTX ISA: every lane posts its
+#: fragments, then computes its four results from the whole warp's (block barriers)
+MMA_EMU = r"""
+static unsigned fc_emu_mma_a[32][32][4], fc_emu_mma_b[32][32][2];
+inline float fc_emu_h(unsigned r, unsigned hi) {
+  return fc_h2f((fc_half)(hi ? r >> 16 : r & 0xffffu));
+}
+inline void fc_mma_16816(float* d, const unsigned* a, const unsigned* b) {
+  unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+  for (int r = 0; r < 4; ++r) fc_emu_mma_a[warp][lane][r] = a[r];
+  for (int r = 0; r < 2; ++r) fc_emu_mma_b[warp][lane][r] = b[r];
+  __syncthreads();
+  unsigned g = lane >> 2, t = lane & 3u;
+  for (unsigned c = 0; c < 4; ++c) {
+    unsigned row = g + (c >= 2 ? 8 : 0), col = 2 * t + (c & 1u);
+    float s = 0.0f;
+    for (unsigned k = 0; k < 16; ++k) {
+      unsigned la = (row % 8) * 4 + (k % 8) / 2, ra = (row >= 8) + 2 * (k >= 8);
+      unsigned lb = col * 4 + (k % 8) / 2, rb = (k >= 8);
+      s += fc_emu_h(fc_emu_mma_a[warp][la][ra], k & 1u) *
+           fc_emu_h(fc_emu_mma_b[warp][lb][rb], k & 1u);
+    }
+    d[c] += s;
+  }
+  __syncthreads();
+}
+inline unsigned int fc_pack_h2(fc_half lo, fc_half hi) {
+  return (unsigned int)lo | ((unsigned int)hi << 16);
+}
+"""
+
 _SOURCES: dict = {}      # sha256(cubin) -> CUDA C source
 _BUILD_DIR = None
 
@@ -91,8 +123,8 @@ def _compile(source: str) -> str:
     global _BUILD_DIR
     if _BUILD_DIR is None:
         _BUILD_DIR = tempfile.mkdtemp(prefix="flowc-cuda-emu-")
-    assert HALF_HELPERS in source
-    text = SHIM + source.replace(HALF_HELPERS, HALF_EMU)
+    assert HALF_HELPERS in source and MMA_HELPER in source
+    text = SHIM + source.replace(HALF_HELPERS, HALF_EMU).replace(MMA_HELPER, MMA_EMU)
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
     so = os.path.join(_BUILD_DIR, f"m{key}.so")
     if not os.path.exists(so):

@@ -102,7 +102,8 @@ def test_every_generated_kernel_compiles_with_nvrtc(all_kernels, chunk):
     module = emit.emit_module(K.LoweredProgram([], kernels, [], [], {}), f"suite{chunk}")
     cubin = nvrtc.compile_cubin(module, "sm_90")
     assert len(cubin) > 0
-    assert {"grid", "rows", "block"} <= {emit.plan_mapping(k)[0] for k in all_kernels}
+    mappings = {emit.plan_mapping(k)[0] for k in all_kernels}
+    assert {"grid", "rows", "block", "tiled", "mma", "serial"} <= mappings
 
 
 def test_every_elementwise_op_has_a_c_rule():

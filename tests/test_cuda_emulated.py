@@ -175,3 +175,19 @@ def test_emulated_jit_function_on_the_gpu(gpu):
     z = x.astype(np.float64) * 2 + 1
     want = np.exp(z - z.max(1, keepdims=True))
     np.testing.assert_allclose(got, want / want.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+
+
+def test_emulated_float16_matmul_uses_the_tensor_core_form(gpu):
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((2, 70, 40)).astype(np.float16)
+    b = rng.standard_normal((40, 45)).astype(np.float16)
+    with fc.Graph().as_default():
+        ap = fc.placeholder(fc.float16, [None, None, 40])
+        bp = fc.placeholder(fc.float16, [40, None])
+        y = fc.nn.relu(fc.matmul(ap, bp) + 0.5)
+        with fc.Session(config=fc.ConfigProto(device="gpu")) as sess:
+            got = sess.run(y, {ap: a, bp: b})
+            assert "mma mapping" in next(iter(sess._cache.values())).texts["cuda"]
+    want = np.maximum(a.astype(np.float64) @ b.astype(np.float64) + 0.5, 0)
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-3, atol=2e-2)
+    assert got.dtype == np.float16

@@ -15,6 +15,7 @@ loops map onto the grid is decided per kernel (`plan_mapping`):
             row's value (reductions, softmax rows)
     tiled   matmul kernels in the dot-product form: blocks of 256 threads compute 64 x 64
             output tiles through shared memory (compiler/backends/cuda/matmul.py)
+    mma     the same with float16 operands: tensor-core m16n8k16 steps, 32 x 32 tiles
     block   a kernel without a parallel loop whose loops qualify as above: one block
     serial  anything else without a parallel loop: one thread
 
@@ -36,8 +37,16 @@ import jinja2
 from ...ir import dtypes as T
 from ...lower import kir as K
 from . import scalar_ops as S
+from .matmul import (
+    MMA_THREADS,
+    MMA_TILE,
+    emit_mma,
+    emit_tiled,
+    plan_tiled,
+    tiles_extent,
+    uses_tensor_cores,
+)
 from .matmul import THREADS as TILED_THREADS
-from .matmul import emit_tiled, plan_tiled, tiles_extent
 
 #: threads per block of grid-mapped kernels
 GRID_BLOCK = 256
@@ -246,7 +255,7 @@ def plan_mapping(kernel: K.Kernel):
         if "_matmul_" in kernel.name:
             plan = plan_tiled(kernel, chain)
             if plan is not None:
-                return "tiled", plan
+                return ("mma" if uses_tensor_cores(plan) else "tiled"), plan
         # other matmuls: one thread per output element (many outputs, a short dot product)
         if reduces and not kernel.can_fail and "_matmul_" not in kernel.name:
             plan = _row_plan(inner)
@@ -461,20 +470,24 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
         pr.rows(plan)
     elif mapping == "tiled":
         emit_tiled(pr, _flat_nest(kernel.body[0]), plan)
+    elif mapping == "mma":
+        emit_mma(pr, _flat_nest(kernel.body[0]), plan)
     elif mapping == "block":
         pr.row_body(kernel.body, plan)
     else:
         pr.serial()
     extent = work = None
-    if mapping in ("grid", "rows", "tiled"):
+    if mapping in ("grid", "rows", "tiled", "mma"):
         chain = _flat_nest(kernel.body[0])
         ext = chain[0].extent
         for lp in chain[1:]:
             ext = K.imul(ext, lp.extent)
-        extent = index_json(tiles_extent(chain) if mapping == "tiled" else ext)
+        if mapping in ("tiled", "mma"):
+            ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else None)
+        extent = index_json(ext)
         work = index_json(kernel.work) if kernel.work is not None else None
     threads = {"grid": GRID_BLOCK, "rows": GRID_BLOCK, "block": BLOCK_THREADS,
-               "tiled": TILED_THREADS, "serial": 1}[mapping]
+               "tiled": TILED_THREADS, "mma": MMA_THREADS, "serial": 1}[mapping]
     launch = KernelLaunch(kernel.name, mapping, extent, work, threads, len(kernel.params),
                           len(kernel.symbols), kernel.uses_counter, kernel.can_fail, ilp)
     fields = {"name": kernel.name, "params": kernel_params(kernel, ops), "body": pr.lines,

@@ -1,11 +1,27 @@
 """CUDA support code printed once ahead of a module's kernels: Philox-4x32-10 and the
-uniform/normal transforms (the contract of compiler/ops/philox.py, word for word), and
-the block-wide reduction used by row-mapped kernels. Kernel-independent: op rules live in
-scalar_ops, loop mapping in emit."""
+uniform/normal transforms (the contract of compiler/ops/philox.py, word for word), the
+block-wide reduction used by row-mapped kernels and the tensor-core step of float16
+matmuls (`MMA_HELPER`). Kernel-independent: op rules live in scalar_ops, loop mapping in
+emit."""
 
 from __future__ import annotations
 
 from ...ops import philox as P
+
+#: one warp-wide tensor-core step: d (16x8, float32) += a (16x16, float16, row-major
+#: fragment) * b (16x8, float16, column fragment), PTX `mma.sync.m16n8k16` (sm_80+)
+MMA_HELPER = """\
+__device__ __forceinline__ void fc_mma_16816(float* d, const unsigned int* a,
+                                             const unsigned int* b) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ unsigned int fc_pack_h2(fc_half lo, fc_half hi) {
+  return (unsigned int)lo | ((unsigned int)hi << 16);
+}
+"""
 
 PRELUDE = f"""\
 /* Philox-4x32-10: counter (e lo, e hi, run lo, run hi), key (op seed, graph seed) */
@@ -68,4 +84,4 @@ __device__ __forceinline__ T fc_block_reduce(T v, F op) {{
   for (unsigned int w = 1; w < (blockDim.x + 31u) / 32u; ++w) v = op(v, fc_part[w]);
   return v;
 }}
-"""
+""" + MMA_HELPER
