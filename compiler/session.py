@@ -132,7 +132,10 @@ class Session:
             exe = self._compile(tensors, targets, fed, ranks)
             self._cache[key] = exe
         self._run_counter += 1
-        outs = exe.run([feeds[t] for t in fed], self._store, self._run_counter,
+        values = [feeds[t] for t in fed]
+        if not hasattr(exe, "cubin"):  # a CPU program: GPU arrays are copied to the host
+            values = [_host_value(v, t) for v, t in zip(values, fed)]
+        outs = exe.run(values, self._store, self._run_counter,
                        out=None if out is None else [out.get(t) for t in tensors])
         by_tensor = dict(zip(tensors, outs))
         return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
@@ -205,6 +208,17 @@ class Session:
                                 f"{t.dtype.name}: {e}") from None
             out[t] = arr
         return out
+
+
+def _host_value(value, tensor):
+    if isinstance(value, np.ndarray):
+        return value
+    from runtime.loaders.cuda import device_array_view
+    try:
+        arr = device_array_view(value).numpy()
+    except ValueError as e:
+        raise FeedError(f"cannot use the GPU feed for {tensor.op.describe()}: {e}") from None
+    return np.asarray(arr, dtype=tensor.dtype.np)
 
 
 def _feed_key(key, graph) -> Tensor:

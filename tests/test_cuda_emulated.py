@@ -191,3 +191,13 @@ def test_emulated_float16_matmul_uses_the_tensor_core_form(gpu):
     want = np.maximum(a.astype(np.float64) @ b.astype(np.float64) + 0.5, 0)
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-3, atol=2e-2)
     assert got.dtype == np.float16
+
+
+def test_emulated_gpu_arrays_fed_to_a_cpu_program_are_copied_to_the_host(gpu):
+    from runtime.loaders import cuda as C
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None], name="x")
+        y = x * 2.0
+        with fc.Session() as sess:
+            got = sess.run(y, {x: C.DeviceArray.from_numpy(np.arange(3, dtype=np.float32))})
+    np.testing.assert_array_equal(got, [0, 2, 4])
