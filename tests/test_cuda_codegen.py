@@ -269,3 +269,17 @@ def test_every_driver_status_goes_through_check(monkeypatch):
     with pytest.raises(C.NoGpuError, match="cuInit failed: CUDA_ERROR_NO_DEVICE"):
         C.device()
     assert C.gpu_available() is False
+
+
+def test_a_loop_that_reads_its_accumulator_is_not_split_over_a_block():
+    from compiler.ir import dtypes as DT
+    acc = K.Var("acc", DT.float32)
+    load = K.Load("p1", K.Var("r"), DT.float32)
+    good = K.Loop("r", K.IConst(64), (K.Set("acc", K.Binary("add", acc, load, DT.float32)),))
+    bad = K.Loop("r", K.IConst(64), (
+        K.Set("acc", K.Binary("add", acc, load, DT.float32)),
+        K.Store("p0", K.Var("r"), acc)))
+    lets = {"acc": K.FConst(0.0, DT.float32)}
+    assert emit._strided_ok(good, lets) == {"acc": "add"}
+    assert emit._strided_ok(bad, lets) is None
+    assert emit._strided_ok(good, {"acc": K.FConst(1.0, DT.float32)}) is None  # not 0

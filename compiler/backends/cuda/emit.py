@@ -193,9 +193,14 @@ def _strided_ok(loop, lets):
                 return None
             accs[s.var] = op
     for s in _walk(loop.body):
-        for e in _exprs_of(s):
+        exprs = list(_exprs_of(s))
+        if isinstance(s, K.Set) and s.var in accs:
+            exprs = [s.value.b]  # the accumulation itself reads the thread's partial value
+        for e in exprs:
             for x in _subexprs(e):
                 if isinstance(x, K.Load) and x.buf in stores and x.index not in stores[x.buf]:
+                    return None
+                if isinstance(x, K.Var) and x.name in accs:  # a partial value is no value
                     return None
     return accs
 
