@@ -74,6 +74,10 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ValueError(f"name must be a C identifier (it prefixes every C symbol), got "
                          f"{name!r}")
+    if options is not None and options.device == "gpu":
+        raise ValueError("fc.compile writes CPU shared objects; ahead-of-time GPU artifacts "
+                         "are not available yet (run GPU programs through a Session, "
+                         "fc.jit or build_program)")
     options, cpu, features = _target(options)
     cc = _c_compiler()
     program, graph = _program(fetches, feeds, options, name)

@@ -7,6 +7,8 @@ object code on parallel threads (one per configured thread), then loaded togethe
 text of each stage (kernel IR, LLVM IR before and after optimization) for dumps. It looks
 the program up in the compile cache first (compiler/cache.py; a hit does no LLVM work)
 and stores what it built there; `assembly=True` (dumps) bypasses the cache.
+`CompileOptions(device="gpu")` hands the program to the CUDA backend
+(compiler/backends/cuda/build.py) instead.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from .options import CompileOptions
 def build_program(program, options: CompileOptions = None, assembly=False) -> Executable:
     from . import cache
     options = options or CompileOptions()
+    if options.device == "gpu":
+        from .backends.cuda.build import build_cuda
+        return build_cuda(program, options, dump=assembly)
     parts = None
     if not assembly:
         exe, parts = cache.lookup(program, options)

@@ -22,6 +22,11 @@ recorded hashes is removed and rebuilt. A hit loads the .so with ctypes and does
 work. Without a C compiler the cache stays off (one debug line). An entry holds only
 JSON, raw .npy arrays (allow_pickle=False) and the .so.
 
+GPU programs (`CompileOptions(device="gpu")`, `lookup_cuda`/`store_cuda`) are keyed the
+same way plus the device, the CUDA architecture and the NVRTC version (no CPU fields);
+their entry holds `code.cubin` instead of `code.so`, and entry.json adds the launch
+schedule. They need no C compiler.
+
 A hit takes the signature (feed names) from the program being compiled; error messages
 and buffer descriptions come from the compile that filled the entry, so after an edit
 they may name that compile's source lines.
@@ -328,7 +333,10 @@ def explain(program, options=None) -> str:
     from .options import CompileOptions
     if not enabled():
         return "the compile cache is off (FLOWC_CACHE=0)"
-    return _explain_parts(key_parts(program, options or CompileOptions()))
+    options = options or CompileOptions()
+    if options.device == "gpu":
+        return _explain_parts(cuda_key_parts(program, options))
+    return _explain_parts(key_parts(program, options))
 
 
 def info() -> dict:
@@ -353,3 +361,78 @@ def clear() -> int:
             if name == "entries" or name.startswith(".tmp-"):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
     return count
+
+
+# ---- GPU entries (the CUDA backend) -----------------------------------------------------
+def cuda_key_parts(program, options) -> dict:
+    from .backends.cuda import nvrtc
+    parts = {"program": program_hash(program), "flowc": _flowc_version(), "format": FORMAT,
+             "device": "gpu", "cuda_arch": options.cuda_arch,
+             "nvrtc": ".".join(str(v) for v in nvrtc.version())}
+    for name in ("opt_level", "pipeline", "disabled_passes"):
+        value = getattr(options, name)
+        parts[name] = list(value) if isinstance(value, tuple) else value
+    return parts
+
+
+def lookup_cuda(program, options):
+    """(CudaExecutable or None, key parts or None), as `lookup` for GPU programs."""
+    if not enabled():
+        return None, None
+    parts = cuda_key_parts(program, options)
+    path = os.path.join(_entries_dir(), digest(parts))
+    if os.path.isdir(path):
+        try:
+            meta = _read_entry(path, parts)
+            exe = _cuda_executable(path, meta, program)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            stats["corrupt"] += 1
+            log.warning("compile cache: removing the bad entry %s (%s); rebuilding", path, e)
+            shutil.rmtree(path, ignore_errors=True)
+            exe = None
+        if exe is not None:
+            stats["hits"] += 1
+            return exe, parts
+    stats["misses"] += 1
+    log.info("compile cache miss: %s", _explain_parts(parts))
+    return None, parts
+
+
+def _cuda_executable(path, meta, program):
+    from runtime.gpu import CudaExecutable
+    with open(os.path.join(path, "code.cubin"), "rb") as f:
+        cubin = f.read()
+    specs = [_spec(path, b) for b in meta["buffers"]]
+    return CudaExecutable(_signature(program, meta), specs, meta["outputs"], meta["updates"],
+                          {int(k): v for k, v in meta["errors"].items()}, cubin,
+                          meta["schedule"], meta.get("texts", {}), meta["arch"])
+
+
+def store_cuda(parts, exe) -> None:
+    """Write the entry of the CudaExecutable `exe` under `parts`; never raises."""
+    root = cache_dir()
+    tmp = None
+    try:
+        os.makedirs(_entries_dir(), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
+        with open(os.path.join(tmp, "code.cubin"), "wb") as f:
+            f.write(exe.cubin)
+        buffers = [_write_spec(tmp, i, b) for i, b in enumerate(exe.buffers)]
+        files = {n: _file_hash(os.path.join(tmp, n)) for n in sorted(os.listdir(tmp))}
+        meta = {"key": parts, "files": files, "buffers": buffers, "outputs": exe.outputs,
+                "updates": exe.updates, "errors": {str(k): v for k, v in exe.errors.items()},
+                "signature": exe.signature.to_json(), "schedule": exe.schedule,
+                "arch": exe.arch, "kernels": _kernel_count(exe), "texts": exe.texts}
+        with open(os.path.join(tmp, "entry.json"), "w") as f:
+            json.dump(meta, f)
+        final = os.path.join(_entries_dir(), digest(parts))
+        if os.path.isdir(final):
+            shutil.rmtree(final, ignore_errors=True)
+        os.rename(tmp, final)
+        tmp = None
+        stats["stores"] += 1
+    except Exception as e:  # noqa: BLE001  (the cache must never break a compile)
+        log.warning("compile cache: could not store an entry in %s: %s", root, e)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

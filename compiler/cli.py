@@ -187,6 +187,10 @@ def compile_options(args, default_cpu="host"):
               "target_cpu": args.target_cpu or default_cpu}
     if args.threads:
         kwargs["threads"] = args.threads
+    if getattr(args, "device", None):
+        kwargs["device"] = args.device
+    if getattr(args, "cuda_arch", None):
+        kwargs["cuda_arch"] = args.cuda_arch
     return CompileOptions(**kwargs)
 
 
@@ -345,6 +349,11 @@ def _add_compile_flags(p, default_cpu):
                         f"{default_cpu})")
     p.add_argument("--threads", type=int, default=0, metavar="N",
                    help="threads of the generated code (default: all cores)")
+    p.add_argument("--device", default=None, choices=["cpu", "gpu"],
+                   help="compile for the CPU (LLVM) or the GPU (CUDA; dump shows the CUDA C) "
+                        "(default: the graph's device strings, else cpu)")
+    p.add_argument("--cuda-arch", default=None, metavar="SM",
+                   help="GPU architecture of the cubins (default: sm_90)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
 
 

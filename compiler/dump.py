@@ -12,6 +12,9 @@
     kernels          the loop-level kernel IR
     llvm, llvm_opt   LLVM IR before and after optimization
     asm              the machine code
+    cuda             instead of llvm/llvm_opt/asm for a GPU compile (placement by device
+                     strings or `options=CompileOptions(device="gpu")`): the CUDA C
+                     source, which NVRTC compiles (no GPU needed)
 and writes one file per stage (`NN_stage.txt`) when `dir` is given. `feeds` defaults to
 every placeholder the fetches depend on. Every IR node and kernel names the user op and
 the file:line that created it.
@@ -93,6 +96,12 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
     graph, tensors, targets, feed_list = resolve_fetches(fetches, feeds)
     roots = [t.op for t in tensors] + targets
     texts = {"graph": format_user_graph(_needed_ops(roots, set()))}
+    from dataclasses import replace
+
+    from .placement import device_for
+    device = device_for(roots, feed_list, options.device)
+    if device != options.device:
+        options = replace(options, device=device)
     program = convert(graph, tensors, feed_list, targets=targets)
     verify(program)
     from passes.manager import run_pipeline
@@ -100,7 +109,9 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
     texts.update(report.stages())
     from .build import build_program
     exe = build_program(program, options, assembly=True)
-    for key in ("fusion", "kernels", "llvm", "llvm_opt", "asm"):
+    keys = ("fusion", "kernels", "cuda") if options.device == "gpu" else \
+        ("fusion", "kernels", "llvm", "llvm_opt", "asm")
+    for key in keys:
         texts[key] = exe.texts[key]
     if stages != "all":
         wanted = [stages] if isinstance(stages, str) else list(stages)

@@ -2,7 +2,13 @@
 converts feeds as TF1 does, compiles the (fetches, feeds) signature once (cached per
 Session; `compile_count` counts compiles) and runs it against the Session's variable
 store. `config=ConfigProto(...)` carries the thread count and the backend
-(`"llvm"`, the default, or `"interpret"`, the numpy reference).
+(`"llvm"`, the default, or `"interpret"`, the numpy reference), and the device.
+
+Placement (compiler/placement.py) picks the device of each compile: ops' device strings
+(`with fc.device('/gpu:0')`) first, then `ConfigProto(device=...)` /
+`CompileOptions(device=...)`. On the GPU the program is compiled by the CUDA backend and
+its variables stay on the device between runs; feeds may be numpy values (copied in) or
+GPU arrays (`__cuda_array_interface__`/DLPack, used in place); fetches are numpy arrays.
 """
 
 from __future__ import annotations
@@ -29,20 +35,24 @@ _UNFEEDABLE = ("assign", "assign_add", "NoOp")
 @dataclass
 class ConfigProto:
     """Session configuration: `intra_op_parallelism_threads` (0 = all cores), `backend`
-    ("llvm" or "interpret") and optional `compile_options`."""
+    ("llvm" or "interpret"), optional `compile_options` and `device` ("" keeps the
+    compile options' device; "/gpu:0" or "gpu" compiles for the GPU)."""
     intra_op_parallelism_threads: int = 0
     inter_op_parallelism_threads: int = 0
     backend: str = "llvm"
     compile_options: CompileOptions = None
     allow_soft_placement: bool = True
     log_device_placement: bool = False
+    device: str = ""
 
     def options(self) -> CompileOptions:
+        from dataclasses import replace
         base = self.compile_options or CompileOptions()
         threads = self.intra_op_parallelism_threads or base.threads or default_threads()
         if threads != base.threads:
-            from dataclasses import replace
             base = replace(base, threads=threads)
+        if self.device:
+            base = replace(base, device=self.device)
         return base
 
 
@@ -125,7 +135,10 @@ class Session:
             exe = self._compile(tensors, targets, fed, ranks)
             self._cache[key] = exe
         self._run_counter += 1
-        outs = exe.run([feeds[t] for t in fed], self._store, self._run_counter,
+        values = [feeds[t] for t in fed]
+        if not hasattr(exe, "cubin"):  # a CPU program: GPU arrays are copied to the host
+            values = [_host_value(v, t) for v, t in zip(values, fed)]
+        outs = exe.run(values, self._store, self._run_counter,
                        out=None if out is None else [out.get(t) for t in tensors])
         by_tensor = dict(zip(tensors, outs))
         return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
@@ -155,10 +168,11 @@ class Session:
 
     def _compile(self, tensors, targets, fed, ranks):
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}
+        options = self._placed_options(tensors, targets, fed)
         program = convert(self.graph, tensors, fed, targets=targets, feed_ranks=feed_ranks)
         verify(program)
-        dump_dir = self.options.dump_dir
-        program, self.last_pass_report = run_pipeline(program, self.options,
+        dump_dir = options.dump_dir
+        program, self.last_pass_report = run_pipeline(program, options,
                                                       dump=bool(dump_dir))
         for name, ty in program.variables().items():
             self._store.declare(name, ty.dtype.np, ty.shape)
@@ -167,17 +181,29 @@ class Session:
             from .interpret import InterpretedProgram
             return InterpretedProgram(program)
         from .build import build_program
-        exe = build_program(program, self.options, assembly=bool(dump_dir))
+        exe = build_program(program, options, assembly=bool(dump_dir))
         if dump_dir:  # CompileOptions(dump_dir=...): every stage of every compile
             from .dump import write_stages
             texts = {**self.last_pass_report.stages(), **exe.texts}
             write_stages(texts, os.path.join(dump_dir, f"program_{self.compile_count:03d}"))
         return exe
 
+    def _placed_options(self, tensors, targets, fed) -> CompileOptions:
+        from dataclasses import replace
+
+        from .placement import device_for
+        device = device_for([t.op for t in tensors] + list(targets), fed, self.options.device)
+        return self.options if device == self.options.device else \
+            replace(self.options, device=device)
+
     def _feeds(self, feed_dict) -> dict:
+        from runtime.loaders.cuda import is_device_array
         out = {}
         for key, value in feed_dict.items():
             t = _feed_key(key, self.graph)
+            if is_device_array(value):  # a GPU array: used in place by a GPU program
+                out[t] = value
+                continue
             try:
                 arr = np.asarray(value, dtype=t.dtype.np)
             except (TypeError, ValueError, OverflowError) as e:
@@ -185,6 +211,17 @@ class Session:
                                 f"{t.dtype.name}: {e}") from None
             out[t] = arr
         return out
+
+
+def _host_value(value, tensor):
+    if isinstance(value, np.ndarray):
+        return value
+    from runtime.loaders.cuda import device_array_view
+    try:
+        arr = device_array_view(value).numpy()
+    except ValueError as e:
+        raise FeedError(f"cannot use the GPU feed for {tensor.op.describe()}: {e}") from None
+    return np.asarray(arr, dtype=tensor.dtype.np)
 
 
 def _feed_key(key, graph) -> Tensor:

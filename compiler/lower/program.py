@@ -68,8 +68,9 @@ def _rename(obj, names: dict, memo=None):
 
 
 class _Lowering:
-    def __init__(self, program, plan):
+    def __init__(self, program, plan, group_rule=None):
         self.program, self.plan = program, plan
+        self.group_rule = group_rule or lower_group
         self.buffer_of: dict = {}
         self.buffers: list = []
         self.errors: dict = {}
@@ -116,7 +117,7 @@ class _Lowering:
             if target is not None:
                 self.buffer_of[id(group.root)] = target
             b = _Builder(self, group.root, "")
-            body = tuple(lower_group(b, group, out))
+            body = tuple(self.group_rule(b, group, out))
             if target is not None:
                 if not _reads_only_where_it_writes(body, target.name):
                     return None
@@ -330,7 +331,10 @@ def _reads_only_where_it_writes(body, buf) -> bool:
     return len(stores) == 1 and all(ld.index == stores[0].index for ld in loads)
 
 
-def lower_program(program, plan) -> K.LoweredProgram:
-    """The lowered program; assigns update their variable in place where that is safe
-    (else the whole program is lowered again with every update into a temporary)."""
-    return _Lowering(program, plan).run() or _Lowering(program, plan).run(in_place=False)
+def lower_program(program, plan, group_rule=None) -> K.LoweredProgram:
+    """The lowered program. `group_rule(builder, group, out)` -> statements of one group's
+    kernel: a backend's own loop nest for some group kinds (the CUDA backend's matmul);
+    default `nests.lower_group`. Assigns update their variable in place where that is
+    safe (else the whole program is lowered again with every update into a temporary)."""
+    return (_Lowering(program, plan, group_rule).run()
+            or _Lowering(program, plan, group_rule).run(in_place=False))

@@ -1,0 +1,530 @@
+"""CUDA emitter: renders a `LoweredProgram` (kernel IR) as one CUDA C module.
+
+Each kernel becomes an `extern "C" __global__` function taking its buffers (typed,
+`__restrict__`, `const` when read-only), its symbols (`long long`), the run counter (when
+it draws random numbers) and an `int*` error slot (when it can fail). How the kernel IR's
+loops map onto the grid is decided per kernel (`plan_mapping`):
+
+    grid    the parallel loop, flattened with the perfect nest of loops under it, is a
+            grid-stride loop: one thread per iteration (pointwise bodies: ILP iterations
+            per trip, so their loads are in flight together); inner loops stay sequential
+    rows    one block per iteration of the parallel loop (block-stride over them); each
+            top-level loop of the iteration's body is block-strided (threads split it)
+            and every accumulator it updates is combined with a block-wide reduction
+            (warp shuffles, then shared memory), so all threads continue with the
+            row's value (reductions, softmax rows)
+    tiled   matmul kernels in the dot-product form: blocks of 256 threads compute 64 x 64
+            output tiles through shared memory (compiler/backends/cuda/matmul.py)
+    mma     the same with float16 operands: tensor-core m16n8k16 steps, 32 x 32 tiles
+    block   a kernel without a parallel loop whose loops qualify as above: one block
+    serial  anything else without a parallel loop: one thread
+
+Kernel IR decides every index and every value; this module only chooses which thread
+runs which iteration. Scalar ops come from `scalar_ops` (the C-style table with CUDA's
+overrides); the skeleton comes from the jinja2 template `kernel.cu.j2`, which holds no op
+logic. A `Fail` records its code in the error slot (the first code wins: atomicCAS) and
+ends the thread's work, as the CPU kernel returns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import jinja2
+
+from ...ir import dtypes as T
+from ...lower import kir as K
+from . import scalar_ops as S
+from .matmul import (
+    MMA_THREADS,
+    MMA_TILE,
+    emit_mma,
+    emit_tiled,
+    plan_tiled,
+    tiles_extent,
+    uses_tensor_cores,
+)
+from .matmul import THREADS as TILED_THREADS
+
+#: threads per block of grid-mapped kernels
+GRID_BLOCK = 256
+#: threads of a block-mapped kernel without a parallel loop (one block)
+BLOCK_THREADS = 512
+#: iterations of a pointwise grid-stride loop that one thread runs back to back (their
+#: loads can be in flight together: memory-level parallelism for bandwidth-bound kernels)
+ILP = 4
+
+_IDENTITY = {"add": 0, "mul": 1}
+_TEMPLATE = None
+
+
+def template():
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(__file__))),
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+            trim_blocks=True, lstrip_blocks=True, autoescape=False)
+        _TEMPLATE = env.get_template("kernel.cu.j2")
+    return _TEMPLATE
+
+
+# ---- launch description (plain data; the runtime evaluates it) ------------------------
+def index_json(e):
+    """An index expression (IConst, SymRef, int64 Binary) as JSON for the runtime:
+    ints, symbol names (`s0`...) and [op, a, b] with op in add/sub/mul/idiv/imod/imin/
+    imax."""
+    if isinstance(e, K.IConst):
+        return int(e.value)
+    if isinstance(e, K.SymRef):
+        return e.name
+    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul", "idiv", "imod", "imin",
+                                             "imax"):
+        return [e.op, index_json(e.a), index_json(e.b)]
+    raise ValueError(f"not a launch-time index expression: {K.format_expr(e)}")
+
+
+@dataclass
+class KernelLaunch:
+    """How the runtime launches one kernel: `mapping` (grid/rows/block/serial), the
+    extent of its (flattened) parallel loop and its total work as JSON index expressions
+    over the kernel's symbols, and the argument layout."""
+    name: str
+    mapping: str
+    extent: object = None
+    work: object = None
+    threads: int = GRID_BLOCK
+    n_params: int = 0
+    n_symbols: int = 0
+    uses_counter: bool = False
+    can_fail: bool = False
+    ilp: int = 1        # grid mapping: iterations per thread and grid stride
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class CudaModule:
+    name: str
+    source: str
+    launches: dict                     # kernel name -> KernelLaunch
+    spans: list = field(default_factory=list)  # (first line, last line, kernel, nodes)
+
+    def kernel_at(self, line):
+        for first, last, name, nodes in self.spans:
+            if first <= line <= last:
+                return name, nodes
+        return None, ()
+
+
+# ---- mapping --------------------------------------------------------------------------
+def _walk(stmts):
+    for s in stmts:
+        yield s
+        for child in (getattr(s, "body", ()), getattr(s, "then", ()), getattr(s, "else_", ())):
+            yield from _walk(child)
+
+
+def _exprs_of(stmt):
+    for name in ("extent", "index", "value", "cond"):
+        v = getattr(stmt, name, None)
+        if v is not None:
+            yield v
+
+
+def _subexprs(e):
+    yield e
+    for name in ("x", "a", "b", "cond", "index"):
+        v = getattr(e, name, None)
+        if v is not None and not isinstance(v, (int, str)):
+            yield from _subexprs(v)
+
+
+def _uses_var(e, var) -> bool:
+    return any(isinstance(x, K.Var) and x.name == var for x in _subexprs(e))
+
+
+def _has_var(e) -> bool:
+    return any(isinstance(x, K.Var) for x in _subexprs(e))
+
+
+def _flat_nest(loop):
+    """The perfect nest of loops from `loop` down whose extents do not depend on outer
+    loop variables: [loop, child, ...]."""
+    chain = [loop]
+    while len(chain[-1].body) == 1 and isinstance(chain[-1].body[0], K.Loop) and \
+            not _has_var(chain[-1].body[0].extent):
+        chain.append(chain[-1].body[0])
+    return chain
+
+
+def _accumulator_op(set_stmt):
+    """The combine op when `Set(acc, op(acc, v))` is an accumulation, else None."""
+    v = set_stmt.value
+    if isinstance(v, K.Binary) and v.op in ("add", "mul", "maximum", "minimum") and \
+            isinstance(v.a, K.Var) and v.a.name == set_stmt.var and \
+            not _uses_var(v.b, set_stmt.var):
+        return v.op
+    return None
+
+
+def _strided_ok(loop, lets):
+    """Whether the iterations of `loop` may be split over a block's threads: every Store
+    indexes with the loop variable, a buffer both loaded and stored is loaded only where
+    it is stored, and variables from outside the loop are only accumulated (returned as
+    {var: op}); None when the loop does not qualify."""
+    inner_lets = {s.var for s in _walk(loop.body) if isinstance(s, K.Let)}
+    inner_lets |= {s.var for s in _walk(loop.body) if isinstance(s, K.Loop)}
+    stores, accs = {}, {}
+    for s in _walk(loop.body):
+        if isinstance(s, K.Fail):
+            return None
+        if isinstance(s, K.Store):
+            if not _uses_var(s.index, loop.var):
+                return None
+            stores.setdefault(s.buf, set()).add(s.index)
+        if isinstance(s, K.Set) and s.var not in inner_lets:
+            op = _accumulator_op(s)
+            init = lets.get(s.var)
+            if op is None or accs.get(s.var, op) != op or not _is_identity(init, op):
+                return None
+            accs[s.var] = op
+    for s in _walk(loop.body):
+        exprs = list(_exprs_of(s))
+        if isinstance(s, K.Set) and s.var in accs:
+            exprs = [s.value.b]  # the accumulation itself reads the thread's partial value
+        for e in exprs:
+            for x in _subexprs(e):
+                if isinstance(x, K.Load) and x.buf in stores and x.index not in stores[x.buf]:
+                    return None
+                if isinstance(x, K.Var) and x.name in accs:  # a partial value is no value
+                    return None
+    return accs
+
+
+def _is_identity(init, op) -> bool:
+    if not isinstance(init, K.FConst):
+        return False
+    v = init.value
+    if op in _IDENTITY:
+        return v == _IDENTITY[op]
+    dt = init.dtype
+    if dt.is_float:
+        return v == (-math.inf if op == "maximum" else math.inf)
+    info = dt.np.type
+    import numpy as np
+    lim = np.iinfo(info)
+    return v == (lim.min if op == "maximum" else lim.max)
+
+
+def _row_plan(body):
+    """For a row body (the statements of one parallel iteration, or a whole kernel):
+    {id(loop): (accumulators, strided loop)} for its top-level loops, or None when the
+    body cannot be split over a block. Top-level statements other than loops must be
+    free of loops and stores other than plain ones (every thread runs them alike)."""
+    lets, plan = {}, {}
+    for s in body:
+        if isinstance(s, K.Let):
+            lets[s.var] = s.value
+        elif isinstance(s, K.Loop):
+            accs = _strided_ok(s, lets)
+            if accs is not None:
+                plan[id(s)] = (accs, s)
+                continue
+            if len(s.body) == 1 and isinstance(s.body[0], K.Loop) and \
+                    not _has_var(s.body[0].extent):
+                accs = _strided_ok(s.body[0], lets)
+                if accs is not None and not accs:
+                    plan[id(s)] = ({}, s.body[0])
+                    continue
+            return None
+        elif isinstance(s, K.If):
+            if any(isinstance(x, (K.Loop, K.Store, K.Fail)) for x in _walk((s,))):
+                return None
+        elif isinstance(s, K.Fail):
+            return None
+    return plan if plan else None
+
+
+def plan_mapping(kernel: K.Kernel):
+    """(mapping, plan): how `kernel` runs on the grid (see the module docstring)."""
+    body = kernel.body
+    parallel = len(body) == 1 and isinstance(body[0], K.Loop) and body[0].parallel
+    if parallel:
+        chain = _flat_nest(body[0])
+        inner = chain[-1].body
+        reduces = any(isinstance(s, K.Loop) for s in inner)
+        if "_matmul_" in kernel.name:
+            plan = plan_tiled(kernel, chain)
+            if plan is not None:
+                return ("mma" if uses_tensor_cores(plan) else "tiled"), plan
+        # other matmuls: one thread per output element (many outputs, a short dot product)
+        if reduces and not kernel.can_fail and "_matmul_" not in kernel.name:
+            plan = _row_plan(inner)
+            if plan is not None and any(accs for accs, _ in plan.values()):
+                return "rows", plan
+        return "grid", None
+    if not kernel.can_fail:
+        plan = _row_plan(body)
+        if plan is not None:
+            return "block", plan
+    return "serial", None
+
+
+# ---- printing -------------------------------------------------------------------------
+class KernelPrinter:
+    """Prints one kernel's body as C statements."""
+
+    def __init__(self, kernel: K.Kernel, ops=S.OPS):
+        self.kernel, self.ops = kernel, ops
+        self.lines: list = []
+        self.depth = 1
+        self.mem = {p.name: p.dtype for p in kernel.params}
+
+    def emit(self, line):
+        self.lines.append("  " * self.depth + line)
+
+    def block(self, head, body_fn, tail="}"):
+        self.emit(head + " {")
+        self.depth += 1
+        body_fn()
+        self.depth -= 1
+        self.emit(tail)
+
+    # ---- expressions ------------------------------------------------------------------
+    def expr(self, e) -> str:
+        return getattr(self, "e_" + type(e).__name__)(e)
+
+    def e_IConst(self, e):
+        return self.ops.const(e.value, e.dtype)
+
+    def e_FConst(self, e):
+        return self.ops.const(e.value, e.dtype)
+
+    def e_Var(self, e):
+        return e.name
+
+    def e_SymRef(self, e):
+        return e.name
+
+    def e_Load(self, e):
+        ref = f"{e.buf}[{self.expr(e.index)}]"
+        return f"({ref} != 0)" if self.mem[e.buf] is T.bool_ else ref
+
+    def e_Unary(self, e):
+        return self.ops.unary(e.op, self.expr(e.x), e.x.dtype)
+
+    def e_Binary(self, e):
+        if e.fast and e.op == "add" and e.dtype.is_float:
+            for acc, prod in ((e.a, e.b), (e.b, e.a)):
+                if isinstance(prod, K.Binary) and prod.op == "mul" and prod.fast:
+                    return self.ops.fma(self.expr(prod.a), self.expr(prod.b), self.expr(acc),
+                                        e.dtype)
+        return self.ops.binary(e.op, self.expr(e.a), self.expr(e.b), e.a.dtype)
+
+    def e_Select(self, e):
+        return f"({self.expr(e.cond)} ? {self.expr(e.a)} : {self.expr(e.b)})"
+
+    def e_Cast(self, e):
+        return self.ops.cast(self.expr(e.x), e.x.dtype, e.dtype)
+
+    def e_Random(self, e):
+        fn = f"fc_random_{e.kind}_{'f64' if e.dtype is T.float64 else 'f32'}"
+        return f"{fn}({self.expr(e.index)}, counter, {e.op_seed & 0xFFFFFFFF}u, " \
+               f"{e.seed & 0xFFFFFFFF}u)"
+
+    # ---- statements -------------------------------------------------------------------
+    def stmts(self, stmts):
+        for s in stmts:
+            getattr(self, "s_" + type(s).__name__)(s)
+
+    def s_Loop(self, s, start="0", step="++{v}"):
+        step = step.format(v=s.var)
+        inc = step if step.startswith("++") else f"{s.var} += {step}"
+        self.block(f"for (long long {s.var} = {start}; {s.var} < {self.expr(s.extent)}; "
+                   f"{inc})", lambda: self.stmts(s.body))
+
+    def s_Store(self, s):
+        value = self.expr(s.value)
+        if self.mem[s.buf] is T.bool_:
+            value = f"(unsigned char)({value})"
+        self.emit(f"{s.buf}[{self.expr(s.index)}] = {value};")
+
+    def s_Let(self, s):
+        self.emit(f"{self.ops.reg_type(s.value.dtype)} {s.var} = {self.expr(s.value)};")
+
+    def s_Set(self, s):
+        self.emit(f"{s.var} = {self.expr(s.value)};")
+
+    def s_If(self, s):
+        self.emit(f"if ({self.expr(s.cond)}) {{")
+        self.depth += 1
+        self.stmts(s.then)
+        self.depth -= 1
+        if s.else_:
+            self.emit("} else {")
+            self.depth += 1
+            self.stmts(s.else_)
+            self.depth -= 1
+        self.emit("}")
+
+    def s_Fail(self, s):
+        self.emit(f"atomicCAS(err, 0, {s.code});  /* the first error code wins */")
+        self.emit("return;")
+
+    # ---- mappings ---------------------------------------------------------------------
+    def flat_loop(self, chain, first, step, inner, ilp=1):
+        """`for (fc_i = first; fc_i < product of extents; fc_i += step)` with the loop
+        variables of `chain` recovered from fc_i, then `inner` statements. With `ilp` > 1
+        each thread runs `ilp` iterations, `step` apart, per trip (unrolled)."""
+        extents = [self.expr(lp.extent) for lp in chain]
+        total = " * ".join(f"(long long)({x})" for x in extents) if len(chain) > 1 \
+            else extents[0]
+        self.emit(f"const long long fc_n = {total};")
+
+        def body():
+            rest = "fc_i"
+            for k, lp in enumerate(chain):
+                if k == len(chain) - 1:
+                    self.emit(f"const long long {lp.var} = {rest};")
+                else:
+                    tail = " * ".join(f"(long long)({x})" for x in extents[k + 1:])
+                    self.emit(f"const long long {lp.var} = {rest} / ({tail});")
+                    rest = f"({rest} % ({tail}))"
+            inner()
+        if ilp == 1:
+            self.block(f"for (long long fc_i = {first}; fc_i < fc_n; fc_i += {step})", body)
+            return
+        self.emit(f"const long long fc_step = {step};")
+
+        def unrolled():
+            self.emit("#pragma unroll")
+            self.block(f"for (int fc_u = 0; fc_u < {ilp}; ++fc_u)", lambda: (
+                self.emit("const long long fc_i = fc_b + fc_u * fc_step;"),
+                self.block("if (fc_i < fc_n)", body)))
+        self.block(f"for (long long fc_b = {first}; fc_b < fc_n; fc_b += {ilp} * fc_step)",
+                   unrolled)
+
+    def grid(self, ilp=1):
+        chain = _flat_nest(self.kernel.body[0])
+        self.flat_loop(chain, "blockIdx.x * (long long)blockDim.x + threadIdx.x",
+                       "(long long)gridDim.x * blockDim.x", lambda: self.stmts(chain[-1].body),
+                       ilp)
+
+    def rows(self, plan):
+        chain = _flat_nest(self.kernel.body[0])
+        self.flat_loop(chain, "blockIdx.x", "gridDim.x",
+                       lambda: self.row_body(chain[-1].body, plan))
+
+    def row_body(self, body, plan):
+        for s in body:
+            entry = plan.get(id(s)) if isinstance(s, K.Loop) else None
+            if entry is None:
+                self.stmts((s,))
+                continue
+            accs, strided = entry
+            if strided is s:
+                self.strided(s, accs)
+            else:  # a sequential loop around a strided one (column reductions)
+                self.block(f"for (long long {s.var} = 0; {s.var} < {self.expr(s.extent)}; "
+                           f"++{s.var})", lambda st=strided, a=accs: self.strided(st, a))
+            self.emit("__syncthreads();  /* the next pass may read what this one stored */")
+
+    def strided(self, loop, accs):
+        self.s_Loop(loop, start="threadIdx.x", step="blockDim.x")
+        for var, op in accs.items():
+            dt = next(s.value.dtype for s in _walk(self.kernel.body)
+                      if isinstance(s, K.Let) and s.var == var)
+            ty = self.ops.reg_type(dt)
+            combine = self.ops.binary(op, "a", "b", dt)
+            self.emit(f"{var} = fc_block_reduce({var}, []({ty} a, {ty} b) "
+                      f"{{ return {combine}; }});")
+
+    def serial(self):
+        self.emit("if (blockIdx.x != 0 || threadIdx.x != 0) return;  /* one thread */")
+        self.stmts(self.kernel.body)
+
+
+def kernel_params(kernel: K.Kernel, ops=S.OPS) -> list:
+    out = []
+    for p in kernel.params:
+        const = "" if p.writes else "const "
+        out.append(f"{const}{ops.mem_type(p.dtype)}* __restrict__ {p.name}")
+    out += [f"long long {s}" for s in kernel.symbols]
+    if kernel.uses_counter:
+        out.append("long long counter")
+    if kernel.can_fail:
+        out.append("int* __restrict__ err")
+    return out
+
+
+def render_kernel(kernel: K.Kernel, ops=S.OPS):
+    """(template fields, KernelLaunch) of one kernel."""
+    mapping, plan = plan_mapping(kernel)
+    pr = KernelPrinter(kernel, ops)
+    ilp = 1
+    if mapping == "grid":
+        inner = _flat_nest(kernel.body[0])[-1].body
+        if not any(isinstance(s, (K.Loop, K.Fail)) for s in _walk(inner)):
+            ilp = ILP  # pointwise: bandwidth-bound
+        pr.grid(ilp)
+    elif mapping == "rows":
+        pr.rows(plan)
+    elif mapping == "tiled":
+        emit_tiled(pr, _flat_nest(kernel.body[0]), plan)
+    elif mapping == "mma":
+        emit_mma(pr, _flat_nest(kernel.body[0]), plan)
+    elif mapping == "block":
+        pr.row_body(kernel.body, plan)
+    else:
+        pr.serial()
+    extent = work = None
+    if mapping in ("grid", "rows", "tiled", "mma"):
+        chain = _flat_nest(kernel.body[0])
+        ext = chain[0].extent
+        for lp in chain[1:]:
+            ext = K.imul(ext, lp.extent)
+        if mapping in ("tiled", "mma"):
+            ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else None)
+        extent = index_json(ext)
+        work = index_json(kernel.work) if kernel.work is not None else None
+    threads = {"grid": GRID_BLOCK, "rows": GRID_BLOCK, "block": BLOCK_THREADS,
+               "tiled": TILED_THREADS, "mma": MMA_THREADS, "serial": 1}[mapping]
+    launch = KernelLaunch(kernel.name, mapping, extent, work, threads, len(kernel.params),
+                          len(kernel.symbols), kernel.uses_counter, kernel.can_fail, ilp)
+    fields = {"name": kernel.name, "params": kernel_params(kernel, ops), "body": pr.lines,
+              "mapping": mapping, "nodes": list(kernel.nodes),
+              "bounds": threads if mapping != "serial" else 0}
+    return fields, launch
+
+
+def emit_module(lowered: K.LoweredProgram, name="flowc", ops=S.OPS) -> CudaModule:
+    from .prelude import PRELUDE
+    rendered, launches = [], {}
+    for k in lowered.kernels:
+        fields, launch = render_kernel(k, ops)
+        rendered.append(fields)
+        launches[k.name] = launch
+    source = template().render(name=name, helpers=ops.helpers(), prelude=PRELUDE,
+                               kernels=rendered)
+    return CudaModule(name, source, launches, _spans(source, rendered))
+
+
+def _spans(source, rendered):
+    """(first line, last line, kernel name, nodes) of each kernel in `source` (1-based)."""
+    lines = source.splitlines()
+    starts = []
+    for k in rendered:
+        marker = f" {k['name']}("
+        for i, line in enumerate(lines):
+            if line.startswith('extern "C" __global__') and marker in line:
+                starts.append((i + 1, k["name"], k["nodes"]))
+                break
+    spans = []
+    for j, (first, kname, nodes) in enumerate(starts):
+        last = starts[j + 1][0] - 1 if j + 1 < len(starts) else len(lines)
+        spans.append((first - 2, last, kname, nodes))  # the comment lines above belong too
+    return spans

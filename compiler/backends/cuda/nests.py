@@ -1,0 +1,58 @@
+"""The CUDA backend's loop nest for matmul groups, in the shared kernel IR.
+
+The CPU nest (compiler/lower/nests.py) accumulates rows of B into rows of the output
+(i-k-j, register blocks of rows): right for a few threads with wide vectors, wrong for
+tens of thousands of GPU threads. Here the parallel loop runs over every output element
+(batch, i, j), each a dot product over k into one accumulator (marked `fast`: an FMA
+chain), then the group's epilogue is applied to the accumulator and stored once. Operand
+values and indexing come from the same `_Builder.expr` as every other kernel; every other
+group kind uses the shared nests unchanged.
+"""
+
+from __future__ import annotations
+
+from ...ir import dtypes as T
+from ...lower import kir as K
+from ...lower import nests
+from ...lower.lower import compute_dtype
+
+
+def lower_group(b, group, out):
+    if group.kind != "matmul":
+        return nests.lower_group(b, group, out)
+    return _matmul_dot(b, group.matmul, None if group.root is group.matmul else group.root,
+                       out)
+
+
+def _matmul_dot(b, node, epilogue, out):
+    A, B = node.inputs
+    ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
+    nb = len(node.shape) - 2
+    kdim = A.shape[-2] if ta else A.shape[-1]
+    dt = compute_dtype(node.dtype)
+
+    def operand(x, bidx, r, c, stmts, trans):
+        sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
+        return b.expr(x, sub, stmts)
+
+    def body(idx):
+        bidx, i, j = list(idx[:nb]), idx[nb], idx[nb + 1]
+        acc = b.fresh("acc")
+
+        def per_k(kk):
+            st = []
+            av = operand(A, bidx, i, kk[0], st, ta)
+            bv = operand(B, bidx, kk[0], j, st, tb)
+            st.append(K.Set(acc, K.Binary("add", K.Var(acc, dt),
+                                          K.Binary("mul", av, bv, dt, True), dt, True)))
+            return st
+        stmts = [K.Let(acc, K.FConst(0, dt)), *b.loops([kdim], per_k, "k")]
+        value = K.Var(acc, dt)
+        if node.dtype is T.float16:  # the matmul's value is a float16 tensor
+            value = K.Cast(K.Cast(value, T.float16), T.float32)
+        if epilogue is not None:
+            b.row_values[id(node)] = value
+            value = b.expr(epilogue, idx, stmts)
+        stmts.append(b.store(out, idx, node.shape, value))
+        return stmts
+    return b.parallel_loops(node.shape, body, kdim)

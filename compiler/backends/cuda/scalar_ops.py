@@ -1,0 +1,59 @@
+"""The CUDA scalar-op table: the C-style table (compiler/backends/cstyle.py) with only
+CUDA's entries overridden.
+
+- float16 is stored as `fc_half` (the 16 raw bits; converted with the PTX `cvt`
+  instructions, so no CUDA header is needed) and computed in float32, as lowering asks.
+- Helpers are `__device__ __forceinline__`.
+- Math calls are CUDA's accurate functions (`expf`, `tanhf`, ...; never the `__expf`
+  intrinsics): their ULP bounds are in the CUDA Math API documentation and docs/cuda.md.
+"""
+
+from __future__ import annotations
+
+from ...ir import dtypes as T
+from ..cstyle import BINARY_OPS, MEM_TYPES, REG_TYPES, UNARY_OPS, CStyleOps
+
+__all__ = ["BINARY_OPS", "UNARY_OPS", "CudaOps", "OPS", "HALF_HELPERS"]
+
+#: float16 <-> float32/float64 with round-to-nearest-even, as numpy's astype
+HALF_HELPERS = """\
+typedef unsigned short fc_half;
+__device__ __forceinline__ float fc_h2f(fc_half h) {
+  float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f;
+}
+__device__ __forceinline__ fc_half fc_f2h(float f) {
+  fc_half h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h;
+}
+__device__ __forceinline__ fc_half fc_d2h(double d) {
+  fc_half h; asm("cvt.rn.f16.f64 %0, %1;" : "=h"(h) : "d"(d)); return h;
+}
+"""
+
+
+class CudaOps(CStyleOps):
+    reg_types = {**REG_TYPES, T.float16: "fc_half"}
+    mem_types = {**MEM_TYPES, T.float16: "fc_half"}
+    helper_qualifier = "__device__ __forceinline__"
+
+    def helpers(self) -> str:
+        return HALF_HELPERS + super().helpers()
+
+    def const(self, value, dtype) -> str:
+        if dtype is T.float16:
+            return f"fc_f2h({super().const(value, T.float32)})"
+        return super().const(value, dtype)
+
+    def cast(self, x, src, dst) -> str:
+        if src is dst:
+            return x
+        if src is T.float16:
+            return self.cast(f"fc_h2f({x})", T.float32, dst)
+        if dst is T.float16:
+            if src is T.float64:
+                return f"fc_d2h({x})"
+            # ints and bools round through float32, as the reference does
+            return f"fc_f2h({self.cast(x, src, T.float32)})"
+        return super().cast(x, src, dst)
+
+
+OPS = CudaOps()

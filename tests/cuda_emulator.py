@@ -1,0 +1,224 @@
+"""A CPU stand-in for the CUDA driver, for tests on machines without a GPU.
+
+`emulated_gpu()` (a context manager) replaces the driver-facing functions of
+`runtime.loaders.cuda` so that `runtime.gpu.CudaExecutable` runs unchanged: device memory
+is host memory, and a "cubin" is the generated CUDA C of the program compiled as C++
+with g++ against a small shim (block and thread indices are thread-locals, `__syncthreads`
+is a barrier, warp shuffles go through a shared slot array, `__shared__` is `static`).
+Each block runs as real OS threads (Python threads calling the kernel through ctypes,
+which releases the GIL), blocks one after another, with few threads per block (32 or 64)
+and at most a few blocks, so grid-stride loops, block-strided loops and the block
+reductions all run their multi-thread paths.
+
+What this checks: the generated kernels' indexing, mapping and numerics (with the host
+libm instead of CUDA's math library, and `_Float16` for float16), and the host schedule,
+variables, error flag and outputs. What it cannot: the real driver calls, the cubin,
+timing, warp-synchronous behavior beyond what the shim models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+
+import numpy as np
+
+from compiler.backends.cuda.prelude import MMA_HELPER
+from compiler.backends.cuda.scalar_ops import HALF_HELPERS
+from runtime.loaders import cuda as C
+
+SHIM = r"""
+#include <math.h>
+#include <string.h>
+#include <pthread.h>
+struct fc_emu_dim { unsigned int x; };
+thread_local fc_emu_dim threadIdx, blockIdx, blockDim, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+#define __shared__ static
+static pthread_barrier_t fc_emu_bar;
+extern "C" void fc_emu_init(int n) {
+  static int ready = 0;
+  if (ready) pthread_barrier_destroy(&fc_emu_bar);
+  pthread_barrier_init(&fc_emu_bar, 0, n);
+  ready = 1;
+}
+extern "C" void fc_emu_set(unsigned bx, unsigned tx, unsigned bd, unsigned gd) {
+  blockIdx.x = bx; threadIdx.x = tx; blockDim.x = bd; gridDim.x = gd;
+}
+inline void __syncthreads() { pthread_barrier_wait(&fc_emu_bar); }
+static unsigned long long fc_emu_slots[1024];
+template <typename T> T __shfl_xor_sync(unsigned mask, T v, int o) {
+  unsigned t = threadIdx.x; T out;
+  memcpy(&fc_emu_slots[t], &v, sizeof(T));
+  __syncthreads();
+  memcpy(&out, &fc_emu_slots[t ^ (unsigned)o], sizeof(T));
+  __syncthreads();
+  return out;
+}
+inline unsigned __umulhi(unsigned a, unsigned b) {
+  return (unsigned)(((unsigned long long)a * b) >> 32);
+}
+inline int atomicCAS(int* p, int cmp, int val) { return __sync_val_compare_and_swap(p, cmp, val); }
+"""
+
+HALF_EMU = r"""
+typedef unsigned short fc_half;
+inline float fc_h2f(fc_half h) { _Float16 f; memcpy(&f, &h, 2); return (float)f; }
+inline fc_half fc_bits(_Float16 f) { fc_half h; memcpy(&h, &f, 2); return h; }
+inline fc_half fc_f2h(float x) { return fc_bits((_Float16)x); }
+inline fc_half fc_d2h(double x) { return fc_bits((_Float16)x); }
+"""
+
+#: the warp's m16n8k16 step from the fragment layouts of the PTX ISA: every lane posts its
+#: fragments, then computes its four results from the whole warp's (block barriers)
+MMA_EMU = r"""
+static unsigned fc_emu_mma_a[32][32][4], fc_emu_mma_b[32][32][2];
+inline float fc_emu_h(unsigned r, unsigned hi) {
+  return fc_h2f((fc_half)(hi ? r >> 16 : r & 0xffffu));
+}
+inline void fc_mma_16816(float* d, const unsigned* a, const unsigned* b) {
+  unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+  for (int r = 0; r < 4; ++r) fc_emu_mma_a[warp][lane][r] = a[r];
+  for (int r = 0; r < 2; ++r) fc_emu_mma_b[warp][lane][r] = b[r];
+  __syncthreads();
+  unsigned g = lane >> 2, t = lane & 3u;
+  for (unsigned c = 0; c < 4; ++c) {
+    unsigned row = g + (c >= 2 ? 8 : 0), col = 2 * t + (c & 1u);
+    float s = 0.0f;
+    for (unsigned k = 0; k < 16; ++k) {
+      unsigned la = (row % 8) * 4 + (k % 8) / 2, ra = (row >= 8) + 2 * (k >= 8);
+      unsigned lb = col * 4 + (k % 8) / 2, rb = (k >= 8);
+      s += fc_emu_h(fc_emu_mma_a[warp][la][ra], k & 1u) *
+           fc_emu_h(fc_emu_mma_b[warp][lb][rb], k & 1u);
+    }
+    d[c] += s;
+  }
+  __syncthreads();
+}
+inline unsigned int fc_pack_h2(fc_half lo, fc_half hi) {
+  return (unsigned int)lo | ((unsigned int)hi << 16);
+}
+"""
+
+_SOURCES: dict = {}      # sha256(cubin) -> CUDA C source
+_BUILD_DIR = None
+
+
+def register(exe):
+    """Make the CudaExecutable `exe` loadable by the emulator (its cubin -> its source)."""
+    _SOURCES[hashlib.sha256(exe.cubin).hexdigest()] = exe.texts["cuda"]
+    return exe
+
+
+def _compile(source: str) -> str:
+    global _BUILD_DIR
+    if _BUILD_DIR is None:
+        _BUILD_DIR = tempfile.mkdtemp(prefix="flowc-cuda-emu-")
+    assert HALF_HELPERS in source and MMA_HELPER in source
+    text = SHIM + source.replace(HALF_HELPERS, HALF_EMU).replace(MMA_HELPER, MMA_EMU)
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
+    so = os.path.join(_BUILD_DIR, f"m{key}.so")
+    if not os.path.exists(so):
+        src = so[:-3] + ".cpp"
+        with open(src, "w") as f:
+            f.write(text)
+        cxx = shutil.which("g++") or shutil.which("c++")
+        out = subprocess.run([cxx, "-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC",
+                              "-w", src, "-o", so, "-lpthread"], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"emulator: g++ failed:\n{out.stderr[:4000]}")
+    return so
+
+
+class _Device:
+    sm_count, arch, name = 2, "sm_90", "emulated GPU (g++ on the CPU)"
+
+    def activate(self):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+class _Buffer:
+    def __init__(self, nbytes):
+        self.nbytes = int(nbytes)
+        self._mem = np.zeros(max(1, self.nbytes) + 64, np.uint8)
+        self.ptr = self._mem.ctypes.data
+
+
+class _Module:
+    def __init__(self, cubin):
+        source = _SOURCES[hashlib.sha256(bytes(cubin)).hexdigest()]
+        self.lib = ctypes.CDLL(_compile(source))
+
+    def function(self, name):
+        return (self.lib, getattr(self.lib, name))
+
+
+def _launch(fn, grid, block, args, name="kernel"):
+    lib, kernel = fn
+    if "_matmul_" in name:  # a tiled matmul needs its 256 threads
+        grid = min(grid, 2)
+    elif block > 1:
+        block = 64 if block > 256 else 32
+        grid = min(grid, 3)
+    lib.fc_emu_init(block)
+    errors = []
+
+    def thread(bx, tx):
+        try:
+            lib.fc_emu_set(bx, tx, block, grid)
+            kernel(*args)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    for bx in range(grid):
+        threads = [threading.Thread(target=thread, args=(bx, tx)) for tx in range(block)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+
+
+@contextlib.contextmanager
+def emulated_gpu():
+    names = ("device", "DeviceBuffer", "Module", "launch", "upload", "download",
+             "copy_device", "memset32", "gpu_available")
+    saved = {n: getattr(C, n) for n in names}
+    dev = _Device()
+    C.device = lambda: dev
+    C.DeviceBuffer = _Buffer
+    C.Module = _Module
+    C.launch = _launch
+    C.upload = lambda dst, arr: ctypes.memmove(dst, arr.ctypes.data, arr.nbytes)
+    C.download = lambda arr, src: ctypes.memmove(arr.ctypes.data, src, arr.nbytes)
+    C.copy_device = lambda dst, src, n: ctypes.memmove(dst, src, n)
+    C.memset32 = lambda ptr, value, count: ctypes.memmove(
+        ptr, np.full(count, value, np.int32).ctypes.data, 4 * count)
+    C.gpu_available = lambda: True
+    from runtime.gpu import CudaExecutable
+    init = CudaExecutable.__init__
+
+    def registering_init(self, *args, **kwargs):  # every executable built meanwhile
+        init(self, *args, **kwargs)
+        if "cuda" in self.texts:
+            register(self)
+    CudaExecutable.__init__ = registering_init
+    try:
+        yield dev
+    finally:
+        CudaExecutable.__init__ = init
+        for n, v in saved.items():
+            setattr(C, n, v)
