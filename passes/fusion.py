@@ -29,6 +29,8 @@ from compiler.ops import get
 
 BUFFER_SOURCES = ("placeholder", "variable")
 REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+#: movement ops whose index arithmetic branches per element (which input, or padding)
+BRANCHING_MOVES = ("concat", "pad")
 ALWAYS_OWN_KERNEL = ("argmax", "argmin", "scatter_add", "shape", "assign", "assign_add",
                      "matmul") + REDUCTIONS
 
@@ -97,6 +99,10 @@ class _Planner:
         if id(node) in self.roots:
             return "fetched or assigned: stored"
         fusion = get(node.op).fusion
+        if node.op in BRANCHING_MOVES and any(u.op == "matmul" and u.inputs[0] is node
+                                              for u in self.consumers[id(node)]):
+            return (f"{node.op} as the left operand of a matmul: copied once, so the "
+                    "matmul's inner loop loads without branching per element")
         if fusion == "movement" or is_scalar_constant(node) or node.op == "iota":
             return None  # recomputed as index arithmetic / an immediate wherever used
         if id(node) in self.dims_only:

@@ -15,6 +15,7 @@ from compiler.convert import convert
 from compiler.interpret import interpret
 from passes.fusion import format_plan, plan_kernels
 from passes.manager import run_pipeline
+from runtime.variables import VariableStore
 
 
 def _plan(fetches, feeds):
@@ -63,6 +64,25 @@ def test_dense_layer_is_a_matmul_with_its_epilogue():
     assert [g.kind for g in plan.groups] == ["matmul"]
     assert plan.groups[0].root.op == "maximum"
     assert plan.groups[0].matmul.op == "matmul"
+
+
+def test_a_concat_feeding_a_matmul_from_the_left_is_copied_once():
+    # the LSTM cell's [x, h] @ W: without the copy, each load of the matmul's inner loop
+    # would branch on which input it reads
+    x = fc.placeholder(fc.float32, [None, 3], name="x")
+    h = fc.placeholder(fc.float32, [None, 5], name="h")
+    w = fc.placeholder(fc.float32, [8, 4], name="w")
+    xh = fc.concat([x, h], axis=1)
+    y = fc.matmul(xh, w)
+    program, plan = _plan([y], [x, h, w])
+    assert [g.kind for g in plan.groups] == ["loop", "matmul"]
+    assert plan.groups[0].root.op == "concat"
+    assert "left operand of a matmul" in plan.reasons[id(plan.groups[0].root)]
+    feeds = [np.random.default_rng(0).standard_normal(s).astype(np.float32)
+             for s in ((2, 3), (2, 5), (8, 4))]
+    want, _ = interpret(program, feeds, {}, 0)
+    got = build_program(program).run(feeds, VariableStore(), 0)
+    assert_close(got[0], want[0], tol=REDUCE_TOL)
 
 
 def test_every_boundary_has_a_reason_in_the_dump():

@@ -28,39 +28,78 @@ def _fields(cls) -> tuple:
     return f
 
 
+#: the kernel-IR node classes (dtypes and other field values are leaves)
+_KIR_TYPES = frozenset(v for v in vars(K).values() if isinstance(v, type)
+                       and dataclasses.is_dataclass(v) and v.__module__ == K.__name__)
+
+
 def _is_node(v) -> bool:
-    return dataclasses.is_dataclass(v) and not isinstance(v, type)
+    return type(v) in _KIR_TYPES
 
 
 def _rebuild(obj, fn):
     """obj with fn applied to each of its tuple/node fields (the same object if none
-    changed)."""
-    values, changed = [], False
-    for name in _fields(type(obj)):
-        v = getattr(obj, name)
-        if isinstance(v, tuple) or _is_node(v):
+    changed). Kernel-IR nodes are frozen dataclasses; the copy fills the instance dict
+    directly (this runs for every node of every kernel, so it avoids __init__)."""
+    fields, changed = obj.__dict__, None
+    for name, v in fields.items():
+        if type(v) is tuple or type(v) in _KIR_TYPES:
             nv = fn(v)
-            changed = changed or nv is not v
-            v = nv
-        values.append(v)
-    return type(obj)(*values) if changed else obj
+            if nv is not v:
+                if changed is None:
+                    changed = dict(fields)
+                changed[name] = nv
+    if changed is None:
+        return obj
+    new = object.__new__(type(obj))
+    new.__dict__.update(changed)
+    return new
 
 
-def _rename(obj, names: dict, memo=None):
-    """Copy of a kernel-IR tree with buffer and symbol names replaced via `names`.
-    Subtrees shared by identity (index expressions used by many loads) are renamed once."""
+class _Interner:
+    """Hash-consing of kernel-IR trees built bottom-up: structurally equal nodes become
+    one object, so kernels that are equal share their trees (identity compares them, and
+    identity-keyed memos of later walks hit across kernels). Children must already be
+    interned; a leaf field value is keyed by its type and value (a float by its bits, so
+    0.0 and -0.0 stay apart)."""
+
+    def __init__(self):
+        self.table: dict = {}
+
+    @staticmethod
+    def _part(v):
+        if type(v) is tuple or type(v) in _KIR_TYPES:
+            return id(v)
+        if type(v) is float:
+            return (float, v.hex())
+        return (type(v), v)
+
+    def __call__(self, obj):
+        if type(obj) is tuple:
+            key = (tuple,) + tuple(self._part(v) for v in obj)
+        else:
+            key = (type(obj),) + tuple(self._part(v) for v in obj.__dict__.values())
+        return self.table.setdefault(key, obj)
+
+
+def _rename(obj, names: dict, memo=None, intern=None):
+    """Copy of a kernel-IR tree with buffer and symbol names replaced via `names`, its
+    nodes interned by `intern`. Subtrees shared by identity (index expressions used by
+    many loads) are renamed once."""
     memo = {} if memo is None else memo
+    intern = intern or _Interner()
     hit = memo.get(id(obj))
     if hit is not None:
         return hit[1]
     if isinstance(obj, tuple):
-        out = tuple(_rename(o, names, memo) for o in obj)
+        out = intern(tuple(_rename(o, names, memo, intern) for o in obj))
     elif isinstance(obj, K.SymRef):
-        out = K.SymRef(names[obj.name], obj.dtype)
+        out = intern(K.SymRef(names[obj.name], obj.dtype))
     elif _is_node(obj):
-        out = _rebuild(obj, lambda v: _rename(v, names, memo))
+        out = _rebuild(obj, lambda v: _rename(v, names, memo, intern))
         if isinstance(obj, (K.Load, K.Store)):
             out = dataclasses.replace(out, buf=names[obj.buf])
+        out = intern(out)
     else:
         out = obj
     memo[id(obj)] = (obj, out)  # keeps obj alive, so its id stays unique
@@ -75,6 +114,7 @@ class _Lowering:
         self.buffers: list = []
         self.errors: dict = {}
         self.packed: dict = {}   # (id(matmul operand), transposed) -> its packed buffer
+        self.intern = _Interner()  # kernel trees of the whole program, hash-consed
 
     def error_code(self, message) -> int:
         code = len(self.errors) + 1
@@ -128,7 +168,7 @@ class _Lowering:
             built.append(self.canonical(b, body, group.kind, group.root, len(built)))
         if not self.in_place_is_safe(built, in_place_at):
             return None
-        kernels, calls = _share(built)
+        kernels, calls = _share(built, self.intern)
         prog = self.program
         return K.LoweredProgram(
             buffers=self.buffers, kernels=kernels, calls=calls,
@@ -174,8 +214,9 @@ class _Lowering:
             name=f"k{index}_{kind}_{root.op}",
             params=tuple(dataclasses.replace(p, name=names[p.name]) for p in params),
             symbols=tuple(names[s] for s in b.symbols), uses_counter=b.uses_counter,
-            body=_rename(body, names), nodes=(root.describe(),),
-            can_fail=b.can_fail, work=_rename(b.work, names) if b.work is not None else None)
+            body=_rename(body, names, intern=self.intern), nodes=(root.describe(),),
+            can_fail=b.can_fail,
+            work=_rename(b.work, names, intern=self.intern) if b.work is not None else None)
         return kernel, ([p.name for p in params], list(b.symbols))
 
 
@@ -194,11 +235,12 @@ class _Hole:
 _HOLE = _Hole()
 
 
-def _skeleton(obj, memo, in_index=False):
+def _skeleton(obj, memo, intern, in_index=False):
     """(skeleton, offsets): a copy of a kernel-IR tree whose integer constants added
     inside Load/Store indices are replaced by holes, and their values in traversal order.
     Only additive offsets are abstracted: strides and extents stay constants, so a shared
-    kernel keeps everything that vectorization depends on."""
+    kernel keeps everything that vectorization depends on. Skeletons are interned, so
+    equal ones are one object."""
     key = (id(obj), in_index)
     hit = memo.get(key)
     if hit is not None:
@@ -206,26 +248,26 @@ def _skeleton(obj, memo, in_index=False):
     consts = []
 
     def sub(v, inside=in_index):
-        skel, c = _skeleton(v, memo, inside)
+        skel, c = _skeleton(v, memo, intern, inside)
         consts.extend(c)
         return skel
     if isinstance(obj, tuple):
-        out = tuple(sub(o) for o in obj)
+        out = intern(tuple(sub(o) for o in obj))
     elif isinstance(obj, (K.Load, K.Store)):
         index = sub(obj.index, True)
-        out = dataclasses.replace(_rebuild(dataclasses.replace(obj, index=K.IConst(0)), sub),
-                                  index=index)
+        out = intern(dataclasses.replace(
+            _rebuild(dataclasses.replace(obj, index=K.IConst(0)), sub), index=index))
     elif in_index and isinstance(obj, K.Binary) and obj.op == "add":
         parts = []
         for x in (obj.a, obj.b):
             if isinstance(x, K.IConst):
                 consts.append(x.value)
-                parts.append(K.IConst(_HOLE))
+                parts.append(intern(K.IConst(_HOLE)))
             else:
                 parts.append(sub(x))
-        out = dataclasses.replace(obj, a=parts[0], b=parts[1])
+        out = intern(dataclasses.replace(obj, a=parts[0], b=parts[1]))
     elif _is_node(obj):
-        out = _rebuild(obj, sub)
+        out = intern(_rebuild(obj, sub))
     else:
         out = obj
     result = (out, tuple(consts))
@@ -264,7 +306,7 @@ def _outline(stmts, depth):
     return tuple(out)
 
 
-def _share(built):
+def _share(built, intern=None):
     """(kernels, calls) from one (kernel, (buffer names, symbol names)) per group:
     identical kernels become one; kernels equal up to index offsets become one that
     takes the differing offsets as arguments. Only kernels alike in their signature and
@@ -274,6 +316,7 @@ def _share(built):
         coarse = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
                   kernel.name.split("_", 1)[1], _outline(kernel.body, 3))
         buckets.setdefault(coarse, []).append(pos)
+    intern = intern or _Interner()
     families: dict = {}      # key -> [(position, kernel, args, offsets)]
     for positions in buckets.values():
         memo: dict = {}
@@ -282,8 +325,10 @@ def _share(built):
             if len(positions) == 1:
                 key, offsets = ("alone", pos), ()
             else:
-                body, offsets = _skeleton(kernel.body, memo)
-                key = dataclasses.replace(kernel, name="", nodes=(), body=body)
+                body, offsets = _skeleton(kernel.body, memo, intern)
+                # interned trees: the skeleton's identity stands for its structure
+                key = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
+                       kernel.work, id(body))
             families.setdefault(key, []).append((pos, kernel, args, offsets))
     calls = [None] * len(built)
     kernels = []
@@ -296,7 +341,7 @@ def _share(built):
         body = first.body
         if varying:
             values = [names.get(i, v) for i, v in enumerate(offsets0)]
-            body = _fill(_skeleton(first.body, {})[0], values)
+            body = _fill(_skeleton(first.body, {}, intern)[0], values)
         kernel = dataclasses.replace(
             first, name=f"k{len(kernels)}_" + first.name.split("_", 1)[1], body=body,
             symbols=first.symbols + tuple(names[i] for i in varying),
