@@ -51,7 +51,8 @@ def _build(program, options, assembly) -> Executable:
         modules = emit.emit_modules(lowered, name=program.name, threads=options.threads,
                                     parts=parts)
     else:
-        modules = [emit.emit_module(lowered, name=program.name, threads=options.threads)]
+        modules = [emit.emit_module(lowered, name=program.name, threads=options.threads,
+                                    internal_pool=False)]
     llvm_texts = [str(m) for m in modules]
     with ThreadPoolExecutor(len(llvm_texts)) as pool:  # LLVM releases the GIL
         built = list(pool.map(lambda t: _compile_module(t, options, assembly), llvm_texts))

@@ -9,7 +9,12 @@ address).
 
 from __future__ import annotations
 
+import ctypes
+
 import llvmlite.binding as llvm
+
+#: the generated thread pool's stop function (compiler/backends/llvm/pool.py)
+POOL_STOP = "flowc_pool_stop"
 
 
 class JitLibrary:
@@ -22,6 +27,22 @@ class JitLibrary:
             self._engine.add_object_file(obj)
         self._engine.finalize_object()
         self._engine.run_static_constructors()
+
+    def close(self):
+        """Stop the program's thread pool (its workers run code of this engine), then
+        let the engine go. Idempotent; also run when the library is collected."""
+        engine, self._engine = getattr(self, "_engine", None), None
+        if engine is None:
+            return
+        try:
+            stop = engine.get_function_address(POOL_STOP)
+            if stop:
+                ctypes.CFUNCTYPE(None)(stop)()
+        except Exception:  # noqa: BLE001  (interpreter shutdown: nothing left to do)
+            pass
+
+    def __del__(self):
+        self.close()
 
     def address(self, name: str) -> int:
         addr = self._engine.get_function_address(name)

@@ -1,6 +1,7 @@
-"""Parallel kernels: outer loops split over threads that the generated code starts
-itself (pthreads), checked against the interpreter above the parallel threshold and for
-thread counts that do not divide the extent."""
+"""Parallel kernels: outer loops split into chunks run by the thread pool that the
+generated code starts itself (pthreads, compiler/backends/llvm/pool.py), checked against
+the interpreter above the parallel threshold and for thread counts that do not divide the
+extent; the pool under concurrent callers, after fork, and when its library goes away."""
 
 from __future__ import annotations
 
@@ -36,3 +37,81 @@ def test_parallel_kernels_match_the_interpreter(name, threads):
         assert_close(got[0], ref[0], tol=tol)
     assert "parallel" in c.exe.texts["kernels"]
     assert "pthread_create" in c.exe.texts["llvm"]
+    assert "flowc_pool_run" in c.exe.texts["llvm"]
+
+
+def _pool_program(threads=2):
+    return Compiled(CASES["elementwise"][0], [("float32", (None, 7))],
+                    CompileOptions(threads=threads))
+
+
+def _big(seed):
+    return np.random.default_rng(seed).standard_normal(
+        (MIN_PARALLEL_WORK // 7 + 100, 7)).astype(np.float32)
+
+
+def test_concurrent_callers_share_the_pool_or_run_their_own_chunks():
+    # a caller that finds the pool busy runs its region itself: no deadlock, same results
+    import threading
+    c = _pool_program(3)
+    xs = [_big(s) for s in range(4)]
+    want = [np.tanh(x) for x in xs]
+    errors = []
+
+    def work(k):
+        from runtime.variables import VariableStore
+        try:
+            for _ in range(30):
+                got = c.exe.run([xs[k]], VariableStore(), 0)[0]
+                np.testing.assert_allclose(got, want[k], rtol=2e-6, atol=1e-6)
+        except Exception as e:  # noqa: BLE001  (reported below)
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a parallel region hung"
+    assert not errors, errors
+
+
+def test_a_forked_child_starts_its_own_workers():
+    import os
+    import time
+    c = _pool_program()
+    x = _big(1)
+    c.run_both([x])  # the parent's workers are running now
+    pid = os.fork()
+    if pid == 0:  # child: the parent's workers do not exist here
+        code = 1
+        try:
+            ref, got = c.run_both([x])
+            code = 0 if np.allclose(got[0], ref[0], rtol=2e-6, atol=1e-6) else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("the forked child hung in a parallel region")
+    c.run_both([x])  # and the parent's pool still works
+
+
+def test_closing_the_library_stops_the_workers():
+    import os
+
+    def os_threads():
+        return len(os.listdir("/proc/self/task"))
+    c = _pool_program(threads=3)
+    c.run_both([_big(2)])
+    running = os_threads()
+    lib = c.exe._keepalive
+    lib.close()
+    assert os_threads() == running - 2  # its two workers were joined
+    lib.close()  # idempotent

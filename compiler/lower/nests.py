@@ -117,6 +117,8 @@ M_TILE, N_TILE, K_TILE = 64, 256, 256
 #: columns of the register tile of the large-matmul micro-kernel: M_BLOCK x J_VEC
 #: accumulators held in registers across the whole k loop (two zmm vectors per row)
 J_VEC = 32
+#: rows of that register tile
+MICRO_ROWS = 4
 #: B (K x N elements) at least this large takes the packed, register-tiled nest
 PACK_MIN = 64 * 64
 assert N_TILE % J_VEC == 0, "a task's columns are whole panels"
@@ -361,12 +363,12 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
                             T.int64)
             jvecs = K.idiv(jext, J_VEC)
             jrest = K.iadd(jext, K.imul(jvecs, -J_VEC))
-        blocks = K.idiv(K.iadd(rext, M_BLOCK - 1), M_BLOCK)
+        blocks = K.idiv(K.iadd(rext, MICRO_ROWS - 1), MICRO_ROWS)
         last = K.iadd(K.iadd(r0, rext), -1)
 
         def rows_of_block(bb):
-            i0 = K.iadd(r0, K.imul(bb, M_BLOCK))
-            return [K.iadd(i0, u) for u in range(M_BLOCK)]
+            i0 = K.iadd(r0, K.imul(bb, MICRO_ROWS))
+            return [K.iadd(i0, u) for u in range(MICRO_ROWS)]
 
         def col_vec(jv):
             return K.iadd(j0, K.imul(jv, J_VEC))

@@ -19,8 +19,8 @@ from llvmlite import ir
 
 from ...ir import dtypes as T
 from ...lower import kir as K
+from . import pool, vecmath
 from . import scalar_ops as S
-from . import vecmath
 
 ENTRY = "flowc_main"
 INTERLEAVE = 4
@@ -39,6 +39,7 @@ PHILOX = "flowc_philox4x32"
 class ModuleEmitter:
     def __init__(self, name="flowc"):
         self.module = ir.Module(name=name)
+        self.pool = None   # the thread pool's run function (pool.py), when threads > 1
         self._philox = None
         self._loop_md = None
 
@@ -274,27 +275,36 @@ def is_parallel(kernel: K.Kernel) -> bool:
     return len(body) == 1 and isinstance(body[0], K.Loop) and body[0].parallel
 
 
-# ---- threads: a parallel kernel splits its outer loop over pthreads ---------------------------
-#: below this many scalar steps a kernel runs on the calling thread (a thread start costs
-#: roughly 10-20 us, about 10^4-10^5 simple steps)
+# ---- threads: a parallel kernel splits its outer loop into chunks for the pool ------------
+#: below this many scalar steps a kernel runs on the calling thread (waking the pool costs
+#: a few microseconds, about 10^4 simple steps)
 MIN_PARALLEL_WORK = 1 << 16
 
 
+#: chunks per thread of a parallel loop (handed out dynamically, for load balance)
+CHUNKS_PER_THREAD = 4
+
+
 def emit_parallel_kernel(mod: ModuleEmitter, kernel: K.Kernel, threads: int):
-    """`kernel(args)`: runs `kernel.range(args, lo, hi)` over chunks of the outer loop, on
-    up to `threads` threads (the caller's included) when the work is large enough."""
+    """`kernel(args)`: runs `kernel.range(args, lo, hi)` over chunks of the outer loop on
+    the module's thread pool (pool.py: the caller and up to `threads - 1` workers) when
+    the work is large enough, else on the caller."""
     ranged = FnEmitter(mod, kernel, ranged=True).emit()
     arg_types = kernel_arg_types(kernel)
-    ctx_ty = ir.LiteralStructType(arg_types + [S.I64, S.I64])
+    ctx_ty = ir.LiteralStructType(arg_types + [S.I64, S.I64])   # args, extent, chunk size
     i8p = ir.PointerType(S.I8)
-    trampoline = ir.Function(mod.module, ir.FunctionType(i8p, [i8p]), kernel.name + ".thread")
-    trampoline.linkage = "internal"
-    tb = ir.IRBuilder(trampoline.append_basic_block("entry"))
-    ctx = tb.bitcast(trampoline.args[0], ir.PointerType(ctx_ty))
-    fields = [tb.load(tb.gep(ctx, [ir.Constant(S.I32, 0), ir.Constant(S.I32, i)]))
+    chunk_fn = ir.Function(mod.module, pool.CHUNK_TY, kernel.name + ".chunk")
+    chunk_fn.linkage = "internal"
+    cb = ir.IRBuilder(chunk_fn.append_basic_block("entry"))
+    ctx = cb.bitcast(chunk_fn.args[0], ir.PointerType(ctx_ty))
+    fields = [cb.load(cb.gep(ctx, [ir.Constant(S.I32, 0), ir.Constant(S.I32, i)]))
               for i in range(len(arg_types) + 2)]
-    tb.call(ranged, fields)
-    tb.ret(ir.Constant(i8p, None))
+    extent, size = fields[-2], fields[-1]
+    lo = cb.mul(chunk_fn.args[1], size)
+    hi = cb.add(lo, size)
+    hi = cb.select(cb.icmp_signed("<", hi, extent), hi, extent)
+    cb.call(ranged, fields[:-2] + [lo, hi])
+    cb.ret_void()
 
     fn = ir.Function(mod.module, ir.FunctionType(ir.VoidType(), arg_types), kernel.name)
     fn.linkage = "internal"
@@ -317,44 +327,17 @@ def emit_parallel_kernel(mod: ModuleEmitter, kernel: K.Kernel, threads: int):
     b.call(ranged, args + [zero, extent])
     b.ret_void()
     b.position_at_end(par_bb)
-    _spawn_and_join(em, ranged, trampoline, ctx_ty, args, extent, threads)
+    most = ir.Constant(S.I64, threads * CHUNKS_PER_THREAD)
+    n = b.select(b.icmp_signed("<", extent, most), extent, most)
+    size = b.sdiv(b.sub(b.add(extent, n), ir.Constant(S.I64, 1)), n)
+    n = b.sdiv(b.sub(b.add(extent, size), ir.Constant(S.I64, 1)), size)  # no empty chunk
+    ctx = em.alloca_builder.alloca(ctx_ty)
+    for i, v in enumerate(args + [extent, size]):
+        b.store(v, b.gep(ctx, [ir.Constant(S.I32, 0), ir.Constant(S.I32, i)]))
+    b.call(mod.pool, [chunk_fn, b.bitcast(ctx, i8p), n])
+    b.ret_void()
     em.alloca_builder.branch(fn.basic_blocks[1])
     return fn
-
-
-def _spawn_and_join(em, ranged, trampoline, ctx_ty, args, extent, threads):
-    b, mod = em.builder, em.mod
-    i8p = ir.PointerType(S.I8)
-    create = mod.function("pthread_create", S.I32,
-                          [ir.PointerType(S.I64), i8p, trampoline.type, i8p])
-    join = mod.function("pthread_join", S.I32, [S.I64, ir.PointerType(i8p)])
-    n = ir.Constant(S.I64, threads)
-    chunk = b.sdiv(b.sub(b.add(extent, n), ir.Constant(S.I64, 1)), n)
-    tids, started = [], []
-    for t in range(1, threads):
-        lo = b.mul(chunk, ir.Constant(S.I64, t))
-        hi = b.select(b.icmp_signed("<", b.add(lo, chunk), extent), b.add(lo, chunk), extent)
-        ctx = em.alloca_builder.alloca(ctx_ty)
-        tid = em.alloca_builder.alloca(S.I64)
-        for i, v in enumerate(args + [lo, hi]):
-            b.store(v, b.gep(ctx, [ir.Constant(S.I32, 0), ir.Constant(S.I32, i)]))
-        has_work = b.icmp_signed("<", lo, hi)
-        rc = em.alloca_builder.alloca(S.I32)
-        b.store(ir.Constant(S.I32, 1), rc)
-        with b.if_then(has_work):
-            b.store(b.call(create, [tid, ir.Constant(i8p, None), trampoline,
-                                    b.bitcast(ctx, i8p)]), rc)
-        ok = b.and_(has_work, b.icmp_signed("==", b.load(rc), ir.Constant(S.I32, 0)))
-        with b.if_then(b.and_(has_work, b.not_(ok))):
-            b.call(ranged, args + [lo, hi])  # could not start a thread: run it here
-        tids.append(tid)
-        started.append(ok)
-    first_hi = b.select(b.icmp_signed("<", chunk, extent), chunk, extent)
-    b.call(ranged, args + [ir.Constant(S.I64, 0), first_hi])
-    for tid, ok in zip(tids, started):
-        with b.if_then(ok):
-            b.call(join, [b.load(tid), ir.Constant(ir.PointerType(i8p), None)])
-    b.ret_void()
 
 
 # ---- Philox-4x32-10 (see compiler/ops/philox.py for the contract) ---------------------------
@@ -427,9 +410,14 @@ def _emit_kernels(mod: ModuleEmitter, kernels, threads) -> dict:
             for k in kernels}
 
 
-def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1) -> ir.Module:
-    """One module: every kernel (internal functions) and the entry point."""
+def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
+                internal_pool=True) -> ir.Module:
+    """One module: every kernel (internal functions), the thread pool when `threads` > 1
+    (internal for an AOT `.so`; external for the JIT, whose loader stops it) and the
+    entry point."""
     mod = ModuleEmitter(name)
+    if threads > 1:
+        mod.pool = pool.emit_pool(mod.module, threads - 1, internal_pool)
     fns = _emit_kernels(mod, lowered.kernels, threads)
     _emit_entry(mod.module, lowered, fns)
     return mod.module
@@ -449,8 +437,11 @@ def emit_modules(lowered: K.LoweredProgram, name="flowc", threads=1, parts=2) ->
         load[i] += sizes[k.name]
     modules, decls = [], {}
     entry = ir.Module(name=f"{name}.entry")
+    if threads > 1:
+        pool.emit_pool(entry, threads - 1, internal=False)
     for i, kernels in enumerate(bins):
         mod = ModuleEmitter(f"{name}.{i}")
+        mod.pool = pool.declare(mod.module)
         for kname, fn in _emit_kernels(mod, kernels, threads).items():
             fn.linkage = ""  # external: the entry module calls it
             decls[kname] = ir.Function(entry, fn.function_type, kname)
