@@ -237,12 +237,18 @@ def store(parts, exe: Executable, objects: list, options) -> None:
     """Write the entry of `exe` (whose position-independent object code is `objects`)
     under the key `parts`. Never raises: a failed store logs a warning and leaves no
     entry."""
+    _store_entry(parts, lambda tmp: _write_entry(tmp, parts, exe, objects, options))
+
+
+def _store_entry(parts, write) -> None:
+    """Build an entry with `write(tmp_dir)` in a temporary directory of the cache and
+    rename it into place (atomic); never raises."""
     root = cache_dir()
     tmp = None
     try:
         os.makedirs(_entries_dir(), exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
-        _write_entry(tmp, parts, exe, objects, options)
+        write(tmp)
         final = os.path.join(_entries_dir(), digest(parts))
         if os.path.isdir(final):  # another process was faster, or a stale bad entry
             shutil.rmtree(final, ignore_errors=True)
@@ -410,11 +416,7 @@ def _cuda_executable(path, meta, program):
 
 def store_cuda(parts, exe) -> None:
     """Write the entry of the CudaExecutable `exe` under `parts`; never raises."""
-    root = cache_dir()
-    tmp = None
-    try:
-        os.makedirs(_entries_dir(), exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
+    def write(tmp):
         with open(os.path.join(tmp, "code.cubin"), "wb") as f:
             f.write(exe.cubin)
         buffers = [_write_spec(tmp, i, b) for i, b in enumerate(exe.buffers)]
@@ -425,14 +427,4 @@ def store_cuda(parts, exe) -> None:
                 "arch": exe.arch, "kernels": _kernel_count(exe), "texts": exe.texts}
         with open(os.path.join(tmp, "entry.json"), "w") as f:
             json.dump(meta, f)
-        final = os.path.join(_entries_dir(), digest(parts))
-        if os.path.isdir(final):
-            shutil.rmtree(final, ignore_errors=True)
-        os.rename(tmp, final)
-        tmp = None
-        stats["stores"] += 1
-    except Exception as e:  # noqa: BLE001  (the cache must never break a compile)
-        log.warning("compile cache: could not store an entry in %s: %s", root, e)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    _store_entry(parts, write)
