@@ -124,6 +124,14 @@ PACK_MIN = 64 * 64
 assert N_TILE % J_VEC == 0, "a task's columns are whole panels"
 
 
+def matmul_operand(b, node, x, bidx, r, c, stmts, trans):
+    """Value of matmul operand `x` (A or B of `node`) at batch index `bidx`, row r and
+    column c of the matrix the product uses (x's own [c, r] when `trans`); batch dims
+    broadcast."""
+    sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
+    return b.expr(x, sub, stmts)
+
+
 def _matmul_root(b, node, out, epilogue=None):
     """C = A @ B (batch dims broadcast), accumulated into `out` row by row (i, k, j order,
     so the inner loop runs along contiguous rows of B and out); with an `epilogue` root,
@@ -136,8 +144,7 @@ def _matmul_root(b, node, out, epilogue=None):
     dt = compute_dtype(node.dtype)
 
     def operand(x, bidx, r, c, stmts, trans):
-        sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
-        return b.expr(x, sub, stmts)
+        return matmul_operand(b, node, x, bidx, r, c, stmts, trans)
 
     def accumulate(bidx, rows, k0, kext, j0, jext):
         """out[rows, j0:j0+jext] += A[rows, k0:k0+kext] @ B[k0:k0+kext, j0:j0+jext] (k0, j0

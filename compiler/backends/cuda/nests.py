@@ -32,8 +32,7 @@ def _matmul_dot(b, node, epilogue, out):
     dt = compute_dtype(node.dtype)
 
     def operand(x, bidx, r, c, stmts, trans):
-        sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
-        return b.expr(x, sub, stmts)
+        return nests.matmul_operand(b, node, x, bidx, r, c, stmts, trans)
 
     def body(idx):
         bidx, i, j = list(idx[:nb]), idx[nb], idx[nb + 1]
