@@ -75,32 +75,45 @@ def test_concurrent_callers_share_the_pool_or_run_their_own_chunks():
     assert not errors, errors
 
 
+_FORK_SCRIPT = """
+import os, sys, time
+import numpy as np
+sys.path.insert(0, {tests!r})
+from oracle import Compiled, prim
+from compiler.options import CompileOptions
+c = Compiled(lambda g, x: prim(g, "tanh", [x]), [("float32", (None, 7))],
+             CompileOptions(threads=2))
+x = np.random.default_rng(1).standard_normal((20000, 7)).astype(np.float32)
+c.run_both([x])  # the parent's workers are running now
+pid = os.fork()
+if pid == 0:  # the child: the parent's workers do not exist here
+    ref, got = c.run_both([x])
+    os._exit(0 if np.allclose(got[0], ref[0], rtol=2e-6, atol=1e-6) else 2)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    sys.exit("the forked child hung in a parallel region")
+c.run_both([x])  # and the parent's pool still works
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def test_a_forked_child_starts_its_own_workers():
+    # in a fresh interpreter: this process has other libraries' threads (fork + threads
+    # is only safe when the child touches nothing they hold)
     import os
-    import time
-    c = _pool_program()
-    x = _big(1)
-    c.run_both([x])  # the parent's workers are running now
-    pid = os.fork()
-    if pid == 0:  # child: the parent's workers do not exist here
-        code = 1
-        try:
-            ref, got = c.run_both([x])
-            code = 0 if np.allclose(got[0], ref[0], rtol=2e-6, atol=1e-6) else 2
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            assert os.waitstatus_to_exitcode(status) == 0
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        raise AssertionError("the forked child hung in a parallel region")
-    c.run_both([x])  # and the parent's pool still works
+    import subprocess
+    import sys
+    tests = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run([sys.executable, "-c", _FORK_SCRIPT.format(tests=tests)],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(tests))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_closing_the_library_stops_the_workers():
