@@ -95,3 +95,24 @@ def test_steps_multiplying_by_the_same_weights_share_one_packed_copy():
     c = Compiled(build, [("float32", (8, 40))] * 3 + [("float32", (40, 128))])
     assert c.exe.texts["kernels"].count("_pack_") == 2
     _check(c, *[_rand((8, 40)) for _ in range(3)], _rand((40, 128)))
+
+
+SWAPPED = [  # C with few columns: the nest computes C^T = B^T A^T
+    ((300, 64), (64, 10), False, False),     # classifier logits
+    ((200, 50), (12, 50), False, True),      # B transposed
+    ((70, 130), (70, 9), True, False),       # A transposed (a weight gradient)
+]
+
+
+@pytest.mark.parametrize("a_shape,b_shape,ta,tb", SWAPPED)
+def test_few_columns_take_the_transposed_product(a_shape, b_shape, ta, tb):
+    c = _matmul(a_shape, b_shape, ta, tb, threads=2)
+    assert "_pack_" in c.exe.texts["kernels"]
+    _check(c, _rand(a_shape), _rand(b_shape))
+
+
+def test_transposed_product_with_symbolic_reduction_and_epilogue():
+    c = _matmul((None, 96), (None, 10), ta=True, epilogue=True, threads=2)
+    assert "_pack_" in c.exe.texts["kernels"]
+    for batch in (0, 5, 77):
+        _check(c, _rand((batch, 96)), _rand((batch, 10)), _rand((10,)))

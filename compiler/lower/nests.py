@@ -246,6 +246,14 @@ def _matmul_root(b, node, out, epilogue=None):
             and (not isinstance(kdim, int) or (kdim >= 2 * K_UNROLL
                                                and n_dim * kdim >= PACK_MIN))):
         return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt)
+    # few columns (the logits of a classifier, their weight gradient): the same nest on
+    # the transposed product C^T = B^T A^T, whose columns are C's many rows
+    if (node.dtype is not T.float16 and nb == 0 and len(A.shape) == 2 and len(B.shape) == 2
+            and isinstance(m_dim, int) and m_dim >= J_VEC and n_dim >= 2 * M_BLOCK
+            and (not isinstance(kdim, int) or (kdim >= 2 * K_UNROLL
+                                               and m_dim * kdim >= PACK_MIN))):
+        return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt,
+                             swapped=True)
 
     # transpose_b: rows of A and B both run along k, so a dot product per output element
     # (a vectorized reduction over k) beats the i-k-j order, which would stride through B
@@ -275,8 +283,11 @@ def _matmul_root(b, node, out, epilogue=None):
                             D.mul(D.mul(node.shape[-1], kdim), M_BLOCK))
 
 
-def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
-    """The large-matmul nest (B without batch dims, a static N).
+def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=False):
+    """The large-matmul nest (B without batch dims, a static N). With `swapped`, the nest
+    computes C^T = B^T A^T instead (the roles of A and B, and of C's rows and columns,
+    exchanged below through `left`, `right` and `put`), for a C with few columns and
+    many static rows.
 
     A kernel that runs first packs B (or B^T) into panels of J_VEC columns,
     `packed[p, k, w] = B[k, p * J_VEC + w]`, so that the micro-kernel reads one
@@ -293,25 +304,47 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
     A, B = node.inputs
     ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
     m, n = node.shape[-2], node.shape[-1]
+    if swapped:  # the product's rows are C's columns and vice versa
+        m, n = n, m
+
+        def left(bidx, i, k, st):      # C^T's left factor B^T
+            return operand(B, bidx, k, i, st, tb)
+
+        def right(bidx, k, j, st):     # C^T's right factor A^T
+            return operand(A, bidx, j, k, st, ta)
+
+        def put(bidx, i, j, value):
+            return b.store(out, bidx + [j, i], node.shape, value)
+        R, r_trans, r_key = A, not ta, (id(A), "swapped", ta)
+    else:
+        def left(bidx, i, k, st):
+            return operand(A, bidx, i, k, st, ta)
+
+        def right(bidx, k, j, st):
+            return operand(B, bidx, k, j, st, tb)
+
+        def put(bidx, i, j, value):
+            return b.store(out, bidx + [i, j], node.shape, value)
+        R, r_trans, r_key = B, tb, (id(B), tb)
     n_cols = -(-n // N_TILE)
     n_rows = D.floordiv(D.add(m, M_TILE - 1), M_TILE)
     panels = n // J_VEC
     pshape = (panels, kdim, J_VEC)
-    # one packed copy per (B, transposed) in a program: an unrolled loop's steps that
-    # multiply by the same weights share it (B's value cannot change within a run: IR
+    # one packed copy of the right factor per program: an unrolled loop's steps that
+    # multiply by the same weights share it (its value cannot change within a run: IR
     # nodes are values, and a variable updated in place is read by no later kernel)
-    key = (id(B), tb)
-    packed = b.low.packed.get(key)
+    packed = b.low.packed.get(r_key)
     if packed is None:
-        packed = b.low.packed[key] = b.low.add_temp(
-            B.dtype, pshape, f"{B.describe()} packed in {J_VEC}-column panels for "
+        packed = b.low.packed[r_key] = b.low.add_temp(
+            R.dtype, pshape, f"{R.describe()} packed in {J_VEC}-column panels for "
                              f"{node.describe()}")
         pb = type(b)(b.low, node, "")
 
         def pack(idx):
             st = []
             k, j = idx[1], K.iadd(K.imul(idx[0], J_VEC), idx[2])
-            st.append(pb.store(packed, idx, pshape, pb.expr(B, [j, k] if tb else [k, j], st)))
+            st.append(pb.store(packed, idx, pshape,
+                               pb.expr(R, [j, k] if r_trans else [k, j], st)))
             return st
         b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
 
@@ -332,9 +365,9 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
         def per_k(kk):
             st = []
             k = kk[0]
-            avs = [local(operand(A, bidx, i, k, st, ta), st, "a") for i in reads]
+            avs = [local(left(bidx, i, k, st), st, "a") for i in reads]
             if panel is None:
-                bvs = [local(operand(B, bidx, k, K.iadd(j0, w), st, tb), st, "b")
+                bvs = [local(right(bidx, k, K.iadd(j0, w), st), st, "b")
                        for w in range(width)]
             else:
                 base = local(b.linear([panel, k, 0], pshape), st, "pk")
@@ -350,8 +383,7 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
         kloop = [dataclasses.replace(lp, vectorize=False) for lp in b.loops([kdim], per_k, "k")]
         fini = []
         for r, i in enumerate(rows):
-            row = [b.store(out, bidx + [i, K.iadd(j0, w)], node.shape, K.Var(accs[r][w], dt))
-                   for w in range(width)]
+            row = [put(bidx, i, K.iadd(j0, w), K.Var(accs[r][w], dt)) for w in range(width)]
             fini += row if last is None or r == 0 else [
                 K.If(K.Binary("less_equal", i, last, T.bool_), tuple(row))]
         return [*head, *init, *kloop, *fini]
@@ -394,8 +426,12 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt):
         stmts += b.loops([jrest], lambda jr: list(b.loops(
             [rext], lambda rr: micro(bidx, [K.iadd(r0, rr[0])], rest_col(jr[0]), 1), "ir")),
             "jr")
-        stmts += b.loops([rext], lambda rr: apply_epilogue(bidx, K.iadd(r0, rr[0]), j0,
-                                                           jext), "r")
+        if swapped:  # C's rows j0.. (the tile's columns), its columns r0..
+            stmts += b.loops([jext], lambda cc: apply_epilogue(bidx, K.iadd(j0, cc[0]), r0,
+                                                               rext), "r")
+        else:
+            stmts += b.loops([rext], lambda rr: apply_epilogue(bidx, K.iadd(r0, rr[0]), j0,
+                                                               jext), "r")
         return stmts
     return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
                             D.mul(M_TILE * min(n, N_TILE), kdim))
