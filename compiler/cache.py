@@ -196,9 +196,69 @@ def _read_entry(path, parts) -> dict:
     if meta.get("key") != parts:
         raise ValueError("its recorded key differs from its folder's")
     for name, want in meta["files"].items():
-        if _file_hash(os.path.join(path, name)) != want:
+        if name != TEXTS and _file_hash(os.path.join(path, name)) != want:
             raise ValueError(f"{name} does not match its recorded hash")
     return meta
+
+
+#: the stage texts of an entry (kernel IR, LLVM IR, ...): read only when asked for, since
+#: a hit needs none of them and they are the largest part of an entry
+TEXTS = "texts.json"
+
+
+class _LazyTexts(dict):
+    """An entry's stage texts, loaded (and checked against the recorded hash) on first
+    use; a missing or damaged file gives no texts rather than an error."""
+
+    def __init__(self, path, want):
+        super().__init__()
+        self._path, self._want, self._loaded = path, want, want is None
+
+    def _load(self):
+        if self._loaded:
+            return
+        self._loaded = True
+        try:
+            if _file_hash(self._path) == self._want:
+                with open(self._path) as f:
+                    self.update(json.load(f))
+        except (OSError, ValueError) as e:
+            log.warning("compile cache: no stage texts from %s (%s)", self._path, e)
+
+    def __bool__(self):
+        return True
+
+    def __getitem__(self, key):
+        self._load()
+        return super().__getitem__(key)
+
+    def __iter__(self):
+        self._load()
+        return super().__iter__()
+
+    def __len__(self):
+        self._load()
+        return super().__len__()
+
+    def __contains__(self, key):
+        self._load()
+        return super().__contains__(key)
+
+    def get(self, key, default=None):
+        self._load()
+        return super().get(key, default)
+
+    def items(self):
+        self._load()
+        return super().items()
+
+    def keys(self):
+        self._load()
+        return super().keys()
+
+    def values(self):
+        self._load()
+        return super().values()
 
 
 def _file_hash(path) -> str:
@@ -212,7 +272,9 @@ def _executable(path, meta, program) -> Executable:
     signature = _signature(program, meta)
     return Executable(signature, specs, meta["outputs"], meta["updates"],
                       {int(k): v for k, v in meta["errors"].items()}, address,
-                      keepalive=lib, texts=meta.get("texts", {}),
+                      keepalive=lib,
+                      texts=_LazyTexts(os.path.join(path, TEXTS), meta["files"].get(TEXTS))
+                      if TEXTS in meta["files"] else meta.get("texts", {}),
                       lifetimes={int(k): tuple(v) for k, v in meta["lifetimes"].items()})
 
 
@@ -266,12 +328,13 @@ def _write_entry(tmp, parts, exe, objects, options):
     from .aot import find_c_compiler, link_shared
     link_shared(objects, find_c_compiler(), os.path.join(tmp, "code.so"))
     buffers = [_write_spec(tmp, i, b) for i, b in enumerate(exe.buffers)]
+    with open(os.path.join(tmp, TEXTS), "w") as f:
+        json.dump({k: v for k, v in exe.texts.items() if k != "asm"}, f)
     files = {n: _file_hash(os.path.join(tmp, n)) for n in sorted(os.listdir(tmp))}
     meta = {"key": parts, "files": files, "buffers": buffers, "outputs": exe.outputs,
             "updates": exe.updates, "errors": {str(k): v for k, v in exe.errors.items()},
             "lifetimes": {str(k): list(v) for k, v in exe.lifetimes.items()},
-            "signature": exe.signature.to_json(), "kernels": _kernel_count(exe),
-            "texts": {k: v for k, v in exe.texts.items() if k != "asm"}}
+            "signature": exe.signature.to_json(), "kernels": _kernel_count(exe)}
     with open(os.path.join(tmp, "entry.json"), "w") as f:
         json.dump(meta, f)
         f.flush()

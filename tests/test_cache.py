@@ -134,6 +134,24 @@ def test_threads_miss_is_explained(tmp_path, monkeypatch):
     np.testing.assert_array_equal(hit.run([x], store)[0], exe.run([x], store)[0])
 
 
+def test_a_hit_reads_the_stage_texts_only_when_asked(tmp_path, monkeypatch):
+    import glob
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    options = CompileOptions(threads=1)
+    cold = build_program(_program(options), options)
+    hit = build_program(_program(options), options)
+    assert hit is not cold and hit.texts["kernels"] == cold.texts["kernels"]
+    assert set(hit.texts) == set(cold.texts) - {"asm"}
+    # a damaged texts file costs the texts, not the hit
+    (texts,) = glob.glob(str(tmp_path / "cache" / "*" / "*" / "texts.json"))
+    with open(texts, "a") as f:
+        f.write(" ")
+    before = dict(cache.stats)
+    again = build_program(_program(options), options)
+    assert cache.stats["hits"] == before["hits"] + 1
+    assert dict(again.texts) == {}
+
+
 def test_program_change_is_explained(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
     options = CompileOptions(threads=1)
