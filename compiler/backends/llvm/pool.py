@@ -5,19 +5,18 @@ with no C compiler and no runtime library beyond libc's pthreads).
         runs chunk(ctx, c) for c in [0, n) on the pool's workers and the calling
         thread, and returns when all are done
     void flowc_pool_stop(void)
-        stops and joins the workers (also registered as a module destructor, so
-        `dlclose`/exit and an MCJIT engine's static destructors end them first)
+        stops and joins the workers (registered as a module destructor, so a `.so`'s
+        `dlclose` or exit ends them; the JIT loader calls it when it closes)
 
 The workers (threads - 1 of them) start at the first parallel region and then wait
 between regions, spinning for a moment and then asleep on a condition variable, so a
-region costs at most a wake-up instead of a
-`pthread_create` + `pthread_join` per thread (an unrolled LSTM step runs several parallel
-matmuls). All workers take part in every region: the caller publishes the chunk function
-under the mutex, bumps a generation counter and broadcasts; chunks are handed out with an
-atomic counter; the last worker to finish signals the caller. One region at a time: a
-second caller that finds the pool busy (another thread running a region at the same
-time) runs its chunks itself. After a `fork` the child re-creates its workers (the pool
-remembers the pid that started them).
+region costs at most a wake-up instead of a `pthread_create` + `pthread_join` per thread
+(an unrolled LSTM step runs several parallel matmuls). All workers take part in every
+region: the caller publishes the chunk function under the mutex, bumps a generation
+counter and broadcasts; chunks are handed out with an atomic counter; the last worker to
+finish signals the caller. One region at a time: a second caller that finds the pool
+busy (another thread running a region at the same time) runs its chunks itself. After a
+`fork` the child re-creates its workers (the pool remembers the pid that started them).
 """
 
 from __future__ import annotations
