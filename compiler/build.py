@@ -1,8 +1,8 @@
 """The compile driver for the CPU: Program -> kernel plan -> kernel IR -> LLVM IR ->
 optimized module -> JIT -> runtime `Executable`.
 
-A large program is emitted as several modules that are optimized and turned into
-object code on parallel threads (one per configured thread), then loaded together.
+The optimized module becomes position-independent object code once: MCJIT loads it, and
+the compile cache links the same bytes into its shared object.
 `build_program(program, options)` returns the executable; `executable.texts` keeps the
 text of each stage (kernel IR, LLVM IR before and after optimization) for dumps. It looks
 the program up in the compile cache first (compiler/cache.py; a hit does no LLVM work)
@@ -12,8 +12,6 @@ and stores what it built there; `assembly=True` (dumps) bypasses the cache.
 """
 
 from __future__ import annotations
-
-from concurrent.futures import ThreadPoolExecutor
 
 from runtime.executable import BufferSpec, Executable
 from runtime.llvm_jit import JitLibrary
@@ -46,48 +44,27 @@ def _build(program, options, assembly) -> Executable:
     from passes.fusion import format_plan, plan_kernels
     plan = plan_kernels(program)
     lowered = lower_program(program, plan)
-    parts = _parts(lowered, options)
-    if parts > 1:
-        modules = emit.emit_modules(lowered, name=program.name, threads=options.threads,
-                                    parts=parts)
-    else:
-        modules = [emit.emit_module(lowered, name=program.name, threads=options.threads,
-                                    internal_pool=False)]
-    llvm_texts = [str(m) for m in modules]
-    with ThreadPoolExecutor(len(llvm_texts)) as pool:  # LLVM releases the GIL
-        built = list(pool.map(lambda t: _compile_module(t, options, assembly), llvm_texts))
+    module = emit.emit_module(lowered, name=program.name, threads=options.threads,
+                              internal_pool=False)
+    llvm_text = str(module)
+    ref, llvm_opt, obj, asm = _compile_module(llvm_text, options, assembly)
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     specs = [BufferSpec(b.name, b.dtype.np.name, [D.to_json(d) for d in b.shape], b.kind,
                         b.source, b.desc) for b in lowered.buffers]
     texts = {"fusion": format_plan(plan),
              "kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels),
-             "llvm": "\n".join(llvm_texts), "llvm_opt": "\n".join(b[1] for b in built)}
+             "llvm": llvm_text, "llvm_opt": llvm_opt}
     if assembly:
-        texts["asm"] = "\n".join(b[3] for b in built)
-    lib = JitLibrary([b[2] for b in built],
-                     target.target_machine(options.target_cpu, options.opt_level, pic=True))
+        texts["asm"] = asm
+    lib = JitLibrary([obj], target.target_machine(options.target_cpu, options.opt_level,
+                                                  pic=True))
     exe = Executable(program_signature(program), specs,
                      [index[n] for n in lowered.outputs],
                      {v: index[n] for v, n in lowered.updates.items()},
                      lowered.errors, lib.address(emit.ENTRY), keepalive=lib, texts=texts,
                      lifetimes=buffer_lifetimes(lowered, index))
-    exe.objects = [b[2] for b in built]  # position-independent: the compile cache links them
+    exe.objects = [obj]  # position-independent: the compile cache links it as it is
     return exe
-
-
-#: below this many kernel-IR statements a program is compiled as one module
-PARALLEL_MIN_STATEMENTS = 2000
-
-
-def _parts(lowered, options) -> int:
-    """How many modules to compile in parallel: one per configured thread for a program
-    large enough to pay for a thread pool and a second module (each module repeats its
-    helpers), else one."""
-    if options.threads < 2 or len(lowered.kernels) < 2:
-        return 1
-    size = sum(1 for k in lowered.kernels for _ in emit._walk(k.body))
-    return min(options.threads, len(lowered.kernels)) if size >= PARALLEL_MIN_STATEMENTS \
-        else 1
 
 
 def _compile_module(llvm_text, options, assembly):

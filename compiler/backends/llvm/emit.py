@@ -423,33 +423,6 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
     return mod.module
 
 
-def emit_modules(lowered: K.LoweredProgram, name="flowc", threads=1, parts=2) -> list:
-    """The same program as `parts` kernel modules plus an entry module, for compiling in
-    parallel: kernels are spread by size (statement count), each kernel module defines
-    its kernels as external functions (helpers stay internal to each module), and the
-    entry module declares them."""
-    sizes = {k.name: sum(1 for _ in _walk(k.body)) for k in lowered.kernels}
-    bins = [[] for _ in range(max(1, min(parts, len(lowered.kernels))))]
-    load = [0] * len(bins)
-    for k in sorted(lowered.kernels, key=lambda k: -sizes[k.name]):
-        i = load.index(min(load))
-        bins[i].append(k)
-        load[i] += sizes[k.name]
-    modules, decls = [], {}
-    entry = ir.Module(name=f"{name}.entry")
-    if threads > 1:
-        pool.emit_pool(entry, threads - 1, internal=False)
-    for i, kernels in enumerate(bins):
-        mod = ModuleEmitter(f"{name}.{i}")
-        mod.pool = pool.declare(mod.module)
-        for kname, fn in _emit_kernels(mod, kernels, threads).items():
-            fn.linkage = ""  # external: the entry module calls it
-            decls[kname] = ir.Function(entry, fn.function_type, kname)
-        modules.append(mod.module)
-    _emit_entry(entry, lowered, decls)
-    return modules + [entry]
-
-
 def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
     kernels = {k.name: k for k in lowered.kernels}
     i8pp = ir.PointerType(ir.PointerType(S.I8))

@@ -35,16 +35,10 @@ MUTEX_BYTES, COND_BYTES = 40, 48    # glibc x86-64 pthread_mutex_t / pthread_con
 SPIN = 8000
 
 
-def declare(module: ir.Module):
-    """The pool's entry point, declared (its definition is in another module)."""
-    fn = module.globals.get(RUN)
-    return fn if fn is not None else ir.Function(module, RUN_TY, RUN)
-
-
 def emit_pool(module: ir.Module, workers: int, internal: bool):
     """Define the pool with `workers` worker threads in `module`; returns the run
-    function. `internal`: local to the module (an AOT `.so`, or the only module of a
-    JIT program); else external, for kernel modules that declare it."""
+    function. `internal`: local to the module (an AOT `.so`); else external, so the JIT
+    loader can find `flowc_pool_stop` by name."""
     def glob(name, ty, align=8):
         g = ir.GlobalVariable(module, ty, f"flowc_pool.{name}")
         g.linkage, g.initializer, g.align = "internal", ir.Constant(ty, None), align
