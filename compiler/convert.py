@@ -19,6 +19,7 @@ from .ir.graph import Graph, GraphError, Operation, Tensor
 from .ir.nodes import NodeCache, Program, new_token
 from .ir.types import TensorType
 from .ops import InferContext, get
+from .summary.ops import SUMMARY_OP_TYPES
 
 _ASSIGNS = ("assign", "assign_add")
 _TOKENED = ("random_uniform", "random_normal", "assign", "assign_add")
@@ -56,7 +57,9 @@ def _needed_ops(fetch_ops, fed):
 
 def _preds(op, fed):
     out = [t.op for t in op.inputs if t not in fed]
-    out += [c for c in op.control_inputs if c not in out]
+    # a summary op as a control input orders nothing that compiled code can observe (it
+    # only builds a string on the host when fetched), so it is not part of the program
+    out += [c for c in op.control_inputs if c not in out and c.type not in SUMMARY_OP_TYPES]
     return out
 
 

@@ -312,3 +312,17 @@ def test_summaries_of_fed_values_and_dump_of_a_summary():
             assert summary_pb2.Summary.FromString(sess.run(s, {p: 3.0})).value[0] \
                 .simple_value == 3.0
         assert "placeholder" in fc.dump(s, stages="input")["input"]
+
+
+def test_a_summary_as_a_control_dependency_orders_nothing_compiled():
+    # it only builds a string on the host when fetched, so compiled code ignores it
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None])
+        s = fc.summary.scalar("m", fc.reduce_mean(x))
+        with fc.control_dependencies([s]):
+            y = x * 2.0
+        with fc.Session() as sess:
+            got, summary = sess.run([y, s], {x: np.ones(3, np.float32)})
+    np.testing.assert_array_equal(got, [2.0, 2.0, 2.0])
+    parsed = summary_pb2.Summary.FromString(summary)
+    assert parsed.value[0].tag == "m" and parsed.value[0].simple_value == 1.0
