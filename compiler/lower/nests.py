@@ -383,7 +383,13 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         kloop = [dataclasses.replace(lp, vectorize=False) for lp in b.loops([kdim], per_k, "k")]
         fini = []
         for r, i in enumerate(rows):
-            row = [put(bidx, i, K.iadd(j0, w), K.Var(accs[r][w], dt)) for w in range(width)]
+            if swapped or width == 1:
+                row = [put(bidx, i, K.iadd(j0, w), K.Var(accs[r][w], dt))
+                       for w in range(width)]
+            else:  # the row's first index once, then consecutive stores
+                base = local(b.linear(bidx + [i, j0], node.shape), fini, "o")
+                row = [K.Store(b.use(out, True), K.iadd(base, w), K.Var(accs[r][w], dt))
+                       for w in range(width)]
             fini += row if last is None or r == 0 else [
                 K.If(K.Binary("less_equal", i, last, T.bool_), tuple(row))]
         return [*head, *init, *kloop, *fini]
