@@ -47,7 +47,7 @@ def _build(program, options, assembly) -> Executable:
     module = emit.emit_module(lowered, name=program.name, threads=options.threads,
                               internal_pool=False)
     llvm_text = str(module)
-    ref, llvm_opt, obj, asm = _compile_module(llvm_text, options, assembly)
+    llvm_opt, obj, asm = _compile_module(llvm_text, options, assembly)
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     specs = [BufferSpec(b.name, b.dtype.np.name, [D.to_json(d) for d in b.shape], b.kind,
                         b.source, b.desc) for b in lowered.buffers]
@@ -68,11 +68,11 @@ def _build(program, options, assembly) -> Executable:
 
 
 def _compile_module(llvm_text, options, assembly):
-    """(module ref, optimized IR text, position-independent object code, assembly)."""
+    """(optimized IR text, position-independent object code, assembly or "")."""
     ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
     tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
     asm = tm.emit_assembly(ref) if assembly else ""
-    return ref, str(ref), tm.emit_object(ref), asm
+    return str(ref), tm.emit_object(ref), asm
 
 
 def buffer_lifetimes(lowered, index) -> dict:

@@ -47,6 +47,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -206,59 +207,35 @@ def _read_entry(path, parts) -> dict:
 TEXTS = "texts.json"
 
 
-class _LazyTexts(dict):
+class _LazyTexts(Mapping):
     """An entry's stage texts, loaded (and checked against the recorded hash) on first
     use; a missing or damaged file gives no texts rather than an error."""
 
     def __init__(self, path, want):
-        super().__init__()
-        self._path, self._want, self._loaded = path, want, want is None
+        self._path, self._want, self._texts = path, want, None
 
-    def _load(self):
-        if self._loaded:
-            return
-        self._loaded = True
-        try:
-            if _file_hash(self._path) == self._want:
-                with open(self._path) as f:
-                    self.update(json.load(f))
-        except (OSError, ValueError) as e:
-            log.warning("compile cache: no stage texts from %s (%s)", self._path, e)
+    def _load(self) -> dict:
+        if self._texts is None:
+            self._texts = {}
+            try:
+                if _file_hash(self._path) == self._want:
+                    with open(self._path) as f:
+                        self._texts = json.load(f)
+            except (OSError, ValueError) as e:
+                log.warning("compile cache: no stage texts from %s (%s)", self._path, e)
+        return self._texts
 
-    def __bool__(self):
+    def __bool__(self):  # `texts or {}` must not read the file
         return True
 
     def __getitem__(self, key):
-        self._load()
-        return super().__getitem__(key)
+        return self._load()[key]
 
     def __iter__(self):
-        self._load()
-        return super().__iter__()
+        return iter(self._load())
 
     def __len__(self):
-        self._load()
-        return super().__len__()
-
-    def __contains__(self, key):
-        self._load()
-        return super().__contains__(key)
-
-    def get(self, key, default=None):
-        self._load()
-        return super().get(key, default)
-
-    def items(self):
-        self._load()
-        return super().items()
-
-    def keys(self):
-        self._load()
-        return super().keys()
-
-    def values(self):
-        self._load()
-        return super().values()
+        return len(self._load())
 
 
 def _file_hash(path) -> str:

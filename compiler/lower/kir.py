@@ -27,6 +27,16 @@ from dataclasses import dataclass, field
 
 from ..ir import dtypes as T
 
+#: every op name the kernel IR uses in Unary/Binary: each backend's scalar-op table has a
+#: rule for each (the completeness tests check it against the op table)
+UNARY_OPS = frozenset(["exp", "log", "sqrt", "sin", "cos", "floor", "ceil", "tanh", "expm1",
+                       "log1p", "neg", "abs", "rsqrt", "sigmoid", "sign", "logical_not",
+                       "stop_gradient"])
+BINARY_OPS = frozenset(["add", "sub", "mul", "div", "mod", "pow", "maximum", "minimum",
+                        "less", "less_equal", "greater", "greater_equal", "equal",
+                        "not_equal", "logical_and", "logical_or", "idiv", "imod", "imin",
+                        "imax"])
+
 
 # ---- expressions ---------------------------------------------------------------------
 @dataclass(frozen=True)

@@ -146,10 +146,13 @@ def _matmul_root(b, node, out, epilogue=None):
     def operand(x, bidx, r, c, stmts, trans):
         return matmul_operand(b, node, x, bidx, r, c, stmts, trans)
 
-    def accumulate(bidx, rows, k0, kext, j0, jext):
-        """out[rows, j0:j0+jext] += A[rows, k0:k0+kext] @ B[k0:k0+kext, j0:j0+jext] (k0, j0
-        index expressions, kext, jext extents): each row of B that is loaded is used for
-        every one of `rows`."""
+    def per_rows(bidx, rows):
+        """Output rows `rows` (index expressions) of one batch: each row of B that is
+        loaded is used for every one of these rows."""
+        def zero(jj):
+            return [b.store(out, bidx + [i, jj[0]], node.shape, K.FConst(0, dt))
+                    for i in rows]
+
         def per_ks(ks):
             # one pass over the output rows for the rows ks of B: each output element is
             # loaded and stored once per len(ks) multiply-adds (same summation order as one
@@ -164,41 +167,28 @@ def _matmul_root(b, node, out, epilogue=None):
 
             def per_j(jj):
                 st = []
-                j = K.iadd(j0, jj[0])
-                bvs = [operand(B, bidx, kv, j, st, tb) for kv in ks]
+                bvs = [operand(B, bidx, kv, jj[0], st, tb) for kv in ks]
                 for i in rows:
-                    o_idx = b.linear(bidx + [i, j], node.shape)
+                    o_idx = b.linear(bidx + [i, jj[0]], node.shape)
                     acc = K.Load(b.use(out), o_idx, out.dtype)
                     for kv, bv in zip(ks, bvs):
                         acc = K.Binary("add", acc, K.Binary("mul", avs[i, kv], bv, dt, True),
                                        dt, True)
                     st.append(K.Store(b.use(out, True), o_idx, acc))
                 return st
-            return stmts + list(b.loops([jext], per_j, "j"))
+            return stmts + list(b.loops([node.shape[-1]], per_j, "j"))
 
-        if isinstance(kext, int) and kext >= 2 * K_UNROLL:
-            whole, rest = divmod(kext, K_UNROLL)
+        if isinstance(kdim, int) and kdim >= 2 * K_UNROLL:
+            whole, rest = divmod(kdim, K_UNROLL)
             ks = list(b.loops([whole], lambda kk: per_ks(
-                [K.iadd(k0, K.iadd(K.imul(kk[0], K_UNROLL), u)) for u in range(K_UNROLL)]),
-                "k"))
+                [K.iadd(K.imul(kk[0], K_UNROLL), u) for u in range(K_UNROLL)]), "k"))
             if rest:
                 ks += b.loops([rest], lambda kk: per_ks(
-                    [K.iadd(k0, K.iadd(kk[0], whole * K_UNROLL))]), "k")
+                    [K.iadd(kk[0], whole * K_UNROLL)]), "k")
         else:
-            ks = list(b.loops([kext], lambda kk: per_ks([K.iadd(k0, kk[0])]), "k"))
-        return ks
-
-    def zero_rows(bidx, rows, j0, jext):
-        def zero(jj):
-            return [b.store(out, bidx + [i, K.iadd(j0, jj[0])], node.shape, K.FConst(0, dt))
-                    for i in rows]
-        return list(b.loops([jext], zero, "j"))
-
-    def per_rows(bidx, rows):
-        """Output rows `rows` (index expressions) of one batch, all columns."""
-        n = node.shape[-1]
+            ks = list(b.loops([kdim], lambda kk: per_ks([kk[0]]), "k"))
         epi = [st for i in rows for st in apply_epilogue(bidx, i)]
-        return [*zero_rows(bidx, rows, 0, n), *accumulate(bidx, rows, 0, kdim, 0, n), *epi]
+        return [*b.loops([node.shape[-1]], zero, "j"), *ks, *epi]
 
     def per_row(bidx, i):
         return per_rows(bidx, [i])

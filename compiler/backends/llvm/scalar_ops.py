@@ -16,6 +16,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ...ir import dtypes as T
+from ...lower.kir import BINARY_OPS, UNARY_OPS  # noqa: F401  (the table covers them)
 from . import vecmath
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -187,14 +188,6 @@ def cast(em, x, src, dst):
     return em.call_decl(name, to, [x])
 
 
-#: every kernel-IR op name with a rule, for the completeness test
-UNARY_OPS = frozenset(["exp", "log", "sqrt", "sin", "cos", "floor", "ceil", "tanh", "expm1",
-                       "log1p", "neg", "abs", "rsqrt", "sigmoid", "sign", "logical_not",
-                       "stop_gradient"])
-BINARY_OPS = frozenset(["add", "sub", "mul", "div", "mod", "pow", "maximum", "minimum",
-                        "less", "less_equal", "greater", "greater_equal", "equal",
-                        "not_equal", "logical_and", "logical_or", "idiv", "imod", "imin",
-                        "imax"])
 
 
 #: accumulation steps of reductions and matmul (kernel IR `Binary.fast`): reassociation
