@@ -18,11 +18,11 @@ from .ir import dims as D
 from .ir.graph import Graph, GraphError, Operation, Tensor
 from .ir.nodes import NodeCache, Program, new_token
 from .ir.types import TensorType
-from .ops import InferContext, get
+from .ops import InferContext, get, names
 from .summary.ops import SUMMARY_OP_TYPES
 
-_ASSIGNS = ("assign", "assign_add")
-_TOKENED = ("random_uniform", "random_normal", "assign", "assign_add")
+_ASSIGNS = names(writes_variable=True)
+_TOKENED = names(needs_token=True)
 
 
 class CompileError(ValueError):

@@ -2,9 +2,9 @@
 
 A node is folded — replaced by a `constant` node holding its value — when its value is
 known at compile time:
-- its op is not a source or state op that has no compile-time value (placeholder,
-  variable, constant itself), not stateful and draws no random numbers (random_*,
-  assign, assign_add are never folded);
+- its op's row is `foldable` (compiler/ops/table.py): not a source without a
+  compile-time value (placeholder), not a constant itself, not stateful (variable,
+  random_*, assign, assign_add are never folded);
 - its type is static (no symbolic dims) and its dim attributes are plain ints;
 - every input is a `constant` node — except `shape`, which folds whenever its input
   has a static type, whatever computes that input (`shape` of a symbolic or unknown-rank
@@ -37,7 +37,6 @@ from compiler.ops import get, shape_attr_names
 from .rewrite import Rebuilder, rebuild
 
 FOLD_LIMIT = 1024                                     # elements; see the module docstring
-NEVER_FOLDED = ("placeholder", "variable", "constant")
 
 
 def fold_constants(program: Program) -> tuple:
@@ -57,8 +56,7 @@ def _fold(node: Node, rb: Rebuilder) -> Optional[Node]:
 def foldable(node: Node) -> bool:
     """Whether `node` has a compile-time value that is worth computing now."""
     opdef = get(node.op)
-    if (node.op in NEVER_FOLDED or opdef.stateful or opdef.needs_counter
-            or opdef.fusion == "state" or not node.type.is_static):
+    if not opdef.foldable or not node.type.is_static:
         return False
     if any(_has_symbols(v) for _, v in node.attrs):
         return False

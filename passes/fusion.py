@@ -25,14 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from compiler.ops import get
+from compiler.ops import get, names
 
-BUFFER_SOURCES = ("placeholder", "variable")
-REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+# Derived from the op table's rows (compiler/ops/table.py documents the fields):
+#: ops whose value is a buffer the runtime provides
+BUFFER_SOURCES = names(parameter=True)
+#: reductions with a combine op (reduce_sum/prod/max/min; not argmax/argmin)
+REDUCTIONS = names(lambda op: op.combine is not None)
 #: movement ops whose index arithmetic branches per element (which input, or padding)
-BRANCHING_MOVES = ("concat", "pad")
-ALWAYS_OWN_KERNEL = ("argmax", "argmin", "scatter_add", "shape", "assign", "assign_add",
-                     "matmul") + REDUCTIONS
+BRANCHING_MOVES = names(branching_index=True)
+ALWAYS_OWN_KERNEL = names(own_kernel=True)
 
 
 def is_scalar_constant(node) -> bool:

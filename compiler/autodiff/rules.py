@@ -3,14 +3,15 @@
 `RULES[op_type](op, grad)` returns one gradient (a Tensor) or None per input of `op`,
 given the gradient `grad` of its output; rules build primitive ops only, so passes,
 fusion and both backends need nothing new. `NON_DIFFERENTIABLE` names the primitives
-whose inputs get no gradient (None), as in TF1. Every primitive is in exactly one of
-the two (tests/test_autodiff_table.py checks it against the op table's
-`differentiable` flag). Nothing is registered by import side effects: this module only
-builds the two objects below.
+whose inputs get no gradient (None), as in TF1: the rows of the op table whose
+`differentiable` is False. `RULES` has a key for exactly the differentiable rows
+(tests/test_autodiff_table.py checks it). Nothing is registered by import side effects:
+this module only builds the two objects below.
 """
 
 from __future__ import annotations
 
+from ..ops import names
 from . import elementwise_rules as E
 from . import structural_rules as S
 
@@ -31,13 +32,7 @@ RULES = {
     "scatter_add": S.scatter_add,
 }
 
-NON_DIFFERENTIABLE = frozenset({
-    "stop_gradient", "logical_not", "logical_and", "logical_or",
-    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
-    "argmax", "argmin", "shape",
-    "placeholder", "variable", "constant", "iota", "random_uniform", "random_normal",
-    "assign", "assign_add",
-})
+NON_DIFFERENTIABLE = frozenset(names(differentiable=False))
 
 # Op types that exist only in the user graph (they compile to nothing).
 PASS_THROUGH = frozenset({"identity", "placeholder_with_default"})

@@ -18,6 +18,7 @@ import itertools
 import struct
 from dataclasses import dataclass, field
 
+from ..ops import OPS
 from .types import TensorType
 
 _tokens = itertools.count(1)
@@ -149,7 +150,8 @@ class Program:
         """name -> TensorType of every variable the program reads or writes."""
         out = {}
         for n in self.topo():
-            if n.op in ("variable", "assign", "assign_add"):
+            opdef = OPS[n.op]
+            if opdef.reads_variable or opdef.writes_variable:
                 a = n.attr
                 out[a["var"]] = TensorType(a["dtype"], tuple(a["shape"]))
         return out

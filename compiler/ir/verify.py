@@ -144,7 +144,7 @@ def _node_problem(node: Node, label: str):
     problem = _attrs_problem(opdef, node.attrs)
     if problem:
         return problem
-    if (opdef.needs_counter or opdef.fusion == "state") and not node.token:
+    if opdef.needs_token and not node.token:
         return f"{node.op} changes state and needs a token (nodes.new_token())"
     if not (isinstance(node.type, TensorType) and isinstance(node.type.dtype, DType)
             and (node.type.shape is None or _is_dims(node.type.shape))):

@@ -26,16 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import dtypes as T
+from ..ops import names
 
-#: every op name the kernel IR uses in Unary/Binary: each backend's scalar-op table has a
-#: rule for each (the completeness tests check it against the op table)
-UNARY_OPS = frozenset(["exp", "log", "sqrt", "sin", "cos", "floor", "ceil", "tanh", "expm1",
-                       "log1p", "neg", "abs", "rsqrt", "sigmoid", "sign", "logical_not",
-                       "stop_gradient"])
-BINARY_OPS = frozenset(["add", "sub", "mul", "div", "mod", "pow", "maximum", "minimum",
-                        "less", "less_equal", "greater", "greater_equal", "equal",
-                        "not_equal", "logical_and", "logical_or", "idiv", "imod", "imin",
-                        "imax"])
+#: the index ops: integer Binary ops of index arithmetic only (not primitives)
+INDEX_OPS = frozenset(["idiv", "imod", "imin", "imax"])
+#: every op name the kernel IR uses in Unary/Binary: the op table's rows of that kernel-IR
+#: form, plus the index ops. Each backend's scalar-op table has exactly these keys
+#: (tests/test_scalar_op_tables.py)
+UNARY_OPS = frozenset(names(kir="unary"))
+BINARY_OPS = frozenset(names(kir="binary")) | INDEX_OPS
 
 
 # ---- expressions ---------------------------------------------------------------------

@@ -88,10 +88,11 @@ _UNARY = [
 for _name, _kinds, _fn, _diff in _UNARY:
     _ref = _fn if _name == "stop_gradient" else _quiet(_fn)
     register(OpDef(_name, 1, {}, _unary_infer(_name, _kinds),
-                   numerics.in_compute_dtype(_ref), "elementwise", differentiable=_diff))
+                   numerics.in_compute_dtype(_ref), "elementwise", kir="unary",
+                   differentiable=_diff))
 
 register(OpDef("logical_not", 1, {}, _unary_infer("logical_not", BOOL), np.logical_not,
-               "elementwise", differentiable=False))
+               "elementwise", kir="unary", differentiable=False))
 
 
 def _div(a, b):
@@ -138,7 +139,8 @@ _BINARY = [
 
 for _name, _kinds, _fn, _is_bool, _diff in _BINARY:
     register(OpDef(_name, 2, {}, _binary_infer(_name, _kinds, _is_bool),
-                   numerics.in_compute_dtype(_fn), "elementwise", differentiable=_diff))
+                   numerics.in_compute_dtype(_fn), "elementwise", kir="binary",
+                   differentiable=_diff))
 
 
 def _select_infer(in_types, attrs, ctx):
@@ -151,7 +153,7 @@ def _select_infer(in_types, attrs, ctx):
     return TensorType(a.dtype, ctx.broadcast([c.shape, a.shape, b.shape]))
 
 
-register(OpDef("select", 3, {}, _select_infer, np.where, "elementwise"))
+register(OpDef("select", 3, {}, _select_infer, np.where, "elementwise", kir="select"))
 
 
 def _cast_infer(in_types, attrs, ctx):
@@ -162,4 +164,5 @@ def _cast_ref(x, dtype):
     return numerics.cast(x, dtype.np)
 
 
-register(OpDef("cast", 1, {"dtype": "dtype"}, _cast_infer, _cast_ref, "elementwise"))
+register(OpDef("cast", 1, {"dtype": "dtype"}, _cast_infer, _cast_ref, "elementwise",
+               kir="cast"))

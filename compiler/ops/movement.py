@@ -176,7 +176,8 @@ def _concat_infer(in_types, attrs, ctx):
 
 
 register(OpDef("concat", None, {"axis": "int"}, _concat_infer,
-               lambda *xs, axis: np.concatenate(xs, axis=axis), "movement"))
+               lambda *xs, axis: np.concatenate(xs, axis=axis), "movement",
+               branching_index=True))
 
 
 # pad ------------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ def _pad_ref(x, pads, value):
 
 
 register(OpDef("pad", 1, {"pads": "pairs", "value": "float"}, _pad_infer, _pad_ref,
-               "movement"))
+               "movement", branching_index=True))
 
 
 # gather / scatter_add ---------------------------------------------------------------------

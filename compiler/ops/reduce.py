@@ -12,7 +12,7 @@ import numpy as np
 from ..ir import dtypes as T
 from ..ir.types import TensorType
 from . import numerics
-from .table import OpDef, register
+from .table import OpDef, get, register
 
 
 def normalize_axes(axes, rank, opname="reduce"):
@@ -47,15 +47,17 @@ def _reduce_infer(name):
 
 
 def identity_of(name, dtype):
-    """The value an empty reduction gives, as a numpy scalar of `dtype`."""
+    """The value an empty reduction gives (its row's `identity`), as a numpy scalar of
+    `dtype`."""
     npd = np.dtype(dtype)
-    if name == "reduce_sum":
+    identity = get(name).identity
+    if identity == "zero":
         return npd.type(0)
-    if name == "reduce_prod":
+    if identity == "one":
         return npd.type(1)
     big = np.inf if npd.kind == "f" else np.iinfo(npd).max
     small = -np.inf if npd.kind == "f" else np.iinfo(npd).min
-    return npd.type(small if name == "reduce_max" else big)
+    return npd.type(small if identity == "lowest" else big)
 
 
 def _reduce_ref(name, fn):
@@ -70,11 +72,18 @@ def _reduce_ref(name, fn):
     return ref
 
 
-for _name, _fn in [("reduce_sum", np.sum), ("reduce_prod", np.prod),
-                   ("reduce_max", np.max), ("reduce_min", np.min)]:
+_REDUCTIONS = [
+    # name, numpy reference, combine op, identity
+    ("reduce_sum", np.sum, "add", "zero"),
+    ("reduce_prod", np.prod, "mul", "one"),
+    ("reduce_max", np.max, "maximum", "lowest"),
+    ("reduce_min", np.min, "minimum", "highest"),
+]
+
+for _name, _fn, _combine, _identity in _REDUCTIONS:
     register(OpDef(_name, 1, {"axes": "axes", "keepdims": "bool"}, _reduce_infer(_name),
                    numerics.in_compute_dtype(_reduce_ref(_name, _fn)), "reduce",
-                   differentiable=True))
+                   differentiable=True, combine=_combine, identity=_identity))
 
 
 def _arg_infer(name):

@@ -28,9 +28,11 @@ def _declared(in_types, attrs, ctx):
 
 
 register(OpDef("placeholder", 0, {"name": "str", "dtype": "dtype", "shape": "dims_opt"},
-               _declared, _no_ref, "source", differentiable=False))
+               _declared, _no_ref, "source", parameter=True, differentiable=False,
+               foldable=False))
 register(OpDef("variable", 0, {"var": "str", "dtype": "dtype", "shape": "dims"},
-               _declared, _no_ref, "source", stateful=True, differentiable=False))
+               _declared, _no_ref, "source", stateful=True, reads_variable=True,
+               parameter=True, differentiable=False))
 
 
 def _constant_infer(in_types, attrs, ctx):
@@ -39,7 +41,8 @@ def _constant_infer(in_types, attrs, ctx):
 
 
 register(OpDef("constant", 0, {"value": "value"}, _constant_infer,
-               lambda value: np.array(value.array), "source", differentiable=False))
+               lambda value: np.array(value.array), "source", differentiable=False,
+               foldable=False))
 
 
 def _iota_infer(in_types, attrs, ctx):
@@ -73,9 +76,11 @@ def _random_ref(kind):
 
 _RANDOM_ATTRS = {"shape": "dims", "dtype": "dtype", "seed": "int", "op_seed": "int"}
 register(OpDef("random_uniform", 0, _RANDOM_ATTRS, _random_infer, _random_ref("uniform"),
-               "source", stateful=True, differentiable=False, needs_counter=True))
+               "source", stateful=True, needs_token=True, needs_counter=True,
+               differentiable=False))
 register(OpDef("random_normal", 0, _RANDOM_ATTRS, _random_infer, _random_ref("normal"),
-               "source", stateful=True, differentiable=False, needs_counter=True))
+               "source", stateful=True, needs_token=True, needs_counter=True,
+               differentiable=False))
 
 
 def _shape_infer(in_types, attrs, ctx):
@@ -88,7 +93,8 @@ def _shape_infer(in_types, attrs, ctx):
 
 
 register(OpDef("shape", 1, {"dtype": "dtype"}, _shape_infer,
-               lambda x, dtype: np.array(x.shape, dtype.np), "source", differentiable=False))
+               lambda x, dtype: np.array(x.shape, dtype.np), "source", differentiable=False,
+               own_kernel=True))
 
 
 # contraction --------------------------------------------------------------------------
@@ -163,7 +169,7 @@ def _assign_infer(name):
 
 register(OpDef("assign", 1, _VAR_ATTRS, _assign_infer("assign"),
                lambda value, var, dtype, shape: np.array(value), "state",
-               stateful=True, differentiable=False))
+               stateful=True, writes_variable=True, needs_token=True, differentiable=False))
 
 
 def _assign_add_ref(current, delta, var, dtype, shape):
@@ -172,4 +178,5 @@ def _assign_add_ref(current, delta, var, dtype, shape):
 
 
 register(OpDef("assign_add", 2, _VAR_ATTRS, _assign_infer("assign_add"), _assign_add_ref,
-               "state", stateful=True, differentiable=False))
+               "state", stateful=True, writes_variable=True, needs_token=True,
+               differentiable=False))
