@@ -202,7 +202,7 @@ def test_every_op_has_rules_for_each_concern():
         assert callable(op.infer) and callable(op.ref), name
         if op.fusion == "elementwise" and name not in ("cast", "select"):
             n = op.arity
-            table = scalar_ops.UNARY_OPS if n == 1 else scalar_ops.BINARY_OPS
+            table = scalar_ops.UNARY if n == 1 else scalar_ops.BINARY
             assert name in table, f"{name} has no LLVM scalar rule"
         elif op.fusion in ("movement", "reduce", "contraction", "opaque", "state"):
             assert name in EXPR_RULES | ROOT_RULES, f"{name} has no lowering rule"

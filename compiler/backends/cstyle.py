@@ -1,11 +1,13 @@
 """The C-style scalar-op table shared by backends that print C source (the CUDA backend
-today): a dtype map and one rule per kernel-IR op name, each turning operand expression
-strings into one C expression string.
+today): a dtype map and, in `UNARY` / `BINARY`, one `Rule` per kernel-IR op name, each
+turning operand expression strings into one C expression string. The keys are exactly
+the kernel-IR op set (`kir.UNARY_OPS` / `kir.BINARY_OPS`, derived from the op table):
+tests/test_scalar_op_tables.py fails when one is missing.
 
-`CStyleOps` is the base table; a backend subclasses it and overrides only what its
-dialect spells differently (CUDA: float16 conversions, `__device__` helpers). Rules
-never decide fusion, indexing or loop structure, and never print statements: the
-emitter does.
+`CStyleOps` is the base dialect; a backend subclasses it and overrides only what its
+dialect spells differently (CUDA: float16 conversions, `__device__` helpers, and its op
+rules as `{**UNARY, **overrides}`). Rules never decide fusion, indexing or loop
+structure, and never print statements: the emitter does.
 
 Numerics follow DESIGN.md and match the LLVM table (compiler/backends/llvm/scalar_ops.py)
 and the reference (compiler/ops/numerics.py): elementwise float ops are single IEEE
@@ -18,8 +20,9 @@ defined once in `HELPERS`, which the backend prints ahead of its kernels.
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple, Optional
+
 from ..ir import dtypes as T
-from ..lower.kir import BINARY_OPS, UNARY_OPS  # noqa: F401  (the table covers them)
 
 #: register (value) type of each dtype; bool values are C++ `bool`
 REG_TYPES = {T.float32: "float", T.float64: "double", T.int32: "int", T.int64: "long long",
@@ -27,14 +30,6 @@ REG_TYPES = {T.float32: "float", T.float64: "double", T.int32: "int", T.int64: "
 #: in-memory element type of each dtype (bool is one byte, like numpy)
 MEM_TYPES = {**REG_TYPES, T.bool_: "unsigned char"}
 
-
-#: float unary ops that are one math-library call (`exp` -> expf / exp)
-_F_CALLS = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
-            "floor": "floor", "ceil": "ceil", "tanh": "tanh", "expm1": "expm1",
-            "log1p": "log1p", "abs": "fabs"}
-_CMP = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
-        "equal": "==", "not_equal": "!="}
-_ARITH = {"add": "+", "sub": "-", "mul": "*"}
 
 #: helper functions the rules call (C, generic over the value type); `{fn}` is the
 #: function qualifier of the dialect (e.g. `__device__ __forceinline__`)
@@ -110,13 +105,100 @@ def float_literal(value, dtype) -> str:
     return f"({text}{suffix})" if text.startswith("-") else text + suffix
 
 
+# ---- the table ---------------------------------------------------------------------------
+class Rule(NamedTuple):
+    """The rule of one kernel-IR op: `float(ops, *args, dtype)` for float operands and
+    `int(ops, *args, dtype)` for int and bool operands, each returning a C expression
+    string (`ops` is the dialect's `CStyleOps`, for `math` and `const`); None where the
+    op never has such operands (the op table's type rules reject them)."""
+
+    float: Optional[Callable]
+    int: Optional[Callable]
+
+
+def _call(fn):
+    """A helper or math call of each operand: `fc_sign(x)`, `fc_fmax(a, b)`."""
+    return lambda ops, *args: f"{fn}({', '.join(args[:-1])})"
+
+
+def _math(name):
+    """The dialect's math function of the dtype: `expf(x)` / `exp(x)`."""
+    return lambda ops, *args: f"{ops.math(name, args[-1])}({', '.join(args[:-1])})"
+
+
+def _prefix(sign):
+    return lambda ops, x, dtype: f"({sign}{x})"
+
+
+def _infix(sign):
+    return lambda ops, a, b, dtype: f"({a} {sign} {b})"
+
+
+def _both(rule):
+    return Rule(rule, rule)
+
+
+def _f_rsqrt(ops, x, dtype):
+    return f"({ops.const(1.0, dtype)} / {ops.math('sqrt', dtype)}({x}))"
+
+
+#: kernel-IR unary op -> Rule; keys: exactly `kir.UNARY_OPS` (tests/test_scalar_op_tables.py)
+UNARY = {
+    "neg": Rule(_prefix("-"), _call("fc_ineg")),
+    "abs": Rule(_math("fabs"), _call("fc_iabs")),
+    "sign": _both(_call("fc_sign")),
+    "exp": Rule(_math("exp"), None),
+    "expm1": Rule(_math("expm1"), None),
+    "log": Rule(_math("log"), None),
+    "log1p": Rule(_math("log1p"), None),
+    "sqrt": Rule(_math("sqrt"), None),
+    "rsqrt": Rule(_f_rsqrt, None),
+    "tanh": Rule(_math("tanh"), None),
+    "sigmoid": Rule(_call("fc_sigmoid"), None),
+    "sin": Rule(_math("sin"), None),
+    "cos": Rule(_math("cos"), None),
+    "floor": Rule(_math("floor"), None),
+    "ceil": Rule(_math("ceil"), None),
+    "stop_gradient": _both(lambda ops, x, dtype: x),
+    "logical_not": Rule(None, _prefix("!")),
+}
+
+#: kernel-IR binary op -> Rule; keys: exactly `kir.BINARY_OPS`
+BINARY = {
+    "add": _both(_infix("+")),
+    "sub": _both(_infix("-")),
+    "mul": _both(_infix("*")),
+    "div": Rule(_infix("/"), _call("fc_floordiv")),
+    "mod": Rule(_call("fc_fmod"), _call("fc_floormod")),
+    "pow": Rule(_math("pow"), None),
+    "maximum": Rule(_call("fc_fmax"), _call("fc_imax")),
+    "minimum": Rule(_call("fc_fmin"), _call("fc_imin")),
+    "less": _both(_infix("<")),
+    "less_equal": _both(_infix("<=")),
+    "greater": _both(_infix(">")),
+    "greater_equal": _both(_infix(">=")),
+    "equal": _both(_infix("==")),
+    "not_equal": _both(_infix("!=")),   # true for NaN, as numpy
+    "logical_and": _both(_infix("&&")),
+    "logical_or": _both(_infix("||")),
+    # index ops (operands known non-negative, divisor > 0)
+    "idiv": Rule(None, _infix("/")),
+    "imod": Rule(None, _infix("%")),
+    "imax": Rule(None, _call("fc_imax")),
+    "imin": Rule(None, _call("fc_imin")),
+}
+
+
 class CStyleOps:
-    """The scalar-op table for C. `unary(op, x, dtype)`, `binary(op, a, b, dtype)` and
-    `cast(x, src, dst)` take C expression strings and the operands' dtype and return a
-    C expression string; `const(value, dtype)` prints a literal."""
+    """The C dialect of the scalar-op table. `unary(op, x, dtype)`, `binary(op, a, b,
+    dtype)` (rules looked up in `unary_rules` / `binary_rules`) and `cast(x, src, dst)`
+    take C expression strings and the operands' dtype and return a C expression string;
+    `const(value, dtype)` prints a literal."""
 
     reg_types = REG_TYPES
     mem_types = MEM_TYPES
+    unary_rules = UNARY
+    binary_rules = BINARY
     helper_qualifier = "static inline"
 
     def reg_type(self, dtype) -> str:
@@ -147,71 +229,19 @@ class CStyleOps:
             return "(-2147483647 - 1)"
         return str(v) if v >= 0 else f"({v})"
 
-    # ---- unary ----------------------------------------------------------------------
+    # ---- op rules -------------------------------------------------------------------
+    def rule(self, table, kind, op, dtype):
+        rule = table.get(op)
+        rule = rule and (rule.float if dtype.is_float else rule.int)
+        if rule is None:
+            raise NotImplementedError(f"no C rule for {kind} {op} on {dtype.name}")
+        return rule
+
     def unary(self, op, x, dtype) -> str:
-        if op == "stop_gradient":
-            return x
-        if dtype.is_float:
-            return self.float_unary(op, x, dtype)
-        if op == "logical_not":
-            return f"(!{x})"
-        if op == "neg":
-            return f"fc_ineg({x})"
-        if op == "abs":
-            return f"fc_iabs({x})"
-        if op == "sign":
-            return f"fc_sign({x})"
-        raise NotImplementedError(f"no C rule for unary {op} on {dtype.name}")
+        return self.rule(self.unary_rules, "unary", op, dtype)(self, x, dtype)
 
-    def float_unary(self, op, x, dtype) -> str:
-        one = self.const(1.0, dtype)
-        if op in _F_CALLS:
-            return f"{self.math(_F_CALLS[op], dtype)}({x})"
-        if op == "neg":
-            return f"(-{x})"
-        if op == "rsqrt":
-            return f"({one} / {self.math('sqrt', dtype)}({x}))"
-        if op == "sigmoid":
-            return f"fc_sigmoid({x})"
-        if op == "sign":
-            return f"fc_sign({x})"
-        raise NotImplementedError(f"no C rule for unary {op} on {dtype.name}")
-
-    # ---- binary ---------------------------------------------------------------------
     def binary(self, op, a, b, dtype) -> str:
-        if op in _CMP:
-            return f"({a} {_CMP[op]} {b})"
-        if op in _ARITH:
-            return f"({a} {_ARITH[op]} {b})"
-        if op == "logical_and":
-            return f"({a} && {b})"
-        if op == "logical_or":
-            return f"({a} || {b})"
-        rule = self.float_binary if dtype.is_float else self.int_binary
-        return rule(op, a, b, dtype)
-
-    def float_binary(self, op, a, b, dtype) -> str:
-        if op == "div":
-            return f"({a} / {b})"
-        if op == "pow":
-            return f"{self.math('pow', dtype)}({a}, {b})"
-        if op == "mod":
-            return f"fc_fmod({a}, {b})"
-        if op == "maximum":
-            return f"fc_fmax({a}, {b})"
-        if op == "minimum":
-            return f"fc_fmin({a}, {b})"
-        raise NotImplementedError(f"no C rule for binary {op} on {dtype.name}")
-
-    def int_binary(self, op, a, b, dtype) -> str:
-        simple = {"idiv": "/", "imod": "%"}  # operands known non-negative, divisor > 0
-        if op in simple:
-            return f"({a} {simple[op]} {b})"
-        calls = {"div": "fc_floordiv", "mod": "fc_floormod", "maximum": "fc_imax",
-                 "imax": "fc_imax", "minimum": "fc_imin", "imin": "fc_imin"}
-        if op in calls:
-            return f"{calls[op]}({a}, {b})"
-        raise NotImplementedError(f"no C rule for binary {op} on {dtype.name}")
+        return self.rule(self.binary_rules, "binary", op, dtype)(self, a, b, dtype)
 
     def fma(self, a, b, c, dtype) -> str:
         """a * b + c with one rounding (only for accumulations marked `fast`)."""

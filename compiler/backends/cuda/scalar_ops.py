@@ -1,19 +1,30 @@
 """The CUDA scalar-op table: the C-style table (compiler/backends/cstyle.py) with only
-CUDA's entries overridden.
+CUDA's entries overridden: `UNARY = {**cstyle.UNARY, **UNARY_OVERRIDES}` (and `BINARY`
+likewise) for the op rules, `CudaOps` for the dialect.
 
 - float16 is stored as `fc_half` (the 16 raw bits; converted with the PTX `cvt`
   instructions, so no CUDA header is needed) and computed in float32, as lowering asks.
 - Helpers are `__device__ __forceinline__`.
 - Math calls are CUDA's accurate functions (`expf`, `tanhf`, ...; never the `__expf`
   intrinsics): their ULP bounds are in the CUDA Math API documentation and docs/cuda.md.
+  They have the C names, so no op rule is overridden today: the override tables are
+  where a CUDA-only spelling of an op goes (a `Rule` of cstyle).
 """
 
 from __future__ import annotations
 
 from ...ir import dtypes as T
-from ..cstyle import BINARY_OPS, MEM_TYPES, REG_TYPES, UNARY_OPS, CStyleOps
+from .. import cstyle
+from ..cstyle import MEM_TYPES, REG_TYPES, CStyleOps
 
-__all__ = ["BINARY_OPS", "UNARY_OPS", "CudaOps", "OPS", "HALF_HELPERS"]
+__all__ = ["BINARY", "UNARY", "CudaOps", "OPS", "HALF_HELPERS"]
+
+#: CUDA's op rules that differ from the C-style table (kernel-IR op -> cstyle.Rule)
+UNARY_OVERRIDES: dict = {}
+BINARY_OVERRIDES: dict = {}
+#: kernel-IR op -> Rule; keys: exactly `kir.UNARY_OPS` / `kir.BINARY_OPS`
+UNARY = {**cstyle.UNARY, **UNARY_OVERRIDES}
+BINARY = {**cstyle.BINARY, **BINARY_OVERRIDES}
 
 #: float16 <-> float32/float64 with round-to-nearest-even, as numpy's astype
 HALF_HELPERS = """\
@@ -33,6 +44,8 @@ __device__ __forceinline__ fc_half fc_d2h(double d) {
 class CudaOps(CStyleOps):
     reg_types = {**REG_TYPES, T.float16: "fc_half"}
     mem_types = {**MEM_TYPES, T.float16: "fc_half"}
+    unary_rules = UNARY
+    binary_rules = BINARY
     helper_qualifier = "__device__ __forceinline__"
 
     def helpers(self) -> str:

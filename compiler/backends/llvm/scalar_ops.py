@@ -1,6 +1,9 @@
-"""The LLVM scalar-op table: one rule per kernel-IR op name, turning operand values into
-an LLVM instruction sequence (`rule(em, args, dtype) -> value`, where `dtype` is the
-operands' flowc dtype).
+"""The LLVM scalar-op table: `UNARY` and `BINARY` map each kernel-IR op name to a `Rule`
+(one function for float operands, one for int/bool operands) that turns operand values
+into an LLVM instruction sequence (`rule(em, *args, dtype) -> value`, where `dtype` is
+the operands' flowc dtype); `unary`/`binary` look a rule up. The keys are exactly the
+kernel-IR op set (`kir.UNARY_OPS` / `kir.BINARY_OPS`, derived from the op table):
+tests/test_scalar_op_tables.py fails when one is missing.
 
 Numerics follow DESIGN.md: no fast-math flags in elementwise rules (exact-order IEEE;
 only `FAST_OPS`, the accumulation steps of reductions and matmul, reassociate); integer
@@ -13,10 +16,11 @@ docs/numerics.md); sqrt, sin, cos, pow, floor and ceil are LLVM intrinsics.
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple, Optional
+
 from llvmlite import ir
 
 from ...ir import dtypes as T
-from ...lower.kir import BINARY_OPS, UNARY_OPS  # noqa: F401  (the table covers them)
 from . import vecmath
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -42,79 +46,100 @@ def _libm(name, dtype):
     return name + ("f" if dtype is T.float32 else "")
 
 
-# ---- float ------------------------------------------------------------------------------
-def _f_unary(em, op, x, dtype):
+# ---- the table ---------------------------------------------------------------------------
+class Rule(NamedTuple):
+    """The rule of one kernel-IR op: `float(em, *args, dtype)` for float operands and
+    `int(em, *args, dtype)` for int and bool operands; None where the op never has such
+    operands (the op table's type rules reject them)."""
+
+    float: Optional[Callable]
+    int: Optional[Callable]
+
+
+def _vec_or(op, fallback):
+    """`vecmath`'s polynomial for float32/float64 values, else `fallback`."""
+    def rule(em, x, dtype):
+        if vecmath.kind_of(x.type) is not None:
+            return vecmath.call(em.builder, op, x)
+        return fallback(em, x, dtype)
+    return rule
+
+
+def _intrinsic(name):
+    return lambda em, *args: em.intrinsic(f"llvm.{name}", args[-1], list(args[:-1]))
+
+
+def _libm_call(name):
+    return lambda em, x, dtype: em.libm(_libm(name, dtype), dtype, [x])
+
+
+def _f_sigmoid(em, x, dtype):
     b = em.builder
-    if op in vecmath.FUNCTIONS and vecmath.kind_of(x.type) is not None:
-        return vecmath.call(b, op, x)
-    if op in ("exp", "log", "sqrt", "sin", "cos", "floor", "ceil", "fabs"):
-        return em.intrinsic(f"llvm.{op}", dtype, [x])
-    if op in ("tanh", "expm1", "log1p"):
-        return em.libm(_libm(op, dtype), dtype, [x])
     one = ir.Constant(x.type, 1.0)
-    if op == "neg":
-        return b.fneg(x)
-    if op == "abs":
-        return em.intrinsic("llvm.fabs", dtype, [x])
-    if op == "rsqrt":
-        return b.fdiv(one, em.intrinsic("llvm.sqrt", dtype, [x]))
-    if op == "sigmoid":
-        e = em.intrinsic("llvm.exp", dtype, [b.fneg(x)])
-        return b.fdiv(one, b.fadd(one, e))
-    if op == "sign":
-        zero = ir.Constant(x.type, 0.0)
-        neg = b.select(b.fcmp_ordered("<", x, zero), ir.Constant(x.type, -1.0), x)
-        return b.select(b.fcmp_ordered(">", x, zero), one, neg)
-    raise KeyError(op)
+    e = em.intrinsic("llvm.exp", dtype, [b.fneg(x)])
+    return b.fdiv(one, b.fadd(one, e))
 
 
-_FCMP = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
-         "equal": "=="}
-
-
-def _f_binary(em, op, a, c, dtype):
+def _f_sign(em, x, dtype):
     b = em.builder
-    simple = {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}
-    if op in simple:
-        return simple[op](a, c)
-    if op in _FCMP:
-        return b.fcmp_ordered(_FCMP[op], a, c)
-    if op == "not_equal":
-        return b.fcmp_unordered("!=", a, c)
-    if op in ("maximum", "minimum"):
-        return em.intrinsic(f"llvm.{op}", dtype, [a, c])
-    if op == "pow":
-        return em.intrinsic("llvm.pow", dtype, [a, c])
-    if op == "mod":
-        r = b.frem(a, c)
-        zero = ir.Constant(a.type, 0.0)
-        fix = b.and_(b.fcmp_unordered("!=", r, zero),
-                     b.icmp_unsigned("!=", b.fcmp_ordered("<", r, zero),
-                                     b.fcmp_ordered("<", c, zero)))
-        return b.select(fix, b.fadd(r, c), r)
-    raise KeyError(op)
+    zero, one = ir.Constant(x.type, 0.0), ir.Constant(x.type, 1.0)
+    neg = b.select(b.fcmp_ordered("<", x, zero), ir.Constant(x.type, -1.0), x)
+    return b.select(b.fcmp_ordered(">", x, zero), one, neg)
 
 
-# ---- int and bool ----------------------------------------------------------------------
-def _i_unary(em, op, x, dtype):
+def _f_rsqrt(em, x, dtype):
+    return em.builder.fdiv(ir.Constant(x.type, 1.0), em.intrinsic("llvm.sqrt", dtype, [x]))
+
+
+def _i_neg(em, x, dtype):
+    return em.builder.sub(ir.Constant(x.type, 0), x)
+
+
+def _i_abs(em, x, dtype):
+    b, zero = em.builder, ir.Constant(x.type, 0)
+    return b.select(b.icmp_signed("<", x, zero), b.sub(zero, x), x)
+
+
+def _i_sign(em, x, dtype):
+    b, zero = em.builder, ir.Constant(x.type, 0)
+    neg = b.select(b.icmp_signed("<", x, zero), ir.Constant(x.type, -1), zero)
+    return b.select(b.icmp_signed(">", x, zero), ir.Constant(x.type, 1), neg)
+
+
+def _identity(em, x, dtype):
+    return x
+
+
+#: kernel-IR unary op -> Rule; keys: exactly `kir.UNARY_OPS` (tests/test_scalar_op_tables.py)
+UNARY = {
+    "neg": Rule(lambda em, x, dt: em.builder.fneg(x), _i_neg),
+    "abs": Rule(_intrinsic("fabs"), _i_abs),
+    "sign": Rule(_f_sign, _i_sign),
+    "exp": Rule(_vec_or("exp", _intrinsic("exp")), None),
+    "expm1": Rule(_vec_or("expm1", _libm_call("expm1")), None),
+    "log": Rule(_vec_or("log", _intrinsic("log")), None),
+    "log1p": Rule(_vec_or("log1p", _libm_call("log1p")), None),
+    "sqrt": Rule(_intrinsic("sqrt"), None),
+    "rsqrt": Rule(_f_rsqrt, None),
+    "tanh": Rule(_vec_or("tanh", _libm_call("tanh")), None),
+    "sigmoid": Rule(_vec_or("sigmoid", _f_sigmoid), None),
+    "sin": Rule(_intrinsic("sin"), None),
+    "cos": Rule(_intrinsic("cos"), None),
+    "floor": Rule(_intrinsic("floor"), None),
+    "ceil": Rule(_intrinsic("ceil"), None),
+    "stop_gradient": Rule(_identity, _identity),
+    "logical_not": Rule(None, lambda em, x, dt: em.builder.xor(x, ir.Constant(I1, 1))),
+}
+
+
+def _f_mod(em, a, c, dtype):
     b = em.builder
-    zero = ir.Constant(x.type, 0)
-    if op == "neg":
-        return b.sub(zero, x)
-    if op == "abs":
-        return b.select(b.icmp_signed("<", x, zero), b.sub(zero, x), x)
-    if op == "sign":
-        neg = b.select(b.icmp_signed("<", x, zero), ir.Constant(x.type, -1), zero)
-        return b.select(b.icmp_signed(">", x, zero), ir.Constant(x.type, 1), neg)
-    if op == "logical_not":
-        return b.xor(x, ir.Constant(I1, 1))
-    if op == "stop_gradient":
-        return x
-    raise KeyError(op)
-
-
-_ICMP = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
-         "equal": "==", "not_equal": "!="}
+    r = b.frem(a, c)
+    zero = ir.Constant(a.type, 0.0)
+    fix = b.and_(b.fcmp_unordered("!=", r, zero),
+                 b.icmp_unsigned("!=", b.fcmp_ordered("<", r, zero),
+                                 b.fcmp_ordered("<", c, zero)))
+    return b.select(fix, b.fadd(r, c), r)
 
 
 def _int_divmod(em, a, c, want_mod):
@@ -134,37 +159,74 @@ def _int_divmod(em, a, c, want_mod):
     return b.select(is_zero, zero, b.select(is_m1, b.sub(zero, a), res))
 
 
-def _i_binary(em, op, a, c, dtype):
-    b = em.builder
-    simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "idiv": b.sdiv, "imod": b.srem,
-              "logical_and": b.and_, "logical_or": b.or_}
-    if op in simple:
-        return simple[op](a, c)
-    if op in _ICMP:
-        return (b.icmp_unsigned if dtype is T.bool_ else b.icmp_signed)(_ICMP[op], a, c)
-    if op in ("maximum", "imax"):
-        return b.select(b.icmp_signed(">", a, c), a, c)
-    if op in ("minimum", "imin"):
-        return b.select(b.icmp_signed("<", a, c), a, c)
-    if op == "div":
-        return _int_divmod(em, a, c, False)
-    if op == "mod":
-        return _int_divmod(em, a, c, True)
-    raise KeyError(op)
+def _builder(method):
+    """A rule that is one IRBuilder instruction: `fadd`, `sdiv`, ..."""
+    return lambda em, a, c, dtype: getattr(em.builder, method)(a, c)
+
+
+def _fcmp(pred, ordered=True):
+    def rule(em, a, c, dtype):
+        b = em.builder
+        return (b.fcmp_ordered if ordered else b.fcmp_unordered)(pred, a, c)
+    return rule
+
+
+def _icmp(pred):
+    """Signed for ints, unsigned for bools."""
+    def rule(em, a, c, dtype):
+        b = em.builder
+        return (b.icmp_unsigned if dtype is T.bool_ else b.icmp_signed)(pred, a, c)
+    return rule
+
+
+def _i_select(pred):
+    """max / min of ints: a select on a signed comparison."""
+    def rule(em, a, c, dtype):
+        b = em.builder
+        return b.select(b.icmp_signed(pred, a, c), a, c)
+    return rule
+
+
+#: kernel-IR binary op -> Rule; keys: exactly `kir.BINARY_OPS`
+BINARY = {
+    "add": Rule(_builder("fadd"), _builder("add")),
+    "sub": Rule(_builder("fsub"), _builder("sub")),
+    "mul": Rule(_builder("fmul"), _builder("mul")),
+    "div": Rule(_builder("fdiv"), lambda em, a, c, dt: _int_divmod(em, a, c, False)),
+    "mod": Rule(_f_mod, lambda em, a, c, dt: _int_divmod(em, a, c, True)),
+    "pow": Rule(_intrinsic("pow"), None),
+    "maximum": Rule(_intrinsic("maximum"), _i_select(">")),
+    "minimum": Rule(_intrinsic("minimum"), _i_select("<")),
+    "less": Rule(_fcmp("<"), _icmp("<")),
+    "less_equal": Rule(_fcmp("<="), _icmp("<=")),
+    "greater": Rule(_fcmp(">"), _icmp(">")),
+    "greater_equal": Rule(_fcmp(">="), _icmp(">=")),
+    "equal": Rule(_fcmp("=="), _icmp("==")),
+    "not_equal": Rule(_fcmp("!=", ordered=False), _icmp("!=")),
+    "logical_and": Rule(None, _builder("and_")),
+    "logical_or": Rule(None, _builder("or_")),
+    # index ops (operands known non-negative, divisor > 0)
+    "idiv": Rule(None, _builder("sdiv")),
+    "imod": Rule(None, _builder("srem")),
+    "imax": Rule(None, _i_select(">")),
+    "imin": Rule(None, _i_select("<")),
+}
+
+
+def _lookup(table, kind, op, dtype):
+    rule = table.get(op)
+    rule = rule and (rule.float if dtype.is_float else rule.int)
+    if rule is None:
+        raise NotImplementedError(f"no LLVM rule for {kind} {op} on {dtype.name}")
+    return rule
 
 
 def unary(em, op, x, dtype):
-    try:
-        return (_f_unary if dtype.is_float else _i_unary)(em, op, x, dtype)
-    except KeyError:
-        raise NotImplementedError(f"no LLVM rule for unary {op} on {dtype.name}") from None
+    return _lookup(UNARY, "unary", op, dtype)(em, x, dtype)
 
 
 def binary(em, op, a, c, dtype):
-    try:
-        return (_f_binary if dtype.is_float else _i_binary)(em, op, a, c, dtype)
-    except KeyError:
-        raise NotImplementedError(f"no LLVM rule for binary {op} on {dtype.name}") from None
+    return _lookup(BINARY, "binary", op, dtype)(em, a, c, dtype)
 
 
 def cast(em, x, src, dst):
@@ -186,8 +248,6 @@ def cast(em, x, src, dst):
         return b.fpext(x, to) if dst.itemsize > src.itemsize else b.fptrunc(x, to)
     name = f"llvm.fptosi.sat.{_suffix(dst)}.{_suffix(src)}"
     return em.call_decl(name, to, [x])
-
-
 
 
 #: accumulation steps of reductions and matmul (kernel IR `Binary.fast`): reassociation
