@@ -35,6 +35,8 @@ REDUCTIONS = names(lambda op: op.combine is not None)
 #: movement ops whose index arithmetic branches per element (which input, or padding)
 BRANCHING_MOVES = names(branching_index=True)
 ALWAYS_OWN_KERNEL = names(own_kernel=True)
+#: sources computed per element in a loop kernel (constant, iota, random draws)
+LOOP_SOURCES = names(fusion="source", parameter=False, own_kernel=False)
 
 
 def is_scalar_constant(node) -> bool:
@@ -143,8 +145,7 @@ class _Planner:
             if axes == tuple(range(k, len(root.inputs[0].shape))) and axes:
                 return Group("row", root, self.inline_closure(root, ()), [], rows=k)
             return Group("reduce", root, self.inline_closure(root, ()))
-        if get(root.op).fusion in ("elementwise", "movement") or root.op in (
-                "constant", "random_uniform", "random_normal", "iota"):
+        if get(root.op).fusion in ("elementwise", "movement") or root.op in LOOP_SOURCES:
             return Group("loop", root, self.inline_closure(root, ()))
         return Group("single", root, [root])
 

@@ -182,3 +182,13 @@ def test_dtype_errors_name_the_op():
         fc.add(fc.constant(A), fc.constant(np.ones((3,), np.float32)))
     with pytest.raises(ValueError, match="MatMul"):
         fc.matmul(fc.constant(A), fc.constant(A))
+
+
+def test_every_math_function_is_exported_once_from_math_ops():
+    from compiler.frontend import math_ops
+    public = {n for n, v in vars(math_ops).items() if not n.startswith("_") and callable(v)
+              and getattr(v, "__module__", None) == math_ops.__name__}
+    assert set(math_ops.__all__) == public, sorted(set(math_ops.__all__) ^ public)
+    assert len(fc.__all__) == len(set(fc.__all__))
+    for name in math_ops.__all__:
+        assert name in fc.__all__ and getattr(fc, name) is getattr(math_ops, name), name

@@ -83,7 +83,7 @@ class _Builder:
         opdef = OPS[op]
         ty = opdef.infer([n.type for n in inputs], attrs, InferContext(self.table, op))
         ty = TensorType(ty.dtype, InferContext(self.table).resolve_shape(ty.shape))
-        token = nodes.new_token() if opdef.needs_counter or opdef.fusion == "state" else 0
+        token = nodes.new_token() if opdef.needs_token else 0
         node = self.cache.make(op, inputs, attrs, ty, token)
         self.count += 1
         node.add_provenance(f"{op}_node", f"model.py:{self.count}")

@@ -43,6 +43,7 @@ def test_fusion_lists_are_derived_unchanged():
     assert set(fusion.REDUCTIONS) == _OLD_REDUCTIONS
     assert set(fusion.BRANCHING_MOVES) == {"concat", "pad"}
     assert set(fusion.ALWAYS_OWN_KERNEL) == _OLD_ALWAYS_OWN_KERNEL
+    assert set(fusion.LOOP_SOURCES) == {"constant", "random_uniform", "random_normal", "iota"}
 
 
 def test_state_lists_are_derived_unchanged():

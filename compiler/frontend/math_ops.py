@@ -16,6 +16,16 @@ from __future__ import annotations
 from ..ir import dtypes as T
 from .core import binary_operands, convert_to_tensor, make, op_scope
 
+#: the public names (`fc.` re-exports exactly these): a new function is listed here
+__all__ = [
+    "abs", "add", "add_n", "cast", "ceil", "clip_by_value", "cos", "div", "divide", "equal", "exp",
+    "expm1", "floor", "floordiv", "floormod", "greater", "greater_equal", "less", "less_equal",
+    "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "matmul", "maximum",
+    "minimum", "mod", "multiply", "negative", "not_equal", "pow", "reciprocal", "rsqrt", "sigmoid",
+    "sign", "sin", "sqrt", "square", "squared_difference", "stop_gradient", "subtract", "tanh",
+    "to_double", "to_float", "to_int32", "to_int64", "truediv",
+]
+
 
 def _binary(prim, tf_name, doc):
     def fn(x, y, name=None):
