@@ -105,3 +105,14 @@ def test_names_filters_by_fields_and_predicate():
     assert names(kir="select") == ("select",)
     assert set(names(lambda op: op.arity is None)) == {"concat"}
     assert names(fusion="contraction", own_kernel=True) == ("matmul",)
+
+
+def test_lowering_rules_cover_exactly_the_rows_without_a_scalar_rule():
+    from compiler.lower.nests import EXPR_RULES, ROOT_RULES
+    # elementwise rows lower through the scalar-op tables; parameters are buffers and a
+    # constant is a buffer or an immediate; every other row has an index-arithmetic
+    # (expr) or a kernel-root rule, and no rule names an op that is not a row
+    want = {n for n, op in OPS.items() if op.fusion != "elementwise" and not op.parameter
+            and n != "constant"}
+    have = set(EXPR_RULES) | set(ROOT_RULES)
+    assert have == want, f"missing {sorted(want - have)}, extra {sorted(have - want)}"

@@ -87,8 +87,9 @@ def test_cuda_table_is_the_c_style_table_plus_its_overrides():
     assert cuda_ops.OPS.binary_rules is cuda_ops.BINARY
 
 
-def test_vecmath_functions_are_kernel_ir_ops():
+def test_vecmath_functions_and_fast_ops_are_kernel_ir_ops():
     assert set(vecmath.FUNCTIONS) <= kir.UNARY_OPS
+    assert set(llvm_ops.FAST_OPS) <= kir.BINARY_OPS
 
 
 class _Emitter:
