@@ -1,6 +1,11 @@
 """Kernel loop nests for the kernel kinds of the fusion plan (passes/fusion.py): pointwise
 loops, row kernels (per-row reductions then the root), reductions over other axes,
-argmax/argmin, matmul with an epilogue, scatter_add and shape.
+argmax/argmin, matmul with an epilogue, scatter_add and shape. The matmul nests' tiles
+come from the target's schedule (compiler/lower/schedule.py `MatmulTiles`,
+`b.low.schedule.matmul`); nothing here depends on the machine otherwise.
+
+A reduction into a local is an `Accumulator` (declared at its combine op's identity)
+and `Accumulate` statements, so a backend reads the combine op and identity.
 
 Accumulations inside reductions and matmul are marked `fast` (reassociation and FMA
 allowed, as DESIGN.md's numerics contract permits there) so LLVM can vectorize them with
@@ -15,7 +20,14 @@ from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ops.reduce import identity_of, normalize_axes
 from . import kir as K
-from .lower import COMBINE, EXPR_RULE_NAMES, _checked_index, compute_dtype, input_index_of_output
+from .lower import (
+    COMBINE,
+    EXPR_RULE_NAMES,
+    _checked_index,
+    accumulator,
+    compute_dtype,
+    input_index_of_output,
+)
 
 
 def _pointwise_root(b, node, out):
@@ -57,7 +69,6 @@ def _reduce_root(b, node, out):
         return _column_reduce(b, node, out, axes, COMBINE[node.op],
                               K.FConst(identity_of(node.op, dt.np).item(), dt))
     combine = COMBINE[node.op]
-    init = K.FConst(identity_of(node.op, dt.np).item(), dt)
 
     def body(oidx):
         acc = b.fresh("acc")
@@ -69,10 +80,10 @@ def _reduce_root(b, node, out):
                 sub[k] = r
             stmts = []
             v = b.expr(x, sub, stmts)
-            stmts.append(K.Set(acc, K.Binary(combine, K.Var(acc, dt), v, dt, True)))
+            stmts.append(K.Accumulate(acc, combine, v))
             return stmts
         rshape = [x.shape[k] for k in axes]
-        return [K.Let(acc, init), *b.loops(rshape, inner, "r"),
+        return [accumulator(acc, node.op, dt), *b.loops(rshape, inner, "r"),
                 b.store(out, oidx, node.shape, K.Var(acc, dt))]
     return b.parallel_loops(node.shape, body, D.product(x.shape[k] for k in axes))
 
@@ -105,23 +116,6 @@ def _arg_root(b, node, out):
     return b.parallel_loops(node.shape, body, x.shape[axis])
 
 
-#: rows of B that one pass of the i-k-j matmul over an output row accumulates (static k)
-K_UNROLL = 4
-#: output rows that one pass of the i-k-j matmul computes together (register block)
-M_BLOCK = 4
-#: cache tiles of the large-matmul loop nest: a task computes an M_TILE x N_TILE block of
-#: the output; its K_TILE x N_TILE panel of B (256 KiB in float32) stays in the core's L2
-#: while every 4-row block of A streams past it, and each 4 x N_TILE strip of the output
-#: that is being accumulated stays in L1
-M_TILE, N_TILE, K_TILE = 64, 256, 256
-#: columns of the register tile of the large-matmul micro-kernel: M_BLOCK x J_VEC
-#: accumulators held in registers across the whole k loop (two zmm vectors per row)
-J_VEC = 32
-#: rows of that register tile
-MICRO_ROWS = 4
-#: B (K x N elements) at least this large takes the packed, register-tiled nest
-PACK_MIN = 64 * 64
-assert N_TILE % J_VEC == 0, "a task's columns are whole panels"
 
 
 def matmul_operand(b, node, x, bidx, r, c, stmts, trans):
@@ -142,6 +136,8 @@ def _matmul_root(b, node, out, epilogue=None):
     nb = len(node.shape) - 2
     kdim = A.shape[-2] if ta else A.shape[-1]
     dt = compute_dtype(node.dtype)
+    t = b.low.schedule.matmul
+    K_UNROLL, M_BLOCK, J_VEC, PACK_MIN = t.k_unroll, t.m_block, t.j_vec, t.pack_min
 
     def operand(x, bidx, r, c, stmts, trans):
         return matmul_operand(b, node, x, bidx, r, c, stmts, trans)
@@ -215,10 +211,9 @@ def _matmul_root(b, node, out, epilogue=None):
                 bv = operand(B, bidx, kk[0], jj[0], st, tb)
                 for acc, i in zip(accs, rows):
                     av = operand(A, bidx, i, kk[0], st, ta)
-                    st.append(K.Set(acc, K.Binary("add", K.Var(acc, dt),
-                                                  K.Binary("mul", av, bv, dt), dt, True)))
+                    st.append(K.Accumulate(acc, "add", K.Binary("mul", av, bv, dt)))
                 return st
-            return [*(K.Let(acc, K.FConst(0, dt)) for acc in accs),
+            return [*(K.Accumulator(acc, "add", K.FConst(0, dt)) for acc in accs),
                     *b.loops([kdim], per_k, "k"),
                     *(b.store(out, bidx + [i, jj[0]], node.shape, K.Var(acc, dt))
                       for acc, i in zip(accs, rows))]
@@ -294,6 +289,8 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
     A, B = node.inputs
     ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
     m, n = node.shape[-2], node.shape[-1]
+    t = b.low.schedule.matmul
+    M_TILE, N_TILE, J_VEC, MICRO_ROWS = t.m_tile, t.n_tile, t.j_vec, t.micro_rows
     if swapped:  # the product's rows are C's columns and vice versa
         m, n = n, m
 
@@ -365,11 +362,10 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
                        for w in range(width)]
             for r, av in enumerate(avs):
                 for w, bv in enumerate(bvs):
-                    st.append(K.Set(accs[r][w], K.Binary(
-                        "add", K.Var(accs[r][w], dt), K.Binary("mul", av, bv, dt, True),
-                        dt, True)))
+                    st.append(K.Accumulate(accs[r][w], "add",
+                                           K.Binary("mul", av, bv, dt, True)))
             return st
-        init = [K.Let(a, K.FConst(0, dt)) for row in accs for a in row]
+        init = [K.Accumulator(a, "add", K.FConst(0, dt)) for row in accs for a in row]
         kloop = [dataclasses.replace(lp, vectorize=False) for lp in b.loops([kdim], per_k, "k")]
         fini = []
         for r, i in enumerate(rows):
@@ -487,14 +483,14 @@ def _row_root(b, group, out):
     def reduction(red, ridx, stmts):
         dt = compute_dtype(red.dtype)
         acc = b.fresh("acc")
-        stmts.append(K.Let(acc, K.FConst(identity_of(red.op, dt.np).item(), dt)))
+        stmts.append(accumulator(acc, red.op, dt))
 
         def inner_body(iidx):
             st = []
             v = b.expr(red.inputs[0], ridx + iidx, st)
             if red.inputs[0] is cached:  # keep it in the output row for the last pass
                 st.append(b.store(out, ridx + iidx, root.shape, v))
-            st.append(K.Set(acc, K.Binary(COMBINE[red.op], K.Var(acc, dt), v, dt, True)))
+            st.append(K.Accumulate(acc, COMBINE[red.op], v))
             return st
         stmts.extend(b.loops(inner, inner_body, "r"))
         return K.Var(acc, dt)
