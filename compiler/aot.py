@@ -66,7 +66,7 @@ def lower_and_emit(program, options: CompileOptions):
 
     from .lower import lower_program
     plan = plan_kernels(program)
-    lowered = lower_program(program, plan)
+    lowered = lower_program(program, plan, target.cpu_schedule(options.target_cpu))
     return plan, lowered, emit.emit_module(lowered, name=program.name, threads=options.threads)
 
 

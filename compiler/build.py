@@ -43,7 +43,7 @@ def build_program(program, options: CompileOptions = None, assembly=False) -> Ex
 def _build(program, options, assembly) -> Executable:
     from passes.fusion import format_plan, plan_kernels
     plan = plan_kernels(program)
-    lowered = lower_program(program, plan)
+    lowered = lower_program(program, plan, target.cpu_schedule(options.target_cpu))
     module = emit.emit_module(lowered, name=program.name, threads=options.threads,
                               internal_pool=False)
     llvm_text = str(module)

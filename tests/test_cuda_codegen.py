@@ -280,11 +280,12 @@ def test_a_loop_that_reads_its_accumulator_is_not_split_over_a_block():
     from compiler.ir import dtypes as DT
     acc = K.Var("acc", DT.float32)
     load = K.Load("p1", K.Var("r"), DT.float32)
-    good = K.Loop("r", K.IConst(64), (K.Set("acc", K.Binary("add", acc, load, DT.float32)),))
+    good = K.Loop("r", K.IConst(64), (K.Accumulate("acc", "add", load),))
     bad = K.Loop("r", K.IConst(64), (
-        K.Set("acc", K.Binary("add", acc, load, DT.float32)),
+        K.Accumulate("acc", "add", load),
         K.Store("p0", K.Var("r"), acc)))
-    lets = {"acc": K.FConst(0.0, DT.float32)}
-    assert emit._strided_ok(good, lets) == {"acc": "add"}
-    assert emit._strided_ok(bad, lets) is None
-    assert emit._strided_ok(good, {"acc": K.FConst(1.0, DT.float32)}) is None  # not 0
+    decls = {"acc": K.Accumulator("acc", "add", K.FConst(0.0, DT.float32))}
+    assert emit._strided_ok(good, decls) == {"acc": "add"}
+    assert emit._strided_ok(bad, decls) is None
+    # a plain local that starts at 1, not an accumulator at its identity
+    assert emit._strided_ok(good, {"acc": K.Let("acc", K.FConst(1.0, DT.float32))}) is None

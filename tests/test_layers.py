@@ -202,6 +202,7 @@ def test_static_rnn_state_not_tuple_and_errors():
 def _kernel_counts(steps, unstacked):
     """(distinct kernel functions, kernel calls) of a static_rnn unrolled `steps` times, its
     inputs fed as one [batch, steps, 3] tensor (`unstacked`) or as `steps` placeholders."""
+    from compiler.backends.llvm.target import cpu_schedule
     from compiler.convert import convert
     from compiler.lower import lower_program
     from passes.fusion import plan_kernels
@@ -218,7 +219,7 @@ def _kernel_counts(steps, unstacked):
         loss = fc.reduce_sum(fc.stack(outputs))
     program = convert(g, [loss], feeds)
     program, _ = run_pipeline(program, fc.CompileOptions())
-    lowered = lower_program(program, plan_kernels(program))
+    lowered = lower_program(program, plan_kernels(program), cpu_schedule("host"))
     return len(lowered.kernels), len(lowered.calls)
 
 
@@ -233,6 +234,7 @@ def test_static_rnn_kernels_do_not_grow_with_sequence_length(unstacked):
 
 
 def test_kernels_equal_up_to_offsets_share_one_function_with_offset_arguments():
+    from compiler.backends.llvm.target import cpu_schedule
     from compiler.convert import convert
     from compiler.lower import lower_program
     from passes.fusion import plan_kernels
@@ -244,7 +246,7 @@ def test_kernels_equal_up_to_offsets_share_one_function_with_offset_arguments():
         outs = [fc.exp(r) * 2.0 for r in rows]
     program = convert(g, outs, [x])
     program, _ = run_pipeline(program, fc.CompileOptions())
-    lowered = lower_program(program, plan_kernels(program))
+    lowered = lower_program(program, plan_kernels(program), cpu_schedule("host"))
     offsets = sorted(tuple(c[2]) for c in lowered.calls)
     assert len(lowered.calls) == 6
     assert len(lowered.kernels) < 6, [k.name for k in lowered.kernels]

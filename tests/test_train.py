@@ -356,6 +356,7 @@ def _sgd_graph(fetch_weight_too=False):
 
 
 def test_sgd_step_updates_the_variable_array_in_place():
+    from compiler.backends.llvm.target import cpu_schedule
     from compiler.convert import convert
     from compiler.lower import lower_program
     from passes.fusion import plan_kernels
@@ -363,7 +364,7 @@ def test_sgd_step_updates_the_variable_array_in_place():
     g, x, w, loss, train = _sgd_graph()
     program = convert(g, [loss], [x], targets=[train])
     program, _ = run_pipeline(program, fc.CompileOptions())
-    lowered = lower_program(program, plan_kernels(program))
+    lowered = lower_program(program, plan_kernels(program), cpu_schedule("host"))
     kinds = {b.name: b.kind for b in lowered.buffers}
     assert [kinds[b] for b in lowered.updates.values()] == ["variable"]
     xv = np.ones((4, 3), np.float32)

@@ -2,5 +2,6 @@
 
 from .kir import format_kernel
 from .program import lower_program
+from .schedule import MatmulTiles, Schedule, matmul_tiles
 
-__all__ = ["format_kernel", "lower_program"]
+__all__ = ["MatmulTiles", "Schedule", "format_kernel", "lower_program", "matmul_tiles"]

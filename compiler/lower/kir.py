@@ -9,6 +9,13 @@ variables, scalar locals and symbol values:
                                         (the body is already written lane by lane)
     Store(buf, index, value)            buf[index] = value
     Let(var, value) / Set(var, value)   declare / update a scalar local
+    Accumulator(var, op, identity)      declare a local that accumulates with the
+                                        combine op `op` (add, mul, maximum, minimum),
+                                        starting at `identity` (that op's identity)
+    Accumulate(var, op, value, fast)    var = op(var, value) for an Accumulator `var`
+                                        (`op` repeats its declaration's); fast: the
+                                        accumulation may be reassociated (and an add of
+                                        a fast mul fused), as in Binary
     If(cond, then, else_)
     Fail(code)                          record error `code` (first one wins), go on
 
@@ -17,6 +24,10 @@ IConst, FConst, Var, SymRef, Load, Unary, Binary, Select, Cast, Random. Unary/Bi
 names are the primitive names of the op table (`add`, `exp`, `less`, ...) plus the index
 ops `idiv`/`imod` (operands known non-negative, no zero guard) and `imin`/`imax`.
 Arithmetic never happens in float16: lowering loads float16 as float32.
+
+A kernel carries its `kind`: the fusion group kind it was lowered from (loop, row,
+reduce, matmul, single; `pack` for a matmul operand's packing kernel), so a backend
+chooses its mapping from facts the plan knew rather than from names or statement shapes.
 
 `format_kernel` prints a kernel as readable pseudo-code (the kernel IR dump).
 """
@@ -138,6 +149,29 @@ class Set:
 
 
 @dataclass(frozen=True)
+class Accumulator:
+    var: str
+    op: str             # the combine op: add | mul | maximum | minimum
+    identity: object    # FConst: the op's identity in the accumulator's dtype
+
+    @property
+    def dtype(self):
+        return self.identity.dtype
+
+
+@dataclass(frozen=True)
+class Accumulate:
+    var: str
+    op: str             # the combine op of the Accumulator `var`
+    value: object
+    fast: bool = True   # may reassociate (partial sums, FMA), as `Binary.fast`
+
+    def update(self, dtype) -> Binary:
+        """The new value as an expression: op(var, value), `dtype` the accumulator's."""
+        return Binary(self.op, Var(self.var, dtype), self.value, dtype, self.fast)
+
+
+@dataclass(frozen=True)
 class If:
     cond: object
     then: tuple
@@ -166,6 +200,7 @@ class Kernel:
     nodes: tuple = ()   # descriptions of the IR nodes this kernel computes
     can_fail: bool = False
     work: object = None  # scalar steps in all (an index expr), when body[0] is parallel
+    kind: str = ""      # the fusion group kind: loop | row | reduce | matmul | single | pack
 
 
 @dataclass
@@ -273,6 +308,12 @@ def format_stmts(stmts, indent=1) -> list:
             lines.append(f"{pad}let {s.var}: {s.value.dtype.name} = {format_expr(s.value)}")
         elif isinstance(s, Set):
             lines.append(f"{pad}{s.var} = {format_expr(s.value)}")
+        elif isinstance(s, Accumulator):
+            lines.append(f"{pad}let {s.var}: {s.dtype.name} = {format_expr(s.identity)} "
+                         f"accumulates {s.op}")
+        elif isinstance(s, Accumulate):
+            lines.append(f"{pad}{s.var} {s.op}= {format_expr(s.value)}"
+                         + ("" if s.fast else " exact"))
         elif isinstance(s, If):
             lines.append(f"{pad}if {format_expr(s.cond)}:")
             lines += format_stmts(s.then, indent + 1)

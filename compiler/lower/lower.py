@@ -304,6 +304,13 @@ COMBINE = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
            "reduce_min": "minimum"}
 
 
+def accumulator(var, reduction, dt) -> K.Accumulator:
+    """The declaration of local `var` accumulating reduction op `reduction` in `dt`."""
+    from ..ops.reduce import identity_of
+    return K.Accumulator(var, COMBINE[reduction],
+                         K.FConst(identity_of(reduction, dt.np).item(), dt))
+
+
 def input_index_of_output(rank, axes, keepdims, oidx):
     """The input index of a reduction's output index `oidx`, with None on reduced axes."""
     it = iter(oidx)
@@ -317,21 +324,20 @@ def input_index_of_output(rank, axes, keepdims, oidx):
 
 def _inline_reduce(b, node, idx, stmts):
     """A small reduction computed where it is used (e.g. the element count of a mean)."""
-    from ..ops.reduce import identity_of, normalize_axes
+    from ..ops.reduce import normalize_axes
     x = node.inputs[0]
     axes = normalize_axes(node.attr["axes"], len(x.shape))
     dt = compute_dtype(node.dtype)
     full = input_index_of_output(len(x.shape), axes, node.attr["keepdims"], idx)
     acc = b.fresh("acc")
-    stmts.append(K.Let(acc, K.FConst(identity_of(node.op, dt.np).item(), dt)))
+    stmts.append(accumulator(acc, node.op, dt))
 
     def inner(ridx):
         sub = list(full)
         for k, r in zip(axes, ridx):
             sub[k] = r
         st = []
-        st.append(K.Set(acc, K.Binary(COMBINE[node.op], K.Var(acc, dt),
-                                      b.expr(x, sub, st), dt)))
+        st.append(K.Accumulate(acc, COMBINE[node.op], b.expr(x, sub, st), fast=False))
         return st
     stmts.extend(b.loops([x.shape[k] for k in axes], inner, "r"))
     return K.Var(acc, dt)

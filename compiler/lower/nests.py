@@ -1,6 +1,11 @@
 """Kernel loop nests for the kernel kinds of the fusion plan (passes/fusion.py): pointwise
 loops, row kernels (per-row reductions then the root), reductions over other axes,
-argmax/argmin, matmul with an epilogue, scatter_add and shape.
+argmax/argmin, matmul with an epilogue, scatter_add and shape. The matmul nests' tiles
+come from the target's schedule (compiler/lower/schedule.py `MatmulTiles`,
+`b.low.schedule.matmul`); nothing here depends on the machine otherwise.
+
+A reduction into a local is an `Accumulator` (declared at its combine op's identity)
+and `Accumulate` statements, so a backend reads the combine op and identity.
 
 Accumulations inside reductions and matmul are marked `fast` (reassociation and FMA
 allowed, as DESIGN.md's numerics contract permits there) so LLVM can vectorize them with
@@ -15,7 +20,14 @@ from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ops.reduce import identity_of, normalize_axes
 from . import kir as K
-from .lower import COMBINE, EXPR_RULE_NAMES, _checked_index, compute_dtype, input_index_of_output
+from .lower import (
+    COMBINE,
+    EXPR_RULE_NAMES,
+    _checked_index,
+    accumulator,
+    compute_dtype,
+    input_index_of_output,
+)
 
 
 def _pointwise_root(b, node, out):
@@ -57,7 +69,6 @@ def _reduce_root(b, node, out):
         return _column_reduce(b, node, out, axes, COMBINE[node.op],
                               K.FConst(identity_of(node.op, dt.np).item(), dt))
     combine = COMBINE[node.op]
-    init = K.FConst(identity_of(node.op, dt.np).item(), dt)
 
     def body(oidx):
         acc = b.fresh("acc")
@@ -69,10 +80,10 @@ def _reduce_root(b, node, out):
                 sub[k] = r
             stmts = []
             v = b.expr(x, sub, stmts)
-            stmts.append(K.Set(acc, K.Binary(combine, K.Var(acc, dt), v, dt, True)))
+            stmts.append(K.Accumulate(acc, combine, v))
             return stmts
         rshape = [x.shape[k] for k in axes]
-        return [K.Let(acc, init), *b.loops(rshape, inner, "r"),
+        return [accumulator(acc, node.op, dt), *b.loops(rshape, inner, "r"),
                 b.store(out, oidx, node.shape, K.Var(acc, dt))]
     return b.parallel_loops(node.shape, body, D.product(x.shape[k] for k in axes))
 
@@ -105,23 +116,6 @@ def _arg_root(b, node, out):
     return b.parallel_loops(node.shape, body, x.shape[axis])
 
 
-#: rows of B that one pass of the i-k-j matmul over an output row accumulates (static k)
-K_UNROLL = 4
-#: output rows that one pass of the i-k-j matmul computes together (register block)
-M_BLOCK = 4
-#: cache tiles of the large-matmul loop nest: a task computes an M_TILE x N_TILE block of
-#: the output; its K_TILE x N_TILE panel of B (256 KiB in float32) stays in the core's L2
-#: while every 4-row block of A streams past it, and each 4 x N_TILE strip of the output
-#: that is being accumulated stays in L1
-M_TILE, N_TILE, K_TILE = 64, 256, 256
-#: columns of the register tile of the large-matmul micro-kernel: M_BLOCK x J_VEC
-#: accumulators held in registers across the whole k loop (two zmm vectors per row)
-J_VEC = 32
-#: rows of that register tile
-MICRO_ROWS = 4
-#: B (K x N elements) at least this large takes the packed, register-tiled nest
-PACK_MIN = 64 * 64
-assert N_TILE % J_VEC == 0, "a task's columns are whole panels"
 
 
 def matmul_operand(b, node, x, bidx, r, c, stmts, trans):
@@ -142,6 +136,7 @@ def _matmul_root(b, node, out, epilogue=None):
     nb = len(node.shape) - 2
     kdim = A.shape[-2] if ta else A.shape[-1]
     dt = compute_dtype(node.dtype)
+    mt = b.low.schedule.matmul  # the target's tiles
 
     def operand(x, bidx, r, c, stmts, trans):
         return matmul_operand(b, node, x, bidx, r, c, stmts, trans)
@@ -178,13 +173,13 @@ def _matmul_root(b, node, out, epilogue=None):
                 return st
             return stmts + list(b.loops([node.shape[-1]], per_j, "j"))
 
-        if isinstance(kdim, int) and kdim >= 2 * K_UNROLL:
-            whole, rest = divmod(kdim, K_UNROLL)
+        if isinstance(kdim, int) and kdim >= 2 * mt.k_unroll:
+            whole, rest = divmod(kdim, mt.k_unroll)
             ks = list(b.loops([whole], lambda kk: per_ks(
-                [K.iadd(K.imul(kk[0], K_UNROLL), u) for u in range(K_UNROLL)]), "k"))
+                [K.iadd(K.imul(kk[0], mt.k_unroll), u) for u in range(mt.k_unroll)]), "k"))
             if rest:
                 ks += b.loops([rest], lambda kk: per_ks(
-                    [K.iadd(kk[0], whole * K_UNROLL)]), "k")
+                    [K.iadd(kk[0], whole * mt.k_unroll)]), "k")
         else:
             ks = list(b.loops([kdim], lambda kk: per_ks([kk[0]]), "k"))
         epi = [st for i in rows for st in apply_epilogue(bidx, i)]
@@ -215,10 +210,9 @@ def _matmul_root(b, node, out, epilogue=None):
                 bv = operand(B, bidx, kk[0], jj[0], st, tb)
                 for acc, i in zip(accs, rows):
                     av = operand(A, bidx, i, kk[0], st, ta)
-                    st.append(K.Set(acc, K.Binary("add", K.Var(acc, dt),
-                                                  K.Binary("mul", av, bv, dt), dt, True)))
+                    st.append(K.Accumulate(acc, "add", K.Binary("mul", av, bv, dt)))
                 return st
-            return [*(K.Let(acc, K.FConst(0, dt)) for acc in accs),
+            return [*(K.Accumulator(acc, "add", K.FConst(0, dt)) for acc in accs),
                     *b.loops([kdim], per_k, "k"),
                     *(b.store(out, bidx + [i, jj[0]], node.shape, K.Var(acc, dt))
                       for acc, i in zip(accs, rows))]
@@ -232,16 +226,16 @@ def _matmul_root(b, node, out, epilogue=None):
     # the packed nest: a static column count, a reduction over a symbolic extent (the
     # batch, in a weight gradient) or a large enough static one
     if (node.dtype is not T.float16 and len(B.shape) == 2 and isinstance(n_dim, int)
-            and n_dim >= J_VEC and not (isinstance(m_dim, int) and m_dim < 2 * M_BLOCK)
-            and (not isinstance(kdim, int) or (kdim >= 2 * K_UNROLL
-                                               and n_dim * kdim >= PACK_MIN))):
+            and n_dim >= mt.j_vec and not (isinstance(m_dim, int) and m_dim < 2 * mt.m_block)
+            and (not isinstance(kdim, int) or (kdim >= 2 * mt.k_unroll
+                                               and n_dim * kdim >= mt.pack_min))):
         return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt)
     # few columns (the logits of a classifier, their weight gradient): the same nest on
     # the transposed product C^T = B^T A^T, whose columns are C's many rows
     if (node.dtype is not T.float16 and nb == 0 and len(A.shape) == 2 and len(B.shape) == 2
-            and isinstance(m_dim, int) and m_dim >= J_VEC and n_dim >= 2 * M_BLOCK
-            and (not isinstance(kdim, int) or (kdim >= 2 * K_UNROLL
-                                               and m_dim * kdim >= PACK_MIN))):
+            and isinstance(m_dim, int) and m_dim >= mt.j_vec and n_dim >= 2 * mt.m_block
+            and (not isinstance(kdim, int) or (kdim >= 2 * mt.k_unroll
+                                               and m_dim * kdim >= mt.pack_min))):
         return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt,
                              swapped=True)
 
@@ -250,27 +244,27 @@ def _matmul_root(b, node, out, epilogue=None):
     row = per_row_acc if node.dtype is T.float16 or tb else per_row
     m_dim = node.shape[-2]
     block_rows = per_rows_acc if tb else per_rows
-    if node.dtype is T.float16 or M_BLOCK == 1 or (isinstance(m_dim, int)
-                                                   and m_dim < 2 * M_BLOCK):
+    if node.dtype is T.float16 or mt.m_block == 1 or (isinstance(m_dim, int)
+                                                   and m_dim < 2 * mt.m_block):
         def body(idx):
             return row(list(idx[:nb]), idx[nb])
         return b.parallel_loops(node.shape[:-1], body, D.mul(node.shape[-1], kdim))
 
-    # i-k-j over blocks of M_BLOCK rows of A (a register block: each vector of a row of B
-    # that is loaded serves M_BLOCK output rows); the last block may be partial
+    # i-k-j over blocks of m_block rows of A (a register block: each vector of a row of B
+    # that is loaded serves m_block output rows); the last block may be partial
     def block_body(idx):
         bidx = list(idx[:nb])
-        i0 = K.imul(idx[nb], M_BLOCK)
+        i0 = K.imul(idx[nb], mt.m_block)
         m = b.dim(m_dim)
-        full = K.Binary("less_equal", K.iadd(i0, M_BLOCK), m, T.bool_)
+        full = K.Binary("less_equal", K.iadd(i0, mt.m_block), m, T.bool_)
         rest = K.iadd(m, K.imul(i0, -1))
         r = b.fresh("r")
         tail = (K.Loop(r, rest, tuple(row(bidx, K.iadd(i0, K.Var(r))))),)
-        return [K.If(full, tuple(block_rows(bidx, [K.iadd(i0, u) for u in range(M_BLOCK)])),
-                     tail)]
-    blocks = D.floordiv(D.add(m_dim, M_BLOCK - 1), M_BLOCK)
+        block = [K.iadd(i0, u) for u in range(mt.m_block)]
+        return [K.If(full, tuple(block_rows(bidx, block)), tail)]
+    blocks = D.floordiv(D.add(m_dim, mt.m_block - 1), mt.m_block)
     return b.parallel_loops(list(node.shape[:-2]) + [blocks], block_body,
-                            D.mul(D.mul(node.shape[-1], kdim), M_BLOCK))
+                            D.mul(D.mul(node.shape[-1], kdim), mt.m_block))
 
 
 def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=False):
@@ -279,21 +273,23 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
     exchanged below through `left`, `right` and `put`), for a C with few columns and
     many static rows.
 
-    A kernel that runs first packs B (or B^T) into panels of J_VEC columns,
-    `packed[p, k, w] = B[k, p * J_VEC + w]`, so that the micro-kernel reads one
+    The tiles are the target's (`MatmulTiles` of the schedule: m_tile, n_tile, j_vec,
+    micro_rows). A kernel that runs first packs B (or B^T) into panels of j_vec columns,
+    `packed[p, k, w] = B[k, p * j_vec + w]`, so that the micro-kernel reads one
     contiguous stream per panel whatever B's layout (transposed, sliced, strided rows).
-    The matmul kernel then runs parallel tasks over (batch, M_TILE rows, N_TILE columns);
-    a task walks its tile in register tiles of M_BLOCK rows x J_VEC columns whose
-    M_BLOCK * J_VEC accumulators are locals that live in vector registers over the whole
-    k loop (each step loads J_VEC contiguous packed elements and M_BLOCK elements of A;
-    the loop is marked scalar, so LLVM's SLP vectorizer packs the lanes). The output is
-    written once per element, and a panel (K x J_VEC) is reused from L2 by every row block
-    of the task. Rows and columns that do not fill a register tile take one row/column
-    at a time (columns past the last whole panel read B directly). The epilogue runs on
-    the finished tile."""
+    The matmul kernel then runs parallel tasks over (batch, m_tile rows, n_tile columns);
+    a task walks its tile in register tiles of micro_rows rows x j_vec columns whose
+    micro_rows * j_vec accumulators are locals that live in vector registers over the
+    whole k loop (each step loads j_vec contiguous packed elements and micro_rows
+    elements of A; the loop is marked scalar, so LLVM's SLP vectorizer packs the lanes).
+    The output is written once per element, and a panel (K x j_vec) is reused from L2 by
+    every row block of the task. Rows and columns that do not fill a register tile take
+    one row/column at a time (columns past the last whole panel read B directly). The
+    epilogue runs on the finished tile."""
     A, B = node.inputs
     ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
     m, n = node.shape[-2], node.shape[-1]
+    mt = b.low.schedule.matmul  # the target's tiles
     if swapped:  # the product's rows are C's columns and vice versa
         m, n = n, m
 
@@ -316,23 +312,23 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         def put(bidx, i, j, value):
             return b.store(out, bidx + [i, j], node.shape, value)
         R, r_trans, r_key = B, tb, (id(B), tb)
-    n_cols = -(-n // N_TILE)
-    n_rows = D.floordiv(D.add(m, M_TILE - 1), M_TILE)
-    panels = n // J_VEC
-    pshape = (panels, kdim, J_VEC)
+    n_cols = -(-n // mt.n_tile)
+    n_rows = D.floordiv(D.add(m, mt.m_tile - 1), mt.m_tile)
+    panels = n // mt.j_vec
+    pshape = (panels, kdim, mt.j_vec)
     # one packed copy of the right factor per program: an unrolled loop's steps that
     # multiply by the same weights share it (its value cannot change within a run: IR
     # nodes are values, and a variable updated in place is read by no later kernel)
     packed = b.low.packed.get(r_key)
     if packed is None:
         packed = b.low.packed[r_key] = b.low.add_temp(
-            R.dtype, pshape, f"{R.describe()} packed in {J_VEC}-column panels for "
+            R.dtype, pshape, f"{R.describe()} packed in {mt.j_vec}-column panels for "
                              f"{node.describe()}")
         pb = type(b)(b.low, node, "")
 
         def pack(idx):
             st = []
-            k, j = idx[1], K.iadd(K.imul(idx[0], J_VEC), idx[2])
+            k, j = idx[1], K.iadd(K.imul(idx[0], mt.j_vec), idx[2])
             st.append(pb.store(packed, idx, pshape,
                                pb.expr(R, [j, k] if r_trans else [k, j], st)))
             return st
@@ -365,11 +361,10 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
                        for w in range(width)]
             for r, av in enumerate(avs):
                 for w, bv in enumerate(bvs):
-                    st.append(K.Set(accs[r][w], K.Binary(
-                        "add", K.Var(accs[r][w], dt), K.Binary("mul", av, bv, dt, True),
-                        dt, True)))
+                    st.append(K.Accumulate(accs[r][w], "add",
+                                           K.Binary("mul", av, bv, dt, True)))
             return st
-        init = [K.Let(a, K.FConst(0, dt)) for row in accs for a in row]
+        init = [K.Accumulator(a, "add", K.FConst(0, dt)) for row in accs for a in row]
         kloop = [dataclasses.replace(lp, vectorize=False) for lp in b.loops([kdim], per_k, "k")]
         fini = []
         for r, i in enumerate(rows):
@@ -386,38 +381,38 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
 
     def tile(idx):
         bidx = list(idx[:nb])
-        r0 = K.imul(K.idiv(idx[nb], n_cols), M_TILE)
-        j0 = K.imul(K.imod(idx[nb], n_cols), N_TILE)
+        r0 = K.imul(K.idiv(idx[nb], n_cols), mt.m_tile)
+        j0 = K.imul(K.imod(idx[nb], n_cols), mt.n_tile)
         left = K.iadd(b.dim(m), K.imul(r0, -1))
-        rext = K.Binary("imin", K.IConst(M_TILE), left, T.int64)
-        if n % N_TILE == 0 or n <= N_TILE:
-            jext = min(n, N_TILE)
-            jvecs, jrest = K.IConst(jext // J_VEC), K.IConst(jext % J_VEC)
+        rext = K.Binary("imin", K.IConst(mt.m_tile), left, T.int64)
+        if n % mt.n_tile == 0 or n <= mt.n_tile:
+            jext = min(n, mt.n_tile)
+            jvecs, jrest = K.IConst(jext // mt.j_vec), K.IConst(jext % mt.j_vec)
         else:
-            jext = K.Binary("imin", K.IConst(N_TILE), K.iadd(K.IConst(n), K.imul(j0, -1)),
+            jext = K.Binary("imin", K.IConst(mt.n_tile), K.iadd(K.IConst(n), K.imul(j0, -1)),
                             T.int64)
-            jvecs = K.idiv(jext, J_VEC)
-            jrest = K.iadd(jext, K.imul(jvecs, -J_VEC))
-        blocks = K.idiv(K.iadd(rext, MICRO_ROWS - 1), MICRO_ROWS)
+            jvecs = K.idiv(jext, mt.j_vec)
+            jrest = K.iadd(jext, K.imul(jvecs, -mt.j_vec))
+        blocks = K.idiv(K.iadd(rext, mt.micro_rows - 1), mt.micro_rows)
         last = K.iadd(K.iadd(r0, rext), -1)
 
         def rows_of_block(bb):
-            i0 = K.iadd(r0, K.imul(bb, MICRO_ROWS))
-            return [K.iadd(i0, u) for u in range(MICRO_ROWS)]
+            i0 = K.iadd(r0, K.imul(bb, mt.micro_rows))
+            return [K.iadd(i0, u) for u in range(mt.micro_rows)]
 
         def col_vec(jv):
-            return K.iadd(j0, K.imul(jv, J_VEC))
+            return K.iadd(j0, K.imul(jv, mt.j_vec))
 
         def panel(jv):
-            return K.iadd(K.imul(K.imod(idx[nb], n_cols), N_TILE // J_VEC), jv)
+            return K.iadd(K.imul(K.imod(idx[nb], n_cols), mt.n_tile // mt.j_vec), jv)
 
         def rest_col(jr):
-            return K.iadd(j0, K.iadd(K.imul(jvecs, J_VEC), jr))
+            return K.iadd(j0, K.iadd(K.imul(jvecs, mt.j_vec), jr))
 
         # whole register tiles; the last block of rows may be partial (rows past the
         # tile's end recompute its last row and are not stored)
         stmts = list(b.loops([jvecs], lambda jv: b.loops(
-            [blocks], lambda bb: micro(bidx, rows_of_block(bb[0]), col_vec(jv[0]), J_VEC,
+            [blocks], lambda bb: micro(bidx, rows_of_block(bb[0]), col_vec(jv[0]), mt.j_vec,
                                        panel(jv[0]), last), "ib"), "jv"))
         stmts += b.loops([jrest], lambda jr: list(b.loops(
             [rext], lambda rr: micro(bidx, [K.iadd(r0, rr[0])], rest_col(jr[0]), 1), "ir")),
@@ -430,7 +425,7 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
                                                                jext), "r")
         return stmts
     return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
-                            D.mul(M_TILE * min(n, N_TILE), kdim))
+                            D.mul(mt.m_tile * min(n, mt.n_tile), kdim))
 
 
 def _scatter_root(b, node, out):
@@ -487,14 +482,14 @@ def _row_root(b, group, out):
     def reduction(red, ridx, stmts):
         dt = compute_dtype(red.dtype)
         acc = b.fresh("acc")
-        stmts.append(K.Let(acc, K.FConst(identity_of(red.op, dt.np).item(), dt)))
+        stmts.append(accumulator(acc, red.op, dt))
 
         def inner_body(iidx):
             st = []
             v = b.expr(red.inputs[0], ridx + iidx, st)
             if red.inputs[0] is cached:  # keep it in the output row for the last pass
                 st.append(b.store(out, ridx + iidx, root.shape, v))
-            st.append(K.Set(acc, K.Binary(COMBINE[red.op], K.Var(acc, dt), v, dt, True)))
+            st.append(K.Accumulate(acc, COMBINE[red.op], v))
             return st
         stmts.extend(b.loops(inner, inner_body, "r"))
         return K.Var(acc, dt)

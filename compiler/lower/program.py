@@ -17,6 +17,7 @@ import dataclasses
 from . import kir as K
 from .lower import _Builder
 from .nests import lower_group
+from .schedule import Schedule
 
 _FIELDS: dict = {}
 
@@ -107,9 +108,9 @@ def _rename(obj, names: dict, memo=None, intern=None):
 
 
 class _Lowering:
-    def __init__(self, program, plan, group_rule=None):
-        self.program, self.plan = program, plan
-        self.group_rule = group_rule or lower_group
+    def __init__(self, program, plan, schedule):
+        self.program, self.plan, self.schedule = program, plan, schedule
+        self.group_rule = schedule.group_rule or lower_group
         self.buffer_of: dict = {}
         self.buffers: list = []
         self.errors: dict = {}
@@ -216,7 +217,8 @@ class _Lowering:
             symbols=tuple(names[s] for s in b.symbols), uses_counter=b.uses_counter,
             body=_rename(body, names, intern=self.intern), nodes=(root.describe(),),
             can_fail=b.can_fail,
-            work=_rename(b.work, names, intern=self.intern) if b.work is not None else None)
+            work=_rename(b.work, names, intern=self.intern) if b.work is not None else None,
+            kind=kind)
         return kernel, ([p.name for p in params], list(b.symbols))
 
 
@@ -376,10 +378,11 @@ def _reads_only_where_it_writes(body, buf) -> bool:
     return len(stores) == 1 and all(ld.index == stores[0].index for ld in loads)
 
 
-def lower_program(program, plan, group_rule=None) -> K.LoweredProgram:
-    """The lowered program. `group_rule(builder, group, out)` -> statements of one group's
-    kernel: a backend's own loop nest for some group kinds (the CUDA backend's matmul);
-    default `nests.lower_group`. Assigns update their variable in place where that is
-    safe (else the whole program is lowered again with every update into a temporary)."""
-    return (_Lowering(program, plan, group_rule).run()
-            or _Lowering(program, plan, group_rule).run(in_place=False))
+def lower_program(program, plan, schedule: Schedule) -> K.LoweredProgram:
+    """The lowered program for the target of `schedule` (compiler/lower/schedule.py: the
+    CPU's matmul tiles, or a backend's own loop nests for some group kinds through
+    `schedule.group_rule(builder, group, out)`, default `nests.lower_group`). Assigns
+    update their variable in place where that is safe (else the whole program is lowered
+    again with every update into a temporary)."""
+    return (_Lowering(program, plan, schedule).run()
+            or _Lowering(program, plan, schedule).run(in_place=False))

@@ -16,14 +16,14 @@ from ...ir import dims as D
 from ...ir.signature import program_signature
 from ...lower import format_kernel, lower_program
 from . import emit, nvrtc
-from .nests import lower_group
+from .nests import CUDA_SCHEDULE
 
 
 def lower_for_cuda(program):
     """(plan, LoweredProgram) of `program` as the CUDA backend lowers it."""
     from passes.fusion import plan_kernels
     plan = plan_kernels(program)
-    return plan, lower_program(program, plan, group_rule=lower_group)
+    return plan, lower_program(program, plan, CUDA_SCHEDULE)
 
 
 def schedule_of(lowered, module) -> list:

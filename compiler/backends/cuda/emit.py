@@ -10,11 +10,12 @@ loops map onto the grid is decided per kernel (`plan_mapping`):
             per trip, so their loads are in flight together); inner loops stay sequential
     rows    one block per iteration of the parallel loop (block-stride over them); each
             top-level loop of the iteration's body is block-strided (threads split it)
-            and every accumulator it updates is combined with a block-wide reduction
-            (warp shuffles, then shared memory), so all threads continue with the
-            row's value (reductions, softmax rows)
-    tiled   matmul kernels in the dot-product form: blocks of 256 threads compute 64 x 64
-            output tiles through shared memory (compiler/backends/cuda/matmul.py)
+            and every accumulator it updates (`Accumulate` into an `Accumulator`: the
+            kernel IR states the combine op and identity) is combined with a block-wide
+            reduction (warp shuffles, then shared memory), so all threads continue with
+            the row's value (reductions, softmax rows)
+    tiled   kernels of kind matmul in the dot-product form: blocks of 256 threads compute
+            64 x 64 output tiles through shared memory (compiler/backends/cuda/matmul.py)
     mma     the same with float16 operands: tensor-core m16n8k16 steps, 32 x 32 tiles
     block   a kernel without a parallel loop whose loops qualify as above: one block
     serial  anything else without a parallel loop: one thread
@@ -28,7 +29,6 @@ ends the thread's work, as the CPU kernel returns.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -56,7 +56,6 @@ BLOCK_THREADS = 512
 #: loads can be in flight together: memory-level parallelism for bandwidth-bound kernels)
 ILP = 4
 
-_IDENTITY = {"add": 0, "mul": 1}
 _TEMPLATE = None
 
 
@@ -161,23 +160,14 @@ def _flat_nest(loop):
     return chain
 
 
-def _accumulator_op(set_stmt):
-    """The combine op when `Set(acc, op(acc, v))` is an accumulation, else None."""
-    v = set_stmt.value
-    if isinstance(v, K.Binary) and v.op in ("add", "mul", "maximum", "minimum") and \
-            isinstance(v.a, K.Var) and v.a.name == set_stmt.var and \
-            not _uses_var(v.b, set_stmt.var):
-        return v.op
-    return None
-
-
-def _strided_ok(loop, lets):
+def _strided_ok(loop, decls):
     """Whether the iterations of `loop` may be split over a block's threads: every Store
     indexes with the loop variable, a buffer both loaded and stored is loaded only where
-    it is stored, and variables from outside the loop are only accumulated (returned as
-    {var: op}); None when the loop does not qualify."""
-    inner_lets = {s.var for s in _walk(loop.body) if isinstance(s, K.Let)}
-    inner_lets |= {s.var for s in _walk(loop.body) if isinstance(s, K.Loop)}
+    it is stored, and variables from outside the loop (`decls`: var -> its declaring
+    statement) are only accumulated: `Accumulate` into an `Accumulator`, which starts at
+    its op's identity, so per-thread partial values combine (returned as {var: op}).
+    None when the loop does not qualify."""
+    inner = {s.var for s in _walk(loop.body) if isinstance(s, (K.Let, K.Accumulator, K.Loop))}
     stores, accs = {}, {}
     for s in _walk(loop.body):
         if isinstance(s, K.Fail):
@@ -186,17 +176,15 @@ def _strided_ok(loop, lets):
             if not _uses_var(s.index, loop.var):
                 return None
             stores.setdefault(s.buf, set()).add(s.index)
-        if isinstance(s, K.Set) and s.var not in inner_lets:
-            op = _accumulator_op(s)
-            init = lets.get(s.var)
-            if op is None or accs.get(s.var, op) != op or not _is_identity(init, op):
+        if isinstance(s, (K.Set, K.Accumulate)) and s.var not in inner:
+            decl = decls.get(s.var)
+            if not isinstance(s, K.Accumulate) or not isinstance(decl, K.Accumulator) or \
+                    decl.op != s.op:
                 return None
-            accs[s.var] = op
+            accs[s.var] = s.op
     for s in _walk(loop.body):
-        exprs = list(_exprs_of(s))
-        if isinstance(s, K.Set) and s.var in accs:
-            exprs = [s.value.b]  # the accumulation itself reads the thread's partial value
-        for e in exprs:
+        # (an Accumulate's own read of its variable is the thread's partial value)
+        for e in _exprs_of(s):
             for x in _subexprs(e):
                 if isinstance(x, K.Load) and x.buf in stores and x.index not in stores[x.buf]:
                     return None
@@ -205,38 +193,23 @@ def _strided_ok(loop, lets):
     return accs
 
 
-def _is_identity(init, op) -> bool:
-    if not isinstance(init, K.FConst):
-        return False
-    v = init.value
-    if op in _IDENTITY:
-        return v == _IDENTITY[op]
-    dt = init.dtype
-    if dt.is_float:
-        return v == (-math.inf if op == "maximum" else math.inf)
-    info = dt.np.type
-    import numpy as np
-    lim = np.iinfo(info)
-    return v == (lim.min if op == "maximum" else lim.max)
-
-
 def _row_plan(body):
     """For a row body (the statements of one parallel iteration, or a whole kernel):
     {id(loop): (accumulators, strided loop)} for its top-level loops, or None when the
     body cannot be split over a block. Top-level statements other than loops must be
     free of loops and stores other than plain ones (every thread runs them alike)."""
-    lets, plan = {}, {}
+    decls, plan = {}, {}
     for s in body:
-        if isinstance(s, K.Let):
-            lets[s.var] = s.value
+        if isinstance(s, (K.Let, K.Accumulator)):
+            decls[s.var] = s
         elif isinstance(s, K.Loop):
-            accs = _strided_ok(s, lets)
+            accs = _strided_ok(s, decls)
             if accs is not None:
                 plan[id(s)] = (accs, s)
                 continue
             if len(s.body) == 1 and isinstance(s.body[0], K.Loop) and \
                     not _has_var(s.body[0].extent):
-                accs = _strided_ok(s.body[0], lets)
+                accs = _strided_ok(s.body[0], decls)
                 if accs is not None and not accs:
                     plan[id(s)] = ({}, s.body[0])
                     continue
@@ -257,12 +230,14 @@ def plan_mapping(kernel: K.Kernel):
         chain = _flat_nest(body[0])
         inner = chain[-1].body
         reduces = any(isinstance(s, K.Loop) for s in inner)
-        if "_matmul_" in kernel.name:
+        if kernel.kind == "matmul":
             plan = plan_tiled(kernel, chain)
             if plan is not None:
                 return ("mma" if uses_tensor_cores(plan) else "tiled"), plan
-        # other matmuls: one thread per output element (many outputs, a short dot product)
-        if reduces and not kernel.can_fail and "_matmul_" not in kernel.name:
+            # other matmuls: one thread per output element (many outputs, a short dot
+            # product)
+            return "grid", None
+        if reduces and not kernel.can_fail:
             plan = _row_plan(inner)
             if plan is not None and any(accs for accs, _ in plan.values()):
                 return "rows", plan
@@ -283,6 +258,8 @@ class KernelPrinter:
         self.lines: list = []
         self.depth = 1
         self.mem = {p.name: p.dtype for p in kernel.params}
+        self.accumulators = {s.var: s for s in _walk(kernel.body)
+                             if isinstance(s, K.Accumulator)}
 
     def emit(self, line):
         self.lines.append("  " * self.depth + line)
@@ -358,6 +335,13 @@ class KernelPrinter:
 
     def s_Set(self, s):
         self.emit(f"{s.var} = {self.expr(s.value)};")
+
+    def s_Accumulator(self, s):
+        self.emit(f"{self.ops.reg_type(s.dtype)} {s.var} = {self.expr(s.identity)};")
+
+    def s_Accumulate(self, s):
+        dt = self.accumulators[s.var].dtype
+        self.emit(f"{s.var} = {self.expr(s.update(dt))};")
 
     def s_If(self, s):
         self.emit(f"if ({self.expr(s.cond)}) {{")
@@ -436,8 +420,7 @@ class KernelPrinter:
     def strided(self, loop, accs):
         self.s_Loop(loop, start="threadIdx.x", step="blockDim.x")
         for var, op in accs.items():
-            dt = next(s.value.dtype for s in _walk(self.kernel.body)
-                      if isinstance(s, K.Let) and s.var == var)
+            dt = self.accumulators[var].dtype
             ty = self.ops.reg_type(dt)
             combine = self.ops.binary(op, "a", "b", dt)
             self.emit(f"{var} = fc_block_reduce({var}, []({ty} a, {ty} b) "

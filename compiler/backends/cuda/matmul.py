@@ -1,8 +1,9 @@
 """The tiled shared-memory form of matmul kernels (the `tiled` mapping).
 
-It applies to the CUDA matmul nest (compiler/backends/cuda/nests.py): a parallel nest
-over (batch..., i, j) whose body is `let acc = 0; for k: (lets); acc = acc + a * b`,
-then the epilogue and the store. When `a` depends on (batch, i, k) but not j and `b` on
+It applies to kernels of kind matmul from the CUDA matmul nest
+(compiler/backends/cuda/nests.py): a parallel nest over (batch..., i, j) whose body is
+`Accumulator(acc, add, 0); for k: (lets); Accumulate(acc, add, a * b)`, then the epilogue
+and the store. When `a` depends on (batch, i, k) but not j and `b` on
 (batch, k, j) but not i (always, for nests built from matmul operands), a block of
 `THREADS` threads computes a `TILE` x `TILE` tile of the output, each thread `R` x `R`
 elements (rows ty + 16 r, columns tx + 16 c): per step of `KT` along k, the block
@@ -61,24 +62,20 @@ def plan_tiled(kernel, chain):
     if len(chain) < 2:
         return None
     body = chain[-1].body
-    if len(body) < 3 or not isinstance(body[0], K.Let) or not isinstance(body[1], K.Loop):
+    if len(body) < 3 or not isinstance(body[0], K.Accumulator) or body[0].op != "add" or \
+            not isinstance(body[1], K.Loop):
         return None
     acc, kloop = body[0], body[1]
-    if not isinstance(acc.value, K.FConst) or acc.value.value != 0:
-        return None
     *lets, last = kloop.body
-    if not lets and not isinstance(last, K.Set):
-        return None
-    if not all(isinstance(s, K.Let) for s in lets) or not isinstance(last, K.Set) or \
+    if not all(isinstance(s, K.Let) for s in lets) or not isinstance(last, K.Accumulate) or \
             last.var != acc.var:
         return None
     v = last.value
-    if not (isinstance(v, K.Binary) and v.op == "add" and isinstance(v.a, K.Var) and
-            v.a.name == acc.var and isinstance(v.b, K.Binary) and v.b.op == "mul"):
+    if not (isinstance(v, K.Binary) and v.op == "mul"):
         return None
     let_map = {s.var: s for s in lets}
     ivar, jvar = chain[-2].var, chain[-1].var
-    a, b = v.b.a, v.b.b
+    a, b = v.a, v.b
     if jvar in _deps(a, let_map) or ivar in _deps(b, let_map) or acc.var in \
             _deps(a, let_map) | _deps(b, let_map):
         return None
@@ -100,7 +97,7 @@ def tiles_extent(chain, tile=None):
 def emit_tiled(pr, chain, plan):
     """Print the tiled kernel body with KernelPrinter `pr`."""
     acc = plan["acc"]
-    dt = acc.value.dtype
+    dt = acc.dtype
     ty = pr.ops.reg_type(dt)
     ivar, jvar, kvar = chain[-2].var, chain[-1].var, plan["k"].var
     batch = chain[:-2]
@@ -197,7 +194,7 @@ def uses_tensor_cores(plan) -> bool:
     its products (float16 x float16 fits float32), reassociated in its sums (allowed for
     matmul by the numerics contract)."""
     lets = {s.var: s for s in plan["a_lets"] + plan["b_lets"]}
-    return plan["acc"].value.dtype is T.float32 and _is_half_value(plan["a"], lets) and \
+    return plan["acc"].dtype is T.float32 and _is_half_value(plan["a"], lets) and \
         _is_half_value(plan["b"], lets)
 
 

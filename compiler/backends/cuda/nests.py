@@ -6,7 +6,7 @@ tens of thousands of GPU threads. Here the parallel loop runs over every output 
 (batch, i, j), each a dot product over k into one accumulator (marked `fast`: an FMA
 chain), then the group's epilogue is applied to the accumulator and stored once. Operand
 values and indexing come from the same `_Builder.expr` as every other kernel; every other
-group kind uses the shared nests unchanged.
+group kind uses the shared nests unchanged. `CUDA_SCHEDULE` hands this rule to lowering.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ...ir import dtypes as T
 from ...lower import kir as K
 from ...lower import nests
 from ...lower.lower import compute_dtype
+from ...lower.schedule import Schedule
 
 
 def lower_group(b, group, out):
@@ -42,10 +43,9 @@ def _matmul_dot(b, node, epilogue, out):
             st = []
             av = operand(A, bidx, i, kk[0], st, ta)
             bv = operand(B, bidx, kk[0], j, st, tb)
-            st.append(K.Set(acc, K.Binary("add", K.Var(acc, dt),
-                                          K.Binary("mul", av, bv, dt, True), dt, True)))
+            st.append(K.Accumulate(acc, "add", K.Binary("mul", av, bv, dt, True)))
             return st
-        stmts = [K.Let(acc, K.FConst(0, dt)), *b.loops([kdim], per_k, "k")]
+        stmts = [K.Accumulator(acc, "add", K.FConst(0, dt)), *b.loops([kdim], per_k, "k")]
         value = K.Var(acc, dt)
         if node.dtype is T.float16:  # the matmul's value is a float16 tensor
             value = K.Cast(K.Cast(value, T.float16), T.float32)
@@ -55,3 +55,9 @@ def _matmul_dot(b, node, epilogue, out):
         stmts.append(b.store(out, idx, node.shape, value))
         return stmts
     return b.parallel_loops(node.shape, body, kdim)
+
+
+#: the CUDA backend's lowering schedule: its own matmul nest; the CPU's matmul tiles are
+#: not read (every matmul group is built here). A constant: the compile cache key has
+#: the device and architecture already.
+CUDA_SCHEDULE = Schedule("cuda", group_rule=lower_group)

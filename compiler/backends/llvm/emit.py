@@ -197,6 +197,14 @@ class FnEmitter:
         ptr, _ = self.locals[s.var]
         self.builder.store(self.expr(s.value), ptr)
 
+    def s_Accumulator(self, s):
+        ptr = self.local(s.var, s.dtype)
+        self.builder.store(self.expr(s.identity), ptr)
+
+    def s_Accumulate(self, s):
+        ptr, dtype = self.locals[s.var]
+        self.builder.store(self.expr(s.update(dtype)), ptr)
+
     def s_If(self, s):
         b = self.builder
         cond = self.expr(s.cond)

@@ -5,6 +5,9 @@ named CPU (e.g. "x86-64-v3"); `optimize(module_text, opt_level, cpu)` parses, ve
 and optimizes an LLVM module (O0..O3, loop and SLP vectorization on, LLVM's loop unroller
 off) and returns the llvmlite `ModuleRef`. No fast-math: exact IEEE order is kept (see
 DESIGN.md numerics).
+
+`cpu_schedule(cpu)` is the lowering schedule (compiler/lower/schedule.py) for that CPU:
+its matmul register tile follows the CPU's widest vector (`vector_bytes`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from __future__ import annotations
 import functools
 
 import llvmlite.binding as llvm
+
+from runtime.cpu import LEVELS
+
+from ...lower.schedule import Schedule, matmul_tiles
 
 
 @functools.lru_cache(maxsize=None)
@@ -58,3 +65,40 @@ def optimize(module_text: str, opt_level: int = 3, cpu: str = "host"):
 
 def assembly(module_ref, cpu: str = "host") -> str:
     return target_machine(cpu).emit_assembly(module_ref)
+
+
+#: vector width of a CPU named neither "host" nor an x86-64 level (flowc cannot tell its
+#: features): the AVX-512 tile, what every CPU target got before schedules existed
+UNKNOWN_CPU_VECTOR_BYTES = 64
+
+
+def _widest_vector(features) -> int:
+    """Bytes of the widest vector register among LLVM feature names `features`."""
+    if "avx512f" in features:
+        return 64
+    if "avx2" in features:
+        return 32
+    return 16
+
+
+@functools.lru_cache(maxsize=None)
+def vector_bytes(cpu: str = "host") -> int:
+    """The widest vector register of `cpu`, in bytes: "host" (or "") from this CPU's
+    features as LLVM reports them, an x86-64 level from the features it implies
+    (runtime/cpu.py `LEVELS`: x86-64-v4 -> 64, x86-64-v3 -> 32, v2 and v1 -> 16)."""
+    if cpu in ("host", ""):
+        _init()
+        host = llvm.get_host_cpu_features()
+        return _widest_vector({f for f, on in host.items() if on})
+    if cpu in LEVELS:
+        return _widest_vector(LEVELS[cpu])
+    return UNKNOWN_CPU_VECTOR_BYTES
+
+
+def cpu_schedule(cpu: str = "host") -> Schedule:
+    """The lowering schedule for kernels that run on `cpu` (a CompileOptions.target_cpu).
+    It is a function of `cpu` and, for "host", of this CPU's features, which the compile
+    cache key holds already (compiler/cache.py: the CPU name and host features), so the
+    schedule needs no field of its own in the key."""
+    width = vector_bytes(cpu)
+    return Schedule(f"{cpu or 'host'} ({width}-byte vectors)", matmul_tiles(width))

@@ -1,0 +1,62 @@
+"""Per-target schedules: the target-specific choices that lowering takes as input.
+
+Lowering (compiler/lower) decides every index and value of a kernel; a few of its
+choices depend on the machine the kernels run on, and those come in as a `Schedule`
+(`lower_program(program, plan, schedule)`), so the shared lowering holds no machine
+constants and each backend states its own:
+
+- the CPU (compiler/backends/llvm/target.py `cpu_schedule(target_cpu)`): `MatmulTiles`,
+  the loop nests of matmul kernels, whose register tile follows the target's vector
+  width (`matmul_tiles(vector_bytes)`: two vectors of float32 per tile row);
+- CUDA (compiler/backends/cuda/nests.py `CUDA_SCHEDULE`): its own loop nest for matmul
+  groups (`group_rule`); how loops map onto threads and blocks is the CUDA emitter's
+  choice, made per kernel from `Kernel.kind` and the kernel's statements.
+
+A schedule is a function of the compile options (target_cpu and, for "host", this CPU's
+features; device), which the compile cache key already holds, so it adds nothing to the
+key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class MatmulTiles:
+    """The CPU matmul nests (compiler/lower/nests.py): the plain i-k-j nest's unrolling
+    and row block, and the packed, register-tiled nest's tiles."""
+    vector_bytes: int = 64   # the target's SIMD register width (64: AVX-512, 32: AVX2)
+    k_unroll: int = 4        # rows of B that one pass of the i-k-j nest accumulates
+    m_block: int = 4         # output rows that one pass of the i-k-j nest computes
+    #: a task of the packed nest computes an m_tile x n_tile block of the output; each
+    #: K x j_vec panel of packed B stays in the core's L2 while the task's row blocks
+    #: stream past it, and each micro_rows x n_tile strip being accumulated stays in L1
+    m_tile: int = 64
+    n_tile: int = 256
+    j_vec: int = 32          # columns of the register tile (two vectors per row)
+    micro_rows: int = 4      # rows of the register tile
+    pack_min: int = 64 * 64  # B (K x N elements) at least this large takes the packed nest
+
+    def __post_init__(self):
+        if self.n_tile % self.j_vec:
+            raise ValueError("a task's columns must be whole panels (n_tile % j_vec)")
+
+
+def matmul_tiles(vector_bytes: int) -> MatmulTiles:
+    """The matmul tiles for a target whose widest vector is `vector_bytes` bytes: a
+    register tile of micro_rows x (2 vectors of float32) accumulators, which with its
+    operands fits the 32 vector registers of AVX-512 (4 x 2 zmm) and the 16 of AVX2
+    (4 x 2 ymm)."""
+    return MatmulTiles(vector_bytes=vector_bytes, j_vec=2 * vector_bytes // 4)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    target: str                          # what it was made for ("host (avx512f)", "cuda")
+    matmul: MatmulTiles = MatmulTiles()  # the CPU matmul nests (unused by a group rule
+    #                                      that builds matmul kernels itself)
+    #: (builder, group, out) -> statements of one group's kernel: a backend's own loop
+    #: nests for some group kinds; None: compiler/lower/nests.py `lower_group`
+    group_rule: Callable | None = None
