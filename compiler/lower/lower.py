@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from ..ir import dims as D
 from ..ir import dtypes as T
+from ..ops import get, names
+from ..ops.reduce import identity_of
 from . import kir as K
 
 
@@ -299,14 +301,12 @@ def _shape_value(b, node, idx, stmts):
     return K.Cast(value, node.dtype)
 
 
-#: the accumulation op of each reduction
-COMBINE = {"reduce_sum": "add", "reduce_prod": "mul", "reduce_max": "maximum",
-           "reduce_min": "minimum"}
+#: the accumulation op of each reduction (the op table's `combine`)
+COMBINE = {name: get(name).combine for name in names(lambda op: op.combine is not None)}
 
 
 def accumulator(var, reduction, dt) -> K.Accumulator:
     """The declaration of local `var` accumulating reduction op `reduction` in `dt`."""
-    from ..ops.reduce import identity_of
     return K.Accumulator(var, COMBINE[reduction],
                          K.FConst(identity_of(reduction, dt.np).item(), dt))
 
