@@ -21,9 +21,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,9 +33,10 @@ from .backends.llvm.abi import abi_model
 from .backends.llvm.capi import add_c_api
 from .backends.llvm.header import render_header
 from .convert import CompileError, convert
-from .ir.graph import Operation, Tensor, get_default_graph
+from .frontend.graph import Operation, Tensor, get_default_graph
 from .ir.verify import verify
 from .options import CompileOptions
+from .toolchain import c_compiler, flowc_version, link_shared
 
 DEFAULT_CPU = "x86-64-v3"
 
@@ -49,14 +47,6 @@ class Artifact:
     library: str
     header: str
     manifest: str
-
-
-def flowc_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("flowc")
-    except Exception:  # noqa: BLE001  (not installed: running from a checkout)
-        return "0.1.0+checkout"
 
 
 def lower_and_emit(program, options: CompileOptions):
@@ -79,7 +69,7 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
                          "are not available yet (run GPU programs through a Session, "
                          "fc.jit or build_program)")
     options, cpu, features = _target(options)
-    cc = _c_compiler()
+    cc = c_compiler()
     program, graph = _program(fetches, feeds, options, name)
     _, lowered, module = lower_and_emit(program, options)
     from .build import buffer_lifetimes
@@ -118,21 +108,6 @@ def _target(options):
         raise ValueError(f"fc.compile cannot tell which CPU features {cpu!r} needs (the "
                          f"manifest must list them); use 'host' or one of {sorted(LEVELS)}")
     return options, cpu, list(LEVELS[cpu])
-
-
-def find_c_compiler():
-    """The path of the C compiler driver ($CC, else `cc`) on PATH, or None."""
-    return shutil.which(os.environ.get("CC", "cc"))
-
-
-def _c_compiler() -> str:
-    cc = os.environ.get("CC", "cc")
-    found = find_c_compiler()
-    if found is None:
-        raise CompileError(f"fc.compile links the shared object with the system C compiler, "
-                           f"and {cc!r} was not found on PATH: install one (e.g. gcc or clang) "
-                           "or set CC to its path")
-    return found
 
 
 def _elements(graph, items):
@@ -210,29 +185,6 @@ def _build_library(module, options, cc, so_path):
     tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
     link_shared(tm.emit_object(ref), cc, so_path)
     return tm
-
-
-def link_shared(objects, cc, so_path):
-    """Link object code (bytes, or a list of bytes) into the shared object `so_path` with
-    `cc -shared` (libm, libpthread); the file appears atomically (built in a temp dir,
-    then renamed). Raises CompileError when the link fails. Shared with the compile
-    cache."""
-    objects = [objects] if isinstance(objects, (bytes, bytearray)) else list(objects)
-    directory = os.path.dirname(os.path.abspath(so_path))
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".flowc-") as tmp:
-        paths = []
-        for i, data in enumerate(objects):
-            paths.append(os.path.join(tmp, f"model{i}.o"))
-            with open(paths[-1], "wb") as f:
-                f.write(data)
-        out = os.path.join(tmp, os.path.basename(so_path))
-        cmd = [cc, "-shared", "-o", out, *paths, f"-Wl,-soname,{os.path.basename(so_path)}",
-               "-Wl,--as-needed", "-lm", "-lpthread"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise CompileError(f"linking {so_path!r} failed ({' '.join(cmd)}):\n"
-                               f"{proc.stderr.strip()}")
-        os.replace(out, so_path)
 
 
 def _write_text(path, text):

@@ -10,7 +10,7 @@ disabled_passes, target_cpu, threads; never dump_dir).
 Location: $FLOWC_CACHE_DIR, else $XDG_CACHE_HOME/flowc, else ~/.cache/flowc;
 FLOWC_CACHE=0 turns the cache off. An entry is the folder `ROOT/entries/KEY/`:
     code.so     the optimized module as a PIC object linked with `cc -shared`
-                (`compiler.aot.link_shared`); it exports `flowc_main`
+                (`compiler.toolchain.link_shared`); it exports `flowc_main`
     const_N.npy each constant buffer (loaded with allow_pickle=False)
     entry.json  the key's components, the Executable's description (BufferSpecs,
                 outputs, updates, errors, lifetimes, signature, texts) and the sha256
@@ -39,12 +39,10 @@ corrupt in this process).
 from __future__ import annotations
 
 import ctypes
-import functools
 import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -54,6 +52,8 @@ import numpy as np
 from runtime.artifact import sha256_file
 from runtime.executable import BufferSpec, Executable
 from runtime.signature import Signature
+
+from .toolchain import compiler_fingerprint, find_c_compiler, link_shared
 
 log = logging.getLogger("flowc.cache")
 
@@ -106,45 +106,9 @@ def _cpu_name(cpu: str) -> str:
     return llvm.get_host_cpu_name()
 
 
-@functools.lru_cache(maxsize=None)
-def _flowc_version() -> str:
-    """The version from a checkout's pyproject.toml (fast), else the installed one
-    (importlib.metadata scans every distribution: ~20 ms, too slow for a warm start),
-    plus a fingerprint of the code generator's sources, so that editing the compiler in a
-    checkout never reuses code an older compiler generated."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pyproject = os.path.join(root, "pyproject.toml")
-    version = None
-    try:
-        with open(pyproject) as f:
-            found = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.MULTILINE)
-        if found:
-            version = found.group(1) + "+checkout"
-    except OSError:
-        pass
-    if version is None:
-        from .aot import flowc_version
-        version = flowc_version()
-    return version + "+" + _sources_fingerprint(root)
-
-
-def _sources_fingerprint(root) -> str:
-    """sha256 over (path, size, mtime) of every .py file of the three packages: a stat
-    per file (about a millisecond), not a read."""
-    h = hashlib.sha256()
-    for pkg in ("compiler", "passes", "runtime"):
-        for dirpath, dirnames, filenames in os.walk(os.path.join(root, pkg)):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.endswith(".py"):
-                    st = os.stat(os.path.join(dirpath, name))
-                    h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:16]
-
-
 def key_parts(program, options) -> dict:
     """The key's components: what decides the generated code."""
-    parts = {"program": program_hash(program), "flowc": _flowc_version(), "format": FORMAT,
+    parts = {"program": program_hash(program), "flowc": compiler_fingerprint(), "format": FORMAT,
              "cpu": _cpu_name(options.target_cpu),
              "features": _host_features(options.target_cpu)}
     for name in OPTION_FIELDS:
@@ -163,7 +127,6 @@ def lookup(program, options):
     store then); an Executable is a hit."""
     if not enabled():
         return None, None
-    from .aot import find_c_compiler
     if find_c_compiler() is None:
         log.debug("compile cache off: no C compiler (cc or $CC) to link entries")
         return None, None
@@ -302,7 +265,6 @@ def _store_entry(parts, write) -> None:
 
 
 def _write_entry(tmp, parts, exe, objects, options):
-    from .aot import find_c_compiler, link_shared
     link_shared(objects, find_c_compiler(), os.path.join(tmp, "code.so"))
     buffers = [_write_spec(tmp, i, b) for i, b in enumerate(exe.buffers)]
     with open(os.path.join(tmp, TEXTS), "w") as f:
@@ -412,7 +374,7 @@ def clear() -> int:
 # ---- GPU entries (the CUDA backend) -----------------------------------------------------
 def cuda_key_parts(program, options) -> dict:
     from .backends.cuda import nvrtc
-    parts = {"program": program_hash(program), "flowc": _flowc_version(), "format": FORMAT,
+    parts = {"program": program_hash(program), "flowc": compiler_fingerprint(), "format": FORMAT,
              "device": "gpu", "cuda_arch": options.cuda_arch,
              "nvrtc": ".".join(str(v) for v in nvrtc.version())}
     for name in ("opt_level", "pipeline", "disabled_passes"):

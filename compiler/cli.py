@@ -170,7 +170,7 @@ def _is_feed_list(x) -> bool:
 def default_feeds(fetches):
     """The placeholders `fetches` depend on, in the order they were created."""
     from .convert import _needed_ops
-    from .ir.graph import Operation, Tensor
+    from .frontend.graph import Operation, Tensor
     items = fetches if isinstance(fetches, (list, tuple)) else [fetches]
     roots = [f.op if isinstance(f, Tensor) else f for f in items
              if isinstance(f, (Tensor, Operation))]
@@ -442,8 +442,8 @@ def _is_flowc_error(e) -> bool:
     from runtime.errors import FeedError
 
     from .convert import CompileError
+    from .frontend.graph import GraphError
     from .ir.dims import ShapeError
-    from .ir.graph import GraphError
     return isinstance(e, (ArtifactError, FeedError, CompileError, ShapeError, GraphError))
 
 

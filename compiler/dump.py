@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 
 from .convert import _needed_ops, convert
-from .ir.graph import Operation, Tensor, get_default_graph
+from .frontend.graph import Operation, Tensor, get_default_graph
 from .ir.types import format_type
 from .ir.verify import verify
 from .options import CompileOptions

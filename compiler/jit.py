@@ -51,8 +51,8 @@ from runtime.executable import prepare_feed
 from runtime.variables import VariableStore
 
 from .convert import CompileError, convert
+from .frontend.graph import Tensor
 from .frontend.variables import Variable
-from .ir.graph import Tensor
 from .ir.verify import verify
 from .jit_trace import (
     CallShape,

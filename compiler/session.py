@@ -14,7 +14,6 @@ GPU arrays (`__cuda_array_interface__`/DLPack, used in place); fetches are numpy
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +23,15 @@ from runtime.errors import FeedError
 from runtime.variables import VariableStore
 
 from .convert import convert
-from .ir.graph import Graph, GraphError, Operation, Tensor, get_default_graph
+from .frontend.graph import (
+    Graph,
+    GraphError,
+    Operation,
+    Tensor,
+    default_sessions,
+    get_default_graph,
+    get_default_session,  # noqa: F401  (fc.get_default_session)
+)
 from .ir.verify import verify
 from .options import CompileOptions, default_threads
 from .summary.ops import SUMMARY_OP_TYPES, run_with_summaries
@@ -56,21 +63,6 @@ class ConfigProto:
         return base
 
 
-class _Local(threading.local):
-    def __init__(self):
-        self.stack = []
-
-
-_sessions = _Local()
-
-
-def get_default_session():
-    if not _sessions.stack:
-        raise RuntimeError("no default session: use `with fc.Session() as sess:` or pass "
-                           "session= explicitly")
-    return _sessions.stack[-1]
-
-
 class Session:
     def __init__(self, target="", graph: Graph = None, config: ConfigProto = None):
         if target:
@@ -88,14 +80,14 @@ class Session:
 
     # context management -------------------------------------------------------------
     def __enter__(self):
-        _sessions.stack.append(self)
+        default_sessions.stack.append(self)
         self._graph_ctx = self.graph.as_default()
         self._graph_ctx.__enter__()
         return self
 
     def __exit__(self, *exc):
         self._graph_ctx.__exit__(*exc)
-        _sessions.stack.remove(self)
+        default_sessions.stack.remove(self)
         self.close()
 
     def as_default(self):
@@ -103,11 +95,11 @@ class Session:
 
         class _Ctx:
             def __enter__(self):
-                _sessions.stack.append(sess)
+                default_sessions.stack.append(sess)
                 return sess
 
             def __exit__(self, *exc):
-                _sessions.stack.remove(sess)
+                default_sessions.stack.remove(sess)
         return _Ctx()
 
     def close(self):

@@ -7,9 +7,9 @@ import numpy as np
 
 from compiler.build import build_program
 from compiler.convert import convert
+from compiler.frontend.graph import Graph
 from compiler.interpret import interpret
 from compiler.ir import dtypes as T
-from compiler.ir.graph import Graph
 from compiler.options import CompileOptions
 
 TOL = {  # (rtol, atol) per dtype for elementwise results

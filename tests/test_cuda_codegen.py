@@ -21,8 +21,8 @@ from compiler.backends import cstyle
 from compiler.backends.cuda import emit, nvrtc
 from compiler.backends.cuda.build import lower_for_cuda, schedule_of
 from compiler.convert import convert
+from compiler.frontend.graph import Graph
 from compiler.ir import dtypes as T
-from compiler.ir.graph import Graph
 from compiler.lower import kir as K
 from compiler.ops import OPS
 from passes.manager import run_pipeline

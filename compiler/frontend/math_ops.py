@@ -14,7 +14,7 @@ and name it. Nothing here runs anything.
 from __future__ import annotations
 
 from ..ir import dtypes as T
-from .core import binary_operands, convert_to_tensor, make, op_scope
+from .core import binary_operands, convert_to_tensor, identity, make, op_scope
 
 
 def _binary(prim, tf_name, doc):
@@ -116,7 +116,6 @@ def pow(x, y, name=None):  # noqa: A001  (TF1 name)
 
 
 def _int_pow_static(a, n, scope):
-    from .control_flow import identity
     if n < 0:
         raise ValueError(f"Pow: integers to negative integer powers are not allowed "
                          f"(exponent {n})")
@@ -216,7 +215,6 @@ def add_n(inputs, name=None):
         raise ValueError(f"add_n: inputs must have the same shape, got "
                          f"{[list(t.shape) for t in tensors]}")
     if len(tensors) == 1:
-        from .control_flow import identity
         return identity(tensors[0], name=name or "AddN")
     with op_scope(name, "AddN", tensors) as scope:
         total = tensors[0]
