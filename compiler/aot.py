@@ -12,8 +12,10 @@ state: their current values in `session` when given, else their initial values (
 initializers run once with the interpreter). The code targets "x86-64-v3" unless
 `options.target_cpu` names another ("host" = this CPU and its features, or an x86-64
 level); `options.threads` is baked in. Linking needs a C compiler driver (`cc`, or $CC).
-Returns an `Artifact` with the paths. The pipeline is the Session's: conversion,
-verification, the pass pipeline, fusion, lowering, `emit.emit_module`, `target.optimize`.
+Returns an `Artifact` with the paths. The stages up to the kernel IR are the compile
+pipeline's (compiler/pipeline.py: conversion, verification, passes, fusion, lowering);
+then the LLVM backend's `emit.emit_module` with the C API, `target.optimize`, and
+`compiler.toolchain.link_shared`.
 """
 
 from __future__ import annotations
@@ -28,14 +30,15 @@ import numpy as np
 from runtime.artifact import ABI_VERSION, write_manifest
 from runtime.cpu import LEVELS, LINUX_FLAGS
 
+from .backends.layout import layout_of
 from .backends.llvm import emit, target
 from .backends.llvm.abi import abi_model
 from .backends.llvm.capi import add_c_api
 from .backends.llvm.header import render_header
-from .convert import CompileError, convert
+from .errors import CompileError
 from .frontend.graph import Operation, Tensor, get_default_graph
-from .ir.verify import verify
 from .options import CompileOptions
+from .pipeline import elements, optimize, plan_and_lower, to_program
 from .toolchain import c_compiler, flowc_version, link_shared
 
 DEFAULT_CPU = "x86-64-v3"
@@ -51,13 +54,10 @@ class Artifact:
 
 def lower_and_emit(program, options: CompileOptions):
     """(kernel plan, LoweredProgram, llvmlite module) of an optimized-IR `program`: the
-    same steps as `compiler.build.build_program` before optimization."""
-    from passes.fusion import plan_kernels
-
-    from .lower import lower_program
-    plan = plan_kernels(program)
-    lowered = lower_program(program, plan)
-    return plan, lowered, emit.emit_module(lowered, name=program.name, threads=options.threads)
+    pipeline's plan and lowering, then the LLVM backend's emitter (before optimization)."""
+    kernel_plan, lowered = plan_and_lower(program, options)
+    return kernel_plan, lowered, emit.emit_module(lowered, name=program.name,
+                                                  threads=options.threads)
 
 
 def compile(fetches, feeds, path, name="model", session=None, options=None) -> Artifact:  # noqa: A001
@@ -72,9 +72,7 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
     cc = c_compiler()
     program, graph = _program(fetches, feeds, options, name)
     _, lowered, module = lower_and_emit(program, options)
-    from .build import buffer_lifetimes
-    index = {b.name: i for i, b in enumerate(lowered.buffers)}
-    model = abi_model(program, lowered, name, buffer_lifetimes(lowered, index))
+    model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
     values = _variable_values(program, graph, session, model)
     consts = [np.ascontiguousarray(b.source, dtype=b.dtype.np).tobytes()
               for b in lowered.buffers if b.kind == "const"]
@@ -110,32 +108,20 @@ def _target(options):
     return options, cpu, list(LEVELS[cpu])
 
 
-def _elements(graph, items):
-    out = []
-    for item in items:
-        if hasattr(item, "_as_graph_element") and not isinstance(item, (Tensor, Operation)):
-            item = item._as_graph_element()
-        out.append(graph.as_graph_element(item))
-    return out
-
-
 def _program(fetches, feeds, options, name):
     """The optimized compiler-IR Program of (fetches, feeds), and the user graph."""
     items = list(fetches) if isinstance(fetches, (list, tuple)) else [fetches]
     first = next((f for f in items if isinstance(f, (Tensor, Operation))), None)
     graph = first.graph if first is not None else get_default_graph()
-    flat = _elements(graph, items)
+    flat = elements(graph, items)
     tensors = [f for f in flat if isinstance(f, Tensor)]
     targets = [f for f in flat if isinstance(f, Operation)]
-    feed_list = _elements(graph, list(feeds or []))
+    feed_list = elements(graph, list(feeds or []))
     bad = [f for f in feed_list if not isinstance(f, Tensor)]
     if bad:
         raise CompileError(f"feeds must be tensors (placeholders), got {bad[0]!r}")
-    program = convert(graph, tensors, feed_list, targets=targets)
-    program.name = name
-    verify(program)
-    from passes.manager import run_pipeline
-    program, _ = run_pipeline(program, options)
+    program = to_program(graph, tensors, feed_list, targets, name=name)
+    program, _ = optimize(program, options)
     return program, graph
 
 

@@ -1,4 +1,5 @@
-"""The compile cache on disk for the JIT path (`compiler.build.build_program`).
+"""The compile cache on disk for the JIT path (`compiler.pipeline.build_program`, the one
+caller).
 
 Key: the sha256 of the JSON of the key's components (`key_parts`): the hash of the
 compiler-IR text printed without provenance (`print_program(p, provenance=False)`: names
@@ -12,7 +13,7 @@ FLOWC_CACHE=0 turns the cache off. An entry is the folder `ROOT/entries/KEY/`:
     code.so     the optimized module as a PIC object linked with `cc -shared`
                 (`compiler.toolchain.link_shared`); it exports `flowc_main`
     const_N.npy each constant buffer (loaded with allow_pickle=False)
-    entry.json  the key's components, the Executable's description (BufferSpecs,
+    entry.json  the key's components, the CpuExecutable's description (BufferSpecs,
                 outputs, updates, errors, lifetimes, signature, texts) and the sha256
                 of every other file of the entry
 Writes are atomic: an entry is written into `ROOT/.tmp-*` and renamed into place, so a
@@ -22,16 +23,16 @@ recorded hashes is removed and rebuilt. A hit loads the .so with ctypes and does
 work. Without a C compiler the cache stays off (one debug line). An entry holds only
 JSON, raw .npy arrays (allow_pickle=False) and the .so.
 
-GPU programs (`CompileOptions(device="gpu")`, `lookup_cuda`/`store_cuda`) are keyed the
-same way plus the device, the CUDA architecture and the NVRTC version (no CPU fields);
-their entry holds `code.cubin` instead of `code.so`, and entry.json adds the launch
-schedule. They need no C compiler.
+GPU programs (`CompileOptions(device="gpu")`; `lookup`/`store` dispatch on the device to
+`lookup_cuda`/`store_cuda`) are keyed the same way plus the device, the CUDA architecture
+and the NVRTC version (no CPU fields); their entry holds `code.cubin` instead of
+`code.so`, and entry.json adds the launch schedule. They need no C compiler.
 
 A hit takes the signature (feed names) from the program being compiled; error messages
 and buffer descriptions come from the compile that filled the entry, so after an edit
 they may name that compile's source lines.
 
-Public: `lookup`, `store` (used by build_program), `explain(program, options)`,
+Public: `lookup`, `store` (used by the pipeline), `explain(program, options)`,
 `info()`, `clear()`, `cache_dir()`, `enabled()`, and `stats` (hits, misses, stores,
 corrupt in this process).
 """
@@ -50,7 +51,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from runtime.artifact import sha256_file
-from runtime.executable import BufferSpec, Executable
+from runtime.cpu_executable import CpuExecutable
+from runtime.executable import BufferSpec
 from runtime.signature import Signature
 
 from .toolchain import compiler_fingerprint, find_c_compiler, link_shared
@@ -123,8 +125,24 @@ def digest(parts: dict) -> str:
 
 # ---- lookup ----------------------------------------------------------------------------
 def lookup(program, options):
-    """(Executable or None, key parts or None). Parts are None when the cache is off (no
-    store then); an Executable is a hit."""
+    """(executable or None, key parts or None) for a program of either device. Parts
+    are None when the cache is off (no store then); an executable is a hit."""
+    if options.device == "gpu":
+        return lookup_cuda(program, options)
+    return lookup_cpu(program, options)
+
+
+def store(parts, exe, options) -> None:
+    """Write the entry of `exe` (built for `options.device`) under the key `parts`.
+    Never raises: a failed store logs a warning and leaves no entry."""
+    if options.device == "gpu":
+        store_cuda(parts, exe)
+    else:
+        store_cpu(parts, exe, exe.objects, options)
+
+
+def lookup_cpu(program, options):
+    """(CpuExecutable or None, key parts or None) of a CPU program."""
     if not enabled():
         return None, None
     if find_c_compiler() is None:
@@ -205,12 +223,12 @@ def _file_hash(path) -> str:
     return sha256_file(path)
 
 
-def _executable(path, meta, program) -> Executable:
+def _executable(path, meta, program) -> CpuExecutable:
     lib = ctypes.CDLL(os.path.join(path, "code.so"))
     address = ctypes.cast(getattr(lib, ENTRY_SYMBOL), ctypes.c_void_p).value
     specs = [_spec(path, b) for b in meta["buffers"]]
     signature = _signature(program, meta)
-    return Executable(signature, specs, meta["outputs"], meta["updates"],
+    return CpuExecutable(signature, specs, meta["outputs"], meta["updates"],
                       {int(k): v for k, v in meta["errors"].items()}, address,
                       keepalive=lib,
                       texts=_LazyTexts(os.path.join(path, TEXTS), meta["files"].get(TEXTS))
@@ -235,7 +253,7 @@ def _spec(path, b) -> BufferSpec:
 
 
 # ---- store -----------------------------------------------------------------------------
-def store(parts, exe: Executable, objects: list, options) -> None:
+def store_cpu(parts, exe: CpuExecutable, objects: list, options) -> None:
     """Write the entry of `exe` (whose position-independent object code is `objects`)
     under the key `parts`. Never raises: a failed store logs a warning and leaves no
     entry."""
@@ -407,7 +425,7 @@ def lookup_cuda(program, options):
 
 
 def _cuda_executable(path, meta, program):
-    from runtime.gpu import CudaExecutable
+    from runtime.cuda_executable import CudaExecutable  # GPU programs only: not at startup
     with open(os.path.join(path, "code.cubin"), "rb") as f:
         cubin = f.read()
     specs = [_spec(path, b) for b in meta["buffers"]]
