@@ -101,3 +101,18 @@ def test_no_import_cycle():
     sccs = [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
     assert not cycle, (f"import cycle: {cycle}\n(modules in cycles: "
                        f"{sum(len(c) for c in sccs)}; move the shared piece down a floor)")
+
+
+def test_backends_reach_neither_the_cache_nor_passes():
+    graph = import_graph()
+    backends = [m for m in graph if m.startswith("compiler.backends")]
+    for module in backends:
+        reached = nx.descendants(graph, module)
+        bad = sorted(m for m in reached if m == "compiler.cache" or m.startswith("passes"))
+        assert not bad, f"{module} reaches {bad}: backends take a lowered program"
+
+
+def test_only_the_pipeline_compiles_through_the_cache():
+    graph = import_graph()
+    users = sorted(graph.predecessors("compiler.cache"))
+    assert users == ["compiler.cli", "compiler.pipeline"], users  # cli: `flowc cache`
