@@ -36,9 +36,8 @@ from .backends.llvm.abi import abi_model
 from .backends.llvm.capi import add_c_api
 from .backends.llvm.header import render_header
 from .errors import CompileError
-from .frontend.graph import Operation, Tensor, get_default_graph
 from .options import CompileOptions
-from .pipeline import elements, optimize, plan_and_lower, to_program
+from .pipeline import optimized_program, plan_and_lower
 from .toolchain import c_compiler, flowc_version, link_shared
 
 DEFAULT_CPU = "x86-64-v3"
@@ -70,7 +69,7 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
                          "fc.jit or build_program)")
     options, cpu, features = _target(options)
     cc = c_compiler()
-    program, graph = _program(fetches, feeds, options, name)
+    program, graph = optimized_program(fetches, feeds, options, name)
     _, lowered, module = lower_and_emit(program, options)
     model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
     values = _variable_values(program, graph, session, model)
@@ -106,23 +105,6 @@ def _target(options):
         raise ValueError(f"fc.compile cannot tell which CPU features {cpu!r} needs (the "
                          f"manifest must list them); use 'host' or one of {sorted(LEVELS)}")
     return options, cpu, list(LEVELS[cpu])
-
-
-def _program(fetches, feeds, options, name):
-    """The optimized compiler-IR Program of (fetches, feeds), and the user graph."""
-    items = list(fetches) if isinstance(fetches, (list, tuple)) else [fetches]
-    first = next((f for f in items if isinstance(f, (Tensor, Operation))), None)
-    graph = first.graph if first is not None else get_default_graph()
-    flat = elements(graph, items)
-    tensors = [f for f in flat if isinstance(f, Tensor)]
-    targets = [f for f in flat if isinstance(f, Operation)]
-    feed_list = elements(graph, list(feeds or []))
-    bad = [f for f in feed_list if not isinstance(f, Tensor)]
-    if bad:
-        raise CompileError(f"feeds must be tensors (placeholders), got {bad[0]!r}")
-    program = to_program(graph, tensors, feed_list, targets, name=name)
-    program, _ = optimize(program, options)
-    return program, graph
 
 
 def _variable_values(program, graph, session, model) -> list:

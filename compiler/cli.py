@@ -310,11 +310,11 @@ def cmd_cache(args, out) -> int:
         return 0
     if not args.target:
         raise UsageError("cache explain needs MODULE:FN")
-    from .aot import _program
+    from .pipeline import optimized_program
     fetches, feeds, _ = build_graph(load_function(args.target))
     options = compile_options(args, "")
-    program, _ = _program(fetches, default_feeds(fetches) if feeds is None else feeds,
-                          options, "main")
+    feeds = default_feeds(fetches) if feeds is None else feeds
+    program, _ = optimized_program(fetches, feeds, options, "main")
     out.write(cache.explain(program, options) + "\n")
     return 0
 

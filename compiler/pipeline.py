@@ -14,10 +14,13 @@ the CLI) compiles through these stages, in this order, and nowhere else:
 `build_program(program, options, assembly=False)` runs plan -> lowered -> artifact with
 the compile cache (compiler/cache.py) around it: a hit returns the cached executable
 without planning or code generation, a miss builds and stores (`assembly=True`, dumps,
-bypasses the cache). `compile_graph` runs every stage from the graph and writes the
-stage texts when asked. The stage texts ("graph", "input", one per pass run, "fusion",
-"kernels", then the backend's: "llvm", "llvm_opt", "asm" or "cuda") are assembled here
-(`stage_texts`), the fusion stage recorded in the pass report like a pass.
+bypasses the cache). `compile_graph` runs every stage from the graph (Session, fc.jit,
+fc.dump) and writes the stage texts when asked; `optimized_program` stops at the
+optimized program (fc.compile, `flowc cache explain`), which `plan_and_lower` takes on
+to the kernel IR (fc.compile's C API module, the viewer's kernel plan via `plan`). The
+stage texts ("graph", "input", one per pass run, "fusion", "kernels", then the
+backend's: "llvm", "llvm_opt", "asm" or "cuda") are assembled here (`stage_texts`), the
+fusion stage recorded in the pass report like a pass.
 
 Drivers choose the options and what to do with the result; backends are functions of
 the lowered program and the options (they never plan, run passes or touch the cache).
@@ -34,6 +37,7 @@ from passes.manager import PassReport, run_pipeline
 from . import cache
 from .backends import BACKENDS
 from .convert import _needed_ops, convert
+from .errors import CompileError
 from .frontend.graph import Operation, Tensor, get_default_graph
 from .interpret import InterpretedProgram
 from .ir.signature import program_signature
@@ -129,6 +133,24 @@ def to_program(graph, tensors, feeds, targets=(), feed_ranks=None, name=None):
 def optimize(program, options: CompileOptions, dump=False):
     """(optimized program, PassReport): the pass pipeline `options` selects."""
     return run_pipeline(program, options, dump=dump)
+
+
+def optimized_program(fetches, feeds, options: CompileOptions, name=None):
+    """(optimized Program, user graph) of `fetches` with exactly `feeds` (tensors) as the
+    arguments: fc.compile's and `flowc cache explain`'s entry."""
+    items = list(fetches) if isinstance(fetches, (list, tuple)) else [fetches]
+    first = next((f for f in items if isinstance(f, (Tensor, Operation))), None)
+    graph = first.graph if first is not None else get_default_graph()
+    flat = elements(graph, items)
+    tensors = [f for f in flat if isinstance(f, Tensor)]
+    targets = [f for f in flat if isinstance(f, Operation)]
+    feed_list = elements(graph, list(feeds or []))
+    bad = [f for f in feed_list if not isinstance(f, Tensor)]
+    if bad:
+        raise CompileError(f"feeds must be tensors (placeholders), got {bad[0]!r}")
+    program = to_program(graph, tensors, feed_list, targets, name=name)
+    program, _ = optimize(program, options)
+    return program, graph
 
 
 # ---- plan, lowered, artifact ------------------------------------------------------------
