@@ -75,8 +75,8 @@ def record(workload, system, fn, sync, reps, got, want, tol, extra=None, fields=
 def flowc_program(build, feed_shapes):
     """(CudaExecutable, compile seconds) for build(*placeholders) -> fetch."""
     import compiler as fc
-    from compiler.pipeline import build_program
     from compiler.convert import convert
+    from compiler.pipeline import build_program
     from passes.manager import run_pipeline
     options = fc.CompileOptions(device="gpu")
     t0 = time.perf_counter()
