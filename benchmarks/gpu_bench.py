@@ -75,8 +75,8 @@ def record(workload, system, fn, sync, reps, got, want, tol, extra=None, fields=
 def flowc_program(build, feed_shapes):
     """(CudaExecutable, compile seconds) for build(*placeholders) -> fetch."""
     import compiler as fc
-    from compiler.build import build_program
     from compiler.convert import convert
+    from compiler.pipeline import build_program
     from passes.manager import run_pipeline
     options = fc.CompileOptions(device="gpu")
     t0 = time.perf_counter()
@@ -89,7 +89,7 @@ def flowc_program(build, feed_shapes):
 
 
 def flowc_record(workload, build, inputs, want, tol, reps, extra):
-    from runtime.loaders import cuda as C
+    from runtime import cuda_driver as C
     from runtime.variables import VariableStore
     try:
         exe, compile_s = flowc_program(build, [[None] * a.ndim for a in inputs])
@@ -159,7 +159,7 @@ def chain(m, x):
 
 
 def g1(quick):
-    from runtime.loaders import cuda as C
+    from runtime import cuda_driver as C
     n = 1 << 16 if quick else 1 << 26
     x = np.random.default_rng(0).uniform(-4, 4, n).astype(np.float32)
     want = chain(np, x.astype(np.float64))

@@ -30,7 +30,7 @@ import json, sys, time
 t_start = time.perf_counter()
 import numpy as np
 import compiler as fc
-import compiler.build as build
+import compiler.pipeline as build
 t_import = time.perf_counter()
 spent = []
 inner = build.build_program

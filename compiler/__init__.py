@@ -31,6 +31,15 @@ from .frontend.array_ops import (
 )
 from .frontend.control_flow import control_dependencies, device, group, identity, name_scope, no_op
 from .frontend.core import constant, convert_to_tensor
+from .frontend.graph import (
+    Graph,
+    GraphError,
+    Operation,
+    Tensor,
+    TensorShape,
+    get_default_graph,
+    reset_default_graph,
+)
 from .frontend.indexing import reverse
 from .frontend.init_ops import (
     constant_initializer,
@@ -100,15 +109,6 @@ from .frontend.variables import (
 from .ir import dtypes
 from .ir.dims import ShapeError
 from .ir.dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
-from .ir.graph import (
-    Graph,
-    GraphError,
-    Operation,
-    Tensor,
-    TensorShape,
-    get_default_graph,
-    reset_default_graph,
-)
 from .jit import jit
 from .options import CompileOptions
 from .session import ConfigProto, Session, get_default_session

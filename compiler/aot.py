@@ -12,8 +12,10 @@ state: their current values in `session` when given, else their initial values (
 initializers run once with the interpreter). The code targets "x86-64-v3" unless
 `options.target_cpu` names another ("host" = this CPU and its features, or an x86-64
 level); `options.threads` is baked in. Linking needs a C compiler driver (`cc`, or $CC).
-Returns an `Artifact` with the paths. The pipeline is the Session's: conversion,
-verification, the pass pipeline, fusion, lowering, `emit.emit_module`, `target.optimize`.
+Returns an `Artifact` with the paths. The stages up to the kernel IR are the compile
+pipeline's (compiler/pipeline.py: conversion, verification, passes, fusion, lowering);
+then the LLVM backend's `emit.emit_module` with the C API, `target.optimize`, and
+`compiler.toolchain.link_shared`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,14 +30,15 @@ import numpy as np
 from runtime.artifact import ABI_VERSION, write_manifest
 from runtime.cpu import LEVELS, LINUX_FLAGS
 
+from .backends.layout import layout_of
 from .backends.llvm import emit, target
 from .backends.llvm.abi import abi_model
 from .backends.llvm.capi import add_c_api
 from .backends.llvm.header import render_header
-from .convert import CompileError, convert
-from .ir.graph import Operation, Tensor, get_default_graph
-from .ir.verify import verify
+from .errors import CompileError
 from .options import CompileOptions
+from .pipeline import optimized_program, plan_and_lower
+from .toolchain import c_compiler, flowc_version, link_shared
 
 DEFAULT_CPU = "x86-64-v3"
 
@@ -51,23 +51,12 @@ class Artifact:
     manifest: str
 
 
-def flowc_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("flowc")
-    except Exception:  # noqa: BLE001  (not installed: running from a checkout)
-        return "0.1.0+checkout"
-
-
 def lower_and_emit(program, options: CompileOptions):
     """(kernel plan, LoweredProgram, llvmlite module) of an optimized-IR `program`: the
-    same steps as `compiler.build.build_program` before optimization."""
-    from passes.fusion import plan_kernels
-
-    from .lower import lower_program
-    plan = plan_kernels(program)
-    lowered = lower_program(program, plan, target.cpu_schedule(options.target_cpu))
-    return plan, lowered, emit.emit_module(lowered, name=program.name, threads=options.threads)
+    pipeline's plan and lowering, then the LLVM backend's emitter (before optimization)."""
+    kernel_plan, lowered = plan_and_lower(program, options)
+    return kernel_plan, lowered, emit.emit_module(lowered, name=program.name,
+                                                  threads=options.threads)
 
 
 def compile(fetches, feeds, path, name="model", session=None, options=None) -> Artifact:  # noqa: A001
@@ -79,12 +68,10 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
                          "are not available yet (run GPU programs through a Session, "
                          "fc.jit or build_program)")
     options, cpu, features = _target(options)
-    cc = _c_compiler()
-    program, graph = _program(fetches, feeds, options, name)
+    cc = c_compiler()
+    program, graph = optimized_program(fetches, feeds, options, name)
     _, lowered, module = lower_and_emit(program, options)
-    from .build import buffer_lifetimes
-    index = {b.name: i for i, b in enumerate(lowered.buffers)}
-    model = abi_model(program, lowered, name, buffer_lifetimes(lowered, index))
+    model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
     values = _variable_values(program, graph, session, model)
     consts = [np.ascontiguousarray(b.source, dtype=b.dtype.np).tobytes()
               for b in lowered.buffers if b.kind == "const"]
@@ -118,50 +105,6 @@ def _target(options):
         raise ValueError(f"fc.compile cannot tell which CPU features {cpu!r} needs (the "
                          f"manifest must list them); use 'host' or one of {sorted(LEVELS)}")
     return options, cpu, list(LEVELS[cpu])
-
-
-def find_c_compiler():
-    """The path of the C compiler driver ($CC, else `cc`) on PATH, or None."""
-    return shutil.which(os.environ.get("CC", "cc"))
-
-
-def _c_compiler() -> str:
-    cc = os.environ.get("CC", "cc")
-    found = find_c_compiler()
-    if found is None:
-        raise CompileError(f"fc.compile links the shared object with the system C compiler, "
-                           f"and {cc!r} was not found on PATH: install one (e.g. gcc or clang) "
-                           "or set CC to its path")
-    return found
-
-
-def _elements(graph, items):
-    out = []
-    for item in items:
-        if hasattr(item, "_as_graph_element") and not isinstance(item, (Tensor, Operation)):
-            item = item._as_graph_element()
-        out.append(graph.as_graph_element(item))
-    return out
-
-
-def _program(fetches, feeds, options, name):
-    """The optimized compiler-IR Program of (fetches, feeds), and the user graph."""
-    items = list(fetches) if isinstance(fetches, (list, tuple)) else [fetches]
-    first = next((f for f in items if isinstance(f, (Tensor, Operation))), None)
-    graph = first.graph if first is not None else get_default_graph()
-    flat = _elements(graph, items)
-    tensors = [f for f in flat if isinstance(f, Tensor)]
-    targets = [f for f in flat if isinstance(f, Operation)]
-    feed_list = _elements(graph, list(feeds or []))
-    bad = [f for f in feed_list if not isinstance(f, Tensor)]
-    if bad:
-        raise CompileError(f"feeds must be tensors (placeholders), got {bad[0]!r}")
-    program = convert(graph, tensors, feed_list, targets=targets)
-    program.name = name
-    verify(program)
-    from passes.manager import run_pipeline
-    program, _ = run_pipeline(program, options)
-    return program, graph
 
 
 def _variable_values(program, graph, session, model) -> list:
@@ -210,29 +153,6 @@ def _build_library(module, options, cc, so_path):
     tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
     link_shared(tm.emit_object(ref), cc, so_path)
     return tm
-
-
-def link_shared(objects, cc, so_path):
-    """Link object code (bytes, or a list of bytes) into the shared object `so_path` with
-    `cc -shared` (libm, libpthread); the file appears atomically (built in a temp dir,
-    then renamed). Raises CompileError when the link fails. Shared with the compile
-    cache."""
-    objects = [objects] if isinstance(objects, (bytes, bytearray)) else list(objects)
-    directory = os.path.dirname(os.path.abspath(so_path))
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".flowc-") as tmp:
-        paths = []
-        for i, data in enumerate(objects):
-            paths.append(os.path.join(tmp, f"model{i}.o"))
-            with open(paths[-1], "wb") as f:
-                f.write(data)
-        out = os.path.join(tmp, os.path.basename(so_path))
-        cmd = [cc, "-shared", "-o", out, *paths, f"-Wl,-soname,{os.path.basename(so_path)}",
-               "-Wl,--as-needed", "-lm", "-lpthread"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise CompileError(f"linking {so_path!r} failed ({' '.join(cmd)}):\n"
-                               f"{proc.stderr.strip()}")
-        os.replace(out, so_path)
 
 
 def _write_text(path, text):

@@ -1,4 +1,5 @@
-"""The compile cache on disk for the JIT path (`compiler.build.build_program`).
+"""The compile cache on disk for the JIT path (`compiler.pipeline.build_program`, the one
+caller).
 
 Key: the sha256 of the JSON of the key's components (`key_parts`): the hash of the
 compiler-IR text printed without provenance (`print_program(p, provenance=False)`: names
@@ -10,9 +11,9 @@ disabled_passes, target_cpu, threads; never dump_dir).
 Location: $FLOWC_CACHE_DIR, else $XDG_CACHE_HOME/flowc, else ~/.cache/flowc;
 FLOWC_CACHE=0 turns the cache off. An entry is the folder `ROOT/entries/KEY/`:
     code.so     the optimized module as a PIC object linked with `cc -shared`
-                (`compiler.aot.link_shared`); it exports `flowc_main`
+                (`compiler.toolchain.link_shared`); it exports `flowc_main`
     const_N.npy each constant buffer (loaded with allow_pickle=False)
-    entry.json  the key's components, the Executable's description (BufferSpecs,
+    entry.json  the key's components, the CpuExecutable's description (BufferSpecs,
                 outputs, updates, errors, lifetimes, signature, texts) and the sha256
                 of every other file of the entry
 Writes are atomic: an entry is written into `ROOT/.tmp-*` and renamed into place, so a
@@ -22,16 +23,16 @@ recorded hashes is removed and rebuilt. A hit loads the .so with ctypes and does
 work. Without a C compiler the cache stays off (one debug line). An entry holds only
 JSON, raw .npy arrays (allow_pickle=False) and the .so.
 
-GPU programs (`CompileOptions(device="gpu")`, `lookup_cuda`/`store_cuda`) are keyed the
-same way plus the device, the CUDA architecture and the NVRTC version (no CPU fields);
-their entry holds `code.cubin` instead of `code.so`, and entry.json adds the launch
-schedule. They need no C compiler.
+GPU programs (`CompileOptions(device="gpu")`; `lookup`/`store` dispatch on the device to
+`lookup_cuda`/`store_cuda`) are keyed the same way plus the device, the CUDA architecture
+and the NVRTC version (no CPU fields); their entry holds `code.cubin` instead of
+`code.so`, and entry.json adds the launch schedule. They need no C compiler.
 
 A hit takes the signature (feed names) from the program being compiled; error messages
 and buffer descriptions come from the compile that filled the entry, so after an edit
 they may name that compile's source lines.
 
-Public: `lookup`, `store` (used by build_program), `explain(program, options)`,
+Public: `lookup`, `store` (used by the pipeline), `explain(program, options)`,
 `info()`, `clear()`, `cache_dir()`, `enabled()`, and `stats` (hits, misses, stores,
 corrupt in this process).
 """
@@ -39,12 +40,10 @@ corrupt in this process).
 from __future__ import annotations
 
 import ctypes
-import functools
 import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -52,8 +51,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from runtime.artifact import sha256_file
-from runtime.executable import BufferSpec, Executable
+from runtime.cpu_executable import CpuExecutable
+from runtime.executable import BufferSpec
 from runtime.signature import Signature
+
+from .toolchain import compiler_fingerprint, find_c_compiler, link_shared
 
 log = logging.getLogger("flowc.cache")
 
@@ -106,45 +108,9 @@ def _cpu_name(cpu: str) -> str:
     return llvm.get_host_cpu_name()
 
 
-@functools.lru_cache(maxsize=None)
-def _flowc_version() -> str:
-    """The version from a checkout's pyproject.toml (fast), else the installed one
-    (importlib.metadata scans every distribution: ~20 ms, too slow for a warm start),
-    plus a fingerprint of the code generator's sources, so that editing the compiler in a
-    checkout never reuses code an older compiler generated."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pyproject = os.path.join(root, "pyproject.toml")
-    version = None
-    try:
-        with open(pyproject) as f:
-            found = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.MULTILINE)
-        if found:
-            version = found.group(1) + "+checkout"
-    except OSError:
-        pass
-    if version is None:
-        from .aot import flowc_version
-        version = flowc_version()
-    return version + "+" + _sources_fingerprint(root)
-
-
-def _sources_fingerprint(root) -> str:
-    """sha256 over (path, size, mtime) of every .py file of the three packages: a stat
-    per file (about a millisecond), not a read."""
-    h = hashlib.sha256()
-    for pkg in ("compiler", "passes", "runtime"):
-        for dirpath, dirnames, filenames in os.walk(os.path.join(root, pkg)):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.endswith(".py"):
-                    st = os.stat(os.path.join(dirpath, name))
-                    h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:16]
-
-
 def key_parts(program, options) -> dict:
     """The key's components: what decides the generated code."""
-    parts = {"program": program_hash(program), "flowc": _flowc_version(), "format": FORMAT,
+    parts = {"program": program_hash(program), "flowc": compiler_fingerprint(), "format": FORMAT,
              "cpu": _cpu_name(options.target_cpu),
              "features": _host_features(options.target_cpu)}
     for name in OPTION_FIELDS:
@@ -159,11 +125,26 @@ def digest(parts: dict) -> str:
 
 # ---- lookup ----------------------------------------------------------------------------
 def lookup(program, options):
-    """(Executable or None, key parts or None). Parts are None when the cache is off (no
-    store then); an Executable is a hit."""
+    """(executable or None, key parts or None) for a program of either device. Parts
+    are None when the cache is off (no store then); an executable is a hit."""
+    if options.device == "gpu":
+        return lookup_cuda(program, options)
+    return lookup_cpu(program, options)
+
+
+def store(parts, exe, options) -> None:
+    """Write the entry of `exe` (built for `options.device`) under the key `parts`.
+    Never raises: a failed store logs a warning and leaves no entry."""
+    if options.device == "gpu":
+        store_cuda(parts, exe)
+    else:
+        store_cpu(parts, exe, exe.objects, options)
+
+
+def lookup_cpu(program, options):
+    """(CpuExecutable or None, key parts or None) of a CPU program."""
     if not enabled():
         return None, None
-    from .aot import find_c_compiler
     if find_c_compiler() is None:
         log.debug("compile cache off: no C compiler (cc or $CC) to link entries")
         return None, None
@@ -242,12 +223,12 @@ def _file_hash(path) -> str:
     return sha256_file(path)
 
 
-def _executable(path, meta, program) -> Executable:
+def _executable(path, meta, program) -> CpuExecutable:
     lib = ctypes.CDLL(os.path.join(path, "code.so"))
     address = ctypes.cast(getattr(lib, ENTRY_SYMBOL), ctypes.c_void_p).value
     specs = [_spec(path, b) for b in meta["buffers"]]
     signature = _signature(program, meta)
-    return Executable(signature, specs, meta["outputs"], meta["updates"],
+    return CpuExecutable(signature, specs, meta["outputs"], meta["updates"],
                       {int(k): v for k, v in meta["errors"].items()}, address,
                       keepalive=lib,
                       texts=_LazyTexts(os.path.join(path, TEXTS), meta["files"].get(TEXTS))
@@ -272,7 +253,7 @@ def _spec(path, b) -> BufferSpec:
 
 
 # ---- store -----------------------------------------------------------------------------
-def store(parts, exe: Executable, objects: list, options) -> None:
+def store_cpu(parts, exe: CpuExecutable, objects: list, options) -> None:
     """Write the entry of `exe` (whose position-independent object code is `objects`)
     under the key `parts`. Never raises: a failed store logs a warning and leaves no
     entry."""
@@ -302,7 +283,6 @@ def _store_entry(parts, write) -> None:
 
 
 def _write_entry(tmp, parts, exe, objects, options):
-    from .aot import find_c_compiler, link_shared
     link_shared(objects, find_c_compiler(), os.path.join(tmp, "code.so"))
     buffers = [_write_spec(tmp, i, b) for i, b in enumerate(exe.buffers)]
     with open(os.path.join(tmp, TEXTS), "w") as f:
@@ -412,7 +392,7 @@ def clear() -> int:
 # ---- GPU entries (the CUDA backend) -----------------------------------------------------
 def cuda_key_parts(program, options) -> dict:
     from .backends.cuda import nvrtc
-    parts = {"program": program_hash(program), "flowc": _flowc_version(), "format": FORMAT,
+    parts = {"program": program_hash(program), "flowc": compiler_fingerprint(), "format": FORMAT,
              "device": "gpu", "cuda_arch": options.cuda_arch,
              "nvrtc": ".".join(str(v) for v in nvrtc.version())}
     for name in ("opt_level", "pipeline", "disabled_passes"):
@@ -445,7 +425,7 @@ def lookup_cuda(program, options):
 
 
 def _cuda_executable(path, meta, program):
-    from runtime.gpu import CudaExecutable
+    from runtime.cuda_executable import CudaExecutable  # GPU programs only: not at startup
     with open(os.path.join(path, "code.cubin"), "rb") as f:
         cubin = f.read()
     specs = [_spec(path, b) for b in meta["buffers"]]

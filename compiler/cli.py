@@ -170,7 +170,7 @@ def _is_feed_list(x) -> bool:
 def default_feeds(fetches):
     """The placeholders `fetches` depend on, in the order they were created."""
     from .convert import _needed_ops
-    from .ir.graph import Operation, Tensor
+    from .frontend.graph import Operation, Tensor
     items = fetches if isinstance(fetches, (list, tuple)) else [fetches]
     roots = [f.op if isinstance(f, Tensor) else f for f in items
              if isinstance(f, (Tensor, Operation))]
@@ -310,11 +310,11 @@ def cmd_cache(args, out) -> int:
         return 0
     if not args.target:
         raise UsageError("cache explain needs MODULE:FN")
-    from .aot import _program
+    from .pipeline import optimized_program
     fetches, feeds, _ = build_graph(load_function(args.target))
     options = compile_options(args, "")
-    program, _ = _program(fetches, default_feeds(fetches) if feeds is None else feeds,
-                          options, "main")
+    feeds = default_feeds(fetches) if feeds is None else feeds
+    program, _ = optimized_program(fetches, feeds, options, "main")
     out.write(cache.explain(program, options) + "\n")
     return 0
 
@@ -442,8 +442,8 @@ def _is_flowc_error(e) -> bool:
     from runtime.errors import FeedError
 
     from .convert import CompileError
+    from .frontend.graph import GraphError
     from .ir.dims import ShapeError
-    from .ir.graph import GraphError
     return isinstance(e, (ArtifactError, FeedError, CompileError, ShapeError, GraphError))
 
 

@@ -14,8 +14,9 @@ into a compiler-IR `Program`.
 
 from __future__ import annotations
 
+from .errors import CompileError
+from .frontend.graph import Graph, GraphError, Operation, Tensor
 from .ir import dims as D
-from .ir.graph import Graph, GraphError, Operation, Tensor
 from .ir.nodes import NodeCache, Program, new_token
 from .ir.types import TensorType
 from .ops import InferContext, get, names
@@ -23,10 +24,6 @@ from .summary.ops import SUMMARY_OP_TYPES
 
 _ASSIGNS = names(writes_variable=True)
 _TOKENED = names(needs_token=True)
-
-
-class CompileError(ValueError):
-    """The graph cannot be compiled for these fetches and feeds."""
 
 
 def _needed_ops(fetch_ops, fed):

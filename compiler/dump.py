@@ -17,7 +17,8 @@
                      source, which NVRTC compiles (no GPU needed)
 and writes one file per stage (`NN_stage.txt`) when `dir` is given. `feeds` defaults to
 every placeholder the fetches depend on. Every IR node and kernel names the user op and
-the file:line that created it.
+the file:line that created it. The stages are the compile pipeline's
+(compiler/pipeline.py), which also writes the files (`write_stages`).
 
 `format="html"` returns `{"html": text}` instead: one self-contained page (the viewer of
 compiler/viz: the graph with collapsible name scopes, node details, the fused kernels as
@@ -32,59 +33,16 @@ from __future__ import annotations
 
 import os
 
-from .convert import _needed_ops, convert
-from .ir.graph import Operation, Tensor, get_default_graph
-from .ir.types import format_type
-from .ir.verify import verify
 from .options import CompileOptions
-
-
-def _as_list(x):
-    if x is None:
-        return []
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def _elements(graph, items):
-    out = []
-    for f in items:
-        el = graph.as_graph_element(f._as_graph_element() if hasattr(f, "_as_graph_element")
-                                    and not isinstance(f, Tensor) else f)
-        out.append(el)
-    return out
-
-
-def format_user_graph(ops) -> str:
-    lines = []
-    for op in ops:
-        ins = ", ".join(t.name for t in op.inputs)
-        ctrl = ", ".join("^" + c.name for c in op.control_inputs)
-        out = " : " + format_type(op.outputs[0].type) if op.outputs else ""
-        dev = f" device={op.device!r}" if op.device else ""
-        args = ", ".join(x for x in (ins, ctrl) if x)
-        lines.append(f"{op.name} = {op.type}({args}){out}{dev}  # {op.loc}")
-    return "\n".join(lines)
-
-
-def resolve_fetches(fetches, feeds=None):
-    """(graph, fetched tensors, target ops, feed tensors) of `fc.dump`'s arguments; feeds
-    default to every placeholder the fetches depend on. A summary stands for the numeric
-    tensors it summarizes (what `Session.run` compiles for it)."""
-    from .summary.ops import is_summary, numeric_inputs
-    items = _as_list(fetches)
-    graph = items[0].graph if items else get_default_graph()
-    flat = []
-    for f in _elements(graph, items):
-        flat.extend(numeric_inputs(f) if is_summary(f) else [f])
-    tensors = [f for f in flat if isinstance(f, Tensor)]
-    targets = [f for f in flat if isinstance(f, Operation)]
-    roots = [t.op for t in tensors] + targets
-    if feeds is None:
-        feed_list = [op.outputs[0] for op in _needed_ops(roots, set())
-                     if op.type == "placeholder"]
-    else:
-        feed_list = _elements(graph, list(feeds))
-    return graph, tensors, targets, feed_list
+from .pipeline import (
+    compile_graph,
+    graph_text,
+    needed_ops,
+    place,
+    resolve_fetches,
+    stage_texts,
+    write_stages,
+)
 
 
 def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=None) -> dict:
@@ -94,25 +52,10 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
         raise ValueError(f"unknown format {format!r}; supported: 'text', 'html', 'dot'")
     options = options or CompileOptions()
     graph, tensors, targets, feed_list = resolve_fetches(fetches, feeds)
-    roots = [t.op for t in tensors] + targets
-    texts = {"graph": format_user_graph(_needed_ops(roots, set()))}
-    from dataclasses import replace
-
-    from .placement import device_for
-    device = device_for(roots, feed_list, options.device)
-    if device != options.device:
-        options = replace(options, device=device)
-    program = convert(graph, tensors, feed_list, targets=targets)
-    verify(program)
-    from passes.manager import run_pipeline
-    program, report = run_pipeline(program, options, dump=True)
-    texts.update(report.stages())
-    from .build import build_program
-    exe = build_program(program, options, assembly=True)
-    keys = ("fusion", "kernels", "cuda") if options.device == "gpu" else \
-        ("fusion", "kernels", "llvm", "llvm_opt", "asm")
-    for key in keys:
-        texts[key] = exe.texts[key]
+    texts = {"graph": graph_text(needed_ops(tensors, targets))}
+    options = place(options, tensors, targets, feed_list)
+    compiled = compile_graph(graph, tensors, feed_list, options, targets=targets, dump=True)
+    texts.update(stage_texts(compiled.report, compiled.executable))
     if stages != "all":
         wanted = [stages] if isinstance(stages, str) else list(stages)
         unknown = [s for s in wanted if s not in texts]
@@ -143,11 +86,3 @@ def _dump_view(fetches, feeds, dir, format, options) -> dict:
             with open(os.path.join(dir, name), "w") as f:
                 f.write(text)
     return out
-
-
-def write_stages(texts: dict, dir: str):
-    """One file per stage, `NN_stage.txt`, in order."""
-    os.makedirs(dir, exist_ok=True)
-    for i, (key, text) in enumerate(texts.items()):
-        with open(os.path.join(dir, f"{i:02d}_{key}.txt"), "w") as f:
-            f.write(text if text.endswith("\n") else text + "\n")

@@ -8,9 +8,9 @@ numpy arrays.
 A call traces `fn` into a fresh `Graph` (compiler/jit_trace.py): every array argument
 becomes a placeholder of its dtype and shape, Python scalars, strings and None are passed
 through as static constants, and the Tensor, or tuple, list or dict of Tensors, that
-`fn` returns becomes the fetches. The graph is compiled through the normal pipeline
-(conversion, verification, passes, fusion, LLVM) with `options` (a `CompileOptions`) and
-the call returns numpy arrays in the structure `fn` returned.
+`fn` returns becomes the fetches. The graph is compiled through the compile pipeline
+(compiler/pipeline.py: conversion, verification, passes, fusion, LLVM) with `options`
+(a `CompileOptions`) and the call returns numpy arrays in the structure `fn` returned.
 
 Compiles are cached per function and keyed by the static signature: each array's dtype
 and static dims, and each static value. `dynamic_dims` says which dims are symbolic (one
@@ -46,14 +46,12 @@ import time
 
 import numpy as np
 
-from passes.manager import run_pipeline
 from runtime.executable import prepare_feed
 from runtime.variables import VariableStore
 
-from .convert import CompileError, convert
+from .errors import CompileError
+from .frontend.graph import Tensor
 from .frontend.variables import Variable
-from .ir.graph import Tensor
-from .ir.verify import verify
 from .jit_trace import (
     CallShape,
     DynamicDims,
@@ -64,6 +62,7 @@ from .jit_trace import (
     trace,
 )
 from .options import CompileOptions
+from .pipeline import compile_graph
 
 log = logging.getLogger("flowc.jit")
 WARN_AFTER = 8          # compiles of one function before a warning
@@ -245,24 +244,20 @@ class JitFunction:
 
 
 def _build(traced, options, name, number):
-    """Compile a traced graph: conversion, verification, passes, the LLVM backend. With
+    """Compile a traced graph through the pipeline (compiler/pipeline.py). With
     `options.dump_dir`, every stage goes to `dump_dir/NAME_NNN/` (as the Session does)."""
-    program = convert(traced.graph, traced.fetches, traced.feeds)
-    verify(program)
-    variables = program.variables()
-    if variables:
-        raise CompileError(f"{name} uses the variable(s) {', '.join(map(repr, variables))}; "
-                           "fc.jit compiles pure functions: keep state in a Session")
-    dump_dir = options.dump_dir
-    program, report = run_pipeline(program, options, dump=bool(dump_dir))
-    from .build import build_program
-    exe = build_program(program, options, assembly=bool(dump_dir))
-    if dump_dir:
-        from .dump import write_stages
+    def check(program):
+        variables = program.variables()
+        if variables:
+            raise CompileError(f"{name} uses the variable(s) "
+                               f"{', '.join(map(repr, variables))}; fc.jit compiles pure "
+                               "functions: keep state in a Session")
+    dump_dir = ""
+    if options.dump_dir:
         folder = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("_")
-        write_stages({**report.stages(), **exe.texts},
-                     os.path.join(dump_dir, f"{folder}_{number:03d}"))
-    return exe
+        dump_dir = os.path.join(options.dump_dir, f"{folder}_{number:03d}")
+    return compile_graph(traced.graph, traced.fetches, traced.feeds, options,
+                         dump_dir=dump_dir, check=check).executable
 
 
 def _rebuilder(tree, n):

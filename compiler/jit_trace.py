@@ -25,9 +25,9 @@ import numpy as np
 
 from .frontend.array_ops import placeholder
 from .frontend.core import convert_to_tensor
+from .frontend.graph import Graph, Operation, Tensor
 from .frontend.variables import Variable
 from .ir import dtypes as T
-from .ir.graph import Graph, Operation, Tensor
 
 _STATIC_TYPES = (bool, int, float, str, type(None))
 _KINDS = inspect.Parameter

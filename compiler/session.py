@@ -14,19 +14,24 @@ GPU arrays (`__cuda_array_interface__`/DLPack, used in place); fetches are numpy
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from passes.manager import run_pipeline
 from runtime.errors import FeedError
 from runtime.variables import VariableStore
 
-from .convert import convert
-from .ir.graph import Graph, GraphError, Operation, Tensor, get_default_graph
-from .ir.verify import verify
+from .frontend.graph import (
+    Graph,
+    GraphError,
+    Operation,
+    Tensor,
+    default_sessions,
+    get_default_graph,
+    get_default_session,  # noqa: F401  (fc.get_default_session)
+)
 from .options import CompileOptions, default_threads
+from .pipeline import compile_graph, place
 from .summary.ops import SUMMARY_OP_TYPES, run_with_summaries
 
 _UNFEEDABLE = ("assign", "assign_add", "NoOp")
@@ -56,21 +61,6 @@ class ConfigProto:
         return base
 
 
-class _Local(threading.local):
-    def __init__(self):
-        self.stack = []
-
-
-_sessions = _Local()
-
-
-def get_default_session():
-    if not _sessions.stack:
-        raise RuntimeError("no default session: use `with fc.Session() as sess:` or pass "
-                           "session= explicitly")
-    return _sessions.stack[-1]
-
-
 class Session:
     def __init__(self, target="", graph: Graph = None, config: ConfigProto = None):
         if target:
@@ -88,14 +78,14 @@ class Session:
 
     # context management -------------------------------------------------------------
     def __enter__(self):
-        _sessions.stack.append(self)
+        default_sessions.stack.append(self)
         self._graph_ctx = self.graph.as_default()
         self._graph_ctx.__enter__()
         return self
 
     def __exit__(self, *exc):
         self._graph_ctx.__exit__(*exc)
-        _sessions.stack.remove(self)
+        default_sessions.stack.remove(self)
         self.close()
 
     def as_default(self):
@@ -103,11 +93,11 @@ class Session:
 
         class _Ctx:
             def __enter__(self):
-                _sessions.stack.append(sess)
+                default_sessions.stack.append(sess)
                 return sess
 
             def __exit__(self, *exc):
-                _sessions.stack.remove(sess)
+                default_sessions.stack.remove(sess)
         return _Ctx()
 
     def close(self):
@@ -136,7 +126,7 @@ class Session:
             self._cache[key] = exe
         self._run_counter += 1
         values = [feeds[t] for t in fed]
-        if not hasattr(exe, "cubin"):  # a CPU program: GPU arrays are copied to the host
+        if exe.device != "gpu":  # a CPU program: GPU arrays are copied to the host
             values = [_host_value(v, t) for v, t in zip(values, fed)]
         outs = exe.run(values, self._store, self._run_counter,
                        out=None if out is None else [out.get(t) for t in tensors])
@@ -168,36 +158,24 @@ class Session:
 
     def _compile(self, tensors, targets, fed, ranks):
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}
-        options = self._placed_options(tensors, targets, fed)
-        program = convert(self.graph, tensors, fed, targets=targets, feed_ranks=feed_ranks)
-        verify(program)
-        dump_dir = options.dump_dir
-        program, self.last_pass_report = run_pipeline(program, options,
-                                                      dump=bool(dump_dir))
+        options = place(self.options, tensors, targets, fed)
+        dump_dir = options.dump_dir and \
+            os.path.join(options.dump_dir, f"program_{self.compile_count + 1:03d}")
+        compiled = compile_graph(self.graph, tensors, fed, options, targets=targets,
+                                 feed_ranks=feed_ranks, dump_dir=dump_dir,
+                                 prepare=self._declare,
+                                 interpret=self.config.backend == "interpret")
+        self.last_pass_report = compiled.report
+        return compiled.executable
+
+    def _declare(self, program):
+        """The optimized program's variables join the store; one more compile."""
         for name, ty in program.variables().items():
             self._store.declare(name, ty.dtype.np, ty.shape)
         self.compile_count += 1
-        if self.config.backend == "interpret":
-            from .interpret import InterpretedProgram
-            return InterpretedProgram(program)
-        from .build import build_program
-        exe = build_program(program, options, assembly=bool(dump_dir))
-        if dump_dir:  # CompileOptions(dump_dir=...): every stage of every compile
-            from .dump import write_stages
-            texts = {**self.last_pass_report.stages(), **exe.texts}
-            write_stages(texts, os.path.join(dump_dir, f"program_{self.compile_count:03d}"))
-        return exe
-
-    def _placed_options(self, tensors, targets, fed) -> CompileOptions:
-        from dataclasses import replace
-
-        from .placement import device_for
-        device = device_for([t.op for t in tensors] + list(targets), fed, self.options.device)
-        return self.options if device == self.options.device else \
-            replace(self.options, device=device)
 
     def _feeds(self, feed_dict) -> dict:
-        from runtime.loaders.cuda import is_device_array
+        from runtime.cuda_driver import is_device_array
         out = {}
         for key, value in feed_dict.items():
             t = _feed_key(key, self.graph)
@@ -216,7 +194,7 @@ class Session:
 def _host_value(value, tensor):
     if isinstance(value, np.ndarray):
         return value
-    from runtime.loaders.cuda import device_array_view
+    from runtime.cuda_driver import device_array_view
     try:
         arr = device_array_view(value).numpy()
     except ValueError as e:

@@ -22,7 +22,9 @@ no state; everything around them is the manager's job:
   and with `dump=True` the IR text after the pass. A pass may return a
   `passes.rewrite.Changes` record as its (truthy) `changed`, which gives those counts;
   for a plain bool the manager compares the two programs structurally.
-  `report.text()` renders the dump; `report.stages()` gives it as {stage name: text}.
+  `report.text()` renders the dump; `report.stages()` gives it as {stage name: text},
+  ending with the stages the compile pipeline adds after the passes (`add_stage`:
+  "fusion", the kernel plan; compiler/pipeline.py).
 
 An unknown pipeline name or disabled pass name is a `ValueError` listing the valid names.
 """
@@ -119,6 +121,7 @@ class PassReport:
     rounds: int = 0
     input_nodes: int = 0
     input_text: Optional[str] = None              # the IR given to the pipeline, if dumping
+    later: dict = field(default_factory=dict)     # stages after the passes: {"fusion": text}
 
     @property
     def total_ms(self) -> float:
@@ -129,14 +132,21 @@ class PassReport:
         return (f"pipeline {self.pipeline} ({names}): {self.input_nodes} nodes, "
                 f"{self.rounds} round(s), {self.total_ms:.2f} ms")
 
+    def add_stage(self, name: str, text: str):
+        """Record a stage that follows the passes (the compile pipeline's "fusion": the
+        kernel plan), so the report and the dumps show it like a pass."""
+        self.later[name] = text
+
     def stages(self) -> dict:
         """{stage name: text} in order: "input", then one entry per pass run, named by
-        the pass (with ".2", ".3", ... for its later rounds): summary line + IR text."""
+        the pass (with ".2", ".3", ... for its later rounds): summary line + IR text,
+        then the later stages (`add_stage`)."""
         out = {"input": self.header() + "\n" + (self.input_text or "")}
         for r in self.records:
             key = r.name if r.round == 1 else f"{r.name}.{r.round}"
             body = r.text if r.changed and r.text is not None else ""
             out[key] = r.summary() + "\n" + body
+        out.update(self.later)
         return out
 
     def text(self) -> str:

@@ -1,41 +1,41 @@
-"""`Executable`: runs one compiled program through its entry point
+"""`Executable`: the one interface of every program the runtime runs in process, whatever
+compiled it: `CpuExecutable` (runtime/cpu_executable.py: LLVM code through its entry
+point), `CudaExecutable` (runtime/cuda_executable.py: a cubin and a launch schedule) and
+the compiler's numpy reference (`compiler.interpret.InterpretedProgram`).
 
-    int32 entry(void** buffers, int64* scalars)
+    device                      "cpu": feeds are host (numpy) arrays; "gpu": feeds may be
+                                GPU arrays, used in place
+    signature                   the feeds and outputs it takes (runtime/signature.py)
+    texts                       {stage name: text} of its compile, for dumps ({} if none)
+    run(feeds, store, counter, out=None) -> outputs
+                                one run against a `VariableStore`; `counter` keys the
+                                random numbers; `out`: arrays to write the outputs into
+    fast_run(feeds)             a `FastRun` specialized to these feeds, or None when
+                                the program has no fast path
 
-`BufferSpec`s (plain data) say where each buffer comes from: an input (by position), a
-variable (by name, from the worker's `VariableStore`), a constant (an array the
-executable holds) or a temporary (allocated per run from the evaluated shape). A run
-checks the feeds (`signature.bind`), makes them C-contiguous, fills the pointer table,
-calls the entry once, turns a non-zero return into an `ExecutionError` naming the node,
-and only then installs the new variable values, so a failed run changes nothing.
-Outputs are fresh arrays owned by the caller (copied when they alias an input, a
-variable, a constant or another output).
-
-`Executable.fast_run(feeds)` returns a `FastRun` (runtime/fastrun.py): a run specialized
-to the exact dtypes and shapes of `feeds`, for callers that call one program many times
-(fc.jit's dispatch path).
+Also the plain data every executable shares: `BufferSpec` (where a buffer comes from),
+`prepare_feed` and `aligned_empty`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ExecutionError
-from .signature import Signature, bind, eval_dim
 
-ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
-                              ctypes.POINTER(ctypes.c_int64))
+class Executable:
+    """The interface above; subclasses set `device`, `signature` and `texts`."""
+    device = "cpu"
+    texts: dict = {}
 
+    def run(self, feeds, store, counter=0, out=None) -> list:
+        raise NotImplementedError
 
-def prepare_feed(value) -> np.ndarray:
-    """C-contiguous and aligned (copying only when needed); keeps 0-d arrays 0-d."""
-    arr = np.asarray(value, order="C")
-    return arr if arr.flags.aligned else arr.copy()
+    def fast_run(self, feeds):
+        """None: no fast path (callers take `run`)."""
+        return None
 
 
 @dataclass
@@ -48,149 +48,10 @@ class BufferSpec:
     desc: str = ""         # what the buffer holds, for error messages
 
 
-class Executable:
-    def __init__(self, signature: Signature, buffers, outputs, updates, errors, entry_address,
-                 keepalive=None, texts=None, lifetimes=None):
-        self.signature = signature
-        self.buffers = list(buffers)
-        self.outputs = list(outputs)        # buffer index per output
-        self.updates = dict(updates)        # variable name -> buffer index
-        self.errors = {int(k): v for k, v in errors.items()}
-        self._entry = ENTRY_TYPE(entry_address)
-        self.entry_address = entry_address
-        self._keepalive = keepalive
-        self.texts = texts or {}
-        self._ptrs = (ctypes.c_void_p * max(1, len(self.buffers)))()
-        self._scalars = (ctypes.c_int64 * (len(signature.symbols) + 1))()
-        self._shape_cache: dict = {}
-        self._plan = [(b.kind, b.source, np.dtype(b.dtype), b.desc) for b in self.buffers]
-        self._consts = {i: np.asarray(b.source, order="C") for i, b in enumerate(self.buffers)
-                        if b.kind == "const"}
-        owned = [i for i, b in enumerate(self.buffers) if b.kind == "temp"]
-        counts = {}
-        for i in self.outputs + list(self.updates.values()):
-            counts[i] = counts.get(i, 0) + 1
-        self._copy_out = [not (i in owned and counts[i] == 1) for i in self.outputs]
-        # temporaries that never leave a run are kept and reused by the next run; a run
-        # that overlaps another (threads) uses its own pointer tables and temporaries
-        self._internal = frozenset(owned) - set(counts)
-        self.lifetimes = {int(k): tuple(v) for k, v in (lifetimes or {}).items()}
-        self._arena_cache: dict = {}
-        self._lock = threading.Lock()
-
-    def _shapes(self, env):
-        key = tuple(env.get(s) for s in self.signature.symbols)
-        shapes = self._shape_cache.get(key)
-        if shapes is None:
-            shapes = [tuple(eval_dim(d, env) for d in b.shape) for b in self.buffers]
-            if any(x < 0 for s in shapes for x in s):
-                raise ExecutionError(f"the fed shapes give a negative extent: {shapes}")
-            if len(self._shape_cache) > 256:
-                self._shape_cache.clear()
-            self._shape_cache[key] = shapes
-        return shapes
-
-    def run(self, feeds, store, counter=0, out=None):
-        """Outputs in order. `out`: optional list (one entry per output, None to skip) of
-        arrays to write the outputs into; they must match the output's dtype and shape."""
-        feeds = [prepare_feed(f) for f in feeds]
-        env = bind(self.signature, feeds)
-        shapes = self._shapes(env)
-        outs = self._check_out(out, shapes, feeds) if out is not None else None
-        if not self._lock.acquire(blocking=False):
-            return self._run(feeds, store, counter, env, shapes, outs, None,
-                             (ctypes.c_void_p * len(self._ptrs))(),
-                             (ctypes.c_int64 * len(self._scalars))())
-        try:
-            return self._run(feeds, store, counter, env, shapes, outs, self._arena_views,
-                             self._ptrs, self._scalars)
-        finally:
-            self._lock.release()
-
-    def fast_run(self, feeds):
-        """A `FastRun` for feeds of exactly these dtypes and shapes (checked here in full
-        by `bind`, which raises `FeedError`), or None when this program cannot take the
-        fast path (it reads or writes variables, or an output needs a copy)."""
-        from .fastrun import FastRun
-        feeds = [prepare_feed(f) for f in feeds]
-        env = bind(self.signature, feeds)
-        return FastRun.create(self, feeds, env, self._shapes(env))
-
-    def _check_out(self, out, shapes, feeds):
-        if len(out) != len(self.outputs):
-            raise ValueError(f"out= has {len(out)} entries for {len(self.outputs)} outputs")
-        direct = {}
-        for k, (arr, i) in enumerate(zip(out, self.outputs)):
-            if arr is None:
-                continue
-            spec = self.signature.outputs[k]
-            if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(spec.dtype) or \
-                    arr.shape != shapes[i]:
-                raise ValueError(f"out[{k}] for {spec.name!r} must be a {spec.dtype} array "
-                                 f"of shape {list(shapes[i])}, got "
-                                 f"{getattr(arr, 'dtype', type(arr).__name__)}"
-                                 f"{list(getattr(arr, 'shape', []))}")
-            if not arr.flags.writeable:
-                raise ValueError(f"out[{k}] for {spec.name!r} is read-only")
-            usable = (arr.flags.c_contiguous and arr.flags.aligned and not self._copy_out[k]
-                      and not any(np.shares_memory(arr, f) for f in feeds))
-            direct[k] = (arr, usable)
-        return direct
-
-    def _arena_views(self, shapes):
-        """Views of one per-instance arena for the temporaries that never leave a run,
-        laid out by liveness (buffers whose lifetimes do not overlap share memory)."""
-        key = tuple(shapes)
-        views = self._arena_cache.get(key)
-        if views is None:
-            sizes = {i: max(1, int(np.prod(shapes[i], dtype=np.int64))) *
-                     self._plan[i][2].itemsize for i in self._internal}
-            offsets, total = plan_arena(sizes, self.lifetimes)
-            arena = np.empty(total + ALIGN, np.uint8)
-            base = (-arena.__array_interface__["data"][0]) % ALIGN
-            views = {i: arena[base + off: base + off + sizes[i]].view(self._plan[i][2])
-                     [:int(np.prod(shapes[i], dtype=np.int64))].reshape(shapes[i])
-                     for i, off in offsets.items()}
-            self._arena_cache.clear()  # one layout at a time: the arena is per instance
-            self._arena_cache[key] = views
-        return views
-
-    def _run(self, feeds, store, counter, env, shapes, outs, arena, ptrs, scalars):
-        scratch = arena(shapes) if arena is not None else {}
-        direct = {self.outputs[k]: a for k, (a, ok) in (outs or {}).items() if ok}
-        arrays = []
-        for i, (kind, source, dtype, desc) in enumerate(self._plan):
-            if kind == "temp":
-                arr = scratch.get(i)
-                if arr is None:
-                    arr = direct.get(i)
-                    if arr is None:
-                        arr = aligned_empty(shapes[i], dtype)
-            elif kind == "input":
-                arr = feeds[source]
-            elif kind == "variable":
-                arr = store.get(source, desc)
-            else:
-                arr = self._consts[i]
-            arrays.append(arr)
-            ptrs[i] = arr.__array_interface__["data"][0]
-        for i, s in enumerate(self.signature.symbols):
-            scalars[i] = env[s]
-        scalars[len(self.signature.symbols)] = counter
-        code = self._entry(ptrs, scalars)
-        if code != 0:
-            raise ExecutionError(self.errors.get(code, f"generated code failed with code {code}"))
-        results = []
-        for k, (i, copy) in enumerate(zip(self.outputs, self._copy_out)):
-            if outs and k in outs:
-                target, used = outs[k]
-                if not used:
-                    np.copyto(target, arrays[i])
-                results.append(target)
-            else:
-                results.append(arrays[i].copy() if copy else arrays[i])
-        store.commit({name: arrays[i] for name, i in self.updates.items()})
-        return results
+def prepare_feed(value) -> np.ndarray:
+    """C-contiguous and aligned (copying only when needed); keeps 0-d arrays 0-d."""
+    arr = np.asarray(value, order="C")
+    return arr if arr.flags.aligned else arr.copy()
 
 
 ALIGN = 64  # bytes: a cache line, and AVX-512's natural alignment
@@ -205,23 +66,3 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     raw = np.empty(n * dtype.itemsize + ALIGN, np.uint8)
     start = (-raw.__array_interface__["data"][0]) % ALIGN
     return raw[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
-
-
-def plan_arena(sizes: dict, lifetimes: dict):
-    """Offsets (ALIGN-aligned) for buffers {index: nbytes} with lifetimes {index: (first,
-    last)} so that buffers alive at the same time never overlap; returns (offsets,
-    total bytes). Greedy: largest first, lowest free offset."""
-    placed = []  # (offset, end, first, last)
-    offsets = {}
-    for i in sorted(sizes, key=lambda j: (-sizes[j], j)):
-        first, last = lifetimes.get(i, (0, 1 << 30))
-        size = -(-sizes[i] // ALIGN) * ALIGN
-        busy = sorted((o, e) for o, e, f, lst in placed if not (lst < first or last < f))
-        offset = 0
-        for o, e in busy:
-            if offset + size <= o:
-                break
-            offset = max(offset, e)
-        offsets[i] = offset
-        placed.append((offset, offset + size, first, last))
-    return offsets, max((e for _, e, _, _ in placed), default=0)

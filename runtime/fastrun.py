@@ -1,13 +1,14 @@
 """`FastRun`: one executable's run specialized to exact feed dtypes, shapes and strides.
 
-Made by `Executable.fast_run(feeds)`, which checks `feeds` in full (`signature.bind`).
-The boundary check is a function of the feeds' dtypes and shapes only, so a later call
-with arrays of exactly those dtypes and shapes needs no new `bind`: `FastRun(arrays,
-counter)` compares each array's type, dtype, shape and strides with the ones it was made
-for and its address with the dtype's alignment, and returns None at the first difference
-(the caller then takes `Executable.run`, the full path). Everything else is precomputed:
-buffer shapes, the arena views of the temporaries, constants' addresses, the pointer
-table and a ctypes entry taking plain addresses. A call allocates only the outputs.
+Made by `CpuExecutable.fast_run(feeds)` (runtime/cpu_executable.py), which checks
+`feeds` in full (`signature.bind`). The boundary check is a function of the feeds'
+dtypes and shapes only, so a later call with arrays of exactly those dtypes and shapes
+needs no new `bind`: `FastRun(arrays, counter)` compares each array's type, dtype, shape
+and strides with the ones it was made for and its address with the dtype's alignment,
+and returns None at the first difference (the caller then takes the executable's `run`,
+the full path). Everything else is precomputed: buffer shapes, the arena views of the
+temporaries, constants' addresses, the pointer table and a ctypes entry taking plain
+addresses. A call allocates only the outputs.
 
 Only programs without variables whose outputs are fresh temporaries qualify: no
 variable store is consulted and no output is ever copied. A call that finds the
@@ -22,9 +23,10 @@ import ctypes
 import numpy as np
 
 from .errors import ExecutionError
+from .executable import aligned_empty
 
 RAW_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
-_SMALL_BYTES = 4096  # below this, outputs use numpy's own allocation (runtime.executable)
+_SMALL_BYTES = 4096  # below this, outputs use numpy's own allocation (runtime/executable.py)
 
 
 def _probe_data_offset():
@@ -165,5 +167,4 @@ def _nbytes(shape, dtype) -> int:
 
 
 def _aligned_empty(shape, dtype):
-    from .executable import aligned_empty
     return aligned_empty(shape, dtype)

@@ -1,7 +1,7 @@
 """A CPU stand-in for the CUDA driver, for tests on machines without a GPU.
 
 `emulated_gpu()` (a context manager) replaces the driver-facing functions of
-`runtime.loaders.cuda` so that `runtime.gpu.CudaExecutable` runs unchanged: device memory
+`runtime.cuda_driver` so that `runtime.cuda_executable.CudaExecutable` runs unchanged: device memory
 is host memory, and a "cubin" is the generated CUDA C of the program compiled as C++
 with g++ against a small shim (block and thread indices are thread-locals, `__syncthreads`
 is a barrier, warp shuffles go through a shared slot array, `__shared__` is `static`).
@@ -31,7 +31,7 @@ import numpy as np
 
 from compiler.backends.cuda.prelude import MMA_HELPER
 from compiler.backends.cuda.scalar_ops import HALF_HELPERS
-from runtime.loaders import cuda as C
+from runtime import cuda_driver as C
 
 SHIM = r"""
 #include <math.h>
@@ -208,7 +208,7 @@ def emulated_gpu():
     C.memset32 = lambda ptr, value, count: ctypes.memmove(
         ptr, np.full(count, value, np.int32).ctypes.data, 4 * count)
     C.gpu_available = lambda: True
-    from runtime.gpu import CudaExecutable
+    from runtime.cuda_executable import CudaExecutable
     init = CudaExecutable.__init__
 
     def registering_init(self, *args, **kwargs):  # every executable built meanwhile

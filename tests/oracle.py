@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.build import build_program
 from compiler.convert import convert
+from compiler.frontend.graph import Graph
 from compiler.interpret import interpret
 from compiler.ir import dtypes as T
-from compiler.ir.graph import Graph
 from compiler.options import CompileOptions
+from compiler.pipeline import build_program
 
 TOL = {  # (rtol, atol) per dtype for elementwise results
     "float16": (2e-3, 2e-3), "float32": (2e-6, 1e-6), "float64": (1e-13, 1e-14),

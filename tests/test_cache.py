@@ -13,10 +13,10 @@ import pytest
 
 import compiler as fc
 from compiler import cache
-from compiler.build import build_program
 from compiler.convert import convert
 from compiler.ir.verify import verify
 from compiler.options import CompileOptions
+from compiler.pipeline import build_program
 from passes.manager import run_pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

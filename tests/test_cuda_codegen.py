@@ -19,15 +19,16 @@ from test_ops_differential import CASES
 import compiler as fc
 from compiler.backends import cstyle
 from compiler.backends.cuda import emit, nvrtc
-from compiler.backends.cuda.build import lower_for_cuda, schedule_of
+from compiler.backends.cuda.build import schedule_of
 from compiler.convert import convert
+from compiler.frontend.graph import Graph
 from compiler.ir import dtypes as T
-from compiler.ir.graph import Graph
 from compiler.lower import kir as K
 from compiler.ops import OPS
+from compiler.pipeline import plan_and_lower
 from passes.manager import run_pipeline
-from runtime.gpu import eval_index, launch_config
-from runtime.loaders import cuda as C
+from runtime import cuda_driver as C
+from runtime.cuda_executable import eval_index, launch_config
 
 
 def _case_program(case):
@@ -80,12 +81,13 @@ def _fusion_programs():
 
 
 CHUNKS = 6
+GPU_OPTIONS = fc.CompileOptions(device="gpu")  # the CUDA backend's lowering
 
 
 def _kernels_of(programs, tag):
     out = []
     for n, prog in enumerate(programs):
-        _, low = lower_for_cuda(prog)
+        _, low = plan_and_lower(prog, GPU_OPTIONS)
         out += [dataclasses.replace(k, name=f"{tag}{n}_{k.name}") for k in low.kernels]
     return out
 
@@ -127,7 +129,7 @@ def _dense_program():
 
 
 def test_a_compile_error_shows_the_line_and_the_graph_node():
-    _, low = lower_for_cuda(_dense_program())
+    _, low = plan_and_lower(_dense_program(), GPU_OPTIONS)
     module = emit.emit_module(low, "broken")
     module.source = module.source.replace("fc_fmax(t", "fc_no_such_rule(t", 1)
     with pytest.raises(nvrtc.CudaCompileError) as info:
@@ -186,7 +188,7 @@ def test_placement_by_device_strings_and_options():
 
 
 def test_the_schedule_takes_program_symbols_and_int_constants():
-    _, low = lower_for_cuda(_dense_program())
+    _, low = plan_and_lower(_dense_program(), GPU_OPTIONS)
     module = emit.emit_module(low, "m")
     kname, bufs, syms = low.calls[0]
     low.calls.append((kname, bufs, [7]))
@@ -206,7 +208,7 @@ def test_the_schedule_takes_program_symbols_and_int_constants():
 
 def test_cubins_and_schedules_go_through_the_compile_cache(monkeypatch, tmp_path):
     from compiler import cache
-    from compiler.build import build_program
+    from compiler.pipeline import build_program
     monkeypatch.setenv("FLOWC_CACHE", "1")
     monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path))
     options = fc.CompileOptions(device="gpu")
@@ -240,7 +242,7 @@ def test_the_gpu_runtime_imports_without_the_compiler():
     import ast
     import pathlib
     root = pathlib.Path(__file__).resolve().parents[1] / "runtime"
-    for path in [root / "gpu.py", *sorted((root / "loaders").glob("*.py"))]:
+    for path in [root / "cuda_executable.py", root / "cuda_driver.py", root / "executable.py"]:
         mods = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
@@ -248,7 +250,7 @@ def test_the_gpu_runtime_imports_without_the_compiler():
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 mods.add(node.module.split(".")[0])
         assert not mods & {"compiler", "passes", "llvmlite"}, path
-    out = run_without_compiler("import runtime.gpu, runtime.loaders.cuda as c\n"
+    out = run_without_compiler("import runtime.cuda_executable, runtime.cuda_driver as c\n"
                                "print(c.gpu_available() in (True, False))\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"

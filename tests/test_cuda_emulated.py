@@ -17,9 +17,9 @@ from test_fusion import _random_graph
 from test_ops_differential import CASES
 
 import compiler as fc
-from compiler.build import build_program
 from compiler.convert import convert
 from compiler.interpret import interpret
+from compiler.pipeline import build_program
 from passes.manager import run_pipeline
 from runtime.errors import ExecutionError
 from runtime.variables import VariableStore
@@ -127,7 +127,7 @@ def test_emulated_gather_error_has_the_cpu_runtimes_text(gpu):
 
 
 def test_emulated_device_array_feeds_and_outputs(gpu):
-    from runtime.loaders import cuda as C
+    from runtime import cuda_driver as C
     with fc.Graph().as_default():
         x = fc.placeholder(fc.float32, [None], name="x")
         y = fc.exp(x) * 2.0
@@ -194,7 +194,7 @@ def test_emulated_float16_matmul_uses_the_tensor_core_form(gpu):
 
 
 def test_emulated_gpu_arrays_fed_to_a_cpu_program_are_copied_to_the_host(gpu):
-    from runtime.loaders import cuda as C
+    from runtime import cuda_driver as C
     with fc.Graph().as_default():
         x = fc.placeholder(fc.float32, [None], name="x")
         y = x * 2.0

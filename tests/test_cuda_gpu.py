@@ -16,12 +16,12 @@ from test_fusion import _random_graph
 from test_ops_differential import CASES
 
 import compiler as fc
-from compiler.build import build_program
 from compiler.convert import convert
 from compiler.interpret import interpret
+from compiler.pipeline import build_program
 from passes.manager import run_pipeline
+from runtime import cuda_driver as C
 from runtime.errors import ExecutionError
-from runtime.loaders import cuda as C
 from runtime.variables import VariableStore
 
 pytestmark = pytest.mark.skipif(not C.gpu_available(), reason="no GPU on this machine")

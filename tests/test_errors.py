@@ -10,8 +10,8 @@ import pytest
 import compiler as fc
 from compiler.convert import CompileError
 from compiler.frontend.core import make
+from compiler.frontend.graph import GraphError
 from compiler.ir.dims import ShapeError
-from compiler.ir.graph import GraphError
 from runtime.errors import ExecutionError, FeedError, UninitializedVariableError
 
 BACKENDS = ["llvm", "interpret"]

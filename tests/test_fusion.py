@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from oracle import REDUCE_TOL, assert_close
 
 import compiler as fc
-from compiler.build import build_program
 from compiler.convert import convert
 from compiler.interpret import interpret
+from compiler.pipeline import build_program
 from passes.fusion import format_plan, plan_kernels
 from passes.manager import run_pipeline
 from runtime.variables import VariableStore

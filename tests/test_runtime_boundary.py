@@ -30,7 +30,8 @@ def test_runtime_sources_import_no_compiler_passes_or_llvmlite():
 
 def test_runtime_imports_in_a_process_that_blocks_the_compiler():
     out = run_without_compiler(
-        "import runtime, runtime.executable, runtime.signature, runtime.variables\n"
+        "import runtime, runtime.executable, runtime.cpu_executable, runtime.signature, "
+        "runtime.variables\n"
         "print('ok')\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

@@ -239,7 +239,7 @@ def test_make_callable_with_out_writes_in_place(backend):
 
 
 def test_arena_shares_memory_between_temporaries_with_disjoint_lifetimes():
-    from runtime.executable import plan_arena
+    from runtime.cpu_executable import plan_arena
     offsets, total = plan_arena({0: 100, 1: 100, 2: 100}, {0: (0, 1), 1: (1, 2), 2: (2, 3)})
     assert offsets[0] != offsets[1] and offsets[1] != offsets[2]
     assert offsets[0] == offsets[2] and total == 256

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..frontend.array_ops import ones_like, zeros_like
 from ..frontend.core import _as_tensor, convert_to_tensor, make
-from ..ir.graph import Tensor
+from ..frontend.graph import Tensor
 from .rules import PASS_THROUGH, rule_for
 
 

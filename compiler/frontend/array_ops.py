@@ -16,7 +16,6 @@ import numpy as np
 
 from ..ir import dims as D
 from ..ir import dtypes as T
-from ..ir.graph import Tensor, get_default_graph
 from ..ir.types import TensorType
 from .core import (
     _as_tensor,
@@ -25,9 +24,11 @@ from .core import (
     convert_to_tensor,
     create_op,
     dims_of,
+    identity,
     make,
     op_scope,
 )
+from .graph import Tensor, get_default_graph
 from .static import is_int_like, static_dims
 
 
@@ -89,7 +90,6 @@ def fill(dims, value, name=None):
 
 
 def _broadcast_scalar(scalar, shape, name):
-    from .control_flow import identity
     if any(isinstance(d, int) and d < 0 for d in shape):
         raise ValueError(f"{name}: negative dimension in shape {list(shape)}")
     if not shape:
@@ -125,7 +125,6 @@ def _filled_like(tensor, dtype, value, name):
         flag = constant(bool(value), dtype=T.bool_)
         mask = make("logical_or" if value else "logical_and", [same, flag])
         if dtype is T.bool_:
-            from .control_flow import identity
             return identity(mask, name=scope)
         return make("cast", [mask], name=scope, dtype=dtype)
 

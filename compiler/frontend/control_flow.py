@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 
-from ..ir.graph import Operation, Tensor, get_default_graph
-from .core import _as_tensor, _graph_of, convert_to_tensor, create_op
+from .core import _as_tensor, _graph_of
+from .core import identity as identity  # re-exported: fc.identity
+from .graph import Operation, Tensor, get_default_graph
 
 
 def group(*inputs, name=None) -> Operation:
@@ -31,12 +32,6 @@ def group(*inputs, name=None) -> Operation:
 def no_op(name=None) -> Operation:
     """An op that does nothing (a target for control dependencies)."""
     return get_default_graph().create_op("NoOp", [], {}, name=name or "NoOp")
-
-
-def identity(input, name=None) -> Tensor:  # noqa: A002  (TF1 argument name)
-    """A new tensor with the value of `input` (a fetchable, feedable alias)."""
-    t = convert_to_tensor(input)
-    return create_op("identity", [t], {}, name or "Identity", out_type=t.type).outputs[0]
 
 
 @contextlib.contextmanager

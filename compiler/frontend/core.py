@@ -6,7 +6,9 @@ in the graph). A `name` ending in "/" (what `op_scope` yields) is used as the op
 name, as in TF1, so a composite's result carries the name the user gave it.
 `convert_to_tensor(value, dtype=None)` turns numpy arrays, Python scalars and nested
 lists into `constant` ops; a Python scalar next to a tensor takes the tensor's dtype
-(`binary_operands`). Errors name the value and the expected dtype.
+(`binary_operands`). Errors name the value and the expected dtype. A list holding
+tensors is stacked, so `stack` (with `expand_dims`) and `identity` live here, below every
+other frontend module (manip_ops and control_flow re-export them).
 
 Shared argument helpers live here too: `op_scope` (the name scope of a composite),
 `known_shape`, `normalize_axis`.
@@ -21,7 +23,7 @@ import numpy as np
 from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ir.const import Const
-from ..ir.graph import Graph, Operation, Tensor, get_default_graph
+from .graph import Graph, Operation, Tensor, get_default_graph
 
 
 def _graph_of(inputs) -> Graph:
@@ -148,11 +150,55 @@ def convert_to_tensor(value, dtype=None, name=None) -> Tensor:
                             f"{T.as_dtype(dtype).name}")
         return t
     if _nested_tensors(value):
-        from .manip_ops import stack
         return stack([convert_to_tensor(v, dtype) for v in value])
     if isinstance(value, np.ndarray) and dtype is None:
         return constant(value, dtype=T.as_dtype(value.dtype), name=name or "Const")
     return constant(value, dtype=dtype, name=name or "Const")
+
+
+def identity(input, name=None) -> Tensor:  # noqa: A002  (TF1 argument name)
+    """A new tensor with the value of `input` (a fetchable, feedable alias)."""
+    t = convert_to_tensor(input)
+    return create_op("identity", [t], {}, name or "Identity", out_type=t.type).outputs[0]
+
+
+def _convert_list(values, opname):
+    """Convert a list of values; Python values take the dtype of the first tensor."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f"{opname}: expects a non-empty list of tensors")
+    dtype = next((_as_tensor(v).dtype for v in values
+                  if isinstance(v, Tensor) or hasattr(v, "_as_graph_element")), None)
+    return [convert_to_tensor(v) if isinstance(v, Tensor) or dtype is None
+            or hasattr(v, "_as_graph_element") else convert_to_tensor(v, dtype)
+            for v in values]
+
+
+def stack(values, axis=0, name="stack") -> Tensor:
+    """Stack rank-R tensors of one shape into a rank-(R+1) tensor along a new `axis`."""
+    tensors = _convert_list(values, "stack")
+    shape = known_shape(tensors[0], "stack")
+    axis = normalize_axis(axis, len(shape) + 1, "stack")
+    for k, t in enumerate(tensors[1:], start=1):
+        if t.shape.ndims != len(shape):
+            raise ValueError(f"stack: input {k} has shape {list(t.shape)}, input 0 has "
+                             f"{list(shape)}")
+    with op_scope(name, "stack", tensors) as scope:
+        parts = [expand_dims(t, axis) for t in tensors]
+        if len(parts) == 1:
+            return identity(parts[0], name=scope)
+        return make("concat", parts, name=scope, axis=axis)
+
+
+def expand_dims(input, axis=None, name=None, dim=None) -> Tensor:  # noqa: A002
+    """Insert an axis of extent 1 at `axis` (in [-rank-1, rank])."""
+    x = convert_to_tensor(input)
+    axis = dim if axis is None else axis
+    if axis is None:
+        raise ValueError("expand_dims: axis is required")
+    shape = known_shape(x, "ExpandDims")
+    axis = normalize_axis(axis, len(shape) + 1, "ExpandDims")
+    new = shape[:axis] + (1,) + shape[axis:]
+    return make("reshape", [x], name=name or "ExpandDims", shape=new)
 
 
 def binary_operands(a, b, opname):

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import dims as D
-from ..ir.graph import Tensor
-from .core import _as_tensor, convert_to_tensor, known_shape, make, op_scope
+from .core import _as_tensor, convert_to_tensor, identity, known_shape, make, op_scope
+from .graph import Tensor
 from .static import is_int_like, static_dims
 
 
@@ -55,7 +55,6 @@ def getitem(x, key, name=None) -> Tensor:
 
 
 def _build(x, shape, begin, size, stride, gathers, out_shape, scope):
-    from .control_flow import identity
     out = x
     if any(b != 0 for b in begin) or tuple(size) != tuple(shape) or any(s != 1 for s in stride):
         out = make("slice", [out], begin=tuple(begin), size=tuple(size), stride=tuple(stride))

@@ -13,17 +13,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import dims as D
-from ..ir.graph import Tensor
 from .core import (
     _as_tensor,
+    _convert_list,
     binary_operands,
     convert_to_tensor,
     dims_of,
+    identity,
     known_shape,
     make,
     normalize_axis,
     op_scope,
 )
+from .core import expand_dims as expand_dims  # re-exported: fc.expand_dims
+from .core import stack as stack  # re-exported: fc.stack (convert_to_tensor uses it)
+from .graph import Tensor
 from .indexing import getitem
 
 
@@ -44,20 +48,8 @@ def transpose(a, perm=None, name="transpose", conjugate=False) -> Tensor:
     return make("transpose", [x], name=name, perm=perm)
 
 
-def _convert_list(values, opname):
-    """Convert a list of values; Python values take the dtype of the first tensor."""
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ValueError(f"{opname}: expects a non-empty list of tensors")
-    dtype = next((_as_tensor(v).dtype for v in values
-                  if isinstance(v, Tensor) or hasattr(v, "_as_graph_element")), None)
-    return [convert_to_tensor(v) if isinstance(v, Tensor) or dtype is None
-            or hasattr(v, "_as_graph_element") else convert_to_tensor(v, dtype)
-            for v in values]
-
-
 def concat(values, axis, name="concat") -> Tensor:
     """Join tensors of one dtype and rank along `axis` (other dims must agree)."""
-    from .control_flow import identity
     tensors = _convert_list(values, "concat")
     ranks = [t.shape.ndims for t in tensors if t.shape.known_rank]
     if not ranks:
@@ -66,23 +58,6 @@ def concat(values, axis, name="concat") -> Tensor:
     if len(tensors) == 1:
         return identity(tensors[0], name=name)
     return make("concat", tensors, name=name, axis=axis)
-
-
-def stack(values, axis=0, name="stack") -> Tensor:
-    """Stack rank-R tensors of one shape into a rank-(R+1) tensor along a new `axis`."""
-    tensors = _convert_list(values, "stack")
-    shape = known_shape(tensors[0], "stack")
-    axis = normalize_axis(axis, len(shape) + 1, "stack")
-    for k, t in enumerate(tensors[1:], start=1):
-        if t.shape.ndims != len(shape):
-            raise ValueError(f"stack: input {k} has shape {list(t.shape)}, input 0 has "
-                             f"{list(shape)}")
-    with op_scope(name, "stack", tensors) as scope:
-        parts = [expand_dims(t, axis) for t in tensors]
-        if len(parts) == 1:
-            from .control_flow import identity
-            return identity(parts[0], name=scope)
-        return make("concat", parts, name=scope, axis=axis)
 
 
 def unstack(value, num=None, axis=0, name="unstack") -> list:
@@ -99,18 +74,6 @@ def unstack(value, num=None, axis=0, name="unstack") -> list:
     lead = (slice(None),) * axis
     with op_scope(name, "unstack", [x]):
         return [getitem(x, lead + (k,)) for k in range(int(n))]
-
-
-def expand_dims(input, axis=None, name=None, dim=None) -> Tensor:  # noqa: A002
-    """Insert an axis of extent 1 at `axis` (in [-rank-1, rank])."""
-    x = convert_to_tensor(input)
-    axis = dim if axis is None else axis
-    if axis is None:
-        raise ValueError("expand_dims: axis is required")
-    shape = known_shape(x, "ExpandDims")
-    axis = normalize_axis(axis, len(shape) + 1, "ExpandDims")
-    new = shape[:axis] + (1,) + shape[axis:]
-    return make("reshape", [x], name=name or "ExpandDims", shape=new)
 
 
 def squeeze(input, axis=None, name=None, squeeze_dims=None) -> Tensor:  # noqa: A002
@@ -224,7 +187,6 @@ def pad(tensor, paddings, mode="CONSTANT", name=None, constant_values=0) -> Tens
         out = x
         for axis, (lo, hi) in enumerate(pads):
             out = _mirror_axis(out, axis, lo, hi, mode, shape[axis])
-        from .control_flow import identity
         return identity(out, name=scope)
 
 

@@ -14,7 +14,7 @@ and name it. Nothing here runs anything.
 from __future__ import annotations
 
 from ..ir import dtypes as T
-from .core import binary_operands, convert_to_tensor, make, op_scope
+from .core import binary_operands, convert_to_tensor, identity, make, op_scope
 
 #: the public names (`fc.` re-exports exactly these): a new function is listed here
 __all__ = [
@@ -126,7 +126,6 @@ def pow(x, y, name=None):  # noqa: A001  (TF1 name)
 
 
 def _int_pow_static(a, n, scope):
-    from .control_flow import identity
     if n < 0:
         raise ValueError(f"Pow: integers to negative integer powers are not allowed "
                          f"(exponent {n})")
@@ -226,7 +225,6 @@ def add_n(inputs, name=None):
         raise ValueError(f"add_n: inputs must have the same shape, got "
                          f"{[list(t.shape) for t in tensors]}")
     if len(tensors) == 1:
-        from .control_flow import identity
         return identity(tensors[0], name=name or "AddN")
     with op_scope(name, "AddN", tensors) as scope:
         total = tensors[0]

@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 
 from ..ir import dtypes as T
-from ..ir.graph import get_default_graph
-from .core import _is_tensor_like, constant, convert_to_tensor, dims_of, make, op_scope
+from .core import _is_tensor_like, constant, convert_to_tensor, dims_of, identity, make, op_scope
+from .graph import get_default_graph
 
 DEFAULT_GRAPH_SEED = 87654321
 TRUNCATION_ROUNDS = 4
@@ -71,7 +71,6 @@ def _is_default(value, default):
 
 def _scale_shift(r, scale, shift, scope):
     """`r * scale + shift`, skipping the identity steps; the last op is named `scope`."""
-    from .control_flow import identity
     if not _is_default(scale, 1):
         r = make("mul", [r, _operand(scale, r.dtype)])
     if not _is_default(shift, 0):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import dims as D
-from ..ir.graph import Tensor
+from .graph import Tensor
 
 
 def static_dims(t: Tensor):

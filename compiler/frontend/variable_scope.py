@@ -20,8 +20,8 @@ import weakref
 import numpy as np
 
 from ..ir import dtypes as T
-from ..ir.graph import get_default_graph
 from .core import _is_tensor_like, convert_to_tensor, dims_of
+from .graph import get_default_graph
 from .variables import Variable
 
 REGULARIZATION_LOSSES = "regularization_losses"

@@ -8,8 +8,8 @@ whose output is the new value. The value store lives in the Session's runtime, n
 from __future__ import annotations
 
 from ..ir import dtypes as T
-from ..ir.graph import Tensor, get_default_graph
 from .core import convert_to_tensor, make_op
+from .graph import Tensor, get_default_graph, get_default_session
 
 GLOBAL_VARIABLES = "variables"
 TRAINABLE_VARIABLES = "trainable_variables"
@@ -124,7 +124,6 @@ class Variable:
         return self.value().eval(session=session)
 
     def load(self, value, session=None):
-        from ..session import get_default_session
         (session or get_default_session())._store.set(self._op.attrs["var"], value)
 
     def __repr__(self):

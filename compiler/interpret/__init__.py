@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.errors import ExecutionError, UninitializedVariableError
-from runtime.executable import prepare_feed
+from runtime.executable import Executable, prepare_feed
 from runtime.signature import bind
 
 from ..ir import dims as D
@@ -80,12 +80,19 @@ def _eval_node(node, values, variables, env, counter):
     return out
 
 
-class InterpretedProgram:
-    """Runs a Program with the interpreter behind the runtime's executable interface."""
+class InterpretedProgram(Executable):
+    """Runs a Program with the interpreter behind the runtime's executable interface
+    (`runtime.executable.Executable`: device "cpu", no fast path, no stage texts)."""
+    device = "cpu"
 
     def __init__(self, program):
         self.program = program
+        self.texts = {}
         self._reads = {n.attr["var"]: n for n in program.topo() if n.op == "variable"}
+
+    @property
+    def signature(self):
+        return program_signature(self.program)
 
     def run(self, feeds, store, counter=0, out=None):
         variables = {name: store.get(name, node.describe())

@@ -1,2 +1,2 @@
-"""flowc's IR: dtypes, dims and TensorType, the user graph, the compiler IR and its text
+"""flowc's IR: dtypes, dims and TensorType, the compiler IR and its text
 form."""

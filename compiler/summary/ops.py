@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..frontend.core import convert_to_tensor, create_op
+from ..frontend.graph import Tensor, get_default_graph
 from ..frontend.variables import GraphKeys
 from ..ir.dtypes import DType
-from ..ir.graph import Tensor, get_default_graph
 from ..ir.types import TensorType
 from . import proto
 

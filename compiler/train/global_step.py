@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..frontend.graph import get_default_graph
 from ..frontend.variables import GLOBAL_VARIABLES, Variable
-from ..ir.graph import get_default_graph
 
 GLOBAL_STEP = "global_step"
 

@@ -34,8 +34,8 @@ import numpy as np
 from ..frontend import math_ops as M
 from ..frontend.array_ops import zeros
 from ..frontend.core import convert_to_tensor, create_op
+from ..frontend.graph import Tensor
 from ..frontend.variables import TRAINABLE_VARIABLES, Variable
-from ..ir.graph import Tensor
 
 __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOptimizer"]
 

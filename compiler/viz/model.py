@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..ir import dims as D
+from ..ir.text import parse_program
 
 MAX_ATTR_TEXT = 120
 
@@ -191,29 +192,21 @@ def fused_stage(program, plan, name="fusion"):
 def analyze(fetches, feeds=None, options=None, title="flowc graph") -> GraphModel:
     """Every stage of the compile of (fetches, feeds) up to the kernel plan: the pruned
     user graph, the IR after conversion and after each pass run, the fused graph."""
-    from passes.fusion import plan_kernels
-    from passes.manager import run_pipeline
-
-    from ..convert import _needed_ops, convert
-    from ..dump import resolve_fetches
-    from ..ir.text import parse_program
-    from ..ir.verify import verify
     from ..options import CompileOptions
+    from ..pipeline import needed_ops, optimize, plan, resolve_fetches, to_program
 
     options = options or CompileOptions()
     graph, tensors, targets, feed_list = resolve_fetches(fetches, feeds)
-    roots = [t.op for t in tensors] + targets
-    stages = [user_stage(_needed_ops(roots, set()))]
-    program = convert(graph, tensors, feed_list, targets=targets)
-    verify(program)
-    final, report = run_pipeline(program, options, dump=True)
+    stages = [user_stage(needed_ops(tensors, targets))]
+    program = to_program(graph, tensors, feed_list, targets)
+    final, report = optimize(program, options, dump=True)
     current = program
     for key, text in report.stages().items():
         summary, _, body = text.partition("\n")
         if key != "input" and body.strip():
             current = parse_program(body)
         stages.append(ir_stage(key, summary, current))
-    fused, kernels = fused_stage(final, plan_kernels(final))
+    fused, kernels = fused_stage(final, plan(final))
     for stage in stages:   # colour every earlier stage by where its ops ended up
         for node in stage.nodes:
             if node.name in fused.kernel_of:

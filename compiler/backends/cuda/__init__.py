@@ -1,3 +1,3 @@
 """The CUDA backend: kernel IR -> CUDA C (emit.py, scalar_ops.py, kernel.cu.j2) -> NVRTC
 cubin (nvrtc.py) -> an artifact of cubins plus a host-side launch schedule that
-runtime/loaders/cuda.py runs (build.py). See docs/cuda.md."""
+runtime/cuda_executable.py runs (build.py). See docs/cuda.md."""

@@ -134,7 +134,7 @@ def _args(specs, taken):
 
 
 def abi_model(program, lowered, name: str, lifetimes: dict) -> AbiModel:
-    """`lifetimes`: buffer index -> (first call, last call), as compiler.build computes."""
+    """`lifetimes`: buffer index -> (first call, last call) (compiler/backends/layout.py)."""
     from ...ir.signature import program_signature
     sig = program_signature(program)
     taken = {"inst"} | set(sig.symbols)

@@ -19,11 +19,11 @@ import re
 import threading
 import traceback
 
+from ..ir import dims as D
+from ..ir.dtypes import DType
+from ..ir.types import TensorType, format_type
 from ..ops import InferContext
 from ..ops import get as get_op
-from . import dims as D
-from .dtypes import DType
-from .types import TensorType, format_type
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _NAME_RE = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
@@ -93,7 +93,6 @@ class Tensor:
         return [op for op in self.op.graph.get_operations() if self in op.inputs]
 
     def eval(self, feed_dict=None, session=None):
-        from ..session import get_default_session
         sess = session or get_default_session()
         return sess.run(self, feed_dict)
 
@@ -176,7 +175,6 @@ class Operation:
         return self.attrs[name]
 
     def run(self, feed_dict=None, session=None):
-        from ..session import get_default_session
         (session or get_default_session()).run(self, feed_dict)
 
     def __repr__(self):
@@ -384,3 +382,21 @@ def reset_default_graph():
     if _default.stack:
         raise AssertionError("reset_default_graph called inside a `with g.as_default()` block")
     _default.base = Graph()
+
+
+# ---- the default session ----------------------------------------------------------------
+class _SessionStack(threading.local):
+    def __init__(self):
+        self.stack = []
+
+
+#: the sessions entered with `with sess:` / `sess.as_default()`, innermost last; the
+#: Session (compiler/session.py) pushes and pops, `Tensor.eval` and `Operation.run` read
+default_sessions = _SessionStack()
+
+
+def get_default_session():
+    if not default_sessions.stack:
+        raise RuntimeError("no default session: use `with fc.Session() as sess:` or pass "
+                           "session= explicitly")
+    return default_sessions.stack[-1]

@@ -1,6 +1,6 @@
 """`CudaExecutable`: runs a program compiled by the CUDA backend: a cubin plus a host-side
-launch schedule (plain data), with the same `run(feeds, store, counter, out=)` interface
-as `runtime.executable.Executable`, so a Session uses either.
+launch schedule (plain data). It is a `runtime.executable.Executable` with device "gpu"
+(feeds may be GPU arrays), so a Session uses it like the CPU's.
 
 The schedule is a list of launches, one per kernel call:
     {"kernel", "mapping" (grid | rows | tiled | mma | block | serial), "extent", "work" (index
@@ -29,8 +29,9 @@ import ctypes
 
 import numpy as np
 
+from . import cuda_driver as C
 from .errors import ExecutionError, FeedError
-from .loaders import cuda as C
+from .executable import Executable
 from .signature import Signature, bind, eval_dim
 
 _OPS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
@@ -80,7 +81,9 @@ def launch_config(launch: dict, symbols: dict, sm_count: int):
     return max(1, min(extent, sm_count * 32)), threads
 
 
-class CudaExecutable:
+class CudaExecutable(Executable):
+    device = "gpu"
+
     def __init__(self, signature: Signature, buffers, outputs, updates, errors, cubin: bytes,
                  schedule: list, texts=None, arch="sm_90"):
         self.signature = signature

@@ -1,0 +1,50 @@
+"""The CPU backend: kernel IR -> LLVM IR -> optimized module -> position-independent
+object code -> MCJIT -> a `runtime.cpu_executable.CpuExecutable`.
+
+The object code is made once: MCJIT loads it, and the compile cache links the same bytes
+into its shared object (`executable.objects`). Stage texts added: "llvm", "llvm_opt",
+and "asm" when `assembly` (dumps). Never plans kernels or touches the cache.
+"""
+
+from __future__ import annotations
+
+from runtime.cpu_executable import CpuExecutable
+from runtime.llvm_jit import JitLibrary
+
+from ..base import Backend
+from ..layout import layout_of
+from . import emit, target
+
+
+def build(lowered, signature, name, options, texts, assembly=False) -> CpuExecutable:
+    module = emit.emit_module(lowered, name=name, threads=options.threads,
+                              internal_pool=False)
+    llvm_text = str(module)
+    llvm_opt, obj, asm = _compile_module(llvm_text, options, assembly)
+    texts.update({"llvm": llvm_text, "llvm_opt": llvm_opt})
+    if assembly:
+        texts["asm"] = asm
+    lib = JitLibrary([obj], target.target_machine(options.target_cpu, options.opt_level,
+                                                  pic=True))
+    layout = layout_of(lowered)
+    exe = CpuExecutable(signature, layout.specs, layout.outputs, layout.updates, layout.errors,
+                     lib.address(emit.ENTRY), keepalive=lib, texts=texts,
+                     lifetimes=layout.lifetimes(lowered))
+    exe.objects = [obj]  # position-independent: the compile cache links it as it is
+    return exe
+
+
+def _compile_module(llvm_text, options, assembly):
+    """(optimized IR text, position-independent object code, assembly or "")."""
+    ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
+    tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
+    asm = tm.emit_assembly(ref) if assembly else ""
+    return str(ref), tm.emit_object(ref), asm
+
+
+def schedule(options):
+    """The CPU schedule: matmul tiles for the vector width of `options.target_cpu`."""
+    return target.cpu_schedule(options.target_cpu)
+
+
+BACKEND = Backend("cpu", schedule, build)

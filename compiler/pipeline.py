@@ -1,0 +1,235 @@
+"""The compile pipeline: every driver (Session, fc.jit, fc.dump, the viewer, fc.compile,
+the CLI) compiles through these stages, in this order, and nowhere else:
+
+    graph       the user's graph and the (fetches, feeds, targets) to compile
+                                                     `resolve_fetches`, `graph_text`
+    program     conversion (prune, re-infer, canonicalize) and verification
+                                                     `to_program`
+    optimized   the pass pipeline to a fixed point   `optimize`  (passes/manager.py)
+    plan        the kernel plan: fusion              `plan`      (passes/fusion.py)
+    lowered     the loop-level kernel IR             `lower`     (compiler/lower/)
+    artifact    the backend's executable             `build_program`
+                (`BACKENDS[options.device]`, compiler/backends/)
+
+`build_program(program, options, assembly=False)` runs plan -> lowered -> artifact with
+the compile cache (compiler/cache.py) around it: a hit returns the cached executable
+without planning or code generation, a miss builds and stores (`assembly=True`, dumps,
+bypasses the cache). `compile_graph` runs every stage from the graph (Session, fc.jit,
+fc.dump) and writes the stage texts when asked; `optimized_program` stops at the
+optimized program (fc.compile, `flowc cache explain`), which `plan_and_lower` takes on
+to the kernel IR (fc.compile's C API module, the viewer's kernel plan via `plan`). The
+stage texts ("graph", "input", one per pass run, "fusion", "kernels", then the
+backend's: "llvm", "llvm_opt", "asm" or "cuda") are assembled here (`stage_texts`), the
+fusion stage recorded in the pass report like a pass.
+
+Drivers choose the options and what to do with the result; backends are functions of
+the lowered program and the options (they never plan, run passes or touch the cache).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from passes.fusion import format_plan, plan_kernels
+from passes.manager import PassReport, run_pipeline
+
+from . import cache
+from .backends import BACKENDS
+from .convert import _needed_ops, convert
+from .errors import CompileError
+from .frontend.graph import Operation, Tensor, get_default_graph
+from .interpret import InterpretedProgram
+from .ir.signature import program_signature
+from .ir.types import format_type
+from .ir.verify import verify
+from .lower import format_kernel, lower_program
+from .options import CompileOptions
+from .placement import device_for
+from .summary.ops import is_summary, numeric_inputs
+
+
+@dataclass
+class Compiled:
+    """What `compile_graph` made: the optimized program, the pass report (with the
+    fusion stage when dumping) and the backend's executable."""
+    program: object
+    report: PassReport
+    executable: object
+
+
+# ---- graph ------------------------------------------------------------------------------
+def _as_list(x):
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def elements(graph, items) -> list:
+    """The graph elements (tensors, operations) that `items` name."""
+    out = []
+    for f in items:
+        el = graph.as_graph_element(f._as_graph_element() if hasattr(f, "_as_graph_element")
+                                    and not isinstance(f, Tensor) else f)
+        out.append(el)
+    return out
+
+
+def resolve_fetches(fetches, feeds=None):
+    """(graph, fetched tensors, target ops, feed tensors) of `fc.dump`'s arguments; feeds
+    default to every placeholder the fetches depend on. A summary stands for the numeric
+    tensors it summarizes (what `Session.run` compiles for it)."""
+    items = _as_list(fetches)
+    graph = items[0].graph if items else get_default_graph()
+    flat = []
+    for f in elements(graph, items):
+        flat.extend(numeric_inputs(f) if is_summary(f) else [f])
+    tensors = [f for f in flat if isinstance(f, Tensor)]
+    targets = [f for f in flat if isinstance(f, Operation)]
+    if feeds is None:
+        feed_list = [op.outputs[0] for op in needed_ops(tensors, targets)
+                     if op.type == "placeholder"]
+    else:
+        feed_list = elements(graph, list(feeds))
+    return graph, tensors, targets, feed_list
+
+
+def needed_ops(tensors, targets) -> list:
+    """The user ops the fetches need, in topological order."""
+    return _needed_ops([t.op for t in tensors] + list(targets), set())
+
+
+def graph_text(ops) -> str:
+    """The "graph" stage: one line per user op (name, type, inputs, type, device,
+    file:line)."""
+    lines = []
+    for op in ops:
+        ins = ", ".join(t.name for t in op.inputs)
+        ctrl = ", ".join("^" + c.name for c in op.control_inputs)
+        out = " : " + format_type(op.outputs[0].type) if op.outputs else ""
+        dev = f" device={op.device!r}" if op.device else ""
+        args = ", ".join(x for x in (ins, ctrl) if x)
+        lines.append(f"{op.name} = {op.type}({args}){out}{dev}  # {op.loc}")
+    return "\n".join(lines)
+
+
+def place(options: CompileOptions, tensors, targets, feeds) -> CompileOptions:
+    """`options` with the device the fetched ops' device strings choose
+    (compiler/placement.py), else the options' own."""
+    device = device_for([t.op for t in tensors] + list(targets), feeds, options.device)
+    return options if device == options.device else replace(options, device=device)
+
+
+# ---- program, optimized -----------------------------------------------------------------
+def to_program(graph, tensors, feeds, targets=(), feed_ranks=None, name=None):
+    """The verified compiler-IR Program of (fetches, feeds)."""
+    program = convert(graph, tensors, feeds, targets=targets, feed_ranks=feed_ranks)
+    if name is not None:
+        program.name = name
+    verify(program)
+    return program
+
+
+def optimize(program, options: CompileOptions, dump=False):
+    """(optimized program, PassReport): the pass pipeline `options` selects."""
+    return run_pipeline(program, options, dump=dump)
+
+
+def optimized_program(fetches, feeds, options: CompileOptions, name=None):
+    """(optimized Program, user graph) of `fetches` with exactly `feeds` (tensors) as the
+    arguments: fc.compile's and `flowc cache explain`'s entry."""
+    items = list(fetches) if isinstance(fetches, (list, tuple)) else [fetches]
+    first = next((f for f in items if isinstance(f, (Tensor, Operation))), None)
+    graph = first.graph if first is not None else get_default_graph()
+    flat = elements(graph, items)
+    tensors = [f for f in flat if isinstance(f, Tensor)]
+    targets = [f for f in flat if isinstance(f, Operation)]
+    feed_list = elements(graph, list(feeds or []))
+    bad = [f for f in feed_list if not isinstance(f, Tensor)]
+    if bad:
+        raise CompileError(f"feeds must be tensors (placeholders), got {bad[0]!r}")
+    program = to_program(graph, tensors, feed_list, targets, name=name)
+    program, _ = optimize(program, options)
+    return program, graph
+
+
+# ---- plan, lowered, artifact ------------------------------------------------------------
+def plan(program, report: PassReport = None):
+    """The kernel plan (fusion) of an optimized program; recorded in `report` as the
+    stage "fusion" when given."""
+    kernel_plan = plan_kernels(program)
+    if report is not None:
+        report.add_stage("fusion", format_plan(kernel_plan))
+    return kernel_plan
+
+
+def lower(program, kernel_plan, options: CompileOptions):
+    """The LoweredProgram (kernel IR) of a kernel plan, with the schedule of the backend
+    `options.device` selects. The one call of `lower_program`."""
+    return lower_program(program, kernel_plan, BACKENDS[options.device].schedule(options))
+
+
+def plan_and_lower(program, options: CompileOptions, report: PassReport = None):
+    """(kernel plan, LoweredProgram) of an optimized program."""
+    kernel_plan = plan(program, report)
+    return kernel_plan, lower(program, kernel_plan, options)
+
+
+def build_program(program, options: CompileOptions = None, assembly=False,
+                  report: PassReport = None):
+    """The executable of an optimized program for `options.device`: from the compile
+    cache, else planned, lowered, built by the backend and stored. `assembly=True`
+    (dumps) bypasses the cache and keeps the assembly text too."""
+    options = options or CompileOptions()
+    parts = None
+    if not assembly:
+        exe, parts = cache.lookup(program, options)
+        if exe is not None:
+            return exe
+    kernel_plan, lowered = plan_and_lower(program, options, report)
+    texts = {"fusion": report.later["fusion"] if report is not None
+             else format_plan(kernel_plan),
+             "kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels)}
+    exe = BACKENDS[options.device].build(lowered, program_signature(program), program.name,
+                                          options, texts, assembly)
+    if parts is not None:
+        cache.store(parts, exe, options)
+    return exe
+
+
+# ---- whole compiles ---------------------------------------------------------------------
+def compile_graph(graph, tensors, feeds, options: CompileOptions, *, targets=(),
+                  feed_ranks=None, dump=False, dump_dir="", check=None, prepare=None,
+                  interpret=False) -> Compiled:
+    """Every stage from the user's graph to the executable. `check(program)` sees the
+    converted program, `prepare(program)` the optimized one before the backend runs;
+    `interpret=True` wraps the optimized program in the numpy interpreter instead.
+    `dump=True` keeps every stage's text (`stage_texts`; the cache is bypassed); with
+    `dump_dir` they are also written to `dump_dir/NN_stage.txt`."""
+    dump = bool(dump or dump_dir)
+    program = to_program(graph, tensors, feeds, targets, feed_ranks)
+    if check is not None:
+        check(program)
+    program, report = optimize(program, options, dump=dump)
+    if prepare is not None:
+        prepare(program)
+    if interpret:
+        return Compiled(program, report, InterpretedProgram(program))
+    exe = build_program(program, options, assembly=dump, report=report if dump else None)
+    if dump_dir:
+        write_stages(stage_texts(report, exe), dump_dir)
+    return Compiled(program, report, exe)
+
+
+def stage_texts(report: PassReport, exe) -> dict:
+    """{stage name: text} in pipeline order, from the pass report (input, passes,
+    fusion) and the executable (kernels and the backend's texts)."""
+    return {**report.stages(), **exe.texts}
+
+
+def write_stages(texts: dict, dir: str):  # noqa: A002
+    """One file per stage, `NN_stage.txt`, in order."""
+    os.makedirs(dir, exist_ok=True)
+    for i, (key, text) in enumerate(texts.items()):
+        with open(os.path.join(dir, f"{i:02d}_{key}.txt"), "w") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
