@@ -27,7 +27,7 @@ import numpy as np
 from .errors import ExecutionError
 from .executable import ALIGN, Executable, aligned_empty, prepare_feed
 from .fastrun import FastRun
-from .signature import Signature, bind, eval_dim
+from .signature import Signature, bind, check_size, eval_dim
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
                               ctypes.POINTER(ctypes.c_int64))
@@ -72,6 +72,8 @@ class CpuExecutable(Executable):
             shapes = [tuple(eval_dim(d, env) for d in b.shape) for b in self.buffers]
             if any(x < 0 for s in shapes for x in s):
                 raise ExecutionError(f"the fed shapes give a negative extent: {shapes}")
+            for shape, (_, _, dtype, desc) in zip(shapes, self._plan):
+                check_size(shape, dtype.itemsize, desc, env)
             if len(self._shape_cache) > 256:
                 self._shape_cache.clear()
             self._shape_cache[key] = shapes
@@ -132,6 +134,7 @@ class CpuExecutable(Executable):
             sizes = {i: max(1, int(np.prod(shapes[i], dtype=np.int64))) *
                      self._plan[i][2].itemsize for i in self._internal}
             offsets, total = plan_arena(sizes, self.lifetimes)
+            check_size((total + ALIGN,), 1, "the temporaries' arena", {})
             arena = np.empty(total + ALIGN, np.uint8)
             base = (-arena.__array_interface__["data"][0]) % ALIGN
             views = {i: arena[base + off: base + off + sizes[i]].view(self._plan[i][2])

@@ -134,5 +134,31 @@ def _mismatch(sig, spec, axis, got, sym, env, seen) -> str:
     return msg + " (a run-time extent of 1 does not broadcast against a symbolic dim)"
 
 
+INT64_MAX = (1 << 63) - 1
+
+
+def check_size(shape, itemsize, what, env) -> int:
+    """The byte count of a `shape` (evaluated ints) of `itemsize`-byte elements; a
+    `FeedError` naming `what` and the symbols when an extent or the byte count does not fit
+    int64 (the generated code computes sizes, extents and offsets in int64)."""
+    nbytes = itemsize
+    for d in shape:
+        nbytes *= d
+    if nbytes > INT64_MAX or any(d > INT64_MAX for d in shape):
+        raise FeedError(f"the fed shapes make {what} too large: shape {list(shape)} of "
+                        f"{itemsize}-byte elements is {nbytes if nbytes > INT64_MAX else 'an'}"
+                        f"{' bytes' if nbytes > INT64_MAX else ' extent'} beyond int64 "
+                        f"(max {INT64_MAX}) ({_symbols_text(env)})")
+    return nbytes
+
+
+def _symbols_text(env) -> str:
+    return ", ".join(f"{k}={v}" for k, v in env.items()) or "no symbols"
+
+
 def output_shapes(sig: Signature, env: dict):
-    return [tuple(eval_dim(d, env) for d in spec.shape) for spec in sig.outputs]
+    """The output shapes for the symbols `env`, each checked to fit int64 (`check_size`)."""
+    shapes = [tuple(eval_dim(d, env) for d in spec.shape) for spec in sig.outputs]
+    for spec, shape in zip(sig.outputs, shapes):
+        check_size(shape, np.dtype(spec.dtype).itemsize, f"output {spec.describe()}", env)
+    return shapes

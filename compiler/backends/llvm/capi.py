@@ -9,8 +9,8 @@ that `emit.emit_module` made:
     void NAME_free(i8* inst)
     i32  NAME_run(i8* inst, i8* in..., i64 sym..., i8* out...)   0 or an error code
     i8*  NAME_last_error(i8* inst)
-    void NAME_output_shapes(i64* symbols, i64* shapes)
-    i64  NAME_temporaries_size(i64* symbols)
+    i32  NAME_output_shapes(i64* symbols, i64* shapes)   0, or ERROR_SHAPE on overflow
+    i64  NAME_temporaries_size(i64* symbols)             -1 on overflow
     void NAME_get_<var>(i8* inst, i8* dst) / NAME_set_<var>(i8* inst, i8* src)
     i32  NAME_get_variable(i8* inst, i32 index, i8* dst) / NAME_set_variable(...)
     i8*  NAME_variable_name(i32 index)
@@ -25,13 +25,14 @@ when the run succeeded; temporaries live in one arena per instance, grown on dem
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 
 from runtime.artifact import ABI_VERSION
 from runtime.signature import format_dim
 
 from . import scalar_ops as S
-from .abi import ALIGN
+from .abi import ALIGN, product
 from .emit import ENTRY
 
 I8, I32, I64 = S.I8, S.I32, S.I64
@@ -140,39 +141,56 @@ class CApi:
         return b.select(b.icmp_signed("==", rc, _i32(0)), b.load(slot), ir.Constant(I8P, None))
 
     # ---- dims ----------------------------------------------------------------------------
-    def dim(self, b, d, syms):
-        """A JSON dim (runtime/signature.py) as an i64 value."""
+    def dim(self, b, d, syms, overflow=None):
+        """A JSON dim (runtime/signature.py) as an i64 value. With `overflow` (a list), every
+        + and * is checked: the i1 "this wrapped" of each is appended to it."""
         if isinstance(d, int):
             return _i64(d)
         if isinstance(d, str):
             return syms[d]
         op, x, y = d
-        x, y = self.dim(b, x, syms), self.dim(b, y, syms)
-        if op == "+":
-            return b.add(x, y)
-        if op == "*":
-            return b.mul(x, y)
+        x, y = self.dim(b, x, syms, overflow), self.dim(b, y, syms, overflow)
+        if op in ("+", "*"):
+            if overflow is None:
+                return b.add(x, y) if op == "+" else b.mul(x, y)
+            r = (b.sadd_with_overflow if op == "+" else b.smul_with_overflow)(x, y)
+            overflow.append(b.extract_value(r, 1))
+            return b.extract_value(r, 0)
         q, r = b.sdiv(x, y), b.srem(x, y)  # floor division
         neg = b.icmp_signed("!=", b.icmp_signed("<", r, _i64(0)),
                             b.icmp_signed("<", y, _i64(0)))
         adjust = b.and_(b.icmp_signed("!=", r, _i64(0)), neg)
         return b.sub(q, b.zext(adjust, I64))
 
+    def any_of(self, b, flags):
+        """The i1 OR of `flags` (false when empty)."""
+        out = ir.Constant(ir.IntType(1), 0)
+        for f in flags:
+            out = b.or_(out, f)
+        return out
+
     def load_symbols(self, b, ptr):
         return {s: b.load(b.gep(ptr, [_i64(k)]), name=s)
                 for k, (s, _, _) in enumerate(self.model.symbols)}
 
-    def slot_layout(self, b, syms):
-        """(offset of each slot, total bytes) of the arena for these symbols."""
+    def slot_layout(self, b, syms, overflow=None):
+        """(offset of each slot, total bytes) of the arena for these symbols; with
+        `overflow` (a list), the i1 flags of every size computation that wrapped int64."""
         offsets, total = [], _i64(0)
         mask = _i64(-ALIGN)
         for sizes in self.model.slot_bytes():
             size = _i64(0)
             for s in sizes:
-                v = self.dim(b, s, syms)
+                v = self.dim(b, s, syms, overflow)
                 size = b.select(b.icmp_signed(">", v, size), v, size)
             offsets.append(total)
-            total = b.add(total, b.and_(b.add(size, _i64(ALIGN - 1)), mask))
+            if overflow is None:
+                total = b.add(total, b.and_(b.add(size, _i64(ALIGN - 1)), mask))
+            else:
+                padded = b.sadd_with_overflow(size, _i64(ALIGN - 1))
+                summed = b.sadd_with_overflow(total, b.and_(b.extract_value(padded, 0), mask))
+                overflow += [b.extract_value(padded, 1), b.extract_value(summed, 1)]
+                total = b.extract_value(summed, 0)
         return offsets, total
 
 
@@ -195,7 +213,6 @@ def add_c_api(module: ir.Module, model, variable_values, const_values) -> dict:
 
 
 def _static_bytes(var):
-    import numpy as np
     return int(np.prod(var.shape, dtype=np.int64)) * np.dtype(var.dtype).itemsize
 
 
@@ -292,6 +309,15 @@ def _check_symbols(api, b, inst, syms):
         api.guard(b, b.icmp_signed("<", syms[s], _i64(0)), inst, ERROR_SHAPE,
                   f"symbol {s} (axis {axis} of {placeholder!r}) must be >= 0, got {{}}",
                   [syms[s]])
+    values = ", ".join(f"{s}={{}}" for s, _, _ in model.symbols)
+    sym_values = [syms[s] for s, _, _ in model.symbols]
+    for a, c, why in model.checks + model.bounds:
+        wrapped = []
+        api.dim(b, a, syms, wrapped), api.dim(b, c, syms, wrapped)
+        if wrapped:
+            api.guard(b, api.any_of(b, wrapped), inst, ERROR_SHAPE,
+                      f"the symbols overflow int64 in a shape constraint of {why} "
+                      f"({format_dim(a)}, {format_dim(c)}) with {values}", sym_values)
     for a, c, why in model.checks:
         va, vc = api.dim(b, a, syms), api.dim(b, c, syms)
         api.guard(b, b.icmp_signed("!=", va, vc), inst, ERROR_SHAPE,
@@ -302,6 +328,16 @@ def _check_symbols(api, b, inst, syms):
         api.guard(b, b.icmp_signed(">", va, vc), inst, ERROR_SHAPE,
                   f"the symbols violate a shape constraint of {why}: need {format_dim(a)} "
                   f"<= {format_dim(c)}, got {{}} > {{}}", [va, vc])
+    for i, (_, _, shape, desc) in enumerate(model.buffers):
+        wrapped = []
+        for d in shape:
+            api.dim(b, d, syms, wrapped)
+        api.dim(b, model.buffer_bytes(i), syms, wrapped)
+        if wrapped:
+            api.guard(b, api.any_of(b, wrapped), inst, ERROR_SHAPE,
+                      f"the symbols make {desc} too large: its extents or its size in bytes "
+                      f"({format_dim(model.buffer_bytes(i))}) overflow int64, with {values}",
+                      sym_values)
     for _, _, shape, desc in model.buffers:
         for axis, d in enumerate(shape):
             if not isinstance(d, int) and not isinstance(d, str):
@@ -313,7 +349,14 @@ def _check_symbols(api, b, inst, syms):
 
 def _grow_arena(api, b, inst, syms):
     """The arena base (i8*) after growing it to this run's size; fails with ERROR_ALLOC."""
-    offsets, total = api.slot_layout(b, syms)
+    wrapped = []
+    offsets, total = api.slot_layout(b, syms, wrapped)
+    if wrapped:
+        api.guard(b, api.any_of(b, wrapped), inst, ERROR_SHAPE,
+                  "the symbols make the temporaries too large: their total size in bytes "
+                  "overflows int64, with " + ", ".join(f"{s}={{}}" for s, _, _ in
+                                                        api.model.symbols),
+                  [syms[s] for s, _, _ in api.model.symbols])
     base_ptr, size_ptr = api.field(b, inst, ARENA), api.field(b, inst, ARENA_BYTES)
     with b.if_then(b.icmp_signed(">", total, b.load(size_ptr)), likely=False):
         b.call(api.libc("free"), [b.load(base_ptr)])
@@ -359,19 +402,24 @@ def _report_fault(api, b, inst, code):
 
 
 def _emit_shapes(api):
+    """NAME_output_shapes returns 0, or ERROR_SHAPE when an output's extents or byte count
+    overflow int64; NAME_temporaries_size returns -1 when the arena's size overflows."""
     model = api.model
-    fn, b = api.define("output_shapes", ir.VoidType(), [ir.PointerType(I64)] * 2,
+    fn, b = api.define("output_shapes", I32, [ir.PointerType(I64)] * 2,
                        ["symbols", "shapes"])
     syms = api.load_symbols(b, fn.args[0])
-    k = 0
+    k, wrapped = 0, []
     for arg in model.outputs:
         for d in arg.shape:
-            b.store(api.dim(b, d, syms), b.gep(fn.args[1], [_i64(k)]))
+            b.store(api.dim(b, d, syms, wrapped), b.gep(fn.args[1], [_i64(k)]))
             k += 1
-    b.ret_void()
+        itemsize = np.dtype(arg.dtype).itemsize
+        api.dim(b, product([itemsize] + list(arg.shape)), syms, wrapped)
+    b.ret(b.select(api.any_of(b, wrapped), _i32(ERROR_SHAPE), _i32(0)))
     fn, b = api.define("temporaries_size", I64, [ir.PointerType(I64)], ["symbols"])
-    _, total = api.slot_layout(b, api.load_symbols(b, fn.args[0]))
-    b.ret(total)
+    wrapped = []
+    _, total = api.slot_layout(b, api.load_symbols(b, fn.args[0]), wrapped)
+    b.ret(b.select(api.any_of(b, wrapped), _i64(-1), total))
 
 
 def _emit_variables(api):

@@ -128,7 +128,7 @@ def render_header(model, functions, info) -> str:
         f"const char *{n}_last_error(const {n}_instance *inst);", "",
         f"/* Output dims for the given symbol values ({up}_NUM_SYMBOLS int64_t, in order),",
         f" * written to `shapes` output after output: {out_dims} value(s). */",
-        f"void {n}_output_shapes(const int64_t *symbols, int64_t *shapes);",
+        f"int32_t {n}_output_shapes(const int64_t *symbols, int64_t *shapes);",
         "/* Bytes of temporaries an instance needs for these symbols (formula above). */",
         f"int64_t {n}_temporaries_size(const int64_t *symbols);", ""] + _variables(model) + [
         "", "/* The run counter (part of an instance's state, like its variables). */",
