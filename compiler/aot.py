@@ -21,19 +21,20 @@ then the LLVM backend's `emit.emit_module` with the C API, `target.optimize`, an
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.artifact import ABI_VERSION, write_manifest
+from runtime.artifact import ABI_VERSION, describe_text, exported_clashes, write_manifest
 from runtime.cpu import LEVELS, LINUX_FLAGS
 
 from .backends.layout import layout_of
 from .backends.llvm import emit, target
 from .backends.llvm.abi import abi_model
-from .backends.llvm.capi import add_c_api
+from .backends.llvm.capi import add_c_api, add_describe, exported_symbols
 from .backends.llvm.header import render_header
 from .errors import CompileError
 from .options import CompileOptions
@@ -75,16 +76,32 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
     values = _variable_values(program, graph, session, model)
     consts = [np.ascontiguousarray(b.source, dtype=b.dtype.np).tobytes()
               for b in lowered.buffers if b.kind == "const"]
+    clashes = exported_clashes(name, exported_symbols(model),
+                               internal=[g for g in module.globals if not
+                                         g.startswith(f"{name}.")])
+    if clashes:
+        raise ValueError(f"model name {name!r} cannot be used: its exported C symbols would "
+                         f"collide with others in a program that links it: "
+                         f"{'; '.join(clashes)}")
     functions = add_c_api(module, model, values, consts)
-    os.makedirs(path, exist_ok=True)
-    so_path = os.path.join(path, f"{name}.so")
-    tm = _build_library(module, options, cc, so_path)
+    functions["describe"] = f"{name}_describe"
     info = {"flowc_version": flowc_version(), "abi_version": ABI_VERSION, "cpu": cpu,
             "features": features, "threads": options.threads}
+    tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
+    body = json.loads(json.dumps(_manifest(model, functions, info, tm.triple)))
+    add_describe(module, name, describe_text({"abi_version": ABI_VERSION, **body}))
+    created = not os.path.isdir(path)
+    os.makedirs(path, exist_ok=True)
+    if created:
+        os.chmod(path, 0o755)
+    so_path = os.path.join(path, f"{name}.so")
+    _build_library(module, options, cc, so_path)
     header_path = os.path.join(path, f"{name}.h")
     _write_text(header_path, render_header(model, functions, info))
     manifest_path = os.path.join(path, f"{name}.json")
-    write_manifest(manifest_path, _manifest(model, functions, info, tm.triple))
+    write_manifest(manifest_path, body)
+    for written in (so_path, header_path, manifest_path):
+        os.chmod(written, os.stat(written).st_mode & ~0o022)
     return Artifact(os.path.abspath(path), so_path, header_path, manifest_path)
 
 

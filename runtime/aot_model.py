@@ -17,12 +17,22 @@ calls on one instance are serialized with a lock. This module never imports the 
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
+import os
 import threading
 
 import numpy as np
 
-from .artifact import ABI_VERSION, ArtifactError, read_manifest, resolve, signature_of
+from .artifact import (
+    ABI_VERSION,
+    ArtifactError,
+    check_against_library,
+    parse_description,
+    read_manifest,
+    resolve,
+    signature_of,
+)
 from .errors import ExecutionError, FeedError
 from .executable import aligned_empty, prepare_feed
 from .fastrun import data_address
@@ -36,15 +46,44 @@ _P, _I32, _I64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
 def load(path) -> "Model":
     manifest_path, library_path = resolve(path)
     manifest, lib = read_manifest(manifest_path, library_path)
-    return Model(manifest, lib)
+    return Model(manifest, lib, manifest_path)
 
 
-def _bind(lib, name, restype, argtypes):
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def _dladdr():
+    for lib in (None, "libdl.so.2"):
+        try:
+            fn = ctypes.CDLL(lib).dladdr
+        except (OSError, AttributeError):
+            continue
+        fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+        return fn
+    return None
+
+
+_DLADDR = _dladdr()
+
+
+def _bind(lib, name, restype, argtypes, path=None):
+    """The C function `name` of `lib`, only if `lib` itself defines it (dlsym also finds the
+    symbols of the libraries it depends on: libc's must never be called by mistake)."""
     try:
         fn = getattr(lib, name)
     except AttributeError:
-        raise ArtifactError(f"the library lacks {name!r}: it does not match its manifest") \
-            from None
+        raise ArtifactError(f"the library lacks {name!r}: it does not match its manifest "
+                            "(or was built by an older flowc: recompile it)") from None
+    if path is not None and _DLADDR is not None:
+        info = _DlInfo()
+        if not _DLADDR(ctypes.cast(fn, ctypes.c_void_p), ctypes.byref(info)) or \
+                not info.dli_fname or \
+                os.path.realpath(info.dli_fname.decode(errors="replace")) != path:
+            where = info.dli_fname.decode(errors="replace") if info.dli_fname else "?"
+            raise ArtifactError(f"{name!r} is not defined by {path!r} (found in {where!r}); "
+                                "refusing to call it")
     fn.restype, fn.argtypes = restype, argtypes
     return fn
 
@@ -52,29 +91,35 @@ def _bind(lib, name, restype, argtypes):
 class Model:
     """One instance of a compiled model (see the module docstring)."""
 
-    def __init__(self, manifest: dict, library_path: str):
-        self.manifest, self.path = manifest, library_path
-        self.signature = signature_of(manifest)
-        self.name = manifest["name"]
+    def __init__(self, manifest: dict, library_path: str, manifest_path=None):
+        where = manifest_path or library_path
+        self.path = library_path
         try:
             self._lib = ctypes.CDLL(library_path)
         except OSError as e:
             raise ArtifactError(f"cannot open {library_path!r}: {e}") from None
-        f = manifest["functions"]
-        version = _bind(self._lib, f["abi_version"], _I32, [])()
+        name = manifest["name"]
+        fn = functools.partial(_bind, self._lib, path=os.path.realpath(library_path))
+        version = fn(f"{name}_abi_version", _I32, [])()
         if version != ABI_VERSION:
             raise ArtifactError(f"{library_path!r} implements ABI version {version}, its "
                                 f"manifest and this runtime version {ABI_VERSION}")
+        desc = parse_description(fn(f"{name}_describe", ctypes.c_char_p, [])(), library_path)
+        check_against_library(manifest, desc, where)
+        # from here on, only the library's own description is used
+        self.manifest = {**manifest, **desc}
+        self.signature = signature_of(desc)
+        self.name = name
         n_in, n_sym = len(self.signature.inputs), len(self.signature.symbols)
-        self._run = _bind(self._lib, f["run"], _I32, [_P] * (1 + n_in) + [_I64] * n_sym
-                          + [_P] * len(self.signature.outputs))
-        self._last_error = _bind(self._lib, f["last_error"], ctypes.c_char_p, [_P])
-        self._free = _bind(self._lib, f["free"], None, [_P])
-        self._get = _bind(self._lib, f["get_variable"], _I32, [_P, _I32, _P])
-        self._set = _bind(self._lib, f["set_variable"], _I32, [_P, _I32, _P])
-        self._get_counter = _bind(self._lib, f["get_run_counter"], _I64, [_P])
-        self._set_counter = _bind(self._lib, f["set_run_counter"], None, [_P, _I64])
-        self._inst = _bind(self._lib, f["create"], _P, [])()
+        self._run = fn(f"{name}_run", _I32, [_P] * (1 + n_in) + [_I64] * n_sym
+                       + [_P] * len(self.signature.outputs))
+        self._last_error = fn(f"{name}_last_error", ctypes.c_char_p, [_P])
+        self._free = fn(f"{name}_free", None, [_P])
+        self._get = fn(f"{name}_get_variable", _I32, [_P, _I32, _P])
+        self._set = fn(f"{name}_set_variable", _I32, [_P, _I32, _P])
+        self._get_counter = fn(f"{name}_get_run_counter", _I64, [_P])
+        self._set_counter = fn(f"{name}_set_run_counter", None, [_P, _I64])
+        self._inst = fn(f"{name}_create", _P, [])()
         if not self._inst:
             raise MemoryError(f"{self.name}_create failed: out of memory")
         self._positions = {a.name: i for i, a in enumerate(self.signature.inputs)}
@@ -228,7 +273,10 @@ class Variables:
         j, dtype, shape = self._spec(name)
         arr = np.empty(shape, dtype)
         with self._model._lock:
-            self._model._get(self._model._handle(), j, arr.ctypes.data)
+            code = self._model._get(self._model._handle(), j, arr.ctypes.data)
+        if code != 0:
+            raise ArtifactError(f"{self._model.name}_get_variable({j}) for {name!r} failed "
+                                f"with code {code}")
         return arr
 
     def __setitem__(self, name, value):
@@ -238,7 +286,10 @@ class Variables:
             raise ValueError(f"variable {name!r} is {dtype}{list(shape)}; cannot set it to a "
                              f"value of shape {list(arr.shape)}")
         with self._model._lock:
-            self._model._set(self._model._handle(), j, arr.ctypes.data)
+            code = self._model._set(self._model._handle(), j, arr.ctypes.data)
+        if code != 0:
+            raise ArtifactError(f"{self._model.name}_set_variable({j}) for {name!r} failed "
+                                f"with code {code}")
 
     def __iter__(self):
         return iter(self._specs)

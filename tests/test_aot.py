@@ -119,7 +119,7 @@ def test_c_program_keeps_state_across_two_batch_sizes(tmp_path):
 def test_manifest_records_the_contract():
     art = artifact("stateful")[0]
     m = json.load(open(art.manifest))
-    assert m["format"] == "flowc-model" and m["abi_version"] == 1 and m["name"] == "stateful"
+    assert m["format"] == "flowc-model" and m["abi_version"] == 2 and m["name"] == "stateful"
     assert m["library_bytes"] == os.path.getsize(art.library)
     assert re.fullmatch(r"[0-9a-f]{64}", m["library_sha256"])
     assert m["target"]["cpu"] == "x86-64-v3"

@@ -16,6 +16,7 @@ that `emit.emit_module` made:
     i8*  NAME_variable_name(i32 index)
     i64  NAME_get_run_counter(i8* inst) / void NAME_set_run_counter(i8* inst, i64)
     i32  NAME_abi_version()
+    i8*  NAME_describe()       (add_describe: the library's own description, sha256 + JSON)
 
 and makes every other function internal. The wrappers call only libc (calloc,
 posix_memalign, free, memcpy, snprintf), so the .so needs libc, libm and libpthread alone.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
-from runtime.artifact import ABI_VERSION
+from runtime.artifact import ABI_VERSION, ROLES
 from runtime.signature import format_dim
 
 from . import scalar_ops as S
@@ -210,6 +211,27 @@ def add_c_api(module: ir.Module, model, variable_values, const_values) -> dict:
         if not fn.is_declaration and fn.name not in exported:
             fn.linkage = "internal"
     return dict(api._fns)
+
+
+def exported_symbols(model) -> list:
+    """Every C symbol the .so of `model` exports (what `add_c_api` + `add_describe` define),
+    computable before emitting, so that the compiler can refuse clashing names first."""
+    roles = [r for r in ROLES if r != "describe"] + [
+        f"{role}_{v.c_name}" for v in model.variables for role in ("get", "set")]
+    return [f"{model.name}_{r}" for r in roles] + [f"{model.name}_describe"]
+
+
+def add_describe(module: ir.Module, name: str, text: str) -> str:
+    """Export `const char *NAME_describe(void)` returning `text` (the library's own
+    description: runtime.artifact.describe_text); returns the symbol."""
+    data = bytearray(text.encode("ascii") + b"\0")
+    ty = ir.ArrayType(I8, len(data))
+    g = ir.GlobalVariable(module, ty, f"{name}.description")
+    g.initializer, g.global_constant, g.linkage = ir.Constant(ty, data), True, "internal"
+    fn = ir.Function(module, ir.FunctionType(I8P, []), f"{name}_describe")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b.ret(g.gep([_i32(0), _i32(0)]))
+    return fn.name
 
 
 def _static_bytes(var):

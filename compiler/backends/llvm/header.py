@@ -134,7 +134,10 @@ def render_header(model, functions, info) -> str:
         "", "/* The run counter (part of an instance's state, like its variables). */",
         f"int64_t {n}_get_run_counter(const {n}_instance *inst);",
         f"void {n}_set_run_counter({n}_instance *inst, int64_t counter);",
-        f"int32_t {n}_abi_version(void);", "",
+        f"int32_t {n}_abi_version(void);",
+        "/* The library's own description of its interface: the sha256 of a JSON text, a",
+        " * newline, the JSON (every NAME.json field but format and library*). */",
+        f"const char *{n}_describe(void);", "",
         "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* FLOWC_{up}_H */", ""]
     text = "\n".join(lines)
     missing = set(functions.values()) - set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
