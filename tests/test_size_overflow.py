@@ -56,13 +56,25 @@ def _models():
 MODELS = _models()
 
 
+def test_jit_raises_feed_error_and_keeps_working():
+    @fc.jit
+    def f(x):
+        return fc.reduce_sum(fc.reduce_sum(fc.cast(x, fc.float64), 0) * 2)
+    for _ in range(2):
+        with pytest.raises(FeedError, match="too large"):
+            f(np.zeros((0, 2**61), bool))
+    assert f(np.ones((2, 3), bool)) == 12.0
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_session_and_jit_path_raise_feed_error(name):
+def test_session_and_interpreter_raise_feed_error(name):
     graph, y, phs, bad, good = MODELS[name]
+    interpreter = fc.Session(graph=graph, config=fc.ConfigProto(backend="interpret"))
     with fc.Session(graph=graph) as sess:
         for feeds in bad:
-            with pytest.raises(FeedError, match=r"too large.*int64.*N\d+=\d+"):
-                sess.run(y, dict(zip(phs, feeds)))
+            for s in (sess, interpreter):  # compiled code and the interpreter agree
+                with pytest.raises(FeedError, match=r"too large.*int64.*N\d+=\d+"):
+                    s.run(y, dict(zip(phs, feeds)))
         for feeds in good:  # and the Session still works
             want = fc.Session(graph=graph, config=fc.ConfigProto(backend="interpret")).run(
                 y, dict(zip(phs, feeds)))

@@ -15,7 +15,7 @@ import numpy as np
 
 from runtime.errors import ExecutionError, UninitializedVariableError
 from runtime.executable import Executable, prepare_feed
-from runtime.signature import bind
+from runtime.signature import bind, check_size
 
 from ..ir import dims as D
 from ..ir.signature import program_signature
@@ -38,6 +38,8 @@ def interpret(program, feeds, variables=None, counter=0):
     variables = variables or {}
     feeds = [prepare_feed(f) for f in feeds]
     env = bind(program_signature(program), feeds)
+    for node in program.topo():  # sizes from the fed dims must fit int64, as compiled
+        check_size(eval_shape(node.shape, env), node.dtype.np.itemsize, node.describe(), env)
     values: dict = {}
     for i, node in enumerate(program.inputs):
         values[id(node)] = feeds[i]
