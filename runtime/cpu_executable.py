@@ -27,7 +27,7 @@ import numpy as np
 from .errors import ExecutionError
 from .executable import ALIGN, Executable, aligned_empty, prepare_feed
 from .fastrun import FastRun
-from .signature import Signature, bind, check_size, eval_dim
+from .signature import Signature, bind, check_size, checked_shape, eval_dim
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
                               ctypes.POINTER(ctypes.c_int64))
@@ -72,8 +72,8 @@ class CpuExecutable(Executable):
             shapes = [tuple(eval_dim(d, env) for d in b.shape) for b in self.buffers]
             if any(x < 0 for s in shapes for x in s):
                 raise ExecutionError(f"the fed shapes give a negative extent: {shapes}")
-            for shape, (_, _, dtype, desc) in zip(shapes, self._plan):
-                check_size(shape, dtype.itemsize, desc, env)
+            for b, (_, _, dtype, desc) in zip(self.buffers, self._plan):
+                checked_shape(b.shape, dtype.itemsize, desc, env)  # int64: no wrap anywhere
             if len(self._shape_cache) > 256:
                 self._shape_cache.clear()
             self._shape_cache[key] = shapes

@@ -32,7 +32,7 @@ import numpy as np
 from . import cuda_driver as C
 from .errors import ExecutionError, FeedError
 from .executable import Executable
-from .signature import Signature, bind, check_size, eval_dim
+from .signature import Signature, bind, checked_shape
 
 _OPS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
         "idiv": lambda a, b: a // b if b else 0, "imod": lambda a, b: a % b if b else 0,
@@ -133,9 +133,8 @@ class CudaExecutable(Executable):
         dev = self._load()
         views = [self._feed(f, i) for i, f in enumerate(feeds)]
         env = bind(self.signature, [_Shape(v.shape, v.dtype) for v in views])
-        shapes = [tuple(eval_dim(d, env) for d in b.shape) for b in self.buffers]
-        for shape, b in zip(shapes, self.buffers):
-            check_size(shape, np.dtype(b.dtype).itemsize, b.desc, env)
+        shapes = [checked_shape(b.shape, np.dtype(b.dtype).itemsize, b.desc, env)
+                  for b in self.buffers]
         if any(x < 0 for s in shapes for x in s):
             raise ExecutionError(f"the fed shapes give a negative extent: {shapes}")
         arrays = self._arrays(views, store, shapes, self._device_targets(out, shapes))

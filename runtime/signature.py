@@ -152,13 +152,33 @@ def check_size(shape, itemsize, what, env) -> int:
     return nbytes
 
 
+def _wraps(d, env) -> bool:
+    """Whether evaluating the JSON dim `d` in int64 (as generated code does) wraps at some
+    step, even when the final value fits (`(N0*N1)//N2`)."""
+    if isinstance(d, (int, str)):
+        return False
+    _, a, b = d
+    return _wraps(a, env) or _wraps(b, env) or not -INT64_MAX - 1 <= eval_dim(d, env) \
+        <= INT64_MAX
+
+
+def checked_shape(shape, itemsize, what, env) -> tuple:
+    """The evaluated `shape` (JSON dims), after `check_size` and the check that no step of
+    any dim's arithmetic wraps int64; `FeedError` naming `what` otherwise."""
+    values = tuple(eval_dim(d, env) for d in shape)
+    check_size(values, itemsize, what, env)
+    for d in shape:
+        if _wraps(d, env):
+            raise FeedError(f"the fed shapes make {what} too large: computing its extent "
+                            f"{format_dim(d)} overflows int64 ({_symbols_text(env)})")
+    return values
+
+
 def _symbols_text(env) -> str:
     return ", ".join(f"{k}={v}" for k, v in env.items()) or "no symbols"
 
 
 def output_shapes(sig: Signature, env: dict):
     """The output shapes for the symbols `env`, each checked to fit int64 (`check_size`)."""
-    shapes = [tuple(eval_dim(d, env) for d in spec.shape) for spec in sig.outputs]
-    for spec, shape in zip(sig.outputs, shapes):
-        check_size(shape, np.dtype(spec.dtype).itemsize, f"output {spec.describe()}", env)
-    return shapes
+    return [checked_shape(spec.shape, np.dtype(spec.dtype).itemsize,
+                          f"output {spec.describe()}", env) for spec in sig.outputs]

@@ -16,6 +16,7 @@ from aot_models import has_cc
 
 import compiler as fc
 from runtime.errors import FeedError
+from runtime.signature import checked_shape, eval_dim
 
 pytestmark = pytest.mark.skipif(not has_cc(), reason="no C compiler (cc) to link artifacts")
 
@@ -84,6 +85,7 @@ def test_session_and_interpreter_raise_feed_error(name):
 _CHILD = r"""
 import ctypes, sys, numpy as np, runtime
 from runtime.errors import FeedError
+from runtime.signature import checked_shape, eval_dim
 bad, good = CASES
 m = runtime.load(sys.argv[1])
 for feeds in bad:
@@ -142,3 +144,15 @@ def test_loaded_model_and_c_abi_refuse_overflowing_sizes(name, tmp_path):
     assert len(abi) == len(bad)
     # at least one of the two size functions sees the overflow for every bad feed
     assert all(rc == "-1" or t == "-1" for rc, t in abi), abi
+
+
+def test_a_dim_whose_intermediate_product_wraps_is_refused():
+    # (N0*N1)//N2 fits int64, but generated code computing N0*N1 in int64 would wrap
+    dim = ["//", ["*", "N0", "N1"], "N2"]
+    env = {"N0": 2**40, "N1": 2**40, "N2": 2**30}
+    assert eval_dim(dim, env) == 2**50
+    with pytest.raises(FeedError, match=r"computing its extent \(\(N0\*N1\)//N2\) overflows"):
+        checked_shape([dim], 1, "a buffer", env)
+    assert checked_shape([dim, 3], 4, "a buffer", {"N0": 6, "N1": 7, "N2": 2}) == (21, 3)
+    with pytest.raises(FeedError, match="too large"):
+        checked_shape(["N0", "N0"], 8, "a buffer", {"N0": 2**31})
