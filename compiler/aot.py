@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +95,9 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
     os.makedirs(path, exist_ok=True)
     if created:
         os.chmod(path, 0o755)
+    elif os.stat(path).st_mode & 0o022:
+        warnings.warn(f"fc.compile: {path!r} is writable by other users; runtime.load will "
+                      f"refuse to load a model from it (chmod go-w {path!r})", stacklevel=2)
     so_path = os.path.join(path, f"{name}.so")
     _build_library(module, options, cc, so_path)
     header_path = os.path.join(path, f"{name}.h")

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import hashlib
 import json
 import os
@@ -72,7 +73,6 @@ MAX_MANIFEST_BYTES = 64 << 20
 _C_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SYSTEM_LIBS = ("c", "m", "pthread", "dl", "rt")
 _LOADER = "ld-linux-x86-64.so.2"
-_system: list = []
 
 
 def sha256_file(path) -> str:
@@ -280,15 +280,15 @@ def check_against_library(m, desc, where):
 
 
 # ---- exported names ----------------------------------------------------------------------
-def _system_libraries() -> list:
-    if not _system:
-        names = [ctypes.util.find_library(n) or f"lib{n}.so" for n in _SYSTEM_LIBS]
-        for n in names + [_LOADER]:
-            try:
-                _system.append((n, ctypes.CDLL(n)))
-            except OSError:
-                pass
-    return _system
+@functools.lru_cache(maxsize=1)
+def _system_libraries() -> tuple:
+    found = []
+    for n in [ctypes.util.find_library(n) or f"lib{n}.so" for n in _SYSTEM_LIBS] + [_LOADER]:
+        try:
+            found.append((n, ctypes.CDLL(n)))
+        except OSError:
+            pass
+    return tuple(found)
 
 
 def exported_clashes(name, symbols, internal=()) -> list:

@@ -272,3 +272,17 @@ def test_an_ordinary_name_still_compiles_and_loads(tmp_path):
     fc.compile(y, [x], str(tmp_path), name="pthread_keys_model")
     with runtime.load(tmp_path) as model:
         np.testing.assert_allclose(model(np.array([2.0], np.float32)), [2.0])
+
+
+def test_compiling_into_a_directory_others_may_write_warns(tmp_path):
+    g, y, x = _tiny()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o775)
+    with pytest.warns(UserWarning, match="writable by other users"):
+        fc.compile(y, [x], str(shared), name="tiny")
+    with pytest.raises(ArtifactError, match="writable by its group"):
+        runtime.load(shared)
+    os.chmod(shared, 0o755)
+    with runtime.load(shared) as model:  # the files themselves were written go-w
+        np.testing.assert_allclose(model(np.array([3.0], np.float32)), [3.0])
