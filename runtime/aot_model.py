@@ -2,13 +2,16 @@
 with numpy and ctypes alone.
 
 `load(path)` (the .so, the .json or a directory holding one model) validates the
-manifest (`runtime.artifact`: format, ABI version, the library's size and sha256, this
-CPU's features) before it opens the library, then creates one instance and returns a
-`Model`. `model(*arrays, out=None, **by_name)` takes the inputs by position or by
-placeholder name, checks them as the Session does (`signature.bind`: strict dtypes, shapes
-against the symbols; `FeedError`), returns one array for one output, else a tuple in fetch
-order (`out=`: an array or a list of arrays, one per output, to write into). A fault in the
-generated code raises `ExecutionError` with the node's message. `model.variables` reads and
+manifest (`runtime.artifact`: owners and permissions, every field's type, the library's
+place, size, sha256 and ELF headers, this CPU's features) before it opens the library;
+then it calls only the fixed entry points NAME_<role>, each checked (dladdr) to be the
+library's own: NAME_abi_version, NAME_describe (the library's own description, which the
+manifest must equal field by field and which alone is used from then on), and creates one
+instance and returns a `Model`. `model(*arrays, out=None, **by_name)` takes the inputs by
+position or by placeholder name, checks them as the Session does (`signature.bind`: strict
+dtypes, shapes against the symbols; sizes that fit int64; `FeedError`), returns one array
+for one output, else a tuple in fetch order (`out=`: an array or a list of arrays, one per
+output, to write into). A fault in the generated code raises `ExecutionError` with the node's message. `model.variables` reads and
 writes the instance's variables by name; the state (variables, run counter) persists across
 calls. `close()` (or garbage collection) frees the instance. A `Model` is not thread-safe:
 calls on one instance are serialized with a lock. This module never imports the compiler.

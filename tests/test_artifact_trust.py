@@ -286,3 +286,14 @@ def test_compiling_into_a_directory_others_may_write_warns(tmp_path):
     os.chmod(shared, 0o755)
     with runtime.load(shared) as model:  # the files themselves were written go-w
         np.testing.assert_allclose(model(np.array([3.0], np.float32)), [3.0])
+
+
+def test_only_the_librarys_own_functions_are_bound(tmp_path):
+    import ctypes
+
+    from runtime.aot_model import _bind
+    directory, so, _ = _copy("stateful", tmp_path)
+    lib, real = ctypes.CDLL(str(so)), os.path.realpath(so)
+    assert _bind(lib, "stateful_abi_version", ctypes.c_int32, [], path=real)() == 2
+    with pytest.raises(ArtifactError, match="'malloc' is not defined by"):
+        _bind(lib, "malloc", ctypes.c_void_p, [ctypes.c_size_t], path=real)
