@@ -11,10 +11,11 @@ instance and returns a `Model`. `model(*arrays, out=None, **by_name)` takes the 
 position or by placeholder name, checks them as the Session does (`signature.bind`: strict
 dtypes, shapes against the symbols; sizes that fit int64; `FeedError`), returns one array
 for one output, else a tuple in fetch order (`out=`: an array or a list of arrays, one per
-output, to write into). A fault in the generated code raises `ExecutionError` with the node's message. `model.variables` reads and
-writes the instance's variables by name; the state (variables, run counter) persists across
-calls. `close()` (or garbage collection) frees the instance. A `Model` is not thread-safe:
-calls on one instance are serialized with a lock. This module never imports the compiler.
+output, to write into). A fault in the generated code raises `ExecutionError` with the
+node's message. `model.variables` reads and writes the instance's variables by name; the
+state (variables, run counter) persists across calls. `close()` (or garbage collection)
+frees the instance. A `Model` is not thread-safe: calls on one instance are serialized
+with a lock. This module never imports the compiler.
 """
 
 from __future__ import annotations
