@@ -39,7 +39,6 @@ corrupt in this process).
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import logging
@@ -52,6 +51,7 @@ import numpy as np
 
 from runtime.artifact import sha256_file
 from runtime.cpu_executable import CpuExecutable
+from runtime.dylib import SharedLibrary
 from runtime.executable import BufferSpec
 from runtime.signature import Signature
 
@@ -224,8 +224,8 @@ def _file_hash(path) -> str:
 
 
 def _executable(path, meta, program) -> CpuExecutable:
-    lib = ctypes.CDLL(os.path.join(path, "code.so"))
-    address = ctypes.cast(getattr(lib, ENTRY_SYMBOL), ctypes.c_void_p).value
+    lib = SharedLibrary(os.path.join(path, "code.so"))  # unloaded with the executable
+    address = lib.address(ENTRY_SYMBOL)
     specs = [_spec(path, b) for b in meta["buffers"]]
     signature = _signature(program, meta)
     return CpuExecutable(signature, specs, meta["outputs"], meta["updates"],
