@@ -39,12 +39,18 @@ corrupt in this process).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
+import threading
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -53,8 +59,9 @@ from runtime.artifact import sha256_file
 from runtime.cpu_executable import CpuExecutable
 from runtime.dylib import SharedLibrary
 from runtime.executable import BufferSpec
-from runtime.signature import Signature
 
+from .cache_check import BadEntry, check_const, check_entry
+from .ir.signature import program_signature
 from .toolchain import compiler_fingerprint, find_c_compiler, link_shared
 
 log = logging.getLogger("flowc.cache")
@@ -62,6 +69,9 @@ log = logging.getLogger("flowc.cache")
 FORMAT = 1
 ENTRY_SYMBOL = "flowc_main"
 OPTION_FIELDS = ("opt_level", "pipeline", "disabled_passes", "target_cpu", "threads")
+#: entry.json's hash: entry.json records the hash of every other file of an entry
+ENTRY_HASH = "entry.sha256"
+MAX_ENTRY_JSON = 64 << 20
 stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0}
 
 
@@ -83,6 +93,86 @@ def cache_dir() -> str:
 
 def _entries_dir() -> str:
     return os.path.join(cache_dir(), "entries")
+
+
+#: the cache's own marker in its root (the Cache Directory Tagging format, so backup
+#: tools skip it too): `clear` removes only a folder that carries it
+MARKER = "CACHEDIR.TAG"
+MARKER_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+               "# This file is a cache directory tag created by flowc (its compile cache).\n")
+#: a temp folder older than this is a killed compile's (a live one is written in seconds)
+STALE_TEMP_S = 15 * 60
+_refused: set = set()  # roots already warned about (one warning per process)
+
+
+def _unsafe(path) -> str:
+    """Why the folder `path` must not be trusted ("" when it may): owned by another user,
+    or writable by other users (a hit runs the code found there)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ""
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"{path} is owned by uid {st.st_uid}, not by this user ({os.getuid()})"
+    if st.st_mode & 0o022:
+        return (f"{path} is writable by other users (mode {stat.filemode(st.st_mode)}); "
+                f"chmod go-w it")
+    return ""
+
+
+def usable_root() -> bool:
+    """False (one warning per process and folder) when the cache folder or its entries/
+    may be written by another user: the cache is then off, as ssh refuses such keys."""
+    root = cache_dir()
+    why = _unsafe(root) or _unsafe(os.path.join(root, "entries"))
+    if not why:
+        return True
+    if root not in _refused:
+        _refused.add(root)
+        log.warning("compile cache off: %s; a cached entry is code this process would run",
+                    why)
+    return False
+
+
+def _claim_root(root) -> bool:
+    """Create the cache folder (mode 0700) with its marker; False when the folder is not
+    safe, or holds an entries/ folder that flowc did not make (no marker, and names that
+    are not entry keys)."""
+    if not usable_root():
+        return False
+    entries = os.path.join(root, "entries")
+    if os.path.isfile(os.path.join(root, MARKER)):
+        os.makedirs(entries, mode=0o700, exist_ok=True)
+        return True
+    if os.path.isdir(entries) and not all(_KEY.fullmatch(n) for n in os.listdir(entries)):
+        if root not in _refused:
+            _refused.add(root)
+            log.warning("compile cache off: %s has an entries/ folder that flowc did not "
+                        "make (no %s); choose another FLOWC_CACHE_DIR", root, MARKER)
+        return False
+    os.makedirs(entries, mode=0o700, exist_ok=True)
+    with open(os.path.join(root, MARKER), "w") as f:
+        f.write(MARKER_TEXT)
+    return True
+
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def _sweep_temps(root, age=STALE_TEMP_S) -> int:
+    """Remove the temp folders of killed compiles (older than `age` seconds); returns
+    how many."""
+    now, count = time.time(), 0
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        try:
+            old = name.startswith(".tmp-") and now - os.lstat(path).st_mtime > age
+        except OSError:
+            continue
+        if old:
+            shutil.rmtree(path, ignore_errors=True)
+            count += 1
+    return count
 
 
 # ---- the key ---------------------------------------------------------------------------
@@ -124,6 +214,29 @@ def digest(parts: dict) -> str:
 
 
 # ---- lookup ----------------------------------------------------------------------------
+_key_locks: dict = {}
+_key_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def key_lock(parts):
+    """Held while one thread of this process compiles and stores the key `parts`, so
+    threads that miss on the same key at once compile it once (the others then load
+    the stored entry)."""
+    key = digest(parts)
+    with _key_locks_guard:
+        entry = _key_locks.setdefault(key, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            yield
+    finally:
+        with _key_locks_guard:
+            entry[1] -= 1
+            if entry[1] == 0:
+                _key_locks.pop(key, None)
+
+
 def lookup(program, options):
     """(executable or None, key parts or None) for a program of either device. Parts
     are None when the cache is off (no store then); an executable is a hit."""
@@ -148,38 +261,65 @@ def lookup_cpu(program, options):
     if find_c_compiler() is None:
         log.debug("compile cache off: no C compiler (cc or $CC) to link entries")
         return None, None
+    if not usable_root():
+        return None, None
     parts = key_parts(program, options)
-    path = os.path.join(_entries_dir(), digest(parts))
-    if os.path.isdir(path):
-        exe = _load(path, parts, program)
-        if exe is not None:
-            stats["hits"] += 1
-            log.debug("compile cache hit %s", os.path.basename(path))
-            return exe, parts
+    exe = load(parts, program, options)
+    if exe is not None:
+        return exe, parts
     stats["misses"] += 1
     log.info("compile cache miss: %s", _explain_parts(parts))
     return None, parts
 
 
-def _load(path, parts, program):
+def load(parts, program, options):
+    """The executable of the entry stored under `parts`, or None (no entry, or a bad one,
+    which is removed with one warning). Counts and logs a hit; a miss is the caller's."""
+    path = os.path.join(_entries_dir(), digest(parts))
+    if not os.path.isdir(path):
+        return None
+    gpu = options.device == "gpu"
     try:
-        meta = _read_entry(path, parts)
-        return _executable(path, meta, program)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        meta = _read_entry(path, parts, program, "code.cubin" if gpu else "code.so")
+        exe = (_cuda_executable if gpu else _executable)(path, meta, program)
+    except Exception as e:  # noqa: BLE001  (whatever the damage, the run goes on)
         stats["corrupt"] += 1
         log.warning("compile cache: removing the bad entry %s (%s); rebuilding", path, e)
-        shutil.rmtree(path, ignore_errors=True)
+        _remove(path)
         return None
+    stats["hits"] += 1
+    log.debug("compile cache hit %s", os.path.basename(path))
+    return exe
 
 
-def _read_entry(path, parts) -> dict:
-    with open(os.path.join(path, "entry.json")) as f:
-        meta = json.load(f)
-    if meta.get("key") != parts:
-        raise ValueError("its recorded key differs from its folder's")
+def _remove(path):
+    """Remove an entry folder: renamed away first (atomic), so no lookup sees half of it."""
+    doomed = os.path.join(cache_dir(), f".tmp-bad-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        os.rename(path, doomed)
+    except OSError:
+        doomed = path
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _read_entry(path, parts, program, code) -> dict:
+    """entry.json, checked: its bytes against entry.sha256, its key against `parts`, every
+    field (compiler/cache_check.py) and every other file against its recorded hash."""
+    with open(os.path.join(path, "entry.json"), "rb") as f:
+        raw = f.read(MAX_ENTRY_JSON + 1)
+    if len(raw) > MAX_ENTRY_JSON:
+        raise BadEntry("entry.json is too large")
+    with open(os.path.join(path, ENTRY_HASH)) as f:
+        recorded = f.read(100).strip()
+    if hashlib.sha256(raw).hexdigest() != recorded:
+        raise BadEntry("entry.json does not match its recorded hash")
+    meta = json.loads(raw)
+    if not isinstance(meta, dict) or meta.get("key") != parts:
+        raise BadEntry("its recorded key differs from its folder's")
+    check_entry(meta, program_signature(program), program.variables(), code)
     for name, want in meta["files"].items():
         if name != TEXTS and _file_hash(os.path.join(path, name)) != want:
-            raise ValueError(f"{name} does not match its recorded hash")
+            raise BadEntry(f"{name} does not match its recorded hash")
     return meta
 
 
@@ -227,8 +367,7 @@ def _executable(path, meta, program) -> CpuExecutable:
     lib = SharedLibrary(os.path.join(path, "code.so"))  # unloaded with the executable
     address = lib.address(ENTRY_SYMBOL)
     specs = [_spec(path, b) for b in meta["buffers"]]
-    signature = _signature(program, meta)
-    return CpuExecutable(signature, specs, meta["outputs"], meta["updates"],
+    return CpuExecutable(program_signature(program), specs, meta["outputs"], meta["updates"],
                       {int(k): v for k, v in meta["errors"].items()}, address,
                       keepalive=lib,
                       texts=_LazyTexts(os.path.join(path, TEXTS), meta["files"].get(TEXTS))
@@ -236,19 +375,11 @@ def _executable(path, meta, program) -> CpuExecutable:
                       lifetimes={int(k): tuple(v) for k, v in meta["lifetimes"].items()})
 
 
-def _signature(program, meta) -> Signature:
-    """The current program's signature (its feed names), or the stored one."""
-    try:
-        from .ir.signature import program_signature
-        return program_signature(program)
-    except Exception:  # noqa: BLE001  (a program the signature builder rejects)
-        return Signature.from_json(meta["signature"])
-
-
 def _spec(path, b) -> BufferSpec:
     source = b["source"]
     if b["kind"] == "const":
-        source = np.load(os.path.join(path, source), allow_pickle=False)
+        source = check_const(np.load(os.path.join(path, source), allow_pickle=False), b,
+                             source)
     return BufferSpec(b["name"], b["dtype"], b["shape"], b["kind"], source, b["desc"])
 
 
@@ -262,17 +393,25 @@ def store_cpu(parts, exe: CpuExecutable, objects: list, options) -> None:
 
 def _store_entry(parts, write) -> None:
     """Build an entry with `write(tmp_dir)` in a temporary directory of the cache and
-    rename it into place (atomic); never raises."""
+    rename it into place (atomic); never raises. When another thread or process stored
+    the same key first, its entry stays and this one is dropped, quietly."""
     root = cache_dir()
     tmp = None
     try:
-        os.makedirs(_entries_dir(), exist_ok=True)
+        if not _claim_root(root):
+            return
+        _sweep_temps(root)
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
         write(tmp)
         final = os.path.join(_entries_dir(), digest(parts))
-        if os.path.isdir(final):  # another process was faster, or a stale bad entry
-            shutil.rmtree(final, ignore_errors=True)
-        os.rename(tmp, final)
+        if os.path.lexists(final) and not os.path.isdir(final):
+            os.remove(final)  # a stray file where the entry belongs
+        try:
+            os.rename(tmp, final)
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not os.path.isdir(final):
+                raise
+            return  # another writer was faster: its entry holds the same program
         tmp = None
         stats["stores"] += 1
     except Exception as e:  # noqa: BLE001  (the cache must never break a compile)
@@ -292,10 +431,16 @@ def _write_entry(tmp, parts, exe, objects, options):
             "updates": exe.updates, "errors": {str(k): v for k, v in exe.errors.items()},
             "lifetimes": {str(k): list(v) for k, v in exe.lifetimes.items()},
             "signature": exe.signature.to_json(), "kernels": _kernel_count(exe)}
-    with open(os.path.join(tmp, "entry.json"), "w") as f:
-        json.dump(meta, f)
-        f.flush()
-        os.fsync(f.fileno())
+    _write_meta(tmp, meta)
+
+
+def _write_meta(tmp, meta):
+    """entry.json and entry.sha256 (the hash of its bytes)."""
+    raw = json.dumps(meta).encode()
+    with open(os.path.join(tmp, "entry.json"), "wb") as f:
+        f.write(raw)
+    with open(os.path.join(tmp, ENTRY_HASH), "w") as f:
+        f.write(hashlib.sha256(raw).hexdigest() + "\n")
 
 
 def _write_spec(tmp, i, b) -> dict:
@@ -379,13 +524,19 @@ def info() -> dict:
 
 
 def clear() -> int:
-    """Remove every entry and leftover temp folder; returns the number of entries."""
-    count = info()["entries"]
+    """Remove every entry and leftover temp folder; returns the number of entries. Raises
+    ValueError when the cache folder does not carry the cache's marker (it may be a
+    folder of the user's that FLOWC_CACHE_DIR names by mistake)."""
     root = cache_dir()
-    if os.path.isdir(root):
-        for name in os.listdir(root):
-            if name == "entries" or name.startswith(".tmp-"):
-                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    if not os.path.isdir(root):
+        return 0
+    if not os.path.isfile(os.path.join(root, MARKER)):
+        raise ValueError(f"{root} is not a flowc compile cache (it has no {MARKER}); "
+                         f"nothing removed")
+    count = info()["entries"]
+    for name in os.listdir(root):
+        if name == "entries" or name.startswith(".tmp-"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
     return count
 
 
@@ -403,22 +554,12 @@ def cuda_key_parts(program, options) -> dict:
 
 def lookup_cuda(program, options):
     """(CudaExecutable or None, key parts or None), as `lookup` for GPU programs."""
-    if not enabled():
+    if not enabled() or not usable_root():
         return None, None
     parts = cuda_key_parts(program, options)
-    path = os.path.join(_entries_dir(), digest(parts))
-    if os.path.isdir(path):
-        try:
-            meta = _read_entry(path, parts)
-            exe = _cuda_executable(path, meta, program)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            stats["corrupt"] += 1
-            log.warning("compile cache: removing the bad entry %s (%s); rebuilding", path, e)
-            shutil.rmtree(path, ignore_errors=True)
-            exe = None
-        if exe is not None:
-            stats["hits"] += 1
-            return exe, parts
+    exe = load(parts, program, options)
+    if exe is not None:
+        return exe, parts
     stats["misses"] += 1
     log.info("compile cache miss: %s", _explain_parts(parts))
     return None, parts
@@ -429,7 +570,7 @@ def _cuda_executable(path, meta, program):
     with open(os.path.join(path, "code.cubin"), "rb") as f:
         cubin = f.read()
     specs = [_spec(path, b) for b in meta["buffers"]]
-    return CudaExecutable(_signature(program, meta), specs, meta["outputs"], meta["updates"],
+    return CudaExecutable(program_signature(program), specs, meta["outputs"], meta["updates"],
                           {int(k): v for k, v in meta["errors"].items()}, cubin,
                           meta["schedule"], meta.get("texts", {}), meta["arch"])
 
@@ -445,6 +586,5 @@ def store_cuda(parts, exe) -> None:
                 "updates": exe.updates, "errors": {str(k): v for k, v in exe.errors.items()},
                 "signature": exe.signature.to_json(), "schedule": exe.schedule,
                 "arch": exe.arch, "kernels": _kernel_count(exe), "texts": exe.texts}
-        with open(os.path.join(tmp, "entry.json"), "w") as f:
-            json.dump(meta, f)
+        _write_meta(tmp, meta)
     _store_entry(parts, write)
