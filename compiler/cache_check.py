@@ -177,8 +177,9 @@ def check_entry(meta, signature, variables, code: str) -> None:
         for name, span in _typed(meta["lifetimes"], dict, "lifetimes").items():
             _need(name.isdigit() and int(name) < n, f"lifetimes key {name!r} is not a buffer")
             _need(isinstance(span, list) and len(span) == 2 and
-                  all(isinstance(v, int) and not isinstance(v, bool) for v in span),
-                  f"lifetimes[{name!r}] is not a [first, last] pair")
+                  all(isinstance(v, int) and not isinstance(v, bool) for v in span) and
+                  0 <= span[0] <= span[1] < 1 << 31,
+                  f"lifetimes[{name!r}] is not a [first, last] pair of steps")
 
 
 def check_const(array, spec, what) -> np.ndarray:
