@@ -16,10 +16,15 @@ FLOWC_CACHE=0 turns the cache off. An entry is the folder `ROOT/entries/KEY/`:
     entry.json  the key's components, the CpuExecutable's description (BufferSpecs,
                 outputs, updates, errors, lifetimes, signature, texts) and the sha256
                 of every other file of the entry
+    entry.sha256 the sha256 of entry.json's bytes
 Writes are atomic: an entry is written into `ROOT/.tmp-*` and renamed into place, so a
-killed process leaves at most a temp folder, which lookups ignore and `clear` removes.
-An entry whose JSON does not parse, whose key differs or whose files do not match their
-recorded hashes is removed and rebuilt. A hit loads the .so with ctypes and does no LLVM
+killed process leaves at most a temp folder, which lookups ignore, a later store removes
+when stale and `clear` removes; of two concurrent stores of a key the first stays.
+Before use an entry is checked (hashes, key, every field: compiler/cache_check.py); any
+bad entry is removed with one warning and rebuilt. A cache folder owned by another user
+or writable by others is refused (the cache is off, one warning); `clear` removes only a
+folder with the cache's marker (CACHEDIR.TAG). A hit's code.so is unloaded with its
+executable (runtime/dylib.py). A hit loads the .so with ctypes and does no LLVM
 work. Without a C compiler the cache stays off (one debug line). An entry holds only
 JSON, raw .npy arrays (allow_pickle=False) and the .so.
 
@@ -32,9 +37,10 @@ A hit takes the signature (feed names) from the program being compiled; error me
 and buffer descriptions come from the compile that filled the entry, so after an edit
 they may name that compile's source lines.
 
-Public: `lookup`, `store` (used by the pipeline), `explain(program, options)`,
-`info()`, `clear()`, `cache_dir()`, `enabled()`, and `stats` (hits, misses, stores,
-corrupt in this process).
+Public: `lookup`, `store`, `load` and `key_lock` (used by the pipeline),
+`explain(program, options)`, `info()`, `clear()`, `cache_dir()`, `enabled()` (the
+last two from compiler/cache_root.py, with the trust checks), and `stats` (hits,
+misses, stores, corrupt in this process).
 """
 
 from __future__ import annotations
@@ -45,12 +51,9 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
-import stat
 import tempfile
 import threading
-import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -61,6 +64,15 @@ from runtime.dylib import SharedLibrary
 from runtime.executable import BufferSpec
 
 from .cache_check import BadEntry, check_const, check_entry
+from .cache_root import (
+    MARKER,
+    cache_dir,
+    claim_root,
+    enabled,
+    entries_dir,
+    sweep_temps,
+    usable_root,
+)
 from .ir.signature import program_signature
 from .toolchain import compiler_fingerprint, find_c_compiler, link_shared
 
@@ -73,106 +85,6 @@ OPTION_FIELDS = ("opt_level", "pipeline", "disabled_passes", "target_cpu", "thre
 ENTRY_HASH = "entry.sha256"
 MAX_ENTRY_JSON = 64 << 20
 stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0}
-
-
-# ---- location --------------------------------------------------------------------------
-def enabled() -> bool:
-    """False when FLOWC_CACHE is 0/off/false/no."""
-    return os.environ.get("FLOWC_CACHE", "1").strip().lower() not in ("0", "off", "false",
-                                                                      "no")
-
-
-def cache_dir() -> str:
-    """$FLOWC_CACHE_DIR, else $XDG_CACHE_HOME/flowc, else ~/.cache/flowc."""
-    root = os.environ.get("FLOWC_CACHE_DIR")
-    if root:
-        return os.path.abspath(root)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(xdg, "flowc")
-
-
-def _entries_dir() -> str:
-    return os.path.join(cache_dir(), "entries")
-
-
-#: the cache's own marker in its root (the Cache Directory Tagging format, so backup
-#: tools skip it too): `clear` removes only a folder that carries it
-MARKER = "CACHEDIR.TAG"
-MARKER_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
-               "# This file is a cache directory tag created by flowc (its compile cache).\n")
-#: a temp folder older than this is a killed compile's (a live one is written in seconds)
-STALE_TEMP_S = 15 * 60
-_refused: set = set()  # roots already warned about (one warning per process)
-
-
-def _unsafe(path) -> str:
-    """Why the folder `path` must not be trusted ("" when it may): owned by another user,
-    or writable by other users (a hit runs the code found there)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return ""
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        return f"{path} is owned by uid {st.st_uid}, not by this user ({os.getuid()})"
-    if st.st_mode & 0o022:
-        return (f"{path} is writable by other users (mode {stat.filemode(st.st_mode)}); "
-                f"chmod go-w it")
-    return ""
-
-
-def usable_root() -> bool:
-    """False (one warning per process and folder) when the cache folder or its entries/
-    may be written by another user: the cache is then off, as ssh refuses such keys."""
-    root = cache_dir()
-    why = _unsafe(root) or _unsafe(os.path.join(root, "entries"))
-    if not why:
-        return True
-    if root not in _refused:
-        _refused.add(root)
-        log.warning("compile cache off: %s; a cached entry is code this process would run",
-                    why)
-    return False
-
-
-def _claim_root(root) -> bool:
-    """Create the cache folder (mode 0700) with its marker; False when the folder is not
-    safe, or holds an entries/ folder that flowc did not make (no marker, and names that
-    are not entry keys)."""
-    if not usable_root():
-        return False
-    entries = os.path.join(root, "entries")
-    if os.path.isfile(os.path.join(root, MARKER)):
-        os.makedirs(entries, mode=0o700, exist_ok=True)
-        return True
-    if os.path.isdir(entries) and not all(_KEY.fullmatch(n) for n in os.listdir(entries)):
-        if root not in _refused:
-            _refused.add(root)
-            log.warning("compile cache off: %s has an entries/ folder that flowc did not "
-                        "make (no %s); choose another FLOWC_CACHE_DIR", root, MARKER)
-        return False
-    os.makedirs(entries, mode=0o700, exist_ok=True)
-    with open(os.path.join(root, MARKER), "w") as f:
-        f.write(MARKER_TEXT)
-    return True
-
-
-_KEY = re.compile(r"[0-9a-f]{64}")
-
-
-def _sweep_temps(root, age=STALE_TEMP_S) -> int:
-    """Remove the temp folders of killed compiles (older than `age` seconds); returns
-    how many."""
-    now, count = time.time(), 0
-    for name in os.listdir(root):
-        path = os.path.join(root, name)
-        try:
-            old = name.startswith(".tmp-") and now - os.lstat(path).st_mtime > age
-        except OSError:
-            continue
-        if old:
-            shutil.rmtree(path, ignore_errors=True)
-            count += 1
-    return count
 
 
 # ---- the key ---------------------------------------------------------------------------
@@ -275,7 +187,7 @@ def lookup_cpu(program, options):
 def load(parts, program, options):
     """The executable of the entry stored under `parts`, or None (no entry, or a bad one,
     which is removed with one warning). Counts and logs a hit; a miss is the caller's."""
-    path = os.path.join(_entries_dir(), digest(parts))
+    path = os.path.join(entries_dir(), digest(parts))
     if not os.path.isdir(path):
         return None
     gpu = options.device == "gpu"
@@ -398,12 +310,12 @@ def _store_entry(parts, write) -> None:
     root = cache_dir()
     tmp = None
     try:
-        if not _claim_root(root):
+        if not claim_root(root):
             return
-        _sweep_temps(root)
+        sweep_temps(root)
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
         write(tmp)
-        final = os.path.join(_entries_dir(), digest(parts))
+        final = os.path.join(entries_dir(), digest(parts))
         if os.path.lexists(final) and not os.path.isdir(final):
             os.remove(final)  # a stray file where the entry belongs
         try:
@@ -462,7 +374,7 @@ def _kernel_count(exe):
 def _stored_keys() -> list:
     """The key parts of every readable entry."""
     keys = []
-    root = _entries_dir()
+    root = entries_dir()
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else ():
         try:
             with open(os.path.join(root, name, "entry.json")) as f:
@@ -513,7 +425,7 @@ def explain(program, options=None) -> str:
 def info() -> dict:
     """{"location", "enabled", "entries", "bytes", "temp"} of the cache on disk."""
     root = cache_dir()
-    entries = os.listdir(_entries_dir()) if os.path.isdir(_entries_dir()) else []
+    entries = os.listdir(entries_dir()) if os.path.isdir(entries_dir()) else []
     size = 0
     for folder, _, files in os.walk(root) if os.path.isdir(root) else ():
         size += sum(os.path.getsize(os.path.join(folder, f)) for f in files)

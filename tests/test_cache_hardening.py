@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import compiler as fc
-from compiler import cache
+from compiler import cache, cache_root
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +33,7 @@ def on(tmp_path, monkeypatch):
     """The cache on, in a fresh folder; yields the list of its warnings."""
     monkeypatch.setenv("FLOWC_CACHE", "1")
     monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
-    cache._refused.clear()
+    cache_root._refused.clear()
     seen = []
 
     class Handler(logging.Handler):
@@ -94,13 +94,13 @@ def test_clear_removes_only_a_folder_with_the_marker(tmp_path, monkeypatch, on):
     with fc.Session(graph=g) as sess:  # the cache will not adopt that folder either
         np.testing.assert_allclose(sess.run(y, {x: FEED}), expected(), rtol=1e-6)
     assert (mine / "entries" / "thesis.tex").read_text() == "precious"
-    assert not (mine / cache.MARKER).exists()
+    assert not (mine / cache_root.MARKER).exists()
     assert len(on) == 1 and "did not make" in on[0]
     # a folder the cache made carries the marker and is cleared
     monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
     with fc.Session(graph=g) as sess:
         sess.run(y, {x: FEED})
-    assert (tmp_path / "cache" / cache.MARKER).is_file()
+    assert (tmp_path / "cache" / cache_root.MARKER).is_file()
     assert cache.clear() == 1 and cache.info()["entries"] == 0
 
 
@@ -111,7 +111,7 @@ def test_stale_temp_folders_are_swept(tmp_path, on):
     for d in (old, live):
         d.mkdir()
         (d / "code.so").write_bytes(b"\0" * 64)
-    stale = time.time() - cache.STALE_TEMP_S - 60
+    stale = time.time() - cache_root.STALE_TEMP_S - 60
     os.utime(old, (stale, stale))
     g, x, y = graph(3.0)
     with fc.Session(graph=g) as sess:
