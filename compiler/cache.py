@@ -378,9 +378,11 @@ def _stored_keys() -> list:
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else ():
         try:
             with open(os.path.join(root, name, "entry.json")) as f:
-                keys.append(json.load(f)["key"])
-        except (OSError, ValueError, KeyError, TypeError):
+                key = json.load(f)["key"]
+        except Exception:  # noqa: BLE001  (a damaged entry: its own lookup removes it)
             continue
+        if isinstance(key, dict):
+            keys.append(key)
     return keys
 
 
@@ -428,7 +430,11 @@ def info() -> dict:
     entries = os.listdir(entries_dir()) if os.path.isdir(entries_dir()) else []
     size = 0
     for folder, _, files in os.walk(root) if os.path.isdir(root) else ():
-        size += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+        for f in files:
+            try:
+                size += os.lstat(os.path.join(folder, f)).st_size
+            except OSError:
+                continue
     temp = [n for n in os.listdir(root) if n.startswith(".tmp-")] if os.path.isdir(root) \
         else []
     return {"location": root, "enabled": enabled(), "entries": len(entries), "bytes": size,

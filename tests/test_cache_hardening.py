@@ -21,6 +21,7 @@ import pytest
 
 import compiler as fc
 from compiler import cache, cache_root
+from compiler.options import CompileOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,6 +79,32 @@ def test_every_damaged_entry_is_refused_or_harmless(tmp_path):
     assert result["bad"] == [], "\n".join(result["bad"][:20])
     assert result["variants"] >= 900 and result["refused"] >= 800
     assert result["sessions"] == 9
+
+
+def test_damaged_neighbours_do_not_break_a_miss(on):
+    """A miss explains itself against every stored key; damaged ones are skipped."""
+    g, x, y = graph(1.5)
+    with fc.Session(graph=g) as sess:
+        sess.run(y, {x: FEED})
+    root = os.path.join(cache.cache_dir(), "entries")
+    for k, text in enumerate(['{"key": []}', "[]", "null", '{"key": "x"}', "{"]):
+        os.makedirs(os.path.join(root, f"{k:064x}"))
+        with open(os.path.join(root, f"{k:064x}", "entry.json"), "w") as f:
+            f.write(text)
+    g, x, y = graph(2.5)
+    with fc.Session(graph=g) as sess:
+        np.testing.assert_allclose(sess.run(y, {x: FEED}), expected(2.5), rtol=1e-6)
+    assert "the program differs" in cache.explain(*_program_and_options())
+    assert on == []
+
+
+def _program_and_options():
+    from compiler.pipeline import optimized_program
+    g, x, y = graph(9.5)
+    with g.as_default():
+        options = CompileOptions()
+        program, _ = optimized_program([y], [x], options, "main")
+    return program, options
 
 
 # ---- clear, temp folders, unsafe folders -------------------------------------------------
