@@ -130,6 +130,17 @@ _key_locks: dict = {}
 _key_locks_guard = threading.Lock()
 
 
+def _reset_key_locks():
+    """In a forked child: the threads that held these locks do not exist there."""
+    global _key_locks_guard
+    _key_locks.clear()
+    _key_locks_guard = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_key_locks)
+
+
 @contextlib.contextmanager
 def key_lock(parts):
     """Held while one thread of this process compiles and stores the key `parts`, so

@@ -87,6 +87,9 @@ def claim_root(root) -> bool:
     if not usable_root():
         return False
     entries = os.path.join(root, "entries")
+    # the root itself 0700 too (makedirs gives only the leaf `mode`; a umask of 0 would
+    # otherwise leave it world-writable, and then refused)
+    os.makedirs(root, mode=0o700, exist_ok=True)
     if os.path.isfile(os.path.join(root, MARKER)):
         os.makedirs(entries, mode=0o700, exist_ok=True)
         return True
