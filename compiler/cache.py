@@ -16,10 +16,15 @@ FLOWC_CACHE=0 turns the cache off. An entry is the folder `ROOT/entries/KEY/`:
     entry.json  the key's components, the CpuExecutable's description (BufferSpecs,
                 outputs, updates, errors, lifetimes, signature, texts) and the sha256
                 of every other file of the entry
+    entry.sha256 the sha256 of entry.json's bytes
 Writes are atomic: an entry is written into `ROOT/.tmp-*` and renamed into place, so a
-killed process leaves at most a temp folder, which lookups ignore and `clear` removes.
-An entry whose JSON does not parse, whose key differs or whose files do not match their
-recorded hashes is removed and rebuilt. A hit loads the .so with ctypes and does no LLVM
+killed process leaves at most a temp folder, which lookups ignore, a later store removes
+when stale and `clear` removes; of two concurrent stores of a key the first stays.
+Before use an entry is checked (hashes, key, every field: compiler/cache_check.py); any
+bad entry is removed with one warning and rebuilt. A cache folder owned by another user
+or writable by others is refused (the cache is off, one warning); `clear` removes only a
+folder with the cache's marker (CACHEDIR.TAG). A hit's code.so is unloaded with its
+executable (runtime/dylib.py). A hit loads the .so with ctypes and does no LLVM
 work. Without a C compiler the cache stays off (one debug line). An entry holds only
 JSON, raw .npy arrays (allow_pickle=False) and the .so.
 
@@ -32,29 +37,43 @@ A hit takes the signature (feed names) from the program being compiled; error me
 and buffer descriptions come from the compile that filled the entry, so after an edit
 they may name that compile's source lines.
 
-Public: `lookup`, `store` (used by the pipeline), `explain(program, options)`,
-`info()`, `clear()`, `cache_dir()`, `enabled()`, and `stats` (hits, misses, stores,
-corrupt in this process).
+Public: `lookup`, `store`, `load` and `key_lock` (used by the pipeline),
+`explain(program, options)`, `info()`, `clear()`, `cache_dir()`, `enabled()` (the
+last two from compiler/cache_root.py, with the trust checks), and `stats` (hits,
+misses, stores, corrupt in this process).
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 
 import numpy as np
 
 from runtime.artifact import sha256_file
 from runtime.cpu_executable import CpuExecutable
+from runtime.dylib import SharedLibrary
 from runtime.executable import BufferSpec
-from runtime.signature import Signature
 
+from .cache_check import BadEntry, check_const, check_entry
+from .cache_root import (
+    MARKER,
+    cache_dir,
+    claim_root,
+    enabled,
+    entries_dir,
+    sweep_temps,
+    usable_root,
+)
+from .ir.signature import program_signature
 from .toolchain import compiler_fingerprint, find_c_compiler, link_shared
 
 log = logging.getLogger("flowc.cache")
@@ -62,27 +81,10 @@ log = logging.getLogger("flowc.cache")
 FORMAT = 1
 ENTRY_SYMBOL = "flowc_main"
 OPTION_FIELDS = ("opt_level", "pipeline", "disabled_passes", "target_cpu", "threads")
+#: entry.json's hash: entry.json records the hash of every other file of an entry
+ENTRY_HASH = "entry.sha256"
+MAX_ENTRY_JSON = 64 << 20
 stats = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0}
-
-
-# ---- location --------------------------------------------------------------------------
-def enabled() -> bool:
-    """False when FLOWC_CACHE is 0/off/false/no."""
-    return os.environ.get("FLOWC_CACHE", "1").strip().lower() not in ("0", "off", "false",
-                                                                      "no")
-
-
-def cache_dir() -> str:
-    """$FLOWC_CACHE_DIR, else $XDG_CACHE_HOME/flowc, else ~/.cache/flowc."""
-    root = os.environ.get("FLOWC_CACHE_DIR")
-    if root:
-        return os.path.abspath(root)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(xdg, "flowc")
-
-
-def _entries_dir() -> str:
-    return os.path.join(cache_dir(), "entries")
 
 
 # ---- the key ---------------------------------------------------------------------------
@@ -124,6 +126,40 @@ def digest(parts: dict) -> str:
 
 
 # ---- lookup ----------------------------------------------------------------------------
+_key_locks: dict = {}
+_key_locks_guard = threading.Lock()
+
+
+def _reset_key_locks():
+    """In a forked child: the threads that held these locks do not exist there."""
+    global _key_locks_guard
+    _key_locks.clear()
+    _key_locks_guard = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_key_locks)
+
+
+@contextlib.contextmanager
+def key_lock(parts):
+    """Held while one thread of this process compiles and stores the key `parts`, so
+    threads that miss on the same key at once compile it once (the others then load
+    the stored entry)."""
+    key = digest(parts)
+    with _key_locks_guard:
+        entry = _key_locks.setdefault(key, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            yield
+    finally:
+        with _key_locks_guard:
+            entry[1] -= 1
+            if entry[1] == 0:
+                _key_locks.pop(key, None)
+
+
 def lookup(program, options):
     """(executable or None, key parts or None) for a program of either device. Parts
     are None when the cache is off (no store then); an executable is a hit."""
@@ -148,38 +184,65 @@ def lookup_cpu(program, options):
     if find_c_compiler() is None:
         log.debug("compile cache off: no C compiler (cc or $CC) to link entries")
         return None, None
+    if not usable_root():
+        return None, None
     parts = key_parts(program, options)
-    path = os.path.join(_entries_dir(), digest(parts))
-    if os.path.isdir(path):
-        exe = _load(path, parts, program)
-        if exe is not None:
-            stats["hits"] += 1
-            log.debug("compile cache hit %s", os.path.basename(path))
-            return exe, parts
+    exe = load(parts, program, options)
+    if exe is not None:
+        return exe, parts
     stats["misses"] += 1
     log.info("compile cache miss: %s", _explain_parts(parts))
     return None, parts
 
 
-def _load(path, parts, program):
+def load(parts, program, options):
+    """The executable of the entry stored under `parts`, or None (no entry, or a bad one,
+    which is removed with one warning). Counts and logs a hit; a miss is the caller's."""
+    path = os.path.join(entries_dir(), digest(parts))
+    if not os.path.isdir(path):
+        return None
+    gpu = options.device == "gpu"
     try:
-        meta = _read_entry(path, parts)
-        return _executable(path, meta, program)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        meta = _read_entry(path, parts, program, "code.cubin" if gpu else "code.so")
+        exe = (_cuda_executable if gpu else _executable)(path, meta, program)
+    except Exception as e:  # noqa: BLE001  (whatever the damage, the run goes on)
         stats["corrupt"] += 1
         log.warning("compile cache: removing the bad entry %s (%s); rebuilding", path, e)
-        shutil.rmtree(path, ignore_errors=True)
+        _remove(path)
         return None
+    stats["hits"] += 1
+    log.debug("compile cache hit %s", os.path.basename(path))
+    return exe
 
 
-def _read_entry(path, parts) -> dict:
-    with open(os.path.join(path, "entry.json")) as f:
-        meta = json.load(f)
-    if meta.get("key") != parts:
-        raise ValueError("its recorded key differs from its folder's")
+def _remove(path):
+    """Remove an entry folder: renamed away first (atomic), so no lookup sees half of it."""
+    doomed = os.path.join(cache_dir(), f".tmp-bad-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        os.rename(path, doomed)
+    except OSError:
+        doomed = path
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _read_entry(path, parts, program, code) -> dict:
+    """entry.json, checked: its bytes against entry.sha256, its key against `parts`, every
+    field (compiler/cache_check.py) and every other file against its recorded hash."""
+    with open(os.path.join(path, "entry.json"), "rb") as f:
+        raw = f.read(MAX_ENTRY_JSON + 1)
+    if len(raw) > MAX_ENTRY_JSON:
+        raise BadEntry("entry.json is too large")
+    with open(os.path.join(path, ENTRY_HASH)) as f:
+        recorded = f.read(100).strip()
+    if hashlib.sha256(raw).hexdigest() != recorded:
+        raise BadEntry("entry.json does not match its recorded hash")
+    meta = json.loads(raw)
+    if not isinstance(meta, dict) or meta.get("key") != parts:
+        raise BadEntry("its recorded key differs from its folder's")
+    check_entry(meta, program_signature(program), program.variables(), code)
     for name, want in meta["files"].items():
         if name != TEXTS and _file_hash(os.path.join(path, name)) != want:
-            raise ValueError(f"{name} does not match its recorded hash")
+            raise BadEntry(f"{name} does not match its recorded hash")
     return meta
 
 
@@ -224,11 +287,10 @@ def _file_hash(path) -> str:
 
 
 def _executable(path, meta, program) -> CpuExecutable:
-    lib = ctypes.CDLL(os.path.join(path, "code.so"))
-    address = ctypes.cast(getattr(lib, ENTRY_SYMBOL), ctypes.c_void_p).value
+    lib = SharedLibrary(os.path.join(path, "code.so"))  # unloaded with the executable
+    address = lib.address(ENTRY_SYMBOL)
     specs = [_spec(path, b) for b in meta["buffers"]]
-    signature = _signature(program, meta)
-    return CpuExecutable(signature, specs, meta["outputs"], meta["updates"],
+    return CpuExecutable(program_signature(program), specs, meta["outputs"], meta["updates"],
                       {int(k): v for k, v in meta["errors"].items()}, address,
                       keepalive=lib,
                       texts=_LazyTexts(os.path.join(path, TEXTS), meta["files"].get(TEXTS))
@@ -236,19 +298,11 @@ def _executable(path, meta, program) -> CpuExecutable:
                       lifetimes={int(k): tuple(v) for k, v in meta["lifetimes"].items()})
 
 
-def _signature(program, meta) -> Signature:
-    """The current program's signature (its feed names), or the stored one."""
-    try:
-        from .ir.signature import program_signature
-        return program_signature(program)
-    except Exception:  # noqa: BLE001  (a program the signature builder rejects)
-        return Signature.from_json(meta["signature"])
-
-
 def _spec(path, b) -> BufferSpec:
     source = b["source"]
     if b["kind"] == "const":
-        source = np.load(os.path.join(path, source), allow_pickle=False)
+        source = check_const(np.load(os.path.join(path, source), allow_pickle=False), b,
+                             source)
     return BufferSpec(b["name"], b["dtype"], b["shape"], b["kind"], source, b["desc"])
 
 
@@ -262,17 +316,25 @@ def store_cpu(parts, exe: CpuExecutable, objects: list, options) -> None:
 
 def _store_entry(parts, write) -> None:
     """Build an entry with `write(tmp_dir)` in a temporary directory of the cache and
-    rename it into place (atomic); never raises."""
+    rename it into place (atomic); never raises. When another thread or process stored
+    the same key first, its entry stays and this one is dropped, quietly."""
     root = cache_dir()
     tmp = None
     try:
-        os.makedirs(_entries_dir(), exist_ok=True)
+        if not claim_root(root):
+            return
+        sweep_temps(root)
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
         write(tmp)
-        final = os.path.join(_entries_dir(), digest(parts))
-        if os.path.isdir(final):  # another process was faster, or a stale bad entry
-            shutil.rmtree(final, ignore_errors=True)
-        os.rename(tmp, final)
+        final = os.path.join(entries_dir(), digest(parts))
+        if os.path.lexists(final) and not os.path.isdir(final):
+            os.remove(final)  # a stray file where the entry belongs
+        try:
+            os.rename(tmp, final)
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not os.path.isdir(final):
+                raise
+            return  # another writer was faster: its entry holds the same program
         tmp = None
         stats["stores"] += 1
     except Exception as e:  # noqa: BLE001  (the cache must never break a compile)
@@ -292,10 +354,16 @@ def _write_entry(tmp, parts, exe, objects, options):
             "updates": exe.updates, "errors": {str(k): v for k, v in exe.errors.items()},
             "lifetimes": {str(k): list(v) for k, v in exe.lifetimes.items()},
             "signature": exe.signature.to_json(), "kernels": _kernel_count(exe)}
-    with open(os.path.join(tmp, "entry.json"), "w") as f:
-        json.dump(meta, f)
-        f.flush()
-        os.fsync(f.fileno())
+    _write_meta(tmp, meta)
+
+
+def _write_meta(tmp, meta):
+    """entry.json and entry.sha256 (the hash of its bytes)."""
+    raw = json.dumps(meta).encode()
+    with open(os.path.join(tmp, "entry.json"), "wb") as f:
+        f.write(raw)
+    with open(os.path.join(tmp, ENTRY_HASH), "w") as f:
+        f.write(hashlib.sha256(raw).hexdigest() + "\n")
 
 
 def _write_spec(tmp, i, b) -> dict:
@@ -317,13 +385,15 @@ def _kernel_count(exe):
 def _stored_keys() -> list:
     """The key parts of every readable entry."""
     keys = []
-    root = _entries_dir()
+    root = entries_dir()
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else ():
         try:
             with open(os.path.join(root, name, "entry.json")) as f:
-                keys.append(json.load(f)["key"])
-        except (OSError, ValueError, KeyError, TypeError):
+                key = json.load(f)["key"]
+        except Exception:  # noqa: BLE001  (a damaged entry: its own lookup removes it)
             continue
+        if isinstance(key, dict):
+            keys.append(key)
     return keys
 
 
@@ -368,10 +438,14 @@ def explain(program, options=None) -> str:
 def info() -> dict:
     """{"location", "enabled", "entries", "bytes", "temp"} of the cache on disk."""
     root = cache_dir()
-    entries = os.listdir(_entries_dir()) if os.path.isdir(_entries_dir()) else []
+    entries = os.listdir(entries_dir()) if os.path.isdir(entries_dir()) else []
     size = 0
     for folder, _, files in os.walk(root) if os.path.isdir(root) else ():
-        size += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+        for f in files:
+            try:
+                size += os.lstat(os.path.join(folder, f)).st_size
+            except OSError:
+                continue
     temp = [n for n in os.listdir(root) if n.startswith(".tmp-")] if os.path.isdir(root) \
         else []
     return {"location": root, "enabled": enabled(), "entries": len(entries), "bytes": size,
@@ -379,13 +453,19 @@ def info() -> dict:
 
 
 def clear() -> int:
-    """Remove every entry and leftover temp folder; returns the number of entries."""
-    count = info()["entries"]
+    """Remove every entry and leftover temp folder; returns the number of entries. Raises
+    ValueError when the cache folder does not carry the cache's marker (it may be a
+    folder of the user's that FLOWC_CACHE_DIR names by mistake)."""
     root = cache_dir()
-    if os.path.isdir(root):
-        for name in os.listdir(root):
-            if name == "entries" or name.startswith(".tmp-"):
-                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    if not os.path.isdir(root):
+        return 0
+    if not os.path.isfile(os.path.join(root, MARKER)):
+        raise ValueError(f"{root} is not a flowc compile cache (it has no {MARKER}); "
+                         f"nothing removed")
+    count = info()["entries"]
+    for name in os.listdir(root):
+        if name == "entries" or name.startswith(".tmp-"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
     return count
 
 
@@ -403,22 +483,12 @@ def cuda_key_parts(program, options) -> dict:
 
 def lookup_cuda(program, options):
     """(CudaExecutable or None, key parts or None), as `lookup` for GPU programs."""
-    if not enabled():
+    if not enabled() or not usable_root():
         return None, None
     parts = cuda_key_parts(program, options)
-    path = os.path.join(_entries_dir(), digest(parts))
-    if os.path.isdir(path):
-        try:
-            meta = _read_entry(path, parts)
-            exe = _cuda_executable(path, meta, program)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            stats["corrupt"] += 1
-            log.warning("compile cache: removing the bad entry %s (%s); rebuilding", path, e)
-            shutil.rmtree(path, ignore_errors=True)
-            exe = None
-        if exe is not None:
-            stats["hits"] += 1
-            return exe, parts
+    exe = load(parts, program, options)
+    if exe is not None:
+        return exe, parts
     stats["misses"] += 1
     log.info("compile cache miss: %s", _explain_parts(parts))
     return None, parts
@@ -429,7 +499,7 @@ def _cuda_executable(path, meta, program):
     with open(os.path.join(path, "code.cubin"), "rb") as f:
         cubin = f.read()
     specs = [_spec(path, b) for b in meta["buffers"]]
-    return CudaExecutable(_signature(program, meta), specs, meta["outputs"], meta["updates"],
+    return CudaExecutable(program_signature(program), specs, meta["outputs"], meta["updates"],
                           {int(k): v for k, v in meta["errors"].items()}, cubin,
                           meta["schedule"], meta.get("texts", {}), meta["arch"])
 
@@ -445,6 +515,5 @@ def store_cuda(parts, exe) -> None:
                 "updates": exe.updates, "errors": {str(k): v for k, v in exe.errors.items()},
                 "signature": exe.signature.to_json(), "schedule": exe.schedule,
                 "arch": exe.arch, "kernels": _kernel_count(exe), "texts": exe.texts}
-        with open(os.path.join(tmp, "entry.json"), "w") as f:
-            json.dump(meta, f)
+        _write_meta(tmp, meta)
     _store_entry(parts, write)

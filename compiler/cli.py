@@ -300,7 +300,12 @@ def describe_manifest(m, manifest_path) -> str:
 def cmd_cache(args, out) -> int:
     from . import cache
     if args.action == "clear":
-        out.write(f"removed {cache.clear()} entries from {cache.cache_dir()}\n")
+        try:
+            count = cache.clear()
+        except ValueError as e:  # not a cache folder: refuse, nothing removed
+            sys.stderr.write(f"flowc cache: {e}\n")
+            return 1
+        out.write(f"removed {count} entries from {cache.cache_dir()}\n")
         return 0
     if args.action == "info":
         i = cache.info()

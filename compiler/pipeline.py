@@ -181,20 +181,29 @@ def build_program(program, options: CompileOptions = None, assembly=False,
     cache, else planned, lowered, built by the backend and stored. `assembly=True`
     (dumps) bypasses the cache and keeps the assembly text too."""
     options = options or CompileOptions()
-    parts = None
-    if not assembly:
-        exe, parts = cache.lookup(program, options)
-        if exe is not None:
-            return exe
+    if assembly:
+        return _build(program, options, assembly, report)
+    exe, parts = cache.lookup(program, options)
+    if exe is not None:
+        return exe
+    if parts is None:  # the cache is off
+        return _build(program, options, assembly, report)
+    with cache.key_lock(parts):  # one compile per key at a time in this process
+        exe = cache.load(parts, program, options)  # another thread may have stored it
+        if exe is None:
+            exe = _build(program, options, assembly, report)
+            cache.store(parts, exe, options)
+    return exe
+
+
+def _build(program, options, assembly, report):
+    """Plan, lower and build (no cache)."""
     kernel_plan, lowered = plan_and_lower(program, options, report)
     texts = {"fusion": report.later["fusion"] if report is not None
              else format_plan(kernel_plan),
              "kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels)}
-    exe = BACKENDS[options.device].build(lowered, program_signature(program), program.name,
+    return BACKENDS[options.device].build(lowered, program_signature(program), program.name,
                                           options, texts, assembly)
-    if parts is not None:
-        cache.store(parts, exe, options)
-    return exe
 
 
 # ---- whole compiles ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ GPU arrays (`__cuda_array_interface__`/DLPack, used in place); fetches are numpy
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,8 @@ class Session:
         self.options = self.config.options()
         self._store = VariableStore()
         self._cache: dict = {}
+        self._compiling: dict = {}  # signature key -> lock held while it compiles
+        self._compile_guard = threading.Lock()
         self._run_counter = 0
         self.compile_count = 0
         self._closed = False
@@ -122,8 +125,7 @@ class Session:
         key = (tensors, targets, fed, ranks)
         exe = self._cache.get(key)
         if exe is None:
-            exe = self._compile(tensors, targets, fed, ranks)
-            self._cache[key] = exe
+            exe = self._compile_once(key)
         self._run_counter += 1
         values = [feeds[t] for t in fed]
         if exe.device != "gpu":  # a CPU program: GPU arrays are copied to the host
@@ -155,6 +157,20 @@ class Session:
                 out = dict(zip(fetched, outs))
             return rebuild(self._run_flat(flat, feeds, out))
         return call
+
+    def _compile_once(self, key):
+        """The executable of signature `key`, compiled by one thread: threads that make
+        the same first run at once wait for it (a lock per signature; other signatures
+        compile in parallel)."""
+        with self._compile_guard:
+            lock = self._compiling.setdefault(key, threading.Lock())
+        with lock:
+            exe = self._cache.get(key)
+            if exe is None:
+                exe = self._cache[key] = self._compile(*key)
+        with self._compile_guard:
+            self._compiling.pop(key, None)
+        return exe
 
     def _compile(self, tensors, targets, fed, ranks):
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}

@@ -79,7 +79,8 @@ class FastRun:
         self._counter_slot = len(exe.signature.symbols)
         for k, s in enumerate(exe.signature.symbols):
             self._scalars[k] = env[s]
-        self._keep = [exe._arena_views(shapes)]  # the arena stays alive with this run
+        # the arena and the code (a cached entry's .so) stay alive with this run
+        self._keep = [exe._arena_views(shapes), exe._keepalive]
         slots = [None] * len(feeds)
         for i, b in enumerate(exe.buffers):
             if b.kind == "input":

@@ -3,8 +3,10 @@
 A checkpoint is an `.npz` file (a zip of `.npy` members, numpy's `savez` layout, written
 with allow_pickle=False): one array per variable keyed by the variable's name (`layer/w`, without
 `:0`), plus the Session's run counter (the random-number state, DESIGN.md) under the
-reserved key `RUN_COUNTER_KEY` as an int64 scalar. It is written to a temporary file and
-renamed, so a crash never leaves a half-written checkpoint at `path`.
+reserved key `RUN_COUNTER_KEY` as an int64 scalar. It is written to a temporary file
+(`.ckpt-PID-*.npz`), synced to disk and renamed, so a crash never leaves a half-written
+checkpoint at `path`; the next save in the folder removes the temporary files of killed
+saves (their process is gone).
 
 `restore` loads with `np.load(path, allow_pickle=False)` and validates everything first:
 every variable of the saver must be in the file with the variable's exact dtype and shape.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
+import time
 import zipfile
 
 import numpy as np
@@ -134,20 +137,79 @@ def _npz_path(save_path, global_step, sess):
 
 def _write_npz(path, arrays):
     """numpy's savez layout (one uncompressed `KEY.npy` member per array, plain arrays only),
-    written to a temporary file in the same folder and renamed over `path`."""
+    written to a temporary file `.ckpt-PID-*.npz` in the same folder, flushed to disk
+    (fsync) and renamed over `path`, then the folder is synced so the rename survives a
+    power loss. Temporary files left by killed saves are removed first (`_sweep`)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".npz", dir=folder)
+    _sweep(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".npz",
+                               dir=folder)
     try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-            for key, arr in arrays.items():
-                with zf.open(key + ".npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, arr, allow_pickle=False)
+        with os.fdopen(fd, "wb") as fh:
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+                for key, arr in arrays.items():
+                    with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, arr, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(folder)
+
+
+TEMP_PREFIX = ".ckpt-"
+#: a temporary file whose writer cannot be told (no pid in its name) is stale after this
+STALE_TEMP_S = 600
+
+
+def _sweep(folder) -> int:
+    """Remove the temporary files of saves killed before their rename: those whose
+    process (the pid in the name) is gone, and nameless ones older than STALE_TEMP_S.
+    A live save's file (this or another running process) is kept. Returns the count."""
+    count = 0
+    for name in os.listdir(folder):
+        if not (name.startswith(TEMP_PREFIX) and name.endswith(".npz")):
+            continue
+        pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
+        path = os.path.join(folder, name)
+        try:
+            stale = (not _alive(int(pid))) if pid.isdigit() else \
+                time.time() - os.lstat(path).st_mtime > STALE_TEMP_S
+            if stale:
+                os.unlink(path)
+                count += 1
+        except OSError:  # gone already (another sweeper), or not ours to remove
+            continue
+    return count
+
+
+def _alive(pid) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory
+        pass
+    finally:
+        os.close(fd)
 
 
 def latest_checkpoint(checkpoint_dir, prefix=""):
