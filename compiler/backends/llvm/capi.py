@@ -152,6 +152,8 @@ class CApi:
             return b.add(x, y)
         if op == "*":
             return b.mul(x, y)
+        if op in ("max", "min"):
+            return b.select(b.icmp_signed(">" if op == "max" else "<", x, y), x, y)
         q, r = b.sdiv(x, y), b.srem(x, y)  # floor division
         neg = b.icmp_signed("!=", b.icmp_signed("<", r, _i64(0)),
                             b.icmp_signed("<", y, _i64(0)))
