@@ -11,6 +11,8 @@ test compiles twice per backend; the CUDA C table runs through tests/cuda_emulat
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from cuda_emulator import emulated_gpu
@@ -149,3 +151,29 @@ def test_jit_static_floats_are_keyed_by_bits():
     for _ in range(3):
         assert np.isnan(f(x, float("nan"))).all()
     assert len(traces) == 3     # 0.0, -0.0 and one NaN: NaN != NaN does not recompile
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_reduce_max_min_zero_signs_are_ieee(device):
+    """max over {-0.0, +0.0} is +0.0 and min is -0.0 whatever the order (the interpreter
+    states it; numpy keeps the first zero it meets)."""
+    rows = np.array([[-0.0, 0.0, -0.0], [0.0, -0.0, -0.0], [-0.0, -0.0, -0.0],
+                     [0.0, 0.0, 0.0], [-0.0, np.nan, 0.0], [-1.0, 0.0, -0.0]] * 5, np.float32)
+    wants = {"reduce_max": [0.0, 0.0, -0.0, 0.0, np.nan, 0.0],
+             "reduce_min": [-0.0, -0.0, -0.0, 0.0, np.nan, -1.0]}
+    with contextlib.ExitStack() as stack:
+        if device == "gpu":
+            stack.enter_context(emulated_gpu())
+        def build(g, x):
+            return [prim(g, op, [x], axes=(axis,), keepdims=False)
+                    for op in wants for axis in (1, 0)]
+        c = Compiled(build, [("float32", ("a", "b"))],
+                     options=fc.CompileOptions(device=device, threads=1))
+        names = [op for op in wants for _ in (1, 0)]
+        for arr in (rows, rows.T.copy()):
+            ref, got = c.run_both([arr])
+            for op, r, o in zip(names, ref, got):
+                assert_same_bits(op, o, r, [arr])
+        ref, _ = c.run_both([rows])
+        for k, (op, want) in enumerate(wants.items()):
+            assert_same_bits(op, ref[2 * k][:6], np.array(want, np.float32), [])
