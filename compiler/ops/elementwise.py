@@ -112,6 +112,15 @@ def _mod(a, b):
         return np.remainder(a, b).astype(a.dtype)
 
 
+def _pow(a, b):
+    """C's pow (IEEE: pow(-0.0, 0.5) is +0.0, pow(-inf, 0.5) is +inf). The exponent is
+    made a full contiguous array: numpy turns a scalar (or stride-0) exponent of 0.5
+    into sqrt, which gives -0.0 and NaN there."""
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    with np.errstate(all="ignore"):
+        return np.power(a, np.array(np.broadcast_to(b, shape))).astype(a.dtype)
+
+
 def _maximum(a, b):
     return numerics.float_maximum(a, b) if a.dtype.kind == "f" else np.maximum(a, b)
 
@@ -135,7 +144,7 @@ _BINARY = [
     ("mul", NUM, _wrap_int(np.multiply), False, True),
     ("div", NUM, _div, False, True),
     ("mod", NUM, _mod, False, True),
-    ("pow", FLOAT, _wrap_int(np.power), False, True),
+    ("pow", FLOAT, _pow, False, True),
     ("maximum", NUM, _maximum, False, True),
     ("minimum", NUM, _minimum, False, True),
     ("less", NUM, np.less, True, False),
