@@ -59,6 +59,7 @@ from .jit_trace import (
     convert_argument,
     explain_miss,
     is_static,
+    same_static,
     trace,
 )
 from .options import CompileOptions
@@ -104,7 +105,8 @@ class _Entry:
 
 class _FastPlan:
     """The last plain call (positional arguments only) of a JitFunction, replayed: static
-    arguments must be equal, arrays must match the FastRun."""
+    arguments must be the same (`same_static`: floats by bits), arrays must match the
+    FastRun."""
 
     def __init__(self, entry, run, flat, nargs):
         self.nargs = nargs
@@ -119,7 +121,7 @@ class _FastPlan:
         values = args + self.tail if self.tail else args
         if self.statics:
             for i, type_, value in self.statics:
-                if type(values[i]) is not type_ or values[i] != value:
+                if type(values[i]) is not type_ or not same_static(values[i], value):
                     return None
             values = [values[i] for i in self.positions]
         if out is None:

@@ -19,6 +19,7 @@ Nothing here compiles or runs anything.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,20 @@ def is_static(value) -> bool:
     return isinstance(value, _STATIC_TYPES) and not isinstance(value, np.generic)
 
 
+def same_static(a, b) -> bool:
+    """Whether two static values of one type compile to the same constant: floats compare
+    by their bits (-0.0 is not 0.0, every NaN is the same NaN), not by `==`."""
+    if a == b:
+        return type(a) is not float or a != 0.0 or math.copysign(1.0, a) == math.copysign(
+            1.0, b)
+    return a != a and b != b
+
+
+def static_text(value) -> str:
+    """The key text of a static value: `repr` tells -0.0 from 0.0 and names one NaN."""
+    return f"{type(value).__name__}:{value!r}"
+
+
 def convert_argument(fname, label, value):
     """The value as fc.jit sees it: a static constant or a numpy array of a flowc dtype."""
     if is_static(value) or isinstance(value, np.ndarray):
@@ -140,7 +155,7 @@ def format_dims(shape) -> str:
 
 def arg_key(label, value, axes) -> ArgKey:
     if not isinstance(value, np.ndarray):
-        return ArgKey(label, "static", value=f"{type(value).__name__}:{value!r}")
+        return ArgKey(label, "static", value=static_text(value))
     shape = tuple(None if a in axes else d for a, d in enumerate(value.shape))
     return ArgKey(label, "array", value.dtype.name, shape)
 

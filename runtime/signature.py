@@ -3,7 +3,7 @@
 A `Signature` describes what a compiled program takes and returns, in plain data (it
 round-trips through JSON for artifacts): each argument's name, dtype and shape, where
 a dim is an int, a symbol name (`"N0"`) or a dim expression in JSON form:
-    int | "N0" | ["+", a, b] | ["*", a, b] | ["//", a, k]
+    int | "N0" | ["+", a, b] | ["*", a, b] | ["//", a, k] | ["max", a, b] | ["min", a, b]
 `bind(signature, arrays)` checks every feed's dtype, rank, static dims and the
 consistency of symbols across feeds, evaluates the run-time dim checks, and returns the
 symbol values. Every failure is a `FeedError` naming the argument, expected vs. got.
@@ -31,6 +31,10 @@ def eval_dim(d, env: dict) -> int:
         return eval_dim(a, env) * eval_dim(b, env)
     if op == "//":
         return eval_dim(a, env) // eval_dim(b, env)
+    if op == "max":
+        return max(eval_dim(a, env), eval_dim(b, env))
+    if op == "min":
+        return min(eval_dim(a, env), eval_dim(b, env))
     raise ValueError(f"bad dim expression {d!r}")
 
 
@@ -38,6 +42,8 @@ def format_dim(d) -> str:
     if isinstance(d, (int, str)):
         return str(d)
     op, a, b = d
+    if op in ("max", "min"):
+        return f"{op}({format_dim(a)}, {format_dim(b)})"
     return f"({format_dim(a)}{op}{format_dim(b)})"
 
 

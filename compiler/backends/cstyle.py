@@ -45,20 +45,27 @@ template <typename T> {fn} T fc_floormod(T a, T b) {{
   T r = a % b;
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }}
+/* numpy's floor modulo: a zero result takes the divisor's sign */
 {fn} float fc_fmod(float a, float b) {{
   float r = fmodf(a, b);
-  return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r;
+  if (r == 0.0f) return copysignf(0.0f, b);
+  return ((r < 0.0f) != (b < 0.0f)) ? r + b : r;
 }}
 {fn} double fc_fmod(double a, double b) {{
   double r = fmod(a, b);
-  return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r;
+  if (r == 0.0) return copysign(0.0, b);
+  return ((r < 0.0) != (b < 0.0)) ? r + b : r;
 }}
-/* numpy's maximum/minimum: NaN if either operand is NaN */
+/* IEEE 754-2019 maximum/minimum: NaN if either operand is NaN; -0.0 below +0.0 */
 template <typename T> {fn} T fc_fmax(T a, T b) {{
-  return (a != a || b != b) ? a + b : (a > b ? a : b);
+  if (a != a || b != b) return a + b;
+  if (a == 0 && b == 0) return a + b;  /* +0 unless both are -0 */
+  return a > b ? a : b;
 }}
 template <typename T> {fn} T fc_fmin(T a, T b) {{
-  return (a != a || b != b) ? a + b : (a < b ? a : b);
+  if (a != a || b != b) return a + b;
+  if (a == 0 && b == 0) return -((-a) + (-b));  /* -0 unless both are +0 */
+  return a < b ? a : b;
 }}
 template <typename T> {fn} T fc_imax(T a, T b) {{ return a > b ? a : b; }}
 template <typename T> {fn} T fc_imin(T a, T b) {{ return a < b ? a : b; }}
@@ -66,7 +73,8 @@ template <typename T> {fn} T fc_iabs(T a) {{
   return a < 0 ? (T)(0ull - (unsigned long long)a) : a;
 }}
 template <typename T> {fn} T fc_ineg(T a) {{ return (T)(0ull - (unsigned long long)a); }}
-template <typename T> {fn} T fc_sign(T x) {{ return x > 0 ? (T)1 : (x < 0 ? (T)-1 : x); }}
+/* x + 0 keeps NaN and gives +0 for -0.0, as numpy's sign */
+template <typename T> {fn} T fc_sign(T x) {{ return x > 0 ? (T)1 : (x < 0 ? (T)-1 : x + 0); }}
 /* float -> int: NaN -> 0, beyond the range saturates, else truncation toward zero */
 {fn} int fc_to_i32(double x) {{
   return x != x ? 0 : x >= 2147483648.0 ? 2147483647

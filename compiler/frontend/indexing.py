@@ -6,10 +6,10 @@ with int/None start, stop and step (any non-zero step, negative included), `Elli
 and `None`/`fc.newaxis`; a scalar int tensor is also accepted as an index (it becomes a
 `gather`, so it must be in range and non-negative). The input needs a known rank.
 
-On static dims the bounds are clamped as in Python. On a symbolic dim `N` nothing can be
-clamped at build time, so bounds are taken literally: `x[1:]` has extent `N-1`,
-`x[-3:]` begins at `N-3`, `x[::2]` has extent `(N+1)//2`; bounds that fall outside the
-fed extent are a run-time error of the slice, not a clamp. An int index out of range of
+Bounds are clamped as in Python and numpy (and TF1's strided_slice), on static and
+symbolic dims alike: on a symbolic dim `N` the clamp is a `max`/`min` dim expression
+evaluated at run time, so `x[2:]` has extent `max(N-2, 0)` (empty when one element is
+fed), `x[-3:]` has `min(3, N)`, `x[::2]` has `(N+1)//2`, on every path. An int index out of range of
 a static dim raises `SliceIndexError` (both an IndexError and a ValueError, as TF1
 raises ValueError) at build time. Masks and fancy (list) indexing are not supported and
 raise TypeError.
@@ -148,17 +148,27 @@ def slice_extent(d, s: slice, axis=0):
     if isinstance(d, int):
         r = range(*slice(start, stop, step).indices(d))
         return (r.start if len(r) else 0), len(r), step
+    # a symbolic extent: the bounds are clamped at run time as Python clamps them
     if step > 0:
-        b = 0 if start is None else _from_end(d, start)
-        e = d if stop is None else _from_end(d, stop)
-        return b, D.floordiv(D.add(D.sub(e, b), step - 1), step), step
-    b = D.sub(d, 1) if start is None else _from_end(d, start)
-    e = -1 if stop is None else _from_end(d, stop)
-    return b, D.floordiv(D.add(D.sub(b, e), -step - 1), -step), step
+        b = 0 if start is None else _clamp(d, start, 0, d)
+        e = d if stop is None else _clamp(d, stop, 0, d)
+        return b, _count(D.sub(e, b), step), step
+    last = D.sub(d, 1)
+    b = last if start is None else _clamp(d, start, -1, last)
+    e = -1 if stop is None else _clamp(d, stop, -1, last)
+    return b, _count(D.sub(b, e), -step), step
 
 
-def _from_end(d, v):
-    return v if v >= 0 else D.add(d, v)
+def _clamp(d, v, lo, hi):
+    """Python's bound `v` on an axis of extent `d`: counted from the end when negative,
+    then clamped to [lo, hi]."""
+    return D.minimum(v, hi) if v >= 0 else D.maximum(D.add(d, v), lo)
+
+
+def _count(span, step):
+    """ceil(max(span, 0) / step): the number of elements of a clamped slice."""
+    span = D.maximum(D.distribute(span), 0)
+    return D.floordiv(D.add(span, step - 1), step)
 
 
 def reverse(tensor, axis, name=None) -> Tensor:

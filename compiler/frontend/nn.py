@@ -136,8 +136,9 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits
                                              name=None):
     """Softmax cross-entropy with `labels` given as class indices (int, shape of logits
     without the last axis) instead of probability rows. The number of classes must be
-    static. An index outside [0, classes) contributes `logsumexp(logits)` (its row of
-    the one-hot encoding is all zeros) instead of TF's run-time error."""
+    static. A label outside [0, classes) raises `ExecutionError` at run time naming this
+    op, as TF does (the labels pass through a checked gather from `range(classes)`, so
+    every path reports it through the same error flag as `gather`)."""
     _no_positional(_sentinel, "sparse_softmax_cross_entropy_with_logits")
     x = convert_to_tensor(logits)
     idx = convert_to_tensor(labels)
@@ -153,7 +154,9 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits
     with op_scope(name, "SparseSoftmaxCrossEntropyWithLogits", [x, idx]) as scope:
         z, ax = _shifted(x, -1)
         logp = make("sub", [z, _log_sum_exp(z, ax)])
-        picked = make("mul", [one_hot(idx, classes, dtype=x.dtype), logp])
+        classes_iota = make("iota", [], shape=(classes,), axis=0, dtype=idx.dtype)
+        checked = make("gather", [classes_iota, idx], axis=0, name="labels_in_range")
+        picked = make("mul", [one_hot(checked, classes, dtype=x.dtype), logp])
         return make("neg", [make("reduce_sum", [picked], axes=(ax,), keepdims=False)],
                     name=scope)
 

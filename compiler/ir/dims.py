@@ -1,10 +1,11 @@
 """Dimensions: static ints, symbols and dim expressions, with unification.
 
 A dimension is either a Python `int` or a `DimExpr`: a polynomial with integer
-coefficients over *atoms*, where an atom is a `Sym` (one `None` of a placeholder shape)
-or an inexact floor quotient `(expr // k)`. Expressions are canonical, so equal
-expressions compare and hash equal, and a polynomial that is a plain constant collapses
-to an `int`.
+coefficients over *atoms*, where an atom is a `Sym` (one `None` of a placeholder shape),
+an inexact floor quotient `(expr // k)` or a `max(a, b)`/`min(a, b)` of two dims that
+cannot be decided symbolically (the clamps of numpy-style slices on symbolic dims).
+Expressions are canonical, so equal expressions compare and hash equal, and a
+polynomial that is a plain constant collapses to an `int`.
 
 `SymbolTable` unifies symbols (union-find) and records *why* two symbols were made
 equal (the op and file:line where they met), so the runtime's boundary check can name
@@ -64,6 +65,33 @@ class FloorDiv:
         return f"({self.num}//{self.den})"
 
 
+class MinMax:
+    """Atom `max(a, b)` or `min(a, b)` (`op`), operands in canonical order; build it with
+    `maximum`/`minimum`, which decide it instead when they can."""
+
+    __slots__ = ("op", "a", "b")
+
+    def __init__(self, op: str, a, b):
+        self.op, self.a, self.b = op, a, b
+
+    def __eq__(self, other):
+        return (isinstance(other, MinMax) and other.op == self.op and other.a == self.a
+                and other.b == self.b)
+
+    def __hash__(self):
+        return hash((self.op, self.a, self.b))
+
+    def __repr__(self):
+        return f"{self.op}({format_dim(self.a)},{format_dim(self.b)})"
+
+    def operands(self):
+        return (self.a, self.b)
+
+    def evaluate(self, env) -> int:
+        a, b = (x if isinstance(x, int) else x.evaluate(env) for x in (self.a, self.b))
+        return max(a, b) if self.op == "max" else min(a, b)
+
+
 def _atom_key(atom) -> str:
     return atom.name if isinstance(atom, Sym) else "~" + repr(atom)
 
@@ -114,6 +142,10 @@ class DimExpr:
                 out.add(a)
                 if isinstance(a, FloorDiv):
                     out |= a.num.atoms()
+                elif isinstance(a, MinMax):
+                    for x in a.operands():
+                        if isinstance(x, DimExpr):
+                            out |= x.atoms()
         return out
 
     def symbols(self) -> set:
@@ -124,7 +156,12 @@ class DimExpr:
         for m, c in self.terms.items():
             v = c
             for a in m:
-                v *= env[a.name] if isinstance(a, Sym) else a.num.evaluate(env) // a.den
+                if isinstance(a, Sym):
+                    v *= env[a.name]
+                elif isinstance(a, FloorDiv):
+                    v *= a.num.evaluate(env) // a.den
+                else:
+                    v *= a.evaluate(env)
             total += v
         return total
 
@@ -136,8 +173,11 @@ class DimExpr:
             for a in m:
                 if isinstance(a, Sym):
                     prod = mul(prod, fn(a))
-                else:
+                elif isinstance(a, FloorDiv):
                     prod = mul(prod, floordiv(a.num.substitute(fn), a.den))
+                else:
+                    x, y = (v if isinstance(v, int) else v.substitute(fn) for v in a.operands())
+                    prod = mul(prod, (maximum if a.op == "max" else minimum)(x, y))
             result = add(result, prod)
         return result
 
@@ -200,6 +240,83 @@ def floordiv(a: Dim, k: int) -> Dim:
     if all(c % k == 0 for c in a.terms.values()):
         return _norm(DimExpr({m: c // k for m, c in a.terms.items()}))
     return DimExpr.atom(FloorDiv(a, k))
+
+
+def nonnegative(d: Dim) -> bool:
+    """Whether `d >= 0` for every value of its symbols (symbols are extents, >= 0); False
+    when it cannot be shown. A term `c*max(a, b)` or `c*min(a, b)` is one of `c*a` and
+    `c*b`, and a lower bound by either when c > 0 for max (c < 0 for min): the first such
+    atom is replaced by its operands."""
+    if isinstance(d, int):
+        return d >= 0
+    for m, c in d.terms.items():
+        if len(m) == 1 and isinstance(m[0], MinMax):
+            rest = DimExpr({k: v for k, v in d.terms.items() if k != m})
+            check = any if (c > 0) == (m[0].op == "max") else all
+            return check(nonnegative(add(rest, mul(c, x))) for x in m[0].operands())
+    return all(c >= 0 and all(_nonnegative_atom(a) for a in m) for m, c in d.terms.items())
+
+
+def _nonnegative_atom(a) -> bool:
+    if isinstance(a, Sym):
+        return True
+    if isinstance(a, FloorDiv):
+        return nonnegative(a.num)
+    check = any if a.op == "max" else all
+    return check(nonnegative(x) for x in a.operands())
+
+
+def _extremum(op: str, a: Dim, b: Dim) -> Dim:
+    """max/min of `a` and `b`: nested atoms of the same op are flattened and an operand
+    that never wins (known <= another for max, >= for min) is dropped."""
+    items, todo = [], [a, b]
+    while todo:
+        x = _norm(DimExpr.lift(todo.pop(0)))
+        atom = x.as_atom() if isinstance(x, DimExpr) else None
+        if isinstance(atom, MinMax) and atom.op == op:
+            todo[:0] = atom.operands()
+        else:
+            items.append(x)
+    keep = []
+    for x in items:
+        if any(_wins(op, y, x) for y in keep):
+            continue
+        keep = [y for y in keep if not _wins(op, x, y)] + [x]
+    keep = sorted(set(keep), key=lambda x: (isinstance(x, int), format_dim(x)))
+    out = keep[0]
+    for x in keep[1:]:
+        out = DimExpr.atom(MinMax(op, out, x))
+    return out
+
+
+def _wins(op, y, x) -> bool:
+    """Whether `y` is always at least as good as `x` for `op` (>= for max, <= for min)."""
+    return nonnegative(sub(y, x) if op == "max" else sub(x, y))
+
+
+def maximum(a: Dim, b: Dim) -> Dim:
+    """`max(a, b)`: an int or the larger operand where that is known, else a `max` atom."""
+    return _extremum("max", a, b)
+
+
+def minimum(a: Dim, b: Dim) -> Dim:
+    """`min(a, b)`: an int or the smaller operand where that is known, else a `min` atom."""
+    return _extremum("min", a, b)
+
+
+def distribute(d: Dim) -> Dim:
+    """`p ± max/min(a, b)` (one such atom with coefficient ±1) as `max/min(p ± a, p ± b)`
+    (the sign flips min and max), so that `N - min(2, N)` reads `max(N-2, 0)`."""
+    if isinstance(d, int):
+        return d
+    for m, c in d.terms.items():
+        if len(m) == 1 and isinstance(m[0], MinMax) and c in (1, -1):
+            rest = DimExpr({k: v for k, v in d.terms.items() if k != m})
+            x, y = (add(rest, mul(c, v)) for v in m[0].operands())
+            flip = c < 0
+            op = m[0].op if not flip else ("min" if m[0].op == "max" else "max")
+            return _extremum(op, distribute(x), distribute(y))
+    return d
 
 
 def divide_exact(a: Dim, b: Dim):
@@ -348,14 +465,19 @@ class SymbolTable:
 
 def to_json(d):
     """The runtime's JSON form of a dim: int | "N0" | ["+", a, b] | ["*", a, b] |
-    ["//", a, k] (see runtime/signature.py)."""
+    ["//", a, k] | ["max", a, b] | ["min", a, b] (see runtime/signature.py)."""
     if isinstance(d, int):
         return d
     out = None
     for m, c in sorted(d.terms.items(), key=lambda mc: [_atom_key(a) for a in mc[0]]):
         term = c if c != 1 or not m else None
         for a in m:
-            aj = a.name if isinstance(a, Sym) else ["//", to_json(a.num), a.den]
+            if isinstance(a, Sym):
+                aj = a.name
+            elif isinstance(a, FloorDiv):
+                aj = ["//", to_json(a.num), a.den]
+            else:
+                aj = [a.op, to_json(a.a), to_json(a.b)]
             term = aj if term is None else ["*", term, aj]
         out = term if out is None else ["+", out, term]
     return 0 if out is None else out

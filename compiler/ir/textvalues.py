@@ -293,12 +293,19 @@ def _term(c: Cursor):
 
 
 def _factor(c: Cursor):
-    """An integer, a symbol, `-factor`, `(dim)` or the floor quotient `(dim // k)`."""
+    """An integer, a symbol, `-factor`, `(dim)`, the floor quotient `(dim // k)` or
+    `max(dim,dim)` / `min(dim,dim)`."""
     kind, text = c.peek()
     if kind == "num":
         return parse_int(c)
     if kind == "ident":
         c.pos += 1
+        if text in ("max", "min") and c.accept("("):
+            a = parse_dim(c)
+            c.expect(",")
+            b = parse_dim(c)
+            c.expect(")")
+            return D.maximum(a, b) if text == "max" else D.minimum(a, b)
         return D.DimExpr.atom(c.sym(text))
     if c.accept("-"):
         return D.neg(_factor(c))

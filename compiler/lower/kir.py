@@ -260,6 +260,20 @@ def idiv(a, b):
     return Binary("idiv", a, b, T.int64)
 
 
+def imax(a, b):
+    a, b = idx(a), idx(b)
+    if isinstance(a, IConst) and isinstance(b, IConst):
+        return IConst(max(a.value, b.value))
+    return Binary("imax", a, b, T.int64)
+
+
+def imin(a, b):
+    a, b = idx(a), idx(b)
+    if isinstance(a, IConst) and isinstance(b, IConst):
+        return IConst(min(a.value, b.value))
+    return Binary("imin", a, b, T.int64)
+
+
 def imod(a, b):
     a, b = idx(a), idx(b)
     if isinstance(b, IConst) and b.value == 1:

@@ -65,7 +65,9 @@ class _Builder:
             if a.name not in self.symbols:
                 self.symbols.append(a.name)
             return K.SymRef(a.name)
-        return K.idiv(self.dim(a.num), K.IConst(a.den))
+        if isinstance(a, D.FloorDiv):
+            return K.idiv(self.dim(a.num), K.IConst(a.den))
+        return (K.imax if a.op == "max" else K.imin)(self.dim(a.a), self.dim(a.b))
 
     def use(self, buf: K.Buffer, writes=False):
         p = self.params.get(buf.name)

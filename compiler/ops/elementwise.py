@@ -48,8 +48,11 @@ BOOL = {"bool"}
 
 
 def _sigmoid(x):
-    with np.errstate(over="ignore"):
-        return (1 / (1 + np.exp(-x))).astype(x.dtype)
+    """1 / (1 + exp(-x)), as exp(x) / (1 + exp(x)) for x < 0 so that exp never overflows
+    into a zero where the result is a (subnormal) positive number."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
 def _rsqrt(x):
@@ -69,7 +72,7 @@ _UNARY = [
     # name, accepted kinds, numpy reference, differentiable
     ("neg", NUM, np.negative, True),
     ("abs", NUM, np.abs, True),
-    ("sign", NUM, np.sign, True),
+    ("sign", NUM, numerics.float_sign, True),
     ("exp", FLOAT, np.exp, True),
     ("expm1", FLOAT, np.expm1, True),
     ("log", FLOAT, np.log, True),
@@ -109,6 +112,23 @@ def _mod(a, b):
         return np.remainder(a, b).astype(a.dtype)
 
 
+def _pow(a, b):
+    """C's pow (IEEE: pow(-0.0, 0.5) is +0.0, pow(-inf, 0.5) is +inf). The exponent is
+    made a full contiguous array: numpy turns a scalar (or stride-0) exponent of 0.5
+    into sqrt, which gives -0.0 and NaN there."""
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    with np.errstate(all="ignore"):
+        return np.power(a, np.array(np.broadcast_to(b, shape))).astype(a.dtype)
+
+
+def _maximum(a, b):
+    return numerics.float_maximum(a, b) if a.dtype.kind == "f" else np.maximum(a, b)
+
+
+def _minimum(a, b):
+    return numerics.float_minimum(a, b) if a.dtype.kind == "f" else np.minimum(a, b)
+
+
 def _wrap_int(fn):
     def wrapped(a, b):
         with np.errstate(all="ignore"):
@@ -124,9 +144,9 @@ _BINARY = [
     ("mul", NUM, _wrap_int(np.multiply), False, True),
     ("div", NUM, _div, False, True),
     ("mod", NUM, _mod, False, True),
-    ("pow", FLOAT, _wrap_int(np.power), False, True),
-    ("maximum", NUM, np.maximum, False, True),
-    ("minimum", NUM, np.minimum, False, True),
+    ("pow", FLOAT, _pow, False, True),
+    ("maximum", NUM, _maximum, False, True),
+    ("minimum", NUM, _minimum, False, True),
     ("less", NUM, np.less, True, False),
     ("less_equal", NUM, np.less_equal, True, False),
     ("greater", NUM, np.greater, True, False),

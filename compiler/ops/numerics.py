@@ -5,6 +5,10 @@
 - Float -> int casts: NaN gives 0, values beyond the target range saturate to its
   min/max, everything else truncates toward zero (LLVM's `fptosi.sat`).
 - Any -> bool: nonzero is True (NaN is True, as in numpy).
+- Signed zeros are part of the result, bit for bit: float `maximum`/`minimum` are IEEE
+  754-2019's (NaN propagates, -0.0 orders below +0.0, so both are commutative; numpy's
+  loops return their second operand on a tie), `sign(±0.0)` is +0.0 (numpy, TF), and a
+  zero float `mod` takes the divisor's sign (numpy, Python).
 The generated code implements the same rules; tests compare against these.
 """
 
@@ -64,3 +68,29 @@ def cast(x, dtype):
             return x.astype(np.float32).astype(np.float16)
     with np.errstate(all="ignore"):
         return x.astype(dtype)
+
+
+def float_maximum(a, b):
+    """IEEE 754-2019 maximum: NaN propagates and max(-0.0, +0.0) is +0.0 either way round."""
+    with np.errstate(all="ignore"):
+        out = np.maximum(a, b)
+        both_zero = (a == 0) & (b == 0)
+        if np.any(both_zero):  # +0 unless both are -0: exactly what a + b gives
+            out = np.where(both_zero, a + b, out)
+    return out
+
+
+def float_minimum(a, b):
+    """IEEE 754-2019 minimum: NaN propagates and min(-0.0, +0.0) is -0.0 either way round."""
+    with np.errstate(all="ignore"):
+        out = np.minimum(a, b)
+        both_zero = (a == 0) & (b == 0)
+        if np.any(both_zero):  # -0 unless both are +0
+            out = np.where(both_zero, -((-a) + (-b)), out)
+    return out
+
+
+def float_sign(x):
+    """numpy's sign, with sign(-0.0) = +0.0 stated rather than left to numpy's version."""
+    out = np.sign(x)
+    return out + np.zeros((), out.dtype) if out.dtype.kind == "f" else out

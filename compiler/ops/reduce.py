@@ -60,12 +60,25 @@ def identity_of(name, dtype):
     return npd.type(small if identity == "lowest" else big)
 
 
+def _ieee_zero_sign(name, x, out, axes, keepdims):
+    """The sign of a zero max/min as IEEE 754-2019 (and the generated code's combine)
+    gives it whatever the order: max is +0.0 when any +0.0 is in the slice, min is -0.0
+    when any -0.0 is; numpy's reductions keep whichever zero they met first."""
+    wanted = np.signbit(x) if name == "reduce_min" else ~np.signbit(x)
+    found = np.any((x == 0) & wanted, axis=axes, keepdims=keepdims)
+    if name == "reduce_min":
+        return np.where(out == 0, np.where(found, -0.0, 0.0), out).astype(x.dtype)
+    return np.where(out == 0, np.where(found, 0.0, -0.0), out).astype(x.dtype)
+
+
 def _reduce_ref(name, fn):
     def ref(x, axes, keepdims):
         axes = None if axes is None else tuple(axes)
         with np.errstate(all="ignore"):
             if name in ("reduce_max", "reduce_min"):
                 out = fn(x, axis=axes, keepdims=keepdims, initial=identity_of(name, x.dtype))
+                if x.dtype.kind == "f":
+                    out = _ieee_zero_sign(name, x, out, axes, keepdims)
             else:
                 out = fn(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
         return np.asarray(out, dtype=x.dtype)

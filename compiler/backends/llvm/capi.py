@@ -157,6 +157,8 @@ class CApi:
             r = (b.sadd_with_overflow if op == "+" else b.smul_with_overflow)(x, y)
             overflow.append(b.extract_value(r, 1))
             return b.extract_value(r, 0)
+        if op in ("max", "min"):
+            return b.select(b.icmp_signed(">" if op == "max" else "<", x, y), x, y)
         q, r = b.sdiv(x, y), b.srem(x, y)  # floor division
         neg = b.icmp_signed("!=", b.icmp_signed("<", r, _i64(0)),
                             b.icmp_signed("<", y, _i64(0)))

@@ -9,7 +9,9 @@ Numerics follow DESIGN.md: no fast-math flags in elementwise rules (exact-order 
 only `FAST_OPS`, the accumulation steps of reductions and matmul, reassociate); integer
 floor division and modulo by zero give 0 and INT_MIN // -1 wraps; float->int casts go
 through `llvm.fptosi.sat` (NaN -> 0, saturating); maximum/minimum propagate NaN as numpy
-does (`llvm.maximum`). exp, expm1, log, log1p, tanh and sigmoid are `vecmath`'s
+does and order -0.0 below +0.0 (`llvm.maximum`, IEEE 754-2019); `sign(-0.0)` is +0.0 and
+a zero `mod` takes the divisor's sign, bit for bit as the reference (`ops/numerics.py`).
+exp, expm1, log, log1p, tanh and sigmoid are `vecmath`'s
 branch-free polynomials (float32 and float64; they vectorize, accuracy in
 docs/numerics.md); sqrt, sin, cos, pow, floor and ceil are LLVM intrinsics.
 """
@@ -83,7 +85,8 @@ def _f_sigmoid(em, x, dtype):
 def _f_sign(em, x, dtype):
     b = em.builder
     zero, one = ir.Constant(x.type, 0.0), ir.Constant(x.type, 1.0)
-    neg = b.select(b.fcmp_ordered("<", x, zero), ir.Constant(x.type, -1.0), x)
+    # x + 0.0 keeps NaN and turns -0.0 into +0.0 (numpy's and TF's sign(-0.0))
+    neg = b.select(b.fcmp_ordered("<", x, zero), ir.Constant(x.type, -1.0), b.fadd(x, zero))
     return b.select(b.fcmp_ordered(">", x, zero), one, neg)
 
 
@@ -133,12 +136,15 @@ UNARY = {
 
 
 def _f_mod(em, a, c, dtype):
+    """numpy's floor modulo: the sign of the divisor, a zero result included."""
     b = em.builder
     r = b.frem(a, c)
     zero = ir.Constant(a.type, 0.0)
     fix = b.and_(b.fcmp_unordered("!=", r, zero),
                  b.icmp_unsigned("!=", b.fcmp_ordered("<", r, zero),
                                  b.fcmp_ordered("<", c, zero)))
+    signed_zero = em.intrinsic("llvm.copysign", dtype, [zero, c])
+    r = b.select(b.fcmp_ordered("==", r, zero), signed_zero, r)
     return b.select(fix, b.fadd(r, c), r)
 
 
