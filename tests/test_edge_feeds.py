@@ -1,7 +1,10 @@
-"""A tensor that is fed and fetched in one run is the fed value (TF1), on every path:
-Session.run (llvm and interpreter), make_callable (with out=), a fed intermediate tensor
-fetched with values computed from it, a fed variable, fc.compile where an output is
-also an argument."""
+"""Feeds at the edges. A tensor that is fed and fetched in one run is the fed value (TF1),
+on every path: Session.run (llvm and interpreter), make_callable (with out=), a fed
+intermediate tensor fetched with values computed from it, a fed variable, fc.compile
+where an output is also an argument. Feeds whose dims make an output or a temporary too
+large to allocate raise ResourceExhaustedError (a FeedError and a MemoryError) naming
+the feed and the byte count, on the Session (both backends), make_callable, a loaded
+AOT model and fc.jit, and the failed run changes nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 
 import compiler as fc
 import runtime
+from runtime.errors import FeedError, ResourceExhaustedError
 
 
 @pytest.fixture(params=["llvm", "interpret"])
@@ -93,3 +97,60 @@ def test_aot_model_whose_output_is_an_argument(tmp_path):
     np.testing.assert_array_equal(got[0], A + 10)
     np.testing.assert_array_equal(got[1], A + 11)
     np.testing.assert_array_equal(got[2], A)
+
+
+# ---- buffers too large to allocate ------------------------------------------------------
+# Sizes beyond any address space (> 2**57 bytes) but within int64, from a small feed, so
+# the allocation fails at once on any machine and overcommit setting.
+BIG = 2**14     # broadcast to [BIG]*4 float32: 2**58 bytes
+HUGE = 2**19    # [HUGE**3, 1] float32 matmul temporary: 2**59 bytes
+
+
+def _too_big_graph():
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None], name="x")
+        n = x.shape[0]
+        out = fc.broadcast_to(x, [n, n, n, n]) + 1.0                 # an output
+        cube = fc.reshape(fc.broadcast_to(x, [n, n, n]) + 1.0, [-1, 1])
+        temp = fc.reduce_sum(fc.matmul(cube, fc.ones([1, 1])))       # a temporary
+        v = fc.Variable(np.ones(2, np.float32), name="v")
+        step = fc.assign_add(v, [1.0, 1.0])
+        init = fc.global_variables_initializer()
+    return g, x, out, temp, v, step, init
+
+
+def _exhausted(call, nbytes, feed="x"):
+    with pytest.raises(ResourceExhaustedError) as info:
+        call()
+    message = str(info.value)
+    assert f"{nbytes} bytes" in message and f"'{feed}" in message, message
+    assert isinstance(info.value, FeedError) and isinstance(info.value, MemoryError)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interpret"])
+def test_buffers_too_large_name_the_feed_and_change_nothing(backend):
+    g, x, out, temp, v, step, init = _too_big_graph()
+    with fc.Session(graph=g, config=fc.ConfigProto(backend=backend)) as s:
+        s.run(init)
+        _exhausted(lambda: s.run(out, {x: np.zeros(BIG, np.float32)}), 2**58)
+        _exhausted(lambda: s.run([temp, step], {x: np.zeros(HUGE, np.float32)}), 2**59)
+        np.testing.assert_array_equal(s.run(v), [1, 1])         # the failed step changed nothing
+        _exhausted(lambda: s.make_callable(out, [x])(np.zeros(BIG, np.float32)), 2**58)
+        assert s.run(out, {x: np.ones(2, np.float32)}).shape == (2, 2, 2, 2)
+        assert s.run(temp, {x: np.ones(2, np.float32)}) == 16
+
+
+def test_aot_model_and_jit_outputs_too_large(tmp_path):
+    g, x, out, *_ = _too_big_graph()
+    fc.compile([out], [x], str(tmp_path / "m"), name="m")
+    model = runtime.load(str(tmp_path / "m"))
+    _exhausted(lambda: model(np.zeros(BIG, np.float32)), 2**58)
+    assert model(np.ones(3, np.float32)).shape == (3, 3, 3, 3)
+
+    @fc.jit
+    def grow(a):
+        n = a.shape[0]
+        return fc.broadcast_to(a, [n, n, n, n]) + 1.0
+    _exhausted(lambda: grow(np.zeros(BIG, np.float32)), 2**58, feed="a")
+    assert grow(np.ones(2, np.float32)).shape == (2, 2, 2, 2)
