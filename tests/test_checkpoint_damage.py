@@ -194,3 +194,12 @@ def test_files_that_are_not_checkpoints_are_refused(model, tmp_path):
     assert not _restore(model, str(tmp_path / "zero.npz"))
     os.symlink(tmp_path / "absent", tmp_path / "dangling.npz")
     assert not _restore(model, str(tmp_path / "dangling.npz"))
+
+
+def test_latest_checkpoint_skips_what_is_not_a_checkpoint_file(model, tmp_path):
+    good = _write(tmp_path, "a.npz", model["good"])
+    os.mkdir(tmp_path / "z.npz")
+    os.symlink(tmp_path / "absent", tmp_path / "zz.npz")
+    os.utime(good, (1, 1))
+    assert fc.train.latest_checkpoint(str(tmp_path)) == good
+    assert fc.train.latest_checkpoint(str(tmp_path / "nothing")) is None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import tempfile
 import zipfile
 
@@ -126,6 +127,15 @@ def _write_npz(path, arrays):
 
 
 def latest_checkpoint(checkpoint_dir, prefix=""):
-    """The newest (by modification time) `PREFIX*.npz` in `checkpoint_dir`, or None."""
+    """The newest (by modification time) `PREFIX*.npz` regular file in `checkpoint_dir`,
+    or None. Directories, dangling links and files that vanish meanwhile are skipped."""
     paths = glob.glob(os.path.join(glob.escape(checkpoint_dir), glob.escape(prefix) + "*.npz"))
-    return max(paths, key=os.path.getmtime) if paths else None
+    newest, newest_time = None, None
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and (newest_time is None or st.st_mtime > newest_time):
+            newest, newest_time = path, st.st_mtime
+    return newest
