@@ -168,3 +168,11 @@ def test_mutated_texts_give_parse_or_verify_errors_only():
         except VerifyError:
             outcomes["VerifyError"] += 1
     assert outcomes["ParseError"] > 1000, outcomes
+
+
+def test_type_and_arity_faults_point_at_the_op():
+    base = _program("N0").replace("  return (%0)", "  %1 = exp(%0) : float32[N0,2]\n  return (%1)")
+    with pytest.raises(ParseError) as info:
+        parse_program(base)
+    line = base.splitlines()[2]
+    assert line[info.value.col - 1:].startswith("exp("), (info.value.col, line)

@@ -380,11 +380,13 @@ class _Parser:
         if self.defined_at.get(number, c.lineno) != c.lineno:
             raise c.error(f"%{number} is already defined on line {self.defined_at[number]}")
         c.expect("=")
+        col = c.column()   # the op: where arity and type faults are reported
         opdef = self.opdef(c)
         c.expect("(")
         inputs = parse_items(c, self.use, ")")
         if opdef.arity is not None and len(inputs) != opdef.arity:
-            raise c.error(f"{opdef.name} takes {opdef.arity} input(s), got {len(inputs)}")
+            raise c.error(f"{opdef.name} takes {opdef.arity} input(s), got {len(inputs)}",
+                          col)
         attrs = self.attrs(c, opdef)
         c.expect(":")
         ty = parse_type(c)
@@ -393,7 +395,7 @@ class _Parser:
         why = f"{opdef.name} at line {c.lineno}"
         problem = type_problem(opdef, [n.type for n in inputs], attrs, ty, why)
         if problem:
-            raise c.error(f"{opdef.name}: {problem}")
+            raise c.error(f"{opdef.name}: {problem}", col)
         node = self.cache.make(opdef.name, inputs, attrs, ty, token)
         names, locs = parse_provenance(c)
         _extend_unique(node.names, names)
