@@ -192,7 +192,8 @@ def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="mai
     for f in list(fetches) + list(targets) + list(feeds):
         if f.graph is not graph:
             raise GraphError(f"{f.name!r} is from another graph than the session's graph")
-    fetch_ops = [t.op for t in fetches] + list(targets)
+    # a fetched tensor that is also fed is the fed value (TF1): its op need not run
+    fetch_ops = [t.op for t in fetches if t not in conv.fed] + list(targets)
     for t in feeds:
         conv.value[t] = conv.placeholder_for(t)
         conv.before.setdefault(t.op, frozenset())

@@ -47,6 +47,7 @@ import time
 import numpy as np
 
 from runtime.executable import prepare_feed
+from runtime.signature import check_size
 from runtime.variables import VariableStore
 
 from .errors import CompileError
@@ -254,12 +255,24 @@ def _build(traced, options, name, number):
             raise CompileError(f"{name} uses the variable(s) "
                                f"{', '.join(map(repr, variables))}; fc.jit compiles pure "
                                "functions: keep state in a Session")
+    _check_static_sizes(traced)
     dump_dir = ""
     if options.dump_dir:
         folder = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("_")
         dump_dir = os.path.join(options.dump_dir, f"{folder}_{number:03d}")
     return compile_graph(traced.graph, traced.fetches, traced.feeds, options,
                          dump_dir=dump_dir, check=check).executable
+
+
+def _check_static_sizes(traced):
+    """FeedError when the arguments' static shapes make a traced tensor too large for
+    int64 sizes (the verifier would reject the program; the cause is the arguments)."""
+    fed = {f.op.name: list(f.type.shape) for f in traced.feeds if f.type.shape is not None}
+    for op in traced.graph.get_operations():
+        for t in op.outputs:
+            shape = t.type.shape
+            if shape is not None and all(isinstance(d, int) for d in shape):
+                check_size(shape, t.dtype.np.itemsize, op.describe(), fed)
 
 
 def _rebuilder(tree, n):

@@ -37,7 +37,7 @@ from .artifact import (
     resolve,
     signature_of,
 )
-from .errors import ExecutionError, FeedError
+from .errors import ExecutionError, FeedError, resource_exhausted
 from .executable import aligned_empty, prepare_feed
 from .fastrun import data_address
 from .signature import bind, output_shapes
@@ -142,8 +142,11 @@ class Model:
             plan = self._plan(feeds, key)
         symbols, shapes, dtypes = plan
         if out is None and shapes is not None:
-            results = [np.empty(s, d) if d.itemsize * math.prod(s) < 4096
-                       else aligned_empty(s, d) for s, d in zip(shapes, dtypes)]
+            try:
+                results = [np.empty(s, d) if d.itemsize * math.prod(s) < 4096
+                           else aligned_empty(s, d) for s, d in zip(shapes, dtypes)]
+            except MemoryError:
+                raise self._exhausted(shapes, dtypes, feeds) from None
             targets = None
         else:
             results, targets = self._outputs(shapes, out, feeds)
@@ -200,7 +203,10 @@ class Model:
         specs = self.signature.outputs
         if shapes is None:  # a negative extent: NAME_run reports it and writes nothing
             return [None] * len(specs), {}
-        results = [aligned_empty(s, np.dtype(spec.dtype)) for s, spec in zip(shapes, specs)]
+        try:
+            results = [aligned_empty(s, np.dtype(spec.dtype)) for s, spec in zip(shapes, specs)]
+        except MemoryError:
+            raise self._exhausted(shapes, [np.dtype(o.dtype) for o in specs], feeds) from None
         if out is None:
             return results, {}
         outs = [out] if isinstance(out, np.ndarray) else list(out)
@@ -223,6 +229,14 @@ class Model:
             else:
                 targets[k] = arr
         return results, targets
+
+    def _exhausted(self, shapes, dtypes, feeds):
+        """The ResourceExhaustedError of outputs that cannot be allocated (it names the
+        largest)."""
+        k = max(range(len(shapes)), key=lambda j: math.prod(shapes[j]) * dtypes[j].itemsize)
+        spec = self.signature.outputs[k]
+        return resource_exhausted(f"the output {spec.name!r}", shapes[k], dtypes[k],
+                                  self.signature, feeds, spec.shape)
 
     # ---- state ----------------------------------------------------------------------------
     def _handle(self):

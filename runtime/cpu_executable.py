@@ -8,7 +8,9 @@ variable (by name, from the worker's `VariableStore`), a constant (an array the
 executable holds) or a temporary (allocated per run from the evaluated shape). A run
 checks the feeds (`signature.bind`), makes them C-contiguous, fills the pointer table,
 calls the entry once, turns a non-zero return into an `ExecutionError` naming the node,
-and only then installs the new variable values, so a failed run changes nothing.
+and only then installs the new variable values, so a failed run changes nothing. A
+buffer that cannot be allocated is a `ResourceExhaustedError` naming it, its byte count
+and the feeds whose dims sized it.
 Outputs are fresh arrays owned by the caller (copied when they alias an input, a
 variable, a constant or another output).
 
@@ -24,7 +26,7 @@ import threading
 
 import numpy as np
 
-from .errors import ExecutionError
+from .errors import ExecutionError, resource_exhausted
 from .executable import ALIGN, Executable, aligned_empty, prepare_feed
 from .fastrun import FastRun
 from .signature import Signature, bind, check_size, checked_shape, eval_dim
@@ -145,7 +147,10 @@ class CpuExecutable(Executable):
         return views
 
     def _run(self, feeds, store, counter, env, shapes, outs, arena, ptrs, scalars):
-        scratch = arena(shapes) if arena is not None else {}
+        try:
+            scratch = arena(shapes) if arena is not None else {}
+        except MemoryError:
+            raise self._exhausted(None, shapes, feeds) from None
         direct = {self.outputs[k]: a for k, (a, ok) in (outs or {}).items() if ok}
         arrays = []
         for i, (kind, source, dtype, desc) in enumerate(self._plan):
@@ -154,7 +159,10 @@ class CpuExecutable(Executable):
                 if arr is None:
                     arr = direct.get(i)
                     if arr is None:
-                        arr = aligned_empty(shapes[i], dtype)
+                        try:
+                            arr = aligned_empty(shapes[i], dtype)
+                        except MemoryError:
+                            raise self._exhausted(i, shapes, feeds) from None
             elif kind == "input":
                 arr = feeds[source]
             elif kind == "variable":
@@ -180,6 +188,17 @@ class CpuExecutable(Executable):
                 results.append(arrays[i].copy() if copy else arrays[i])
         store.commit({name: arrays[i] for name, i in self.updates.items()})
         return results
+
+
+    def _exhausted(self, i, shapes, feeds):
+        """The ResourceExhaustedError for buffer `i` (None: the temporaries' arena, named
+        by its largest buffer)."""
+        if i is None:
+            i = max(self._internal, key=lambda j: int(np.prod(shapes[j], dtype=np.int64))
+                    * self._plan[j][2].itemsize)
+        b = self.buffers[i]
+        return resource_exhausted(b.desc or b.name, shapes[i], self._plan[i][2],
+                                  self.signature, feeds, b.shape)
 
 
 def plan_arena(sizes: dict, lifetimes: dict):

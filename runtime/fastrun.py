@@ -56,6 +56,18 @@ def data_address(arr: np.ndarray) -> int:
     return ctypes.c_void_p.from_address(id(arr) + DATA_OFFSET).value or 0
 
 
+def _c_strides(shape, dtype) -> tuple:
+    """The strides numpy gives a new C-contiguous array of `shape`, without allocating
+    one (an output too large to allocate is the run's error to report, not this one's)."""
+    if 0 in shape:
+        return np.empty(shape, dtype).strides   # numpy's own rule; allocates nothing
+    strides, step = [], dtype.itemsize
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
+
+
 class FastRun:
     """See the module docstring. `n_inputs`, `output_shapes` are public."""
 
@@ -98,7 +110,7 @@ class FastRun:
             shape, dtype = shapes[i], exe._plan[i][2]
             nbytes = _nbytes(shape, dtype)
             self._outputs.append((i, shape, dtype, nbytes >= _SMALL_BYTES,
-                                  np.empty(shape, dtype).strides, nbytes))
+                                  _c_strides(shape, dtype), nbytes))
         self.output_shapes = [o[1] for o in self._outputs]
 
     def __call__(self, arrays, counter=0, out=None):
@@ -122,7 +134,10 @@ class FastRun:
             if out is None:
                 outs = []
                 for slot, shape, dtype, large, _, _ in self._outputs:
-                    arr = _aligned_empty(shape, dtype) if large else np.empty(shape, dtype)
+                    try:
+                        arr = _aligned_empty(shape, dtype) if large else np.empty(shape, dtype)
+                    except MemoryError:
+                        return None   # the full path reports it (ResourceExhaustedError)
                     ptrs[slot] = read(id(arr) + offset).value
                     outs.append(arr)
             else:

@@ -5,7 +5,8 @@ table's `ref` functions. It is the oracle every compiled path is tested against.
 the current variable values (name -> array) and the run counter, and returns
 `(outputs, updates)`: the fetched arrays in order and the new value of every assigned
 variable. It applies the same boundary check as the runtime and raises the same
-exceptions (FeedError, UninitializedVariableError, ExecutionError), naming the node.
+exceptions (FeedError, UninitializedVariableError, ExecutionError, and
+ResourceExhaustedError when a value cannot be allocated), naming the node.
 It never mutates `variables`.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.errors import ExecutionError, UninitializedVariableError
+from runtime.errors import ExecutionError, UninitializedVariableError, resource_exhausted
 from runtime.executable import Executable, prepare_feed
 from runtime.signature import bind, check_size
 
@@ -37,7 +38,8 @@ def eval_shape(shape, env):
 def interpret(program, feeds, variables=None, counter=0):
     variables = variables or {}
     feeds = [prepare_feed(f) for f in feeds]
-    env = bind(program_signature(program), feeds)
+    signature = program_signature(program)
+    env = bind(signature, feeds)
     for node in program.topo():  # sizes from the fed dims must fit int64, as compiled
         check_size(eval_shape(node.shape, env), node.dtype.np.itemsize, node.describe(), env)
     values: dict = {}
@@ -46,13 +48,15 @@ def interpret(program, feeds, variables=None, counter=0):
     for node in program.topo():
         if id(node) in values:
             continue
-        values[id(node)] = _eval_node(node, values, variables, env, counter)
+        values[id(node)] = _eval_node(node, values, variables, env, counter,
+                                      (signature, feeds))
     outputs = [values[id(n)] for n in program.outputs]
     updates = {name: values[id(n)] for name, n in program.effects.items()}
     return outputs, updates
 
 
-def _eval_node(node, values, variables, env, counter):
+def _eval_node(node, values, variables, env, counter, run=(None, ())):
+    """The node's value; `run` is (signature, feeds), named when memory runs out."""
     if node.op == "variable":
         name = node.attr["var"]
         if name not in variables:
@@ -74,6 +78,10 @@ def _eval_node(node, values, variables, env, counter):
         out = opdef.ref(*args, **attrs)
     except IndexError as e:
         raise ExecutionError(f"{node.describe()}: {e}") from None
+    except MemoryError:
+        raise resource_exhausted(node.describe(), eval_shape(node.shape, env),
+                                 node.dtype.np, *run,
+                                 [D.to_json(d) for d in node.shape]) from None
     out = np.asarray(out)
     want = eval_shape(node.shape, env)
     if out.shape != want or out.dtype != node.dtype.np:

@@ -17,7 +17,9 @@ Nodes print in `Program.topo()` order, numbered %0, %1, ... The parser interns n
 through a fresh `NodeCache` (so structurally equal lines become one node), re-runs each
 op's shape inference and rejects a line whose printed type differs from the inferred
 one; it does not run the program-level checks of `verify`. Every problem in the text is
-a `ParseError` naming the line number and showing the line. The printer never raises:
+a `ParseError` naming the line number and column and showing the line; hostile text
+(deep nesting, huge expressions or integers) hits the limits in `textvalues.py` and is
+a ParseError too, found in time linear in the text read. The printer never raises:
 the parts of a malformed program (which the verifier is reporting) print as `<...>`,
 which does not parse. Values (attrs, dims, types, constants) are in `textvalues.py`.
 """
@@ -45,7 +47,7 @@ from .textvalues import (
     format_type,
     format_value,
     parse_dim,
-    parse_int,
+    parse_int64,
     parse_items,
     parse_pair,
     parse_provenance,
@@ -59,6 +61,7 @@ __all__ = ["ParseError", "Listing", "print_program", "parse_program", "render_pr
            "node_order", "type_problem"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_NUMBER_DIGITS = 18   # %N: N stays an int64 and cheap to convert
 
 
 # ---- printing ---------------------------------------------------------------------------
@@ -243,7 +246,11 @@ def parse_program(text: str) -> Program:
 
 
 def _number(c: Cursor) -> int:
-    return int(c.take("var", "a value like %3")[1:])
+    text = c.take("var", "a value like %3")
+    if len(text) > _MAX_NUMBER_DIGITS:
+        c.pos -= 1
+        raise c.error(f"the value number {text[:12]}... is too long")
+    return int(text[1:])
 
 
 def _symbol_name(c: Cursor) -> str:
@@ -277,12 +284,14 @@ class _Parser:
         self.lines = []
         for i, line in enumerate(text.splitlines(), 1):
             cursor = Cursor(i, line, self.syms)
-            if cursor.tokens:  # blank and comment-only lines say nothing
+            if cursor.peek()[0] != "end":  # blank and comment-only lines say nothing
                 self.lines.append(cursor)
         self.defined_at = {}
         for c in self.lines:
-            if c.peek()[0] == "var" and c.tokens[1:2] == [("punct", "=")]:
-                self.defined_at.setdefault(int(c.peek()[1][1:]), c.lineno)
+            kind, text = c.peek()
+            if kind == "var" and c.token_at(1) == ("punct", "=") \
+                    and len(text) <= _MAX_NUMBER_DIGITS:
+                self.defined_at.setdefault(int(text[1:]), c.lineno)
         self.cache = NodeCache()
         self.values: dict = {}
         self.outputs = None
@@ -371,11 +380,13 @@ class _Parser:
         if self.defined_at.get(number, c.lineno) != c.lineno:
             raise c.error(f"%{number} is already defined on line {self.defined_at[number]}")
         c.expect("=")
+        col = c.column()   # the op: where arity and type faults are reported
         opdef = self.opdef(c)
         c.expect("(")
         inputs = parse_items(c, self.use, ")")
         if opdef.arity is not None and len(inputs) != opdef.arity:
-            raise c.error(f"{opdef.name} takes {opdef.arity} input(s), got {len(inputs)}")
+            raise c.error(f"{opdef.name} takes {opdef.arity} input(s), got {len(inputs)}",
+                          col)
         attrs = self.attrs(c, opdef)
         c.expect(":")
         ty = parse_type(c)
@@ -384,7 +395,7 @@ class _Parser:
         why = f"{opdef.name} at line {c.lineno}"
         problem = type_problem(opdef, [n.type for n in inputs], attrs, ty, why)
         if problem:
-            raise c.error(f"{opdef.name}: {problem}")
+            raise c.error(f"{opdef.name}: {problem}", col)
         node = self.cache.make(opdef.name, inputs, attrs, ty, token)
         names, locs = parse_provenance(c)
         _extend_unique(node.names, names)
@@ -417,7 +428,7 @@ class _Parser:
         if not c.accept("token"):
             return 0
         c.expect("=")
-        token = parse_int(c)
+        token = parse_int64(c)
         if token <= 0:
             raise c.error(f"a token is a positive integer, not {token}")
         self.max_token = max(self.max_token, token)
@@ -459,7 +470,7 @@ class _Parser:
         c.expect("(")
         op = parse_string(c)
         c.expect(",")
-        self.origins[sym] = (op, parse_int(c))
+        self.origins[sym] = (op, parse_int64(c))
         c.expect(")")
 
     def reason(self, c: Cursor):

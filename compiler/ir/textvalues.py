@@ -23,16 +23,27 @@ from .types import TensorType
 
 INLINE_LIMIT = 16   # constants with more elements print as the hex of their bytes
 
+# Limits that keep parsing a hostile text linear-time and off the Python stack: each is
+# far beyond what any printed program holds, and exceeding one is a ParseError.
+MAX_NESTING = 64         # parentheses and unary minus nested in one dimension
+MAX_DIM_FACTORS = 256    # integers and symbols in one dimension expression
+MAX_DIM_TERMS = 4096     # terms of one dimension expression once multiplied out
+MAX_RANK = 64            # dims of one type (numpy's limit)
+MAX_INT_DIGITS = 40      # an integer literal (any 64-bit value has at most 20)
+INT64_MAX = 2**63 - 1
+
 _BARE_PROVENANCE = re.compile(r"[A-Za-z0-9_.:/<>\[\]\-]+")
 DTYPES = {d.name: d for d in T.ALL}
 
 
 class ParseError(ValueError):
-    """Malformed IR text. The message names the line number and shows the line."""
+    """Malformed IR text. The message names the line number and the column (1-based, of
+    the token where the fault was found) and shows the line."""
 
-    def __init__(self, reason: str, lineno: int = 0, line: str = ""):
-        self.reason, self.lineno, self.line = reason, lineno, line
-        text = f"line {lineno}: {reason}\n  {lineno:>4} | {line.strip()}" if lineno else reason
+    def __init__(self, reason: str, lineno: int = 0, line: str = "", col: int = 0):
+        self.reason, self.lineno, self.line, self.col = reason, lineno, line, col
+        where = f"line {lineno}: column {col}: " if col else f"line {lineno}: "
+        text = f"{where}{reason}\n  {lineno:>4} | {line.strip()}" if lineno else reason
         super().__init__(text)
 
 
@@ -175,23 +186,41 @@ class Cursor:
 
     def __init__(self, lineno: int, text: str, syms: dict):
         self.lineno, self.text, self.syms = lineno, text, syms
-        self.tokens, self.comment, self.pos = [], "", 0
-        pos = 0
-        while pos < len(text):
+        self.tokens, self.cols, self.comment, self.pos = [], [], "", 0
+        self.depth = self.factors = 0   # nesting and size of the dim being read
+        self._scanned = 0             # the line is lexed lazily, up to what is read
+
+    def _lex(self, index: int):
+        """Lex until token `index` exists or the line ends (so a fault early in a very
+        long line is reported without lexing the rest)."""
+        text, pos = self.text, self._scanned
+        while len(self.tokens) <= index and pos < len(text):
             m = _TOKEN.match(text, pos)
             if m is None:
-                raise self.error(f"unexpected character {text[pos]!r}")
-            pos = m.end()
+                raise self.error(f"unexpected character {text[pos]!r}", pos + 1)
             if m.lastgroup == "comment":
                 self.comment = m.group()[1:]
             elif m.lastgroup != "space":
                 self.tokens.append((m.lastgroup, m.group()))
+                self.cols.append(pos + 1)
+            pos = self._scanned = m.end()
 
-    def error(self, reason: str) -> ParseError:
-        return ParseError(reason, self.lineno, self.text)
+    def token_at(self, index: int):
+        """The token at `index` (absolute), or ("end", "")."""
+        self._lex(index)
+        return self.tokens[index] if index < len(self.tokens) else ("end", "")
+
+    def column(self) -> int:
+        """The 1-based column of the next token (one past the line's end at its end)."""
+        self._lex(self.pos)
+        return self.cols[self.pos] if self.pos < len(self.cols) else len(self.text) + 1
+
+    def error(self, reason: str, col: int = 0) -> ParseError:
+        """A ParseError at `col`, by default the column of the next token."""
+        return ParseError(reason, self.lineno, self.text, col or self.column())
 
     def peek(self):
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else ("end", "")
+        return self.token_at(self.pos)
 
     def shown(self) -> str:
         kind, text = self.peek()
@@ -208,10 +237,11 @@ class Cursor:
             raise self.error(f"expected {text!r}, got {self.shown()}")
 
     def take(self, kind: str, what: str) -> str:
-        if self.peek()[0] != kind:
+        token_kind, text = self.peek()
+        if token_kind != kind:
             raise self.error(f"expected {what}, got {self.shown()}")
         self.pos += 1
-        return self.tokens[self.pos - 1][1]
+        return text
 
     def finish(self):
         if self.peek()[0] != "end":
@@ -235,11 +265,26 @@ def parse_items(c: Cursor, item, close: str) -> list:
 
 
 def parse_int(c: Cursor) -> int:
+    """An integer literal of at most 64 bits (signed or unsigned)."""
     sign = -1 if c.accept("-") else 1
     text = c.take("num", "an integer")
     if not text.isdigit():
         raise c.error(f"expected an integer, got {text!r}")
+    if len(text) > MAX_INT_DIGITS or int(text) >= 2**64:
+        raise c.error(f"the integer {_clip(text)} does not fit in 64 bits")
     return sign * int(text)
+
+
+def parse_int64(c: Cursor) -> int:
+    """An integer in int64's range (attribute values)."""
+    value = parse_int(c)
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise c.error(f"the integer {value} is outside int64's range")
+    return value
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:10]}...{text[-10:]} ({len(text)} digits)"
 
 
 def parse_float(c: Cursor) -> float:
@@ -277,27 +322,63 @@ def parse_dtype(c: Cursor) -> T.DType:
 
 
 def parse_dim(c: Cursor):
-    """`[-] term ((+|-) term)*`, built canonically through dims.add/sub/mul/floordiv."""
-    total = D.neg(_term(c)) if c.accept("-") else _term(c)
+    """`[-] term ((+|-) term)*`, built canonically through dims.add/sub/mul/floordiv.
+    Every integer in it (constant, coefficient) stays in int64's range, and its size
+    stays within MAX_NESTING, MAX_DIM_FACTORS and MAX_DIM_TERMS."""
+    outer = c.depth == 0
+    if outer:
+        c.factors = 0
+    total = _neg(c, _term(c)) if c.accept("-") else _term(c)
     while c.peek()[1] in ("+", "-"):
         op = c.take("punct", "+ or -")
-        total = D.add(total, _term(c)) if op == "+" else D.sub(total, _term(c))
+        term = _term(c)
+        total = _checked(c, D.add(total, term if op == "+" else _neg(c, term)))
+    if outer:
+        c.factors = 0
     return total
+
+
+def _neg(c: Cursor, value):
+    return _checked(c, D.neg(value))
 
 
 def _term(c: Cursor):
     value = _factor(c)
     while c.accept("*"):
-        value = D.mul(value, _factor(c))
+        factor = _factor(c)
+        if _size(value) * _size(factor) > MAX_DIM_TERMS:
+            raise c.error(f"the dimension expression multiplies out to more than "
+                          f"{MAX_DIM_TERMS} terms")
+        value = _checked(c, D.mul(value, factor))
     return value
+
+
+def _size(d) -> int:
+    return len(d.terms) if isinstance(d, D.DimExpr) else 1
+
+
+def _checked(c: Cursor, d):
+    """`d`, after checking that its integers fit int64 and its size the limits."""
+    values = [d] if isinstance(d, int) else d.terms.values()
+    if any(not -INT64_MAX - 1 <= v <= INT64_MAX for v in values):
+        raise c.error(f"the dimension arithmetic leaves int64's range "
+                      f"({_clip(format_dim(d))})")
+    if _size(d) > MAX_DIM_TERMS:
+        raise c.error(f"the dimension expression has more than {MAX_DIM_TERMS} terms")
+    return d
 
 
 def _factor(c: Cursor):
     """An integer, a symbol, `-factor`, `(dim)`, the floor quotient `(dim // k)` or
     `max(dim,dim)` / `min(dim,dim)`."""
     kind, text = c.peek()
+    if kind in ("num", "ident"):
+        c.factors += 1
+        if c.factors > MAX_DIM_FACTORS:
+            raise c.error(f"the dimension expression has more than {MAX_DIM_FACTORS} "
+                          "integers and symbols")
     if kind == "num":
-        return parse_int(c)
+        return _checked(c, parse_int(c))
     if kind == "ident":
         c.pos += 1
         if text in ("max", "min") and c.accept("("):
@@ -307,27 +388,52 @@ def _factor(c: Cursor):
             c.expect(")")
             return D.maximum(a, b) if text == "max" else D.minimum(a, b)
         return D.DimExpr.atom(c.sym(text))
-    if c.accept("-"):
-        return D.neg(_factor(c))
-    if not c.accept("("):
+    if text not in ("-", "("):
         raise c.error(f"expected a dimension, got {c.shown()}")
+    if c.depth >= MAX_NESTING:
+        raise c.error(f"the dimension expression nests more than {MAX_NESTING} levels")
+    c.depth += 1
+    try:
+        return _nested_factor(c)
+    finally:
+        c.depth -= 1
+
+
+def _nested_factor(c: Cursor):
+    if c.accept("-"):
+        return _neg(c, _factor(c))
+    c.expect("(")
     inner = parse_dim(c)
     if c.accept("//"):
         k = parse_int(c)
         if k <= 0:
             raise c.error(f"a dimension can only be divided by a positive integer, not {k}")
-        inner = D.floordiv(inner, k)
+        inner = _checked(c, D.floordiv(inner, k))
     c.expect(")")
     return inner
 
 
 def parse_type(c: Cursor) -> TensorType:
+    """`dtype[dims]` or `dtype[*]`; a static dim is in [0, 2**63), the rank at most
+    MAX_RANK."""
     dtype = parse_dtype(c)
     c.expect("[")
     if c.accept("*"):
         c.expect("]")
         return TensorType(dtype, None)
-    return TensorType(dtype, tuple(parse_items(c, parse_dim, "]")))
+    col = c.cols[c.pos - 1]   # the '['
+    shape = tuple(parse_items(c, _type_dim, "]"))
+    if len(shape) > MAX_RANK:
+        raise c.error(f"a type has at most {MAX_RANK} dims, this one {len(shape)}", col)
+    return TensorType(dtype, shape)
+
+
+def _type_dim(c: Cursor):
+    col = c.column()
+    d = parse_dim(c)
+    if isinstance(d, int) and d < 0:
+        raise c.error(f"a dimension of a type cannot be negative ({d})", col)
+    return d
 
 
 def _list_of(item, c: Cursor) -> tuple:
@@ -341,9 +447,9 @@ def _optional(parse, c: Cursor):
 
 def parse_pair(c: Cursor) -> tuple:
     c.expect("(")
-    lo = parse_int(c)
+    lo = parse_int64(c)
     c.expect(",")
-    hi = parse_int(c)
+    hi = parse_int64(c)
     c.expect(")")
     return (lo, hi)
 
@@ -358,7 +464,7 @@ def parse_const(c: Cursor) -> Const:
     npd = ty.dtype.np
     if c.peek()[0] == "str":
         return Const(_const_bytes(c, npd, ty.shape))
-    elem = {"b": parse_bool, "i": parse_int}.get(npd.kind, parse_float)
+    elem = {"b": parse_bool, "i": parse_int, "u": parse_int}.get(npd.kind, parse_float)
     flat = _const_data(c, ty.shape, elem)
     try:
         return Const(np.array(flat, dtype=npd).reshape(ty.shape))
@@ -391,15 +497,15 @@ def _const_bytes(c: Cursor, npd, shape):
 
 
 VALUE_PARSERS = {
-    "int": parse_int,
+    "int": parse_int64,
     "float": parse_float,
     "bool": parse_bool,
     "str": parse_string,
     "dtype": parse_dtype,
-    "ints": functools.partial(_list_of, parse_int),
+    "ints": functools.partial(_list_of, parse_int64),
     "dims": functools.partial(_list_of, parse_dim),
     "dims_opt": functools.partial(_optional, functools.partial(_list_of, parse_dim)),
-    "axes": functools.partial(_optional, functools.partial(_list_of, parse_int)),
+    "axes": functools.partial(_optional, functools.partial(_list_of, parse_int64)),
     "value": parse_const,
     "pairs": functools.partial(_list_of, parse_pair),
 }

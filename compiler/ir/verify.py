@@ -5,9 +5,11 @@ Checked, in this order:
 - references: inputs, outputs, effect values and every node's inputs are `Node`s;
 - the graph is acyclic;
 - every node: its op is in the op table, it has the op's arity, its attrs are exactly
-  the op's attrs with values of the right kind, ops that change state (random draws,
-  assigns) carry a token, and the op's `infer` on its input types and attrs gives its
-  type (dims compared after resolution in a fresh SymbolTable);
+  the op's attrs with values of the right kind (ints and the integers of dims within
+  int64), ops that change state (random draws, assigns) carry a token, its type has at
+  most MAX_RANK dims, static dims in [0, 2**63) and a static byte size that int64 counts,
+  and the op's `infer` on its input types and attrs gives its type (dims compared after
+  resolution in a fresh SymbolTable);
 - inputs are distinct placeholders, and every placeholder the program uses is an input;
 - each effect is an assign-like node whose `var` attr is the effect's variable;
 - every symbol in a node's type or dim attrs and in the run-time checks and bounds is
@@ -33,7 +35,7 @@ from .const import Const
 from .dtypes import DType
 from .nodes import Node
 from .text import node_order, render_program, type_problem
-from .textvalues import format_value
+from .textvalues import INT64_MAX, MAX_RANK, format_type, format_value
 from .types import TensorType
 
 EXCERPT_CONTEXT = 3   # lines shown before and after the faulty one
@@ -147,10 +149,53 @@ def _node_problem(node: Node, label: str):
     if opdef.needs_token and not node.token:
         return f"{node.op} changes state and needs a token (nodes.new_token())"
     if not (isinstance(node.type, TensorType) and isinstance(node.type.dtype, DType)
-            and (node.type.shape is None or _is_dims(node.type.shape))):
+            and (node.type.shape is None or _is_shape(node.type.shape))):
         return f"its type {node.type!r} is not a TensorType with a tuple of dims"
+    problem = _shape_problem(node.type)
+    if problem:
+        return problem
     in_types = [i.type for i in node.inputs]
     return type_problem(opdef, in_types, node.attr, node.type, f"{node.op} {label}")
+
+
+def _shape_problem(ty: TensorType):
+    """Static dims in [0, 2**63), the integers of symbolic dims in int64, a static byte
+    size that fits int64, at most MAX_RANK dims."""
+    shape = ty.shape
+    if shape is None:
+        return None
+    if len(shape) > MAX_RANK:
+        return f"its type has {len(shape)} dims; at most {MAX_RANK} are supported"
+    for axis, d in enumerate(shape):
+        if _is_int(d) and not 0 <= d <= INT64_MAX:
+            return (f"dim {axis} of its type is {d}: a static dim must be in "
+                    f"[0, {INT64_MAX}]")
+        if not _is_int(d) and not _dim_fits_int64(d):
+            return (f"dim {axis} of its type, {D.format_dim(d)}, has an integer outside "
+                    "int64's range")
+    if all(_is_int(d) for d in shape):
+        nbytes = ty.dtype.np.itemsize
+        for d in shape:
+            nbytes *= int(d)
+        if nbytes > INT64_MAX:
+            return (f"its type {format_type(ty)} holds {nbytes} bytes, more than int64 can "
+                    "count")
+    return None
+
+
+def _dim_fits_int64(d) -> bool:
+    if _is_int(d):
+        return -INT64_MAX - 1 <= d <= INT64_MAX
+    if not isinstance(d, D.DimExpr):
+        return False
+    for monomial, coefficient in d.terms.items():
+        if not -INT64_MAX - 1 <= coefficient <= INT64_MAX:
+            return False
+        for atom in monomial:
+            if isinstance(atom, D.FloorDiv) and not (0 < atom.den <= INT64_MAX
+                                                      and _dim_fits_int64(atom.num)):
+                return False
+    return True
 
 
 def _attrs_problem(opdef, attrs):
@@ -177,6 +222,11 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
+def _is_int64(v) -> bool:
+    """An int attribute: generated code holds it in an int64."""
+    return _is_int(v) and -INT64_MAX - 1 <= v <= INT64_MAX
+
+
 def _is_float(v) -> bool:
     return _is_int(v) or isinstance(v, (float, np.floating))
 
@@ -186,11 +236,16 @@ def _is_bool(v) -> bool:
 
 
 def _is_dim(v) -> bool:
-    return _is_int(v) or isinstance(v, D.DimExpr)
+    return (_is_int(v) or isinstance(v, D.DimExpr)) and _dim_fits_int64(v)
+
+
+def _is_shape(v) -> bool:
+    """A tuple of dims (their ranges are `_shape_problem`'s)."""
+    return isinstance(v, tuple) and all(_is_int(x) or isinstance(x, D.DimExpr) for x in v)
 
 
 def _is_ints(v) -> bool:
-    return isinstance(v, tuple) and all(_is_int(x) for x in v)
+    return isinstance(v, tuple) and all(_is_int64(x) for x in v)
 
 
 def _is_dims(v) -> bool:
@@ -217,7 +272,7 @@ def _instance_of(cls):
 
 
 _KIND_CHECKS = {
-    "int": _is_int,
+    "int": _is_int64,
     "float": _is_float,
     "bool": _is_bool,
     "str": _instance_of(str),

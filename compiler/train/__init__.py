@@ -1,16 +1,19 @@
 """`fc.train`: TF1's training API — optimizers, the global step and checkpoints.
 
 `GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` (optimizers.py),
-`Saver` (saver.py: `.npz` checkpoints of plain arrays, allow_pickle=False),
+`Saver` (saver.py: `.npz` checkpoints of plain arrays, allow_pickle=False; a bad file
+raises `CheckpointError`, a ValueError, from checkpoint.py),
 `get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py).
 See docs/training.md.
 """
 
+from .checkpoint import CheckpointError
 from .global_step import create_global_step, get_global_step, get_or_create_global_step
 from .optimizers import AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer
 from .saver import Saver, latest_checkpoint
 
 __all__ = [
-    "AdamOptimizer", "create_global_step", "get_global_step", "get_or_create_global_step",
+    "AdamOptimizer", "CheckpointError", "create_global_step",
+    "get_global_step", "get_or_create_global_step",
     "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
 ]

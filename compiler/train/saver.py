@@ -8,10 +8,12 @@ reserved key `RUN_COUNTER_KEY` as an int64 scalar. It is written to a temporary 
 checkpoint at `path`; the next save in the folder removes the temporary files of killed
 saves (their process is gone).
 
-`restore` loads with `np.load(path, allow_pickle=False)` and validates everything first:
-every variable of the saver must be in the file with the variable's exact dtype and shape.
-Any mismatch raises ValueError naming each offending variable, and then no variable (and
-not the run counter) has been changed. Keys in the file that the saver does not cover are
+`restore` reads the file with `checkpoint.read_checkpoint` (no pickle) and validates
+everything first: every variable of the saver must be in the file with the variable's
+exact dtype and shape. Any mismatch, and any damage to the file (truncated, not a zip, a
+directory, a bad CRC, a forged header), raises `CheckpointError` (a ValueError) naming the
+file and each offending variable, and then no variable (and not the run counter) has been
+changed. Keys in the file that the saver does not cover are
 ignored. A graph built the same way in a fresh process restores the same values.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import tempfile
 import time
 import zipfile
@@ -26,10 +29,11 @@ import zipfile
 import numpy as np
 
 from ..frontend.variables import Variable, global_variables
+from .checkpoint import CheckpointError, read_checkpoint
 
 RUN_COUNTER_KEY = "__flowc__/run_counter"
 
-__all__ = ["Saver", "latest_checkpoint", "RUN_COUNTER_KEY"]
+__all__ = ["Saver", "latest_checkpoint", "RUN_COUNTER_KEY", "CheckpointError"]
 
 
 class Saver:
@@ -68,16 +72,16 @@ class Saver:
     def restore(self, sess, save_path):
         """Load the checkpoint at `save_path` into `sess` (see the module docstring)."""
         self._check_graph(sess)
+        save_path = os.fspath(save_path)
         path = save_path if os.path.exists(save_path) or save_path.endswith(".npz") \
             else save_path + ".npz"
-        if not os.path.exists(path):
-            raise ValueError(f"checkpoint {save_path!r} not found")
-        with np.load(path, allow_pickle=False) as data:
-            loaded = {k: data[k] for k in data.files}
-        values = self._validated(loaded, path)
-        counter = _counter(loaded, path)
-        for var, value in values:
-            sess._store.set(_store_name(var), value)
+        if not os.path.lexists(path):
+            raise CheckpointError(f"checkpoint {save_path!r} not found")
+        wanted = {key: (var.dtype.np, tuple(var.shape), f"variable {var.name!r}")
+                  for key, var in self._vars.items()}
+        loaded, counter = read_checkpoint(path, wanted, RUN_COUNTER_KEY)
+        for key, var in self._vars.items():
+            sess._store.set(_store_name(var), loaded[key])
         if counter is not None:
             sess._run_counter = counter
 
@@ -86,24 +90,6 @@ class Saver:
             if var.graph is not sess.graph:
                 raise ValueError(f"Saver: variable {var.name!r} is not in the session's graph")
 
-    def _validated(self, loaded, path):
-        errors, values = [], []
-        for key, var in self._vars.items():
-            arr = loaded.get(key)
-            want = (var.dtype.np, tuple(var.shape))
-            if arr is None:
-                errors.append(f"variable {var.name!r}: key {key!r} not in the checkpoint")
-            elif (arr.dtype, arr.shape) != want:
-                errors.append(f"variable {var.name!r}: the checkpoint has "
-                              f"{arr.dtype}{list(arr.shape)}, the variable is "
-                              f"{want[0]}{list(want[1])}")
-            else:
-                values.append((var, arr))
-        if errors:
-            raise ValueError(f"cannot restore {path!r} (no variable was changed):\n  "
-                             + "\n  ".join(errors))
-        return values
-
 
 def _key(var) -> str:
     return var.op.name
@@ -111,16 +97,6 @@ def _key(var) -> str:
 
 def _store_name(var) -> str:
     return var.op.attrs["var"]
-
-
-def _counter(loaded, path):
-    if RUN_COUNTER_KEY not in loaded:
-        return None
-    c = loaded[RUN_COUNTER_KEY]
-    if c.shape != () or c.dtype.kind not in "iu":
-        raise ValueError(f"cannot restore {path!r}: {RUN_COUNTER_KEY!r} is not an integer "
-                         "scalar (no variable was changed)")
-    return int(c)
 
 
 def _npz_path(save_path, global_step, sess):
@@ -213,6 +189,15 @@ def _fsync_dir(folder):
 
 
 def latest_checkpoint(checkpoint_dir, prefix=""):
-    """The newest (by modification time) `PREFIX*.npz` in `checkpoint_dir`, or None."""
+    """The newest (by modification time) `PREFIX*.npz` regular file in `checkpoint_dir`,
+    or None. Directories, dangling links and files that vanish meanwhile are skipped."""
     paths = glob.glob(os.path.join(glob.escape(checkpoint_dir), glob.escape(prefix) + "*.npz"))
-    return max(paths, key=os.path.getmtime) if paths else None
+    newest, newest_time = None, None
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and (newest_time is None or st.st_mtime > newest_time):
+            newest, newest_time = path, st.st_mtime
+    return newest
