@@ -12,3 +12,8 @@ class UninitializedVariableError(RuntimeError):
 
 class ExecutionError(RuntimeError):
     """Generated code reported a fault (e.g. an out-of-range gather index)."""
+
+
+class ForkError(RuntimeError):
+    """In a forked child: an object was in use by another thread of the parent at the
+    fork, so its state here may be half-updated (runtime/forksafe.py)."""

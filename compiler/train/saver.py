@@ -11,6 +11,10 @@ every variable of the saver must be in the file with the variable's exact dtype 
 Any mismatch raises ValueError naming each offending variable, and then no variable (and
 not the run counter) has been changed. Keys in the file that the saver does not cover are
 ignored. A graph built the same way in a fresh process restores the same values.
+
+With threads training the same Session, `save` copies every variable from one moment
+(between two steps' commits) and `restore` installs every value in one exclusive section
+of the Session's variable store (runtime/variables.py): no run sees a mix.
 """
 
 from __future__ import annotations
@@ -55,10 +59,11 @@ class Saver:
         self._check_graph(sess)
         path = _npz_path(save_path, global_step, sess)
         arrays = {}
-        for key, var in self._vars.items():
-            value = sess._store.get(_store_name(var), f"saving {var.name!r}")
-            arrays[key] = np.asarray(value, order="C")  # (ascontiguousarray makes 0-d 1-d)
-        arrays[RUN_COUNTER_KEY] = np.asarray(sess._run_counter, dtype=np.int64)
+        with sess._store.lock.reading:  # copies from one moment: no concurrent step's half
+            for key, var in self._vars.items():
+                value = sess._store.get(_store_name(var), f"saving {var.name!r}")
+                arrays[key] = np.array(value, order="C")  # (ascontiguousarray makes 0-d 1-d)
+            arrays[RUN_COUNTER_KEY] = np.asarray(sess._run_counter, dtype=np.int64)
         _write_npz(path, arrays)
         return path
 
@@ -73,10 +78,11 @@ class Saver:
             loaded = {k: data[k] for k in data.files}
         values = self._validated(loaded, path)
         counter = _counter(loaded, path)
-        for var, value in values:
-            sess._store.set(_store_name(var), value)
-        if counter is not None:
-            sess._run_counter = counter
+        with sess._store.lock.exclusive():  # no run sees a half-restored checkpoint
+            for var, value in values:
+                sess._store.set(_store_name(var), value)
+            if counter is not None:
+                sess._run_counter = counter
 
     def _check_graph(self, sess):
         for var in self._vars.values():
