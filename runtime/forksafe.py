@@ -20,6 +20,10 @@ thread was changing stays half-changed. This module owns the runtime's one set o
     register_last(obj)   the same for a process-wide foreign lock (llvmlite's), held
                     strongly and prepared after every `register`ed object, so a thread
                     that owns one of ours never waits for it while we wait for ours.
+    gate()          called by a thread before it takes a lock that a fork waits for:
+                    while a fork is being prepared it waits for the fork to be done, so
+                    a thread that calls in a loop cannot keep the fork waiting (a plain
+                    lock is not fair: the releasing thread takes it again first).
 
 The wait is bounded (`FORK_WAIT_S` in all): a fork is delayed at most that long, never
 hangs, and a child that could not get a clean copy gets a clear error instead of a hang.
@@ -43,6 +47,9 @@ _locks: "weakref.WeakSet" = weakref.WeakSet()
 _objects: "weakref.WeakSet" = weakref.WeakSet()
 _last: list = []
 _prepared: list = []  # the objects prepared for the fork in progress, in order
+pending = False       # a fork is being prepared (read on hot paths: a plain global)
+_done = threading.Event()
+_done.set()
 
 
 def lock() -> threading.Lock:
@@ -60,6 +67,12 @@ def register_last(obj) -> None:
     _last.append(obj)
 
 
+def gate() -> None:
+    """Let a fork being prepared go first (see the module docstring)."""
+    if pending:
+        _done.wait(FORK_WAIT_S)
+
+
 def broken_message(what: str) -> str:
     """The text of the `ForkError` for `what` (e.g. "model 'm'") in a forked child."""
     return (f"{what} was in use by another thread when this process forked (the wait "
@@ -68,19 +81,29 @@ def broken_message(what: str) -> str:
 
 
 def _before_fork():
+    global pending
     deadline = time.monotonic() + FORK_WAIT_S
+    _done.clear()
+    pending = True
     _prepared[:] = list(_objects) + _last
     for obj in _prepared:
         obj._fork_prepare(deadline)
 
 
 def _after_fork_parent():
+    global pending
     for obj in reversed(_prepared):
         obj._fork_parent()
     _prepared.clear()
+    pending = False
+    _done.set()
 
 
 def _after_fork_child():
+    global pending, _done
+    pending = False
+    _done = threading.Event()
+    _done.set()
     for held in list(_locks):
         held._at_fork_reinit()
     # objects made while the parent waited were not prepared: they judge their own state
@@ -92,5 +115,5 @@ def _after_fork_child():
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
                     after_in_child=_after_fork_child)
 
-__all__ = ["FORK_WAIT_S", "ForkError", "broken_message", "lock", "register",
+__all__ = ["FORK_WAIT_S", "ForkError", "broken_message", "gate", "lock", "register",
            "register_last"]

@@ -60,6 +60,7 @@ class StateLock:
         self._readers = 0
         self._exclusive = 0                 # nesting depth of exclusive sections
         self._mutating = False              # an exclusive section is changing arrays
+        self._forking = False               # a fork waits for the change in flight
         self._broken = None                 # set in a forked child: ForkError's text
         self.reading = _Reading(self)
         self.writing = _Writing(self, in_place=False)
@@ -101,6 +102,8 @@ class StateLock:
     def exclusive_begin(self):
         """Wait for the readers in flight; hold new ones off. Only the writer calls it."""
         with self._mutex:
+            while self._forking and not self._exclusive:  # a fork goes first (a section
+                self._changed.wait()                       # nested in one in flight: not)
             self._exclusive += 1
             while self._readers:
                 self._changed.wait()
@@ -124,10 +127,13 @@ class StateLock:
     _held = False
 
     def _fork_prepare(self, deadline):
-        """Wait until no change is in flight, then hold the counts' mutex (no change
-        starts) until the fork is done."""
+        """Wait until no change is in flight (new ones wait for the fork), then hold
+        the counts' mutex until the fork is done."""
         self._held = self._mutex.acquire(timeout=max(0.0, deadline - time.monotonic()))
-        while self._held and self._mutating:
+        if not self._held:
+            return
+        self._forking = True
+        while self._mutating:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -135,7 +141,8 @@ class StateLock:
 
     def _fork_parent(self):
         if self._held:
-            self._held = False
+            self._held = self._forking = False
+            self._changed.notify_all()
             self._mutex.release()
 
     def _fork_child(self):
@@ -148,7 +155,7 @@ class StateLock:
         self._writer = threading.Lock()
         self._writer_thread = None
         self._readers = self._exclusive = 0
-        self._mutating = self._held = False
+        self._mutating = self._held = self._forking = False
 
 
 class _Reading:
