@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from threading import get_ident
 
 import numpy as np
 
@@ -65,31 +66,19 @@ class StateLock:
         self.reading = _Reading(self)
         self.writing = _Writing(self, in_place=False)
         self.writing_in_place = _Writing(self, in_place=True)
+        self._nested = _Section(self, own_write=False)
+        self._own = _Section(self, own_write=True)
         forksafe.register(self)
 
     def check(self):
         if self._broken is not None:
             raise ForkError(self._broken)
 
-    # ---- readers -------------------------------------------------------------------
-    def read_begin(self):
-        self.check()
-        with self._mutex:
-            while self._exclusive:
-                self._changed.wait()
-            self._readers += 1
-
-    def read_end(self):
-        with self._mutex:
-            self._readers -= 1
-            if not self._readers and self._exclusive:
-                self._changed.notify_all()
-
     # ---- writers -------------------------------------------------------------------
     def write_begin(self, in_place: bool):
         self.check()
         self._writer.acquire()
-        self._writer_thread = threading.get_ident()
+        self._writer_thread = get_ident()
         if in_place:
             self.exclusive_begin()
 
@@ -119,9 +108,11 @@ class StateLock:
     def exclusive(self):
         """The context of one change (a commit, a host `set`): a section of the current
         writer's run, or a write of its own when this thread is not the writer."""
-        if self._writer_thread == threading.get_ident():
-            return _Section(self, own_write=False)
-        return _Section(self, own_write=True)
+        return self._nested if self._writer_thread == get_ident() else self._own
+
+    def in_exclusive(self) -> bool:
+        """True in this thread's own exclusive section (readers drained)."""
+        return self._mutating and self._writer_thread == get_ident()
 
     # ---- fork (runtime/forksafe.py) ------------------------------------------------
     _held = False
@@ -159,16 +150,27 @@ class StateLock:
 
 
 class _Reading:
+    """A reader's side of a StateLock (inlined: it is on every reading run's path)."""
     __slots__ = ("_lock",)
 
     def __init__(self, lock):
         self._lock = lock
 
     def __enter__(self):
-        self._lock.read_begin()
+        lock = self._lock
+        if lock._broken is not None:
+            raise ForkError(lock._broken)
+        with lock._mutex:
+            while lock._exclusive:
+                lock._changed.wait()
+            lock._readers += 1
 
     def __exit__(self, *exc):
-        self._lock.read_end()
+        lock = self._lock
+        with lock._mutex:
+            lock._readers -= 1
+            if not lock._readers and lock._exclusive:
+                lock._changed.notify_all()
 
 
 class _Writing:
@@ -266,8 +268,7 @@ class VariableStore:
                                      f"set it to a value of shape {np.shape(value)}")
         arr = np.array(arr, order="C", copy=True)
         with self.lock.exclusive():
-            self._values[name] = arr
-            self._device.pop(name, None)
+            self._install({name: arr})
 
     def commit(self, updates: dict):
         """Install new values produced by a run (arrays the run owns; not copied), all
@@ -275,10 +276,16 @@ class VariableStore:
         them or none."""
         if not updates:
             return
+        if self.lock.in_exclusive():  # an in-place writer's run: readers are out already
+            self._install(updates)
+            return
         with self.lock.exclusive():
-            for name, arr in updates.items():
-                self._values[name] = arr
-                self._device.pop(name, None)
+            self._install(updates)
+
+    def _install(self, updates):
+        for name, arr in updates.items():
+            self._values[name] = arr
+            self._device.pop(name, None)
 
     def get_device(self, name: str, upload, describe: str = ""):
         """The variable's device value; `upload(host array)` makes it when the device
