@@ -133,11 +133,12 @@ def _variable_values(program, graph, session, model) -> list:
     names = [v.name for v in model.variables]
     if not names:
         return []
-    if session is not None:
-        arrays = {n: session._store.get(n, "its value becomes the compiled model's state")
-                  for n in names}
-    else:
+    if session is None:
         arrays = _initial_values(graph, names)
+    else:
+        with session._store.lock.reading:  # copies from one moment (threads may train)
+            arrays = {n: np.array(session._store.get(
+                n, "its value becomes the compiled model's state")) for n in names}
     return [np.ascontiguousarray(arrays[v.name], dtype=v.dtype).reshape(v.shape).tobytes()
             for v in model.variables]
 

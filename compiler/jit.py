@@ -41,11 +41,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
 import time
 
 import numpy as np
 
+from runtime import forksafe
 from runtime.executable import prepare_feed
 from runtime.signature import check_size
 from runtime.variables import VariableStore
@@ -150,7 +150,7 @@ class JitFunction:
         self._fast = None       # _FastPlan of the last plain call
         self._runs = 0          # run counter: keys the random numbers
         self._store = VariableStore()  # always empty: jit functions have no variables
-        self._lock = threading.Lock()
+        self._lock = forksafe.lock()  # compiles (a forked child gets it released)
         self.compile_count = 0
 
     def __repr__(self):

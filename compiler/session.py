@@ -9,16 +9,21 @@ Placement (compiler/placement.py) picks the device of each compile: ops' device 
 `CompileOptions(device=...)`. On the GPU the program is compiled by the CUDA backend and
 its variables stay on the device between runs; feeds may be numpy values (copied in) or
 GPU arrays (`__cuda_array_interface__`/DLPack, used in place); fetches are numpy arrays.
+
+Threads may share a Session. A run that assigns variables is a writer: writers take
+turns for the whole read-compute-commit, so concurrent training steps never lose an
+update; runs that only read variables run concurrently and see each variable as it was
+before a concurrent writer's commit or after it, never a mix (runtime/variables.py).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
+from runtime import forksafe
 from runtime.errors import FeedError
 from runtime.variables import VariableStore
 
@@ -74,8 +79,9 @@ class Session:
         self._store = VariableStore()
         self._cache: dict = {}
         self._compiling: dict = {}  # signature key -> lock held while it compiles
-        self._compile_guard = threading.Lock()
+        self._compile_guard = forksafe.lock()
         self._run_counter = 0
+        self._counter_lock = forksafe.lock()
         self.compile_count = 0
         self._closed = False
 
@@ -126,12 +132,15 @@ class Session:
         exe = self._cache.get(key)
         if exe is None:
             exe = self._compile_once(key)
-        self._run_counter += 1
+        with self._counter_lock:
+            self._run_counter += 1
+            counter = self._run_counter
         values = [feeds[t] for t in fed]
         if exe.device != "gpu":  # a CPU program: GPU arrays are copied to the host
             values = [_host_value(v, t) for v, t in zip(values, fed)]
-        outs = exe.run(values, self._store, self._run_counter,
-                       out=None if out is None else [out.get(t) for t in tensors])
+        with self._store.access(exe):  # writers take turns; readers share (see __init__)
+            outs = exe.run(values, self._store, counter,
+                           out=None if out is None else [out.get(t) for t in tensors])
         by_tensor = dict(zip(tensors, outs))
         return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
 
@@ -163,7 +172,7 @@ class Session:
         the same first run at once wait for it (a lock per signature; other signatures
         compile in parallel)."""
         with self._compile_guard:
-            lock = self._compiling.setdefault(key, threading.Lock())
+            lock = self._compiling.setdefault(key, forksafe.lock())
         with lock:
             exe = self._cache.get(key)
             if exe is None:

@@ -5,7 +5,8 @@ nor llvmlite (except `runtime.llvm_jit`, the JIT loader).
 (LLVM code), `cuda_executable` (cubin + launch schedule) over `cuda_driver` (the CUDA
 driver API), `fastrun` (the CPU hot path), `aot_model` (`runtime.load`: fc.compile's
 artifacts), `artifact` (their manifest), `cpu` (host CPU features), `signature` (the
-boundary check), `variables` (`VariableStore`), `errors`, `llvm_jit` (the JIT seam)."""
+boundary check), `variables` (`VariableStore`, its lock for threads), `forksafe` (locks
+and state across `os.fork`), `errors`, `llvm_jit` (the JIT seam)."""
 
 from .aot_model import Model, load
 from .artifact import ArtifactError

@@ -14,8 +14,14 @@ for one output, else a tuple in fetch order (`out=`: an array or a list of array
 output, to write into). A fault in the generated code raises `ExecutionError` with the
 node's message. `model.variables` reads and writes the instance's variables by name; the
 state (variables, run counter) persists across calls. `close()` (or garbage collection)
-frees the instance. A `Model` is not thread-safe: calls on one instance are serialized
-with a lock. This module never imports the compiler.
+frees the instance.
+
+Threads may share a `Model`: calls, variable reads and writes, the run counter and
+`close()` on one instance are serialized with its lock (the instance holds the variables
+and the scratch memory of a call), so no update is lost and no call sees another's half.
+After `os.fork()` the child gets a fresh lock: a fork waits (runtime/forksafe.py) for a
+call in flight in another thread, and if that wait times out the model raises
+`ForkError` in the child instead of hanging. This module never imports the compiler.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ import functools
 import math
 import os
 import threading
+import time
 
 import numpy as np
 
+from . import forksafe
 from .artifact import (
     ABI_VERSION,
     ArtifactError,
@@ -37,7 +45,7 @@ from .artifact import (
     resolve,
     signature_of,
 )
-from .errors import ExecutionError, FeedError, resource_exhausted
+from .errors import ExecutionError, FeedError, ForkError, resource_exhausted
 from .executable import aligned_empty, prepare_feed
 from .fastrun import data_address
 from .signature import bind, output_shapes
@@ -129,6 +137,8 @@ class Model:
         self._positions = {a.name: i for i, a in enumerate(self.signature.inputs)}
         self._plans: dict = {}
         self._lock = threading.Lock()
+        self._broken = None  # set in a forked child whose copy may be half-updated
+        forksafe.register(self)
         self.variables = Variables(self)
 
     # ---- calling ------------------------------------------------------------------------
@@ -152,6 +162,7 @@ class Model:
             results, targets = self._outputs(shapes, out, feeds)
         ptrs = [data_address(a) for a in feeds] + symbols
         ptrs += [0 if a is None else data_address(a) for a in results]
+        forksafe.gate()
         with self._lock:
             code = self._run(self._handle(), *ptrs)
             if code != 0:
@@ -240,25 +251,56 @@ class Model:
 
     # ---- state ----------------------------------------------------------------------------
     def _handle(self):
+        """The instance, for a call made under the lock."""
+        if self._broken is not None:
+            raise ForkError(self._broken)
         if not self._inst:
             raise RuntimeError(f"model {self.name!r} is closed")
         return self._inst
 
     @property
     def run_counter(self) -> int:
-        return self._get_counter(self._handle())
+        with self._lock:
+            return self._get_counter(self._handle())
 
     @run_counter.setter
     def run_counter(self, value: int):
-        self._set_counter(self._handle(), int(value))
+        with self._lock:
+            self._set_counter(self._handle(), int(value))
 
     def close(self):
+        """Free the instance (after a call in flight in another thread has returned)."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return self._free_instance()
+        with lock:
+            self._free_instance()
+
+    def _free_instance(self):
         inst, self._inst = getattr(self, "_inst", None), None
         if inst:
             self._free(inst)
 
     def __del__(self):
-        self.close()
+        self._free_instance()  # unreachable: no call can be in flight
+
+    # ---- fork (runtime/forksafe.py) -------------------------------------------------
+    _held = False
+
+    def _fork_prepare(self, deadline):
+        """Wait for a call in flight; hold the lock across the fork."""
+        self._held = self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _fork_parent(self):
+        if self._held:
+            self._held = False
+            self._lock.release()
+
+    def _fork_child(self):
+        if not self._held and self._lock.locked():  # a call was in flight at the fork
+            self._broken = forksafe.broken_message(f"model {self.name!r}")
+        self._held = False
+        self._lock = threading.Lock()
 
     def __enter__(self):
         return self

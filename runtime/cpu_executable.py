@@ -22,14 +22,15 @@ It is a `runtime.executable.Executable` (device "cpu"). `fast_run(feeds)` return
 from __future__ import annotations
 
 import ctypes
-import threading
 
 import numpy as np
 
+from . import forksafe
 from .errors import ExecutionError, resource_exhausted
 from .executable import ALIGN, Executable, aligned_empty, prepare_feed
 from .fastrun import FastRun
 from .signature import Signature, bind, check_size, checked_shape, eval_dim
+from .variables import access_of
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
                               ctypes.POINTER(ctypes.c_int64))
@@ -44,6 +45,7 @@ class CpuExecutable(Executable):
         self.buffers = list(buffers)
         self.outputs = list(outputs)        # buffer index per output
         self.updates = dict(updates)        # variable name -> buffer index
+        self.variable_access = access_of(self.buffers, self.updates)
         self.errors = {int(k): v for k, v in errors.items()}
         self._entry = ENTRY_TYPE(entry_address)
         self.entry_address = entry_address
@@ -65,7 +67,7 @@ class CpuExecutable(Executable):
         self._internal = frozenset(owned) - set(counts)
         self.lifetimes = {int(k): tuple(v) for k, v in (lifetimes or {}).items()}
         self._arena_cache: dict = {}
-        self._lock = threading.Lock()
+        self._lock = forksafe.lock()  # the shared tables and arena (a fork drops it)
 
     def _shapes(self, env):
         key = tuple(env.get(s) for s in self.signature.symbols)

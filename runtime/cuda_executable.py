@@ -18,6 +18,9 @@ values. A run without a failing kernel and with device outputs does not wait for
 GPU (launches are asynchronous; the next host copy waits). Temporaries that never leave
 a run are kept for the next run of the same shapes. Variables stay on the device between
 runs (`VariableStore`'s device side); the host copy is made only when the host asks.
+Runs of one executable take turns (a lock): they share its module, temporaries and error
+slot. A Session's writers and readers coordinate through the store (runtime/variables.py):
+an in-place assign on the device excludes readers for the whole run, as on the CPU.
 
 Nothing touches the GPU before the first run: building and loading this object works on
 a machine without one; running raises `NoGpuError`.
@@ -30,9 +33,11 @@ import ctypes
 import numpy as np
 
 from . import cuda_driver as C
+from . import forksafe
 from .errors import ExecutionError, FeedError
 from .executable import Executable
 from .signature import Signature, bind, checked_shape
+from .variables import access_of
 
 _OPS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
         "idiv": lambda a, b: a // b if b else 0, "imod": lambda a, b: a % b if b else 0,
@@ -90,6 +95,7 @@ class CudaExecutable(Executable):
         self.buffers = list(buffers)         # runtime.executable.BufferSpec
         self.outputs = list(outputs)
         self.updates = dict(updates)
+        self.variable_access = access_of(self.buffers, self.updates)
         self.errors = {int(k): v for k, v in errors.items()}
         self.cubin = bytes(cubin)
         self.schedule = list(schedule)
@@ -106,6 +112,7 @@ class CudaExecutable(Executable):
         self._internal = frozenset(i for i, b in enumerate(self.buffers)
                                    if b.kind == "temp" and i not in leaving)
         self._scratch: dict = {}
+        self._lock = forksafe.lock()
 
     # ---- loading (first run) ---------------------------------------------------------
     def _load(self):
@@ -130,6 +137,12 @@ class CudaExecutable(Executable):
 
     # ---- run -------------------------------------------------------------------------
     def run(self, feeds, store, counter=0, out=None, device_outputs=False):
+        # one run at a time per executable: the module, the kept temporaries and the
+        # error slot are shared (the launches go to one stream in order anyway)
+        with self._lock:
+            return self._run(feeds, store, counter, out, device_outputs)
+
+    def _run(self, feeds, store, counter, out, device_outputs):
         dev = self._load()
         views = [self._feed(f, i) for i, f in enumerate(feeds)]
         env = bind(self.signature, [_Shape(v.shape, v.dtype) for v in views])

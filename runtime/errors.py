@@ -50,3 +50,6 @@ def _symbols(dims) -> set:
         elif isinstance(d, (list, tuple)):
             stack.extend(d[1:])
     return out
+class ForkError(RuntimeError):
+    """In a forked child: an object was in use by another thread of the parent at the
+    fork, so its state here may be half-updated (runtime/forksafe.py)."""

@@ -12,6 +12,10 @@ the compiler's numpy reference (`compiler.interpret.InterpretedProgram`).
                                 random numbers; `out`: arrays to write the outputs into
     fast_run(feeds)             a `FastRun` specialized to these feeds, or None when
                                 the program has no fast path
+    variable_access             what a run does to the store's variables: None, READ,
+                                WRITE or WRITE_IN_PLACE (runtime/variables.py); a
+                                caller sharing the store between threads takes
+                                `store.access(exe)` around `run`
 
 Also the plain data every executable shares: `BufferSpec` (where a buffer comes from),
 `prepare_feed` and `aligned_empty`.
@@ -29,6 +33,7 @@ class Executable:
     """The interface above; subclasses set `device`, `signature` and `texts`."""
     device = "cpu"
     texts: dict = {}
+    variable_access = None
 
     def run(self, feeds, store, counter=0, out=None) -> list:
         raise NotImplementedError

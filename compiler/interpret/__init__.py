@@ -17,6 +17,7 @@ import numpy as np
 from runtime.errors import ExecutionError, UninitializedVariableError, resource_exhausted
 from runtime.executable import Executable, prepare_feed
 from runtime.signature import bind, check_size
+from runtime.variables import READ, WRITE
 
 from ..ir import dims as D
 from ..ir.signature import program_signature
@@ -99,6 +100,8 @@ class InterpretedProgram(Executable):
         self.program = program
         self.texts = {}
         self._reads = {n.attr["var"]: n for n in program.topo() if n.op == "variable"}
+        # updates are new arrays, committed after the run: never in place
+        self.variable_access = WRITE if program.effects else READ if self._reads else None
 
     @property
     def signature(self):

@@ -15,6 +15,10 @@ directory, a bad CRC, a forged header), raises `CheckpointError` (a ValueError) 
 file and each offending variable, and then no variable (and not the run counter) has been
 changed. Keys in the file that the saver does not cover are
 ignored. A graph built the same way in a fresh process restores the same values.
+
+With threads training the same Session, `save` copies every variable from one moment
+(between two steps' commits) and `restore` installs every value in one exclusive section
+of the Session's variable store (runtime/variables.py): no run sees a mix.
 """
 
 from __future__ import annotations
@@ -62,10 +66,11 @@ class Saver:
         self._check_graph(sess)
         path = _npz_path(save_path, global_step, sess)
         arrays = {}
-        for key, var in self._vars.items():
-            value = sess._store.get(_store_name(var), f"saving {var.name!r}")
-            arrays[key] = np.asarray(value, order="C")  # (ascontiguousarray makes 0-d 1-d)
-        arrays[RUN_COUNTER_KEY] = np.asarray(sess._run_counter, dtype=np.int64)
+        with sess._store.lock.reading:  # copies from one moment: no concurrent step's half
+            for key, var in self._vars.items():
+                value = sess._store.get(_store_name(var), f"saving {var.name!r}")
+                arrays[key] = np.array(value, order="C")  # (ascontiguousarray makes 0-d 1-d)
+            arrays[RUN_COUNTER_KEY] = np.asarray(sess._run_counter, dtype=np.int64)
         _write_npz(path, arrays)
         return path
 
@@ -80,10 +85,11 @@ class Saver:
         wanted = {key: (var.dtype.np, tuple(var.shape), f"variable {var.name!r}")
                   for key, var in self._vars.items()}
         loaded, counter = read_checkpoint(path, wanted, RUN_COUNTER_KEY)
-        for key, var in self._vars.items():
-            sess._store.set(_store_name(var), loaded[key])
-        if counter is not None:
-            sess._run_counter = counter
+        with sess._store.lock.exclusive():  # no run sees a half-restored checkpoint
+            for key, var in self._vars.items():
+                sess._store.set(_store_name(var), loaded[key])
+            if counter is not None:
+                sess._run_counter = counter
 
     def _check_graph(self, sess):
         for var in self._vars.values():

@@ -16,7 +16,9 @@ region: the caller publishes the chunk function under the mutex, bumps a generat
 counter and broadcasts; chunks are handed out with an atomic counter; the last worker to
 finish signals the caller. One region at a time: a second caller that finds the pool
 busy (another thread running a region at the same time) runs its chunks itself. After a
-`fork` the child re-creates its workers (the pool remembers the pid that started them).
+`fork` the child re-creates its workers (the pool remembers the pid that started them),
+its mutex and condition variables (a parent's worker may have held the mutex), and takes
+over a region claim its parent had in flight (`busy` holds the claiming process's pid).
 """
 
 from __future__ import annotations
@@ -182,15 +184,26 @@ def emit_pool(module: ir.Module, workers: int, internal: bool):
         run.linkage = "internal"
     chunk_fn, ctx, n = run.args
     b = ir.IRBuilder(run.append_basic_block("entry"))
+    claim, contended, steal = (run.append_basic_block(x) for x in
+                               ("claim", "contended", "steal"))
     serial = run.append_basic_block("serial")
     pooled = run.append_basic_block("pooled")
-    old = b.cmpxchg(busy, ir.Constant(I32, 0), ir.Constant(I32, 1), "acquire", "monotonic")
-    got = b.extract_value(old, 1)
-    b.cbranch(b.and_(got, b.icmp_signed(">", n, ir.Constant(I64, 1))), pooled, serial)
+    b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 1)), claim, serial)
+    # `busy` holds the pid of the process whose thread runs a region (0: free), so a
+    # forked child tells a region of its own from one its parent had in flight at the
+    # fork (whose thread does not exist here) and takes the pool over
+    b.position_at_end(claim)
+    me = b.call(getpid, [])
+    old = b.cmpxchg(busy, ir.Constant(I32, 0), me, "acquire", "monotonic")
+    b.cbranch(b.extract_value(old, 1), pooled, contended)
+    b.position_at_end(contended)
+    holder = b.extract_value(old, 0)
+    b.cbranch(b.icmp_signed("!=", holder, me), steal, serial)
+    b.position_at_end(steal)  # one thread of the child wins the stale claim
+    stolen = b.cmpxchg(busy, holder, me, "acquire", "monotonic")
+    b.cbranch(b.extract_value(stolen, 1), pooled, serial)
 
-    b.position_at_end(serial)  # busy elsewhere (or one chunk): the caller runs them all
-    with b.if_then(got):
-        b.store_atomic(ir.Constant(I32, 0), busy, "release", 4)
+    b.position_at_end(serial)  # busy here (or one chunk): the caller runs them all
     i = b.alloca(I64)
     b.store(ir.Constant(I64, 0), i)
     head, body, end = (run.append_basic_block(x) for x in ("s_head", "s_body", "s_end"))
@@ -206,7 +219,6 @@ def emit_pool(module: ir.Module, workers: int, internal: bool):
     b.ret_void()
 
     b.position_at_end(pooled)
-    me = b.call(getpid, [])
     fresh = b.or_(b.icmp_signed("==", b.load(started), ir.Constant(I64, 0)),
                   b.icmp_signed("!=", b.load(pid), me))
     with b.if_then(fresh):  # first region of this process (or of a forked child)

@@ -17,6 +17,7 @@ import functools
 import llvmlite.binding as llvm
 
 from runtime.cpu import LEVELS
+from runtime.llvm_jit import check_llvm
 
 from ...lower.schedule import Schedule, matmul_tiles
 
@@ -31,6 +32,7 @@ def _init():
 def target_machine(cpu: str = "host", opt_level: int = 3, pic: bool = False):
     """A new TargetMachine (an MCJIT engine takes ownership of the one it is given, so
     machines are never shared between engines)."""
+    check_llvm()  # a forked child whose parent was inside LLVM: a clear error, not a hang
     _init()
     target = llvm.Target.from_default_triple()
     if cpu in ("host", ""):
@@ -42,6 +44,7 @@ def target_machine(cpu: str = "host", opt_level: int = 3, pic: bool = False):
 
 
 def optimize(module_text: str, opt_level: int = 3, cpu: str = "host"):
+    check_llvm()
     _init()
     mod = llvm.parse_assembly(module_text)
     mod.verify()
