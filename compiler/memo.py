@@ -32,7 +32,7 @@ import threading
 from collections import OrderedDict
 
 MAX_ENTRIES = 64
-MAX_BYTES = 256 << 20
+MAX_BYTES = 64 << 20
 stats = {"hits": 0, "misses": 0, "stores": 0, "evictions": 0}
 
 _entries: OrderedDict = OrderedDict()  # key -> (description, bytes)

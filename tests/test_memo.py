@@ -149,6 +149,20 @@ def test_bounded_least_recently_used(monkeypatch):
     assert memo.stats["hits"] - before["hits"] == 1
 
 
+def test_bounded_by_bytes(monkeypatch):
+    memo.clear()
+    run_once(14.0)
+    size = memo.info()["bytes"]
+    assert size > 0
+    monkeypatch.setattr(memo, "MAX_BYTES", size + size // 2)
+    run_once(15.0)  # two do not fit: the older goes
+    assert memo.info()["entries"] == 1 and memo.info()["bytes"] <= memo.MAX_BYTES
+    monkeypatch.setattr(memo, "MAX_BYTES", size // 2)
+    before = dict(memo.stats)
+    run_once(16.0)  # larger than the bound alone: not kept
+    assert memo.stats["stores"] == before["stores"] and memo.info()["entries"] == 1
+
+
 def test_disk_cache_on_leaves_the_memo_alone(monkeypatch, tmp_path):
     monkeypatch.setenv("FLOWC_CACHE", "1")
     monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
