@@ -14,13 +14,15 @@ the CLI) compiles through these stages, in this order, and nowhere else:
 `build_program(program, options, assembly=False)` runs plan -> lowered -> artifact with
 the compile cache (compiler/cache.py) around it: a hit returns the cached executable
 without planning or code generation, a miss builds and stores (`assembly=True`, dumps,
-bypasses the cache). `compile_graph` runs every stage from the graph (Session, fc.jit,
-fc.dump) and writes the stage texts when asked; `optimized_program` stops at the
-optimized program (fc.compile, `flowc cache explain`), which `plan_and_lower` takes on
-to the kernel IR (fc.compile's C API module, the viewer's kernel plan via `plan`). The
-stage texts ("graph", "input", one per pass run, "fusion", "kernels", then the
-backend's: "llvm", "llvm_opt", "asm" or "cuda") are assembled here (`stage_texts`), the
-fusion stage recorded in the pass report like a pass.
+bypasses the cache). With the cache on disk off, CPU programs go through the in-process
+memo instead (compiler/memo.py: one LLVM run per program per process). `compile_graph`
+runs every stage from the graph (Session, fc.jit, fc.dump) and writes the stage texts
+when asked; `optimized_program` stops at the optimized program (fc.compile, `flowc cache
+explain`), which `plan_and_lower` takes on to the kernel IR (fc.compile's C API module,
+the viewer's kernel plan via `plan`). The stage texts ("graph", "input", one per pass
+run, "fusion", "kernels", then the backend's: "llvm", "llvm_opt", "asm" or "cuda") are
+assembled here (`stage_texts`), the fusion stage recorded in the pass report like a
+pass.
 
 Drivers choose the options and what to do with the result; backends are functions of
 the lowered program and the options (they never plan, run passes or touch the cache).
@@ -34,7 +36,7 @@ from dataclasses import dataclass, replace
 from passes.fusion import format_plan, plan_kernels
 from passes.manager import PassReport, run_pipeline
 
-from . import cache
+from . import cache, memo
 from .backends import BACKENDS
 from .convert import _needed_ops, convert
 from .errors import CompileError
@@ -186,13 +188,30 @@ def build_program(program, options: CompileOptions = None, assembly=False,
     exe, parts = cache.lookup(program, options)
     if exe is not None:
         return exe
-    if parts is None:  # the cache is off
-        return _build(program, options, assembly, report)
+    if parts is None:  # the cache on disk is off: the in-process memo (CPU)
+        return _build_memo(program, options, report)
     with cache.key_lock(parts):  # one compile per key at a time in this process
         exe = cache.load(parts, program, options)  # another thread may have stored it
         if exe is None:
             exe = _build(program, options, assembly, report)
             cache.store(parts, exe, options)
+    return exe
+
+
+def _build_memo(program, options, report):
+    """A CPU program from the in-process memo (compiler/memo.py), else built and kept
+    there: compiling one program again in this process runs LLVM once."""
+    if options.device != "cpu":
+        return _build(program, options, False, report)
+    from .backends.llvm import jit
+    parts = {**cache.key_parts(program, options), "program": memo.program_hash(program)}
+    key = cache.digest(parts)
+    with cache.key_lock(parts):  # threads compiling one program at once compile it once
+        description = memo.get(key)
+        if description is not None:
+            return jit.load(description, program_signature(program), options)
+        exe = _build(program, options, False, report)
+        memo.put(key, *jit.describe(exe))
     return exe
 
 

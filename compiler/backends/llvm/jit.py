@@ -4,9 +4,15 @@ object code -> MCJIT -> a `runtime.cpu_executable.CpuExecutable`.
 The object code is made once: MCJIT loads it, and the compile cache links the same bytes
 into its shared object (`executable.objects`). Stage texts added: "llvm", "llvm_opt",
 and "asm" when `assembly` (dumps). Never plans kernels or touches the cache.
+
+`describe(exe)` and `load(description, signature, options)` make another executable of
+a program from its object code without LLVM optimization (the in-process memo,
+compiler/memo.py): a new MCJIT engine per executable, fresh constants.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from runtime.cpu_executable import CpuExecutable
 from runtime.llvm_jit import JitLibrary
@@ -40,6 +46,35 @@ def _compile_module(llvm_text, options, assembly):
     tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
     asm = tm.emit_assembly(ref) if assembly else ""
     return str(ref), tm.emit_object(ref), asm
+
+
+def describe(exe: CpuExecutable):
+    """(description, bytes): what `load` needs to make another executable of `exe`'s
+    program — its object code and buffer table (constants copied) — and its size."""
+    buffers = [replace(b, source=b.source.copy()) if b.kind == "const" else b
+               for b in exe.buffers]
+    description = {"objects": list(exe.objects), "buffers": buffers,
+                   "outputs": list(exe.outputs), "updates": dict(exe.updates),
+                   "errors": dict(exe.errors), "lifetimes": dict(exe.lifetimes),
+                   "texts": {k: v for k, v in exe.texts.items() if k != "asm"}}
+    size = sum(len(o) for o in exe.objects) + \
+        sum(b.source.nbytes for b in buffers if b.kind == "const")
+    return description, size
+
+
+def load(description, signature, options) -> CpuExecutable:
+    """A new executable of a `describe`d program: its object code loaded into a new MCJIT
+    engine (no LLVM optimization), its constants copied (never shared between
+    executables), `signature` the program's being compiled (feed names)."""
+    lib = JitLibrary(description["objects"],
+                     target.target_machine(options.target_cpu, options.opt_level, pic=True))
+    buffers = [replace(b, source=b.source.copy()) if b.kind == "const" else b
+               for b in description["buffers"]]
+    exe = CpuExecutable(signature, buffers, description["outputs"], description["updates"],
+                        description["errors"], lib.address(emit.ENTRY), keepalive=lib,
+                        texts=dict(description["texts"]), lifetimes=description["lifetimes"])
+    exe.objects = list(description["objects"])
+    return exe
 
 
 def schedule(options):
