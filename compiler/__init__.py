@@ -2,7 +2,8 @@
 
 The names below are TensorFlow 1.x's (`tf.compat.v1`) with the same meaning; a TF1
 program that uses them runs unchanged. Submodule-like namespaces: `fc.nn`, `fc.random`,
-`fc.initializers`, `fc.dtypes`, `fc.compat.v1`. Importing this package installs the
+`fc.initializers`, `fc.dtypes`, `fc.compat.v1`; host-side `fc.app`, `fc.flags`, `fc.gfile`,
+`fc.logging` (compiler/platform/). Importing this package installs the
 operator overloads on `Tensor` and `Variable` (see `frontend/overloads.py`).
 """
 
@@ -113,7 +114,9 @@ from .ir.dims import ShapeError
 from .ir.dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
 from .jit import jit
 from .options import CompileOptions
+from .platform import app, flags, gfile
 from .platform import compat as _compat
+from .platform import tf_logging as logging
 from .session import ConfigProto, InteractiveSession, Session, get_default_session
 
 bool = bool_  # noqa: A001  (TF1 spells it fc.bool)
@@ -167,6 +170,6 @@ __all__ = [
 ]
 __all__ += [
     "arg_max", "arg_min", "clip_by_global_norm", "clip_by_norm", "get_collection_ref",
-    "global_norm", "InteractiveSession", "VERSION",
+    "global_norm", "InteractiveSession", "VERSION", "app", "flags", "gfile", "logging",
 ]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
