@@ -2,7 +2,8 @@
 
 The names below are TensorFlow 1.x's (`tf.compat.v1`) with the same meaning; a TF1
 program that uses them runs unchanged. Submodule-like namespaces: `fc.nn`, `fc.random`,
-`fc.initializers`, `fc.dtypes`, `fc.compat.v1`. Importing this package installs the
+`fc.initializers`, `fc.dtypes`, `fc.compat.v1`; host-side `fc.app`, `fc.flags`, `fc.gfile`,
+`fc.logging` (compiler/platform/). Importing this package installs the
 operator overloads on `Tensor` and `Variable` (see `frontend/overloads.py`).
 """
 
@@ -29,6 +30,7 @@ from .frontend.array_ops import (
     zeros,
     zeros_like,
 )
+from .frontend.clip_ops import clip_by_global_norm, clip_by_norm, global_norm
 from .frontend.control_flow import control_dependencies, device, group, identity, name_scope, no_op
 from .frontend.core import constant, convert_to_tensor
 from .frontend.graph import (
@@ -98,6 +100,7 @@ from .frontend.variables import (
     assign_add,
     assign_sub,
     get_collection,
+    get_collection_ref,
     global_variables,
     global_variables_initializer,
     initialize_all_variables,
@@ -111,7 +114,10 @@ from .ir.dims import ShapeError
 from .ir.dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
 from .jit import jit
 from .options import CompileOptions
-from .session import ConfigProto, Session, get_default_session
+from .platform import app, flags, gfile
+from .platform import compat as _compat
+from .platform import tf_logging as logging
+from .session import ConfigProto, InteractiveSession, Session, get_default_session
 
 bool = bool_  # noqa: A001  (TF1 spells it fc.bool)
 half = float16
@@ -133,7 +139,13 @@ initializers = _types.SimpleNamespace(
     global_variables=global_variables_initializer, local_variables=local_variables_initializer,
     variables=variables_initializer)
 
-compat = _types.SimpleNamespace(v1=_sys.modules[__name__])
+compat = _types.SimpleNamespace(
+    v1=_sys.modules[__name__], as_bytes=_compat.as_bytes, as_text=_compat.as_text,
+    as_str=_compat.as_str, as_str_any=_compat.as_str_any)
+
+__version__ = VERSION = "1.15.0-flowc"  # the TF1 API level flowc follows; not a TF build
+arg_max = argmax  # TF1's deprecated spellings (`dimension=` is accepted)
+arg_min = argmin
 
 __all__ = [
     "add_to_collection", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
@@ -155,5 +167,9 @@ __all__ = [
     "truncated_normal", "truncated_normal_initializer", "unstack", "Variable", "variable_scope",
     "variables_initializer", "VariableScope", "variance_scaling_initializer", "where", "where_v2",
     "zeros", "zeros_initializer", "zeros_like",
+]
+__all__ += [
+    "arg_max", "arg_min", "clip_by_global_norm", "clip_by_norm", "get_collection_ref",
+    "global_norm", "InteractiveSession", "VERSION", "app", "flags", "gfile", "logging",
 ]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops

@@ -216,6 +216,25 @@ class Session:
         return out
 
 
+class InteractiveSession(Session):
+    """TF1's `tf.InteractiveSession`: a Session that, while open, is the default session
+    and its graph the default graph, so `Tensor.eval()` and `Operation.run()` work without
+    `with`. `close()` uninstalls both."""
+
+    def __init__(self, target="", graph: Graph = None, config: ConfigProto = None):
+        super().__init__(target, graph, config)
+        default_sessions.stack.append(self)
+        self._interactive_ctx = self.graph.as_default()
+        self._interactive_ctx.__enter__()
+
+    def close(self):
+        ctx, self._interactive_ctx = getattr(self, "_interactive_ctx", None), None
+        if ctx is not None:
+            if self in default_sessions.stack:
+                default_sessions.stack.remove(self)
+            ctx.__exit__(None, None, None)
+        super().close()
+
 def _host_value(value, tensor):
     if isinstance(value, np.ndarray):
         return value

@@ -351,6 +351,11 @@ class Graph:
     def add_to_collection(self, key, value):
         self.collections.setdefault(key, []).append(value)
 
+    def get_collection_ref(self, key):
+        """The collection `key` itself (a list, created empty when missing): appending to
+        it adds to the graph's collection (TF1)."""
+        return self.collections.setdefault(key, [])
+
     def get_collection(self, key, scope=None):
         items = self.collections.get(key, [])
         if scope:

@@ -254,7 +254,8 @@ __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "lo
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
            "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits",
            "bias_add", "xw_plus_b", "l2_loss", "l2_normalize", "moments", "dropout",
-           "rnn_cell", "static_rnn"]
+           "rnn_cell", "static_rnn", "in_top_k"]
 
 # fc.nn.rnn_cell.* and fc.nn.static_rnn live in rnn.py (which does not import this module).
+from .clip_ops import in_top_k  # noqa: E402  (clip_ops does not import this module)
 from .rnn import rnn_cell, static_rnn  # noqa: E402

@@ -172,6 +172,11 @@ def get_collection(key, scope=None):
     return get_default_graph().get_collection(key, scope)
 
 
+def get_collection_ref(key):
+    """The list that is collection `key` of the default graph (mutations are seen)."""
+    return get_default_graph().get_collection_ref(key)
+
+
 def add_to_collection(name, value):
     """Append `value` to collection `name` of the default graph."""
     get_default_graph().add_to_collection(name, value)

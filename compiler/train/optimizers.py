@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..frontend import math_ops as M
-from ..frontend.array_ops import zeros
+from ..frontend.array_ops import fill, zeros
 from ..frontend.core import convert_to_tensor, create_op
 from ..frontend.graph import Tensor
 from ..frontend.variables import TRAINABLE_VARIABLES, Variable
@@ -83,12 +83,16 @@ class Optimizer:
         return made + list(self._non_slots.values())
 
     def _zeros_slot(self, var, slot_name, op_name):
+        return self._filled_slot(var, slot_name, op_name, 0)
+
+    def _filled_slot(self, var, slot_name, op_name, value):
+        """The slot `slot_name` of `var`, created once with every element `value`."""
         by_var = self._slots.setdefault(slot_name, {})
         key = _var_key(var)
         if key not in by_var:
             shape, dtype = tuple(var.shape), var.dtype
-            by_var[key] = self._new_variable(lambda: zeros(shape, dtype), f"{key}/{op_name}",
-                                             var.graph)
+            by_var[key] = self._new_variable(lambda: _filled(shape, dtype, value),
+                                             f"{key}/{op_name}", var.graph)
         return by_var[key]
 
     @staticmethod
@@ -282,6 +286,12 @@ class AdamOptimizer(Optimizer):
             up2 = b2p.assign(M.multiply(b2p.value(), _hyper(self._beta2, b2p.dtype, "beta2")),
                              name="update_beta2", read_value=False)
         return _group(update_ops + [up1, up2], name)
+
+
+def _filled(shape, dtype, value):
+    if value == 0:
+        return zeros(shape, dtype)
+    return fill(list(shape), np.asarray(value, dtype=dtype.np))
 
 
 def _cast_to(t, dtype):
