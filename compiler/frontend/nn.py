@@ -22,6 +22,12 @@ from .core import (
 from .embedding import embedding_lookup  # noqa: F401  (fc.nn.embedding_lookup)
 from .math_ops import sigmoid, tanh  # noqa: F401  (re-exported as fc.nn.sigmoid/tanh)
 from .reduce_ops import _axes
+from .sampled import (  # noqa: F401  (fc.nn.*: issue 14's sampled losses)
+    log_uniform_candidate_sampler,
+    nce_loss,
+    sampled_softmax_loss,
+    uniform_candidate_sampler,
+)
 
 
 def relu(features, name=None):
@@ -255,7 +261,8 @@ __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "lo
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
            "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits",
            "bias_add", "xw_plus_b", "l2_loss", "l2_normalize", "moments", "dropout",
-           "rnn_cell", "static_rnn", "embedding_lookup"]
+           "rnn_cell", "static_rnn", "embedding_lookup", "nce_loss", "sampled_softmax_loss",
+           "log_uniform_candidate_sampler", "uniform_candidate_sampler"]
 
 # fc.nn.rnn_cell.* and fc.nn.static_rnn live in rnn.py (which does not import this module).
 from .rnn import rnn_cell, static_rnn  # noqa: E402
