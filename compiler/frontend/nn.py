@@ -3,9 +3,11 @@
 Activations (relu, relu6, elu, softplus, sigmoid, tanh), softmax and log_softmax
 (numerically stable: the maximum is subtracted first), the cross-entropy losses
 (softmax, sparse softmax, sigmoid; all stable for large logits), bias_add, l2_loss,
-l2_normalize, xw_plus_b, dropout and moments. Each result tensor carries the `name` the
-user gave (intermediate ops live under that name scope). The loss functions take their
-arguments by keyword, as in TF1 (`labels=`, `logits=`).
+l2_normalize, xw_plus_b, dropout and moments; `embedding_lookup` (embedding.py) and the
+sampled losses `nce_loss` / `sampled_softmax_loss` with their samplers (sampled.py).
+Each result tensor carries the `name` the user gave (intermediate ops live under that
+name scope). The loss functions take their arguments by keyword, as in TF1 (`labels=`,
+`logits=`).
 """
 
 from __future__ import annotations
