@@ -201,6 +201,21 @@ def _sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, n
     return logits, make("stop_gradient", [make("concat", [ones, zeros], axis=1)])
 
 
+def _logistic_loss(x, z):
+    """`max(x, 0) - x z + log1p(exp(-|x|))`, as `fc.nn.sigmoid_cross_entropy_with_logits`
+    (written here: this module sits below nn.py, which re-exports it)."""
+    relu = make("maximum", [x, constant(0, x.dtype)])
+    soft = make("log1p", [make("exp", [make("neg", [make("abs", [x])])])])
+    return make("add", [make("sub", [relu, make("mul", [x, z])]), soft])
+
+
+def _log_softmax(x):
+    """`log_softmax` over axis 1, shifted by the row maximum as `fc.nn.log_softmax`."""
+    z = make("sub", [x, make("reduce_max", [x], axes=(1,), keepdims=True)])
+    total = make("reduce_sum", [make("exp", [z])], axes=(1,), keepdims=True)
+    return make("sub", [z, make("log", [total])])
+
+
 def _as(t, dtype):
     return t if t.dtype is dtype else make("cast", [t], dtype=dtype)
 
@@ -222,13 +237,12 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     true classes (label 1/num_true) and the sampled classes (label 0), logits corrected
     by `log(expected count)`. Default sampler: log-uniform, unique, as TF1."""
     with op_scope(name, "nce_loss", [inputs]) as scope:
-        from .nn import sigmoid_cross_entropy_with_logits
         logits, targets = _sampled_logits(weights, biases, labels, inputs, num_sampled,
                                           num_classes, num_true, sampled_values,
                                           remove_accidental_hits, partition_strategy, None,
                                           "nce_loss")
-        losses = sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
-        return make("reduce_sum", [losses], axes=(1,), keepdims=False, name=scope)
+        return make("reduce_sum", [_logistic_loss(logits, targets)], axes=(1,),
+                    keepdims=False, name=scope)
 
 
 def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
@@ -238,9 +252,9 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
     ([batch]), logits corrected by `log(expected count)`; accidental hits removed by
     default, as TF1."""
     with op_scope(name, "sampled_softmax_loss", [inputs]) as scope:
-        from .nn import softmax_cross_entropy_with_logits_v2
         logits, targets = _sampled_logits(weights, biases, labels, inputs, num_sampled,
                                           num_classes, num_true, sampled_values,
                                           remove_accidental_hits, partition_strategy, seed,
                                           "sampled_softmax_loss")
-        return softmax_cross_entropy_with_logits_v2(labels=targets, logits=logits, name=scope)
+        return make("neg", [make("reduce_sum", [make("mul", [targets, _log_softmax(logits)])],
+                                 axes=(1,), keepdims=False)], name=scope)
