@@ -14,7 +14,7 @@ from . import summary, train
 from .aot import compile  # fc.compile (shadows the builtin inside this module only)
 from .autodiff import gradients
 from .dump import dump
-from .frontend import layers, nn
+from .frontend import layers, losses, nn
 from .frontend import math_ops as _math_ops
 from .frontend.array_ops import (
     fill,
@@ -173,3 +173,4 @@ __all__ += [
     "global_norm", "InteractiveSession", "VERSION", "app", "flags", "gfile", "logging",
 ]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
+__all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn

@@ -3,9 +3,11 @@
 Activations (relu, relu6, elu, softplus, sigmoid, tanh), softmax and log_softmax
 (numerically stable: the maximum is subtracted first), the cross-entropy losses
 (softmax, sparse softmax, sigmoid; all stable for large logits), bias_add, l2_loss,
-l2_normalize, xw_plus_b, dropout and moments. Each result tensor carries the `name` the
-user gave (intermediate ops live under that name scope). The loss functions take their
-arguments by keyword, as in TF1 (`labels=`, `logits=`).
+l2_normalize, xw_plus_b, dropout and moments; `embedding_lookup` (embedding.py) and the
+sampled losses `nce_loss` / `sampled_softmax_loss` with their samplers (sampled.py).
+Each result tensor carries the `name` the user gave (intermediate ops live under that
+name scope). The loss functions take their arguments by keyword, as in TF1 (`labels=`,
+`logits=`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,15 @@ from .core import (
     make,
     op_scope,
 )
+from .embedding import embedding_lookup  # noqa: F401  (fc.nn.embedding_lookup)
 from .math_ops import sigmoid, tanh  # noqa: F401  (re-exported as fc.nn.sigmoid/tanh)
 from .reduce_ops import _axes
+from .sampled import (  # noqa: F401  (fc.nn.*: issue 14's sampled losses)
+    log_uniform_candidate_sampler,
+    nce_loss,
+    sampled_softmax_loss,
+    uniform_candidate_sampler,
+)
 
 
 def relu(features, name=None):
@@ -254,7 +263,8 @@ __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "lo
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
            "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits",
            "bias_add", "xw_plus_b", "l2_loss", "l2_normalize", "moments", "dropout",
-           "rnn_cell", "static_rnn", "in_top_k"]
+           "rnn_cell", "static_rnn", "in_top_k", "embedding_lookup", "nce_loss",
+           "sampled_softmax_loss", "log_uniform_candidate_sampler", "uniform_candidate_sampler"]
 
 # fc.nn.rnn_cell.* and fc.nn.static_rnn live in rnn.py (which does not import this module).
 from .clip_ops import in_top_k  # noqa: E402  (clip_ops does not import this module)

@@ -1,0 +1,260 @@
+"""Candidate samplers and the sampled losses of TF1: `log_uniform_candidate_sampler`,
+`uniform_candidate_sampler`, `nce_loss`, `sampled_softmax_loss`, as composites of
+primitives (the samples come from the Philox `random_uniform` primitive, so they are the
+same on every backend).
+
+Sampling (TF1's samplers): a log-uniform class is `floor(exp(u * log(range_max + 1))) - 1`
+for a uniform u, so `P(c) = log((c + 2) / (c + 1)) / log(range_max + 1)`; a uniform class
+is `floor(u * range_max)`, `P(c) = 1 / range_max`. With `unique=False` the `num_sampled`
+draws are kept as they come and a class's expected count is `P(c) * num_sampled`. With
+`unique=True` TF1 draws until it has `num_sampled` distinct classes and the expected
+count is `-expm1(num_tries * log1p(-P(c)))`; flowc draws a fixed pool of
+`POOL_FACTOR * num_sampled + POOL_EXTRA` values and keeps the first `num_sampled`
+distinct ones in draw order (which is TF1's rejection sampling as long as the pool holds
+that many distinct values). `num_tries` is the position of the last one kept. Should the
+pool hold too few distinct values (only when `num_sampled` is close to `range_max`) the
+missing samples are the pool's first value, counted as drawn with the whole pool.
+
+The losses follow TF1's `_compute_sampled_logits`: the true and sampled classes' rows of
+`weights` and `biases` are looked up with `embedding_lookup` (so their gradients are
+scatter-adds), `log(expected count)` is subtracted from every logit, and with
+`remove_accidental_hits` a sampled class equal to one of a row's true classes gets the
+logit `-FLT_MAX` in that row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import dtypes as T
+from .core import constant, convert_to_tensor, known_shape, make, op_scope
+from .embedding import embedding_lookup
+from .reduce_ops import reduce_any
+
+POOL_FACTOR = 4
+POOL_EXTRA = 64
+
+
+def _draws(n, seed):
+    from .random_ops import _draw, get_seed
+    graph_seed, op_seed = get_seed(seed)
+    return _draw("random_uniform", (n,), T.float64, graph_seed, op_seed)
+
+
+def _log_uniform_ids(u, range_max):
+    log_range = constant(float(np.log(range_max + 1.0)), T.float64)
+    v = make("sub", [make("floor", [make("exp", [make("mul", [u, log_range])])]),
+                     constant(1.0, T.float64)])
+    return make("minimum", [make("maximum", [v, constant(0.0, T.float64)]),
+                            constant(float(range_max - 1), T.float64)])
+
+
+def _uniform_ids(u, range_max):
+    v = make("floor", [make("mul", [u, constant(float(range_max), T.float64)])])
+    return make("minimum", [v, constant(float(range_max - 1), T.float64)])
+
+
+def _log_uniform_prob(ids, range_max):
+    c = make("cast", [ids], dtype=T.float64)
+    ratio = make("div", [make("add", [c, constant(2.0, T.float64)]),
+                         make("add", [c, constant(1.0, T.float64)])])
+    return make("div", [make("log", [ratio]),
+                        constant(float(np.log(range_max + 1.0)), T.float64)])
+
+
+def _uniform_prob(ids, range_max):
+    c = make("cast", [ids], dtype=T.float64)
+    return make("add", [make("mul", [c, constant(0.0, T.float64)]),
+                        constant(1.0 / range_max, T.float64)])
+
+
+def _unique_first(pool, k, num_sampled):
+    """The first `num_sampled` distinct values of the float64 pool [k] in draw order,
+    and the number of draws that took (float64 scalar)."""
+    col = make("reshape", [pool], shape=(k, 1))
+    row = make("reshape", [pool], shape=(1, k))
+    i = make("iota", [], shape=(k, k), axis=0, dtype=T.int32)
+    j = make("iota", [], shape=(k, k), axis=1, dtype=T.int32)
+    dup = make("logical_and", [make("equal", [col, row]), make("less", [j, i])])
+    seen = reduce_any(dup, axis=1)
+    first = make("cast", [make("logical_not", [seen])], dtype=T.float64)  # [k]
+    upto = make("cast", [make("less_equal", [j, i])], dtype=T.float64)  # [i, j]: j <= i
+    rank = make("reduce_sum", [make("mul", [upto, make("reshape", [first], shape=(1, k))])],
+                axes=(1,), keepdims=False)  # distinct values among draws 0..i
+    m = make("iota", [], shape=(num_sampled, 1), axis=0, dtype=T.float64)
+    want = make("add", [m, constant(1.0, T.float64)])
+    pick = make("mul", [make("cast", [make("equal", [make("reshape", [rank], shape=(1, k)),
+                                                     want])], dtype=T.float64),
+                        make("reshape", [first], shape=(1, k))])  # [num_sampled, k]
+    found = make("reduce_sum", [pick], axes=(1,), keepdims=False)
+    first_value = make("slice", [pool], begin=(0,), size=(1,), stride=(1,))
+    picked = make("reduce_sum", [make("mul", [pick, row])], axes=(1,), keepdims=False)
+    missing = make("sub", [constant(1.0, T.float64), found])
+    values = make("add", [picked, make("mul", [missing, first_value])])
+    position = make("add", [make("iota", [], shape=(1, k), axis=1, dtype=T.float64),
+                            constant(1.0, T.float64)])
+    last = make("slice", [pick], begin=(num_sampled - 1, 0), size=(1, k), stride=(1, 1))
+    tries = make("reduce_sum", [make("mul", [last, position])], axes=None, keepdims=False)
+    all_found = make("reduce_sum", [last], axes=None, keepdims=False)
+    tries = make("add", [tries, make("mul", [make("sub", [constant(1.0, T.float64),
+                                                          all_found]),
+                                             constant(float(k), T.float64)])])
+    return values, tries
+
+
+def _sampler(kind, true_classes, num_true, num_sampled, unique, range_max, seed, name):
+    range_max, num_sampled, num_true = int(range_max), int(num_sampled), int(num_true)
+    opname = f"{kind}_candidate_sampler"
+    if range_max < 1 or num_sampled < 1:
+        raise ValueError(f"{opname}: range_max and num_sampled must be positive, got "
+                         f"{range_max} and {num_sampled}")
+    if unique and num_sampled > range_max:
+        raise ValueError(f"{opname}: unique sampling of {num_sampled} classes needs "
+                         f"range_max >= num_sampled, got {range_max}")
+    labels = convert_to_tensor(true_classes)
+    shape = known_shape(labels, opname)
+    if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != num_true):
+        raise ValueError(f"{opname}: true_classes must be [batch, num_true={num_true}], got "
+                         f"{list(shape)}")
+    ids_of = _log_uniform_ids if kind == "log_uniform" else _uniform_ids
+    prob_of = _log_uniform_prob if kind == "log_uniform" else _uniform_prob
+    with op_scope(name, opname.title().replace("_", ""), [labels]):
+        if unique:
+            k = POOL_FACTOR * num_sampled + POOL_EXTRA
+            values, tries = _unique_first(ids_of(_draws(k, seed), range_max), k, num_sampled)
+        else:
+            values = ids_of(_draws(num_sampled, seed), range_max)
+            tries = None
+        sampled = make("cast", [values], dtype=T.int64, name="sampled_candidates")
+
+        def expected(ids, out_name):
+            p = prob_of(ids, range_max)
+            if tries is None:
+                count = make("mul", [p, constant(float(num_sampled), T.float64)])
+            else:
+                log_miss = make("log1p", [make("neg", [p])])
+                count = make("neg", [make("expm1", [make("mul", [tries, log_miss])])])
+            return make("cast", [count], dtype=T.float32, name=out_name)
+
+        return (sampled, expected(labels, "true_expected_count"),
+                expected(sampled, "sampled_expected_count"))
+
+
+def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
+                                  seed=None, name=None):
+    """`(sampled_candidates [num_sampled] int64, true_expected_count [batch, num_true],
+    sampled_expected_count [num_sampled])` for classes drawn from the log-uniform (Zipf)
+    distribution over [0, range_max) (see the module docstring)."""
+    return _sampler("log_uniform", true_classes, num_true, num_sampled, unique, range_max,
+                    seed, name)
+
+
+def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
+                              seed=None, name=None):
+    """Like `log_uniform_candidate_sampler` with every class equally likely."""
+    return _sampler("uniform", true_classes, num_true, num_sampled, unique, range_max, seed,
+                    name)
+
+
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+                    sampled_values, remove_accidental_hits, partition_strategy, seed, opname):
+    x = convert_to_tensor(inputs)
+    y = convert_to_tensor(labels)
+    if y.dtype.kind != "int":
+        raise TypeError(f"{opname}: labels must be integer class ids, got {y.dtype.name}")
+    y = make("cast", [y], dtype=T.int64) if y.dtype is not T.int64 else y
+    xs = known_shape(x, opname)
+    if len(xs) != 2:
+        raise ValueError(f"{opname}: inputs must be [batch, dim], got {list(xs)}")
+    dim = xs[1]
+    y = _labels_2d(y, num_true, opname)
+    if sampled_values is None:
+        sampled_values = log_uniform_candidate_sampler(y, num_true, num_sampled, True,
+                                                       num_classes, seed=seed)
+    sampled, true_count, sampled_count = (make("stop_gradient", [convert_to_tensor(v)])
+                                          for v in sampled_values)
+    sampled = make("cast", [sampled], dtype=T.int64) if sampled.dtype is not T.int64 else sampled
+    true_w = embedding_lookup(weights, y, partition_strategy=partition_strategy)  # [b, t, d]
+    sampled_w = embedding_lookup(weights, sampled, partition_strategy=partition_strategy)
+    true_b = embedding_lookup(biases, y, partition_strategy=partition_strategy)  # [b, t]
+    sampled_b = embedding_lookup(biases, sampled, partition_strategy=partition_strategy)
+    rows = make("reshape", [x], shape=(-1, 1, dim))
+    true_logits = make("add", [make("reduce_sum", [make("mul", [rows, true_w])], axes=(2,),
+                                    keepdims=False), true_b])
+    sampled_logits = make("add", [make("matmul", [x, sampled_w], transpose_a=False,
+                                       transpose_b=True), sampled_b])
+    if remove_accidental_hits:
+        hit = make("equal", [make("reshape", [y], shape=(-1, num_true, 1)),
+                             make("reshape", [sampled], shape=(1, 1, num_sampled))])
+        hits = reduce_any(hit, axis=1)
+        sampled_logits = make("add", [sampled_logits, make("select", [
+            hits, constant(-FLT_MAX, x.dtype), constant(0.0, x.dtype)])])
+    true_logits = make("sub", [true_logits, make("log", [_as(true_count, x.dtype)])])
+    sampled_logits = make("sub", [sampled_logits, make("log", [_as(sampled_count, x.dtype)])])
+    logits = make("concat", [true_logits, sampled_logits], axis=1)
+    ones = make("add", [make("mul", [true_logits, constant(0, x.dtype)]),
+                        constant(1.0 / num_true, x.dtype)])
+    zeros = make("mul", [sampled_logits, constant(0, x.dtype)])
+    return logits, make("stop_gradient", [make("concat", [ones, zeros], axis=1)])
+
+
+def _logistic_loss(x, z):
+    """`max(x, 0) - x z + log1p(exp(-|x|))`, as `fc.nn.sigmoid_cross_entropy_with_logits`
+    (written here: this module sits below nn.py, which re-exports it)."""
+    relu = make("maximum", [x, constant(0, x.dtype)])
+    soft = make("log1p", [make("exp", [make("neg", [make("abs", [x])])])])
+    return make("add", [make("sub", [relu, make("mul", [x, z])]), soft])
+
+
+def _log_softmax(x):
+    """`log_softmax` over axis 1, shifted by the row maximum as `fc.nn.log_softmax`."""
+    z = make("sub", [x, make("reduce_max", [x], axes=(1,), keepdims=True)])
+    total = make("reduce_sum", [make("exp", [z])], axes=(1,), keepdims=True)
+    return make("sub", [z, make("log", [total])])
+
+
+def _as(t, dtype):
+    return t if t.dtype is dtype else make("cast", [t], dtype=dtype)
+
+
+def _labels_2d(y, num_true, opname):
+    shape = known_shape(y, opname)
+    if len(shape) == 1 and num_true == 1:
+        return make("reshape", [y], shape=(shape[0], 1))
+    if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != num_true):
+        raise ValueError(f"{opname}: labels must be [batch, num_true={num_true}], got "
+                         f"{list(shape)}")
+    return y
+
+
+def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+             sampled_values=None, remove_accidental_hits=False, partition_strategy="mod",
+             name="nce_loss"):
+    """Noise-contrastive estimation loss per example ([batch]): the logistic loss of the
+    true classes (label 1/num_true) and the sampled classes (label 0), logits corrected
+    by `log(expected count)`. Default sampler: log-uniform, unique, as TF1."""
+    with op_scope(name, "nce_loss", [inputs]) as scope:
+        logits, targets = _sampled_logits(weights, biases, labels, inputs, num_sampled,
+                                          num_classes, num_true, sampled_values,
+                                          remove_accidental_hits, partition_strategy, None,
+                                          "nce_loss")
+        return make("reduce_sum", [_logistic_loss(logits, targets)], axes=(1,),
+                    keepdims=False, name=scope)
+
+
+def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
+                         num_true=1, sampled_values=None, remove_accidental_hits=True,
+                         partition_strategy="mod", name="sampled_softmax_loss", seed=None):
+    """Softmax cross-entropy over the true and the sampled classes, per example
+    ([batch]), logits corrected by `log(expected count)`; accidental hits removed by
+    default, as TF1."""
+    with op_scope(name, "sampled_softmax_loss", [inputs]) as scope:
+        logits, targets = _sampled_logits(weights, biases, labels, inputs, num_sampled,
+                                          num_classes, num_true, sampled_values,
+                                          remove_accidental_hits, partition_strategy, seed,
+                                          "sampled_softmax_loss")
+        return make("neg", [make("reduce_sum", [make("mul", [targets, _log_softmax(logits)])],
+                                 axes=(1,), keepdims=False)], name=scope)
