@@ -254,7 +254,7 @@ __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "lo
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
            "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits",
            "bias_add", "xw_plus_b", "l2_loss", "l2_normalize", "moments", "dropout",
-           "rnn_cell", "static_rnn"]
+           "rnn_cell", "static_rnn", "static_bidirectional_rnn"]
 
 # fc.nn.rnn_cell.* and fc.nn.static_rnn live in rnn.py (which does not import this module).
-from .rnn import rnn_cell, static_rnn  # noqa: E402
+from .rnn import rnn_cell, static_bidirectional_rnn, static_rnn  # noqa: E402
