@@ -153,7 +153,9 @@ class LSTMCell(RNNCell):
                  forget_bias=1.0, state_is_tuple=True, activation=None, reuse=None,
                  name=None, dtype=None):
         if num_unit_shards is not None or num_proj_shards is not None:
-            raise NotImplementedError("LSTMCell: sharded variables are not supported")
+            arg = "num_unit_shards" if num_unit_shards is not None else "num_proj_shards"
+            raise NotImplementedError(f"LSTMCell: {arg} (sharded variables) is not "
+                                      "supported by flowc")
         super().__init__(name, dtype, reuse)
         self._num_units = int(num_units)
         self._use_peepholes = bool(use_peepholes)
