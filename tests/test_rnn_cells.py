@@ -427,3 +427,26 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="MultiRNNCell: expected a state tuple of 2"):
         fc.nn.rnn_cell.MultiRNNCell([fc.nn.rnn_cell.GRUCell(2), fc.nn.rnn_cell.GRUCell(2)])(
             xs[0], fc.zeros([2, 2]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bidirectional_sequence_length_gradient_fd(backend):
+    """FD check through the reverse_sequence gathers and the row selects (float64)."""
+    x = fc.placeholder(fc.float64, [None, 3, 2])
+    w = fc.placeholder(fc.float64, [3, None, 4])
+    init = fc.random_uniform_initializer(-1, 1)
+    outs, _, sb = fc.nn.static_bidirectional_rnn(
+        fc.nn.rnn_cell.GRUCell(2, kernel_initializer=init),
+        fc.nn.rnn_cell.BasicLSTMCell(2), fc.unstack(x, axis=1), dtype=fc.float64,
+        sequence_length=fc.constant([3, 1, 2]))
+    loss = fc.reduce_sum(fc.stack(outs) * w) + fc.reduce_sum(sb.c * sb.h)
+    (grad,) = fc.gradients(loss, [x])
+    rng = np.random.default_rng(2)
+    xv, d = rng.uniform(-1, 1, (3, 3, 2)), rng.standard_normal((3, 3, 2))
+    feed = {w: rng.standard_normal((3, 3, 4))}
+    with fc.Session(config=_config(backend)) as sess:
+        sess.run(fc.global_variables_initializer())
+        g = sess.run(grad, {**feed, x: xv})
+        plus, minus = (sess.run(loss, {**feed, x: xv + e * d}) for e in (1e-6, -1e-6))
+    np.testing.assert_allclose(np.sum(g * d), (plus - minus) / 2e-6, rtol=1e-6, atol=1e-8)
+    assert not g[1, 1:].any() and g[1, 0].any()   # row 1 has length 1

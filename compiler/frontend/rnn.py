@@ -1,25 +1,30 @@
-"""`fc.nn.rnn_cell` and `fc.nn.static_rnn`: TF1's LSTM cells, unrolled over time.
+"""`fc.nn.rnn_cell` and `fc.nn.static_rnn`: TF1's RNN cells, unrolled over time.
 
 A cell is called as `cell(inputs, state) -> (output, new_state)` on [batch, input]
 tensors; `cell.zero_state(batch_size, dtype)` gives the initial state (`batch_size` an
 int, a symbolic dim `x.shape[0]` or `fc.shape(x)[0]`). The first call creates the
-variables under the cell's variable scope (by default `basic_lstm_cell` / `lstm_cell`,
-made unique, inside the current variable scope): `kernel` [input + hidden, 4 * units]
-and `bias` [4 * units], gates in TF1's order i, j, f, o:
+variables under the cell's variable scope (by default `basic_lstm_cell` / `lstm_cell` /
+`basic_rnn_cell` / `gru_cell`, made unique, inside the current variable scope); later
+calls (time steps) reuse them. A new cell made with `reuse=True` (or `AUTO_REUSE`) takes
+the existing variables of its scope, as in TF1. LSTM cells have `kernel`
+[input + hidden, 4 * units] and `bias` [4 * units], gates in TF1's order i, j, f, o:
 
     new_c = c * sigmoid(f + forget_bias) + sigmoid(i) * activation(j)
     new_h = activation(new_c) * sigmoid(o)
 
-Later calls (time steps) reuse the same variables. A new cell made with `reuse=True`
-(or `AUTO_REUSE`) takes the existing variables of its scope, as in TF1. `LSTMCell` adds peepholes
-(`w_f_diag`, `w_i_diag`, `w_o_diag`), `cell_clip`, and a projection (`num_proj`,
-`projection/kernel`, optionally clipped by `proj_clip`). The state is an
-`LSTMStateTuple(c, h)`, or with `state_is_tuple=False` the concatenation [c, h].
+`LSTMCell` adds peepholes (`w_f_diag`, `w_i_diag`, `w_o_diag`), `cell_clip`, and a
+projection (`num_proj`, `projection/kernel`, optionally clipped by `proj_clip`). The
+LSTM state is an `LSTMStateTuple(c, h)`, or with `state_is_tuple=False` [c, h].
+`BasicRNNCell`, `GRUCell` (`gates/kernel`, `gates/bias`, `candidate/kernel`,
+`candidate/bias`), `MultiRNNCell` (`cell_K/...`, a tuple state) and `DropoutWrapper`
+(`fc.nn.dropout` on inputs, outputs, state) follow TF1 too.
 
-`static_rnn(cell, inputs, initial_state=None, dtype=None, scope=None)` runs the cell over
-a Python list of [batch, input] tensors inside `variable_scope(scope or "rnn")` and
-returns (outputs list, final state). `sequence_length` is not supported (it raises).
-Nothing here runs a graph.
+`static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=None,
+scope=None)` runs the cell over a Python list of [batch, input] tensors inside
+`variable_scope(scope or "rnn")` and returns (outputs list, final state); with
+`sequence_length` each step selects rows (outputs past a row's end are zero, its state
+is copied through). `static_bidirectional_rnn` adds a backward cell run on the sequence
+reversed within each row's length (a gather). Nothing here runs a graph.
 """
 
 from __future__ import annotations
