@@ -450,3 +450,27 @@ def test_bidirectional_sequence_length_gradient_fd(backend):
         plus, minus = (sess.run(loss, {**feed, x: xv + e * d}) for e in (1e-6, -1e-6))
     np.testing.assert_allclose(np.sum(g * d), (plus - minus) / 2e-6, rtol=1e-6, atol=1e-8)
     assert not g[1, 1:].any() and g[1, 0].any()   # row 1 has length 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lstm_block_cell(backend):
+    """contrib.rnn.LSTMBlockCell: TF1's LSTM with peepholes and cell_clip, names lstm_cell/."""
+    x = fc.placeholder(fc.float32, [None, 3])
+    cell = fc.contrib.rnn.LSTMBlockCell(4, forget_bias=0.5, cell_clip=0.4, use_peepholes=True)
+    init = fc.random_uniform_initializer(-1, 1)
+    state = fc.contrib.rnn.LSTMStateTuple(fc.placeholder(fc.float32, [None, 4]),
+                                          fc.placeholder(fc.float32, [None, 4]))
+    with fc.variable_scope("rnn", initializer=init):
+        out, new = cell(x, state)
+    names = [v.name for v in cell.variables]
+    assert names == ["rnn/lstm_cell/kernel:0", "rnn/lstm_cell/bias:0", "rnn/lstm_cell/w_f_diag:0",
+                     "rnn/lstm_cell/w_i_diag:0", "rnn/lstm_cell/w_o_diag:0"]
+    xv, cv, hv = _rand(2, 3), _rand(2, 4), _rand(2, 4)
+    o, c, vals = _run(backend, [out, new.c, names], {x: xv, state.c: cv, state.h: hv})
+    v = _short(names, vals, "rnn/lstm_cell/")
+    i, j, f, og = np.split(np.concatenate([xv, hv], 1) @ v["kernel"] + v["bias"], 4, axis=1)
+    want_c = np.clip(_sigmoid(f + v["w_f_diag"] * cv + 0.5) * cv
+                     + _sigmoid(i + v["w_i_diag"] * cv) * np.tanh(j), -0.4, 0.4)
+    want_h = _sigmoid(og + v["w_o_diag"] * want_c) * np.tanh(want_c)
+    np.testing.assert_allclose(c, want_c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(o, want_h, rtol=1e-5, atol=1e-6)

@@ -3,7 +3,7 @@
 - `fc.contrib.rnn`: the cells of `fc.nn.rnn_cell` (`BasicRNNCell`, `BasicLSTMCell`,
   `LSTMCell`, `GRUCell`, `MultiRNNCell`, `DropoutWrapper`, `LSTMStateTuple`, `RNNCell`),
   `static_rnn`, `static_bidirectional_rnn` — the same objects, so variables and names
-  are the same under either spelling.
+  are the same under either spelling — and `LSTMBlockCell` (an `LSTMCell`).
 - `fc.contrib.layers.flatten(inputs)`: [batch, ...] -> [batch, prod(...)].
 - `fc.contrib.seq2seq.sequence_loss(logits, targets, weights, ...)`: TF1's weighted
   sequence cross-entropy.
@@ -21,7 +21,19 @@ from .core import constant, convert_to_tensor, known_shape
 from .manip_ops import reshape, where
 from .math_ops import cast, equal, not_equal
 from .reduce_ops import reduce_sum
-from .rnn import _CELLS, static_bidirectional_rnn, static_rnn
+from .rnn import _CELLS, LSTMCell, static_bidirectional_rnn, static_rnn
+
+
+class LSTMBlockCell(LSTMCell):
+    """TF1's `contrib.rnn.LSTMBlockCell` (the fused-kernel LSTM): the same equations and
+    variables as `LSTMCell` (`lstm_cell/kernel`, `bias`, peepholes `w_i_diag`,
+    `w_f_diag`, `w_o_diag`), a tuple state, no projection."""
+
+    def __init__(self, num_units, forget_bias=1.0, cell_clip=None, use_peepholes=False,
+                 dtype=None, reuse=None, name="lstm_cell"):
+        super().__init__(num_units, use_peepholes=use_peepholes,
+                         cell_clip=None if cell_clip is None or cell_clip < 0 else cell_clip,
+                         forget_bias=forget_bias, reuse=reuse, name=name, dtype=dtype)
 
 
 def flatten(inputs, outputs_collections=None, scope=None):
@@ -105,9 +117,9 @@ def sequence_loss(logits, targets, weights, average_across_timesteps=True,
         return crossent
 
 
-rnn = types.SimpleNamespace(**_CELLS, static_rnn=static_rnn,
+rnn = types.SimpleNamespace(**_CELLS, LSTMBlockCell=LSTMBlockCell, static_rnn=static_rnn,
                             static_bidirectional_rnn=static_bidirectional_rnn)
 layers = types.SimpleNamespace(flatten=flatten)
 seq2seq = types.SimpleNamespace(sequence_loss=sequence_loss)
 
-__all__ = ["flatten", "sequence_loss", "rnn", "layers", "seq2seq"]
+__all__ = ["LSTMBlockCell", "flatten", "sequence_loss", "rnn", "layers", "seq2seq"]
