@@ -39,6 +39,7 @@ from .control_flow import name_scope
 from .core import constant, convert_to_tensor, known_shape, make, stack
 from .manip_ops import concat, gather, reshape, split, where
 from .math_ops import add, cast, clip_by_value, greater_equal, less, matmul, sigmoid, tanh
+from .random_ops import dropout
 from .variable_scope import get_variable, variable_scope
 
 
@@ -410,7 +411,6 @@ class DropoutWrapper(RNNCell):
         keep = self._keep[which]
         if isinstance(keep, (int, float)) and keep == 1:
             return x
-        from .nn import dropout
         salt = ("input", "output", "state")[which]
         return dropout(x, keep_prob=keep, seed=self._gen_seed(salt, index))
 
