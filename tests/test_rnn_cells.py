@@ -474,3 +474,41 @@ def test_lstm_block_cell(backend):
     want_h = _sigmoid(og + v["w_o_diag"] * want_c) * np.tanh(want_c)
     np.testing.assert_allclose(c, want_c, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(o, want_h, rtol=1e-5, atol=1e-6)
+
+
+def test_bidirectional_program_trains():
+    """A TF1-style program: DropoutWrapper(GRUCell) forward, BasicLSTMCell backward, variable
+    lengths, dense head on the final states, Adam; learns 'is the sum of feature 0 over the
+    valid steps positive' (a padded step would mislead it)."""
+    fc.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    T, D, H = 6, 2, 8
+
+    def data(n):
+        xv = rng.standard_normal((n, T, D)).astype(np.float32)
+        lv = rng.integers(1, T + 1, n).astype(np.int32)
+        yv = ((xv[:, :, 0] * (np.arange(T)[None] < lv[:, None])).sum(1) > 0).astype(np.int32)
+        return xv, lv, yv
+    x = fc.placeholder(fc.float32, [None, T, D])
+    seq_len = fc.placeholder(fc.int32, [None])
+    y = fc.placeholder(fc.int32, [None])
+    keep = fc.placeholder_with_default(1.0, [])
+    fw = fc.contrib.rnn.DropoutWrapper(fc.contrib.rnn.GRUCell(H), output_keep_prob=keep)
+    bw = fc.contrib.rnn.BasicLSTMCell(H)
+    _, state_fw, state_bw = fc.contrib.rnn.static_bidirectional_rnn(
+        fw, bw, fc.unstack(x, T, 1), dtype=fc.float32, sequence_length=seq_len)
+    logits = fc.layers.dense(fc.concat([state_fw, state_bw.h], 1), 2)
+    loss = fc.reduce_mean(fc.nn.sparse_softmax_cross_entropy_with_logits(labels=y,
+                                                                         logits=logits))
+    correct = fc.equal(fc.cast(fc.argmax(logits, 1), fc.int32), y)
+    accuracy = fc.reduce_mean(fc.cast(correct, fc.float32))
+    train_op = fc.train.AdamOptimizer(0.02).minimize(loss)
+    xt, lt, yt = data(500)
+    with fc.Session() as sess:
+        sess.run(fc.global_variables_initializer())
+        first = sess.run(accuracy, {x: xt, seq_len: lt, y: yt})
+        for _ in range(150):
+            xb, lb, yb = data(64)
+            sess.run(train_op, {x: xb, seq_len: lb, y: yb, keep: 0.9})
+        acc = sess.run(accuracy, {x: xt, seq_len: lt, y: yt})
+    assert first < 0.9 and acc > 0.95, (first, acc)

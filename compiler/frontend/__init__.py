@@ -12,7 +12,8 @@ runs a graph.
   `static_bidirectional_rnn`
 - `contrib`: `fc.contrib.rnn` (the same cells), `contrib.layers.flatten`,
   `contrib.seq2seq.sequence_loss`
-- `random_ops`, `init_ops`: random tensors with TF1 seeds and `fc.nn.dropout`; variable initializers
+- `random_ops`, `init_ops`: random tensors with TF1 seeds and `fc.nn.dropout`; variable
+  initializers
 - `variables`, `variable_scope`: `Variable`, collections, `get_variable` and reuse
 - `control_flow`: `group`, `identity`, `name_scope`, `device`, `control_dependencies`
 - `overloads`: Python operators on `Tensor` and `Variable`
