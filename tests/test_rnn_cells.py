@@ -502,12 +502,12 @@ def test_bidirectional_program_trains():
                                                                          logits=logits))
     correct = fc.equal(fc.cast(fc.argmax(logits, 1), fc.int32), y)
     accuracy = fc.reduce_mean(fc.cast(correct, fc.float32))
-    train_op = fc.train.AdamOptimizer(0.02).minimize(loss)
+    train_op = fc.train.AdamOptimizer(0.03).minimize(loss)
     xt, lt, yt = data(500)
     with fc.Session() as sess:
         sess.run(fc.global_variables_initializer())
         first = sess.run(accuracy, {x: xt, seq_len: lt, y: yt})
-        for _ in range(150):
+        for _ in range(80):
             xb, lb, yb = data(64)
             sess.run(train_op, {x: xb, seq_len: lb, y: yb, keep: 0.9})
         acc = sess.run(accuracy, {x: xt, seq_len: lt, y: yt})
