@@ -147,7 +147,15 @@ __version__ = VERSION = "1.15.0-flowc"  # the TF1 API level flowc follows; not a
 arg_max = argmax  # TF1's deprecated spellings (`dimension=` is accepted)
 arg_min = argmin
 
-__all__ = [
+# -- issue 14 / rnncells: tf.contrib (contrib.rnn cells, contrib.layers.flatten, seq2seq) --
+from .frontend import contrib as _contrib  # noqa: E402
+
+contrib = _types.SimpleNamespace(rnn=_contrib.rnn, layers=_contrib.layers,
+                                 seq2seq=_contrib.seq2seq)
+__all__ = ["contrib"]
+# -- end rnncells --
+
+__all__ += [
     "add_to_collection", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
     "AUTO_REUSE", "bool", "bool_", "broadcast_to", "compat", "compile", "CompileOptions", "dump",
     "concat", "ConfigProto", "constant", "constant_initializer", "control_dependencies",

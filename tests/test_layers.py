@@ -192,8 +192,9 @@ def test_static_rnn_state_not_tuple_and_errors():
     assert state.shape.as_list() == [2, 8] and outs[1].shape.as_list() == [2, 4]
     assert [v.name for v in fc.global_variables()] == ["enc/basic_lstm_cell/kernel:0",
                                                        "enc/basic_lstm_cell/bias:0"]
-    with pytest.raises(NotImplementedError, match="sequence_length"):
-        fc.nn.static_rnn(cell, x, dtype=fc.float32, sequence_length=[2, 2])
+    # sequence_length is supported now (tests/test_rnn_cells.py); a bad one still raises
+    with pytest.raises(ValueError, match="sequence_length must be a vector"):
+        fc.nn.static_rnn(cell, x, dtype=fc.float32, sequence_length=[[2, 2]])
     with pytest.raises(ValueError, match="dtype must"):
         fc.nn.static_rnn(fc.nn.rnn_cell.BasicLSTMCell(4), x)
 

@@ -8,8 +8,12 @@ runs a graph.
 - `math_ops`, `reduce_ops`: elementwise math, casts, matmul; reductions and argmax
 - `array_ops`, `manip_ops`, `indexing`: sources, shape queries, movement, `t[...]`
 - `nn`: `fc.nn` (activations, softmax, losses, bias_add, dropout, ...)
-- `layers`, `rnn`: `fc.layers.dense`; `fc.nn.rnn_cell` LSTM cells and `fc.nn.static_rnn`
-- `random_ops`, `init_ops`: random tensors with TF1 seeds; variable initializers
+- `layers`, `rnn`: `fc.layers.dense`; `fc.nn.rnn_cell` cells, `fc.nn.static_rnn` and
+  `static_bidirectional_rnn`
+- `contrib`: `fc.contrib.rnn` (the same cells), `contrib.layers.flatten`,
+  `contrib.seq2seq.sequence_loss`
+- `random_ops`, `init_ops`: random tensors with TF1 seeds and `fc.nn.dropout`; variable
+  initializers
 - `variables`, `variable_scope`: `Variable`, collections, `get_variable` and reuse
 - `control_flow`: `group`, `identity`, `name_scope`, `device`, `control_dependencies`
 - `overloads`: Python operators on `Tensor` and `Variable`

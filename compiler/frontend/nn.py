@@ -242,30 +242,16 @@ def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
         return mean, var
 
 
-def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
-    """Zero each element with probability `rate` (= 1 - keep_prob) and scale the rest by
-    `1 / keep_prob`; `noise_shape` (broadcastable to x) shares the decision across
-    axes. A fresh mask is drawn on every run."""
-    from .random_ops import random_uniform
-    x = convert_to_tensor(x)
-    if (keep_prob is None) == (rate is None):
-        raise ValueError("dropout: pass exactly one of keep_prob and rate")
-    keep = 1 - rate if keep_prob is None else keep_prob
-    keep = convert_to_tensor(keep) if _is_tensor_like(keep) else convert_to_tensor(keep, x.dtype)
-    with op_scope(name, "dropout", [x]) as scope:
-        shape = noise_shape if noise_shape is not None else tuple(known_shape(x, "dropout"))
-        u = random_uniform(shape, dtype=x.dtype, seed=seed)
-        mask = make("floor", [make("add", [u, keep])])
-        return make("mul", [make("div", [x, keep]), mask], name=scope)
-
-
 __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "log_softmax",
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
            "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits",
            "bias_add", "xw_plus_b", "l2_loss", "l2_normalize", "moments", "dropout",
-           "rnn_cell", "static_rnn", "in_top_k", "embedding_lookup", "nce_loss",
-           "sampled_softmax_loss", "log_uniform_candidate_sampler", "uniform_candidate_sampler"]
+           "rnn_cell", "static_rnn", "static_bidirectional_rnn", "in_top_k", "embedding_lookup",
+           "nce_loss", "sampled_softmax_loss", "log_uniform_candidate_sampler",
+           "uniform_candidate_sampler"]
 
-# fc.nn.rnn_cell.* and fc.nn.static_rnn live in rnn.py (which does not import this module).
+# fc.nn.dropout lives in random_ops.py (a floor below rnn.py's DropoutWrapper); fc.nn.rnn_cell.*
+# and fc.nn.static_rnn live in rnn.py (which does not import this module).
 from .clip_ops import in_top_k  # noqa: E402  (clip_ops does not import this module)
-from .rnn import rnn_cell, static_rnn  # noqa: E402
+from .random_ops import dropout  # noqa: E402
+from .rnn import rnn_cell, static_bidirectional_rnn, static_rnn  # noqa: E402

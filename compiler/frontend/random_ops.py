@@ -20,7 +20,16 @@ from __future__ import annotations
 import os
 
 from ..ir import dtypes as T
-from .core import _is_tensor_like, constant, convert_to_tensor, dims_of, identity, make, op_scope
+from .core import (
+    _is_tensor_like,
+    constant,
+    convert_to_tensor,
+    dims_of,
+    identity,
+    known_shape,
+    make,
+    op_scope,
+)
 from .graph import get_default_graph
 
 DEFAULT_GRAPH_SEED = 87654321
@@ -137,3 +146,19 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=T.float32, seed=None, na
             r = make("select", [outside, redraw, r])
         r = make("minimum", [make("maximum", [r, make("neg", [two])]), two])
         return _scale_shift(r, stddev, mean, scope)
+
+
+def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
+    """Zero each element with probability `rate` (= 1 - keep_prob) and scale the rest by
+    `1 / keep_prob`; `noise_shape` (broadcastable to x) shares the decision across
+    axes. A fresh mask is drawn on every run."""
+    x = convert_to_tensor(x)
+    if (keep_prob is None) == (rate is None):
+        raise ValueError("dropout: pass exactly one of keep_prob and rate")
+    keep = 1 - rate if keep_prob is None else keep_prob
+    keep = convert_to_tensor(keep) if _is_tensor_like(keep) else convert_to_tensor(keep, x.dtype)
+    with op_scope(name, "dropout", [x]) as scope:
+        shape = noise_shape if noise_shape is not None else tuple(known_shape(x, "dropout"))
+        u = random_uniform(shape, dtype=x.dtype, seed=seed)
+        mask = make("floor", [make("add", [u, keep])])
+        return make("mul", [make("div", [x, keep]), mask], name=scope)

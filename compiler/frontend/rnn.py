@@ -1,38 +1,45 @@
-"""`fc.nn.rnn_cell` and `fc.nn.static_rnn`: TF1's LSTM cells, unrolled over time.
+"""`fc.nn.rnn_cell` and `fc.nn.static_rnn`: TF1's RNN cells, unrolled over time.
 
 A cell is called as `cell(inputs, state) -> (output, new_state)` on [batch, input]
 tensors; `cell.zero_state(batch_size, dtype)` gives the initial state (`batch_size` an
 int, a symbolic dim `x.shape[0]` or `fc.shape(x)[0]`). The first call creates the
-variables under the cell's variable scope (by default `basic_lstm_cell` / `lstm_cell`,
-made unique, inside the current variable scope): `kernel` [input + hidden, 4 * units]
-and `bias` [4 * units], gates in TF1's order i, j, f, o:
+variables under the cell's variable scope (by default `basic_lstm_cell` / `lstm_cell` /
+`basic_rnn_cell` / `gru_cell`, made unique, inside the current variable scope); later
+calls (time steps) reuse them. A new cell made with `reuse=True` (or `AUTO_REUSE`) takes
+the existing variables of its scope, as in TF1. LSTM cells have `kernel`
+[input + hidden, 4 * units] and `bias` [4 * units], gates in TF1's order i, j, f, o:
 
     new_c = c * sigmoid(f + forget_bias) + sigmoid(i) * activation(j)
     new_h = activation(new_c) * sigmoid(o)
 
-Later calls (time steps) reuse the same variables. A new cell made with `reuse=True`
-(or `AUTO_REUSE`) takes the existing variables of its scope, as in TF1. `LSTMCell` adds peepholes
-(`w_f_diag`, `w_i_diag`, `w_o_diag`), `cell_clip`, and a projection (`num_proj`,
-`projection/kernel`, optionally clipped by `proj_clip`). The state is an
-`LSTMStateTuple(c, h)`, or with `state_is_tuple=False` the concatenation [c, h].
+`LSTMCell` adds peepholes (`w_f_diag`, `w_i_diag`, `w_o_diag`), `cell_clip`, and a
+projection (`num_proj`, `projection/kernel`, optionally clipped by `proj_clip`). The
+LSTM state is an `LSTMStateTuple(c, h)`, or with `state_is_tuple=False` [c, h].
+`BasicRNNCell`, `GRUCell` (`gates/kernel`, `gates/bias`, `candidate/kernel`,
+`candidate/bias`), `MultiRNNCell` (`cell_K/...`, a tuple state) and `DropoutWrapper`
+(`fc.nn.dropout` on inputs, outputs, state) follow TF1 too.
 
-`static_rnn(cell, inputs, initial_state=None, dtype=None, scope=None)` runs the cell over
-a Python list of [batch, input] tensors inside `variable_scope(scope or "rnn")` and
-returns (outputs list, final state). `sequence_length` is not supported (it raises).
-Nothing here runs a graph.
+`static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=None,
+scope=None)` runs the cell over a Python list of [batch, input] tensors inside
+`variable_scope(scope or "rnn")` and returns (outputs list, final state); with
+`sequence_length` each step selects rows (outputs past a row's end are zero, its state
+is copied through). `static_bidirectional_rnn` adds a backward cell run on the sequence
+reversed within each row's length (a gather). Nothing here runs a graph.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import types
 
 from ..ir import dtypes as T
-from .array_ops import zeros
+from .array_ops import shape, zeros, zeros_like
 from .control_flow import name_scope
-from .core import convert_to_tensor, known_shape
-from .manip_ops import concat, split
-from .math_ops import add, clip_by_value, matmul, sigmoid, tanh
+from .core import constant, convert_to_tensor, known_shape, make, stack
+from .manip_ops import concat, gather, reshape, split, where
+from .math_ops import add, cast, clip_by_value, greater_equal, less, matmul, sigmoid, tanh
+from .random_ops import dropout
 from .variable_scope import get_variable, variable_scope
 
 
@@ -87,10 +94,7 @@ class RNNCell:
     def zero_state(self, batch_size, dtype):
         """Zeros of the state's structure, [batch_size, size] each."""
         with name_scope(type(self).__name__ + "ZeroState"):
-            size = self.state_size
-            if isinstance(size, tuple):
-                return type(size)(*(zeros([batch_size, s], dtype=dtype) for s in size))
-            return zeros([batch_size, size], dtype=dtype)
+            return _zeros_of(self.state_size, batch_size, dtype)
 
     @property
     def trainable_variables(self):
@@ -155,7 +159,9 @@ class LSTMCell(RNNCell):
                  forget_bias=1.0, state_is_tuple=True, activation=None, reuse=None,
                  name=None, dtype=None):
         if num_unit_shards is not None or num_proj_shards is not None:
-            raise NotImplementedError("LSTMCell: sharded variables are not supported")
+            arg = "num_unit_shards" if num_unit_shards is not None else "num_proj_shards"
+            raise NotImplementedError(f"LSTMCell: {arg} (sharded variables) is not "
+                                      "supported by flowc")
         super().__init__(name, dtype, reuse)
         self._num_units = int(num_units)
         self._use_peepholes = bool(use_peepholes)
@@ -215,6 +221,233 @@ class LSTMCell(RNNCell):
         return m, _pack(new_c, m, self._state_is_tuple)
 
 
+class BasicRNNCell(RNNCell):
+    """TF1's `BasicRNNCell`: `output = new_state = activation([x, h] @ kernel + bias)`."""
+
+    _default_name = "basic_rnn_cell"
+
+    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None):
+        super().__init__(name, dtype, reuse)
+        self._num_units = int(num_units)
+        self._activation = activation or tanh
+        self._kernel = self._bias = None
+
+    @property
+    def state_size(self):
+        return self._num_units
+
+    @property
+    def output_size(self):
+        return self._num_units
+
+    def _variables(self):
+        return (self._kernel, self._bias)
+
+    def _build(self, depth, dtype):
+        n = self._num_units
+        self._kernel = get_variable("kernel", [depth + n, n], dtype=dtype)
+        self._bias = get_variable("bias", [n], dtype=dtype, initializer=_zeros_init())
+
+    def _step(self, x, state):
+        h = convert_to_tensor(state)
+        out = self._activation(add(matmul(concat([x, h], 1), self._kernel), self._bias))
+        return out, out
+
+
+class GRUCell(RNNCell):
+    """TF1's `GRUCell` (Cho et al. 2014), TF1's formula and variable names:
+
+        r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias), 2)
+        c = activation([x, r * h] @ candidate/kernel + candidate/bias)
+        new_h = u * h + (1 - u) * c
+
+    `gates/bias` starts at 1.0 unless `bias_initializer` is given (as TF1)."""
+
+    _default_name = "gru_cell"
+
+    def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
+                 bias_initializer=None, name=None, dtype=None):
+        super().__init__(name, dtype, reuse)
+        self._num_units = int(num_units)
+        self._activation = activation or tanh
+        self._kernel_init = kernel_initializer
+        self._bias_init = bias_initializer
+        self._vars = {}
+
+    @property
+    def state_size(self):
+        return self._num_units
+
+    @property
+    def output_size(self):
+        return self._num_units
+
+    def _variables(self):
+        return tuple(self._vars.values())
+
+    def _build(self, depth, dtype):
+        from .init_ops import constant_initializer
+        n, v = self._num_units, self._vars
+        with variable_scope("gates"):
+            v["gates/kernel"] = get_variable("kernel", [depth + n, 2 * n], dtype=dtype,
+                                             initializer=self._kernel_init)
+            v["gates/bias"] = get_variable(
+                "bias", [2 * n], dtype=dtype,
+                initializer=self._bias_init or constant_initializer(1.0, dtype=dtype))
+        with variable_scope("candidate"):
+            v["candidate/kernel"] = get_variable("kernel", [depth + n, n], dtype=dtype,
+                                                 initializer=self._kernel_init)
+            v["candidate/bias"] = get_variable("bias", [n], dtype=dtype,
+                                               initializer=self._bias_init or _zeros_init())
+
+    def _step(self, x, state):
+        v = self._vars
+        h = convert_to_tensor(state)
+        value = sigmoid(add(matmul(concat([x, h], 1), v["gates/kernel"]), v["gates/bias"]))
+        r, u = split(value, 2, axis=1)
+        c = self._activation(add(matmul(concat([x, r * h], 1), v["candidate/kernel"]),
+                                 v["candidate/bias"]))
+        new_h = u * h + (1 - u) * c
+        return new_h, new_h
+
+
+class MultiRNNCell(RNNCell):
+    """TF1's `MultiRNNCell`: the cells stacked, each one's output the next one's input;
+    the state is the tuple of the cells' states, their variables under
+    `multi_rnn_cell/cell_K/...`."""
+
+    _default_name = "multi_rnn_cell"
+
+    def __init__(self, cells, state_is_tuple=True):
+        super().__init__()
+        cells = list(cells) if isinstance(cells, (list, tuple)) else None
+        if not cells:
+            raise ValueError("MultiRNNCell: cells must be a non-empty list of RNNCells")
+        if not state_is_tuple:
+            raise NotImplementedError("MultiRNNCell: state_is_tuple=False (deprecated in "
+                                      "TF1) is not supported by flowc")
+        for c in cells:
+            if not isinstance(c, RNNCell):
+                raise TypeError(f"MultiRNNCell: {c!r} is not an RNNCell")
+        self._cells = cells
+
+    @property
+    def state_size(self):
+        return tuple(c.state_size for c in self._cells)
+
+    @property
+    def output_size(self):
+        return self._cells[-1].output_size
+
+    def zero_state(self, batch_size, dtype):
+        with name_scope("MultiRNNCellZeroState"):
+            return tuple(c.zero_state(batch_size, dtype) for c in self._cells)
+
+    def _variables(self):
+        return tuple(v for c in self._cells for v in c.variables)
+
+    def _build(self, depth, dtype):
+        pass
+
+    def _step(self, x, state):
+        if not isinstance(state, (list, tuple)) or len(state) != len(self._cells):
+            raise ValueError(f"MultiRNNCell: expected a state tuple of {len(self._cells)} "
+                             f"cell states, got {state!r}")
+        cur, new_states = x, []
+        for i, cell in enumerate(self._cells):
+            with variable_scope(f"cell_{i}"):
+                cur, s = cell(cur, state[i])
+            new_states.append(s)
+        return cur, tuple(new_states)
+
+
+class DropoutWrapper(RNNCell):
+    """TF1's `DropoutWrapper`: `fc.nn.dropout` on the cell's inputs, outputs and new state
+    with the given keep probabilities (floats or tensors; a Python 1 adds nothing). As in
+    TF1, state dropout leaves the `c` of an `LSTMStateTuple` alone. No variables of its own."""
+
+    def __init__(self, cell, input_keep_prob=1.0, output_keep_prob=1.0, state_keep_prob=1.0,
+                 variational_recurrent=False, input_size=None, dtype=None, seed=None,
+                 dropout_state_filter_visitor=None):
+        super().__init__()
+        if not isinstance(cell, RNNCell):
+            raise TypeError(f"DropoutWrapper: cell must be an RNNCell, got {cell!r}")
+        if variational_recurrent:
+            raise NotImplementedError("DropoutWrapper: variational_recurrent=True is not "
+                                      "supported by flowc")
+        if dropout_state_filter_visitor is not None:
+            raise NotImplementedError("DropoutWrapper: dropout_state_filter_visitor is not "
+                                      "supported by flowc")
+        for arg, p in (("input_keep_prob", input_keep_prob),
+                       ("output_keep_prob", output_keep_prob),
+                       ("state_keep_prob", state_keep_prob)):
+            if isinstance(p, (int, float)) and not 0 < p <= 1:
+                raise ValueError(f"DropoutWrapper: Parameter {arg} must be between 0 and 1: "
+                                 f"{p}")
+        self._cell = cell
+        self._keep = (input_keep_prob, output_keep_prob, state_keep_prob)
+        self._seed = seed
+
+    @property
+    def wrapped_cell(self):
+        return self._cell
+
+    @property
+    def state_size(self):
+        return self._cell.state_size
+
+    @property
+    def output_size(self):
+        return self._cell.output_size
+
+    def zero_state(self, batch_size, dtype):
+        with name_scope("DropoutWrapperZeroState"):
+            return self._cell.zero_state(batch_size, dtype)
+
+    def _variables(self):
+        return tuple(self._cell.variables)
+
+    def _dropout(self, x, which, index):
+        keep = self._keep[which]
+        if isinstance(keep, (int, float)) and keep == 1:
+            return x
+        salt = ("input", "output", "state")[which]
+        return dropout(x, keep_prob=keep, seed=self._gen_seed(salt, index))
+
+    def _gen_seed(self, salt, index):
+        """TF1's per-component seed: md5 of (seed, salt, index)."""
+        if self._seed is None:
+            return None
+        digest = hashlib.md5(f"{self._seed}{salt}_{index}".encode()).hexdigest()
+        return int(digest[:8], 16) & 0x7FFFFFFF
+
+    def _drop_state(self, state, counter):
+        if isinstance(state, LSTMStateTuple):
+            counter[0] += 1  # c keeps its place in the numbering, as TF1's flattening
+            h = self._dropout(state.h, 2, counter[0])
+            counter[0] += 1
+            return LSTMStateTuple(state.c, h)
+        if isinstance(state, tuple):
+            return tuple(self._drop_state(s, counter) for s in state)
+        out = self._dropout(state, 2, counter[0])
+        counter[0] += 1
+        return out
+
+    def __call__(self, inputs, state, scope=None):
+        x = self._dropout(convert_to_tensor(inputs), 0, 0)
+        output, new_state = self._cell(x, state, scope)
+        new_state = self._drop_state(new_state, [0])
+        return self._dropout(output, 1, 0), new_state
+
+
+def _zeros_of(size, batch_size, dtype):
+    """Zeros [batch_size, s] for every size `s` of the (nested) structure `size`."""
+    if isinstance(size, tuple):
+        parts = [_zeros_of(s, batch_size, dtype) for s in size]
+        return type(size)(*parts) if hasattr(size, "_fields") else tuple(parts)
+    return zeros([batch_size, size], dtype=dtype)
+
+
 def _zeros_init():
     from .init_ops import zeros_initializer
     return zeros_initializer()
@@ -236,10 +469,11 @@ def _pack(c, h, is_tuple):
 def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=None,
                scope=None):
     """Unroll `cell` over the list `inputs` ([batch, input] each); returns (outputs list,
-    final state). The cell's variables are made at the first step and shared by all."""
-    if sequence_length is not None:
-        raise NotImplementedError("static_rnn: sequence_length is not supported by flowc; "
-                                  "pad the sequences and mask the outputs instead")
+    final state). The cell's variables are made at the first step and shared by all.
+    With `sequence_length` (int vector [batch]), as TF1: at steps t >= length[b] row b of
+    the output is zero and its state is copied through (a row select per step)."""
+    if not isinstance(cell, RNNCell):
+        raise TypeError(f"static_rnn: cell must be an RNNCell, got {cell!r}")
     if not isinstance(inputs, (list, tuple)) or not inputs:
         raise TypeError("static_rnn: inputs must be a non-empty list of [batch, input] "
                         "tensors")
@@ -252,18 +486,95 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
                                  "be specified")
             batch = known_shape(inputs[0], "static_rnn")[0]
             state = cell.zero_state(batch, dtype)
+        lengths = None if sequence_length is None else _lengths(sequence_length, "static_rnn")
         outputs = []
         for t, x in enumerate(inputs):
             if t > 0:
                 varscope.reuse_variables()
-            out, state = cell(x, state)
+            out, new_state = cell(x, state)
+            if lengths is not None:
+                with name_scope(f"step_{t}_mask"):
+                    done = greater_equal(constant(t, dtype=T.int32), lengths)
+                    out = where(done, zeros_like(out), out)
+                    new_state = _map2(lambda old, new, d=done: where(d, old, new), state,
+                                      new_state)
+            state = new_state
             outputs.append(out)
     return outputs, state
 
 
-# `fc.nn.rnn_cell`: TF1's namespace of cells.
-rnn_cell = types.SimpleNamespace(RNNCell=RNNCell, BasicLSTMCell=BasicLSTMCell,
-                                 LSTMCell=LSTMCell, LSTMStateTuple=LSTMStateTuple)
+def _lengths(sequence_length, opname):
+    """`sequence_length` as an int32 vector (TF1 casts it), or a clear error."""
+    lengths = convert_to_tensor(sequence_length)
+    if lengths.shape.ndims not in (None, 1):
+        raise ValueError(f"{opname}: sequence_length must be a vector of length batch_size, "
+                         f"got shape {lengths.shape}")
+    if not lengths.dtype.is_int:
+        raise TypeError(f"{opname}: sequence_length must be integers, got "
+                        f"{lengths.dtype.name}")
+    return cast(lengths, T.int32) if lengths.dtype is not T.int32 else lengths
 
-__all__ = ["RNNCell", "BasicLSTMCell", "LSTMCell", "LSTMStateTuple", "static_rnn",
-           "rnn_cell"]
+
+def _map2(fn, a, b):
+    """`fn` over the leaves of two states of the same structure."""
+    if isinstance(a, tuple):
+        parts = [_map2(fn, x, y) for x, y in zip(a, b)]
+        return type(a)(*parts) if hasattr(a, "_fields") else tuple(parts)
+    return fn(convert_to_tensor(a), convert_to_tensor(b))
+
+
+def _reverse_seq(seq, lengths):
+    """TF1's `_reverse_seq`: the list reversed, or with `lengths` each batch row's first
+    lengths[b] steps reversed and the rest left in place (reverse_sequence semantics),
+    as one gather from the [time * batch, depth] stack."""
+    if lengths is None:
+        return list(reversed(seq))
+    steps = len(seq)
+    stacked = stack(seq, axis=0)                                  # [T, B, D]
+    dims = known_shape(stacked, "reverse_sequence")
+    batch = dims[1]
+    flat = reshape(stacked, [-1] + list(dims[2:]))                # [T * B, D]
+    rows = make("iota", [], shape=(batch,), axis=0, dtype=T.int32)
+    nb = shape(stacked, out_type=T.int32)[1]
+    out = []
+    for t in range(steps):
+        tt = constant(t, dtype=T.int32)
+        src = where(less(tt, lengths), lengths - 1 - t, tt)       # [B]
+        out.append(gather(flat, src * nb + rows))
+    return out
+
+
+def static_bidirectional_rnn(cell_fw, cell_bw, inputs, initial_state_fw=None,
+                             initial_state_bw=None, dtype=None, sequence_length=None,
+                             scope=None):
+    """TF1's bidirectional RNN: `cell_fw` over `inputs` in `scope/fw`, `cell_bw` over the
+    reversed inputs in `scope/bw` (each row reversed within its `sequence_length`); returns
+    (outputs, output_state_fw, output_state_bw) with outputs[t] = concat([fw[t], bw[t]], 1)."""
+    for name, c in (("cell_fw", cell_fw), ("cell_bw", cell_bw)):
+        if not isinstance(c, RNNCell):
+            raise TypeError(f"static_bidirectional_rnn: {name} must be an RNNCell, got {c!r}")
+    if not isinstance(inputs, (list, tuple)) or not inputs:
+        raise TypeError("static_bidirectional_rnn: inputs must be a non-empty list of "
+                        "[batch, input] tensors")
+    lengths = None if sequence_length is None else _lengths(sequence_length,
+                                                             "static_bidirectional_rnn")
+    with variable_scope(scope or "bidirectional_rnn"):
+        with variable_scope("fw") as fw_scope:
+            output_fw, state_fw = static_rnn(cell_fw, inputs, initial_state_fw, dtype,
+                                             lengths, scope=fw_scope)
+        with variable_scope("bw") as bw_scope:
+            reversed_inputs = _reverse_seq(list(inputs), lengths)
+            tmp, state_bw = static_rnn(cell_bw, reversed_inputs, initial_state_bw, dtype,
+                                       lengths, scope=bw_scope)
+    output_bw = _reverse_seq(tmp, lengths)
+    outputs = [concat([fw, bw], 1) for fw, bw in zip(output_fw, output_bw)]
+    return outputs, state_fw, state_bw
+
+
+# `fc.nn.rnn_cell`: TF1's namespace of cells.
+_CELLS = dict(RNNCell=RNNCell, BasicRNNCell=BasicRNNCell, BasicLSTMCell=BasicLSTMCell,
+              LSTMCell=LSTMCell, GRUCell=GRUCell, MultiRNNCell=MultiRNNCell,
+              DropoutWrapper=DropoutWrapper, LSTMStateTuple=LSTMStateTuple)
+rnn_cell = types.SimpleNamespace(**_CELLS)
+
+__all__ = [*_CELLS, "static_rnn", "static_bidirectional_rnn", "rnn_cell"]
