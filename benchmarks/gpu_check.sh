@@ -49,7 +49,7 @@ import sys, numpy
 print(sys.version.split()[0], 'numpy', numpy.__version__)
 from compiler.backends.cuda import nvrtc
 print('nvrtc', nvrtc.version())
-from runtime.loaders import cuda as C
+from runtime import cuda_driver as C
 d = C.device()
 print('gpu:', d.name, d.arch, d.sm_count, 'SMs')
 "
