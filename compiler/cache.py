@@ -12,7 +12,7 @@ Location: $FLOWC_CACHE_DIR, else $XDG_CACHE_HOME/flowc, else ~/.cache/flowc;
 FLOWC_CACHE=0 turns the cache off. An entry is the folder `ROOT/entries/KEY/`:
     code.so     the optimized module as a PIC object linked with `cc -shared`
                 (`compiler.toolchain.link_shared`); it exports `flowc_main`
-    const_N.npy each constant buffer (loaded with allow_pickle=False)
+    const_N.npy each constant buffer (runtime/npy.py: plain numeric arrays only)
     entry.json  the key's components, the CpuExecutable's description (BufferSpecs,
                 outputs, updates, errors, lifetimes, signature, texts) and the sha256
                 of every other file of the entry
@@ -26,7 +26,7 @@ or writable by others is refused (the cache is off, one warning); `clear` remove
 folder with the cache's marker (CACHEDIR.TAG). A hit's code.so is unloaded with its
 executable (runtime/dylib.py). A hit loads the .so with ctypes and does no LLVM
 work. Without a C compiler the cache stays off (one debug line). An entry holds only
-JSON, raw .npy arrays (allow_pickle=False) and the .so.
+JSON, plain numeric .npy arrays and the .so.
 
 GPU programs (`CompileOptions(device="gpu")`; `lookup`/`store` dispatch on the device to
 `lookup_cuda`/`store_cuda`) are keyed the same way plus the device, the CUDA architecture
@@ -56,8 +56,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 
-import numpy as np
-
+from runtime import npy
 from runtime.artifact import sha256_file
 from runtime.cpu_executable import CpuExecutable
 from runtime.dylib import SharedLibrary
@@ -301,7 +300,7 @@ def _executable(path, meta, program) -> CpuExecutable:
 def _spec(path, b) -> BufferSpec:
     source = b["source"]
     if b["kind"] == "const":
-        source = check_const(np.load(os.path.join(path, source), allow_pickle=False), b,
+        source = check_const(npy.load(os.path.join(path, source)), b,
                              source)
     return BufferSpec(b["name"], b["dtype"], b["shape"], b["kind"], source, b["desc"])
 
@@ -371,7 +370,7 @@ def _write_spec(tmp, i, b) -> dict:
     source = b.source
     if b.kind == "const":
         source = f"const_{i}.npy"
-        np.save(os.path.join(tmp, source), np.ascontiguousarray(b.source), allow_pickle=False)
+        npy.save(os.path.join(tmp, source), b.source)
     return {"name": b.name, "dtype": b.dtype, "shape": b.shape, "kind": b.kind,
             "source": source, "desc": b.desc}
 

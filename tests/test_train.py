@@ -271,7 +271,7 @@ def test_saver_rejects_pickled_arrays(tmp_path):
     path = str(tmp_path / "evil.npz")
     np.savez(path, **{"layer/w": np.array([object()], dtype=object)})
     with fc.Session() as sess:
-        with pytest.raises(ValueError, match="allow_pickle"):
+        with pytest.raises(ValueError, match="object arrays are refused"):
             fc.train.Saver().restore(sess, path)
 
 

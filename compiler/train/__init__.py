@@ -2,7 +2,7 @@
 
 `GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` (optimizers.py),
 `RMSPropOptimizer`, `AdagradOptimizer`, `AdadeltaOptimizer`, `FtrlOptimizer` (adaptive.py),
-`Saver` (saver.py: `.npz` checkpoints of plain arrays, allow_pickle=False; a bad file
+`Saver` (saver.py: `.npz` checkpoints of plain numeric arrays (runtime/npy.py); a bad file
 raises `CheckpointError`, a ValueError, from checkpoint.py),
 `get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py).
 See docs/training.md.

@@ -2,12 +2,13 @@
 
 A checkpoint is numpy's `savez` layout (a zip of `KEY.npy` members). The file is not
 trusted: whatever is wrong with it (not a regular file, truncated, not a zip, a bad CRC
-in any member, a member that is not an `.npy`, a pickled object array, a dtype or shape
+in any member, a member that is not an `.npy`, an object array, a dtype or shape
 other than the variable's, a missing key, a duplicated member, a bad run counter) raises
 `CheckpointError` (a ValueError) naming the file and what is wrong; no other exception
 type escapes for a bad file. Each member's `.npy` header is checked against the wanted
 dtype and shape before its data is read, so a forged header cannot make it allocate more
-than the variables' own size. It never pickles and never writes.
+than the variables' own size. Members are read by `runtime.npy` (plain numeric arrays
+only: no loaded file can construct Python objects); it never writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import stat
 import zipfile
 
 import numpy as np
+
+from runtime import npy
 
 __all__ = ["CheckpointError", "read_checkpoint"]
 
@@ -98,10 +101,10 @@ def _read_array(zf, info, dtype, shape, label, errors):
         errors.append(f"{label}: the member {info.filename!r} is not an .npy array")
         return None
     with zf.open(info) as member:
-        got_shape, fortran, got_dtype = _read_header(member)
-        if got_dtype.hasobject:
-            errors.append(f"{label}: the checkpoint holds a pickled object array, which is "
-                          "refused (allow_pickle=False)")
+        try:
+            got_shape, fortran, got_dtype = npy.read_header(member)
+        except npy.UnsupportedDtype as e:
+            errors.append(f"{label}: the member {info.filename!r} is refused: {e}")
             return None
         if dtype is None and got_dtype.kind in "iu":
             dtype = got_dtype
@@ -117,14 +120,3 @@ def _read_array(zf, info, dtype, shape, label, errors):
                                   f"{count * dtype.itemsize}")
     arr = np.frombuffer(data, dtype=dtype, count=count)
     return arr.reshape(shape, order="F" if fortran else "C").copy(order="C")
-
-
-def _read_header(member):
-    """(shape, fortran_order, dtype) of an .npy stream (format versions 1.0 and 2.0, the
-    ones `np.lib.format.write_array` writes for plain arrays)."""
-    version = np.lib.format.read_magic(member)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(member)
-    if version == (2, 0):
-        return np.lib.format.read_array_header_2_0(member)
-    raise ValueError(f".npy format version {version} is not supported")

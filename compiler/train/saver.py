@@ -1,14 +1,15 @@
 """Checkpoints: `Saver(var_list=None)`, `save(sess, path)`, `restore(sess, path)`.
 
 A checkpoint is an `.npz` file (a zip of `.npy` members, numpy's `savez` layout, written
-with allow_pickle=False): one array per variable keyed by the variable's name (`layer/w`, without
-`:0`), plus the Session's run counter (the random-number state, DESIGN.md) under the
-reserved key `RUN_COUNTER_KEY` as an int64 scalar. It is written to a temporary file
+by `runtime.npy`: plain numeric arrays only): one array per variable keyed by the
+variable's name (`layer/w`, without `:0`), plus the Session's run counter (the
+random-number state, DESIGN.md) under the reserved key `RUN_COUNTER_KEY` as an int64
+scalar. It is written to a temporary file
 (`.ckpt-PID-*.npz`), synced to disk and renamed, so a crash never leaves a half-written
 checkpoint at `path`; the next save in the folder removes the temporary files of killed
 saves (their process is gone).
 
-`restore` reads the file with `checkpoint.read_checkpoint` (no pickle) and validates
+`restore` reads the file with `checkpoint.read_checkpoint` (plain arrays) and validates
 everything first: every variable of the saver must be in the file with the variable's
 exact dtype and shape. Any mismatch, and any damage to the file (truncated, not a zip, a
 directory, a bad CRC, a forged header), raises `CheckpointError` (a ValueError) naming the
@@ -31,6 +32,8 @@ import time
 import zipfile
 
 import numpy as np
+
+from runtime import npy
 
 from ..frontend.variables import Variable, global_variables
 from .checkpoint import CheckpointError, read_checkpoint
@@ -132,7 +135,7 @@ def _write_npz(path, arrays):
             with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
                 for key, arr in arrays.items():
                     with zf.open(key + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, arr, allow_pickle=False)
+                        npy.write(member, arr)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
