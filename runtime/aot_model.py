@@ -31,7 +31,6 @@ import functools
 import math
 import os
 import threading
-import time
 
 import numpy as np
 
@@ -100,7 +99,7 @@ def _bind(lib, name, restype, argtypes, path=None):
     return fn
 
 
-class Model:
+class Model(forksafe.LockHeldAcrossFork):
     """One instance of a compiled model (see the module docstring)."""
 
     def __init__(self, manifest: dict, library_path: str, manifest_path=None):
@@ -285,17 +284,6 @@ class Model:
         self._free_instance()  # unreachable: no call can be in flight
 
     # ---- fork (runtime/forksafe.py) -------------------------------------------------
-    _held = False
-
-    def _fork_prepare(self, deadline):
-        """Wait for a call in flight; hold the lock across the fork."""
-        self._held = self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
-
-    def _fork_parent(self):
-        if self._held:
-            self._held = False
-            self._lock.release()
-
     def _fork_child(self):
         if not self._held and self._lock.locked():  # a call was in flight at the fork
             self._broken = forksafe.broken_message(f"model {self.name!r}")

@@ -73,6 +73,24 @@ def gate() -> None:
         _done.wait(FORK_WAIT_S)
 
 
+class LockHeldAcrossFork:
+    """For `register`ed objects guarded by one lock, `self._lock` (None: nothing to
+    hold): `_fork_prepare` waits for it until the deadline and holds it across the fork,
+    `_fork_parent` lets it go; `_held` says, in the child, whether the wait succeeded.
+    Each object writes its own `_fork_child`."""
+
+    _held = False
+
+    def _fork_prepare(self, deadline):
+        if self._lock is not None:
+            self._held = self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _fork_parent(self):
+        if self._held:
+            self._held = False
+            self._lock.release()
+
+
 def broken_message(what: str) -> str:
     """The text of the `ForkError` for `what` (e.g. "model 'm'") in a forked child."""
     return (f"{what} was in use by another thread when this process forked (the wait "

@@ -18,7 +18,6 @@ as usual. If the wait times out (one LLVM call longer than `forksafe.FORK_WAIT_S
 from __future__ import annotations
 
 import ctypes
-import time
 
 import llvmlite.binding as llvm
 import llvmlite.binding.ffi as llvm_ffi
@@ -30,22 +29,13 @@ from .errors import ForkError
 POOL_STOP = "flowc_pool_stop"
 
 
-class _LlvmForkGuard:
+class _LlvmForkGuard(forksafe.LockHeldAcrossFork):
     """Holds llvmlite's lock across a fork (the module docstring)."""
 
     def __init__(self, lock):
         self._lock = lock   # llvmlite's RLock; None when this llvmlite has another layout
         self._held = False
         self.broken = None
-
-    def _fork_prepare(self, deadline):
-        if self._lock is not None:
-            self._held = self._lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
-
-    def _fork_parent(self):
-        if self._held:
-            self._held = False
-            self._lock.release()
 
     def _fork_child(self):
         if self._held:
