@@ -221,7 +221,19 @@ class LSTMCell(RNNCell):
         return m, _pack(new_c, m, self._state_is_tuple)
 
 
-class BasicRNNCell(RNNCell):
+class _VectorStateCell(RNNCell):
+    """A cell whose state and output are both one [batch, num_units] tensor."""
+
+    @property
+    def state_size(self):
+        return self._num_units
+
+    @property
+    def output_size(self):
+        return self._num_units
+
+
+class BasicRNNCell(_VectorStateCell):
     """TF1's `BasicRNNCell`: `output = new_state = activation([x, h] @ kernel + bias)`."""
 
     _default_name = "basic_rnn_cell"
@@ -231,14 +243,6 @@ class BasicRNNCell(RNNCell):
         self._num_units = int(num_units)
         self._activation = activation or tanh
         self._kernel = self._bias = None
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _variables(self):
         return (self._kernel, self._bias)
@@ -254,7 +258,7 @@ class BasicRNNCell(RNNCell):
         return out, out
 
 
-class GRUCell(RNNCell):
+class GRUCell(_VectorStateCell):
     """TF1's `GRUCell` (Cho et al. 2014), TF1's formula and variable names:
 
         r, u = split(sigmoid([x, h] @ gates/kernel + gates/bias), 2)
@@ -273,14 +277,6 @@ class GRUCell(RNNCell):
         self._kernel_init = kernel_initializer
         self._bias_init = bias_initializer
         self._vars = {}
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def _variables(self):
         return tuple(self._vars.values())
