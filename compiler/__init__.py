@@ -16,6 +16,7 @@ from .autodiff import gradients
 from .dump import dump
 from .frontend import layers, losses, nn
 from .frontend import math_ops as _math_ops
+from .frontend import tf_errors as errors
 from .frontend.array_ops import (
     fill,
     one_hot,
@@ -158,7 +159,7 @@ __all__ = ["contrib"]
 __all__ += [
     "add_to_collection", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
     "AUTO_REUSE", "bool", "bool_", "broadcast_to", "compat", "compile", "CompileOptions", "dump",
-    "concat", "ConfigProto", "constant", "constant_initializer", "control_dependencies",
+    "concat", "ConfigProto", "errors", "constant", "constant_initializer", "control_dependencies",
     "convert_to_tensor", "device", "double", "DType", "dtypes", "expand_dims", "fill", "float16",
     "float32", "float64", "gather", "get_collection", "get_default_graph", "get_default_session",
     "get_variable", "get_variable_scope", "global_variables", "global_variables_initializer",

@@ -236,3 +236,25 @@ def test_version_and_compat_strings():
     with pytest.raises(TypeError, match="Expected binary or unicode string"):
         tf.compat.as_bytes(None)
     assert tf.compat.v1.compat.as_str(b"a") == "a"
+
+
+
+def test_tf1_error_classes_catch_flowc_run_errors():
+    tf.reset_default_graph()
+    v = tf.Variable(1.0, name="v")
+    with tf.Session() as sess:
+        with pytest.raises(tf.errors.FailedPreconditionError) as e:
+            sess.run(v)
+        assert isinstance(e.value, tf.errors.OpError) and "v" in e.value.message
+        assert e.value.error_code == tf.errors.FAILED_PRECONDITION
+    x = tf.placeholder(tf.int32, [None])
+    g = tf.gather(tf.constant([1.0, 2.0]), x)
+    with tf.Session() as sess:
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            sess.run(g, {x: np.array([5], np.int32)})
+
+def test_tf1_constructor():
+    e = tf.errors.OutOfRangeError(None, None, "End of sequence")
+    assert e.message == "End of sequence" and str(e) == "End of sequence" and e.op is None
+    assert issubclass(tf.errors.OutOfRangeError, tf.errors.OpError)
+    assert tf.errors.ResourceExhaustedError.error_code == tf.errors.RESOURCE_EXHAUSTED
