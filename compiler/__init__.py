@@ -183,3 +183,9 @@ __all__ += [
 ]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
 __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
+
+# -- issue 14 / data: tf.data input pipelines (compiler/data/) --
+from . import data  # noqa: E402
+
+__all__ += ["data"]
+# -- end data --

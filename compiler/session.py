@@ -119,7 +119,19 @@ class Session:
             raise RuntimeError("attempted to use a closed Session")
         flat, rebuild = _flatten(fetches, self.graph)
         feeds = self._feeds(feed_dict or {})
-        return rebuild(self._run_flat(flat, feeds))
+        return rebuild(self._run_host(flat, feeds))
+
+    def _run_host(self, flat, feeds, out=None):
+        """`_run_flat` with the graph's host input (compiler/data/hostio.py): when the
+        graph has tf.data iterators or queues, `prepare` runs the host ops among the fetches
+        (iterator initializers, ...), pulls one element per reachable `get_next`/dequeue into
+        the feeds and may add tensors to fetch; `finish` gets the values, runs what waits
+        for them (enqueues) and returns the values of `flat`."""
+        host = self.graph.host_io
+        if host is None:
+            return self._run_flat(flat, feeds, out)
+        flat_run, feeds, finish = host.prepare(self, flat, feeds)
+        return finish(self._run_flat(flat_run, feeds, out) if flat_run else [])
 
     def _run_flat(self, flat, feeds, out=None):
         if any(f.op.type in SUMMARY_OP_TYPES for f in flat if isinstance(f, Tensor)):
@@ -164,7 +176,7 @@ class Session:
                 if len(outs) != len(fetched):
                     raise ValueError(f"out= needs {len(fetched)} array(s), got {len(outs)}")
                 out = dict(zip(fetched, outs))
-            return rebuild(self._run_flat(flat, feeds, out))
+            return rebuild(self._run_host(flat, feeds, out))
         return call
 
     def _compile_once(self, key):

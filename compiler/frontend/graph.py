@@ -8,7 +8,8 @@ wrote them. Compilation converts a pruned copy into the compiler IR (`convert.py
 graph is never rewritten.
 
 Non-primitive op types that exist only here: `NoOp` (grouping, initializers),
-`identity`, `placeholder_with_default`.
+`identity`, `placeholder_with_default`. Host input (tf.data iterators, queues) adds plain
+placeholders and NoOps, listed in `graph.host_io` (compiler/data/hostio.py).
 """
 
 from __future__ import annotations
@@ -151,8 +152,8 @@ class TensorShape(tuple):
     def __repr__(self):
         if not self.known_rank:
             return "TensorShape(None)"
-        return "TensorShape([" + ", ".join(D.format_dim(d) if not isinstance(d, int) else str(d)
-                                           for d in self) + "])"
+        return "TensorShape([" + ", ".join(
+            str(d) if d is None or isinstance(d, int) else D.format_dim(d) for d in self) + "])"
 
 
 class Operation:
@@ -198,6 +199,9 @@ class Graph:
         self.variable_store: dict = {}     # for get_variable (name -> Variable)
         self._var_scope_stack: list = []
         self.finalized = False
+        # host-side input (tf.data iterators, queues: compiler/data/hostio.py): set on the
+        # first iterator or queue; `Session.run` hands it each run's fetches and feeds
+        self.host_io = None
 
     # ---- defaults ---------------------------------------------------------------
     @contextlib.contextmanager

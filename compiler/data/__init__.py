@@ -1,0 +1,23 @@
+"""`tf.data` (`fc.data`) and TF1's queue-based input (`fc.train.*_input_producer`,
+`fc.train.batch`, queues, `Coordinator`, `QueueRunner`): input pipelines run on the host
+and feed compiled steps through the Session's host-input hook (hostio.py).
+
+- `dataset.py`: `Dataset` and its transformations (descriptions; `_blocks` runs them);
+- `blocks.py`: element streams as blocks of numpy arrays, the shuffle buffer;
+- `iterator.py`: `Iterator`, `get_next()`, initializers, per-Session iterator state;
+- `hostio.py`: the hook `Session.run` calls (sources, host ops);
+- `queues.py`: host queues, queue runners, the coordinator, input producers, batching.
+"""
+
+from . import nest  # noqa: F401
+from .dataset import Dataset
+from .iterator import (
+    Iterator,
+    get_output_shapes,
+    get_output_types,
+    make_initializable_iterator,
+    make_one_shot_iterator,
+)
+
+__all__ = ["Dataset", "Iterator", "get_output_shapes", "get_output_types",
+           "make_initializable_iterator", "make_one_shot_iterator"]

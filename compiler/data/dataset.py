@@ -1,0 +1,515 @@
+"""`tf.data.Dataset`: TF1's input pipelines, described in the graph's Python objects
+and run on the host by an iterator (iterator.py).
+
+A `Dataset` is an immutable description with an element spec (a nest of `Spec`: dtype
+and shape, `None` for a dim that varies, e.g. the batch dim of `batch()` without
+`drop_remainder`). `_blocks(ctx)` runs it on the host as a stream of blocks (blocks.py),
+where `ctx` (an iterator's state in one Session) holds the values of the graph tensors the
+dataset captured (`from_tensor_slices(placeholder)` reads its feed at initialization),
+per-iterator state (shuffle epochs, caches) and the Session that runs `map`/`filter`
+functions.
+
+`map(fn)` traces `fn` once into the user's graph on placeholders of the element's
+components (TF1 traces it into a function of the graph) and runs it compiled by the
+Session. When every op `fn` builds is elementwise (arithmetic, comparisons, casts,
+selects on the element and constants), it is traced a second time with a leading batch
+dim and runs once per block of up to `blocks.CHUNK` elements (a whole from_tensor_slices
+source at a time); otherwise it runs once per element and its outputs are stacked into
+blocks. `filter(predicate)` does the same with a scalar bool predicate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..frontend.array_ops import placeholder
+from ..frontend.core import _default_dtype, _numpy_dtype, convert_to_tensor
+from ..frontend.graph import Tensor, TensorShape, get_default_graph
+from ..frontend.random_ops import get_seed
+from ..ir import dtypes as T
+from ..ops import table
+from . import blocks as B
+from . import nest
+
+#: op types a map function may use and still run on whole blocks
+_VECTORIZABLE = frozenset(table.names(fusion="elementwise")) | {
+    "placeholder", "constant", "identity"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One component of an element: its dtype and shape (None dims vary; None: unknown
+    rank)."""
+    dtype: T.DType
+    shape: tuple | None
+
+    def batched(self, size):
+        return Spec(self.dtype, None if self.shape is None else (size,) + self.shape)
+
+    def unbatched(self):
+        return Spec(self.dtype, None if self.shape is None else self.shape[1:])
+
+
+def _spec_of_tensor(t: Tensor) -> Spec:
+    shape = t.shape
+    return Spec(t.dtype, tuple(shape.as_list()) if shape.known_rank else None)
+
+
+class Dataset:
+    """Base of every dataset; the TF1 methods build new datasets."""
+
+    _spec = None  # a nest of Spec
+
+    # -- TF1's element description ---------------------------------------------------
+    @property
+    def output_types(self):
+        return nest.map_structure(lambda s: s.dtype, self._spec)
+
+    @property
+    def output_shapes(self):
+        return nest.map_structure(lambda s: TensorShape(s.shape), self._spec)
+
+    @property
+    def output_classes(self):
+        return nest.map_structure(lambda s: Tensor, self._spec)
+
+    @property
+    def element_spec(self):
+        return self._spec
+
+    # -- sources -----------------------------------------------------------------------
+    @staticmethod
+    def from_tensor_slices(tensors):
+        return TensorSliceDataset(tensors)
+
+    @staticmethod
+    def from_tensors(tensors):
+        return TensorDataset(tensors)
+
+    @staticmethod
+    def range(*args):  # noqa: A003  (TF1's name)
+        return RangeDataset(*args)
+
+    @staticmethod
+    def zip(datasets):  # noqa: A003
+        return ZipDataset(datasets)
+
+    # -- transformations ---------------------------------------------------------------
+    def batch(self, batch_size, drop_remainder=False):
+        return BatchDataset(self, batch_size, drop_remainder)
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True):
+        return ShuffleDataset(self, buffer_size, seed, reshuffle_each_iteration)
+
+    def repeat(self, count=None):
+        return RepeatDataset(self, count)
+
+    def map(self, map_func, num_parallel_calls=None):  # noqa: A003
+        return MapDataset(self, map_func)
+
+    def filter(self, predicate):  # noqa: A003
+        return FilterDataset(self, predicate)
+
+    def take(self, count):
+        return TakeDataset(self, count)
+
+    def skip(self, count):
+        return SkipDataset(self, count)
+
+    def prefetch(self, buffer_size):
+        """Accepted for TF1 programs; elements are produced when a run asks for them."""
+        return self
+
+    def cache(self, filename=""):
+        if filename:
+            raise NotImplementedError("Dataset.cache(filename): flowc caches in memory only; "
+                                      "call cache() without a file name")
+        return CacheDataset(self)
+
+    def concatenate(self, dataset):
+        return ConcatenateDataset(self, dataset)
+
+    # -- iterators (iterator.py) ---------------------------------------------------------
+    def make_one_shot_iterator(self):
+        from .iterator import Iterator
+        return Iterator(self._spec, dataset=self, one_shot=True)
+
+    def make_initializable_iterator(self, shared_name=None):
+        from .iterator import Iterator
+        it = Iterator(self._spec)
+        it._initializer = it.make_initializer(self)
+        return it
+
+    # -- the host side -------------------------------------------------------------------
+    def _inputs(self) -> tuple:
+        return ()
+
+    def _captured(self) -> list:
+        """Graph tensors whose values the host needs when the iterator initializes."""
+        return [t for d in self._inputs() for t in d._captured()]
+
+    def _blocks(self, ctx):
+        raise NotImplementedError
+
+
+# ---- sources -----------------------------------------------------------------------------
+def _component(value, what):
+    """A component given to a source: a graph tensor (captured), else a numpy array with
+    TF1's dtype rules (numpy keeps its dtype, Python floats are float32, ints int32)."""
+    if isinstance(value, Tensor) or hasattr(value, "_as_graph_element") or (
+            isinstance(value, list) and any(isinstance(v, Tensor) for v in value)):
+        return convert_to_tensor(value)
+    try:
+        arr = np.asarray(value)
+        dtype = _numpy_dtype(value) or _default_dtype(arr)
+        return np.asarray(value, dtype=dtype.np)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what}: cannot use {value!r} as a component: {e}") from None
+
+
+def _spec_of(value) -> Spec:
+    if isinstance(value, Tensor):
+        return _spec_of_tensor(value)
+    return Spec(T.as_dtype(value.dtype), value.shape)
+
+
+class _SourceDataset(Dataset):
+    def __init__(self, tensors, what):
+        self._structure = tensors
+        self._parts = [_component(v, what) for v in nest.flatten(tensors)]
+
+    def _captured(self):
+        return [p for p in self._parts if isinstance(p, Tensor)]
+
+    def _values(self, ctx):
+        return [ctx.value(p) if isinstance(p, Tensor) else p for p in self._parts]
+
+
+class TensorSliceDataset(_SourceDataset):
+    def __init__(self, tensors):
+        super().__init__(tensors, "Dataset.from_tensor_slices")
+        specs = [_spec_of(p) for p in self._parts]
+        for p, s in zip(self._parts, specs):
+            if s.shape is not None and not s.shape:
+                raise ValueError("Dataset.from_tensor_slices: a component must have rank "
+                                 f">= 1 to be sliced, got the scalar {_describe(p)}")
+        lead = {s.shape[0] for s in specs if s.shape is not None and s.shape[0] is not None}
+        if len(lead) > 1:
+            raise ValueError("Dataset.from_tensor_slices: the components have different "
+                             f"first dimensions {sorted(lead)}")
+        self._spec = nest.pack_as(tensors, [s.unbatched() for s in specs])
+
+    def _blocks(self, ctx):
+        values = self._values(ctx)
+        sizes = {len(v) if v.ndim else None for v in values}
+        if None in sizes or len(sizes) != 1:
+            raise ValueError("Dataset.from_tensor_slices: the components' first dimensions "
+                             f"differ ({[v.shape for v in values]})")
+        yield tuple(values)
+
+
+class TensorDataset(_SourceDataset):
+    def __init__(self, tensors):
+        super().__init__(tensors, "Dataset.from_tensors")
+        self._spec = nest.pack_as(tensors, [_spec_of(p) for p in self._parts])
+
+    def _blocks(self, ctx):
+        yield tuple(v[None] for v in self._values(ctx))
+
+
+class RangeDataset(Dataset):
+    def __init__(self, *args):
+        if not 1 <= len(args) <= 3:
+            raise TypeError(f"Dataset.range takes 1 to 3 arguments, got {len(args)}")
+        self._args = tuple(int(a) for a in args)
+        if len(args) == 3 and self._args[2] == 0:
+            raise ValueError("Dataset.range: step must not be 0")
+        self._spec = Spec(T.int64, ())
+
+    def _blocks(self, ctx):
+        r = range(*self._args)
+        for i in range(0, len(r), B.CHUNK):
+            sub = r[i:i + B.CHUNK]
+            yield (np.arange(sub.start, sub.stop, sub.step, dtype=np.int64),)
+
+
+class ZipDataset(Dataset):
+    def __init__(self, datasets):
+        self._datasets = datasets
+        flat = nest.flatten(datasets)
+        for d in flat:
+            if not isinstance(d, Dataset):
+                raise TypeError(f"Dataset.zip takes a nest of datasets, got {d!r}")
+        self._spec = nest.pack_as(datasets, [d._spec for d in flat])
+
+    def _inputs(self):
+        return tuple(nest.flatten(self._datasets))
+
+    def _blocks(self, ctx):
+        readers = [B.Reader(d._blocks(ctx)) for d in self._inputs()]
+        while True:
+            n = min(r.available() for r in readers)
+            if n == 0:
+                return
+            yield tuple(a for r in readers for a in r.take(n))
+
+
+class ConcatenateDataset(Dataset):
+    def __init__(self, first, second):
+        if not nest.same_structure(first._spec, second._spec) or [
+                s.dtype for s in nest.flatten(first._spec)] != [
+                s.dtype for s in nest.flatten(second._spec)]:
+            raise TypeError("Dataset.concatenate: the datasets' element types differ")
+        self._first, self._second = first, second
+        self._spec = nest.pack_as(first._spec, [
+            Spec(a.dtype, _common_shape(a.shape, b.shape))
+            for a, b in zip(nest.flatten(first._spec), nest.flatten(second._spec))])
+
+    def _inputs(self):
+        return (self._first, self._second)
+
+    def _blocks(self, ctx):
+        yield from self._first._blocks(ctx)
+        yield from self._second._blocks(ctx)
+
+
+def _common_shape(a, b):
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(x if x == y else None for x, y in zip(a, b))
+
+
+def _describe(p):
+    return repr(p.name) if isinstance(p, Tensor) else f"value of shape {p.shape}"
+
+
+# ---- transformations -------------------------------------------------------------------
+class _UnaryDataset(Dataset):
+    def __init__(self, input_dataset):
+        if not isinstance(input_dataset, Dataset):
+            raise TypeError(f"expected a Dataset, got {input_dataset!r}")
+        self._input = input_dataset
+        self._spec = input_dataset._spec
+
+    def _inputs(self):
+        return (self._input,)
+
+
+def _positive(value, what, allow_minus_one=False):
+    value = int(value)
+    if value < 0 and not (allow_minus_one and value == -1):
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return value
+
+
+class BatchDataset(_UnaryDataset):
+    def __init__(self, input_dataset, batch_size, drop_remainder):
+        super().__init__(input_dataset)
+        self._size = _positive(batch_size, "Dataset.batch: batch_size")
+        if self._size == 0:
+            raise ValueError("Dataset.batch: batch_size must be positive")
+        self._drop = bool(drop_remainder)
+        self._spec = nest.map_structure(
+            lambda s: s.batched(self._size if self._drop else None), self._input._spec)
+
+    def _blocks(self, ctx):
+        reader = B.Reader(self._input._blocks(ctx))
+        while True:
+            batch = reader.take(self._size)
+            if batch is None or (self._drop and len(batch[0]) < self._size):
+                return
+            yield tuple(a[None] for a in batch)
+
+
+class RepeatDataset(_UnaryDataset):
+    def __init__(self, input_dataset, count):
+        super().__init__(input_dataset)
+        self._count = -1 if count is None else _positive(count, "Dataset.repeat: count", True)
+
+    def _blocks(self, ctx):
+        k = 0
+        while self._count < 0 or k < self._count:
+            produced = False
+            for block in self._input._blocks(ctx):
+                produced = produced or len(block[0]) > 0
+                yield block
+            k += 1
+            if not produced:  # an empty dataset repeated forever is empty
+                return
+
+
+class TakeDataset(_UnaryDataset):
+    def __init__(self, input_dataset, count):
+        super().__init__(input_dataset)
+        self._count = _positive(count, "Dataset.take: count", True)
+
+    def _blocks(self, ctx):
+        if self._count < 0:
+            yield from self._input._blocks(ctx)
+            return
+        reader, left = B.Reader(self._input._blocks(ctx)), self._count
+        while left > 0:
+            block = reader.take(min(left, B.CHUNK))
+            if block is None:
+                return
+            left -= len(block[0])
+            yield block
+
+
+class SkipDataset(_UnaryDataset):
+    def __init__(self, input_dataset, count):
+        super().__init__(input_dataset)
+        self._count = _positive(count, "Dataset.skip: count", True)
+
+    def _blocks(self, ctx):
+        if self._count < 0:
+            return
+        reader = B.Reader(self._input._blocks(ctx))
+        reader.skip(self._count)
+        while reader.available():
+            yield reader.take(B.CHUNK)
+
+
+class ShuffleDataset(_UnaryDataset):
+    """TF1's shuffle buffer (blocks.shuffled). Seeds follow `tf.set_random_seed`: the
+    graph seed and the op seed (`seed=`, or the graph's next op seed) key a numpy Philox
+    generator (key word 0: graph seed << 32 | op seed; word 1: the iteration count when
+    `reshuffle_each_iteration`, else 0), so each pass of a `repeat` gets a new order.
+    The count lives in the iterator's state: re-initializing an iterator replays the same
+    sequence of orders."""
+
+    def __init__(self, input_dataset, buffer_size, seed, reshuffle_each_iteration):
+        super().__init__(input_dataset)
+        self._buffer = _positive(buffer_size, "Dataset.shuffle: buffer_size")
+        if self._buffer == 0:
+            raise ValueError("Dataset.shuffle: buffer_size must be positive")
+        self._seeds = get_seed(seed)
+        self._reshuffle = bool(reshuffle_each_iteration)
+
+    def _blocks(self, ctx):
+        epoch = ctx.count(self)
+        graph_seed, op_seed = self._seeds
+        key = [(graph_seed & 0xFFFFFFFF) << 32 | (op_seed & 0xFFFFFFFF),
+               epoch if self._reshuffle else 0]
+        rng = np.random.Generator(np.random.Philox(key=np.asarray(key, dtype=np.uint64)))
+        yield from B.shuffled(self._input._blocks(ctx), self._buffer, rng)
+
+
+class CacheDataset(_UnaryDataset):
+    """The first complete pass is recorded (per iterator state) and replayed after."""
+
+    def _blocks(self, ctx):
+        cached = ctx.state(self)
+        if "blocks" in cached:
+            yield from cached["blocks"]
+            return
+        record = []
+        for block in self._input._blocks(ctx):
+            record.append(block)
+            yield block
+        cached["blocks"] = record
+
+
+# ---- functions of elements ------------------------------------------------------------------
+class _Traced:
+    """`fn` traced into the user's graph on placeholders of the element spec; `vector`
+    is the second tracing with a leading batch dim, or None when fn is not elementwise."""
+
+    def __init__(self, fn, spec, what):
+        graph = get_default_graph()
+        with graph.name_scope(what):
+            start = len(graph._ops)
+            self.inputs, self.outputs, self.structure = _trace(fn, spec, None)
+            ops = graph._ops[start:]
+            self.vector = None
+            if all(s.shape is not None for s in nest.flatten(spec)) and all(
+                    op.type in _VECTORIZABLE for op in ops):
+                mid = len(graph._ops)
+                vec = _trace(fn, spec, True)
+                if _same_up_to_batch(ops, graph._ops[mid:], self.outputs):
+                    self.vector = vec
+
+
+def _trace(fn, spec, batched):
+    specs = nest.flatten(spec)
+    phs = [placeholder(s.dtype, None if s.shape is None else
+                       ((None,) + s.shape if batched else s.shape), name="arg")
+           for s in specs]
+    args = nest.pack_as(spec, phs)
+    out = fn(*args) if type(args) is tuple else fn(args)
+    if isinstance(out, list):
+        out = tuple(out)
+    flat = [convert_to_tensor(o) for o in nest.flatten(out)]
+    return phs, flat, out
+
+
+def _same_up_to_batch(elem_ops, vec_ops, outputs) -> bool:
+    """The vectorized tracing built the same ops, each of shape [batch] + the element's
+    shape where it depends on the element and the same shape elsewhere, and every output
+    depends on the element."""
+    if len(elem_ops) != len(vec_ops):
+        return False
+    depends = set()
+    for e, v in zip(elem_ops, vec_ops):
+        if e.type != v.type or len(e.outputs) != len(v.outputs):
+            return False
+        if e.type == "placeholder" or any(t.op in depends for t in e.inputs):
+            depends.add(e)
+        for te, tv in zip(e.outputs, v.outputs):
+            se = te.shape.as_list()
+            if tv.shape.as_list() != ([None] + se if e in depends else se):
+                return False
+    return all(t.op in depends for t in outputs)
+
+
+def _run_traced(ctx, traced: _Traced, block):
+    """`traced` applied to each element of `block`: one run per block when vectorized,
+    else one run per element with the outputs stacked."""
+    session = ctx.session
+    if traced.vector is not None:
+        phs, outs, _ = traced.vector
+        return tuple(session._run_flat(outs, dict(zip(phs, block))))
+    rows = [session._run_flat(traced.outputs, dict(zip(traced.inputs, [a[i] for a in block])))
+            for i in range(len(block[0]))]
+    return tuple(np.stack([np.asarray(r[k]) for r in rows]) for k in range(len(traced.outputs)))
+
+
+class MapDataset(_UnaryDataset):
+    def __init__(self, input_dataset, fn):
+        super().__init__(input_dataset)
+        self._fn = _Traced(fn, input_dataset._spec, "MapDataset")
+        self._spec = nest.pack_as(self._fn.structure,
+                                  [_spec_of_tensor(t) for t in self._fn.outputs])
+
+    @property
+    def vectorized(self) -> bool:
+        """Whether the function runs once per block (elementwise) instead of per element."""
+        return self._fn.vector is not None
+
+    def _blocks(self, ctx):
+        for block in B.rechunk(self._input._blocks(ctx)):
+            if len(block[0]):
+                yield _run_traced(ctx, self._fn, block)
+
+
+class FilterDataset(_UnaryDataset):
+    def __init__(self, input_dataset, predicate):
+        super().__init__(input_dataset)
+        self._fn = _Traced(predicate, input_dataset._spec, "FilterDataset")
+        out = self._fn.outputs
+        if len(out) != 1 or out[0].dtype is not T.bool_ or out[0].shape.as_list() != []:
+            raise TypeError("Dataset.filter: the predicate must return one scalar bool tensor, "
+                            f"got {[t.type for t in out]}")
+
+    @property
+    def vectorized(self) -> bool:
+        return self._fn.vector is not None
+
+    def _blocks(self, ctx):
+        for block in B.rechunk(self._input._blocks(ctx)):
+            if len(block[0]):
+                (keep,) = _run_traced(ctx, self._fn, block)
+                keep = np.asarray(keep, dtype=bool).reshape(-1)
+                yield tuple(a[keep] for a in block)

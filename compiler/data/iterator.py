@@ -1,0 +1,247 @@
+"""TF1's dataset iterators: `make_one_shot_iterator()`, `make_initializable_iterator()`,
+`Iterator.from_structure(...)` with `make_initializer(dataset)`, and `get_next()`.
+
+An iterator is a host object of the graph. `get_next()` adds one placeholder per
+component of the element (named `IteratorGetNext`, `IteratorGetNext_1`, ...) and
+registers them as one source group with the graph's HostIO (hostio.py): each
+`Session.run` that needs any of them pulls one element for the group and feeds it to the
+compiled step (rows of the source arrays: views or one gather, never a Python copy per
+element). Its state lives per Session (TF1's iterator resource): an initializer run
+evaluates the tensors the dataset captured (placeholders read from the run's feeds; other
+tensors computed by the Session) and restarts the stream; a one-shot iterator initializes
+itself on its first pull in each Session. At the end a pull raises
+`tf.errors.OutOfRangeError`; before initialization `FailedPreconditionError`.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+
+from runtime.errors import FailedPreconditionError, OutOfRangeError
+
+from ..frontend.array_ops import placeholder
+from ..frontend.control_flow import no_op
+from ..frontend.graph import Tensor, TensorShape, get_default_graph
+from ..ir import dtypes as T
+from . import blocks as B
+from . import nest
+from .dataset import Dataset, Spec
+from .hostio import HostOp, host_io
+
+
+class Iterator:
+    """A TF1 `tf.data.Iterator`; build it with the Dataset methods or `from_structure`."""
+
+    def __init__(self, spec, dataset=None, one_shot=False, name="Iterator"):
+        self._spec = spec
+        self._dataset = dataset if one_shot else None
+        self._one_shot = one_shot
+        self._graph = get_default_graph()
+        self._states = weakref.WeakKeyDictionary()  # Session -> _State
+        self._lock = threading.Lock()
+        self._initializer = None
+        self._name = name
+
+    # -- TF1's constructors -----------------------------------------------------------------
+    @staticmethod
+    def from_structure(output_types, output_shapes=None, shared_name=None,
+                       output_classes=None):
+        """A reinitializable iterator of elements with these types and shapes: bind a dataset
+        with `make_initializer(dataset)` (several datasets may take turns)."""
+        if output_shapes is None:
+            output_shapes = nest.map_structure(lambda _: None, output_types)
+        if not nest.same_structure(output_types, output_shapes):
+            raise TypeError("Iterator.from_structure: output_types and output_shapes have "
+                            "different structures")
+        specs = [Spec(T.as_dtype(t), _shape_tuple(s)) for t, s in
+                 zip(nest.flatten(output_types), nest.flatten(output_shapes))]
+        return Iterator(nest.pack_as(output_types, specs))
+
+    # -- TF1's element description -----------------------------------------------------------
+    @property
+    def output_types(self):
+        return nest.map_structure(lambda s: s.dtype, self._spec)
+
+    @property
+    def output_shapes(self):
+        return nest.map_structure(lambda s: TensorShape(s.shape), self._spec)
+
+    @property
+    def output_classes(self):
+        return nest.map_structure(lambda s: Tensor, self._spec)
+
+    @property
+    def element_spec(self):
+        return self._spec
+
+    @property
+    def initializer(self):
+        if self._initializer is None:
+            raise ValueError("this iterator has no initializer: a one-shot iterator "
+                             "initializes itself; for from_structure use make_initializer")
+        return self._initializer
+
+    # -- graph ops ------------------------------------------------------------------------------
+    def get_next(self, name=None):
+        """The next element as tensors in the dataset's structure; one element per run for
+        all of them."""
+        with self._graph.as_default():
+            phs = []
+            for s in nest.flatten(self._spec):
+                phs.append(placeholder(s.dtype, s.shape, name=name or "IteratorGetNext"))
+        host_io(self._graph).add_source(_GetNext(self, phs), phs)
+        return nest.pack_as(self._spec, phs)
+
+    def make_initializer(self, dataset, name=None):
+        """An op that (re)starts this iterator on `dataset`, whose element types must match
+        (shapes must be compatible)."""
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"make_initializer takes a Dataset, got {dataset!r}")
+        self._check_compatible(dataset)
+        with self._graph.as_default():
+            op = no_op(name=name or "MakeIterator")
+
+        def run(session, feeds, values):
+            self._start(session, dataset, feeds)
+        host_io(self._graph).add_op(op, HostOp(run))
+        return op
+
+    def _check_compatible(self, dataset):
+        mine, theirs = nest.flatten(self._spec), nest.flatten(dataset._spec)
+        if not nest.same_structure(self._spec, dataset._spec) or len(mine) != len(theirs):
+            raise TypeError("the dataset's element structure differs from the iterator's "
+                            f"({dataset.output_types} vs {self.output_types})")
+        for a, b in zip(mine, theirs):
+            if a.dtype is not b.dtype:
+                raise TypeError(f"the dataset's element types {dataset.output_types} differ "
+                                f"from the iterator's {self.output_types}")
+            if a.shape is not None and (b.shape is None or len(a.shape) != len(b.shape) or any(
+                    x is not None and y is not None and x != y
+                    for x, y in zip(a.shape, b.shape))):
+                raise TypeError(f"the dataset's element shapes {dataset.output_shapes} are not "
+                                f"compatible with the iterator's {self.output_shapes}")
+
+    # -- the host side --------------------------------------------------------------------------
+    def _start(self, session, dataset, feeds):
+        ctx = _Context(session, dataset, feeds)
+        state = _State(ctx, B.Reader(dataset._blocks(ctx)))
+        with self._lock:
+            self._states[session] = state
+
+    def _pull(self, session):
+        with self._lock:
+            state = self._states.get(session)
+            if state is None:
+                if not self._one_shot:
+                    raise FailedPreconditionError(
+                        "GetNext() failed because the iterator has not been initialized: "
+                        "run its initializer (sess.run(iterator.initializer)) first")
+                self._start_locked(session)
+                state = self._states[session]
+            element = state.reader.take(1)
+        if element is None:
+            raise OutOfRangeError(None, None, "End of sequence")
+        return [a[0] for a in element]
+
+    def _start_locked(self, session):
+        ctx = _Context(session, self._dataset, {})
+        self._states[session] = _State(ctx, B.Reader(self._dataset._blocks(ctx)))
+
+
+class _GetNext:
+    """One `get_next()`'s placeholders: a source group of the HostIO."""
+
+    def __init__(self, iterator, tensors):
+        self.iterator = iterator
+        self.tensors = tensors
+
+    def pull(self, session):
+        values = self.iterator._pull(session)
+        for t, v in zip(self.tensors, values):
+            _check_element(t, v)
+        return values
+
+
+def _check_element(t: Tensor, v: np.ndarray):
+    """An element must fit the shape its get_next() placeholder was built with (the
+    dataset's spec): the boundary check would reject it, but this names the iterator."""
+    shape = t._type.shape
+    if shape is None:
+        return
+    want = t.shape.as_list()
+    if v.ndim != len(want) or any(w is not None and w != g for w, g in zip(want, v.shape)):
+        raise ValueError(f"the iterator produced an element of shape {list(v.shape)} for "
+                         f"{t.name!r}, which has shape {want}")
+
+
+class _State:
+    def __init__(self, ctx, reader):
+        self.ctx = ctx
+        self.reader = reader
+
+
+class _Context:
+    """An iterator's run-time state in one Session: the values of captured tensors,
+    per-dataset counters (shuffle epochs) and state dicts (caches)."""
+
+    def __init__(self, session, dataset, feeds):
+        self.session = session
+        self._counts: dict = {}
+        self._states: dict = {}
+        self._values = _evaluate(session, dataset._captured(), feeds)
+
+    def value(self, tensor) -> np.ndarray:
+        return self._values[tensor]
+
+    def count(self, dataset) -> int:
+        k = self._counts.get(id(dataset), 0)
+        self._counts[id(dataset)] = k + 1
+        return k
+
+    def state(self, dataset) -> dict:
+        return self._states.setdefault(id(dataset), {})
+
+
+def _evaluate(session, tensors, feeds) -> dict:
+    """Values of captured tensors: fed ones from the feeds, constants from the graph, the
+    rest computed by one run of the Session."""
+    values, rest = {}, []
+    for t in dict.fromkeys(tensors):
+        if t in feeds:
+            values[t] = np.asarray(feeds[t])
+        elif t.op.type == "constant":
+            values[t] = t.op.attrs["value"].array
+        else:
+            rest.append(t)
+    if rest:
+        values.update(zip(rest, session._run_flat(rest, feeds)))
+    return values
+
+
+def _shape_tuple(shape):
+    if shape is None:
+        return None
+    if isinstance(shape, TensorShape):
+        return tuple(shape.as_list()) if shape.known_rank else None
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def make_one_shot_iterator(dataset):
+    """`tf.data.make_one_shot_iterator(dataset)` (TF 1.15's spelling)."""
+    return dataset.make_one_shot_iterator()
+
+
+def make_initializable_iterator(dataset, shared_name=None):
+    """`tf.data.make_initializable_iterator(dataset)` (TF 1.15's spelling)."""
+    return dataset.make_initializable_iterator(shared_name)
+
+
+def get_output_types(dataset_or_iterator):
+    return dataset_or_iterator.output_types
+
+
+def get_output_shapes(dataset_or_iterator):
+    return dataset_or_iterator.output_shapes

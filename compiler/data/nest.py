@@ -1,0 +1,61 @@
+"""Structures of dataset elements, as `tf.data` nests them: a tuple (named tuples
+included) or a dict of components, nested, or a single component. A list is a value (an
+array), not a structure, as in TF1's `tf.data`. Components are flattened depth first, dict
+keys in sorted order (TF1's `nest` order), and packed back into the same structure.
+"""
+
+from __future__ import annotations
+
+
+def is_structure(value) -> bool:
+    return isinstance(value, (tuple, dict))
+
+
+def flatten(value) -> list:
+    """The components of `value` in nest order."""
+    if isinstance(value, dict):
+        return [c for k in sorted(value) for c in flatten(value[k])]
+    if isinstance(value, tuple):
+        return [c for v in value for c in flatten(v)]
+    return [value]
+
+
+def pack_as(structure, flat):
+    """`flat` (a sequence of components) in the shape of `structure`."""
+    flat = list(flat)
+    packed, used = _pack(structure, flat, 0)
+    if used != len(flat):
+        raise ValueError(f"the structure has {used} component(s), got {len(flat)} values")
+    return packed
+
+
+def _pack(structure, flat, i):
+    if isinstance(structure, dict):
+        out = {}
+        for k in sorted(structure):
+            out[k], i = _pack(structure[k], flat, i)
+        return type(structure)((k, out[k]) for k in structure), i
+    if isinstance(structure, tuple):
+        parts = []
+        for v in structure:
+            p, i = _pack(v, flat, i)
+            parts.append(p)
+        return (type(structure)(*parts) if hasattr(structure, "_fields")
+                else tuple(parts)), i
+    if i >= len(flat):
+        raise ValueError("fewer values than the structure has components")
+    return flat[i], i + 1
+
+
+def map_structure(fn, structure):
+    return pack_as(structure, [fn(c) for c in flatten(structure)])
+
+
+def same_structure(a, b) -> bool:
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (isinstance(a, dict) and isinstance(b, dict) and sorted(a) == sorted(b)
+                and all(same_structure(a[k], b[k]) for k in a))
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)
+                and all(same_structure(x, y) for x, y in zip(a, b)))
+    return True
