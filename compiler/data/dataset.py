@@ -20,8 +20,6 @@ blocks. `filter(predicate)` does the same with a scalar bool predicate.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from ..frontend.array_ops import placeholder
@@ -32,24 +30,12 @@ from ..ir import dtypes as T
 from ..ops import table
 from . import blocks as B
 from . import nest
+from .iterator import Iterator
+from .nest import Spec
 
 #: op types a map function may use and still run on whole blocks
 _VECTORIZABLE = frozenset(table.names(fusion="elementwise")) | {
     "placeholder", "constant", "identity"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """One component of an element: its dtype and shape (None dims vary; None: unknown
-    rank)."""
-    dtype: T.DType
-    shape: tuple | None
-
-    def batched(self, size):
-        return Spec(self.dtype, None if self.shape is None else (size,) + self.shape)
-
-    def unbatched(self):
-        return Spec(self.dtype, None if self.shape is None else self.shape[1:])
 
 
 def _spec_of_tensor(t: Tensor) -> Spec:
@@ -133,11 +119,9 @@ class Dataset:
 
     # -- iterators (iterator.py) ---------------------------------------------------------
     def make_one_shot_iterator(self):
-        from .iterator import Iterator
         return Iterator(self._spec, dataset=self, one_shot=True)
 
     def make_initializable_iterator(self, shared_name=None):
-        from .iterator import Iterator
         it = Iterator(self._spec)
         it._initializer = it.make_initializer(self)
         return it
@@ -471,8 +455,10 @@ def _run_traced(ctx, traced: _Traced, block):
     if traced.vector is not None:
         phs, outs, _ = traced.vector
         return tuple(session._run_flat(outs, dict(zip(phs, block))))
-    rows = [session._run_flat(traced.outputs, dict(zip(traced.inputs, [a[i] for a in block])))
-            for i in range(len(block[0]))]
+    rows = []
+    for i in range(len(block[0])):
+        feeds = dict(zip(traced.inputs, [a[i, ...] for a in block]))
+        rows.append(session._run_flat(traced.outputs, feeds))
     return tuple(np.stack([np.asarray(r[k]) for r in rows]) for k in range(len(traced.outputs)))
 
 

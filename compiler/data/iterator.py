@@ -28,8 +28,8 @@ from ..frontend.graph import Tensor, TensorShape, get_default_graph
 from ..ir import dtypes as T
 from . import blocks as B
 from . import nest
-from .dataset import Dataset, Spec
 from .hostio import HostOp, host_io
+from .nest import Spec
 
 
 class Iterator:
@@ -98,7 +98,7 @@ class Iterator:
     def make_initializer(self, dataset, name=None):
         """An op that (re)starts this iterator on `dataset`, whose element types must match
         (shapes must be compatible)."""
-        if not isinstance(dataset, Dataset):
+        if not hasattr(dataset, "_blocks"):  # a Dataset (dataset.py builds iterators)
             raise TypeError(f"make_initializer takes a Dataset, got {dataset!r}")
         self._check_compatible(dataset)
         with self._graph.as_default():
@@ -144,7 +144,7 @@ class Iterator:
             element = state.reader.take(1)
         if element is None:
             raise OutOfRangeError(None, None, "End of sequence")
-        return [a[0] for a in element]
+        return [a[0, ...] for a in element]  # 0-d arrays, not numpy scalars
 
     def _start_locked(self, session):
         ctx = _Context(session, self._dataset, {})

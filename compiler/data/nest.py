@@ -1,21 +1,27 @@
 """Structures of dataset elements, as `tf.data` nests them: a tuple (named tuples
 included) or a dict of components, nested, or a single component. A list is a value (an
-array), not a structure, as in TF1's `tf.data`. Components are flattened depth first, dict
-keys in sorted order (TF1's `nest` order), and packed back into the same structure.
+array), not a structure, as in TF1's `tf.data`, and a `TensorShape` is one value.
+Components are flattened depth first, dict keys in sorted order (TF1's `nest` order), and
+packed back into the same structure. `Spec` describes one component (dtype, shape).
 """
 
 from __future__ import annotations
 
+import dataclasses
 
-def is_structure(value) -> bool:
-    return isinstance(value, (tuple, dict))
+from ..frontend.graph import TensorShape
+from ..ir import dtypes as T
+
+
+def _is_tuple(value) -> bool:
+    return isinstance(value, tuple) and not isinstance(value, TensorShape)
 
 
 def flatten(value) -> list:
     """The components of `value` in nest order."""
     if isinstance(value, dict):
         return [c for k in sorted(value) for c in flatten(value[k])]
-    if isinstance(value, tuple):
+    if _is_tuple(value):
         return [c for v in value for c in flatten(v)]
     return [value]
 
@@ -35,7 +41,7 @@ def _pack(structure, flat, i):
         for k in sorted(structure):
             out[k], i = _pack(structure[k], flat, i)
         return type(structure)((k, out[k]) for k in structure), i
-    if isinstance(structure, tuple):
+    if _is_tuple(structure):
         parts = []
         for v in structure:
             p, i = _pack(v, flat, i)
@@ -55,7 +61,21 @@ def same_structure(a, b) -> bool:
     if isinstance(a, dict) or isinstance(b, dict):
         return (isinstance(a, dict) and isinstance(b, dict) and sorted(a) == sorted(b)
                 and all(same_structure(a[k], b[k]) for k in a))
-    if isinstance(a, tuple) or isinstance(b, tuple):
-        return (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)
+    if _is_tuple(a) or _is_tuple(b):
+        return (_is_tuple(a) and _is_tuple(b) and len(a) == len(b)
                 and all(same_structure(x, y) for x, y in zip(a, b)))
     return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One component of an element: its dtype and shape (None dims vary; None: unknown
+    rank)."""
+    dtype: T.DType
+    shape: tuple | None
+
+    def batched(self, size):
+        return Spec(self.dtype, None if self.shape is None else (size,) + self.shape)
+
+    def unbatched(self):
+        return Spec(self.dtype, None if self.shape is None else self.shape[1:])
