@@ -186,6 +186,7 @@ __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
 
 # -- issue 14 / data: tf.data input pipelines (compiler/data/) --
 from . import data  # noqa: E402
+from .data.queues import FIFOQueue, QueueBase, RandomShuffleQueue  # noqa: E402
 
-__all__ += ["data"]
+__all__ += ["data", "FIFOQueue", "QueueBase", "RandomShuffleQueue"]
 # -- end data --

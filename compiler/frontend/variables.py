@@ -27,6 +27,7 @@ class GraphKeys:
     SUMMARIES = "summaries"
     UPDATE_OPS = "update_ops"
     TRAIN_OP = "train_op"
+    QUEUE_RUNNERS = "queue_runners"
 
 
 class Variable:

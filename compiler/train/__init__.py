@@ -20,3 +20,25 @@ __all__ = [
     "get_global_step", "get_or_create_global_step",
     "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
 ]
+
+# -- issue 14 / data: TF1's queue-based input (compiler/data/queues.py) --
+from ..data import queues as queue_runner  # noqa: E402  (tf.train.queue_runner.QueueRunner)
+from ..data.queues import (  # noqa: E402
+    Coordinator,
+    QueueRunner,
+    add_queue_runner,
+    batch,
+    input_producer,
+    range_input_producer,
+    shuffle_batch,
+    slice_input_producer,
+    start_queue_runners,
+    string_input_producer,
+)
+
+__all__ += [
+    "Coordinator", "QueueRunner", "add_queue_runner", "batch", "input_producer",
+    "queue_runner", "range_input_producer", "shuffle_batch", "slice_input_producer",
+    "start_queue_runners", "string_input_producer",
+]
+# -- end data --

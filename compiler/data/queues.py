@@ -1,0 +1,593 @@
+"""TF1's queue-based input on the host: `FIFOQueue`, `RandomShuffleQueue`, `QueueRunner`,
+`Coordinator`, `start_queue_runners`, the input producers and `tf.train.batch` /
+`shuffle_batch`.
+
+A queue is a host object of the graph; its state (the elements, closed or not) lives per
+Session, as TF1's queue resources do. `enqueue(vals)` / `enqueue_many(vals)` / `close()` are
+NoOps of the graph whose host actions (hostio.py) run when a `Session.run` reaches them; an
+enqueue's values are computed by that run's compiled step, so a pipeline stage such as
+`gather(images, index_queue.dequeue())` is compiled. `dequeue()` / `dequeue_many(n)` /
+`dequeue_up_to(n)` / `size()` are placeholders the run fills from the queue (one pull per
+op and run). Dequeuing blocks until enough elements are there; on a closed queue with too
+few it raises `tf.errors.OutOfRangeError`; enqueuing into a closed queue raises
+`tf.errors.CancelledError`.
+
+`QueueRunner` threads run their enqueue ops until the input ends (OutOfRangeError: the
+last thread closes the queue) or the `Coordinator` asks them to stop (the queue is then
+closed with its pending enqueues cancelled, which wakes every blocked thread).
+Input producers enumerate their input on the host (`num_epochs` passes, each shuffled
+with a permutation keyed by `tf.set_random_seed` and the op seed) instead of TF1's
+`limit_epochs` local variable, so they need no `local_variables_initializer` (running it
+is harmless). `string_input_producer` holds Python strings: its `dequeue()` can be fetched
+(bytes, as in TF1) but not used by compiled ops (flowc compiles no string ops).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from runtime.errors import CancelledError, InvalidArgumentError, OutOfRangeError
+
+from ..frontend.array_ops import placeholder
+from ..frontend.control_flow import no_op
+from ..frontend.core import convert_to_tensor, make
+from ..frontend.graph import Tensor, get_default_graph
+from ..frontend.manip_ops import gather
+from ..frontend.random_ops import get_seed
+from ..frontend.variables import GraphKeys
+from ..ir import dtypes as T
+from ..ir.dtypes import DType
+from .hostio import HostOp, host_io
+
+QUEUE_RUNNERS = GraphKeys.QUEUE_RUNNERS
+#: the host-only element type of string_input_producer's queue (never compiled)
+string = DType("string", object, "string")
+
+
+class _QueueState:
+    def __init__(self):
+        self.items = collections.deque()
+        self.closed = False
+        self.cond = threading.Condition()
+
+
+class QueueBase:
+    """A host queue of elements (tuples of arrays with the queue's dtypes and shapes)."""
+
+    def __init__(self, capacity, dtypes, shapes=None, names=None, name="queue"):
+        dtypes = list(dtypes) if isinstance(dtypes, (list, tuple)) else [dtypes]
+        self.dtypes = [d if d is string else T.as_dtype(d) for d in dtypes]
+        if shapes is not None:
+            shapes = [_shape(s) for s in (shapes if _is_shape_list(shapes) else [shapes])]
+            if len(shapes) != len(self.dtypes):
+                raise ValueError(f"{name}: {len(shapes)} shapes for {len(self.dtypes)} dtypes")
+        self.shapes = shapes or [None] * len(self.dtypes)
+        self.names = list(names) if names is not None else None
+        self.capacity = int(capacity)
+        self._graph = get_default_graph()
+        self.name = self._graph.unique_name(name)
+        self._states = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def _state(self, session) -> _QueueState:
+        with self._lock:
+            st = self._states.get(session)
+            if st is None:
+                st = self._states[session] = _QueueState()
+            return st
+
+    # -- graph ops ----------------------------------------------------------------------------
+    def enqueue(self, vals, name=None):
+        tensors = self._tensors(vals, "enqueue")
+        return self._host_op(name or "enqueue", tensors,
+                             lambda values: [[np.asarray(v) for v in values]])
+
+    def enqueue_many(self, vals, name=None):
+        tensors = self._tensors(vals, "enqueue_many")
+        return self._host_op(name or "enqueue_many", tensors, _rows)
+
+    def dequeue(self, name=None):
+        return self._dequeue_op(1, name or "dequeue", single=True)
+
+    def dequeue_many(self, n, name=None):
+        return self._dequeue_op(int(n), name or "dequeue_many", single=False)
+
+    def dequeue_up_to(self, n, name=None):
+        return self._dequeue_op(int(n), name or "dequeue_up_to", single=False, up_to=True)
+
+    def close(self, cancel_pending_enqueues=False, name=None):
+        with self._graph.as_default():
+            op = no_op(name=f"{self.name}_{name or 'close'}")
+
+        def run(session, feeds, values):
+            self._close(session, cancel_pending_enqueues)
+        host_io(self._graph).add_op(op, HostOp(run))
+        return op
+
+    def size(self, name=None):
+        with self._graph.as_default():
+            t = placeholder(T.int32, (), name=f"{self.name}_{name or 'size'}")
+        host_io(self._graph).add_source(
+            _Source([t], lambda s: [np.asarray(len(self._state(s).items), np.int32)]), [t])
+        return t
+
+    def is_closed(self, name=None):
+        with self._graph.as_default():
+            t = placeholder(T.bool_, (), name=f"{self.name}_{name or 'is_closed'}")
+        host_io(self._graph).add_source(
+            _Source([t], lambda s: [np.asarray(self._state(s).closed)]), [t])
+        return t
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _tensors(self, vals, what):
+        if isinstance(vals, dict):
+            if self.names is None:
+                raise ValueError(f"{self.name}.{what}: a dict needs a queue with names")
+            vals = [vals[k] for k in self.names]
+        elif not isinstance(vals, (list, tuple)):
+            vals = [vals]
+        if len(vals) != len(self.dtypes):
+            raise ValueError(f"{self.name}.{what}: {len(vals)} values for a queue of "
+                             f"{len(self.dtypes)} components")
+        return [convert_to_tensor(v, dtype=d) for v, d in zip(vals, self.dtypes)]
+
+    def _host_op(self, name, tensors, to_rows):
+        with self._graph.as_default():
+            op = no_op(name=f"{self.name}_{name}")
+
+        def run(session, feeds, values):
+            self._put(session, to_rows(values))
+        host_io(self._graph).add_op(op, HostOp(run, tensors))
+        return op
+
+    def _dequeue_op(self, n, name, single, up_to=False):
+        with self._graph.as_default():
+            phs = []
+            for d, s in zip(self.dtypes, self.shapes):
+                dims = s if single else (None if s is None else
+                                         ((None if up_to else n),) + s)
+                if not single and s is None:
+                    raise ValueError(f"{self.name}.{name}: the queue needs shapes to dequeue "
+                                     "several elements at once")
+                phs.append(_host_placeholder(d, dims, f"{self.name}_{name}"))
+        pull = (lambda s: self._take(s, 1)[0]) if single else (
+            lambda s: _stack(self._take(s, n, up_to), self.dtypes))
+        host_io(self._graph).add_source(_Source(phs, pull), phs)
+        if self.names is not None:
+            return dict(zip(self.names, phs))
+        return phs[0] if len(phs) == 1 else phs
+
+    # -- the host side ---------------------------------------------------------------------------
+    def _check(self, row):
+        for k, (v, s) in enumerate(zip(row, self.shapes)):
+            if s is not None and tuple(v.shape) != s:
+                raise InvalidArgumentError(
+                    None, None, f"{self.name}: component {k} of an enqueued element has "
+                    f"shape {list(v.shape)}, the queue holds shape {list(s)}")
+
+    def _put(self, session, rows):
+        st = self._state(session)
+        for row in rows:
+            self._check(row)
+            with st.cond:
+                while not st.closed and len(st.items) >= self.capacity:
+                    st.cond.wait()
+                if st.closed:
+                    raise CancelledError(None, None, f"Enqueue to {self.name!r}: the queue is "
+                                         "closed")
+                st.items.append(row)
+                st.cond.notify_all()
+
+    def _close(self, session, cancel):
+        """Close the queue; blocked and later enqueues raise CancelledError either way
+        (`cancel` is TF1's cancel_pending_enqueues)."""
+        st = self._state(session)
+        with st.cond:
+            st.closed = True
+            st.cond.notify_all()
+
+    def _ready(self, st, need) -> bool:
+        return len(st.items) >= need
+
+    def _take(self, session, n, up_to=False):
+        """n elements, waiting until the queue has them; a closed queue with fewer gives
+        what it has (`up_to`) or raises OutOfRangeError."""
+        st = self._state(session)
+        with st.cond:
+            while not self._ready(st, n):
+                if st.closed:
+                    if up_to and st.items:
+                        n = len(st.items)
+                        break
+                    raise OutOfRangeError(
+                        None, None, f"{self.name!r} is closed and has insufficient "
+                        f"elements (requested {n}, current size {len(st.items)})")
+                st.cond.wait()
+            out = [self._pop(st) for _ in range(n)]
+            st.cond.notify_all()
+        return out
+
+    def _pop(self, st):
+        return st.items.popleft()
+
+
+class FIFOQueue(QueueBase):
+    """TF1's `tf.FIFOQueue(capacity, dtypes, shapes=None, names=None)`."""
+
+    def __init__(self, capacity, dtypes, shapes=None, names=None, shared_name=None,
+                 name="fifo_queue"):
+        super().__init__(capacity, dtypes, shapes, names, name)
+
+
+class RandomShuffleQueue(QueueBase):
+    """TF1's `tf.RandomShuffleQueue`: a dequeue takes a uniformly chosen element, and
+    waits while the queue holds `min_after_dequeue` elements or fewer (unless closed).
+    Seeds follow `tf.set_random_seed` and `seed=` (a numpy Philox generator per Session)."""
+
+    def __init__(self, capacity, min_after_dequeue, dtypes, shapes=None, names=None,
+                 seed=None, shared_name=None, name="random_shuffle_queue"):
+        super().__init__(capacity, dtypes, shapes, names, name)
+        self.min_after_dequeue = int(min_after_dequeue)
+        self._seeds = get_seed(seed)
+        self._rngs = weakref.WeakKeyDictionary()
+
+    def _state(self, session):
+        st = super()._state(session)
+        with self._lock:
+            if session not in self._rngs:
+                self._rngs[session] = _rng(self._seeds, 0)
+            st.rng = self._rngs[session]
+        return st
+
+    def _ready(self, st, need):
+        return len(st.items) >= need + (0 if st.closed else self.min_after_dequeue)
+
+    def _pop(self, st):
+        j = int(st.rng.integers(len(st.items)))
+        st.items[j], st.items[-1] = st.items[-1], st.items[j]
+        return st.items.pop()
+
+
+class _Source:
+    """A source group of the HostIO: placeholders filled by `pull(session)`."""
+
+    def __init__(self, tensors, pull):
+        self.tensors = tensors
+        self.pull = pull
+
+
+def _host_placeholder(dtype, dims, name):
+    if dtype is string:
+        return make("placeholder", [], name=name, dtype=string, shape=dims)
+    return placeholder(dtype, dims, name=name)
+
+
+def _rows(values):
+    arrays = [np.asarray(v) for v in values]
+    n = {len(a) if a.ndim else None for a in arrays}
+    if None in n or len(n) != 1:
+        raise InvalidArgumentError(None, None, "enqueue_many: the components need one common "
+                                   f"first dimension, got shapes {[a.shape for a in arrays]}")
+    return [[a[i, ...] for a in arrays] for i in range(n.pop())]
+
+
+def _stack(rows, dtypes):
+    return [np.stack([r[k] for r in rows]).astype(d.np, copy=False)
+            for k, d in enumerate(dtypes)]
+
+
+def _shape(s):
+    if s is None:
+        return None
+    if hasattr(s, "as_list"):
+        s = s.as_list()
+    dims = tuple(s)
+    if any(d is None for d in dims):
+        raise ValueError(f"queue shapes must be fully defined, got {list(dims)}")
+    return tuple(int(d) for d in dims)
+
+
+def _is_shape_list(shapes) -> bool:
+    return isinstance(shapes, (list, tuple)) and (
+        not shapes or isinstance(shapes[0], (list, tuple)) or hasattr(shapes[0], "as_list")
+        or shapes[0] is None)
+
+
+def _rng(seeds, counter):
+    graph_seed, op_seed = seeds
+    key = [(graph_seed & 0xFFFFFFFF) << 32 | (op_seed & 0xFFFFFFFF), counter]
+    return np.random.Generator(np.random.Philox(key=np.asarray(key, dtype=np.uint64)))
+
+
+# ---- coordination ----------------------------------------------------------------------------
+class Coordinator:
+    """TF1's `tf.train.Coordinator`: threads poll `should_stop()`; any thread may
+    `request_stop(ex)`; `join(threads)` waits for them and re-raises the first exception
+    reported (OutOfRangeError counts as a clean stop, as in TF1)."""
+
+    def __init__(self, clean_stop_exception_types=None):
+        self._clean = tuple(clean_stop_exception_types or (OutOfRangeError,))
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._exc_info = None
+        self._threads = set()
+        self._joined = False
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self, ex=None):
+        with self._lock:
+            if ex is not None and self._exc_info is None and not isinstance(ex, self._clean):
+                if isinstance(ex, tuple):
+                    self._exc_info = ex
+                else:
+                    self._exc_info = (type(ex), ex, ex.__traceback__)
+            self._stop.set()
+
+    def clear_stop(self):
+        with self._lock:
+            self._joined = False
+            self._exc_info = None
+            self._stop.clear()
+
+    @contextlib.contextmanager
+    def stop_on_exception(self):
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001  (TF1: any exception stops the threads)
+            self.request_stop(e)
+
+    def wait_for_stop(self, timeout=None) -> bool:
+        return self._stop.wait(timeout)
+
+    def register_thread(self, thread):
+        with self._lock:
+            self._threads.add(thread)
+
+    def join(self, threads=None, stop_grace_period_secs=120, ignore_live_threads=False):
+        with self._lock:
+            threads = set(self._threads) | set(threads or ())
+        while any(t.is_alive() for t in threads) and not self.wait_for_stop(0.01):
+            pass
+        deadline = time.monotonic() + stop_grace_period_secs
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._joined = True
+        self.raise_requested_exception()
+        alive = [t.name for t in threads if t.is_alive()]
+        if alive and not ignore_live_threads:
+            raise RuntimeError(f"Coordinator stopped with threads still running: {alive}")
+
+    @property
+    def joined(self) -> bool:
+        return self._joined
+
+    def raise_requested_exception(self):
+        with self._lock:
+            info = self._exc_info
+        if info is not None:
+            raise info[1].with_traceback(info[2])
+
+
+class QueueRunner:
+    """TF1's `tf.train.QueueRunner(queue, enqueue_ops)`: one thread per enqueue op runs it
+    until the input ends, then the last one closes the queue."""
+
+    def __init__(self, queue=None, enqueue_ops=None, close_op=None, cancel_op=None,
+                 queue_closed_exception_types=None):
+        self.queue = queue
+        self.enqueue_ops = list(enqueue_ops or [])
+        self.close_op = close_op if close_op is not None else queue.close()
+        self.cancel_op = cancel_op if cancel_op is not None else queue.close(
+            cancel_pending_enqueues=True)
+        self._closed_types = tuple(queue_closed_exception_types or (OutOfRangeError,
+                                                                    CancelledError))
+        self._lock = threading.Lock()
+        self.exceptions_raised = []
+
+    def create_threads(self, sess, coord=None, daemon=False, start=False):
+        live = [len(self.enqueue_ops)]
+        threads = [threading.Thread(target=self._run, args=(sess, op, coord, live),
+                                    daemon=daemon, name=f"QueueRunner:{self.queue.name}")
+                   for op in self.enqueue_ops]
+        if coord is not None:
+            threads.append(threading.Thread(target=self._close_on_stop, args=(sess, coord),
+                                            daemon=daemon))
+        for t in threads:
+            if coord is not None:
+                coord.register_thread(t)
+            if start:
+                t.start()
+        return threads
+
+    def _run(self, sess, op, coord, live):
+        try:
+            while not (coord is not None and coord.should_stop()):
+                try:
+                    sess.run(op)
+                except self._closed_types:
+                    with self._lock:
+                        live[0] -= 1
+                        last = live[0] == 0
+                    if last:
+                        sess.run(self.close_op)
+                    return
+        except Exception as e:  # noqa: BLE001  (reported to the coordinator, as TF1)
+            self.exceptions_raised.append(e)
+            if coord is None:
+                raise
+            coord.request_stop(e)
+
+    def _close_on_stop(self, sess, coord):
+        coord.wait_for_stop()
+        with contextlib.suppress(Exception):
+            sess.run(self.cancel_op)
+
+
+def add_queue_runner(qr, collection=QUEUE_RUNNERS):
+    get_default_graph().add_to_collection(collection, qr)
+
+
+def start_queue_runners(sess=None, coord=None, daemon=True, start=True,
+                        collection=QUEUE_RUNNERS):
+    """Start the threads of every QueueRunner in the graph's collection; returns them."""
+    if sess is None:
+        from ..frontend.graph import get_default_session
+        sess = get_default_session()
+    threads = []
+    for qr in sess.graph.get_collection(collection):
+        threads.extend(qr.create_threads(sess, coord=coord, daemon=daemon, start=start))
+    return threads
+
+
+# ---- input producers and batching ---------------------------------------------------------------
+def _producer(values, dtype, element_shape, num_epochs, shuffle, seed, capacity, name):
+    """A FIFOQueue fed by a QueueRunner with `num_epochs` passes over the rows of `values`
+    (a numpy array, or a graph tensor computed by each enqueue run), each pass shuffled
+    when asked."""
+    queue = FIFOQueue(capacity, [dtype], [element_shape], name=name)
+    seeds = get_seed(seed) if shuffle else None
+    passes = weakref.WeakKeyDictionary()
+    lock = threading.Lock()
+    inputs = [values] if isinstance(values, Tensor) else []
+
+    def rows(session, given):
+        with lock:
+            k = passes.get(session, 0)
+            if num_epochs is not None and k >= num_epochs:
+                raise OutOfRangeError(None, None, f"{queue.name}: {num_epochs} epoch(s) done")
+            passes[session] = k + 1
+        arr = np.asarray(given[0]) if inputs else values
+        order = _rng(seeds, k).permutation(len(arr)) if shuffle else range(len(arr))
+        return [[arr[i, ...]] for i in order]
+
+    with queue._graph.as_default():
+        op = no_op(name=f"{queue.name}_enqueue_many")
+
+    def run(session, feeds, given):
+        queue._put(session, rows(session, given))
+    host_io(queue._graph).add_op(op, HostOp(run, inputs))
+    add_queue_runner(QueueRunner(queue, [op]))
+    return queue
+
+
+def input_producer(input_tensor, element_shape=None, num_epochs=None, shuffle=True,
+                   seed=None, capacity=32, shared_name=None, summary_name=None, name=None,
+                   cancel_op=None):
+    """A queue of the rows of `input_tensor` (num_epochs passes), fed by a QueueRunner."""
+    if isinstance(input_tensor, Tensor):
+        t = input_tensor
+        shape_ = element_shape or t.shape.as_list()[1:]
+        return _producer(t, t.dtype, shape_, num_epochs, shuffle, seed, capacity,
+                         name or "input_producer")
+    arr = np.asarray(input_tensor)
+    if arr.dtype.kind in "USO":
+        return string_input_producer(list(arr), num_epochs, shuffle, seed, capacity,
+                                     name=name or "input_producer")
+    t = convert_to_tensor(arr)  # TF1's dtype rules
+    values = t.op.attrs["value"].array
+    return _producer(values, t.dtype, element_shape or list(values.shape[1:]), num_epochs,
+                     shuffle, seed, capacity, name or "input_producer")
+
+
+def range_input_producer(limit, num_epochs=None, shuffle=True, seed=None, capacity=32,
+                         shared_name=None, name=None):
+    """A queue of the int32 indices 0 .. limit-1 (num_epochs passes)."""
+    values = np.arange(int(limit), dtype=np.int32)
+    return _producer(values, T.int32, [], num_epochs, shuffle, seed, capacity,
+                     name or "range_input_producer")
+
+
+def slice_input_producer(tensor_list, num_epochs=None, shuffle=True, seed=None,
+                         capacity=32, shared_name=None, name=None):
+    """One slice of each tensor of `tensor_list` per dequeue (a shared index queue and
+    compiled gathers)."""
+    tensors = [convert_to_tensor(t) for t in tensor_list]
+    if not tensors:
+        raise ValueError("slice_input_producer: tensor_list is empty")
+    firsts = {t.shape.as_list()[0] if t.shape.known_rank and t.shape.ndims else "?"
+              for t in tensors}
+    if len(firsts) != 1 or "?" in firsts:
+        raise ValueError("slice_input_producer: the tensors need one common first dimension, "
+                         f"got shapes {[t.shape for t in tensors]}")
+    n = firsts.pop()
+    if not isinstance(n, int):
+        raise ValueError("slice_input_producer: the first dimension must be static, got "
+                         f"{tensors[0].shape}")
+    queue = range_input_producer(n, num_epochs, shuffle, seed, capacity, name=name)
+    index = queue.dequeue()
+    return [gather(t, index) for t in tensors]
+
+
+def string_input_producer(string_tensor, num_epochs=None, shuffle=True, seed=None,
+                          capacity=32, shared_name=None, name=None, cancel_op=None):
+    """A queue of strings (file names): its dequeue() is fetched as bytes."""
+    if isinstance(string_tensor, Tensor):
+        raise TypeError("string_input_producer: give the file names as a Python list "
+                        "(flowc has no string tensors in compiled code)")
+    names = [s.encode() if isinstance(s, str) else bytes(s) for s in string_tensor]
+    if not names:
+        raise ValueError("string_input_producer: string_tensor is empty")
+    values = np.empty(len(names), dtype=object)
+    values[:] = names
+    return _producer(values, string, [], num_epochs, shuffle, seed, capacity,
+                     name or "input_producer")
+
+
+def _as_list(tensors):
+    if isinstance(tensors, dict):
+        keys = sorted(tensors)
+        return [convert_to_tensor(tensors[k]) for k in keys], keys
+    if isinstance(tensors, (list, tuple)):
+        return [convert_to_tensor(t) for t in tensors], None
+    return [convert_to_tensor(tensors)], "single"
+
+
+def _batch(queue_cls, tensors, batch_size, num_threads, enqueue_many, shapes,
+           allow_smaller_final_batch, name, **queue_kw):
+    flat, keys = _as_list(tensors)
+    if shapes is None:
+        shapes = []
+        for t in flat:
+            s = t.shape
+            if not s.is_fully_defined() and not (enqueue_many and s.known_rank
+                                                 and all(isinstance(d, int) for d in s[1:])):
+                raise ValueError(f"{name}: all shapes must be fully defined, got "
+                                 f"{t.name!r} of shape {s}; pass shapes=")
+            shapes.append(s.as_list()[1:] if enqueue_many else s.as_list())
+    queue = queue_cls(dtypes=[t.dtype for t in flat], shapes=shapes, name=name, **queue_kw)
+    enqueue = queue.enqueue_many if enqueue_many else queue.enqueue
+    ops = [enqueue(flat) for _ in range(int(num_threads))]
+    add_queue_runner(QueueRunner(queue, ops))
+    out = (queue.dequeue_up_to if allow_smaller_final_batch else queue.dequeue_many)(
+        batch_size)
+    out = out if isinstance(out, list) else [out]
+    if keys == "single":
+        return out[0]
+    return dict(zip(keys, out)) if keys is not None else out
+
+
+def batch(tensors, batch_size, num_threads=1, capacity=32, enqueue_many=False, shapes=None,
+          dynamic_pad=False, allow_smaller_final_batch=False, shared_name=None, name=None):
+    """TF1's `tf.train.batch`: a FIFOQueue filled by `num_threads` runner threads, read
+    `batch_size` elements at a time (fewer at the end with allow_smaller_final_batch)."""
+    if dynamic_pad:
+        raise ValueError("tf.train.batch: dynamic_pad is not supported (shapes are fixed)")
+    return _batch(FIFOQueue, tensors, batch_size, num_threads, enqueue_many, shapes,
+                  allow_smaller_final_batch, name or "batch", capacity=capacity)
+
+
+def shuffle_batch(tensors, batch_size, capacity, min_after_dequeue, num_threads=1, seed=None,
+                  enqueue_many=False, shapes=None, allow_smaller_final_batch=False,
+                  shared_name=None, name=None):
+    """TF1's `tf.train.shuffle_batch`: the same over a RandomShuffleQueue."""
+    return _batch(RandomShuffleQueue, tensors, batch_size, num_threads, enqueue_many, shapes,
+                  allow_smaller_final_batch, name or "shuffle_batch", capacity=capacity,
+                  min_after_dequeue=min_after_dequeue, seed=seed)
