@@ -187,6 +187,7 @@ __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
 # -- issue 14 / data: tf.data input pipelines (compiler/data/) --
 from . import data  # noqa: E402
 from .data.queues import FIFOQueue, QueueBase, RandomShuffleQueue  # noqa: E402
+from .summary.ops import string  # noqa: E402  (host-only: file names, iterator handles)
 
-__all__ += ["data", "FIFOQueue", "QueueBase", "RandomShuffleQueue"]
+__all__ += ["data", "FIFOQueue", "QueueBase", "RandomShuffleQueue", "string"]
 # -- end data --

@@ -310,3 +310,24 @@ def test_compat_aliases_and_errors():
         _ = tf.data.Dataset.range(2).make_one_shot_iterator().initializer
     with pytest.raises(ValueError, match="batch_size"):
         tf.data.Dataset.range(2).batch(0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_feedable_iterator_switches_by_string_handle(backend):
+    train = tf.data.Dataset.from_tensor_slices(np.arange(100, dtype=np.float32)).repeat()
+    val = tf.data.Dataset.from_tensor_slices(-np.arange(3, dtype=np.float32))
+    handle = tf.placeholder(tf.string, shape=[])
+    it = tf.data.Iterator.from_string_handle(handle, train.output_types, train.output_shapes)
+    x = it.get_next() * 2.0
+    train_it, val_it = train.make_one_shot_iterator(), val.make_initializable_iterator()
+    with _session(backend) as sess:
+        th, vh = sess.run([train_it.string_handle(), val_it.string_handle()])
+        assert isinstance(th, bytes) and th != vh
+        assert [float(sess.run(x, {handle: th})) for _ in range(3)] == [0.0, 2.0, 4.0]
+        sess.run(val_it.initializer)
+        assert _drain(sess, x, {handle: vh}) == [0.0, -2.0, -4.0]
+        assert float(sess.run(x, {handle: th})) == 6.0  # the training stream went on
+        with pytest.raises(tf.errors.InvalidArgumentError, match="handle"):
+            sess.run(x, {handle: b"nonsense"})
+        with pytest.raises(tf.errors.InvalidArgumentError, match="feed it"):
+            sess.run(x)

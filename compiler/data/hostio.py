@@ -4,7 +4,7 @@ A graph with tf.data iterators or queues has a `HostIO` (`graph.host_io`). It kn
 
 - *sources*: placeholders that the host fills (an iterator's `get_next()` components, a
   queue's `dequeue()`, `size()`), grouped by the object that produces one value for all of
-  a group's placeholders at once (`pull(session) -> list of arrays`);
+  a group's placeholders at once (`pull(session, feeds) -> list of arrays`);
 - *host ops*: NoOps of the graph that act on the host (an iterator's initializer, a queue's
   enqueue or close), with the graph tensors each needs (`inputs`) and its action
   `run(session, feeds, values)`.
@@ -16,13 +16,16 @@ pulls ONE value per reachable source group into the feeds (a group's tensors all
 same element; a source at its end raises `tf.errors.OutOfRangeError` before anything ran),
 and returns the fetches left for the compiled step (without host ops and without source
 tensors fetched directly, whose pulled values are returned as they are) plus the inputs of
-host ops with inputs; `finish(values)` runs those ops (enqueues) with their values and
+host ops with inputs (string feeds, such as an iterator handle, stay on the host);
+`finish(values)` runs those ops (enqueues) with their values and
 rebuilds the fetch list.
 """
 
 from __future__ import annotations
 
 import threading
+
+import numpy as np
 
 from ..frontend.graph import Operation, Tensor
 
@@ -40,6 +43,7 @@ class HostIO:
     def __init__(self):
         self.sources: dict[Tensor, tuple] = {}   # placeholder -> (group, index in group)
         self.ops: dict[Operation, HostOp] = {}
+        self.handles: dict = {}   # iterator -> its string handle (bytes)
         self._plans: dict = {}
         self._lock = threading.Lock()
 
@@ -59,9 +63,9 @@ class HostIO:
             h.run(session, feeds, [])
         pulled = {}
         for group in groups:
-            for t, v in zip(group.tensors, group.pull(session)):
-                pulled[t] = v
-        feeds = {**feeds, **{t: v for t, v in pulled.items() if not _host_only(t)}}
+            for t, v in zip(group.tensors, group.pull(session, feeds)):
+                pulled[t] = _host_value(v) if _host_only(t) else v
+        feeds = {t: v for t, v in {**feeds, **pulled}.items() if not _host_only(t)}
         run_list = [f for f in flat if not (f in self.ops or f in pulled)]
         extra = [t for h in late for t in h.inputs]
         n = len(run_list)
@@ -114,7 +118,14 @@ def _offsets(late, start):
 
 
 def _host_only(t: Tensor) -> bool:
+    """A string tensor (file names, iterator handles): fetched or fed on the host, never
+    compiled."""
     return t.dtype.name == "string"
+
+
+def _host_value(v):
+    """A string element as TF1 fetches it: `bytes` for a scalar."""
+    return v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v
 
 
 def host_io(graph) -> HostIO:

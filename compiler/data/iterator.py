@@ -20,12 +20,14 @@ import weakref
 
 import numpy as np
 
-from runtime.errors import FailedPreconditionError, OutOfRangeError
+from runtime.errors import FailedPreconditionError, InvalidArgumentError, OutOfRangeError
 
 from ..frontend.array_ops import placeholder
 from ..frontend.control_flow import no_op
+from ..frontend.core import make
 from ..frontend.graph import Tensor, TensorShape, get_default_graph
 from ..ir import dtypes as T
+from ..summary.ops import string  # the host-only string dtype
 from . import blocks as B
 from . import nest
 from .hostio import HostOp, host_io
@@ -60,6 +62,19 @@ class Iterator:
                  zip(nest.flatten(output_types), nest.flatten(output_shapes))]
         return Iterator(nest.pack_as(output_types, specs))
 
+    @staticmethod
+    def from_string_handle(string_handle, output_types, output_shapes=None,
+                           output_classes=None):
+        """A feedable iterator: each run pulls from the iterator whose `string_handle()`
+        value is fed to the string placeholder `string_handle` (TF1's idiom for switching
+        between training and validation iterators with feed_dict)."""
+        if not isinstance(string_handle, Tensor) or string_handle.dtype is not string:
+            raise TypeError("Iterator.from_string_handle needs a string placeholder "
+                            f"(tf.placeholder(tf.string, [])), got {string_handle!r}")
+        it = Iterator.from_structure(output_types, output_shapes)
+        it._handle_tensor = string_handle
+        return it
+
     # -- TF1's element description -----------------------------------------------------------
     @property
     def output_types(self):
@@ -85,6 +100,17 @@ class Iterator:
         return self._initializer
 
     # -- graph ops ------------------------------------------------------------------------------
+    def string_handle(self, name=None):
+        """A string tensor naming this iterator; fetch it and feed it to the placeholder of
+        an iterator made by `from_string_handle`."""
+        io = host_io(self._graph)
+        handle = io.handles.setdefault(self, f"flowc-iterator-{len(io.handles)}".encode())
+        with self._graph.as_default():
+            t = make("placeholder", [], name=name or "IteratorToStringHandle", dtype=string,
+                     shape=())
+        io.add_source(_Fixed([t], [np.asarray(handle, dtype=object)]), [t])
+        return t
+
     def get_next(self, name=None):
         """The next element as tensors in the dataset's structure; one element per run for
         all of them."""
@@ -110,6 +136,7 @@ class Iterator:
         return op
 
     def _check_compatible(self, dataset):
+        """`dataset` (or an iterator) yields elements this iterator's get_next can take."""
         mine, theirs = nest.flatten(self._spec), nest.flatten(dataset._spec)
         if not nest.same_structure(self._spec, dataset._spec) or len(mine) != len(theirs):
             raise TypeError("the dataset's element structure differs from the iterator's "
@@ -131,7 +158,10 @@ class Iterator:
         with self._lock:
             self._states[session] = state
 
-    def _pull(self, session):
+    def _pull(self, session, feeds):
+        handle = getattr(self, "_handle_tensor", None)
+        if handle is not None:
+            return self._by_handle(feeds)._pull(session, feeds)
         with self._lock:
             state = self._states.get(session)
             if state is None:
@@ -146,6 +176,20 @@ class Iterator:
             raise OutOfRangeError(None, None, "End of sequence")
         return [a[0, ...] for a in element]  # 0-d arrays, not numpy scalars
 
+    def _by_handle(self, feeds):
+        if self._handle_tensor not in feeds:
+            raise InvalidArgumentError(
+                None, None, f"this feedable iterator reads {self._handle_tensor.name!r}: feed "
+                "it the value of another iterator's string_handle()")
+        value = np.asarray(feeds[self._handle_tensor]).item()
+        value = value.encode() if isinstance(value, str) else value
+        for it, h in host_io(self._graph).handles.items():
+            if h == value:
+                self._check_compatible(it)
+                return it
+        raise InvalidArgumentError(None, None, f"{value!r} is not an iterator handle of "
+                                   "this graph")
+
     def _start_locked(self, session):
         ctx = _Context(session, self._dataset, {})
         self._states[session] = _State(ctx, B.Reader(self._dataset._blocks(ctx)))
@@ -158,8 +202,8 @@ class _GetNext:
         self.iterator = iterator
         self.tensors = tensors
 
-    def pull(self, session):
-        values = self.iterator._pull(session)
+    def pull(self, session, feeds):
+        values = self.iterator._pull(session, feeds)
         for t, v in zip(self.tensors, values):
             _check_element(t, v)
         return values
@@ -175,6 +219,17 @@ def _check_element(t: Tensor, v: np.ndarray):
     if v.ndim != len(want) or any(w is not None and w != g for w, g in zip(want, v.shape)):
         raise ValueError(f"the iterator produced an element of shape {list(v.shape)} for "
                          f"{t.name!r}, which has shape {want}")
+
+
+class _Fixed:
+    """A source group with a constant value (an iterator's string handle)."""
+
+    def __init__(self, tensors, values):
+        self.tensors = tensors
+        self.values = values
+
+    def pull(self, session, feeds):
+        return self.values
 
 
 class _State:

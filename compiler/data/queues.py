@@ -42,12 +42,10 @@ from ..frontend.manip_ops import gather
 from ..frontend.random_ops import get_seed
 from ..frontend.variables import GraphKeys
 from ..ir import dtypes as T
-from ..ir.dtypes import DType
+from ..summary.ops import string  # the host-only string dtype (never compiled)
 from .hostio import HostOp, host_io
 
 QUEUE_RUNNERS = GraphKeys.QUEUE_RUNNERS
-#: the host-only element type of string_input_producer's queue (never compiled)
-string = DType("string", object, "string")
 
 
 class _QueueState:
@@ -114,14 +112,14 @@ class QueueBase:
         with self._graph.as_default():
             t = placeholder(T.int32, (), name=f"{self.name}_{name or 'size'}")
         host_io(self._graph).add_source(
-            _Source([t], lambda s: [np.asarray(len(self._state(s).items), np.int32)]), [t])
+            _Source([t], lambda s, f: [np.asarray(len(self._state(s).items), np.int32)]), [t])
         return t
 
     def is_closed(self, name=None):
         with self._graph.as_default():
             t = placeholder(T.bool_, (), name=f"{self.name}_{name or 'is_closed'}")
         host_io(self._graph).add_source(
-            _Source([t], lambda s: [np.asarray(self._state(s).closed)]), [t])
+            _Source([t], lambda s, f: [np.asarray(self._state(s).closed)]), [t])
         return t
 
     # -- helpers --------------------------------------------------------------------------------
@@ -156,8 +154,8 @@ class QueueBase:
                     raise ValueError(f"{self.name}.{name}: the queue needs shapes to dequeue "
                                      "several elements at once")
                 phs.append(_host_placeholder(d, dims, f"{self.name}_{name}"))
-        pull = (lambda s: self._take(s, 1)[0]) if single else (
-            lambda s: _stack(self._take(s, n, up_to), self.dtypes))
+        pull = (lambda s, f: self._take(s, 1)[0]) if single else (
+            lambda s, f: _stack(self._take(s, n, up_to), self.dtypes))
         host_io(self._graph).add_source(_Source(phs, pull), phs)
         if self.names is not None:
             return dict(zip(self.names, phs))
@@ -255,7 +253,7 @@ class RandomShuffleQueue(QueueBase):
 
 
 class _Source:
-    """A source group of the HostIO: placeholders filled by `pull(session)`."""
+    """A source group of the HostIO: placeholders filled by `pull(session, feeds)`."""
 
     def __init__(self, tensors, pull):
         self.tensors = tensors
