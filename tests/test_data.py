@@ -310,6 +310,9 @@ def test_compat_aliases_and_errors():
         _ = tf.data.Dataset.range(2).make_one_shot_iterator().initializer
     with pytest.raises(ValueError, match="batch_size"):
         tf.data.Dataset.range(2).batch(0)
+    p = tf.placeholder(tf.float32, [None], name="xs")
+    with pytest.raises(ValueError, match="'xs:0'.*make_initializable_iterator"):
+        tf.data.Dataset.from_tensor_slices(p).make_one_shot_iterator()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

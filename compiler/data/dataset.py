@@ -119,6 +119,14 @@ class Dataset:
 
     # -- iterators (iterator.py) ---------------------------------------------------------
     def make_one_shot_iterator(self):
+        """An iterator that initializes itself on its first run in each Session; the
+        dataset may not read placeholders (TF1: use an initializable iterator)."""
+        for t in self._captured():
+            if t.op.type == "placeholder":
+                raise ValueError(f"make_one_shot_iterator: the dataset reads the placeholder "
+                                 f"{t.name!r} (created at {t.op.loc}), which a one-shot "
+                                 "iterator cannot be fed; use make_initializable_iterator() "
+                                 "and feed it to the initializer")
         return Iterator(self._spec, dataset=self, one_shot=True)
 
     def make_initializable_iterator(self, shared_name=None):
