@@ -112,6 +112,8 @@ class Session:
     def close(self):
         self._closed = True
         self._cache.clear()
+        if self.graph.host_io is not None:  # close this Session's queues: wakes blocked runners
+            self.graph.host_io.session_closed(self)
 
     # run ----------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):

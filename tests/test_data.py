@@ -334,3 +334,12 @@ def test_feedable_iterator_switches_by_string_handle(backend):
             sess.run(x, {handle: b"nonsense"})
         with pytest.raises(tf.errors.InvalidArgumentError, match="feed it"):
             sess.run(x)
+
+
+def test_feeding_one_component_keeps_the_fed_value():
+    it = tf.data.Dataset.from_tensor_slices((np.arange(3.0), np.arange(3.0) * 10)) \
+        .make_one_shot_iterator()
+    a, b = it.get_next()
+    with tf.Session() as sess:
+        assert sess.run([a, b], {a: 5.0}) == [5.0, 0.0]  # b pulled element 0, a fed
+        assert sess.run([a, b]) == [1.0, 10.0]

@@ -195,3 +195,16 @@ def test_queue_errors():
         q.enqueue([1.0, 2.0])
     with pytest.raises(ValueError, match="fully defined"):
         tf.train.batch([tf.placeholder(tf.float32, [None])], 4)
+
+
+def test_closing_the_session_wakes_a_blocked_runner():
+    q = tf.FIFOQueue(1, [tf.int32], shapes=[[]])
+    enq = q.enqueue([tf.constant(1)])
+    tf.train.add_queue_runner(tf.train.QueueRunner(q, [enq]))
+    sess = tf.Session()
+    threads = tf.train.start_queue_runners(sess)  # no coordinator: only close stops it
+    assert int(sess.run(q.dequeue())) == 1
+    sess.close()
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads)

@@ -44,6 +44,7 @@ class HostIO:
         self.sources: dict[Tensor, tuple] = {}   # placeholder -> (group, index in group)
         self.ops: dict[Operation, HostOp] = {}
         self.handles: dict = {}   # iterator -> its string handle (bytes)
+        self.on_close: list = []  # callables(session) run when a Session closes (queues)
         self._plans: dict = {}
         self._lock = threading.Lock()
 
@@ -53,6 +54,12 @@ class HostIO:
 
     def add_op(self, op: Operation, host_op: HostOp):
         self.ops[op] = host_op
+
+    def session_closed(self, session):
+        """`Session.close`: queues of that Session close, so threads blocked on them wake
+        (a dequeue raises OutOfRangeError, an enqueue CancelledError)."""
+        for fn in list(self.on_close):
+            fn(session)
 
     # -- per run ------------------------------------------------------------------------
     def prepare(self, session, flat, feeds):
@@ -65,6 +72,8 @@ class HostIO:
         for group in groups:
             for t, v in zip(group.tensors, group.pull(session, feeds)):
                 pulled[t] = _host_value(v) if _host_only(t) else v
+        # a component the user fed keeps the fed value (its group was pulled for the others)
+        pulled = {t: v for t, v in pulled.items() if t not in feeds}
         feeds = {t: v for t, v in {**feeds, **pulled}.items() if not _host_only(t)}
         run_list = [f for f in flat if not (f in self.ops or f in pulled)]
         extra = [t for h in late for t in h.inputs]

@@ -72,6 +72,15 @@ class QueueBase:
         self.name = self._graph.unique_name(name)
         self._states = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        host_io(self._graph).on_close.append(self._session_closed)
+
+    def _session_closed(self, session):
+        with self._lock:
+            st = self._states.get(session)
+        if st is not None:
+            with st.cond:
+                st.closed = True
+                st.cond.notify_all()
 
     def _state(self, session) -> _QueueState:
         with self._lock:
@@ -414,7 +423,7 @@ class QueueRunner:
                     with self._lock:
                         live[0] -= 1
                         last = live[0] == 0
-                    if last:
+                    if last and not getattr(sess, "_closed", False):
                         sess.run(self.close_op)
                     return
         except Exception as e:  # noqa: BLE001  (reported to the coordinator, as TF1)
