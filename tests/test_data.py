@@ -343,3 +343,40 @@ def test_feeding_one_component_keeps_the_fed_value():
     with tf.Session() as sess:
         assert sess.run([a, b], {a: 5.0}) == [5.0, 0.0]  # b pulled element 0, a fed
         assert sess.run([a, b]) == [1.0, 10.0]
+
+
+def test_tf1_dataset_api_classifier_program():
+    """The shape of the classic 'TensorFlow Dataset API' example (from_tensor_slices,
+    repeat, batch, prefetch, initializable iterator run before the variable initializer,
+    accuracy from the same get_next), with an MLP in place of the conv net."""
+    rng = np.random.default_rng(3)
+    centers = rng.standard_normal((4, 16)).astype(np.float32) * 0.8
+    labels_np = rng.integers(0, 4, 2000)
+    images = (centers[labels_np] + rng.standard_normal((2000, 16))).astype(np.float32)
+    onehot = np.eye(4, dtype=np.float32)[labels_np]
+    learning_rate, num_steps, batch_size = 0.01, 300, 64
+
+    tf.set_random_seed(0)
+    dataset = tf.data.Dataset.from_tensor_slices((images, onehot))
+    dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size)
+    dataset = dataset.prefetch(batch_size)
+    iterator = dataset.make_initializable_iterator()
+    X, Y = iterator.get_next()
+    hidden = tf.layers.dense(X, 32, activation=tf.nn.relu)
+    logits = tf.layers.dense(hidden, 4)
+    loss_op = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=logits, labels=Y))
+    train_op = tf.train.AdamOptimizer(learning_rate=learning_rate).minimize(loss_op)
+    correct_pred = tf.equal(tf.argmax(logits, 1), tf.argmax(Y, 1))
+    accuracy = tf.reduce_mean(tf.cast(correct_pred, tf.float32))
+    init = tf.global_variables_initializer()
+    with tf.Session() as sess:
+        sess.run(iterator.initializer)
+        sess.run(init)
+        accs = []
+        for step in range(1, num_steps + 1):
+            sess.run(train_op)
+            if step % 50 == 0 or step == 1:
+                loss, acc = sess.run([loss_op, accuracy])
+                accs.append(acc)
+    assert accs[0] < 0.8 and min(accs[-2:]) > 0.9, accs
