@@ -153,8 +153,7 @@ class Iterator:
 
     # -- the host side --------------------------------------------------------------------------
     def _start(self, session, dataset, feeds):
-        ctx = _Context(session, dataset, feeds)
-        state = _State(ctx, B.Reader(dataset._blocks(ctx)))
+        state = _State(session, dataset, feeds)
         with self._lock:
             self._states[session] = state
 
@@ -169,8 +168,7 @@ class Iterator:
                     raise FailedPreconditionError(
                         "GetNext() failed because the iterator has not been initialized: "
                         "run its initializer (sess.run(iterator.initializer)) first")
-                self._start_locked(session)
-                state = self._states[session]
+                state = self._states[session] = _State(session, self._dataset, {})
             element = state.reader.take(1)
         if element is None:
             raise OutOfRangeError(None, None, "End of sequence")
@@ -189,10 +187,6 @@ class Iterator:
                 return it
         raise InvalidArgumentError(None, None, f"{value!r} is not an iterator handle of "
                                    "this graph")
-
-    def _start_locked(self, session):
-        ctx = _Context(session, self._dataset, {})
-        self._states[session] = _State(ctx, B.Reader(self._dataset._blocks(ctx)))
 
 
 class _GetNext:
@@ -233,9 +227,12 @@ class _Fixed:
 
 
 class _State:
-    def __init__(self, ctx, reader):
-        self.ctx = ctx
-        self.reader = reader
+    """An iterator in one Session: `dataset` started with the values its captured
+    tensors have for `feeds`."""
+
+    def __init__(self, session, dataset, feeds):
+        self.ctx = _Context(session, dataset, feeds)
+        self.reader = B.Reader(dataset._blocks(self.ctx))
 
 
 class _Context:
