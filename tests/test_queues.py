@@ -208,3 +208,22 @@ def test_closing_the_session_wakes_a_blocked_runner():
     for t in threads:
         t.join(5)
     assert not any(t.is_alive() for t in threads)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_input_producer_and_batch_of_a_dict_with_enqueue_many(backend):
+    rows = tf.constant(np.arange(12, dtype=np.float32).reshape(6, 2))
+    q = tf.train.input_producer(rows * 1.0, num_epochs=1, shuffle=False, capacity=8)
+    row = q.dequeue()
+    pairs = tf.stack([row, row * 10.0])  # one element -> 2 rows for enqueue_many
+    out = tf.train.batch({"r": pairs, "k": tf.constant([0, 1])}, batch_size=4,
+                         enqueue_many=True, allow_smaller_final_batch=True)
+    assert sorted(out) == ["k", "r"] and out["r"].shape.as_list() == [None, 2]
+    with _session(backend) as sess:
+        got = _run_pipeline(sess, out)
+    r = np.concatenate([g["r"] for g in got])
+    want = np.stack([np.arange(12.0).reshape(6, 2), np.arange(12.0).reshape(6, 2) * 10],
+                    axis=1).reshape(12, 2)
+    np.testing.assert_array_equal(r, want)
+    assert [len(g["k"]) for g in got] == [4, 4, 4]
+    np.testing.assert_array_equal(np.concatenate([g["k"] for g in got]), [0, 1] * 6)
