@@ -212,9 +212,9 @@ def test_map_vectorized_and_per_element(backend):
     elementwise = base.map(lambda f, n: (tf.tanh(f) * 3.0 + 1.0, tf.cast(n, tf.float32) / 2.0))
     assert elementwise._input is base and elementwise.vectorized
     scale = tf.constant([1.0, -1.0])
-    rowwise = base.map(lambda f, n: {"s": tf.reduce_sum(f * scale), "n": n * n},
-                       num_parallel_calls=4)
-    assert not rowwise.vectorized  # a reduction: one run per element
+    rowwise = base.map(lambda f, n: {"s": tf.reduce_sum(f * scale) + tf.gather(f, n % 2),
+                                     "n": n * n}, num_parallel_calls=4)
+    assert not rowwise.vectorized  # f indexed by n, both per element: one run per element
     assert rowwise.output_shapes["s"].as_list() == []
     a, b = elementwise.batch(4).make_one_shot_iterator().get_next()
     r = rowwise.batch(4).make_one_shot_iterator().get_next()
@@ -224,8 +224,8 @@ def test_map_vectorized_and_per_element(backend):
     np.testing.assert_allclose(np.concatenate([g[0] for g in got_e]), np.tanh(x) * 3 + 1,
                                rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.concatenate([g[1] for g in got_e]), y / 2.0)
-    np.testing.assert_allclose(np.concatenate([g["s"] for g in got_r]), x[:, 0] - x[:, 1],
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.concatenate([g["s"] for g in got_r]),
+                               x[:, 0] - x[:, 1] + x[np.arange(6), y % 2], rtol=1e-6)
     np.testing.assert_array_equal(np.concatenate([g["n"] for g in got_r]), y * y)
 
 

@@ -11,11 +11,11 @@ functions.
 
 `map(fn)` traces `fn` once into the user's graph on placeholders of the element's
 components (TF1 traces it into a function of the graph) and runs it compiled by the
-Session. When every op `fn` builds is elementwise (arithmetic, comparisons, casts,
-selects on the element and constants), it is traced a second time with a leading batch
-dim and runs once per block of up to `blocks.CHUNK` elements (a whole from_tensor_slices
-source at a time); otherwise it runs once per element and its outputs are stacked into
-blocks. `filter(predicate)` does the same with a scalar bool predicate.
+Session. Where its ops have batching rules (vectorize.py: elementwise ops, reshapes,
+reductions, movement, gathers, matmul; no random draws) their batched form, built beside
+it, runs once per block of up to `blocks.CHUNK` elements; otherwise `fn` runs once per
+element, its outputs stacked into blocks. `filter(predicate)` does the same with a scalar
+bool predicate.
 """
 
 from __future__ import annotations
@@ -27,15 +27,11 @@ from ..frontend.core import _default_dtype, _numpy_dtype, convert_to_tensor
 from ..frontend.graph import Tensor, TensorShape, get_default_graph
 from ..frontend.random_ops import get_seed
 from ..ir import dtypes as T
-from ..ops import table
 from . import blocks as B
 from . import nest
 from .iterator import Iterator
 from .nest import Spec
-
-#: op types a map function may use and still run on whole blocks
-_VECTORIZABLE = frozenset(table.names(fusion="elementwise")) | {
-    "placeholder", "constant", "identity"}
+from .vectorize import batch_ops
 
 
 def _spec_of_tensor(t: Tensor) -> Spec:
@@ -407,28 +403,28 @@ class CacheDataset(_UnaryDataset):
 # ---- functions of elements ------------------------------------------------------------------
 class _Traced:
     """`fn` traced into the user's graph on placeholders of the element spec; `vector`
-    is the second tracing with a leading batch dim, or None when fn is not elementwise."""
+    is its batched form (vectorize.py: placeholders with a leading batch dim and the
+    outputs for a whole block), or None when it runs per element."""
 
     def __init__(self, fn, spec, what):
         graph = get_default_graph()
         with graph.name_scope(what):
             start = len(graph._ops)
-            self.inputs, self.outputs, self.structure = _trace(fn, spec, None)
+            self.inputs, self.outputs, self.structure = _trace(fn, spec)
             ops = graph._ops[start:]
             self.vector = None
-            if all(s.shape is not None for s in nest.flatten(spec)) and all(
-                    op.type in _VECTORIZABLE for op in ops):
-                mid = len(graph._ops)
-                vec = _trace(fn, spec, True)
-                if _same_up_to_batch(ops, graph._ops[mid:], self.outputs):
-                    self.vector = vec
+            specs = nest.flatten(spec)
+            if all(s.shape is not None and None not in s.shape for s in specs):
+                with graph.name_scope("batched"):
+                    phs = [placeholder(s.dtype, (None,) + s.shape, name="arg") for s in specs]
+                    outs = batch_ops(ops, self.inputs, phs, self.outputs)
+                if outs is not None:
+                    self.vector = (phs, outs)
 
 
-def _trace(fn, spec, batched):
+def _trace(fn, spec):
     specs = nest.flatten(spec)
-    phs = [placeholder(s.dtype, None if s.shape is None else
-                       ((None,) + s.shape if batched else s.shape), name="arg")
-           for s in specs]
+    phs = [placeholder(s.dtype, s.shape, name="arg") for s in specs]
     args = nest.pack_as(spec, phs)
     out = fn(*args) if type(args) is tuple else fn(args)
     if isinstance(out, list):
@@ -437,31 +433,12 @@ def _trace(fn, spec, batched):
     return phs, flat, out
 
 
-def _same_up_to_batch(elem_ops, vec_ops, outputs) -> bool:
-    """The vectorized tracing built the same ops, each of shape [batch] + the element's
-    shape where it depends on the element and the same shape elsewhere, and every output
-    depends on the element."""
-    if len(elem_ops) != len(vec_ops):
-        return False
-    depends = set()
-    for e, v in zip(elem_ops, vec_ops):
-        if e.type != v.type or len(e.outputs) != len(v.outputs):
-            return False
-        if e.type == "placeholder" or any(t.op in depends for t in e.inputs):
-            depends.add(e)
-        for te, tv in zip(e.outputs, v.outputs):
-            se = te.shape.as_list()
-            if tv.shape.as_list() != ([None] + se if e in depends else se):
-                return False
-    return all(t.op in depends for t in outputs)
-
-
 def _run_traced(ctx, traced: _Traced, block):
     """`traced` applied to each element of `block`: one run per block when vectorized,
     else one run per element with the outputs stacked."""
     session = ctx.session
     if traced.vector is not None:
-        phs, outs, _ = traced.vector
+        phs, outs = traced.vector
         return tuple(session._run_flat(outs, dict(zip(phs, block))))
     rows = []
     for i in range(len(block[0])):
