@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import compiler as tf
+from compiler.data import vectorize
+from compiler.ops import table
 
 pytestmark = pytest.mark.usefixtures("fresh_default_graph")
 
@@ -71,3 +73,8 @@ def test_random_draws_are_per_element():
     with tf.Session() as sess:
         vals = sess.run(nxt)
     assert len(np.unique(vals)) == 64
+
+
+def test_every_op_type_is_classified_for_batching():
+    missing = set(table.names()) - set(vectorize.RULES) - vectorize._NEVER - vectorize.NO_RULE
+    assert not missing, f"op types without a batching decision in data/vectorize.py: {missing}"
