@@ -380,3 +380,17 @@ def test_tf1_dataset_api_classifier_program():
                 loss, acc = sess.run([loss_op, accuracy])
                 accs.append(acc)
     assert accs[0] < 0.8 and min(accs[-2:]) > 0.9, accs
+
+
+def test_summaries_and_compiles_with_an_iterator(tmp_path):
+    ds = tf.data.Dataset.from_tensor_slices(np.arange(10, dtype=np.float32))
+    ds = ds.map(lambda v: v + tf.random_uniform([]) * 0.0).batch(3)  # map per element
+    v = ds.make_one_shot_iterator().get_next()
+    total = tf.reduce_sum(v)
+    summary = tf.summary.scalar("total", total)
+    with tf.Session() as sess:
+        got = _drain(sess, [summary, total])
+        compiles = sess.compile_count
+    assert [float(t) for _, t in got] == [3.0, 12.0, 21.0, 9.0]
+    assert all(isinstance(s, bytes) and b"total" in s for s, _ in got)
+    assert compiles == 2  # the map function once, the step once, for 10 elements
