@@ -394,3 +394,21 @@ def test_summaries_and_compiles_with_an_iterator(tmp_path):
     assert [float(t) for _, t in got] == [3.0, 12.0, 21.0, 9.0]
     assert all(isinstance(s, bytes) and b"total" in s for s, _ in got)
     assert compiles == 2  # the map function once, the step once, for 10 elements
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_size_from_a_placeholder(backend):
+    batch_size = tf.placeholder(tf.int64, [])
+    ds = tf.data.Dataset.range(7).batch(batch_size)
+    assert ds.output_shapes.as_list() == [None]
+    it = ds.make_initializable_iterator()
+    nxt = it.get_next()
+    with _session(backend) as sess:
+        sizes = []
+        for n in (3, 7):
+            sess.run(it.initializer, {batch_size: n})
+            sizes.append([len(b) for b in _drain(sess, nxt * 2)])
+        assert sizes == [[3, 3, 1], [7]]
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must be > 0"):
+            sess.run(it.initializer, {batch_size: 0})
+            sess.run(nxt)

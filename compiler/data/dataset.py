@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime.errors import InvalidArgumentError
+
 from ..frontend.array_ops import placeholder
 from ..frontend.core import _default_dtype, _numpy_dtype, convert_to_tensor
 from ..frontend.graph import Tensor, TensorShape, get_default_graph
@@ -293,20 +295,41 @@ def _positive(value, what, allow_minus_one=False):
 
 
 class BatchDataset(_UnaryDataset):
+    """`batch_size` is a number, or a scalar int tensor (a placeholder fed to the
+    initializer, TF1's idiom for one pipeline with several batch sizes): then the batch
+    dim is None even with `drop_remainder`."""
+
     def __init__(self, input_dataset, batch_size, drop_remainder):
         super().__init__(input_dataset)
-        self._size = _positive(batch_size, "Dataset.batch: batch_size")
-        if self._size == 0:
-            raise ValueError("Dataset.batch: batch_size must be positive")
+        if isinstance(batch_size, Tensor) or hasattr(batch_size, "_as_graph_element"):
+            self._size = convert_to_tensor(batch_size)
+            if self._size.dtype.kind != "int" or self._size.shape.as_list() != []:
+                raise TypeError("Dataset.batch: batch_size must be a scalar int tensor, got "
+                                f"{self._size!r}")
+            static = None
+        else:
+            self._size = static = _positive(batch_size, "Dataset.batch: batch_size")
+            if static == 0:
+                raise ValueError("Dataset.batch: batch_size must be positive")
         self._drop = bool(drop_remainder)
         self._spec = nest.map_structure(
-            lambda s: s.batched(self._size if self._drop else None), self._input._spec)
+            lambda s: s.batched(static if self._drop else None), self._input._spec)
+
+    def _captured(self):
+        own = [self._size] if isinstance(self._size, Tensor) else []
+        return own + super()._captured()
 
     def _blocks(self, ctx):
+        size = self._size
+        if isinstance(size, Tensor):
+            size = int(ctx.value(size))
+            if size <= 0:
+                raise InvalidArgumentError(None, None, f"Dataset.batch: batch_size "
+                                           f"{self._size.name!r} is {size}; it must be > 0")
         reader = B.Reader(self._input._blocks(ctx))
         while True:
-            batch = reader.take(self._size)
-            if batch is None or (self._drop and len(batch[0]) < self._size):
+            batch = reader.take(size)
+            if batch is None or (self._drop and len(batch[0]) < size):
                 return
             yield tuple(a[None] for a in batch)
 
