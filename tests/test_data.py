@@ -2,6 +2,8 @@
 compiled steps, on both backends. Expected element streams come from plain numpy/Python
 transcriptions of TF1's documented semantics written here."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -412,3 +414,19 @@ def test_batch_size_from_a_placeholder(backend):
         with pytest.raises(tf.errors.InvalidArgumentError, match="must be > 0"):
             sess.run(it.initializer, {batch_size: 0})
             sess.run(nxt)
+
+
+def test_threads_sharing_an_iterator_see_each_element_once():
+    ds = tf.data.Dataset.range(400).shuffle(50, seed=2).map(lambda v: v * 3)
+    nxt = ds.make_one_shot_iterator().get_next()
+    seen = [[], [], []]
+    with tf.Session() as sess:
+        def worker(k):
+            seen[k].extend(int(v) for v in _drain(sess, nxt))
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    allv = sorted(v for s in seen for v in s)
+    assert allv == [3 * i for i in range(400)]
