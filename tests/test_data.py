@@ -304,6 +304,11 @@ def test_make_callable_and_feeding_get_next_directly():
 
 def test_compat_aliases_and_errors():
     assert tf.compat.v1.data.Dataset is tf.data.Dataset
+    ds = tf.data.Dataset.range(3).map(lambda v: v + 1,
+                                      num_parallel_calls=tf.data.experimental.AUTOTUNE)
+    ds = ds.prefetch(tf.data.experimental.AUTOTUNE)
+    with tf.Session() as sess:
+        assert _drain(sess, ds.make_one_shot_iterator().get_next()) == [1, 2, 3]
     with pytest.raises(ValueError, match="first dimensions"):
         tf.data.Dataset.from_tensor_slices((np.ones(3), np.ones(4)))
     with pytest.raises(ValueError, match="rank >= 1"):

@@ -9,6 +9,8 @@ and feed compiled steps through the Session's host-input hook (hostio.py).
 - `queues.py`: host queues, queue runners, the coordinator, input producers, batching.
 """
 
+import types as _types
+
 from . import nest  # noqa: F401
 from .dataset import Dataset
 from .iterator import (
@@ -19,5 +21,8 @@ from .iterator import (
     make_one_shot_iterator,
 )
 
-__all__ = ["Dataset", "Iterator", "get_output_shapes", "get_output_types",
+#: `tf.data.experimental.AUTOTUNE` (TF 1.13+ programs pass it to prefetch and map)
+experimental = _types.SimpleNamespace(AUTOTUNE=-1)
+
+__all__ = ["experimental", "Dataset", "Iterator", "get_output_shapes", "get_output_types",
            "make_initializable_iterator", "make_one_shot_iterator"]
