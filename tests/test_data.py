@@ -9,6 +9,7 @@ import pytest
 
 import compiler as tf
 from compiler.data import blocks
+from runtime.errors import FeedError
 
 pytestmark = pytest.mark.usefixtures("fresh_default_graph")
 
@@ -122,6 +123,8 @@ def test_initializable_iterator_refed_with_placeholder(backend):
             sess.run(it.initializer, feed_dict={data: value})
             got = np.concatenate(_drain(sess, sums))
             np.testing.assert_allclose(got, value.sum(1))
+        with pytest.raises(FeedError, match=r"'data'.*test_data.py.*\[5, 4\].*\[None, 3\]"):
+            sess.run(it.initializer, feed_dict={data: np.ones((5, 4), np.float32)})
         # re-initializing in the middle restarts the stream
         value = np.ones((4, 3), np.float32)
         sess.run(it.initializer, feed_dict={data: value})

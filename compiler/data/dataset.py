@@ -26,7 +26,7 @@ from runtime.errors import InvalidArgumentError
 
 from ..frontend.array_ops import placeholder
 from ..frontend.core import _default_dtype, _numpy_dtype, convert_to_tensor
-from ..frontend.graph import Tensor, TensorShape, get_default_graph
+from ..frontend.graph import Tensor, TensorShape, get_default_graph, user_location
 from ..frontend.random_ops import get_seed
 from ..ir import dtypes as T
 from . import blocks as B
@@ -167,6 +167,7 @@ def _spec_of(value) -> Spec:
 
 class _SourceDataset(Dataset):
     def __init__(self, tensors, what):
+        self._loc = user_location()
         self._structure = tensors
         self._parts = [_component(v, what) for v in nest.flatten(tensors)]
 
@@ -195,8 +196,9 @@ class TensorSliceDataset(_SourceDataset):
         values = self._values(ctx)
         sizes = {len(v) if v.ndim else None for v in values}
         if None in sizes or len(sizes) != 1:
-            raise ValueError("Dataset.from_tensor_slices: the components' first dimensions "
-                             f"differ ({[v.shape for v in values]})")
+            raise InvalidArgumentError(
+                None, None, f"Dataset.from_tensor_slices (created at {self._loc}): the "
+                f"components' first dimensions differ ({[v.shape for v in values]})")
         yield tuple(values)
 
 
@@ -282,6 +284,7 @@ class _UnaryDataset(Dataset):
             raise TypeError(f"expected a Dataset, got {input_dataset!r}")
         self._input = input_dataset
         self._spec = input_dataset._spec
+        self._loc = user_location()
 
     def _inputs(self):
         return (self._input,)
@@ -324,8 +327,9 @@ class BatchDataset(_UnaryDataset):
         if isinstance(size, Tensor):
             size = int(ctx.value(size))
             if size <= 0:
-                raise InvalidArgumentError(None, None, f"Dataset.batch: batch_size "
-                                           f"{self._size.name!r} is {size}; it must be > 0")
+                raise InvalidArgumentError(None, None, f"Dataset.batch (created at "
+                                           f"{self._loc}): batch_size {self._size.name!r} is "
+                                           f"{size}; it must be > 0")
         reader = B.Reader(self._input._blocks(ctx))
         while True:
             batch = reader.take(size)

@@ -20,7 +20,12 @@ import weakref
 
 import numpy as np
 
-from runtime.errors import FailedPreconditionError, InvalidArgumentError, OutOfRangeError
+from runtime.errors import (
+    FailedPreconditionError,
+    FeedError,
+    InvalidArgumentError,
+    OutOfRangeError,
+)
 
 from ..frontend.array_ops import placeholder
 from ..frontend.control_flow import no_op
@@ -209,10 +214,22 @@ def _check_element(t: Tensor, v: np.ndarray):
     shape = t._type.shape
     if shape is None:
         return
+    if not _fits(t, v):
+        raise InvalidArgumentError(
+            None, None, f"the iterator produced an element of shape {list(v.shape)} for "
+            f"{t.name!r} (created at {t.op.loc}), which has shape {t.shape.as_list()}")
+
+
+def _fits(t: Tensor, v: np.ndarray) -> bool:
     want = t.shape.as_list()
-    if v.ndim != len(want) or any(w is not None and w != g for w, g in zip(want, v.shape)):
-        raise ValueError(f"the iterator produced an element of shape {list(v.shape)} for "
-                         f"{t.name!r}, which has shape {want}")
+    return v.ndim == len(want) and all(w is None or w == g for w, g in zip(want, v.shape))
+
+
+def _check_fed(t: Tensor, v: np.ndarray):
+    """A placeholder a dataset reads gets a value of its declared shape."""
+    if t.op.type == "placeholder" and t._type.shape is not None and not _fits(t, v):
+        raise FeedError(f"the value fed for {t.op.describe()} has shape {list(v.shape)}; "
+                        f"the placeholder has shape {t.shape.as_list()}")
 
 
 class _Fixed:
@@ -264,6 +281,7 @@ def _evaluate(session, tensors, feeds) -> dict:
     for t in dict.fromkeys(tensors):
         if t in feeds:
             values[t] = np.asarray(feeds[t])
+            _check_fed(t, values[t])
         elif t.op.type == "constant":
             values[t] = t.op.attrs["value"].array
         else:
