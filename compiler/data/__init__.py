@@ -6,7 +6,9 @@ and feed compiled steps through the Session's host-input hook (hostio.py).
 - `blocks.py`: element streams as blocks of numpy arrays, the shuffle buffer;
 - `iterator.py`: `Iterator`, `get_next()`, initializers, per-Session iterator state;
 - `hostio.py`: the hook `Session.run` calls (sources, host ops);
-- `queues.py`: host queues, queue runners, the coordinator, input producers, batching.
+- `queues.py`: host queues, queue runners, the coordinator;
+- `producers.py`: input producers, `tf.train.batch`/`shuffle_batch`;
+- `vectorize.py`: batching rules that run map/filter functions on whole blocks.
 """
 
 import types as _types

@@ -21,19 +21,21 @@ __all__ = [
     "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
 ]
 
-# -- issue 14 / data: TF1's queue-based input (compiler/data/queues.py) --
+# -- issue 14 / data: TF1's queue-based input (compiler/data/queues.py, producers.py) --
 from ..data import queues as queue_runner  # noqa: E402  (tf.train.queue_runner.QueueRunner)
-from ..data.queues import (  # noqa: E402
-    Coordinator,
-    QueueRunner,
-    add_queue_runner,
+from ..data.producers import (  # noqa: E402
     batch,
     input_producer,
     range_input_producer,
     shuffle_batch,
     slice_input_producer,
-    start_queue_runners,
     string_input_producer,
+)
+from ..data.queues import (  # noqa: E402
+    Coordinator,
+    QueueRunner,
+    add_queue_runner,
+    start_queue_runners,
 )
 
 __all__ += [
