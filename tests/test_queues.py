@@ -227,3 +227,27 @@ def test_input_producer_and_batch_of_a_dict_with_enqueue_many(backend):
     np.testing.assert_array_equal(r, want)
     assert [len(g["k"]) for g in got] == [4, 4, 4]
     np.testing.assert_array_equal(np.concatenate([g["k"] for g in got]), [0, 1] * 6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_producers_with_limits_known_at_run_time(backend):
+    """The PTB tutorial's `range_input_producer(epoch_size)` with epoch_size a tensor, and
+    slice_input_producer over a placeholder-shaped tensor (first dim symbolic)."""
+    raw = tf.placeholder(tf.int32, [None], name="raw")
+    epoch_size = (tf.size(raw) - 1) // 2
+    i = tf.train.range_input_producer(epoch_size, num_epochs=2, shuffle=False).dequeue()
+    table = tf.placeholder(tf.float32, [None, 2], name="table")
+    (row,) = tf.train.slice_input_producer([table], num_epochs=1, shuffle=False)
+    with _session(backend) as sess:
+        # the runners compute limits from these feeds: run them by hand with the feeds
+        raw_v, table_v = np.arange(7, dtype=np.int32), np.arange(6.0).reshape(3, 2)
+        enq_i, enq_row = [qr.enqueue_ops[0] for qr in tf.get_collection(
+            tf.GraphKeys.QUEUE_RUNNERS)]
+        for _ in range(2):
+            sess.run(enq_i, {raw: raw_v})
+        sess.run(enq_row, {table: table_v})
+        assert [int(sess.run(i)) for _ in range(6)] == [0, 1, 2, 0, 1, 2]
+        assert [sess.run(row, {table: table_v}).tolist() for _ in range(3)] == \
+            table_v.tolist()
+        with pytest.raises(tf.errors.OutOfRangeError):
+            sess.run(enq_i, {raw: raw_v})  # num_epochs passes done

@@ -18,21 +18,24 @@ import numpy as np
 
 from runtime.errors import OutOfRangeError
 
+from ..frontend.array_ops import shape
 from ..frontend.control_flow import no_op
 from ..frontend.core import convert_to_tensor
 from ..frontend.graph import Tensor
 from ..frontend.manip_ops import gather
 from ..frontend.random_ops import get_seed
+from ..frontend.static import static_dims
 from ..ir import dtypes as T
 from ..summary.ops import string
 from .hostio import HostOp, host_io
 from .queues import FIFOQueue, QueueRunner, RandomShuffleQueue, _rng, add_queue_runner
 
 
-def _producer(values, dtype, element_shape, num_epochs, shuffle, seed, capacity, name):
+def _producer(values, dtype, element_shape, num_epochs, shuffle, seed, capacity, name,
+              rows_of=np.asarray):
     """A FIFOQueue fed by a QueueRunner with `num_epochs` passes over the rows of `values`
-    (a numpy array, or a graph tensor computed by each enqueue run), each pass shuffled
-    when asked."""
+    (a numpy array, or a graph tensor computed by each enqueue run and turned into the
+    array of rows by `rows_of`), each pass shuffled when asked."""
     queue = FIFOQueue(capacity, [dtype], [element_shape], name=name)
     seeds = get_seed(seed) if shuffle else None
     passes = weakref.WeakKeyDictionary()
@@ -45,7 +48,7 @@ def _producer(values, dtype, element_shape, num_epochs, shuffle, seed, capacity,
             if num_epochs is not None and k >= num_epochs:
                 raise OutOfRangeError(None, None, f"{queue.name}: {num_epochs} epoch(s) done")
             passes[session] = k + 1
-        arr = np.asarray(given[0]) if inputs else values
+        arr = rows_of(given[0]) if inputs else values
         order = _rng(seeds, k).permutation(len(arr)) if shuffle else range(len(arr))
         return [[arr[i, ...]] for i in order]
 
@@ -80,10 +83,24 @@ def input_producer(input_tensor, element_shape=None, num_epochs=None, shuffle=Tr
 
 def range_input_producer(limit, num_epochs=None, shuffle=True, seed=None, capacity=32,
                          shared_name=None, name=None):
-    """A queue of the int32 indices 0 .. limit-1 (num_epochs passes)."""
-    values = np.arange(int(limit), dtype=np.int32)
-    return _producer(values, T.int32, [], num_epochs, shuffle, seed, capacity,
-                     name or "range_input_producer")
+    """A queue of the int32 indices 0 .. limit-1 (num_epochs passes). `limit` is a number
+    or a scalar int tensor (known at build time, or computed by each pass's enqueue run,
+    as the PTB tutorial's `epoch_size`)."""
+    name = name or "range_input_producer"
+    if isinstance(limit, Tensor) or hasattr(limit, "_as_graph_element"):
+        t = convert_to_tensor(limit)
+        known = static_dims(t) if t.shape.ndims == 0 else None
+        if known is None or not isinstance(known[0], int):
+            if t.dtype.kind != "int" or t.shape.ndims != 0:
+                raise TypeError(f"range_input_producer: limit must be a scalar int, got {t!r}")
+            return _producer(t, T.int32, [], num_epochs, shuffle, seed, capacity, name,
+                             rows_of=_indices)
+        limit = known[0]
+    return _producer(_indices(limit), T.int32, [], num_epochs, shuffle, seed, capacity, name)
+
+
+def _indices(limit):
+    return np.arange(int(limit), dtype=np.int32)
 
 
 def slice_input_producer(tensor_list, num_epochs=None, shuffle=True, seed=None,
@@ -93,15 +110,13 @@ def slice_input_producer(tensor_list, num_epochs=None, shuffle=True, seed=None,
     tensors = [convert_to_tensor(t) for t in tensor_list]
     if not tensors:
         raise ValueError("slice_input_producer: tensor_list is empty")
-    firsts = {t.shape.as_list()[0] if t.shape.known_rank and t.shape.ndims else "?"
-              for t in tensors}
+    firsts = {t.shape[0] if t.shape.known_rank and t.shape.ndims else "?" for t in tensors}
     if len(firsts) != 1 or "?" in firsts:
         raise ValueError("slice_input_producer: the tensors need one common first dimension, "
                          f"got shapes {[t.shape for t in tensors]}")
     n = firsts.pop()
-    if not isinstance(n, int):
-        raise ValueError("slice_input_producer: the first dimension must be static, got "
-                         f"{tensors[0].shape}")
+    if not isinstance(n, int):  # a symbolic first dim: counted when each pass starts
+        n = shape(tensors[0])[0]
     queue = range_input_producer(n, num_epochs, shuffle, seed, capacity, name=name)
     index = queue.dequeue()
     return [gather(t, index) for t in tensors]
