@@ -93,9 +93,13 @@ def _crc32c_chunked(view) -> int:
     return crc
 
 
-def masked_crc32c(data: bytes) -> int:
-    crc = crc32c(data)
+def mask(crc: int) -> int:
+    """TensorFlow's CRC mask (a CRC stored next to the data it covers)."""
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def masked_crc32c(data) -> int:
+    return mask(crc32c(data))
 
 
 def record(payload: bytes) -> bytes:
