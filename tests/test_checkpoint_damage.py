@@ -31,7 +31,7 @@ def model(tmp_path_factory):
         w = fc.Variable(W, name="layer/w")
         n = fc.Variable(N, name="n")
         init = fc.global_variables_initializer()
-        saver = fc.train.Saver()
+        saver = fc.train.Saver(format="npz")  # the V2 format's damage: test_checkpoint_v2.py
     sess = fc.Session(graph=g)
     sess.run(init)
     sess._run_counter = 41
