@@ -157,6 +157,13 @@ def test_max_to_keep_deletes_old_checkpoints_and_updates_the_state_file(tmp_path
         assert state.model_checkpoint_path == paths[-1]
         saver.save(sess, str(tmp_path / "m"), global_step=3)   # saved again: newest, kept
         assert saver.last_checkpoints == [paths[4], paths[3]]
+        # keep_checkpoint_every_n_hours: a checkpoint older than the period is kept on disk
+        # when it leaves the list (0 hours: every one)
+        with g.as_default():
+            hourly = fc.train.Saver(max_to_keep=1, keep_checkpoint_every_n_hours=0)
+        kept = [hourly.save(sess, str(tmp_path / "h" / "k"), global_step=i) for i in range(3)]
+        assert hourly.last_checkpoints == kept[-1:]
+        assert all(fc.train.checkpoint_exists(p) for p in kept)
         sub = tmp_path / "all"
         npz = [keep_all.save(sess, str(sub / "n"), global_step=i) for i in range(7)]
         assert all(os.path.exists(p) for p in npz) and npz[0].endswith("n-0.npz")
