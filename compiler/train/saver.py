@@ -30,6 +30,7 @@ of the Session's variable store (runtime/variables.py): no run sees a mix.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import zipfile
 
@@ -100,6 +101,7 @@ class Saver:
         self._next_keep_time = time.time() + self._keep_every_s
         self._relative = bool(save_relative_paths)
         self._last = []  # [(path, time)], oldest first
+        self._last_lock = threading.Lock()  # saves from several threads keep one list
         self._graph = next(iter(items.values())).graph
 
     # ---- the checkpoint list (max_to_keep) --------------------------------------------------
@@ -151,9 +153,11 @@ class Saver:
         if write_meta_graph:
             export_meta_graph(f"{prefix}.{meta_graph_suffix}", graph=sess.graph, saver=self)
         if write_state:
-            self._record(path)
-            update_checkpoint_state(os.path.dirname(os.path.abspath(path)), path,
-                                    self.last_checkpoints, latest_filename, self._relative)
+            with self._last_lock:
+                self._record(path)
+                update_checkpoint_state(os.path.dirname(os.path.abspath(path)), path,
+                                        self.last_checkpoints, latest_filename,
+                                        self._relative)
         return path
 
     def restore(self, sess, save_path):
