@@ -8,6 +8,12 @@ with MetaGraphError and leave the default graph unchanged."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from tensorboard.compat.proto import graph_pb2, meta_graph_pb2, variable_pb2
@@ -78,6 +84,29 @@ def test_import_restore_and_run_in_a_fresh_graph(trained, backend):
             assert sess.run(tf.train.get_global_step()) == 4
             # symbolic batch: another batch size runs in the rebuilt graph
             assert sess.run(logits_name, {x: X[:5]}).shape == (5, 3)
+
+
+_FRESH = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import compiler as tf
+    path, name = sys.argv[1], sys.argv[2]
+    saver = tf.train.import_meta_graph(path + ".meta")
+    with tf.Session() as sess:
+        saver.restore(sess, path)
+        x = np.array(json.loads(sys.argv[3]), np.float32)
+        print(json.dumps(sess.run(name, {"x:0": x}).tolist()))
+""")
+
+
+def test_a_fresh_process_rebuilds_the_graph_from_the_files_alone(trained):
+    path, logits_name, at_save, _ = trained
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", _FRESH, path, logits_name,
+                          json.dumps(X.tolist())], cwd=root, check=True,
+                         capture_output=True, text=True, timeout=120)
+    got = np.array(json.loads(out.stdout.strip().splitlines()[-1]), np.float32)
+    np.testing.assert_allclose(got, at_save[1], rtol=1e-5, atol=1e-6)
 
 
 def test_tensorboards_protos_parse_the_meta_graph(trained, tmp_path):
