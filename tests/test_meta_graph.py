@@ -175,3 +175,27 @@ def test_graphs_flowc_cannot_rebuild_are_refused_and_change_nothing(trained, tmp
             with pytest.raises(Exception, match="uninitialized"):
                 sess.run("logits/BiasAdd:0", {"x:0": X})
         assert a.shape == (16, 3)
+
+
+def test_devices_scopes_and_unknown_ranks_travel(tmp_path):
+    with tf.Graph().as_default():
+        u = tf.placeholder(tf.float32, name="u")                  # unknown rank
+        with tf.device("/cpu:0"):
+            v = tf.Variable(np.float32(2.0), name="v")
+            tf.reduce_sum(u * v, name="out")
+        data = tf.train.export_meta_graph(str(tmp_path / "g.meta"))
+        cleared = tf.train.export_meta_graph(clear_devices=True)
+    assert data != cleared
+    with tf.Graph().as_default() as g:
+        tf.train.import_meta_graph(str(tmp_path / "g.meta"))
+        tf.train.import_meta_graph(cleared, import_scope="c")
+        assert g.get_operation_by_name("out").device == "/cpu:0"
+        assert g.get_operation_by_name("c/out").device == ""
+        assert g.get_tensor_by_name("u:0").shape.ndims is None
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            for name in ("out:0", "c/out:0"):
+                feed = {name.replace("out", "u"): np.ones((2, 3), np.float32)}
+                assert sess.run(name, feed) == 12.0
+                feed = {name.replace("out", "u"): np.ones(5, np.float32)}
+                assert sess.run(name, feed) == 10.0

@@ -107,7 +107,7 @@ def tensor_proto(array) -> bytes:
             + proto.bytes_field(4, data))
 
 
-def op_node_def(op) -> bytes:
+def op_node_def(op, clear_devices: bool = False) -> bytes:
     """The NodeDef of user Operation `op` that `parse_node_def` reads back exactly: the
     TensorBoard form (typed attrs, `_output_shapes`, `loc`) plus FLOWC_ATTRS, FLOWC_OUT
     and each constant as a `tensor` AttrValue."""
@@ -145,7 +145,7 @@ def op_node_def(op) -> bytes:
         attrs["loc"] = proto.attr_string(op.loc)
     inputs = [t.op.name if t.value_index == 0 else t.name for t in op.inputs]
     inputs += ["^" + c.name for c in op.control_inputs]
-    return proto.node_def(op.name, op.type, inputs, op.device, attrs)
+    return proto.node_def(op.name, op.type, inputs, "" if clear_devices else op.device, attrs)
 
 
 class NodeSpec:

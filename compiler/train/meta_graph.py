@@ -68,13 +68,7 @@ def _collection(items):
 
 def meta_graph_def(graph, saver=None, collection_list=None, clear_devices=False) -> bytes:
     """The serialized MetaGraphDef of `graph` (see the module docstring)."""
-    nodes = []
-    for op in graph.get_operations():
-        node = graphdef.op_node_def(op)
-        if clear_devices and op.device:
-            spec = graphdef.parse_node_def(node)
-            node = node.replace(proto.bytes_field(4, spec.device), b"", 1)
-        nodes.append(node)
+    nodes = [graphdef.op_node_def(op, clear_devices) for op in graph.get_operations()]
     out = proto.bytes_field(1, proto.bytes_field(1, META_GRAPH_VERSION)
                             + proto.bytes_field(5, "1.15.0 (flowc)"))
     out += proto.bytes_field(2, proto.graph_def(nodes))
