@@ -14,12 +14,20 @@ DT = {1: np.float32, 2: np.float64, 3: np.int32, 9: np.int64, 10: np.bool_, 19: 
 DT_CODE = {np.dtype(v): k for k, v in DT.items()}
 
 
+def _crc_of_byte(b):
+    for _ in range(8):
+        b = (b >> 1) ^ (0x82F63B78 if b & 1 else 0)
+    return b
+
+
+_CRC_TABLE = [_crc_of_byte(b) for b in range(256)]
+
+
 def crc32c(data) -> int:
+    """CRC32C (Castagnoli), one byte at a time."""
     crc = 0xFFFFFFFF
     for b in bytes(data):
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
 
 
