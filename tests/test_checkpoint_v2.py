@@ -212,6 +212,12 @@ def test_var_list_dict_maps_names_and_formats_are_detected(tmp_path):
         assert reader.get_variable_to_dtype_map()["b"] is fc.int32
         np.testing.assert_array_equal(fc.train.load_variable(npz, "b:0"), np.ones(2))
         assert reader.has_tensor("a") and not reader.has_tensor(RUN_COUNTER_KEY)
+        empty = fc.train.Saver([], allow_empty=True)
+        assert empty.save(sess, str(tmp_path / "empty")) is None
+        empty.restore(sess, str(tmp_path / "absent"))
+        assert not os.path.exists(tmp_path / "empty.index")
+    with pytest.raises(ValueError, match="No variables to save"):
+        fc.train.Saver([])
     with pytest.raises(ValueError, match="V1"):
         fc.train.Saver([v["a"]], write_version=fc.train.SaverDef.V1)
     with pytest.raises(ValueError, match="format"):

@@ -64,7 +64,8 @@ class Saver:
     made): a list of Variables, or a dict checkpoint name -> Variable. `format` is "v2"
     (TF1's format, the default) or "npz"; `write_version` accepts TF1's
     `SaverDef.V2` only (V1 is not written). `max_to_keep` (None or 0: keep all),
-    `keep_checkpoint_every_n_hours` and `save_relative_paths` act as in TF1; `reshape`,
+    `keep_checkpoint_every_n_hours`, `save_relative_paths` and `allow_empty` act as in
+    TF1; `reshape`,
     `sharded`, `restore_sequentially`, `pad_step_number` and the rest are accepted."""
 
     def __init__(self, var_list=None, reshape=False, sharded=False, max_to_keep=5,
@@ -79,10 +80,7 @@ class Saver:
             items = dict(var_list)
         else:
             items = {_key(v): v for v in var_list}
-        if not items:
-            if allow_empty:
-                raise ValueError("Saver(allow_empty=True) with no variables is not "
-                                 "supported: there is nothing to save")
+        if not items and not allow_empty:
             raise ValueError("No variables to save")
         for key, var in items.items():
             if not isinstance(var, Variable):
@@ -102,7 +100,7 @@ class Saver:
         self._relative = bool(save_relative_paths)
         self._last = []  # [(path, time)], oldest first
         self._last_lock = threading.Lock()  # saves from several threads keep one list
-        self._graph = next(iter(items.values())).graph
+        self._graph = next(iter(items.values())).graph if items else None
 
     # ---- the checkpoint list (max_to_keep) --------------------------------------------------
     @property
@@ -135,7 +133,10 @@ class Saver:
              meta_graph_suffix="meta", write_meta_graph=True, write_state=True,
              strip_default_attrs=False, save_debug_info=False):
         """Write the variables' values in `sess` and its run counter; returns the
-        checkpoint's path: the prefix `save_path[-STEP]` (V2) or that with `.npz`."""
+        checkpoint's path: the prefix `save_path[-STEP]` (V2) or that with `.npz`. A Saver
+        made with `allow_empty=True` and no variables saves nothing and returns None."""
+        if not self._vars:
+            return None
         self._check_graph(sess)
         prefix = _prefix(save_path, global_step, sess)
         arrays = {}
@@ -162,6 +163,8 @@ class Saver:
 
     def restore(self, sess, save_path):
         """Load the checkpoint at `save_path` into `sess` (see the module docstring)."""
+        if not self._vars:
+            return
         self._check_graph(sess)
         if save_path is None:
             raise ValueError("Can't load save_path when it is None.")
@@ -180,7 +183,7 @@ class Saver:
                           clear_extraneous_savers=False, strip_default_attrs=False,
                           save_debug_info=False):
         """Write the graph of this Saver's variables as a MetaGraphDef (meta_graph.py)."""
-        return export_meta_graph(filename, graph=self._graph, saver=self,
+        return export_meta_graph(filename, graph=self._graph, saver=self if self._vars else None,
                                  collection_list=collection_list, as_text=as_text,
                                  clear_devices=clear_devices)
 
