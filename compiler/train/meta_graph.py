@@ -41,6 +41,8 @@ from .files import atomic_write
 META_GRAPH_VERSION = "flowc"
 SAVER_VAR_LIST = "_flowc_saver_var_list"
 MAX_META_BYTES = 1 << 31
+#: op types listed with node names in the error for a graph flowc cannot rebuild
+MAX_LISTED = 12
 
 __all__ = ["MetaGraphError", "export_meta_graph", "rebuild"]
 
@@ -150,12 +152,17 @@ def _check_rebuildable(nodes, where):
         elif n.op != "NoOp" and not _in_table(n.op) and n.out is None:
             foreign.setdefault(n.op, []).append(n.name)
     if foreign:
-        listing = "; ".join(f"{op} ({len(names)}: {', '.join(names[:3])}"
-                            f"{', ...' if len(names) > 3 else ''})"
-                            for op, names in sorted(foreign.items()))
+        kinds = sorted(foreign.items())
+        listing = "; ".join(f"{op} ({len(names)}: {', '.join(names[:2])}"
+                            f"{', ...' if len(names) > 2 else ''})"
+                            for op, names in kinds[:MAX_LISTED])
+        if len(kinds) > MAX_LISTED:
+            listing += f"; and {len(kinds) - MAX_LISTED} more op types: " + \
+                ", ".join(op for op, _ in kinds[MAX_LISTED:])
         raise MetaGraphError(f"cannot rebuild the graph of {where}: flowc cannot rebuild "
                              f"these op types: {listing}. Only graphs written by flowc "
-                             "(export_meta_graph, Saver.save) can be imported.")
+                             "(export_meta_graph, Saver.save) can be imported; rebuild "
+                             "the graph in Python and restore the checkpoint into it.")
 
 
 def _in_table(op_type) -> bool:
