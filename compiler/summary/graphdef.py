@@ -9,6 +9,13 @@ scopes `kernel_<n>_<kind>` are groups, and every node has `kernel` and `fusion_r
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
+
+from ..ir import dims as D
+from ..ir.const import Const
+from ..ir.dtypes import DType
 from . import proto
 
 SOURCE_OPS = ("placeholder", "variable", "constant", "placeholder_with_default")
@@ -73,8 +80,8 @@ def _tag(value, resolve):
     """Tagged JSON of one attr value: ["b"|"i"|"f"|"s", v], ["n"] (None), ["t", dtype],
     ["d", dim JSON (compiler/ir/dims.py to_json, symbols resolved)], ["tuple"|"list",
     [tagged]]. Constants travel as TensorProto attrs (["c"])."""
-    from ..ir import dims as D
-    from ..ir.dtypes import DType
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()   # numpy scalars travel as Python numbers
     if value is None:
         return ["n"]
     if isinstance(value, bool):
@@ -97,7 +104,6 @@ def _tag(value, resolve):
 
 def tensor_proto(array) -> bytes:
     """TensorProto {dtype = 1, tensor_shape = 2, tensor_content = 4 (little-endian bytes)}."""
-    import numpy as np
     arr = np.array(array, order="C")  # (ascontiguousarray makes a 0-d array 1-d)
     code = proto.DATA_TYPES.get(arr.dtype.name)
     if code is None:
@@ -111,10 +117,6 @@ def op_node_def(op, clear_devices: bool = False) -> bytes:
     """The NodeDef of user Operation `op` that `parse_node_def` reads back exactly: the
     TensorBoard form (typed attrs, `_output_shapes`, `loc`) plus FLOWC_ATTRS, FLOWC_OUT
     and each constant as a `tensor` AttrValue."""
-    import json
-
-    from ..ir import dims as D
-    from ..ir.const import Const
     from ..viz.model import simple_attrs
     resolve = op.graph.symbols.resolve
     attrs = {key: _attr(value) for key, value in simple_attrs(op.attrs).items()
@@ -164,13 +166,11 @@ class NodeSpec:
 
     @property
     def flowc_attrs(self):
-        import json
         text = self._string(FLOWC_ATTRS)
         return None if text is None else json.loads(text)
 
     @property
     def out(self):
-        import json
         text = self._string(FLOWC_OUT)
         return None if text is None else json.loads(text)
 
@@ -188,7 +188,6 @@ class NodeSpec:
 
 
 def parse_tensor_proto(data):
-    import numpy as np
     msg = proto.fields(data)
     code = msg.get(1, [0])[-1]
     names = {v: k for k, v in proto.DATA_TYPES.items()}
