@@ -182,11 +182,18 @@ def test_max_to_keep_deletes_old_checkpoints_and_updates_the_state_file(tmp_path
         kept = [hourly.save(sess, str(tmp_path / "h" / "k"), global_step=i) for i in range(3)]
         assert hourly.last_checkpoints == kept[-1:]
         assert all(fc.train.checkpoint_exists(p) for p in kept)
+        mtimes = fc.train.get_checkpoint_mtimes([paths[4], paths[0], paths[3]])
+        assert len(mtimes) == 2                    # paths[0] is gone
+        fc.train.remove_checkpoint(paths[4])
+        assert not fc.train.checkpoint_exists(paths[4])
+        assert not os.path.exists(paths[4] + ".meta")
         sub = tmp_path / "all"
         npz = [keep_all.save(sess, str(sub / "n"), global_step=i) for i in range(7)]
         assert all(os.path.exists(p) for p in npz) and npz[0].endswith("n-0.npz")
         assert fc.train.latest_checkpoint(str(sub)) == npz[-1]
         assert fc.train.get_checkpoint_state(str(sub)).all_model_checkpoint_paths == npz
+        fc.train.remove_checkpoint(npz[0])
+        assert not os.path.exists(npz[0]) and os.path.exists(npz[1])
 
 
 def test_var_list_dict_maps_names_and_formats_are_detected(tmp_path):

@@ -5,9 +5,9 @@
 `Saver` (saver.py: TF1's V2 checkpoints (bundle.py, sstable.py) or `.npz` ones of plain
 numeric arrays (runtime/npy.py); a bad file raises `CheckpointError`, a ValueError, from
 checkpoint.py), the `checkpoint` state file (`latest_checkpoint`, `get_checkpoint_state`,
-`checkpoint_exists`: checkpoint_state.py), `NewCheckpointReader`, `list_variables`,
-`load_variable` (checkpoint_utils.py), `export_meta_graph`/`import_meta_graph`
-(meta_graph.py),
+`checkpoint_exists`, `get_checkpoint_mtimes`, `remove_checkpoint`: checkpoint_state.py),
+`NewCheckpointReader`, `list_variables`, `load_variable` (checkpoint_utils.py),
+`export_meta_graph`/`import_meta_graph` (meta_graph.py),
 `get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py).
 See docs/training.md.
 """
@@ -17,8 +17,10 @@ from .checkpoint import CheckpointError
 from .checkpoint_state import (
     CheckpointState,
     checkpoint_exists,
+    get_checkpoint_mtimes,
     get_checkpoint_state,
     latest_checkpoint,
+    remove_checkpoint,
     update_checkpoint_state,
 )
 from .checkpoint_utils import NewCheckpointReader, list_variables, load_variable
@@ -34,6 +36,7 @@ __all__ = [
     "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
     # checkpoints
     "CheckpointState", "MetaGraphError", "NewCheckpointReader", "SaverDef",
-    "checkpoint_exists", "export_meta_graph", "get_checkpoint_state", "import_meta_graph",
-    "list_variables", "load_variable", "update_checkpoint_state",
+    "checkpoint_exists", "export_meta_graph", "get_checkpoint_mtimes", "get_checkpoint_state",
+    "import_meta_graph", "list_variables", "load_variable", "remove_checkpoint",
+    "update_checkpoint_state",
 ]

@@ -27,8 +27,9 @@ from .files import atomic_write
 STATE_FILENAME = "checkpoint"
 MAX_STATE_BYTES = 1 << 24
 
-__all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_state",
-           "latest_checkpoint", "update_checkpoint_state"]
+__all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_mtimes",
+           "get_checkpoint_state", "latest_checkpoint", "remove_checkpoint",
+           "update_checkpoint_state"]
 
 
 class CheckpointState:
@@ -179,6 +180,36 @@ def checkpoint_exists(checkpoint_prefix) -> bool:
         if path.endswith(".npz") and _regular(path):
             return True
     return False
+
+
+def _files_of(prefix) -> list:
+    """The data files of the checkpoint `prefix` (V2 or .npz) that exist."""
+    if bundle.exists(prefix):
+        return [bundle.index_path(prefix), bundle.data_path(prefix)]
+    return [p for p in (prefix, prefix + ".npz") if p.endswith(".npz") and _regular(p)]
+
+
+def get_checkpoint_mtimes(checkpoint_prefixes) -> list:
+    """The modification times of the checkpoints that exist (V2: of the .index), in
+    order; missing ones are skipped (TF1)."""
+    return [os.stat(files[0]).st_mtime
+            for files in (_files_of(os.fspath(p)) for p in checkpoint_prefixes) if files]
+
+
+def remove_checkpoint(checkpoint_prefix, checkpoint_format_version=2,
+                      meta_graph_suffix="meta"):
+    """Delete the checkpoint's files (V2: .index and .data; or the .npz) and its meta
+    graph; missing files are ignored."""
+    prefix = os.fspath(checkpoint_prefix)
+    stem = prefix[:-4] if prefix.endswith(".npz") else prefix
+    names = [bundle.index_path(stem), bundle.data_path(stem), f"{stem}.{meta_graph_suffix}"]
+    if prefix.endswith(".npz"):
+        names.append(prefix)
+    for name in names:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
 
 
 def _regular(path) -> bool:

@@ -41,7 +41,12 @@ from runtime import npy
 from ..frontend.variables import Variable, global_variables
 from . import bundle
 from .checkpoint import CheckpointError, read_checkpoint
-from .checkpoint_state import checkpoint_exists, latest_checkpoint, update_checkpoint_state
+from .checkpoint_state import (
+    checkpoint_exists,
+    latest_checkpoint,
+    remove_checkpoint,
+    update_checkpoint_state,
+)
 from .files import STALE_TEMP_S, TEMP_PREFIX, atomic_write
 from .files import sweep as _sweep
 from .meta_graph import export_meta_graph, rebuild
@@ -126,7 +131,7 @@ class Saver:
             if saved_at >= self._next_keep_time:  # keep_checkpoint_every_n_hours keeps it
                 self._next_keep_time += self._keep_every_s
                 continue
-            _delete_checkpoint(old)
+            remove_checkpoint(old)
 
     # ---- save / restore ------------------------------------------------------------------
     def save(self, sess, save_path, global_step=None, latest_filename=None,
@@ -244,18 +249,6 @@ def _prefix(save_path, global_step, sess):
             step = sess.run(step)
         path = f"{path}-{int(step)}"
     return path
-
-
-def _delete_checkpoint(path):
-    """Remove the files of the checkpoint `path` (V2 prefix or .npz) and its .meta."""
-    prefix = path[:-4] if path.endswith(".npz") else path
-    for name in (path, bundle.index_path(prefix), bundle.data_path(prefix), prefix + ".meta"):
-        if name == path and not name.endswith(".npz"):
-            continue
-        try:
-            os.unlink(name)
-        except OSError:
-            pass
 
 
 def _write_npz(path, arrays):
