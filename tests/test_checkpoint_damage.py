@@ -314,7 +314,11 @@ def test_v2_wrong_shape_dtype_missing_and_sharded_name_the_variable(saved, tmp_p
         f.write(write_sstable(items))
     with pytest.raises(CheckpointError, match="2 shards"):
         saved["saver"].restore(saved["sess"], prefix)
+    prefix = str(tmp_path / "no_data")
+    write_tf_checkpoint(prefix, {"ids": V2_VALUES["ids"], "layer/w": V2_VALUES["layer/w"]})
     os.remove(prefix + ".data-00000-of-00001")
+    with pytest.raises(CheckpointError, match=r"no_data\.data-00000-of-00001.*data file"):
+        saved["saver"].restore(saved["sess"], prefix)
     os.remove(prefix + ".index")
     with pytest.raises(CheckpointError, match="not found"):
         saved["saver"].restore(saved["sess"], prefix)
