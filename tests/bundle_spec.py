@@ -241,21 +241,25 @@ def write_sstable(items, block_size=64, restart=3, snappy=False, short_separator
     return bytes(out)
 
 
-def write_tf_checkpoint(prefix, tensors, **table_options):
-    """A V2 checkpoint written from the spec the way TensorFlow does it."""
-    data, entries = bytearray(), []
-    for key in sorted(tensors, key=str.encode):
+def write_tf_checkpoint(prefix, tensors, shards=1, **table_options):
+    """A V2 checkpoint written from the spec the way TensorFlow does it; with `shards` > 1
+    the tensors go round-robin to the data files `PREFIX.data-0000S-of-0000N`."""
+    data, entries = [bytearray() for _ in range(shards)], []
+    for n, key in enumerate(sorted(tensors, key=str.encode)):
+        shard = n % shards
         arr = np.array(tensors[key], order="C")
         raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
         shape = b"".join(b"\x12" + varint(len(varint(d)) + 1) + b"\x08" + varint(d)
                          for d in arr.shape)
         entry = (b"\x08" + varint(DT_CODE[arr.dtype]) + b"\x12" + varint(len(shape)) + shape
-                 + b"\x20" + varint(len(data)) + b"\x28" + varint(len(raw))
+                 + (b"\x18" + varint(shard) if shard else b"")
+                 + b"\x20" + varint(len(data[shard])) + b"\x28" + varint(len(raw))
                  + b"\x35" + struct.pack("<I", mask(crc32c(raw))))
         entries.append((key.encode(), entry))
-        data += raw
-    header = b"\x08\x01" + b"\x1a\x02\x08\x01"  # num_shards 1, version {producer 1}
-    with open(prefix + ".data-00000-of-00001", "wb") as f:
-        f.write(data)
+        data[shard] += raw
+    header = b"\x08" + varint(shards) + b"\x1a\x02\x08\x01"  # num_shards, {producer 1}
+    for shard in range(shards):
+        with open(f"{prefix}.data-{shard:05d}-of-{shards:05d}", "wb") as f:
+            f.write(data[shard])
     with open(prefix + ".index", "wb") as f:
         f.write(write_sstable([(b"", header)] + entries, **table_options))

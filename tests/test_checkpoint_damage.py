@@ -6,7 +6,8 @@ exception type — and leaves every variable and the run counter unchanged; a mu
 that does not touch what is read restores the saved values exactly. The same for TF1's
 V2 format (the last section): an .index or .data truncated anywhere, every bit of the
 .index flipped one at a time (only the footer's unread padding is harmless), data bits
-flipped, entries of the wrong shape or dtype, missing keys, several shards."""
+flipped, entries of the wrong shape or dtype, missing keys, bad shard counts, missing data
+files."""
 
 from __future__ import annotations
 
@@ -289,7 +290,7 @@ def test_v2_every_flipped_bit_that_is_read_is_refused(saved, tmp_path):
         assert not _restore_damaged(saved, tmp_path, data=bytes(target)), pos
 
 
-def test_v2_wrong_shape_dtype_missing_and_sharded_name_the_variable(saved, tmp_path):
+def test_v2_wrong_shape_dtype_missing_and_bad_shards_name_the_variable(saved, tmp_path):
     cases = {
         "shape": ({"layer/w": V2_VALUES["layer/w"].reshape(4, 3), "ids": V2_VALUES["ids"]},
                   r"'layer/w:0'.*float32\[4, 3\].*\[3, 4\]"),
@@ -304,15 +305,22 @@ def test_v2_wrong_shape_dtype_missing_and_sharded_name_the_variable(saved, tmp_p
             saved["saver"].restore(saved["sess"], prefix)
         np.testing.assert_array_equal(saved["sess"].run(saved["v"]["ids"]),
                                       saved["sentinel"]["ids"])
-    # two shards: refused with the reason
-    prefix = str(tmp_path / "sharded")
+    # a header that names an impossible number of shards
+    prefix = str(tmp_path / "shards")
     write_tf_checkpoint(prefix, {"ids": V2_VALUES["ids"], "layer/w": V2_VALUES["layer/w"]})
     with open(prefix + ".index", "rb") as f:
         items = read_sstable(f.read())
-    items[0] = (b"", b"\x08\x02" + items[0][1][2:])
+    items[0] = (b"", b"\x08\x00" + items[0][1][2:])
     with open(prefix + ".index", "wb") as f:
         f.write(write_sstable(items))
-    with pytest.raises(CheckpointError, match="2 shards"):
+    with pytest.raises(CheckpointError, match="0 shards"):
+        saved["saver"].restore(saved["sess"], prefix)
+    # two shards, the second data file missing: named
+    prefix = str(tmp_path / "two")
+    write_tf_checkpoint(prefix, {"ids": V2_VALUES["ids"], "layer/w": V2_VALUES["layer/w"]},
+                        shards=2)
+    os.remove(prefix + ".data-00001-of-00002")
+    with pytest.raises(CheckpointError, match=r"two\.data-00001-of-00002"):
         saved["saver"].restore(saved["sess"], prefix)
     prefix = str(tmp_path / "no_data")
     write_tf_checkpoint(prefix, {"ids": V2_VALUES["ids"], "layer/w": V2_VALUES["layer/w"]})

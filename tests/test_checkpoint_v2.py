@@ -96,7 +96,8 @@ def test_crc32c_of_long_inputs_matches_the_byte_loop(tmp_path):
     dict(block_size=64, restart=3, snappy=False),
     dict(block_size=4096, restart=16, snappy=True),
     dict(block_size=1, restart=1, snappy=True, short_separators=False),
-], ids=["small-blocks", "snappy", "one-per-block"])
+    dict(shards=3),
+], ids=["small-blocks", "snappy", "one-per-block", "three-shards"])
 def test_a_checkpoint_written_the_tensorflow_way_restores(tmp_path, options):
     kernel = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
     stored = {"dense/kernel": kernel, "dense/bias": np.zeros(4, np.float32) + 0.25,

@@ -13,12 +13,13 @@ A checkpoint `PREFIX` is two files (byte by byte in docs/checkpoints.md):
   the *masked* CRC32C of the tensor's bytes), slices = 7}.
 
 flowc writes one shard, producer version 1, and whole tensors; it reads every numeric
-dtype TensorFlow has numpy names for. It refuses, with a `CheckpointError` naming the file
-and the key, what it cannot read: several shards, partitioned (sliced) tensors, string,
-bfloat16, resource and variant tensors, big-endian bundles. Everything is validated
-before it is used: the SSTable (magic, block CRCs, key order), the header, each entry
-(dtype, shape, offset and size within the data file, size = shape x itemsize) and each
-tensor's CRC32C.
+dtype TensorFlow has numpy names for, from one data file or several
+(`PREFIX.data-0000S-of-0000N`, TF1's `Saver(sharded=True)` across devices). It refuses,
+with a `CheckpointError` naming the file and the key, what it cannot read: partitioned
+(sliced) tensors, string, bfloat16, resource and variant tensors, big-endian bundles.
+Everything is validated before it is used: the SSTable (magic, block CRCs, key order),
+the header, each entry (dtype, shape, shard, offset and size within its data file, size =
+shape x itemsize) and each tensor's CRC32C.
 
 The data file is written first and the index last, each through a temporary file
 (files.py), so an `.index` under a checkpoint's name always has its complete data.
@@ -37,10 +38,11 @@ from .checkpoint import CheckpointError
 from .files import atomic_write
 from .sstable import TableError, build_table, read_table
 
-DATA_SUFFIX = ".data-00000-of-00001"
 INDEX_SUFFIX = ".index"
 #: kTensorBundleVersion: the producer version flowc writes and the newest it reads
 BUNDLE_VERSION = 1
+#: the most data files (shards) a checkpoint may name
+MAX_SHARDS = 1 << 16
 #: an .index larger than this is refused unread (real ones are kilobytes)
 MAX_INDEX_BYTES = 1 << 30
 
@@ -53,8 +55,8 @@ _NAME_OF_ENUM.update({20: "resource", 21: "variant"})
 __all__ = ["Bundle", "Entry", "write_bundle", "data_path", "index_path", "exists"]
 
 
-def data_path(prefix) -> str:
-    return os.fspath(prefix) + DATA_SUFFIX
+def data_path(prefix, shard: int = 0, num_shards: int = 1) -> str:
+    return f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}"
 
 
 def index_path(prefix) -> str:
@@ -176,7 +178,6 @@ class Bundle:
     def __init__(self, prefix):
         self.prefix = os.fspath(prefix)
         self.index_file = index_path(self.prefix)
-        self.data_file = data_path(self.prefix)
         data = _read_regular(self.index_file, MAX_INDEX_BYTES)
         try:
             items = read_table(data)
@@ -218,53 +219,60 @@ class Bundle:
             raise self._error(f"format version producer={producer} min_consumer="
                               f"{min_consumer} is newer than this reader "
                               f"({BUNDLE_VERSION})")
-        if shards != 1:
-            raise self._error(f"it has {shards} shards; flowc reads single-shard "
-                              "checkpoints (see docs/checkpoints.md)")
+        if not 1 <= shards <= MAX_SHARDS:
+            raise self._error(f"its header says {shards} shards")
         self.num_shards = shards
 
-    def check_entry(self, entry: Entry, label: str, data_size: int):
-        """'' when `entry` can be read as a whole numeric tensor within a data file of
-        `data_size` bytes, else what is wrong (prefixed by `label`)."""
+    def data_file(self, shard: int = 0) -> str:
+        """The data file of `shard` (`PREFIX.data-0000S-of-0000N`)."""
+        return data_path(self.prefix, shard, self.num_shards)
+
+    def check_entry(self, entry: Entry, label: str, sizes: dict):
+        """'' when `entry` can be read as a whole numeric tensor within its data file
+        (`sizes`: {shard: bytes}), else what is wrong (prefixed by `label`)."""
         if entry.sliced:
             return f"{label}: the checkpoint holds it as partitioned slices (not supported)"
         if entry.dtype is None:
             return f"{label}: the checkpoint holds a {entry.dtype_name} tensor"
-        if entry.shard_id != 0:
-            return f"{label}: shard {entry.shard_id} of a 1-shard checkpoint"
+        if not 0 <= entry.shard_id < self.num_shards:
+            return f"{label}: shard {entry.shard_id} of a {self.num_shards}-shard checkpoint"
         count = 1
         for d in entry.shape:
             count *= d
         if entry.size != count * entry.dtype.itemsize:
             return (f"{label}: the entry says {entry.size} bytes, its "
                     f"{entry.dtype_name}{list(entry.shape)} needs {count * entry.dtype.itemsize}")
-        if entry.offset + entry.size > data_size:
+        size = self.data_size(entry.shard_id, sizes)
+        if entry.offset + entry.size > size:
             return (f"{label}: bytes {entry.offset}..{entry.offset + entry.size} lie past "
-                    f"the end of {self.data_file!r} ({data_size} bytes)")
+                    f"the end of {self.data_file(entry.shard_id)!r} ({size} bytes)")
         return ""
 
-    def data_size(self) -> int:
-        try:
-            st = os.stat(self.data_file)
-        except OSError as e:
-            raise self._error(f"its data file is unreadable ({e.strerror})",
-                              self.data_file) from None
-        if not stat.S_ISREG(st.st_mode):
-            raise self._error("its data file is not a regular file", self.data_file)
-        return st.st_size
+    def data_size(self, shard: int, sizes: dict) -> int:
+        """The size of `shard`'s data file (cached in `sizes`), which must be a regular
+        file."""
+        if shard not in sizes:
+            path = self.data_file(shard)
+            try:
+                st = os.stat(path)
+            except OSError as e:
+                raise self._error(f"its data file is unreadable ({e.strerror})", path) from None
+            if not stat.S_ISREG(st.st_mode):
+                raise self._error("its data file is not a regular file", path)
+            sizes[shard] = st.st_size
+        return sizes[shard]
 
     def read(self, wanted: dict) -> dict:
         """{key: array} for `wanted` ({key: (np.dtype or None, shape or None, label)};
         None accepts the stored one). Every problem is listed in one CheckpointError,
         raised before anything is returned."""
-        size = self.data_size()
-        errors, todo = [], []
+        sizes, errors, todo = {}, [], {}
         for key, (dtype, shape, label) in wanted.items():
             entry = self.entries.get(key)
             if entry is None:
                 errors.append(f"{label}: key {key!r} not in the checkpoint")
                 continue
-            problem = self.check_entry(entry, label, size)
+            problem = self.check_entry(entry, label, sizes)
             if not problem and ((dtype is not None and entry.dtype != dtype)
                                 or (shape is not None and entry.shape != tuple(shape))):
                 problem = (f"{label}: the checkpoint has {entry.dtype_name}"
@@ -272,26 +280,28 @@ class Bundle:
             if problem:
                 errors.append(problem)
             else:
-                todo.append((key, entry, label))
+                todo.setdefault(entry.shard_id, []).append((key, entry, label))
         if errors:
             raise self._error("\n  " + "\n  ".join(errors))
         out = {}
-        try:
-            with open(self.data_file, "rb") as fh:
-                for key, entry, label in todo:
-                    fh.seek(entry.offset)
-                    raw = fh.read(entry.size)
-                    if len(raw) != entry.size:
-                        errors.append(f"{label}: the data file ends early")
-                    elif mask(crc32c(raw)) != entry.crc32c:
-                        errors.append(f"{label}: its bytes are damaged (CRC32C mismatch)")
-                    else:
-                        arr = np.frombuffer(raw, dtype=entry.dtype.newbyteorder("<"))
-                        out[key] = arr.astype(entry.dtype).reshape(entry.shape)
-        except OSError as e:
-            raise self._error(f"cannot read its data ({e})", self.data_file) from None
-        if errors:
-            raise self._error("\n  " + "\n  ".join(errors), self.data_file)
+        for shard, items in sorted(todo.items()):
+            path = self.data_file(shard)
+            try:
+                with open(path, "rb") as fh:
+                    for key, entry, label in items:
+                        fh.seek(entry.offset)
+                        raw = fh.read(entry.size)
+                        if len(raw) != entry.size:
+                            errors.append(f"{label}: the data file ends early")
+                        elif mask(crc32c(raw)) != entry.crc32c:
+                            errors.append(f"{label}: its bytes are damaged (CRC32C mismatch)")
+                        else:
+                            arr = np.frombuffer(raw, dtype=entry.dtype.newbyteorder("<"))
+                            out[key] = arr.astype(entry.dtype).reshape(entry.shape)
+            except OSError as e:
+                raise self._error(f"cannot read its data ({e})", path) from None
+            if errors:
+                raise self._error("\n  " + "\n  ".join(errors), path)
         return out
 
 
