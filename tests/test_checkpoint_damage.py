@@ -14,12 +14,13 @@ from __future__ import annotations
 import io
 import os
 import random
+import struct
 import warnings
 import zipfile
 
 import numpy as np
 import pytest
-from bundle_spec import read_sstable, uvarint, write_sstable, write_tf_checkpoint
+from bundle_spec import crc32c, mask, read_sstable, uvarint, write_sstable, write_tf_checkpoint
 
 import compiler as fc
 from compiler.train.checkpoint import CheckpointError
@@ -330,3 +331,35 @@ def test_v2_wrong_shape_dtype_missing_and_bad_shards_name_the_variable(saved, tm
     os.remove(prefix + ".index")
     with pytest.raises(CheckpointError, match="not found"):
         saved["saver"].restore(saved["sess"], prefix)
+
+
+def test_v2_blocks_damaged_under_a_valid_crc_are_refused_cleanly(saved, tmp_path):
+    """Block contents garbled and their CRC recomputed (so the parser itself meets the
+    garbage): still only CheckpointError, never another exception type."""
+    index = saved["files"][".index"]
+    footer = len(index) - 48
+    handles, p = [], footer
+    for _ in range(2):
+        off, p = uvarint(index, p)
+        size, p = uvarint(index, p)
+        handles.append((off, size))
+    index_block = index[handles[1][0]:handles[1][0] + handles[1][1]]
+    (count,) = struct.unpack_from("<I", index_block, len(index_block) - 4)
+    pos, limit = 0, len(index_block) - 4 - 4 * count
+    while pos < limit:                       # the data blocks' handles
+        _, pos = uvarint(index_block, pos)
+        unshared, pos = uvarint(index_block, pos)
+        vlen, pos = uvarint(index_block, pos)
+        off, q = uvarint(index_block, pos + unshared)
+        size, _ = uvarint(index_block, q)
+        handles.append((off, size))
+        pos += unshared + vlen
+    rng = random.Random(11)
+    for _ in range(400):
+        data = bytearray(index)
+        off, size = rng.choice(handles)
+        for _ in range(rng.choice((1, 2, 6))):
+            data[off + rng.randrange(size)] = rng.randrange(256)
+        data[off + size + 1:off + size + 5] = struct.pack(
+            "<I", mask(crc32c(bytes(data[off:off + size + 1]))))
+        _restore_damaged(saved, tmp_path, index=bytes(data))   # restored or refused
