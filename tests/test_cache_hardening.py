@@ -354,7 +354,7 @@ def test_a_killed_save_leaves_temp_files_the_next_save_removes(tmp_path):
         init = fc.global_variables_initializer()
     with fc.Session(graph=g) as sess:
         sess.run(init)
-        path = fc.train.Saver([v]).save(sess, str(folder / "small"))
+        path = fc.train.Saver([v], format="npz").save(sess, str(folder / "small"))
     assert os.path.exists(path)
     assert _temps(folder) == [live.name]
     live.unlink()

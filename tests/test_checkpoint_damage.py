@@ -3,18 +3,24 @@ at many offsets, bytes flipped, members replaced by pickled, wrong-dtype, wrong-
 forged-header, non-.npy or duplicated entries, a bad run counter, empty, a directory, a
 FIFO, not a zip) raises CheckpointError (a ValueError) naming the file — never another
 exception type — and leaves every variable and the run counter unchanged; a mutation
-that does not touch what is read restores the saved values exactly."""
+that does not touch what is read restores the saved values exactly. The same for TF1's
+V2 format (the last section): an .index or .data truncated anywhere, every bit of the
+.index flipped one at a time (only the footer's unread padding is harmless), data bits
+flipped, entries of the wrong shape or dtype, missing keys, bad shard counts, missing data
+files."""
 
 from __future__ import annotations
 
 import io
 import os
 import random
+import struct
 import warnings
 import zipfile
 
 import numpy as np
 import pytest
+from bundle_spec import crc32c, mask, read_sstable, uvarint, write_sstable, write_tf_checkpoint
 
 import compiler as fc
 from compiler.train.checkpoint import CheckpointError
@@ -31,7 +37,7 @@ def model(tmp_path_factory):
         w = fc.Variable(W, name="layer/w")
         n = fc.Variable(N, name="n")
         init = fc.global_variables_initializer()
-        saver = fc.train.Saver()
+        saver = fc.train.Saver(format="npz")  # the V2 format's damage: test_checkpoint_v2.py
     sess = fc.Session(graph=g)
     sess.run(init)
     sess._run_counter = 41
@@ -203,3 +209,157 @@ def test_latest_checkpoint_skips_what_is_not_a_checkpoint_file(model, tmp_path):
     os.utime(good, (1, 1))
     assert fc.train.latest_checkpoint(str(tmp_path)) == good
     assert fc.train.latest_checkpoint(str(tmp_path / "nothing")) is None
+
+
+# ---- TF1's V2 format (bundle.py): the same guarantees for PREFIX.index + PREFIX.data ---------
+V2_VALUES = {"layer/w": np.arange(12, dtype=np.float32).reshape(3, 4) / 7,
+             "ids": np.array([[1, -2], [3, 4]], np.int32)}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("v2")
+    g = fc.Graph()
+    with g.as_default():
+        v = {k: fc.Variable(value, name=k) for k, value in V2_VALUES.items()}
+        init = fc.global_variables_initializer()
+        saver = fc.train.Saver()
+    sess = fc.Session(graph=g)
+    sess.run(init)
+    prefix = saver.save(sess, str(folder / "good"), write_meta_graph=False)
+    files = {ext: open(prefix + ext, "rb").read()
+             for ext in (".index", ".data-00000-of-00001")}
+    sentinel = {"layer/w": np.full((3, 4), -1, np.float32), "ids": np.full((2, 2), 9, np.int32)}
+    for k, value in sentinel.items():
+        sess._store.set(v[k].op.attrs["var"], value)
+    yield dict(sess=sess, saver=saver, v=v, files=files, sentinel=sentinel)
+    sess.close()
+
+
+def _restore_damaged(saved, tmp_path, index=None, data=None):
+    """True when restored (the values are the saved ones), False when refused cleanly."""
+    prefix = str(tmp_path / "bad")
+    for ext, content in ((".index", index), (".data-00000-of-00001", data)):
+        if content is None:
+            content = saved["files"][ext]
+        with open(prefix + ext, "wb") as f:
+            f.write(content)
+    sess, v = saved["sess"], saved["v"]
+    try:
+        saved["saver"].restore(sess, prefix)
+    except CheckpointError as e:
+        assert prefix in str(e), str(e)
+        for k, value in saved["sentinel"].items():
+            np.testing.assert_array_equal(sess.run(v[k]), value)
+        return False
+    np.testing.assert_array_equal(sess.run(v["layer/w"]), V2_VALUES["layer/w"])
+    np.testing.assert_array_equal(sess.run(v["ids"]), V2_VALUES["ids"])
+    for k, value in saved["sentinel"].items():
+        sess._store.set(v[k].op.attrs["var"], value)
+    return True
+
+
+def test_v2_the_good_files_restore(saved, tmp_path):
+    assert _restore_damaged(saved, tmp_path)
+
+
+def test_v2_truncated_files_are_refused(saved, tmp_path):
+    index, data = saved["files"][".index"], saved["files"][".data-00000-of-00001"]
+    for cut in range(0, len(index), max(1, len(index) // 60)):
+        assert not _restore_damaged(saved, tmp_path, index=index[:cut]), cut
+    for cut in (0, 1, len(data) // 2, len(data) - 1):
+        assert not _restore_damaged(saved, tmp_path, data=data[:cut]), cut
+
+
+def test_v2_every_flipped_bit_that_is_read_is_refused(saved, tmp_path):
+    index, data = saved["files"][".index"], saved["files"][".data-00000-of-00001"]
+    # the footer's zero padding (after the two block handles) is the one region nothing
+    # reads (TensorFlow does not check it either)
+    footer = len(index) - 48
+    _, p = uvarint(index, footer)
+    for _ in range(3):
+        _, p = uvarint(index, p)
+    padding = range(p, len(index) - 8)
+    for pos in range(len(index)):
+        target = bytearray(index)
+        target[pos] ^= 1 << (pos % 8)
+        assert _restore_damaged(saved, tmp_path, index=bytes(target)) == (pos in padding), pos
+    rng = random.Random(5)
+    for pos in rng.sample(range(len(data)), 40):
+        target = bytearray(data)
+        target[pos] ^= 1 << rng.randrange(8)
+        assert not _restore_damaged(saved, tmp_path, data=bytes(target)), pos
+
+
+def test_v2_wrong_shape_dtype_missing_and_bad_shards_name_the_variable(saved, tmp_path):
+    cases = {
+        "shape": ({"layer/w": V2_VALUES["layer/w"].reshape(4, 3), "ids": V2_VALUES["ids"]},
+                  r"'layer/w:0'.*float32\[4, 3\].*\[3, 4\]"),
+        "dtype": ({"layer/w": V2_VALUES["layer/w"].astype(np.float64), "ids": V2_VALUES["ids"]},
+                  r"'layer/w:0'.*float64"),
+        "missing": ({"ids": V2_VALUES["ids"]}, r"'layer/w:0'.*not in the checkpoint"),
+    }
+    for name, (tensors, message) in cases.items():
+        prefix = str(tmp_path / name)
+        write_tf_checkpoint(prefix, tensors)
+        with pytest.raises(CheckpointError, match=message):
+            saved["saver"].restore(saved["sess"], prefix)
+        np.testing.assert_array_equal(saved["sess"].run(saved["v"]["ids"]),
+                                      saved["sentinel"]["ids"])
+    # a header that names an impossible number of shards
+    prefix = str(tmp_path / "shards")
+    write_tf_checkpoint(prefix, {"ids": V2_VALUES["ids"], "layer/w": V2_VALUES["layer/w"]})
+    with open(prefix + ".index", "rb") as f:
+        items = read_sstable(f.read())
+    items[0] = (b"", b"\x08\x00" + items[0][1][2:])
+    with open(prefix + ".index", "wb") as f:
+        f.write(write_sstable(items))
+    with pytest.raises(CheckpointError, match="0 shards"):
+        saved["saver"].restore(saved["sess"], prefix)
+    # two shards, the second data file missing: named
+    prefix = str(tmp_path / "two")
+    write_tf_checkpoint(prefix, {"ids": V2_VALUES["ids"], "layer/w": V2_VALUES["layer/w"]},
+                        shards=2)
+    os.remove(prefix + ".data-00001-of-00002")
+    with pytest.raises(CheckpointError, match=r"two\.data-00001-of-00002"):
+        saved["saver"].restore(saved["sess"], prefix)
+    prefix = str(tmp_path / "no_data")
+    write_tf_checkpoint(prefix, {"ids": V2_VALUES["ids"], "layer/w": V2_VALUES["layer/w"]})
+    os.remove(prefix + ".data-00000-of-00001")
+    with pytest.raises(CheckpointError, match=r"no_data\.data-00000-of-00001.*data file"):
+        saved["saver"].restore(saved["sess"], prefix)
+    os.remove(prefix + ".index")
+    with pytest.raises(CheckpointError, match="not found"):
+        saved["saver"].restore(saved["sess"], prefix)
+
+
+def test_v2_blocks_damaged_under_a_valid_crc_are_refused_cleanly(saved, tmp_path):
+    """Block contents garbled and their CRC recomputed (so the parser itself meets the
+    garbage): still only CheckpointError, never another exception type."""
+    index = saved["files"][".index"]
+    footer = len(index) - 48
+    handles, p = [], footer
+    for _ in range(2):
+        off, p = uvarint(index, p)
+        size, p = uvarint(index, p)
+        handles.append((off, size))
+    index_block = index[handles[1][0]:handles[1][0] + handles[1][1]]
+    (count,) = struct.unpack_from("<I", index_block, len(index_block) - 4)
+    pos, limit = 0, len(index_block) - 4 - 4 * count
+    while pos < limit:                       # the data blocks' handles
+        _, pos = uvarint(index_block, pos)
+        unshared, pos = uvarint(index_block, pos)
+        vlen, pos = uvarint(index_block, pos)
+        off, q = uvarint(index_block, pos + unshared)
+        size, _ = uvarint(index_block, q)
+        handles.append((off, size))
+        pos += unshared + vlen
+    rng = random.Random(11)
+    for _ in range(400):
+        data = bytearray(index)
+        off, size = rng.choice(handles)
+        for _ in range(rng.choice((1, 2, 6))):
+            data[off + rng.randrange(size)] = rng.randrange(256)
+        data[off + size + 1:off + size + 5] = struct.pack(
+            "<I", mask(crc32c(bytes(data[off:off + size + 1]))))
+        _restore_damaged(saved, tmp_path, index=bytes(data))   # restored or refused

@@ -203,7 +203,7 @@ def _saver_graph():
 
 def test_saver_round_trip_with_run_counter(tmp_path):
     w, n = _saver_graph()
-    saver = fc.train.Saver()
+    saver = fc.train.Saver(format="npz")  # V2 (the default): tests/test_checkpoint_v2.py
     with fc.Session() as sess:
         sess.run(fc.global_variables_initializer())
         saved = sess.run([w, n])
@@ -223,7 +223,7 @@ def test_saver_round_trip_with_run_counter(tmp_path):
 def test_saver_restores_into_a_fresh_session_and_global_step_path(tmp_path):
     w, n = _saver_graph()
     step = fc.train.get_or_create_global_step()
-    saver = fc.train.Saver([w, step])
+    saver = fc.train.Saver([w, step], format="npz")
     with fc.Session() as sess:
         sess.run(fc.global_variables_initializer())
         sess.run(step.assign_add(7))
@@ -330,7 +330,8 @@ def test_saver_dict_var_list_ignores_other_keys(tmp_path):
     w, n = _saver_graph()
     with fc.Session() as sess:
         sess.run(fc.global_variables_initializer())
-        assert fc.train.Saver().save(sess, str(tmp_path / "all")).endswith("all.npz")
+        assert fc.train.Saver(format="npz").save(sess, str(tmp_path / "all")).endswith(
+            "all.npz")
         saved_n = sess.run(n)
     other = fc.Variable(np.zeros(4, np.int32), name="other")
     saver = fc.train.Saver({"n": other})

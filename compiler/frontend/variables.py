@@ -61,6 +61,21 @@ class Variable:
         if trainable and TRAINABLE_VARIABLES not in (collections or []):
             graph.add_to_collection(TRAINABLE_VARIABLES, self)
 
+    @classmethod
+    def _from_graph(cls, op, initializer, initial_value, trainable=True):
+        """The Variable of an existing `variable` op (a graph rebuilt by
+        train/meta_graph.py's import_meta_graph); adds it to no collection."""
+        if op.type != "variable":
+            raise TypeError(f"{op.name!r} is a {op.type} op, not a variable")
+        self = cls.__new__(cls)
+        self._op = op
+        self._dtype = op.attrs["dtype"]
+        self._shape = tuple(op.attrs["shape"])
+        self._initial_value = initial_value
+        self._initializer = initializer
+        self.trainable = trainable
+        return self
+
     def _var_attrs(self):
         return {"var": self._op.attrs["var"], "dtype": self._dtype, "shape": self._shape}
 

@@ -1,4 +1,4 @@
-"""The protobuf wire format of the few TensorFlow messages an event file needs.
+"""The protobuf wire format of the TensorFlow messages flowc writes and reads.
 
 flowc writes `Event`, `Summary` (scalar and histogram values), `HistogramProto`,
 `GraphDef`, `NodeDef`, `AttrValue` and `TensorShapeProto` by hand: each message is a
@@ -6,7 +6,12 @@ function returning its serialized `bytes`, built from the field encoders below. 
 the whole wire format (varints, 64/32-bit fixed, length-delimited fields, packed repeated
 numbers) and it keeps `protobuf` out of flowc's dependencies. The field numbers are
 TensorFlow's (tensorflow/core/framework/*.proto, util/event.proto); the tests read the
-output back with TensorBoard's own parsers. This module never reads protobuf.
+output back with TensorBoard's own parsers. Checkpoints (compiler/train/bundle.py) and
+meta graphs (compiler/train/meta_graph.py) build their messages from the same encoders.
+
+Reading is `fields(data)`: a message's fields as {number: [values]} (varints and fixed
+numbers as ints, length-delimited fields as bytes), for untrusted input: anything that is
+not well-formed protobuf raises `DecodeError` (a ValueError).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from __future__ import annotations
 import struct
 
 # DataType enum values (tensorflow/core/framework/types.proto)
-DATA_TYPES = {"float32": 1, "float64": 2, "int32": 3, "string": 7, "int64": 9, "bool": 10,
-              "float16": 19}
+DATA_TYPES = {"float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5, "int8": 6,
+              "string": 7, "complex64": 8, "int64": 9, "bool": 10, "bfloat16": 14,
+              "uint16": 17, "complex128": 18, "float16": 19, "uint32": 22, "uint64": 23}
 
 
 # ---- field encoders -----------------------------------------------------------------------
@@ -39,6 +45,10 @@ def int_field(field: int, n: int) -> bytes:
 
 def double_field(field: int, x: float) -> bytes:
     return _key(field, 1) + struct.pack("<d", x)
+
+
+def fixed32_field(field: int, n: int) -> bytes:
+    return _key(field, 5) + struct.pack("<I", n)
 
 
 def float_field(field: int, x: float) -> bytes:
@@ -143,4 +153,73 @@ def event(wall_time: float, step: int = 0, file_version: str = None, graph: byte
         out += bytes_field(4, graph)
     if summary is not None:
         out += bytes_field(5, summary)
+    return out
+
+
+# ---- reading --------------------------------------------------------------------------------
+class DecodeError(ValueError):
+    """Bytes that are not a well-formed protobuf message."""
+
+
+def read_varint(data, pos: int) -> tuple[int, int]:
+    """(value, next position) of the varint at `pos` (at most ten bytes)."""
+    value = shift = 0
+    end = len(data)
+    while True:
+        if pos >= end:
+            raise DecodeError("truncated varint")
+        if shift >= 70:
+            raise DecodeError("varint longer than ten bytes")
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value & ((1 << 64) - 1), pos
+
+
+def as_int64(n: int) -> int:
+    """The signed value of a varint that holds an int64/int32 (two's complement)."""
+    return n - (1 << 64) if n >= 1 << 63 else n
+
+
+def fields(data) -> dict:
+    """{field number: [values in order]} of one serialized message."""
+    out = {}
+    pos, end = 0, len(data)
+    while pos < end:
+        key, pos = read_varint(data, pos)
+        field, wire = key >> 3, key & 7
+        if field == 0:
+            raise DecodeError("field number 0")
+        if wire == 0:
+            value, pos = read_varint(data, pos)
+        elif wire == 1:
+            if pos + 8 > end:
+                raise DecodeError("truncated 64-bit field")
+            value = struct.unpack_from("<Q", data, pos)[0]
+            pos += 8
+        elif wire == 5:
+            if pos + 4 > end:
+                raise DecodeError("truncated 32-bit field")
+            value = struct.unpack_from("<I", data, pos)[0]
+            pos += 4
+        elif wire == 2:
+            size, pos = read_varint(data, pos)
+            if size > end - pos:
+                raise DecodeError(f"length-delimited field {field} runs past the end")
+            value = bytes(data[pos:pos + size])
+            pos += size
+        else:
+            raise DecodeError(f"unsupported wire type {wire} (field {field})")
+        out.setdefault(field, []).append(value)
+    return out
+
+
+def unpack_varints(data) -> list:
+    """The values of a packed repeated varint field."""
+    out, pos = [], 0
+    while pos < len(data):
+        value, pos = read_varint(data, pos)
+        out.append(value)
     return out

@@ -2,23 +2,43 @@
 
 `GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` (optimizers.py),
 `RMSPropOptimizer`, `AdagradOptimizer`, `AdadeltaOptimizer`, `FtrlOptimizer` (adaptive.py),
-`Saver` (saver.py: `.npz` checkpoints of plain numeric arrays (runtime/npy.py); a bad file
-raises `CheckpointError`, a ValueError, from checkpoint.py),
+`Saver` (saver.py: TF1's V2 checkpoints (bundle.py, sstable.py) or `.npz` ones of plain
+numeric arrays (runtime/npy.py); a bad file raises `CheckpointError`, a ValueError, from
+checkpoint.py), the `checkpoint` state file (`latest_checkpoint`, `get_checkpoint_state`,
+`checkpoint_exists`, `get_checkpoint_mtimes`, `remove_checkpoint`: checkpoint_state.py),
+`NewCheckpointReader`, `list_variables`, `load_variable` (checkpoint_utils.py),
+`export_meta_graph`/`import_meta_graph` (meta_graph.py),
 `get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py).
 See docs/training.md.
 """
 
 from .adaptive import AdadeltaOptimizer, AdagradOptimizer, FtrlOptimizer, RMSPropOptimizer
 from .checkpoint import CheckpointError
+from .checkpoint_state import (
+    CheckpointState,
+    checkpoint_exists,
+    get_checkpoint_mtimes,
+    get_checkpoint_state,
+    latest_checkpoint,
+    remove_checkpoint,
+    update_checkpoint_state,
+)
+from .checkpoint_utils import NewCheckpointReader, list_variables, load_variable
 from .global_step import create_global_step, get_global_step, get_or_create_global_step
+from .meta_graph import MetaGraphError, export_meta_graph
 from .optimizers import AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer
-from .saver import Saver, latest_checkpoint
+from .saver import Saver, SaverDef, import_meta_graph
 
 __all__ = [
     "AdadeltaOptimizer", "AdagradOptimizer", "AdamOptimizer", "CheckpointError",
     "FtrlOptimizer", "RMSPropOptimizer", "create_global_step",
     "get_global_step", "get_or_create_global_step",
     "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
+    # checkpoints
+    "CheckpointState", "MetaGraphError", "NewCheckpointReader", "SaverDef",
+    "checkpoint_exists", "export_meta_graph", "get_checkpoint_mtimes", "get_checkpoint_state",
+    "import_meta_graph", "list_variables", "load_variable", "remove_checkpoint",
+    "update_checkpoint_state",
 ]
 
 # -- issue 14 / data: TF1's queue-based input (compiler/data/queues.py, producers.py) --

@@ -1,21 +1,26 @@
-"""Checkpoints: `Saver(var_list=None)`, `save(sess, path)`, `restore(sess, path)`.
+"""Checkpoints: `Saver(var_list=None, max_to_keep=5, ...)`, `save(sess, path)`,
+`restore(sess, path)` (docs/checkpoints.md, docs/training.md).
 
-A checkpoint is an `.npz` file (a zip of `.npy` members, numpy's `savez` layout, written
-by `runtime.npy`: plain numeric arrays only): one array per variable keyed by the
-variable's name (`layer/w`, without `:0`), plus the Session's run counter (the
-random-number state, DESIGN.md) under the reserved key `RUN_COUNTER_KEY` as an int64
-scalar. It is written to a temporary file
-(`.ckpt-PID-*.npz`), synced to disk and renamed, so a crash never leaves a half-written
-checkpoint at `path`; the next save in the folder removes the temporary files of killed
-saves (their process is gone).
+By default a checkpoint is TF1's V2 format (bundle.py): `PREFIX.index` +
+`PREFIX.data-00000-of-00001`, readable by TensorFlow and read from TensorFlow; with
+`Saver(..., format="npz")` it is flowc's `.npz` (numpy's `savez` layout, written by
+`runtime.npy`: plain numeric arrays only). Either holds one tensor per variable keyed by
+its checkpoint name (the variable's name, `layer/w`, without `:0`, or the key of a
+`var_list` dict) plus the Session's run counter (the random-number state, DESIGN.md)
+under the reserved key `RUN_COUNTER_KEY` as an int64 scalar. Files are written through
+temporary files and renamed (files.py), so a crash never leaves a half-written checkpoint.
+`save` also updates the folder's `checkpoint` state file (checkpoint_state.py), deletes
+the checkpoints beyond `max_to_keep` (except those kept by
+`keep_checkpoint_every_n_hours`) and writes `PREFIX.meta` (meta_graph.py) unless
+`write_meta_graph=False`.
 
-`restore` reads the file with `checkpoint.read_checkpoint` (plain arrays) and validates
-everything first: every variable of the saver must be in the file with the variable's
-exact dtype and shape. Any mismatch, and any damage to the file (truncated, not a zip, a
-directory, a bad CRC, a forged header), raises `CheckpointError` (a ValueError) naming the
-file and each offending variable, and then no variable (and not the run counter) has been
-changed. Keys in the file that the saver does not cover are
-ignored. A graph built the same way in a fresh process restores the same values.
+`restore` detects the format from the files present (`PREFIX.index`: V2; `PREFIX.npz` or
+a path ending in `.npz`: npz) and validates everything first: every variable of the saver
+must be in the file with the variable's exact dtype and shape, and the file must be
+intact. Any mismatch or damage raises `CheckpointError` (a ValueError) naming the file and
+each offending variable, and then no variable (and not the run counter) has been changed.
+Keys in the file that the saver does not cover are ignored. A graph built the same way in
+a fresh process restores the same values.
 
 With threads training the same Session, `save` copies every variable from one moment
 (between two steps' commits) and `restore` installs every value in one exclusive section
@@ -24,10 +29,8 @@ of the Session's variable store (runtime/variables.py): no run sees a mix.
 
 from __future__ import annotations
 
-import glob
 import os
-import stat
-import tempfile
+import threading
 import time
 import zipfile
 
@@ -36,68 +39,196 @@ import numpy as np
 from runtime import npy
 
 from ..frontend.variables import Variable, global_variables
+from . import bundle
 from .checkpoint import CheckpointError, read_checkpoint
+from .checkpoint_state import (
+    checkpoint_exists,
+    latest_checkpoint,
+    remove_checkpoint,
+    update_checkpoint_state,
+)
+from .files import STALE_TEMP_S, TEMP_PREFIX, atomic_write
+from .files import sweep as _sweep
+from .meta_graph import export_meta_graph, rebuild
 
 RUN_COUNTER_KEY = "__flowc__/run_counter"
+FORMATS = ("v2", "npz")
 
-__all__ = ["Saver", "latest_checkpoint", "RUN_COUNTER_KEY", "CheckpointError"]
+__all__ = ["Saver", "SaverDef", "import_meta_graph", "latest_checkpoint", "RUN_COUNTER_KEY",
+           "CheckpointError", "STALE_TEMP_S", "TEMP_PREFIX", "_sweep"]
+
+
+class SaverDef:
+    """TF1's `tf.train.SaverDef` format versions (for `Saver(write_version=...)`)."""
+
+    LEGACY, V1, V2 = 0, 1, 2
 
 
 class Saver:
     """Saves and restores `var_list` (default: the global variables when the Saver is
-    made): a list of Variables, or a dict checkpoint name -> Variable."""
+    made): a list of Variables, or a dict checkpoint name -> Variable. `format` is "v2"
+    (TF1's format, the default) or "npz"; `write_version` accepts TF1's
+    `SaverDef.V2` only (V1 is not written). `max_to_keep` (None or 0: keep all),
+    `keep_checkpoint_every_n_hours`, `save_relative_paths` and `allow_empty` act as in
+    TF1; `reshape`,
+    `sharded`, `restore_sequentially`, `pad_step_number` and the rest are accepted."""
 
-    def __init__(self, var_list=None, max_to_keep=None, name=None):
+    def __init__(self, var_list=None, reshape=False, sharded=False, max_to_keep=5,
+                 keep_checkpoint_every_n_hours=10000.0, name=None,
+                 restore_sequentially=False, saver_def=None, builder=None,
+                 defer_build=False, allow_empty=False, write_version=SaverDef.V2,
+                 pad_step_number=False, save_relative_paths=False, filename=None,
+                 format="v2"):  # noqa: A002 - flowc's keyword
         if var_list is None:
             var_list = global_variables()
         if isinstance(var_list, dict):
             items = dict(var_list)
         else:
             items = {_key(v): v for v in var_list}
-        if not items:
+        if not items and not allow_empty:
             raise ValueError("No variables to save")
         for key, var in items.items():
             if not isinstance(var, Variable):
                 raise TypeError(f"Saver: {key!r} is not a Variable: {var!r}")
             if key == RUN_COUNTER_KEY:
                 raise ValueError(f"Saver: {RUN_COUNTER_KEY!r} is a reserved key")
+        if format not in FORMATS:
+            raise ValueError(f"Saver(format={format!r}): expected one of {FORMATS}")
+        if write_version != SaverDef.V2:
+            raise ValueError(f"Saver(write_version={write_version!r}): flowc writes TF1's V2 "
+                             "format (SaverDef.V2) or its own npz (format='npz'), not V1")
         self._vars = items
+        self._format = format
+        self._max_to_keep = max_to_keep
+        self._keep_every_s = float(keep_checkpoint_every_n_hours) * 3600.0
+        self._next_keep_time = time.time() + self._keep_every_s
+        self._relative = bool(save_relative_paths)
+        self._last = []  # [(path, time)], oldest first
+        self._last_lock = threading.Lock()  # saves from several threads keep one list
+        self._graph = next(iter(items.values())).graph if items else None
 
-    def save(self, sess, save_path, global_step=None):
-        """Write the variables' values in `sess` and its run counter; returns the path
-        (`save_path`, with `-<global_step>` when given, ending in `.npz`)."""
+    # ---- the checkpoint list (max_to_keep) --------------------------------------------------
+    @property
+    def last_checkpoints(self):
+        """The checkpoints this Saver keeps, oldest first."""
+        return [p for p, _ in self._last]
+
+    def set_last_checkpoints_with_time(self, last_checkpoints_with_time):
+        self._last = [(os.fspath(p), float(t)) for p, t in last_checkpoints_with_time]
+
+    def recover_last_checkpoints(self, checkpoint_paths):
+        """Adopt `checkpoint_paths` (e.g. a state file's all_model_checkpoint_paths) that
+        still exist as this Saver's list, for max_to_keep."""
+        now = time.time()
+        self._last = [(p, now) for p in checkpoint_paths if checkpoint_exists(p)]
+
+    def _record(self, path):
+        self._last = [(p, t) for p, t in self._last if p != path] + [(path, time.time())]
+        if not self._max_to_keep:
+            return
+        while len(self._last) > self._max_to_keep:
+            old, saved_at = self._last.pop(0)
+            if saved_at >= self._next_keep_time:  # keep_checkpoint_every_n_hours keeps it
+                self._next_keep_time += self._keep_every_s
+                continue
+            remove_checkpoint(old)
+
+    # ---- save / restore ------------------------------------------------------------------
+    def save(self, sess, save_path, global_step=None, latest_filename=None,
+             meta_graph_suffix="meta", write_meta_graph=True, write_state=True,
+             strip_default_attrs=False, save_debug_info=False):
+        """Write the variables' values in `sess` and its run counter; returns the
+        checkpoint's path: the prefix `save_path[-STEP]` (V2) or that with `.npz`. A Saver
+        made with `allow_empty=True` and no variables saves nothing and returns None."""
+        if not self._vars:
+            return None
         self._check_graph(sess)
-        path = _npz_path(save_path, global_step, sess)
+        prefix = _prefix(save_path, global_step, sess)
         arrays = {}
         with sess._store.lock.reading:  # copies from one moment: no concurrent step's half
             for key, var in self._vars.items():
                 value = sess._store.get(_store_name(var), f"saving {var.name!r}")
                 arrays[key] = np.array(value, order="C")  # (ascontiguousarray makes 0-d 1-d)
             arrays[RUN_COUNTER_KEY] = np.asarray(sess._run_counter, dtype=np.int64)
-        _write_npz(path, arrays)
+        if self._format == "npz":
+            path = prefix + ".npz"
+            _write_npz(path, arrays)
+        else:
+            path = prefix
+            bundle.write_bundle(path, arrays)
+        if write_meta_graph:
+            export_meta_graph(f"{prefix}.{meta_graph_suffix}", graph=sess.graph, saver=self)
+        if write_state:
+            with self._last_lock:
+                self._record(path)
+                update_checkpoint_state(os.path.dirname(os.path.abspath(path)), path,
+                                        self.last_checkpoints, latest_filename,
+                                        self._relative)
         return path
 
     def restore(self, sess, save_path):
         """Load the checkpoint at `save_path` into `sess` (see the module docstring)."""
+        if not self._vars:
+            return
         self._check_graph(sess)
+        if save_path is None:
+            raise ValueError("Can't load save_path when it is None.")
         save_path = os.fspath(save_path)
-        path = save_path if os.path.exists(save_path) or save_path.endswith(".npz") \
-            else save_path + ".npz"
-        if not os.path.lexists(path):
-            raise CheckpointError(f"checkpoint {save_path!r} not found")
         wanted = {key: (var.dtype.np, tuple(var.shape), f"variable {var.name!r}")
                   for key, var in self._vars.items()}
-        loaded, counter = read_checkpoint(path, wanted, RUN_COUNTER_KEY)
+        loaded, counter = read_any(save_path, wanted)
         with sess._store.lock.exclusive():  # no run sees a half-restored checkpoint
             for key, var in self._vars.items():
                 sess._store.set(_store_name(var), loaded[key])
             if counter is not None:
                 sess._run_counter = counter
 
+    def export_meta_graph(self, filename=None, collection_list=None, as_text=False,
+                          export_scope=None, clear_devices=False,
+                          clear_extraneous_savers=False, strip_default_attrs=False,
+                          save_debug_info=False):
+        """Write the graph of this Saver's variables as a MetaGraphDef (meta_graph.py)."""
+        return export_meta_graph(filename, graph=self._graph, saver=self if self._vars else None,
+                                 collection_list=collection_list, as_text=as_text,
+                                 clear_devices=clear_devices)
+
     def _check_graph(self, sess):
         for var in self._vars.values():
             if var.graph is not sess.graph:
                 raise ValueError(f"Saver: variable {var.name!r} is not in the session's graph")
+
+
+def import_meta_graph(meta_graph_or_file, clear_devices=False, import_scope=None, **kwargs):
+    """TF1's `tf.train.import_meta_graph`: rebuild the graph of a `.meta` flowc wrote in the
+    default graph (meta_graph.py) and return a Saver of its variables (with the saved
+    Saver's var_list keys and max_to_keep), or None when it has no variables. A graph
+    flowc cannot rebuild raises `MetaGraphError` listing what it cannot."""
+    var_list, settings = rebuild(meta_graph_or_file, clear_devices, import_scope)
+    return None if var_list is None else Saver(var_list, **settings)
+
+
+def read_any(save_path: str, wanted: dict):
+    """({key: array} for `wanted`, the run counter or None) from the checkpoint at
+    `save_path`, in the format its files show (see the module docstring)."""
+    if bundle.exists(save_path):
+        reader = bundle.Bundle(save_path)
+        loaded = reader.read(wanted)
+        counter = None
+        if RUN_COUNTER_KEY in reader.entries:
+            c = reader.read({RUN_COUNTER_KEY: (None, (), "the run counter")})
+            value = c[RUN_COUNTER_KEY]
+            if value.dtype.kind not in "iu" or not 0 <= int(value) < 2**63:
+                raise CheckpointError(f"cannot restore {reader.index_file!r}: "
+                                      f"{RUN_COUNTER_KEY!r} is not a non-negative integer "
+                                      "scalar; no variable was changed")
+            counter = int(value)
+        return loaded, counter
+    path = save_path if os.path.lexists(save_path) or save_path.endswith(".npz") \
+        else save_path + ".npz"
+    if not os.path.lexists(path):
+        raise CheckpointError(f"checkpoint {save_path!r} not found (no {save_path}.index, "
+                              f"{save_path}.npz or {save_path})")
+    return read_checkpoint(path, wanted, RUN_COUNTER_KEY)
 
 
 def _key(var) -> str:
@@ -108,7 +239,7 @@ def _store_name(var) -> str:
     return var.op.attrs["var"]
 
 
-def _npz_path(save_path, global_step, sess):
+def _prefix(save_path, global_step, sess):
     path = os.fspath(save_path)
     if path.endswith(".npz"):
         path = path[:-4]
@@ -117,96 +248,15 @@ def _npz_path(save_path, global_step, sess):
         if not isinstance(step, (int, np.integer)):
             step = sess.run(step)
         path = f"{path}-{int(step)}"
-    return path + ".npz"
+    return path
 
 
 def _write_npz(path, arrays):
     """numpy's savez layout (one uncompressed `KEY.npy` member per array, plain arrays only),
-    written to a temporary file `.ckpt-PID-*.npz` in the same folder, flushed to disk
-    (fsync) and renamed over `path`, then the folder is synced so the rename survives a
-    power loss. Temporary files left by killed saves are removed first (`_sweep`)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    _sweep(folder)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".npz",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-                for key, arr in arrays.items():
-                    with zf.open(key + ".npy", "w", force_zip64=True) as member:
-                        npy.write(member, arr)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)
-
-
-TEMP_PREFIX = ".ckpt-"
-#: a temporary file whose writer cannot be told (no pid in its name) is stale after this
-STALE_TEMP_S = 600
-
-
-def _sweep(folder) -> int:
-    """Remove the temporary files of saves killed before their rename: those whose
-    process (the pid in the name) is gone, and nameless ones older than STALE_TEMP_S.
-    A live save's file (this or another running process) is kept. Returns the count."""
-    count = 0
-    for name in os.listdir(folder):
-        if not (name.startswith(TEMP_PREFIX) and name.endswith(".npz")):
-            continue
-        pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
-        path = os.path.join(folder, name)
-        try:
-            stale = (not _alive(int(pid))) if pid.isdigit() else \
-                time.time() - os.lstat(path).st_mtime > STALE_TEMP_S
-            if stale:
-                os.unlink(path)
-                count += 1
-        except OSError:  # gone already (another sweeper), or not ours to remove
-            continue
-    return count
-
-
-def _alive(pid) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a directory
-        pass
-    finally:
-        os.close(fd)
-
-
-def latest_checkpoint(checkpoint_dir, prefix=""):
-    """The newest (by modification time) `PREFIX*.npz` regular file in `checkpoint_dir`,
-    or None. Directories, dangling links and files that vanish meanwhile are skipped."""
-    paths = glob.glob(os.path.join(glob.escape(checkpoint_dir), glob.escape(prefix) + "*.npz"))
-    newest, newest_time = None, None
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and (newest_time is None or st.st_mtime > newest_time):
-            newest, newest_time = path, st.st_mtime
-    return newest
+    written through a temporary file (files.atomic_write)."""
+    def write(fh):
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+            for key, arr in arrays.items():
+                with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                    npy.write(member, arr)
+    atomic_write(path, write)
