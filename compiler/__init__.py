@@ -183,3 +183,10 @@ __all__ += [
 ]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
 __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
+
+# -- issue 14 / est: tf.metrics, tf.confusion_matrix --
+from .frontend import metrics  # noqa: E402
+from .frontend.metrics import confusion_matrix  # noqa: E402
+
+__all__ += ["confusion_matrix", "metrics"]
+# -- end est --
