@@ -4,8 +4,9 @@
 `RMSPropOptimizer`, `AdagradOptimizer`, `AdadeltaOptimizer`, `FtrlOptimizer` (adaptive.py),
 `Saver` (saver.py: `.npz` checkpoints of plain numeric arrays (runtime/npy.py); a bad file
 raises `CheckpointError`, a ValueError, from checkpoint.py),
-`get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py).
-See docs/training.md.
+`get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py),
+session-run hooks (hooks.py) and monitored sessions: `MonitoredSession`,
+`MonitoredTrainingSession`, `Scaffold` (monitored.py). See docs/training.md.
 """
 
 from .adaptive import AdadeltaOptimizer, AdagradOptimizer, FtrlOptimizer, RMSPropOptimizer
@@ -20,3 +21,36 @@ __all__ = [
     "get_global_step", "get_or_create_global_step",
     "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
 ]
+# -- issue 14 / est: session-run hooks and monitored sessions (hooks.py, monitored.py) --
+from .hooks import (  # noqa: E402
+    CheckpointSaverHook,
+    FeedFnHook,
+    FinalOpsHook,
+    LoggingTensorHook,
+    NanLossDuringTrainingError,
+    NanTensorHook,
+    SecondOrStepTimer,
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+    StepCounterHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
+from .monitored import (  # noqa: E402
+    ChiefSessionCreator,
+    MonitoredSession,
+    MonitoredTrainingSession,
+    Scaffold,
+    SingularMonitoredSession,
+)
+
+__all__ += [
+    "CheckpointSaverHook", "ChiefSessionCreator", "FeedFnHook", "FinalOpsHook", "LoggingTensorHook",
+    "MonitoredSession", "MonitoredTrainingSession", "NanLossDuringTrainingError",
+    "NanTensorHook", "Scaffold", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext",
+    "SessionRunHook", "SessionRunValues", "SingularMonitoredSession", "StepCounterHook",
+    "StopAtStepHook", "SummarySaverHook",
+]
+# -- end est --

@@ -1,0 +1,35 @@
+"""`fc.estimator` (TF1's `tf.estimator`): `Estimator` over a `model_fn` (estimator.py),
+`EstimatorSpec`, `ModeKeys`, `RunConfig` (spec.py), `inputs.numpy_input_fn` (inputs.py)
+and TF1's aliases of the session-run hooks of `fc.train`. See docs/tf1_api.md
+"Estimators"."""
+
+import types as _types
+
+from ..train.hooks import (
+    CheckpointSaverHook,
+    FeedFnHook,
+    FinalOpsHook,
+    LoggingTensorHook,
+    NanLossDuringTrainingError,
+    NanTensorHook,
+    SecondOrStepTimer,
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+    StepCounterHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
+from .estimator import Estimator
+from .inputs import numpy_input_fn
+from .spec import EstimatorSpec, ModeKeys, RunConfig
+
+inputs = _types.SimpleNamespace(numpy_input_fn=numpy_input_fn)
+
+__all__ = [
+    "CheckpointSaverHook", "Estimator", "EstimatorSpec", "FeedFnHook", "FinalOpsHook", "inputs",
+    "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError", "NanTensorHook", "RunConfig",
+    "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext", "SessionRunHook",
+    "SessionRunValues", "StepCounterHook", "StopAtStepHook", "SummarySaverHook",
+]
