@@ -6,7 +6,8 @@
 raises `CheckpointError`, a ValueError, from checkpoint.py),
 `get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py),
 session-run hooks (hooks.py) and monitored sessions: `MonitoredSession`,
-`MonitoredTrainingSession`, `Scaffold` (monitored.py). See docs/training.md.
+`MonitoredTrainingSession`, `Scaffold` (monitored.py), `Supervisor` (supervisor.py).
+See docs/training.md.
 """
 
 from .adaptive import AdadeltaOptimizer, AdagradOptimizer, FtrlOptimizer, RMSPropOptimizer
@@ -45,12 +46,13 @@ from .monitored import (  # noqa: E402
     Scaffold,
     SingularMonitoredSession,
 )
+from .supervisor import Supervisor  # noqa: E402
 
 __all__ += [
     "CheckpointSaverHook", "ChiefSessionCreator", "FeedFnHook", "FinalOpsHook", "LoggingTensorHook",
     "MonitoredSession", "MonitoredTrainingSession", "NanLossDuringTrainingError",
     "NanTensorHook", "Scaffold", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext",
     "SessionRunHook", "SessionRunValues", "SingularMonitoredSession", "StepCounterHook",
-    "StopAtStepHook", "SummarySaverHook",
+    "StopAtStepHook", "SummarySaverHook", "Supervisor",
 ]
 # -- end est --

@@ -5,7 +5,9 @@ A monitored session wraps a plain `Session`:
 
 - creation: every hook's `begin()`, the scaffold is finalized (default `init_op`: the
   global variables initializer, `local_init_op`: the local variables initializer,
-  `saver`: a `Saver` of the global variables when there are any), a `Session` is made,
+  `saver`: a `Saver` of the global variables when there are any; then the graph is
+  finalized, so an op made inside the training loop is a GraphError, as in TF1), a
+  `Session` is made,
   the latest checkpoint of `checkpoint_dir` is restored (`fc.train.latest_checkpoint` +
   `Saver.restore`) or else `init_op` (and `init_fn`) run, then `local_init_op` runs, then
   every hook's `after_create_session(session, coord)` (`coord` is None: flowc has no
@@ -71,7 +73,7 @@ class Scaffold:
         return self._init_fn
 
     def finalize(self):
-        """Fill the defaults (once); returns self."""
+        """Fill the defaults (once) and finalize the graph; returns self."""
         if self._finalized:
             return self
         if self.init_op is None:
@@ -87,6 +89,7 @@ class Scaffold:
                 self.saver = savers[0]
             elif global_variables():
                 self.saver = Saver()
+        get_default_graph().finalize()  # as TF1: ops made later are an error
         self._finalized = True
         return self
 
