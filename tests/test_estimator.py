@@ -193,3 +193,18 @@ def test_spec_and_estimator_errors(tmp_path):
         est.train(lambda: None, steps=1, max_steps=2)
     with pytest.raises(TypeError, match="SessionRunHook"):
         est.train(lambda: None, steps=1, hooks=[object()])
+
+
+def test_predict_leaves_the_callers_default_graph_alone(tmp_path):
+    tf.reset_default_graph()
+    mine = tf.get_default_graph()
+    est = tf.estimator.Estimator(linear_model_fn, model_dir=str(tmp_path), params={"lr": 0.1},
+                                 config=run_config("llvm"))
+    gen = est.predict(tf.estimator.inputs.numpy_input_fn({"x": X}, batch_size=8,
+                                                         shuffle=False))
+    first = next(gen)
+    assert tf.get_default_graph() is mine
+    c = tf.constant(1.0)  # the caller's graph is not the estimator's finalized one
+    assert c.graph is mine and first["y"] == 0.0  # no checkpoint: initialized (zeros)
+    assert len(list(gen)) == N - 1
+    gen.close()

@@ -195,20 +195,23 @@ class Estimator:
         if path is None:
             logging.info(f"Could not find trained model in model_dir: {self._model_dir}, "
                          f"running initialization to predict.")
-        with self._graph() as (graph, _):
+        # the session is made inside the estimator's graph context, which is left before
+        # the first yield: the caller's default graph is its own between examples
+        with self._graph():
             features, _labels = self._input(input_fn, ModeKeys.PREDICT)
             spec = self._call_model_fn(features, None, ModeKeys.PREDICT)
             predictions = _select(spec.predictions, predict_keys)
             all_hooks = list(hooks or []) + list(spec.prediction_hooks)
             creator = ChiefSessionCreator(self._scaffold(spec), config=self._config.session_config,
                                           checkpoint_filename_with_path=path)
-            with MonitoredSession(creator, all_hooks) as sess:
-                while not sess.should_stop():
-                    values = sess.run(predictions)
-                    if not yield_single_examples:
-                        yield values
-                        continue
-                    yield from _examples(values, predictions)
+            sess = MonitoredSession(creator, all_hooks)
+        with sess:
+            while not sess.should_stop():
+                values = sess.run(predictions)
+                if not yield_single_examples:
+                    yield values
+                    continue
+                yield from _examples(values, predictions)
 
     # the pieces ------------------------------------------------------------------------
     def _graph(self):
