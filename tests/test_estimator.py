@@ -208,3 +208,28 @@ def test_predict_leaves_the_callers_default_graph_alone(tmp_path):
     assert c.graph is mine and first["y"] == 0.0  # no checkpoint: initialized (zeros)
     assert len(list(gen)) == N - 1
     gen.close()
+
+
+class CountBegins(tf.train.SessionRunHook):
+    def __init__(self):
+        self.begins = 0
+
+    def begin(self):
+        self.begins += 1
+
+
+def test_train_and_evaluate_evaluates_each_new_checkpoint(tmp_path):
+    est = tf.estimator.Estimator(linear_model_fn, model_dir=str(tmp_path), params={"lr": 0.1},
+                                 config=run_config("llvm", save_checkpoints_steps=10))
+    train_in = tf.estimator.inputs.numpy_input_fn({"x": X}, Y_REG, batch_size=16,
+                                                   num_epochs=None, shuffle=True)
+    eval_in = tf.estimator.inputs.numpy_input_fn({"x": X}, Y_REG, batch_size=32, shuffle=False)
+    evals = CountBegins()
+    metrics, exports = tf.estimator.train_and_evaluate(
+        est, tf.estimator.TrainSpec(train_in, max_steps=30),
+        tf.estimator.EvalSpec(eval_in, steps=None, hooks=[evals], throttle_secs=0))
+    assert exports == [] and metrics["global_step"] == 30
+    assert evals.begins == 3  # after the saves at steps 10, 20, 30 (not the one at 0)
+    assert metrics["loss"] == est.evaluate(eval_in)["loss"]
+    with pytest.raises(ValueError, match="max_steps"):
+        tf.estimator.TrainSpec(train_in, max_steps=0)

@@ -1,5 +1,6 @@
 """`fc.estimator` (TF1's `tf.estimator`): `Estimator` over a `model_fn` (estimator.py),
-`EstimatorSpec`, `ModeKeys`, `RunConfig` (spec.py), `inputs.numpy_input_fn` (inputs.py)
+`EstimatorSpec`, `ModeKeys`, `RunConfig` (spec.py), `inputs.numpy_input_fn` (inputs.py),
+`train_and_evaluate` with `TrainSpec`/`EvalSpec` (training.py)
 and TF1's aliases of the session-run hooks of `fc.train`. See docs/tf1_api.md
 "Estimators"."""
 
@@ -7,6 +8,7 @@ import types as _types
 
 from ..train.hooks import (
     CheckpointSaverHook,
+    CheckpointSaverListener,
     FeedFnHook,
     FinalOpsHook,
     LoggingTensorHook,
@@ -24,12 +26,14 @@ from ..train.hooks import (
 from .estimator import Estimator
 from .inputs import numpy_input_fn
 from .spec import EstimatorSpec, ModeKeys, RunConfig
+from .training import EvalSpec, TrainSpec, train_and_evaluate
 
 inputs = _types.SimpleNamespace(numpy_input_fn=numpy_input_fn)
 
 __all__ = [
-    "CheckpointSaverHook", "Estimator", "EstimatorSpec", "FeedFnHook", "FinalOpsHook", "inputs",
-    "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError", "NanTensorHook", "RunConfig",
-    "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext", "SessionRunHook",
-    "SessionRunValues", "StepCounterHook", "StopAtStepHook", "SummarySaverHook",
+    "CheckpointSaverHook", "CheckpointSaverListener", "Estimator", "EstimatorSpec", "EvalSpec",
+    "FeedFnHook", "FinalOpsHook", "inputs", "LoggingTensorHook", "ModeKeys",
+    "NanLossDuringTrainingError", "NanTensorHook", "RunConfig", "SecondOrStepTimer",
+    "SessionRunArgs", "SessionRunContext", "SessionRunHook", "SessionRunValues", "StepCounterHook",
+    "StopAtStepHook", "SummarySaverHook", "TrainSpec", "train_and_evaluate",
 ]

@@ -25,6 +25,7 @@ __all__ = [
 # -- issue 14 / est: session-run hooks and monitored sessions (hooks.py, monitored.py) --
 from .hooks import (  # noqa: E402
     CheckpointSaverHook,
+    CheckpointSaverListener,
     FeedFnHook,
     FinalOpsHook,
     LoggingTensorHook,
@@ -49,10 +50,11 @@ from .monitored import (  # noqa: E402
 from .supervisor import Supervisor  # noqa: E402
 
 __all__ += [
-    "CheckpointSaverHook", "ChiefSessionCreator", "FeedFnHook", "FinalOpsHook", "LoggingTensorHook",
-    "MonitoredSession", "MonitoredTrainingSession", "NanLossDuringTrainingError",
-    "NanTensorHook", "Scaffold", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext",
-    "SessionRunHook", "SessionRunValues", "SingularMonitoredSession", "StepCounterHook",
-    "StopAtStepHook", "SummarySaverHook", "Supervisor",
+    "CheckpointSaverHook", "CheckpointSaverListener", "ChiefSessionCreator", "FeedFnHook",
+    "FinalOpsHook", "LoggingTensorHook", "MonitoredSession", "MonitoredTrainingSession",
+    "NanLossDuringTrainingError", "NanTensorHook", "Scaffold", "SecondOrStepTimer",
+    "SessionRunArgs", "SessionRunContext", "SessionRunHook", "SessionRunValues",
+    "SingularMonitoredSession", "StepCounterHook", "StopAtStepHook", "SummarySaverHook",
+    "Supervisor",
 ]
 # -- end est --

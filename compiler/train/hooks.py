@@ -33,9 +33,9 @@ from .global_step import get_global_step
 HOST_FEEDERS = "flowc_host_feeders"
 
 __all__ = [
-    "CheckpointSaverHook", "FeedFnHook", "FinalOpsHook", "HOST_FEEDERS", "LoggingTensorHook",
-    "NanLossDuringTrainingError", "NanTensorHook", "SecondOrStepTimer", "SessionRunArgs",
-    "SessionRunContext", "SessionRunHook", "SessionRunValues", "StepCounterHook",
+    "CheckpointSaverHook", "CheckpointSaverListener", "FeedFnHook", "FinalOpsHook", "HOST_FEEDERS",
+    "LoggingTensorHook", "NanLossDuringTrainingError", "NanTensorHook", "SecondOrStepTimer",
+    "SessionRunArgs", "SessionRunContext", "SessionRunHook", "SessionRunValues", "StepCounterHook",
     "StopAtStepHook", "SummarySaverHook",
 ]
 
@@ -238,6 +238,24 @@ class NanTensorHook(SessionRunHook):
                 raise NanLossDuringTrainingError
             logging.warning("Model diverged with loss = NaN.")
             run_context.request_stop()
+
+
+class CheckpointSaverListener:
+    """Called by CheckpointSaverHook around each save: `begin()`,
+    `before_save(session, step)`, `after_save(session, step)` (True requests a stop),
+    `end(session, step)`."""
+
+    def begin(self):
+        pass
+
+    def before_save(self, session, global_step_value):
+        pass
+
+    def after_save(self, session, global_step_value):
+        pass
+
+    def end(self, session, global_step_value):
+        pass
 
 
 class CheckpointSaverHook(SessionRunHook):
