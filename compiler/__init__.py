@@ -184,10 +184,10 @@ __all__ += [
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
 __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
 
-# -- issue 14 / est: tf.metrics, tf.confusion_matrix, tf.estimator --
+# -- issue 14 / est: tf.metrics, tf.confusion_matrix, tf.estimator, tf.feature_column --
 from . import estimator  # noqa: E402
-from .frontend import metrics  # noqa: E402
+from .frontend import feature_column, metrics  # noqa: E402
 from .frontend.metrics import confusion_matrix  # noqa: E402
 
-__all__ += ["confusion_matrix", "estimator", "metrics"]
+__all__ += ["confusion_matrix", "estimator", "feature_column", "metrics"]
 # -- end est --

@@ -1,6 +1,7 @@
 """`fc.estimator` (TF1's `tf.estimator`): `Estimator` over a `model_fn` (estimator.py),
 `EstimatorSpec`, `ModeKeys`, `RunConfig` (spec.py), `inputs.numpy_input_fn` (inputs.py),
-`train_and_evaluate` with `TrainSpec`/`EvalSpec` (training.py)
+`train_and_evaluate` with `TrainSpec`/`EvalSpec` (training.py), the canned
+`LinearRegressor`, `LinearClassifier`, `DNNRegressor`, `DNNClassifier` (canned.py)
 and TF1's aliases of the session-run hooks of `fc.train`. See docs/tf1_api.md
 "Estimators"."""
 
@@ -23,6 +24,7 @@ from ..train.hooks import (
     StopAtStepHook,
     SummarySaverHook,
 )
+from .canned import DNNClassifier, DNNRegressor, LinearClassifier, LinearRegressor
 from .estimator import Estimator
 from .inputs import numpy_input_fn
 from .spec import EstimatorSpec, ModeKeys, RunConfig
@@ -31,6 +33,7 @@ from .training import EvalSpec, TrainSpec, train_and_evaluate
 inputs = _types.SimpleNamespace(numpy_input_fn=numpy_input_fn)
 
 __all__ = [
+    "DNNClassifier", "DNNRegressor", "LinearClassifier", "LinearRegressor",
     "CheckpointSaverHook", "CheckpointSaverListener", "Estimator", "EstimatorSpec", "EvalSpec",
     "FeedFnHook", "FinalOpsHook", "inputs", "LoggingTensorHook", "ModeKeys",
     "NanLossDuringTrainingError", "NanTensorHook", "RunConfig", "SecondOrStepTimer",
