@@ -224,3 +224,53 @@ def test_bad_arguments_are_named():
         tf.confusion_matrix(y, y)
     with pytest.raises(TypeError, match="integers"):
         tf.metrics.mean_per_class_accuracy(tf.cast(y, tf.float32), y, 3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_threshold_tensor_and_iou_metrics_stream(backend):
+    data = batches()
+    th = [0.2, 0.5, 0.8]
+    ph = {k: tf.placeholder(dt, [None], name=k) for k, dt in (
+        ("cls_y", tf.int64), ("cls_p", tf.int64), ("bin_y", tf.int64), ("prob", tf.float32),
+        ("real_y", tf.float32), ("w", tf.float32))}
+    tensor_in = tf.reshape(ph["real_y"], [3, 4])
+    m = tf.metrics
+    metrics = {
+        "tp": m.true_positives_at_thresholds(ph["bin_y"], ph["prob"], th, weights=ph["w"]),
+        "fp": m.false_positives_at_thresholds(ph["bin_y"], ph["prob"], th),
+        "tn": m.true_negatives_at_thresholds(ph["bin_y"], ph["prob"], th),
+        "fn": m.false_negatives_at_thresholds(ph["bin_y"], ph["prob"], th),
+        "prec": m.precision_at_thresholds(ph["bin_y"], ph["prob"], th),
+        "rec": m.recall_at_thresholds(ph["bin_y"], ph["prob"], th, weights=ph["w"]),
+        "tensor": m.mean_tensor(tensor_in, weights=tf.reshape(ph["w"], [3, 4])),
+        "below": m.percentage_below(ph["real_y"], 0.3, weights=ph["w"]),
+        "iou": m.mean_iou(ph["cls_y"], ph["cls_p"], 5, weights=ph["w"]),  # 4: never seen
+    }
+    scope_vars = [v.name for v in tf.local_variables() if v.name.startswith("precision_at")]
+    assert scope_vars == ["precision_at_thresholds/true_positives:0",
+                          "precision_at_thresholds/false_positives:0"]
+    with tf.Session(config=config(backend)) as sess:
+        sess.run(tf.local_variables_initializer())
+        for batch in data:
+            ups = sess.run({k: u for k, (_, u) in metrics.items()},
+                           {ph[k]: batch[k] for k in ph})
+        got = sess.run({k: v for k, (v, _) in metrics.items()})
+    y, p, w = cat(data, "bin_y"), cat(data, "prob"), cat(data, "w")
+    one = np.ones_like(w)
+    cw, c1 = np_confusion_at(y, p, w, th), np_confusion_at(y, p, one, th)
+    want = {"tp": cw["tp"], "fp": c1["fp"], "tn": c1["tn"], "fn": c1["fn"],
+            "prec": c1["tp"] / (c1["tp"] + c1["fp"] + 1e-7),
+            "rec": cw["tp"] / (cw["tp"] + cw["fn"] + 1e-7)}
+    ry = np.stack([d["real_y"] for d in data]).reshape(N_BATCHES, 3, 4).astype(np.float64)
+    ww = np.stack([d["w"] for d in data]).reshape(N_BATCHES, 3, 4).astype(np.float64)
+    want["tensor"] = np_div_no_nan((ry * ww).sum(0), ww.sum(0))
+    want["below"] = np_mean((cat(data, "real_y") < 0.3) * 1.0, w)
+    cm = np.zeros((5, 5))
+    np.add.at(cm, (cat(data, "cls_y").astype(int), cat(data, "cls_p").astype(int)), w)
+    den = cm.sum(0) + cm.sum(1) - np.diag(cm)
+    want["iou"] = (np.diag(cm)[den > 0] / den[den > 0]).mean()
+    for key, ref in want.items():
+        np.testing.assert_allclose(got[key], ref, rtol=2e-5, atol=2e-6, err_msg=key)
+        if key != "iou":
+            np.testing.assert_allclose(ups[key], ref, rtol=2e-5, atol=2e-6, err_msg=key)
+    np.testing.assert_allclose(ups["iou"], cm, rtol=1e-6)  # TF1: update_op is the matrix

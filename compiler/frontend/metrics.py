@@ -46,9 +46,12 @@ from .variables import LOCAL_VARIABLES, GraphKeys, Variable, add_to_collection
 METRIC_VARIABLES = GraphKeys.METRIC_VARIABLES
 
 __all__ = [
-    "accuracy", "auc", "confusion_matrix", "false_negatives", "false_positives", "mean",
-    "mean_absolute_error", "mean_per_class_accuracy", "mean_squared_error", "metric_variable",
-    "precision", "recall", "root_mean_squared_error", "true_negatives", "true_positives",
+    "accuracy", "auc", "confusion_matrix", "false_negatives", "false_negatives_at_thresholds",
+    "false_positives", "false_positives_at_thresholds", "mean", "mean_absolute_error",
+    "mean_iou", "mean_per_class_accuracy", "mean_squared_error", "mean_tensor",
+    "metric_variable", "percentage_below", "precision", "precision_at_thresholds", "recall",
+    "recall_at_thresholds", "root_mean_squared_error", "true_negatives",
+    "true_negatives_at_thresholds", "true_positives", "true_positives_at_thresholds",
 ]
 
 
@@ -261,9 +264,13 @@ def auc_thresholds(num_thresholds):
     return [0.0 - 1e-7] + inner + [1.0 + 1e-7]
 
 
-def _confusion_at_thresholds(labels, predictions, thresholds, weights):
-    """Metric variables tp, fn, tn, fp of shape [len(thresholds)] and their updates: an
-    element counts as predicted positive at threshold t when `prediction > t`."""
+_ALL_COUNTS = ("true_positives", "false_negatives", "true_negatives", "false_positives")
+
+
+def _confusion_at_thresholds(labels, predictions, thresholds, weights, includes=_ALL_COUNTS):
+    """Metric variables (among tp, fn, tn, fp: `includes`) of shape [len(thresholds)] and
+    their updates: an element counts as predicted positive at threshold t when
+    `prediction > t`."""
     n = len(thresholds)
     lab, pred = _squeeze_pair(convert_to_tensor(labels), _float(predictions))
     lab = lab if lab.dtype is T.bool_ else cast(lab, T.bool_)
@@ -279,7 +286,8 @@ def _confusion_at_thresholds(labels, predictions, thresholds, weights):
         "false_positives": logical_and(logical_not(label_pos), pred_pos),
     }
     values, updates = {}, {}
-    for key, cond in conditions.items():
+    for key in includes:
+        cond = conditions[key]
         var = metric_variable([n], name=key)
         hits = cast(cond, T.float32)
         if w is not None:
@@ -404,3 +412,104 @@ def confusion_matrix(labels, predictions, num_classes=None, dtype=T.int32, name=
             cols = multiply(cols, expand_dims(w, 1))
         counts = matmul(rows, cols, transpose_a=True)
         return cast(counts, T.as_dtype(dtype))
+
+
+# at thresholds ---------------------------------------------------------------------------
+
+def _at_thresholds(default_name, includes, combine, doc):
+    def metric(labels, predictions, thresholds, weights=None, metrics_collections=None,
+               updates_collections=None, name=None):
+        with variable_scope(name, default_name):
+            values, updates = _confusion_at_thresholds(
+                labels, predictions, [float(t) for t in thresholds], weights, includes)
+            value = combine(values, "value")
+            update_op = combine(updates, "update_op")
+        return _collect(value, update_op, metrics_collections, updates_collections)
+    metric.__name__ = default_name
+    metric.__doc__ = doc
+    return metric
+
+
+def _count_at(key):
+    from .core import identity
+    return _at_thresholds(f"{key}_at_thresholds", (key,),
+                          lambda c, name: identity(c[key], name=name),
+                          f"`[len(thresholds)]` (weighted) {key.replace('_', ' ')}: an "
+                          f"element is predicted positive at t when `prediction > t`.")
+
+
+true_positives_at_thresholds = _count_at("true_positives")
+false_positives_at_thresholds = _count_at("false_positives")
+true_negatives_at_thresholds = _count_at("true_negatives")
+false_negatives_at_thresholds = _count_at("false_negatives")
+precision_at_thresholds = _at_thresholds(
+    "precision_at_thresholds", ("true_positives", "false_positives"),
+    lambda c, name: div(c["true_positives"],
+                        add(add(c["true_positives"], c["false_positives"]), 1e-7), name=name),
+    "`tp / (tp + fp + 1e-7)` at each threshold (TF1's epsilon).")
+recall_at_thresholds = _at_thresholds(
+    "recall_at_thresholds", ("true_positives", "false_negatives"),
+    lambda c, name: div(c["true_positives"],
+                        add(add(c["true_positives"], c["false_negatives"]), 1e-7), name=name),
+    "`tp / (tp + fn + 1e-7)` at each threshold (TF1's epsilon).")
+
+
+# tensors and below-threshold --------------------------------------------------------------
+
+def mean_tensor(values, weights=None, metrics_collections=None, updates_collections=None,
+                name=None):
+    """The elementwise (weighted) mean of `values` over the runs: `values` must have a
+    static shape (the shape of the metric variables)."""
+    with variable_scope(name, "mean"):
+        values = _float(values)
+        if not values.shape.is_fully_defined() or \
+                not all(isinstance(d, int) for d in values.shape):
+            raise ValueError(f"mean_tensor: values {values.name!r} must have a static shape, "
+                             f"got {values.shape}")
+        shape = list(values.shape)
+        total = metric_variable(shape, name="total_tensor")
+        count = metric_variable(shape, name="count_tensor")
+        w = ones_like(values) if weights is None else _weights_for(values, weights)
+        update_total = total.assign_add(multiply(values, w))
+        update_count = count.assign_add(w)
+        value = _safe_div(total.value(), count.value(), name="value")
+        update_op = _safe_div(update_total, update_count, name="update_op")
+    return _collect(value, update_op, metrics_collections, updates_collections)
+
+
+def percentage_below(values, threshold, weights=None, metrics_collections=None,
+                     updates_collections=None, name=None):
+    """The (weighted) fraction of values `< threshold`."""
+    from .math_ops import less
+    below = cast(less(_float(values), float(threshold)), T.float32)
+    return mean(below, weights, metrics_collections, updates_collections,
+                name or "percentage_below_threshold")
+
+
+def mean_iou(labels, predictions, num_classes, weights=None, metrics_collections=None,
+             updates_collections=None, name=None):
+    """The mean over classes of `cm[i,i] / (row_i + col_i - cm[i,i])` of the streamed
+    confusion matrix (classes never seen in labels or predictions are left out; 0 when
+    there are none). As in TF1, `update_op` is the accumulated float64 confusion matrix
+    and the value is float32."""
+    with variable_scope(name, "mean_iou"):
+        total_cm = metric_variable([num_classes, num_classes], T.float64,
+                                   name="total_confusion_matrix")
+        batch_cm = confusion_matrix(labels, predictions, num_classes, dtype=T.float64,
+                                    weights=weights)
+        update_op = total_cm.assign_add(batch_cm)
+        value = _mean_iou_of(total_cm.value(), num_classes)
+    return _collect(value, update_op, metrics_collections, updates_collections)
+
+
+def _mean_iou_of(cm, num_classes):
+    import numpy as np
+    cm = cast(cm, T.float32)
+    rows, cols = reduce_sum(cm, 0), reduce_sum(cm, 1)
+    diag = reduce_sum(multiply(cm, constant(np.eye(num_classes, dtype=np.float32))), 1)
+    den = subtract(add(rows, cols), diag)
+    valid = greater(den, 0.0)
+    n_valid = reduce_sum(cast(valid, T.float32))
+    iou = div(diag, where_v2(valid, den, ones_like(den)))
+    return where_v2(greater(n_valid, 0.0), div(reduce_sum(iou), maximum(n_valid, 1.0)),
+                    constant(0.0), name="mean_iou")
