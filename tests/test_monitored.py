@@ -198,3 +198,50 @@ def test_supervisor_service_error_is_raised_at_stop(tmp_path):
         with sv.managed_session() as sess:
             assert sv.coord.wait_for_stop(30)  # the service thread failed and asked to stop
             assert sess.run(step) == 0
+
+
+def _scalars(folder, tag):
+    import glob
+
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+    out = []
+    for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*"))):
+        for e in EventFileLoader(path).Load():
+            for v in e.summary.value:
+                if v.tag == tag:
+                    out.append((e.step, float(tensor_util.make_ndarray(v.tensor))))
+    return out
+
+
+def test_summaries_of_mts_and_estimator_evaluate_read_by_tensorboard(tmp_path):
+    x, y, w, loss, step, train = model()
+    tf.summary.scalar("loss", loss)
+    losses = []
+    with tf.train.MonitoredTrainingSession(checkpoint_dir=str(tmp_path / "mts"),
+                                           save_summaries_steps=2,
+                                           log_step_count_steps=0) as sess:
+        for _ in range(5):
+            losses.append(sess.run([train, loss], {x: X, y: Y})[1])
+    got = _scalars(str(tmp_path / "mts"), "loss")
+    assert [s for s, _ in got] == [0, 2, 4]  # every 2 steps, fetched with the caller's run
+    np.testing.assert_allclose([v for _, v in got], [losses[0], losses[2], losses[4]],
+                               rtol=1e-6)
+
+    def model_fn(features, labels, mode):
+        pred = tf.squeeze(tf.layers.dense(features, 1), [1])
+        mse = tf.losses.mean_squared_error(labels, pred)
+        opt = tf.train.GradientDescentOptimizer(0.1)
+        return tf.estimator.EstimatorSpec(
+            mode, loss=mse, train_op=opt.minimize(mse, tf.train.get_global_step()),
+            eval_metric_ops={"mae": tf.metrics.mean_absolute_error(labels, pred)})
+    est = tf.estimator.Estimator(model_fn, model_dir=str(tmp_path / "est"),
+                                 config=tf.estimator.RunConfig(log_step_count_steps=0,
+                                                               save_summary_steps=5))
+    est.train(tf.estimator.inputs.numpy_input_fn(X, Y, batch_size=16, num_epochs=None,
+                                                 shuffle=False), steps=12)
+    assert [s for s, _ in _scalars(str(tmp_path / "est"), "loss")] == [0, 5, 10]
+    result = est.evaluate(tf.estimator.inputs.numpy_input_fn(X, Y, batch_size=64,
+                                                             shuffle=False), name="test")
+    evs = _scalars(str(tmp_path / "est" / "eval_test"), "mae")
+    assert evs == [(12, pytest.approx(float(result["mae"]), rel=1e-6))]
