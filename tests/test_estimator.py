@@ -233,3 +233,30 @@ def test_train_and_evaluate_evaluates_each_new_checkpoint(tmp_path):
     assert metrics["loss"] == est.evaluate(eval_in)["loss"]
     with pytest.raises(ValueError, match="max_steps"):
         tf.estimator.TrainSpec(train_in, max_steps=0)
+
+
+def test_warm_start_from_another_model_dir(tmp_path):
+    cfg = run_config("llvm")
+    train_in = tf.estimator.inputs.numpy_input_fn({"x": X}, Y_REG, batch_size=32,
+                                                   num_epochs=None, shuffle=False)
+    pred_in = tf.estimator.inputs.numpy_input_fn({"x": X}, batch_size=N, shuffle=False)
+    first = tf.estimator.Estimator(linear_model_fn, model_dir=str(tmp_path / "a"), config=cfg,
+                                   params={"lr": 0.1})
+    first.train(train_in, steps=30)
+    want = [p["y"] for p in first.predict(pred_in)]
+    # lr 0: the warm-started weights stay as loaded; the global step is not warm-started
+    for warm in (str(tmp_path / "a"),
+                 tf.estimator.WarmStartSettings(first.latest_checkpoint(),
+                                                vars_to_warm_start=["w", "b"])):
+        target = tmp_path / f"b{isinstance(warm, str)}"
+        second = tf.estimator.Estimator(linear_model_fn, model_dir=str(target), config=cfg,
+                                        params={"lr": 0.0}, warm_start_from=warm)
+        second.train(train_in, steps=1)
+        assert second.evaluate(train_in, steps=1)["global_step"] == 1
+        np.testing.assert_allclose([p["y"] for p in second.predict(pred_in)], want, rtol=1e-6)
+    cold = tf.estimator.Estimator(linear_model_fn, model_dir=str(tmp_path / "c"), config=cfg,
+                                  params={"lr": 0.0},
+                                  warm_start_from=tf.estimator.WarmStartSettings(
+                                      str(tmp_path / "a"), vars_to_warm_start="nothing"))
+    cold.train(train_in, steps=1)
+    assert all(p["y"] == 0.0 for p in cold.predict(pred_in))  # zeros: nothing warm-started

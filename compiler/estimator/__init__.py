@@ -29,6 +29,7 @@ from .estimator import Estimator
 from .inputs import numpy_input_fn
 from .spec import EstimatorSpec, ModeKeys, RunConfig
 from .training import EvalSpec, TrainSpec, train_and_evaluate
+from .warm_start import WarmStartSettings
 
 inputs = _types.SimpleNamespace(numpy_input_fn=numpy_input_fn)
 
@@ -38,5 +39,5 @@ __all__ = [
     "FeedFnHook", "FinalOpsHook", "inputs", "LoggingTensorHook", "ModeKeys",
     "NanLossDuringTrainingError", "NanTensorHook", "RunConfig", "SecondOrStepTimer",
     "SessionRunArgs", "SessionRunContext", "SessionRunHook", "SessionRunValues", "StepCounterHook",
-    "StopAtStepHook", "SummarySaverHook", "TrainSpec", "train_and_evaluate",
+    "StopAtStepHook", "SummarySaverHook", "TrainSpec", "train_and_evaluate", "WarmStartSettings",
 ]

@@ -6,7 +6,8 @@ global step, calls `input_fn` and `model_fn(features, labels, mode, params, conf
 (compiler/train/monitored.py) on the `EstimatorSpec`:
 
 - `train(input_fn, hooks, steps, max_steps, saving_listeners)`: restores the latest
-  checkpoint of `model_dir` (or initializes), runs `train_op` until the input ends
+  checkpoint of `model_dir` (or initializes, then warm-starts from `warm_start_from`,
+  warm_start.py), runs `train_op` until the input ends
   (`OutOfRangeError`), `steps` more steps are done, or the global step reaches
   `max_steps` (when it is there already, nothing runs); checkpoints
   `model_dir/model.ckpt-STEP` at the start, every `save_checkpoints_steps`/`_secs` and at
@@ -54,6 +55,8 @@ from ..train.hooks import (
 from ..train.monitored import ChiefSessionCreator, MonitoredSession, Scaffold
 from ..train.saver import Saver, latest_checkpoint
 from .spec import EstimatorSpec, ModeKeys, RunConfig
+from .warm_start import init_fn as warm_start_init_fn
+from .warm_start import settings_of
 
 __all__ = ["Estimator"]
 
@@ -65,8 +68,7 @@ class Estimator:
 
     def __init__(self, model_fn, model_dir=None, config=None, params=None,
                  warm_start_from=None):
-        if warm_start_from is not None:
-            raise NotImplementedError("Estimator: warm_start_from is not supported")
+        self._warm_start = settings_of(warm_start_from)
         if config is not None and not isinstance(config, RunConfig):
             raise ValueError(f"Estimator: config must be a fc.estimator.RunConfig, got "
                              f"{config!r}")
@@ -126,6 +128,10 @@ class Estimator:
             spec = self._call_model_fn(features, labels, ModeKeys.TRAIN)
             scalar("loss", spec.loss)
             scaffold = self._scaffold(spec)
+            if self._warm_start is not None and scaffold.init_fn is None:
+                # runs only when the variables are initialized, not restored from model_dir
+                scaffold = Scaffold(init_fn=warm_start_init_fn(self._warm_start),
+                                    copy_from_scaffold=scaffold)
             cfg = self._config
             every = cfg.log_step_count_steps
             all_hooks = [NanTensorHook(spec.loss)]
