@@ -200,6 +200,7 @@ class LinearRegressor(_Canned):
     def __init__(self, feature_columns, model_dir=None, label_dimension=1, weight_column=None,
                  optimizer="Ftrl", config=None, partitioner=None, warm_start_from=None,
                  loss_reduction=losses.Reduction.SUM, sparse_combiner="sum"):
+        _linear_options(partitioner, sparse_combiner)
         cols = list(feature_columns)
         super().__init__(lambda f, units, mode: _linear_logits(f, cols, units),
                          _regression_head(label_dimension), label_dimension, model_dir, config,
@@ -212,6 +213,7 @@ class LinearClassifier(_Canned):
                  label_vocabulary=None, optimizer="Ftrl", config=None, partitioner=None,
                  warm_start_from=None, loss_reduction=losses.Reduction.SUM,
                  sparse_combiner="sum"):
+        _linear_options(partitioner, sparse_combiner)
         cols = list(feature_columns)
         binary = _classifier_fn(n_classes, label_vocabulary)
         super().__init__(lambda f, units, mode: _linear_logits(f, cols, units),
@@ -225,7 +227,7 @@ class DNNRegressor(_Canned):
                  weight_column=None, optimizer="Adagrad", activation_fn=relu, dropout=None,
                  input_layer_partitioner=None, config=None, warm_start_from=None,
                  loss_reduction=losses.Reduction.SUM, batch_norm=False):
-        _no_batch_norm(batch_norm)
+        _no_batch_norm(batch_norm, input_layer_partitioner)
         cols = list(feature_columns)
         hidden = list(hidden_units)
         super().__init__(
@@ -240,7 +242,7 @@ class DNNClassifier(_Canned):
                  weight_column=None, label_vocabulary=None, optimizer="Adagrad",
                  activation_fn=relu, dropout=None, input_layer_partitioner=None, config=None,
                  warm_start_from=None, loss_reduction=losses.Reduction.SUM, batch_norm=False):
-        _no_batch_norm(batch_norm)
+        _no_batch_norm(batch_norm, input_layer_partitioner)
         cols = list(feature_columns)
         hidden = list(hidden_units)
         binary = _classifier_fn(n_classes, label_vocabulary)
@@ -258,7 +260,17 @@ def _regression_head(label_dimension):
     return head
 
 
-def _no_batch_norm(batch_norm):
+def _no_batch_norm(batch_norm, partitioner=None):
     if batch_norm:
         raise NotImplementedError("batch_norm=True is not supported")
+    if partitioner is not None:
+        raise NotImplementedError("partitioners are not supported (flowc does not shard "
+                                  "variables)")
+
+
+def _linear_options(partitioner, sparse_combiner):
+    _no_batch_norm(False, partitioner)
+    if sparse_combiner != "sum":
+        raise NotImplementedError(f"sparse_combiner={sparse_combiner!r}: only 'sum' is "
+                                  f"supported")
 
