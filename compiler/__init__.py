@@ -189,5 +189,6 @@ from . import estimator  # noqa: E402
 from .frontend import feature_column, metrics  # noqa: E402
 from .frontend.metrics import confusion_matrix  # noqa: E402
 
+contrib.metrics = metrics.contrib_namespace()  # tf.contrib.metrics.streaming_* (old order)
 __all__ += ["confusion_matrix", "estimator", "feature_column", "metrics"]
 # -- end est --

@@ -274,3 +274,31 @@ def test_threshold_tensor_and_iou_metrics_stream(backend):
         if key != "iou":
             np.testing.assert_allclose(ups[key], ref, rtol=2e-5, atol=2e-6, err_msg=key)
     np.testing.assert_allclose(ups["iou"], cm, rtol=1e-6)  # TF1: update_op is the matrix
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_contrib_streaming_metrics_take_predictions_first(backend):
+    data = batches()
+    y = tf.placeholder(tf.int64, [None])
+    p = tf.placeholder(tf.int64, [None])
+    prob = tf.placeholder(tf.float32, [None])
+    cm = tf.contrib.metrics
+    acc, acc_up = cm.streaming_accuracy(p, y)
+    auc, auc_up = cm.streaming_auc(prob, y)
+    prec, prec_up = cm.streaming_precision(p, y)
+    batch_acc = cm.accuracy(p, y)
+    assert [v.name for v in tf.local_variables()][:2] == ["accuracy/total:0",
+                                                          "accuracy/count:0"]
+    with tf.Session(config=config(backend)) as sess:
+        sess.run(tf.local_variables_initializer())
+        for d in data:
+            one = sess.run([acc_up, auc_up, prec_up, batch_acc],
+                           {y: d["bin_y"], p: d["bin_p"], prob: d["prob"]})
+            np.testing.assert_allclose(one[3], (d["bin_y"] == d["bin_p"]).mean(), rtol=1e-6)
+        got = sess.run([acc, auc, prec])
+    by, bp = cat(data, "bin_y"), cat(data, "bin_p")
+    one = np.ones_like(by)
+    np.testing.assert_allclose(got[0], (by == bp).mean(), rtol=1e-6)
+    np.testing.assert_allclose(got[1], np_auc(by, cat(data, "prob"), one), rtol=2e-5)
+    np.testing.assert_allclose(got[2], ((by == 1) & (bp == 1)).sum() / (bp == 1).sum(),
+                               rtol=1e-6)

@@ -513,3 +513,54 @@ def _mean_iou_of(cm, num_classes):
     iou = div(diag, where_v2(valid, den, ones_like(den)))
     return where_v2(greater(n_valid, 0.0), div(reduce_sum(iou), maximum(n_valid, 1.0)),
                     constant(0.0), name="mean_iou")
+
+
+# tf.contrib.metrics: TF1's older streaming_* spellings (predictions before labels) ------
+
+def _swapped(fn, old_name):
+    def streaming(predictions, labels, *args, **kwargs):
+        return fn(labels, predictions, *args, **kwargs)
+    streaming.__name__ = old_name
+    streaming.__doc__ = (f"`tf.contrib.metrics.{old_name}(predictions, labels, ...)`: "
+                         f"`tf.metrics.{fn.__name__}` with the arguments in the old order.")
+    return streaming
+
+
+def contrib_accuracy(predictions, labels, weights=None, name=None):
+    """`tf.contrib.metrics.accuracy`: the (weighted) accuracy of this batch alone (a
+    tensor, not a streaming pair)."""
+    from .control_flow import name_scope
+    with name_scope(name, "accuracy"):
+        labels, predictions = _squeeze_pair(convert_to_tensor(labels),
+                                            convert_to_tensor(predictions))
+        if labels.dtype is not predictions.dtype:
+            predictions = cast(predictions, labels.dtype)
+        correct = cast(equal(predictions, labels), T.float32)
+        if weights is None:
+            return reduce_mean(correct)
+        w = _weights_for(correct, weights)
+        return _safe_div(reduce_sum(multiply(correct, w)), reduce_sum(w))
+
+
+def contrib_namespace():
+    """The `tf.contrib.metrics` names: `streaming_*` and `accuracy`, `confusion_matrix`."""
+    import types
+    swapped = {
+        "streaming_accuracy": accuracy, "streaming_precision": precision,
+        "streaming_recall": recall, "streaming_auc": auc,
+        "streaming_true_positives": true_positives,
+        "streaming_false_positives": false_positives,
+        "streaming_true_negatives": true_negatives,
+        "streaming_false_negatives": false_negatives,
+        "streaming_mean_absolute_error": mean_absolute_error,
+        "streaming_mean_squared_error": mean_squared_error,
+        "streaming_root_mean_squared_error": root_mean_squared_error,
+        "streaming_mean_iou": mean_iou,
+        "streaming_precision_at_thresholds": precision_at_thresholds,
+        "streaming_recall_at_thresholds": recall_at_thresholds,
+    }
+    names = {old: _swapped(fn, old) for old, fn in swapped.items()}
+    names.update(streaming_mean=mean, streaming_mean_tensor=mean_tensor,
+                 streaming_percentage_less=percentage_below, accuracy=contrib_accuracy,
+                 confusion_matrix=confusion_matrix)
+    return types.SimpleNamespace(**names)
