@@ -191,3 +191,11 @@ from .summary.ops import string  # noqa: E402  (host-only: file names, iterator 
 
 __all__ += ["data", "FIFOQueue", "QueueBase", "RandomShuffleQueue", "string"]
 # -- end data --
+# -- issue 14 / est: tf.metrics, tf.confusion_matrix, tf.estimator, tf.feature_column --
+from . import estimator  # noqa: E402
+from .frontend import feature_column, metrics  # noqa: E402
+from .frontend.metrics import confusion_matrix  # noqa: E402
+
+contrib.metrics = metrics.contrib_namespace()  # tf.contrib.metrics.streaming_* (old order)
+__all__ += ["confusion_matrix", "estimator", "feature_column", "metrics"]
+# -- end est --

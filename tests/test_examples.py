@@ -68,3 +68,10 @@ def test_bench_quick_prints_checked_json_lines():
     assert {r["workload"] for r in records if r["system"] == "numpy"} == {
         "W1", "W3", "W4", "W5", "W6", "MM"}
     assert any(r["system"] == "ctypes" and r["check"] == "ok" for r in records)
+
+
+def test_estimator_digits_example_trains_both_estimators():
+    proc = _run(os.path.join("examples", "estimator_digits.py"), "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "targets met" in proc.stdout
+    assert proc.stdout.count("predict agrees with evaluate") == 2

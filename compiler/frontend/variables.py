@@ -22,6 +22,8 @@ class GraphKeys:
     GLOBAL_VARIABLES = GLOBAL_VARIABLES
     TRAINABLE_VARIABLES = TRAINABLE_VARIABLES
     LOCAL_VARIABLES = LOCAL_VARIABLES
+    METRIC_VARIABLES = "metric_variables"
+    GLOBAL_STEP = "global_step"
     REGULARIZATION_LOSSES = "regularization_losses"
     LOSSES = "losses"
     SUMMARIES = "summaries"

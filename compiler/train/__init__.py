@@ -9,6 +9,8 @@ checkpoint.py), the `checkpoint` state file (`latest_checkpoint`, `get_checkpoin
 `NewCheckpointReader`, `list_variables`, `load_variable` (checkpoint_utils.py),
 `export_meta_graph`/`import_meta_graph` (meta_graph.py),
 `get_or_create_global_step`, `get_global_step`, `create_global_step` (global_step.py).
+session-run hooks (hooks.py) and monitored sessions: `MonitoredSession`,
+`MonitoredTrainingSession`, `Scaffold` (monitored.py), `Supervisor` (supervisor.py).
 See docs/training.md.
 """
 
@@ -64,3 +66,40 @@ __all__ += [
     "start_queue_runners", "string_input_producer",
 ]
 # -- end data --
+
+# -- issue 14 / est: session-run hooks and monitored sessions (hooks.py, monitored.py) --
+from .hooks import (  # noqa: E402
+    CheckpointSaverHook,
+    CheckpointSaverListener,
+    FeedFnHook,
+    FinalOpsHook,
+    LoggingTensorHook,
+    NanLossDuringTrainingError,
+    NanTensorHook,
+    SecondOrStepTimer,
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+    StepCounterHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
+from .monitored import (  # noqa: E402
+    ChiefSessionCreator,
+    MonitoredSession,
+    MonitoredTrainingSession,
+    Scaffold,
+    SingularMonitoredSession,
+)
+from .supervisor import Supervisor  # noqa: E402
+
+__all__ += [
+    "CheckpointSaverHook", "CheckpointSaverListener", "ChiefSessionCreator", "FeedFnHook",
+    "FinalOpsHook", "LoggingTensorHook", "MonitoredSession", "MonitoredTrainingSession",
+    "NanLossDuringTrainingError", "NanTensorHook", "Scaffold", "SecondOrStepTimer",
+    "SessionRunArgs", "SessionRunContext", "SessionRunHook", "SessionRunValues",
+    "SingularMonitoredSession", "StepCounterHook", "StopAtStepHook", "SummarySaverHook",
+    "Supervisor",
+]
+# -- end est --
