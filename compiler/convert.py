@@ -165,6 +165,17 @@ class _Converter:
             node = self.make_primitive(op, inputs)
         node.add_provenance(op.name, op.loc)
         self.value[out] = node
+        self.bind_output_dims(out, node)
+
+    def bind_output_dims(self, out, node):
+        """Map the symbols of `out`'s build-time shape that no feed determined (the -1 of a
+        reshape of an unknown-rank tensor, say) to the program's dims, so attrs naming
+        them convert."""
+        declared = out._type.shape
+        if declared is not None and len(declared) == len(node.type.shape):
+            for a, b in zip(declared, node.type.shape):
+                if not isinstance(a, int):
+                    self.bind_graph_dim(a, b)
 
     # ---- deferred ops (frontend/deferred.py, expand.py) ---------------------------------
     def expand(self, op, inputs):

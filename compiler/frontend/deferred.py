@@ -22,7 +22,7 @@ Nothing here runs anything.
 from __future__ import annotations
 
 from ..ir.types import TensorType
-from .core import create_op
+from .graph import get_default_graph
 
 #: user-graph-only op types that `convert` expands
 DEFERRED_OPS = ("deferred", "deferred_grad")
@@ -38,7 +38,7 @@ def deferred(build, inputs, dtype, shape=None, name="Deferred", differentiable=T
     `differentiable=False`: its inputs get no gradient (a random draw shaped like x)."""
     out_type = TensorType(dtype, None if shape is None or not _known(shape) else tuple(shape))
     attrs = {"build": build, "differentiable": bool(differentiable)}
-    return create_op("deferred", list(inputs), attrs, name, out_type=out_type).outputs[0]
+    return _create("deferred", list(inputs), attrs, name, out_type).outputs[0]
 
 
 def deferred_grad(forward, index, grad, name="DeferredGrad"):
@@ -46,8 +46,17 @@ def deferred_grad(forward, index, grad, name="DeferredGrad"):
     respect to its input `index`, built from the same expansion as `forward`."""
     x = forward.inputs[index]
     attrs = {"forward": forward, "index": int(index)}
-    return create_op("deferred_grad", list(forward.inputs) + [grad], attrs, name,
-                     out_type=x.type).outputs[0]
+    return _create("deferred_grad", list(forward.inputs) + [grad], attrs, name,
+                   x.type).outputs[0]
+
+
+def _create(op_type, inputs, attrs, name, out_type):
+    """The op in the graph of `inputs`; a `name` ending in "/" (an op_scope) is exact."""
+    graph = inputs[0].graph if inputs else get_default_graph()
+    if name and name.endswith("/"):
+        return graph.create_op(op_type, inputs, attrs, name=name[:-1], out_type=out_type,
+                               exact_name=True)
+    return graph.create_op(op_type, inputs, attrs, name=name, out_type=out_type)
 
 
 def _known(shape) -> bool:

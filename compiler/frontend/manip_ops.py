@@ -27,6 +27,7 @@ from .core import (
 )
 from .core import expand_dims as expand_dims  # re-exported: fc.expand_dims
 from .core import stack as stack  # re-exported: fc.stack (convert_to_tensor uses it)
+from .deferred import deferred, rank_unknown
 from .graph import Tensor
 from .indexing import getitem
 
@@ -41,6 +42,8 @@ def reshape(tensor, shape, name=None) -> Tensor:
 def transpose(a, perm=None, name="transpose", conjugate=False) -> Tensor:
     """Permute the axes: output axis i is input axis `perm[i]` (default: reversed)."""
     x = convert_to_tensor(a)
+    if rank_unknown(x):
+        return deferred(lambda t: transpose(t, perm), [x], x.dtype, name=name)
     rank = len(known_shape(x, "transpose"))
     if perm is None:
         perm = tuple(reversed(range(rank)))
@@ -53,7 +56,8 @@ def concat(values, axis, name="concat") -> Tensor:
     tensors = _convert_list(values, "concat")
     ranks = [t.shape.ndims for t in tensors if t.shape.known_rank]
     if not ranks:
-        raise TypeError("concat: at least one input needs a known rank")
+        return deferred(lambda *ts: concat(list(ts), axis), tensors, tensors[0].dtype,
+                        name=name)
     axis = normalize_axis(axis, ranks[0], "concat")
     if len(tensors) == 1:
         return identity(tensors[0], name=name)
@@ -81,6 +85,8 @@ def squeeze(input, axis=None, name=None, squeeze_dims=None) -> Tensor:  # noqa: 
     kept unless named in `axis`, which then requires it to be 1 at run time)."""
     x = convert_to_tensor(input)
     axis = squeeze_dims if axis is None else axis
+    if rank_unknown(x):
+        return deferred(lambda t: squeeze(t, axis), [x], x.dtype, name=name or "Squeeze")
     shape = known_shape(x, "Squeeze")
     if axis is None:
         drop = {i for i, d in enumerate(shape) if d == 1}
@@ -158,6 +164,8 @@ def _split_even(x, shape, axis, n):
 def tile(input, multiples, name=None) -> Tensor:  # noqa: A002  (TF1 argument name)
     """Repeat `input` `multiples[i]` times along axis i (static multiples)."""
     x = convert_to_tensor(input)
+    if rank_unknown(x):
+        return deferred(lambda t: tile(t, multiples), [x], x.dtype, name=name or "Tile")
     shape = known_shape(x, "Tile")
     reps = tuple(int(m) for m in dims_of(multiples, "Tile"))
     if len(reps) != len(shape) or any(m < 0 for m in reps):
@@ -176,6 +184,9 @@ def pad(tensor, paddings, mode="CONSTANT", name=None, constant_values=0) -> Tens
     CONSTANT (with `constant_values`), REFLECT (mirror without the edge) and SYMMETRIC
     (mirror with the edge)."""
     x = convert_to_tensor(tensor)
+    if rank_unknown(x):
+        return deferred(lambda t: pad(t, paddings, mode, None, constant_values), [x], x.dtype,
+                        name=name or "Pad")
     shape = known_shape(x, "Pad")
     pads = _static_pairs(paddings, len(shape))
     mode = mode.upper()
@@ -225,6 +236,9 @@ def gather(params, indices, validate_indices=None, name=None, axis=None, batch_d
         raise ValueError("gather: batch_dims is not supported")
     p = convert_to_tensor(params)
     idx = convert_to_tensor(indices)
+    if rank_unknown(p, idx):
+        return deferred(lambda a, i: gather(a, i, axis=axis), [p, idx], p.dtype,
+                        name=name or "GatherV2")
     axis = normalize_axis(0 if axis is None else axis, len(known_shape(p, "GatherV2")),
                           "GatherV2")
     return make("gather", [p, idx], name=name or "GatherV2", axis=axis)

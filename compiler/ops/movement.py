@@ -58,8 +58,15 @@ def resolve_reshape(in_shape, shape, ctx):
 def _reshape_infer(in_types, attrs, ctx):
     (t,) = in_types
     if t.shape is None:
-        return TensorType(t.dtype, None if -1 in attrs["shape"] else tuple(attrs["shape"]))
+        # the -1 of an input of unknown rank is a fresh symbol until convert knows the rank
+        shape = tuple(D.DimExpr.atom(ctx.table.new_symbol("reshape -1")) if _is_hole(d) else d
+                      for d in attrs["shape"])
+        return TensorType(t.dtype, shape)
     return TensorType(t.dtype, resolve_reshape(t.shape, attrs["shape"], ctx))
+
+
+def _is_hole(d) -> bool:
+    return isinstance(d, int) and d == -1
 
 
 def _reshape_ref(x, shape):
