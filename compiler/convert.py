@@ -105,10 +105,11 @@ class _Converter:
     def placeholder_for(self, t: Tensor):
         declared = t._type.shape
         if declared is None:
-            rank = self.feed_ranks.get(t.name)
-            if rank is None:
+            fed = self.feed_ranks.get(t.name)
+            if fed is None:
                 raise CompileError(f"{t.op.describe()} has unknown rank; feed it to compile")
-            declared = (None,) * rank
+            # a rank, or the fed dims (1 where the feed's extent is 1, else None)
+            declared = (None,) * fed if isinstance(fed, int) else tuple(fed)
         shape = []
         for axis, d in enumerate(declared):
             if isinstance(d, int):
