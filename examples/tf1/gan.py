@@ -7,9 +7,8 @@ Changed: `import compiler as tf`; local MNIST-shaped data; 600 steps instead of
 data's (above 0.1; an untrained generator is near 0).
 """
 
-import numpy as np
-
 import local_data as input_data
+import numpy as np
 
 import compiler as tf
 

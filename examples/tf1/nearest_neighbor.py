@@ -3,9 +3,8 @@
 Changed: `import compiler as tf`; local MNIST-shaped data. Expects an accuracy above 0.9.
 """
 
-import numpy as np
-
 import local_data as input_data
+import numpy as np
 
 import compiler as tf
 
