@@ -75,6 +75,7 @@ class _Converter:
         self.origins = {}
         self.sym_map = {}    # user-graph root Sym -> program dim (for dims in op attrs)
         self.expansions = {}  # deferred Operation -> its Expansion (compiler/expand.py)
+        self.parent = None    # the converter whose deferred op this one's graph builds
 
     def bind_graph_dim(self, declared, dim):
         """Map the user graph's symbol behind `declared` (if any, and not mapped yet) to
@@ -95,6 +96,8 @@ class _Converter:
             return resolved
 
         def program_dim(s):
+            if s not in self.sym_map and self.parent is not None:
+                return self.parent.map_attr(D.DimExpr.atom(s), op)   # captured by a build
             if s not in self.sym_map:
                 raise CompileError(f"{op.describe()}: its attributes use the dimension "
                                    f"{s.name} ({s.origin or 'symbolic'}), which no fed "
@@ -209,6 +212,7 @@ class _Converter:
         program's symbol table, node cache and symbol origins."""
         c = _Converter(graph, [], None)
         c.table, c.cache, c.origins, c.sym_map = self.table, self.cache, self.origins, sym_map
+        c.parent = self
         for ph, node in zip(placeholders, nodes):
             c.feed(ph, node)
         return c

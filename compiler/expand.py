@@ -15,6 +15,8 @@ Errors raised while building are `CompileError`s naming the deferred op and its 
 
 from __future__ import annotations
 
+import itertools
+
 from .autodiff.gradients import gradients
 from .errors import CompileError
 from .frontend.array_ops import zeros_like
@@ -23,12 +25,16 @@ from .frontend.graph import Graph, GraphError, Tensor
 from .ir import dims as D
 
 _BUILD_ERRORS = (TypeError, ValueError, IndexError, KeyError, GraphError, D.ShapeError)
+_SCRATCH = itertools.count()   # each scratch graph names its symbols apart (X<k>_<n>)
 
 
 class Expansion:
     def __init__(self, op, nodes, child):
         self.op = op
         self.graph = Graph()
+        # a dim of the user's graph that `build` captured keeps its own name, so the
+        # scratch converter can tell it from its own and ask its parent for it
+        self.graph.symbols = D.SymbolTable(prefix=f"X{next(_SCRATCH)}_")
         self._dims = {}          # program dim -> scratch DimExpr
         self._sym_map = {}       # scratch Sym -> program dim
         self._grads = {}         # id(grad node) -> list of scratch gradient tensors

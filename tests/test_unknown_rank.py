@@ -203,3 +203,27 @@ def test_shape_errors_found_at_compile_time_name_the_op_and_line():
     msg = str(info.value)
     assert "transpose" in msg and line in msg and "test_unknown_rank.py" in line
     assert "perm" in msg
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_more_composites_on_shapeless_tensors(backend):
+    """in_top_k, unstack, split, the sparse cross-entropy (its number of classes comes
+    from the feed) and tf.losses on shape-less placeholders, with gradients."""
+    x, labels = fc.placeholder("float"), fc.placeholder(fc.int32)
+    xv = np.array([[0.0, 1.0, 2.0], [3.0, 5.0, 4.0]], np.float32)
+    lv = np.array([1, 1], np.int32)
+    xent = fc.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=x)
+    loss = fc.losses.sparse_softmax_cross_entropy(labels, x)
+    outs = [fc.nn.in_top_k(x, labels, 1), fc.unstack(x, 2)[1], fc.split(x, [1, 2], axis=1)[1],
+            xent, loss, fc.gradients(loss, [x])[0]]
+    with fc.Session(config=_config(backend)) as sess:
+        top, row, part, xe, lo, grad = sess.run(outs, {x: xv, labels: lv})
+    lse = np.log(np.exp(xv).sum(1))
+    want = lse - xv[[0, 1], lv]
+    soft = np.exp(xv - lse[:, None])
+    np.testing.assert_array_equal(top, [False, True])
+    np.testing.assert_array_equal(row, xv[1])
+    np.testing.assert_array_equal(part, xv[:, 1:])
+    np.testing.assert_allclose(xe, want, rtol=1e-5)
+    np.testing.assert_allclose(lo, want.mean(), rtol=1e-5)
+    np.testing.assert_allclose(grad, (soft - np.eye(3)[lv]) / 2, rtol=1e-5, atol=1e-6)

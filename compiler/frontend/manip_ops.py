@@ -68,6 +68,10 @@ def unstack(value, num=None, axis=0, name="unstack") -> list:
     """Split `value` along `axis` into a list of tensors of rank R-1; the extent must be
     static or given as `num`."""
     x = convert_to_tensor(value)
+    if rank_unknown(x) and num is not None:
+        # one deferred part per output: the number of outputs is known, the rank is not
+        return [deferred(lambda t, k=k: unstack(t, num, axis)[k], [x], x.dtype,
+                         name=f"{name}_{k}") for k in range(int(num))]
     shape = known_shape(x, "unstack")
     axis = normalize_axis(axis, len(shape), "unstack")
     n = shape[axis] if isinstance(shape[axis], int) else num
@@ -105,6 +109,10 @@ def split(value, num_or_size_splits, axis=0, num=None, name="split") -> list:
     """Split along `axis` into `num_or_size_splits` equal parts (an int) or parts of the
     given sizes (a list; one entry may be -1)."""
     x = convert_to_tensor(value)
+    parts = _static_count(num_or_size_splits, num)
+    if rank_unknown(x) and parts is not None:
+        return [deferred(lambda t, k=k: split(t, num_or_size_splits, axis, num)[k], [x],
+                         x.dtype, name=f"{name}_{k}") for k in range(parts)]
     shape = known_shape(x, "split")
     axis = normalize_axis(axis, len(shape), "split")
     d = shape[axis]
@@ -159,6 +167,15 @@ def _split_even(x, shape, axis, n):
     parts = make("reshape", [x], shape=shape[:axis] + (n, -1) + shape[axis + 1:])
     lead = (slice(None),) * axis
     return [getitem(parts, lead + (k,)) for k in range(n)]
+
+
+def _static_count(num_or_size_splits, num):
+    """The number of parts `split` makes, when known without the input's shape."""
+    if isinstance(num_or_size_splits, (int, np.integer)):
+        return int(num_or_size_splits)
+    if isinstance(num_or_size_splits, (list, tuple)):
+        return len(num_or_size_splits)
+    return num
 
 
 def tile(input, multiples, name=None) -> Tensor:  # noqa: A002  (TF1 argument name)

@@ -153,10 +153,11 @@ def _softmax_xent(labels, logits, axis, name, stop_labels):
 def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None,
                                              name=None):
     """Softmax cross-entropy with `labels` given as class indices (int, shape of logits
-    without the last axis) instead of probability rows. The number of classes must be
-    static. A label outside [0, classes) raises `ExecutionError` at run time naming this
-    op, as TF does (the labels pass through a checked gather from `range(classes)`, so
-    every path reports it through the same error flag as `gather`)."""
+    without the last axis) instead of probability rows. The number of classes may be
+    symbolic (logits of unknown rank or a `None` last dim). A label outside
+    [0, classes) raises `ExecutionError` at run time naming this op, as TF does (the labels pass
+    through a checked gather from `range(classes)`, so every path reports it through the same error
+    flag as `gather`)."""
     _no_positional(_sentinel, "sparse_softmax_cross_entropy_with_logits")
     x = convert_to_tensor(logits)
     idx = convert_to_tensor(labels)
@@ -166,9 +167,9 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits
                         name=name or "SparseSoftmaxCrossEntropyWithLogits")
     shape = known_shape(x, "sparse_softmax_cross_entropy_with_logits")
     classes = shape[-1] if shape else None
-    if not isinstance(classes, int):
-        raise ValueError("sparse_softmax_cross_entropy_with_logits: logits need a static "
-                         f"last dimension (number of classes), got shape {list(shape)}")
+    if classes is None:
+        raise ValueError("sparse_softmax_cross_entropy_with_logits: logits need rank >= 1, "
+                         f"got shape {list(shape)}")
     if idx.shape.known_rank and idx.shape.ndims != len(shape) - 1:
         raise ValueError(f"sparse_softmax_cross_entropy_with_logits: labels of shape "
                          f"{list(idx.shape)} do not match logits of shape {list(shape)}")
