@@ -8,7 +8,8 @@ wrote them. Compilation converts a pruned copy into the compiler IR (`convert.py
 graph is never rewritten.
 
 Non-primitive op types that exist only here: `NoOp` (grouping, initializers),
-`identity`, `placeholder_with_default`.
+`identity`, `placeholder_with_default`, and `deferred`/`deferred_grad` (a composite
+that needs ranks unknown while the graph is built; `deferred.py`).
 """
 
 from __future__ import annotations
