@@ -227,3 +227,41 @@ def test_more_composites_on_shapeless_tensors(backend):
     np.testing.assert_allclose(xe, want, rtol=1e-5)
     np.testing.assert_allclose(lo, want.mean(), rtol=1e-5)
     np.testing.assert_allclose(grad, (soft - np.eye(3)[lv]) / 2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropout_mask_is_one_draw_for_value_and_gradient(backend):
+    """The mask of a deferred dropout is drawn once per run: the gradient is the kept
+    positions scaled by 1/keep_prob of the very value returned."""
+    x = fc.placeholder("float")
+    keep = fc.placeholder(fc.float32)
+    y = fc.nn.dropout(x * 1.0, keep, seed=3)
+    (g,) = fc.gradients(fc.reduce_sum(y), [x])
+    xv = np.ones((50, 40), np.float32)
+    with fc.Session(config=_config(backend)) as sess:
+        yv, gv = sess.run([y, g], {x: xv, keep: 0.5})
+        yv2 = sess.run(y, {x: xv, keep: 0.5})
+    np.testing.assert_array_equal(gv, (yv != 0) * 2.0)
+    assert 0.4 < (yv != 0).mean() < 0.6 and not np.array_equal(yv, yv2)   # a new draw
+
+
+def test_one_compile_per_fed_rank_with_deferred_ops():
+    x = fc.placeholder("float")
+    loss = fc.reduce_sum(fc.nn.softmax(x) * x)
+    (g,) = fc.gradients(loss, [x])
+    with fc.Session() as sess:
+        for shape in [(2, 3), (5, 7), (1, 4), (6,), (9,)]:
+            v = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            s = np.exp(v - v.max(-1, keepdims=True))
+            s /= s.sum(-1, keepdims=True)
+            got = sess.run(g, {x: v})
+            want = s * (v - (s * v).sum(-1, keepdims=True)) + s
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+        assert sess.compile_count == 2
+
+
+def test_second_derivative_through_a_deferred_op_names_it():
+    x = fc.placeholder("float")
+    (g,) = fc.gradients(fc.reduce_sum(fc.nn.softmax(x)), [x])
+    with pytest.raises(TypeError, match="second derivatives through deferred_grad"):
+        fc.gradients(fc.reduce_sum(g), [x])
