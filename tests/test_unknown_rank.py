@@ -243,6 +243,9 @@ def test_dropout_mask_is_one_draw_for_value_and_gradient(backend):
         yv2 = sess.run(y, {x: xv, keep: 0.5})
     np.testing.assert_array_equal(gv, (yv != 0) * 2.0)
     assert 0.4 < (yv != 0).mean() < 0.6 and not np.array_equal(yv, yv2)   # a new draw
+    # the gradient differentiates the forward expansion itself: one draw in the program
+    text = fc.dump([y, g], feeds={x: xv, keep: 0.5}, stages=["input"])["input"]
+    assert text.count("= random_uniform(") == 1
 
 
 def test_one_compile_per_fed_rank_with_deferred_ops():
