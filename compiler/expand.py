@@ -4,10 +4,11 @@
 `Expansion(op, inputs, child)` builds the "deferred" op `op` in a scratch `Graph`: one
 placeholder per input, shaped like the converted input node (a program dim appearing in
 several inputs is one scratch symbol, so equal dims stay equal), then `build(*placeholders)`
-under the op's name as scope, with every scratch op located at the op's file:line.
+under the op's name as scope, every scratch op located at the op's file:line (the
+scratch graph's `fixed_loc`).
 `child(graph, placeholders, nodes, sym_map)` (given by convert) returns a converter of
 the scratch graph sharing the program's symbol table and node cache, whose placeholders
-are the input nodes. `output()` is the tensor `build` returned; `grad(index, grad_node)`
+are the input nodes. `out` is the tensor `build` returned; `grad(index, grad_node)`
 adds `tf.gradients` of that output to the same scratch graph (once per incoming
 gradient), so a random draw in `build` is one draw for the value and its gradients.
 Errors raised while building are `CompileError`s naming the deferred op and its line.
@@ -35,6 +36,7 @@ class Expansion:
         # a dim of the user's graph that `build` captured keeps its own name, so the
         # scratch converter can tell it from its own and ask its parent for it
         self.graph.symbols = D.SymbolTable(prefix=f"X{next(_SCRATCH)}_")
+        self.graph.fixed_loc = op.loc   # what it builds was written on the op's line
         self._dims = {}          # program dim -> scratch DimExpr
         self._sym_map = {}       # scratch Sym -> program dim
         self._grads = {}         # id(grad node) -> list of scratch gradient tensors
@@ -46,7 +48,6 @@ class Expansion:
                                "a tensor built from its arguments")
         self.out = out
         self.converter = child(self.graph, self.inputs, list(nodes), self._sym_map)
-        self._locate()
 
     def _building(self):
         return _Building(self)
@@ -64,10 +65,6 @@ class Expansion:
             self._sym_map[s] = d
         return self._dims[d]
 
-    def _locate(self):
-        for o in self.graph.get_operations():
-            o.loc = self.op.loc
-
     def grad(self, index, grad_node):
         """The scratch tensor of d(output)/d(input `index`) weighted by `grad_node`."""
         key = id(grad_node)
@@ -76,12 +73,10 @@ class Expansion:
                 g = self._placeholder("grad", grad_node.type)
                 self.converter.feed(g, grad_node)
                 self._grads[key] = gradients([self.out], self.inputs, grad_ys=[g])
-            self._locate()
         got = self._grads[key][index]
         if got is None:
             with self._building():
                 got = zeros_like(self.inputs[index])
-            self._locate()
         return got
 
 

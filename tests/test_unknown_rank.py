@@ -202,6 +202,7 @@ def test_shape_errors_found_at_compile_time_name_the_op_and_line():
             sess.run(y, {x: np.ones((2, 3))})
     msg = str(info.value)
     assert "transpose" in msg and line in msg and "test_unknown_rank.py" in line
+    assert msg.count(line) == 2   # the deferred op and the primitive it built: one line
     assert "perm" in msg
 
 

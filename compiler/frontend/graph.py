@@ -199,6 +199,7 @@ class Graph:
         self.variable_store: dict = {}     # for get_variable (name -> Variable)
         self._var_scope_stack: list = []
         self.finalized = False
+        self.fixed_loc = None     # every op's file:line, when set (convert's scratch graphs)
 
     # ---- defaults ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -296,7 +297,7 @@ class Graph:
                 raise GraphError(f"an operation named {name!r} already exists")
         else:
             name = self.unique_name(name or op_type)
-        loc = user_location()
+        loc = self.fixed_loc or user_location()
         device = self._device_stack[-1] if self._device_stack else ""
         op = Operation(self, op_type, name, inputs, attrs, self._current_control_inputs(),
                        device, loc)
