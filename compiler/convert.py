@@ -15,6 +15,8 @@ into a compiler-IR `Program`.
 from __future__ import annotations
 
 from .errors import CompileError
+from .expand import Expansion
+from .frontend.deferred import DEFERRED_OPS
 from .frontend.graph import Graph, GraphError, Operation, Tensor
 from .ir import dims as D
 from .ir.nodes import NodeCache, Program, new_token
@@ -72,6 +74,8 @@ class _Converter:
         self.before = {}     # Operation -> frozenset of assign ops ordered before it
         self.origins = {}
         self.sym_map = {}    # user-graph root Sym -> program dim (for dims in op attrs)
+        self.expansions = {}  # deferred Operation -> its Expansion (compiler/expand.py)
+        self.parent = None    # the converter whose deferred op this one's graph builds
 
     def bind_graph_dim(self, declared, dim):
         """Map the user graph's symbol behind `declared` (if any, and not mapped yet) to
@@ -92,6 +96,8 @@ class _Converter:
             return resolved
 
         def program_dim(s):
+            if s not in self.sym_map and self.parent is not None:
+                return self.parent.map_attr(D.DimExpr.atom(s), op)   # captured by a build
             if s not in self.sym_map:
                 raise CompileError(f"{op.describe()}: its attributes use the dimension "
                                    f"{s.name} ({s.origin or 'symbolic'}), which no fed "
@@ -102,10 +108,11 @@ class _Converter:
     def placeholder_for(self, t: Tensor):
         declared = t._type.shape
         if declared is None:
-            rank = self.feed_ranks.get(t.name)
-            if rank is None:
+            fed = self.feed_ranks.get(t.name)
+            if fed is None:
                 raise CompileError(f"{t.op.describe()} has unknown rank; feed it to compile")
-            declared = (None,) * rank
+            # a rank, or the fed dims (1 where the feed's extent is 1, else None)
+            declared = (None,) * fed if isinstance(fed, int) else tuple(fed)
         shape = []
         for axis, d in enumerate(declared):
             if isinstance(d, int):
@@ -152,7 +159,9 @@ class _Converter:
             raise CompileError(f"placeholder {op.name!r} (created at {op.loc}) must be fed: "
                                f"a fetched value depends on it; add it to feed_dict")
         inputs = [self.input_node(t, op) for t in op.inputs]
-        if op.type in ("identity", "placeholder_with_default"):
+        if op.type in DEFERRED_OPS:
+            node = self.expand(op, inputs)
+        elif op.type in ("identity", "placeholder_with_default"):
             node = inputs[0]
             if op.type == "placeholder_with_default":
                 self.unify_declared(op, node)
@@ -160,6 +169,65 @@ class _Converter:
             node = self.make_primitive(op, inputs)
         node.add_provenance(op.name, op.loc)
         self.value[out] = node
+        self.bind_output_dims(out, node)
+
+    def bind_output_dims(self, out, node):
+        """Map the symbols of `out`'s build-time shape that no feed determined (the -1 of a
+        reshape of an unknown-rank tensor, say) to the program's dims, so attrs naming
+        them convert."""
+        declared = out._type.shape
+        if declared is not None and len(declared) == len(node.type.shape):
+            for a, b in zip(declared, node.type.shape):
+                if not isinstance(a, int):
+                    self.bind_graph_dim(a, b)
+
+    # ---- deferred ops (frontend/deferred.py, expand.py) ---------------------------------
+    def expand(self, op, inputs):
+        """The node of a deferred op: its build (or, for "deferred_grad", the gradient of
+        its forward op's build) made for the converted inputs' types."""
+        if op.type == "deferred":
+            exp = self.expansion(op, inputs)
+            tensor = exp.out
+        else:
+            exp = self.expansion(op.attrs["forward"], inputs[:-1])
+            tensor = exp.grad(op.attrs["index"], inputs[-1])
+        node = exp.converter.convert_tensor(tensor)
+        declared = op.outputs[0]._type
+        if node.type.dtype is not declared.dtype or (
+                declared.shape is not None and len(declared.shape) != len(node.type.shape)):
+            raise CompileError(f"{op.describe()}: built {node.type}, declared {declared}")
+        try:
+            self.unify_declared(op, node)
+        except D.ShapeError as e:
+            raise CompileError(f"{op.describe()}: {e}") from None
+        return node
+
+    def expansion(self, op, nodes):
+        if op not in self.expansions:
+            self.expansions[op] = Expansion(op, nodes, self.child)
+        return self.expansions[op]
+
+    def child(self, graph, placeholders, nodes, sym_map):
+        """A converter of a scratch graph whose placeholders are `nodes`, sharing this
+        program's symbol table, node cache and symbol origins."""
+        c = _Converter(graph, [], None)
+        c.table, c.cache, c.origins, c.sym_map = self.table, self.cache, self.origins, sym_map
+        c.parent = self
+        for ph, node in zip(placeholders, nodes):
+            c.feed(ph, node)
+        return c
+
+    def feed(self, tensor, node):
+        self.fed.add(tensor)
+        self.value[tensor] = node
+        self.before.setdefault(tensor.op, frozenset())
+
+    def convert_tensor(self, tensor):
+        """Convert what `tensor` needs (ops converted before are kept) and return its node."""
+        for op in _needed_ops([tensor.op], self.fed):
+            if op not in self.before:
+                self.convert_op(op)
+        return self.value[tensor] if tensor in self.fed else self.input_node(tensor, tensor.op)
 
     def unify_declared(self, op, node):
         declared = op.outputs[0]._type.shape

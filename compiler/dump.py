@@ -16,8 +16,9 @@
                      strings or `options=CompileOptions(device="gpu")`): the CUDA C
                      source, which NVRTC compiles (no GPU needed)
 and writes one file per stage (`NN_stage.txt`) when `dir` is given. `feeds` defaults to
-every placeholder the fetches depend on. Every IR node and kernel names the user op and
-the file:line that created it. The stages are the compile pipeline's
+every placeholder the fetches depend on; a dict of feeds with values (`{X: array}`)
+compiles a placeholder of unknown rank for its value's rank. Every IR node and kernel
+names the user op and the file:line that created it. The stages are the compile pipeline's
 (compiler/pipeline.py), which also writes the files (`write_stages`).
 
 `format="html"` returns `{"html": text}` instead: one self-contained page (the viewer of
@@ -32,6 +33,8 @@ generation); `stages` applies to the text format. docs/visualization.md has the 
 from __future__ import annotations
 
 import os
+
+import numpy as np
 
 from .options import CompileOptions
 from .pipeline import (
@@ -54,7 +57,8 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
     graph, tensors, targets, feed_list = resolve_fetches(fetches, feeds)
     texts = {"graph": graph_text(needed_ops(tensors, targets))}
     options = place(options, tensors, targets, feed_list)
-    compiled = compile_graph(graph, tensors, feed_list, options, targets=targets, dump=True)
+    compiled = compile_graph(graph, tensors, feed_list, options, targets=targets, dump=True,
+                             feed_ranks=_fed_ranks(feeds, feed_list))
     texts.update(stage_texts(compiled.report, compiled.executable))
     if stages != "all":
         wanted = [stages] if isinstance(stages, str) else list(stages)
@@ -65,6 +69,14 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
     if dir:
         write_stages(texts, dir)
     return texts
+
+
+def _fed_ranks(feeds, feed_list):
+    """{placeholder name: rank} of the unknown-rank placeholders given values in a dict."""
+    if not isinstance(feeds, dict):
+        return None
+    return {t.name: int(np.ndim(v)) for t, v in zip(feed_list, feeds.values())
+            if t._type.shape is None}
 
 
 def _dump_view(fetches, feeds, dir, format, options) -> dict:

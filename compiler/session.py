@@ -141,22 +141,37 @@ class Session:
         tensors = tuple(dict.fromkeys(f for f in flat if isinstance(f, Tensor)))
         targets = tuple(dict.fromkeys(f for f in flat if isinstance(f, Operation)))
         fed = tuple(sorted(feeds, key=lambda t: t.op._id))
-        ranks = tuple(feeds[t].ndim if t._type.shape is None else -1 for t in fed)
+        ranks = tuple(np.ndim(feeds[t]) if t._type.shape is None else None for t in fed)
         key = (tensors, targets, fed, ranks)
-        exe = self._cache.get(key)
-        if exe is None:
-            exe = self._compile_once(key)
+        units = None
+        if any(r is not None for r in ranks):
+            units = (tensors, targets, fed, tuple(
+                None if r is None else _fed_dims(feeds[t]) for t, r in zip(fed, ranks)))
+            key = units if units in self._cache else key
         with self._counter_lock:
             self._run_counter += 1
             counter = self._run_counter
         values = [feeds[t] for t in fed]
+        try:
+            outs = self._execute(key, values, fed, counter, out, tensors)
+        except FeedError:
+            # an unknown-rank feed whose extent-1 axes must broadcast (TF1): compile for
+            # them (see _fed_dims); a bad feed raises from there too
+            if units is None or key is units or all(1 not in k for k in units[3] if k):
+                raise
+            outs = self._execute(units, values, fed, counter, out, tensors)
+        by_tensor = dict(zip(tensors, outs))
+        return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
+
+    def _execute(self, key, values, fed, counter, out, tensors):
+        exe = self._cache.get(key)
+        if exe is None:
+            exe = self._compile_once(key)
         if exe.device != "gpu":  # a CPU program: GPU arrays are copied to the host
             values = [_host_value(v, t) for v, t in zip(values, fed)]
         with self._store.access(exe):  # writers take turns; readers share (see __init__)
-            outs = exe.run(values, self._store, counter,
+            return exe.run(values, self._store, counter,
                            out=None if out is None else [out.get(t) for t in tensors])
-        by_tensor = dict(zip(tensors, outs))
-        return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
 
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         """TF1's `Session.make_callable`: a function taking the values of `feed_list` by
@@ -196,7 +211,7 @@ class Session:
         return exe
 
     def _compile(self, tensors, targets, fed, ranks):
-        feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r >= 0}
+        feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r is not None}
         options = place(self.options, tensors, targets, fed)
         dump_dir = options.dump_dir and \
             os.path.join(options.dump_dir, f"program_{self.compile_count + 1:03d}")
@@ -308,3 +323,10 @@ def _flatten(fetches, graph):
 
     rebuild = walk(fetches)
     return flat, rebuild
+
+
+def _fed_dims(value):
+    """The second compile of an unknown-rank placeholder: its fed rank and which extents
+    are 1 (static there, so they broadcast as in TF1); other extents stay symbolic. The
+    first compile, for the rank only, serves every feed that needs no such broadcast."""
+    return tuple(1 if d == 1 else None for d in np.shape(value))

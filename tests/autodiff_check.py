@@ -5,7 +5,8 @@ spec, takes `out = build(*placeholders)`, and checks, for a random direction v, 
 central difference d/de L(x + e v) matches <grad L(x), v>, where L = sum(out * W) with a
 random fed weight W. `order=2` checks the gradient of L's gradient the same way (the
 gradient graph itself is differentiated). A spec is `(shape, low, high)` or a dict with
-`shape` (None = symbolic dim), `feed` (the fed shape), `low`, `high`, `dtype`.
+`shape` (None = symbolic dim; `shape=None`: unknown rank), `feed` (the fed shape), `low`,
+`high`, `dtype`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ BACKENDS = ("interpret", "llvm")
 
 def _spec(s):
     if isinstance(s, dict):
-        shape = tuple(s["shape"])
+        shape = None if s["shape"] is None else tuple(s["shape"])
         return dict(shape=shape, feed=tuple(s.get("feed", shape)), low=s.get("low", -1.0),
                     high=s.get("high", 1.0), dtype=s.get("dtype", "float64"))
     shape, low, high = s
@@ -33,6 +34,8 @@ def _spec(s):
 
 
 def _weight_placeholder(out):
+    if not out.shape.known_rank:
+        return fc.placeholder(out.dtype, name="W")
     dims = [d if isinstance(d, int) else None for d in out.shape]
     return fc.placeholder(out.dtype, dims, name="W")
 
@@ -47,7 +50,7 @@ def build_check(build, specs, order=1):
     specs = [_spec(s) for s in specs]
     graph = fc.Graph()
     with graph.as_default():
-        xs = [fc.placeholder(s["dtype"], [d for d in s["shape"]], name=f"x{i}")
+        xs = [fc.placeholder(s["dtype"], s["shape"], name=f"x{i}")
               for i, s in enumerate(specs)]
         out = build(*xs)
         weights = [_weight_placeholder(out)]

@@ -154,9 +154,13 @@ def test_unknown_rank_with_scalar_operands(fresh_default_graph):
     out = _run([gu, gs], {u: uv, s: 2.0})
     np.testing.assert_allclose(out[0], 2 * np.exp(uv))
     np.testing.assert_allclose(out[1], np.exp(uv).sum())
+    # an unknown-rank operand broadcast against a known one: the sum back to u's shape
+    # is built when the fed rank is known (it used to raise "unknown rank")
     v = fc.placeholder(fc.float64, (2, 2))
-    with pytest.raises(TypeError, match="unknown rank"):
-        fc.gradients(u * v, [u])
+    (gv,) = fc.gradients(u * v, [u])
+    vv = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_allclose(_run(gv, {u: uv, v: vv}), vv)
+    np.testing.assert_allclose(_run(gv, {u: np.ones(2), v: vv}), vv.sum(axis=0))
 
 
 def test_tf1_keyword_arguments_and_unconnected_zero(fresh_default_graph):

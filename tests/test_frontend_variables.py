@@ -188,3 +188,24 @@ def test_public_namespace():
     assert fc.initializers.zeros is fc.zeros_initializer
     for name in fc.__all__:
         assert hasattr(fc, name), name
+
+
+def test_reentering_a_scope_by_name_restarts_its_default_names(fresh_default_graph):
+    """TF1's PTB tutorial: the training and validation models are built in
+    variable_scope("Model") and variable_scope("Model", reuse=True); the default-named
+    scopes inside (`rnn/multi_rnn_cell`, made unique by default_name) must get the
+    same names the second time, so the second model reuses the first one's variables."""
+    def build():
+        with fc.variable_scope(None, default_name="cell"):
+            return fc.get_variable("w", [2])
+
+    with fc.variable_scope("Model"):
+        first = build()
+        sibling = build()
+    with fc.variable_scope("Model", reuse=True):
+        again = build()
+    assert first.name == "Model/cell/w:0" and sibling.name == "Model/cell_1/w:0"
+    assert again is first
+    with fc.variable_scope("Model"):                 # without reuse: the names are taken
+        with pytest.raises(ValueError, match="already exists"):
+            build()

@@ -301,9 +301,14 @@ def test_cells_share_variables_through_reuse():
     assert [v.name for v in fc.global_variables()] == ["rnn/basic_lstm_cell/kernel:0",
                                                        "rnn/basic_lstm_cell/bias:0"]
     assert again.variables == first.variables
+    # TF1: leaving "rnn" resets the default names made unique inside it, so a new cell
+    # in a new static_rnn finds "rnn/basic_lstm_cell" taken (TF1's well-known error);
+    # a scope of its own separates it
+    with pytest.raises(ValueError, match="already exists"):
+        fc.nn.static_rnn(fc.nn.rnn_cell.BasicLSTMCell(4), x, dtype=fc.float32)
     other = fc.nn.rnn_cell.BasicLSTMCell(4)
-    fc.nn.static_rnn(other, x, dtype=fc.float32)
-    assert other.variables[0].name == "rnn/basic_lstm_cell_1/kernel:0"
+    fc.nn.static_rnn(other, x, dtype=fc.float32, scope="second")
+    assert other.variables[0].name == "second/basic_lstm_cell/kernel:0"
     feed = {p: _rand(2, 3) for p in x}
     a, b, c = _run("interpret", [out_a[-1], out_b[-1], out_c[-1]], feed)
     np.testing.assert_array_equal(a, b)

@@ -15,7 +15,8 @@ from __future__ import annotations
 from ..frontend.array_ops import ones_like, zeros_like
 from ..frontend.core import _as_tensor, convert_to_tensor, make
 from ..frontend.graph import Tensor
-from .rules import PASS_THROUGH, rule_for
+from .deferred_rules import needs_ranks, rank_free_rule
+from .rules import PASS_THROUGH, RULES, rule_for
 
 
 def _as_list(v):
@@ -82,6 +83,8 @@ def _op_input_grads(op, grad):
     rule = rule_for(op.type)
     if rule is None:
         return [None] * len(op.inputs)
+    if op.type in RULES and needs_ranks(op, grad):
+        return rank_free_rule(rule, op, grad)
     return rule(op, grad)
 
 

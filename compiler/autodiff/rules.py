@@ -12,6 +12,7 @@ this module only builds the two objects below.
 from __future__ import annotations
 
 from ..ops import names
+from . import deferred_rules as R
 from . import elementwise_rules as E
 from . import structural_rules as S
 
@@ -37,6 +38,8 @@ NON_DIFFERENTIABLE = frozenset(names(differentiable=False))
 # Op types that exist only in the user graph (they compile to nothing).
 PASS_THROUGH = frozenset({"identity", "placeholder_with_default"})
 NO_GRADIENT_USER_OPS = frozenset({"NoOp"})
+# Rules of the user-graph-only ops that convert expands (frontend/deferred.py).
+USER_OP_RULES = {"deferred": R.deferred, "deferred_grad": R.deferred_grad}
 
 
 def rule_for(op_type: str):
@@ -44,6 +47,8 @@ def rule_for(op_type: str):
     when it is in neither set (the completeness test keeps that from happening)."""
     if op_type in RULES:
         return RULES[op_type]
+    if op_type in USER_OP_RULES:
+        return USER_OP_RULES[op_type]
     if op_type in NON_DIFFERENTIABLE or op_type in NO_GRADIENT_USER_OPS:
         return None
     raise KeyError(f"gradients: no gradient rule for op type {op_type!r}")

@@ -28,6 +28,7 @@ from .core import (
     make,
     op_scope,
 )
+from .deferred import deferred
 from .graph import Tensor, get_default_graph
 from .static import is_int_like, static_dims
 
@@ -209,9 +210,10 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     if idx.dtype.kind != "int":
         raise TypeError(f"one_hot: indices must be int32 or int64, got {idx.dtype.name}")
     (depth,) = dims_of([depth], "one_hot")
-    ishape = tuple(idx.shape) if idx.shape.known_rank else None
-    if ishape is None:
-        raise TypeError("one_hot: indices must have a known rank")
+    if not idx.shape.known_rank:
+        return deferred(lambda i: one_hot(i, depth, on_value, off_value, axis, dtype), [idx],
+                        _one_hot_dtype(dtype, on_value, off_value), name=name or "one_hot")
+    ishape = tuple(idx.shape)
     axis = len(ishape) if axis is None or axis == -1 else int(axis)
     if not 0 <= axis <= len(ishape):
         raise ValueError(f"one_hot: axis {axis} is out of range for indices of rank "

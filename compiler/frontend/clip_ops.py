@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import dtypes as T
 from . import math_ops as M
 from .array_ops import one_hot
 from .core import constant, convert_to_tensor, known_shape, make, op_scope
+from .deferred import deferred, rank_unknown
 from .graph import Tensor
 from .manip_ops import expand_dims
 from .reduce_ops import reduce_max, reduce_sum
@@ -86,6 +88,9 @@ def in_top_k(predictions, targets, k, name=None):
     """bool [batch]: whether `targets[i]` is among the `k` largest of `predictions[i]`."""
     pred = convert_to_tensor(predictions)
     tgt = convert_to_tensor(targets)
+    if rank_unknown(pred, tgt):
+        return deferred(lambda p, t: in_top_k(p, t, k), [pred, tgt], T.bool_,
+                        name=name or "in_top_k")
     shape = known_shape(pred, "in_top_k")
     if len(shape) != 2 or pred.dtype.kind != "float":
         raise ValueError(f"in_top_k: predictions must be a float matrix [batch, classes], "

@@ -23,6 +23,7 @@ import numpy as np
 from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ir.const import Const
+from .deferred import deferred, rank_unknown
 from .graph import Graph, Operation, Tensor, get_default_graph
 
 
@@ -176,6 +177,9 @@ def _convert_list(values, opname):
 def stack(values, axis=0, name="stack") -> Tensor:
     """Stack rank-R tensors of one shape into a rank-(R+1) tensor along a new `axis`."""
     tensors = _convert_list(values, "stack")
+    if rank_unknown(*tensors):
+        return deferred(lambda *ts: stack(list(ts), axis), tensors, tensors[0].dtype,
+                        name=name)
     shape = known_shape(tensors[0], "stack")
     axis = normalize_axis(axis, len(shape) + 1, "stack")
     for k, t in enumerate(tensors[1:], start=1):
@@ -195,6 +199,8 @@ def expand_dims(input, axis=None, name=None, dim=None) -> Tensor:  # noqa: A002
     axis = dim if axis is None else axis
     if axis is None:
         raise ValueError("expand_dims: axis is required")
+    if rank_unknown(x):
+        return deferred(lambda t: expand_dims(t, axis), [x], x.dtype, name=name or "ExpandDims")
     shape = known_shape(x, "ExpandDims")
     axis = normalize_axis(axis, len(shape) + 1, "ExpandDims")
     new = shape[:axis] + (1,) + shape[axis:]

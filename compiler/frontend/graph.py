@@ -8,8 +8,10 @@ wrote them. Compilation converts a pruned copy into the compiler IR (`convert.py
 graph is never rewritten.
 
 Non-primitive op types that exist only here: `NoOp` (grouping, initializers),
-`identity`, `placeholder_with_default`. Host input (tf.data iterators, queues) adds plain
-placeholders and NoOps, listed in `graph.host_io` (compiler/data/hostio.py).
+`identity`, `placeholder_with_default`, and `deferred`/`deferred_grad` (a composite
+that needs ranks unknown while the graph is built; `deferred.py`). Host input (tf.data
+iterators, queues) adds plain placeholders and NoOps, listed in `graph.host_io`
+(compiler/data/hostio.py).
 """
 
 from __future__ import annotations
@@ -202,6 +204,7 @@ class Graph:
         # host-side input (tf.data iterators, queues: compiler/data/hostio.py): set on the
         # first iterator or queue; `Session.run` hands it each run's fetches and feeds
         self.host_io = None
+        self.fixed_loc = None     # every op's file:line, when set (convert's scratch graphs)
 
     # ---- defaults ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -299,7 +302,7 @@ class Graph:
                 raise GraphError(f"an operation named {name!r} already exists")
         else:
             name = self.unique_name(name or op_type)
-        loc = user_location()
+        loc = self.fixed_loc or user_location()
         device = self._device_stack[-1] if self._device_stack else ""
         op = Operation(self, op_type, name, inputs, attrs, self._current_control_inputs(),
                        device, loc)

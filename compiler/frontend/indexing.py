@@ -21,6 +21,7 @@ import numpy as np
 
 from ..ir import dims as D
 from .core import _as_tensor, convert_to_tensor, identity, known_shape, make, op_scope
+from .deferred import deferred, rank_unknown
 from .graph import Tensor
 from .static import is_int_like, static_dims
 
@@ -32,6 +33,8 @@ class SliceIndexError(IndexError, ValueError):
 def getitem(x, key, name=None) -> Tensor:
     """`x[key]` (see the module docstring)."""
     x = convert_to_tensor(x)
+    if rank_unknown(x):
+        return deferred(lambda t: getitem(t, key), [x], x.dtype, name=name or "strided_slice")
     shape = known_shape(x, "strided_slice")
     items = _expand(key if isinstance(key, tuple) else (key,), len(shape))
     with op_scope(name, "strided_slice", [x]) as scope:
@@ -174,6 +177,8 @@ def _count(span, step):
 def reverse(tensor, axis, name=None) -> Tensor:
     """`tensor` with the order of elements reversed along each axis in `axis`."""
     x = convert_to_tensor(tensor)
+    if rank_unknown(x):
+        return deferred(lambda t: reverse(t, axis), [x], x.dtype, name=name or "ReverseV2")
     rank = len(known_shape(x, "ReverseV2"))
     axes = [int(a) for a in np.atleast_1d(axis)]
     key = [slice(None)] * rank

@@ -27,6 +27,7 @@ from .core import (
 )
 from .core import expand_dims as expand_dims  # re-exported: fc.expand_dims
 from .core import stack as stack  # re-exported: fc.stack (convert_to_tensor uses it)
+from .deferred import deferred, rank_unknown
 from .graph import Tensor
 from .indexing import getitem
 
@@ -41,6 +42,8 @@ def reshape(tensor, shape, name=None) -> Tensor:
 def transpose(a, perm=None, name="transpose", conjugate=False) -> Tensor:
     """Permute the axes: output axis i is input axis `perm[i]` (default: reversed)."""
     x = convert_to_tensor(a)
+    if rank_unknown(x):
+        return deferred(lambda t: transpose(t, perm), [x], x.dtype, name=name)
     rank = len(known_shape(x, "transpose"))
     if perm is None:
         perm = tuple(reversed(range(rank)))
@@ -53,7 +56,8 @@ def concat(values, axis, name="concat") -> Tensor:
     tensors = _convert_list(values, "concat")
     ranks = [t.shape.ndims for t in tensors if t.shape.known_rank]
     if not ranks:
-        raise TypeError("concat: at least one input needs a known rank")
+        return deferred(lambda *ts: concat(list(ts), axis), tensors, tensors[0].dtype,
+                        name=name)
     axis = normalize_axis(axis, ranks[0], "concat")
     if len(tensors) == 1:
         return identity(tensors[0], name=name)
@@ -64,6 +68,10 @@ def unstack(value, num=None, axis=0, name="unstack") -> list:
     """Split `value` along `axis` into a list of tensors of rank R-1; the extent must be
     static or given as `num`."""
     x = convert_to_tensor(value)
+    if rank_unknown(x) and num is not None:
+        # one deferred part per output: the number of outputs is known, the rank is not
+        return [deferred(lambda t, k=k: unstack(t, num, axis)[k], [x], x.dtype,
+                         name=f"{name}_{k}") for k in range(int(num))]
     shape = known_shape(x, "unstack")
     axis = normalize_axis(axis, len(shape), "unstack")
     n = shape[axis] if isinstance(shape[axis], int) else num
@@ -81,6 +89,8 @@ def squeeze(input, axis=None, name=None, squeeze_dims=None) -> Tensor:  # noqa: 
     kept unless named in `axis`, which then requires it to be 1 at run time)."""
     x = convert_to_tensor(input)
     axis = squeeze_dims if axis is None else axis
+    if rank_unknown(x):
+        return deferred(lambda t: squeeze(t, axis), [x], x.dtype, name=name or "Squeeze")
     shape = known_shape(x, "Squeeze")
     if axis is None:
         drop = {i for i, d in enumerate(shape) if d == 1}
@@ -99,6 +109,10 @@ def split(value, num_or_size_splits, axis=0, num=None, name="split") -> list:
     """Split along `axis` into `num_or_size_splits` equal parts (an int) or parts of the
     given sizes (a list; one entry may be -1)."""
     x = convert_to_tensor(value)
+    parts = _static_count(num_or_size_splits, num)
+    if rank_unknown(x) and parts is not None:
+        return [deferred(lambda t, k=k: split(t, num_or_size_splits, axis, num)[k], [x],
+                         x.dtype, name=f"{name}_{k}") for k in range(parts)]
     shape = known_shape(x, "split")
     axis = normalize_axis(axis, len(shape), "split")
     d = shape[axis]
@@ -155,9 +169,20 @@ def _split_even(x, shape, axis, n):
     return [getitem(parts, lead + (k,)) for k in range(n)]
 
 
+def _static_count(num_or_size_splits, num):
+    """The number of parts `split` makes, when known without the input's shape."""
+    if isinstance(num_or_size_splits, (int, np.integer)):
+        return int(num_or_size_splits)
+    if isinstance(num_or_size_splits, (list, tuple)):
+        return len(num_or_size_splits)
+    return num
+
+
 def tile(input, multiples, name=None) -> Tensor:  # noqa: A002  (TF1 argument name)
     """Repeat `input` `multiples[i]` times along axis i (static multiples)."""
     x = convert_to_tensor(input)
+    if rank_unknown(x):
+        return deferred(lambda t: tile(t, multiples), [x], x.dtype, name=name or "Tile")
     shape = known_shape(x, "Tile")
     reps = tuple(int(m) for m in dims_of(multiples, "Tile"))
     if len(reps) != len(shape) or any(m < 0 for m in reps):
@@ -176,6 +201,9 @@ def pad(tensor, paddings, mode="CONSTANT", name=None, constant_values=0) -> Tens
     CONSTANT (with `constant_values`), REFLECT (mirror without the edge) and SYMMETRIC
     (mirror with the edge)."""
     x = convert_to_tensor(tensor)
+    if rank_unknown(x):
+        return deferred(lambda t: pad(t, paddings, mode, None, constant_values), [x], x.dtype,
+                        name=name or "Pad")
     shape = known_shape(x, "Pad")
     pads = _static_pairs(paddings, len(shape))
     mode = mode.upper()
@@ -225,6 +253,9 @@ def gather(params, indices, validate_indices=None, name=None, axis=None, batch_d
         raise ValueError("gather: batch_dims is not supported")
     p = convert_to_tensor(params)
     idx = convert_to_tensor(indices)
+    if rank_unknown(p, idx):
+        return deferred(lambda a, i: gather(a, i, axis=axis), [p, idx], p.dtype,
+                        name=name or "GatherV2")
     axis = normalize_axis(0 if axis is None else axis, len(known_shape(p, "GatherV2")),
                           "GatherV2")
     return make("gather", [p, idx], name=name or "GatherV2", axis=axis)

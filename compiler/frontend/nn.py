@@ -21,6 +21,7 @@ from .core import (
     make,
     op_scope,
 )
+from .deferred import deferred, rank_unknown
 from .embedding import embedding_lookup  # noqa: F401  (fc.nn.embedding_lookup)
 from .math_ops import sigmoid, tanh  # noqa: F401  (re-exported as fc.nn.sigmoid/tanh)
 from .reduce_ops import _axes
@@ -85,6 +86,8 @@ def softmax(logits, axis=None, name=None, dim=None):
     first so large logits do not overflow."""
     x = convert_to_tensor(logits)
     axis = -1 if axis is None and dim is None else (dim if axis is None else axis)
+    if rank_unknown(x):
+        return deferred(lambda t: softmax(t, axis), [x], x.dtype, name=name or "Softmax")
     with op_scope(name, "Softmax", [x]) as scope:
         z, ax = _shifted(x, axis)
         e = make("exp", [z])
@@ -96,6 +99,9 @@ def log_softmax(logits, axis=None, name=None, dim=None):
     """`x - log(sum(exp(x)))` along `axis` (default -1), computed stably."""
     x = convert_to_tensor(logits)
     axis = -1 if axis is None and dim is None else (dim if axis is None else axis)
+    if rank_unknown(x):
+        return deferred(lambda t: log_softmax(t, axis), [x], x.dtype,
+                        name=name or "LogSoftmax")
     with op_scope(name, "LogSoftmax", [x]) as scope:
         z, ax = _shifted(x, axis)
         return make("sub", [z, _log_sum_exp(z, ax)], name=scope)
@@ -131,6 +137,9 @@ def softmax_cross_entropy_with_logits_v2(_sentinel=None, labels=None, logits=Non
 
 def _softmax_xent(labels, logits, axis, name, stop_labels):
     x, y = binary_operands(logits, labels, "softmax_cross_entropy_with_logits")
+    if rank_unknown(x):
+        return deferred(lambda a, b: _softmax_xent(b, a, axis, None, stop_labels), [x, y],
+                        x.dtype, name=name or "softmax_cross_entropy_with_logits")
     with op_scope(name, "softmax_cross_entropy_with_logits", [x, y]) as scope:
         if stop_labels:
             y = make("stop_gradient", [y])
@@ -144,18 +153,23 @@ def _softmax_xent(labels, logits, axis, name, stop_labels):
 def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None,
                                              name=None):
     """Softmax cross-entropy with `labels` given as class indices (int, shape of logits
-    without the last axis) instead of probability rows. The number of classes must be
-    static. A label outside [0, classes) raises `ExecutionError` at run time naming this
-    op, as TF does (the labels pass through a checked gather from `range(classes)`, so
-    every path reports it through the same error flag as `gather`)."""
+    without the last axis) instead of probability rows. The number of classes may be
+    symbolic (logits of unknown rank or a `None` last dim). A label outside
+    [0, classes) raises `ExecutionError` at run time naming this op, as TF does (the labels pass
+    through a checked gather from `range(classes)`, so every path reports it through the same error
+    flag as `gather`)."""
     _no_positional(_sentinel, "sparse_softmax_cross_entropy_with_logits")
     x = convert_to_tensor(logits)
     idx = convert_to_tensor(labels)
+    if rank_unknown(x):
+        return deferred(lambda a, i: sparse_softmax_cross_entropy_with_logits(
+                            labels=i, logits=a), [x, idx], x.dtype, idx.shape,
+                        name=name or "SparseSoftmaxCrossEntropyWithLogits")
     shape = known_shape(x, "sparse_softmax_cross_entropy_with_logits")
     classes = shape[-1] if shape else None
-    if not isinstance(classes, int):
-        raise ValueError("sparse_softmax_cross_entropy_with_logits: logits need a static "
-                         f"last dimension (number of classes), got shape {list(shape)}")
+    if classes is None:
+        raise ValueError("sparse_softmax_cross_entropy_with_logits: logits need rank >= 1, "
+                         f"got shape {list(shape)}")
     if idx.shape.known_rank and idx.shape.ndims != len(shape) - 1:
         raise ValueError(f"sparse_softmax_cross_entropy_with_logits: labels of shape "
                          f"{list(idx.shape)} do not match logits of shape {list(shape)}")
@@ -185,6 +199,9 @@ def bias_add(value, bias, data_format=None, name=None):
     last one, or axis 1 for `data_format` "NC..." (e.g. "NCHW")."""
     x = convert_to_tensor(value)
     b = convert_to_tensor(bias) if _is_tensor_like(bias) else convert_to_tensor(bias, x.dtype)
+    if rank_unknown(x):
+        return deferred(lambda a, c: bias_add(a, c, data_format), [x, b], x.dtype,
+                        name=name or "BiasAdd")
     shape = known_shape(x, "BiasAdd")
     if b.shape.ndims != 1 or len(shape) < 2:
         raise ValueError(f"BiasAdd: bias must be 1-D and value at least 2-D, got shapes "

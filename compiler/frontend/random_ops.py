@@ -18,6 +18,7 @@ result always lies in [mean - 2*stddev, mean + 2*stddev].
 from __future__ import annotations
 
 import os
+from functools import partial
 
 from ..ir import dtypes as T
 from .core import (
@@ -30,6 +31,7 @@ from .core import (
     make,
     op_scope,
 )
+from .deferred import deferred, rank_unknown
 from .graph import get_default_graph
 
 DEFAULT_GRAPH_SEED = 87654321
@@ -148,6 +150,10 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=T.float32, seed=None, na
         return _scale_shift(r, stddev, mean, scope)
 
 
+def _uniform_like(seeds, x):
+    return _draw("random_uniform", tuple(x.shape), x.dtype, *seeds)
+
+
 def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
     """Zero each element with probability `rate` (= 1 - keep_prob) and scale the rest by
     `1 / keep_prob`; `noise_shape` (broadcastable to x) shares the decision across
@@ -157,8 +163,18 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
         raise ValueError("dropout: pass exactly one of keep_prob and rate")
     keep = 1 - rate if keep_prob is None else keep_prob
     keep = convert_to_tensor(keep) if _is_tensor_like(keep) else convert_to_tensor(keep, x.dtype)
+    if rank_unknown(keep):
+        # TF1's keep_prob is a scalar (`tf.placeholder(tf.float32)` in most programs)
+        keep = make("reshape", [keep], shape=())
     with op_scope(name, "dropout", [x]) as scope:
-        shape = noise_shape if noise_shape is not None else tuple(known_shape(x, "dropout"))
-        u = random_uniform(shape, dtype=x.dtype, seed=seed)
+        if noise_shape is None and rank_unknown(x):
+            # the mask is drawn once the rank is fed, with seeds fixed now (same numbers
+            # in every compile); the draw has no gradient
+            seeds = get_seed(seed)
+            u = deferred(partial(_uniform_like, seeds), [x], x.dtype, name="random_uniform",
+                         differentiable=False)
+        else:
+            shape = noise_shape if noise_shape is not None else tuple(known_shape(x, "dropout"))
+            u = random_uniform(shape, dtype=x.dtype, seed=seed)
         mask = make("floor", [make("add", [u, keep])])
         return make("mul", [make("div", [x, keep]), mask], name=scope)

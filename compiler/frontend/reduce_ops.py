@@ -11,9 +11,12 @@ truncates toward zero like TF1. Bad axes raise ValueError naming the op.
 
 from __future__ import annotations
 
+import functools
+
 from ..ir import dims as D
 from ..ir import dtypes as T
 from .core import constant, convert_to_tensor, make, normalize_axis, op_scope
+from .deferred import deferred
 
 
 def _axes(x, axis, opname):
@@ -42,6 +45,29 @@ def _keep(keepdims, keep_dims):
     return bool(keep_dims if keepdims is None else keepdims)
 
 
+def _rank_deferred(tf_name):
+    """A reduction whose negative axes meet an input of unknown rank is built when
+    convert knows the rank (frontend/deferred.py); otherwise it is built now."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def reduction(input_tensor, axis=None, keepdims=None, name=None,
+                      reduction_indices=None, keep_dims=None):
+            x = convert_to_tensor(input_tensor)
+            ax = axis if axis is not None else reduction_indices
+            if not x.shape.known_rank and _has_negative(ax):
+                keep = _keep(keepdims, keep_dims)
+                return deferred(lambda t: fn(t, ax, keep), [x], x.dtype, name=name or tf_name)
+            return fn(x, axis, keepdims, name, reduction_indices, keep_dims)
+        return reduction
+    return wrap
+
+
+def _has_negative(axis) -> bool:
+    if isinstance(axis, int):
+        return axis < 0
+    return isinstance(axis, (list, tuple)) and any(isinstance(a, int) and a < 0 for a in axis)
+
+
 def _reduction(prim, tf_name, doc):
     def fn(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None,
            keep_dims=None):
@@ -51,7 +77,7 @@ def _reduction(prim, tf_name, doc):
                     keepdims=_keep(keepdims, keep_dims))
     fn.__name__ = prim
     fn.__doc__ = doc
-    return fn
+    return _rank_deferred(tf_name)(fn)
 
 
 reduce_sum = _reduction("reduce_sum", "Sum", "Sum over `axis` (0 for an empty axis).")
@@ -62,6 +88,7 @@ reduce_min = _reduction("reduce_min", "Min", "Minimum over `axis` (+inf / the hi
                         "int for an empty axis).")
 
 
+@_rank_deferred("Mean")
 def reduce_mean(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None,
                 keep_dims=None):
     """Mean over `axis`: the sum divided by the number of reduced elements (NaN for an
@@ -106,7 +133,7 @@ def _bool_reduction(prim, tf_name, doc):
             return make("cast", [red], name=scope, dtype=T.bool_)
     fn.__name__ = tf_name
     fn.__doc__ = doc
-    return fn
+    return _rank_deferred(tf_name)(fn)
 
 
 reduce_any = _bool_reduction("reduce_max", "Any", "Logical or over `axis` (False when "
@@ -115,6 +142,7 @@ reduce_all = _bool_reduction("reduce_min", "All", "Logical and over `axis` (True
                              "empty).")
 
 
+@_rank_deferred("ReduceLogSumExp")
 def reduce_logsumexp(input_tensor, axis=None, keepdims=None, name=None,
                      reduction_indices=None, keep_dims=None):
     """`log(sum(exp(x)))` over `axis`, computed stably by subtracting the maximum

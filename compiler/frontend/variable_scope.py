@@ -118,10 +118,26 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
                               _first(regularizer, parent.regularizer),
                               _first(dtype, parent.dtype), name_scope=opened)
         graph._var_scope_stack.append(scope)
+        counts = _default_name_counts.setdefault(graph, {})
+        before = dict(counts)
         try:
             yield scope
         finally:
             graph._var_scope_stack.pop()
+            _close_subscopes(counts, before, full, isinstance(name_or_scope, VariableScope))
+
+
+def _close_subscopes(counts, before, full, reentered):
+    """TF1's exit of a variable scope: the default names made unique inside a scope
+    entered by name start again the next time it is entered (so a second model built in
+    `variable_scope("Model", reuse=True)` finds `Model/rnn/multi_rnn_cell`, not
+    `multi_rnn_cell_1`); re-entering a VariableScope object restores the counts."""
+    if reentered:
+        counts.clear()
+        counts.update(before)
+        return
+    for key in [k for k in counts if k.startswith(full + "/")]:
+        del counts[key]
 
 
 def _first(value, default):

@@ -23,6 +23,13 @@ def _known(t, name):
     return t.shape
 
 
+def _unknown(*types) -> bool:
+    """An input of unknown rank (a user graph with shape-less placeholders): the result
+    is what the attrs say, else of unknown rank; convert infers again once the rank is
+    fed and runs every check below."""
+    return any(t.shape is None for t in types)
+
+
 # reshape --------------------------------------------------------------------------------
 def resolve_reshape(in_shape, shape, ctx):
     """Dims of reshape(in_shape -> shape) with at most one -1; unifies the sizes."""
@@ -58,8 +65,15 @@ def resolve_reshape(in_shape, shape, ctx):
 def _reshape_infer(in_types, attrs, ctx):
     (t,) = in_types
     if t.shape is None:
-        return TensorType(t.dtype, None if -1 in attrs["shape"] else tuple(attrs["shape"]))
+        # the -1 of an input of unknown rank is a fresh symbol until convert knows the rank
+        shape = tuple(D.DimExpr.atom(ctx.table.new_symbol("reshape -1")) if _is_hole(d) else d
+                      for d in attrs["shape"])
+        return TensorType(t.dtype, shape)
     return TensorType(t.dtype, resolve_reshape(t.shape, attrs["shape"], ctx))
+
+
+def _is_hole(d) -> bool:
+    return isinstance(d, int) and d == -1
 
 
 def _reshape_ref(x, shape):
@@ -73,6 +87,8 @@ register(OpDef("reshape", 1, {"shape": "dims"}, _reshape_infer, _reshape_ref, "m
 def _transpose_infer(in_types, attrs, ctx):
     (t,) = in_types
     perm = attrs["perm"]
+    if _unknown(t):
+        return TensorType(t.dtype, None)
     shape = _known(t, "transpose")
     if sorted(perm) != list(range(len(shape))):
         raise ValueError(f"transpose: perm {list(perm)} is not a permutation of "
@@ -88,6 +104,8 @@ register(OpDef("transpose", 1, {"perm": "ints"}, _transpose_infer,
 def _broadcast_infer(in_types, attrs, ctx):
     (t,) = in_types
     shape = tuple(attrs["shape"])
+    if _unknown(t):
+        return TensorType(t.dtype, shape)
     src = _known(t, "broadcast")
     if len(src) > len(shape):
         raise D.ShapeError(f"broadcast: cannot broadcast rank {len(src)} to rank {len(shape)}")
@@ -111,6 +129,8 @@ register(OpDef("broadcast", 1, {"shape": "dims"}, _broadcast_infer,
 # slice ----------------------------------------------------------------------------------
 def _slice_infer(in_types, attrs, ctx):
     (t,) = in_types
+    if _unknown(t):
+        return TensorType(t.dtype, tuple(attrs["size"]))
     shape = _known(t, "slice")
     begin, size, stride = attrs["begin"], attrs["size"], attrs["stride"]
     if not len(begin) == len(size) == len(stride) == len(shape):
@@ -151,6 +171,8 @@ def _concat_infer(in_types, attrs, ctx):
     if not in_types:
         raise ValueError("concat needs at least one input")
     dtype = in_types[0].dtype
+    if _unknown(*in_types):
+        return TensorType(dtype, None)
     shapes = [_known(t, "concat") for t in in_types]
     rank = len(shapes[0])
     axis = attrs["axis"]
@@ -183,6 +205,8 @@ register(OpDef("concat", None, {"axis": "int"}, _concat_infer,
 # pad ------------------------------------------------------------------------------------
 def _pad_infer(in_types, attrs, ctx):
     (t,) = in_types
+    if _unknown(t):
+        return TensorType(t.dtype, None)
     shape = _known(t, "pad")
     pads = attrs["pads"]
     if len(pads) != len(shape):
@@ -213,6 +237,8 @@ def _gather_infer(in_types, attrs, ctx):
     params, indices = in_types
     if not indices.dtype.is_int:
         raise TypeError(f"gather: indices must be int32 or int64, got {indices.dtype.name}")
+    if _unknown(params, indices):
+        return TensorType(params.dtype, None)
     ps = _known(params, "gather")
     axis = attrs["axis"]
     if not 0 <= axis < len(ps):
@@ -241,6 +267,8 @@ def _scatter_infer(in_types, attrs, ctx):
     if not indices.dtype.is_int:
         raise TypeError(f"scatter_add: indices must be int, got {indices.dtype.name}")
     shape, axis = tuple(attrs["shape"]), attrs["axis"]
+    if _unknown(updates, indices):
+        return TensorType(updates.dtype, shape)
     us, ish = _known(updates, "scatter_add"), _known(indices, "scatter_add")
     expect = shape[:axis] + tuple(ish) + shape[axis + 1:]
     if len(us) != len(expect):

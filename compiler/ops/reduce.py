@@ -40,7 +40,9 @@ def _reduce_infer(name):
         if t.dtype.is_bool:
             raise TypeError(f"{name} does not accept bool; cast to a number first")
         if t.shape is None:
-            return TensorType(t.dtype, None)
+            # reducing every axis without keepdims is a scalar whatever the rank
+            full = attrs["axes"] is None and not attrs["keepdims"]
+            return TensorType(t.dtype, () if full else None)
         axes = normalize_axes(attrs["axes"], len(t.shape), name)
         return TensorType(t.dtype, reduced_shape(t.shape, axes, attrs["keepdims"]))
     return infer

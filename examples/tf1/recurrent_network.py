@@ -1,0 +1,72 @@
+"""LSTM classifier, after TensorFlow-Examples recurrent_network.py: each image row is a
+time step, `tf.unstack(x, timesteps, 1)`, `rnn.BasicLSTMCell(num_hidden,
+forget_bias=1.0)`, `rnn.static_rnn`, softmax cross-entropy with Adam... here
+`from tensorflow.contrib import rnn` becomes `rnn = tf.contrib.rnn`.
+
+Changed: `import compiler as tf`; local MNIST-shaped data; fewer steps and units.
+Expects a test accuracy above 0.8.
+"""
+
+import local_data as input_data
+
+import compiler as tf
+
+rnn = tf.contrib.rnn
+
+mnist = input_data.read_data_sets("/tmp/data/", one_hot=True)
+
+learning_rate = 0.01
+training_steps = 150
+batch_size = 64
+display_step = 50
+
+num_input = 28
+timesteps = 28
+num_hidden = 32
+num_classes = 10
+
+X = tf.placeholder("float", [None, timesteps, num_input])
+Y = tf.placeholder("float", [None, num_classes])
+
+weights = {'out': tf.Variable(tf.random_normal([num_hidden, num_classes]))}
+biases = {'out': tf.Variable(tf.random_normal([num_classes]))}
+
+
+def RNN(x, weights, biases):
+    x = tf.unstack(x, timesteps, 1)
+    lstm_cell = rnn.BasicLSTMCell(num_hidden, forget_bias=1.0)
+    outputs, states = rnn.static_rnn(lstm_cell, x, dtype=tf.float32)
+    return tf.matmul(outputs[-1], weights['out']) + biases['out']
+
+
+logits = RNN(X, weights, biases)
+prediction = tf.nn.softmax(logits)
+
+loss_op = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=logits, labels=Y))
+optimizer = tf.train.AdamOptimizer(learning_rate=learning_rate)
+train_op = optimizer.minimize(loss_op)
+
+correct_pred = tf.equal(tf.argmax(prediction, 1), tf.argmax(Y, 1))
+accuracy = tf.reduce_mean(tf.cast(correct_pred, tf.float32))
+
+init = tf.global_variables_initializer()
+
+with tf.Session() as sess:
+    sess.run(init)
+    for step in range(1, training_steps + 1):
+        batch_x, batch_y = mnist.train.next_batch(batch_size)
+        batch_x = batch_x.reshape((batch_size, timesteps, num_input))
+        sess.run(train_op, feed_dict={X: batch_x, Y: batch_y})
+        if step % display_step == 0 or step == 1:
+            loss, acc = sess.run([loss_op, accuracy], feed_dict={X: batch_x, Y: batch_y})
+            print("Step " + str(step) + ", Minibatch Loss= " + "{:.4f}".format(loss)
+                  + ", Training Accuracy= " + "{:.3f}".format(acc))
+    print("Optimization Finished!")
+    test_len = 256
+    test_data = mnist.test.images[:test_len].reshape((-1, timesteps, num_input))
+    test_label = mnist.test.labels[:test_len]
+    acc = sess.run(accuracy, feed_dict={X: test_data, Y: test_label})
+    print("Testing Accuracy:", acc)
+
+print(f"result: test accuracy {acc:.3f} (expected > 0.8)")
+raise SystemExit(0 if acc > 0.8 else 1)
