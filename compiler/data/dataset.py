@@ -389,9 +389,9 @@ class SkipDataset(_UnaryDataset):
 
 class ShuffleDataset(_UnaryDataset):
     """TF1's shuffle buffer (blocks.shuffled). Seeds follow `tf.set_random_seed`: the
-    graph seed and the op seed (`seed=`, or the graph's next op seed) key a numpy Philox
-    generator (key word 0: graph seed << 32 | op seed; word 1: the iteration count when
-    `reshuffle_each_iteration`, else 0), so each pass of a `repeat` gets a new order.
+    graph seed and the op seed (`seed=`, or the graph's next op seed) key the generator
+    (`blocks.seeded_rng`) with the iteration count when `reshuffle_each_iteration` (else
+    0), so each pass of a `repeat` gets a new order.
     The count lives in the iterator's state: re-initializing an iterator replays the same
     sequence of orders."""
 
@@ -405,10 +405,7 @@ class ShuffleDataset(_UnaryDataset):
 
     def _blocks(self, ctx):
         epoch = ctx.count(self)
-        graph_seed, op_seed = self._seeds
-        key = [(graph_seed & 0xFFFFFFFF) << 32 | (op_seed & 0xFFFFFFFF),
-               epoch if self._reshuffle else 0]
-        rng = np.random.Generator(np.random.Philox(key=np.asarray(key, dtype=np.uint64)))
+        rng = B.seeded_rng(self._seeds, epoch if self._reshuffle else 0)
         yield from B.shuffled(self._input._blocks(ctx), self._buffer, rng)
 
 
