@@ -26,7 +26,7 @@ from runtime.errors import InvalidArgumentError
 
 from ..frontend.array_ops import placeholder
 from ..frontend.core import _default_dtype, _numpy_dtype, convert_to_tensor
-from ..frontend.graph import Tensor, TensorShape, get_default_graph, user_location
+from ..frontend.graph import Tensor, get_default_graph, user_location
 from ..frontend.random_ops import get_seed
 from ..ir import dtypes as T
 from . import blocks as B
@@ -41,27 +41,11 @@ def _spec_of_tensor(t: Tensor) -> Spec:
     return Spec(t.dtype, tuple(shape.as_list()) if shape.known_rank else None)
 
 
-class Dataset:
-    """Base of every dataset; the TF1 methods build new datasets."""
+class Dataset(nest.Described):
+    """Base of every dataset; the TF1 methods build new datasets (the element
+    description, `output_types` etc., comes from `nest.Described`)."""
 
     _spec = None  # a nest of Spec
-
-    # -- TF1's element description ---------------------------------------------------
-    @property
-    def output_types(self):
-        return nest.map_structure(lambda s: s.dtype, self._spec)
-
-    @property
-    def output_shapes(self):
-        return nest.map_structure(lambda s: TensorShape(s.shape), self._spec)
-
-    @property
-    def output_classes(self):
-        return nest.map_structure(lambda s: Tensor, self._spec)
-
-    @property
-    def element_spec(self):
-        return self._spec
 
     # -- sources -----------------------------------------------------------------------
     @staticmethod
