@@ -455,12 +455,13 @@ def _run_traced(ctx, traced: _Traced, block):
     return tuple(np.stack([np.asarray(r[k]) for r in rows]) for k in range(len(traced.outputs)))
 
 
-class MapDataset(_UnaryDataset):
-    def __init__(self, input_dataset, fn):
+class _FunctionDataset(_UnaryDataset):
+    """A dataset applying a traced function to its input's elements: `_apply(block,
+    outputs)` turns the function's outputs for a non-empty block into the output block."""
+
+    def __init__(self, input_dataset, fn, what):
         super().__init__(input_dataset)
-        self._fn = _Traced(fn, input_dataset._spec, "MapDataset")
-        self._spec = nest.pack_as(self._fn.structure,
-                                  [_spec_of_tensor(t) for t in self._fn.outputs])
+        self._fn = _Traced(fn, input_dataset._spec, what)
 
     @property
     def vectorized(self) -> bool:
@@ -470,25 +471,27 @@ class MapDataset(_UnaryDataset):
     def _blocks(self, ctx):
         for block in B.rechunk(self._input._blocks(ctx)):
             if len(block[0]):
-                yield _run_traced(ctx, self._fn, block)
+                yield self._apply(block, _run_traced(ctx, self._fn, block))
 
 
-class FilterDataset(_UnaryDataset):
+class MapDataset(_FunctionDataset):
+    def __init__(self, input_dataset, fn):
+        super().__init__(input_dataset, fn, "MapDataset")
+        self._spec = nest.pack_as(self._fn.structure,
+                                  [_spec_of_tensor(t) for t in self._fn.outputs])
+
+    def _apply(self, block, outputs):
+        return outputs
+
+
+class FilterDataset(_FunctionDataset):
     def __init__(self, input_dataset, predicate):
-        super().__init__(input_dataset)
-        self._fn = _Traced(predicate, input_dataset._spec, "FilterDataset")
+        super().__init__(input_dataset, predicate, "FilterDataset")
         out = self._fn.outputs
         if len(out) != 1 or out[0].dtype is not T.bool_ or out[0].shape.as_list() != []:
             raise TypeError("Dataset.filter: the predicate must return one scalar bool tensor, "
                             f"got {[t.type for t in out]}")
 
-    @property
-    def vectorized(self) -> bool:
-        return self._fn.vector is not None
-
-    def _blocks(self, ctx):
-        for block in B.rechunk(self._input._blocks(ctx)):
-            if len(block[0]):
-                (keep,) = _run_traced(ctx, self._fn, block)
-                keep = np.asarray(keep, dtype=bool).reshape(-1)
-                yield tuple(a[keep] for a in block)
+    def _apply(self, block, outputs):
+        keep = np.asarray(outputs[0], dtype=bool).reshape(-1)
+        return tuple(a[keep] for a in block)
