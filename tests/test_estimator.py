@@ -133,12 +133,11 @@ def test_numpy_input_fn_batches_across_epochs_and_ends():
     features, labels = tf.estimator.inputs.numpy_input_fn(
         {"a": x}, np.arange(10), batch_size=4, num_epochs=2, shuffle=False)()
     assert features["a"].shape.as_list() == [None, 1] and labels.dtype is tf.int64
-    (feeder,) = tf.get_collection(tf.train.hooks.HOST_FEEDERS)
     got = []
-    with pytest.raises(tf.errors.OutOfRangeError):
+    with tf.Session() as sess, pytest.raises(tf.errors.OutOfRangeError):
         while True:
-            feed = feeder()
-            got.append((feed[features["a"]][:, 0].tolist(), feed[labels].tolist()))
+            a, lab = sess.run([features["a"], labels])
+            got.append((a[:, 0].tolist(), lab.tolist()))
     assert [g[1] for g in got] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1], [2, 3, 4, 5],
                                    [6, 7, 8, 9]]
     assert all(a == b for a, b in got)
@@ -150,12 +149,84 @@ def test_numpy_input_fn_shuffle_is_a_permutation_per_epoch_and_seeded():
         tf.set_random_seed(seed)
         feats = tf.estimator.inputs.numpy_input_fn(np.arange(12), batch_size=12, num_epochs=2,
                                                    shuffle=True)()
-        (feeder,) = tf.get_collection(tf.train.hooks.HOST_FEEDERS)
-        return [feeder()[feats].tolist() for _ in range(2)]
+        with tf.Session() as sess:
+            return [sess.run(feats).tolist() for _ in range(2)]
     a, b, c = order(3), order(3), order(4)
     assert a == b and a != c
     assert sorted(a[0]) == list(range(12)) and sorted(a[1]) == list(range(12))
     assert a[0] != a[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_input_fn_in_a_plain_session_loop(backend):
+    """TF1's own idiom without an Estimator: call the input_fn, build the model on its
+    tensors, run until OutOfRangeError. The weights match plain SGD in numpy over TF1's
+    batch stream (3 passes in order, batches of 40 spanning passes, the last one smaller)."""
+    tf.reset_default_graph()
+    features, labels = tf.estimator.inputs.numpy_input_fn(
+        {"x": X}, {"y": Y_REG}, batch_size=40, num_epochs=3, shuffle=False)()
+    assert set(features) == {"x"} and set(labels) == {"y"}
+    w = tf.Variable(tf.zeros([3]))
+    b = tf.Variable(0.0)
+    pred = tf.reduce_sum(features["x"] * w, axis=1) + b
+    loss = tf.reduce_mean(tf.square(pred - labels["y"]))
+    train_op = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+    config = tf.ConfigProto(backend="interpret") if backend == "interpret" else None
+    steps = 0
+    with tf.Session(config=config) as sess:
+        sess.run([tf.global_variables_initializer(), tf.local_variables_initializer()])
+        coord = tf.train.Coordinator()
+        threads = tf.train.start_queue_runners(sess=sess, coord=coord)
+        try:
+            while not coord.should_stop():
+                sess.run(train_op)
+                steps += 1
+        except tf.errors.OutOfRangeError:
+            pass
+        finally:
+            coord.request_stop()
+        coord.join(threads)
+        got_w, got_b = sess.run([w, b])
+        with pytest.raises(tf.errors.OutOfRangeError):  # the input stays at its end
+            sess.run(loss)
+    stream = np.tile(np.arange(N), 3)
+    ref_w, ref_b = np.zeros(3), 0.0
+    for i in range(0, len(stream), 40):
+        idx = stream[i:i + 40]
+        err = X[idx].astype(np.float64) @ ref_w + ref_b - Y_REG[idx]
+        ref_w = ref_w - 0.1 * 2 * X[idx].T @ err / len(idx)
+        ref_b = ref_b - 0.1 * 2 * err.mean()
+    assert steps == -(-3 * N // 40)
+    np.testing.assert_allclose(got_w, ref_w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_b, ref_b, rtol=1e-4, atol=1e-5)
+
+
+def test_numpy_input_fn_forever_gives_full_static_batches():
+    tf.reset_default_graph()
+    feats = tf.estimator.inputs.numpy_input_fn(np.arange(5, dtype=np.float64), batch_size=3,
+                                               num_epochs=None, shuffle=False)()
+    assert feats.shape.as_list() == [3] and feats.dtype is tf.float64  # TF1's dequeue_many
+    with tf.Session() as sess:
+        got = [sess.run(feats).tolist() for _ in range(4)]
+    assert got == [[0, 1, 2], [3, 4, 0], [1, 2, 3], [4, 0, 1]]
+
+
+def test_numpy_input_fn_shuffle_buffer_smaller_than_the_data():
+    """queue_capacity bounds the shuffle buffer; each pass is still a permutation."""
+    tf.reset_default_graph()
+    tf.set_random_seed(11)
+    feats = tf.estimator.inputs.numpy_input_fn({"i": np.arange(50)}, batch_size=25,
+                                               num_epochs=3, shuffle=True,
+                                               queue_capacity=8)()
+    with tf.Session() as sess:
+        passes = [np.concatenate([sess.run(feats)["i"] for _ in range(2)]) for _ in range(3)]
+        with pytest.raises(tf.errors.OutOfRangeError):
+            sess.run(feats)
+    for p in passes:
+        assert sorted(p.tolist()) == list(range(50)) and p.tolist() != list(range(50))
+        # a buffer of 8 lets row k out no earlier than output k - 7
+        assert all(p[k] <= k + 7 for k in range(50))
+    assert passes[0].tolist() != passes[1].tolist()
 
 
 def test_numpy_input_fn_errors():
@@ -165,6 +236,20 @@ def test_numpy_input_fn_errors():
         tf.estimator.inputs.numpy_input_fn({"x": X}, Y_CLS[:5], shuffle=False)
     with pytest.raises(ValueError, match="batch_size"):
         tf.estimator.inputs.numpy_input_fn(X, batch_size=0, shuffle=False)
+    with pytest.raises(ValueError, match="num_threads"):
+        tf.estimator.inputs.numpy_input_fn(X, num_threads=0, shuffle=False)
+    with pytest.raises(ValueError, match="queue_capacity"):
+        tf.estimator.inputs.numpy_input_fn(X, queue_capacity=-1, shuffle=True)
+    with pytest.raises(ValueError, match="num_epochs"):
+        tf.estimator.inputs.numpy_input_fn(X, num_epochs=0, shuffle=False)
+    with pytest.raises(ValueError, match="y cannot be an empty dict"):
+        tf.estimator.inputs.numpy_input_fn(X, {}, shuffle=False)
+    with pytest.raises(ValueError, match=r"x\['a'\] has no rows"):
+        tf.estimator.inputs.numpy_input_fn({"a": np.zeros((0, 2))}, shuffle=False)
+    with pytest.raises(ValueError, match=r"share the keys \['k'\]"):
+        tf.estimator.inputs.numpy_input_fn({"k": X}, {"k": Y_REG}, shuffle=False)
+    with pytest.raises(TypeError, match=r"x\['s'\] has dtype object"):
+        tf.estimator.inputs.numpy_input_fn({"s": np.array([{}, {}])}, shuffle=False)
     assert tf.compat.v1.estimator.inputs.numpy_input_fn is tf.estimator.inputs.numpy_input_fn
 
 

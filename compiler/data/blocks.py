@@ -106,6 +106,16 @@ class _Store:
         return out
 
 
+def seeded_rng(seeds, counter: int) -> np.random.Generator:
+    """The host generator of a shuffling op: `seeds` is its `(graph seed, op seed)` pair
+    (`get_seed`, so `tf.set_random_seed` and `seed=` apply), `counter` tells its uses
+    apart (a shuffle's pass, a producer's epoch). A numpy Philox generator keyed by
+    `graph seed << 32 | op seed` and `counter`."""
+    graph_seed, op_seed = seeds
+    key = [(graph_seed & 0xFFFFFFFF) << 32 | (op_seed & 0xFFFFFFFF), counter]
+    return np.random.Generator(np.random.Philox(key=np.asarray(key, dtype=np.uint64)))
+
+
 def shuffled(blocks, buffer_size: int, rng: np.random.Generator, chunk=CHUNK):
     """TF1's shuffle buffer: fill a buffer with the first `buffer_size` elements; then
     each output is a uniformly chosen buffer entry, whose place takes the next input

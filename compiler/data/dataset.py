@@ -26,7 +26,7 @@ from runtime.errors import InvalidArgumentError
 
 from ..frontend.array_ops import placeholder
 from ..frontend.core import _default_dtype, _numpy_dtype, convert_to_tensor
-from ..frontend.graph import Tensor, TensorShape, get_default_graph, user_location
+from ..frontend.graph import Tensor, get_default_graph, user_location
 from ..frontend.random_ops import get_seed
 from ..ir import dtypes as T
 from . import blocks as B
@@ -41,27 +41,11 @@ def _spec_of_tensor(t: Tensor) -> Spec:
     return Spec(t.dtype, tuple(shape.as_list()) if shape.known_rank else None)
 
 
-class Dataset:
-    """Base of every dataset; the TF1 methods build new datasets."""
+class Dataset(nest.Described):
+    """Base of every dataset; the TF1 methods build new datasets (the element
+    description, `output_types` etc., comes from `nest.Described`)."""
 
     _spec = None  # a nest of Spec
-
-    # -- TF1's element description ---------------------------------------------------
-    @property
-    def output_types(self):
-        return nest.map_structure(lambda s: s.dtype, self._spec)
-
-    @property
-    def output_shapes(self):
-        return nest.map_structure(lambda s: TensorShape(s.shape), self._spec)
-
-    @property
-    def output_classes(self):
-        return nest.map_structure(lambda s: Tensor, self._spec)
-
-    @property
-    def element_spec(self):
-        return self._spec
 
     # -- sources -----------------------------------------------------------------------
     @staticmethod
@@ -389,9 +373,9 @@ class SkipDataset(_UnaryDataset):
 
 class ShuffleDataset(_UnaryDataset):
     """TF1's shuffle buffer (blocks.shuffled). Seeds follow `tf.set_random_seed`: the
-    graph seed and the op seed (`seed=`, or the graph's next op seed) key a numpy Philox
-    generator (key word 0: graph seed << 32 | op seed; word 1: the iteration count when
-    `reshuffle_each_iteration`, else 0), so each pass of a `repeat` gets a new order.
+    graph seed and the op seed (`seed=`, or the graph's next op seed) key the generator
+    (`blocks.seeded_rng`) with the iteration count when `reshuffle_each_iteration` (else
+    0), so each pass of a `repeat` gets a new order.
     The count lives in the iterator's state: re-initializing an iterator replays the same
     sequence of orders."""
 
@@ -405,10 +389,7 @@ class ShuffleDataset(_UnaryDataset):
 
     def _blocks(self, ctx):
         epoch = ctx.count(self)
-        graph_seed, op_seed = self._seeds
-        key = [(graph_seed & 0xFFFFFFFF) << 32 | (op_seed & 0xFFFFFFFF),
-               epoch if self._reshuffle else 0]
-        rng = np.random.Generator(np.random.Philox(key=np.asarray(key, dtype=np.uint64)))
+        rng = B.seeded_rng(self._seeds, epoch if self._reshuffle else 0)
         yield from B.shuffled(self._input._blocks(ctx), self._buffer, rng)
 
 
@@ -474,12 +455,13 @@ def _run_traced(ctx, traced: _Traced, block):
     return tuple(np.stack([np.asarray(r[k]) for r in rows]) for k in range(len(traced.outputs)))
 
 
-class MapDataset(_UnaryDataset):
-    def __init__(self, input_dataset, fn):
+class _FunctionDataset(_UnaryDataset):
+    """A dataset applying a traced function to its input's elements: `_apply(block,
+    outputs)` turns the function's outputs for a non-empty block into the output block."""
+
+    def __init__(self, input_dataset, fn, what):
         super().__init__(input_dataset)
-        self._fn = _Traced(fn, input_dataset._spec, "MapDataset")
-        self._spec = nest.pack_as(self._fn.structure,
-                                  [_spec_of_tensor(t) for t in self._fn.outputs])
+        self._fn = _Traced(fn, input_dataset._spec, what)
 
     @property
     def vectorized(self) -> bool:
@@ -489,25 +471,27 @@ class MapDataset(_UnaryDataset):
     def _blocks(self, ctx):
         for block in B.rechunk(self._input._blocks(ctx)):
             if len(block[0]):
-                yield _run_traced(ctx, self._fn, block)
+                yield self._apply(block, _run_traced(ctx, self._fn, block))
 
 
-class FilterDataset(_UnaryDataset):
+class MapDataset(_FunctionDataset):
+    def __init__(self, input_dataset, fn):
+        super().__init__(input_dataset, fn, "MapDataset")
+        self._spec = nest.pack_as(self._fn.structure,
+                                  [_spec_of_tensor(t) for t in self._fn.outputs])
+
+    def _apply(self, block, outputs):
+        return outputs
+
+
+class FilterDataset(_FunctionDataset):
     def __init__(self, input_dataset, predicate):
-        super().__init__(input_dataset)
-        self._fn = _Traced(predicate, input_dataset._spec, "FilterDataset")
+        super().__init__(input_dataset, predicate, "FilterDataset")
         out = self._fn.outputs
         if len(out) != 1 or out[0].dtype is not T.bool_ or out[0].shape.as_list() != []:
             raise TypeError("Dataset.filter: the predicate must return one scalar bool tensor, "
                             f"got {[t.type for t in out]}")
 
-    @property
-    def vectorized(self) -> bool:
-        return self._fn.vector is not None
-
-    def _blocks(self, ctx):
-        for block in B.rechunk(self._input._blocks(ctx)):
-            if len(block[0]):
-                (keep,) = _run_traced(ctx, self._fn, block)
-                keep = np.asarray(keep, dtype=bool).reshape(-1)
-                yield tuple(a[keep] for a in block)
+    def _apply(self, block, outputs):
+        keep = np.asarray(outputs[0], dtype=bool).reshape(-1)
+        return tuple(a[keep] for a in block)

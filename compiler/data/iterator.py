@@ -39,8 +39,9 @@ from .hostio import HostOp, host_io
 from .nest import Spec
 
 
-class Iterator:
-    """A TF1 `tf.data.Iterator`; build it with the Dataset methods or `from_structure`."""
+class Iterator(nest.Described):
+    """A TF1 `tf.data.Iterator`; build it with the Dataset methods or `from_structure`
+    (`output_types` etc. come from `nest.Described`)."""
 
     def __init__(self, spec, dataset=None, one_shot=False, name="Iterator"):
         self._spec = spec
@@ -79,23 +80,6 @@ class Iterator:
         it = Iterator.from_structure(output_types, output_shapes)
         it._handle_tensor = string_handle
         return it
-
-    # -- TF1's element description -----------------------------------------------------------
-    @property
-    def output_types(self):
-        return nest.map_structure(lambda s: s.dtype, self._spec)
-
-    @property
-    def output_shapes(self):
-        return nest.map_structure(lambda s: TensorShape(s.shape), self._spec)
-
-    @property
-    def output_classes(self):
-        return nest.map_structure(lambda s: Tensor, self._spec)
-
-    @property
-    def element_spec(self):
-        return self._spec
 
     @property
     def initializer(self):

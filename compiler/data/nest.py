@@ -2,14 +2,15 @@
 included) or a dict of components, nested, or a single component. A list is a value (an
 array), not a structure, as in TF1's `tf.data`, and a `TensorShape` is one value.
 Components are flattened depth first, dict keys in sorted order (TF1's `nest` order), and
-packed back into the same structure. `Spec` describes one component (dtype, shape).
+packed back into the same structure. `Spec` describes one component (dtype, shape);
+`Described` gives datasets and iterators TF1's element description from their `_spec`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from ..frontend.graph import TensorShape
+from ..frontend.graph import Tensor, TensorShape
 from ..ir import dtypes as T
 
 
@@ -79,3 +80,26 @@ class Spec:
 
     def unbatched(self):
         return Spec(self.dtype, None if self.shape is None else self.shape[1:])
+
+
+class Described:
+    """TF1's element description of an object with `_spec` (a nest of `Spec`): a
+    `Dataset` or an `Iterator`."""
+
+    _spec = None
+
+    @property
+    def output_types(self):
+        return map_structure(lambda s: s.dtype, self._spec)
+
+    @property
+    def output_shapes(self):
+        return map_structure(lambda s: TensorShape(s.shape), self._spec)
+
+    @property
+    def output_classes(self):
+        return map_structure(lambda s: Tensor, self._spec)
+
+    @property
+    def element_spec(self):
+        return self._spec

@@ -27,8 +27,9 @@ from ..frontend.random_ops import get_seed
 from ..frontend.static import static_dims
 from ..ir import dtypes as T
 from ..summary.ops import string
+from .blocks import seeded_rng
 from .hostio import HostOp, host_io
-from .queues import FIFOQueue, QueueRunner, RandomShuffleQueue, _rng, add_queue_runner
+from .queues import FIFOQueue, QueueRunner, RandomShuffleQueue, add_queue_runner
 
 
 def _producer(values, dtype, element_shape, num_epochs, shuffle, seed, capacity, name,
@@ -49,7 +50,7 @@ def _producer(values, dtype, element_shape, num_epochs, shuffle, seed, capacity,
                 raise OutOfRangeError(None, None, f"{queue.name}: {num_epochs} epoch(s) done")
             passes[session] = k + 1
         arr = rows_of(given[0]) if inputs else values
-        order = _rng(seeds, k).permutation(len(arr)) if shuffle else range(len(arr))
+        order = seeded_rng(seeds, k).permutation(len(arr)) if shuffle else range(len(arr))
         return [[arr[i, ...]] for i in order]
 
     with queue._graph.as_default():

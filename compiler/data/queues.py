@@ -37,6 +37,7 @@ from ..frontend.random_ops import get_seed
 from ..frontend.variables import GraphKeys
 from ..ir import dtypes as T
 from ..summary.ops import string  # the host-only string dtype (never compiled)
+from .blocks import seeded_rng
 from .hostio import HostOp, host_io
 
 QUEUE_RUNNERS = GraphKeys.QUEUE_RUNNERS
@@ -242,7 +243,7 @@ class RandomShuffleQueue(QueueBase):
         st = super()._state(session)
         with self._lock:
             if session not in self._rngs:
-                self._rngs[session] = _rng(self._seeds, 0)
+                self._rngs[session] = seeded_rng(self._seeds, 0)
             st.rng = self._rngs[session]
         return st
 
@@ -299,11 +300,6 @@ def _is_shape_list(shapes) -> bool:
         not shapes or isinstance(shapes[0], (list, tuple)) or hasattr(shapes[0], "as_list")
         or shapes[0] is None)
 
-
-def _rng(seeds, counter):
-    graph_seed, op_seed = seeds
-    key = [(graph_seed & 0xFFFFFFFF) << 32 | (op_seed & 0xFFFFFFFF), counter]
-    return np.random.Generator(np.random.Philox(key=np.asarray(key, dtype=np.uint64)))
 
 
 # ---- coordination ----------------------------------------------------------------------------

@@ -165,10 +165,7 @@ class Estimator:
         if steps is not None and steps <= 0:
             raise ValueError(f"Must specify steps > 0, given: {steps}")
         _check_hooks(hooks)
-        path = checkpoint_path or self.latest_checkpoint()
-        if path is None:
-            logging.info(f"Could not find trained model in model_dir: {self._model_dir}, "
-                         f"running initialization to evaluate.")
+        path = self._checkpoint_to_load(checkpoint_path, "evaluate")
         with self._graph() as (graph, global_step):
             features, labels = self._input(input_fn, ModeKeys.EVAL)
             spec = self._call_model_fn(features, labels, ModeKeys.EVAL)
@@ -197,10 +194,7 @@ class Estimator:
                 yield_single_examples=True):
         """Yield the predictions (see the module docstring)."""
         _check_hooks(hooks)
-        path = checkpoint_path or self.latest_checkpoint()
-        if path is None:
-            logging.info(f"Could not find trained model in model_dir: {self._model_dir}, "
-                         f"running initialization to predict.")
+        path = self._checkpoint_to_load(checkpoint_path, "predict")
         # the session is made inside the estimator's graph context, which is left before
         # the first yield: the caller's default graph is its own between examples
         with self._graph():
@@ -270,6 +264,15 @@ class Estimator:
         if scaffold.saver is None:
             scaffold.saver = Saver(max_to_keep=self._config.keep_checkpoint_max)
         return scaffold
+
+    def _checkpoint_to_load(self, checkpoint_path, what):
+        """`checkpoint_path`, else the latest checkpoint, else None (logged: the model is
+        initialized to `what`)."""
+        path = checkpoint_path or self.latest_checkpoint()
+        if path is None:
+            logging.info(f"Could not find trained model in model_dir: {self._model_dir}, "
+                         f"running initialization to {what}.")
+        return path
 
     def _checkpointed_step(self):
         """The global step of the latest checkpoint, read by restoring it into a graph

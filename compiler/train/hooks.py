@@ -13,7 +13,7 @@ The hooks here: `StopAtStepHook`, `LoggingTensorHook`, `NanTensorHook`,
 `StepCounterHook` (logs global steps per second), `SummarySaverHook` (fetches a summary
 op with the caller's run every N steps and writes it with `fc.summary.FileWriter`),
 `FinalOpsHook` (runs ops at the end) and `FeedFnHook` (adds `feed_fn()`'s feeds to every
-run: the host feeding of `fc.estimator.inputs.numpy_input_fn`, see `HOST_FEEDERS`).
+run).
 """
 
 from __future__ import annotations
@@ -28,12 +28,8 @@ from ..frontend.graph import get_default_graph
 from ..platform import tf_logging as logging
 from .global_step import get_global_step
 
-#: graph collection of feed functions (`() -> feed dict`, raising OutOfRangeError at the
-#: end of their data) that every MonitoredSession on the graph wraps in a FeedFnHook
-HOST_FEEDERS = "flowc_host_feeders"
-
 __all__ = [
-    "CheckpointSaverHook", "CheckpointSaverListener", "FeedFnHook", "FinalOpsHook", "HOST_FEEDERS",
+    "CheckpointSaverHook", "CheckpointSaverListener", "FeedFnHook", "FinalOpsHook",
     "LoggingTensorHook", "NanLossDuringTrainingError", "NanTensorHook", "SecondOrStepTimer",
     "SessionRunArgs", "SessionRunContext", "SessionRunHook", "SessionRunValues", "StepCounterHook",
     "StopAtStepHook", "SummarySaverHook",

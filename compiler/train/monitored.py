@@ -20,10 +20,6 @@ A monitored session wraps a plain `Session`:
   block cleanly, as in TF1), then the coordinator stops and joins the queue-runner
   threads and the Session closes. `should_stop()` is also true once the coordinator
   stopped.
-
-Feed functions in the graph's `HOST_FEEDERS` collection (numpy_input_fn's batches) are
-wrapped in a `FeedFnHook` each, so every run of the monitored session is fed the next
-batch, and the end of their data (`OutOfRangeError`) ends the `with` block.
 """
 
 from __future__ import annotations
@@ -37,9 +33,7 @@ from ..frontend.variables import (
 )
 from ..session import Session
 from .hooks import (
-    HOST_FEEDERS,
     CheckpointSaverHook,
-    FeedFnHook,
     SessionRunArgs,
     SessionRunContext,
     SessionRunValues,
@@ -128,7 +122,6 @@ class MonitoredSession:
     def __init__(self, session_creator=None, hooks=None, stop_grace_period_secs=120):
         self.graph = get_default_graph()
         self._hooks = list(hooks or [])
-        self._hooks += [FeedFnHook(fn) for fn in self.graph.get_collection(HOST_FEEDERS)]
         for hook in self._hooks:
             hook.begin()
         creator = session_creator or ChiefSessionCreator()
