@@ -181,5 +181,9 @@ __all__ += [
     "arg_max", "arg_min", "clip_by_global_norm", "clip_by_norm", "get_collection_ref",
     "global_norm", "InteractiveSession", "VERSION", "app", "flags", "gfile", "logging",
 ]
+# -- integer dtypes (api) --
+int8, int16, uint8, uint16 = dtypes.int8, dtypes.int16, dtypes.uint8, dtypes.uint16
+uint32, uint64 = dtypes.uint32, dtypes.uint64
+__all__ += ["int8", "int16", "uint8", "uint16", "uint32", "uint64"]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
 __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn

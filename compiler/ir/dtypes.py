@@ -34,6 +34,26 @@ class DType:
         return self.kind == "int"
 
     @property
+    def is_unsigned(self) -> bool:
+        """An unsigned integer dtype (uint8 ... uint64): its comparisons, divisions,
+        widenings and conversions are the unsigned ones."""
+        return self.np.kind == "u"
+
+    @property
+    def min(self):
+        """The smallest value (TF1's `DType.min`); -inf for floats, False for bool."""
+        if self.is_float:
+            return float(np.finfo(self.np).min)
+        return False if self.is_bool else int(np.iinfo(self.np).min)
+
+    @property
+    def max(self):
+        """The largest value (TF1's `DType.max`)."""
+        if self.is_float:
+            return float(np.finfo(self.np).max)
+        return True if self.is_bool else int(np.iinfo(self.np).max)
+
+    @property
     def is_bool(self) -> bool:
         return self.kind == "bool"
 
@@ -63,13 +83,23 @@ class DType:
 float16 = DType("float16", np.float16, "float")
 float32 = DType("float32", np.float32, "float")
 float64 = DType("float64", np.float64, "float")
+int8 = DType("int8", np.int8, "int")
+int16 = DType("int16", np.int16, "int")
 int32 = DType("int32", np.int32, "int")
 int64 = DType("int64", np.int64, "int")
+uint8 = DType("uint8", np.uint8, "int")
+uint16 = DType("uint16", np.uint16, "int")
+uint32 = DType("uint32", np.uint32, "int")
+uint64 = DType("uint64", np.uint64, "int")
 bool_ = DType("bool", np.bool_, "bool")
 
-ALL = (float16, float32, float64, int32, int64, bool_)
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
+       bool_)
 FLOATS = (float16, float32, float64)
-INTS = (int32, int64)
+#: the integer dtypes indices, shapes and argmax results may have (TF1's out_type)
+INDEX_INTS = (int32, int64)
+#: every integer dtype; arithmetic wraps around modulo 2**bits (TF1's C++ semantics)
+INTS = (int8, int16, int32, int64, uint8, uint16, uint32, uint64)
 _ALIASES = {"half": float16, "float": float32, "double": float64, "bool_": bool_}
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import struct
 
 # DataType enum values (tensorflow/core/framework/types.proto)
-DATA_TYPES = {"float32": 1, "float64": 2, "int32": 3, "string": 7, "int64": 9, "bool": 10,
-              "float16": 19}
+DATA_TYPES = {"float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5, "int8": 6,
+              "string": 7, "int64": 9, "bool": 10, "uint16": 17, "float16": 19, "uint32": 22,
+              "uint64": 23}
 
 
 # ---- field encoders -----------------------------------------------------------------------
