@@ -181,6 +181,27 @@ __all__ += [
     "arg_max", "arg_min", "clip_by_global_norm", "clip_by_norm", "get_collection_ref",
     "global_norm", "InteractiveSession", "VERSION", "app", "flags", "gfile", "logging",
 ]
+# -- api: strided_slice, assertions, deprecated aliases --
+from .frontend import asserts as _asserts  # noqa: E402
+from .frontend import deprecated as _deprecated  # noqa: E402
+from .frontend.deprecated import *  # noqa: E402,F403  (its __all__: TF 0.x spellings)
+from .frontend.indexing import strided_slice  # noqa: E402
+
+Assert = _asserts.Assert
+check_numerics = _asserts.check_numerics
+verify_tensor_all_finite = _asserts.verify_tensor_all_finite
+is_nan, is_inf, is_finite = _asserts.is_nan, _asserts.is_inf, _asserts.is_finite
+_ASSERT_NAMES = ["assert_equal", "assert_none_equal", "assert_less", "assert_less_equal",
+                 "assert_greater", "assert_greater_equal", "assert_positive", "assert_negative",
+                 "assert_non_negative", "assert_non_positive", "assert_rank",
+                 "assert_rank_at_least", "assert_type", "assert_integer", "assert_scalar"]
+globals().update({n: getattr(_asserts, n) for n in _ASSERT_NAMES})
+debugging = _types.SimpleNamespace(
+    Assert=Assert, check_numerics=check_numerics, is_nan=is_nan, is_inf=is_inf,
+    is_finite=is_finite, **{n: getattr(_asserts, n) for n in _ASSERT_NAMES})
+__all__ += ["Assert", "check_numerics", "debugging", "is_finite", "is_inf", "is_nan",
+            "strided_slice", "verify_tensor_all_finite"] + _ASSERT_NAMES + _deprecated.__all__
+# -- end api --
 # -- integer dtypes (api) --
 int8, int16, uint8, uint16 = dtypes.int8, dtypes.int16, dtypes.uint8, dtypes.uint16
 uint32, uint64 = dtypes.uint32, dtypes.uint64

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime import forksafe
-from runtime.errors import FeedError
+from runtime.errors import ExecutionError, FeedError
 from runtime.variables import VariableStore
 
+from .frontend.asserts import checks_needed, data_tensors, failure_message
 from .frontend.graph import (
     Graph,
     GraphError,
@@ -78,6 +79,7 @@ class Session:
         self.options = self.config.options()
         self._store = VariableStore()
         self._cache: dict = {}
+        self._asserts: dict = {}  # signature key -> (assertion ops it checks, extra outputs)
         self._compiling: dict = {}  # signature key -> lock held while it compiles
         self._compile_guard = forksafe.lock()
         self._run_counter = 0
@@ -138,9 +140,15 @@ class Session:
         values = [feeds[t] for t in fed]
         if exe.device != "gpu":  # a CPU program: GPU arrays are copied to the host
             values = [_host_value(v, t) for v, t in zip(values, fed)]
-        with self._store.access(exe):  # writers take turns; readers share (see __init__)
-            outs = exe.run(values, self._store, counter,
-                           out=None if out is None else [out.get(t) for t in tensors])
+        asserts, n_extra = self._asserts.get(key, ((), 0))
+        outs_in = None if out is None else [out.get(t) for t in tensors] + [None] * n_extra
+        try:
+            with self._store.access(exe):  # writers take turns; readers share (__init__)
+                outs = exe.run(values, self._store, counter, out=outs_in)
+        except ExecutionError as e:
+            if not asserts:
+                raise
+            raise self._assertion_error(e, asserts, key, values, counter) from None
         by_tensor = dict(zip(tensors, outs))
         return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
 
@@ -186,12 +194,39 @@ class Session:
         options = place(self.options, tensors, targets, fed)
         dump_dir = options.dump_dir and \
             os.path.join(options.dump_dir, f"program_{self.compile_count + 1:03d}")
-        compiled = compile_graph(self.graph, tensors, fed, options, targets=targets,
+        # every assertion the run depends on is checked: its output is an extra fetch
+        asserts = checks_needed([t.op for t in tensors if t not in fed] + list(targets),
+                                set(fed))
+        extra = tuple(a.outputs[0] for a in asserts if a.outputs[0] not in tensors)
+        self._asserts[(tensors, targets, fed, ranks)] = (asserts, len(extra))
+        compiled = compile_graph(self.graph, tensors + extra, fed, options, targets=targets,
                                  feed_ranks=feed_ranks, dump_dir=dump_dir,
                                  prepare=self._declare,
                                  interpret=self.config.backend == "interpret")
         self.last_pass_report = compiled.report
         return compiled.executable
+
+    def _assertion_error(self, error, asserts, key, values, counter) -> ExecutionError:
+        """The error of a run whose assertion failed, with TF1's message: the data
+        tensors' values, computed by the interpreter from the same feeds, run counter and
+        variables (the failed run changed none)."""
+        text = str(error)
+        failed = next((a for a in asserts if a.attrs["message"] in text), None)
+        if failed is None:
+            return error
+        data, fed, found = data_tensors(failed), key[2], {}
+        if data:
+            try:
+                exe = compile_graph(self.graph, tuple(data), fed, self.options,
+                                    feed_ranks={t.name: r for t, r in zip(fed, key[3])
+                                                if r >= 0}, interpret=True).executable
+                host = [_host_value(v, t) for v, t in zip(values, fed)]
+                with self._store.access(exe):
+                    found = dict(zip(data, exe.run(host, self._store, counter)))
+            except (ExecutionError, FeedError, ValueError):
+                found = {}  # the data cannot be computed: the message keeps their names
+        return ExecutionError(text.replace(failed.attrs["message"],
+                                           failure_message(failed, found)))
 
     def _declare(self, program):
         """The optimized program's variables join the store; one more compile."""

@@ -147,6 +147,8 @@ def _movement_cases():
              [(f, ("a", 3, 2)), ("int32", ("b", 2))], ["normal", "index"]),
         Case("gather", lambda g, p, i: prim(g, "gather", [p, i], axis=0),
              [(f, ("a", 2)), ("int64", ("b",))], ["normal", "normal"]),
+        # random conditions: mostly false (both backends raise), all true for a = 0
+        Case("check", lambda g, c: prim(g, "check", [c], message="m"), [("bool", ("a", 3))]),
         Case("scatter_add", lambda g, u, i: prim(g, "scatter_add", [u, i], shape=(2, 3, 4),
                                                  axis=1),
              [(f, (2, "a", 4)), ("int64", ("a",))], ["normal", "index"]),

@@ -8,11 +8,14 @@ raises `CheckpointError`, a ValueError, from checkpoint.py),
 See docs/training.md.
 """
 
+from ..summary.writer import FileWriter
 from .adaptive import AdadeltaOptimizer, AdagradOptimizer, FtrlOptimizer, RMSPropOptimizer
 from .checkpoint import CheckpointError
 from .global_step import create_global_step, get_global_step, get_or_create_global_step
 from .optimizers import AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer
 from .saver import Saver, latest_checkpoint
+
+SummaryWriter = FileWriter  # TF 0.x's name of tf.summary.FileWriter
 
 __all__ = [
     "AdadeltaOptimizer", "AdagradOptimizer", "AdamOptimizer", "CheckpointError",
@@ -20,3 +23,4 @@ __all__ = [
     "get_global_step", "get_or_create_global_step",
     "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
 ]
+__all__ += ["SummaryWriter"]
