@@ -205,6 +205,7 @@ __all__ += ["Assert", "check_numerics", "debugging", "is_finite", "is_inf", "is_
 # -- integer dtypes (api) --
 int8, int16, uint8, uint16 = dtypes.int8, dtypes.int16, dtypes.uint8, dtypes.uint16
 uint32, uint64 = dtypes.uint32, dtypes.uint64
-__all__ += ["int8", "int16", "uint8", "uint16", "uint32", "uint64"]
+string = dtypes.string  # host-only string tensors (constants, summaries)
+__all__ += ["int8", "int16", "uint8", "uint16", "uint32", "uint64", "string"]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
 __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn

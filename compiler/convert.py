@@ -148,6 +148,12 @@ class _Converter:
         out = op.outputs[0]
         if out in self.fed:
             return
+        if op.outputs[0].dtype.kind == "string":
+            users = [o.describe() for o in self.graph.get_operations()
+                     if out in o.inputs or op in o.control_inputs]
+            raise CompileError(f"{op.describe()} is a host string tensor: it can be fetched "
+                               f"or summarized but not used by compiled ops "
+                               f"({', '.join(users) or 'a fetched op'})")
         if op.type == "placeholder":
             raise CompileError(f"placeholder {op.name!r} (created at {op.loc}) must be fed: "
                                f"a fetched value depends on it; add it to feed_dict")

@@ -28,6 +28,7 @@ from runtime.errors import ExecutionError, FeedError
 from runtime.variables import VariableStore
 
 from .frontend.asserts import checks_needed, data_tensors, failure_message
+from .frontend.core import STRING_CONST, string_value
 from .frontend.graph import (
     Graph,
     GraphError,
@@ -124,6 +125,8 @@ class Session:
         return rebuild(self._run_flat(flat, feeds))
 
     def _run_flat(self, flat, feeds, out=None):
+        if any(f.op.type == STRING_CONST for f in flat if isinstance(f, Tensor)):
+            return _run_with_strings(self._run_flat, flat, feeds, out)  # host values
         if any(f.op.type in SUMMARY_OP_TYPES for f in flat if isinstance(f, Tensor)):
             return run_with_summaries(self._run_flat, flat, feeds, out)  # host-built bytes
         tensors = tuple(dict.fromkeys(f for f in flat if isinstance(f, Tensor)))
@@ -269,6 +272,13 @@ class InteractiveSession(Session):
                 default_sessions.stack.remove(self)
             ctx.__exit__(None, None, None)
         super().close()
+
+def _run_with_strings(run_flat, flat, feeds, out) -> list:
+    """Fetch string constants on the host; the rest runs as usual."""
+    rest = [f for f in flat if not (isinstance(f, Tensor) and f.op.type == STRING_CONST)]
+    values = dict(zip(rest, run_flat(rest, feeds, out))) if rest else {}
+    return [values[f] if f in values else string_value(f) for f in flat]
+
 
 def _host_value(value, tensor):
     if isinstance(value, np.ndarray):

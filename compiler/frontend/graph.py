@@ -311,6 +311,11 @@ class Graph:
         opdef = get_op(op.type)
         ctx = InferContext(self.symbols, f"{op.type} {op.name!r} at {op.loc}")
         in_types = [t.type for t in op.inputs]
+        for t in op.inputs:
+            if t.dtype.kind == "string":
+                raise TypeError(f"{op.describe()}: input {t.name!r} is a string tensor; "
+                                "string tensors are host values (constants, summaries, "
+                                "fetches) and cannot enter a compiled op")
         if opdef.arity is not None and len(in_types) != opdef.arity:
             raise TypeError(f"{op.type} takes {opdef.arity} inputs, got {len(in_types)}")
         try:

@@ -22,7 +22,7 @@ class DType:
     def __init__(self, name: str, np_dtype, kind: str):
         self.name = name
         self.np = np.dtype(np_dtype)
-        self.kind = kind  # "float", "int", "bool"
+        self.kind = kind  # "float", "int", "bool"; "string" (host-only)
         DType._by_name[name] = self
 
     @property
@@ -92,6 +92,10 @@ uint16 = DType("uint16", np.uint16, "int")
 uint32 = DType("uint32", np.uint32, "int")
 uint64 = DType("uint64", np.uint64, "int")
 bool_ = DType("bool", np.bool_, "bool")
+
+#: host-only: the element type of string tensors (string constants, summaries' outputs);
+#: never in the compiler IR, so not in ALL (as_dtype("string") still finds it)
+string = DType("string", object, "string")
 
 ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
        bool_)

@@ -16,12 +16,12 @@ import numpy as np
 from ..frontend.core import convert_to_tensor, create_op
 from ..frontend.graph import Tensor, get_default_graph
 from ..frontend.variables import GraphKeys
-from ..ir.dtypes import DType
+from ..ir import dtypes as T
 from ..ir.types import TensorType
 from . import proto
 
 # Host-only element type of summary outputs; never in the compiler IR, never fed.
-string = DType("string", object, "string")
+string = T.string
 
 SUMMARY_OP_TYPES = frozenset({"ScalarSummary", "HistogramSummary", "MergeSummary"})
 HISTOGRAM_BUCKETS = 30
