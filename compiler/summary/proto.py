@@ -131,6 +131,27 @@ def summary_histogram(tag: str, histo: bytes) -> bytes:
     return bytes_field(1, bytes_field(1, tag) + bytes_field(5, histo))
 
 
+def summary_image(tag: str, height: int, width: int, channels: int, png: bytes) -> bytes:
+    """A Summary with one Image value (field 4): height, width, colorspace (the channel
+    count) and the encoded PNG."""
+    image = (int_field(1, height) + int_field(2, width) + int_field(3, channels)
+             + bytes_field(4, png))
+    return bytes_field(1, bytes_field(1, tag) + bytes_field(4, image))
+
+
+def string_tensor(values, shape) -> bytes:
+    """TensorProto of dtype DT_STRING (field 1), its shape (2) and string_val (8)."""
+    return (int_field(1, DATA_TYPES["string"]) + bytes_field(2, tensor_shape(shape))
+            + b"".join(bytes_field(8, v) for v in values))
+
+
+def summary_text(tag: str, tensor: bytes) -> bytes:
+    """A Summary value holding a string tensor (field 8) with SummaryMetadata (field 9)
+    naming TensorBoard's "text" plugin (PluginData.plugin_name), as tf.summary.text."""
+    metadata = bytes_field(1, bytes_field(1, "text"))
+    return bytes_field(1, bytes_field(1, tag) + bytes_field(8, tensor) + bytes_field(9, metadata))
+
+
 def event(wall_time: float, step: int = 0, file_version: str = None, graph: bytes = None,
           summary: bytes = None) -> bytes:
     """Event: wall_time (1), step (2) and one of file_version (3), graph_def (4) or
