@@ -201,6 +201,11 @@ debugging = _types.SimpleNamespace(
     is_finite=is_finite, **{n: getattr(_asserts, n) for n in _ASSERT_NAMES})
 __all__ += ["Assert", "check_numerics", "debugging", "is_finite", "is_inf", "is_nan",
             "strided_slice", "verify_tensor_all_finite"] + _ASSERT_NAMES + _deprecated.__all__
+from . import run_metadata as _run_metadata  # noqa: E402
+
+RunOptions, RunMetadata = _run_metadata.RunOptions, _run_metadata.RunMetadata
+timeline = _types.SimpleNamespace(Timeline=_run_metadata.Timeline)
+__all__ += ["RunMetadata", "RunOptions", "timeline"]
 # -- end api --
 # -- integer dtypes (api) --
 int8, int16, uint8, uint16 = dtypes.int8, dtypes.int16, dtypes.uint8, dtypes.uint16

@@ -40,6 +40,7 @@ from .frontend.graph import (
 )
 from .options import CompileOptions, default_threads
 from .pipeline import compile_graph, place
+from .run_metadata import record_step
 from .summary.ops import SUMMARY_OP_TYPES, run_with_summaries
 
 _UNFEEDABLE = ("assign", "assign_add", "NoOp")
@@ -80,6 +81,7 @@ class Session:
         self.options = self.config.options()
         self._store = VariableStore()
         self._cache: dict = {}
+        self._last_device = "cpu"  # of the last run (its RunMetadata's device)
         self._asserts: dict = {}  # signature key -> (assertion ops it checks, extra outputs)
         self._compiling: dict = {}  # signature key -> lock held while it compiles
         self._compile_guard = forksafe.lock()
@@ -122,13 +124,19 @@ class Session:
             raise RuntimeError("attempted to use a closed Session")
         flat, rebuild = _flatten(fetches, self.graph)
         feeds = self._feeds(feed_dict or {})
-        return rebuild(self._run_flat(flat, feeds))
+        trace = [] if options is not None and options.traced else None
+        values = self._run_flat(flat, feeds, trace=trace)
+        if trace is not None:  # RunOptions(trace_level=FULL_TRACE): per-kernel timings
+            record_step(run_metadata, trace, self._last_device)
+        return rebuild(values)
 
-    def _run_flat(self, flat, feeds, out=None):
+    def _run_flat(self, flat, feeds, out=None, trace=None):
+        def again(f, fd, o):
+            return self._run_flat(f, fd, o, trace)
         if any(f.op.type == STRING_CONST for f in flat if isinstance(f, Tensor)):
-            return _run_with_strings(self._run_flat, flat, feeds, out)  # host values
+            return _run_with_strings(again, flat, feeds, out)  # host values
         if any(f.op.type in SUMMARY_OP_TYPES for f in flat if isinstance(f, Tensor)):
-            return run_with_summaries(self._run_flat, flat, feeds, out)  # host-built bytes
+            return run_with_summaries(again, flat, feeds, out)  # host-built bytes
         tensors = tuple(dict.fromkeys(f for f in flat if isinstance(f, Tensor)))
         targets = tuple(dict.fromkeys(f for f in flat if isinstance(f, Operation)))
         fed = tuple(sorted(feeds, key=lambda t: t.op._id))
@@ -147,7 +155,9 @@ class Session:
         outs_in = None if out is None else [out.get(t) for t in tensors] + [None] * n_extra
         try:
             with self._store.access(exe):  # writers take turns; readers share (__init__)
-                outs = exe.run(values, self._store, counter, out=outs_in)
+                outs = exe.run(values, self._store, counter, out=outs_in) if trace is None \
+                    else exe.run(values, self._store, counter, out=outs_in, trace=trace)
+            self._last_device = exe.device
         except ExecutionError as e:
             if not asserts:
                 raise

@@ -24,6 +24,12 @@ class Layout:
         return buffer_lifetimes(lowered, self.index)
 
 
+def call_labels(lowered) -> list:
+    """[user op name, kernel name] of each call, in call order (run-metadata timings)."""
+    names = lowered.call_nodes or [kname for kname, _, _ in lowered.calls]
+    return [[str(n), kname] for n, (kname, _, _) in zip(names, lowered.calls)]
+
+
 def layout_of(lowered) -> Layout:
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     specs = [BufferSpec(b.name, b.dtype.np.name, [D.to_json(d) for d in b.shape], b.kind,

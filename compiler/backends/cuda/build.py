@@ -28,9 +28,11 @@ def schedule_of(lowered, module) -> list:
     kernels of unrolled steps)."""
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     out = []
-    for kname, buf_names, sym_names in lowered.calls:
+    nodes = lowered.call_nodes or [kname for kname, _, _ in lowered.calls]
+    for (kname, buf_names, sym_names), node in zip(lowered.calls, nodes):
         launch = module.launches[kname]
-        out.append({"kernel": kname, "mapping": launch.mapping, "extent": launch.extent,
+        out.append({"kernel": kname, "node": str(node), "mapping": launch.mapping,
+                    "extent": launch.extent,
                     "work": launch.work, "threads": launch.threads,
                     "buffers": [index[n] for n in buf_names],
                     "symbols": [s if isinstance(s, str) else int(s) for s in sym_names],
