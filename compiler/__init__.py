@@ -131,6 +131,7 @@ _install_operators(Variable)
 random = _types.SimpleNamespace(
     normal=random_normal, uniform=random_uniform, truncated_normal=truncated_normal,
     set_random_seed=set_random_seed, set_seed=set_random_seed)
+random.fixed_unigram_candidate_sampler = nn.fixed_unigram_candidate_sampler  # (api)
 
 initializers = _types.SimpleNamespace(
     zeros=zeros_initializer, ones=ones_initializer, constant=constant_initializer,
