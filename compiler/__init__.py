@@ -203,7 +203,11 @@ debugging = _types.SimpleNamespace(
 __all__ += ["Assert", "check_numerics", "debugging", "is_finite", "is_inf", "is_nan",
             "strided_slice", "verify_tensor_all_finite"] + _ASSERT_NAMES + _deprecated.__all__
 from . import run_metadata as _run_metadata  # noqa: E402
+from .frontend import printing as _printing  # noqa: E402
 
+Print = _printing.Print
+print = _printing.print_  # noqa: A001  (TF's tf.print; shadows the builtin in this module only)
+__all__ += ["Print", "print"]
 RunOptions, RunMetadata = _run_metadata.RunOptions, _run_metadata.RunMetadata
 timeline = _types.SimpleNamespace(Timeline=_run_metadata.Timeline)
 __all__ += ["RunMetadata", "RunOptions", "timeline"]

@@ -38,6 +38,9 @@ from .frontend.graph import (
     get_default_graph,
     get_default_session,  # noqa: F401  (fc.get_default_session)
 )
+from .frontend.printing import data_of as print_data
+from .frontend.printing import emit as emit_prints
+from .frontend.printing import prints_needed
 from .options import CompileOptions, default_threads
 from .pipeline import compile_graph, place
 from .run_metadata import record_step
@@ -82,7 +85,7 @@ class Session:
         self._store = VariableStore()
         self._cache: dict = {}
         self._last_device = "cpu"  # of the last run (its RunMetadata's device)
-        self._asserts: dict = {}  # signature key -> (assertion ops it checks, extra outputs)
+        self._asserts: dict = {}  # signature key -> (assertions, extra fetches, prints)
         self._compiling: dict = {}  # signature key -> lock held while it compiles
         self._compile_guard = forksafe.lock()
         self._run_counter = 0
@@ -151,8 +154,8 @@ class Session:
         values = [feeds[t] for t in fed]
         if exe.device != "gpu":  # a CPU program: GPU arrays are copied to the host
             values = [_host_value(v, t) for v, t in zip(values, fed)]
-        asserts, n_extra = self._asserts.get(key, ((), 0))
-        outs_in = None if out is None else [out.get(t) for t in tensors] + [None] * n_extra
+        asserts, extra, prints = self._asserts.get(key, ((), (), ()))
+        outs_in = None if out is None else [out.get(t) for t in tensors] + [None] * len(extra)
         try:
             with self._store.access(exe):  # writers take turns; readers share (__init__)
                 outs = exe.run(values, self._store, counter, out=outs_in) if trace is None \
@@ -162,7 +165,11 @@ class Session:
             if not asserts:
                 raise
             raise self._assertion_error(e, asserts, key, values, counter) from None
-        by_tensor = dict(zip(tensors, outs))
+        by_tensor = dict(zip(tensors + extra, outs))
+        if prints:  # tf.Print / tf.print: after the step succeeded, in op order
+            emit_prints(prints, {**by_tensor, **{t: string_value(t) for p in prints
+                                                 for t in print_data(p)
+                                                 if t.op.type == STRING_CONST}})
         return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
 
     def make_callable(self, fetches, feed_list=None, accept_options=False):
@@ -208,10 +215,13 @@ class Session:
         dump_dir = options.dump_dir and \
             os.path.join(options.dump_dir, f"program_{self.compile_count + 1:03d}")
         # every assertion the run depends on is checked: its output is an extra fetch
-        asserts = checks_needed([t.op for t in tensors if t not in fed] + list(targets),
-                                set(fed))
-        extra = tuple(a.outputs[0] for a in asserts if a.outputs[0] not in tensors)
-        self._asserts[(tensors, targets, fed, ranks)] = (asserts, len(extra))
+        fetch_ops = [t.op for t in tensors if t not in fed] + list(targets)
+        asserts = checks_needed(fetch_ops, set(fed))
+        prints = prints_needed(fetch_ops, set(fed))
+        extra = [a.outputs[0] for a in asserts] + [t for p in prints for t in print_data(p)
+                                                   if t.op.type != STRING_CONST]
+        extra = tuple(t for t in dict.fromkeys(extra) if t not in tensors)
+        self._asserts[(tensors, targets, fed, ranks)] = (asserts, extra, prints)
         compiled = compile_graph(self.graph, tensors + extra, fed, options, targets=targets,
                                  feed_ranks=feed_ranks, dump_dir=dump_dir,
                                  prepare=self._declare,

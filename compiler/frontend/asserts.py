@@ -125,13 +125,18 @@ def data_tensors(op: Operation) -> list:
 def checks_needed(fetch_ops, fed) -> list:
     """The assertion ops a run of `fetch_ops` depends on (through data and control
     inputs, stopping at fed tensors), in a stable order."""
+    return ops_needed(fetch_ops, fed, (CHECK_OP,))
+
+
+def ops_needed(fetch_ops, fed, types) -> list:
+    """The ops of `types` a run of `fetch_ops` depends on, in creation order."""
     out, seen, stack = [], set(), list(fetch_ops)
     while stack:
         op = stack.pop()
         if op in seen:
             continue
         seen.add(op)
-        if op.type == CHECK_OP:
+        if op.type in types:
             out.append(op)
         stack.extend(t.op for t in op.inputs if t not in fed)
         stack.extend(op.control_inputs)

@@ -299,7 +299,7 @@ class Graph:
         device = self._device_stack[-1] if self._device_stack else ""
         op = Operation(self, op_type, name, inputs, attrs, self._current_control_inputs(),
                        device, loc)
-        if out_type is None and op_type not in ("NoOp",):
+        if out_type is None and op_type not in ("NoOp", "PrintV2"):  # PrintV2: tf.print
             out_type = self._infer(op)
         if out_type is not None:
             op.outputs.append(Tensor(op, 0, out_type))
