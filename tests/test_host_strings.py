@@ -46,6 +46,10 @@ def test_string_tensors_never_reach_compiled_ops():
         with tf.Session() as sess, pytest.raises(CompileError,
                                                  match="names.*host string tensor.*'same'"):
             sess.run(ident)
+        with pytest.raises(TypeError, match="'names_in': string placeholders are not"):
+            tf.placeholder(tf.string, [2], name="names_in")
+        with pytest.raises(TypeError, match="string tensor"):
+            tf.Variable("text")
         with pytest.raises(TypeError, match="not str or bytes"):
             tf.constant(["a", 1])
         with pytest.raises(ValueError, match="do not fill shape"):
