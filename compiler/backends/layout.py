@@ -26,8 +26,13 @@ class Layout:
 
 def call_labels(lowered) -> list:
     """[user op name, kernel name] of each call, in call order (run-metadata timings)."""
-    names = lowered.call_nodes or [kname for kname, _, _ in lowered.calls]
-    return [[str(n), kname] for n, (kname, _, _) in zip(names, lowered.calls)]
+    return [[call_node(lowered, c), kname] for c, (kname, _, _) in enumerate(lowered.calls)]
+
+
+def call_node(lowered, c) -> str:
+    """The user op name of call `c` (its kernel's name when lowering recorded none)."""
+    nodes = lowered.call_nodes
+    return str(nodes[c]) if c < len(nodes) else lowered.calls[c][0]
 
 
 def layout_of(lowered) -> Layout:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from runtime.cuda_executable import CudaExecutable
 
 from ..base import Backend
-from ..layout import layout_of
+from ..layout import call_node, layout_of
 from . import emit, nvrtc
 from .nests import CUDA_SCHEDULE
 
@@ -28,10 +28,9 @@ def schedule_of(lowered, module) -> list:
     kernels of unrolled steps)."""
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     out = []
-    nodes = lowered.call_nodes or [kname for kname, _, _ in lowered.calls]
-    for (kname, buf_names, sym_names), node in zip(lowered.calls, nodes):
+    for c, (kname, buf_names, sym_names) in enumerate(lowered.calls):
         launch = module.launches[kname]
-        out.append({"kernel": kname, "node": str(node), "mapping": launch.mapping,
+        out.append({"kernel": kname, "node": call_node(lowered, c), "mapping": launch.mapping,
                     "extent": launch.extent,
                     "work": launch.work, "threads": launch.threads,
                     "buffers": [index[n] for n in buf_names],
