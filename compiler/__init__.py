@@ -198,7 +198,8 @@ _ASSERT_NAMES = ["assert_equal", "assert_none_equal", "assert_less", "assert_les
                  "assert_rank_at_least", "assert_type", "assert_integer", "assert_scalar"]
 globals().update({n: getattr(_asserts, n) for n in _ASSERT_NAMES})
 debugging = _types.SimpleNamespace(
-    Assert=Assert, check_numerics=check_numerics, is_nan=is_nan, is_inf=is_inf,
+    Assert=Assert, check_numerics=check_numerics, assert_all_finite=verify_tensor_all_finite,
+    is_nan=is_nan, is_inf=is_inf,
     is_finite=is_finite, **{n: getattr(_asserts, n) for n in _ASSERT_NAMES})
 __all__ += ["Assert", "check_numerics", "debugging", "is_finite", "is_inf", "is_nan",
             "strided_slice", "verify_tensor_all_finite"] + _ASSERT_NAMES + _deprecated.__all__

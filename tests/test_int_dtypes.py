@@ -114,6 +114,8 @@ def test_dtype_objects_and_errors():
     assert fc.uint8.is_unsigned and not fc.int8.is_unsigned and fc.int16.is_int
     assert (fc.uint8.min, fc.uint8.max, fc.int16.min) == (0, 255, -32768)
     assert fc.uint64.max == 2**64 - 1 and fc.uint32.as_numpy_dtype is np.uint32
+    assert fc.uint16.is_integer and not fc.uint16.is_floating and fc.float64.is_floating
+    assert (fc.int16.size, fc.int8.limits, fc.uint8.is_complex) == (2, (-128, 127), False)
     with fc.Graph().as_default():
         x = fc.placeholder(fc.uint8, [2])
         with pytest.raises(TypeError, match="uint8"):

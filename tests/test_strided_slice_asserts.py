@@ -199,7 +199,7 @@ def test_check_numerics_and_verify_finite(config):
     with tf.Graph().as_default():
         x = tf.placeholder(tf.float32, [None])
         y = tf.check_numerics(tf.log(x), "log(x)")
-        z = tf.verify_tensor_all_finite(x * 2.0, "doubled")
+        z = tf.debugging.assert_all_finite(x * 2.0, "doubled")
         with tf.Session(config=config) as sess:
             np.testing.assert_allclose(sess.run(y, {x: [1.0, np.e]}), [0.0, 1.0], rtol=1e-6)
             with pytest.raises(tf.errors.InvalidArgumentError,

@@ -70,6 +70,18 @@ class DType:
     def base_dtype(self) -> DType:
         return self
 
+    # TF1's spellings
+    is_floating = is_float
+    is_integer = is_int
+    is_complex = property(lambda self: False)
+    is_quantized = property(lambda self: False)
+    size = itemsize
+
+    @property
+    def limits(self):
+        """TF1's `(min, max)`."""
+        return self.min, self.max
+
     def __repr__(self) -> str:
         return f"fc.{self.name}"
 
