@@ -293,6 +293,7 @@ class InteractiveSession(Session):
             ctx.__exit__(None, None, None)
         super().close()
 
+
 def _run_with_strings(run_flat, flat, feeds, out) -> list:
     """Fetch string constants on the host; the rest runs as usual."""
     rest = [f for f in flat if not (isinstance(f, Tensor) and f.op.type == STRING_CONST)]
