@@ -131,6 +131,7 @@ _install_operators(Variable)
 random = _types.SimpleNamespace(
     normal=random_normal, uniform=random_uniform, truncated_normal=truncated_normal,
     set_random_seed=set_random_seed, set_seed=set_random_seed)
+random.fixed_unigram_candidate_sampler = nn.fixed_unigram_candidate_sampler  # (api)
 
 initializers = _types.SimpleNamespace(
     zeros=zeros_initializer, ones=ones_initializer, constant=constant_initializer,
@@ -181,15 +182,50 @@ __all__ += [
     "arg_max", "arg_min", "clip_by_global_norm", "clip_by_norm", "get_collection_ref",
     "global_norm", "InteractiveSession", "VERSION", "app", "flags", "gfile", "logging",
 ]
+# -- api: strided_slice, assertions, deprecated aliases --
+from .frontend import asserts as _asserts  # noqa: E402
+from .frontend import deprecated as _deprecated  # noqa: E402
+from .frontend.deprecated import *  # noqa: E402,F403  (its __all__: TF 0.x spellings)
+from .frontend.indexing import strided_slice  # noqa: E402
+
+Assert = _asserts.Assert
+check_numerics = _asserts.check_numerics
+verify_tensor_all_finite = _asserts.verify_tensor_all_finite
+is_nan, is_inf, is_finite = _asserts.is_nan, _asserts.is_inf, _asserts.is_finite
+_ASSERT_NAMES = ["assert_equal", "assert_none_equal", "assert_less", "assert_less_equal",
+                 "assert_greater", "assert_greater_equal", "assert_positive", "assert_negative",
+                 "assert_non_negative", "assert_non_positive", "assert_rank",
+                 "assert_rank_at_least", "assert_type", "assert_integer", "assert_scalar"]
+globals().update({n: getattr(_asserts, n) for n in _ASSERT_NAMES})
+debugging = _types.SimpleNamespace(
+    Assert=Assert, check_numerics=check_numerics, assert_all_finite=verify_tensor_all_finite,
+    is_nan=is_nan, is_inf=is_inf,
+    is_finite=is_finite, **{n: getattr(_asserts, n) for n in _ASSERT_NAMES})
+__all__ += ["Assert", "check_numerics", "debugging", "is_finite", "is_inf", "is_nan",
+            "strided_slice", "verify_tensor_all_finite"] + _ASSERT_NAMES + _deprecated.__all__
+from . import run_metadata as _run_metadata  # noqa: E402
+from .frontend import printing as _printing  # noqa: E402
+
+Print = _printing.Print
+print = _printing.print_  # noqa: A001  (TF's tf.print; shadows the builtin in this module only)
+__all__ += ["Print", "print"]
+RunOptions, RunMetadata = _run_metadata.RunOptions, _run_metadata.RunMetadata
+timeline = _types.SimpleNamespace(Timeline=_run_metadata.Timeline)
+__all__ += ["RunMetadata", "RunOptions", "timeline"]
+# -- end api --
+# -- integer dtypes (api) --
+int8, int16, uint8, uint16 = dtypes.int8, dtypes.int16, dtypes.uint8, dtypes.uint16
+uint32, uint64 = dtypes.uint32, dtypes.uint64
+string = dtypes.string  # host-only string tensors (constants, summaries)
+__all__ += ["int8", "int16", "uint8", "uint16", "uint32", "uint64", "string"]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
 __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
 
 # -- issue 14 / data: tf.data input pipelines (compiler/data/) --
 from . import data  # noqa: E402
 from .data.queues import FIFOQueue, QueueBase, RandomShuffleQueue  # noqa: E402
-from .summary.ops import string  # noqa: E402  (host-only: file names, iterator handles)
 
-__all__ += ["data", "FIFOQueue", "QueueBase", "RandomShuffleQueue", "string"]
+__all__ += ["data", "FIFOQueue", "QueueBase", "RandomShuffleQueue"]
 # -- end data --
 # -- issue 14 / est: tf.metrics, tf.confusion_matrix, tf.estimator, tf.feature_column --
 from . import estimator  # noqa: E402

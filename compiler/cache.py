@@ -79,6 +79,7 @@ log = logging.getLogger("flowc.cache")
 
 FORMAT = 1
 ENTRY_SYMBOL = "flowc_main"
+TIMED_ENTRY_SYMBOL = "flowc_main_timed"
 OPTION_FIELDS = ("opt_level", "pipeline", "disabled_passes", "target_cpu", "threads")
 #: entry.json's hash: entry.json records the hash of every other file of an entry
 ENTRY_HASH = "entry.sha256"
@@ -288,13 +289,15 @@ def _file_hash(path) -> str:
 def _executable(path, meta, program) -> CpuExecutable:
     lib = SharedLibrary(os.path.join(path, "code.so"))  # unloaded with the executable
     address = lib.address(ENTRY_SYMBOL)
+    timed = (lib.address(TIMED_ENTRY_SYMBOL), meta["calls"]) if "calls" in meta else None
     specs = [_spec(path, b) for b in meta["buffers"]]
     return CpuExecutable(program_signature(program), specs, meta["outputs"], meta["updates"],
                       {int(k): v for k, v in meta["errors"].items()}, address,
                       keepalive=lib,
                       texts=_LazyTexts(os.path.join(path, TEXTS), meta["files"].get(TEXTS))
                       if TEXTS in meta["files"] else meta.get("texts", {}),
-                      lifetimes={int(k): tuple(v) for k, v in meta["lifetimes"].items()})
+                      lifetimes={int(k): tuple(v) for k, v in meta["lifetimes"].items()},
+                      timed=timed)
 
 
 def _spec(path, b) -> BufferSpec:
@@ -352,7 +355,8 @@ def _write_entry(tmp, parts, exe, objects, options):
     meta = {"key": parts, "files": files, "buffers": buffers, "outputs": exe.outputs,
             "updates": exe.updates, "errors": {str(k): v for k, v in exe.errors.items()},
             "lifetimes": {str(k): list(v) for k, v in exe.lifetimes.items()},
-            "signature": exe.signature.to_json(), "kernels": _kernel_count(exe)}
+            "signature": exe.signature.to_json(), "kernels": _kernel_count(exe),
+            "calls": [list(c) for c in exe.call_labels]}
     _write_meta(tmp, meta)
 
 

@@ -173,6 +173,10 @@ def check_entry(meta, signature, variables, code: str) -> None:
     for name, message in _typed(meta.get("errors"), dict, "errors").items():
         _need(name.lstrip("-").isdigit(), f"errors key {name!r} is not a code")
         _typed(message, str, f"errors[{name!r}]")
+    if "calls" in meta:   # [user op name, kernel name] per kernel call (run timings)
+        for k, c in enumerate(_typed(meta["calls"], list, "calls")):
+            _need(isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c),
+                  f"calls[{k}] is not a [node name, kernel name] pair")
     if "lifetimes" in meta:
         for name, span in _typed(meta["lifetimes"], dict, "lifetimes").items():
             _need(name.isdigit() and int(name) < n, f"lifetimes key {name!r} is not a buffer")

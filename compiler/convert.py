@@ -55,7 +55,10 @@ def _needed_ops(fetch_ops, fed):
 
 
 def _preds(op, fed):
-    out = [t.op for t in op.inputs if t not in fed]
+    # a print's data are fetched by the Session (frontend/printing.py), not computed here
+    inputs = op.inputs[:1] if op.type == "Print" else () if op.type == "PrintV2" \
+        else op.inputs
+    out = [t.op for t in inputs if t not in fed]
     # a summary op as a control input orders nothing that compiled code can observe (it
     # only builds a string on the host when fetched), so it is not part of the program
     out += [c for c in op.control_inputs if c not in out and c.type not in SUMMARY_OP_TYPES]
@@ -150,14 +153,25 @@ class _Converter:
 
     def convert_op(self, op: Operation):
         self.order_before(op)
-        if op.type == "NoOp":
+        if op.type in ("NoOp", "PrintV2"):
             return
         out = op.outputs[0]
         if out in self.fed:
             return
+        if op.outputs[0].dtype.kind == "string":
+            users = [o.describe() for o in self.graph.get_operations()
+                     if out in o.inputs or op in o.control_inputs]
+            raise CompileError(f"{op.describe()} is a host string tensor: it can be fetched "
+                               f"or summarized but not used by compiled ops "
+                               f"({', '.join(users) or 'a fetched op'})")
         if op.type == "placeholder":
             raise CompileError(f"placeholder {op.name!r} (created at {op.loc}) must be fed: "
                                f"a fetched value depends on it; add it to feed_dict")
+        if op.type == "Print":   # the value of its first input (it prints on the host)
+            node = self.input_node(op.inputs[0], op)
+            node.add_provenance(op.name, op.loc)
+            self.value[out] = node
+            return
         inputs = [self.input_node(t, op) for t in op.inputs]
         if op.type in DEFERRED_OPS:
             node = self.expand(op, inputs)

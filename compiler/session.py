@@ -24,9 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime import forksafe
-from runtime.errors import FeedError
+from runtime.errors import ExecutionError, FeedError
 from runtime.variables import VariableStore
 
+from .frontend.asserts import checks_needed, data_tensors, failure_message
+from .frontend.core import STRING_CONST, string_value
 from .frontend.graph import (
     Graph,
     GraphError,
@@ -36,8 +38,12 @@ from .frontend.graph import (
     get_default_graph,
     get_default_session,  # noqa: F401  (fc.get_default_session)
 )
+from .frontend.printing import data_of as print_data
+from .frontend.printing import emit as emit_prints
+from .frontend.printing import prints_needed
 from .options import CompileOptions, default_threads
 from .pipeline import compile_graph, place
+from .run_metadata import record_step
 from .summary.ops import SUMMARY_OP_TYPES, run_with_summaries
 
 _UNFEEDABLE = ("assign", "assign_add", "NoOp")
@@ -78,6 +84,8 @@ class Session:
         self.options = self.config.options()
         self._store = VariableStore()
         self._cache: dict = {}
+        self._last_device = "cpu"  # of the last run (its RunMetadata's device)
+        self._asserts: dict = {}  # signature key -> (assertions, extra fetches, prints)
         self._compiling: dict = {}  # signature key -> lock held while it compiles
         self._compile_guard = forksafe.lock()
         self._run_counter = 0
@@ -121,9 +129,13 @@ class Session:
             raise RuntimeError("attempted to use a closed Session")
         flat, rebuild = _flatten(fetches, self.graph)
         feeds = self._feeds(feed_dict or {})
-        return rebuild(self._run_host(flat, feeds))
+        trace = [] if options is not None and options.traced else None
+        values = self._run_host(flat, feeds, trace=trace)
+        if trace is not None:  # RunOptions(trace_level=FULL_TRACE): per-kernel timings
+            record_step(run_metadata, trace, self._last_device)
+        return rebuild(values)
 
-    def _run_host(self, flat, feeds, out=None):
+    def _run_host(self, flat, feeds, out=None, trace=None):
         """`_run_flat` with the graph's host input (compiler/data/hostio.py): when the
         graph has tf.data iterators or queues, `prepare` runs the host ops among the fetches
         (iterator initializers, ...), pulls one element per reachable `get_next`/dequeue into
@@ -131,13 +143,17 @@ class Session:
         for them (enqueues) and returns the values of `flat`."""
         host = self.graph.host_io
         if host is None:
-            return self._run_flat(flat, feeds, out)
+            return self._run_flat(flat, feeds, out, trace)
         flat_run, feeds, finish = host.prepare(self, flat, feeds)
-        return finish(self._run_flat(flat_run, feeds, out) if flat_run else [])
+        return finish(self._run_flat(flat_run, feeds, out, trace) if flat_run else [])
 
-    def _run_flat(self, flat, feeds, out=None):
+    def _run_flat(self, flat, feeds, out=None, trace=None):
+        def again(f, fd, o):
+            return self._run_flat(f, fd, o, trace)
+        if any(f.op.type == STRING_CONST for f in flat if isinstance(f, Tensor)):
+            return _run_with_strings(again, flat, feeds, out)  # host values
         if any(f.op.type in SUMMARY_OP_TYPES for f in flat if isinstance(f, Tensor)):
-            return run_with_summaries(self._run_flat, flat, feeds, out)  # host-built bytes
+            return run_with_summaries(again, flat, feeds, out)  # host-built bytes
         tensors = tuple(dict.fromkeys(f for f in flat if isinstance(f, Tensor)))
         targets = tuple(dict.fromkeys(f for f in flat if isinstance(f, Operation)))
         fed = tuple(sorted(feeds, key=lambda t: t.op._id))
@@ -153,25 +169,42 @@ class Session:
             counter = self._run_counter
         values = [feeds[t] for t in fed]
         try:
-            outs = self._execute(key, values, fed, counter, out, tensors)
+            outs = self._execute(key, values, fed, counter, out, tensors, trace)
         except FeedError:
             # an unknown-rank feed whose extent-1 axes must broadcast (TF1): compile for
             # them (see _fed_dims); a bad feed raises from there too
             if units is None or key is units or all(1 not in k for k in units[3] if k):
                 raise
-            outs = self._execute(units, values, fed, counter, out, tensors)
+            outs = self._execute(units, values, fed, counter, out, tensors, trace)
         by_tensor = dict(zip(tensors, outs))
         return [by_tensor.get(f) if isinstance(f, Tensor) else None for f in flat]
 
-    def _execute(self, key, values, fed, counter, out, tensors):
+    def _execute(self, key, values, fed, counter, out, tensors, trace=None):
+        """The compiled step of signature `key` run once: the values of `tensors`. The
+        signature's assertions (`check` ops) and prints ride along as extra outputs: a
+        failed check raises TF1's message, prints are written after the step succeeded."""
         exe = self._cache.get(key)
         if exe is None:
             exe = self._compile_once(key)
         if exe.device != "gpu":  # a CPU program: GPU arrays are copied to the host
             values = [_host_value(v, t) for v, t in zip(values, fed)]
-        with self._store.access(exe):  # writers take turns; readers share (see __init__)
-            return exe.run(values, self._store, counter,
-                           out=None if out is None else [out.get(t) for t in tensors])
+        asserts, extra, prints = self._asserts.get(key, ((), (), ()))
+        outs_in = None if out is None else [out.get(t) for t in tensors] + [None] * len(extra)
+        try:
+            with self._store.access(exe):  # writers take turns; readers share (__init__)
+                outs = exe.run(values, self._store, counter, out=outs_in) if trace is None \
+                    else exe.run(values, self._store, counter, out=outs_in, trace=trace)
+            self._last_device = exe.device
+        except ExecutionError as e:
+            if not asserts:
+                raise
+            raise self._assertion_error(e, asserts, key, values, counter) from None
+        if prints:  # tf.Print / tf.print: after the step succeeded, in op order
+            by_tensor = dict(zip(tensors + extra, outs))
+            emit_prints(prints, {**by_tensor, **{t: string_value(t) for p in prints
+                                                 for t in print_data(p)
+                                                 if t.op.type == STRING_CONST}})
+        return outs[:len(tensors)]
 
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         """TF1's `Session.make_callable`: a function taking the values of `feed_list` by
@@ -215,12 +248,42 @@ class Session:
         options = place(self.options, tensors, targets, fed)
         dump_dir = options.dump_dir and \
             os.path.join(options.dump_dir, f"program_{self.compile_count + 1:03d}")
-        compiled = compile_graph(self.graph, tensors, fed, options, targets=targets,
+        # every assertion the run depends on is checked: its output is an extra fetch
+        fetch_ops = [t.op for t in tensors if t not in fed] + list(targets)
+        asserts = checks_needed(fetch_ops, set(fed))
+        prints = prints_needed(fetch_ops, set(fed))
+        extra = [a.outputs[0] for a in asserts] + [t for p in prints for t in print_data(p)
+                                                   if t.op.type != STRING_CONST]
+        extra = tuple(t for t in dict.fromkeys(extra) if t not in tensors)
+        self._asserts[(tensors, targets, fed, ranks)] = (asserts, extra, prints)
+        compiled = compile_graph(self.graph, tensors + extra, fed, options, targets=targets,
                                  feed_ranks=feed_ranks, dump_dir=dump_dir,
                                  prepare=self._declare,
                                  interpret=self.config.backend == "interpret")
         self.last_pass_report = compiled.report
         return compiled.executable
+
+    def _assertion_error(self, error, asserts, key, values, counter) -> ExecutionError:
+        """The error of a run whose assertion failed, with TF1's message: the data
+        tensors' values, computed by the interpreter from the same feeds, run counter and
+        variables (the failed run changed none)."""
+        text = str(error)
+        failed = next((a for a in asserts if a.attrs["message"] in text), None)
+        if failed is None:
+            return error
+        data, fed, found = data_tensors(failed), key[2], {}
+        if data:
+            try:
+                exe = compile_graph(self.graph, tuple(data), fed, self.options,
+                                    feed_ranks={t.name: r for t, r in zip(fed, key[3])
+                                                if r is not None}, interpret=True).executable
+                host = [_host_value(v, t) for v, t in zip(values, fed)]
+                with self._store.access(exe):
+                    found = dict(zip(data, exe.run(host, self._store, counter)))
+            except (ExecutionError, FeedError, ValueError):
+                found = {}  # the data cannot be computed: the message keeps their names
+        return ExecutionError(text.replace(failed.attrs["message"],
+                                           failure_message(failed, found)))
 
     def _declare(self, program):
         """The optimized program's variables join the store; one more compile."""
@@ -263,6 +326,14 @@ class InteractiveSession(Session):
                 default_sessions.stack.remove(self)
             ctx.__exit__(None, None, None)
         super().close()
+
+
+def _run_with_strings(run_flat, flat, feeds, out) -> list:
+    """Fetch string constants on the host; the rest runs as usual."""
+    rest = [f for f in flat if not (isinstance(f, Tensor) and f.op.type == STRING_CONST)]
+    values = dict(zip(rest, run_flat(rest, feeds, out))) if rest else {}
+    return [values[f] if f in values else string_value(f) for f in flat]
+
 
 def _host_value(value, tensor):
     if isinstance(value, np.ndarray):

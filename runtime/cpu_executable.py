@@ -14,6 +14,10 @@ and the feeds whose dims sized it.
 Outputs are fresh arrays owned by the caller (copied when they alias an input, a
 variable, a constant or another output).
 
+`run(..., trace=[])` (RunOptions' FULL_TRACE) calls the timed entry instead, which
+stores a CLOCK_MONOTONIC timestamp after each kernel call, and appends one
+`(node name, kernel name, start ns, end ns)` record per call that ran to `trace`.
+
 It is a `runtime.executable.Executable` (device "cpu"). `fast_run(feeds)` returns a
 `FastRun` (runtime/fastrun.py): a run specialized to the exact dtypes and shapes of
 `feeds`, for callers that call one program many times (fc.jit's dispatch path).
@@ -34,13 +38,16 @@ from .variables import access_of
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
                               ctypes.POINTER(ctypes.c_int64))
+TIMED_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
+                                    ctypes.POINTER(ctypes.c_int64),
+                                    ctypes.POINTER(ctypes.c_int64))
 
 
 class CpuExecutable(Executable):
     device = "cpu"
 
     def __init__(self, signature: Signature, buffers, outputs, updates, errors, entry_address,
-                 keepalive=None, texts=None, lifetimes=None):
+                 keepalive=None, texts=None, lifetimes=None, timed=None):
         self.signature = signature
         self.buffers = list(buffers)
         self.outputs = list(outputs)        # buffer index per output
@@ -48,6 +55,9 @@ class CpuExecutable(Executable):
         self.variable_access = access_of(self.buffers, self.updates)
         self.errors = {int(k): v for k, v in errors.items()}
         self._entry = ENTRY_TYPE(entry_address)
+        # (timed entry address, [node name, kernel name] per call), or None: no timings
+        self._timed_entry = TIMED_ENTRY_TYPE(timed[0]) if timed else None
+        self.call_labels = [tuple(c) for c in timed[1]] if timed else []
         self.entry_address = entry_address
         self._keepalive = keepalive
         self.texts = texts or {}
@@ -83,9 +93,10 @@ class CpuExecutable(Executable):
             self._shape_cache[key] = shapes
         return shapes
 
-    def run(self, feeds, store, counter=0, out=None):
+    def run(self, feeds, store, counter=0, out=None, trace=None):
         """Outputs in order. `out`: optional list (one entry per output, None to skip) of
-        arrays to write the outputs into; they must match the output's dtype and shape."""
+        arrays to write the outputs into; they must match the output's dtype and shape.
+        `trace`: a list that receives per-kernel timing records (module docstring)."""
         feeds = [prepare_feed(f) for f in feeds]
         env = bind(self.signature, feeds)
         shapes = self._shapes(env)
@@ -93,10 +104,10 @@ class CpuExecutable(Executable):
         if not self._lock.acquire(blocking=False):
             return self._run(feeds, store, counter, env, shapes, outs, None,
                              (ctypes.c_void_p * len(self._ptrs))(),
-                             (ctypes.c_int64 * len(self._scalars))())
+                             (ctypes.c_int64 * len(self._scalars))(), trace)
         try:
             return self._run(feeds, store, counter, env, shapes, outs, self._arena_views,
-                             self._ptrs, self._scalars)
+                             self._ptrs, self._scalars, trace)
         finally:
             self._lock.release()
 
@@ -148,7 +159,8 @@ class CpuExecutable(Executable):
             self._arena_cache[key] = views
         return views
 
-    def _run(self, feeds, store, counter, env, shapes, outs, arena, ptrs, scalars):
+    def _run(self, feeds, store, counter, env, shapes, outs, arena, ptrs, scalars,
+             trace=None):
         try:
             scratch = arena(shapes) if arena is not None else {}
         except MemoryError:
@@ -176,7 +188,10 @@ class CpuExecutable(Executable):
         for i, s in enumerate(self.signature.symbols):
             scalars[i] = env[s]
         scalars[len(self.signature.symbols)] = counter
-        code = self._entry(ptrs, scalars)
+        if trace is not None and self._timed_entry is not None:
+            code = self._timed_call(ptrs, scalars, trace)
+        else:
+            code = self._entry(ptrs, scalars)
         if code != 0:
             raise ExecutionError(self.errors.get(code, f"generated code failed with code {code}"))
         results = []
@@ -191,6 +206,15 @@ class CpuExecutable(Executable):
         store.commit({name: arrays[i] for name, i in self.updates.items()})
         return results
 
+
+    def _timed_call(self, ptrs, scalars, trace):
+        times = (ctypes.c_int64 * (len(self.call_labels) + 1))()
+        code = self._timed_entry(ptrs, scalars, times)
+        for k, (node, kernel) in enumerate(self.call_labels):
+            if times[k + 1] == 0:  # a failed call ended the run before this one
+                break
+            trace.append((node, kernel, times[k], times[k + 1]))
+        return code
 
     def _exhausted(self, i, shapes, feeds):
         """The ResourceExhaustedError for buffer `i` (None: the temporaries' arena, named

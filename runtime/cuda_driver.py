@@ -205,7 +205,8 @@ class DeviceArray:
 
 # ---- arrays of other libraries, in place -------------------------------------------------
 _DL_CODES = {(0, 8): "int8", (0, 16): "int16", (0, 32): "int32", (0, 64): "int64",
-             (1, 8): "uint8", (2, 16): "float16", (2, 32): "float32", (2, 64): "float64",
+             (1, 8): "uint8", (1, 16): "uint16", (1, 32): "uint32", (1, 64): "uint64",
+             (2, 16): "float16", (2, 32): "float32", (2, 64): "float64",
              (6, 8): "bool"}
 
 

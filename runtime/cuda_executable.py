@@ -3,7 +3,8 @@ launch schedule (plain data). It is a `runtime.executable.Executable` with devic
 (feeds may be GPU arrays), so a Session uses it like the CPU's.
 
 The schedule is a list of launches, one per kernel call:
-    {"kernel", "mapping" (grid | rows | tiled | mma | block | serial), "extent", "work" (index
+    {"kernel", "node" (the user op it computes; optional), "mapping" (grid | rows | tiled |
+     mma | block | serial), "extent", "work" (index
      expressions over the kernel's symbols, JSON: int | "s0" | [op, a, b]), "threads",
      "buffers" (buffer indices), "symbols" (per kernel symbol: a program symbol name, or
      an int constant), "counter", "can_fail", "ilp" (grid: iterations per thread and
@@ -22,6 +23,10 @@ Runs of one executable take turns (a lock): they share its module, temporaries a
 slot. A Session's writers and readers coordinate through the store (runtime/variables.py):
 an in-place assign on the device excludes readers for the whole run, as on the CPU.
 
+`run(..., trace=[])` (RunOptions' FULL_TRACE) waits for the GPU after each launch and
+appends `(node name, kernel name, start ns, end ns)` per launch, host-timed (the wait
+included): each launch's "node" is the user op its kernel computes.
+
 Nothing touches the GPU before the first run: building and loading this object works on
 a machine without one; running raises `NoGpuError`.
 """
@@ -29,6 +34,7 @@ a machine without one; running raises `NoGpuError`.
 from __future__ import annotations
 
 import ctypes
+import time
 
 import numpy as np
 
@@ -136,13 +142,13 @@ class CudaExecutable(Executable):
         return None
 
     # ---- run -------------------------------------------------------------------------
-    def run(self, feeds, store, counter=0, out=None, device_outputs=False):
+    def run(self, feeds, store, counter=0, out=None, device_outputs=False, trace=None):
         # one run at a time per executable: the module, the kept temporaries and the
         # error slot are shared (the launches go to one stream in order anyway)
         with self._lock:
-            return self._run(feeds, store, counter, out, device_outputs)
+            return self._run(feeds, store, counter, out, device_outputs, trace)
 
-    def _run(self, feeds, store, counter, out, device_outputs):
+    def _run(self, feeds, store, counter, out, device_outputs, trace=None):
         dev = self._load()
         views = [self._feed(f, i) for i, f in enumerate(feeds)]
         env = bind(self.signature, [_Shape(v.shape, v.dtype) for v in views])
@@ -153,8 +159,15 @@ class CudaExecutable(Executable):
         arrays = self._arrays(views, store, shapes, self._device_targets(out, shapes))
         if self._can_fail:
             C.memset32(self._err.ptr, 0, 1)
+        if trace is not None:
+            dev.synchronize()
         for call in self.schedule:
+            start = time.perf_counter_ns() if trace is not None else 0
             self._launch(call, arrays, env, counter, dev)
+            if trace is not None:
+                dev.synchronize()
+                trace.append((call.get("node", call["kernel"]), call["kernel"], start,
+                              time.perf_counter_ns()))
         if self._can_fail:
             code = np.zeros(1, np.int32)
             C.download(code, self._err.ptr)

@@ -103,6 +103,7 @@ _SPECS = {   # op -> (input names, attrs); elementwise ops without attrs are aut
     "concat": (["x", "x", "x"], {"axis": 0}),
     "pad": (["x"], {"pads": ((1, 0), (0, 2)), "value": float("-inf")}),
     "gather": (["x", "i"], {"axis": 1}),
+    "check": (["b"], {"message": "assertion failed: [x > 0] \"quoted\""}),
     "scatter_add": (["u", "i"], {"shape": (N0, 7), "axis": 1}),
     "reduce_sum": (["x"], {"axes": None, "keepdims": True}),
     "reduce_prod": (["x"], {"axes": (0,), "keepdims": False}),

@@ -24,11 +24,13 @@ _OLD_NON_DIFFERENTIABLE = {
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
     "argmax", "argmin", "shape",
     "placeholder", "variable", "constant", "iota", "random_uniform", "random_normal",
-    "assign", "assign_add"}
+    "assign", "assign_add",
+    "check"}  # added with the check primitive (a run-time assert)
 _OLD_REDUCTIONS = {"reduce_sum", "reduce_prod", "reduce_max", "reduce_min"}
 _OLD_ALWAYS_OWN_KERNEL = {"argmax", "argmin", "scatter_add", "shape", "assign", "assign_add",
                           "matmul"} | _OLD_REDUCTIONS
-_OLD_NEVER_FOLDED = {"placeholder", "variable", "constant"}
+_OLD_NEVER_FOLDED = {"placeholder", "variable", "constant",
+                     "check"}  # added with the check primitive: it fails at run time
 
 
 def test_kernel_ir_op_sets_are_the_elementwise_rows_and_the_index_ops():

@@ -18,7 +18,7 @@ from compiler.ir import dtypes as T
 from compiler.ops import OPS
 
 FLOATS = ("float32", "float64", "float16")
-INTS = ("int32", "int64")
+INTS = ("int32", "int64", "int8", "int16", "uint8", "uint16", "uint32", "uint64")
 
 
 def _data(draw_rng, dtype, shape, kind):
@@ -26,11 +26,13 @@ def _data(draw_rng, dtype, shape, kind):
     if dtype == "bool":
         return rng.random(shape) < 0.5
     if dtype in INTS:
-        lo, hi = (-7, 8) if kind != "index" else (0, 3)
+        unsigned = np.dtype(dtype).kind == "u"
+        lo, hi = (0, 3) if kind == "index" else (0, 16) if unsigned else (-7, 8)
         arr = rng.integers(lo, hi, size=shape).astype(dtype)
         if kind == "edge" and arr.size >= 2:
-            arr.flat[0] = np.iinfo(dtype).min
-            arr.flat[1] = -1
+            # the ends of the range: arithmetic on them wraps around modulo 2**bits
+            arr.flat[0] = np.iinfo(dtype).max if unsigned else np.iinfo(dtype).min
+            arr.flat[1] = np.iinfo(dtype).max - 1 if unsigned else -1
         return arr
     arr = (rng.standard_normal(shape) * 3).astype(dtype)
     if kind == "positive":
@@ -108,9 +110,14 @@ def _cases():
                     cases.append(Case(op, lambda g, x, op=op, axes=axes, keep=keep: prim(
                         g, op, [x], axes=axes, keepdims=keep), [(dt, ("a", "b", 3))],
                         tol=REDUCE_TOL))
+    for op in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
+        for dt in INTS[2:]:  # the narrow and unsigned ints: sums and products wrap
+            cases.append(Case(op, lambda g, x, op=op: prim(g, op, [x], axes=(1,),
+                                                              keepdims=False),
+                              [(dt, ("a", "b", 3))], ["edge"]))
     for op in ("argmax", "argmin"):
         for axis in (0, 1):
-            for dt in ("float32", "int64"):
+            for dt in ("float32", "int64", "uint8"):
                 cases.append(Case(op, lambda g, x, op=op, axis=axis: prim(
                     g, op, [x], axis=axis, dtype=T.int64), [(dt, ("a", "b"))], ["edge"]))
     cases += _movement_cases()
@@ -140,6 +147,8 @@ def _movement_cases():
              [(f, ("a", 3, 2)), ("int32", ("b", 2))], ["normal", "index"]),
         Case("gather", lambda g, p, i: prim(g, "gather", [p, i], axis=0),
              [(f, ("a", 2)), ("int64", ("b",))], ["normal", "normal"]),
+        # random conditions: mostly false (both backends raise), all true for a = 0
+        Case("check", lambda g, c: prim(g, "check", [c], message="m"), [("bool", ("a", 3))]),
         Case("scatter_add", lambda g, u, i: prim(g, "scatter_add", [u, i], shape=(2, 3, 4),
                                                  axis=1),
              [(f, (2, "a", 4)), ("int64", ("a",))], ["normal", "index"]),

@@ -25,8 +25,10 @@ from typing import Callable, NamedTuple, Optional
 from ..ir import dtypes as T
 
 #: register (value) type of each dtype; bool values are C++ `bool`
-REG_TYPES = {T.float32: "float", T.float64: "double", T.int32: "int", T.int64: "long long",
-             T.bool_: "bool"}
+REG_TYPES = {T.float32: "float", T.float64: "double", T.int8: "signed char", T.int16: "short",
+             T.int32: "int", T.int64: "long long", T.uint8: "unsigned char",
+             T.uint16: "unsigned short", T.uint32: "unsigned int",
+             T.uint64: "unsigned long long", T.bool_: "bool"}
 #: in-memory element type of each dtype (bool is one byte, like numpy)
 MEM_TYPES = {**REG_TYPES, T.bool_: "unsigned char"}
 
@@ -45,6 +47,9 @@ template <typename T> {fn} T fc_floormod(T a, T b) {{
   T r = a % b;
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }}
+/* unsigned ints: floor and truncation agree, only the zero divisor is guarded */
+template <typename T> {fn} T fc_udiv(T a, T b) {{ return b == 0 ? (T)0 : (T)(a / b); }}
+template <typename T> {fn} T fc_umod(T a, T b) {{ return b == 0 ? (T)0 : (T)(a % b); }}
 /* numpy's floor modulo: a zero result takes the divisor's sign */
 {fn} float fc_fmod(float a, float b) {{
   float r = fmodf(a, b);
@@ -83,6 +88,25 @@ template <typename T> {fn} T fc_sign(T x) {{ return x > 0 ? (T)1 : (x < 0 ? (T)-
 {fn} long long fc_to_i64(double x) {{
   return x != x ? 0 : x >= 9223372036854775808.0 ? 9223372036854775807ll
        : x <= -9223372036854775808.0 ? (-9223372036854775807ll - 1) : (long long)x;
+}}
+{fn} signed char fc_to_i8(double x) {{
+  return x != x ? 0 : x >= 127.0 ? 127 : x <= -128.0 ? -128 : (signed char)x;
+}}
+{fn} short fc_to_i16(double x) {{
+  return x != x ? 0 : x >= 32767.0 ? 32767 : x <= -32768.0 ? -32768 : (short)x;
+}}
+{fn} unsigned char fc_to_u8(double x) {{
+  return x != x || x <= 0.0 ? 0 : x >= 255.0 ? 255 : (unsigned char)x;
+}}
+{fn} unsigned short fc_to_u16(double x) {{
+  return x != x || x <= 0.0 ? 0 : x >= 65535.0 ? 65535 : (unsigned short)x;
+}}
+{fn} unsigned int fc_to_u32(double x) {{
+  return x != x || x <= 0.0 ? 0u : x >= 4294967295.0 ? 4294967295u : (unsigned int)x;
+}}
+{fn} unsigned long long fc_to_u64(double x) {{
+  return x != x || x <= 0.0 ? 0ull
+       : x >= 18446744073709551616.0 ? 18446744073709551615ull : (unsigned long long)x;
 }}
 /* 1 / (1 + exp(-x)), without the overflow of exp(-x) for x < 0 */
 {fn} float fc_sigmoid(float x) {{
@@ -150,6 +174,28 @@ def _f_rsqrt(ops, x, dtype):
     return f"({ops.const(1.0, dtype)} / {ops.math('sqrt', dtype)}({x}))"
 
 
+def _wrapped(rule):
+    """An int rule whose C result is narrowed back to the operands' type: C computes
+    char and short operands in `int` (and uint16 products could overflow it), so the
+    result is taken modulo 2**bits as TF1's kernels do (unsigned multiply for uint16)."""
+    def wrapped(ops, *args):
+        dtype = args[-1]
+        if dtype is T.bool_ or dtype.itemsize >= 4:
+            return rule(ops, *args)
+        operands = args[:-1]
+        if dtype is T.uint16:
+            operands = [f"(unsigned int)({a})" for a in operands]
+        return f"(({ops.reg_type(dtype)}){rule(ops, *operands, dtype)})"
+    return wrapped
+
+
+def _signed_or_unsigned(signed, unsigned):
+    """An int rule that differs for the unsigned dtypes (division and modulo)."""
+    def rule(ops, *args):
+        return (unsigned if args[-1].is_unsigned else signed)(ops, *args)
+    return rule
+
+
 #: kernel-IR unary op -> Rule; keys: exactly `kir.UNARY_OPS` (tests/test_scalar_op_tables.py)
 UNARY = {
     "neg": Rule(_prefix("-"), _call("fc_ineg")),
@@ -173,11 +219,11 @@ UNARY = {
 
 #: kernel-IR binary op -> Rule; keys: exactly `kir.BINARY_OPS`
 BINARY = {
-    "add": _both(_infix("+")),
-    "sub": _both(_infix("-")),
-    "mul": _both(_infix("*")),
-    "div": Rule(_infix("/"), _call("fc_floordiv")),
-    "mod": Rule(_call("fc_fmod"), _call("fc_floormod")),
+    "add": Rule(_infix("+"), _wrapped(_infix("+"))),
+    "sub": Rule(_infix("-"), _wrapped(_infix("-"))),
+    "mul": Rule(_infix("*"), _wrapped(_infix("*"))),
+    "div": Rule(_infix("/"), _signed_or_unsigned(_call("fc_floordiv"), _call("fc_udiv"))),
+    "mod": Rule(_call("fc_fmod"), _signed_or_unsigned(_call("fc_floormod"), _call("fc_umod"))),
     "pow": Rule(_math("pow"), None),
     "maximum": Rule(_call("fc_fmax"), _call("fc_imax")),
     "minimum": Rule(_call("fc_fmin"), _call("fc_imin")),
@@ -229,6 +275,10 @@ class CStyleOps:
         if dtype is T.bool_:
             return "true" if value else "false"
         v = int(value)
+        if dtype.itemsize < 4:  # typed, so that helper templates deduce one type
+            return f"(({self.reg_type(dtype)}){v})"
+        if dtype.is_unsigned:
+            return f"{v}u" if dtype.itemsize == 4 else f"{v}ull"
         if dtype is T.int64:
             if v == -(1 << 63):
                 return "(-9223372036854775807ll - 1)"
@@ -262,5 +312,5 @@ class CStyleOps:
         if dst is T.bool_:
             return f"({x} != {self.const(0, src)})"
         if src.is_float and dst.is_int:
-            return f"fc_to_{'i32' if dst is T.int32 else 'i64'}({x})"
+            return f"fc_to_{'u' if dst.is_unsigned else 'i'}{8 * dst.itemsize}({x})"
         return f"(({self.reg_type(dst)})({x}))"

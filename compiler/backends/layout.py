@@ -24,6 +24,17 @@ class Layout:
         return buffer_lifetimes(lowered, self.index)
 
 
+def call_labels(lowered) -> list:
+    """[user op name, kernel name] of each call, in call order (run-metadata timings)."""
+    return [[call_node(lowered, c), kname] for c, (kname, _, _) in enumerate(lowered.calls)]
+
+
+def call_node(lowered, c) -> str:
+    """The user op name of call `c` (its kernel's name when lowering recorded none)."""
+    nodes = lowered.call_nodes
+    return str(nodes[c]) if c < len(nodes) else lowered.calls[c][0]
+
+
 def layout_of(lowered) -> Layout:
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     specs = [BufferSpec(b.name, b.dtype.np.name, [D.to_json(d) for d in b.shape], b.kind,

@@ -37,6 +37,9 @@ def placeholder(dtype, shape=None, name=None):
     """A value fed at run time. `None` (or -1) dims are symbolic: one compile serves
     every extent. `shape=None` means unknown rank (compiled once per fed rank)."""
     dtype = T.as_dtype(dtype)
+    if dtype is T.string:
+        raise TypeError(f"placeholder {name or 'Placeholder'!r}: string placeholders are not "
+                        "supported (flowc's string tensors are host constants)")
     dims = _declared_dims(shape, name or "Placeholder")
     return make("placeholder", [], name=name or "Placeholder", dtype=dtype, shape=dims)
 

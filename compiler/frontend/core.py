@@ -23,6 +23,7 @@ import numpy as np
 from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ir.const import Const
+from ..ir.types import TensorType
 from .deferred import deferred, rank_unknown
 from .graph import Graph, Operation, Tensor, get_default_graph
 
@@ -100,6 +101,8 @@ def constant(value, dtype=None, shape=None, name="Const") -> Tensor:
     dtype; Python floats become float32 and Python ints int32 (int64 when too large),
     as in TF1. `shape` reshapes the values or broadcasts a single one."""
     dt = T.as_dtype(dtype) if dtype is not None else None
+    if dt is T.string or (dt is None and _is_text(value)):
+        return _string_constant(value, shape, name)
     arr = np.asarray(value)
     if dt is None:
         dt = _numpy_dtype(value) or _default_dtype(arr)
@@ -116,6 +119,57 @@ def constant(value, dtype=None, shape=None, name="Const") -> Tensor:
         else:
             raise ValueError(f"constant: {arr.size} values do not fill shape {list(shape)}")
     return make("constant", [], name=name, value=Const(arr))
+
+
+#: the user-graph-only op of a string constant: a host value (compiler/session.py fetches
+#: it without compiling; summaries read it), never converted to the compiler IR
+STRING_CONST = "StringConst"
+
+
+def _is_text(value) -> bool:
+    """A str/bytes, a (nested) list of them, or a numpy array of strings."""
+    if isinstance(value, (str, bytes, np.str_, np.bytes_)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "US" or (value.dtype.kind == "O" and value.size > 0 and
+                                           isinstance(value.flat[0], (str, bytes)))
+    if isinstance(value, (list, tuple)) and value and not _nested_tensors(value):
+        return _is_text(value[0])
+    return False
+
+
+def _string_constant(value, shape, name) -> Tensor:
+    """A host string tensor: TF1's `tf.constant("text")`, values kept as bytes (UTF-8)."""
+    arr = np.asarray(value, dtype=object)
+    flat = []
+    for v in arr.reshape(-1):
+        if isinstance(v, (str, np.str_)):
+            flat.append(str(v).encode("utf-8"))
+        elif isinstance(v, (bytes, np.bytes_)):
+            flat.append(bytes(v))
+        else:
+            raise TypeError(f"cannot convert {value!r} to a string constant: {v!r} is "
+                            f"{type(v).__name__}, not str or bytes")
+    data = np.empty(len(flat), dtype=object)
+    data[:] = flat
+    data = data.reshape(arr.shape)
+    if shape is not None:
+        shape = tuple(shape)
+        if data.size == 1:
+            data = np.array(np.broadcast_to(data.reshape(()), shape))
+        elif data.size != int(np.prod(shape)):
+            raise ValueError(f"constant: {data.size} values do not fill shape {list(shape)}")
+        data = data.reshape(shape)
+    op = create_op(STRING_CONST, [], {"value": data}, name,
+                   out_type=TensorType(T.string, data.shape))
+    return op.outputs[0]
+
+
+def string_value(tensor: Tensor):
+    """The host value of a string constant as TF1's Session returns it: `bytes` for a
+    scalar, a numpy object array of `bytes` otherwise."""
+    data = tensor.op.attrs["value"]
+    return data.item() if data.ndim == 0 else data.copy()
 
 
 def _numpy_dtype(value):

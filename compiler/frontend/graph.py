@@ -306,7 +306,7 @@ class Graph:
         device = self._device_stack[-1] if self._device_stack else ""
         op = Operation(self, op_type, name, inputs, attrs, self._current_control_inputs(),
                        device, loc)
-        if out_type is None and op_type not in ("NoOp",):
+        if out_type is None and op_type not in ("NoOp", "PrintV2"):  # PrintV2: tf.print
             out_type = self._infer(op)
         if out_type is not None:
             op.outputs.append(Tensor(op, 0, out_type))
@@ -318,6 +318,11 @@ class Graph:
         opdef = get_op(op.type)
         ctx = InferContext(self.symbols, f"{op.type} {op.name!r} at {op.loc}")
         in_types = [t.type for t in op.inputs]
+        for t in op.inputs:
+            if t.dtype.kind == "string":
+                raise TypeError(f"{op.describe()}: input {t.name!r} is a string tensor; "
+                                "string tensors are host values (constants, summaries, "
+                                "fetches) and cannot enter a compiled op")
         if opdef.arity is not None and len(in_types) != opdef.arity:
             raise TypeError(f"{op.type} takes {opdef.arity} inputs, got {len(in_types)}")
         try:

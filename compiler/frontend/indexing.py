@@ -174,6 +174,54 @@ def _count(span, step):
     return D.floordiv(D.add(span, step - 1), step)
 
 
+def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0,
+                  ellipsis_mask=0, new_axis_mask=0, shrink_axis_mask=0, var=None,
+                  name=None) -> Tensor:
+    """TF1's `tf.strided_slice`: the spec (`begin`, `end`, `strides`, 1-D and of equal
+    length) and the masks are turned into the Python key `input_[key]` takes, entry `i`
+    being, by the bits `1 << i` of the masks: `...` (ellipsis_mask), `fc.newaxis`
+    (new_axis_mask), the int `begin[i]` (shrink_axis_mask: the axis is removed), else
+    `slice(begin[i] or None if begin_mask, end[i] or None if end_mask, strides[i])`.
+    The spec must be known when the graph is built (Python ints or constant int tensors);
+    `var` is accepted for TF1's signature and unused."""
+    del var
+    b, e = _spec(begin, "begin"), _spec(end, "end")
+    st = [1] * len(b) if strides is None else _spec(strides, "strides")
+    if not len(b) == len(e) == len(st):
+        raise ValueError(f"strided_slice: begin, end and strides must have the same length, "
+                         f"got {len(b)}, {len(e)} and {len(st)}")
+    key = []
+    for i in range(len(b)):
+        bit = 1 << i
+        if ellipsis_mask & bit:
+            key.append(Ellipsis)
+        elif new_axis_mask & bit:
+            key.append(None)
+        elif shrink_axis_mask & bit:
+            key.append(b[i])
+        else:
+            if st[i] == 0:
+                raise ValueError(f"strided_slice: strides[{i}] must be non-zero")
+            key.append(slice(None if begin_mask & bit else b[i],
+                             None if end_mask & bit else e[i], st[i]))
+    return getitem(input_, tuple(key), name=name or "StridedSlice")
+
+
+def _spec(value, what):
+    """A strided_slice spec argument as a list of Python ints."""
+    if isinstance(value, (Tensor,)) or hasattr(value, "_as_graph_element"):
+        t = _as_tensor(value)
+        dims = static_dims(t) if t.shape.ndims == 1 else None
+        if dims is None or not all(isinstance(d, int) for d in dims):
+            raise TypeError(f"strided_slice: `{what}` must be known when the graph is "
+                            f"built (ints or a constant 1-D int tensor), got {t!r}")
+        return dims
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":
+        raise TypeError(f"strided_slice: `{what}` must be a 1-D list of ints, got {value!r}")
+    return [int(v) for v in arr]
+
+
 def reverse(tensor, axis, name=None) -> Tensor:
     """`tensor` with the order of elements reversed along each axis in `axis`."""
     x = convert_to_tensor(tensor)

@@ -85,10 +85,12 @@ stop_gradient = _unary("stop_gradient", "StopGradient",
 
 
 def truediv(x, y, name=None):
-    """`x / y` as true division: int32/int64 operands are converted to float64 first."""
+    """`x / y` as true division: as TF1, int8/int16/uint8/uint16 operands are converted
+    to float32 first, int32/int64/uint32/uint64 ones to float64."""
     a, b = binary_operands(x, y, "truediv")
     if a.dtype.is_int:
-        a, b = cast(a, T.float64), cast(b, T.float64)
+        to = T.float32 if a.dtype.itemsize <= 2 else T.float64
+        a, b = cast(a, to), cast(b, to)
     return make("div", [a, b], name=name or "truediv")
 
 

@@ -26,6 +26,7 @@ from .embedding import embedding_lookup  # noqa: F401  (fc.nn.embedding_lookup)
 from .math_ops import sigmoid, tanh  # noqa: F401  (re-exported as fc.nn.sigmoid/tanh)
 from .reduce_ops import _axes
 from .sampled import (  # noqa: F401  (fc.nn.*: issue 14's sampled losses)
+    fixed_unigram_candidate_sampler,
     log_uniform_candidate_sampler,
     nce_loss,
     sampled_softmax_loss,
@@ -265,7 +266,7 @@ __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "lo
            "bias_add", "xw_plus_b", "l2_loss", "l2_normalize", "moments", "dropout",
            "rnn_cell", "static_rnn", "static_bidirectional_rnn", "in_top_k", "embedding_lookup",
            "nce_loss", "sampled_softmax_loss", "log_uniform_candidate_sampler",
-           "uniform_candidate_sampler"]
+           "uniform_candidate_sampler", "fixed_unigram_candidate_sampler"]
 
 # fc.nn.dropout lives in random_ops.py (a floor below rnn.py's DropoutWrapper); fc.nn.rnn_cell.*
 # and fc.nn.static_rnn live in rnn.py (which does not import this module).

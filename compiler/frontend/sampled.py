@@ -1,19 +1,25 @@
 """Candidate samplers and the sampled losses of TF1: `log_uniform_candidate_sampler`,
-`uniform_candidate_sampler`, `nce_loss`, `sampled_softmax_loss`, as composites of
+`uniform_candidate_sampler`, `fixed_unigram_candidate_sampler`, `nce_loss`,
+`sampled_softmax_loss`, as composites of
 primitives (the samples come from the Philox `random_uniform` primitive, so they are the
 same on every backend).
 
 Sampling (TF1's samplers): a log-uniform class is `floor(exp(u * log(range_max + 1))) - 1`
 for a uniform u, so `P(c) = log((c + 2) / (c + 1)) / log(range_max + 1)`; a uniform class
-is `floor(u * range_max)`, `P(c) = 1 / range_max`. With `unique=False` the `num_sampled`
-draws are kept as they come and a class's expected count is `P(c) * num_sampled`. With
-`unique=True` TF1 draws until it has `num_sampled` distinct classes and the expected
-count is `-expm1(num_tries * log1p(-P(c)))`; flowc draws a fixed pool of
-`POOL_FACTOR * num_sampled + POOL_EXTRA` values and keeps the first `num_sampled`
+is `floor(u * range_max)`, `P(c) = 1 / range_max`; a fixed-unigram class inverts the
+cumulative distribution of its weights at u (TF1's FixedUnigramSampler: reserved ids
+weigh 0, the others `unigram ** distortion`; with `num_shards` only the shard's ids are
+kept, in order, a draw of index i is the id `i * num_shards + shard`, and `P(c)` is the
+weight at index c over their sum, 0 past the end, as TF1's `Probability`). With
+`unique=False` the `num_sampled` draws are kept as they come and a class's expected count
+is `P(c) * num_sampled`. With `unique=True` TF1 draws until it has `num_sampled` distinct
+classes and the expected count is `-expm1(num_tries * log1p(-P(c)))`; flowc draws a fixed
+pool of `POOL_FACTOR * num_sampled + POOL_EXTRA` values and keeps the first `num_sampled`
 distinct ones in draw order (which is TF1's rejection sampling as long as the pool holds
 that many distinct values). `num_tries` is the position of the last one kept. Should the
-pool hold too few distinct values (only when `num_sampled` is close to `range_max`) the
-missing samples are the pool's first value, counted as drawn with the whole pool.
+pool hold too few distinct values (only when `num_sampled` is close to the number of
+classes that can be drawn) the missing samples are the pool's first value, counted as
+drawn with the whole pool.
 
 The losses follow TF1's `_compute_sampled_logits`: the true and sampled classes' rows of
 `weights` and `biases` are looked up with `embedding_lookup` (so their gradients are
@@ -102,22 +108,24 @@ def _unique_first(pool, k, num_sampled):
     return values, tries
 
 
-def _sampler(kind, true_classes, num_true, num_sampled, unique, range_max, seed, name):
+def _sampler(kind, true_classes, num_true, num_sampled, unique, range_max, seed, name,
+             ids_of=None, prob_of=None, distinct=None):
     range_max, num_sampled, num_true = int(range_max), int(num_sampled), int(num_true)
     opname = f"{kind}_candidate_sampler"
     if range_max < 1 or num_sampled < 1:
         raise ValueError(f"{opname}: range_max and num_sampled must be positive, got "
                          f"{range_max} and {num_sampled}")
-    if unique and num_sampled > range_max:
+    if unique and num_sampled > (range_max if distinct is None else distinct):
         raise ValueError(f"{opname}: unique sampling of {num_sampled} classes needs "
-                         f"range_max >= num_sampled, got {range_max}")
+                         f"that many classes that can be drawn, got "
+                         f"{range_max if distinct is None else distinct}")
     labels = convert_to_tensor(true_classes)
     shape = known_shape(labels, opname)
     if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != num_true):
         raise ValueError(f"{opname}: true_classes must be [batch, num_true={num_true}], got "
                          f"{list(shape)}")
-    ids_of = _log_uniform_ids if kind == "log_uniform" else _uniform_ids
-    prob_of = _log_uniform_prob if kind == "log_uniform" else _uniform_prob
+    ids_of = ids_of or (_log_uniform_ids if kind == "log_uniform" else _uniform_ids)
+    prob_of = prob_of or (_log_uniform_prob if kind == "log_uniform" else _uniform_prob)
     with op_scope(name, opname.title().replace("_", ""), [labels]):
         if unique:
             k = POOL_FACTOR * num_sampled + POOL_EXTRA
@@ -154,6 +162,94 @@ def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range
     """Like `log_uniform_candidate_sampler` with every class equally likely."""
     return _sampler("uniform", true_classes, num_true, num_sampled, unique, range_max, seed,
                     name)
+
+
+def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
+                                    vocab_file="", distortion=1.0, num_reserved_ids=0,
+                                    num_shards=1, shard=0, unigrams=(), seed=None,
+                                    name=None):
+    """Like `log_uniform_candidate_sampler`, with classes drawn in proportion to the
+    given `unigrams` (or the last comma-separated field of each line of `vocab_file`)
+    raised to `distortion`; ids below `num_reserved_ids` are never drawn and `range_max`
+    must be `num_reserved_ids + len(unigrams)`. `P(c)` is TF1's `Probability(c)`: the
+    shard's weight at index c over their sum, 0 past the shard's entries."""
+    weights = _shard_weights(_unigrams("fixed_unigram_candidate_sampler", vocab_file,
+                                       unigrams), range_max, distortion, num_reserved_ids,
+                             num_shards, shard)
+    total = float(weights.sum())
+    probs = weights / total
+    cdf = np.cumsum(probs)
+    last = int(np.flatnonzero(weights)[-1])
+
+    def ids_of(u, _range_max):
+        below = make("cast", [make("greater_equal", [
+            make("reshape", [u], shape=(-1, 1)),
+            constant(cdf.reshape(1, -1), T.float64)])], dtype=T.float64)
+        index = make("minimum", [make("reduce_sum", [below], axes=(1,), keepdims=False),
+                                 constant(float(last), T.float64)])
+        return make("add", [make("mul", [index, constant(float(num_shards), T.float64)]),
+                            constant(float(shard), T.float64)])
+
+    def prob_of(ids, _range_max):
+        i = make("cast", [ids], dtype=T.int64)
+        size = len(probs)
+        inside = make("logical_and", [make("greater_equal", [i, constant(0, T.int64)]),
+                                      make("less", [i, constant(size, T.int64)])])
+        safe = make("minimum", [make("maximum", [i, constant(0, T.int64)]),
+                                constant(size - 1, T.int64)])
+        p = make("gather", [constant(probs, T.float64), safe], axis=0)
+        return make("select", [inside, p, make("mul", [p, constant(0.0, T.float64)])])
+
+    return _sampler("fixed_unigram", true_classes, num_true, num_sampled, unique, range_max,
+                    seed, name, ids_of=ids_of, prob_of=prob_of,
+                    distinct=int(np.count_nonzero(weights)))
+
+
+def _unigrams(opname, vocab_file, unigrams):
+    """The unigram counts: the `unigrams` list, or the last field of each line of the
+    CSV `vocab_file` (validated before use)."""
+    unigrams = list(unigrams or ())
+    if bool(vocab_file) == bool(unigrams):
+        raise ValueError(f"{opname}: give exactly one of vocab_file and unigrams")
+    if unigrams:
+        values = np.asarray(unigrams, dtype=np.float64)
+        if values.ndim != 1 or not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError(f"{opname}: unigrams must be a list of finite counts >= 0")
+        return values
+    values = []
+    with open(vocab_file, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            field = line.rstrip("\n").rsplit(",", 1)[-1].strip()
+            try:
+                v = float(field)
+            except ValueError:
+                raise ValueError(f"{opname}: {vocab_file}:{n}: the last field {field!r} is "
+                                 "not a count") from None
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"{opname}: {vocab_file}:{n}: count {v} is not a finite "
+                                 "number >= 0")
+            values.append(v)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _shard_weights(unigrams, range_max, distortion, num_reserved_ids, num_shards, shard):
+    """The weights of the shard's ids in id order (TF1's FixedUnigramSampler)."""
+    opname = "fixed_unigram_candidate_sampler"
+    num_reserved_ids, num_shards, shard = int(num_reserved_ids), int(num_shards), int(shard)
+    if num_reserved_ids < 0 or num_shards < 1 or not 0 <= shard < num_shards:
+        raise ValueError(f"{opname}: need num_reserved_ids >= 0 and 0 <= shard < "
+                         f"num_shards, got {num_reserved_ids}, {shard}, {num_shards}")
+    if num_reserved_ids + len(unigrams) != int(range_max):
+        raise ValueError(f"{opname}: range_max ({range_max}) must be num_reserved_ids "
+                         f"({num_reserved_ids}) + the number of unigrams ({len(unigrams)})")
+    all_weights = np.concatenate([np.zeros(num_reserved_ids),
+                                  np.power(unigrams, float(distortion))])
+    weights = all_weights[shard::num_shards]
+    if not np.any(weights > 0):
+        raise ValueError(f"{opname}: every class of shard {shard} has weight 0")
+    return weights
 
 
 FLT_MAX = float(np.finfo(np.float32).max)

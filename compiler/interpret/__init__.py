@@ -12,6 +12,8 @@ It never mutates `variables`.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from runtime.errors import ExecutionError, UninitializedVariableError, resource_exhausted
@@ -36,7 +38,7 @@ def eval_shape(shape, env):
     return tuple(d if isinstance(d, int) else d.evaluate(env) for d in shape)
 
 
-def interpret(program, feeds, variables=None, counter=0):
+def interpret(program, feeds, variables=None, counter=0, trace=None):
     variables = variables or {}
     feeds = [prepare_feed(f) for f in feeds]
     signature = program_signature(program)
@@ -49,8 +51,12 @@ def interpret(program, feeds, variables=None, counter=0):
     for node in program.topo():
         if id(node) in values:
             continue
+        start = time.perf_counter_ns() if trace is not None else 0
         values[id(node)] = _eval_node(node, values, variables, env, counter,
                                       (signature, feeds))
+        if trace is not None:  # RunOptions' FULL_TRACE: one record per node
+            trace.append((node.names[0] if node.names else node.op, node.op, start,
+                          time.perf_counter_ns()))
     outputs = [values[id(n)] for n in program.outputs]
     updates = {name: values[id(n)] for name, n in program.effects.items()}
     return outputs, updates
@@ -107,10 +113,10 @@ class InterpretedProgram(Executable):
     def signature(self):
         return program_signature(self.program)
 
-    def run(self, feeds, store, counter=0, out=None):
+    def run(self, feeds, store, counter=0, out=None, trace=None):
         variables = {name: store.get(name, node.describe())
                      for name, node in self._reads.items()}
-        outputs, updates = interpret(self.program, feeds, variables, counter)
+        outputs, updates = interpret(self.program, feeds, variables, counter, trace)
         originals = {id(a) for a in list(feeds) + list(variables.values())}
         outputs = [np.array(o) if id(o) in originals else o for o in outputs]
         store.commit({k: np.array(v) for k, v in updates.items()})

@@ -22,7 +22,7 @@ class DType:
     def __init__(self, name: str, np_dtype, kind: str):
         self.name = name
         self.np = np.dtype(np_dtype)
-        self.kind = kind  # "float", "int", "bool"
+        self.kind = kind  # "float", "int", "bool"; "string" (host-only)
         DType._by_name[name] = self
 
     @property
@@ -32,6 +32,26 @@ class DType:
     @property
     def is_int(self) -> bool:
         return self.kind == "int"
+
+    @property
+    def is_unsigned(self) -> bool:
+        """An unsigned integer dtype (uint8 ... uint64): its comparisons, divisions,
+        widenings and conversions are the unsigned ones."""
+        return self.np.kind == "u"
+
+    @property
+    def min(self):
+        """The smallest value (TF1's `DType.min`); -inf for floats, False for bool."""
+        if self.is_float:
+            return float(np.finfo(self.np).min)
+        return False if self.is_bool else int(np.iinfo(self.np).min)
+
+    @property
+    def max(self):
+        """The largest value (TF1's `DType.max`)."""
+        if self.is_float:
+            return float(np.finfo(self.np).max)
+        return True if self.is_bool else int(np.iinfo(self.np).max)
 
     @property
     def is_bool(self) -> bool:
@@ -50,6 +70,18 @@ class DType:
     def base_dtype(self) -> DType:
         return self
 
+    # TF1's spellings
+    is_floating = is_float
+    is_integer = is_int
+    is_complex = property(lambda self: False)
+    is_quantized = property(lambda self: False)
+    size = itemsize
+
+    @property
+    def limits(self):
+        """TF1's `(min, max)`."""
+        return self.min, self.max
+
     def __repr__(self) -> str:
         return f"fc.{self.name}"
 
@@ -63,13 +95,27 @@ class DType:
 float16 = DType("float16", np.float16, "float")
 float32 = DType("float32", np.float32, "float")
 float64 = DType("float64", np.float64, "float")
+int8 = DType("int8", np.int8, "int")
+int16 = DType("int16", np.int16, "int")
 int32 = DType("int32", np.int32, "int")
 int64 = DType("int64", np.int64, "int")
+uint8 = DType("uint8", np.uint8, "int")
+uint16 = DType("uint16", np.uint16, "int")
+uint32 = DType("uint32", np.uint32, "int")
+uint64 = DType("uint64", np.uint64, "int")
 bool_ = DType("bool", np.bool_, "bool")
 
-ALL = (float16, float32, float64, int32, int64, bool_)
+#: host-only: the element type of string tensors (string constants, summaries' outputs);
+#: never in the compiler IR, so not in ALL (as_dtype("string") still finds it)
+string = DType("string", object, "string")
+
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
+       bool_)
 FLOATS = (float16, float32, float64)
-INTS = (int32, int64)
+#: the integer dtypes indices, shapes and argmax results may have (TF1's out_type)
+INDEX_INTS = (int32, int64)
+#: every integer dtype; arithmetic wraps around modulo 2**bits (TF1's C++ semantics)
+INTS = (int8, int16, int32, int64, uint8, uint16, uint32, uint64)
 _ALIASES = {"half": float16, "float": float32, "double": float64, "bool_": bool_}
 
 

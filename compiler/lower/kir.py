@@ -223,6 +223,7 @@ class LoweredProgram:
     updates: dict                     # variable name -> buffer name of its new value
     errors: dict = field(default_factory=dict)   # code -> message
     symbols: list = field(default_factory=list)  # symbol names, argument order
+    call_nodes: list = field(default_factory=list)  # per call: its root's user op name
 
 
 # ---- helpers -------------------------------------------------------------------------------

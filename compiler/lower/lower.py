@@ -266,6 +266,16 @@ def _checked_index(b, node, indices, sub, extent, stmts, what):
     return tv
 
 
+def _check(b, node, idx, stmts):
+    """`check`: the condition, and the run's error code where it is false."""
+    t = b.fresh("c")
+    stmts.append(K.Let(t, b.expr(node.inputs[0], idx, stmts)))
+    code = b.low.error_code(f"{node.describe()}: {node.attr['message']}")
+    stmts.append(K.If(K.Unary("logical_not", K.Var(t, T.bool_), T.bool_), (K.Fail(code),)))
+    b.can_fail = True
+    return K.Var(t, T.bool_)
+
+
 def _gather(b, node, idx, stmts):
     params, indices = node.inputs
     axis, ri = node.attr["axis"], len(indices.shape)
@@ -349,7 +359,7 @@ _EXPR_RULES = {
     "shape": _shape_value, "reduce_sum": _inline_reduce, "reduce_prod": _inline_reduce,
     "reduce_max": _inline_reduce, "reduce_min": _inline_reduce,
     "transpose": _transpose, "broadcast": _broadcast, "reshape": _reshape, "slice": _slice,
-    "concat": _concat, "pad": _pad, "gather": _gather, "iota": _iota,
+    "concat": _concat, "pad": _pad, "gather": _gather, "check": _check, "iota": _iota,
     "random_uniform": _random, "random_normal": _random, "assign": _assign,
     "assign_add": _assign_add,
 }

@@ -152,6 +152,7 @@ class _Lowering:
     def run(self, in_place=True) -> K.LoweredProgram:
         self.source_buffers()
         built, in_place_at = [], {}   # variable name -> index in `built` of its update
+        roots = []                    # the IR node each call computes (its user name)
         for group in self.plan.groups:
             target = self.in_place_target(group) if in_place else None
             out = target or self.add_buffer(group.root, "temp")
@@ -166,7 +167,9 @@ class _Lowering:
             for pre, pre_body, kind in b.before:  # kernels that must run first (packing)
                 built.append(self.canonical(pre, tuple(pre_body), kind, group.root,
                                             len(built)))
+                roots.append(group.root)
             built.append(self.canonical(b, body, group.kind, group.root, len(built)))
+            roots.append(group.root)
         if not self.in_place_is_safe(built, in_place_at):
             return None
         kernels, calls = _share(built, self.intern)
@@ -175,7 +178,8 @@ class _Lowering:
             buffers=self.buffers, kernels=kernels, calls=calls,
             outputs=[self.buffer_of[id(n)].name for n in prog.outputs],
             updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
-            errors=self.errors, symbols=[s.name for s in prog.symbols])
+            errors=self.errors, symbols=[s.name for s in prog.symbols],
+            call_nodes=[r.names[0] if r.names else r.op for r in roots])
 
     def in_place_target(self, group):
         """The variable buffer that an assign kernel may overwrite with the new value

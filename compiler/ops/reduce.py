@@ -106,7 +106,7 @@ def _arg_infer(name):
         (t,) = in_types
         if t.dtype.is_bool:
             raise TypeError(f"{name} does not accept bool")
-        if attrs["dtype"] not in T.INTS:
+        if attrs["dtype"] not in T.INDEX_INTS:
             raise TypeError(f"{name}: output_type must be int32 or int64")
         if t.shape is None:
             return TensorType(attrs["dtype"], None)

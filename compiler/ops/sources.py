@@ -85,7 +85,7 @@ register(OpDef("random_normal", 0, _RANDOM_ATTRS, _random_infer, _random_ref("no
 
 def _shape_infer(in_types, attrs, ctx):
     (t,) = in_types
-    if attrs["dtype"] not in T.INTS:
+    if attrs["dtype"] not in T.INDEX_INTS:
         raise TypeError("shape: out_type must be int32 or int64")
     if t.shape is None:
         return TensorType(attrs["dtype"], (D.DimExpr.atom(ctx.table.new_symbol("rank")),))

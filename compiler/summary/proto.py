@@ -140,10 +140,58 @@ def summary_histogram(tag: str, histo: bytes) -> bytes:
     return bytes_field(1, bytes_field(1, tag) + bytes_field(5, histo))
 
 
+def summary_image(tag: str, height: int, width: int, channels: int, png: bytes) -> bytes:
+    """A Summary with one Image value (field 4): height, width, colorspace (the channel
+    count) and the encoded PNG."""
+    image = (int_field(1, height) + int_field(2, width) + int_field(3, channels)
+             + bytes_field(4, png))
+    return bytes_field(1, bytes_field(1, tag) + bytes_field(4, image))
+
+
+def string_tensor(values, shape) -> bytes:
+    """TensorProto of dtype DT_STRING (field 1), its shape (2) and string_val (8)."""
+    return (int_field(1, DATA_TYPES["string"]) + bytes_field(2, tensor_shape(shape))
+            + b"".join(bytes_field(8, v) for v in values))
+
+
+def summary_text(tag: str, tensor: bytes) -> bytes:
+    """A Summary value holding a string tensor (field 8) with SummaryMetadata (field 9)
+    naming TensorBoard's "text" plugin (PluginData.plugin_name), as tf.summary.text."""
+    metadata = bytes_field(1, bytes_field(1, "text"))
+    return bytes_field(1, bytes_field(1, tag) + bytes_field(8, tensor) + bytes_field(9, metadata))
+
+
+def node_exec_stats(node_name: str, start_ns: int, end_ns: int, label: str,
+                    thread_id: int = 0) -> bytes:
+    """NodeExecStats: node_name (1), all_start_micros (2), op_start_rel_micros (3),
+    op_end_rel_micros (4), all_end_rel_micros (5), timeline_label (8), thread_id (10),
+    all_start_nanos (13), op_start_rel_nanos (14), op_end_rel_nanos (15),
+    all_end_rel_nanos (16)."""
+    dur_ns = max(end_ns - start_ns, 0)
+    return (bytes_field(1, node_name) + int_field(2, start_ns // 1000) + int_field(3, 0)
+            + int_field(4, dur_ns // 1000) + int_field(5, dur_ns // 1000)
+            + bytes_field(8, label) + int_field(10, thread_id) + int_field(13, start_ns)
+            + int_field(14, 0) + int_field(15, dur_ns) + int_field(16, dur_ns))
+
+
+def step_stats(devices) -> bytes:
+    """StepStats: dev_stats (1) = DeviceStepStats {device (1), node_stats (2)};
+    `devices` is [(device name, [serialized NodeExecStats])]."""
+    return b"".join(bytes_field(1, bytes_field(1, dev) + b"".join(bytes_field(2, n)
+                                                                   for n in nodes))
+                    for dev, nodes in devices)
+
+
+def run_metadata(step_stats_bytes: bytes) -> bytes:
+    """RunMetadata with its step_stats (1)."""
+    return bytes_field(1, step_stats_bytes)
+
+
 def event(wall_time: float, step: int = 0, file_version: str = None, graph: bytes = None,
-          summary: bytes = None) -> bytes:
-    """Event: wall_time (1), step (2) and one of file_version (3), graph_def (4) or
-    summary (5)."""
+          summary: bytes = None, tagged_run_metadata=None) -> bytes:
+    """Event: wall_time (1), step (2) and one of file_version (3), graph_def (4),
+    summary (5) or tagged_run_metadata (8: TaggedRunMetadata {tag (1), run_metadata (2):
+    a serialized RunMetadata}, given as (tag, bytes))."""
     out = double_field(1, wall_time)
     if step:
         out += int_field(2, step)
@@ -153,6 +201,9 @@ def event(wall_time: float, step: int = 0, file_version: str = None, graph: byte
         out += bytes_field(4, graph)
     if summary is not None:
         out += bytes_field(5, summary)
+    if tagged_run_metadata is not None:
+        tag, data = tagged_run_metadata
+        out += bytes_field(8, bytes_field(1, tag) + bytes_field(2, data))
     return out
 
 

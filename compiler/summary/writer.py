@@ -72,6 +72,17 @@ class FileWriter:
         step = 0 if global_step is None else int(global_step)
         self.add_event(proto.event(time.time(), step, summary=bytes(summary)))
 
+    def add_run_metadata(self, run_metadata, tag, global_step=None):
+        """Write TF1's tagged RunMetadata event (TensorBoard's per-step compute time view):
+        `run_metadata` is what a `Session.run(..., options=RunOptions(trace_level=
+        FULL_TRACE), run_metadata=...)` filled (anything with `SerializeToString()`)."""
+        if not hasattr(run_metadata, "SerializeToString"):
+            raise TypeError(f"add_run_metadata takes a RunMetadata, got "
+                            f"{type(run_metadata).__name__}")
+        step = 0 if global_step is None else int(global_step)
+        self.add_event(proto.event(time.time(), step, tagged_run_metadata=(
+            str(tag), run_metadata.SerializeToString())))
+
     def add_compiled_graph(self, fetches, feeds=None, options=None):
         """Write the graph after passes and fusion, one group per kernel, to the run
         `logdir/compiled`; returns the GraphModel it drew (compiler/viz/model.py)."""

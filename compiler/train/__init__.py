@@ -14,6 +14,7 @@ session-run hooks (hooks.py) and monitored sessions: `MonitoredSession`,
 See docs/training.md.
 """
 
+from ..summary.writer import FileWriter
 from .adaptive import AdadeltaOptimizer, AdagradOptimizer, FtrlOptimizer, RMSPropOptimizer
 from .checkpoint import CheckpointError
 from .checkpoint_state import (
@@ -30,6 +31,8 @@ from .global_step import create_global_step, get_global_step, get_or_create_glob
 from .meta_graph import MetaGraphError, export_meta_graph
 from .optimizers import AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer
 from .saver import Saver, SaverDef, import_meta_graph
+
+SummaryWriter = FileWriter  # TF 0.x's name of tf.summary.FileWriter
 
 __all__ = [
     "AdadeltaOptimizer", "AdagradOptimizer", "AdamOptimizer", "CheckpointError",
@@ -103,3 +106,4 @@ __all__ += [
     "Supervisor",
 ]
 # -- end est --
+__all__ += ["SummaryWriter"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from runtime.cuda_executable import CudaExecutable
 
 from ..base import Backend
-from ..layout import layout_of
+from ..layout import call_node, layout_of
 from . import emit, nvrtc
 from .nests import CUDA_SCHEDULE
 
@@ -28,9 +28,10 @@ def schedule_of(lowered, module) -> list:
     kernels of unrolled steps)."""
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
     out = []
-    for kname, buf_names, sym_names in lowered.calls:
+    for c, (kname, buf_names, sym_names) in enumerate(lowered.calls):
         launch = module.launches[kname]
-        out.append({"kernel": kname, "mapping": launch.mapping, "extent": launch.extent,
+        out.append({"kernel": kname, "node": call_node(lowered, c), "mapping": launch.mapping,
+                    "extent": launch.extent,
                     "work": launch.work, "threads": launch.threads,
                     "buffers": [index[n] for n in buf_names],
                     "symbols": [s if isinstance(s, str) else int(s) for s in sym_names],

@@ -40,7 +40,9 @@ C_KEYWORDS = frozenset(
 
 #: numpy dtype name -> C type of one element
 C_TYPES = {"float16": "uint16_t", "float32": "float", "float64": "double",
-           "int32": "int32_t", "int64": "int64_t", "bool": "uint8_t"}
+           "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+           "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t",
+           "bool": "uint8_t"}
 
 
 @dataclass

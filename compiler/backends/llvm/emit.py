@@ -9,8 +9,15 @@ symbols (i64), the run counter (when it draws random numbers) and an i32 error s
 
 where `buffers` holds one pointer per program buffer (in `LoweredProgram.buffers` order)
 and `scalars` the symbol values in program order followed by the run counter. It calls
-the kernels in order and returns 0 or the first error code. Scalar ops come from
-`scalar_ops`; this module never decides fusion or indexing.
+the kernels in order and returns 0 or the first error code. A second entry,
+
+    i32 flowc_main_timed(i8** buffers, i64* scalars, i64* times)
+
+does the same and stores CLOCK_MONOTONIC nanoseconds in `times[0]` before the first
+call and in `times[k + 1]` after call k (RunOptions(trace_level=FULL_TRACE): per-kernel
+timings; the plain entry stays free of them; an AOT library keeps it internal, so the
+optimizer drops it). Scalar ops come from `scalar_ops`; this module never decides fusion
+or indexing.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from . import pool, vecmath
 from . import scalar_ops as S
 
 ENTRY = "flowc_main"
+TIMED_ENTRY = "flowc_main_timed"
+CLOCK_MONOTONIC = 1  # Linux
 INTERLEAVE = 4
 #: innermost loops with a constant extent up to this are fully unrolled
 FULL_UNROLL = 8
@@ -428,16 +437,39 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
         mod.pool = pool.emit_pool(mod.module, threads - 1, internal_pool)
     fns = _emit_kernels(mod, lowered.kernels, threads)
     _emit_entry(mod.module, lowered, fns)
+    _emit_entry(mod.module, lowered, fns, timed=True)
     return mod.module
 
 
-def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
+def _now_ns(module: ir.Module) -> ir.Function:
+    """i64 flowc_now_ns(): clock_gettime(CLOCK_MONOTONIC) in nanoseconds (internal)."""
+    timespec = ir.LiteralStructType([S.I64, S.I64])
+    clock = module.globals.get("clock_gettime") or ir.Function(
+        module, ir.FunctionType(S.I32, [S.I32, ir.PointerType(timespec)]), "clock_gettime")
+    fn = ir.Function(module, ir.FunctionType(S.I64, []), "flowc_now_ns")
+    fn.linkage = "internal"
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ts = b.alloca(timespec)
+    b.call(clock, [ir.Constant(S.I32, CLOCK_MONOTONIC), ts])
+    sec = b.load(b.gep(ts, [ir.Constant(S.I32, 0), ir.Constant(S.I32, 0)]))
+    nsec = b.load(b.gep(ts, [ir.Constant(S.I32, 0), ir.Constant(S.I32, 1)]))
+    b.ret(b.add(b.mul(sec, ir.Constant(S.I64, 1_000_000_000)), nsec))
+    return fn
+
+
+def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict, timed=False):
     kernels = {k.name: k for k in lowered.kernels}
     i8pp = ir.PointerType(ir.PointerType(S.I8))
-    entry = ir.Function(module, ir.FunctionType(S.I32, [i8pp, ir.PointerType(S.I64)]),
-                        ENTRY)
-    bufs_arg, scalars_arg = entry.args
+    args = [i8pp, ir.PointerType(S.I64)] + ([ir.PointerType(S.I64)] if timed else [])
+    entry = ir.Function(module, ir.FunctionType(S.I32, args), TIMED_ENTRY if timed else ENTRY)
+    bufs_arg, scalars_arg = entry.args[:2]
     b = ir.IRBuilder(entry.append_basic_block("entry"))
+    now = _now_ns(module) if timed else None
+
+    def stamp(k):
+        if timed:
+            b.store(b.call(now, []), b.gep(entry.args[2], [ir.Constant(S.I64, k)]))
+    stamp(0)
     err = b.alloca(S.I32, name="err")
     b.store(ir.Constant(S.I32, 0), err)
     index = {buf.name: i for i, buf in enumerate(lowered.buffers)}
@@ -445,7 +477,7 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
     syms = {s: b.load(b.gep(scalars_arg, [ir.Constant(S.I64, i)]), name=s)
             for i, s in enumerate(lowered.symbols)}
     counter = b.load(b.gep(scalars_arg, [ir.Constant(S.I64, len(lowered.symbols))]))
-    for kname, buf_names, sym_names in lowered.calls:
+    for c, (kname, buf_names, sym_names) in enumerate(lowered.calls):
         k = kernels[kname]
         args = []
         for bn in buf_names:
@@ -459,6 +491,7 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
         if k.can_fail:
             args.append(err)
         b.call(fns[kname], args)
+        stamp(c + 1)
         if k.can_fail:
             code = b.load(err)
             ok = entry.append_basic_block(f"after_{kname}")

@@ -18,7 +18,7 @@ from runtime.cpu_executable import CpuExecutable
 from runtime.llvm_jit import JitLibrary
 
 from ..base import Backend
-from ..layout import layout_of
+from ..layout import call_labels, layout_of
 from . import emit, target
 
 
@@ -35,7 +35,8 @@ def build(lowered, signature, name, options, texts, assembly=False) -> CpuExecut
     layout = layout_of(lowered)
     exe = CpuExecutable(signature, layout.specs, layout.outputs, layout.updates, layout.errors,
                      lib.address(emit.ENTRY), keepalive=lib, texts=texts,
-                     lifetimes=layout.lifetimes(lowered))
+                     lifetimes=layout.lifetimes(lowered),
+                     timed=(lib.address(emit.TIMED_ENTRY), call_labels(lowered)))
     exe.objects = [obj]  # position-independent: the compile cache links it as it is
     return exe
 
@@ -56,6 +57,7 @@ def describe(exe: CpuExecutable):
     description = {"objects": list(exe.objects), "buffers": buffers,
                    "outputs": list(exe.outputs), "updates": dict(exe.updates),
                    "errors": dict(exe.errors), "lifetimes": dict(exe.lifetimes),
+                   "calls": list(exe.call_labels),
                    "texts": {k: v for k, v in exe.texts.items() if k != "asm"}}
     size = sum(len(o) for o in exe.objects) + \
         sum(b.source.nbytes for b in buffers if b.kind == "const")
@@ -72,7 +74,8 @@ def load(description, signature, options) -> CpuExecutable:
                for b in description["buffers"]]
     exe = CpuExecutable(signature, buffers, description["outputs"], description["updates"],
                         description["errors"], lib.address(emit.ENTRY), keepalive=lib,
-                        texts=dict(description["texts"]), lifetimes=description["lifetimes"])
+                        texts=dict(description["texts"]), lifetimes=description["lifetimes"],
+                        timed=(lib.address(emit.TIMED_ENTRY), description["calls"]))
     exe.objects = list(description["objects"])
     return exe
 

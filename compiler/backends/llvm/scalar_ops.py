@@ -8,9 +8,12 @@ tests/test_scalar_op_tables.py fails when one is missing.
 Numerics follow DESIGN.md: no fast-math flags in elementwise rules (exact-order IEEE;
 only `FAST_OPS`, the accumulation steps of reductions and matmul, reassociate); integer
 floor division and modulo by zero give 0 and INT_MIN // -1 wraps; float->int casts go
-through `llvm.fptosi.sat` (NaN -> 0, saturating); maximum/minimum propagate NaN as numpy
-does and order -0.0 below +0.0 (`llvm.maximum`, IEEE 754-2019); `sign(-0.0)` is +0.0 and
-a zero `mod` takes the divisor's sign, bit for bit as the reference (`ops/numerics.py`).
+through `llvm.fptosi.sat` / `llvm.fptoui.sat` (NaN -> 0, saturating); the unsigned ints
+compare, divide, widen and convert with the unsigned instructions (`icmp u*`, `udiv`/
+`urem`, `zext`, `uitofp`) and all ints wrap modulo 2**bits; maximum/minimum propagate
+NaN as numpy does and order -0.0 below +0.0 (`llvm.maximum`, IEEE 754-2019);
+`sign(-0.0)` is +0.0 and a zero `mod` takes the divisor's sign, bit for bit as the
+reference (`ops/numerics.py`).
 exp, expm1, log, log1p, tanh and sigmoid are `vecmath`'s
 branch-free polynomials (float32 and float64; they vectorize, accuracy in
 docs/numerics.md); sqrt, sin, cos, pow, floor and ceil are LLVM intrinsics.
@@ -25,13 +28,18 @@ from llvmlite import ir
 from ...ir import dtypes as T
 from . import vecmath
 
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+I1, I8, I16, I32, I64 = (ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32),
+                         ir.IntType(64))
 
 
 def reg_type(dtype):
-    """Register type of a flowc dtype (bool is i1)."""
+    """Register type of a flowc dtype (bool is i1; LLVM integers carry no sign: the
+    signedness is in the instructions the rules pick, `udiv`/`icmp ult`/`zext`/`uitofp`
+    for the unsigned dtypes)."""
+    if dtype.is_int:
+        return ir.IntType(8 * dtype.itemsize)
     return {T.float16: ir.HalfType(), T.float32: ir.FloatType(), T.float64: ir.DoubleType(),
-            T.int32: I32, T.int64: I64, T.bool_: I1}[dtype]
+            T.bool_: I1}[dtype]
 
 
 def mem_type(dtype):
@@ -40,8 +48,9 @@ def mem_type(dtype):
 
 
 def _suffix(dtype):
-    return {T.float16: "f16", T.float32: "f32", T.float64: "f64", T.int32: "i32",
-            T.int64: "i64"}[dtype]
+    if dtype.is_int:
+        return f"i{8 * dtype.itemsize}"
+    return {T.float16: "f16", T.float32: "f32", T.float64: "f64"}[dtype]
 
 
 def _libm(name, dtype):
@@ -99,12 +108,16 @@ def _i_neg(em, x, dtype):
 
 
 def _i_abs(em, x, dtype):
+    if dtype.is_unsigned:
+        return x
     b, zero = em.builder, ir.Constant(x.type, 0)
     return b.select(b.icmp_signed("<", x, zero), b.sub(zero, x), x)
 
 
 def _i_sign(em, x, dtype):
     b, zero = em.builder, ir.Constant(x.type, 0)
+    if dtype.is_unsigned:
+        return b.zext(b.icmp_unsigned("!=", x, zero), x.type)
     neg = b.select(b.icmp_signed("<", x, zero), ir.Constant(x.type, -1), zero)
     return b.select(b.icmp_signed(">", x, zero), ir.Constant(x.type, 1), neg)
 
@@ -148,8 +161,20 @@ def _f_mod(em, a, c, dtype):
     return b.select(fix, b.fadd(r, c), r)
 
 
-def _int_divmod(em, a, c, want_mod):
+def _uint_divmod(em, a, c, want_mod):
+    """Unsigned division / modulo (floor and truncation agree) with the zero guard."""
+    b = em.builder
+    zero, one = ir.Constant(a.type, 0), ir.Constant(a.type, 1)
+    is_zero = b.icmp_unsigned("==", c, zero)
+    safe = b.select(is_zero, one, c)
+    res = b.urem(a, safe) if want_mod else b.udiv(a, safe)
+    return b.select(is_zero, zero, res)
+
+
+def _int_divmod(em, a, c, want_mod, dtype):
     """Floor division / modulo with the zero and INT_MIN // -1 guards."""
+    if dtype.is_unsigned:
+        return _uint_divmod(em, a, c, want_mod)
     b = em.builder
     t = a.type
     zero, one, minus1 = ir.Constant(t, 0), ir.Constant(t, 1), ir.Constant(t, -1)
@@ -177,19 +202,25 @@ def _fcmp(pred, ordered=True):
     return rule
 
 
+def _unsigned(dtype) -> bool:
+    """Compare unsigned: bools and the unsigned ints."""
+    return dtype is T.bool_ or dtype.is_unsigned
+
+
 def _icmp(pred):
-    """Signed for ints, unsigned for bools."""
+    """Signed for signed ints, unsigned for bools and unsigned ints."""
     def rule(em, a, c, dtype):
         b = em.builder
-        return (b.icmp_unsigned if dtype is T.bool_ else b.icmp_signed)(pred, a, c)
+        return (b.icmp_unsigned if _unsigned(dtype) else b.icmp_signed)(pred, a, c)
     return rule
 
 
 def _i_select(pred):
-    """max / min of ints: a select on a signed comparison."""
+    """max / min of ints: a select on a signed (unsigned ints: unsigned) comparison."""
     def rule(em, a, c, dtype):
         b = em.builder
-        return b.select(b.icmp_signed(pred, a, c), a, c)
+        cmp = b.icmp_unsigned if _unsigned(dtype) else b.icmp_signed
+        return b.select(cmp(pred, a, c), a, c)
     return rule
 
 
@@ -198,8 +229,8 @@ BINARY = {
     "add": Rule(_builder("fadd"), _builder("add")),
     "sub": Rule(_builder("fsub"), _builder("sub")),
     "mul": Rule(_builder("fmul"), _builder("mul")),
-    "div": Rule(_builder("fdiv"), lambda em, a, c, dt: _int_divmod(em, a, c, False)),
-    "mod": Rule(_f_mod, lambda em, a, c, dt: _int_divmod(em, a, c, True)),
+    "div": Rule(_builder("fdiv"), lambda em, a, c, dt: _int_divmod(em, a, c, False, dt)),
+    "mod": Rule(_f_mod, lambda em, a, c, dt: _int_divmod(em, a, c, True, dt)),
     "pow": Rule(_intrinsic("pow"), None),
     "maximum": Rule(_intrinsic("maximum"), _i_select(">")),
     "minimum": Rule(_intrinsic("minimum"), _i_select("<")),
@@ -247,12 +278,18 @@ def cast(em, x, src, dst):
     if src is T.bool_:
         return b.uitofp(x, to) if dst.is_float else b.zext(x, to)
     if src.is_int and dst.is_int:
-        return b.sext(x, to) if dst.itemsize > src.itemsize else b.trunc(x, to)
+        # two's complement: widening extends by the source's sign, narrowing wraps
+        if dst.itemsize == src.itemsize:
+            return x
+        if dst.itemsize < src.itemsize:
+            return b.trunc(x, to)
+        return b.zext(x, to) if src.is_unsigned else b.sext(x, to)
     if src.is_int:
-        return b.sitofp(x, to)
+        return b.uitofp(x, to) if src.is_unsigned else b.sitofp(x, to)
     if dst.is_float:
         return b.fpext(x, to) if dst.itemsize > src.itemsize else b.fptrunc(x, to)
-    name = f"llvm.fptosi.sat.{_suffix(dst)}.{_suffix(src)}"
+    sat = "fptoui" if dst.is_unsigned else "fptosi"
+    name = f"llvm.{sat}.sat.{_suffix(dst)}.{_suffix(src)}"
     return em.call_decl(name, to, [x])
 
 
