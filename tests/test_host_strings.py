@@ -46,8 +46,12 @@ def test_string_tensors_never_reach_compiled_ops():
         with tf.Session() as sess, pytest.raises(CompileError,
                                                  match="names.*host string tensor.*'same'"):
             sess.run(ident)
-        with pytest.raises(TypeError, match="'names_in': string placeholders are not"):
-            tf.placeholder(tf.string, [2], name="names_in")
+        names_in = tf.placeholder(tf.string, [2], name="names_in")  # host-only (handles)
+        with pytest.raises(TypeError, match=r"add 'Add_1'.*input 'names_in:0' is a string"):
+            tf.add(names_in, names_in)
+        fed = tf.identity(names_in, name="fed_same")
+        with tf.Session() as sess, pytest.raises(CompileError, match="fed_same"):
+            sess.run(fed, {names_in: [b"a", b"b"]})
         with pytest.raises(TypeError, match="string tensor"):
             tf.Variable("text")
         with pytest.raises(TypeError, match="not str or bytes"):

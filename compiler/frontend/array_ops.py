@@ -35,11 +35,10 @@ from .static import is_int_like, static_dims
 
 def placeholder(dtype, shape=None, name=None):
     """A value fed at run time. `None` (or -1) dims are symbolic: one compile serves
-    every extent. `shape=None` means unknown rank (compiled once per fed rank)."""
+    every extent. `shape=None` means unknown rank (compiled once per fed rank). A
+    `tf.string` placeholder is a host value (a feedable iterator's handle): host ops read
+    it, and giving it to a compiled op is a TypeError naming the op."""
     dtype = T.as_dtype(dtype)
-    if dtype is T.string:
-        raise TypeError(f"placeholder {name or 'Placeholder'!r}: string placeholders are not "
-                        "supported (flowc's string tensors are host constants)")
     dims = _declared_dims(shape, name or "Placeholder")
     return make("placeholder", [], name=name or "Placeholder", dtype=dtype, shape=dims)
 
