@@ -172,7 +172,8 @@ class CudaExecutable(Executable):
                 return C.device_array_view(value)
             except ValueError as e:
                 raise FeedError(f"feed {k}: {e}") from None
-        return np.ascontiguousarray(value)
+        # not ascontiguousarray: it turns a scalar feed into shape [1]
+        return np.asarray(value, order="C")
 
     def _device_targets(self, out, shapes) -> dict:
         """buffer index -> a caller's DeviceArray to compute an output into (`out=`)."""

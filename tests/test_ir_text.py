@@ -104,6 +104,7 @@ _SPECS = {   # op -> (input names, attrs); elementwise ops without attrs are aut
     "pad": (["x"], {"pads": ((1, 0), (0, 2)), "value": float("-inf")}),
     "gather": (["x", "i"], {"axis": 1}),
     "scatter_add": (["u", "i"], {"shape": (N0, 7), "axis": 1}),
+    "dynamic_update_slice": (["x", "row", "s"], {}),
     "reduce_sum": (["x"], {"axes": None, "keepdims": True}),
     "reduce_prod": (["x"], {"axes": (0,), "keepdims": False}),
     "reduce_max": (["x"], {"axes": (0, 1), "keepdims": False}),
@@ -141,6 +142,8 @@ def all_ops_program() -> Program:
             "u": b.placeholder("u:0", T.float32, (N0, 4))}
     base["w"] = b.make("variable", **_SPECS["variable"][1])
     base["c"] = b.make("constant", value=Const(np.ones((3, 4), np.float32)))
+    base["s"] = b.make("reduce_sum", [base["i"]], axes=None, keepdims=False)
+    base["row"] = b.make("reduce_sum", [base["x"]], axes=(0,), keepdims=False)
     made = {}
     for op, opdef in OPS.items():
         if op in _SPECS:

@@ -143,6 +143,13 @@ def _movement_cases():
         Case("scatter_add", lambda g, u, i: prim(g, "scatter_add", [u, i], shape=(2, 3, 4),
                                                  axis=1),
              [(f, (2, "a", 4)), ("int64", ("a",))], ["normal", "index"]),
+        # index 0..2 against a leading extent of 0..5: in range and out of range both
+        Case("dynamic_update_slice", lambda g, x, u, i: prim(g, "dynamic_update_slice",
+                                                              [x, u, i]),
+             [(f, ("a", "b", 2)), (f, ("b", 2)), ("int32", ())], ["normal", "normal", "index"]),
+        Case("dynamic_update_slice", lambda g, x, u, i: prim(g, "dynamic_update_slice",
+                                                              [x, u, i]),
+             [("int64", ("a",)), ("int64", ()), ("int64", ())], ["normal", "normal", "index"]),
         Case("matmul", lambda g, a, b: prim(g, "matmul", [a, b], transpose_a=False,
                                             transpose_b=False),
              [(f, ("a", "b")), (f, ("b", 3))], tol=REDUCE_TOL),
