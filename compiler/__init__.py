@@ -183,3 +183,9 @@ __all__ += [
 ]
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
 __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
+
+# -- issue 14 / cfgrad: TensorArray --
+from .frontend.tensor_array import TensorArray  # noqa: E402
+
+__all__ += ["TensorArray"]
+# -- end cfgrad --
