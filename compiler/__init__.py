@@ -181,6 +181,11 @@ __all__ += [
     "arg_max", "arg_min", "clip_by_global_norm", "clip_by_norm", "get_collection_ref",
     "global_norm", "InteractiveSession", "VERSION", "app", "flags", "gfile", "logging",
 ]
+# -- issue 14 / control flow: tf.cond, tf.case, tf.while_loop (compiled as regions) --
+from .frontend.control_flow import case, cond, while_loop  # noqa: E402
+
+__all__ += ["case", "cond", "while_loop"]
+# -- end control flow --
 __all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
 __all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
 

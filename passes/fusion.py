@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compiler.errors import CompileError
 from compiler.ops import get, names
 
 # Derived from the op table's rows (compiler/ops/table.py documents the fields):
@@ -335,6 +336,9 @@ def _only_elementwise_between(mm, members):
 
 
 def plan_kernels(program) -> KernelPlan:
+    if any(get(n.op).fusion == "control" for n in program.topo()):
+        raise CompileError("control flow (while_loop/cond) is not lowered to native code "
+                           "yet; run it with ConfigProto(backend='interpret')")
     return _Planner(program).plan()
 
 

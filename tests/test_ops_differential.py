@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from oracle import REDUCE_TOL, TOL, Compiled, assert_close, prim
 
 from compiler.ir import dtypes as T
-from compiler.ops import OPS
+from compiler.ops import OPS, names
 
 FLOATS = ("float32", "float64", "float16")
 INTS = ("int32", "int64")
@@ -199,6 +199,8 @@ CASES = _cases()
 
 def test_every_op_has_a_differential_case():
     covered = {c.op for c in CASES} | {"variable"}  # variable: see test_variable_reads
+    # control flow (param, while, cond, get): tests/test_control_flow*.py
+    covered |= set(names(lambda op: op.fusion == "control")) | {"param"}
     assert set(OPS) <= covered, sorted(set(OPS) - covered)
 
 
