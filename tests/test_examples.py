@@ -68,3 +68,10 @@ def test_bench_quick_prints_checked_json_lines():
     assert {r["workload"] for r in records if r["system"] == "numpy"} == {
         "W1", "W3", "W4", "W5", "W6", "MM"}
     assert any(r["system"] == "ctypes" and r["check"] == "ok" for r in records)
+
+
+def test_dynamic_lstm_example_learns_with_one_compile():
+    proc = _run(os.path.join("examples", "dynamic_lstm.py"), "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "learned" in proc.stdout and "NOT LEARNED" not in proc.stdout
+    assert "RECOMPILED" not in proc.stdout

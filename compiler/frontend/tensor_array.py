@@ -6,7 +6,8 @@ A TensorArray of `size` elements of shape S is one tensor of shape [size, *S] (i
 TensorArrayWrite does), `read(i)` is a `gather` with a scalar index (checked the same
 way), `stack()` is the buffer itself, `unstack(x)` makes x the buffer, `gather`,
 `scatter`, `concat` and `size` are small composites. Gradients therefore come from the
-primitives' rules, and a TensorArray passed through `while_loop` is its buffer.
+primitives' rules, and a TensorArray in a `while_loop`'s loop variables (or a `cond`'s
+results) is its buffer: a composite of `nest.py`, flattened to its `flow`.
 
 The element shape comes from `element_shape=` or from the first write/unstack (TF1's
 `infer_shape`); later writes must agree. Before that, the buffer does not exist yet.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from ..ir import dims as D
 from ..ir import dtypes as T
+from . import nest
 from .core import _as_tensor, constant, convert_to_tensor, identity, make, op_scope
 from .graph import Tensor, TensorShape
 from .static import is_int_like, static_dims
@@ -297,6 +299,11 @@ class TensorArray:
             return make("reshape", [make("slice", [shape], begin=(0,), size=(1,),
                                          stride=(1,))], shape=(), name=scope)
 
+    def _with_flow(self, flow) -> "TensorArray":
+        """This TensorArray with `flow` as its buffer (a while_loop's param or output)."""
+        flow = convert_to_tensor(flow)
+        return self._derive(flow, None, flow.shape[0])
+
     def identity(self) -> "TensorArray":
         return self._derive(self._buffer)
 
@@ -317,3 +324,8 @@ class TensorArray:
         el = "?" if self._element is None else self._element
         return f"<TensorArray {self._name!r} {self._dtype.name} size={self._size} " \
                f"element_shape={el}>"
+
+
+# A TensorArray in a while_loop's loop_vars (or a cond's results) is its buffer.
+nest.composite_hooks.append((lambda x: isinstance(x, TensorArray),
+                             lambda ta: [ta.flow], lambda ta, items: ta._with_flow(items[0])))
