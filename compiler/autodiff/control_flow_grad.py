@@ -1,0 +1,269 @@
+"""Gradients through `tf.cond` and `tf.while_loop` (the user graph's `If` and `While`
+ops, frontend/control_flow.py), symbol to symbol like every other rule.
+
+`REGION_RULES[op.type](op, grads, gradients)` gets one gradient (or None) per output of
+the region op and returns one per input; `gradients` is `fc.gradients` itself (passed
+in, so this module does not import it). Inside a body, the values of the forward pass
+are not visible to another region, so both rules *recompute* the body in the region
+where its gradient is built: the traced ops are cloned there (`clone_region`), with the
+outer values a body captured standing behind region-local identities, and `gradients`
+differentiates the clone.
+
+- **cond** -> a cond on the same predicate whose branches are the gradients of the two
+  branches w.r.t. the captured values (a branch that does not use a value gives zeros).
+- **while** -> two loops, as TF1's stack-based gradients: a forward loop that runs the
+  body again and also writes the loop variables of every iteration into stacks (a
+  `[maximum_iterations, ...]` buffer each, written with `dynamic_update_slice`), then a
+  backward loop that runs from the last iteration to the first, reads iteration j's
+  variables back, recomputes the body from them and applies its gradient: the carried
+  gradient becomes the gradient w.r.t. the iteration's inputs, and the gradients w.r.t.
+  captured (loop-invariant) values, e.g. weights, are summed over the iterations. Loop
+  variables whose values the body only passes through or overwrites row by row (a
+  TensorArray being written) need no stack: the gradient of a write does not depend on
+  the buffer's old value.
+
+The stacks need a bound known when the graph is built: `maximum_iterations` (a Python
+int, or a scalar tensor that resolves to a dim, such as `tf.shape(x)[0]`). Without one
+the gradient raises a ValueError naming the loop. Nested control flow inside a
+differentiated body is cloned recursively.
+"""
+
+from __future__ import annotations
+
+from ..frontend import control_flow as cf
+from ..frontend.core import constant, identity, make
+from ..frontend.graph import Tensor
+from ..frontend.static import static_dims
+from ..ir import dtypes as T
+from .helpers import shape_of, zeros_like
+
+#: the user graph's control-flow op types (frontend/control_flow.py)
+REGION_OP_TYPES = ("While", "If")
+
+
+def _is_float(t) -> bool:
+    return t.dtype.kind == "float"
+
+
+def maximum_iterations_of(op):
+    """The `maximum_iterations` tensor of a While op, or None: the loop's cond checks
+    its iteration counter against it in the op named `within_limit`."""
+    for o in op.attrs["cond"].ops:
+        if o.type == "less" and o.name.rsplit("/", 1)[-1] == "within_limit":
+            return o.inputs[1]
+    return None
+
+
+def _rebuild_region_op(op, inputs, sub):
+    """A new While/If like `op` over `inputs` (carried values / predicate only), each
+    region traced again as `sub(old_region, new_params) -> results`."""
+    graph = op.graph
+    with graph.name_scope(op.name.rsplit("/", 1)[-1]) as scope:
+        if op.type == "While":
+            carried = list(inputs[:op.attrs["carried"]])
+            regions = {kind: cf._trace(graph, kind, scope, carried,
+                                       lambda ps, r=op.attrs[kind]: sub(r, ps))
+                       for kind in ("cond", "body")}
+            captures = cf._union(regions["cond"].captures, regions["body"].captures)
+            attrs = dict(op.attrs, **regions)
+            new = cf._region_op(graph, "While", carried + captures, attrs, scope,
+                                [t.type for t in carried])
+        else:
+            regions = {kind: cf._trace(graph, kind, scope, [],
+                                       lambda ps, r=op.attrs[kind]: sub(r, []))
+                       for kind in ("then", "else")}
+            captures = cf._union(regions["then"].captures, regions["else"].captures)
+            new = cf._region_op(graph, "If", [inputs[0]] + captures, regions, scope,
+                                [t.type for t in op.outputs])
+    return new.outputs
+
+
+# ---- cloning a traced body into the region being traced now ------------------------------
+def clone_region(region, mapping: dict) -> list:
+    """The results of `region` recomputed in the current region: each traced op is made
+    again with its inputs looked up in `mapping` (params and captures must be there;
+    values made here are added). Returns the mapped results."""
+    for op in region.ops:
+        if op.type == "param" or op.type == "NoOp":
+            continue
+        inputs = [mapping.get(t, t) for t in op.inputs]  # unmapped: values from outside
+        base = op.name.rsplit("/", 1)[-1]
+        if op.type in REGION_OP_TYPES:
+            outs = _clone_region_op(op, inputs, mapping)
+        elif op.type in ("identity", "placeholder_with_default"):
+            outs = [identity(inputs[0], name=base)]
+        else:
+            outs = [make(op.type, inputs, name=base, **op.attrs)]
+        for t, new in zip(op.outputs, outs):
+            mapping[t] = new
+    return [mapping[t] for t in region.results]
+
+
+def _clone_region_op(op, inputs, mapping):
+    """A nested While/If made again over `inputs`: its regions cloned, the outer values
+    they captured looked up in `mapping` (or used as they are when they are outside)."""
+    def sub(region, params):
+        inner = {t: mapping.get(t, t) for t in region.captures}
+        inner.update(zip(region.params, params))
+        return clone_region(region, inner)
+    return _rebuild_region_op(op, inputs, sub)
+
+
+def _proxies(values):
+    """Region-local identities of outer values, so `gradients` stops at them."""
+    return [identity(v, name="captured") for v in values]
+
+
+def _zeros(t):
+    return zeros_like(t)
+
+
+# ---- cond ---------------------------------------------------------------------------------
+def if_grad(op, grads, gradients):
+    captures = list(op.inputs[1:])
+    wanted = [i for i, c in enumerate(captures) if _is_float(c)]
+    outs = [i for i, (o, g) in enumerate(zip(op.outputs, grads))
+            if g is not None and _is_float(o)]
+    if not wanted or not outs:
+        return [None] * len(op.inputs)
+    seeds = [grads[i] for i in outs]
+
+    def branch(region):
+        def fn():
+            proxies = _proxies(captures)
+            mapping = dict(zip(captures, proxies))
+            results = clone_region(region, mapping)
+            ys = [results[i] for i in outs]
+            xs = [proxies[i] for i in wanted]
+            got = gradients(ys, xs, grad_ys=seeds, stop_gradients=captures,
+                            name="branch_grad")
+            return [g if g is not None else _zeros(x) for g, x in zip(got, xs)]
+        return fn
+    res = cf.cond(op.inputs[0], branch(op.attrs["then"]), branch(op.attrs["else"]),
+                  strict=True)
+    out = [None] * len(op.inputs)
+    for k, i in enumerate(wanted):
+        out[1 + i] = res[k]
+    return out
+
+
+# ---- while --------------------------------------------------------------------------------
+def _bound(op):
+    limit = maximum_iterations_of(op)
+    if limit is None:
+        raise ValueError(f"gradients: the while_loop {op.name!r} (created at {op.loc}) has no "
+                         "maximum_iterations; flowc's gradient of a loop keeps every "
+                         "iteration's loop variables in buffers of that many rows: pass "
+                         "maximum_iterations= (a Python int or a tensor such as "
+                         "tf.shape(x)[0]) to the while_loop")
+    vals = static_dims(limit) if isinstance(limit, Tensor) and limit.shape.ndims == 0 \
+        else None
+    if vals is None:
+        raise ValueError(f"gradients: the maximum_iterations of while_loop {op.name!r} "
+                         f"(created at {op.loc}) is only known at run time; the gradient "
+                         "needs it when the graph is built (a Python int or a dim such as "
+                         "tf.shape(x)[0])")
+    return limit, vals[0]
+
+
+def _value_free(region, index) -> bool:
+    """Whether param `index` of a body influences nothing but the buffer operand of
+    `dynamic_update_slice` ops whose results are body results or again such operands
+    (a TensorArray being written): its values need no stack."""
+    users: dict = {}
+    for op in region.ops:
+        for k, t in enumerate(op.inputs):
+            users.setdefault(t, []).append((op, k))
+    stack, seen = [region.params[index]], set()
+    while stack:
+        t = stack.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        for op, k in users.get(t, ()):
+            if op.type != "dynamic_update_slice" or k != 0:
+                return False
+            stack.append(op.outputs[0])
+    return True
+
+
+def while_grad(op, grads, gradients):
+    n_in = len(op.inputs)
+    if not op.attrs.get("back_prop", True):
+        return [None] * n_in
+    k = op.attrs["carried"]
+    init, captures = list(op.inputs[:k]), list(op.inputs[k:])
+    flow = [i for i in range(k) if _is_float(init[i])]
+    if not any(grads[i] is not None for i in flow):
+        return [None] * n_in
+    limit, bound = _bound(op)
+    body, cond_r = op.attrs["body"], op.attrs["cond"]
+    stacked = [i for i in range(k) if not _value_free(body, i)]
+    count, stacks = _forward_with_stacks(op, init, captures, stacked, bound, limit, body,
+                                         cond_r)
+    g_init, g_caps = _backward(op, init, captures, stacked, stacks, count, grads, flow,
+                               limit, body, gradients)
+    out = [None] * n_in
+    for i in flow:
+        out[i] = g_init[i]
+    for j, g in g_caps.items():
+        out[k + j] = g
+    return out
+
+
+def _forward_with_stacks(op, init, captures, stacked, bound, limit, body, cond_r):
+    """The loop run again with every stacked loop variable written at its iteration's
+    row: (iteration count, {index: stack})."""
+    stacks0 = [make("broadcast", [constant(0, dtype=init[i].dtype)],
+                    shape=(bound,) + shape_of(init[i]), name="stack") for i in stacked]
+
+    def fcond(i, cs, st):
+        mapping = dict(zip(cond_r.params, cs))
+        mapping.update((c, c) for c in captures)
+        return clone_region(cond_r, mapping)[0]
+
+    def fbody(i, cs, st):
+        st = [make("dynamic_update_slice", [s, cs[j], i]) for s, j in zip(st, stacked)]
+        mapping = dict(zip(body.params, cs))
+        mapping.update((c, c) for c in captures)
+        return i + 1, clone_region(body, mapping), st
+    count, _, stacks = cf.while_loop(
+        fcond, fbody, (constant(0, dtype=T.int32), list(init), stacks0),
+        maximum_iterations=limit, name="forward")
+    return count, dict(zip(stacked, stacks))
+
+
+def _backward(op, init, captures, stacked, stacks, count, grads, flow, limit, body,
+              gradients):
+    """The backward loop: (gradient of each carried initial value, {capture index:
+    gradient summed over iterations})."""
+    k = len(init)
+    cap_idx = [j for j, c in enumerate(captures) if _is_float(c)]
+    g0 = [grads[i] if grads[i] is not None else _zeros(init[i]) for i in flow]
+    z0 = [_zeros(captures[j]) for j in cap_idx]
+
+    def bcond(j, gs, zs):
+        return make("greater", [j, constant(0, dtype=T.int32)])
+
+    def bbody(j, gs, zs):
+        jj = j - 1
+        cs = [make("gather", [stacks[i], jj], axis=0) if i in stacks else _zeros(init[i])
+              for i in range(k)]
+        proxies = _proxies(captures)
+        mapping = dict(zip(body.params, cs))
+        mapping.update(zip(captures, proxies))
+        results = clone_region(body, mapping)
+        ys = [results[i] for i in flow]
+        xs = [cs[i] for i in flow] + [proxies[j2] for j2 in cap_idx]
+        got = gradients(ys, xs, grad_ys=list(gs), stop_gradients=captures,
+                        name="body_grad")
+        d_cs = [g if g is not None else _zeros(x) for g, x in zip(got[:len(flow)], xs)]
+        d_z = [z if g is None else make("add", [z, g])
+               for z, g in zip(zs, got[len(flow):])]
+        return jj, d_cs, d_z
+    _, g_init, g_caps = cf.while_loop(bcond, bbody, (count, g0, z0),
+                                      maximum_iterations=limit, name="backward")
+    return dict(zip(flow, g_init)), dict(zip(cap_idx, g_caps))
+
+
+REGION_RULES = {"While": while_grad, "If": if_grad}
