@@ -3,12 +3,12 @@
 
 `elems` may be a nest (lists, tuples, namedtuples, dicts) of tensors with one leading
 extent n, which may be symbolic (`x.shape[0]` of a placeholder): the loop runs n times
-and compiles once for every n. `fn` is traced once, inside the loop body, as TF1 does;
-only `map_fn` whose output shapes `fn` decides calls it once more, outside the loop on
-element 0, to learn them (those ops are unused and pruned when compiling; a `fn` that
-creates variables must then be given `dtype` and ... see docs/tf1_api.md). Gradients
-flow through the loop like through any `while_loop` (docs/autodiff.md). Nothing here
-runs a graph.
+and compiles once for every n. `fn` is traced once inside the loop body, as TF1 does;
+`map_fn` alone calls it once more, before the loop on element 0, to learn the shapes of
+its results (the TensorArrays that collect them are loop variables, whose shapes must be
+known before the body is traced); those ops feed nothing and are pruned when compiling.
+So a `fn` given to `map_fn` should not create variables. Gradients flow through the loop
+like through any `while_loop` (docs/autodiff.md). Nothing here runs a graph.
 """
 
 from __future__ import annotations

@@ -185,9 +185,11 @@ class TensorArray:
             return self._buffer
         element = self._known_element()
         if element is None:
+            where = " (a while_loop's loop variable or a cond's result is this buffer, " \
+                "made before the body is traced)" if what == "flow" else ""
             raise ValueError(f"TensorArray {self._name!r}.{what}: nothing has been written "
-                             "and the element shape is unknown; write or unstack first, "
-                             "or pass element_shape=")
+                             f"and the element shape is unknown{where}; write or unstack "
+                             "first, or pass element_shape=")
         with op_scope(None, "TensorArray", []):
             return self._zeros(element)
 
