@@ -165,3 +165,29 @@ def test_training_through_a_loop_compiles_once_for_every_trip_count():
                   for k in (3, 30, 300, 3)]
         assert sess.compile_count == 2
     assert np.all(np.isfinite(losses))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tf1_counting_loop_with_an_unshaped_tensor_array(backend):
+    """The TF1 idiom: `while i < n` without maximum_iterations, a TensorArray made
+    without element_shape and first written in the body. The element shape comes from a
+    probe trace that leaves no ops behind; the gradient's bound is n."""
+    def build(x):
+        n = tf.shape(x)[0]
+        out = tf.TensorArray(tf.float64, size=n)
+
+        def body(i, h, out):
+            h = tf.tanh(h * x[i] + 0.2)
+            return i + 1, h, out.write(i, h * h)
+        _, h, out = tf.while_loop(lambda i, h, out: i < n, body,
+                                  [0, tf.ones([2], tf.float64), out])
+        return out.stack() * tf.reduce_sum(h)
+    check_grads(build, [dict(shape=(None, 2), feed=(4, 2))], backend)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float64, [3, 2])
+        build(x)
+        names = [op.name for op in g.get_operations()]
+    assert not any("probe" in n for n in names)
+    assert len(names) == len(set(names))
+    assert "while/TensorArrayWrite/dynamic_update_slice" in names

@@ -23,8 +23,9 @@ differentiates the clone.
   the buffer's old value.
 
 The stacks need a bound known when the graph is built: `maximum_iterations` (a Python
-int, or a scalar tensor that resolves to a dim, such as `tf.shape(x)[0]`). Without one
-the gradient raises a ValueError naming the loop. Nested control flow inside a
+int, or a scalar tensor that resolves to a dim, such as `tf.shape(x)[0]`), or, for a
+counting loop `while i < n` (i from a non-negative constant, `i + 1` per iteration), n
+itself. Without one the gradient raises a ValueError naming the loop. Nested control flow inside a
 differentiated body is cloned recursively.
 """
 
@@ -148,8 +149,41 @@ def if_grad(op, grads, gradients):
 
 
 # ---- while --------------------------------------------------------------------------------
+def _counted_bound(op):
+    """The limit n of a counting loop `while i < n: ...; i = i + 1` with i starting at a
+    non-negative constant and n static or an outer tensor (an upper bound of the trip
+    count), as a tensor usable outside the loop; None for any other loop."""
+    cond_r, body = op.attrs["cond"], op.attrs["body"]
+    test = cond_r.results[0].op
+    if test.type == "less":
+        counter, limit = test.inputs
+    elif test.type == "greater":
+        limit, counter = test.inputs
+    else:
+        return None
+    if counter not in cond_r.params or limit.dtype.kind != "int":
+        return None
+    k = cond_r.params.index(counter)
+    step = body.results[k].op
+    if step.type != "add" or body.params[k] not in step.inputs:
+        return None
+    other = step.inputs[1] if step.inputs[0] is body.params[k] else step.inputs[0]
+    start = static_dims(op.inputs[k]) if op.inputs[k].shape.ndims == 0 else None
+    if static_dims(other) != [1] or not start or not isinstance(start[0], int) \
+            or start[0] < 0:
+        return None
+    if limit.op.region is None:
+        return limit
+    value = static_dims(limit) if limit.shape.ndims == 0 else None
+    if value is not None and isinstance(value[0], int):
+        return constant(value[0], dtype=T.int32, name="trip_bound")
+    return None
+
+
 def _bound(op):
     limit = maximum_iterations_of(op)
+    if limit is None:
+        limit = _counted_bound(op)
     if limit is None:
         raise ValueError(f"gradients: the while_loop {op.name!r} (created at {op.loc}) has no "
                          "maximum_iterations; flowc's gradient of a loop keeps every "

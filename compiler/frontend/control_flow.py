@@ -33,6 +33,7 @@ from . import nest
 from .core import _as_tensor, _graph_of, convert_to_tensor, create_op, make
 from .core import identity as identity  # re-exported: fc.identity
 from .graph import GraphError, Operation, Tensor, TensorShape, UserRegion, get_default_graph
+from .tensor_array import shape_loop_arrays
 
 
 def group(*inputs, name=None) -> Operation:
@@ -104,6 +105,8 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         raise ValueError("while_loop: parallel_iterations must be a positive integer")
     single = not nest.is_sequence(loop_vars)
     structure = [loop_vars] if single else loop_vars
+    # TensorArrays first written in the body get their element shape from a probe trace
+    structure = shape_loop_arrays(structure, lambda s: body(s[0]) if single else body(*s))
     leaves = nest.flatten(structure)
     if not leaves:
         raise ValueError("while_loop: loop_vars is empty")

@@ -354,6 +354,23 @@ class Graph:
         raise GraphError(f"{op_type}: input {t.name!r} is computed inside {inner.describe()} "
                          "and cannot be used outside it; use the control-flow op's outputs")
 
+    @contextlib.contextmanager
+    def discarding_ops(self):
+        """Ops made inside are removed from the graph afterwards, and its names, op
+        seeds, collections and get_variable store are as before: a throwaway trace
+        (the element-shape probe of frontend/tensor_array.py)."""
+        mark, counts, seeds = len(self._ops), dict(self._name_counts), self._op_seed_counter
+        collections = {k: list(v) for k, v in self.collections.items()}
+        store = dict(self.variable_store)
+        try:
+            yield
+        finally:
+            for op in self._ops[mark:]:
+                self._by_name.pop(op.name, None)
+            del self._ops[mark:]
+            self._name_counts, self._op_seed_counter = counts, seeds
+            self.collections, self.variable_store = collections, store
+
     # ---- ops ----------------------------------------------------------------------
     def create_op(self, op_type, inputs, attrs=None, name=None, out_type=None,
                   exact_name=False) -> Operation:

@@ -26,8 +26,8 @@ from __future__ import annotations
 from ..ir import dims as D
 from ..ir import dtypes as T
 from . import nest
-from .core import _as_tensor, constant, convert_to_tensor, identity, make, op_scope
-from .graph import Tensor, TensorShape
+from .core import _as_tensor, _graph_of, constant, convert_to_tensor, identity, make, op_scope
+from .graph import Tensor, TensorShape, UserRegion
 from .static import is_int_like, static_dims
 
 
@@ -310,8 +310,8 @@ class TensorArray:
         return self._derive(self._buffer)
 
     def close(self, name=None):
-        from .control_flow import no_op
-        return no_op(name=name or f"{self._name}/close")
+        graph = self._buffer.graph if self._buffer is not None else _graph_of([])
+        return graph.create_op("NoOp", [], {}, name=name or "TensorArrayClose")
 
     def split(self, value, lengths, name=None):
         raise NotImplementedError("TensorArray.split is not supported by flowc (elements "
@@ -326,6 +326,77 @@ class TensorArray:
         el = "?" if self._element is None else self._element
         return f"<TensorArray {self._name!r} {self._dtype.name} size={self._size} " \
                f"element_shape={el}>"
+
+
+def _unshaped(x) -> bool:
+    return isinstance(x, TensorArray) and x._buffer is None and x._known_element() is None
+
+
+def _items(x):
+    if isinstance(x, dict):
+        return [x[k] for k in sorted(x)]
+    return list(x) if isinstance(x, (list, tuple)) else []
+
+
+def _rebuild(like, items):
+    if isinstance(like, dict):
+        return type(like)(zip(sorted(like), items))
+    if isinstance(like, tuple) and hasattr(like, "_fields"):
+        return type(like)(*items)
+    return type(like)(items)
+
+
+def _replace_leaves(x, fn):
+    if isinstance(x, (list, tuple, dict)):
+        return _rebuild(x, [_replace_leaves(c, fn) for c in _items(x)])
+    return fn(x)
+
+
+def shape_loop_arrays(structure, call_body):
+    """`structure` (a while_loop's loop variables) with every TensorArray that has no
+    buffer and no element shape given the element shape it gets when the body first
+    writes it (TF1 infers it then). The body is traced once for that, into a throwaway
+    region whose ops are removed again (`Graph.discarding_ops`): `call_body(structure)`
+    gets params standing for the loop variables. Without such TensorArrays the
+    structure is returned as it is and nothing is traced."""
+    leaves = []
+    _replace_leaves(structure, lambda x: leaves.append(x) or x)
+    if not any(_unshaped(x) for x in leaves):
+        return structure
+    graph = _graph_of([x for x in nest.flatten([x for x in leaves if not _unshaped(x)])
+                       if isinstance(x, Tensor)])
+    counter = iter(range(len(leaves)))
+
+    def param(t):
+        t = convert_to_tensor(t)
+        return make("param", [], name="probe", index=next(counter), dtype=t.dtype,
+                    shape=tuple(t.shape) if t.shape.known_rank else None)
+
+    def stand_in(x):
+        if _unshaped(x):
+            return x
+        if isinstance(x, TensorArray):
+            return x._with_flow(param(x.flow))
+        return param(x)
+    with graph.discarding_ops(), graph.region_scope(UserRegion("body", "shape probe",
+                                                               graph.current_region())):
+        result = call_body(_replace_leaves(structure, stand_in))
+    found = {}
+    _match(structure, result, found)
+    return _replace_leaves(structure, lambda x: x._derive(None, found[id(x)])
+                           if _unshaped(x) and found.get(id(x)) is not None else x)
+
+
+def _match(like, got, found):
+    """Record, for each unshaped TensorArray of `like`, the element shape of the
+    TensorArray at the same place in the body's result `got`."""
+    if _unshaped(like):
+        if isinstance(got, TensorArray) and got._known_element() is not None:
+            found[id(like)] = list(got._known_element())
+        return
+    if isinstance(like, (list, tuple, dict)) and isinstance(got, (list, tuple, dict)):
+        for a, b in zip(_items(like), _items(got)):
+            _match(a, b, found)
 
 
 # A TensorArray in a while_loop's loop_vars (or a cond's results) is its buffer.
