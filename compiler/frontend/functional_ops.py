@@ -3,12 +3,11 @@
 
 `elems` may be a nest (lists, tuples, namedtuples, dicts) of tensors with one leading
 extent n, which may be symbolic (`x.shape[0]` of a placeholder): the loop runs n times
-and compiles once for every n. `fn` is traced once inside the loop body, as TF1 does;
-`map_fn` alone calls it once more, before the loop on element 0, to learn the shapes of
-its results (the TensorArrays that collect them are loop variables, whose shapes must be
-known before the body is traced); those ops feed nothing and are pruned when compiling.
-So a `fn` given to `map_fn` should not create variables. Gradients flow through the loop
-like through any `while_loop` (docs/autodiff.md). Nothing here runs a graph.
+and compiles once for every n. `fn` is traced inside the loop body, as TF1 does; for
+`map_fn` the shapes of its results (collected in TensorArrays that are loop variables)
+come from while_loop's probe trace of the body, so `fn` runs twice at graph-build time
+and should not create variables. Gradients flow through the loop like through any
+`while_loop` (docs/autodiff.md). Nothing here runs a graph.
 """
 
 from __future__ import annotations
@@ -64,20 +63,19 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
         out_struct = dtype if dtype is not None else elems
         out_dtypes = [T.as_dtype(d) if dtype is not None else d.dtype
                       for d in flatten(out_struct)]
-        probe = flatten(fn(pack_as(elems, [t[0] for t in flat])))
-        if len(probe) != len(out_dtypes):
-            raise ValueError(f"map_fn: fn returned {len(probe)} tensors, the output "
-                             f"structure (dtype=, else elems) has {len(out_dtypes)}")
-        out_tas = []
-        for dt, p in zip(out_dtypes, probe):
-            p = convert_to_tensor(p)
-            if p.dtype is not dt:
-                raise TypeError(f"map_fn: fn returned {p.dtype.name} where {dt.name} was "
-                                "expected (pass dtype= when fn changes the dtype)")
-            out_tas.append(TensorArray(dt, size=n, element_shape=list(p.shape)))
+        # element shapes unknown: while_loop's probe trace finds them (tensor_array.py)
+        out_tas = [TensorArray(dt, size=n) for dt in out_dtypes]
 
         def body(i, tas):
-            y = flatten(fn(pack_as(elems, _read_all(in_tas, i))))
+            y = [convert_to_tensor(v) for v in flatten(fn(pack_as(elems,
+                                                                  _read_all(in_tas, i))))]
+            if len(y) != len(out_dtypes):
+                raise ValueError(f"map_fn: fn returned {len(y)} tensors, the output "
+                                 f"structure (dtype=, else elems) has {len(out_dtypes)}")
+            for v, dt in zip(y, out_dtypes):
+                if v.dtype is not dt:
+                    raise TypeError(f"map_fn: fn returned {v.dtype.name} where {dt.name} "
+                                    "was expected (pass dtype= when fn changes the dtype)")
             return i + 1, [ta.write(i, v) for ta, v in zip(tas, y)]
         _, out_tas = _cf.while_loop(
             lambda i, tas: i < n_t, body, (constant(0, dtype=T.int32), out_tas),
