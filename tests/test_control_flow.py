@@ -22,7 +22,7 @@ from compiler.pipeline import optimize
 
 pytestmark = pytest.mark.usefixtures("fresh_default_graph")
 
-BACKENDS = ["interpret"]
+BACKENDS = ["interpret", "llvm"]
 
 
 def _run(backend, fetches, feeds=None):
@@ -344,3 +344,25 @@ def test_verifier_rejects_a_region_that_is_not_closed():
     out = cache.make("get", [node], {"index": 0}, f32)
     with pytest.raises(VerifyError, match="then region is not closed"):
         verify(Program([x], [out], {}, []))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loop_variables_swapped_kept_and_assigned_after(backend):
+    """A body that swaps two loop variables and returns one unchanged; a variable
+    assigned from the loop's result in the same run."""
+    a = tf.placeholder(tf.float32, [2])
+    b = tf.placeholder(tf.float32, [2])
+    acc = tf.Variable([0.0, 0.0])
+    i, x, y, same = tf.while_loop(lambda i, x, y, s: i < 3,
+                                  lambda i, x, y, s: (i + 1, y, x + s, s),
+                                  [tf.constant(0), a, b, a * 10.0])
+    update = tf.assign_add(acc, x)
+    av, bv = np.array([1.0, 2.0], np.float32), np.array([-1.0, 5.0], np.float32)
+    x_, y_, s_ = av, bv, av * 10
+    for _ in range(3):
+        x_, y_ = y_, x_ + s_
+    with tf.Session(config=tf.ConfigProto(backend=backend)) as sess:
+        sess.run(acc.initializer)
+        got = sess.run([i, x, y, same, update], {a: av, b: bv})
+    for g, w in zip(got, [3, x_, y_, s_, x_]):
+        np.testing.assert_allclose(g, w)

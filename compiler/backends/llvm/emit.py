@@ -445,12 +445,14 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
     syms = {s: b.load(b.gep(scalars_arg, [ir.Constant(S.I64, i)]), name=s)
             for i, s in enumerate(lowered.symbols)}
     counter = b.load(b.gep(scalars_arg, [ir.Constant(S.I64, len(lowered.symbols))]))
-    for kname, buf_names, sym_names in lowered.calls:
+
+    def buffer(bn):
+        raw = b.load(b.gep(bufs_arg, [ir.Constant(S.I64, index[bn])]))
+        return b.bitcast(raw, ir.PointerType(S.mem_type(dtypes[bn])))
+
+    def call(kname, buf_names, sym_names):
         k = kernels[kname]
-        args = []
-        for bn in buf_names:
-            raw = b.load(b.gep(bufs_arg, [ir.Constant(S.I64, index[bn])]))
-            args.append(b.bitcast(raw, ir.PointerType(S.mem_type(dtypes[bn]))))
+        args = [buffer(bn) for bn in buf_names]
         # a call passes program symbols by name and per-call index offsets as constants
         args += [syms[s] if isinstance(s, str) else ir.Constant(S.I64, s)
                  for s in sym_names]
@@ -467,4 +469,35 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
             b.position_at_end(bad)
             b.ret(code)
             b.position_at_end(ok)
+
+    def test(pred):
+        return b.icmp_unsigned("!=", b.load(buffer(pred)), ir.Constant(S.I8, 0))
+
+    def emit(host):
+        """The host schedule as basic blocks: loops and branches around the calls."""
+        for st in host:
+            if isinstance(st, K.HostWhile):
+                head, body, done = (entry.append_basic_block(n)
+                                    for n in ("while_cond", "while_body", "while_done"))
+                b.branch(head)
+                b.position_at_end(head)
+                emit(st.cond)
+                b.cbranch(test(st.pred), body, done)
+                b.position_at_end(body)
+                emit(st.body)
+                b.branch(head)
+                b.position_at_end(done)
+            elif isinstance(st, K.HostIf):
+                then, other, done = (entry.append_basic_block(n)
+                                     for n in ("if_then", "if_else", "if_done"))
+                b.cbranch(test(st.pred), then, other)
+                for block, stmts in ((then, st.then), (other, st.else_)):
+                    b.position_at_end(block)
+                    emit(stmts)
+                    b.branch(done)
+                b.position_at_end(done)
+            else:
+                call(*st)
+
+    emit(lowered.calls)
     b.ret(ir.Constant(S.I32, 0))
