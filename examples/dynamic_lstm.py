@@ -1,13 +1,16 @@
 """A dynamic LSTM classifies variable-length sequences, in the TF1 idiom.
 
 Each example is a sequence of 1..T values in [-1, 1) with its length; the rest of the
-[batch, T] array is padding filled with large noise. The label says whether the sum of
-the real values is positive. The model is `tf.nn.dynamic_rnn` over a `BasicLSTMCell`
-with `sequence_length=` (so the padding never reaches the final state), a dense layer
-on the final `h`, softmax cross-entropy and Adam. Every batch has its own T, so the
-loop runs a different number of steps each time; the program is compiled once (the
-script checks `sess.compile_count`). A model that read the padding would stay near
-chance; the script exits 1 unless the test accuracy reaches ACCURACY_TARGET.
+[batch, T] array is padding filled with large noise. The label says whether the first
+value is larger than the last real one (the model must remember the first value over
+up to T steps and know where its sequence ends). The model is `tf.nn.dynamic_rnn` over
+a `BasicLSTMCell` with `sequence_length=` (so the padding never reaches the final
+state), a dense layer on the final `h`, softmax cross-entropy and Adam. Every batch
+has its own T, so the loop runs a different number of steps each time; the program is
+compiled once (the script checks `sess.compile_count`). The same model without
+`sequence_length` (reading the padding) stays below the targets (about 0.76 with
+--small, 0.92 in the full run); the script exits 1 unless the test accuracy reaches
+the target.
 
 Run:  python examples/dynamic_lstm.py [--small] [--steps N]
 """
@@ -32,7 +35,8 @@ def batch(rng, size, max_len):
     lengths = rng.integers(1, steps + 1, size).astype(np.int32)
     values = rng.uniform(-1, 1, (size, steps)).astype(np.float32)
     real = np.arange(steps)[None, :] < lengths[:, None]
-    labels = ((values * real).sum(1) > 0).astype(np.int32)
+    last = values[np.arange(size), lengths - 1]
+    labels = (values[:, 0] > last).astype(np.int32)
     noisy = np.where(real, values, rng.uniform(-20, 20, (size, steps)).astype(np.float32))
     return noisy[..., None], lengths, labels
 
@@ -42,11 +46,11 @@ def main(argv=None) -> int:
     parser.add_argument("--small", action="store_true", help="a short run (for CI)")
     parser.add_argument("--steps", type=int, default=None, help="training steps")
     parser.add_argument("--max-len", type=int, default=None, help="longest sequence T")
-    parser.add_argument("--units", type=int, default=16)
+    parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
-    max_len = args.max_len or (8 if args.small else 16)
-    steps = args.steps or (150 if args.small else 600)
+    max_len = args.max_len or (8 if args.small else 20)
+    steps = args.steps or (150 if args.small else 1500)
     target = SMALL_ACCURACY_TARGET if args.small else ACCURACY_TARGET
 
     tf.set_random_seed(0)
