@@ -183,3 +183,53 @@ def test_gradients_match_jax():
     want = [ref(xv, wv)] + list(jax.grad(ref, argnums=(0, 1))(xv, wv))
     for g, r in zip(got, want):
         np.testing.assert_allclose(g, np.asarray(r), rtol=1e-10)
+
+
+def test_a_loop_writes_its_tensor_array_in_place():
+    """In a while loop, a write whose buffer is the loop variable stores its row into
+    the loop variable's buffer: the kernel has the row loop only, no copy of the array,
+    and the loop copies nothing back for it (lower/program.py `_row_writes`)."""
+    x = tf.placeholder(tf.float32, [None, 3], name="x")
+    n = tf.shape(x)[0]
+    ta = tf.TensorArray(tf.float32, size=n)
+    _, ta = tf.while_loop(lambda i, ta: i < n, lambda i, ta: (i + 1, ta.write(i, x[i] * 2)),
+                          [0, ta])
+    text = tf.dump(ta.stack(), [x], stages=["kernels"])["kernels"]
+    kernel = text[text.index("single_dynamic_update_slice("):].split("\n\n")[0]
+    assert kernel.count("for ") == 1, kernel     # the row; no copy of the array
+    body = text[text.index("while b"):].splitlines()[1:]
+    call = next(ln for ln in body if "dynamic_update_slice(" in ln)
+    array = call.split("(")[1].split(", ")[2]    # the buffer of its output (param p2)
+    assert [ln for ln in body if array in ln] == [call]   # nothing copied back into it
+    with tf.Session() as sess:
+        xv = np.arange(12, dtype=np.float32).reshape(4, 3)
+        np.testing.assert_array_equal(sess.run(ta.stack(), {x: xv}), 2 * xv)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_writes_that_read_the_array_stay_correct(backend):
+    """Bodies that read the array they write keep TF1's value semantics (these writes
+    are not done in place): a row computed from the same row reversed, and the old
+    array read by a kernel that runs after the write."""
+    x = tf.placeholder(tf.float32, [4, 3], name="x")
+    ta = tf.TensorArray(tf.float32, size=4).unstack(x)
+    flip = tf.while_loop(lambda i, ta: i < 4,
+                         lambda i, ta: (i + 1, ta.write(i, tf.reverse(ta.read(i), [0]))),
+                         [0, ta])[1]
+
+    def body(i, ta, acc):
+        return i + 1, ta.write(i, x[i] * 2.0), acc + tf.reduce_sum(ta.stack(), axis=0)
+    _, doubled, acc = tf.while_loop(lambda i, ta, acc: i < 4, body,
+                                    [0, tf.TensorArray(tf.float32, size=4).unstack(x),
+                                     tf.zeros([3])])
+    xv = np.arange(12, dtype=np.float32).reshape(4, 3)
+    total, rows = np.zeros(3, np.float32), xv.copy()
+    for i in range(4):
+        total = total + rows.sum(0)          # the array before this iteration's write
+        rows[i] = xv[i] * 2
+    with _session(backend) as sess:
+        got_flip, got_rows, got_acc = sess.run([flip.stack(), doubled.stack(), acc],
+                                               {x: xv})
+    np.testing.assert_array_equal(got_flip, xv[:, ::-1])
+    np.testing.assert_array_equal(got_rows, rows)
+    np.testing.assert_allclose(got_acc, total, rtol=1e-6)

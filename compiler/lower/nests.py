@@ -448,7 +448,9 @@ def _scatter_root(b, node, out):
 
 def _dynamic_update_root(b, node, out):
     """out = buf, then out[index] = update: the index is checked first (a fault leaves
-    the kernel before any store), then a copy loop and a loop over the update's row."""
+    the kernel before any store), then a copy loop and a loop over the update's row. When
+    `out` is buf's own buffer (a loop variable written in place, lower/program.py
+    `_row_writes`) there is nothing to copy."""
     buf, upd, index = node.inputs
     stmts = []
     t = _checked_index(b, node, index, [], node.shape[0], stmts, "dynamic_update_slice")
@@ -457,7 +459,8 @@ def _dynamic_update_root(b, node, out):
         st = []
         st.append(b.store(out, idx, node.shape, b.expr(buf, idx, st)))
         return st
-    stmts.extend(b.loops(node.shape, copy))
+    if b.low.buffer_of.get(id(buf)) is not out:
+        stmts.extend(b.loops(node.shape, copy))
 
     def row(u):
         st = []

@@ -163,6 +163,8 @@ class _Lowering:
                 self.add_buffer(node, "input", input_index[id(node)])
 
     def run(self, in_place=True) -> K.LoweredProgram:
+        self.allow_in_place = in_place
+        self.row_writes = {}      # id(dynamic_update_slice) -> loop variable buffer it updates
         self.source_buffers()
         self.built, self.in_place_at = [], {}  # variable name -> index in built of its update
         host = self.lower_groups(self.plan, in_place)
@@ -186,12 +188,13 @@ class _Lowering:
                 items += self.lower_control(group)
                 continue
             target = self.in_place_target(group) if in_place else None
+            target = target or self.row_writes.pop(id(group.root), None)
             out = target or self.add_buffer(group.root, "temp")
             if target is not None:
                 self.buffer_of[id(group.root)] = target
             b = _Builder(self, group.root, "")
             body = tuple(self.group_rule(b, group, out))
-            if target is not None:
+            if target is not None and target.kind == "variable":
                 if not _reads_only_where_it_writes(body, target.name):
                     return None
                 self.in_place_at[target.source] = len(self.built) + len(b.before)
@@ -215,6 +218,8 @@ class _Lowering:
             items = [self.copy(src, dst, node) for src, dst in zip(ins[:k], carried)]
             params = carried + ins[k:]
             cond, (pred,) = self.lower_region(group, "cond", params)
+            self.row_writes = _row_writes(group.regions["body"], group.region_plans["body"],
+                                          carried) if self.allow_in_place else {}
             body, results = self.lower_region(group, "body", params)
             body += self.copy_back(results, carried, node)
             items.append(_While(cond, pred.name, body))
@@ -507,6 +512,40 @@ def _reads_only_where_it_writes(body, buf) -> bool:
                 walk(getattr(obj, name))
     walk(body)
     return len(stores) == 1 and all(ld.index == stores[0].index for ld in loads)
+
+
+def _row_writes(body, plan, carried) -> dict:
+    """The `dynamic_update_slice`s of a while body that may write their row straight into
+    the loop variable's buffer (no copy of the buffer, no copy back): result j is
+    dynamic_update_slice(param j, update, index) where neither the update nor the index
+    depends on param j, no other result is param j, and no kernel after its own reads
+    param j (the old value). TensorArray writes and the gradient's stacks in a loop."""
+    out = {}
+    order = {id(m): k for k, g in enumerate(plan.groups) for m in g.members}
+    for j, (param, result) in enumerate(zip(body.params, body.results)):
+        if j >= len(carried) or result.op != "dynamic_update_slice" or \
+                result.inputs[0] is not param or id(result) not in order or \
+                any(r is param for r in body.results) or \
+                any(_depends_on(x, param) for x in result.inputs[1:]):
+            continue
+        at = order[id(result)]
+        later = [m for g in plan.groups[at + 1:] for m in g.members]
+        if any(param in m.inputs for m in later):
+            continue
+        out[id(result)] = carried[j]
+    return out
+
+
+def _depends_on(node, target) -> bool:
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if n is target:
+            return True
+        if id(n) not in seen:
+            seen.add(id(n))
+            stack.extend(n.inputs)
+    return False
 
 
 def lower_program(program, plan, schedule: Schedule) -> K.LoweredProgram:
