@@ -4,6 +4,8 @@ jax.lax.cond / fori_loop, weights captured by a loop body summed over iterations
 data-dependent trip count, TensorArrays as loop variables, a cond inside a loop, a
 symbolic bound, back_prop=False, and the error without maximum_iterations."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -191,3 +193,26 @@ def test_tf1_counting_loop_with_an_unshaped_tensor_array(backend):
     assert not any("probe" in n for n in names)
     assert len(names) == len(set(names))
     assert "while/TensorArrayWrite/dynamic_update_slice" in names
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_loop_variable_passed_through_unchanged(backend):
+    """A TensorArray handed through the loop unchanged (TF1 programs pass input arrays
+    as loop variables too) is read per step; its gradient sums the steps' reads, and it
+    needs no per-iteration stack (the loop has only the counter and h stacked)."""
+    def build(x, w):
+        xs = tf.TensorArray(tf.float64, size=3).unstack(x)
+
+        def body(t, h, xs):
+            return t + 1, tf.tanh(h * w + xs.read(t)), xs
+        _, h, _ = tf.while_loop(lambda t, h, xs: t < 3, body,
+                                [0, tf.zeros([2], tf.float64), xs])
+        return h
+    check_grads(build, [((3, 2), -1, 1), ((2,), -1, 1)], backend)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float64, [3, 2])
+        tf.gradients(build(x, tf.ones([2], tf.float64)), x)
+        stacks = [op for op in g.get_operations()
+                  if re.search(r"/stack(_\d+)?$", op.name) and op.type == "broadcast"]
+    assert [op.outputs[0].shape.as_list() for op in stacks] == [[3], [3, 2]]

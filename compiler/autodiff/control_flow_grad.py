@@ -18,15 +18,15 @@ differentiates the clone.
   variables back, recomputes the body from them and applies its gradient: the carried
   gradient becomes the gradient w.r.t. the iteration's inputs, and the gradients w.r.t.
   captured (loop-invariant) values, e.g. weights, are summed over the iterations. Loop
-  variables whose values the body only passes through or overwrites row by row (a
-  TensorArray being written) need no stack: the gradient of a write does not depend on
-  the buffer's old value.
+  variables that the body returns unchanged are read from their initial value, and
+  those whose values the body only overwrites row by row (a TensorArray being written)
+  need no stack at all: the gradient of a write does not depend on the old buffer.
 
 The stacks need a bound known when the graph is built: `maximum_iterations` (a Python
 int, or a scalar tensor that resolves to a dim, such as `tf.shape(x)[0]`), or, for a
 counting loop `while i < n` (i from a non-negative constant, `i + 1` per iteration), n
-itself. Without one the gradient raises a ValueError naming the loop. Nested control flow inside a
-differentiated body is cloned recursively.
+itself. Without one the gradient raises a ValueError naming the loop. Nested control
+flow inside a differentiated body is cloned recursively.
 """
 
 from __future__ import annotations
@@ -232,9 +232,12 @@ def while_grad(op, grads, gradients):
         return [None] * n_in
     limit, bound = _bound(op)
     body, cond_r = op.attrs["body"], op.attrs["cond"]
-    stacked = [i for i in range(k) if not _value_free(body, i)]
+    # a loop variable the body returns unchanged keeps its initial value: no stack
+    invariant = {i: init[i] for i in range(k) if body.results[i] is body.params[i]}
+    stacked = [i for i in range(k) if i not in invariant and not _value_free(body, i)]
     count, stacks = _forward_with_stacks(op, init, captures, stacked, bound, limit, body,
                                          cond_r)
+    stacks.update(invariant)
     g_init, g_caps = _backward(op, init, captures, stacked, stacks, count, grads, flow,
                                limit, body, gradients)
     out = [None] * n_in
@@ -281,8 +284,9 @@ def _backward(op, init, captures, stacked, stacks, count, grads, flow, limit, bo
 
     def bbody(j, gs, zs):
         jj = j - 1
-        cs = [make("gather", [stacks[i], jj], axis=0) if i in stacks else _zeros(init[i])
-              for i in range(k)]
+        cs = [_zeros(init[i]) if i not in stacks else
+              make("gather", [stacks[i], jj], axis=0) if i in stacked else
+              identity(stacks[i], name="invariant") for i in range(k)]
         proxies = _proxies(captures)
         mapping = dict(zip(body.params, cs))
         mapping.update(zip(captures, proxies))
