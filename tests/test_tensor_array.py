@@ -233,3 +233,21 @@ def test_writes_that_read_the_array_stay_correct(backend):
     np.testing.assert_array_equal(got_flip, xv[:, ::-1])
     np.testing.assert_array_equal(got_rows, rows)
     np.testing.assert_allclose(got_acc, total, rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tensor_arrays_as_cond_results(backend):
+    x = tf.placeholder(tf.float32, [3], name="x")
+    p = tf.placeholder(tf.bool, [], name="p")
+    ta = tf.TensorArray(tf.float32, size=2, element_shape=[3])
+    out = tf.cond(p, lambda: ta.write(0, x), lambda: ta.write(1, x * 2))
+    assert isinstance(out, tf.TensorArray)
+    (g,) = tf.gradients(tf.reduce_sum(out.stack() ** 2), x)
+    xv = np.array([1, 2, 3], np.float32)
+    with _session(backend) as sess:
+        for pv, row, scale in ((True, 0, 1), (False, 1, 2)):
+            got, dx = sess.run([out.stack(), g], {x: xv, p: pv})
+            want = np.zeros((2, 3), np.float32)
+            want[row] = xv * scale
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(dx, 2 * scale * scale * xv)
