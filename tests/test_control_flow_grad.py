@@ -216,3 +216,19 @@ def test_a_loop_variable_passed_through_unchanged(backend):
         stacks = [op for op in g.get_operations()
                   if re.search(r"/stack(_\d+)?$", op.name) and op.type == "broadcast"]
     assert [op.outputs[0].shape.as_list() for op in stacks] == [[3], [3, 2]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nested_loops(backend):
+    """A loop inside a loop body: the outer backward loop recomputes the inner loop and
+    differentiates it with its own stacks, inside the outer backward body."""
+    def build(x, w):
+        def outer(i, y):
+            _, z = tf.while_loop(lambda j, z: j < 3,
+                                 lambda j, z: (j + 1, tf.sin(z * w) + y * 0.1),
+                                 (tf.constant(0), y), maximum_iterations=3)
+            return i + 1, z
+        _, y = tf.while_loop(lambda i, y: i < 2, outer, (tf.constant(0), x),
+                             maximum_iterations=2)
+        return y
+    check_grads(build, [((2,), -1, 1), ((2,), 0.5, 1.5)], backend)

@@ -31,6 +31,8 @@ flow inside a differentiated body is cloned recursively.
 
 from __future__ import annotations
 
+import re
+
 from ..frontend import control_flow as cf
 from ..frontend.core import constant, identity, make
 from ..frontend.graph import Tensor
@@ -50,7 +52,7 @@ def maximum_iterations_of(op):
     """The `maximum_iterations` tensor of a While op, or None: the loop's cond checks
     its iteration counter against it in the op named `within_limit`."""
     for o in op.attrs["cond"].ops:
-        if o.type == "less" and o.name.rsplit("/", 1)[-1] == "within_limit":
+        if o.type == "less" and re.fullmatch(r"within_limit(_\d+)?", o.name.rsplit("/", 1)[-1]):
             return o.inputs[1]
     return None
 
