@@ -42,6 +42,7 @@ from . import cuda_driver as C
 from . import forksafe
 from .errors import ExecutionError, FeedError
 from .executable import Executable
+from .loop_counter import fold_iteration
 from .signature import Signature, bind, checked_shape
 from .variables import access_of
 
@@ -185,14 +186,16 @@ class CudaExecutable(Executable):
         `_check_error` after the run)."""
         for item in items:
             if "while" in item:
-                loop = item["while"]
-                while True:
-                    if not self._execute(loop["cond"], arrays, env, counter, dev):
+                loop, k = item["while"], 0
+                while True:   # iteration k draws with the folded run counter
+                    step = fold_iteration(counter, k)
+                    if not self._execute(loop["cond"], arrays, env, step, dev):
                         return False
                     if not self._predicate(arrays, loop["pred"]):
                         break
-                    if not self._execute(loop["body"], arrays, env, counter, dev):
+                    if not self._execute(loop["body"], arrays, env, step, dev):
                         return False
+                    k += 1
             elif "if" in item:
                 branch = item["if"]
                 taken = branch["then"] if self._predicate(arrays, branch["pred"]) \

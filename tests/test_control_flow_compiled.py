@@ -124,3 +124,16 @@ def test_compiled_matches_interpreter_on_random_programs(seed):
     assert got["llvm"][0] == got["interpret"][0]
     for a, b in zip(got["llvm"][1:], got["interpret"][1:]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_graph_viewers_and_summaries_take_loops(tmp_path):
+    x, y = _power_loop(3)
+    z = tf.cond(tf.reduce_sum(y) > 0.0, lambda: y, lambda: -y)
+    writer = tf.summary.FileWriter(str(tmp_path), tf.get_default_graph())
+    model = writer.add_compiled_graph(z, [x])
+    writer.close()
+    assert any(n.op == "while" for stage in model.stages for n in stage.nodes)
+    html = tf.dump(z, feeds=[x], format="html")["html"]
+    assert "while" in html
+    graph = tf.dump(z, feeds=[x], stages="graph")["graph"]
+    assert "= While(" in graph and "= If(" in graph

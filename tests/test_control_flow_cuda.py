@@ -66,3 +66,12 @@ def test_emulated_nested_loops_and_a_fault_inside(gpu):
     with tf.Session(config=tf.ConfigProto(device="gpu")) as sess:
         with pytest.raises(ExecutionError, match="pick"):
             sess.run(total, {x: xv, shift: 2})
+
+
+def test_emulated_random_draws_in_a_loop_match_the_interpreter(gpu):
+    tf.set_random_seed(3)
+    _, out = tf.while_loop(lambda i, a: i < 5,
+                           lambda i, a: (i + 1, a * 0.5 + tf.random_uniform([6])),
+                           [tf.constant(0), tf.zeros([6])])
+    want, got = _both(out, None)
+    np.testing.assert_array_equal(got, want)

@@ -18,8 +18,9 @@ regions. Loop variables and branch results may be nests (lists, tuples, namedtup
 as `LSTMStateTuple`, dicts; see `nest.py`). A loop variable keeps its dtype and shape
 across iterations: a body that changes either is an error naming the variable, and
 `shape_invariants` may state a shape no more specific than the initial one but cannot
-make a shape change. Bodies may read variables but not assign them, and a loop body may
-not draw random numbers (each is an error naming the op).
+make a shape change. Bodies may read variables but not assign them (an error naming the
+op); random draws in a loop body differ per iteration (the run counter is folded with
+the iteration number, runtime/loop_counter.py).
 """
 
 from __future__ import annotations
@@ -87,8 +88,6 @@ def control_dependencies(control_inputs):
 # ---- control flow -------------------------------------------------------------------------
 #: op types that may not appear in a control-flow body: they change state
 _STATEFUL_IN_BODY = ("assign", "assign_add")
-#: op types that may not appear in a while loop's body (the same draw every iteration)
-_RANDOM = ("random_uniform", "random_normal")
 
 
 def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
@@ -132,7 +131,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                              lambda ps: _body_values(call(body, ps), ps, counter, structure,
                                                      flat, single, scope))
         for region in (cond_region, body_region):
-            _check_body_ops(region, forbid_random=True)
+            _check_body_ops(region)
         captures = _union(cond_region.captures, body_region.captures)
         op = _region_op(graph, "While", carried + captures,
                         {"cond": cond_region, "body": body_region, "carried": len(carried),
@@ -285,16 +284,12 @@ def _as_shape_leaves(x):
     raise TypeError(f"not a shape invariant: {x!r}")
 
 
-def _check_body_ops(region: UserRegion, forbid_random: bool):
+def _check_body_ops(region: UserRegion):
     for op in region.ops:
         if op.type in _STATEFUL_IN_BODY:
             raise GraphError(f"{op.describe()} assigns a variable inside {region.describe()}; "
                              "flowc's control-flow bodies cannot change state (assign "
                              "outside the loop or branch, from its outputs)")
-        if forbid_random and op.type in _RANDOM:
-            raise GraphError(f"{op.describe()} draws random numbers inside "
-                             f"{region.describe()}; random draws in loop bodies are not "
-                             "supported yet (draw outside the loop and index the draws)")
         if op.type == "placeholder":
             raise GraphError(f"{op.describe()} is created inside {region.describe()}; create "
                              "placeholders outside control-flow bodies")
@@ -341,7 +336,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                 return [_branch_tensor(v, scope, kind) for v in nest.flatten(value)]
             regions[kind] = _trace(graph, kind, scope, [], traced)
             results[kind] = box["value"]
-            _check_body_ops(regions[kind], forbid_random=False)
+            _check_body_ops(regions[kind])
         nest.assert_same_structure(_loose(results["then"]), _loose(results["else"]),
                                    f"cond {scope[:-1]!r}: true_fn and false_fn results")
         types = []
