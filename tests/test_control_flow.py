@@ -10,6 +10,7 @@ import pytest
 
 import compiler as tf
 from compiler.convert import convert
+from compiler.errors import CompileError
 from compiler.ir import dtypes as T
 from compiler.ir.const import Const
 from compiler.ir.nodes import NodeCache, Program, new_token
@@ -381,3 +382,50 @@ def test_loop_variables_swapped_kept_and_assigned_after(backend):
         got = sess.run([i, x, y, same, update], {a: av, b: bv})
     for g, w in zip(got, [3, x_, y_, s_, x_]):
         np.testing.assert_allclose(g, w)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unknown_rank_loop_variables_and_conds_nested_in_conds(backend):
+    x = tf.placeholder("float")                      # no shape: compiled per fed rank
+    grown = tf.while_loop(lambda v: tf.reduce_sum(v) < 100.0, lambda v: v * 2.0, [x])
+    w = tf.Variable(3.0)
+    p = tf.placeholder(tf.bool, [])
+    z = tf.cond(p, lambda: tf.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, a + w),
+                                         [0, 0.0])[1],
+                lambda: tf.cond(tf.logical_not(p), lambda: w * 10.0, lambda: w))
+    from_variable = tf.while_loop(lambda v: v < 5.0, lambda v: v + 1.0, [w])
+    with tf.Session(config=tf.ConfigProto(backend=backend)) as sess:
+        sess.run(w.initializer)
+        np.testing.assert_allclose(sess.run(grown, {x: [[1.0, 2.0], [3.0, 4.0]]}),
+                                   [[16.0, 32.0], [48.0, 64.0]])
+        assert sess.run(grown, {x: 1.0}) == 128.0
+        assert sess.run([z, from_variable], {p: True}) == [9.0, 5.0]
+        assert sess.run(z, {p: False}) == 30.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_control_dependencies_inside_a_body_on_outer_ops(backend):
+    """An op in the body that depends on an outer assign: the loop runs after it."""
+    v = tf.Variable(1.0)
+    bump = tf.assign_add(v, 5.0)
+
+    def body(i, a):
+        with tf.control_dependencies([bump]):
+            return i + 1, a + tf.identity(v)
+    _, total = tf.while_loop(lambda i, a: i < 2, body, [tf.constant(0), tf.constant(0.0)])
+    with tf.Session(config=tf.ConfigProto(backend=backend)) as sess:
+        sess.run(v.initializer)
+        assert sess.run(total) == 12.0            # reads 6.0 twice, after the bump
+        assert sess.run(v) == 6.0
+
+
+def test_fetching_a_value_from_inside_a_body_is_an_error():
+    inside = []
+
+    def body(a):
+        inside.append(a * 3.0)
+        return inside[-1]
+    tf.while_loop(lambda a: a < 10.0, body, [tf.constant(1.0)])
+    with tf.Session() as sess:
+        with pytest.raises(CompileError, match="inside the body of 'while'"):
+            sess.run(inside[0])

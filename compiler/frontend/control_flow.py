@@ -306,6 +306,9 @@ def _region_op(graph, op_type, inputs, attrs, scope, types) -> Operation:
     op = create_op(op_type, inputs, attrs, scope, out_type=types[0])
     for i, ty in enumerate(types[1:], 1):
         op.outputs.append(Tensor(op, i, ty))
+    for region in (v for v in attrs.values() if isinstance(v, UserRegion)):
+        op.control_inputs += [c for c in region.control_captures
+                              if c not in op.control_inputs]
     return op
 
 
