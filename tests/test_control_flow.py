@@ -429,3 +429,51 @@ def test_fetching_a_value_from_inside_a_body_is_an_error():
     with tf.Session() as sess:
         with pytest.raises(CompileError, match="inside the body of 'while'"):
             sess.run(inside[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loop_variables_of_every_dtype(backend):
+    h = tf.placeholder(tf.float16, [3])
+    outs = tf.while_loop(
+        lambda i, b, a, f, d: i < 4,
+        lambda i, b, a, f, d: (i + 1, tf.logical_not(b), a * 3, f * 1.5, d + 0.25),
+        [tf.constant(0, tf.int64), tf.constant([True, False]),
+         tf.constant([1, -2], tf.int32), h, tf.constant(1.0, tf.float64)])
+    hv = np.array([1.0, -2.0, 0.5], np.float16)
+    got = _run(backend, list(outs), {h: hv})
+    f = hv
+    for _ in range(4):
+        f = (f.astype(np.float32) * np.float32(1.5)).astype(np.float16)
+    want = [4, [True, False], [81, -162], f, 2.0]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert [g.dtype for g in got] == [np.int64, np.bool_, np.int32, np.float16, np.float64]
+
+
+_BAD_REGION_TEXTS = {
+    "yield outside a region": ("  yield (%0)\n", "'yield' outside a region"),
+    "region never closed": ("  region @r0(%1) {\n"
+                            "    %1 = param() {dtype=float32, index=0, shape=[3]} : "
+                            "float32[3] token=1\n    yield (%1)\n",
+                            "'return' inside region @r0"),
+    "unknown label": ("  region @r0(%1) {\n"
+                      "    %1 = param() {dtype=float32, index=0, shape=[3]} : float32[3] "
+                      "token=1\n    yield (%1)\n  }\n"
+                      "  %2 = cond(%9, %0) {else=@r0, then=@r7} : tuple<float32[3]>\n",
+                      None),
+    "return inside a region": ("  region @r0(%1) {\n    return (%0)\n  }\n",
+                               "'return' inside region @r0"),
+    "param that is not a param": ("  region @r0(%0) {\n    yield (%0)\n  }\n",
+                                  "is not a param node"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_REGION_TEXTS))
+def test_region_text_errors_name_the_line(case):
+    from compiler.ir.textvalues import ParseError
+    body, message = _BAD_REGION_TEXTS[case]
+    text = ('program @main(%0: float32[3]) {\n'
+            '  %0 = placeholder() {dtype=float32, name="x:0", shape=[3]} : float32[3]\n'
+            + body + "  return (%0)\n}\n")
+    with pytest.raises(ParseError, match=message or "line"):
+        parse_program(text)
