@@ -477,3 +477,12 @@ def test_region_text_errors_name_the_line(case):
             + body + "  return (%0)\n}\n")
     with pytest.raises(ParseError, match=message or "line"):
         parse_program(text)
+
+
+def test_body_results_must_match_the_loop_variables():
+    with pytest.raises(ValueError, match="body returned 3 values for 2 loop variables"):
+        tf.while_loop(lambda a, b: a < 3, lambda a, b: (a + 1, b, b), [0, 1.0])
+    with pytest.raises(ValueError, match="the body's result and loop_vars.*structures"):
+        tf.while_loop(lambda a, b: a < 3, lambda a, b: ((a + 1, b),), [0, 1.0])
+    with pytest.raises(TypeError, match="loop variable 1.*returned an operation"):
+        tf.while_loop(lambda a, b: a < 3, lambda a, b: (a + 1, tf.no_op()), [0, 1.0])

@@ -176,21 +176,20 @@ def _loop_condition(value, params, counter, limit, scope):
 
 
 def _body_values(value, params, counter, structure, flat, single, scope):
-    if single or not nest.is_sequence(value):
+    """The body's flat results, checked against the loop variables (structure, dtype,
+    shape), with the iteration counter's next value first when there is one."""
+    if not nest.is_sequence(value) or (single and len(nest.flatten(value)) != 1):
         value = [value]
+    elif single:
+        value = nest.flatten(value)
     if len(nest.flatten(value)) != len(flat):
         raise ValueError(f"while_loop {scope[:-1]!r}: body returned "
                          f"{len(nest.flatten(value))} values for {len(flat)} loop variables")
-    if not single and type(value) is not type(structure):
-        value = list(value) if isinstance(structure, list) else value
-    try:
-        nest.assert_same_structure(_loose(structure), _loose(value), "")
-    except ValueError:
-        nest.assert_same_structure(structure, value,
-                                   f"while_loop {scope[:-1]!r}: body's result vs loop_vars")
+    nest.assert_same_structure(_loose(structure), _loose(value),
+                               f"while_loop {scope[:-1]!r}: the body's result and loop_vars")
     out = []
-    for i, (v, init, p) in enumerate(zip(nest.flatten(value), flat, params[len(counter):])):
-        out.append(_same_type_value(v, init, p, f"while_loop {scope[:-1]!r}: loop variable "
+    for i, (v, init) in enumerate(zip(nest.flatten(value), flat)):
+        out.append(_same_type_value(v, init, f"while_loop {scope[:-1]!r}: loop variable "
                                     f"{i} ({init.name!r})"))
     if counter:
         step = make("add", [params[0], convert_to_tensor(1, dtype=T.int32)], name="next_iter")
@@ -209,7 +208,7 @@ def _loose(x):
     return x
 
 
-def _same_type_value(value, like: Tensor, param, what: str) -> Tensor:
+def _same_type_value(value, like: Tensor, what: str) -> Tensor:
     """`value` as a tensor of `like`'s dtype and shape, or a clear error naming `what`."""
     if isinstance(value, Operation):
         raise TypeError(f"{what}: the body returned an operation, not a tensor")
@@ -321,8 +320,10 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
     false_fn = false_fn if false_fn is not None else fn2
     if not callable(true_fn) or not callable(false_fn):
         raise TypeError("cond: true_fn and false_fn must be callable")
-    p = convert_to_tensor(pred, dtype=T.bool_) if not isinstance(pred, (bool, int)) or \
-        _is_tensorish(pred) else convert_to_tensor(bool(pred), dtype=T.bool_)
+    try:
+        p = convert_to_tensor(pred, dtype=T.bool_)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"cond: pred must be a bool scalar: {e}") from None
     if p.shape.known_rank and p.shape.ndims != 0:
         raise ValueError(f"cond: pred must be a bool scalar, got shape {p.shape}")
     graph = p.graph
@@ -362,10 +363,6 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
             and len(out) == 1:
         return out[0]
     return out
-
-
-def _is_tensorish(x) -> bool:
-    return isinstance(x, Tensor) or hasattr(x, "_as_graph_element")
 
 
 def _branch_tensor(value, scope, kind) -> Tensor:
