@@ -137,3 +137,19 @@ def test_graph_viewers_and_summaries_take_loops(tmp_path):
     assert "while" in html
     graph = tf.dump(z, feeds=[x], stages="graph")["graph"]
     assert "= While(" in graph and "= If(" in graph
+
+
+def test_loop_slots_are_static_allocas_in_the_entry_block():
+    """An alloca inside a loop block would grow the stack every iteration (a crash after
+    a few million iterations of an outer loop)."""
+    x = tf.placeholder(tf.float32, [2])
+
+    def outer(i, t):
+        _, s = tf.while_loop(lambda j, a: j < 3, lambda j, a: (j + 1, a + x),
+                             [0, tf.zeros([2])])
+        return i + 1, t + s
+    _, y = tf.while_loop(lambda i, t: i < 3, outer, [0, tf.zeros([2])])
+    text = tf.dump(y, feeds=[x], stages="llvm")["llvm"]
+    entry = text[text.index('define i32 @"flowc_main"'):].split("\n}\n")[0]
+    blocks = entry.split("\nwhile_cond", 1)
+    assert blocks[0].count("alloca") == 3 and "alloca" not in blocks[1]

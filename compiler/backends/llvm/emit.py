@@ -494,7 +494,8 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
         (runtime/loop_counter.py), so random draws differ per iteration."""
         for st in host:
             if isinstance(st, K.HostWhile):
-                k = b.alloca(S.I64, name="iteration")
+                with b.goto_entry_block():   # a static slot: no stack growth per loop
+                    k = b.alloca(S.I64, name="iteration")
                 b.store(ir.Constant(S.I64, 0), k)
                 head, body, done = (entry.append_basic_block(n)
                                     for n in ("while_cond", "while_body", "while_done"))
