@@ -124,3 +124,32 @@ def test_compiled_matches_interpreter_on_random_programs(seed):
     assert got["llvm"][0] == got["interpret"][0]
     for a, b in zip(got["llvm"][1:], got["interpret"][1:]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_graph_viewers_and_summaries_take_loops(tmp_path):
+    x, y = _power_loop(3)
+    z = tf.cond(tf.reduce_sum(y) > 0.0, lambda: y, lambda: -y)
+    writer = tf.summary.FileWriter(str(tmp_path), tf.get_default_graph())
+    model = writer.add_compiled_graph(z, [x])
+    writer.close()
+    assert any(n.op == "while" for stage in model.stages for n in stage.nodes)
+    html = tf.dump(z, feeds=[x], format="html")["html"]
+    assert "while" in html
+    graph = tf.dump(z, feeds=[x], stages="graph")["graph"]
+    assert "= While(" in graph and "= If(" in graph
+
+
+def test_loop_slots_are_static_allocas_in_the_entry_block():
+    """An alloca inside a loop block would grow the stack every iteration (a crash after
+    a few million iterations of an outer loop)."""
+    x = tf.placeholder(tf.float32, [2])
+
+    def outer(i, t):
+        _, s = tf.while_loop(lambda j, a: j < 3, lambda j, a: (j + 1, a + x),
+                             [0, tf.zeros([2])])
+        return i + 1, t + s
+    _, y = tf.while_loop(lambda i, t: i < 3, outer, [0, tf.zeros([2])])
+    text = tf.dump(y, feeds=[x], stages="llvm")["llvm"]
+    entry = text[text.index('define i32 @"flowc_main"'):].split("\n}\n")[0]
+    blocks = entry.split("\nwhile_cond", 1)
+    assert blocks[0].count("alloca") == 3 and "alloca" not in blocks[1]

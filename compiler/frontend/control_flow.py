@@ -18,8 +18,9 @@ regions. Loop variables and branch results may be nests (lists, tuples, namedtup
 as `LSTMStateTuple`, dicts; see `nest.py`). A loop variable keeps its dtype and shape
 across iterations: a body that changes either is an error naming the variable, and
 `shape_invariants` may state a shape no more specific than the initial one but cannot
-make a shape change. Bodies may read variables but not assign them, and a loop body may
-not draw random numbers (each is an error naming the op).
+make a shape change. Bodies may read variables but not assign them (an error naming the
+op); random draws in a loop body differ per iteration (the run counter is folded with
+the iteration number, runtime/loop_counter.py).
 """
 
 from __future__ import annotations
@@ -88,8 +89,6 @@ def control_dependencies(control_inputs):
 # ---- control flow -------------------------------------------------------------------------
 #: op types that may not appear in a control-flow body: they change state
 _STATEFUL_IN_BODY = ("assign", "assign_add")
-#: op types that may not appear in a while loop's body (the same draw every iteration)
-_RANDOM = ("random_uniform", "random_normal")
 
 
 def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
@@ -135,7 +134,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                              lambda ps: _body_values(call(body, ps), ps, counter, structure,
                                                      flat, single, scope))
         for region in (cond_region, body_region):
-            _check_body_ops(region, forbid_random=True)
+            _check_body_ops(region)
         captures = _union(cond_region.captures, body_region.captures)
         op = _region_op(graph, "While", carried + captures,
                         {"cond": cond_region, "body": body_region, "carried": len(carried),
@@ -180,21 +179,20 @@ def _loop_condition(value, params, counter, limit, scope):
 
 
 def _body_values(value, params, counter, structure, flat, single, scope):
-    if single or not nest.is_sequence(value):
+    """The body's flat results, checked against the loop variables (structure, dtype,
+    shape), with the iteration counter's next value first when there is one."""
+    if not nest.is_sequence(value) or (single and len(nest.flatten(value)) != 1):
         value = [value]
+    elif single:
+        value = nest.flatten(value)
     if len(nest.flatten(value)) != len(flat):
         raise ValueError(f"while_loop {scope[:-1]!r}: body returned "
                          f"{len(nest.flatten(value))} values for {len(flat)} loop variables")
-    if not single and type(value) is not type(structure):
-        value = list(value) if isinstance(structure, list) else value
-    try:
-        nest.assert_same_structure(_loose(structure), _loose(value), "")
-    except ValueError:
-        nest.assert_same_structure(structure, value,
-                                   f"while_loop {scope[:-1]!r}: body's result vs loop_vars")
+    nest.assert_same_structure(_loose(structure), _loose(value),
+                               f"while_loop {scope[:-1]!r}: the body's result and loop_vars")
     out = []
-    for i, (v, init, p) in enumerate(zip(nest.flatten(value), flat, params[len(counter):])):
-        out.append(_same_type_value(v, init, p, f"while_loop {scope[:-1]!r}: loop variable "
+    for i, (v, init) in enumerate(zip(nest.flatten(value), flat)):
+        out.append(_same_type_value(v, init, f"while_loop {scope[:-1]!r}: loop variable "
                                     f"{i} ({init.name!r})"))
     if counter:
         step = make("add", [params[0], convert_to_tensor(1, dtype=T.int32)], name="next_iter")
@@ -213,7 +211,7 @@ def _loose(x):
     return x
 
 
-def _same_type_value(value, like: Tensor, param, what: str) -> Tensor:
+def _same_type_value(value, like: Tensor, what: str) -> Tensor:
     """`value` as a tensor of `like`'s dtype and shape, or a clear error naming `what`."""
     if isinstance(value, Operation):
         raise TypeError(f"{what}: the body returned an operation, not a tensor")
@@ -288,16 +286,12 @@ def _as_shape_leaves(x):
     raise TypeError(f"not a shape invariant: {x!r}")
 
 
-def _check_body_ops(region: UserRegion, forbid_random: bool):
+def _check_body_ops(region: UserRegion):
     for op in region.ops:
         if op.type in _STATEFUL_IN_BODY:
             raise GraphError(f"{op.describe()} assigns a variable inside {region.describe()}; "
                              "flowc's control-flow bodies cannot change state (assign "
                              "outside the loop or branch, from its outputs)")
-        if forbid_random and op.type in _RANDOM:
-            raise GraphError(f"{op.describe()} draws random numbers inside "
-                             f"{region.describe()}; random draws in loop bodies are not "
-                             "supported yet (draw outside the loop and index the draws)")
         if op.type == "placeholder":
             raise GraphError(f"{op.describe()} is created inside {region.describe()}; create "
                              "placeholders outside control-flow bodies")
@@ -314,6 +308,9 @@ def _region_op(graph, op_type, inputs, attrs, scope, types) -> Operation:
     op = create_op(op_type, inputs, attrs, scope, out_type=types[0])
     for i, ty in enumerate(types[1:], 1):
         op.outputs.append(Tensor(op, i, ty))
+    for region in (v for v in attrs.values() if isinstance(v, UserRegion)):
+        op.control_inputs += [c for c in region.control_captures
+                              if c not in op.control_inputs]
     return op
 
 
@@ -326,8 +323,10 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
     false_fn = false_fn if false_fn is not None else fn2
     if not callable(true_fn) or not callable(false_fn):
         raise TypeError("cond: true_fn and false_fn must be callable")
-    p = convert_to_tensor(pred, dtype=T.bool_) if not isinstance(pred, (bool, int)) or \
-        _is_tensorish(pred) else convert_to_tensor(bool(pred), dtype=T.bool_)
+    try:
+        p = convert_to_tensor(pred, dtype=T.bool_)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"cond: pred must be a bool scalar: {e}") from None
     if p.shape.known_rank and p.shape.ndims != 0:
         raise ValueError(f"cond: pred must be a bool scalar, got shape {p.shape}")
     graph = p.graph
@@ -344,7 +343,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                 return [_branch_tensor(v, scope, kind) for v in nest.flatten(value)]
             regions[kind] = _trace(graph, kind, scope, [], traced)
             results[kind] = box["value"]
-            _check_body_ops(regions[kind], forbid_random=False)
+            _check_body_ops(regions[kind])
         nest.assert_same_structure(_loose(results["then"]), _loose(results["else"]),
                                    f"cond {scope[:-1]!r}: true_fn and false_fn results")
         types = []
@@ -367,10 +366,6 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
             and len(out) == 1:
         return out[0]
     return out
-
-
-def _is_tensorish(x) -> bool:
-    return isinstance(x, Tensor) or hasattr(x, "_as_graph_element")
 
 
 def _branch_tensor(value, scope, kind) -> Tensor:

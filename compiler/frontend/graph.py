@@ -202,6 +202,7 @@ class UserRegion:
         self.ops: list = []
         self.results: list = []
         self.captures: list = []
+        self.control_captures: list = []
 
     def describe(self) -> str:
         return f"the {self.kind} of {self.owner!r}"
@@ -216,13 +217,18 @@ class UserRegion:
         return False
 
     def find_captures(self) -> list:
-        """The outer tensors the region's ops and results use, in first-use order."""
-        out = []
+        """The outer tensors the region's ops and results use, in first-use order; the
+        outer ops its ops depend on through control dependencies go to
+        `control_captures` (the region op depends on them, so they run first)."""
+        out, control = [], []
         uses = [t for op in self.ops for t in op.inputs] + list(self.results)
         for t in uses:
             if not self.encloses(t.op) and t not in out:
                 out.append(t)
-        self.captures = out
+        for op in self.ops:
+            control += [c for c in op.control_inputs
+                        if not self.encloses(c) and c not in control]
+        self.captures, self.control_captures = out, control
         return out
 
     def __repr__(self):

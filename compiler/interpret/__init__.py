@@ -11,7 +11,9 @@ It never mutates `variables`.
 
 Control flow runs as written: `while` evaluates its cond region and then its body region
 with the params bound to the carried values (and the loop-invariant inputs) until the
-cond yields False; `cond` evaluates the taken branch only; `get` picks a tuple element.
+cond yields False, iteration k drawing random numbers with the run counter folded with k
+(`runtime.loop_counter.fold_iteration`); `cond` evaluates the taken branch only; `get`
+picks a tuple element.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from runtime.errors import ExecutionError, UninitializedVariableError, resource_exhausted
 from runtime.executable import Executable, prepare_feed
+from runtime.loop_counter import fold_iteration
 from runtime.signature import bind, check_size
 from runtime.variables import READ, WRITE
 
@@ -84,11 +87,14 @@ def _eval_control(node, args, variables, env, counter, run):
         branch = attrs["then"] if bool(args[0]) else attrs["else"]
         return tuple(run_region(branch, args[1:], variables, env, counter, run))
     carried, invariant = list(args[:attrs["carried"]]), list(args[attrs["carried"]:])
-    while bool(run_region(attrs["cond"], carried + invariant, variables, env, counter,
-                          run)[0]):
-        carried = run_region(attrs["body"], carried + invariant, variables, env, counter,
-                             run)
-    return tuple(carried)
+    k = 0
+    while True:   # iteration k draws with the folded counter (runtime/loop_counter.py)
+        step = fold_iteration(counter, k)
+        if not bool(run_region(attrs["cond"], carried + invariant, variables, env, step,
+                               run)[0]):
+            return tuple(carried)
+        carried = run_region(attrs["body"], carried + invariant, variables, env, step, run)
+        k += 1
 
 
 def _eval_node(node, values, variables, env, counter, run=(None, ())):

@@ -43,7 +43,9 @@ def format_shape(shape) -> str:
     return "[" + ",".join(D.format_dim(d) for d in shape) + "]"
 
 
-def format_type(t: TensorType) -> str:
+def format_type(t) -> str:
+    if isinstance(t, TupleType):
+        return format_tuple_type(t)
     return f"{t.dtype.name}{format_shape(t.shape)}"
 
 

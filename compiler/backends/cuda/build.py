@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from runtime.cuda_executable import CudaExecutable
 
+from ...lower import kir as K
 from ..base import Backend
 from ..layout import layout_of
 from . import emit, nvrtc
@@ -25,10 +26,27 @@ def schedule(options):
 def schedule_of(lowered, module) -> list:
     """One launch description per kernel call (runtime/cuda_executable.py's schedule
     format). A call's symbol entry is a program symbol name or an int constant (shared
-    kernels of unrolled steps)."""
+    kernels of unrolled steps). The host schedule's loops and branches become
+    {"while": {"cond", "pred", "body"}} and {"if": {"pred", "then", "else"}} items around
+    the launches (`pred`: the index of a bool scalar buffer the host reads back)."""
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
+    return _items(lowered.calls, index, module)
+
+
+def _items(host, index, module) -> list:
     out = []
-    for kname, buf_names, sym_names in lowered.calls:
+    for st in host:
+        if isinstance(st, K.HostWhile):
+            out.append({"while": {"cond": _items(st.cond, index, module),
+                                  "pred": index[st.pred],
+                                  "body": _items(st.body, index, module)}})
+            continue
+        if isinstance(st, K.HostIf):
+            out.append({"if": {"pred": index[st.pred],
+                               "then": _items(st.then, index, module),
+                               "else": _items(st.else_, index, module)}})
+            continue
+        kname, buf_names, sym_names = st
         launch = module.launches[kname]
         out.append({"kernel": kname, "mapping": launch.mapping, "extent": launch.extent,
                     "work": launch.work, "threads": launch.threads,

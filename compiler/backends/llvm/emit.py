@@ -9,13 +9,18 @@ symbols (i64), the run counter (when it draws random numbers) and an i32 error s
 
 where `buffers` holds one pointer per program buffer (in `LoweredProgram.buffers` order)
 and `scalars` the symbol values in program order followed by the run counter. It calls
-the kernels in order and returns 0 or the first error code. Scalar ops come from
-`scalar_ops`; this module never decides fusion or indexing.
+the kernels in order — the host schedule's `HostWhile`/`HostIf` become basic-block loops
+and branches that test a bool buffer, and kernels inside a loop get the run counter
+folded with the iteration number (runtime/loop_counter.py) — and returns 0 or the first
+error code. Scalar ops come from `scalar_ops`; this module never decides fusion or
+indexing.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
+
+from runtime import loop_counter as LC
 
 from ...ir import dtypes as T
 from ...lower import kir as K
@@ -431,6 +436,16 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
     return mod.module
 
 
+def _fold_iteration(b: ir.IRBuilder, counter, k):
+    """runtime.loop_counter.fold_iteration(counter, k) in IR (i64, wrapping)."""
+    def c(v):
+        return ir.Constant(S.I64, v)
+    z = b.add(counter, b.mul(b.add(k, c(1)), c(LC.GOLDEN)))
+    z = b.mul(b.xor(z, b.lshr(z, c(30))), c(LC.MIX1))
+    z = b.mul(b.xor(z, b.lshr(z, c(27))), c(LC.MIX2))
+    return b.xor(z, b.lshr(z, c(31)))
+
+
 def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
     kernels = {k.name: k for k in lowered.kernels}
     i8pp = ir.PointerType(ir.PointerType(S.I8))
@@ -450,7 +465,7 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
         raw = b.load(b.gep(bufs_arg, [ir.Constant(S.I64, index[bn])]))
         return b.bitcast(raw, ir.PointerType(S.mem_type(dtypes[bn])))
 
-    def call(kname, buf_names, sym_names):
+    def call(kname, buf_names, sym_names, counter):
         k = kernels[kname]
         args = [buffer(bn) for bn in buf_names]
         # a call passes program symbols by name and per-call index offsets as constants
@@ -473,18 +488,25 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
     def test(pred):
         return b.icmp_unsigned("!=", b.load(buffer(pred)), ir.Constant(S.I8, 0))
 
-    def emit(host):
-        """The host schedule as basic blocks: loops and branches around the calls."""
+    def emit(host, counter):
+        """The host schedule as basic blocks: loops and branches around the calls. In
+        iteration k of a loop the kernels get the run counter folded with k
+        (runtime/loop_counter.py), so random draws differ per iteration."""
         for st in host:
             if isinstance(st, K.HostWhile):
+                with b.goto_entry_block():   # a static slot: no stack growth per loop
+                    k = b.alloca(S.I64, name="iteration")
+                b.store(ir.Constant(S.I64, 0), k)
                 head, body, done = (entry.append_basic_block(n)
                                     for n in ("while_cond", "while_body", "while_done"))
                 b.branch(head)
                 b.position_at_end(head)
-                emit(st.cond)
+                step = _fold_iteration(b, counter, b.load(k))
+                emit(st.cond, step)
                 b.cbranch(test(st.pred), body, done)
                 b.position_at_end(body)
-                emit(st.body)
+                emit(st.body, step)
+                b.store(b.add(b.load(k), ir.Constant(S.I64, 1)), k)
                 b.branch(head)
                 b.position_at_end(done)
             elif isinstance(st, K.HostIf):
@@ -493,11 +515,11 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict):
                 b.cbranch(test(st.pred), then, other)
                 for block, stmts in ((then, st.then), (other, st.else_)):
                     b.position_at_end(block)
-                    emit(stmts)
+                    emit(stmts, counter)
                     b.branch(done)
                 b.position_at_end(done)
             else:
-                call(*st)
+                call(*st, counter)
 
-    emit(lowered.calls)
+    emit(lowered.calls, counter)
     b.ret(ir.Constant(S.I32, 0))
