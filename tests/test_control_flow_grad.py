@@ -232,3 +232,16 @@ def test_nested_loops(backend):
                              maximum_iterations=2)
         return y
     check_grads(build, [((2,), -1, 1), ((2,), 0.5, 1.5)], backend)
+
+
+def test_draws_nested_deeper_than_the_loop_body_are_refused():
+    x = tf.placeholder(tf.float32, [2])
+
+    def body(i, y):
+        noisy = tf.cond(i > 0, lambda: y * tf.random_uniform([2], seed=1), lambda: y)
+        return i + 1, noisy
+    _, y = tf.while_loop(lambda i, y: i < 3, body, (tf.constant(0), x),
+                         maximum_iterations=3, name="noisy_loop")
+    with pytest.raises(NotImplementedError, match="random.*nested in the body of "
+                                                  "while_loop 'noisy_loop'"):
+        tf.gradients(tf.reduce_sum(y), x)

@@ -244,3 +244,30 @@ def test_errors_are_clear():
         fc.nn.dynamic_rnn(cell, fc.zeros([2, 3]), dtype=fc.float32)
     with pytest.raises(TypeError, match="must be an RNNCell"):
         fc.nn.dynamic_rnn(object(), fc.zeros([1, 2, 3]), dtype=fc.float32)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropout_wrapper_gradient_uses_the_forward_draws(backend):
+    """DropoutWrapper draws new masks in every step; the backward loop reads the forward
+    pass's masks back. Central differences with the Session's run counter held fixed
+    (so every run draws the same masks) check it."""
+    x = fc.placeholder(fc.float64, [2, 4, 3], name="x")
+    cell = fc.nn.rnn_cell.DropoutWrapper(
+        fc.nn.rnn_cell.BasicLSTMCell(5, dtype=fc.float64), input_keep_prob=0.7,
+        output_keep_prob=0.6, state_keep_prob=0.8, seed=3)
+    out, st = fc.nn.dynamic_rnn(cell, x, dtype=fc.float64)
+    loss = fc.reduce_sum(fc.sin(out)) + fc.reduce_sum(st.h)
+    (g,) = fc.gradients(loss, x)
+    xv, d = _rand(2, 4, 3, dtype=np.float64), _rand(2, 4, 3, dtype=np.float64)
+    eps = 1e-6
+    with fc.Session(config=_config(backend)) as sess:
+        sess.run(fc.global_variables_initializer())
+
+        def run(fetch, value):
+            sess._run_counter = 41   # the next run draws with counter 42, every time
+            return sess.run(fetch, {x: value})
+        base, grad = run([loss, g], xv)
+        plus, minus = run(loss, xv + eps * d), run(loss, xv - eps * d)
+        other = sess.run(loss, {x: xv})              # another counter: other masks
+    np.testing.assert_allclose(np.sum(grad * d), (plus - minus) / (2 * eps), rtol=1e-6)
+    assert other != base

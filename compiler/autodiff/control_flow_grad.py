@@ -21,6 +21,8 @@ differentiates the clone.
   variables that the body returns unchanged are read from their initial value, and
   those whose values the body only overwrites row by row (a TensorArray being written)
   need no stack at all: the gradient of a write does not depend on the old buffer.
+  Random draws of the body (dropout) are stacked by the forward loop and read back by
+  the backward one, so the recomputed body sees the forward pass's numbers.
 
 The stacks need a bound known when the graph is built: `maximum_iterations` (a Python
 int, or a scalar tensor that resolves to a dim, such as `tf.shape(x)[0]`), or, for a
@@ -38,10 +40,13 @@ from ..frontend.core import constant, identity, make
 from ..frontend.graph import Tensor
 from ..frontend.static import static_dims
 from ..ir import dtypes as T
+from ..ops import names
 from .helpers import shape_of, zeros_like
 
 #: the user graph's control-flow op types (frontend/control_flow.py)
 REGION_OP_TYPES = ("While", "If")
+#: ops that draw new numbers in every iteration of a loop
+RANDOM_OPS = names(needs_counter=True)
 
 
 def _is_float(t) -> bool:
@@ -87,8 +92,8 @@ def clone_region(region, mapping: dict) -> list:
     again with its inputs looked up in `mapping` (params and captures must be there;
     values made here are added). Returns the mapped results."""
     for op in region.ops:
-        if op.type == "param" or op.type == "NoOp":
-            continue
+        if op.type == "param" or op.type == "NoOp" or all(t in mapping for t in op.outputs):
+            continue   # a value given in `mapping` (a random draw read back) is kept
         inputs = [mapping.get(t, t) for t in op.inputs]  # unmapped: values from outside
         base = op.name.rsplit("/", 1)[-1]
         if op.type in REGION_OP_TYPES:
@@ -237,11 +242,12 @@ def while_grad(op, grads, gradients):
     # a loop variable the body returns unchanged keeps its initial value: no stack
     invariant = {i: init[i] for i in range(k) if body.results[i] is body.params[i]}
     stacked = [i for i in range(k) if i not in invariant and not _value_free(body, i)]
-    count, stacks = _forward_with_stacks(op, init, captures, stacked, bound, limit, body,
-                                         cond_r)
+    draws = _random_draws(op, body)
+    count, stacks, drawn = _forward_with_stacks(op, init, captures, stacked, bound, limit,
+                                                body, cond_r, draws)
     stacks.update(invariant)
     g_init, g_caps = _backward(op, init, captures, stacked, stacks, count, grads, flow,
-                               limit, body, gradients)
+                               limit, body, gradients, list(zip(draws, drawn)))
     out = [None] * n_in
     for i in flow:
         out[i] = g_init[i]
@@ -250,30 +256,60 @@ def while_grad(op, grads, gradients):
     return out
 
 
-def _forward_with_stacks(op, init, captures, stacked, bound, limit, body, cond_r):
-    """The loop run again with every stacked loop variable written at its iteration's
-    row: (iteration count, {index: stack})."""
-    stacks0 = [make("broadcast", [constant(0, dtype=init[i].dtype)],
-                    shape=(bound,) + shape_of(init[i]), name="stack") for i in stacked]
+def _random_draws(op, body) -> list:
+    """The random ops of a loop body, whose values the backward loop must read back (it
+    runs the iterations in another order, so drawing again would give other numbers).
+    Draws inside a control-flow op nested in the body cannot be read back: an error."""
+    draws = [o for o in body.ops if o.type in RANDOM_OPS]
+    stack = [o for o in body.ops if o.type in REGION_OP_TYPES]
+    while stack:
+        nested = stack.pop()
+        for region in (v for v in nested.attrs.values() if hasattr(v, "ops")):
+            for o in region.ops:
+                if o.type in RANDOM_OPS:
+                    raise NotImplementedError(
+                        f"gradients: {o.describe()} draws random numbers inside "
+                        f"{nested.describe()}, which is nested in the body of while_loop "
+                        f"{op.name!r}; flowc differentiates loops whose draws are in the "
+                        "loop's own body only")
+                if o.type in REGION_OP_TYPES:
+                    stack.append(o)
+    return draws
 
-    def fcond(i, cs, st):
+
+def _zero_stack(bound, like, dtype):
+    return make("broadcast", [constant(0, dtype=dtype)], shape=(bound,) + shape_of(like),
+                name="stack")
+
+
+def _forward_with_stacks(op, init, captures, stacked, bound, limit, body, cond_r, draws):
+    """The loop run again (drawing what the user's loop draws: the same ops in the same
+    iterations) with every stacked loop variable and every random draw written at its
+    iteration's row: (iteration count, {index: stack}, [stack of each draw])."""
+    stacks0 = [_zero_stack(bound, init[i], init[i].dtype) for i in stacked]
+    draws0 = [_zero_stack(bound, d.outputs[0], d.outputs[0].dtype) for d in draws]
+
+    def fcond(i, cs, st, rs):
         mapping = dict(zip(cond_r.params, cs))
         mapping.update((c, c) for c in captures)
         return clone_region(cond_r, mapping)[0]
 
-    def fbody(i, cs, st):
+    def fbody(i, cs, st, rs):
         st = [make("dynamic_update_slice", [s, cs[j], i]) for s, j in zip(st, stacked)]
         mapping = dict(zip(body.params, cs))
         mapping.update((c, c) for c in captures)
-        return i + 1, clone_region(body, mapping), st
-    count, _, stacks = cf.while_loop(
-        fcond, fbody, (constant(0, dtype=T.int32), list(init), stacks0),
+        results = clone_region(body, mapping)
+        rs = [make("dynamic_update_slice", [r, mapping[d.outputs[0]], i])
+              for r, d in zip(rs, draws)]
+        return i + 1, results, st, rs
+    count, _, stacks, drawn = cf.while_loop(
+        fcond, fbody, (constant(0, dtype=T.int32), list(init), stacks0, draws0),
         maximum_iterations=limit, name="forward")
-    return count, dict(zip(stacked, stacks))
+    return count, dict(zip(stacked, stacks)), drawn
 
 
 def _backward(op, init, captures, stacked, stacks, count, grads, flow, limit, body,
-              gradients):
+              gradients, drawn):
     """The backward loop: (gradient of each carried initial value, {capture index:
     gradient summed over iterations})."""
     k = len(init)
@@ -292,6 +328,7 @@ def _backward(op, init, captures, stacked, stacks, count, grads, flow, limit, bo
         proxies = _proxies(captures)
         mapping = dict(zip(body.params, cs))
         mapping.update(zip(captures, proxies))
+        mapping.update((d.outputs[0], make("gather", [r, jj], axis=0)) for d, r in drawn)
         results = clone_region(body, mapping)
         ys = [results[i] for i in flow]
         xs = [cs[i] for i in flow] + [proxies[j2] for j2 in cap_idx]
