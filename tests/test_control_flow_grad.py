@@ -245,3 +245,19 @@ def test_draws_nested_deeper_than_the_loop_body_are_refused():
     with pytest.raises(NotImplementedError, match="random.*nested in the body of "
                                                   "while_loop 'noisy_loop'"):
         tf.gradients(tf.reduce_sum(y), x)
+
+
+def test_the_forward_loop_runs_once_and_gets_the_stacks():
+    """The gradient extends the user's loop with its stacks (as TF1 pushes onto stacks
+    in the forward loop) instead of running a second forward loop; a second
+    tf.gradients call reuses them."""
+    x = tf.placeholder(tf.float32, [3])
+    y = _loop(x, tf.constant([0.5, 1.0, 1.5]))
+    loop = y.op
+    outputs = len(loop.outputs)
+    tf.gradients(tf.reduce_sum(y), x)
+    tf.gradients(tf.reduce_sum(y * y), x)
+    whiles = [op for op in tf.get_default_graph().get_operations() if op.type == "While"]
+    assert len(whiles) == 3                   # the user's loop and two backward loops
+    assert len(loop.outputs) == outputs + 2   # an iteration counter and y's stack (the
+    # loop's own counters are not read back: y's update does not use them)

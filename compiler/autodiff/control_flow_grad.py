@@ -11,18 +11,19 @@ differentiates the clone.
 
 - **cond** -> a cond on the same predicate whose branches are the gradients of the two
   branches w.r.t. the captured values (a branch that does not use a value gives zeros).
-- **while** -> two loops, as TF1's stack-based gradients: a forward loop that runs the
-  body again and also writes the loop variables of every iteration into stacks (a
-  `[maximum_iterations, ...]` buffer each, written with `dynamic_update_slice`), then a
-  backward loop that runs from the last iteration to the first, reads iteration j's
+- **while** -> TF1's stack-based gradient: the user's loop itself gets extra loop
+  variables (once per loop, `_stacks_of`, as TF1's gradient adds stack pushes to the
+  forward loop): an iteration counter and stacks, `[maximum_iterations, ...]` buffers
+  into which every iteration writes its loop variables with `dynamic_update_slice`.
+  Then a backward loop runs from the last iteration to the first, reads iteration j's
   variables back, recomputes the body from them and applies its gradient: the carried
   gradient becomes the gradient w.r.t. the iteration's inputs, and the gradients w.r.t.
   captured (loop-invariant) values, e.g. weights, are summed over the iterations. Loop
   variables that the body returns unchanged are read from their initial value, and
   those whose values the body only overwrites row by row (a TensorArray being written)
   need no stack at all: the gradient of a write does not depend on the old buffer.
-  Random draws of the body (dropout) are stacked by the forward loop and read back by
-  the backward one, so the recomputed body sees the forward pass's numbers.
+  Random draws of the body (dropout) are stacked too and read back, so the recomputed
+  body sees the forward pass's numbers.
 
 The stacks need a bound known when the graph is built: `maximum_iterations` (a Python
 int, or a scalar tensor that resolves to a dim, such as `tf.shape(x)[0]`), or, for a
@@ -87,12 +88,16 @@ def _rebuild_region_op(op, inputs, sub):
 
 
 # ---- cloning a traced body into the region being traced now ------------------------------
-def clone_region(region, mapping: dict) -> list:
-    """The results of `region` recomputed in the current region: each traced op is made
-    again with its inputs looked up in `mapping` (params and captures must be there;
-    values made here are added). Returns the mapped results."""
+def clone_region(region, mapping: dict, count=None) -> list:
+    """The first `count` (default: all) results of `region` recomputed in the current
+    region: each traced op they need is made again with its inputs looked up in
+    `mapping` (params and captures must be there; values made here are added). Returns
+    the mapped results."""
+    results = list(region.results[:count] if count is not None else region.results)
+    needed = _needed(region, results)
     for op in region.ops:
-        if op.type == "param" or op.type == "NoOp" or all(t in mapping for t in op.outputs):
+        if op not in needed or op.type in ("param", "NoOp") or \
+                all(t in mapping for t in op.outputs):
             continue   # a value given in `mapping` (a random draw read back) is kept
         inputs = [mapping.get(t, t) for t in op.inputs]  # unmapped: values from outside
         base = op.name.rsplit("/", 1)[-1]
@@ -104,7 +109,20 @@ def clone_region(region, mapping: dict) -> list:
             outs = [make(op.type, inputs, name=base, **op.attrs)]
         for t, new in zip(op.outputs, outs):
             mapping[t] = new
-    return [mapping[t] for t in region.results]
+    return [mapping[t] for t in results]
+
+
+def _needed(region, results) -> set:
+    """The ops of `region` that `results` depend on."""
+    members = set(region.ops)
+    needed, stack = set(), [t.op for t in results if t.op in members]
+    while stack:
+        op = stack.pop()
+        if op not in needed:
+            needed.add(op)
+            stack.extend(t.op for t in op.inputs if t.op in members)
+            stack.extend(c for c in op.control_inputs if c in members)
+    return needed
 
 
 def _clone_region_op(op, inputs, mapping):
@@ -232,30 +250,44 @@ def while_grad(op, grads, gradients):
     n_in = len(op.inputs)
     if not op.attrs.get("back_prop", True):
         return [None] * n_in
-    k = op.attrs["carried"]
-    init, captures = list(op.inputs[:k]), list(op.inputs[k:])
-    flow = [i for i in range(k) if _is_float(init[i])]
+    plan = getattr(op, "_gradient_plan", None)
+    k = plan["carried"] if plan else op.attrs["carried"]
+    flow = [i for i in range(k) if _is_float(op.inputs[i])]
     if not any(grads[i] is not None for i in flow):
         return [None] * n_in
-    limit, bound = _bound(op)
-    body, cond_r = op.attrs["body"], op.attrs["cond"]
-    # a loop variable the body returns unchanged keeps its initial value: no stack
-    invariant = {i: init[i] for i in range(k) if body.results[i] is body.params[i]}
-    stacked = [i for i in range(k) if i not in invariant and not _value_free(body, i)]
-    draws = _random_draws(op, body)
-    count, stacks, drawn = _forward_with_stacks(op, init, captures, stacked, bound, limit,
-                                                body, cond_r, draws)
-    stacks.update(invariant)
-    g_init, g_caps = _backward(op, init, captures, stacked, stacks, count, grads, flow,
-                               limit, body, gradients, list(zip(draws, drawn)))
-    out = [None] * n_in
+    plan = plan or _plan(op)
+    init, captures = list(op.inputs[:k]), list(op.inputs[plan["inputs"]:])
+    count, stacks, drawn = _stacks_of(op, plan)
+    stacks.update(plan["invariant"])
+    g_init, g_caps = _backward(op, init, captures, plan["stacked"], stacks, count, grads,
+                               flow, plan["limit"], plan["body"], gradients,
+                               list(zip(plan["draws"], drawn)))
+    out = [None] * len(op.inputs)
     for i in flow:
         out[i] = g_init[i]
     for j, g in g_caps.items():
-        out[k + j] = g
+        out[plan["inputs"] + j] = g
     return out
 
 
+def _plan(op) -> dict:
+    """What the gradient of the While op needs, decided once per op (the loop is then
+    extended with stacks, which a second analysis would see as uses)."""
+    k = op.attrs["carried"]
+    body = op.attrs["body"]
+    limit, bound = _bound(op)
+    # a loop variable the body returns unchanged keeps its initial value: no stack
+    invariant = {i: op.inputs[i] for i in range(k) if body.results[i] is body.params[i]}
+    # the float results' values depend on these params only (counters that only
+    # count are not read back)
+    flow = [body.results[i] for i in range(k) if _is_float(op.inputs[i])]
+    used = {id(t) for o in _needed(body, flow) for t in o.inputs} | {id(t) for t in flow}
+    plan = {"carried": k, "inputs": k, "body": body, "limit": limit, "bound": bound,
+            "invariant": invariant, "draws": _random_draws(op, body),
+            "stacked": [i for i in range(k) if i not in invariant
+                        and id(body.params[i]) in used and not _value_free(body, i)]}
+    op._gradient_plan = plan
+    return plan
 def _random_draws(op, body) -> list:
     """The random ops of a loop body, whose values the backward loop must read back (it
     runs the iterations in another order, so drawing again would give other numbers).
@@ -282,30 +314,56 @@ def _zero_stack(bound, like, dtype):
                 name="stack")
 
 
-def _forward_with_stacks(op, init, captures, stacked, bound, limit, body, cond_r, draws):
-    """The loop run again (drawing what the user's loop draws: the same ops in the same
-    iterations) with every stacked loop variable and every random draw written at its
-    iteration's row: (iteration count, {index: stack}, [stack of each draw])."""
-    stacks0 = [_zero_stack(bound, init[i], init[i].dtype) for i in stacked]
-    draws0 = [_zero_stack(bound, d.outputs[0], d.outputs[0].dtype) for d in draws]
-
-    def fcond(i, cs, st, rs):
-        mapping = dict(zip(cond_r.params, cs))
-        mapping.update((c, c) for c in captures)
-        return clone_region(cond_r, mapping)[0]
-
-    def fbody(i, cs, st, rs):
-        st = [make("dynamic_update_slice", [s, cs[j], i]) for s, j in zip(st, stacked)]
-        mapping = dict(zip(body.params, cs))
-        mapping.update((c, c) for c in captures)
-        results = clone_region(body, mapping)
-        rs = [make("dynamic_update_slice", [r, mapping[d.outputs[0]], i])
-              for r, d in zip(rs, draws)]
-        return i + 1, results, st, rs
-    count, _, stacks, drawn = cf.while_loop(
-        fcond, fbody, (constant(0, dtype=T.int32), list(init), stacks0, draws0),
-        maximum_iterations=limit, name="forward")
-    return count, dict(zip(stacked, stacks)), drawn
+def _stacks_of(op, plan):
+    """(iteration count, {loop variable index: stack}, [stack of each draw]): extra loop
+    variables of the user's loop itself (made once per op, as TF1's gradient adds stack
+    pushes to the forward loop), so the forward pass runs once. Each iteration writes
+    the stacked loop variables and the body's random draws at its row."""
+    if "stacks" in plan:
+        return plan["stacks"]
+    k, body, cond_r = plan["carried"], plan["body"], op.attrs["cond"]
+    bound, graph = plan["bound"], op.graph
+    stacked, draws = plan["stacked"], plan["draws"]
+    values = [op.inputs[i] for i in stacked] + [d.outputs[0] for d in draws]
+    if graph.current_region() is not op.region:
+        raise NotImplementedError(f"gradients: {op.describe()} is differentiated from "
+                                  "inside another control-flow body; call tf.gradients "
+                                  "where the loop was made")
+    home = op.region.ops if op.region is not None else None   # the region holding op
+    mark = len(home) if home is not None else 0
+    with graph.name_scope(op.name + "/"):
+        inits = [constant(0, dtype=T.int32, name="iteration")] + [
+            _zero_stack(bound, v, v.dtype) for v in values]
+    if home is not None:   # a region's ops are converted in order: inputs before the op
+        made = home[mark:]
+        del home[mark:]
+        at = home.index(op)
+        home[at:at] = made
+    with graph.name_scope(op.name + "/"):
+        params = {}
+        for region in (cond_r, body):
+            with graph.region_scope(region):
+                params[region.kind] = [
+                    make("param", [], name="loop_var", index=len(region.params) + n,
+                         dtype=t.dtype, shape=tuple(t.shape)) for n, t in enumerate(inits)]
+            region.params += params[region.kind]
+        with graph.region_scope(body):
+            i, stacks = params["body"][0], params["body"][1:]
+            sources = [body.params[j] for j in stacked] + [d.outputs[0] for d in draws]
+            body.results += [make("add", [i, constant(1, dtype=T.int32)], name="iteration")]
+            body.results += [make("dynamic_update_slice", [st, v, i], name="push")
+                             for st, v in zip(stacks, sources)]
+    at = plan["inputs"]
+    op.inputs[at:at] = inits
+    op.attrs["carried"] = k + len(inits)
+    plan["inputs"] = at + len(inits)
+    first = len(op.outputs)
+    for n, t in enumerate(inits):
+        op.outputs.append(Tensor(op, first + n, t.type))
+    outs = op.outputs[first:]
+    plan["stacks"] = (outs[0], dict(zip(stacked, outs[1:1 + len(stacked)])),
+                      outs[1 + len(stacked):])
+    return plan["stacks"]
 
 
 def _backward(op, init, captures, stacked, stacks, count, grads, flow, limit, body,
@@ -329,7 +387,7 @@ def _backward(op, init, captures, stacked, stacks, count, grads, flow, limit, bo
         mapping = dict(zip(body.params, cs))
         mapping.update(zip(captures, proxies))
         mapping.update((d.outputs[0], make("gather", [r, jj], axis=0)) for d, r in drawn)
-        results = clone_region(body, mapping)
+        results = clone_region(body, mapping, len(init))
         ys = [results[i] for i in flow]
         xs = [cs[i] for i in flow] + [proxies[j2] for j2 in cap_idx]
         got = gradients(ys, xs, grad_ys=list(gs), stop_gradients=captures,

@@ -7,7 +7,10 @@ None for an x that no y depends on through float tensors. It walks the ops betwe
 and ys in reverse creation order (a topological order), sums the gradients reaching each
 tensor with `add`, and calls each op's rule from `rules.RULES`. `stop_gradient` ops, the
 tensors in `stop_gradients` and integer/bool tensors pass no gradient; variables are
-leaves. It never runs anything and never changes existing ops.
+leaves. Control-flow ops (`If`, `While`: several outputs) get their rules from
+`control_flow_grad.REGION_RULES`. It never runs anything, and the one change it makes
+to existing ops is TF1's: a differentiated while loop gets stacks as extra loop
+variables (its existing outputs keep their values).
 """
 
 from __future__ import annotations
