@@ -127,6 +127,7 @@ class _Lowering:
         self.packed: dict = {}   # (id(matmul operand), transposed) -> its packed buffer
         self.intern = _Interner()  # kernel trees of the whole program, hash-consed
         self.kind_of: dict = {}    # buffer name -> kind
+        self.written_at: dict = {}  # loop variable buffer -> index in built of its writer
 
     def error_code(self, message) -> int:
         code = len(self.errors) + 1
@@ -176,16 +177,19 @@ class _Lowering:
             updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
             errors=self.errors, symbols=[s.name for s in prog.symbols])
 
-    def lower_groups(self, plan, in_place):
+    def lower_groups(self, plan, in_place, into=None):
         """The host schedule of `plan`'s groups: positions in `self.built` (kernel calls)
         and `_While`/`_If` items for control groups; None when an in-place update turns
-        out unsafe."""
+        out unsafe. `into` (id(node) -> buffer): loop kernels whose root should write that
+        buffer (a loop body's new value into its loop variable)."""
         items = []
         for group in plan.groups:
             if group.kind == "control":
                 items += self.lower_control(group)
                 continue
             target = self.in_place_target(group) if in_place else None
+            if into and group.kind == "loop" and id(group.root) in into:
+                target = into[id(group.root)]
             out = target or self.add_buffer(group.root, "temp")
             if target is not None:
                 self.buffer_of[id(group.root)] = target
@@ -194,7 +198,10 @@ class _Lowering:
             if target is not None:
                 if not _reads_only_where_it_writes(body, target.name):
                     return None
-                self.in_place_at[target.source] = len(self.built) + len(b.before)
+                if target.kind == "variable":
+                    self.in_place_at[target.source] = len(self.built) + len(b.before)
+                else:
+                    self.written_at[target.name] = len(self.built) + len(b.before)
             for pre, pre_body, kind in b.before:  # kernels that must run first (packing)
                 items.append(self.add_kernel(pre, tuple(pre_body), kind, group.root))
             items.append(self.add_kernel(b, body, group.kind, group.root))
@@ -215,7 +222,7 @@ class _Lowering:
             items = [self.copy(src, dst, node) for src, dst in zip(ins[:k], carried)]
             params = carried + ins[k:]
             cond, (pred,) = self.lower_region(group, "cond", params)
-            body, results = self.lower_region(group, "body", params)
+            body, results = self.lower_body(group, params, carried)
             body += self.copy_back(results, carried, node)
             items.append(_While(cond, pred.name, body))
             outs = carried
@@ -232,7 +239,43 @@ class _Lowering:
             self.buffer_of[id(g)] = outs[g.attr["index"]]
         return items
 
-    def lower_region(self, group, name, param_buffers) -> tuple:
+    def lower_body(self, group, params, carried) -> tuple:
+        """A loop body whose elementwise new values are computed straight into their
+        loop variables' buffers where that is safe (no later kernel of the body reads the
+        old value, the kernel reads it only at the element it writes, no result is the
+        old value), which saves a copy per value and iteration; else the plain body."""
+        into = _in_place_results(group, carried)
+        if into:
+            mark = len(self.built), len(self.buffers), len(self.errors)
+            body, results = self.lower_region(group, "body", params, into)
+            if body is not None and self.untouched_after(body, into.values()):
+                return body, results
+            self.rollback(mark)
+        return self.lower_region(group, "body", params)
+
+    def untouched_after(self, items, buffers) -> bool:
+        """No call of `items` after the one that writes each of `buffers` uses it."""
+        order = _positions(items)
+        for buf in buffers:
+            at = self.written_at.get(buf.name)
+            if at is None:
+                continue
+            if any(buf.name in self.built[p][1][0] for p in order[order.index(at) + 1:]):
+                return False
+        return True
+
+    def rollback(self, mark):
+        """Forget the kernels, buffers and error codes made after `mark`."""
+        n_built, n_buffers, n_errors = mark
+        del self.built[n_built:]
+        for buf in self.buffers[n_buffers:]:
+            self.kind_of.pop(buf.name, None)
+            self.written_at.pop(buf.name, None)
+        del self.buffers[n_buffers:]
+        for code in [c for c in self.errors if c > n_errors]:
+            del self.errors[code]
+
+    def lower_region(self, group, name, param_buffers, into=None) -> tuple:
         """(host items, result buffers) of one region, lowered with its own plan. Inside,
         only the params' buffers and runtime constants are known: a node the region
         shares with the program (a constant computation) is computed inside too, so no
@@ -248,7 +291,9 @@ class _Lowering:
             for node in plan.buffers:
                 if id(node) not in self.buffer_of:
                     self.add_buffer(node, "const", node.attr["value"].array)
-            items = self.lower_groups(plan, in_place=False)
+            items = self.lower_groups(plan, in_place=False, into=into)
+            if items is None:
+                return None, None
             return items, [self.buffer_of[id(r)] for r in region.results]
         finally:
             self.buffer_of, self.packed = saved
@@ -336,6 +381,36 @@ class _If:
     pred: str
     then: list
     else_: list
+
+
+def _in_place_results(group, carried) -> dict:
+    """id(result node) -> its loop variable's buffer, for the body results that a loop
+    kernel computes and that may go straight into that buffer (checked further once the
+    body is lowered: `_Lowering.lower_body`)."""
+    region, plan = group.regions["body"], group.region_plans["body"]
+    loops = {id(g.root) for g in plan.groups if g.kind == "loop"}
+    results = region.results
+    out = {}
+    for i, r in enumerate(results):
+        if id(r) not in loops or sum(x is r for x in results) != 1:
+            continue
+        if any(x is region.params[i] for x in results):
+            continue   # the old value is itself a result: the copies still read it
+        out[id(r)] = carried[i]
+    return out
+
+
+def _positions(items) -> list:
+    """The kernel positions of host items in execution order (bodies inline)."""
+    out = []
+    for it in items:
+        if isinstance(it, _While):
+            out += _positions(it.cond) + _positions(it.body)
+        elif isinstance(it, _If):
+            out += _positions(it.then) + _positions(it.else_)
+        else:
+            out.append(it)
+    return out
 
 
 def _resolve(items, calls) -> list:
