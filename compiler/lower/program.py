@@ -128,6 +128,7 @@ class _Lowering:
         self.intern = _Interner()  # kernel trees of the whole program, hash-consed
         self.kind_of: dict = {}    # buffer name -> kind
         self.written_at: dict = {}  # loop variable buffer -> index in built of its writer
+        self.refused: set = set()   # loop variable buffers a body kernel cannot write
 
     def error_code(self, message) -> int:
         code = len(self.errors) + 1
@@ -197,6 +198,7 @@ class _Lowering:
             body = tuple(self.group_rule(b, group, out))
             if target is not None:
                 if not _reads_only_where_it_writes(body, target.name):
+                    self.refused.add(target.name)
                     return None
                 if target.kind == "variable":
                     self.in_place_at[target.source] = len(self.built) + len(b.before)
@@ -245,24 +247,28 @@ class _Lowering:
         old value, the kernel reads it only at the element it writes, no result is the
         old value), which saves a copy per value and iteration; else the plain body."""
         into = _in_place_results(group, carried)
-        if into:
+        while into:   # each failed try drops the loop variables that made it fail
             mark = len(self.built), len(self.buffers), len(self.errors)
+            self.refused = set()
             body, results = self.lower_region(group, "body", params, into)
-            if body is not None and self.untouched_after(body, into.values()):
-                return body, results
+            if body is not None:
+                self.refused = self.read_after(body, into.values())
+                if not self.refused:
+                    return body, results
             self.rollback(mark)
+            into = {k: b for k, b in into.items() if b.name not in self.refused}
         return self.lower_region(group, "body", params)
 
-    def untouched_after(self, items, buffers) -> bool:
-        """No call of `items` after the one that writes each of `buffers` uses it."""
+    def read_after(self, items, buffers) -> set:
+        """Names of `buffers` that a call of `items` uses after the call writing it."""
         order = _positions(items)
+        out = set()
         for buf in buffers:
             at = self.written_at.get(buf.name)
-            if at is None:
-                continue
-            if any(buf.name in self.built[p][1][0] for p in order[order.index(at) + 1:]):
-                return False
-        return True
+            if at is not None and any(buf.name in self.built[p][1][0]
+                                      for p in order[order.index(at) + 1:]):
+                out.add(buf.name)
+        return out
 
     def rollback(self, mark):
         """Forget the kernels, buffers and error codes made after `mark`."""
