@@ -486,3 +486,43 @@ def test_body_results_must_match_the_loop_variables():
         tf.while_loop(lambda a, b: a < 3, lambda a, b: ((a + 1, b),), [0, 1.0])
     with pytest.raises(TypeError, match="loop variable 1.*returned an operation"):
         tf.while_loop(lambda a, b: a < 3, lambda a, b: (a + 1, tf.no_op()), [0, 1.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_new_values_that_read_old_ones_in_any_order(backend):
+    """Body results computed in place into their loop variables must not clobber an old
+    value a later kernel still reads: (a, b) -> (a + 1, a * 2 + b), and an LSTM-like
+    step where the new c feeds the new h and the old h feeds the matmul."""
+    a0 = tf.placeholder(tf.float32, [3])
+    x = tf.placeholder(tf.float32, [2, 4])
+    wv = np.linspace(-1, 1, 32).reshape(8, 4).astype(np.float32)
+    w = tf.constant(wv)
+
+    def lstm(i, c, h):
+        z = tf.matmul(tf.concat([x, h], 1), w)
+        c2 = tf.sigmoid(z) * c + tf.tanh(z) * 0.5
+        return i + 1, c2, tf.tanh(c2) * tf.sigmoid(z + 1.0)
+
+    ab = tf.while_loop(lambda i, a, b: i < 4, lambda i, a, b: (i + 1, a + 1.0, a * 2.0 + b),
+                       [tf.constant(0), a0, tf.zeros([3])])
+    ch = tf.while_loop(lambda i, c, h: i < 5, lstm,
+                       [tf.constant(0), tf.zeros([2, 4]), tf.ones([2, 4])])
+    av = np.array([1.0, -2.0, 0.5], np.float32)
+    xv = np.random.default_rng(4).standard_normal((2, 4)).astype(np.float32)
+    sq = tf.while_loop(lambda i, m: i < 3, lambda i, m: (i + 1, tf.transpose(m) * 2.0 + 1.0),
+                       [tf.constant(0), tf.reshape(tf.range(16.0), [4, 4])])[1]
+    got = _run(backend, [ab[1], ab[2], ch[1], ch[2], sq], {a0: av, x: xv})
+    m = np.arange(16.0).reshape(4, 4)
+    for _ in range(3):
+        m = m.T * 2 + 1
+    a, b = av, np.zeros(3, np.float32)
+    for _ in range(4):
+        a, b = a + 1, a * 2 + b
+    c, h = np.zeros((2, 4)), np.ones((2, 4))
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for _ in range(5):
+        z = np.concatenate([xv, h], 1) @ wv
+        c = sig(z) * c + np.tanh(z) * 0.5
+        h = np.tanh(c) * sig(z + 1)
+    for g, want in zip(got, [a, b, c, h, m]):
+        np.testing.assert_allclose(g, want, rtol=2e-5, atol=2e-6)

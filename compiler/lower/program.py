@@ -127,6 +127,8 @@ class _Lowering:
         self.packed: dict = {}   # (id(matmul operand), transposed) -> its packed buffer
         self.intern = _Interner()  # kernel trees of the whole program, hash-consed
         self.kind_of: dict = {}    # buffer name -> kind
+        self.written_at: dict = {}  # loop variable buffer -> index in built of its writer
+        self.refused: set = set()   # loop variable buffers a body kernel cannot write
 
     def error_code(self, message) -> int:
         code = len(self.errors) + 1
@@ -163,8 +165,6 @@ class _Lowering:
                 self.add_buffer(node, "input", input_index[id(node)])
 
     def run(self, in_place=True) -> K.LoweredProgram:
-        self.allow_in_place = in_place
-        self.row_writes = {}      # id(dynamic_update_slice) -> loop variable buffer it updates
         self.source_buffers()
         self.built, self.in_place_at = [], {}  # variable name -> index in built of its update
         host = self.lower_groups(self.plan, in_place)
@@ -178,26 +178,32 @@ class _Lowering:
             updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
             errors=self.errors, symbols=[s.name for s in prog.symbols])
 
-    def lower_groups(self, plan, in_place):
+    def lower_groups(self, plan, in_place, into=None):
         """The host schedule of `plan`'s groups: positions in `self.built` (kernel calls)
         and `_While`/`_If` items for control groups; None when an in-place update turns
-        out unsafe."""
+        out unsafe. `into` (id(node) -> buffer): loop kernels whose root should write that
+        buffer (a loop body's new value into its loop variable)."""
         items = []
         for group in plan.groups:
             if group.kind == "control":
                 items += self.lower_control(group)
                 continue
             target = self.in_place_target(group) if in_place else None
-            target = target or self.row_writes.pop(id(group.root), None)
+            if into and id(group.root) in into:   # a loop kernel or a row write
+                target = into[id(group.root)]
             out = target or self.add_buffer(group.root, "temp")
             if target is not None:
                 self.buffer_of[id(group.root)] = target
             b = _Builder(self, group.root, "")
             body = tuple(self.group_rule(b, group, out))
-            if target is not None and target.kind == "variable":
+            if target is not None:
                 if not _reads_only_where_it_writes(body, target.name):
+                    self.refused.add(target.name)
                     return None
-                self.in_place_at[target.source] = len(self.built) + len(b.before)
+                if target.kind == "variable":
+                    self.in_place_at[target.source] = len(self.built) + len(b.before)
+                else:
+                    self.written_at[target.name] = len(self.built) + len(b.before)
             for pre, pre_body, kind in b.before:  # kernels that must run first (packing)
                 items.append(self.add_kernel(pre, tuple(pre_body), kind, group.root))
             items.append(self.add_kernel(b, body, group.kind, group.root))
@@ -218,9 +224,7 @@ class _Lowering:
             items = [self.copy(src, dst, node) for src, dst in zip(ins[:k], carried)]
             params = carried + ins[k:]
             cond, (pred,) = self.lower_region(group, "cond", params)
-            self.row_writes = _row_writes(group.regions["body"], group.region_plans["body"],
-                                          carried) if self.allow_in_place else {}
-            body, results = self.lower_region(group, "body", params)
+            body, results = self.lower_body(group, params, carried)
             body += self.copy_back(results, carried, node)
             items.append(_While(cond, pred.name, body))
             outs = carried
@@ -237,7 +241,47 @@ class _Lowering:
             self.buffer_of[id(g)] = outs[g.attr["index"]]
         return items
 
-    def lower_region(self, group, name, param_buffers) -> tuple:
+    def lower_body(self, group, params, carried) -> tuple:
+        """A loop body whose elementwise new values are computed straight into their
+        loop variables' buffers where that is safe (no later kernel of the body reads the
+        old value, the kernel reads it only at the element it writes, no result is the
+        old value), which saves a copy per value and iteration; else the plain body."""
+        into = _in_place_results(group, carried)
+        while into:   # each failed try drops the loop variables that made it fail
+            mark = len(self.built), len(self.buffers), len(self.errors)
+            self.refused = set()
+            body, results = self.lower_region(group, "body", params, into)
+            if body is not None:
+                self.refused = self.read_after(body, into.values())
+                if not self.refused:
+                    return body, results
+            self.rollback(mark)
+            into = {k: b for k, b in into.items() if b.name not in self.refused}
+        return self.lower_region(group, "body", params)
+
+    def read_after(self, items, buffers) -> set:
+        """Names of `buffers` that a call of `items` uses after the call writing it."""
+        order = _positions(items)
+        out = set()
+        for buf in buffers:
+            at = self.written_at.get(buf.name)
+            if at is not None and any(buf.name in self.built[p][1][0]
+                                      for p in order[order.index(at) + 1:]):
+                out.add(buf.name)
+        return out
+
+    def rollback(self, mark):
+        """Forget the kernels, buffers and error codes made after `mark`."""
+        n_built, n_buffers, n_errors = mark
+        del self.built[n_built:]
+        for buf in self.buffers[n_buffers:]:
+            self.kind_of.pop(buf.name, None)
+            self.written_at.pop(buf.name, None)
+        del self.buffers[n_buffers:]
+        for code in [c for c in self.errors if c > n_errors]:
+            del self.errors[code]
+
+    def lower_region(self, group, name, param_buffers, into=None) -> tuple:
         """(host items, result buffers) of one region, lowered with its own plan. Inside,
         only the params' buffers and runtime constants are known: a node the region
         shares with the program (a constant computation) is computed inside too, so no
@@ -253,7 +297,9 @@ class _Lowering:
             for node in plan.buffers:
                 if id(node) not in self.buffer_of:
                     self.add_buffer(node, "const", node.attr["value"].array)
-            items = self.lower_groups(plan, in_place=False)
+            items = self.lower_groups(plan, in_place=False, into=into)
+            if items is None:
+                return None, None
             return items, [self.buffer_of[id(r)] for r in region.results]
         finally:
             self.buffer_of, self.packed = saved
@@ -341,6 +387,40 @@ class _If:
     pred: str
     then: list
     else_: list
+
+
+def _in_place_results(group, carried) -> dict:
+    """id(result node) -> its loop variable's buffer, for the body results that a loop
+    kernel computes and that may go straight into that buffer (checked further once the
+    body is lowered: `_Lowering.lower_body`)."""
+    region, plan = group.regions["body"], group.region_plans["body"]
+    loops = {id(g.root) for g in plan.groups if g.kind == "loop"}
+    # a TensorArray write (or a gradient's stack push) of the loop variable itself:
+    # its kernel then stores only the row (nests.py `_dynamic_update_root`)
+    loops |= {id(r) for i, r in enumerate(region.results) if i < len(carried)
+              and r.op == "dynamic_update_slice" and r.inputs[0] is region.params[i]}
+    results = region.results
+    out = {}
+    for i, r in enumerate(results):
+        if id(r) not in loops or sum(x is r for x in results) != 1:
+            continue
+        if any(x is region.params[i] for x in results):
+            continue   # the old value is itself a result: the copies still read it
+        out[id(r)] = carried[i]
+    return out
+
+
+def _positions(items) -> list:
+    """The kernel positions of host items in execution order (bodies inline)."""
+    out = []
+    for it in items:
+        if isinstance(it, _While):
+            out += _positions(it.cond) + _positions(it.body)
+        elif isinstance(it, _If):
+            out += _positions(it.then) + _positions(it.else_)
+        else:
+            out.append(it)
+    return out
 
 
 def _resolve(items, calls) -> list:
@@ -512,40 +592,6 @@ def _reads_only_where_it_writes(body, buf) -> bool:
                 walk(getattr(obj, name))
     walk(body)
     return len(stores) == 1 and all(ld.index == stores[0].index for ld in loads)
-
-
-def _row_writes(body, plan, carried) -> dict:
-    """The `dynamic_update_slice`s of a while body that may write their row straight into
-    the loop variable's buffer (no copy of the buffer, no copy back): result j is
-    dynamic_update_slice(param j, update, index) where neither the update nor the index
-    depends on param j, no other result is param j, and no kernel after its own reads
-    param j (the old value). TensorArray writes and the gradient's stacks in a loop."""
-    out = {}
-    order = {id(m): k for k, g in enumerate(plan.groups) for m in g.members}
-    for j, (param, result) in enumerate(zip(body.params, body.results)):
-        if j >= len(carried) or result.op != "dynamic_update_slice" or \
-                result.inputs[0] is not param or id(result) not in order or \
-                any(r is param for r in body.results) or \
-                any(_depends_on(x, param) for x in result.inputs[1:]):
-            continue
-        at = order[id(result)]
-        later = [m for g in plan.groups[at + 1:] for m in g.members]
-        if any(param in m.inputs for m in later):
-            continue
-        out[id(result)] = carried[j]
-    return out
-
-
-def _depends_on(node, target) -> bool:
-    stack, seen = [node], set()
-    while stack:
-        n = stack.pop()
-        if n is target:
-            return True
-        if id(n) not in seen:
-            seen.add(id(n))
-            stack.extend(n.inputs)
-    return False
 
 
 def lower_program(program, plan, schedule: Schedule) -> K.LoweredProgram:
