@@ -188,7 +188,7 @@ def test_gradients_match_jax():
 def test_a_loop_writes_its_tensor_array_in_place():
     """In a while loop, a write whose buffer is the loop variable stores its row into
     the loop variable's buffer: the kernel has the row loop only, no copy of the array,
-    and the loop copies nothing back for it (lower/program.py `_row_writes`)."""
+    and the loop copies nothing back for it (lower/program.py `_in_place_results`)."""
     x = tf.placeholder(tf.float32, [None, 3], name="x")
     n = tf.shape(x)[0]
     ta = tf.TensorArray(tf.float32, size=n)

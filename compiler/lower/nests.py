@@ -450,7 +450,7 @@ def _dynamic_update_root(b, node, out):
     """out = buf, then out[index] = update: the index is checked first (a fault leaves
     the kernel before any store), then a copy loop and a loop over the update's row. When
     `out` is buf's own buffer (a loop variable written in place, lower/program.py
-    `_row_writes`) there is nothing to copy."""
+    `_in_place_results`) there is nothing to copy."""
     buf, upd, index = node.inputs
     stmts = []
     t = _checked_index(b, node, index, [], node.shape[0], stmts, "dynamic_update_slice")
