@@ -251,3 +251,16 @@ def test_tensor_arrays_as_cond_results(backend):
             want[row] = xv * scale
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(dx, 2 * scale * scale * xv)
+
+
+def test_a_probe_that_would_create_variables_is_refused():
+    x = tf.placeholder(tf.float32, [4, 2, 3])
+    cell = tf.nn.rnn_cell.BasicRNNCell(5)
+    out = tf.TensorArray(tf.float32, size=4)
+
+    def body(t, h, out):
+        y, h = cell(x[t], h)
+        return t + 1, h, out.write(t, y)
+    with pytest.raises(ValueError, match="creates the variable 'basic_rnn_cell/kernel'"):
+        tf.while_loop(lambda t, h, out: t < 4, body, [0, tf.zeros([2, 5]), out])
+    assert tf.global_variables() == []

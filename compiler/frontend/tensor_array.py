@@ -378,9 +378,17 @@ def shape_loop_arrays(structure, call_body):
         if isinstance(x, TensorArray):
             return x._with_flow(param(x.flow))
         return param(x)
+    mark = len(graph.get_operations())
     with graph.discarding_ops(), graph.region_scope(UserRegion("body", "shape probe",
                                                                graph.current_region())):
         result = call_body(_replace_leaves(structure, stand_in))
+        made = [op for op in graph.get_operations()[mark:] if op.type == "variable"]
+    if made:   # their Python objects (a cell's weights) would outlive the probe's ops
+        raise ValueError(f"while_loop: the body creates the variable {made[0].name!r} "
+                         f"({made[0].loc}) and a TensorArray loop variable has no "
+                         "element_shape; create the variables before the loop (flowc's "
+                         "loop bodies cannot create them) or give the TensorArray "
+                         "element_shape=")
     found = {}
     _match(structure, result, found)
     return _replace_leaves(structure, lambda x: x._derive(None, found[id(x)])
