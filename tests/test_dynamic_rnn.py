@@ -271,3 +271,23 @@ def test_dropout_wrapper_gradient_uses_the_forward_draws(backend):
         other = sess.run(loss, {x: xv})              # another counter: other masks
     np.testing.assert_allclose(np.sum(grad * d), (plus - minus) / (2 * eps), rtol=1e-6)
     assert other != base
+
+
+def test_aot_model_runs_a_dynamic_lstm(tmp_path):
+    """fc.compile writes the dynamic LSTM (its while loop in the .so); the loaded model
+    runs every sequence length and agrees with the Session."""
+    import runtime
+    x = fc.placeholder(fc.float32, [None, None, 3], name="x")
+    lengths = fc.placeholder(fc.int32, [None], name="len")
+    out, st = fc.nn.dynamic_rnn(fc.nn.rnn_cell.BasicLSTMCell(4), x, sequence_length=lengths,
+                                dtype=fc.float32)
+    with fc.Session() as sess:
+        sess.run(fc.global_variables_initializer())
+        art = fc.compile(st.h, [x, lengths], str(tmp_path / "m"), name="lstm",
+                         session=sess,
+                         options=fc.CompileOptions(target_cpu="x86-64-v3", threads=1))
+        with runtime.load(art.directory) as model:
+            for steps in (1, 6, 30):
+                xv, lv = _rand(3, steps, 3), np.array([steps, 1, steps // 2 + 1], np.int32)
+                np.testing.assert_allclose(model(xv, lv), sess.run(st.h, {x: xv, lengths: lv}),
+                                           rtol=1e-5, atol=1e-6)
