@@ -153,3 +153,48 @@ def test_loop_slots_are_static_allocas_in_the_entry_block():
     entry = text[text.index('define i32 @"flowc_main"'):].split("\n}\n")[0]
     blocks = entry.split("\nwhile_cond", 1)
     assert blocks[0].count("alloca") == 3 and "alloca" not in blocks[1]
+
+
+def _random_value(rng, depth, vals):
+    """A random [N, 3] value over `vals` with conds and loops nested up to depth 3."""
+    kind = int(rng.integers(0, 6 if depth < 3 else 3))
+    a, b = vals[rng.integers(len(vals))], vals[rng.integers(len(vals))]
+    if kind == 0:
+        return tf.tanh(a * 0.7 + b * 0.3)
+    if kind == 1:
+        return tf.nn.softmax(a - b)
+    if kind == 2:
+        return a * tf.reduce_mean(b, axis=1, keepdims=True)
+    if kind == 3:
+        return tf.cond(tf.reduce_sum(a) > tf.reduce_sum(b),
+                       lambda: _random_value(rng, depth + 1, vals + [a]),
+                       lambda: _random_value(rng, depth + 1, [b, a * 0.5]))
+    if kind == 4:
+        trips = int(rng.integers(0, 4))
+
+        def body(i, v, w):
+            new = _random_value(rng, depth + 1, [v, w, a])
+            return i + 1, new, w * 0.9 + new * 0.1
+        return tf.while_loop(lambda i, v, w: i < trips, body,
+                             [tf.constant(0), a, b])[1 + int(rng.integers(2))]
+    return tf.while_loop(   # a trip count that depends on the values
+        lambda i, v: tf.logical_and(i < 5, tf.reduce_sum(tf.abs(v)) > 0.5),
+        lambda i, v: (i + 1, tf.tanh(v + _random_value(rng, depth + 1, [v, b]))),
+        [tf.constant(0), a])[1]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_nested_control_flow_matches_interpreter(seed):
+    rng = np.random.default_rng(seed)
+    x = tf.placeholder(tf.float32, [None, 3])
+    y = tf.placeholder(tf.float32, [None, 3])
+    outs = [_random_value(rng, 0, [x, y]) for _ in range(2)]
+    rows = int(rng.integers(1, 5))
+    feeds = {x: rng.standard_normal((rows, 3)).astype(np.float32),
+             y: rng.standard_normal((rows, 3)).astype(np.float32)}
+    got = {}
+    for backend in ("interpret", "llvm"):
+        with tf.Session(config=tf.ConfigProto(backend=backend)) as sess:
+            got[backend] = sess.run(outs, feeds)
+    for a, b in zip(got["llvm"], got["interpret"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

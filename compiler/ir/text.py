@@ -82,13 +82,16 @@ class Listing:
         return "\n".join(self.lines) + "\n"
 
 
-def print_program(program: Program, provenance: bool = True) -> str:
+def print_program(program: Program, provenance: bool = True,
+                  positional_tokens: bool = False) -> str:
     """The program's text. `provenance=False` leaves out everything that only names or
     locates things (the `# names @ file:line` comments, the program name, placeholder
     names, symbol origins and the reasons of dims, checks and bounds): the text that the
     compile cache hashes, so a rename or an edited comment never recompiles. That form
-    is for hashing; it does not parse back."""
-    return render_program(program, provenance).text()
+    is for hashing; it does not parse back. `positional_tokens` (implied by
+    `provenance=False`) prints tokens as 1, 2, ... in print order, so the same program
+    built again (with fresh tokens) prints the same."""
+    return render_program(program, provenance, positional_tokens).text()
 
 
 def node_order(program: Program) -> list:
@@ -142,13 +145,14 @@ def _events(program: Program) -> list:
     return events
 
 
-def render_program(program: Program, provenance: bool = True) -> Listing:
+def render_program(program: Program, provenance: bool = True,
+                   positional_tokens: bool = False) -> Listing:
     events = _events(program)
     order = [item for kind, item, _ in events if kind == "node"]
     out = Listing([], {id(n): i for i, n in enumerate(order)}, {})
     names = {id(item): f"r{k}" for k, item in enumerate(
         item for kind, item, _ in events if kind == "open")}
-    tokens = None if provenance else _token_numbers(order)
+    tokens = _token_numbers(order) if positional_tokens or not provenance else None
 
     def emit(key, line):
         out.where[key] = len(out.lines)
