@@ -109,7 +109,7 @@ def graph_text(ops) -> str:
     for op in ops:
         ins = ", ".join(t.name for t in op.inputs)
         ctrl = ", ".join("^" + c.name for c in op.control_inputs)
-        out = " : " + format_type(op.outputs[0].type) if op.outputs else ""
+        out = " : " + ", ".join(format_type(t.type) for t in op.outputs) if op.outputs else ""
         dev = f" device={op.device!r}" if op.device else ""
         args = ", ".join(x for x in (ins, ctrl) if x)
         lines.append(f"{op.name} = {op.type}({args}){out}{dev}  # {op.loc}")

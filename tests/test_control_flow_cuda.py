@@ -75,3 +75,18 @@ def test_emulated_random_draws_in_a_loop_match_the_interpreter(gpu):
                            [tf.constant(0), tf.zeros([6])])
     want, got = _both(out, None)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_emulated_random_nested_control_flow(gpu, seed):
+    from test_control_flow_compiled import _random_value
+    rng = np.random.default_rng(seed)
+    x = tf.placeholder(tf.float32, [None, 3])
+    y = tf.placeholder(tf.float32, [None, 3])
+    outs = [_random_value(rng, 0, [x, y]) for _ in range(2)]
+    rows = int(rng.integers(1, 5))
+    feeds = {x: rng.standard_normal((rows, 3)).astype(np.float32),
+             y: rng.standard_normal((rows, 3)).astype(np.float32)}
+    want, got = _both(outs, feeds)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
