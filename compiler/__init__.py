@@ -235,3 +235,17 @@ from .frontend.metrics import confusion_matrix  # noqa: E402
 contrib.metrics = metrics.contrib_namespace()  # tf.contrib.metrics.streaming_* (old order)
 __all__ += ["confusion_matrix", "estimator", "feature_column", "metrics"]
 # -- end est --
+# -- issue 14 / control flow: tf.cond, tf.case, tf.while_loop (compiled as regions) --
+from .frontend.control_flow import case, cond, while_loop  # noqa: E402
+
+__all__ += ["case", "cond", "while_loop"]
+# -- end control flow --
+__all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
+__all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
+
+# -- issue 14 / cfgrad: TensorArray, map_fn/scan/foldl/foldr --
+from .frontend.functional_ops import foldl, foldr, map_fn, scan  # noqa: E402
+from .frontend.tensor_array import TensorArray  # noqa: E402
+
+__all__ += ["TensorArray", "foldl", "foldr", "map_fn", "scan"]
+# -- end cfgrad --

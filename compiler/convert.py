@@ -6,6 +6,11 @@ into a compiler-IR `Program`.
   names and file:line.
 - Re-infers every type in a fresh symbol table (so an unknown-rank placeholder can be
   specialized to the fed rank) and then rebuilds the nodes with canonical dims.
+- Converts the control-flow ops `While`/`If` (frontend/control_flow.py) into IR `while`
+  and `cond` nodes over closed regions (closure conversion: every outer value a body
+  uses is an input of the region op and a param inside), plus one `get` per output; the
+  body's nodes keep their names and file:line. A value from inside a body is never a
+  fetch or an input of an outer op.
 - Implements "state within one run": a variable's value seen by an op is the value from
   before the run, unless an assign to that variable is ordered before the op (through
   control dependencies or data flow), in which case it is that assign's result. Two
@@ -20,12 +25,15 @@ from .frontend.deferred import DEFERRED_OPS
 from .frontend.graph import Graph, GraphError, Operation, Tensor
 from .ir import dims as D
 from .ir.nodes import NodeCache, Program, new_token
-from .ir.types import TensorType
+from .ir.regions import Region
+from .ir.types import TensorType, TupleType
 from .ops import InferContext, get, names
 from .summary.ops import SUMMARY_OP_TYPES
 
 _ASSIGNS = names(writes_variable=True)
 _TOKENED = names(needs_token=True)
+#: user-graph control-flow op type -> (IR op, its region attrs)
+REGION_OPS = {"While": ("while", ("cond", "body")), "If": ("cond", ("then", "else"))}
 
 
 def _needed_ops(fetch_ops, fed):
@@ -155,6 +163,10 @@ class _Converter:
         self.order_before(op)
         if op.type in ("NoOp", "PrintV2"):
             return
+        if op.region is not None:
+            raise CompileError(f"{op.describe()} is inside {op.region.describe()}: its value "
+                               "exists only inside that body; fetch the control-flow op's "
+                               "outputs instead")
         out = op.outputs[0]
         if out in self.fed:
             return
@@ -164,6 +176,13 @@ class _Converter:
             raise CompileError(f"{op.describe()} is a host string tensor: it can be fetched "
                                f"or summarized but not used by compiled ops "
                                f"({', '.join(users) or 'a fetched op'})")
+        if op.type in REGION_OPS:
+            if any(t in self.fed for t in op.outputs):
+                raise CompileError(f"{op.describe()}: feed all or none of its outputs")
+            inputs = [self.input_node(t, op) for t in op.inputs]
+            for t, node in zip(op.outputs, self.region_op(op, inputs)):
+                self.value[t] = node
+            return
         if op.type == "placeholder":
             raise CompileError(f"placeholder {op.name!r} (created at {op.loc}) must be fed: "
                                f"a fetched value depends on it; add it to feed_dict")
@@ -243,6 +262,64 @@ class _Converter:
                 self.convert_op(op)
         return self.value[tensor] if tensor in self.fed else self.input_node(tensor, tensor.op)
 
+    # ---- control flow: user While/If ops -> IR while/cond over closed regions ----------
+    def region_op(self, op: Operation, inputs) -> list:
+        """The `get` nodes of the IR region op for the user op `op` over `inputs`."""
+        ir_op, names = REGION_OPS[op.type]
+        carried = op.attrs.get("carried", 0)
+        operands = inputs if ir_op == "while" else inputs[1:]
+        captures = op.inputs[carried:] if ir_op == "while" else op.inputs[1:]
+        types = [n.type for n in operands]
+        attrs = {k: self.region(op, op.attrs[k], types, captures) for k in names}
+        if ir_op == "while":
+            attrs["carried"] = carried
+        ctx = InferContext(self.table, f"{op.type} {op.name!r} at {op.loc}")
+        try:
+            ty = get(ir_op).infer([n.type for n in inputs], attrs, ctx)
+        except (D.ShapeError, TypeError, ValueError, IndexError) as e:
+            raise CompileError(f"{op.describe()}: {e}") from None
+        node = self.cache.make(ir_op, inputs, attrs, ty)
+        node.add_provenance(op.name, op.loc)
+        outs = []
+        for i, t in enumerate(ty.types):
+            g = self.cache.make("get", [node], {"index": i}, t)
+            g.add_provenance(op.outputs[i].name, op.loc)
+            outs.append(g)
+        return outs
+
+    def region(self, owner: Operation, user_region, types, captures) -> Region:
+        """The closed IR region of a traced body: one param per operand of the region op
+        (its carried values, then `captures`), the body's ops converted over them."""
+        params = [self.cache.make("param", (), {"index": i, "dtype": t.dtype,
+                                                "shape": t.shape}, t, new_token())
+                  for i, t in enumerate(types)]
+        for p in params:
+            p.add_provenance(f"{owner.name}/{user_region.kind}/param", owner.loc)
+        local = {t: params[i] for i, t in enumerate(user_region.params)}
+        first = len(user_region.params)
+        for j, t in enumerate(captures):
+            local.setdefault(t, params[first + j])
+        for uop in _region_ops(user_region):
+            self.region_member(uop, local)
+        return Region(params, [local[t] for t in user_region.results])
+
+    def region_member(self, op: Operation, local: dict):
+        if op.type in ("NoOp", "param"):
+            return
+        inputs = [local[t] for t in op.inputs]
+        if op.type in REGION_OPS:
+            for t, node in zip(op.outputs, self.region_op(op, inputs)):
+                local[t] = node
+            return
+        if op.type in _ASSIGNS or op.type == "placeholder":
+            raise CompileError(f"{op.describe()} cannot be inside {op.region.describe()}")
+        if op.type in ("identity", "placeholder_with_default"):
+            node = inputs[0]
+        else:
+            node = self.make_primitive(op, inputs)
+        node.add_provenance(op.name, op.loc)
+        local[op.outputs[0]] = node
+
     def unify_declared(self, op, node):
         declared = op.outputs[0]._type.shape
         if declared is None or node.type.shape is None:
@@ -301,6 +378,19 @@ def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="mai
     return prog
 
 
+def _region_ops(user_region) -> list:
+    """The ops of a traced body that its results need, in creation order."""
+    members = set(user_region.ops)
+    needed, stack = set(), [t.op for t in user_region.results if t.op in members]
+    while stack:
+        op = stack.pop()
+        if op in needed:
+            continue
+        needed.add(op)
+        stack.extend(t.op for t in op.inputs if t.op in members and t.op not in needed)
+    return [op for op in user_region.ops if op in needed]
+
+
 def _final_assign(conv, var, assigns):
     last = [a for a in assigns if all(b is a or b in conv.before[a] for b in assigns)]
     if not last:
@@ -324,15 +414,29 @@ def _canonical_program(conv, inputs, outputs, effects, name) -> Program:
             return tuple(res(x) for x in v)
         return v
 
-    for node in prog.topo():
-        shape = res(node.type.shape)
-        attrs = {k: res(v) for k, v in node.attrs}
-        n2 = cache.make(node.op, [new[id(i)] for i in node.inputs], attrs,
-                        TensorType(node.type.dtype, shape), node.token)
-        for nm in node.names:
-            n2.add_provenance(nm, "")
-        n2.locs.extend(loc for loc in node.locs if loc not in n2.locs)
-        new[id(node)] = n2
+    def res_type(ty):
+        if isinstance(ty, TupleType):
+            return TupleType(tuple(res_type(t) for t in ty.types))
+        return TensorType(ty.dtype, res(ty.shape))
+
+    def copy_all(nodes):
+        for node in nodes:
+            if id(node) in new:
+                continue
+            attrs = {}
+            for k, v in node.attrs:
+                if isinstance(v, Region):
+                    copy_all(v.topo())
+                    v = Region([new[id(p)] for p in v.params], [new[id(r)] for r in v.results])
+                attrs[k] = res(v)
+            n2 = cache.make(node.op, [new[id(i)] for i in node.inputs], attrs,
+                            res_type(node.type), node.token)
+            for nm in node.names:
+                n2.add_provenance(nm, "")
+            n2.locs.extend(loc for loc in node.locs if loc not in n2.locs)
+            new[id(node)] = n2
+
+    copy_all(prog.topo())
     symbols = []
     for n in inputs:
         for d in new[id(n)].type.shape:
@@ -342,7 +446,8 @@ def _canonical_program(conv, inputs, outputs, effects, name) -> Program:
                     symbols.append(s)
     free = set(symbols)
     for node in new.values():
-        for d in node.type.shape:
+        types = node.type.types if isinstance(node.type, TupleType) else (node.type,)
+        for d in (d for t in types for d in t.shape):
             if isinstance(d, D.DimExpr) and not d.symbols() <= free:
                 raise CompileError(f"{node.describe()}: its shape "
                                    f"{node.type} depends on dims no feed determines")

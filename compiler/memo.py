@@ -51,10 +51,13 @@ if hasattr(os, "register_at_fork"):
 
 
 def program_hash(program) -> str:
-    """The sha256 of the program's text with its provenance (names, file:line, reasons):
-    with the compile cache's other key parts, the memo's key (compiler/pipeline.py)."""
+    """The sha256 of the program's text with its provenance (names, file:line, reasons)
+    and its tokens numbered by position (a program built again has fresh tokens but the
+    same code): with the compile cache's other key parts, the memo's key
+    (compiler/pipeline.py)."""
     from .ir.text import print_program
-    return hashlib.sha256(print_program(program).encode()).hexdigest()
+    text = print_program(program, positional_tokens=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def get(key: str):

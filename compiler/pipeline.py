@@ -46,6 +46,7 @@ from .ir.signature import program_signature
 from .ir.types import format_type
 from .ir.verify import verify
 from .lower import format_kernel, lower_program
+from .lower.kir import format_host, has_control
 from .options import CompileOptions
 from .placement import device_for
 from .summary.ops import is_summary, numeric_inputs
@@ -108,7 +109,7 @@ def graph_text(ops) -> str:
     for op in ops:
         ins = ", ".join(t.name for t in op.inputs)
         ctrl = ", ".join("^" + c.name for c in op.control_inputs)
-        out = " : " + format_type(op.outputs[0].type) if op.outputs else ""
+        out = " : " + ", ".join(format_type(t.type) for t in op.outputs) if op.outputs else ""
         dev = f" device={op.device!r}" if op.device else ""
         args = ", ".join(x for x in (ins, ctrl) if x)
         lines.append(f"{op.name} = {op.type}({args}){out}{dev}  # {op.loc}")
@@ -220,9 +221,18 @@ def _build(program, options, assembly, report):
     kernel_plan, lowered = plan_and_lower(program, options, report)
     texts = {"fusion": report.later["fusion"] if report is not None
              else format_plan(kernel_plan),
-             "kernels": "\n\n".join(format_kernel(k) for k in lowered.kernels)}
+             "kernels": kernels_text(lowered)}
     return BACKENDS[options.device].build(lowered, program_signature(program), program.name,
                                           options, texts, assembly)
+
+
+def kernels_text(lowered) -> str:
+    """The "kernels" stage: every kernel, then the host schedule when it has loops or
+    branches (which kernels run in which loop body or branch)."""
+    text = "\n\n".join(format_kernel(k) for k in lowered.kernels)
+    if has_control(lowered.calls):
+        text += "\n\nhost schedule:\n" + "\n".join(format_host(lowered.calls, "  "))
+    return text
 
 
 # ---- whole compiles ---------------------------------------------------------------------

@@ -11,7 +11,11 @@ every other node in `members` is computed inside the kernel's loops, never store
 - **reduce**: a reduction over other axes, with its producers inlined (input fusion);
 - **matmul**: a matmul plus its elementwise epilogue (bias add, activation), applied
   per output row after the accumulation;
-- **single**: argmax/argmin, scatter_add, shape, assigns, iota, random draws.
+- **single**: argmax/argmin, scatter_add, shape, assigns, iota, random draws;
+- **control**: a `while` or `cond` with its `get`s; each of its regions is planned as a
+  program of its own (fusion works inside bodies), and lowering turns the group into a
+  loop or branch of the host schedule around those kernels. Operands of a control op
+  and its gets are materialized (the regions read and leave buffers).
 
 A node is materialized (gets a buffer) when it is fetched or assigned, when its op
 cannot be computed inside another kernel, or when several kernels would otherwise
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compiler.ir.nodes import region_program
+from compiler.ir.regions import region_attrs
 from compiler.ops import get, names
 
 # Derived from the op table's rows (compiler/ops/table.py documents the fields):
@@ -37,6 +43,8 @@ BRANCHING_MOVES = names(branching_index=True)
 ALWAYS_OWN_KERNEL = names(own_kernel=True)
 #: sources computed per element in a loop kernel (constant, iota, random draws)
 LOOP_SOURCES = names(fusion="source", parameter=False, own_kernel=False)
+#: region ops (while, cond): a host loop or branch around their regions' kernels
+CONTROL = names(lambda op: op.fusion == "control" and op.name != "get")
 
 
 def is_scalar_constant(node) -> bool:
@@ -45,12 +53,16 @@ def is_scalar_constant(node) -> bool:
 
 @dataclass
 class Group:
-    kind: str                  # loop | row | reduce | matmul | single
+    kind: str                  # loop | row | reduce | matmul | single | control
     root: object               # the node whose buffer this kernel writes
     members: list = field(default_factory=list)     # nodes computed inside (topo order)
     reductions: list = field(default_factory=list)  # row kernels: per-row reductions
     rows: int = 0              # row kernels: number of leading (row) axes of F
     matmul: object = None      # matmul kernels: the matmul node (root ends the epilogue)
+    # control: the while/cond node is the root, its `get`s the other members, and each
+    # region (attr name -> Region) has a plan of its own
+    regions: dict = field(default_factory=dict)
+    region_plans: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +110,12 @@ class _Planner:
     def materialize_reason(self, node):
         if node.op in BUFFER_SOURCES:
             return "buffer provided by the runtime"
+        if node.op in CONTROL:
+            return f"{node.op}: structured control flow (the host runs its regions)"
+        if node.op == "get":
+            return "a value of a control-flow op: the buffer its regions leave it in"
+        if any(u.op in CONTROL for u in self.consumers[id(node)]):
+            return "operand of a control-flow op: stored for its regions to read"
         if node.op == "constant" and not is_scalar_constant(node):
             return "constant array provided by the runtime"
         if id(node) in self.roots:
@@ -161,12 +179,22 @@ class _Planner:
                                              and not is_scalar_constant(node)):
                 buffers.append(node)
                 continue
-            groups.append(self.build_group(node))
+            if node.op == "get":
+                continue   # the buffer of its control group
+            groups.append(self.control_group(node) if node.op in CONTROL
+                          else self.build_group(node))
         for g in groups:
             for m in g.members:
                 if m is not g.root and m is not g.matmul:
                     self.why(m, f"fused into the {g.kind} kernel of {g.root.describe()}")
         return KernelPlan(groups, buffers, self.reasons)
+
+    def control_group(self, node):
+        """A while/cond with its gets, each region planned as a program of its own."""
+        gets = [u for u in self.consumers[id(node)] if u.op == "get"]
+        regions = dict(region_attrs(node))
+        plans = {k: plan_kernels(region_program(r, self.program)) for k, r in regions.items()}
+        return Group("control", node, [node] + gets, regions=regions, region_plans=plans)
 
     def build_group(self, node):
         if id(node) in self._row_groups:
@@ -339,10 +367,16 @@ def plan_kernels(program) -> KernelPlan:
 
 
 def format_plan(plan: KernelPlan) -> str:
-    """The fusion dump: kernels with their nodes, then every boundary with its reason."""
+    """The fusion dump: kernels with their nodes, then every boundary with its reason;
+    a control-flow op's regions are planned on their own and print indented."""
     lines = [f"{len(plan.groups)} kernel(s)"]
     for i, g in enumerate(plan.groups):
         lines.append(f"kernel {i} [{g.kind}] -> {g.root.describe()}")
+        if g.kind == "control":
+            for name, sub in g.region_plans.items():
+                lines.append(f"    region {name}:")
+                lines += ["      " + line for line in format_plan(sub).splitlines()]
+            continue
         for m in g.members:
             if m is not g.root:
                 lines.append(f"    computes {m.describe()}")

@@ -20,6 +20,10 @@ Contract:
   copied unchanged; inputs stay the program's placeholders in order.
 - An exception raised by `replace` is re-raised as `RewriteError` carrying the node of
   the *input* program it was working on, so the pass manager can point at it.
+- Regions (bodies of `while`/`cond`) are rebuilt with the same `replace` through the
+  same cache, each as the program `region_program(region)` (params in, results out);
+  their changes count in the returned `Changes`, so a fold inside a loop body is a
+  change, and an unchanged body is not.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from compiler.ir import dims as D
-from compiler.ir.nodes import Node, NodeCache, Program, new_token
+from compiler.ir.nodes import Node, NodeCache, Program, new_token, region_program
+from compiler.ir.regions import Region, region_attrs
 from compiler.ir.types import TensorType
 from compiler.ops import InferContext, get
 
@@ -70,22 +75,40 @@ class Changes:
 
 
 class Rebuilder:
-    """Makes the nodes of one rebuilt program (one NodeCache) and counts what happened."""
+    """Makes the nodes of one rebuilt program (one NodeCache) and counts what happened.
+    The regions of control-flow nodes are rebuilt too, through the same cache and
+    `replace`, each as a program of its own (`region_program`); what changed inside
+    them is added to `inner`."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, replace=None, cache=None):
         self.program = program
-        self.cache = NodeCache()
+        self.replace = replace
+        self.cache = NodeCache() if cache is None else cache
         self.retokened = 0    # tokened twins that got a fresh token instead of merging
+        self.inner = Changes()   # what changed inside regions
         self._copies: set = set()
         self._checks = {_pair(a, b) for a, b, _ in program.checks}
         self._bounds = {(a, b) for a, b, _ in program.bounds}
+        self._regions: dict = {}   # id(old Region) -> rebuilt Region
+
+    def region(self, old: Region) -> Region:
+        """`old` rebuilt (once per rebuild, however many nodes hold it)."""
+        if id(old) not in self._regions:
+            sub = Rebuilder(region_program(old, self.program), self.replace, self.cache)
+            body, changes = _rebuild_with(sub, sub.program, self.replace, None)
+            self.inner = _add(self.inner, _add(changes, sub.inner))
+            self._regions[id(old)] = Region(body.inputs, body.outputs)
+        return self._regions[id(old)]
 
     def copy(self, old: Node, inputs) -> Node:
         """`old` re-made over `inputs` (nodes of this rebuild), with its provenance."""
-        node = self.cache.make(old.op, inputs, old.attr, old.type, old.token)
+        attrs = old.attr
+        for name, region in region_attrs(old):
+            attrs[name] = self.region(region)
+        node = self.cache.make(old.op, inputs, attrs, old.type, old.token)
         if id(node) in self._copies and old.token:
             self.retokened += 1
-            node = self.cache.make(old.op, inputs, old.attr, old.type, new_token())
+            node = self.cache.make(old.op, inputs, attrs, old.type, new_token())
         self._copies.add(id(node))
         copy_provenance(old, node)
         return node
@@ -134,7 +157,12 @@ def rebuild(program: Program, replace: Optional[Replace] = None,
             effects: Optional[dict] = None) -> tuple:
     """(new program, Changes). `effects` (a subset of program.effects) replaces the
     program's effects, so the nodes only they reach are not rebuilt."""
-    rb = Rebuilder(program)
+    rb = Rebuilder(program, replace)
+    result, changes = _rebuild_with(rb, program, replace, effects)
+    return result, _add(changes, rb.inner)
+
+
+def _rebuild_with(rb: Rebuilder, program: Program, replace, effects) -> tuple:
     roots = Program(program.inputs, program.outputs,
                     program.effects if effects is None else effects, program.symbols)
     new: dict = {}
@@ -174,6 +202,11 @@ def _replaced(old: Node, node: Node, rb: Rebuilder, replace: Replace) -> Node:
                                           f"type {node.type}"))
     copy_provenance(node, out)
     return out
+
+
+def _add(a: Changes, b: Changes) -> Changes:
+    return Changes(a.removed + b.removed, a.added + b.added, a.merged + b.merged,
+                   a.retokened + b.retokened)
 
 
 def _pair(a, b) -> frozenset:

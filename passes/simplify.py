@@ -24,9 +24,9 @@ from typing import Optional
 from compiler.ir.nodes import Node, Program
 
 from .rewrite import Rebuilder, copy_provenance, rebuild
-from .rules import arith, cast, movement, select
+from .rules import arith, cast, control, movement, select
 
-RULES = arith.RULES + select.RULES + cast.RULES + movement.RULES
+RULES = arith.RULES + select.RULES + cast.RULES + movement.RULES + control.RULES
 LOCAL_LIMIT = 16   # rules fired in a row on one node before moving on
 
 _BY_OP: dict = defaultdict(list)

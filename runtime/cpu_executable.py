@@ -15,8 +15,9 @@ Outputs are fresh arrays owned by the caller (copied when they alias an input, a
 variable, a constant or another output).
 
 `run(..., trace=[])` (RunOptions' FULL_TRACE) calls the timed entry instead, which
-stores a CLOCK_MONOTONIC timestamp after each kernel call, and appends one
-`(node name, kernel name, start ns, end ns)` record per call that ran to `trace`.
+times each call slot (compiler/backends/llvm/emit.py: its first start and its summed
+durations over loop iterations), and appends one `(node name, kernel name, start ns,
+start + total ns)` record per slot that ran to `trace`, in start order.
 
 It is a `runtime.executable.Executable` (device "cpu"). `fast_run(feeds)` returns a
 `FastRun` (runtime/fastrun.py): a run specialized to the exact dtypes and shapes of
@@ -208,12 +209,13 @@ class CpuExecutable(Executable):
 
 
     def _timed_call(self, ptrs, scalars, trace):
-        times = (ctypes.c_int64 * (len(self.call_labels) + 1))()
+        times = (ctypes.c_int64 * (2 * len(self.call_labels)))()
         code = self._timed_entry(ptrs, scalars, times)
         for k, (node, kernel) in enumerate(self.call_labels):
-            if times[k + 1] == 0:  # a failed call ended the run before this one
-                break
-            trace.append((node, kernel, times[k], times[k + 1]))
+            start, total = times[2 * k], times[2 * k + 1]
+            if start:  # 0: the slot never ran (a branch not taken, a fault before it)
+                trace.append((node, kernel, start, start + total))
+        trace.sort(key=lambda r: r[2])
         return code
 
     def _exhausted(self, i, shapes, feeds):

@@ -182,7 +182,7 @@ class DeviceArray:
 
     @classmethod
     def from_numpy(cls, arr) -> "DeviceArray":
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr, order="C")  # ascontiguousarray would make a scalar [1]
         out = cls(arr.shape, arr.dtype)
         upload(out.ptr, arr)
         return out

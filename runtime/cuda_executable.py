@@ -9,6 +9,12 @@ The schedule is a list of launches, one per kernel call:
      "buffers" (buffer indices), "symbols" (per kernel symbol: a program symbol name, or
      an int constant), "counter", "can_fail", "ilp" (grid: iterations per thread and
      trip)}
+and, for control flow, structured items around launches:
+    {"while": {"cond": [items], "pred": buffer index, "body": [items]}}  run cond, read
+        the bool scalar buffer `pred` back; while true run body and test again;
+    {"if": {"pred": buffer index, "then": [items], "else": [items]}}.
+Reading a predicate waits for the GPU; when a kernel can fail, the error slot is read
+with it, so a fault inside a loop stops the loop (as the CPU's entry point returns).
 A run checks the feeds (`signature.bind`), copies numpy feeds to the device (GPU arrays
 with `__cuda_array_interface__` or DLPack are used in place), launches every kernel in
 order on the default stream, reads the error slot back when a kernel can fail (an
@@ -24,8 +30,9 @@ slot. A Session's writers and readers coordinate through the store (runtime/vari
 an in-place assign on the device excludes readers for the whole run, as on the CPU.
 
 `run(..., trace=[])` (RunOptions' FULL_TRACE) waits for the GPU after each launch and
-appends `(node name, kernel name, start ns, end ns)` per launch, host-timed (the wait
-included): each launch's "node" is the user op its kernel computes.
+appends `(node name, kernel name, start ns, end ns)` per launch (every iteration of a
+loop), host-timed (the wait included): each launch's "node" is the user op its kernel
+computes.
 
 Nothing touches the GPU before the first run: building and loading this object works on
 a machine without one; running raises `NoGpuError`.
@@ -42,6 +49,7 @@ from . import cuda_driver as C
 from . import forksafe
 from .errors import ExecutionError, FeedError
 from .executable import Executable
+from .loop_counter import fold_iteration
 from .signature import Signature, bind, checked_shape
 from .variables import access_of
 
@@ -65,6 +73,19 @@ class _Shape:
 
     def __init__(self, shape, dtype):
         self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+
+
+def launches(schedule) -> list:
+    """Every launch of a schedule, loop and branch bodies included."""
+    out = []
+    for item in schedule:
+        if "while" in item:
+            out += launches(item["while"]["cond"]) + launches(item["while"]["body"])
+        elif "if" in item:
+            out += launches(item["if"]["then"]) + launches(item["if"]["else"])
+        else:
+            out.append(item)
+    return out
 
 
 def launch_config(launch: dict, symbols: dict, sm_count: int):
@@ -112,7 +133,8 @@ class CudaExecutable(Executable):
         self._functions = {}
         self._consts = {}
         self._err = None
-        self._can_fail = any(c["can_fail"] for c in self.schedule)
+        self._launches = launches(self.schedule)
+        self._can_fail = any(c["can_fail"] for c in self._launches)
         leaving = set(self.outputs) | set(self.updates.values())
         # temporaries that never leave a run are kept for the next run of the same shapes
         self._internal = frozenset(i for i, b in enumerate(self.buffers)
@@ -130,7 +152,7 @@ class CudaExecutable(Executable):
                                   f"CompileOptions(cuda_arch={dev.arch!r})")
             self._module = C.Module(self.cubin)
             self._functions = {c["kernel"]: self._module.function(c["kernel"])
-                               for c in self.schedule}
+                               for c in self._launches}
             self._consts = {i: C.DeviceArray.from_numpy(np.asarray(b.source, b.dtype))
                             for i, b in enumerate(self.buffers) if b.kind == "const"}
             self._err = C.DeviceBuffer(4)
@@ -161,23 +183,65 @@ class CudaExecutable(Executable):
             C.memset32(self._err.ptr, 0, 1)
         if trace is not None:
             dev.synchronize()
-        for call in self.schedule:
-            start = time.perf_counter_ns() if trace is not None else 0
-            self._launch(call, arrays, env, counter, dev)
-            if trace is not None:
-                dev.synchronize()
-                trace.append((call.get("node", call["kernel"]), call["kernel"], start,
-                              time.perf_counter_ns()))
-        if self._can_fail:
-            code = np.zeros(1, np.int32)
-            C.download(code, self._err.ptr)
-            if code[0]:
-                raise ExecutionError(self.errors.get(int(code[0]), "generated code failed "
-                                                     f"with code {int(code[0])}"))
+        self._execute(self.schedule, arrays, env, counter, dev, trace)
+        self._check_error()
         results = self._results(arrays, out, device_outputs)
         store.commit_device({name: self._owned(arrays, i, name) for name, i in
                              self.updates.items()})
         return results
+
+    def _execute(self, items, arrays, env, counter, dev, trace=None) -> bool:
+        """Run schedule items in order; False when a fault stopped a loop (reported by
+        `_check_error` after the run). `trace`: a list receiving one host-timed record
+        per launch (module docstring)."""
+        for item in items:
+            if "while" in item:
+                loop, k = item["while"], 0
+                while True:   # iteration k draws with the folded run counter
+                    step = fold_iteration(counter, k)
+                    if not self._execute(loop["cond"], arrays, env, step, dev, trace):
+                        return False
+                    if not self._predicate(arrays, loop["pred"]):
+                        break
+                    if not self._execute(loop["body"], arrays, env, step, dev, trace):
+                        return False
+                    k += 1
+            elif "if" in item:
+                branch = item["if"]
+                taken = branch["then"] if self._predicate(arrays, branch["pred"]) \
+                    else branch["else"]
+                if not self._execute(taken, arrays, env, counter, dev, trace):
+                    return False
+            elif trace is None:
+                self._launch(item, arrays, env, counter, dev)
+            else:
+                start = time.perf_counter_ns()
+                self._launch(item, arrays, env, counter, dev)
+                dev.synchronize()
+                trace.append((item.get("node", item["kernel"]), item["kernel"], start,
+                              time.perf_counter_ns()))
+        return True
+
+    def _predicate(self, arrays, i) -> bool:
+        """The bool scalar of buffer `i` read back (False once a kernel has failed, so a
+        loop stops at the first fault and no branch runs after it)."""
+        if self._can_fail and self._error_code():
+            return False
+        flag = np.zeros(1, np.bool_)
+        C.download(flag, arrays[i].ptr)
+        return bool(flag[0])
+
+    def _error_code(self) -> int:
+        code = np.zeros(1, np.int32)
+        C.download(code, self._err.ptr)
+        return int(code[0])
+
+    def _check_error(self):
+        if self._can_fail:
+            code = self._error_code()
+            if code:
+                raise ExecutionError(self.errors.get(code, "generated code failed "
+                                                     f"with code {code}"))
 
     def _feed(self, value, k):
         if C.is_device_array(value):
@@ -185,7 +249,9 @@ class CudaExecutable(Executable):
                 return C.device_array_view(value)
             except ValueError as e:
                 raise FeedError(f"feed {k}: {e}") from None
-        return np.ascontiguousarray(value)
+        value = np.asarray(value)
+        # ascontiguousarray makes a 0-d feed 1-d: keep the fed shape (scalar feeds)
+        return np.ascontiguousarray(value).reshape(value.shape)
 
     def _device_targets(self, out, shapes) -> dict:
         """buffer index -> a caller's DeviceArray to compute an output into (`out=`)."""

@@ -99,6 +99,8 @@ STRUCT = {
     "gather": (lambda a: fc.gather(a, fc.constant([2, 0, 2]), axis=1), [((2, 3), -1, 1)]),
     "scatter_add": (lambda a: make("scatter_add", [a, fc.constant([1, 0, 1])], shape=(2, 3),
                                    axis=0), [((3, 3), -1, 1)]),
+    "dynamic_update_slice": (lambda a, u: fc.sin(make("dynamic_update_slice", [
+        a, u, fc.constant(2)])), [((4, 3), -1, 1), ((3,), -1, 1)]),
 }
 
 

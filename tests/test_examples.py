@@ -75,3 +75,10 @@ def test_estimator_digits_example_trains_both_estimators():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "targets met" in proc.stdout
     assert proc.stdout.count("predict agrees with evaluate") == 2
+
+
+def test_dynamic_lstm_example_learns_with_one_compile():
+    proc = _run(os.path.join("examples", "dynamic_lstm.py"), "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "learned" in proc.stdout and "NOT LEARNED" not in proc.stdout
+    assert "RECOMPILED" not in proc.stdout

@@ -20,10 +20,11 @@ from compiler.ir import dims as D
 from compiler.ir import dtypes as T
 from compiler.ir import nodes
 from compiler.ir.const import Const
-from compiler.ir.nodes import NodeCache, Program
+from compiler.ir.nodes import NodeCache, Program, region_program
+from compiler.ir.regions import Region, program_nodes
 from compiler.ir.text import ParseError, node_order, parse_program, print_program
 from compiler.ir.textvalues import VALUE_PARSERS, Cursor, parse_dim
-from compiler.ir.types import TensorType
+from compiler.ir.types import TensorType, TupleType
 from compiler.ir.verify import verify
 from compiler.ops import OPS, InferContext
 from compiler.ops.table import ATTR_KINDS
@@ -68,7 +69,20 @@ def targets_only_program():
     return convert(g, [], [], targets=[last.op])
 
 
-FRONTEND_PROGRAMS = [mlp_program, cast_program, targets_only_program]
+def loop_program():
+    """tf.while_loop with a nest, a cond inside the body and a variable read in it."""
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 3], name="x")
+        w = fc.Variable(np.ones((3, 3), np.float32), name="w")
+
+        def body(i, h):
+            return i + 1, fc.cond(i < 2, lambda: fc.tanh(fc.matmul(h, w)), lambda: h * 0.5)
+        _, out = fc.while_loop(lambda i, h: i < 4, body, (fc.constant(0), x))
+    return convert(g, [out], [x])
+
+
+FRONTEND_PROGRAMS = [mlp_program, cast_program, targets_only_program, loop_program]
 
 
 class _Builder:
@@ -82,8 +96,9 @@ class _Builder:
     def make(self, op, inputs=(), **attrs):
         opdef = OPS[op]
         ty = opdef.infer([n.type for n in inputs], attrs, InferContext(self.table, op))
-        ty = TensorType(ty.dtype, InferContext(self.table).resolve_shape(ty.shape))
-        token = nodes.new_token() if opdef.needs_token else 0
+        if not isinstance(ty, TupleType):
+            ty = TensorType(ty.dtype, InferContext(self.table).resolve_shape(ty.shape))
+        token = nodes.new_token() if opdef.needs_token or op == "param" else 0
         node = self.cache.make(op, inputs, attrs, ty, token)
         self.count += 1
         node.add_provenance(f"{op}_node", f"model.py:{self.count}")
@@ -105,6 +120,7 @@ _SPECS = {   # op -> (input names, attrs); elementwise ops without attrs are aut
     "gather": (["x", "i"], {"axis": 1}),
     "check": (["b"], {"message": "assertion failed: [x > 0] \"quoted\""}),
     "scatter_add": (["u", "i"], {"shape": (N0, 7), "axis": 1}),
+    "dynamic_update_slice": (["x", "row", "s"], {}),
     "reduce_sum": (["x"], {"axes": None, "keepdims": True}),
     "reduce_prod": (["x"], {"axes": (0,), "keepdims": False}),
     "reduce_max": (["x"], {"axes": (0, 1), "keepdims": False}),
@@ -133,6 +149,28 @@ def _auto_node(b, op, base):
     raise AssertionError(f"no operand dtype works for {op}")
 
 
+def _control_nodes(b, base) -> dict:
+    """A while loop over (int32 counter, x) and a cond on its result: param, while,
+    cond and get nodes (a get among the outputs)."""
+    def params(types):
+        return [b.make("param", index=i, dtype=t.dtype, shape=t.shape)
+                for i, t in enumerate(types)]
+    x = base["x"]
+    i0 = b.make("constant", value=Const(np.array(0, np.int32)))
+    limit = b.make("constant", value=Const(np.array(3, np.int32)))
+    cp, bp = params([i0.type, x.type, limit.type]), params([i0.type, x.type, limit.type])
+    cond = Region(cp, [b.make("less", [cp[0], cp[2]])])
+    one = b.make("constant", value=Const(np.array(1, np.int32)))
+    body = Region(bp, [b.make("add", [bp[0], one]), b.make("exp", [bp[1]])])
+    loop = b.make("while", [i0, x, limit], carried=2, cond=cond, body=body)
+    count, value = b.make("get", [loop], index=0), b.make("get", [loop], index=1)
+    tp, ep = params([x.type]), params([x.type])
+    then = Region(tp, [b.make("tanh", [tp[0]])])
+    branch = b.make("cond", [b.make("less", [count, limit]), value], then=then,
+                    **{"else": Region(ep, [ep[0]])})
+    return {"get": b.make("get", [branch], index=0)}
+
+
 def all_ops_program() -> Program:
     """One program with a node of every op in the op table among its outputs."""
     b = _Builder()
@@ -142,6 +180,8 @@ def all_ops_program() -> Program:
             "u": b.placeholder("u:0", T.float32, (N0, 4))}
     base["w"] = b.make("variable", **_SPECS["variable"][1])
     base["c"] = b.make("constant", value=Const(np.ones((3, 4), np.float32)))
+    base["s"] = b.make("reduce_sum", [base["i"]], axes=None, keepdims=False)
+    base["row"] = b.make("reduce_sum", [base["x"]], axes=(0,), keepdims=False)
     made = {}
     for op, opdef in OPS.items():
         if op in _SPECS:
@@ -149,8 +189,11 @@ def all_ops_program() -> Program:
             made[op] = b.make(op, [base[n] for n in names], **attrs)
         elif opdef.fusion == "elementwise" and not opdef.attrs:
             made[op] = _auto_node(b, op, base)
+        elif opdef.fusion == "control" or op == "param":
+            continue
         elif op != "placeholder":
             raise AssertionError(f"op {op!r} has no case in test_ir_text._SPECS; add one")
+    made.update(_control_nodes(b, base))
     effects = {"w": made.pop("assign_add"), "v": made.pop("assign")}
     return Program(inputs=[base[k] for k in "xibu"], outputs=list(made.values()),
                    effects=effects, symbols=[D.Sym("N0")],
@@ -163,7 +206,13 @@ def all_ops_program() -> Program:
 
 # ---- structural comparison -------------------------------------------------------------
 def _same_value(a, b) -> bool:
-    """Equal attr values; NaN equals NaN, and a float attr may come back as a float."""
+    """Equal attr values; NaN equals NaN, and a float attr may come back as a float;
+    regions compare as programs."""
+    if isinstance(a, Region):
+        if not isinstance(b, Region):
+            return False
+        assert_same_program(region_program(a), region_program(b))
+        return True
     if isinstance(a, tuple):
         return (isinstance(b, tuple) and len(a) == len(b)
                 and all(_same_value(x, y) for x, y in zip(a, b, strict=True)))
@@ -212,15 +261,21 @@ def test_frontend_programs_round_trip(build):
 
 def test_every_op_prints_and_parses():
     program = all_ops_program()
-    assert {n.op for n in program.topo()} == set(OPS)
+    assert {n.op for n in program_nodes(program)} == set(OPS)
     parsed = round_trip(program)
     assert parsed.symbols[0].origin == "x[0]"
 
 
 def test_node_order_is_topo_order():
-    for build in FRONTEND_PROGRAMS + [all_ops_program]:
+    for build in FRONTEND_PROGRAMS:
         program = build()
-        assert node_order(program) == program.topo()
+        if build is not loop_program:
+            assert node_order(program) == program.topo()
+    # with regions: each region's nodes (recursively) come just before the op holding it
+    for program in (all_ops_program(), loop_program()):
+        assert node_order(program) == program_nodes(program)
+        outer = set(program.topo())
+        assert [n for n in node_order(program) if n in outer] == program.topo()
 
 
 def test_value_parsers_cover_every_attr_kind():

@@ -214,3 +214,22 @@ def test_a_forked_child_compiles_while_the_parent_held_the_lock():
             pytest.fail("the forked child hung")
         time.sleep(0.05)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_a_loop_built_again_hits_the_memo():
+    """Region params (and random draws) carry fresh tokens in every build; the memo's key
+    numbers tokens by position, so rebuilding the same loop does not run LLVM again."""
+    def run():
+        g = fc.Graph()
+        with g.as_default():
+            fc.set_random_seed(5)
+            x = fc.placeholder(fc.float32, [None, 8], name="x")
+            _, y = fc.while_loop(lambda i, v: i < 3,
+                                 lambda i, v: (i + 1, fc.tanh(v) + fc.random_uniform([8])),
+                                 [0, x])
+        with fc.Session(graph=g) as sess:
+            return sess.run(y, {x: FEED})
+    first = run()
+    before = dict(memo.stats)
+    np.testing.assert_array_equal(run(), first)
+    assert memo.stats["hits"] - before["hits"] == 1

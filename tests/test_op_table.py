@@ -29,6 +29,8 @@ _OLD_NON_DIFFERENTIABLE = {
 _OLD_REDUCTIONS = {"reduce_sum", "reduce_prod", "reduce_max", "reduce_min"}
 _OLD_ALWAYS_OWN_KERNEL = {"argmax", "argmin", "scatter_add", "shape", "assign", "assign_add",
                           "matmul"} | _OLD_REDUCTIONS
+# rows added after the derivation, with their own kernel: the opaque class's default
+_NEW_OWN_KERNEL = {"dynamic_update_slice"}
 _OLD_NEVER_FOLDED = {"placeholder", "variable", "constant",
                      "check"}  # added with the check primitive: it fails at run time
 
@@ -41,10 +43,11 @@ def test_kernel_ir_op_sets_are_the_elementwise_rows_and_the_index_ops():
 
 
 def test_fusion_lists_are_derived_unchanged():
-    assert set(fusion.BUFFER_SOURCES) == {"placeholder", "variable"}
+    # param: a region's parameter, a buffer its region op provides (issue 14 control flow)
+    assert set(fusion.BUFFER_SOURCES) == {"placeholder", "variable", "param"}
     assert set(fusion.REDUCTIONS) == _OLD_REDUCTIONS
     assert set(fusion.BRANCHING_MOVES) == {"concat", "pad"}
-    assert set(fusion.ALWAYS_OWN_KERNEL) == _OLD_ALWAYS_OWN_KERNEL
+    assert set(fusion.ALWAYS_OWN_KERNEL) == _OLD_ALWAYS_OWN_KERNEL | _NEW_OWN_KERNEL
     assert set(fusion.LOOP_SOURCES) == {"constant", "random_uniform", "random_normal", "iota"}
 
 
@@ -60,7 +63,9 @@ def test_state_lists_are_derived_unchanged():
 
 
 def test_non_differentiable_is_derived_unchanged():
-    assert rules.NON_DIFFERENTIABLE == _OLD_NON_DIFFERENTIABLE
+    # the control-flow rows (issue 14) get their gradient rules separately
+    assert rules.NON_DIFFERENTIABLE - {"param", "while", "cond", "get"} == \
+        _OLD_NON_DIFFERENTIABLE
 
 
 def test_foldable_is_the_old_predicate():
@@ -105,7 +110,7 @@ def test_every_elementwise_row_has_a_kernel_ir_form():
 
 def test_names_filters_by_fields_and_predicate():
     assert names(kir="select") == ("select",)
-    assert set(names(lambda op: op.arity is None)) == {"concat"}
+    assert set(names(lambda op: op.arity is None)) == {"concat", "while", "cond"}
     assert names(fusion="contraction", own_kernel=True) == ("matmul",)
 
 
@@ -114,7 +119,8 @@ def test_lowering_rules_cover_exactly_the_rows_without_a_scalar_rule():
     # elementwise rows lower through the scalar-op tables; parameters are buffers and a
     # constant is a buffer or an immediate; every other row has an index-arithmetic
     # (expr) or a kernel-root rule, and no rule names an op that is not a row
-    want = {n for n, op in OPS.items() if op.fusion != "elementwise" and not op.parameter
-            and n != "constant"}
+    # control-flow rows (while, cond, get) are planned and lowered region by region
+    want = {n for n, op in OPS.items() if op.fusion not in ("elementwise", "control")
+            and not op.parameter and n != "constant"}
     have = set(EXPR_RULES) | set(ROOT_RULES)
     assert have == want, f"missing {sorted(want - have)}, extra {sorted(have - want)}"

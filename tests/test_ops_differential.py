@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from oracle import REDUCE_TOL, TOL, Compiled, assert_close, prim
 
 from compiler.ir import dtypes as T
-from compiler.ops import OPS
+from compiler.ops import OPS, names
 
 FLOATS = ("float32", "float64", "float16")
 INTS = ("int32", "int64", "int8", "int16", "uint8", "uint16", "uint32", "uint64")
@@ -152,6 +152,13 @@ def _movement_cases():
         Case("scatter_add", lambda g, u, i: prim(g, "scatter_add", [u, i], shape=(2, 3, 4),
                                                  axis=1),
              [(f, (2, "a", 4)), ("int64", ("a",))], ["normal", "index"]),
+        # index 0..2 against a leading extent of 0..5: in range and out of range both
+        Case("dynamic_update_slice", lambda g, x, u, i: prim(g, "dynamic_update_slice",
+                                                              [x, u, i]),
+             [(f, ("a", "b", 2)), (f, ("b", 2)), ("int32", ())], ["normal", "normal", "index"]),
+        Case("dynamic_update_slice", lambda g, x, u, i: prim(g, "dynamic_update_slice",
+                                                              [x, u, i]),
+             [("int64", ("a",)), ("int64", ()), ("int64", ())], ["normal", "normal", "index"]),
         Case("matmul", lambda g, a, b: prim(g, "matmul", [a, b], transpose_a=False,
                                             transpose_b=False),
              [(f, ("a", "b")), (f, ("b", 3))], tol=REDUCE_TOL),
@@ -201,6 +208,8 @@ CASES = _cases()
 
 def test_every_op_has_a_differential_case():
     covered = {c.op for c in CASES} | {"variable"}  # variable: see test_variable_reads
+    # control flow (param, while, cond, get): tests/test_control_flow*.py
+    covered |= set(names(lambda op: op.fusion == "control")) | {"param"}
     assert set(OPS) <= covered, sorted(set(OPS) - covered)
 
 

@@ -31,8 +31,50 @@ HEAD_V = """program @main(%0: float32[N0]) symbols(N0) {
 """
 IDENTITY_X = HEAD_X + "  return (%0)\n}"
 
+_COND_X = HEAD_X + """
+  %1 = constant() {value=dense<bool[]>PRED} : bool[]
+  region @r0(%2) {
+    %2 = param() {dtype=float32, index=0, shape=[N0,3]} : float32[N0,3] token=1
+    %3 = exp(%2) : float32[N0,3]
+    yield (%3)
+  }
+  region @r1(%4) {
+    %4 = param() {dtype=float32, index=0, shape=[N0,3]} : float32[N0,3] token=2
+    %5 = neg(%4) : float32[N0,3]
+    yield (%5)
+  }
+  %6 = cond(%1, %0) {else=@r1, then=@r0} : tuple<float32[N0,3]>
+  %7 = get(%6) {index=0} : float32[N0,3]
+  return (%7)
+}"""
+_WHILE_X = HEAD_X + """
+  %1 = constant() {value=dense<int32[]>0} : int32[]
+  region @r0(%2, %3) {
+    %2 = param() {dtype=int32, index=0, shape=[]} : int32[] token=1
+    %3 = param() {dtype=float32, index=1, shape=[N0,3]} : float32[N0,3] token=2
+    %4 = constant() {value=dense<bool[]>false} : bool[]
+    yield (%4)
+  }
+  region @r1(%5, %6) {
+    %5 = param() {dtype=int32, index=0, shape=[]} : int32[] token=3
+    %6 = param() {dtype=float32, index=1, shape=[N0,3]} : float32[N0,3] token=4
+    %7 = exp(%6) : float32[N0,3]
+    yield (%5, %7)
+  }
+  %8 = while(%1, %0) {body=@r1, carried=2, cond=@r0} : tuple<int32[], float32[N0,3]>
+  %9 = get(%8) {index=1} : float32[N0,3]
+  %10 = neg(%9) : float32[N0,3]
+  return (%10)
+}"""
+
 # (rules that fire, before, after)
 POSITIVE = {
+    "cond_true_takes_then": (["cond_constant_predicate"], _COND_X.replace("PRED", "true"),
+                             HEAD_X + "  %1 = exp(%0) : float32[N0,3]\n  return (%1)\n}"),
+    "cond_false_takes_else": (["cond_constant_predicate"], _COND_X.replace("PRED", "false"),
+                              HEAD_X + "  %1 = neg(%0) : float32[N0,3]\n  return (%1)\n}"),
+    "while_false_never_runs": (["while_never_runs"], _WHILE_X,
+                               HEAD_X + "  %1 = neg(%0) : float32[N0,3]\n  return (%1)\n}"),
     "int_zero_plus_x": (["add_zero"], HEAD_I + """
   %1 = constant() {value=dense<int32[]>0} : int32[]
   %2 = add(%1, %0) : int32[N0]

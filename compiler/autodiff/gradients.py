@@ -7,7 +7,10 @@ None for an x that no y depends on through float tensors. It walks the ops betwe
 and ys in reverse creation order (a topological order), sums the gradients reaching each
 tensor with `add`, and calls each op's rule from `rules.RULES`. `stop_gradient` ops, the
 tensors in `stop_gradients` and integer/bool tensors pass no gradient; variables are
-leaves. It never runs anything and never changes existing ops.
+leaves. Control-flow ops (`If`, `While`: several outputs) get their rules from
+`control_flow_grad.REGION_RULES`. It never runs anything, and the one change it makes
+to existing ops is TF1's: a differentiated while loop gets stacks as extra loop
+variables (its existing outputs keep their values).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from ..frontend.array_ops import ones_like, zeros_like
 from ..frontend.core import _as_tensor, convert_to_tensor, make
 from ..frontend.graph import Tensor
+from .control_flow_grad import REGION_RULES
 from .deferred_rules import needs_ranks, rank_free_rule
 from .rules import PASS_THROUGH, RULES, rule_for
 
@@ -39,13 +43,14 @@ def _is_float(t) -> bool:
 
 def _between(ys, xs, stops):
     """Ops that lie on a float path from some x to some y, not crossing a stop."""
-    reach_back, stack = set(), [y.op for y in ys if _is_float(y)]
+    reach_back, stack = set(), [y for y in ys if _is_float(y)]
     while stack:
-        op = stack.pop()
-        if op in reach_back or op.type == "stop_gradient" or op.outputs[0] in stops:
+        t = stack.pop()
+        op = t.op
+        if op in reach_back or op.type == "stop_gradient" or t in stops:
             continue
         reach_back.add(op)
-        stack.extend(t.op for t in op.inputs if _is_float(t))
+        stack.extend(i for i in op.inputs if _is_float(i))
     consumers = {}
     for op in reach_back:
         for t in op.inputs:
@@ -89,14 +94,26 @@ def _op_input_grads(op, grad):
 
 
 def _backprop(ops, pending, stops):
-    """Run the rules of `ops` (reverse creation order), filling `pending` in place."""
+    """Run the rules of `ops` (reverse creation order), filling `pending` in place.
+    A control-flow op (several outputs) gets one gradient or None per output."""
     for op in sorted(ops, key=lambda o: o._id, reverse=True):
-        out = op.outputs[0]
-        if out in stops or not pending.get(out):
-            continue
-        with op.graph.name_scope(f"{op.name}_grad"):
-            pending[out] = [_sum(pending[out])]
-            input_grads = _op_input_grads(op, pending[out][0])
+        if op.type in REGION_RULES:
+            outs = [None if o in stops or not pending.get(o) else o for o in op.outputs]
+            if not any(o is not None for o in outs):
+                continue
+            with op.graph.name_scope(f"{op.name}_grad"):
+                for o in outs:
+                    if o is not None:
+                        pending[o] = [_sum(pending[o])]
+                input_grads = REGION_RULES[op.type](
+                    op, [None if o is None else pending[o][0] for o in outs], gradients)
+        else:
+            out = op.outputs[0]
+            if out in stops or not pending.get(out):
+                continue
+            with op.graph.name_scope(f"{op.name}_grad"):
+                pending[out] = [_sum(pending[out])]
+                input_grads = _op_input_grads(op, pending[out][0])
         for t, g in zip(op.inputs, input_grads):
             if g is not None and _is_float(t) and t.op in ops:
                 pending.setdefault(t, []).append(g)

@@ -30,7 +30,7 @@ RULES = {
     # movement
     "reshape": S.reshape, "transpose": S.transpose, "broadcast": S.broadcast,
     "slice": S.slice_, "concat": S.concat, "pad": S.pad, "gather": S.gather,
-    "scatter_add": S.scatter_add,
+    "scatter_add": S.scatter_add, "dynamic_update_slice": S.dynamic_update_slice,
 }
 
 NON_DIFFERENTIABLE = frozenset(names(differentiable=False))

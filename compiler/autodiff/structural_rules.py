@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..frontend.core import make
 from ..ir import dims as D
 from ..ir import dtypes as T
-from .helpers import const, expand_reduced, mask_select, shape_of, unbroadcast
+from .helpers import const, expand_reduced, mask_select, shape_of, unbroadcast, zeros_like
 
 
 # reductions ----------------------------------------------------------------------------
@@ -166,3 +166,11 @@ def gather(op, g):
 
 def scatter_add(op, g):
     return [make("gather", [g, op.inputs[1]], axis=op.attrs["axis"]), None]
+
+
+def dynamic_update_slice(op, g):
+    """The buffer's gradient is g with the written row zeroed (that row was overwritten),
+    the update's is g's row at the index (TF1's TensorArray write/read gradients)."""
+    _, update, index = op.inputs
+    return [make("dynamic_update_slice", [g, zeros_like(update), index]),
+            make("gather", [g, index], axis=0), None]

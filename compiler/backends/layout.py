@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from runtime.executable import BufferSpec
 
 from ..ir import dims as D
+from ..lower import kir as K
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,17 @@ class Layout:
 
 
 def call_labels(lowered) -> list:
-    """[user op name, kernel name] of each call, in call order (run-metadata timings)."""
-    return [[call_node(lowered, c), kname] for c, (kname, _, _) in enumerate(lowered.calls)]
+    """[user op name, kernel name] of each call of the host schedule, in program order
+    with loop and branch bodies inline (`kir.flat_calls`): the slots of run-metadata
+    timings."""
+    return [[call_node(lowered, c), call[0]]
+            for c, call in enumerate(K.flat_calls(lowered.calls))]
 
 
 def call_node(lowered, c) -> str:
-    """The user op name of call `c` (its kernel's name when lowering recorded none)."""
+    """The user op name of call slot `c` (its kernel's name when lowering recorded none)."""
     nodes = lowered.call_nodes
-    return str(nodes[c]) if c < len(nodes) else lowered.calls[c][0]
+    return str(nodes[c]) if c < len(nodes) else K.flat_calls(lowered.calls)[c][0]
 
 
 def layout_of(lowered) -> Layout:
@@ -44,11 +48,36 @@ def layout_of(lowered) -> Layout:
 
 
 def buffer_lifetimes(lowered, index) -> dict:
-    """buffer index -> (first call, last call) that touches it, for memory planning."""
-    life = {}
-    for c, (_, buf_names, _) in enumerate(lowered.calls):
-        for name in buf_names:
-            i = index[name]
-            first, _ = life.get(i, (c, c))
-            life[i] = (first, c)
+    """buffer index -> (first call, last call) that touches it, for memory planning.
+    Calls are numbered in program order (loop and branch bodies inline, as
+    `kir.flat_calls`); a buffer touched inside a loop lives across the whole loop (its
+    cond and body run again), so nothing else shares its memory there."""
+    life: dict = {}
+    _walk(lowered.calls, index, life, 0)
     return life
+
+
+def _walk(host, index, life, c) -> int:
+    """Record the calls of `host`, numbered from `c`; returns the next number."""
+    for st in host:
+        if isinstance(st, K.HostWhile):
+            start = c
+            touched: dict = {}
+            c = _walk(st.body, index, touched, _walk(st.cond, index, touched, c))
+            touched.setdefault(index[st.pred], (start, start))
+            for i in touched:
+                first, last = life.get(i, (start, start))
+                life[i] = (min(first, start), max(last, c - 1))
+        elif isinstance(st, K.HostIf):
+            _touch(life, index[st.pred], c)
+            c = _walk(st.else_, index, life, _walk(st.then, index, life, c))
+        else:
+            for name in st[1]:
+                _touch(life, index[name], c)
+            c += 1
+    return c
+
+
+def _touch(life, i, c):
+    first, _ = life.get(i, (c, c))
+    life[i] = (first, c)

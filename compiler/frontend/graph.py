@@ -8,10 +8,13 @@ wrote them. Compilation converts a pruned copy into the compiler IR (`convert.py
 graph is never rewritten.
 
 Non-primitive op types that exist only here: `NoOp` (grouping, initializers),
-`identity`, `placeholder_with_default`, and `deferred`/`deferred_grad` (a composite
-that needs ranks unknown while the graph is built; `deferred.py`). Host input (tf.data
-iterators, queues) adds plain placeholders and NoOps, listed in `graph.host_io`
-(compiler/data/hostio.py).
+`identity`, `placeholder_with_default`, `deferred`/`deferred_grad` (a composite
+that needs ranks unknown while the graph is built; `deferred.py`), and the control-flow
+ops `While` and `If` (frontend/control_flow.py), which have one output per value and
+hold their bodies as `UserRegion`s: ops created while a body is traced carry
+`op.region`, and a value made inside a body can be used only inside it. Host input
+(tf.data iterators, queues) adds plain placeholders and NoOps, listed in
+`graph.host_io` (compiler/data/hostio.py).
 """
 
 from __future__ import annotations
@@ -170,6 +173,7 @@ class Operation:
         self.loc = loc
         self.outputs: list[Tensor] = []
         self._id = len(graph._ops)
+        self.region = graph.current_region()   # the control-flow body it was made in
 
     def describe(self) -> str:
         return f"{self.type} {self.name!r} (created at {self.loc})"
@@ -182,6 +186,56 @@ class Operation:
 
     def __repr__(self):
         return f"<fc.Operation {self.name!r} type={self.type}>"
+
+
+class UserRegion:
+    """A control-flow body of the user's graph (a while loop's cond or body, a cond's
+    branch), traced once: `params` are the `param` tensors the traced function received
+    (a while loop's variables; none for a cond branch), `ops` the ops created while
+    tracing (in creation order), `results` the tensors it returned, `captures` the outer
+    tensors its ops use (found by `find_captures` after tracing), `parent` the region it
+    is nested in. The region op (`While`, `If`) takes its carried values and then the
+    captures as inputs; conversion turns each capture into a region param."""
+
+    def __init__(self, kind: str, owner: str, parent=None):
+        self.kind = kind          # "cond", "body", "then", "else"
+        self.owner = owner        # the region op's name (its name scope)
+        self.parent = parent
+        self.params: list = []
+        self.ops: list = []
+        self.results: list = []
+        self.captures: list = []
+        self.control_captures: list = []
+
+    def describe(self) -> str:
+        return f"the {self.kind} of {self.owner!r}"
+
+    def encloses(self, op) -> bool:
+        """Whether `op` was made in this region or in a region nested in it."""
+        r = op.region
+        while r is not None:
+            if r is self:
+                return True
+            r = r.parent
+        return False
+
+    def find_captures(self) -> list:
+        """The outer tensors the region's ops and results use, in first-use order; the
+        outer ops its ops depend on through control dependencies go to
+        `control_captures` (the region op depends on them, so they run first)."""
+        out, control = [], []
+        uses = [t for op in self.ops for t in op.inputs] + list(self.results)
+        for t in uses:
+            if not self.encloses(t.op) and t not in out:
+                out.append(t)
+        for op in self.ops:
+            control += [c for c in op.control_inputs
+                        if not self.encloses(c) and c not in control]
+        self.captures, self.control_captures = out, control
+        return out
+
+    def __repr__(self):
+        return f"<UserRegion {self.describe()}>"
 
 
 class Graph:
@@ -205,6 +259,7 @@ class Graph:
         # first iterator or queue; `Session.run` hands it each run's fetches and feeds
         self.host_io = None
         self.fixed_loc = None     # every op's file:line, when set (convert's scratch graphs)
+        self._region_stack: list = []      # UserRegions being traced, innermost last
 
     # ---- defaults ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -283,6 +338,52 @@ class Graph:
         finally:
             self._device_stack.pop()
 
+    # ---- control-flow bodies ---------------------------------------------------------
+    def current_region(self):
+        return self._region_stack[-1] if self._region_stack else None
+
+    @contextlib.contextmanager
+    def region_scope(self, region):
+        """Ops created inside belong to `region` (a body being traced); the control
+        dependencies of enclosing blocks do not reach into it (the region op gets them)."""
+        self._region_stack.append(region)
+        self._control_stack.append(None)
+        try:
+            yield region
+        finally:
+            self._control_stack.pop()
+            self._region_stack.pop()
+
+    def _check_region_input(self, op_type, t):
+        """A value computed inside a body can be used only inside that body."""
+        inner = t.op.region
+        if inner is None:
+            return
+        r = self.current_region()
+        while r is not None:
+            if r is inner:
+                return
+            r = r.parent
+        raise GraphError(f"{op_type}: input {t.name!r} is computed inside {inner.describe()} "
+                         "and cannot be used outside it; use the control-flow op's outputs")
+
+    @contextlib.contextmanager
+    def discarding_ops(self):
+        """Ops made inside are removed from the graph afterwards, and its names, op
+        seeds, collections and get_variable store are as before: a throwaway trace
+        (the element-shape probe of frontend/tensor_array.py)."""
+        mark, counts, seeds = len(self._ops), dict(self._name_counts), self._op_seed_counter
+        collections = {k: list(v) for k, v in self.collections.items()}
+        store = dict(self.variable_store)
+        try:
+            yield
+        finally:
+            for op in self._ops[mark:]:
+                self._by_name.pop(op.name, None)
+            del self._ops[mark:]
+            self._name_counts, self._op_seed_counter = counts, seeds
+            self.collections, self.variable_store = collections, store
+
     # ---- ops ----------------------------------------------------------------------
     def create_op(self, op_type, inputs, attrs=None, name=None, out_type=None,
                   exact_name=False) -> Operation:
@@ -296,6 +397,7 @@ class Graph:
             if t.graph is not self:
                 raise GraphError(f"{op_type}: input tensor {t.name!r} is from another graph; "
                                  "build all ops of a computation in one graph")
+            self._check_region_input(op_type, t)
         attrs = dict(attrs or {})
         if exact_name:
             if name in self._by_name:
@@ -312,6 +414,8 @@ class Graph:
             op.outputs.append(Tensor(op, 0, out_type))
         self._ops.append(op)
         self._by_name[name] = op
+        if op.region is not None:
+            op.region.ops.append(op)
         return op
 
     def _infer(self, op) -> TensorType:

@@ -273,3 +273,8 @@ __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "lo
 from .clip_ops import in_top_k  # noqa: E402  (clip_ops does not import this module)
 from .random_ops import dropout  # noqa: E402
 from .rnn import rnn_cell, static_bidirectional_rnn, static_rnn  # noqa: E402
+
+# -- issue 14 / cfgrad: dynamic RNNs on while_loop (rnn_dynamic.py) --
+from .rnn_dynamic import bidirectional_dynamic_rnn, dynamic_rnn  # noqa: E402
+
+__all__ += ["dynamic_rnn", "bidirectional_dynamic_rnn"]

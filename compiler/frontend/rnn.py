@@ -83,6 +83,19 @@ class RNNCell:
         with variable_scope(self._scope, reuse=True):
             return self._step(x, state)
 
+    def _ensure_built(self, depth, dtype, scope=None):
+        """Make the variables now (what the first call would do), for a caller about to
+        call the cell inside a loop body: dynamic_rnn builds them before its
+        while_loop, so they live outside the loop as in TF1."""
+        if self._scope is None and hasattr(self, "_build"):
+            with self._first_scope(scope) as vs:
+                self._scope = vs
+                self._build(depth, dtype)
+                self._build_children(depth, dtype)
+
+    def _build_children(self, depth, dtype):
+        pass
+
     def _first_scope(self, scope):
         """TF1's layer scope: `scope`, else the cell's name or default name made unique;
         with `reuse`, that name as is, reusing the variables already there."""
@@ -345,6 +358,12 @@ class MultiRNNCell(RNNCell):
     def _build(self, depth, dtype):
         pass
 
+    def _build_children(self, depth, dtype):
+        for i, cell in enumerate(self._cells):
+            with variable_scope(f"cell_{i}"):
+                cell._ensure_built(depth, dtype)
+            depth = cell.output_size
+
     def _step(self, x, state):
         if not isinstance(state, (list, tuple)) or len(state) != len(self._cells):
             raise ValueError(f"MultiRNNCell: expected a state tuple of {len(self._cells)} "
@@ -402,6 +421,9 @@ class DropoutWrapper(RNNCell):
 
     def _variables(self):
         return tuple(self._cell.variables)
+
+    def _ensure_built(self, depth, dtype, scope=None):
+        self._cell._ensure_built(depth, dtype, scope)
 
     def _dropout(self, x, which, index):
         keep = self._keep[which]

@@ -8,6 +8,12 @@ variable. It applies the same boundary check as the runtime and raises the same
 exceptions (FeedError, UninitializedVariableError, ExecutionError, and
 ResourceExhaustedError when a value cannot be allocated), naming the node.
 It never mutates `variables`.
+
+Control flow runs as written: `while` evaluates its cond region and then its body region
+with the params bound to the carried values (and the loop-invariant inputs) until the
+cond yields False, iteration k drawing random numbers with the run counter folded with k
+(`runtime.loop_counter.fold_iteration`); `cond` evaluates the taken branch only; `get`
+picks a tuple element.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import numpy as np
 
 from runtime.errors import ExecutionError, UninitializedVariableError, resource_exhausted
 from runtime.executable import Executable, prepare_feed
+from runtime.loop_counter import fold_iteration
 from runtime.signature import bind, check_size
 from runtime.variables import READ, WRITE
 
 from ..ir import dims as D
+from ..ir.regions import program_nodes
 from ..ir.signature import program_signature
+from ..ir.types import TupleType
 from ..ops import get, shape_attr_names
 
 
@@ -43,27 +52,68 @@ def interpret(program, feeds, variables=None, counter=0, trace=None):
     feeds = [prepare_feed(f) for f in feeds]
     signature = program_signature(program)
     env = bind(signature, feeds)
-    for node in program.topo():  # sizes from the fed dims must fit int64, as compiled
-        check_size(eval_shape(node.shape, env), node.dtype.np.itemsize, node.describe(), env)
+    for node in program_nodes(program):  # sizes from the fed dims must fit int64
+        for ty in _types(node):
+            check_size(eval_shape(ty.shape, env), ty.dtype.np.itemsize, node.describe(), env)
     values: dict = {}
     for i, node in enumerate(program.inputs):
         values[id(node)] = feeds[i]
-    for node in program.topo():
-        if id(node) in values:
-            continue
-        start = time.perf_counter_ns() if trace is not None else 0
-        values[id(node)] = _eval_node(node, values, variables, env, counter,
-                                      (signature, feeds))
-        if trace is not None:  # RunOptions' FULL_TRACE: one record per node
-            trace.append((node.names[0] if node.names else node.op, node.op, start,
-                          time.perf_counter_ns()))
+    _run_nodes(program.topo(), values, variables, env, counter, (signature, feeds), trace)
     outputs = [values[id(n)] for n in program.outputs]
     updates = {name: values[id(n)] for name, n in program.effects.items()}
     return outputs, updates
 
 
+def _types(node) -> tuple:
+    return node.type.types if isinstance(node.type, TupleType) else (node.type,)
+
+
+def _run_nodes(order, values, variables, env, counter, run, trace=None):
+    """Evaluate `order`'s nodes not yet in `values`; `trace` (RunOptions' FULL_TRACE)
+    receives one (user name, op, start ns, end ns) record per node of the program (a
+    loop or branch is one record)."""
+    for node in order:
+        if id(node) in values:
+            continue
+        start = time.perf_counter_ns() if trace is not None else 0
+        values[id(node)] = _eval_node(node, values, variables, env, counter, run)
+        if trace is not None:
+            trace.append((node.names[0] if node.names else node.op, node.op, start,
+                          time.perf_counter_ns()))
+
+
+def run_region(region, args, variables, env, counter, run=(None, ())) -> list:
+    """The results of `region` with its params bound to `args` (arrays)."""
+    values = {id(p): a for p, a in zip(region.params, args)}
+    _run_nodes(region.topo(), values, variables, env, counter, run)
+    return [values[id(r)] for r in region.results]
+
+
+def _eval_control(node, args, variables, env, counter, run):
+    attrs = node.attr
+    if node.op == "get":
+        return args[0][attrs["index"]]
+    if node.op == "cond":
+        branch = attrs["then"] if bool(args[0]) else attrs["else"]
+        return tuple(run_region(branch, args[1:], variables, env, counter, run))
+    carried, invariant = list(args[:attrs["carried"]]), list(args[attrs["carried"]:])
+    k = 0
+    while True:   # iteration k draws with the folded counter (runtime/loop_counter.py)
+        step = fold_iteration(counter, k)
+        if not bool(run_region(attrs["cond"], carried + invariant, variables, env, step,
+                               run)[0]):
+            return tuple(carried)
+        carried = run_region(attrs["body"], carried + invariant, variables, env, step, run)
+        k += 1
+
+
 def _eval_node(node, values, variables, env, counter, run=(None, ())):
     """The node's value; `run` is (signature, feeds), named when memory runs out."""
+    if get(node.op).fusion == "control":
+        return _eval_control(node, [values[id(i)] for i in node.inputs], variables, env,
+                             counter, run)
+    if node.op == "param":
+        raise ExecutionError(f"{node.describe()} is not bound: a param outside its region")
     if node.op == "variable":
         name = node.attr["var"]
         if name not in variables:

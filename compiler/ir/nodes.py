@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..ops import OPS
+from .regions import Region, topo_order
 from .types import TensorType
 
 _tokens = itertools.count(1)
@@ -127,24 +128,8 @@ class Program:
         return list(self.outputs) + list(self.effects.values())
 
     def topo(self) -> list:
-        order, seen = [], set()
-        for root in self.roots() + list(self.inputs):
-            if id(root) in seen:
-                continue
-            stack = [(root, False)]
-            while stack:
-                node, done = stack.pop()
-                if done:
-                    order.append(node)
-                    continue
-                if id(node) in seen:
-                    continue
-                seen.add(id(node))
-                stack.append((node, True))
-                for inp in reversed(node.inputs):
-                    if id(inp) not in seen:
-                        stack.append((inp, False))
-        return order
+        """The program's nodes (not those inside regions), inputs before consumers."""
+        return topo_order(self.roots() + list(self.inputs))
 
     def variables(self) -> dict:
         """name -> TensorType of every variable the program reads or writes."""
@@ -155,3 +140,12 @@ class Program:
                 a = n.attr
                 out[a["var"]] = TensorType(a["dtype"], tuple(a["shape"]))
         return out
+
+
+def region_program(region: Region, like: Program = None) -> Program:
+    """The region as a Program (params as inputs, results as outputs), with the symbols,
+    checks and bounds of `like` (the program that holds it), so passes can run on it."""
+    if like is None:
+        return Program(list(region.params), list(region.results), {}, [])
+    return Program(list(region.params), list(region.results), {}, list(like.symbols),
+                   checks=list(like.checks), bounds=list(like.bounds))

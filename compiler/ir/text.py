@@ -37,6 +37,7 @@ from ..ops import OPS, InferContext
 from . import dims as D
 from . import nodes
 from .nodes import Node, NodeCache, Program
+from .regions import Region, region_attrs
 from .textvalues import (
     VALUE_PARSERS,
     Cursor,
@@ -55,13 +56,14 @@ from .textvalues import (
     parse_type,
     quote,
 )
-from .types import TensorType
+from .types import TensorType, TupleType
 
 __all__ = ["ParseError", "Listing", "print_program", "parse_program", "render_program",
            "node_order", "type_problem"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_NUMBER_DIGITS = 18   # %N: N stays an int64 and cheap to convert
+_MAX_REGION_DEPTH = 64    # nested region blocks
 
 
 # ---- printing ---------------------------------------------------------------------------
@@ -80,20 +82,29 @@ class Listing:
         return "\n".join(self.lines) + "\n"
 
 
-def print_program(program: Program, provenance: bool = True) -> str:
+def print_program(program: Program, provenance: bool = True,
+                  positional_tokens: bool = False) -> str:
     """The program's text. `provenance=False` leaves out everything that only names or
     locates things (the `# names @ file:line` comments, the program name, placeholder
     names, symbol origins and the reasons of dims, checks and bounds): the text that the
     compile cache hashes, so a rename or an edited comment never recompiles. That form
-    is for hashing; it does not parse back."""
-    return render_program(program, provenance).text()
+    is for hashing; it does not parse back. `positional_tokens` (implied by
+    `provenance=False`) prints tokens as 1, 2, ... in print order, so the same program
+    built again (with fresh tokens) prints the same."""
+    return render_program(program, provenance, positional_tokens).text()
 
 
 def node_order(program: Program) -> list:
-    """The nodes in `Program.topo()` order. Anything that is not a Node is skipped, so a
-    broken program (a dangling reference, a cycle) still prints for the verifier."""
+    """The nodes in print order: `Program.topo()` order, with the nodes of each region
+    (recursively) just before the region op that holds them. Anything that is not a
+    Node is skipped, so a broken program (a dangling reference, a cycle) still prints
+    for the verifier."""
+    return [item for kind, item, _ in _events(program) if kind == "node"]
+
+
+def _reach(roots) -> list:
+    """Depth-first post-order over the Nodes reached from `roots`, never failing."""
     order, seen = [], set()
-    roots = list(program.outputs) + list(program.effects.values()) + list(program.inputs)
     for root in roots:
         if not isinstance(root, Node) or id(root) in seen:
             continue
@@ -110,9 +121,38 @@ def node_order(program: Program) -> list:
     return order
 
 
-def render_program(program: Program, provenance: bool = True) -> Listing:
-    order = node_order(program)
+def _events(program: Program) -> list:
+    """("node", node, depth), ("open", region, depth) and ("close", region, depth) in
+    print order; a node shared by several regions prints where it is first reached."""
+    events, seen, opened = [], set(), set()
+
+    def walk(nodes, depth):
+        for node in nodes:
+            if id(node) in seen:
+                continue
+            for _, region in region_attrs(node):
+                if id(region) in opened:
+                    continue
+                opened.add(id(region))
+                events.append(("open", region, depth))
+                walk(_reach(list(region.params) + list(region.results)), depth + 1)
+                events.append(("close", region, depth))
+            seen.add(id(node))
+            events.append(("node", node, depth))
+
+    roots = list(program.outputs) + list(program.effects.values()) + list(program.inputs)
+    walk(_reach(roots), 0)
+    return events
+
+
+def render_program(program: Program, provenance: bool = True,
+                   positional_tokens: bool = False) -> Listing:
+    events = _events(program)
+    order = [item for kind, item, _ in events if kind == "node"]
     out = Listing([], {id(n): i for i, n in enumerate(order)}, {})
+    names = {id(item): f"r{k}" for k, item in enumerate(
+        item for kind, item, _ in events if kind == "open")}
+    tokens = _token_numbers(order) if positional_tokens or not provenance else None
 
     def emit(key, line):
         out.where[key] = len(out.lines)
@@ -123,8 +163,18 @@ def render_program(program: Program, provenance: bool = True) -> Listing:
         emit(("origin", name), f"  origin {name} = {_format_origin(origin)}")
     for (i, axis), why in program.input_dim_reasons.items() if provenance else ():
         emit(("reason", i, axis), f"  reason ({i}, {axis}) = {quote(why)}")
-    for node in order:
-        emit(("node", id(node)), "  " + _node_text(node, out.numbers, provenance))
+    for kind, item, depth in events:
+        pad = "  " * (depth + 1)
+        if kind == "node":
+            emit(("node", id(item)),
+                 pad + _node_text(item, out.numbers, provenance, names, tokens))
+        elif kind == "open":
+            params = ", ".join(_ref(p, out.numbers) for p in item.params)
+            emit(("region", id(item)), f"{pad}region @{names[id(item)]}({params}) {{")
+        else:
+            results = ", ".join(_ref(r, out.numbers) for r in item.results)
+            emit(("yield", id(item)), f"{pad}  yield ({results})")
+            out.lines.append(pad + "}")
     emit("return", f"  return ({', '.join(_ref(n, out.numbers) for n in program.outputs)})")
     for name, node in program.effects.items():
         emit(("effect", name), f"  effect {quote(name)} = {_ref(node, out.numbers)}")
@@ -136,6 +186,16 @@ def render_program(program: Program, provenance: bool = True) -> Listing:
         emit(("bound", i), f"  bound {format_dim(a)} <= {format_dim(b)} {why}")
     out.lines.append("}")
     return out
+
+
+def _token_numbers(order) -> dict:
+    """token -> 1, 2, ... in print order: the provenance-free text names tokens by
+    position, so the same program built in another process hashes the same."""
+    numbers: dict = {}
+    for node in order:
+        if node.token and node.token not in numbers:
+            numbers[node.token] = len(numbers) + 1
+    return numbers
 
 
 def _ref(node, numbers) -> str:
@@ -163,7 +223,7 @@ def _format_origin(origin) -> str:
     return format_value(origin)
 
 
-def _node_text(node: Node, numbers, provenance=True) -> str:
+def _node_text(node: Node, numbers, provenance=True, regions=None, tokens=None) -> str:
     opdef = OPS.get(node.op)
     kinds = opdef.attrs if opdef is not None else {}
     args = ", ".join(_ref(i, numbers) for i in node.inputs)
@@ -173,22 +233,24 @@ def _node_text(node: Node, numbers, provenance=True) -> str:
         attrs = tuple(a for a in attrs if not (isinstance(a, tuple) and a[0] == "name"))
     if attrs:
         fmt = _attr_text if provenance else _attr_key_text
-        text += " {" + ", ".join(fmt(item, kinds) for item in attrs) + "}"
+        text += " {" + ", ".join(fmt(item, kinds, regions or {}) for item in attrs) + "}"
     text += f" : {format_type(node.type)}"
     if node.token:
-        text += f" token={node.token}"
+        text += f" token={node.token if tokens is None else tokens[node.token]}"
     where = format_provenance(node.names, node.locs) if provenance else ""
     return text + (f"  # {where}" if where else "")
 
 
-def _attr_text(item, kinds) -> str:
+def _attr_text(item, kinds, regions) -> str:
     if not (isinstance(item, tuple) and len(item) == 2):
         return f"<{item!r}>"
     name, value = item
+    if isinstance(value, Region):
+        return f"{name}=@{regions.get(id(value), '<unprinted region>')}"
     return f"{name}={format_attr(value, kinds.get(name))}"
 
 
-def _attr_key_text(item, kinds) -> str:
+def _attr_key_text(item, kinds, regions) -> str:
     """`_attr_text` for the provenance-free form: a big constant prints as the sha256 of
     its bytes, which is much faster to make than its hex text (the compile cache hashes
     this form on every lookup)."""
@@ -199,7 +261,7 @@ def _attr_key_text(item, kinds) -> str:
         shape = ",".join(str(d) for d in array.shape)
         digest = hashlib.sha256(data).hexdigest()
         return f"{item[0]}=dense<{array.dtype.name}[{shape}]>sha256:{digest}"
-    return _attr_text(item, kinds)
+    return _attr_text(item, kinds, regions)
 
 
 # ---- the type check (shared with the verifier) -------------------------------------------
@@ -212,7 +274,11 @@ def type_problem(opdef, in_types, attrs: dict, declared, why: str = ""):
         inferred = opdef.infer(list(in_types), attrs, InferContext(table, why))
     except (TypeError, ValueError, IndexError, KeyError) as e:
         return f"type inference fails: {e}"
-    bound = _bound_symbols(table, [t.shape for t in in_types] + [declared.shape]
+    if isinstance(inferred, TupleType) or isinstance(declared, TupleType):
+        return _tuple_problem(table, in_types, inferred, declared)
+    shapes = [x.shape for t in in_types
+              for x in (t.types if isinstance(t, TupleType) else (t,))]
+    bound = _bound_symbols(table, shapes + [declared.shape]
                            + [v for v in attrs.values() if isinstance(v, tuple)])
     if bound:
         return (f"inference needs {', '.join(bound)}, which the types of its inputs do "
@@ -225,6 +291,25 @@ def type_problem(opdef, in_types, attrs: dict, declared, why: str = ""):
         return None
     return (f"its type {format_type(declared)} is not the type inference gives for its "
             f"inputs and attributes, {format_type(inferred)}")
+
+
+def _tuple_problem(table, in_types, inferred, declared):
+    """type_problem for a region op's tuple type (the region types are checked by the
+    op's inference, which unifies no symbol of a well-formed program)."""
+    if not (isinstance(inferred, TupleType) and isinstance(declared, TupleType)):
+        return (f"its type {format_type(declared)} is not the type inference gives, "
+                f"{format_type(inferred)}")
+    dims = [t.shape for t in in_types if isinstance(t, TensorType)]
+    dims += [t.shape for t in declared.types if isinstance(t, TensorType)]
+    bound = _bound_symbols(table, dims)
+    if bound:
+        return f"its regions' types differ from its inputs' types: {', '.join(bound)}"
+    resolve = InferContext(table).resolve_shape
+    got = tuple(TensorType(t.dtype, resolve(t.shape)) for t in inferred.types)
+    if got != declared.types:
+        return (f"its type {format_type(declared)} is not the type inference gives, "
+                f"{format_type(TupleType(got))}")
+    return None
 
 
 def _bound_symbols(table: D.SymbolTable, dim_tuples) -> list:
@@ -257,13 +342,19 @@ def _symbol_name(c: Cursor) -> str:
     return c.take("ident", "a symbol name")
 
 
-def _attr(c: Cursor, opdef) -> tuple:
+def _attr(c: Cursor, opdef, regions) -> tuple:
     name = c.take("ident", "an attribute name")
     kind = opdef.attrs.get(name)
     if kind is None:
         known = ", ".join(opdef.attrs) or "none"
         raise c.error(f"{opdef.name} has no attribute {name!r} (its attributes: {known})")
     c.expect("=")
+    if kind == "region":
+        c.expect("@")
+        label = c.take("ident", "a region name like r0")
+        if label not in regions:
+            raise c.error(f"attribute {name}: no region @{label} is defined above")
+        return name, regions[label]
     try:
         return name, VALUE_PARSERS[kind](c)
     except ParseError as e:
@@ -299,7 +390,10 @@ class _Parser:
         self.checks, self.bounds = [], []
         self.max_token = 0
         self.handlers = {"return": self.ret, "effect": self.effect, "check": self.check,
-                         "bound": self.bound, "origin": self.origin, "reason": self.reason}
+                         "bound": self.bound, "origin": self.origin, "reason": self.reason,
+                         "region": self.region, "yield": self.yield_, "}": self.close}
+        self.regions: dict = {}    # label -> Region, once its block is closed
+        self.open: list = []       # the blocks being read: [label, param numbers, results, cursor]
 
     def parse(self) -> Program:
         if not self.lines:
@@ -312,6 +406,9 @@ class _Parser:
         last.finish()
         for c in self.lines[1:-1]:
             self.statement(c)
+        if self.open:
+            raise self.open[-1][3].error(f"region @{self.open[-1][0]} is never closed "
+                                         "with '}'")
         if self.outputs is None:
             raise last.error("the program has no 'return (...)' statement")
         inputs = [self.header_input(first, number, ty) for number, ty in args]
@@ -413,8 +510,8 @@ class _Parser:
     def attrs(self, c: Cursor, opdef) -> dict:
         """`{name=value, ...}`, optional when the op has no attributes."""
         out = {}
-        items = parse_items(c, functools.partial(_attr, opdef=opdef), "}") if c.accept(
-            "{") else []
+        items = parse_items(c, functools.partial(_attr, opdef=opdef, regions=self.regions),
+                            "}") if c.accept("{") else []
         for name, value in items:
             if name in out:
                 raise c.error(f"attribute {name} is given twice")
@@ -434,7 +531,46 @@ class _Parser:
         self.max_token = max(self.max_token, token)
         return token
 
+    def region(self, c: Cursor):
+        """`region @rK(%params...) {`: the lines up to the matching `}` are its body."""
+        c.expect("@")
+        label = c.take("ident", "a region name like r0")
+        if label in self.regions or any(b[0] == label for b in self.open):
+            raise c.error(f"region @{label} is defined twice")
+        if len(self.open) >= _MAX_REGION_DEPTH:
+            raise c.error(f"regions nest more than {_MAX_REGION_DEPTH} deep")
+        c.expect("(")
+        params = parse_items(c, _number, ")")
+        c.expect("{")
+        self.open.append([label, params, None, c])
+
+    def yield_(self, c: Cursor):
+        if not self.open:
+            raise c.error("'yield' outside a region")
+        if self.open[-1][2] is not None:
+            raise c.error(f"a second 'yield' in region @{self.open[-1][0]}")
+        c.expect("(")
+        self.open[-1][2] = parse_items(c, self.use, ")")
+
+    def close(self, c: Cursor):
+        if not self.open:
+            raise c.error("'}' closes no region (the program's own '}' is its last line)")
+        label, params, results, start = self.open.pop()
+        if results is None:
+            raise c.error(f"region @{label} has no 'yield (...)' statement")
+        nodes_ = []
+        for number in params:
+            node = self.values.get(number)
+            if node is None or node.op != "param":
+                raise start.error(f"region @{label}: its parameter %{number} is not a "
+                                  "param node defined in the region")
+            nodes_.append(node)
+        self.regions[label] = Region(nodes_, results)
+
     def ret(self, c: Cursor):
+        if self.open:
+            raise c.error(f"'return' inside region @{self.open[-1][0]}; a region ends "
+                          "with 'yield (...)'")
         if self.outputs is not None:
             raise c.error("a second 'return' statement")
         c.expect("(")

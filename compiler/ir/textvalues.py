@@ -19,7 +19,7 @@ import numpy as np
 from . import dims as D
 from . import dtypes as T
 from .const import Const
-from .types import TensorType
+from .types import TensorType, TupleType, format_tuple_type
 
 INLINE_LIMIT = 16   # constants with more elements print as the hex of their bytes
 
@@ -98,7 +98,10 @@ def format_dim(d) -> str:
 
 
 def format_type(t) -> str:
-    """`float32[N0,3]`, `float32[]` (a scalar), `float32[*]` (unknown rank)."""
+    """`float32[N0,3]`, `float32[]` (a scalar), `float32[*]` (unknown rank); a region
+    op's tuple is `tuple<float32[], int32[N0]>`."""
+    if isinstance(t, TupleType) and isinstance(t.types, tuple):
+        return format_tuple_type(t, format_type)
     if not (isinstance(t, TensorType) and isinstance(t.dtype, T.DType)):
         return f"<{t!r}>"
     if t.shape is None:
@@ -415,7 +418,14 @@ def _nested_factor(c: Cursor):
 
 def parse_type(c: Cursor) -> TensorType:
     """`dtype[dims]` or `dtype[*]`; a static dim is in [0, 2**63), the rank at most
-    MAX_RANK."""
+    MAX_RANK; `tuple<type, ...>` (a region op's result)."""
+    if c.accept("tuple"):
+        c.expect("<")
+        return TupleType(tuple(parse_items(c, _tensor_type, ">")))
+    return _tensor_type(c)
+
+
+def _tensor_type(c: Cursor) -> TensorType:
     dtype = parse_dtype(c)
     c.expect("[")
     if c.accept("*"):
@@ -496,8 +506,14 @@ def _const_bytes(c: Cursor, npd, shape):
     return np.frombuffer(data, npd.newbyteorder("<")).astype(npd).reshape(shape)
 
 
+def _region_label(c: Cursor):
+    raise c.error("a region attribute names a region block (@r0) and is read by the "
+                  "program parser (text.py), not as a value")
+
+
 VALUE_PARSERS = {
     "int": parse_int64,
+    "region": _region_label,
     "float": parse_float,
     "bool": parse_bool,
     "str": parse_string,

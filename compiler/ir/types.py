@@ -43,7 +43,9 @@ def format_shape(shape) -> str:
     return "[" + ",".join(D.format_dim(d) for d in shape) + "]"
 
 
-def format_type(t: TensorType) -> str:
+def format_type(t) -> str:
+    if isinstance(t, TupleType):
+        return format_tuple_type(t)
     return f"{t.dtype.name}{format_shape(t.shape)}"
 
 
@@ -75,3 +77,21 @@ def broadcast_shapes(shapes, table: D.SymbolTable, why: str):
                     f"shapes {', '.join(format_shape(x) for x in shapes)} cannot be "
                     f"broadcast together (axis {i - rank}: {e})") from None
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class TupleType:
+    """The type of a region op's result (`while`, `cond`): one TensorType per value, read
+    out by `get` nodes (XLA's tuple and get-tuple-element). Only region ops have it."""
+    types: tuple
+
+    @property
+    def is_static(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return format_type(self)
+
+
+def format_tuple_type(t: TupleType, format_one=format_type) -> str:
+    return "tuple<" + ", ".join(format_one(x) for x in t.types) + ">"

@@ -15,7 +15,13 @@ Checked, in this order:
 - every symbol in a node's type or dim attrs and in the run-time checks and bounds is
   among `program.symbols`, and dim reasons name real input axes;
 - hash-consing holds: no two distinct nodes are structurally equal, and no two nodes
-  share a token.
+  share a token;
+- regions (the bodies of `while` and `cond`, whose nodes are checked like the program's
+  above) are closed: a region's params are `param` nodes with their position as index
+  and a token; what its results reach is computed from its own params and constants
+  only (no placeholder, variable or other region's param); no region writes a variable;
+  no `param` is outside a region; a region op's type and its regions' types agree (the
+  op's inference checks it).
 
 The error message names the faulty node (its %N and `Node.describe()`) and shows the
 IR text around the fault with the faulty line marked, like JAX's check_jaxpr. The
@@ -34,9 +40,10 @@ from . import dims as D
 from .const import Const
 from .dtypes import DType
 from .nodes import Node
+from .regions import Region, region_attrs, topo_order
 from .text import node_order, render_program, type_problem
 from .textvalues import INT64_MAX, MAX_RANK, format_type, format_value
-from .types import TensorType
+from .types import TensorType, TupleType
 
 EXCERPT_CONTEXT = 3   # lines shown before and after the faulty one
 
@@ -60,7 +67,7 @@ def verify(program) -> None:
     """Raise `VerifyError` if `program` is not well formed; return None otherwise."""
     order = node_order(program)
     for check in (_check_references, _check_acyclic, _check_nodes, _check_inputs,
-                  _check_effects, _check_symbols, _check_identity):
+                  _check_effects, _check_symbols, _check_identity, _check_regions):
         fault = check(program, order)
         if fault is not None:
             raise VerifyError(_message(program, fault), fault.node)
@@ -148,12 +155,16 @@ def _node_problem(node: Node, label: str):
         return problem
     if opdef.needs_token and not node.token:
         return f"{node.op} changes state and needs a token (nodes.new_token())"
-    if not (isinstance(node.type, TensorType) and isinstance(node.type.dtype, DType)
-            and (node.type.shape is None or _is_shape(node.type.shape))):
-        return f"its type {node.type!r} is not a TensorType with a tuple of dims"
-    problem = _shape_problem(node.type)
-    if problem:
-        return problem
+    types = [node.type]
+    if opdef.fusion == "control" and isinstance(node.type, TupleType):
+        types = list(node.type.types) if isinstance(node.type.types, tuple) else [None]
+    for ty in types:
+        if not (isinstance(ty, TensorType) and isinstance(ty.dtype, DType)
+                and (ty.shape is None or _is_shape(ty.shape))):
+            return f"its type {node.type!r} is not a TensorType with a tuple of dims"
+        problem = _shape_problem(ty)
+        if problem:
+            return problem
     in_types = [i.type for i in node.inputs]
     return type_problem(opdef, in_types, node.attr, node.type, f"{node.op} {label}")
 
@@ -283,6 +294,7 @@ _KIND_CHECKS = {
     "axes": _is_axes,
     "value": _instance_of(Const),
     "pairs": _is_pairs,
+    "region": _instance_of(Region),
 }
 
 
@@ -342,7 +354,10 @@ def _symbols_of(dims) -> set:
 
 
 def _symbols_of_node(node: Node) -> set:
-    names = _symbols_of(node.type.shape or ())
+    types = node.type.types if isinstance(node.type, TupleType) else (node.type,)
+    names = set()
+    for ty in types:
+        names |= _symbols_of(ty.shape or ())
     for _name, value in node.attrs:
         if isinstance(value, tuple):
             names |= _symbols_of(value)
@@ -366,4 +381,41 @@ def _check_identity(program, order):
             if other is not node:
                 return _Fault(("node", id(node)), f"token {node.token} is also the token of "
                               f"{other.describe()}", node)
+    return None
+
+
+def _check_regions(program, order):
+    owned = set()
+    for node in order:
+        for name, region in region_attrs(node):
+            fault = _region_fault(node, name, region)
+            if fault is not None:
+                return fault
+            owned |= {id(p) for p in region.params}
+    for node in order:
+        if node.op == "param" and id(node) not in owned:
+            return _Fault(("node", id(node)), "this param belongs to no region", node)
+    return None
+
+
+def _region_fault(holder: Node, name: str, region: Region):
+    where = ("node", id(holder))
+    for i, p in enumerate(region.params):
+        if p.op != "param" or p.attr.get("index") != i or not p.token:
+            return _Fault(where, f"param {i} of its {name} region is not a tokened param "
+                          f"node with index {i}", holder)
+    own = {id(p) for p in region.params}
+    for node in topo_order(list(region.results) + list(region.params)):
+        opdef = OPS.get(node.op)
+        if node.op == "param" and id(node) not in own:
+            return _Fault(("node", id(node)), f"its {name} region is not closed: it uses a "
+                          f"param of another region ({node.describe()}); outer values "
+                          "must be inputs of the region op", holder)
+        if opdef is not None and opdef.parameter and node.op != "param":
+            return _Fault(("node", id(node)), f"its {name} region is not closed: it uses "
+                          f"{node.describe()}, which must be an input of the region op",
+                          holder)
+        if opdef is not None and opdef.writes_variable:
+            return _Fault(("node", id(node)), f"its {name} region writes variable "
+                          f"{node.attr.get('var')!r}; regions cannot change state", holder)
     return None

@@ -214,16 +214,38 @@ class Buffer:
     desc: str = ""          # the IR node it holds, for error messages
 
 
+@dataclass(frozen=True)
+class HostWhile:
+    """A loop of the host schedule: run `cond` (host statements), read the bool scalar
+    buffer `pred`; while it is true run `body` (whose last calls copy the new loop
+    values into the carried buffers) and test again."""
+    cond: tuple
+    pred: str
+    body: tuple
+
+
+@dataclass(frozen=True)
+class HostIf:
+    """A branch of the host schedule: `then` when the bool scalar buffer `pred` is
+    true, else `else_`."""
+    pred: str
+    then: tuple
+    else_: tuple
+
+
 @dataclass
 class LoweredProgram:
     buffers: list                     # Buffer
     kernels: list                     # Kernel (unique by body)
-    calls: list                       # (kernel name, [buffer names in param order])
+    # the host schedule: calls (kernel name, [buffer names in param order], [symbols
+    # and per-call offsets]) and structured HostWhile / HostIf statements around them
+    calls: list
     outputs: list                     # buffer name per program output
     updates: dict                     # variable name -> buffer name of its new value
     errors: dict = field(default_factory=dict)   # code -> message
     symbols: list = field(default_factory=list)  # symbol names, argument order
-    call_nodes: list = field(default_factory=list)  # per call: its root's user op name
+    # per call of flat_calls(calls) (program order, bodies inline): its root's user op name
+    call_nodes: list = field(default_factory=list)
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -352,3 +374,43 @@ def format_kernel(k: Kernel) -> str:
     lines = [f"# computes: {', '.join(k.nodes)}"] if k.nodes else []
     lines.append(head + ":")
     return "\n".join(lines + format_stmts(k.body))
+
+
+# ---- the host schedule -----------------------------------------------------------------------
+def flat_calls(host) -> list:
+    """Every call of a host schedule, in program order (loop and branch bodies inline)."""
+    out = []
+    for st in host:
+        if isinstance(st, HostWhile):
+            out += flat_calls(st.cond) + flat_calls(st.body)
+        elif isinstance(st, HostIf):
+            out += flat_calls(st.then) + flat_calls(st.else_)
+        else:
+            out.append(st)
+    return out
+
+
+def has_control(host) -> bool:
+    return any(isinstance(st, (HostWhile, HostIf)) for st in host)
+
+
+def format_host(host, indent="") -> list:
+    """The host schedule as pseudo-code lines (the `kernels` dump shows it when the
+    program has control flow)."""
+    lines = []
+    for st in host:
+        if isinstance(st, HostWhile):
+            lines.append(f"{indent}loop:")
+            lines += format_host(st.cond, indent + "  ")
+            lines.append(f"{indent}  while {st.pred}[0]:")
+            lines += format_host(st.body, indent + "    ")
+        elif isinstance(st, HostIf):
+            lines.append(f"{indent}if {st.pred}[0]:")
+            lines += format_host(st.then, indent + "  ")
+            lines.append(f"{indent}else:")
+            lines += format_host(st.else_, indent + "  ")
+        else:
+            kname, bufs, syms = st
+            args = ", ".join(list(bufs) + [str(x) for x in syms])
+            lines.append(f"{indent}{kname}({args})")
+    return lines

@@ -446,6 +446,30 @@ def _scatter_root(b, node, out):
     return zero + b.loops(upd.shape, body)
 
 
+def _dynamic_update_root(b, node, out):
+    """out = buf, then out[index] = update: the index is checked first (a fault leaves
+    the kernel before any store), then a copy loop and a loop over the update's row. When
+    `out` is buf's own buffer (a loop variable written in place, lower/program.py
+    `_in_place_results`) there is nothing to copy."""
+    buf, upd, index = node.inputs
+    stmts = []
+    t = _checked_index(b, node, index, [], node.shape[0], stmts, "dynamic_update_slice")
+
+    def copy(idx):
+        st = []
+        st.append(b.store(out, idx, node.shape, b.expr(buf, idx, st)))
+        return st
+    if b.low.buffer_of.get(id(buf)) is not out:
+        stmts.extend(b.loops(node.shape, copy))
+
+    def row(u):
+        st = []
+        st.append(b.store(out, [t] + list(u), node.shape, b.expr(upd, u, st)))
+        return st
+    stmts.extend(b.loops(upd.shape, row))
+    return stmts
+
+
 def _self_load(b, out, idx, shape):
     val = K.Load(b.use(out), b.linear(idx, shape), out.dtype)
     return K.Cast(val, T.float32) if out.dtype is T.float16 else val
@@ -461,6 +485,7 @@ _ROOT_RULES = {
     "reduce_sum": _reduce_root, "reduce_prod": _reduce_root, "reduce_max": _reduce_root,
     "reduce_min": _reduce_root, "argmax": _arg_root, "argmin": _arg_root,
     "matmul": _matmul_root, "scatter_add": _scatter_root, "shape": _shape_root,
+    "dynamic_update_slice": _dynamic_update_root,
 }
 
 #: ops lowered by a root rule; every other op is lowered pointwise through `expr`

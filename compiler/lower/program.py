@@ -1,6 +1,14 @@
 """Lowering of a whole program: buffers for the plan's materialized nodes, one kernel per
 fusion group, identical kernels shared, and buffer lifetimes for memory planning.
 
+Control flow: a `control` group (a `while` or `cond`) lowers each of its regions with the
+region's own plan, like a program whose inputs are the region op's buffers, and becomes
+a statement of the host schedule (`LoweredProgram.calls`): `HostWhile` (copy the initial
+values into one buffer per loop variable; then cond's calls, test the predicate buffer,
+body's calls and copies of the new values into the loop variables' buffers, repeated)
+or `HostIf` (the taken branch's calls, then copies of its results into the cond's result
+buffers). The kernels of every region are compiled once, whatever the trip count.
+
 Kernels are built with the program's buffer and symbol names, then renamed to
 positional ones (`p0, p1, ...`, `s0, s1, ...`) so that structurally identical kernels
 (an unrolled loop's repeated steps) become one function called from several places.
@@ -14,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..ir import dims as D
+from ..ir import dtypes as T
 from . import kir as K
 from .lower import _Builder
 from .nests import lower_group
@@ -116,6 +126,9 @@ class _Lowering:
         self.errors: dict = {}
         self.packed: dict = {}   # (id(matmul operand), transposed) -> its packed buffer
         self.intern = _Interner()  # kernel trees of the whole program, hash-consed
+        self.kind_of: dict = {}    # buffer name -> kind
+        self.written_at: dict = {}  # loop variable buffer -> index in built of its writer
+        self.refused: set = set()   # loop variable buffers a body kernel cannot write
 
     def error_code(self, message) -> int:
         code = len(self.errors) + 1
@@ -126,6 +139,7 @@ class _Lowering:
         """A temporary that no IR node owns (e.g. a matmul operand repacked into panels)."""
         buf = K.Buffer(f"b{len(self.buffers)}", dtype, tuple(shape), "temp", None, desc)
         self.buffers.append(buf)
+        self.kind_of[buf.name] = "temp"
         return buf
 
     def add_buffer(self, node, kind, source=None):
@@ -133,6 +147,7 @@ class _Lowering:
         buf = K.Buffer(name, node.dtype, tuple(node.shape), kind, source, node.describe())
         self.buffers.append(buf)
         self.buffer_of[id(node)] = buf
+        self.kind_of[name] = kind
         return buf
 
     def source_buffers(self):
@@ -151,10 +166,33 @@ class _Lowering:
 
     def run(self, in_place=True) -> K.LoweredProgram:
         self.source_buffers()
-        built, in_place_at = [], {}   # variable name -> index in `built` of its update
-        roots = []                    # the IR node each call computes (its user name)
-        for group in self.plan.groups:
+        self.built, self.in_place_at = [], {}  # variable name -> index in built of its update
+        self.roots = []  # per position in `built`: the IR node it computes
+        host = self.lower_groups(self.plan, in_place)
+        if host is None or not self.in_place_is_safe(self.built, self.in_place_at):
+            return None
+        kernels, calls = _share(self.built, self.intern)
+        prog = self.program
+        return K.LoweredProgram(
+            buffers=self.buffers, kernels=kernels, calls=_resolve(host, calls),
+            outputs=[self.buffer_of[id(n)].name for n in prog.outputs],
+            updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
+            errors=self.errors, symbols=[s.name for s in prog.symbols],
+            call_nodes=[_user_name(self.roots[p]) for p in _positions(host)])
+
+    def lower_groups(self, plan, in_place, into=None):
+        """The host schedule of `plan`'s groups: positions in `self.built` (kernel calls)
+        and `_While`/`_If` items for control groups; None when an in-place update turns
+        out unsafe. `into` (id(node) -> buffer): loop kernels whose root should write that
+        buffer (a loop body's new value into its loop variable)."""
+        items = []
+        for group in plan.groups:
+            if group.kind == "control":
+                items += self.lower_control(group)
+                continue
             target = self.in_place_target(group) if in_place else None
+            if into and id(group.root) in into:   # a loop kernel or a row write
+                target = into[id(group.root)]
             out = target or self.add_buffer(group.root, "temp")
             if target is not None:
                 self.buffer_of[id(group.root)] = target
@@ -162,24 +200,139 @@ class _Lowering:
             body = tuple(self.group_rule(b, group, out))
             if target is not None:
                 if not _reads_only_where_it_writes(body, target.name):
+                    self.refused.add(target.name)
                     return None
-                in_place_at[target.source] = len(built) + len(b.before)
+                if target.kind == "variable":
+                    self.in_place_at[target.source] = len(self.built) + len(b.before)
+                else:
+                    self.written_at[target.name] = len(self.built) + len(b.before)
             for pre, pre_body, kind in b.before:  # kernels that must run first (packing)
-                built.append(self.canonical(pre, tuple(pre_body), kind, group.root,
-                                            len(built)))
-                roots.append(group.root)
-            built.append(self.canonical(b, body, group.kind, group.root, len(built)))
-            roots.append(group.root)
-        if not self.in_place_is_safe(built, in_place_at):
-            return None
-        kernels, calls = _share(built, self.intern)
-        prog = self.program
-        return K.LoweredProgram(
-            buffers=self.buffers, kernels=kernels, calls=calls,
-            outputs=[self.buffer_of[id(n)].name for n in prog.outputs],
-            updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
-            errors=self.errors, symbols=[s.name for s in prog.symbols],
-            call_nodes=[r.names[0] if r.names else r.op for r in roots])
+                items.append(self.add_kernel(pre, tuple(pre_body), kind, group.root))
+            items.append(self.add_kernel(b, body, group.kind, group.root))
+        return items
+
+    def add_kernel(self, b, body, kind, root) -> int:
+        self.built.append(self.canonical(b, body, kind, root, len(self.built)))
+        self.roots.append(root)   # the IR node the call computes (its user name)
+        return len(self.built) - 1
+
+    # ---- control flow: regions lowered like programs, a host loop or branch around ----
+    def lower_control(self, group) -> list:
+        node = group.root
+        ins = [self.buffer_of[id(i)] for i in node.inputs]
+        if node.op == "while":
+            k = node.attr["carried"]
+            carried = [self.add_temp(t.dtype, t.shape, f"{node.describe()}: loop variable "
+                                     f"{i}") for i, t in enumerate(node.type.types)]
+            items = [self.copy(src, dst, node) for src, dst in zip(ins[:k], carried)]
+            params = carried + ins[k:]
+            cond, (pred,) = self.lower_region(group, "cond", params)
+            body, results = self.lower_body(group, params, carried)
+            body += self.copy_back(results, carried, node)
+            items.append(_While(cond, pred.name, body))
+            outs = carried
+        else:
+            outs = [self.add_temp(t.dtype, t.shape, f"{node.describe()}: result {i}")
+                    for i, t in enumerate(node.type.types)]
+            branches = []
+            for name in ("then", "else"):
+                stmts, results = self.lower_region(group, name, ins[1:])
+                branches.append(stmts + [self.copy(r, o, node) for r, o in zip(results, outs)
+                                         if r is not o])
+            items = [_If(ins[0].name, *branches)]
+        for g in group.members[1:]:
+            self.buffer_of[id(g)] = outs[g.attr["index"]]
+        return items
+
+    def lower_body(self, group, params, carried) -> tuple:
+        """A loop body whose elementwise new values are computed straight into their
+        loop variables' buffers where that is safe (no later kernel of the body reads the
+        old value, the kernel reads it only at the element it writes, no result is the
+        old value), which saves a copy per value and iteration; else the plain body."""
+        into = _in_place_results(group, carried)
+        while into:   # each failed try drops the loop variables that made it fail
+            mark = len(self.built), len(self.buffers), len(self.errors)
+            self.refused = set()
+            body, results = self.lower_region(group, "body", params, into)
+            if body is not None:
+                self.refused = self.read_after(body, into.values())
+                if not self.refused:
+                    return body, results
+            self.rollback(mark)
+            into = {k: b for k, b in into.items() if b.name not in self.refused}
+        return self.lower_region(group, "body", params)
+
+    def read_after(self, items, buffers) -> set:
+        """Names of `buffers` that a call of `items` uses after the call writing it."""
+        order = _positions(items)
+        out = set()
+        for buf in buffers:
+            at = self.written_at.get(buf.name)
+            if at is not None and any(buf.name in self.built[p][1][0]
+                                      for p in order[order.index(at) + 1:]):
+                out.add(buf.name)
+        return out
+
+    def rollback(self, mark):
+        """Forget the kernels, buffers and error codes made after `mark`."""
+        n_built, n_buffers, n_errors = mark
+        del self.built[n_built:]
+        del self.roots[n_built:]
+        for buf in self.buffers[n_buffers:]:
+            self.kind_of.pop(buf.name, None)
+            self.written_at.pop(buf.name, None)
+        del self.buffers[n_buffers:]
+        for code in [c for c in self.errors if c > n_errors]:
+            del self.errors[code]
+
+    def lower_region(self, group, name, param_buffers, into=None) -> tuple:
+        """(host items, result buffers) of one region, lowered with its own plan. Inside,
+        only the params' buffers and runtime constants are known: a node the region
+        shares with the program (a constant computation) is computed inside too, so no
+        region reads a buffer that a branch not taken, or a later kernel, would write."""
+        region, plan = group.regions[name], group.region_plans[name]
+        saved = self.buffer_of, self.packed
+        self.buffer_of = {i: b for i, b in saved[0].items()
+                          if self.kind_of.get(b.name) == "const"}
+        self.packed = {}
+        try:
+            for p, buf in zip(region.params, param_buffers):
+                self.buffer_of[id(p)] = buf
+            for node in plan.buffers:
+                if id(node) not in self.buffer_of:
+                    self.add_buffer(node, "const", node.attr["value"].array)
+            items = self.lower_groups(plan, in_place=False, into=into)
+            if items is None:
+                return None, None
+            return items, [self.buffer_of[id(r)] for r in region.results]
+        finally:
+            self.buffer_of, self.packed = saved
+
+    def copy(self, src, dst, node) -> int:
+        """A kernel call copying buffer `src` into `dst` (same dtype and shape)."""
+        b = _Builder(self, node, "")
+        n = D.product(dst.shape)
+        f16 = src.dtype is T.float16
+
+        def body(idx):
+            val = K.Load(b.use(src), idx[0], src.dtype)
+            return [b.store(dst, idx, (n,), K.Cast(val, T.float32) if f16 else val)]
+        return self.add_kernel(b, tuple(b.parallel_loops((n,), body)), "loop", node)
+
+    def copy_back(self, results, carried, node) -> list:
+        """Calls that make the body's results the new carried values. A result that is
+        another carried buffer (a swap) goes through a temporary first."""
+        names = {c.name for c in carried}
+        moves, items = [], []
+        for src, dst in zip(results, carried):
+            if src is dst:
+                continue
+            if src.name in names:
+                tmp = self.add_temp(src.dtype, src.shape, f"{node.describe()}: swap")
+                items.append(self.copy(src, tmp, node))
+                src = tmp
+            moves.append((src, dst))
+        return items + [self.copy(src, dst, node) for src, dst in moves]
 
     def in_place_target(self, group):
         """The variable buffer that an assign kernel may overwrite with the new value
@@ -224,6 +377,73 @@ class _Lowering:
             work=_rename(b.work, names, intern=self.intern) if b.work is not None else None,
             kind=kind)
         return kernel, ([p.name for p in params], list(b.symbols))
+
+
+@dataclasses.dataclass
+class _While:
+    cond: list
+    pred: str
+    body: list
+
+
+@dataclasses.dataclass
+class _If:
+    pred: str
+    then: list
+    else_: list
+
+
+def _in_place_results(group, carried) -> dict:
+    """id(result node) -> its loop variable's buffer, for the body results that a loop
+    kernel computes and that may go straight into that buffer (checked further once the
+    body is lowered: `_Lowering.lower_body`)."""
+    region, plan = group.regions["body"], group.region_plans["body"]
+    loops = {id(g.root) for g in plan.groups if g.kind == "loop"}
+    # a TensorArray write (or a gradient's stack push) of the loop variable itself:
+    # its kernel then stores only the row (nests.py `_dynamic_update_root`)
+    loops |= {id(r) for i, r in enumerate(region.results) if i < len(carried)
+              and r.op == "dynamic_update_slice" and r.inputs[0] is region.params[i]}
+    results = region.results
+    out = {}
+    for i, r in enumerate(results):
+        if id(r) not in loops or sum(x is r for x in results) != 1:
+            continue
+        if any(x is region.params[i] for x in results):
+            continue   # the old value is itself a result: the copies still read it
+        out[id(r)] = carried[i]
+    return out
+
+
+def _user_name(node) -> str:
+    return node.names[0] if node.names else node.op
+
+
+def _positions(items) -> list:
+    """The kernel positions of host items in execution order (bodies inline)."""
+    out = []
+    for it in items:
+        if isinstance(it, _While):
+            out += _positions(it.cond) + _positions(it.body)
+        elif isinstance(it, _If):
+            out += _positions(it.then) + _positions(it.else_)
+        else:
+            out.append(it)
+    return out
+
+
+def _resolve(items, calls) -> list:
+    """The host schedule with kernel positions replaced by their (shared) calls."""
+    out = []
+    for it in items:
+        if isinstance(it, _While):
+            out.append(K.HostWhile(tuple(_resolve(it.cond, calls)), it.pred,
+                                   tuple(_resolve(it.body, calls))))
+        elif isinstance(it, _If):
+            out.append(K.HostIf(it.pred, tuple(_resolve(it.then, calls)),
+                                tuple(_resolve(it.else_, calls))))
+        else:
+            out.append(calls[it])
+    return out
 
 
 class _Hole:

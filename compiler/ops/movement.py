@@ -1,11 +1,12 @@
 """Movement primitives: reshape, transpose, broadcast, slice, concat, pad, gather,
-scatter_add.
+scatter_add, dynamic_update_slice.
 
 Lowering turns these into index arithmetic on loads (never copies of their own unless
 they are materialized as an output). Shapes may be symbolic: reshape's size equality,
 broadcast's extents and concat's other axes unify symbols or add run-time checks.
-`gather` and `scatter_add` raise `IndexError` on an out-of-range index (negative
-indices are out of range), which generated code reports through its error flag.
+`gather`, `scatter_add` and `dynamic_update_slice` raise `IndexError` on an out-of-range
+index (negative indices are out of range), which generated code reports through its
+error flag.
 """
 
 from __future__ import annotations
@@ -290,3 +291,39 @@ def _scatter_ref(updates, indices, shape, axis):
 
 register(OpDef("scatter_add", 2, {"shape": "dims", "axis": "int"}, _scatter_infer,
                _scatter_ref, "opaque"))
+
+
+# dynamic_update_slice ---------------------------------------------------------------------
+def _dus_infer(in_types, attrs, ctx):
+    """buf [n, *rest], update [*rest], index an int scalar -> buf's type (out = buf with
+    row `index` replaced by `update`: XLA's DynamicUpdateSlice along axis 0, the write of
+    TF1's TensorArray)."""
+    buf, update, index = in_types
+    if not index.dtype.is_int or (index.shape is not None and len(index.shape) != 0):
+        raise TypeError(f"dynamic_update_slice: the index must be an int32/int64 scalar, "
+                        f"got {index.dtype.name}{list(index.shape or ())}")
+    if update.dtype is not buf.dtype:
+        raise TypeError(f"dynamic_update_slice: the update has dtype {update.dtype.name}, "
+                        f"the buffer {buf.dtype.name}")
+    bs = _known(buf, "dynamic_update_slice")
+    us = _known(update, "dynamic_update_slice")
+    if len(bs) != len(us) + 1:
+        raise D.ShapeError(f"dynamic_update_slice: a buffer of shape {list(bs)} takes rows "
+                           f"of rank {len(bs) - 1}, got an update of shape {list(us)}")
+    rest = []
+    for k, (a, b) in enumerate(zip(bs[1:], us)):
+        try:
+            rest.append(ctx.unify(a, b))
+        except D.ShapeError as e:
+            raise D.ShapeError(f"dynamic_update_slice: update axis {k}: {e}") from None
+    return TensorType(buf.dtype, (bs[0],) + tuple(rest))
+
+
+def _dus_ref(buf, update, index):
+    check_indices(np.asarray(index).reshape(1), buf.shape[0], "dynamic_update_slice")
+    out = buf.copy()
+    out[int(index)] = update
+    return out
+
+
+register(OpDef("dynamic_update_slice", 3, {}, _dus_infer, _dus_ref, "opaque"))

@@ -14,7 +14,9 @@ Every primitive has exactly one output. The fields of a row:
 
 - `fusion`: its fusion class, one of `FUSION_CLASSES` (elementwise: computed per element
   in a loop nest; reduce; movement: index arithmetic on loads; contraction (matmul);
-  source: no data inputs; state: writes a variable; opaque: a kernel of its own).
+  source: no data inputs; state: writes a variable; opaque: a kernel of its own;
+  control: structured control flow over regions, planned region by region — see
+  `control.py`).
 - `kir`: how an elementwise row appears in the kernel IR: `"unary"` / `"binary"` (a
   `Unary` / `Binary` expression named after the op: every backend's scalar-op table has
   a rule for it), `"select"`, `"cast"` (their own expressions); None for other classes.
@@ -52,12 +54,13 @@ from ..ir.types import TensorType, broadcast_shapes
 
 # Attribute kinds (used by the verifier, the IR printer and the parser):
 #   int, float, bool, str, dtype, ints (tuple of int), dims (tuple of Dim),
-#   dims_opt (tuple of Dim, or None), axes (tuple of int, or None = all), value (a Const)
+#   dims_opt (tuple of Dim, or None), axes (tuple of int, or None = all), value (a Const),
+#   region (a compiler.ir.regions.Region: the body of a control-flow op)
 ATTR_KINDS = {"int", "float", "bool", "str", "dtype", "ints", "dims", "dims_opt", "axes",
-              "value", "pairs"}
+              "value", "pairs", "region"}
 
 FUSION_CLASSES = {"elementwise", "reduce", "movement", "contraction", "source", "state",
-                  "opaque"}
+                  "opaque", "control"}
 
 
 class InferContext:

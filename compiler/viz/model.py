@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..ir import dims as D
 from ..ir.text import parse_program
+from ..ir.types import TupleType, format_type
 
 MAX_ATTR_TEXT = 120
 
@@ -132,8 +133,11 @@ def _ir_node(node, name, inputs) -> VNode:
     attrs = simple_attrs(dict(node.attrs))
     if len(node.names) > 1:
         attrs["user_ops"] = ", ".join(node.names)
-    return VNode(name, node.op, node.dtype.name, shape_of(node.shape), "",
-                 ", ".join(node.locs), inputs, [], attrs)
+    if isinstance(node.type, TupleType):   # a while/cond: one node, its regions inside
+        dtype, shape = format_type(node.type), []
+    else:
+        dtype, shape = node.dtype.name, shape_of(node.shape)
+    return VNode(name, node.op, dtype, shape, "", ", ".join(node.locs), inputs, [], attrs)
 
 
 def ir_stage(name, summary, program) -> Stage:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from runtime.cuda_executable import CudaExecutable
 
+from ...lower import kir as K
 from ..base import Backend
-from ..layout import call_node, layout_of
+from ..layout import call_labels, layout_of
 from . import emit, nvrtc
 from .nests import CUDA_SCHEDULE
 
@@ -25,12 +26,30 @@ def schedule(options):
 def schedule_of(lowered, module) -> list:
     """One launch description per kernel call (runtime/cuda_executable.py's schedule
     format). A call's symbol entry is a program symbol name or an int constant (shared
-    kernels of unrolled steps)."""
+    kernels of unrolled steps). The host schedule's loops and branches become
+    {"while": {"cond", "pred", "body"}} and {"if": {"pred", "then", "else"}} items around
+    the launches (`pred`: the index of a bool scalar buffer the host reads back)."""
     index = {b.name: i for i, b in enumerate(lowered.buffers)}
+    nodes = iter([node for node, _ in call_labels(lowered)])  # flat_calls order
+    return _items(lowered.calls, index, module, nodes)
+
+
+def _items(host, index, module, nodes) -> list:
     out = []
-    for c, (kname, buf_names, sym_names) in enumerate(lowered.calls):
+    for st in host:
+        if isinstance(st, K.HostWhile):
+            out.append({"while": {"cond": _items(st.cond, index, module, nodes),
+                                  "pred": index[st.pred],
+                                  "body": _items(st.body, index, module, nodes)}})
+            continue
+        if isinstance(st, K.HostIf):
+            out.append({"if": {"pred": index[st.pred],
+                               "then": _items(st.then, index, module, nodes),
+                               "else": _items(st.else_, index, module, nodes)}})
+            continue
+        kname, buf_names, sym_names = st
         launch = module.launches[kname]
-        out.append({"kernel": kname, "node": call_node(lowered, c), "mapping": launch.mapping,
+        out.append({"kernel": kname, "node": next(nodes), "mapping": launch.mapping,
                     "extent": launch.extent,
                     "work": launch.work, "threads": launch.threads,
                     "buffers": [index[n] for n in buf_names],

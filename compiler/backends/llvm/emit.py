@@ -9,20 +9,27 @@ symbols (i64), the run counter (when it draws random numbers) and an i32 error s
 
 where `buffers` holds one pointer per program buffer (in `LoweredProgram.buffers` order)
 and `scalars` the symbol values in program order followed by the run counter. It calls
-the kernels in order and returns 0 or the first error code. A second entry,
+the kernels in order — the host schedule's `HostWhile`/`HostIf` become basic-block loops
+and branches that test a bool buffer, and kernels inside a loop get the run counter
+folded with the iteration number (runtime/loop_counter.py) — and returns 0 or the first
+error code. A second entry,
 
     i32 flowc_main_timed(i8** buffers, i64* scalars, i64* times)
 
-does the same and stores CLOCK_MONOTONIC nanoseconds in `times[0]` before the first
-call and in `times[k + 1]` after call k (RunOptions(trace_level=FULL_TRACE): per-kernel
-timings; the plain entry stays free of them; an AOT library keeps it internal, so the
-optimizer drops it). Scalar ops come from `scalar_ops`; this module never decides fusion
-or indexing.
+does the same and times each call slot c (the calls of `kir.flat_calls`, loop and branch
+bodies inline): `times[2c]` gets the CLOCK_MONOTONIC nanoseconds of the slot's first
+start and `times[2c + 1]` the sum of its durations over every time it ran (loop
+iterations); a slot that never ran keeps 0 in both (RunOptions(trace_level=FULL_TRACE):
+per-kernel timings; the plain entry stays free of them; an AOT library keeps it
+internal, so the optimizer drops it). Scalar ops come from `scalar_ops`; this module
+never decides fusion or indexing.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
+
+from runtime import loop_counter as LC
 
 from ...ir import dtypes as T
 from ...lower import kir as K
@@ -441,6 +448,16 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
     return mod.module
 
 
+def _fold_iteration(b: ir.IRBuilder, counter, k):
+    """runtime.loop_counter.fold_iteration(counter, k) in IR (i64, wrapping)."""
+    def c(v):
+        return ir.Constant(S.I64, v)
+    z = b.add(counter, b.mul(b.add(k, c(1)), c(LC.GOLDEN)))
+    z = b.mul(b.xor(z, b.lshr(z, c(30))), c(LC.MIX1))
+    z = b.mul(b.xor(z, b.lshr(z, c(27))), c(LC.MIX2))
+    return b.xor(z, b.lshr(z, c(31)))
+
+
 def _now_ns(module: ir.Module) -> ir.Function:
     """i64 flowc_now_ns(): clock_gettime(CLOCK_MONOTONIC) in nanoseconds (internal)."""
     timespec = ir.LiteralStructType([S.I64, S.I64])
@@ -465,11 +482,7 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict, timed=F
     bufs_arg, scalars_arg = entry.args[:2]
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     now = _now_ns(module) if timed else None
-
-    def stamp(k):
-        if timed:
-            b.store(b.call(now, []), b.gep(entry.args[2], [ir.Constant(S.I64, k)]))
-    stamp(0)
+    slots = iter(range(1 << 62))  # call slots in emission order = kir.flat_calls order
     err = b.alloca(S.I32, name="err")
     b.store(ir.Constant(S.I32, 0), err)
     index = {buf.name: i for i, buf in enumerate(lowered.buffers)}
@@ -477,12 +490,24 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict, timed=F
     syms = {s: b.load(b.gep(scalars_arg, [ir.Constant(S.I64, i)]), name=s)
             for i, s in enumerate(lowered.symbols)}
     counter = b.load(b.gep(scalars_arg, [ir.Constant(S.I64, len(lowered.symbols))]))
-    for c, (kname, buf_names, sym_names) in enumerate(lowered.calls):
+
+    def buffer(bn):
+        raw = b.load(b.gep(bufs_arg, [ir.Constant(S.I64, index[bn])]))
+        return b.bitcast(raw, ir.PointerType(S.mem_type(dtypes[bn])))
+
+    def time_slot(slot, start):
+        """times[2 slot] = the first start; times[2 slot + 1] += this call's duration."""
+        first = b.gep(entry.args[2], [ir.Constant(S.I64, 2 * slot)])
+        total = b.gep(entry.args[2], [ir.Constant(S.I64, 2 * slot + 1)])
+        seen = b.load(first)
+        b.store(b.select(b.icmp_signed("==", seen, ir.Constant(S.I64, 0)), start, seen),
+                first)
+        b.store(b.add(b.load(total), b.sub(b.call(now, []), start)), total)
+
+    def call(kname, buf_names, sym_names, counter):
         k = kernels[kname]
-        args = []
-        for bn in buf_names:
-            raw = b.load(b.gep(bufs_arg, [ir.Constant(S.I64, index[bn])]))
-            args.append(b.bitcast(raw, ir.PointerType(S.mem_type(dtypes[bn]))))
+        slot = next(slots)
+        args = [buffer(bn) for bn in buf_names]
         # a call passes program symbols by name and per-call index offsets as constants
         args += [syms[s] if isinstance(s, str) else ir.Constant(S.I64, s)
                  for s in sym_names]
@@ -490,8 +515,10 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict, timed=F
             args.append(counter)
         if k.can_fail:
             args.append(err)
+        start = b.call(now, []) if timed else None
         b.call(fns[kname], args)
-        stamp(c + 1)
+        if timed:
+            time_slot(slot, start)
         if k.can_fail:
             code = b.load(err)
             ok = entry.append_basic_block(f"after_{kname}")
@@ -500,4 +527,42 @@ def _emit_entry(module: ir.Module, lowered: K.LoweredProgram, fns: dict, timed=F
             b.position_at_end(bad)
             b.ret(code)
             b.position_at_end(ok)
+
+    def test(pred):
+        return b.icmp_unsigned("!=", b.load(buffer(pred)), ir.Constant(S.I8, 0))
+
+    def emit(host, counter):
+        """The host schedule as basic blocks: loops and branches around the calls. In
+        iteration k of a loop the kernels get the run counter folded with k
+        (runtime/loop_counter.py), so random draws differ per iteration."""
+        for st in host:
+            if isinstance(st, K.HostWhile):
+                with b.goto_entry_block():   # a static slot: no stack growth per loop
+                    k = b.alloca(S.I64, name="iteration")
+                b.store(ir.Constant(S.I64, 0), k)
+                head, body, done = (entry.append_basic_block(n)
+                                    for n in ("while_cond", "while_body", "while_done"))
+                b.branch(head)
+                b.position_at_end(head)
+                step = _fold_iteration(b, counter, b.load(k))
+                emit(st.cond, step)
+                b.cbranch(test(st.pred), body, done)
+                b.position_at_end(body)
+                emit(st.body, step)
+                b.store(b.add(b.load(k), ir.Constant(S.I64, 1)), k)
+                b.branch(head)
+                b.position_at_end(done)
+            elif isinstance(st, K.HostIf):
+                then, other, done = (entry.append_basic_block(n)
+                                     for n in ("if_then", "if_else", "if_done"))
+                b.cbranch(test(st.pred), then, other)
+                for block, stmts in ((then, st.then), (other, st.else_)):
+                    b.position_at_end(block)
+                    emit(stmts, counter)
+                    b.branch(done)
+                b.position_at_end(done)
+            else:
+                call(*st, counter)
+
+    emit(lowered.calls, counter)
     b.ret(ir.Constant(S.I32, 0))
