@@ -305,6 +305,8 @@ def _dus_infer(in_types, attrs, ctx):
     if update.dtype is not buf.dtype:
         raise TypeError(f"dynamic_update_slice: the update has dtype {update.dtype.name}, "
                         f"the buffer {buf.dtype.name}")
+    if _unknown(buf, update):  # convert infers again once the fed ranks are known
+        return TensorType(buf.dtype, buf.shape if buf.shape is not None else None)
     bs = _known(buf, "dynamic_update_slice")
     us = _known(update, "dynamic_update_slice")
     if len(bs) != len(us) + 1:
