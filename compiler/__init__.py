@@ -240,8 +240,6 @@ from .frontend.control_flow import case, cond, while_loop  # noqa: E402
 
 __all__ += ["case", "cond", "while_loop"]
 # -- end control flow --
-__all__ += _math_ops.__all__  # the elementwise math API: listed once, in math_ops
-__all__ += ["losses"]  # fc.losses; fc.nn.embedding_lookup lives in fc.nn
 
 # -- issue 14 / cfgrad: TensorArray, map_fn/scan/foldl/foldr --
 from .frontend.functional_ops import foldl, foldr, map_fn, scan  # noqa: E402

@@ -21,8 +21,11 @@ from ..frontend.core import make
 from ..ir.dims import ShapeError
 from ..ops import table
 
-#: op types that keep a function per element wherever they appear
-_NEVER = frozenset({"random_uniform", "random_normal", "assign", "assign_add", "scatter_add"})
+#: op types that keep a function per element wherever they appear (random draws, state;
+#: a run-time check, which must fail for the element it checks; control flow, whose
+#: trip count or branch is per element; a row write at a per-element index)
+_NEVER = frozenset({"random_uniform", "random_normal", "assign", "assign_add", "scatter_add",
+                    "check", "while", "cond", "get", "param", "dynamic_update_slice"})
 #: op types without a rule: sources never depend on the element; `shape` of the element
 #: would see the batch (every op type of the op table is in RULES, _NEVER or here)
 NO_RULE = frozenset({"placeholder", "variable", "constant", "iota", "shape"})
