@@ -272,3 +272,25 @@ def test_placeholder_declarations():
     assert fc.placeholder(np.float64).shape.known_rank is False
     with pytest.raises(ValueError, match="negative"):
         fc.placeholder(fc.float32, [-2])
+
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interpret"])
+def test_range_of_a_fed_dim_tf1_idiom(backend):
+    """aymericdamien's dynamic_rnn: index = fc.range(0, batch_size) * seq_max_len + (seqlen - 1)
+    with batch_size = fc.shape(outputs)[0]; one compile serves every batch size."""
+    fc.reset_default_graph()
+    x = fc.placeholder(fc.float32, [None, 3])
+    n = fc.shape(x)[0]
+    a, b, c = fc.range(0, n) * 5, fc.range(n, 1, -2), fc.range(1, n, 3, dtype=fc.int64)
+    config = fc.ConfigProto(backend=backend)
+    with fc.Session(config=config) as sess:
+        for rows in (0, 1, 7, 10):
+            got = sess.run([a, b, c], {x: np.zeros((rows, 3), np.float32)})
+            want = [np.arange(0, rows) * 5, np.arange(rows, 1, -2), np.arange(1, rows, 3)]
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+            assert got[2].dtype == np.int64
+        assert sess.compile_count == 1
+    with pytest.raises(TypeError, match="range: bounds must be numbers or dims"):
+        fc.range(fc.reduce_sum(fc.cast(x, fc.int32)))

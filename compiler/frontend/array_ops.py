@@ -144,32 +144,47 @@ def ones_like(tensor, dtype=None, name=None, optimize=True):
 
 def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001  (TF1 name)
     """`[start, start + delta, ...)` up to `limit` (exclusive), like Python's `range`;
-    `range(n)` counts from 0. Bounds are static numbers; the dtype is int32 for ints,
+    `range(n)` counts from 0. Bounds are numbers known when the graph is built, or int
+    dims known then (`tf.range(tf.shape(x)[0])`: a symbolic length); the dtype is int32 for ints,
     float32 if any bound is a float, unless `dtype` says otherwise."""
     if limit is None:
         start, limit = 0, start
-    start, limit, delta = (_static_number(v, "range") for v in (start, limit, delta))
+    tensors = (start, limit)
+    start, limit, delta = (_static_number(v, "range", symbolic=k < 2)
+                           for k, v in enumerate((start, limit, delta)))
     if delta == 0:
         raise ValueError("range: delta must not be zero")
     is_float = any(isinstance(v, float) for v in (start, limit, delta))
     dtype = T.as_dtype(dtype) if dtype is not None else (T.float32 if is_float else T.int32)
-    n = max(0, math.ceil((limit - start) / delta)) if is_float else \
-        max(0, -(-(limit - start) // delta))
+    if is_float:
+        n = max(0, math.ceil((limit - start) / delta))
+    elif isinstance(start, int) and isinstance(limit, int):
+        n = max(0, -(-(limit - start) // delta))
+    else:  # a bound known at build time as a dim (tf.shape(x)[0]): a symbolic length
+        span = D.sub(limit, start) if delta > 0 else D.sub(start, limit)
+        n = D.maximum(D.floordiv(D.add(span, abs(delta) - 1), abs(delta)), 0)
     with op_scope(name, "range") as scope:
         out = make("iota", [], shape=(n,), axis=0, dtype=dtype)
         if delta != 1:
             out = make("mul", [out, constant(delta, dtype=dtype)])
-        return make("add", [out, constant(start, dtype=dtype)], name=scope)
+        first = constant(start, dtype=dtype) if isinstance(start, (int, float)) else \
+            convert_to_tensor(tensors[0])
+        if first.dtype is not dtype:
+            first = make("cast", [first], dtype=dtype)
+        return make("add", [out, first], name=scope)
 
 
-def _static_number(v, opname):
+def _static_number(v, opname, symbolic=False):
+    """`v` as a number known at build time; with `symbolic`, an int scalar tensor whose
+    value is a dim known at build time (`tf.shape(x)[0]`) gives that dim."""
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         return v.item() if isinstance(v, np.generic) else v
     t = convert_to_tensor(v)
     vals = static_dims(t) if t.shape.ndims == 0 else None
-    if vals and isinstance(vals[0], int):
+    if vals and (isinstance(vals[0], int) or symbolic):
         return vals[0]
-    raise TypeError(f"{opname}: bounds must be static numbers, got {v!r}")
+    raise TypeError(f"{opname}: bounds must be numbers or dims known when the graph is built "
+                    f"(e.g. tf.shape(x)[0]), got {v!r}")
 
 
 def shape(input, name=None, out_type=T.int32):  # noqa: A002  (TF1 argument name)
