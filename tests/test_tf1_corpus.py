@@ -2,9 +2,8 @@
 that run today, each in its own process as a user runs it, must reach the result it
 checks itself (its exit status and its `result:` line). A program that needs pieces not
 built yet (conv2d: the convolution issue) is not listed; run_all.py shows it with its
-first error. The slower
-programs (RNNs including dynamic_rnn, autoencoders, GAN, PTB, word2vec) are left to
-each test here under about 10 s."""
+first error. The slower programs (RNNs including dynamic_rnn, autoencoders, GAN, PTB,
+word2vec) are left to run_all.py, to keep each test here under about 10 s."""
 
 import os
 import runpy
