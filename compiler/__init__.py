@@ -156,6 +156,11 @@ contrib = _types.SimpleNamespace(rnn=_contrib.rnn, layers=_contrib.layers,
                                  seq2seq=_contrib.seq2seq)
 __all__ = ["contrib"]
 # -- end rnncells --
+# -- issue 14 / kmeans: tf.contrib.factorization.KMeans --
+from .frontend import factorization as _factorization  # noqa: E402
+
+contrib.factorization = _factorization
+# -- end kmeans --
 
 __all__ += [
     "add_to_collection", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
