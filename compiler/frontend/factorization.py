@@ -68,7 +68,7 @@ class KMeans:
         if distance_metric not in (SQUARED_EUCLIDEAN_DISTANCE, COSINE_DISTANCE):
             raise ValueError(f"KMeans: distance_metric must be {SQUARED_EUCLIDEAN_DISTANCE!r} "
                              f"or {COSINE_DISTANCE!r}, got {distance_metric!r}")
-        if initial_clusters == KMC2_INIT:
+        if isinstance(initial_clusters, str) and initial_clusters == KMC2_INIT:
             raise NotImplementedError("KMeans: initial_clusters=KMC2_INIT is not supported; "
                                       "use RANDOM_INIT, KMEANS_PLUS_PLUS_INIT or a tensor")
         if isinstance(initial_clusters, str) and initial_clusters not in (

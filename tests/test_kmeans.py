@@ -1,0 +1,219 @@
+"""`tf.contrib.factorization.KMeans` in the TF1 idiom (aymericdamien's k-means example):
+the six-tuple of `training_graph()`, `init_op` then training steps, on both backends.
+Centers and assignments are checked against numpy implementations of TF 1.15's update
+rules written here (full-batch Lloyd with its 1e-6 epsilon, the mini-batch running mean,
+cosine distance), and k-means++ finds the centers of a well-separated mixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import compiler as tf
+
+BACKENDS = [None, tf.ConfigProto(backend="interpret")]
+IDS = ["llvm", "interpret"]
+KMeans = tf.contrib.factorization.KMeans
+CENTRES = np.array([[0.0, 0.0, 0.0], [6.0, 6.0, 0.0], [0.0, 7.0, 5.0], [7.0, 0.0, 6.0]])
+
+
+def _mixture(n_per=60, seed=0):
+    rng = np.random.RandomState(seed)
+    pts = np.concatenate([c + 0.4 * rng.standard_normal((n_per, 3)) for c in CENTRES])
+    return pts[rng.permutation(len(pts))].astype(np.float32)
+
+
+def _np_assign(x, c, cosine):
+    if cosine:
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        cn = c / np.linalg.norm(c, axis=1, keepdims=True)
+        sim = x @ cn.T
+        return x, np.argmax(sim, 1), np.maximum(1 - sim.max(1), 0), 1 - x @ c.T
+    d = ((x[:, None, :] - c[None]) ** 2).sum(-1)
+    return x, np.argmin(d, 1), d.min(1), d
+
+
+def _np_lloyd(x, c, cosine):
+    """TF 1.15 `_full_batch_training_op`: sums / (counts + 1e-6), normalized for cosine."""
+    x, idx, _, _ = _np_assign(x, c, cosine)
+    k = len(c)
+    sums = np.stack([x[idx == j].sum(0) for j in range(k)])
+    counts = np.bincount(idx, minlength=k)[:, None]
+    new = sums / (counts + 1e-6)
+    return new / np.linalg.norm(new, axis=1, keepdims=True) if cosine else new
+
+
+def _np_mini_batch(x, c, n):
+    """TF 1.15 `_mini_batch_training_op`: c += (s - k c) / (n + k), n += k."""
+    _, idx, _, _ = _np_assign(x, c, False)
+    k = np.bincount(idx, minlength=len(c))
+    s = np.stack([x[idx == j].sum(0) for j in range(len(c))])
+    return c + (s - k[:, None] * c) / (n + k)[:, None], n + k
+
+
+def _run_idiom(data, steps, config, **kw):
+    """aymericdamien's program: returns (per-step avg distance, idx, final centers)."""
+    with tf.Graph().as_default():
+        X = tf.placeholder(tf.float32, shape=[None, data.shape[1]])
+        kmeans = KMeans(inputs=X, **kw)
+        (all_scores, cluster_idx, scores, cluster_centers_initialized, init_op,
+         train_op) = kmeans.training_graph()
+        cluster_idx = cluster_idx[0]
+        avg_distance = tf.reduce_mean(scores)
+        init_vars = tf.global_variables_initializer()
+        with tf.Session(config=config) as sess:
+            sess.run(init_vars, feed_dict={X: data})
+            assert not sess.run(cluster_centers_initialized)
+            sess.run(init_op, feed_dict={X: data})
+            assert sess.run(cluster_centers_initialized)
+            first = sess.run("clusters:0")
+            sess.run(init_op, feed_dict={X: data})  # a no-op once initialized
+            np.testing.assert_array_equal(sess.run("clusters:0"), first)
+            trace = []
+            for _ in range(steps):
+                _, d, idx = sess.run([train_op, avg_distance, cluster_idx],
+                                     feed_dict={X: data})
+                trace.append(d)
+            a, s = sess.run([all_scores[0], scores[0]], feed_dict={X: data})
+            return trace, idx, sess.run("clusters:0"), first, a, s
+
+
+@pytest.mark.parametrize("config", BACKENDS, ids=IDS)
+def test_idiom_kmeans_plus_plus_finds_the_mixture_centres(config):
+    data = _mixture()
+    trace, idx, centers, _, _, _ = _run_idiom(
+        data, 6, config, num_clusters=4, initial_clusters="kmeans_plus_plus", random_seed=3)
+    err = max(np.min(np.linalg.norm(centers - t, axis=1)) for t in CENTRES)
+    assert err < 0.2, centers
+    assert idx.dtype == np.int64 and idx.shape == (len(data),)
+    assert len(set(idx.tolist())) == 4
+    assert trace[-1] <= trace[0] + 1e-6 and trace[-1] < 0.6
+
+
+@pytest.mark.parametrize("config", BACKENDS, ids=IDS)
+def test_full_batch_matches_numpy_lloyd(config):
+    data = _mixture(seed=1)
+    c0 = data[:4].astype(np.float64)
+    steps = 3
+    trace, idx, centers, first, a, s = _run_idiom(data, steps, config, num_clusters=4,
+                                                  initial_clusters=data[:4])
+    np.testing.assert_allclose(first, data[:4])
+    c = c0
+    for _ in range(steps - 1):
+        c = _np_lloyd(data, c, False)
+    _, want_idx, want_s, _ = _np_assign(data, c, False)
+    np.testing.assert_array_equal(idx, want_idx)  # the last step's assignments
+    np.testing.assert_allclose(trace[-1], want_s.mean(), rtol=1e-4)
+    c = _np_lloyd(data, c, False)
+    np.testing.assert_allclose(centers, c, rtol=1e-4, atol=1e-4)
+    _, _, want_s, want_a = _np_assign(data, c, False)
+    np.testing.assert_allclose(a, want_a, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(s, want_s, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("config", BACKENDS, ids=IDS)
+def test_cosine_mini_batch_as_aymericdamien(config):
+    """distance_metric='cosine', use_mini_batch=True: TF1's running-mean update on the
+    normalized inputs, with counts starting at one."""
+    data = _mixture(seed=2) + 1.0
+    x = data / np.linalg.norm(data, axis=1, keepdims=True)
+    c0 = x[[0, 5, 9, 17]].astype(np.float64)
+    trace, idx, centers, first, a, s = _run_idiom(
+        data, 2, config, num_clusters=4, initial_clusters=data[[0, 5, 9, 17]],
+        distance_metric="cosine", use_mini_batch=True)
+    np.testing.assert_allclose(first, c0, rtol=1e-5)
+    c, n = c0, np.ones(4)
+    for _ in range(2):
+        _, want_idx, want_s, _ = _np_assign(data, c, True)
+        _, idx_now, _, _ = _np_assign(x, c, True)
+        ks = np.bincount(idx_now, minlength=4)
+        sums = np.stack([x[idx_now == j].sum(0) for j in range(4)])
+        c, n = c + (sums - ks[:, None] * c) / (n + ks)[:, None], n + ks
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_allclose(trace[-1], want_s.mean(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(centers, c, rtol=1e-4, atol=1e-5)
+    _, _, want_s, want_a = _np_assign(data, c, True)
+    np.testing.assert_allclose(a, want_a, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(s, want_s, rtol=1e-4, atol=1e-5)
+
+
+def test_mini_batch_euclidean_and_cosine_full_batch():
+    data = _mixture(seed=3)
+    _, _, centers, _, _, _ = _run_idiom(data, 2, None, num_clusters=4,
+                                        initial_clusters=data[:4], use_mini_batch=True)
+    c, n = data[:4].astype(np.float64), np.ones(4)
+    for _ in range(2):
+        c, n = _np_mini_batch(data, c, n)
+    np.testing.assert_allclose(centers, c, rtol=1e-4, atol=1e-4)
+    data = data + 1.0
+    _, _, centers, _, _, _ = _run_idiom(data, 2, None, num_clusters=4,
+                                        initial_clusters=data[:4], distance_metric="cosine")
+    c = data[:4] / np.linalg.norm(data[:4], axis=1, keepdims=True)
+    for _ in range(2):
+        c = _np_lloyd(data, c, True)
+    np.testing.assert_allclose(centers, c, rtol=1e-4, atol=1e-5)
+
+
+def test_random_init_draws_rows_of_the_data_and_names_tf1_variables():
+    data = _mixture(seed=4)
+    _, _, _, first, _, _ = _run_idiom(data, 1, None, num_clusters=5, random_seed=7)
+    rows = {tuple(r) for r in data.tolist()}
+    assert all(tuple(r) in rows for r in first.tolist())
+    with tf.Graph().as_default():
+        X = tf.placeholder(tf.float32, [None, 3])
+        KMeans(X, 3, use_mini_batch=True).training_graph()
+        names = [v.name for v in tf.global_variables()]
+        assert names == ["clusters:0", "initialized:0", "Variable:0"]
+        assert tf.trainable_variables() == []
+
+
+def test_clear_errors():
+    with tf.Graph().as_default():
+        X = tf.placeholder(tf.float32, [None, 3])
+        with pytest.raises(ValueError, match="distance_metric"):
+            KMeans(X, 3, distance_metric="manhattan")
+        with pytest.raises(ValueError, match="num_clusters must be a positive int"):
+            KMeans(X, 0)
+        with pytest.raises(ValueError, match="initial_clusters must be"):
+            KMeans(X, 3, initial_clusters="farthest")
+        with pytest.raises(ValueError, match=r"initial_clusters must be \[num_clusters, 3\]"):
+            KMeans(X, 3, initial_clusters=np.zeros((3, 2), np.float32))
+        with pytest.raises(NotImplementedError, match="KMC2"):
+            KMeans(X, 3, initial_clusters="kmc2")
+        with pytest.raises(NotImplementedError, match="mini_batch_steps_per_iteration"):
+            KMeans(X, 3, use_mini_batch=True, mini_batch_steps_per_iteration=4)
+        with pytest.raises(ValueError, match="static dim"):
+            KMeans(tf.placeholder(tf.float32, [None, None]), 3)
+        with pytest.raises(TypeError, match="must be float"):
+            KMeans(tf.placeholder(tf.int32, [None, 3]), 3)
+        with pytest.raises(ValueError, match=r"initial clusters must have shape \[3, 3\]"):
+            KMeans(X, 3, initial_clusters=lambda x, k: x[:2]).training_graph()
+        with pytest.raises(NotImplementedError, match="KMeansClustering"):
+            tf.contrib.factorization.KMeansClustering
+
+
+def test_kmeans_plus_plus_draws_in_proportion_to_squared_distance():
+    """With no retries, the first center is a uniform row and the second a row drawn with
+    probability D(x)^2 / sum D^2 (TF1's k-means++); 400 initializations, 5-sigma bounds."""
+    pts = np.array([[0.0], [1.0], [3.0], [10.0]], np.float32)
+    d2 = (pts - pts.T) ** 2
+    want = np.zeros((4, 4))  # P(first = i, second = j)
+    for i in range(4):
+        want[i] = 0.25 * d2[i] / d2[i].sum()
+    runs = 400
+    got = np.zeros((4, 4))
+    with tf.Graph().as_default():
+        X = tf.placeholder(tf.float32, [None, 1])
+        out = KMeans(X, 2, initial_clusters="kmeans_plus_plus",
+                     kmeans_plus_plus_num_retries=0).training_graph()
+        init_vars = tf.global_variables_initializer()
+        with tf.Session() as sess:
+            for _ in range(runs):
+                sess.run(init_vars)
+                sess.run(out[4], feed_dict={X: pts})
+                c = sess.run("clusters:0")[:, 0]
+                got[int(np.flatnonzero(pts[:, 0] == c[0])[0]),
+                    int(np.flatnonzero(pts[:, 0] == c[1])[0])] += 1
+    freq = got / runs
+    assert np.all(np.abs(freq - want) <= 5 * np.sqrt(want * (1 - want) / runs) + 1e-12), (
+        freq, want)
