@@ -189,18 +189,18 @@ def test_clear_errors():
         with pytest.raises(ValueError, match=r"initial clusters must have shape \[3, 3\]"):
             KMeans(X, 3, initial_clusters=lambda x, k: x[:2]).training_graph()
         with pytest.raises(NotImplementedError, match="KMeansClustering"):
-            tf.contrib.factorization.KMeansClustering
+            _ = tf.contrib.factorization.KMeansClustering
 
 
 def test_kmeans_plus_plus_draws_in_proportion_to_squared_distance():
     """With no retries, the first center is a uniform row and the second a row drawn with
-    probability D(x)^2 / sum D^2 (TF1's k-means++); 400 initializations, 5-sigma bounds."""
-    pts = np.array([[0.0], [1.0], [3.0], [10.0]], np.float32)
+    probability D(x)^2 / sum D^2 (TF1's k-means++); 2000 initializations, a chi-square bound."""
+    pts = np.array([[0.0], [1.0], [2.0], [3.5]], np.float32)
     d2 = (pts - pts.T) ** 2
     want = np.zeros((4, 4))  # P(first = i, second = j)
     for i in range(4):
         want[i] = 0.25 * d2[i] / d2[i].sum()
-    runs = 400
+    runs = 2000
     got = np.zeros((4, 4))
     with tf.Graph().as_default():
         X = tf.placeholder(tf.float32, [None, 1])
@@ -214,6 +214,7 @@ def test_kmeans_plus_plus_draws_in_proportion_to_squared_distance():
                 c = sess.run("clusters:0")[:, 0]
                 got[int(np.flatnonzero(pts[:, 0] == c[0])[0]),
                     int(np.flatnonzero(pts[:, 0] == c[1])[0])] += 1
-    freq = got / runs
-    assert np.all(np.abs(freq - want) <= 5 * np.sqrt(want * (1 - want) / runs) + 1e-12), (
-        freq, want)
+    cells = want > 0
+    assert np.all(got[~cells] == 0)  # a center is never drawn twice
+    chi2 = np.sum((got[cells] - runs * want[cells]) ** 2 / (runs * want[cells]))
+    assert chi2 < 35.0, (got / runs, want)  # 11 degrees of freedom: P(chi2 > 35) < 3e-4
