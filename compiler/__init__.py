@@ -160,6 +160,9 @@ __all__ = ["contrib"]
 from .frontend import factorization as _factorization  # noqa: E402
 
 contrib.factorization = _factorization
+# `from tensorflow.contrib.factorization import KMeans`, `from tensorflow.contrib import rnn`
+_sys.modules[__name__ + ".contrib"] = contrib
+_sys.modules[__name__ + ".contrib.factorization"] = _factorization
 # -- end kmeans --
 
 __all__ += [

@@ -218,3 +218,14 @@ def test_kmeans_plus_plus_draws_in_proportion_to_squared_distance():
     assert np.all(got[~cells] == 0)  # a center is never drawn twice
     chi2 = np.sum((got[cells] - runs * want[cells]) ** 2 / (runs * want[cells]))
     assert chi2 < 35.0, (got / runs, want)  # 11 degrees of freedom: P(chi2 > 35) < 3e-4
+
+
+def test_tf1_import_spellings():
+    """`from tensorflow.contrib.factorization import KMeans` and `from tensorflow.contrib
+    import rnn` work with only the package name changed."""
+    from compiler.contrib import rnn
+    from compiler.contrib.factorization import COSINE_DISTANCE
+    from compiler.contrib.factorization import KMeans as K
+
+    assert K is KMeans and COSINE_DISTANCE == "cosine"
+    assert rnn.BasicLSTMCell is tf.nn.rnn_cell.BasicLSTMCell
