@@ -26,7 +26,8 @@ the first three are tuples with one entry per input tensor, as TF1 (hence the id
   `c += (s - k c) / (n + k)` and `n += k` (TF1's `_mini_batch_training_op`).
 
 Not here: KMC2 initialization, `mini_batch_steps_per_iteration > 1`, the
-`KMeansClustering` estimator (each raises naming the argument). The per-center loop of
+`KMeansClustering` estimator (each raises naming the argument; the estimator's name
+raises AttributeError saying so). The per-center loop of
 k-means++ is unrolled in Python (num_clusters is static); its random draws are made
 before the loop, all at once.
 """
@@ -235,8 +236,8 @@ def _num_clusters(num_clusters, initial_clusters, dim):
 
 
 def __getattr__(name):
-    if name == "KMeansClustering":
-        raise NotImplementedError("tf.contrib.factorization.KMeansClustering (the estimator) "
+    if name == "KMeansClustering":  # an AttributeError, so hasattr() stays False
+        raise AttributeError("tf.contrib.factorization.KMeansClustering (the estimator) "
                                   "is not supported; use KMeans.training_graph()")
     raise AttributeError(name)
 
