@@ -180,8 +180,6 @@ def test_clear_errors():
             KMeans(X, 3, initial_clusters=np.zeros((3, 2), np.float32))
         with pytest.raises(NotImplementedError, match="KMC2"):
             KMeans(X, 3, initial_clusters="kmc2")
-        with pytest.raises(NotImplementedError, match="mini_batch_steps_per_iteration"):
-            KMeans(X, 3, use_mini_batch=True, mini_batch_steps_per_iteration=4)
         with pytest.raises(ValueError, match="static dim"):
             KMeans(tf.placeholder(tf.float32, [None, None]), 3)
         with pytest.raises(TypeError, match="must be float"):
@@ -229,3 +227,45 @@ def test_tf1_import_spellings():
 
     assert K is KMeans and COSINE_DISTANCE == "cosine"
     assert rnn.BasicLSTMCell is tf.nn.rnn_cell.BasicLSTMCell
+
+
+@pytest.mark.parametrize("config", BACKENDS, ids=IDS)
+@pytest.mark.parametrize("metric", ["squared_euclidean", "cosine"])
+def test_mini_batch_steps_per_iteration(config, metric):
+    """TF1's synced mini-batch: updates move `clusters_updated`; every `steps` training
+    steps it is copied (normalized for cosine) to `clusters`, the counts restart at 0."""
+    data = _mixture(seed=5) + 1.0
+    cosine = metric == "cosine"
+    x = data / np.linalg.norm(data, axis=1, keepdims=True) if cosine else data
+    steps, runs = 3, 7
+    c0 = x[[0, 5, 9, 17]].astype(np.float64)
+    with tf.Graph().as_default():
+        X = tf.placeholder(tf.float32, shape=[None, 3])
+        out = KMeans(X, 4, initial_clusters=data[[0, 5, 9, 17]], distance_metric=metric,
+                     use_mini_batch=True, mini_batch_steps_per_iteration=steps
+                     ).training_graph()
+        names = [v.name for v in tf.global_variables()]
+        assert names == ["clusters:0", "initialized:0", "clusters_updated:0",
+                         "update_in_steps:0", "Variable:0"]
+        with tf.Session(config=config) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(out[4], feed_dict={X: data})
+            got = []
+            for _ in range(runs):
+                idx = sess.run([out[5], out[1][0]], feed_dict={X: data})[1]
+                got.append((idx, sess.run(["clusters:0", "clusters_updated:0"])))
+    c, cu, n, left = c0, c0.copy(), np.zeros(4), steps
+    for idx, (gc, gcu) in got:
+        _, want_idx, _, _ = _np_assign(data, c, cosine)  # scored with the synced copy
+        np.testing.assert_array_equal(idx, want_idx)
+        if left <= 0:
+            c = cu / np.linalg.norm(cu, axis=1, keepdims=True) if cosine else cu.copy()
+            n, left = np.zeros(4), steps - 1
+        else:
+            left -= 1
+        ks = np.bincount(want_idx, minlength=4)
+        sums = np.stack([x[want_idx == j].sum(0) for j in range(4)])
+        cu = cu + (sums - ks[:, None] * cu) / np.maximum(n + ks, 1)[:, None]
+        n = n + ks
+        np.testing.assert_allclose(gc, c, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(gcu, cu, rtol=1e-4, atol=1e-5)

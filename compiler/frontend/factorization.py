@@ -11,8 +11,9 @@ the first three are tuples with one entry per input tensor, as TF1 (hence the id
   the nearest center, `scores` its distance (squared Euclidean, or `1 - x . c/|c|` for
   cosine, i.e. half the squared distance to the normalized center), clamped at 0.
 - variables: `clusters` [num_clusters, dim] (zeros until `init_op` runs), `initialized`
-  (bool), and with `use_mini_batch` a per-cluster int64 count starting at ones; none is
-  trainable.
+  (bool), and with `use_mini_batch` a per-cluster int64 count `Variable` (starting at
+  ones; at zeros with `mini_batch_steps_per_iteration > 1`, which also makes
+  `clusters_updated` and `update_in_steps`); none is trainable.
 - `init_op` chooses the centers once (a no-op after `initialized` is set): RANDOM_INIT
   gathers `num_clusters` rows at uniformly drawn indices (with replacement, as TF 1.15's
   `_random`); KMEANS_PLUS_PLUS_INIT picks the first row uniformly, then each further center
@@ -23,13 +24,17 @@ the first three are tuples with one entry per input tensor, as TF1 (hence the id
 - `training_op`, full batch (Lloyd): `clusters = sums / (counts + 1e-6)` over the
   assigned points (an empty cluster becomes 0, as TF1), l2-normalized for cosine.
   Mini-batch: per cluster with old count n and k new points of sum s,
-  `c += (s - k c) / (n + k)` and `n += k` (TF1's `_mini_batch_training_op`).
+  `c += (s - k c) / (n + k)` and `n += k` (TF1's `_mini_batch_training_op`). With
+  `mini_batch_steps_per_iteration = m > 1` that update moves `clusters_updated`, and each
+  step first runs TF1's sync: when `update_in_steps <= 0` the copy (normalized for
+  cosine) becomes `clusters`, the counts restart at 0 and `update_in_steps` at m - 1,
+  else `update_in_steps -= 1`. The scores of a step use `clusters` as it was before the
+  step (flowc's rule for reads within one run).
 
-Not here: KMC2 initialization, `mini_batch_steps_per_iteration > 1`, the
-`KMeansClustering` estimator (each raises naming the argument; the estimator's name
-raises AttributeError saying so). The per-center loop of
-k-means++ is unrolled in Python (num_clusters is static); its random draws are made
-before the loop, all at once.
+Not here: KMC2 initialization (NotImplementedError naming it) and the `KMeansClustering`
+estimator (its name raises AttributeError saying so). The per-center loop of k-means++
+is unrolled in Python (num_clusters is static); its random draws are made before the
+loop, all at once.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from .array_ops import one_hot, shape
 from .control_flow import group, name_scope
 from .core import convert_to_tensor, known_shape
 from .manip_ops import concat, gather, reshape, where_v2
-from .math_ops import cast, floor, log, matmul, maximum, minimum, negative
+from .math_ops import cast, floor, less_equal, log, matmul, maximum, minimum, negative
 from .nn import l2_normalize
 from .random_ops import random_uniform
 from .reduce_ops import argmax, argmin, reduce_max, reduce_min, reduce_sum
@@ -77,9 +82,6 @@ class KMeans:
             raise ValueError(f"KMeans: initial_clusters must be {RANDOM_INIT!r}, "
                              f"{KMEANS_PLUS_PLUS_INIT!r}, a callable or a tensor of centers, "
                              f"got {initial_clusters!r}")
-        if int(mini_batch_steps_per_iteration) != 1 and use_mini_batch:
-            raise NotImplementedError("KMeans: mini_batch_steps_per_iteration > 1 is not "
-                                      f"supported, got {mini_batch_steps_per_iteration}")
         if int(mini_batch_steps_per_iteration) < 1:
             raise ValueError("KMeans: mini_batch_steps_per_iteration must be >= 1, got "
                              f"{mini_batch_steps_per_iteration}")
@@ -87,6 +89,7 @@ class KMeans:
         self._num_clusters = _num_clusters(num_clusters, initial_clusters, self._dim)
         self._metric = distance_metric
         self._mini_batch = bool(use_mini_batch)
+        self._steps = int(mini_batch_steps_per_iteration) if use_mini_batch else 1
         self._seed = random_seed
         retries = int(kmeans_plus_plus_num_retries)
         if retries < 0:
@@ -104,12 +107,20 @@ class KMeans:
         clusters = Variable(np.zeros((k, d), dtype.np), trainable=False,
                             name=CLUSTERS_VAR_NAME)
         initialized = Variable(False, trainable=False, name="initialized")
-        counts = (Variable(np.ones((k,), np.int64), trainable=False) if self._mini_batch
-                  else None)
+        updated = steps = None
+        if self._steps > 1:  # TF1: a working copy, synced every `steps` training steps
+            updated = Variable(np.zeros((k, d), dtype.np), trainable=False,
+                               name="clusters_updated")
+            steps = Variable(np.int64(self._steps), trainable=False, name="update_in_steps")
+        counts = (Variable(np.full((k,), int(self._steps == 1), np.int64), trainable=False)
+                  if self._mini_batch else None)
         with name_scope("kmeans_init"):
             chosen = self._initial_centers(inputs, dtype)
             kept = where_v2(initialized, clusters, chosen)
-            init_op = group(assign(clusters, kept), assign(initialized, True))
+            assigns = [assign(clusters, kept), assign(initialized, True)]
+            if updated is not None:
+                assigns.append(assign(updated, where_v2(initialized, updated, chosen)))
+            init_op = group(*assigns)
         all_scores, cluster_idx, scores = [], [], []
         for x in inputs:
             a, i, s = self._assign(x, clusters)
@@ -117,7 +128,11 @@ class KMeans:
             cluster_idx.append(i)
             scores.append(s)
         with name_scope("kmeans_train"):
-            training_op = self._training_op(inputs, cluster_idx, clusters, counts)
+            if updated is None:
+                training_op = self._training_op(inputs, cluster_idx, clusters, counts)
+            else:
+                training_op = self._synced_training_op(inputs, cluster_idx, clusters,
+                                                       updated, steps, counts)
         return (tuple(all_scores), tuple(cluster_idx), tuple(scores), initialized, init_op,
                 training_op)
 
@@ -133,7 +148,25 @@ class KMeans:
         return all_scores, argmin(all_scores, axis=1), maximum(reduce_min(all_scores, axis=1),
                                                                0.0)
 
-    def _training_op(self, inputs, cluster_idx, clusters, counts):
+    def _synced_training_op(self, inputs, cluster_idx, clusters, updated, steps, counts):
+        """TF1's `_mini_batch_sync_updates_op` then `_mini_batch_training_op` on the
+        working copy: when `update_in_steps <= 0` the copy (normalized for cosine) becomes
+        `clusters`, the counts restart at 0 and `update_in_steps` at steps - 1; else
+        `update_in_steps -= 1`. The mini-batch update then moves the copy."""
+        sync = less_equal(steps, 0)
+        copy = l2_normalize(updated, axis=1) if self._metric == COSINE_DISTANCE else updated
+        counts_now = where_v2(sync, counts * 0, counts)
+        total, added = self._batch_sums(inputs, cluster_idx)
+        k, dtype = self._num_clusters, inputs[0].dtype
+        n = cast(counts_now, dtype) + added
+        step = (total - reshape(added, [k, 1]) * updated) / reshape(maximum(n, 1.0), [k, 1])
+        return group(assign(steps, where_v2(sync, steps * 0 + (self._steps - 1), steps - 1)),
+                     assign(clusters, where_v2(sync, copy, clusters)),
+                     assign(counts, counts_now + cast(added, T.int64)),
+                     assign(updated, updated + step))
+
+    def _batch_sums(self, inputs, cluster_idx):
+        """(per-cluster sums of the assigned points [k, dim], their counts [k])."""
         k = self._num_clusters
         dtype = inputs[0].dtype
         sums, new = [], []
@@ -144,6 +177,12 @@ class KMeans:
         total, added = sums[0], new[0]
         for s, c in zip(sums[1:], new[1:]):
             total, added = total + s, added + c
+        return total, added
+
+    def _training_op(self, inputs, cluster_idx, clusters, counts):
+        k = self._num_clusters
+        dtype = inputs[0].dtype
+        total, added = self._batch_sums(inputs, cluster_idx)
         if not self._mini_batch:
             centers = total / (reshape(added, [k, 1]) + 1e-6)
             if self._metric == COSINE_DISTANCE:
