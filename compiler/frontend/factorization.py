@@ -33,8 +33,8 @@ the first three are tuples with one entry per input tensor, as TF1 (hence the id
 
 Not here: KMC2 initialization (NotImplementedError naming it) and the `KMeansClustering`
 estimator (its name raises AttributeError saying so). The per-center loop of k-means++
-is unrolled in Python (num_clusters is static); its random draws are made before the
-loop, all at once.
+is a `tf.while_loop` (one iteration per center; a draw in iteration j uses the run
+counter folded with j).
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ import numpy as np
 
 from ..ir import dtypes as T
 from .array_ops import one_hot, shape
-from .control_flow import group, name_scope
-from .core import convert_to_tensor, known_shape
-from .manip_ops import concat, gather, reshape, where_v2
-from .math_ops import cast, floor, less_equal, log, matmul, maximum, minimum, negative
+from .array_ops import range as range_
+from .control_flow import group, name_scope, while_loop
+from .core import constant, convert_to_tensor, known_shape, stack
+from .manip_ops import broadcast_to, concat, gather, reshape, where_v2
+from .math_ops import cast, equal, floor, less_equal, log, matmul, maximum, minimum, negative
 from .nn import l2_normalize
 from .random_ops import random_uniform
 from .reduce_ops import argmax, argmin, reduce_max, reduce_min, reduce_sum
@@ -212,23 +213,32 @@ class KMeans:
         return centers
 
     def _kmeans_plus_plus(self, points):
-        """TF1's k-means++ (see the module docstring), unrolled over the k centers."""
-        k, m = self._num_clusters, 1 + self._retries
+        """TF1's k-means++ (see the module docstring): one `while_loop` iteration per
+        center after the first, each drawing afresh."""
+        k, m, d = self._num_clusters, 1 + self._retries, self._dim
         n = shape(points)[0]
         first = gather(points, _uniform_indices(points, [1], self._seed))  # [1, d]
-        u = random_uniform([k, m, n], dtype=T.float64, seed=self._seed + 1)
-        # exponential race: argmax(w / -log u) is distributed in proportion to w
-        race = negative(log(maximum(u, 1e-300)))
-        centers = first
+        slots = reshape(range_(k), [k, 1])
+        start_centers = where_v2(equal(slots, 0), broadcast_to(first, [k, d]),
+                                 0.0 * broadcast_to(first, [k, d]))
         best = cast(reduce_min(_squared_distances(points, first), axis=1), T.float64)
-        for j in range(1, k):
-            keys = reshape(best, [1, -1]) / race[j]  # [m, n]
+        seed = self._seed + 1
+
+        def body(j, centers, best):
+            u = random_uniform(stack([m, n]), dtype=T.float64, seed=seed)
+            # exponential race: argmax(w / -log u) is distributed in proportion to w
+            keys = reshape(best, [1, -1]) / negative(log(maximum(u, 1e-300)))  # [m, n]
             pick = gather(points, argmax(keys, axis=1))  # [m, d]
             dist = cast(_squared_distances(points, pick), T.float64)  # [n, m]
             pot = reduce_sum(minimum(dist, reshape(best, [-1, 1])), axis=0)  # [m]
             win = argmin(pot, axis=0)
-            centers = concat([centers, reshape(gather(pick, win), [1, self._dim])], 0)
-            best = minimum(best, gather(dist, win, axis=1))
+            center = broadcast_to(reshape(gather(pick, win), [1, d]), [k, d])
+            centers = where_v2(equal(slots, j), center, centers)
+            return j + 1, centers, minimum(best, gather(dist, win, axis=1))
+
+        _, centers, _ = while_loop(lambda j, c, b: j < k, body,
+                                   (constant(1, T.int32), start_centers, best),
+                                   back_prop=False, name="kmeans_plus_plus")
         return centers
 
 
