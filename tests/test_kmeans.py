@@ -269,3 +269,13 @@ def test_mini_batch_steps_per_iteration(config, metric):
         n = n + ks
         np.testing.assert_allclose(gc, c, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(gcu, cu, rtol=1e-4, atol=1e-5)
+
+
+def test_kmeans_plus_plus_graph_does_not_grow_with_num_clusters():
+    sizes = []
+    for k in (3, 40):
+        with tf.Graph().as_default() as g:
+            X = tf.placeholder(tf.float32, [None, 3])
+            KMeans(X, k, initial_clusters="kmeans_plus_plus").training_graph()
+            sizes.append(len(g.get_operations()))
+    assert sizes[0] == sizes[1], sizes
