@@ -279,3 +279,25 @@ def test_kmeans_plus_plus_graph_does_not_grow_with_num_clusters():
             KMeans(X, k, initial_clusters="kmeans_plus_plus").training_graph()
             sizes.append(len(g.get_operations()))
     assert sizes[0] == sizes[1], sizes
+
+
+def test_list_of_inputs_is_one_data_set():
+    """A list of input tensors gives one score tuple entry per input; the Lloyd step
+    pools their points."""
+    data = _mixture(seed=6)
+    a, b = data[:100], data[100:]
+    with tf.Graph().as_default():
+        A = tf.placeholder(tf.float32, [None, 3])
+        B = tf.placeholder(tf.float32, [None, 3])
+        out = KMeans([A, B], 4, initial_clusters=data[:4]).training_graph()
+        assert len(out[0]) == len(out[1]) == len(out[2]) == 2
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            feed = {A: a, B: b}
+            sess.run(out[4], feed)
+            ia, ib = sess.run([out[5], out[1][0], out[1][1]], feed)[1:]
+            centers = sess.run("clusters:0")
+    _, want, _, _ = _np_assign(data, data[:4].astype(np.float64), False)
+    np.testing.assert_array_equal(np.concatenate([ia, ib]), want)
+    np.testing.assert_allclose(centers, _np_lloyd(data, data[:4].astype(np.float64), False),
+                               rtol=1e-4, atol=1e-4)
