@@ -186,8 +186,8 @@ def test_clear_errors():
             KMeans(tf.placeholder(tf.int32, [None, 3]), 3)
         with pytest.raises(ValueError, match=r"initial clusters must have shape \[3, 3\]"):
             KMeans(X, 3, initial_clusters=lambda x, k: x[:2]).training_graph()
-        with pytest.raises(AttributeError, match="KMeansClustering.*not supported"):
-            _ = tf.contrib.factorization.KMeansClustering
+        with pytest.raises(NotImplementedError, match="feature_columns"):
+            tf.contrib.factorization.KMeansClustering(3, feature_columns=[])
 
 
 def test_kmeans_plus_plus_draws_in_proportion_to_squared_distance():
@@ -301,3 +301,51 @@ def test_list_of_inputs_is_one_data_set():
     np.testing.assert_array_equal(np.concatenate([ia, ib]), want)
     np.testing.assert_allclose(centers, _np_lloyd(data, data[:4].astype(np.float64), False),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_kmeans_clustering_estimator(tmp_path):
+    """TF1's KMeansClustering loop: each `train(input_fn)` builds the graph again from
+    the checkpoint and runs one Lloyd step on the one batch (given centers need no batch
+    to initialize). Centers, score and predictions against numpy."""
+    data = _mixture(seed=7)
+    init = data[:4]
+
+    def input_fn():
+        return tf.data.Dataset.from_tensors(data)
+
+    kmeans = tf.contrib.factorization.KMeansClustering(
+        num_clusters=4, model_dir=str(tmp_path), initial_clusters=init,
+        use_mini_batch=False)
+    c = init.astype(np.float64)
+    for _ in range(3):
+        kmeans.train(input_fn)
+        c = _np_lloyd(data, c, False)
+        np.testing.assert_allclose(kmeans.cluster_centers(), c, rtol=1e-4, atol=1e-4)
+    _, idx, dist, _ = _np_assign(data, c, False)
+    np.testing.assert_allclose(kmeans.score(input_fn), dist.sum(), rtol=1e-4)
+    np.testing.assert_array_equal(np.array(list(kmeans.predict_cluster_index(input_fn))),
+                                  idx)
+    assert len(list(kmeans.transform(input_fn))[0]) == 4
+
+
+def test_kmeans_clustering_random_init_and_relative_tolerance(tmp_path):
+    """A random initialization spends the one batch (TF1's hook runs `init_op` first), so
+    the first `train` leaves rows of the data; with a repeated input and
+    `relative_tolerance` training stops by itself once the loss settles."""
+    data = _mixture(seed=8)
+    kmeans = tf.contrib.factorization.KMeansClustering(
+        num_clusters=4, model_dir=str(tmp_path / "a"), use_mini_batch=False, seed=3)
+    kmeans.train(lambda: tf.data.Dataset.from_tensors(data))
+    first = kmeans.cluster_centers()
+    rows = {tuple(r) for r in data.tolist()}
+    assert all(tuple(r) in rows for r in first.tolist())
+    kmeans.train(lambda: tf.data.Dataset.from_tensors(data))
+    np.testing.assert_allclose(kmeans.cluster_centers(), _np_lloyd(data, first, False),
+                               rtol=1e-4, atol=1e-4)
+    tol = tf.contrib.factorization.KMeansClustering(
+        num_clusters=4, model_dir=str(tmp_path / "b"), initial_clusters="kmeans_plus_plus",
+        use_mini_batch=False, relative_tolerance=1e-4)
+    tol.train(lambda: tf.data.Dataset.from_tensors(data).repeat())  # ends by itself
+    assert 2 <= tf.train.load_variable(str(tmp_path / "b"), "global_step") < 50
+    err = max(np.min(np.linalg.norm(tol.cluster_centers() - t, axis=1)) for t in CENTRES)
+    assert err < 0.2

@@ -31,8 +31,8 @@ the first three are tuples with one entry per input tensor, as TF1 (hence the id
   else `update_in_steps -= 1`. The scores of a step use `clusters` as it was before the
   step (flowc's rule for reads within one run).
 
-Not here: KMC2 initialization (NotImplementedError naming it) and the `KMeansClustering`
-estimator (its name raises AttributeError saying so). The per-center loop of k-means++
+Not here: KMC2 initialization (NotImplementedError naming it). The `KMeansClustering`
+estimator over this graph is compiler/estimator/kmeans.py. The per-center loop of k-means++
 is a `tf.while_loop` (one iteration per center; a draw in iteration j uses the run
 counter folded with j).
 """
@@ -282,13 +282,6 @@ def _num_clusters(num_clusters, initial_clusters, dim):
             or num_clusters < 1:
         raise ValueError(f"KMeans: num_clusters must be a positive int, got {num_clusters!r}")
     return int(num_clusters)
-
-
-def __getattr__(name):
-    if name == "KMeansClustering":  # an AttributeError, so hasattr() stays False
-        raise AttributeError("tf.contrib.factorization.KMeansClustering (the estimator) "
-                                  "is not supported; use KMeans.training_graph()")
-    raise AttributeError(name)
 
 
 __all__ = ["KMeans", "SQUARED_EUCLIDEAN_DISTANCE", "COSINE_DISTANCE", "RANDOM_INIT",
