@@ -156,6 +156,17 @@ contrib = _types.SimpleNamespace(rnn=_contrib.rnn, layers=_contrib.layers,
                                  seq2seq=_contrib.seq2seq)
 __all__ = ["contrib"]
 # -- end rnncells --
+# -- issue 14 / kmeans: tf.contrib.factorization.KMeans --
+from .estimator.kmeans import KMeansClustering as _KMeansClustering  # noqa: E402
+from .frontend import factorization as _factorization  # noqa: E402
+
+contrib.factorization = _types.SimpleNamespace(
+    **{_n: getattr(_factorization, _n) for _n in _factorization.__all__},
+    KMeansClustering=_KMeansClustering)
+# `from tensorflow.contrib.factorization import KMeans`, `from tensorflow.contrib import rnn`
+_sys.modules[__name__ + ".contrib"] = contrib
+_sys.modules[__name__ + ".contrib.factorization"] = contrib.factorization
+# -- end kmeans --
 
 __all__ += [
     "add_to_collection", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",

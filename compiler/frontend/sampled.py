@@ -12,14 +12,14 @@ weigh 0, the others `unigram ** distortion`; with `num_shards` only the shard's 
 kept, in order, a draw of index i is the id `i * num_shards + shard`, and `P(c)` is the
 weight at index c over their sum, 0 past the end, as TF1's `Probability`). With
 `unique=False` the `num_sampled` draws are kept as they come and a class's expected count
-is `P(c) * num_sampled`. With `unique=True` TF1 draws until it has `num_sampled` distinct
-classes and the expected count is `-expm1(num_tries * log1p(-P(c)))`; flowc draws a fixed
-pool of `POOL_FACTOR * num_sampled + POOL_EXTRA` values and keeps the first `num_sampled`
-distinct ones in draw order (which is TF1's rejection sampling as long as the pool holds
-that many distinct values). `num_tries` is the position of the last one kept. Should the
-pool hold too few distinct values (only when `num_sampled` is close to the number of
-classes that can be drawn) the missing samples are the pool's first value, counted as
-drawn with the whole pool.
+is `P(c) * num_sampled`. With `unique=True` flowc
+draws as TF1's RangeSampler: one class per iteration of a `while_loop` until
+`num_sampled` distinct classes are kept, in draw order, `num_tries` counting every draw
+(each iteration's draw uses the run counter folded with the iteration, so iterations and
+runs draw afresh); the expected count is TF1's ExpectedCountHelper: `P(c) * num_sampled`
+when `num_tries == num_sampled` (no draw repeated), else
+`-expm1(num_tries * log1p(-P(c)))`. Asking for more distinct classes than can be drawn
+is an error when the graph is built (the loop would not end).
 
 The losses follow TF1's `_compute_sampled_logits`: the true and sampled classes' rows of
 `weights` and `biases` are looked up with `embedding_lookup` (so their gradients are
@@ -33,12 +33,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import dtypes as T
+from .control_flow import while_loop
 from .core import constant, convert_to_tensor, known_shape, make, op_scope
 from .embedding import embedding_lookup
 from .reduce_ops import reduce_any
-
-POOL_FACTOR = 4
-POOL_EXTRA = 64
 
 
 def _draws(n, seed):
@@ -74,37 +72,33 @@ def _uniform_prob(ids, range_max):
                         constant(1.0 / range_max, T.float64)])
 
 
-def _unique_first(pool, k, num_sampled):
-    """The first `num_sampled` distinct values of the float64 pool [k] in draw order,
-    and the number of draws that took (float64 scalar)."""
-    col = make("reshape", [pool], shape=(k, 1))
-    row = make("reshape", [pool], shape=(1, k))
-    i = make("iota", [], shape=(k, k), axis=0, dtype=T.int32)
-    j = make("iota", [], shape=(k, k), axis=1, dtype=T.int32)
-    dup = make("logical_and", [make("equal", [col, row]), make("less", [j, i])])
-    seen = reduce_any(dup, axis=1)
-    first = make("cast", [make("logical_not", [seen])], dtype=T.float64)  # [k]
-    upto = make("cast", [make("less_equal", [j, i])], dtype=T.float64)  # [i, j]: j <= i
-    rank = make("reduce_sum", [make("mul", [upto, make("reshape", [first], shape=(1, k))])],
-                axes=(1,), keepdims=False)  # distinct values among draws 0..i
-    m = make("iota", [], shape=(num_sampled, 1), axis=0, dtype=T.float64)
-    want = make("add", [m, constant(1.0, T.float64)])
-    pick = make("mul", [make("cast", [make("equal", [make("reshape", [rank], shape=(1, k)),
-                                                     want])], dtype=T.float64),
-                        make("reshape", [first], shape=(1, k))])  # [num_sampled, k]
-    found = make("reduce_sum", [pick], axes=(1,), keepdims=False)
-    first_value = make("slice", [pool], begin=(0,), size=(1,), stride=(1,))
-    picked = make("reduce_sum", [make("mul", [pick, row])], axes=(1,), keepdims=False)
-    missing = make("sub", [constant(1.0, T.float64), found])
-    values = make("add", [picked, make("mul", [missing, first_value])])
-    position = make("add", [make("iota", [], shape=(1, k), axis=1, dtype=T.float64),
-                            constant(1.0, T.float64)])
-    last = make("slice", [pick], begin=(num_sampled - 1, 0), size=(1, k), stride=(1, 1))
-    tries = make("reduce_sum", [make("mul", [last, position])], axes=None, keepdims=False)
-    all_found = make("reduce_sum", [last], axes=None, keepdims=False)
-    tries = make("add", [tries, make("mul", [make("sub", [constant(1.0, T.float64),
-                                                          all_found]),
-                                             constant(float(k), T.float64)])])
+def _unique_draws(ids_of, range_max, num_sampled, seed):
+    """TF1's unique sampling as a `while_loop`: draw one class per iteration until
+    `num_sampled` distinct classes are kept, in draw order. Returns the float64 values
+    [num_sampled] and the number of draws (float64 scalar). A draw of iteration k uses the
+    run counter folded with k, so every iteration and every run draws afresh."""
+    from .random_ops import _draw, get_seed
+    graph_seed, op_seed = get_seed(seed)
+    slots = make("iota", [], shape=(num_sampled,), axis=0, dtype=T.int32)
+
+    def more(picks, tries, values):
+        return make("less", [picks, constant(num_sampled, T.int32)])
+
+    def draw(picks, tries, values):
+        u = _draw("random_uniform", (1,), T.float64, graph_seed, op_seed)
+        v = make("reshape", [ids_of(u, range_max)], shape=())
+        kept = make("less", [slots, picks])
+        dup = reduce_any(make("logical_and", [kept, make("equal", [values, v])]), axis=0)
+        fresh = make("logical_not", [dup])
+        here = make("logical_and", [make("equal", [slots, picks]), fresh])
+        values = make("select", [here, make("broadcast", [v], shape=(num_sampled,)), values])
+        picks = make("add", [picks, make("cast", [fresh], dtype=T.int32)])
+        return picks, make("add", [tries, constant(1.0, T.float64)]), values
+
+    start = (constant(0, T.int32), constant(0.0, T.float64),
+             constant(np.zeros(num_sampled), T.float64))
+    _, tries, values = while_loop(more, draw, start, back_prop=False,
+                                  name="unique_sampling")
     return values, tries
 
 
@@ -128,8 +122,7 @@ def _sampler(kind, true_classes, num_true, num_sampled, unique, range_max, seed,
     prob_of = prob_of or (_log_uniform_prob if kind == "log_uniform" else _uniform_prob)
     with op_scope(name, opname.title().replace("_", ""), [labels]):
         if unique:
-            k = POOL_FACTOR * num_sampled + POOL_EXTRA
-            values, tries = _unique_first(ids_of(_draws(k, seed), range_max), k, num_sampled)
+            values, tries = _unique_draws(ids_of, range_max, num_sampled, seed)
         else:
             values = ids_of(_draws(num_sampled, seed), range_max)
             tries = None
@@ -139,9 +132,12 @@ def _sampler(kind, true_classes, num_true, num_sampled, unique, range_max, seed,
             p = prob_of(ids, range_max)
             if tries is None:
                 count = make("mul", [p, constant(float(num_sampled), T.float64)])
-            else:
+            else:  # TF1's ExpectedCountHelper: p * num_sampled when no draw repeated
                 log_miss = make("log1p", [make("neg", [p])])
-                count = make("neg", [make("expm1", [make("mul", [tries, log_miss])])])
+                count = make("select", [
+                    make("equal", [tries, constant(float(num_sampled), T.float64)]),
+                    make("mul", [p, constant(float(num_sampled), T.float64)]),
+                    make("neg", [make("expm1", [make("mul", [tries, log_miss])])])])
             return make("cast", [count], dtype=T.float32, name=out_name)
 
         return (sampled, expected(labels, "true_expected_count"),
