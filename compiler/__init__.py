@@ -157,6 +157,12 @@ contrib = _types.SimpleNamespace(rnn=_contrib.rnn, layers=_contrib.layers,
 __all__ = ["contrib"]
 # -- end rnncells --
 
+# -- issue 14 / cudnn: tf.contrib.cudnn_rnn (CudnnLSTM/GRU/RNNTanh/RNNRelu on dynamic_rnn) --
+from .frontend.cudnn_rnn import cudnn_rnn as _cudnn_rnn  # noqa: E402
+
+contrib.cudnn_rnn = _cudnn_rnn
+# -- end cudnn --
+
 __all__ += [
     "add_to_collection", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
     "AUTO_REUSE", "bool", "bool_", "broadcast_to", "compat", "compile", "CompileOptions", "dump",
