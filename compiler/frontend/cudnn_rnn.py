@@ -351,7 +351,7 @@ class _CudnnSimple(_CudnnRNN):
 
     def _cell(self, depth, kinit, binit):
         n = self._num_units
-        cell = _CompatibleRNNCell(n, activation=type(self)._activation,
+        cell = CudnnCompatibleRNNCell(n, activation=type(self)._activation,
                                   kernel_init=_CanonicalKernel(kinit, depth, n, 1),
                                   bias_init=_SummedBias(binit))
         cell._dtype = self._dtype
@@ -372,7 +372,7 @@ class CudnnRNNRelu(_CudnnSimple):
     _activation = staticmethod(relu)
 
 
-class _CompatibleRNNCell(BasicRNNCell):
+class CudnnCompatibleRNNCell(BasicRNNCell):
     """BasicRNNCell (`basic_rnn_cell/kernel`, `bias`) with the layer's initializers, as
     TF1's saveable names cuDNN's tanh/relu RNN weights."""
 
