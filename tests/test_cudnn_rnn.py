@@ -315,3 +315,30 @@ def test_clear_errors():
     layer(x)
     with pytest.raises(ValueError, match="built for input depth 3"):
         layer(fc.placeholder(fc.float32, [4, 2, 5], name="y"))
+
+
+def test_emulated_cuda_backend_bidirectional_gru_and_gradient():
+    """The same layer and its gradient on the CUDA backend (run on the CPU through
+    tests/cuda_emulator.py) agree with the interpreter: nothing is GPU-specific."""
+    from cuda_emulator import emulated_gpu
+    layer = fc.contrib.cudnn_rnn.CudnnGRU(1, 3, direction="bidirectional")
+    x = fc.placeholder(fc.float32, [None, None, 2], name="x")
+    out, (h,) = layer(x, sequence_lengths=[4, 1])
+    loss = fc.reduce_sum(out ** 2) + fc.reduce_sum(h)
+    weights = layer.trainable_variables
+    fetches = [out, h, loss] + fc.gradients(loss, weights + [x])
+    xv = RNG.standard_normal((4, 2, 2)).astype(np.float32)
+    results = {}
+    with emulated_gpu():
+        for device in ("interpret", "gpu"):
+            config = fc.ConfigProto(backend="interpret") if device == "interpret" \
+                else fc.ConfigProto(device="gpu")
+            with fc.Session(config=config) as sess:
+                sess.run(fc.global_variables_initializer())
+                if device == "interpret":
+                    values = sess.run(weights)
+                for v, value in zip(weights, values):
+                    v.load(value, sess)
+                results[device] = sess.run(fetches, {x: xv})
+    for g, w in zip(results["gpu"], results["interpret"]):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
