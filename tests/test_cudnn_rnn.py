@@ -282,20 +282,25 @@ def test_small_training_run_converges():
 
 
 def test_dropout_only_while_training_and_reuse():
-    """dropout acts between layers only with training=True; a second call shares the
-    variables (and time_major=False transposes)."""
+    """dropout acts between layers only with training=True (a Python bool, or a bool
+    tensor deciding per run); a second call shares the variables (and time_major=False
+    transposes)."""
     layer = fc.contrib.cudnn_rnn.CudnnRNNTanh(2, 5, dropout=0.5, seed=1)
     x = fc.placeholder(fc.float32, [4, 3, 2], name="x")
     train_out, _ = layer(x)
     eval_out, _ = layer(x, training=False)
     batch_major, _ = layer(fc.transpose(x, [1, 0, 2]), time_major=False, training=False)
+    is_training = fc.placeholder_with_default(True, [], name="is_training")
+    switched, _ = layer(x, training=is_training)
     assert len(fc.global_variables()) == 4
     xv = RNG.standard_normal((4, 3, 2)).astype(np.float32)
     with fc.Session() as sess:
         sess.run(fc.global_variables_initializer())
-        a, b, c = sess.run([train_out, eval_out, batch_major], {x: xv})
-    assert not np.allclose(a, b)
+        a, b, c, d = sess.run([train_out, eval_out, batch_major, switched], {x: xv})
+        e = sess.run(switched, {x: xv, is_training: False})
+    assert not np.allclose(a, b) and not np.allclose(d, b)
     np.testing.assert_allclose(c.transpose(1, 0, 2), b, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(e, b, rtol=1e-6, atol=1e-6)
 
 
 def test_clear_errors():

@@ -37,7 +37,7 @@ from ..ir import dtypes as T
 from .core import convert_to_tensor, known_shape, stack
 from .init_ops import Initializer, constant_initializer, glorot_uniform_initializer
 from .manip_ops import concat, split, transpose, unstack
-from .math_ops import add, matmul, sigmoid
+from .math_ops import add, cast, matmul, sigmoid
 from .nn import relu
 from .random_ops import dropout as _dropout
 from .rnn import BasicRNNCell, GRUCell, LSTMCell, LSTMStateTuple
@@ -282,8 +282,8 @@ class _CudnnRNN:
     def _run(self, x, states, lengths, time_major, training):
         finals, cur, dirs = [], x, self.num_dirs
         for layer in range(self._num_layers):
-            if layer > 0 and training and self._dropout > 0:
-                cur = _dropout(cur, rate=self._dropout, seed=self._seed)
+            if layer > 0 and self._dropout > 0:
+                cur = self._drop(cur, training)
             init = None if states is None else states[layer * dirs:(layer + 1) * dirs]
             cells = self._cells[layer]
             if dirs == 1:
@@ -306,6 +306,18 @@ class _CudnnRNN:
         if self._rnn_mode == CUDNN_LSTM:
             return cur, (stack([s.h for s in finals], 0), stack([s.c for s in finals], 0))
         return cur, (stack([convert_to_tensor(s) for s in finals], 0),)
+
+    def _drop(self, x, training):
+        """Dropout between layers: a Python `training` decides now; a bool tensor
+        decides per run (keep probability 1 - rate * training)."""
+        if isinstance(training, (bool, int)) or training is None:
+            return _dropout(x, rate=self._dropout, seed=self._seed) if training else x
+        flag = convert_to_tensor(training)
+        if flag.dtype is not T.bool:
+            raise TypeError(f"{type(self).__name__}: training must be a Python bool or a "
+                            f"bool tensor, got {flag.dtype.name} {flag.name!r}")
+        keep = 1.0 - self._dropout * cast(flag, x.dtype)
+        return _dropout(x, keep_prob=keep, seed=self._seed)
 
     def _make_cell(self, layer):
         depth = self._input_size if layer == 0 else self._num_units * self.num_dirs
