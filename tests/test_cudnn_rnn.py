@@ -347,3 +347,35 @@ def test_emulated_cuda_backend_bidirectional_gru_and_gradient():
                 results[device] = sess.run(fetches, {x: xv})
     for g, w in zip(results["gpu"], results["interpret"]):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_checkpoint_moves_to_the_compatible_cells(tmp_path):
+    """TF1's workflow: train with CudnnLSTM, save (TF1's V2 format, keys as TF1's
+    CudnnLSTM saveable writes them), rebuild the model on CPU with
+    CudnnCompatibleLSTMCell and restore: the same outputs. The idiomatic readout
+    `outputs[-1]` of a batch-major input transposed to time-major is used."""
+    xv = RNG.standard_normal((2, 5, 3)).astype(np.float32)
+    prefix = str(tmp_path / "model.ckpt")
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 5, 3], name="x")
+        lstm = fc.contrib.cudnn_rnn.CudnnLSTM(2, 4)
+        outputs, _ = lstm(fc.transpose(x, [1, 0, 2]))
+        last = outputs[-1]
+        with fc.Session() as sess:
+            sess.run(fc.global_variables_initializer())
+            want = sess.run(last, {x: xv})
+            path = fc.train.Saver().save(sess, prefix)
+    names = sorted(name for name, _ in fc.train.list_variables(path))
+    assert names == [f"cudnn_lstm/rnn/multi_rnn_cell/cell_{k}/cudnn_compatible_lstm_cell/{v}"
+                     for k in (0, 1) for v in ("bias", "kernel")]
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 5, 3], name="x")
+        with fc.variable_scope("cudnn_lstm"):
+            cells = [fc.contrib.cudnn_rnn.CudnnCompatibleLSTMCell(4) for _ in range(2)]
+            outputs, _ = fc.nn.dynamic_rnn(fc.nn.rnn_cell.MultiRNNCell(cells),
+                                           fc.transpose(x, [1, 0, 2]), dtype=fc.float32,
+                                           time_major=True)
+        with fc.Session() as sess:
+            fc.train.Saver().restore(sess, path)
+            got = sess.run(outputs[-1], {x: xv})
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
