@@ -379,3 +379,20 @@ def test_checkpoint_moves_to_the_compatible_cells(tmp_path):
             fc.train.Saver().restore(sess, path)
             got = sess.run(outputs[-1], {x: xv})
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_training_step_compiled_once_for_every_sequence_length():
+    """A 2-layer bidirectional CudnnLSTM training step (forward and backward while
+    loops) compiles once, whatever the fed number of time steps."""
+    x = fc.placeholder(fc.float32, [None, None, 2], name="x")
+    lengths = fc.placeholder(fc.int32, [None], name="len")
+    out, (h, _) = fc.contrib.cudnn_rnn.CudnnLSTM(2, 3, direction="bidirectional")(
+        x, sequence_lengths=lengths)
+    loss = fc.reduce_mean(out ** 2) + fc.reduce_mean(h)
+    train = fc.train.GradientDescentOptimizer(0.1).minimize(loss)
+    with fc.Session() as sess:
+        sess.run(fc.global_variables_initializer())
+        for steps in (3, 11, 29):
+            xv = RNG.standard_normal((steps, 2, 2)).astype(np.float32)
+            sess.run([train, loss], {x: xv, lengths: [steps, steps // 2]})
+        assert sess.compile_count == 2   # the initializer and the training step
