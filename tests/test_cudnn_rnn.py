@@ -396,3 +396,21 @@ def test_training_step_compiled_once_for_every_sequence_length():
             xv = RNG.standard_normal((steps, 2, 2)).astype(np.float32)
             sess.run([train, loss], {x: xv, lengths: [steps, steps // 2]})
         assert sess.compile_count == 2   # the initializer and the training step
+
+
+def test_build_before_call():
+    """TF1's `layer.build(input_shape)` makes the variables (TF1's names) before any
+    call; the call then uses them."""
+    layer = fc.contrib.cudnn_rnn.CudnnGRU(2, 3, direction="bidirectional", name="enc")
+    assert not layer.built
+    layer.build([None, None, 4])
+    assert layer.built and layer.input_size == 4
+    names = sorted(v.name for v in fc.global_variables())
+    assert len(names) == 24 and len(layer.trainable_variables) == 24
+    assert "enc/stack_bidirectional_rnn/cell_1/bidirectional_rnn/bw/cudnn_compatible_gru_cell/" \
+        "candidate/hidden_projection/bias:0" in names
+    out, (h,) = layer(fc.placeholder(fc.float32, [5, 2, 4], name="x"))
+    assert sorted(v.name for v in fc.global_variables()) == names
+    assert out.shape.as_list() == [5, 2, 6] and h.shape.as_list() == [4, 2, 3]
+    with pytest.raises(ValueError, match="3 dims"):
+        fc.contrib.cudnn_rnn.CudnnGRU(1, 3).build([2, 4])

@@ -31,6 +31,7 @@ Nothing here runs a graph.
 
 from __future__ import annotations
 
+import contextlib
 import types
 
 from ..ir import dtypes as T
@@ -247,15 +248,49 @@ class _CudnnRNN:
             raise TypeError(f"{cls}: inputs must be {self._dtype.name} (the layer's dtype), "
                             f"got {x.dtype.name} for {x.name!r}")
         states = self._split_state(initial_state, cls)
-        if self._scope is None:
-            self._input_size = dims[-1]
-            with variable_scope(None, default_name=self._name or self._base_name) as vs:
-                self._scope = vs
-                self._cells = [[self._make_cell(layer) for _ in range(self.num_dirs)]
-                               for layer in range(self._num_layers)]
-                return self._run(x, states, sequence_lengths, time_major, training)
+        self.build(dims)
         with variable_scope(self._scope, reuse=True):
             return self._run(x, states, sequence_lengths, time_major, training)
+
+    @property
+    def built(self):
+        return self._scope is not None
+
+    def build(self, input_shape):
+        """TF1's `build`: make the variables for inputs of `input_shape` (3 dims, the
+        last one known) now; a later call (or build) reuses them."""
+        if self._scope is not None:
+            return
+        dims = list(input_shape)
+        if len(dims) != 3 or not isinstance(dims[-1], int):
+            raise ValueError(f"{type(self).__name__}: expecting an input shape of 3 dims "
+                             f"with a known last one, got {dims}")
+        self._input_size = dims[-1]
+        with variable_scope(None, default_name=self._name or self._base_name) as vs:
+            self._scope = vs
+            self._cells = [[self._make_cell(layer) for _ in range(self.num_dirs)]
+                           for layer in range(self._num_layers)]
+            for layer, cells in enumerate(self._cells):
+                for d, cell in enumerate(cells):
+                    with self._cell_scope(layer, d):
+                        cell._ensure_built(self._depth(layer), self._dtype)
+
+    @contextlib.contextmanager
+    def _cell_scope(self, layer, direction):
+        """The variable scope the cells of `layer` live in (TF1's saveable names);
+        `direction` None: the scope bidirectional_dynamic_rnn is called in."""
+        if self.num_dirs == 1:
+            with variable_scope("rnn"), variable_scope("multi_rnn_cell"), \
+                    variable_scope(f"cell_{layer}") as vs:
+                yield vs
+            return
+        with variable_scope("stack_bidirectional_rnn"), variable_scope(f"cell_{layer}"):
+            if direction is None:
+                yield None
+                return
+            with variable_scope("bidirectional_rnn"), \
+                    variable_scope(("fw", "bw")[direction]) as vs:
+                yield vs
 
     def _split_state(self, initial_state, cls):
         """[per layer*dir] of the cell states, or None for zeros."""
@@ -287,15 +322,13 @@ class _CudnnRNN:
             init = None if states is None else states[layer * dirs:(layer + 1) * dirs]
             cells = self._cells[layer]
             if dirs == 1:
-                with variable_scope("rnn"), variable_scope("multi_rnn_cell"), \
-                        variable_scope(f"cell_{layer}") as vs:
+                with self._cell_scope(layer, 0) as vs:
                     cur, st = dynamic_rnn(cells[0], cur, sequence_length=lengths,
                                           initial_state=None if init is None else init[0],
                                           dtype=self._dtype, time_major=time_major, scope=vs)
                 finals.append(st)
             else:
-                with variable_scope("stack_bidirectional_rnn"), \
-                        variable_scope(f"cell_{layer}"):
+                with self._cell_scope(layer, None):
                     (fw, bw), (s_fw, s_bw) = bidirectional_dynamic_rnn(
                         cells[0], cells[1], cur, sequence_length=lengths,
                         initial_state_fw=None if init is None else init[0],
@@ -319,11 +352,14 @@ class _CudnnRNN:
         keep = 1.0 - self._dropout * cast(flag, x.dtype)
         return _dropout(x, keep_prob=keep, seed=self._seed)
 
+    def _depth(self, layer):
+        """The input depth of `layer`."""
+        return self._input_size if layer == 0 else self._num_units * self.num_dirs
+
     def _make_cell(self, layer):
-        depth = self._input_size if layer == 0 else self._num_units * self.num_dirs
         kinit = self._kernel_init or glorot_uniform_initializer()
         binit = self._bias_init or constant_initializer(0.0)
-        return self._cell(depth, kinit, binit)
+        return self._cell(self._depth(layer), kinit, binit)
 
 
 class CudnnLSTM(_CudnnRNN):
