@@ -414,3 +414,66 @@ def test_build_before_call():
     assert out.shape.as_list() == [5, 2, 6] and h.shape.as_list() == [4, 2, 3]
     with pytest.raises(ValueError, match="3 dims"):
         fc.contrib.cudnn_rnn.CudnnGRU(1, 3).build([2, 4])
+
+
+def test_bidirectional_checkpoint_into_stack_bidirectional_dynamic_rnn(tmp_path):
+    """TF1's bidirectional inference idiom: a bidirectional CudnnLSTM's checkpoint
+    restored into `tf.contrib.rnn.stack_bidirectional_dynamic_rnn` of
+    CudnnCompatibleLSTMCells (with sequence_length) gives the same outputs and states."""
+    xv = RNG.standard_normal((4, 3, 2)).astype(np.float32)
+    lv = np.array([4, 1, 3], np.int32)
+    prefix = str(tmp_path / "bi.ckpt")
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, None, 2], name="x")
+        out, (h, c) = fc.contrib.cudnn_rnn.CudnnLSTM(2, 3, direction="bidirectional")(
+            x, sequence_lengths=lv)
+        with fc.Session() as sess:
+            sess.run(fc.global_variables_initializer())
+            want = sess.run([out, h, c], {x: xv})
+            path = fc.train.Saver().save(sess, prefix)
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, None, 2], name="x")
+        cell = fc.contrib.cudnn_rnn.CudnnCompatibleLSTMCell
+        with fc.variable_scope("cudnn_lstm"):
+            out, st_fw, st_bw = fc.contrib.rnn.stack_bidirectional_dynamic_rnn(
+                [cell(3), cell(3)], [cell(3), cell(3)], x, dtype=fc.float32,
+                sequence_length=lv, time_major=True)
+        h = fc.stack([st_fw[0].h, st_bw[0].h, st_fw[1].h, st_bw[1].h])
+        c = fc.stack([st_fw[0].c, st_bw[0].c, st_fw[1].c, st_bw[1].c])
+        with fc.Session() as sess:
+            fc.train.Saver().restore(sess, path)
+            got = sess.run([out, h, c], {x: xv})
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_stack_bidirectional_rnn_static_equals_dynamic():
+    """contrib.rnn.stack_bidirectional_rnn (static, TF1's `cell_i/fw` names) and
+    stack_bidirectional_dynamic_rnn (`cell_i/bidirectional_rnn/fw`) on the same weights;
+    TF1's argument errors."""
+    x = fc.placeholder(fc.float32, [3, 2, 2], name="x")          # batch-major
+    gru = fc.nn.rnn_cell.GRUCell
+    d_out, d_fw, d_bw = fc.contrib.rnn.stack_bidirectional_dynamic_rnn(
+        [gru(3), gru(2)], [gru(3), gru(2)], x, dtype=fc.float32, sequence_length=[2, 1, 2])
+    s_out, s_fw, s_bw = fc.contrib.rnn.stack_bidirectional_rnn(
+        [gru(3), gru(2)], [gru(3), gru(2)], fc.unstack(x, axis=1), dtype=fc.float32,
+        sequence_length=[2, 1, 2], scope="static")
+    names = [v.name for v in fc.global_variables()]
+    assert "stack_bidirectional_rnn/cell_1/bidirectional_rnn/bw/gru_cell/gates/kernel:0" \
+        in names and "static/cell_1/bw/gru_cell/gates/kernel:0" in names
+    assert d_out.shape.as_list() == [3, 2, 4] and len(s_out) == 2 and len(d_fw) == 2
+    half = len(names) // 2
+    copies = [fc.assign(s, d) for d, s in zip(fc.global_variables()[:half],
+                                                fc.global_variables()[half:])]
+    with fc.Session() as sess:
+        sess.run(fc.global_variables_initializer())
+        sess.run(copies)
+        xv = RNG.standard_normal((3, 2, 2)).astype(np.float32)
+        a, b, c, d = sess.run([d_out, fc.stack(s_out, 1), d_bw[1], s_bw[1]], {x: xv})
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(c, d, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="at least one bw cell"):
+        fc.contrib.rnn.stack_bidirectional_dynamic_rnn([gru(2)], [], x, dtype=fc.float32)
+    with pytest.raises(ValueError, match="same depth"):
+        fc.contrib.rnn.stack_bidirectional_rnn([gru(2)], [gru(2), gru(2)], [x[0]],
+                                               dtype=fc.float32)
