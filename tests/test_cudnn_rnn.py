@@ -412,6 +412,12 @@ def test_build_before_call():
     out, (h,) = layer(fc.placeholder(fc.float32, [5, 2, 4], name="x"))
     assert sorted(v.name for v in fc.global_variables()) == names
     assert out.shape.as_list() == [5, 2, 6] and h.shape.as_list() == [4, 2, 3]
+    assert layer.canonical_weight_shapes == (
+        [(3, 4)] * 3 + [(3, 3)] * 3) * 2 + ([(3, 6)] * 3 + [(3, 3)] * 3) * 2
+    assert layer.canonical_bias_shapes == [[3]] * 24
+    with pytest.raises(RuntimeError, match="before input shape is known"):
+        _ = fc.contrib.cudnn_rnn.CudnnLSTM(1, 3).canonical_weight_shapes
+    assert fc.contrib.cudnn_rnn.CudnnRNNTanh(2, 5).canonical_bias_shapes == [[5]] * 4
     with pytest.raises(ValueError, match="3 dims"):
         fc.contrib.cudnn_rnn.CudnnGRU(1, 3).build([2, 4])
 

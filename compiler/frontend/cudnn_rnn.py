@@ -226,6 +226,24 @@ class _CudnnRNN:
         return (shape, shape) if self._rnn_mode == CUDNN_LSTM else (shape,)
 
     @property
+    def canonical_weight_shapes(self):
+        """TF1's: the shapes of cuDNN's canonical weights, per layer (per direction) the
+        gates' input matrices [units, input] then their recurrent ones [units, units]."""
+        if self._input_size is None:
+            raise RuntimeError(f"{type(self).__name__}.canonical_weight_shapes invoked "
+                               "before input shape is known")
+        n, shapes = self._num_units, []
+        for layer in range(self._num_layers):
+            one = [(n, self._depth(layer))] * self._gates + [(n, n)] * self._gates
+            shapes += one * self.num_dirs
+        return shapes
+
+    @property
+    def canonical_bias_shapes(self):
+        """TF1's: [units] for each of cuDNN's canonical biases (b_W then b_R per gate)."""
+        return [[self._num_units]] * (2 * self._gates * self.num_dirs * self._num_layers)
+
+    @property
     def trainable_variables(self):
         return [v for row in (self._cells or []) for c in row for v in c.variables]
 
@@ -366,7 +384,7 @@ class CudnnLSTM(_CudnnRNN):
     """TF1's `contrib.cudnn_rnn.CudnnLSTM` (cuDNN's LSTM: no forget bias, gates i, f, c, o;
     state (h, c))."""
 
-    _rnn_mode, _base_name = CUDNN_LSTM, "cudnn_lstm"
+    _rnn_mode, _base_name, _gates = CUDNN_LSTM, "cudnn_lstm", 4
 
     def _cell(self, depth, kinit, binit):
         n = self._num_units
@@ -380,7 +398,7 @@ class CudnnLSTM(_CudnnRNN):
 class CudnnGRU(_CudnnRNN):
     """TF1's `contrib.cudnn_rnn.CudnnGRU` (cuDNN's GRU, gates r, z, h; state (h,))."""
 
-    _rnn_mode, _base_name = CUDNN_GRU, "cudnn_gru"
+    _rnn_mode, _base_name, _gates = CUDNN_GRU, "cudnn_gru", 3
 
     def _cell(self, depth, kinit, binit):
         n = self._num_units
