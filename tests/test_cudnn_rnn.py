@@ -483,3 +483,23 @@ def test_stack_bidirectional_rnn_static_equals_dynamic():
     with pytest.raises(ValueError, match="same depth"):
         fc.contrib.rnn.stack_bidirectional_rnn([gru(2)], [gru(2), gru(2)], [x[0]],
                                                dtype=fc.float32)
+
+
+def test_second_model_in_a_reused_scope_shares_the_weights():
+    """The PTB idiom: a training and an evaluation model built in
+    `variable_scope("Model", reuse=None/True)`, each with its own CudnnLSTM object,
+    share the variables (TF1's names made unique only once)."""
+    x = fc.placeholder(fc.float32, [3, 2, 2], name="x")
+    with fc.variable_scope("Model", reuse=None):
+        train_out, _ = fc.contrib.cudnn_rnn.CudnnLSTM(2, 4, direction="bidirectional")(x)
+    names = [v.name for v in fc.global_variables()]
+    with fc.variable_scope("Model", reuse=True):
+        eval_out, _ = fc.contrib.cudnn_rnn.CudnnLSTM(2, 4, direction="bidirectional")(
+            x, training=False)
+    assert [v.name for v in fc.global_variables()] == names and len(names) == 8
+    assert names[0] == ("Model/cudnn_lstm/stack_bidirectional_rnn/cell_0/bidirectional_rnn/"
+                        "fw/cudnn_compatible_lstm_cell/kernel:0")
+    with fc.Session() as sess:
+        sess.run(fc.global_variables_initializer())
+        a, b = sess.run([train_out, eval_out], {x: np.ones((3, 2, 2), np.float32)})
+    np.testing.assert_array_equal(a, b)
