@@ -168,6 +168,12 @@ _sys.modules[__name__ + ".contrib"] = contrib
 _sys.modules[__name__ + ".contrib.factorization"] = contrib.factorization
 # -- end kmeans --
 
+# -- issue 14 / cudnn: tf.contrib.cudnn_rnn (CudnnLSTM/GRU/RNNTanh/RNNRelu on dynamic_rnn) --
+from .frontend.cudnn_rnn import cudnn_rnn as _cudnn_rnn  # noqa: E402
+
+contrib.cudnn_rnn = _cudnn_rnn
+# -- end cudnn --
+
 __all__ += [
     "add_to_collection", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
     "AUTO_REUSE", "bool", "bool_", "broadcast_to", "compat", "compile", "CompileOptions", "dump",

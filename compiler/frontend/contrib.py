@@ -2,7 +2,8 @@
 
 - `fc.contrib.rnn`: the cells of `fc.nn.rnn_cell` (`BasicRNNCell`, `BasicLSTMCell`,
   `LSTMCell`, `GRUCell`, `MultiRNNCell`, `DropoutWrapper`, `LSTMStateTuple`, `RNNCell`),
-  `static_rnn`, `static_bidirectional_rnn` — the same objects, so variables and names
+  `static_rnn`, `static_bidirectional_rnn`, `stack_bidirectional_rnn`,
+  `stack_bidirectional_dynamic_rnn` — the same objects, so variables and names
   are the same under either spelling — and `LSTMBlockCell` (an `LSTMCell`).
 - `fc.contrib.layers.flatten(inputs)`: [batch, ...] -> [batch, prod(...)].
 - `fc.contrib.seq2seq.sequence_loss(logits, targets, weights, ...)`: TF1's weighted
@@ -21,7 +22,8 @@ from .core import constant, convert_to_tensor, known_shape
 from .manip_ops import reshape, where
 from .math_ops import cast, equal, not_equal
 from .reduce_ops import reduce_sum
-from .rnn import _CELLS, LSTMCell, static_bidirectional_rnn, static_rnn
+from .rnn import _CELLS, LSTMCell, stack_bidirectional_rnn, static_bidirectional_rnn, static_rnn
+from .rnn_dynamic import stack_bidirectional_dynamic_rnn
 
 
 class LSTMBlockCell(LSTMCell):
@@ -118,7 +120,9 @@ def sequence_loss(logits, targets, weights, average_across_timesteps=True,
 
 
 rnn = types.SimpleNamespace(**_CELLS, LSTMBlockCell=LSTMBlockCell, static_rnn=static_rnn,
-                            static_bidirectional_rnn=static_bidirectional_rnn)
+                            static_bidirectional_rnn=static_bidirectional_rnn,
+                            stack_bidirectional_rnn=stack_bidirectional_rnn,
+                            stack_bidirectional_dynamic_rnn=stack_bidirectional_dynamic_rnn)
 layers = types.SimpleNamespace(flatten=flatten)
 seq2seq = types.SimpleNamespace(sequence_loss=sequence_loss)
 

@@ -589,10 +589,52 @@ def static_bidirectional_rnn(cell_fw, cell_bw, inputs, initial_state_fw=None,
     return outputs, state_fw, state_bw
 
 
+def _stack_checks(opname, cells_fw, cells_bw, initial_states_fw, initial_states_bw):
+    """TF1's argument checks of the stacked bidirectional RNNs."""
+    if not cells_fw:
+        raise ValueError(f"{opname}: Must specify at least one fw cell for BidirectionalRNN.")
+    if not cells_bw:
+        raise ValueError(f"{opname}: Must specify at least one bw cell for BidirectionalRNN.")
+    if not isinstance(cells_fw, list) or not isinstance(cells_bw, list):
+        raise ValueError(f"{opname}: cells_fw and cells_bw must be lists of RNNCells")
+    if len(cells_fw) != len(cells_bw):
+        raise ValueError(f"{opname}: Forward and Backward cells must have the same depth.")
+    for what, states in (("initial_states_fw", initial_states_fw),
+                         ("initial_states_bw", initial_states_bw)):
+        if states is not None and (not isinstance(states, (list, tuple))
+                                   or len(states) != len(cells_fw)):
+            raise ValueError(f"{opname}: {what} should be a list of the same length as "
+                             f"the cells ({len(cells_fw)})")
+
+
+def stack_bidirectional_rnn(cells_fw, cells_bw, inputs, initial_states_fw=None,
+                            initial_states_bw=None, dtype=None, sequence_length=None,
+                            scope=None):
+    """TF1's `contrib.rnn.stack_bidirectional_rnn`: layer i is
+    `static_bidirectional_rnn(cells_fw[i], cells_bw[i], ...)` with scope
+    `scope/cell_i` (default scope `stack_bidirectional_rnn`) on the previous layer's
+    outputs; returns (outputs list, states_fw tuple, states_bw tuple)."""
+    _stack_checks("stack_bidirectional_rnn", cells_fw, cells_bw, initial_states_fw,
+                  initial_states_bw)
+    states_fw, states_bw, prev = [], [], inputs
+    with variable_scope(scope or "stack_bidirectional_rnn"):
+        for i, (cell_fw, cell_bw) in enumerate(zip(cells_fw, cells_bw)):
+            with variable_scope(f"cell_{i}") as cell_scope:
+                prev, state_fw, state_bw = static_bidirectional_rnn(
+                    cell_fw, cell_bw, prev,
+                    initial_state_fw=initial_states_fw[i] if initial_states_fw else None,
+                    initial_state_bw=initial_states_bw[i] if initial_states_bw else None,
+                    sequence_length=sequence_length, dtype=dtype, scope=cell_scope)
+            states_fw.append(state_fw)
+            states_bw.append(state_bw)
+    return prev, tuple(states_fw), tuple(states_bw)
+
+
 # `fc.nn.rnn_cell`: TF1's namespace of cells.
 _CELLS = dict(RNNCell=RNNCell, BasicRNNCell=BasicRNNCell, BasicLSTMCell=BasicLSTMCell,
               LSTMCell=LSTMCell, GRUCell=GRUCell, MultiRNNCell=MultiRNNCell,
               DropoutWrapper=DropoutWrapper, LSTMStateTuple=LSTMStateTuple)
 rnn_cell = types.SimpleNamespace(**_CELLS)
 
-__all__ = [*_CELLS, "static_rnn", "static_bidirectional_rnn", "rnn_cell"]
+__all__ = [*_CELLS, "static_rnn", "static_bidirectional_rnn", "stack_bidirectional_rnn",
+           "rnn_cell"]

@@ -23,11 +23,11 @@ from .array_ops import shape, zeros_like
 from .control_flow import name_scope
 from .core import constant, convert_to_tensor, known_shape, make
 from .indexing import reverse
-from .manip_ops import gather, reshape, transpose, where
+from .manip_ops import concat, gather, reshape, transpose, where
 from .math_ops import greater_equal, less
 from .nest import flatten
 from .nest import pack_sequence_as as pack_as
-from .rnn import RNNCell, _lengths, _map2
+from .rnn import RNNCell, _lengths, _map2, _stack_checks
 from .tensor_array import TensorArray
 from .variable_scope import variable_scope
 
@@ -166,4 +166,30 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
     return (output_fw, output_bw), (state_fw, state_bw)
 
 
-__all__ = ["dynamic_rnn", "bidirectional_dynamic_rnn"]
+def stack_bidirectional_dynamic_rnn(cells_fw, cells_bw, inputs, initial_states_fw=None,
+                                    initial_states_bw=None, dtype=None, sequence_length=None,
+                                    parallel_iterations=None, time_major=False, scope=None,
+                                    swap_memory=False):
+    """TF1's `contrib.rnn.stack_bidirectional_dynamic_rnn`: layer i is
+    `bidirectional_dynamic_rnn(cells_fw[i], cells_bw[i], ...)` in
+    `scope/cell_i` (default scope `stack_bidirectional_rnn`) on the previous layer's
+    concatenated [fw, bw] outputs; returns (outputs, states_fw tuple, states_bw tuple)."""
+    _stack_checks("stack_bidirectional_dynamic_rnn", cells_fw, cells_bw, initial_states_fw,
+                  initial_states_bw)
+    states_fw, states_bw, prev = [], [], inputs
+    with variable_scope(scope or "stack_bidirectional_rnn"):
+        for i, (cell_fw, cell_bw) in enumerate(zip(cells_fw, cells_bw)):
+            with variable_scope(f"cell_{i}"):
+                (out_fw, out_bw), (state_fw, state_bw) = bidirectional_dynamic_rnn(
+                    cell_fw, cell_bw, prev,
+                    initial_state_fw=initial_states_fw[i] if initial_states_fw else None,
+                    initial_state_bw=initial_states_bw[i] if initial_states_bw else None,
+                    sequence_length=sequence_length, parallel_iterations=parallel_iterations,
+                    dtype=dtype, swap_memory=swap_memory, time_major=time_major)
+                prev = concat([out_fw, out_bw], 2)
+            states_fw.append(state_fw)
+            states_bw.append(state_bw)
+    return prev, tuple(states_fw), tuple(states_bw)
+
+
+__all__ = ["dynamic_rnn", "bidirectional_dynamic_rnn", "stack_bidirectional_dynamic_rnn"]
