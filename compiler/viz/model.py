@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..frontend.graph import op_regions
 from ..ir import dims as D
 from ..ir.text import parse_program
 from ..ir.types import TupleType, format_type
@@ -102,15 +103,41 @@ def _short(value) -> str:
 
 # ---- the user's graph -------------------------------------------------------------------
 def user_stage(ops, name="graph") -> Stage:
-    nodes = []
+    """The user graph of `ops`, with the bodies of control flow: a `While`/`If` op's
+    region ops (named under its scope, `while/...`, `cond/...`, as in TF1, so the op and
+    its bodies form one group) come before it, each with the attr `region` ("body of
+    'while'"); a while loop's params take the loop's initial value as their input, and
+    body ops keep their edges from the captured outer tensors. The region op's
+    `cond`/`body`/`then`/`else` attrs name each region's params and results."""
+    nodes, seen = [], set()
+    _user_nodes(ops, nodes, seen)
+    return Stage(name, f"the user graph: {len(nodes)} ops", nodes)
+
+
+def _user_nodes(ops, nodes, seen, region=None, carried=()):
     for op in ops:
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        regions = op_regions(op)
+        for r in regions:   # the bodies first: their params' inputs are the op's inputs
+            _user_nodes(r.ops, nodes, seen, r, op.inputs[:len(r.params)])
         out = op.outputs[0] if op.outputs else None
+        inputs = [t.op.name for t in op.inputs]
+        attrs = simple_attrs({k: v for k, v in op.attrs.items()
+                              if not any(v is r for r in regions)})
+        for r in regions:
+            attrs[r.kind] = (f"({', '.join(t.name for t in r.params)}) -> "
+                             f"({', '.join(t.name for t in r.results)})")
+        if region is not None:
+            attrs["region"] = region.describe()
+            if op.type == "param" and op in (t.op for t in region.params):
+                index = [t.op for t in region.params].index(op)
+                inputs = [carried[index].op.name] if index < len(carried) else []
         nodes.append(VNode(
             op.name, op.type, out.dtype.name if out is not None else "",
             shape_of(out.type.shape) if out is not None else [], op.device, op.loc,
-            [t.op.name for t in op.inputs], [c.name for c in op.control_inputs],
-            simple_attrs(op.attrs)))
-    return Stage(name, f"the user graph: {len(nodes)} ops", nodes)
+            inputs, [c.name for c in op.control_inputs], attrs))
 
 
 # ---- the compiler IR ----------------------------------------------------------------------
