@@ -110,7 +110,10 @@ def user_stage(ops, name="graph") -> Stage:
     body ops keep their edges from the captured outer tensors. The region op's
     `cond`/`body`/`then`/`else` attrs name each region's params and results."""
     nodes, seen = [], set()
-    _user_nodes(ops, nodes, seen)
+    names = {op.name for op in ops}
+    # a body op comes with its region op (graph.get_operations() lists it before)
+    _user_nodes([op for op in ops if op.region is None or op.region.owner not in names],
+                nodes, seen)
     return Stage(name, f"the user graph: {len(nodes)} ops", nodes)
 
 
