@@ -107,3 +107,26 @@ def test_file_writer_graph_def_has_the_bodies(tmp_path):
     assert list(nodes["while/loop_var_3"].input) == ["x"]
     assert nodes["while/cond/Add"].attr["region"].s == b"the else of 'while/cond'"
     assert nodes["while"].op == "While" and list(nodes["while"].input) == ["Const", "x", "w"]
+
+
+def test_ir_stages_show_the_regions():
+    with tf.Graph().as_default():
+        out = build()
+        model = analyze(out)
+    ir = {n.name: n for n in model.stages[1].nodes}   # the IR after conversion
+    assert model.stages[1].name == "input"
+    # a region's params take the region op's inputs they are bound to (a cond's
+    # predicate binds none); the body's nodes sit under the loop's scope
+    assert ir["while/body/param_1"].inputs == ["x"]
+    assert ir["while/cond/then/param"].inputs == ["while/body/param_1"]
+    assert ir["while/cond/Mul"].attrs["region"] == "then of while/cond"
+    assert ir["while/Add"].attrs["region"] == "body of while"
+    assert ir["while/Less"].attrs["region"] == "cond of while"
+    assert ir["while"].attrs["cond"] == \
+        "(while/cond/param, while/cond/param_1, while/cond/param_2) -> (while/Less)"
+    for stage in model.stages[1:-1]:   # every pass keeps the bodies in view
+        names = {n.name for n in stage.nodes}
+        assert {"while/Add", "while/Less"} <= names, stage.name
+        order = [n.name for n in stage.nodes]
+        for n in stage.nodes:
+            assert all(order.index(s) < order.index(n.name) for s in n.inputs), n.name

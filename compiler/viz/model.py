@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..frontend.graph import op_regions
 from ..ir import dims as D
+from ..ir.regions import program_nodes, region_attrs
 from ..ir.text import parse_program
 from ..ir.types import TupleType, format_type
 
@@ -171,9 +172,31 @@ def _ir_node(node, name, inputs) -> VNode:
 
 
 def ir_stage(name, summary, program) -> Stage:
-    order = program.topo()
+    """One IR program, with the bodies of its `while`/`cond` nodes: a region's nodes come
+    before its region op (named after the user ops they came from, so under the loop's
+    scope), each with the attr `region` ("body of while"); a region's params take the
+    region op's input they are bound to, and the region op's region attrs name their
+    params and results."""
+    order = program_nodes(program)
     names = ir_names(order)
-    nodes = [_ir_node(n, names[id(n)], [names[id(i)] for i in n.inputs]) for n in order]
+    bound, where = {}, {}
+    for n in reversed(order):   # outer region ops first: a node shared with an inner
+        for key, region in region_attrs(n):   # region (a constant) is the outer one's
+            skip = len(n.inputs) - len(region.params)   # a cond's predicate
+            for i, p in enumerate(region.params):
+                bound[id(p)] = names[id(n.inputs[skip + i])]
+            for m in region.topo():
+                where.setdefault(id(m), f"{key} of {names[id(n)]}")
+    nodes = []
+    for n in order:
+        inputs = [bound[id(n)]] if id(n) in bound else [names[id(i)] for i in n.inputs]
+        node = _ir_node(n, names[id(n)], inputs)
+        for key, region in region_attrs(n):
+            node.attrs[key] = (f"({', '.join(names[id(p)] for p in region.params)}) -> "
+                               f"({', '.join(names[id(r)] for r in region.results)})")
+        if id(n) in where:
+            node.attrs["region"] = where[id(n)]
+        nodes.append(node)
     return Stage(name, summary, nodes)
 
 
