@@ -130,3 +130,37 @@ def test_ir_stages_show_the_regions():
         order = [n.name for n in stage.nodes]
         for n in stage.nodes:
             assert all(order.index(s) < order.index(n.name) for s in n.inputs), n.name
+
+
+def test_fused_stage_nests_the_regions_kernels():
+    with tf.Graph().as_default():
+        out = build()
+        model = analyze(out)
+    fused = {n.name: n for n in model.stages[-1].nodes}
+    scopes = {k.scope: k for k in model.kernels}
+    assert [k.index for k in model.kernels] == list(range(len(model.kernels)))
+    (loop,) = [k for k in model.kernels if k.root.endswith("/while")]
+    assert loop.kind == "control" and "/" not in loop.scope
+    # the body's, the cond's and the branches' kernels sit inside the loop's kernel
+    mul = [n for n in fused if n.endswith("/while/cond/Mul")]
+    assert len(mul) == 1 and mul[0].startswith(loop.scope + "/body/kernel_")
+    assert "/then/kernel_" in mul[0]
+    less = [n for n in fused if n.endswith("/while/Less")][0]
+    assert less.startswith(loop.scope + "/cond/kernel_")
+    kernel = fused[less].kernel
+    assert model.kernels[kernel].scope == less.rsplit("/while/", 1)[0] and \
+        model.kernels[kernel].scope in scopes
+    # a region's params are buffers fed by the loop's inputs
+    params = [n for n in fused.values() if n.op == "param" and n.name.startswith(
+        loop.scope + "/body/while/")]
+    assert len(params) == 3
+    assert sorted(p.inputs[0] for p in params) == sorted(fused[loop.root].inputs)
+    for n in fused.values():   # every edge has both ends
+        assert all(s in fused for s in n.inputs), n.name
+    # the user graph's body ops are coloured by the kernel they end up in
+    user = {n.name: n for n in model.stages[0].nodes}
+    assert user["while/cond/Mul"].kernel == fused[mul[0]].kernel
+    assert user["while/Less"].kernel == kernel
+    assert "inside control-flow regions" in model.stages[-1].summary
+    rows = render_html(model)
+    assert loop.scope + "/body/" in rows

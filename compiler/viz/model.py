@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..frontend.graph import op_regions
 from ..ir import dims as D
+from ..ir.nodes import region_program
 from ..ir.regions import program_nodes, region_attrs
 from ..ir.text import parse_program
 from ..ir.types import TupleType, format_type
@@ -201,34 +202,56 @@ def ir_stage(name, summary, program) -> Stage:
 
 
 def fused_stage(program, plan, name="fusion"):
-    """(Stage, [Kernel]): the program grouped into the plan's kernels."""
+    """(Stage, [Kernel]): the program grouped into the plan's kernels. A control kernel
+    (a while/cond) holds its regions' kernels, each region planned on its own:
+    `kernel_<n>_control/<region>/kernel_<m>_<kind>/<name>`, kernels numbered across the
+    whole program; a region's params are buffers `kernel_<n>_control/<region>/<name>`
+    fed by the region op's inputs they are bound to."""
+    nodes, kernels, kernel_of = [], [], {}
+    _fused_nodes(program, plan, "", {}, nodes, kernels, kernel_of)
+    inner = len(kernels) - len(plan.groups)
+    summary = f"{len(plan.groups)} kernel(s), {len(plan.buffers)} buffer(s) from the runtime"
+    if inner:
+        summary += f"; {inner} kernel(s) inside control-flow regions"
+    return Stage(name, summary, nodes, kernel_of), kernels
+
+
+def _fused_nodes(program, plan, prefix, bound, nodes, kernels, kernel_of):
+    """Append the nodes of `program` planned as `plan` under `prefix` (a region's
+    control-kernel scope and region name, "" at the top); `bound`: id(param) -> the name
+    of the value a region param is bound to."""
     order = program.topo()
     base = ir_names(order)
-    home = {id(b): base[id(b)] for b in plan.buffers}
-    kernels = []
-    for i, g in enumerate(plan.groups):
-        scope = f"kernel_{i}_{g.kind}"
+    home = {id(b): prefix + base[id(b)] for b in plan.buffers}
+    mine = []
+    for g in plan.groups:
+        i = len(kernels)
+        scope = f"{prefix}kernel_{i}_{g.kind}"
         home[id(g.root)] = f"{scope}/{base[id(g.root)]}"
-        kernels.append(Kernel(i, g.kind, scope, home[id(g.root)],
-                              plan.reasons.get(id(g.root), "")))
-    nodes = []
+        kernel = Kernel(i, g.kind, scope, home[id(g.root)], plan.reasons.get(id(g.root), ""))
+        kernels.append(kernel)
+        mine.append(kernel)
+    start = len(nodes)
     for b in plan.buffers:
-        node = _ir_node(b, home[id(b)], [])
+        node = _ir_node(b, home[id(b)], [bound[id(b)]] if id(b) in bound else [])
         node.reason = plan.reasons.get(id(b), "")
         nodes.append(node)
-    loose, kernel_of = {}, {}
+    loose = {}
 
     def outside(src):
         """The name of a producer outside the kernel: its buffer, or (for a value
         computed from symbols and scalars only) a node of its own outside the kernels."""
         if id(src) in home:
             return home[id(src)]
+        if id(src) in bound:
+            return bound[id(src)]
         if id(src) not in loose:
             loose[id(src)] = None
-            loose[id(src)] = _ir_node(src, base[id(src)], [outside(i) for i in src.inputs])
-        return base[id(src)]
+            loose[id(src)] = _ir_node(src, prefix + base[id(src)],
+                                      [outside(i) for i in src.inputs])
+        return prefix + base[id(src)]
 
-    for k, g in zip(kernels, plan.groups):
+    for k, g in zip(mine, plan.groups):
         members = {id(m) for m in g.members} | {id(g.root)}
         for m in g.members if g.root in g.members else g.members + [g.root]:
             inputs = [f"{k.scope}/{base[id(src)]}" if id(src) in members else outside(src)
@@ -240,9 +263,15 @@ def fused_stage(program, plan, name="fusion"):
             for user_name in m.names:
                 kernel_of.setdefault(user_name, (k.index, node.reason or k.reason))
             nodes.append(node)
-    nodes[len(plan.buffers):len(plan.buffers)] = [n for n in loose.values() if n is not None]
-    summary = f"{len(kernels)} kernel(s), {len(plan.buffers)} buffer(s) from the runtime"
-    return Stage(name, summary, nodes, kernel_of), kernels
+            if m is g.root and g.region_plans:   # a while/cond: its regions' kernels
+                for key, region in g.regions.items():
+                    skip = len(inputs) - len(region.params)   # a cond's predicate
+                    params = {id(p): inputs[skip + j] for j, p in enumerate(region.params)}
+                    sub = region_program(region, program)
+                    _fused_nodes(sub, g.region_plans[key], f"{k.scope}/{key}/", params,
+                                 nodes, kernels, kernel_of)
+    at = start + len(plan.buffers)
+    nodes[at:at] = [n for n in loose.values() if n is not None]
 
 
 # ---- compiling up to the kernel plan ------------------------------------------------------------
