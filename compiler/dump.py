@@ -4,7 +4,8 @@
 `{stage name: text}` in pipeline order:
 
     graph            the user's graph, pruned to what the fetches need (names, types,
-                     inputs, control inputs, devices, file:line)
+                     inputs, control inputs, devices, file:line); a while loop's or
+                     cond's regions follow its op, their ops indented
     input            the compiler IR after conversion
     <pass>[.round]   one entry per pass run: its summary line and the IR after it
     fusion           the kernel plan: kernels, the nodes in each, the reason for every

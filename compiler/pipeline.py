@@ -40,7 +40,7 @@ from . import cache, memo
 from .backends import BACKENDS
 from .convert import _needed_ops, convert
 from .errors import CompileError
-from .frontend.graph import Operation, Tensor, get_default_graph
+from .frontend.graph import Operation, Tensor, get_default_graph, op_regions
 from .interpret import InterpretedProgram
 from .ir.signature import program_signature
 from .ir.types import format_type
@@ -104,16 +104,27 @@ def needed_ops(tensors, targets) -> list:
 
 def graph_text(ops) -> str:
     """The "graph" stage: one line per user op (name, type, inputs, type, device,
-    file:line)."""
+    file:line); a `While`/`If` op is followed by its regions (cond and body, then and
+    else), each a header line naming its params and results and then its ops, indented
+    two more spaces per level of nesting."""
     lines = []
+    _graph_lines(ops, "", lines)
+    return "\n".join(lines)
+
+
+def _graph_lines(ops, indent, lines):
     for op in ops:
         ins = ", ".join(t.name for t in op.inputs)
         ctrl = ", ".join("^" + c.name for c in op.control_inputs)
         out = " : " + ", ".join(format_type(t.type) for t in op.outputs) if op.outputs else ""
         dev = f" device={op.device!r}" if op.device else ""
         args = ", ".join(x for x in (ins, ctrl) if x)
-        lines.append(f"{op.name} = {op.type}({args}){out}{dev}  # {op.loc}")
-    return "\n".join(lines)
+        lines.append(f"{indent}{op.name} = {op.type}({args}){out}{dev}  # {op.loc}")
+        for region in op_regions(op):
+            params = ", ".join(t.name for t in region.params)
+            results = ", ".join(t.name for t in region.results)
+            lines.append(f"{indent}  {region.kind}({params}) -> ({results}):")
+            _graph_lines(region.ops, indent + "    ", lines)
 
 
 def place(options: CompileOptions, tensors, targets, feeds) -> CompileOptions:

@@ -143,3 +143,24 @@ def test_first_render_of_a_40000_node_graph(tmp_path):
               "render_html_s": round(html_s, 2), "chromium_wall_s": round(browser_s, 2)}
     (tmp_path / "first_render.json").write_text(json.dumps(record, indent=1))
     print(f"\n40k-node viewer: {json.dumps(record)}")
+
+
+def test_control_flow_bodies_render_in_chromium(tmp_path):
+    """A while loop whose body holds a cond: every stage draws, and finding a branch op
+    opens the loop's and the cond's boxes down to it."""
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [3], name="x")
+        w = fc.constant(2.0, name="w")
+
+        def body(i, a):
+            return i + 1, fc.cond(a[0] > 1.0, lambda: a * w, lambda: a + 1.0)
+
+        _, out = fc.while_loop(lambda i, a: i < 3, body, [fc.constant(0), x])
+        fc.dump(out, dir=str(tmp_path), format="html")
+    page = str(tmp_path / "graph.html")
+    dom = run_browser(page, tmp_path, "--dump-dom", fragment="#visit")
+    assert int(rendered(dom)["visited"]) >= 4
+    dom = run_browser(page, tmp_path, "--dump-dom", fragment="#stage=0&find=while/cond/Mul")
+    assert rendered(dom)["drawn"] > 0
+    assert re.search(r'class="node op selected"', dom)
+    assert "<td>while/cond/Mul</td>" in dom and "the then of" in dom

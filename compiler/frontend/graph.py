@@ -238,6 +238,13 @@ class UserRegion:
         return f"<UserRegion {self.describe()}>"
 
 
+def op_regions(op) -> list:
+    """The control-flow bodies of a `While` (cond, body) or `If` (then, else) op, in
+    attr order; [] for any other op. A region's `ops` are its own (a nested region op's
+    body ops are in that op's regions)."""
+    return [v for v in op.attrs.values() if isinstance(v, UserRegion)]
+
+
 class Graph:
     """A TF1-style dataflow graph. Use `with g.as_default():` to build into it."""
 

@@ -18,7 +18,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..frontend.graph import op_regions
 from ..ir import dims as D
+from ..ir.nodes import region_program
+from ..ir.regions import program_nodes, region_attrs
 from ..ir.text import parse_program
 from ..ir.types import TupleType, format_type
 
@@ -102,15 +105,44 @@ def _short(value) -> str:
 
 # ---- the user's graph -------------------------------------------------------------------
 def user_stage(ops, name="graph") -> Stage:
-    nodes = []
+    """The user graph of `ops`, with the bodies of control flow: a `While`/`If` op's
+    region ops (named under its scope, `while/...`, `cond/...`, as in TF1, so the op and
+    its bodies form one group) come before it, each with the attr `region` ("body of
+    'while'"); a while loop's params take the loop's initial value as their input, and
+    body ops keep their edges from the captured outer tensors. The region op's
+    `cond`/`body`/`then`/`else` attrs name each region's params and results."""
+    nodes, seen = [], set()
+    names = {op.name for op in ops}
+    # a body op comes with its region op (graph.get_operations() lists it before)
+    _user_nodes([op for op in ops if op.region is None or op.region.owner not in names],
+                nodes, seen)
+    return Stage(name, f"the user graph: {len(nodes)} ops", nodes)
+
+
+def _user_nodes(ops, nodes, seen, region=None, carried=()):
     for op in ops:
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        regions = op_regions(op)
+        for r in regions:   # the bodies first: their params' inputs are the op's inputs
+            _user_nodes(r.ops, nodes, seen, r, op.inputs[:len(r.params)])
         out = op.outputs[0] if op.outputs else None
+        inputs = [t.op.name for t in op.inputs]
+        attrs = simple_attrs({k: v for k, v in op.attrs.items()
+                              if not any(v is r for r in regions)})
+        for r in regions:
+            attrs[r.kind] = (f"({', '.join(t.name for t in r.params)}) -> "
+                             f"({', '.join(t.name for t in r.results)})")
+        if region is not None:
+            attrs["region"] = region.describe()
+            if op.type == "param" and op in (t.op for t in region.params):
+                index = [t.op for t in region.params].index(op)
+                inputs = [carried[index].op.name] if index < len(carried) else []
         nodes.append(VNode(
             op.name, op.type, out.dtype.name if out is not None else "",
             shape_of(out.type.shape) if out is not None else [], op.device, op.loc,
-            [t.op.name for t in op.inputs], [c.name for c in op.control_inputs],
-            simple_attrs(op.attrs)))
-    return Stage(name, f"the user graph: {len(nodes)} ops", nodes)
+            inputs, [c.name for c in op.control_inputs], attrs))
 
 
 # ---- the compiler IR ----------------------------------------------------------------------
@@ -141,41 +173,85 @@ def _ir_node(node, name, inputs) -> VNode:
 
 
 def ir_stage(name, summary, program) -> Stage:
-    order = program.topo()
+    """One IR program, with the bodies of its `while`/`cond` nodes: a region's nodes come
+    before its region op (named after the user ops they came from, so under the loop's
+    scope), each with the attr `region` ("body of while"); a region's params take the
+    region op's input they are bound to, and the region op's region attrs name their
+    params and results."""
+    order = program_nodes(program)
     names = ir_names(order)
-    nodes = [_ir_node(n, names[id(n)], [names[id(i)] for i in n.inputs]) for n in order]
+    bound, where = {}, {}
+    for n in reversed(order):   # outer region ops first: a node shared with an inner
+        for key, region in region_attrs(n):   # region (a constant) is the outer one's
+            skip = len(n.inputs) - len(region.params)   # a cond's predicate
+            for i, p in enumerate(region.params):
+                bound[id(p)] = names[id(n.inputs[skip + i])]
+            for m in region.topo():
+                where.setdefault(id(m), f"{key} of {names[id(n)]}")
+    nodes = []
+    for n in order:
+        inputs = [bound[id(n)]] if id(n) in bound else [names[id(i)] for i in n.inputs]
+        node = _ir_node(n, names[id(n)], inputs)
+        for key, region in region_attrs(n):
+            node.attrs[key] = (f"({', '.join(names[id(p)] for p in region.params)}) -> "
+                               f"({', '.join(names[id(r)] for r in region.results)})")
+        if id(n) in where:
+            node.attrs["region"] = where[id(n)]
+        nodes.append(node)
     return Stage(name, summary, nodes)
 
 
 def fused_stage(program, plan, name="fusion"):
-    """(Stage, [Kernel]): the program grouped into the plan's kernels."""
+    """(Stage, [Kernel]): the program grouped into the plan's kernels. A control kernel
+    (a while/cond) holds its regions' kernels, each region planned on its own:
+    `kernel_<n>_control/<region>/kernel_<m>_<kind>/<name>`, kernels numbered across the
+    whole program; a region's params are buffers `kernel_<n>_control/<region>/<name>`
+    fed by the region op's inputs they are bound to."""
+    nodes, kernels, kernel_of = [], [], {}
+    _fused_nodes(program, plan, "", {}, nodes, kernels, kernel_of)
+    inner = len(kernels) - len(plan.groups)
+    summary = f"{len(plan.groups)} kernel(s), {len(plan.buffers)} buffer(s) from the runtime"
+    if inner:
+        summary += f"; {inner} kernel(s) inside control-flow regions"
+    return Stage(name, summary, nodes, kernel_of), kernels
+
+
+def _fused_nodes(program, plan, prefix, bound, nodes, kernels, kernel_of):
+    """Append the nodes of `program` planned as `plan` under `prefix` (a region's
+    control-kernel scope and region name, "" at the top); `bound`: id(param) -> the name
+    of the value a region param is bound to."""
     order = program.topo()
     base = ir_names(order)
-    home = {id(b): base[id(b)] for b in plan.buffers}
-    kernels = []
-    for i, g in enumerate(plan.groups):
-        scope = f"kernel_{i}_{g.kind}"
+    home = {id(b): prefix + base[id(b)] for b in plan.buffers}
+    mine = []
+    for g in plan.groups:
+        i = len(kernels)
+        scope = f"{prefix}kernel_{i}_{g.kind}"
         home[id(g.root)] = f"{scope}/{base[id(g.root)]}"
-        kernels.append(Kernel(i, g.kind, scope, home[id(g.root)],
-                              plan.reasons.get(id(g.root), "")))
-    nodes = []
+        kernel = Kernel(i, g.kind, scope, home[id(g.root)], plan.reasons.get(id(g.root), ""))
+        kernels.append(kernel)
+        mine.append(kernel)
+    start = len(nodes)
     for b in plan.buffers:
-        node = _ir_node(b, home[id(b)], [])
+        node = _ir_node(b, home[id(b)], [bound[id(b)]] if id(b) in bound else [])
         node.reason = plan.reasons.get(id(b), "")
         nodes.append(node)
-    loose, kernel_of = {}, {}
+    loose = {}
 
     def outside(src):
         """The name of a producer outside the kernel: its buffer, or (for a value
         computed from symbols and scalars only) a node of its own outside the kernels."""
         if id(src) in home:
             return home[id(src)]
+        if id(src) in bound:
+            return bound[id(src)]
         if id(src) not in loose:
             loose[id(src)] = None
-            loose[id(src)] = _ir_node(src, base[id(src)], [outside(i) for i in src.inputs])
-        return base[id(src)]
+            loose[id(src)] = _ir_node(src, prefix + base[id(src)],
+                                      [outside(i) for i in src.inputs])
+        return prefix + base[id(src)]
 
-    for k, g in zip(kernels, plan.groups):
+    for k, g in zip(mine, plan.groups):
         members = {id(m) for m in g.members} | {id(g.root)}
         for m in g.members if g.root in g.members else g.members + [g.root]:
             inputs = [f"{k.scope}/{base[id(src)]}" if id(src) in members else outside(src)
@@ -187,9 +263,15 @@ def fused_stage(program, plan, name="fusion"):
             for user_name in m.names:
                 kernel_of.setdefault(user_name, (k.index, node.reason or k.reason))
             nodes.append(node)
-    nodes[len(plan.buffers):len(plan.buffers)] = [n for n in loose.values() if n is not None]
-    summary = f"{len(kernels)} kernel(s), {len(plan.buffers)} buffer(s) from the runtime"
-    return Stage(name, summary, nodes, kernel_of), kernels
+            if m is g.root and g.region_plans:   # a while/cond: its regions' kernels
+                for key, region in g.regions.items():
+                    skip = len(inputs) - len(region.params)   # a cond's predicate
+                    params = {id(p): inputs[skip + j] for j, p in enumerate(region.params)}
+                    sub = region_program(region, program)
+                    _fused_nodes(sub, g.region_plans[key], f"{k.scope}/{key}/", params,
+                                 nodes, kernels, kernel_of)
+    at = start + len(plan.buffers)
+    nodes[at:at] = [n for n in loose.values() if n is not None]
 
 
 # ---- compiling up to the kernel plan ------------------------------------------------------------

@@ -330,8 +330,8 @@
       text.lastChild.textContent = k.reason;
       div.append(sw, text);
       div.addEventListener("click", () => {   // the kernel's box, or its first op in other stages
-        const item = st.tree.root.byLabel.get(k.scope);
-        if (item) { click(item); return; }
+        const item = st.tree.byFull.get(k.scope);   // a region's kernels are nested
+        if (item) { for (let s = item.parent; s; s = s.parent) st.expanded.add(s.id); click(item); return; }
         const i = current.nodes.findIndex(r => r[9] === k.index);
         if (i >= 0) reveal(st.tree.leafOf[i]);
       });
