@@ -128,3 +128,35 @@ def test_run_metadata_protobuf_event_and_chrome_trace(tmp_path):
     assert all(e["dur"] >= 0 and e["ts"] > 0 for e in ops)
     with pytest.raises(TypeError, match="RunMetadata"):
         writer.add_run_metadata(b"x", "t")
+
+
+def test_llvm_trace_of_a_loop_has_one_record_per_call_slot_summing_its_iterations():
+    """A while loop's body kernels run once per iteration; the trace keeps one record per
+    call of the host schedule (kir.flat_calls order): its first start and its durations
+    summed over the iterations, so a 300-trip loop's body records take longer than a
+    3-trip loop's and a branch not taken has no record."""
+    with tf.Graph().as_default():
+        n = tf.placeholder(tf.int32, [], name="n")
+        x = tf.placeholder(tf.float32, [None], name="x")
+        _, total = tf.while_loop(lambda i, acc: i < n,
+                                 lambda i, acc: (i + 1, tf.sin(acc) * 1.0001 + 1.0),
+                                 (tf.constant(0), x), name="loop")
+        other = tf.cond(n > 100000, lambda: tf.exp(total, name="never"),
+                        lambda: tf.cos(total, name="taken"))
+        with tf.Session() as sess:
+            spans = {}
+            for trips in (3, 3000):
+                md = tf.RunMetadata()
+                feeds = {n: trips, x: np.ones(20000, np.float32)}
+                got = sess.run(other, feeds, options=FULL, run_metadata=md)
+                np.testing.assert_allclose(got, sess.run(other, feeds), rtol=1e-6)
+                stats = md.step_stats.dev_stats[0].node_stats
+                names = [s.node_name for s in stats]
+                assert "never" not in " ".join(names) and len(names) == len(set(
+                    (s.node_name, s.timeline_label) for s in stats))
+                starts = [s.all_start_nanos for s in stats]
+                assert starts == sorted(starts) and all(s > 0 for s in starts)
+                spans[trips] = sum(s.all_end_rel_nanos for s in stats
+                                   if s.node_name.startswith("loop/"))
+            assert sess.compile_count == 1
+    assert spans[3000] > 10 * spans[3]
