@@ -28,15 +28,10 @@ class Layout:
 def call_labels(lowered) -> list:
     """[user op name, kernel name] of each call of the host schedule, in program order
     with loop and branch bodies inline (`kir.flat_calls`): the slots of run-metadata
-    timings."""
-    return [[call_node(lowered, c), call[0]]
-            for c, call in enumerate(K.flat_calls(lowered.calls))]
-
-
-def call_node(lowered, c) -> str:
-    """The user op name of call slot `c` (its kernel's name when lowering recorded none)."""
+    timings. A call lowering recorded no user name for is named by its kernel."""
     nodes = lowered.call_nodes
-    return str(nodes[c]) if c < len(nodes) else K.flat_calls(lowered.calls)[c][0]
+    return [[str(nodes[c]) if c < len(nodes) else kname, kname]
+            for c, (kname, _, _) in enumerate(K.flat_calls(lowered.calls))]
 
 
 def layout_of(lowered) -> Layout:
