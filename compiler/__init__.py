@@ -264,3 +264,10 @@ from .frontend.tensor_array import TensorArray  # noqa: E402
 
 __all__ += ["TensorArray", "foldl", "foldr", "map_fn", "scan"]
 # -- end cfgrad --
+
+# -- issue 15 / norm: tf.image resizing (frontend/image_ops.py) --
+from .frontend import image_ops as _image_ops  # noqa: E402
+
+image = _types.SimpleNamespace(**{_n: getattr(_image_ops, _n) for _n in _image_ops.__all__})
+__all__ += ["image"]
+# -- end norm --
