@@ -108,6 +108,9 @@ def test_update_ops_idiom_matches_numpy_replay(backend):
         xv = RNG.uniform(-1, 2, (2, 4, 4, 3)).astype(np.float32)
         hv, after = sess.run([h, [mm1, mv1, mm2, mv2]] + update_ops, {x: xv})[:2]
         gamma, beta = sess.run(["batch_normalization/gamma:0", "batch_normalization/beta:0"])
+        decays = sess.run(["batch_normalization/AssignMovingAvg/decay:0",
+                           "batch_normalization_1/AssignMovingAvg/decay:0"], {training: True})
+    assert decays[0] == fused_decay and decays[1] == plain_decay  # exactly, as TF1 rounds
     for g, w in zip(after, want):
         np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-7)
     np.testing.assert_allclose(hv, (xv - want[0]) / np.sqrt(want[1] + 1e-3) * gamma + beta,
