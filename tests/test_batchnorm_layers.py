@@ -219,6 +219,29 @@ def test_flatten_and_dropout_on_nhwc_with_symbolic_batch(backend):
     np.testing.assert_allclose(ph_on[kept], 2 * xv[kept], rtol=1e-6)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float16_inputs_use_float32_statistics(backend):
+    x = tf.placeholder(tf.float16, [None, 2, 2, 3])
+    training = tf.placeholder(tf.bool, [])
+    ys = [tf.layers.batch_normalization(x, training=training),
+          tf.layers.batch_normalization(x, training=True, fused=False),
+          tf.contrib.layers.batch_norm(x, is_training=training)]
+    assert [y.dtype for y in ys] == [tf.float16] * 3
+    assert tf.get_default_graph().get_tensor_by_name("BatchNorm/moving_mean:0").dtype \
+        == tf.float32
+    xv = RNG.uniform(-1, 1, (4, 2, 2, 3)).astype(np.float16)
+    with _session(backend) as sess:
+        sess.run(tf.global_variables_initializer())
+        got = sess.run(ys, {x: xv, training: True})
+        sess.run(tf.get_collection(tf.GraphKeys.UPDATE_OPS), {x: xv, training: True})
+        mv = sess.run("batch_normalization/moving_variance:0")
+    f = xv.reshape(-1, 3).astype(np.float64)
+    want = ((f - f.mean(0)) / np.sqrt(f.var(0) + 1e-3)).reshape(xv.shape)
+    for y in got:
+        np.testing.assert_allclose(y.astype(np.float64), want, atol=3e-3)
+    np.testing.assert_allclose(mv, 0.99 + 0.01 * f.var(0, ddof=1), rtol=1e-5)
+
+
 def test_errors_name_the_culprit():
     x = tf.placeholder(tf.float32, [None, 4, 4, 3], name="img")
     with pytest.raises(ValueError, match="BatchNormalization: axis 4 is out of range"):

@@ -178,7 +178,8 @@ def _fused(x, gamma, beta, moving_mean, moving_var, eps, fmt, training, static, 
         return y, (mean, var), constant(momentum, T.float32)
     flag = convert_to_tensor(training)
     axis = 1 if fmt == "NCHW" else 3
-    batch_mean, biased, bessel = batch_stats(x, tuple(a for a in range(4) if a != axis))
+    xs = cast(x, T.float32) if x.dtype is T.float16 else x  # float16: float32 statistics
+    batch_mean, biased, bessel = batch_stats(xs, tuple(a for a in range(4) if a != axis))
     mean = where_v2(flag, batch_mean, moving_mean.value())
     y, _, _ = fused_batch_norm(x, ones, zeros, mean, where_v2(flag, biased, moving_var.value()),
                                eps, fmt, is_training=False)
