@@ -252,6 +252,9 @@ def test_errors_name_the_culprit():
         tf.layers.batch_normalization(tf.placeholder(tf.int32, [2, 3], name="i"))
     with pytest.raises(TypeError, match="'u:0' has unknown rank"):
         tf.layers.batch_normalization(tf.placeholder(tf.float32, name="u"))
+    with pytest.raises(TypeError, match="training must be a Python bool or a bool scalar "
+                                        "tensor, got 'flag:0' of type float32"):
+        tf.layers.batch_normalization(x, training=tf.placeholder(tf.float32, [], name="flag"))
     with pytest.raises(NotImplementedError, match="renorm is not supported"):
         tf.layers.batch_normalization(x, renorm=True)
     with pytest.raises(ValueError, match="batch_norm: data_format must be 'NHWC' or 'NCHW'"):

@@ -94,6 +94,7 @@ class BatchNormalization:
         x = convert_to_tensor(inputs)
         with self._enter_scope():
             layout = _Layout.of(x, self.axis, "BatchNormalization")
+            _static_bool(training)  # a bad flag fails before any variable is made
             if not self.built:
                 self._build(x, layout)
             fused = self._use_fused(x, layout)
@@ -244,11 +245,16 @@ def _param_dtype(x):
 
 
 def _static_bool(training):
-    """True/False for a Python (or numpy) bool, None for a tensor."""
+    """True/False for a Python (or numpy) bool, None for a bool scalar tensor."""
     if isinstance(training, bool) or type(training).__name__ == "bool_":
         return bool(training)
     if training is None:
         return False
+    flag = convert_to_tensor(training)
+    if flag.dtype is not T.bool_ or flag.shape.ndims not in (0, None):
+        raise TypeError(f"batch normalization: training must be a Python bool or a bool "
+                        f"scalar tensor, got {flag.name!r} of type {flag.dtype.name}"
+                        f"{list(flag.shape) if flag.shape.known_rank else ''}")
     return None
 
 

@@ -52,9 +52,17 @@ def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
     with op_scope(name, "moments", [x]):
         axes = _axes(x, axes, "moments")
         y = cast(x, T.float32) if x.dtype is T.float16 else x
-        mean = reduce_mean(y, axes, keepdims=True, name="mean")
+        if y.dtype.is_float:  # one element count for both means (symbolic dims: a kernel)
+            count = _element_count(y, axes)
+            mean = make("div", [reduce_sum(y, axes, keepdims=True), count], name="mean")
+        else:
+            mean = reduce_mean(y, axes, keepdims=True, name="mean")
         dev = make("sub", [y, make("stop_gradient", [mean])])
-        var = reduce_mean(make("mul", [dev, dev]), axes, keepdims=True, name="variance")
+        sq = make("mul", [dev, dev])
+        if y.dtype.is_float:
+            var = make("div", [reduce_sum(sq, axes, keepdims=True), count], name="variance")
+        else:
+            var = reduce_mean(sq, axes, keepdims=True, name="variance")
         if not keep:
             mean, var = squeeze(mean, axes), squeeze(var, axes)
         if x.dtype is T.float16:
