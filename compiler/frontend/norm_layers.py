@@ -306,6 +306,7 @@ def batch_norm(inputs, decay=0.999, center=True, scale=False, epsilon=0.001,
                          f"{data_format!r}")
     x = convert_to_tensor(inputs)
     rank = len(known_shape(x, "batch_norm"))
+    _static_bool(is_training)  # a bad flag fails before any variable is made
     fused = True if fused is None else fused
     inits = dict(param_initializers or {})
     regs = dict(param_regularizers or {})
