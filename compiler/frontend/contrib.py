@@ -22,6 +22,7 @@ from .control_flow import name_scope
 from .core import constant, convert_to_tensor, known_shape
 from .manip_ops import reshape, where
 from .math_ops import cast, equal, not_equal
+from .norm_layers import batch_norm
 from .reduce_ops import reduce_sum
 from .rnn import _CELLS, LSTMCell, stack_bidirectional_rnn, static_bidirectional_rnn, static_rnn
 from .rnn_dynamic import stack_bidirectional_dynamic_rnn
@@ -124,14 +125,7 @@ rnn = types.SimpleNamespace(**_CELLS, LSTMBlockCell=LSTMBlockCell, static_rnn=st
                             static_bidirectional_rnn=static_bidirectional_rnn,
                             stack_bidirectional_rnn=stack_bidirectional_rnn,
                             stack_bidirectional_dynamic_rnn=stack_bidirectional_dynamic_rnn)
-layers = types.SimpleNamespace(flatten=flatten)
+layers = types.SimpleNamespace(flatten=flatten, batch_norm=batch_norm)
 seq2seq = types.SimpleNamespace(sequence_loss=sequence_loss)
 
-__all__ = ["LSTMBlockCell", "flatten", "sequence_loss", "rnn", "layers", "seq2seq"]
-
-# -- issue 15 / norm: tf.contrib.layers.batch_norm (norm_layers.py) --
-from .norm_layers import batch_norm  # noqa: E402
-
-layers.batch_norm = batch_norm
-__all__ += ["batch_norm"]
-# -- end norm --
+__all__ = ["LSTMBlockCell", "batch_norm", "flatten", "sequence_loss", "rnn", "layers", "seq2seq"]

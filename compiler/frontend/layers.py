@@ -74,6 +74,23 @@ def _apply(x, dims, kernel, bias, activation, units):
     return y
 
 
+def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=None):
+    """TF1's `tf.layers.dropout`: `fc.nn.dropout(inputs, rate=rate)` when `training` is
+    true, `inputs` unchanged otherwise. `training` is a Python bool or a bool tensor (a
+    `placeholder_with_default(False, [])`); for a tensor, the rate fed to the mask is
+    `where(training, rate, 0)`, so the graph is the same in both modes."""
+    x = convert_to_tensor(inputs)
+    if isinstance(training, bool):
+        if not training:
+            return identity(x, name=name or "dropout")
+        return nn_dropout(x, rate=rate, noise_shape=noise_shape, seed=seed, name=name)
+    flag = convert_to_tensor(training)
+    with op_scope(name, "dropout", [x]):
+        zero = convert_to_tensor(0.0, x.dtype)
+        applied = where(flag, convert_to_tensor(rate, x.dtype), zero)
+        return nn_dropout(x, rate=applied, noise_shape=noise_shape, seed=seed)
+
+
 def flatten(inputs, name=None, data_format="channels_last"):
     """TF1's `tf.layers.flatten`: [batch, ...] -> [batch, prod(...)] (the dims after the
     batch dim must be static; the batch dim may be symbolic). With
@@ -96,25 +113,7 @@ def flatten(inputs, name=None, data_format="channels_last"):
         return reshape(x, [-1, math.prod(rest)], name=scope)
 
 
-def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=None):
-    """TF1's `tf.layers.dropout`: `fc.nn.dropout(inputs, rate=rate)` when `training` is
-    true, `inputs` unchanged otherwise. `training` is a Python bool or a bool tensor (a
-    `placeholder_with_default(False, [])`); for a tensor, the rate fed to the mask is
-    `where(training, rate, 0)`, so the graph is the same in both modes."""
-    x = convert_to_tensor(inputs)
-    if isinstance(training, bool):
-        if not training:
-            return identity(x, name=name or "dropout")
-        return nn_dropout(x, rate=rate, noise_shape=noise_shape, seed=seed, name=name)
-    flag = convert_to_tensor(training)
-    with op_scope(name, "dropout", [x]):
-        zero = convert_to_tensor(0.0, x.dtype)
-        applied = where(flag, convert_to_tensor(rate, x.dtype), zero)
-        return nn_dropout(x, rate=applied, noise_shape=noise_shape, seed=seed)
+__all__ = ["dense", "dropout", "flatten"]
 
-
-__all__ = ["dense", "dropout"]
-
-# -- issue 15 / norm: flatten; batch normalization (norm_layers.py) --
-__all__ += ["flatten", "BatchNormalization", "batch_normalization"]
-# -- end norm --
+# -- issue 15 / norm: batch normalization (norm_layers.py) --
+__all__ += ["BatchNormalization", "batch_normalization"]
