@@ -258,3 +258,44 @@ def test_bad_conv_input_names_the_op():
         w = tf.placeholder(tf.float32, [3, 3, 2, 4])
         with pytest.raises(Exception, match="conv"):
             _conv(x, w, (1, 1), ((0, 0), (0, 0)))
+
+
+def test_epilogue_fusion_kernel_counts_and_reasons():
+    """A ResNet basic block: each conv's batch norm (scale, shift), relu and the
+    residual add run in the conv's kernel (2 kernels, not 2 + 2); a conv that is
+    fetched, used twice, or reshaped keeps its own kernel and the dump says why."""
+    rng = np.random.default_rng(4)
+    c = 5
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [None, 6, 7, c], name="x")
+        w1 = tf.placeholder(tf.float32, [3, 3, c, c], name="w1")
+        w2 = tf.placeholder(tf.float32, [3, 3, c, c], name="w2")
+        s1, b1, s2, b2 = (tf.placeholder(tf.float32, [c], name=n)
+                          for n in ("s1", "b1", "s2", "b2"))
+        pad = ((1, 1), (1, 1))
+        hid = tf.nn.relu(_conv(x, w1, (1, 1), pad) * s1 + b1)
+        block = tf.nn.relu(_conv(hid, w2, (1, 1), pad) * s2 + b2 + x)
+        fetched = _conv(x, w2, (1, 1), pad)
+        twice = _conv(hid, w1, (1, 1), pad)
+        both = tf.nn.relu(twice) + tf.sigmoid(twice)
+        flat = tf.reshape(_conv(x, w1, (2, 2), pad), [-1, 3 * 4 * c]) * 2.0
+    feeds = {x: rng.standard_normal((2, 6, 7, c)).astype(np.float32)}
+    feeds.update({t: rng.standard_normal((3, 3, c, c)).astype(np.float32) for t in (w1, w2)})
+    feeds.update({t: rng.standard_normal(c).astype(np.float32) for t in (s1, b1, s2, b2)})
+    fusion = tf.dump([block], feeds=list(feeds), stages=["fusion"])["fusion"]
+    assert fusion.startswith("2 kernel(s)") and fusion.count("[conv]") == 2, fusion
+    assert fusion.count("    computes conv 'conv") == 2 and "[loop]" not in fusion
+    fusion = tf.dump([block, fetched, both, flat], feeds=list(feeds), stages=["fusion"])["fusion"]
+    assert "conv 'conv_2' (created at" in fusion and "fetched or assigned: stored" in fusion
+    assert "conv: 2 consumers, so no epilogue (stored once)" in fusion, fusion
+    assert "conv: its consumer is not an elementwise epilogue of its shape (reshape" in fusion
+    got, ref = _run_both(g, [block, flat], feeds)
+    f = {k: feeds[k].astype(np.float64) for k in feeds}
+    a = ((1, 1), (1, 1), (1, 1))
+    h = np.maximum(jax_conv(f[x], f[w1], (1, 1), pad, *a[:2]) * f[s1] + f[b1], 0)
+    want = np.maximum(jax_conv(h, f[w2], (1, 1), pad, *a[:2]) * f[s2] + f[b2] + f[x], 0)
+    want_flat = jax_conv(f[x], f[w1], (2, 2), pad, *a[:2]).reshape(-1, 3 * 4 * c) * 2.0
+    for r in (got, ref):
+        _close(r[0].astype(np.float64), want)
+        _close(r[1].astype(np.float64), want_flat)
