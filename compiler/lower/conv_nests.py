@@ -220,18 +220,25 @@ def register_blocked_conv(b, node, out, epilogue=None):
     """The direct convolution of the CPU schedule (lhs_dilation 1, float32/float64).
 
     The filter is packed once into panels of j_vec output channels (`_packed_filter`);
-    x is read in place (`_source`). Parallel tasks run over (n, output rows, channel
-    panels), flattened into one parallel loop; a task walks its output row in register
-    tiles of micro_rows consecutive positions x j_vec channels whose accumulators stay in
-    registers over the window and Ci loops (plain nested loops: no div/mod and no branch
-    inside), each step loading one contiguous j_vec row of the panel and micro_rows
-    elements of x. Padding costs no branch: on the row axes the window loops start and
-    end where the input rows exist (bounds computed once per task); along the row, the
-    positions whose windows all lie inside x are the register tiles, and the few at the
-    borders are single-position tiles with their own (static) window bounds. The
-    epilogue is applied to the finished tile's accumulators, then the tile is stored
-    once. A row's last interior positions (fewer than micro_rows) take a smaller tile; a
-    last partial panel stores only its channels."""
+    x is read in place (`_source`). A register tile is micro_rows output points x j_vec
+    channels whose accumulators stay in registers over the window and Ci loops (plain
+    nested loops: no div/mod and no branch inside); each step loads one contiguous
+    j_vec row of the panel and one element of x per point. The points of a tile are
+
+    - "row" tiling: consecutive positions along the last spatial axis (parallel tasks
+      over (n, output rows, channel panels));
+    - "batch" tiling, when a row has fewer positions whose windows lie inside x than a
+      tile (the filter gradient's conv: a 3x3 output and a window as large as the
+      image): micro_rows batch entries at the same position (tasks over (batch blocks,
+      output rows, channel panels)), so the tile still has micro_rows independent
+      accumulator rows.
+
+    Padding costs no branch: on the row axes the window loops start and end where the
+    input rows exist (bounds computed once per task); along the row, the positions whose
+    windows all lie inside x take full windows, and the few at the borders their own
+    static window bounds. The epilogue is applied to the finished tile's accumulators,
+    then the tile is stored once. Static remainders (a row's last positions, the last
+    batch block, a last partial panel) take smaller tiles."""
     x, w = node.inputs
     nsp = len(node.shape) - 2
     tiles = b.low.schedule.conv
@@ -239,18 +246,21 @@ def register_blocked_conv(b, node, out, epilogue=None):
     dt = compute_dtype(node.dtype)
     co, ci = w.shape[-1], w.shape[-2]
     window = list(w.shape[:nsp])
-    ow = node.shape[nsp]
+    nb, ow = node.shape[0], node.shape[nsp]
     rows_shape = list(node.shape[1:nsp])   # output spatial axes above the tiled one
     src, how = _source(b, node)
     packed, pshape = _packed_filter(b, node, jv)
     panels, full_panels, tail = pshape[0], co // jv, co % jv
     inner = [o for o in range(ow) if _inside(node, nsp - 1, o)]
     first, last = (inner[0], inner[-1] + 1) if inner else (ow, ow)
-    micro = max(1, min(tiles.micro_rows, last - first))
     border = [o for o in range(ow) if not first <= o < last]
-    b.note = (f"register-blocked direct conv: {micro} positions x {jv} channels per tile, "
-              f"filter packed in {jv}-channel panels, {how}, {len(border)} border "
-              f"position(s) per row")
+    by_batch = (isinstance(nb, int) and last - first < tiles.micro_rows
+                and nb > last - first)
+    micro = max(1, min(tiles.micro_rows, nb if by_batch else last - first))
+    b.note = (f"register-blocked direct conv, {'batch' if by_batch else 'row'} tiling: "
+              f"{micro} {'batch entries' if by_batch else 'positions'} x {jv} channels "
+              f"per tile, filter packed in {jv}-channel panels, {how}, {len(border)} "
+              f"border position(s) per row")
     strides, rd = node.attr["strides"], node.attr["rhs_dilation"]
     lows = [node.attr["padding"][i][0] for i in range(nsp)]
 
@@ -269,17 +279,18 @@ def register_blocked_conv(b, node, out, epilogue=None):
             stmts = (K.Loop(nm, K.idx(count), stmts, vectorize=False),)
         into.extend(stmts)
 
-    def tile(n, orow, row_ranges, p, ow0, nrows, width, kw_range):
-        accs = [[b.fresh("acc") for _ in range(width)] for _ in range(nrows)]
+    def tile(points, orow, row_ranges, p, width, kw_range):
+        """The register tile of output points [(n, position on the last axis)]."""
+        accs = [[b.fresh("acc") for _ in range(width)] for _ in points]
 
         def per_k(kk):
             st = []
             js = [K.iadd(K.iadd(K.imul(orow[i], strides[i]), K.imul(kk[i], rd[i])), -lows[i])
                   for i in range(nsp - 1)]
             xb = []
-            for r in range(nrows):
-                jw = K.iadd(K.iadd(K.imul(K.iadd(ow0, r), strides[-1]),
-                                   K.imul(kk[-1], rd[-1])), -lows[-1])
+            for n, pos in points:
+                jw = K.iadd(K.iadd(K.imul(pos, strides[-1]), K.imul(kk[-1], rd[-1])),
+                            -lows[-1])
                 xb.append(local(b.linear([n, *js, jw, K.IConst(0)], x.shape), st, "xb"))
             wb = local(b.linear([p, *kk, K.IConst(0), K.IConst(0)], pshape), st, "wb")
 
@@ -301,8 +312,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
         stmts = [K.Accumulator(acc, "add", K.FConst(0, dt)) for row in accs for acc in row]
         ranged([*row_ranges, kw_range], per_k, stmts)
         c0 = K.imul(p, jv)
-        for r in range(nrows):
-            pos = K.iadd(ow0, r)
+        for r, (n, pos) in enumerate(points):
             base = local(b.linear([n, *orow, pos, c0], node.shape), stmts, "o")
             for lane in range(width):
                 value = K.Var(accs[r][lane], dt)
@@ -311,6 +321,37 @@ def register_blocked_conv(b, node, out, epilogue=None):
                     value = b.expr(epilogue, [n, *orow, pos, K.iadd(c0, lane)], stmts)
                 stmts.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
         return stmts
+
+    def by_rows(n, orow, row_ranges, p, width):
+        st = []
+        whole, rest_rows = divmod(last - first, micro)
+        full = (0, window[-1])
+
+        def points(o0, count):
+            return [(n, K.iadd(o0, r)) for r in range(count)]
+        st += b.loops([whole], lambda ob: tile(
+            points(K.iadd(K.imul(ob[0], micro), first), micro), orow, row_ranges, p, width,
+            full), "ob")
+        if rest_rows:
+            st += tile(points(K.IConst(first + whole * micro), rest_rows), orow, row_ranges,
+                       p, width, full)
+        for o in border:
+            st += tile([(n, K.IConst(o))], orow, row_ranges, p, width,
+                       _k_range(node, nsp - 1, o))
+        return st
+
+    def by_batch_block(n0, count, orow, row_ranges, p, width):
+        def points(pos):
+            return [(K.iadd(n0, r), pos) for r in range(count)]
+        st = list(b.loops([last - first], lambda oo: tile(
+            points(K.iadd(oo[0], first)), orow, row_ranges, p, width, (0, window[-1])),
+            "ow"))
+        for o in border:
+            st += tile(points(K.IConst(o)), orow, row_ranges, p, width,
+                       _k_range(node, nsp - 1, o))
+        return st
+
+    lead = -(-nb // micro) if by_batch else nb   # tasks' leading extent: batch or blocks
 
     def task(idx):
         t = idx[0]
@@ -330,28 +371,27 @@ def register_blocked_conv(b, node, out, epilogue=None):
                                else f, local(K.idx(count), stmts, "kn")
                                if not isinstance(count, int) else count))
 
-        def row(width):
-            st = []
-            whole, rest_rows = divmod(last - first, micro)
-            full = (0, window[-1])
-            st += b.loops([whole], lambda ob: tile(
-                n, orow, row_ranges, p, K.iadd(K.imul(ob[0], micro), first), micro, width,
-                full), "ob")
-            if rest_rows:
-                st += tile(n, orow, row_ranges, p, K.IConst(first + whole * micro), rest_rows,
-                           width, full)
-            for o in border:
-                st += tile(n, orow, row_ranges, p, K.IConst(o), 1, width,
-                           _k_range(node, nsp - 1, o))
-            return st
+        def body(width):
+            if not by_batch:
+                return by_rows(n, orow, row_ranges, p, width)
+            n0 = K.imul(n, micro)
+            full_blocks, rest_n = divmod(nb, micro)
+            if not rest_n:
+                return by_batch_block(n0, micro, orow, row_ranges, p, width)
+            if not full_blocks:
+                return by_batch_block(n0, rest_n, orow, row_ranges, p, width)
+            return [K.If(K.Binary("less", n, K.IConst(full_blocks), T.bool_),
+                         tuple(by_batch_block(n0, micro, orow, row_ranges, p, width)),
+                         tuple(by_batch_block(n0, rest_n, orow, row_ranges, p, width)))]
         if tail == 0:
-            return stmts + row(jv)
+            return stmts + body(jv)
         if full_panels == 0:
-            return stmts + row(tail)
+            return stmts + body(tail)
         return stmts + [K.If(K.Binary("less", p, K.IConst(full_panels), T.bool_),
-                             tuple(row(jv)), tuple(row(tail)))]
-    ntasks = D.mul(node.shape[0], D.product(rows_shape) * panels)
-    return b.parallel_loops([ntasks], task, D.mul(D.product(window), ci * ow * jv))
+                             tuple(body(jv)), tuple(body(tail)))]
+    ntasks = D.mul(lead, D.product(rows_shape) * panels)
+    per_task = D.product(window) * ci * jv * (ow * micro if by_batch else ow)
+    return b.parallel_loops([ntasks], task, per_task)
 
 
 def lower_conv(b, node, out, epilogue=None):
