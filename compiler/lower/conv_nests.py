@@ -107,42 +107,67 @@ def generic_conv(b, node, out, epilogue=None):
 
 
 def fast_conv_applies(b, node) -> bool:
-    """The register-blocked nest takes convs without lhs dilation in float32/float64 on
-    a schedule that has a conv tile (the CPU's)."""
-    return (b.low.schedule.conv is not None and node.dtype in (T.float32, T.float64)
-            and all(d == 1 for d in node.attr["lhs_dilation"]))
+    """The register-blocked nest takes float32/float64 convs on a schedule that has a
+    conv tile (the CPU's)."""
+    return b.low.schedule.conv is not None and node.dtype in (T.float32, T.float64)
+
+
+def dilated_shape(node):
+    """x's shape after lhs dilation (lhs_dilation - 1 zeros between neighbours)."""
+    x = node.inputs[0]
+    return (x.shape[0], *[(s - 1) * d + 1 for s, d in zip(x.shape[1:-1],
+                                                          node.attr["lhs_dilation"])],
+            x.shape[-1])
 
 
 def _source(b, node):
-    """(buffer, how) that the nest loads x from: x's own buffer, or, when x is computed
-    by fused movement ops (a transposed NCHW input), a copy made once by a kernel that
-    runs first, so the inner loop loads contiguous channels."""
+    """(buffer, shape, how) that the nest loads x from: x's own buffer, or a copy made
+    once by a kernel that runs first when x is computed by fused movement ops (a
+    transposed NCHW input: the inner loop then loads contiguous channels) or has lhs
+    dilation (the copy has the zeros between neighbours: the input gradient of a strided
+    conv becomes a plain conv, multiplying the zeros, at the register tile's speed)."""
     x = node.inputs[0]
     buf = b.low.buffer_of.get(id(x))
-    if buf is not None:
-        return buf, "x read in place"
-    key = (id(x), "conv-input")
+    lhs = node.attr["lhs_dilation"]
+    dilated = any(d > 1 for d in lhs)
+    if buf is not None and not dilated:
+        return buf, tuple(x.shape), "x read in place"
+    shape = dilated_shape(node)
+    key = (id(x), "conv-input", tuple(lhs))
     copy = b.low.packed.get(key)
     if copy is None:
-        copy = b.low.packed[key] = b.low.add_temp(x.dtype, tuple(x.shape),
-                                                  f"{x.describe()} copied for "
-                                                  f"{node.describe()}")
+        copy = b.low.packed[key] = b.low.add_temp(
+            x.dtype, shape, f"{x.describe()} {'dilated' if dilated else 'copied'} for "
+                            f"{node.describe()}")
         pb = type(b)(b.low, node, "")
+        dt = compute_dtype(x.dtype)
 
         def body(idx):
             st = []
-            st.append(pb.store(copy, idx, x.shape, pb.expr(x, idx, st)))
+            sub = [idx[0], *[K.idiv(i, d) for i, d in zip(idx[1:-1], lhs)], idx[-1]]
+            cond = _and([K.Binary("equal", K.imod(i, d), K.IConst(0), T.bool_)
+                         for i, d in zip(idx[1:-1], lhs) if d > 1])
+            if cond is None:
+                st.append(pb.store(copy, idx, shape, pb.expr(x, sub, st)))
+                return st
+            v = pb.fresh("v")
+            inner = []
+            inner.append(K.Set(v, pb.expr(x, sub, inner)))
+            st += [K.Let(v, K.FConst(0, dt)), K.If(cond, tuple(inner)),
+                   pb.store(copy, idx, shape, K.Var(v, dt))]
             return st
-        b.before.append((pb, pb.parallel_loops(list(x.shape), body), "pack"))
-    return copy, "x copied first (a fused operand)"
+        b.before.append((pb, pb.parallel_loops(list(shape), body), "pack"))
+    return copy, shape, ("x dilated first (zeros between neighbours)" if dilated
+                         else "x copied first (a fused operand)")
 
 
 def _axis_facts(node, axis):
-    """(size, window, stride, rhs_dilation, lo) of spatial axis `axis`."""
-    x, w = node.inputs
+    """(size, window, stride, rhs_dilation, lo) of spatial axis `axis` (the size of the
+    lhs-dilated x)."""
+    w = node.inputs[1]
     a = node.attr
-    return (x.shape[1 + axis], w.shape[axis], a["strides"][axis], a["rhs_dilation"][axis],
-            a["padding"][axis][0])
+    return (dilated_shape(node)[1 + axis], w.shape[axis], a["strides"][axis],
+            a["rhs_dilation"][axis], a["padding"][axis][0])
 
 
 def _inside(node, axis, o):
@@ -217,13 +242,14 @@ def _scalar_loops(b, shape, body, prefix):
 
 
 def register_blocked_conv(b, node, out, epilogue=None):
-    """The direct convolution of the CPU schedule (lhs_dilation 1, float32/float64).
+    """The direct convolution of the CPU schedule (float32/float64).
 
     The filter is packed once into panels of j_vec output channels (`_packed_filter`);
-    x is read in place (`_source`). A register tile is micro_rows output points x j_vec
-    channels whose accumulators stay in registers over the window and Ci loops (plain
-    nested loops: no div/mod and no branch inside); each step loads one contiguous
-    j_vec row of the panel and one element of x per point. The points of a tile are
+    x is read in place, or from a copy (`_source`: a fused operand, lhs dilation). A
+    register tile is micro_rows output points x j_vec channels whose accumulators stay in
+    registers over the window and Ci loops (plain nested loops: no div/mod and no branch
+    inside); each step loads one contiguous j_vec row of the panel and one element of x
+    per point. The points of a tile are
 
     - "row" tiling: consecutive positions along the last spatial axis (parallel tasks
       over (n, output rows, channel panels));
@@ -239,7 +265,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
     static window bounds. The epilogue is applied to the finished tile's accumulators,
     then the tile is stored once. Static remainders (a row's last positions, the last
     batch block, a last partial panel) take smaller tiles."""
-    x, w = node.inputs
+    w = node.inputs[1]
     nsp = len(node.shape) - 2
     tiles = b.low.schedule.conv
     jv = tiles.j_vec(node.dtype.itemsize)
@@ -248,7 +274,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
     window = list(w.shape[:nsp])
     nb, ow = node.shape[0], node.shape[nsp]
     rows_shape = list(node.shape[1:nsp])   # output spatial axes above the tiled one
-    src, how = _source(b, node)
+    src, sshape, how = _source(b, node)
     packed, pshape = _packed_filter(b, node, jv)
     panels, full_panels, tail = pshape[0], co // jv, co % jv
     inner = [o for o in range(ow) if _inside(node, nsp - 1, o)]
@@ -291,7 +317,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
             for n, pos in points:
                 jw = K.iadd(K.iadd(K.imul(pos, strides[-1]), K.imul(kk[-1], rd[-1])),
                             -lows[-1])
-                xb.append(local(b.linear([n, *js, jw, K.IConst(0)], x.shape), st, "xb"))
+                xb.append(local(b.linear([n, *js, jw, K.IConst(0)], sshape), st, "xb"))
             wb = local(b.linear([p, *kk, K.IConst(0), K.IConst(0)], pshape), st, "wb")
 
             def per_c(cc):
