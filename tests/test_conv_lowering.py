@@ -156,10 +156,15 @@ def test_register_blocked_nest_matches_jax_and_says_so_in_the_dump():
             j = jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64), **full)
             want.append(np.maximum(j - 0.5, 0) if k % 2 else j)
     got, ref = _run_both(g, fetches, feeds)
-    for k, (a, r, j) in enumerate(zip(got, ref, want)):
+    # the AVX2 schedule's tile (4 positions x 16 channels) on the same graph
+    v3 = tf.ConfigProto(compile_options=tf.CompileOptions(target_cpu="x86-64-v3"))
+    with tf.Session(graph=g, config=v3) as sess:
+        got_v3 = sess.run(fetches, feeds)
+    for k, (a, r, j, a3) in enumerate(zip(got, ref, want, got_v3)):
         dt = "float64" if k == 1 else "float32"
         _close(a.astype(np.float64), j, dt)
         _close(r.astype(np.float64), j, dt)
+        _close(a3.astype(np.float64), j, dt)
     kernels = tf.dump(fetches, feeds=list(feeds), stages=["kernels"])["kernels"]
     assert kernels.count("# nest: register-blocked direct conv") == len(fetches), kernels
     tiles = cpu_schedule("host").conv   # AVX-512: 6 x (2 x 16 lanes); AVX2: 4 x (2 x 8)

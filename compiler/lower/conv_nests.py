@@ -305,8 +305,10 @@ def register_blocked_conv(b, node, out, epilogue=None):
             stmts = (K.Loop(nm, K.idx(count), stmts, vectorize=False),)
         into.extend(stmts)
 
-    def tile(points, orow, row_ranges, p, width, kw_range):
-        """The register tile of output points [(n, position on the last axis)]."""
+    def tile(points, orow, row_ranges, p, width, kw_range, guards=None):
+        """The register tile of output points [(n, position on the last axis)]; a point
+        whose guard (a condition, or None) is false is computed but not stored (a
+        partial tile repeats its last valid point)."""
         accs = [[b.fresh("acc") for _ in range(width)] for _ in points]
 
         def per_k(kk):
@@ -339,43 +341,68 @@ def register_blocked_conv(b, node, out, epilogue=None):
         ranged([*row_ranges, kw_range], per_k, stmts)
         c0 = K.imul(p, jv)
         for r, (n, pos) in enumerate(points):
-            base = local(b.linear([n, *orow, pos, c0], node.shape), stmts, "o")
+            st = []
+            base = local(b.linear([n, *orow, pos, c0], node.shape), st, "o")
             for lane in range(width):
                 value = K.Var(accs[r][lane], dt)
                 if epilogue is not None:
                     b.row_values[id(node)] = value
-                    value = b.expr(epilogue, [n, *orow, pos, K.iadd(c0, lane)], stmts)
-                stmts.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
+                    value = b.expr(epilogue, [n, *orow, pos, K.iadd(c0, lane)], st)
+                st.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
+            guard = guards[r] if guards else None
+            stmts += st if guard is None else [K.If(guard, tuple(st))]
         return stmts
 
+    def border_loop(points_at, orow, row_ranges, p, width, guards=None):
+        """One loop over the border positions (left: 0.., right: last..), each a tile
+        with its window bounds along the row computed from the position."""
+        if not border:
+            return []
+
+        def body(ii):
+            st = []
+            i = ii[0]
+            o = local(K.Select(K.Binary("less", i, K.IConst(first), T.bool_), i,
+                               K.iadd(i, last - first), T.int64), st, "ob")
+            f, count = _k_range(node, nsp - 1, o)
+            rng = (local(K.idx(f), st, "kf") if not isinstance(f, int) else f,
+                   local(K.idx(count), st, "kn") if not isinstance(count, int) else count)
+            return st + tile(points_at(o), orow, row_ranges, p, width, rng, guards)
+        return list(b.loops([len(border)], body, "bo"))
+
     def by_rows(n, orow, row_ranges, p, width):
-        st = []
-        whole, rest_rows = divmod(last - first, micro)
-        full = (0, window[-1])
+        """Tiles of micro consecutive interior positions (the last one partial: its
+        extra points repeat the last position, unstored), then the border loop."""
+        count = last - first
+        partial = count % micro != 0
 
-        def points(o0, count):
-            return [(n, K.iadd(o0, r)) for r in range(count)]
-        st += b.loops([whole], lambda ob: tile(
-            points(K.iadd(K.imul(ob[0], micro), first), micro), orow, row_ranges, p, width,
-            full), "ob")
-        if rest_rows:
-            st += tile(points(K.IConst(first + whole * micro), rest_rows), orow, row_ranges,
-                       p, width, full)
-        for o in border:
-            st += tile([(n, K.IConst(o))], orow, row_ranges, p, width,
-                       _k_range(node, nsp - 1, o))
-        return st
+        def tile_at(ob):
+            o0 = K.iadd(K.imul(ob[0], micro), first)
+            pos = [K.iadd(o0, r) for r in range(micro)]
+            if partial:
+                guards = [None] + [K.Binary("less", q, K.IConst(last), T.bool_)
+                                   for q in pos[1:]]
+                pos = [pos[0]] + [K.imin(q, last - 1) for q in pos[1:]]
+            else:
+                guards = None
+            return tile([(n, q) for q in pos], orow, row_ranges, p, width,
+                        (0, window[-1]), guards)
+        st = list(b.loops([-(-count // micro)], tile_at, "ob"))
+        return st + border_loop(lambda o: [(n, o)], orow, row_ranges, p, width)
 
-    def by_batch_block(n0, count, orow, row_ranges, p, width):
-        def points(pos):
-            return [(K.iadd(n0, r), pos) for r in range(count)]
+    def by_batch_block(n0, orow, row_ranges, p, width):
+        """micro batch entries n0.. at every position (past the batch: the last entry
+        again, unstored)."""
+        ns = [K.iadd(n0, r) for r in range(micro)]
+        guards = None
+        if nb % micro:
+            guards = [None] + [K.Binary("less", q, K.IConst(nb), T.bool_) for q in ns[1:]]
+            ns = [ns[0]] + [K.imin(q, nb - 1) for q in ns[1:]]
         st = list(b.loops([last - first], lambda oo: tile(
-            points(K.iadd(oo[0], first)), orow, row_ranges, p, width, (0, window[-1])),
-            "ow"))
-        for o in border:
-            st += tile(points(K.IConst(o)), orow, row_ranges, p, width,
-                       _k_range(node, nsp - 1, o))
-        return st
+            [(q, K.iadd(oo[0], first)) for q in ns], orow, row_ranges, p, width,
+            (0, window[-1]), guards), "ow"))
+        return st + border_loop(lambda o: [(q, o) for q in ns], orow, row_ranges, p, width,
+                                guards)
 
     lead = -(-nb // micro) if by_batch else nb   # tasks' leading extent: batch or blocks
 
@@ -400,15 +427,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
         def body(width):
             if not by_batch:
                 return by_rows(n, orow, row_ranges, p, width)
-            n0 = K.imul(n, micro)
-            full_blocks, rest_n = divmod(nb, micro)
-            if not rest_n:
-                return by_batch_block(n0, micro, orow, row_ranges, p, width)
-            if not full_blocks:
-                return by_batch_block(n0, rest_n, orow, row_ranges, p, width)
-            return [K.If(K.Binary("less", n, K.IConst(full_blocks), T.bool_),
-                         tuple(by_batch_block(n0, micro, orow, row_ranges, p, width)),
-                         tuple(by_batch_block(n0, rest_n, orow, row_ranges, p, width)))]
+            return by_batch_block(K.imul(n, micro), orow, row_ranges, p, width)
         if tail == 0:
             return stmts + body(jv)
         if full_panels == 0:
