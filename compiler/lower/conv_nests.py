@@ -248,8 +248,9 @@ def register_blocked_conv(b, node, out, epilogue=None):
     x is read in place, or from a copy (`_source`: a fused operand, lhs dilation). A
     register tile is micro_rows output points x j_vec channels whose accumulators stay in
     registers over the window and Ci loops (plain nested loops: no div/mod and no branch
-    inside); each step loads one contiguous j_vec row of the panel and one element of x
-    per point. The points of a tile are
+    inside; without rhs dilation on the last axis a window row's kw and ci loops are one
+    loop, since that run is contiguous in x and in the panel); each step loads one
+    contiguous j_vec row of the panel and one element of x per point. The points of a tile are
 
     - "row" tiling: consecutive positions along the last spatial axis (parallel tasks
       over (n, output rows, channel panels));
@@ -311,8 +312,14 @@ def register_blocked_conv(b, node, out, epilogue=None):
         partial tile repeats its last valid point)."""
         accs = [[b.fresh("acc") for _ in range(width)] for _ in points]
 
+        merged = rd[-1] == 1   # (kw, ci) runs are contiguous in x and in the panel
+
         def per_k(kk):
             st = []
+            run = ci
+            if merged:  # one loop over the window row's kw x ci run
+                kk = [*kk, kw_range[0]]
+                run = K.imul(K.idx(kw_range[1]), ci)
             js = [K.iadd(K.iadd(K.imul(orow[i], strides[i]), K.imul(kk[i], rd[i])), -lows[i])
                   for i in range(nsp - 1)]
             xb = []
@@ -335,10 +342,10 @@ def register_blocked_conv(b, node, out, epilogue=None):
                         s2.append(K.Accumulate(accs[r][lane], "add",
                                                K.Binary("mul", av, bv, dt, True)))
                 return s2
-            st += _scalar_loops(b, [ci], per_c, "c")
+            st += _scalar_loops(b, [run], per_c, "c")
             return st
         stmts = [K.Accumulator(acc, "add", K.FConst(0, dt)) for row in accs for acc in row]
-        ranged([*row_ranges, kw_range], per_k, stmts)
+        ranged(row_ranges if merged else [*row_ranges, kw_range], per_k, stmts)
         c0 = K.imul(p, jv)
         for r, (n, pos) in enumerate(points):
             st = []
