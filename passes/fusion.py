@@ -165,6 +165,8 @@ class _Planner:
             return Group("reduce", root, self.inline_closure(root, ()))
         if get(root.op).fusion in ("elementwise", "movement") or root.op in LOOP_SOURCES:
             return Group("loop", root, self.inline_closure(root, ()))
+        if root.op == "fold":  # reads each input element once: its producers fuse in
+            return Group("single", root, self.inline_closure(root, ()))
         return Group("single", root, [root])
 
     def plan(self) -> KernelPlan:

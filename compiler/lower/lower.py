@@ -253,6 +253,34 @@ def _pad(b, node, idx, stmts):
     return _branch(b, node, [(cond, lambda st: b.expr(x, sub, st))], lambda st: value, stmts)
 
 
+def _patches(b, node, idx, stmts):
+    """patches at [n, *o, *k, c] is x at [n, o * stride + k * dilation - lo, c], or the
+    pad value where that falls outside x; only the bounds that can fail are tested."""
+    x, a = node.inputs[0], node.attr
+    nsp = len(a["window"])
+    o_idx, k_idx = idx[1:1 + nsp], idx[1 + nsp:1 + 2 * nsp]
+    conds, sub = [], [idx[0]]
+    for i in range(nsp):
+        (lo, _), st, d, k = a["padding"][i], a["strides"][i], a["rhs_dilation"][i], a["window"][i]
+        pos = K.iadd(K.imul(o_idx[i], K.IConst(st)), K.imul(k_idx[i], K.IConst(d)))
+        j = K.Binary("sub", pos, K.IConst(lo), T.int64) if lo else pos
+        sub.append(j)
+        last = (node.shape[1 + i] - 1) * st + (k - 1) * d - lo
+        if lo:
+            conds.append(K.Binary("greater_equal", pos, K.IConst(lo), T.bool_))
+        if last >= x.shape[1 + i]:
+            conds.append(K.Binary("less", j, K.IConst(x.shape[1 + i]), T.bool_))
+    sub.append(idx[-1])
+    if not conds:
+        return b.expr(x, sub, stmts)
+    cond = conds[0]
+    for c in conds[1:]:
+        cond = K.Binary("logical_and", cond, c, T.bool_)
+    from ..ops.movement import pad_value
+    value = K.FConst(pad_value(a["value"], node.dtype.np).item(), compute_dtype(node.dtype))
+    return _branch(b, node, [(cond, lambda st: b.expr(x, sub, st))], lambda st: value, stmts)
+
+
 def _checked_index(b, node, indices, sub, extent, stmts, what):
     t = b.fresh("g")
     stmts.append(K.Let(t, K.Cast(b.expr(indices, sub, stmts), T.int64)))
@@ -359,7 +387,8 @@ _EXPR_RULES = {
     "shape": _shape_value, "reduce_sum": _inline_reduce, "reduce_prod": _inline_reduce,
     "reduce_max": _inline_reduce, "reduce_min": _inline_reduce,
     "transpose": _transpose, "broadcast": _broadcast, "reshape": _reshape, "slice": _slice,
-    "concat": _concat, "pad": _pad, "gather": _gather, "check": _check, "iota": _iota,
+    "concat": _concat, "pad": _pad, "patches": _patches, "gather": _gather, "check": _check,
+    "iota": _iota,
     "random_uniform": _random, "random_normal": _random, "assign": _assign,
     "assign_add": _assign_add,
 }
