@@ -185,6 +185,12 @@ def _reshape(b, node, idx, stmts):
     x = node.inputs[0]
     if tuple(x.shape) == tuple(node.shape):
         return b.expr(x, idx, stmts)
+    kept = [i for i, d in zip(idx, node.shape) if not _is_one(d)]
+    if [d for d in x.shape if not _is_one(d)] == [d for d in node.shape if not _is_one(d)]:
+        # only extents of 1 come or go (expand_dims, squeeze, a pooled window's unit
+        # axes): the index maps axis by axis, no division
+        it = iter(kept)
+        return b.expr(x, [K.IConst(0) if _is_one(d) else next(it) for d in x.shape], stmts)
     lin = b.linear(idx, node.shape)
     src, stride = [], K.IConst(1)
     for k in reversed(range(len(x.shape))):
@@ -192,6 +198,10 @@ def _reshape(b, node, idx, stmts):
         src.append(K.imod(v, b.dim(x.shape[k])) if k else v)
         stride = K.imul(stride, b.dim(x.shape[k]))
     return b.expr(x, list(reversed(src)), stmts)
+
+
+def _is_one(d) -> bool:
+    return isinstance(d, int) and d == 1
 
 
 def _slice(b, node, idx, stmts):
