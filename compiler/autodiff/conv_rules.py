@@ -21,59 +21,17 @@ input), Kd = (K-1)*rhs_dilation + 1 (the dilated window), Od = (O-1)*stride + 1 
 
 These are the transposes JAX's `conv_general_dilated` uses (`_conv_general_vjp_lhs_padding`
 and `_conv_general_vjp_rhs_padding`), written for the one channels-last layout of the row.
+The two builders live a floor down, in compiler/frontend/conv_ops.py, because
+`tf.nn.conv2d_transpose` and `tf.nn.conv2d_backprop_*` are the same convs.
 """
 
 from __future__ import annotations
 
-from ..frontend.core import make
+from ..frontend.conv_ops import conv_filter_gradient, conv_input_gradient
 from .helpers import shape_of
-
-
-def _dilated(n, d):
-    return (n - 1) * d + 1
 
 
 def conv(op, g):
     x, w = op.inputs
-    return [input_gradient(g, w, shape_of(x), op.attrs),
-            filter_gradient(x, g, shape_of(w), op.attrs)]
-
-
-def input_gradient(g, w, x_shape, attrs):
-    """The gradient of conv(x, w, **attrs) with respect to x [N, *S, Ci], given the
-    output gradient g: a conv of g with the reversed, channel-swapped filter."""
-    wshape = shape_of(w)
-    nsp = len(wshape) - 2
-    window = wshape[:nsp]
-    rev = make("slice", [w], begin=tuple(k - 1 for k in window) + (0, 0), size=wshape,
-               stride=(-1,) * nsp + (1, 1))
-    swapped = make("transpose", [rev], perm=tuple(range(nsp)) + (nsp + 1, nsp))
-    pads = []
-    for i in range(nsp):
-        sd = _dilated(x_shape[1 + i], attrs["lhs_dilation"][i])
-        kd = _dilated(window[i], attrs["rhs_dilation"][i])
-        od = _dilated(shape_of(g)[1 + i], attrs["strides"][i])
-        before = kd - 1 - attrs["padding"][i][0]
-        pads.append((before, sd + kd - 1 - od - before))
-    return make("conv", [g, swapped], strides=tuple(attrs["lhs_dilation"]),
-                padding=tuple(pads), lhs_dilation=tuple(attrs["strides"]),
-                rhs_dilation=tuple(attrs["rhs_dilation"]))
-
-
-def filter_gradient(x, g, w_shape, attrs):
-    """The gradient of conv(x, w, **attrs) with respect to w [*K, Ci, Co], given the
-    output gradient g: a conv of x^T [Ci, *S, N] with g^T [*O, N, Co] as its filter."""
-    nsp = len(w_shape) - 2
-    spatial = tuple(range(1, nsp + 1))
-    xt = make("transpose", [x], perm=(nsp + 1,) + spatial + (0,))
-    gt = make("transpose", [g], perm=spatial + (0, nsp + 1))
-    pads = []
-    for i in range(nsp):
-        sd = _dilated(shape_of(x)[1 + i], attrs["lhs_dilation"][i])
-        kd = _dilated(w_shape[i], attrs["rhs_dilation"][i])
-        od = _dilated(shape_of(g)[1 + i], attrs["strides"][i])
-        lo = attrs["padding"][i][0]
-        pads.append((lo, od - sd + kd - 1 - lo))
-    out = make("conv", [xt, gt], strides=tuple(attrs["rhs_dilation"]), padding=tuple(pads),
-               lhs_dilation=tuple(attrs["lhs_dilation"]), rhs_dilation=tuple(attrs["strides"]))
-    return make("transpose", [out], perm=spatial + (0, nsp + 1))
+    return [conv_input_gradient(g, w, shape_of(x), op.attrs),
+            conv_filter_gradient(x, g, shape_of(w), op.attrs)]
