@@ -297,3 +297,22 @@ from .pooling import (  # noqa: E402
 __all__ += ["max_pool", "avg_pool", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
             "avg_pool3d", "pool", "max_pool_with_argmax", "depthwise_conv2d",
             "depthwise_conv2d_native", "separable_conv2d"]
+# -- end pool --
+
+# -- issue 15 / convfe: convolutions (conv_ops.py) --
+from .conv_ops import (  # noqa: E402
+    atrous_conv2d,
+    conv1d,
+    conv2d,
+    conv2d_backprop_filter,
+    conv2d_backprop_input,
+    conv2d_transpose,
+    conv3d,
+    conv3d_transpose,
+    convolution,
+)
+
+__all__ += ["atrous_conv2d", "conv1d", "conv2d", "conv2d_backprop_filter",
+            "conv2d_backprop_input", "conv2d_transpose", "conv3d", "conv3d_transpose",
+            "convolution"]
+# -- end convfe --
