@@ -19,6 +19,7 @@ from __future__ import annotations
 from .core import convert_to_tensor, known_shape, make, op_scope
 from .padding import (
     channels_last,
+    error,
     from_channels_last,
     spatial_list,
     to_channels_last,
@@ -26,40 +27,40 @@ from .padding import (
 )
 
 
-def _rates(rate, dilations, data_format, op):
+def _rates(rate, dilations, last, op):
     if rate is not None and dilations is not None:
-        raise ValueError(f"{op}: give rate or dilations, not both")
+        raise error(ValueError, op, "give rate or dilations, not both")
     if dilations is not None:
-        return spatial_list(dilations, 2, data_format, "dilations", op)
-    return spatial_list(1 if rate is None else rate, 2, data_format, "rate", op)
+        return spatial_list(dilations, 2, last, "dilations", op)
+    return spatial_list(1 if rate is None else rate, 2, last, "rate", op)
 
 
-def _depthwise(x, filt, steps, rates, padding, op, name=None):
-    """x [N, H, W, C] (channels last) -> [N, OH, OW, C * M]."""
+def _depthwise(x, filt, steps, rates, padding, last, op, name=None):
+    """x [N, H, W, C] (channels last; `last`: the user's format was) -> [N, OH, OW, C * M]."""
     shape = known_shape(x, op)
     fshape = known_shape(filt, op)
     if len(shape) != 4 or len(fshape) != 4:
-        raise ValueError(f"{op}: needs a 4-D input and a 4-D filter [KH, KW, C, M], got "
+        raise error(ValueError, op, f"needs a 4-D input and a 4-D filter [KH, KW, C, M], got "
                          f"{list(shape)} and {list(fshape)}")
     if not all(isinstance(d, int) for d in list(shape[1:]) + list(fshape)):
-        raise ValueError(f"{op}: the spatial and channel extents of the input "
+        raise error(ValueError, op, f"the spatial and channel extents of the input "
                          f"{list(shape)} and the filter {list(fshape)} must be static")
     kh, kw, c, m = fshape
     if c != shape[-1]:
-        raise ValueError(f"{op}: the filter {list(fshape)} expects {c} input channels, the "
+        raise error(ValueError, op, f"the filter {list(fshape)} expects {c} input channels, the "
                          f"input {list(shape)} has {shape[-1]}")
     if x.dtype is not filt.dtype:
-        raise TypeError(f"{op}: input and filter dtypes differ ({x.dtype.name}, "
+        raise error(TypeError, op, f"input and filter dtypes differ ({x.dtype.name}, "
                         f"{filt.dtype.name})")
     if any(r != 1 for r in rates) and any(s != 1 for s in steps):
-        raise ValueError(f"{op}: strides {list(steps)} must be 1 when the rate "
+        raise error(ValueError, op, f"strides {list(steps)} must be 1 when the rate "
                          f"{list(rates)} is not (TF1)")
-    pads = window_padding(padding, shape[1:3], (kh, kw), steps, rates, op)
+    pads = window_padding(padding, shape[1:3], (kh, kw), steps, rates, last, op)
     attrs = {"window": (kh, kw), "strides": steps, "padding": pads, "rhs_dilation": rates}
     from ..ops.window import window_out_sizes
     oh, ow = window_out_sizes(shape[1:3], attrs)
     if oh < 1 or ow < 1:
-        raise ValueError(f"{op}: the filter window {[kh, kw]} (rate {list(rates)}) does "
+        raise error(ValueError, op, f"the filter window {[kh, kw]} (rate {list(rates)}) does "
                          f"not fit the input {list(shape)} under padding {padding!r}")
     p = make("patches", [x], value=0.0, **attrs)                     # [N, OH, OW, KH, KW, C]
     n = shape[0]
@@ -80,9 +81,9 @@ def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None,  # n
     with op_scope(name, "depthwise", [input, filter]) as scope:
         x, f = convert_to_tensor(input), convert_to_tensor(filter)
         last = channels_last(data_format, 2, "depthwise_conv2d")
-        steps = spatial_list(strides, 2, data_format, "strides", "depthwise_conv2d")
-        rates = _rates(rate, dilations, data_format, "depthwise_conv2d")
-        y = _depthwise(to_channels_last(x, last, 2), f, steps, rates, padding,
+        steps = spatial_list(strides, 2, last, "strides", "depthwise_conv2d")
+        rates = _rates(rate, dilations, last, "depthwise_conv2d")
+        y = _depthwise(to_channels_last(x, last, 2), f, steps, rates, padding, last,
                        "depthwise_conv2d", name=scope if last else None)
         return from_channels_last(y, last, 2, name=scope)
 
@@ -105,12 +106,12 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
         dw, pw = convert_to_tensor(depthwise_filter), convert_to_tensor(pointwise_filter)
         op = "separable_conv2d"
         last = channels_last(data_format, 2, op)
-        steps = spatial_list(strides, 2, data_format, "strides", op)
-        rates = _rates(rate, dilations, data_format, op)
-        d = _depthwise(to_channels_last(x, last, 2), dw, steps, rates, padding, op)
+        steps = spatial_list(strides, 2, last, "strides", op)
+        rates = _rates(rate, dilations, last, op)
+        d = _depthwise(to_channels_last(x, last, 2), dw, steps, rates, padding, last, op)
         pshape, dshape = known_shape(pw, op), known_shape(d, op)
         if len(pshape) != 4 or tuple(pshape[:2]) != (1, 1) or pshape[2] != dshape[-1]:
-            raise ValueError(f"{op}: pointwise_filter must be [1, 1, {dshape[-1]}, out], got "
+            raise error(ValueError, op, f"pointwise_filter must be [1, 1, {dshape[-1]}, out], got "
                              f"{list(pshape)}")
         y = make("conv", [d, pw], strides=(1, 1), padding=((0, 0), (0, 0)),
                  lhs_dilation=(1, 1), rhs_dilation=(1, 1), name=scope if last else None)

@@ -30,6 +30,7 @@ from ..ops.window import window_out_sizes
 from .core import constant, convert_to_tensor, known_shape, make, op_scope
 from .padding import (
     channels_last,
+    error,
     from_channels_last,
     spatial_list,
     to_channels_last,
@@ -42,23 +43,23 @@ def _prepare(value, nsp, ksize, strides, dilations, padding, data_format, op):
     x = convert_to_tensor(value)
     shape = known_shape(x, op)
     if len(shape) != nsp + 2:
-        raise ValueError(f"{op}: input {x.name!r} must have rank {nsp + 2} ([batch, "
+        raise error(ValueError, op, f"input {x.name!r} must have rank {nsp + 2} ([batch, "
                          f"{nsp} spatial axes, channels]), got shape {list(shape)}")
     last = channels_last(data_format, nsp, op)
-    window = spatial_list(ksize, nsp, data_format, "ksize", op)
-    steps = spatial_list(strides, nsp, data_format, "strides", op)
-    rates = spatial_list(dilations, nsp, data_format, "dilations", op)
+    window = spatial_list(ksize, nsp, last, "ksize", op)
+    steps = spatial_list(strides, nsp, last, "strides", op)
+    rates = spatial_list(dilations, nsp, last, "dilations", op)
     x = to_channels_last(x, last, nsp)
     spatial = list(known_shape(x, op)[1:-1])
     if not all(isinstance(s, int) for s in spatial):
-        raise ValueError(f"{op}: the spatial extents of {list(shape)} must be known when "
+        raise error(ValueError, op, f"the spatial extents of {list(shape)} must be known when "
                          f"the graph is built")
-    pads = window_padding(padding, spatial, window, steps, rates, op)
+    pads = window_padding(padding, spatial, window, steps, rates, last, op)
     attrs = {"window": window, "strides": steps, "padding": pads, "rhs_dilation": rates}
     out = window_out_sizes(spatial, attrs)
     for i, o in enumerate(out):
         if o < 1:
-            raise ValueError(f"{op}: the window {list(window)} (dilations {list(rates)}) "
+            raise error(ValueError, op, f"the window {list(window)} (dilations {list(rates)}) "
                              f"does not fit spatial axis {i} of the input {list(shape)} "
                              f"under padding {padding!r}")
     return x, last, attrs
@@ -93,7 +94,7 @@ def _avg_window(x, attrs, name=None):
     """mean over the valid elements of each window of x [N, *S, C] -> [N, *O, C]."""
     nsp = len(attrs["window"])
     if not x.dtype.is_float:
-        raise TypeError(f"avg_pool: needs a float input, got {x.dtype.name} ({x.name!r})")
+        raise error(TypeError, "avg_pool", f"needs a float input, got {x.dtype.name} ({x.name!r})")
     spatial = list(known_shape(x, "avg_pool")[1:-1])
     counts = _window_counts(spatial, attrs)
     p = make("patches", [x], value=0.0, **attrs)
@@ -155,14 +156,14 @@ def pool(input, window_shape, pooling_type, padding, dilation_rate=None, strides
     window = list(window_shape)
     nsp = len(window)
     if nsp not in (1, 2, 3):
-        raise ValueError(f"pool: window_shape must have 1 to 3 entries, got {window}")
+        raise error(ValueError, "pool", f"window_shape must have 1 to 3 entries, got {window}")
     if pooling_type not in ("MAX", "AVG"):
-        raise ValueError(f"pool: pooling_type must be \"MAX\" or \"AVG\", got "
+        raise error(ValueError, "pool", f"pooling_type must be \"MAX\" or \"AVG\", got "
                          f"{pooling_type!r}")
     rates = list(dilation_rate or [1] * nsp)
     steps = list(strides or [1] * nsp)
     if any(r != 1 for r in rates) and any(s != 1 for s in steps):
-        raise ValueError(f"pool: strides {steps} must be 1 when dilation_rate {rates} is "
+        raise error(ValueError, "pool", f"strides {steps} must be 1 when dilation_rate {rates} is "
                          f"not (TF1)")
     return _pool(pooling_type, input, nsp, window, steps, padding, data_format, name,
                  "MaxPool" if pooling_type == "MAX" else "AvgPool", dilations=rates)
@@ -174,11 +175,11 @@ def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",  # 
     """TF1's `tf.nn.max_pool_with_argmax` (NHWC): (the max pool, the flattened index
     ((y * W + x) * C + c) of each window's first maximum in the input, int64)."""
     if data_format != "NHWC":
-        raise ValueError(f"max_pool_with_argmax: data_format must be \"NHWC\", got "
+        raise error(ValueError, "max_pool_with_argmax", f"data_format must be \"NHWC\", got "
                          f"{data_format!r}")
     index_dtype = T.as_dtype(Targmax or output_dtype or T.int64)
     if index_dtype not in (T.int32, T.int64):
-        raise ValueError(f"max_pool_with_argmax: the index dtype must be int32 or int64, "
+        raise error(ValueError, "max_pool_with_argmax", f"the index dtype must be int32 or int64, "
                          f"got {index_dtype.name}")
     with op_scope(name, "MaxPoolWithArgmax", [input]) as scope:
         x, _, attrs = _prepare(input, 2, ksize, strides, 1, padding, data_format,

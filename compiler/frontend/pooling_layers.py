@@ -21,6 +21,7 @@ from .core import convert_to_tensor, known_shape
 from .depthwise import separable_conv2d as nn_separable_conv2d
 from .init_ops import glorot_uniform_initializer, zeros_initializer
 from .nn import bias_add
+from .padding import error
 from .pooling import _pool
 from .variable_scope import get_variable, variable_scope
 
@@ -32,8 +33,8 @@ def _format(data_format, nsp, op):
         return _FORMATS[nsp][0]
     if data_format == "channels_first":
         return _FORMATS[nsp][1]
-    raise ValueError(f"{op}: data_format must be 'channels_last' or 'channels_first', got "
-                     f"{data_format!r}")
+    raise error(ValueError, op, f"data_format must be 'channels_last' or 'channels_first', "
+                                f"got {data_format!r}")
 
 
 def _pool_layer(kind, nsp, inputs, pool_size, strides, padding, data_format, name, default):
@@ -125,8 +126,8 @@ class AveragePooling3D(_Pooling):
 def _pair(v, what):
     vals = [v, v] if isinstance(v, int) else list(v)
     if len(vals) != 2 or not all(isinstance(a, int) and a > 0 for a in vals):
-        raise ValueError(f"separable_conv2d: {what} must be a positive int or a pair, got "
-                         f"{v!r}")
+        raise error(ValueError, "separable_conv2d", f"{what} must be a positive int or a "
+                                                    f"pair, got {v!r}")
     return vals
 
 
@@ -161,8 +162,8 @@ def _separable(inputs, filters, kernel_size, scope, reuse, strides, padding, dat
     dims = known_shape(x, "separable_conv2d")
     channels = (dims[-1] if fmt == "NHWC" else dims[1]) if len(dims) == 4 else None
     if not isinstance(channels, int):
-        raise ValueError(f"separable_conv2d: the input {x.name!r} must be 4-D with a static "
-                         f"channel axis, got {list(dims)}")
+        raise error(ValueError, "separable_conv2d", f"the input {x.name!r} must be 4-D with "
+                                                    f"a static channel axis, got {list(dims)}")
     kh, kw = _pair(kernel_size, "kernel_size")
     steps, rates = _pair(strides, "strides"), _pair(dilation_rate, "dilation_rate")
     mult, filters = int(depth_multiplier), int(filters)
