@@ -221,7 +221,11 @@ def _delinearize(lin, extents):
 def _reshape_groups(src, dst):
     """[(source axes, result axes)] when a reshape only merges or splits runs of
     adjacent axes whose extents are static (equal symbolic extents pair one to one), or
-    adds / drops extents of 1; None otherwise (the general re-linearization)."""
+    adds / drops extents of 1; None otherwise (the general re-linearization). A leading
+    extent of 1 (a row of `unstack`) keeps the general form, where the row's offset stays
+    an addend of its own that calls of one shared kernel pass (tests/test_layers.py)."""
+    if src and _is_one(src[0]):
+        return None
     src_k = [i for i, d in enumerate(src) if not _is_one(d)]
     dst_k = [j for j, d in enumerate(dst) if not _is_one(d)]
     groups, i, j = [], 0, 0
