@@ -103,42 +103,38 @@ def _max_build(attrs, x):
     return _squeeze_window(m, len(attrs["window"]))
 
 
-def _max_grad(attrs, x, y, g):
-    """TF's MaxPoolGrad: each window's gradient goes wholly to its first maximum in
-    row-major window order; one fold kernel (the index of the first maximum is a select
-    chain over the offsets, from the last to the first, computed where it is used)."""
+def _first_offset(attrs, x, y):
+    """int32 [N, *O, C]: the row-major window offset of each window's first element
+    equal to its maximum y (a select chain over the offsets, from the last to the
+    first: one loop kernel)."""
     nsp = len(attrs["window"])
     p = make("patches", [x], value=float("-inf"), **attrs)
-    shape = known_shape(p, "max_pool")
-    unit = (*shape[:1 + nsp], *(1,) * nsp, shape[-1])
     slices = [_squeeze_window(s, nsp) for s in _offsets(attrs, p)]   # each [N, *O, C]
     first = constant(np.int32(len(slices)))
     for k in reversed(range(len(slices))):
         first = make("select", [make("equal", [slices[k], y]), constant(np.int32(k)), first])
-    first = make("reshape", [first], shape=unit)
-    flat = make("iota", [], shape=(1,) * (1 + nsp) + tuple(attrs["window"]) + (1,),
-                axis=1 + nsp, dtype=T.int32)
+    return first
+
+
+def _max_grad(attrs, x, y, g):
+    """TF's MaxPoolGrad: each window's gradient goes wholly to its first maximum in
+    row-major window order; one fold kernel (the first maximum's offset is stored once,
+    fusion/store_window_invariants)."""
+    nsp = len(attrs["window"])
+    shape = known_shape(g, "max_pool")
+    unit = (*shape[:1 + nsp], *(1,) * nsp, shape[-1])
+    first = make("reshape", [_first_offset(attrs, x, y)], shape=unit)
+    grid = (1,) * (1 + nsp) + tuple(attrs["window"]) + (1,)
+    flat = make("iota", [], shape=grid, axis=1 + nsp, dtype=T.int32)
     for a in range(2 + nsp, 1 + 2 * nsp):   # the flat window offset of each window element
-        step = make("iota", [], shape=(1,) * (1 + nsp) + tuple(attrs["window"]) + (1,),
-                    axis=a, dtype=T.int32)
-        flat = make("add", [make("mul", [flat, constant(np.int32(attrs["window"][a - 1 - nsp]))]),
-                            step])
+        size = constant(np.int32(attrs["window"][a - 1 - nsp]))
+        step = make("iota", [], shape=grid, axis=a, dtype=T.int32)
+        flat = make("add", [make("mul", [flat, size]), step])
     hit = make("equal", [flat, first])
     windows = make("select", [hit, make("reshape", [g], shape=unit),
                               constant(np.zeros((), x.dtype.np))])
     spatial = tuple(known_shape(x, "max_pool")[1:1 + nsp])
     return [make("fold", [windows], shape=spatial, **attrs)]
-
-
-def _first_max(attrs, x):
-    """(x's windows [N, *O, K, C] with the window axes flattened to K, the index in
-    [0, K) of each window's first maximum in row-major window order [N, *O, C])."""
-    p = make("patches", [x], value=float("-inf"), **attrs)
-    nsp = len(attrs["window"])
-    shape = known_shape(p, "max_pool")
-    flat = make("reshape", [p], shape=(*shape[:1 + nsp], int(np.prod(attrs["window"])),
-                                       shape[-1]))
-    return flat, make("argmax", [flat], axis=1 + nsp, dtype=T.int64)
 
 
 def _window_counts(spatial, attrs):
@@ -272,18 +268,18 @@ def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",  # 
         x, _, attrs = _prepare(input, 2, ksize, strides, 1, padding, data_format,
                                "max_pool_with_argmax")
         y = _max_window(x, attrs, name=scope)
-        flat = _argmax_index(x, attrs, include_batch_in_index)
+        flat = _argmax_index(x, y, attrs, include_batch_in_index)
         if index_dtype is not T.int64:
             flat = make("cast", [flat], dtype=index_dtype)
         return y, flat
 
 
-def _argmax_index(x, attrs, include_batch):
+def _argmax_index(x, y, attrs, include_batch):
     n, h, w, c = known_shape(x, "max_pool_with_argmax")
     (kh, kw), (sh, sw) = attrs["window"], attrs["strides"]
     (lo_h, _), (lo_w, _) = attrs["padding"]
-    flat, k = _first_max(attrs, x)                                   # k: [N, OH, OW, C]
-    oh, ow = known_shape(flat, "max_pool_with_argmax")[1:3]
+    k = _first_offset(attrs, x, y)                                   # [N, OH, OW, C]
+    oh, ow = known_shape(y, "max_pool_with_argmax")[1:3]
     offsets = constant(np.array([a * w + b for a in range(kh) for b in range(kw)],
                                 np.int64))
     base = np.add.outer((np.arange(oh) * sh - lo_h) * w, np.arange(ow) * sw - lo_w)
