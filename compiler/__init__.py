@@ -273,3 +273,10 @@ for _n in _image_ops.__all__:
     setattr(image, _n, getattr(_image_ops, _n))
 __all__ += ["image"]
 # -- end norm --
+# -- issue 15 / pool: tf.extract_image_patches, tf.image.extract_image_patches --
+from .frontend.pooling import extract_image_patches  # noqa: E402
+
+image = globals().get("image") or _types.SimpleNamespace()  # tf.image (shared with resize)
+image.extract_image_patches = extract_image_patches
+__all__ += ["extract_image_patches", "image"]
+# -- end pool --
