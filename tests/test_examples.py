@@ -1,4 +1,4 @@
-"""The main example runs and checks itself; the training examples (regression, MLP on
+"""The main example runs and checks itself; the training examples (regression, MLP and CNN on
 digits with AOT compile and runtime.load, LSTM on the adding problem) run at their --small
 size and check themselves (exit 0); the benchmark script runs (quick mode) and
 prints JSON lines in the contract's form with flowc's results (Session.run, and
@@ -36,6 +36,16 @@ def test_regression_example_learns_w():
 
 def test_mlp_digits_example_trains_compiles_and_runs():
     proc = _run(os.path.join("examples", "mlp_digits.py"), "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agree with the Session on 100.0 %" in proc.stdout
+    assert proc.stdout.rstrip().endswith("ok")
+
+
+def test_cnn_digits_example_trains_compiles_and_runs():
+    """Two epochs of the LeNet-style net with batch norm (conv2d, batch_normalization with
+    UPDATE_OPS, max_pooling2d, dropout): the test accuracy with the moving averages must
+    reach 90 %, and the compiled .so must give the Session's predictions."""
+    proc = _run(os.path.join("examples", "cnn_digits.py"), "--small")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "agree with the Session on 100.0 %" in proc.stdout
     assert proc.stdout.rstrip().endswith("ok")
