@@ -30,7 +30,9 @@ _OLD_REDUCTIONS = {"reduce_sum", "reduce_prod", "reduce_max", "reduce_min"}
 _OLD_ALWAYS_OWN_KERNEL = {"argmax", "argmin", "scatter_add", "shape", "assign", "assign_add",
                           "matmul"} | _OLD_REDUCTIONS
 # rows added after the derivation, with their own kernel: the opaque class's default
-_NEW_OWN_KERNEL = {"dynamic_update_slice"}
+_NEW_OWN_KERNEL = {"dynamic_update_slice",
+                   "conv",  # the contraction class's default (issue 15)
+                   "fold"}  # issue 15's window adjoint: an output-stationary nest
 _OLD_NEVER_FOLDED = {"placeholder", "variable", "constant",
                      "check"}  # added with the check primitive: it fails at run time
 
@@ -46,7 +48,8 @@ def test_fusion_lists_are_derived_unchanged():
     # param: a region's parameter, a buffer its region op provides (issue 14 control flow)
     assert set(fusion.BUFFER_SOURCES) == {"placeholder", "variable", "param"}
     assert set(fusion.REDUCTIONS) == _OLD_REDUCTIONS
-    assert set(fusion.BRANCHING_MOVES) == {"concat", "pad"}
+    # patches (issue 15) branches per element on its padding, as pad does
+    assert set(fusion.BRANCHING_MOVES) == {"concat", "pad", "patches"}
     assert set(fusion.ALWAYS_OWN_KERNEL) == _OLD_ALWAYS_OWN_KERNEL | _NEW_OWN_KERNEL
     assert set(fusion.LOOP_SOURCES) == {"constant", "random_uniform", "random_normal", "iota"}
 
@@ -111,7 +114,7 @@ def test_every_elementwise_row_has_a_kernel_ir_form():
 def test_names_filters_by_fields_and_predicate():
     assert names(kir="select") == ("select",)
     assert set(names(lambda op: op.arity is None)) == {"concat", "while", "cond"}
-    assert names(fusion="contraction", own_kernel=True) == ("matmul",)
+    assert names(fusion="contraction", own_kernel=True) == ("conv", "matmul")
 
 
 def test_lowering_rules_cover_exactly_the_rows_without_a_scalar_rule():

@@ -143,6 +143,13 @@ def _movement_cases():
              [("int64", ("a", 3)), ("int64", ("b", 3))]),
         Case("pad", lambda g, x: prim(g, "pad", [x], pads=((1, 2), (0, 1)), value=7.5),
              [(f, ("a", "b"))]),
+        Case("patches", lambda g, x: prim(g, "patches", [x], window=(3, 2), strides=(2, 1),
+                                          padding=((1, 1), (0, 1)), rhs_dilation=(1, 2),
+                                          value=-1.5), [(f, ("a", 5, 4, "b"))]),
+        Case("fold", lambda g, y: prim(g, "fold", [y], shape=(5, 4), window=(3, 2),
+                                       strides=(2, 1), padding=((1, 1), (0, 1)),
+                                       rhs_dilation=(1, 2)), [(f, ("a", 3, 3, 3, 2, "b"))],
+             tol=REDUCE_TOL),
         Case("gather", lambda g, p, i: prim(g, "gather", [p, i], axis=1),
              [(f, ("a", 3, 2)), ("int32", ("b", 2))], ["normal", "index"]),
         Case("gather", lambda g, p, i: prim(g, "gather", [p, i], axis=0),
@@ -171,6 +178,18 @@ def _movement_cases():
         Case("matmul", lambda g, a, b: prim(g, "matmul", [a, b], transpose_a=False,
                                             transpose_b=True),
              [("int32", ("a", 4)), ("int32", (5, 4))]),
+        # conv: a symbolic batch, strides, padding (negative too) and both dilations
+        Case("conv", lambda g, x, w: prim(g, "conv", [x, w], strides=(2, 1),
+                                          padding=((1, 2), (-1, 1)), lhs_dilation=(1, 2),
+                                          rhs_dilation=(2, 1)),
+             [(f, ("a", 6, 4, 3)), (f, (2, 2, 3, 2))], tol=REDUCE_TOL),
+        Case("conv", lambda g, x, w: prim(g, "conv", [x, w], strides=(1,), padding=((1, 1),),
+                                          lhs_dilation=(1,), rhs_dilation=(1,)),
+             [("float64", ("a", 5, 2)), ("float64", (3, 2, 3))], tol=REDUCE_TOL),
+        Case("conv", lambda g, x, w: prim(g, "conv", [x, w], strides=(1, 1, 2),
+                                          padding=((0, 0), (1, 0), (0, 1)),
+                                          lhs_dilation=(1, 1, 1), rhs_dilation=(1, 1, 1)),
+             [("float16", ("a", 2, 3, 4, 2)), ("float16", (1, 2, 2, 2, 3))], tol=REDUCE_TOL),
     ]
 
 

@@ -185,6 +185,12 @@ def _reshape(b, node, idx, stmts):
     x = node.inputs[0]
     if tuple(x.shape) == tuple(node.shape):
         return b.expr(x, idx, stmts)
+    kept = [i for i, d in zip(idx, node.shape) if not _is_one(d)]
+    if [d for d in x.shape if not _is_one(d)] == [d for d in node.shape if not _is_one(d)]:
+        # only extents of 1 come or go (expand_dims, squeeze, a pooled window's unit
+        # axes): the index maps axis by axis, no division
+        it = iter(kept)
+        return b.expr(x, [K.IConst(0) if _is_one(d) else next(it) for d in x.shape], stmts)
     lin = b.linear(idx, node.shape)
     src, stride = [], K.IConst(1)
     for k in reversed(range(len(x.shape))):
@@ -192,6 +198,10 @@ def _reshape(b, node, idx, stmts):
         src.append(K.imod(v, b.dim(x.shape[k])) if k else v)
         stride = K.imul(stride, b.dim(x.shape[k]))
     return b.expr(x, list(reversed(src)), stmts)
+
+
+def _is_one(d) -> bool:
+    return isinstance(d, int) and d == 1
 
 
 def _slice(b, node, idx, stmts):
@@ -250,6 +260,34 @@ def _pad(b, node, idx, stmts):
                      compute_dtype(node.dtype))
     if cond is None:
         return b.expr(x, sub, stmts)
+    return _branch(b, node, [(cond, lambda st: b.expr(x, sub, st))], lambda st: value, stmts)
+
+
+def _patches(b, node, idx, stmts):
+    """patches at [n, *o, *k, c] is x at [n, o * stride + k * dilation - lo, c], or the
+    pad value where that falls outside x; only the bounds that can fail are tested."""
+    x, a = node.inputs[0], node.attr
+    nsp = len(a["window"])
+    o_idx, k_idx = idx[1:1 + nsp], idx[1 + nsp:1 + 2 * nsp]
+    conds, sub = [], [idx[0]]
+    for i in range(nsp):
+        (lo, _), st, d, k = a["padding"][i], a["strides"][i], a["rhs_dilation"][i], a["window"][i]
+        pos = K.iadd(K.imul(o_idx[i], K.IConst(st)), K.imul(k_idx[i], K.IConst(d)))
+        j = K.Binary("sub", pos, K.IConst(lo), T.int64) if lo else pos
+        sub.append(j)
+        last = (node.shape[1 + i] - 1) * st + (k - 1) * d - lo
+        if lo:
+            conds.append(K.Binary("greater_equal", pos, K.IConst(lo), T.bool_))
+        if last >= x.shape[1 + i]:
+            conds.append(K.Binary("less", j, K.IConst(x.shape[1 + i]), T.bool_))
+    sub.append(idx[-1])
+    if not conds:
+        return b.expr(x, sub, stmts)
+    cond = conds[0]
+    for c in conds[1:]:
+        cond = K.Binary("logical_and", cond, c, T.bool_)
+    from ..ops.movement import pad_value
+    value = K.FConst(pad_value(a["value"], node.dtype.np).item(), compute_dtype(node.dtype))
     return _branch(b, node, [(cond, lambda st: b.expr(x, sub, st))], lambda st: value, stmts)
 
 
@@ -359,7 +397,8 @@ _EXPR_RULES = {
     "shape": _shape_value, "reduce_sum": _inline_reduce, "reduce_prod": _inline_reduce,
     "reduce_max": _inline_reduce, "reduce_min": _inline_reduce,
     "transpose": _transpose, "broadcast": _broadcast, "reshape": _reshape, "slice": _slice,
-    "concat": _concat, "pad": _pad, "gather": _gather, "check": _check, "iota": _iota,
+    "concat": _concat, "pad": _pad, "patches": _patches, "gather": _gather, "check": _check,
+    "iota": _iota,
     "random_uniform": _random, "random_normal": _random, "assign": _assign,
     "assign_add": _assign_add,
 }
