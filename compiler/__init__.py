@@ -265,10 +265,17 @@ from .frontend.tensor_array import TensorArray  # noqa: E402
 __all__ += ["TensorArray", "foldl", "foldr", "map_fn", "scan"]
 # -- end cfgrad --
 
+# -- issue 15 / norm: tf.image resizing (frontend/image_ops.py) --
+from .frontend import image_ops as _image_ops  # noqa: E402
+
+image = _types.SimpleNamespace(**{_n: getattr(_image_ops, _n) for _n in _image_ops.__all__})
+__all__ += ["image"]
+# -- end norm --
+
 # -- issue 15 / pool: tf.extract_image_patches, tf.image.extract_image_patches --
 from .frontend.pooling import extract_image_patches  # noqa: E402
 
 image = globals().get("image") or _types.SimpleNamespace()  # tf.image (shared with resize)
 image.extract_image_patches = extract_image_patches
-__all__ += ["extract_image_patches", "image"]
+__all__ += ["extract_image_patches"]
 # -- end pool --
