@@ -33,15 +33,15 @@ def jconv(x, w, strides, padding, dilation=None):
         dimension_numbers=("N" + sp + "C", sp + "IO", "N" + sp + "C")))
 
 
-def jconv_vjp(x_shape, w, dy, strides, padding, wrt):
+def jconv_vjp(x_shape, w, dy, strides, padding, wrt, dilation=None):
     """What TF's conv*_transpose / backprop ops compute: the vjp of the forward conv."""
     x0 = np.zeros(x_shape, w.dtype) if wrt == "input" else x_shape
     if wrt == "input":
         _, vjp = jax.vjp(lambda a: jax.lax.conv_general_dilated(
-            a, w, strides, padding, dimension_numbers=_dn(w.ndim)), x0)
+            a, w, strides, padding, rhs_dilation=dilation, dimension_numbers=_dn(w.ndim)), x0)
     else:
         _, vjp = jax.vjp(lambda b: jax.lax.conv_general_dilated(
-            x0, b, strides, padding, dimension_numbers=_dn(w.ndim)), w)
+            x0, b, strides, padding, rhs_dilation=dilation, dimension_numbers=_dn(w.ndim)), w)
     return np.asarray(vjp(dy)[0])
 
 
@@ -113,6 +113,9 @@ def test_nn_convolutions_match_jax(backend):
             tf.nn.conv2d_transpose(tf.transpose(pv, [0, 3, 1, 2]), wt2, [2, 3, 8, 8],
                                    [1, 1, 2, 2], "SAME", data_format="NCHW"),
             _nchw(jconv_vjp((2, 8, 8, 3), wt2, v2, (2, 2), "SAME", "input")))
+        cases["atrous_transpose"] = (
+            tf.nn.atrous_conv2d_transpose(pv, wt2, [2, 8, 8, 3], rate=2, padding="VALID"),
+            jconv_vjp((2, 8, 8, 3), wt2, v2, (1, 1), "VALID", "input", (2, 2)))
         pv3 = tf.placeholder(tf.float32, [1, 3, 2, 3, 3])
         cases["transpose_3d"] = (
             tf.nn.conv3d_transpose(pv3, wt3, [1, 6, 4, 5, 2], [1, 2, 2, 2, 1], "SAME"),

@@ -1,5 +1,5 @@
 """TF1's convolutions (`fc.nn.conv2d`, `conv1d`, `conv3d`, `convolution`, `atrous_conv2d`,
-`conv2d_transpose`, `conv3d_transpose`, `conv2d_backprop_input`,
+`atrous_conv2d_transpose`, `conv2d_transpose`, `conv3d_transpose`, `conv2d_backprop_input`,
 `conv2d_backprop_filter`) as the one `conv` primitive (compiler/ops/conv.py) plus
 movement ops.
 
@@ -400,6 +400,16 @@ def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None, p
                            "conv2d_transpose", "output_shape")
 
 
+def atrous_conv2d_transpose(value, filters, output_shape, rate, padding, name=None):
+    """TF1's `tf.nn.atrous_conv2d_transpose`: conv2d_transpose with stride 1 and dilation
+    `rate` (NHWC)."""
+    if not is_int_like(rate) or rate < 1:
+        raise _error(ValueError, "atrous_conv2d_transpose", f"rate must be a positive int, "
+                                                            f"got {rate!r}")
+    return _backprop_input(output_shape, filters, value, 2, 1, padding, int(rate), "NHWC",
+                           name, "atrous_conv2d_transpose", "output_shape")
+
+
 def conv3d_transpose(value, filter=None, output_shape=None, strides=None, padding="SAME",
                      data_format="NDHWC", name=None, filters=None, dilations=None):
     """TF1's `tf.nn.conv3d_transpose` (see conv2d_transpose)."""
@@ -427,5 +437,6 @@ def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding,
                             data_format, name, "Conv2DBackpropFilter")
 
 
-__all__ = ["conv1d", "conv2d", "conv3d", "convolution", "atrous_conv2d", "conv2d_transpose",
+__all__ = ["conv1d", "conv2d", "conv3d", "convolution", "atrous_conv2d",
+           "atrous_conv2d_transpose", "conv2d_transpose",
            "conv3d_transpose", "conv2d_backprop_input", "conv2d_backprop_filter"]
