@@ -156,8 +156,8 @@ def test_small_cnn_gradients_match_jax_grad_compiled():
     with g.as_default():
         xp = fc.placeholder(fc.float64, [None, 8, 8, 2])
         v1, v2 = fc.Variable(w1), fc.Variable(w2)
-        h = fc.nn.relu(make("conv", [xp, v1], **a1))
-        loss = fc.reduce_sum(fc.square(make("conv", [h, v2], **a2)))
+        h = fc.nn.relu(make("conv", [xp, fc.convert_to_tensor(v1)], **a1))
+        loss = fc.reduce_sum(fc.square(make("conv", [h, fc.convert_to_tensor(v2)], **a2)))
         grads = fc.gradients(loss, [xp, v1, v2])
         with fc.Session() as sess:
             sess.run(fc.global_variables_initializer())

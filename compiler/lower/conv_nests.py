@@ -108,9 +108,11 @@ def generic_conv(b, node, out, epilogue=None):
 
 def fast_conv_applies(b, node) -> bool:
     """The register-blocked nest takes convs without lhs dilation in float32/float64 on
-    a schedule that has a conv tile (the CPU's)."""
+    a schedule that has a conv tile (the CPU's), with a static number of input channels
+    (a filter gradient's is the batch, which may be symbolic: the generic nest takes it)."""
     return (b.low.schedule.conv is not None and node.dtype in (T.float32, T.float64)
-            and all(d == 1 for d in node.attr["lhs_dilation"]))
+            and all(d == 1 for d in node.attr["lhs_dilation"])
+            and isinstance(node.inputs[1].shape[-2], int))
 
 
 def _windowed_extents(node):
