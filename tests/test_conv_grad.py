@@ -5,7 +5,8 @@ Both gradients are convs; they are checked against jax's vjp of
 many random configurations — 1 to 3 spatial axes, strides 1-3 (dividing the input or
 not), rhs and lhs dilations, padding negative and asymmetric, a symbolic batch — all in
 one graph, in the interpreter; then by finite differences (first and second order) and
-against jax on the compiled (LLVM) program.
+against jax on the compiled (LLVM) program; the gradient kernels render as CUDA C that
+NVRTC compiles and that runs (emulated without a GPU, on the GPU where there is one).
 """
 
 from __future__ import annotations
@@ -13,15 +14,25 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from cuda_emulator import emulated_gpu
 
 import compiler as fc
+from compiler.backends.cuda import emit, nvrtc
+from compiler.convert import convert
 from compiler.frontend.core import make
+from compiler.interpret import interpret
+from compiler.lower import kir as K
 from compiler.ops.conv import conv_out_size
+from compiler.pipeline import build_program, plan_and_lower
+from passes.manager import run_pipeline
+from runtime import cuda_driver
+from runtime.variables import VariableStore
 from tests.autodiff_check import check_grads
 
 jax.config.update("jax_enable_x64", True)
 
 _SPATIAL = ("W", "HW", "DHW")
+GPU = fc.CompileOptions(device="gpu")
 
 
 def jax_conv(x, w, strides, padding, lhs_dilation, rhs_dilation):
@@ -167,3 +178,54 @@ def test_small_cnn_gradients_match_jax_grad_compiled():
     np.testing.assert_allclose(got[0], want_loss, rtol=1e-10)
     for a, b in zip(got[1:], want):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-9, atol=1e-10)
+
+
+# CUDA ---------------------------------------------------------------------------------------
+def _cuda_grad_program():
+    """tf.nn.conv2d (SAME, stride 2, NCHW), conv2d_transpose and conv1d with their
+    gradients for a symbolic batch, as one converted program."""
+    rng = np.random.default_rng(5)
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 3, 7, 6])
+        w = fc.placeholder(fc.float32, [3, 3, 3, 4])
+        y = fc.nn.relu(fc.nn.conv2d(x, w, [1, 1, 2, 2], "SAME", data_format="NCHW"))
+        wt = fc.placeholder(fc.float32, [2, 2, 2, 4])
+        up = fc.nn.conv2d_transpose(y, wt, [fc.shape(x)[0], 2, 8, 6], [1, 1, 2, 2], "VALID",
+                                    data_format="NCHW")
+        s = fc.placeholder(fc.float32, [None, 9, 2])
+        k = fc.placeholder(fc.float32, [3, 2, 3])
+        z = fc.nn.conv1d(s, k, 2, "SAME", dilations=2)
+        loss = fc.reduce_sum(up * up) + fc.reduce_sum(z * z)
+        grads = fc.gradients(loss, [x, w, wt, s, k])
+    feeds = {x: rng.standard_normal((2, 3, 7, 6)), w: rng.standard_normal((3, 3, 3, 4)),
+             wt: rng.standard_normal((2, 2, 2, 4)), s: rng.standard_normal((2, 9, 2)),
+             k: rng.standard_normal((3, 2, 3))}
+    ins = list(feeds)
+    return convert(g, [loss, *grads], ins), [feeds[i].astype(np.float32) for i in ins]
+
+
+def _gpu_run(emulated):
+    program, arrays = _cuda_grad_program()
+    prog, _ = run_pipeline(program, GPU)
+    want, _ = interpret(program, arrays)
+    if emulated:
+        _, low = plan_and_lower(prog, GPU)
+        assert sum(k.kind == "conv" for k in low.kernels) >= 5
+        module = emit.emit_module(K.LoweredProgram([], low.kernels, [], [], {}), "conv_grad")
+        assert len(nvrtc.compile_cubin(module, "sm_90")) > 0
+        with emulated_gpu():
+            got = build_program(prog, GPU).run(arrays, VariableStore())
+    else:
+        got = build_program(prog, GPU).run(arrays, VariableStore())
+    for a, r in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a, np.float64), r, rtol=2e-4, atol=2e-3)
+
+
+def test_cuda_gradient_kernels_compile_with_nvrtc_and_run_emulated():
+    _gpu_run(emulated=True)
+
+
+@pytest.mark.skipif(not cuda_driver.gpu_available(), reason="no GPU on this machine")
+def test_cuda_gradients_on_the_gpu():
+    _gpu_run(emulated=False)
