@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import compiler as tf
+from tests.autodiff_check import check_grads
 
 jax.config.update("jax_enable_x64", True)
 
@@ -138,6 +139,24 @@ def test_nn_convolutions_match_jax(backend):
         np.testing.assert_allclose(value, want, rtol=1e-4, atol=1e-4, err_msg=k)
     assert cases["same_strided"][0].name == "Conv2D:0"
     assert cases["convolution_2d"][0].name == "conv_nd:0"
+
+
+def _through_frontend(x, w, wt, s, k):
+    """conv2d NCHW SAME stride 2 -> tanh -> conv2d_transpose (run-time batch in
+    output_shape) and a dilated conv1d, flattened into one output."""
+    y = tf.tanh(tf.nn.conv2d(x, w, [1, 1, 2, 2], "SAME", data_format="NCHW"))
+    up = tf.nn.conv2d_transpose(y, wt, tf.stack([tf.shape(x)[0], 2, 7, 5]), [1, 1, 2, 2],
+                                "SAME", data_format="NCHW")
+    z = tf.nn.conv1d(s, k, 1, "VALID", dilations=2)
+    return tf.concat([tf.reshape(up, [-1]), tf.reshape(z, [-1])], axis=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradients_through_the_frontend_finite_differences(backend):
+    check_grads(_through_frontend,
+                [dict(shape=[None, 3, 7, 5], feed=[2, 3, 7, 5]), ((3, 3, 3, 4), -1, 1),
+                 ((2, 3, 2, 4), -1, 1), dict(shape=[None, 8, 2], feed=[2, 8, 2]),
+                 ((3, 2, 3), -1, 1)], backend)
 
 
 # the classic TF1 CNN, as written in the tutorials ----------------------------------------
