@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..ops.conv import conv_out_size
 from .core import _is_tensor_like, convert_to_tensor, known_shape, make, op_scope
 from .graph import user_location
@@ -118,7 +120,8 @@ def _sequence(value, nsp, first, what, opname):
     if is_int_like(value):
         vals = [int(value)] * nsp
     else:
-        vals = [int(v) for v in value] if isinstance(value, (list, tuple)) else None
+        vals = [int(v) for v in value] if isinstance(value, (list, tuple, np.ndarray)) \
+            else None
         if vals is not None and len(vals) == 1:
             vals = vals * nsp
         elif vals is not None and len(vals) == nsp + 2:
