@@ -117,6 +117,50 @@ def test_random_configs_match_jax_compiled_and_interpreted():
                 _close(a, jax_conv(sub[x], sub[w], **attrs))
 
 
+def _fast_configs():
+    """Convs that take the register-blocked nest (lhs_dilation 1): channel counts below,
+    at and past a panel (with a partial last panel), rows shorter and longer than a
+    register tile, windows inside x (read in place, a negative pad crops) and reaching
+    padding (a padded copy), strides and rhs dilation, 1 and 3 spatial axes."""
+    return [((9, 8, 3), (3, 3, 3, 40), dict(strides=(1, 1), padding=((1, 1), (1, 1)))),
+            ((10, 13, 5), (3, 2, 5, 32), dict(strides=(2, 1), padding=((0, 0), (0, 0)))),
+            ((7, 9, 4), (2, 3, 4, 70), dict(strides=(1, 2), padding=((-1, 0), (0, -2)),
+                                            rhs_dilation=(2, 1))),
+            ((11, 2), (3, 2, 6), dict(strides=(1,), padding=((2, 1),))),
+            ((5, 4, 6, 3), (2, 2, 3, 3, 33), dict(strides=(1, 1, 2),
+                                                  padding=((1, 0), (0, 1), (1, 1)))),
+            ((3, 3, 2), (3, 3, 2, 5), dict(strides=(1, 1), padding=((1, 1), (1, 1))))]
+
+
+def test_register_blocked_nest_matches_jax_and_says_so_in_the_dump():
+    rng = np.random.default_rng(5)
+    g = tf.Graph()
+    feeds, fetches, want = {}, [], []
+    with g.as_default():
+        for k, (xs, ws, attrs) in enumerate(_fast_configs()):
+            x = tf.placeholder(tf.float64 if k == 1 else tf.float32, [None, *xs])
+            w = tf.placeholder(x.dtype, list(ws))
+            y = _conv(x, w, **attrs)
+            fetches.append(tf.nn.relu(y - 0.5) if k % 2 else y)
+            npdt = x.dtype.as_numpy_dtype
+            feeds[x] = rng.standard_normal((2, *xs)).astype(npdt)
+            feeds[w] = rng.standard_normal(ws).astype(npdt)
+            full = dict(lhs_dilation=(1,) * len(attrs["strides"]),
+                        rhs_dilation=(1,) * len(attrs["strides"]), **attrs) \
+                if "rhs_dilation" not in attrs else \
+                dict(lhs_dilation=(1,) * len(attrs["strides"]), **attrs)
+            j = jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64), **full)
+            want.append(np.maximum(j - 0.5, 0) if k % 2 else j)
+    got, ref = _run_both(g, fetches, feeds)
+    for k, (a, r, j) in enumerate(zip(got, ref, want)):
+        dt = "float64" if k == 1 else "float32"
+        _close(a.astype(np.float64), j, dt)
+        _close(r.astype(np.float64), j, dt)
+    kernels = tf.dump(fetches, feeds=list(feeds), stages=["kernels"])["kernels"]
+    assert kernels.count("# nest: register-blocked direct conv") == len(fetches), kernels
+    assert "x copied with its padding" in kernels and "x read in place" in kernels
+
+
 def test_float16_and_float64():
     rng = np.random.default_rng(1)
     attrs = dict(strides=(2, 1), padding=((1, 1), (2, 0)), lhs_dilation=(1, 2),

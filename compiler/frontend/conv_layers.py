@@ -20,7 +20,7 @@ The convolutions themselves are compiler/frontend/conv_ops.py's. Nothing here ru
 
 from __future__ import annotations
 
-from .conv_ops import _FORMATS, _backprop_input, _conv, _error
+from .conv_ops import _FORMATS, _backprop_input, _conv, _error, _shape
 from .core import convert_to_tensor, known_shape
 from .init_ops import glorot_uniform_initializer, zeros_initializer
 from .nn import bias_add, relu
@@ -59,11 +59,11 @@ def _input(inputs, nsp, first, opname):
     dims = known_shape(x, opname)
     if len(dims) != nsp + 2:
         raise _error(ValueError, opname, f"the input {x.name!r} must be {nsp + 2}-D, got "
-                                         f"shape {list(dims)}")
+                                         f"shape {_shape(x)}")
     channels = dims[1] if first else dims[-1]
     if not isinstance(channels, int):
         raise _error(ValueError, opname, f"the channel dimension of the input {x.name!r} "
-                                         f"{list(dims)} must be known when the graph is built")
+                                         f"{_shape(x)} must be known when the graph is built")
     return x, dims, channels
 
 
