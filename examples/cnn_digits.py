@@ -70,7 +70,7 @@ def load_data(seed):
 
 def conv_block(h, filters, training, name):
     h = tf.layers.conv2d(h, filters, 5, padding="same", use_bias=False, name=name)
-    h = tf.layers.batch_normalization(h, training=training, name=name + "_bn")
+    h = tf.layers.batch_normalization(h, momentum=0.9, training=training, name=name + "_bn")
     h = tf.nn.relu(h)
     return tf.layers.max_pooling2d(h, pool_size=2, strides=2)
 
