@@ -8,6 +8,8 @@ CUDA rendering (NVRTC compiles it; tests/cuda_emulator.py runs it on the CPU).""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from compiler.convert import convert
 from compiler.frontend.core import make
 from compiler.interpret import interpret
 from compiler.lower import kir as K
-from compiler.pipeline import build_program, plan_and_lower
+from compiler.pipeline import build_program, kernels_text, plan_and_lower
 from passes.fusion import format_plan, plan_kernels
 from passes.manager import run_pipeline
 from runtime.variables import VariableStore
@@ -63,6 +65,13 @@ def _random_config(rng):
                 for i in range(nsp)]
         if min(outs) >= 1:
             return (*size, ci), (*k, ci, co), attrs
+
+
+def _kernels_dump(g, fetches, feeds, options=None):
+    """The `kernels` stage text of the compiled program (lowering only: no LLVM)."""
+    options = options or tf.CompileOptions()
+    program, _ = run_pipeline(convert(g, fetches, feeds), options)
+    return kernels_text(plan_and_lower(program, options)[1])
 
 
 def _run_both(g, fetches, feeds):
@@ -156,16 +165,49 @@ def test_register_blocked_nest_matches_jax_and_says_so_in_the_dump():
             j = jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64), **full)
             want.append(np.maximum(j - 0.5, 0) if k % 2 else j)
     got, ref = _run_both(g, fetches, feeds)
-    for k, (a, r, j) in enumerate(zip(got, ref, want)):
+    # the AVX2 schedule's tile (4 positions x 16 channels) on the same graph
+    v3 = tf.ConfigProto(compile_options=tf.CompileOptions(target_cpu="x86-64-v3"))
+    with tf.Session(graph=g, config=v3) as sess:
+        got_v3 = sess.run(fetches, feeds)
+    for k, (a, r, j, a3) in enumerate(zip(got, ref, want, got_v3)):
         dt = "float64" if k == 1 else "float32"
         _close(a.astype(np.float64), j, dt)
         _close(r.astype(np.float64), j, dt)
-    kernels = tf.dump(fetches, feeds=list(feeds), stages=["kernels"])["kernels"]
+        _close(a3.astype(np.float64), j, dt)
+    kernels = _kernels_dump(g, fetches, list(feeds))
     assert kernels.count("# nest: register-blocked direct conv") == len(fetches), kernels
     tiles = cpu_schedule("host").conv   # AVX-512: 6 x (2 x 16 lanes); AVX2: 4 x (2 x 8)
     assert f"row tiling: {tiles.micro_rows} positions x {tiles.j_vec(4)} channels" in kernels
     assert "x read in place, 2 border position(s) per row" in kernels  # the 3x3, pad 1
     assert kernels.count(f"batch tiling: {tiles.micro_rows} batch entries") == 2
+
+
+def test_filter_gradient_shape_blocks_the_window_rows(monkeypatch):
+    """Batch tiling with a window larger than a block of the packed filter: the window
+    rows are summed block by block into the output (the epilogue after the last), here
+    with blocks of one row (a schedule whose block budget is tiny) and a partial last
+    batch block and panel."""
+    from compiler.backends.llvm import target
+    from compiler.lower.schedule import conv_tiles
+    monkeypatch.setenv("FLOWC_CACHE", "0")   # the schedule is not part of the cache key
+    monkeypatch.setattr(target, "conv_tiles", lambda vb: dataclasses.replace(
+        conv_tiles(vb), panel_block_bytes=64))
+    rng = np.random.default_rng(6)
+    attrs = dict(strides=(1, 1), padding=((1, 2), (1, 1)))
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [7, 12, 11, 3])
+        w = tf.placeholder(tf.float32, [9, 8, 3, 37])
+        y = tf.nn.relu(_conv(x, w, **attrs) - 0.5)
+    feeds = {x: rng.standard_normal((7, 12, 11, 3)).astype(np.float32),
+             w: rng.standard_normal((9, 8, 3, 37)).astype(np.float32)}
+    with tf.Session(graph=g) as s:
+        got = s.run(y, feeds)
+    want = np.maximum(jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64),
+                               lhs_dilation=(1, 1), rhs_dilation=(1, 1), **attrs) - 0.5, 0)
+    _close(got.astype(np.float64), want)
+    kernels = _kernels_dump(g, [y], [x, w])
+    assert "batch tiling" in kernels and "window rows in blocks of 1" in kernels, kernels
 
 
 def test_float16_and_float64():
