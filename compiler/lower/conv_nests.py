@@ -111,8 +111,7 @@ def fast_conv_applies(b, node) -> bool:
     a schedule that has a conv tile (the CPU's), with a static number of input channels
     (a filter gradient's is the batch, which may be symbolic: the generic nest takes it)."""
     return (b.low.schedule.conv is not None and node.dtype in (T.float32, T.float64)
-            and all(d == 1 for d in node.attr["lhs_dilation"])
-            and isinstance(node.inputs[1].shape[-2], int))
+            and all(d == 1 for d in node.attr["lhs_dilation"]))
 
 
 def _windowed_extents(node):
@@ -342,7 +341,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
         return stmts + [K.If(K.Binary("less", p, K.IConst(full_panels), T.bool_),
                              tuple(row(jv)), tuple(row(tail)))]
     ntasks = D.mul(node.shape[0], D.product(rows_shape) * panels)
-    return b.parallel_loops([ntasks], task, D.mul(D.product(window), ci * ow * jv))
+    return b.parallel_loops([ntasks], task, D.mul(D.product(window), D.mul(ci, ow * jv)))
 
 
 def lower_conv(b, node, out, epilogue=None):
