@@ -84,8 +84,9 @@ class _Conv:
                 or bias_constraint is not None:
             raise NotImplementedError(f"{opname}: activity_regularizer and constraints are "
                                       f"not supported")
-        if kwargs.pop("dtype", None) is not None or kwargs:
-            raise TypeError(f"{opname}: unexpected arguments {sorted(kwargs) or ['dtype']}")
+        self._dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise TypeError(f"{opname}: unexpected arguments {sorted(kwargs)}")
         if data_format not in _LAYER_FORMATS:
             raise _error(ValueError, opname, f"data_format must be 'channels_last' or "
                                              f"'channels_first', got {data_format!r}")
@@ -135,7 +136,7 @@ class _Conv:
     apply = __call__
 
     def _build(self, x, channels):
-        dtype = x.dtype
+        dtype = x.dtype if self._dtype is None else self._dtype
         io = (self.filters, channels) if self._transpose else (channels, self.filters)
         self.kernel = get_variable("kernel", list(self.kernel_size) + list(io), dtype=dtype,
                                    initializer=self._init[0] or glorot_uniform_initializer(),
