@@ -150,7 +150,8 @@ def test_second_order_finite_differences_interpreted():
 
 def test_small_cnn_gradients_match_jax_grad_compiled():
     """conv -> relu -> strided conv -> sum of squares, with a symbolic batch: d loss / d
-    (both filters and the input) on LLVM against jax.grad, in float64."""
+    (both filters and the input) on LLVM against jax.grad, in float64; all six convs
+    take the register-blocked nest."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 8, 8, 2))
     w1, w2 = rng.standard_normal((3, 3, 2, 4)) * 0.5, rng.standard_normal((2, 2, 4, 3)) * 0.5
@@ -173,6 +174,10 @@ def test_small_cnn_gradients_match_jax_grad_compiled():
         with fc.Session() as sess:
             sess.run(fc.global_variables_initializer())
             got = sess.run([loss] + grads, {xp: x})
+        # every conv, the filter gradients whose contracted channel is the symbolic batch
+        # included, takes the register-blocked nest (not the slow generic one)
+        kernels = fc.dump([loss] + grads, feeds=[xp], stages=["kernels"])["kernels"]
+        assert kernels.count("# nest: register-blocked direct conv") == 6, kernels
     want_loss = jax_loss(x, w1, w2)
     want = jax.grad(jax_loss, argnums=(0, 1, 2))(x, w1, w2)
     np.testing.assert_allclose(got[0], want_loss, rtol=1e-10)
