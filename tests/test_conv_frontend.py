@@ -277,6 +277,10 @@ def test_layer_objects_names_reuse_and_formats():
         tf.layers.conv1d(tf.zeros([1, 5, 2]), 2, 2)
         tf.layers.conv3d(tf.zeros([1, 3, 3, 3, 1]), 2, 2, dilation_rate=2, padding="same")
         tf.layers.Conv3DTranspose(2, 2, strides=2)(tf.zeros([1, 2, 2, 2, 1]))
+        # TF1's positional order: a transposed layer has no dilation_rate before activation
+        up = tf.layers.conv2d_transpose(x, 2, 3, 2, "same", "channels_last", tf.nn.relu,
+                                        False, name="up")
+        assert up.op.type == "maximum" and up.shape.as_list() == [None, 12, 12, 2]
         k = tf.contrib.layers.conv2d(x, 4, [3, 3], stride=2)
         tf.contrib.layers.convolution2d(x, 4, 3, normalizer_fn=lambda t: t * 2.0,
                                         activation_fn=None)
@@ -285,10 +289,12 @@ def test_layer_objects_names_reuse_and_formats():
         assert names == ["shared/kernel:0", "shared/bias:0", "conv1d/kernel:0",
                          "conv1d/bias:0", "conv1d_1/kernel:0", "conv1d_1/bias:0",
                          "conv3d/kernel:0", "conv3d/bias:0", "conv3d_transpose/kernel:0",
-                         "conv3d_transpose/bias:0", "Conv/weights:0", "Conv/biases:0",
+                         "conv3d_transpose/bias:0", "up/kernel:0", "Conv/weights:0",
+                         "Conv/biases:0",
                          "Conv_1/weights:0", "Conv2d_transpose/weights:0",
                          "Conv2d_transpose/biases:0"]
         assert tf.global_variables()[9].shape.as_list() == [2]
+        assert tf.global_variables()[10].shape.as_list() == [3, 3, 2, 3]
         assert tf.global_variables()[8].shape.as_list() == [2, 2, 2, 2, 1]
         assert len(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)) == 1
         with _session("interpret") as sess:
