@@ -63,35 +63,52 @@ def _random_config(rng):
     return (n, *sizes, ci), (*window, ci, co), attrs
 
 
+_TRAINING_SHAPES = [  # as in training graphs: stride 2 not dividing, SAME-like pads
+    ((2, 7, 7, 3), (3, 3, 3, 4), dict(strides=(2, 2), padding=((1, 1), (1, 1)),
+                                      lhs_dilation=(1, 1), rhs_dilation=(1, 1))),
+    ((2, 6, 5, 2), (2, 3, 2, 3), dict(strides=(3, 2), padding=((0, 1), (2, 0)),
+                                      lhs_dilation=(1, 1), rhs_dilation=(2, 1))),
+    ((1, 4, 3), (3, 3, 2), dict(strides=(1,), padding=((-1, 2),), lhs_dilation=(2,),
+                                rhs_dilation=(1,))),
+]
+
+
 def test_random_configs_match_jax_vjp_in_the_interpreter():
     rng = np.random.default_rng(0)
-    configs = [_random_config(rng) for _ in range(32)]
-    configs += [  # the shapes a training graph has: stride 2 not dividing, SAME-like pads
-        ((2, 7, 7, 3), (3, 3, 3, 4), dict(strides=(2, 2), padding=((1, 1), (1, 1)),
-                                          lhs_dilation=(1, 1), rhs_dilation=(1, 1))),
-        ((2, 6, 5, 2), (2, 3, 2, 3), dict(strides=(3, 2), padding=((0, 1), (2, 0)),
-                                          lhs_dilation=(1, 1), rhs_dilation=(2, 1))),
-        ((1, 4, 3), (3, 3, 2), dict(strides=(1,), padding=((-1, 2),), lhs_dilation=(2,),
-                                    rhs_dilation=(1,))),
-    ]
+    _check_against_jax([_random_config(rng) for _ in range(32)] + _TRAINING_SHAPES,
+                       "interpret", rng, 1e-10)
+
+
+def test_random_configs_match_jax_vjp_compiled():
+    """The gradient convs' unusual attrs (negative pads, lhs dilation, windows as large
+    as the input) through the LLVM nests, in float32."""
+    rng = np.random.default_rng(1)
+    _check_against_jax([_random_config(rng) for _ in range(6)] + _TRAINING_SHAPES, "llvm",
+                       rng, 1e-4)
+
+
+def _check_against_jax(configs, backend, rng, tol):
+    dtype = np.float64 if backend == "interpret" else np.float32
     graph, fetches, feeds, wants = fc.Graph(), [], {}, []
     with graph.as_default():
         for xs, ws, attrs in configs:
             x, w = rng.standard_normal(xs), rng.standard_normal(ws)
             y, vjp = jax.vjp(lambda a, b, attrs=attrs: jax_conv(a, b, **attrs), x, w)
             gy = rng.standard_normal(y.shape)
-            xp = fc.placeholder(fc.float64, [None, *xs[1:]])     # a symbolic batch
-            wp = fc.placeholder(fc.float64, ws)
+            xp = fc.placeholder(fc.as_dtype(dtype), [None, *xs[1:]])     # a symbolic batch
+            wp = fc.placeholder(fc.as_dtype(dtype), ws)
             out = make("conv", [xp, wp], **attrs)
-            fetches.append([out, *fc.gradients(out, [xp, wp], grad_ys=fc.constant(gy))])
-            feeds.update({xp: x, wp: w})
+            grads = fc.gradients(out, [xp, wp], grad_ys=fc.constant(gy.astype(dtype)))
+            fetches.append([out, *grads])
+            feeds.update({xp: x.astype(dtype), wp: w.astype(dtype)})
             wants.append([np.asarray(y), *map(np.asarray, vjp(gy))])
-    with fc.Session(graph=graph, config=fc.ConfigProto(backend="interpret")) as sess:
+    config = fc.ConfigProto(backend="interpret") if backend == "interpret" else None
+    with fc.Session(graph=graph, config=config) as sess:
         got = sess.run(fetches, feeds)
     for (xs, ws, attrs), g, want in zip(configs, got, wants):
         for what, a, b in zip(("value", "input gradient", "filter gradient"), g, want):
             assert a.shape == b.shape, (what, xs, ws, attrs)
-            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10,
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol,
                                        err_msg=f"{what} of {xs} * {ws} with {attrs}")
 
 
