@@ -8,6 +8,8 @@ CUDA rendering (NVRTC compiles it; tests/cuda_emulator.py runs it on the CPU).""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -171,6 +173,34 @@ def test_register_blocked_nest_matches_jax_and_says_so_in_the_dump():
     assert f"row tiling: {tiles.micro_rows} positions x {tiles.j_vec(4)} channels" in kernels
     assert "x read in place, 2 border position(s) per row" in kernels  # the 3x3, pad 1
     assert kernels.count(f"batch tiling: {tiles.micro_rows} batch entries") == 2
+
+
+def test_filter_gradient_shape_blocks_the_window_rows(monkeypatch):
+    """Batch tiling with a window larger than a block of the packed filter: the window
+    rows are summed block by block into the output (the epilogue after the last), here
+    with blocks of one row (a schedule whose block budget is tiny) and a partial last
+    batch block and panel."""
+    from compiler.backends.llvm import target
+    from compiler.lower.schedule import conv_tiles
+    monkeypatch.setenv("FLOWC_CACHE", "0")   # the schedule is not part of the cache key
+    monkeypatch.setattr(target, "conv_tiles", lambda vb: dataclasses.replace(
+        conv_tiles(vb), panel_block_bytes=64))
+    rng = np.random.default_rng(6)
+    attrs = dict(strides=(1, 1), padding=((1, 2), (1, 1)))
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [7, 12, 11, 3])
+        w = tf.placeholder(tf.float32, [9, 8, 3, 37])
+        y = tf.nn.relu(_conv(x, w, **attrs) - 0.5)
+    feeds = {x: rng.standard_normal((7, 12, 11, 3)).astype(np.float32),
+             w: rng.standard_normal((9, 8, 3, 37)).astype(np.float32)}
+    with tf.Session(graph=g) as s:
+        got = s.run(y, feeds)
+    want = np.maximum(jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64),
+                               lhs_dilation=(1, 1), rhs_dilation=(1, 1), **attrs) - 0.5, 0)
+    _close(got.astype(np.float64), want)
+    kernels = tf.dump([y], feeds=[x, w], stages=["kernels"])["kernels"]
+    assert "batch tiling" in kernels and "window rows in blocks of 1" in kernels, kernels
 
 
 def test_float16_and_float64():

@@ -249,8 +249,9 @@ def register_blocked_conv(b, node, out, epilogue=None):
     x is read in place, or from a copy (`_source`: a fused operand, lhs dilation). A
     register tile is micro_rows output points x j_vec channels whose accumulators stay in
     registers over the window and Ci loops (plain nested loops: no div/mod and no branch
-    inside); each step loads one contiguous j_vec row of the panel and one element of x
-    per point. The points of a tile are
+    inside; without rhs dilation on the last axis a window row's kw and ci loops are one
+    loop, since that run is contiguous in x and in the panel); each step loads one
+    contiguous j_vec row of the panel and one element of x per point. The points of a tile are
 
     - "row" tiling: consecutive positions along the last spatial axis (parallel tasks
       over (n, output rows, channel panels));
@@ -284,10 +285,6 @@ def register_blocked_conv(b, node, out, epilogue=None):
     by_batch = (isinstance(nb, int) and last - first < tiles.micro_rows
                 and nb > last - first)
     micro = max(1, min(tiles.micro_rows, nb if by_batch else last - first))
-    b.note = (f"register-blocked direct conv, {'batch' if by_batch else 'row'} tiling: "
-              f"{micro} {'batch entries' if by_batch else 'positions'} x {jv} channels "
-              f"per tile, filter packed in {jv}-channel panels, {how}, {len(border)} "
-              f"border position(s) per row")
     strides, rd = node.attr["strides"], node.attr["rhs_dilation"]
     lows = [node.attr["padding"][i][0] for i in range(nsp)]
 
@@ -306,14 +303,22 @@ def register_blocked_conv(b, node, out, epilogue=None):
             stmts = (K.Loop(nm, K.idx(count), stmts, vectorize=False),)
         into.extend(stmts)
 
-    def tile(points, orow, row_ranges, p, width, kw_range, guards=None):
+    def tile(points, orow, row_ranges, p, width, kw_range, guards=None, part=None):
         """The register tile of output points [(n, position on the last axis)]; a point
         whose guard (a condition, or None) is false is computed but not stored (a
-        partial tile repeats its last valid point)."""
+        partial tile repeats its last valid point). With `part` = (kb, last block), the
+        tile sums one block of window rows: it adds the sum of the blocks before (kept
+        in `out`) and applies the epilogue only after the last block."""
         accs = [[b.fresh("acc") for _ in range(width)] for _ in points]
+
+        merged = rd[-1] == 1   # (kw, ci) runs are contiguous in x and in the panel
 
         def per_k(kk):
             st = []
+            run = ci
+            if merged:  # one loop over the window row's kw x ci run
+                kk = [*kk, kw_range[0]]
+                run = K.imul(K.idx(kw_range[1]), b.dim(ci))   # ci may be symbolic
             js = [K.iadd(K.iadd(K.imul(orow[i], strides[i]), K.imul(kk[i], rd[i])), -lows[i])
                   for i in range(nsp - 1)]
             xb = []
@@ -336,25 +341,37 @@ def register_blocked_conv(b, node, out, epilogue=None):
                         s2.append(K.Accumulate(accs[r][lane], "add",
                                                K.Binary("mul", av, bv, dt, True)))
                 return s2
-            st += _scalar_loops(b, [ci], per_c, "c")
+            st += _scalar_loops(b, [run], per_c, "c")
             return st
         stmts = [K.Accumulator(acc, "add", K.FConst(0, dt)) for row in accs for acc in row]
-        ranged([*row_ranges, kw_range], per_k, stmts)
+        ranged(row_ranges if merged else [*row_ranges, kw_range], per_k, stmts)
         c0 = K.imul(p, jv)
         for r, (n, pos) in enumerate(points):
             st = []
             base = local(b.linear([n, *orow, pos, c0], node.shape), st, "o")
+            sums, done = [], []
             for lane in range(width):
                 value = K.Var(accs[r][lane], dt)
+                if part is not None:
+                    before = K.Select(K.Binary("greater", part[0], K.IConst(0), T.bool_),
+                                      K.Load(b.use(out), K.iadd(base, lane), out.dtype),
+                                      K.FConst(0, dt), dt)
+                    value = local(K.Binary("add", value, before, dt), st, "sum")
+                    sums.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
                 if epilogue is not None:
                     b.row_values[id(node)] = value
-                    value = b.expr(epilogue, [n, *orow, pos, K.iadd(c0, lane)], st)
-                st.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
+                    value = b.expr(epilogue, [n, *orow, pos, K.iadd(c0, lane)], done)
+                done.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
+            if part is None:
+                st += done
+            else:
+                st.append(K.If(K.Binary("equal", part[0], K.IConst(part[1]), T.bool_),
+                               tuple(done), tuple(sums)))
             guard = guards[r] if guards else None
             stmts += st if guard is None else [K.If(guard, tuple(st))]
         return stmts
 
-    def border_loop(points_at, orow, row_ranges, p, width, guards=None):
+    def border_loop(points_at, orow, row_ranges, p, width, guards=None, part=None):
         """One loop over the border positions (left: 0.., right: last..), each a tile
         with its window bounds along the row computed from the position."""
         if not border:
@@ -368,7 +385,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
             f, count = _k_range(node, nsp - 1, o)
             rng = (local(K.idx(f), st, "kf") if not isinstance(f, int) else f,
                    local(K.idx(count), st, "kn") if not isinstance(count, int) else count)
-            return st + tile(points_at(o), orow, row_ranges, p, width, rng, guards)
+            return st + tile(points_at(o), orow, row_ranges, p, width, rng, guards, part)
         return list(b.loops([len(border)], body, "bo"))
 
     def by_rows(n, orow, row_ranges, p, width):
@@ -391,7 +408,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
         st = list(b.loops([-(-count // micro)], tile_at, "ob"))
         return st + border_loop(lambda o: [(n, o)], orow, row_ranges, p, width)
 
-    def by_batch_block(n0, orow, row_ranges, p, width):
+    def by_batch_block(n0, orow, row_ranges, p, width, part=None):
         """micro batch entries n0.. at every position (past the batch: the last entry
         again, unstored)."""
         ns = [K.iadd(n0, r) for r in range(micro)]
@@ -401,31 +418,64 @@ def register_blocked_conv(b, node, out, epilogue=None):
             ns = [ns[0]] + [K.imin(q, nb - 1) for q in ns[1:]]
         st = list(b.loops([last - first], lambda oo: tile(
             [(q, K.iadd(oo[0], first)) for q in ns], orow, row_ranges, p, width,
-            (0, window[-1]), guards), "ow"))
+            (0, window[-1]), guards, part), "ow"))
         return st + border_loop(lambda o: [(q, o) for q in ns], orow, row_ranges, p, width,
-                                guards)
+                                guards, part)
 
     lead = -(-nb // micro) if by_batch else nb   # tasks' leading extent: batch or blocks
+    # batch tiling with a large window: the task covers every output row and walks the
+    # window rows in blocks whose panel rows stay in L2 while every position uses them
+    # (else each tile would stream the whole panel from memory)
+    # (a symbolic ci, a filter gradient's batch, has no known row size: not blocked)
+    row_bytes = D.product(window[1:]) * jv * node.dtype.itemsize
+    kblock = max(1, tiles.panel_block_bytes // (row_bytes * ci)) if isinstance(ci, int) \
+        else window[0]
+    blocked = by_batch and nsp >= 2 and window[0] > kblock
+    nkb = -(-window[0] // kblock)
+    task_rows = [] if blocked else rows_shape
+    b.note = (f"register-blocked direct conv, {'batch' if by_batch else 'row'} tiling: "
+              f"{micro} {'batch entries' if by_batch else 'positions'} x {jv} channels "
+              f"per tile, filter packed in {jv}-channel panels, {how}, {len(border)} "
+              f"border position(s) per row"
+              + (f", window rows in blocks of {kblock}" if blocked else ""))
+
+    def row_ranges_of(orow, into, kb=None):
+        ranges = []
+        for i, o in enumerate(orow):
+            f, count = _k_range(node, i, o)
+            if kb is not None and i == 0:   # this block's window rows only
+                lo_k = K.imul(kb, kblock)
+                end = K.imin(K.iadd(f, count), K.iadd(lo_k, kblock))
+                f = K.imax(f, lo_k)
+                count = K.iadd(end, K.imul(f, -1))
+            ranges.append((local(K.idx(f), into, "kf") if not isinstance(f, int) else f,
+                           local(K.idx(count), into, "kn") if not isinstance(count, int)
+                           else count))
+        return ranges
 
     def task(idx):
         t = idx[0]
         stmts = []
         p = local(K.imod(t, panels), stmts, "p")
         rest = K.idiv(t, panels)
-        orow = [None] * len(rows_shape)
-        for i in reversed(range(len(rows_shape))):
-            orow[i] = K.imod(rest, rows_shape[i])
-            rest = K.idiv(rest, rows_shape[i])
+        orow = [None] * len(task_rows)
+        for i in reversed(range(len(task_rows))):
+            orow[i] = K.imod(rest, task_rows[i])
+            rest = K.idiv(rest, task_rows[i])
         orow = [local(o, stmts, "oh") for o in orow]
         n = local(rest, stmts, "n")
-        row_ranges = []
-        for i, o in enumerate(orow):
-            f, count = _k_range(node, i, o)
-            row_ranges.append((local(K.idx(f), stmts, "kf") if not isinstance(f, int)
-                               else f, local(K.idx(count), stmts, "kn")
-                               if not isinstance(count, int) else count))
 
         def body(width):
+            if blocked:
+                def per_block(kk):
+                    def per_row(oo):
+                        st = []
+                        rr = row_ranges_of(oo, st, kk[0])
+                        return st + by_batch_block(K.imul(n, micro), oo, rr, p, width,
+                                                   (kk[0], nkb - 1))
+                    return list(b.loops(rows_shape, per_row, "oh"))
+                return list(b.loops([nkb], per_block, "kb"))
+            row_ranges = row_ranges_of(orow, stmts)
             if not by_batch:
                 return by_rows(n, orow, row_ranges, p, width)
             return by_batch_block(K.imul(n, micro), orow, row_ranges, p, width)
@@ -435,9 +485,11 @@ def register_blocked_conv(b, node, out, epilogue=None):
             return stmts + body(tail)
         return stmts + [K.If(K.Binary("less", p, K.IConst(full_panels), T.bool_),
                              tuple(body(jv)), tuple(body(tail)))]
-    ntasks = D.mul(lead, D.product(rows_shape) * panels)
+    ntasks = D.mul(lead, D.product(task_rows) * panels)
     # ci is symbolic in a filter gradient of a symbolic batch: D.mul, not *
-    per_task = D.mul(D.mul(D.product(window), ci), jv * (ow * micro if by_batch else ow))
+    per_task = D.mul(D.mul(D.product(window), ci),
+                     jv * (ow * micro if by_batch else ow)
+                     * (D.product(rows_shape) if blocked else 1))
     return b.parallel_loops([ntasks], task, per_task)
 
 

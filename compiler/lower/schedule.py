@@ -62,6 +62,9 @@ class ConvTiles:
     vector_bytes: int = 64   # the target's SIMD register width
     vectors: int = 2         # vectors of output channels per tile row (a panel's width)
     micro_rows: int = 6      # output positions per register tile
+    #: batch tiling (the filter gradient): the window rows of a block of the packed
+    #: filter that every output position uses before the next block, about half of L2
+    panel_block_bytes: int = 512 * 1024
 
     def j_vec(self, itemsize: int) -> int:
         """Output channels per panel for elements of `itemsize` bytes."""

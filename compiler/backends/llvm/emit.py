@@ -105,6 +105,17 @@ class ModuleEmitter:
         return self._philox
 
 
+def prefer_wide_vectors(fn, kernel: K.Kernel):
+    """Conv kernels: the micro-kernel's register tile is two full vectors per row, so let
+    the SLP vectorizer use the target's widest registers (LLVM prefers 256-bit ones on
+    AVX-512 CPUs; a preference only, so narrower targets are unaffected). Set on every
+    function of the kernel, since the ranged body is inlined into its chunk function
+    before vectorization. A string attribute, which llvmlite's checked `add` does not
+    know."""
+    if kernel.kind == "conv":
+        set.add(fn.attributes, '"prefer-vector-width"="512"')
+
+
 class FnEmitter:
     """Emits one kernel function."""
 
@@ -116,12 +127,7 @@ class FnEmitter:
         name = kernel.name + (".range" if ranged else "")
         self.fn = ir.Function(mod.module, ir.FunctionType(ir.VoidType(), args), name)
         self.fn.linkage = "internal"
-        if kernel.kind == "conv":
-            # the conv micro-kernel's register tile is two full vectors per row: let the
-            # SLP vectorizer use the target's widest registers (LLVM prefers 256-bit ones
-            # on AVX-512 CPUs; a preference only, so narrower targets are unaffected).
-            # A string attribute, which llvmlite's checked `attributes.add` does not know
-            set.add(self.fn.attributes, '"prefer-vector-width"="512"')
+        prefer_wide_vectors(self.fn, kernel)
         fargs = list(self.fn.args)
         self.bufs = {}
         for p, a in zip(kernel.params, fargs):
@@ -325,6 +331,7 @@ def emit_parallel_kernel(mod: ModuleEmitter, kernel: K.Kernel, threads: int):
     i8p = ir.PointerType(S.I8)
     chunk_fn = ir.Function(mod.module, pool.CHUNK_TY, kernel.name + ".chunk")
     chunk_fn.linkage = "internal"
+    prefer_wide_vectors(chunk_fn, kernel)
     cb = ir.IRBuilder(chunk_fn.append_basic_block("entry"))
     ctx = cb.bitcast(chunk_fn.args[0], ir.PointerType(ctx_ty))
     fields = [cb.load(cb.gep(ctx, [ir.Constant(S.I32, 0), ir.Constant(S.I32, i)]))
@@ -338,6 +345,7 @@ def emit_parallel_kernel(mod: ModuleEmitter, kernel: K.Kernel, threads: int):
 
     fn = ir.Function(mod.module, ir.FunctionType(ir.VoidType(), arg_types), kernel.name)
     fn.linkage = "internal"
+    prefer_wide_vectors(fn, kernel)
     em = FnEmitter.__new__(FnEmitter)
     em.mod, em.kernel, em.fn = mod, kernel, fn
     em.syms = dict(zip(kernel.symbols, fn.args[len(kernel.params):]))
