@@ -8,8 +8,8 @@ Systems: flowc (the `conv` primitive through `make`, the elementwise ops through
 API; `Session.run` with every operand fed, a fresh output per call), torch (CPU,
 `torch.nn.functional.conv2d` on channels-last tensors, its oneDNN kernels, under
 `torch.no_grad`) and jax-jit (`jax.lax.conv_general_dilated` with NHWC/HWIO dimension
-numbers). Each system's output is checked against jax's float64 result before it is
-timed. `gflops` counts the two convs' 2 * N * H * W * Co * 9 * Ci multiply-adds each
+numbers). Each system's output is checked against a numpy float64 reference before it
+is timed. `gflops` counts the two convs' 2 * N * H * W * Co * 9 * Ci multiply-adds each
 (the elementwise work is not counted).
 """
 
@@ -40,19 +40,23 @@ def _inputs(quick):
     return x, ws, bn
 
 
-def _reference(x, ws, bn):
-    """jax in float64 (an independent implementation)."""
-    jax = try_import("jax")
-    jax.config.update("jax_enable_x64", True)
-    dn = ("NHWC", "HWIO", "NHWC")
+def _conv3x3(a, w):
+    """numpy float64 3x3 convolution, stride 1, padding 1, NHWC/HWIO: a sum over the
+    nine offsets of shifted slices times the filter tap."""
+    n, h, wd, _ = a.shape
+    padded = np.pad(a, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros((n, h, wd, w.shape[-1]))
+    for i in range(3):
+        for j in range(3):
+            out += padded[:, i:i + h, j:j + wd, :] @ w[i, j]
+    return out
 
-    def conv(a, w):
-        return jax.lax.conv_general_dilated(a, w, (1, 1), ((1, 1), (1, 1)),
-                                            dimension_numbers=dn)
-    x64 = x.astype(np.float64)
-    h = np.maximum(np.asarray(conv(x64, ws[0].astype(np.float64))) * bn[0] + bn[1], 0)
-    out = np.asarray(conv(h, ws[1].astype(np.float64))) * bn[2] + bn[3] + x64
-    return np.maximum(out, 0).astype(np.float32)
+
+def _reference(x, ws, bn):
+    """The block in numpy float64."""
+    x64, (w1, w2) = x.astype(np.float64), [w.astype(np.float64) for w in ws]
+    h = np.maximum(_conv3x3(x64, w1) * bn[0] + bn[1], 0)
+    return np.maximum(_conv3x3(h, w2) * bn[2] + bn[3] + x64, 0).astype(np.float32)
 
 
 def run(cfg):

@@ -52,13 +52,15 @@ def test_bench_quick_prints_checked_json_lines():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]
-    assert {r["workload"] for r in records} == {"W1", "W3", "W4", "W5", "W6", "W7", "MM"}
+    assert {r["workload"] for r in records} == {"W1", "W3", "W4", "W5", "W6", "W7", "MM",
+                                                "C1"}
     for rec in records:
         assert REQUIRED <= set(rec) and set(rec) <= REQUIRED | OPTIONAL, rec
         if not rec["check"].startswith("skipped"):
             assert rec["median_ms"] > 0 and rec["min_ms"] <= rec["median_ms"], rec
     flowc = [r for r in records if r["system"] == "flowc"]
-    assert sorted(r["workload"] for r in flowc) == ["MM", "W1", "W3", "W4", "W5", "W6"]
+    assert sorted(r["workload"] for r in flowc) == ["C1", "MM", "W1", "W3", "W4", "W5",
+                                                    "W6"]
     flowc_out = [r for r in records if r["system"] == "flowc-out"]
     assert sorted(r["workload"] for r in flowc_out) == ["W1", "W5"]
     for rec in flowc + flowc_out:
