@@ -23,7 +23,7 @@ from compiler.frontend.core import make
 from compiler.interpret import interpret
 from compiler.lower import kir as K
 from compiler.ops.conv import conv_out_size
-from compiler.pipeline import build_program, plan_and_lower
+from compiler.pipeline import build_program, kernels_text, plan_and_lower
 from passes.manager import run_pipeline
 from runtime import cuda_driver
 from runtime.variables import VariableStore
@@ -63,35 +63,52 @@ def _random_config(rng):
     return (n, *sizes, ci), (*window, ci, co), attrs
 
 
+_TRAINING_SHAPES = [  # as in training graphs: stride 2 not dividing, SAME-like pads
+    ((2, 7, 7, 3), (3, 3, 3, 4), dict(strides=(2, 2), padding=((1, 1), (1, 1)),
+                                      lhs_dilation=(1, 1), rhs_dilation=(1, 1))),
+    ((2, 6, 5, 2), (2, 3, 2, 3), dict(strides=(3, 2), padding=((0, 1), (2, 0)),
+                                      lhs_dilation=(1, 1), rhs_dilation=(2, 1))),
+    ((1, 4, 3), (3, 3, 2), dict(strides=(1,), padding=((-1, 2),), lhs_dilation=(2,),
+                                rhs_dilation=(1,))),
+]
+
+
 def test_random_configs_match_jax_vjp_in_the_interpreter():
     rng = np.random.default_rng(0)
-    configs = [_random_config(rng) for _ in range(32)]
-    configs += [  # the shapes a training graph has: stride 2 not dividing, SAME-like pads
-        ((2, 7, 7, 3), (3, 3, 3, 4), dict(strides=(2, 2), padding=((1, 1), (1, 1)),
-                                          lhs_dilation=(1, 1), rhs_dilation=(1, 1))),
-        ((2, 6, 5, 2), (2, 3, 2, 3), dict(strides=(3, 2), padding=((0, 1), (2, 0)),
-                                          lhs_dilation=(1, 1), rhs_dilation=(2, 1))),
-        ((1, 4, 3), (3, 3, 2), dict(strides=(1,), padding=((-1, 2),), lhs_dilation=(2,),
-                                    rhs_dilation=(1,))),
-    ]
+    _check_against_jax([_random_config(rng) for _ in range(32)] + _TRAINING_SHAPES,
+                       "interpret", rng, 1e-10)
+
+
+def test_random_configs_match_jax_vjp_compiled():
+    """The gradient convs' unusual attrs (negative pads, lhs dilation, windows as large
+    as the input) through the LLVM nests, in float32."""
+    rng = np.random.default_rng(1)
+    _check_against_jax([_random_config(rng) for _ in range(6)] + _TRAINING_SHAPES, "llvm",
+                       rng, 1e-4)
+
+
+def _check_against_jax(configs, backend, rng, tol):
+    dtype = np.float64 if backend == "interpret" else np.float32
     graph, fetches, feeds, wants = fc.Graph(), [], {}, []
     with graph.as_default():
         for xs, ws, attrs in configs:
             x, w = rng.standard_normal(xs), rng.standard_normal(ws)
             y, vjp = jax.vjp(lambda a, b, attrs=attrs: jax_conv(a, b, **attrs), x, w)
             gy = rng.standard_normal(y.shape)
-            xp = fc.placeholder(fc.float64, [None, *xs[1:]])     # a symbolic batch
-            wp = fc.placeholder(fc.float64, ws)
+            xp = fc.placeholder(fc.as_dtype(dtype), [None, *xs[1:]])     # a symbolic batch
+            wp = fc.placeholder(fc.as_dtype(dtype), ws)
             out = make("conv", [xp, wp], **attrs)
-            fetches.append([out, *fc.gradients(out, [xp, wp], grad_ys=fc.constant(gy))])
-            feeds.update({xp: x, wp: w})
+            grads = fc.gradients(out, [xp, wp], grad_ys=fc.constant(gy.astype(dtype)))
+            fetches.append([out, *grads])
+            feeds.update({xp: x.astype(dtype), wp: w.astype(dtype)})
             wants.append([np.asarray(y), *map(np.asarray, vjp(gy))])
-    with fc.Session(graph=graph, config=fc.ConfigProto(backend="interpret")) as sess:
+    config = fc.ConfigProto(backend="interpret") if backend == "interpret" else None
+    with fc.Session(graph=graph, config=config) as sess:
         got = sess.run(fetches, feeds)
     for (xs, ws, attrs), g, want in zip(configs, got, wants):
         for what, a, b in zip(("value", "input gradient", "filter gradient"), g, want):
             assert a.shape == b.shape, (what, xs, ws, attrs)
-            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10,
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol,
                                        err_msg=f"{what} of {xs} * {ws} with {attrs}")
 
 
@@ -150,7 +167,8 @@ def test_second_order_finite_differences_interpreted():
 
 def test_small_cnn_gradients_match_jax_grad_compiled():
     """conv -> relu -> strided conv -> sum of squares, with a symbolic batch: d loss / d
-    (both filters and the input) on LLVM against jax.grad, in float64."""
+    (both filters and the input) on LLVM against jax.grad, in float64; all six convs
+    take the register-blocked nest."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 8, 8, 2))
     w1, w2 = rng.standard_normal((3, 3, 2, 4)) * 0.5, rng.standard_normal((2, 2, 4, 3)) * 0.5
@@ -173,6 +191,12 @@ def test_small_cnn_gradients_match_jax_grad_compiled():
         with fc.Session() as sess:
             sess.run(fc.global_variables_initializer())
             got = sess.run([loss] + grads, {xp: x})
+        # every conv, the filter gradients whose contracted channel is the symbolic batch
+        # included, takes the register-blocked nest (not the slow generic one)
+        options = fc.CompileOptions()          # the kernels from lowering alone (no LLVM)
+        program, _ = run_pipeline(convert(g, [loss] + grads, [xp]), options)
+        kernels = kernels_text(plan_and_lower(program, options)[1])
+        assert kernels.count("# nest: register-blocked direct conv") == 6, kernels
     want_loss = jax_loss(x, w1, w2)
     want = jax.grad(jax_loss, argnums=(0, 1, 2))(x, w1, w2)
     np.testing.assert_allclose(got[0], want_loss, rtol=1e-10)

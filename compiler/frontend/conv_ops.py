@@ -118,21 +118,22 @@ def _sequence(value, nsp, first, what, opname):
     if value is None:
         raise _error(TypeError, opname, f"{what} is required")
     if is_int_like(value):
-        vals = [int(value)] * nsp
+        vals = [int(value)]
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        vals = [int(v) for v in value]
     else:
-        vals = [int(v) for v in value] if isinstance(value, (list, tuple, np.ndarray)) \
-            else None
-        if vals is not None and len(vals) == 1:
-            vals = vals * nsp
-        elif vals is not None and len(vals) == nsp + 2:
-            outer = (vals[0], vals[1]) if first else (vals[0], vals[-1])
-            if outer != (1, 1):
-                raise _error(ValueError, opname, f"{what} {list(value)} must be 1 in the "
-                                                 f"batch and channel dimensions")
-            vals = vals[2:] if first else vals[1:-1]
-        elif vals is None or len(vals) != nsp:
-            raise _error(ValueError, opname, f"{what} must be an int or a list of 1, {nsp} "
-                                             f"or {nsp + 2} ints, got {value!r}")
+        vals = []
+    if len(vals) == nsp + 2:
+        outer = (vals[0], vals[1]) if first else (vals[0], vals[-1])
+        if outer != (1, 1):
+            raise _error(ValueError, opname, f"{what} {list(value)} must be 1 in the batch "
+                                             f"and channel dimensions")
+        vals = vals[2:] if first else vals[1:-1]
+    elif len(vals) == 1:
+        vals = vals * nsp
+    elif len(vals) != nsp:
+        raise _error(ValueError, opname, f"{what} must be an int or a list of 1, {nsp} or "
+                                         f"{nsp + 2} ints, got {value!r}")
     if any(v < 1 for v in vals):
         raise _error(ValueError, opname, f"{what} must be positive, got {value!r}")
     return tuple(vals)
