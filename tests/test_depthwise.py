@@ -174,14 +174,22 @@ def test_layers_separable_conv2d_variables_and_reuse(backend):
     assert z1v.shape == (2, 3, 3, 5)
 
 
-def test_a_depthwise_conv_after_relu_is_one_reduce_kernel():
+def test_a_depthwise_conv_after_relu_is_one_loop_kernel():
     with tf.Graph().as_default():
         x = tf.placeholder(tf.float32, [None, 8, 8, 4])
-        w = tf.placeholder(tf.float32, [3, 3, 4, 1])
+        w = tf.placeholder(tf.float32, [3, 3, 4, 2])
         y = tf.nn.depthwise_conv2d(tf.nn.relu(x), w, [1, 1, 1, 1], "SAME")
-        program = run_pipeline(convert(tf.get_default_graph(), [y], [x, w]),
-                               tf.CompileOptions())[0]
-        assert [grp.kind for grp in plan_kernels(program).groups] == ["reduce"]
+        assert _kinds([y], [x, w]) == ["loop"]
+        # training: the forward kernel, one fold (input) and one reduction (filter)
+        dy = tf.placeholder(tf.float32, [None, 8, 8, 8])
+        assert _kinds([y] + tf.gradients(y, [x, w], dy), [x, w, dy]) == \
+            ["loop", "single", "loop", "reduce"]
+
+
+def _kinds(fetches, feeds):
+    program = run_pipeline(convert(tf.get_default_graph(), fetches, feeds),
+                           tf.CompileOptions())[0]
+    return [grp.kind for grp in plan_kernels(program).groups]
 
 
 def test_bad_arguments_name_the_culprit():

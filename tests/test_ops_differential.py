@@ -150,6 +150,11 @@ def _movement_cases():
                                        strides=(2, 1), padding=((1, 1), (0, 1)),
                                        rhs_dilation=(1, 2)), [(f, ("a", 3, 3, 3, 2, "b"))],
              tol=REDUCE_TOL),
+        # a window of more than 32 offsets: fold loops over it instead of unrolling
+        Case("fold", lambda g, y: prim(g, "fold", [y], shape=(7, 6), window=(3, 12),
+                                       strides=(2, 1), padding=((1, 1), (3, 3)),
+                                       rhs_dilation=(2, 1)), [(f, ("a", 3, 1, 3, 12, "b"))],
+             tol=REDUCE_TOL),
         Case("gather", lambda g, p, i: prim(g, "gather", [p, i], axis=1),
              [(f, ("a", 3, 2)), ("int32", ("b", 2))], ["normal", "index"]),
         Case("gather", lambda g, p, i: prim(g, "gather", [p, i], axis=0),

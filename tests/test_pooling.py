@@ -204,17 +204,21 @@ def _kernel_kinds(fetches, feeds):
     return [grp.kind for grp in plan_kernels(program).groups]
 
 
-def test_a_pool_after_relu_is_one_kernel_reading_the_input():
+def test_pools_are_one_kernel_reading_the_input():
     with tf.Graph().as_default():
         x = tf.placeholder(tf.float32, [None, 8, 8, 4])
         y = tf.nn.max_pool(tf.nn.relu(x), [1, 3, 3, 1], [1, 2, 2, 1], "SAME")
         assert _kernel_kinds([y], [x]) == ["loop"]
         z = tf.nn.avg_pool(tf.nn.relu(x), [1, 2, 2, 1], [1, 2, 2, 1], "VALID")
-        assert _kernel_kinds([z], [x]) == ["reduce"]
-        # the input gradient of an avg pool: one fold kernel with dy / count fused in
+        assert _kernel_kinds([z], [x]) == ["loop"]
+        # training: the pool, one fold kernel for its input gradient (dy / count computed
+        # inside it) and, for a max pool, the offset of each window's first maximum
+        # (stored once, not recomputed for every window offset)
         dy = tf.placeholder(tf.float32, [None, 4, 4, 4])
-        v = tf.nn.avg_pool(x, [1, 3, 3, 1], [1, 2, 2, 1], "SAME")
-        assert _kernel_kinds([tf.gradients(v, x, dy)[0]], [x, dy]) == ["single"]
+        for pool, kinds in ((tf.nn.max_pool, ["loop", "loop", "single"]),
+                            (tf.nn.avg_pool, ["loop", "single"])):
+            m = pool(x, [1, 3, 3, 1], [1, 2, 2, 1], "SAME")
+            assert _kernel_kinds([m, tf.gradients(m, x, dy)[0]], [x, dy]) == kinds
 
 
 def test_bad_arguments_name_the_culprit():

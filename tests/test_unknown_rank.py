@@ -44,6 +44,15 @@ CASES["prim_pad"] = (lambda a: make("pad", [a], pads=((1, 0), (2, 1)), value=0.0
 CASES["prim_gather"] = (lambda a: make("gather", [a, fc.constant([2, 0, 2])], axis=1),
                         [((2, 3), -1, 1)])
 CASES["broadcast_scalar"] = (lambda a, b: a * b, [((), -1, 1), ((2, 3), -1, 1)])
+# the window primitives (issue 15)
+_WINDOW = {"window": (2, 2), "strides": (2, 1), "padding": ((1, 0), (0, 1)),
+           "rhs_dilation": (1, 1)}
+# their spatial extents must be static: adding a constant of the fed shape fixes the fed
+# rank's dims when convert unifies them (the input keeps an unknown rank while built)
+CASES["prim_patches"] = (lambda a: make("patches", [a + fc.zeros([1, 3, 3, 2], fc.float64)],
+                                        value=0.0, **_WINDOW), [((1, 3, 3, 2), -1, 1)])
+CASES["prim_fold"] = (lambda a: make("fold", [a + fc.zeros([1, 2, 3, 2, 2, 2], fc.float64)],
+                                     shape=(3, 3), **_WINDOW), [((1, 2, 3, 2, 2, 2), -1, 1)])
 
 
 def _prims_on_unknown_ranks(name):

@@ -2,9 +2,11 @@
 (compiler/ops/window.py) and, for the pointwise step, the `conv` primitive:
 
 - `depthwise_conv2d(input, filter [KH, KW, C, M], strides, padding, rate)`:
-  out[n, o, c * M + m] = sum over k of patches(x)[n, o, k, c] * filter[k, c, m] — one
-  reduce kernel reading x directly (patches is index arithmetic); its gradients are
-  those of the product and the sum, with `fold` (patches' transpose) for the input.
+  out[n, o, c * M + m] = sum over k of patches(x)[n, o, k, c] * filter[k, c, m], summed
+  offset by offset (row-major): one loop kernel reading x directly (patches is index
+  arithmetic), vectorized over the channels. It is a composite with a gradient of its
+  own (frontend/deferred.py `grad=`): the input gradient one `fold` (patches' transpose)
+  of dy times the filter, the filter gradient one reduction of patches(x) times dy.
   `depthwise_conv2d_native` is the same op with TF's raw-op argument names.
 - `separable_conv2d(input, depthwise_filter, pointwise_filter [1, 1, C * M, Co], ...)`:
   the depthwise step (strides and rate apply there), then a 1 x 1 `conv`.
@@ -16,7 +18,13 @@ asymmetric SAME). Errors name the op and the argument.
 
 from __future__ import annotations
 
+from functools import partial
+
+import numpy as np
+
+from ..ops.window import window_out_sizes
 from .core import convert_to_tensor, known_shape, make, op_scope
+from .deferred import deferred
 from .padding import (
     channels_last,
     error,
@@ -37,41 +45,75 @@ def _rates(rate, dilations, last, op):
 
 def _depthwise(x, filt, steps, rates, padding, last, op, name=None):
     """x [N, H, W, C] (channels last; `last`: the user's format was) -> [N, OH, OW, C * M]."""
-    shape = known_shape(x, op)
-    fshape = known_shape(filt, op)
+    shape, fshape = known_shape(x, op), known_shape(filt, op)
     if len(shape) != 4 or len(fshape) != 4:
-        raise error(ValueError, op, f"needs a 4-D input and a 4-D filter [KH, KW, C, M], got "
-                         f"{list(shape)} and {list(fshape)}")
+        raise error(ValueError, op, f"needs a 4-D input and a 4-D filter [KH, KW, C, M], "
+                                    f"got {list(shape)} and {list(fshape)}")
     if not all(isinstance(d, int) for d in list(shape[1:]) + list(fshape)):
         raise error(ValueError, op, f"the spatial and channel extents of the input "
-                         f"{list(shape)} and the filter {list(fshape)} must be static")
+                                    f"{list(shape)} and the filter {list(fshape)} must be "
+                                    f"static")
     kh, kw, c, m = fshape
     if c != shape[-1]:
-        raise error(ValueError, op, f"the filter {list(fshape)} expects {c} input channels, the "
-                         f"input {list(shape)} has {shape[-1]}")
+        raise error(ValueError, op, f"the filter {list(fshape)} expects {c} input channels, "
+                                    f"the input {list(shape)} has {shape[-1]}")
     if x.dtype is not filt.dtype:
         raise error(TypeError, op, f"input and filter dtypes differ ({x.dtype.name}, "
-                        f"{filt.dtype.name})")
+                                   f"{filt.dtype.name})")
     if any(r != 1 for r in rates) and any(s != 1 for s in steps):
         raise error(ValueError, op, f"strides {list(steps)} must be 1 when the rate "
-                         f"{list(rates)} is not (TF1)")
+                                    f"{list(rates)} is not (TF1)")
     pads = window_padding(padding, shape[1:3], (kh, kw), steps, rates, last, op)
     attrs = {"window": (kh, kw), "strides": steps, "padding": pads, "rhs_dilation": rates}
-    from ..ops.window import window_out_sizes
     oh, ow = window_out_sizes(shape[1:3], attrs)
     if oh < 1 or ow < 1:
-        raise error(ValueError, op, f"the filter window {[kh, kw]} (rate {list(rates)}) does "
-                         f"not fit the input {list(shape)} under padding {padding!r}")
+        raise error(ValueError, op, f"the filter window {[kh, kw]} (rate {list(rates)}) "
+                                    f"does not fit the input {list(shape)} under padding "
+                                    f"{padding!r}")
+    return deferred(partial(_depthwise_build, attrs), [x, filt], x.dtype,
+                    (shape[0], oh, ow, c * m), name=name or "depthwise",
+                    grad=partial(_depthwise_grad, attrs))
+
+
+def _depthwise_build(attrs, x, w):
+    """sum over the window offsets k of x's window element k times w[k] (a left fold of
+    `add` in row-major offset order): one loop kernel over the output, vectorized over
+    the channels, reading x by index arithmetic."""
+    kh, kw, c, m = known_shape(w, "depthwise_conv2d")
     p = make("patches", [x], value=0.0, **attrs)                     # [N, OH, OW, KH, KW, C]
-    n = shape[0]
-    if m == 1:
-        w = make("reshape", [filt], shape=(kh, kw, c))
-        return make("reduce_sum", [make("mul", [p, w])], axes=(3, 4), keepdims=False,
-                    name=name)
-    p = make("reshape", [p], shape=(n, oh, ow, kh, kw, c, 1))
-    prod = make("mul", [p, filt])                                     # [.., KH, KW, C, M]
-    s = make("reduce_sum", [prod], axes=(3, 4), keepdims=False)
-    return make("reshape", [s], shape=(n, oh, ow, c * m), name=name)
+    n, oh, ow = known_shape(p, "depthwise_conv2d")[:3]
+    total = None
+    for k in np.ndindex(kh, kw):
+        s = make("slice", [p], begin=(0, 0, 0, *k, 0), size=(n, oh, ow, 1, 1, c),
+                 stride=(1,) * 6)
+        wk = make("slice", [w], begin=(*k, 0, 0), size=(1, 1, c, m), stride=(1,) * 4)
+        term = make("mul", [make("reshape", [s], shape=(n, oh, ow, c, 1)),
+                            make("reshape", [wk], shape=(c, m))])
+        total = term if total is None else make("add", [total, term])
+    return make("reshape", [total], shape=(n, oh, ow, c * m))
+
+
+def _depthwise_grad(attrs, x, w, y, g):
+    """The input gradient: one fold of dy times the filter over each window; the filter
+    gradient: one reduction over the batch and output positions of x's windows times dy
+    (the gradients of the equivalent reduce_sum(patches(x) * w) over the window)."""
+    kh, kw, c, m = known_shape(w, "depthwise_conv2d")
+    n, oh, ow = known_shape(g, "depthwise_conv2d")[:3]
+    g6 = make("reshape", [g], shape=(n, oh, ow, 1, 1, c, m))
+    windows = None
+    for j in range(m):   # [N, OH, OW, KH, KW, C]: sum over m of dy[.., c, m] * w[k, c, m]
+        gj = make("slice", [g6], begin=(0,) * 6 + (j,), size=(n, oh, ow, 1, 1, c, 1),
+                  stride=(1,) * 7)
+        wj = make("slice", [w], begin=(0, 0, 0, j), size=(kh, kw, c, 1), stride=(1,) * 4)
+        term = make("mul", [make("reshape", [gj], shape=(n, oh, ow, 1, 1, c)),
+                            make("reshape", [wj], shape=(kh, kw, c))])
+        windows = term if windows is None else make("add", [windows, term])
+    spatial = tuple(known_shape(x, "depthwise_conv2d")[1:3])
+    dx = make("fold", [windows], shape=spatial, **attrs)
+    p = make("patches", [x], value=0.0, **attrs)
+    prod = make("mul", [make("reshape", [p], shape=(n, oh, ow, kh, kw, c, 1)), g6])
+    dw = make("reduce_sum", [prod], axes=(0, 1, 2), keepdims=False)
+    return [dx, dw]
 
 
 def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None,  # noqa: A002

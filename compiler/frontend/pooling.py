@@ -23,11 +23,14 @@ may be a symbolic dim.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..ir import dtypes as T
 from ..ops.window import window_out_sizes
 from .core import constant, convert_to_tensor, known_shape, make, op_scope
+from .deferred import deferred
 from .padding import (
     channels_last,
     error,
@@ -66,46 +69,126 @@ def _prepare(value, nsp, ksize, strides, dilations, padding, data_format, op):
 
 
 def _max_window(x, attrs, name=None):
-    """max over each window of x [N, *S, C] (a left fold of `maximum`, first max wins
-    the gradient) -> [N, *O, C]."""
+    """max over each window of x [N, *S, C] -> [N, *O, C], with TF's first-maximum
+    gradient (see the module docstring)."""
+    nsp = len(attrs["window"])
+    shape = known_shape(x, "max_pool")
+    out = window_out_sizes(shape[1:1 + nsp], attrs)
+    return deferred(partial(_max_build, attrs), [x], x.dtype, (shape[0], *out, shape[-1]),
+                    name=name or "MaxPool", grad=partial(_max_grad, attrs))
+
+
+def _offsets(attrs, p):
+    """The window elements of patches p [N, *O, *K, C], one [N, *O, 1.., C] slice per
+    window offset in row-major order."""
+    nsp = len(attrs["window"])
+    shape = known_shape(p, "pool")
+    size = (*shape[:1 + nsp], *(1,) * nsp, shape[-1])
+    return [make("slice", [p], begin=(0, *(0,) * nsp, *k, 0), size=size,
+                 stride=(1,) * len(shape)) for k in np.ndindex(*attrs["window"])]
+
+
+def _squeeze_window(t, nsp):
+    shape = known_shape(t, "pool")
+    return make("reshape", [t], shape=(*shape[:1 + nsp], shape[-1]))
+
+
+def _max_build(attrs, x):
+    """A left fold of `maximum` over the window offsets: one loop kernel over the output
+    (vectorized over the channels), each element read from x by index arithmetic."""
+    p = make("patches", [x], value=float("-inf"), **attrs)
+    m = None
+    for s in _offsets(attrs, p):
+        m = s if m is None else make("maximum", [m, s])
+    return _squeeze_window(m, len(attrs["window"]))
+
+
+def _first_offset(attrs, x, y):
+    """int32 [N, *O, C]: the row-major window offset of each window's first element
+    equal to its maximum y (a select chain over the offsets, from the last to the
+    first: one loop kernel)."""
     nsp = len(attrs["window"])
     p = make("patches", [x], value=float("-inf"), **attrs)
-    shape = known_shape(p, "max_pool")
-    n, out, c = shape[0], shape[1:1 + nsp], shape[-1]
-    size = (n, *out, *(1,) * nsp, c)
-    m = None
-    for k in np.ndindex(*attrs["window"]):
-        s = make("slice", [p], begin=(0, *(0,) * nsp, *k, 0), size=size,
-                 stride=(1,) * len(shape))
-        m = s if m is None else make("maximum", [m, s])
-    return make("reshape", [m], shape=(n, *out, c), name=name)
+    slices = [_squeeze_window(s, nsp) for s in _offsets(attrs, p)]   # each [N, *O, C]
+    first = constant(np.int32(len(slices)))
+    for k in reversed(range(len(slices))):
+        first = make("select", [make("equal", [slices[k], y]), constant(np.int32(k)), first])
+    return first
+
+
+def _max_grad(attrs, x, y, g):
+    """TF's MaxPoolGrad: each window's gradient goes wholly to its first maximum in
+    row-major window order; one fold kernel (the first maximum's offset is stored once,
+    fusion/store_window_invariants)."""
+    nsp = len(attrs["window"])
+    shape = known_shape(g, "max_pool")
+    unit = (*shape[:1 + nsp], *(1,) * nsp, shape[-1])
+    first = make("reshape", [_first_offset(attrs, x, y)], shape=unit)
+    grid = (1,) * (1 + nsp) + tuple(attrs["window"]) + (1,)
+    flat = make("iota", [], shape=grid, axis=1 + nsp, dtype=T.int32)
+    for a in range(2 + nsp, 1 + 2 * nsp):   # the flat window offset of each window element
+        size = constant(np.int32(attrs["window"][a - 1 - nsp]))
+        step = make("iota", [], shape=grid, axis=a, dtype=T.int32)
+        flat = make("add", [make("mul", [flat, size]), step])
+    hit = make("equal", [flat, first])
+    windows = make("select", [hit, make("reshape", [g], shape=unit),
+                              constant(np.zeros((), x.dtype.np))])
+    spatial = tuple(known_shape(x, "max_pool")[1:1 + nsp])
+    return [make("fold", [windows], shape=spatial, **attrs)]
 
 
 def _window_counts(spatial, attrs):
     """Per output position, the number of window elements inside x: [1, *O, 1]."""
-    ones = np.ones((1, *spatial, 1), np.float64)
     from ..ops.window import _patches_ref
+    ones = np.ones((1, *spatial, 1), np.float64)
     p = _patches_ref(ones, value=0.0, **attrs)
     nsp = len(spatial)
     return p.sum(axis=tuple(range(1 + nsp, 1 + 2 * nsp)))
+
+
+def _count_tensor(x, attrs):
+    """1 / count as a constant shaped to broadcast over [N, *O, C]."""
+    spatial = list(known_shape(x, "avg_pool")[1:-1])
+    counts = _window_counts(spatial, attrs)
+    if np.all(counts == counts.flat[0]):
+        return constant(np.asarray(counts.flat[0], x.dtype.np))
+    return constant(counts.astype(x.dtype.np))
 
 
 def _avg_window(x, attrs, name=None):
     """mean over the valid elements of each window of x [N, *S, C] -> [N, *O, C]."""
     nsp = len(attrs["window"])
     if not x.dtype.is_float:
-        raise error(TypeError, "avg_pool", f"needs a float input, got {x.dtype.name} ({x.name!r})")
-    spatial = list(known_shape(x, "avg_pool")[1:-1])
-    counts = _window_counts(spatial, attrs)
+        raise error(TypeError, "avg_pool", f"needs a float input, got {x.dtype.name} "
+                                           f"({x.name!r})")
+    shape = known_shape(x, "avg_pool")
+    out = window_out_sizes(shape[1:1 + nsp], attrs)
+    return deferred(partial(_avg_build, attrs), [x], x.dtype, (shape[0], *out, shape[-1]),
+                    name=name or "AvgPool", grad=partial(_avg_grad, attrs))
+
+
+def _avg_build(attrs, x):
+    """The window sum (a left fold of `add` over the offsets, zeros on the padding: one
+    loop kernel) divided by the number of valid elements, as TF computes it."""
     p = make("patches", [x], value=0.0, **attrs)
-    if np.all(counts == counts.flat[0]):
-        recip = constant(np.asarray(1.0 / counts.flat[0], x.dtype.np))
-    else:
-        shape = counts.shape[:-1] + (1,) * nsp + (1,)
-        recip = constant((1.0 / counts).reshape(shape).astype(x.dtype.np))
-    weighted = make("mul", [p, recip])
-    return make("reduce_sum", [weighted], axes=tuple(range(1 + nsp, 1 + 2 * nsp)),
-                keepdims=False, name=name)
+    total = None
+    for s in _offsets(attrs, p):
+        total = s if total is None else make("add", [total, s])
+    return make("div", [_squeeze_window(total, len(attrs["window"])), _count_tensor(x, attrs)])
+
+
+def _avg_grad(attrs, x, y, g):
+    """dy / count to every element of the window (one fold kernel)."""
+    nsp = len(attrs["window"])
+    shape = known_shape(g, "avg_pool")
+    unit = (*shape[:1 + nsp], *(1,) * nsp, shape[-1])
+    count = _count_tensor(x, attrs)
+    if count.shape.ndims:
+        count = make("reshape", [count], shape=(1, *shape[1:1 + nsp], *(1,) * nsp, 1))
+    windows = make("div", [make("broadcast", [make("reshape", [g], shape=unit)], shape=(
+        *shape[:1 + nsp], *attrs["window"], shape[-1])), count])
+    spatial = tuple(known_shape(x, "avg_pool")[1:1 + nsp])
+    return [make("fold", [windows], shape=spatial, **attrs)]
 
 
 def _pool(kind, value, nsp, ksize, strides, padding, data_format, name, default,
@@ -185,20 +268,18 @@ def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",  # 
         x, _, attrs = _prepare(input, 2, ksize, strides, 1, padding, data_format,
                                "max_pool_with_argmax")
         y = _max_window(x, attrs, name=scope)
-        flat = _argmax_index(x, attrs, include_batch_in_index)
+        flat = _argmax_index(x, y, attrs, include_batch_in_index)
         if index_dtype is not T.int64:
             flat = make("cast", [flat], dtype=index_dtype)
         return y, flat
 
 
-def _argmax_index(x, attrs, include_batch):
+def _argmax_index(x, y, attrs, include_batch):
     n, h, w, c = known_shape(x, "max_pool_with_argmax")
     (kh, kw), (sh, sw) = attrs["window"], attrs["strides"]
     (lo_h, _), (lo_w, _) = attrs["padding"]
-    p = make("patches", [x], value=float("-inf"), **attrs)
-    oh, ow = known_shape(p, "max_pool_with_argmax")[1:3]
-    flat = make("reshape", [p], shape=(n, oh, ow, kh * kw, c))
-    k = make("argmax", [flat], axis=3, dtype=T.int64)                  # [N, OH, OW, C]
+    k = _first_offset(attrs, x, y)                                   # [N, OH, OW, C]
+    oh, ow = known_shape(y, "max_pool_with_argmax")[1:3]
     offsets = constant(np.array([a * w + b for a in range(kh) for b in range(kw)],
                                 np.int64))
     base = np.add.outer((np.arange(oh) * sh - lo_h) * w, np.arange(ow) * sw - lo_w)

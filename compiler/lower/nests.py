@@ -16,6 +16,7 @@ partial sums; everything elementwise stays exact-order IEEE.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from ..ir import dims as D
 from ..ir import dtypes as T
@@ -472,6 +473,10 @@ def _dynamic_update_root(b, node, out):
     return stmts
 
 
+#: fold unrolls windows of at most this many offsets
+_UNROLL_WINDOW = 32
+
+
 def _fold_root(b, node, out):
     """Output-stationary: out[n, p, c] accumulates y[n, o, k, c] over the window offsets
     k (row-major, the reference's order) whose o = (p + lo - k * dilation) / stride is a
@@ -504,7 +509,14 @@ def _fold_root(b, node, out):
             value = b.expr(y, [idx[0], *o_idx, *kidx, idx[-1]], inner)
             inner.append(K.Accumulate(acc, "add", value, fast=False))
             return [K.If(cond, tuple(inner))]
-        stmts.extend(b.loops(list(a["window"]), per_k, "k"))
+        if D.product(a["window"]) <= _UNROLL_WINDOW:
+            # static offsets: the per-offset index arithmetic folds to constants, and a
+            # fused producer that branches on the window axis (the pads of a max pool's
+            # gradient) keeps one live branch per offset
+            for k in itertools.product(*(range(w) for w in a["window"])):
+                stmts.extend(per_k([K.IConst(i) for i in k]))
+        else:
+            stmts.extend(b.loops(list(a["window"]), per_k, "k"))
         stmts.append(b.store(out, idx, node.shape, K.Var(acc, dt)))
         return stmts
     return b.parallel_loops(node.shape, body, D.product(a["window"]))
