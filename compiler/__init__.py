@@ -268,7 +268,9 @@ __all__ += ["TensorArray", "foldl", "foldr", "map_fn", "scan"]
 # -- issue 15 / norm: tf.image resizing (frontend/image_ops.py) --
 from .frontend import image_ops as _image_ops  # noqa: E402
 
-image = _types.SimpleNamespace(**{_n: getattr(_image_ops, _n) for _n in _image_ops.__all__})
+image = globals().get("image") or _types.SimpleNamespace()  # tf.image (shared with pool)
+for _n in _image_ops.__all__:
+    setattr(image, _n, getattr(_image_ops, _n))
 __all__ += ["image"]
 # -- end norm --
 

@@ -128,12 +128,16 @@ def test_python_bool_training_fused_and_nonfused(backend):
     y_i = tf.layers.batch_normalization(x, training=False, name="infer",
                                         moving_mean_initializer=tf.constant_initializer(0.5),
                                         moving_variance_initializer=tf.constant_initializer(2.0))
-    assert len(tf.get_collection(tf.GraphKeys.UPDATE_OPS)) == 6
-    names = ["nchw/moving_variance:0", "plain/moving_variance:0", "r3/moving_variance:0"]
+    y_m = tf.layers.batch_normalization(x, axis=[1, 3], training=True, name="multi")
+    gamma = tf.get_default_graph().get_tensor_by_name("multi/gamma:0")
+    assert gamma.shape.as_list() == [1, 2, 1, 4]
+    assert len(tf.get_collection(tf.GraphKeys.UPDATE_OPS)) == 8
+    names = ["nchw/moving_variance:0", "plain/moving_variance:0", "r3/moving_variance:0",
+             "multi/moving_variance:0"]
     xv = RNG.uniform(-1, 1, (3, 2, 3, 4))
     with _session(backend) as sess:
         sess.run(tf.global_variables_initializer())
-        outs = sess.run([y_f, y_n, y_3, y_i], {x: xv})
+        outs = sess.run([y_f, y_n, y_3, y_i, y_m], {x: xv})
         sess.run(tf.get_collection(tf.GraphKeys.UPDATE_OPS), {x: xv})
         mvs = sess.run(names)
     red = (0, 2, 3)
@@ -148,6 +152,10 @@ def test_python_bool_training_fused_and_nonfused(backend):
     np.testing.assert_allclose(mvs[0], 0.99 + 0.01 * xv.var(red), rtol=1e-12)
     np.testing.assert_allclose(mvs[1], 0.99 + 0.01 * xv.var(r), rtol=1e-12)
     np.testing.assert_allclose(mvs[2], 0.99 + 0.01 * xv.var(r), rtol=1e-12)
+    m2 = (0, 2)  # axis=[1, 3]: statistics over N and W, parameters [1, 2, 1, 4]
+    want_m = (xv - xv.mean(m2, keepdims=True)) / np.sqrt(xv.var(m2, keepdims=True) + 1e-3)
+    np.testing.assert_allclose(outs[4], want_m, atol=1e-10)
+    np.testing.assert_allclose(mvs[3], 0.99 + 0.01 * xv.var(m2, keepdims=True), rtol=1e-12)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
