@@ -26,8 +26,7 @@ The script exits 1 when the accuracy is below the target or the compiled model d
 
 Run:  python examples/cnn_digits.py [--small] [--epochs N] [--out DIR]
 (12 epochs by default; --small, alias --quick: 2 epochs and a 90 % target, for the test
-suite; scikit-learn comes
-with the test extra: pip install -e '.[test]')
+suite; scikit-learn comes with the test extra: pip install -e '.[test]')
 """
 
 from __future__ import annotations
