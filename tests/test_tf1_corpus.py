@@ -2,8 +2,8 @@
 that run today, each in its own process as a user runs it, must reach the result it
 checks itself (its exit status and its `result:` line). A program that needs pieces not
 built yet is not listed; run_all.py shows it with its first error. The slower programs
-(RNNs including dynamic_rnn, autoencoders, GAN, PTB, word2vec, the CNNs mnist_deep and
-cifar10_cnn) are left to run_all.py, to keep each test here under about 10 s."""
+(RNNs including dynamic_rnn, autoencoders, GAN, PTB, word2vec, the CIFAR-10 CNN) are left
+to run_all.py, to keep each test here under about 10 s."""
 
 import os
 import runpy
@@ -17,8 +17,9 @@ PASSING_TODAY = ["linear_regression", "logistic_regression", "nearest_neighbor",
                  "mnist_softmax", "flags_app", "tensorboard_basic", "basic_operations",
                  "control_flow", "estimator_linear", "tf_data_pipeline"]
 PASSING_TODAY += ["kmeans_contrib"]  # tf.contrib.factorization.KMeans
-# issue 15: conv2d + max_pool + dropout + dense, and its tf.layers + tf.estimator version
-PASSING_TODAY += ["convolutional_network", "convolutional_network_layers"]
+# issue 15: conv2d + max_pool + dropout + dense, its tf.layers + tf.estimator version, and
+# TensorFlow's Deep MNIST tutorial
+PASSING_TODAY += ["convolutional_network", "convolutional_network_layers", "mnist_deep"]
 
 
 @pytest.mark.parametrize("name", PASSING_TODAY)
