@@ -11,7 +11,9 @@ scikit-learn's bundled digits, upsampled to 28x28.
    The batch norms' moving averages (momentum 0.97, so that they settle within the two
    epochs of --small) are updated by the ops in `tf.GraphKeys.UPDATE_OPS`,
    run with the train op through the TF1 idiom
-   `with tf.control_dependencies(update_ops): train_op = optimizer.minimize(loss)`.
+   `with tf.control_dependencies(update_ops): train_op = optimizer.minimize(loss)`; the
+   script checks that they ran (each moving variance at least a quarter of the way from
+   its initial 1 to its input's variance over the training images).
 3. Train: Adam on mini-batches, each shifted by a random -2..2 pixels along each axis
    (np.roll: the digits' borders are blank), the learning rate fed through a placeholder
    and decayed by 0.8 per epoch; the test
@@ -71,11 +73,26 @@ def load_data(seed):
     return train_test_split(xs, ys, test_size=0.25, random_state=seed, stratify=ys)
 
 
-def conv_block(h, filters, training, name):
+def conv_block(h, filters, training, name, convs):
     h = tf.layers.conv2d(h, filters, 5, padding="same", use_bias=False, name=name)
+    convs.append(h)                      # for the check of the moving averages
     h = tf.layers.batch_normalization(h, momentum=0.97, training=training, name=name + "_bn")
     h = tf.nn.relu(h)
     return tf.layers.max_pooling2d(h, pool_size=2, strides=2)
+
+
+def moving_variances_updated(sess, x, convs, images):
+    """Whether every batch norm's moving variance (initially 1) has moved at least a
+    quarter of the way to the variance of its input over the training images, per channel
+    (about half after the 84 steps of --small, all of it after a full run; none without
+    the UPDATE_OPS). Returns (ok, the largest fraction of the way left)."""
+    worst = 0.0
+    for conv in convs:
+        var = sess.run(conv, {x: images}).var(axis=(0, 1, 2))
+        name = conv.name.split("/")[0] + "_bn/moving_variance"
+        moving = sess.run([v for v in tf.global_variables() if v.name.startswith(name)][0])
+        worst = max(worst, float(np.max(np.abs(moving - var) / np.abs(1.0 - var))))
+    return worst < 0.75, worst
 
 
 def build(seed=0):
@@ -83,8 +100,9 @@ def build(seed=0):
     x = tf.placeholder(tf.float32, [None, SIZE, SIZE, 1], name="x")
     labels = tf.placeholder(tf.int64, [None], name="labels")
     is_training = tf.placeholder_with_default(False, [], name="is_training")
-    h = conv_block(x, 8, is_training, "conv1")
-    h = conv_block(h, 16, is_training, "conv2")
+    convs = []
+    h = conv_block(x, 8, is_training, "conv1", convs)
+    h = conv_block(h, 16, is_training, "conv2", convs)
     h = tf.layers.flatten(h)
     h = tf.layers.dense(h, 64, activation=tf.nn.relu, name="dense")
     h = tf.layers.dropout(h, rate=0.3, training=is_training)
@@ -99,7 +117,7 @@ def build(seed=0):
     update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
     with tf.control_dependencies(update_ops):
         train_op = tf.train.AdamOptimizer(rate).minimize(loss, global_step=global_step)
-    return x, labels, is_training, rate, probs, loss, accuracy, train_op
+    return x, labels, is_training, rate, probs, loss, accuracy, train_op, convs
 
 
 def main(argv=None) -> int:
@@ -117,7 +135,7 @@ def main(argv=None) -> int:
     x_train, x_test, y_train, y_test = load_data(seed=0)
     print(f"digits: {len(x_train)} train, {len(x_test)} test images, upsampled from 8x8 "
           f"to {SIZE}x{SIZE}")
-    x, labels, is_training, rate, probs, loss, accuracy, train_op = build()
+    x, labels, is_training, rate, probs, loss, accuracy, train_op, convs = build()
 
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
@@ -137,6 +155,7 @@ def main(argv=None) -> int:
         train_s = time.perf_counter() - t0
         test_acc = float(sess.run(accuracy, {x: x_test, labels: y_test}))
         session_probs = sess.run(probs, {x: x_test})
+        bn_ok, bn_worst = moving_variances_updated(sess, x, convs, x_train)
 
         t1 = time.perf_counter()
         tmp = None
@@ -159,7 +178,10 @@ def main(argv=None) -> int:
     print(f"compiled {os.path.basename(art.library)} in {compile_s:.2f} s; runtime.load on the "
           f"test set: accuracy {100 * compiled_acc:.2f} %, predictions agree with the Session "
           f"on {100 * agree:.1f} %, max |p_so - p_session| = {max_diff:.1e}")
-    ok = test_acc >= target and agree == 1.0 and max_diff < 1e-4
+    print(f"batch norm moving variances {'updated' if bn_ok else 'NOT UPDATED'} through "
+          f"UPDATE_OPS (at most {100 * bn_worst:.0f} % of the way from 1 to the training "
+          f"set's variance left)")
+    ok = test_acc >= target and agree == 1.0 and max_diff < 1e-4 and bn_ok
     print("ok" if ok else "FAILED")
     return 0 if ok else 1
 
