@@ -278,5 +278,5 @@ from .frontend.pooling import extract_image_patches  # noqa: E402
 
 image = globals().get("image") or _types.SimpleNamespace()  # tf.image (shared with resize)
 image.extract_image_patches = extract_image_patches
-__all__ += ["extract_image_patches", "image"]
+__all__ += ["extract_image_patches"]
 # -- end pool --

@@ -1,4 +1,4 @@
-"""The main example runs and checks itself; the training examples (regression, MLP on
+"""The main example runs and checks itself; the training examples (regression, MLP and CNN on
 digits with AOT compile and runtime.load, LSTM on the adding problem) run at their --small
 size and check themselves (exit 0); the benchmark script runs (quick mode) and
 prints JSON lines in the contract's form with flowc's results (Session.run, and
@@ -41,6 +41,16 @@ def test_mlp_digits_example_trains_compiles_and_runs():
     assert proc.stdout.rstrip().endswith("ok")
 
 
+def test_cnn_digits_example_trains_compiles_and_runs():
+    """Two epochs of the LeNet-style net with batch norm (conv2d, batch_normalization with
+    UPDATE_OPS, max_pooling2d, dropout): the test accuracy with the moving averages must
+    reach 90 %, and the compiled .so must give the Session's predictions."""
+    proc = _run(os.path.join("examples", "cnn_digits.py"), "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agree with the Session on 100.0 %" in proc.stdout
+    assert proc.stdout.rstrip().endswith("ok")
+
+
 def test_lstm_adding_example_loss_falls():
     proc = _run(os.path.join("examples", "lstm_adding.py"), "--small")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -53,14 +63,14 @@ def test_bench_quick_prints_checked_json_lines():
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]
     assert {r["workload"] for r in records} == {"W1", "W3", "W4", "W5", "W6", "W7", "MM",
-                                                "C1"}
+                                                "C1", "C2", "C3"}
     for rec in records:
         assert REQUIRED <= set(rec) and set(rec) <= REQUIRED | OPTIONAL, rec
         if not rec["check"].startswith("skipped"):
             assert rec["median_ms"] > 0 and rec["min_ms"] <= rec["median_ms"], rec
     flowc = [r for r in records if r["system"] == "flowc"]
-    assert sorted(r["workload"] for r in flowc) == ["C1", "MM", "W1", "W3", "W4", "W5",
-                                                    "W6"]
+    assert sorted(r["workload"] for r in flowc) == ["C1", "C2", "C3", "MM", "W1", "W3", "W4",
+                                                    "W5", "W6"]
     flowc_out = [r for r in records if r["system"] == "flowc-out"]
     assert sorted(r["workload"] for r in flowc_out) == ["W1", "W5"]
     for rec in flowc + flowc_out:
@@ -68,7 +78,7 @@ def test_bench_quick_prints_checked_json_lines():
         assert rec["compile_s"] > 0, rec
         assert isinstance(rec["kernels"], int) and rec["kernels"] >= 1, rec
     assert {r["workload"] for r in records if r["system"] == "numpy"} == {
-        "W1", "W3", "W4", "W5", "W6", "MM"}
+        "W1", "W3", "W4", "W5", "W6", "MM", "C2", "C3"}
     assert any(r["system"] == "ctypes" and r["check"] == "ok" for r in records)
 
 

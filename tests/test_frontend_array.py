@@ -274,6 +274,16 @@ def test_placeholder_declarations():
         fc.placeholder(fc.float32, [-2])
 
 
+def test_static_dim_has_tf1_value():
+    """TF1 code reads a static dim as `x.get_shape()[1].value` (the CIFAR-10 tutorial's
+    `dim = reshape.get_shape()[1].value`); the dim stays an int."""
+    x = fc.placeholder(fc.float32, [8, 6, 6, 4])
+    flat = fc.reshape(x, [x.get_shape().as_list()[0], -1])
+    dim = flat.get_shape()[1]
+    assert dim.value == 144 and dim == 144 and isinstance(dim.value, int)
+    assert fc.zeros([dim.value, 2]).shape.as_list() == [144, 2]
+
+
 
 @pytest.mark.parametrize("backend", ["llvm", "interpret"])
 def test_range_of_a_fed_dim_tf1_idiom(backend):

@@ -138,6 +138,8 @@ _SPECS = {   # op -> (input names, attrs); elementwise ops without attrs are aut
     "random_normal": ([], {"shape": (4,), "dtype": T.float64, "seed": 1, "op_seed": 3}),
     "shape": (["x"], {"dtype": T.int32}),
     "matmul": (["x", "w"], {"transpose_a": False, "transpose_b": False}),
+    "conv": (["xc", "wc"], {"strides": (1,), "padding": ((1, -1),), "lhs_dilation": (2,),
+                            "rhs_dilation": (1,)}),
     "assign": (["c"], {"var": "v", "dtype": T.float32, "shape": (3, 4)}),
     "assign_add": (["w", "c"], {"var": "w", "dtype": T.float32, "shape": (3, 4)}),
 }
@@ -188,6 +190,8 @@ def all_ops_program() -> Program:
     base["row"] = b.make("reduce_sum", [base["x"]], axes=(0,), keepdims=False)
     base["x3"] = b.make("reshape", [base["x"]], shape=(N0, 3, 1))     # [N, S, C]: patches
     base["u4"] = b.make("reshape", [base["u"]], shape=(N0, 2, 2, 1))  # [N, O, K, C]: fold
+    base["xc"] = b.make("reshape", [base["x"]], shape=(N0, 1, 3))       # conv operands
+    base["wc"] = b.make("constant", value=Const(np.ones((1, 3, 2), np.float32)))
     made = {}
     for op, opdef in OPS.items():
         if op in _SPECS:

@@ -20,7 +20,7 @@ The convolutions themselves are compiler/frontend/conv_ops.py's. Nothing here ru
 
 from __future__ import annotations
 
-from .conv_ops import _FORMATS, _backprop_input, _conv, _error
+from .conv_ops import _FORMATS, _backprop_input, _conv, _error, _shape
 from .core import convert_to_tensor, known_shape
 from .init_ops import glorot_uniform_initializer, zeros_initializer
 from .nn import bias_add, relu
@@ -59,11 +59,11 @@ def _input(inputs, nsp, first, opname):
     dims = known_shape(x, opname)
     if len(dims) != nsp + 2:
         raise _error(ValueError, opname, f"the input {x.name!r} must be {nsp + 2}-D, got "
-                                         f"shape {list(dims)}")
+                                         f"shape {_shape(x)}")
     channels = dims[1] if first else dims[-1]
     if not isinstance(channels, int):
         raise _error(ValueError, opname, f"the channel dimension of the input {x.name!r} "
-                                         f"{list(dims)} must be known when the graph is built")
+                                         f"{_shape(x)} must be known when the graph is built")
     return x, dims, channels
 
 
@@ -84,8 +84,9 @@ class _Conv:
                 or bias_constraint is not None:
             raise NotImplementedError(f"{opname}: activity_regularizer and constraints are "
                                       f"not supported")
-        if kwargs.pop("dtype", None) is not None or kwargs:
-            raise TypeError(f"{opname}: unexpected arguments {sorted(kwargs) or ['dtype']}")
+        self._dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise TypeError(f"{opname}: unexpected arguments {sorted(kwargs)}")
         if data_format not in _LAYER_FORMATS:
             raise _error(ValueError, opname, f"data_format must be 'channels_last' or "
                                              f"'channels_first', got {data_format!r}")
@@ -135,7 +136,7 @@ class _Conv:
     apply = __call__
 
     def _build(self, x, channels):
-        dtype = x.dtype
+        dtype = x.dtype if self._dtype is None else self._dtype
         io = (self.filters, channels) if self._transpose else (channels, self.filters)
         self.kernel = get_variable("kernel", list(self.kernel_size) + list(io), dtype=dtype,
                                    initializer=self._init[0] or glorot_uniform_initializer(),
@@ -181,12 +182,29 @@ class Conv3D(_Conv):
     _nsp, _default = 3, "conv3d"
 
 
-class Conv2DTranspose(_Conv):
-    _nsp, _default, _transpose = 2, "conv2d_transpose", True
+class _ConvTranspose(_Conv):
+    """TF1's transposed conv layers: the same arguments without dilation_rate."""
+
+    _transpose = True
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 data_format="channels_last", activation=None, use_bias=True,
+                 kernel_initializer=None, bias_initializer=None, kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, trainable=True, name=None, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format,
+                         kwargs.pop("dilation_rate", 1), activation, use_bias,
+                         kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, activity_regularizer, kernel_constraint,
+                         bias_constraint, trainable, name, **kwargs)
 
 
-class Conv3DTranspose(_Conv):
-    _nsp, _default, _transpose = 3, "conv3d_transpose", True
+class Conv2DTranspose(_ConvTranspose):
+    _nsp, _default = 2, "conv2d_transpose"
+
+
+class Conv3DTranspose(_ConvTranspose):
+    _nsp, _default = 3, "conv3d_transpose"
 
 
 def _functional(cls):
@@ -213,8 +231,26 @@ def _functional(cls):
 conv1d = _functional(Conv1D)
 conv2d = _functional(Conv2D)
 conv3d = _functional(Conv3D)
-conv2d_transpose = _functional(Conv2DTranspose)
-conv3d_transpose = _functional(Conv3DTranspose)
+
+
+def _functional_transpose(cls):
+    def layer(inputs, filters, kernel_size, strides=1, padding="valid",
+              data_format="channels_last", activation=None, use_bias=True,
+              kernel_initializer=None, bias_initializer=None, kernel_regularizer=None,
+              bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+              bias_constraint=None, trainable=True, name=None, reuse=None):
+        return cls(filters, kernel_size, strides, padding, data_format, activation, use_bias,
+                   kernel_initializer, bias_initializer, kernel_regularizer,
+                   bias_regularizer, activity_regularizer, kernel_constraint,
+                   bias_constraint, trainable, name, _reuse=reuse)(inputs)
+    layer.__name__ = layer.__qualname__ = cls._default
+    layer.__doc__ = (f"TF1's `tf.layers.{cls._default}`: `{cls.__name__}(...)(inputs)` "
+                     f"(see the module docstring).")
+    return layer
+
+
+conv2d_transpose = _functional_transpose(Conv2DTranspose)
+conv3d_transpose = _functional_transpose(Conv3DTranspose)
 
 
 # tf.contrib.layers ------------------------------------------------------------------------

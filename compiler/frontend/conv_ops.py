@@ -1,5 +1,5 @@
 """TF1's convolutions (`fc.nn.conv2d`, `conv1d`, `conv3d`, `convolution`, `atrous_conv2d`,
-`conv2d_transpose`, `conv3d_transpose`, `conv2d_backprop_input`,
+`atrous_conv2d_transpose`, `conv2d_transpose`, `conv3d_transpose`, `conv2d_backprop_input`,
 `conv2d_backprop_filter`) as the one `conv` primitive (compiler/ops/conv.py) plus
 movement ops.
 
@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..ops.conv import conv_out_size
 from .core import _is_tensor_like, convert_to_tensor, known_shape, make, op_scope
 from .graph import user_location
@@ -38,6 +40,15 @@ _FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
 
 def _error(cls, opname, msg):
     return cls(f"{opname} at {user_location()}: {msg}")
+
+
+def _shape(t):
+    """The shape as the user wrote it: None for an unknown (symbolic) extent."""
+    return t.shape.as_list()
+
+
+def _dims(dims):
+    return [d if is_int_like(d) else None for d in dims]
 
 
 # the transposes of conv (its gradients) --------------------------------------------------
@@ -107,20 +118,22 @@ def _sequence(value, nsp, first, what, opname):
     if value is None:
         raise _error(TypeError, opname, f"{what} is required")
     if is_int_like(value):
-        vals = [int(value)] * nsp
+        vals = [int(value)]
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        vals = [int(v) for v in value]
     else:
-        vals = [int(v) for v in value] if isinstance(value, (list, tuple)) else None
-        if vals is not None and len(vals) == 1:
-            vals = vals * nsp
-        elif vals is not None and len(vals) == nsp + 2:
-            outer = (vals[0], vals[1]) if first else (vals[0], vals[-1])
-            if outer != (1, 1):
-                raise _error(ValueError, opname, f"{what} {list(value)} must be 1 in the "
-                                                 f"batch and channel dimensions")
-            vals = vals[2:] if first else vals[1:-1]
-        elif vals is None or len(vals) != nsp:
-            raise _error(ValueError, opname, f"{what} must be an int or a list of 1, {nsp} "
-                                             f"or {nsp + 2} ints, got {value!r}")
+        vals = []
+    if len(vals) == nsp + 2:
+        outer = (vals[0], vals[1]) if first else (vals[0], vals[-1])
+        if outer != (1, 1):
+            raise _error(ValueError, opname, f"{what} {list(value)} must be 1 in the batch "
+                                             f"and channel dimensions")
+        vals = vals[2:] if first else vals[1:-1]
+    elif len(vals) == 1:
+        vals = vals * nsp
+    elif len(vals) != nsp:
+        raise _error(ValueError, opname, f"{what} must be an int or a list of 1, {nsp} or "
+                                         f"{nsp + 2} ints, got {value!r}")
     if any(v < 1 for v in vals):
         raise _error(ValueError, opname, f"{what} must be positive, got {value!r}")
     return tuple(vals)
@@ -178,7 +191,7 @@ def _operands(x, w, nsp, opname, what=("input", "filter")):
         shape = known_shape(t, opname)
         if len(shape) != nsp + 2:
             raise _error(ValueError, opname, f"the {role} {t.name!r} must be {nsp + 2}-D, got "
-                                             f"shape {list(shape)}")
+                                             f"shape {_shape(t)}")
     if x.dtype is not w.dtype or not x.dtype.is_float:
         raise _error(TypeError, opname, f"the {what[0]} {x.name!r} ({x.dtype.name}) and the "
                                         f"{what[1]} {w.name!r} ({w.dtype.name}) must have "
@@ -188,7 +201,7 @@ def _operands(x, w, nsp, opname, what=("input", "filter")):
 
 def _static_dims(dims, t, role, opname):
     if not all(isinstance(d, int) for d in dims):
-        raise _error(ValueError, opname, f"the {role} {t.name!r} {list(t.shape)} must have "
+        raise _error(ValueError, opname, f"the {role} {t.name!r} {_shape(t)} must have "
                                          f"spatial and channel extents known when the graph "
                                          f"is built")
     return tuple(dims)
@@ -206,15 +219,15 @@ def _conv(x, w, nsp, strides, padding, dilations, data_format, name, opname):
         spatial = _static_dims(xl.shape[1:], x, "input", opname)
         window = _static_dims(w.shape, w, "filter", opname)
         if spatial[-1] != window[-2]:
-            raise _error(ValueError, opname, f"the input {x.name!r} {list(x.shape)} has "
+            raise _error(ValueError, opname, f"the input {x.name!r} {_shape(x)} has "
                                              f"{spatial[-1]} channels but the filter "
-                                             f"{w.name!r} {list(w.shape)} expects "
+                                             f"{w.name!r} {_shape(w)} expects "
                                              f"{window[-2]}")
         for i in range(nsp):
             if _dilated(window[i], dilations[i]) > spatial[i] and padding == "VALID":
-                raise _error(ValueError, opname, f"the input {x.name!r} {list(x.shape)} is "
+                raise _error(ValueError, opname, f"the input {x.name!r} {_shape(x)} is "
                                                  f"smaller than the filter {w.name!r} "
-                                                 f"{list(w.shape)} (dilations "
+                                                 f"{_shape(w)} (dilations "
                                                  f"{list(dilations)}) with VALID padding")
         pads = padding_pairs(padding, spatial[:-1], window[:-2], strides, dilations, first,
                              opname)
@@ -256,7 +269,7 @@ def convolution(input, filter=None, padding=None, strides=None, dilation_rate=No
     nsp = len(known_shape(x, "convolution")) - 2
     if nsp not in _FORMATS:
         raise _error(ValueError, "convolution", f"the input {x.name!r} must have 1 to 3 "
-                                                f"spatial dims, got shape {list(x.shape)}")
+                                                f"spatial dims, got shape {_shape(x)}")
     rate = dilation_rate if dilations is None else dilations
     return _conv(x, _either(filter, filters, "convolution"), nsp,
                  1 if strides is None else strides, padding, rate, data_format, name,
@@ -318,10 +331,10 @@ def _check_out(dims, x_shape, window, attrs, dy, opname):
     want = [conv_out_size(x_shape[1 + i], window[i], attrs["strides"][i], attrs["padding"][i],
                           1, attrs["rhs_dilation"][i]) for i in range(len(dims))]
     if list(dims) != want:
-        raise _error(ValueError, opname, f"a conv of an input {list(x_shape)} (channels last) "
+        raise _error(ValueError, opname, f"a conv of an input {_dims(x_shape)} (channels last) "
                                          f"with this filter, strides and padding has spatial "
                                          f"extents {want}, but {dy.name!r} has "
-                                         f"{list(dy.shape)}")
+                                         f"{_shape(dy)}")
 
 
 def _backprop_input(sizes, w, dy, nsp, strides, padding, dilations, data_format, name, opname,
@@ -337,15 +350,15 @@ def _backprop_input(sizes, w, dy, nsp, strides, padding, dilations, data_format,
         window = _static_dims(w.shape, w, "filter", opname)
         g_dims = _static_dims(gl.shape[1:], dy, "value", opname)
         if window[-2] != x_shape[-1] or window[-1] != g_dims[-1]:
-            raise _error(ValueError, opname, f"the filter {w.name!r} {list(w.shape)} maps "
+            raise _error(ValueError, opname, f"the filter {w.name!r} {_shape(w)} maps "
                                              f"{window[-2]} channels to {window[-1]}, but "
                                              f"{role} has {x_shape[-1]} channels and the "
-                                             f"value {dy.name!r} {list(dy.shape)} has "
+                                             f"value {dy.name!r} {_shape(dy)} has "
                                              f"{g_dims[-1]}")
         batch = gl.shape[0]
         if is_int_like(x_shape[0]) and isinstance(batch, int) and x_shape[0] != batch:
             raise _error(ValueError, opname, f"{role} has batch {x_shape[0]} but the value "
-                                             f"{dy.name!r} has {list(dy.shape)}")
+                                             f"{dy.name!r} has {_shape(dy)}")
         pads = padding_pairs(padding, x_shape[1:-1], window[:-2], strides, dilations, first,
                              opname)
         attrs = dict(strides=strides, padding=pads, lhs_dilation=(1,) * nsp,
@@ -370,8 +383,8 @@ def _backprop_filter(x, sizes, dy, nsp, strides, padding, dilations, data_format
         if spatial[-1] != w_shape[-2] or g_dims[-1] != w_shape[-1]:
             raise _error(ValueError, opname, f"filter_sizes {list(w_shape)} must map the "
                                              f"{spatial[-1]} channels of {x.name!r} "
-                                             f"{list(x.shape)} to the {g_dims[-1]} of "
-                                             f"{dy.name!r} {list(dy.shape)}")
+                                             f"{_shape(x)} to the {g_dims[-1]} of "
+                                             f"{dy.name!r} {_shape(dy)}")
         pads = padding_pairs(padding, spatial[:-1], w_shape[:-2], strides, dilations, first,
                              opname)
         attrs = dict(strides=strides, padding=pads, lhs_dilation=(1,) * nsp,
@@ -389,6 +402,16 @@ def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None, p
     return _backprop_input(output_shape, _either(filter, filters, "conv2d_transpose"), value,
                            2, strides, padding, dilations, data_format, name,
                            "conv2d_transpose", "output_shape")
+
+
+def atrous_conv2d_transpose(value, filters, output_shape, rate, padding, name=None):
+    """TF1's `tf.nn.atrous_conv2d_transpose`: conv2d_transpose with stride 1 and dilation
+    `rate` (NHWC)."""
+    if not is_int_like(rate) or rate < 1:
+        raise _error(ValueError, "atrous_conv2d_transpose", f"rate must be a positive int, "
+                                                            f"got {rate!r}")
+    return _backprop_input(output_shape, filters, value, 2, 1, padding, int(rate), "NHWC",
+                           name, "atrous_conv2d_transpose", "output_shape")
 
 
 def conv3d_transpose(value, filter=None, output_shape=None, strides=None, padding="SAME",
@@ -418,5 +441,6 @@ def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding,
                             data_format, name, "Conv2DBackpropFilter")
 
 
-__all__ = ["conv1d", "conv2d", "conv3d", "convolution", "atrous_conv2d", "conv2d_transpose",
+__all__ = ["conv1d", "conv2d", "conv3d", "convolution", "atrous_conv2d",
+           "atrous_conv2d_transpose", "conv2d_transpose",
            "conv3d_transpose", "conv2d_backprop_input", "conv2d_backprop_filter"]

@@ -122,8 +122,24 @@ class Tensor:
         return shape[0]
 
 
+class Dimension(int):
+    """A static dim read by indexing a TensorShape: an int that also has TF1's `.value`
+    (TF1 code writes `x.get_shape()[1].value`)."""
+
+    @property
+    def value(self):
+        return int(self)
+
+
 class TensorShape(tuple):
-    """A tuple of dims (ints, symbolic `DimExpr`s) with TF1's `as_list()`."""
+    """A tuple of dims (ints, symbolic `DimExpr`s) with TF1's `as_list()`; `shape[i]` of a
+    static dim is a `Dimension` (an int with `.value`)."""
+
+    def __getitem__(self, index):
+        dim = super().__getitem__(index)
+        if isinstance(index, int) and type(dim) is int:
+            return Dimension(dim)
+        return dim
 
     def __new__(cls, dims):
         obj = super().__new__(cls, () if dims is None else tuple(dims))

@@ -299,6 +299,7 @@ __all__ += ["max_pool", "avg_pool", "max_pool1d", "max_pool2d", "max_pool3d", "a
 # -- issue 15 / convfe: convolutions (conv_ops.py) --
 from .conv_ops import (  # noqa: E402
     atrous_conv2d,
+    atrous_conv2d_transpose,
     conv1d,
     conv2d,
     conv2d_backprop_filter,
@@ -309,7 +310,7 @@ from .conv_ops import (  # noqa: E402
     convolution,
 )
 
-__all__ += ["atrous_conv2d", "conv1d", "conv2d", "conv2d_backprop_filter",
-            "conv2d_backprop_input", "conv2d_transpose", "conv3d", "conv3d_transpose",
-            "convolution"]
+__all__ += ["atrous_conv2d", "atrous_conv2d_transpose", "conv1d", "conv2d",
+            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose", "conv3d",
+            "conv3d_transpose", "convolution"]
 # -- end convfe --

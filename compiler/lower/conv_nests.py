@@ -108,7 +108,8 @@ def generic_conv(b, node, out, epilogue=None):
 
 def fast_conv_applies(b, node) -> bool:
     """The register-blocked nest takes float32/float64 convs on a schedule that has a
-    conv tile (the CPU's)."""
+    conv tile (the CPU's); the input-channel count may be symbolic (a filter gradient's
+    is the batch)."""
     return b.low.schedule.conv is not None and node.dtype in (T.float32, T.float64)
 
 
@@ -317,7 +318,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
             run = ci
             if merged:  # one loop over the window row's kw x ci run
                 kk = [*kk, kw_range[0]]
-                run = K.imul(K.idx(kw_range[1]), ci)
+                run = K.imul(K.idx(kw_range[1]), b.dim(ci))   # ci may be symbolic
             js = [K.iadd(K.iadd(K.imul(orow[i], strides[i]), K.imul(kk[i], rd[i])), -lows[i])
                   for i in range(nsp - 1)]
             xb = []
@@ -425,8 +426,10 @@ def register_blocked_conv(b, node, out, epilogue=None):
     # batch tiling with a large window: the task covers every output row and walks the
     # window rows in blocks whose panel rows stay in L2 while every position uses them
     # (else each tile would stream the whole panel from memory)
-    row_bytes = D.product(window[1:]) * ci * jv * node.dtype.itemsize
-    kblock = max(1, tiles.panel_block_bytes // row_bytes)
+    # (a symbolic ci, a filter gradient's batch, has no known row size: not blocked)
+    row_bytes = D.product(window[1:]) * jv * node.dtype.itemsize
+    kblock = max(1, tiles.panel_block_bytes // (row_bytes * ci)) if isinstance(ci, int) \
+        else window[0]
     blocked = by_batch and nsp >= 2 and window[0] > kblock
     nkb = -(-window[0] // kblock)
     task_rows = [] if blocked else rows_shape
@@ -483,8 +486,10 @@ def register_blocked_conv(b, node, out, epilogue=None):
         return stmts + [K.If(K.Binary("less", p, K.IConst(full_panels), T.bool_),
                              tuple(body(jv)), tuple(body(tail)))]
     ntasks = D.mul(lead, D.product(task_rows) * panels)
-    per_task = D.product(window) * ci * jv * (ow * micro if by_batch else ow) * \
-        (D.product(rows_shape) if blocked else 1)
+    # ci is symbolic in a filter gradient of a symbolic batch: D.mul, not *
+    per_task = D.mul(D.mul(D.product(window), ci),
+                     jv * (ow * micro if by_batch else ow)
+                     * (D.product(rows_shape) if blocked else 1))
     return b.parallel_loops([ntasks], task, per_task)
 
 

@@ -2,8 +2,12 @@
 `tf.nn.conv2d` with SAME padding, `tf.nn.max_pool`, two conv layers, a dense layer with
 dropout, Adam.
 
-Changed: `import compiler as tf`; local MNIST-shaped data; fewer filters and steps.
-Expects a test accuracy above 0.85.
+Changed: `import compiler as tf`; local MNIST-shaped data; fewer filters and steps; the
+weights drawn with `stddev=0.1` instead of 1. With stddev 1 on this data the program as
+published is far from trained after 100 steps: flowc gave a test accuracy of 0.277, and the
+same net written with jax.lax (conv_general_dilated, reduce_window, hand-written Adam) 0.23
+and 0.31 for two seeds (0.69 after 500 steps); with stddev 0.1 jax reaches 1.0. Expects a
+test accuracy above 0.85.
 """
 
 import local_data as input_data
@@ -46,16 +50,16 @@ def conv_net(x, weights, biases, dropout):
 
 
 weights = {
-    'wc1': tf.Variable(tf.random_normal([5, 5, 1, 8])),
-    'wc2': tf.Variable(tf.random_normal([5, 5, 8, 16])),
-    'wd1': tf.Variable(tf.random_normal([7 * 7 * 16, 128])),
-    'out': tf.Variable(tf.random_normal([128, num_classes]))
+    'wc1': tf.Variable(tf.random_normal([5, 5, 1, 8], stddev=0.1)),
+    'wc2': tf.Variable(tf.random_normal([5, 5, 8, 16], stddev=0.1)),
+    'wd1': tf.Variable(tf.random_normal([7 * 7 * 16, 128], stddev=0.1)),
+    'out': tf.Variable(tf.random_normal([128, num_classes], stddev=0.1))
 }
 biases = {
-    'bc1': tf.Variable(tf.random_normal([8])),
-    'bc2': tf.Variable(tf.random_normal([16])),
-    'bd1': tf.Variable(tf.random_normal([128])),
-    'out': tf.Variable(tf.random_normal([num_classes]))
+    'bc1': tf.Variable(tf.random_normal([8], stddev=0.1)),
+    'bc2': tf.Variable(tf.random_normal([16], stddev=0.1)),
+    'bd1': tf.Variable(tf.random_normal([128], stddev=0.1)),
+    'out': tf.Variable(tf.random_normal([num_classes], stddev=0.1))
 }
 
 logits = conv_net(X, weights, biases, keep_prob)

@@ -7,7 +7,9 @@
 epochs). The images are noisy copies of ten random 28x28 binary prototypes, so the
 tutorials' models learn them the way they learn MNIST. `text_corpus(n_words)` is a list of
 words from a small Markov chain (for word2vec and language models); `sine_sequences` makes
-sequence-classification data. Everything is deterministic (fixed seeds).
+sequence-classification data; `cifar10_like(n)` makes CIFAR-10-shaped [n, 24, 24, 3]
+colour images (cifar10_input's crop size) of ten smooth random prototypes, each shifted by
+up to 2 pixels and noised. Everything is deterministic (fixed seeds).
 """
 
 import numpy as np
@@ -78,3 +80,22 @@ def sine_sequences(n, steps=20, seed=0):
     x = np.sin(freq[:, None] * t[None, :] + phase[:, None])
     x = x + 0.1 * rng.standard_normal(x.shape)
     return x[:, :, None].astype(np.float32), labels
+
+
+def cifar10_like(n, size=24, seed=0):
+    """([n, size, size, 3] float32 images, [n] int32 labels): ten smooth colour prototypes
+    (the same for every seed), each copy rolled by -2..2 pixels and noised, then
+    standardized per image as cifar10_input's `per_image_standardization`."""
+    proto_rng = np.random.RandomState(1234)
+    coarse = proto_rng.uniform(size=(10, 6, 6, 3))
+    protos = coarse.repeat(size // 6, axis=1).repeat(size // 6, axis=2)
+    rng = np.random.RandomState(seed)
+    labels = rng.randint(0, 10, size=n)
+    images = np.empty((n, size, size, 3))
+    for i, c in enumerate(labels):
+        dy, dx = rng.randint(-2, 3, size=2)
+        images[i] = np.roll(protos[c], (dy, dx), axis=(0, 1))
+    images += 0.3 * rng.standard_normal(images.shape)
+    mean = images.mean(axis=(1, 2, 3), keepdims=True)
+    std = np.maximum(images.std(axis=(1, 2, 3), keepdims=True), 1.0 / np.sqrt(images[0].size))
+    return ((images - mean) / std).astype(np.float32), labels.astype(np.int32)
