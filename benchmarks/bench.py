@@ -2,7 +2,8 @@
 
 NAME is a workload (W1 elementwise chain, W3 MLP SGD step, W4 LSTM forward+backward,
 W5 row softmax, W6 dispatch overhead, W7 MLP cold compile and warm-cache load in fresh
-processes, MM matmul 1024^3) or `all`. Each result is one JSON line on stdout:
+processes, MM matmul 1024^3, C1 a ResNet basic block forward) or `all`. Each result
+is one JSON line on stdout:
     {"workload", "system", "median_ms", "min_ms", "check", ...optional
      "compile_s", "kernels", "gflops", "gbps", "note"}
 (DESIGN.md's contract). `check` is "ok" when the system's result matched the numpy
@@ -26,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import benchlib  # noqa: E402  (after the path setup above)
+import workload_c1  # noqa: E402
 import workload_mm  # noqa: E402
 import workload_w1  # noqa: E402
 import workload_w3  # noqa: E402
@@ -36,7 +38,7 @@ import workload_w7  # noqa: E402
 
 WORKLOADS = {"W1": workload_w1.run, "W3": workload_w3.run, "W4": workload_w4.run,
              "W5": workload_w5.run, "W6": workload_w6.run, "W7": workload_w7.run,
-             "MM": workload_mm.run}
+             "MM": workload_mm.run, "C1": workload_c1.run}
 QUICK_SYSTEMS = frozenset({"flowc", "flowc-out", "numpy", "ctypes", "flowc-cold",
                            "flowc-warm-cache", "flowc-load"})
 

@@ -11,6 +11,9 @@ every other node in `members` is computed inside the kernel's loops, never store
 - **reduce**: a reduction over other axes, with its producers inlined (input fusion);
 - **matmul**: a matmul plus its elementwise epilogue (bias add, activation), applied
   per output row after the accumulation;
+- **conv**: a conv plus its elementwise epilogue (bias add, batch norm at inference as
+  a per-channel scale and shift, relu, a residual add), applied to the finished output
+  (compiler/lower/conv_nests.py);
 - **single**: argmax/argmin, scatter_add, shape, assigns, iota, random draws;
 - **control**: a `while` or `cond` with its `get`s; each of its regions is planned as a
   program of its own (fusion works inside bodies), and lowering turns the group into a
@@ -45,6 +48,9 @@ ALWAYS_OWN_KERNEL = names(own_kernel=True)
 LOOP_SOURCES = names(fusion="source", parameter=False, own_kernel=False)
 #: region ops (while, cond): a host loop or branch around their regions' kernels
 CONTROL = names(lambda op: op.fusion == "control" and op.name != "get")
+#: contractions: a kernel kind of their own, whose elementwise consumer chain is fused as
+#: an epilogue and whose operands are stored rather than recomputed per use
+CONTRACTIONS = names(fusion="contraction")
 
 
 def is_scalar_constant(node) -> bool:
@@ -59,6 +65,7 @@ class Group:
     reductions: list = field(default_factory=list)  # row kernels: per-row reductions
     rows: int = 0              # row kernels: number of leading (row) axes of F
     matmul: object = None      # matmul kernels: the matmul node (root ends the epilogue)
+    conv: object = None        # conv kernels: the conv node (root ends the epilogue)
     # control: the while/cond node is the root, its `get`s the other members, and each
     # region (attr name -> Region) has a plan of its own
     regions: dict = field(default_factory=dict)
@@ -121,10 +128,11 @@ class _Planner:
         if id(node) in self.roots:
             return "fetched or assigned: stored"
         fusion = get(node.op).fusion
-        if node.op in BRANCHING_MOVES and any(u.op == "matmul" and u.inputs[0] is node
+        if node.op in BRANCHING_MOVES and any(u.op in CONTRACTIONS and u.inputs[0] is node
                                               for u in self.consumers[id(node)]):
-            return (f"{node.op} as the left operand of a matmul: copied once, so the "
-                    "matmul's inner loop loads without branching per element")
+            op = next(u.op for u in self.consumers[id(node)] if u.op in CONTRACTIONS)
+            return (f"{node.op} as the left operand of a {op}: copied once, so the "
+                    f"{op}'s inner loop loads without branching per element")
         if fusion == "movement" or is_scalar_constant(node) or node.op == "iota":
             return None  # recomputed as index arithmetic / an immediate wherever used
         if id(node) in self.dims_only:
@@ -132,8 +140,9 @@ class _Planner:
         if node.op in ALWAYS_OWN_KERNEL:
             return f"{node.op}: a kernel of its own (its consumers read its buffer)"
         users = self.consumers[id(node)]
-        if any(u.op == "matmul" for u in users):
-            return "operand of a matmul: stored so the matmul does not recompute it"
+        for u in users:
+            if u.op in CONTRACTIONS:
+                return f"operand of a {u.op}: stored so the {u.op} does not recompute it"
         if len(users) > 1:
             return f"{len(users)} consumers: stored once instead of recomputed per consumer"
         return None
@@ -157,6 +166,8 @@ class _Planner:
     def group_for(self, root):
         if root.op == "matmul":
             return Group("matmul", root, [root], matmul=root)
+        if root.op == "conv":
+            return Group("conv", root, [root], conv=root)
         if root.op in REDUCTIONS:
             axes = _reduced_axes(root)
             k = len(root.inputs[0].shape) - len(axes)
@@ -185,7 +196,7 @@ class _Planner:
                           else self.build_group(node))
         for g in groups:
             for m in g.members:
-                if m is not g.root and m is not g.matmul:
+                if m is not g.root and m is not g.matmul and m is not g.conv:
                     self.why(m, f"fused into the {g.kind} kernel of {g.root.describe()}")
         return KernelPlan(groups, buffers, self.reasons)
 
@@ -268,25 +279,39 @@ class _Planner:
             return "used outside the kernel"
         return None
 
-    # ---- matmul epilogues ---------------------------------------------------------------------
+    # ---- matmul and conv epilogues -----------------------------------------------------------
     def absorb_matmul_epilogues(self):
+        """A matmul or conv whose one consumer starts an elementwise chain of its shape
+        gets that chain as its epilogue (one kernel); otherwise its reason says why not."""
         self._matmul_groups = {}
         for mm in self.order:
-            if mm.op != "matmul" or id(mm) in self.roots:
+            if mm.op not in CONTRACTIONS:
+                continue
+            op = mm.op
+            if id(mm) in self.roots:
+                self.why(mm, f"{op}: fetched or assigned, so stored before any epilogue")
                 continue
             users = self.consumers[id(mm)]
-            if len(users) != 1 or users[0].op == "matmul":
+            if len(users) != 1:
+                self.why(mm, f"{op}: {len(users)} consumers, so no epilogue (stored once)")
+                continue
+            if users[0].op in CONTRACTIONS:
+                self.why(mm, f"{op}: its consumer is a {users[0].op}, which reads a buffer")
                 continue
             root = self.epilogue_root(users[0])
             if root is None or tuple(root.shape) != tuple(mm.shape) or root.dtype != mm.dtype:
-                self.why(mm, "matmul: its consumer is not an elementwise epilogue of its shape")
+                self.why(mm, f"{op}: its consumer is not an elementwise epilogue of its shape")
                 continue
             members = self.inline_closure(root, {id(mm)})
-            if not _only_elementwise_between(mm, members):
+            if not _only_elementwise_between(mm, members) or (
+                    op == "conv" and not _same_index_path(mm, members)):
+                self.why(mm, f"{op}: its epilogue up to {root.describe()} reads it through a "
+                             f"movement op")
                 continue
             self.materialized.discard(id(mm))
-            self.reasons[id(mm)] = f"matmul with its epilogue up to {root.describe()}"
-            self._matmul_groups[id(root)] = Group("matmul", root, members + [mm], matmul=mm)
+            self.reasons[id(mm)] = f"{op} with its epilogue up to {root.describe()}"
+            extra = {"matmul": mm} if op == "matmul" else {"conv": mm}
+            self._matmul_groups[id(root)] = Group(op, root, members + [mm], **extra)
 
     def epilogue_root(self, node):
         """The materialized elementwise node that ends node's single-consumer chain."""
@@ -360,6 +385,19 @@ def _path_keeps_rows(red, consumers, member_ids):
 def _only_elementwise_between(mm, members):
     return all(m is mm or get(m.op).fusion in ("elementwise", "movement")
                or m.op == "constant" for m in members)
+
+
+def _same_index_path(mm, members):
+    """Every member that depends on `mm` is elementwise of mm's shape, so the epilogue
+    reads mm only at the element being finished (a conv kernel hands it the
+    accumulator, not a buffer)."""
+    dep = {id(mm)}
+    for m in members:  # topological order
+        if m is not mm and any(id(i) in dep for i in m.inputs):
+            if get(m.op).fusion != "elementwise" or tuple(m.shape) != tuple(mm.shape):
+                return False
+            dep.add(id(m))
+    return True
 
 
 def plan_kernels(program) -> KernelPlan:

@@ -30,7 +30,8 @@ _OLD_REDUCTIONS = {"reduce_sum", "reduce_prod", "reduce_max", "reduce_min"}
 _OLD_ALWAYS_OWN_KERNEL = {"argmax", "argmin", "scatter_add", "shape", "assign", "assign_add",
                           "matmul"} | _OLD_REDUCTIONS
 # rows added after the derivation, with their own kernel: the opaque class's default
-_NEW_OWN_KERNEL = {"dynamic_update_slice"}
+_NEW_OWN_KERNEL = {"dynamic_update_slice",
+                   "conv"}  # the contraction class's default (issue 15)
 _OLD_NEVER_FOLDED = {"placeholder", "variable", "constant",
                      "check"}  # added with the check primitive: it fails at run time
 
@@ -111,7 +112,7 @@ def test_every_elementwise_row_has_a_kernel_ir_form():
 def test_names_filters_by_fields_and_predicate():
     assert names(kir="select") == ("select",)
     assert set(names(lambda op: op.arity is None)) == {"concat", "while", "cond"}
-    assert names(fusion="contraction", own_kernel=True) == ("matmul",)
+    assert names(fusion="contraction", own_kernel=True) == ("conv", "matmul")
 
 
 def test_lowering_rules_cover_exactly_the_rows_without_a_scalar_rule():

@@ -171,6 +171,18 @@ def _movement_cases():
         Case("matmul", lambda g, a, b: prim(g, "matmul", [a, b], transpose_a=False,
                                             transpose_b=True),
              [("int32", ("a", 4)), ("int32", (5, 4))]),
+        # conv: a symbolic batch, strides, padding (negative too) and both dilations
+        Case("conv", lambda g, x, w: prim(g, "conv", [x, w], strides=(2, 1),
+                                          padding=((1, 2), (-1, 1)), lhs_dilation=(1, 2),
+                                          rhs_dilation=(2, 1)),
+             [(f, ("a", 6, 4, 3)), (f, (2, 2, 3, 2))], tol=REDUCE_TOL),
+        Case("conv", lambda g, x, w: prim(g, "conv", [x, w], strides=(1,), padding=((1, 1),),
+                                          lhs_dilation=(1,), rhs_dilation=(1,)),
+             [("float64", ("a", 5, 2)), ("float64", (3, 2, 3))], tol=REDUCE_TOL),
+        Case("conv", lambda g, x, w: prim(g, "conv", [x, w], strides=(1, 1, 2),
+                                          padding=((0, 0), (1, 0), (0, 1)),
+                                          lhs_dilation=(1, 1, 1), rhs_dilation=(1, 1, 1)),
+             [("float16", ("a", 2, 3, 4, 2)), ("float16", (1, 2, 2, 2, 3))], tol=REDUCE_TOL),
     ]
 
 

@@ -12,6 +12,7 @@ this module only builds the two objects below.
 from __future__ import annotations
 
 from ..ops import names
+from . import conv_rules as C
 from . import deferred_rules as R
 from . import elementwise_rules as E
 from . import structural_rules as S
@@ -27,6 +28,7 @@ RULES = {
     # reductions, contraction
     "reduce_sum": S.reduce_sum, "reduce_max": S.reduce_extreme,
     "reduce_min": S.reduce_extreme, "reduce_prod": S.reduce_prod, "matmul": S.matmul,
+    "conv": C.conv,
     # movement
     "reshape": S.reshape, "transpose": S.transpose, "broadcast": S.broadcast,
     "slice": S.slice_, "concat": S.concat, "pad": S.pad, "gather": S.gather,

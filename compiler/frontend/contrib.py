@@ -124,6 +124,12 @@ rnn = types.SimpleNamespace(**_CELLS, LSTMBlockCell=LSTMBlockCell, static_rnn=st
                             stack_bidirectional_rnn=stack_bidirectional_rnn,
                             stack_bidirectional_dynamic_rnn=stack_bidirectional_dynamic_rnn)
 layers = types.SimpleNamespace(flatten=flatten)
+# -- issue 15 / convfe: tf.contrib.layers.conv2d / convolution2d / conv2d_transpose --
+from .conv_layers import contrib_conv2d_transpose, convolution2d  # noqa: E402
+
+layers.conv2d = layers.convolution2d = convolution2d
+layers.conv2d_transpose = layers.convolution2d_transpose = contrib_conv2d_transpose
+# -- end convfe --
 seq2seq = types.SimpleNamespace(sequence_loss=sequence_loss)
 
 __all__ = ["LSTMBlockCell", "flatten", "sequence_loss", "rnn", "layers", "seq2seq"]

@@ -87,3 +87,21 @@ def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=
 
 
 __all__ = ["dense", "dropout"]
+
+# -- issue 15 / convfe: convolution layers (conv_layers.py) --
+from .conv_layers import (  # noqa: E402
+    Conv1D,
+    Conv2D,
+    Conv2DTranspose,
+    Conv3D,
+    Conv3DTranspose,
+    conv1d,
+    conv2d,
+    conv2d_transpose,
+    conv3d,
+    conv3d_transpose,
+)
+
+__all__ += ["Conv1D", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "conv1d",
+            "conv2d", "conv2d_transpose", "conv3d", "conv3d_transpose"]
+# -- end convfe --

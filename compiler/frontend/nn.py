@@ -278,3 +278,22 @@ from .rnn import rnn_cell, static_bidirectional_rnn, static_rnn  # noqa: E402
 from .rnn_dynamic import bidirectional_dynamic_rnn, dynamic_rnn  # noqa: E402
 
 __all__ += ["dynamic_rnn", "bidirectional_dynamic_rnn"]
+
+# -- issue 15 / convfe: convolutions (conv_ops.py) --
+from .conv_ops import (  # noqa: E402
+    atrous_conv2d,
+    atrous_conv2d_transpose,
+    conv1d,
+    conv2d,
+    conv2d_backprop_filter,
+    conv2d_backprop_input,
+    conv2d_transpose,
+    conv3d,
+    conv3d_transpose,
+    convolution,
+)
+
+__all__ += ["atrous_conv2d", "atrous_conv2d_transpose", "conv1d", "conv2d",
+            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose", "conv3d",
+            "conv3d_transpose", "convolution"]
+# -- end convfe --

@@ -26,8 +26,9 @@ ops `idiv`/`imod` (operands known non-negative, no zero guard) and `imin`/`imax`
 Arithmetic never happens in float16: lowering loads float16 as float32.
 
 A kernel carries its `kind`: the fusion group kind it was lowered from (loop, row,
-reduce, matmul, single; `pack` for a matmul operand's packing kernel), so a backend
-chooses its mapping from facts the plan knew rather than from names or statement shapes.
+reduce, matmul, conv, single; `pack` for a matmul or conv operand's packing kernel), so a
+backend chooses its mapping from facts the plan knew rather than from names or statement
+shapes; and its `note`: which nest lowering chose where a kind has several (conv).
 
 `format_kernel` prints a kernel as readable pseudo-code (the kernel IR dump).
 """
@@ -200,7 +201,9 @@ class Kernel:
     nodes: tuple = ()   # descriptions of the IR nodes this kernel computes
     can_fail: bool = False
     work: object = None  # scalar steps in all (an index expr), when body[0] is parallel
-    kind: str = ""      # the fusion group kind: loop | row | reduce | matmul | single | pack
+    kind: str = ""      # the fusion group kind: loop | row | reduce | matmul | conv | single
+    #                     | pack (an operand's packing or padded copy)
+    note: str = ""      # the nest lowering chose, when a kind has several (the dump shows it)
 
 
 @dataclass
@@ -372,6 +375,8 @@ def format_kernel(k: Kernel) -> str:
     if k.uses_counter:
         head += " counter"
     lines = [f"# computes: {', '.join(k.nodes)}"] if k.nodes else []
+    if k.note:
+        lines.append(f"# nest: {k.note}")
     lines.append(head + ":")
     return "\n".join(lines + format_stmts(k.body))
 

@@ -37,6 +37,7 @@ class _Builder:
         self.row_cache: dict = {}    # id(node) -> buffer holding its value at the same index
         self.matmul_value = None     # (matmul node, out buffer) in a matmul epilogue
         self.before: list = []       # (builder, body, kind): kernels that must run first
+        self.note = ""               # the nest chosen (Kernel.note)
         self._memo: dict = {}
         self._scopes: list = []
         self._n = 0

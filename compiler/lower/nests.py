@@ -1,6 +1,7 @@
 """Kernel loop nests for the kernel kinds of the fusion plan (passes/fusion.py): pointwise
 loops, row kernels (per-row reductions then the root), reductions over other axes,
-argmax/argmin, matmul with an epilogue, scatter_add and shape. The matmul nests' tiles
+argmax/argmin, matmul with an epilogue, scatter_add and shape (conv's nests, with their
+epilogue, are in compiler/lower/conv_nests.py). The matmul nests' tiles
 come from the target's schedule (compiler/lower/schedule.py `MatmulTiles`,
 `b.low.schedule.matmul`); nothing here depends on the machine otherwise.
 
@@ -20,6 +21,7 @@ from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ops.reduce import identity_of, normalize_axes
 from . import kir as K
+from .conv_nests import conv_root, lower_conv
 from .lower import (
     COMBINE,
     EXPR_RULE_NAMES,
@@ -485,7 +487,7 @@ _ROOT_RULES = {
     "reduce_sum": _reduce_root, "reduce_prod": _reduce_root, "reduce_max": _reduce_root,
     "reduce_min": _reduce_root, "argmax": _arg_root, "argmin": _arg_root,
     "matmul": _matmul_root, "scatter_add": _scatter_root, "shape": _shape_root,
-    "dynamic_update_slice": _dynamic_update_root,
+    "dynamic_update_slice": _dynamic_update_root, "conv": conv_root,
 }
 
 #: ops lowered by a root rule; every other op is lowered pointwise through `expr`
@@ -574,5 +576,7 @@ def lower_group(b, group, out):
         epilogue = None if group.root is group.matmul else group.root
         b.matmul_value = (group.matmul, out)
         return _matmul_root(b, group.matmul, out, epilogue)
+    if group.kind == "conv":
+        return lower_conv(b, group.conv, out, None if group.root is group.conv else group.root)
     rule = _ROOT_RULES.get(group.root.op)
     return rule(b, group.root, out) if rule else _pointwise_root(b, group.root, out)

@@ -7,7 +7,8 @@ constants and each backend states its own:
 
 - the CPU (compiler/backends/llvm/target.py `cpu_schedule(target_cpu)`): `MatmulTiles`,
   the loop nests of matmul kernels, whose register tile follows the target's vector
-  width (`matmul_tiles(vector_bytes)`: two vectors of float32 per tile row);
+  width (`matmul_tiles(vector_bytes)`: two vectors of float32 per tile row), and
+  `ConvTiles`, the register tile of the direct convolution (`conv_tiles(vector_bytes)`);
 - CUDA (compiler/backends/cuda/nests.py `CUDA_SCHEDULE`): its own loop nest for matmul
   groups (`group_rule`); how loops map onto threads and blocks is the CUDA emitter's
   choice, made per kernel from `Kernel.kind` and the kernel's statements.
@@ -53,6 +54,29 @@ def matmul_tiles(vector_bytes: int) -> MatmulTiles:
 
 
 @dataclass(frozen=True)
+class ConvTiles:
+    """The CPU's register-blocked direct convolution (compiler/lower/conv_nests.py): a
+    register tile of `micro_rows` consecutive output positions (along the last spatial
+    axis) x `vec_lanes` bytes of output channels, the filter packed in panels of that
+    many channels."""
+    vector_bytes: int = 64   # the target's SIMD register width
+    vectors: int = 2         # vectors of output channels per tile row (a panel's width)
+    micro_rows: int = 6      # output positions per register tile
+
+    def j_vec(self, itemsize: int) -> int:
+        """Output channels per panel for elements of `itemsize` bytes."""
+        return self.vectors * self.vector_bytes // itemsize
+
+
+def conv_tiles(vector_bytes: int) -> ConvTiles:
+    """The conv tile for a target whose widest vector is `vector_bytes` bytes:
+    micro_rows x 2 vector accumulators, which with a filter row and a broadcast input
+    element fit the vector registers (AVX-512: 32 registers, 6 x 2 accumulators; AVX2
+    and narrower: 16, 4 x 2)."""
+    return ConvTiles(vector_bytes=vector_bytes, micro_rows=6 if vector_bytes >= 64 else 4)
+
+
+@dataclass(frozen=True)
 class Schedule:
     target: str                          # what it was made for ("host (avx512f)", "cuda")
     matmul: MatmulTiles = MatmulTiles()  # the CPU matmul nests (unused by a group rule
@@ -60,3 +84,5 @@ class Schedule:
     #: (builder, group, out) -> statements of one group's kernel: a backend's own loop
     #: nests for some group kinds; None: compiler/lower/nests.py `lower_group`
     group_rule: Callable | None = None
+    #: the CPU conv tile; None: every conv takes the generic nest (CUDA's choice)
+    conv: ConvTiles | None = None

@@ -14,9 +14,11 @@ strided one need; the filter gradient is a conv of transposed operands, so the g
 of a conv are convs (compiler/autodiff). TF's SAME/VALID padding, NCHW and depthwise
 convolutions are the frontend's (transposes and composites around this row).
 
-Spatial and channel extents must be known when the graph is built; the batch may be a
-symbolic dim. Inside the sum, FMA and reassociation are allowed (DESIGN.md's numerics,
-as for matmul); the numpy reference sums in the order of the offsets k.
+Spatial extents, the window and the output channels must be known when the graph is
+built; the batch and the contracted channel extent (x's C, unified with w's Ci) may be
+symbolic dims: the filter gradient is a conv whose contracted extent is the batch.
+Inside the sum, FMA and reassociation are allowed (DESIGN.md's numerics, as for
+matmul); the numpy reference sums in the order of the offsets k.
 """
 
 from __future__ import annotations
@@ -72,11 +74,14 @@ def _conv_infer(in_types, attrs, ctx):
                            f"and a filter [*window, C, C_out] of the same rank, got "
                            f"{list(x.shape)} and {list(w.shape)}")
     _check_attrs(nsp, attrs)
-    spatial = _static(x.shape[1:], "spatial and channel", x.shape)
-    window = _static(w.shape, "filter", w.shape)
-    if spatial[-1] != window[-2]:
-        raise D.ShapeError(f"conv: the input has {spatial[-1]} channels but the filter "
-                           f"{list(w.shape)} expects {window[-2]}")
+    spatial = _static(x.shape[1:-1], "spatial", x.shape)
+    window = _static(list(w.shape[:-2]) + [w.shape[-1]], "window and output channel",
+                     w.shape)
+    ci, wi = x.shape[-1], w.shape[-2]
+    if isinstance(ci, int) and isinstance(wi, int) and ci != wi:
+        raise D.ShapeError(f"conv: the input has {ci} channels but the filter "
+                           f"{list(w.shape)} expects {wi}")
+    ctx.unify(ci, wi)
     out = []
     for i in range(nsp):
         o = conv_out_size(spatial[i], window[i], attrs["strides"][i], attrs["padding"][i],

@@ -7,7 +7,7 @@ off) and returns the llvmlite `ModuleRef`. No fast-math: exact IEEE order is kep
 DESIGN.md numerics).
 
 `cpu_schedule(cpu)` is the lowering schedule (compiler/lower/schedule.py) for that CPU:
-its matmul register tile follows the CPU's widest vector (`vector_bytes`).
+its matmul and conv register tiles follow the CPU's widest vector (`vector_bytes`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import llvmlite.binding as llvm
 from runtime.cpu import LEVELS
 from runtime.llvm_jit import check_llvm
 
-from ...lower.schedule import Schedule, matmul_tiles
+from ...lower.schedule import Schedule, conv_tiles, matmul_tiles
 
 
 @functools.lru_cache(maxsize=None)
@@ -104,4 +104,5 @@ def cpu_schedule(cpu: str = "host") -> Schedule:
     cache key holds already (compiler/cache.py: the CPU name and host features), so the
     schedule needs no field of its own in the key."""
     width = vector_bytes(cpu)
-    return Schedule(f"{cpu or 'host'} ({width}-byte vectors)", matmul_tiles(width))
+    return Schedule(f"{cpu or 'host'} ({width}-byte vectors)", matmul_tiles(width),
+                    conv=conv_tiles(width))

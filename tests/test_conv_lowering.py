@@ -1,0 +1,260 @@
+"""Lowering of the `conv` primitive (compiler/lower/conv_nests.py): compiled on LLVM and
+interpreted, both against jax.lax.conv_general_dilated (an independent implementation),
+over random attribute combinations (1 to 3 spatial axes, strides, padding including
+negative, lhs and rhs dilation) with a symbolic batch, in float16/32/64; convs whose
+operands are fused movement ops (an NCHW input transposed, a filter transposed) and
+whose output feeds an elementwise chain (fused as the conv kernel's epilogue); and the
+CUDA rendering (NVRTC compiles it; tests/cuda_emulator.py runs it on the CPU)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from cuda_emulator import emulated_gpu
+
+import compiler as tf
+from compiler.backends.cuda import emit, nvrtc
+from compiler.convert import convert
+from compiler.frontend.core import make
+from compiler.interpret import interpret
+from compiler.lower import kir as K
+from compiler.pipeline import build_program, plan_and_lower
+from passes.fusion import format_plan, plan_kernels
+from passes.manager import run_pipeline
+from runtime.variables import VariableStore
+
+jax.config.update("jax_enable_x64", True)  # float64 references (as test_autodiff_jax.py)
+GPU = tf.CompileOptions(device="gpu")
+_LAYOUT = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
+           3: ("NDHWC", "DHWIO", "NDHWC")}
+
+
+def jax_conv(x, w, strides, padding, lhs_dilation, rhs_dilation):
+    out = jax.lax.conv_general_dilated(
+        x, w, strides, [tuple(p) for p in padding], lhs_dilation, rhs_dilation,
+        dimension_numbers=_LAYOUT[x.ndim - 2], precision=jax.lax.Precision.HIGHEST)
+    return np.asarray(out)
+
+
+def _conv(x, w, strides, padding, lhs_dilation=None, rhs_dilation=None):
+    n = len(strides)
+    return make("conv", [x, w], strides=tuple(strides), padding=tuple(padding),
+                lhs_dilation=tuple(lhs_dilation or (1,) * n),
+                rhs_dilation=tuple(rhs_dilation or (1,) * n))
+
+
+def _random_config(rng):
+    """(x shape without batch, w shape, attrs) of a valid conv."""
+    while True:
+        nsp = int(rng.integers(1, 4))
+        ci, co = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+        size = [int(rng.integers(1, 9 if nsp < 3 else 5)) for _ in range(nsp)]
+        k = [int(rng.integers(1, 4)) for _ in range(nsp)]
+        attrs = dict(strides=tuple(int(rng.integers(1, 4)) for _ in range(nsp)),
+                     padding=tuple((int(rng.integers(-2, 4)), int(rng.integers(-2, 4)))
+                                   for _ in range(nsp)),
+                     lhs_dilation=tuple(int(rng.integers(1, 4)) for _ in range(nsp)),
+                     rhs_dilation=tuple(int(rng.integers(1, 3)) for _ in range(nsp)))
+        from compiler.ops.conv import conv_out_size
+        outs = [conv_out_size(size[i], k[i], attrs["strides"][i], attrs["padding"][i],
+                              attrs["lhs_dilation"][i], attrs["rhs_dilation"][i])
+                for i in range(nsp)]
+        if min(outs) >= 1:
+            return (*size, ci), (*k, ci, co), attrs
+
+
+def _run_both(g, fetches, feeds):
+    """The fetches from the compiled default Session (LLVM) and the interpreter."""
+    with tf.Session(graph=g) as s:
+        got = s.run(fetches, feeds)
+    with tf.Session(graph=g, config=tf.ConfigProto(backend="interpret")) as s:
+        ref = s.run(fetches, feeds)
+    return got, ref
+
+
+TOL = {"float16": 2e-2, "float32": 2e-5, "float64": 1e-12}
+
+
+def _close(a, b, dtype="float32"):
+    scale = max(1.0, float(np.max(np.abs(b))) if b.size else 1.0)
+    np.testing.assert_allclose(a, b, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
+def test_random_configs_match_jax_compiled_and_interpreted():
+    rng = np.random.default_rng(15)
+    configs = [_random_config(rng) for _ in range(14)]
+    # the edge cases by name: negative padding on both sides, lhs dilation with padding
+    # past the holes, a window as large as the padded input
+    configs += [((7, 6, 2), (3, 2, 2, 3), dict(strides=(2, 3), padding=((-1, -2), (2, -1)),
+                                             lhs_dilation=(1, 1), rhs_dilation=(1, 2))),
+                ((4, 3), (3, 3, 2), dict(strides=(1,), padding=((3, 3),), lhs_dilation=(3,),
+                                         rhs_dilation=(1,))),
+                ((2, 2, 1), (4, 4, 1, 2), dict(strides=(1, 1), padding=((1, 1), (1, 1)),
+                                               lhs_dilation=(1, 1), rhs_dilation=(1, 1)))]
+    g = tf.Graph()
+    feeds, fetches, want = {}, [], []
+    with g.as_default():
+        for xs, ws, attrs in configs:
+            x = tf.placeholder(tf.float32, [None, *xs])
+            w = tf.placeholder(tf.float32, list(ws))
+            fetches.append(_conv(x, w, **attrs))
+            feeds[x] = rng.standard_normal((3, *xs)).astype(np.float32)
+            feeds[w] = rng.standard_normal(ws).astype(np.float32)
+            want.append(jax_conv(feeds[x], feeds[w], **attrs))
+    got, ref = _run_both(g, fetches, feeds)
+    for a, r, j, cfg in zip(got, ref, want, configs):
+        assert a.shape == j.shape, cfg
+        _close(r, j)
+        _close(a, j)
+    # the same compiled program at other batch sizes (the batch is a symbol), 0 included
+    with tf.Session(graph=g) as s:
+        for n in (1, 0):
+            sub = {k: v[:n] if k.get_shape().as_list()[0] is None else v
+                   for k, v in feeds.items()}
+            for a, (_, _, attrs), t in zip(s.run(fetches, sub), configs, fetches):
+                x, w = t.op.inputs
+                _close(a, jax_conv(sub[x], sub[w], **attrs))
+
+
+def _fast_configs():
+    """Convs that take the register-blocked nest (lhs_dilation 1): channel counts below,
+    at and past a panel (with a partial last panel), rows shorter and longer than a
+    register tile, windows inside x (read in place, a negative pad crops) and reaching
+    padding (a padded copy), strides and rhs dilation, 1 and 3 spatial axes."""
+    return [((9, 8, 3), (3, 3, 3, 40), dict(strides=(1, 1), padding=((1, 1), (1, 1)))),
+            ((10, 13, 5), (3, 2, 5, 32), dict(strides=(2, 1), padding=((0, 0), (0, 0)))),
+            ((7, 9, 4), (2, 3, 4, 70), dict(strides=(1, 2), padding=((-1, 0), (0, -2)),
+                                            rhs_dilation=(2, 1))),
+            ((11, 2), (3, 2, 6), dict(strides=(1,), padding=((2, 1),))),
+            ((5, 4, 6, 3), (2, 2, 3, 3, 33), dict(strides=(1, 1, 2),
+                                                  padding=((1, 0), (0, 1), (1, 1)))),
+            ((3, 3, 2), (3, 3, 2, 5), dict(strides=(1, 1), padding=((1, 1), (1, 1))))]
+
+
+def test_register_blocked_nest_matches_jax_and_says_so_in_the_dump():
+    rng = np.random.default_rng(5)
+    g = tf.Graph()
+    feeds, fetches, want = {}, [], []
+    with g.as_default():
+        for k, (xs, ws, attrs) in enumerate(_fast_configs()):
+            x = tf.placeholder(tf.float64 if k == 1 else tf.float32, [None, *xs])
+            w = tf.placeholder(x.dtype, list(ws))
+            y = _conv(x, w, **attrs)
+            fetches.append(tf.nn.relu(y - 0.5) if k % 2 else y)
+            npdt = x.dtype.as_numpy_dtype
+            feeds[x] = rng.standard_normal((2, *xs)).astype(npdt)
+            feeds[w] = rng.standard_normal(ws).astype(npdt)
+            full = dict(lhs_dilation=(1,) * len(attrs["strides"]),
+                        rhs_dilation=(1,) * len(attrs["strides"]), **attrs) \
+                if "rhs_dilation" not in attrs else \
+                dict(lhs_dilation=(1,) * len(attrs["strides"]), **attrs)
+            j = jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64), **full)
+            want.append(np.maximum(j - 0.5, 0) if k % 2 else j)
+    got, ref = _run_both(g, fetches, feeds)
+    for k, (a, r, j) in enumerate(zip(got, ref, want)):
+        dt = "float64" if k == 1 else "float32"
+        _close(a.astype(np.float64), j, dt)
+        _close(r.astype(np.float64), j, dt)
+    kernels = tf.dump(fetches, feeds=list(feeds), stages=["kernels"])["kernels"]
+    assert kernels.count("# nest: register-blocked direct conv") == len(fetches), kernels
+    assert "x copied with its padding" in kernels and "x read in place" in kernels
+
+
+def test_float16_and_float64():
+    rng = np.random.default_rng(1)
+    attrs = dict(strides=(2, 1), padding=((1, 1), (2, 0)), lhs_dilation=(1, 2),
+                 rhs_dilation=(1, 1))
+    g = tf.Graph()
+    feeds, fetches = {}, []
+    with g.as_default():
+        for dt in (tf.float16, tf.float64):
+            x = tf.placeholder(dt, [None, 6, 5, 3])
+            w = tf.placeholder(dt, [3, 2, 3, 4])
+            fetches.append(_conv(x, w, **attrs))
+            feeds[x] = rng.standard_normal((2, 6, 5, 3)).astype(dt.as_numpy_dtype)
+            feeds[w] = rng.standard_normal((3, 2, 3, 4)).astype(dt.as_numpy_dtype)
+    got, ref = _run_both(g, fetches, feeds)
+    for a, r, t in zip(got, ref, fetches):
+        x, w = t.op.inputs
+        dt = x.dtype.as_numpy_dtype
+        assert a.dtype == r.dtype == dt
+        j = jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64), **attrs)
+        _close(a.astype(np.float64), j, np.dtype(dt).name)
+        _close(r.astype(np.float64), j, np.dtype(dt).name)
+
+
+def _nchw_graph():
+    """An NCHW input transposed to NHWC, a filter stored [Co, Ci, H, W] transposed to
+    HWIO, and the conv's output through bias, scale/shift and relu."""
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [None, 3, 7, 6], name="x_nchw")
+        w = tf.placeholder(tf.float32, [4, 3, 3, 3], name="w_oihw")
+        bias = tf.placeholder(tf.float32, [4], name="bias")
+        y = _conv(tf.transpose(x, [0, 2, 3, 1]), tf.transpose(w, [2, 3, 1, 0]), (1, 2),
+                  ((1, 1), (1, 1)))
+        z = tf.nn.relu((y + bias) * 0.5 - 0.25)
+    return g, x, w, bias, z
+
+
+def test_fused_movement_operands_and_elementwise_epilogue():
+    rng = np.random.default_rng(2)
+    g, x, w, bias, z = _nchw_graph()
+    feeds = {x: rng.standard_normal((2, 3, 7, 6)).astype(np.float32),
+             w: rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+             bias: rng.standard_normal(4).astype(np.float32)}
+    got, ref = _run_both(g, [z], feeds)
+    j = jax_conv(feeds[x].transpose(0, 2, 3, 1), feeds[w].transpose(2, 3, 1, 0), (1, 2),
+                 ((1, 1), (1, 1)), (1, 1), (1, 1))
+    want = np.maximum((j + feeds[bias]) * 0.5 - 0.25, 0)
+    _close(got[0], want)
+    _close(ref[0], want)
+    # one kernel: the transposes are index arithmetic on the conv's loads, the chain
+    # its epilogue
+    program, _ = run_pipeline(convert(g, [z], [x, w, bias]), tf.CompileOptions())
+    plan = plan_kernels(program)
+    assert [gr.kind for gr in plan.groups] == ["conv"], format_plan(plan)
+
+
+def _cuda_program():
+    rng = np.random.default_rng(3)
+    g = tf.Graph()
+    feeds, fetches = {}, []
+    with g.as_default():
+        for xs, ws, attrs in [_random_config(rng) for _ in range(3)]:
+            x = tf.placeholder(tf.float32, [None, *xs])
+            w = tf.placeholder(tf.float32, list(ws))
+            fetches.append(tf.nn.relu(_conv(x, w, **attrs)))
+            feeds[x] = rng.standard_normal((2, *xs)).astype(np.float32)
+            feeds[w] = rng.standard_normal(ws).astype(np.float32)
+        x = tf.placeholder(tf.float16, [None, 5, 4, 2])
+        w = tf.placeholder(tf.float16, [2, 2, 2, 3])
+        fetches.append(_conv(x, w, (1, 1), ((1, 0), (0, 1)), (2, 1), (1, 2)))
+        feeds[x] = rng.standard_normal((2, 5, 4, 2)).astype(np.float16)
+        feeds[w] = rng.standard_normal((2, 2, 2, 3)).astype(np.float16)
+    ins = list(feeds)
+    return convert(g, fetches, ins), [feeds[i] for i in ins]
+
+
+def test_cuda_renders_conv_kernels_that_nvrtc_compiles_and_that_run_emulated():
+    program, arrays = _cuda_program()
+    prog, _ = run_pipeline(program, GPU)
+    _, low = plan_and_lower(prog, GPU)
+    kinds = {k.kind for k in low.kernels}
+    assert "conv" in kinds
+    module = emit.emit_module(K.LoweredProgram([], low.kernels, [], [], {}), "conv")
+    assert len(nvrtc.compile_cubin(module, "sm_90")) > 0
+    want, _ = interpret(program, arrays)
+    with emulated_gpu():
+        got = build_program(prog, GPU).run(arrays, VariableStore())
+    for a, r in zip(got, want):
+        _close(a.astype(np.float64), r.astype(np.float64), np.dtype(r.dtype).name)
+
+
+def test_bad_conv_input_names_the_op():
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None, 5, 5, 3])
+        w = tf.placeholder(tf.float32, [3, 3, 2, 4])
+        with pytest.raises(Exception, match="conv"):
+            _conv(x, w, (1, 1), ((0, 0), (0, 0)))
