@@ -293,25 +293,35 @@ class _Planner:
                 continue
             users = self.consumers[id(mm)]
             if len(users) != 1:
-                self.why(mm, f"{op}: {len(users)} consumers, so no epilogue (stored once)")
+                self.why_not(mm, f"{op}: {len(users)} consumers, so no epilogue (stored once)")
                 continue
             if users[0].op in CONTRACTIONS:
-                self.why(mm, f"{op}: its consumer is a {users[0].op}, which reads a buffer")
+                self.why_not(mm, f"{op}: its consumer is a {users[0].op}, which reads its "
+                                 f"buffer")
                 continue
             root = self.epilogue_root(users[0])
             if root is None or tuple(root.shape) != tuple(mm.shape) or root.dtype != mm.dtype:
-                self.why(mm, f"{op}: its consumer is not an elementwise epilogue of its shape")
+                self.why_not(mm, f"{op}: its consumer is not an elementwise epilogue of its "
+                                 f"shape ({users[0].describe()})")
                 continue
             members = self.inline_closure(root, {id(mm)})
             if not _only_elementwise_between(mm, members) or (
                     op == "conv" and not _same_index_path(mm, members)):
-                self.why(mm, f"{op}: its epilogue up to {root.describe()} reads it through a "
-                             f"movement op")
+                self.why_not(mm, f"{op}: its epilogue up to {root.describe()} reads it "
+                                 f"through a movement op")
                 continue
             self.materialized.discard(id(mm))
             self.reasons[id(mm)] = f"{op} with its epilogue up to {root.describe()}"
             extra = {"matmul": mm} if op == "matmul" else {"conv": mm}
             self._matmul_groups[id(root)] = Group(op, root, members + [mm], **extra)
+
+    def why_not(self, node, reason):
+        """Why a conv gets no epilogue: replaces the generic "a kernel of its own" (a
+        matmul keeps its first reason, as before)."""
+        if node.op == "conv" and id(node) not in self.roots:
+            self.reasons[id(node)] = reason
+        else:
+            self.why(node, reason)
 
     def epilogue_root(self, node):
         """The materialized elementwise node that ends node's single-consumer chain."""

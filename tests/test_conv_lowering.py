@@ -15,6 +15,7 @@ from cuda_emulator import emulated_gpu
 
 import compiler as tf
 from compiler.backends.cuda import emit, nvrtc
+from compiler.backends.llvm.target import cpu_schedule
 from compiler.convert import convert
 from compiler.frontend.core import make
 from compiler.interpret import interpret
@@ -118,18 +119,23 @@ def test_random_configs_match_jax_compiled_and_interpreted():
 
 
 def _fast_configs():
-    """Convs that take the register-blocked nest (lhs_dilation 1): channel counts below,
-    at and past a panel (with a partial last panel), rows shorter and longer than a
-    register tile, windows inside x (read in place, a negative pad crops) and reaching
-    padding (a padded copy), strides and rhs dilation, 1 and 3 spatial axes."""
-    return [((9, 8, 3), (3, 3, 3, 40), dict(strides=(1, 1), padding=((1, 1), (1, 1)))),
-            ((10, 13, 5), (3, 2, 5, 32), dict(strides=(2, 1), padding=((0, 0), (0, 0)))),
-            ((7, 9, 4), (2, 3, 4, 70), dict(strides=(1, 2), padding=((-1, 0), (0, -2)),
-                                            rhs_dilation=(2, 1))),
-            ((11, 2), (3, 2, 6), dict(strides=(1,), padding=((2, 1),))),
-            ((5, 4, 6, 3), (2, 2, 3, 3, 33), dict(strides=(1, 1, 2),
-                                                  padding=((1, 0), (0, 1), (1, 1)))),
-            ((3, 3, 2), (3, 3, 2, 5), dict(strides=(1, 1), padding=((1, 1), (1, 1))))]
+    """(static batch or None, x shape, w shape, attrs) of convs that take the
+    register-blocked nest (lhs_dilation 1): channel counts below, at and past a panel
+    (with a partial last panel), rows shorter and longer than a register tile, windows
+    inside x (a negative pad crops) and reaching padding (window bounds per row, border
+    positions), strides and rhs dilation, 1 and 3 spatial axes; and batch tiling (a
+    window nearly as large as x, few output positions: a filter gradient's shape) with a
+    partial last batch block."""
+    return [(None, (9, 8, 3), (3, 3, 3, 40), dict(strides=(1, 1), padding=((1, 1), (1, 1)))),
+            (None, (10, 13, 5), (3, 2, 5, 32), dict(strides=(2, 1), padding=((0, 0), (0, 0)))),
+            (None, (7, 9, 4), (2, 3, 4, 70), dict(strides=(1, 2), padding=((-1, 0), (0, -2)),
+                                                  rhs_dilation=(2, 1))),
+            (None, (11, 2), (3, 2, 6), dict(strides=(1,), padding=((2, 1),))),
+            (None, (5, 4, 6, 3), (2, 2, 3, 3, 33), dict(strides=(1, 1, 2),
+                                                        padding=((1, 0), (0, 1), (1, 1)))),
+            (None, (3, 3, 2), (3, 3, 2, 5), dict(strides=(1, 1), padding=((1, 1), (1, 1)))),
+            (9, (10, 9, 3), (8, 8, 3, 40), dict(strides=(1, 1), padding=((1, 1), (1, 1)))),
+            (13, (7, 3), (6, 3, 4), dict(strides=(1,), padding=((0, 0),), rhs_dilation=(1,)))]
 
 
 def test_register_blocked_nest_matches_jax_and_says_so_in_the_dump():
@@ -137,28 +143,34 @@ def test_register_blocked_nest_matches_jax_and_says_so_in_the_dump():
     g = tf.Graph()
     feeds, fetches, want = {}, [], []
     with g.as_default():
-        for k, (xs, ws, attrs) in enumerate(_fast_configs()):
-            x = tf.placeholder(tf.float64 if k == 1 else tf.float32, [None, *xs])
+        for k, (batch, xs, ws, attrs) in enumerate(_fast_configs()):
+            x = tf.placeholder(tf.float64 if k == 1 else tf.float32, [batch, *xs])
             w = tf.placeholder(x.dtype, list(ws))
             y = _conv(x, w, **attrs)
             fetches.append(tf.nn.relu(y - 0.5) if k % 2 else y)
             npdt = x.dtype.as_numpy_dtype
-            feeds[x] = rng.standard_normal((2, *xs)).astype(npdt)
+            feeds[x] = rng.standard_normal((batch or 2, *xs)).astype(npdt)
             feeds[w] = rng.standard_normal(ws).astype(npdt)
-            full = dict(lhs_dilation=(1,) * len(attrs["strides"]),
-                        rhs_dilation=(1,) * len(attrs["strides"]), **attrs) \
-                if "rhs_dilation" not in attrs else \
-                dict(lhs_dilation=(1,) * len(attrs["strides"]), **attrs)
+            nsp = len(attrs["strides"])
+            full = {"lhs_dilation": (1,) * nsp, "rhs_dilation": (1,) * nsp, **attrs}
             j = jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64), **full)
             want.append(np.maximum(j - 0.5, 0) if k % 2 else j)
     got, ref = _run_both(g, fetches, feeds)
-    for k, (a, r, j) in enumerate(zip(got, ref, want)):
+    # the AVX2 schedule's tile (4 positions x 16 channels) on the same graph
+    v3 = tf.ConfigProto(compile_options=tf.CompileOptions(target_cpu="x86-64-v3"))
+    with tf.Session(graph=g, config=v3) as sess:
+        got_v3 = sess.run(fetches, feeds)
+    for k, (a, r, j, a3) in enumerate(zip(got, ref, want, got_v3)):
         dt = "float64" if k == 1 else "float32"
         _close(a.astype(np.float64), j, dt)
         _close(r.astype(np.float64), j, dt)
+        _close(a3.astype(np.float64), j, dt)
     kernels = tf.dump(fetches, feeds=list(feeds), stages=["kernels"])["kernels"]
     assert kernels.count("# nest: register-blocked direct conv") == len(fetches), kernels
-    assert "x copied with its padding" in kernels and "x read in place" in kernels
+    tiles = cpu_schedule("host").conv   # AVX-512: 6 x (2 x 16 lanes); AVX2: 4 x (2 x 8)
+    assert f"row tiling: {tiles.micro_rows} positions x {tiles.j_vec(4)} channels" in kernels
+    assert "x read in place, 2 border position(s) per row" in kernels  # the 3x3, pad 1
+    assert kernels.count(f"batch tiling: {tiles.micro_rows} batch entries") == 2
 
 
 def test_float16_and_float64():
@@ -258,3 +270,44 @@ def test_bad_conv_input_names_the_op():
         w = tf.placeholder(tf.float32, [3, 3, 2, 4])
         with pytest.raises(Exception, match="conv"):
             _conv(x, w, (1, 1), ((0, 0), (0, 0)))
+
+
+def test_epilogue_fusion_kernel_counts_and_reasons():
+    """A ResNet basic block: each conv's batch norm (scale, shift), relu and the
+    residual add run in the conv's kernel (2 kernels, not 2 + 2); a conv that is
+    fetched, used twice, or reshaped keeps its own kernel and the dump says why."""
+    rng = np.random.default_rng(4)
+    c = 5
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [None, 6, 7, c], name="x")
+        w1 = tf.placeholder(tf.float32, [3, 3, c, c], name="w1")
+        w2 = tf.placeholder(tf.float32, [3, 3, c, c], name="w2")
+        s1, b1, s2, b2 = (tf.placeholder(tf.float32, [c], name=n)
+                          for n in ("s1", "b1", "s2", "b2"))
+        pad = ((1, 1), (1, 1))
+        hid = tf.nn.relu(_conv(x, w1, (1, 1), pad) * s1 + b1)
+        block = tf.nn.relu(_conv(hid, w2, (1, 1), pad) * s2 + b2 + x)
+        fetched = _conv(x, w2, (1, 1), pad)
+        twice = _conv(hid, w1, (1, 1), pad)
+        both = tf.nn.relu(twice) + tf.sigmoid(twice)
+        flat = tf.reshape(_conv(x, w1, (2, 2), pad), [-1, 3 * 4 * c]) * 2.0
+    feeds = {x: rng.standard_normal((2, 6, 7, c)).astype(np.float32)}
+    feeds.update({t: rng.standard_normal((3, 3, c, c)).astype(np.float32) for t in (w1, w2)})
+    feeds.update({t: rng.standard_normal(c).astype(np.float32) for t in (s1, b1, s2, b2)})
+    fusion = tf.dump([block], feeds=list(feeds), stages=["fusion"])["fusion"]
+    assert fusion.startswith("2 kernel(s)") and fusion.count("[conv]") == 2, fusion
+    assert fusion.count("    computes conv 'conv") == 2 and "[loop]" not in fusion
+    fusion = tf.dump([block, fetched, both, flat], feeds=list(feeds), stages=["fusion"])["fusion"]
+    assert "conv 'conv_2' (created at" in fusion and "fetched or assigned: stored" in fusion
+    assert "conv: 2 consumers, so no epilogue (stored once)" in fusion, fusion
+    assert "conv: its consumer is not an elementwise epilogue of its shape (reshape" in fusion
+    got, ref = _run_both(g, [block, flat], feeds)
+    f = {k: feeds[k].astype(np.float64) for k in feeds}
+    a = ((1, 1), (1, 1), (1, 1))
+    h = np.maximum(jax_conv(f[x], f[w1], (1, 1), pad, *a[:2]) * f[s1] + f[b1], 0)
+    want = np.maximum(jax_conv(h, f[w2], (1, 1), pad, *a[:2]) * f[s2] + f[b2] + f[x], 0)
+    want_flat = jax_conv(f[x], f[w1], (2, 2), pad, *a[:2]).reshape(-1, 3 * 4 * c) * 2.0
+    for r in (got, ref):
+        _close(r[0].astype(np.float64), want)
+        _close(r[1].astype(np.float64), want_flat)

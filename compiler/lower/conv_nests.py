@@ -107,73 +107,90 @@ def generic_conv(b, node, out, epilogue=None):
 
 
 def fast_conv_applies(b, node) -> bool:
-    """The register-blocked nest takes convs without lhs dilation in float32/float64 on
-    a schedule that has a conv tile (the CPU's), with a static number of input channels
-    (a filter gradient's is the batch, which may be symbolic: the generic nest takes it)."""
-    return (b.low.schedule.conv is not None and node.dtype in (T.float32, T.float64)
-            and all(d == 1 for d in node.attr["lhs_dilation"]))
+    """The register-blocked nest takes float32/float64 convs on a schedule that has a
+    conv tile (the CPU's)."""
+    return b.low.schedule.conv is not None and node.dtype in (T.float32, T.float64)
 
 
-def _windowed_extents(node):
-    """Per spatial axis: the extent J of positions the windows touch (o * s + k * rd for
-    every o, k) and whether all of x[j - lo] over them lies inside x."""
-    x, w = node.inputs
-    a = node.attr
-    nsp = len(node.shape) - 2
-    ext, inside = [], True
-    for i in range(nsp):
-        j = (node.shape[1 + i] - 1) * a["strides"][i] + (w.shape[i] - 1) * a["rhs_dilation"][i] + 1
-        lo = a["padding"][i][0]
-        ext.append(j)
-        inside = inside and lo <= 0 and j - 1 - lo <= x.shape[1 + i] - 1
-    return ext, inside
+def dilated_shape(node):
+    """x's shape after lhs dilation (lhs_dilation - 1 zeros between neighbours)."""
+    x = node.inputs[0]
+    return (x.shape[0], *[(s - 1) * d + 1 for s, d in zip(x.shape[1:-1],
+                                                          node.attr["lhs_dilation"])],
+            x.shape[-1])
 
 
 def _source(b, node):
-    """(buffer, shape, offsets) that the nest loads x from, at position o * s + k * rd +
-    offset per spatial axis: x's own buffer when every window lies inside it (offset
-    -lo: a negative pad crops), else a copy made by a kernel that runs first, x padded
-    with zeros (and any fused movement ops of x applied) to exactly the positions the
-    windows touch (offset 0), so the inner loop never branches."""
+    """(buffer, shape, how) that the nest loads x from: x's own buffer, or a copy made
+    once by a kernel that runs first when x is computed by fused movement ops (a
+    transposed NCHW input: the inner loop then loads contiguous channels) or has lhs
+    dilation (the copy has the zeros between neighbours: the input gradient of a strided
+    conv becomes a plain conv, multiplying the zeros, at the register tile's speed)."""
     x = node.inputs[0]
-    nsp = len(node.shape) - 2
-    ext, inside = _windowed_extents(node)
-    lows = [node.attr["padding"][i][0] for i in range(nsp)]
     buf = b.low.buffer_of.get(id(x))
-    if inside and buf is not None:
-        return buf, tuple(x.shape), [-lo for lo in lows], "x read in place"
-    shape = (node.shape[0], *ext, x.shape[-1])
-    key = (id(x), "conv-input", tuple(lows), tuple(ext))
-    padded = b.low.packed.get(key)
-    if padded is None:
-        padded = b.low.packed[key] = b.low.add_temp(
-            x.dtype, shape, f"{x.describe()} padded for {node.describe()}")
+    lhs = node.attr["lhs_dilation"]
+    dilated = any(d > 1 for d in lhs)
+    if buf is not None and not dilated:
+        return buf, tuple(x.shape), "x read in place"
+    shape = dilated_shape(node)
+    key = (id(x), "conv-input", tuple(lhs))
+    copy = b.low.packed.get(key)
+    if copy is None:
+        copy = b.low.packed[key] = b.low.add_temp(
+            x.dtype, shape, f"{x.describe()} {'dilated' if dilated else 'copied'} for "
+                            f"{node.describe()}")
         pb = type(b)(b.low, node, "")
         dt = compute_dtype(x.dtype)
 
-        def copy(idx):
+        def body(idx):
             st = []
-            sub = [idx[0]] + [K.iadd(idx[1 + i], -lows[i]) for i in range(nsp)] + [idx[-1]]
-            conds = []
-            for i in range(nsp):
-                if lows[i] > 0:
-                    conds.append(K.Binary("greater_equal", sub[1 + i], K.IConst(0), T.bool_))
-                if ext[i] - 1 - lows[i] > x.shape[1 + i] - 1:
-                    conds.append(K.Binary("less", sub[1 + i], K.IConst(x.shape[1 + i]),
-                                          T.bool_))
-            cond = _and(conds)
+            sub = [idx[0], *[K.idiv(i, d) for i, d in zip(idx[1:-1], lhs)], idx[-1]]
+            cond = _and([K.Binary("equal", K.imod(i, d), K.IConst(0), T.bool_)
+                         for i, d in zip(idx[1:-1], lhs) if d > 1])
             if cond is None:
-                st.append(pb.store(padded, idx, shape, pb.expr(x, sub, st)))
+                st.append(pb.store(copy, idx, shape, pb.expr(x, sub, st)))
                 return st
             v = pb.fresh("v")
             inner = []
             inner.append(K.Set(v, pb.expr(x, sub, inner)))
             st += [K.Let(v, K.FConst(0, dt)), K.If(cond, tuple(inner)),
-                   pb.store(padded, idx, shape, K.Var(v, dt))]
+                   pb.store(copy, idx, shape, K.Var(v, dt))]
             return st
-        b.before.append((pb, pb.parallel_loops(list(shape), copy), "pack"))
-    how = "x copied with its padding" if buf is not None else "x copied (fused operand)"
-    return padded, shape, [0] * nsp, how
+        b.before.append((pb, pb.parallel_loops(list(shape), body), "pack"))
+    return copy, shape, ("x dilated first (zeros between neighbours)" if dilated
+                         else "x copied first (a fused operand)")
+
+
+def _axis_facts(node, axis):
+    """(size, window, stride, rhs_dilation, lo) of spatial axis `axis` (the size of the
+    lhs-dilated x)."""
+    w = node.inputs[1]
+    a = node.attr
+    return (dilated_shape(node)[1 + axis], w.shape[axis], a["strides"][axis],
+            a["rhs_dilation"][axis], a["padding"][axis][0])
+
+
+def _inside(node, axis, o):
+    """Whether every window offset of output position `o` (an int) reads inside x."""
+    size, k, s, rd, lo = _axis_facts(node, axis)
+    return o * s - lo >= 0 and o * s + (k - 1) * rd - lo <= size - 1
+
+
+def _k_range(node, axis, o):
+    """(first, count) of the window offsets k of output position `o` whose input
+    position o * s + k * rd - lo lies inside x: Python ints for an int `o`, index
+    expressions (no branch) otherwise; (0, window) when no window reaches padding."""
+    size, k, s, rd, lo = _axis_facts(node, axis)
+    osize = node.shape[1 + axis]
+    if lo <= 0 and (osize - 1) * s + (k - 1) * rd - lo <= size - 1:
+        return 0, k
+    if isinstance(o, int):
+        ks = [kk for kk in range(k) if 0 <= o * s + kk * rd - lo <= size - 1]
+        return (ks[0], len(ks)) if ks else (0, 0)
+    first = K.idiv(K.iadd(K.imax(K.iadd(K.imul(o, -s), lo), 0), rd - 1), rd)
+    end = K.imin(K.IConst(k), K.idiv(K.imax(K.iadd(K.imul(o, -s), size + lo + rd - 1), 0),
+                                     rd))
+    return first, K.iadd(end, K.imul(first, -1))
 
 
 def _packed_filter(b, node, jv):
@@ -225,53 +242,90 @@ def _scalar_loops(b, shape, body, prefix):
 
 
 def register_blocked_conv(b, node, out, epilogue=None):
-    """The direct convolution of the CPU schedule (lhs_dilation 1, float32/float64).
+    """The direct convolution of the CPU schedule (float32/float64).
 
     The filter is packed once into panels of j_vec output channels (`_packed_filter`);
-    x is read in place, or from a zero-padded copy when some window reaches padding
-    (`_source`). Parallel tasks run over (n, output rows, channel panels), flattened into
-    one parallel loop; a task walks its output row in register tiles of micro_rows
-    consecutive positions x j_vec channels whose accumulators stay in registers over the
-    window and Ci loops (plain nested loops: no div/mod and no branch inside), each step
-    loading one contiguous j_vec row of the panel and micro_rows elements of x. The
-    epilogue is applied to the finished tile's accumulators, then the tile is stored
-    once. A row's last positions (fewer than micro_rows) take a smaller tile; a last
-    partial panel stores only its channels."""
-    x, w = node.inputs
-    a = node.attr
+    x is read in place, or from a copy (`_source`: a fused operand, lhs dilation). A
+    register tile is micro_rows output points x j_vec channels whose accumulators stay in
+    registers over the window and Ci loops (plain nested loops: no div/mod and no branch
+    inside; without rhs dilation on the last axis a window row's kw and ci loops are one
+    loop, since that run is contiguous in x and in the panel); each step loads one
+    contiguous j_vec row of the panel and one element of x per point. The points of a tile are
+
+    - "row" tiling: consecutive positions along the last spatial axis (parallel tasks
+      over (n, output rows, channel panels));
+    - "batch" tiling, when a row has fewer positions whose windows lie inside x than a
+      tile (the filter gradient's conv: a 3x3 output and a window as large as the
+      image): micro_rows batch entries at the same position (tasks over (batch blocks,
+      output rows, channel panels)), so the tile still has micro_rows independent
+      accumulator rows.
+
+    Padding costs no branch: on the row axes the window loops start and end where the
+    input rows exist (bounds computed once per task); along the row, the positions whose
+    windows all lie inside x take full windows, and the few at the borders their own
+    static window bounds. The epilogue is applied to the finished tile's accumulators,
+    then the tile is stored once. Static remainders (a row's last positions, the last
+    batch block, a last partial panel) take smaller tiles."""
+    w = node.inputs[1]
     nsp = len(node.shape) - 2
     tiles = b.low.schedule.conv
     jv = tiles.j_vec(node.dtype.itemsize)
     dt = compute_dtype(node.dtype)
-    co = w.shape[-1]
-    ci = w.shape[-2]
+    co, ci = w.shape[-1], w.shape[-2]
     window = list(w.shape[:nsp])
-    ow = node.shape[nsp]
+    nb, ow = node.shape[0], node.shape[nsp]
     rows_shape = list(node.shape[1:nsp])   # output spatial axes above the tiled one
-    src, sshape, offs, how = _source(b, node)
+    src, sshape, how = _source(b, node)
     packed, pshape = _packed_filter(b, node, jv)
     panels, full_panels, tail = pshape[0], co // jv, co % jv
-    micro = min(tiles.micro_rows, ow)
-    b.note = (f"register-blocked direct conv: {micro} positions x {jv} channels per tile, "
-              f"filter packed in {jv}-channel panels, {how}")
-    strides, rd = a["strides"], a["rhs_dilation"]
+    inner = [o for o in range(ow) if _inside(node, nsp - 1, o)]
+    first, last = (inner[0], inner[-1] + 1) if inner else (ow, ow)
+    border = [o for o in range(ow) if not first <= o < last]
+    by_batch = (isinstance(nb, int) and last - first < tiles.micro_rows
+                and nb > last - first)
+    micro = max(1, min(tiles.micro_rows, nb if by_batch else last - first))
+    b.note = (f"register-blocked direct conv, {'batch' if by_batch else 'row'} tiling: "
+              f"{micro} {'batch entries' if by_batch else 'positions'} x {jv} channels "
+              f"per tile, filter packed in {jv}-channel panels, {how}, {len(border)} "
+              f"border position(s) per row")
+    strides, rd = node.attr["strides"], node.attr["rhs_dilation"]
+    lows = [node.attr["padding"][i][0] for i in range(nsp)]
 
     def local(value, into, prefix):
         name = b.fresh(prefix)
         into.append(K.Let(name, value))
         return K.Var(name, value.dtype)
 
-    def tile(n, orow, p, ow0, nrows, width):
-        accs = [[b.fresh("acc") for _ in range(width)] for _ in range(nrows)]
+    def ranged(ranges, body, into):
+        """Nested loops k_i in first_i .. first_i + count_i (lane-by-lane loops, see
+        `_scalar_loops`); body(k index exprs) -> statements."""
+        names = [b.fresh("k") for _ in ranges]
+        ks = [K.iadd(f, K.Var(nm)) for nm, (f, _) in zip(names, ranges)]
+        stmts = tuple(body(ks))
+        for nm, (_, count) in reversed(list(zip(names, ranges))):
+            stmts = (K.Loop(nm, K.idx(count), stmts, vectorize=False),)
+        into.extend(stmts)
+
+    def tile(points, orow, row_ranges, p, width, kw_range, guards=None):
+        """The register tile of output points [(n, position on the last axis)]; a point
+        whose guard (a condition, or None) is false is computed but not stored (a
+        partial tile repeats its last valid point)."""
+        accs = [[b.fresh("acc") for _ in range(width)] for _ in points]
+
+        merged = rd[-1] == 1   # (kw, ci) runs are contiguous in x and in the panel
 
         def per_k(kk):
             st = []
-            js = [K.iadd(K.iadd(K.imul(orow[i], strides[i]), K.imul(kk[i], rd[i])), offs[i])
+            run = ci
+            if merged:  # one loop over the window row's kw x ci run
+                kk = [*kk, kw_range[0]]
+                run = K.imul(K.idx(kw_range[1]), ci)
+            js = [K.iadd(K.iadd(K.imul(orow[i], strides[i]), K.imul(kk[i], rd[i])), -lows[i])
                   for i in range(nsp - 1)]
             xb = []
-            for r in range(nrows):
-                jw = K.iadd(K.iadd(K.imul(K.iadd(ow0, r), strides[-1]),
-                                   K.imul(kk[-1], rd[-1])), offs[-1])
+            for n, pos in points:
+                jw = K.iadd(K.iadd(K.imul(pos, strides[-1]), K.imul(kk[-1], rd[-1])),
+                            -lows[-1])
                 xb.append(local(b.linear([n, *js, jw, K.IConst(0)], sshape), st, "xb"))
             wb = local(b.linear([p, *kk, K.IConst(0), K.IConst(0)], pshape), st, "wb")
 
@@ -288,60 +342,109 @@ def register_blocked_conv(b, node, out, epilogue=None):
                         s2.append(K.Accumulate(accs[r][lane], "add",
                                                K.Binary("mul", av, bv, dt, True)))
                 return s2
-            st += _scalar_loops(b, [ci], per_c, "c")
+            st += _scalar_loops(b, [run], per_c, "c")
             return st
-        init = [K.Accumulator(acc, "add", K.FConst(0, dt)) for row in accs for acc in row]
-        kloops = _scalar_loops(b, window, per_k, "k")
-        fini = []
+        stmts = [K.Accumulator(acc, "add", K.FConst(0, dt)) for row in accs for acc in row]
+        ranged(row_ranges if merged else [*row_ranges, kw_range], per_k, stmts)
         c0 = K.imul(p, jv)
-        for r in range(nrows):
-            pos = K.iadd(ow0, r)
-            base = local(b.linear([n, *orow, pos, c0], node.shape), fini, "o")
+        for r, (n, pos) in enumerate(points):
+            st = []
+            base = local(b.linear([n, *orow, pos, c0], node.shape), st, "o")
             for lane in range(width):
                 value = K.Var(accs[r][lane], dt)
                 if epilogue is not None:
                     b.row_values[id(node)] = value
-                    value = b.expr(epilogue, [n, *orow, pos, K.iadd(c0, lane)], fini)
-                if out.dtype is T.float16:
-                    value = K.Cast(value, T.float16)
-                fini.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
-        return [*init, *kloops, *fini]
+                    value = b.expr(epilogue, [n, *orow, pos, K.iadd(c0, lane)], st)
+                st.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
+            guard = guards[r] if guards else None
+            stmts += st if guard is None else [K.If(guard, tuple(st))]
+        return stmts
+
+    def border_loop(points_at, orow, row_ranges, p, width, guards=None):
+        """One loop over the border positions (left: 0.., right: last..), each a tile
+        with its window bounds along the row computed from the position."""
+        if not border:
+            return []
+
+        def body(ii):
+            st = []
+            i = ii[0]
+            o = local(K.Select(K.Binary("less", i, K.IConst(first), T.bool_), i,
+                               K.iadd(i, last - first), T.int64), st, "ob")
+            f, count = _k_range(node, nsp - 1, o)
+            rng = (local(K.idx(f), st, "kf") if not isinstance(f, int) else f,
+                   local(K.idx(count), st, "kn") if not isinstance(count, int) else count)
+            return st + tile(points_at(o), orow, row_ranges, p, width, rng, guards)
+        return list(b.loops([len(border)], body, "bo"))
+
+    def by_rows(n, orow, row_ranges, p, width):
+        """Tiles of micro consecutive interior positions (the last one partial: its
+        extra points repeat the last position, unstored), then the border loop."""
+        count = last - first
+        partial = count % micro != 0
+
+        def tile_at(ob):
+            o0 = K.iadd(K.imul(ob[0], micro), first)
+            pos = [K.iadd(o0, r) for r in range(micro)]
+            if partial:
+                guards = [None] + [K.Binary("less", q, K.IConst(last), T.bool_)
+                                   for q in pos[1:]]
+                pos = [pos[0]] + [K.imin(q, last - 1) for q in pos[1:]]
+            else:
+                guards = None
+            return tile([(n, q) for q in pos], orow, row_ranges, p, width,
+                        (0, window[-1]), guards)
+        st = list(b.loops([-(-count // micro)], tile_at, "ob"))
+        return st + border_loop(lambda o: [(n, o)], orow, row_ranges, p, width)
+
+    def by_batch_block(n0, orow, row_ranges, p, width):
+        """micro batch entries n0.. at every position (past the batch: the last entry
+        again, unstored)."""
+        ns = [K.iadd(n0, r) for r in range(micro)]
+        guards = None
+        if nb % micro:
+            guards = [None] + [K.Binary("less", q, K.IConst(nb), T.bool_) for q in ns[1:]]
+            ns = [ns[0]] + [K.imin(q, nb - 1) for q in ns[1:]]
+        st = list(b.loops([last - first], lambda oo: tile(
+            [(q, K.iadd(oo[0], first)) for q in ns], orow, row_ranges, p, width,
+            (0, window[-1]), guards), "ow"))
+        return st + border_loop(lambda o: [(q, o) for q in ns], orow, row_ranges, p, width,
+                                guards)
+
+    lead = -(-nb // micro) if by_batch else nb   # tasks' leading extent: batch or blocks
 
     def task(idx):
         t = idx[0]
-        p = K.imod(t, panels)
+        stmts = []
+        p = local(K.imod(t, panels), stmts, "p")
         rest = K.idiv(t, panels)
         orow = [None] * len(rows_shape)
         for i in reversed(range(len(rows_shape))):
             orow[i] = K.imod(rest, rows_shape[i])
             rest = K.idiv(rest, rows_shape[i])
-        n = rest
-        stmts = []
-        for var, value in (("p", p), *((f"oh{i}", v) for i, v in enumerate(orow)), ("n", n)):
-            name = b.fresh(var)
-            stmts.append(K.Let(name, value))
-            if var == "p":
-                p = K.Var(name)
-            elif var == "n":
-                n = K.Var(name)
-            else:
-                orow[int(var[2:])] = K.Var(name)
+        orow = [local(o, stmts, "oh") for o in orow]
+        n = local(rest, stmts, "n")
+        row_ranges = []
+        for i, o in enumerate(orow):
+            f, count = _k_range(node, i, o)
+            row_ranges.append((local(K.idx(f), stmts, "kf") if not isinstance(f, int)
+                               else f, local(K.idx(count), stmts, "kn")
+                               if not isinstance(count, int) else count))
 
-        def row(width):
-            whole, rest_rows = divmod(ow, micro)
-            st = list(b.loops([whole], lambda ob: tile(n, orow, p, K.imul(ob[0], micro),
-                                                         micro, width), "ob"))
-            if rest_rows:
-                st += tile(n, orow, p, whole * micro, rest_rows, width)
-            return st
+        def body(width):
+            if not by_batch:
+                return by_rows(n, orow, row_ranges, p, width)
+            return by_batch_block(K.imul(n, micro), orow, row_ranges, p, width)
         if tail == 0:
-            return stmts + row(jv)
+            return stmts + body(jv)
         if full_panels == 0:
-            return stmts + row(tail)
+            return stmts + body(tail)
         return stmts + [K.If(K.Binary("less", p, K.IConst(full_panels), T.bool_),
-                             tuple(row(jv)), tuple(row(tail)))]
-    ntasks = D.mul(node.shape[0], D.product(rows_shape) * panels)
-    return b.parallel_loops([ntasks], task, D.mul(D.product(window), D.mul(ci, ow * jv)))
+                             tuple(body(jv)), tuple(body(tail)))]
+    ntasks = D.mul(lead, D.product(rows_shape) * panels)
+    # ci is symbolic in a filter gradient of a symbolic batch: D.mul (convfe's fix)
+    per_task = D.mul(D.product(window) * jv * (ow * micro if by_batch else ow), ci)
+    return b.parallel_loops([ntasks], task, per_task)
 
 
 def lower_conv(b, node, out, epilogue=None):

@@ -116,6 +116,12 @@ class FnEmitter:
         name = kernel.name + (".range" if ranged else "")
         self.fn = ir.Function(mod.module, ir.FunctionType(ir.VoidType(), args), name)
         self.fn.linkage = "internal"
+        if kernel.kind == "conv":
+            # the conv micro-kernel's register tile is two full vectors per row: let the
+            # SLP vectorizer use the target's widest registers (LLVM prefers 256-bit ones
+            # on AVX-512 CPUs; a preference only, so narrower targets are unaffected).
+            # A string attribute, which llvmlite's checked `attributes.add` does not know
+            set.add(self.fn.attributes, '"prefer-vector-width"="512"')
         fargs = list(self.fn.args)
         self.bufs = {}
         for p, a in zip(kernel.params, fargs):
