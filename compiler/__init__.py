@@ -264,3 +264,11 @@ from .frontend.tensor_array import TensorArray  # noqa: E402
 
 __all__ += ["TensorArray", "foldl", "foldr", "map_fn", "scan"]
 # -- end cfgrad --
+
+# -- issue 15 / pool: tf.extract_image_patches, tf.image.extract_image_patches --
+from .frontend.pooling import extract_image_patches  # noqa: E402
+
+image = globals().get("image") or _types.SimpleNamespace()  # tf.image (shared with resize)
+image.extract_image_patches = extract_image_patches
+__all__ += ["extract_image_patches", "image"]
+# -- end pool --

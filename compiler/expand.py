@@ -10,7 +10,8 @@ scratch graph's `fixed_loc`).
 the scratch graph sharing the program's symbol table and node cache, whose placeholders
 are the input nodes. `out` is the tensor `build` returned; `grad(index, grad_node)`
 adds `tf.gradients` of that output to the same scratch graph (once per incoming
-gradient), so a random draw in `build` is one draw for the value and its gradients.
+gradient), so a random draw in `build` is one draw for the value and its gradients; an
+op made with `deferred(..., grad=fn)` gets `fn(*inputs, output, grad)` there instead.
 Errors raised while building are `CompileError`s naming the deferred op and its line.
 """
 
@@ -72,7 +73,9 @@ class Expansion:
             with self._building():
                 g = self._placeholder("grad", grad_node.type)
                 self.converter.feed(g, grad_node)
-                self._grads[key] = gradients([self.out], self.inputs, grad_ys=[g])
+                custom = self.op.attrs.get("grad")
+                self._grads[key] = (list(custom(*self.inputs, self.out, g)) if custom
+                                    else gradients([self.out], self.inputs, grad_ys=[g]))
         got = self._grads[key][index]
         if got is None:
             with self._building():

@@ -113,6 +113,34 @@ class _Planner:
             if reason:
                 self.materialized.add(id(node))
                 self.why(node, reason)
+        for node in self.order:
+            if node.op == "fold":
+                self.store_window_invariants(node)
+
+    def store_window_invariants(self, fold):
+        """A fold reads each element of its input once, but a producer that does not vary
+        along the window axes (the first maximum of a max pool's window, broadcast over
+        it) would be recomputed for every window offset: store such producers once."""
+        y = fold.inputs[0]
+        nsp = len(fold.attr["window"])
+        window_axes = range(1 + nsp, 1 + 2 * nsp)
+        stack, seen = [(y, False)], set()
+        while stack:
+            n, spread = stack.pop()
+            if (id(n), spread) in seen or id(n) in self.materialized:
+                continue
+            seen.add((id(n), spread))
+            if is_scalar_constant(n) or id(n) in self.dims_only or not n.inputs:
+                continue
+            spread = spread or len(n.shape) != len(y.shape) or any(
+                n.shape[a] == 1 and y.shape[a] != 1 for a in window_axes)
+            if spread and get(n.op).fusion == "elementwise":
+                self.materialized.add(id(n))
+                self.why(n, "broadcast over a fold's window: stored once instead of "
+                            "recomputed for every window offset")
+                continue
+            if get(n.op).fusion in ("elementwise", "movement"):
+                stack.extend((i, spread) for i in n.inputs)
 
     def materialize_reason(self, node):
         if node.op in BUFFER_SOURCES:
@@ -176,6 +204,8 @@ class _Planner:
             return Group("reduce", root, self.inline_closure(root, ()))
         if get(root.op).fusion in ("elementwise", "movement") or root.op in LOOP_SOURCES:
             return Group("loop", root, self.inline_closure(root, ()))
+        if root.op == "fold":  # reads each input element once: its producers fuse in
+            return Group("single", root, self.inline_closure(root, ()))
         return Group("single", root, [root])
 
     def plan(self) -> KernelPlan:

@@ -28,7 +28,7 @@ GPU = fc.CompileOptions(device="gpu")
 _DEFAULT_OPS = ("exp", "tanh", "div", "mod", "maximum", "cast", "select", "reduce_sum",
                 "reduce_max", "reduce_prod", "argmax", "transpose", "concat", "pad", "gather",
                 "scatter_add", "dynamic_update_slice", "matmul", "conv", "random_uniform",
-                "random_normal", "assign_add", "iota", "shape")
+                "random_normal", "assign_add", "iota", "shape", "patches", "fold")
 
 
 def _selected():

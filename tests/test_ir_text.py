@@ -121,6 +121,10 @@ _SPECS = {   # op -> (input names, attrs); elementwise ops without attrs are aut
     "check": (["b"], {"message": "assertion failed: [x > 0] \"quoted\""}),
     "scatter_add": (["u", "i"], {"shape": (N0, 7), "axis": 1}),
     "dynamic_update_slice": (["x", "row", "s"], {}),
+    "patches": (["x3"], {"window": (2,), "strides": (1,), "padding": ((1, 0),),
+                         "rhs_dilation": (1,), "value": float("-inf")}),
+    "fold": (["u4"], {"shape": (2,), "window": (2,), "strides": (1,), "padding": ((0, 1),),
+                      "rhs_dilation": (1,)}),
     "reduce_sum": (["x"], {"axes": None, "keepdims": True}),
     "reduce_prod": (["x"], {"axes": (0,), "keepdims": False}),
     "reduce_max": (["x"], {"axes": (0, 1), "keepdims": False}),
@@ -182,6 +186,8 @@ def all_ops_program() -> Program:
     base["c"] = b.make("constant", value=Const(np.ones((3, 4), np.float32)))
     base["s"] = b.make("reduce_sum", [base["i"]], axes=None, keepdims=False)
     base["row"] = b.make("reduce_sum", [base["x"]], axes=(0,), keepdims=False)
+    base["x3"] = b.make("reshape", [base["x"]], shape=(N0, 3, 1))     # [N, S, C]: patches
+    base["u4"] = b.make("reshape", [base["u"]], shape=(N0, 2, 2, 1))  # [N, O, K, C]: fold
     made = {}
     for op, opdef in OPS.items():
         if op in _SPECS:

@@ -31,7 +31,8 @@ _OLD_ALWAYS_OWN_KERNEL = {"argmax", "argmin", "scatter_add", "shape", "assign", 
                           "matmul"} | _OLD_REDUCTIONS
 # rows added after the derivation, with their own kernel: the opaque class's default
 _NEW_OWN_KERNEL = {"dynamic_update_slice",
-                   "conv"}  # the contraction class's default (issue 15)
+                   "conv",  # the contraction class's default (issue 15)
+                   "fold"}  # issue 15's window adjoint: an output-stationary nest
 _OLD_NEVER_FOLDED = {"placeholder", "variable", "constant",
                      "check"}  # added with the check primitive: it fails at run time
 
@@ -47,7 +48,8 @@ def test_fusion_lists_are_derived_unchanged():
     # param: a region's parameter, a buffer its region op provides (issue 14 control flow)
     assert set(fusion.BUFFER_SOURCES) == {"placeholder", "variable", "param"}
     assert set(fusion.REDUCTIONS) == _OLD_REDUCTIONS
-    assert set(fusion.BRANCHING_MOVES) == {"concat", "pad"}
+    # patches (issue 15) branches per element on its padding, as pad does
+    assert set(fusion.BRANCHING_MOVES) == {"concat", "pad", "patches"}
     assert set(fusion.ALWAYS_OWN_KERNEL) == _OLD_ALWAYS_OWN_KERNEL | _NEW_OWN_KERNEL
     assert set(fusion.LOOP_SOURCES) == {"constant", "random_uniform", "random_normal", "iota"}
 

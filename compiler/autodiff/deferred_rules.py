@@ -9,7 +9,7 @@
 - `deferred(op, grad)`: the gradient of a "deferred" op, one "deferred_grad" op per float
   input, differentiating the op's own expansion (convert builds it once per program).
 - `deferred_grad(op, grad)`: second derivatives through a deferred op are not built; the
-  error names the op.
+  error names the op (and says so when the op has a gradient of its own: a pool).
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def deferred(op, grad):
 
 
 def deferred_grad(op, grad):
+    forward = op.attrs["forward"]
+    if "grad" in forward.attrs:
+        raise TypeError(f"gradients: second derivatives through {op.describe()} (the "
+                        f"gradient of {forward.describe()}, a composite with a gradient of "
+                        "its own, e.g. a max or average pool) are not supported")
     raise TypeError(f"gradients: second derivatives through {op.describe()} (a gradient "
                     "built for an input of unknown rank) are not supported; give the "
                     "placeholders shapes")

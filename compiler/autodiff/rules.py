@@ -33,6 +33,8 @@ RULES = {
     "reshape": S.reshape, "transpose": S.transpose, "broadcast": S.broadcast,
     "slice": S.slice_, "concat": S.concat, "pad": S.pad, "gather": S.gather,
     "scatter_add": S.scatter_add, "dynamic_update_slice": S.dynamic_update_slice,
+    # window primitives
+    "patches": S.patches, "fold": S.fold,
 }
 
 NON_DIFFERENTIABLE = frozenset(names(differentiable=False))

@@ -174,3 +174,22 @@ def dynamic_update_slice(op, g):
     _, update, index = op.inputs
     return [make("dynamic_update_slice", [g, zeros_like(update), index]),
             make("gather", [g, index], axis=0), None]
+
+
+# window primitives (compiler/ops/window.py): each is the other's transpose ----------------
+_WINDOW_KEYS = ("window", "strides", "padding", "rhs_dilation")
+
+
+def patches(op, g):
+    """Each window element's gradient goes back to the input position it was read from
+    (summed over the windows that share it); pad positions take none, whatever the pad
+    value."""
+    x = op.inputs[0]
+    attrs = {k: op.attrs[k] for k in _WINDOW_KEYS}
+    nsp = len(attrs["window"])
+    return [make("fold", [g], shape=tuple(shape_of(x)[1:1 + nsp]), **attrs)]
+
+
+def fold(op, g):
+    attrs = {k: op.attrs[k] for k in _WINDOW_KEYS}
+    return [make("patches", [g], value=0.0, **attrs)]

@@ -33,11 +33,17 @@ def rank_unknown(*tensors) -> bool:
     return any(not t.shape.known_rank for t in tensors)
 
 
-def deferred(build, inputs, dtype, shape=None, name="Deferred", differentiable=True):
+def deferred(build, inputs, dtype, shape=None, name="Deferred", differentiable=True,
+             grad=None):
     """`build(*inputs)` made when the ranks are known (see the module docstring).
-    `differentiable=False`: its inputs get no gradient (a random draw shaped like x)."""
+    `differentiable=False`: its inputs get no gradient (a random draw shaped like x).
+    `grad(*inputs, output, output_grad) -> [input gradient or None, ...]`, when given,
+    builds the gradient in place of differentiating `build` (a composite whose gradient
+    is not its pieces', as max pooling's first-maximum rule)."""
     out_type = TensorType(dtype, None if shape is None or not _known(shape) else tuple(shape))
     attrs = {"build": build, "differentiable": bool(differentiable)}
+    if grad is not None:
+        attrs["grad"] = grad
     return _create("deferred", list(inputs), attrs, name, out_type).outputs[0]
 
 

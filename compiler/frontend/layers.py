@@ -88,6 +88,30 @@ def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=
 
 __all__ = ["dense", "dropout"]
 
+# -- issue 15 / pool: pooling layers and separable_conv2d (pooling_layers.py) --
+from .pooling_layers import (  # noqa: E402
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+    SeparableConv2D,
+    average_pooling1d,
+    average_pooling2d,
+    average_pooling3d,
+    max_pooling1d,
+    max_pooling2d,
+    max_pooling3d,
+    separable_conv2d,
+)
+
+__all__ += ["max_pooling1d", "max_pooling2d", "max_pooling3d", "average_pooling1d",
+            "average_pooling2d", "average_pooling3d", "MaxPooling1D", "MaxPooling2D",
+            "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+            "separable_conv2d", "SeparableConv2D"]
+# -- end pool --
+
 # -- issue 15 / convfe: convolution layers (conv_layers.py) --
 from .conv_layers import (  # noqa: E402
     Conv1D,

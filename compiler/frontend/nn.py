@@ -279,6 +279,26 @@ from .rnn_dynamic import bidirectional_dynamic_rnn, dynamic_rnn  # noqa: E402
 
 __all__ += ["dynamic_rnn", "bidirectional_dynamic_rnn"]
 
+# -- issue 15 / pool: pooling, depthwise and separable convolutions (pooling.py, depthwise.py,
+# composites of the window primitive `patches`) --
+from .depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d  # noqa: E402
+from .pooling import (  # noqa: E402
+    avg_pool,
+    avg_pool1d,
+    avg_pool3d,
+    max_pool,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    max_pool_with_argmax,
+    pool,
+)
+
+__all__ += ["max_pool", "avg_pool", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+            "avg_pool3d", "pool", "max_pool_with_argmax", "depthwise_conv2d",
+            "depthwise_conv2d_native", "separable_conv2d"]
+# -- end pool --
+
 # -- issue 15 / convfe: convolutions (conv_ops.py) --
 from .conv_ops import (  # noqa: E402
     atrous_conv2d,

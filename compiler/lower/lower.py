@@ -186,6 +186,16 @@ def _reshape(b, node, idx, stmts):
     x = node.inputs[0]
     if tuple(x.shape) == tuple(node.shape):
         return b.expr(x, idx, stmts)
+    groups = _reshape_groups(tuple(x.shape), tuple(node.shape))
+    if groups is not None:
+        # axes merge or split in static groups (a window's K axes flattened, unit axes
+        # added or dropped): each group re-linearizes on its own, by constants
+        src = [K.IConst(0)] * len(x.shape)   # unit axes of x read index 0
+        for s_axes, d_axes in groups:
+            lin = b.linear([idx[j] for j in d_axes], [node.shape[j] for j in d_axes])
+            for a, i in zip(s_axes, _delinearize(lin, [x.shape[a] for a in s_axes])):
+                src[a] = i
+        return b.expr(x, src, stmts)
     lin = b.linear(idx, node.shape)
     src, stride = [], K.IConst(1)
     for k in reversed(range(len(x.shape))):
@@ -193,6 +203,50 @@ def _reshape(b, node, idx, stmts):
         src.append(K.imod(v, b.dim(x.shape[k])) if k else v)
         stride = K.imul(stride, b.dim(x.shape[k]))
     return b.expr(x, list(reversed(src)), stmts)
+
+
+def _is_one(d) -> bool:
+    return isinstance(d, int) and d == 1
+
+
+def _delinearize(lin, extents):
+    """The indices over `extents` (static after the first) of the row-major offset lin."""
+    out, stride = [], 1
+    for k in reversed(range(len(extents))):
+        v = K.idiv(lin, K.IConst(stride)) if stride != 1 else lin
+        out.append(K.imod(v, K.IConst(extents[k])) if k else v)
+        stride *= extents[k] if k else 1
+    return list(reversed(out))
+
+
+def _reshape_groups(src, dst):
+    """[(source axes, result axes)] when a reshape only merges or splits runs of
+    adjacent axes whose extents are static (equal symbolic extents pair one to one), or
+    adds / drops extents of 1; None otherwise (the general re-linearization)."""
+    src_k = [i for i, d in enumerate(src) if not _is_one(d)]
+    dst_k = [j for j, d in enumerate(dst) if not _is_one(d)]
+    groups, i, j = [], 0, 0
+    while i < len(src_k) and j < len(dst_k):
+        si, dj = [src_k[i]], [dst_k[j]]
+        ps, pd = src[src_k[i]], dst[dst_k[j]]
+        i, j = i + 1, j + 1
+        while ps != pd:
+            if not (isinstance(ps, int) and isinstance(pd, int)) or ps == 0 or pd == 0:
+                return None
+            if ps < pd and i < len(src_k) and isinstance(src[src_k[i]], int):
+                ps, i = ps * src[src_k[i]], i + 1
+                si.append(src_k[i - 1])
+            elif pd < ps and j < len(dst_k) and isinstance(dst[dst_k[j]], int):
+                pd, j = pd * dst[dst_k[j]], j + 1
+                dj.append(dst_k[j - 1])
+            else:
+                return None
+        if len(si) > 1 and not all(isinstance(src[a], int) for a in si[1:]):
+            return None
+        groups.append((si, dj))
+    if i < len(src_k) or j < len(dst_k):
+        return None
+    return groups
 
 
 def _slice(b, node, idx, stmts):
@@ -251,6 +305,36 @@ def _pad(b, node, idx, stmts):
                      compute_dtype(node.dtype))
     if cond is None:
         return b.expr(x, sub, stmts)
+    return _branch(b, node, [(cond, lambda st: b.expr(x, sub, st))], lambda st: value, stmts)
+
+
+def _patches(b, node, idx, stmts):
+    """patches at [n, *o, *k, c] is x at [n, o * stride + k * dilation - lo, c], or the
+    pad value where that falls outside x; only the bounds that can fail are tested."""
+    x, a = node.inputs[0], node.attr
+    nsp = len(a["window"])
+    o_idx, k_idx = idx[1:1 + nsp], idx[1 + nsp:1 + 2 * nsp]
+    conds, sub = [], [idx[0]]
+    for i in range(nsp):
+        (lo, _), st, d = a["padding"][i], a["strides"][i], a["rhs_dilation"][i]
+        k = a["window"][i]
+        pos = K.iadd(K.imul(o_idx[i], K.IConst(st)), K.imul(k_idx[i], K.IConst(d)))
+        j = K.Binary("sub", pos, K.IConst(lo), T.int64) if lo else pos
+        sub.append(j)
+        # the offsets this element may have: all of the window's, or the one it names
+        ks = (k_idx[i].value,) * 2 if isinstance(k_idx[i], K.IConst) else (0, k - 1)
+        if lo and ks[0] * d < lo:
+            conds.append(K.Binary("greater_equal", pos, K.IConst(lo), T.bool_))
+        if (node.shape[1 + i] - 1) * st + ks[1] * d - lo >= x.shape[1 + i]:
+            conds.append(K.Binary("less", j, K.IConst(x.shape[1 + i]), T.bool_))
+    sub.append(idx[-1])
+    if not conds:
+        return b.expr(x, sub, stmts)
+    cond = conds[0]
+    for c in conds[1:]:
+        cond = K.Binary("logical_and", cond, c, T.bool_)
+    from ..ops.movement import pad_value
+    value = K.FConst(pad_value(a["value"], node.dtype.np).item(), compute_dtype(node.dtype))
     return _branch(b, node, [(cond, lambda st: b.expr(x, sub, st))], lambda st: value, stmts)
 
 
@@ -360,7 +444,8 @@ _EXPR_RULES = {
     "shape": _shape_value, "reduce_sum": _inline_reduce, "reduce_prod": _inline_reduce,
     "reduce_max": _inline_reduce, "reduce_min": _inline_reduce,
     "transpose": _transpose, "broadcast": _broadcast, "reshape": _reshape, "slice": _slice,
-    "concat": _concat, "pad": _pad, "gather": _gather, "check": _check, "iota": _iota,
+    "concat": _concat, "pad": _pad, "patches": _patches, "gather": _gather, "check": _check,
+    "iota": _iota,
     "random_uniform": _random, "random_normal": _random, "assign": _assign,
     "assign_add": _assign_add,
 }

@@ -16,6 +16,7 @@ partial sums; everything elementwise stays exact-order IEEE.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from ..ir import dims as D
 from ..ir import dtypes as T
@@ -472,6 +473,55 @@ def _dynamic_update_root(b, node, out):
     return stmts
 
 
+#: fold unrolls windows of at most this many offsets
+_UNROLL_WINDOW = 32
+
+
+def _fold_root(b, node, out):
+    """Output-stationary: out[n, p, c] accumulates y[n, o, k, c] over the window offsets
+    k (row-major, the reference's order) whose o = (p + lo - k * dilation) / stride is a
+    whole number in [0, O); no atomics, no scatter, each y element read once."""
+    y, a = node.inputs[0], node.attr
+    nsp = len(a["window"])
+    dt = compute_dtype(node.dtype)
+
+    def body(idx):
+        stmts, acc = [], b.fresh("acc")
+        stmts.append(K.Accumulator(acc, "add", K.FConst(0, dt)))
+
+        def per_k(kidx):
+            conds, o_idx = [], []
+            for i in range(nsp):
+                lo, st, d = a["padding"][i][0], a["strides"][i], a["rhs_dilation"][i]
+                q = K.Binary("sub", K.iadd(idx[1 + i], K.IConst(lo)),
+                             K.imul(kidx[i], K.IConst(d)), T.int64)
+                conds.append(K.Binary("greater_equal", q, K.IConst(0), T.bool_))
+                if st > 1:
+                    conds.append(K.Binary("equal", K.imod(q, K.IConst(st)), K.IConst(0),
+                                          T.bool_))
+                    q = K.idiv(q, K.IConst(st))
+                conds.append(K.Binary("less", q, K.IConst(y.shape[1 + i]), T.bool_))
+                o_idx.append(q)
+            cond = conds[0]
+            for c in conds[1:]:
+                cond = K.Binary("logical_and", cond, c, T.bool_)
+            inner = []
+            value = b.expr(y, [idx[0], *o_idx, *kidx, idx[-1]], inner)
+            inner.append(K.Accumulate(acc, "add", value, fast=False))
+            return [K.If(cond, tuple(inner))]
+        if D.product(a["window"]) <= _UNROLL_WINDOW:
+            # static offsets: the per-offset index arithmetic folds to constants, and a
+            # fused producer that branches on the window axis (the pads of a max pool's
+            # gradient) keeps one live branch per offset
+            for k in itertools.product(*(range(w) for w in a["window"])):
+                stmts.extend(per_k([K.IConst(i) for i in k]))
+        else:
+            stmts.extend(b.loops(list(a["window"]), per_k, "k"))
+        stmts.append(b.store(out, idx, node.shape, K.Var(acc, dt)))
+        return stmts
+    return b.parallel_loops(node.shape, body, D.product(a["window"]))
+
+
 def _self_load(b, out, idx, shape):
     val = K.Load(b.use(out), b.linear(idx, shape), out.dtype)
     return K.Cast(val, T.float32) if out.dtype is T.float16 else val
@@ -487,7 +537,7 @@ _ROOT_RULES = {
     "reduce_sum": _reduce_root, "reduce_prod": _reduce_root, "reduce_max": _reduce_root,
     "reduce_min": _reduce_root, "argmax": _arg_root, "argmin": _arg_root,
     "matmul": _matmul_root, "scatter_add": _scatter_root, "shape": _shape_root,
-    "dynamic_update_slice": _dynamic_update_root, "conv": conv_root,
+    "dynamic_update_slice": _dynamic_update_root, "conv": conv_root, "fold": _fold_root,
 }
 
 #: ops lowered by a root rule; every other op is lowered pointwise through `expr`
