@@ -272,3 +272,12 @@ image = globals().get("image") or _types.SimpleNamespace()  # tf.image (shared w
 image.extract_image_patches = extract_image_patches
 __all__ += ["extract_image_patches", "image"]
 # -- end pool --
+
+# -- issue 15 / norm: tf.image resizing (frontend/image_ops.py) --
+from .frontend import image_ops as _image_ops  # noqa: E402
+
+image = globals().get("image") or _types.SimpleNamespace()  # tf.image (shared with pool)
+for _n in _image_ops.__all__:
+    setattr(image, _n, getattr(_image_ops, _n))
+__all__ += ["image"]
+# -- end norm --

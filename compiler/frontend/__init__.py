@@ -10,6 +10,10 @@ runs a graph.
 - `nn`: `fc.nn` (activations, softmax, losses, bias_add, dropout, ...)
 - `layers`, `rnn`: `fc.layers.dense`; `fc.nn.rnn_cell` cells, `fc.nn.static_rnn` and
   `static_bidirectional_rnn`
+- `normalization`, `norm_layers`: `fc.nn.moments` / `batch_normalization` /
+  `fused_batch_norm` / `lrn`; `fc.layers.batch_normalization`, `BatchNormalization`,
+  `fc.contrib.layers.batch_norm`
+- `image_ops`: `fc.image` resizing
 - `contrib`: `fc.contrib.rnn` (the same cells), `contrib.layers.flatten`,
   `contrib.seq2seq.sequence_loss`
 - `random_ops`, `init_ops`: random tensors with TF1 seeds and `fc.nn.dropout`; variable

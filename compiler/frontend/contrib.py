@@ -5,7 +5,8 @@
   `static_rnn`, `static_bidirectional_rnn`, `stack_bidirectional_rnn`,
   `stack_bidirectional_dynamic_rnn` — the same objects, so variables and names
   are the same under either spelling — and `LSTMBlockCell` (an `LSTMCell`).
-- `fc.contrib.layers.flatten(inputs)`: [batch, ...] -> [batch, prod(...)].
+- `fc.contrib.layers.flatten(inputs)`: [batch, ...] -> [batch, prod(...)];
+  `fc.contrib.layers.batch_norm` (norm_layers.py).
 - `fc.contrib.seq2seq.sequence_loss(logits, targets, weights, ...)`: TF1's weighted
   sequence cross-entropy.
 
@@ -21,6 +22,7 @@ from .control_flow import name_scope
 from .core import constant, convert_to_tensor, known_shape
 from .manip_ops import reshape, where
 from .math_ops import cast, equal, not_equal
+from .norm_layers import batch_norm
 from .reduce_ops import reduce_sum
 from .rnn import _CELLS, LSTMCell, stack_bidirectional_rnn, static_bidirectional_rnn, static_rnn
 from .rnn_dynamic import stack_bidirectional_dynamic_rnn
@@ -123,7 +125,7 @@ rnn = types.SimpleNamespace(**_CELLS, LSTMBlockCell=LSTMBlockCell, static_rnn=st
                             static_bidirectional_rnn=static_bidirectional_rnn,
                             stack_bidirectional_rnn=stack_bidirectional_rnn,
                             stack_bidirectional_dynamic_rnn=stack_bidirectional_dynamic_rnn)
-layers = types.SimpleNamespace(flatten=flatten)
+layers = types.SimpleNamespace(flatten=flatten, batch_norm=batch_norm)
 # -- issue 15 / convfe: tf.contrib.layers.conv2d / convolution2d / conv2d_transpose --
 from .conv_layers import contrib_conv2d_transpose, convolution2d  # noqa: E402
 
@@ -132,4 +134,4 @@ layers.conv2d_transpose = layers.convolution2d_transpose = contrib_conv2d_transp
 # -- end convfe --
 seq2seq = types.SimpleNamespace(sequence_loss=sequence_loss)
 
-__all__ = ["LSTMBlockCell", "flatten", "sequence_loss", "rnn", "layers", "seq2seq"]
+__all__ = ["LSTMBlockCell", "batch_norm", "flatten", "sequence_loss", "rnn", "layers", "seq2seq"]

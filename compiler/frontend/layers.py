@@ -8,20 +8,25 @@ reshaped back, keeping symbolic batch dims symbolic. The last axis must be stati
 default name is `dense`, made unique (`dense_1`, ...) as TF1 does.
 
 `dropout(inputs, rate=0.5, training=False, ...)` is `fc.nn.dropout` switched by a Python
-bool or a bool tensor. Nothing here runs a graph; the layers are plain functions, not
-Keras objects.
+bool or a bool tensor; `flatten(inputs)` keeps the batch dim and flattens the rest.
+`batch_normalization` and `BatchNormalization` live in norm_layers.py. Nothing here runs a
+graph; the layers are plain functions (BatchNormalization is a small class), not Keras
+objects.
 """
 
 from __future__ import annotations
+
+import math
 
 from ..ir import dtypes as T
 from .control_flow import identity
 from .core import convert_to_tensor, known_shape, op_scope
 from .init_ops import glorot_uniform_initializer, zeros_initializer
-from .manip_ops import reshape, where
+from .manip_ops import reshape, transpose, where
 from .math_ops import matmul
 from .nn import bias_add
 from .nn import dropout as nn_dropout
+from .norm_layers import BatchNormalization, batch_normalization  # noqa: F401  (fc.layers.*)
 from .variable_scope import get_variable, variable_scope
 
 
@@ -86,7 +91,29 @@ def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=
         return nn_dropout(x, rate=applied, noise_shape=noise_shape, seed=seed)
 
 
-__all__ = ["dense", "dropout"]
+def flatten(inputs, name=None, data_format="channels_last"):
+    """TF1's `tf.layers.flatten`: [batch, ...] -> [batch, prod(...)] (the dims after the
+    batch dim must be static; the batch dim may be symbolic). With
+    `data_format="channels_first"` the channel axis is moved last first, as Keras does, so
+    the element order matches a channels-last flatten."""
+    x = convert_to_tensor(inputs)
+    dims = known_shape(x, "flatten")
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"flatten: data_format must be 'channels_last' or "
+                         f"'channels_first', got {data_format!r}")
+    if len(dims) < 1:
+        raise ValueError(f"flatten: inputs must have rank >= 1, got a scalar {x.name!r}")
+    rest = dims[1:]
+    if not all(isinstance(d, int) for d in rest):
+        raise ValueError(f"flatten: the dims after the batch dim must be static, got "
+                         f"{list(dims)} for {x.name!r}")
+    with op_scope(name, "flatten", [x]) as scope:
+        if data_format == "channels_first" and len(dims) >= 3:
+            x = transpose(x, [0] + list(range(2, len(dims))) + [1])
+        return reshape(x, [-1, math.prod(rest)], name=scope)
+
+
+__all__ = ["dense", "dropout", "flatten"]
 
 # -- issue 15 / pool: pooling layers and separable_conv2d (pooling_layers.py) --
 from .pooling_layers import (  # noqa: E402
@@ -129,3 +156,6 @@ from .conv_layers import (  # noqa: E402
 __all__ += ["Conv1D", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "conv1d",
             "conv2d", "conv2d_transpose", "conv3d", "conv3d_transpose"]
 # -- end convfe --
+
+# -- issue 15 / norm: batch normalization (norm_layers.py) --
+__all__ += ["BatchNormalization", "batch_normalization"]

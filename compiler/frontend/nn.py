@@ -3,7 +3,8 @@
 Activations (relu, relu6, elu, softplus, sigmoid, tanh), softmax and log_softmax
 (numerically stable: the maximum is subtracted first), the cross-entropy losses
 (softmax, sparse softmax, sigmoid; all stable for large logits), bias_add, l2_loss,
-l2_normalize, xw_plus_b, dropout and moments; `embedding_lookup` (embedding.py) and the
+l2_normalize, xw_plus_b and dropout; moments, batch normalization and LRN
+(normalization.py); `embedding_lookup` (embedding.py) and the
 sampled losses `nce_loss` / `sampled_softmax_loss` with their samplers (sampled.py).
 Each result tensor carries the `name` the user gave (intermediate ops live under that
 name scope). The loss functions take their arguments by keyword, as in TF1 (`labels=`,
@@ -24,6 +25,15 @@ from .core import (
 from .deferred import deferred, rank_unknown
 from .embedding import embedding_lookup  # noqa: F401  (fc.nn.embedding_lookup)
 from .math_ops import sigmoid, tanh  # noqa: F401  (re-exported as fc.nn.sigmoid/tanh)
+from .normalization import (  # noqa: F401  (fc.nn.*: issue 15's normalization)
+    batch_normalization,
+    fused_batch_norm,
+    local_response_normalization,
+    lrn,
+    moments,
+    normalize_moments,
+    weighted_moments,
+)
 from .reduce_ops import _axes
 from .sampled import (  # noqa: F401  (fc.nn.*: issue 14's sampled losses)
     fixed_unigram_candidate_sampler,
@@ -245,28 +255,15 @@ def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
         return make("mul", [x, inv], name=scope)
 
 
-def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
-    """`(mean, variance)` of `x` over `axes` (variance as the mean squared deviation)."""
-    from .reduce_ops import reduce_mean
-    x = convert_to_tensor(x)
-    keep = bool(keep_dims if keepdims is None else keepdims)
-    with op_scope(name, "moments", [x]):
-        mean = reduce_mean(x, axes, keepdims=True)
-        dev = make("sub", [x, mean])
-        var = reduce_mean(make("mul", [dev, dev]), axes, keepdims=keep, name="variance")
-        if not keep:
-            from .manip_ops import squeeze
-            mean = squeeze(mean, axes, name="mean")
-        return mean, var
-
-
 __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "log_softmax",
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
            "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits",
            "bias_add", "xw_plus_b", "l2_loss", "l2_normalize", "moments", "dropout",
            "rnn_cell", "static_rnn", "static_bidirectional_rnn", "in_top_k", "embedding_lookup",
            "nce_loss", "sampled_softmax_loss", "log_uniform_candidate_sampler",
-           "uniform_candidate_sampler", "fixed_unigram_candidate_sampler"]
+           "uniform_candidate_sampler", "fixed_unigram_candidate_sampler",
+           "weighted_moments", "normalize_moments", "batch_normalization", "fused_batch_norm",
+           "local_response_normalization", "lrn"]
 
 # fc.nn.dropout lives in random_ops.py (a floor below rnn.py's DropoutWrapper); fc.nn.rnn_cell.*
 # and fc.nn.static_rnn live in rnn.py (which does not import this module).
