@@ -72,3 +72,39 @@ def test_segmented_entry_matches_the_interpreter_faults_and_traces(tiny_segments
     with pytest.raises(ExecutionError, match="pick"):
         sess.run(out, bad, options=FULL, run_metadata=tf.RunMetadata())
     np.testing.assert_allclose(sess.run(out, feeds), want, rtol=1e-5, atol=1e-6)
+
+
+def _greedy_arena(sizes, lifetimes, align):
+    """The arena plan written out plainly (a scan of every placed buffer per placement)."""
+    placed, offsets = [], {}
+    for i in sorted(sizes, key=lambda j: (-sizes[j], j)):
+        first, last = lifetimes.get(i, (0, 1 << 30))
+        size = -(-sizes[i] // align) * align
+        offset = 0
+        for o, e in sorted((o, e) for o, e, f, lst in placed if not (lst < first or last < f)):
+            if offset + size <= o:
+                break
+            offset = max(offset, e)
+        offsets[i] = offset
+        placed.append((offset, offset + size, first, last))
+    return offsets, max((e for _, e, _, _ in placed), default=0)
+
+
+def test_arena_plan_is_the_greedy_plan_and_live_buffers_never_overlap():
+    from runtime.cpu_executable import ALIGN, plan_arena
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(0, 40))
+        sizes = {i: int(rng.choice([1, 7, 64, 100, 4096, int(rng.integers(1, 10000))]))
+                 for i in range(n)}
+        lifetimes = {i: (a, a + int(rng.integers(0, 10))) for i in range(n)
+                     if rng.random() < 0.9 for a in [int(rng.integers(0, 30))]}
+        offsets, total = plan_arena(sizes, lifetimes)
+        assert (offsets, total) == _greedy_arena(sizes, lifetimes, ALIGN), trial
+        for i in sizes:
+            for j in sizes:
+                fi, li = lifetimes.get(i, (0, 1 << 30))
+                fj, lj = lifetimes.get(j, (0, 1 << 30))
+                if i < j and not (li < fj or lj < fi):
+                    assert (offsets[i] + sizes[i] <= offsets[j]
+                            or offsets[j] + sizes[j] <= offsets[i]), (trial, i, j)
