@@ -12,7 +12,10 @@ and `scalars` the symbol values in program order followed by the run counter. It
 the kernels in order — the host schedule's `HostWhile`/`HostIf` become basic-block loops
 and branches that test a bool buffer, and kernels inside a loop get the run counter
 folded with the iteration number (runtime/loop_counter.py) — and returns 0 or the first
-error code. A second entry,
+error code. Kernel functions are `noinline`, and a straight-line run of more than
+`SEGMENT_CALLS` calls goes into internal `noinline` segment functions
+(`<entry>.segN(buffers, scalars, counter[, times])` -> 0 or the first error code): LLVM's
+time grows faster than linearly with one function's size. A second entry,
 
     i32 flowc_main_timed(i8** buffers, i64* scalars, i64* times)
 
