@@ -228,12 +228,16 @@ def main(argv=None) -> int:
     want_loss, _ = interp.run([loss, train_op], feeds)
     print("training step vs the interpreter:")
     ok &= close("loss", got_loss, want_loss, 1e-4, 1e-4)
-    for var in (tf.trainable_variables()[0], tf.trainable_variables()[-1]):
-        # the step's update of the first and the last layer's variables, relative to its
-        # largest entry (batch norm over few elements per channel amplifies rounding)
+    trainable = tf.trainable_variables()
+    for var, tol in ((trainable[0], 5e-2), (trainable[-2], 1e-3), (trainable[-1], 1e-3)):
+        # the step's update of the first layer's and the logits' variables, relative to
+        # its largest entry. The first layer's is loose: rounding differences of the
+        # forward pass flip a few relu masks, and batch norm's backward subtracts nearly
+        # equal terms; at 299x299 both backends differ there by about 3 % of the largest
+        # entry, at --quick by about 5e-5
         step = interp.run(var) - weights[var]
         ok &= close(f"update of {var.op.name}", (sess.run(var) - weights[var]) / abs(
-            step).max(), step / abs(step).max(), 0, 2e-3)
+            step).max(), step / abs(step).max(), 0, tol)
     calls, kernels = kernel_count(sess, [loss, train_op], feeds)
 
     steps = []

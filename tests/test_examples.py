@@ -94,7 +94,7 @@ def test_inception_example_quick_trains_infers_and_matches_the_interpreter(tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert out.rstrip().endswith("ok") and "MISMATCH" not in out
-    assert out.count(" ok\n") == 4        # loss, two updates, probs
+    assert out.count(" ok\n") == 5        # loss, three updates, probs
     for line in ("user-graph nodes", "kernel calls of", "compile (cold, training step)",
                  "compile (from the cache, new Session)", "step time"):
         assert line in out, line
