@@ -9,8 +9,10 @@ the default 40 blocks it has about 36,000 user ops (`len(graph.get_operations())
 seed's Inception scale.
 
 It compiles the training step with a fresh compile cache (cold) and prints one JSON line:
-user ops, IR nodes, kernels, seconds per stage (build the graph, convert + verify,
-optimize, plan, lower, backend build, cache store) and the whole cold `Session.run`;
+user ops, the seconds to build the graph, `Session.run` of the initializer and of the
+cold training step (`run_s`), a later step (`step_s`); `--stages` first times each stage
+(convert + verify, optimize, plan, lower, cache key, stage texts, backend build, cache
+store: `run_s` is then a cache hit);
 `--cached` then runs the same in a second process against the warm cache (the whole
 `Session.run` from a fresh process, which converts, optimizes, hashes and loads the .so).
 `--profile FILE` writes cProfile stats of the cold compile (read with pstats).
@@ -151,7 +153,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--profile", default=None, help="cProfile stats file of the cold run")
     ap.add_argument("--stages", action="store_true",
-                    help="time each stage (compiles once more, uncached)")
+                    help="time each stage first (the Session run then loads from the cache)")
     ap.add_argument("--cached", action="store_true",
                     help="then Session.run from a fresh process on the warm cache")
     ap.add_argument("--cache-dir", default=None, help="(default: a fresh temporary one)")
