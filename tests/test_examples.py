@@ -4,6 +4,7 @@ size and check themselves (exit 0); the benchmark script runs (quick mode) and
 prints JSON lines in the contract's form with flowc's results (Session.run, and
 make_callable with out= buffers: "flowc-out") checked "ok"."""
 
+import glob
 import json
 import os
 import subprocess
@@ -94,3 +95,20 @@ def test_dynamic_lstm_example_learns_with_one_compile():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "learned" in proc.stdout and "NOT LEARNED" not in proc.stdout
     assert "RECOMPILED" not in proc.stdout
+
+
+def test_inception_example_quick_trains_infers_and_matches_the_interpreter(tmp_path):
+    """The reduced Inception-v3 (one block of each kind): a training step and a batch-1
+    inference agree with the interpreter, the graph is written for TensorBoard and the
+    viewer, and the figures are printed."""
+    proc = _run(os.path.join("examples", "inception.py"), "--quick", "--logdir",
+                str(tmp_path), timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert out.rstrip().endswith("ok") and "MISMATCH" not in out
+    assert out.count(" ok\n") == 5        # loss, three updates, probs
+    for line in ("user-graph nodes", "kernel calls of", "compile (cold, training step)",
+                 "compile (from the cache, new Session)", "step time"):
+        assert line in out, line
+    assert glob.glob(str(tmp_path / "events.out.tfevents.*"))
+    assert (tmp_path / "inception.html").stat().st_size > 10000
