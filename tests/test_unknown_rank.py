@@ -54,6 +54,14 @@ CASES["prim_patches"] = (lambda a: make("patches", [a + fc.zeros([1, 3, 3, 2], f
 CASES["prim_fold"] = (lambda a: make("fold", [a + fc.zeros([1, 2, 3, 2, 2, 2], fc.float64)],
                                      shape=(3, 3), **_WINDOW), [((1, 2, 3, 2, 2, 2), -1, 1)])
 
+# the conv primitive (issue 15): the same device fixes the spatial and channel extents
+_CONV = {"strides": (2, 1), "padding": ((1, 0), (0, 1)), "lhs_dilation": (1, 1),
+         "rhs_dilation": (1, 2)}
+CASES["prim_conv"] = (lambda a, w: make("conv", [a + fc.zeros([1, 4, 3, 2], fc.float64),
+                                                 w + fc.zeros([2, 2, 2, 3], fc.float64)],
+                                        **_CONV),
+                      [((1, 4, 3, 2), -1, 1), ((2, 2, 2, 3), -1, 1)])
+
 
 def _prims_on_unknown_ranks(name):
     """Primitive op types of the forward graph of case `name` with an unknown-rank input."""
