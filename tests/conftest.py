@@ -49,7 +49,8 @@ def interp():
 def _session_compile_cache(tmp_path_factory):
     """The suite never touches ~/.cache/flowc: it runs with the compile cache off
     (FLOWC_CACHE=0; linking every entry would slow it down) in an empty per-session
-    directory. tests/test_cache.py turns it on where it tests it; `FLOWC_CACHE=1 pytest`
+    directory (one per pytest-xdist worker: each has its own tmp_path_factory root).
+    tests/test_cache.py turns it on where it tests it; `FLOWC_CACHE=1 pytest`
     runs the whole suite through the cache. A FLOWC_CACHE_DIR set by the caller is kept."""
     saved = {k: os.environ.get(k) for k in ("FLOWC_CACHE", "FLOWC_CACHE_DIR")}
     os.environ.setdefault("FLOWC_CACHE", "0")

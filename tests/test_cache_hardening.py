@@ -223,8 +223,8 @@ g = fc.Graph()
 with g.as_default():
     x = fc.placeholder(fc.float32, [None, 4])
     y = fc.nn.softmax(fc.exp(x) * 2.5 + 1.0)
-while time.time() < float(sys.argv[1]):
-    time.sleep(0.001)
+print("ready", flush=True)
+sys.stdin.readline()
 print(fc.Session(graph=g).run(y, {x: np.ones((2, 4), np.float32)}).sum())
 """
 
@@ -232,10 +232,16 @@ print(fc.Session(graph=g).run(y, {x: np.ones((2, 4), np.float32)}).sum())
 def test_two_processes_storing_one_key_do_not_warn(tmp_path):
     script = tmp_path / "twin.py"
     script.write_text(TWIN)
-    start = str(time.time() + 3.0)  # both past their imports, then compile together
-    procs = [subprocess.Popen([sys.executable, str(script), start], env=child_env(tmp_path),
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, str(script)], env=child_env(tmp_path),
+                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    # both past their imports (however long they take on a loaded machine), then both
+    # are told to compile at once
+    ready = [p.stdout.readline() for p in procs]
+    assert ready == ["ready\n"] * 2, [p.communicate(timeout=60)[1][-3000:] for p in procs]
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
