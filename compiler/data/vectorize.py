@@ -23,9 +23,11 @@ from ..ops import table
 
 #: op types that keep a function per element wherever they appear (random draws, state;
 #: a run-time check, which must fail for the element it checks; control flow, whose
-#: trip count or branch is per element; a row write at a per-element index)
+#: trip count or branch is per element; a row write at a per-element index; the windowed
+#: ops conv, patches and fold, whose leading axis is already a batch of the element's own)
 _NEVER = frozenset({"random_uniform", "random_normal", "assign", "assign_add", "scatter_add",
-                    "check", "while", "cond", "get", "param", "dynamic_update_slice"})
+                    "check", "while", "cond", "get", "param", "dynamic_update_slice",
+                    "conv", "patches", "fold"})
 #: op types without a rule: sources never depend on the element; `shape` of the element
 #: would see the batch (every op type of the op table is in RULES, _NEVER or here)
 NO_RULE = frozenset({"placeholder", "variable", "constant", "iota", "shape"})
