@@ -21,18 +21,16 @@ from .core import convert_to_tensor, known_shape
 from .depthwise import separable_conv2d as nn_separable_conv2d
 from .init_ops import glorot_uniform_initializer, zeros_initializer
 from .nn import bias_add
-from .padding import error
+from .padding import FORMATS, error
 from .pooling import _pool
 from .variable_scope import get_variable, variable_scope
-
-_FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
 
 
 def _format(data_format, nsp, op):
     if data_format in (None, "channels_last"):
-        return _FORMATS[nsp][0]
+        return FORMATS[nsp][0]
     if data_format == "channels_first":
-        return _FORMATS[nsp][1]
+        return FORMATS[nsp][1]
     raise error(ValueError, op, f"data_format must be 'channels_last' or 'channels_first', "
                                 f"got {data_format!r}")
 
