@@ -125,13 +125,20 @@ def _static_dims(dims, t, role, opname):
     return tuple(dims)
 
 
-def _conv(x, w, nsp, strides, padding, dilations, data_format, name, opname):
-    """The forward convolution every tf.nn conv shares: NC... transposed around it."""
-    x, w = _operands(x, w, nsp, opname)
+def _format_args(data_format, strides, dilations, nsp, opname):
+    """(first, strides, dilations) of a tf.nn conv: whether the user's format is
+    channels-first, and its strides and dilations (None: 1) as nsp ints."""
     first = channels_first(data_format, nsp, opname)
     strides = sequence(strides, nsp, first, "strides", opname)
     dilations = sequence(1 if dilations is None else dilations, nsp, first, "dilations",
                          opname)
+    return first, strides, dilations
+
+
+def _conv(x, w, nsp, strides, padding, dilations, data_format, name, opname):
+    """The forward convolution every tf.nn conv shares: NC... transposed around it."""
+    x, w = _operands(x, w, nsp, opname)
+    first, strides, dilations = _format_args(data_format, strides, dilations, nsp, opname)
     with op_scope(name, opname, [x]) as scope:
         xl = to_channels_last(x, first)
         spatial = _static_dims(xl.shape[1:], x, "input", opname)
@@ -244,8 +251,14 @@ def _sizes(sizes, nsp, first, role, opname):
     return (vals[0],) + tuple(int(v) for v in vals[1:])
 
 
-def _check_out(dims, x_shape, window, attrs, dy, opname):
-    """The forward conv of an input `x_shape` must give the spatial extents `dims`."""
+def _gradient_attrs(x_shape, window, strides, padding, dilations, first, dy, dims, opname):
+    """The attrs of the forward conv of an input `x_shape` with a filter `window` (both
+    channels last; the batch may be None), which must give the spatial extents `dims` of
+    the gradient `dy`."""
+    pads = padding_pairs(padding, x_shape[1:-1], window[:-2], strides, dilations, first,
+                         opname)
+    attrs = dict(strides=strides, padding=pads, lhs_dilation=(1,) * len(strides),
+                 rhs_dilation=dilations)
     want = [conv_out_size(x_shape[1 + i], window[i], attrs["strides"][i], attrs["padding"][i],
                           1, attrs["rhs_dilation"][i]) for i in range(len(dims))]
     if list(dims) != want:
@@ -253,15 +266,13 @@ def _check_out(dims, x_shape, window, attrs, dy, opname):
                                         f"with this filter, strides and padding has spatial "
                                         f"extents {want}, but {dy.name!r} has "
                                         f"{_shape(dy)}")
+    return attrs
 
 
 def _backprop_input(sizes, w, dy, nsp, strides, padding, dilations, data_format, name, opname,
                     role="input_sizes"):
     dy, w = _operands(dy, w, nsp, opname, ("value", "filter"))
-    first = channels_first(data_format, nsp, opname)
-    strides = sequence(strides, nsp, first, "strides", opname)
-    dilations = sequence(1 if dilations is None else dilations, nsp, first, "dilations",
-                         opname)
+    first, strides, dilations = _format_args(data_format, strides, dilations, nsp, opname)
     x_shape = _sizes(sizes, nsp, first, role, opname)
     with op_scope(name, opname, [dy]) as scope:
         gl = to_channels_last(dy, first)
@@ -277,11 +288,8 @@ def _backprop_input(sizes, w, dy, nsp, strides, padding, dilations, data_format,
         if is_int_like(x_shape[0]) and isinstance(batch, int) and x_shape[0] != batch:
             raise error(ValueError, opname, f"{role} has batch {x_shape[0]} but the value "
                                             f"{dy.name!r} has {_shape(dy)}")
-        pads = padding_pairs(padding, x_shape[1:-1], window[:-2], strides, dilations, first,
-                             opname)
-        attrs = dict(strides=strides, padding=pads, lhs_dilation=(1,) * nsp,
-                     rhs_dilation=dilations)
-        _check_out(g_dims[:-1], x_shape, window, attrs, dy, opname)
+        attrs = _gradient_attrs(x_shape, window, strides, padding, dilations, first, dy,
+                                g_dims[:-1], opname)
         y = conv_input_gradient(gl, w, x_shape, attrs, name=None if first else scope)
         return from_channels_last(y, first, scope)
 
@@ -289,10 +297,7 @@ def _backprop_input(sizes, w, dy, nsp, strides, padding, dilations, data_format,
 def _backprop_filter(x, sizes, dy, nsp, strides, padding, dilations, data_format, name,
                      opname):
     x, dy = _operands(x, dy, nsp, opname, ("input", "out_backprop"))
-    first = channels_first(data_format, nsp, opname)
-    strides = sequence(strides, nsp, first, "strides", opname)
-    dilations = sequence(1 if dilations is None else dilations, nsp, first, "dilations",
-                         opname)
+    first, strides, dilations = _format_args(data_format, strides, dilations, nsp, opname)
     w_shape = _sizes(sizes, nsp, False, "filter_sizes", opname)
     with op_scope(name, opname, [x]) as scope:
         xl, gl = to_channels_last(x, first), to_channels_last(dy, first)
@@ -303,11 +308,8 @@ def _backprop_filter(x, sizes, dy, nsp, strides, padding, dilations, data_format
                                             f"{spatial[-1]} channels of {x.name!r} "
                                             f"{_shape(x)} to the {g_dims[-1]} of "
                                             f"{dy.name!r} {_shape(dy)}")
-        pads = padding_pairs(padding, spatial[:-1], w_shape[:-2], strides, dilations, first,
-                             opname)
-        attrs = dict(strides=strides, padding=pads, lhs_dilation=(1,) * nsp,
-                     rhs_dilation=dilations)
-        _check_out(g_dims[:-1], (None,) + spatial, w_shape, attrs, dy, opname)
+        attrs = _gradient_attrs((None,) + spatial, w_shape, strides, padding, dilations,
+                                first, dy, g_dims[:-1], opname)
         return conv_filter_gradient(xl, gl, w_shape, attrs, name=scope)
 
 
