@@ -4,7 +4,7 @@ flowc systems of a one-input workload (`flowc_record`: "flowc" and "flowc-out") 
 kernel count of a Session's compiled program (`flowc_kernels`); for the training
 workloads, the loop over systems (`run_systems`), the check of one SGD step against the
 reference's (`check_sgd_step`) and the timed steps of flowc and jax
-(`flowc_train_record`, `jax_train_record`).
+(`flowc_train_record`, `numpy_train_record`, `jax_train_record`).
 
 A workload is a function `(cfg) -> iterator of result dicts`; `emit` prints each as one
 JSON line with the keys of DESIGN.md's benchmark contract:
@@ -330,13 +330,13 @@ def check_sgd_step(names, got, loss, want, rtol):
     return compare(np.float32(loss), np.float32(loss0), rtol, 0.0)
 
 
-def flowc_train_record(workload, graph, init, train, loss, feed, check, timing,
+def flowc_train_record(workload, graph, init, train, loss, feed, variables, check, timing,
                        first_step="cold compile, disk cache off"):
     """The "flowc" line of a training workload: a Session on `graph` runs `init`, then
     `Session.run([train, loss], feed)`. The first step is a cold compile (the disk cache
     off) and gives `compile_s`, without the one-time LLVM start-up (`flowc_init_s`, run
-    before the Session); `check(sess, loss_value)`, called after it (so it may read the
-    updated variables), gives the check; then steps are timed (they keep training).
+    before the Session); `check(values, loss_value)` with the values of the list
+    `variables` after it gives the check; then steps are timed (they keep training).
     `first_step` says in the note what compile_s covers."""
     import compiler as fc
     init_s = flowc_init_s()
@@ -347,13 +347,24 @@ def flowc_train_record(workload, graph, init, train, loss, feed, check, timing,
         _, lv = sess.run([train, loss], feed)
         compile_s = time.perf_counter() - t0
     kernels = flowc_kernels(sess)
-    chk = check(sess, lv)
+    chk = check(sess.run(list(variables)), lv)
     times = measure(lambda: sess.run([train, loss], feed), **timing)
     msg = (f"Session.run([train_op, loss]); compile_s = first step ({first_step}), "
            f"without the one-time LLVM start-up ({init_s:.2f} s); "
            f"{sess.compile_count} compile(s); {sess.options.threads} thread(s) configured")
     return result(workload, "flowc", times, chk, compile_s=compile_s, kernels=kernels,
                   note=msg)
+
+
+def numpy_train_record(workload, step, p0, args, check, timing, note):
+    """The "numpy" line of a training workload: `step(p, *args)` updates the dict `p` (a
+    copy of `p0`) in place and returns the loss; `check(p, loss)` after the first step
+    gives the check; then steps are timed (they keep training)."""
+    p = {k: v.copy() for k, v in p0.items()}
+    loss = step(p, *args)
+    chk = check(p, loss)
+    times = measure(lambda: step(p, *args), **timing)
+    return result(workload, "numpy", times, chk, note=note)
 
 
 def jax_train_record(workload, jax, step, params, args, check, timing, note):

@@ -23,6 +23,7 @@ from benchlib import (
     flowc_train_record,
     jax_train_record,
     measure,
+    numpy_train_record,
     result,
     run_systems,
     skipped,
@@ -139,18 +140,14 @@ def _flowc(p0, x, y, want, timing):
         train = fc.train.GradientDescentOptimizer(float(LR)).minimize(loss)
         init = fc.global_variables_initializer()
     return flowc_train_record(
-        NAME, graph, init, train, loss, {xp: x, yp: y},
-        lambda sess, lv: check_step(dict(zip(PARAMS, sess.run([v[k] for k in PARAMS]))),
-                                    lv, want), timing)
+        NAME, graph, init, train, loss, {xp: x, yp: y}, [v[k] for k in PARAMS],
+        lambda vals, lv: check_step(dict(zip(PARAMS, vals)), lv, want), timing)
 
 
 def _numpy(p0, x, y, want, timing):
-    p = {k: v.copy() for k, v in p0.items()}
-    loss = numpy_step(p, x, y)
-    check = check_step(p, loss, want)
-    times = measure(lambda: numpy_step(p, x, y), **timing)
-    return result(NAME, "numpy", times, check,
-                  note=f"numpy {np.__version__}: hand-written forward+backward, eager")
+    return numpy_train_record(
+        NAME, numpy_step, p0, (x, y), lambda p, lv: check_step(p, lv, want), timing,
+        note=f"numpy {np.__version__}: hand-written forward+backward, eager")
 
 
 def _jax(p0, x, y, want, timing):

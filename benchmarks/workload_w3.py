@@ -116,8 +116,8 @@ def _flowc(ws0, bs0, x, y, want, timing):
         train = fc.train.GradientDescentOptimizer(LR).minimize(loss)
         init = fc.global_variables_initializer()
     return flowc_train_record(
-        NAME, graph, init, train, loss, {xp: x, yp: y},
-        lambda sess, lv: _check(sess.run(wv), sess.run(bv), lv, want), timing,
+        NAME, graph, init, train, loss, {xp: x, yp: y}, wv + bv,
+        lambda vals, lv: _check(vals[:len(wv)], vals[len(wv):], lv, want), timing,
         first_step="cold compile of the training program, disk cache off, plus one step")
 
 
