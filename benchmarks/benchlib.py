@@ -3,7 +3,7 @@ description of the environment (which BLAS numpy runs, OPENBLAS_CORETYPE), and t
 flowc systems of a one-input workload (`flowc_record`: "flowc" and "flowc-out") with the
 kernel count of a Session's compiled program (`flowc_kernels`); for the training
 workloads, the loop over systems (`run_systems`), the check of one SGD step against the
-reference's (`check_sgd_step`) and the timed steps of flowc and jax
+reference's (`sgd_reference`, `check_sgd_step`) and the timed steps of flowc and jax
 (`flowc_train_record`, `numpy_train_record`, `jax_train_record`).
 
 A workload is a function `(cfg) -> iterator of result dicts`; `emit` prints each as one
@@ -313,10 +313,19 @@ def run_systems(workload, cfg, systems, args, gflop=None):
         yield rec
 
 
+def sgd_reference(step, p0, *args):
+    """The reference of `check_sgd_step`: `(p0, p1, loss0)`, where `step(p1, *args)`
+    updates p1 (a copy of the dict `p0`) in place and returns the loss before it."""
+    p1 = {k: v.copy() for k, v in p0.items()}
+    loss0 = step(p1, *args)
+    return p0, p1, loss0
+
+
 def check_sgd_step(names, got, loss, want, rtol):
     """"ok" when `loss` and every parameter's update (new - old) match the reference's,
-    else what differed. `want` is `(p0, p1, loss0)`: the parameters (dicts by name) before
-    and after the reference step and its loss; `got` maps each name to the new value.
+    else what differed. `want` is `sgd_reference`'s `(p0, p1, loss0)`: the parameters
+    (dicts by name) before and after the reference step and its loss; `got` maps each
+    name to the new value.
     Updates are compared, not values, so a wrong gradient is not hidden behind the
     weights; each update's atol is `rtol` times its largest reference magnitude."""
     p0, p1, loss0 = want

@@ -26,6 +26,7 @@ from benchlib import (
     numpy_train_record,
     result,
     run_systems,
+    sgd_reference,
     skipped,
     try_import,
 )
@@ -102,9 +103,7 @@ def run(cfg):
     timing = dict(min_time_s=0.05, min_repeats=3, max_repeats=5) if cfg.quick else \
         dict(min_time_s=2.0, min_repeats=10, max_repeats=200)
     p0, x, y = _data(batch)
-    p1 = {k: v.copy() for k, v in p0.items()}
-    loss0 = numpy_step(p1, x, y)
-    want = (p0, p1, loss0)
+    want = sgd_reference(numpy_step, p0, x, y)
     gflop = _flops(batch) / 1e9
     systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
     yield from run_systems(NAME, cfg, systems, (p0, x, y, want, timing), gflop)
