@@ -376,11 +376,17 @@ def numpy_train_record(workload, step, p0, args, check, timing, note):
     return result(workload, "numpy", times, chk, note=note)
 
 
-def jax_train_record(workload, jax, step, params, args, check, timing, note):
-    """The "jax-jit" line of a training workload: `step(params, *args)` -> `(new params,
-    loss)`, jitted. The first call (compile plus one step, waited for) gives `compile_s`;
-    `check(new_params, loss)` gives the check; then steps are timed, each one waited for
-    and feeding the next its parameters."""
+def jax_train_record(workload, jax, loss_fn, lr, params, args, check, timing, note):
+    """The "jax-jit" line of a training workload: one jitted SGD step, `value_and_grad`
+    of `loss_fn(params, *args)` and `p - lr * g` on every leaf of `params` (a dict, or a
+    list of tuples: any jax tree). The first call (compile plus one step, waited for)
+    gives `compile_s`; `check(new_params, loss)` gives the check; then steps are timed,
+    each one waited for and feeding the next its parameters."""
+    @jax.jit
+    def step(p, *xs):
+        lv, g = jax.value_and_grad(loss_fn)(p, *xs)
+        return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g), lv
+
     t0 = time.perf_counter()
     new, lv = step(params, *args)
     jax.block_until_ready(new)

@@ -145,14 +145,9 @@ def _jax(p0, x, target, want, timing):
         out = jax.nn.relu(bn(conv(h, p["w2"]), p["g2"], p["b2"]) + xb)
         return jnp.mean(jnp.square(out - tb))
 
-    @jax.jit
-    def step(p, xb, tb):
-        lv, g = jax.value_and_grad(loss_fn)(p, xb, tb)
-        return {k: p[k] - LR * g[k] for k in p}, lv
-
     params = {k: jnp.asarray(v) for k, v in p0.items()}
     return jax_train_record(
-        NAME, jax, step, params, (jnp.asarray(x), jnp.asarray(target)),
+        NAME, jax, loss_fn, LR, params, (jnp.asarray(x), jnp.asarray(target)),
         lambda new, lv: check_step({k: np.asarray(v) for k, v in new.items()}, lv, want),
         timing, note=f"jax {jax.__version__}, jit of value_and_grad + update, "
                      "lax.conv_general_dilated NHWC/HWIO")

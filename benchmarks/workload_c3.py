@@ -169,14 +169,9 @@ def _jax(p0, x, y, want, timing):
         logits = h @ p["f3w"] + p["f3b"]
         return -jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * yb, axis=1))
 
-    @jax.jit
-    def step(p, xb, yb):
-        lv, g = jax.value_and_grad(loss_fn)(p, xb, yb)
-        return {k: p[k] - LR * g[k] for k in p}, lv
-
     params = {k: jnp.asarray(v) for k, v in p0.items()}
     return jax_train_record(
-        NAME, jax, step, params, (jnp.asarray(x), jnp.asarray(y)),
+        NAME, jax, loss_fn, LR, params, (jnp.asarray(x), jnp.asarray(y)),
         lambda new, lv: check_step({k: np.asarray(v) for k, v in new.items()}, lv, want),
         timing, note=f"jax {jax.__version__}, jit of value_and_grad + update")
 

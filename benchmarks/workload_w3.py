@@ -144,14 +144,9 @@ def _jax(ws0, bs0, x, y, want, timing):
                 h = jax.nn.relu(h)
         return -jnp.mean(jnp.sum(jax.nn.log_softmax(h) * yb, axis=1))
 
-    @jax.jit
-    def step(params, xb, yb):
-        lv, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
-        return [(w - LR * gw, b - LR * gb) for (w, b), (gw, gb) in zip(params, grads)], lv
-
     params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in zip(ws0, bs0)]
     return jax_train_record(
-        NAME, jax, step, params, (jnp.asarray(x), jnp.asarray(y)),
+        NAME, jax, loss_fn, LR, params, (jnp.asarray(x), jnp.asarray(y)),
         lambda new, lv: _check([np.asarray(w) for w, _ in new],
                                [np.asarray(b) for _, b in new], lv, want),
         timing, note=f"jax {jax.__version__}, jit of value_and_grad + update")
