@@ -1,18 +1,23 @@
 """Helpers shared by the benchmark workloads: timing, result checks, JSON lines, a
 description of the environment (which BLAS numpy runs, OPENBLAS_CORETYPE), and the
 flowc systems of a one-input workload (`flowc_record`: "flowc" and "flowc-out") with the
-kernel count of a Session's compiled program (`flowc_kernels`).
+kernel count of a Session's compiled program (`flowc_kernels`); for the training
+workloads, the loop over systems (`run_systems`), the check of one SGD step against the
+reference's (`sgd_reference`, `check_sgd_step`) and the timed steps of flowc and jax
+(`flowc_train_record`, `numpy_train_record`, `jax_train_record`).
 
 A workload is a function `(cfg) -> iterator of result dicts`; `emit` prints each as one
 JSON line with the keys of DESIGN.md's benchmark contract:
     {"workload", "system", "median_ms", "min_ms", "check"}
 plus optional "compile_s", "kernels", "gflops", "gbps", "note". `check` is "ok", what
 differed from the numpy reference, or "skipped: <reason>" for a peer that is not
-installed. This module never changes the environment (threads, BLAS settings).
+installed. This module never changes the environment (threads, BLAS settings); only
+`no_disk_cache` sets FLOWC_CACHE, inside its block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import json
@@ -290,3 +295,123 @@ def onnxruntime_record(workload, make_model, x, want, rtol, atol, timing, note="
     times = measure(lambda: sess.run(None, {"x": x}), **timing)
     return result(workload, "onnxruntime", times, check, compile_s=compile_s,
                   note=f"onnxruntime {ort.__version__}, CPUExecutionProvider{note}")
+
+
+def run_systems(workload, cfg, systems, args, gflop=None):
+    """Yield one record a system of `systems` ((name, fn) pairs, in order) that `cfg`
+    wants: `fn(*args)`, or a `failed` record when it raises (a failing peer must not stop
+    the others). With `gflop`, a timed record gets "gflops" from its median."""
+    for system, fn in systems:
+        if not cfg.wants(system):
+            continue
+        try:
+            rec = fn(*args)
+        except Exception as e:  # noqa: BLE001  (a failing peer must not stop the others)
+            rec = failed(workload, system, e)
+        if gflop is not None and rec.get("median_ms"):
+            rec["gflops"] = round(gflop / (rec["median_ms"] / 1e3), 2)
+        yield rec
+
+
+def sgd_reference(step, p0, *args):
+    """The reference of `check_sgd_step`: `(p0, p1, loss0)`, where `step(p1, *args)`
+    updates p1 (a copy of the dict `p0`) in place and returns the loss before it."""
+    p1 = {k: v.copy() for k, v in p0.items()}
+    loss0 = step(p1, *args)
+    return p0, p1, loss0
+
+
+def check_sgd_step(names, got, loss, want, rtol):
+    """"ok" when `loss` and every parameter's update (new - old) match the reference's,
+    else what differed. `want` is `sgd_reference`'s `(p0, p1, loss0)`: the parameters
+    (dicts by name) before and after the reference step and its loss; `got` maps each
+    name to the new value.
+    Updates are compared, not values, so a wrong gradient is not hidden behind the
+    weights; each update's atol is `rtol` times its largest reference magnitude."""
+    p0, p1, loss0 = want
+    for k in names:
+        step_want = p1[k] - p0[k]
+        step_got = np.asarray(got[k], np.float32) - p0[k]
+        atol = rtol * float(np.max(np.abs(step_want)))
+        c = compare(step_got, step_want, rtol, atol)
+        if c != "ok":
+            return f"{k} update: {c}"
+    return compare(np.float32(loss), np.float32(loss0), rtol, 0.0)
+
+
+def flowc_train_record(workload, graph, init, train, loss, feed, variables, check, timing,
+                       first_step="cold compile, disk cache off"):
+    """The "flowc" line of a training workload: a Session on `graph` runs `init`, then
+    `Session.run([train, loss], feed)`. The first step is a cold compile (the disk cache
+    off) and gives `compile_s`, without the one-time LLVM start-up (`flowc_init_s`, run
+    before the Session); `check(values, loss_value)` with the values of the list
+    `variables` after it gives the check; then steps are timed (they keep training).
+    `first_step` says in the note what compile_s covers."""
+    import compiler as fc
+    init_s = flowc_init_s()
+    sess = fc.Session(graph=graph)
+    sess.run(init)
+    with no_disk_cache():
+        t0 = time.perf_counter()
+        _, lv = sess.run([train, loss], feed)
+        compile_s = time.perf_counter() - t0
+    kernels = flowc_kernels(sess)
+    chk = check(sess.run(list(variables)), lv)
+    times = measure(lambda: sess.run([train, loss], feed), **timing)
+    msg = (f"Session.run([train_op, loss]); compile_s = first step ({first_step}), "
+           f"without the one-time LLVM start-up ({init_s:.2f} s); "
+           f"{sess.compile_count} compile(s); {sess.options.threads} thread(s) configured")
+    return result(workload, "flowc", times, chk, compile_s=compile_s, kernels=kernels,
+                  note=msg)
+
+
+def numpy_train_record(workload, step, p0, args, check, timing, note):
+    """The "numpy" line of a training workload: `step(p, *args)` updates the dict `p` (a
+    copy of `p0`) in place and returns the loss; `check(p, loss)` after the first step
+    gives the check; then steps are timed (they keep training)."""
+    p = {k: v.copy() for k, v in p0.items()}
+    loss = step(p, *args)
+    chk = check(p, loss)
+    times = measure(lambda: step(p, *args), **timing)
+    return result(workload, "numpy", times, chk, note=note)
+
+
+def jax_train_record(workload, jax, loss_fn, lr, params, args, check, timing, note):
+    """The "jax-jit" line of a training workload: one jitted SGD step, `value_and_grad`
+    of `loss_fn(params, *args)` and `p - lr * g` on every leaf of `params` (a dict, or a
+    list of tuples: any jax tree). The first call (compile plus one step, waited for)
+    gives `compile_s`; `check(new_params, loss)` gives the check; then steps are timed,
+    each one waited for and feeding the next its parameters."""
+    @jax.jit
+    def step(p, *xs):
+        lv, g = jax.value_and_grad(loss_fn)(p, *xs)
+        return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g), lv
+
+    t0 = time.perf_counter()
+    new, lv = step(params, *args)
+    jax.block_until_ready(new)
+    compile_s = time.perf_counter() - t0
+    chk = check(new, float(lv))
+    state = [new]
+
+    def call():
+        state[0], _ = step(state[0], *args)
+        jax.block_until_ready(state[0])
+
+    times = measure(call, **timing)
+    return result(workload, "jax-jit", times, chk, compile_s=compile_s, note=note)
+
+
+@contextlib.contextmanager
+def no_disk_cache():
+    """FLOWC_CACHE=0 inside the block, so a first call is a cold compile, not a load from
+    the on-disk compile cache that an earlier run filled."""
+    old = os.environ.get("FLOWC_CACHE")
+    os.environ["FLOWC_CACHE"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("FLOWC_CACHE", None)
+        else:
+            os.environ["FLOWC_CACHE"] = old

@@ -18,8 +18,16 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from benchlib import compare, failed, flowc_kernels, measure, result, skipped, try_import
-from workload_w3 import no_disk_cache
+from benchlib import (
+    compare,
+    failed,
+    flowc_kernels,
+    measure,
+    no_disk_cache,
+    result,
+    skipped,
+    try_import,
+)
 
 NAME = "C1"
 

@@ -17,16 +17,16 @@ of forward and backward (no input gradient of the first conv).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from benchlib import (
-    compare,
-    failed,
-    flowc_init_s,
-    flowc_kernels,
+    check_sgd_step,
+    flowc_train_record,
+    jax_train_record,
     measure,
+    numpy_train_record,
     result,
+    run_systems,
+    sgd_reference,
     skipped,
     try_import,
 )
@@ -39,7 +39,6 @@ from conv_numpy import (
     max_pool2_grad,
     softmax_xent,
 )
-from workload_w3 import no_disk_cache
 
 NAME = "C3"
 LR = np.float32(0.05)
@@ -104,39 +103,19 @@ def run(cfg):
     timing = dict(min_time_s=0.05, min_repeats=3, max_repeats=5) if cfg.quick else \
         dict(min_time_s=2.0, min_repeats=10, max_repeats=200)
     p0, x, y = _data(batch)
-    p1 = {k: v.copy() for k, v in p0.items()}
-    loss0 = numpy_step(p1, x, y)
-    want = (p0, p1, loss0)
+    want = sgd_reference(numpy_step, p0, x, y)
     gflop = _flops(batch) / 1e9
     systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
-    for system, fn in systems:
-        if not cfg.wants(system):
-            continue
-        try:
-            rec = fn(p0, x, y, want, timing)
-        except Exception as e:  # noqa: BLE001  (a failing peer must not stop the others)
-            rec = failed(NAME, system, e)
-        if rec.get("median_ms"):
-            rec["gflops"] = round(gflop / (rec["median_ms"] / 1e3), 2)
-        yield rec
+    yield from run_systems(NAME, cfg, systems, (p0, x, y, want, timing), gflop)
 
 
 def check_step(got, loss, want, rtol=RTOL):
     """"ok" when the loss and every parameter's update (new - old) match numpy's."""
-    p0, p1, loss0 = want
-    for k in PARAMS:
-        step_want = p1[k] - p0[k]
-        step_got = np.asarray(got[k], np.float32) - p0[k]
-        atol = rtol * float(np.max(np.abs(step_want)))
-        c = compare(step_got, step_want, rtol, atol)
-        if c != "ok":
-            return f"{k} update: {c}"
-    return compare(np.float32(loss), np.float32(loss0), rtol, 0.0)
+    return check_sgd_step(PARAMS, got, loss, want, rtol)
 
 
 def _flowc(p0, x, y, want, timing):
     import compiler as fc
-    init_s = flowc_init_s()
     graph = fc.Graph()
     with graph.as_default():
         xp = fc.placeholder(fc.float32, [None, 28, 28, 1], name="x")
@@ -159,30 +138,15 @@ def _flowc(p0, x, y, want, timing):
                                                                          logits=logits))
         train = fc.train.GradientDescentOptimizer(float(LR)).minimize(loss)
         init = fc.global_variables_initializer()
-    sess = fc.Session(graph=graph)
-    sess.run(init)
-    feed = {xp: x, yp: y}
-    with no_disk_cache():
-        t0 = time.perf_counter()
-        _, lv = sess.run([train, loss], feed)
-        compile_s = time.perf_counter() - t0
-    kernels = flowc_kernels(sess)
-    check = check_step(dict(zip(PARAMS, sess.run([v[k] for k in PARAMS]))), lv, want)
-    times = measure(lambda: sess.run([train, loss], feed), **timing)
-    note = (f"Session.run([train_op, loss]); compile_s = first step (cold compile, disk cache "
-            f"off), without the one-time LLVM start-up ({init_s:.2f} s); "
-            f"{sess.compile_count} compile(s); {sess.options.threads} thread(s) configured")
-    return result(NAME, "flowc", times, check, compile_s=compile_s, kernels=kernels,
-                  note=note)
+    return flowc_train_record(
+        NAME, graph, init, train, loss, {xp: x, yp: y}, [v[k] for k in PARAMS],
+        lambda vals, lv: check_step(dict(zip(PARAMS, vals)), lv, want), timing)
 
 
 def _numpy(p0, x, y, want, timing):
-    p = {k: v.copy() for k, v in p0.items()}
-    loss = numpy_step(p, x, y)
-    check = check_step(p, loss, want)
-    times = measure(lambda: numpy_step(p, x, y), **timing)
-    return result(NAME, "numpy", times, check,
-                  note=f"numpy {np.__version__}: hand-written forward+backward, eager")
+    return numpy_train_record(
+        NAME, numpy_step, p0, (x, y), lambda p, lv: check_step(p, lv, want), timing,
+        note=f"numpy {np.__version__}: hand-written forward+backward, eager")
 
 
 def _jax(p0, x, y, want, timing):
@@ -205,27 +169,11 @@ def _jax(p0, x, y, want, timing):
         logits = h @ p["f3w"] + p["f3b"]
         return -jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * yb, axis=1))
 
-    @jax.jit
-    def step(p, xb, yb):
-        lv, g = jax.value_and_grad(loss_fn)(p, xb, yb)
-        return {k: p[k] - LR * g[k] for k in p}, lv
-
     params = {k: jnp.asarray(v) for k, v in p0.items()}
-    xj, yj = jnp.asarray(x), jnp.asarray(y)
-    t0 = time.perf_counter()
-    new, lv = step(params, xj, yj)
-    jax.block_until_ready(new)
-    compile_s = time.perf_counter() - t0
-    check = check_step({k: np.asarray(v) for k, v in new.items()}, float(lv), want)
-    state = [new]
-
-    def call():
-        state[0], _ = step(state[0], xj, yj)
-        jax.block_until_ready(state[0])
-
-    times = measure(call, **timing)
-    return result(NAME, "jax-jit", times, check, compile_s=compile_s,
-                  note=f"jax {jax.__version__}, jit of value_and_grad + update")
+    return jax_train_record(
+        NAME, jax, loss_fn, LR, params, (jnp.asarray(x), jnp.asarray(y)),
+        lambda new, lv: check_step({k: np.asarray(v) for k, v in new.items()}, lv, want),
+        timing, note=f"jax {jax.__version__}, jit of value_and_grad + update")
 
 
 def _torch(p0, x, y, want, timing):

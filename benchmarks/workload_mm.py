@@ -16,10 +16,10 @@ from benchlib import (
     flowc_init_s,
     flowc_kernels,
     measure,
+    no_disk_cache,
     numpy_blas_note,
     result,
 )
-from workload_w3 import no_disk_cache
 
 NAME = "MM"
 

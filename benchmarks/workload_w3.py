@@ -13,19 +13,15 @@ minus the unused input gradient of the first layer).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import time
-
 import numpy as np
 from benchlib import (
     compare,
-    failed,
-    flowc_init_s,
-    flowc_kernels,
+    flowc_train_record,
+    jax_train_record,
     measure,
     numpy_blas_note,
     result,
+    run_systems,
     skipped,
     try_import,
 )
@@ -34,21 +30,6 @@ NAME = "W3"
 SIZES = (784, 512, 512, 10)
 LR = 0.01
 RTOL, ATOL = 1e-4, 1e-6
-
-
-@contextlib.contextmanager
-def no_disk_cache():
-    """FLOWC_CACHE=0 inside the block, so a first call is a cold compile, not a load from
-    the on-disk compile cache that an earlier run filled."""
-    old = os.environ.get("FLOWC_CACHE")
-    os.environ["FLOWC_CACHE"] = "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("FLOWC_CACHE", None)
-        else:
-            os.environ["FLOWC_CACHE"] = old
 
 
 def _data(batch, sizes):
@@ -106,16 +87,7 @@ def run(cfg):
     want = (ws1, bs1, loss0)
     gflop = _flops(batch, sizes) / 1e9
     systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
-    for system, fn in systems:
-        if not cfg.wants(system):
-            continue
-        try:
-            rec = fn(ws0, bs0, x, y, want, timing)
-        except Exception as e:  # noqa: BLE001  (a failing peer must not stop the others)
-            rec = failed(NAME, system, e)
-        if rec.get("median_ms"):
-            rec["gflops"] = round(gflop / (rec["median_ms"] / 1e3), 2)
-        yield rec
+    yield from run_systems(NAME, cfg, systems, (ws0, bs0, x, y, want, timing), gflop)
 
 
 def _check(ws, bs, loss, want):
@@ -128,7 +100,6 @@ def _check(ws, bs, loss, want):
 
 def _flowc(ws0, bs0, x, y, want, timing):
     import compiler as fc
-    init_s = flowc_init_s()
     graph = fc.Graph()
     with graph.as_default():
         xp = fc.placeholder(fc.float32, [None, x.shape[1]], name="x")
@@ -144,22 +115,10 @@ def _flowc(ws0, bs0, x, y, want, timing):
                                                                          logits=h))
         train = fc.train.GradientDescentOptimizer(LR).minimize(loss)
         init = fc.global_variables_initializer()
-    sess = fc.Session(graph=graph)
-    sess.run(init)
-    feed = {xp: x, yp: y}
-    with no_disk_cache():
-        t0 = time.perf_counter()
-        _, lv = sess.run([train, loss], feed)
-        compile_s = time.perf_counter() - t0
-    kernels = flowc_kernels(sess)
-    check = _check(sess.run(wv), sess.run(bv), lv, want)
-    times = measure(lambda: sess.run([train, loss], feed), **timing)
-    note = (f"Session.run([train_op, loss]); compile_s = first step (cold compile of the "
-            f"training program, disk cache off, plus one step), without the one-time LLVM start-up "
-            f"({init_s:.2f} s); {sess.compile_count} compile(s); "
-            f"{sess.options.threads} thread(s) configured")
-    return result(NAME, "flowc", times, check, compile_s=compile_s, kernels=kernels,
-                  note=note)
+    return flowc_train_record(
+        NAME, graph, init, train, loss, {xp: x, yp: y}, wv + bv,
+        lambda vals, lv: _check(vals[:len(wv)], vals[len(wv):], lv, want), timing,
+        first_step="cold compile of the training program, disk cache off, plus one step")
 
 
 def _numpy(ws0, bs0, x, y, want, timing):
@@ -185,28 +144,12 @@ def _jax(ws0, bs0, x, y, want, timing):
                 h = jax.nn.relu(h)
         return -jnp.mean(jnp.sum(jax.nn.log_softmax(h) * yb, axis=1))
 
-    @jax.jit
-    def step(params, xb, yb):
-        lv, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
-        return [(w - LR * gw, b - LR * gb) for (w, b), (gw, gb) in zip(params, grads)], lv
-
     params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in zip(ws0, bs0)]
-    xj, yj = jnp.asarray(x), jnp.asarray(y)
-    t0 = time.perf_counter()
-    new, lv = step(params, xj, yj)
-    jax.block_until_ready(new)
-    compile_s = time.perf_counter() - t0
-    check = _check([np.asarray(w) for w, _ in new], [np.asarray(b) for _, b in new],
-                   float(lv), want)
-    state = [new]
-
-    def call():
-        state[0], _ = step(state[0], xj, yj)
-        jax.block_until_ready(state[0])
-
-    times = measure(call, **timing)
-    return result(NAME, "jax-jit", times, check, compile_s=compile_s,
-                  note=f"jax {jax.__version__}, jit of value_and_grad + update")
+    return jax_train_record(
+        NAME, jax, loss_fn, LR, params, (jnp.asarray(x), jnp.asarray(y)),
+        lambda new, lv: _check([np.asarray(w) for w, _ in new],
+                               [np.asarray(b) for _, b in new], lv, want),
+        timing, note=f"jax {jax.__version__}, jit of value_and_grad + update")
 
 
 def _torch(ws0, bs0, x, y, want, timing):

@@ -24,12 +24,12 @@ from benchlib import (
     flowc_init_s,
     flowc_kernels,
     measure,
+    no_disk_cache,
     numpy_blas_note,
     result,
     skipped,
     try_import,
 )
-from workload_w3 import no_disk_cache
 
 NAME = "W4"
 RTOL, ATOL = 1e-3, 1e-4   # float32 through 32 recurrent steps

@@ -21,11 +21,11 @@ import time
 import numpy as np
 from benchlib import (
     compare,
-    failed,
     flowc_init_s,
     flowc_kernels,
     measure_calls,
     result,
+    run_systems,
     skipped,
     try_import,
 )
@@ -42,13 +42,7 @@ def run(cfg):
                ("flowc-jit", _flowc_jit), ("flowc-jit-out", _flowc_jit_out),
                ("flowc-load", _flowc_load),
                ("ctypes", _ctypes), ("numpy", _numpy), ("jax-jit", _jax)]
-    for system, fn in systems:
-        if not cfg.wants(system):
-            continue
-        try:
-            rec = fn(a, b, want, calls, batches)
-        except Exception as e:  # noqa: BLE001  (a failing peer must not stop the others)
-            rec = failed(NAME, system, e)
+    for rec in run_systems(NAME, cfg, systems, (a, b, want, calls, batches)):
         if rec.get("median_ms") is not None:
             us = rec["median_ms"] * 1e3
             rec["note"] = f"{us:.3g} us/call (median of {batches} batches of {calls} calls)" \

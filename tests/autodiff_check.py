@@ -6,7 +6,7 @@ central difference d/de L(x + e v) matches <grad L(x), v>, where L = sum(out * W
 random fed weight W. `order=2` checks the gradient of L's gradient the same way (the
 gradient graph itself is differentiated). A spec is `(shape, low, high)` or a dict with
 `shape` (None = symbolic dim; `shape=None`: unknown rank), `feed` (the fed shape), `low`,
-`high`, `dtype`.
+`high`, `dtype`. `session(graph, backend)`: the Session of a backend name.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def _weight_placeholder(out):
     return fc.placeholder(out.dtype, dims, name="W")
 
 
-def _session(graph, backend):
+def session(graph, backend):
+    """A Session on `graph` for the backend "llvm" (the default compiled one) or
+    "interpret" (the tests' shared spelling)."""
     config = fc.ConfigProto(backend="interpret") if backend == "interpret" else None
     return fc.Session(graph=graph, config=config)
 
@@ -69,7 +71,7 @@ def check_grads(build, specs, backend, order=1, seed=0):
     rng = np.random.default_rng(seed)
     values = [rng.uniform(s["low"], s["high"], s["feed"]).astype(s["dtype"]) for s in specs]
     eps, rtol, atol = TOLERANCES[specs[0]["dtype"]]
-    with _session(graph, backend) as sess:
+    with session(graph, backend) as sess:
         w_feed = _weight_feeds(sess, graph, specs, xs, weights, values, rng)
         dirs = [rng.standard_normal(v.shape).astype(v.dtype) for v in values]
         fetch = [loss] + [g for g in grads if g is not None]

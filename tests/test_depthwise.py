@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from autodiff_check import check_grads
+from autodiff_check import check_grads, session
 from jax import lax
 
 import compiler as tf
@@ -21,11 +21,6 @@ jax.config.update("jax_enable_x64", True)
 
 BACKENDS = ["llvm", "interpret"]
 RNG = np.random.default_rng(16)
-
-
-def _session(graph, backend):
-    config = tf.ConfigProto(backend="interpret") if backend == "interpret" else None
-    return tf.Session(graph=graph, config=config)
 
 
 def _jax_depthwise(x, w, strides, padding, rate=(1, 1)):
@@ -95,7 +90,7 @@ def test_depthwise_separable_and_patches_match_independent_implementations(backe
         _np_patches(xv, (3, 2), (2, 2), (1, 1), "SAME"),
         _np_patches(xv, (2, 2), (1, 3), (2, 1), "VALID"),
     ]
-    with _session(g, backend) as sess:
+    with session(g, backend) as sess:
         out = sess.run(got, {x: xv})
     for i, (o, w) in enumerate(zip(out, want)):
         assert o.shape == w.shape, (i, o.shape, w.shape)
@@ -121,7 +116,7 @@ def test_depthwise_and_separable_gradients_match_jax_grad(backend):
         z = _jax_depthwise(x, dw, (1, 1), "VALID", (1, 2))
         return (y * y).sum() + jax.numpy.sin(z).sum()
     want = jax.grad(jloss, argnums=(0, 1, 2))(xv, dv, pv)
-    with _session(g, backend) as sess:
+    with session(g, backend) as sess:
         sess.run(tf.global_variables_initializer())
         got = sess.run(grads, {x: xv})
     for o, w in zip(got, want):
@@ -155,7 +150,7 @@ def test_layers_separable_conv2d_variables_and_reuse(backend):
                      "separable_conv2d/pointwise_kernel", "separable_conv2d_1/bias",
                      "separable_conv2d_1/depthwise_kernel",
                      "separable_conv2d_1/pointwise_kernel"]
-    with _session(g, backend) as sess:
+    with session(g, backend) as sess:
         sess.run(tf.global_variables_initializer())
         yv, y2v, z1v, z2v = sess.run([y, y2, z1, z2], {x: xv})
         with g.as_default():

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from autodiff_check import check_grads
+from autodiff_check import check_grads, session
 from jax import lax
 
 import compiler as tf
@@ -23,11 +23,6 @@ jax.config.update("jax_enable_x64", True)
 
 BACKENDS = ["llvm", "interpret"]
 RNG = np.random.default_rng(15)
-
-
-def _session(graph, backend):
-    config = tf.ConfigProto(backend="interpret") if backend == "interpret" else None
-    return tf.Session(graph=graph, config=config)
 
 
 def _window(x, kind, ksize, strides, padding, dilation=None):
@@ -93,7 +88,7 @@ def test_pool_values_match_reduce_window(backend):
         _window(x3, "avg", (1, 3, 1), (1, 1, 1), "SAME"),
         _window(x5, "max", (1, 2, 2, 2, 1), (1,) * 5, "VALID"),
     ]
-    with _session(g, backend) as sess:
+    with session(g, backend) as sess:
         out = sess.run(got, {a: x4, b: x3, c: x5})
     for i, (o, w) in enumerate(zip(out, want)):
         assert o.shape == w.shape, (i, o.shape, w.shape)
@@ -130,7 +125,7 @@ def test_max_pool_gradient_goes_to_the_first_maximum(backend):
         grads = [tf.gradients(pa, a, dya)[0], tf.gradients(pb, b, dyb)[0]]
     dy_a = RNG.standard_normal((1, 2, 2, 2))
     dy_b = RNG.standard_normal((2, 3, 3, 3))
-    with _session(g, backend) as sess:
+    with session(g, backend) as sess:
         ga, gb = sess.run(grads, {a: const, b: ties, dya: dy_a, dyb: dy_b})
     np.testing.assert_allclose(ga, _tf_max_pool_grad(const, 3, 2, dy_a), atol=1e-12)
     np.testing.assert_allclose(gb, _tf_max_pool_grad(ties, 2, 2, dy_b), atol=1e-12)
@@ -155,7 +150,7 @@ def test_pool_gradients_match_jax_grad(backend):
         m = _window(x, "max", (1, 3, 3, 1), (1, 2, 2, 1), "SAME")
         v = _window(x, "avg", (1, 3, 2, 1), (1, 2, 2, 1), "SAME")
         return jnp.sum(m * m * wv) + jnp.sum(v * wv)
-    with _session(g, backend) as sess:
+    with session(g, backend) as sess:
         got = sess.run(grad, {x: xv})
     np.testing.assert_allclose(got, np.asarray(jax.grad(jloss)(xv)), rtol=1e-10, atol=1e-12)
 
@@ -181,7 +176,7 @@ def test_max_pool_with_argmax_is_tfs_flattened_index(backend):
         y, arg = tf.nn.max_pool_with_argmax(x, [1, 2, 2, 1], [1, 2, 2, 1], "SAME")
         _, arg_b = tf.nn.max_pool_with_argmax(x, [1, 3, 3, 1], [1, 1, 2, 1], "VALID",
                                               include_batch_in_index=True)
-    with _session(g, backend) as sess:
+    with session(g, backend) as sess:
         yv, av, bv = sess.run([y, arg, arg_b], {x: xv})
     assert av.dtype == np.int64 and av.shape == yv.shape == (2, 3, 3, 3)
     n, h, w, c = xv.shape

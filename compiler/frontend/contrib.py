@@ -20,6 +20,7 @@ import types
 
 from .control_flow import name_scope
 from .core import constant, convert_to_tensor, known_shape
+from .layers import flatten_rest
 from .manip_ops import reshape, where
 from .math_ops import cast, equal, not_equal
 from .norm_layers import batch_norm
@@ -45,12 +46,7 @@ def flatten(inputs, outputs_collections=None, scope=None):
     static); a rank-1 input becomes [batch, 1]."""
     x = convert_to_tensor(inputs)
     dims = known_shape(x, "flatten")
-    if len(dims) < 1:
-        raise ValueError(f"flatten: inputs must have rank >= 1, got a scalar {x.name!r}")
-    rest = dims[1:]
-    if not all(isinstance(d, int) for d in rest):
-        raise ValueError(f"flatten: the dims after the batch dim must be static, got "
-                         f"{list(dims)} for {x.name!r}")
+    rest = flatten_rest(x, dims)
     with name_scope(scope or "Flatten"):
         out = reshape(x, [dims[0], math.prod(rest)])
     if outputs_collections is not None:

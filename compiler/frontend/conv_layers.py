@@ -20,10 +20,11 @@ The convolutions themselves are compiler/frontend/conv_ops.py's. Nothing here ru
 
 from __future__ import annotations
 
-from .conv_ops import _FORMATS, _backprop_input, _conv, _error, _shape
+from .conv_ops import _backprop_input, _conv, _shape
 from .core import convert_to_tensor, known_shape
 from .init_ops import glorot_uniform_initializer, zeros_initializer
 from .nn import bias_add, relu
+from .padding import FORMATS, channels_first, error
 from .static import is_int_like
 from .variable_scope import get_variable, variable_scope
 from .variables import add_to_collection
@@ -42,14 +43,14 @@ def _tuple(value, n, what, opname):
     else:
         vals = None
     if vals is None or len(vals) != n or not all(is_int_like(v) and v >= 1 for v in vals):
-        raise _error(ValueError, opname, f"{what} must be a positive int or {n} of them, got "
-                                         f"{value!r}")
+        raise error(ValueError, opname, f"{what} must be a positive int or {n} of them, got "
+                                        f"{value!r}")
     return tuple(int(v) for v in vals)
 
 
 def _padding(padding, opname):
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-        raise _error(ValueError, opname, f"padding must be 'valid' or 'same', got {padding!r}")
+        raise error(ValueError, opname, f"padding must be 'valid' or 'same', got {padding!r}")
     return padding.upper()
 
 
@@ -58,12 +59,12 @@ def _input(inputs, nsp, first, opname):
     x = convert_to_tensor(inputs)
     dims = known_shape(x, opname)
     if len(dims) != nsp + 2:
-        raise _error(ValueError, opname, f"the input {x.name!r} must be {nsp + 2}-D, got "
-                                         f"shape {_shape(x)}")
+        raise error(ValueError, opname, f"the input {x.name!r} must be {nsp + 2}-D, got "
+                                        f"shape {_shape(x)}")
     channels = dims[1] if first else dims[-1]
     if not isinstance(channels, int):
-        raise _error(ValueError, opname, f"the channel dimension of the input {x.name!r} "
-                                         f"{_shape(x)} must be known when the graph is built")
+        raise error(ValueError, opname, f"the channel dimension of the input {x.name!r} "
+                                        f"{_shape(x)} must be known when the graph is built")
     return x, dims, channels
 
 
@@ -88,15 +89,15 @@ class _Conv:
         if kwargs:
             raise TypeError(f"{opname}: unexpected arguments {sorted(kwargs)}")
         if data_format not in _LAYER_FORMATS:
-            raise _error(ValueError, opname, f"data_format must be 'channels_last' or "
-                                             f"'channels_first', got {data_format!r}")
+            raise error(ValueError, opname, f"data_format must be 'channels_last' or "
+                                            f"'channels_first', got {data_format!r}")
         n = self._nsp
         self.filters = int(filters)
         self.kernel_size = _tuple(kernel_size, n, "kernel_size", opname)
         self.strides = _tuple(strides, n, "strides", opname)
         self.dilation_rate = _tuple(dilation_rate, n, "dilation_rate", opname)
         if self._transpose and self.dilation_rate != (1,) * n:
-            raise _error(ValueError, opname, "dilation_rate must be 1 for a transposed conv")
+            raise error(ValueError, opname, "dilation_rate must be 1 for a transposed conv")
         self.padding = _padding(padding, opname)
         self.data_format = data_format
         self.activation, self.use_bias, self.trainable = activation, use_bias, trainable
@@ -147,7 +148,7 @@ class _Conv:
                                      regularizer=self._reg[1], trainable=self.trainable)
 
     def _call(self, x, dims, first):
-        fmt = _FORMATS[self._nsp][int(first)]
+        fmt = FORMATS[self._nsp][int(first)]
         opname = f"Conv{self._nsp}D"
         if self._transpose:
             spatial = dims[2:] if first else dims[1:-1]
@@ -254,15 +255,6 @@ conv3d_transpose = _functional_transpose(Conv3DTranspose)
 
 
 # tf.contrib.layers ------------------------------------------------------------------------
-def _contrib_format(data_format, nsp, opname):
-    if data_format is None or data_format == _FORMATS[nsp][0]:
-        return False
-    if data_format == _FORMATS[nsp][1]:
-        return True
-    raise _error(ValueError, opname, f"data_format must be {_FORMATS[nsp][0]!r} or "
-                                     f"{_FORMATS[nsp][1]!r}, got {data_format!r}")
-
-
 def _collect(keys, value, kind):
     """TF1 contrib's `variables_collections` / `outputs_collections`: a name, a list, or
     (for variables) a dict by kind ("weights", "biases")."""
@@ -311,7 +303,7 @@ def convolution2d(inputs, num_outputs, kernel_size, stride=1, padding="SAME", da
     """TF1's `tf.contrib.layers.conv2d` (also spelled `convolution2d`): an NHWC/NCHW conv
     with variables `Conv/weights` [KH, KW, C, num_outputs] and `Conv/biases`."""
     opname = "Conv"
-    first = _contrib_format(data_format, 2, opname)
+    first = channels_first(data_format, 2, opname)
     with variable_scope(scope, default_name="Conv", values=[inputs], reuse=reuse):
         x, _, channels = _input(inputs, 2, first, opname)
         kernel_size = _tuple(kernel_size, 2, "kernel_size", opname)
@@ -320,7 +312,7 @@ def convolution2d(inputs, num_outputs, kernel_size, stride=1, padding="SAME", da
             weights_regularizer, biases_initializer, biases_regularizer,
             normalizer_fn is None and biases_initializer is not None, variables_collections,
             trainable)
-        fmt = _FORMATS[2][int(first)]
+        fmt = FORMATS[2][int(first)]
         y = _conv(x, weights, 2, _tuple(stride, 2, "stride", opname), _padding(padding, opname),
                   _tuple(rate, 2, "rate", opname), fmt, None, "Conv2D")
         return _contrib_finish(y, biases, fmt, first, activation_fn, normalizer_fn,
@@ -336,7 +328,7 @@ def contrib_conv2d_transpose(inputs, num_outputs, kernel_size, stride=1, padding
     """TF1's `tf.contrib.layers.conv2d_transpose`: variables `Conv2d_transpose/weights`
     [KH, KW, num_outputs, C] and `Conv2d_transpose/biases`; Keras's output extents."""
     opname = "Conv2d_transpose"
-    first = _contrib_format(data_format, 2, opname)
+    first = channels_first(data_format, 2, opname)
     with variable_scope(scope, default_name="Conv2d_transpose", values=[inputs], reuse=reuse):
         x, dims, channels = _input(inputs, 2, first, opname)
         kernel_size = _tuple(kernel_size, 2, "kernel_size", opname)
@@ -350,7 +342,7 @@ def contrib_conv2d_transpose(inputs, num_outputs, kernel_size, stride=1, padding
         spatial = dims[2:] if first else dims[1:-1]
         out = [_deconv_length(s, k, st, pad) for s, k, st in zip(spatial, kernel_size, strides)]
         shape = [dims[0], num_outputs] + out if first else [dims[0]] + out + [num_outputs]
-        fmt = _FORMATS[2][int(first)]
+        fmt = FORMATS[2][int(first)]
         y = _backprop_input(shape, weights, x, 2, strides, pad, 1, fmt, None,
                             "conv2d_transpose", "output_shape")
         return _contrib_finish(y, biases, fmt, first, activation_fn, normalizer_fn,

@@ -4,7 +4,8 @@
 movement ops.
 
 The primitive is channels-last: x [N, *S, C], filter [*K, C, C_out], with explicit
-(lo, hi) padding per spatial axis. Here TF's spellings become its attrs:
+(lo, hi) padding per spatial axis. Here TF's spellings become its attrs, by the rules
+of compiler/frontend/padding.py that every windowed op shares:
 
 - `padding="VALID"` is no padding; `"SAME"` is TF's asymmetric rule per spatial axis,
   total = max((ceil(S/s) - 1) * s + (K-1)*d + 1 - S, 0), lo = total // 2, hi = total - lo
@@ -26,20 +27,18 @@ with their shapes. Nothing here runs a graph.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from ..ops.conv import conv_out_size
 from .core import _is_tensor_like, convert_to_tensor, known_shape, make, op_scope
-from .graph import user_location
+from .padding import (
+    FORMATS,
+    channels_first,
+    error,
+    from_channels_last,
+    padding_pairs,
+    sequence,
+    to_channels_last,
+)
 from .static import is_int_like, static_dims
-
-_FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
-
-
-def _error(cls, opname, msg):
-    return cls(f"{opname} at {user_location()}: {msg}")
 
 
 def _shape(t):
@@ -101,87 +100,6 @@ def conv_filter_gradient(x, g, w_shape, attrs, name=None):
     return make("transpose", [out], name=name, perm=spatial + (0, nsp + 1))
 
 
-# TF's spellings -> the primitive's attrs -------------------------------------------------
-def channels_first(data_format, nsp, opname) -> bool:
-    """True for "NCW"/"NCHW"/"NCDHW"; None or the channels-last name is False."""
-    last, first = _FORMATS[nsp]
-    if data_format is None or data_format == last:
-        return False
-    if data_format == first:
-        return True
-    raise _error(ValueError, opname, f"data_format must be {last!r} or {first!r}, got "
-                                     f"{data_format!r}")
-
-
-def _sequence(value, nsp, first, what, opname):
-    """TF's `_get_sequence`: an int or 1, nsp or nsp + 2 ints -> nsp positive ints."""
-    if value is None:
-        raise _error(TypeError, opname, f"{what} is required")
-    if is_int_like(value):
-        vals = [int(value)]
-    elif isinstance(value, (list, tuple, np.ndarray)):
-        vals = [int(v) for v in value]
-    else:
-        vals = []
-    if len(vals) == nsp + 2:
-        outer = (vals[0], vals[1]) if first else (vals[0], vals[-1])
-        if outer != (1, 1):
-            raise _error(ValueError, opname, f"{what} {list(value)} must be 1 in the batch "
-                                             f"and channel dimensions")
-        vals = vals[2:] if first else vals[1:-1]
-    elif len(vals) == 1:
-        vals = vals * nsp
-    elif len(vals) != nsp:
-        raise _error(ValueError, opname, f"{what} must be an int or a list of 1, {nsp} or "
-                                         f"{nsp + 2} ints, got {value!r}")
-    if any(v < 1 for v in vals):
-        raise _error(ValueError, opname, f"{what} must be positive, got {value!r}")
-    return tuple(vals)
-
-
-def same_padding(size, k, stride, dilation):
-    """TF's SAME padding of one spatial axis as (lo, hi): the extra element goes after."""
-    total = max((math.ceil(size / stride) - 1) * stride + (k - 1) * dilation + 1 - size, 0)
-    return (total // 2, total - total // 2)
-
-
-def padding_pairs(padding, spatial, window, strides, dilations, first, opname):
-    """"SAME", "VALID" or TF 1.15's explicit [[0, 0], [lo, hi], ..., [0, 0]] -> one
-    (lo, hi) per spatial axis."""
-    nsp = len(spatial)
-    if padding == "VALID":
-        return ((0, 0),) * nsp
-    if padding == "SAME":
-        return tuple(same_padding(spatial[i], window[i], strides[i], dilations[i])
-                     for i in range(nsp))
-    if isinstance(padding, (list, tuple)) and len(padding) == nsp + 2 and all(
-            isinstance(p, (list, tuple)) and len(p) == 2 for p in padding):
-        pairs = [(int(lo), int(hi)) for lo, hi in padding]
-        outer = (pairs[0], pairs[1]) if first else (pairs[0], pairs[-1])
-        inner = pairs[2:] if first else pairs[1:-1]
-        if outer != ((0, 0), (0, 0)) or any(v < 0 for p in inner for v in p):
-            raise _error(ValueError, opname, f"explicit padding {padding!r} must be "
-                                             f"non-negative and (0, 0) on the batch and "
-                                             f"channel dimensions")
-        return tuple(inner)
-    raise _error(ValueError, opname, f"padding must be 'SAME', 'VALID' or a list of "
-                                     f"{nsp + 2} (lo, hi) pairs, got {padding!r}")
-
-
-def _to_last(x, first):
-    if not first:
-        return x
-    r = x.shape.ndims
-    return make("transpose", [x], perm=(0,) + tuple(range(2, r)) + (1,))
-
-
-def _to_first(y, first, name):
-    if not first:
-        return y
-    r = y.shape.ndims
-    return make("transpose", [y], name=name, perm=(0, r - 1) + tuple(range(1, r - 1)))
-
-
 def _operands(x, w, nsp, opname, what=("input", "filter")):
     """Tensors of rank nsp + 2 with the same float dtype (a non-tensor filter takes the
     input's dtype)."""
@@ -190,50 +108,57 @@ def _operands(x, w, nsp, opname, what=("input", "filter")):
     for t, role in zip((x, w), what):
         shape = known_shape(t, opname)
         if len(shape) != nsp + 2:
-            raise _error(ValueError, opname, f"the {role} {t.name!r} must be {nsp + 2}-D, got "
-                                             f"shape {_shape(t)}")
+            raise error(ValueError, opname, f"the {role} {t.name!r} must be {nsp + 2}-D, got "
+                                            f"shape {_shape(t)}")
     if x.dtype is not w.dtype or not x.dtype.is_float:
-        raise _error(TypeError, opname, f"the {what[0]} {x.name!r} ({x.dtype.name}) and the "
-                                        f"{what[1]} {w.name!r} ({w.dtype.name}) must have "
-                                        f"the same float dtype")
+        raise error(TypeError, opname, f"the {what[0]} {x.name!r} ({x.dtype.name}) and the "
+                                       f"{what[1]} {w.name!r} ({w.dtype.name}) must have "
+                                       f"the same float dtype")
     return x, w
 
 
 def _static_dims(dims, t, role, opname):
     if not all(isinstance(d, int) for d in dims):
-        raise _error(ValueError, opname, f"the {role} {t.name!r} {_shape(t)} must have "
-                                         f"spatial and channel extents known when the graph "
-                                         f"is built")
+        raise error(ValueError, opname, f"the {role} {t.name!r} {_shape(t)} must have "
+                                        f"spatial and channel extents known when the graph "
+                                        f"is built")
     return tuple(dims)
+
+
+def _format_args(data_format, strides, dilations, nsp, opname):
+    """(first, strides, dilations) of a tf.nn conv: whether the user's format is
+    channels-first, and its strides and dilations (None: 1) as nsp ints."""
+    first = channels_first(data_format, nsp, opname)
+    strides = sequence(strides, nsp, first, "strides", opname)
+    dilations = sequence(1 if dilations is None else dilations, nsp, first, "dilations",
+                         opname)
+    return first, strides, dilations
 
 
 def _conv(x, w, nsp, strides, padding, dilations, data_format, name, opname):
     """The forward convolution every tf.nn conv shares: NC... transposed around it."""
     x, w = _operands(x, w, nsp, opname)
-    first = channels_first(data_format, nsp, opname)
-    strides = _sequence(strides, nsp, first, "strides", opname)
-    dilations = _sequence(1 if dilations is None else dilations, nsp, first, "dilations",
-                          opname)
+    first, strides, dilations = _format_args(data_format, strides, dilations, nsp, opname)
     with op_scope(name, opname, [x]) as scope:
-        xl = _to_last(x, first)
+        xl = to_channels_last(x, first)
         spatial = _static_dims(xl.shape[1:], x, "input", opname)
         window = _static_dims(w.shape, w, "filter", opname)
         if spatial[-1] != window[-2]:
-            raise _error(ValueError, opname, f"the input {x.name!r} {_shape(x)} has "
-                                             f"{spatial[-1]} channels but the filter "
-                                             f"{w.name!r} {_shape(w)} expects "
-                                             f"{window[-2]}")
+            raise error(ValueError, opname, f"the input {x.name!r} {_shape(x)} has "
+                                            f"{spatial[-1]} channels but the filter "
+                                            f"{w.name!r} {_shape(w)} expects "
+                                            f"{window[-2]}")
         for i in range(nsp):
             if _dilated(window[i], dilations[i]) > spatial[i] and padding == "VALID":
-                raise _error(ValueError, opname, f"the input {x.name!r} {_shape(x)} is "
-                                                 f"smaller than the filter {w.name!r} "
-                                                 f"{_shape(w)} (dilations "
-                                                 f"{list(dilations)}) with VALID padding")
+                raise error(ValueError, opname, f"the input {x.name!r} {_shape(x)} is "
+                                                f"smaller than the filter {w.name!r} "
+                                                f"{_shape(w)} (dilations "
+                                                f"{list(dilations)}) with VALID padding")
         pads = padding_pairs(padding, spatial[:-1], window[:-2], strides, dilations, first,
                              opname)
         y = make("conv", [xl, w], name=None if first else scope, strides=strides,
                  padding=pads, lhs_dilation=(1,) * nsp, rhs_dilation=dilations)
-        return _to_first(y, first, scope)
+        return from_channels_last(y, first, scope)
 
 
 # tf.nn -----------------------------------------------------------------------------------
@@ -267,9 +192,9 @@ def convolution(input, filter=None, padding=None, strides=None, dilation_rate=No
     `dilation_rate` (n ints or one int), padding "SAME"/"VALID"."""
     x = convert_to_tensor(input)
     nsp = len(known_shape(x, "convolution")) - 2
-    if nsp not in _FORMATS:
-        raise _error(ValueError, "convolution", f"the input {x.name!r} must have 1 to 3 "
-                                                f"spatial dims, got shape {_shape(x)}")
+    if nsp not in FORMATS:
+        raise error(ValueError, "convolution", f"the input {x.name!r} must have 1 to 3 "
+                                               f"spatial dims, got shape {_shape(x)}")
     rate = dilation_rate if dilations is None else dilations
     return _conv(x, _either(filter, filters, "convolution"), nsp,
                  1 if strides is None else strides, padding, rate, data_format, name,
@@ -279,15 +204,15 @@ def convolution(input, filter=None, padding=None, strides=None, dilation_rate=No
 def atrous_conv2d(value, filters, rate, padding, name=None):
     """TF1's `tf.nn.atrous_conv2d`: a stride-1 NHWC conv2d with dilation `rate`."""
     if not is_int_like(rate) or rate < 1:
-        raise _error(ValueError, "atrous_conv2d", f"rate must be a positive int, got {rate!r}")
+        raise error(ValueError, "atrous_conv2d", f"rate must be a positive int, got {rate!r}")
     return _conv(value, filters, 2, 1, padding, int(rate), "NHWC", name, "atrous_conv2d")
 
 
 def _either(a, b, opname, names=("filter", "filters")):
     if a is not None and b is not None:
-        raise _error(ValueError, opname, f"give only one of {names[0]}= and {names[1]}=")
+        raise error(ValueError, opname, f"give only one of {names[0]}= and {names[1]}=")
     if a is None and b is None:
-        raise _error(TypeError, opname, f"{names[0]} is required")
+        raise error(TypeError, opname, f"{names[0]} is required")
     return a if a is not None else b
 
 
@@ -315,81 +240,76 @@ def _sizes(sizes, nsp, first, role, opname):
     symbolic or run-time) -> channels-last order (batch, *spatial, channels)."""
     vals = _partial_dims(convert_to_tensor(sizes)) if _is_tensor_like(sizes) else list(sizes)
     if vals is None or len(vals) != nsp + 2:
-        raise _error(ValueError, opname, f"{role} must be {nsp + 2} dims known when the "
-                                         f"graph is built (the batch may come from "
-                                         f"tf.shape), got {sizes!r}")
+        raise error(ValueError, opname, f"{role} must be {nsp + 2} dims known when the "
+                                        f"graph is built (the batch may come from "
+                                        f"tf.shape), got {sizes!r}")
     if first:
         vals = [vals[0]] + list(vals[2:]) + [vals[1]]
     if not all(is_int_like(v) for v in vals[1:]):
-        raise _error(ValueError, opname, f"the spatial and channel entries of {role} must be "
-                                         f"known when the graph is built, got {vals}")
+        raise error(ValueError, opname, f"the spatial and channel entries of {role} must be "
+                                        f"known when the graph is built, got {vals}")
     return (vals[0],) + tuple(int(v) for v in vals[1:])
 
 
-def _check_out(dims, x_shape, window, attrs, dy, opname):
-    """The forward conv of an input `x_shape` must give the spatial extents `dims`."""
+def _gradient_attrs(x_shape, window, strides, padding, dilations, first, dy, dims, opname):
+    """The attrs of the forward conv of an input `x_shape` with a filter `window` (both
+    channels last; the batch may be None), which must give the spatial extents `dims` of
+    the gradient `dy`."""
+    pads = padding_pairs(padding, x_shape[1:-1], window[:-2], strides, dilations, first,
+                         opname)
+    attrs = dict(strides=strides, padding=pads, lhs_dilation=(1,) * len(strides),
+                 rhs_dilation=dilations)
     want = [conv_out_size(x_shape[1 + i], window[i], attrs["strides"][i], attrs["padding"][i],
                           1, attrs["rhs_dilation"][i]) for i in range(len(dims))]
     if list(dims) != want:
-        raise _error(ValueError, opname, f"a conv of an input {_dims(x_shape)} (channels last) "
-                                         f"with this filter, strides and padding has spatial "
-                                         f"extents {want}, but {dy.name!r} has "
-                                         f"{_shape(dy)}")
+        raise error(ValueError, opname, f"a conv of an input {_dims(x_shape)} (channels last) "
+                                        f"with this filter, strides and padding has spatial "
+                                        f"extents {want}, but {dy.name!r} has "
+                                        f"{_shape(dy)}")
+    return attrs
 
 
 def _backprop_input(sizes, w, dy, nsp, strides, padding, dilations, data_format, name, opname,
                     role="input_sizes"):
     dy, w = _operands(dy, w, nsp, opname, ("value", "filter"))
-    first = channels_first(data_format, nsp, opname)
-    strides = _sequence(strides, nsp, first, "strides", opname)
-    dilations = _sequence(1 if dilations is None else dilations, nsp, first, "dilations",
-                          opname)
+    first, strides, dilations = _format_args(data_format, strides, dilations, nsp, opname)
     x_shape = _sizes(sizes, nsp, first, role, opname)
     with op_scope(name, opname, [dy]) as scope:
-        gl = _to_last(dy, first)
+        gl = to_channels_last(dy, first)
         window = _static_dims(w.shape, w, "filter", opname)
         g_dims = _static_dims(gl.shape[1:], dy, "value", opname)
         if window[-2] != x_shape[-1] or window[-1] != g_dims[-1]:
-            raise _error(ValueError, opname, f"the filter {w.name!r} {_shape(w)} maps "
-                                             f"{window[-2]} channels to {window[-1]}, but "
-                                             f"{role} has {x_shape[-1]} channels and the "
-                                             f"value {dy.name!r} {_shape(dy)} has "
-                                             f"{g_dims[-1]}")
+            raise error(ValueError, opname, f"the filter {w.name!r} {_shape(w)} maps "
+                                            f"{window[-2]} channels to {window[-1]}, but "
+                                            f"{role} has {x_shape[-1]} channels and the "
+                                            f"value {dy.name!r} {_shape(dy)} has "
+                                            f"{g_dims[-1]}")
         batch = gl.shape[0]
         if is_int_like(x_shape[0]) and isinstance(batch, int) and x_shape[0] != batch:
-            raise _error(ValueError, opname, f"{role} has batch {x_shape[0]} but the value "
-                                             f"{dy.name!r} has {_shape(dy)}")
-        pads = padding_pairs(padding, x_shape[1:-1], window[:-2], strides, dilations, first,
-                             opname)
-        attrs = dict(strides=strides, padding=pads, lhs_dilation=(1,) * nsp,
-                     rhs_dilation=dilations)
-        _check_out(g_dims[:-1], x_shape, window, attrs, dy, opname)
+            raise error(ValueError, opname, f"{role} has batch {x_shape[0]} but the value "
+                                            f"{dy.name!r} has {_shape(dy)}")
+        attrs = _gradient_attrs(x_shape, window, strides, padding, dilations, first, dy,
+                                g_dims[:-1], opname)
         y = conv_input_gradient(gl, w, x_shape, attrs, name=None if first else scope)
-        return _to_first(y, first, scope)
+        return from_channels_last(y, first, scope)
 
 
 def _backprop_filter(x, sizes, dy, nsp, strides, padding, dilations, data_format, name,
                      opname):
     x, dy = _operands(x, dy, nsp, opname, ("input", "out_backprop"))
-    first = channels_first(data_format, nsp, opname)
-    strides = _sequence(strides, nsp, first, "strides", opname)
-    dilations = _sequence(1 if dilations is None else dilations, nsp, first, "dilations",
-                          opname)
+    first, strides, dilations = _format_args(data_format, strides, dilations, nsp, opname)
     w_shape = _sizes(sizes, nsp, False, "filter_sizes", opname)
     with op_scope(name, opname, [x]) as scope:
-        xl, gl = _to_last(x, first), _to_last(dy, first)
+        xl, gl = to_channels_last(x, first), to_channels_last(dy, first)
         spatial = _static_dims(xl.shape[1:], x, "input", opname)
         g_dims = _static_dims(gl.shape[1:], dy, "out_backprop", opname)
         if spatial[-1] != w_shape[-2] or g_dims[-1] != w_shape[-1]:
-            raise _error(ValueError, opname, f"filter_sizes {list(w_shape)} must map the "
-                                             f"{spatial[-1]} channels of {x.name!r} "
-                                             f"{_shape(x)} to the {g_dims[-1]} of "
-                                             f"{dy.name!r} {_shape(dy)}")
-        pads = padding_pairs(padding, spatial[:-1], w_shape[:-2], strides, dilations, first,
-                             opname)
-        attrs = dict(strides=strides, padding=pads, lhs_dilation=(1,) * nsp,
-                     rhs_dilation=dilations)
-        _check_out(g_dims[:-1], (None,) + spatial, w_shape, attrs, dy, opname)
+            raise error(ValueError, opname, f"filter_sizes {list(w_shape)} must map the "
+                                            f"{spatial[-1]} channels of {x.name!r} "
+                                            f"{_shape(x)} to the {g_dims[-1]} of "
+                                            f"{dy.name!r} {_shape(dy)}")
+        attrs = _gradient_attrs((None,) + spatial, w_shape, strides, padding, dilations,
+                                first, dy, g_dims[:-1], opname)
         return conv_filter_gradient(xl, gl, w_shape, attrs, name=scope)
 
 
@@ -408,8 +328,8 @@ def atrous_conv2d_transpose(value, filters, output_shape, rate, padding, name=No
     """TF1's `tf.nn.atrous_conv2d_transpose`: conv2d_transpose with stride 1 and dilation
     `rate` (NHWC)."""
     if not is_int_like(rate) or rate < 1:
-        raise _error(ValueError, "atrous_conv2d_transpose", f"rate must be a positive int, "
-                                                            f"got {rate!r}")
+        raise error(ValueError, "atrous_conv2d_transpose", f"rate must be a positive int, "
+                                                           f"got {rate!r}")
     return _backprop_input(output_shape, filters, value, 2, 1, padding, int(rate), "NHWC",
                            name, "atrous_conv2d_transpose", "output_shape")
 

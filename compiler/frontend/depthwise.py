@@ -26,25 +26,26 @@ from ..ops.window import window_out_sizes
 from .core import convert_to_tensor, known_shape, make, op_scope
 from .deferred import deferred
 from .padding import (
-    channels_last,
+    channels_first,
     error,
     from_channels_last,
-    spatial_list,
+    padding_pairs,
+    sequence,
     to_channels_last,
-    window_padding,
 )
 
 
-def _rates(rate, dilations, last, op):
+def _rates(rate, dilations, first, op):
     if rate is not None and dilations is not None:
         raise error(ValueError, op, "give rate or dilations, not both")
     if dilations is not None:
-        return spatial_list(dilations, 2, last, "dilations", op)
-    return spatial_list(1 if rate is None else rate, 2, last, "rate", op)
+        return sequence(dilations, 2, first, "dilations", op)
+    return sequence(1 if rate is None else rate, 2, first, "rate", op)
 
 
-def _depthwise(x, filt, steps, rates, padding, last, op, name=None):
-    """x [N, H, W, C] (channels last; `last`: the user's format was) -> [N, OH, OW, C * M]."""
+def _depthwise(x, filt, steps, rates, padding, first, op, name=None):
+    """x [N, H, W, C] (channels last; `first`: the user's format was channels-first) ->
+    [N, OH, OW, C * M]."""
     shape, fshape = known_shape(x, op), known_shape(filt, op)
     if len(shape) != 4 or len(fshape) != 4:
         raise error(ValueError, op, f"needs a 4-D input and a 4-D filter [KH, KW, C, M], "
@@ -63,7 +64,8 @@ def _depthwise(x, filt, steps, rates, padding, last, op, name=None):
     if any(r != 1 for r in rates) and any(s != 1 for s in steps):
         raise error(ValueError, op, f"strides {list(steps)} must be 1 when the rate "
                                     f"{list(rates)} is not (TF1)")
-    pads = window_padding(padding, shape[1:3], (kh, kw), steps, rates, last, op)
+    pads = padding_pairs(padding, shape[1:3], (kh, kw), steps, rates, first, op,
+                         any_case=True)
     attrs = {"window": (kh, kw), "strides": steps, "padding": pads, "rhs_dilation": rates}
     oh, ow = window_out_sizes(shape[1:3], attrs)
     if oh < 1 or ow < 1:
@@ -122,12 +124,12 @@ def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None,  # n
     filters, output channel c * M + m."""
     with op_scope(name, "depthwise", [input, filter]) as scope:
         x, f = convert_to_tensor(input), convert_to_tensor(filter)
-        last = channels_last(data_format, 2, "depthwise_conv2d")
-        steps = spatial_list(strides, 2, last, "strides", "depthwise_conv2d")
-        rates = _rates(rate, dilations, last, "depthwise_conv2d")
-        y = _depthwise(to_channels_last(x, last, 2), f, steps, rates, padding, last,
-                       "depthwise_conv2d", name=scope if last else None)
-        return from_channels_last(y, last, 2, name=scope)
+        first = channels_first(data_format, 2, "depthwise_conv2d")
+        steps = sequence(strides, 2, first, "strides", "depthwise_conv2d")
+        rates = _rates(rate, dilations, first, "depthwise_conv2d")
+        y = _depthwise(to_channels_last(x, first), f, steps, rates, padding, first,
+                       "depthwise_conv2d", name=None if first else scope)
+        return from_channels_last(y, first, name=scope)
 
 
 def depthwise_conv2d_native(input, filter, strides, padding, data_format="NHWC",  # noqa: A002
@@ -147,14 +149,14 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
         x = convert_to_tensor(input)
         dw, pw = convert_to_tensor(depthwise_filter), convert_to_tensor(pointwise_filter)
         op = "separable_conv2d"
-        last = channels_last(data_format, 2, op)
-        steps = spatial_list(strides, 2, last, "strides", op)
-        rates = _rates(rate, dilations, last, op)
-        d = _depthwise(to_channels_last(x, last, 2), dw, steps, rates, padding, last, op)
+        first = channels_first(data_format, 2, op)
+        steps = sequence(strides, 2, first, "strides", op)
+        rates = _rates(rate, dilations, first, op)
+        d = _depthwise(to_channels_last(x, first), dw, steps, rates, padding, first, op)
         pshape, dshape = known_shape(pw, op), known_shape(d, op)
         if len(pshape) != 4 or tuple(pshape[:2]) != (1, 1) or pshape[2] != dshape[-1]:
             raise error(ValueError, op, f"pointwise_filter must be [1, 1, {dshape[-1]}, out], got "
                              f"{list(pshape)}")
         y = make("conv", [d, pw], strides=(1, 1), padding=((0, 0), (0, 0)),
-                 lhs_dilation=(1, 1), rhs_dilation=(1, 1), name=scope if last else None)
-        return from_channels_last(y, last, 2, name=scope)
+                 lhs_dilation=(1, 1), rhs_dilation=(1, 1), name=None if first else scope)
+        return from_channels_last(y, first, name=scope)

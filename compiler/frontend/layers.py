@@ -91,6 +91,18 @@ def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=
         return nn_dropout(x, rate=applied, noise_shape=noise_shape, seed=seed)
 
 
+def flatten_rest(x, dims):
+    """The dims after the batch dim of `x` (`dims`: its shape), which a flatten (tf.layers'
+    and contrib's) collapses into one: they must be static, and x at least a vector."""
+    if len(dims) < 1:
+        raise ValueError(f"flatten: inputs must have rank >= 1, got a scalar {x.name!r}")
+    rest = dims[1:]
+    if not all(isinstance(d, int) for d in rest):
+        raise ValueError(f"flatten: the dims after the batch dim must be static, got "
+                         f"{list(dims)} for {x.name!r}")
+    return rest
+
+
 def flatten(inputs, name=None, data_format="channels_last"):
     """TF1's `tf.layers.flatten`: [batch, ...] -> [batch, prod(...)] (the dims after the
     batch dim must be static; the batch dim may be symbolic). With
@@ -101,12 +113,7 @@ def flatten(inputs, name=None, data_format="channels_last"):
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(f"flatten: data_format must be 'channels_last' or "
                          f"'channels_first', got {data_format!r}")
-    if len(dims) < 1:
-        raise ValueError(f"flatten: inputs must have rank >= 1, got a scalar {x.name!r}")
-    rest = dims[1:]
-    if not all(isinstance(d, int) for d in rest):
-        raise ValueError(f"flatten: the dims after the batch dim must be static, got "
-                         f"{list(dims)} for {x.name!r}")
+    rest = flatten_rest(x, dims)
     with op_scope(name, "flatten", [x]) as scope:
         if data_format == "channels_first" and len(dims) >= 3:
             x = transpose(x, [0] + list(range(2, len(dims))) + [1])

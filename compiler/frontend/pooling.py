@@ -32,32 +32,33 @@ from ..ops.window import window_out_sizes
 from .core import constant, convert_to_tensor, known_shape, make, op_scope
 from .deferred import deferred
 from .padding import (
-    channels_last,
+    channels_first,
     error,
     from_channels_last,
-    spatial_list,
+    padding_pairs,
+    sequence,
     to_channels_last,
-    window_padding,
 )
 
 
 def _prepare(value, nsp, ksize, strides, dilations, padding, data_format, op):
-    """(x in channels-last layout, last, window attrs) of a pooling call."""
+    """(x in channels-last layout, first (the user's format is channels-first), window
+    attrs) of a pooling call."""
     x = convert_to_tensor(value)
     shape = known_shape(x, op)
     if len(shape) != nsp + 2:
         raise error(ValueError, op, f"input {x.name!r} must have rank {nsp + 2} ([batch, "
                          f"{nsp} spatial axes, channels]), got shape {list(shape)}")
-    last = channels_last(data_format, nsp, op)
-    window = spatial_list(ksize, nsp, last, "ksize", op)
-    steps = spatial_list(strides, nsp, last, "strides", op)
-    rates = spatial_list(dilations, nsp, last, "dilations", op)
-    x = to_channels_last(x, last, nsp)
+    first = channels_first(data_format, nsp, op)
+    window = sequence(ksize, nsp, first, "ksize", op)
+    steps = sequence(strides, nsp, first, "strides", op)
+    rates = sequence(dilations, nsp, first, "dilations", op)
+    x = to_channels_last(x, first)
     spatial = list(known_shape(x, op)[1:-1])
     if not all(isinstance(s, int) for s in spatial):
         raise error(ValueError, op, f"the spatial extents of {list(shape)} must be known when "
                          f"the graph is built")
-    pads = window_padding(padding, spatial, window, steps, rates, last, op)
+    pads = padding_pairs(padding, spatial, window, steps, rates, first, op, any_case=True)
     attrs = {"window": window, "strides": steps, "padding": pads, "rhs_dilation": rates}
     out = window_out_sizes(spatial, attrs)
     for i, o in enumerate(out):
@@ -65,7 +66,7 @@ def _prepare(value, nsp, ksize, strides, dilations, padding, data_format, op):
             raise error(ValueError, op, f"the window {list(window)} (dilations {list(rates)}) "
                              f"does not fit spatial axis {i} of the input {list(shape)} "
                              f"under padding {padding!r}")
-    return x, last, attrs
+    return x, first, attrs
 
 
 def _max_window(x, attrs, name=None):
@@ -194,11 +195,11 @@ def _avg_grad(attrs, x, y, g):
 def _pool(kind, value, nsp, ksize, strides, padding, data_format, name, default,
           dilations=1):
     with op_scope(name, default, [value]) as scope:
-        x, last, attrs = _prepare(value, nsp, ksize, strides, dilations, padding,
+        x, first, attrs = _prepare(value, nsp, ksize, strides, dilations, padding,
                                   data_format, default)
         window = _max_window if kind == "MAX" else _avg_window
-        y = window(x, attrs, name=scope if last else None)
-        return from_channels_last(y, last, nsp, name=scope)
+        y = window(x, attrs, name=None if first else scope)
+        return from_channels_last(y, first, name=scope)
 
 
 def max_pool(value, ksize, strides, padding, data_format="NHWC", name=None, input=None):  # noqa: A002

@@ -21,18 +21,16 @@ from .core import convert_to_tensor, known_shape
 from .depthwise import separable_conv2d as nn_separable_conv2d
 from .init_ops import glorot_uniform_initializer, zeros_initializer
 from .nn import bias_add
-from .padding import error
+from .padding import FORMATS, error
 from .pooling import _pool
 from .variable_scope import get_variable, variable_scope
-
-_FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
 
 
 def _format(data_format, nsp, op):
     if data_format in (None, "channels_last"):
-        return _FORMATS[nsp][0]
+        return FORMATS[nsp][0]
     if data_format == "channels_first":
-        return _FORMATS[nsp][1]
+        return FORMATS[nsp][1]
     raise error(ValueError, op, f"data_format must be 'channels_last' or 'channels_first', "
                                 f"got {data_format!r}")
 
@@ -42,44 +40,6 @@ def _pool_layer(kind, nsp, inputs, pool_size, strides, padding, data_format, nam
     op_name = "MaxPool" if kind == "MAX" else "AvgPool"
     with name_scope(name or default):
         return _pool(kind, inputs, nsp, pool_size, strides, padding, fmt, op_name, op_name)
-
-
-def max_pooling1d(inputs, pool_size, strides, padding="valid", data_format="channels_last",
-                  name=None):
-    return _pool_layer("MAX", 1, inputs, pool_size, strides, padding, data_format, name,
-                       "max_pooling1d")
-
-
-def max_pooling2d(inputs, pool_size, strides, padding="valid", data_format="channels_last",
-                  name=None):
-    """TF1's `tf.layers.max_pooling2d` (pool_size, strides: an int or a pair)."""
-    return _pool_layer("MAX", 2, inputs, pool_size, strides, padding, data_format, name,
-                       "max_pooling2d")
-
-
-def max_pooling3d(inputs, pool_size, strides, padding="valid", data_format="channels_last",
-                  name=None):
-    return _pool_layer("MAX", 3, inputs, pool_size, strides, padding, data_format, name,
-                       "max_pooling3d")
-
-
-def average_pooling1d(inputs, pool_size, strides, padding="valid",
-                      data_format="channels_last", name=None):
-    return _pool_layer("AVG", 1, inputs, pool_size, strides, padding, data_format, name,
-                       "average_pooling1d")
-
-
-def average_pooling2d(inputs, pool_size, strides, padding="valid",
-                      data_format="channels_last", name=None):
-    """TF1's `tf.layers.average_pooling2d`."""
-    return _pool_layer("AVG", 2, inputs, pool_size, strides, padding, data_format, name,
-                       "average_pooling2d")
-
-
-def average_pooling3d(inputs, pool_size, strides, padding="valid",
-                      data_format="channels_last", name=None):
-    return _pool_layer("AVG", 3, inputs, pool_size, strides, padding, data_format, name,
-                       "average_pooling3d")
 
 
 class _Pooling:
@@ -99,28 +59,33 @@ class _Pooling:
     apply = __call__
 
 
-class MaxPooling1D(_Pooling):
-    _fn = staticmethod(max_pooling1d)
+def _pooling(kind, nsp):
+    """The function (`max_pooling2d`) and the class (`MaxPooling2D`) of TF1's
+    `tf.layers` pooling of `kind` ("MAX" or "AVG") over `nsp` spatial axes."""
+    default = f"{'max' if kind == 'MAX' else 'average'}_pooling{nsp}d"
+
+    def layer(inputs, pool_size, strides, padding="valid", data_format="channels_last",
+              name=None):
+        return _pool_layer(kind, nsp, inputs, pool_size, strides, padding, data_format,
+                           name, default)
+
+    layer.__name__ = layer.__qualname__ = default
+    layer.__doc__ = (f"TF1's `tf.layers.{default}` (pool_size, strides: an int or "
+                     f"{nsp} ints).")
+    cls_name = f"{'Max' if kind == 'MAX' else 'Average'}Pooling{nsp}D"
+    cls = type(cls_name, (_Pooling,), {
+        "_fn": staticmethod(layer), "__module__": __name__, "__qualname__": cls_name,
+        "__doc__": f"`tf.layers.{cls_name}`: the arguments of `{default}` now, the input "
+                   f"when called."})
+    return layer, cls
 
 
-class MaxPooling2D(_Pooling):
-    _fn = staticmethod(max_pooling2d)
-
-
-class MaxPooling3D(_Pooling):
-    _fn = staticmethod(max_pooling3d)
-
-
-class AveragePooling1D(_Pooling):
-    _fn = staticmethod(average_pooling1d)
-
-
-class AveragePooling2D(_Pooling):
-    _fn = staticmethod(average_pooling2d)
-
-
-class AveragePooling3D(_Pooling):
-    _fn = staticmethod(average_pooling3d)
+max_pooling1d, MaxPooling1D = _pooling("MAX", 1)
+max_pooling2d, MaxPooling2D = _pooling("MAX", 2)
+max_pooling3d, MaxPooling3D = _pooling("MAX", 3)
+average_pooling1d, AveragePooling1D = _pooling("AVG", 1)
+average_pooling2d, AveragePooling2D = _pooling("AVG", 2)
+average_pooling3d, AveragePooling3D = _pooling("AVG", 3)
 
 
 def _pair(v, what):
