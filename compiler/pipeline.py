@@ -41,6 +41,7 @@ from .backends import BACKENDS
 from .convert import _needed_ops, convert
 from .errors import CompileError
 from .frontend.graph import Operation, Tensor, get_default_graph, op_regions
+from .gcpause import gc_paused
 from .interpret import InterpretedProgram
 from .ir.signature import program_signature
 from .ir.types import format_type
@@ -228,13 +229,15 @@ def _build_memo(program, options, report):
 
 
 def _build(program, options, assembly, report):
-    """Plan, lower and build (no cache)."""
-    kernel_plan, lowered = plan_and_lower(program, options, report)
-    texts = {"fusion": report.later["fusion"] if report is not None
-             else format_plan(kernel_plan),
-             "kernels": kernels_text(lowered)}
-    return BACKENDS[options.device].build(lowered, program_signature(program), program.name,
-                                          options, texts, assembly)
+    """Plan, lower and build (no cache), with the cyclic garbage collector paused
+    (compiler/gcpause.py)."""
+    with gc_paused():
+        kernel_plan, lowered = plan_and_lower(program, options, report)
+        texts = {"fusion": report.later["fusion"] if report is not None
+                 else format_plan(kernel_plan),
+                 "kernels": kernels_text(lowered)}
+        return BACKENDS[options.device].build(lowered, program_signature(program),
+                                              program.name, options, texts, assembly)
 
 
 def kernels_text(lowered) -> str:

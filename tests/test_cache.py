@@ -3,6 +3,7 @@ never enters the key, an options change misses and `explain` names it, corrupt e
 and unfinished writes are handled, FLOWC_CACHE=0 turns it off, `flowc cache` works."""
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -195,3 +196,22 @@ def test_cli_explain_output(tmp_path, monkeypatch, capsys):
     assert "a hit" in capsys.readouterr().out
     main(["cache", "explain", f"{model}:build", "--threads", str(threads + 1)])
     assert f"threads {threads} -> {threads + 1}" in capsys.readouterr().out
+
+
+def test_a_miss_is_explained_only_when_the_log_is_on(tmp_path, monkeypatch, caplog):
+    """Explaining a miss reads every stored entry's key: only done where the
+    "flowc.cache" log takes INFO records (a session compiling many programs otherwise
+    read all entries at each miss)."""
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    reads = []
+    real = cache._stored_keys
+    monkeypatch.setattr(cache, "_stored_keys", lambda: reads.append(1) or real())
+    two, four = CompileOptions(threads=2), CompileOptions(threads=4)
+    caplog.set_level(logging.WARNING, logger="flowc.cache")
+    build_program(_program(two), two)
+    assert reads == []
+    caplog.set_level(logging.INFO, logger="flowc.cache")
+    build_program(_program(four), four)
+    assert reads == [1]
+    assert any(r.getMessage().startswith("compile cache miss: threads 2 -> 4")
+               for r in caplog.records)

@@ -96,25 +96,57 @@ class _Interner:
 def _rename(obj, names: dict, memo=None, intern=None):
     """Copy of a kernel-IR tree with buffer and symbol names replaced via `names`, its
     nodes interned by `intern`. Subtrees shared by identity (index expressions used by
-    many loads) are renamed once."""
+    many loads) are renamed once.
+
+    One walk that renames, rebuilds and interns each node (the interner's keys built
+    inline): this runs over every node of every kernel of a program (Inception-v3's
+    training step: about a million), so it avoids a call per field."""
     memo = {} if memo is None else memo
-    intern = intern or _Interner()
-    hit = memo.get(id(obj))
-    if hit is not None:
-        return hit[1]
-    if isinstance(obj, tuple):
-        out = intern(tuple(_rename(o, names, memo, intern) for o in obj))
-    elif isinstance(obj, K.SymRef):
-        out = intern(K.SymRef(names[obj.name], obj.dtype))
-    elif _is_node(obj):
-        out = _rebuild(obj, lambda v: _rename(v, names, memo, intern))
-        if isinstance(obj, (K.Load, K.Store)):
-            out = dataclasses.replace(out, buf=names[obj.buf])
-        out = intern(out)
-    else:
-        out = obj
-    memo[id(obj)] = (obj, out)  # keeps obj alive, so its id stays unique
-    return out
+    table = (intern or _Interner()).table
+    kinds, memo_get, table_setdefault = _KIR_TYPES, memo.get, table.setdefault
+    renamed_field = {K.Load: "buf", K.Store: "buf", K.SymRef: "name"}
+
+    def part(v):
+        t = type(v)
+        if t is tuple or t in kinds:
+            return id(v)
+        return (float, v.hex()) if t is float else (t, v)
+
+    def walk(obj):
+        hit = memo_get(id(obj))
+        if hit is not None:
+            return hit[1]
+        t = type(obj)
+        if t is tuple:
+            new = tuple([walk(o) for o in obj])
+            out = table_setdefault((tuple,) + tuple([part(v) for v in new]), new)
+        elif t in kinds:
+            fields, changed = obj.__dict__, None
+            for name, v in fields.items():
+                tv = type(v)
+                if tv is tuple or tv in kinds:
+                    nv = walk(v)
+                    if nv is not v:
+                        if changed is None:
+                            changed = dict(fields)
+                        changed[name] = nv
+            field = renamed_field.get(t)
+            if field is not None:
+                if changed is None:
+                    changed = dict(fields)
+                changed[field] = names[fields[field]]
+            if changed is None:
+                new = obj
+            else:
+                new = object.__new__(t)
+                new.__dict__.update(changed)
+            out = table_setdefault((t,) + tuple([part(v) for v in new.__dict__.values()]),
+                                   new)
+        else:
+            out = obj
+        memo[id(obj)] = (obj, out)  # keeps obj alive, so its id stays unique
+        return out
+    return walk(obj)
 
 
 class _Lowering:
