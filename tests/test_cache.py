@@ -109,6 +109,49 @@ def test_off_switch(tmp_path):
     assert entries(tmp_path) == []
 
 
+def _session_run(options, scale=2.0, name="probs"):
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 3], name="x")
+        y = fc.nn.softmax(fc.exp(x) * scale + 1.0, name=name)
+        sess = fc.Session(graph=g, config=fc.ConfigProto(compile_options=options))
+        return sess.run(y, {x: np.arange(6, dtype=np.float32).reshape(2, 3)})
+
+
+def test_a_session_hit_runs_no_pass_verification_or_lowering(tmp_path, monkeypatch):
+    """A Session's compile is keyed on the converted program: a hit goes from conversion
+    straight to the stored entry, while another option or graph still misses."""
+    from compiler import pipeline
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    calls = {"passes": 0, "verify": 0, "lower": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+    monkeypatch.setattr(pipeline, "run_pipeline", counted("passes", pipeline.run_pipeline))
+    monkeypatch.setattr(pipeline, "verify", counted("verify", pipeline.verify))
+    monkeypatch.setattr(pipeline, "plan_and_lower",
+                        counted("lower", pipeline.plan_and_lower))
+    options = CompileOptions(threads=1)
+    cold = _session_run(options)
+    assert calls == {"passes": 1, "verify": 1, "lower": 1}
+    before = dict(cache.stats)
+    hit = _session_run(options, name="renamed")  # provenance differs: still a hit
+    assert calls == {"passes": 1, "verify": 1, "lower": 1}
+    assert cache.stats["hits"] == before["hits"] + 1
+    np.testing.assert_array_equal(hit, cold)
+    _session_run(CompileOptions(threads=2))          # an option changes: a miss
+    assert calls == {"passes": 2, "verify": 2, "lower": 2}
+    _session_run(CompileOptions(threads=1, disabled_passes=("cse",)))  # a pass option
+    assert calls == {"passes": 3, "verify": 3, "lower": 3}
+    other = _session_run(options, scale=3.0)          # the graph changes: a miss
+    assert calls == {"passes": 4, "verify": 4, "lower": 4}
+    assert not np.array_equal(other, cold)
+    assert cache.stats["misses"] == before["misses"] + 3
+
+
 def _program(options):
     g = fc.Graph()
     with g.as_default():
