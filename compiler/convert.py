@@ -422,7 +422,11 @@ def _canonical_program(conv, inputs, outputs, effects, name) -> Program:
             return TupleType(tuple(res_type(t) for t in ty.types))
         return TensorType(ty.dtype, res(ty.shape))
 
+    plain = (int, str, bool, type(None))
+
     def unchanged(v):  # whether res(v) == v, so the node need not be rebuilt
+        if type(v) in plain:
+            return True
         if isinstance(v, D.DimExpr):
             return table.resolve(v) is v
         if isinstance(v, tuple):
