@@ -238,3 +238,23 @@ def test_cli_explain_output(tmp_path, monkeypatch, capsys):
     assert "a hit" in capsys.readouterr().out
     main(["cache", "explain", f"{model}:build", "--threads", str(threads + 1)])
     assert f"threads {threads} -> {threads + 1}" in capsys.readouterr().out
+
+
+def test_an_fc_jit_hit_runs_no_pass(tmp_path, monkeypatch):
+    """fc.jit compiles through compile_graph too: a second jit of the same function
+    (a new trace) loads the entry without running the passes."""
+    from compiler import pipeline
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    runs = []
+    inner = pipeline.run_pipeline
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: runs.append(1) or
+                        inner(*a, **k))
+
+    def f(a):
+        return fc.nn.softmax(fc.exp(a) * 2.0)
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    first = fc.jit(f)(x)
+    before = dict(cache.stats)
+    again = fc.jit(f)(x)
+    assert len(runs) == 1 and cache.stats["hits"] == before["hits"] + 1
+    np.testing.assert_array_equal(again, first)
