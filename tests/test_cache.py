@@ -258,3 +258,31 @@ def test_an_fc_jit_hit_runs_no_pass(tmp_path, monkeypatch):
     again = fc.jit(f)(x)
     assert len(runs) == 1 and cache.stats["hits"] == before["hits"] + 1
     np.testing.assert_array_equal(again, first)
+
+
+def test_a_gpu_session_hit_runs_no_pass(tmp_path, monkeypatch):
+    """A GPU Session's compile (on tests/cuda_emulator.py) is keyed on the converted
+    program too: a second Session of the same graph loads the cubin entry."""
+    from cuda_emulator import emulated_gpu
+
+    from compiler import pipeline
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    runs = []
+    inner = pipeline.run_pipeline
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: runs.append(1) or
+                        inner(*a, **k))
+    x_val = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    outs = []
+    before = dict(cache.stats)
+    with emulated_gpu():
+        for name in ("a", "b"):
+            g = fc.Graph()
+            with g.as_default():
+                x = fc.placeholder(fc.float32, [None, 3], name="x")
+                y = fc.nn.softmax(fc.exp(x) * 2.0, name=name)
+                with fc.Session(graph=g, config=fc.ConfigProto(device="gpu")) as sess:
+                    outs.append(sess.run(y, {x: x_val}))
+    assert len(runs) == 1
+    assert cache.stats["hits"] == before["hits"] + 1
+    assert cache.stats["stores"] == before["stores"] + 1
+    np.testing.assert_array_equal(outs[1], outs[0])
