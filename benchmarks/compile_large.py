@@ -14,7 +14,8 @@ cold training step (`run_s`), a later step (`step_s`); `--stages` first times ea
 (convert + verify, optimize, plan, lower, cache key, stage texts, backend build, cache
 store: `run_s` is then a cache hit);
 `--cached` then runs the same in a second process against the warm cache (the whole
-`Session.run` from a fresh process, which converts, optimizes, hashes and loads the .so).
+`Session.run` from a fresh process, which converts, hashes the converted program — the
+cache's key — and loads the .so).
 `--profile FILE` writes cProfile stats of the cold compile (read with pstats).
 """
 
@@ -80,7 +81,7 @@ def timed_stages(fetches, feeds):
     t = {}
     t0 = time.perf_counter()
     graph, tensors, targets, feed_list = pipeline.resolve_fetches(fetches, feeds)
-    program = pipeline.to_program(graph, tensors, feed_list, targets)
+    program = converted = pipeline.to_program(graph, tensors, feed_list, targets)
     t["convert"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     program, _ = pipeline.optimize(program, options)
@@ -92,7 +93,7 @@ def timed_stages(fetches, feeds):
     lowered = pipeline.lower(program, kernel_plan, options)
     t["lower"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    parts = cache.key_parts(program, options)
+    parts = cache.key_parts(converted, options, "converted")  # as compile_graph keys it
     t["cache_key"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     texts = {"fusion": pipeline.format_plan(kernel_plan),
@@ -101,7 +102,7 @@ def timed_stages(fetches, feeds):
     from compiler.backends import BACKENDS
     from compiler.ir.signature import program_signature
     t0 = time.perf_counter()
-    exe = BACKENDS["cpu"].build(lowered, program_signature(program), program.name,
+    exe = BACKENDS["cpu"].build(lowered, program_signature(converted), program.name,
                                 options, texts, False)
     t["backend"] = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -110,9 +110,18 @@ def _cpu_name(cpu: str) -> str:
     return llvm.get_host_cpu_name()
 
 
-def key_parts(program, options) -> dict:
+#: the `stage` component: what the keyed program is. "converted": the pipeline's input
+#: (`compile_graph`: the passes, planning and lowering run on it, so a hit skips them all);
+#: "optimized": a program `build_program` plans and lowers as given (no passes)
+STAGES = ("converted", "optimized")
+
+
+def key_parts(program, options, stage="optimized") -> dict:
     """The key's components: what decides the generated code."""
-    parts = {"program": program_hash(program), "flowc": compiler_fingerprint(), "format": FORMAT,
+    if stage not in STAGES:
+        raise ValueError(f"unknown cache key stage {stage!r}")
+    parts = {"program": program_hash(program), "stage": stage,
+             "flowc": compiler_fingerprint(), "format": FORMAT,
              "cpu": _cpu_name(options.target_cpu),
              "features": _host_features(options.target_cpu)}
     for name in OPTION_FIELDS:
@@ -160,12 +169,13 @@ def key_lock(parts):
                 _key_locks.pop(key, None)
 
 
-def lookup(program, options):
-    """(executable or None, key parts or None) for a program of either device. Parts
-    are None when the cache is off (no store then); an executable is a hit."""
+def lookup(program, options, stage="optimized"):
+    """(executable or None, key parts or None) for a program of either device, keyed as
+    `stage` (`STAGES`). Parts are None when the cache is off (no store then); an
+    executable is a hit."""
     if options.device == "gpu":
-        return lookup_cuda(program, options)
-    return lookup_cpu(program, options)
+        return lookup_cuda(program, options, stage)
+    return lookup_cpu(program, options, stage)
 
 
 def store(parts, exe, options) -> None:
@@ -177,7 +187,7 @@ def store(parts, exe, options) -> None:
         store_cpu(parts, exe, exe.objects, options)
 
 
-def lookup_cpu(program, options):
+def lookup_cpu(program, options, stage="optimized"):
     """(CpuExecutable or None, key parts or None) of a CPU program."""
     if not enabled():
         return None, None
@@ -186,7 +196,7 @@ def lookup_cpu(program, options):
         return None, None
     if not usable_root():
         return None, None
-    parts = key_parts(program, options)
+    parts = key_parts(program, options, stage)
     exe = load(parts, program, options)
     if exe is not None:
         return exe, parts
@@ -434,17 +444,19 @@ def _explain_parts(parts) -> str:
     return "; ".join(diff) + f" (nearest of {len(keys)} entries)"
 
 
-def explain(program, options=None) -> str:
-    """Why compiling the optimized compiler-IR `program` with `options` would miss (or
-    that it hits): which components of the key differ from the nearest cached entry,
-    e.g. "threads 2 -> 4" or "the program differs"."""
+def explain(program, options=None, stage="optimized") -> str:
+    """Why compiling the compiler-IR `program` with `options` would miss (or that it
+    hits): which components of the key differ from the nearest cached entry, e.g.
+    "threads 2 -> 4" or "the program differs". `stage` "optimized" (the default):
+    `program` is an optimized program given to `build_program`; "converted": the
+    converted (not yet optimized) program of a Session's or fc.jit's compile."""
     from .options import CompileOptions
     if not enabled():
         return "the compile cache is off (FLOWC_CACHE=0)"
     options = options or CompileOptions()
     if options.device == "gpu":
-        return _explain_parts(cuda_key_parts(program, options))
-    return _explain_parts(key_parts(program, options))
+        return _explain_parts(cuda_key_parts(program, options, stage))
+    return _explain_parts(key_parts(program, options, stage))
 
 
 def info() -> dict:
@@ -482,9 +494,12 @@ def clear() -> int:
 
 
 # ---- GPU entries (the CUDA backend) -----------------------------------------------------
-def cuda_key_parts(program, options) -> dict:
+def cuda_key_parts(program, options, stage="optimized") -> dict:
     from .backends.cuda import nvrtc
-    parts = {"program": program_hash(program), "flowc": compiler_fingerprint(), "format": FORMAT,
+    if stage not in STAGES:
+        raise ValueError(f"unknown cache key stage {stage!r}")
+    parts = {"program": program_hash(program), "stage": stage,
+             "flowc": compiler_fingerprint(), "format": FORMAT,
              "device": "gpu", "cuda_arch": options.cuda_arch,
              "nvrtc": ".".join(str(v) for v in nvrtc.version())}
     for name in ("opt_level", "pipeline", "disabled_passes"):
@@ -493,11 +508,11 @@ def cuda_key_parts(program, options) -> dict:
     return parts
 
 
-def lookup_cuda(program, options):
+def lookup_cuda(program, options, stage="optimized"):
     """(CudaExecutable or None, key parts or None), as `lookup` for GPU programs."""
     if not enabled() or not usable_root():
         return None, None
-    parts = cuda_key_parts(program, options)
+    parts = cuda_key_parts(program, options, stage)
     exe = load(parts, program, options)
     if exe is not None:
         return exe, parts

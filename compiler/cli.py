@@ -315,12 +315,13 @@ def cmd_cache(args, out) -> int:
         return 0
     if not args.target:
         raise UsageError("cache explain needs MODULE:FN")
-    from .pipeline import optimized_program
+    from .pipeline import converted_program
     fetches, feeds, _ = build_graph(load_function(args.target))
     options = compile_options(args, "")
     feeds = default_feeds(fetches) if feeds is None else feeds
-    program, _ = optimized_program(fetches, feeds, options, "main")
-    out.write(cache.explain(program, options) + "\n")
+    # a Session's or fc.jit's compile is keyed on the converted program
+    program, _ = converted_program(fetches, feeds, "main")
+    out.write(cache.explain(program, options, "converted") + "\n")
     return 0
 
 

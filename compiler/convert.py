@@ -360,9 +360,12 @@ def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="mai
     for op in ops:
         conv.convert_op(op)
     effects = {}
-    assigns = [op for op in ops if op.type in _ASSIGNS]
-    for var in dict.fromkeys(a.attrs["var"] for a in assigns):
-        last = _final_assign(conv, var, [a for a in assigns if a.attrs["var"] == var])
+    by_var: dict = {}  # variable -> its assigns in order (one pass: a training step has
+    for op in ops:     # thousands of variables, each assigned once)
+        if op.type in _ASSIGNS:
+            by_var.setdefault(op.attrs["var"], []).append(op)
+    for var, assigns in by_var.items():
+        last = _final_assign(conv, var, assigns)
         effects[var] = conv.value[last.outputs[0]]
     outputs = [conv.value[t] if t in conv.fed else conv.input_node(t, t.op) for t in fetches]
     inputs = [conv.value[t] for t in feeds]
@@ -419,9 +422,37 @@ def _canonical_program(conv, inputs, outputs, effects, name) -> Program:
             return TupleType(tuple(res_type(t) for t in ty.types))
         return TensorType(ty.dtype, res(ty.shape))
 
+    plain = (int, str, bool, type(None))
+
+    def unchanged(v):  # whether res(v) == v, so the node need not be rebuilt
+        if type(v) in plain:
+            return True
+        if isinstance(v, D.DimExpr):
+            return table.resolve(v) is v
+        if isinstance(v, tuple):
+            return all(unchanged(x) for x in v)
+        return not isinstance(v, Region)
+
+    def type_unchanged(ty):
+        if isinstance(ty, TupleType):
+            return all(type_unchanged(t) for t in ty.types)
+        return ty.shape is None or unchanged(ty.shape)
+
     def copy_all(nodes):
         for node in nodes:
             if id(node) in new:
+                continue
+            if (all(new[id(i)] is i for i in node.inputs) and unchanged(node.attrs)
+                    and type_unchanged(node.type)):
+                # the rebuild would be this node again (same inputs, attrs and type, and
+                # the same provenance): keep it, unless an equal node was rebuilt before
+                # (it then merges into that one, as the rebuild would)
+                kept = cache._nodes.setdefault(node._key, node)
+                if kept is not node:
+                    for nm in node.names:
+                        kept.add_provenance(nm, "")
+                    kept.locs.extend(loc for loc in node.locs if loc not in kept.locs)
+                new[id(node)] = kept
                 continue
             attrs = {}
             for k, v in node.attrs:

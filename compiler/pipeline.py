@@ -12,17 +12,19 @@ the CLI) compiles through these stages, in this order, and nowhere else:
                 (`BACKENDS[options.device]`, compiler/backends/)
 
 `build_program(program, options, assembly=False)` runs plan -> lowered -> artifact with
-the compile cache (compiler/cache.py) around it: a hit returns the cached executable
-without planning or code generation, a miss builds and stores (`assembly=True`, dumps,
-bypasses the cache). With the cache on disk off, CPU programs go through the in-process
-memo instead (compiler/memo.py: one LLVM run per program per process). `compile_graph`
-runs every stage from the graph (Session, fc.jit, fc.dump) and writes the stage texts
-when asked; `optimized_program` stops at the optimized program (fc.compile, `flowc cache
-explain`), which `plan_and_lower` takes on to the kernel IR (fc.compile's C API module,
-the viewer's kernel plan via `plan`). The stage texts ("graph", "input", one per pass
-run, "fusion", "kernels", then the backend's: "llvm", "llvm_opt", "asm" or "cuda") are
-assembled here (`stage_texts`), the fusion stage recorded in the pass report like a
-pass.
+the compile cache (compiler/cache.py) around it, keyed on the optimized program it is
+given: a hit returns the cached executable without planning or code generation, a miss
+builds and stores (`assembly=True`, dumps, bypasses the cache). With the cache on disk
+off, CPU programs go through the in-process memo instead (compiler/memo.py: one LLVM run
+per program per process). `compile_graph` runs every stage from the graph (Session,
+fc.jit, fc.dump) and writes the stage texts when asked; it keys the cache on the
+converted program instead (before verification and the passes), so its hit skips every
+stage after conversion. `optimized_program` stops at the optimized program (fc.compile),
+`converted_program` at the converted one (`flowc cache explain`); `plan_and_lower` takes
+an optimized program on to the kernel IR (fc.compile's C API module, the viewer's kernel
+plan via `plan`). The stage texts ("graph", "input", one per pass run, "fusion",
+"kernels", then the backend's: "llvm", "llvm_opt", "asm" or "cuda") are assembled here
+(`stage_texts`), the fusion stage recorded in the pass report like a pass.
 
 Drivers choose the options and what to do with the result; backends are functions of
 the lowered program and the options (they never plan, run passes or touch the cache).
@@ -34,7 +36,7 @@ import os
 from dataclasses import dataclass, replace
 
 from passes.fusion import format_plan, plan_kernels
-from passes.manager import PassReport, run_pipeline
+from passes.manager import PassReport, run_pipeline, select_passes
 
 from . import cache, memo
 from .backends import BACKENDS
@@ -136,12 +138,15 @@ def place(options: CompileOptions, tensors, targets, feeds) -> CompileOptions:
 
 
 # ---- program, optimized -----------------------------------------------------------------
-def to_program(graph, tensors, feeds, targets=(), feed_ranks=None, name=None):
-    """The verified compiler-IR Program of (fetches, feeds)."""
+def to_program(graph, tensors, feeds, targets=(), feed_ranks=None, name=None,
+               verified=True):
+    """The compiler-IR Program of (fetches, feeds), verified unless `verified=False`
+    (`compile_graph` verifies only when the compile cache misses)."""
     program = convert(graph, tensors, feeds, targets=targets, feed_ranks=feed_ranks)
     if name is not None:
         program.name = name
-    verify(program)
+    if verified:
+        verify(program)
     return program
 
 
@@ -150,9 +155,9 @@ def optimize(program, options: CompileOptions, dump=False):
     return run_pipeline(program, options, dump=dump)
 
 
-def optimized_program(fetches, feeds, options: CompileOptions, name=None):
-    """(optimized Program, user graph) of `fetches` with exactly `feeds` (tensors) as the
-    arguments: fc.compile's and `flowc cache explain`'s entry."""
+def converted_program(fetches, feeds, name=None, verified=True):
+    """(converted Program, user graph) of `fetches` with exactly `feeds` (tensors) as the
+    arguments: what `compile_graph` keys the compile cache on (`flowc cache explain`)."""
     items = list(fetches) if isinstance(fetches, (list, tuple)) else [fetches]
     first = next((f for f in items if isinstance(f, (Tensor, Operation))), None)
     graph = first.graph if first is not None else get_default_graph()
@@ -163,7 +168,13 @@ def optimized_program(fetches, feeds, options: CompileOptions, name=None):
     bad = [f for f in feed_list if not isinstance(f, Tensor)]
     if bad:
         raise CompileError(f"feeds must be tensors (placeholders), got {bad[0]!r}")
-    program = to_program(graph, tensors, feed_list, targets, name=name)
+    return to_program(graph, tensors, feed_list, targets, name=name, verified=verified), graph
+
+
+def optimized_program(fetches, feeds, options: CompileOptions, name=None):
+    """(optimized Program, user graph) of `fetches` with exactly `feeds` (tensors) as the
+    arguments: fc.compile's entry."""
+    program, graph = converted_program(fetches, feeds, name)
     program, _ = optimize(program, options)
     return program, graph
 
@@ -228,15 +239,17 @@ def _build_memo(program, options, report):
     return exe
 
 
-def _build(program, options, assembly, report):
+def _build(program, options, assembly, report, signature=None):
     """Plan, lower and build (no cache), with the cyclic garbage collector paused
-    (compiler/gcpause.py)."""
+    (compiler/gcpause.py). `signature`: the executable's, when it is not the program's
+    own (`compile_graph` gives the converted program's, as its hits do)."""
     with gc_paused():
         kernel_plan, lowered = plan_and_lower(program, options, report)
         texts = {"fusion": report.later["fusion"] if report is not None
                  else format_plan(kernel_plan),
                  "kernels": kernels_text(lowered)}
-        return BACKENDS[options.device].build(lowered, program_signature(program),
+        return BACKENDS[options.device].build(lowered,
+                                              signature or program_signature(program),
                                               program.name, options, texts, assembly)
 
 
@@ -254,12 +267,54 @@ def compile_graph(graph, tensors, feeds, options: CompileOptions, *, targets=(),
                   feed_ranks=None, dump=False, dump_dir="", check=None, prepare=None,
                   interpret=False) -> Compiled:
     """Every stage from the user's graph to the executable. `check(program)` sees the
-    converted program, `prepare(program)` the optimized one before the backend runs;
-    `interpret=True` wraps the optimized program in the numpy interpreter instead.
-    `dump=True` keeps every stage's text (`stage_texts`; the cache is bypassed); with
-    `dump_dir` they are also written to `dump_dir/NN_stage.txt`."""
+    converted program, `prepare(program)` the optimized one before the backend runs (on
+    a compile-cache hit, the converted one: the same signature, its variables a superset
+    of the optimized program's); `interpret=True` wraps the optimized program in the
+    numpy interpreter instead. `dump=True` keeps every stage's text (`stage_texts`; the
+    cache is bypassed); with `dump_dir` they are also written to `dump_dir/NN_stage.txt`.
+
+    The compile cache is keyed on the converted program (stage "converted",
+    compiler/cache.py), so a hit skips verification, the passes, planning, lowering and
+    the backend: its `Compiled` holds the converted program and a pass report of no pass
+    runs."""
     dump = bool(dump or dump_dir)
-    program = to_program(graph, tensors, feeds, targets, feed_ranks)
+    program = to_program(graph, tensors, feeds, targets, feed_ranks, verified=False)
+    parts = None
+    if not (dump or interpret):
+        exe, parts = cache.lookup(program, options, "converted")
+        if exe is not None:
+            return _hit(program, options, exe, check, prepare)
+    if parts is None:  # dumps, the interpreter, the cache off (the memo in build_program)
+        return _optimize_and_build(program, options, dump, dump_dir, check, prepare,
+                                   interpret)
+    with cache.key_lock(parts):  # one compile per key at a time in this process
+        exe = cache.load(parts, program, options)  # another thread may have stored it
+        if exe is not None:
+            return _hit(program, options, exe, check, prepare)
+        signature = program_signature(program)
+        compiled = _optimize_and_build(
+            program, options, False, "", check, prepare, False,
+            build=lambda p, report: _build(p, options, False, None, signature))
+        cache.store(parts, compiled.executable, options)
+    return compiled
+
+
+def _hit(program, options, exe, check, prepare) -> Compiled:
+    """The Compiled of a compile-cache hit on the converted `program`: no pass ran."""
+    if check is not None:
+        check(program)
+    if prepare is not None:
+        prepare(program)
+    name, passes = select_passes(options)
+    return Compiled(program, PassReport(name, [p.name for p in passes],
+                                        input_nodes=len(program.topo())), exe)
+
+
+def _optimize_and_build(program, options, dump, dump_dir, check, prepare, interpret,
+                        build=None) -> Compiled:
+    """Verify, check, optimize, prepare and build (`build(optimized, report)`, else
+    `build_program`) a converted program."""
+    verify(program)
     if check is not None:
         check(program)
     program, report = optimize(program, options, dump=dump)
@@ -267,7 +322,11 @@ def compile_graph(graph, tensors, feeds, options: CompileOptions, *, targets=(),
         prepare(program)
     if interpret:
         return Compiled(program, report, InterpretedProgram(program))
-    exe = build_program(program, options, assembly=dump, report=report if dump else None)
+    if build is not None:
+        exe = build(program, report)
+    else:
+        exe = build_program(program, options, assembly=dump,
+                            report=report if dump else None)
     if dump_dir:
         write_stages(stage_texts(report, exe), dump_dir)
     return Compiled(program, report, exe)

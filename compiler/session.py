@@ -27,7 +27,7 @@ from runtime import forksafe
 from runtime.errors import ExecutionError, FeedError
 from runtime.variables import VariableStore
 
-from .frontend.asserts import checks_needed, data_tensors, failure_message
+from .frontend.asserts import CHECK_OP, data_tensors, failure_message, ops_needed
 from .frontend.core import STRING_CONST, string_value
 from .frontend.graph import (
     Graph,
@@ -38,9 +38,9 @@ from .frontend.graph import (
     get_default_graph,
     get_default_session,  # noqa: F401  (fc.get_default_session)
 )
+from .frontend.printing import PRINT, PRINT_V2
 from .frontend.printing import data_of as print_data
 from .frontend.printing import emit as emit_prints
-from .frontend.printing import prints_needed
 from .options import CompileOptions, default_threads
 from .pipeline import compile_graph, place
 from .run_metadata import record_step
@@ -250,8 +250,11 @@ class Session:
             os.path.join(options.dump_dir, f"program_{self.compile_count + 1:03d}")
         # every assertion the run depends on is checked: its output is an extra fetch
         fetch_ops = [t.op for t in tensors if t not in fed] + list(targets)
-        asserts = checks_needed(fetch_ops, set(fed))
-        prints = prints_needed(fetch_ops, set(fed))
+        # the assertions and prints the run depends on, in creation order (one walk of
+        # the graph finds both)
+        found = ops_needed(fetch_ops, set(fed), (CHECK_OP, PRINT, PRINT_V2))
+        asserts = [op for op in found if op.type == CHECK_OP]
+        prints = [op for op in found if op.type != CHECK_OP]
         extra = [a.outputs[0] for a in asserts] + [t for p in prints for t in print_data(p)
                                                    if t.op.type != STRING_CONST]
         extra = tuple(t for t in dict.fromkeys(extra) if t not in tensors)

@@ -60,8 +60,8 @@ seen = []
 _lookup = cache.lookup
 
 
-def spy(program, options):
-    exe, parts = _lookup(program, options)
+def spy(program, options, *stage):
+    exe, parts = _lookup(program, options, *stage)
     seen.append((program, options, parts))
     return exe, parts
 

@@ -110,6 +110,49 @@ def test_off_switch(tmp_path):
     assert entries(tmp_path) == []
 
 
+def _session_run(options, scale=2.0, name="probs"):
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 3], name="x")
+        y = fc.nn.softmax(fc.exp(x) * scale + 1.0, name=name)
+        sess = fc.Session(graph=g, config=fc.ConfigProto(compile_options=options))
+        return sess.run(y, {x: np.arange(6, dtype=np.float32).reshape(2, 3)})
+
+
+def test_a_session_hit_runs_no_pass_verification_or_lowering(tmp_path, monkeypatch):
+    """A Session's compile is keyed on the converted program: a hit goes from conversion
+    straight to the stored entry, while another option or graph still misses."""
+    from compiler import pipeline
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    calls = {"passes": 0, "verify": 0, "lower": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+    monkeypatch.setattr(pipeline, "run_pipeline", counted("passes", pipeline.run_pipeline))
+    monkeypatch.setattr(pipeline, "verify", counted("verify", pipeline.verify))
+    monkeypatch.setattr(pipeline, "plan_and_lower",
+                        counted("lower", pipeline.plan_and_lower))
+    options = CompileOptions(threads=1)
+    cold = _session_run(options)
+    assert calls == {"passes": 1, "verify": 1, "lower": 1}
+    before = dict(cache.stats)
+    hit = _session_run(options, name="renamed")  # provenance differs: still a hit
+    assert calls == {"passes": 1, "verify": 1, "lower": 1}
+    assert cache.stats["hits"] == before["hits"] + 1
+    np.testing.assert_array_equal(hit, cold)
+    _session_run(CompileOptions(threads=2))          # an option changes: a miss
+    assert calls == {"passes": 2, "verify": 2, "lower": 2}
+    _session_run(CompileOptions(threads=1, disabled_passes=("cse",)))  # a pass option
+    assert calls == {"passes": 3, "verify": 3, "lower": 3}
+    other = _session_run(options, scale=3.0)          # the graph changes: a miss
+    assert calls == {"passes": 4, "verify": 4, "lower": 4}
+    assert not np.array_equal(other, cold)
+    assert cache.stats["misses"] == before["misses"] + 3
+
+
 def _program(options):
     g = fc.Graph()
     with g.as_default():
@@ -215,3 +258,49 @@ def test_a_miss_is_explained_only_when_the_log_is_on(tmp_path, monkeypatch, capl
     assert reads == [1]
     assert any(r.getMessage().startswith("compile cache miss: threads 2 -> 4")
                for r in caplog.records)
+def test_an_fc_jit_hit_runs_no_pass(tmp_path, monkeypatch):
+    """fc.jit compiles through compile_graph too: a second jit of the same function
+    (a new trace) loads the entry without running the passes."""
+    from compiler import pipeline
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    runs = []
+    inner = pipeline.run_pipeline
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: runs.append(1) or
+                        inner(*a, **k))
+
+    def f(a):
+        return fc.nn.softmax(fc.exp(a) * 2.0)
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    first = fc.jit(f)(x)
+    before = dict(cache.stats)
+    again = fc.jit(f)(x)
+    assert len(runs) == 1 and cache.stats["hits"] == before["hits"] + 1
+    np.testing.assert_array_equal(again, first)
+
+
+def test_a_gpu_session_hit_runs_no_pass(tmp_path, monkeypatch):
+    """A GPU Session's compile (on tests/cuda_emulator.py) is keyed on the converted
+    program too: a second Session of the same graph loads the cubin entry."""
+    from cuda_emulator import emulated_gpu
+
+    from compiler import pipeline
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    runs = []
+    inner = pipeline.run_pipeline
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: runs.append(1) or
+                        inner(*a, **k))
+    x_val = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    outs = []
+    before = dict(cache.stats)
+    with emulated_gpu():
+        for name in ("a", "b"):
+            g = fc.Graph()
+            with g.as_default():
+                x = fc.placeholder(fc.float32, [None, 3], name="x")
+                y = fc.nn.softmax(fc.exp(x) * 2.0, name=name)
+                with fc.Session(graph=g, config=fc.ConfigProto(device="gpu")) as sess:
+                    outs.append(sess.run(y, {x: x_val}))
+    assert len(runs) == 1
+    assert cache.stats["hits"] == before["hits"] + 1
+    assert cache.stats["stores"] == before["stores"] + 1
+    np.testing.assert_array_equal(outs[1], outs[0])

@@ -75,9 +75,14 @@ class Node:
         return f"<Node {self.op} {self.type}>"
 
 
+_PLAIN = frozenset((int, str, bool, type(None)))  # their own keys (exact types only)
+
+
 def _key_of(value):
     """A hashable key of an attr value in which equal floats (NaN included, compared by
     bits) are equal."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, float):
         return ("f", struct.pack("<d", value))
     if isinstance(value, tuple):
