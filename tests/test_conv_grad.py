@@ -253,3 +253,31 @@ def test_cuda_gradient_kernels_compile_with_nvrtc_and_run_emulated():
 @pytest.mark.skipif(not cuda_driver.gpu_available(), reason="no GPU on this machine")
 def test_cuda_gradients_on_the_gpu():
     _gpu_run(emulated=False)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interpret"])
+def test_grad_ys_fed_without_a_static_shape(backend):
+    """`tf.gradients(y, [x, w], grad_ys=dy)` with `dy` a placeholder of unknown shape: the
+    gradient convs take the forward output's static extents (a reshape of dy), and a dy
+    of the wrong size is an error, not a wrong answer."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 7, 7, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    g = fc.Graph()
+    with g.as_default():
+        xp = fc.placeholder(fc.float32, [None, 7, 7, 3])
+        wp = fc.placeholder(fc.float32, [3, 3, 3, 4])
+        y = fc.nn.conv2d(xp, wp, strides=[1, 2, 2, 1], padding="SAME")
+        dy = fc.placeholder(fc.float32, None)
+        gx, gw = fc.gradients(y, [xp, wp], grad_ys=dy)
+        config = fc.ConfigProto(backend="interpret") if backend == "interpret" else None
+        with fc.Session(graph=g, config=config) as sess:
+            dyv = rng.standard_normal((2, 4, 4, 4)).astype(np.float32)
+            got_x, got_w = sess.run([gx, gw], {xp: x, wp: w, dy: dyv})
+            with pytest.raises(Exception, match="reshape|size"):
+                sess.run(gx, {xp: x, wp: w, dy: dyv[:, :3]})
+    _, vjp = jax.vjp(lambda a, b: jax_conv(a, b, (2, 2), ((1, 1), (1, 1)), (1, 1), (1, 1)),
+                     x, w)
+    want_x, want_w = vjp(dyv)
+    np.testing.assert_allclose(got_x, want_x, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got_w, want_w, rtol=1e-4, atol=1e-4)
