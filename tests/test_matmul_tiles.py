@@ -1,4 +1,4 @@
-"""The packed, register-tiled matmul nest (compiler/lower/nests.py `_matmul_tiles`)
+"""The packed, register-tiled matmul nest (compiler/lower/matmul_nests.py `_matmul_tiles`)
 against the interpreter: partial row and column tiles, columns past the last whole
 panel, transposed operands, a symbolic row count, a batch of A against one B, an
 epilogue, float64, and several threads. Each case runs for this CPU ("host") and for the

@@ -1,9 +1,9 @@
 """Kernel loop nests for the kernel kinds of the fusion plan (passes/fusion.py): pointwise
 loops, row kernels (per-row reductions then the root), reductions over other axes,
-argmax/argmin, matmul with an epilogue, scatter_add and shape (conv's nests, with their
-epilogue, are in compiler/lower/conv_nests.py). The matmul nests' tiles
-come from the target's schedule (compiler/lower/schedule.py `MatmulTiles`,
-`b.low.schedule.matmul`); nothing here depends on the machine otherwise.
+argmax/argmin, scatter_add, fold, dynamic_update_slice and shape, and the dispatch of a
+group to its nest (`lower_group`). Matmul's nests, with their epilogue, are in
+compiler/lower/matmul_nests.py, conv's in compiler/lower/conv_nests.py; nothing here
+depends on the machine.
 
 A reduction into a local is an `Accumulator` (declared at its combine op's identity)
 and `Accumulate` statements, so a backend reads the combine op and identity.
@@ -15,7 +15,6 @@ partial sums; everything elementwise stays exact-order IEEE.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 from ..ir import dims as D
@@ -31,6 +30,7 @@ from .lower import (
     compute_dtype,
     input_index_of_output,
 )
+from .matmul_nests import matmul_root
 
 
 def _pointwise_root(b, node, out):
@@ -119,316 +119,6 @@ def _arg_root(b, node, out):
     return b.parallel_loops(node.shape, body, x.shape[axis])
 
 
-
-
-def matmul_operand(b, node, x, bidx, r, c, stmts, trans):
-    """Value of matmul operand `x` (A or B of `node`) at batch index `bidx`, row r and
-    column c of the matrix the product uses (x's own [c, r] when `trans`); batch dims
-    broadcast."""
-    sub = b.bcast_idx(bidx, x.shape[:-2], node.shape[:-2]) + ([c, r] if trans else [r, c])
-    return b.expr(x, sub, stmts)
-
-
-def _matmul_root(b, node, out, epilogue=None):
-    """C = A @ B (batch dims broadcast), accumulated into `out` row by row (i, k, j order,
-    so the inner loop runs along contiguous rows of B and out); with an `epilogue` root,
-    each finished row is then rewritten in place as epilogue(row), where the matmul's
-    value is read back from `out`."""
-    A, B = node.inputs
-    ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
-    nb = len(node.shape) - 2
-    kdim = A.shape[-2] if ta else A.shape[-1]
-    dt = compute_dtype(node.dtype)
-    mt = b.low.schedule.matmul  # the target's tiles
-
-    def operand(x, bidx, r, c, stmts, trans):
-        return matmul_operand(b, node, x, bidx, r, c, stmts, trans)
-
-    def per_rows(bidx, rows):
-        """Output rows `rows` (index expressions) of one batch: each row of B that is
-        loaded is used for every one of these rows."""
-        def zero(jj):
-            return [b.store(out, bidx + [i, jj[0]], node.shape, K.FConst(0, dt))
-                    for i in rows]
-
-        def per_ks(ks):
-            # one pass over the output rows for the rows ks of B: each output element is
-            # loaded and stored once per len(ks) multiply-adds (same summation order as one
-            # k at a time)
-            stmts = []
-            avs = {}
-            for i in rows:
-                for kv in ks:
-                    a = b.fresh("a")
-                    stmts.append(K.Let(a, operand(A, bidx, i, kv, stmts, ta)))
-                    avs[i, kv] = K.Var(a, dt)
-
-            def per_j(jj):
-                st = []
-                bvs = [operand(B, bidx, kv, jj[0], st, tb) for kv in ks]
-                for i in rows:
-                    o_idx = b.linear(bidx + [i, jj[0]], node.shape)
-                    acc = K.Load(b.use(out), o_idx, out.dtype)
-                    for kv, bv in zip(ks, bvs):
-                        acc = K.Binary("add", acc, K.Binary("mul", avs[i, kv], bv, dt, True),
-                                       dt, True)
-                    st.append(K.Store(b.use(out, True), o_idx, acc))
-                return st
-            return stmts + list(b.loops([node.shape[-1]], per_j, "j"))
-
-        if isinstance(kdim, int) and kdim >= 2 * mt.k_unroll:
-            whole, rest = divmod(kdim, mt.k_unroll)
-            ks = list(b.loops([whole], lambda kk: per_ks(
-                [K.iadd(K.imul(kk[0], mt.k_unroll), u) for u in range(mt.k_unroll)]), "k"))
-            if rest:
-                ks += b.loops([rest], lambda kk: per_ks(
-                    [K.iadd(kk[0], whole * mt.k_unroll)]), "k")
-        else:
-            ks = list(b.loops([kdim], lambda kk: per_ks([kk[0]]), "k"))
-        epi = [st for i in rows for st in apply_epilogue(bidx, i)]
-        return [*b.loops([node.shape[-1]], zero, "j"), *ks, *epi]
-
-    def per_row(bidx, i):
-        return per_rows(bidx, [i])
-
-    def apply_epilogue(bidx, i, j0=0, jext=None):
-        if epilogue is None:
-            return []
-
-        def per_j(jj):
-            st = []
-            idx = bidx + [i, K.iadd(j0, jj[0])]
-            st.append(b.store(out, idx, node.shape, b.expr(epilogue, idx, st)))
-            return st
-        return list(b.loops([node.shape[-1] if jext is None else jext], per_j, "j"))
-
-    def per_rows_acc(bidx, rows):
-        """Output rows `rows` as dot products over k, one accumulator per row: each
-        element of B that is loaded serves every one of these rows."""
-        def per_j(jj):
-            accs = [b.fresh("acc") for _ in rows]
-
-            def per_k(kk):
-                st = []
-                bv = operand(B, bidx, kk[0], jj[0], st, tb)
-                for acc, i in zip(accs, rows):
-                    av = operand(A, bidx, i, kk[0], st, ta)
-                    st.append(K.Accumulate(acc, "add", K.Binary("mul", av, bv, dt)))
-                return st
-            return [*(K.Accumulator(acc, "add", K.FConst(0, dt)) for acc in accs),
-                    *b.loops([kdim], per_k, "k"),
-                    *(b.store(out, bidx + [i, jj[0]], node.shape, K.Var(acc, dt))
-                      for acc, i in zip(accs, rows))]
-        epi = [st for i in rows for st in apply_epilogue(bidx, i)]
-        return list(b.loops([node.shape[-1]], per_j, "j")) + epi
-
-    def per_row_acc(bidx, i):
-        return per_rows_acc(bidx, [i])
-
-    m_dim, n_dim = node.shape[-2], node.shape[-1]
-    # the packed nest: a static column count, a reduction over a symbolic extent (the
-    # batch, in a weight gradient) or a large enough static one
-    if (node.dtype is not T.float16 and len(B.shape) == 2 and isinstance(n_dim, int)
-            and n_dim >= mt.j_vec and not (isinstance(m_dim, int) and m_dim < 2 * mt.m_block)
-            and (not isinstance(kdim, int) or (kdim >= 2 * mt.k_unroll
-                                               and n_dim * kdim >= mt.pack_min))):
-        return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt)
-    # few columns (the logits of a classifier, their weight gradient): the same nest on
-    # the transposed product C^T = B^T A^T, whose columns are C's many rows
-    if (node.dtype is not T.float16 and nb == 0 and len(A.shape) == 2 and len(B.shape) == 2
-            and isinstance(m_dim, int) and m_dim >= mt.j_vec and n_dim >= 2 * mt.m_block
-            and (not isinstance(kdim, int) or (kdim >= 2 * mt.k_unroll
-                                               and m_dim * kdim >= mt.pack_min))):
-        return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt,
-                             swapped=True)
-
-    # transpose_b: rows of A and B both run along k, so a dot product per output element
-    # (a vectorized reduction over k) beats the i-k-j order, which would stride through B
-    row = per_row_acc if node.dtype is T.float16 or tb else per_row
-    m_dim = node.shape[-2]
-    block_rows = per_rows_acc if tb else per_rows
-    if node.dtype is T.float16 or mt.m_block == 1 or (isinstance(m_dim, int)
-                                                   and m_dim < 2 * mt.m_block):
-        def body(idx):
-            return row(list(idx[:nb]), idx[nb])
-        return b.parallel_loops(node.shape[:-1], body, D.mul(node.shape[-1], kdim))
-
-    # i-k-j over blocks of m_block rows of A (a register block: each vector of a row of B
-    # that is loaded serves m_block output rows); the last block may be partial
-    def block_body(idx):
-        bidx = list(idx[:nb])
-        i0 = K.imul(idx[nb], mt.m_block)
-        m = b.dim(m_dim)
-        full = K.Binary("less_equal", K.iadd(i0, mt.m_block), m, T.bool_)
-        rest = K.iadd(m, K.imul(i0, -1))
-        r = b.fresh("r")
-        tail = (K.Loop(r, rest, tuple(row(bidx, K.iadd(i0, K.Var(r))))),)
-        block = [K.iadd(i0, u) for u in range(mt.m_block)]
-        return [K.If(full, tuple(block_rows(bidx, block)), tail)]
-    blocks = D.floordiv(D.add(m_dim, mt.m_block - 1), mt.m_block)
-    return b.parallel_loops(list(node.shape[:-2]) + [blocks], block_body,
-                            D.mul(D.mul(node.shape[-1], kdim), mt.m_block))
-
-
-def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=False):
-    """The large-matmul nest (B without batch dims, a static N). With `swapped`, the nest
-    computes C^T = B^T A^T instead (the roles of A and B, and of C's rows and columns,
-    exchanged below through `left`, `right` and `put`), for a C with few columns and
-    many static rows.
-
-    The tiles are the target's (`MatmulTiles` of the schedule: m_tile, n_tile, j_vec,
-    micro_rows). A kernel that runs first packs B (or B^T) into panels of j_vec columns,
-    `packed[p, k, w] = B[k, p * j_vec + w]`, so that the micro-kernel reads one
-    contiguous stream per panel whatever B's layout (transposed, sliced, strided rows).
-    The matmul kernel then runs parallel tasks over (batch, m_tile rows, n_tile columns);
-    a task walks its tile in register tiles of micro_rows rows x j_vec columns whose
-    micro_rows * j_vec accumulators are locals that live in vector registers over the
-    whole k loop (each step loads j_vec contiguous packed elements and micro_rows
-    elements of A; the loop is marked scalar, so LLVM's SLP vectorizer packs the lanes).
-    The output is written once per element, and a panel (K x j_vec) is reused from L2 by
-    every row block of the task. Rows and columns that do not fill a register tile take
-    one row/column at a time (columns past the last whole panel read B directly). The
-    epilogue runs on the finished tile."""
-    A, B = node.inputs
-    ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
-    m, n = node.shape[-2], node.shape[-1]
-    mt = b.low.schedule.matmul  # the target's tiles
-    if swapped:  # the product's rows are C's columns and vice versa
-        m, n = n, m
-
-        def left(bidx, i, k, st):      # C^T's left factor B^T
-            return operand(B, bidx, k, i, st, tb)
-
-        def right(bidx, k, j, st):     # C^T's right factor A^T
-            return operand(A, bidx, j, k, st, ta)
-
-        def put(bidx, i, j, value):
-            return b.store(out, bidx + [j, i], node.shape, value)
-        R, r_trans, r_key = A, not ta, (id(A), "swapped", ta)
-    else:
-        def left(bidx, i, k, st):
-            return operand(A, bidx, i, k, st, ta)
-
-        def right(bidx, k, j, st):
-            return operand(B, bidx, k, j, st, tb)
-
-        def put(bidx, i, j, value):
-            return b.store(out, bidx + [i, j], node.shape, value)
-        R, r_trans, r_key = B, tb, (id(B), tb)
-    n_cols = -(-n // mt.n_tile)
-    n_rows = D.floordiv(D.add(m, mt.m_tile - 1), mt.m_tile)
-    panels = n // mt.j_vec
-    pshape = (panels, kdim, mt.j_vec)
-    # one packed copy of the right factor per program: an unrolled loop's steps that
-    # multiply by the same weights share it (its value cannot change within a run: IR
-    # nodes are values, and a variable updated in place is read by no later kernel)
-    packed = b.low.packed.get(r_key)
-    if packed is None:
-        packed = b.low.packed[r_key] = b.low.add_temp(
-            R.dtype, pshape, f"{R.describe()} packed in {mt.j_vec}-column panels for "
-                             f"{node.describe()}")
-        pb = type(b)(b.low, node, "")
-
-        def pack(idx):
-            st = []
-            k, j = idx[1], K.iadd(K.imul(idx[0], mt.j_vec), idx[2])
-            st.append(pb.store(packed, idx, pshape,
-                               pb.expr(R, [j, k] if r_trans else [k, j], st)))
-            return st
-        b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
-
-    def micro(bidx, rows, j0, width, panel=None, last=None):
-        """rows x width register tile at rows `rows`, columns j0..; with `last` (the last
-        valid row), rows past it read row `last` and store nothing (a partial block).
-        Every operand is loaded once into a local, so the tile's statements stay small."""
-        accs = [[b.fresh("acc") for _ in range(width)] for _ in rows]
-        head = []
-
-        def local(value, into, prefix):
-            name = b.fresh(prefix)
-            into.append(K.Let(name, value))
-            return K.Var(name, value.dtype)
-        reads = rows if last is None else [
-            local(K.Binary("imin", i, last, T.int64), head, "row") for i in rows]
-
-        def per_k(kk):
-            st = []
-            k = kk[0]
-            avs = [local(left(bidx, i, k, st), st, "a") for i in reads]
-            if panel is None:
-                bvs = [local(right(bidx, k, K.iadd(j0, w), st), st, "b")
-                       for w in range(width)]
-            else:
-                base = local(b.linear([panel, k, 0], pshape), st, "pk")
-                bvs = [local(K.Load(b.use(packed), K.iadd(base, w), packed.dtype), st, "b")
-                       for w in range(width)]
-            for r, av in enumerate(avs):
-                for w, bv in enumerate(bvs):
-                    st.append(K.Accumulate(accs[r][w], "add",
-                                           K.Binary("mul", av, bv, dt, True)))
-            return st
-        init = [K.Accumulator(a, "add", K.FConst(0, dt)) for row in accs for a in row]
-        kloop = [dataclasses.replace(lp, vectorize=False) for lp in b.loops([kdim], per_k, "k")]
-        fini = []
-        for r, i in enumerate(rows):
-            if swapped or width == 1:
-                row = [put(bidx, i, K.iadd(j0, w), K.Var(accs[r][w], dt))
-                       for w in range(width)]
-            else:  # the row's first index once, then consecutive stores
-                base = local(b.linear(bidx + [i, j0], node.shape), fini, "o")
-                row = [K.Store(b.use(out, True), K.iadd(base, w), K.Var(accs[r][w], dt))
-                       for w in range(width)]
-            fini += row if last is None or r == 0 else [
-                K.If(K.Binary("less_equal", i, last, T.bool_), tuple(row))]
-        return [*head, *init, *kloop, *fini]
-
-    def tile(idx):
-        bidx = list(idx[:nb])
-        r0 = K.imul(K.idiv(idx[nb], n_cols), mt.m_tile)
-        j0 = K.imul(K.imod(idx[nb], n_cols), mt.n_tile)
-        left = K.iadd(b.dim(m), K.imul(r0, -1))
-        rext = K.Binary("imin", K.IConst(mt.m_tile), left, T.int64)
-        if n % mt.n_tile == 0 or n <= mt.n_tile:
-            jext = min(n, mt.n_tile)
-            jvecs, jrest = K.IConst(jext // mt.j_vec), K.IConst(jext % mt.j_vec)
-        else:
-            jext = K.Binary("imin", K.IConst(mt.n_tile), K.iadd(K.IConst(n), K.imul(j0, -1)),
-                            T.int64)
-            jvecs = K.idiv(jext, mt.j_vec)
-            jrest = K.iadd(jext, K.imul(jvecs, -mt.j_vec))
-        blocks = K.idiv(K.iadd(rext, mt.micro_rows - 1), mt.micro_rows)
-        last = K.iadd(K.iadd(r0, rext), -1)
-
-        def rows_of_block(bb):
-            i0 = K.iadd(r0, K.imul(bb, mt.micro_rows))
-            return [K.iadd(i0, u) for u in range(mt.micro_rows)]
-
-        def col_vec(jv):
-            return K.iadd(j0, K.imul(jv, mt.j_vec))
-
-        def panel(jv):
-            return K.iadd(K.imul(K.imod(idx[nb], n_cols), mt.n_tile // mt.j_vec), jv)
-
-        def rest_col(jr):
-            return K.iadd(j0, K.iadd(K.imul(jvecs, mt.j_vec), jr))
-
-        # whole register tiles; the last block of rows may be partial (rows past the
-        # tile's end recompute its last row and are not stored)
-        stmts = list(b.loops([jvecs], lambda jv: b.loops(
-            [blocks], lambda bb: micro(bidx, rows_of_block(bb[0]), col_vec(jv[0]), mt.j_vec,
-                                       panel(jv[0]), last), "ib"), "jv"))
-        stmts += b.loops([jrest], lambda jr: list(b.loops(
-            [rext], lambda rr: micro(bidx, [K.iadd(r0, rr[0])], rest_col(jr[0]), 1), "ir")),
-            "jr")
-        if swapped:  # C's rows j0.. (the tile's columns), its columns r0..
-            stmts += b.loops([jext], lambda cc: apply_epilogue(bidx, K.iadd(j0, cc[0]), r0,
-                                                               rext), "r")
-        else:
-            stmts += b.loops([rext], lambda rr: apply_epilogue(bidx, K.iadd(r0, rr[0]), j0,
-                                                               jext), "r")
-        return stmts
-    return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
-                            D.mul(mt.m_tile * min(n, mt.n_tile), kdim))
 
 
 def _scatter_root(b, node, out):
@@ -536,7 +226,7 @@ def _shape_root(b, node, out):
 _ROOT_RULES = {
     "reduce_sum": _reduce_root, "reduce_prod": _reduce_root, "reduce_max": _reduce_root,
     "reduce_min": _reduce_root, "argmax": _arg_root, "argmin": _arg_root,
-    "matmul": _matmul_root, "scatter_add": _scatter_root, "shape": _shape_root,
+    "matmul": matmul_root, "scatter_add": _scatter_root, "shape": _shape_root,
     "dynamic_update_slice": _dynamic_update_root, "conv": conv_root, "fold": _fold_root,
 }
 
@@ -625,7 +315,7 @@ def lower_group(b, group, out):
     if group.kind == "matmul":
         epilogue = None if group.root is group.matmul else group.root
         b.matmul_value = (group.matmul, out)
-        return _matmul_root(b, group.matmul, out, epilogue)
+        return matmul_root(b, group.matmul, out, epilogue)
     if group.kind == "conv":
         return lower_conv(b, group.conv, out, None if group.root is group.conv else group.root)
     rule = _ROOT_RULES.get(group.root.op)

@@ -26,7 +26,7 @@ from typing import Callable
 
 @dataclass(frozen=True)
 class MatmulTiles:
-    """The CPU matmul nests (compiler/lower/nests.py): the plain i-k-j nest's unrolling
+    """The CPU matmul nests (compiler/lower/matmul_nests.py): the plain i-k-j nest's unrolling
     and row block, and the packed, register-tiled nest's tiles."""
     vector_bytes: int = 64   # the target's SIMD register width (64: AVX-512, 32: AVX2)
     k_unroll: int = 4        # rows of B that one pass of the i-k-j nest accumulates

@@ -1,6 +1,6 @@
 """The CUDA backend's loop nest for matmul groups, in the shared kernel IR.
 
-The CPU nest (compiler/lower/nests.py) accumulates rows of B into rows of the output
+The CPU nest (compiler/lower/matmul_nests.py) accumulates rows of B into rows of the output
 (i-k-j, register blocks of rows): right for a few threads with wide vectors, wrong for
 tens of thousands of GPU threads. Here the parallel loop runs over every output element
 (batch, i, j), each a dot product over k into one accumulator (marked `fast`: an FMA
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ...ir import dtypes as T
 from ...lower import kir as K
-from ...lower import nests
+from ...lower import matmul_nests, nests
 from ...lower.lower import compute_dtype
 from ...lower.schedule import Schedule
 
@@ -33,7 +33,7 @@ def _matmul_dot(b, node, epilogue, out):
     dt = compute_dtype(node.dtype)
 
     def operand(x, bidx, r, c, stmts, trans):
-        return nests.matmul_operand(b, node, x, bidx, r, c, stmts, trans)
+        return matmul_nests.matmul_operand(b, node, x, bidx, r, c, stmts, trans)
 
     def body(idx):
         bidx, i, j = list(idx[:nb]), idx[nb], idx[nb + 1]
