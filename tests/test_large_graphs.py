@@ -9,7 +9,7 @@ import pytest
 
 import compiler as tf
 from compiler import memo
-from compiler.backends.llvm import emit
+from compiler.backends.llvm import entry
 from runtime.errors import ExecutionError
 
 FULL = tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE)
@@ -18,7 +18,7 @@ FULL = tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE)
 @pytest.fixture
 def tiny_segments(monkeypatch):
     """Segments of 3 calls, every compile fresh (no cache on disk, no memo)."""
-    monkeypatch.setattr(emit, "SEGMENT_CALLS", 3)
+    monkeypatch.setattr(entry, "SEGMENT_CALLS", 3)
     monkeypatch.setenv("FLOWC_CACHE", "0")
     monkeypatch.setattr(memo, "MAX_ENTRIES", 0)
 
@@ -62,7 +62,7 @@ def test_segmented_entry_matches_the_interpreter_faults_and_traces(tiny_segments
                                rtol=1e-5, atol=1e-6)
     stats = md.step_stats.dev_stats[0].node_stats
     (exe,) = sess._cache.values()
-    assert len(stats) == len(exe.call_labels) > 3 * emit.SEGMENT_CALLS
+    assert len(stats) == len(exe.call_labels) > 3 * entry.SEGMENT_CALLS
     starts = [s.all_start_nanos for s in stats]
     assert starts == sorted(starts) and all(s > 0 for s in starts)
 

@@ -34,7 +34,7 @@ from runtime.signature import format_dim
 
 from . import scalar_ops as S
 from .abi import ALIGN, product
-from .emit import ENTRY
+from .entry import ENTRY
 
 I8, I32, I64 = S.I8, S.I32, S.I64
 I8P = ir.PointerType(I8)

@@ -19,7 +19,7 @@ from runtime.llvm_jit import JitLibrary
 
 from ..base import Backend
 from ..layout import call_labels, layout_of
-from . import emit, target
+from . import emit, entry, target
 
 
 def build(lowered, signature, name, options, texts, assembly=False) -> CpuExecutable:
@@ -34,9 +34,9 @@ def build(lowered, signature, name, options, texts, assembly=False) -> CpuExecut
                                                   pic=True))
     layout = layout_of(lowered)
     exe = CpuExecutable(signature, layout.specs, layout.outputs, layout.updates, layout.errors,
-                     lib.address(emit.ENTRY), keepalive=lib, texts=texts,
+                     lib.address(entry.ENTRY), keepalive=lib, texts=texts,
                      lifetimes=layout.lifetimes(lowered),
-                     timed=(lib.address(emit.TIMED_ENTRY), call_labels(lowered)))
+                     timed=(lib.address(entry.TIMED_ENTRY), call_labels(lowered)))
     exe.objects = [obj]  # position-independent: the compile cache links it as it is
     return exe
 
@@ -73,9 +73,9 @@ def load(description, signature, options) -> CpuExecutable:
     buffers = [replace(b, source=b.source.copy()) if b.kind == "const" else b
                for b in description["buffers"]]
     exe = CpuExecutable(signature, buffers, description["outputs"], description["updates"],
-                        description["errors"], lib.address(emit.ENTRY), keepalive=lib,
+                        description["errors"], lib.address(entry.ENTRY), keepalive=lib,
                         texts=dict(description["texts"]), lifetimes=description["lifetimes"],
-                        timed=(lib.address(emit.TIMED_ENTRY), description["calls"]))
+                        timed=(lib.address(entry.TIMED_ENTRY), description["calls"]))
     exe.objects = list(description["objects"])
     return exe
 
