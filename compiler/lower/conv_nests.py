@@ -95,12 +95,7 @@ def generic_conv(b, node, out, epilogue=None):
             st.extend(inner if cond is None else [K.If(cond, inner)])
             return st
         stmts = [K.Accumulator(acc, "add", K.FConst(0, dt)), *b.loops(window, per_k, "k")]
-        value = K.Var(acc, dt)
-        if node.dtype is T.float16:  # the conv's value is a float16 tensor
-            value = K.Cast(K.Cast(value, T.float16), T.float32)
-        if epilogue is not None:
-            b.row_values[id(node)] = value
-            value = b.expr(epilogue, idx, stmts)
+        value = b.epilogue_value(node, K.Var(acc, dt), epilogue, idx, stmts)
         stmts.append(b.store(out, idx, node.shape, value))
         return stmts
     return b.parallel_loops(node.shape, body, D.mul(D.product(window), ci))
@@ -288,10 +283,7 @@ def register_blocked_conv(b, node, out, epilogue=None):
     strides, rd = node.attr["strides"], node.attr["rhs_dilation"]
     lows = [node.attr["padding"][i][0] for i in range(nsp)]
 
-    def local(value, into, prefix):
-        name = b.fresh(prefix)
-        into.append(K.Let(name, value))
-        return K.Var(name, value.dtype)
+    local = b.local
 
     def ranged(ranges, body, into):
         """Nested loops k_i in first_i .. first_i + count_i (lane-by-lane loops, see
@@ -358,9 +350,8 @@ def register_blocked_conv(b, node, out, epilogue=None):
                                       K.FConst(0, dt), dt)
                     value = local(K.Binary("add", value, before, dt), st, "sum")
                     sums.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
-                if epilogue is not None:
-                    b.row_values[id(node)] = value
-                    value = b.expr(epilogue, [n, *orow, pos, K.iadd(c0, lane)], done)
+                value = b.epilogue_value(node, value, epilogue,
+                                         [n, *orow, pos, K.iadd(c0, lane)], done)
                 done.append(K.Store(b.use(out, True), K.iadd(base, lane), value))
             if part is None:
                 st += done

@@ -47,6 +47,24 @@ class _Builder:
         self._n += 1
         return f"{prefix}{self._n}"
 
+    def local(self, value, into, prefix):
+        """`value` bound to a fresh local (a `Let` appended to `into`), as a `Var`."""
+        name = self.fresh(prefix)
+        into.append(K.Let(name, value))
+        return K.Var(name, value.dtype)
+
+    def epilogue_value(self, node, value, epilogue, idx, stmts):
+        """What a contraction nest stores for element `idx` of `node` (matmul, conv) whose
+        accumulated value is `value`: rounded through float16 when the node's value is a
+        float16 tensor, then `epilogue(value)` when the group has an epilogue root (which
+        reads the node's value as `value`)."""
+        if node.dtype is T.float16:
+            value = K.Cast(K.Cast(value, T.float16), T.float32)
+        if epilogue is not None:
+            self.row_values[id(node)] = value
+            value = self.expr(epilogue, idx, stmts)
+        return value
+
     def dim(self, d):
         """A dim (int or DimExpr) as an index expression; index expressions pass through."""
         if isinstance(d, int):

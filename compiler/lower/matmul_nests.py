@@ -244,10 +244,7 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         accs = [[b.fresh("acc") for _ in range(width)] for _ in rows]
         head = []
 
-        def local(value, into, prefix):
-            name = b.fresh(prefix)
-            into.append(K.Let(name, value))
-            return K.Var(name, value.dtype)
+        local = b.local
         reads = rows if last is None else [
             local(K.Binary("imin", i, last, T.int64), head, "row") for i in rows]
 

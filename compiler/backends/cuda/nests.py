@@ -11,7 +11,6 @@ group kind uses the shared nests unchanged. `CUDA_SCHEDULE` hands this rule to l
 
 from __future__ import annotations
 
-from ...ir import dtypes as T
 from ...lower import kir as K
 from ...lower import matmul_nests, nests
 from ...lower.lower import compute_dtype
@@ -46,12 +45,7 @@ def _matmul_dot(b, node, epilogue, out):
             st.append(K.Accumulate(acc, "add", K.Binary("mul", av, bv, dt, True)))
             return st
         stmts = [K.Accumulator(acc, "add", K.FConst(0, dt)), *b.loops([kdim], per_k, "k")]
-        value = K.Var(acc, dt)
-        if node.dtype is T.float16:  # the matmul's value is a float16 tensor
-            value = K.Cast(K.Cast(value, T.float16), T.float32)
-        if epilogue is not None:
-            b.row_values[id(node)] = value
-            value = b.expr(epilogue, idx, stmts)
+        value = b.epilogue_value(node, K.Var(acc, dt), epilogue, idx, stmts)
         stmts.append(b.store(out, idx, node.shape, value))
         return stmts
     return b.parallel_loops(node.shape, body, kdim)
