@@ -28,17 +28,10 @@ The two builders live a floor down, in compiler/frontend/conv_ops.py, because
 from __future__ import annotations
 
 from ..frontend.conv_ops import conv_filter_gradient, conv_input_gradient
-from ..frontend.core import make
 from .helpers import shape_of
 
 
 def conv(op, g):
     x, w = op.inputs
-    y = op.outputs[0]
-    if not g.shape.is_fully_defined() and y.shape.known_rank:
-        # a `grad_ys` fed without a static shape: the gradient convs need the output's
-        # static extents (their padding is computed from them); the reshape checks the
-        # fed value's size at run time
-        g = make("reshape", [g], shape=(-1,) + tuple(y.shape.as_list()[1:]))
     return [conv_input_gradient(g, w, shape_of(x), op.attrs),
             conv_filter_gradient(x, g, shape_of(w), op.attrs)]

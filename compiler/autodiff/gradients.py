@@ -78,8 +78,22 @@ def _seed(ys, grad_ys):
     grad_ys = _as_list(grad_ys)
     if len(grad_ys) != len(ys):
         raise ValueError(f"gradients: {len(grad_ys)} grad_ys for {len(ys)} ys")
-    return [ones_like(y) if g is None else convert_to_tensor(g, dtype=y.dtype)
+    return [ones_like(y) if g is None else _shaped_like(convert_to_tensor(g, dtype=y.dtype), y)
             for y, g in zip(ys, grad_ys)]
+
+
+def _shaped_like(g, y):
+    """`g` (a grad_ys entry) with `y`'s static extents where `g` lacks them (TF1 requires
+    the two shapes to agree): a reshape to y's shape, whose size check rejects a fed value
+    of another size at run time. Rules such as conv's compute attrs from these extents.
+    Unchanged when g knows them already or y has more than one unknown dim."""
+    dims = y.shape.as_list() if y.shape.known_rank else None
+    if dims is None or sum(d is None for d in dims) > 1:
+        return g
+    if g.shape.known_rank and len(g.shape) == len(dims) and all(
+            gd is not None or yd is None for gd, yd in zip(g.shape.as_list(), dims)):
+        return g
+    return make("reshape", [g], shape=tuple(-1 if d is None else d for d in dims))
 
 
 def _op_input_grads(op, grad):
