@@ -32,6 +32,7 @@ import numpy as np
 from runtime.artifact import ABI_VERSION, describe_text, exported_clashes, write_manifest
 from runtime.cpu import LEVELS, LINUX_FLAGS
 
+from . import timings
 from .backends.layout import layout_of
 from .backends.llvm import emit, target
 from .backends.llvm.abi import abi_model
@@ -73,8 +74,10 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
     cc = c_compiler()
     program, graph = optimized_program(fetches, feeds, options, name)
     _, lowered, module = lower_and_emit(program, options)
-    model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
-    values = _variable_values(program, graph, session, model)
+    with timings.phase("aot.c_api"):
+        model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
+    with timings.phase("aot.variables"):
+        values = _variable_values(program, graph, session, model)
     consts = [np.ascontiguousarray(b.source, dtype=b.dtype.np).tobytes()
               for b in lowered.buffers if b.kind == "const"]
     clashes = exported_clashes(name, exported_symbols(model),
@@ -84,7 +87,8 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
         raise ValueError(f"model name {name!r} cannot be used: its exported C symbols would "
                          f"collide with others in a program that links it: "
                          f"{'; '.join(clashes)}")
-    functions = add_c_api(module, model, values, consts)
+    with timings.phase("aot.c_api"):
+        functions = add_c_api(module, model, values, consts)
     functions["describe"] = f"{name}_describe"
     info = {"flowc_version": flowc_version(), "abi_version": ABI_VERSION, "cpu": cpu,
             "features": features, "threads": options.threads}
@@ -100,6 +104,7 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
                       f"refuse to load a model from it (chmod go-w {path!r})", stacklevel=2)
     so_path = os.path.join(path, f"{name}.so")
     _build_library(module, options, cc, so_path)
+    timings.kernels(len(lowered.kernels), len(lowered.kernels))
     header_path = os.path.join(path, f"{name}.h")
     _write_text(header_path, render_header(model, functions, info))
     manifest_path = os.path.join(path, f"{name}.json")
@@ -171,9 +176,14 @@ def _initial_values(graph, names) -> dict:
 def _build_library(module, options, cc, so_path):
     """Optimize, emit a position-independent object, link it with `cc -shared`; returns
     the TargetMachine used."""
-    ref = target.optimize(str(module), options.opt_level, options.target_cpu)
+    with timings.phase("llvm.ir_text"):
+        text = str(module)
+    ref = target.optimize(text, options.opt_level, options.target_cpu)
     tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
-    link_shared(tm.emit_object(ref), cc, so_path)
+    with timings.phase("llvm.codegen"):
+        obj = tm.emit_object(ref)
+    with timings.phase("link"):
+        link_shared(obj, cc, so_path)
     return tm
 
 

@@ -5,8 +5,8 @@ layer (passes, lower, backends, the pipeline, drivers) can report to it.
 Reporting (the compiler's side; each call is one context-variable read when nobody
 listens, so it costs nothing measurable outside a recorded or displayed compile):
 
-    with timings.phase("llvm.optimize"):   # a timed phase; phases nest
-        ...
+    with timings.phase("llvm.optimize"):   # a timed phase; phases nest; entering one is
+        ...                                # also a stage event (below)
     timings.stage("lower")                 # progress: the stage the compile is in
     timings.kernels(done, total)           # progress: kernels built so far, of total
 
@@ -85,9 +85,12 @@ class _Phase:
 
 
 def phase(name: str):
-    """A context manager timing `name` for every recorder listening here; a shared no-op
-    when none is."""
+    """A context manager timing `name` for every recorder listening here (a shared no-op
+    when none is); entering it is also the stage `name` for the progress sinks."""
     recorders = _recorders.get()
+    sinks = _sinks.get()
+    for sink in sinks:
+        sink.stage(name)
     if not recorders:
         return _NULL
     return _Phase(name, recorders)

@@ -2,7 +2,9 @@
 object code -> MCJIT -> a `runtime.cpu_executable.CpuExecutable`.
 
 The object code is made once: MCJIT loads it, and the compile cache links the same bytes
-into its shared object (`executable.objects`). Stage texts added: "llvm", "llvm_opt",
+into its shared object (`executable.objects`). Timed as the phases "llvm.emit_ir",
+"llvm.ir_text", "llvm.parse", "llvm.optimize", "llvm.opt_text", "llvm.codegen" and
+"llvm.load" (compiler/timings.py). Stage texts added: "llvm", "llvm_opt",
 and "asm" when `assembly` (dumps). Never plans kernels or touches the cache.
 
 `describe(exe)` and `load(description, signature, options)` make another executable of
@@ -17,6 +19,7 @@ from dataclasses import replace
 from runtime.cpu_executable import CpuExecutable
 from runtime.llvm_jit import JitLibrary
 
+from ... import timings
 from ..base import Backend
 from ..layout import call_labels, layout_of
 from . import emit, entry, target
@@ -25,11 +28,18 @@ from . import emit, entry, target
 def build(lowered, signature, name, options, texts, assembly=False) -> CpuExecutable:
     module = emit.emit_module(lowered, name=name, threads=options.threads,
                               internal_pool=False)
-    llvm_text = str(module)
+    with timings.phase("llvm.ir_text"):
+        llvm_text = str(module)
     llvm_opt, obj, asm = _compile_module(llvm_text, options, assembly)
     texts.update({"llvm": llvm_text, "llvm_opt": llvm_opt})
     if assembly:
         texts["asm"] = asm
+    with timings.phase("llvm.load"):
+        return _executable(lowered, signature, obj, options, texts)
+
+
+def _executable(lowered, signature, obj, options, texts) -> CpuExecutable:
+    """The object code `obj` loaded by MCJIT, as the executable of `lowered`."""
     lib = JitLibrary([obj], target.target_machine(options.target_cpu, options.opt_level,
                                                   pic=True))
     layout = layout_of(lowered)
@@ -45,8 +55,15 @@ def _compile_module(llvm_text, options, assembly):
     """(optimized IR text, position-independent object code, assembly or "")."""
     ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
     tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
-    asm = tm.emit_assembly(ref) if assembly else ""
-    return str(ref), tm.emit_object(ref), asm
+    asm = ""
+    if assembly:
+        with timings.phase("llvm.asm"):
+            asm = tm.emit_assembly(ref)
+    with timings.phase("llvm.opt_text"):
+        opt_text = str(ref)
+    with timings.phase("llvm.codegen"):
+        obj = tm.emit_object(ref)
+    return opt_text, obj, asm
 
 
 def describe(exe: CpuExecutable):
@@ -68,6 +85,11 @@ def load(description, signature, options) -> CpuExecutable:
     """A new executable of a `describe`d program: its object code loaded into a new MCJIT
     engine (no LLVM optimization), its constants copied (never shared between
     executables), `signature` the program's being compiled (feed names)."""
+    with timings.phase("llvm.load"):
+        return _load(description, signature, options)
+
+
+def _load(description, signature, options) -> CpuExecutable:
     lib = JitLibrary(description["objects"],
                      target.target_machine(options.target_cpu, options.opt_level, pic=True))
     buffers = [replace(b, source=b.source.copy()) if b.kind == "const" else b
