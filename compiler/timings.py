@@ -14,10 +14,12 @@ Listening (the driver's side):
 
     with timings.record() as rec:          # collect the phases of compiles in this block
         ...
-    rec.table()    # [(phase, seconds, count)]: each phase's own time (its nested phases'
-                   # time is theirs, not its), in the order phases were first entered
+    rec.table()    # [(phase, seconds, count)]: each phase's own wall time (its nested
+                   # phases' time is theirs, not its), in the order first entered
+    rec.cpu_seconds()  # {phase: own CPU seconds of the thread that ran it}
     rec.total      # wall seconds of the block; rec.other() = total - sum of the phases
-    rec.format()   # the table as text: phase, seconds, share of the total, count
+    rec.format()   # the table as text: phase, seconds, share of the total, CPU seconds,
+                   # count; "other" and the total rows make each column sum up
 
     with timings.progress(sink):           # sink.stage(name) / sink.kernels(done, total)
         ...                                # get the events of compiles in this block
@@ -59,28 +61,34 @@ _NULL = contextlib.nullcontext()
 
 # ---- the compiler's side ----------------------------------------------------------------
 class _Phase:
-    """One open phase: its own time is its wall time less its nested phases'."""
+    """One open phase: its own time is its time less its nested phases', as wall time
+    (`perf_counter`) and as this thread's CPU time (`thread_time`: what the compile itself
+    spent, whatever else the machine runs)."""
 
-    __slots__ = ("name", "recorders", "start", "nested", "token")
+    __slots__ = ("name", "recorders", "start", "cpu", "nested", "nested_cpu", "token")
 
     def __init__(self, name, recorders):
-        self.name, self.recorders, self.nested = name, recorders, 0.0
+        self.name, self.recorders = name, recorders
+        self.nested = self.nested_cpu = 0.0
 
     def __enter__(self):
         for rec in self.recorders:
             rec.enter(self.name)
         self.token = _stack.set(_stack.get() + (self,))
+        self.cpu = time.thread_time()
         self.start = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         elapsed = time.perf_counter() - self.start
+        cpu = time.thread_time() - self.cpu
         _stack.reset(self.token)
         stack = _stack.get()
         if stack:
             stack[-1].nested += elapsed
+            stack[-1].nested_cpu += cpu
         for rec in self.recorders:
-            rec.add(self.name, elapsed - self.nested)
+            rec.add(self.name, elapsed - self.nested, cpu - self.nested_cpu)
         return False
 
 
@@ -133,57 +141,77 @@ def _run_with(recorders, sinks, fn, args, kwargs):
 
 # ---- the driver's side ------------------------------------------------------------------
 class Recorder:
-    """The phases reported while it listened: {name: [own seconds, count]} in the order
-    first entered, and the wall time of its block (`total`)."""
+    """The phases reported while it listened: {name: [own seconds, own CPU seconds,
+    count]} in the order first entered, and the wall and CPU time of its block (`total`,
+    `total_cpu`: the CPU time of the thread that opened it)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._phases: dict = {}
-        self._start = time.perf_counter()
-        self._end = None
+        self._start, self._start_cpu = time.perf_counter(), time.thread_time()
+        self._end = self._end_cpu = None
 
     def enter(self, name: str):
         """Give `name` its row (so rows follow the order phases were entered)."""
         with self._lock:
-            self._phases.setdefault(name, [0.0, 0])
+            self._phases.setdefault(name, [0.0, 0.0, 0])
 
-    def add(self, name: str, seconds: float):
+    def add(self, name: str, seconds: float, cpu: float = 0.0):
         with self._lock:
-            entry = self._phases.setdefault(name, [0.0, 0])
+            entry = self._phases.setdefault(name, [0.0, 0.0, 0])
             entry[0] += seconds
-            entry[1] += 1
+            entry[1] += cpu
+            entry[2] += 1
+
+    def close(self):
+        self._end, self._end_cpu = time.perf_counter(), time.thread_time()
 
     @property
     def total(self) -> float:
         end = self._end if self._end is not None else time.perf_counter()
         return end - self._start
 
+    @property
+    def total_cpu(self) -> float:
+        end = self._end_cpu if self._end_cpu is not None else time.thread_time()
+        return end - self._start_cpu
+
     def table(self) -> list:
         """[(phase, own seconds, count)] in the order the phases were first entered."""
         with self._lock:
-            return [(name, s, n) for name, (s, n) in self._phases.items()]
+            return [(name, s, n) for name, (s, _, n) in self._phases.items()]
 
     def seconds(self) -> dict:
-        """{phase: own seconds}."""
-        return {name: s for name, s, _ in self.table()}
+        """{phase: own wall seconds}."""
+        with self._lock:
+            return {name: s for name, (s, _, _) in self._phases.items()}
+
+    def cpu_seconds(self) -> dict:
+        """{phase: own CPU seconds} (of the threads that ran it)."""
+        with self._lock:
+            return {name: c for name, (_, c, _) in self._phases.items()}
 
     def other(self) -> float:
-        """The block's time outside every phase (driver code, imports, untimed work)."""
-        return self.total - sum(s for _, s, _ in self.table())
+        """The block's wall time outside every phase (driver code, untimed work)."""
+        return self.total - sum(self.seconds().values())
 
     def format(self, title="compile") -> str:
-        """The table as text: phase, seconds, share of the total, count; then "other"
-        and the total, so the seconds column sums to the total."""
-        total = self.total
-        rows = self.table() + [("other", self.other(), None)]
+        """The table as text: phase, own wall seconds, share of the total, own CPU
+        seconds, count; then "other" and the total, so each column sums to the total."""
+        total, cpus = self.total, self.cpu_seconds()
+        other_cpu = self.total_cpu - sum(cpus.values())
+        rows = [(name, s, cpus[name], n) for name, s, n in self.table()]
+        rows.append(("other", self.other(), other_cpu, None))
         last = f"total ({title})"
-        width = max([len(r[0]) for r in rows] + [len(last)])
-        lines = [f"{'phase':<{width}}  {'seconds':>9}  {'share':>6}  {'count':>6}"]
-        for name, s, n in rows:
-            share = 100.0 * s / total if total > 0 else 0.0
+        rows.append((last, total, self.total_cpu, None))
+        width = max(len(r[0]) for r in rows)
+        lines = [f"{'phase':<{width}}  {'seconds':>9}  {'share':>6}  {'cpu s':>9}  "
+                 f"{'count':>5}"]
+        for name, sec, cpu, n in rows:
+            share = 100.0 * sec / total if total > 0 else 0.0
             count = "" if n is None else str(n)
-            lines.append(f"{name:<{width}}  {s:9.4f}  {share:5.1f}%  {count:>6}")
-        lines.append(f"{last:<{width}}  {total:9.4f}  {100.0:5.1f}%")
+            lines.append(f"{name:<{width}}  {sec:9.4f}  {share:5.1f}%  {cpu:9.4f}  "
+                         f"{count:>5}")
         return "\n".join(lines)
 
 
@@ -196,7 +224,7 @@ def record():
         yield rec
     finally:
         _recorders.reset(token)
-        rec._end = time.perf_counter()
+        rec.close()
 
 
 @contextlib.contextmanager
@@ -294,7 +322,7 @@ class Progress:
 
     def _show(self):
         while not self._finished.is_set():
-            self.stream.write("\r\033[K" + self.text())
+            self.stream.write("\r" + self.text() + "\033[K")  # K: erase a longer line's rest
             self.stream.flush()
             self.shown = True
             self.lines += 1
