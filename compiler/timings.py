@@ -13,6 +13,7 @@ listens, so it costs nothing measurable outside a recorded or displayed compile)
 Listening (the driver's side):
 
     with timings.record() as rec:          # collect the phases of compiles in this block
+        ...                                # (and the garbage collections, as "gc")
         ...
     rec.table()    # [(phase, seconds, count)]: each phase's own wall time (its nested
                    # phases' time is theirs, not its), in the order first entered
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import os
 import sys
 import threading
@@ -90,6 +92,32 @@ class _Phase:
         for rec in self.recorders:
             rec.add(self.name, elapsed - self.nested, cpu - self.nested_cpu)
         return False
+
+
+_gc_started = [0.0, 0.0]  # (wall, CPU) when the running collection began (under the GIL)
+
+
+def _gc_phase(event, info):
+    """A `gc.callbacks` hook: a collection while a recorder listens in this context is the
+    phase "gc" (nested in the phase it interrupted), so a collection the compile's garbage
+    set off is not counted in whichever phase happened to allocate then."""
+    recorders = _recorders.get()
+    if not recorders:
+        return
+    if event == "start":
+        _gc_started[:] = time.perf_counter(), time.thread_time()
+        return
+    elapsed = time.perf_counter() - _gc_started[0]
+    cpu = time.thread_time() - _gc_started[1]
+    stack = _stack.get()
+    if stack:
+        stack[-1].nested += elapsed
+        stack[-1].nested_cpu += cpu
+    for rec in recorders:
+        rec.add("gc", elapsed, cpu)
+
+
+gc.callbacks.append(_gc_phase)
 
 
 def phase(name: str):

@@ -6,6 +6,7 @@ terminal with the delay at 0; never on a pipe, with FLOWC_PROGRESS=0 or
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import re
@@ -54,6 +55,11 @@ def _compile_in_session(graph, init, step, x, config=None):
         sess.run(step, {x: np.ones((4, 16), np.float32)})
 
 
+def _counts(rec, gc_runs=True) -> dict:
+    """{phase: count}; without the collections (`gc_runs=False`: they come when they do)."""
+    return {name: n for name, _, n in rec.table() if gc_runs or name != "gc"}
+
+
 # ---- the timer --------------------------------------------------------------------------
 def test_nobody_listening_is_a_shared_no_op():
     assert not timings.listening()
@@ -82,6 +88,23 @@ def test_nested_phases_own_time_adds_up_to_the_total():
     assert 0 <= rec.other() < 0.01
 
 
+def test_a_garbage_collection_is_its_own_phase():
+    with timings.record() as rec:
+        with timings.phase("work"):
+            junk = [[] for _ in range(20000)]
+            for a, b in zip(junk, junk[1:]):  # cycles only the collector frees
+                a.append(b)
+                b.append(a)
+            del junk, a, b
+            start = time.perf_counter()
+            gc.collect()
+            collect = time.perf_counter() - start
+    counts, seconds = _counts(rec), rec.seconds()
+    assert counts["gc"] >= 1 and counts["work"] == 1
+    assert seconds["gc"] >= 0.5 * collect  # the collection is gc's, not work's
+    assert seconds["work"] + seconds["gc"] + rec.other() == pytest.approx(rec.total)
+
+
 def test_a_compile_records_its_phases_summing_to_the_total():
     graph, init, step, x = _train_graph()
     with timings.record() as rec:
@@ -97,10 +120,6 @@ def test_a_compile_records_its_phases_summing_to_the_total():
     assert all(s >= 0 for s in rec.seconds().values()), rec.format()
     table = rec.format("test")
     assert table.splitlines()[-1].startswith("total (test)")
-
-
-def _counts(rec) -> dict:
-    return {name: n for name, _, n in rec.table()}
 
 
 def test_two_threads_compiling_at_once_get_their_own_records():
@@ -126,10 +145,10 @@ def test_two_threads_compiling_at_once_get_their_own_records():
         for t in threads:
             t.join()
     assert not errors, errors
-    assert main_rec.table() == []
+    assert _counts(main_rec, False) == {}
     assert sorted(results) == ["a", "b"]
     for rec in results.values():  # each saw its own compiles, as many as one alone does
-        assert _counts(rec) == _counts(alone), rec.format()
+        assert _counts(rec, False) == _counts(alone, False), rec.format()
         assert _counts(rec)["llvm.optimize"] >= 1
 
 
