@@ -268,6 +268,21 @@ def test_session_compile_shows_progress_on_a_terminal(monkeypatch):
     assert text.endswith("\r\033[K")
 
 
+def test_cli_compile_shows_progress_on_a_terminal_unless_quiet(tmp_path, monkeypatch):
+    term = _fake_stderr(monkeypatch)
+    model = tmp_path / "progress_model.py"
+    model.write_text("import compiler as fc\n\ndef build():\n"
+                     "    a = fc.placeholder(fc.float32, [3], name='a')\n"
+                     f"    return fc.exp(a) * {next(_unique)}.0\n")
+    args = ["compile", f"{model}:build", "--name", "tiny"]
+    assert main(args + ["-o", str(tmp_path / "a"), "-q"]) == 0
+    assert term.getvalue() == ""
+    assert main(args + ["-o", str(tmp_path / "b")]) == 0
+    text = term.getvalue()
+    assert re.search(r"\rflowc: compiling tiny: \S+.*, \d+\.\d s", text), text
+    assert text.endswith("\r\033[K")
+
+
 def test_session_progress_off_by_config_or_environment(monkeypatch):
     term = _fake_stderr(monkeypatch)
     graph, init, step, x = _train_graph()
