@@ -127,11 +127,12 @@ def missing(tf, dotted: str):
     return None
 
 
-def record(workload, system, build, check, timing, what):
+def record(workload, system, build, timing, what):
     """Compile, check and time one TF1 system. In a fresh `tf.Graph`, `build(tf)` returns
-    `(fetches, feed, init)`: what `sess.run` fetches, its feed dict and `init(sess)` (or
-    None) run once before the first step; `check(values)` gives "ok" or what differed for
-    the first step's values. `what` says in the note what one timed call runs."""
+    `(fetches, feed, init, check)`: what `sess.run` fetches, its feed dict, `init(sess)`
+    (or None) run once before the first step, and `check(values, sess)`, "ok" or what
+    differed for the first step's values (a training workload reads its variables through
+    `sess`). `what` says in the note what one timed call runs."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown tf1 system {system!r}")
     tf = load()
@@ -140,7 +141,7 @@ def record(workload, system, build, check, timing, what):
                                          "(pip install -e '.[bench]')")
     graph = tf.Graph()
     with graph.as_default():
-        fetches, feed, init = build(tf)
+        fetches, feed, init, check = build(tf)
     xla = system == "tf1-xla"
     sess = session(tf, graph, xla)
     try:
@@ -149,7 +150,7 @@ def record(workload, system, build, check, timing, what):
         t0 = time.perf_counter()
         first = sess.run(fetches, feed)
         compile_s = time.perf_counter() - t0
-        chk = check(first)
+        chk = check(first, sess)
         ops, clusters = traced_ops(tf, sess, fetches, feed)
         if chk == "ok" and xla and clusters == 0:
             chk = "XLA did not run: no _XlaRun node in the traced step"
@@ -190,6 +191,6 @@ def one_input_record(workload, system, build, x, want, rtol, atol, timing):
 
     def make(tf):
         xp, y = build(tf)
-        return y, {xp: x}, None
-    return record(workload, system, make, lambda got: compare(got, want, rtol, atol),
-                  timing, "sess.run(fetch, {x: x}), fresh output per call")
+        return y, {xp: x}, None, lambda got, _: compare(got, want, rtol, atol)
+    return record(workload, system, make, timing,
+                  "sess.run(fetch, {x: x}), fresh output per call")
