@@ -12,7 +12,9 @@ Systems: flowc (`Session.run([train_op, loss])`; `compile_s` is the first step, 
 compile with the disk cache off), numpy (hand-written forward, backward through time and
 update: the reference), and, when installed, jax-jit (`jax.lax.scan` over the 28 steps,
 the idiomatic jax RNN; `value_and_grad` and the update in one `jax.jit`) and torch
-(`nn.LSTM(batch_first=True)` + `nn.Linear`, eager autograd, `torch.optim.SGD`). Every
+(`nn.LSTM(batch_first=True)` + `nn.Linear`, eager autograd, `torch.optim.SGD`), and tf1,
+tf1-xla (TensorFlow's compat.v1 Session running `build_w8(tensorflow.compat.v1)`;
+benchmarks/peer_tf1.py; under Keras 3 its BasicLSTMCell needs tf-keras, else "skipped"). Every
 system starts from the same weights; its loss and parameter updates after one step are
 checked against numpy's before it is timed. torch's LSTM has two bias vectors (input and
 hidden) that each get the gate gradient: its bias update is checked on `bias_ih` (started
@@ -26,6 +28,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import peer_tf1
 from benchlib import (
     check_sgd_step,
     flowc_init_s,
@@ -142,7 +145,8 @@ def run(cfg):
     p0, x, y = _data(steps, depth, hidden, classes, batch)
     want = sgd_reference(numpy_step, p0, x, y)
     gflop = _flops(steps, depth, hidden, classes, batch) / 1e9
-    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
+    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch),
+               ("tf1", _tf1), ("tf1-xla", _tf1_xla)]
     yield from run_systems(NAME, cfg, systems, (p0, x, y, want, timing), gflop)
 
 
@@ -178,6 +182,34 @@ def _flowc(p0, x, y, want, timing, options=None):
             f"start-up ({init_s:.2f} s); {sess.options.threads} thread(s) configured")
     return result(NAME, "flowc", times, check, compile_s=compile_s,
                   kernels=kernels, note=note)
+
+
+def _tf1(p0, x, y, want, timing, system="tf1"):
+    tf = peer_tf1.load()
+    why = tf is not None and peer_tf1.missing(tf, "nn.rnn_cell.BasicLSTMCell")
+    if why:
+        return skipped(NAME, system, why)
+    steps, depth = x.shape[1:]
+    hidden, classes = p0["w"].shape
+
+    def make(tf):
+        m = build_w8(tf, steps, depth, hidden, classes)
+
+        def setup(sess):
+            sess.run(m["init"])
+            for k, v in m["variables"].items():
+                v.load(p0[k], sess)
+
+        def check(out, sess):
+            got = dict(zip(PARAMS, sess.run([m["variables"][k] for k in PARAMS])))
+            return check_step(got, out[1], want)
+        return [m["train"], m["loss"]], {m["x"]: x, m["y"]: y}, setup, check
+    return peer_tf1.record(NAME, system, make, timing,
+                           "build_w8(tensorflow.compat.v1): sess.run([train_op, loss])")
+
+
+def _tf1_xla(p0, x, y, want, timing):
+    return _tf1(p0, x, y, want, timing, "tf1-xla")
 
 
 def _numpy(p0, x, y, want, timing):
