@@ -9,8 +9,9 @@ is one JSON line on stdout:
      "compile_s", "kernels", "gflops", "gbps", "note"}
 (DESIGN.md's contract). `check` is "ok" when the system's result matched the numpy
 reference before it was timed, else what differed; peers that are not installed give
-"skipped: ..." (install them with `pip install -e '.[bench]'`). Notes for people go to
-stderr.
+"skipped: ..." (install them with `pip install -e '.[bench]'`). Among the peers is the
+program's own TF1: `tf1` and `tf1-xla` run the workload's graph-building function with
+`tensorflow.compat.v1` (benchmarks/peer_tf1.py). Notes for people go to stderr.
 
 Options: `--quick` runs tiny sizes and few repeats, and only the systems every machine
 has (flowc, flowc-out, numpy, ctypes) unless `--systems` names others; `--systems a,b`
@@ -75,7 +76,8 @@ def parse_args(argv):
 def main(argv=None) -> int:
     names, cfg = parse_args(sys.argv[1:] if argv is None else argv)
     load, cores = os.getloadavg()[0], os.cpu_count()
-    benchlib.note(f"load average {load:.2f} on {cores} cores before the run"
+    benchlib.note(f"load average {load:.2f} on {cores} cores ({benchlib.cpu_model()}) "
+                  "before the run"
                   + ("; other work is running, timings will be noisy" if load > 0.5 else ""))
     ok = True
     for name in names:
