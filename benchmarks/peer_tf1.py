@@ -194,3 +194,19 @@ def one_input_record(workload, system, build, x, want, rtol, atol, timing):
         return y, {xp: x}, None, lambda got, _: compare(got, want, rtol, atol)
     return record(workload, system, make, timing,
                   "sess.run(fetch, {x: x}), fresh output per call")
+
+
+def train_record(workload, system, build, values, check, timing):
+    """`record` for a training step: `build(tf)` returns `(placeholders, variables, loss,
+    train op, initializer)` (the workload's graph-building function, as flowc's system
+    calls it); `values` are the placeholders' feeds in order; `check(variable values,
+    loss)` after the first step gives the check. One timed call is
+    `sess.run([train, loss], feed)`."""
+    def make(tf):
+        phs, variables, loss, train, init = build(tf)
+
+        def chk(out, sess):
+            return check(sess.run(list(variables)), out[1])
+        return [train, loss], dict(zip(phs, values)), lambda sess: sess.run(init), chk
+    return record(workload, system, make, timing,
+                  "sess.run([train_op, loss], feed), one SGD step")

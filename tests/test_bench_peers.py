@@ -24,7 +24,8 @@ BENCH = os.path.join(ROOT, "benchmarks")
 
 # workload module -> the name of its graph-building function
 BUILDERS = {"workload_w1": "build", "workload_w3": "build", "workload_w4": "build",
-            "workload_w5": "build", "workload_mm": "build", "workload_w8": "build_w8"}
+            "workload_w5": "build", "workload_mm": "build", "workload_w8": "build_w8",
+            "workload_c2": "build", "workload_c3": "build"}
 
 
 @pytest.fixture()
@@ -65,6 +66,7 @@ def test_tf1_system_runs_the_graph_function_of_flowc(bench, monkeypatch, module)
     tf1, tf1_calls = run("tf1")
     assert tf1["check"] == "ok", tf1
     assert tf1_calls == [compiler], tf1   # once, with the module load() gave
+    assert tf1["gflops" if "gflops" in flowc else "gbps"] > 0
     assert tf1["median_ms"] > 0 and tf1["compile_s"] > 0
     assert "intra/inter-op threads" in tf1["note"] and "CPU " in tf1["note"]
 
