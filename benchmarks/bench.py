@@ -3,13 +3,15 @@
 NAME is a workload (W1 elementwise chain, W3 MLP SGD step, W4 LSTM forward+backward,
 W5 row softmax, W6 dispatch overhead, W7 MLP cold compile and warm-cache load in fresh
 processes, MM matmul 1024^3, C1 a ResNet basic block forward, C2 its SGD step, C3 a LeNet-5
-SGD step) or `all`. Each result is one JSON line on stdout:
+SGD step, W8 a 28-step static_rnn LSTM classifier's training step) or `all`. Each result
+is one JSON line on stdout:
     {"workload", "system", "median_ms", "min_ms", "check", ...optional
      "compile_s", "kernels", "gflops", "gbps", "note"}
 (DESIGN.md's contract). `check` is "ok" when the system's result matched the numpy
 reference before it was timed, else what differed; peers that are not installed give
-"skipped: ..." (install them with `pip install -e '.[bench]'`). Notes for people go to
-stderr.
+"skipped: ..." (install them with `pip install -e '.[bench]'`). Among the peers is the
+program's own TF1: `tf1` and `tf1-xla` run the workload's graph-building function with
+`tensorflow.compat.v1` (benchmarks/peer_tf1.py). Notes for people go to stderr.
 
 Options: `--quick` runs tiny sizes and few repeats, and only the systems every machine
 has (flowc, flowc-out, numpy, ctypes) unless `--systems` names others; `--systems a,b`
@@ -37,11 +39,13 @@ import workload_w4  # noqa: E402
 import workload_w5  # noqa: E402
 import workload_w6  # noqa: E402
 import workload_w7  # noqa: E402
+import workload_w8  # noqa: E402
 
 WORKLOADS = {"W1": workload_w1.run, "W3": workload_w3.run, "W4": workload_w4.run,
              "W5": workload_w5.run, "W6": workload_w6.run, "W7": workload_w7.run,
              "MM": workload_mm.run, "C1": workload_c1.run}
 WORKLOADS.update({"C2": workload_c2.run, "C3": workload_c3.run})   # issue 15: CNNs
+WORKLOADS["W8"] = workload_w8.run   # issue 16: the static_rnn LSTM classifier
 QUICK_SYSTEMS = frozenset({"flowc", "flowc-out", "numpy", "ctypes", "flowc-cold",
                            "flowc-warm-cache", "flowc-load"})
 
@@ -72,7 +76,8 @@ def parse_args(argv):
 def main(argv=None) -> int:
     names, cfg = parse_args(sys.argv[1:] if argv is None else argv)
     load, cores = os.getloadavg()[0], os.cpu_count()
-    benchlib.note(f"load average {load:.2f} on {cores} cores before the run"
+    benchlib.note(f"load average {load:.2f} on {cores} cores ({benchlib.cpu_model()}) "
+                  "before the run"
                   + ("; other work is running, timings will be noisy" if load > 0.5 else ""))
     ok = True
     for name in names:

@@ -248,6 +248,30 @@ def flowc_record(workload, system, build, x, want, rtol, atol, timing):
                   kernels=flowc_kernels(sess), note=msg)
 
 
+def in_new_graph(tf, build, *args):
+    """`(graph, *build(tf, *args))`: a workload's graph-building function run in a fresh
+    `tf.Graph()` of the module `tf` (`compiler`, or `tensorflow.compat.v1` for the tf1
+    peers: one function builds both systems' graphs)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        out = build(tf, *args)
+    return (graph, *out)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo's first "model name"), or the platform's
+    processor string where there is no /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "unknown"
+
+
 def note(msg):
     """A plain note for people, on stderr (stdout carries only JSON lines)."""
     print(f"bench: {msg}", file=sys.stderr, flush=True)

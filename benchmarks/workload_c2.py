@@ -8,20 +8,24 @@ Systems: flowc (`Session.run([train_op, loss])` of the TF1 graph: `tf.nn.conv2d`
 `tf.nn.moments`, `tf.nn.batch_normalization`, `tf.train.GradientDescentOptimizer`;
 `compile_s` is the first step, a cold compile), numpy (hand-written forward and backward,
 benchmarks/conv_numpy.py: the reference), and, when installed, jax-jit (`jax.grad` of
-`lax.conv_general_dilated`) and torch (eager autograd, NCHW, `F.batch_norm(training=True)`;
-oneDNN). Every system starts from the same weights; after one step its loss and its
-parameter updates (new - old, so a wrong gradient is not hidden behind the weights) are
-checked against numpy's before it is timed; timed steps keep training. `gflops` counts
-the convolutions only: two forward, two filter gradients and one input gradient (the
-block's input needs none), 2*N*H*W*9*C*C each.
+`lax.conv_general_dilated`), torch (eager autograd, NCHW, `F.batch_norm(training=True)`;
+oneDNN) and tf1, tf1-xla (TensorFlow's compat.v1 Session running `build`, the function of
+flowc's system, with `tensorflow.compat.v1`; benchmarks/peer_tf1.py). Every system starts
+from the same weights; after one step its loss and its parameter updates (new - old, so a
+wrong gradient is not hidden behind the weights) are checked against numpy's before it is
+timed; timed steps keep training. `gflops` counts the convolutions only: two forward, two
+filter gradients and one input gradient (the block's input needs none), 2*N*H*W*9*C*C
+each.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import peer_tf1
 from benchlib import (
     check_sgd_step,
     flowc_train_record,
+    in_new_graph,
     jax_train_record,
     measure,
     numpy_train_record,
@@ -85,7 +89,8 @@ def run(cfg):
     p0, x, target = _data(n, hw, c)
     want = sgd_reference(numpy_step, p0, x, target)
     gflop = _flops(n, hw, c) / 1e9
-    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
+    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch),
+               ("tf1", _tf1), ("tf1-xla", _tf1_xla)]
     yield from run_systems(NAME, cfg, systems, (p0, x, target, want, timing), gflop)
 
 
@@ -94,28 +99,43 @@ def check_step(got, loss, want, rtol=RTOL):
     return check_sgd_step(PARAMS, got, loss, want, rtol)
 
 
+def build(tf, p0, shape):
+    """The training graph of flowc's and TF1's systems, built with the module `tf`
+    (`compiler` or `tensorflow.compat.v1`), variables initialized from `p0`:
+    `([x, target] placeholders, variables in PARAMS order, loss, train op, initializer)`."""
+    xp = tf.placeholder(tf.float32, [None] + list(shape[1:]), name="x")
+    tp = tf.placeholder(tf.float32, [None] + list(shape[1:]), name="target")
+    v = {k: tf.Variable(p0[k], name=k) for k in PARAMS}
+
+    def bn(h, gamma, beta):
+        mean, var = tf.nn.moments(h, axes=[0, 1, 2])
+        return tf.nn.batch_normalization(h, mean, var, beta, gamma, EPS)
+
+    h = tf.nn.conv2d(xp, v["w1"], strides=[1, 1, 1, 1], padding="SAME")
+    h = tf.nn.relu(bn(h, v["g1"], v["b1"]))
+    h = tf.nn.conv2d(h, v["w2"], strides=[1, 1, 1, 1], padding="SAME")
+    out = tf.nn.relu(bn(h, v["g2"], v["b2"]) + xp)
+    loss = tf.reduce_mean(tf.square(out - tp))
+    train = tf.train.GradientDescentOptimizer(float(LR)).minimize(loss)
+    return [xp, tp], [v[k] for k in PARAMS], loss, train, tf.global_variables_initializer()
+
+
 def _flowc(p0, x, target, want, timing):
     import compiler as fc
-    graph = fc.Graph()
-    with graph.as_default():
-        xp = fc.placeholder(fc.float32, [None] + list(x.shape[1:]), name="x")
-        tp = fc.placeholder(fc.float32, [None] + list(x.shape[1:]), name="target")
-        v = {k: fc.Variable(p0[k], name=k) for k in PARAMS}
-
-        def bn(h, gamma, beta):
-            mean, var = fc.nn.moments(h, axes=[0, 1, 2])
-            return fc.nn.batch_normalization(h, mean, var, beta, gamma, EPS)
-
-        h = fc.nn.conv2d(xp, v["w1"], strides=[1, 1, 1, 1], padding="SAME")
-        h = fc.nn.relu(bn(h, v["g1"], v["b1"]))
-        h = fc.nn.conv2d(h, v["w2"], strides=[1, 1, 1, 1], padding="SAME")
-        out = fc.nn.relu(bn(h, v["g2"], v["b2"]) + xp)
-        loss = fc.reduce_mean(fc.square(out - tp))
-        train = fc.train.GradientDescentOptimizer(float(LR)).minimize(loss)
-        init = fc.global_variables_initializer()
+    graph, (xp, tp), variables, loss, train, init = in_new_graph(fc, build, p0, x.shape)
     return flowc_train_record(
-        NAME, graph, init, train, loss, {xp: x, tp: target}, [v[k] for k in PARAMS],
+        NAME, graph, init, train, loss, {xp: x, tp: target}, variables,
         lambda vals, lv: check_step(dict(zip(PARAMS, vals)), lv, want), timing)
+
+
+def _tf1(p0, x, target, want, timing, system="tf1"):
+    return peer_tf1.train_record(
+        NAME, system, lambda tf: build(tf, p0, x.shape), (x, target),
+        lambda vals, lv: check_step(dict(zip(PARAMS, vals)), lv, want), timing)
+
+
+def _tf1_xla(p0, x, target, want, timing):
+    return _tf1(p0, x, target, want, timing, "tf1-xla")
 
 
 def _numpy(p0, x, target, want, timing):

@@ -9,7 +9,9 @@ Systems: flowc (`Session.run([train_op, loss])` of the TF1 graph: `tf.nn.conv2d`
 `tf.nn.softmax_cross_entropy_with_logits_v2`, GradientDescentOptimizer; `compile_s` is the
 first step, a cold compile), numpy (hand-written forward and backward,
 benchmarks/conv_numpy.py: the reference; max pooling's gradient goes to the first maximum
-of a window, as TF's), and, when installed, jax-jit and torch (eager autograd, NCHW). Every
+of a window, as TF's), and, when installed, jax-jit, torch (eager autograd, NCHW) and tf1,
+tf1-xla (TensorFlow's compat.v1 Session running `build`, the function of flowc's system,
+with `tensorflow.compat.v1`; benchmarks/peer_tf1.py). Every
 system starts from the same weights; its loss and parameter updates after one step are
 checked against numpy's before it is timed. `gflops` counts the convolutions and matmuls
 of forward and backward (no input gradient of the first conv).
@@ -18,9 +20,11 @@ of forward and backward (no input gradient of the first conv).
 from __future__ import annotations
 
 import numpy as np
+import peer_tf1
 from benchlib import (
     check_sgd_step,
     flowc_train_record,
+    in_new_graph,
     jax_train_record,
     measure,
     numpy_train_record,
@@ -105,7 +109,8 @@ def run(cfg):
     p0, x, y = _data(batch)
     want = sgd_reference(numpy_step, p0, x, y)
     gflop = _flops(batch) / 1e9
-    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
+    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch),
+               ("tf1", _tf1), ("tf1-xla", _tf1_xla)]
     yield from run_systems(NAME, cfg, systems, (p0, x, y, want, timing), gflop)
 
 
@@ -114,33 +119,47 @@ def check_step(got, loss, want, rtol=RTOL):
     return check_sgd_step(PARAMS, got, loss, want, rtol)
 
 
+def build(tf, p0):
+    """The training graph of flowc's and TF1's systems, built with the module `tf`
+    (`compiler` or `tensorflow.compat.v1`), variables initialized from `p0`:
+    `([x, y] placeholders, variables in PARAMS order, loss, train op, initializer)`."""
+    xp = tf.placeholder(tf.float32, [None, 28, 28, 1], name="x")
+    yp = tf.placeholder(tf.float32, [None, 10], name="y")
+    v = {k: tf.Variable(p0[k], name=k) for k in PARAMS}
+
+    def conv_relu_pool(h, w, b, padding):
+        h = tf.nn.conv2d(h, v[w], strides=[1, 1, 1, 1], padding=padding)
+        h = tf.nn.relu(tf.nn.bias_add(h, v[b]))
+        return tf.nn.max_pool(h, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="VALID")
+
+    h = conv_relu_pool(xp, "c1w", "c1b", "SAME")
+    h = conv_relu_pool(h, "c2w", "c2b", "VALID")
+    h = tf.reshape(h, [-1, 400])
+    h = tf.nn.relu(tf.matmul(h, v["f1w"]) + v["f1b"])
+    h = tf.nn.relu(tf.matmul(h, v["f2w"]) + v["f2b"])
+    logits = tf.matmul(h, v["f3w"]) + v["f3b"]
+    loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=yp,
+                                                                     logits=logits))
+    train = tf.train.GradientDescentOptimizer(float(LR)).minimize(loss)
+    return [xp, yp], [v[k] for k in PARAMS], loss, train, tf.global_variables_initializer()
+
+
 def _flowc(p0, x, y, want, timing):
     import compiler as fc
-    graph = fc.Graph()
-    with graph.as_default():
-        xp = fc.placeholder(fc.float32, [None, 28, 28, 1], name="x")
-        yp = fc.placeholder(fc.float32, [None, 10], name="y")
-        v = {k: fc.Variable(p0[k], name=k) for k in PARAMS}
-
-        def conv_relu_pool(h, w, b, padding):
-            h = fc.nn.conv2d(h, v[w], strides=[1, 1, 1, 1], padding=padding)
-            h = fc.nn.relu(fc.nn.bias_add(h, v[b]))
-            return fc.nn.max_pool(h, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1],
-                                  padding="VALID")
-
-        h = conv_relu_pool(xp, "c1w", "c1b", "SAME")
-        h = conv_relu_pool(h, "c2w", "c2b", "VALID")
-        h = fc.reshape(h, [-1, 400])
-        h = fc.nn.relu(fc.matmul(h, v["f1w"]) + v["f1b"])
-        h = fc.nn.relu(fc.matmul(h, v["f2w"]) + v["f2b"])
-        logits = fc.matmul(h, v["f3w"]) + v["f3b"]
-        loss = fc.reduce_mean(fc.nn.softmax_cross_entropy_with_logits_v2(labels=yp,
-                                                                         logits=logits))
-        train = fc.train.GradientDescentOptimizer(float(LR)).minimize(loss)
-        init = fc.global_variables_initializer()
+    graph, (xp, yp), variables, loss, train, init = in_new_graph(fc, build, p0)
     return flowc_train_record(
-        NAME, graph, init, train, loss, {xp: x, yp: y}, [v[k] for k in PARAMS],
+        NAME, graph, init, train, loss, {xp: x, yp: y}, variables,
         lambda vals, lv: check_step(dict(zip(PARAMS, vals)), lv, want), timing)
+
+
+def _tf1(p0, x, y, want, timing, system="tf1"):
+    return peer_tf1.train_record(
+        NAME, system, lambda tf: build(tf, p0), (x, y),
+        lambda vals, lv: check_step(dict(zip(PARAMS, vals)), lv, want), timing)
+
+
+def _tf1_xla(p0, x, y, want, timing):
+    return _tf1(p0, x, y, want, timing, "tf1-xla")
 
 
 def _numpy(p0, x, y, want, timing):

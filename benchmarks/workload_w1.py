@@ -2,10 +2,12 @@
 
 Systems: flowc (Session.run, a fresh output per call), flowc-out (`Session.make_callable`
 called with `out=` the caller's preallocated buffer: no output allocation per call),
-numpy, and, when installed, jax-jit, jax-jit-donate, torch, torch-compile and
-onnxruntime. Every system's result is checked against the numpy float32 result before it
-is timed. `gbps` counts the minimal traffic (read x, write y: 8 bytes per element), so it
-is comparable across systems however many passes over memory a system makes.
+numpy, and, when installed, jax-jit, jax-jit-donate, torch, torch-compile, onnxruntime
+and tf1, tf1-xla (TensorFlow's compat.v1 Session on the graph that `build`, the function
+flowc's systems use, builds with `tensorflow.compat.v1`; benchmarks/peer_tf1.py). Every
+system's result is checked against the numpy float32 result before it is timed. `gbps`
+counts the minimal traffic (read x, write y: 8 bytes per element), so it is comparable
+across systems however many passes over memory a system makes.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import peer_tf1
 from benchlib import (
     compare,
     failed,
     flowc_record,
+    in_new_graph,
     measure,
     numpy_blas_note,
     onnxruntime_record,
@@ -46,7 +50,8 @@ def run(cfg):
     gbps = 8.0 * n / 1e9
     systems = [("flowc", _flowc), ("flowc-out", _flowc_out), ("numpy", _numpy),
                ("jax-jit", _jax), ("jax-jit-donate", _jax_donate), ("torch", _torch),
-               ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime)]
+               ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime),
+               ("tf1", _tf1), ("tf1-xla", _tf1_xla)]
     for system, fn in systems:
         if not cfg.wants(system):
             continue
@@ -59,13 +64,16 @@ def run(cfg):
         yield rec
 
 
+def build(tf):
+    """The graph of flowc's and TF1's systems, built with the module `tf` (`compiler` or
+    `tensorflow.compat.v1`): `(placeholder, fetch)`."""
+    xp = tf.placeholder(tf.float32, [None], name="x")
+    return xp, tf.tanh(xp * 1.5 + 0.3) * tf.sigmoid(xp) - 0.5 * xp * xp
+
+
 def _graph():
     import compiler as fc
-    graph = fc.Graph()
-    with graph.as_default():
-        xp = fc.placeholder(fc.float32, [None], name="x")
-        y = fc.tanh(xp * 1.5 + 0.3) * fc.sigmoid(xp) - 0.5 * xp * xp
-    return graph, xp, y
+    return in_new_graph(fc, build)
 
 
 def _flowc(x, want, timing):
@@ -74,6 +82,14 @@ def _flowc(x, want, timing):
 
 def _flowc_out(x, want, timing):
     return flowc_record(NAME, "flowc-out", _graph, x, want, RTOL, ATOL, timing)
+
+
+def _tf1(x, want, timing, system="tf1"):
+    return peer_tf1.one_input_record(NAME, system, build, x, want, RTOL, ATOL, timing)
+
+
+def _tf1_xla(x, want, timing):
+    return _tf1(x, want, timing, "tf1-xla")
 
 
 def _numpy(x, want, timing):

@@ -3,20 +3,24 @@
 
 Systems: flowc (`Session.run([train_op, loss])`: forward, backward and in-place update in
 one compiled call; `compile_s` is the first step, the cold compile of the training
-program), numpy (hand-written forward, backward and update), and, when installed, jax-jit
-and torch. Every system starts from the same weights; after one step its updated weights
-and loss are checked against numpy's before it is timed. Timed steps keep updating the
-weights (as training does), so weights drift from the checked values; that does not change
-the work per step. `gflops` counts the six matmuls of forward and backward (2*B*m*n each,
-minus the unused input gradient of the first layer).
+program), numpy (hand-written forward, backward and update), and, when installed, jax-jit,
+torch, and tf1, tf1-xla (TensorFlow's compat.v1 Session running `build`, the function that
+builds flowc's graph, with `tensorflow.compat.v1`: the same graph, weights and feeds;
+benchmarks/peer_tf1.py). Every system starts from the same weights; after one step its
+updated weights and loss are checked against numpy's before it is timed. Timed steps keep
+updating the weights (as training does), so weights drift from the checked values; that
+does not change the work per step. `gflops` counts the six matmuls of forward and backward
+(2*B*m*n each, minus the unused input gradient of the first layer).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import peer_tf1
 from benchlib import (
     compare,
     flowc_train_record,
+    in_new_graph,
     jax_train_record,
     measure,
     numpy_blas_note,
@@ -86,7 +90,8 @@ def run(cfg):
     loss0 = numpy_step(ws1, bs1, x, y)
     want = (ws1, bs1, loss0)
     gflop = _flops(batch, sizes) / 1e9
-    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
+    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch),
+               ("tf1", _tf1), ("tf1-xla", _tf1_xla)]
     yield from run_systems(NAME, cfg, systems, (ws0, bs0, x, y, want, timing), gflop)
 
 
@@ -98,27 +103,49 @@ def _check(ws, bs, loss, want):
     return compare(np.float32(loss), np.float32(want[2]), RTOL, ATOL)
 
 
+def build(tf, ws0, bs0, n_in, n_out):
+    """The training graph of flowc's and TF1's systems, built with the module `tf`
+    (`compiler` or `tensorflow.compat.v1`), variables initialized from `ws0`, `bs0`:
+    `(x placeholder, y placeholder, weights, biases, loss, train op, initializer)`."""
+    xp = tf.placeholder(tf.float32, [None, n_in], name="x")
+    yp = tf.placeholder(tf.float32, [None, n_out], name="y")
+    wv = [tf.Variable(w, name=f"w{i}") for i, w in enumerate(ws0)]
+    bv = [tf.Variable(b, name=f"b{i}") for i, b in enumerate(bs0)]
+    h = xp
+    for i, (w, b) in enumerate(zip(wv, bv)):
+        h = tf.matmul(h, w) + b
+        if i < len(wv) - 1:
+            h = tf.nn.relu(h)
+    loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=yp, logits=h))
+    train = tf.train.GradientDescentOptimizer(LR).minimize(loss)
+    return xp, yp, wv, bv, loss, train, tf.global_variables_initializer()
+
+
 def _flowc(ws0, bs0, x, y, want, timing):
     import compiler as fc
-    graph = fc.Graph()
-    with graph.as_default():
-        xp = fc.placeholder(fc.float32, [None, x.shape[1]], name="x")
-        yp = fc.placeholder(fc.float32, [None, y.shape[1]], name="y")
-        wv = [fc.Variable(w, name=f"w{i}") for i, w in enumerate(ws0)]
-        bv = [fc.Variable(b, name=f"b{i}") for i, b in enumerate(bs0)]
-        h = xp
-        for i, (w, b) in enumerate(zip(wv, bv)):
-            h = fc.matmul(h, w) + b
-            if i < len(wv) - 1:
-                h = fc.nn.relu(h)
-        loss = fc.reduce_mean(fc.nn.softmax_cross_entropy_with_logits_v2(labels=yp,
-                                                                         logits=h))
-        train = fc.train.GradientDescentOptimizer(LR).minimize(loss)
-        init = fc.global_variables_initializer()
+    graph, xp, yp, wv, bv, loss, train, init = in_new_graph(fc, build, ws0, bs0, x.shape[1],
+                                                            y.shape[1])
     return flowc_train_record(
         NAME, graph, init, train, loss, {xp: x, yp: y}, wv + bv,
         lambda vals, lv: _check(vals[:len(wv)], vals[len(wv):], lv, want), timing,
         first_step="cold compile of the training program, disk cache off, plus one step")
+
+
+def _tf1(ws0, bs0, x, y, want, timing, system="tf1"):
+    def make(tf):
+        xp, yp, wv, bv, loss, train, init = build(tf, ws0, bs0, x.shape[1], y.shape[1])
+        variables = wv + bv
+
+        def check(out, sess):
+            vals = sess.run(variables)
+            return _check(vals[:len(wv)], vals[len(wv):], out[1], want)
+        return [train, loss], {xp: x, yp: y}, lambda sess: sess.run(init), check
+    return peer_tf1.record(NAME, system, make, timing,
+                           "sess.run([train_op, loss], feed), one SGD step")
+
+
+def _tf1_xla(ws0, bs0, x, y, want, timing):
+    return _tf1(ws0, bs0, x, y, want, timing, "tf1-xla")
 
 
 def _numpy(ws0, bs0, x, y, want, timing):

@@ -6,11 +6,15 @@ Systems: flowc (`fc.nn.rnn_cell.BasicLSTMCell` + `fc.nn.static_rnn` over a list 
 placeholders, `fc.gradients(loss, cell.trainable_variables)`, one `Session.run` of the
 loss and both gradients; `compile_s` is the first call, the cold compile), numpy (a
 hand-written forward and backward through time) and, when installed, torch (`nn.LSTM`,
-forward + `backward()`, with the same weights re-laid out in torch's gate order).
+forward + `backward()`, with the same weights re-laid out in torch's gate order) and tf1,
+tf1-xla (TensorFlow's compat.v1 Session on the graph that `build`, the function of
+flowc's system, builds with `tensorflow.compat.v1`, the same weights loaded; under Keras 3
+its BasicLSTMCell needs the tf-keras package, else these lines say "skipped").
 
 Checks before timing: flowc's gradients on a tiny size (sequence 3, batch 4, input 5,
 hidden 6) against the interpreter backend's, then flowc's loss and gradients at the full
-size against numpy's; torch's loss and input-weight gradient against numpy's.
+size against numpy's; torch's loss and input-weight gradient against numpy's; tf1's loss
+and gradients against numpy's.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import peer_tf1
 from benchlib import (
     compare,
     failed,
     flowc_init_s,
     flowc_kernels,
+    in_new_graph,
     measure,
     no_disk_cache,
     numpy_blas_note,
@@ -96,7 +102,8 @@ def run(cfg):
     want = numpy_lstm(xs, kernel, bias, hidden)
     # matmuls: forward 2*B*(D+H)*4H per step; backward d kernel and d [x, h] as much again
     gflop = 3 * seq * 2 * batch * (depth + hidden) * 4 * hidden / 1e9
-    for system, fn in (("flowc", _flowc), ("numpy", _numpy), ("torch", _torch)):
+    for system, fn in (("flowc", _flowc), ("numpy", _numpy), ("torch", _torch),
+                       ("tf1", _tf1), ("tf1-xla", _tf1_xla)):
         if not cfg.wants(system):
             continue
         try:
@@ -117,25 +124,25 @@ def _check(got, want):
     return c
 
 
-def _flowc_build(seq, depth, hidden, backend):
-    import compiler as fc
-    graph = fc.Graph()
-    with graph.as_default():
-        xps = [fc.placeholder(fc.float32, [None, depth], name=f"x{t}") for t in range(seq)]
-        cell = fc.nn.rnn_cell.BasicLSTMCell(hidden)
-        outputs, _ = fc.nn.static_rnn(cell, xps, dtype=fc.float32)
-        loss = fc.reduce_sum(outputs[-1])
-        kvar, bvar = cell.trainable_variables
-        grads = fc.gradients(loss, [kvar, bvar])
-        init = fc.global_variables_initializer()
-    sess = fc.Session(graph=graph, config=fc.ConfigProto(backend=backend))
-    sess.run(init)
-    return sess, xps, loss, grads, (kvar, bvar)
+def build(tf, seq, depth, hidden):
+    """The graph of flowc's and TF1's systems, built with the module `tf` (`compiler` or
+    `tensorflow.compat.v1`): `(placeholders, loss, [d kernel, d bias], (kernel, bias)
+    variables, initializer)`."""
+    xps = [tf.placeholder(tf.float32, [None, depth], name=f"x{t}") for t in range(seq)]
+    cell = tf.nn.rnn_cell.BasicLSTMCell(hidden)
+    outputs, _ = tf.nn.static_rnn(cell, xps, dtype=tf.float32)
+    loss = tf.reduce_sum(outputs[-1])
+    kvar, bvar = cell.trainable_variables
+    grads = tf.gradients(loss, [kvar, bvar])
+    return xps, loss, grads, (kvar, bvar), tf.global_variables_initializer()
 
 
 def _flowc_session(xs, kernel, bias, hidden, backend="llvm"):
-    sess, xps, loss, grads, (kvar, bvar) = _flowc_build(len(xs), xs[0].shape[1], hidden,
-                                                        backend)
+    import compiler as fc
+    graph, xps, loss, grads, (kvar, bvar), init = in_new_graph(
+        fc, build, len(xs), xs[0].shape[1], hidden)
+    sess = fc.Session(graph=graph, config=fc.ConfigProto(backend=backend))
+    sess.run(init)
     kvar.load(kernel, sess)
     bvar.load(bias, sess)
     feed = dict(zip(xps, xs))
@@ -166,6 +173,31 @@ def _flowc(xs, kernel, bias, hidden, want, timing):
             f"{sess.options.threads} thread(s)")
     return result(NAME, "flowc", times, check, compile_s=compile_s,
                   kernels=flowc_kernels(sess), note=note)
+
+
+def _tf1(xs, kernel, bias, hidden, want, timing, system="tf1"):
+    tf = peer_tf1.load()
+    why = tf is not None and peer_tf1.missing(tf, "nn.rnn_cell.BasicLSTMCell")
+    if why:
+        return skipped(NAME, system, why)
+
+    def make(tf):
+        xps, loss, grads, (kvar, bvar), init = build(tf, len(xs), xs[0].shape[1], hidden)
+
+        def setup(sess):
+            sess.run(init)
+            kvar.load(kernel, sess)
+            bvar.load(bias, sess)
+        def check(got, _sess):
+            return _check(got, want)
+        return [loss] + list(grads), dict(zip(xps, xs)), setup, check
+    return peer_tf1.record(NAME, system, make, timing,
+                           f"sess.run([loss, d kernel, d bias]) of static_rnn over "
+                           f"{len(xs)} placeholders")
+
+
+def _tf1_xla(xs, kernel, bias, hidden, want, timing):
+    return _tf1(xs, kernel, bias, hidden, want, timing, "tf1-xla")
 
 
 def _numpy(xs, kernel, bias, hidden, want, timing):

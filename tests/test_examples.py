@@ -64,14 +64,14 @@ def test_bench_quick_prints_checked_json_lines():
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]
     assert {r["workload"] for r in records} == {"W1", "W3", "W4", "W5", "W6", "W7", "MM",
-                                                "C1", "C2", "C3"}
+                                                "C1", "C2", "C3", "W8"}
     for rec in records:
         assert REQUIRED <= set(rec) and set(rec) <= REQUIRED | OPTIONAL, rec
         if not rec["check"].startswith("skipped"):
             assert rec["median_ms"] > 0 and rec["min_ms"] <= rec["median_ms"], rec
     flowc = [r for r in records if r["system"] == "flowc"]
     assert sorted(r["workload"] for r in flowc) == ["C1", "C2", "C3", "MM", "W1", "W3", "W4",
-                                                    "W5", "W6"]
+                                                    "W5", "W6", "W8"]
     flowc_out = [r for r in records if r["system"] == "flowc-out"]
     assert sorted(r["workload"] for r in flowc_out) == ["W1", "W5"]
     for rec in flowc + flowc_out:
@@ -79,7 +79,7 @@ def test_bench_quick_prints_checked_json_lines():
         assert rec["compile_s"] > 0, rec
         assert isinstance(rec["kernels"], int) and rec["kernels"] >= 1, rec
     assert {r["workload"] for r in records if r["system"] == "numpy"} == {
-        "W1", "W3", "W4", "W5", "W6", "MM", "C2", "C3"}
+        "W1", "W3", "W4", "W5", "W6", "MM", "C2", "C3", "W8"}
     assert any(r["system"] == "ctypes" and r["check"] == "ok" for r in records)
 
 
