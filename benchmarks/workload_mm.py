@@ -1,8 +1,9 @@
 """MM, float32 matmul 1024x1024 @ 1024x1024 (issue 6, item 7: GFLOP/s next to numpy's).
 
 Systems: flowc (`Session.run(matmul(a, b))` on two fed inputs, a fresh output per call)
-and numpy (`a @ b`, its BLAS). flowc's result is checked against numpy's float64 product
-before it is timed. `gflops` counts 2*n^3 flops per call.
+numpy (`a @ b`, its BLAS) and, when installed, tvm (`relax.op.matmul`, peer_tvm.py). Every
+system's result is checked against numpy's float64 product before it is timed. `gflops`
+counts 2*n^3 flops per call.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import peer_tvm
 from benchlib import (
     compare,
     failed,
@@ -33,7 +35,7 @@ def run(cfg):
     b = rng.standard_normal((n, n)).astype(np.float32)
     want = (a.astype(np.float64) @ b.astype(np.float64)).astype(np.float32)
     gflop = 2.0 * n ** 3 / 1e9
-    for system, fn in (("flowc", _flowc), ("numpy", _numpy)):
+    for system, fn in (("flowc", _flowc), ("numpy", _numpy), ("tvm", _tvm)):
         if not cfg.wants(system):
             continue
         try:
@@ -77,3 +79,8 @@ def _numpy(a, b, want, timing):
     check = compare(got, want, **_tol(a.shape[1]))
     times = measure(lambda: a @ b, **timing)
     return result(NAME, "numpy", times, check, note="a @ b; " + numpy_blas_note())
+
+
+def _tvm(a, b, want, timing):
+    return peer_tvm.matmul_record(NAME, a, b,
+                                  lambda got: compare(got, want, **_tol(a.shape[1])), timing)

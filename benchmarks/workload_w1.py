@@ -2,9 +2,10 @@
 
 Systems: flowc (Session.run, a fresh output per call), flowc-out (`Session.make_callable`
 called with `out=` the caller's preallocated buffer: no output allocation per call),
-numpy, and, when installed, jax-jit, jax-jit-donate, torch, torch-compile and
-onnxruntime. Every system's result is checked against the numpy float32 result before it
-is timed. `gbps` counts the minimal traffic (read x, write y: 8 bytes per element), so it
+numpy, and, when installed, jax-jit, jax-jit-donate, torch, torch-compile, onnxruntime and
+tvm (the chain as a Relax function, peer_tvm.py). Every system's result is checked against
+the numpy float32 result before it is timed.
+`gbps` counts the minimal traffic (read x, write y: 8 bytes per element), so it
 is comparable across systems however many passes over memory a system makes.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import peer_tvm
 from benchlib import (
     compare,
     failed,
@@ -46,7 +48,8 @@ def run(cfg):
     gbps = 8.0 * n / 1e9
     systems = [("flowc", _flowc), ("flowc-out", _flowc_out), ("numpy", _numpy),
                ("jax-jit", _jax), ("jax-jit-donate", _jax_donate), ("torch", _torch),
-               ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime)]
+               ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime),
+               ("tvm", _tvm)]
     for system, fn in systems:
         if not cfg.wants(system):
             continue
@@ -152,6 +155,12 @@ def _torch_compile(x, want, timing):
 
 def _onnxruntime(x, want, timing):
     return onnxruntime_record(NAME, _onnx_model, x, want, RTOL, ATOL, timing)
+
+
+def _tvm(x, want, timing):
+    return peer_tvm.one_input_record(NAME, peer_tvm.w1_expr, x,
+                                     lambda got: compare(got, want, RTOL, ATOL), timing,
+                                     "the chain in Relax ops")
 
 
 def _onnx_model(onnx):

@@ -3,17 +3,19 @@
 
 Systems: flowc (`Session.run([train_op, loss])`: forward, backward and in-place update in
 one compiled call; `compile_s` is the first step, the cold compile of the training
-program), numpy (hand-written forward, backward and update), and, when installed, jax-jit
-and torch. Every system starts from the same weights; after one step its updated weights
-and loss are checked against numpy's before it is timed. Timed steps keep updating the
-weights (as training does), so weights drift from the checked values; that does not change
-the work per step. `gflops` counts the six matmuls of forward and backward (2*B*m*n each,
-minus the unused input gradient of the first layer).
+program), numpy (hand-written forward, backward and update), and, when installed, jax-jit,
+torch and tvm (one Relax function of forward, backward and update, peer_tvm.py). Every
+system starts from the same weights; after one step its updated weights and loss are
+checked against numpy's before it is timed. Timed steps keep updating the weights (as
+training does), so weights drift from the checked values; that does not change the work
+per step. `gflops` counts the six matmuls of forward and backward (2*B*m*n each, minus the
+unused input gradient of the first layer).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import peer_tvm
 from benchlib import (
     compare,
     flowc_train_record,
@@ -86,7 +88,8 @@ def run(cfg):
     loss0 = numpy_step(ws1, bs1, x, y)
     want = (ws1, bs1, loss0)
     gflop = _flops(batch, sizes) / 1e9
-    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch)]
+    systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch),
+               ("tvm", _tvm)]
     yield from run_systems(NAME, cfg, systems, (ws0, bs0, x, y, want, timing), gflop)
 
 
@@ -181,3 +184,8 @@ def _torch(ws0, bs0, x, y, want, timing):
     times = measure(step, **timing)
     return result(NAME, "torch", times, check,
                   note=f"torch {torch.__version__} eager, {torch.get_num_threads()} threads")
+
+
+def _tvm(ws0, bs0, x, y, want, timing):
+    return peer_tvm.mlp_step_record(NAME, ws0, bs0, x, y, LR,
+                                    lambda ws, bs, lv: _check(ws, bs, lv, want), timing)

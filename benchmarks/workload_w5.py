@@ -2,11 +2,12 @@
 placeholder of shape [None, 1024].
 
 Systems: flowc (Session.run, a fresh output per call), flowc-out (`Session.make_callable`
-called with `out=` the caller's preallocated buffer: no output allocation per call),
-numpy (`e = exp(x - max(x))`, `e / sum(e)`, rows with keepdims), and, when installed,
-jax-jit, jax-jit-donate, torch, torch-compile and onnxruntime (a one-node ONNX model,
-`Softmax` with axis=-1, opset 13). Every system's result is checked against the numpy
-float32 result before it is timed. `gbps` counts the minimal traffic (read x, write the
+called with `out=` the caller's preallocated buffer: no output allocation per call), numpy
+(`e = exp(x - max(x))`, `e / sum(e)`, rows with keepdims), and, when installed, jax-jit,
+jax-jit-donate, torch, torch-compile and onnxruntime (a one-node ONNX model, `Softmax`
+with axis=-1, opset 13) and tvm (`relax.op.nn.softmax`, peer_tvm.py). Every system's
+result is checked against the numpy float32 result before it is timed.
+`gbps` counts the minimal traffic (read x, write the
 result: 8 bytes per element), so it is comparable across systems however many passes over
 memory a system makes.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import peer_tvm
 from benchlib import (
     compare,
     failed,
@@ -48,7 +50,8 @@ def run(cfg):
     gbytes = 8.0 * x.size / 1e9
     systems = [("flowc", _flowc), ("flowc-out", _flowc_out), ("numpy", _numpy),
                ("jax-jit", _jax), ("jax-jit-donate", _jax_donate), ("torch", _torch),
-               ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime)]
+               ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime),
+               ("tvm", _tvm)]
     for system, fn in systems:
         if not cfg.wants(system):
             continue
@@ -148,6 +151,12 @@ def _torch_compile(x, want, timing):
 def _onnxruntime(x, want, timing):
     return onnxruntime_record(NAME, _onnx_model, x, want, RTOL, ATOL, timing,
                               ", Softmax(axis=-1) opset 13")
+
+
+def _tvm(x, want, timing):
+    return peer_tvm.one_input_record(NAME, peer_tvm.w5_expr, x,
+                                     lambda got: compare(got, want, RTOL, ATOL), timing,
+                                     "relax.op.nn.softmax(x, axis=-1)")
 
 
 def _onnx_model(onnx):

@@ -1,0 +1,225 @@
+"""The `tvm` system of bench.py: a workload written once as a Relax function (TVM's
+graph-level IR, built with `relax.BlockBuilder` and `relax.op`), compiled by the
+apache-tvm package for this CPU and run by `relax.VirtualMachine`.
+
+How it is compiled (`compile_relax`): Relax's "zero" pipeline (legalize every op to TIR,
+fuse), then dlight's default CPU schedule rules (`dl.cpu.GEMV`, `dl.cpu.Reduction`:
+they parallelize and vectorize the reductions they recognize; every other TIR function,
+matmul and the elementwise chains included, keeps its unscheduled loop nest: one thread,
+vectorized only where LLVM's loop vectorizer manages), then `tvm.compile` for the target
+`{"kind": "llvm", "mcpu": <this CPU as LLVM names it>, "num-cores": <threads>}`. No
+meta-schedule tuning: the line is TVM out of the box, untuned, and its note says so
+(meta-schedule's search also needs psutil, which the bench extra does not install, and
+its trials would take minutes per kernel on a 2-core machine).
+`compile_s` is that whole compile (pipeline, schedule rules, `tvm.compile`, VM creation).
+
+Threads: TVM's pool reads `TVM_NUM_THREADS` when it starts; when that is unset this module
+sets it to flowc's default thread count (`CompileOptions().threads`) before importing tvm,
+and the note prints the count TVM reports (`tvm.runtime.num_threads()`).
+
+Each record (`one_input_record`, `matmul_record`, `mlp_step_record`) is checked against
+the workload's numpy reference before it is timed; with tvm missing it is
+`skipped("tvm not installed")`. The Relax programs compute the workloads' math
+operation for operation (W3's forward, hand-written backward and SGD update mirror
+`workload_w3.numpy_step`), so a wrong program fails its check.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from benchlib import measure, note, result, skipped
+
+SYSTEM = "tvm"
+_STATE = {}
+
+
+def _load():
+    """`(tvm, relax, dlight, target)`, or None when apache-tvm is not importable. Sets
+    TVM_NUM_THREADS (when unset) before the first import."""
+    if "mods" in _STATE:
+        return _STATE["mods"]
+    if "TVM_NUM_THREADS" not in os.environ:
+        from compiler.options import default_threads
+        os.environ["TVM_NUM_THREADS"] = str(default_threads())
+    try:
+        import tvm
+        from tvm import relax
+        from tvm.s_tir import dlight
+    except Exception as e:  # noqa: BLE001  (a broken peer install is just "not available")
+        note(f"tvm not available: {type(e).__name__}: {e}")
+        _STATE["mods"] = None
+        return None
+    target = tvm.target.Target({"kind": "llvm", "mcpu": host_cpu_name(),
+                                "num-cores": int(os.environ["TVM_NUM_THREADS"])})
+    _STATE["mods"] = (tvm, relax, dlight, target)
+    return _STATE["mods"]
+
+
+def host_cpu_name() -> str:
+    """This CPU as LLVM names it (llvmlite's `get_host_cpu_name`, the name flowc's JIT
+    targets too), so TVM's code uses the host's vector width."""
+    import llvmlite.binding as llvm
+    return llvm.get_host_cpu_name()
+
+
+def available() -> bool:
+    return _load() is not None
+
+
+def describe() -> str:
+    """The note's common part: version, target, tuning, threads."""
+    tvm, _, _, target = _load()
+    cores = target.attrs["num-cores"]
+    return (f"apache-tvm {tvm.__version__} Relax VM, target llvm -mcpu="
+            f"{target.attrs['mcpu']} num-cores={cores}, untuned (zero "
+            f"pipeline + dlight CPU GEMV/Reduction rules, no meta-schedule), "
+            f"{tvm.runtime.num_threads()} threads (TVM_NUM_THREADS="
+            f"{os.environ.get('TVM_NUM_THREADS')})")
+
+
+def compile_relax(build):
+    """Build the Relax module `build(bb, relax)` fills (a `main` function), compile it as
+    the module docstring says; returns `(vm main function, compile_s)`."""
+    tvm, relax, dl, target = _load()
+    t0 = time.perf_counter()
+    bb = relax.BlockBuilder()
+    build(bb, relax)
+    mod = relax.get_pipeline("zero")(bb.get())
+    with target:
+        mod = dl.ApplyDefaultSchedule(dl.cpu.GEMV(), dl.cpu.Reduction())(mod)
+    exe = tvm.compile(mod, target=target)
+    vm = relax.VirtualMachine(exe, tvm.cpu())
+    main = vm["main"]
+    return main, time.perf_counter() - t0
+
+
+def _tensor_var(relax, name, shape):
+    return relax.Var(name, relax.TensorType(tuple(int(d) for d in shape), "float32"))
+
+
+def _f32(relax, v):
+    return relax.const(float(v), "float32")
+
+
+def one_input_record(workload, expr, x, check, timing, what):
+    """The `tvm` line of a one-input workload: `expr(relax, xvar)` is the Relax
+    expression of the result; `check(got)` compares with the reference."""
+    if not available():
+        return skipped(workload, SYSTEM, "tvm not installed")
+    tvm = _load()[0]
+
+    def build(bb, relax):
+        xv = _tensor_var(relax, "x", x.shape)
+        with bb.function("main", [xv]):
+            with bb.dataflow():
+                out = bb.emit_output(expr(relax, xv))
+            bb.emit_func_output(out)
+
+    main, compile_s = compile_relax(build)
+    xt = tvm.runtime.tensor(x)
+    chk = check(main(xt).numpy())
+    times = measure(lambda: main(xt), **timing)
+    return result(workload, SYSTEM, times, chk, compile_s=compile_s,
+                  note=f"{what}; {describe()}")
+
+
+def w1_expr(relax, x):
+    """W1's chain `tanh(x*1.5+0.3)*sigmoid(x) - 0.5*x*x` in Relax ops."""
+    op = relax.op
+    t = op.tanh(op.add(op.multiply(x, _f32(relax, 1.5)), _f32(relax, 0.3)))
+    h = op.multiply(op.multiply(_f32(relax, 0.5), x), x)
+    return op.subtract(op.multiply(t, op.sigmoid(x)), h)
+
+
+def w5_expr(relax, x):
+    """W5's row softmax: `relax.op.nn.softmax(x, axis=-1)`."""
+    return relax.op.nn.softmax(x, axis=-1)
+
+
+def matmul_record(workload, a, b, check, timing):
+    """The `tvm` line of MM: `relax.op.matmul(a, b)` on two inputs."""
+    if not available():
+        return skipped(workload, SYSTEM, "tvm not installed")
+    tvm = _load()[0]
+
+    def build(bb, relax):
+        av, bv = _tensor_var(relax, "a", a.shape), _tensor_var(relax, "b", b.shape)
+        with bb.function("main", [av, bv]):
+            with bb.dataflow():
+                out = bb.emit_output(relax.op.matmul(av, bv))
+            bb.emit_func_output(out)
+
+    main, compile_s = compile_relax(build)
+    at, bt = tvm.runtime.tensor(a), tvm.runtime.tensor(b)
+    chk = check(main(at, bt).numpy())
+    times = measure(lambda: main(at, bt), **timing)
+    return result(workload, SYSTEM, times, chk, compile_s=compile_s,
+                  note=f"relax.op.matmul(a, b); {describe()}")
+
+
+def _mlp_step(bb, relax, xv, yv, wvs, bvs, lr, batch):
+    """Emit W3's SGD step (workload_w3.numpy_step, op for op); returns the output tuple
+    (new weights..., new biases..., loss)."""
+    op = relax.op
+    hs, h = [xv], xv
+    for i, (w, b) in enumerate(zip(wvs, bvs)):
+        h = bb.emit(op.add(op.matmul(h, w), b))
+        if i < len(wvs) - 1:
+            h = bb.emit(op.maximum(h, _f32(relax, 0.0)))
+        hs.append(h)
+    logits = hs[-1]
+    z = bb.emit(op.subtract(logits, op.max(logits, axis=1, keepdims=True)))
+    e = bb.emit(op.exp(z))
+    s = bb.emit(op.sum(e, axis=1, keepdims=True))
+    per_row = op.subtract(op.squeeze(op.log(s), axis=[1]),
+                          op.sum(op.multiply(z, yv), axis=1))
+    loss = bb.emit(op.mean(per_row))
+    g = bb.emit(op.divide(op.subtract(op.divide(e, s), yv), _f32(relax, batch)))
+    new_w, new_b = [None] * len(wvs), [None] * len(bvs)
+    for i in reversed(range(len(wvs))):
+        gw = bb.emit(op.matmul(op.permute_dims(hs[i], [1, 0]), g))
+        gb = bb.emit(op.sum(g, axis=0))
+        if i > 0:
+            mask = op.astype(op.greater(hs[i], _f32(relax, 0.0)), "float32")
+            g = bb.emit(op.multiply(op.matmul(g, op.permute_dims(wvs[i], [1, 0])), mask))
+        new_w[i] = bb.emit_output(op.subtract(wvs[i], op.multiply(_f32(relax, lr), gw)))
+        new_b[i] = bb.emit_output(op.subtract(bvs[i], op.multiply(_f32(relax, lr), gb)))
+    return relax.Tuple(new_w + new_b + [bb.emit_output(loss)])
+
+
+def mlp_step_record(workload, ws0, bs0, x, y, lr, check, timing):
+    """The `tvm` line of W3: one Relax function takes (x, y, weights..., biases...) and
+    returns (new weights..., new biases..., loss); `check(ws, bs, loss)` after the first
+    step, then timed steps that feed each step's new parameters to the next (as
+    training does)."""
+    if not available():
+        return skipped(workload, SYSTEM, "tvm not installed")
+    tvm = _load()[0]
+    nl = len(ws0)
+
+    def build(bb, relax):
+        xv, yv = _tensor_var(relax, "x", x.shape), _tensor_var(relax, "y", y.shape)
+        wvs = [_tensor_var(relax, f"w{i}", w.shape) for i, w in enumerate(ws0)]
+        bvs = [_tensor_var(relax, f"b{i}", b.shape) for i, b in enumerate(bs0)]
+        with bb.function("main", [xv, yv] + wvs + bvs):
+            with bb.dataflow():
+                out = _mlp_step(bb, relax, xv, yv, wvs, bvs, lr, x.shape[0])
+            bb.emit_func_output(out)
+
+    main, compile_s = compile_relax(build)
+    xt, yt = tvm.runtime.tensor(x), tvm.runtime.tensor(y)
+    params = [tvm.runtime.tensor(p) for p in list(ws0) + list(bs0)]
+    out = main(xt, yt, *params)
+    chk = check([out[i].numpy() for i in range(nl)],
+                [out[nl + i].numpy() for i in range(nl)], float(out[2 * nl].numpy()))
+    state = [list(out)[:2 * nl]]
+
+    def step():
+        state[0] = list(main(xt, yt, *state[0]))[:2 * nl]
+
+    times = measure(step, **timing)
+    return result(workload, SYSTEM, times, chk, compile_s=compile_s,
+                  note="one Relax function: forward, hand-written backward and SGD update "
+                       f"(workload_w3.numpy_step op for op); {describe()}")
