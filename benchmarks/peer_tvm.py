@@ -73,8 +73,8 @@ def describe() -> str:
     tvm, _, _, target = _load()
     cores = target.attrs["num-cores"]
     return (f"apache-tvm {tvm.__version__} Relax VM, target llvm -mcpu="
-            f"{target.attrs['mcpu']} num-cores={cores}, untuned (zero "
-            f"pipeline + dlight CPU GEMV/Reduction rules, no meta-schedule), "
+            f"{target.attrs['mcpu']} num-cores={cores} (no BLAS: TVM's generated loops), "
+            "untuned (zero pipeline + dlight CPU GEMV/Reduction rules, no meta-schedule), "
             f"{tvm.runtime.num_threads()} threads (TVM_NUM_THREADS="
             f"{os.environ.get('TVM_NUM_THREADS')})")
 
@@ -223,3 +223,76 @@ def mlp_step_record(workload, ws0, bs0, x, y, lr, check, timing):
     return result(workload, SYSTEM, times, chk, compile_s=compile_s,
                   note="one Relax function: forward, hand-written backward and SGD update "
                        f"(workload_w3.numpy_step op for op); {describe()}")
+
+
+def _lstm_fwd_bwd(bb, relax, xvs, kv, bv, shapes):
+    """Emit W4's loss and gradients (workload_w4.numpy_lstm, op for op); `shapes` is
+    (batch, depth, hidden). Returns the tuple (loss, d kernel, d bias)."""
+    op = relax.op
+    batch, depth, n = shapes
+    one = _f32(relax, 1.0)
+
+    def cols(t, i):
+        return op.strided_slice(t, axes=[1], begin=[i * n], end=[(i + 1) * n])
+
+    h = bb.emit(op.zeros((batch, n), "float32"))
+    c = bb.emit(op.zeros((batch, n), "float32"))
+    tape = []
+    for x in xvs:
+        xh = bb.emit(op.concat([x, h], axis=1))
+        g = bb.emit(op.add(op.matmul(xh, kv), bv))
+        si, tj = bb.emit(op.sigmoid(cols(g, 0))), bb.emit(op.tanh(cols(g, 1)))
+        sf, so = bb.emit(op.sigmoid(op.add(cols(g, 2), one))), bb.emit(op.sigmoid(cols(g, 3)))
+        c_new = bb.emit(op.add(op.multiply(c, sf), op.multiply(si, tj)))
+        tc = bb.emit(op.tanh(c_new))
+        tape.append((xh, c, si, tj, sf, so, tc))
+        c, h = c_new, bb.emit(op.multiply(tc, so))
+    loss = bb.emit(op.sum(h))
+    dk = bb.emit(op.zeros((depth + n, 4 * n), "float32"))
+    db = bb.emit(op.zeros((4 * n,), "float32"))
+    dh = bb.emit(op.ones((batch, n), "float32"))
+    dc = bb.emit(op.zeros((batch, n), "float32"))
+    kt = bb.emit(op.permute_dims(kv, [1, 0]))
+    for xh, c_prev, si, tj, sf, so, tc in reversed(tape):
+        dc = bb.emit(op.add(dc, op.multiply(op.multiply(dh, so),
+                                            op.subtract(one, op.multiply(tc, tc)))))
+        dsi = op.multiply(op.multiply(op.multiply(dc, tj), si), op.subtract(one, si))
+        dtj = op.multiply(op.multiply(dc, si), op.subtract(one, op.multiply(tj, tj)))
+        dsf = op.multiply(op.multiply(op.multiply(dc, c_prev), sf), op.subtract(one, sf))
+        dso = op.multiply(op.multiply(op.multiply(dh, tc), so), op.subtract(one, so))
+        dg = bb.emit(op.concat([dsi, dtj, dsf, dso], axis=1))
+        dk = bb.emit(op.add(dk, op.matmul(op.permute_dims(xh, [1, 0]), dg)))
+        db = bb.emit(op.add(db, op.sum(dg, axis=0)))
+        dh = bb.emit(op.strided_slice(op.matmul(dg, kt), axes=[1], begin=[depth],
+                                      end=[depth + n]))
+        dc = bb.emit(op.multiply(dc, sf))
+    return relax.Tuple([bb.emit_output(loss), bb.emit_output(dk), bb.emit_output(db)])
+
+
+def lstm_record(workload, xs, kernel, bias, hidden, check, timing):
+    """The `tvm` line of W4: one Relax function takes the sequence's inputs, the kernel
+    and the bias and returns (loss, d kernel, d bias) of a BasicLSTMCell run over the
+    sequence, forward and backward through time unrolled as in numpy_lstm;
+    `check((loss, dk, db))` before timing."""
+    if not available():
+        return skipped(workload, SYSTEM, "tvm not installed")
+    tvm = _load()[0]
+
+    def build(bb, relax):
+        xvs = [_tensor_var(relax, f"x{t}", x.shape) for t, x in enumerate(xs)]
+        kv, bv = _tensor_var(relax, "kernel", kernel.shape), _tensor_var(relax, "bias",
+                                                                          bias.shape)
+        with bb.function("main", xvs + [kv, bv]):
+            with bb.dataflow():
+                out = _lstm_fwd_bwd(bb, relax, xvs, kv, bv, xs[0].shape + (hidden,))
+            bb.emit_func_output(out)
+
+    main, compile_s = compile_relax(build)
+    args = [tvm.runtime.tensor(a) for a in list(xs) + [kernel, bias]]
+    out = main(*args)
+    chk = check((float(out[0].numpy()), out[1].numpy(), out[2].numpy()))
+    times = measure(lambda: main(*args), **timing)
+    return result(workload, SYSTEM, times, chk, compile_s=compile_s,
+                  note=f"one Relax function: the LSTM over {len(xs)} unrolled steps, "
+                       "forward and hand-written backward through time "
+                       f"(workload_w4.numpy_lstm op for op); {describe()}")

@@ -6,11 +6,13 @@ Systems: flowc (`fc.nn.rnn_cell.BasicLSTMCell` + `fc.nn.static_rnn` over a list 
 placeholders, `fc.gradients(loss, cell.trainable_variables)`, one `Session.run` of the
 loss and both gradients; `compile_s` is the first call, the cold compile), numpy (a
 hand-written forward and backward through time) and, when installed, torch (`nn.LSTM`,
-forward + `backward()`, with the same weights re-laid out in torch's gate order).
+forward + `backward()`, with the same weights re-laid out in torch's gate order) and tvm
+(numpy's forward and backward as one Relax function, peer_tvm.py).
 
 Checks before timing: flowc's gradients on a tiny size (sequence 3, batch 4, input 5,
 hidden 6) against the interpreter backend's, then flowc's loss and gradients at the full
-size against numpy's; torch's loss and input-weight gradient against numpy's.
+size against numpy's; torch's loss and input-weight gradient against numpy's; tvm's loss
+and gradients against numpy's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import peer_tvm
 from benchlib import (
     compare,
     failed,
@@ -96,7 +99,8 @@ def run(cfg):
     want = numpy_lstm(xs, kernel, bias, hidden)
     # matmuls: forward 2*B*(D+H)*4H per step; backward d kernel and d [x, h] as much again
     gflop = 3 * seq * 2 * batch * (depth + hidden) * 4 * hidden / 1e9
-    for system, fn in (("flowc", _flowc), ("numpy", _numpy), ("torch", _torch)):
+    for system, fn in (("flowc", _flowc), ("numpy", _numpy), ("torch", _torch),
+                       ("tvm", _tvm)):
         if not cfg.wants(system):
             continue
         try:
@@ -210,3 +214,8 @@ def _torch(xs, kernel, bias, hidden, want, timing):
     return result(NAME, "torch", times, check,
                   note=f"torch {torch.__version__} nn.LSTM forward + backward, "
                        f"{torch.get_num_threads()} threads")
+
+
+def _tvm(xs, kernel, bias, hidden, want, timing):
+    return peer_tvm.lstm_record(NAME, xs, kernel, bias, hidden,
+                                lambda got: _check(got, want), timing)

@@ -130,7 +130,7 @@ def no_tvm(monkeypatch):
     monkeypatch.delenv("TVM_NUM_THREADS", raising=False)
 
 
-@pytest.mark.parametrize("name", ["W1", "W5", "MM", "W3"])
+@pytest.mark.parametrize("name", ["W1", "W5", "MM", "W3", "W4"])
 def test_tvm_lines_are_skipped_without_tvm(no_tvm, name):
     workload = __import__(f"workload_{name.lower()}")
     cfg = benchlib.Config(quick=True, systems=frozenset({"tvm"}))
