@@ -220,6 +220,11 @@ def markdown(records, command, chart_name=None, chart_message=None, load=None):
     return "\n".join(parts)
 
 
+def _ratio_label(y):
+    """A bar's label: two significant digits, whole numbers from 100 on (no 6.7e+02)."""
+    return f"{y:.0f}" if y >= 100 else f"{y:.2g}"
+
+
 def chart(records, path):
     """Write the grouped bar chart to `path`; returns None, or the message saying why
     there is no chart (matplotlib missing, nothing to plot)."""
@@ -247,7 +252,7 @@ def chart(records, path):
         # bars grow from flowc's 1.0: up is slower than flowc, down is faster
         bars = ax.bar(xs, [y - 1.0 for y in ys], width, bottom=1.0, label=s,
                       color=colors(j % colors.N))
-        ax.bar_label(bars, labels=[f"{y:.2g}" for y in ys], fontsize=7, padding=2)
+        ax.bar_label(bars, labels=[_ratio_label(y) for y in ys], fontsize=7, padding=2)
     values = list(rat.values())
     if max(values) / min(values) > 20:
         ax.set_yscale("log")
