@@ -9,19 +9,22 @@ matmul and the elementwise chains included, keeps its unscheduled loop nest: one
 vectorized only where LLVM's loop vectorizer manages), then `tvm.compile` for the target
 `{"kind": "llvm", "mcpu": <this CPU as LLVM names it>, "num-cores": <threads>}`. No
 meta-schedule tuning: the line is TVM out of the box, untuned, and its note says so
-(meta-schedule's search also needs psutil, which the bench extra does not install, and
-its trials would take minutes per kernel on a 2-core machine).
+(meta-schedule's search also needs psutil, which the bench extra does not install, so a
+tuned line was not tried). Checked in the scheduled TIR: W5's softmax gets a parallel,
+vectorized loop; W1's chain and every matmul (a plain i, j, k nest) get none.
 `compile_s` is that whole compile (pipeline, schedule rules, `tvm.compile`, VM creation).
 
 Threads: TVM's pool reads `TVM_NUM_THREADS` when it starts; when that is unset this module
 sets it to flowc's default thread count (`CompileOptions().threads`) before importing tvm,
 and the note prints the count TVM reports (`tvm.runtime.num_threads()`).
 
-Each record (`one_input_record`, `matmul_record`, `mlp_step_record`) is checked against
-the workload's numpy reference before it is timed; with tvm missing it is
-`skipped("tvm not installed")`. The Relax programs compute the workloads' math
-operation for operation (W3's forward, hand-written backward and SGD update mirror
-`workload_w3.numpy_step`), so a wrong program fails its check.
+Each record (`one_input_record` for W1 and W5, `matmul_record`, `mlp_step_record` for W3,
+`lstm_record` for W4) is checked against the workload's numpy reference before it is
+timed (`_timed`: a first call over a second is the warm-up and three calls are timed);
+with tvm missing it is `skipped("tvm not installed")`. The Relax programs compute the
+workloads' math operation for operation (W3's forward, hand-written backward and SGD
+update mirror `workload_w3.numpy_step`, W4's `workload_w4.numpy_lstm`), so a wrong
+program fails its check.
 """
 
 from __future__ import annotations
