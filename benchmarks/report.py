@@ -60,7 +60,8 @@ def reference_system(systems):
 
 
 def table(records):
-    """`(workloads, systems, cells)`: both lists in first-seen order and a dict
+    """`(workloads, systems, cells)`: workloads in first-seen order, systems with flowc
+    first, then its variants, then the peers in first-seen order, and a dict
     (workload, system) -> record (the first record of a pair)."""
     workloads, systems, cells = [], [], {}
     for rec in records:
@@ -70,7 +71,9 @@ def table(records):
         if s not in systems:
             systems.append(s)
         cells.setdefault((w, s), rec)
-    return workloads, systems, cells
+    flowc_first = sorted(range(len(systems)), key=lambda i: (
+        0 if systems[i] == "flowc" else 1 if systems[i].startswith("flowc") else 2, i))
+    return workloads, [systems[i] for i in flowc_first], cells
 
 
 def ratios(records):
@@ -225,6 +228,19 @@ def _ratio_label(y):
     return f"{y:.0f}" if y >= 100 else f"{y:.2g}"
 
 
+def _bar_slots(workloads, systems, rat):
+    """Bar positions: each workload's bars side by side in system order (only the systems
+    it has), a gap between workloads. Returns ({(workload, system): x}, [group centres])."""
+    xs, centres, x = {}, [], 0.0
+    for w in workloads:
+        keys = [(w, s) for s in systems if (w, s) in rat]
+        for i, k in enumerate(keys):
+            xs[k] = x + i
+        centres.append(x + (len(keys) - 1) / 2)
+        x += len(keys) + 1.5
+    return xs, centres
+
+
 def chart(records, path):
     """Write the grouped bar chart to `path`; returns None, or the message saying why
     there is no chart (matplotlib missing, nothing to plot)."""
@@ -241,28 +257,28 @@ def chart(records, path):
         return "no workload has a timed flowc result and a timed peer to compare"
     workloads = [w for w in workloads if any(k[0] == w for k in rat)]
     systems = [s for s in systems if any(k[1] == s for k in rat)]
-    width = 0.8 / len(systems)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.5 + 0.45 * len(systems) * len(workloads)),
-                                    5.0), dpi=120)
+    slots = _bar_slots(workloads, systems, rat)
+    fig, ax = plt.subplots(figsize=(min(20.0, max(6.0, 1.5 + 0.3 * len(slots[0]))), 5.0),
+                           dpi=120)
     colors = plt.get_cmap("tab10" if len(systems) <= 10 else "tab20")
     for j, s in enumerate(systems):
-        xs = [i + (j - (len(systems) - 1) / 2) * width for i, w in enumerate(workloads)
-              if (w, s) in rat]
-        ys = [rat[(w, s)] for w in workloads if (w, s) in rat]
+        keys = [k for k in slots[0] if k[1] == s]
+        ys = [rat[k] for k in keys]
         # bars grow from flowc's 1.0: up is slower than flowc, down is faster
-        bars = ax.bar(xs, [y - 1.0 for y in ys], width, bottom=1.0, label=s,
-                      color=colors(j % colors.N))
+        bars = ax.bar([slots[0][k] for k in keys], [y - 1.0 for y in ys], 0.9, bottom=1.0,
+                      label=s, color=colors(j % colors.N))
         ax.bar_label(bars, labels=[_ratio_label(y) for y in ys], fontsize=7, padding=2)
     values = list(rat.values())
     if max(values) / min(values) > 20:
         ax.set_yscale("log")
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label="flowc (= 1)")
-    ax.set_xticks(range(len(workloads)), workloads)
+    ax.set_xticks(slots[1], workloads)
     ax.set_ylabel("median time / flowc's median" + (" (log scale)"
                                                     if ax.get_yscale() == "log" else ""))
-    ax.set_title("time relative to flowc: above the dashed line slower, below faster")
+    ax.set_title("time relative to flowc: above the dashed line slower, below faster",
+                 fontsize=10)
     ax.margins(y=0.15)
-    ax.legend(fontsize=8, ncols=min(len(systems) + 1, 7), loc="upper center",
+    ax.legend(fontsize=8, ncols=min(len(systems) + 1, 6), loc="upper center",
               bbox_to_anchor=(0.5, -0.08), frameon=False)
     fig.tight_layout()
     fig.savefig(path)

@@ -64,6 +64,12 @@ def test_ratios_are_medians_over_flowc_for_checked_results():
                    ("W3", "flowc"): 1.0, ("W3", "tvm"): 0.5}
 
 
+def test_columns_put_flowc_then_its_variants_then_peers():
+    recs = [dict(SAMPLE[1], workload="MM"), dict(SAMPLE[2], workload="MM"),
+            dict(SAMPLE[0], system="flowc-out"), SAMPLE[0], SAMPLE[1]]
+    assert report.table(recs)[:2] == (["MM", "W1"], ["flowc", "flowc-out", "numpy", "tvm"])
+
+
 def test_no_ratios_when_flowc_failed_its_check():
     recs = [dict(SAMPLE[0], check="1 of 4 elements differ"), SAMPLE[1]]
     assert report.ratios(recs) == {}
