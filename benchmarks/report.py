@@ -111,7 +111,9 @@ def _cell(rec, ratio, notes):
             return mark
         return f"{_ms(rec['median_ms'])} ({_ms(rec['min_ms'])}) {mark}"
     text = f"{_ms(rec['median_ms'])} ({_ms(rec['min_ms'])})"
-    return text if ratio is None else f"{text} ×{ratio:.2f}"
+    if ratio is None:
+        return text
+    return f"{text} ×{ratio:.2f}" if ratio >= 0.1 else f"{text} ×{ratio:.2g}"
 
 
 def time_table(records):

@@ -70,6 +70,12 @@ def test_columns_put_flowc_then_its_variants_then_peers():
     assert report.table(recs)[:2] == (["MM", "W1"], ["flowc", "flowc-out", "numpy", "tvm"])
 
 
+def test_small_ratios_keep_two_significant_digits():
+    recs = [SAMPLE[0], dict(SAMPLE[1], median_ms=0.0123, min_ms=0.012)]
+    lines, _ = report.time_table(recs)
+    assert lines[2] == "| W1 | 10 (9) ×1.00 | **0.0123 (0.012) ×0.0012** |"
+
+
 def test_no_ratios_when_flowc_failed_its_check():
     recs = [dict(SAMPLE[0], check="1 of 4 elements differ"), SAMPLE[1]]
     assert report.ratios(recs) == {}
