@@ -260,8 +260,9 @@ def chart(records, path):
     workloads = [w for w in workloads if any(k[0] == w for k in rat)]
     systems = [s for s in systems if any(k[1] == s for k in rat)]
     slots = _bar_slots(workloads, systems, rat)
-    fig, ax = plt.subplots(figsize=(min(20.0, max(6.0, 1.5 + 0.3 * len(slots[0]))), 5.0),
-                           dpi=120)
+    extent = max(slots[0].values()) + 1.0          # bars and gaps, in bar widths
+    fig_w = min(24.0, max(6.0, 1.5 + 0.5 * extent))
+    fig, ax = plt.subplots(figsize=(fig_w, 5.0), dpi=120)
     colors = plt.get_cmap("tab10" if len(systems) <= 10 else "tab20")
     for j, s in enumerate(systems):
         keys = [k for k in slots[0] if k[1] == s]
@@ -280,10 +281,10 @@ def chart(records, path):
     ax.set_title("time relative to flowc: above the dashed line slower, below faster",
                  fontsize=10)
     ax.margins(y=0.15)
-    ax.legend(fontsize=8, ncols=min(len(systems) + 1, 6), loc="upper center",
-              bbox_to_anchor=(0.5, -0.08), frameon=False)
+    ax.legend(fontsize=8, ncols=max(1, min(len(systems) + 1, int(fig_w / 1.7))),
+              loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return None
 
