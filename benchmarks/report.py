@@ -28,11 +28,12 @@ import importlib.metadata
 import json
 import os
 import platform
+import subprocess
 import sys
 
 CHART_NEEDS = ("the chart needs matplotlib, which comes with the bench extra "
                "(pip install -e '.[bench]')")
-PACKAGES = ("numpy", "llvmlite", "jax", "jaxlib", "torch", "onnxruntime", "apache-tvm",
+PACKAGES = ("flowc", "numpy", "llvmlite", "jax", "jaxlib", "torch", "onnxruntime", "apache-tvm",
             "tensorflow", "tensorflow-cpu", "matplotlib", "threadpoolctl")
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
               "avx512_vnni", "avx512_bf16", "amx_tile")
@@ -186,6 +187,22 @@ def machine(load=None):
     return out
 
 
+def flowc_revision() -> str:
+    """The git commit of the flowc checkout these benchmarks sit in (with "+ local
+    changes" when the tree differs from it), or "git commit unknown"."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=True)
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "git commit unknown"
+    return f"commit {head.stdout.strip()}" + (" + local changes" if dirty.stdout.strip()
+                                              else "")
+
+
 def versions(records):
     """Lines: the installed version of each known package, then each system's note (the
     first note a system printed, with its workload: its version, BLAS, threads, target)."""
@@ -195,7 +212,7 @@ def versions(records):
             found.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             continue
-    out = ["- installed: " + ", ".join(found)]
+    out = [f"- flowc checkout: {flowc_revision()}", "- installed: " + ", ".join(found)]
     _, systems, cells = table(records)
     for s in systems:
         first = next((rec for (_, s2), rec in cells.items()

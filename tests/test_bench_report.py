@@ -4,6 +4,7 @@ from a fixed JSON-lines sample) and the tvm peer's lines when apache-tvm is miss
 import importlib.util
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -103,6 +104,8 @@ def test_report_from_saved_run(tmp_path, capsys):
     assert "- numpy (W1): numpy 2.4.6, BLAS openblas" in text
     assert "- tvm (W1): apache-tvm 0.27 untuned" in text
     assert "python benchmarks/bench.py W1 W3" in text
+    assert re.search(r"^- flowc checkout: (commit [0-9a-f]{12}( \+ local changes)?|git commit "
+                     r"unknown)$", text, re.M)
     assert "- load average (1, 5, 15 min): " in text
     assert "- vector width: " in text
     png = tmp_path / "r.png"
