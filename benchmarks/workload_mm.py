@@ -1,9 +1,9 @@
 """MM, float32 matmul 1024x1024 @ 1024x1024 (issue 6, item 7: GFLOP/s next to numpy's).
 
 Systems: flowc (`Session.run(matmul(a, b))` on two fed inputs, a fresh output per call)
-numpy (`a @ b`, its BLAS) and, when installed, tvm (`relax.op.matmul`, peer_tvm.py). Every
-system's result is checked against numpy's float64 product before it is timed. `gflops`
-counts 2*n^3 flops per call.
+and numpy (`a @ b`, its BLAS). flowc's result is checked against numpy's float64 product
+before it is timed. `gflops` counts 2*n^3 flops per call.
+The tvm line (when apache-tvm is installed): `relax.op.matmul`, checked the same way.
 """
 
 from __future__ import annotations

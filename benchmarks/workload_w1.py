@@ -2,11 +2,11 @@
 
 Systems: flowc (Session.run, a fresh output per call), flowc-out (`Session.make_callable`
 called with `out=` the caller's preallocated buffer: no output allocation per call),
-numpy, and, when installed, jax-jit, jax-jit-donate, torch, torch-compile, onnxruntime and
-tvm (the chain as a Relax function, peer_tvm.py). Every system's result is checked against
-the numpy float32 result before it is timed.
-`gbps` counts the minimal traffic (read x, write y: 8 bytes per element), so it
+numpy, and, when installed, jax-jit, jax-jit-donate, torch, torch-compile and
+onnxruntime. Every system's result is checked against the numpy float32 result before it
+is timed. `gbps` counts the minimal traffic (read x, write y: 8 bytes per element), so it
 is comparable across systems however many passes over memory a system makes.
+The tvm line (when apache-tvm is installed): the chain as a Relax function, peer_tvm.py.
 """
 
 from __future__ import annotations

@@ -3,13 +3,13 @@
 
 Systems: flowc (`Session.run([train_op, loss])`: forward, backward and in-place update in
 one compiled call; `compile_s` is the first step, the cold compile of the training
-program), numpy (hand-written forward, backward and update), and, when installed, jax-jit,
-torch and tvm (one Relax function of forward, backward and update, peer_tvm.py). Every
-system starts from the same weights; after one step its updated weights and loss are
-checked against numpy's before it is timed. Timed steps keep updating the weights (as
-training does), so weights drift from the checked values; that does not change the work
-per step. `gflops` counts the six matmuls of forward and backward (2*B*m*n each, minus the
-unused input gradient of the first layer).
+program), numpy (hand-written forward, backward and update), and, when installed, jax-jit
+and torch. Every system starts from the same weights; after one step its updated weights
+and loss are checked against numpy's before it is timed. Timed steps keep updating the
+weights (as training does), so weights drift from the checked values; that does not change
+the work per step. `gflops` counts the six matmuls of forward and backward (2*B*m*n each,
+minus the unused input gradient of the first layer).
+The tvm line (when apache-tvm is installed): one Relax function of the step, peer_tvm.py.
 """
 
 from __future__ import annotations

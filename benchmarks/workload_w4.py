@@ -6,13 +6,12 @@ Systems: flowc (`fc.nn.rnn_cell.BasicLSTMCell` + `fc.nn.static_rnn` over a list 
 placeholders, `fc.gradients(loss, cell.trainable_variables)`, one `Session.run` of the
 loss and both gradients; `compile_s` is the first call, the cold compile), numpy (a
 hand-written forward and backward through time) and, when installed, torch (`nn.LSTM`,
-forward + `backward()`, with the same weights re-laid out in torch's gate order) and tvm
-(numpy's forward and backward as one Relax function, peer_tvm.py).
+forward + `backward()`, with the same weights re-laid out in torch's gate order).
 
 Checks before timing: flowc's gradients on a tiny size (sequence 3, batch 4, input 5,
 hidden 6) against the interpreter backend's, then flowc's loss and gradients at the full
-size against numpy's; torch's loss and input-weight gradient against numpy's; tvm's loss
-and gradients against numpy's.
+size against numpy's; torch's loss and input-weight gradient against numpy's.
+The tvm line (when apache-tvm is installed): numpy_lstm as one Relax function, checked against it.
 """
 
 from __future__ import annotations

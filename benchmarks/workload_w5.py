@@ -2,14 +2,14 @@
 placeholder of shape [None, 1024].
 
 Systems: flowc (Session.run, a fresh output per call), flowc-out (`Session.make_callable`
-called with `out=` the caller's preallocated buffer: no output allocation per call), numpy
-(`e = exp(x - max(x))`, `e / sum(e)`, rows with keepdims), and, when installed, jax-jit,
-jax-jit-donate, torch, torch-compile and onnxruntime (a one-node ONNX model, `Softmax`
-with axis=-1, opset 13) and tvm (`relax.op.nn.softmax`, peer_tvm.py). Every system's
-result is checked against the numpy float32 result before it is timed.
-`gbps` counts the minimal traffic (read x, write the
+called with `out=` the caller's preallocated buffer: no output allocation per call),
+numpy (`e = exp(x - max(x))`, `e / sum(e)`, rows with keepdims), and, when installed,
+jax-jit, jax-jit-donate, torch, torch-compile and onnxruntime (a one-node ONNX model,
+`Softmax` with axis=-1, opset 13). Every system's result is checked against the numpy
+float32 result before it is timed. `gbps` counts the minimal traffic (read x, write the
 result: 8 bytes per element), so it is comparable across systems however many passes over
 memory a system makes.
+The tvm line (when apache-tvm is installed): `relax.op.nn.softmax`, peer_tvm.py.
 """
 
 from __future__ import annotations
