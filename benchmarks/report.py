@@ -231,6 +231,11 @@ def markdown(records, command, chart_name=None, chart_message=None, load=None):
              "bold: the fastest checked system of the workload.", ""]
     parts += times
     parts += [""] + [f"[{i}] {n}" for i, n in enumerate(notes, 1)] + ([""] if notes else [])
+    extra = len(records) - len(table(records)[2])
+    if extra:
+        parts += [f"{extra} more line(s) for a (workload, system) already shown were left "
+                  "out (the first line of each pair is shown; was the file appended to "
+                  "twice?).", ""]
     if chart_name:
         parts += [f"![time relative to flowc]({chart_name})", ""]
     if chart_message:

@@ -77,6 +77,13 @@ def test_small_ratios_keep_two_significant_digits():
     assert lines[2] == "| W1 | 10 (9) ×1.00 | **0.0123 (0.012) ×0.0012** |"
 
 
+def test_a_repeated_pair_shows_its_first_line_and_says_so():
+    text = report.markdown(SAMPLE + [dict(SAMPLE[2], median_ms=1.0)], "cmd")
+    assert "| W1 | **10 (9) ×1.00** | 40 (38) ×4.00 | 20 (18) ×2.00 |" in text
+    assert "1 more line(s) for a (workload, system) already shown were left out" in text
+    assert "left out" not in report.markdown(SAMPLE, "cmd")
+
+
 def test_no_ratios_when_flowc_failed_its_check():
     recs = [dict(SAMPLE[0], check="1 of 4 elements differ"), SAMPLE[1]]
     assert report.ratios(recs) == {}
