@@ -102,9 +102,8 @@ def _timed(call, check, timing):
     """Call `call()` once and check its result (`check(result)`, the record's check),
     then time further calls with `timing` (benchlib.measure's arguments). When that first
     call took over a second (the untuned matmuls of MM, W3 and W4; W1 on a loaded
-    machine), it served as the warm-up and
-    three calls are timed, so a run stays minutes, not tens of minutes. Returns (check,
-    times in ms, what the note adds)."""
+    machine), it served as the warm-up and three calls are timed, so a run stays minutes,
+    not tens of minutes. Returns (check, times in ms, what the note adds)."""
     t0 = time.perf_counter()
     first = call()
     slow = time.perf_counter() - t0 > 1.0
