@@ -15,8 +15,11 @@ program's own TF1: `tf1` and `tf1-xla` run the workload's graph-building functio
 
 Options: `--quick` runs tiny sizes and few repeats, and only the systems every machine
 has (flowc, flowc-out, numpy, ctypes) unless `--systems` names others; `--systems a,b`
-runs only those systems. The environment is taken as it is (OPENBLAS_CORETYPE, threads):
-the numpy lines say which BLAS numpy runs when threadpoolctl is installed.
+runs only those systems; `--report PATH.md` writes, after the run, a markdown report of it
+(times with ratios to flowc, compile times, machine, versions, the command) and a PNG bar
+chart beside it (benchmarks/report.py; the chart needs matplotlib). The environment is
+taken as it is (OPENBLAS_CORETYPE, threads): the numpy lines say which BLAS numpy runs when
+threadpoolctl is installed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import benchlib  # noqa: E402  (after the path setup above)
+import report  # noqa: E402
 import workload_c1  # noqa: E402
 import workload_c2  # noqa: E402
 import workload_c3  # noqa: E402
@@ -58,6 +62,9 @@ def parse_args(argv):
                    help="tiny sizes and few repeats (a smoke test, not a measurement)")
     p.add_argument("--systems", default="",
                    help="comma-separated systems to run (default: all of each workload)")
+    p.add_argument("--report", default="", metavar="PATH.md",
+                   help="after the run, write a markdown report there and a PNG chart "
+                        "beside it (PATH.png)")
     args = p.parse_args(argv)
     names = []
     for name in args.names:
@@ -70,21 +77,31 @@ def parse_args(argv):
     systems = frozenset(s for s in args.systems.split(",") if s)
     if args.quick and not systems:
         systems = QUICK_SYSTEMS
-    return list(dict.fromkeys(names)), benchlib.Config(quick=args.quick, systems=systems)
+    if args.report and not args.report.endswith(".md"):
+        p.error(f"--report {args.report!r}: give a path ending in .md (the chart is .png)")
+    cfg = benchlib.Config(quick=args.quick, systems=systems)
+    return list(dict.fromkeys(names)), cfg, args.report
 
 
 def main(argv=None) -> int:
-    names, cfg = parse_args(sys.argv[1:] if argv is None else argv)
-    load, cores = os.getloadavg()[0], os.cpu_count()
+    argv = sys.argv[1:] if argv is None else argv
+    names, cfg, report_path = parse_args(argv)
+    loads, cores = os.getloadavg(), os.cpu_count()
+    load = loads[0]
     benchlib.note(f"load average {load:.2f} on {cores} cores ({benchlib.cpu_model()}) "
                   "before the run"
                   + ("; other work is running, timings will be noisy" if load > 0.5 else ""))
-    ok = True
+    ok, records = True, []
     for name in names:
         for rec in WORKLOADS[name](cfg):
             benchlib.emit(rec)
+            records.append(rec)
             if rec["system"].startswith("flowc") and rec["check"] != "ok":
                 ok = False
+    if report_path:
+        command = " ".join([sys.executable, "benchmarks/bench.py"]
+                           + list(argv))
+        report.write_report(records, report_path, command, load=loads)
     return 0 if ok else 1
 
 

@@ -7,6 +7,7 @@ and tf1, tf1-xla (TensorFlow's compat.v1 Session on the graph that `build`, the 
 flowc's system, builds with `tensorflow.compat.v1`; benchmarks/peer_tf1.py). Every
 system's result is checked against numpy's float64 product before it is timed. `gflops`
 counts 2*n^3 flops per call.
+The tvm line (when apache-tvm is installed): `relax.op.matmul`, checked the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 
 import numpy as np
 import peer_tf1
+import peer_tvm
 from benchlib import (
     compare,
     cpu_model,
@@ -43,7 +45,8 @@ def run(cfg):
     want = (a.astype(np.float64) @ b.astype(np.float64)).astype(np.float32)
     gflop = 2.0 * n ** 3 / 1e9
     systems = (("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch),
-               ("tf1", _tf1), ("tf1-xla", _tf1_xla))
+               ("tf1", _tf1), ("tf1-xla", _tf1_xla),
+               ("tvm", _tvm))
     for system, fn in systems:
         if not cfg.wants(system):
             continue
@@ -138,3 +141,8 @@ def _tf1(a, b, want, timing, system="tf1"):
 
 def _tf1_xla(a, b, want, timing):
     return _tf1(a, b, want, timing, "tf1-xla")
+
+
+def _tvm(a, b, want, timing):
+    return peer_tvm.matmul_record(NAME, a, b,
+                                  lambda got: compare(got, want, **_tol(a.shape[1])), timing)

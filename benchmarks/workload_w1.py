@@ -8,6 +8,7 @@ flowc's systems use, builds with `tensorflow.compat.v1`; benchmarks/peer_tf1.py)
 system's result is checked against the numpy float32 result before it is timed. `gbps`
 counts the minimal traffic (read x, write y: 8 bytes per element), so it is comparable
 across systems however many passes over memory a system makes.
+The tvm line (when apache-tvm is installed): the chain as a Relax function, peer_tvm.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 
 import numpy as np
 import peer_tf1
+import peer_tvm
 from benchlib import (
     compare,
     failed,
@@ -51,7 +53,8 @@ def run(cfg):
     systems = [("flowc", _flowc), ("flowc-out", _flowc_out), ("numpy", _numpy),
                ("jax-jit", _jax), ("jax-jit-donate", _jax_donate), ("torch", _torch),
                ("torch-compile", _torch_compile), ("onnxruntime", _onnxruntime),
-               ("tf1", _tf1), ("tf1-xla", _tf1_xla)]
+               ("tf1", _tf1), ("tf1-xla", _tf1_xla),
+               ("tvm", _tvm)]
     for system, fn in systems:
         if not cfg.wants(system):
             continue
@@ -168,6 +171,12 @@ def _torch_compile(x, want, timing):
 
 def _onnxruntime(x, want, timing):
     return onnxruntime_record(NAME, _onnx_model, x, want, RTOL, ATOL, timing)
+
+
+def _tvm(x, want, timing):
+    return peer_tvm.one_input_record(NAME, peer_tvm.w1_expr, x,
+                                     lambda got: compare(got, want, RTOL, ATOL), timing,
+                                     "the chain in Relax ops")
 
 
 def _onnx_model(onnx):

@@ -11,12 +11,14 @@ updated weights and loss are checked against numpy's before it is timed. Timed s
 updating the weights (as training does), so weights drift from the checked values; that
 does not change the work per step. `gflops` counts the six matmuls of forward and backward
 (2*B*m*n each, minus the unused input gradient of the first layer).
+The tvm line (when apache-tvm is installed): one Relax function of the step, peer_tvm.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import peer_tf1
+import peer_tvm
 from benchlib import (
     compare,
     flowc_train_record,
@@ -91,7 +93,8 @@ def run(cfg):
     want = (ws1, bs1, loss0)
     gflop = _flops(batch, sizes) / 1e9
     systems = [("flowc", _flowc), ("numpy", _numpy), ("jax-jit", _jax), ("torch", _torch),
-               ("tf1", _tf1), ("tf1-xla", _tf1_xla)]
+               ("tf1", _tf1), ("tf1-xla", _tf1_xla),
+               ("tvm", _tvm)]
     yield from run_systems(NAME, cfg, systems, (ws0, bs0, x, y, want, timing), gflop)
 
 
@@ -208,3 +211,8 @@ def _torch(ws0, bs0, x, y, want, timing):
     times = measure(step, **timing)
     return result(NAME, "torch", times, check,
                   note=f"torch {torch.__version__} eager, {torch.get_num_threads()} threads")
+
+
+def _tvm(ws0, bs0, x, y, want, timing):
+    return peer_tvm.mlp_step_record(NAME, ws0, bs0, x, y, LR,
+                                    lambda ws, bs, lv: _check(ws, bs, lv, want), timing)

@@ -15,6 +15,7 @@ Checks before timing: flowc's gradients on a tiny size (sequence 3, batch 4, inp
 hidden 6) against the interpreter backend's, then flowc's loss and gradients at the full
 size against numpy's; torch's loss and input-weight gradient against numpy's; tf1's loss
 and gradients against numpy's.
+The tvm line (when apache-tvm is installed): numpy_lstm as one Relax function, checked against it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 
 import numpy as np
 import peer_tf1
+import peer_tvm
 from benchlib import (
     compare,
     failed,
@@ -103,7 +105,7 @@ def run(cfg):
     # matmuls: forward 2*B*(D+H)*4H per step; backward d kernel and d [x, h] as much again
     gflop = 3 * seq * 2 * batch * (depth + hidden) * 4 * hidden / 1e9
     for system, fn in (("flowc", _flowc), ("numpy", _numpy), ("torch", _torch),
-                       ("tf1", _tf1), ("tf1-xla", _tf1_xla)):
+                       ("tf1", _tf1), ("tf1-xla", _tf1_xla), ("tvm", _tvm)):
         if not cfg.wants(system):
             continue
         try:
@@ -242,3 +244,8 @@ def _torch(xs, kernel, bias, hidden, want, timing):
     return result(NAME, "torch", times, check,
                   note=f"torch {torch.__version__} nn.LSTM forward + backward, "
                        f"{torch.get_num_threads()} threads")
+
+
+def _tvm(xs, kernel, bias, hidden, want, timing):
+    return peer_tvm.lstm_record(NAME, xs, kernel, bias, hidden,
+                                lambda got: _check(got, want), timing)
