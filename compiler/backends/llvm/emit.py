@@ -96,7 +96,7 @@ def prefer_wide_vectors(fn, kernel: K.Kernel):
     kernels, whose micro-kernel register tile is two full vectors per row, and in row
     and elementwise loop kernels, whose vector-math polynomials are bound by the number
     of vector instructions (W5's softmax rows 20% and W1's chain 13% faster with 512-bit
-    vectors on an AVX-512 Xeon, one thread, docs/benchmarks.md). Results do not change:
+    vectors on an AVX-512 Xeon, one thread). Results do not change:
     the vector math is lane-wise exact-order IEEE and the only reassociated steps are
     `fast` accumulations. Set on every function of the kernel, since the ranged body is
     inlined into its chunk function before vectorization. A string attribute, which
