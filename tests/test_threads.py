@@ -1,7 +1,8 @@
 """Parallel kernels: outer loops split into chunks run by the thread pool that the
 generated code starts itself (pthreads, compiler/backends/llvm/pool.py), checked against
 the interpreter above the parallel threshold and for thread counts that do not divide the
-extent; the pool under concurrent callers, after fork, and when its library goes away."""
+extent; the pool under concurrent callers, beside busy processes, after fork, and when
+its library goes away."""
 
 from __future__ import annotations
 
@@ -73,6 +74,42 @@ def test_concurrent_callers_share_the_pool_or_run_their_own_chunks():
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads), "a parallel region hung"
     assert not errors, errors
+
+
+def test_the_pool_under_busy_processes_gives_the_results_and_finishes():
+    # two processes that never sleep hold both cores: the workers get the CPU late,
+    # in the middle of a region or after it, and every region must still wait for all
+    # of its chunks (results checked) and end (a thread with a deadline, never a hang)
+    import subprocess
+    import sys
+    import threading
+    busy = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(2)]
+    try:
+        progs = {3: _pool_program(3), 2: Compiled(CASES["reduce"][0], [("float32", (None, 7))],
+                                                  CompileOptions(threads=2))}
+        xs = [_big(s) for s in range(3)]
+        errors = []
+
+        def work():
+            from runtime.variables import VariableStore
+            try:
+                for i in range(60):
+                    x = xs[i % len(xs)]
+                    got = progs[3].exe.run([x], VariableStore(), 0)[0]
+                    np.testing.assert_allclose(got, np.tanh(x), rtol=2e-6, atol=1e-6)
+                    got = progs[2].exe.run([x], VariableStore(), 0)[0]
+                    np.testing.assert_allclose(got, x.sum(axis=1), rtol=1e-5, atol=1e-5)
+            except Exception as e:  # noqa: BLE001  (reported below)
+                errors.append(e)
+        t = threading.Thread(target=work, daemon=True)
+        t.start()
+        t.join(timeout=120)
+        assert not t.is_alive(), "a parallel region hung beside busy processes"
+        assert not errors, errors
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
 
 
 _FORK_SCRIPT = """

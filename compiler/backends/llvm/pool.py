@@ -31,10 +31,15 @@ RUN, STOP = "flowc_pool_run", "flowc_pool_stop"
 CHUNK_TY = ir.FunctionType(ir.VoidType(), [I8P, I64])
 RUN_TY = ir.FunctionType(ir.VoidType(), [ir.PointerType(CHUNK_TY), I8P, I64])
 MUTEX_BYTES, COND_BYTES = 40, 48    # glibc x86-64 pthread_mutex_t / pthread_cond_t
-#: rounds of `pause` (about 25 ns each here: 0.2 ms in all) that a worker waiting for
-#: the next region, or a caller waiting for the workers, spins before it sleeps on the
-#: condition variable
-SPIN = 8000
+#: rounds of `pause` (25-50 ns each: 50-100 us in all) that a worker waiting for the
+#: next region, or a caller waiting for the workers, spins before it sleeps on the
+#: condition variable. Long enough for the regions of one run (µs apart) and the next
+#: Session.run; short, since a spinning thread takes the core another process needs:
+#: 8000 rounds cost W3 14 ms and W4 94 ms of CPU per step against 12 and 74 ms with
+#: 2000 (2 cores, a busy process beside, docs/architecture.md "Threads"). Waiting does not call
+#: sched_yield: measured there, a yield every 64 rounds made W3's median step 5x slower
+#: (the yielding thread lost the core for a whole time slice).
+SPIN = 2000
 
 
 def emit_pool(module: ir.Module, workers: int, internal: bool):
