@@ -38,7 +38,7 @@ class MatmulTiles:
     m_tile: int = 64
     n_tile: int = 256
     j_vec: int = 32          # columns of the register tile (two vectors per row)
-    micro_rows: int = 4      # rows of the register tile
+    micro_rows: int = 4      # rows of the register tile (float32; float64 takes half)
     pack_min: int = 64 * 64  # B (K x N elements) at least this large takes the packed nest
 
     def __post_init__(self):
