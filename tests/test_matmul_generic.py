@@ -42,7 +42,9 @@ def _lowered(a_shape, b_shape, ta=False, tb=False, epilogue=False, cpu="x86-64-v
     program, _ = run_pipeline(convert(g, [c], inputs), fc.CompileOptions())
     lowered = lower_program(program, plan_kernels(program), cpu_schedule(cpu))
     kernels = [k for k in lowered.kernels if k.kind in ("pack", "matmul")]
-    assert [k.kind for k in kernels] == ["pack", "matmul"], "must take the packed nest"
+    # B's pack (and A^T's, when A is transposed), then the matmul
+    assert [k.kind for k in kernels] == ["pack"] * (1 + (ta and c.shape[-1] >= 32)) + \
+        ["matmul"], "must take the packed nest"
     return kernels
 
 
@@ -136,3 +138,18 @@ def test_remainders_of_every_kind(cpu):
     c = _run(64 + 64 + 8 * 3 + 1, 70, 256 + 32 * 2 + 3, False, False, cpu, epilogue=True)
     assert "_pack_" in c.exe.texts["kernels"]
     _run(64 + 7, 33, 16 + 5, True, True, cpu, dtype="float64")
+
+
+@pytest.mark.parametrize("cpu", ["x86-64-v4", "x86-64-v3"])
+def test_a_transposed_is_packed_in_row_blocks_whatever_its_rows(cpu):
+    # A^T's whole blocks of rows are copied k-major (a second pack kernel); the rows past
+    # them read A directly; a symbolic row count sizes the copy at run time
+    def build(g, a, b):
+        return prim(g, "matmul", [a, b], transpose_a=True, transpose_b=False)
+    c = Compiled(build, [("float32", (64, None)), ("float32", (64, 96))],
+                 CompileOptions(threads=2, target_cpu=cpu))
+    assert c.exe.texts["kernels"].count("_pack_") == 2
+    for m in (1, 7, 8, 9, 70, 133):
+        arrays = [RNG.standard_normal(s).astype("float32") for s in ((64, m), (64, 96))]
+        ref, got = c.run_both(arrays)
+        assert_close(got[0], ref[0], tol=REDUCE_TOL)
