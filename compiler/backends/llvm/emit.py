@@ -87,14 +87,16 @@ class ModuleEmitter:
 
 
 def prefer_wide_vectors(fn, kernel: K.Kernel):
-    """Conv, matmul and pack kernels: the micro-kernel's register tile is two full vectors
-    per row (a pack kernel's panel row as wide), so let the SLP vectorizer use the
-    target's widest registers (LLVM prefers 256-bit ones on AVX-512 CPUs, which halved a
-    matmul's speed; a preference only, so narrower targets are unaffected). Set on every
+    """Conv kernels and those whose nest says so (`Kernel.wide_vectors`: the packed
+    matmul's register tiles and their packs): the micro-kernel's register tile is two
+    full vectors per row, so let the SLP vectorizer use the target's widest registers
+    (LLVM prefers 256-bit ones on AVX-512 CPUs, which halved a packed matmul's speed; not
+    for the plain matmul nests, whose 10-column rows ran slower in 512-bit vectors; a
+    preference only, so narrower targets are unaffected). Set on every
     function of the kernel, since the ranged body is inlined into its chunk function
     before vectorization. A string attribute, which llvmlite's checked `add` does not
     know."""
-    if kernel.kind in ("conv", "matmul", "pack"):
+    if kernel.kind == "conv" or kernel.wide_vectors:
         set.add(fn.attributes, '"prefer-vector-width"="512"')
 
 
