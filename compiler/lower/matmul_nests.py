@@ -324,6 +324,7 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         computed at run time from the sizes (integer constants of the statements, or
         symbols), so the statements' structure does not depend on M, N or K."""
         bidx = list(idx[:nb])
+        head = []  # the task's extents, bound once
         task_row, task_col = _idiv(idx[nb], n_cols), _imod(idx[nb], n_cols)
         r0 = K.imul(task_row, mt.m_tile)
         j0 = K.imul(task_col, mt.n_tile)
@@ -362,9 +363,7 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
                         row_block(bb[0])), "ib"),
                     *b.loops([rrest], lambda rr: micro(
                         bidx, [rest_row(rr[0])], col_vec(jv), mt.j_vec, panel(jv)), "ir")]
-        stmts = list(head)
-        head.clear()
-        stmts += b.loops([jvecs], lambda jv: panel_rows(jv[0]), "jv")
+        stmts = head + list(b.loops([jvecs], lambda jv: panel_rows(jv[0]), "jv"))
         # columns past the last whole panel read B directly, one at a time
         stmts += b.loops([jrest], lambda jr: list(b.loops(
             [rext], lambda rr: micro(bidx, [K.iadd(r0, rr[0])], rest_col(jr[0]), 1), "ir")),
@@ -376,7 +375,6 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
             stmts += b.loops([rext], lambda rr: apply_epilogue(bidx, K.iadd(r0, rr[0]), j0,
                                                                jext), "r")
         return stmts
-    head = []
     return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
                             D.mul(mt.m_tile * min(n, mt.n_tile), kdim))
 

@@ -44,6 +44,8 @@ class MatmulTiles:
     def __post_init__(self):
         if self.n_tile % self.j_vec:
             raise ValueError("a task's columns must be whole panels (n_tile % j_vec)")
+        if self.m_tile % self.micro_rows:
+            raise ValueError("a task's rows must be whole register tiles (m_tile % micro_rows)")
 
 
 def matmul_tiles(vector_bytes: int) -> MatmulTiles:
