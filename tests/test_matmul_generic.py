@@ -153,3 +153,25 @@ def test_a_transposed_is_packed_in_row_blocks_whatever_its_rows(cpu):
         arrays = [RNG.standard_normal(s).astype("float32") for s in ((64, m), (64, 96))]
         ref, got = c.run_both(arrays)
         assert_close(got[0], ref[0], tol=REDUCE_TOL)
+
+
+def test_the_packed_nest_asks_for_the_widest_vectors():
+    # Kernel.wide_vectors: the packed nest's kernels are written in whole 64-byte vectors
+    # on x86-64-v4, and the LLVM backend makes the SLP vectorizer use zmm for them (LLVM
+    # prefers ymm on AVX-512 CPUs); the plain nest keeps LLVM's choice
+    assert all(k.wide_vectors for k in _lowered((256, 512), (512, 512)))
+    g = fc.Graph()
+    with g.as_default():
+        a = fc.placeholder(fc.float32, [5, 8], name="a")
+        b = fc.placeholder(fc.float32, [8, 16], name="b")
+        c = fc.matmul(a, b)
+    program, _ = run_pipeline(convert(g, [c], [a, b]), fc.CompileOptions())
+    plain = lower_program(program, plan_kernels(program), cpu_schedule("x86-64-v4")).kernels
+    assert [k.wide_vectors for k in plain if k.kind == "matmul"] == [False]
+
+    def build(g, a, b):
+        return prim(g, "matmul", [a, b], transpose_a=False, transpose_b=False)
+    packed = Compiled(build, [("float32", (256, 512)), ("float32", (512, 512))],
+                      CompileOptions(threads=1, target_cpu="x86-64-v4"))
+    matmul_ir = packed.exe.texts["llvm_opt"].split("@k1_matmul")[1].split("\ndefine ")[0]
+    assert "<16 x float>" in matmul_ir
