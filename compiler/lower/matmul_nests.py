@@ -134,11 +134,14 @@ def matmul_root(b, node, out, epilogue=None):
                                                and n_dim * kdim >= mt.pack_min))):
         return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt)
     # few columns (the logits of a classifier, their weight gradient): the same nest on
-    # the transposed product C^T = B^T A^T, whose columns are C's many rows
+    # the transposed product C^T = B^T A^T, whose columns are C's many rows (static, or
+    # symbolic: the batch)
     if (node.dtype is not T.float16 and nb == 0 and len(A.shape) == 2 and len(B.shape) == 2
-            and isinstance(m_dim, int) and m_dim >= mt.j_vec and n_dim >= 2 * mt.m_block
-            and (not isinstance(kdim, int) or (kdim >= 2 * mt.k_unroll
-                                               and m_dim * kdim >= mt.pack_min))):
+            and isinstance(n_dim, int) and n_dim >= 2 * mt.m_block
+            and (not isinstance(m_dim, int) or m_dim >= mt.j_vec)
+            and (not isinstance(kdim, int) or kdim >= 2 * mt.k_unroll)
+            and not (isinstance(m_dim, int) and isinstance(kdim, int)
+                     and m_dim * kdim < mt.pack_min)):
         return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt,
                              swapped=True)
 
@@ -226,13 +229,15 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         def put(bidx, i, j, value):
             return b.store(out, bidx + [i, j], node.shape, value)
         R, r_trans, r_key = B, tb, (id(B), tb)
-    n_cols = -(-n // mt.n_tile)
+    # the product's column count is static, except for the transposed product, whose
+    # columns are C's rows (the batch)
+    n_cols = D.floordiv(D.add(n, mt.n_tile - 1), mt.n_tile)
     # the tile's micro_rows are for float32: a row of j_vec float64 is twice the vectors,
     # so half the rows keep the accumulators in registers (8 x 32 float64 would need all
     # 32 zmm and spill: 36 GFLOP/s where 4 x 32 gives 59, numpy 61)
     micro_rows = max(1, mt.micro_rows * 4 // max(4, dt.itemsize))
     n_rows = D.floordiv(D.add(m, mt.m_tile - 1), mt.m_tile)
-    panels = n // mt.j_vec
+    panels = D.floordiv(n, mt.j_vec)
     pshape = (panels, kdim, mt.j_vec)
     # one packed copy of the right factor per program: an unrolled loop's steps that
     # multiply by the same weights share it (its value cannot change within a run: IR
@@ -325,11 +330,14 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         symbols), so the statements' structure does not depend on M, N or K."""
         bidx = list(idx[:nb])
         head = []  # the task's extents, bound once
-        task_row, task_col = _idiv(idx[nb], n_cols), _imod(idx[nb], n_cols)
+        cols = _size(n_cols) if isinstance(n_cols, int) else b.dim(n_cols)
+        task_row, task_col = K.Binary("idiv", idx[nb], cols, T.int64), \
+            K.Binary("imod", idx[nb], cols, T.int64)
         r0 = K.imul(task_row, mt.m_tile)
         j0 = K.imul(task_col, mt.n_tile)
         rext = b.local(K.imin(mt.m_tile, K.iadd(b.dim(m), K.imul(r0, -1))), head, "rext")
-        jext = b.local(K.imin(mt.n_tile, K.iadd(_size(n), K.imul(j0, -1))), head, "jext")
+        n_size = _size(n) if isinstance(n, int) else b.dim(n)
+        jext = b.local(K.imin(mt.n_tile, K.iadd(n_size, K.imul(j0, -1))), head, "jext")
         jvecs = b.local(K.idiv(jext, mt.j_vec), head, "jvecs")
         jrest = K.iadd(jext, K.imul(jvecs, -mt.j_vec))
         blocks = b.local(K.idiv(rext, micro_rows), head, "blocks")
@@ -376,7 +384,8 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
                                                                jext), "r")
         return stmts
     return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
-                            D.mul(mt.m_tile * min(n, mt.n_tile), kdim))
+                            D.mul(mt.m_tile * (min(n, mt.n_tile) if isinstance(n, int)
+                                               else mt.n_tile), kdim))
 
 
 def _size(n: int):
@@ -385,13 +394,3 @@ def _size(n: int):
     the statements' structure): 0 + n, which LLVM folds."""
     return K.Binary("add", K.IConst(0), K.IConst(n), T.int64)
 
-
-def _idiv(a, n: int):
-    """a / n for a size-dependent `n`, kept as a division whatever n (`K.idiv` drops a
-    division by 1)."""
-    return K.Binary("idiv", a, K.IConst(n), T.int64)
-
-
-def _imod(a, n: int):
-    """a % n for a size-dependent `n`, kept whatever n (`K.imod` folds a % 1 to 0)."""
-    return K.Binary("imod", a, K.IConst(n), T.int64)
