@@ -163,3 +163,13 @@ def test_a_panel_wider_than_the_avx2_tile_keeps_its_columns():
     c = _matmul((70, 300), (300, 24), cpu="x86-64-v3")
     assert "_pack_" in c.exe.texts["kernels"]
     _check(c, _rand((70, 300)), _rand((300, 24)))
+
+
+def test_transposed_product_with_symbolic_rows_and_epilogue(cpu):
+    # classifier logits over a fed batch: C (batch x 10) = C^T's columns, packed A^T in
+    # panels whose count follows the batch; batches below one panel take the one-column
+    # path only
+    c = _matmul((None, 96), (96, 10), epilogue=True, threads=2, cpu=cpu)
+    assert "_pack_" in c.exe.texts["kernels"]
+    for batch in (0, 1, 15, 32, 33, 257):
+        _check(c, _rand((batch, 96)), _rand((96, 10)), _rand((10,)))

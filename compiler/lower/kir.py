@@ -204,6 +204,10 @@ class Kernel:
     kind: str = ""      # the fusion group kind: loop | row | reduce | matmul | conv | single
     #                     | pack (an operand's packing or padded copy)
     note: str = ""      # the nest lowering chose, when a kind has several (the dump shows it)
+    #: the nest is written lane by lane in whole vectors of the target's widest width (a
+    #: packed matmul's register tile and its packs): a backend should vectorize with its
+    #: widest vectors, even where it would prefer narrower ones
+    wide_vectors: bool = False
 
 
 @dataclass

@@ -38,6 +38,7 @@ class _Builder:
         self.matmul_value = None     # (matmul node, out buffer) in a matmul epilogue
         self.before: list = []       # (builder, body, kind): kernels that must run first
         self.note = ""               # the nest chosen (Kernel.note)
+        self.wide_vectors = False    # Kernel.wide_vectors
         self._memo: dict = {}
         self._scopes: list = []
         self._n = 0

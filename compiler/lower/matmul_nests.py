@@ -134,11 +134,14 @@ def matmul_root(b, node, out, epilogue=None):
                                                and n_dim * kdim >= mt.pack_min))):
         return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt)
     # few columns (the logits of a classifier, their weight gradient): the same nest on
-    # the transposed product C^T = B^T A^T, whose columns are C's many rows
+    # the transposed product C^T = B^T A^T, whose columns are C's many rows (static, or
+    # symbolic: the batch)
     if (node.dtype is not T.float16 and nb == 0 and len(A.shape) == 2 and len(B.shape) == 2
-            and isinstance(m_dim, int) and m_dim >= mt.j_vec and n_dim >= 2 * mt.m_block
-            and (not isinstance(kdim, int) or (kdim >= 2 * mt.k_unroll
-                                               and m_dim * kdim >= mt.pack_min))):
+            and isinstance(n_dim, int) and n_dim >= 2 * mt.m_block
+            and (not isinstance(m_dim, int) or m_dim >= mt.j_vec)
+            and (not isinstance(kdim, int) or kdim >= 2 * mt.k_unroll)
+            and not (isinstance(m_dim, int) and isinstance(kdim, int)
+                     and m_dim * kdim < mt.pack_min)):
         return _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt,
                              swapped=True)
 
@@ -179,20 +182,31 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
     The tiles are the target's (`MatmulTiles` of the schedule: m_tile, n_tile, j_vec,
     micro_rows). A kernel that runs first packs B (or B^T) into panels of j_vec columns,
     `packed[p, k, w] = B[k, p * j_vec + w]`, so that the micro-kernel reads one
-    contiguous stream per panel whatever B's layout (transposed, sliced, strided rows).
+    contiguous stream per panel whatever B's layout (transposed, sliced, strided rows);
+    with A transposed, a second one packs A^T's whole blocks of rows the same way.
     The matmul kernel then runs parallel tasks over (batch, m_tile rows, n_tile columns);
     a task walks its tile in register tiles of micro_rows rows x j_vec columns whose
     micro_rows * j_vec accumulators are locals that live in vector registers over the
     whole k loop (each step loads j_vec contiguous packed elements and micro_rows
     elements of A; the loop is marked scalar, so LLVM's SLP vectorizer packs the lanes).
     The output is written once per element, and a panel (K x j_vec) is reused from L2 by
-    every row block of the task. Rows and columns that do not fill a register tile take
-    one row/column at a time (columns past the last whole panel read B directly). The
-    epilogue runs on the finished tile."""
+    every row block of the task. Rows that do not fill a register tile take one row of
+    j_vec columns at a time, columns past the last whole panel one column at a time
+    (reading B directly). The epilogue runs on the finished tile.
+
+    The statements do not depend on M, N or K (only on the dtype, the transposes, the
+    epilogue, the batch dims and the target's tiles): a task computes its extents, whole
+    register tiles and remainders at run time from the sizes, which appear as integer
+    constants (or symbols), and the remainder loops are always present (they run zero
+    times when nothing remains). So two matmuls of one kind and different sizes lower to
+    the same statements with different constants (tests/test_matmul_generic.py), which
+    compiler/lower/program.py can share as one kernel. Whether a matmul takes this nest
+    at all depends on its sizes (`matmul_root`: small ones take the plain nests)."""
     A, B = node.inputs
     ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
     m, n = node.shape[-2], node.shape[-1]
     mt = b.low.schedule.matmul  # the target's tiles
+    b.wide_vectors = True
     if swapped:  # the product's rows are C's columns and vice versa
         m, n = n, m
 
@@ -215,9 +229,15 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         def put(bidx, i, j, value):
             return b.store(out, bidx + [i, j], node.shape, value)
         R, r_trans, r_key = B, tb, (id(B), tb)
-    n_cols = -(-n // mt.n_tile)
+    # the product's column count is static, except for the transposed product, whose
+    # columns are C's rows (the batch)
+    n_cols = D.floordiv(D.add(n, mt.n_tile - 1), mt.n_tile)
+    # the tile's micro_rows are for float32: a row of j_vec float64 is twice the vectors,
+    # so half the rows keep the accumulators in registers (8 x 32 float64 would need all
+    # 32 zmm and spill: 36 GFLOP/s where 4 x 32 gives 59, numpy 61)
+    micro_rows = max(1, mt.micro_rows * 4 // max(4, dt.itemsize))
     n_rows = D.floordiv(D.add(m, mt.m_tile - 1), mt.m_tile)
-    panels = n // mt.j_vec
+    panels = D.floordiv(n, mt.j_vec)
     pshape = (panels, kdim, mt.j_vec)
     # one packed copy of the right factor per program: an unrolled loop's steps that
     # multiply by the same weights share it (its value cannot change within a run: IR
@@ -228,6 +248,7 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
             R.dtype, pshape, f"{R.describe()} packed in {mt.j_vec}-column panels for "
                              f"{node.describe()}")
         pb = type(b)(b.low, node, "")
+        pb.wide_vectors = True
 
         def pack(idx):
             st = []
@@ -237,27 +258,53 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
             return st
         b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
 
-    def micro(bidx, rows, j0, width, panel=None, last=None):
-        """rows x width register tile at rows `rows`, columns j0..; with `last` (the last
-        valid row), rows past it read row `last` and store nothing (a partial block).
+    # A^T (A stored K x M, a weight gradient X^T @ dZ): each step of k reads micro_rows
+    # consecutive elements of a row of A, half a cache line, and the next block of rows
+    # the other half from L2 again; a copy of A in blocks of micro_rows rows, k-major
+    # (`apacked[blk, k, u] = A[k, blk * micro_rows + u]`, a contiguous copy), gives every
+    # block one contiguous stream (784x256 @ 256x512: 119-132 -> 162 GFLOP/s, 1 thread).
+    # A copy of an untransposed A (strided reads) gained less than it cost.
+    apacked = None
+    if ta and not swapped and len(A.shape) == 2:
+        ashape = (D.floordiv(m, micro_rows), kdim, micro_rows)
+        apacked = b.low.add_temp(A.dtype, ashape, f"{A.describe()} packed in {micro_rows}-row "
+                                                  f"blocks for {node.describe()}")
+        pa = type(b)(b.low, node, "")
+
+        def pack_left(idx):
+            st = []
+            i = K.iadd(K.imul(idx[0], micro_rows), idx[2])
+            st.append(pa.store(apacked, idx, ashape, pa.expr(A, [idx[1], i], st)))
+            return st
+        # the row's micro_rows elements are contiguous in A and in the copy: the loop over
+        # k stays scalar (vectorized across k it gathered A's strided rows: 107 us for
+        # 784 x 256) and the unrolled row is one vector load and store
+        (blk_loop,) = pa.parallel_loops(list(ashape), pack_left)
+        (k_loop,) = blk_loop.body
+        b.before.append((pa, (dataclasses.replace(
+            blk_loop, body=(dataclasses.replace(k_loop, vectorize=False),)),), "pack"))
+
+    def micro(bidx, rows, j0, width, panel=None, block=None):
+        """rows x width register tile at rows `rows`, columns j0.. (packed `panel`, or B
+        read directly when None; rows from the packed block `block` of A when given).
         Every operand is loaded once into a local, so the tile's statements stay small."""
         accs = [[b.fresh("acc") for _ in range(width)] for _ in rows]
-        head = []
-
-        local = b.local
-        reads = rows if last is None else [
-            local(K.Binary("imin", i, last, T.int64), head, "row") for i in rows]
 
         def per_k(kk):
             st = []
             k = kk[0]
-            avs = [local(left(bidx, i, k, st), st, "a") for i in reads]
+            if block is None:
+                avs = [b.local(left(bidx, i, k, st), st, "a") for i in rows]
+            else:
+                abase = b.local(b.linear([block, k, 0], ashape), st, "pa")
+                avs = [b.local(K.Load(b.use(apacked), K.iadd(abase, u), apacked.dtype), st,
+                               "a") for u in range(len(rows))]
             if panel is None:
-                bvs = [local(right(bidx, k, K.iadd(j0, w), st), st, "b")
+                bvs = [b.local(right(bidx, k, K.iadd(j0, w), st), st, "b")
                        for w in range(width)]
             else:
-                base = local(b.linear([panel, k, 0], pshape), st, "pk")
-                bvs = [local(K.Load(b.use(packed), K.iadd(base, w), packed.dtype), st, "b")
+                base = b.local(b.linear([panel, k, 0], pshape), st, "pk")
+                bvs = [b.local(K.Load(b.use(packed), K.iadd(base, w), packed.dtype), st, "b")
                        for w in range(width)]
             for r, av in enumerate(avs):
                 for w, bv in enumerate(bvs):
@@ -269,51 +316,63 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         fini = []
         for r, i in enumerate(rows):
             if swapped or width == 1:
-                row = [put(bidx, i, K.iadd(j0, w), K.Var(accs[r][w], dt))
-                       for w in range(width)]
+                fini += [put(bidx, i, K.iadd(j0, w), K.Var(accs[r][w], dt))
+                         for w in range(width)]
             else:  # the row's first index once, then consecutive stores
-                base = local(b.linear(bidx + [i, j0], node.shape), fini, "o")
-                row = [K.Store(b.use(out, True), K.iadd(base, w), K.Var(accs[r][w], dt))
-                       for w in range(width)]
-            fini += row if last is None or r == 0 else [
-                K.If(K.Binary("less_equal", i, last, T.bool_), tuple(row))]
-        return [*head, *init, *kloop, *fini]
+                base = b.local(b.linear(bidx + [i, j0], node.shape), fini, "o")
+                fini += [K.Store(b.use(out, True), K.iadd(base, w), K.Var(accs[r][w], dt))
+                         for w in range(width)]
+        return [*init, *kloop, *fini]
 
     def tile(idx):
+        """One task: the output tile at rows r0.., columns j0... Its extents are
+        computed at run time from the sizes (integer constants of the statements, or
+        symbols), so the statements' structure does not depend on M, N or K."""
         bidx = list(idx[:nb])
-        r0 = K.imul(K.idiv(idx[nb], n_cols), mt.m_tile)
-        j0 = K.imul(K.imod(idx[nb], n_cols), mt.n_tile)
-        left = K.iadd(b.dim(m), K.imul(r0, -1))
-        rext = K.Binary("imin", K.IConst(mt.m_tile), left, T.int64)
-        if n % mt.n_tile == 0 or n <= mt.n_tile:
-            jext = min(n, mt.n_tile)
-            jvecs, jrest = K.IConst(jext // mt.j_vec), K.IConst(jext % mt.j_vec)
-        else:
-            jext = K.Binary("imin", K.IConst(mt.n_tile), K.iadd(K.IConst(n), K.imul(j0, -1)),
-                            T.int64)
-            jvecs = K.idiv(jext, mt.j_vec)
-            jrest = K.iadd(jext, K.imul(jvecs, -mt.j_vec))
-        blocks = K.idiv(K.iadd(rext, mt.micro_rows - 1), mt.micro_rows)
-        last = K.iadd(K.iadd(r0, rext), -1)
+        head = []  # the task's extents, bound once
+        cols = _size(n_cols) if isinstance(n_cols, int) else b.dim(n_cols)
+        task_row, task_col = K.Binary("idiv", idx[nb], cols, T.int64), \
+            K.Binary("imod", idx[nb], cols, T.int64)
+        r0 = K.imul(task_row, mt.m_tile)
+        j0 = K.imul(task_col, mt.n_tile)
+        rext = b.local(K.imin(mt.m_tile, K.iadd(b.dim(m), K.imul(r0, -1))), head, "rext")
+        n_size = _size(n) if isinstance(n, int) else b.dim(n)
+        jext = b.local(K.imin(mt.n_tile, K.iadd(n_size, K.imul(j0, -1))), head, "jext")
+        jvecs = b.local(K.idiv(jext, mt.j_vec), head, "jvecs")
+        jrest = K.iadd(jext, K.imul(jvecs, -mt.j_vec))
+        blocks = b.local(K.idiv(rext, micro_rows), head, "blocks")
+        rrest = K.iadd(rext, K.imul(blocks, -micro_rows))
 
         def rows_of_block(bb):
-            i0 = K.iadd(r0, K.imul(bb, mt.micro_rows))
-            return [K.iadd(i0, u) for u in range(mt.micro_rows)]
+            i0 = K.iadd(r0, K.imul(bb, micro_rows))
+            return [K.iadd(i0, u) for u in range(micro_rows)]
+
+        def row_block(bb):
+            if apacked is None:
+                return None
+            return K.iadd(K.imul(task_row, mt.m_tile // micro_rows), bb)
 
         def col_vec(jv):
             return K.iadd(j0, K.imul(jv, mt.j_vec))
 
         def panel(jv):
-            return K.iadd(K.imul(K.imod(idx[nb], n_cols), mt.n_tile // mt.j_vec), jv)
+            return K.iadd(K.imul(task_col, mt.n_tile // mt.j_vec), jv)
+
+        def rest_row(rr):
+            return K.iadd(r0, K.iadd(K.imul(blocks, micro_rows), rr))
 
         def rest_col(jr):
             return K.iadd(j0, K.iadd(K.imul(jvecs, mt.j_vec), jr))
 
-        # whole register tiles; the last block of rows may be partial (rows past the
-        # tile's end recompute its last row and are not stored)
-        stmts = list(b.loops([jvecs], lambda jv: b.loops(
-            [blocks], lambda bb: micro(bidx, rows_of_block(bb[0]), col_vec(jv[0]), mt.j_vec,
-                                       panel(jv[0]), last), "ib"), "jv"))
+        def panel_rows(jv):
+            # whole register tiles, then the rows past the last whole block one at a time
+            return [*b.loops([blocks], lambda bb: micro(
+                        bidx, rows_of_block(bb[0]), col_vec(jv), mt.j_vec, panel(jv),
+                        row_block(bb[0])), "ib"),
+                    *b.loops([rrest], lambda rr: micro(
+                        bidx, [rest_row(rr[0])], col_vec(jv), mt.j_vec, panel(jv)), "ir")]
+        stmts = head + list(b.loops([jvecs], lambda jv: panel_rows(jv[0]), "jv"))
+        # columns past the last whole panel read B directly, one at a time
         stmts += b.loops([jrest], lambda jr: list(b.loops(
             [rext], lambda rr: micro(bidx, [K.iadd(r0, rr[0])], rest_col(jr[0]), 1), "ir")),
             "jr")
@@ -325,4 +384,13 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
                                                                jext), "r")
         return stmts
     return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
-                            D.mul(mt.m_tile * min(n, mt.n_tile), kdim))
+                            D.mul(mt.m_tile * (min(n, mt.n_tile) if isinstance(n, int)
+                                               else mt.n_tile), kdim))
+
+
+def _size(n: int):
+    """A static size as an index expression that index arithmetic does not fold
+    (`K.iadd`/`K.imul` fold constants, so a size of 1 or a tile count of 1 would change
+    the statements' structure): 0 + n, which LLVM folds."""
+    return K.Binary("add", K.IConst(0), K.IConst(n), T.int64)
+

@@ -407,7 +407,7 @@ class _Lowering:
             body=_rename(body, names, intern=self.intern), nodes=(root.describe(),),
             can_fail=b.can_fail,
             work=_rename(b.work, names, intern=self.intern) if b.work is not None else None,
-            kind=kind, note=b.note)
+            kind=kind, note=b.note, wide_vectors=b.wide_vectors)
         return kernel, ([p.name for p in params], list(b.symbols))
 
 

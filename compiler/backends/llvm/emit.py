@@ -93,16 +93,19 @@ WIDE_KINDS = ("conv", "row", "loop")
 
 def prefer_wide_vectors(fn, kernel: K.Kernel):
     """Let the vectorizers use the target's widest registers (LLVM prefers 256-bit ones
-    on AVX-512 CPUs; a preference only, so narrower targets are unaffected) in conv
-    kernels, whose micro-kernel register tile is two full vectors per row, and in row
-    and elementwise loop kernels, whose vector-math polynomials are bound by the number
-    of vector instructions (W5's softmax rows 20% and W1's chain 13% faster with 512-bit
-    vectors on an AVX-512 Xeon, one thread). Results do not change:
-    the vector math is lane-wise exact-order IEEE and the only reassociated steps are
-    `fast` accumulations. Set on every function of the kernel, since the ranged body is
-    inlined into its chunk function before vectorization. A string attribute, which
-    llvmlite's checked `add` does not know."""
-    if kernel.kind in WIDE_KINDS:
+    on AVX-512 CPUs; a preference only, so narrower targets are unaffected) in the
+    kernels of `WIDE_KINDS` and those whose nest says so (`Kernel.wide_vectors`):
+    conv kernels and the packed matmul's register tiles and their packs (two full vectors
+    per tile row: 256-bit registers halved a packed matmul's speed), and row and
+    elementwise loop kernels, whose vector-math polynomials are bound by the number of
+    vector instructions (W5's softmax rows 20% and W1's chain 13% faster with 512-bit
+    vectors on an AVX-512 Xeon, one thread). Not the plain matmul nests, whose 10-column
+    rows ran slower in 512-bit vectors. Results do not change: the vector math is
+    lane-wise exact-order IEEE and the only reassociated steps are `fast` accumulations.
+    Set on every function of the kernel, since the ranged body is inlined into its chunk
+    function before vectorization. A string attribute, which llvmlite's checked `add`
+    does not know."""
+    if kernel.kind in WIDE_KINDS or kernel.wide_vectors:
         set.add(fn.attributes, '"prefer-vector-width"="512"')
 
 
