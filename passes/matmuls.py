@@ -51,7 +51,7 @@ from typing import Optional
 
 from compiler.ir.nodes import Node, Program
 
-from .rewrite import Rebuilder, copy_provenance
+from .rewrite import Changes, Rebuilder, copy_provenance
 
 MERGED_DTYPES = ("float32", "float64")
 # Pieces are merged when each one's K is a static extent of at most this. Measured with one
@@ -70,7 +70,7 @@ def rewrite_matmuls(program: Program) -> tuple:
         return program, False
     rb = Rebuilder(program)
     new: dict = {}
-    changed = False
+    replaced: set = set()
     for old in program.topo():
         node = rb.copy(old, [new[id(i)] for i in old.inputs])
         out = None
@@ -80,9 +80,27 @@ def rewrite_matmuls(program: Program) -> tuple:
             out = _narrowed(node, rb)
         if out is not None:
             copy_provenance(node, out)
-            node, changed = out, True
+            node = out
+            replaced.add(id(old))
         new[id(old)] = node
-    return (rb.result(new), True) if changed else (program, False)
+    if not replaced:
+        return program, False
+    result = rb.result(new)
+    return result, _changes(program, result, new, replaced, rb)
+
+
+def _changes(program: Program, result: Program, new: dict, replaced: set,
+             rb: Rebuilder) -> Changes:
+    """The `Changes` record of the rebuild (counted as passes/rewrite.py counts them), so
+    the pass manager need not compare the programs structurally."""
+    reachable = {id(n) for n in result.topo()}
+    kept = [id(node) for old_id, node in new.items()
+            if old_id not in replaced and id(node) in reachable]
+    distinct = len(set(kept))
+    return Changes(removed=len(program.topo()) - len(kept) + rb.inner.removed,
+                   added=len(reachable) - distinct + rb.inner.added,
+                   merged=len(kept) - distinct + rb.inner.merged,
+                   retokened=rb.retokened + rb.inner.retokened)
 
 
 def _uses(program: Program) -> Counter:
