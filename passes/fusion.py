@@ -161,6 +161,11 @@ class _Planner:
             op = next(u.op for u in self.consumers[id(node)] if u.op in CONTRACTIONS)
             return (f"{node.op} as the left operand of a {op}: copied once, so the "
                     f"{op}'s inner loop loads without branching per element")
+        if node.op == "concat" and any(u.op == "matmul" and u.inputs[1] is node
+                                       for u in self.consumers[id(node)]):
+            return ("concat as the right operand of a matmul: copied once (one contiguous "
+                    "copy per input), so the matmul's packing loads without branching per "
+                    "element")
         if fusion == "movement" or is_scalar_constant(node) or node.op == "iota":
             return None  # recomputed as index arithmetic / an immediate wherever used
         if id(node) in self.dims_only:

@@ -7,8 +7,8 @@ no state; everything around them is the manager's job:
 
 - `run_pipeline(program, options=None, dump=None) -> (program, PassReport)` picks the
   pipeline named by `options.pipeline` (`PIPELINES`: "O0" runs nothing, "default" runs
-  fold_constants, cse, simplify, dce), leaves out `options.disabled_passes`, and runs
-  the passes in order, round after round, until every pass has run once more on the
+  fold_constants, cse, simplify, matmuls, dce), leaves out `options.disabled_passes`, and
+  runs the passes in order, round after round, until every pass has run once more on the
   current program without changing it (a fixed point). More than `MAX_ROUNDS` rounds is
   a `FixedPointError` naming the passes still changing.
 - It verifies the program (`compiler.ir.verify.verify`) after every pass that returned a
@@ -44,6 +44,7 @@ from compiler.ir.verify import VerifyError, verify
 from .cse import cse
 from .dce import dce
 from .fold_constants import fold_constants
+from .matmuls import rewrite_matmuls
 from .rewrite import Changes, RewriteError
 from .simplify import simplify
 
@@ -66,13 +67,14 @@ FOLD_CONSTANTS = Pass("fold_constants", fold_constants)
 CSE = Pass("cse", cse)
 SIMPLIFY = Pass("simplify", simplify)
 DCE = Pass("dce", dce)
+MATMULS = Pass("matmuls", rewrite_matmuls)
 
 PIPELINES = {
     "O0": [],
-    "default": [FOLD_CONSTANTS, CSE, SIMPLIFY, DCE],
+    "default": [FOLD_CONSTANTS, CSE, SIMPLIFY, MATMULS, DCE],
 }
 
-PASSES = {p.name: p for p in (FOLD_CONSTANTS, CSE, SIMPLIFY, DCE)}
+PASSES = {p.name: p for p in (FOLD_CONSTANTS, CSE, SIMPLIFY, MATMULS, DCE)}
 
 
 class PassError(RuntimeError):

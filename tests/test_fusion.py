@@ -85,6 +85,26 @@ def test_a_concat_feeding_a_matmul_from_the_left_is_copied_once():
     assert_close(got[0], want[0], tol=REDUCE_TOL)
 
 
+def test_a_concat_feeding_a_matmul_from_the_right_is_copied_once():
+    # the merged weight gradient of passes/matmuls.py reads concat(g_t) as its right
+    # operand: stored, the matmul's packing loads without branching per element
+    a = fc.placeholder(fc.float32, [4, 9], name="a")
+    g0 = fc.placeholder(fc.float32, [3, 5], name="g0")
+    g1 = fc.placeholder(fc.float32, [None, 5], name="g1")
+    g2 = fc.placeholder(fc.float32, [2, 5], name="g2")
+    y = fc.matmul(a, fc.concat([g0, g1 * 2.0, g2], axis=0))
+    program, plan = _plan([y], [a, g0, g1, g2])
+    assert [g.kind for g in plan.groups] == ["loop", "matmul"]
+    assert plan.groups[0].root.op == "concat"
+    assert "right operand of a matmul" in plan.reasons[id(plan.groups[0].root)]
+    rng = np.random.default_rng(0)
+    feeds = [rng.standard_normal(s).astype(np.float32)
+             for s in ((4, 9), (3, 5), (4, 5), (2, 5))]
+    want, _ = interpret(program, feeds, {}, 0)
+    got = build_program(program).run(feeds, VariableStore(), 0)
+    assert_close(got[0], want[0], tol=REDUCE_TOL)
+
+
 def test_every_boundary_has_a_reason_in_the_dump():
     x = fc.placeholder(fc.float32, [None], name="x")
     shared = fc.exp(x, name="shared")

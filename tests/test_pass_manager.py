@@ -49,7 +49,7 @@ def _use(monkeypatch, *passes):
 # ---- pipelines and options -------------------------------------------------------------
 def test_default_pipeline_order():
     assert [p.name for p in PIPELINES["default"]] == ["fold_constants", "cse", "simplify",
-                                                       "dce"]
+                                                       "matmuls", "dce"]
     assert PIPELINES["O0"] == []
 
 
@@ -62,7 +62,7 @@ def test_o0_returns_the_program_untouched():
 def test_disabled_passes_are_skipped():
     options = CompileOptions(disabled_passes=("simplify", "cse"))
     out, report = run_pipeline(program(ENABLING), options)
-    assert {r.name for r in report.records} == {"fold_constants", "dce"}
+    assert {r.name for r in report.records} == {"fold_constants", "matmuls", "dce"}
     assert any(n.op == "select" for n in out.topo())
 
 
@@ -189,18 +189,18 @@ def test_dump_shows_every_pass_run_with_its_summary():
     _, report = run_pipeline(p, dump=True)
     text = report.text()
     assert text.startswith("==== input ====\npipeline default (fold_constants, cse, "
-                           "simplify, dce): 6 nodes, 3 round(s)")
+                           "simplify, matmuls, dce): 6 nodes, 3 round(s)")
     assert print_program(p).strip() in text
     for record in report.records:
         assert record.summary() in text
     assert report.records[2].summary().startswith(
         "pass simplify: 6 nodes -> 4 nodes (removed 2, added 0, merged 0) in ")
-    assert report.records[4].summary().startswith(
+    assert report.records[5].summary().startswith(
         "pass fold_constants: 4 nodes -> 2 nodes (removed 3, added 1, merged 0) in ")
     assert report.records[1].summary().endswith(" ms, unchanged")
-    assert list(report.stages())[:6] == ["input", "fold_constants", "cse", "simplify", "dce",
-                                         "fold_constants.2"]
-    for name in ("fold_constants", "cse", "simplify", "dce"):
+    assert list(report.stages())[:7] == ["input", "fold_constants", "cse", "simplify",
+                                         "matmuls", "dce", "fold_constants.2"]
+    for name in ("fold_constants", "cse", "simplify", "matmuls", "dce"):
         assert f"pass {name}: " in text
 
 

@@ -21,6 +21,7 @@ from ..ir import dims as D
 from ..ir import dtypes as T
 from ..ops.reduce import identity_of, normalize_axes
 from . import kir as K
+from .concat_nests import concat_root
 from .conv_nests import conv_root, lower_conv
 from .lower import (
     COMBINE,
@@ -228,6 +229,7 @@ _ROOT_RULES = {
     "reduce_min": _reduce_root, "argmax": _arg_root, "argmin": _arg_root,
     "matmul": matmul_root, "scatter_add": _scatter_root, "shape": _shape_root,
     "dynamic_update_slice": _dynamic_update_root, "conv": conv_root, "fold": _fold_root,
+    "concat": concat_root,
 }
 
 #: ops lowered by a root rule; every other op is lowered pointwise through `expr`
