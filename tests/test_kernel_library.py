@@ -201,3 +201,24 @@ def test_key_ignores_names_and_sees_code():
         other = optimized_program([fc.nn.softmax(fc.tanh(x) * 2.5)], [x], OPTIONS)[0]
     _, low3 = plan_and_lower(other, OPTIONS)
     assert not texts1 & {kernlib.canonical_text(k) for k in low3.kernels}
+
+
+def test_cli_info_explain_clear_cover_the_library(tmp_path, monkeypatch, capsys):
+    from compiler.cli import main
+    monkeypatch.setenv("FLOWC_CACHE", "1")
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "model.py"
+    model.write_text("import compiler as fc\n\ndef build():\n"
+                     "    x = fc.placeholder(fc.float32, [None, 8], name='x')\n"
+                     "    return [fc.nn.softmax(fc.tanh(x) * 2.0), fc.exp(x) * 3.0 - 1.0], [x]\n")
+    n = len(_keys(_program(False)))
+    _fresh_build(tmp_path, _program(False))
+    kernel_cache.clear_memo()
+    assert main(["cache", "info"]) == 0
+    assert f"kernel library: {n} kernels in 1 objects" in capsys.readouterr().out
+    assert main(["cache", "explain", f"{model}:build", "--threads", "1"]) == 0
+    total = len(_keys(_program(True)))
+    assert f"kernel library: {n} of its {total} kernels" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert f"and {n} library kernels" in capsys.readouterr().out
+    assert kernel_cache.info()["kernels"] == 0 and kernel_cache.info()["memo_kernels"] == 0

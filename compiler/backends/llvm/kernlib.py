@@ -174,6 +174,17 @@ def kernel_objects(kernels, options, use_library=True):
     return symbols, list(objects.values())
 
 
+def library_status(kernels, options) -> tuple:
+    """(how many of `kernels`' distinct keys the library holds, how many there are)."""
+    fingerprint = compiler_fingerprint()
+    wanted = {}
+    for k in kernels:
+        parts = kernel_parts(k, options, fingerprint)
+        wanted[digest(parts)] = parts
+    found = sum(kernel_cache.find(d, parts) is not None for d, parts in wanted.items())
+    return found, len(wanted)
+
+
 def batches(missing) -> list:
     """`missing` in groups of at most `BATCH_STATEMENTS` statements each."""
     out, size = [], 0
