@@ -34,6 +34,7 @@ import numpy as np
 from runtime.artifact import ABI_VERSION, describe_text, exported_clashes, write_manifest
 from runtime.cpu import LEVELS, LINUX_FLAGS
 
+from . import timings
 from .backends.layout import layout_of
 from .backends.llvm import emit, kernlib, pool, target
 from .backends.llvm.abi import abi_model
@@ -62,8 +63,9 @@ def lower_and_emit(program, options: CompileOptions):
     that calls them (before optimization)."""
     kernel_plan, lowered = plan_and_lower(program, options)
     symbols, objects = kernlib.kernel_objects(lowered.kernels, options)
-    module = emit.emit_entry_module(lowered, symbols, name=program.name,
-                                    threads=options.threads)
+    with timings.phase("llvm.emit_ir"):
+        module = emit.emit_entry_module(lowered, symbols, name=program.name,
+                                        threads=options.threads)
     return kernel_plan, lowered, module, objects
 
 
@@ -79,8 +81,10 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
     cc = c_compiler()
     program, graph = optimized_program(fetches, feeds, options, name)
     _, lowered, module, kernel_objects = lower_and_emit(program, options)
-    model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
-    values = _variable_values(program, graph, session, model)
+    with timings.phase("aot.c_api"):
+        model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
+    with timings.phase("aot.variables"):
+        values = _variable_values(program, graph, session, model)
     consts = [np.ascontiguousarray(b.source, dtype=b.dtype.np).tobytes()
               for b in lowered.buffers if b.kind == "const"]
     clashes = exported_clashes(name, exported_symbols(model),
@@ -90,7 +94,8 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
         raise ValueError(f"model name {name!r} cannot be used: its exported C symbols would "
                          f"collide with others in a program that links it: "
                          f"{'; '.join(clashes)}")
-    functions = add_c_api(module, model, values, consts)
+    with timings.phase("aot.c_api"):
+        functions = add_c_api(module, model, values, consts)
     if pool.RUN in module.globals:   # the kernel objects call it: hidden, not internal
         module.globals[pool.RUN].linkage = "hidden"
     functions["describe"] = f"{name}_describe"
@@ -108,6 +113,7 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
                       f"refuse to load a model from it (chmod go-w {path!r})", stacklevel=2)
     so_path = os.path.join(path, f"{name}.so")
     _build_library(module, kernel_objects, options, cc, so_path)
+    timings.kernels(len(lowered.kernels), len(lowered.kernels))
     header_path = os.path.join(path, f"{name}.h")
     _write_text(header_path, render_header(model, functions, info))
     manifest_path = os.path.join(path, f"{name}.json")
@@ -179,8 +185,11 @@ def _initial_values(graph, names) -> dict:
 def _build_library(module, kernel_objects, options, cc, so_path):
     """Optimize the entry module, emit a position-independent object, link it with the
     kernels' objects (their functions hidden) by `cc -shared`."""
-    _, entry_obj, _ = kernlib.compile_text(str(module), options)
-    link_shared([entry_obj] + [o.data for o in kernel_objects], cc, so_path)
+    with timings.phase("llvm.ir_text"):
+        text = str(module)
+    _, entry_obj, _ = kernlib.compile_text(text, options)
+    with timings.phase("link"):
+        link_shared([entry_obj] + [o.data for o in kernel_objects], cc, so_path)
 
 
 def _write_text(path, text):

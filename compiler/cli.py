@@ -18,21 +18,24 @@ manifest and says what the artifact takes and returns, its target and whether th
 machine can load it; `cache` shows (`info`), empties (`clear`) or explains a miss of
 (`explain`) the JIT's compile cache (compiler/cache.py, docs/cache.md); `view` writes the
 graph viewer, DIR/graph.html (compiler/viz, docs/visualization.md), or DOT files. Compiles
-that take over a second show a status line on stderr when it is a terminal. Exit status:
+that take over a second show a status line on stderr when it is a terminal ("flowc:
+compiling NAME: STAGE D/T kernels, 3.2 s"; -q or FLOWC_PROGRESS=0 turns it off);
+`--timings` prints the compile's phase table on stderr (compiler/timings.py). Exit status:
 0 on success, 1 when flowc reports an error, 2 for bad usage. docs/cli.md is the manual.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
 import os
 import sys
-import threading
-import time
 import traceback
+
+from .timings import Progress, phase, progress, progress_enabled, record
 
 EXAMPLES = """\
 examples:
@@ -40,6 +43,7 @@ examples:
   flowc dump model.py:build --stages fusion,kernels   two stages
   flowc dump model.py:build -o dumps/ --pipeline O0   files dumps/00_graph.txt ...
   flowc compile model.py:build -o out/ --name mlp     out/mlp.so, mlp.h, mlp.json
+  flowc compile model.py:build -o out/ --timings      ... and where the time went
   flowc inspect out/mlp.so                            inputs, outputs, target
   flowc cache info                                    where the compile cache is, its size
   flowc cache explain model.py:build --threads 4      would the JIT hit, and if not, why;
@@ -55,53 +59,6 @@ fusion, kernels, llvm, llvm_opt, asm.
 
 class UsageError(Exception):
     """Bad command-line input (exit status 2)."""
-
-
-# ---- progress ---------------------------------------------------------------------------
-class Progress:
-    """A status line ("compiling… 1.3 s") on `stream`, shown only for work that takes
-    longer than `delay` seconds and only when `stream` is a terminal; erased at the end."""
-
-    def __init__(self, label, stream=None, delay=1.0, interval=0.1, enabled=True):
-        self.label, self.delay, self.interval = label, delay, interval
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled and _isatty(self.stream)
-        self.shown = False
-        self._done = threading.Event()
-        self._thread = None
-
-    def __enter__(self):
-        self._start = time.perf_counter()
-        if self.enabled:
-            self._thread = threading.Thread(target=self._show, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-    def _show(self):
-        if self._done.wait(self.delay):
-            return
-        while True:
-            elapsed = time.perf_counter() - self._start
-            self.stream.write(f"\r{self.label}… {elapsed:.1f} s")
-            self.stream.flush()
-            self.shown = True
-            if self._done.wait(self.interval):
-                return
-
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 # ---- loading the user's graph -----------------------------------------------------------
@@ -182,6 +139,25 @@ def default_feeds(fetches):
 
 
 # ---- commands -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def compiling(args, name):
+    """The block of a command's compile (from building the user's graph on): its progress
+    line on stderr (a terminal, after a second, unless --quiet) and, with --timings, the
+    record of its phases (compiler/timings.py), kept as `args.recorded` for `main` to
+    print after the command's own output."""
+    line = Progress(f"flowc: compiling {name}", enabled=progress_enabled(not args.quiet))
+    recording = record() if args.timings else contextlib.nullcontext()
+    with recording as rec, progress(line):
+        args.recorded = rec
+        yield
+
+
+def load_graph(target):
+    """`build_graph` of MODULE:FN, timed as the phase "build_graph" (the user's code)."""
+    with phase("build_graph"):
+        return build_graph(load_function(target))
+
+
 def compile_options(args, default_cpu="host"):
     from .options import CompileOptions
     kwargs = {"pipeline": args.pipeline, "opt_level": args.opt_level,
@@ -197,8 +173,8 @@ def compile_options(args, default_cpu="host"):
 
 def cmd_dump(args, out) -> int:
     from .dump import dump, write_stages
-    fetches, feeds, _ = build_graph(load_function(args.target))
-    with Progress("compiling", enabled=not args.quiet):
+    with compiling(args, args.target):
+        fetches, feeds, _ = load_graph(args.target)
         texts = dump(fetches, feeds=feeds, options=compile_options(args))
     if args.stages:
         wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -220,10 +196,10 @@ def cmd_dump(args, out) -> int:
 def cmd_compile(args, out) -> int:
     from .aot import DEFAULT_CPU
     from .aot import compile as aot_compile
-    fetches, feeds, session = build_graph(load_function(args.target))
-    if feeds is None:
-        feeds = default_feeds(fetches)
-    with Progress("compiling", enabled=not args.quiet):
+    with compiling(args, args.name):
+        fetches, feeds, session = load_graph(args.target)
+        if feeds is None:
+            feeds = default_feeds(fetches)
         artifact = aot_compile(fetches, feeds, args.output, name=args.name, session=session,
                                options=compile_options(args, DEFAULT_CPU))
     for path in (artifact.library, artifact.header, artifact.manifest):
@@ -345,8 +321,8 @@ def _library_status(fetches, feeds, options) -> tuple:
 
 def cmd_view(args, out) -> int:
     from .viz import analyze, render_html, to_dot
-    fetches, feeds, _ = build_graph(load_function(args.target))
-    with Progress("compiling", enabled=not args.quiet):
+    with compiling(args, args.target):
+        fetches, feeds, _ = load_graph(args.target)
         model = analyze(fetches, feeds, compile_options(args), title=args.target)
     if args.format == "html":
         files = {"graph.html": render_html(model)}
@@ -363,7 +339,7 @@ def cmd_view(args, out) -> int:
 
 
 # ---- argument parsing ---------------------------------------------------------------------
-def _add_compile_flags(p, default_cpu):
+def _add_compile_flags(p, default_cpu, compiles=True):
     p.add_argument("--pipeline", default="default", choices=["default", "O0"],
                    help="pass pipeline (O0 runs no pass; default: %(default)s)")
     p.add_argument("--opt-level", type=int, default=3, choices=range(4), metavar="{0..3}",
@@ -379,6 +355,11 @@ def _add_compile_flags(p, default_cpu):
     p.add_argument("--cuda-arch", default=None, metavar="SM",
                    help="GPU architecture of the cubins (default: sm_90)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    if compiles:
+        p.add_argument("--timings", action="store_true",
+                       help="print where the compile's time went on stderr: one row per "
+                            "phase (own seconds, share of the total, count), summing to "
+                            "the total")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -420,7 +401,7 @@ def make_parser() -> argparse.ArgumentParser:
                                    "differs from the nearest entry (docs/cache.md).")
     k.add_argument("action", choices=["info", "clear", "explain"])
     k.add_argument("target", nargs="?", metavar="MODULE:FN", help="for explain")
-    _add_compile_flags(k, "host")
+    _add_compile_flags(k, "host", compiles=False)
     v = sub.add_parser("view", help="write the graph viewer (HTML) or DOT files",
                        description="Compile the graph that MODULE:FN builds up to the kernel "
                                    "plan and write DIR/graph.html: one self-contained page "
@@ -449,7 +430,12 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args, sys.stdout)
+        status = COMMANDS[args.command](args, sys.stdout)
+        recorded = getattr(args, "recorded", None)
+        if recorded is not None:  # --timings: after the command's output, on stderr
+            sys.stdout.flush()
+            sys.stderr.write(recorded.format(f"flowc {args.command}") + "\n")
+        return status
     except UsageError as e:
         parser.exit(2, f"flowc {args.command}: error: {e}\n")
     except Exception as e:  # noqa: BLE001  (report, don't crash; --traceback shows it)

@@ -26,6 +26,12 @@ plan via `plan`). The stage texts ("graph", "input", one per pass run, "fusion",
 "kernels", then the backend's: "llvm", "llvm_opt", "asm" or "cuda") are assembled here
 (`stage_texts`), the fusion stage recorded in the pass report like a pass.
 
+Every stage runs inside a `timings.phase` (compiler/timings.py: "convert", "verify",
+"cache.lookup", one per pass run from passes/manager.py, "fusion", "lower", the backend's
+"llvm.*", "cache.store"), which a driver's `timings.record()` collects (`flowc compile
+--timings`) and whose names are the stages a progress line shows; `lower` reports the
+kernel count (0 of N built) and the backend's build N of N.
+
 Drivers choose the options and what to do with the result; backends are functions of
 the lowered program and the options (they never plan, run passes or touch the cache).
 """
@@ -38,7 +44,7 @@ from dataclasses import dataclass, replace
 from passes.fusion import format_plan, plan_kernels
 from passes.manager import PassReport, run_pipeline, select_passes
 
-from . import cache, memo
+from . import cache, memo, timings
 from .backends import BACKENDS
 from .convert import _needed_ops, convert
 from .errors import CompileError
@@ -142,11 +148,13 @@ def to_program(graph, tensors, feeds, targets=(), feed_ranks=None, name=None,
                verified=True):
     """The compiler-IR Program of (fetches, feeds), verified unless `verified=False`
     (`compile_graph` verifies only when the compile cache misses)."""
-    program = convert(graph, tensors, feeds, targets=targets, feed_ranks=feed_ranks)
+    with timings.phase("convert"):
+        program = convert(graph, tensors, feeds, targets=targets, feed_ranks=feed_ranks)
     if name is not None:
         program.name = name
     if verified:
-        verify(program)
+        with timings.phase("verify"):
+            verify(program)
     return program
 
 
@@ -183,7 +191,8 @@ def optimized_program(fetches, feeds, options: CompileOptions, name=None):
 def plan(program, report: PassReport = None):
     """The kernel plan (fusion) of an optimized program; recorded in `report` as the
     stage "fusion" when given."""
-    kernel_plan = plan_kernels(program)
+    with timings.phase("fusion"):
+        kernel_plan = plan_kernels(program)
     if report is not None:
         report.add_stage("fusion", format_plan(kernel_plan))
     return kernel_plan
@@ -192,7 +201,10 @@ def plan(program, report: PassReport = None):
 def lower(program, kernel_plan, options: CompileOptions):
     """The LoweredProgram (kernel IR) of a kernel plan, with the schedule of the backend
     `options.device` selects. The one call of `lower_program`."""
-    return lower_program(program, kernel_plan, BACKENDS[options.device].schedule(options))
+    with timings.phase("lower"):
+        lowered = lower_program(program, kernel_plan, BACKENDS[options.device].schedule(options))
+    timings.kernels(0, len(lowered.kernels))
+    return lowered
 
 
 def plan_and_lower(program, options: CompileOptions, report: PassReport = None):
@@ -209,16 +221,19 @@ def build_program(program, options: CompileOptions = None, assembly=False,
     options = options or CompileOptions()
     if assembly:
         return _build(program, options, assembly, report)
-    exe, parts = cache.lookup(program, options)
+    with timings.phase("cache.lookup"):
+        exe, parts = cache.lookup(program, options)
     if exe is not None:
         return exe
     if parts is None:  # the cache on disk is off: the in-process memo (CPU)
         return _build_memo(program, options, report)
     with cache.key_lock(parts):  # one compile per key at a time in this process
-        exe = cache.load(parts, program, options)  # another thread may have stored it
+        with timings.phase("cache.lookup"):
+            exe = cache.load(parts, program, options)  # another thread may have stored it
         if exe is None:
             exe = _build(program, options, assembly, report)
-            cache.store(parts, exe, options)
+            with timings.phase("cache.store"):
+                cache.store(parts, exe, options)
     return exe
 
 
@@ -228,14 +243,16 @@ def _build_memo(program, options, report):
     if options.device != "cpu":
         return _build(program, options, False, report)
     from .backends.llvm import jit
-    parts = {**cache.key_parts(program, options), "program": memo.program_hash(program)}
-    key = cache.digest(parts)
+    with timings.phase("memo.lookup"):
+        parts = {**cache.key_parts(program, options), "program": memo.program_hash(program)}
+        key = cache.digest(parts)
     with cache.key_lock(parts):  # threads compiling one program at once compile it once
         description = memo.get(key)
         if description is not None:
             return jit.load(description, program_signature(program), options)
         exe = _build(program, options, False, report)
-        memo.put(key, *jit.describe(exe))
+        with timings.phase("memo.store"):
+            memo.put(key, *jit.describe(exe))
     return exe
 
 
@@ -245,12 +262,15 @@ def _build(program, options, assembly, report, signature=None):
     own (`compile_graph` gives the converted program's, as its hits do)."""
     with gc_paused():
         kernel_plan, lowered = plan_and_lower(program, options, report)
-        texts = {"fusion": report.later["fusion"] if report is not None
-                 else format_plan(kernel_plan),
-                 "kernels": kernels_text(lowered)}
-        return BACKENDS[options.device].build(lowered,
-                                              signature or program_signature(program),
-                                              program.name, options, texts, assembly)
+        with timings.phase("stage_texts"):
+            texts = {"fusion": report.later["fusion"] if report is not None
+                     else format_plan(kernel_plan),
+                     "kernels": kernels_text(lowered)}
+        exe = BACKENDS[options.device].build(lowered,
+                                             signature or program_signature(program),
+                                             program.name, options, texts, assembly)
+    timings.kernels(len(lowered.kernels), len(lowered.kernels))
+    return exe
 
 
 def kernels_text(lowered) -> str:
@@ -281,21 +301,24 @@ def compile_graph(graph, tensors, feeds, options: CompileOptions, *, targets=(),
     program = to_program(graph, tensors, feeds, targets, feed_ranks, verified=False)
     parts = None
     if not (dump or interpret):
-        exe, parts = cache.lookup(program, options, "converted")
+        with timings.phase("cache.lookup"):
+            exe, parts = cache.lookup(program, options, "converted")
         if exe is not None:
             return _hit(program, options, exe, check, prepare)
     if parts is None:  # dumps, the interpreter, the cache off (the memo in build_program)
         return _optimize_and_build(program, options, dump, dump_dir, check, prepare,
                                    interpret)
     with cache.key_lock(parts):  # one compile per key at a time in this process
-        exe = cache.load(parts, program, options)  # another thread may have stored it
+        with timings.phase("cache.lookup"):
+            exe = cache.load(parts, program, options)  # another thread may have stored it
         if exe is not None:
             return _hit(program, options, exe, check, prepare)
         signature = program_signature(program)
         compiled = _optimize_and_build(
             program, options, False, "", check, prepare, False,
             build=lambda p, report: _build(p, options, False, None, signature))
-        cache.store(parts, compiled.executable, options)
+        with timings.phase("cache.store"):
+            cache.store(parts, compiled.executable, options)
     return compiled
 
 
@@ -314,7 +337,8 @@ def _optimize_and_build(program, options, dump, dump_dir, check, prepare, interp
                         build=None) -> Compiled:
     """Verify, check, optimize, prepare and build (`build(optimized, report)`, else
     `build_program`) a converted program."""
-    verify(program)
+    with timings.phase("verify"):
+        verify(program)
     if check is not None:
         check(program)
     program, report = optimize(program, options, dump=dump)
@@ -328,7 +352,8 @@ def _optimize_and_build(program, options, dump, dump_dir, check, prepare, interp
         exe = build_program(program, options, assembly=dump,
                             report=report if dump else None)
     if dump_dir:
-        write_stages(stage_texts(report, exe), dump_dir)
+        with timings.phase("write_stages"):
+            write_stages(stage_texts(report, exe), dump_dir)
     return Compiled(program, report, exe)
 
 

@@ -98,21 +98,27 @@ class StepStats:
 
 @dataclass
 class RunMetadata:
-    """TF1's RunMetadata: `step_stats` is filled by a traced `Session.run`."""
+    """TF1's RunMetadata: `step_stats` is filled by a traced `Session.run`; so is
+    `compile_timings` (a flowc extension), the `compiler.timings.Recorder` of the compile
+    that run made (None when the run compiled nothing): `.format()` is the phase table
+    `flowc compile --timings` prints, `.table()` its rows."""
 
     step_stats: StepStats = field(default_factory=StepStats)
     partition_graphs: list = field(default_factory=list)
+    compile_timings: object = None
 
     def SerializeToString(self) -> bytes:  # noqa: N802
         return proto.run_metadata(self.step_stats.SerializeToString())
 
     def Clear(self):  # noqa: N802
         self.step_stats = StepStats()
+        self.compile_timings = None
 
 
-def record_step(run_metadata, trace, device: str):
+def record_step(run_metadata, trace, device: str, compiled=None):
     """Fill `run_metadata.step_stats` from an executable's trace records
-    `(node name, kernel name, start ns, end ns)` of a run on `device` ("cpu"/"gpu")."""
+    `(node name, kernel name, start ns, end ns)` of a run on `device` ("cpu"/"gpu"), and
+    `compile_timings` with `compiled`, the record of the compile the run made (or None)."""
     if run_metadata is None:
         return
     if not isinstance(run_metadata, RunMetadata):
@@ -122,6 +128,7 @@ def record_step(run_metadata, trace, device: str):
     nodes = [NodeExecStats(node, start, max(end - start, 0), f"{node} = {kernel}")
              for node, kernel, start, end in trace]
     run_metadata.step_stats = StepStats([DeviceStepStats(name, nodes)])
+    run_metadata.compile_timings = compiled
 
 
 class Timeline:

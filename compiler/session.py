@@ -27,6 +27,7 @@ from runtime import forksafe
 from runtime.errors import ExecutionError, FeedError
 from runtime.variables import VariableStore
 
+from . import timings
 from .frontend.asserts import CHECK_OP, data_tensors, failure_message, ops_needed
 from .frontend.core import STRING_CONST, string_value
 from .frontend.graph import (
@@ -53,7 +54,8 @@ _UNFEEDABLE = ("assign", "assign_add", "NoOp")
 class ConfigProto:
     """Session configuration: `intra_op_parallelism_threads` (0 = all cores), `backend`
     ("llvm" or "interpret"), optional `compile_options` and `device` ("" keeps the
-    compile options' device; "/gpu:0" or "gpu" compiles for the GPU)."""
+    compile options' device; "/gpu:0" or "gpu" compiles for the GPU); `progress=False`
+    (a flowc extension) hides the progress line of compiles over a second."""
     intra_op_parallelism_threads: int = 0
     inter_op_parallelism_threads: int = 0
     backend: str = "llvm"
@@ -61,6 +63,7 @@ class ConfigProto:
     allow_soft_placement: bool = True
     log_device_placement: bool = False
     device: str = ""
+    progress: bool = True
 
     def options(self) -> CompileOptions:
         from dataclasses import replace
@@ -129,10 +132,10 @@ class Session:
             raise RuntimeError("attempted to use a closed Session")
         flat, rebuild = _flatten(fetches, self.graph)
         feeds = self._feeds(feed_dict or {})
-        trace = [] if options is not None and options.traced else None
+        trace = _Trace() if options is not None and options.traced else None
         values = self._run_host(flat, feeds, trace=trace)
         if trace is not None:  # RunOptions(trace_level=FULL_TRACE): per-kernel timings
-            record_step(run_metadata, trace, self._last_device)
+            record_step(run_metadata, trace, self._last_device, trace.compile)
         return rebuild(values)
 
     def _run_host(self, flat, feeds, out=None, trace=None):
@@ -185,7 +188,7 @@ class Session:
         failed check raises TF1's message, prints are written after the step succeeded."""
         exe = self._cache.get(key)
         if exe is None:
-            exe = self._compile_once(key)
+            exe = self._compile_once(key, trace)
         if exe.device != "gpu":  # a CPU program: GPU arrays are copied to the host
             values = [_host_value(v, t) for v, t in zip(values, fed)]
         asserts, extra, prints = self._asserts.get(key, ((), (), ()))
@@ -229,21 +232,34 @@ class Session:
             return rebuild(self._run_host(flat, feeds, out))
         return call
 
-    def _compile_once(self, key):
+    def _compile_once(self, key, trace=None):
         """The executable of signature `key`, compiled by one thread: threads that make
         the same first run at once wait for it (a lock per signature; other signatures
-        compile in parallel)."""
+        compile in parallel). A traced run's compile is recorded in `trace.compile`
+        (compiler/timings.py)."""
         with self._compile_guard:
             lock = self._compiling.setdefault(key, forksafe.lock())
         with lock:
             exe = self._cache.get(key)
-            if exe is None:
+            if exe is None and trace is not None:
+                with timings.record() as trace.compile:
+                    exe = self._cache[key] = self._compile(*key)
+            elif exe is None:
                 exe = self._cache[key] = self._compile(*key)
         with self._compile_guard:
             self._compiling.pop(key, None)
         return exe
 
     def _compile(self, tensors, targets, fed, ranks):
+        """The executable of one signature, its compile shown by a progress line on a
+        terminal when it takes over a second (compiler/timings.py)."""
+        name = (tensors or targets)[0].name if tensors or targets else "step"
+        line = timings.Progress(f"flowc: compiling {name}",
+                                enabled=timings.progress_enabled(self.config.progress))
+        with timings.progress(line), timings.phase("session"):
+            return self._compile_signature(tensors, targets, fed, ranks)
+
+    def _compile_signature(self, tensors, targets, fed, ranks):
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r is not None}
         options = place(self.options, tensors, targets, fed)
         dump_dir = options.dump_dir and \
@@ -329,6 +345,11 @@ class InteractiveSession(Session):
                 default_sessions.stack.remove(self)
             ctx.__exit__(None, None, None)
         super().close()
+
+
+class _Trace(list):
+    """A traced run's kernel records, and the record of the compile it made (if any)."""
+    compile = None
 
 
 def _run_with_strings(run_flat, flat, feeds, out) -> list:

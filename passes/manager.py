@@ -12,7 +12,8 @@ no state; everything around them is the manager's job:
   current program without changing it (a fixed point). More than `MAX_ROUNDS` rounds is
   a `FixedPointError` naming the passes still changing.
 - It verifies the program (`compiler.ir.verify.verify`) after every pass that returned a
-  new program, and times every pass.
+  new program, and times every pass (also as the `compiler.timings` phases "pass.NAME"
+  and, nested, "verify", for `flowc compile --timings`).
 - Any exception raised inside a pass, and a program that fails verification, becomes a
   `PassError` naming the pass and, when known, the node involved, with the IR around it.
   A program that was already invalid when handed to the pipeline is reported as such,
@@ -35,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from compiler import timings
 from compiler.ir.nodes import Node, Program
 from compiler.ir.text import print_program, render_program
 from compiler.ir.verify import VerifyError, verify
@@ -217,6 +219,10 @@ class _Run:
                               f"round: {', '.join(changing)}", changing[0])
 
     def run_pass(self, p: Pass, round_: int) -> bool:
+        with timings.phase("pass." + p.name):
+            return self._run_pass(p, round_)
+
+    def _run_pass(self, p: Pass, round_: int) -> bool:
         start = time.perf_counter()
         try:
             out, changed = p(self.program)
@@ -226,7 +232,8 @@ class _Run:
         if not isinstance(out, Program):
             raise PassError(f"pass {p.name!r} returned {type(out).__name__}, not a Program",
                             p.name)
-        verify_ms = self.check(p.name, out) if out is not self.program else 0.0
+        with timings.phase("verify"):
+            verify_ms = self.check(p.name, out) if out is not self.program else 0.0
         shape = _Shape.of(out, self.keys) if out is not self.program else self.shape
         if isinstance(changed, Changes):
             counts = changed.removed, changed.added, changed.merged

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from runtime.cuda_executable import CudaExecutable
 
+from ... import timings
 from ...lower import kir as K
 from ..base import Backend
 from ..layout import call_labels, layout_of
@@ -60,8 +61,10 @@ def _items(host, index, module, nodes) -> list:
 
 
 def build(lowered, signature, name, options, texts, assembly=False) -> CudaExecutable:
-    module = emit.emit_module(lowered, name=name or "flowc")
-    cubin = nvrtc.compile_cubin(module, options.cuda_arch)
+    with timings.phase("cuda.emit"):
+        module = emit.emit_module(lowered, name=name or "flowc")
+    with timings.phase("cuda.nvrtc"):
+        cubin = nvrtc.compile_cubin(module, options.cuda_arch)
     texts["cuda"] = module.source
     layout = layout_of(lowered)
     return CudaExecutable(signature, layout.specs, layout.outputs, layout.updates,

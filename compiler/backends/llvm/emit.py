@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from ... import timings
 from ...ir import dtypes as T
 from ...lower import kir as K
 from . import pool, vecmath
@@ -437,12 +438,13 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
     """One module: every kernel (internal functions), the thread pool when `threads` > 1
     (internal for an AOT `.so`; external for the JIT, whose loader stops it) and the
     entry point."""
-    mod = ModuleEmitter(name)
-    if threads > 1:
-        mod.pool = pool.emit_pool(mod.module, threads - 1, internal_pool)
-    fns = _emit_kernels(mod, lowered.kernels, threads)
-    emit_entry(mod.module, lowered, fns)
-    emit_entry(mod.module, lowered, fns, timed=True)
+    with timings.phase("llvm.emit_ir"):
+        mod = ModuleEmitter(name)
+        if threads > 1:
+            mod.pool = pool.emit_pool(mod.module, threads - 1, internal_pool)
+        fns = _emit_kernels(mod, lowered.kernels, threads)
+        emit_entry(mod.module, lowered, fns)
+        emit_entry(mod.module, lowered, fns, timed=True)
     return mod.module
 
 

@@ -8,7 +8,10 @@ them. The object code is made once: MCJIT loads it, and the compile cache links 
 bytes into its shared object (`executable.objects`). Stage texts added: "llvm" and
 "llvm_opt" (the entry module's, then each kernel object's, joined when first read); a
 dump (`assembly`) compiles the program as one module, as before, and adds "asm". Never
-plans kernels or touches the program cache.
+plans kernels or touches the program cache. Timed as the phases "llvm.key",
+"llvm.library", "llvm.emit_ir", "llvm.ir_text", "llvm.parse", "llvm.optimize",
+"llvm.opt_text", "llvm.codegen", "llvm.asm" and "llvm.load" (compiler/timings.py);
+the kernels compiled so far are progress events (`timings.kernels`).
 
 `describe(exe)` and `load(description, signature, options)` make another executable of
 a program from its object code without LLVM optimization (the in-process memo,
@@ -23,6 +26,7 @@ from dataclasses import replace
 from runtime.cpu_executable import CpuExecutable
 from runtime.llvm_jit import JitLibrary
 
+from ... import timings
 from ..base import Backend
 from ..layout import call_labels, layout_of
 from . import emit, entry, kernlib, target
@@ -35,15 +39,18 @@ def build(lowered, signature, name, options, texts, assembly=False) -> CpuExecut
     if assembly:
         return _build_whole(lowered, signature, name, options, texts)
     symbols, kernel_objs = kernlib.kernel_objects(lowered.kernels, options)
-    module = emit.emit_entry_module(lowered, symbols, name=name, threads=options.threads,
-                                    internal_pool=False)
-    entry_text = str(module)
+    with timings.phase("llvm.emit_ir"):
+        module = emit.emit_entry_module(lowered, symbols, name=name,
+                                        threads=options.threads, internal_pool=False)
+    with timings.phase("llvm.ir_text"):
+        entry_text = str(module)
     entry_opt, entry_obj, _ = kernlib.compile_text(entry_text, options)
     objects = [entry_obj] + [o.data for o in kernel_objs]
     texts = _StageTexts(texts, {
         "llvm": lambda: _joined(entry_text, kernel_objs, "llvm"),
         "llvm_opt": lambda: _joined(entry_opt, kernel_objs, "llvm_opt")})
-    return _executable(lowered, signature, options, objects, texts)
+    with timings.phase("llvm.load"):
+        return _executable(lowered, signature, options, objects, texts)
 
 
 class _StageTexts(Mapping):
@@ -78,10 +85,12 @@ def _build_whole(lowered, signature, name, options, texts) -> CpuExecutable:
     texts and assembly in `texts`: what a dump shows is what runs."""
     module = emit.emit_module(lowered, name=name, threads=options.threads,
                               internal_pool=False)
-    llvm_text = str(module)
+    with timings.phase("llvm.ir_text"):
+        llvm_text = str(module)
     llvm_opt, obj, asm = kernlib.compile_text(llvm_text, options, assembly=True)
     texts.update({"llvm": llvm_text, "llvm_opt": llvm_opt, "asm": asm})
-    return _executable(lowered, signature, options, [obj], texts)
+    with timings.phase("llvm.load"):
+        return _executable(lowered, signature, options, [obj], texts)
 
 
 def _executable(lowered, signature, options, objects, texts) -> CpuExecutable:
@@ -115,6 +124,11 @@ def load(description, signature, options) -> CpuExecutable:
     """A new executable of a `describe`d program: its object code loaded into a new MCJIT
     engine (no LLVM optimization), its constants copied (never shared between
     executables), `signature` the program's being compiled (feed names)."""
+    with timings.phase("llvm.load"):
+        return _load(description, signature, options)
+
+
+def _load(description, signature, options) -> CpuExecutable:
     lib = JitLibrary(description["objects"],
                      target.target_machine(options.target_cpu, options.opt_level, pic=True))
     buffers = [replace(b, source=b.source.copy()) if b.kind == "const" else b

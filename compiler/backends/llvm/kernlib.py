@@ -43,7 +43,7 @@ import llvmlite
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from ... import kernel_cache
+from ... import kernel_cache, timings
 from ...ir import dtypes as T
 from ...kernel_cache import KernelObject
 from ...lower import kir as K
@@ -150,25 +150,32 @@ def symbol(key_digest: str) -> str:
 def kernel_objects(kernels, options, use_library=True):
     """(symbols, objects) for `kernels` (see the module docstring). `use_library` False:
     compile every kernel and keep nothing (dumps)."""
-    fingerprint = compiler_fingerprint()
     symbols, wanted = {}, {}
-    for k in kernels:
-        parts = kernel_parts(k, options, fingerprint)
-        d = digest(parts)
-        symbols[k.name] = symbol(d)
-        wanted.setdefault(d, (k, parts))
+    with timings.phase("llvm.key"):
+        fingerprint = compiler_fingerprint()
+        for k in kernels:
+            parts = kernel_parts(k, options, fingerprint)
+            d = digest(parts)
+            symbols[k.name] = symbol(d)
+            wanted.setdefault(d, (k, parts))
     objects, missing = {}, []
-    for d, (k, parts) in wanted.items():
-        obj = kernel_cache.find(d, parts) if use_library else None
-        if obj is None:
-            missing.append((d, k, parts))
-        else:
-            objects.setdefault(obj.sha256, obj)
+    with timings.phase("llvm.library"):
+        for d, (k, parts) in wanted.items():
+            obj = kernel_cache.find(d, parts) if use_library else None
+            if obj is None:
+                missing.append((d, k, parts))
+            else:
+                objects.setdefault(obj.sha256, obj)
+    done = len(wanted) - len(missing)
+    timings.kernels(done, len(wanted))
     for batch in batches(missing):
         obj = compile_batch([(symbol(d), k) for d, k, _ in batch], options)
         if use_library:
-            kernel_cache.keep(obj, {d: parts for d, _, parts in batch})
+            with timings.phase("llvm.library"):
+                kernel_cache.keep(obj, {d: parts for d, _, parts in batch})
         objects.setdefault(obj.sha256, obj)
+        done += len(batch)
+        timings.kernels(done, len(wanted))
         for hook in hooks:
             hook(len(batch))
     return symbols, list(objects.values())
@@ -227,7 +234,10 @@ def compile_batch(named, options, assembly=False) -> KernelObject:
     """Emit, optimize and code-generate the kernels `named` [(symbol, Kernel)] as one
     position-independent object; its texts hold the module's LLVM IR before and after
     optimization (and its assembly when `assembly`)."""
-    text = str(emit_kernels_module(named, options.threads))
+    with timings.phase("llvm.emit_ir"):
+        module = emit_kernels_module(named, options.threads)
+    with timings.phase("llvm.ir_text"):
+        text = str(module)
     opt, obj, asm = compile_text(text, options, assembly)
     texts = {"llvm": text, "llvm_opt": opt}
     if assembly:
@@ -240,5 +250,12 @@ def compile_text(llvm_text, options, assembly=False):
     module's LLVM IR text."""
     ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
     tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
-    asm = tm.emit_assembly(ref) if assembly else ""
-    return str(ref), tm.emit_object(ref), asm
+    asm = ""
+    if assembly:
+        with timings.phase("llvm.asm"):
+            asm = tm.emit_assembly(ref)
+    with timings.phase("llvm.opt_text"):
+        opt_text = str(ref)
+    with timings.phase("llvm.codegen"):
+        obj = tm.emit_object(ref)
+    return opt_text, obj, asm

@@ -3,7 +3,8 @@
 `target_machine(cpu)` makes a TargetMachine for "host" (this CPU and its features) or a
 named CPU (e.g. "x86-64-v3"); `optimize(module_text, opt_level, cpu)` parses, verifies
 and optimizes an LLVM module (O0..O3, loop and SLP vectorization on, LLVM's loop unroller
-off) and returns the llvmlite `ModuleRef`. No fast-math: exact IEEE order is kept (see
+off) and returns the llvmlite `ModuleRef` (timed as the phases "llvm.parse" and
+"llvm.optimize", compiler/timings.py). No fast-math: exact IEEE order is kept (see
 DESIGN.md numerics).
 
 `cpu_schedule(cpu)` is the lowering schedule (compiler/lower/schedule.py) for that CPU:
@@ -19,6 +20,7 @@ import llvmlite.binding as llvm
 from runtime.cpu import LEVELS
 from runtime.llvm_jit import check_llvm
 
+from ... import timings
 from ...lower.schedule import Schedule, conv_tiles, matmul_tiles
 
 
@@ -46,8 +48,9 @@ def target_machine(cpu: str = "host", opt_level: int = 3, pic: bool = False):
 def optimize(module_text: str, opt_level: int = 3, cpu: str = "host"):
     check_llvm()
     _init()
-    mod = llvm.parse_assembly(module_text)
-    mod.verify()
+    with timings.phase("llvm.parse"):
+        mod = llvm.parse_assembly(module_text)
+        mod.verify()
     tm = target_machine(cpu, opt_level)
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
@@ -60,9 +63,10 @@ def optimize(module_text: str, opt_level: int = 3, cpu: str = "host"):
         # tiles); measured on W3/W4/W1/W5/MM it changed no run time within noise and
         # halved compile time (W3 training step: opt 1.6 -> 1.0 s, codegen 0.9 -> 0.3 s)
         pto.loop_unrolling = False
-        pb = llvm.create_pass_builder(tm, pto)
-        pm = pb.getModulePassManager()
-        pm.run(mod, pb)
+        with timings.phase("llvm.optimize"):
+            pb = llvm.create_pass_builder(tm, pto)
+            pm = pb.getModulePassManager()
+            pm.run(mod, pb)
     return mod
 
 
