@@ -15,8 +15,9 @@ level); `options.threads` is baked in. Linking needs a C compiler driver (`cc`, 
 Returns an `Artifact` with the paths. The stages up to the kernel IR are the compile
 pipeline's (compiler/pipeline.py: conversion, verification, passes, fusion, lowering);
 then the LLVM backend: the kernels' objects from the kernel library or compiled now
-(`kernlib.kernel_objects`, the same objects the JIT links), the entry module
-(`emit.emit_entry_module`) with the C API, and `compiler.toolchain.link_shared` of the
+(`kernlib.kernel_objects`, the same objects the JIT links) and the thread pool's
+(`kernlib.pool_object`), the entry module (`emit.emit_entry_module`, optimized at
+`options.opt_level`) with the C API, and `compiler.toolchain.link_shared` of the
 entry's object with the kernels' (hidden symbols: the .so exports its C API alone).
 """
 
@@ -36,7 +37,7 @@ from runtime.cpu import LEVELS, LINUX_FLAGS
 
 from . import timings
 from .backends.layout import layout_of
-from .backends.llvm import emit, kernlib, pool, target
+from .backends.llvm import emit, kernlib, target
 from .backends.llvm.abi import abi_model
 from .backends.llvm.capi import add_c_api, add_describe, exported_symbols
 from .backends.llvm.header import render_header
@@ -63,9 +64,10 @@ def lower_and_emit(program, options: CompileOptions):
     that calls them (before optimization)."""
     kernel_plan, lowered = plan_and_lower(program, options)
     symbols, objects = kernlib.kernel_objects(lowered.kernels, options)
+    if options.threads > 1:
+        objects.append(kernlib.pool_object(options))
     with timings.phase("llvm.emit_ir"):
-        module = emit.emit_entry_module(lowered, symbols, name=program.name,
-                                        threads=options.threads)
+        module = emit.emit_entry_module(lowered, symbols, name=program.name)
     return kernel_plan, lowered, module, objects
 
 
@@ -96,8 +98,6 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
                          f"{'; '.join(clashes)}")
     with timings.phase("aot.c_api"):
         functions = add_c_api(module, model, values, consts)
-    if pool.RUN in module.globals:   # the kernel objects call it: hidden, not internal
-        module.globals[pool.RUN].linkage = "hidden"
     functions["describe"] = f"{name}_describe"
     info = {"flowc_version": flowc_version(), "abi_version": ABI_VERSION, "cpu": cpu,
             "features": features, "threads": options.threads}

@@ -448,14 +448,11 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
     return mod.module
 
 
-def emit_entry_module(lowered: K.LoweredProgram, symbols: dict, name="flowc", threads=1,
-                      internal_pool=True) -> ir.Module:
-    """The entry points and the thread pool (when `threads` > 1) of a program whose
-    kernels are compiled apart (kernlib.py): each kernel is declared as the external
-    hidden function `symbols[kernel.name]`, defined by an object it is linked with."""
+def emit_entry_module(lowered: K.LoweredProgram, symbols: dict, name="flowc") -> ir.Module:
+    """The entry points of a program whose kernels (and thread pool) are compiled apart
+    (kernlib.py): each kernel is declared as the external hidden function
+    `symbols[kernel.name]`, defined by an object it is linked with."""
     mod = ModuleEmitter(name)
-    if threads > 1:
-        mod.pool = pool.emit_pool(mod.module, threads - 1, internal_pool)
     fns = {}
     for k in lowered.kernels:
         fn = mod.function(symbols[k.name], ir.VoidType(), kernel_arg_types(k))

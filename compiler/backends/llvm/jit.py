@@ -4,7 +4,9 @@ object code -> MCJIT -> a `runtime.cpu_executable.CpuExecutable`.
 A program is the objects of its kernels, each compiled once per target and kept in the
 kernel library (kernlib.py, compiler/kernel_cache.py), and an object of its own entry
 module (the host schedule and the thread pool, emit.py `emit_entry_module`) that calls
-them. The object code is made once: MCJIT loads it, and the compile cache links the same
+them, and the thread pool's object (threaded programs; kernlib.py `pool_object`). The
+entry module is only optimized lightly (kernlib.py `compile_entry`). The object code is
+made once: MCJIT loads it, and the compile cache links the same
 bytes into its shared object (`executable.objects`). Stage texts added: "llvm" and
 "llvm_opt" (the entry module's, then each kernel object's, joined when first read); a
 dump (`assembly`) compiles the program as one module, as before, and adds "asm". Never
@@ -39,12 +41,13 @@ def build(lowered, signature, name, options, texts, assembly=False) -> CpuExecut
     if assembly:
         return _build_whole(lowered, signature, name, options, texts)
     symbols, kernel_objs = kernlib.kernel_objects(lowered.kernels, options)
+    if options.threads > 1:
+        kernel_objs.append(kernlib.pool_object(options))
     with timings.phase("llvm.emit_ir"):
-        module = emit.emit_entry_module(lowered, symbols, name=name,
-                                        threads=options.threads, internal_pool=False)
+        module = emit.emit_entry_module(lowered, symbols, name=name)
     with timings.phase("llvm.ir_text"):
         entry_text = str(module)
-    entry_opt, entry_obj, _ = kernlib.compile_text(entry_text, options)
+    entry_opt, entry_obj = kernlib.compile_entry(entry_text, options)
     objects = [entry_obj] + [o.data for o in kernel_objs]
     texts = _StageTexts(texts, {
         "llvm": lambda: _joined(entry_text, kernel_objs, "llvm"),

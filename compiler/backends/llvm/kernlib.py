@@ -192,6 +192,39 @@ def library_status(kernels, options) -> tuple:
     return found, len(wanted)
 
 
+def pool_object(options) -> KernelObject:
+    """The thread pool of `options.threads` (pool.py) as an object of its own, kept in
+    the library like a kernel (its key's "kernel" is "flowc_pool"): every executable or
+    .so links its own copy, so each still has one pool. Its functions are hidden (a .so
+    exports its C API alone; MCJIT finds `flowc_pool_stop` by name all the same)."""
+    parts = {**dict(_target_parts(options.target_cpu, options.opt_level,
+                                  compiler_fingerprint())),
+             "kernel": "flowc_pool", "threads": options.threads}
+    d = digest(parts)
+    obj = kernel_cache.find(d, parts)
+    if obj is None:
+        module = ir.Module("flowc_pool")
+        pool.emit_pool(module, options.threads - 1, internal=False)
+        for name in (pool.RUN, pool.STOP):
+            module.globals[name].linkage = "hidden"
+        text = str(module)
+        opt, data, _ = compile_text(text, options)
+        obj = KernelObject(data, {"llvm": text, "llvm_opt": opt})
+        kernel_cache.keep(obj, {d: parts})
+    return obj
+
+
+def compile_entry(llvm_text, options):
+    """(optimized IR text, object code) of an entry module: `target.ENTRY_PASSES` and
+    code generation at O0 (target.optimize_entry says why)."""
+    ref = target.optimize_entry(llvm_text, options.target_cpu)
+    with timings.phase("llvm.opt_text"):
+        opt_text = str(ref)
+    with timings.phase("llvm.codegen"):
+        obj = target.target_machine(options.target_cpu, 0, pic=True).emit_object(ref)
+    return opt_text, obj
+
+
 def batches(missing) -> list:
     """`missing` in groups of at most `BATCH_STATEMENTS` statements each."""
     out, size = [], 0
