@@ -10,7 +10,8 @@ this module only finds and keeps them. Backend-neutral on purpose: it never impo
 llvmlite and never reads what is inside an object.
 
 In process: `find(digest, parts)` looks in a memo of objects by key digest, bounded to
-`MEMO_BYTES` bytes of object code, least recently used first out (an object is dropped
+`MEMO_BYTES` bytes (object code and the stage texts held in memory), least recently
+used first out (an object is dropped
 with every key that points to it). The memo works with the disk cache off (FLOWC_CACHE=0,
 or a refused cache folder): two programs of one process share their kernels either way.
 
@@ -50,8 +51,9 @@ from .cache_root import claim_root, enabled, kernels_dir, usable_root
 
 log = logging.getLogger("flowc.cache")
 
-#: bytes of object code the in-process memo keeps at most (W4's 416 kernels: ~3 MiB)
-MEMO_BYTES = 256 << 20
+#: bytes the in-process memo keeps at most: object code plus the texts held in memory
+#: (W3's 37 kernels: about 1.5 MB)
+MEMO_BYTES = 128 << 20
 MAX_OBJECT = 64 << 20
 MAX_KEY_FILE = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -65,6 +67,13 @@ class KernelObject:
     "llvm_opt") to its text, possibly read lazily from disk."""
     data: bytes
     texts: Mapping = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        """What the memo counts: the code and the texts held in memory (not those still
+        on disk)."""
+        texts = self.texts if isinstance(self.texts, dict) else {}
+        return len(self.data) + sum(len(t) for t in texts.values())
 
     @property
     def sha256(self) -> str:
@@ -207,19 +216,19 @@ def keep(obj: KernelObject, parts_by_digest: dict) -> None:
 
 def _remember(obj, digests) -> None:
     global _memo_bytes
-    if len(obj.data) > MEMO_BYTES:
+    if obj.nbytes > MEMO_BYTES:
         return
     with _lock:
         sha = obj.sha256
         if sha not in _memo:
             _memo[sha] = obj
-            _memo_bytes += len(obj.data)
+            _memo_bytes += obj.nbytes
         _memo.move_to_end(sha)
         for d in digests:
             _by_key[d] = sha
         while _memo_bytes > MEMO_BYTES:
             old_sha, old = _memo.popitem(last=False)
-            _memo_bytes -= len(old.data)
+            _memo_bytes -= old.nbytes
             for d in [d for d, s in _by_key.items() if s == old_sha]:
                 del _by_key[d]
             stats["evictions"] += 1

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import compiler as fc
-from compiler import kernel_cache
+from compiler import kernel_cache, memo
 from compiler.backends.llvm import kernlib
 from compiler.options import CompileOptions
 from compiler.pipeline import build_program, optimized_program, plan_and_lower
@@ -59,10 +59,12 @@ def _check_against_interpreter(exe, extra):
 
 @pytest.fixture
 def compiled_kernels():
-    """Counts the kernels this process compiles through LLVM (kernlib.hooks)."""
+    """Counts the kernels this process compiles through LLVM (kernlib.hooks); starts with
+    no kernel and no program held in this process."""
     counted = []
     kernlib.hooks.append(counted.append)
     kernel_cache.clear_memo()
+    memo.clear()
     yield counted
     kernlib.hooks.remove(counted.append)
 
@@ -89,7 +91,7 @@ _CHILD = textwrap.dedent("""
     import numpy as np
     sys.path.insert(0, sys.argv[1])
     import compiler as fc
-    from compiler import kernel_cache
+    from compiler import kernel_cache, memo
     extra = sys.argv[2] == "1"
     g = fc.Graph()
     with g.as_default():
@@ -132,6 +134,7 @@ def _fresh_build(tmp_path, program):
     import shutil
     shutil.rmtree(tmp_path / "cache" / "entries", ignore_errors=True)
     kernel_cache.clear_memo()
+    memo.clear()
     return build_program(program, OPTIONS)
 
 
@@ -222,3 +225,24 @@ def test_cli_info_explain_clear_cover_the_library(tmp_path, monkeypatch, capsys)
     assert main(["cache", "clear"]) == 0
     assert f"and {n} library kernels" in capsys.readouterr().out
     assert kernel_cache.info()["kernels"] == 0 and kernel_cache.info()["memo_kernels"] == 0
+
+
+def test_the_memo_is_bounded(monkeypatch, compiled_kernels):
+    """Beyond MEMO_BYTES the least recently used objects go (with every key naming
+    them): their kernels are compiled again."""
+    monkeypatch.setenv("FLOWC_CACHE", "0")
+    program = _program(False)
+    n = len(_keys(program))
+    build_program(program, OPTIONS)
+    size = kernel_cache.info()["memo_bytes"]
+    assert 0 < size and kernel_cache.info()["memo_kernels"] == n
+    monkeypatch.setattr(kernel_cache, "MEMO_BYTES", size)   # room for this one alone
+    before = dict(kernel_cache.stats)
+    exe = build_program(_program(True), OPTIONS)   # its own kernel pushes the first out
+    assert kernel_cache.stats["evictions"] > before["evictions"]
+    assert kernel_cache.info()["memo_bytes"] <= size
+    compiled = sum(compiled_kernels)
+    memo.clear()   # (the program memo would skip the kernels altogether)
+    build_program(_program(False), OPTIONS)
+    assert sum(compiled_kernels) > compiled       # compiled again, not found
+    _check_against_interpreter(exe, True)
