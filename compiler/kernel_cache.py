@@ -22,7 +22,8 @@ On disk (with the compile cache on, compiler/cache_root.py), under `ROOT/kernels
     obj/SHA.texts.json  the object's stage texts ("llvm", "llvm_opt"), read only when
                        a program's texts are asked for
 Each file is written to a temp file in its folder and renamed into place (the object and
-its texts before the key files that name them), so a reader never sees half a file.
+its texts before the key files that name them), so a reader never sees half a file; a
+store removes the temp files of killed stores (older than 15 minutes).
 Nothing read from disk is trusted: a key file must be small JSON whose key equals the
 parts being looked up exactly and whose object name is a sha256; the object must have
 the recorded size (at most `MAX_OBJECT`) and hash to its name. Anything else is a
@@ -43,11 +44,12 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .cache_root import claim_root, enabled, kernels_dir, usable_root
+from .cache_root import STALE_TEMP_S, claim_root, enabled, kernels_dir, usable_root
 
 log = logging.getLogger("flowc.cache")
 
@@ -240,6 +242,7 @@ def _store(obj, parts_by_digest) -> None:
         return
     for sub in ("obj", "key"):
         os.makedirs(os.path.join(root, sub), mode=0o700, exist_ok=True)
+        _sweep(os.path.join(root, sub))
     texts = json.dumps(dict(obj.texts)).encode()
     _write_atomic(os.path.join(root, "obj", obj.sha256 + ".texts.json"), texts)
     _write_atomic(os.path.join(root, "obj", obj.sha256 + ".o"), obj.data)
@@ -249,6 +252,18 @@ def _store(obj, parts_by_digest) -> None:
         _write_atomic(os.path.join(root, "key", digest + ".json"),
                       json.dumps(record).encode())
         stats["stores"] += 1
+
+
+def _sweep(folder) -> None:
+    """Remove the temp files of killed stores (older than cache_root.STALE_TEMP_S)."""
+    now = time.time()
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        try:
+            if name.startswith(".tmp-") and now - os.lstat(path).st_mtime > STALE_TEMP_S:
+                os.remove(path)
+        except OSError:
+            continue
 
 
 def _write_atomic(path, data: bytes) -> None:
