@@ -34,6 +34,7 @@ LLVM compiles through it).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -166,16 +167,18 @@ def kernel_objects(kernels, options, use_library=True):
                 missing.append((d, k, parts))
             else:
                 objects.setdefault(obj.sha256, obj)
-    done = len(wanted) - len(missing)
-    timings.kernels(done, len(wanted))
+    # progress counts the program's kernels (as lowering reports them), not keys
+    uses = collections.Counter(symbols.values())
+    done = len(kernels) - sum(uses[symbol(d)] for d, _, _ in missing)
+    timings.kernels(done, len(kernels))
     for batch in batches(missing):
         obj = compile_batch([(symbol(d), k) for d, k, _ in batch], options)
         if use_library:
             with timings.phase("llvm.library"):
                 kernel_cache.keep(obj, {d: parts for d, _, parts in batch})
         objects.setdefault(obj.sha256, obj)
-        done += len(batch)
-        timings.kernels(done, len(wanted))
+        done += sum(uses[symbol(d)] for d, _, _ in batch)
+        timings.kernels(done, len(kernels))
         for hook in hooks:
             hook(len(batch))
     return symbols, list(objects.values())
