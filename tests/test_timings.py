@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import compiler as fc
-from compiler import timings
+from compiler import kernel_cache, timings
 from compiler.cli import main
 
 # one constant per graph, so no two compiles of this file are the same program (the
@@ -279,6 +279,10 @@ def test_cli_compile_shows_progress_on_a_terminal_unless_quiet(tmp_path, monkeyp
     args = ["compile", f"{model}:build", "--name", "tiny"]
     assert main(args + ["-o", str(tmp_path / "a"), "-q"]) == 0
     assert term.getvalue() == ""
+    kernel_cache.clear_memo()   # compile the kernels again: a compile, not a link of them
+    # redraw often: this compile can end within the default 0.1 s interval (the entry
+    # module is compiled lightly), before a second drawing would show its stage
+    monkeypatch.setattr(timings.Progress.__init__, "__defaults__", (None, None, 0.001, True))
     assert main(args + ["-o", str(tmp_path / "b")]) == 0
     text = term.getvalue()
     assert re.search(r"\rflowc: compiling tiny: \S+.*, \d+\.\d s", text), text
