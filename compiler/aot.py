@@ -14,8 +14,11 @@ initializers run once with the interpreter). The code targets "x86-64-v3" unless
 level); `options.threads` is baked in. Linking needs a C compiler driver (`cc`, or $CC).
 Returns an `Artifact` with the paths. The stages up to the kernel IR are the compile
 pipeline's (compiler/pipeline.py: conversion, verification, passes, fusion, lowering);
-then the LLVM backend's `emit.emit_module` with the C API, `target.optimize`, and
-`compiler.toolchain.link_shared`.
+then the LLVM backend: the kernels' objects from the kernel library or compiled now
+(`kernlib.kernel_objects`, the same objects the JIT links) and the thread pool's
+(`kernlib.pool_object`), the entry module (`emit.emit_entry_module`, optimized at
+`options.opt_level`) with the C API, and `compiler.toolchain.link_shared` of the
+entry's object with the kernels' (hidden symbols: the .so exports its C API alone).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from runtime.cpu import LEVELS, LINUX_FLAGS
 
 from . import timings
 from .backends.layout import layout_of
-from .backends.llvm import emit, target
+from .backends.llvm import emit, kernlib, target
 from .backends.llvm.abi import abi_model
 from .backends.llvm.capi import add_c_api, add_describe, exported_symbols
 from .backends.llvm.header import render_header
@@ -55,11 +58,17 @@ class Artifact:
 
 
 def lower_and_emit(program, options: CompileOptions):
-    """(kernel plan, LoweredProgram, llvmlite module) of an optimized-IR `program`: the
-    pipeline's plan and lowering, then the LLVM backend's emitter (before optimization)."""
+    """(kernel plan, LoweredProgram, llvmlite entry module, kernel objects) of an
+    optimized-IR `program`: the pipeline's plan and lowering, the kernels' objects from
+    the kernel library or compiled now (backends/llvm/kernlib.py), and the entry module
+    that calls them (before optimization)."""
     kernel_plan, lowered = plan_and_lower(program, options)
-    return kernel_plan, lowered, emit.emit_module(lowered, name=program.name,
-                                                  threads=options.threads)
+    symbols, objects = kernlib.kernel_objects(lowered.kernels, options)
+    if options.threads > 1:
+        objects.append(kernlib.pool_object(options))
+    with timings.phase("llvm.emit_ir"):
+        module = emit.emit_entry_module(lowered, symbols, name=program.name)
+    return kernel_plan, lowered, module, objects
 
 
 def compile(fetches, feeds, path, name="model", session=None, options=None) -> Artifact:  # noqa: A001
@@ -73,7 +82,7 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
     options, cpu, features = _target(options)
     cc = c_compiler()
     program, graph = optimized_program(fetches, feeds, options, name)
-    _, lowered, module = lower_and_emit(program, options)
+    _, lowered, module, kernel_objects = lower_and_emit(program, options)
     with timings.phase("aot.c_api"):
         model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
     with timings.phase("aot.variables"):
@@ -103,7 +112,7 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
         warnings.warn(f"fc.compile: {path!r} is writable by other users; runtime.load will "
                       f"refuse to load a model from it (chmod go-w {path!r})", stacklevel=2)
     so_path = os.path.join(path, f"{name}.so")
-    _build_library(module, options, cc, so_path)
+    _build_library(module, kernel_objects, options, cc, so_path)
     timings.kernels(len(lowered.kernels), len(lowered.kernels))
     header_path = os.path.join(path, f"{name}.h")
     _write_text(header_path, render_header(model, functions, info))
@@ -173,18 +182,14 @@ def _initial_values(graph, names) -> dict:
     return {n: sess._store.get(n) for n in names}
 
 
-def _build_library(module, options, cc, so_path):
-    """Optimize, emit a position-independent object, link it with `cc -shared`; returns
-    the TargetMachine used."""
+def _build_library(module, kernel_objects, options, cc, so_path):
+    """Optimize the entry module, emit a position-independent object, link it with the
+    kernels' objects (their functions hidden) by `cc -shared`."""
     with timings.phase("llvm.ir_text"):
         text = str(module)
-    ref = target.optimize(text, options.opt_level, options.target_cpu)
-    tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
-    with timings.phase("llvm.codegen"):
-        obj = tm.emit_object(ref)
+    _, entry_obj, _ = kernlib.compile_text(text, options)
     with timings.phase("link"):
-        link_shared(obj, cc, so_path)
-    return tm
+        link_shared([entry_obj] + [o.data for o in kernel_objects], cc, so_path)
 
 
 def _write_text(path, text):

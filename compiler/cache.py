@@ -62,6 +62,7 @@ from runtime.cpu_executable import CpuExecutable
 from runtime.dylib import SharedLibrary
 from runtime.executable import BufferSpec
 
+from . import kernel_cache
 from .cache_check import BadEntry, check_const, check_entry
 from .cache_root import (
     MARKER,
@@ -460,7 +461,9 @@ def explain(program, options=None, stage="optimized") -> str:
 
 
 def info() -> dict:
-    """{"location", "enabled", "entries", "bytes", "temp"} of the cache on disk."""
+    """{"location", "enabled", "entries", "bytes", "temp", "library_kernels",
+    "library_objects", "library_bytes"} of the cache on disk (bytes: everything under
+    the root; the library's: its kernels, objects and their bytes, compiler/kernel_cache.py)."""
     root = cache_dir()
     entries = os.listdir(entries_dir()) if os.path.isdir(entries_dir()) else []
     size = 0
@@ -472,21 +475,26 @@ def info() -> dict:
                 continue
     temp = [n for n in os.listdir(root) if n.startswith(".tmp-")] if os.path.isdir(root) \
         else []
+    library = kernel_cache.info()
     return {"location": root, "enabled": enabled(), "entries": len(entries), "bytes": size,
-            "temp": len(temp)}
+            "temp": len(temp), "library_kernels": library["kernels"],
+            "library_objects": library["objects"], "library_bytes": library["bytes"]}
 
 
 def clear() -> int:
-    """Remove every entry and leftover temp folder; returns the number of entries. Raises
-    ValueError when the cache folder does not carry the cache's marker (it may be a
-    folder of the user's that FLOWC_CACHE_DIR names by mistake)."""
+    """Remove every entry, the kernel library (on disk and in this process) and leftover
+    temp folders; returns the number of entries. Raises ValueError when the cache folder
+    does not carry the cache's marker (it may be a folder of the user's that
+    FLOWC_CACHE_DIR names by mistake)."""
     root = cache_dir()
     if not os.path.isdir(root):
+        kernel_cache.clear_memo()
         return 0
     if not os.path.isfile(os.path.join(root, MARKER)):
         raise ValueError(f"{root} is not a flowc compile cache (it has no {MARKER}); "
                          f"nothing removed")
     count = info()["entries"]
+    kernel_cache.clear()
     for name in os.listdir(root):
         if name == "entries" or name.startswith(".tmp-"):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)

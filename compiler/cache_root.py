@@ -41,6 +41,11 @@ def entries_dir() -> str:
     return os.path.join(cache_dir(), "entries")
 
 
+def kernels_dir() -> str:
+    """The kernel library's folder (compiler/kernel_cache.py)."""
+    return os.path.join(cache_dir(), "kernels")
+
+
 #: the cache's own marker in its root (the Cache Directory Tagging format, so backup
 #: tools skip it too): `clear` removes only a folder that carries it
 MARKER = "CACHEDIR.TAG"
@@ -67,10 +72,12 @@ def _unsafe(path) -> str:
 
 
 def usable_root() -> bool:
-    """False (one warning per process and folder) when the cache folder or its entries/
-    may be written by another user: the cache is then off, as ssh refuses such keys."""
+    """False (one warning per process and folder) when the cache folder, its entries/ or
+    its kernels/ may be written by another user: the cache is then off, as ssh refuses
+    such keys."""
     root = cache_dir()
-    why = _unsafe(root) or _unsafe(os.path.join(root, "entries"))
+    why = (_unsafe(root) or _unsafe(os.path.join(root, "entries"))
+           or _unsafe(os.path.join(root, "kernels")))
     if not why:
         return True
     if root not in _refused:

@@ -46,7 +46,8 @@ examples:
   flowc compile model.py:build -o out/ --timings      ... and where the time went
   flowc inspect out/mlp.so                            inputs, outputs, target
   flowc cache info                                    where the compile cache is, its size
-  flowc cache explain model.py:build --threads 4      would the JIT hit, and if not, why
+  flowc cache explain model.py:build --threads 4      would the JIT hit, and if not, why;
+                                                      how many kernels the library has
   flowc view model.py:build -o view/                  view/graph.html: scopes, kernels
   flowc view model.py:build --format dot              graph.dot and fusion.dot
 
@@ -276,17 +277,21 @@ def describe_manifest(m, manifest_path) -> str:
 def cmd_cache(args, out) -> int:
     from . import cache
     if args.action == "clear":
+        kernels = cache.info()["library_kernels"]
         try:
             count = cache.clear()
         except ValueError as e:  # not a cache folder: refuse, nothing removed
             sys.stderr.write(f"flowc cache: {e}\n")
             return 1
-        out.write(f"removed {count} entries from {cache.cache_dir()}\n")
+        out.write(f"removed {count} entries and {kernels} library kernels from "
+                  f"{cache.cache_dir()}\n")
         return 0
     if args.action == "info":
         i = cache.info()
         out.write(f"location: {i['location']}\nenabled: {'yes' if i['enabled'] else 'no'}"
                   f"\nentries: {i['entries']}\nsize: {i['bytes'] / 1e6:.2f} MB\n"
+                  f"kernel library: {i['library_kernels']} kernels in "
+                  f"{i['library_objects']} objects, {i['library_bytes'] / 1e6:.2f} MB\n"
                   + (f"unfinished writes: {i['temp']}\n" if i["temp"] else ""))
         return 0
     if not args.target:
@@ -298,7 +303,20 @@ def cmd_cache(args, out) -> int:
     # a Session's or fc.jit's compile is keyed on the converted program
     program, _ = converted_program(fetches, feeds, "main")
     out.write(cache.explain(program, options, "converted") + "\n")
+    if options.device != "gpu":
+        found, total = _library_status(fetches, feeds, options)
+        out.write(f"kernel library: {found} of its {total} kernels compiled for this "
+                  f"target\n")
     return 0
+
+
+def _library_status(fetches, feeds, options) -> tuple:
+    """(kernels the kernel library holds, kernels) of the program of `fetches`."""
+    from .backends.llvm import kernlib
+    from .pipeline import optimized_program, plan_and_lower
+    program, _ = optimized_program(fetches, feeds, options, "main")
+    _, lowered = plan_and_lower(program, options)
+    return kernlib.library_status(lowered.kernels, options)
 
 
 def cmd_view(args, out) -> int:

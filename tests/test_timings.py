@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import compiler as fc
-from compiler import timings
+from compiler import kernel_cache, timings
 from compiler.cli import main
 
 # one constant per graph, so no two compiles of this file are the same program (the
@@ -195,7 +195,9 @@ def test_flowc_compile_timings_prints_a_table_summing_to_the_total(tmp_path, cap
     for name in ("build_graph", "convert", "lower", "llvm.emit_ir", "llvm.ir_text",
                  "llvm.optimize", "llvm.codegen", "link", "other"):
         assert name in rows, (name, lines)
-    assert rows["llvm.optimize"][1] == "1" and rows["other"][1] == ""
+    # one optimization per LLVM module: the entry's and one per batch of kernels the
+    # kernel library did not hold (compiler/backends/llvm/kernlib.py)
+    assert int(rows["llvm.optimize"][1]) >= 1 and rows["other"][1] == ""
     assert sum(s for s, _ in rows.values()) == pytest.approx(total, abs=5e-4 * len(rows))
 
 
@@ -277,6 +279,10 @@ def test_cli_compile_shows_progress_on_a_terminal_unless_quiet(tmp_path, monkeyp
     args = ["compile", f"{model}:build", "--name", "tiny"]
     assert main(args + ["-o", str(tmp_path / "a"), "-q"]) == 0
     assert term.getvalue() == ""
+    kernel_cache.clear_memo()   # compile the kernels again: a compile, not a link of them
+    # redraw often: this compile can end within the default 0.1 s interval (the entry
+    # module is compiled lightly), before a second drawing would show its stage
+    monkeypatch.setattr(timings.Progress.__init__, "__defaults__", (None, None, 0.001, True))
     assert main(args + ["-o", str(tmp_path / "b")]) == 0
     text = term.getvalue()
     assert re.search(r"\rflowc: compiling tiny: \S+.*, \d+\.\d s", text), text

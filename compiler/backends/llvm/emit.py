@@ -460,3 +460,18 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
         emit_entry(mod.module, lowered, fns)
         emit_entry(mod.module, lowered, fns, timed=True)
     return mod.module
+
+
+def emit_entry_module(lowered: K.LoweredProgram, symbols: dict, name="flowc") -> ir.Module:
+    """The entry points of a program whose kernels (and thread pool) are compiled apart
+    (kernlib.py): each kernel is declared as the external hidden function
+    `symbols[kernel.name]`, defined by an object it is linked with."""
+    mod = ModuleEmitter(name)
+    fns = {}
+    for k in lowered.kernels:
+        fn = mod.function(symbols[k.name], ir.VoidType(), kernel_arg_types(k))
+        fn.linkage = "hidden"   # a declaration: `declare hidden`, a direct call in PIC
+        fns[k.name] = fn
+    emit_entry(mod.module, lowered, fns)
+    emit_entry(mod.module, lowered, fns, timed=True)
+    return mod.module

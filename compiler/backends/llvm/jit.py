@@ -1,11 +1,19 @@
-"""The CPU backend: kernel IR -> LLVM IR -> optimized module -> position-independent
+"""The CPU backend: kernel IR -> LLVM IR -> optimized modules -> position-independent
 object code -> MCJIT -> a `runtime.cpu_executable.CpuExecutable`.
 
-The object code is made once: MCJIT loads it, and the compile cache links the same bytes
-into its shared object (`executable.objects`). Timed as the phases "llvm.emit_ir",
-"llvm.ir_text", "llvm.parse", "llvm.optimize", "llvm.opt_text", "llvm.codegen" and
-"llvm.load" (compiler/timings.py). Stage texts added: "llvm", "llvm_opt",
-and "asm" when `assembly` (dumps). Never plans kernels or touches the cache.
+A program is the objects of its kernels, each compiled once per target and kept in the
+kernel library (kernlib.py, compiler/kernel_cache.py), and an object of its own entry
+module (the host schedule and the thread pool, emit.py `emit_entry_module`) that calls
+them, and the thread pool's object (threaded programs; kernlib.py `pool_object`). The
+entry module is only optimized lightly (kernlib.py `compile_entry`). The object code is
+made once: MCJIT loads it, and the compile cache links the same
+bytes into its shared object (`executable.objects`). Stage texts added: "llvm" and
+"llvm_opt" (the entry module's, then each kernel object's, joined when first read); a
+dump (`assembly`) compiles the program as one module, as before, and adds "asm". Never
+plans kernels or touches the program cache. Timed as the phases "llvm.key",
+"llvm.library", "llvm.emit_ir", "llvm.ir_text", "llvm.parse", "llvm.optimize",
+"llvm.opt_text", "llvm.codegen", "llvm.asm" and "llvm.load" (compiler/timings.py);
+the kernels compiled so far are progress events (`timings.kernels`).
 
 `describe(exe)` and `load(description, signature, options)` make another executable of
 a program from its object code without LLVM optimization (the in-process memo,
@@ -14,6 +22,7 @@ compiler/memo.py): a new MCJIT engine per executable, fresh constants.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from runtime.cpu_executable import CpuExecutable
@@ -22,48 +31,81 @@ from runtime.llvm_jit import JitLibrary
 from ... import timings
 from ..base import Backend
 from ..layout import call_labels, layout_of
-from . import emit, entry, target
+from . import emit, entry, kernlib, target
 
 
 def build(lowered, signature, name, options, texts, assembly=False) -> CpuExecutable:
+    """The executable of `lowered`: its kernels' objects from the kernel library or
+    compiled now (kernlib.py), and the entry module compiled and linked with them. A dump
+    (`assembly`) compiles the program as one module, as its stage texts show it."""
+    if assembly:
+        return _build_whole(lowered, signature, name, options, texts)
+    symbols, kernel_objs = kernlib.kernel_objects(lowered.kernels, options)
+    if options.threads > 1:
+        kernel_objs.append(kernlib.pool_object(options))
+    with timings.phase("llvm.emit_ir"):
+        module = emit.emit_entry_module(lowered, symbols, name=name)
+    with timings.phase("llvm.ir_text"):
+        entry_text = str(module)
+    entry_opt, entry_obj = kernlib.compile_entry(entry_text, options)
+    objects = [entry_obj] + [o.data for o in kernel_objs]
+    texts = _StageTexts(texts, {
+        "llvm": lambda: _joined(entry_text, kernel_objs, "llvm"),
+        "llvm_opt": lambda: _joined(entry_opt, kernel_objs, "llvm_opt")})
+    with timings.phase("llvm.load"):
+        return _executable(lowered, signature, options, objects, texts)
+
+
+class _StageTexts(Mapping):
+    """Stage texts, some of them made only when first read (the LLVM texts of a program
+    whose kernels came from the library: joined from the objects' texts)."""
+
+    def __init__(self, texts: dict, lazy: dict):
+        self._texts, self._lazy = dict(texts), dict(lazy)
+
+    def __getitem__(self, key):
+        if key in self._lazy:
+            self._texts[key] = self._lazy.pop(key)()
+        return self._texts[key]
+
+    def __iter__(self):
+        return iter(list(self._texts) + list(self._lazy))
+
+    def __len__(self):
+        return len(self._texts) + len(self._lazy)
+
+
+def _joined(entry_text, kernel_objs, stage) -> str:
+    """The entry module's text, then each kernel object's module text."""
+    parts = [entry_text]
+    for obj in kernel_objs:
+        parts.append(f"; ---- kernel object {obj.sha256[:16]}\n" + obj.texts.get(stage, ""))
+    return "\n".join(parts)
+
+
+def _build_whole(lowered, signature, name, options, texts) -> CpuExecutable:
+    """The program as one module (every kernel an internal function of it), its LLVM
+    texts and assembly in `texts`: what a dump shows is what runs."""
     module = emit.emit_module(lowered, name=name, threads=options.threads,
                               internal_pool=False)
     with timings.phase("llvm.ir_text"):
         llvm_text = str(module)
-    llvm_opt, obj, asm = _compile_module(llvm_text, options, assembly)
-    texts.update({"llvm": llvm_text, "llvm_opt": llvm_opt})
-    if assembly:
-        texts["asm"] = asm
+    llvm_opt, obj, asm = kernlib.compile_text(llvm_text, options, assembly=True)
+    texts.update({"llvm": llvm_text, "llvm_opt": llvm_opt, "asm": asm})
     with timings.phase("llvm.load"):
-        return _executable(lowered, signature, obj, options, texts)
+        return _executable(lowered, signature, options, [obj], texts)
 
 
-def _executable(lowered, signature, obj, options, texts) -> CpuExecutable:
-    """The object code `obj` loaded by MCJIT, as the executable of `lowered`."""
-    lib = JitLibrary([obj], target.target_machine(options.target_cpu, options.opt_level,
-                                                  pic=True))
+def _executable(lowered, signature, options, objects, texts) -> CpuExecutable:
+    lib = JitLibrary(objects, target.target_machine(options.target_cpu, options.opt_level,
+                                                    pic=True))
     layout = layout_of(lowered)
     exe = CpuExecutable(signature, layout.specs, layout.outputs, layout.updates, layout.errors,
-                     lib.address(entry.ENTRY), keepalive=lib, texts=texts,
-                     lifetimes=layout.lifetimes(lowered),
-                     timed=(lib.address(entry.TIMED_ENTRY), call_labels(lowered)))
-    exe.objects = [obj]  # position-independent: the compile cache links it as it is
+                        lib.address(entry.ENTRY), keepalive=lib, texts=texts,
+                        lifetimes=layout.lifetimes(lowered),
+                        timed=(lib.address(entry.TIMED_ENTRY), call_labels(lowered)))
+    exe.objects = objects  # position-independent: the compile cache links them as they are
     return exe
-
-
-def _compile_module(llvm_text, options, assembly):
-    """(optimized IR text, position-independent object code, assembly or "")."""
-    ref = target.optimize(llvm_text, options.opt_level, options.target_cpu)
-    tm = target.target_machine(options.target_cpu, options.opt_level, pic=True)
-    asm = ""
-    if assembly:
-        with timings.phase("llvm.asm"):
-            asm = tm.emit_assembly(ref)
-    with timings.phase("llvm.opt_text"):
-        opt_text = str(ref)
-    with timings.phase("llvm.codegen"):
-        obj = tm.emit_object(ref)
-    return opt_text, obj, asm
 
 
 def describe(exe: CpuExecutable):
