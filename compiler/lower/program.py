@@ -493,12 +493,27 @@ class _Hole:
 _HOLE = _Hole()
 
 
+#: serial innermost loops up to this extent keep it constant in a generic kernel (the LLVM
+#: backend unrolls such a loop fully, its `FULL_UNROLL`, so that the loop around it
+#: vectorizes)
+KEEP_INNER_EXTENT = 8
+
+
+def _is_int(e) -> bool:
+    return getattr(e, "dtype", None) is T.int64
+
+
 def _skeleton(obj, memo, intern, in_index=False):
-    """(skeleton, offsets): a copy of a kernel-IR tree whose integer constants added
-    inside Load/Store indices are replaced by holes, and their values in traversal order.
-    Only additive offsets are abstracted: strides and extents stay constants, so a shared
-    kernel keeps everything that vectorization depends on. Skeletons are interned, so
-    equal ones are one object."""
+    """(skeleton, constants): a copy of a kernel-IR tree whose integer constants of index
+    arithmetic are replaced by holes, and their values in traversal order. Abstracted:
+    the constant operands of int64 `add` and `mul` (offsets, strides) inside Load/Store
+    indices, Random indices and int64 locals (`Let`), and loop extents, except those that
+    code generation needs: divisors of `idiv`/`imod` (division by a constant), the extent
+    of a serial innermost loop up to `KEEP_INNER_EXTENT` (fully unrolled), the extents of loops
+    not to be vectorized (register tiles written lane by lane), and an index that is a
+    constant itself. `_share` passes as arguments only the constants that differ between
+    the kernels of a family; equal ones stay constants (a register tile's lane offsets).
+    Skeletons are interned, so equal ones are one object."""
     key = (id(obj), in_index)
     hit = memo.get(key)
     if hit is not None:
@@ -509,22 +524,31 @@ def _skeleton(obj, memo, intern, in_index=False):
         skel, c = _skeleton(v, memo, intern, inside)
         consts.extend(c)
         return skel
-    if isinstance(obj, tuple):
-        out = intern(tuple(sub(o) for o in obj))
-    elif isinstance(obj, (K.Load, K.Store)):
+
+    def hole(c):
+        consts.append(c.value)
+        return intern(K.IConst(_HOLE))
+    t = type(obj)
+    if t is tuple:
+        out = intern(tuple([sub(o) for o in obj]))
+    elif t is K.Load or t is K.Store or t is K.Random:
         index = sub(obj.index, True)
-        out = intern(dataclasses.replace(
-            _rebuild(dataclasses.replace(obj, index=K.IConst(0)), sub), index=index))
-    elif in_index and isinstance(obj, K.Binary) and obj.op == "add":
-        parts = []
-        for x in (obj.a, obj.b):
-            if isinstance(x, K.IConst):
-                consts.append(x.value)
-                parts.append(intern(K.IConst(_HOLE)))
-            else:
-                parts.append(sub(x))
-        out = intern(dataclasses.replace(obj, a=parts[0], b=parts[1]))
-    elif _is_node(obj):
+        rest = _rebuild(dataclasses.replace(obj, index=K.IConst(0)), sub)
+        out = intern(dataclasses.replace(rest, index=index))
+    elif t is K.Let and _is_int(obj.value):
+        out = intern(dataclasses.replace(obj, value=sub(obj.value, True)))
+    elif t is K.Loop:
+        ext = obj.extent
+        innermost = not any(type(x) is K.Loop for x in _stmts_walk(obj.body))
+        keep = not obj.vectorize or (innermost and not obj.parallel and type(ext) is K.IConst
+                                     and ext.value <= KEEP_INNER_EXTENT)
+        ext = hole(ext) if type(ext) is K.IConst and not keep else sub(ext, True)
+        out = intern(dataclasses.replace(obj, extent=ext, body=sub(obj.body)))
+    elif in_index and t is K.Binary and obj.op in ("add", "mul") and obj.dtype is T.int64:
+        a = hole(obj.a) if type(obj.a) is K.IConst else sub(obj.a)
+        b = hole(obj.b) if type(obj.b) is K.IConst else sub(obj.b)
+        out = intern(dataclasses.replace(obj, a=a, b=b))
+    elif t in _KIR_TYPES:
         out = intern(_rebuild(obj, sub))
     else:
         out = obj
@@ -533,32 +557,55 @@ def _skeleton(obj, memo, intern, in_index=False):
     return result
 
 
+def _stmts_walk(stmts):
+    for s in stmts:
+        yield s
+        for child in (getattr(s, "body", ()), getattr(s, "then", ()), getattr(s, "else_", ())):
+            yield from _stmts_walk(child)
+
+
+def _work_skeleton(work, memo, intern):
+    """`_skeleton` of a kernel's work estimate (an index expression; a constant work is
+    a hole itself)."""
+    if work is None:
+        return None, ()
+    if type(work) is K.IConst:
+        return intern(K.IConst(_HOLE)), (work.value,)
+    return _skeleton(work, memo, intern, True)
+
+
 def _fill(obj, values: list):
     """Inverse of `_skeleton`: holes take the next of `values` (in traversal order):
     a constant (int) or, where the kernels of a family differ, a symbol name (str)."""
-    if isinstance(obj, tuple):
-        return tuple(_fill(o, values) for o in obj)
-    if isinstance(obj, (K.Load, K.Store)):
+    t = type(obj)
+    if t is tuple:
+        return tuple([_fill(o, values) for o in obj])
+    if t is K.IConst and type(obj.value) is _Hole:
+        v = values.pop(0)
+        return K.SymRef(v) if isinstance(v, str) else K.IConst(v)
+    if t is K.Load or t is K.Store or t is K.Random:
         index = _fill(obj.index, values)
         rest = _rebuild(dataclasses.replace(obj, index=K.IConst(0)),
                         lambda v: _fill(v, values))
         return dataclasses.replace(rest, index=index)
-    if isinstance(obj, K.IConst) and isinstance(obj.value, _Hole):
-        v = values.pop(0)
-        return K.SymRef(v) if isinstance(v, str) else K.IConst(v)
-    if _is_node(obj):
+    if t is K.Loop:
+        ext = _fill(obj.extent, values)
+        return dataclasses.replace(obj, extent=ext, body=_fill(obj.body, values))
+    if t is K.Binary:
+        a = _fill(obj.a, values)
+        return dataclasses.replace(obj, a=a, b=_fill(obj.b, values))
+    if t in _KIR_TYPES:
         return _rebuild(obj, lambda v: _fill(v, values))
     return obj
 
 
 def _outline(stmts, depth):
-    """A cheap structural summary of a statement list: its statement kinds, loop extents
-    and nesting (to `depth`), which kernels equal up to index offsets share."""
+    """A cheap structural summary of a statement list: its statement kinds and loop
+    nesting (to `depth`), which kernels equal up to index constants share."""
     out = []
     for st in stmts:
         if isinstance(st, K.Loop):
-            out.append(("L", st.extent, _outline(st.body, depth - 1) if depth else
-                        len(st.body)))
+            out.append(("L", _outline(st.body, depth - 1) if depth else len(st.body)))
         else:
             out.append(type(st).__name__)
     return tuple(out)
@@ -566,47 +613,53 @@ def _outline(stmts, depth):
 
 def _share(built, intern=None):
     """(kernels, calls) from one (kernel, (buffer names, symbol names)) per group:
-    identical kernels become one; kernels equal up to index offsets become one that
-    takes the differing offsets as arguments. Only kernels alike in their signature and
-    statement count are compared structurally."""
+    identical kernels become one; kernels equal up to integer constants of index
+    arithmetic (`_skeleton`: offsets, strides, loop extents) become one generic kernel
+    that takes the constants differing between them as int64 arguments, each call
+    passing its own. Only kernels alike in their signature and loop nesting are compared
+    structurally."""
     buckets: dict = {}
     for pos, (kernel, _) in enumerate(built):
         coarse = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
                   kernel.name.split("_", 1)[1], _outline(kernel.body, 3))
         buckets.setdefault(coarse, []).append(pos)
     intern = intern or _Interner()
-    families: dict = {}      # key -> [(position, kernel, args, offsets)]
+    families: dict = {}      # key -> [(position, kernel, args, constants)]
     for positions in buckets.values():
         memo: dict = {}
         for pos in positions:
             kernel, args = built[pos]
             if len(positions) == 1:
-                key, offsets = ("alone", pos), ()
+                key, consts = ("alone", pos), ()
             else:
-                body, offsets = _skeleton(kernel.body, memo, intern)
+                body, consts = _skeleton(kernel.body, memo, intern)
+                work, wconsts = _work_skeleton(kernel.work, memo, intern)
                 # interned trees: the skeleton's identity stands for its structure
                 key = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
-                       kernel.work, id(body))
-            families.setdefault(key, []).append((pos, kernel, args, offsets))
+                       id(work), id(body))
+                consts += wconsts
+            families.setdefault(key, []).append((pos, kernel, args, consts))
     calls = [None] * len(built)
     kernels = []
     for members in sorted(families.values(), key=lambda m: m[0][0]):
-        _, first, _, offsets0 = members[0]
+        _, first, _, consts0 = members[0]
         columns = list(zip(*(m[3] for m in members)))
         varying = [i for i, col in enumerate(columns) if len(set(col)) > 1]
         n0 = len(first.symbols)
         names = {i: f"s{n0 + j}" for j, i in enumerate(varying)}
-        body = first.body
+        body, work = first.body, first.work
         if varying:
-            values = [names.get(i, v) for i, v in enumerate(offsets0)]
+            values = [names.get(i, v) for i, v in enumerate(consts0)]
             body = _fill(_skeleton(first.body, {}, intern)[0], values)
+            work = _fill(_work_skeleton(first.work, {}, intern)[0], values)
+            assert not values, "a generic kernel's constants fill its holes exactly"
         kernel = dataclasses.replace(
             first, name=f"k{len(kernels)}_" + first.name.split("_", 1)[1], body=body,
-            symbols=first.symbols + tuple(names[i] for i in varying),
+            work=work, symbols=first.symbols + tuple(names[i] for i in varying),
             nodes=tuple(n for m in members for n in m[1].nodes))
         kernels.append(kernel)
-        for pos, _, (bufs, syms), offsets in members:
-            calls[pos] = (kernel.name, bufs, list(syms) + [offsets[i] for i in varying])
+        for pos, _, (bufs, syms), consts in members:
+            calls[pos] = (kernel.name, bufs, list(syms) + [consts[i] for i in varying])
     return kernels, calls
 
 
