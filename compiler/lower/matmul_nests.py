@@ -186,9 +186,18 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
     whole k loop (each step loads j_vec contiguous packed elements and micro_rows
     elements of A; the loop is marked scalar, so LLVM's SLP vectorizer packs the lanes).
     The output is written once per element, and a panel (K x j_vec) is reused from L2 by
-    every row block of the task. Rows and columns that do not fill a register tile take
-    one row/column at a time (columns past the last whole panel read B directly). The
-    epilogue runs on the finished tile."""
+    every row block of the task. Rows that do not fill a register tile take one row of
+    j_vec columns at a time, columns past the last whole panel one column at a time
+    (reading B directly). The epilogue runs on the finished tile.
+
+    The statements do not depend on M, N or K (only on the dtype, the transposes, the
+    epilogue, the batch dims and the target's tiles): a task computes its extents, whole
+    register tiles and remainders at run time from the sizes, which appear as integer
+    constants (or symbols), and the remainder loops are always present (they run zero
+    times when nothing remains). So two matmuls of one kind and different sizes lower to
+    the same statements with different constants (tests/test_matmul_generic.py), which
+    compiler/lower/program.py can share as one kernel. Whether a matmul takes this nest
+    at all depends on its sizes (`matmul_root`: small ones take the plain nests)."""
     A, B = node.inputs
     ta, tb = node.attr["transpose_a"], node.attr["transpose_b"]
     m, n = node.shape[-2], node.shape[-1]
@@ -237,27 +246,22 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
             return st
         b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
 
-    def micro(bidx, rows, j0, width, panel=None, last=None):
-        """rows x width register tile at rows `rows`, columns j0..; with `last` (the last
-        valid row), rows past it read row `last` and store nothing (a partial block).
-        Every operand is loaded once into a local, so the tile's statements stay small."""
+    def micro(bidx, rows, j0, width, panel=None):
+        """rows x width register tile at rows `rows`, columns j0.. (packed `panel`, or B
+        read directly when None). Every operand is loaded once into a local, so the
+        tile's statements stay small."""
         accs = [[b.fresh("acc") for _ in range(width)] for _ in rows]
-        head = []
-
-        local = b.local
-        reads = rows if last is None else [
-            local(K.Binary("imin", i, last, T.int64), head, "row") for i in rows]
 
         def per_k(kk):
             st = []
             k = kk[0]
-            avs = [local(left(bidx, i, k, st), st, "a") for i in reads]
+            avs = [b.local(left(bidx, i, k, st), st, "a") for i in rows]
             if panel is None:
-                bvs = [local(right(bidx, k, K.iadd(j0, w), st), st, "b")
+                bvs = [b.local(right(bidx, k, K.iadd(j0, w), st), st, "b")
                        for w in range(width)]
             else:
-                base = local(b.linear([panel, k, 0], pshape), st, "pk")
-                bvs = [local(K.Load(b.use(packed), K.iadd(base, w), packed.dtype), st, "b")
+                base = b.local(b.linear([panel, k, 0], pshape), st, "pk")
+                bvs = [b.local(K.Load(b.use(packed), K.iadd(base, w), packed.dtype), st, "b")
                        for w in range(width)]
             for r, av in enumerate(avs):
                 for w, bv in enumerate(bvs):
@@ -269,32 +273,28 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
         fini = []
         for r, i in enumerate(rows):
             if swapped or width == 1:
-                row = [put(bidx, i, K.iadd(j0, w), K.Var(accs[r][w], dt))
-                       for w in range(width)]
+                fini += [put(bidx, i, K.iadd(j0, w), K.Var(accs[r][w], dt))
+                         for w in range(width)]
             else:  # the row's first index once, then consecutive stores
-                base = local(b.linear(bidx + [i, j0], node.shape), fini, "o")
-                row = [K.Store(b.use(out, True), K.iadd(base, w), K.Var(accs[r][w], dt))
-                       for w in range(width)]
-            fini += row if last is None or r == 0 else [
-                K.If(K.Binary("less_equal", i, last, T.bool_), tuple(row))]
-        return [*head, *init, *kloop, *fini]
+                base = b.local(b.linear(bidx + [i, j0], node.shape), fini, "o")
+                fini += [K.Store(b.use(out, True), K.iadd(base, w), K.Var(accs[r][w], dt))
+                         for w in range(width)]
+        return [*init, *kloop, *fini]
 
     def tile(idx):
+        """One task: the output tile at rows r0.., columns j0... Its extents are
+        computed at run time from the sizes (integer constants of the statements, or
+        symbols), so the statements' structure does not depend on M, N or K."""
         bidx = list(idx[:nb])
-        r0 = K.imul(K.idiv(idx[nb], n_cols), mt.m_tile)
-        j0 = K.imul(K.imod(idx[nb], n_cols), mt.n_tile)
-        left = K.iadd(b.dim(m), K.imul(r0, -1))
-        rext = K.Binary("imin", K.IConst(mt.m_tile), left, T.int64)
-        if n % mt.n_tile == 0 or n <= mt.n_tile:
-            jext = min(n, mt.n_tile)
-            jvecs, jrest = K.IConst(jext // mt.j_vec), K.IConst(jext % mt.j_vec)
-        else:
-            jext = K.Binary("imin", K.IConst(mt.n_tile), K.iadd(K.IConst(n), K.imul(j0, -1)),
-                            T.int64)
-            jvecs = K.idiv(jext, mt.j_vec)
-            jrest = K.iadd(jext, K.imul(jvecs, -mt.j_vec))
-        blocks = K.idiv(K.iadd(rext, mt.micro_rows - 1), mt.micro_rows)
-        last = K.iadd(K.iadd(r0, rext), -1)
+        task_row, task_col = _idiv(idx[nb], n_cols), _imod(idx[nb], n_cols)
+        r0 = K.imul(task_row, mt.m_tile)
+        j0 = K.imul(task_col, mt.n_tile)
+        rext = b.local(K.imin(mt.m_tile, K.iadd(b.dim(m), K.imul(r0, -1))), head, "rext")
+        jext = b.local(K.imin(mt.n_tile, K.iadd(_size(n), K.imul(j0, -1))), head, "jext")
+        jvecs = b.local(K.idiv(jext, mt.j_vec), head, "jvecs")
+        jrest = K.iadd(jext, K.imul(jvecs, -mt.j_vec))
+        blocks = b.local(K.idiv(rext, mt.micro_rows), head, "blocks")
+        rrest = K.iadd(rext, K.imul(blocks, -mt.micro_rows))
 
         def rows_of_block(bb):
             i0 = K.iadd(r0, K.imul(bb, mt.micro_rows))
@@ -304,16 +304,24 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
             return K.iadd(j0, K.imul(jv, mt.j_vec))
 
         def panel(jv):
-            return K.iadd(K.imul(K.imod(idx[nb], n_cols), mt.n_tile // mt.j_vec), jv)
+            return K.iadd(K.imul(task_col, mt.n_tile // mt.j_vec), jv)
+
+        def rest_row(rr):
+            return K.iadd(r0, K.iadd(K.imul(blocks, mt.micro_rows), rr))
 
         def rest_col(jr):
             return K.iadd(j0, K.iadd(K.imul(jvecs, mt.j_vec), jr))
 
-        # whole register tiles; the last block of rows may be partial (rows past the
-        # tile's end recompute its last row and are not stored)
-        stmts = list(b.loops([jvecs], lambda jv: b.loops(
-            [blocks], lambda bb: micro(bidx, rows_of_block(bb[0]), col_vec(jv[0]), mt.j_vec,
-                                       panel(jv[0]), last), "ib"), "jv"))
+        def panel_rows(jv):
+            # whole register tiles, then the rows past the last whole block one at a time
+            return [*b.loops([blocks], lambda bb: micro(
+                        bidx, rows_of_block(bb[0]), col_vec(jv), mt.j_vec, panel(jv)), "ib"),
+                    *b.loops([rrest], lambda rr: micro(
+                        bidx, [rest_row(rr[0])], col_vec(jv), mt.j_vec, panel(jv)), "ir")]
+        stmts = list(head)
+        head.clear()
+        stmts += b.loops([jvecs], lambda jv: panel_rows(jv[0]), "jv")
+        # columns past the last whole panel read B directly, one at a time
         stmts += b.loops([jrest], lambda jr: list(b.loops(
             [rext], lambda rr: micro(bidx, [K.iadd(r0, rr[0])], rest_col(jr[0]), 1), "ir")),
             "jr")
@@ -324,5 +332,24 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
             stmts += b.loops([rext], lambda rr: apply_epilogue(bidx, K.iadd(r0, rr[0]), j0,
                                                                jext), "r")
         return stmts
+    head = []
     return b.parallel_loops(list(node.shape[:-2]) + [D.mul(n_rows, n_cols)], tile,
                             D.mul(mt.m_tile * min(n, mt.n_tile), kdim))
+
+
+def _size(n: int):
+    """A static size as an index expression that index arithmetic does not fold
+    (`K.iadd`/`K.imul` fold constants, so a size of 1 or a tile count of 1 would change
+    the statements' structure): 0 + n, which LLVM folds."""
+    return K.Binary("add", K.IConst(0), K.IConst(n), T.int64)
+
+
+def _idiv(a, n: int):
+    """a / n for a size-dependent `n`, kept as a division whatever n (`K.idiv` drops a
+    division by 1)."""
+    return K.Binary("idiv", a, K.IConst(n), T.int64)
+
+
+def _imod(a, n: int):
+    """a % n for a size-dependent `n`, kept whatever n (`K.imod` folds a % 1 to 0)."""
+    return K.Binary("imod", a, K.IConst(n), T.int64)

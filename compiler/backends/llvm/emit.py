@@ -87,13 +87,14 @@ class ModuleEmitter:
 
 
 def prefer_wide_vectors(fn, kernel: K.Kernel):
-    """Conv kernels: the micro-kernel's register tile is two full vectors per row, so let
-    the SLP vectorizer use the target's widest registers (LLVM prefers 256-bit ones on
-    AVX-512 CPUs; a preference only, so narrower targets are unaffected). Set on every
+    """Conv, matmul and pack kernels: the micro-kernel's register tile is two full vectors
+    per row (a pack kernel's panel row as wide), so let the SLP vectorizer use the
+    target's widest registers (LLVM prefers 256-bit ones on AVX-512 CPUs, which halved a
+    matmul's speed; a preference only, so narrower targets are unaffected). Set on every
     function of the kernel, since the ranged body is inlined into its chunk function
     before vectorization. A string attribute, which llvmlite's checked `add` does not
     know."""
-    if kernel.kind == "conv":
+    if kernel.kind in ("conv", "matmul", "pack"):
         set.add(fn.attributes, '"prefer-vector-width"="512"')
 
 
