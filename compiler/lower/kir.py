@@ -381,6 +381,21 @@ def format_kernel(k: Kernel) -> str:
     return "\n".join(lines + format_stmts(k.body))
 
 
+def format_call_constants(k: Kernel, calls) -> str:
+    """The comment line naming the constants that the calls of a generic kernel pass
+    (its symbols taking an int at every call, then each call's distinct values), or ""
+    for a kernel whose calls pass none: `# calls pass (s0, s1): (784, 512), (512, 512)`."""
+    mine = [c[2] for c in calls if c[0] == k.name]
+    slots = [i for i in range(len(k.symbols)) if mine and all(
+        isinstance(args[i], int) for args in mine)]
+    if not slots:
+        return ""
+    values = list(dict.fromkeys(tuple(args[i] for i in slots) for args in mine))
+    names = ", ".join(k.symbols[i] for i in slots)
+    return f"# calls pass ({names}): " + ", ".join(
+        "(" + ", ".join(str(v) for v in vals) + ")" for vals in values)
+
+
 # ---- the host schedule -----------------------------------------------------------------------
 def flat_calls(host) -> list:
     """Every call of a host schedule, in program order (loop and branch bodies inline)."""

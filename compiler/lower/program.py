@@ -509,9 +509,8 @@ def _skeleton(obj, memo, intern, in_index=False):
     the constant operands of int64 `add` and `mul` (offsets, strides) inside Load/Store
     indices, Random indices and int64 locals (`Let`), and loop extents, except those that
     code generation needs: divisors of `idiv`/`imod` (division by a constant), the extent
-    of a serial innermost loop up to `KEEP_INNER_EXTENT` (fully unrolled), the extents of loops
-    not to be vectorized (register tiles written lane by lane), and an index that is a
-    constant itself. `_share` passes as arguments only the constants that differ between
+    of a serial innermost loop up to `KEEP_INNER_EXTENT` (fully unrolled), and an index
+    that is a constant itself. `_share` passes as arguments only the constants that differ between
     the kernels of a family; equal ones stay constants (a register tile's lane offsets).
     Skeletons are interned, so equal ones are one object."""
     key = (id(obj), in_index)
@@ -540,8 +539,8 @@ def _skeleton(obj, memo, intern, in_index=False):
     elif t is K.Loop:
         ext = obj.extent
         innermost = not any(type(x) is K.Loop for x in _stmts_walk(obj.body))
-        keep = not obj.vectorize or (innermost and not obj.parallel and type(ext) is K.IConst
-                                     and ext.value <= KEEP_INNER_EXTENT)
+        keep = (obj.vectorize and innermost and not obj.parallel and type(ext) is K.IConst
+                and ext.value <= KEEP_INNER_EXTENT)
         ext = hole(ext) if type(ext) is K.IConst and not keep else sub(ext, True)
         out = intern(dataclasses.replace(obj, extent=ext, body=sub(obj.body)))
     elif in_index and t is K.Binary and obj.op in ("add", "mul") and obj.dtype is T.int64:
@@ -644,22 +643,25 @@ def _share(built, intern=None):
     for members in sorted(families.values(), key=lambda m: m[0][0]):
         _, first, _, consts0 = members[0]
         columns = list(zip(*(m[3] for m in members)))
-        varying = [i for i, col in enumerate(columns) if len(set(col)) > 1]
+        # one argument per distinct column of differing constants (a row length is
+        # both the inner extent and the stride of several loads and stores)
+        args = list(dict.fromkeys(col for col in columns if len(set(col)) > 1))
         n0 = len(first.symbols)
-        names = {i: f"s{n0 + j}" for j, i in enumerate(varying)}
+        arg_name = {col: f"s{n0 + j}" for j, col in enumerate(args)}
+        names = {i: arg_name[col] for i, col in enumerate(columns) if col in arg_name}
         body, work = first.body, first.work
-        if varying:
+        if args:
             values = [names.get(i, v) for i, v in enumerate(consts0)]
             body = _fill(_skeleton(first.body, {}, intern)[0], values)
             work = _fill(_work_skeleton(first.work, {}, intern)[0], values)
             assert not values, "a generic kernel's constants fill its holes exactly"
         kernel = dataclasses.replace(
             first, name=f"k{len(kernels)}_" + first.name.split("_", 1)[1], body=body,
-            work=work, symbols=first.symbols + tuple(names[i] for i in varying),
+            work=work, symbols=first.symbols + tuple(arg_name.values()),
             nodes=tuple(n for m in members for n in m[1].nodes))
         kernels.append(kernel)
-        for pos, _, (bufs, syms), consts in members:
-            calls[pos] = (kernel.name, bufs, list(syms) + [consts[i] for i in varying])
+        for j, (pos, _, (bufs, syms), _) in enumerate(members):
+            calls[pos] = (kernel.name, bufs, list(syms) + [col[j] for col in args])
     return kernels, calls
 
 
