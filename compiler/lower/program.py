@@ -493,6 +493,13 @@ class _Hole:
 _HOLE = _Hole()
 
 
+#: which kernels are generic in their sizes: "shared" (default) the kernels of a family
+#: (equal up to index constants), "all" every kernel, even one alone in its family, taking
+#: each of its index constants as an argument (measured slower: see docs/architecture.md),
+#: "off" sharing only across additive index offsets (the behaviour before; for
+#: benchmarks/generic_kernels.py's comparison)
+GENERIC_SIZES = "shared"
+
 #: serial innermost loops up to this extent keep it constant in a generic kernel (the LLVM
 #: backend unrolls such a loop fully, its `FULL_UNROLL`, so that the loop around it
 #: vectorizes)
@@ -503,7 +510,7 @@ def _is_int(e) -> bool:
     return getattr(e, "dtype", None) is T.int64
 
 
-def _skeleton(obj, memo, intern, in_index=False):
+def _skeleton(obj, memo, intern, in_index=False, generic=True):
     """(skeleton, constants): a copy of a kernel-IR tree whose integer constants of index
     arithmetic are replaced by holes, and their values in traversal order. Abstracted:
     the constant operands of int64 `add` and `mul` (offsets, strides) inside Load/Store
@@ -520,7 +527,7 @@ def _skeleton(obj, memo, intern, in_index=False):
     consts = []
 
     def sub(v, inside=in_index):
-        skel, c = _skeleton(v, memo, intern, inside)
+        skel, c = _skeleton(v, memo, intern, inside, generic)
         consts.extend(c)
         return skel
 
@@ -534,16 +541,17 @@ def _skeleton(obj, memo, intern, in_index=False):
         index = sub(obj.index, True)
         rest = _rebuild(dataclasses.replace(obj, index=K.IConst(0)), sub)
         out = intern(dataclasses.replace(rest, index=index))
-    elif t is K.Let and _is_int(obj.value):
+    elif t is K.Let and generic and _is_int(obj.value):
         out = intern(dataclasses.replace(obj, value=sub(obj.value, True)))
-    elif t is K.Loop:
+    elif t is K.Loop and generic:
         ext = obj.extent
         innermost = not any(type(x) is K.Loop for x in _stmts_walk(obj.body))
         keep = (obj.vectorize and innermost and not obj.parallel and type(ext) is K.IConst
                 and ext.value <= KEEP_INNER_EXTENT)
         ext = hole(ext) if type(ext) is K.IConst and not keep else sub(ext, True)
         out = intern(dataclasses.replace(obj, extent=ext, body=sub(obj.body)))
-    elif in_index and t is K.Binary and obj.op in ("add", "mul") and obj.dtype is T.int64:
+    elif (in_index and t is K.Binary and obj.dtype is T.int64
+          and (obj.op == "add" or (generic and obj.op == "mul"))):
         a = hole(obj.a) if type(obj.a) is K.IConst else sub(obj.a)
         b = hole(obj.b) if type(obj.b) is K.IConst else sub(obj.b)
         out = intern(dataclasses.replace(obj, a=a, b=b))
@@ -623,19 +631,21 @@ def _share(built, intern=None):
                   kernel.name.split("_", 1)[1], _outline(kernel.body, 3))
         buckets.setdefault(coarse, []).append(pos)
     intern = intern or _Interner()
+    generic = GENERIC_SIZES != "off"
     families: dict = {}      # key -> [(position, kernel, args, constants)]
     for positions in buckets.values():
         memo: dict = {}
         for pos in positions:
             kernel, args = built[pos]
-            if len(positions) == 1:
+            if len(positions) == 1 and GENERIC_SIZES != "all":
                 key, consts = ("alone", pos), ()
             else:
-                body, consts = _skeleton(kernel.body, memo, intern)
-                work, wconsts = _work_skeleton(kernel.work, memo, intern)
+                body, consts = _skeleton(kernel.body, memo, intern, False, generic)
+                work, wconsts = (_work_skeleton(kernel.work, memo, intern) if generic
+                                 else (kernel.work, ()))
                 # interned trees: the skeleton's identity stands for its structure
                 key = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
-                       id(work), id(body))
+                       id(work) if generic else work, id(body))
                 consts += wconsts
             families.setdefault(key, []).append((pos, kernel, args, consts))
     calls = [None] * len(built)
@@ -645,15 +655,17 @@ def _share(built, intern=None):
         columns = list(zip(*(m[3] for m in members)))
         # one argument per distinct column of differing constants (a row length is
         # both the inner extent and the stride of several loads and stores)
-        args = list(dict.fromkeys(col for col in columns if len(set(col)) > 1))
+        args = list(dict.fromkeys(col for col in columns if len(set(col)) > 1
+                                  or GENERIC_SIZES == "all"))
         n0 = len(first.symbols)
         arg_name = {col: f"s{n0 + j}" for j, col in enumerate(args)}
         names = {i: arg_name[col] for i, col in enumerate(columns) if col in arg_name}
         body, work = first.body, first.work
         if args:
             values = [names.get(i, v) for i, v in enumerate(consts0)]
-            body = _fill(_skeleton(first.body, {}, intern)[0], values)
-            work = _fill(_work_skeleton(first.work, {}, intern)[0], values)
+            body = _fill(_skeleton(first.body, {}, intern, False, generic)[0], values)
+            if generic:
+                work = _fill(_work_skeleton(first.work, {}, intern)[0], values)
             assert not values, "a generic kernel's constants fill its holes exactly"
         kernel = dataclasses.replace(
             first, name=f"k{len(kernels)}_" + first.name.split("_", 1)[1], body=body,
