@@ -61,6 +61,20 @@ class FConst:
     value: object  # Python float/int/bool
     dtype: T.DType
 
+    def __eq__(self, other):
+        """Structural equality: equal dtype, value type and value, a float by its bits
+        (0.0 and -0.0 differ, a NaN equals itself), so equal kernels compute alike."""
+        if type(other) is not FConst or other.dtype is not self.dtype:
+            return False
+        a, b = self.value, other.value
+        if type(a) is not type(b):
+            return False
+        return a.hex() == b.hex() if type(a) is float else a == b
+
+    def __hash__(self):
+        v = self.value
+        return hash((self.dtype, type(v), v.hex() if type(v) is float else v))
+
 
 @dataclass(frozen=True)
 class Var:

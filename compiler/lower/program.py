@@ -9,13 +9,15 @@ body's calls and copies of the new values into the loop variables' buffers, repe
 or `HostIf` (the taken branch's calls, then copies of its results into the cond's result
 buffers). The kernels of every region are compiled once, whatever the trip count.
 
-Kernels are built with the program's buffer and symbol names, then renamed to
-positional ones (`p0, p1, ...`, `s0, s1, ...`) so that structurally identical kernels
-(an unrolled loop's repeated steps) become one function called from several places.
-Kernels that differ only in constant offsets added inside load/store indices (step t of
-an unrolled loop reading slice t of a stacked input) are shared too: each differing
-offset becomes an int64 argument, and each call passes its own value. So a call's
-symbol list holds program symbol names (str) and such per-call constants (int).
+Kernels name buffers and symbols by position (`p0, p1, ...`, `s0, s1, ...`, as the
+builder makes them: `_Builder.use`), so that equal kernels (an unrolled loop's repeated
+steps) are equal trees and become one function called from several places. Kernels
+equal up to integer constants of index arithmetic — offsets (step t of an unrolled loop
+reading slice t of a stacked input), strides and loop extents (the SGD updates of
+variables of different shapes, matmuls of different M, N, K) — are one generic kernel
+too: each constant that differs between them becomes an int64 argument, and each call
+passes its own value (`_share`, `_skeleton`). So a call's symbol list holds program
+symbol names (str) and such per-call constants (int).
 """
 
 from __future__ import annotations
@@ -91,62 +93,6 @@ class _Interner:
         else:
             key = (type(obj),) + tuple(self._part(v) for v in obj.__dict__.values())
         return self.table.setdefault(key, obj)
-
-
-def _rename(obj, names: dict, memo=None, intern=None):
-    """Copy of a kernel-IR tree with buffer and symbol names replaced via `names`, its
-    nodes interned by `intern`. Subtrees shared by identity (index expressions used by
-    many loads) are renamed once.
-
-    One walk that renames, rebuilds and interns each node (the interner's keys built
-    inline): this runs over every node of every kernel of a program (Inception-v3's
-    training step: about a million), so it avoids a call per field."""
-    memo = {} if memo is None else memo
-    table = (intern or _Interner()).table
-    kinds, memo_get, table_setdefault = _KIR_TYPES, memo.get, table.setdefault
-    renamed_field = {K.Load: "buf", K.Store: "buf", K.SymRef: "name"}
-
-    def part(v):
-        t = type(v)
-        if t is tuple or t in kinds:
-            return id(v)
-        return (float, v.hex()) if t is float else (t, v)
-
-    def walk(obj):
-        hit = memo_get(id(obj))
-        if hit is not None:
-            return hit[1]
-        t = type(obj)
-        if t is tuple:
-            new = tuple([walk(o) for o in obj])
-            out = table_setdefault((tuple,) + tuple([part(v) for v in new]), new)
-        elif t in kinds:
-            fields, changed = obj.__dict__, None
-            for name, v in fields.items():
-                tv = type(v)
-                if tv is tuple or tv in kinds:
-                    nv = walk(v)
-                    if nv is not v:
-                        if changed is None:
-                            changed = dict(fields)
-                        changed[name] = nv
-            field = renamed_field.get(t)
-            if field is not None:
-                if changed is None:
-                    changed = dict(fields)
-                changed[field] = names[fields[field]]
-            if changed is None:
-                new = obj
-            else:
-                new = object.__new__(t)
-                new.__dict__.update(changed)
-            out = table_setdefault((t,) + tuple([part(v) for v in new.__dict__.values()]),
-                                   new)
-        else:
-            out = obj
-        memo[id(obj)] = (obj, out)  # keeps obj alive, so its id stays unique
-        return out
-    return walk(obj)
 
 
 class _Lowering:
@@ -231,7 +177,7 @@ class _Lowering:
             b = _Builder(self, group.root, "")
             body = tuple(self.group_rule(b, group, out))
             if target is not None:
-                if not _reads_only_where_it_writes(body, target.name):
+                if not _reads_only_where_it_writes(body, b.param_names[target.name]):
                     self.refused.add(target.name)
                     return None
                 if target.kind == "variable":
@@ -397,17 +343,15 @@ class _Lowering:
         return True
 
     def canonical(self, b, body, kind, root, index):
+        """The kernel of builder `b` and the (buffer names, symbol names) its call passes.
+        The builder named buffers and symbols by position already (`_Builder.use`)."""
         params = list(b.params.values())
-        names = {p.name: f"p{i}" for i, p in enumerate(params)}
-        names.update({s: f"s{i}" for i, s in enumerate(b.symbols)})
         kernel = K.Kernel(
             name=f"k{index}_{kind}_{root.op}",
-            params=tuple(dataclasses.replace(p, name=names[p.name]) for p in params),
-            symbols=tuple(names[s] for s in b.symbols), uses_counter=b.uses_counter,
-            body=_rename(body, names, intern=self.intern), nodes=(root.describe(),),
-            can_fail=b.can_fail,
-            work=_rename(b.work, names, intern=self.intern) if b.work is not None else None,
-            kind=kind, note=b.note)
+            params=tuple(K.Param(b.param_names[p.name], p.dtype, p.writes) for p in params),
+            symbols=tuple(f"s{i}" for i in range(len(b.symbols))),
+            uses_counter=b.uses_counter, body=body, nodes=(root.describe(),),
+            can_fail=b.can_fail, work=b.work, kind=kind, note=b.note)
         return kernel, ([p.name for p in params], list(b.symbols))
 
 
@@ -635,10 +579,10 @@ def _share(built, intern=None):
     families: dict = {}      # key -> [(position, kernel, args, constants)]
     for positions in buckets.values():
         memo: dict = {}
-        for pos in positions:
-            kernel, args = built[pos]
-            if len(positions) == 1 and GENERIC_SIZES != "all":
-                key, consts = ("alone", pos), ()
+        for same in _equal_groups(built, positions):
+            kernel = built[same[0]][0]
+            if len(same) == len(positions) and GENERIC_SIZES != "all":
+                key, consts = ("alone", same[0]), ()
             else:
                 body, consts = _skeleton(kernel.body, memo, intern, False, generic)
                 work, wconsts = (_work_skeleton(kernel.work, memo, intern) if generic
@@ -647,7 +591,9 @@ def _share(built, intern=None):
                 key = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
                        id(work) if generic else work, id(body))
                 consts += wconsts
-            families.setdefault(key, []).append((pos, kernel, args, consts))
+            for pos in same:
+                families.setdefault(key, []).append((pos, built[pos][0], built[pos][1],
+                                                     consts))
     calls = [None] * len(built)
     kernels = []
     for members in sorted(families.values(), key=lambda m: m[0][0]):
@@ -675,6 +621,24 @@ def _share(built, intern=None):
         for j, (pos, _, (bufs, syms), _) in enumerate(members):
             calls[pos] = (kernel.name, bufs, list(syms) + [col[j] for col in args])
     return kernels, calls
+
+
+def _equal_groups(built, positions) -> list:
+    """`positions` (kernels alike in signature and nesting) grouped into kernels equal as
+    built ([[position, ...], ...] in order): an unrolled loop's steps, mostly. Kernels
+    name buffers and symbols by position, so equal kernels are equal trees (`==`, a float
+    constant compared by its bits)."""
+    groups: list = []
+    for pos in positions:
+        kernel = built[pos][0]
+        for group in groups:
+            first = built[group[0]][0]
+            if first.work == kernel.work and first.body == kernel.body:
+                group.append(pos)
+                break
+        else:
+            groups.append([pos])
+    return groups
 
 
 def _reads_only_where_it_writes(body, buf) -> bool:
