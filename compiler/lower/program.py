@@ -475,37 +475,46 @@ def _skeleton(obj, memo, intern, in_index=False, generic=True):
         consts.extend(c)
         return skel
 
-    def hole(c):
-        consts.append(c.value)
-        return intern(K.IConst(_HOLE))
     t = type(obj)
     if t is tuple:
         out = intern(tuple([sub(o) for o in obj]))
-    elif t is K.Load or t is K.Store or t is K.Random:
-        index = sub(obj.index, True)
-        rest = _rebuild(dataclasses.replace(obj, index=K.IConst(0)), sub)
-        out = intern(dataclasses.replace(rest, index=index))
-    elif t is K.Let and generic and _is_int(obj.value):
-        out = intern(dataclasses.replace(obj, value=sub(obj.value, True)))
-    elif t is K.Loop and generic:
-        ext = obj.extent
-        innermost = not any(type(x) is K.Loop for x in _stmts_walk(obj.body))
-        keep = (obj.vectorize and innermost and not obj.parallel and type(ext) is K.IConst
-                and ext.value <= KEEP_INNER_EXTENT)
-        ext = hole(ext) if type(ext) is K.IConst and not keep else sub(ext, True)
-        out = intern(dataclasses.replace(obj, extent=ext, body=sub(obj.body)))
-    elif (in_index and t is K.Binary and obj.dtype is T.int64
-          and (obj.op == "add" or (generic and obj.op == "mul"))):
-        a = hole(obj.a) if type(obj.a) is K.IConst else sub(obj.a)
-        b = hole(obj.b) if type(obj.b) is K.IConst else sub(obj.b)
-        out = intern(dataclasses.replace(obj, a=a, b=b))
     elif t in _KIR_TYPES:
-        out = intern(_rebuild(obj, sub))
+        fields = obj.__dict__
+        index_field = _INDEX_FIELD.get(t)
+        if t is K.Let and not (generic and _is_int(obj.value)):
+            index_field = None
+        binary = (in_index and t is K.Binary and obj.dtype is T.int64
+                  and (obj.op == "add" or (generic and obj.op == "mul")))
+        keep = True
+        if t is K.Loop and generic and type(obj.extent) is K.IConst:
+            innermost = not any(type(x) is K.Loop for x in _stmts_walk(obj.body))
+            keep = (obj.vectorize and innermost and not obj.parallel
+                    and obj.extent.value <= KEEP_INNER_EXTENT)
+        new = {}
+        for name, v in fields.items():   # in field order: `_fill`'s order
+            tv = type(v)
+            if tv is K.IConst and ((binary and name in ("a", "b"))
+                                   or (name == "extent" and not keep)):
+                consts.append(v.value)
+                new[name] = intern(K.IConst(_HOLE))
+            elif tv is tuple or tv in _KIR_TYPES:
+                new[name] = sub(v, True if name == index_field
+                                or (generic and name == "extent") else in_index)
+            else:
+                new[name] = v
+        out = object.__new__(t)
+        out.__dict__.update(new)
+        out = intern(out)
     else:
         out = obj
     result = (out, tuple(consts))
     memo[key] = (obj, result)
     return result
+
+
+#: the field of each kernel-IR class that holds an index expression (a Let's value when
+#: it is an int64 local)
+_INDEX_FIELD = {K.Load: "index", K.Store: "index", K.Random: "index", K.Let: "value"}
 
 
 def _stmts_walk(stmts):
@@ -577,6 +586,7 @@ def _share(built, intern=None):
     intern = intern or _Interner()
     generic = GENERIC_SIZES != "off"
     families: dict = {}      # key -> [(position, kernel, args, constants)]
+    skeletons: dict = {}     # key -> (body, work) skeletons of the family
     for positions in buckets.values():
         memo: dict = {}
         for same in _equal_groups(built, positions):
@@ -591,12 +601,13 @@ def _share(built, intern=None):
                 key = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
                        id(work) if generic else work, id(body))
                 consts += wconsts
+                skeletons[key] = (body, work)
             for pos in same:
                 families.setdefault(key, []).append((pos, built[pos][0], built[pos][1],
                                                      consts))
     calls = [None] * len(built)
     kernels = []
-    for members in sorted(families.values(), key=lambda m: m[0][0]):
+    for key, members in sorted(families.items(), key=lambda km: km[1][0][0]):
         _, first, _, consts0 = members[0]
         columns = list(zip(*(m[3] for m in members)))
         # one argument per distinct column of differing constants (a row length is
@@ -609,9 +620,10 @@ def _share(built, intern=None):
         body, work = first.body, first.work
         if args:
             values = [names.get(i, v) for i, v in enumerate(consts0)]
-            body = _fill(_skeleton(first.body, {}, intern, False, generic)[0], values)
+            skel_body, skel_work = skeletons[key]
+            body = _fill(skel_body, values)
             if generic:
-                work = _fill(_work_skeleton(first.work, {}, intern)[0], values)
+                work = _fill(skel_work, values)
             assert not values, "a generic kernel's constants fill its holes exactly"
         kernel = dataclasses.replace(
             first, name=f"k{len(kernels)}_" + first.name.split("_", 1)[1], body=body,
