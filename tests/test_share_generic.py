@@ -34,20 +34,42 @@ def _elementwise(*xs):
 
 
 def test_elementwise_kernels_of_different_extents_and_strides_share_one_kernel():
-    shapes = [(6, 40), (9, 40), (7, 33), (300, 17)]
-    lowered = _lower(_elementwise, shapes)
+    # transposed reads: the nest stays two loops, whose extents and strides differ (the
+    # inner extents are > 8: shorter ones stay constants, see the test below)
+    shapes = [(12, 40), (9, 40), (10, 33), (300, 17)]
+    lowered = _lower(lambda *xs: [fc.exp(fc.transpose(x)) * 2.0 for x in xs], shapes)
     assert len(lowered.calls) == 4
     assert len(lowered.kernels) == 1, [k.name for k in lowered.kernels]
     (kernel,) = lowered.kernels
-    # the row count, the row length (inner extent and stride) and the work are arguments
+    # the two extents (also the strides) and the work are arguments
     assert len(kernel.symbols) == 3, kernel.symbols
     args = sorted(tuple(c[2]) for c in lowered.calls)
-    assert args == sorted((m, n, m * n) for m, n in shapes), args
+    assert args == sorted((n, m, m * n) for m, n in shapes), args
     text = kernels_text(lowered)
     assert "for i1 in 0..s0 parallel:" in text and "for i2 in 0..s1:" in text, text
+    assert "p0[((i2 * s0) + i1)]" in text, text
     # the dump says which constants each call passes
-    assert "# calls pass (s0, s1, s2): (6, 40, 240), (9, 40, 360), (7, 33, 231), " \
-           "(300, 17, 5100)" in text, text
+    assert "# calls pass (s0, s1, s2): (40, 12, 480), (40, 9, 360), (33, 10, 330), " \
+           "(17, 300, 5100)" in text, text
+
+
+def test_contiguous_kernels_of_different_shapes_share_one_kernel():
+    shapes = [(6, 40), (9, 40), (7, 33), (300, 17), (50,)]
+    lowered = _lower(_elementwise, shapes)
+    assert len(lowered.kernels) == 1, [k.name for k in lowered.kernels]
+    assert sorted(c[2][0] for c in lowered.calls) == [50, 231, 240, 360, 5100]
+
+
+def test_contiguous_loop_nests_are_flattened_into_one_loop():
+    lowered = _lower(lambda a, b: [fc.exp(a), fc.exp(b) * 2.0],
+                     [(5, 7, 9), (8,)])
+    for k in lowered.kernels:
+        loops = [s for s in _walk(k.body) if isinstance(s, K.Loop)]
+        assert len(loops) == 1, kernels_text(lowered)
+    # a broadcast reads the row index alone: that nest stays two loops
+    lowered = _lower(lambda a, b: [a + b], [(6, 10), (10,)])
+    (k,) = lowered.kernels
+    assert len([s for s in _walk(k.body) if isinstance(s, K.Loop)]) == 2
 
 
 def test_short_inner_extents_stay_constants_for_the_unrolled_loop():
@@ -96,7 +118,9 @@ def test_w3_sgd_updates_share_kernels_and_train_like_numpy():
     with g.as_default():
         text = fc.dump(train, feeds=gs, stages=["kernels"])["kernels"]
     updates = [k for k in text.split("\n\n") if "assign_add" in k]
-    assert len(updates) == 2, updates   # the matrices' update and the vectors' update
+    # one kernel: the matrices' updates are flattened to one loop like the vectors'
+    assert len(updates) == 1, updates
+    assert "# calls pass (s0): (600), (400), (240), (20), (12)" in updates[0], updates
 
 
 @settings(max_examples=12, deadline=None)

@@ -350,7 +350,7 @@ class _Lowering:
             name=f"k{index}_{kind}_{root.op}",
             params=tuple(K.Param(b.param_names[p.name], p.dtype, p.writes) for p in params),
             symbols=tuple(f"s{i}" for i in range(len(b.symbols))),
-            uses_counter=b.uses_counter, body=body, nodes=(root.describe(),),
+            uses_counter=b.uses_counter, body=_flatten(body), nodes=(root.describe(),),
             can_fail=b.can_fail, work=b.work, kind=kind, note=b.note)
         return kernel, ([p.name for p in params], list(b.symbols))
 
@@ -463,12 +463,14 @@ def _skeleton(obj, memo, intern, in_index=False, generic=True):
     of a serial innermost loop up to `KEEP_INNER_EXTENT` (fully unrolled), and an index
     that is a constant itself. `_share` passes as arguments only the constants that differ between
     the kernels of a family; equal ones stay constants (a register tile's lane offsets).
-    Skeletons are interned, so equal ones are one object."""
+    Locals are renamed by order of appearance (`_local_name`). Skeletons are interned, so
+    equal ones are one object."""
     key = (id(obj), in_index)
     hit = memo.get(key)
     if hit is not None:
         return hit[1]
     consts = []
+    locals_ = memo.setdefault("locals", {}) if generic else None
 
     def sub(v, inside=in_index):
         skel, c = _skeleton(v, memo, intern, inside, generic)
@@ -497,6 +499,9 @@ def _skeleton(obj, memo, intern, in_index=False, generic=True):
                                    or (name == "extent" and not keep)):
                 consts.append(v.value)
                 new[name] = intern(K.IConst(_HOLE))
+            elif locals_ is not None and tv is str and (
+                    name == "var" or (name == "name" and t is K.Var)):
+                new[name] = _local_name(v, locals_)
             elif tv is tuple or tv in _KIR_TYPES:
                 new[name] = sub(v, True if name == index_field
                                 or (generic and name == "extent") else in_index)
@@ -510,6 +515,17 @@ def _skeleton(obj, memo, intern, in_index=False, generic=True):
     result = (out, tuple(consts))
     memo[key] = (obj, result)
     return result
+
+
+def _local_name(name: str, locals_: dict) -> str:
+    """A kernel's local (loop variable, Let, accumulator) renamed by its order of first
+    appearance, its prefix kept (`t3` may become `t2`): kernels that differ only in
+    the numbering of their locals (one built with a loop more, then flattened) are
+    alike."""
+    new = locals_.get(name)
+    if new is None:
+        new = locals_[name] = f"{name.rstrip('0123456789')}{len(locals_) + 1}"
+    return new
 
 
 #: the field of each kernel-IR class that holds an index expression (a Let's value when
@@ -588,9 +604,9 @@ def _share(built, intern=None):
     families: dict = {}      # key -> [(position, kernel, args, constants)]
     skeletons: dict = {}     # key -> (body, work) skeletons of the family
     for positions in buckets.values():
-        memo: dict = {}
         for same in _equal_groups(built, positions):
             kernel = built[same[0]][0]
+            memo: dict = {}   # per kernel: its locals' names (`_local_name`)
             if len(same) == len(positions) and GENERIC_SIZES != "all":
                 key, consts = ("alone", same[0]), ()
             else:
@@ -651,6 +667,80 @@ def _equal_groups(built, positions) -> list:
         else:
             groups.append([pos])
     return groups
+
+
+def _flatten(stmts):
+    """`stmts` with each loop pair `for i in 0..A: for j in 0..B: ...` whose body uses i
+    and j only as `i * B + j` (a contiguous walk over A*B elements: an elementwise update
+    of a matrix) made one loop `for i in 0..A*B` using `i` there; the outer loop's
+    parallel flag, the inner one's vectorize flag. So such kernels of every rank are
+    alike and share one generic kernel (W3's SGD updates of its matrices and vectors),
+    and the one loop vectorizes whatever the row length."""
+    out = []
+    for st in stmts:
+        if type(st) is K.Loop:
+            st = _flatten_loop(st)
+        out.append(st)
+    return tuple(out)
+
+
+def _flatten_loop(outer):
+    while (len(outer.body) == 1 and type(outer.body[0]) is K.Loop):
+        inner = outer.body[0]
+        matches, uses = _row_major_uses(inner.body, outer.var, inner.var, inner.extent)
+        if not matches or uses != (matches, matches):
+            break
+        body = _merge_index(inner.body, outer.var, inner.var, inner.extent, {})
+        outer = K.Loop(outer.var, K.imul(outer.extent, inner.extent), body,
+                       outer.parallel, inner.vectorize)
+    return outer
+
+
+def _is_row_major(e, i, j, extent) -> bool:
+    """e is `i * extent + j` (either operand order)."""
+    if type(e) is not K.Binary or e.op != "add" or e.dtype is not T.int64:
+        return False
+    for m, v in ((e.a, e.b), (e.b, e.a)):
+        if type(v) is K.Var and v.name == j and type(m) is K.Binary and m.op == "mul":
+            for x, c in ((m.a, m.b), (m.b, m.a)):
+                if type(x) is K.Var and x.name == i and c == extent:
+                    return True
+    return False
+
+
+def _row_major_uses(obj, i, j, extent) -> tuple:
+    """(matches of `i * extent + j`, (uses of i, uses of j)) in `obj`, per path."""
+    if type(obj) is tuple:
+        parts = [_row_major_uses(o, i, j, extent) for o in obj]
+    elif _is_row_major(obj, i, j, extent):
+        return 1, (1, 1)
+    elif type(obj) is K.Var:
+        return 0, (int(obj.name == i), int(obj.name == j))
+    elif type(obj) in _KIR_TYPES:
+        if getattr(obj, "var", None) in (i, j):
+            return 0, (-1, -1)   # a local or loop of that name: not this pattern
+        parts = [_row_major_uses(v, i, j, extent) for v in obj.__dict__.values()
+                 if type(v) is tuple or type(v) in _KIR_TYPES]
+    else:
+        return 0, (0, 0)
+    return (sum(p[0] for p in parts), (sum(p[1][0] for p in parts),
+                                       sum(p[1][1] for p in parts)))
+
+
+def _merge_index(obj, i, j, extent, memo):
+    hit = memo.get(id(obj))
+    if hit is not None:
+        return hit[1]
+    if type(obj) is tuple:
+        out = tuple([_merge_index(o, i, j, extent, memo) for o in obj])
+    elif _is_row_major(obj, i, j, extent):
+        out = K.Var(i)
+    elif type(obj) in _KIR_TYPES:
+        out = _rebuild(obj, lambda v: _merge_index(v, i, j, extent, memo))
+    else:
+        out = obj
+    memo[id(obj)] = (obj, out)
+    return out
 
 
 def _reads_only_where_it_writes(body, buf) -> bool:
