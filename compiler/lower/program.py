@@ -687,7 +687,7 @@ def _flatten(stmts):
 def _flatten_loop(outer):
     while (len(outer.body) == 1 and type(outer.body[0]) is K.Loop):
         inner = outer.body[0]
-        matches, uses = _row_major_uses(inner.body, outer.var, inner.var, inner.extent)
+        matches, uses = _row_major_uses(inner.body, outer.var, inner.var, inner.extent, {})
         if not matches or uses != (matches, matches):
             break
         body = _merge_index(inner.body, outer.var, inner.var, inner.extent, {})
@@ -708,23 +708,30 @@ def _is_row_major(e, i, j, extent) -> bool:
     return False
 
 
-def _row_major_uses(obj, i, j, extent) -> tuple:
-    """(matches of `i * extent + j`, (uses of i, uses of j)) in `obj`, per path."""
-    if type(obj) is tuple:
-        parts = [_row_major_uses(o, i, j, extent) for o in obj]
+def _row_major_uses(obj, i, j, extent, memo) -> tuple:
+    """(matches of `i * extent + j`, (uses of i, uses of j)) in `obj`, per path (a
+    subtree shared by identity counted at each of its uses, computed once)."""
+    hit = memo.get(id(obj))
+    if hit is not None:
+        return hit
+    t = type(obj)
+    if t is tuple:
+        parts = [_row_major_uses(o, i, j, extent, memo) for o in obj]
     elif _is_row_major(obj, i, j, extent):
         return 1, (1, 1)
-    elif type(obj) is K.Var:
+    elif t is K.Var:
         return 0, (int(obj.name == i), int(obj.name == j))
-    elif type(obj) in _KIR_TYPES:
+    elif t in _KIR_TYPES:
         if getattr(obj, "var", None) in (i, j):
             return 0, (-1, -1)   # a local or loop of that name: not this pattern
-        parts = [_row_major_uses(v, i, j, extent) for v in obj.__dict__.values()
+        parts = [_row_major_uses(v, i, j, extent, memo) for v in obj.__dict__.values()
                  if type(v) is tuple or type(v) in _KIR_TYPES]
     else:
         return 0, (0, 0)
-    return (sum(p[0] for p in parts), (sum(p[1][0] for p in parts),
-                                       sum(p[1][1] for p in parts)))
+    out = (sum(p[0] for p in parts), (sum(p[1][0] for p in parts),
+                                      sum(p[1][1] for p in parts)))
+    memo[id(obj)] = out   # obj is alive in the kernel being flattened: ids stay unique
+    return out
 
 
 def _merge_index(obj, i, j, extent, memo):
