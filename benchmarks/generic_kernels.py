@@ -9,8 +9,9 @@ compiled three times, with `compiler/lower/program.py`'s `GENERIC_SIZES` set to 
 kernel) and "all" (every kernel generic, even one alone in its family), each a cold
 compile (disk cache and in-process memo off). The three sessions then run in turns,
 `--rounds` times, so that load changes on a shared machine hit all three alike; one JSON
-line per workload gives each mode's minimum and median step time, its kernel count, and
-the ratios to "off". Threads: `--threads` (default 1) for every session.
+line per workload gives each mode's minimum and median step time (wall), its minimum
+CPU time (`process_time`: with one thread, less sensitive to other processes), its kernel
+count, and the ratio of its minimum wall time to "off"'s. Threads: `--threads` (default 1) for every session.
 """
 
 from __future__ import annotations
@@ -124,15 +125,18 @@ def main(argv=None) -> int:
                 np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-5,
                                            atol=1e-5)
         times = {m: [] for m in MODES}
+        cpu = {m: [] for m in MODES}
         for _ in range(args.rounds):
             for mode in MODES:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 sessions[mode].run(fetches, feed)
+                cpu[mode].append((time.process_time() - c0) * 1e3)
                 times[mode].append((time.perf_counter() - t0) * 1e3)
         row = {"workload": name, "threads": args.threads, "load": os.getloadavg()[0]}
         for m in MODES:
             row[m] = {"min_ms": round(min(times[m]), 3),
                       "median_ms": round(statistics.median(times[m]), 3),
+                      "cpu_min_ms": round(min(cpu[m]), 3),
                       "kernels": kernels[m],
                       "min_vs_off": round(min(times[m]) / min(times["off"]), 3)}
         print(json.dumps(row), flush=True)
