@@ -11,7 +11,8 @@ compile (disk cache and in-process memo off). The three sessions then run in tur
 `--rounds` times, so that load changes on a shared machine hit all three alike; one JSON
 line per workload gives each mode's minimum and median step time (wall), its minimum
 CPU time (`process_time`: with one thread, less sensitive to other processes), its kernel
-count, and the ratio of its minimum wall time to "off"'s. Threads: `--threads` (default 1) for every session.
+count, and the ratio of its minimum wall time to "off"'s. Threads: `--threads` (default
+1) for every session.
 """
 
 from __future__ import annotations
