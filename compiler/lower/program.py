@@ -575,15 +575,22 @@ def _fill(obj, values: list):
     return obj
 
 
-def _outline(stmts, depth):
-    """A cheap structural summary of a statement list: its statement kinds and loop
-    nesting (to `depth`), which kernels equal up to index constants share."""
+def _outline(stmts):
+    """A cheap structural summary of a statement list, which kernels equal up to index
+    constants share: each statement's kind with the head of its value (its expression's
+    type and op), loop and branch bodies nested. Statements are few next to expression
+    nodes, so this sorts kernels into buckets before any comparison of their trees."""
     out = []
     for st in stmts:
-        if isinstance(st, K.Loop):
-            out.append(("L", _outline(st.body, depth - 1) if depth else len(st.body)))
+        t = type(st)
+        if t is K.Loop:
+            out.append(("L", st.parallel, st.vectorize, _outline(st.body)))
+        elif t is K.If:
+            out.append(("I", _outline(st.then), _outline(st.else_)))
         else:
-            out.append(type(st).__name__)
+            value = getattr(st, "value", None)
+            out.append((t, type(value), getattr(value, "op", None),
+                        getattr(value, "dtype", None)))
     return tuple(out)
 
 
@@ -597,7 +604,7 @@ def _share(built, intern=None):
     buckets: dict = {}
     for pos, (kernel, _) in enumerate(built):
         coarse = (kernel.params, kernel.symbols, kernel.uses_counter, kernel.can_fail,
-                  kernel.name.split("_", 1)[1], _outline(kernel.body, 3))
+                  kernel.name.split("_", 1)[1], _outline(kernel.body))
         buckets.setdefault(coarse, []).append(pos)
     intern = intern or _Interner()
     generic = GENERIC_SIZES != "off"
