@@ -460,7 +460,9 @@ def _skeleton(obj, memo, intern, in_index=False, generic=True):
     the constant operands of int64 `add` and `mul` (offsets, strides) inside Load/Store
     indices, Random indices and int64 locals (`Let`), and loop extents, except those that
     code generation needs: divisors of `idiv`/`imod` (division by a constant), the extent
-    of a serial innermost loop up to `KEEP_INNER_EXTENT` (fully unrolled), and an index
+    of a serial innermost loop up to `KEEP_INNER_EXTENT` (fully unrolled), the extent of
+    a loop not to be vectorized (a register tile's K loop: its constant trip count was
+    worth 3.5 % of W3's step at one thread, benchmarks/generic_kernels.py), and an index
     that is a constant itself. `_share` passes as arguments only the constants that differ between
     the kernels of a family; equal ones stay constants (a register tile's lane offsets).
     Locals are renamed by order of appearance (`_local_name`). Skeletons are interned, so
@@ -490,8 +492,8 @@ def _skeleton(obj, memo, intern, in_index=False, generic=True):
         keep = True
         if t is K.Loop and generic and type(obj.extent) is K.IConst:
             innermost = not any(type(x) is K.Loop for x in _stmts_walk(obj.body))
-            keep = (obj.vectorize and innermost and not obj.parallel
-                    and obj.extent.value <= KEEP_INNER_EXTENT)
+            keep = not obj.vectorize or (innermost and not obj.parallel
+                                         and obj.extent.value <= KEEP_INNER_EXTENT)
         new = {}
         for name, v in fields.items():   # in field order: `_fill`'s order
             tv = type(v)
