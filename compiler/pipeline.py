@@ -55,7 +55,7 @@ from .ir.signature import program_signature
 from .ir.types import format_type
 from .ir.verify import verify
 from .lower import format_kernel, lower_program
-from .lower.kir import format_host, has_control
+from .lower.kir import flat_calls, format_call_constants, format_host, has_control
 from .options import CompileOptions
 from .placement import device_for
 from .summary.ops import is_summary, numeric_inputs
@@ -276,10 +276,16 @@ def _build(program, options, assembly, report, signature=None):
 def kernels_text(lowered) -> str:
     """The "kernels" stage: every kernel, then the host schedule when it has loops or
     branches (which kernels run in which loop body or branch)."""
-    text = "\n\n".join(format_kernel(k) for k in lowered.kernels)
+    calls = flat_calls(lowered.calls)
+    text = "\n\n".join(format_kernel(k) + _calls_line(k, calls) for k in lowered.kernels)
     if has_control(lowered.calls):
         text += "\n\nhost schedule:\n" + "\n".join(format_host(lowered.calls, "  "))
     return text
+
+
+def _calls_line(kernel, calls) -> str:
+    line = format_call_constants(kernel, calls)
+    return "\n" + line if line else ""
 
 
 # ---- whole compiles ---------------------------------------------------------------------

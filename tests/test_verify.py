@@ -229,3 +229,20 @@ def test_excerpt_shows_lines_around_the_fault():
     assert 0 < index < len(lines) - 1
     assert lines[index - 1].startswith("   ") and "matmul(" in lines[index - 1]
     assert issubclass(VerifyError, ValueError)
+
+
+def test_a_node_that_passed_is_checked_again_once_it_changes():
+    # the verifier skips nodes alike to ones that passed (verify.py `_PASSED`): alike in
+    # everything the check reads, so a node changed after passing is checked again
+    s = Small()
+    verify(s.program)
+    s.m.type = TensorType(T.float32, (N0, 5))
+    _fails(s.program, "is not the type inference gives", node=s.m)
+    s = Small()
+    verify(s.program)
+    s.m.attrs = (("transpose_a", "yes"), ("transpose_b", False))
+    _fails(s.program, node=s.m)
+    s = Small()
+    verify(s.program)
+    s.e.inputs = (s.x,)    # its input's type changed: float32[N0,3], so is its own
+    _fails(s.program, node=s.e)

@@ -30,6 +30,7 @@ verifier never modifies the program.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -39,7 +40,7 @@ from ..ops import OPS
 from . import dims as D
 from .const import Const
 from .dtypes import DType
-from .nodes import Node
+from .nodes import Node, _key_of
 from .regions import Region, region_attrs, topo_order
 from .text import node_order, render_program, type_problem
 from .textvalues import INT64_MAX, MAX_RANK, format_type, format_value
@@ -135,13 +136,48 @@ def _path(start: Node, goal: Node) -> list:
 
 
 # ---- nodes against the op table ----------------------------------------------------------
+#: the keys (`_passed_key`) of nodes that passed `_node_problem`: its verdict is a function
+#: of the node's op, attrs, type, token and its inputs' types only, so a node alike in
+#: those to one that passed (an unrolled loop's steps; the same nodes again when the pass
+#: manager verifies after a pass) is not checked again. Bounded: cleared when full.
+_PASSED: dict = {}
+_PASSED_MAX = 200_000
+
+
+def _passed_key(node):
+    """The key of what `_node_problem` reads of `node`, or None (a region op: its
+    regions are mutable objects; or an attr that cannot be hashed)."""
+    if node.op in _CONTROL_OPS:
+        return None
+    try:
+        key = (node.op, _key_of(node.attrs), node.type, bool(node.token),
+               tuple([i.type for i in node.inputs]))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def _check_nodes(program, order):
-    numbers = {id(n): i for i, n in enumerate(order)}
+    numbers = None
     for node in order:
+        key = _passed_key(node)
+        if key is not None and key in _PASSED:
+            continue
+        if numbers is None:
+            numbers = {id(n): i for i, n in enumerate(order)}
         problem = _node_problem(node, f"%{numbers[id(node)]}")
         if problem:
             return _Fault(("node", id(node)), problem, node)
+        if key is not None:
+            if len(_PASSED) >= _PASSED_MAX:
+                _PASSED.clear()
+            _PASSED[key] = True
     return None
+
+
+#: region ops (fusion class "control"), whose verdict depends on their regions too
+_CONTROL_OPS = frozenset(name for name, op in OPS.items() if op.fusion == "control")
 
 
 def _node_problem(node: Node, label: str):
@@ -353,14 +389,22 @@ def _symbols_of(dims) -> set:
     return {s.name for d in dims if isinstance(d, D.DimExpr) for s in d.symbols()}
 
 
+@functools.lru_cache(maxsize=8192)
+def _dims_symbols(dims: tuple) -> frozenset:
+    return frozenset(_symbols_of(dims))
+
+
 def _symbols_of_node(node: Node) -> set:
     types = node.type.types if isinstance(node.type, TupleType) else (node.type,)
     names = set()
     for ty in types:
-        names |= _symbols_of(ty.shape or ())
+        names |= _dims_symbols(tuple(ty.shape or ()))
     for _name, value in node.attrs:
         if isinstance(value, tuple):
-            names |= _symbols_of(value)
+            try:
+                names |= _dims_symbols(value)
+            except TypeError:   # an attr tuple holding something unhashable
+                names |= _symbols_of(value)
     return names
 
 

@@ -61,6 +61,20 @@ class FConst:
     value: object  # Python float/int/bool
     dtype: T.DType
 
+    def __eq__(self, other):
+        """Structural equality: equal dtype, value type and value, a float by its bits
+        (0.0 and -0.0 differ, a NaN equals itself), so equal kernels compute alike."""
+        if type(other) is not FConst or other.dtype is not self.dtype:
+            return False
+        a, b = self.value, other.value
+        if type(a) is not type(b):
+            return False
+        return a.hex() == b.hex() if type(a) is float else a == b
+
+    def __hash__(self):
+        v = self.value
+        return hash((self.dtype, type(v), v.hex() if type(v) is float else v))
+
 
 @dataclass(frozen=True)
 class Var:
@@ -383,6 +397,21 @@ def format_kernel(k: Kernel) -> str:
         lines.append(f"# nest: {k.note}")
     lines.append(head + ":")
     return "\n".join(lines + format_stmts(k.body))
+
+
+def format_call_constants(k: Kernel, calls) -> str:
+    """The comment line naming the constants that the calls of a generic kernel pass
+    (its symbols taking an int at every call, then each call's distinct values), or ""
+    for a kernel whose calls pass none: `# calls pass (s0, s1): (784, 512), (512, 512)`."""
+    mine = [c[2] for c in calls if c[0] == k.name]
+    slots = [i for i in range(len(k.symbols)) if mine and all(
+        isinstance(args[i], int) for args in mine)]
+    if not slots:
+        return ""
+    values = list(dict.fromkeys(tuple(args[i] for i in slots) for args in mine))
+    names = ", ".join(k.symbols[i] for i in slots)
+    return f"# calls pass ({names}): " + ", ".join(
+        "(" + ", ".join(str(v) for v in vals) + ")" for vals in values)
 
 
 # ---- the host schedule -----------------------------------------------------------------------

@@ -28,7 +28,8 @@ class _Builder:
 
     def __init__(self, low, root, name):
         self.low, self.root, self.name = low, root, name
-        self.params: dict = {}
+        self.params: dict = {}       # buffer name -> Param (named after the buffer)
+        self.param_names: dict = {}  # buffer name -> the kernel's name of it (p0, p1, ...)
         self.symbols: list = []
         self.uses_counter = False
         self.can_fail = False
@@ -84,16 +85,22 @@ class _Builder:
         if isinstance(a, D.Sym):
             if a.name not in self.symbols:
                 self.symbols.append(a.name)
-            return K.SymRef(a.name)
+            return K.SymRef(f"s{self.symbols.index(a.name)}")
         if isinstance(a, D.FloorDiv):
             return K.idiv(self.dim(a.num), K.IConst(a.den))
         return (K.imax if a.op == "max" else K.imin)(self.dim(a.a), self.dim(a.b))
 
-    def use(self, buf: K.Buffer, writes=False):
+    def use(self, buf: K.Buffer, writes=False) -> str:
+        """The kernel's name of buffer `buf` (a parameter; `writes`: the kernel stores to
+        it). Kernels name their parameters and symbols by position (`p0, p1, ...` in the
+        order of first use, `s0, s1, ...`), so that kernels computing alike on other
+        buffers are equal as built (compiler/lower/program.py shares them)."""
         p = self.params.get(buf.name)
         if p is None or (writes and not p.writes):
             self.params[buf.name] = K.Param(buf.name, buf.dtype, writes or bool(p and p.writes))
-        return buf.name
+            if p is None:
+                self.param_names[buf.name] = f"p{len(self.param_names)}"
+        return self.param_names[buf.name]
 
     def linear(self, idx, shape):
         lin = K.IConst(0)
