@@ -464,14 +464,19 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", threads=1,
 
 def emit_entry_module(lowered: K.LoweredProgram, symbols: dict, name="flowc") -> ir.Module:
     """The entry points of a program whose kernels (and thread pool) are compiled apart
-    (kernlib.py): each kernel is declared as the external hidden function
-    `symbols[kernel.name]`, defined by an object it is linked with."""
+    (kernlib.py): each kernel is declared as the external function
+    `symbols[kernel.name]`, defined (hidden) by an object it is linked with.
+
+    The declaration keeps default visibility, so a call is a PLT call (R_X86_64_PLT32):
+    MCJIT's RuntimeDyld gives such a call a stub within reach of the caller, and the
+    static linker of a .so binds it straight to the hidden definition. A `declare hidden`
+    is a direct PC-relative call, which MCJIT cannot resolve when the kernel's object
+    lands more than 2 GiB away from the entry's (an assertion that aborts the process:
+    seen with TensorFlow loaded in the same process, bench.py W8 after C3)."""
     mod = ModuleEmitter(name)
     fns = {}
     for k in lowered.kernels:
-        fn = mod.function(symbols[k.name], ir.VoidType(), kernel_arg_types(k))
-        fn.linkage = "hidden"   # a declaration: `declare hidden`, a direct call in PIC
-        fns[k.name] = fn
+        fns[k.name] = mod.function(symbols[k.name], ir.VoidType(), kernel_arg_types(k))
     emit_entry(mod.module, lowered, fns)
     emit_entry(mod.module, lowered, fns, timed=True)
     return mod.module
