@@ -42,6 +42,7 @@ from .backends.llvm.abi import abi_model
 from .backends.llvm.capi import add_c_api, add_describe, exported_symbols
 from .backends.llvm.header import render_header
 from .errors import CompileError
+from .gcpause import gc_paused
 from .options import CompileOptions
 from .pipeline import optimized_program, plan_and_lower
 from .toolchain import c_compiler, flowc_version, link_shared
@@ -82,7 +83,8 @@ def compile(fetches, feeds, path, name="model", session=None, options=None) -> A
     options, cpu, features = _target(options)
     cc = c_compiler()
     program, graph = optimized_program(fetches, feeds, options, name)
-    _, lowered, module, kernel_objects = lower_and_emit(program, options)
+    with gc_paused():   # as a Session's build (compiler/gcpause.py)
+        _, lowered, module, kernel_objects = lower_and_emit(program, options)
     with timings.phase("aot.c_api"):
         model = abi_model(program, lowered, name, layout_of(lowered).lifetimes(lowered))
     with timings.phase("aot.variables"):

@@ -88,3 +88,18 @@ def test_child_forked_during_a_pause_collects():
         assert not gc.isenabled()
     assert os.WEXITSTATUS(status) == 0
     assert gc.isenabled()
+
+
+def test_collector_paused_while_fc_compile_lowers_and_builds(monkeypatch, tmp_path):
+    from compiler import aot
+    seen = []
+    real = aot.lower_and_emit
+
+    def spy(program, options):
+        seen.append(gc.isenabled())
+        return real(program, options)
+    monkeypatch.setattr(aot, "lower_and_emit", spy)
+    x = fc.placeholder(fc.float32, [3], name="x")
+    fc.compile(fc.exp(x) * 3.0, [x], str(tmp_path / "m"), name="m")
+    assert seen == [False]
+    assert gc.isenabled()
