@@ -58,11 +58,13 @@ def _w3():
 def _w4():
     import numpy as np
     import workload_w4 as w
+    from benchlib import in_new_graph
+
+    import compiler as fc
     seq, batch, depth, hidden = w._sizes(False)
-    sess, xps, loss, grads, _ = w._flowc_build(seq, depth, hidden, "llvm")
-    sess.close()
+    graph, xps, loss, grads, _, _ = in_new_graph(fc, w.build, seq, depth, hidden)
     feed = {p: np.zeros((batch, depth), np.float32) for p in xps}
-    return loss.graph, [loss] + list(grads), feed
+    return graph, [loss] + list(grads), feed
 
 
 def _inception():

@@ -49,14 +49,20 @@ def _w3_flowc(sess_config):
 
 
 def _w4_flowc(sess_config):
+    from benchlib import in_new_graph
+
+    import compiler as fc
     seq, batch, depth, hidden = workload_w4._sizes(False)
     xs, kernel, bias = workload_w4._data(seq, batch, depth, hidden)
-    sess, xps, loss, grads, (kv, bv) = workload_w4._flowc_build(seq, depth, hidden, "llvm")
+    graph, xps, loss, grads, (kv, bv), init = in_new_graph(fc, workload_w4.build, seq, depth,
+                                                           hidden)
+    sess = fc.Session(graph=graph, config=sess_config)
+    sess.run(init)
     kv.load(kernel, sess)
     bv.load(bias, sess)
-    feed = dict(zip(xps, xs))
-    sess.run([loss] + grads, feed)
-    return lambda: sess.run([loss] + grads, feed)
+    feed, fetches = dict(zip(xps, xs)), [loss] + list(grads)
+    sess.run(fetches, feed)
+    return lambda: sess.run(fetches, feed)
 
 
 def _w3_jax():

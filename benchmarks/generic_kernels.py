@@ -3,7 +3,7 @@ process: `python benchmarks/generic_kernels.py [W1 W3 W4 W5 MM] [--rounds N]
 [--threads T]`.
 
 Each workload's graph (the bench.py workloads' flowc graphs at their full sizes) is
-compiled three times, with `compiler/lower/program.py`'s `GENERIC_SIZES` set to "off"
+compiled three times, with `compiler/lower/share.py`'s `GENERIC_SIZES` set to "off"
 (kernels shared only across additive index offsets, the behaviour before), "shared"
 (the default: the kernels of a family equal up to index constants are one generic
 kernel) and "all" (every kernel generic, even one alone in its family), each a cold
@@ -88,8 +88,8 @@ WORKLOADS = {"W1": _w1, "W3": _w3, "W4": _w4, "W5": _w5, "MM": _mm}
 
 def _session(graph, fetches, feed, init, threads, mode):
     from compiler import memo
-    from compiler.lower import program
-    program.GENERIC_SIZES = mode
+    from compiler.lower import share
+    share.GENERIC_SIZES = mode
     memo.clear()
     sess = fc.Session(graph=graph, config=fc.ConfigProto(
         intra_op_parallelism_threads=threads))
@@ -98,7 +98,7 @@ def _session(graph, fetches, feed, init, threads, mode):
     try:
         out = sess.run(fetches, feed)   # the compile, in this mode
     finally:
-        program.GENERIC_SIZES = "shared"
+        share.GENERIC_SIZES = "shared"
     md = fc.RunMetadata()
     sess.run(fetches, feed, options=fc.RunOptions(trace_level=fc.RunOptions.FULL_TRACE),
              run_metadata=md)
