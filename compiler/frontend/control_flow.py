@@ -68,10 +68,10 @@ def name_scope(name, default_name=None, values=None):
 
 @contextlib.contextmanager
 def device(device_name):
-    """Place the ops created inside on `device_name` (e.g. "/cpu:0", "/gpu:0")."""
-    if callable(device_name):
-        raise TypeError("flowc's device() takes a device string; device functions are not "
-                        "supported")
+    """Place the ops created inside on `device_name`: a device string ("/cpu:0",
+    "/job:worker/task:1/device:GPU:0", a partial spec merged with the enclosing
+    scopes'), a DeviceSpec, a device function fn(op) -> string, or None (clears the
+    enclosing scopes), as TF1's `tf.device`."""
     with get_default_graph().device(device_name):
         yield
 

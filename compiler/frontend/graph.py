@@ -30,6 +30,7 @@ from ..ir.dtypes import DType
 from ..ir.types import TensorType, format_type
 from ..ops import InferContext
 from ..ops import get as get_op
+from .device_spec import DeviceSpec, merge_device_scopes
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _NAME_RE = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
@@ -271,7 +272,7 @@ class Graph:
         self.symbols = D.SymbolTable()
         self._scope_stack: list[str] = []
         self._control_stack: list[list[Operation]] = []
-        self._device_stack: list[str] = []
+        self._device_stack: list = []      # device strings, functions, None
         self.seed = None
         self._op_seed_counter = 0
         self.collections: dict[str, list] = {}
@@ -355,7 +356,12 @@ class Graph:
 
     @contextlib.contextmanager
     def device(self, name):
-        self._device_stack.append(name or "")
+        """Ops created inside get `name` (a device string, a DeviceSpec, a device
+        function fn(op) -> string, or None to clear the enclosing scopes), merged with
+        the enclosing scopes as TF1 merges them (frontend/device_spec.py)."""
+        if name is not None and not callable(name):
+            DeviceSpec.from_string(name)  # a bad device string: ValueError here
+        self._device_stack.append(name)
         try:
             yield
         finally:
@@ -428,9 +434,10 @@ class Graph:
         else:
             name = self.unique_name(name or op_type)
         loc = self.fixed_loc or user_location()
-        device = self._device_stack[-1] if self._device_stack else ""
         op = Operation(self, op_type, name, inputs, attrs, self._current_control_inputs(),
-                       device, loc)
+                       "", loc)
+        if self._device_stack:
+            merge_device_scopes(self._device_stack, op)
         if out_type is None and op_type not in ("NoOp", "PrintV2"):  # PrintV2: tf.print
             out_type = self._infer(op)
         if out_type is not None:
