@@ -65,3 +65,43 @@ def test_device_function_sees_the_op_and_inner_scopes():
     assert v.op.device == "/job:ps/task:0"
     assert y.device == "/job:worker/task:0"  # the function's result replaces the device
     assert any(d == "/cpu:0" for _, d in seen)
+
+
+# ---- ClusterSpec and replica_device_setter ---------------------------------------------------
+def test_cluster_spec_addresses_and_counts():
+    cluster = tf.train.ClusterSpec({"ps": ["ps0:2222", "ps1:2222"],
+                                    "worker": {0: "w0:2222", 2: "w2:2222"}})
+    assert cluster.jobs == ["ps", "worker"]
+    assert cluster.num_tasks("ps") == 2 and cluster.num_tasks("worker") == 2
+    assert cluster.task_address("ps", 1) == "ps1:2222"
+    assert cluster.task_indices("worker") == [0, 2]
+    assert cluster.as_dict() == {"ps": ["ps0:2222", "ps1:2222"],
+                                 "worker": {0: "w0:2222", 2: "w2:2222"}}
+    assert tf.train.ClusterSpec(cluster.as_cluster_def()) == cluster
+    counted = tf.train.ClusterSpec({"ps": 2, "worker": 3})
+    assert counted.num_tasks("worker") == 3 and counted.as_dict() == {"ps": 2, "worker": 3}
+    assert tf.train.ClusterSpec(counted.as_cluster_def()).as_dict() == {"ps": 2, "worker": 3}
+    with pytest.raises(ValueError, match="task count"):
+        counted.task_address("ps", 0)
+    with pytest.raises(ValueError, match="no such job.*'chief'"):
+        cluster.num_tasks("chief")
+    with pytest.raises(ValueError, match="'ps'.*address 7"):
+        tf.train.ClusterSpec({"ps": [7]})
+
+
+def test_replica_device_setter_round_robins_variables_over_ps_tasks():
+    cluster = tf.train.ClusterSpec({"ps": ["ps0:2222", "ps1:2222"],
+                                    "worker": ["w0:2222", "w1:2222"]})
+    with tf.Graph().as_default():
+        with tf.device(tf.train.replica_device_setter(
+                worker_device="/job:worker/task:1", cluster=cluster)):
+            vs = [tf.Variable(float(i), name=f"v{i}") for i in range(4)]
+            total = tf.add_n([v.value() for v in vs])
+            with tf.device("/gpu:0"):
+                on_gpu = total * 2.0
+    assert [v.op.device for v in vs] == ["/job:ps/task:0", "/job:ps/task:1",
+                                         "/job:ps/task:0", "/job:ps/task:1"]
+    assert total.device == "/job:worker/task:1"
+    assert on_gpu.device == "/job:worker/task:1/device:GPU:0"
+    assert tf.train.replica_device_setter(cluster={"worker": 2}) is None
+    assert tf.train.replica_device_setter(ps_tasks=0) is None

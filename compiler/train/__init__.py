@@ -27,6 +27,7 @@ from .checkpoint_state import (
     update_checkpoint_state,
 )
 from .checkpoint_utils import NewCheckpointReader, list_variables, load_variable
+from .cluster import ClusterSpec, replica_device_setter
 from .global_step import create_global_step, get_global_step, get_or_create_global_step
 from .meta_graph import MetaGraphError, export_meta_graph
 from .optimizers import AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer
@@ -35,7 +36,7 @@ from .saver import Saver, SaverDef, import_meta_graph
 SummaryWriter = FileWriter  # TF 0.x's name of tf.summary.FileWriter
 
 __all__ = [
-    "AdadeltaOptimizer", "AdagradOptimizer", "AdamOptimizer", "CheckpointError",
+    "AdadeltaOptimizer", "AdagradOptimizer", "AdamOptimizer", "CheckpointError", "ClusterSpec",
     "FtrlOptimizer", "RMSPropOptimizer", "create_global_step",
     "get_global_step", "get_or_create_global_step",
     "GradientDescentOptimizer", "latest_checkpoint", "MomentumOptimizer", "Optimizer", "Saver",
@@ -43,7 +44,7 @@ __all__ = [
     "CheckpointState", "MetaGraphError", "NewCheckpointReader", "SaverDef",
     "checkpoint_exists", "export_meta_graph", "get_checkpoint_mtimes", "get_checkpoint_state",
     "import_meta_graph", "list_variables", "load_variable", "remove_checkpoint",
-    "update_checkpoint_state",
+    "update_checkpoint_state", "replica_device_setter",
 ]
 
 # -- issue 14 / data: TF1's queue-based input (compiler/data/queues.py, producers.py) --
