@@ -32,7 +32,15 @@ from .frontend.array_ops import (
     zeros_like,
 )
 from .frontend.clip_ops import clip_by_global_norm, clip_by_norm, global_norm
-from .frontend.control_flow import control_dependencies, device, group, identity, name_scope, no_op
+from .frontend.control_flow import (
+    colocate_with,
+    control_dependencies,
+    device,
+    group,
+    identity,
+    name_scope,
+    no_op,
+)
 from .frontend.core import constant, convert_to_tensor
 from .frontend.device_spec import DeviceSpec
 from .frontend.graph import (
@@ -198,8 +206,8 @@ __all__ += [
 ]
 __all__ += [
     "arg_max", "arg_min", "clip_by_global_norm", "clip_by_norm", "get_collection_ref",
-    "global_norm", "DeviceSpec", "InteractiveSession", "VERSION", "app", "flags", "gfile",
-    "logging",
+    "colocate_with", "global_norm", "DeviceSpec", "InteractiveSession", "VERSION", "app",
+    "flags", "gfile", "logging",
 ]
 # -- api: strided_slice, assertions, deprecated aliases --
 from .frontend import asserts as _asserts  # noqa: E402

@@ -105,3 +105,28 @@ def test_replica_device_setter_round_robins_variables_over_ps_tasks():
     assert on_gpu.device == "/job:worker/task:1/device:GPU:0"
     assert tf.train.replica_device_setter(cluster={"worker": 2}) is None
     assert tf.train.replica_device_setter(ps_tasks=0) is None
+
+
+# ---- colocate_with ----------------------------------------------------------------------------
+def test_colocate_with_copies_the_device_and_the_class_attr():
+    with tf.Graph().as_default():
+        with tf.device("/job:ps/task:1"):
+            v = tf.Variable(1.0, name="v")
+        with tf.device("/job:worker/task:0"):
+            with tf.colocate_with(v):
+                moved = tf.identity(v.value(), name="moved")
+                with tf.device("/cpu:0"):
+                    inner = tf.identity(v.value(), name="inner")
+                with tf.colocate_with(None, ignore_existing=True):
+                    loose = tf.identity(v.value(), name="loose")
+            other = tf.identity(v.value(), name="other")
+    assert moved.device == "/job:ps/task:1" and moved.op.get_attr("_class") == ["loc:@v"]
+    assert moved.op.colocation_groups() == ["loc:@v"] and v.op.colocation_groups() == ["loc:@v"]
+    assert inner.device == "/job:ps/task:1/device:CPU:0"   # inner scopes still apply
+    assert other.device == "/job:worker/task:0"           # the scope is back after the block
+    assert loose.op.colocation_groups() == ["loc:@loose"] and loose.device == ""
+    with pytest.raises(ValueError, match="no _class attr"):
+        other.op.get_attr("_class")
+    with pytest.raises(ValueError, match="ignore_existing"):
+        with tf.colocate_with(None):
+            pass

@@ -77,6 +77,15 @@ def device(device_name):
 
 
 @contextlib.contextmanager
+def colocate_with(op, ignore_existing=False):
+    """TF1's `tf.colocate_with`: ops created inside go where `op` (an op, tensor or
+    variable) goes (Graph.colocate_with)."""
+    graph = op.graph if op is not None else get_default_graph()
+    with graph.as_default(), graph.colocate_with(op, ignore_existing):
+        yield
+
+
+@contextlib.contextmanager
 def control_dependencies(control_inputs):
     """Ops created inside run after every op (or tensor's op) in `control_inputs`;
     `None` clears the dependencies of enclosing blocks."""

@@ -106,8 +106,8 @@ def merge_device_scopes(stack, op) -> str:
     ones left unset; a `None` scope (`tf.device(None)`) stops the outer ones; a device
     function's result (fn(op) -> string or DeviceSpec) replaces the op's device (the
     function sees the device the inner scopes chose in `op.device`). An op under one
-    string scope keeps that string as written."""
-    op.device = ""
+    string scope keeps that string as written. `op.device` may start set (a
+    colocate_with block's device)."""
     for entry in reversed(stack):
         if entry is None:
             break

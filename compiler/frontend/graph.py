@@ -191,11 +191,23 @@ class Operation:
         self.outputs: list[Tensor] = []
         self._id = len(graph._ops)
         self.region = graph.current_region()   # the control-flow body it was made in
+        self._colocation: tuple = ()  # TF1's `_class` attr: ("loc:@op_name", ...)
 
     def describe(self) -> str:
         return f"{self.type} {self.name!r} (created at {self.loc})"
 
+    def colocation_groups(self) -> list:
+        """TF1's: the "loc:@name" groups this op is colocated with (its own by default)."""
+        return list(self._colocation) or [f"loc:@{self.name}"]
+
+    def _set_device(self, device):
+        self.device = DeviceSpec.from_string(device).to_string() if device else ""
+
     def get_attr(self, name):
+        if name == "_class" and name not in self.attrs:
+            if not self._colocation:
+                raise ValueError(f"{self.describe()} has no _class attr (no colocation)")
+            return list(self._colocation)
         return self.attrs[name]
 
     def run(self, feed_dict=None, session=None):
@@ -273,6 +285,7 @@ class Graph:
         self._scope_stack: list[str] = []
         self._control_stack: list[list[Operation]] = []
         self._device_stack: list = []      # device strings, functions, None
+        self._colocation_stack: list = []  # ops of the enclosing colocate_with blocks
         self.seed = None
         self._op_seed_counter = 0
         self.collections: dict[str, list] = {}
@@ -367,6 +380,32 @@ class Graph:
         finally:
             self._device_stack.pop()
 
+    @contextlib.contextmanager
+    def colocate_with(self, op, ignore_existing=False):
+        """Ops created inside are colocated with `op` (an op, tensor or variable): they
+        get its colocation groups (the `_class` attr, "loc:@name") and its device, and
+        the enclosing device scopes are suspended (inner ones still apply), as TF1's.
+        `colocate_with(None, ignore_existing=True)` clears the enclosing colocation."""
+        if op is None and not ignore_existing:
+            raise ValueError("colocate_with(None) resets the colocation only with "
+                             "ignore_existing=True")
+        if op is not None:
+            op = getattr(op, "op", op)  # a Tensor's or Variable's op
+            if not isinstance(op, Operation):
+                raise TypeError(f"colocate_with expects an op, tensor or variable, got "
+                                f"{op!r}")
+            if op.graph is not self:
+                raise GraphError(f"colocate_with: {op.name!r} is from another graph")
+        saved = self._device_stack, self._colocation_stack
+        stack = [] if ignore_existing else list(self._colocation_stack)
+        self._colocation_stack = stack + ([op] if op is not None else [])
+        if op is not None:
+            self._device_stack = []
+        try:
+            yield
+        finally:
+            self._device_stack, self._colocation_stack = saved
+
     # ---- control-flow bodies ---------------------------------------------------------
     def current_region(self):
         return self._region_stack[-1] if self._region_stack else None
@@ -436,6 +475,10 @@ class Graph:
         loc = self.fixed_loc or user_location()
         op = Operation(self, op_type, name, inputs, attrs, self._current_control_inputs(),
                        "", loc)
+        if self._colocation_stack:
+            op._colocation = tuple(sorted({g for c in self._colocation_stack
+                                           for g in c.colocation_groups()}))
+            op.device = next((c.device for c in self._colocation_stack if c.device), "")
         if self._device_stack:
             merge_device_scopes(self._device_stack, op)
         if out_type is None and op_type not in ("NoOp", "PrintV2"):  # PrintV2: tf.print
