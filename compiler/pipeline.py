@@ -136,10 +136,10 @@ def _graph_lines(ops, indent, lines):
             _graph_lines(region.ops, indent + "    ", lines)
 
 
-def place(options: CompileOptions, tensors, targets, feeds) -> CompileOptions:
-    """`options` with the device the fetched ops' device strings choose
-    (compiler/placement.py), else the options' own."""
-    device = device_for([t.op for t in tensors] + list(targets), feeds, options.device)
+def place(options: CompileOptions, tensors, targets, feeds, config=None) -> CompileOptions:
+    """`options` with the device the placer's decisions for the fetched ops choose
+    (compiler/placement.py; `config` its PlacementConfig: soft placement, logging)."""
+    device = device_for([t.op for t in tensors] + list(targets), feeds, options, config)
     return options if device == options.device else replace(options, device=device)
 
 

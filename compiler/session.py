@@ -44,6 +44,7 @@ from .frontend.printing import data_of as print_data
 from .frontend.printing import emit as emit_prints
 from .options import CompileOptions, default_threads
 from .pipeline import compile_graph, place
+from .placement import PlacementConfig
 from .run_metadata import record_step
 from .summary.ops import SUMMARY_OP_TYPES, run_with_summaries
 
@@ -55,7 +56,11 @@ class ConfigProto:
     """Session configuration: `intra_op_parallelism_threads` (0 = all cores), `backend`
     ("llvm" or "interpret"), optional `compile_options` and `device` ("" keeps the
     compile options' device; "/gpu:0" or "gpu" compiles for the GPU); `progress=False`
-    (a flowc extension) hides the progress line of compiles over a second."""
+    (a flowc extension) hides the progress line of compiles over a second. Placement
+    (compiler/placement.py): `allow_soft_placement` (True in flowc; TF1's default is
+    False) puts an op whose device this process lacks on one it has,
+    `log_device_placement` prints each op's device to stderr once per compile,
+    `device_count={"GPU": 0}` leaves the placer no GPU."""
     intra_op_parallelism_threads: int = 0
     inter_op_parallelism_threads: int = 0
     backend: str = "llvm"
@@ -63,6 +68,7 @@ class ConfigProto:
     allow_soft_placement: bool = True
     log_device_placement: bool = False
     device: str = ""
+    device_count: dict = None   # TF1's: {"GPU": 0} gives the placer no GPU
     progress: bool = True
 
     def options(self) -> CompileOptions:
@@ -261,7 +267,7 @@ class Session:
 
     def _compile_signature(self, tensors, targets, fed, ranks):
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r is not None}
-        options = place(self.options, tensors, targets, fed)
+        options = place(self.options, tensors, targets, fed, PlacementConfig.of(self.config))
         dump_dir = options.dump_dir and \
             os.path.join(options.dump_dir, f"program_{self.compile_count + 1:03d}")
         # every assertion the run depends on is checked: its output is an extra fetch

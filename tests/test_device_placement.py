@@ -130,3 +130,106 @@ def test_colocate_with_copies_the_device_and_the_class_attr():
     with pytest.raises(ValueError, match="ignore_existing"):
         with tf.colocate_with(None):
             pass
+
+
+# ---- the placer ------------------------------------------------------------------------------
+import numpy as np  # noqa: E402
+
+from compiler.placement import PlacementConfig, PlacementError, place  # noqa: E402
+
+CPU0 = "/job:localhost/replica:0/task:0/device:CPU:0"
+GPU0 = "/job:localhost/replica:0/task:0/device:GPU:0"
+
+
+def _ps_graph():
+    cluster = tf.train.ClusterSpec({"ps": ["ps0:2222", "ps1:2222"], "worker": ["w0:2222"]})
+    g = tf.Graph()
+    with g.as_default(), tf.device(tf.train.replica_device_setter(cluster=cluster)):
+        vs = [tf.Variable(float(i + 1), name=f"v{i}") for i in range(4)]
+        loss = tf.add_n([v.value() * v.value() for v in vs], name="loss")
+        step = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+    return g, vs, loss, step
+
+
+def test_soft_placement_runs_a_replica_device_setter_graph_in_one_process():
+    g, vs, loss, step = _ps_graph()
+    with g.as_default():
+        config = tf.ConfigProto(allow_soft_placement=True)
+        with tf.Session(config=config) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(step)
+            got = sess.run(loss)
+    want = sum((x - 0.1 * 2 * x) ** 2 for x in (1.0, 2.0, 3.0, 4.0))
+    assert np.isclose(got, want)
+    ops = g.get_operations()
+    decisions = place(ops, tf.CompileOptions(), PlacementConfig(allow_soft_placement=True))
+    v1 = decisions[vs[1].op]
+    assert v1.device.to_string() == CPU0 and v1.reason.startswith("soft placement")
+    assert "'/job:ps/task:1'" in v1.reason
+
+
+def test_without_soft_placement_a_device_this_process_lacks_is_an_error():
+    g, vs, loss, step = _ps_graph()
+    with g.as_default():
+        with tf.Session(config=tf.ConfigProto(allow_soft_placement=False)) as sess:
+            with pytest.raises(PlacementError, match=r"'v0/initial_value'.*cannot place it "
+                               r"on '/job:worker/device:CPU:0'.*allow_soft_placement=True"):
+                sess.run(tf.global_variables_initializer())
+            with pytest.raises(PlacementError, match=r"variable 'v1'.*'/job:ps/task:1'.*"
+                               r"another job"):
+                sess.run(vs[1].value())
+
+
+def test_soft_placement_moves_a_gpu_op_to_the_cpu_when_no_gpu_is_allowed():
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [3], name="x")
+        with tf.device("/gpu:0"):
+            y = tf.exp(x, name="on_gpu")
+        feed = {x: np.arange(3, dtype=np.float32)}
+        config = tf.ConfigProto(allow_soft_placement=True, device_count={"GPU": 0})
+        with tf.Session(config=config) as sess:
+            assert np.allclose(sess.run(y, feed), np.exp(feed[x]))
+            assert sess._last_device == "cpu"
+        decisions = place([y.op], tf.CompileOptions(), PlacementConfig.of(config))
+        assert decisions[y.op].device.to_string() == CPU0
+        assert decisions[y.op].reason.startswith("soft placement") and \
+            "no GPU is allowed" in decisions[y.op].reason
+        strict = tf.ConfigProto(allow_soft_placement=False, device_count={"GPU": 0})
+        with tf.Session(config=strict) as sess:
+            with pytest.raises(PlacementError, match="exp 'on_gpu'.*no GPU is allowed"):
+                sess.run(y, feed)
+        # a GPU allowed: the explicit device stands
+        assert place([y.op], tf.CompileOptions())[y.op].device.to_string() == GPU0
+
+
+def test_reference_edges_and_colocate_with_keep_a_variable_together():
+    with tf.Graph().as_default():
+        with tf.device("/cpu:0"):
+            v = tf.Variable(1.0, name="v")
+        with tf.device("/gpu:0"):
+            bump = v.assign_add(2.0)                  # an assign: a reference edge
+            snap = v.read_value()                     # a read of the variable
+            with tf.colocate_with(bump):
+                after = tf.identity(bump, name="after")
+        free = tf.identity(snap, name="free")
+        ops = [v.op, v.initializer, bump.op, snap.op, after.op, free.op]
+        decisions = place(ops, tf.CompileOptions())
+    assert {decisions[o].device.to_string() for o in ops} == {CPU0}
+    assert "reference edge of variable 'v'" in decisions[bump.op].reason
+    assert "its own device '/device:GPU:0' overridden" in decisions[bump.op].reason or \
+        "its own device '/gpu:0' overridden" in decisions[bump.op].reason
+    assert "reference edge" in decisions[snap.op].reason
+    assert decisions[after.op].reason.startswith("colocated with")
+    assert decisions[free.op].reason.startswith("no device")
+
+
+def test_log_device_placement_prints_tf1_lines_once_per_compile(capsys):
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [2], name="x")
+        y = tf.add(x, 1.0, name="y")
+        with tf.Session(config=tf.ConfigProto(log_device_placement=True)) as sess:
+            for _ in range(3):
+                sess.run(y, {x: np.ones(2, np.float32)})
+    err = capsys.readouterr().err
+    assert err.count(f"y: (add): {CPU0}\n") == 1
+    assert err.count(f"Const: (constant): {CPU0}\n") == 1  # the fed x is not compiled
