@@ -42,7 +42,7 @@ from .pipeline import (
     compile_graph,
     graph_text,
     needed_ops,
-    place,
+    placed,
     resolve_fetches,
     stage_texts,
     write_stages,
@@ -56,8 +56,8 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
         raise ValueError(f"unknown format {format!r}; supported: 'text', 'html', 'dot'")
     options = options or CompileOptions()
     graph, tensors, targets, feed_list = resolve_fetches(fetches, feeds)
-    texts = {"graph": graph_text(needed_ops(tensors, targets))}
-    options = place(options, tensors, targets, feed_list)
+    options, placements = placed(options, tensors, targets, feed_list)
+    texts = {"graph": graph_text(needed_ops(tensors, targets), placements)}
     compiled = compile_graph(graph, tensors, feed_list, options, targets=targets, dump=True,
                              feed_ranks=_fed_ranks(feeds, feed_list))
     texts.update(stage_texts(compiled.report, compiled.executable))

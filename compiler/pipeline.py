@@ -57,7 +57,7 @@ from .ir.verify import verify
 from .lower import format_kernel, lower_program
 from .lower.kir import flat_calls, format_call_constants, format_host, has_control
 from .options import CompileOptions
-from .placement import device_for
+from .placement import decisions_for, kind_of
 from .summary.ops import is_summary, numeric_inputs
 
 
@@ -111,36 +111,47 @@ def needed_ops(tensors, targets) -> list:
     return _needed_ops([t.op for t in tensors] + list(targets), set())
 
 
-def graph_text(ops) -> str:
+def graph_text(ops, placements=None) -> str:
     """The "graph" stage: one line per user op (name, type, inputs, type, device,
     file:line); a `While`/`If` op is followed by its regions (cond and body, then and
     else), each a header line naming its params and results and then its ops, indented
-    two more spaces per level of nesting."""
+    two more spaces per level of nesting. With `placements` (the placer's decisions) a
+    placed op's line also shows `placed=DEVICE (reason)`."""
     lines = []
-    _graph_lines(ops, "", lines)
+    _graph_lines(ops, "", lines, placements or {})
     return "\n".join(lines)
 
 
-def _graph_lines(ops, indent, lines):
+def _graph_lines(ops, indent, lines, placements):
     for op in ops:
         ins = ", ".join(t.name for t in op.inputs)
         ctrl = ", ".join("^" + c.name for c in op.control_inputs)
         out = " : " + ", ".join(format_type(t.type) for t in op.outputs) if op.outputs else ""
         dev = f" device={op.device!r}" if op.device else ""
+        if op in placements:
+            p = placements[op]
+            dev += f" placed={p.device.to_string()!r} ({p.reason})"
         args = ", ".join(x for x in (ins, ctrl) if x)
         lines.append(f"{indent}{op.name} = {op.type}({args}){out}{dev}  # {op.loc}")
         for region in op_regions(op):
             params = ", ".join(t.name for t in region.params)
             results = ", ".join(t.name for t in region.results)
             lines.append(f"{indent}  {region.kind}({params}) -> ({results}):")
-            _graph_lines(region.ops, indent + "    ", lines)
+            _graph_lines(region.ops, indent + "    ", lines, placements)
 
 
 def place(options: CompileOptions, tensors, targets, feeds, config=None) -> CompileOptions:
     """`options` with the device the placer's decisions for the fetched ops choose
     (compiler/placement.py; `config` its PlacementConfig: soft placement, logging)."""
-    device = device_for([t.op for t in tensors] + list(targets), feeds, options, config)
-    return options if device == options.device else replace(options, device=device)
+    return placed(options, tensors, targets, feeds, config)[0]
+
+
+def placed(options: CompileOptions, tensors, targets, feeds, config=None):
+    """(`place`'s options, the placer's {op: Placement} decisions)."""
+    decisions = decisions_for([t.op for t in tensors] + list(targets), feeds, options, config)
+    device = kind_of(decisions, options)
+    return (options if device == options.device else replace(options, device=device),
+            decisions)
 
 
 # ---- program, optimized -----------------------------------------------------------------

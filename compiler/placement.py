@@ -169,7 +169,6 @@ def place(ops, options, config: PlacementConfig = None) -> dict:
         spec = (spec or DeviceSpec()).replace(device_type=free_kind, device_index=0)
         out[op] = _resolve(op, spec, why, config)
     out = {op: out[op] for op in ops}
-    _check_one_kind(ops, out, requested, default)
     if config.log_device_placement:
         log(out)
     return out
@@ -200,16 +199,22 @@ def _resolve(op, spec, why, config) -> Placement:
                              f"{missing}")
 
 
-def _check_one_kind(ops, out, requested, default):
+def _typed(op) -> bool:
+    return bool(op.device) and DeviceSpec.from_string(op.device).device_type is not None
+
+
+def _check_one_kind(ops, out, default):
+    """The one-device rule of today, with today's messages: explicitly typed ops on both
+    kinds, or a CPU-typed op with free ops and CompileOptions(device='gpu')."""
     first = {}
     for op in ops:
-        if op in requested and requested[op][0].device_type is not None:
+        if _typed(op):
             first.setdefault(out[op].kind, op)
     if "cpu" in first and "gpu" in first:
         raise PlacementError(_mixed(first["cpu"], _why(first["cpu"], out), first["gpu"],
                                     _why(first["gpu"], out)))
     if "cpu" in first and default == "gpu":
-        free = next((op for op in ops if op not in requested), None)
+        free = next((op for op in ops if not op.device), None)
         if free is not None:
             raise PlacementError(_mixed(first["cpu"], _why(first["cpu"], out), free,
                                         "by CompileOptions(device='gpu')"))
@@ -248,7 +253,13 @@ def decisions_for(graph_ops_roots, fed, options, config=None) -> dict:
 
 def device_for(graph_ops_roots, fed, options, config=None) -> str:
     """"cpu" or "gpu": the one backend of the compile, from the placer's decisions."""
-    decisions = decisions_for(graph_ops_roots, fed, options, config)
+    return kind_of(decisions_for(graph_ops_roots, fed, options, config), options)
+
+
+def kind_of(decisions, options) -> str:
+    """The one backend of placement `decisions`; PlacementError when they use both."""
+    ops = list(decisions)
+    _check_one_kind(ops, decisions, options.device)
     first = {}
     for op, p in decisions.items():
         first.setdefault(p.kind, op)

@@ -233,3 +233,17 @@ def test_log_device_placement_prints_tf1_lines_once_per_compile(capsys):
     err = capsys.readouterr().err
     assert err.count(f"y: (add): {CPU0}\n") == 1
     assert err.count(f"Const: (constant): {CPU0}\n") == 1  # the fed x is not compiled
+
+
+def test_dump_graph_stage_shows_each_placed_device_and_its_reason():
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [3], name="x")
+        with tf.device("/job:localhost/cpu:0"):
+            y = tf.exp(x, name="y")
+        z = tf.add(y, 1.0, name="z")
+        text = tf.dump(z, feeds=[x], stages="graph")["graph"]
+    lines = {line.split(" = ")[0]: line for line in text.splitlines()}
+    assert f"device='/job:localhost/cpu:0' placed='{CPU0}' (device " \
+        "'/job:localhost/cpu:0')" in lines["y"]
+    assert f"placed='{CPU0}' (no device: the compile's default" in lines["z"]
+    assert "placed=" not in lines["x"]  # fed: not compiled, not placed
