@@ -247,3 +247,53 @@ def test_dump_graph_stage_shows_each_placed_device_and_its_reason():
         "'/job:localhost/cpu:0')" in lines["y"]
     assert f"placed='{CPU0}' (no device: the compile's default" in lines["z"]
     assert "placed=" not in lines["x"]  # fed: not compiled, not placed
+
+
+# ---- the viewer and TensorBoard show the decisions --------------------------------------------
+def _two_device_graph():
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [3], name="x")
+        with tf.device("/gpu:0"):
+            y = tf.exp(x, name="on_gpu")
+        with tf.device("/cpu:0"):
+            z = tf.add(y, 1.0, name="on_cpu")
+        w = tf.multiply(z, 2.0, name="free")
+    return g, w
+
+
+def test_viewer_model_colours_nodes_by_placed_device():
+    from compiler.viz import GraphModel
+    from compiler.viz.model import user_stage
+    from compiler.viz.render import device_colour, model_json, render_html
+    g, _ = _two_device_graph()
+    stage = user_stage(g.get_operations())
+    nodes = {n.name: n for n in stage.nodes}
+    assert nodes["on_gpu"].placed == GPU0 and nodes["on_cpu"].placed == CPU0
+    assert nodes["on_gpu"].placement == "device '/gpu:0'"
+    assert nodes["free"].placement.startswith("no device: follows 'on_gpu'")
+    data = model_json(GraphModel("t", [stage]))
+    assert data["devices"] == [{"name": CPU0, "colour": device_colour(CPU0)},
+                               {"name": GPU0, "colour": device_colour(GPU0)}]
+    assert device_colour(CPU0) != device_colour(GPU0)
+    row = next(r for r in data["stages"][0]["nodes"] if r[0] == "on_cpu")
+    assert row[11] == [CPU0, "device '/cpu:0'"]
+    page = render_html(GraphModel("t", [stage]))
+    assert 'id="devices"' in page and "showDevices" in page
+
+
+def test_tensorboard_graph_holds_the_placed_devices(tmp_path):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto import graph_pb2
+    g, _ = _two_device_graph()
+    writer = tf.summary.FileWriter(str(tmp_path), g)
+    writer.close()
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    (graph,) = [graph_pb2.GraphDef.FromString(e.graph_def)
+                for e in EventFileLoader(str(path)).Load()
+                if e.WhichOneof("what") == "graph_def"]
+    nodes = {n.name: n for n in graph.node}
+    assert nodes["on_cpu"].device == "/cpu:0"          # the user's string, as TF1 writes it
+    assert nodes["free"].device == GPU0                # placed: follows the GPU op
+    assert nodes["on_cpu"].attr["placed_device"].s.decode() == CPU0
+    assert nodes["free"].attr["placement"].s.decode().startswith("no device: follows")

@@ -164,3 +164,16 @@ def test_control_flow_bodies_render_in_chromium(tmp_path):
     assert rendered(dom)["drawn"] > 0
     assert re.search(r'class="node op selected"', dom)
     assert "<td>while/cond/Mul</td>" in dom and "the then of" in dom
+
+
+def test_user_graph_nodes_are_coloured_by_placed_device(tmp_path):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [3], name="x")
+        with fc.device("/cpu:0"):
+            y = fc.exp(x, name="on_cpu")
+        fc.dump(y * 2.0, [x], dir=str(tmp_path), format="html")
+    dom = run_browser(str(tmp_path / "graph.html"), tmp_path, "--dump-dom",
+                      fragment="#stage=0")
+    cpu = "/job:localhost/replica:0/task:0/device:CPU:0"
+    assert f'data-device="{cpu}"' in dom          # a node coloured by its placed device
+    assert 'class="kernel-row device-row"' in dom and f"<span>{cpu}</span>" in dom  # legend

@@ -48,8 +48,12 @@ def node_def(node) -> bytes:
         attrs["kernel"] = proto.attr_int(node.kernel)
     if node.reason:
         attrs["fusion_reason"] = proto.attr_string(node.reason)
+    if node.placed:
+        attrs["placed_device"] = proto.attr_string(node.placed)
+        attrs["placement"] = proto.attr_string(node.placement)
     inputs = list(node.inputs) + ["^" + c for c in node.control]
-    return proto.node_def(node.name, node.op, inputs, node.device, attrs)
+    # the device field: the user's device string as TF1 writes it, else the placed device
+    return proto.node_def(node.name, node.op, inputs, node.device or node.placed, attrs)
 
 
 def graph_def(stage) -> bytes:

@@ -41,6 +41,8 @@ class VNode:
     attrs: dict = field(default_factory=dict)      # simple values only
     kernel: int = -1             # fused stage: index of the kernel computing it
     reason: str = ""             # fused stage: why it is (not) fused
+    placed: str = ""             # user stage: the placer's device (compiler/placement.py)
+    placement: str = ""          # user stage: the placer's reason
 
 
 @dataclass
@@ -116,7 +118,26 @@ def user_stage(ops, name="graph") -> Stage:
     # a body op comes with its region op (graph.get_operations() lists it before)
     _user_nodes([op for op in ops if op.region is None or op.region.owner not in names],
                 nodes, seen)
+    placements = display_placements(ops)
+    for node in nodes:
+        p = placements.get(node.name)
+        if p is not None:
+            node.placed, node.placement = p.device.to_string(), p.reason
     return Stage(name, f"the user graph: {len(nodes)} ops", nodes)
+
+
+def display_placements(ops) -> dict:
+    """{op name: Placement} the placer gives `ops` for display, as a Session with soft
+    placement would (no one-device rule: a view may show CPU and GPU ops); {} when a
+    device string cannot be parsed (the compile reports it)."""
+    from ..options import CompileOptions
+    from ..placement import PlacementConfig, PlacementError, place
+    try:
+        decisions = place(ops, CompileOptions(threads=1),
+                          PlacementConfig(allow_soft_placement=True))
+    except (PlacementError, ValueError):
+        return {}
+    return {op.name: p for op, p in decisions.items()}
 
 
 def _user_nodes(ops, nodes, seen, region=None, carried=()):

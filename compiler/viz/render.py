@@ -35,19 +35,35 @@ def _shape_text(shape) -> str:
 
 def model_json(model) -> dict:
     """The page's data: per stage, nodes as compact rows [name, op, dtype, shape,
-    device, loc, input indices, control input indices, attrs, kernel, reason]."""
+    device, loc, input indices, control input indices, attrs, kernel, reason,
+    [placed device, placement reason] or 0]; `devices`: each placed device and its
+    colour (the user stage's nodes are coloured by device, with a legend)."""
     stages = []
     for stage in model.stages:
         index = {n.name: i for i, n in enumerate(stage.nodes)}
         rows = [[n.name, n.op, n.dtype, _shape_text(n.shape), n.device, n.loc,
                  [index[s] for s in n.inputs if s in index],
                  [index[s] for s in n.control if s in index],
-                 n.attrs or 0, n.kernel, n.reason] for n in stage.nodes]
+                 n.attrs or 0, n.kernel, n.reason,
+                 [n.placed, n.placement] if n.placed else 0] for n in stage.nodes]
         stages.append({"name": stage.name, "summary": stage.summary, "nodes": rows})
     kernels = [{"index": k.index, "kind": k.kind, "scope": k.scope, "root": k.root,
                 "reason": k.reason, "members": len(k.members),
                 "colour": kernel_colour(k.index)} for k in model.kernels]
-    return {"title": model.title, "stages": stages, "kernels": kernels}
+    placed = sorted({n.placed for st in model.stages for n in st.nodes if n.placed})
+    devices = [{"name": d, "colour": device_colour(d)} for d in placed]
+    return {"title": model.title, "stages": stages, "kernels": kernels, "devices": devices}
+
+
+def device_colour(device: str) -> str:
+    """A colour per placed device: green hues for CPUs, orange for GPUs, lighter by
+    task; stable across pages (from the name, not the page's device list)."""
+    from ..frontend.device_spec import DeviceSpec
+    spec = DeviceSpec.from_string(device)
+    hue = {"CPU": 0.33, "GPU": 0.08}.get(spec.device_type, 0.6)
+    hue = (hue + 0.07 * ((spec.task or 0) + 3 * (spec.device_index or 0))) % 1.0
+    r, g, b = colorsys.hls_to_rgb(hue, 0.78, 0.55)
+    return "#{:02x}{:02x}{:02x}".format(round(r * 255), round(g * 255), round(b * 255))
 
 
 def _read(name: str) -> str:

@@ -9,6 +9,7 @@
   const svg = document.getElementById("graph");
   const viewport = document.getElementById("viewport");
   const KERNELS = new Map(DATA.kernels.map(k => [k.scope, k]));
+  const DEVICES = new Map((DATA.devices || []).map(d => [d.name, d.colour]));
   const AUTO_OPEN = 40, NODE_H = 30, SCOPE_HEAD = 22, PAD = 12, GAP_X = 18, GAP_Y = 38;
   const states = [];            // per stage: {tree, leafOf, expanded, selected}
   let current = null, view = {x: 0, y: 0, k: 1}, firstRender = true;
@@ -192,6 +193,10 @@
       const rect = el("rect", {width: w, height: h, rx: scope ? 4 : 10}, g);
       const k = kernelOf(item);
       if (k && (KERNELS.get(item.full) === k || !scope)) rect.style.fill = k.colour;
+      if (row && row[11]) {   // the user stage: the placed device, as the border's colour
+        rect.style.stroke = DEVICES.get(row[11][0]); rect.style.strokeWidth = "3px";
+        g.dataset.device = row[11][0];
+      }
       if (open) {
         el("text", {x: 8, y: 15}, g).textContent = header(item);
         const inner = el("g", {transform: `translate(${PAD},${SCOPE_HEAD})`}, g);
@@ -310,8 +315,22 @@
       if (row[8]) for (const key in row[8]) cell(table, "attr " + key, JSON.stringify(row[8][key]));
       if (row[9] >= 0) cell(table, "kernel", row[9] + " (" + DATA.kernels[row[9]].kind + ")");
       if (row[10]) cell(table, "fusion", row[10]);
+      if (row[11]) { cell(table, "placed", row[11][0]); cell(table, "placement", row[11][1]); }
     }
     box.appendChild(table);
+  }
+
+  function showDevices() {
+    const box = document.getElementById("devices");
+    box.innerHTML = "";
+    if (!DEVICES.size || !current.nodes.some(r => r[11])) return;
+    const h = document.createElement("h2"); h.textContent = "devices (node border colour)"; box.appendChild(h);
+    for (const [name, colour] of DEVICES) {
+      const div = document.createElement("div"); div.className = "kernel-row device-row";
+      const sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = colour;
+      const text = document.createElement("span"); text.textContent = name;
+      div.append(sw, text); box.appendChild(div);
+    }
   }
 
   function showKernels() {
@@ -391,6 +410,7 @@
     document.getElementById("stage-name").textContent = (i + 1) + "/" + DATA.stages.length + " " + current.name;
     document.getElementById("stage-summary").textContent = current.summary;
     showKernels();
+    showDevices();
     render();
     fit();
   }
