@@ -148,11 +148,18 @@ def place(ops, options, config: PlacementConfig = None) -> dict:
         if own is not None and own[0] != spec:
             text += f"; its own device {op.device!r} overridden"
         requested[op] = (spec, text)
-    out = {}
+    out, memo = {}, {}   # memo: (spec, reason) -> Placement (ops share few of them)
+
+    def resolve(op, spec, why):
+        found = memo.get((spec, why))
+        if found is None:
+            found = memo[(spec, why)] = _resolve(op, spec, why, config)
+        return found
+
     for op in ops:  # typed requests first: the free ops follow where they land
         spec, why = requested.get(op, (None, ""))
         if spec is not None and spec.device_type is not None:
-            out[op] = _resolve(op, spec, why, config)
+            out[op] = resolve(op, spec, why)
     default = options.device
     gpu_op = next((op for op in ops if op in out and out[op].kind == "gpu"), None)
     free_kind = "GPU" if gpu_op is not None or default == "gpu" else "CPU"
@@ -160,14 +167,16 @@ def place(ops, options, config: PlacementConfig = None) -> dict:
         free_why = f"no device: follows {gpu_op.name!r} on the GPU"
     else:
         free_why = f"no device: the compile's default (CompileOptions device={default!r})"
+    free_spec = DeviceSpec(device_type=free_kind, device_index=0)
     for op in ops:
         if op in out:
             continue
         spec, why = requested.get(op, (None, free_why))
-        if spec is not None:
-            why += f", device type from the compile ({free_why})"
-        spec = (spec or DeviceSpec()).replace(device_type=free_kind, device_index=0)
-        out[op] = _resolve(op, spec, why, config)
+        if spec is None:
+            out[op] = resolve(op, free_spec, why)
+            continue
+        why += f", device type from the compile ({free_why})"
+        out[op] = resolve(op, spec.replace(device_type=free_kind, device_index=0), why)
     out = {op: out[op] for op in ops}
     if config.log_device_placement:
         log(out)
