@@ -297,3 +297,17 @@ def test_tensorboard_graph_holds_the_placed_devices(tmp_path):
     assert nodes["free"].device == GPU0                # placed: follows the GPU op
     assert nodes["on_cpu"].attr["placed_device"].s.decode() == CPU0
     assert nodes["free"].attr["placement"].s.decode().startswith("no device: follows")
+
+
+def test_replica_device_setter_with_get_variable_ps_tasks_and_a_strategy():
+    with tf.Graph().as_default():
+        with tf.device(tf.train.replica_device_setter(ps_tasks=3)):
+            ws = [tf.get_variable(f"w{i}", [2], initializer=tf.zeros_initializer())
+                  for i in range(4)]
+        assert [w.op.device for w in ws] == ["/job:ps/task:0", "/job:ps/task:1",
+                                             "/job:ps/task:2", "/job:ps/task:0"]
+        with tf.device(tf.train.replica_device_setter(ps_tasks=2,
+                                                      ps_strategy=lambda op: 1)):
+            with tf.device(tf.DeviceSpec(device_type="CPU", device_index=0)):
+                v = tf.Variable(1.0, name="v")
+        assert v.op.device == "/job:ps/task:1/device:CPU:0"
