@@ -37,21 +37,10 @@ os.environ["FLOWC_CACHE"] = "0"
 def _w3():
     import compiler as fc  # noqa: I001  (line numbers: the dump hashes name them)
     import workload_w3 as w
+    from benchlib import in_new_graph
     ws0, bs0, x, y = w._data(256, w.SIZES)
-    graph = fc.Graph()
-    with graph.as_default():
-        xp = fc.placeholder(fc.float32, [None, x.shape[1]], name="x")
-        yp = fc.placeholder(fc.float32, [None, y.shape[1]], name="y")
-        wv = [fc.Variable(v, name=f"w{i}") for i, v in enumerate(ws0)]
-        bv = [fc.Variable(v, name=f"b{i}") for i, v in enumerate(bs0)]
-        h = xp
-        for i, (wi, bi) in enumerate(zip(wv, bv)):
-            h = fc.matmul(h, wi) + bi
-            if i < len(wv) - 1:
-                h = fc.nn.relu(h)
-        loss = fc.reduce_mean(fc.nn.softmax_cross_entropy_with_logits_v2(labels=yp,
-                                                                         logits=h))
-        train = fc.train.GradientDescentOptimizer(w.LR).minimize(loss)
+    graph, xp, yp, _, _, loss, train, _ = in_new_graph(fc, w.build, ws0, bs0, x.shape[1],
+                                                       y.shape[1])
     return graph, [train, loss], {xp: x, yp: y}
 
 

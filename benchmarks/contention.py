@@ -25,22 +25,12 @@ import workload_w4
 
 
 def _w3_flowc(sess_config):
+    from benchlib import in_new_graph
+
     import compiler as fc
     ws0, bs0, x, y = workload_w3._data(256, workload_w3.SIZES)
-    g = fc.Graph()
-    with g.as_default():
-        xp = fc.placeholder(fc.float32, [None, x.shape[1]])
-        yp = fc.placeholder(fc.float32, [None, y.shape[1]])
-        wv, bv = [fc.Variable(a) for a in ws0], [fc.Variable(a) for a in bs0]
-        h = xp
-        for i, (w, b) in enumerate(zip(wv, bv)):
-            h = fc.matmul(h, w) + b
-            if i < len(wv) - 1:
-                h = fc.nn.relu(h)
-        loss = fc.reduce_mean(fc.nn.softmax_cross_entropy_with_logits_v2(labels=yp,
-                                                                         logits=h))
-        train = fc.train.GradientDescentOptimizer(workload_w3.LR).minimize(loss)
-        init = fc.global_variables_initializer()
+    g, xp, yp, _, _, loss, train, init = in_new_graph(fc, workload_w3.build, ws0, bs0,
+                                                      x.shape[1], y.shape[1])
     sess = fc.Session(graph=g, config=sess_config)
     sess.run(init)
     feed = {xp: x, yp: y}
