@@ -54,7 +54,6 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
 
 from runtime import npy
 from runtime.artifact import sha256_file
@@ -262,37 +261,6 @@ def _read_entry(path, parts, program, code) -> dict:
 TEXTS = "texts.json"
 
 
-class _LazyTexts(Mapping):
-    """An entry's stage texts, loaded (and checked against the recorded hash) on first
-    use; a missing or damaged file gives no texts rather than an error."""
-
-    def __init__(self, path, want):
-        self._path, self._want, self._texts = path, want, None
-
-    def _load(self) -> dict:
-        if self._texts is None:
-            self._texts = {}
-            try:
-                if _file_hash(self._path) == self._want:
-                    with open(self._path) as f:
-                        self._texts = json.load(f)
-            except (OSError, ValueError) as e:
-                log.warning("compile cache: no stage texts from %s (%s)", self._path, e)
-        return self._texts
-
-    def __bool__(self):  # `texts or {}` must not read the file
-        return True
-
-    def __getitem__(self, key):
-        return self._load()[key]
-
-    def __iter__(self):
-        return iter(self._load())
-
-    def __len__(self):
-        return len(self._load())
-
-
 def _file_hash(path) -> str:
     return sha256_file(path)
 
@@ -305,7 +273,8 @@ def _executable(path, meta, program) -> CpuExecutable:
     return CpuExecutable(program_signature(program), specs, meta["outputs"], meta["updates"],
                       {int(k): v for k, v in meta["errors"].items()}, address,
                       keepalive=lib,
-                      texts=_LazyTexts(os.path.join(path, TEXTS), meta["files"].get(TEXTS))
+                      texts=kernel_cache.HashedTexts(os.path.join(path, TEXTS),
+                                                   meta["files"].get(TEXTS), "compile cache")
                       if TEXTS in meta["files"] else meta.get("texts", {}),
                       lifetimes={int(k): tuple(v) for k, v in meta["lifetimes"].items()},
                       timed=timed)

@@ -145,7 +145,7 @@ def _load(digest, parts):
                     "again", key_path, e)
         _unlink(key_path)
         return None
-    texts = _DiskTexts(os.path.join(root, "obj", sha + ".texts.json"), record["texts"])
+    texts = HashedTexts(os.path.join(root, "obj", sha + ".texts.json"), record["texts"])
     obj = KernelObject(data, texts)
     obj._sha = sha
     return obj
@@ -169,12 +169,15 @@ def _read_key(path, parts) -> dict:
     return record
 
 
-class _DiskTexts(Mapping):
-    """An object's stage texts, read (and checked against the recorded hash) on first
-    use; a missing or damaged file gives no texts."""
+class HashedTexts(Mapping):
+    """Stage texts kept in a JSON file beside a cached object or entry, read on first use
+    and only when the file's sha256 is `want` and it holds {name: str}; a missing or
+    damaged file gives no texts (a warning naming `what`), never an error. Also the
+    compile cache's (compiler/cache.py): a hit needs no texts, so nothing is read unless
+    asked for (truth-testing does not read the file)."""
 
-    def __init__(self, path, want):
-        self._path, self._want, self._texts = path, want, None
+    def __init__(self, path, want, what="kernel library"):
+        self._path, self._want, self._what, self._texts = path, want, what, None
 
     def _get(self) -> dict:
         if self._texts is None:
@@ -188,8 +191,11 @@ class _DiskTexts(Mapping):
                                                        for v in texts.values()):
                         self._texts = texts
             except (OSError, ValueError) as e:
-                log.warning("kernel library: no stage texts from %s (%s)", self._path, e)
+                log.warning("%s: no stage texts from %s (%s)", self._what, self._path, e)
         return self._texts
+
+    def __bool__(self):  # `texts or {}` must not read the file
+        return True
 
     def __getitem__(self, key):
         return self._get()[key]
