@@ -129,30 +129,25 @@ def _source(b, node):
     if buf is not None and not dilated:
         return buf, tuple(x.shape), "x read in place"
     shape = dilated_shape(node)
-    key = (id(x), "conv-input", tuple(lhs))
-    copy = b.low.packed.get(key)
-    if copy is None:
-        copy = b.low.packed[key] = b.low.add_temp(
-            x.dtype, shape, f"{x.describe()} {'dilated' if dilated else 'copied'} for "
-                            f"{node.describe()}")
-        pb = type(b)(b.low, node, "")
-        dt = compute_dtype(x.dtype)
+    dt = compute_dtype(x.dtype)
 
-        def body(idx):
-            st = []
-            sub = [idx[0], *[K.idiv(i, d) for i, d in zip(idx[1:-1], lhs)], idx[-1]]
-            cond = _and([K.Binary("equal", K.imod(i, d), K.IConst(0), T.bool_)
-                         for i, d in zip(idx[1:-1], lhs) if d > 1])
-            if cond is None:
-                st.append(pb.store(copy, idx, shape, pb.expr(x, sub, st)))
-                return st
-            v = pb.fresh("v")
-            inner = []
-            inner.append(K.Set(v, pb.expr(x, sub, inner)))
-            st += [K.Let(v, K.FConst(0, dt)), K.If(cond, tuple(inner)),
-                   pb.store(copy, idx, shape, K.Var(v, dt))]
+    def body(pb, copy, idx):
+        st = []
+        sub = [idx[0], *[K.idiv(i, d) for i, d in zip(idx[1:-1], lhs)], idx[-1]]
+        cond = _and([K.Binary("equal", K.imod(i, d), K.IConst(0), T.bool_)
+                     for i, d in zip(idx[1:-1], lhs) if d > 1])
+        if cond is None:
+            st.append(pb.store(copy, idx, shape, pb.expr(x, sub, st)))
             return st
-        b.before.append((pb, pb.parallel_loops(list(shape), body), "pack"))
+        v = pb.fresh("v")
+        inner = []
+        inner.append(K.Set(v, pb.expr(x, sub, inner)))
+        st += [K.Let(v, K.FConst(0, dt)), K.If(cond, tuple(inner)),
+               pb.store(copy, idx, shape, K.Var(v, dt))]
+        return st
+    copy = b.pack_kernel(node, (id(x), "conv-input", tuple(lhs)), x.dtype, shape,
+                         f"{x.describe()} {'dilated' if dilated else 'copied'} for "
+                         f"{node.describe()}", body)
     return copy, shape, ("x dilated first (zeros between neighbours)" if dilated
                          else "x copied first (a fused operand)")
 
@@ -197,16 +192,9 @@ def _packed_filter(b, node, jv):
     co = w.shape[-1]
     panels = -(-co // jv)
     pshape = (panels, *w.shape[:nsp], w.shape[-2], jv)
-    key = (id(w), "conv-filter", jv)
-    packed = b.low.packed.get(key)
-    if packed is not None:
-        return packed, pshape
-    packed = b.low.packed[key] = b.low.add_temp(
-        w.dtype, pshape, f"{w.describe()} packed in {jv}-channel panels for {node.describe()}")
-    pb = type(b)(b.low, node, "")
     dt = compute_dtype(w.dtype)
 
-    def pack(idx):
+    def pack(pb, packed, idx):
         st = []
         c = K.iadd(K.imul(idx[0], jv), idx[-1])
         sub = [*idx[1:-1], c]
@@ -220,7 +208,9 @@ def _packed_filter(b, node, jv):
                K.If(K.Binary("less", c, K.IConst(co), T.bool_), tuple(inner)),
                pb.store(packed, idx, pshape, K.Var(v, dt))]
         return st
-    b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
+    packed = b.pack_kernel(node, (id(w), "conv-filter", jv), w.dtype, pshape,
+                           f"{w.describe()} packed in {jv}-channel panels for "
+                           f"{node.describe()}", pack)
     return packed, pshape
 
 

@@ -128,6 +128,21 @@ class _Builder:
             stmts = (K.Loop(name, self.dim(d), stmts, parallel and k == 0),)
         return stmts
 
+    def pack_kernel(self, node, key, dtype, shape, desc, fill, wide_vectors=False):
+        """The temporary that a kernel run before this one (kind `pack`, for `node`) fills
+        with `fill(pb, buf, idx)` -> statements of element `idx` of `shape`: a packed or
+        copied operand of a matmul or conv nest. Made once per program for `key`
+        (`low.packed`): later nests that ask with the same key read the same copy."""
+        buf = self.low.packed.get(key)
+        if buf is None:
+            buf = self.low.packed[key] = self.low.add_temp(dtype, shape, desc)
+            pb = type(self)(self.low, node, "")
+            pb.wide_vectors = wide_vectors
+            self.before.append((pb, pb.parallel_loops(list(shape),
+                                                      lambda idx: fill(pb, buf, idx)),
+                                "pack"))
+        return buf
+
     def parallel_loops(self, shape, body, inner_work=1):
         self.work = self.dim(D.mul(D.product(shape), inner_work))
         return self.loops(shape, body, parallel=bool(shape))

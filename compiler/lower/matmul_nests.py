@@ -242,21 +242,14 @@ def _matmul_tiles(b, node, nb, kdim, operand, apply_epilogue, out, dt, swapped=F
     # one packed copy of the right factor per program: an unrolled loop's steps that
     # multiply by the same weights share it (its value cannot change within a run: IR
     # nodes are values, and a variable updated in place is read by no later kernel)
-    packed = b.low.packed.get(r_key)
-    if packed is None:
-        packed = b.low.packed[r_key] = b.low.add_temp(
-            R.dtype, pshape, f"{R.describe()} packed in {mt.j_vec}-column panels for "
-                             f"{node.describe()}")
-        pb = type(b)(b.low, node, "")
-        pb.wide_vectors = True
-
-        def pack(idx):
-            st = []
-            k, j = idx[1], K.iadd(K.imul(idx[0], mt.j_vec), idx[2])
-            st.append(pb.store(packed, idx, pshape,
-                               pb.expr(R, [j, k] if r_trans else [k, j], st)))
-            return st
-        b.before.append((pb, pb.parallel_loops(list(pshape), pack), "pack"))
+    def pack(pb, packed, idx):
+        st = []
+        k, j = idx[1], K.iadd(K.imul(idx[0], mt.j_vec), idx[2])
+        st.append(pb.store(packed, idx, pshape, pb.expr(R, [j, k] if r_trans else [k, j], st)))
+        return st
+    packed = b.pack_kernel(node, r_key, R.dtype, pshape,
+                           f"{R.describe()} packed in {mt.j_vec}-column panels for "
+                           f"{node.describe()}", pack, wide_vectors=True)
 
     # A^T (A stored K x M, a weight gradient X^T @ dZ): each step of k reads micro_rows
     # consecutive elements of a row of A, half a cache line, and the next block of rows
