@@ -82,6 +82,12 @@ from .frontend.manip_ops import (
 )
 from .frontend.math_ops import *  # noqa: F403  (its __all__: elementwise math, matmul)
 from .frontend.overloads import install_operators as _install_operators
+from .frontend.partitioned import (
+    PartitionedVariable,
+    fixed_size_partitioner,
+    min_max_variable_partitioner,
+    variable_axis_size_partitioner,
+)
 from .frontend.random_ops import random_normal, random_uniform, set_random_seed, truncated_normal
 from .frontend.reduce_ops import (
     argmax,
@@ -209,6 +215,8 @@ __all__ += [
     "colocate_with", "global_norm", "DeviceSpec", "InteractiveSession", "VERSION", "app",
     "flags", "gfile", "logging",
 ]
+__all__ += ["PartitionedVariable", "fixed_size_partitioner", "min_max_variable_partitioner",
+            "variable_axis_size_partitioner"]
 # -- api: strided_slice, assertions, deprecated aliases --
 from .frontend import asserts as _asserts  # noqa: E402
 from .frontend import deprecated as _deprecated  # noqa: E402

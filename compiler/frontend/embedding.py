@@ -14,13 +14,14 @@ run time (`ExecutionError` naming the gather op), as an unpartitioned lookup doe
 from __future__ import annotations
 
 from .core import constant, convert_to_tensor, identity, known_shape, make, op_scope
+from .partitioned import PartitionedVariable
 
 
 def embedding_lookup(params, ids, partition_strategy="mod", name=None, validate_indices=True,
                      max_norm=None):
-    """Rows of `params` (a tensor, a variable, or a list of them holding the table split
-    along axis 0) for the int `ids` of any rank: the result has shape
-    `ids.shape + params.shape[1:]`. With a list, "mod" puts id `i` in partition
+    """Rows of `params` (a tensor, a variable, a list of them holding the table split
+    along axis 0, or a PartitionedVariable: its shards) for the int `ids` of any rank:
+    the result has shape `ids.shape + params.shape[1:]`. With a list, "mod" puts id `i` in partition
     `i % n` at row `i // n`; "div" gives the partitions contiguous ranges, the first
     `total % n` of them one row more (TF1's rules). `max_norm` clips each looked-up row
     to that L2 norm (TF1's `clip_by_norm` over the row's axes). `validate_indices` is
@@ -29,6 +30,8 @@ def embedding_lookup(params, ids, partition_strategy="mod", name=None, validate_
     if partition_strategy not in ("mod", "div"):
         raise ValueError(f"embedding_lookup: partition_strategy must be 'mod' or 'div', got "
                          f"{partition_strategy!r}")
+    if isinstance(params, PartitionedVariable):
+        params = params.get_variable_list()
     parts = list(params) if isinstance(params, (list, tuple)) else [params]
     if not parts:
         raise ValueError("embedding_lookup: params must not be an empty list")

@@ -2,7 +2,9 @@
 
 An initializer is a small object holding its parameters; calling it as
 `init(shape, dtype=None, partition_info=None)` adds the ops that compute an initial
-value of that static shape and returns the tensor. `dtype` given to the call overrides
+value of that static shape and returns the tensor (`partition_info`: the shard of a
+partitioned variable being filled, frontend/partitioned.py; variance scaling takes its
+fans from its full shape, as TF1). `dtype` given to the call overrides
 the one given to the constructor (float32 by default). Random initializers follow the
 seed rules of `random_ops`. `get_variable` and `Variable(initial_value=callable)` call
 them; nothing here creates variables.
@@ -152,7 +154,9 @@ class variance_scaling_initializer(Initializer):  # noqa: N801  (TF1 name)
     def __call__(self, shape, dtype=None, partition_info=None):
         dims = dims_of(shape, "variance_scaling_initializer")
         dtype = self._dtype(dtype)
-        fan_in, fan_out = compute_fans(dims)
+        # a shard of a partitioned variable scales by the whole variable's fans (TF1)
+        fan_in, fan_out = compute_fans(dims if partition_info is None
+                                       else partition_info.full_shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
         scale = self.scale / max(1.0, n[self.mode])
         if self.distribution in ("normal", "truncated_normal"):

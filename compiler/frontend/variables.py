@@ -33,6 +33,10 @@ class GraphKeys:
 
 
 class Variable:
+    #: where this variable sits in a PartitionedVariable (frontend/partitioned.py's
+    #: SaveSliceInfo), None for a whole variable
+    _save_slice_info = None
+
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None,
                  collections=None, validate_shape=True):
         if initial_value is None:
@@ -77,6 +81,12 @@ class Variable:
         self._initializer = initializer
         self.trainable = trainable
         return self
+
+    def _set_save_slice_info(self, save_slice_info):
+        self._save_slice_info = save_slice_info
+
+    def _get_save_slice_info(self):
+        return self._save_slice_info
 
     def _var_attrs(self):
         return {"var": self._op.attrs["var"], "dtype": self._dtype, "shape": self._shape}

@@ -3,8 +3,10 @@
 Each node becomes a NodeDef: its full scoped name (TensorBoard collapses name scopes
 by "/"), its op type, its inputs (`^name` for control inputs), its device and the attrs
 `dtype` (sources) or `T` (every other op), `_output_shapes` (unknown dims are -1),
-`loc` (the user's file:line) and its simple op attrs. In the fused graph the kernel
-scopes `kernel_<n>_<kind>` are groups, and every node has `kernel` and `fusion_reason`.
+`loc` (the user's file:line), `_class` (TF1's colocation groups, a list(s) of
+"loc:@name", for an op made under `colocate_with`) and its simple op attrs. In the
+fused graph the kernel scopes `kernel_<n>_<kind>` are groups, and every node has
+`kernel` and `fusion_reason`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def _attr(value) -> bytes:
         return proto.attr_int(value)
     if isinstance(value, float):
         return proto.attr_float(value)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return proto.attr_strings(value)
     if isinstance(value, list):
         return proto.attr_ints(value)
     return proto.attr_string(str(value))
@@ -74,6 +78,8 @@ FLOWC_ATTRS = "_flowc_attrs"
 FLOWC_OUT = "_flowc_out"
 #: NodeDef attr naming an attr flowc could not encode (the node cannot be rebuilt)
 FLOWC_UNENCODABLE = "_flowc_unencodable"
+#: TF1's colocation attr: a list(s) of "loc:@op_name" (`colocate_with`)
+COLOCATION = "_class"
 
 
 class _Unencodable(Exception):
@@ -119,8 +125,8 @@ def tensor_proto(array) -> bytes:
 
 def op_node_def(op, clear_devices: bool = False) -> bytes:
     """The NodeDef of user Operation `op` that `parse_node_def` reads back exactly: the
-    TensorBoard form (typed attrs, `_output_shapes`, `loc`) plus FLOWC_ATTRS, FLOWC_OUT
-    and each constant as a `tensor` AttrValue."""
+    TensorBoard form (typed attrs, `_output_shapes`, `loc`, `_class` when colocated) plus
+    FLOWC_ATTRS, FLOWC_OUT and each constant as a `tensor` AttrValue."""
     from ..viz.model import simple_attrs
     resolve = op.graph.symbols.resolve
     attrs = {key: _attr(value) for key, value in simple_attrs(op.attrs).items()
@@ -149,6 +155,8 @@ def op_node_def(op, clear_devices: bool = False) -> bytes:
     attrs[FLOWC_OUT] = proto.attr_string(json.dumps(out))
     if op.loc:
         attrs["loc"] = proto.attr_string(op.loc)
+    if op._colocation:
+        attrs[COLOCATION] = proto.attr_strings(op._colocation)
     inputs = [t.op.name if t.value_index == 0 else t.name for t in op.inputs]
     inputs += ["^" + c.name for c in op.control_inputs]
     return proto.node_def(op.name, op.type, inputs, "" if clear_devices else op.device, attrs)
@@ -185,6 +193,14 @@ class NodeSpec:
     @property
     def loc(self):
         return self._string("loc") or ""
+
+    @property
+    def colocation(self) -> list:
+        """The "loc:@name" groups of TF1's `_class` attr (a list(s)), [] without one."""
+        value = self.attr.get(COLOCATION)
+        if value is None or 1 not in value:
+            return []
+        return [s.decode("utf-8") for s in proto.fields(value[1][-1]).get(2, [])]
 
     def const(self, key):
         """The ndarray of the `tensor` AttrValue `key`."""

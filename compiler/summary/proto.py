@@ -107,6 +107,11 @@ def attr_ints(ns) -> bytes:
     return bytes_field(1, packed_varints(3, ns))
 
 
+def attr_strings(items) -> bytes:
+    """AttrValue {list = 1: ListValue {s = 2 repeated bytes}} (TF1's `_class` attr)."""
+    return bytes_field(1, b"".join(bytes_field(2, s) for s in items))
+
+
 def node_def(name: str, op: str, inputs=(), device: str = "", attrs=None) -> bytes:
     """NodeDef; `attrs` maps attr names to serialized AttrValues (the `attr_*` functions);
     control inputs are written `^name`."""

@@ -8,10 +8,14 @@ graph_def = 2 (the GraphDef of every user op, compiler/summary/graphdef.py `op_n
 TensorBoard's form plus the exact attrs and output type), saver_def = 3 {max_to_keep = 4,
 keep_checkpoint_every_n_hours = 6, version = 7 (V2)}, collection_def = 4 (map entries
 {key = 1, value = 2}): a collection of Variables is a bytes_list (2) of VariableDef
-{variable_name = 1, initializer_name = 2, snapshot_name = 3, initial_value_name = 6,
-trainable = 7}; one of tensors and operations a node_list (1) of their names; other
-collections (Python objects) are not written. The Saver's var_list keys travel in the
-collection `_flowc_saver_var_list` (bytes_list of JSON [key, variable name]).
+{variable_name = 1, initializer_name = 2, snapshot_name = 3, save_slice_info_def = 4 (a
+partitioned variable's shard: {full_name = 1, full_shape = 2, var_offset = 3, var_shape =
+4}), initial_value_name = 6, trainable = 7}; one of tensors and operations a node_list
+(1) of their names; other collections (Python objects) are not written. The Saver's
+var_list keys travel in the collection `_flowc_saver_var_list` (bytes_list of JSON
+[key, variable name], or [key, [shard names]] for a partitioned variable saved as one
+tensor). Each op's colocation groups travel as TF1's `_class` attr (a list(s) of
+"loc:@name", graphdef.py).
 
 Import checks the whole file first (well-formed protobuf, every node written by flowc,
 no name already in the default graph) and rebuilds the graph once in a scratch graph, so a
@@ -29,6 +33,7 @@ import os
 import stat
 
 from ..frontend.graph import Graph, GraphError, Operation, Tensor, get_default_graph
+from ..frontend.partitioned import SaveSliceInfo
 from ..frontend.variables import Variable
 from ..ir import dims as D
 from ..ir import dtypes as T
@@ -53,10 +58,43 @@ class MetaGraphError(ValueError):
 
 # ---- export ---------------------------------------------------------------------------------
 def _variable_def(var) -> bytes:
-    return (proto.bytes_field(1, var.name) + proto.bytes_field(2, var.initializer.name)
-            + proto.bytes_field(3, var.name)
-            + proto.bytes_field(6, var.initial_value.name)
+    out = (proto.bytes_field(1, var.name) + proto.bytes_field(2, var.initializer.name)
+           + proto.bytes_field(3, var.name))
+    info = var._get_save_slice_info()
+    if info is not None:
+        out += proto.bytes_field(4, _save_slice_info_def(info))
+    return (out + proto.bytes_field(6, var.initial_value.name)
             + proto.int_field(7, int(bool(var.trainable))))
+
+
+def _save_slice_info_def(info) -> bytes:
+    """SaveSliceInfoDef {full_name = 1, full_shape = 2, var_offset = 3, var_shape = 4}."""
+    return (proto.bytes_field(1, info.full_name) + proto.packed_varints(2, info.full_shape)
+            + proto.packed_varints(3, info.var_offset)
+            + proto.packed_varints(4, info.var_shape))
+
+
+def _parse_save_slice_info(data) -> SaveSliceInfo:
+    msg = proto.fields(data)
+
+    def ints(field):
+        out = []
+        for v in msg.get(field, []):
+            out.extend(proto.unpack_varints(v) if isinstance(v, bytes) else [v])
+        return out
+    full, offset, shape = ints(2), ints(3), ints(4)
+    if not (len(full) == len(offset) == len(shape)) or any(
+            o < 0 or n < 0 or o + n > f for f, o, n in zip(full, offset, shape)):
+        raise ValueError(f"a save_slice_info_def with full shape {full}, offset {offset} "
+                         f"and shape {shape} is not a slice")
+    return SaveSliceInfo(msg[1][-1].decode("utf-8"), full, offset, shape)
+
+
+def _saver_entry(key, item):
+    """JSON [key, variable name] of the Saver's var_list ([key, [shard names]] for a
+    partitioned variable)."""
+    parts = getattr(item, "parts", None)
+    return json.dumps([key, [p.name for p in parts] if parts is not None else item.name])
 
 
 def _collection(items):
@@ -81,7 +119,7 @@ def meta_graph_def(graph, saver=None, collection_list=None, clear_devices=False)
         out += proto.bytes_field(3, proto.int_field(4, saver._max_to_keep or 0)
                                  + proto.float_field(6, keep) + proto.int_field(7, 2))
         collections = dict(collections)
-        collections[SAVER_VAR_LIST] = [json.dumps([k, v.name]) for k, v in saver._vars.items()]
+        collections[SAVER_VAR_LIST] = [_saver_entry(k, v) for k, v in saver._vars.items()]
     for key in sorted(collections):
         items = collections[key]
         if key == SAVER_VAR_LIST:
@@ -238,6 +276,12 @@ class _Builder:
         op.control_inputs = [self.ops[c] for c in node.control]
         op.device = "" if self.clear_devices else node.device
         op.loc = node.loc or op.loc
+        groups = node.colocation
+        if any(not g.startswith("loc:@") or g[5:] not in self.ops and g[5:] != node.name
+               for g in groups):
+            raise ValueError(f"its _class attr {groups} names an op that is not an earlier "
+                             "node")
+        op._colocation = tuple(sorted("loc:@" + self.name(g[5:]) for g in groups))
         self.ops[node.name] = op
 
 
@@ -272,6 +316,8 @@ def _variables(builder, collections, where):
                 initial = builder.tensor(vd.get(6, [vd[2][-1]])[-1].decode("utf-8"))
                 trainable = bool(vd.get(7, [1])[-1])
                 out[name] = Variable._from_graph(op, init, initial, trainable)
+                if 4 in vd:
+                    out[name]._set_save_slice_info(_parse_save_slice_info(vd[4][-1]))
             except (ValueError, KeyError, TypeError) as e:
                 raise MetaGraphError(f"the variable {name!r} of {where} cannot be rebuilt "
                                      f"({e})") from None
@@ -321,7 +367,8 @@ def rebuild(meta_graph_or_file, clear_devices=False, import_scope=None):
         var_list = {}
         for raw in collections[SAVER_VAR_LIST][1]:
             key, name = json.loads(raw)
-            var_list[key] = variables[name]
+            var_list[key] = [variables[n] for n in name] if isinstance(name, list) \
+                else variables[name]
     max_to_keep, keep_hours = 5, 10000.0
     if saver_def is not None:
         max_to_keep = saver_def.get(4, [max_to_keep])[-1]

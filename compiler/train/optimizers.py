@@ -22,7 +22,8 @@ Contract (TF1's `tf.train.Optimizer`):
   tensors, or zero-argument callables returning either; tensors are cast to each
   variable's dtype.
 - `compute_gradients(loss, var_list=None)` returns [(gradient or None, variable)] from
-  `fc.gradients` (compiler/autodiff), `var_list` defaulting to the trainable variables;
+  `fc.gradients` (compiler/autodiff), `var_list` defaulting to the trainable variables
+  (a PartitionedVariable in `var_list` stands for its shards);
   `minimize(loss, global_step=None, var_list=None)` applies them and raises ValueError
   naming the variables and the loss when no variable has a gradient.
 """
@@ -35,6 +36,7 @@ from ..frontend import math_ops as M
 from ..frontend.array_ops import fill, zeros
 from ..frontend.core import convert_to_tensor, create_op
 from ..frontend.graph import Tensor
+from ..frontend.partitioned import flatten_variables
 from ..frontend.variables import TRAINABLE_VARIABLES, Variable
 
 __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOptimizer"]
@@ -110,7 +112,7 @@ class Optimizer:
         loss = convert_to_tensor(loss)
         if var_list is None:
             var_list = loss.graph.get_collection(TRAINABLE_VARIABLES)
-        var_list = list(var_list)
+        var_list = flatten_variables(var_list)  # a PartitionedVariable: its shards
         if not var_list:
             raise ValueError("No variables to optimize.")
         for v in var_list:

@@ -6,7 +6,8 @@ By default a checkpoint is TF1's V2 format (bundle.py): `PREFIX.index` +
 `Saver(..., format="npz")` it is flowc's `.npz` (numpy's `savez` layout, written by
 `runtime.npy`: plain numeric arrays only). Either holds one tensor per variable keyed by
 its checkpoint name (the variable's name, `layer/w`, without `:0`, or the key of a
-`var_list` dict) plus the Session's run counter (the random-number state, DESIGN.md)
+`var_list` dict; a partitioned variable's shards are one whole tensor under its full name,
+saveables.py) plus the Session's run counter (the random-number state, DESIGN.md)
 under the reserved key `RUN_COUNTER_KEY` as an int64 scalar. Files are written through
 temporary files and renamed (files.py), so a crash never leaves a half-written checkpoint.
 `save` also updates the folder's `checkpoint` state file (checkpoint_state.py), deletes
@@ -38,7 +39,7 @@ import numpy as np
 
 from runtime import npy
 
-from ..frontend.variables import Variable, global_variables
+from ..frontend.variables import global_variables
 from . import bundle
 from .checkpoint import CheckpointError, read_checkpoint
 from .checkpoint_state import (
@@ -50,6 +51,8 @@ from .checkpoint_state import (
 from .files import STALE_TEMP_S, TEMP_PREFIX, atomic_write
 from .files import sweep as _sweep
 from .meta_graph import export_meta_graph, rebuild
+from .saveables import assign as assign_saveable
+from .saveables import saveables, value_of
 
 RUN_COUNTER_KEY = "__flowc__/run_counter"
 FORMATS = ("v2", "npz")
@@ -66,7 +69,9 @@ class SaverDef:
 
 class Saver:
     """Saves and restores `var_list` (default: the global variables when the Saver is
-    made): a list of Variables, or a dict checkpoint name -> Variable. `format` is "v2"
+    made): a list of Variables, or a dict checkpoint name -> Variable; a partitioned
+    variable (its PartitionedVariable, its shards, or a dict value listing them) is one
+    whole tensor under its full name (saveables.py). `format` is "v2"
     (TF1's format, the default) or "npz"; `write_version` accepts TF1's
     `SaverDef.V2` only (V1 is not written). `max_to_keep` (None or 0: keep all),
     `keep_checkpoint_every_n_hours`, `save_relative_paths` and `allow_empty` act as in
@@ -81,15 +86,10 @@ class Saver:
                  format="v2"):  # noqa: A002 - flowc's keyword
         if var_list is None:
             var_list = global_variables()
-        if isinstance(var_list, dict):
-            items = dict(var_list)
-        else:
-            items = {_key(v): v for v in var_list}
+        items = saveables(var_list)
         if not items and not allow_empty:
             raise ValueError("No variables to save")
-        for key, var in items.items():
-            if not isinstance(var, Variable):
-                raise TypeError(f"Saver: {key!r} is not a Variable: {var!r}")
+        for key in items:
             if key == RUN_COUNTER_KEY:
                 raise ValueError(f"Saver: {RUN_COUNTER_KEY!r} is a reserved key")
         if format not in FORMATS:
@@ -147,8 +147,7 @@ class Saver:
         arrays = {}
         with sess._store.lock.reading:  # copies from one moment: no concurrent step's half
             for key, var in self._vars.items():
-                value = sess._store.get(_store_name(var), f"saving {var.name!r}")
-                arrays[key] = np.array(value, order="C")  # (ascontiguousarray makes 0-d 1-d)
+                arrays[key] = value_of(sess._store, var, f"saving {var.name!r}")
             arrays[RUN_COUNTER_KEY] = np.asarray(sess._run_counter, dtype=np.int64)
         if self._format == "npz":
             path = prefix + ".npz"
@@ -179,7 +178,7 @@ class Saver:
         loaded, counter = read_any(save_path, wanted)
         with sess._store.lock.exclusive():  # no run sees a half-restored checkpoint
             for key, var in self._vars.items():
-                sess._store.set(_store_name(var), loaded[key])
+                assign_saveable(sess._store, var, loaded[key])
             if counter is not None:
                 sess._run_counter = counter
 
@@ -229,14 +228,6 @@ def read_any(save_path: str, wanted: dict):
         raise CheckpointError(f"checkpoint {save_path!r} not found (no {save_path}.index, "
                               f"{save_path}.npz or {save_path})")
     return read_checkpoint(path, wanted, RUN_COUNTER_KEY)
-
-
-def _key(var) -> str:
-    return var.op.name
-
-
-def _store_name(var) -> str:
-    return var.op.attrs["var"]
 
 
 def _prefix(save_path, global_step, sess):

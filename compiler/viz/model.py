@@ -152,6 +152,8 @@ def _user_nodes(ops, nodes, seen, region=None, carried=()):
         inputs = [t.op.name for t in op.inputs]
         attrs = simple_attrs({k: v for k, v in op.attrs.items()
                               if not any(v is r for r in regions)})
+        if op._colocation:   # TF1's colocation attr, as TensorBoard shows it
+            attrs["_class"] = list(op._colocation)
         for r in regions:
             attrs[r.kind] = (f"({', '.join(t.name for t in r.params)}) -> "
                              f"({', '.join(t.name for t in r.results)})")
