@@ -19,7 +19,8 @@ saves the shards as one tensor under the full name (compiler/train/saveables.py)
 variable, with no control dependencies, each time it is converted, as TF1), and
 `assign`/`assign_add`/`assign_sub` of a full value (split over the shards: a list of the
 shards' assign results, as TF1). It converts to a tensor wherever a tensor is expected
-(`fc.convert_to_tensor`, ops, `Session.run` fetches) through `_as_graph_element`.
+(`fc.convert_to_tensor`, ops, `Session.run` fetches) through `_as_graph_element`; as
+in TF1 it has no Python operators of its own (`x * pv` works through the tensor's).
 Nothing here touches the Session's variable store.
 """
 
