@@ -332,3 +332,25 @@ def test_tensorboard_graph_writes_the_colocation_attr():
     node = graphdef.parse_node_def(graphdef.op_node_def(
         tf.get_default_graph().get_operation_by_name("near_b")))
     assert node.colocation == ["loc:@b"] and 1 in node.attr["_class"]
+
+
+def test_layers_under_a_partitioned_scope_train_with_adam():
+    """TF1's idiom: a scope partitioner cuts the weights `tf.layers.dense` makes."""
+    x = tf.placeholder(tf.float32, [None, 6])
+    with tf.variable_scope("m", partitioner=tf.fixed_size_partitioner(2)):
+        y = tf.layers.dense(x, 4)
+    with tf.variable_scope("m", reuse=tf.AUTO_REUSE, partitioner=tf.fixed_size_partitioner(2)):
+        kernel = tf.get_variable("dense/kernel", [6, 4])
+    assert [v.name for v in kernel] == ["m/dense/kernel/part_0:0", "m/dense/kernel/part_1:0"]
+    assert len(tf.trainable_variables()) == 4  # kernel and bias, two shards each
+    loss = tf.reduce_mean(tf.square(y - 1.0))
+    train = tf.train.AdamOptimizer(0.05).minimize(loss)
+    xv = RNG.normal(size=(8, 6)).astype(np.float32)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        k0, before = sess.run([kernel, loss], {x: xv})
+        for _ in range(20):
+            sess.run(train, {x: xv})
+        k1, after = sess.run([kernel, loss], {x: xv})
+    assert after < 0.5 * before
+    assert np.abs(k1 - k0).min() > 0  # every row of both shards moved
