@@ -84,8 +84,15 @@ def test_value_initializer_ops_and_assign(backend):
     assert len(assigns) == 3 and [a.shape.as_list() for a in assigns] == [[3, 3], [2, 3],
                                                                           [2, 3]]
     xv = RNG.normal(size=(2, 7)).astype(np.float32)
+    other = tf.get_variable("other", initializer=np.ones((4, 2), np.float32),
+                            partitioner=tf.fixed_size_partitioner(2))
+    assert tf.Variable.SaveSliceInfo is type(other.get_variable_list()[0]._save_slice_info)
     with tf.Session(config=config(backend)) as sess:
-        sess.run(tf.global_variables_initializer())
+        sess.run(tf.variables_initializer([pv]))
+        with pytest.raises(Exception, match="other/part_0"):
+            sess.run(other)              # not initialized by pv's initializer
+        sess.run(other.initializer)
+        np.testing.assert_array_equal(sess.run(other), np.ones((4, 2), np.float32))
         np.testing.assert_array_equal(sess.run(pv), full)
         np.testing.assert_array_equal(sess.run(t), full)
         np.testing.assert_allclose(sess.run(y, {x: xv}), xv @ full, rtol=1e-5)

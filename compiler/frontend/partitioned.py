@@ -9,18 +9,21 @@ Variable per shard, named `name/part_0`, `name/part_1`, ..., split as TF1 splits
 dim `d` cut into `n` gives every shard `d // n` rows, the first `d % n` one more. Each
 shard's initializer is called with the shard's shape and a `_PartitionInfo` (the full
 shape and the shard's offset: variance-scaling initializers take their fans from the full
-shape, as TF1's do), inside the name scope `name/part_i/PartitionedInitializer`. Each
-shard carries a `SaveSliceInfo` (full name, full shape, offset, shard shape) so a Saver
-saves the shards as one tensor under the full name (compiler/train/saveables.py).
+shape, as TF1's do); a value initializer is sliced per shard under
+`name/part_i/PartitionedInitializer/`. Each shard carries a `SaveSliceInfo` (full name,
+full shape, offset, shard shape) so a Saver saves the shards as one tensor under the
+full name (compiler/train/saveables.py).
 
 `PartitionedVariable` is the list of shards with TF1's surface: iteration, `len`,
 `get_variable_list()`, `_get_partitions()`, `name`, `dtype`, `shape`/`get_shape()`,
 `as_tensor()` (the shards concatenated: a fresh `concat` + `identity` named after the
 variable, with no control dependencies, each time it is converted, as TF1), and
 `assign`/`assign_add`/`assign_sub` of a full value (split over the shards: a list of the
-shards' assign results, as TF1). It converts to a tensor wherever a tensor is expected
-(`fc.convert_to_tensor`, ops, `Session.run` fetches) through `_as_graph_element`; as
-in TF1 it has no Python operators of its own (`x * pv` works through the tensor's).
+shards' assign results, as TF1); also `initializer` (a group of the shards'
+initializers, a flowc addition, so that `variables_initializer([pv])` works). It
+converts to a tensor wherever a tensor is expected (`fc.convert_to_tensor`, ops,
+`Session.run` fetches) through `_as_graph_element`; as in TF1 it has no Python operators
+of its own (`x * pv` works through the tensor's).
 Nothing here touches the Session's variable store.
 """
 
@@ -206,6 +209,7 @@ class PartitionedVariable:
         self._variable_list = list(variable_list)
         self._partitions = list(partitions)
         self._axis = next((i for i, p in enumerate(self._partitions) if p > 1), 0)
+        self._initializer = None
 
     def __iter__(self):
         return iter(self._variable_list)
@@ -240,6 +244,18 @@ class PartitionedVariable:
     @property
     def graph(self):
         return self._variable_list[0].graph
+
+    @property
+    def initializer(self):
+        """One op running every shard's initializer (made once)."""
+        if self._initializer is None:
+            from .control_flow import group
+            graph = self.graph
+            with graph.as_default(), graph.name_scope(None), \
+                    graph.control_dependencies(None):
+                self._initializer = group(*[v.initializer for v in self._variable_list],
+                                          name=f"{self._name}/Initializer_all")
+        return self._initializer
 
     def as_tensor(self):
         """The full value: the shards concatenated (a new op each call, as TF1)."""

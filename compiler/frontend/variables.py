@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..ir import dtypes as T
 from .core import convert_to_tensor, make_op
 from .graph import Tensor, get_default_graph, get_default_session
+from .partitioned import SaveSliceInfo
 
 GLOBAL_VARIABLES = "variables"
 TRAINABLE_VARIABLES = "trainable_variables"
@@ -33,8 +34,10 @@ class GraphKeys:
 
 
 class Variable:
-    #: where this variable sits in a PartitionedVariable (frontend/partitioned.py's
-    #: SaveSliceInfo), None for a whole variable
+    #: TF1's `tf.Variable.SaveSliceInfo`
+    SaveSliceInfo = SaveSliceInfo
+    #: where this variable sits in a PartitionedVariable (a SaveSliceInfo), None for a
+    #: whole variable
     _save_slice_info = None
 
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None,
