@@ -361,3 +361,15 @@ def test_layers_under_a_partitioned_scope_train_with_adam():
         k1, after = sess.run([kernel, loss], {x: xv})
     assert after < 0.5 * before
     assert np.abs(k1 - k0).min() > 0  # every row of both shards moved
+
+
+def test_meta_graph_refuses_a_colocation_group_naming_no_node():
+    b = tf.get_variable("b", [3])
+    with tf.colocate_with(b):
+        tf.identity(b, name="near_b")
+    data = tf.train.export_meta_graph()
+    assert data.count(b"loc:@b") == 1
+    g = tf.Graph()
+    with g.as_default(), pytest.raises(ValueError, match="near_b.*_class"):
+        tf.train.import_meta_graph(data.replace(b"loc:@b", b"loc:@q"))
+    assert g.get_operations() == []
