@@ -311,3 +311,25 @@ def test_replica_device_setter_with_get_variable_ps_tasks_and_a_strategy():
             with tf.device(tf.DeviceSpec(device_type="CPU", device_index=0)):
                 v = tf.Variable(1.0, name="v")
         assert v.op.device == "/job:ps/task:1/device:CPU:0"
+
+
+def test_optimizer_slots_live_with_their_variable_under_replica_device_setter():
+    """TF1's slot creator colocates each slot with its variable, and Adam's beta powers
+    with the first variable by name (`b`): with two ps tasks, round-robin alone would put `b`'s slots on
+    other tasks than `b`."""
+    tf.reset_default_graph()
+    with tf.device(tf.train.replica_device_setter(ps_tasks=2)):
+        w = tf.Variable(np.ones((3, 2), np.float32), name="w")
+        b = tf.Variable(np.zeros(2, np.float32), name="b")
+        x = tf.placeholder(tf.float32, [None, 3])
+        loss = tf.reduce_sum(tf.matmul(x, w) + b)
+        opt = tf.train.AdamOptimizer(0.1)
+        opt.minimize(loss)
+    assert w.op.device == "/job:ps/task:0" and b.op.device == "/job:ps/task:1"
+    for var in (w, b):
+        for slot in ("m", "v"):
+            s = opt.get_slot(var, slot)
+            assert s.op.device == var.op.device, (slot, var.name, s.op.device)
+            assert s.op.colocation_groups() == [f"loc:@{var.op.name}"]
+    for beta in opt._get_beta_accumulators():
+        assert beta.op.device == b.op.device

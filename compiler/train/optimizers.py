@@ -94,12 +94,15 @@ class Optimizer:
         if key not in by_var:
             shape, dtype = tuple(var.shape), var.dtype
             by_var[key] = self._new_variable(lambda: _filled(shape, dtype, value),
-                                             f"{key}/{op_name}", var.graph)
+                                             f"{key}/{op_name}", var.graph, var)
         return by_var[key]
 
     @staticmethod
-    def _new_variable(init, name, graph):
-        with graph.as_default(), graph.name_scope(None), graph.control_dependencies(None):
+    def _new_variable(init, name, graph, primary):
+        """A slot or non-slot variable, colocated with `primary` (TF1's slot creator:
+        under replica_device_setter a shard's slots live on the shard's ps task)."""
+        with graph.as_default(), graph.name_scope(None), graph.control_dependencies(None), \
+                graph.colocate_with(primary):
             return Variable(init, trainable=False, name=name)
 
     # the TF1 entry points -----------------------------------------------------------
@@ -256,7 +259,7 @@ class AdamOptimizer(Optimizer):
             if which not in self._non_slots:
                 initial = beta() if callable(beta) and not isinstance(beta, Tensor) else beta
                 self._non_slots[which] = self._new_variable(
-                    _initial_of(initial, first.dtype), which, first.graph)
+                    _initial_of(initial, first.dtype), which, first.graph, first)
         for v in var_list:
             self._zeros_slot(v, "m", self._name)
             self._zeros_slot(v, "v", self._name)
