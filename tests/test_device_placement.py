@@ -315,8 +315,8 @@ def test_replica_device_setter_with_get_variable_ps_tasks_and_a_strategy():
 
 def test_optimizer_slots_live_with_their_variable_under_replica_device_setter():
     """TF1's slot creator colocates each slot with its variable, and Adam's beta powers
-    with the first variable by name (`b`): with two ps tasks, round-robin alone would put `b`'s slots on
-    other tasks than `b`."""
+    with the first variable by name (`b`): with two ps tasks, round-robin alone would put
+    `b`'s slots on other tasks than `b`."""
     tf.reset_default_graph()
     with tf.device(tf.train.replica_device_setter(ps_tasks=2)):
         w = tf.Variable(np.ones((3, 2), np.float32), name="w")
