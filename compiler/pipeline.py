@@ -393,9 +393,18 @@ def stage_texts(report: PassReport, exe) -> dict:
     return {**report.stages(), **exe.texts}
 
 
-def write_stages(texts: dict, dir: str):  # noqa: A002
-    """One file per stage, `NN_stage.txt`, in order."""
+def write_stages(texts: dict, dir: str) -> list:  # noqa: A002
+    """One file per stage, `NN_stage.txt`, in order; the paths written. A key
+    "PARTITION/stage" (a partitioned compile's, compiler/partition.py) goes to
+    `PARTITION/NN_stage.txt`, numbered within its partition's folder."""
     os.makedirs(dir, exist_ok=True)
-    for i, (key, text) in enumerate(texts.items()):
-        with open(os.path.join(dir, f"{i:02d}_{key}.txt"), "w") as f:
+    counts, paths = {}, []
+    for key, text in texts.items():
+        folder, _, stage = key.rpartition("/")
+        i = counts[folder] = counts.get(folder, -1) + 1
+        os.makedirs(os.path.join(dir, folder), exist_ok=True)
+        path = os.path.join(dir, folder, f"{i:02d}_{stage}.txt")
+        with open(path, "w") as f:
             f.write(text if text.endswith("\n") else text + "\n")
+        paths.append(path)
+    return paths

@@ -199,23 +199,47 @@ def place(ops, options, config: PlacementConfig = None) -> dict:
     if config.cluster is not None:
         free_why += f", the default task {task.to_string()!r}"
     grouped = {}  # a colocation group with no device anywhere: anchor -> its Placement
+    generators = set()  # free ops with no inputs, placed by the default for now
+
+    def default(o):
+        if not o.inputs and o not in groups:
+            generators.add(o)
+        return resolve(o, free_spec, free_why)
+
     for op in ops:
         if op in out:
             continue
         spec, why = requested.get(op, (None, free_why))
         if spec is None:
-            out[op] = _free(op, out, groups, grouped, lambda o: resolve(o, free_spec,
-                                                                         free_why))
+            out[op] = _free(op, out, groups, grouped, default, generators)
             continue
         why += f", device type from the compile ({free_why})"
         out[op] = resolve(op, spec.replace(device_type=free_kind, device_index=0), why)
+    _follow_consumers(ops, out, generators)
     out = {op: out[op] for op in ops}
     if config.log_device_placement:
         log(out)
     return out
 
 
-def _free(op, out, groups, grouped, default) -> Placement:
+def _follow_consumers(ops, out, generators):
+    """A free op with no inputs (a constant, a random draw) whose consumers are all on
+    one other device goes there (TF1 colocates such generators with their user), so no
+    transfer carries a constant."""
+    users = {}
+    for op in ops:
+        for t in op.inputs:
+            if t.op in generators:
+                users.setdefault(t.op, []).append(op)
+    for op, consumers in users.items():
+        devices = {out[c].device for c in consumers}
+        if len(devices) == 1 and out[consumers[0]].device != out[op].device:
+            device = out[consumers[0]].device
+            out[op] = Placement(device, f"no device, no inputs: follows its consumer "
+                                        f"{consumers[0].name!r} on {device.to_string()}")
+
+
+def _free(op, out, groups, grouped, default, generators=()) -> Placement:
     """The placement of an op with no device: its colocation group's (a group with no
     device anywhere goes where its anchor goes, the anchor by this rule), else the
     device of its first placed data input (TF1 keeps `loss = reduce_mean(y)` with `y`),
@@ -228,14 +252,18 @@ def _free(op, out, groups, grouped, default) -> Placement:
             found = grouped[anchor]
             return found if anchor is op else \
                 Placement(found.device, f"colocated with {anchor.name!r} ({why})")
-        found = grouped[anchor] = _inherited(op, out) or default(op)
+        found = grouped[anchor] = _inherited(op, out, generators) or default(op)
         return found if anchor is op else \
             Placement(found.device, f"colocated with {anchor.name!r} ({why})")
-    return _inherited(op, out) or default(op)
+    return _inherited(op, out, generators) or default(op)
 
 
-def _inherited(op, out):
-    for t in op.inputs:
+def _inherited(op, out, generators=()):
+    """Its first placed data input's device (inputs from ops placed by the default for
+    want of inputs count last: they follow their consumers, `_follow_consumers`)."""
+    inputs = [t for t in op.inputs if t.op not in generators] + \
+        [t for t in op.inputs if t.op in generators]
+    for t in inputs:
         if t.op in out:
             device = out[t.op].device
             return Placement(device, f"no device: follows input {t.name!r} on "
