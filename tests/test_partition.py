@@ -225,3 +225,21 @@ def test_reads_across_phases_see_what_one_program_sees(gpu):
             late = fc.identity(v.value(), name="late")   # ordered after bump, via the GPU
         with pytest.raises(PartitionError, match="'late'.*after .*'bump'"):
             _parts([late], [], fed=[x])
+
+
+def test_dump_of_a_mixed_graph_has_one_program_per_partition(tmp_path):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [3], name="x")
+        with fc.device("/gpu:0"):
+            y = fc.exp(x, name="on_gpu")
+        z = fc.add(y, 1.0)   # free: follows on_gpu
+        with fc.device("/cpu:0"):
+            w = fc.multiply(z, 2.0, name="w")
+        texts = fc.dump(w, dir=str(tmp_path))
+    assert list(texts)[:2] == ["graph", "partitions"]
+    assert "p0_GPU0/cuda" in texts and "p1_CPU0/llvm" in texts
+    assert "send to p1: /job:localhost/replica:0/task:0/device:GPU:0;" \
+        "/job:localhost/replica:0/task:0/device:CPU:0;Add:0" in texts["partitions"]
+    assert (tmp_path / "01_partitions.txt").exists()
+    assert sorted(p.name for p in (tmp_path / "p1_CPU0").iterdir())[0] == "00_input.txt"
+    assert any(p.name.endswith("_cuda.txt") for p in (tmp_path / "p0_GPU0").iterdir())
