@@ -243,3 +243,47 @@ def test_dump_of_a_mixed_graph_has_one_program_per_partition(tmp_path):
     assert (tmp_path / "01_partitions.txt").exists()
     assert sorted(p.name for p in (tmp_path / "p1_CPU0").iterdir())[0] == "00_input.txt"
     assert any(p.name.endswith("_cuda.txt") for p in (tmp_path / "p0_GPU0").iterdir())
+
+
+def test_a_while_loop_is_one_unit_of_its_partition(gpu):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [3], name="x")
+        with fc.device("/cpu:0"):
+            start = fc.exp(x, name="start")
+        with fc.device("/gpu:0"):
+            _, loop = fc.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, v * 2.0),
+                                    [fc.constant(0), start])
+        with fc.device("/cpu:0"):
+            out = fc.add(loop, 1.0, name="out")
+        xv = np.arange(3, dtype=np.float32)
+        with fc.Session() as sess:
+            got = sess.run(out, {x: xv})
+            kinds = [p.kind for p in sess.last_partitioning.partitions]
+    np.testing.assert_allclose(got, 8 * np.exp(xv) + 1, rtol=1e-6)
+    assert kinds == ["cpu", "gpu", "cpu"]
+
+
+def test_an_in_process_session_with_a_cluster_def_soft_places_to_localhost():
+    cluster = fc.train.ClusterSpec({"ps": 1, "worker": 1})
+    with fc.Graph().as_default():
+        with fc.device(fc.train.replica_device_setter(cluster=cluster)):
+            v = fc.Variable(np.ones(2, np.float32), name="v")
+            y = v * 3.0
+        config = fc.ConfigProto(cluster_def=cluster.as_cluster_def(),
+                                operation_timeout_in_ms=5000)
+        with fc.Session(config=config) as sess:
+            sess.run(v.initializer)
+            np.testing.assert_allclose(sess.run(y), [3.0, 3.0])
+            assert not hasattr(sess, "last_partitioning")   # one device: one program
+
+
+def test_convert_within_a_partition_needs_its_outside_inputs_fed():
+    from compiler.convert import convert
+    from compiler.errors import CompileError
+    with fc.Graph().as_default() as g:
+        x = fc.placeholder(fc.float32, [3], name="x")
+        a = fc.exp(x, name="a")
+        b = fc.negative(a, name="b")
+        with pytest.raises(CompileError, match="'a'.*outside the partition"):
+            convert(g, [b], [x], within=frozenset([b.op]))
+        assert convert(g, [b], [a], within=frozenset([b.op])).inputs[0].type.shape == (3,)
