@@ -43,7 +43,12 @@ from .frontend.printing import PRINT, PRINT_V2
 from .frontend.printing import data_of as print_data
 from .frontend.printing import emit as emit_prints
 from .options import CompileOptions, default_threads
-from .partition import compile_partitions, partition, partitioned_executable
+from .partition import (
+    compile_partitions,
+    partition,
+    partitioned_executable,
+    partitions_text,
+)
 from .pipeline import compile_graph, is_partitioned, placed
 from .placement import PlacementConfig
 from .run_metadata import record_step
@@ -303,8 +308,13 @@ class Session:
                              dump_dir):
         """A PartitionedExecutable (runtime/partitioned.py) of a step placed on several
         devices: compiler/partition.py splits it, each partition compiles for its
-        device (dumps: one folder per partition under the signature's)."""
+        device (dumps: `partitions.txt` and one folder per partition under the
+        signature's)."""
         parting = partition(tensors, targets, fed, decisions)
+        if dump_dir:
+            os.makedirs(dump_dir, exist_ok=True)
+            with open(os.path.join(dump_dir, "partitions.txt"), "w") as f:
+                f.write(partitions_text(parting))
         declared = []
         compiled = compile_partitions(
             self.graph, parting, options, feed_ranks=feed_ranks, dump_dir=dump_dir,
