@@ -287,3 +287,22 @@ def test_convert_within_a_partition_needs_its_outside_inputs_fed():
         with pytest.raises(CompileError, match="'a'.*outside the partition"):
             convert(g, [b], [x], within=frozenset([b.op]))
         assert convert(g, [b], [a], within=frozenset([b.op])).inputs[0].type.shape == (3,)
+
+
+def test_a_partitioned_callable_writes_out_and_returns_fed_fetches(gpu):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [3], name="x")
+        with fc.device("/cpu:0"):
+            a = fc.exp(x, name="a")
+        with fc.device("/gpu:0"):
+            b = fc.multiply(a, 2.0, name="b")
+        xv = np.arange(3, dtype=np.float32)
+        with fc.Session() as sess:
+            call = sess.make_callable([b, x], [x])
+            buf = np.zeros(3, np.float32)
+            got_b, got_x = call(xv, out=[buf, None])
+            assert got_b is buf
+            np.testing.assert_allclose(buf, 2 * np.exp(xv), rtol=1e-6)
+            np.testing.assert_array_equal(got_x, xv)
+            # feeding an intermediate tensor prunes at it: one device, one program
+            assert sess.run(b, {a: np.ones(3, np.float32)}).tolist() == [2.0] * 3
