@@ -184,8 +184,11 @@ def _check_state(ops, fed, part_of):
             if p.type in _ASSIGNS:
                 hb.add(p)
         before[op] = frozenset(hb)
-    assigns, var_op = {}, {}
+    assigns, var_op, readers = {}, {}, {}
     for op in ops:
+        for t in op.inputs:
+            if t.op.type == "variable" and t not in fed:
+                readers.setdefault(t.op, []).append(op)
         if op.type in _ASSIGNS:
             assigns.setdefault(op.attrs["var"], []).append(op)
         elif op.type == "variable":
@@ -208,8 +211,8 @@ def _check_state(ops, fed, part_of):
                 f"assigns it (placement splits their device into phases): the read "
                 f"would see the assigned value, one program the value from before the "
                 f"step; place the ops that order the read on the variable's device")
-        for op in ops:
-            if part_of[op] == part_of[v] or not any(t.op is v for t in op.inputs):
+        for op in readers.get(v, ()):
+            if part_of[op] == part_of[v]:
                 continue
             hit = next((a for a in group if a in before[op] or a in before[v]), None)
             if hit is not None:
