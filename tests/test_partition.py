@@ -306,3 +306,50 @@ def test_a_partitioned_callable_writes_out_and_returns_fed_fetches(gpu):
             np.testing.assert_array_equal(got_x, xv)
             # feeding an intermediate tensor prunes at it: one device, one program
             assert sess.run(b, {a: np.ones(3, np.float32)}).tolist() == [2.0] * 3
+
+
+def test_a_cluster_partitioning_compiles_and_runs_in_one_process_like_one_program():
+    """Two tasks' CPU partitions (what the distributed Session ships to workers), run
+    here one after another against one store: a training step equals one program."""
+    from compiler.partition import compile_partitions, partitioned_executable
+    from runtime.variables import VariableStore
+    cluster = fc.train.ClusterSpec({"ps": 1, "worker": 1})
+    rng = np.random.default_rng(2)
+    xv, yv = rng.random((8, 4), np.float32), rng.random((8, 1), np.float32)
+    g, x, y, loss, train, init, w = _training_graph("/job:ps/task:0", "/job:worker/task:0")
+    with g.as_default():
+        with fc.Session(graph=g, config=CPU_ONLY) as sess:   # one program, localhost
+            sess.run(init)
+            ref = [sess.run([loss, train], {x: xv, y: yv})[0] for _ in range(3)]
+            ref_w = sess.run(w)
+        config = PlacementConfig(cluster=cluster, gpu=False)
+        store = VariableStore()
+
+        def declare(program):
+            for name, ty in program.variables().items():
+                store.declare(name, ty.dtype.np, ty.shape)
+
+        def step(tensors, targets, fed, values, counter):
+            ops = [op for op in needed_ops(tensors, targets)
+                   if not (op.type == "placeholder" and op.outputs[0] in fed)]
+            parting = partition(tensors, targets, fed, place(ops, CompileOptions(), config))
+            exe = partitioned_executable(parting, [c.executable for c in compile_partitions(
+                g, parting, CompileOptions(threads=1), prepare=declare)])
+            with store.access(exe):
+                return exe.run(values, store, counter), parting
+
+        _, init_parts = step([], [init], [], [], 1)
+        runs = [step([loss], [train], [x, y], [xv, yv], 1 + k) for k in range(1, 4)]
+        got = [values[0] for values, _ in runs]
+        (got_w,), parts = step([w.value()], [], [], [], 5)
+    assert {p.task.job for p in parts.partitions} == {"ps"}
+    train_parts = runs[0][1].partitions
+    # read the variables, compute the gradients, apply them, the train op (a NoOp on the
+    # default task, ordered after the applies by control edges)
+    assert [p.task.job for p in train_parts] == ["ps", "worker", "ps", "worker"]
+    assert all(t.tensor is None for t in train_parts[3].recvs)
+    assert all(t.key.startswith("/job:ps/replica:0/task:0/device:CPU:0;/job:worker/")
+               for t in train_parts[1].recvs)
+    assert {p.task.job for p in init_parts.partitions} == {"ps", "worker"}
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    np.testing.assert_allclose(got_w, ref_w, rtol=1e-5)
