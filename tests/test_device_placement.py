@@ -280,6 +280,8 @@ def test_viewer_model_colours_nodes_by_placed_device():
     assert device_colour(CPU0) != device_colour(GPU0)
     row = next(r for r in data["stages"][0]["nodes"] if r[0] == "on_cpu")
     assert row[11] == [CPU0, "device '/cpu:0'"]
+    # the graph is on two devices: each node names its partition (compiler/partition.py)
+    assert row[12] == "p1_CPU0" and nodes["on_gpu"].partition == "p0_GPU0"
     page = render_html(GraphModel("t", [stage]))
     assert 'id="devices"' in page and "showDevices" in page
 
