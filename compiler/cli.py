@@ -184,9 +184,8 @@ def cmd_dump(args, out) -> int:
                              f"{', '.join(texts)}")
         texts = {k: v for k, v in texts.items() if k in wanted}
     if args.output:
-        write_stages(texts, args.output)
-        for i, name in enumerate(texts):
-            out.write(os.path.join(args.output, f"{i:02d}_{name}.txt") + "\n")
+        for path in write_stages(texts, args.output):
+            out.write(path + "\n")
         return 0
     for name, text in texts.items():
         out.write(f"==== {name} ====\n{text.rstrip()}\n\n")

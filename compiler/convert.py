@@ -36,11 +36,15 @@ _TOKENED = names(needs_token=True)
 REGION_OPS = {"While": ("while", ("cond", "body")), "If": ("cond", ("then", "else"))}
 
 
-def _needed_ops(fetch_ops, fed):
-    """Ops to run, in topological order; raises on a cycle."""
+def _needed_ops(fetch_ops, fed, within=None):
+    """Ops to run, in topological order; raises on a cycle. `within` (a set of ops, or
+    None for the whole graph): a partition's ops (compiler/partition.py); the walk does
+    not leave them: its data inputs from other partitions are fed (its recvs) and its
+    control inputs from other partitions are dropped (the partition order runs them
+    first)."""
     order, state = [], {}
     for root in fetch_ops:
-        stack = [(root, iter(_preds(root, fed)))]
+        stack = [(root, iter(_preds(root, fed, within)))]
         if state.get(root) == 2:
             continue
         state[root] = 1
@@ -58,24 +62,26 @@ def _needed_ops(fetch_ops, fed):
                 raise GraphError("the graph has a cycle: " + " -> ".join(cycle))
             if s is None:
                 state[nxt] = 1
-                stack.append((nxt, iter(_preds(nxt, fed))))
+                stack.append((nxt, iter(_preds(nxt, fed, within))))
     return order
 
 
-def _preds(op, fed):
+def _preds(op, fed, within=None):
     # a print's data are fetched by the Session (frontend/printing.py), not computed here
     inputs = op.inputs[:1] if op.type == "Print" else () if op.type == "PrintV2" \
         else op.inputs
     out = [t.op for t in inputs if t not in fed]
     # a summary op as a control input orders nothing that compiled code can observe (it
     # only builds a string on the host when fetched), so it is not part of the program
-    out += [c for c in op.control_inputs if c not in out and c.type not in SUMMARY_OP_TYPES]
+    out += [c for c in op.control_inputs if c not in out and c.type not in SUMMARY_OP_TYPES
+            and (within is None or c in within)]
     return out
 
 
 class _Converter:
-    def __init__(self, graph: Graph, feeds, feed_ranks):
+    def __init__(self, graph: Graph, feeds, feed_ranks, within=None):
         self.graph = graph
+        self.within = within  # a partition's ops, or None (see _needed_ops)
         self.feeds = list(feeds)
         self.fed = set(self.feeds)
         self.feed_ranks = feed_ranks or {}
@@ -142,7 +148,7 @@ class _Converter:
 
     def order_before(self, op):
         hb = set()
-        for p in _preds(op, self.fed):
+        for p in _preds(op, self.fed, self.within):
             hb |= self.before[p]
             if p.type in _ASSIGNS:
                 hb.add(p)
@@ -344,10 +350,13 @@ class _Converter:
         return self.cache.make(op.type, inputs, attrs, ty, token)
 
 
-def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="main") -> Program:
+def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="main",
+            within=None) -> Program:
     """Program for `fetches` (Tensors, the outputs in order), `targets` (Operations run
-    for their effects) and `feeds` (Tensors, the arguments in order)."""
-    conv = _Converter(graph, feeds, feed_ranks)
+    for their effects) and `feeds` (Tensors, the arguments in order). `within`: the ops
+    of one partition (compiler/partition.py): the walk stays inside them, data edges
+    from other partitions must be among `feeds`, control edges from them are dropped."""
+    conv = _Converter(graph, feeds, feed_ranks, within)
     for f in list(fetches) + list(targets) + list(feeds):
         if f.graph is not graph:
             raise GraphError(f"{f.name!r} is from another graph than the session's graph")
@@ -356,7 +365,13 @@ def convert(graph: Graph, fetches, feeds, targets=(), feed_ranks=None, name="mai
     for t in feeds:
         conv.value[t] = conv.placeholder_for(t)
         conv.before.setdefault(t.op, frozenset())
-    ops = _needed_ops(fetch_ops, conv.fed)
+    ops = _needed_ops(fetch_ops, conv.fed, within)
+    if within is not None:
+        outside = next((op for op in ops if op not in within), None)
+        if outside is not None:
+            raise CompileError(f"{outside.describe()} is outside the partition being "
+                               "compiled, and none of its outputs the partition uses is "
+                               "fed (a recv)")
     for op in ops:
         conv.convert_op(op)
     effects = {}

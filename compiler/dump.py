@@ -16,6 +16,11 @@
     cuda             instead of llvm/llvm_opt/asm for a GPU compile (placement by device
                      strings or `options=CompileOptions(device="gpu")`): the CUDA C
                      source, which NVRTC compiles (no GPU needed)
+A graph placed on several devices (compiler/partition.py) has, after "graph", a
+"partitions" stage (each partition's device, ops, feeds, fetches, recvs and sends with
+their rendezvous keys) and then every partition's stages from "input" on, keyed
+"p0_CPU0/input", "p1_GPU0/cuda", ...; files go to one folder per partition
+(`DIR/p0_CPU0/NN_stage.txt`).
 and writes one file per stage (`NN_stage.txt`) when `dir` is given. `feeds` defaults to
 every placeholder the fetches depend on; a dict of feeds with values (`{X: array}`)
 compiles a placeholder of unknown rank for its value's rank. Every IR node and kernel
@@ -41,6 +46,7 @@ from .options import CompileOptions
 from .pipeline import (
     compile_graph,
     graph_text,
+    is_partitioned,
     needed_ops,
     placed,
     resolve_fetches,
@@ -58,9 +64,13 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
     graph, tensors, targets, feed_list = resolve_fetches(fetches, feeds)
     options, placements = placed(options, tensors, targets, feed_list)
     texts = {"graph": graph_text(needed_ops(tensors, targets), placements)}
-    compiled = compile_graph(graph, tensors, feed_list, options, targets=targets, dump=True,
-                             feed_ranks=_fed_ranks(feeds, feed_list))
-    texts.update(stage_texts(compiled.report, compiled.executable))
+    if is_partitioned(placements):
+        texts.update(_partitioned(graph, tensors, targets, feed_list, placements, options,
+                                  _fed_ranks(feeds, feed_list)))
+    else:
+        compiled = compile_graph(graph, tensors, feed_list, options, targets=targets,
+                                 dump=True, feed_ranks=_fed_ranks(feeds, feed_list))
+        texts.update(stage_texts(compiled.report, compiled.executable))
     if stages != "all":
         wanted = [stages] if isinstance(stages, str) else list(stages)
         unknown = [s for s in wanted if s not in texts]
@@ -69,6 +79,20 @@ def dump(fetches, feeds=None, dir=None, stages="all", format="text", options=Non
         texts = {k: v for k, v in texts.items() if k in wanted}
     if dir:
         write_stages(texts, dir)
+    return texts
+
+
+def _partitioned(graph, tensors, targets, feed_list, placements, options, ranks) -> dict:
+    """The stages of a graph placed on several devices: "partitions" (each partition's
+    device, ops, recvs and sends with their keys), then every partition's stages keyed
+    "p0_CPU0/input", ... (compiler/partition.py)."""
+    from .partition import compile_partitions, partition, partitions_text
+    parting = partition(tensors, targets, feed_list, placements)
+    texts = {"partitions": partitions_text(parting)}
+    for p, c in zip(parting.partitions, compile_partitions(
+            graph, parting, options, feed_ranks=ranks, dump=True)):
+        texts.update({f"{p.name}/{k}": v for k, v in stage_texts(c.report,
+                                                                  c.executable).items()})
     return texts
 
 

@@ -147,20 +147,31 @@ def place(options: CompileOptions, tensors, targets, feeds, config=None) -> Comp
 
 
 def placed(options: CompileOptions, tensors, targets, feeds, config=None):
-    """(`place`'s options, the placer's {op: Placement} decisions)."""
+    """(`place`'s options, the placer's {op: Placement} decisions). When the decisions
+    use more than one device, `options` is returned as given: the caller partitions
+    (`is_partitioned`, compiler/partition.py)."""
     decisions = decisions_for([t.op for t in tensors] + list(targets), feeds, options, config)
+    if is_partitioned(decisions):
+        return options, decisions
     device = kind_of(decisions, options)
     return (options if device == options.device else replace(options, device=device),
             decisions)
 
 
+def is_partitioned(decisions) -> bool:
+    """Whether placement `decisions` use more than one device (or task)."""
+    return len({p.device for p in decisions.values()}) > 1
+
+
 # ---- program, optimized -----------------------------------------------------------------
 def to_program(graph, tensors, feeds, targets=(), feed_ranks=None, name=None,
-               verified=True):
+               verified=True, within=None):
     """The compiler-IR Program of (fetches, feeds), verified unless `verified=False`
-    (`compile_graph` verifies only when the compile cache misses)."""
+    (`compile_graph` verifies only when the compile cache misses); `within`: one
+    partition's ops (convert's cut, compiler/partition.py)."""
     with timings.phase("convert"):
-        program = convert(graph, tensors, feeds, targets=targets, feed_ranks=feed_ranks)
+        program = convert(graph, tensors, feeds, targets=targets, feed_ranks=feed_ranks,
+                          within=within)
     if name is not None:
         program.name = name
     if verified:
@@ -302,7 +313,7 @@ def _calls_line(kernel, calls) -> str:
 # ---- whole compiles ---------------------------------------------------------------------
 def compile_graph(graph, tensors, feeds, options: CompileOptions, *, targets=(),
                   feed_ranks=None, dump=False, dump_dir="", check=None, prepare=None,
-                  interpret=False) -> Compiled:
+                  interpret=False, within=None) -> Compiled:
     """Every stage from the user's graph to the executable. `check(program)` sees the
     converted program, `prepare(program)` the optimized one before the backend runs (on
     a compile-cache hit, the converted one: the same signature, its variables a superset
@@ -313,9 +324,11 @@ def compile_graph(graph, tensors, feeds, options: CompileOptions, *, targets=(),
     The compile cache is keyed on the converted program (stage "converted",
     compiler/cache.py), so a hit skips verification, the passes, planning, lowering and
     the backend: its `Compiled` holds the converted program and a pass report of no pass
-    runs."""
+    runs. `within`: the ops of one partition (compiler/partition.py: the walk stays in
+    them, so fusion never crosses a partition)."""
     dump = bool(dump or dump_dir)
-    program = to_program(graph, tensors, feeds, targets, feed_ranks, verified=False)
+    program = to_program(graph, tensors, feeds, targets, feed_ranks, verified=False,
+                         within=within)
     parts = None
     if not (dump or interpret):
         with timings.phase("cache.lookup"):
@@ -380,9 +393,18 @@ def stage_texts(report: PassReport, exe) -> dict:
     return {**report.stages(), **exe.texts}
 
 
-def write_stages(texts: dict, dir: str):  # noqa: A002
-    """One file per stage, `NN_stage.txt`, in order."""
+def write_stages(texts: dict, dir: str) -> list:  # noqa: A002
+    """One file per stage, `NN_stage.txt`, in order; the paths written. A key
+    "PARTITION/stage" (a partitioned compile's, compiler/partition.py) goes to
+    `PARTITION/NN_stage.txt`, numbered within its partition's folder."""
     os.makedirs(dir, exist_ok=True)
-    for i, (key, text) in enumerate(texts.items()):
-        with open(os.path.join(dir, f"{i:02d}_{key}.txt"), "w") as f:
+    counts, paths = {}, []
+    for key, text in texts.items():
+        folder, _, stage = key.rpartition("/")
+        i = counts[folder] = counts.get(folder, -1) + 1
+        os.makedirs(os.path.join(dir, folder), exist_ok=True)
+        path = os.path.join(dir, folder, f"{i:02d}_{stage}.txt")
+        with open(path, "w") as f:
             f.write(text if text.endswith("\n") else text + "\n")
+        paths.append(path)
+    return paths

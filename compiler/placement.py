@@ -8,19 +8,23 @@ One entry point, `place(ops, options, config) -> {op: Placement(device, reason)}
    reference edges of a variable: its `variable` op, its reads and every op that
    assigns it through its `var` attr) go where the group's anchor goes (the variable,
    else the colocated-with op, else the first member with a device);
-3. ops with no device follow the placed ops of the compile (today's rule: the GPU when
-   an op of the compile is on the GPU or `CompileOptions(device='gpu')`, else the CPU);
+3. ops with no device take the device of their first placed data input (TF1: `loss =
+   reduce_mean(y)` stays with `y`); with no placed input, the compile's default: the
+   GPU when an op of the compile is on the GPU or `CompileOptions(device='gpu')`, else
+   the CPU, on `PlacementConfig.task()` (with a cluster: `default_task`, else
+   /job:worker/task:0, else the first job's task 0);
 4. the process's devices: /job:localhost/replica:0/task:0/device:CPU:0 and .../GPU:0
-   (not with `ConfigProto(device_count={'GPU': 0})`). A requested device this process
-   lacks (another job or task, GPU:1, a GPU not allowed) is an error naming the op,
-   or with `allow_soft_placement` the local device of that type (the CPU when that
-   type is not here), reason "soft placement";
+   (not with `ConfigProto(device_count={'GPU': 0})`), or with a cluster
+   (`PlacementConfig.cluster`, given by a distributed Session) each task's. A
+   requested device this process lacks (another job or task, GPU:1, a GPU not
+   allowed) is an error naming the op, or with `allow_soft_placement` the local
+   device of that type (the CPU when that type is not here), reason "soft placement";
 5. `log_device_placement` writes TF1's lines ("name: (Type): /job:localhost/...") to
    stderr, once per compile (the Session's compile of a signature).
 
-`device_for` (the one backend of a compile, "cpu" or "gpu") is derived from the
-decisions; ops on both the CPU and the GPU are a PlacementError naming one op of each:
-partitioning a program across devices comes later (issue 17).
+`kind_of` (the one backend of a compile, "cpu" or "gpu") is derived from the decisions;
+decisions on more than one device are partitioned by compiler/partition.py (the
+Session, fc.dump); `kind_of` on them is a PlacementError naming one op of each.
 """
 
 from __future__ import annotations
@@ -54,19 +58,42 @@ class PlacementConfig:
     allow_soft_placement: bool = False
     log_device_placement: bool = False
     gpu: bool = True        # a GPU device exists for placement
+    cluster: object = None  # a train.ClusterSpec: its tasks' devices, not localhost's
+    default_task: object = None  # DeviceSpec (job/replica/task) of free ops; None: task()
 
     @classmethod
-    def of(cls, config) -> PlacementConfig:
-        """From a ConfigProto (or None: TF1's defaults)."""
+    def of(cls, config, cluster=None) -> PlacementConfig:
+        """From a ConfigProto (or None: TF1's defaults); `cluster` (a ClusterSpec, a
+        ClusterDef or a dict) places over its tasks: the distributed Session passes its
+        config's cluster_def, an in-process Session none."""
+        if cluster is not None:
+            from .train.cluster import ClusterSpec
+            cluster = ClusterSpec(cluster)
         if config is None:
-            return cls()
+            return cls(cluster=cluster)
         counts = {str(k).upper(): v for k, v in (config.device_count or {}).items()}
         return cls(bool(config.allow_soft_placement), bool(config.log_device_placement),
-                   counts.get("GPU", 1) > 0)
+                   counts.get("GPU", 1) > 0, cluster)
+
+    def task(self) -> DeviceSpec:
+        """The task of free ops: `default_task`, else with a cluster /job:worker/task:0
+        (the first job's task 0 without a worker job), else /job:localhost."""
+        if self.default_task is not None:
+            spec = DeviceSpec.from_string(self.default_task)
+            return DeviceSpec(spec.job, 0 if spec.replica is None else spec.replica,
+                              0 if spec.task is None else spec.task)
+        if self.cluster is None:
+            return LOCAL
+        job = "worker" if "worker" in self.cluster.jobs else self.cluster.jobs[0]
+        return DeviceSpec(job, 0, min(self.cluster.task_indices(job)))
 
     def devices(self) -> list:
         kinds = ("CPU", "GPU") if self.gpu else ("CPU",)
-        return [LOCAL.replace(device_type=k, device_index=0) for k in kinds]
+        tasks = [LOCAL] if self.cluster is None else \
+            [DeviceSpec(j, 0, t) for j in self.cluster.jobs
+             for t in self.cluster.task_indices(j)]
+        return [task.replace(device_type=k, device_index=0) for task in tasks
+                for k in kinds]
 
 
 def _requested(op):
@@ -132,9 +159,9 @@ def _groups(ops):
 
 # ---- the placer ---------------------------------------------------------------------------
 def place(ops, options, config: PlacementConfig = None) -> dict:
-    """{op: Placement} for the Operations `ops` of one compile (see the module doc);
-    `options` is the compile's CompileOptions (its device is the default of ops with
-    none), `config` the session's PlacementConfig."""
+    """{op: Placement} for the Operations `ops` of one compile, in topological order (see
+    the module doc); `options` is the compile's CompileOptions (its device is the
+    default of ops with none), `config` the session's PlacementConfig."""
     config = config or PlacementConfig()
     ops = list(ops)
     requested = {op: (_requested(op), f"device {op.device!r}") for op in ops if op.device}
@@ -162,83 +189,128 @@ def place(ops, options, config: PlacementConfig = None) -> dict:
             out[op] = resolve(op, spec, why)
     default = options.device
     gpu_op = next((op for op in ops if op in out and out[op].kind == "gpu"), None)
-    free_kind = "GPU" if gpu_op is not None or default == "gpu" else "CPU"
+    free_kind = "GPU" if (gpu_op is not None or default == "gpu") and config.gpu else "CPU"
     if gpu_op is not None:
         free_why = f"no device: follows {gpu_op.name!r} on the GPU"
     else:
         free_why = f"no device: the compile's default (CompileOptions device={default!r})"
-    free_spec = DeviceSpec(device_type=free_kind, device_index=0)
+    task = config.task()
+    free_spec = task.replace(device_type=free_kind, device_index=0)
+    if config.cluster is not None:
+        free_why += f", the default task {task.to_string()!r}"
+    grouped = {}  # a colocation group with no device anywhere: anchor -> its Placement
+    generators = set()  # free ops with no inputs, placed by the default for now
+
+    def default(o):
+        if not o.inputs and o not in groups:
+            generators.add(o)
+        return resolve(o, free_spec, free_why)
+
     for op in ops:
         if op in out:
             continue
         spec, why = requested.get(op, (None, free_why))
         if spec is None:
-            out[op] = resolve(op, free_spec, why)
+            out[op] = _free(op, out, groups, grouped, default, generators)
             continue
         why += f", device type from the compile ({free_why})"
         out[op] = resolve(op, spec.replace(device_type=free_kind, device_index=0), why)
+    _follow_consumers(ops, out, generators)
     out = {op: out[op] for op in ops}
     if config.log_device_placement:
         log(out)
     return out
 
 
+def _follow_consumers(ops, out, generators):
+    """A free op with no inputs (a constant, a random draw) whose consumers are all on
+    one other device goes there (TF1 colocates such generators with their user), so no
+    transfer carries a constant."""
+    users = {}
+    for op in ops:
+        for t in op.inputs:
+            if t.op in generators:
+                users.setdefault(t.op, []).append(op)
+    for op, consumers in users.items():
+        devices = {out[c].device for c in consumers}
+        if len(devices) == 1 and out[consumers[0]].device != out[op].device:
+            device = out[consumers[0]].device
+            out[op] = Placement(device, f"no device, no inputs: follows its consumer "
+                                        f"{consumers[0].name!r} on {device.to_string()}")
+
+
+def _free(op, out, groups, grouped, default, generators=()) -> Placement:
+    """The placement of an op with no device: its colocation group's (a group with no
+    device anywhere goes where its anchor goes, the anchor by this rule), else the
+    device of its first placed data input (TF1 keeps `loss = reduce_mean(y)` with `y`),
+    else the compile's default (`default(op)`)."""
+    if op in groups:
+        anchor, why, _ = groups[op]
+        if anchor is not op and anchor in out:
+            return Placement(out[anchor].device, f"colocated with {anchor.name!r} ({why})")
+        if anchor in grouped:
+            found = grouped[anchor]
+            return found if anchor is op else \
+                Placement(found.device, f"colocated with {anchor.name!r} ({why})")
+        found = grouped[anchor] = _inherited(op, out, generators) or default(op)
+        return found if anchor is op else \
+            Placement(found.device, f"colocated with {anchor.name!r} ({why})")
+    return _inherited(op, out, generators) or default(op)
+
+
+def _inherited(op, out, generators=()):
+    """Its first placed data input's device (inputs from ops placed by the default for
+    want of inputs count last: they follow their consumers, `_follow_consumers`)."""
+    inputs = [t for t in op.inputs if t.op not in generators] + \
+        [t for t in op.inputs if t.op in generators]
+    for t in inputs:
+        if t.op in out:
+            device = out[t.op].device
+            return Placement(device, f"no device: follows input {t.name!r} on "
+                                     f"{device.to_string()}")
+    return None
+
+
 def _resolve(op, spec, why, config) -> Placement:
-    """The device of this process that `spec` names, or soft placement's choice."""
+    """The device of this process (of the cluster, with one) that `spec` names, or soft
+    placement's choice."""
+    task = config.task()
     missing = None
-    if spec.job not in (None, "localhost") or spec.replica not in (None, 0) or \
-            spec.task not in (None, 0):
-        missing = "another job, replica or task than this process's /job:localhost/" \
-                  "replica:0/task:0"
+    full = task.merge_from(spec)
+    if config.cluster is None:
+        if spec.job not in (None, "localhost") or spec.replica not in (None, 0) or \
+                spec.task not in (None, 0):
+            missing = "another job, replica or task than this process's /job:localhost/" \
+                      "replica:0/task:0"
+    elif full.job not in config.cluster.jobs or full.replica != 0 or \
+            full.task not in config.cluster.task_indices(full.job):
+        missing = f"no such task in the cluster ({_tasks(config.cluster)})"
+    if missing is not None:
+        pass
     elif spec.device_type not in ("CPU", "GPU") or spec.device_index not in (None, 0):
         missing = "no such device in this process"
     elif spec.device_type == "GPU" and not config.gpu:
         missing = "no GPU is allowed (ConfigProto device_count={'GPU': 0})"
     if missing is None:
-        return Placement(LOCAL.merge_from(spec).replace(device_index=0), why)
+        return Placement(full.replace(device_index=0), why)
     if not config.allow_soft_placement:
         have = ", ".join(d.to_string() for d in config.devices())
+        where = "the cluster has" if config.cluster is not None else "this process has"
         raise PlacementError(f"{op.describe()}: cannot place it on {spec.to_string()!r} "
-                             f"({why}): {missing}; this process has {have}; "
+                             f"({why}): {missing}; {where} {have}; "
                              "ConfigProto(allow_soft_placement=True) places it on a "
                              "device it has")
     kind = "GPU" if spec.device_type == "GPU" and config.gpu else "CPU"
-    device = LOCAL.replace(device_type=kind, device_index=0)
+    if config.cluster is not None and not missing.startswith("no such task"):
+        task = full   # the requested task exists: the soft choice stays on it
+    device = task.replace(device_type=kind, device_index=0)
     return Placement(device, f"soft placement: {spec.to_string()!r} requested ({why}): "
                              f"{missing}")
 
 
-def _typed(op) -> bool:
-    return bool(op.device) and DeviceSpec.from_string(op.device).device_type is not None
-
-
-def _check_one_kind(ops, out, default):
-    """The one-device rule of today, with today's messages: explicitly typed ops on both
-    kinds, or a CPU-typed op with free ops and CompileOptions(device='gpu')."""
-    first = {}
-    for op in ops:
-        if _typed(op):
-            first.setdefault(out[op].kind, op)
-    if "cpu" in first and "gpu" in first:
-        raise PlacementError(_mixed(first["cpu"], _why(first["cpu"], out), first["gpu"],
-                                    _why(first["gpu"], out)))
-    if "cpu" in first and default == "gpu":
-        free = next((op for op in ops if not op.device), None)
-        if free is not None:
-            raise PlacementError(_mixed(first["cpu"], _why(first["cpu"], out), free,
-                                        "by CompileOptions(device='gpu')"))
-
-
-def _why(op, out) -> str:
-    return f"with its device string {op.device!r}" + \
-        (f", {out[op].reason}" if out[op].reason.startswith(("soft", "colocated")) else "")
-
-
-def _mixed(cpu_op, cpu_why, gpu_op, gpu_why) -> str:
-    return (f"this graph places ops on both the CPU and the GPU, e.g. {cpu_op.describe()} "
-            f"on the CPU ({cpu_why}) and {gpu_op.describe()} on the GPU ({gpu_why}); "
-            "flowc compiles one device per run for now: place every op of these fetches "
-            "on one device")
+def _tasks(cluster) -> str:
+    return ", ".join(f"/job:{j}/task:{t}" for j in cluster.jobs
+                     for t in cluster.task_indices(j))
 
 
 def log(decisions, file=None) -> None:
@@ -266,13 +338,17 @@ def device_for(graph_ops_roots, fed, options, config=None) -> str:
 
 
 def kind_of(decisions, options) -> str:
-    """The one backend of placement `decisions`; PlacementError when they use both."""
-    ops = list(decisions)
-    _check_one_kind(ops, decisions, options.device)
+    """The one backend ("cpu"/"gpu") of placement `decisions`; a PlacementError when they
+    use both (for callers that compile one program: a mixed graph is partitioned,
+    compiler/partition.py)."""
     first = {}
     for op, p in decisions.items():
         first.setdefault(p.kind, op)
     if len(first) > 1:
         cpu, gpu = first["cpu"], first["gpu"]
-        raise PlacementError(_mixed(cpu, decisions[cpu].reason, gpu, decisions[gpu].reason))
+        raise PlacementError(
+            f"this graph places ops on both the CPU and the GPU, e.g. {cpu.describe()} on "
+            f"the CPU ({decisions[cpu].reason}) and {gpu.describe()} on the GPU "
+            f"({decisions[gpu].reason}); this compile makes one program for one device: "
+            "Session.run and fc.dump partition such a graph (compiler/partition.py)")
     return next(iter(first), options.device)

@@ -125,9 +125,13 @@ def record_step(run_metadata, trace, device: str, compiled=None):
         raise TypeError(f"run_metadata must be a fc.RunMetadata, got "
                         f"{type(run_metadata).__name__}")
     name = GPU_DEVICE if device == "gpu" else CPU_DEVICE
-    nodes = [NodeExecStats(node, start, max(end - start, 0), f"{node} = {kernel}")
-             for node, kernel, start, end in trace]
-    run_metadata.step_stats = StepStats([DeviceStepStats(name, nodes)])
+    by_device = {}  # a partitioned step's records carry their partition's device
+    for node, kernel, start, end, *where in trace:
+        by_device.setdefault(where[0] if where else name, []).append(
+            NodeExecStats(node, start, max(end - start, 0), f"{node} = {kernel}"))
+    run_metadata.step_stats = StepStats([DeviceStepStats(d, nodes)
+                                         for d, nodes in by_device.items()] or
+                                        [DeviceStepStats(name, [])])
     run_metadata.compile_timings = compiled
 
 

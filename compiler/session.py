@@ -43,7 +43,13 @@ from .frontend.printing import PRINT, PRINT_V2
 from .frontend.printing import data_of as print_data
 from .frontend.printing import emit as emit_prints
 from .options import CompileOptions, default_threads
-from .pipeline import compile_graph, place
+from .partition import (
+    compile_partitions,
+    partition,
+    partitioned_executable,
+    partitions_text,
+)
+from .pipeline import compile_graph, is_partitioned, placed
 from .placement import PlacementConfig
 from .run_metadata import record_step
 from .summary.ops import SUMMARY_OP_TYPES, run_with_summaries
@@ -60,7 +66,11 @@ class ConfigProto:
     (compiler/placement.py): `allow_soft_placement` (True in flowc; TF1's default is
     False) puts an op whose device this process lacks on one it has,
     `log_device_placement` prints each op's device to stderr once per compile,
-    `device_count={"GPU": 0}` leaves the placer no GPU."""
+    `device_count={"GPU": 0}` leaves the placer no GPU. `cluster_def` (TF1's: a
+    ClusterDef, a train.ClusterSpec or a dict) describes the cluster of a distributed
+    target; an in-process Session ignores it (soft placement keeps every op on this
+    process's devices). `operation_timeout_in_ms` (TF1's; 0 = the default) bounds the
+    waits of a distributed step."""
     intra_op_parallelism_threads: int = 0
     inter_op_parallelism_threads: int = 0
     backend: str = "llvm"
@@ -70,6 +80,8 @@ class ConfigProto:
     device: str = ""
     device_count: dict = None   # TF1's: {"GPU": 0} gives the placer no GPU
     progress: bool = True
+    cluster_def: object = None  # TF1's: the cluster of a distributed target
+    operation_timeout_in_ms: int = 0
 
     def options(self) -> CompileOptions:
         from dataclasses import replace
@@ -267,9 +279,8 @@ class Session:
 
     def _compile_signature(self, tensors, targets, fed, ranks):
         feed_ranks = {t.name: r for t, r in zip(fed, ranks) if r is not None}
-        options = place(self.options, tensors, targets, fed, PlacementConfig.of(self.config))
-        dump_dir = options.dump_dir and \
-            os.path.join(options.dump_dir, f"program_{self.compile_count + 1:03d}")
+        dump_dir = self.options.dump_dir and \
+            os.path.join(self.options.dump_dir, f"program_{self.compile_count + 1:03d}")
         # every assertion the run depends on is checked: its output is an extra fetch
         fetch_ops = [t.op for t in tensors if t not in fed] + list(targets)
         # the assertions and prints the run depends on, in creation order (one walk of
@@ -281,12 +292,38 @@ class Session:
                                                    if t.op.type != STRING_CONST]
         extra = tuple(t for t in dict.fromkeys(extra) if t not in tensors)
         self._asserts[(tensors, targets, fed, ranks)] = (asserts, extra, prints)
+        options, decisions = placed(self.options, tensors + extra, targets, fed,
+                                    PlacementConfig.of(self.config))
+        if is_partitioned(decisions):  # ops on more than one device: one program each
+            return self._compile_partitioned(tensors + extra, targets, fed, decisions,
+                                             options, feed_ranks, dump_dir)
         compiled = compile_graph(self.graph, tensors + extra, fed, options, targets=targets,
                                  feed_ranks=feed_ranks, dump_dir=dump_dir,
                                  prepare=self._declare,
                                  interpret=self.config.backend == "interpret")
         self.last_pass_report = compiled.report
         return compiled.executable
+
+    def _compile_partitioned(self, tensors, targets, fed, decisions, options, feed_ranks,
+                             dump_dir):
+        """A PartitionedExecutable (runtime/partitioned.py) of a step placed on several
+        devices: compiler/partition.py splits it, each partition compiles for its
+        device (dumps: `partitions.txt` and one folder per partition under the
+        signature's)."""
+        parting = partition(tensors, targets, fed, decisions)
+        if dump_dir:
+            os.makedirs(dump_dir, exist_ok=True)
+            with open(os.path.join(dump_dir, "partitions.txt"), "w") as f:
+                f.write(partitions_text(parting))
+        declared = []
+        compiled = compile_partitions(
+            self.graph, parting, options, feed_ranks=feed_ranks, dump_dir=dump_dir,
+            prepare=lambda program: declared.append(self._declare(program, count=False)),
+            interpret=self.config.backend == "interpret")
+        self.compile_count += 1
+        self.last_pass_report = compiled[-1].report
+        self.last_partitioning = parting
+        return partitioned_executable(parting, [c.executable for c in compiled])
 
     def _assertion_error(self, error, asserts, key, values, counter) -> ExecutionError:
         """The error of a run whose assertion failed, with TF1's message: the data
@@ -310,11 +347,13 @@ class Session:
         return ExecutionError(text.replace(failed.attrs["message"],
                                            failure_message(failed, found)))
 
-    def _declare(self, program):
-        """The optimized program's variables join the store; one more compile."""
+    def _declare(self, program, count=True):
+        """The optimized program's variables join the store; one more compile (unless
+        `count=False`: a partition of one)."""
         for name, ty in program.variables().items():
             self._store.declare(name, ty.dtype.np, ty.shape)
-        self.compile_count += 1
+        if count:
+            self.compile_count += 1
 
     def _feeds(self, feed_dict) -> dict:
         from runtime.cuda_driver import is_device_array

@@ -163,7 +163,8 @@ def test_softmax_rows_use_block_reductions_and_matmul_uses_fma():
 
 
 def test_placement_by_device_strings_and_options():
-    from compiler.placement import PlacementError
+    from compiler.pipeline import needed_ops
+    from compiler.placement import PlacementError, kind_of, place
     with fc.Graph().as_default():
         x = fc.placeholder(fc.float32, [None], name="x")
         with fc.device("/gpu:0"):
@@ -171,16 +172,17 @@ def test_placement_by_device_strings_and_options():
         assert "cuda" in fc.dump(y)
         with fc.device("/cpu:0"):
             z = fc.add(y, 1.0, name="on_cpu")
-        with pytest.raises(PlacementError, match="on the CPU.*'on_gpu'"):
-            fc.dump(z)
-        with pytest.raises(PlacementError, match="both the CPU and the GPU"):
-            with fc.Session() as sess:
-                sess.run(z, {x: np.ones(2, np.float32)})
+        # a graph on both devices is partitioned (issue 17): one program per partition
+        texts = fc.dump(z)
+        assert "p0_GPU0/cuda" in texts and "p1_CPU0/llvm" in texts
+        assert "recv from p0: " in texts["partitions"]
+        with pytest.raises(PlacementError, match="both the CPU and the GPU.*partition"):
+            kind_of(place(needed_ops([z], []), fc.CompileOptions()), fc.CompileOptions())
         with fc.device("/cpu:0"):
             c = fc.exp(x, name="cpu_only")
         assert "llvm" in fc.dump(c + 1.0)  # unannotated ops follow the annotated ones
-        with pytest.raises(PlacementError, match="CompileOptions"):
-            fc.dump(c + 1.0, options=fc.CompileOptions(device="gpu"))
+        # the free add follows its input on the CPU, its constant its consumer
+        assert "llvm" in fc.dump(c + 1.0, options=fc.CompileOptions(device="gpu"))
     assert fc.CompileOptions(device="/device:GPU:0").device == "gpu"
     assert fc.ConfigProto(device="/gpu:0").options().device == "gpu"
     with pytest.raises(ValueError, match="unknown device"):

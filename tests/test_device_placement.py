@@ -245,7 +245,8 @@ def test_dump_graph_stage_shows_each_placed_device_and_its_reason():
     lines = {line.split(" = ")[0]: line for line in text.splitlines()}
     assert f"device='/job:localhost/cpu:0' placed='{CPU0}' (device " \
         "'/job:localhost/cpu:0')" in lines["y"]
-    assert f"placed='{CPU0}' (no device: the compile's default" in lines["z"]
+    # per-edge inheritance (issue 17 item 2): a free op follows its first placed input
+    assert f"placed='{CPU0}' (no device: follows input 'y:0' on {CPU0})" in lines["z"]
     assert "placed=" not in lines["x"]  # fed: not compiled, not placed
 
 
@@ -271,13 +272,16 @@ def test_viewer_model_colours_nodes_by_placed_device():
     nodes = {n.name: n for n in stage.nodes}
     assert nodes["on_gpu"].placed == GPU0 and nodes["on_cpu"].placed == CPU0
     assert nodes["on_gpu"].placement == "device '/gpu:0'"
-    assert nodes["free"].placement.startswith("no device: follows 'on_gpu'")
+    assert nodes["free"].placed == CPU0  # per-edge inheritance: follows its input
+    assert nodes["free"].placement == f"no device: follows input 'on_cpu:0' on {CPU0}"
     data = model_json(GraphModel("t", [stage]))
     assert data["devices"] == [{"name": CPU0, "colour": device_colour(CPU0)},
                                {"name": GPU0, "colour": device_colour(GPU0)}]
     assert device_colour(CPU0) != device_colour(GPU0)
     row = next(r for r in data["stages"][0]["nodes"] if r[0] == "on_cpu")
     assert row[11] == [CPU0, "device '/cpu:0'"]
+    # the graph is on two devices: each node names its partition (compiler/partition.py)
+    assert row[12] == "p1_CPU0" and nodes["on_gpu"].partition == "p0_GPU0"
     page = render_html(GraphModel("t", [stage]))
     assert 'id="devices"' in page and "showDevices" in page
 
@@ -294,7 +298,7 @@ def test_tensorboard_graph_holds_the_placed_devices(tmp_path):
                 if e.WhichOneof("what") == "graph_def"]
     nodes = {n.name: n for n in graph.node}
     assert nodes["on_cpu"].device == "/cpu:0"          # the user's string, as TF1 writes it
-    assert nodes["free"].device == GPU0                # placed: follows the GPU op
+    assert nodes["free"].device == CPU0                # placed: follows its input on_cpu
     assert nodes["on_cpu"].attr["placed_device"].s.decode() == CPU0
     assert nodes["free"].attr["placement"].s.decode().startswith("no device: follows")
 

@@ -43,6 +43,7 @@ class VNode:
     reason: str = ""             # fused stage: why it is (not) fused
     placed: str = ""             # user stage: the placer's device (compiler/placement.py)
     placement: str = ""          # user stage: the placer's reason
+    partition: str = ""          # user stage, several devices: its partition (p0_CPU0)
 
 
 @dataclass
@@ -119,10 +120,12 @@ def user_stage(ops, name="graph") -> Stage:
     _user_nodes([op for op in ops if op.region is None or op.region.owner not in names],
                 nodes, seen)
     placements = display_placements(ops)
+    partitions = display_partitions(ops, placements)
     for node in nodes:
         p = placements.get(node.name)
         if p is not None:
             node.placed, node.placement = p.device.to_string(), p.reason
+            node.partition = partitions.get(node.name, "")
     return Stage(name, f"the user graph: {len(nodes)} ops", nodes)
 
 
@@ -138,6 +141,25 @@ def display_placements(ops) -> dict:
     except (PlacementError, ValueError):
         return {}
     return {op.name: p for op, p in decisions.items()}
+
+
+def display_partitions(ops, placements) -> dict:
+    """{op name: partition name} of `ops` (compiler/partition.py) when their placements
+    use several devices, the placeholders fed; {} otherwise or when the graph cannot be
+    partitioned (the compile reports why)."""
+    from ..partition import partition
+    from ..placement import PlacementError
+    if len({p.device for p in placements.values()}) < 2:
+        return {}
+    outer = [op for op in ops if op.region is None and op.name in placements]
+    fed = [op.outputs[0] for op in outer if op.type == "placeholder"]
+    decisions = {op: placements[op.name] for op in outer}
+    try:
+        parting = partition([], [op for op in outer if op.type != "placeholder"], fed,
+                            decisions)
+    except (PlacementError, ValueError, KeyError):
+        return {}
+    return {op.name: p.name for p in parting.partitions for op in p.ops}
 
 
 def _user_nodes(ops, nodes, seen, region=None, carried=()):

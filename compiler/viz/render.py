@@ -36,7 +36,8 @@ def _shape_text(shape) -> str:
 def model_json(model) -> dict:
     """The page's data: per stage, nodes as compact rows [name, op, dtype, shape,
     device, loc, input indices, control input indices, attrs, kernel, reason,
-    [placed device, placement reason] or 0]; `devices`: each placed device and its
+    [placed device, placement reason] or 0, partition or 0 (a graph on several
+    devices: compiler/partition.py)]; `devices`: each placed device and its
     colour (the user stage's nodes are coloured by device, with a legend)."""
     stages = []
     for stage in model.stages:
@@ -45,7 +46,8 @@ def model_json(model) -> dict:
                  [index[s] for s in n.inputs if s in index],
                  [index[s] for s in n.control if s in index],
                  n.attrs or 0, n.kernel, n.reason,
-                 [n.placed, n.placement] if n.placed else 0] for n in stage.nodes]
+                 [n.placed, n.placement] if n.placed else 0, n.partition or 0]
+                for n in stage.nodes]
         stages.append({"name": stage.name, "summary": stage.summary, "nodes": rows})
     kernels = [{"index": k.index, "kind": k.kind, "scope": k.scope, "root": k.root,
                 "reason": k.reason, "members": len(k.members),

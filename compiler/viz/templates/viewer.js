@@ -316,6 +316,7 @@
       if (row[9] >= 0) cell(table, "kernel", row[9] + " (" + DATA.kernels[row[9]].kind + ")");
       if (row[10]) cell(table, "fusion", row[10]);
       if (row[11]) { cell(table, "placed", row[11][0]); cell(table, "placement", row[11][1]); }
+      if (row[12]) cell(table, "partition", row[12]);
     }
     box.appendChild(table);
   }
