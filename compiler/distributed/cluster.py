@@ -165,6 +165,12 @@ class Cluster:
         except ValueError:
             pass
 
+    def nodes(self) -> dict:
+        """{task: the Ray node id its bundle (and so its worker) was placed on}."""
+        from ray.util import placement_group_table
+        placed = placement_group_table(self.placement_group)["bundles_to_node_id"]
+        return {task: placed[i] for i, task in enumerate(self.tasks)}
+
     # ---- calls to workers ------------------------------------------------------------
     def check(self):
         if self._closed:
