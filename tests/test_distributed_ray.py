@@ -14,7 +14,12 @@ import pytest
 import compiler as fc
 from compiler import distributed as dist
 from compiler import pipeline
-from runtime.errors import FeedError, UnavailableError, UninitializedVariableError
+from runtime.errors import (
+    DeadlineExceededError,
+    FeedError,
+    UnavailableError,
+    UninitializedVariableError,
+)
 from runtime.variables import VariableStore
 
 PS, W0, W1 = ("/job:ps/replica:0/task:0", "/job:worker/replica:0/task:0",
@@ -212,3 +217,34 @@ def test_a_second_cluster_of_the_same_name_replaces_the_first(ray_runtime):
     finally:
         first.close()
         second.close()
+
+
+def test_a_step_over_the_timeout_is_a_deadline_error_naming_the_tasks(ray_runtime):
+    """A stage that computes longer than the bound (a fed loop count) while its worker
+    answers pings: DeadlineExceededError, and the cluster is broken."""
+    g = fc.Graph()
+    with g.as_default():
+        n = fc.placeholder(fc.int32, [], name="n")
+        x = fc.placeholder(fc.float32, [64, 64], name="x")
+        _, y = fc.while_loop(lambda i, v: i < n, lambda i, v: (i + 1, fc.tanh(fc.matmul(v, v))),
+                             (fc.constant(0), x))
+        y = fc.identity(y, name="y")
+    exe = pipeline.compile_graph(g, [y], [n, x], fc.CompileOptions(threads=1)).executable
+    cl = dist.connect("ray://local", {"worker": 1}, FAST)
+    try:
+        cl.register(W0, "loop", exe)
+        plan = cl.plan([dist.Stage(W0, "loop", ("n:0", "x:0"), ("y:0",))], ["n:0", "x:0"],
+                       ["y:0"])
+        eye = np.eye(64, dtype=np.float32)
+        np.testing.assert_allclose(plan.run({"n:0": np.int32(1), "x:0": eye}, 0)["y:0"],
+                                   np.tanh(eye), rtol=1e-6)
+        cl.timeout_s = 0.2
+        t0 = time.monotonic()
+        with pytest.raises(DeadlineExceededError, match=r"within 0.2 s.*task:0 \(partition "
+                                                        r"'loop'\)"):
+            plan.run({"n:0": np.int32(2**30), "x:0": eye}, 1)
+        assert time.monotonic() - t0 < 0.2 + 5 + 5
+        with pytest.raises(DeadlineExceededError):
+            cl.variable_names(W0)
+    finally:
+        cl.close()

@@ -141,7 +141,8 @@ class Cluster:
                 f"Ray could not place the {len(bundles)} task bundles {bundles} "
                 f"({strategy}) within {self.timeout_s:g} s; the cluster has "
                 f"{free.get('CPU', 0):g} CPUs and {free.get('GPU', 0):g} GPUs free") from None
-        remote = ray.remote(Worker)
+        # pings run in their own thread ("probe"), so a worker busy in a stage answers
+        remote = ray.remote(concurrency_groups={"probe": 1})(Worker)
         self.workers = {}
         for i, task in enumerate(self.tasks):
             self.workers[task] = remote.options(
@@ -258,13 +259,13 @@ class Cluster:
     def _diagnose(self, tasks) -> dict:
         """{task: why} of the workers that are dead or do not answer a ping in PING_S."""
         ray = self.ray
-        refs = {t: self.workers[t].ping.remote() for t in tasks}
-        ready, _ = ray.wait(list(refs.values()), num_returns=len(refs),
-                            timeout=min(PING_S, self.timeout_s))
+        refs = {t: self.workers[t].ping.options(concurrency_group="probe").remote()
+                for t in tasks}
+        ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=PING_S)
         lost = {}
         for t, ref in refs.items():
             if ref not in ready:
-                lost[t] = f"did not answer within {min(PING_S, self.timeout_s):g} s"
+                lost[t] = f"did not answer a ping within {PING_S:g} s"
                 continue
             try:
                 ray.get(ref, timeout=1)
@@ -272,9 +273,9 @@ class Cluster:
                 lost[t] = f"is lost: its worker died ({type(e).__name__})"
         return lost
 
-    def release_all(self):
+    def release_all(self, kill=False):
         if self._active is not None:
-            self._active.release()
+            self._active.release(kill)
             self._active = None
 
     def close(self):
@@ -283,7 +284,7 @@ class Cluster:
         if self._closed:
             return
         self._closed = True
-        self.release_all()
+        self.release_all(kill=True)  # a teardown that waits on no dead worker
         for w in self.workers.values():
             try:
                 self.ray.kill(w)
