@@ -84,7 +84,7 @@ def cluster(ray_runtime, parts):
     exes, _ = parts
     cl = dist.connect("ray://local", SPEC, FAST)
     for task, key in ((PS, "ps"), (W0, "w0"), (W1, "w1")):
-        cl.register(task, key, exes[key])
+        cl.register(task, key, exes[key], fc.CompileOptions(threads=1))
     yield cl
     cl.close()
 
@@ -181,7 +181,7 @@ def test_a_killed_worker_fails_the_step_naming_it_and_breaks_the_cluster(ray_run
     cl = dist.connect("ray://local", SPEC, FAST, name="flowc-test-fault")
     try:
         for task, key in ((PS, "ps"), (W0, "w0"), (W1, "w1")):
-            cl.register(task, key, exes[key])
+            cl.register(task, key, exes[key], fc.CompileOptions(threads=1))
         cl.set_variables(PS, {"w": np.zeros(3, np.float32)})
         plan = cl.plan(stages, ["x:0"], ["z:0"])
         killer = threading.Timer(1.0, ray_runtime.kill, [cl.workers[W1]])
@@ -219,9 +219,9 @@ def test_a_second_cluster_of_the_same_name_replaces_the_first(ray_runtime):
         second.close()
 
 
-def test_a_step_over_the_timeout_is_a_deadline_error_naming_the_tasks(ray_runtime):
-    """A stage that computes longer than the bound (a fed loop count) while its worker
-    answers pings: DeadlineExceededError, and the cluster is broken."""
+@pytest.fixture(scope="module")
+def loop_exe():
+    """y = tanh(y @ y) n times from x (n fed): a stage that runs as long as asked."""
     g = fc.Graph()
     with g.as_default():
         n = fc.placeholder(fc.int32, [], name="n")
@@ -229,12 +229,21 @@ def test_a_step_over_the_timeout_is_a_deadline_error_naming_the_tasks(ray_runtim
         _, y = fc.while_loop(lambda i, v: i < n, lambda i, v: (i + 1, fc.tanh(fc.matmul(v, v))),
                              (fc.constant(0), x))
         y = fc.identity(y, name="y")
-    exe = pipeline.compile_graph(g, [y], [n, x], fc.CompileOptions(threads=1)).executable
+    return pipeline.compile_graph(g, [y], [n, x], fc.CompileOptions(threads=1)).executable
+
+
+def _loop_cluster(exe):
     cl = dist.connect("ray://local", {"worker": 1}, FAST)
-    try:
-        cl.register(W0, "loop", exe)
-        plan = cl.plan([dist.Stage(W0, "loop", ("n:0", "x:0"), ("y:0",))], ["n:0", "x:0"],
+    cl.register(W0, "loop", exe)
+    return cl, cl.plan([dist.Stage(W0, "loop", ("n:0", "x:0"), ("y:0",))], ["n:0", "x:0"],
                        ["y:0"])
+
+
+def test_a_step_over_the_timeout_is_a_deadline_error_naming_the_tasks(ray_runtime, loop_exe):
+    """A stage that computes longer than the bound while its worker answers pings:
+    DeadlineExceededError, and the cluster is broken."""
+    cl, plan = _loop_cluster(loop_exe)
+    try:
         eye = np.eye(64, dtype=np.float32)
         np.testing.assert_allclose(plan.run({"n:0": np.int32(1), "x:0": eye}, 0)["y:0"],
                                    np.tanh(eye), rtol=1e-6)
@@ -246,5 +255,21 @@ def test_a_step_over_the_timeout_is_a_deadline_error_naming_the_tasks(ray_runtim
         assert time.monotonic() - t0 < 0.2 + 5 + 5
         with pytest.raises(DeadlineExceededError):
             cl.variable_names(W0)
+    finally:
+        cl.close()
+
+
+def test_a_worker_killed_inside_a_stage_fails_that_step(ray_runtime, loop_exe):
+    """The kill lands while the stage computes (chained actor call: a plan's first run)."""
+    cl, plan = _loop_cluster(loop_exe)
+    try:
+        killer = threading.Timer(0.5, ray_runtime.kill, [cl.workers[W0]])
+        killer.start()
+        t0 = time.monotonic()
+        with pytest.raises(UnavailableError, match=r"task /job:worker/replica:0/task:0 "
+                                                   r"\(partition 'loop'\) is lost"):
+            plan.run({"n:0": np.int32(2**30), "x:0": np.eye(64, dtype=np.float32)}, 0)
+        assert 0.5 <= time.monotonic() - t0 < 0.5 + 5 + 2
+        assert not plan.compiled
     finally:
         cl.close()

@@ -2,7 +2,7 @@
 the master's side of a distributed Session.
 
     connect(target, cluster_spec=None, config=None, ...) -> Cluster   (cluster.py)
-    Cluster.register(task, key, exe)       ship a compiled partition once (wire.py)
+    Cluster.register(task, key, exe, options)  ship a compiled partition once (wire.py)
     Cluster.plan(stages, feed_keys, fetch_keys) -> StepPlan           (step.py)
     StepPlan.run(feeds, counter) -> {fetch key: ndarray}
     Cluster.get_variables / set_variables / variable_names (task, ...)

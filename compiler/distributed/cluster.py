@@ -152,6 +152,7 @@ class Cluster:
                     self.placement_group, placement_group_bundle_index=i)).remote(task)
         self.where = dict(zip(self.tasks, self._gather(
             {t: w.ping.remote() for t, w in self.workers.items()}, "start")))
+        self.node_of = self.nodes()
 
     def _replace_existing(self):
         """Kill the actors and remove the group of a live cluster with this name."""
@@ -193,9 +194,11 @@ class Cluster:
         ref = getattr(self.workers[task], method).remote(*args)
         return self._gather({task: ref}, method)[0]
 
-    def register(self, task: str, key: str, exe, target_cpu: str = "",
-                 opt_level: int = 3) -> None:
-        """Ship a compiled partition to `task` once, under `key` (wire.py's format)."""
+    def register(self, task: str, key: str, exe, options=None) -> None:
+        """Ship a partition compiled with `options` (a CompileOptions; its target CPU and
+        opt level travel with the code) to `task` once, under `key` (wire.py)."""
+        target_cpu = getattr(options, "target_cpu", "")
+        opt_level = getattr(options, "opt_level", 3)
         meta, blobs = wire.describe(exe, target_cpu, opt_level,
                                     f"task {task}, partition {key!r}")
         self._call(task, "register", key, meta, blobs)
@@ -218,6 +221,8 @@ class Cluster:
         """Whether `plan` should take the compiled graph now (step.py's policy)."""
         if not self.compiled_graphs or plan._compile_failed or plan.runs < COMPILE_AFTER:
             return False
+        if len({self.node_of[s.task] for s in plan.stages}) > 1:
+            return False  # across nodes Ray 2.60's channels crashed the raylet (step.py)
         return self._active is None or plan.runs > self._active.runs
 
     def activate(self, plan):

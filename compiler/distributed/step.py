@@ -15,7 +15,10 @@ channels, no task submission per stage) or, until the plan earns one, as chained
 calls with ObjectRefs (one call per stage, never per op). A Ray actor takes part in one
 compiled graph at a time, so the cluster keeps one compiled plan: a plan is compiled
 once it has run `COMPILE_AFTER` times and more often than the compiled one (a train
-step takes it; an initializer run once never does).
+step takes it; an initializer run once never does). A plan whose tasks sit on more than
+one node keeps chained calls: on a simulated three-node cluster, Ray 2.60's cross-node
+channels hung the step and crashed a raylet ("experimental_mutable_object_provider.cc:154
+Check failed ... Channel closed") in about half the runs.
 
 Every wait is bounded by the cluster's `timeout_s`; a failure is turned into the errors
 of docs/execution.md ("Faults") by `Cluster.failed` (compiler/distributed/cluster.py).
