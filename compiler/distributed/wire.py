@@ -41,9 +41,9 @@ from runtime.dylib import SharedLibrary
 from runtime.executable import BufferSpec
 from runtime.signature import Signature
 
-from .. import cache
 from ..backends.llvm import jit
 from ..backends.llvm.entry import ENTRY, TIMED_ENTRY
+from ..backends.llvm.target import cpu_identity
 from ..cache_check import BadEntry, check_const, check_dtype, check_entry, check_shape
 from ..options import CompileOptions
 
@@ -63,12 +63,6 @@ def _sha(data) -> str:
     if isinstance(data, np.ndarray):
         data = np.ascontiguousarray(data).tobytes()
     return hashlib.sha256(data).hexdigest()
-
-
-def host_target(target_cpu: str) -> dict:
-    """{"cpu", "features"} of the code compiled for `target_cpu` in this process (the
-    compile cache's key parts for the target)."""
-    return {"cpu": cache._cpu_name(target_cpu), "features": cache._host_features(target_cpu)}
 
 
 def describe(exe, target_cpu: str, opt_level: int, where: str = "") -> tuple:
@@ -92,7 +86,7 @@ def describe(exe, target_cpu: str, opt_level: int, where: str = "") -> tuple:
             "errors": {str(k): v for k, v in exe.errors.items()},
             "lifetimes": {str(k): list(v) for k, v in exe.lifetimes.items()},
             "calls": [list(c) for c in exe.call_labels], "variables": variables,
-            "target": host_target(target_cpu), "opt_level": opt_level,
+            "target": cpu_identity(target_cpu), "opt_level": opt_level,
             "target_cpu": target_cpu}
     return meta, blobs
 
@@ -225,7 +219,7 @@ def _check_target(meta):
     _need(isinstance(target, dict), "target must be a dict")
     cpu = meta.get("target_cpu")
     _need(isinstance(cpu, str), "target_cpu must be a string")
-    here = host_target(cpu)
+    here = cpu_identity(cpu)
     _need(target == here, f"the code was compiled for CPU {target.get('cpu')!r} "
                           f"(features {str(target.get('features'))[:60]}...), this worker "
                           f"runs on {here['cpu']!r}; compile with CompileOptions(target_cpu="
