@@ -30,6 +30,7 @@ import itertools
 import logging
 import os
 import re
+import threading
 
 from runtime.errors import DeadlineExceededError, UnavailableError
 
@@ -125,6 +126,7 @@ class Cluster:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
         self.ray, self.tasks, self.name, self.timeout_s = ray, list(tasks), name, timeout_s
         self.compiled_graphs = compiled_graphs
+        self.lock = threading.RLock()  # held by a step (step.py) and by close()
         self.broken = None            # the error every call raises once a worker is lost
         self._active = None           # the StepPlan holding the compiled graph
         self._closed = False
@@ -286,10 +288,11 @@ class Cluster:
     def close(self):
         """Tear down the compiled graph, kill every worker, remove the placement group.
         Idempotent; the variables on the workers are gone."""
-        if self._closed:
-            return
-        self._closed = True
-        self.release_all(kill=True)  # a teardown that waits on no dead worker
+        with self.lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.release_all(kill=True)  # a teardown that waits on no dead worker
         for w in self.workers.values():
             try:
                 self.ray.kill(w)

@@ -20,8 +20,10 @@ one node keeps chained calls: on a simulated three-node cluster, Ray 2.60's cros
 channels hung the step and crashed a raylet ("experimental_mutable_object_provider.cc:154
 Check failed ... Channel closed") in about half the runs.
 
-Every wait is bounded by the cluster's `timeout_s`; a failure is turned into the errors
-of docs/execution.md ("Faults") by `Cluster.failed` (compiler/distributed/cluster.py).
+Steps of one cluster take turns (`Cluster.lock`: threads sharing a Session run their
+steps one after another). Every wait is bounded by the cluster's `timeout_s`; a failure
+is turned into the errors of docs/execution.md ("Faults") by `Cluster.failed`
+(compiler/distributed/cluster.py).
 """
 
 from __future__ import annotations
@@ -98,21 +100,22 @@ class StepPlan:
         """One step: {fetch key: ndarray}. Raises the worker's own error (task named) or,
         when a worker is lost or the step overruns, UnavailableError/DeadlineExceededError
         (and the cluster is broken from then on)."""
-        self.cluster.check()
         missing = [k for k in self.feed_keys if k not in feeds]
         if missing:
             raise ValueError(f"feeds {missing} are missing for this step")
-        self.runs += 1
         values = [feeds[k] for k in self.feed_keys]
-        if self._compiled is None and self.cluster.wants_compiled(self):
-            self._compile()
-        try:
-            if self._compiled is not None:
-                results = self._run_compiled(counter, values)
-            else:
-                results = self._run_chained(counter, values)
-        except Exception as e:  # noqa: BLE001  (classified: the worker's error or a fault)
-            raise self.cluster.failed(e, self) from None
+        with self.cluster.lock:  # steps take turns: one compiled graph, one step in flight
+            self.cluster.check()
+            self.runs += 1
+            if self._compiled is None and self.cluster.wants_compiled(self):
+                self._compile()
+            try:
+                if self._compiled is not None:
+                    results = self._run_compiled(counter, values)
+                else:
+                    results = self._run_chained(counter, values)
+            except Exception as e:  # noqa: BLE001  (classified: the worker's error or a fault)
+                raise self.cluster.failed(e, self) from None
         merged = dict(zip(self.feed_keys, values))
         for r in results:
             merged.update(r)
