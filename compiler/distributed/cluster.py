@@ -321,6 +321,12 @@ class Cluster:
                 log.debug("flowc: killing a worker: %s", e)
         self._remove_group()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def _remove_group(self):
         try:
             self.ray.util.remove_placement_group(self.placement_group)
