@@ -62,6 +62,7 @@ from runtime.dylib import SharedLibrary
 from runtime.executable import BufferSpec
 
 from . import kernel_cache
+from .backends.llvm import target
 from .cache_check import BadEntry, check_const, check_entry
 from .cache_root import (
     MARKER,
@@ -94,20 +95,11 @@ def program_hash(program) -> str:
 
 
 def _host_features(cpu: str) -> str:
-    if cpu not in ("host", ""):
-        return ""
-    import llvmlite.binding as llvm
-    return llvm.get_host_cpu_features().flatten()
+    return target.cpu_identity(cpu)["features"]
 
 
 def _cpu_name(cpu: str) -> str:
-    if cpu not in ("host", ""):
-        return cpu
-    import llvmlite.binding as llvm
-
-    from .backends.llvm import target
-    target.target_machine(cpu)  # initializes LLVM
-    return llvm.get_host_cpu_name()
+    return target.cpu_identity(cpu)["cpu"]
 
 
 #: the `stage` component: what the keyed program is. "converted": the pipeline's input

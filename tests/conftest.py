@@ -61,3 +61,41 @@ def _session_compile_cache(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+# ---- the Ray runtime of the distributed tests (tests/test_distributed_*.py) ------------
+RAY_NUM_CPUS = 8  # logical CPUs (one per task): two three-task clusters fit on 2 cores
+
+
+def ensure_ray():
+    """Ray connected in this process: the runtime an earlier test module of this session
+    started, when it is still up (one per session), else the cluster at $RAY_ADDRESS when
+    that is set (a `ray start --head` of the caller), else a new local runtime
+    (`num_cpus` pinned, no dashboard, loopback only: compiler/distributed/cluster.py
+    `import_ray` sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 and RAY_AUTH_MODE=disabled).
+    pytest-xdist (`--dist loadfile`) runs each test file in one worker process, so only
+    the processes that run a distributed file start one."""
+    from compiler.distributed.cluster import import_ray
+    ray = import_ray()
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=RAY_NUM_CPUS, include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    """The `ray` module, connected (`ensure_ray`)."""
+    return ensure_ray()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ray_shutdown_at_exit():
+    """Shut down the Ray runtime a distributed test connected, once, at the end."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()

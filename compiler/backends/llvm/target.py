@@ -31,6 +31,18 @@ def _init():
     return True
 
 
+def cpu_identity(cpu: str) -> dict:
+    """{"cpu", "features"} that code compiled for `cpu` assumes: this CPU's name and
+    features for "host"/"", else the named CPU and no extra features (the compile
+    cache's key parts for the target, and what a Ray worker checks shipped code
+    against, compiler/distributed/wire.py)."""
+    if cpu not in ("host", ""):
+        return {"cpu": cpu, "features": ""}
+    check_llvm()
+    _init()
+    return {"cpu": llvm.get_host_cpu_name(), "features": llvm.get_host_cpu_features().flatten()}
+
+
 def target_machine(cpu: str = "host", opt_level: int = 3, pic: bool = False):
     """A new TargetMachine (an MCJIT engine takes ownership of the one it is given, so
     machines are never shared between engines)."""

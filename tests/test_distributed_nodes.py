@@ -1,0 +1,82 @@
+"""Workers on a simulated cluster of three nodes (`ray.cluster_utils.Cluster` on this
+machine, two CPUs each): SPREAD puts each task on its own node (PACK fills one node
+first), and a step across them computes what one process does (by chained actor calls:
+a plan across nodes never takes a compiled graph, compiler/distributed/step.py). This
+module connects to its own simulated cluster in place of the session's local runtime
+(tests/conftest.py), and disconnects at its end."""
+
+import numpy as np
+import pytest
+
+import compiler as fc
+from compiler import distributed as dist
+from compiler import pipeline
+from compiler.distributed.cluster import import_ray
+from runtime.variables import VariableStore
+
+TASKS = ["/job:ps/replica:0/task:0", "/job:worker/replica:0/task:0",
+         "/job:worker/replica:0/task:1"]
+
+
+@pytest.fixture(scope="module")
+def three_nodes():
+    ray = import_ray()
+    if ray.is_initialized():
+        ray.shutdown()  # the session's runtime: tests/conftest.py starts it again if asked
+    from ray.cluster_utils import Cluster
+    sim = Cluster(initialize_head=True, head_node_args={"num_cpus": 2,
+                                                        "include_dashboard": False})
+    for _ in range(2):
+        sim.add_node(num_cpus=2)
+    ray.init(address=sim.address, log_to_driver=False)
+    yield ray, sim
+    ray.shutdown()
+    sim.shutdown()
+
+
+def test_pack_fills_one_node_first(three_nodes):
+    """First in the module: on empty nodes (a group just removed may still hold its
+    resources for a moment, and PACK is best effort)."""
+    ray, sim = three_nodes
+    cl = dist.connect(f"ray://{sim.address}", {"worker": 2})
+    try:
+        assert len(set(cl.nodes().values())) == 1
+    finally:
+        cl.close()
+
+
+def test_spread_places_each_task_on_its_own_node_and_a_step_runs_across_them(three_nodes):
+    ray, sim = three_nodes
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        w = fc.Variable(np.eye(4, dtype=np.float32), name="w")
+        a = fc.matmul(x, w, name="a")
+        b = fc.tanh(a, name="b")
+        c = fc.reduce_sum(b * b, name="c")
+    opts = fc.CompileOptions(threads=1)
+    parts = [pipeline.compile_graph(g, [a], [x], opts).executable,
+             pipeline.compile_graph(g, [b], [a], opts).executable,
+             pipeline.compile_graph(g, [c], [b], opts).executable]
+    whole = pipeline.compile_graph(g, [c], [x], opts).executable
+    cl = dist.connect(f"ray://{sim.address}", {"ps": 1, "worker": 2}, strategy="SPREAD")
+    try:
+        nodes = cl.nodes()
+        assert len(set(nodes.values())) == 3, nodes
+        assert set(nodes.values()) == {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        keys = [("x:0", "a:0"), ("a:0", "b:0"), ("b:0", "c:0")]
+        for task, exe, (i, o) in zip(TASKS, parts, keys):
+            cl.register(task, f"{i}->{o}", exe)
+        w0 = np.random.default_rng(1).standard_normal((4, 4)).astype(np.float32)
+        cl.set_variables(TASKS[0], {"w": w0})
+        plan = cl.plan([dist.Stage(t, f"{i}->{o}", (i,), (o,)) for t, (i, o) in
+                        zip(TASKS, keys)], ["x:0"], ["c:0"])
+        store = VariableStore()
+        store.set("w", w0)
+        for k in range(4):
+            feed = np.random.default_rng(k).standard_normal((8, 4)).astype(np.float32)
+            got = plan.run({"x:0": feed}, k)["c:0"]
+            np.testing.assert_array_equal(got, whole.run([feed], store, k)[0])
+        assert not plan.compiled
+    finally:
+        cl.close()
