@@ -73,6 +73,22 @@ def test_the_interpreter_backend_is_refused_before_connecting():
                    config=fc.ConfigProto(backend="interpret"))
 
 
+def test_a_control_edge_across_tasks_orders_the_stages():
+    """A partition that only waits for another task's partition (a control edge, no
+    tensor) runs after it: its stage's upstreams include the source (Stage.after)."""
+    from types import SimpleNamespace
+
+    from compiler.distributed import Stage, StepPlan
+    fake = SimpleNamespace(workers={PS: None, W0: None, W1: None}, tasks=[PS, W0, W1])
+    plan = StepPlan(fake, [Stage(W0, "tick", (), ()), Stage(PS, "read", (), ("r:0",)),
+                           Stage(W1, "use", ("x:0", "r:0"), ("y:0",), after=(0,))],
+                    ["x:0"], ["y:0"])
+    assert [ups for _, _, ups in plan.wiring] == [[], [], [0, 1]]
+    assert plan.returned == [2]  # the tick is waited for through the use
+    with pytest.raises(ValueError, match="waits for stage 2"):
+        StepPlan(fake, [Stage(W0, "a", (), (), after=(2,))], [], [])
+
+
 # ---- one program's features, on the workers ------------------------------------------
 Pair = collections.namedtuple("Pair", "y z")
 
@@ -100,8 +116,14 @@ def _features_graph():
         element = data.make_one_shot_iterator().get_next()
         from_data = fc.multiply(element, w, name="from_data")
         summary = fc.summary.scalar("z", z)
-        init = fc.variables_initializer([w, count])
+        with fc.device("/job:worker/task:0"):
+            seen = fc.Variable(0, name="seen")
+            tick = fc.assign_add(seen, 1, name="tick0")
+        with fc.device("/job:worker/task:1"), fc.control_dependencies([tick]):
+            after_tick = fc.identity(x * 1.0, name="after_tick")  # a control edge W0 -> W1
+        init = fc.variables_initializer([w, count, seen])
     return dict(g=g, w=w, count=count, never=never, x=x, scale=scale, y=y, z=z,
+                seen=seen, after_tick=after_tick,
                 bump=bump, printed=printed, checked=checked, from_data=from_data,
                 summary=summary, init=init)
 
@@ -131,6 +153,7 @@ def _exercise(sess, m):
     got.append(sess.run(m["summary"], {m["x"]: xv}))
     m["w"].load(np.full(3, 5, np.float32), sess)
     got.append(sess.run(m["z"], {m["x"]: xv}))
+    got.append([sess.run(m["after_tick"], {m["x"]: xv}), sess.run(m["seen"])])
     got.append(sess.compile_count)
     return got
 
@@ -163,6 +186,11 @@ def test_a_program_sees_what_one_process_sees(ray_runtime, capfd):
         assert {t for t in sess._master.cluster.tasks} == {PS, W0, W1}
         parts = {p.task.to_string() for p in sess.last_partitioning.partitions}
         assert parts <= {PS, W0, W1}
+        sess.run([m["after_tick"], m["scale"]], {m["x"]: np.ones(3, np.float32)})  # new
+        stages = sess.last_partitioning.partitions
+        control = [t for p in stages for t in p.recvs if t.tensor is None]
+        assert [(stages[t.src].task.to_string(), stages[t.dst].task.to_string())
+                for t in control] == [(W0, W1)]
     _same(local, remote)
     printed = [line for line in local_err.splitlines() if line.startswith("z is ")]
     assert printed == ["z is [40]"]  # tf.Print: on the client, after the step
@@ -261,3 +289,19 @@ def test_a_killed_worker_is_named_and_training_recovers_from_the_checkpoint(
         assert sess.run(model["step"]) == 3
         rest = mlp.train(sess, model, data[3:], init=False)
     np.testing.assert_allclose(first + rest, ref, rtol=1e-5)
+
+
+def test_an_unclosed_session_leaves_no_workers_past_its_process(ray_runtime):
+    """The actors are not detached: Ray kills them with the driver that made them."""
+    address = ray_runtime.get_runtime_context().gcs_address
+    code = ("import compiler as fc\n"
+            f"s = fc.Session('ray://{address}', graph=fc.Graph(), config=fc.ConfigProto("
+            "cluster_def={'ps': 1, 'worker': 1}, operation_timeout_in_ms=30000))\n"
+            "c = s._master.cluster\n"
+            "print(*[f'{c.name}:{t}' for t in c.tasks], sep='\\n', flush=True)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    names = out.stdout.split()
+    assert len(names) == 2 and all(":/job:" in n for n in names)
+    assert _gone(ray_runtime, names, within=30)
