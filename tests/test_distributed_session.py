@@ -305,3 +305,25 @@ def test_an_unclosed_session_leaves_no_workers_past_its_process(ray_runtime):
     names = out.stdout.split()
     assert len(names) == 2 and all(":/job:" in n for n in names)
     assert _gone(ray_runtime, names, within=30)
+
+
+def test_monitored_training_session_on_ray_restores_its_checkpoint_dir(ray_runtime, reference,
+                                                                       tmp_path):
+    """TF1's MonitoredTrainingSession(master=target, config=...): the chief's Session is
+    distributed, restores the latest checkpoint of checkpoint_dir and trains on."""
+    data, ref = reference
+    model = mlp.build(CLUSTER)
+    with fc.Session(graph=model["graph"]) as sess:  # three steps in one process
+        mlp.train(sess, model, data[:3])
+        model["saver"].save(sess, str(tmp_path / "model"), global_step=3)
+    with model["graph"].as_default():
+        with fc.train.MonitoredTrainingSession(
+                master="ray://local", config=config(), checkpoint_dir=str(tmp_path),
+                save_checkpoint_secs=None, save_summaries_steps=None,
+                log_step_count_steps=None) as sess:
+            assert sess.run(model["step"]) == 3
+            assert sess._sess._master is not None  # the workers hold the restored values
+            rest = [float(sess.run([model["loss"], model["train"]],
+                                   {model["x"]: xv, model["y"]: yv})[0])
+                    for xv, yv in data[3:]]
+    np.testing.assert_allclose(rest, ref[3:], rtol=1e-5)
