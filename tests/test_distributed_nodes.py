@@ -24,10 +24,13 @@ def three_nodes():
     if ray.is_initialized():
         ray.shutdown()  # the session's runtime: tests/conftest.py starts it again if asked
     from ray.cluster_utils import Cluster
+
+    from compiler.distributed.cluster import LOCAL_STORE_BYTES
+    store = {"object_store_memory": LOCAL_STORE_BYTES}  # why: cluster.py LOCAL_STORE_BYTES
     sim = Cluster(initialize_head=True, head_node_args={"num_cpus": 2,
-                                                        "include_dashboard": False})
+                                                        "include_dashboard": False, **store})
     for _ in range(2):
-        sim.add_node(num_cpus=2)
+        sim.add_node(num_cpus=2, **store)
     ray.init(address=sim.address, log_to_driver=False)
     yield ray, sim
     ray.shutdown()
