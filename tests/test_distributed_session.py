@@ -208,6 +208,40 @@ def test_an_uninitialized_read_names_the_variable_and_its_task(ray_runtime):
             sess._store.get("never")
 
 
+def test_threads_sharing_a_distributed_session_lose_no_update(ray_runtime):
+    """Two threads train (assign_add on the ps) while a third loads and reads another
+    variable: steps, registrations and host sets take turns on the cluster's lock."""
+    import threading
+    m = _features_graph()
+    errors = []
+    with fc.Session("ray://local", graph=m["g"], config=config()) as sess:
+        sess.run(m["init"])
+
+        def bump(n):
+            try:
+                for _ in range(n):
+                    sess.run(m["bump"].op)
+            except Exception as e:  # noqa: BLE001  (reported below)
+                errors.append(e)
+
+        def load_and_read():
+            try:
+                for k in range(5):
+                    m["seen"].load(k, sess)
+                    assert sess.run(m["seen"]) == k
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+        threads = [threading.Thread(target=bump, args=(8,)) for _ in range(2)] + \
+            [threading.Thread(target=load_and_read)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors
+        np.testing.assert_array_equal(sess.run(m["w"]), np.arange(3) + 16)
+        assert sess.run(m["count"]) == 16
+
+
 # ---- training across workers (examples/distributed_mlp.py) -----------------------------
 @pytest.fixture(scope="module")
 def reference():
