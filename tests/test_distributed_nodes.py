@@ -31,8 +31,7 @@ def three_nodes():
                                                         "include_dashboard": False, **store})
     for _ in range(2):
         sim.add_node(num_cpus=2, **store)
-    ray.init(address=sim.address, log_to_driver=False)
-    yield ray, sim
+    yield ray, sim  # the first connect("ray://HOST:PORT") joins it
     ray.shutdown()
     sim.shutdown()
 
@@ -41,11 +40,15 @@ def test_pack_fills_one_node_first(three_nodes):
     """First in the module: on empty nodes (a group just removed may still hold its
     resources for a moment, and PACK is best effort)."""
     ray, sim = three_nodes
-    cl = dist.connect(f"ray://{sim.address}", {"worker": 2})
+    assert not ray.is_initialized()
+    cl = dist.connect(f"ray://{sim.address}", {"worker": 2})  # ray.init(address=...)
     try:
+        assert ray.get_runtime_context().gcs_address == sim.address
         assert len(set(cl.nodes().values())) == 1
     finally:
         cl.close()
+    with pytest.raises(ValueError, match=r"connected to the Ray cluster at .* already"):
+        dist.connect("ray://127.0.0.1:1", {"worker": 2})
 
 
 def test_spread_places_each_task_on_its_own_node_and_a_step_runs_across_them(three_nodes):

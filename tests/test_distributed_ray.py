@@ -69,11 +69,15 @@ def parts():
         h = fc.add(x * 2.0, wv, name="h")
         y = fc.multiply(h, h, name="y")
         z = fc.reduce_sum(y, name="z")
+        q = fc.multiply(y, 3.0, name="q")
     opts = fc.CompileOptions(threads=1)
     exes = {"ps": pipeline.compile_graph(g, [wv], [], opts, targets=[step.op]).executable,
             "w0": pipeline.compile_graph(g, [h], [x, wv], opts).executable,
             "w1": pipeline.compile_graph(g, [y, z], [h], opts).executable,
-            "whole": pipeline.compile_graph(g, [y, z], [x], opts, targets=[step.op]).executable}
+            "whole": pipeline.compile_graph(g, [y, z], [x], opts, targets=[step.op]).executable,
+            "w0q": pipeline.compile_graph(g, [q], [y], opts).executable,
+            "whole_q": pipeline.compile_graph(g, [q, z], [x], opts,
+                                              targets=[step.op]).executable}
     stages = [dist.Stage(PS, "ps", (), ("wv:0",)), dist.Stage(W0, "w0", ("x:0", "wv:0"), ("h:0",)),
               dist.Stage(W1, "w1", ("h:0",), ("y:0", "z:0"))]
     return exes, stages
@@ -83,7 +87,7 @@ def parts():
 def cluster(ray_runtime, parts):
     exes, _ = parts
     cl = dist.connect("ray://local", SPEC, FAST)
-    for task, key in ((PS, "ps"), (W0, "w0"), (W1, "w1")):
+    for task, key in ((PS, "ps"), (W0, "w0"), (W1, "w1"), (W0, "w0q")):
         cl.register(task, key, exes[key], fc.CompileOptions(threads=1))
     yield cl
     cl.close()
@@ -124,6 +128,22 @@ def test_a_second_plan_sees_the_same_variables_and_does_not_take_the_compiled_gr
     np.testing.assert_array_equal(got, before)
     assert train.compiled and not read.compiled
     np.testing.assert_array_equal(cluster.get_variables(PS, ["w"])["w"], before + 1)
+
+
+def test_a_worker_in_several_stages_of_a_compiled_graph(cluster, parts):
+    """worker 0 runs h, worker 1 y and z from h, worker 0 again q from y."""
+    exes, stages = parts
+    plan = cluster.plan(stages + [dist.Stage(W0, "w0q", ("y:0",), ("q:0",))], ["x:0"],
+                        ["q:0", "z:0"])
+    cluster.set_variables(PS, {"w": np.full(3, 2.0, np.float32)})
+    store = VariableStore()
+    store.set("w", np.full(3, 2.0, np.float32))
+    for k in range(40):  # more runs than any plan before: it takes the compiled graph
+        got = plan.run({"x:0": _feed(k)}, k)
+        q, z = exes["whole_q"].run([_feed(k)], store, k)
+        np.testing.assert_array_equal(got["q:0"], q)
+        np.testing.assert_array_equal(got["z:0"], z)
+    assert plan.compiled
 
 
 def test_threads_sharing_a_cluster_take_turns(cluster, parts):

@@ -30,6 +30,7 @@ import itertools
 import logging
 import os
 import re
+import socket
 import threading
 
 from runtime.errors import DeadlineExceededError, UnavailableError
@@ -116,6 +117,8 @@ def connect(target: str, cluster_spec=None, config=None, *, gpu_tasks=(), num_cp
     if unknown:
         raise ValueError(f"gpu_tasks {unknown} are not tasks of the cluster ({tasks})")
     ray = import_ray()
+    if ray.is_initialized() and address not in (None, "auto"):
+        _check_joined(ray, target, address)
     if not ray.is_initialized():
         if address is None:
             ray.init(num_cpus=num_cpus or max(os.cpu_count() or 1, len(tasks) * cpus_per_task),
@@ -127,6 +130,24 @@ def connect(target: str, cluster_spec=None, config=None, *, gpu_tasks=(), num_cp
     timeout_s = ms / 1000 if ms > 0 else DEFAULT_TIMEOUT_S
     return Cluster(ray, tasks, set(gpu_tasks), cpus_per_task, strategy,
                    name or f"flowc-{os.getpid()}-{next(_names)}", timeout_s, compiled_graphs)
+
+
+def _same_host_port(a: str, b: str) -> bool:
+    (ha, _, pa), (hb, _, pb) = a.rpartition(":"), b.rpartition(":")
+    try:
+        return pa == pb and socket.gethostbyname(ha.strip("[]")) == \
+            socket.gethostbyname(hb.strip("[]"))
+    except OSError:
+        return a == b
+
+
+def _check_joined(ray, target, address):
+    """This process is connected to Ray already: it must be the cluster `target` names."""
+    current = ray.get_runtime_context().gcs_address
+    if not _same_host_port(current, address):
+        raise ValueError(f"Session target {target!r}: this process is connected to the Ray "
+                         f"cluster at {current} already (one per process); use "
+                         f"'ray://{current}' or 'ray://local', or call ray.shutdown() first")
 
 
 class Cluster:
@@ -309,6 +330,12 @@ class Cluster:
             except Exception as e:  # noqa: BLE001  (already dead)
                 log.debug("flowc: killing a worker: %s", e)
         self._remove_group()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def _remove_group(self):
         try:

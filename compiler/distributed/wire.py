@@ -139,10 +139,11 @@ class _VarType:
         self.dtype, self.shape = self._D(dtype), tuple(shape)
 
 
-def load(meta, blobs, where: str, declared: dict, workdir: str) -> CpuExecutable:
+def load(meta, blobs, where: str, declared: dict, workdir: str | None = None) -> CpuExecutable:
     """The executable of a shipped partition, after every check (module docstring).
     `declared`: {variable name: (dtype name, shape)} the worker's store already holds;
-    `workdir`: a private folder for a shared object's file."""
+    `workdir`: where a shared object's file is written for a moment (default: the
+    temporary folder; the file is removed once loaded)."""
     try:
         return _load(meta, blobs, declared, workdir)
     except (BadEntry, KeyError, TypeError, ValueError) as e:

@@ -20,7 +20,6 @@ re-raise it unchanged (compiler/distributed/step.py).
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
@@ -34,7 +33,6 @@ class Worker:
         self.task = task
         self.store = VariableStore()
         self.partitions: dict = {}
-        self._workdir = tempfile.mkdtemp(prefix="flowc-worker-")
 
     def ping(self) -> dict:
         """Who and where this worker is (also the liveness probe of a failed step)."""
@@ -47,8 +45,7 @@ class Worker:
         input names. A key registered again replaces the old one."""
         declared = {name: (dtype.name, shape) for name, (dtype, shape)
                     in self.store._specs.items()}
-        exe = wire.load(meta, blobs, f"task {self.task}, partition {key!r}", declared,
-                        self._workdir)
+        exe = wire.load(meta, blobs, f"task {self.task}, partition {key!r}", declared)
         for name, (dtype, shape) in meta["variables"].items():
             self.store.declare(name, dtype, shape)
         self.partitions[key] = exe
