@@ -283,8 +283,16 @@ def test_data_parallel_training_equals_one_process(ray_runtime, reference, tmp_p
         variables = model["graph"].get_collection(fc.GraphKeys.GLOBAL_VARIABLES)
         values = sess.run(variables)
         path = model["saver"].save(sess, str(tmp_path / "model"))
+        # fc.compile reads the trained weights from the workers (ClusterStore)
+        xv, yv = data[0]
+        loss_now = sess.run(model["loss"], {model["x"]: xv, model["y"]: yv})
+        fc.compile(model["loss"], [model["x"], model["y"]], str(tmp_path / "aot"),
+                   session=sess)
     np.testing.assert_allclose(got, ref, rtol=1e-5)
     assert tasks == {PS, W0, W1} and owners == {PS}
+    import runtime
+    with runtime.load(str(tmp_path / "aot")) as compiled:
+        np.testing.assert_allclose(compiled(xv, yv), loss_now, rtol=1e-5)
     assert _gone(ray_runtime, names)  # close() killed the workers
     # the checkpoint written from the workers restores into one process
     local = mlp.build(CLUSTER)
