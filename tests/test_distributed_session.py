@@ -187,6 +187,10 @@ def test_a_program_sees_what_one_process_sees(ray_runtime, capfd):
         parts = {p.task.to_string() for p in sess.last_partitioning.partitions}
         assert parts <= {PS, W0, W1}
         sess.run([m["after_tick"], m["scale"]], {m["x"]: np.ones(3, np.float32)})  # new
+        meta = fc.RunMetadata()  # a traced step runs; the workers' kernels are not recorded
+        traced = sess.run(m["z"], {m["x"]: np.ones(3, np.float32)}, run_metadata=meta,
+                          options=fc.RunOptions(trace_level=fc.RunOptions.FULL_TRACE))
+        assert traced == sess.run(m["z"], {m["x"]: np.ones(3, np.float32)})
         stages = sess.last_partitioning.partitions
         control = [t for p in stages for t in p.recvs if t.tensor is None]
         assert [(stages[t.src].task.to_string(), stages[t.dst].task.to_string())
