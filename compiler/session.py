@@ -10,6 +10,12 @@ Placement (compiler/placement.py) picks the device of each compile: ops' device 
 its variables stay on the device between runs; feeds may be numpy values (copied in) or
 GPU arrays (`__cuda_array_interface__`/DLPack, used in place); fetches are numpy arrays.
 
+A distributed target (`"ray://local"`, `"ray://auto"`, `"ray://HOST:PORT"`, with
+`ConfigProto(cluster_def=...)`) makes this process the master of Ray workers, one per
+task: every signature is placed over the cluster's tasks, partitioned, compiled here and
+run on the workers, which hold the variables (compiler/distributed/master.py;
+docs/execution.md, "The distributed Session"). Session("") never imports Ray.
+
 Threads may share a Session. A run that assigns variables is a writer: writers take
 turns for the whole read-compute-commit, so concurrent training steps never lose an
 update; runs that only read variables run concurrently and see each variable as it was
@@ -19,6 +25,7 @@ before a concurrent writer's commit or after it, never a mix (runtime/variables.
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,9 +75,10 @@ class ConfigProto:
     `log_device_placement` prints each op's device to stderr once per compile,
     `device_count={"GPU": 0}` leaves the placer no GPU. `cluster_def` (TF1's: a
     ClusterDef, a train.ClusterSpec or a dict) describes the cluster of a distributed
-    target; an in-process Session ignores it (soft placement keeps every op on this
-    process's devices). `operation_timeout_in_ms` (TF1's; 0 = the default) bounds the
-    waits of a distributed step."""
+    target (`Session("ray://…")`: one Ray worker per task); an in-process Session
+    ignores it (soft placement keeps every op on this process's devices).
+    `operation_timeout_in_ms` (TF1's; 0 = 60 s) bounds every wait of a distributed
+    Session on its workers."""
     intra_op_parallelism_threads: int = 0
     inter_op_parallelism_threads: int = 0
     backend: str = "llvm"
@@ -96,14 +104,19 @@ class ConfigProto:
 
 class Session:
     def __init__(self, target="", graph: Graph = None, config: ConfigProto = None):
-        if target:
-            raise ValueError("flowc sessions run in-process; target must be ''")
         self.graph = graph or get_default_graph()
         self.config = config or ConfigProto()
         if self.config.backend not in ("llvm", "interpret"):
             raise ValueError(f"unknown backend {self.config.backend!r}")
         self.options = self.config.options()
-        self._store = VariableStore()
+        self._master = None  # a distributed target's master (compiler/distributed/master.py)
+        if target:  # "ray://…"; anything else is a ValueError naming the accepted forms
+            from .distributed.master import Master
+            self._master = Master(target, self.graph, self.config)
+            # a Session collected unclosed frees its workers; at exit Ray does (the
+            # actors belong to this driver)
+            weakref.finalize(self, self._master.close).atexit = False
+        self._store = VariableStore() if self._master is None else self._master.store
         self._cache: dict = {}
         self._last_device = "cpu"  # of the last run (its RunMetadata's device)
         self._asserts: dict = {}  # signature key -> (assertions, extra fetches, prints)
@@ -141,6 +154,8 @@ class Session:
     def close(self):
         self._closed = True
         self._cache.clear()
+        if self._master is not None:  # the workers and their variables go
+            self._master.close()
         if self.graph.host_io is not None:  # close this Session's queues: wakes blocked runners
             self.graph.host_io.session_closed(self)
 
@@ -292,9 +307,12 @@ class Session:
                                                    if t.op.type != STRING_CONST]
         extra = tuple(t for t in dict.fromkeys(extra) if t not in tensors)
         self._asserts[(tensors, targets, fed, ranks)] = (asserts, extra, prints)
-        options, decisions = placed(self.options, tensors + extra, targets, fed,
-                                    PlacementConfig.of(self.config))
-        if is_partitioned(decisions):  # ops on more than one device: one program each
+        placement = PlacementConfig.of(self.config) if self._master is None \
+            else self._master.placement()
+        options, decisions = placed(self.options, tensors + extra, targets, fed, placement)
+        if self._master is not None or is_partitioned(decisions):
+            # ops on more than one device: one program each; distributed: every
+            # partition runs on its task's worker
             return self._compile_partitioned(tensors + extra, targets, fed, decisions,
                                              options, feed_ranks, dump_dir)
         compiled = compile_graph(self.graph, tensors + extra, fed, options, targets=targets,
@@ -321,8 +339,10 @@ class Session:
             prepare=lambda program: declared.append(self._declare(program, count=False)),
             interpret=self.config.backend == "interpret")
         self.compile_count += 1
-        self.last_pass_report = compiled[-1].report
+        self.last_pass_report = compiled[-1].report if compiled else None
         self.last_partitioning = parting
+        if self._master is not None:  # registered with the workers, run by a StepPlan
+            return self._master.executable(parting, compiled, options)
         return partitioned_executable(parting, [c.executable for c in compiled])
 
     def _assertion_error(self, error, asserts, key, values, counter) -> ExecutionError:
