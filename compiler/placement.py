@@ -139,9 +139,9 @@ def _groups(ops):
             members.setdefault(find(op.name), []).append(op)
     out = {}
     for group in members.values():
-        if len(group) == 1:
-            continue
         var = next((var_of[op.name] for op in group if op.name in var_of), None)
+        if len(group) == 1 and (var is None or group[0].type == "variable"):
+            continue  # alone (an assign or read alone still follows its variable op)
         if var is not None:  # the variable op, also when outside this compile
             anchor = next((op for op in group if op.type == "variable"),
                           group[0].graph._by_name.get(var, group[0]))

@@ -96,14 +96,16 @@ class ConfigProto:
 
 class Session:
     def __init__(self, target="", graph: Graph = None, config: ConfigProto = None):
-        if target:
-            raise ValueError("flowc sessions run in-process; target must be ''")
         self.graph = graph or get_default_graph()
         self.config = config or ConfigProto()
         if self.config.backend not in ("llvm", "interpret"):
             raise ValueError(f"unknown backend {self.config.backend!r}")
         self.options = self.config.options()
-        self._store = VariableStore()
+        self._master = None  # a distributed target's master (compiler/distributed/master.py)
+        if target:  # "ray://…"; anything else is a ValueError naming the accepted forms
+            from .distributed.master import Master
+            self._master = Master(target, self.graph, self.config)
+        self._store = VariableStore() if self._master is None else self._master.store
         self._cache: dict = {}
         self._last_device = "cpu"  # of the last run (its RunMetadata's device)
         self._asserts: dict = {}  # signature key -> (assertions, extra fetches, prints)
@@ -141,6 +143,8 @@ class Session:
     def close(self):
         self._closed = True
         self._cache.clear()
+        if self._master is not None:  # the workers and their variables go
+            self._master.close()
         if self.graph.host_io is not None:  # close this Session's queues: wakes blocked runners
             self.graph.host_io.session_closed(self)
 
@@ -292,9 +296,12 @@ class Session:
                                                    if t.op.type != STRING_CONST]
         extra = tuple(t for t in dict.fromkeys(extra) if t not in tensors)
         self._asserts[(tensors, targets, fed, ranks)] = (asserts, extra, prints)
-        options, decisions = placed(self.options, tensors + extra, targets, fed,
-                                    PlacementConfig.of(self.config))
-        if is_partitioned(decisions):  # ops on more than one device: one program each
+        placement = PlacementConfig.of(self.config) if self._master is None \
+            else self._master.placement()
+        options, decisions = placed(self.options, tensors + extra, targets, fed, placement)
+        if self._master is not None or is_partitioned(decisions):
+            # ops on more than one device: one program each; distributed: every
+            # partition runs on its task's worker
             return self._compile_partitioned(tensors + extra, targets, fed, decisions,
                                              options, feed_ranks, dump_dir)
         compiled = compile_graph(self.graph, tensors + extra, fed, options, targets=targets,
@@ -321,8 +328,10 @@ class Session:
             prepare=lambda program: declared.append(self._declare(program, count=False)),
             interpret=self.config.backend == "interpret")
         self.compile_count += 1
-        self.last_pass_report = compiled[-1].report
+        self.last_pass_report = compiled[-1].report if compiled else None
         self.last_partitioning = parting
+        if self._master is not None:  # registered with the workers, run by a StepPlan
+            return self._master.executable(parting, compiled, options)
         return partitioned_executable(parting, [c.executable for c in compiled])
 
     def _assertion_error(self, error, asserts, key, values, counter) -> ExecutionError:

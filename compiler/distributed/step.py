@@ -8,8 +8,9 @@ compiled signature and run every step.
 order, in which running them one after another is correct; each names the keys of its
 inputs and outputs: client feeds and transferred tensors). The plan wires each input to
 the feed or to the latest earlier stage that outputs it, and each stage after the
-previous stage on the same task (a worker's stages keep their order), so the step is a
-DAG whose edges are the transfers. It runs as a Ray compiled graph (`ray.dag`,
+previous stage on the same task (a worker's stages keep their order) and after the
+stages in its `after` (control edges across tasks), so the step is a DAG whose edges
+are the transfers. It runs as a Ray compiled graph (`ray.dag`,
 `experimental_compile`: each worker runs a loop reading its inputs from shared-memory
 channels, no task submission per stage) or, until the plan earns one, as chained actor
 calls with ObjectRefs (one call per stage, never per op). A Ray actor takes part in one
@@ -43,13 +44,14 @@ class Stage:
     partition: str      # the key it was registered under (Cluster.register)
     inputs: tuple       # tensor keys, in the partition's feed order
     outputs: tuple      # tensor keys, in the partition's fetch order
+    after: tuple = ()   # indices of earlier stages it waits for (control edges)
 
 
 class StepPlan:
     def __init__(self, cluster, stages, feed_keys, fetch_keys):
         self.cluster = cluster
-        self.stages = [Stage(s.task, s.partition, tuple(s.inputs), tuple(s.outputs))
-                       for s in stages]
+        self.stages = [Stage(s.task, s.partition, tuple(s.inputs), tuple(s.outputs),
+                             tuple(s.after)) for s in stages]
         self.feed_keys = list(feed_keys)
         self.fetch_keys = list(fetch_keys)
         self.runs = 0
@@ -78,6 +80,11 @@ class StepPlan:
                 elif k not in feeds:
                     raise ValueError(f"stage {i} ({s.partition!r} on {s.task}): input {k!r} "
                                      "is neither fed nor an output of an earlier stage")
+            for j in s.after:
+                if not 0 <= j < i:
+                    raise ValueError(f"stage {i} ({s.partition!r}) waits for stage {j}, "
+                                     "which is not an earlier stage")
+                ups.append(j)
             if s.task in last_on_task:
                 ups.append(last_on_task[s.task])
             ups = sorted(set(ups))

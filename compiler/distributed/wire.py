@@ -79,6 +79,8 @@ def describe(exe, target_cpu: str, opt_level: int, where: str = "") -> tuple:
                         "source": source, "desc": b.desc})
     variables = {b.source: [b.dtype, list(b.shape)] for b in exe.buffers
                  if b.kind == "variable"}
+    for name, i in exe.updates.items():  # assigned, never read (an initializer)
+        variables.setdefault(name, [exe.buffers[i].dtype, list(exe.buffers[i].shape)])
     meta = {"format": FORMAT, "code_kind": kind, "code": [f"code_{i}" for i in range(len(code))],
             "files": {name: _sha(data) for name, data in blobs.items()},
             "signature": exe.signature.to_json(), "buffers": buffers,
