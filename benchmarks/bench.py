@@ -36,6 +36,7 @@ import report  # noqa: E402
 import workload_c1  # noqa: E402
 import workload_c2  # noqa: E402
 import workload_c3  # noqa: E402
+import workload_d1  # noqa: E402
 import workload_mm  # noqa: E402
 import workload_w1  # noqa: E402
 import workload_w3  # noqa: E402
@@ -50,6 +51,7 @@ WORKLOADS = {"W1": workload_w1.run, "W3": workload_w3.run, "W4": workload_w4.run
              "MM": workload_mm.run, "C1": workload_c1.run}
 WORKLOADS.update({"C2": workload_c2.run, "C3": workload_c3.run})   # issue 15: CNNs
 WORKLOADS["W8"] = workload_w8.run   # issue 16: the static_rnn LSTM classifier
+WORKLOADS["D1"] = workload_d1.run   # issue 17: a two-partition step on two Ray workers
 QUICK_SYSTEMS = frozenset({"flowc", "flowc-out", "numpy", "ctypes", "flowc-cold",
                            "flowc-warm-cache", "flowc-load"})
 
