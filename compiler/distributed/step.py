@@ -21,6 +21,11 @@ one node keeps chained calls: on a simulated three-node cluster, Ray 2.60's cros
 channels hung the step and crashed a raylet ("experimental_mutable_object_provider.cc:154
 Check failed ... Channel closed") in about half the runs.
 
+Fetched arrays are copied on the master: Ray deserializes a stage's numpy outputs
+zero-copy (read-only views of the object store or of a compiled graph's shared-memory
+channel, whose buffers a held view pins: a caller keeping its fetches stalled the graph
+a few steps later), and a Session's caller owns what it fetches.
+
 Steps of one cluster take turns (`Cluster.lock`: threads sharing a Session run their
 steps one after another). Every wait is bounded by the cluster's `timeout_s`; a failure
 is turned into the errors of docs/execution.md ("Faults") by `Cluster.failed`
@@ -31,6 +36,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+
+import numpy as np
 
 log = logging.getLogger("flowc.distributed")
 
@@ -126,7 +133,11 @@ class StepPlan:
         merged = dict(zip(self.feed_keys, values))
         for r in results:
             merged.update(r)
-        return {k: merged[k] for k in self.fetch_keys}
+        # a stage's arrays come back zero-copy: read-only views of Ray's buffers (of a
+        # compiled graph's channel, which they pin while held: a caller keeping fetches
+        # stalled a later step); the caller gets its own copies, as in one process
+        return {k: _owned(merged[k]) if k in self.producer else merged[k]
+                for k in self.fetch_keys}
 
     def _run_chained(self, counter, values):
         import ray
@@ -183,3 +194,8 @@ class StepPlan:
         for s in self.stages:
             out.setdefault(s.task, []).append(s.partition)
         return out
+
+
+def _owned(value):
+    """A fetched value the caller owns: a writable copy of an array Ray handed back."""
+    return np.array(value) if isinstance(value, np.ndarray) else value
