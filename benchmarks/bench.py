@@ -37,6 +37,7 @@ import workload_c1  # noqa: E402
 import workload_c2  # noqa: E402
 import workload_c3  # noqa: E402
 import workload_d1  # noqa: E402
+import workload_d2  # noqa: E402
 import workload_mm  # noqa: E402
 import workload_w1  # noqa: E402
 import workload_w3  # noqa: E402
@@ -52,6 +53,7 @@ WORKLOADS = {"W1": workload_w1.run, "W3": workload_w3.run, "W4": workload_w4.run
 WORKLOADS.update({"C2": workload_c2.run, "C3": workload_c3.run})   # issue 15: CNNs
 WORKLOADS["W8"] = workload_w8.run   # issue 16: the static_rnn LSTM classifier
 WORKLOADS["D1"] = workload_d1.run   # issue 17: a two-partition step on two Ray workers
+WORKLOADS["D2"] = workload_d2.run   # issue 17: data-parallel MLP, 2 workers + 1 ps on Ray
 QUICK_SYSTEMS = frozenset({"flowc", "flowc-out", "numpy", "ctypes", "flowc-cold",
                            "flowc-warm-cache", "flowc-load"})
 

@@ -26,15 +26,22 @@ _RAY = None
 def start_ray(num_cpus=4):
     """The `ray` module with a local runtime started by this process (`num_cpus` logical
     CPUs: the bundles of every cluster a workload starts at once; no dashboard; the
-    workers' output is not forwarded). A runtime this process started before is reused."""
+    workers' output is not forwarded). A runtime this process started before is reused.
+    The workers run at the driver's priority (`worker_niceness` 0; Ray's default is nice
+    15): on a shared machine a niced worker yields its core to every other process while
+    the driver, at nice 0, waits for its step, so the line would measure the machine's
+    other load rather than the step, and not compare like with like with one process.
+    `address="local"` starts a new runtime even where a `ray start` cluster runs on this
+    machine (a plain `ray.init()` would join that one)."""
     global _RAY
     if _RAY is None:
         from compiler.distributed.cluster import import_ray
         ray = import_ray()
         if not ray.is_initialized():
             t0 = time.perf_counter()
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                     logging_level="WARNING")
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                     log_to_driver=False,
+                     logging_level="WARNING", _system_config={"worker_niceness": 0})
             note(f"started a local Ray {ray.__version__} runtime ({num_cpus} logical CPUs) "
                  f"in {time.perf_counter() - t0:.1f} s")
         _RAY = ray
