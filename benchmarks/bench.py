@@ -3,7 +3,9 @@
 NAME is a workload (W1 elementwise chain, W3 MLP SGD step, W4 LSTM forward+backward,
 W5 row softmax, W6 dispatch overhead, W7 MLP cold compile and warm-cache load in fresh
 processes, MM matmul 1024^3, C1 a ResNet basic block forward, C2 its SGD step, C3 a LeNet-5
-SGD step, W8 a 28-step static_rnn LSTM classifier's training step) or `all`. Each result
+SGD step, W8 a 28-step static_rnn LSTM classifier's training step, D1 the overhead of a
+two-partition step on two Ray workers, D2 an MLP data-parallel step on 2 Ray workers + 1 ps;
+both against one process, their Ray lines need the `distributed` extra) or `all`. Each result
 is one JSON line on stdout:
     {"workload", "system", "median_ms", "min_ms", "check", ...optional
      "compile_s", "kernels", "gflops", "gbps", "note"}

@@ -2,6 +2,7 @@
 D2"): the local Ray runtime they share, per-step timing with percentiles, and the result
 record of a step measured against the one-process line.
 
+    ray_available()                  whether Ray imports (else the Ray lines are skipped)
     start_ray(num_cpus)              a local Ray runtime in this process (once), no dashboard
     step_times(step, steps, warmup)  per-step wall times in ms, gc off while timing
     step_record(workload, system, times, check, base_ms, note)
@@ -21,6 +22,17 @@ import numpy as np
 from benchlib import _round, note, result
 
 _RAY = None
+
+
+def ray_available() -> bool:
+    """Whether Ray imports (the `distributed` extra); the Ray lines are skipped without."""
+    from compiler.distributed.cluster import DistributedUnavailable, import_ray
+    try:
+        import_ray()
+    except DistributedUnavailable as e:
+        note(f"ray not available: {e}")
+        return False
+    return True
 
 
 def start_ray(num_cpus=4):

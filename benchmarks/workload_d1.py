@@ -30,8 +30,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from benchlib import failed, note
-from raybench import start_ray, step_record, step_times, us
+from benchlib import failed, note, skipped
+from raybench import ray_available, start_ray, step_record, step_times, us
 
 NAME = "D1"
 SIZE = 16
@@ -65,9 +65,12 @@ def run(cfg):
     steps, warmup = (50, 10) if cfg.quick else (2000, 200)
     x = np.linspace(-2, 2, SIZE, dtype=np.float32)
     want = (x + np.float32(1)) * np.float32(2)
-    base = None
+    base, ray = None, ray_available()
     for system in SYSTEMS:
         if not cfg.wants(system):
+            continue
+        if system != "flowc" and not ray:
+            yield skipped(NAME, system, "ray not installed (pip install -e '.[distributed]')")
             continue
         try:
             rec = _SYSTEMS[system](x, want, steps, warmup, base)

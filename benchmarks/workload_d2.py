@@ -30,8 +30,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from benchlib import compare, failed, measure, note
-from raybench import start_ray, step_record, us
+from benchlib import compare, failed, measure, note, skipped
+from raybench import ray_available, start_ray, step_record, us
 from workload_w3 import LR, _data, numpy_step
 
 NAME = "D2"
@@ -117,9 +117,12 @@ def run(cfg):
         else dict(warmup=5, min_repeats=50, max_repeats=400, min_time_s=3.0)
     ws0, bs0, x, y = _data(BATCH, SIZES)
     want = reference(ws0, bs0, x, y, CHECK_STEPS)
-    base, single = None, None
+    base, single, ray = None, None, ray_available()
     for system in SYSTEMS:
         if not cfg.wants(system):
+            continue
+        if system == "flowc-ray" and not ray:
+            yield skipped(NAME, system, "ray not installed (pip install -e '.[distributed]')")
             continue
         try:
             if system == "flowc-tower":
