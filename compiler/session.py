@@ -10,6 +10,12 @@ Placement (compiler/placement.py) picks the device of each compile: ops' device 
 its variables stay on the device between runs; feeds may be numpy values (copied in) or
 GPU arrays (`__cuda_array_interface__`/DLPack, used in place); fetches are numpy arrays.
 
+A distributed target (`"ray://local"`, `"ray://auto"`, `"ray://HOST:PORT"`, with
+`ConfigProto(cluster_def=...)`) makes this process the master of Ray workers, one per
+task: every signature is placed over the cluster's tasks, partitioned, compiled here and
+run on the workers, which hold the variables (compiler/distributed/master.py;
+docs/execution.md, "The distributed Session"). Session("") never imports Ray.
+
 Threads may share a Session. A run that assigns variables is a writer: writers take
 turns for the whole read-compute-commit, so concurrent training steps never lose an
 update; runs that only read variables run concurrently and see each variable as it was
@@ -19,6 +25,7 @@ before a concurrent writer's commit or after it, never a mix (runtime/variables.
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,9 +75,10 @@ class ConfigProto:
     `log_device_placement` prints each op's device to stderr once per compile,
     `device_count={"GPU": 0}` leaves the placer no GPU. `cluster_def` (TF1's: a
     ClusterDef, a train.ClusterSpec or a dict) describes the cluster of a distributed
-    target; an in-process Session ignores it (soft placement keeps every op on this
-    process's devices). `operation_timeout_in_ms` (TF1's; 0 = the default) bounds the
-    waits of a distributed step."""
+    target (`Session("ray://…")`: one Ray worker per task); an in-process Session
+    ignores it (soft placement keeps every op on this process's devices).
+    `operation_timeout_in_ms` (TF1's; 0 = 60 s) bounds every wait of a distributed
+    Session on its workers."""
     intra_op_parallelism_threads: int = 0
     inter_op_parallelism_threads: int = 0
     backend: str = "llvm"
@@ -105,6 +113,9 @@ class Session:
         if target:  # "ray://…"; anything else is a ValueError naming the accepted forms
             from .distributed.master import Master
             self._master = Master(target, self.graph, self.config)
+            # a Session collected unclosed frees its workers; at exit Ray does (the
+            # actors belong to this driver)
+            weakref.finalize(self, self._master.close).atexit = False
         self._store = VariableStore() if self._master is None else self._master.store
         self._cache: dict = {}
         self._last_device = "cpu"  # of the last run (its RunMetadata's device)

@@ -75,14 +75,15 @@ def ensure_ray():
     `import_ray` sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 and RAY_AUTH_MODE=disabled).
     pytest-xdist (`--dist loadfile`) runs each test file in one worker process, so only
     the processes that run a distributed file start one."""
-    from compiler.distributed.cluster import import_ray
+    from compiler.distributed.cluster import LOCAL_STORE_BYTES, import_ray
     ray = import_ray()
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=RAY_NUM_CPUS, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=RAY_NUM_CPUS, include_dashboard=False, log_to_driver=False,
+                     object_store_memory=LOCAL_STORE_BYTES)
     return ray
 
 

@@ -337,3 +337,20 @@ def test_optimizer_slots_live_with_their_variable_under_replica_device_setter():
             assert s.op.colocation_groups() == [f"loc:@{var.op.name}"]
     for beta in opt._get_beta_accumulators():
         assert beta.op.device == b.op.device
+
+
+def test_an_assign_alone_in_a_step_follows_its_variable():
+    """TF1's reference-edge colocation also when the variable op is not in the step: a
+    ps variable's initializer (replica_device_setter puts the assign itself on the
+    worker job) runs on the ps, where the variable lives."""
+    from compiler.placement import decisions_for
+    cluster = tf.train.ClusterSpec({"ps": 1, "worker": 1})
+    with tf.Graph().as_default():
+        with tf.device(tf.train.replica_device_setter(cluster=cluster)):
+            v = tf.Variable(np.ones(2, np.float32), name="v")
+        init = v.initializer
+        assert init.type == "assign" and "worker" in init.device
+        got = decisions_for([init], (), tf.CompileOptions(),
+                            PlacementConfig(cluster=cluster, gpu=False))[init]
+    assert got.device.to_string() == "/job:ps/replica:0/task:0/device:CPU:0"
+    assert "reference edge of variable 'v'" in got.reason

@@ -24,10 +24,13 @@ def three_nodes():
     if ray.is_initialized():
         ray.shutdown()  # the session's runtime: tests/conftest.py starts it again if asked
     from ray.cluster_utils import Cluster
+
+    from compiler.distributed.cluster import LOCAL_STORE_BYTES
+    store = {"object_store_memory": LOCAL_STORE_BYTES}  # why: cluster.py LOCAL_STORE_BYTES
     sim = Cluster(initialize_head=True, head_node_args={"num_cpus": 2,
-                                                        "include_dashboard": False})
+                                                        "include_dashboard": False, **store})
     for _ in range(2):
-        sim.add_node(num_cpus=2)
+        sim.add_node(num_cpus=2, **store)
     yield ray, sim  # the first connect("ray://HOST:PORT") joins it
     ray.shutdown()
     sim.shutdown()
@@ -83,3 +86,28 @@ def test_spread_places_each_task_on_its_own_node_and_a_step_runs_across_them(thr
         assert not plan.compiled
     finally:
         cl.close()
+
+
+def test_the_distributed_session_trains_across_nodes_like_one_process(three_nodes):
+    """examples/distributed_mlp.py through fc.Session("ray://HEAD:PORT"): three tasks of
+    one CPU on nodes of two CPUs sit on more than one node (PACK fills a node first)."""
+    import importlib.util
+    import os
+    ray, sim = three_nodes
+    spec = importlib.util.spec_from_file_location("distributed_mlp", os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+        "distributed_mlp.py"))
+    mlp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mlp)
+    cluster = fc.train.ClusterSpec(mlp.CLUSTER)
+    data = mlp.batches(3)
+    local = mlp.build(cluster)
+    with fc.Session(graph=local["graph"]) as sess:
+        ref = mlp.train(sess, local, data)
+    model = mlp.build(cluster)
+    with fc.Session(f"ray://{sim.address}", graph=model["graph"],
+                    config=mlp.config_for(cluster)) as sess:
+        got = mlp.train(sess, model, data)
+        nodes = sess._master.cluster.nodes()
+    assert len(set(nodes.values())) > 1, nodes
+    np.testing.assert_allclose(got, ref, rtol=1e-5)

@@ -44,6 +44,19 @@ def test_described_partition_loads_and_computes_the_same(compiled, tmp_path):
     np.testing.assert_array_equal(_run(loaded, feed), _run(exe, feed))
 
 
+def test_a_linked_partition_ships_one_shared_object(compiled, tmp_path):
+    """What Cluster.register ships: the objects linked on the master (MCJIT maps code
+    and constant pools apart; a worker aborted on their 32-bit offsets)."""
+    *_, opts, exe = compiled
+    meta, blobs = wire.describe(exe, opts.target_cpu, opts.opt_level, WHERE, linked=True)
+    assert meta["code_kind"] == "shared" and meta["code"] == ["code_0"]
+    assert blobs["code_0"][:4] == b"\x7fELF"
+    loaded = wire.load(meta, blobs, WHERE, {}, str(tmp_path))
+    assert not getattr(loaded, "objects", None)
+    feed = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(_run(loaded, feed), _run(exe, feed))
+
+
 def _tampered(compiled, change):
     *_, opts, exe = compiled
     meta, blobs = wire.describe(exe, opts.target_cpu, opts.opt_level, WHERE)

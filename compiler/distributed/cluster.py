@@ -49,6 +49,13 @@ LOCAL_TASK = "/job:localhost/replica:0/task:0"
 TARGETS = ('"ray://local" (start or join a Ray runtime in this process), "ray://auto" '
            '(join this machine\'s cluster) or "ray://HOST:PORT" (join the cluster whose '
            'GCS listens there)')
+#: the object store of a local runtime `connect` starts. Every process of a node maps
+#: its whole store (Ray's default: 30% of RAM, 6.8 GB here); LLVM's MCJIT, which loads
+#: the master's compiled programs, maps code, constants and data separately and aborts
+#: when a gap that size puts them over 2 GiB apart ("RuntimeDyldELF ... Assertion
+#: `isInt<32>(RealOffset)' failed", seen in the master and in workers). A store under
+#: 2 GiB cannot split them; the steps' tensors pass through it one step at a time.
+LOCAL_STORE_BYTES = 512 << 20
 _HOST_PORT = re.compile(r"([A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):([0-9]{1,5})")
 _names = itertools.count()
 
@@ -97,9 +104,11 @@ def task_names(cluster_spec) -> list:
 
 
 def connect(target: str, cluster_spec=None, config=None, *, gpu_tasks=(), num_cpus=None,
-            cpus_per_task=1, strategy="PACK", name=None, compiled_graphs=True):
+            cpus_per_task=1, strategy="PACK", name=None, compiled_graphs=True,
+            object_store_memory=LOCAL_STORE_BYTES):
     """A `Cluster` of one worker actor per task (module docstring). `num_cpus`: the CPUs
-    of a local runtime this call starts (default: enough for every task's bundle)."""
+    of a local runtime this call starts (default: enough for every task's bundle);
+    `object_store_memory`: its object store's bytes (see LOCAL_STORE_BYTES)."""
     address = parse_target(target)
     if strategy not in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"):
         raise ValueError(f"placement strategy {strategy!r}: expected PACK or SPREAD")
@@ -113,7 +122,8 @@ def connect(target: str, cluster_spec=None, config=None, *, gpu_tasks=(), num_cp
     if not ray.is_initialized():
         if address is None:
             ray.init(num_cpus=num_cpus or max(os.cpu_count() or 1, len(tasks) * cpus_per_task),
-                     include_dashboard=False, log_to_driver=False)
+                     object_store_memory=object_store_memory, include_dashboard=False,
+                     log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
     ms = getattr(config, "operation_timeout_in_ms", 0) or 0
@@ -165,7 +175,7 @@ class Cluster:
                 f"({strategy}) within {self.timeout_s:g} s; the cluster has "
                 f"{free.get('CPU', 0):g} CPUs and {free.get('GPU', 0):g} GPUs free") from None
         # pings run in their own thread ("probe"), so a worker busy in a stage answers
-        remote = ray.remote(concurrency_groups={"probe": 1})(Worker)
+        remote = ray.remote(concurrency_groups={"probe": 1})(_RayWorker)
         self.workers = {}
         for i, task in enumerate(self.tasks):
             self.workers[task] = remote.options(
@@ -223,7 +233,7 @@ class Cluster:
         target_cpu = getattr(options, "target_cpu", "")
         opt_level = getattr(options, "opt_level", 3)
         meta, blobs = wire.describe(exe, target_cpu, opt_level,
-                                    f"task {task}, partition {key!r}")
+                                    f"task {task}, partition {key!r}", linked=True)
         self._call(task, "register", key, meta, blobs)
 
     def plan(self, stages, feed_keys, fetch_keys) -> StepPlan:
@@ -332,6 +342,21 @@ class Cluster:
             self.ray.util.remove_placement_group(self.placement_group)
         except Exception as e:  # noqa: BLE001  (Ray already shut down)
             log.debug("flowc: removing the placement group: %s", e)
+
+
+class _RayWorker(Worker):
+    """The actor: a Worker whose process tells Ray's compiled-graph channels that torch
+    is not there. Steps carry numpy arrays only, and where torch is importable Ray
+    imports it in every worker when its first compiled graph starts (about 4 s of a
+    step on this 2-core machine, once per worker)."""
+
+    def __init__(self, task: str):
+        super().__init__(task)
+        try:
+            from ray.experimental.channel import ChannelContext
+            ChannelContext.get_current()._torch_available = False
+        except (ImportError, AttributeError) as e:  # another Ray: it may import torch
+            log.debug("flowc: Ray's channel context: %s", e)
 
 
 def _parts(keys) -> str:

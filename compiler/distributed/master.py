@@ -68,6 +68,10 @@ class Master:
     def executable(self, partitioning, compiled, options) -> RemoteExecutable:
         """Register the compiled partitions of one signature with their workers and
         build its StepPlan (module docstring)."""
+        with self.cluster.lock:  # between steps: no registration races one in flight
+            return self._executable(partitioning, compiled, options)
+
+    def _executable(self, partitioning, compiled, options) -> RemoteExecutable:
         sig = next(self._signatures)
         stages = []
         for p, c in zip(partitioning.partitions, compiled):
@@ -182,17 +186,20 @@ class ClusterStore:
     def get(self, name: str, describe: str = "") -> np.ndarray:
         """A copy of the variable's value from its owner; uninitialized: the worker's
         UninitializedVariableError, naming the variable and the task."""
-        return self._cluster.get_variables(self.owner(name), [name])[name]
+        with self.lock.reading:
+            return self._cluster.get_variables(self.owner(name), [name])[name]
 
     def set(self, name: str, value):
-        self._cluster.set_variables(self.owner(name), {name: np.asarray(value)})
+        with self.lock.exclusive():  # a host set is a writer of its own, between steps
+            self._cluster.set_variables(self.owner(name), {name: np.asarray(value)})
 
     def commit(self, updates: dict):
         by_task: dict = {}
         for name, value in updates.items():
             by_task.setdefault(self.owner(name), {})[name] = np.asarray(value)
-        for task, values in by_task.items():
-            self._cluster.set_variables(task, values)
+        with self.lock.exclusive():
+            for task, values in by_task.items():
+                self._cluster.set_variables(task, values)
 
     def names(self) -> list:
         out = []

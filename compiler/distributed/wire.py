@@ -11,7 +11,10 @@ compile cache's entry (compiler/cache.py, docs/cache.md) sent instead of written
             (`FORMAT`), `code` (the blob names of the code, in load order), `code_kind`
             ("objects": position-independent object files, loaded by MCJIT as
             `compiler/backends/llvm/jit.load` does; "shared": a compile-cache hit's
-            `code.so`, loaded with ctypes as a cache hit is), `variables` ({name: [dtype,
+            `code.so`, or with `describe(..., linked=True)` (what `Cluster.register`
+            ships) the objects linked by `cc -shared` on the master, loaded with ctypes
+            as a cache hit is: MCJIT maps code and constant pools apart, and a worker
+            aborted on their 32-bit offsets), `variables` ({name: [dtype,
             shape]}), `target` ({"cpu", "features"} the code was compiled for) and
             `opt_level`
     blobs   {name: bytes} for the code, {name: numpy array} for each constant
@@ -46,6 +49,7 @@ from ..backends.llvm.entry import ENTRY, TIMED_ENTRY
 from ..backends.llvm.target import cpu_identity
 from ..cache_check import BadEntry, check_const, check_dtype, check_entry, check_shape
 from ..options import CompileOptions
+from ..toolchain import find_c_compiler, link_shared
 
 FORMAT = "flowc-partition/1"
 
@@ -65,9 +69,11 @@ def _sha(data) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def describe(exe, target_cpu: str, opt_level: int, where: str = "") -> tuple:
-    """(meta, blobs) of a compiled CPU partition (module docstring)."""
-    code, kind = _code_of(exe, where)
+def describe(exe, target_cpu: str, opt_level: int, where: str = "",
+             linked: bool = False) -> tuple:
+    """(meta, blobs) of a compiled CPU partition (module docstring); `linked=True`
+    ships MCJIT objects linked into one shared object (`_code_of`)."""
+    code, kind = _code_of(exe, where, linked)
     blobs = {f"code_{i}": c for i, c in enumerate(code)}
     buffers = []
     for i, b in enumerate(exe.buffers):
@@ -93,7 +99,7 @@ def describe(exe, target_cpu: str, opt_level: int, where: str = "") -> tuple:
     return meta, blobs
 
 
-def _code_of(exe, where):
+def _code_of(exe, where, linked=False):
     """The executable's code as a list of bytes, and its kind."""
     if getattr(exe, "device", "cpu") != "cpu" or not isinstance(exe, CpuExecutable):
         raise UnsupportedPartition(
@@ -102,7 +108,18 @@ def _code_of(exe, where):
             "shipped (docs/execution.md, 'Workers on Ray')")
     objects = getattr(exe, "objects", None)
     if objects:
-        return [bytes(o) for o in objects], "objects"
+        cc = find_c_compiler() if linked else None
+        if cc is None:  # (no toolchain on the master) MCJIT loads the objects
+            return [bytes(o) for o in objects], "objects"
+        # linked here: the worker's dynamic loader maps the code and its constant pools
+        # as one object. MCJIT maps them separately, and a Ray worker (torch loaded)
+        # aborted on the code's 32-bit offsets to its constants ("RuntimeDyldELF ...
+        # Assertion `isInt<32>(RealOffset)' failed")
+        with tempfile.TemporaryDirectory(prefix="flowc-ship-") as tmp:
+            path = os.path.join(tmp, "code.so")
+            link_shared([bytes(o) for o in objects], cc, path)
+            with open(path, "rb") as f:
+                return [f.read()], "shared"
     lib = exe._keepalive
     if isinstance(lib, SharedLibrary):  # a compile-cache hit: its entry's code.so
         with open(lib.path, "rb") as f:

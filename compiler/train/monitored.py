@@ -99,12 +99,13 @@ class ChiefSessionCreator:
     def __init__(self, scaffold=None, master="", config=None, checkpoint_dir=None,
                  checkpoint_filename_with_path=None):
         self._scaffold = scaffold or Scaffold()
-        self._config, self._dir = config, checkpoint_dir
+        self._master, self._config, self._dir = master, config, checkpoint_dir
         self._path = checkpoint_filename_with_path
 
     def create_session(self):
         scaffold = self._scaffold.finalize()
-        sess = Session(graph=get_default_graph(), config=self._config)
+        # master: "" (this process) or a distributed target ("ray://…", docs/execution.md)
+        sess = Session(self._master, graph=get_default_graph(), config=self._config)
         path = self._path or (latest_checkpoint(self._dir) if self._dir else None)
         if path and scaffold.saver is not None:
             scaffold.saver.restore(sess, path)

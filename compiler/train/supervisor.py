@@ -96,7 +96,7 @@ class Supervisor:
                                     max_wait_secs=7200, start_standard_services=True):
         """A Session restored from `logdir` or initialized, with the services started."""
         self.coord.clear_stop()
-        sess = Session(graph=self._graph, config=config)
+        sess = Session(master, graph=self._graph, config=config)  # "" or "ray://…"
         path = latest_checkpoint(self._logdir) if self._logdir else None
         if path and self.saver is not None:
             self.saver.restore(sess, path)
