@@ -43,16 +43,17 @@ def start_ray(num_cpus=4):
     15): on a shared machine a niced worker yields its core to every other process while
     the driver, at nice 0, waits for its step, so the line would measure the machine's
     other load rather than the step, and not compare like with like with one process.
-    `address="local"` starts a new runtime even where a `ray start` cluster runs on this
-    machine (a plain `ray.init()` would join that one)."""
+    The object store is `connect`'s for a local runtime (LOCAL_STORE_BYTES, 512 MB,
+    compiler/distributed/cluster.py). `address="local"` starts a new runtime even where
+    a `ray start` cluster runs on this machine (a plain `ray.init()` would join it)."""
     global _RAY
     if _RAY is None:
-        from compiler.distributed.cluster import import_ray
+        from compiler.distributed.cluster import LOCAL_STORE_BYTES, import_ray
         ray = import_ray()
         if not ray.is_initialized():
             t0 = time.perf_counter()
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                     log_to_driver=False,
+                     log_to_driver=False, object_store_memory=LOCAL_STORE_BYTES,
                      logging_level="WARNING", _system_config={"worker_niceness": 0})
             note(f"started a local Ray {ray.__version__} runtime ({num_cpus} logical CPUs) "
                  f"in {time.perf_counter() - t0:.1f} s")
