@@ -150,7 +150,7 @@ class StepPlan:
 
     def _run_compiled(self, counter, values):
         import ray
-        ref = self._compiled.execute(counter, *values)
+        ref = self._compiled.execute((counter, *values))  # one input: see _compile
         return ray.get(ref, timeout=self.cluster.timeout_s)
 
     def _compile(self):
@@ -159,12 +159,15 @@ class StepPlan:
         from ray.dag import InputNode, MultiOutputNode
         index = {k: j for j, k in enumerate(self.feed_keys)}
         try:
+            # the step's input (counter, *feeds) is bound whole: the client writes one
+            # channel a step that every stage reads (each picks its feeds), not one
+            # channel per InputNode attribute (D2: 5 writes, 13 % of a bare step)
             with InputNode() as inp:
                 nodes = []
                 for s, (layout, feed_in, ups) in zip(self.stages, self.wiring):
-                    args = [inp[1 + index[k]] for k in feed_in] + [nodes[j] for j in ups]
-                    nodes.append(self.cluster.workers[s.task].run_stage.bind(
-                        layout, inp[0], *args))
+                    picks = tuple(index[k] for k in feed_in)
+                    nodes.append(self.cluster.workers[s.task].run_bundled.bind(
+                        layout, picks, inp, *[nodes[j] for j in ups]))
                 dag = MultiOutputNode([nodes[j] for j in self.returned])
             self.cluster.activate(self)
             self._compiled = dag.experimental_compile(
