@@ -8,6 +8,7 @@ CpuExecutable}, loaded from their wire format, compiler/distributed/wire.py). It
 one stage of a step at a time:
 
     run_stage(layout, counter, *args) -> {tensor key: ndarray}
+    run_bundled(layout, picks, (counter, *feeds), *upstream)   (in a compiled graph)
 
 `layout` = (partition key, feed keys, input keys, output keys, kept keys): `args` are
 the values of the feed keys (in order), then one {tensor key: ndarray} dict per upstream
@@ -58,6 +59,12 @@ class Worker:
             return {k: outs[k] for k in kept}
         except Exception as e:  # noqa: BLE001  (named and raised again, same type)
             raise _named(e, f"task {self.task}, partition {key!r}") from e
+
+    def run_bundled(self, layout, picks, step, *upstream) -> dict:
+        """`run_stage` in a compiled graph: `step` is the client's whole input of the step,
+        (counter, *feed values), which every stage reads from one channel; `picks` are
+        the positions of this stage's feeds among the feed values."""
+        return self.run_stage(layout, step[0], *[step[1 + i] for i in picks], *upstream)
 
     def _run(self, key, feed_keys, input_keys, output_keys, counter, args) -> dict:
         exe = self.partitions.get(key)
