@@ -264,3 +264,26 @@ def test_the_entry_calls_its_kernels_through_the_plt():
              if line.strip().startswith("call") and "fk_" in line]
     assert len(calls) >= len(set(symbols.values())) >= 2
     assert all(c.endswith("@PLT") for c in calls), calls
+
+
+def test_a_serial_kernel_found_by_another_thread_count_calls_no_pool(compiled_kernels):
+    """A 2-thread program compiles a parallel and a serial kernel; the 1-thread program
+    of the same graph (no pool linked) finds the serial kernel in the library. Their
+    objects must be apart: an object holding both called `flowc_pool_run` from the
+    1-thread program (MCJIT resolved it to address 0: a segfault)."""
+    g = fc.Graph()
+    with g.as_default():
+        big = fc.placeholder(fc.float32, [2048, 256], name="big")
+        small = fc.placeholder(fc.float32, [6, 8], name="small")
+        fetches = [fc.exp(big) * 3.0, fc.reduce_sum(small * 2.0 + 3.0)]
+        feeds = [np.full((2048, 256), 0.5, np.float32), FEED]
+        two, one = CompileOptions(threads=2), CompileOptions(threads=1)
+        program = optimized_program(fetches, [big, small], two)[0]
+    kernels = plan_and_lower(program, two)[1].kernels
+    assert {kernlib.threads_of(k, 2) for k in kernels} == {1, 2}  # one of each kind
+    want = [np.exp(feeds[0]) * 3.0, (2 * FEED + 3).sum()]
+    for options in (two, one):
+        memo.clear()  # a new program build; the kernel library stays
+        got = build_program(program, options).run(feeds, fc.Session()._store)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-6)

@@ -27,7 +27,9 @@ Compiling: the kernels the library does not hold go through LLVM in modules of u
 `BATCH_STATEMENTS` kernel-IR statements each (one module per kernel would pay LLVM's
 fixed cost per module, ~2 ms, 416 times on W4), one object per module, and that object
 is kept under the key of every kernel in it. The thread pool is not in a kernel object:
-a parallel kernel calls the `flowc_pool_run` of the program it is linked into.
+a parallel kernel calls the `flowc_pool_run` of the program it is linked into, so parallel
+and serial kernels never share a module (`batches`): a program of another thread count,
+which links another pool or none, finds a serial kernel in an object that calls no pool.
 `hooks` lists callables run as hook(n_kernels) after each module is compiled (tests count
 LLVM compiles through it).
 """
@@ -229,15 +231,22 @@ def compile_entry(llvm_text, options):
 
 
 def batches(missing) -> list:
-    """`missing` in groups of at most `BATCH_STATEMENTS` statements each."""
-    out, size = [], 0
-    for item in missing:
-        n = _statements(item[1].body)
-        if not out or size + n > BATCH_STATEMENTS:
-            out.append([])
-            size = 0
-        out[-1].append(item)
-        size += n
+    """`missing` [(digest, kernel, parts)] in groups of at most `BATCH_STATEMENTS`
+    statements each, parallel kernels (a key's thread count over 1) apart from serial
+    ones: an object holding both would be found by a serial kernel's key from a program
+    of another thread count, and call a `flowc_pool_run` that program does not link."""
+    out = []
+    for parallel in (False, True):
+        size, start = 0, len(out)
+        for item in missing:
+            if (item[2]["threads"] > 1) != parallel:
+                continue
+            n = _statements(item[1].body)
+            if len(out) == start or size + n > BATCH_STATEMENTS:
+                out.append([])
+                size = 0
+            out[-1].append(item)
+            size += n
     return out
 
 
