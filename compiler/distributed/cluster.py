@@ -120,10 +120,11 @@ def connect(target: str, cluster_spec=None, config=None, *, gpu_tasks=(), num_cp
     if ray.is_initialized() and address not in (None, "auto"):
         _check_joined(ray, target, address)
     if not ray.is_initialized():
-        if address is None:
-            ray.init(num_cpus=num_cpus or max(os.cpu_count() or 1, len(tasks) * cpus_per_task),
-                     object_store_memory=object_store_memory, include_dashboard=False,
-                     log_to_driver=False)
+        if address is None:  # "local": a new runtime, even where `ray start` runs here or
+            # $RAY_ADDRESS is set (a plain ray.init() joins those, and refuses num_cpus)
+            cpus = num_cpus or max(os.cpu_count() or 1, len(tasks) * cpus_per_task)
+            ray.init(address="local", num_cpus=cpus, object_store_memory=object_store_memory,
+                     include_dashboard=False, log_to_driver=False)
         else:
             ray.init(address=address, log_to_driver=False)
     ms = getattr(config, "operation_timeout_in_ms", 0) or 0
