@@ -43,6 +43,19 @@ class Executable:
         return None
 
 
+def into_out(results, out) -> list:
+    """`results` with each one whose `out` entry is an array copied into that array
+    (an executable's `out=`: arrays, or None each); `out=None`: `results`."""
+    if out is None:
+        return results
+    done = []
+    for r, o in zip(results, out):
+        if o is not None:
+            np.copyto(o, r)
+        done.append(r if o is None else o)
+    return done
+
+
 @dataclass
 class BufferSpec:
     name: str

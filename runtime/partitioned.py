@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .executable import Executable
+from .executable import Executable, into_out
 from .variables import READ, WRITE, WRITE_IN_PLACE
 
 _STRENGTH = {None: 0, READ: 1, WRITE: 2, WRITE_IN_PLACE: 3}
@@ -72,13 +72,4 @@ class PartitionedExecutable(Executable):
             for i, r in zip(step.outs, results):
                 env[i] = np.array(r) if i in self._copied else r
         results = [env[i] for i in self.fetch_slots]
-        if out is None:
-            return results
-        done = []
-        for r, o in zip(results, out):
-            if o is None:
-                done.append(r)
-            else:
-                np.copyto(o, r)
-                done.append(o)
-        return done
+        return into_out(results, out)

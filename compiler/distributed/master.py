@@ -34,7 +34,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from runtime.executable import Executable
+from runtime.executable import Executable, into_out
 
 from ..convert import _ASSIGNS
 from ..frontend.device_spec import DeviceSpec
@@ -108,16 +108,7 @@ class RemoteExecutable(Executable):
         plan = self.plan
         got = plan.run(dict(zip(plan.feed_keys, feeds)), counter)
         results = [got[k] for k in plan.fetch_keys]
-        if out is None:
-            return results
-        done = []
-        for r, o in zip(results, out):
-            if o is None:
-                done.append(r)
-            else:
-                np.copyto(o, r)
-                done.append(o)
-        return done
+        return into_out(results, out)
 
 
 class _ClusterLock:
