@@ -318,3 +318,20 @@ def test_a_worker_killed_inside_a_stage_fails_that_step(ray_runtime, loop_exe):
         assert not plan.compiled
     finally:
         cl.close()
+
+
+def test_a_process_connected_to_ray_loads_its_programs_linked_not_by_mcjit(ray_runtime):
+    """With Ray's store and threads mapped into the process, MCJIT's 32-bit offsets from
+    code to its constant pools overflowed (an abort in finalize_object, in test processes
+    and a distributed Session's client): such a process loads programs as linked shared
+    objects (compiler/backends/llvm/jit.py `library`), with the same results."""
+    from runtime.dylib import SharedLibrary
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 8])
+        y = fc.reduce_sum(fc.nn.softmax(fc.exp(x) * 0.5), axis=1)
+    with fc.Session(graph=g, config=fc.ConfigProto(intra_op_parallelism_threads=2)) as s:
+        got = s.run(y, {x: np.ones((3, 8), np.float32)})
+        exe = next(iter(s._cache.values()))
+    assert isinstance(exe._keepalive, SharedLibrary)
+    np.testing.assert_allclose(got, np.ones(3), rtol=1e-6)

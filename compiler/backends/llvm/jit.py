@@ -18,14 +18,25 @@ the kernels compiled so far are progress events (`timings.kernels`).
 `describe(exe)` and `load(description, signature, options)` make another executable of
 a program from its object code without LLVM optimization (the in-process memo,
 compiler/memo.py): a new MCJIT engine per executable, fresh constants.
+
+In a process connected to Ray (`library`), the objects are linked by `cc -shared` and
+loaded by the dynamic loader instead of MCJIT (~25 ms a program): MCJIT maps an object's
+code and its constant pools apart, and its 32-bit offsets between them overflowed in
+processes holding Ray's object store and threads (an abort in `finalize_object`, seen in
+a distributed Session's client and in test processes that had started Ray). The dynamic
+loader maps a shared object's sections as one image.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 
 from runtime.cpu_executable import CpuExecutable
+from runtime.dylib import SharedLibrary
 from runtime.llvm_jit import JitLibrary
 
 from ... import timings
@@ -96,9 +107,24 @@ def _build_whole(lowered, signature, name, options, texts) -> CpuExecutable:
         return _executable(lowered, signature, options, [obj], texts)
 
 
+def library(objects, options):
+    """The loaded code of a program's objects: an MCJIT `JitLibrary`, or in a process
+    connected to Ray (and with a C compiler) a linked `SharedLibrary` (module doc)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        from ...toolchain import find_c_compiler, link_shared
+        cc = find_c_compiler()
+        if cc is not None:
+            with tempfile.TemporaryDirectory(prefix="flowc-jit-") as tmp:
+                path = os.path.join(tmp, "code.so")
+                link_shared(objects, cc, path)
+                return SharedLibrary(path)  # mapped; the file goes with the folder
+    return JitLibrary(objects, target.target_machine(options.target_cpu, options.opt_level,
+                                                     pic=True))
+
+
 def _executable(lowered, signature, options, objects, texts) -> CpuExecutable:
-    lib = JitLibrary(objects, target.target_machine(options.target_cpu, options.opt_level,
-                                                    pic=True))
+    lib = library(objects, options)
     layout = layout_of(lowered)
     exe = CpuExecutable(signature, layout.specs, layout.outputs, layout.updates, layout.errors,
                         lib.address(entry.ENTRY), keepalive=lib, texts=texts,
@@ -132,8 +158,7 @@ def load(description, signature, options) -> CpuExecutable:
 
 
 def _load(description, signature, options) -> CpuExecutable:
-    lib = JitLibrary(description["objects"],
-                     target.target_machine(options.target_cpu, options.opt_level, pic=True))
+    lib = library(description["objects"], options)
     buffers = [replace(b, source=b.source.copy()) if b.kind == "const" else b
                for b in description["buffers"]]
     exe = CpuExecutable(signature, buffers, description["outputs"], description["updates"],
