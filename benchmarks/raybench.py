@@ -6,8 +6,9 @@ record of a step measured against the one-process line.
     start_ray(num_cpus)              a local Ray runtime in this process (once), no dashboard
     step_times(step, steps, warmup)  per-step wall times in ms, gc off while timing
     step_record(workload, system, times, check, base_ms, note)
-                                     benchlib.result plus p90_ms and overhead_ms (the median
-                                     over `base_ms`, the one-process line's median)
+                                     benchlib.result, its note ending with the p90, the
+                                     overhead and the ratio against `base_ms` (the
+                                     one-process line's median)
 
 Ray's own log lines go to its session folder, not to this process's stdout, which carries
 only the JSON lines.
@@ -19,7 +20,7 @@ import gc
 import time
 
 import numpy as np
-from benchlib import _round, note, result
+from benchlib import note, result
 
 _RAY = None
 
@@ -85,14 +86,17 @@ def p90(times_ms) -> float:
 
 
 def step_record(workload, system, times_ms, check, base_ms=None, note_text="", **extra):
-    """A result line with `p90_ms` and, against the one-process median `base_ms`,
-    `overhead_ms` (median minus it) and `ratio` (median over it)."""
-    rec = result(workload, system, times_ms, check, note=note_text or None, **extra)
-    rec["p90_ms"] = _round(p90(times_ms))
-    if base_ms is not None and rec["median_ms"] is not None:
-        rec["overhead_ms"] = _round(rec["median_ms"] - base_ms)
-        rec["ratio"] = _round(rec["median_ms"] / base_ms, 3)
-    return rec
+    """A result line (DESIGN.md's fields) whose note ends with the p90 and, against the
+    one-process median `base_ms`, the overhead (median minus it) and the ratio (median
+    over it): "p90 0.61 ms; overhead 0.48 ms; 30.1x one process"."""
+    stats = []
+    if len(times_ms):
+        med = float(np.median(times_ms))
+        stats.append(f"p90 {p90(times_ms):.4g} ms")
+        if base_ms is not None:
+            stats.append(f"overhead {med - base_ms:.4g} ms; {med / base_ms:.3g}x one process")
+    text = "; ".join(x for x in (note_text, "; ".join(stats)) if x)
+    return result(workload, system, times_ms, check, note=text or None, **extra)
 
 
 def us(ms) -> str:

@@ -4,8 +4,8 @@ the same graph in one process.
 The graph is trivial on purpose: `y = x + 1` on /job:worker/task:0, then `z = y * 2` on
 /job:worker/task:1, x a float32[16] feed; what a step costs beyond one process is the
 distributed machinery. Every system's result is checked equal to `(x + 1) * 2` before it
-is timed; each step is timed on its own (`p90_ms` beside the median), and `overhead_ms`
-is a line's median minus the one-process median. Systems, from the top layer down:
+is timed; each step is timed on its own (the note gives the p90), and a line's overhead
+(in its note) is its median minus the one-process median. Systems, from the top layer down:
 
 - `flowc`: `fc.Session("")` (soft placement puts both tasks' ops in this process) running
   the whole graph: `sess.run(z, {x: v})`.

@@ -82,8 +82,11 @@ def ensure_ray():
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=RAY_NUM_CPUS, include_dashboard=False, log_to_driver=False,
-                     object_store_memory=LOCAL_STORE_BYTES)
+            # address="local": a runtime of its own even when another test process's
+            # runtime runs on this machine (a plain ray.init() joins that one and
+            # refuses num_cpus)
+            ray.init(address="local", num_cpus=RAY_NUM_CPUS, include_dashboard=False,
+                     log_to_driver=False, object_store_memory=LOCAL_STORE_BYTES)
     return ray
 
 
