@@ -8,8 +8,8 @@ One entry point, `partition(tensors, targets, fed, decisions) -> Partitioning`:
   tensors `fed` (convert's walk), placed by `decisions` (compiler/placement.py);
 - each op gets a **phase**: the max over its producers (data and control inputs) of the
   producer's phase, plus one when the producer is on another device; then, in reverse,
-  the latest its consumers allow (so a constant joins its user's partition; `variable`
-  ops keep their early phase). A partition is
+  the latest its consumers allow (so a constant joins its user's partition; a `variable`
+  op too, unless an assign of it runs in an earlier phase). A partition is
   (task, device, phase); every edge between two partitions goes to a strictly higher
   phase, so running the partitions in (phase, device) order is correct, and a
   device's ops that need a value from another device and back (A -> B -> A) land in
@@ -110,14 +110,25 @@ def partition(tensors, targets, fed, decisions) -> Partitioning:
         phase[op] = max((phase[p] + (device[p] != device[op]) for p in _preds(op, fed)),
                         default=0)
     # then as late as its consumers allow (a constant joins the partition that uses it,
-    # rather than making one of its own); a variable's read stays early (state check)
+    # rather than making one of its own)
     users = {}
     for op in ops:
         for p in _preds(op, fed):
             users.setdefault(p, []).append(op)
+    assign_phases = {}
+    for op in ops:
+        if op.type in _ASSIGNS:
+            assign_phases.setdefault(op.attrs["var"], []).append(op)
     for op in reversed(ops):
-        if op in users and op.type != "variable":
-            phase[op] = min(phase[c] - (device[c] != device[op]) for c in users[op])
+        if op not in users:
+            continue
+        late = min(phase[c] - (device[c] != device[op]) for c in users[op])
+        # a variable's read moves only where no assign of it runs in an earlier phase
+        # (it would see the assigned value): a GPU variable then joins the partition of
+        # its first reader instead of sending its value through the host
+        if op.type != "variable" or all(phase[a] >= late for a in
+                                        assign_phases.get(op.attrs["var"], ())):
+            phase[op] = late
     keys = sorted({(phase[op], order[device[op]]) for op in ops})
     devices = list(order)
     index = {k: i for i, k in enumerate(keys)}

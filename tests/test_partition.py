@@ -353,3 +353,23 @@ def test_a_cluster_partitioning_compiles_and_runs_in_one_process_like_one_progra
     assert {p.task.job for p in init_parts.partitions} == {"ps", "worker"}
     np.testing.assert_allclose(got, ref, rtol=1e-5)
     np.testing.assert_allclose(got_w, ref_w, rtol=1e-5)
+
+
+def test_a_variable_joins_its_first_readers_partition_unless_assigned_earlier():
+    """A GPU variable read by a GPU matmul that waits for CPU input is read in the
+    matmul's partition (its value is not sent through the host); a variable assigned in
+    an earlier phase keeps its early read."""
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        with fc.device("/cpu:0"):
+            pre = fc.tanh(x, name="pre")
+        with fc.device("/gpu:0"):
+            w = fc.Variable(np.ones((4, 3), np.float32), name="w")
+            mm = fc.matmul(pre, w, name="mm")
+        parts = _parts([mm], fed=[x])
+        assert [[op.name for op in p.ops] for p in parts.partitions] == [["pre"], ["w", "mm"]]
+        with fc.device("/gpu:0"):
+            bump = fc.assign_add(w, np.ones((4, 3), np.float32), name="bump")
+        parts = _parts([mm], [bump.op], fed=[x])  # bump in phase 0: w is read there
+        assert [[op.name for op in p.ops] for p in parts.partitions] == \
+            [["pre"], ["w", "Const", "bump"], ["mm"]]
