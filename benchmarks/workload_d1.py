@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 from benchlib import failed, note, skipped
-from raybench import ray_available, start_ray, step_record, step_times, us
+from raybench import ray_available, start_ray, step_record, step_times
 
 NAME = "D1"
 SIZE = 16
@@ -86,9 +86,7 @@ def _timed(system, step, want, steps, warmup, base, what, t_setup):
     times = step_times(step, steps, warmup) if chk == "ok" else [float("nan")]
     return step_record(NAME, system, times, chk, base,
                        f"{what}; {steps} steps timed one by one after {warmup}; "
-                       f"setup {t_setup:.1f} s (not timed)"
-                       + (f"; overhead {us(float(np.median(times)) - base)} a step over one "
-                          "process" if base is not None and chk == "ok" else ""))
+                       f"setup {t_setup:.1f} s (not timed)")
 
 
 def _flowc(x, want, steps, warmup, base):

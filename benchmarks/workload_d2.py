@@ -170,8 +170,6 @@ def _train(system, ws0, bs0, x, y, want, timing, base, single):
     text = (f"{what}; batch {BATCH} in {WORKERS} towers of {BATCH // WORKERS}, SGD lr {LR}; "
             f"checked after {CHECK_STEPS} steps; setup (connect, compile, init, checked "
             f"steps) {setup:.1f} s, not timed")
-    if base is not None and chk == "ok":
-        text += f"; {float(np.median(times)) / base:.2f}x one process"
     return step_record(NAME, system, times, chk, base, text), losses
 
 
