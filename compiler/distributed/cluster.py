@@ -124,9 +124,10 @@ def connect(target: str, cluster_spec=None, config=None, *, gpu_tasks=(), num_cp
             # $RAY_ADDRESS is set (a plain ray.init() joins those, and refuses num_cpus)
             cpus = num_cpus or max(os.cpu_count() or 1, len(tasks) * cpus_per_task)
             ray.init(address="local", num_cpus=cpus, object_store_memory=object_store_memory,
-                     include_dashboard=False, log_to_driver=False)
+                     include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
         else:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     ms = getattr(config, "operation_timeout_in_ms", 0) or 0
     timeout_s = ms / 1000 if ms > 0 else DEFAULT_TIMEOUT_S
     return Cluster(ray, tasks, set(gpu_tasks), cpus_per_task, strategy,
