@@ -208,7 +208,7 @@ def test_registration_refuses_a_tampered_description_naming_task_and_partition(c
     blobs["code_0"] = blobs["code_0"][:-1] + bytes([blobs["code_0"][-1] ^ 1])
     with pytest.raises(dist.RegistrationError,
                        match=r"task /job:worker/replica:0/task:1, partition 'bad'.*sha256"):
-        cluster._call(W1, "register", "bad", meta, blobs)
+        cluster._call(W1, "register", "bad", *dist.wire.encode(meta, blobs))
     with pytest.raises(dist.UnsupportedPartition, match="partition 'interp'"):
         cluster.register(W1, "interp", SimpleNamespace(device="gpu"))
 

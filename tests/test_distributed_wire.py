@@ -4,6 +4,7 @@ every damage or mismatch is refused with a RegistrationError naming the task and
 partition; GPU/interpreter executables are refused as unsupported."""
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -140,3 +141,26 @@ def test_a_compile_cache_hit_ships_its_shared_object(compiled, tmp_path, monkeyp
     loaded = wire.load(meta, blobs, WHERE, {}, str(tmp_path))
     feed = np.ones((2, 3), np.float32)
     np.testing.assert_array_equal(_run(loaded, feed), _run(exe, feed))
+
+
+def test_a_registration_crosses_as_json_and_npy_bytes_only(compiled, tmp_path):
+    """What a worker receives is bytes: the meta as JSON, constants as .npy streams (no
+    object arrays); it decodes to what describe made, and anything else is refused."""
+    import io
+    *_, opts, exe = compiled
+    meta, blobs = wire.describe(exe, opts.target_cpu, opts.opt_level, WHERE)
+    sent_meta, sent = wire.encode(meta, blobs)
+    assert isinstance(sent_meta, bytes) and all(isinstance(v, bytes) for v in sent.values())
+    got_meta, got = wire.decode(sent_meta, sent, WHERE)
+    assert got_meta == json.loads(json.dumps(meta))
+    loaded = wire.load(got_meta, got, WHERE, {}, str(tmp_path))
+    feed = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(_run(loaded, feed), _run(exe, feed))
+    const = next(b["source"] for b in meta["buffers"] if b["kind"] == "const")
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.array([object()], dtype=object), allow_pickle=True)
+    for bad_meta, bad in ((sent_meta, {**sent, const: buf.getvalue()}),  # a pickled array
+                          (b"\x80\x04K\x01.", sent),                     # a pickle stream
+                          (meta, blobs)):                                # objects, not bytes
+        with pytest.raises(wire.RegistrationError, match="task /job:worker/replica:0/task:1"):
+            wire.decode(bad_meta, bad, WHERE)

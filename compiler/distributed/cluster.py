@@ -236,7 +236,7 @@ class Cluster:
         opt_level = getattr(options, "opt_level", 3)
         meta, blobs = wire.describe(exe, target_cpu, opt_level,
                                     f"task {task}, partition {key!r}", linked=True)
-        self._call(task, "register", key, meta, blobs)
+        self._call(task, "register", key, *wire.encode(meta, blobs))
 
     def plan(self, stages, feed_keys, fetch_keys) -> StepPlan:
         self.check()

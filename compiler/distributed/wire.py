@@ -19,7 +19,11 @@ compile cache's entry (compiler/cache.py, docs/cache.md) sent instead of written
             `opt_level`
     blobs   {name: bytes} for the code, {name: numpy array} for each constant
 
-No pickle of flowc objects: Ray carries these dicts, bytes and arrays. The worker trusts
+What crosses to the worker is bytes only (`encode` on the master, `decode` on the worker):
+the meta as canonical JSON text, the code blobs as they are and each constant as an .npy
+stream (runtime/npy.py: plain numeric dtypes, no object arrays), so the worker reads the
+registration with a JSON parser and the .npy reader, nothing that rebuilds Python
+objects. The worker trusts
 nothing it receives (docs/cache.md's rule for anything from another process): `load`
 checks every blob against its sha256, every field with the compile cache's own checker
 (compiler/cache_check.py `check_entry`, `check_const`), the variables against the dtype
@@ -34,11 +38,15 @@ GPU executables have no such description yet: `describe` refuses them
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import tempfile
 
 import numpy as np
 
+from runtime import npy
+from runtime.artifact import canonical
 from runtime.cpu_executable import CpuExecutable
 from runtime.dylib import SharedLibrary
 from runtime.executable import BufferSpec
@@ -67,6 +75,40 @@ def _sha(data) -> str:
     if isinstance(data, np.ndarray):
         data = np.ascontiguousarray(data).tobytes()
     return hashlib.sha256(data).hexdigest()
+
+
+def encode(meta: dict, blobs: dict) -> tuple:
+    """(meta as canonical JSON bytes, {name: bytes}) of `describe`'s result: the bytes
+    a registration sends (module docstring); a constant becomes an .npy stream."""
+    out = {}
+    for name, data in blobs.items():
+        if isinstance(data, np.ndarray):
+            buf = io.BytesIO()
+            npy.write(buf, data)
+            data = buf.getvalue()
+        out[name] = bytes(data)
+    return canonical(meta).encode(), out
+
+
+def decode(meta: bytes, blobs: dict, where: str) -> tuple:
+    """`encode`'s bytes back to (meta, blobs) for `load`: the JSON parsed, each constant
+    (a `buffers` entry of kind "const" names its blob) read by the .npy reader; anything
+    else is a RegistrationError naming `where`."""
+    try:
+        _need(isinstance(meta, bytes) and isinstance(blobs, dict) and
+              all(isinstance(v, bytes) for v in blobs.values()),
+              "a registration is JSON bytes and a dict of bytes")
+        parsed = json.loads(meta.decode())
+        _need(isinstance(parsed, dict) and isinstance(parsed.get("buffers"), list),
+              "the meta is not a JSON object with buffers")
+        consts = {b.get("source") for b in parsed["buffers"]
+                  if isinstance(b, dict) and b.get("kind") == "const"}
+        out = {name: npy.read(io.BytesIO(data)) if name in consts else data
+               for name, data in blobs.items()}
+    except (BadEntry, ValueError, UnicodeDecodeError) as e:
+        raise RegistrationError(f"{where}: the partition's registration was refused: "
+                                f"{e}") from None
+    return parsed, out
 
 
 def describe(exe, target_cpu: str, opt_level: int, where: str = "",

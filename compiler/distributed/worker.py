@@ -41,12 +41,15 @@ class Worker:
         return {"task": self.task, "pid": os.getpid(), "host": socket.gethostname(),
                 "partitions": sorted(self.partitions)}
 
-    def register(self, key: str, meta, blobs) -> list:
-        """Load and keep the partition `key` after every check of wire.load; returns its
-        input names. A key registered again replaces the old one."""
+    def register(self, key: str, meta: bytes, blobs: dict) -> list:
+        """Load and keep the partition `key` (`wire.encode`'s bytes) after every check of
+        wire.decode and wire.load; returns its input names. A key registered again
+        replaces the old one."""
+        where = f"task {self.task}, partition {key!r}"
         declared = {name: (dtype.name, shape) for name, (dtype, shape)
                     in self.store._specs.items()}
-        exe = wire.load(meta, blobs, f"task {self.task}, partition {key!r}", declared)
+        meta, blobs = wire.decode(meta, blobs, where)
+        exe = wire.load(meta, blobs, where, declared)
         for name, (dtype, shape) in meta["variables"].items():
             self.store.declare(name, dtype, shape)
         self.partitions[key] = exe
