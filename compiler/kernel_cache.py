@@ -43,11 +43,12 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from runtime import forksafe
 
 from .cache_root import STALE_TEMP_S, claim_root, enabled, kernels_dir, usable_root
 
@@ -87,17 +88,7 @@ class KernelObject:
 _memo: OrderedDict = OrderedDict()     # object sha -> KernelObject
 _by_key: dict = {}                     # key digest -> object sha
 _memo_bytes = 0
-_lock = threading.Lock()
-
-
-def _reset_lock():
-    """In a forked child: a thread of the parent may have held the lock."""
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_lock)
+_lock = forksafe.lock()  # released in a forked child (runtime/forksafe.py)
 
 
 # ---- lookup --------------------------------------------------------------------------------

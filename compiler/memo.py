@@ -27,9 +27,9 @@ cache's `cache.stats`).
 from __future__ import annotations
 
 import hashlib
-import os
-import threading
 from collections import OrderedDict
+
+from runtime import forksafe
 
 MAX_ENTRIES = 64
 MAX_BYTES = 64 << 20
@@ -37,17 +37,7 @@ stats = {"hits": 0, "misses": 0, "stores": 0, "evictions": 0}
 
 _entries: OrderedDict = OrderedDict()  # key -> (description, bytes)
 _bytes = 0
-_lock = threading.Lock()
-
-
-def _reset_lock():
-    """In a forked child: a thread of the parent may have held the lock."""
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_lock)
+_lock = forksafe.lock()  # released in a forked child (runtime/forksafe.py)
 
 
 def program_hash(program) -> str:
