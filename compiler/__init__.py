@@ -10,7 +10,7 @@ operator overloads on `Tensor` and `Variable` (see `frontend/overloads.py`).
 import sys as _sys
 import types as _types
 
-from . import summary, train
+from . import onnx, summary, train
 from .aot import compile  # fc.compile (shadows the builtin inside this module only)
 from .autodiff import gradients
 from .dump import dump

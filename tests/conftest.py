@@ -103,3 +103,22 @@ def _ray_shutdown_at_exit():
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+
+
+# ---- the ONNX node conformance suite (tests/test_onnx_node_suite_*.py) ------------------
+def pytest_terminal_summary(terminalreporter):
+    """Print how many ONNX backend node cases passed (also under pytest-xdist, whose
+    controller sees every worker's reports)."""
+    from onnx_conformance import SUITE_CLASS
+
+    counts = {}
+    for outcome in ("passed", "failed", "error"):
+        counts[outcome] = sum(1 for r in terminalreporter.stats.get(outcome, [])
+                              if getattr(r, "when", "call") == "call"
+                              and SUITE_CLASS in getattr(r, "nodeid", ""))
+    if any(counts.values()):
+        from onnx_exclusions import EXCLUDED
+        terminalreporter.write_line(
+            f"ONNX backend node suite (non-expanded cases): {counts['passed']} passed, "
+            f"{counts['failed'] + counts['error']} failed; {len(EXCLUDED)} exclusion "
+            f"patterns in tests/onnx_exclusions.py")

@@ -1,0 +1,3 @@
+"""Reductions and index-returning ONNX ops: Reduce*, ArgMax/ArgMin, TopK, CumSum."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Recurrent ONNX ops: LSTM, GRU, RNN."""
+
+from __future__ import annotations
