@@ -102,6 +102,18 @@ class _Converter:
         if isinstance(atom, D.Sym) and atom not in self.sym_map:
             self.sym_map[atom] = dim
 
+    def keep_declared_equal(self, declared, dim):
+        """A placeholder dim that the user graph made equal to an earlier placeholder's
+        (an imported ONNX model's shared `dim_param`, or an op between them) is the same
+        program dim, whether or not an op between them is compiled."""
+        g = self.graph.symbols.resolve(declared)
+        atom = g.as_atom() if isinstance(g, D.DimExpr) else None
+        bound = self.sym_map.get(atom) if isinstance(atom, D.Sym) else None
+        if bound is not None and bound != dim:
+            own = declared.as_atom() if isinstance(declared, D.DimExpr) else None
+            why = self.graph.symbols.merge_reason(own) if isinstance(own, D.Sym) else ""
+            self.table.unify(bound, dim, why or "declared equal in the graph")
+
     def map_attr(self, value, op):
         """An attr value with user-graph dims rewritten to the program's dims."""
         if isinstance(value, tuple):
@@ -140,6 +152,7 @@ class _Converter:
                 shape.append(D.DimExpr.atom(s))
                 if d is not None:
                     self.bind_graph_dim(d, shape[-1])
+                    self.keep_declared_equal(d, shape[-1])
         ty = TensorType(t.dtype, tuple(shape))
         node = self.cache.make("placeholder", (), {"name": t.name, "dtype": t.dtype,
                                                    "shape": ty.shape}, ty)

@@ -191,7 +191,7 @@ class Importer:
     def unify_param(self, param, dim, where):
         """One symbol per dim_param name: a second input with the same name shares it."""
         first = self._dim_params.setdefault(param, (dim, where))
-        if first[0] is not dim:
+        if first[0] != dim:
             self.graph.symbols.unify(first[0], dim,
                                      f"ONNX dim_param {param!r} of inputs {first[1]!r} and "
                                      f"{where!r}")
