@@ -20,4 +20,7 @@ EXCLUDED = {
         "sequence or optional type",
     r"^test_loop(13_seq|16_seq_none)$": "Loop carrying a sequence/optional value: flowc "
         "has no sequence or optional type",
+    r"^test_loop11$": "the loop body's Slice takes its starts from the iteration number "
+        "(computed at run time); flowc's Slice needs starts known at import (the Loop "
+        "itself passes with a run-time-start slice)",
 }
