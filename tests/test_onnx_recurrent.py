@@ -328,3 +328,15 @@ def test_sequence_typed_input_is_refused_by_name():
     with pytest.raises(TypeError, match=r"input 'xs' is a sequence, not a tensor"):
         with fc.Graph().as_default():
             import_model(model)
+
+
+def test_sequence_ops_are_refused_with_the_reason():
+    node = H.make_node("SplitToSequence", ["x"], ["s"], name="split")
+    back = H.make_node("ConcatFromSequence", ["s"], ["y"], axis=0)
+    model = _model([node, back], [H.make_tensor_value_info("x", F, [4])],
+                   [H.make_tensor_value_info("y", F, [4])], opset=16)
+    with pytest.raises(OnnxImportError, match=r"(?s)'split' \(SplitToSequence, opset 16\)"
+                       r".*not supported \(flowc has no sequence or optional type\).*"
+                       r"ConcatFromSequence"):
+        with fc.Graph().as_default():
+            import_model(model)

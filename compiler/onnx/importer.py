@@ -31,6 +31,8 @@ from .table import NodeContext, Unsupported
 
 OLDEST_OPSET = 7
 _DEFAULT_DOMAINS = ("", "ai.onnx")
+#: ops of ONNX's sequence type not named Sequence*/Optional* (their error says why)
+_SEQUENCE_OPS = ("SplitToSequence", "ConcatFromSequence")
 
 
 class OnnxImportError(ValueError):
@@ -164,8 +166,11 @@ class Importer:
                 continue
             row = table.get(node.op_type)
             if row is None:
+                why = (" (flowc has no sequence or optional type)"
+                       if node.op_type.startswith(("Sequence", "Optional"))
+                       or node.op_type in _SEQUENCE_OPS else "")
                 self.problems.append(f"{label} in {where}: op type {node.op_type} is not "
-                                     f"supported")
+                                     f"supported{why}")
                 continue
             if self.opset < row.since:
                 self.problems.append(f"{label} in {where}: flowc converts {node.op_type} "
