@@ -340,3 +340,29 @@ def test_sequence_ops_are_refused_with_the_reason():
                        r"ConcatFromSequence"):
         with fc.Graph().as_default():
             import_model(model)
+
+
+def test_nested_subgraphs_see_every_enclosing_scope():
+    """A Scan inside If's then-branch: its body reads `k`, a name two scopes out."""
+    body = H.make_graph(
+        [H.make_node("Add", ["s", "a"], ["t"]), H.make_node("Mul", ["t", "k"], ["s2"]),
+         H.make_node("Identity", ["s2"], ["o"])], "body",
+        [H.make_tensor_value_info("s", F, [2]), H.make_tensor_value_info("a", F, [2])],
+        [H.make_tensor_value_info("s2", F, [2]), H.make_tensor_value_info("o", F, [2])])
+    then_g = H.make_graph([H.make_node("Scan", ["s0", "xs"], ["sf", "ys"], body=body,
+                                       num_scan_inputs=1)], "then", [],
+                          [H.make_tensor_value_info("sf", F, [2])])
+    else_g = H.make_graph([H.make_node("Identity", ["s0"], ["e"])], "else", [],
+                          [H.make_tensor_value_info("e", F, [2])])
+    node = H.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)
+    model = _model([node], [H.make_tensor_value_info("c", BOOL, []),
+                            H.make_tensor_value_info("s0", F, [2]),
+                            H.make_tensor_value_info("xs", F, ["N", 2]),
+                            H.make_tensor_value_info("k", F, [2])],
+                   [H.make_tensor_value_info("y", F, [2])], opset=16)
+    rep = prepare(model)
+    for c in (True, False):
+        feeds = {"c": np.array(c), "s0": np.ones(2, np.float32),
+                 "xs": np.arange(6, dtype=np.float32).reshape(3, 2),
+                 "k": np.array([0.5, 2], np.float32)}
+        np.testing.assert_allclose(rep.run(feeds)[0], _ort(model, feeds)[0], rtol=1e-6)

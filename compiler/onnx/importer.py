@@ -8,7 +8,10 @@ subgraphs included, and raised together as one `OnnxImportError`, each line nami
 node, its op type and opset. Graph inputs become placeholders whose `dim_param` dims are
 one symbol per name (so one compile serves every batch size); initializers become
 constants, or trainable variables with `trainable=True`; each node is built inside a name
-scope made from its ONNX name.
+scope made from its ONNX name. Subgraphs (If's branches, Loop's and Scan's bodies) are
+built by their converters, inside the fc.cond / fc.while_loop function that traces the
+region, through `NodeContext.subgraph` (`Importer.subgraph`): every name of the enclosing
+scopes is visible in them, and their initializers are constants.
 """
 
 from __future__ import annotations
