@@ -8,7 +8,10 @@ subgraphs included, and raised together as one `OnnxImportError`, each line nami
 node, its op type and opset. Graph inputs become placeholders whose `dim_param` dims are
 one symbol per name (so one compile serves every batch size); initializers become
 constants, or trainable variables with `trainable=True`; each node is built inside a name
-scope made from its ONNX name.
+scope made from its ONNX name. Subgraphs (If's branches, Loop's and Scan's bodies) are
+built by their converters, inside the fc.cond / fc.while_loop function that traces the
+region, through `NodeContext.subgraph` (`Importer.subgraph`): every name of the enclosing
+scopes is visible in them, and their initializers are constants.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from .table import NodeContext, Unsupported
 
 OLDEST_OPSET = 7
 _DEFAULT_DOMAINS = ("", "ai.onnx")
+#: ops of ONNX's sequence type not named Sequence*/Optional* (their error says why)
+_SEQUENCE_OPS = ("SplitToSequence", "ConcatFromSequence")
 
 
 class OnnxImportError(ValueError):
@@ -164,8 +169,11 @@ class Importer:
                 continue
             row = table.get(node.op_type)
             if row is None:
+                why = (" (flowc has no sequence or optional type)"
+                       if node.op_type.startswith(("Sequence", "Optional"))
+                       or node.op_type in _SEQUENCE_OPS else "")
                 self.problems.append(f"{label} in {where}: op type {node.op_type} is not "
-                                     f"supported")
+                                     f"supported{why}")
                 continue
             if self.opset < row.since:
                 self.problems.append(f"{label} in {where}: flowc converts {node.op_type} "
@@ -221,7 +229,7 @@ class Importer:
                     break
                 ins.append(values[n] if n else None)
             else:
-                outs = self.convert_node(node, i, ins)
+                outs = self.convert_node(node, i, ins, values)
                 if outs is not None:
                     for n, t in zip(node.output, outs):
                         if n:
@@ -230,13 +238,14 @@ class Importer:
             failed.update(node.output)
         return [None if vi.name in failed else values.get(vi.name) for vi in g.output]
 
-    def convert_node(self, node, i, inputs):
+    def convert_node(self, node, i, inputs, values=None):
         row = table.get(node.op_type)
         label = f"node {node.name or f'#{i}'!r} ({node.op_type}, opset {self.opset})"
         try:
             attrs = proto.attributes(node, label, self.base_dir)
             with name_scope(scope_name(node.name, node.op_type)):
-                cx = NodeContext(self, row, node, node.name or f"#{i}", self.opset, inputs, attrs)
+                cx = NodeContext(self, row, node, node.name or f"#{i}", self.opset, inputs, attrs,
+                                 values)
                 outs = list(row.fn(cx))
         except (Unsupported, ValueError, TypeError, D.ShapeError, G.GraphError) as e:
             self.problems.append(f"{label}: {e}")
@@ -246,6 +255,33 @@ class Importer:
             self.problems.append(f"{label}: flowc built {len(outs)} outputs, the node has "
                                  f"{len(wanted)}")
             return None
+        return outs
+
+    def subgraph(self, g, inputs, outer):
+        """The outputs of subgraph `g` (a GRAPH attribute: If's branches, Loop's and Scan's
+        body) built with `inputs` (tensors for its inputs, in order) and the enclosing
+        graph's names `outer` in scope (ONNX subgraphs see every name defined before their
+        node). Its initializers become constants. A problem inside it is raised as one
+        `Unsupported` naming the subgraph and its nodes' problems, so the enclosing node
+        fails with it; converters call it through `NodeContext.subgraph`, inside the
+        fc.cond / fc.while_loop function that traces the region."""
+        if len(inputs) != len(g.input):
+            raise Unsupported(f"subgraph {g.name!r} has {len(g.input)} inputs, the node "
+                              f"gives it {len(inputs)}")
+        values = dict(outer or {})
+        values.update(zip([vi.name for vi in g.input], inputs))
+        for t in g.initializer:
+            values[t.name] = core.constant(proto.array(t, f"{self.label} initializer",
+                                                       self.base_dir),
+                                           name=scope_name(t.name, "initializer"))
+        before = len(self.problems)
+        outs = self.convert_graph(g, values)
+        if len(self.problems) > before or any(o is None for o in outs):
+            inner = self.problems[before:] or [
+                f"outputs {[vi.name for vi, o in zip(g.output, outs) if o is None]} are not "
+                f"computed by its nodes"]
+            del self.problems[before:]
+            raise Unsupported(f"subgraph {g.name!r}: " + "; ".join(inner))
         return outs
 
     # -- values known at import time -------------------------------------------------

@@ -102,8 +102,12 @@ def value_info_type(vi, where):
     list of ints, dim_param strings, or None (unknown extent)."""
     tt = vi.type
     if tt.WhichOneof("value") != "tensor_type":
-        raise TypeError(f"{where}: input {vi.name!r} is a {tt.WhichOneof('value')}, not a "
-                        f"tensor (flowc imports tensor inputs only)")
+        kind = {"sequence_type": "a sequence", "optional_type": "an optional",
+                "map_type": "a map", "sparse_tensor_type": "a sparse tensor"}.get(
+                    tt.WhichOneof("value"), f"of type {tt.WhichOneof('value')}")
+        raise TypeError(f"{where}: input {vi.name!r} is {kind}, not a tensor (flowc has no "
+                        f"sequence, optional, map or sparse type; it imports tensor inputs "
+                        f"only)")
     dt = dtype(tt.tensor_type.elem_type, f"{where} input {vi.name!r}")
     if not tt.tensor_type.HasField("shape"):
         return dt, None

@@ -62,9 +62,10 @@ class NodeContext:
     """What a converter sees of one node: `node` (NodeProto), `name` (its name or a made-up
     one), `op_type`, `opset` (the model's version of the default domain), `inputs` (tensors;
     None for an omitted optional input), `attrs` (name -> Python value), and the importer,
-    for values known at import time and subgraphs."""
+    for values known at import time and subgraphs; `values` (ONNX name -> tensor) are the
+    names in scope at the node, which `subgraph` passes on to a GRAPH attribute."""
 
-    def __init__(self, importer, row, node, name, opset, inputs, attrs):
+    def __init__(self, importer, row, node, name, opset, inputs, attrs, values=None):
         self.importer = importer
         self.row = row
         self.node = node
@@ -73,6 +74,7 @@ class NodeContext:
         self.opset = opset
         self.inputs = inputs
         self.attrs = attrs
+        self.values = values if values is not None else {}
 
     def __repr__(self):
         return f"{self.op_type} node {self.name!r} (opset {self.opset})"
@@ -108,6 +110,11 @@ class NodeContext:
     def static_ints(self, i, default=None):
         v = self.static(i, None)
         return default if v is None else [int(x) for x in np.asarray(v).reshape(-1)]
+
+    def subgraph(self, graph, inputs):
+        """The output tensors of `graph` (a GRAPH attribute of this node) built with
+        `inputs` for its inputs and the enclosing names in scope (Importer.subgraph)."""
+        return self.importer.subgraph(graph, list(inputs), self.values)
 
     def unsupported(self, why):
         return Unsupported(why)
