@@ -1,0 +1,106 @@
+"""Softmax, normalization and attention ONNX converters (compiler/onnx/ops/transformer.py,
+attention.py) in the forms the node suite does not cover: the opset < 13 softmax family
+(the input coerced to 2-D at `axis`), GroupNormalization-18 (per-group scale), LpNorm
+p=1, symbolic batch dims, and the errors naming the node. onnxruntime is the reference."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+
+from compiler.onnx.backend import backend  # noqa: E402
+from compiler.onnx.importer import OnnxImportError  # noqa: E402
+
+F32 = TensorProto.FLOAT
+
+
+def model(node, inputs, outputs, opset):
+    g = helper.make_graph([node], "t", [helper.make_tensor_value_info(n, t, s)
+                                        for n, t, s in inputs],
+                          [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def both(m, feeds):
+    """(flowc's outputs, onnxruntime's outputs) of model `m`."""
+    ours = backend().prepare(m, "CPU").run(feeds)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [vi.name for vi in m.graph.input]
+    theirs = sess.run(None, dict(zip(names, feeds, strict=True)))
+    return list(ours), theirs
+
+
+def close(ours, theirs, rtol=1e-5, atol=1e-6):
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax", "Hardmax"])
+@pytest.mark.parametrize("opset,axis", [(11, None), (11, 2), (11, 0), (11, -1), (13, 1)])
+def test_softmax_family_opset_forms(op, opset, axis):
+    # Before opset 13 the input is coerced to 2-D at axis (default 1): the op normalizes
+    # over all axes from `axis` on; from 13 over `axis` (default -1) alone.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32) * 3
+    attrs = {} if axis is None else {"axis": axis}
+    node = helper.make_node(op, ["x"], ["y"], **attrs)
+    m = model(node, [("x", F32, [2, 3, 4])], [("y", F32, [2, 3, 4])], opset)
+    close(*both(m, [x]))
+
+
+def test_group_normalization_per_channel_and_opset18_refused():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 3, 2)).astype(np.float32)
+    scale = rng.standard_normal(6).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    node = helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=3,
+                            epsilon=1e-3, name="gn")
+    inputs = [("x", F32, [2, 6, 3, 2]), ("s", F32, [6]), ("b", F32, [6])]
+    m = model(node, inputs, [("y", F32, [2, 6, 3, 2])], 21)
+    close(*both(m, [x, scale, bias]), rtol=1e-4, atol=1e-5)
+    # GroupNormalization-18 (scale per group) is deprecated by ONNX: refused, named.
+    m = model(node, inputs, [("y", F32, [2, 6, 3, 2])], 18)
+    with pytest.raises(OnnxImportError, match=r"'gn' \(GroupNormalization, opset 18\).*"
+                                              r"from opset 21"):
+        backend().prepare(m, "CPU")
+
+
+def test_lp_normalization_p1_and_zero_rows():
+    x = np.array([[1.0, -3.0, 0.0], [0.0, 0.0, 0.0]], np.float32)
+    node = helper.make_node("LpNormalization", ["x"], ["y"], p=1, axis=1)
+    m = model(node, [("x", F32, [2, 3])], [("y", F32, [2, 3])], 13)
+    ours = backend().prepare(m, "CPU").run([x])[0]
+    np.testing.assert_allclose(ours, [[0.25, -0.75, 0.0], [0.0, 0.0, 0.0]])
+
+
+def test_layer_normalization_symbolic_batch_one_compile():
+    rng = np.random.default_rng(2)
+    node = helper.make_node("LayerNormalization", ["x", "w", "b"], ["y", "mean", "inv"],
+                            axis=-1, epsilon=1e-3)
+    m = model(node, [("x", F32, ["n", 5]), ("w", F32, [5]), ("b", F32, [5])],
+              [("y", F32, ["n", 5]), ("mean", F32, ["n", 1]), ("inv", F32, ["n", 1])], 17)
+    rep = backend().prepare(m, "CPU")
+    w, b = rng.standard_normal(5).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    for n in (1, 4):
+        x = rng.standard_normal((n, 5)).astype(np.float32)
+        ours = list(rep.run([x, w, b]))
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        close(ours, sess.run(None, {"x": x, "w": w, "b": b}), rtol=1e-4, atol=1e-5)
+    assert len(rep._plans) == 1
+
+
+def test_errors_name_the_node():
+    node = helper.make_node("LpNormalization", ["x"], ["y"], p=3, name="norm3")
+    m = model(node, [("x", F32, [2, 3])], [("y", F32, [2, 3])], 13)
+    with pytest.raises(OnnxImportError, match=r"norm3.*LpNormalization, opset 13.*p=3"):
+        backend().prepare(m, "CPU")
+    node = helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=4,
+                            name="gn")
+    m = model(node, [("x", F32, [2, 6, 3]), ("s", F32, [6]), ("b", F32, [6])],
+              [("y", F32, [2, 6, 3])], 21)
+    with pytest.raises(OnnxImportError, match=r"gn.*num_groups=4 does not divide the 6"):
+        backend().prepare(m, "CPU")
