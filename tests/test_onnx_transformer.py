@@ -104,3 +104,38 @@ def test_errors_name_the_node():
               [("y", F32, [2, 6, 3])], 21)
     with pytest.raises(OnnxImportError, match=r"gn.*num_groups=4 does not divide the 6"):
         backend().prepare(m, "CPU")
+
+
+def test_attention_symbolic_batch_gqa_causal_past_against_onnxruntime():
+    # 3-D Q/K/V with a dim_param batch: one compile serves both batch sizes.
+    rng = np.random.default_rng(3)
+    node = helper.make_node("Attention", ["q", "k", "v", "", "pk", "pv"], ["y", "k2", "v2"],
+                            is_causal=1, q_num_heads=4, kv_num_heads=2)
+    m = model(node, [("q", F32, ["b", 3, 16]), ("k", F32, ["b", 3, 8]),
+                     ("v", F32, ["b", 3, 10]), ("pk", F32, ["b", 2, 2, 4]),
+                     ("pv", F32, ["b", 2, 2, 5])],
+              [("y", F32, ["b", 3, 20]), ("k2", F32, ["b", 2, 5, 4]),
+               ("v2", F32, ["b", 2, 5, 5])], 23)
+    rep = backend().prepare(m, "CPU")
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n in (1, 3):
+        feeds = [rng.standard_normal(s).astype(np.float32) for s in
+                 [(n, 3, 16), (n, 3, 8), (n, 3, 10), (n, 2, 2, 4), (n, 2, 2, 5)]]
+        theirs = sess.run(None, dict(zip(["q", "k", "v", "pk", "pv"], feeds, strict=True)))
+        close(list(rep.run(feeds)), theirs, rtol=1e-4, atol=1e-5)
+    assert len(rep._plans) == 1
+
+
+def test_attention_errors_name_the_node():
+    node = helper.make_node("Attention", ["q", "k", "v"], ["y"], q_num_heads=3,
+                            kv_num_heads=2, name="attn")
+    m = model(node, [("q", F32, [1, 2, 12]), ("k", F32, [1, 2, 8]), ("v", F32, [1, 2, 8])],
+              [("y", F32, [1, 2, 12])], 23)
+    with pytest.raises(OnnxImportError, match=r"'attn' \(Attention, opset 23\).*"
+                                              r"q_num_heads=3 is not a multiple"):
+        backend().prepare(m, "CPU")
+    node = helper.make_node("Attention", ["q", "k", "v"], ["y"], name="attn3d")
+    m = model(node, [("q", F32, [1, 2, 12]), ("k", F32, [1, 2, 12]),
+                     ("v", F32, [1, 2, 12])], [("y", F32, [1, 2, 12])], 23)
+    with pytest.raises(OnnxImportError, match=r"attn3d.*need the q_num_heads"):
+        backend().prepare(m, "CPU")

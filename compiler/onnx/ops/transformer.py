@@ -42,7 +42,7 @@ def const(value, like):
 
 
 def static_dim(cx, x, axis, what):
-    d = x.shape.as_list()[axis]
+    d = list(x.shape)[axis]
     if not isinstance(d, int):
         raise cx.unsupported(f"{what}: dim {axis} of the input must be known at import "
                              f"(it is {d})")
@@ -99,7 +99,7 @@ def hardmax(cx):
     axes = _softmax_axes(cx, x)
     if x.dtype.kind == "bool":
         raise cx.unsupported("input 0 has element type bool")
-    shape = x.shape.as_list()
+    shape = list(x.shape)
     depth = 1
     for a in axes:
         depth *= static_dim(cx, x, a, "Hardmax")
@@ -175,7 +175,7 @@ def group_normalization(cx):
     c = static_dim(cx, x, 1, "GroupNormalization")
     if g <= 0 or c % g:
         raise cx.unsupported(f"num_groups={g} does not divide the {c} channels")
-    shape = x.shape.as_list()
+    shape = list(x.shape)
     # [N, G, C/G, *spatial]: normalize over all axes from 2 on.
     grouped = MO.reshape(_cast(x, stash_dtype(cx, x)), [shape[0], g, c // g] + shape[2:])
     axes = list(range(2, rank + 1))
