@@ -207,3 +207,52 @@ def attention(cx):
         y = MO.transpose(y, [0, 2, 1, 3])
         y = MO.reshape(y, [b, q_len, hq * list(y.shape)[-1]])
     return [y, present_k, present_v, qk_out]
+
+
+@converter("RotaryEmbedding", since=23,
+           attrs=("interleaved", "num_heads", "rotary_embedding_dim"),
+           note="4-D (B, H, S, D) or 3-D (B, S, H*D) input with num_heads; caches indexed "
+                "by position_ids, or (B, S, dim/2) caches without them")
+def rotary_embedding(cx):
+    x, cos, sin = cx.input(0), cx.input(1), cx.input(2)
+    rank = rank_of(cx, x)
+    if x.dtype.kind != "float":
+        raise cx.unsupported(f"input 0 has element type {x.dtype.name}")
+    if rank == 4:
+        xs = MO.transpose(x, [0, 2, 1, 3])                 # (B, S, H, D)
+    elif rank == 3:
+        heads = int(cx.attr("num_heads", 0))
+        if heads <= 0:
+            raise cx.unsupported("a 3-D input needs the num_heads attribute")
+        xs = MO.transpose(_heads_first(cx, x, heads, "input 0"), [0, 2, 1, 3])
+    else:
+        raise cx.unsupported(f"input 0 has rank {rank}; RotaryEmbedding takes 3-D or 4-D")
+    b, s, h, d = list(xs.shape)
+    d = static_dim(cx, xs, 3, "input 0 (head size)")
+    rd = int(cx.attr("rotary_embedding_dim", 0)) or d
+    if rd > d or rd % 2:
+        raise cx.unsupported(f"rotary_embedding_dim={rd} must be even and at most the "
+                             f"head size {d}")
+    half = rd // 2
+    if cx.has(3):
+        cos, sin = MO.gather(cos, cx.input(3)), MO.gather(sin, cx.input(3))
+    for name, t in (("cos_cache", cos), ("sin_cache", sin)):
+        if t.shape.ndims != 3 or list(t.shape)[-1] != half:
+            raise cx.unsupported(f"{name} gives shape {list(t.shape)}; it must be "
+                                 f"(batch, sequence, {half}) (rotary_embedding_dim / 2)")
+    cos, sin = MO.expand_dims(cos, 2), MO.expand_dims(sin, 2)   # (B, S, 1, rd/2)
+    rot, rest = (xs, None) if rd == d else MO.split(xs, [rd, d - rd], axis=3)
+    if cx.attr("interleaved", 0):
+        x1, x2 = MO.unstack(MO.reshape(rot, [b, s, h, half, 2]), num=2, axis=4)
+    else:
+        x1, x2 = MO.split(rot, 2, axis=3)
+    real = M.subtract(M.multiply(cos, x1), M.multiply(sin, x2))
+    imag = M.add(M.multiply(sin, x1), M.multiply(cos, x2))
+    if cx.attr("interleaved", 0):
+        rot = MO.reshape(core.stack([real, imag], axis=4), [b, s, h, rd])
+    else:
+        rot = MO.concat([real, imag], axis=3)
+    out = rot if rest is None else MO.concat([rot, rest], axis=3)
+    if rank == 3:
+        return [MO.reshape(out, list(x.shape))]
+    return [MO.transpose(out, [0, 2, 1, 3])]

@@ -217,3 +217,56 @@ def lp_normalization(cx):
     zero = M.equal(norm, const(0, norm))
     safe = MO.where_v2(zero, const(1, norm), norm)
     return [MO.where_v2(zero, const(0, x), M.divide(x, safe))]
+
+
+# -- gated activations and the causal depthwise convolution ---------------------------
+
+@converter("SwiGLU", since=28, attrs=("alpha",),
+           note="A * sigmoid(alpha * A) * B; A and B of one shape and type")
+def swiglu(cx):
+    a, b = _float_input(cx, cx.input(0)), cx.input(1)
+    if b.dtype is not a.dtype:
+        raise cx.unsupported(f"inputs 0 and 1 have types {a.dtype.name} and {b.dtype.name}")
+    if list(a.shape) != list(b.shape):
+        raise cx.unsupported(f"inputs 0 and 1 have shapes {list(a.shape)} and "
+                             f"{list(b.shape)}; SwiGLU does not broadcast")
+    gate = M.sigmoid(M.multiply(a, const(cx.attr("alpha", 1.0), a)))
+    return [M.multiply(M.multiply(a, gate), b)]
+
+
+@converter("CausalConvWithState", since=27, attrs=("activation",),
+           note="depthwise causal conv1d over (B, C, L) with a (C, 1, k) weight, the "
+                "left context from past_state (else zeros); activation none/silu/swish; "
+                "k must be known at import")
+def causal_conv_with_state(cx):
+    x, w = _float_input(cx, cx.input(0)), cx.input(1)
+    act = cx.attr("activation", "none")
+    act = act.decode() if isinstance(act, bytes) else str(act)
+    if act not in ("none", "silu", "swish"):
+        raise cx.unsupported(f"activation={act!r} (none, silu or swish)")
+    if rank_of(cx, x) != 3 or rank_of(cx, w, "input 1 (weight)") != 3:
+        raise cx.unsupported("input (B, C, L) and weight (C, 1, k) must be rank 3")
+    k = static_dim(cx, w, 2, "input 1 (weight)")
+    b, c, _ = list(x.shape)
+    if k > 1:
+        past = cx.input(3) if cx.has(3) else A.zeros([b, c, k - 1], dtype=x.dtype)
+        padded = MO.concat([past, x], axis=2)
+    else:
+        padded = x
+    # float16 convolves in float32 and rounds once (as the reference), not per tap
+    wide = T.float32 if x.dtype is T.float16 else x.dtype
+    xs, ws = _cast(padded, wide), _cast(w, wide)
+    y = None
+    for i in range(k):   # out[t] = sum_i w[:, 0, i] * padded[t + i]
+        stop = i - (k - 1)
+        tap = xs[:, :, i:(stop if stop else None)]
+        term = M.multiply(tap, MO.reshape(ws[:, 0, i], [c, 1]))
+        y = term if y is None else M.add(y, term)
+    if cx.has(2):
+        y = M.add(y, MO.reshape(_cast(cx.input(2), wide), [c, 1]))
+    y = _cast(y, x.dtype)
+    if act != "none":
+        y32 = _cast(y, wide)
+        y = _cast(M.multiply(y32, M.sigmoid(y32)), x.dtype)
+    state = padded[:, :, -(k - 1):] if k > 1 else padded[:, :, 0:0]
+    return [y, state]
