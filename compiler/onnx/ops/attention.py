@@ -256,3 +256,99 @@ def rotary_embedding(cx):
     if rank == 3:
         return [MO.reshape(out, list(x.shape))]
     return [MO.transpose(out, [0, 2, 1, 3])]
+
+
+MAX_UNROLLED_STEPS = 128
+
+
+@converter("LinearAttention", since=27,
+           attrs=("chunk_size", "kv_num_heads", "q_num_heads", "scale", "update_rule"),
+           note="update_rule linear/gated/delta/gated_delta as the recurrence over the "
+                f"sequence, unrolled: the sequence length must be known at import and at "
+                f"most {MAX_UNROLLED_STEPS}; computes in float32 (chunk_size, a tuning "
+                f"hint, has no effect on the result)")
+def linear_attention(cx):
+    rule = cx.attr("update_rule", "gated_delta")
+    rule = rule.decode() if isinstance(rule, bytes) else str(rule)
+    if rule not in ("linear", "gated", "delta", "gated_delta"):
+        raise cx.unsupported(f"update_rule={rule!r} (linear, gated, delta or gated_delta)")
+    gating, delta = rule in ("gated", "gated_delta"), rule in ("delta", "gated_delta")
+    if gating != cx.has(4):
+        raise cx.unsupported(f"update_rule {rule!r} {'needs' if gating else 'forbids'} "
+                             f"input 4 (decay)")
+    if delta != cx.has(5):
+        raise cx.unsupported(f"update_rule {rule!r} {'needs' if delta else 'forbids'} "
+                             f"input 5 (beta)")
+    if "q_num_heads" not in cx.attrs or "kv_num_heads" not in cx.attrs:
+        raise cx.unsupported("the q_num_heads and kv_num_heads attributes are required")
+    hq, hkv = int(cx.attr("q_num_heads")), int(cx.attr("kv_num_heads"))
+    if hq <= 0 or hkv <= 0 or hq % hkv:
+        raise cx.unsupported(f"q_num_heads={hq} must be a positive multiple of "
+                             f"kv_num_heads={hkv}")
+    q, k, v = cx.input(0), cx.input(1), cx.input(2)
+    for i, t in enumerate((q, k, v)):
+        if rank_of(cx, t, f"input {i}") != 3 or t.dtype.kind != "float":
+            raise cx.unsupported(f"input {i} must be a rank-3 float tensor (B, T, H*D)")
+    steps = static_dim(cx, q, 1, "input 0 (sequence length)")
+    if steps > MAX_UNROLLED_STEPS:
+        raise cx.unsupported(f"sequence length {steps}: flowc unrolls the recurrence up to "
+                             f"{MAX_UNROLLED_STEPS} steps")
+    f32 = T.float32 if q.dtype is not T.float64 else T.float64
+
+    def wide(t):
+        return t if t.dtype is f32 else M.cast(t, f32)
+
+    b = list(q.shape)[0]
+    q4 = _heads_first(cx, wide(q), hq, "input 0 (query)")     # (B, Hq, T, dk)
+    k4 = _heads_first(cx, wide(k), hkv, "input 1 (key)")      # (B, Hkv, T, dk)
+    v4 = _heads_first(cx, wide(v), hkv, "input 2 (value)")    # (B, Hkv, T, dv)
+    dk, dv = list(q4.shape)[3], list(v4.shape)[3]
+    group = hq // hkv
+
+    def per_step(t, last_ok, what):
+        """(B, T, n) -> T tensors (B, heads or 1, n') for the decay/beta inputs."""
+        last = list(t.shape)[-1]
+        if t.shape.ndims != 3 or last not in last_ok:
+            raise cx.unsupported(f"{what} has shape {list(t.shape)}; its last dim must be "
+                                 f"one of {sorted(set(last_ok))}")
+        if last == hkv * dk and hkv * dk in last_ok and last != hkv:
+            t4 = _heads_first(cx, wide(t), hkv, what)                    # (B, Hkv, T, dk)
+        else:
+            t4 = MO.transpose(MO.reshape(wide(t), [b, steps, last, 1]), [0, 2, 1, 3])
+        return MO.unstack(t4, num=steps, axis=2)
+
+    decays = per_step(cx.input(4), (hkv, hkv * dk), "input 4 (decay)") if gating else None
+    betas = per_step(cx.input(5), (hkv, 1), "input 5 (beta)") if delta else None
+    if cx.has(3):
+        past = cx.input(3)
+        if list(past.shape)[1:] != [hkv, dk, dv]:
+            raise cx.unsupported(f"input 3 (past_state) has shape {list(past.shape)}; it "
+                                 f"must be (batch, {hkv}, {dk}, {dv})")
+        state, state_dtype = wide(past), past.dtype
+    else:
+        state, state_dtype = None, q.dtype
+    scale = cx.attr("scale")
+    scale = 1.0 / np.sqrt(dk) if not scale else float(scale)
+    qs = MO.unstack(q4, num=steps, axis=2)
+    ks = MO.unstack(k4, num=steps, axis=2)
+    vs = MO.unstack(v4, num=steps, axis=2)
+    outs = []
+    for i in range(steps):
+        k_col = MO.expand_dims(ks[i], 3)                    # (B, Hkv, dk, 1)
+        v_row = MO.expand_dims(vs[i], 2)                    # (B, Hkv, 1, dv)
+        if gating and state is not None:
+            state = M.multiply(state, MO.expand_dims(M.exp(decays[i]), 3))
+        if delta:
+            if state is not None:
+                retrieved = M.matmul(MO.expand_dims(ks[i], 2), state)   # (B, Hkv, 1, dv)
+                v_row = M.subtract(v_row, retrieved)
+            v_row = M.multiply(MO.expand_dims(betas[i], 3), v_row)
+        update = M.multiply(k_col, v_row)                   # (B, Hkv, dk, dv)
+        state = update if state is None else M.add(state, update)
+        q_rows = MO.reshape(qs[i], [b, hkv, group, dk])
+        read = M.matmul(q_rows, state)                      # (B, Hkv, G, dv)
+        outs.append(MO.reshape(read, [b, hq, 1, dv]))
+    y = M.multiply(MO.concat(outs, axis=2), const(scale, outs[0]))   # (B, Hq, T, dv)
+    y = MO.reshape(MO.transpose(y, [0, 2, 1, 3]), [b, steps, hq * dv])
+    y = y if y.dtype is q.dtype else M.cast(y, q.dtype)
+    return [y, state if state.dtype is state_dtype else M.cast(state, state_dtype)]
