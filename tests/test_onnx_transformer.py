@@ -139,3 +139,37 @@ def test_attention_errors_name_the_node():
                      ("v", F32, [1, 2, 12])], [("y", F32, [1, 2, 12])], 23)
     with pytest.raises(OnnxImportError, match=r"attn3d.*need the q_num_heads"):
         backend().prepare(m, "CPU")
+
+
+def test_causal_conv_with_state_symbolic_length_against_onnx_reference():
+    # The taps are slices with stops counted from the end, so the length may be symbolic.
+    from onnx.reference import ReferenceEvaluator
+    rng = np.random.default_rng(4)
+    node = helper.make_node("CausalConvWithState", ["x", "w", "bias", "past"], ["y", "state"],
+                            activation="silu")
+    m = model(node, [("x", F32, ["b", 3, "L"]), ("w", F32, [3, 1, 4]), ("bias", F32, [3]),
+                     ("past", F32, ["b", 3, 3])],
+              [("y", F32, ["b", 3, "L"]), ("state", F32, ["b", 3, 3])], 27)
+    rep, ref = backend().prepare(m, "CPU"), ReferenceEvaluator(m)
+    w, bias = rng.standard_normal((3, 1, 4)).astype(np.float32), rng.standard_normal(3)
+    for n, length in ((1, 5), (2, 2)):
+        feeds = [rng.standard_normal((n, 3, length)).astype(np.float32), w,
+                 bias.astype(np.float32), rng.standard_normal((n, 3, 3)).astype(np.float32)]
+        theirs = ref.run(None, dict(zip(["x", "w", "bias", "past"], feeds, strict=True)))
+        close(list(rep.run(feeds)), theirs, rtol=1e-5, atol=1e-6)
+    assert len(rep._plans) == 1
+
+
+def test_sequence_ops_errors_name_the_node():
+    node = helper.make_node("LinearAttention", ["q", "k", "v"], ["y", "s"], q_num_heads=1,
+                            kv_num_heads=1, update_rule="linear", name="lin")
+    m = model(node, [(n, F32, [1, 200, 4]) for n in "qkv"],
+              [("y", F32, [1, 200, 4]), ("s", F32, [1, 1, 4, 4])], 27)
+    with pytest.raises(OnnxImportError, match=r"'lin' \(LinearAttention, opset 27\).*"
+                                              r"sequence length 200.*up to 128"):
+        backend().prepare(m, "CPU")
+    node = helper.make_node("RotaryEmbedding", ["x", "c", "s"], ["y"], name="rope")
+    m = model(node, [("x", F32, [1, 2, 8]), ("c", F32, [1, 2, 2]), ("s", F32, [1, 2, 2])],
+              [("y", F32, [1, 2, 8])], 23)
+    with pytest.raises(OnnxImportError, match=r"rope.*needs the num_heads attribute"):
+        backend().prepare(m, "CPU")

@@ -1,4 +1,5 @@
-"""Attention ONNX ops: Attention (opsets 23 to 25), RotaryEmbedding (23).
+"""Attention ONNX ops: Attention (opsets 23 to 25), RotaryEmbedding (23), LinearAttention
+(27: its recurrence unrolled over the sequence).
 
 Compositions of flowc frontend functions (matmul, reductions, where, iota masks); no
 primitive of their own. Attention follows the ONNX reference

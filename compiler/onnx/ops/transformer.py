@@ -1,6 +1,6 @@
 """Softmax, normalization and attention ONNX ops: Softmax, LogSoftmax, Hardmax,
 LayerNormalization, RMSNormalization, GroupNormalization, MeanVarianceNormalization,
-LpNormalization (attention ops: compiler/onnx/ops/attention.py).
+LpNormalization, SwiGLU, CausalConvWithState (attention ops: compiler/onnx/ops/attention.py).
 
 All are compositions of flowc frontend functions (reductions, elementwise math, one_hot,
 reshape); no op here needs a primitive of its own. Normalizations compute in the
