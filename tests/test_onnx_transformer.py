@@ -173,3 +173,18 @@ def test_sequence_ops_errors_name_the_node():
               [("y", F32, [1, 2, 8])], 23)
     with pytest.raises(OnnxImportError, match=r"rope.*needs the num_heads attribute"):
         backend().prepare(m, "CPU")
+
+
+def test_attention_symbolic_sequence_with_bool_mask_against_onnxruntime():
+    rng = np.random.default_rng(5)
+    node = helper.make_node("Attention", ["q", "k", "v", "m"], ["y"], is_causal=1)
+    m = model(node, [(n, F32, ["b", 2, "s", 4]) for n in "qkv"]
+              + [("m", TensorProto.BOOL, ["s", "s"])], [("y", F32, ["b", 2, "s", 4])], 23)
+    rep = backend().prepare(m, "CPU")
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    for s in (3, 5):
+        feeds = [rng.standard_normal((2, 2, s, 4)).astype(np.float32) for _ in "qkv"]
+        feeds.append(rng.random((s, s)) > 0.3)
+        close(list(rep.run(feeds)), sess.run(None, dict(zip("qkvm", feeds, strict=True))),
+              rtol=1e-4, atol=1e-5)
+    assert len(rep._plans) == 1

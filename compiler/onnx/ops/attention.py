@@ -88,13 +88,13 @@ def _bias(cx, q_len, kv_len, dtype, past_len, nonpad):
             raise cx.unsupported(f"input 3 (attn_mask) has element type {mask.dtype.name}; "
                                  f"it must be bool or Q's type {dtype.name}")
         last = list(mask.shape)[-1] if mask.shape.ndims else None
-        if not isinstance(last, int) or not isinstance(kv_len, int):
-            raise cx.unsupported("input 3 (attn_mask): its last dim and the total key "
-                                 "length must be known at import")
-        if last > kv_len:
+        if last != kv_len and not (isinstance(last, int) and isinstance(kv_len, int)):
+            raise cx.unsupported(f"input 3 (attn_mask): its last dim ({last}) must be the "
+                                 f"total key length ({kv_len}) or both known at import")
+        if last != kv_len and last > kv_len:
             raise cx.unsupported(f"input 3 (attn_mask) has {last} key positions, more "
                                  f"than the {kv_len} keys")
-        if last < kv_len:  # the missing key positions are masked
+        if last != kv_len:  # the missing key positions are masked
             pads = [[0, 0]] * (mask.shape.ndims - 1) + [[0, kv_len - last]]
             mask = MO.pad(mask, pads, constant_values=-np.inf)
         parts.append(mask)

@@ -188,7 +188,7 @@ def group_normalization(cx):
     return [M.add(M.multiply(y, MO.reshape(cx.input(1), per)), MO.reshape(cx.input(2), per))]
 
 
-@converter("MeanVarianceNormalization", attrs=("axes",),
+@converter("MeanVarianceNormalization", since=9, attrs=("axes",),
            note="(X - mean) / (sqrt(E[X^2] - mean^2) + 1e-9) over `axes` (default 0, 2, 3)")
 def mean_variance_normalization(cx):
     x = _float_input(cx, cx.input(0))
