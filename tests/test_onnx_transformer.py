@@ -188,3 +188,37 @@ def test_attention_symbolic_sequence_with_bool_mask_against_onnxruntime():
         close(list(rep.run(feeds)), sess.run(None, dict(zip("qkvm", feeds, strict=True))),
               rtol=1e-4, atol=1e-5)
     assert len(rep._plans) == 1
+
+
+def test_imported_layer_norm_softmax_attention_fine_tune_gradients_match_torch():
+    # trainable=True: the gradients of the composed ops agree with torch's autograd.
+    torch = pytest.importorskip("torch")
+    from onnx import numpy_helper
+
+    import compiler as fc
+    rng = np.random.default_rng(6)
+    w, b = rng.standard_normal(8).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    kv = rng.standard_normal((2, 1, 4, 8)).astype(np.float32)
+    nodes = [helper.make_node("LayerNormalization", ["x", "w", "b"], ["h"], epsilon=1e-3),
+             helper.make_node("Attention", ["h", "kv", "kv"], ["a"], is_causal=1),
+             helper.make_node("Softmax", ["a"], ["y"])]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", F32, [2, 1, 4, 8])],
+                          [helper.make_tensor_value_info("y", F32, [2, 1, 4, 8])],
+                          initializer=[numpy_helper.from_array(a, n) for a, n in
+                                       ((w, "w"), (b, "b"), (kv, "kv"))])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)])
+    x = rng.standard_normal((2, 1, 4, 8)).astype(np.float32)
+    t = rng.standard_normal((2, 1, 4, 8)).astype(np.float32)
+    with fc.Graph().as_default():
+        (xi,), (y,) = fc.onnx.import_model(m, trainable=True)
+        variables = fc.trainable_variables()
+        grads = fc.gradients(fc.reduce_sum(y * t), variables)
+        with fc.Session() as s:
+            s.run(fc.global_variables_initializer())
+            ours = dict(zip([v.name for v in variables], s.run(grads, {xi: x}), strict=True))
+    wt, bt, kvt = (torch.tensor(a, requires_grad=True) for a in (w, b, kv))
+    h = torch.nn.functional.layer_norm(torch.tensor(x), (8,), wt, bt, 1e-3)
+    a = torch.nn.functional.scaled_dot_product_attention(h, kvt, kvt, is_causal=True)
+    (torch.softmax(a, -1) * torch.tensor(t)).sum().backward()
+    for name, ref in (("w:0", wt), ("b:0", bt), ("kv:0", kvt)):
+        np.testing.assert_allclose(ours[name], ref.grad.numpy(), rtol=1e-4, atol=1e-5)
