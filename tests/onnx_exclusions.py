@@ -23,4 +23,9 @@ EXCLUDED = {
     r"^test_loop11$": "the loop body's Slice takes its starts from the iteration number "
         "(computed at run time); flowc's Slice needs starts known at import (the Loop "
         "itself passes with a run-time-start slice)",
+    # -- softmax, normalization, attention ---------------------------------------------
+    r"^test_attention_.*_bf16$": "bfloat16 Q/K/V: flowc has no bfloat16",
+    r"^test_flexattention": "FlexAttention is an op of the ai.onnx.preview domain (with "
+                            "score_mod/prob_mod subgraphs); the importer reads the default "
+                            "ONNX domain only",
 }
