@@ -8,6 +8,7 @@ from ...frontend import indexing as IX
 from ...frontend import manip_ops as MP
 from ...frontend import math_ops as M
 from ...frontend import reduce_ops as R
+from ...frontend import scan_ops as S
 from ...frontend.control_flow import identity
 from ...ir import dtypes as T
 from ..table import converter
@@ -109,3 +110,57 @@ def _arg(op_type, fn):
 
 _arg("ArgMax", R.argmax)
 _arg("ArgMin", R.argmin)
+
+
+def _scan_op(op_type, fn):
+    @converter(op_type, since=11, attrs=("exclusive", "reverse"), static=(1,))
+    def convert(cx):
+        axis = cx.static_ints(1)
+        if axis is None or len(axis) != 1:
+            raise cx.unsupported(f"input 1 (axis) must be one int, got {axis}")
+        return [fn(cx.input(0), axis[0], exclusive=bool(cx.attr("exclusive", 0)),
+                   reverse=bool(cx.attr("reverse", 0)))]
+    convert.__name__ = op_type
+    return convert
+
+
+_scan_op("CumSum", S.cumsum)
+_scan_op("CumProd", S.cumprod)
+
+
+@converter("TopK", attrs=("axis", "k", "largest", "sorted"), static=(1,),
+           note="O(n^2) along the axis (a ranking by comparisons); sorted=0 gives sorted "
+                "results too")
+def top_k(cx):
+    x = cx.input(0)
+    if x.shape.ndims is None or x.shape.ndims == 0:
+        raise cx.unsupported("input 0 of unknown rank or a scalar")
+    if cx.opset >= 10:
+        if "k" in cx.attrs:
+            raise cx.unsupported(f"attribute k (opset {cx.opset} takes k as input 1)")
+        k = cx.static_ints(1)
+        if k is None or len(k) != 1:
+            raise cx.unsupported(f"input 1 (k) must be one int, got {k}")
+        k = k[0]
+    else:
+        if "k" not in cx.attrs:
+            raise cx.unsupported("attribute k is missing")
+        k = int(cx.attr("k"))
+    rank = x.shape.ndims
+    axis = int(cx.attr("axis", -1))
+    if not -rank <= axis < rank:
+        raise cx.unsupported(f"axis {axis} out of range for rank {rank}")
+    axis %= rank
+    perm = list(range(rank))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    if axis != rank - 1:
+        x = MP.transpose(x, perm)
+    values, indices = S.top_k_along(x, k, largest=bool(cx.attr("largest", 1)))
+    if axis != rank - 1:
+        values, indices = MP.transpose(values, perm), MP.transpose(indices, perm)
+    return [values, indices]
+
+
+@converter("Det", since=11)
+def det(cx):
+    return [S.matrix_determinant(cx.input(0))]
