@@ -2,3 +2,4 @@
 of the mapping table (compiler/onnx/table.py)."""
 
 from . import control, elementwise, movement, nn, reduce, rnn  # noqa: F401
+from . import spectral  # noqa: F401  (the reductions family's signal ops)
