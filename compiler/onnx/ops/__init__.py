@@ -1,5 +1,5 @@
 """The ONNX converters, one module per family; importing this package registers every row
-of the mapping table (compiler/onnx/table.py)."""
+of the mapping table (compiler/onnx/table.py). spectral.py is the reductions family's
+second module (DFT, STFT, windows, MelWeightMatrix)."""
 
-from . import control, elementwise, movement, nn, reduce, rnn  # noqa: F401
-from . import spectral  # noqa: F401  (the reductions family's signal ops)
+from . import control, elementwise, movement, nn, reduce, rnn, spectral  # noqa: F401
