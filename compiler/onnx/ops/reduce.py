@@ -1,6 +1,9 @@
-"""Reductions and index-returning ONNX ops: Reduce*, ArgMax/ArgMin, TopK, CumSum, CumProd."""
+"""Reductions and index-returning ONNX ops: Reduce*, ArgMax/ArgMin, TopK, CumSum, CumProd,
+Det, and RoiAlign (pooling over regions). The signal ops are in spectral.py."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from ...frontend import array_ops as A
 from ...frontend import core
@@ -10,6 +13,7 @@ from ...frontend import math_ops as M
 from ...frontend import reduce_ops as R
 from ...frontend import scan_ops as S
 from ...frontend.control_flow import identity
+from ...frontend.indexing import getitem
 from ...ir import dtypes as T
 from ..table import converter
 
@@ -164,3 +168,88 @@ def top_k(cx):
 @converter("Det", since=11)
 def det(cx):
     return [S.matrix_determinant(cx.input(0))]
+
+
+def _roi_axis(start, length, out, s, extent, dt):
+    """Interpolation matrices of one axis for RoiAlign: (low, high), each [R, out * s,
+    extent], with row t of roi r holding the bilinear weights of sample t (bin t // s,
+    sample t % s) on the pixels below and above it (0 outside [-1, extent]), as ONNX's
+    reference computes them."""
+    grid = (np.arange(out)[:, None] + (np.arange(s)[None, :] + 0.5) / s).reshape(-1)
+    pos = M.add(core.expand_dims(start, -1), M.multiply(
+        core.expand_dims(M.divide(length, core.constant(float(out), dt)), -1),
+        core.constant(grid.astype(dt.np), dt)))                           # [R, out * s]
+    valid = M.logical_and(M.greater_equal(pos, core.constant(-1.0, dt)),
+                          M.less_equal(pos, core.constant(float(extent), dt)))
+    pos = M.maximum(pos, core.constant(0.0, dt))
+    low = M.floor(pos)
+    last = core.constant(float(extent - 1), dt)
+    clamped = M.greater_equal(low, last)
+    low = M.minimum(low, last)
+    high = M.minimum(M.add(low, core.constant(1.0, dt)), last)
+    frac = MP.where(clamped, A.zeros_like(pos), M.subtract(pos, low))
+    keep = M.cast(valid, dt)
+    pixels = core.constant(np.arange(extent, dtype=dt.np), dt)
+
+    def spread(at, weight):   # [R, T] -> [R, T, extent]
+        hit = M.cast(M.equal(core.expand_dims(at, -1), pixels), dt)
+        return M.multiply(hit, core.expand_dims(M.multiply(weight, keep), -1))
+
+    return spread(low, M.subtract(core.constant(1.0, dt), frac)), spread(high, frac)
+
+
+@converter("RoiAlign", since=10, attrs=("coordinate_transformation_mode", "mode",
+                                        "output_height", "output_width", "sampling_ratio",
+                                        "spatial_scale"),
+           note="sampling_ratio > 0 only (0 samples a data-dependent grid); bilinear "
+                "sampling as interpolation-matrix products")
+def roi_align(cx):
+    x, rois, batch = cx.input(0), cx.input(1), cx.input(2)
+    if x.shape.ndims != 4 or not all(isinstance(d, int) for d in x.shape[2:]):
+        raise cx.unsupported(f"input 0 must be [N, C, H, W] with static H and W, got "
+                             f"{x.shape}")
+    if not x.dtype.is_float:
+        raise cx.unsupported(f"input 0 of type {x.dtype.name} (floats only)")
+    s = int(cx.attr("sampling_ratio", 0))
+    if s <= 0:
+        raise cx.unsupported(f"sampling_ratio={s}: the adaptive sampling grid "
+                             f"(ceil(roi size / output size) per roi) has a data-dependent "
+                             f"number of samples")
+    mode = cx.attr("mode", "avg")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    ctm = cx.attr("coordinate_transformation_mode",
+                  "half_pixel" if cx.opset >= 16 else "output_half_pixel")
+    ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
+    if mode not in ("avg", "max") or ctm not in ("half_pixel", "output_half_pixel"):
+        raise cx.unsupported(f"mode {mode!r} / coordinate_transformation_mode {ctm!r}")
+    oh, ow = int(cx.attr("output_height", 1)), int(cx.attr("output_width", 1))
+    dt = x.dtype
+    h, w = x.shape[2], x.shape[3]
+    rois = M.cast(rois, dt) if rois.dtype is not dt else rois
+    scaled = M.multiply(rois, core.constant(float(cx.attr("spatial_scale", 1.0)), dt))
+    if ctm == "half_pixel":
+        scaled = M.subtract(scaled, core.constant(0.5, dt))
+    start_w, start_h, end_w, end_h = (getitem(scaled, (slice(None), i)) for i in range(4))
+    len_w, len_h = M.subtract(end_w, start_w), M.subtract(end_h, start_h)
+    if ctm == "output_half_pixel":
+        one = core.constant(1.0, dt)
+        len_w, len_h = M.maximum(len_w, one), M.maximum(len_h, one)
+    y_low, y_high = _roi_axis(start_h, len_h, oh, s, h, dt)                  # [R, T, H]
+    x_low, x_high = _roi_axis(start_w, len_w, ow, s, w, dt)                  # [R, U, W]
+    images = MP.gather(x, M.cast(batch, T.int32) if batch.dtype is not T.int32 else batch,
+                       axis=0)                                               # [R, C, H, W]
+
+    def sample(ay, ax):   # [R, C, T, U]
+        rows = M.matmul(core.expand_dims(ay, 1), images)
+        return M.matmul(rows, MP.transpose(core.expand_dims(ax, 1), [0, 1, 3, 2]))
+
+    if mode == "avg":
+        samples = sample(M.add(y_low, y_high), M.add(x_low, x_high))
+        combine, scale = R.reduce_sum, 1.0 / (s * s)
+    else:   # ONNX's max: the largest of the four weighted corner terms, per sample
+        terms = [sample(ay, ax) for ay in (y_low, y_high) for ax in (x_low, x_high)]
+        samples = M.maximum(M.maximum(terms[0], terms[1]), M.maximum(terms[2], terms[3]))
+        combine, scale = R.reduce_max, None
+    r_c = [-1, x.shape[1], oh, s, ow, s]
+    out = combine(MP.reshape(samples, r_c), [3, 5])
+    return [out if scale is None else M.multiply(out, core.constant(scale, dt))]
