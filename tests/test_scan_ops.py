@@ -68,6 +68,29 @@ def test_top_k(interp):
         fc.nn.top_k(fc.constant(X), 6)
 
 
+def _sorted_order(a, k, largest):
+    """The first k indices of each row by value (largest or smallest first), ties by index."""
+    key = -a.astype(np.float64) if largest else a.astype(np.float64)
+    return np.argsort(key, axis=-1, kind="stable")[..., :k]
+
+
+def test_top_k_long_axis_in_rounds():
+    # An axis over 64 entries with a small k takes the k-rounds path: ties, -inf and a
+    # symbolic extent; ONNX's k smallest (largest=False) too.
+    from compiler.frontend.scan_ops import top_k_along
+    a = np.round(RNG.normal(size=(3, 200)) * 3).astype(np.float32)
+    a[0, :60] = -np.inf
+    p = fc.placeholder(fc.float32, [3, None])
+    picks = [(fc.nn.top_k(a, 10), 10, True), (top_k_along(a, 7, largest=False), 7, False),
+             (fc.nn.top_k(p, 5), 5, True), (fc.nn.top_k(a[0:1, 100:], 70), 70, True)]
+    with fc.Session() as sess:
+        got = sess.run([list(r) for r, _, _ in picks], {p: a})
+    for (v, i), (_, k, largest), src in zip(got, picks, [a, a, a, a[0:1, 100:]], strict=True):
+        want = _sorted_order(src, k, largest)
+        np.testing.assert_array_equal(i, want)
+        np.testing.assert_array_equal(v, np.take_along_axis(src, want, -1))
+
+
 def test_matrix_determinant(interp):
     m = RNG.normal(size=(2, 3, 4, 4))
     singular = np.array([[1.0, 2, 3], [2, 4, 6], [0, 1, 1]])
@@ -88,4 +111,5 @@ def test_gradients(backend):
     check_grads(lambda x: fc.cumsum(x, 1, exclusive=True), [((3, 4), -1, 1)], backend)
     check_grads(lambda x: fc.cumprod(x, 0, reverse=True), [((4, 2), 0.5, 1.5)], backend)
     check_grads(lambda x: fc.nn.top_k(x, 2).values, [((3, 5), -1, 1)], backend)
+    check_grads(lambda x: fc.nn.top_k(x, 3).values, [((2, 80), -1, 1)], backend)   # rounds
     check_grads(fc.matrix_determinant, [((2, 3, 3), -1, 1)], backend)

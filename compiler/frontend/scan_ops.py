@@ -7,8 +7,10 @@ their own, so every backend and `fc.gradients` take them as they are).
   summed (multiplied) over the input positions. O(n^2) work and memory along the axis;
   exact for ints. The extent may be symbolic (the mask comes from `iota`).
 - `top_k` ranks each element of the last axis by how many elements beat it (greater,
-  or equal at a lower index), then picks rank r for output r: sorted, ties by index,
-  O(n^2) along the axis. NaN inputs give unspecified results.
+  or equal at a lower index) and picks rank r for output r (O(n^2) along the axis),
+  for axes of up to 64 entries or k above 64; otherwise it takes k rounds of a masked
+  max, each picking the first index of the largest entry not taken yet (O(k n)).
+  Sorted, ties by index either way. NaN inputs give unspecified results.
 - `matrix_determinant` is Gaussian elimination with partial pivoting, unrolled over the
   static matrix size (a singular pivot column gives 0).
 """
@@ -100,16 +102,10 @@ def top_k_along(x, k, largest=True, index_dtype=T.int64, name="TopK"):
     if k < 0 or (isinstance(n, int) and k > n):
         raise ValueError(f"{name}: k={k} is outside [0, {n}] (the last axis' extent)")
     with op_scope(None, name, [x]) as scope:
-        mine, other = expand_dims(x, -1), expand_dims(x, -2)          # [..., n(i), n(j)]
-        row, col = _index_grid(n, 0), _index_grid(n, 1)
-        better = make("greater" if largest else "less", [other, mine])
-        tie_before = make("logical_and", [make("equal", [other, mine]),
-                                          make("less", [col, row])])
-        beats = make("logical_or", [better, tie_before])
-        rank = make("reduce_sum", [make("cast", [beats], dtype=T.int32)], axes=(x.shape.ndims,),
-                    keepdims=False)                                   # [..., n]
-        slots = constant(np.arange(k, dtype=np.int32).reshape(k, 1))
-        chosen = make("equal", [expand_dims(rank, -2), slots])      # [..., k, n]
+        if 1 <= k <= _ROUNDS and not (isinstance(n, int) and n <= _SMALL):
+            chosen = _chosen_by_rounds(x, k, n, largest)
+        else:
+            chosen = _chosen_by_rank(x, k, n, largest)
         axis = x.shape.ndims
         values = make("reduce_sum", [make("select", [chosen, expand_dims(x, -2),
                                                       constant(0, x.dtype)])],
@@ -120,6 +116,49 @@ def top_k_along(x, k, largest=True, index_dtype=T.int64, name="TopK"):
                        axes=(axis,), keepdims=False)
         return TopKV2(identity(values, name=scope + "values"),
                       identity(indices, name=scope + "indices"))
+
+
+# top_k picks by rank (O(n^2) along the axis) for axes of up to _SMALL entries or k above
+# _ROUNDS, else in k rounds of a masked max (O(k n)).
+_SMALL, _ROUNDS = 64, 64
+
+
+def _chosen_by_rank(x, k, n, largest):
+    """[..., k, n] bool: entry j is output r's when r entries beat it (greater, or equal
+    at a lower index)."""
+    mine, other = expand_dims(x, -1), expand_dims(x, -2)          # [..., n(i), n(j)]
+    row, col = _index_grid(n, 0), _index_grid(n, 1)
+    better = make("greater" if largest else "less", [other, mine])
+    tie_before = make("logical_and", [make("equal", [other, mine]), make("less", [col, row])])
+    beats = make("logical_or", [better, tie_before])
+    rank = make("reduce_sum", [make("cast", [beats], dtype=T.int32)], axes=(x.shape.ndims,),
+                keepdims=False)                                   # [..., n]
+    slots = constant(np.arange(k, dtype=np.int32).reshape(k, 1))
+    return make("equal", [expand_dims(rank, -2), slots])
+
+
+def _chosen_by_rounds(x, k, n, largest):
+    """[..., k, n] bool in k rounds: round r takes the first index of the largest
+    (smallest) entry not taken before."""
+    last = x.shape.ndims - 1
+    info = np.finfo(x.dtype.np) if x.dtype.is_float else np.iinfo(x.dtype.np)
+    worst = constant(-np.inf if x.dtype.is_float else info.min, x.dtype) if largest else \
+        constant(np.inf if x.dtype.is_float else info.max, x.dtype)
+    positions = make("iota", [], shape=(n,), axis=0, dtype=T.int64)
+    taken, rows = None, []
+    for _ in range(k):
+        masked = x if taken is None else make("select", [taken, worst, x])
+        best = make("reduce_max" if largest else "reduce_min", [masked], axes=(last,),
+                    keepdims=True)
+        ties = make("equal", [x, best])
+        if taken is not None:
+            ties = make("logical_and", [ties, make("logical_not", [taken])])
+        first = make("argmax", [make("cast", [ties], dtype=T.int32)], axis=last,
+                     dtype=T.int64)
+        pick = make("equal", [expand_dims(first, -1), positions])     # [..., n]
+        taken = pick if taken is None else make("logical_or", [taken, pick])
+        rows.append(expand_dims(pick, -2))
+    return rows[0] if k == 1 else make("concat", rows, axis=last)
 
 
 def matrix_determinant(input, name=None):  # noqa: A002  (TF1 argument name)

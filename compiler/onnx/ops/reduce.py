@@ -133,7 +133,8 @@ _scan_op("CumProd", S.cumprod)
 
 
 @converter("TopK", attrs=("axis", "k", "largest", "sorted"), static=(1,),
-           note="O(n^2) along the axis (a ranking by comparisons); sorted=0 gives sorted "
+           note="k known at import; fc.nn.top_k's composite (a ranking, O(n^2), for short "
+                "axes or large k, else k rounds of a masked max); sorted=0 gives sorted "
                 "results too")
 def top_k(cx):
     x = cx.input(0)
