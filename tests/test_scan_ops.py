@@ -36,6 +36,25 @@ def test_cumsum_cumprod(interp, axis, exclusive, reverse):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("exclusive", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_long_axes_scan_in_blocks(exclusive, reverse):
+    # over 256 entries: blocks of ~sqrt(n), padded when n is not a multiple (300 = 18 * 17
+    # - 6; 1000 ints; a product of 290 entries near 1)
+    x = RNG.normal(size=(2, 300, 3))
+    ints = RNG.integers(-5, 5, size=1000).astype(np.int64)
+    near_one = 1 + RNG.normal(size=290) * 0.01
+    out = [fc.cumsum(x, 1, exclusive, reverse), fc.cumsum(ints, 0, exclusive, reverse),
+           fc.cumprod(near_one, 0, exclusive, reverse)]
+    with fc.Session() as sess:
+        got = sess.run(out)
+    np.testing.assert_allclose(got[0], _np_scan(np.cumsum, 0, x, 1, exclusive, reverse),
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(got[1], _np_scan(np.cumsum, 0, ints, 0, exclusive, reverse))
+    np.testing.assert_allclose(got[2], _np_scan(np.cumprod, 1, near_one, 0, exclusive,
+                                                reverse), rtol=1e-10)
+
+
 def test_cumsum_ints_symbolic_extent_and_compiled():
     # TF1 idiom: running totals of a batch of any length
     x = fc.placeholder(fc.int64, [None])
@@ -110,6 +129,8 @@ def test_matrix_determinant(interp):
 def test_gradients(backend):
     check_grads(lambda x: fc.cumsum(x, 1, exclusive=True), [((3, 4), -1, 1)], backend)
     check_grads(lambda x: fc.cumprod(x, 0, reverse=True), [((4, 2), 0.5, 1.5)], backend)
+    check_grads(lambda x: fc.cumsum(x, 0, exclusive=True, reverse=True), [((270,), -1, 1)],
+                backend)   # blocked
     check_grads(lambda x: fc.nn.top_k(x, 2).values, [((3, 5), -1, 1)], backend)
     check_grads(lambda x: fc.nn.top_k(x, 3).values, [((2, 80), -1, 1)], backend)   # rounds
     check_grads(fc.matrix_determinant, [((2, 3, 3), -1, 1)], backend)

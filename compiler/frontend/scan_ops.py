@@ -4,8 +4,10 @@ their own, so every backend and `fc.gradients` take them as they are).
 
 - `cumsum`/`cumprod` along an axis of extent n are a masked reduction: the input,
   broadcast against an [n, n] triangular mask (output position by input position), is
-  summed (multiplied) over the input positions. O(n^2) work and memory along the axis;
-  exact for ints. The extent may be symbolic (the mask comes from `iota`).
+  summed (multiplied) over the input positions: O(n^2) along the axis, exact for ints.
+  The extent may be symbolic (the mask comes from `iota`). A static axis over 256
+  entries is scanned as blocks of ~sqrt(n) (the masked scan inside each block, plus the
+  exclusive scan of the block totals): O(n sqrt(n)).
 - `top_k` ranks each element of the last axis by how many elements beat it (greater,
   or equal at a lower index) and picks rank r for output r (O(n^2) along the axis),
   for axes of up to 64 entries or k above 64; otherwise it takes k rounds of a masked
@@ -47,21 +49,66 @@ def _index_grid(n, axis, dtype=T.int32):
     return make("iota", [], shape=(n, n), axis=axis, dtype=dtype)
 
 
+# Axes longer than this scan in blocks of ~sqrt(n): O(n sqrt(n)) instead of O(n^2).
+_BLOCKED_FROM = 256
+
+
 def _scan(prim, identity_value, tf_name, x, axis, exclusive, reverse, name):
     x = convert_to_tensor(x)
     axis = _static_axis(axis, x, tf_name)
+    with op_scope(name, tf_name, [x]) as scope:
+        n = x.shape[axis]
+        if isinstance(n, int) and n > _BLOCKED_FROM:
+            out = _blocked_scan(prim, identity_value, x, axis, exclusive, reverse)
+        else:
+            out = _masked_scan(prim, identity_value, x, axis, exclusive, reverse)
+        return identity(out, name=scope)
+
+
+def _masked_scan(prim, identity_value, x, axis, exclusive, reverse):
     rank = x.shape.ndims
     n = x.shape[axis]
-    with op_scope(name, tf_name, [x]) as scope:
-        out_pos, in_pos = _index_grid(n, 0), _index_grid(n, 1)
-        cmp = {(False, False): "less_equal", (True, False): "less",
-               (False, True): "greater_equal", (True, True): "greater"}[
-            (bool(exclusive), bool(reverse))]
-        mask = make(cmp, [in_pos, out_pos])                  # [out, in]
-        mask = make("reshape", [mask], shape=(n, n) + (1,) * (rank - 1 - axis))
-        spread = expand_dims(x, axis)                         # [..., 1(out), n(in), ...]
-        picked = make("select", [mask, spread, constant(identity_value, x.dtype)])
-        return make(prim, [picked], name=scope, axes=(axis + 1,), keepdims=False)
+    out_pos, in_pos = _index_grid(n, 0), _index_grid(n, 1)
+    cmp = {(False, False): "less_equal", (True, False): "less",
+           (False, True): "greater_equal", (True, True): "greater"}[
+        (bool(exclusive), bool(reverse))]
+    mask = make(cmp, [in_pos, out_pos])                      # [out, in]
+    mask = make("reshape", [mask], shape=(n, n) + (1,) * (rank - 1 - axis))
+    spread = expand_dims(x, axis)                             # [..., 1(out), n(in), ...]
+    picked = make("select", [mask, spread, constant(identity_value, x.dtype)])
+    return make(prim, [picked], axes=(axis + 1,), keepdims=False)
+
+
+def _blocked_scan(prim, identity_value, x, axis, exclusive, reverse):
+    """The scan of a long static axis as [blocks, m]: a masked scan inside each block,
+    combined with the exclusive scan of the block totals."""
+    if reverse:
+        rev = _reverse(x, axis)
+        return _reverse(_blocked_scan(prim, identity_value, rev, axis, exclusive, False),
+                        axis)
+    shape = list(x.shape)
+    n = shape[axis]
+    m = int(np.ceil(np.sqrt(n)))
+    blocks = -(-n // m)
+    if blocks * m != n:
+        pads = [[0, 0] for _ in shape]
+        pads[axis][1] = blocks * m - n
+        x = make("pad", [x], pads=tuple(map(tuple, pads)), value=float(identity_value))
+    grid = make("reshape", [x], shape=tuple(shape[:axis] + [blocks, m] + shape[axis + 1:]))
+    inner = _masked_scan(prim, identity_value, grid, axis + 1, exclusive, False)
+    totals = make(prim, [grid], axes=(axis + 1,), keepdims=True)
+    offsets = _masked_scan(prim, identity_value, totals, axis, True, False)
+    joined = make("add" if prim == "reduce_sum" else "mul", [offsets, inner])
+    out = make("reshape", [joined], shape=tuple(shape[:axis] + [blocks * m] + shape[axis + 1:]))
+    if blocks * m != n:
+        from .indexing import getitem
+        out = getitem(out, (slice(None),) * axis + (slice(0, n),))
+    return out
+
+
+def _reverse(x, axis):
+    from .indexing import reverse
+    return reverse(x, [axis])
 
 
 def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
