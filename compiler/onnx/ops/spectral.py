@@ -172,6 +172,9 @@ def dft(cx):
     if x.shape[-1] not in (1, 2):
         raise cx.unsupported(f"the last axis of input 0 is {x.shape[-1]}, not 1 (real) or "
                              f"2 (complex)")
+    if onesided and not inverse and x.shape[-1] == 2:
+        raise cx.unsupported("onesided=1 with complex input (ONNX defines the one-sided "
+                             "DFT of real input, last axis 1)")
     perm = list(range(rank))
     perm[axis], perm[rank - 2] = perm[rank - 2], perm[axis]
     moved = x if axis == rank - 2 else MP.transpose(x, perm)
