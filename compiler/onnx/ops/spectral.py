@@ -212,10 +212,14 @@ def stft(cx):
         frame = window.shape[0] if window is not None else length
     if frame > length:
         raise cx.unsupported(f"frame_length {frame} exceeds the signal length {length}")
+    onesided = bool(cx.attr("onesided", 1))
+    if onesided and x.shape[-1] == 2:
+        raise cx.unsupported("onesided=1 (the default) with a complex signal (ONNX defines "
+                             "the one-sided STFT of real signals, last axis 1)")
     frames = 1 + (length - frame) // step
     index = np.arange(frames)[:, None] * step + np.arange(frame)[None, :]
     framed = MP.gather(x, core.constant(index.astype(np.int32)), axis=1)  # [b, f, frame, c]
     if window is not None:
         w = window if window.dtype is x.dtype else M.cast(window, x.dtype)
         framed = M.multiply(framed, MP.reshape(w, [frame, 1]))
-    return [dft_last(framed, frame, False, bool(cx.attr("onesided", 1)), repr(cx))]
+    return [dft_last(framed, frame, False, onesided, repr(cx))]
