@@ -101,6 +101,7 @@ from .frontend.reduce_ops import (
     reduce_prod,
     reduce_sum,
 )
+from .frontend.scan_ops import cumprod, cumsum, matrix_determinant
 from .frontend.variable_scope import (
     AUTO_REUSE,
     VariableScope,
@@ -217,6 +218,7 @@ __all__ += [
 ]
 __all__ += ["PartitionedVariable", "fixed_size_partitioner", "min_max_variable_partitioner",
             "variable_axis_size_partitioner"]
+__all__ += ["cumprod", "cumsum", "matrix_determinant"]   # frontend/scan_ops.py
 # -- api: strided_slice, assertions, deprecated aliases --
 from .frontend import asserts as _asserts  # noqa: E402
 from .frontend import deprecated as _deprecated  # noqa: E402

@@ -9,6 +9,11 @@ EXCLUDED = {
     # -- movement ops ------------------------------------------------------------------
     # -- nn ops ------------------------------------------------------------------------
     # -- reductions --------------------------------------------------------------------
+    r"^test_nonmaxsuppression_": "NonMaxSuppression: the number of selected boxes (the "
+        "output's first dim) depends on the data; flowc's shapes are fixed when compiled",
+    r"^test_dft_inverse(_opset19)?$": "stored output carries numpy's float32 FFT roundoff "
+        "(1.9e-7) at the imaginary bins whose exact value is 0, beyond the case's atol "
+        "1e-7; flowc's DFT (float64 matmuls) gives ~1e-15 there",
     # -- recurrent and control flow ----------------------------------------------------
     r"^test_(sequence_insert|sequence_map|split_to_sequence)_": "ONNX sequence type: "
         "flowc has no sequence type (Sequence* ops are not converted)",

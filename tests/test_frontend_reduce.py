@@ -66,6 +66,8 @@ def test_any_all_logsumexp(interp):
     np.testing.assert_array_equal(anys, b.any(1))
     np.testing.assert_array_equal(alls, b.all((0, 2)))
     np.testing.assert_array_equal(all0, np.ones((3, 5), bool))
+    any0 = interp(fc.reduce_any(x[:, :0], 1))   # an empty or is False, not the cast of
+    np.testing.assert_array_equal(any0, np.zeros((3, 5), bool))   # int's lowest value
     big = A * 100
     lse, lse_keep = interp([fc.reduce_logsumexp(fc.constant(big), 1),
                             fc.reduce_logsumexp(fc.constant(big), keepdims=True)])

@@ -270,6 +270,9 @@ __all__ = ["relu", "relu6", "elu", "softplus", "sigmoid", "tanh", "softmax", "lo
 from .clip_ops import in_top_k  # noqa: E402  (clip_ops does not import this module)
 from .random_ops import dropout  # noqa: E402
 from .rnn import rnn_cell, static_bidirectional_rnn, static_rnn  # noqa: E402
+from .scan_ops import top_k  # noqa: E402
+
+__all__ += ["top_k"]
 
 # -- issue 14 / cfgrad: dynamic RNNs on while_loop (rnn_dynamic.py) --
 from .rnn_dynamic import bidirectional_dynamic_rnn, dynamic_rnn  # noqa: E402

@@ -130,7 +130,9 @@ def _bool_reduction(prim, tf_name, doc):
         with op_scope(name, tf_name, [x]) as scope:
             as_int = make("cast", [x], dtype=T.int32)
             red = make(prim, [as_int], axes=axes, keepdims=_keep(keepdims, keep_dims))
-            return make("cast", [red], name=scope, dtype=T.bool_)
+            # > 0, not a cast: an empty axis gives the int identity (lowest for Any,
+            # highest for All), which must read False for Any and True for All.
+            return make("greater", [red, constant(0, T.int32)], name=scope)
     fn.__name__ = tf_name
     fn.__doc__ = doc
     return _rank_deferred(tf_name)(fn)

@@ -1,4 +1,15 @@
 """The ONNX converters, one module per family; importing this package registers every row
-of the mapping table (compiler/onnx/table.py)."""
+of the mapping table (compiler/onnx/table.py). spectral.py is the reductions family's
+second module (DFT, STFT, windows, MelWeightMatrix)."""
 
-from . import attention, control, elementwise, movement, nn, reduce, rnn, transformer  # noqa: F401
+from . import (  # noqa: F401
+    attention,
+    control,
+    elementwise,
+    movement,
+    nn,
+    reduce,
+    rnn,
+    spectral,
+    transformer,
+)
