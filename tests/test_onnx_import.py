@@ -154,3 +154,11 @@ def test_onnx_file_to_shared_object_in_two_calls(tmp_path, fresh_default_graph):
         got = so(xv)
     np.testing.assert_allclose(got[0] if isinstance(got, list) else got,
                                np.maximum(xv @ w + b, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_backend_run_node():
+    node = h.make_node("Relu", ["x"], ["y"])
+    (y,) = backend().run_node(node, [np.array([-1.0, 2.0], np.float32)])
+    np.testing.assert_array_equal(y, [0.0, 2.0])
+    with pytest.raises(ValueError, match="has inputs \\['x'\\], got 2"):
+        backend().run_node(node, [np.zeros(2, np.float32)] * 2)

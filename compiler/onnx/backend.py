@@ -120,15 +120,28 @@ class FlowcBackend:
 
     @classmethod
     def run_node(cls, node, inputs, device="CPU", outputs_info=None, **kwargs):
+        """Run one NodeProto on `inputs` (arrays for its non-empty inputs, in order): a
+        one-node model whose output types come from ONNX shape inference."""
         onnx = proto.onnx()
         arrays = [np.asarray(v) for v in inputs]
-        ins = [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(
-            a.dtype), a.shape) for n, a in zip(node.input, arrays, strict=False) if n]
-        outs = [onnx.helper.make_tensor_value_info(n, 0, None) for n in node.output if n]
-        graph = onnx.helper.make_graph([node], "run_node", ins, outs)
-        model = onnx.helper.make_model(graph)
-        return cls.run_model(model, [a for n, a in zip(node.input, arrays, strict=False)
-                                     if n], device)
+        names = [n for n in node.input if n]
+        if len(arrays) != len(names):
+            raise ValueError(f"run_node: {node.op_type} node {node.name!r} has inputs "
+                             f"{names}, got {len(arrays)} values")
+        ins = [onnx.helper.make_tensor_value_info(
+            n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+            for n, a in zip(names, arrays, strict=True)]
+        outs = [onnx.ValueInfoProto(name=n) for n in node.output if n]
+        opset = kwargs.get("opset_version", onnx.defs.onnx_opset_version())
+        model = onnx.helper.make_model(onnx.helper.make_graph([node], "run_node", ins, outs),
+                                       opset_imports=[onnx.helper.make_opsetid("", opset)])
+        inferred = onnx.shape_inference.infer_shapes(model)
+        types = {vi.name: vi for vi in list(inferred.graph.value_info)
+                 + list(inferred.graph.output) if vi.type.HasField("tensor_type")}
+        for vi in model.graph.output:
+            if vi.name in types:
+                vi.CopyFrom(types[vi.name])
+        return cls.run_model(model, arrays, device)
 
     @classmethod
     def supports_device(cls, device):
