@@ -1,0 +1,426 @@
+"""Loss, Einsum and quantization ONNX ops: SoftmaxCrossEntropyLoss,
+NegativeLogLikelihoodLoss, Einsum, QuantizeLinear, DequantizeLinear,
+DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv.
+
+All are compositions of flowc frontend functions: the losses pick the target class with
+a one-hot mask, Einsum is diagonals, sums, transposes, reshapes and one batched matmul per
+pair of operands, and the quantized ops compute `round half to even` and saturation
+elementwise. Integer products (MatMulInteger, ConvInteger) accumulate in float64, exact
+for every sum below 2**53, and come out as int32 as ONNX says.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from ...frontend import conv_ops as C
+from ...frontend import manip_ops as P
+from ...frontend import math_ops as M
+from ...frontend import nn as N
+from ...frontend import reduce_ops as R
+from ...frontend.array_ops import one_hot
+from ...frontend.core import constant, known_shape
+from ...ir import dtypes as T
+from ..table import converter
+
+# -- losses ------------------------------------------------------------------------------
+
+
+def _nll(cx, x, target, weight, reduction, ignore_index):
+    """NegativeLogLikelihoodLoss of x [N, C, d...] and target [N, d...] (ONNX semantics:
+    mean divides by the sum of the weights of the targets not ignored)."""
+    if x.shape.ndims is None or x.shape.ndims < 2:
+        raise cx.unsupported(f"input of rank {x.shape.ndims}: must be [N, C, d...]")
+    if reduction not in ("none", "sum", "mean"):
+        raise cx.unsupported(f"reduction {reduction!r} (none, sum or mean)")
+    depth = known_shape(x, cx.op_type)[1]
+    if not isinstance(depth, int):
+        raise cx.unsupported("the class dim C of the input must be static")
+    if target.dtype.kind != "int":
+        raise cx.unsupported(f"target of element type {target.dtype.name} (int32/int64)")
+    keep = None
+    if ignore_index is not None:
+        keep = M.not_equal(target, constant(ignore_index, target.dtype))
+        target = P.where_v2(keep, target, constant(0, target.dtype))
+    picked = R.reduce_sum(
+        P.where_v2(one_hot(target, depth, True, False, axis=1, dtype=T.bool_), x,
+                   constant(0, x.dtype)), axis=1)
+    loss = M.negative(picked)
+    w = None
+    if weight is not None:
+        w = P.gather(weight, target)
+    if keep is not None:
+        mask = M.cast(keep, x.dtype)
+        w = mask if w is None else M.multiply(w, mask)
+    if w is not None:
+        loss = M.multiply(loss, w)
+    if reduction == "none":
+        return loss
+    total = R.reduce_sum(loss)
+    if reduction == "sum":
+        return total
+    if w is None:
+        return R.reduce_mean(loss)
+    return M.truediv(total, R.reduce_sum(w))
+
+
+@converter("NegativeLogLikelihoodLoss", since=12, attrs=("reduction", "ignore_index"))
+def negative_log_likelihood_loss(cx):
+    return [_nll(cx, cx.input(0), cx.input(1), cx.input(2), cx.attr("reduction", "mean"),
+                 cx.attr("ignore_index"))]
+
+
+@converter("SoftmaxCrossEntropyLoss", since=12, attrs=("reduction", "ignore_index"))
+def softmax_cross_entropy_loss(cx):
+    scores = cx.input(0)
+    if scores.dtype not in (T.float16, T.float32, T.float64):
+        raise cx.unsupported(f"scores of element type {scores.dtype.name}")
+    log_prob = N.log_softmax(scores, axis=1)
+    loss = _nll(cx, log_prob, cx.input(1), cx.input(2), cx.attr("reduction", "mean"),
+                cx.attr("ignore_index"))
+    return [loss, log_prob]
+
+
+# -- Einsum ------------------------------------------------------------------------------
+
+
+def _parse_einsum(cx, equation, ranks):
+    """Each operand's letters and the output's, with '...' spelled out as capital
+    letters (the equation's own letters are lowercase or capital; those used for the
+    ellipsis are ones the equation does not use)."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ranks):
+        raise cx.unsupported(f"equation {equation!r} names {len(terms)} operands, the node "
+                             f"has {len(ranks)}")
+    free = [c for c in string.ascii_letters if c not in eq]
+    ell_rank = 0
+    for t, r in zip(terms, ranks, strict=True):
+        if "..." in t:
+            ell_rank = max(ell_rank, r - (len(t) - 3))
+    ell = "".join(free[:ell_rank])
+    out_terms = []
+    for t, r in zip(terms, ranks, strict=True):
+        if "..." in t:
+            n = r - (len(t) - 3)
+            t = t.replace("...", ell[ell_rank - n:] if n else "")
+        if len(t) != r or (t and not t.isalpha()):
+            raise cx.unsupported(f"equation {equation!r}: term {t!r} does not fit an "
+                                 f"operand of rank {r}")
+        out_terms.append(t)
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:  # implicit output: the ellipsis, then the letters used once, sorted
+        counts = {}
+        for t in out_terms:
+            for c in t:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    if not out.isalpha() and out:
+        raise cx.unsupported(f"equation {equation!r}: bad output term")
+    return out_terms, out
+
+
+def _diagonal(x, term):
+    """Repeated letters of one operand become one axis (the diagonal)."""
+    while len(set(term)) < len(term):
+        for q in range(len(term)):
+            p = term.index(term[q])
+            if p != q:
+                break
+        dims = known_shape(x, "Einsum")
+        n = dims[p]
+        shape = [1] * len(dims)
+        shape[p] = shape[q] = n
+        eye = constant(np.eye(n).reshape(shape), x.dtype)
+        x = R.reduce_sum(M.multiply(x, eye), axis=q)
+        term = term[:q] + term[q + 1:]
+    return x, term
+
+
+def _sum_out(x, term, keep):
+    axes = [i for i, c in enumerate(term) if c not in keep]
+    if axes:
+        x = R.reduce_sum(x, axis=axes)
+        term = "".join(c for c in term if c in keep)
+    return x, term
+
+
+def _to_order(x, term, order):
+    perm = [term.index(c) for c in order]
+    return (x if perm == list(range(len(perm))) else P.transpose(x, perm)), order
+
+
+def _contract(cx, a, ta, b, tb, keep):
+    """One pair of operands: batch letters (in both, kept), contracted (in both, not
+    kept), and each side's own; a batched matmul of [batch, A, K] and [batch, K, B]."""
+    batch = [c for c in ta if c in tb and c in keep]
+    red = [c for c in ta if c in tb and c not in keep]
+    left = [c for c in ta if c not in tb]
+    right = [c for c in tb if c not in ta]
+    a, _ = _to_order(a, ta, "".join(batch + left + red))
+    b, _ = _to_order(b, tb, "".join(batch + red + right))
+    da, db = known_shape(a, "Einsum"), known_shape(b, "Einsum")
+    nb = len(batch)
+    bdims = [x if isinstance(x, int) and x != 1 else y for x, y in zip(da[:nb], db[:nb])]
+    ldims, kdims = list(da[nb:nb + len(left)]), list(da[nb + len(left):])
+    rdims = list(db[nb + len(red):])
+    if not all(isinstance(d, int) for d in ldims + kdims + rdims):
+        raise cx.unsupported("Einsum needs static dims on the non-batch letters")
+    a = P.reshape(a, list(da[:nb]) + [int(np.prod(ldims)), int(np.prod(kdims))])
+    b = P.reshape(b, list(db[:nb]) + [int(np.prod(kdims)), int(np.prod(rdims))])
+    if nb and list(da[:nb]) != list(db[:nb]):
+        a = P.broadcast_to(a, bdims + list(known_shape(a, "Einsum")[nb:]))
+        b = P.broadcast_to(b, bdims + list(known_shape(b, "Einsum")[nb:]))
+    if nb == 0 or a.dtype.kind == "int":
+        y = _matmul_any(a, b, nb)
+    else:
+        y = M.matmul(a, b)
+    y = P.reshape(y, bdims + ldims + rdims)
+    return y, "".join(batch + left + right)
+
+
+def _matmul_any(a, b, nb):
+    """matmul for int operands (in float64, exact below 2**53) and rank-2 ones."""
+    if a.dtype.kind == "int":
+        y = M.matmul(M.cast(a, T.float64), M.cast(b, T.float64))
+        return M.cast(y, a.dtype)
+    return M.matmul(a, b)
+
+
+@converter("Einsum", since=12, attrs=("equation",))
+def einsum(cx):
+    xs = [cx.input(i) for i in range(len(cx.inputs))]
+    if any(x is None or x.shape.ndims is None for x in xs):
+        raise cx.unsupported("operands of unknown rank")
+    terms, out = _parse_einsum(cx, cx.attr("equation", ""), [x.shape.ndims for x in xs])
+    ops = []
+    for i, (x, t) in enumerate(zip(xs, terms, strict=True)):
+        x, t = _diagonal(x, t)
+        others = "".join(terms[:i] + terms[i + 1:]) + out
+        ops.append(_sum_out(x, t, others))
+    y, ty = ops[0]
+    for i in range(1, len(ops)):
+        b, tb = ops[i]
+        keep = "".join(terms[i + 1:]) + out
+        y, ty = _sum_out(y, ty, keep + tb)
+        b, tb = _sum_out(b, tb, keep + ty)
+        y, ty = _contract(cx, y, ty, b, tb, keep)
+    y, ty = _sum_out(y, ty, out)
+    if sorted(ty) != sorted(out):
+        raise cx.unsupported(f"equation {cx.attr('equation')!r}: output letters "
+                             f"{out!r} not all in the operands")
+    return [_to_order(y, ty, out)[0]]
+
+
+# -- quantization ------------------------------------------------------------------------
+
+_QTYPES = {T.uint8: (0, 255), T.int8: (-128, 127), T.uint16: (0, 65535),
+           T.int16: (-32768, 32767), T.int32: (-2**31, 2**31 - 1)}
+_ONNX_QTYPES = {2: T.uint8, 3: T.int8, 4: T.uint16, 5: T.int16}
+
+
+def round_half_even(x):
+    """Round to nearest, ties to even (ONNX QuantizeLinear's rounding), of a float x."""
+    f = M.floor(x)
+    d = M.subtract(x, f)
+    one = constant(1, x.dtype)
+    up = M.add(f, one)
+    nearest = P.where_v2(M.greater(d, constant(0.5, x.dtype)), up, f)
+    odd = M.not_equal(f, M.multiply(M.floor(M.multiply(f, constant(0.5, x.dtype))),
+                                    constant(2, x.dtype)))
+    tie = M.equal(d, constant(0.5, x.dtype))
+    return P.where_v2(M.logical_and(tie, odd), up, nearest)
+
+
+def saturate_cast(x, dt):
+    lo, hi = _QTYPES[dt]
+    return M.cast(M.clip_by_value(x, constant(lo, x.dtype), constant(hi, x.dtype)), dt)
+
+
+def _along(cx, p, x, axis, block_size, what):
+    """Scale or zero point `p` shaped to broadcast against `x`: a scalar, one per index
+    of `axis` (per-axis), or one per block of `block_size` along `axis` (blocked)."""
+    if p.shape.ndims == 0 or (p.shape.ndims == 1 and known_shape(p, "q")[0] == 1
+                              and not block_size):
+        return P.reshape(p, []) if p.shape.ndims else p
+    rank = x.shape.ndims
+    axis = axis + rank if axis < 0 else axis
+    if block_size:
+        dims = known_shape(x, cx.op_type)
+        n = dims[axis]
+        if not isinstance(n, int):
+            raise cx.unsupported(f"blocked {what}: the blocked axis must be static")
+        return P.gather(p, constant(np.arange(n, dtype=np.int32) // block_size), axis=axis)
+    if p.shape.ndims != 1:
+        raise cx.unsupported(f"{what} of rank {p.shape.ndims} without block_size")
+    shape = [1] * rank
+    shape[axis] = -1
+    return P.reshape(p, shape)
+
+
+def _float(x):
+    return x if x.dtype in (T.float32, T.float64) else M.cast(x, T.float32)
+
+
+def quantize(x, scale, zero_point, dt):
+    """saturate(round(x / scale) + zero_point) as `dt` (computed in float32/64)."""
+    xf = _float(x)
+    q = round_half_even(M.truediv(xf, M.cast(scale, xf.dtype)))
+    if zero_point is not None:
+        q = M.add(q, M.cast(zero_point, xf.dtype))
+    return saturate_cast(q, dt)
+
+
+@converter("QuantizeLinear", since=10,
+           attrs=("axis", "saturate", "block_size", "output_dtype", "precision"))
+def quantize_linear(cx):
+    x, scale, zp = cx.input(0), cx.input(1), cx.input(2)
+    block = cx.attr("block_size", 0)
+    odt = cx.attr("output_dtype", 0)
+    if cx.attr("precision", 0):
+        raise cx.unsupported(f"precision {cx.attr('precision')}: only the default")
+    if zp is not None:
+        dt = zp.dtype
+    elif odt:
+        if odt not in _ONNX_QTYPES:
+            raise cx.unsupported(f"output_dtype {odt}: flowc quantizes to uint8, int8, "
+                                 f"uint16, int16")
+        dt = _ONNX_QTYPES[odt]
+    else:
+        dt = T.uint8
+    if dt not in _QTYPES or dt is T.int32:
+        raise cx.unsupported(f"quantized type {dt.name}")
+    axis = cx.attr("axis", 1)
+    scale = _along(cx, scale, x, axis, block, "y_scale")
+    zp = None if zp is None else _along(cx, zp, x, axis, block, "y_zero_point")
+    return [quantize(x, scale, zp, dt)]
+
+
+@converter("DequantizeLinear", since=10,
+           attrs=("axis", "block_size", "output_dtype"))
+def dequantize_linear(cx):
+    x, scale, zp = cx.input(0), cx.input(1), cx.input(2)
+    if x.dtype not in _QTYPES:
+        raise cx.unsupported(f"x of element type {x.dtype.name}")
+    odt = cx.attr("output_dtype", 0)
+    if odt and odt != {T.float32: 1, T.float16: 10, T.float64: 11}.get(scale.dtype):
+        raise cx.unsupported(f"output_dtype {odt} other than the scale's type")
+    block, axis = cx.attr("block_size", 0), cx.attr("axis", 1)
+    scale = _along(cx, scale, x, axis, block, "x_scale")
+    xf = M.cast(x, T.float32)
+    if zp is not None:
+        xf = M.subtract(xf, M.cast(_along(cx, zp, x, axis, block, "x_zero_point"),
+                                   T.float32))
+    y = M.multiply(xf, M.cast(scale, T.float32))
+    return [y if scale.dtype is T.float32 else M.cast(y, scale.dtype)]
+
+
+@converter("DynamicQuantizeLinear", since=11)
+def dynamic_quantize_linear(cx):
+    x = _float(cx.input(0))
+    zero = constant(0, x.dtype)
+    lo = M.minimum(R.reduce_min(x), zero)
+    hi = M.maximum(R.reduce_max(x), zero)
+    scale = M.truediv(M.subtract(hi, lo), constant(255, x.dtype))
+    zp = saturate_cast(round_half_even(M.negative(M.truediv(lo, scale))), T.uint8)
+    y = quantize(x, scale, zp, T.uint8)
+    return [y, scale, zp]
+
+
+def _int_operand(cx, x, zp, axis_of_zp):
+    """x - zero_point as float64 (exact); a 1-D zero point runs along `axis_of_zp`."""
+    if x.dtype not in _QTYPES:
+        raise cx.unsupported(f"operand of element type {x.dtype.name}")
+    xf = M.cast(x, T.float64)
+    if zp is None:
+        return xf
+    z = M.cast(zp, T.float64)
+    if zp.shape.ndims and known_shape(zp, cx.op_type)[0] != 1 and axis_of_zp is not None:
+        shape = [1] * x.shape.ndims
+        shape[axis_of_zp] = -1
+        z = P.reshape(z, shape)
+    elif zp.shape.ndims:
+        z = P.reshape(z, [])
+    return M.subtract(xf, z)
+
+
+def _matmul_f64(cx, a, b):
+    if min(a.shape.ndims or 0, b.shape.ndims or 0) < 2:
+        raise cx.unsupported("operands of rank < 2")
+    return M.matmul(a, b)
+
+
+@converter("MatMulInteger", since=10)
+def matmul_integer(cx):
+    a = _int_operand(cx, cx.input(0), cx.input(2), -2 if cx.input(0).shape.ndims else None)
+    b = _int_operand(cx, cx.input(1), cx.input(3), -1)
+    return [M.cast(_matmul_f64(cx, a, b), T.int32)]
+
+
+@converter("QLinearMatMul", since=10)
+def qlinear_matmul(cx):
+    a = _int_operand(cx, cx.input(0), cx.input(2), -2)
+    b = _int_operand(cx, cx.input(3), cx.input(5), -1)
+    return [_requantize(_matmul_f64(cx, a, b), cx.input(1), cx.input(4), cx.input(6),
+                        cx.input(7), -1)]
+
+
+def _requantize(acc, a_scale, b_scale, y_scale, zp, axis):
+    """saturate(round(acc * (a_scale * b_scale / y_scale)) + zp) as zp's type; the
+    multiplier is computed in the scales' type, as ONNX's reference does. A per-channel
+    `b_scale` runs along `axis` of acc."""
+    m = M.truediv(M.multiply(a_scale, b_scale), y_scale)
+    m = M.cast(m, T.float64)
+    if m.shape.ndims:
+        shape = [1] * acc.shape.ndims
+        shape[axis] = -1
+        m = P.reshape(m, shape)
+    q = M.multiply(acc, m)
+    if zp is not None:
+        q = M.add(q, M.cast(zp, T.float64))
+    return saturate_cast(round_half_even(q), zp.dtype if zp is not None else T.uint8)
+
+
+def _conv_f64(cx, x, w, x_zp, w_zp):
+    """ConvInteger's core: (x - x_zp) conv (w - w_zp) in float64 (exact), NCHW, with
+    the node's pads, strides and dilations; group 1 only."""
+    if cx.attr("group", 1) != 1:
+        raise cx.unsupported(f"group {cx.attr('group')} (only 1)")
+    if cx.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise cx.unsupported(f"auto_pad {cx.attr('auto_pad')!r} (NOTSET or VALID)")
+    rank = x.shape.ndims
+    if rank is None or not 3 <= rank <= 5 or w.shape.ndims != rank:
+        raise cx.unsupported("input and weight must both be 3-D to 5-D")
+    nsp = rank - 2
+    xf = _int_operand(cx, x, x_zp, None)
+    wf = _int_operand(cx, w, w_zp, 0)
+    pads = list(cx.attr("pads", [0] * 2 * nsp))
+    if any(pads):
+        xf = P.pad(xf, [[0, 0], [0, 0]] + [[pads[i], pads[i + nsp]] for i in range(nsp)])
+    filt = P.transpose(wf, list(range(2, rank)) + [1, 0])  # [k..., C, M]
+    fmt = {1: "NCW", 2: "NCHW", 3: "NCDHW"}[nsp]
+    return C.convolution(xf, filt, padding="VALID", strides=cx.attr("strides", [1] * nsp),
+                         dilation_rate=cx.attr("dilations", [1] * nsp), data_format=fmt)
+
+
+_CONV_ATTRS = ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
+
+
+@converter("ConvInteger", since=10, attrs=_CONV_ATTRS)
+def conv_integer(cx):
+    return [M.cast(_conv_f64(cx, cx.input(0), cx.input(1), cx.input(2), cx.input(3)),
+                   T.int32)]
+
+
+@converter("QLinearConv", since=10, attrs=_CONV_ATTRS)
+def qlinear_conv(cx):
+    acc = _conv_f64(cx, cx.input(0), cx.input(3), cx.input(2), cx.input(5))
+    bias = cx.input(8)
+    if bias is not None:
+        acc = M.add(acc, P.reshape(M.cast(bias, T.float64),
+                                   [-1] + [1] * (acc.shape.ndims - 2)))
+    return [_requantize(acc, cx.input(1), cx.input(4), cx.input(6), cx.input(7), 1)]
