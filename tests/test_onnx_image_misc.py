@@ -1,0 +1,176 @@
+"""ONNX image, loss, Einsum and quantization converters (compiler/onnx/ops/image.py and
+misc.py) beyond the node suite's cases: Einsum equations the suite lacks, ties of
+QuantizeLinear's rounding, GridSample and Resize against torch on larger random inputs,
+symbolic batch dims, and the import errors for forms they cannot build."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+import compiler as fc  # noqa: E402
+from compiler.onnx import OnnxImportError  # noqa: E402
+from compiler.onnx.backend import prepare  # noqa: E402
+
+F32, I64 = TensorProto.FLOAT, TensorProto.INT64
+
+
+def model(nodes, inputs, outputs, opset=20, inits=()):
+    g = helper.make_graph(nodes, "m", inputs, outputs, initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def vi(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def run(m, *xs):
+    return [np.asarray(o) for o in prepare(m).run(list(xs))]
+
+
+@pytest.mark.parametrize("eq, shapes", [
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("...ij,...jk", [(2, 3, 4), (4, 5)]),
+    ("ij,jk", [(2, 3), (3, 4)]),
+    ("bii->b", [(2, 3, 3)]),
+    ("ij->", [(2, 3)]),
+    ("abc,cd->bd", [(2, 3, 4), (4, 5)]),
+])
+def test_einsum_matches_numpy(eq, shapes):
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    names = [f"x{i}" for i in range(len(xs))]
+    m = model([helper.make_node("Einsum", names, ["y"], equation=eq)],
+              [vi(n, F32, s) for n, s in zip(names, shapes)],
+              [vi("y", F32, np.einsum(eq, *xs).shape)])
+    (y,) = run(m, *xs)
+    np.testing.assert_allclose(y, np.einsum(eq, *xs), rtol=1e-5, atol=1e-5)
+
+
+def test_einsum_int64_is_exact():
+    a = np.array([[2**40, 3], [5, 7]], dtype=np.int64)
+    b = np.array([[1, 2], [3, 4]], dtype=np.int64)
+    m = model([helper.make_node("Einsum", ["a", "b"], ["y"], equation="ij,jk->ik")],
+              [vi("a", I64, [2, 2]), vi("b", I64, [2, 2])], [vi("y", I64, [2, 2])])
+    (y,) = run(m, a, b)
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(y, a @ b)
+
+
+def test_quantize_linear_rounds_ties_to_even_and_saturates():
+    x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.49, 300.0, -300.0, 126.5],
+                 dtype=np.float32)
+    scale = helper.make_tensor("s", F32, [], [1.0])
+    zp = helper.make_tensor("z", TensorProto.INT8, [], [0])
+    m = model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
+              [vi("x", F32, [10])], [vi("y", TensorProto.INT8, [10])], inits=[scale, zp])
+    (y,) = run(m, x)
+    np.testing.assert_array_equal(y, np.clip(np.rint(x), -128, 127).astype(np.int8))
+
+
+def test_sce_with_a_symbolic_batch():
+    m = model([helper.make_node("SoftmaxCrossEntropyLoss", ["x", "t"], ["loss", "lp"],
+                                reduction="mean", ignore_index=2)],
+              [vi("x", F32, ["N", 4]), vi("t", I64, ["N"])],
+              [vi("loss", F32, []), vi("lp", F32, ["N", 4])], opset=13)
+    rep = prepare(m)
+    rng = np.random.default_rng(1)
+    for n in (3, 7):
+        x = rng.standard_normal((n, 4)).astype(np.float32)
+        t = rng.integers(0, 4, n)
+        t[0] = 2
+        loss, lp = rep.run([x, t])
+        ref_lp = x - np.log(np.exp(x).sum(1, keepdims=True))
+        keep = t != 2
+        np.testing.assert_allclose(lp, ref_lp, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(loss, -ref_lp[np.arange(n), t][keep].mean(), rtol=1e-5)
+
+
+# bicubic with border padding is left out: ONNX (its reference, which the node suite's
+# outputs come from) first clamps a coordinate outside [-0.5, d - 0.5] to [0, d - 1]
+# and then takes the 4 taps; torch takes the taps around the unclamped coordinate.
+@pytest.mark.parametrize("mode, padding", [
+    (m, p) for m in ("bilinear", "nearest", "bicubic")
+    for p in ("zeros", "border", "reflection") if (m, p) != ("bicubic", "border")])
+@pytest.mark.parametrize("align", [0, 1])
+def test_grid_sample_matches_torch(mode, padding, align):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 5, 7)).astype(np.float32)
+    grid = rng.uniform(-1.4, 1.4, (2, 4, 6, 2)).astype(np.float32)
+    m = model([helper.make_node("GridSample", ["x", "g"], ["y"], mode=mode,
+                                padding_mode=padding, align_corners=align)],
+              [vi("x", F32, x.shape), vi("g", F32, grid.shape)], [vi("y", F32, [2, 3, 4, 6])],
+              opset=16)
+    (y,) = run(m, x, grid)
+    ref = torch.nn.functional.grid_sample(torch.from_numpy(x), torch.from_numpy(grid),
+                                          mode=mode, padding_mode=padding,
+                                          align_corners=bool(align)).numpy()
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode, torch_mode, ctm", [
+    ("linear", "bilinear", "half_pixel"), ("linear", "bilinear", "align_corners"),
+    ("cubic", "bicubic", "half_pixel"), ("nearest", "nearest", "asymmetric")])
+@pytest.mark.parametrize("size", [(9, 13), (3, 4)])
+def test_resize_matches_torch_interpolate(mode, torch_mode, ctm, size):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).standard_normal((1, 2, 6, 8)).astype(np.float32)
+    sizes = helper.make_tensor("sizes", I64, [4], [1, 2, *size])
+    attrs = {"coordinate_transformation_mode": ctm, "mode": mode}
+    if mode == "nearest":
+        attrs["nearest_mode"] = "floor"
+    if mode == "cubic":
+        attrs["cubic_coeff_a"] = -0.75
+    m = model([helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], **attrs)],
+              [vi("x", F32, x.shape)], [vi("y", F32, [1, 2, *size])], opset=13,
+              inits=[sizes])
+    (y,) = run(m, x)
+    kw = {} if mode == "nearest" else {"align_corners": ctm == "align_corners"}
+    ref = torch.nn.functional.interpolate(torch.from_numpy(x), size=size, mode=torch_mode,
+                                          **kw).numpy()
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_import_errors_name_node_op_and_input():
+    """A Resize whose scales are computed at run time and a GridSample padding mode
+    ONNX lacks: both named in one OnnxImportError."""
+    two = helper.make_tensor("two", F32, [4], [1, 1, 2, 2])
+    nodes = [helper.make_node("Mul", ["s", "two"], ["scales"], name="mul"),
+             helper.make_node("Resize", ["x", "", "scales"], ["y"], name="up"),
+             helper.make_node("GridSample", ["x", "g"], ["z"], name="gs",
+                              padding_mode="mirror")]
+    m = model(nodes, [vi("x", F32, [1, 1, 2, 2]), vi("s", F32, [4]),
+                      vi("g", F32, [1, 2, 2, 2])],
+              [vi("y", F32, [1, 1, 4, 4]), vi("z", F32, [1, 1, 2, 2])], opset=16, inits=[two])
+    with fc.Graph().as_default(), pytest.raises(OnnxImportError) as e:
+        fc.onnx.import_model(m)
+    msg = str(e.value)
+    assert "'up' (Resize, opset 16)" in msg and "input 2 ('scales')" in msg
+    assert "'gs' (GridSample, opset 16)" in msg and "padding_mode 'mirror'" in msg
+
+
+@pytest.mark.parametrize("attrs, size", [
+    ({"mode": "linear", "antialias": 1}, (5, 7)),
+    ({"mode": "cubic", "antialias": 1, "cubic_coeff_a": -0.5}, (3, 4)),
+    ({"mode": "cubic", "exclude_outside": 1}, (17, 9)),
+    ({"mode": "linear", "coordinate_transformation_mode": "half_pixel_symmetric"}, (7, 21)),
+    ({"mode": "nearest", "nearest_mode": "round_prefer_ceil"}, (7, 21)),
+    ({"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}, (1, 5)),
+])
+def test_resize_matches_onnxruntime(attrs, size):
+    """Antialias and the modes torch lacks, against onnxruntime (torch's antialias
+    footprint is not ONNX's)."""
+    ort = pytest.importorskip("onnxruntime")
+    x = np.random.default_rng(4).standard_normal((1, 2, 12, 16)).astype(np.float32)
+    sizes = helper.make_tensor("sizes", I64, [4], [1, 2, *size])
+    m = model([helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], **attrs)],
+              [vi("x", F32, x.shape)], [vi("y", F32, [1, 2, *size])], opset=19,
+              inits=[sizes])
+    (y,) = run(m, x)
+    ref = ort.InferenceSession(m.SerializeToString(),
+                               providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
