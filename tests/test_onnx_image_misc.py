@@ -174,3 +174,77 @@ def test_resize_matches_onnxruntime(attrs, size):
     ref = ort.InferenceSession(m.SerializeToString(),
                                providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+def _ort(m, feeds):
+    ort = pytest.importorskip("onnxruntime")
+    return ort.InferenceSession(m.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"group": 2, "auto_pad": "SAME_UPPER", "strides": [2, 2]},
+    {"group": 1, "auto_pad": "SAME_LOWER", "strides": [1, 2]},
+    {"dilations": [2, 1], "pads": [2, 1, 2, 1]},
+    {"pads": [1, 0, 2, 1]},
+])
+def test_qlinear_conv_matches_onnxruntime(attrs):
+    """Per-output-channel weight scales and zero points, bias, groups, auto_pad."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (1, 4, 7, 6)).astype(np.uint8)
+    w = rng.integers(0, 256, (6, 4 // attrs["group"] if "group" in attrs else 4, 3, 3)
+                     ).astype(np.uint8)
+    u8 = TensorProto.UINT8
+    inits = [helper.make_tensor("xs", F32, [], [0.02]),
+             helper.make_tensor("xz", u8, [], [128]),
+             helper.make_tensor("ws", F32, [6], rng.uniform(0.001, 0.01, 6).tolist()),
+             helper.make_tensor("wz", u8, [6], [128] * 6),
+             helper.make_tensor("ys", F32, [], [0.5]),
+             helper.make_tensor("yz", u8, [], [100]),
+             helper.make_tensor("b", TensorProto.INT32, [6],
+                                rng.integers(-500, 500, 6).tolist())]
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz",
+                                            "b"], ["y"], **attrs)
+    m = model([node], [vi("x", u8, x.shape), vi("w", u8, w.shape)],
+              [vi("y", u8, None)], opset=13, inits=inits)
+    m.graph.output[0].type.tensor_type.shape.SetInParent()  # rank unknown to the checker
+    ref = _ort(m, {"x": x, "w": w})[0]
+    (y,) = run(m, x, w)
+    assert y.dtype == np.uint8
+    np.testing.assert_array_equal(y, ref)
+
+
+def test_conv_integer_groups_match_onnxruntime():
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 256, (2, 4, 5, 5)).astype(np.uint8)
+    w = rng.integers(0, 256, (4, 2, 2, 2)).astype(np.uint8)
+    u8 = TensorProto.UINT8
+    node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], group=2,
+                            pads=[1, 1, 0, 0])
+    m = model([node], [vi("x", u8, x.shape), vi("w", u8, w.shape)],
+              [vi("y", TensorProto.INT32, None)], opset=13,
+              inits=[helper.make_tensor("xz", u8, [], [3]),
+                     helper.make_tensor("wz", u8, [], [7])])
+    m.graph.output[0].type.tensor_type.shape.SetInParent()
+    (y,) = run(m, x, w)
+    assert y.dtype == np.int32
+    np.testing.assert_array_equal(y, _ort(m, {"x": x, "w": w})[0])
+
+
+@pytest.mark.parametrize("op, opset, mode, scales", [
+    ("Upsample", 7, "nearest", [1.0, 1.0, 2.0, 3.0]), ("Upsample", 9, "linear", [1, 1, 2.5, 1.5]),
+    ("Resize", 10, "nearest", [1, 1, 0.6, 1.7]), ("Resize", 10, "linear", [1, 1, 1.5, 0.5]),
+])
+def test_old_resize_forms_match_onnxruntime(op, opset, mode, scales):
+    """Upsample-7 (scales attribute), Upsample-9 and Resize-10 (scales input)."""
+    x = np.random.default_rng(7).standard_normal((1, 2, 4, 6)).astype(np.float32)
+    if opset == 7:
+        node, inits = helper.make_node(op, ["x"], ["y"], mode=mode, scales=scales), []
+    else:
+        node = helper.make_node(op, ["x", "s"], ["y"], mode=mode)
+        inits = [helper.make_tensor("s", F32, [4], scales)]
+    out = [int(np.floor(s * d)) for s, d in zip(scales, x.shape)]
+    m = model([node], [vi("x", F32, x.shape)], [vi("y", F32, out)], opset=opset,
+              inits=inits)
+    (y,) = run(m, x)
+    np.testing.assert_allclose(y, _ort(m, {"x": x})[0], rtol=1e-5, atol=1e-6)

@@ -366,45 +366,78 @@ def qlinear_matmul(cx):
     a = _int_operand(cx, cx.input(0), cx.input(2), -2)
     b = _int_operand(cx, cx.input(3), cx.input(5), -1)
     return [_requantize(_matmul_f64(cx, a, b), cx.input(1), cx.input(4), cx.input(6),
-                        cx.input(7), -1)]
+                        cx.input(7), -1, -2)]
 
 
-def _requantize(acc, a_scale, b_scale, y_scale, zp, axis):
+def _requantize(acc, a_scale, b_scale, y_scale, zp, axis, a_axis=None):
     """saturate(round(acc * (a_scale * b_scale / y_scale)) + zp) as zp's type; the
     multiplier is computed in the scales' type, as ONNX's reference does. A per-channel
-    `b_scale` runs along `axis` of acc."""
-    m = M.truediv(M.multiply(a_scale, b_scale), y_scale)
-    m = M.cast(m, T.float64)
-    if m.shape.ndims:
-        shape = [1] * acc.shape.ndims
-        shape[axis] = -1
-        m = P.reshape(m, shape)
-    q = M.multiply(acc, m)
+    `b_scale` runs along `axis` of acc, a per-row `a_scale` along `a_axis`."""
+    rank = acc.shape.ndims
+
+    def along(s, ax):
+        if not s.shape.ndims or known_shape(s, "scale")[0] == 1 or ax is None:
+            return P.reshape(s, []) if s.shape.ndims else s
+        shape = [1] * rank
+        shape[ax] = -1
+        return P.reshape(s, shape)
+
+    m = M.truediv(M.multiply(along(a_scale, a_axis), along(b_scale, axis)),
+                  along(y_scale, None))
+    q = M.multiply(acc, M.cast(m, T.float64))
     if zp is not None:
         q = M.add(q, M.cast(zp, T.float64))
     return saturate_cast(round_half_even(q), zp.dtype if zp is not None else T.uint8)
 
 
+def _same_pads(cx, spatial, kernel, strides, dilations):
+    """ONNX auto_pad SAME_UPPER / SAME_LOWER as explicit (begin..., end...) pads."""
+    begin, end = [], []
+    for n, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
+        if not (isinstance(n, int) and isinstance(k, int)):
+            raise cx.unsupported("auto_pad SAME_* needs static spatial dims")
+        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        small = total // 2
+        begin.append(small if cx.attr("auto_pad") == "SAME_UPPER" else total - small)
+        end.append(total - begin[-1])
+    return begin + end
+
+
 def _conv_f64(cx, x, w, x_zp, w_zp):
-    """ConvInteger's core: (x - x_zp) conv (w - w_zp) in float64 (exact), NCHW, with
-    the node's pads, strides and dilations; group 1 only."""
-    if cx.attr("group", 1) != 1:
-        raise cx.unsupported(f"group {cx.attr('group')} (only 1)")
-    if cx.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise cx.unsupported(f"auto_pad {cx.attr('auto_pad')!r} (NOTSET or VALID)")
+    """ConvInteger's core: (x - x_zp) conv (w - w_zp) in float64 (exact), NC..., with
+    the node's pads (or auto_pad), strides, dilations and groups."""
+    auto_pad = cx.attr("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise cx.unsupported(f"auto_pad {auto_pad!r}")
     rank = x.shape.ndims
     if rank is None or not 3 <= rank <= 5 or w.shape.ndims != rank:
         raise cx.unsupported("input and weight must both be 3-D to 5-D")
     nsp = rank - 2
+    strides = list(cx.attr("strides", [1] * nsp))
+    dilations = list(cx.attr("dilations", [1] * nsp))
+    xdims, wdims = known_shape(x, cx.op_type), known_shape(w, cx.op_type)
+    if auto_pad.startswith("SAME"):
+        pads = _same_pads(cx, xdims[2:], wdims[2:], strides, dilations)
+    elif auto_pad == "VALID":
+        pads = [0] * 2 * nsp
+    else:
+        pads = list(cx.attr("pads", [0] * 2 * nsp))
     xf = _int_operand(cx, x, x_zp, None)
     wf = _int_operand(cx, w, w_zp, 0)
-    pads = list(cx.attr("pads", [0] * 2 * nsp))
     if any(pads):
         xf = P.pad(xf, [[0, 0], [0, 0]] + [[pads[i], pads[i + nsp]] for i in range(nsp)])
-    filt = P.transpose(wf, list(range(2, rank)) + [1, 0])  # [k..., C, M]
+    group = int(cx.attr("group", 1))
+    if group < 1 or not isinstance(xdims[1], int) or xdims[1] % group \
+            or not isinstance(wdims[0], int) or wdims[0] % group:
+        raise cx.unsupported(f"group {group} for {xdims[1]} input and {wdims[0]} output "
+                             f"channels")
     fmt = {1: "NCW", 2: "NCHW", 3: "NCDHW"}[nsp]
-    return C.convolution(xf, filt, padding="VALID", strides=cx.attr("strides", [1] * nsp),
-                         dilation_rate=cx.attr("dilations", [1] * nsp), data_format=fmt)
+    xs = P.split(xf, group, axis=1) if group > 1 else [xf]
+    ws = P.split(wf, group, axis=0) if group > 1 else [wf]
+    ys = [C.convolution(xg, P.transpose(wg, list(range(2, rank)) + [1, 0]), padding="VALID",
+                        strides=strides, dilation_rate=dilations, data_format=fmt)
+          for xg, wg in zip(xs, ws, strict=True)]
+    return ys[0] if group == 1 else P.concat(ys, axis=1)
 
 
 _CONV_ATTRS = ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
