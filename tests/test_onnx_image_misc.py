@@ -248,3 +248,19 @@ def test_old_resize_forms_match_onnxruntime(op, opset, mode, scales):
               inits=inits)
     (y,) = run(m, x)
     np.testing.assert_allclose(y, _ort(m, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_resize_and_grid_sample_with_a_symbolic_batch():
+    """One import serves every batch size: only the resized dims need to be static."""
+    m = model([helper.make_node("Resize", ["x", "", "s"], ["y"], mode="linear"),
+               helper.make_node("GridSample", ["y", "g"], ["z"])],
+              [vi("x", F32, ["N", 2, 3, 4]), vi("g", F32, ["N", 5, 5, 2])],
+              [vi("z", F32, ["N", 2, 5, 5])],
+              inits=[helper.make_tensor("s", F32, [4], [1, 1, 2, 2])])
+    rep = prepare(m)
+    rng = np.random.default_rng(8)
+    for n in (1, 3):
+        x = rng.standard_normal((n, 2, 3, 4)).astype(np.float32)
+        g = rng.uniform(-1, 1, (n, 5, 5, 2)).astype(np.float32)
+        (z,) = rep.run([x, g])
+        np.testing.assert_allclose(z, _ort(m, {"x": x, "g": g})[0], rtol=1e-5, atol=1e-6)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...frontend import manip_ops as P
 from ...frontend import math_ops as M
-from ...frontend.core import constant, known_shape
+from ...frontend.core import constant, known_shape, make
 from ...ir import dtypes as T
 from ..table import converter
 from .misc import _QTYPES, round_half_even, saturate_cast
@@ -162,11 +162,10 @@ def resize_axis(x, axis, table, nearest, extrapolation):
 def resize(cx, x, scales, sizes, mode, ctm, nearest_mode, roi=None, cubic_a=-0.75,
            exclude_outside=False, extrapolation=0.0, antialias=False, axes=None,
            policy="stretch"):
-    """The ONNX Resize of `x` (static dims) with numpy `scales` or `sizes` (per axis of
-    `axes`, default all) and `roi` (per axis pair, tf_crop_and_resize)."""
+    """The ONNX Resize of `x` with numpy `scales` or `sizes` (per axis of `axes`, default
+    all) and `roi` (per axis pair, tf_crop_and_resize); the resized dims must be static,
+    the others (a batch of `dim_param`) may be symbolic."""
     dims = known_shape(x, cx.op_type)
-    if not all(isinstance(d, int) for d in dims):
-        raise cx.unsupported(f"input of shape {list(dims)}: the dims must be static")
     r = len(dims)
     axes = list(range(r)) if axes is None else [a + r if a < 0 else a for a in axes]
     if sorted(set(axes)) != sorted(axes) or not all(0 <= a < r for a in axes):
@@ -177,6 +176,13 @@ def resize(cx, x, scales, sizes, mode, ctm, nearest_mode, roi=None, cubic_a=-0.7
             raise cx.unsupported(f"roi of {roi.size} values for {len(axes)} axes")
         for i, a in enumerate(axes):
             full_roi[a], full_roi[a + r] = float(roi[i]), float(roi[len(axes) + i])
+
+    def static(a):
+        if not isinstance(dims[a], int):
+            raise cx.unsupported(f"input of shape {list(dims)}: dim {a} is resized, so it "
+                                 f"must be static")
+        return dims[a]
+
     scale = [1.0] * r
     out = list(dims)
     if sizes is not None:
@@ -184,7 +190,7 @@ def resize(cx, x, scales, sizes, mode, ctm, nearest_mode, roi=None, cubic_a=-0.7
             raise cx.unsupported(f"sizes of {sizes.size} values for {len(axes)} axes")
         for i, a in enumerate(axes):
             out[a] = int(sizes[i])
-            scale[a] = out[a] / dims[a]
+            scale[a] = out[a] / static(a)
         if policy != "stretch":
             pick = min if policy == "not_larger" else max
             s = pick(scale[a] for a in axes)
@@ -198,8 +204,9 @@ def resize(cx, x, scales, sizes, mode, ctm, nearest_mode, roi=None, cubic_a=-0.7
             scale[a] = float(scales[i])
             if scale[a] <= 0:
                 raise cx.unsupported(f"scale {scale[a]} of axis {a} (must be > 0)")
-            out[a] = int(scale[a] * dims[a])
-    if any(o <= 0 for o in out):
+            if scale[a] != 1.0 or isinstance(dims[a], int):
+                out[a] = int(scale[a] * static(a))
+    if any(isinstance(o, int) and o <= 0 for o in out):
         raise cx.unsupported(f"output shape {out}: every dim must be positive")
     nearest = mode == "nearest"
     if not nearest and x.dtype not in (T.float16, T.float32, T.float64) \
@@ -207,9 +214,10 @@ def resize(cx, x, scales, sizes, mode, ctm, nearest_mode, roi=None, cubic_a=-0.7
         raise cx.unsupported(f"{mode} resize of {x.dtype.name} input")
     y = x if nearest or x.dtype in (T.float32, T.float64) else M.cast(x, T.float32)
     for a in axes:
-        if (np.isclose(scale[a], 1.0) and out[a] == dims[a]
+        if (np.isclose(scale[a], 1.0) and (out[a] is dims[a] or out[a] == dims[a])
                 and np.isclose(full_roi[a], 0.0) and np.isclose(full_roi[a + r], 1.0)):
             continue
+        static(a)
         if nearest:
             coeffs = _nearest_coeffs(nearest_mode, scale[a])
         elif mode == "linear":
@@ -406,10 +414,8 @@ def grid_sample(cx):
     strides = [int(np.prod(spatial[i + 1:])) for i in range(r)]
     total = int(np.prod(spatial))
     batch = known_shape(grid, cx.op_type)[0]
-    if not isinstance(batch, int):
-        raise cx.unsupported("the batch dim of grid must be static")
-    base = constant((np.arange(batch, dtype=np.int32) * total).reshape(
-        [batch] + [1] * r))
+    base = M.multiply(make("iota", [], shape=(batch,) + (1,) * r, axis=0, dtype=T.int32),
+                      constant(np.int32(total)))
     y = None
     for combo in itertools.product(*fetched):
         index = base
