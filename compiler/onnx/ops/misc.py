@@ -3,15 +3,13 @@ NegativeLogLikelihoodLoss, Einsum, QuantizeLinear, DequantizeLinear,
 DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv.
 
 All are compositions of flowc frontend functions: the losses pick the target class with
-a one-hot mask, Einsum is diagonals, sums, transposes, reshapes and one batched matmul per
-pair of operands, and the quantized ops compute `round half to even` and saturation
+a one-hot mask, Einsum is `fc.einsum` (compiler/frontend/special_math_ops.py), and the
+quantized ops compute `round half to even` and saturation
 elementwise. Integer products (MatMulInteger, ConvInteger) accumulate in float64, exact
 for every sum below 2**53, and come out as int32 as ONNX says.
 """
 
 from __future__ import annotations
-
-import string
 
 import numpy as np
 
@@ -22,6 +20,7 @@ from ...frontend import nn as N
 from ...frontend import reduce_ops as R
 from ...frontend.array_ops import one_hot
 from ...frontend.core import constant, known_shape
+from ...frontend.special_math_ops import einsum
 from ...ir import dtypes as T
 from ..table import converter
 
@@ -86,134 +85,10 @@ def softmax_cross_entropy_loss(cx):
 # -- Einsum ------------------------------------------------------------------------------
 
 
-def _parse_einsum(cx, equation, ranks):
-    """Each operand's letters and the output's, with '...' spelled out as capital
-    letters (the equation's own letters are lowercase or capital; those used for the
-    ellipsis are ones the equation does not use)."""
-    eq = equation.replace(" ", "")
-    lhs, arrow, rhs = eq.partition("->")
-    terms = lhs.split(",")
-    if len(terms) != len(ranks):
-        raise cx.unsupported(f"equation {equation!r} names {len(terms)} operands, the node "
-                             f"has {len(ranks)}")
-    free = [c for c in string.ascii_letters if c not in eq]
-    ell_rank = 0
-    for t, r in zip(terms, ranks, strict=True):
-        if "..." in t:
-            ell_rank = max(ell_rank, r - (len(t) - 3))
-    ell = "".join(free[:ell_rank])
-    out_terms = []
-    for t, r in zip(terms, ranks, strict=True):
-        if "..." in t:
-            n = r - (len(t) - 3)
-            t = t.replace("...", ell[ell_rank - n:] if n else "")
-        if len(t) != r or (t and not t.isalpha()):
-            raise cx.unsupported(f"equation {equation!r}: term {t!r} does not fit an "
-                                 f"operand of rank {r}")
-        out_terms.append(t)
-    if arrow:
-        out = rhs.replace("...", ell)
-    else:  # implicit output: the ellipsis, then the letters used once, sorted
-        counts = {}
-        for t in out_terms:
-            for c in t:
-                counts[c] = counts.get(c, 0) + 1
-        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
-    if not out.isalpha() and out:
-        raise cx.unsupported(f"equation {equation!r}: bad output term")
-    return out_terms, out
-
-
-def _diagonal(x, term):
-    """Repeated letters of one operand become one axis (the diagonal)."""
-    while len(set(term)) < len(term):
-        for q in range(len(term)):
-            p = term.index(term[q])
-            if p != q:
-                break
-        dims = known_shape(x, "Einsum")
-        n = dims[p]
-        shape = [1] * len(dims)
-        shape[p] = shape[q] = n
-        eye = constant(np.eye(n).reshape(shape), x.dtype)
-        x = R.reduce_sum(M.multiply(x, eye), axis=q)
-        term = term[:q] + term[q + 1:]
-    return x, term
-
-
-def _sum_out(x, term, keep):
-    axes = [i for i, c in enumerate(term) if c not in keep]
-    if axes:
-        x = R.reduce_sum(x, axis=axes)
-        term = "".join(c for c in term if c in keep)
-    return x, term
-
-
-def _to_order(x, term, order):
-    perm = [term.index(c) for c in order]
-    return (x if perm == list(range(len(perm))) else P.transpose(x, perm)), order
-
-
-def _contract(cx, a, ta, b, tb, keep):
-    """One pair of operands: batch letters (in both, kept), contracted (in both, not
-    kept), and each side's own; a batched matmul of [batch, A, K] and [batch, K, B]."""
-    batch = [c for c in ta if c in tb and c in keep]
-    red = [c for c in ta if c in tb and c not in keep]
-    left = [c for c in ta if c not in tb]
-    right = [c for c in tb if c not in ta]
-    a, _ = _to_order(a, ta, "".join(batch + left + red))
-    b, _ = _to_order(b, tb, "".join(batch + red + right))
-    da, db = known_shape(a, "Einsum"), known_shape(b, "Einsum")
-    nb = len(batch)
-    bdims = [x if isinstance(x, int) and x != 1 else y for x, y in zip(da[:nb], db[:nb])]
-    ldims, kdims = list(da[nb:nb + len(left)]), list(da[nb + len(left):])
-    rdims = list(db[nb + len(red):])
-    if not all(isinstance(d, int) for d in ldims + kdims + rdims):
-        raise cx.unsupported("Einsum needs static dims on the non-batch letters")
-    a = P.reshape(a, list(da[:nb]) + [int(np.prod(ldims)), int(np.prod(kdims))])
-    b = P.reshape(b, list(db[:nb]) + [int(np.prod(kdims)), int(np.prod(rdims))])
-    if nb and list(da[:nb]) != list(db[:nb]):
-        a = P.broadcast_to(a, bdims + list(known_shape(a, "Einsum")[nb:]))
-        b = P.broadcast_to(b, bdims + list(known_shape(b, "Einsum")[nb:]))
-    if nb == 0 or a.dtype.kind == "int":
-        y = _matmul_any(a, b, nb)
-    else:
-        y = M.matmul(a, b)
-    y = P.reshape(y, bdims + ldims + rdims)
-    return y, "".join(batch + left + right)
-
-
-def _matmul_any(a, b, nb):
-    """matmul for int operands (in float64, exact below 2**53) and rank-2 ones."""
-    if a.dtype.kind == "int":
-        y = M.matmul(M.cast(a, T.float64), M.cast(b, T.float64))
-        return M.cast(y, a.dtype)
-    return M.matmul(a, b)
-
-
-@converter("Einsum", since=12, attrs=("equation",))
-def einsum(cx):
-    xs = [cx.input(i) for i in range(len(cx.inputs))]
-    if any(x is None or x.shape.ndims is None for x in xs):
-        raise cx.unsupported("operands of unknown rank")
-    terms, out = _parse_einsum(cx, cx.attr("equation", ""), [x.shape.ndims for x in xs])
-    ops = []
-    for i, (x, t) in enumerate(zip(xs, terms, strict=True)):
-        x, t = _diagonal(x, t)
-        others = "".join(terms[:i] + terms[i + 1:]) + out
-        ops.append(_sum_out(x, t, others))
-    y, ty = ops[0]
-    for i in range(1, len(ops)):
-        b, tb = ops[i]
-        keep = "".join(terms[i + 1:]) + out
-        y, ty = _sum_out(y, ty, keep + tb)
-        b, tb = _sum_out(b, tb, keep + ty)
-        y, ty = _contract(cx, y, ty, b, tb, keep)
-    y, ty = _sum_out(y, ty, out)
-    if sorted(ty) != sorted(out):
-        raise cx.unsupported(f"equation {cx.attr('equation')!r}: output letters "
-                             f"{out!r} not all in the operands")
-    return [_to_order(y, ty, out)[0]]
+@converter("Einsum", since=12, attrs=("equation",),
+           note="fc.einsum: the dims merged for a matmul (non-batch letters) must be static")
+def einsum_(cx):
+    return [einsum(cx.attr("equation", ""), *[cx.input(i) for i in range(len(cx.inputs))])]
 
 
 # -- quantization ------------------------------------------------------------------------
