@@ -242,7 +242,7 @@ def _static_or_none(cx, i):
            attrs=("mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a",
                   "exclude_outside", "extrapolation_value", "antialias", "axes",
                   "keep_aspect_ratio_policy"),
-           note="scales, sizes and roi must be known at import; static input dims")
+           note="scales, sizes and roi known at import; the resized dims static")
 def resize_(cx):
     mode = cx.attr("mode", "nearest")
     if mode not in ("nearest", "linear", "cubic") or (cx.opset < 11 and mode == "cubic"):
@@ -276,7 +276,7 @@ def resize_(cx):
 
 
 @converter("Upsample", since=7, static=(1,), attrs=("mode", "scales"),
-           note="scales must be known at import; static input dims")
+           note="scales known at import; the resized dims static")
 def upsample(cx):
     mode = cx.attr("mode", "nearest")
     mode = {"bilinear": "linear"}.get(mode, mode)
@@ -353,7 +353,7 @@ def _cubic_w(t):
 
 
 @converter("GridSample", since=16, attrs=("mode", "padding_mode", "align_corners"),
-           note="static spatial dims of X")
+           note="C and the spatial dims of X static")
 def grid_sample(cx):
     x, grid = cx.input(0), cx.input(1)
     mode = cx.attr("mode", "bilinear" if cx.opset < 20 else "linear")

@@ -65,13 +65,15 @@ def _nll(cx, x, target, weight, reduction, ignore_index):
     return M.truediv(total, R.reduce_sum(w))
 
 
-@converter("NegativeLogLikelihoodLoss", since=12, attrs=("reduction", "ignore_index"))
+@converter("NegativeLogLikelihoodLoss", since=12, attrs=("reduction", "ignore_index"),
+           note="the class dim C must be static")
 def negative_log_likelihood_loss(cx):
     return [_nll(cx, cx.input(0), cx.input(1), cx.input(2), cx.attr("reduction", "mean"),
                  cx.attr("ignore_index"))]
 
 
-@converter("SoftmaxCrossEntropyLoss", since=12, attrs=("reduction", "ignore_index"))
+@converter("SoftmaxCrossEntropyLoss", since=12, attrs=("reduction", "ignore_index"),
+           note="the class dim C must be static")
 def softmax_cross_entropy_loss(cx):
     scores = cx.input(0)
     if scores.dtype not in (T.float16, T.float32, T.float64):
@@ -151,6 +153,8 @@ def quantize(x, scale, zero_point, dt):
 
 
 @converter("QuantizeLinear", since=10,
+           note="uint8/int8/uint16/int16, per tensor, per axis or blocked (static blocked "
+                "axis); no float8/float4/int4/int2",
            attrs=("axis", "saturate", "block_size", "output_dtype", "precision"))
 def quantize_linear(cx):
     x, scale, zp = cx.input(0), cx.input(1), cx.input(2)
@@ -176,6 +180,8 @@ def quantize_linear(cx):
 
 
 @converter("DequantizeLinear", since=10,
+           note="uint8/int8/uint16/int16/int32, per tensor, per axis or blocked; no "
+                "float8/float4/int4/int2",
            attrs=("axis", "block_size", "output_dtype"))
 def dequantize_linear(cx):
     x, scale, zp = cx.input(0), cx.input(1), cx.input(2)
@@ -229,14 +235,16 @@ def _matmul_f64(cx, a, b):
     return M.matmul(a, b)
 
 
-@converter("MatMulInteger", since=10)
+@converter("MatMulInteger", since=10,
+           note="products summed in float64 (exact below 2**53); operands of rank >= 2")
 def matmul_integer(cx):
     a = _int_operand(cx, cx.input(0), cx.input(2), -2 if cx.input(0).shape.ndims else None)
     b = _int_operand(cx, cx.input(1), cx.input(3), -1)
     return [M.cast(_matmul_f64(cx, a, b), T.int32)]
 
 
-@converter("QLinearMatMul", since=10)
+@converter("QLinearMatMul", since=10,
+           note="products summed in float64 (exact below 2**53); operands of rank >= 2")
 def qlinear_matmul(cx):
     a = _int_operand(cx, cx.input(0), cx.input(2), -2)
     b = _int_operand(cx, cx.input(3), cx.input(5), -1)
@@ -318,13 +326,15 @@ def _conv_f64(cx, x, w, x_zp, w_zp):
 _CONV_ATTRS = ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides")
 
 
-@converter("ConvInteger", since=10, attrs=_CONV_ATTRS)
+@converter("ConvInteger", since=10, attrs=_CONV_ATTRS,
+           note="1-D to 3-D; products summed in float64 (exact below 2**53)")
 def conv_integer(cx):
     return [M.cast(_conv_f64(cx, cx.input(0), cx.input(1), cx.input(2), cx.input(3)),
                    T.int32)]
 
 
-@converter("QLinearConv", since=10, attrs=_CONV_ATTRS)
+@converter("QLinearConv", since=10, attrs=_CONV_ATTRS,
+           note="1-D to 3-D; products summed in float64 (exact below 2**53)")
 def qlinear_conv(cx):
     acc = _conv_f64(cx, cx.input(0), cx.input(3), cx.input(2), cx.input(5))
     bias = cx.input(8)
