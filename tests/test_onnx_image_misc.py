@@ -264,3 +264,30 @@ def test_resize_and_grid_sample_with_a_symbolic_batch():
         g = rng.uniform(-1, 1, (n, 5, 5, 2)).astype(np.float32)
         (z,) = rep.run([x, g])
         np.testing.assert_allclose(z, _ort(m, {"x": x, "g": g})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_resize_sizes_from_the_input_shape_keep_a_symbolic_batch():
+    """torch exports `interpolate(size=...)` with sizes = Concat(Shape(x)[:2], [h, w]):
+    the converter reads those sizes as dims, so the batch stays symbolic."""
+    from compiler.onnx import table
+    from compiler.onnx.importer import Importer
+
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest")
+    m = model([node], [vi("x", F32, ["N", 2, 3, 4]), vi("sizes", I64, [4])],
+              [vi("y", F32, ["N", 2, 5, 7])], opset=18)
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 2, 3, 4])
+        sizes = fc.concat([fc.cast(fc.shape(x)[:2], fc.int64),
+                           fc.constant(np.array([5, 7], np.int64))], 0)
+        imp = Importer(m, None, "m", None, False)
+        cx = table.NodeContext(imp, table.get("Resize"), node, "r", 18,
+                               [x, None, None, sizes], {"mode": "nearest"})
+        (y,) = table.get("Resize").fn(cx)
+        assert y.shape.as_list()[1:] == [2, 5, 7]
+        with fc.Session() as sess:
+            for n in (1, 3):
+                xv = np.random.default_rng(n).standard_normal((n, 2, 3, 4)).astype(
+                    np.float32)
+                ref = _ort(m, {"x": xv, "sizes": np.array([n, 2, 5, 7])})[0]
+                np.testing.assert_array_equal(sess.run(y, {x: xv}), ref)

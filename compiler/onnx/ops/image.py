@@ -20,6 +20,7 @@ import numpy as np
 from ...frontend import manip_ops as P
 from ...frontend import math_ops as M
 from ...frontend.core import constant, known_shape, make
+from ...frontend.static import static_dims
 from ...ir import dtypes as T
 from ..table import converter
 from .misc import _QTYPES, round_half_even, saturate_cast
@@ -186,16 +187,21 @@ def resize(cx, x, scales, sizes, mode, ctm, nearest_mode, roi=None, cubic_a=-0.7
     scale = [1.0] * r
     out = list(dims)
     if sizes is not None:
-        if sizes.size != len(axes):
-            raise cx.unsupported(f"sizes of {sizes.size} values for {len(axes)} axes")
+        if len(sizes) != len(axes):
+            raise cx.unsupported(f"sizes of {len(sizes)} values for {len(axes)} axes")
         for i, a in enumerate(axes):
+            if not isinstance(sizes[i], (int, np.integer)):  # a symbolic dim of the input
+                if not _same_dim(sizes[i], dims[a]):
+                    raise cx.unsupported(f"sizes {list(sizes)}: entry {i} is known only "
+                                         f"at run time")
+                continue
             out[a] = int(sizes[i])
             scale[a] = out[a] / static(a)
         if policy != "stretch":
             pick = min if policy == "not_larger" else max
             s = pick(scale[a] for a in axes)
             for a in axes:
-                scale[a], out[a] = s, int(s * dims[a] + 0.5)
+                scale[a], out[a] = s, int(s * static(a) + 0.5)
     else:
         if scales is None or scales.size != len(axes):
             raise cx.unsupported(f"scales of {0 if scales is None else scales.size} "
@@ -238,6 +244,27 @@ def _static_or_none(cx, i):
     return None if v is None or np.asarray(v).size == 0 else np.asarray(v)
 
 
+def _same_dim(u, v):
+    try:
+        return u is v or bool(u == v)
+    except Exception:  # a symbolic comparison that cannot decide
+        return False
+
+
+def _sizes(cx):
+    """Resize's sizes: known values, or (a torch export's Concat of Shape slices) dims
+    whose symbolic entries repeat the input's own dims, so those axes keep their size."""
+    if not cx.has(3):
+        return None
+    value = cx.importer.static_value(cx.input(3))
+    if value is not None:
+        return None if value.size == 0 else [int(v) for v in value.reshape(-1)]
+    dims = static_dims(cx.input(3))
+    if dims is None:
+        return _static_or_none(cx, 3)  # raises the import-time error naming the input
+    return dims
+
+
 @converter("Resize", since=10, static=(1, 2, 3),
            attrs=("mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a",
                   "exclude_outside", "extrapolation_value", "antialias", "axes",
@@ -262,7 +289,7 @@ def resize_(cx):
     antialias = bool(cx.attr("antialias", 0))
     if antialias and mode == "nearest":
         raise cx.unsupported("antialias with mode 'nearest'")
-    scales, sizes = _static_or_none(cx, 2), _static_or_none(cx, 3)
+    scales, sizes = _static_or_none(cx, 2), _sizes(cx)
     if (scales is None) == (sizes is None):
         raise cx.unsupported("exactly one of scales and sizes must be given")
     roi = _static_or_none(cx, 1) if ctm == "tf_crop_and_resize" else None
