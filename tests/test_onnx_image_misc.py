@@ -291,3 +291,24 @@ def test_resize_sizes_from_the_input_shape_keep_a_symbolic_batch():
                     np.float32)
                 ref = _ort(m, {"x": xv, "sizes": np.array([n, 2, 5, 7])})[0]
                 np.testing.assert_array_equal(sess.run(y, {x: xv}), ref)
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+@pytest.mark.parametrize("attrs", [
+    {"mode": "cubic"},
+    {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize",
+     "extrapolation_value": -1.0},
+    {"mode": "nearest", "coordinate_transformation_mode": "align_corners",
+     "nearest_mode": "ceil"},
+])
+def test_resize_11_and_13_forms_match_onnxruntime(opset, attrs):
+    """roi (outside [0, 1] for the extrapolation), an empty scales and sizes."""
+    x = np.random.default_rng(9).standard_normal((1, 2, 4, 6)).astype(np.float32)
+    inits = [helper.make_tensor("roi", F32, [8], [0, 0, 0.1, -0.2, 1, 1, 0.9, 1.3]),
+             helper.make_tensor("sc", F32, [0], []),
+             helper.make_tensor("sz", I64, [4], [1, 2, 7, 5])]
+    m = model([helper.make_node("Resize", ["x", "roi", "sc", "sz"], ["y"], **attrs)],
+              [vi("x", F32, x.shape)], [vi("y", F32, [1, 2, 7, 5])], opset=opset,
+              inits=inits)
+    (y,) = run(m, x)
+    np.testing.assert_allclose(y, _ort(m, {"x": x})[0], rtol=1e-5, atol=1e-5)
