@@ -300,3 +300,10 @@ image = globals().get("image") or _types.SimpleNamespace()  # tf.image (shared w
 image.extract_image_patches = extract_image_patches
 __all__ += ["extract_image_patches"]
 # -- end pool --
+
+# -- issue 18 / onnx: fc.onnx (import_model) and tf.einsum (the ONNX Einsum converter's
+# composite) --
+from .frontend.special_math_ops import einsum  # noqa: E402
+
+__all__ += ["einsum", "onnx"]
+# -- end onnx/einsum --

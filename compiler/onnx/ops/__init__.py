@@ -6,6 +6,8 @@ from . import (  # noqa: F401
     attention,
     control,
     elementwise,
+    image,
+    misc,
     movement,
     nn,
     reduce,
