@@ -301,9 +301,8 @@ image.extract_image_patches = extract_image_patches
 __all__ += ["extract_image_patches"]
 # -- end pool --
 
-# -- issue 18 / onnx: fc.onnx (import_model) and tf.einsum (the ONNX Einsum converter's
-# composite) --
+# -- tf.einsum (also the ONNX Einsum converter's composite) --
 from .frontend.special_math_ops import einsum  # noqa: E402
 
-__all__ += ["einsum", "onnx"]
-# -- end onnx/einsum --
+__all__ += ["einsum"]
+# -- end einsum --
