@@ -1,0 +1,434 @@
+"""The export table: flowc op type (the primitives of compiler/ops/table.py and the
+user-graph-only ops) -> `rule(ex, op, ins)` emitting the ONNX nodes of one op and
+returning the ONNX name of its output. `ex` is the `Exporter` (compiler/onnx/export.py),
+`ins` the ONNX names of the op's inputs. A rule that meets a form ONNX cannot express
+raises `Unsupported` naming it; an op type without a row has no ONNX counterpart.
+
+Deliberately without a row (raised as "no ONNX counterpart"): random draws
+(random_uniform/random_normal: ONNX's RandomUniform draws other numbers), assign /
+assign_add (state), check (ONNX has no assertion), While / If (control flow with traced
+bodies), patches / fold outside pooling, dynamic_update_slice, deferred_grad.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import partial
+
+import numpy as np
+
+from ..frontend import pooling
+from ..frontend.graph import Graph
+from ..ir import dims as D
+from . import proto
+from .export import Unsupported
+
+EXPORTERS = {}
+_SCRATCH = itertools.count()
+
+#: why the op types without a row have no ONNX counterpart (the export error says it)
+NO_COUNTERPART = {
+    "random_uniform": "a random draw: ONNX's RandomUniform draws other numbers than flowc",
+    "random_normal": "a random draw: ONNX's RandomNormal draws other numbers than flowc",
+    "assign": "it writes a variable; an ONNX model holds no state",
+    "assign_add": "it writes a variable; an ONNX model holds no state",
+    "check": "a run-time assertion; ONNX has no assertion op",
+    "While": "control flow (a while_loop's traced body): export to ONNX Loop is not "
+             "implemented",
+    "If": "control flow (a cond's traced branches): export to ONNX If is not implemented",
+    "patches": "window patches: exported only inside max_pool / avg_pool",
+    "fold": "the gradient of window patches has no ONNX counterpart",
+    "dynamic_update_slice": "a TensorArray write: not exported",
+    "deferred_grad": "the gradient of a composite: not exported",
+    "PrintV2": "printing on the host has no ONNX counterpart",
+}
+
+
+def rule(*op_types):
+    def register(fn):
+        for t in op_types:
+            EXPORTERS[t] = fn
+        return fn
+    return register
+
+
+def _base(op):
+    return op.name
+
+
+def _rank(op, i=0):
+    t = op.inputs[i] if op.inputs else op.outputs[0]
+    if not t.shape.known_rank:
+        raise Unsupported(f"input {t.name!r} has unknown rank")
+    return len(t.shape)
+
+
+# -- elementwise --------------------------------------------------------------------------
+
+_UNARY = {"neg": "Neg", "abs": "Abs", "sign": "Sign", "exp": "Exp", "log": "Log",
+          "sqrt": "Sqrt", "tanh": "Tanh", "sigmoid": "Sigmoid", "sin": "Sin", "cos": "Cos",
+          "floor": "Floor", "ceil": "Ceil", "logical_not": "Not", "stop_gradient": "Identity",
+          "identity": "Identity", "Print": "Identity"}
+_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "pow": "Pow", "maximum": "Max",
+           "minimum": "Min", "less": "Less", "less_equal": "LessOrEqual",
+           "greater": "Greater", "greater_equal": "GreaterOrEqual", "equal": "Equal",
+           "logical_and": "And", "logical_or": "Or"}
+
+
+def _unary(onnx_op, ex, op, ins):
+    return ex.node(onnx_op, ins[:1], _base(op))
+
+
+def _binary(onnx_op, ex, op, ins):
+    return ex.node(onnx_op, ins, _base(op))
+
+
+for _k, _v in _UNARY.items():
+    EXPORTERS[_k] = partial(_unary, _v)
+for _k, _v in _BINARY.items():
+    EXPORTERS[_k] = partial(_binary, _v)
+
+
+def _one(ex, op):
+    return ex.const(np.ones((), op.outputs[0].dtype.np))
+
+
+@rule("expm1")
+def expm1(ex, op, ins):   # exp(x) - 1: no ONNX counterpart of its own (less exact near 0)
+    return ex.node("Sub", [ex.node("Exp", ins), _one(ex, op)], _base(op))
+
+
+@rule("log1p")
+def log1p(ex, op, ins):   # log(1 + x) (less exact near 0)
+    return ex.node("Log", [ex.node("Add", [ins[0], _one(ex, op)])], _base(op))
+
+
+@rule("rsqrt")
+def rsqrt(ex, op, ins):
+    return ex.node("Reciprocal", [ex.node("Sqrt", ins)], _base(op))
+
+
+@rule("not_equal")
+def not_equal(ex, op, ins):
+    return ex.node("Not", [ex.node("Equal", ins)], _base(op))
+
+
+@rule("div")
+def div(ex, op, ins):
+    if op.outputs[0].dtype.kind != "int":
+        return ex.node("Div", ins, _base(op))
+    # flowc's integer division floors (Python's //); ONNX's Div truncates: (a - a mod b)
+    # is an exact multiple of b, where both agree. Mod with fmod=0 is Python's %.
+    a, b = ins
+    exact = ex.node("Sub", [a, ex.node("Mod", [a, b], fmod=0)])
+    return ex.node("Div", [exact, b], _base(op))
+
+
+@rule("mod")
+def mod(ex, op, ins):
+    a, b = ins
+    if op.outputs[0].dtype.kind == "int":
+        return ex.node("Mod", [a, b], _base(op), fmod=0)
+    # floats: numpy's remainder has the divisor's sign; ONNX's fmod=1 the dividend's
+    r = ex.node("Mod", [a, b], fmod=1)
+    zero = ex.const(np.zeros((), op.outputs[0].dtype.np))
+    fix = ex.node("And", [ex.node("Not", [ex.node("Equal", [r, zero])]),
+                          ex.node("Xor", [ex.node("Less", [r, zero]),
+                                          ex.node("Less", [b, zero])])])
+    return ex.node("Where", [fix, ex.node("Add", [r, b]), r], _base(op))
+
+
+@rule("select")
+def select(ex, op, ins):
+    return ex.node("Where", ins, _base(op))
+
+
+@rule("cast")
+def cast(ex, op, ins):
+    return ex.node("Cast", ins, _base(op), to=proto.onnx_type(op.attrs["dtype"]))
+
+
+# -- sources --------------------------------------------------------------------------------
+
+@rule("constant")
+def constant(ex, op, ins):
+    return ex.const(op.attrs["value"].array, _base(op))
+
+
+@rule("variable")
+def variable(ex, op, ins):
+    name = ex.fresh(_base(op))
+    ex.variables.append((op.outputs[0], name))
+    return name
+
+
+@rule("placeholder")
+def placeholder(ex, op, ins):
+    raise Unsupported("a placeholder the fetches need; list it in feeds")
+
+
+@rule("placeholder_with_default")
+def placeholder_with_default(ex, op, ins):   # not fed: its default
+    return ex.node("Identity", ins, _base(op))
+
+
+@rule("NoOp")
+def no_op(ex, op, ins):
+    return []
+
+
+@rule("shape")
+def shape(ex, op, ins):
+    dt = op.attrs["dtype"]
+    dims = ex.static(op.inputs[0].shape) if op.inputs[0].shape.known_rank else None
+    if dims is not None:
+        return ex.const(np.asarray(dims, dt.np), _base(op))
+    s = ex.node("Shape", ins)
+    return ex.node("Cast", [s], _base(op), to=proto.onnx_type(dt))
+
+
+@rule("iota")
+def iota(ex, op, ins):
+    shape, axis, dt = op.attrs["shape"], op.attrs["axis"], op.attrs["dtype"]
+    dims = ex.static(shape)
+    if dims is not None:
+        ref = op.outputs[0]
+        from ..ops.table import get
+        return ex.const(get("iota").ref(tuple(dims), axis, dt), _base(op), ref.dtype.np)
+    n = ex.node("Squeeze", [ex.dim(shape[axis]), ex.ints([0])])
+    r = ex.node("Range", [ex.const(np.int64(0)), n, ex.const(np.int64(1))])
+    r = ex.node("Reshape", [r, ex.ints([-1 if i == axis else 1 for i in range(len(shape))])])
+    r = ex.node("Expand", [r, ex.shape(shape)])
+    return ex.node("Cast", [r], _base(op), to=proto.onnx_type(dt))
+
+
+# -- movement -------------------------------------------------------------------------------
+
+@rule("reshape")
+def reshape(ex, op, ins):
+    dims = [ex.resolve(d) for d in op.attrs["shape"]]
+    symbolic = [i for i, d in enumerate(dims) if not isinstance(d, int)]
+    if 0 in dims:   # a 0 extent (ONNX's 0 means "copy the input's dim" without allowzero)
+        return ex.node("Reshape", [ins[0], ex.shape(dims)], _base(op), allowzero=1)
+    if len(symbolic) == 1:   # the one unknown extent is what -1 infers
+        dims[symbolic[0]] = -1
+    return ex.node("Reshape", [ins[0], ex.shape(dims)], _base(op))
+
+
+@rule("transpose")
+def transpose(ex, op, ins):
+    return ex.node("Transpose", ins, _base(op), perm=list(op.attrs["perm"]))
+
+
+@rule("broadcast")
+def broadcast(ex, op, ins):
+    return ex.node("Expand", [ins[0], ex.shape(op.attrs["shape"])], _base(op))
+
+
+@rule("slice")
+def slice_(ex, op, ins):
+    x = op.inputs[0]
+    begin, size, stride = op.attrs["begin"], op.attrs["size"], op.attrs["stride"]
+    axes, starts, ends, steps = [], [], [], []
+    for axis, (b, s, st) in enumerate(zip(begin, size, stride)):
+        b, s = ex.resolve(b), ex.resolve(s)
+        if b == 0 and st == 1 and s == ex.resolve(x.shape[axis]):
+            continue   # the whole axis
+        if s == 0:
+            end = b
+        else:
+            end = D.add(b, D.add(D.mul(D.sub(s, 1), st), 1 if st > 0 else -1))
+        if st < 0 and not isinstance(end, int):
+            raise Unsupported(f"a reversed slice of symbolic extent on axis {axis}")
+        if st < 0 and end < 0:
+            end = -(1 << 62)   # ONNX: past the first element going backwards
+        axes.append(axis)
+        starts.append(b)
+        ends.append(end)
+        steps.append(st)
+    if not axes:
+        return ex.node("Identity", ins, _base(op))
+    return ex.node("Slice", [ins[0], ex.shape(starts), ex.shape(ends), ex.ints(axes),
+                             ex.ints(steps)], _base(op))
+
+
+@rule("concat")
+def concat(ex, op, ins):
+    return ex.node("Concat", ins, _base(op), axis=op.attrs["axis"])
+
+
+@rule("pad")
+def pad(ex, op, ins):
+    x = op.inputs[0]
+    pairs = op.attrs["pads"]
+    if _rank(op) == 0 or not pairs:
+        return ex.node("Identity", ins, _base(op))
+    from ..ops.movement import pad_value
+    value = ex.const(np.asarray(pad_value(op.attrs["value"], x.dtype.np), x.dtype.np))
+    pads = [p[0] for p in pairs] + [p[1] for p in pairs]
+    return ex.node("Pad", [ins[0], ex.shape(pads), value], _base(op), mode="constant")
+
+
+@rule("gather")
+def gather(ex, op, ins):
+    return ex.node("Gather", ins, _base(op), axis=op.attrs["axis"])
+
+
+@rule("scatter_add")
+def scatter_add(ex, op, ins):
+    """zeros(shape) with each row of `updates` added at its index along `axis`:
+    ScatterElements(reduction="add") over the flattened indices broadcast to the rows."""
+    if ex.opset < 16:
+        raise Unsupported("scatter_add needs ScatterElements' reduction, opset 16 or newer")
+    updates, indices = ins
+    shape, axis = list(op.attrs["shape"]), op.attrs["axis"]
+    rows = [*shape[:axis], -1, *shape[axis + 1:]]
+    dt = op.outputs[0].dtype
+    upd = ex.node("Reshape", [updates, ex.shape(rows)])
+    idx = ex.node("Reshape", [indices, ex.ints([-1 if i == axis else 1
+                                                for i in range(len(shape))])])
+    idx = ex.node("Expand", [idx, ex.node("Shape", [upd])])
+    zeros = ex.node("ConstantOfShape", [ex.shape(shape)], value=ex.onnx.numpy_helper.from_array(
+        np.zeros(1, dt.np)))
+    return ex.node("ScatterElements", [zeros, idx, upd], _base(op), axis=axis,
+                   reduction="add")
+
+
+# -- reductions -----------------------------------------------------------------------------
+
+_REDUCE = {"reduce_sum": ("ReduceSum", 13), "reduce_prod": ("ReduceProd", 18),
+           "reduce_max": ("ReduceMax", 18), "reduce_min": ("ReduceMin", 18)}
+
+
+@rule(*_REDUCE)
+def reduce(ex, op, ins):
+    onnx_op, axes_input_since = _REDUCE[op.type]
+    axes, keep = op.attrs["axes"], int(bool(op.attrs["keepdims"]))
+    rank = _rank(op)
+    axes = list(range(rank)) if axes is None else list(axes)
+    if not axes:
+        return ex.node("Identity", ins, _base(op))
+    if ex.opset >= axes_input_since:
+        return ex.node(onnx_op, [ins[0], ex.ints(axes)], _base(op), keepdims=keep)
+    return ex.node(onnx_op, ins, _base(op), axes=axes, keepdims=keep)
+
+
+@rule("argmax", "argmin")
+def arg(ex, op, ins):
+    out = ex.node("ArgMax" if op.type == "argmax" else "ArgMin", ins, axis=op.attrs["axis"],
+                  keepdims=0)
+    return ex.node("Cast", [out], _base(op), to=proto.onnx_type(op.attrs["dtype"]))
+
+
+# -- contractions ---------------------------------------------------------------------------
+
+def _swap_last(ex, name, rank):
+    perm = list(range(rank))
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    return ex.node("Transpose", [name], perm=perm)
+
+
+@rule("matmul")
+def matmul(ex, op, ins):
+    a, b = ins
+    if op.attrs["transpose_a"]:
+        a = _swap_last(ex, a, _rank(op, 0))
+    if op.attrs["transpose_b"]:
+        b = _swap_last(ex, b, _rank(op, 1))
+    return ex.node("MatMul", [a, b], _base(op))
+
+
+def _to_channels_first(ex, name, nsp):
+    return ex.node("Transpose", [name], perm=[0, nsp + 1, *range(1, nsp + 1)])
+
+
+def _to_channels_last(ex, name, nsp, base):
+    return ex.node("Transpose", [name], base, perm=[0, *range(2, nsp + 2), 1])
+
+
+@rule("conv")
+def conv(ex, op, ins):
+    """flowc's conv is channels-last (x [N, *S, C], filter [*K, C, O]); ONNX's Conv is
+    channels-first: transposes around it (onnxruntime folds the filter's)."""
+    nsp = _rank(op) - 2
+    if any(d != 1 for d in op.attrs["lhs_dilation"]):
+        raise Unsupported(f"lhs_dilation {list(op.attrs['lhs_dilation'])} (a transposed "
+                          f"convolution)")
+    pads = op.attrs["padding"]
+    if any(p < 0 for pair in pads for p in pair):
+        raise Unsupported(f"negative padding {list(pads)}")
+    x = _to_channels_first(ex, ins[0], nsp)
+    w = ex.node("Transpose", [ins[1]], perm=[nsp + 1, nsp, *range(nsp)])
+    y = ex.node("Conv", [x, w], strides=list(op.attrs["strides"]),
+                pads=[p[0] for p in pads] + [p[1] for p in pads],
+                dilations=list(op.attrs["rhs_dilation"]))
+    return _to_channels_last(ex, y, nsp, _base(op))
+
+
+# -- deferred composites --------------------------------------------------------------------
+
+def _pool(ex, op, ins, attrs, onnx_op):
+    nsp = len(attrs["window"])
+    pads = attrs["padding"]
+    extra = {}
+    if onnx_op == "AveragePool":
+        extra["count_include_pad"] = 0   # flowc (TF) divides by the valid elements
+        if any(d != 1 for d in attrs["rhs_dilation"]):
+            if ex.opset < 19:
+                raise Unsupported("a dilated average pool needs opset 19 or newer")
+            extra["dilations"] = list(attrs["rhs_dilation"])
+    else:
+        extra["dilations"] = list(attrs["rhs_dilation"])
+    x = _to_channels_first(ex, ins[0], nsp)
+    y = ex.node(onnx_op, [x], kernel_shape=list(attrs["window"]),
+                strides=list(attrs["strides"]),
+                pads=[p[0] for p in pads] + [p[1] for p in pads], **extra)
+    return _to_channels_last(ex, y, nsp, _base(op))
+
+
+_POOLS = {pooling._max_build: "MaxPool", pooling._avg_build: "AveragePool"}
+
+
+@rule("deferred")
+def deferred(ex, op, ins):
+    """Max and average pooling become MaxPool / AveragePool; any other deferred composite
+    is built as at compile time (compiler/expand.py), in a scratch graph over placeholders
+    shaped like its inputs, and that graph's ops are exported in its place."""
+    build = op.attrs["build"]
+    if isinstance(build, partial) and build.func in _POOLS:
+        return _pool(ex, op, ins, build.args[0], _POOLS[build.func])
+    g = Graph()
+    g.symbols = D.SymbolTable(prefix=f"E{next(_SCRATCH)}_")
+    g.fixed_loc = op.loc
+    seen = {}
+    from ..frontend.array_ops import placeholder as make_placeholder
+    try:
+        with g.as_default():
+            phs = []
+            for i, t in enumerate(op.inputs):
+                if not t.shape.known_rank:
+                    raise Unsupported(f"input {t.name!r} has unknown rank")
+                dims = [ex.resolve(d) for d in t.shape]
+                ph = make_placeholder(t.dtype, [d if isinstance(d, int) else None
+                                                for d in dims], name=f"input_{i}")
+                for d, pd in zip(dims, ph.shape):
+                    if not isinstance(d, int):
+                        if d in seen:
+                            g.symbols.unify(pd, seen[d], f"{op.describe()}: equal dims")
+                        seen.setdefault(d, pd)
+                phs.append(ph)
+            out = build(*phs)
+    except (TypeError, ValueError, IndexError, D.ShapeError) as e:
+        raise Unsupported(f"building it for export failed: {e}") from None
+    outer = ex.graph
+    ex.graph = g
+    try:
+        for ph, name in zip(phs, ins):
+            ex.names[ph] = name
+            ex.remember_dims(ph, name)
+        ex.export_ops([out.op], phs)
+        if out not in ex.names:
+            raise Unsupported("its expansion has ops without an ONNX counterpart (listed)")
+        return ex.node("Identity", [ex.names[out]], _base(op))
+    finally:
+        ex.graph = outer

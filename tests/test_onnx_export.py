@@ -1,0 +1,230 @@
+"""`fc.onnx.export` (compiler/onnx/export.py): round trips that run the exported file in
+onnxruntime against `Session.run` on the same graph, symbolic dims as dim_params (one
+file, two batch sizes), the one error listing every op that cannot be exported, variables
+read through the session (after training), and a re-import with `fc.onnx.import_model`."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import compiler as fc
+from compiler.onnx.export import OLDEST_OPSET, ONNXRUNTIME_OPSET, default_opset
+
+RNG = np.random.default_rng(18)
+
+
+def ort_run(path_or_model, feeds):
+    data = (path_or_model.SerializeToString() if isinstance(path_or_model, onnx.ModelProto)
+            else open(path_or_model, "rb").read())
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return sess.run(None, {k: np.asarray(v) for k, v in feeds.items()})
+
+
+def round_trip(tmp_path, fetches, feeds, values, session=None, opset=None, atol=1e-5):
+    """Export, run in onnxruntime and in the Session, compare; returns the model."""
+    path = tmp_path / "model.onnx"
+    model = fc.onnx.export(fetches, feeds, path, session=session, opset=opset)
+    assert path.read_bytes() == model.SerializeToString()
+    got = ort_run(path, {t.op.name: v for t, v in zip(feeds, values)})
+    if session is None:
+        with fc.Session() as s:
+            want = s.run(fetches, dict(zip(feeds, values)))
+    else:
+        want = session.run(fetches, dict(zip(feeds, values)))
+    assert len(got) == len(want)
+    for i, (a, b) in enumerate(zip(want, got)):
+        assert b.dtype == a.dtype and b.shape == a.shape, (i, a.dtype, b.dtype, a.shape, b.shape)
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=atol, err_msg=f"fetch {i}")
+    return model
+
+
+def test_mlp_dense_relu_softmax(tmp_path):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        h = fc.layers.dense(x, 8, activation=fc.nn.relu)
+        y = fc.nn.softmax(fc.layers.dense(h, 3))
+        with fc.Session() as s:
+            s.run(fc.global_variables_initializer())
+            model = round_trip(tmp_path, [y], [x], [RNG.random((5, 4), np.float32)], s)
+    names = {t.name for t in model.graph.initializer}
+    assert {"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"} <= names
+    assert [i.name for i in model.graph.input] == ["x"]
+    assert model.opset_import[0].version == default_opset()
+
+
+def test_cnn_nhwc_conv_pool_and_nchw_conv(tmp_path):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 9, 9, 3], name="x")
+        w = fc.Variable(RNG.standard_normal((3, 3, 3, 4)).astype(np.float32))
+        c = fc.nn.relu(fc.nn.conv2d(x, w, [1, 2, 2, 1], "SAME"))
+        c2 = fc.nn.conv2d(x, w, [1, 1, 1, 1], "VALID", dilations=[1, 2, 2, 1])
+        mp = fc.nn.max_pool(c, [1, 2, 2, 1], [1, 2, 2, 1], "VALID")
+        ap = fc.nn.avg_pool(c, [1, 3, 3, 1], [1, 2, 2, 1], "SAME")   # divides by valid ones
+        xn = fc.placeholder(fc.float32, [None, 3, 8, 8], name="xn")
+        cn = fc.nn.conv2d(xn, w, [1, 1, 1, 1], "SAME", data_format="NCHW")
+        pn = fc.nn.max_pool(cn, [1, 1, 2, 2], [1, 1, 2, 2], "VALID", data_format="NCHW")
+        with fc.Session() as s:
+            s.run(fc.global_variables_initializer())
+            model = round_trip(tmp_path, [mp, ap, c2, pn], [x, xn],
+                               [RNG.random((2, 9, 9, 3), np.float32),
+                                RNG.random((2, 3, 8, 8), np.float32)], s)
+    ops = {n.op_type for n in model.graph.node}
+    assert {"Conv", "MaxPool", "AveragePool"} <= ops
+
+
+def test_lstm_cell_step_two_batch_sizes(tmp_path):
+    """The zero state is a broadcast to [N0, 5] and the gates slices of N0 rows: the
+    symbolic extents are computed in the model, so one file takes every batch size."""
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        cell = fc.nn.rnn_cell.BasicLSTMCell(5)
+        out, state = cell(x, cell.zero_state(fc.shape(x)[0], fc.float32))
+        out2, state2 = cell(x * 0.5, state)
+        with fc.Session() as s:
+            s.run(fc.global_variables_initializer())
+            path = tmp_path / "lstm.onnx"
+            model = fc.onnx.export([out2, state2.c], [x], path, session=s)
+            for n in (1, 7):
+                xv = RNG.random((n, 4), np.float32)
+                want = s.run([out2, state2.c], {x: xv})
+                got = ort_run(path, {"x": xv})
+                for a, b in zip(want, got):
+                    assert b.shape == a.shape == (n, 5)
+                    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    dim = model.graph.input[0].type.tensor_type.shape.dim
+    assert dim[0].dim_param == x.shape[0].as_atom().name and dim[1].dim_value == 4
+    assert model.graph.output[0].type.tensor_type.shape.dim[0].dim_param == dim[0].dim_param
+
+
+def program(x, i):
+    """Reductions, reshape/transpose/slice/gather/concat/pad/cast/where and comparisons."""
+    r = fc.reduce_sum(x, 1) + fc.reduce_mean(x, [0, 2], keepdims=True)[:, 1, :]
+    m = fc.reduce_max(x, -1) - fc.reduce_min(x, -1) + fc.reduce_prod(x, 2)
+    t = fc.reshape(fc.transpose(x, [0, 2, 1]), [-1, 12])
+    s = fc.concat([x[:, 1:3], x[:, ::-1][:, :2], x[:, :, ::2][:, :2, :2] * 1.0 + 0.0], 2)
+    g = fc.gather(x, i, axis=1)
+    g2 = fc.gather(fc.constant(np.arange(4.0, dtype=np.float32)), fc.argmax(x, 2))
+    p = fc.pad(x, [[0, 0], [1, 2], [0, 1]], constant_values=-1.0)
+    c = fc.cast(x * 10.0, fc.int32) // 3 % 4 + fc.cast(fc.argmin(x, 1), fc.int32)[:, None, :]
+    w = fc.where(fc.logical_and(x > 0.2, fc.not_equal(x, 0.5)), x, -fc.sqrt(x))
+    cmp = fc.cast(fc.logical_or(x >= 0.9, x <= 0.1), fc.float32) + fc.floormod(x * 7 - 3, 2.0)
+    return [r, m, t, s, g, g2, p, c, w, cmp, fc.one_hot(i, 3), fc.squeeze(fc.expand_dims(x, 0))]
+
+
+def test_program_of_movement_reduction_and_elementwise_ops(tmp_path):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 3, 4], name="x")
+        i = fc.placeholder(fc.int32, [None], name="i")
+        round_trip(tmp_path, program(x, i), [x, i],
+                   [RNG.random((2, 3, 4), np.float32), np.array([2, 0, 1, 1], np.int32)])
+
+
+@pytest.mark.parametrize("opset", [OLDEST_OPSET, 17])
+def test_older_opsets(tmp_path, opset):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 3, 4], name="x")
+        i = fc.placeholder(fc.int32, [None], name="i")
+        model = round_trip(tmp_path, program(x, i), [x, i],
+                           [RNG.random((3, 3, 4), np.float32), np.array([1, 2], np.int32)],
+                           opset=opset)
+    assert model.opset_import[0].version == opset
+
+
+def test_default_opset_is_what_onnxruntime_knows():
+    from onnxruntime.capi import _pybind_state as C
+    known = max(s.since_version for s in C.get_all_operator_schema() if s.domain == "")
+    assert ONNXRUNTIME_OPSET <= known
+    assert default_opset() == min(onnx.defs.onnx_opset_version(),
+                                                ONNXRUNTIME_OPSET)
+
+
+def test_feeding_an_inner_tensor_and_a_placeholder_with_default(tmp_path):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [2, 3], name="x")
+        h = fc.exp(x) * 2.0
+        scale = fc.placeholder_with_default(fc.constant(3.0), [], name="scale")
+        y = fc.tanh(h) * scale
+        round_trip(tmp_path, [y], [h], [RNG.random((2, 3), np.float32)])
+
+
+def test_unsupported_ops_are_listed_together():
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        v = fc.Variable(np.zeros(4, np.float32), name="v")
+        noise = fc.random_uniform(fc.shape(x))
+        bumped = fc.assign_add(v, fc.reduce_sum(x, 0))
+        check = fc.debugging.assert_positive(x)
+        with fc.control_dependencies([check]):
+            y = x + noise + bumped
+        looped = fc.while_loop(lambda k, s: k < 3, lambda k, s: (k + 1, s * 2.0),
+                               [fc.constant(0), y])[1]
+        unfed = fc.placeholder(fc.float32, [4], name="unfed")
+        with pytest.raises(fc.onnx.OnnxExportError) as info:
+            fc.onnx.export([looped, unfed], [x], None)
+    lines = info.value.problems
+    text = str(info.value)
+    assert len(lines) == 6, text
+    for kind in ("random_uniform", "assign_add", "check", "While", "placeholder 'unfed'",
+                 "variable 'v'"):
+        assert any(kind in line for line in lines), (kind, text)
+    assert all("test_onnx_export.py:" in line for line in lines), text
+    assert "pass session=" in text and "list it in feeds" in text
+
+
+def test_bad_arguments():
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        y = x * 2.0
+        with pytest.raises(ValueError, match="opset 9 is outside"):
+            fc.onnx.export(y, [x], None, opset=9)
+        with pytest.raises(ValueError, match="twice in feeds"):
+            fc.onnx.export(y, [x, x], None)
+        with pytest.raises(TypeError, match="must be tensors"):
+            fc.onnx.export(y, [3], None)
+        u = fc.placeholder(fc.float32, None, name="u")
+        with pytest.raises(fc.onnx.OnnxExportError, match="'u:0'.*unknown rank"):
+            fc.onnx.export(u * 2.0, [u], None)
+
+
+def test_export_after_training_has_the_trained_values(tmp_path):
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 3], name="x")
+        target = fc.placeholder(fc.float32, [None, 1], name="target")
+        y = fc.layers.dense(x, 1)
+        loss = fc.reduce_mean(fc.square(y - target))
+        step = fc.train.GradientDescentOptimizer(0.1).minimize(loss)
+        xv = RNG.random((16, 3), np.float32)
+        tv = xv @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+        with fc.Session() as s:
+            s.run(fc.global_variables_initializer())
+            before = s.run(y, {x: xv})
+            for _ in range(5):
+                s.run(step, {x: xv, target: tv})
+            after = s.run(y, {x: xv})
+            assert not np.allclose(before, after)
+            model = round_trip(tmp_path, [y], [x], [xv], s)
+            kernel = s.run(fc.global_variables()[0])
+    init = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    np.testing.assert_array_equal(init["dense/kernel"], kernel)
+
+
+def test_reimport_with_import_model(tmp_path):
+    """The exported file imported again (Add/Sub/Mul/MatMul/Identity and initializers,
+    which the importer converts) computes what the original graph does."""
+    w = RNG.standard_normal((4, 3)).astype(np.float32)
+    b = RNG.standard_normal(3).astype(np.float32)
+    xv = RNG.random((5, 4), np.float32)
+    path = tmp_path / "affine.onnx"
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        y = fc.matmul(x, fc.constant(w)) + fc.constant(b) * 2.0 - fc.constant(b)
+        fc.onnx.export(y, [x], path)
+        with fc.Session() as s:
+            want = s.run(y, {x: xv})
+    with fc.Graph().as_default():
+        (xi,), (yi,) = fc.onnx.import_model(path)
+        assert xi.shape.as_list() == [None, 4]
+        with fc.Session() as s:
+            for n in (5, 2):
+                np.testing.assert_allclose(s.run(yi, {xi: xv[:n]}), want[:n], rtol=1e-6)
