@@ -106,7 +106,7 @@ def program(x, i):
     g = fc.gather(x, i, axis=1)
     g2 = fc.gather(fc.constant(np.arange(4.0, dtype=np.float32)), fc.argmax(x, 2))
     p = fc.pad(x, [[0, 0], [1, 2], [0, 1]], constant_values=-1.0)
-    c = fc.cast(x * 10.0, fc.int32) // 3 % 4 + fc.cast(fc.argmin(x, 1), fc.int32)[:, None, :]
+    c = fc.cast(x * 10.0 - 5.0, fc.int32) // 3 % 4 + fc.cast(fc.argmin(x, 1), fc.int32)[:, None, :]
     w = fc.where(fc.logical_and(x > 0.2, fc.not_equal(x, 0.5)), x, -fc.sqrt(x))
     cmp = fc.cast(fc.logical_or(x >= 0.9, x <= 0.1), fc.float32) + fc.floormod(x * 7 - 3, 2.0)
     return [r, m, t, s, g, g2, p, c, w, cmp, fc.one_hot(i, 3), fc.squeeze(fc.expand_dims(x, 0))]
@@ -228,3 +228,57 @@ def test_reimport_with_import_model(tmp_path):
         with fc.Session() as s:
             for n in (5, 2):
                 np.testing.assert_allclose(s.run(yi, {xi: xv[:n]}), want[:n], rtol=1e-6)
+
+
+def test_depthwise_conv_and_gradient_graph(tmp_path):
+    """A depthwise conv becomes a grouped Conv; a gradient graph (gather's gradient is a
+    scatter_add) exports like any other."""
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 6, 6, 3], name="x")
+        f = fc.constant(RNG.standard_normal((3, 3, 3, 2)).astype(np.float32))
+        y = fc.nn.depthwise_conv2d(x, f, [1, 2, 2, 1], "SAME")
+        table = fc.placeholder(fc.float32, [None, 4], name="table")
+        ids = fc.placeholder(fc.int32, [None], name="ids")
+        rows = fc.gather(table, ids)
+        grad = fc.gradients(fc.reduce_sum(rows * rows), table)[0]
+        model = round_trip(tmp_path, [y, grad], [x, table, ids],
+                           [RNG.random((2, 6, 6, 3), np.float32),
+                            RNG.random((5, 4), np.float32), np.array([4, 0, 4, 2], np.int32)])
+    ops = [n.op_type for n in model.graph.node]
+    assert "ScatterElements" in ops
+    assert any(n.op_type == "Conv" and any(a.name == "group" and a.i == 3
+                                           for a in n.attribute) for n in model.graph.node)
+
+
+def test_symbolic_extents_computed_in_the_model(tmp_path):
+    """range/zeros/fill over a fed extent (iota and broadcast of symbolic shapes, a
+    floor division and a maximum of dims) follow the fed batch."""
+    with fc.Graph().as_default():
+        i = fc.placeholder(fc.int32, [None], name="i")
+        n = fc.shape(i)[0]
+        outs = [fc.range(n), fc.range(2, n, 3), fc.zeros([n, 2]), fc.fill([n], 2.5),
+                fc.cast(fc.shape(i), fc.float32)]
+        path = tmp_path / "extents.onnx"
+        fc.onnx.export(outs, [i], path)
+        with fc.Session() as s:
+            for k in (1, 2, 8):
+                iv = np.arange(k, dtype=np.int32)
+                for a, b in zip(s.run(outs, {i: iv}), ort_run(path, {"i": iv})):
+                    assert a.dtype == b.dtype and a.shape == b.shape
+                    np.testing.assert_array_equal(b, a)
+
+
+def test_deferred_composite_is_expanded(tmp_path):
+    """A deferred composite other than pooling/depthwise is built in a scratch graph and
+    exported op by op; its unknown-rank output gets the built shape."""
+    from compiler.frontend.deferred import deferred
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 3], name="x")
+        b = fc.placeholder(fc.float32, [None, 3], name="b")
+        y = deferred(lambda a, c: fc.nn.softmax(a * 2.0 + c, axis=0), [x, b], fc.float32,
+                     name="Composite")
+        assert not y.shape.known_rank
+        model = round_trip(tmp_path, [y], [x, b], [RNG.random((4, 3), np.float32),
+                                                   RNG.random((4, 3), np.float32)])
+    dims = model.graph.output[0].type.tensor_type.shape.dim
+    assert len(dims) == 2 and dims[1].dim_value == 3

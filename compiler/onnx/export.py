@@ -73,6 +73,7 @@ class Exporter:
         self.syms = {}                  # Sym name -> (ONNX value name, axis)
         self.problems = []
         self.variables = []             # (flowc Tensor, ONNX name): initializers at the end
+        self.built = {}                 # ONNX name -> (scratch graph, tensor) of a deferred op
         self._consts = {}
         self._shapes = {}
         self._dims = {}
@@ -194,16 +195,20 @@ class Exporter:
             parts.append(self.ints(run))
         return self.node("Concat", parts, "shape", axis=0)
 
-    def value_info(self, name, tensor):
-        """A ValueInfo of `tensor`'s dtype and shape: symbolic dims as dim_params."""
+    def value_info(self, name, tensor, source=None):
+        """A ValueInfo of `tensor`'s dtype and shape: symbolic dims as dim_params. A
+        tensor of unknown rank (a deferred op's) has the shape its expansion built."""
+        graph = self.graph
+        if not tensor.shape.known_rank and source in self.built:
+            graph, tensor = self.built[source]
         dims = None
         if tensor.shape.known_rank:
             dims = []
             for d in tensor.shape:
-                d = self.resolve(d)
+                d = d if isinstance(d, int) else graph.symbols.resolve(d)
                 atom = d.as_atom() if isinstance(d, D.DimExpr) else None
-                dims.append(d if isinstance(d, int) else
-                            atom.name if isinstance(atom, D.Sym) else None)
+                named = isinstance(atom, D.Sym) and graph is self.graph
+                dims.append(d if isinstance(d, int) else atom.name if named else None)
         return self.onnx.helper.make_tensor_value_info(name, proto.onnx_type(tensor.dtype),
                                                        dims)
 
@@ -252,7 +257,7 @@ class Exporter:
         for t in fetches:
             name = self.node("Identity", [self.names[t]], t.op.name if len(
                 t.op.outputs) == 1 else t.name)
-            outputs.append(self.value_info(name, t))
+            outputs.append(self.value_info(name, t, self.names[t]))
         g = onnx.helper.make_graph(self.nodes, graph_name, inputs, outputs,
                                    self.initializers)
         model = onnx.helper.make_model_gen_version(

@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from ..frontend import pooling
+from ..frontend import depthwise, pooling
 from ..frontend.graph import Graph
 from ..ir import dims as D
 from . import proto
@@ -386,6 +386,20 @@ def _pool(ex, op, ins, attrs, onnx_op):
     return _to_channels_last(ex, y, nsp, _base(op))
 
 
+def _depthwise(ex, op, ins, attrs):
+    """x [N, H, W, C], filter [KH, KW, C, M] -> [N, OH, OW, C * M]: ONNX's grouped Conv
+    (group C; output channel c * M + m is group c's m-th)."""
+    kh, kw, c, m = op.inputs[1].shape.as_list()
+    pads = attrs["padding"]
+    x = _to_channels_first(ex, ins[0], 2)
+    w = ex.node("Reshape", [ins[1], ex.ints([kh, kw, 1, c * m])])
+    w = ex.node("Transpose", [w], perm=[3, 2, 0, 1])
+    y = ex.node("Conv", [x, w], group=c, strides=list(attrs["strides"]),
+                pads=[p[0] for p in pads] + [p[1] for p in pads],
+                dilations=list(attrs["rhs_dilation"]))
+    return _to_channels_last(ex, y, 2, _base(op))
+
+
 _POOLS = {pooling._max_build: "MaxPool", pooling._avg_build: "AveragePool"}
 
 
@@ -397,13 +411,15 @@ def deferred(ex, op, ins):
     build = op.attrs["build"]
     if isinstance(build, partial) and build.func in _POOLS:
         return _pool(ex, op, ins, build.args[0], _POOLS[build.func])
+    if isinstance(build, partial) and build.func is depthwise._depthwise_build:
+        return _depthwise(ex, op, ins, build.args[0])
     g = Graph()
     g.symbols = D.SymbolTable(prefix=f"E{next(_SCRATCH)}_")
     g.fixed_loc = op.loc
     seen = {}
     from ..frontend.array_ops import placeholder as make_placeholder
     try:
-        with g.as_default():
+        with g.as_default(), g.name_scope(op.name):
             phs = []
             for i, t in enumerate(op.inputs):
                 if not t.shape.known_rank:
@@ -429,6 +445,8 @@ def deferred(ex, op, ins):
         ex.export_ops([out.op], phs)
         if out not in ex.names:
             raise Unsupported("its expansion has ops without an ONNX counterpart (listed)")
-        return ex.node("Identity", [ex.names[out]], _base(op))
+        name = ex.node("Identity", [ex.names[out]], _base(op))
+        ex.built[name] = (g, out)
+        return name
     finally:
         ex.graph = outer
