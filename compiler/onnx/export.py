@@ -4,8 +4,9 @@
 The part of the graph the fetches need, stopping at the feeds (TF1 feeding: placeholders
 or any tensors), is pruned as `Session.run` prunes it (compiler/convert.py). Every op is
 looked up in `EXPORTERS` (compiler/onnx/export_rules.py: flowc op type -> a function
-emitting ONNX nodes); the ops that have no ONNX counterpart (random draws, assigns,
-run-time checks, control flow, ...) and the variables without a session are collected over
+emitting ONNX nodes; While and If in export_control.py); the ops that have no ONNX
+counterpart (random draws, assigns, run-time checks, ...), also inside control-flow
+bodies, and the variables without a session are collected over
 the whole graph and raised together as one `OnnxExportError`, each line naming the op,
 its type and the file:line where it was made. Feeds become graph inputs whose symbolic dims
 are `dim_param`s named after the symbol (so one exported file takes every batch size);
@@ -54,11 +55,17 @@ class Unsupported(Exception):
     """An op (or a form of it: an attribute value, an input) ONNX cannot express."""
 
 
+class Listed(Exception):
+    """An op that cannot be built because something it needs failed, whose problem is
+    listed already (an input, an op of a control-flow body)."""
+
+
 class Exporter:
     """One export: the ONNX nodes and initializers made so far, the ONNX name of every
     flowc tensor, where each symbolic dim can be read at run time, and the problems."""
 
     def __init__(self, graph, opset, session):
+        from . import export_control  # noqa: F401  (registers While and If)
         from .export_rules import EXPORTERS, NO_COUNTERPART
         self.rules = EXPORTERS
         self.no_counterpart = NO_COUNTERPART
@@ -74,6 +81,8 @@ class Exporter:
         self.problems = []
         self.variables = []             # (flowc Tensor, ONNX name): initializers at the end
         self.built = {}                 # ONNX name -> (scratch graph, tensor) of a deferred op
+        self.regions = []               # the control-flow bodies being exported, innermost last
+        self.refused = set()            # the ops listed as having no ONNX counterpart
         self._consts = {}
         self._shapes = {}
         self._dims = {}
@@ -111,7 +120,7 @@ class Exporter:
             raise Unsupported(f"a constant of dtype {arr.dtype} has no ONNX element type "
                               f"flowc writes")
         name = self.fresh(base)
-        t = self.onnx.numpy_helper.from_array(np.ascontiguousarray(arr), name)
+        t = self.onnx.numpy_helper.from_array(np.array(arr, order="C"), name)
         self.initializers.append(t)
         if key is not None:
             self._consts[key] = name
@@ -130,16 +139,17 @@ class Exporter:
         out = [self.resolve(d) for d in dims]
         return out if all(isinstance(d, int) for d in out) else None
 
-    def remember_dims(self, tensor, name):
+    def remember_dims(self, tensor, name, force=False):
         """Record where the symbolic dims of `tensor`'s shape (an ONNX value `name`) can
-        be read at run time."""
+        be read at run time (`force`: in place of where they were read so far: a loop
+        body's variables)."""
         shape = tensor.shape
         if not shape.known_rank:
             return
         for axis, d in enumerate(shape):
             d = self.resolve(d)
             atom = d.as_atom() if isinstance(d, D.DimExpr) else None
-            if isinstance(atom, D.Sym) and atom.name not in self.syms:
+            if isinstance(atom, D.Sym) and (force or atom.name not in self.syms):
                 self.syms[atom.name] = (name, axis)
 
     def dim(self, d):
@@ -195,7 +205,7 @@ class Exporter:
             parts.append(self.ints(run))
         return self.node("Concat", parts, "shape", axis=0)
 
-    def value_info(self, name, tensor, source=None):
+    def value_info(self, name, tensor, source=None, named=True):
         """A ValueInfo of `tensor`'s dtype and shape: symbolic dims as dim_params. A
         tensor of unknown rank (a deferred op's) has the shape its expansion built."""
         graph = self.graph
@@ -207,16 +217,30 @@ class Exporter:
             for d in tensor.shape:
                 d = d if isinstance(d, int) else graph.symbols.resolve(d)
                 atom = d.as_atom() if isinstance(d, D.DimExpr) else None
-                named = isinstance(atom, D.Sym) and graph is self.graph
-                dims.append(d if isinstance(d, int) else atom.name if named else None)
+                param = named and isinstance(atom, D.Sym) and graph is self.graph
+                dims.append(d if isinstance(d, int) else atom.name if param else None)
         return self.onnx.helper.make_tensor_value_info(name, proto.onnx_type(tensor.dtype),
                                                        dims)
 
     # -- ops --------------------------------------------------------------------------
 
+    def check_types(self, ops):
+        """List every op without an ONNX counterpart among `ops` and the ops of their
+        control-flow bodies, whether or not what feeds them can be exported."""
+        from ..convert import _region_ops
+        for op in ops:
+            if op.type not in self.rules and op.type != "param" and op not in self.refused:
+                self.refused.add(op)
+                self.problems.append(f"{op.describe()}: "
+                                     + self.no_counterpart.get(op.type, "no ONNX counterpart"))
+            for region in G.op_regions(op):
+                self.check_types(_region_ops(region))
+
     def export_ops(self, fetch_ops, fed):
         """Emit every op `fetch_ops` need, stopping at `fed` (tensors with names)."""
-        for op in _needed_ops(fetch_ops, set(fed)):
+        ops = _needed_ops(fetch_ops, set(fed))
+        self.check_types(ops)
+        for op in ops:
             if op.outputs and all(t in self.names for t in op.outputs):
                 continue
             self.export_op(op)
@@ -224,19 +248,21 @@ class Exporter:
     def export_op(self, op):
         rule = self.rules.get(op.type)
         try:
-            if op.region is not None:
+            if op.region is not None and op.region is not (self.regions or [None])[-1]:
                 raise Unsupported(f"it is inside {op.region.describe()}; fetch the control-"
                                   f"flow op's outputs instead")
             if any(t.dtype.kind == "string" for t in op.outputs):
                 raise Unsupported("a host string tensor has no ONNX counterpart flowc writes")
             if rule is None:
-                raise Unsupported(self.no_counterpart.get(op.type, "no ONNX counterpart"))
-            ins = [self.names[t] for t in op.inputs]
-            outs = rule(self, op, ins)
+                self.check_types([op])
+                raise Listed()
+            if any(t not in self.names for t in op.inputs):
+                raise Listed()   # an input failed before
+            outs = rule(self, op, [self.names[t] for t in op.inputs])
         except (Unsupported, TypeError) as e:
             self.problems.append(f"{op.describe()}: {e}")
             outs = None
-        except KeyError:   # an input failed before; its problem is listed
+        except Listed:
             outs = None
         if outs is None:
             return
@@ -251,7 +277,7 @@ class Exporter:
             values = self.session.run([t for t, _ in self.variables])
             for (t, name), v in zip(self.variables, values):
                 self.initializers.append(onnx.numpy_helper.from_array(
-                    np.ascontiguousarray(np.asarray(v, t.dtype.np)), name))
+                    np.array(np.asarray(v, t.dtype.np), order="C"), name))
         inputs = [self.value_info(self.names[t], t) for t in feeds]
         outputs = []
         for t in fetches:

@@ -4,10 +4,10 @@ returning the ONNX name of its output. `ex` is the `Exporter` (compiler/onnx/exp
 `ins` the ONNX names of the op's inputs. A rule that meets a form ONNX cannot express
 raises `Unsupported` naming it; an op type without a row has no ONNX counterpart.
 
-Deliberately without a row (raised as "no ONNX counterpart"): random draws
-(random_uniform/random_normal: ONNX's RandomUniform draws other numbers), assign /
-assign_add (state), check (ONNX has no assertion), While / If (control flow with traced
-bodies), patches / fold outside pooling, dynamic_update_slice, deferred_grad.
+Deliberately without a row (`NO_COUNTERPART` says why in the export error): random
+draws (ONNX's RandomUniform draws other numbers), assign / assign_add (state), check (ONNX
+has no assertion), patches / fold outside pooling, deferred_grad, PrintV2. While and If
+are in compiler/onnx/export_control.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..frontend import depthwise, pooling
 from ..frontend.graph import Graph
 from ..ir import dims as D
 from . import proto
-from .export import Unsupported
+from .export import Listed, Unsupported
 
 EXPORTERS = {}
 _SCRATCH = itertools.count()
@@ -33,12 +33,8 @@ NO_COUNTERPART = {
     "assign": "it writes a variable; an ONNX model holds no state",
     "assign_add": "it writes a variable; an ONNX model holds no state",
     "check": "a run-time assertion; ONNX has no assertion op",
-    "While": "control flow (a while_loop's traced body): export to ONNX Loop is not "
-             "implemented",
-    "If": "control flow (a cond's traced branches): export to ONNX If is not implemented",
     "patches": "window patches: exported only inside max_pool / avg_pool",
     "fold": "the gradient of window patches has no ONNX counterpart",
-    "dynamic_update_slice": "a TensorArray write: not exported",
     "deferred_grad": "the gradient of a composite: not exported",
     "PrintV2": "printing on the host has no ONNX counterpart",
 }
@@ -294,6 +290,17 @@ def scatter_add(ex, op, ins):
                    reduction="add")
 
 
+@rule("dynamic_update_slice")
+def dynamic_update_slice(ex, op, ins):
+    """buf with row `index` replaced by `update` (a TensorArray write): ScatterND of the
+    one row."""
+    buf, update, index = ins
+    where = ex.node("Reshape", [ex.node("Cast", [index], to=ex.onnx.TensorProto.INT64),
+                                ex.ints([1, 1])])
+    row = ex.node("Unsqueeze", [update, ex.ints([0])])
+    return ex.node("ScatterND", [buf, where, row], _base(op))
+
+
 # -- reductions -----------------------------------------------------------------------------
 
 _REDUCE = {"reduce_sum": ("ReduceSum", 13), "reduce_prod": ("ReduceProd", 18),
@@ -444,7 +451,7 @@ def deferred(ex, op, ins):
             ex.remember_dims(ph, name)
         ex.export_ops([out.op], phs)
         if out not in ex.names:
-            raise Unsupported("its expansion has ops without an ONNX counterpart (listed)")
+            raise Listed()   # the ops of its expansion that cannot be exported are listed
         name = ex.node("Identity", [ex.names[out]], _base(op))
         ex.built[name] = (g, out)
         return name
