@@ -320,3 +320,20 @@ def test_control_flow_while_cond_and_dynamic_rnn(tmp_path):
                     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     ops = [nd.op_type for nd in model.graph.node]
     assert ops.count("Loop") == 4 and "If" in ops
+
+
+def test_slices_of_a_symbolic_extent_at_every_batch(tmp_path):
+    """Forward, strided and reversed slices of a fed extent, including the empty ones
+    (flowc's begin of an empty reversed slice is -1, which ONNX would read from the end)."""
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 3], name="x")
+        outs = [x[::-1], x[-2::-1], x[1:], x[:-1, ::-2], x[:, 1::-1], x[:, 2:0:-1], x[-2:],
+                x[1::2], x[-3::-2], x[:-2:-1], x[3:1:-1], x[::2]]
+        path = tmp_path / "slices.onnx"
+        fc.onnx.export(outs, [x], path)
+        with fc.Session() as s:
+            for n in (0, 1, 2, 5):
+                xv = RNG.random((n, 3), np.float32)
+                for k, (a, b) in enumerate(zip(s.run(outs, {x: xv}), ort_run(path, {"x": xv}))):
+                    assert a.shape == b.shape, (n, k, a.shape, b.shape)
+                    np.testing.assert_array_equal(b, a, err_msg=f"batch {n}, slice {k}")

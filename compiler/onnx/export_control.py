@@ -23,7 +23,7 @@ class _Subgraph:
     def __enter__(self):
         ex = self.ex
         self.saved = (ex.nodes, dict(ex.syms), dict(ex._shapes), dict(ex._dims))
-        ex.nodes = []
+        ex.nodes, ex._dims = [], {}   # dims are computed again from the body's values
         return self
 
     def __exit__(self, *exc):

@@ -223,29 +223,36 @@ def broadcast(ex, op, ins):
 
 @rule("slice")
 def slice_(ex, op, ins):
+    """Elements b + stride * k for k < size on each axis. ONNX reads a negative start or
+    end from the axis' end, and flowc's begin of an empty reversed slice may be -1, so
+    every bound written is >= 0: a positive stride ends at b + size * stride (clamped by
+    ONNX), a reversed axis is taken ascending from its last element, b + stride *
+    (size - 1), to b + 1, then reversed by a second Slice."""
     x = op.inputs[0]
     begin, size, stride = op.attrs["begin"], op.attrs["size"], op.attrs["stride"]
-    axes, starts, ends, steps = [], [], [], []
+    axes, starts, ends, steps, reversed_axes = [], [], [], [], []
     for axis, (b, s, st) in enumerate(zip(begin, size, stride)):
         b, s = ex.resolve(b), ex.resolve(s)
         if b == 0 and st == 1 and s == ex.resolve(x.shape[axis]):
             continue   # the whole axis
-        if s == 0:
-            end = b
+        if st > 0:
+            lo, hi = b, D.add(b, D.mul(s, st))
         else:
-            end = D.add(b, D.add(D.mul(D.sub(s, 1), st), 1 if st > 0 else -1))
-        if st < 0 and not isinstance(end, int):
-            raise Unsupported(f"a reversed slice of symbolic extent on axis {axis}")
-        if st < 0 and end < 0:
-            end = -(1 << 62)   # ONNX: past the first element going backwards
+            lo, hi = D.add(b, D.mul(D.sub(s, 1), st)), D.add(b, 1)
+            reversed_axes.append(axis)
         axes.append(axis)
-        starts.append(b)
-        ends.append(end)
-        steps.append(st)
+        starts.append(lo)
+        ends.append(hi)
+        steps.append(abs(st))
     if not axes:
         return ex.node("Identity", ins, _base(op))
-    return ex.node("Slice", [ins[0], ex.shape(starts), ex.shape(ends), ex.ints(axes),
-                             ex.ints(steps)], _base(op))
+    out = ex.node("Slice", [ins[0], ex.shape(starts), ex.shape(ends), ex.ints(axes),
+                            ex.ints(steps)], _base(op))
+    if reversed_axes:
+        n = len(reversed_axes)
+        out = ex.node("Slice", [out, ex.ints([-1] * n), ex.ints([-(1 << 62)] * n),
+                                ex.ints(reversed_axes), ex.ints([-1] * n)], _base(op))
+    return out
 
 
 @rule("concat")
