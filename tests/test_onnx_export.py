@@ -337,3 +337,14 @@ def test_slices_of_a_symbolic_extent_at_every_batch(tmp_path):
                 for k, (a, b) in enumerate(zip(s.run(outs, {x: xv}), ort_run(path, {"x": xv}))):
                     assert a.shape == b.shape, (n, k, a.shape, b.shape)
                     np.testing.assert_array_equal(b, a, err_msg=f"batch {n}, slice {k}")
+
+
+def test_integer_division_floors_and_by_zero_gives_zero(tmp_path):
+    """flowc's integer // and % floor (ONNX's Div truncates) and give 0 for a zero divisor
+    (ONNX leaves it undefined: onnxruntime would crash)."""
+    with fc.Graph().as_default():
+        a = fc.placeholder(fc.int32, [None], name="a")
+        b = fc.placeholder(fc.int32, [None], name="b")
+        round_trip(tmp_path, [a // b, a % b, fc.cast(a, fc.int64) // 3, a % -3], [a, b],
+                   [np.array([7, -7, 7, -7, 5, 0, -1], np.int32),
+                    np.array([2, 2, -2, -2, 0, 0, 3], np.int32)])

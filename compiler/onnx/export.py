@@ -180,8 +180,10 @@ class Exporter:
             if name not in self._shapes:
                 self._shapes[name] = self.node("Shape", [name], "shape")
             return self.node("Gather", [self._shapes[name], self.ints([axis])], "dim", axis=0)
-        if isinstance(a, D.FloorDiv):
-            return self.node("Div", [self.dim(a.num), self.ints([a.den])], "dim")
+        if isinstance(a, D.FloorDiv):   # floor division by a positive constant
+            num, den = self.dim(a.num), self.ints([a.den])
+            exact = self.node("Sub", [num, self.node("Mod", [num, den], "dim", fmod=0)], "dim")
+            return self.node("Div", [exact, den], "dim")
         if isinstance(a, D.MinMax):
             x, y = (self.dim(v) for v in a.operands())
             return self.node("Max" if a.op == "max" else "Min", [x, y], "dim")

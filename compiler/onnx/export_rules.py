@@ -109,6 +109,14 @@ def not_equal(ex, op, ins):
     return ex.node("Not", [ex.node("Equal", ins)], _base(op))
 
 
+def _int_guard(ex, op, b):
+    """(b == 0, b with its zeros replaced by 1): flowc's integer x // 0 and x % 0 are 0
+    (ops/numerics.py); ONNX leaves them undefined (a crash in onnxruntime)."""
+    dt = op.outputs[0].dtype.np
+    zero = ex.node("Equal", [b, ex.const(np.zeros((), dt))])
+    return zero, ex.node("Where", [zero, ex.const(np.ones((), dt)), b])
+
+
 @rule("div")
 def div(ex, op, ins):
     if op.outputs[0].dtype.kind != "int":
@@ -116,15 +124,21 @@ def div(ex, op, ins):
     # flowc's integer division floors (Python's //); ONNX's Div truncates: (a - a mod b)
     # is an exact multiple of b, where both agree. Mod with fmod=0 is Python's %.
     a, b = ins
-    exact = ex.node("Sub", [a, ex.node("Mod", [a, b], fmod=0)])
-    return ex.node("Div", [exact, b], _base(op))
+    zero, safe = _int_guard(ex, op, b)
+    exact = ex.node("Sub", [a, ex.node("Mod", [a, safe], fmod=0)])
+    q = ex.node("Div", [exact, safe])
+    return ex.node("Where", [zero, ex.const(np.zeros((), op.outputs[0].dtype.np)), q],
+                   _base(op))
 
 
 @rule("mod")
 def mod(ex, op, ins):
     a, b = ins
     if op.outputs[0].dtype.kind == "int":
-        return ex.node("Mod", [a, b], _base(op), fmod=0)
+        zero, safe = _int_guard(ex, op, b)
+        r = ex.node("Mod", [a, safe], fmod=0)
+        return ex.node("Where", [zero, ex.const(np.zeros((), op.outputs[0].dtype.np)), r],
+                       _base(op))
     # floats: numpy's remainder has the divisor's sign; ONNX's fmod=1 the dividend's
     r = ex.node("Mod", [a, b], fmod=1)
     zero = ex.const(np.zeros((), op.outputs[0].dtype.np))
