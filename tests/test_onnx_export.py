@@ -348,3 +348,18 @@ def test_integer_division_floors_and_by_zero_gives_zero(tmp_path):
         round_trip(tmp_path, [a // b, a % b, fc.cast(a, fc.int64) // 3, a % -3], [a, b],
                    [np.array([7, -7, 7, -7, 5, 0, -1], np.int32),
                     np.array([2, 2, -2, -2, 0, 0, 3], np.int32)])
+
+
+def test_float_to_int_casts_saturate(tmp_path):
+    """flowc's float -> int cast truncates, saturates and sends NaN to 0; ONNX leaves
+    out-of-range values undefined, so the export spells it out."""
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None], name="x")
+        d = fc.placeholder(fc.float64, [None], name="d")
+        outs = [fc.cast(x, t) for t in (fc.int8, fc.uint8, fc.int16, fc.int32, fc.int64,
+                                        fc.uint16, fc.uint32, fc.uint64)]
+        outs += [fc.cast(d, fc.int32), fc.cast(d, fc.int64)]
+        special = [np.nan, np.inf, -np.inf, 1e20, -1e20, 300.7, -300.7, -0.9, 2.5, 127.9,
+                   -128.5, 2147483520.0, -2147483648.0, 0.0]
+        round_trip(tmp_path, outs, [x, d], [np.array(special, np.float32),
+                                            np.array(special, np.float64)])

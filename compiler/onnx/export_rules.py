@@ -20,6 +20,7 @@ import numpy as np
 from ..frontend import depthwise, pooling
 from ..frontend.graph import Graph
 from ..ir import dims as D
+from ..ir import dtypes as T
 from . import proto
 from .export import Listed, Unsupported
 
@@ -155,7 +156,29 @@ def select(ex, op, ins):
 
 @rule("cast")
 def cast(ex, op, ins):
-    return ex.node("Cast", ins, _base(op), to=proto.onnx_type(op.attrs["dtype"]))
+    src, dst = op.inputs[0].dtype, op.attrs["dtype"]
+    to = proto.onnx_type(dst)
+    if not (src.is_float and dst.kind == "int"):
+        return ex.node("Cast", ins, _base(op), to=to)
+    # flowc's float -> int cast truncates and saturates, NaN -> 0 (ops/numerics.py);
+    # ONNX leaves out-of-range values undefined
+    info = np.iinfo(dst.np)
+    with np.errstate(over="ignore"):
+        lo, hi = (ex.const(np.array(v, src.np)) for v in (info.min - 1.0, info.max + 1.0))
+    x = ins[0]
+    inside = ex.node("And", [ex.node("Greater", [x, lo]), ex.node("Less", [x, hi])])
+    base = ex.node("Where", [inside, x, ex.const(np.zeros((), src.np))])
+    # the saturated result as base + (x >= hi) * max + (x <= lo) * min, in int64 (or
+    # uint64, whose min is 0); onnxruntime has no Where for int16/uint16/uint64
+    wide = np.uint64 if dst.np == np.uint64 else np.int64
+    code = proto.onnx_type(T.uint64 if wide is np.uint64 else T.int64)
+    y = ex.node("Cast", [base], to=code)
+    for test, bound, limit in (("GreaterOrEqual", hi, info.max), ("LessOrEqual", lo, info.min)):
+        if limit:
+            hit = ex.node("Cast", [ex.node(test, [x, bound])], to=code)
+            y = ex.node("Add", [y, ex.node("Mul", [hit, ex.const(np.array(limit, wide))])])
+    return ex.node("Cast", [y], _base(op), to=to) if wide is not dst.np.type else \
+        ex.node("Identity", [y], _base(op))
 
 
 # -- sources --------------------------------------------------------------------------------
