@@ -3,6 +3,8 @@ onnxruntime against `Session.run` on the same graph, symbolic dims as dim_params
 file, two batch sizes), the one error listing every op that cannot be exported, variables
 read through the session (after training), and a re-import with `fc.onnx.import_model`."""
 
+import importlib
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -363,3 +365,25 @@ def test_float_to_int_casts_saturate(tmp_path):
                    -128.5, 2147483520.0, -2147483648.0, 0.0]
         round_trip(tmp_path, outs, [x, d], [np.array(special, np.float32),
                                             np.array(special, np.float64)])
+
+
+def test_large_initializers_go_to_external_data(tmp_path, monkeypatch):
+    """Past EXTERNAL_DATA_BYTES (1 GB; lowered here) the initializers are written beside
+    the model as ONNX external data, which onnxruntime reads from the model's path."""
+    monkeypatch.setattr(importlib.import_module("compiler.onnx.export"),
+                        "EXTERNAL_DATA_BYTES", 4096)
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 64], name="x")
+        w = fc.constant(RNG.standard_normal((64, 64)).astype(np.float32))
+        y = fc.tanh(fc.matmul(x, w))
+        with pytest.raises(fc.onnx.OnnxExportError, match="give a path"):
+            fc.onnx.export(y, [x], None)
+        path = tmp_path / "big.onnx"
+        fc.onnx.export(y, [x], path)
+        assert (tmp_path / "big.onnx.data").stat().st_size >= 64 * 64 * 4
+        assert path.stat().st_size < 4096
+        xv = RNG.random((3, 64), np.float32)
+        got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+            None, {"x": xv})[0]
+        with fc.Session() as s:
+            np.testing.assert_allclose(got, s.run(y, {x: xv}), rtol=1e-5, atol=1e-6)

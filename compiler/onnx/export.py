@@ -325,6 +325,9 @@ def export(fetches, feeds, path, opset=None, graph=None, session=None):
     `session`: a Session whose variable values become the model's initializers (needed
     when the fetches read variables). `graph`: the graph of the tensors (default: theirs).
 
+    Initializers of more than `EXTERNAL_DATA_BYTES` (1 GB) are written as ONNX external
+    data, to `<path>.data` beside the model (a protobuf holds at most 2 GB).
+
     Raises `OnnxExportError` listing every op that cannot be exported (name, type and
     file:line), and every variable when no session is given."""
     onnx = proto.onnx()
@@ -362,12 +365,35 @@ def export(fetches, feeds, path, opset=None, graph=None, session=None):
     if ex.problems:
         raise OnnxExportError(ex.problems)
     model = ex.build_model(fetches, feeds, graph_name="flowc")
+    size = sum(len(t.raw_data) for t in model.graph.initializer)
+    if size <= EXTERNAL_DATA_BYTES:
+        _check(onnx, model)
+        if path is not None:
+            with open(os.fspath(path), "wb") as f:
+                f.write(model.SerializeToString())
+        return model
+    # a protobuf holds at most 2 GB: the initializers go to one file beside the model
+    if path is None:
+        raise OnnxExportError([f"the initializers take {size} bytes, more than one "
+                               f"protobuf holds; give a path to write them as ONNX external "
+                               f"data"])
+    path = os.fspath(path)
+    location = os.path.basename(path) + ".data"
+    if os.path.exists(os.path.join(os.path.dirname(path) or ".", location)):
+        os.remove(os.path.join(os.path.dirname(path) or ".", location))   # not appended to
+    onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=location, size_threshold=1024)
+    _check(onnx, path)
+    return model
+
+
+#: initializer bytes above which `export` writes them as external data (a protobuf, the
+#: model file, holds at most 2 GB)
+EXTERNAL_DATA_BYTES = 1 << 30
+
+
+def _check(onnx, model_or_path):
     try:
-        onnx.checker.check_model(model, full_check=True)
+        onnx.checker.check_model(model_or_path, full_check=True)
     except Exception as e:   # ValidationError, InferenceError
         raise OnnxExportError([f"onnx.checker rejects the exported model: {e}"]) from e
-    if path is not None:
-        path = os.fspath(path)
-        with open(path, "wb") as f:
-            f.write(model.SerializeToString())
-    return model
