@@ -4,12 +4,12 @@
 The part of the graph the fetches need, stopping at the feeds (TF1 feeding: placeholders
 or any tensors), is pruned as `Session.run` prunes it (compiler/convert.py). Every op is
 looked up in `EXPORTERS` (compiler/onnx/export_rules.py: flowc op type -> a function
-emitting ONNX nodes; While and If in export_control.py); the ops that have no ONNX
+emitting ONNX nodes; While and If in export_control.py). The ops without an ONNX
 counterpart (random draws, assigns, run-time checks, ...), also inside control-flow
-bodies, and the variables without a session are collected over
-the whole graph and raised together as one `OnnxExportError`, each line naming the op,
-its type and the file:line where it was made. Feeds become graph inputs whose symbolic dims
-are `dim_param`s named after the symbol (so one exported file takes every batch size);
+bodies, and the variables when no session is given are collected over the whole graph and
+raised together as one `OnnxExportError`, each line naming the op, its type and the
+file:line where it was made. Feeds become graph inputs whose symbolic dims are
+`dim_param`s named after the symbol (so one exported file takes every batch size);
 constants, and variables read through `session=`, become initializers. A dim that an op's
 attributes hold symbolically (a broadcast to [N0, 5], a slice of N0 rows) is computed in
 the model from the `Shape` of a tensor that has it. The model is validated with
@@ -18,7 +18,6 @@ the model from the `Shape` of a tensor that has it. The model is validated with
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import numpy as np
@@ -31,8 +30,9 @@ from . import proto
 #: the oldest opset `export` writes (Reduce*/Squeeze take axes as inputs from here on)
 OLDEST_OPSET = 13
 #: the newest opset onnxruntime 1.32 knows (the highest version among its operator schemas
-#: of the default domain); every op type export writes runs there (the round trips of
-#: tests/test_onnx_export.py run at the default opset, test_opsets at 13 to this)
+#: of the default domain; tests/test_onnx_export.py checks it); every op type export
+#: writes runs there (the round trips run at the default opset, test_older_opsets at 13
+#: and 17)
 ONNXRUNTIME_OPSET = 28
 
 
@@ -86,7 +86,6 @@ class Exporter:
         self._consts = {}
         self._shapes = {}
         self._dims = {}
-        self._scratch = itertools.count()
 
     # -- names, nodes, constants ----------------------------------------------------
 

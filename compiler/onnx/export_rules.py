@@ -487,8 +487,8 @@ def deferred(ex, op, ins):
             out = build(*phs)
     except (TypeError, ValueError, IndexError, D.ShapeError) as e:
         raise Unsupported(f"building it for export failed: {e}") from None
-    outer = ex.graph
-    ex.graph = g
+    outer, regions = ex.graph, ex.regions
+    ex.graph, ex.regions = g, []   # the scratch ops belong to no body
     try:
         for ph, name in zip(phs, ins):
             ex.names[ph] = name
@@ -500,4 +500,4 @@ def deferred(ex, op, ins):
         ex.built[name] = (g, out)
         return name
     finally:
-        ex.graph = outer
+        ex.graph, ex.regions = outer, regions
