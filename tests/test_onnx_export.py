@@ -52,6 +52,7 @@ def test_mlp_dense_relu_softmax(tmp_path):
     names = {t.name for t in model.graph.initializer}
     assert {"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"} <= names
     assert [i.name for i in model.graph.input] == ["x"]
+    assert [o.name for o in model.graph.output] == [y.op.name]
     assert model.opset_import[0].version == default_opset()
 
 
@@ -387,3 +388,18 @@ def test_large_initializers_go_to_external_data(tmp_path, monkeypatch):
             None, {"x": xv})[0]
         with fc.Session() as s:
             np.testing.assert_allclose(got, s.run(y, {x: xv}), rtol=1e-5, atol=1e-6)
+
+
+def test_fetches_and_feeds_by_name_with_graph(tmp_path):
+    g = fc.Graph()
+    with g.as_default():
+        x = fc.placeholder(fc.float32, [None, 2], name="x")
+        y = fc.identity(fc.sigmoid(x) * 3.0, name="y")
+    # outside the graph's `with`: the names resolve in `graph=`
+    model = fc.onnx.export("y:0", ["x:0"], tmp_path / "named.onnx", graph=g)
+    assert [o.name for o in model.graph.output] == ["y"]
+    xv = RNG.random((3, 2), np.float32)
+    with g.as_default(), fc.Session() as s:
+        want = s.run(y, {x: xv})
+    np.testing.assert_allclose(ort_run(tmp_path / "named.onnx", {"x": xv})[0], want,
+                               rtol=1e-6)

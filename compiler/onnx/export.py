@@ -272,7 +272,8 @@ class Exporter:
             self.names[t] = name
             self.remember_dims(t, name)
 
-    def build_model(self, fetches, feeds, graph_name):
+    def build_model(self, fetches, outputs, feeds, graph_name):
+        """The ModelProto: `outputs` are the ONNX names reserved for the fetches."""
         onnx = self.onnx
         if self.variables:
             values = self.session.run([t for t, _ in self.variables])
@@ -280,12 +281,12 @@ class Exporter:
                 self.initializers.append(onnx.numpy_helper.from_array(
                     np.array(np.asarray(v, t.dtype.np), order="C"), name))
         inputs = [self.value_info(self.names[t], t) for t in feeds]
-        outputs = []
-        for t in fetches:
-            name = self.node("Identity", [self.names[t]], t.op.name if len(
-                t.op.outputs) == 1 else t.name)
-            outputs.append(self.value_info(name, t, self.names[t]))
-        g = onnx.helper.make_graph(self.nodes, graph_name, inputs, outputs,
+        infos = []
+        for t, name in zip(fetches, outputs):
+            self.nodes.append(onnx.helper.make_node("Identity", [self.names[t]], [name],
+                                                    name=self.fresh(f"{name}/Identity")))
+            infos.append(self.value_info(name, t, self.names[t]))
+        g = onnx.helper.make_graph(self.nodes, graph_name, inputs, infos,
                                    self.initializers)
         model = onnx.helper.make_model_gen_version(
             g, opset_imports=[onnx.helper.make_opsetid("", self.opset)],
@@ -357,13 +358,14 @@ def export(fetches, feeds, path, opset=None, graph=None, session=None):
             continue
         ex.names[t] = ex.fresh(t.op.name if len(t.op.outputs) == 1 else t.name)
         ex.remember_dims(t, ex.names[t])
+    outputs = [ex.fresh(t.op.name if len(t.op.outputs) == 1 else t.name) for t in fetches]
     ex.export_ops([t.op for t in fetches], [t for t in feeds if t in ex.names])
     if ex.variables and session is None:
         ex.problems += [f"{t.op.describe()}: a variable; pass session= to export its value"
                         for t, _ in ex.variables]
     if ex.problems:
         raise OnnxExportError(ex.problems)
-    model = ex.build_model(fetches, feeds, graph_name="flowc")
+    model = ex.build_model(fetches, outputs, feeds, graph_name="flowc")
     size = sum(len(t.raw_data) for t in model.graph.initializer)
     if size <= EXTERNAL_DATA_BYTES:
         _check(onnx, model)
