@@ -416,3 +416,29 @@ def test_every_primitive_is_exported_or_refused_with_a_reason():
     assert not set(EXPORTERS) & set(NO_COUNTERPART)
     assert set(OPS) - set(EXPORTERS) - set(NO_COUNTERPART) == {"while", "cond", "get", "param"}
     assert {"While", "If", "deferred", "identity", "placeholder_with_default"} <= set(EXPORTERS)
+
+
+def test_conv_1d_3d_transposed_and_conv_gradients(tmp_path):
+    """conv1d/conv3d and 3-D pooling; conv2d_transpose and a strided conv's input gradient
+    (an input dilation: zeros interleaved on the input before Conv) and its filter gradient
+    (a conv contracting the symbolic batch)."""
+    with fc.Graph().as_default():
+        x1 = fc.placeholder(fc.float32, [None, 10, 3], name="x1")
+        x3 = fc.placeholder(fc.float32, [None, 6, 6, 6, 2], name="x3")
+        x2 = fc.reshape(x3, [-1, 6, 6, 12])
+        w = fc.constant(RNG.random((3, 3, 12, 4), np.float32))
+        c = fc.nn.conv2d(x2, w, [1, 2, 2, 1], "SAME")
+        up = fc.constant(RNG.random((3, 3, 5, 12), np.float32))
+        batch = fc.shape(x3)[0]
+        outs = [fc.nn.conv1d(x1, fc.constant(RNG.random((3, 3, 4), np.float32)), 2, "SAME"),
+                fc.nn.conv3d(x3, fc.constant(RNG.random((2, 2, 2, 2, 3), np.float32)),
+                             [1, 1, 1, 1, 1], "VALID"),
+                fc.nn.max_pool3d(x3, [1, 2, 2, 2, 1], [1, 2, 2, 2, 1], "VALID"),
+                fc.nn.avg_pool3d(x3, [1, 3, 3, 3, 1], [1, 2, 2, 2, 1], "SAME"),
+                fc.nn.conv2d_transpose(x2, up, [batch, 12, 12, 5], [1, 2, 2, 1], "SAME"),
+                fc.nn.conv2d_transpose(x2, up, [batch, 13, 13, 5], [1, 2, 2, 1], "VALID"),
+                *fc.gradients(fc.reduce_sum(c * c), [x2, w])]
+        model = round_trip(tmp_path, outs, [x1, x3], [RNG.random((3, 10, 3), np.float32),
+                                                      RNG.random((3, 6, 6, 6, 2), np.float32)],
+                           atol=1e-4)
+    assert sum(n.op_type == "Conv" for n in model.graph.node) >= 6

@@ -397,18 +397,45 @@ def _to_channels_last(ex, name, nsp, base):
     return ex.node("Transpose", [name], base, perm=[0, *range(2, nsp + 2), 1])
 
 
+def _dilate_crop(ex, op, x):
+    """flowc's conv input dilated by lhs_dilation (d - 1 zeros between neighbours: each
+    element gets d - 1 zeros after it along a new axis, merged, the trailing zeros cut)
+    and cropped by the negative parts of the padding; channels-last, as flowc's. Returns
+    the ONNX value and the padding left for Conv (>= 0)."""
+    t = op.inputs[0]
+    dims = [ex.resolve(d) for d in t.shape]
+    rank = len(dims)
+    for i, d in enumerate(op.attrs["lhs_dilation"]):
+        a = 1 + i
+        if d == 1:
+            continue
+        n = dims[a]
+        x = ex.node("Unsqueeze", [x, ex.ints([a + 1])])
+        widths = [0] * (rank + 1) * 2
+        widths[rank + 1 + a + 1] = d - 1
+        x = ex.node("Pad", [x, ex.ints(widths)], mode="constant")
+        x = ex.node("Reshape", [x, ex.shape(dims[:a] + [D.mul(n, d)] + dims[a + 1:])])
+        dims[a] = D.add(D.mul(D.sub(n, 1), d), 1)
+        x = ex.node("Slice", [x, ex.ints([0]), ex.shape([dims[a]]), ex.ints([a])])
+    pads = []
+    for i, (lo, hi) in enumerate(op.attrs["padding"]):
+        a = 1 + i
+        if lo < 0 or hi < 0:
+            end = D.sub(dims[a], max(-hi, 0))
+            x = ex.node("Slice", [x, ex.ints([max(-lo, 0)]), ex.shape([end]), ex.ints([a])])
+        pads.append((max(lo, 0), max(hi, 0)))
+    return x, pads
+
+
 @rule("conv")
 def conv(ex, op, ins):
     """flowc's conv is channels-last (x [N, *S, C], filter [*K, C, O]); ONNX's Conv is
-    channels-first: transposes around it (onnxruntime folds the filter's)."""
+    channels-first: transposes around it (onnxruntime folds the filter's). An input
+    dilation (a transposed convolution, the input gradient of a strided one) and negative
+    padding are done on the input first."""
     nsp = _rank(op) - 2
-    if any(d != 1 for d in op.attrs["lhs_dilation"]):
-        raise Unsupported(f"lhs_dilation {list(op.attrs['lhs_dilation'])} (a transposed "
-                          f"convolution)")
-    pads = op.attrs["padding"]
-    if any(p < 0 for pair in pads for p in pair):
-        raise Unsupported(f"negative padding {list(pads)}")
-    x = _to_channels_first(ex, ins[0], nsp)
+    x, pads = _dilate_crop(ex, op, ins[0])
+    x = _to_channels_first(ex, x, nsp)
     w = ex.node("Transpose", [ins[1]], perm=[nsp + 1, nsp, *range(nsp)])
     y = ex.node("Conv", [x, w], strides=list(op.attrs["strides"]),
                 pads=[p[0] for p in pads] + [p[1] for p in pads],
