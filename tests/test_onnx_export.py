@@ -442,3 +442,20 @@ def test_conv_1d_3d_transposed_and_conv_gradients(tmp_path):
                                                       RNG.random((3, 6, 6, 6, 2), np.float32)],
                            atol=1e-4)
     assert sum(n.op_type == "Conv" for n in model.graph.node) >= 6
+
+
+def test_elementwise_math(tmp_path):
+    """Every unary and binary elementwise row, at the default opset."""
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None, 4], name="x")
+        n = fc.placeholder(fc.int32, [None, 4], name="n")
+        h = x - 0.5
+        outs = [fc.exp(x), fc.log(x + 1.0), fc.sqrt(x), fc.rsqrt(x + 1.0), fc.tanh(h),
+                fc.sigmoid(h), fc.abs(h), fc.sign(h), fc.floor(h * 3), fc.ceil(h * 3),
+                fc.expm1(x), fc.log1p(x), fc.pow(x, 2.5), fc.maximum(x, 0.5),
+                fc.minimum(x, 0.5), fc.sin(h), fc.cos(h), -x, fc.square(h), x / (x + 1.0),
+                fc.stop_gradient(x), -n, fc.abs(n), fc.sign(n), fc.maximum(n, 1),
+                fc.minimum(n, 1), n * n - n + 1, fc.cast(fc.logical_not(x > 0.5), fc.int32),
+                fc.cast(fc.equal(n, 1), fc.float32), fc.cast(fc.greater(n, 0), fc.int8)]
+        round_trip(tmp_path, outs, [x, n], [RNG.random((3, 4), np.float32),
+                                            RNG.integers(-3, 4, (3, 4)).astype(np.int32)])
