@@ -4,16 +4,16 @@
 The part of the graph the fetches need, stopping at the feeds (TF1 feeding: placeholders
 or any tensors), is pruned as `Session.run` prunes it (compiler/convert.py). Every op is
 looked up in `EXPORTERS` (compiler/onnx/export_rules.py: flowc op type -> a function
-emitting ONNX nodes; While and If in export_control.py). The ops without an ONNX
-counterpart (random draws, assigns, run-time checks, ...), also inside control-flow
-bodies, and the variables when no session is given are collected over the whole graph and
-raised together as one `OnnxExportError`, each line naming the op, its type and the
-file:line where it was made. Feeds become graph inputs whose symbolic dims are
-`dim_param`s named after the symbol (so one exported file takes every batch size);
-constants, and variables read through `session=`, become initializers. A dim that an op's
-attributes hold symbolically (a broadcast to [N0, 5], a slice of N0 rows) is computed in
-the model from the `Shape` of a tensor that has it. The model is validated with
-`onnx.checker.check_model` before it is written.
+emitting ONNX nodes; matmul, conv and composites in export_nn.py, While and If in
+export_control.py). The ops without an ONNX counterpart (random draws, assigns, run-time
+checks, ...), also inside control-flow bodies, and the variables when no session is given
+are collected over the whole graph and raised together as one `OnnxExportError`, each
+line naming the op, its type and the file:line where it was made. Feeds become graph
+inputs whose symbolic dims are `dim_param`s named after the symbol (so one exported file
+takes every batch size); constants, and variables read through `session=`, become
+initializers. A dim that an op's attributes hold symbolically (a broadcast to [N0, 5], a
+slice of N0 rows) is computed in the model from the `Shape` of a tensor that has it. The
+model is validated with `onnx.checker.check_model` before it is written.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Exporter:
     flowc tensor, where each symbolic dim can be read at run time, and the problems."""
 
     def __init__(self, graph, opset, session):
-        from . import export_control  # noqa: F401  (registers While and If)
+        from . import export_control, export_nn  # noqa: F401  (register their rows)
         from .export_rules import EXPORTERS, NO_COUNTERPART
         self.rules = EXPORTERS
         self.no_counterpart = NO_COUNTERPART
