@@ -1,0 +1,375 @@
+"""Indexing ONNX ops: gathers, scatters, one-hot, masks (EyeLike, Trilu), ReverseSequence,
+Compress and Col2Im.
+
+ONNX indices may be negative (counted from the end); they are normalized with a select
+before flowc's `gather` / `scatter_add` primitives, which reject negative indices at run
+time. Element-wise gathers and scatters (GatherElements, GatherND, ScatterElements,
+ScatterND) index the flattened data with a linear index built from iotas, so one `gather`
+or `scatter_add` does the work. Scatters with reduction `mul`, `max` or `min` have no
+primitive: they compare every update's position with every output row (a [updates, rows]
+mask reduced over the updates), which costs updates x rows and is refused beyond
+`DENSE_LIMIT` elements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...frontend import array_ops as A
+from ...frontend import core
+from ...ir import dims as D
+from ...ir import dtypes as T
+from ...ops import reduce as R
+from ..table import converter
+from .movement import axis_of, onnx_dtype, shape_of, slice_axis
+
+DENSE_LIMIT = 1 << 24
+
+
+def _i64(t):
+    return t if t.dtype is T.int64 else core.make("cast", [t], dtype=T.int64)
+
+
+def _extent(x, axis):
+    """Extent `axis` of `x` as an int64 scalar tensor (a constant when static)."""
+    d = x.shape[axis]
+    if isinstance(d, int):
+        return core.constant(np.int64(d))
+    dims = core.make("shape", [x], dtype=T.int64)
+    return core.make("reshape", [core.make("slice", [dims], begin=(axis,), size=(1,),
+                                           stride=(1,))], shape=())
+
+
+def _dim_tensor(d):
+    """A dim (int or symbolic product of static dims) as an int64 scalar constant."""
+    if not isinstance(d, int):
+        raise TypeError(f"the symbolic extent {D.format_dim(d)} is not supported here")
+    return core.constant(np.int64(d))
+
+
+def _normalized(idx, extent):
+    """int64 indices with negatives counted from the end (`extent`: a scalar tensor)."""
+    idx = _i64(idx)
+    neg = core.make("less", [idx, core.constant(np.int64(0))])
+    shifted = core.make("add", [idx, extent])
+    return core.make("select", [neg, shifted, idx])
+
+
+def _iota(shape, axis):
+    return core.make("iota", [], shape=tuple(shape), axis=axis, dtype=T.int64)
+
+
+def _madd(acc, idx, stride):
+    term = idx if stride == 1 else core.make("mul", [idx, core.constant(np.int64(stride))])
+    return term if acc is None else core.make("add", [acc, term])
+
+
+def _strides(cx, dims):
+    if not all(isinstance(d, int) for d in dims):
+        raise cx.unsupported(f"data dims {[D.format_dim(d) for d in dims]} must be static "
+                             f"for its linear indices")
+    return [int(np.prod(dims[k + 1:], dtype=np.int64)) for k in range(len(dims))]
+
+
+def _elements_index(cx, data, idx, axis):
+    """The linear index into `data` (flattened) of GatherElements/ScatterElements with
+    `idx` along `axis`; its shape is `idx`'s."""
+    s = shape_of(cx, data)
+    ishape = shape_of(cx, idx, "indices")
+    if len(ishape) != len(s):
+        raise cx.unsupported(f"indices have rank {len(ishape)}, data rank {len(s)}")
+    strides = _strides(cx, s)
+    flat = None
+    for k in range(len(s)):
+        coord = _normalized(idx, _extent(data, axis)) if k == axis else _iota(ishape, k)
+        flat = _madd(flat, coord, strides[k])
+    return flat
+
+
+def _nd_rows(cx, data, idx, batch_dims):
+    """GatherND/ScatterND: (rows: int64 [*idx.shape[:-1]], data as [P, *rest]) where
+    rows index the first batch_dims + k axes of data flattened."""
+    s = shape_of(cx, data)
+    ishape = shape_of(cx, idx, "indices")
+    k = ishape[-1]
+    if not isinstance(k, int) or not 1 <= batch_dims + k <= len(s):
+        raise cx.unsupported(f"indices' last extent {k} does not fit data of rank {len(s)} "
+                             f"with batch_dims {batch_dims}")
+    lead = s[:batch_dims + k]
+    strides = _strides(cx, lead)
+    outer = tuple(ishape[:-1])
+    rows = None
+    for b in range(batch_dims):
+        rows = _madd(rows, _iota(outer, b), strides[b])
+    for j in range(k):
+        comp = core.make("reshape", [slice_axis(idx, len(ishape) - 1, j, 1)], shape=outer)
+        comp = _normalized(comp, _extent(data, batch_dims + j))
+        rows = _madd(rows, comp, strides[batch_dims + j])
+    flat_data = core.make("reshape", [data], shape=(D.product(lead),) + tuple(s[len(lead):]))
+    return rows, flat_data
+
+
+# -- gathers ------------------------------------------------------------------------------
+
+@converter("Gather", attrs=("axis",))
+def gather(cx):
+    data, idx = cx.input(0), cx.input(1)
+    axis = axis_of(cx, cx.attr("axis", 0), len(shape_of(cx, data)))
+    return [core.make("gather", [data, _normalized(idx, _extent(data, axis))], axis=axis)]
+
+
+@converter("GatherElements", since=11, attrs=("axis",))
+def gather_elements(cx):
+    data, idx = cx.input(0), cx.input(1)
+    axis = axis_of(cx, cx.attr("axis", 0), len(shape_of(cx, data)))
+    flat = _elements_index(cx, data, idx, axis)
+    whole = core.make("reshape", [data], shape=(D.product(data.shape),))
+    return [core.make("gather", [whole, flat], axis=0)]
+
+
+@converter("GatherND", since=11, attrs=("batch_dims",))
+def gather_nd(cx):
+    rows, flat = _nd_rows(cx, cx.input(0), cx.input(1), cx.attr("batch_dims", 0))
+    return [core.make("gather", [flat, rows], axis=0)]
+
+
+# -- scatters -------------------------------------------------------------------------------
+
+_REDUCE = {"mul": "reduce_prod", "max": "reduce_max", "min": "reduce_min"}
+_COMBINE = {"mul": "mul", "max": "maximum", "min": "minimum"}
+
+
+def _scatter_rows(cx, data, rows, updates, reduction):
+    """data [P, *rest] with updates [M, *rest] written at rows [M] (reduction none, add,
+    mul, max or min)."""
+    shape = tuple(data.shape)
+    p = shape[0]
+    m = tuple(updates.shape)[0]
+    rest = shape[1:]
+    if reduction in ("none", "add"):
+        summed = core.make("scatter_add", [updates, rows], shape=shape, axis=0)
+        if reduction == "add":
+            return core.make("add", [data, summed])
+        ones = core.make("broadcast", [core.constant(np.int32(1))], shape=(m,))
+        hits = core.make("scatter_add", [ones, rows], shape=(p,), axis=0)
+        written = core.make("greater", [hits, core.constant(np.int32(0))])
+        written = core.make("broadcast", [core.make("reshape", [written],
+                                                    shape=(p,) + (1,) * len(rest))],
+                            shape=shape)
+        return core.make("select", [written, summed, data])
+    if reduction not in _REDUCE:
+        raise cx.unsupported(f"reduction {reduction!r} is not supported")
+    size = D.product((m,) + shape)
+    if not isinstance(size, int) or size > DENSE_LIMIT:
+        raise cx.unsupported(f"reduction {reduction!r} compares every update with every "
+                             f"row ({D.format_dim(size)} elements, the limit is "
+                             f"{DENSE_LIMIT})")
+    wide = (m, p) + rest
+    hit = core.make("equal", [core.make("reshape", [rows], shape=(m, 1)),
+                              _iota((1, p), 1)])
+    hit = core.make("broadcast", [core.make("reshape", [hit], shape=(m, p) + (1,) * len(rest))],
+                    shape=wide)
+    upd = core.make("broadcast", [core.make("reshape", [updates], shape=(m, 1) + rest)],
+                    shape=wide)
+    ident = R.identity_of(_REDUCE[reduction], data.dtype.np)
+    fill = core.make("broadcast", [core.constant(np.asarray(ident, data.dtype.np))],
+                     shape=wide)
+    picked = core.make("select", [hit, upd, fill])
+    folded = core.make(_REDUCE[reduction], [picked], axes=(0,), keepdims=False)
+    return core.make(_COMBINE[reduction], [data, folded])
+
+
+def _scatter_elements(cx, reduction):
+    data, idx, updates = cx.input(0), cx.input(1), cx.input(2)
+    s = shape_of(cx, data)
+    axis = axis_of(cx, cx.attr("axis", 0), len(s))
+    if tuple(shape_of(cx, updates, "updates")) != tuple(shape_of(cx, idx, "indices")):
+        raise cx.unsupported("updates and indices must have one shape")
+    flat = _elements_index(cx, data, idx, axis)
+    m = D.product(idx.shape)
+    rows = core.make("reshape", [flat], shape=(m,))
+    upd = core.make("reshape", [updates], shape=(m,))
+    whole = core.make("reshape", [data], shape=(D.product(s),))
+    return [core.make("reshape", [_scatter_rows(cx, whole, rows, upd, reduction)], shape=s)]
+
+
+@converter("ScatterElements", since=11, attrs=("axis", "reduction"),
+           note="reduction none, add, mul, max, min (mul/max/min cost updates x elements); "
+                "duplicate indices with reduction none add up")
+def scatter_elements(cx):
+    return _scatter_elements(cx, cx.attr("reduction", "none"))
+
+
+@converter("Scatter", since=9, attrs=("axis",), note="the old name of ScatterElements")
+def scatter(cx):
+    return _scatter_elements(cx, "none")
+
+
+@converter("ScatterND", since=11, attrs=("reduction",),
+           note="reduction none, add, mul, max, min (mul/max/min cost updates x rows)")
+def scatter_nd(cx):
+    data, idx, updates = cx.input(0), cx.input(1), cx.input(2)
+    s = shape_of(cx, data)
+    rows, flat = _nd_rows(cx, data, idx, 0)
+    m = D.product(rows.shape)
+    rows = core.make("reshape", [rows], shape=(m,))
+    upd = core.make("reshape", [updates], shape=(m,) + tuple(flat.shape[1:]))
+    out = _scatter_rows(cx, flat, rows, upd, cx.attr("reduction", "none"))
+    return [core.make("reshape", [out], shape=s)]
+
+
+@converter("TensorScatter", since=24, attrs=("axis", "mode"))
+def tensor_scatter(cx):
+    cache, update = cx.input(0), cx.input(1)
+    s = shape_of(cx, cache)
+    us = shape_of(cx, update, "update")
+    axis = axis_of(cx, cx.attr("axis", -2), len(s))
+    if axis == 0:
+        raise cx.unsupported("axis 0 is the batch axis")
+    mode = cx.attr("mode", "linear")
+    if mode not in ("linear", "circular"):
+        raise cx.unsupported(f"mode {mode!r} is not supported")
+    pos = _iota(us, axis)
+    if cx.has(2):
+        start = core.make("reshape", [_i64(cx.input(2))], shape=(s[0],) + (1,) * (len(s) - 1))
+        pos = core.make("add", [pos, core.make("broadcast", [start], shape=us)])
+    if mode == "circular":
+        pos = core.make("mod", [pos, _extent(cache, axis)])
+    strides = _strides(cx, s)
+    flat = None
+    for k in range(len(s)):
+        flat = _madd(flat, pos if k == axis else _iota(us, k), strides[k])
+    m = D.product(us)
+    rows = core.make("reshape", [flat], shape=(m,))
+    upd = core.make("reshape", [update], shape=(m,))
+    whole = core.make("reshape", [cache], shape=(D.product(s),))
+    return [core.make("reshape", [_scatter_rows(cx, whole, rows, upd, "none")], shape=s)]
+
+
+# -- one-hot and masks ---------------------------------------------------------------------
+
+@converter("OneHot", since=9, attrs=("axis",), static=(1,))
+def one_hot(cx):
+    idx, values = cx.input(0), cx.input(2)
+    depth = cx.static(1).reshape(-1)
+    if depth.size != 1:
+        raise cx.unsupported("depth must hold one value")
+    depth = int(depth[0])
+    rank = len(shape_of(cx, idx, "indices"))
+    axis = cx.attr("axis", -1)
+    if not -rank - 1 <= axis <= rank:
+        raise cx.unsupported(f"axis {axis} is out of range for rank {rank + 1}")
+    axis = axis % (rank + 1)
+    if idx.dtype.kind == "float":
+        idx = core.make("cast", [idx], dtype=T.int64)
+    idx = _normalized(idx, core.constant(np.int64(depth)))
+    off = core.make("reshape", [slice_axis(values, 0, 0, 1)], shape=())
+    on = core.make("reshape", [slice_axis(values, 0, 1, 1)], shape=())
+    return [A.one_hot(idx, depth, on_value=on, off_value=off, axis=axis,
+                      dtype=values.dtype)]
+
+
+@converter("EyeLike", since=9, attrs=("dtype", "k"))
+def eye_like(cx):
+    x = cx.input(0)
+    s = shape_of(cx, x)
+    if len(s) != 2:
+        raise cx.unsupported(f"the input must be 2-D, got rank {len(s)}")
+    dt = onnx_dtype(cx, cx.attr("dtype"), "attribute dtype") if "dtype" in cx.attrs \
+        else x.dtype
+    k = int(cx.attr("k", 0))
+    on = core.make("equal", [core.make("add", [_iota(s, 0), core.constant(np.int64(k))]),
+                             _iota(s, 1)])
+    return [core.make("cast", [on], dtype=dt)]
+
+
+@converter("Trilu", since=14, attrs=("upper",), static=(1,))
+def trilu(cx):
+    x = cx.input(0)
+    s = shape_of(cx, x)
+    if len(s) < 2:
+        raise cx.unsupported(f"the input must have rank >= 2, got {len(s)}")
+    k = cx.static(1)
+    k = 0 if k is None else int(np.asarray(k).reshape(-1)[0])
+    sq = tuple(s[-2:])
+    diag = core.make("sub", [_iota(sq, 1), _iota(sq, 0)])  # j - i
+    kk = core.constant(np.int64(k))
+    keep = core.make("greater_equal" if cx.attr("upper", 1) else "less_equal", [diag, kk])
+    keep = core.make("broadcast", [keep], shape=s)
+    zero = core.make("broadcast", [core.constant(np.zeros((), x.dtype.np))], shape=s)
+    return [core.make("select", [keep, x, zero])]
+
+
+# -- sequences along an axis ------------------------------------------------------------------
+
+@converter("ReverseSequence", since=10, attrs=("batch_axis", "time_axis"))
+def reverse_sequence(cx):
+    x, lens = cx.input(0), cx.input(1)
+    s = shape_of(cx, x)
+    b = axis_of(cx, cx.attr("batch_axis", 1), len(s), "batch_axis")
+    t = axis_of(cx, cx.attr("time_axis", 0), len(s), "time_axis")
+    if b == t or len(s) < 2:
+        raise cx.unsupported("batch_axis and time_axis must be two different axes")
+    shape2 = [1] * len(s)
+    shape2[b] = s[b]
+    length = core.make("broadcast", [core.make("reshape", [_i64(lens)], shape=tuple(shape2))],
+                       shape=s)
+    time = _iota(s, t)
+    inside = core.make("less", [time, length])
+    mirrored = core.make("sub", [core.make("sub", [length, core.constant(np.int64(1))]), time])
+    src = core.make("select", [inside, mirrored, time])
+    strides = _strides(cx, s)
+    flat = None
+    for k in range(len(s)):
+        flat = _madd(flat, src if k == t else _iota(s, k), strides[k])
+    whole = core.make("reshape", [x], shape=(D.product(s),))
+    return [core.make("gather", [whole, flat], axis=0)]
+
+
+@converter("Compress", since=9, attrs=("axis",), static=(1,),
+           note="the condition must be known at import (the output's shape depends on it)")
+def compress(cx):
+    x = cx.input(0)
+    cond = np.asarray(cx.static(1)).reshape(-1).astype(bool)
+    s = shape_of(cx, x)
+    if "axis" in cx.attrs:
+        axis = axis_of(cx, cx.attr("axis"), len(s))
+    else:
+        x, axis = core.make("reshape", [x], shape=(D.product(s),)), 0
+    d = x.shape[axis]
+    if isinstance(d, int) and cond.size > d:
+        raise cx.unsupported(f"condition has {cond.size} entries for an axis of extent {d}")
+    keep = np.nonzero(cond)[0].astype(np.int64)
+    return [core.make("gather", [x, core.constant(keep)], axis=axis)]
+
+
+@converter("Col2Im", since=18, attrs=("dilations", "pads", "strides"), static=(1, 2))
+def col2im(cx):
+    x = cx.input(0)
+    image = cx.static_ints(1)
+    block = cx.static_ints(2)
+    nsp = len(image)
+    if len(block) != nsp or not 1 <= nsp <= 3:
+        raise cx.unsupported(f"image_shape {image} and block_shape {block} must name 1 to 3 "
+                             f"spatial axes")
+    dil = cx.attr("dilations", [1] * nsp)
+    strides = cx.attr("strides", [1] * nsp)
+    pads = cx.attr("pads", [0] * 2 * nsp)
+    n, ck, length = shape_of(cx, x)
+    kprod = int(np.prod(block))
+    if not isinstance(ck, int) or ck % kprod:
+        raise cx.unsupported(f"the input's second extent {ck} is not a multiple of "
+                             f"prod(block_shape) = {kprod}")
+    c = ck // kprod
+    outs = [(image[i] + pads[i] + pads[i + nsp] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1
+            for i in range(nsp)]
+    if length != int(np.prod(outs)):
+        raise cx.unsupported(f"the input has {length} blocks, the image holds "
+                             f"{int(np.prod(outs))}")
+    t = core.make("reshape", [x], shape=(n, c, *block, *outs))
+    perm = (0, *range(2 + nsp, 2 + 2 * nsp), *range(2, 2 + nsp), 1)
+    t = core.make("transpose", [t], perm=perm)
+    folded = core.make("fold", [t], shape=tuple(image), window=tuple(block),
+                       strides=tuple(strides), rhs_dilation=tuple(dil),
+                       padding=tuple((pads[i], pads[i + nsp]) for i in range(nsp)))
+    return [core.make("transpose", [folded], perm=(0, nsp + 1, *range(1, nsp + 1)))]
