@@ -40,13 +40,6 @@ def _extent(x, axis):
                                            stride=(1,))], shape=())
 
 
-def _dim_tensor(d):
-    """A dim (int or symbolic product of static dims) as an int64 scalar constant."""
-    if not isinstance(d, int):
-        raise TypeError(f"the symbolic extent {D.format_dim(d)} is not supported here")
-    return core.constant(np.int64(d))
-
-
 def _normalized(idx, extent):
     """int64 indices with negatives counted from the end (`extent`: a scalar tensor)."""
     idx = _i64(idx)
@@ -115,6 +108,18 @@ def _nd_rows(cx, data, idx, batch_dims):
 def gather(cx):
     data, idx = cx.input(0), cx.input(1)
     axis = axis_of(cx, cx.attr("axis", 0), len(shape_of(cx, data)))
+    d = data.shape[axis]
+    known = cx.importer.static_value(idx) if isinstance(d, int) else None
+    if known is not None:
+        # indices known at import: normalized here, so a Gather of a Shape stays a
+        # build-time value (static_dims) and symbolic dims survive torch's shape idioms
+        known = np.asarray(known).astype(np.int64)
+        bad = (known < -d) | (known >= d)
+        if np.any(bad):
+            raise cx.unsupported(f"index {int(known[bad].flat[0])} is out of range for axis "
+                                 f"{axis} of extent {d}")
+        return [core.make("gather", [data, core.constant(np.where(known < 0, known + d,
+                                                                   known))], axis=axis)]
     return [core.make("gather", [data, _normalized(idx, _extent(data, axis))], axis=axis)]
 
 

@@ -125,7 +125,7 @@ def range_(cx):
             not all(isinstance(v, int) for v in vals):  # a symbolic bound (Range(0, dim))
         if not isinstance(vals[2], int):
             raise cx.unsupported("a symbolic delta is not supported")
-        return [A.range(vals[0], vals[1], vals[2], dtype=dt)]
+        return [A.range(cx.input(0), cx.input(1), vals[2], dtype=dt)]
     s, lim, d = (cx.static(i).reshape(()) for i in range(3))
     if d == 0:
         raise cx.unsupported("delta is 0")
