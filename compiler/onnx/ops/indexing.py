@@ -3,12 +3,13 @@ Compress and Col2Im.
 
 ONNX indices may be negative (counted from the end); they are normalized with a select
 before flowc's `gather` / `scatter_add` primitives, which reject negative indices at run
-time. Element-wise gathers and scatters (GatherElements, GatherND, ScatterElements,
-ScatterND) index the flattened data with a linear index built from iotas, so one `gather`
-or `scatter_add` does the work. Scatters with reduction `mul`, `max` or `min` have no
-primitive: they compare every update's position with every output row (a [updates, rows]
-mask reduced over the updates), which costs updates x rows and is refused beyond
-`DENSE_LIMIT` elements.
+time. GatherND, ScatterND and ReverseSequence are TF1's gather_nd, tensor_scatter_nd_* and
+reverse_sequence (compiler/frontend/index_ops.py); GatherElements, ScatterElements and
+TensorScatter index the flattened data with a linear index built from iotas and share
+index_ops' `scatter_rows`, so one `gather` or `scatter_add` does the work. Scatters with
+reduction `mul`, `max` or `min` have no primitive: they compare every update's position
+with every output row (a [updates, rows] mask reduced over the updates), which costs
+updates x rows and is refused beyond `index_ops.DENSE_LIMIT` elements.
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ import numpy as np
 
 from ...frontend import array_ops as A
 from ...frontend import core
+from ...frontend import index_ops as IO
 from ...ir import dims as D
 from ...ir import dtypes as T
-from ...ops import reduce as R
 from ..table import converter
 from .movement import axis_of, onnx_dtype, shape_of, slice_axis
-
-DENSE_LIMIT = 1 << 24
 
 
 def _i64(t):
@@ -79,27 +78,20 @@ def _elements_index(cx, data, idx, axis):
     return flat
 
 
-def _nd_rows(cx, data, idx, batch_dims):
-    """GatherND/ScatterND: (rows: int64 [*idx.shape[:-1]], data as [P, *rest]) where
-    rows index the first batch_dims + k axes of data flattened."""
+def _tuple_indices(cx, data, idx, batch_dims):
+    """GatherND/ScatterND indices (int64) with negative entries counted from the end of
+    the axis each tuple position indexes."""
     s = shape_of(cx, data)
     ishape = shape_of(cx, idx, "indices")
-    k = ishape[-1]
+    k = ishape[-1] if ishape else None
     if not isinstance(k, int) or not 1 <= batch_dims + k <= len(s):
         raise cx.unsupported(f"indices' last extent {k} does not fit data of rank {len(s)} "
                              f"with batch_dims {batch_dims}")
-    lead = s[:batch_dims + k]
-    strides = _strides(cx, lead)
-    outer = tuple(ishape[:-1])
-    rows = None
-    for b in range(batch_dims):
-        rows = _madd(rows, _iota(outer, b), strides[b])
-    for j in range(k):
-        comp = core.make("reshape", [slice_axis(idx, len(ishape) - 1, j, 1)], shape=outer)
-        comp = _normalized(comp, _extent(data, batch_dims + j))
-        rows = _madd(rows, comp, strides[batch_dims + j])
-    flat_data = core.make("reshape", [data], shape=(D.product(lead),) + tuple(s[len(lead):]))
-    return rows, flat_data
+    axes = range(batch_dims, batch_dims + k)
+    ext = core.make("concat", [core.make("reshape", [_extent(data, a)], shape=(1,))
+                               for a in axes], axis=0) if k > 1 else \
+        core.make("reshape", [_extent(data, batch_dims)], shape=(1,))
+    return _normalized(idx, core.make("broadcast", [ext], shape=ishape))
 
 
 # -- gathers ------------------------------------------------------------------------------
@@ -134,54 +126,20 @@ def gather_elements(cx):
 
 @converter("GatherND", since=11, attrs=("batch_dims",))
 def gather_nd(cx):
-    rows, flat = _nd_rows(cx, cx.input(0), cx.input(1), cx.attr("batch_dims", 0))
-    return [core.make("gather", [flat, rows], axis=0)]
+    data, batch_dims = cx.input(0), cx.attr("batch_dims", 0)
+    return [IO.gather_nd(data, _tuple_indices(cx, data, cx.input(1), batch_dims),
+                         batch_dims=batch_dims)]
 
 
 # -- scatters -------------------------------------------------------------------------------
 
-_REDUCE = {"mul": "reduce_prod", "max": "reduce_max", "min": "reduce_min"}
-_COMBINE = {"mul": "mul", "max": "maximum", "min": "minimum"}
+_REDUCTIONS = {"none": "update", "add": "add", "mul": "mul", "max": "max", "min": "min"}
 
 
 def _scatter_rows(cx, data, rows, updates, reduction):
-    """data [P, *rest] with updates [M, *rest] written at rows [M] (reduction none, add,
-    mul, max or min)."""
-    shape = tuple(data.shape)
-    p = shape[0]
-    m = tuple(updates.shape)[0]
-    rest = shape[1:]
-    if reduction in ("none", "add"):
-        summed = core.make("scatter_add", [updates, rows], shape=shape, axis=0)
-        if reduction == "add":
-            return core.make("add", [data, summed])
-        ones = core.make("broadcast", [core.constant(np.int32(1))], shape=(m,))
-        hits = core.make("scatter_add", [ones, rows], shape=(p,), axis=0)
-        written = core.make("greater", [hits, core.constant(np.int32(0))])
-        written = core.make("broadcast", [core.make("reshape", [written],
-                                                    shape=(p,) + (1,) * len(rest))],
-                            shape=shape)
-        return core.make("select", [written, summed, data])
-    if reduction not in _REDUCE:
+    if reduction not in _REDUCTIONS:
         raise cx.unsupported(f"reduction {reduction!r} is not supported")
-    size = D.product((m,) + shape)
-    if not isinstance(size, int) or size > DENSE_LIMIT:
-        raise cx.unsupported(f"reduction {reduction!r} compares every update with every "
-                             f"row ({D.format_dim(size)} elements, the limit is "
-                             f"{DENSE_LIMIT})")
-    wide = (m, p) + rest
-    hit = core.make("equal", [core.make("reshape", [rows], shape=(m, 1)),
-                              _iota((1, p), 1)])
-    hit = core.make("broadcast", [core.make("reshape", [hit], shape=(m, p) + (1,) * len(rest))],
-                    shape=wide)
-    upd = core.make("broadcast", [core.make("reshape", [updates], shape=(m, 1) + rest)],
-                    shape=wide)
-    ident = R.identity_of(_REDUCE[reduction], data.dtype.np)
-    fill = core.make("broadcast", [core.constant(np.asarray(ident, data.dtype.np))],
-                     shape=wide)
-    picked = core.make("select", [hit, upd, fill])
-    folded = core.make(_REDUCE[reduction], [picked], axes=(0,), keepdims=False)
-    return core.make(_COMBINE[reduction], [data, folded])
+    return IO.scatter_rows(data, rows, updates, _REDUCTIONS[reduction])
 
 
 def _scatter_elements(cx, reduction):
@@ -213,14 +171,11 @@ def scatter(cx):
 @converter("ScatterND", since=11, attrs=("reduction",),
            note="reduction none, add, mul, max, min (mul/max/min cost updates x rows)")
 def scatter_nd(cx):
-    data, idx, updates = cx.input(0), cx.input(1), cx.input(2)
-    s = shape_of(cx, data)
-    rows, flat = _nd_rows(cx, data, idx, 0)
-    m = D.product(rows.shape)
-    rows = core.make("reshape", [rows], shape=(m,))
-    upd = core.make("reshape", [updates], shape=(m,) + tuple(flat.shape[1:]))
-    out = _scatter_rows(cx, flat, rows, upd, cx.attr("reduction", "none"))
-    return [core.make("reshape", [out], shape=s)]
+    data, reduction = cx.input(0), cx.attr("reduction", "none")
+    if reduction not in _REDUCTIONS:
+        raise cx.unsupported(f"reduction {reduction!r} is not supported")
+    idx = _tuple_indices(cx, data, cx.input(1), 0)
+    return [IO.scatter_nd_reduce(data, idx, cx.input(2), _REDUCTIONS[reduction])]
 
 
 @converter("TensorScatter", since=24, attrs=("axis", "mode"))
@@ -309,26 +264,9 @@ def trilu(cx):
 
 @converter("ReverseSequence", since=10, attrs=("batch_axis", "time_axis"))
 def reverse_sequence(cx):
-    x, lens = cx.input(0), cx.input(1)
-    s = shape_of(cx, x)
-    b = axis_of(cx, cx.attr("batch_axis", 1), len(s), "batch_axis")
-    t = axis_of(cx, cx.attr("time_axis", 0), len(s), "time_axis")
-    if b == t or len(s) < 2:
-        raise cx.unsupported("batch_axis and time_axis must be two different axes")
-    shape2 = [1] * len(s)
-    shape2[b] = s[b]
-    length = core.make("broadcast", [core.make("reshape", [_i64(lens)], shape=tuple(shape2))],
-                       shape=s)
-    time = _iota(s, t)
-    inside = core.make("less", [time, length])
-    mirrored = core.make("sub", [core.make("sub", [length, core.constant(np.int64(1))]), time])
-    src = core.make("select", [inside, mirrored, time])
-    strides = _strides(cx, s)
-    flat = None
-    for k in range(len(s)):
-        flat = _madd(flat, src if k == t else _iota(s, k), strides[k])
-    whole = core.make("reshape", [x], shape=(D.product(s),))
-    return [core.make("gather", [whole, flat], axis=0)]
+    return [IO.reverse_sequence(cx.input(0), _i64(cx.input(1)),
+                                seq_axis=cx.attr("time_axis", 0),
+                                batch_axis=cx.attr("batch_axis", 1))]
 
 
 @converter("Compress", since=9, attrs=("axis",), static=(1,),

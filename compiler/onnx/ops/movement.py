@@ -17,6 +17,7 @@ import numpy as np
 
 from ...frontend import array_ops as A
 from ...frontend import core
+from ...frontend import index_ops as IO
 from ...frontend import manip_ops as MO
 from ...frontend.control_flow import identity
 from ...frontend.static import static_dims
@@ -483,17 +484,15 @@ def depth_to_space(cx):
     n, c, h, w = _nchw(cx, x, "DepthToSpace")
     b = int(cx.attr("blocksize"))
     mode = cx.attr("mode", "DCR")
+    if mode == "DCR":  # TF1's order
+        return [IO.depth_to_space(x, b, data_format="NCHW")]
+    if mode != "CRD":
+        raise cx.unsupported(f"mode {mode!r} is not supported")
     if not isinstance(c, int) or c % (b * b):
         raise cx.unsupported(f"channels {c} are not a multiple of blocksize^2 = {b * b}")
     oc = c // (b * b)
-    if mode == "DCR":
-        t = core.make("reshape", [x], shape=(n, b, b, oc, h, w))
-        t = core.make("transpose", [t], perm=(0, 3, 4, 1, 5, 2))
-    elif mode == "CRD":
-        t = core.make("reshape", [x], shape=(n, oc, b, b, h, w))
-        t = core.make("transpose", [t], perm=(0, 1, 4, 2, 5, 3))
-    else:
-        raise cx.unsupported(f"mode {mode!r} is not supported")
+    t = core.make("reshape", [x], shape=(n, oc, b, b, h, w))
+    t = core.make("transpose", [t], perm=(0, 1, 4, 2, 5, 3))
     return [core.make("reshape", [t], shape=(n, oc, D.mul(h, b), D.mul(w, b)))]
 
 
@@ -502,15 +501,16 @@ def space_to_depth(cx):
     x = cx.input(0)
     n, c, h, w = _nchw(cx, x, "SpaceToDepth")
     b = int(cx.attr("blocksize"))
+    mode = cx.attr("mode", "DCR")  # an attribute from opset 28 on
+    if mode == "DCR":  # TF1's order
+        return [IO.space_to_depth(x, b, data_format="NCHW")]
+    if mode != "CRD":
+        raise cx.unsupported(f"mode {mode!r} is not supported")
     oh, ow = D.divide_exact(h, b), D.divide_exact(w, b)
     if oh is None or ow is None:
         raise cx.unsupported(f"spatial extents {h}x{w} are not multiples of blocksize {b}")
     t = core.make("reshape", [x], shape=(n, c, oh, b, ow, b))
-    mode = cx.attr("mode", "DCR")  # an attribute from opset 28 on
-    if mode not in ("DCR", "CRD"):
-        raise cx.unsupported(f"mode {mode!r} is not supported")
-    t = core.make("transpose", [t], perm=(0, 3, 5, 1, 2, 4) if mode == "DCR" else
-                  (0, 1, 3, 5, 2, 4))
+    t = core.make("transpose", [t], perm=(0, 1, 3, 5, 2, 4))
     return [core.make("reshape", [t], shape=(n, D.mul(c, b * b), oh, ow))]
 
 
