@@ -146,3 +146,17 @@ def test_bad_arguments_raise_naming_the_op():
         fc.reverse_sequence(np.zeros((2, 3), np.float32), [1, 2], seq_axis=0)
     with pytest.raises(TypeError, match="num_lower must be known"):
         fc.matrix_band_part(P, fc.placeholder(fc.int64, []), 0)
+
+
+def test_static_dims_follow_torchs_expand_idiom(interp):
+    # torch exports x.expand(n, 3) as Expand(x, Where(Equal(shape, -1 * ones), ones, shape)):
+    # a symbolic dim is never -1, so the shape stays a build-time value (frontend/static.py)
+    x = fc.placeholder(fc.float32, [None, 1])
+    s = fc.concat([fc.shape(x, out_type=fc.int64)[:1], fc.constant([3], fc.int64)], 0)
+    ones = fc.ones_like(s)
+    shape = fc.where(fc.equal(s, ones * -1), ones, s)
+    y = fc.broadcast_to(x, shape)
+    assert y.shape.as_list() == [None, 3]
+    for n in (2, 4):
+        xv = rng.standard_normal((n, 1)).astype(np.float32)
+        np.testing.assert_array_equal(both(interp, y, {x: xv}), np.broadcast_to(xv, (n, 3)))

@@ -274,3 +274,25 @@ def test_bad_forms_raise_naming_the_node():
             fc.onnx.import_model(m)
         assert f"'{node.name}' ({node.op_type}, opset {opset})" in str(e.value)
         assert why in str(e.value)
+
+
+def test_constant_forms_sparse_and_strings():
+    sparse = helper.make_sparse_tensor(
+        helper.make_tensor("v", F, [3], [1.5, -2.0, 4.0]),
+        helper.make_tensor("i", I64, [3], [0, 5, 7]), [2, 4])
+    sparse2 = helper.make_sparse_tensor(
+        helper.make_tensor("v", TensorProto.INT32, [2], [9, 3]),
+        helper.make_tensor("i", I64, [2, 2], [0, 2, 1, 0]), [2, 3])
+    m = model([helper.make_node("Constant", [], ["a"], sparse_value=sparse),
+               helper.make_node("Constant", [], ["b"], sparse_value=sparse2),
+               helper.make_node("Constant", [], ["c"], value_ints=[3, -1])],
+              [], [vi("a", F, [2, 4]), vi("b", TensorProto.INT32, [2, 3]),
+                   vi("c", I64, [2])], 13)
+    a, b, c = backend.prepare(m).run([])
+    np.testing.assert_array_equal(a, [[1.5, 0, 0, 0], [0, -2.0, 0, 4.0]])
+    np.testing.assert_array_equal(b, [[0, 0, 9], [3, 0, 0]])
+    assert c.dtype == np.int64 and list(c) == [3, -1]
+    s = model([helper.make_node("Constant", [], ["s"], name="text", value_string="hi")],
+              [], [vi("s", TensorProto.STRING, [])], 13)
+    with pytest.raises(fc.onnx.OnnxImportError, match="'text' .*value_string is not"):
+        fc.onnx.import_model(s)

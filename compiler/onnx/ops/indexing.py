@@ -1,5 +1,5 @@
-"""Indexing ONNX ops: gathers, scatters, one-hot, masks (EyeLike, Trilu), ReverseSequence,
-Compress and Col2Im.
+"""Indexing ONNX ops: gathers, scatters, one-hot, masks (EyeLike, Trilu), block moves
+(DepthToSpace, SpaceToDepth), ReverseSequence, Compress and Col2Im.
 
 ONNX indices may be negative (counted from the end); they are normalized with a select
 before flowc's `gather` / `scatter_add` primitives, which reject negative indices at run
@@ -258,6 +258,51 @@ def trilu(cx):
     keep = core.make("broadcast", [keep], shape=s)
     zero = core.make("broadcast", [core.constant(np.zeros((), x.dtype.np))], shape=s)
     return [core.make("select", [keep, x, zero])]
+
+
+# -- block rearrangements ----------------------------------------------------------------
+
+def _nchw(cx, x, op):
+    s = shape_of(cx, x)
+    if len(s) != 4:
+        raise cx.unsupported(f"{op} needs a 4-D NCHW input, got rank {len(s)}")
+    return s
+
+
+@converter("DepthToSpace", attrs=("blocksize", "mode"))
+def depth_to_space(cx):
+    x = cx.input(0)
+    n, c, h, w = _nchw(cx, x, "DepthToSpace")
+    b = int(cx.attr("blocksize"))
+    mode = cx.attr("mode", "DCR")
+    if mode == "DCR":  # TF1's order
+        return [IO.depth_to_space(x, b, data_format="NCHW")]
+    if mode != "CRD":
+        raise cx.unsupported(f"mode {mode!r} is not supported")
+    if not isinstance(c, int) or c % (b * b):
+        raise cx.unsupported(f"channels {c} are not a multiple of blocksize^2 = {b * b}")
+    oc = c // (b * b)
+    t = core.make("reshape", [x], shape=(n, oc, b, b, h, w))
+    t = core.make("transpose", [t], perm=(0, 1, 4, 2, 5, 3))
+    return [core.make("reshape", [t], shape=(n, oc, D.mul(h, b), D.mul(w, b)))]
+
+
+@converter("SpaceToDepth", attrs=("blocksize", "mode"))
+def space_to_depth(cx):
+    x = cx.input(0)
+    n, c, h, w = _nchw(cx, x, "SpaceToDepth")
+    b = int(cx.attr("blocksize"))
+    mode = cx.attr("mode", "DCR")  # an attribute from opset 28 on
+    if mode == "DCR":  # TF1's order
+        return [IO.space_to_depth(x, b, data_format="NCHW")]
+    if mode != "CRD":
+        raise cx.unsupported(f"mode {mode!r} is not supported")
+    oh, ow = D.divide_exact(h, b), D.divide_exact(w, b)
+    if oh is None or ow is None:
+        raise cx.unsupported(f"spatial extents {h}x{w} are not multiples of blocksize {b}")
+    t = core.make("reshape", [x], shape=(n, c, oh, b, ow, b))
+    t = core.make("transpose", [t], perm=(0, 1, 3, 5, 2, 4))
+    return [core.make("reshape", [t], shape=(n, D.mul(c, b * b), oh, ow))]
 
 
 # -- sequences along an axis ------------------------------------------------------------------

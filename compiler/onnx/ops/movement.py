@@ -1,6 +1,6 @@
 """Shape and data-movement ONNX ops: reshape, transpose, squeeze, concat, split, slice,
-pad, expand, tile, shape queries, constants and block rearrangements (the indexing ops,
-gathers and scatters, are in indexing.py).
+pad, expand, tile, shape queries and constants (gathers, scatters, masks and block
+rearrangements are in indexing.py).
 
 Shapes, axes, pads, starts and sizes are import-time values (`static` inputs); a shape
 built from the model's own `Shape` ops (torch's Shape -> Gather -> Concat -> Reshape
@@ -17,7 +17,6 @@ import numpy as np
 
 from ...frontend import array_ops as A
 from ...frontend import core
-from ...frontend import index_ops as IO
 from ...frontend import manip_ops as MO
 from ...frontend.control_flow import identity
 from ...frontend.static import static_dims
@@ -88,13 +87,14 @@ def scalar_of(t, dtype=None):
 
 @converter("Constant", attrs=("value", "value_float", "value_floats", "value_int",
                               "value_ints", "value_string", "value_strings", "sparse_value"),
-           note="value_string(s) are not supported (flowc has no string tensors)")
+           note="value_string(s) are not supported (flowc has no string tensors); "
+                "sparse_value becomes a dense constant")
 def constant(cx):
-    forms = {"value": None, "value_float": np.float32, "value_floats": np.float32,
-             "value_int": np.int64, "value_ints": np.int64}
-    for name in ("value_string", "value_strings", "sparse_value"):
+    forms = {"value": None, "sparse_value": None, "value_float": np.float32,
+             "value_floats": np.float32, "value_int": np.int64, "value_ints": np.int64}
+    for name in ("value_string", "value_strings"):
         if name in cx.attrs:
-            raise cx.unsupported(f"attribute {name} is not supported (string or sparse "
+            raise cx.unsupported(f"attribute {name} is not supported (flowc has no string "
                                  f"tensors)")
     for name, dt in forms.items():
         if name in cx.attrs:
@@ -467,51 +467,6 @@ def expand(cx):
 def tile(cx):
     reps = cx.static_ints(1)
     return [MO.tile(cx.input(0), reps)]
-
-
-# -- block rearrangements ----------------------------------------------------------------
-
-def _nchw(cx, x, op):
-    s = shape_of(cx, x)
-    if len(s) != 4:
-        raise cx.unsupported(f"{op} needs a 4-D NCHW input, got rank {len(s)}")
-    return s
-
-
-@converter("DepthToSpace", attrs=("blocksize", "mode"))
-def depth_to_space(cx):
-    x = cx.input(0)
-    n, c, h, w = _nchw(cx, x, "DepthToSpace")
-    b = int(cx.attr("blocksize"))
-    mode = cx.attr("mode", "DCR")
-    if mode == "DCR":  # TF1's order
-        return [IO.depth_to_space(x, b, data_format="NCHW")]
-    if mode != "CRD":
-        raise cx.unsupported(f"mode {mode!r} is not supported")
-    if not isinstance(c, int) or c % (b * b):
-        raise cx.unsupported(f"channels {c} are not a multiple of blocksize^2 = {b * b}")
-    oc = c // (b * b)
-    t = core.make("reshape", [x], shape=(n, oc, b, b, h, w))
-    t = core.make("transpose", [t], perm=(0, 1, 4, 2, 5, 3))
-    return [core.make("reshape", [t], shape=(n, oc, D.mul(h, b), D.mul(w, b)))]
-
-
-@converter("SpaceToDepth", attrs=("blocksize", "mode"))
-def space_to_depth(cx):
-    x = cx.input(0)
-    n, c, h, w = _nchw(cx, x, "SpaceToDepth")
-    b = int(cx.attr("blocksize"))
-    mode = cx.attr("mode", "DCR")  # an attribute from opset 28 on
-    if mode == "DCR":  # TF1's order
-        return [IO.space_to_depth(x, b, data_format="NCHW")]
-    if mode != "CRD":
-        raise cx.unsupported(f"mode {mode!r} is not supported")
-    oh, ow = D.divide_exact(h, b), D.divide_exact(w, b)
-    if oh is None or ow is None:
-        raise cx.unsupported(f"spatial extents {h}x{w} are not multiples of blocksize {b}")
-    t = core.make("reshape", [x], shape=(n, c, oh, b, ow, b))
-    t = core.make("transpose", [t], perm=(0, 1, 3, 5, 2, 4))
-    return [core.make("reshape", [t], shape=(n, D.mul(c, b * b), oh, ow))]
 
 
 def onnx_dtype(cx, code, what):
