@@ -296,3 +296,30 @@ def test_constant_forms_sparse_and_strings():
               [], [vi("s", TensorProto.STRING, [])], 13)
     with pytest.raises(fc.onnx.OnnxImportError, match="'text' .*value_string is not"):
         fc.onnx.import_model(s)
+
+
+def test_symbolic_batch_through_gathers_scatters_and_flips():
+    nodes = [helper.make_node("GatherElements", ["x", "i"], ["g"], axis=1),
+             helper.make_node("ScatterElements", ["x", "i", "u"], ["s"], axis=1),
+             helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["f"]),
+             helper.make_node("Gather", ["x", "j"], ["h"], axis=0)]
+    m = model(nodes, [vi("x", F, ["N", 4]), vi("i", I64, ["N", 2]), vi("u", F, ["N", 2]),
+                      vi("j", I64, [3])],
+              [vi("g", F, ["N", 2]), vi("s", F, ["N", 4]), vi("f", F, ["N", 4]),
+               vi("h", F, [3, 4])], 13,
+              [const("st", np.array([-1], np.int64)), const("en", np.array([-2**63], np.int64)),
+               const("ax", np.array([0], np.int64)), const("sp", np.array([-1], np.int64))])
+    g = fc.Graph()
+    with g.as_default():
+        ins, outs = fc.onnx.import_model(m)
+    assert [o.shape.as_list() for o in outs] == [[None, 2], [None, 4], [None, 4], [3, 4]]
+    sess, ref = fc.Session(graph=g), ReferenceEvaluator(m)
+    for n in (3, 6):
+        feeds = [rng.standard_normal((n, 4)).astype(np.float32),
+                 np.stack([rng.permutation(4)[:2] for _ in range(n)]).astype(np.int64) - 1,
+                 rng.standard_normal((n, 2)).astype(np.float32),
+                 np.array([-1, 0, -n], np.int64)]
+        want = ref.run(None, dict(zip("xiuj", feeds)))
+        for got, w in zip(sess.run(outs, dict(zip(ins, feeds))), want):
+            np.testing.assert_array_equal(got, w)
+    assert sess.compile_count == 1

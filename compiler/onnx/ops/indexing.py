@@ -51,18 +51,6 @@ def _iota(shape, axis):
     return core.make("iota", [], shape=tuple(shape), axis=axis, dtype=T.int64)
 
 
-def _madd(acc, idx, stride):
-    term = idx if stride == 1 else core.make("mul", [idx, core.constant(np.int64(stride))])
-    return term if acc is None else core.make("add", [acc, term])
-
-
-def _strides(cx, dims):
-    if not all(isinstance(d, int) for d in dims):
-        raise cx.unsupported(f"data dims {[D.format_dim(d) for d in dims]} must be static "
-                             f"for its linear indices")
-    return [int(np.prod(dims[k + 1:], dtype=np.int64)) for k in range(len(dims))]
-
-
 def _elements_index(cx, data, idx, axis):
     """The linear index into `data` (flattened) of GatherElements/ScatterElements with
     `idx` along `axis`; its shape is `idx`'s."""
@@ -70,12 +58,9 @@ def _elements_index(cx, data, idx, axis):
     ishape = shape_of(cx, idx, "indices")
     if len(ishape) != len(s):
         raise cx.unsupported(f"indices have rank {len(ishape)}, data rank {len(s)}")
-    strides = _strides(cx, s)
-    flat = None
-    for k in range(len(s)):
-        coord = _normalized(idx, _extent(data, axis)) if k == axis else _iota(ishape, k)
-        flat = _madd(flat, coord, strides[k])
-    return flat
+    comps = [_normalized(idx, _extent(data, axis)) if k == axis else _iota(ishape, k)
+             for k in range(len(s))]
+    return IO.linear_index(comps, data)
 
 
 def _tuple_indices(cx, data, idx, batch_dims):
@@ -195,10 +180,8 @@ def tensor_scatter(cx):
         pos = core.make("add", [pos, core.make("broadcast", [start], shape=us)])
     if mode == "circular":
         pos = core.make("mod", [pos, _extent(cache, axis)])
-    strides = _strides(cx, s)
-    flat = None
-    for k in range(len(s)):
-        flat = _madd(flat, pos if k == axis else _iota(us, k), strides[k])
+    flat = IO.linear_index([pos if k == axis else _iota(us, k) for k in range(len(s))],
+                           cache)
     m = D.product(us)
     rows = core.make("reshape", [flat], shape=(m,))
     upd = core.make("reshape", [update], shape=(m,))

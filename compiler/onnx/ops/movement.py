@@ -300,6 +300,8 @@ def _slice_bounds(cx, d, start, end, step, axis):
         return start, max(end - start, 0)
     if step == 1 and start >= 0 and end < 0:
         return start, D.add(d, end - start)
+    if step < 0 and end <= -INT_BIG and (start == -1 or start >= INT_BIG):  # x[::-k]
+        return D.sub(d, 1), D.floordiv(D.add(d, -step - 1), -step)
     raise cx.unsupported(f"slice [{start}:{end}:{step}] of axis {axis} with the symbolic "
                          f"extent {D.format_dim(d)}")
 
