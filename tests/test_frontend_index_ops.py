@@ -160,3 +160,10 @@ def test_static_dims_follow_torchs_expand_idiom(interp):
     for n in (2, 4):
         xv = rng.standard_normal((n, 1)).astype(np.float32)
         np.testing.assert_array_equal(both(interp, y, {x: xv}), np.broadcast_to(xv, (n, 3)))
+
+
+def test_out_of_range_index_tuples_raise_when_run():
+    y = fc.gather_nd(fc.constant(P), np.array([[0, 3, 0]], np.int32))   # axis 1 has 3
+    with pytest.raises(fc.errors.OpError, match="out of range"):
+        with fc.Session() as sess:
+            sess.run(y)

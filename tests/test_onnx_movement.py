@@ -323,3 +323,26 @@ def test_symbolic_batch_through_gathers_scatters_and_flips():
         for got, w in zip(sess.run(outs, dict(zip(ins, feeds))), want):
             np.testing.assert_array_equal(got, w)
     assert sess.compile_count == 1
+
+
+def test_out_of_range_coordinates_raise_instead_of_aliasing():
+    # a coordinate past its own axis would land on another element of the flat data
+    cases = [
+        (helper.make_node("GatherElements", ["x", "i"], ["y"], axis=1),
+         [vi("x", F, [2, 3]), vi("i", I64, [2, 1])], [np.zeros((2, 3), np.float32),
+                                                       np.array([[3], [1]], np.int64)]),
+        (helper.make_node("GatherND", ["x", "i"], ["y"]),
+         [vi("x", F, [2, 3]), vi("i", I64, [1, 2])], [np.zeros((2, 3), np.float32),
+                                                       np.array([[0, 4]], np.int64)]),
+        (helper.make_node("ReverseSequence", ["x", "l"], ["y"], batch_axis=0, time_axis=1),
+         [vi("x", F, [2, 3]), vi("l", I64, [2])], [np.zeros((2, 3), np.float32),
+                                                    np.array([4, 3], np.int64)]),
+        (helper.make_node("TensorScatter", ["x", "u", "w"], ["y"], axis=1),
+         [vi("x", F, [2, 3]), vi("u", F, [2, 2]), vi("w", I64, [2])],
+         [np.zeros((2, 3), np.float32), np.ones((2, 2), np.float32),
+          np.array([2, 0], np.int64)]),
+    ]
+    for node, inputs, feeds in cases:
+        m = model([node], inputs, [vi("y", F, None)], 24)
+        with pytest.raises(fc.errors.OpError, match="out of range"):
+            backend.prepare(m).run(feeds)

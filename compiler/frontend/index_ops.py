@@ -8,7 +8,8 @@ transpose), so they compile as the rest and get gradients from the primitives' r
 index tuple becomes one linear row index into the indexed leading axes (Horner's rule
 with the extents, symbolic ones read from `shape` at run time), so an N-d gather is one
 `gather` and an N-d scatter one `scatter_add`. Indices out of range raise at run time,
-as `gather` does (TF1 on CPU raises too); negative indices are out of range.
+as `gather` does (TF1 on CPU raises too); negative indices are out of range, and a
+coordinate past its own axis is caught before it could alias another element.
 
 `scatter_rows(data, rows, updates, reduction)` is the shared core of the scatters
 (reductions "update", "add", "mul", "max", "min"); the ONNX importer uses it as well.
@@ -44,13 +45,25 @@ def _extent(x, axis, dtype):
                 shape=())
 
 
-def linear_index(components, x, first_axis=0):
+def linear_index(components, x, first_axis=0, checked=None):
     """Row-major linear index of the coordinates `components` (int tensors of one shape)
-    into axes first_axis, first_axis + 1, ... of `x` (Horner's rule)."""
-    out = components[0]
-    for j, c in enumerate(components[1:], start=1):
-        out = make("add", [make("mul", [out, _extent(x, first_axis + j, out.dtype)]), c])
-    return out
+    into axes first_axis, first_axis + 1, ... of `x` (Horner's rule). A coordinate outside
+    its axis would alias another element, so where any of the components numbered in
+    `checked` (default: all) is out of range the index is -1, which the gather or scatter
+    reports as out of range when the graph runs."""
+    out, bad = components[0], None
+    checked = range(len(components)) if checked is None else checked
+    for j, c in enumerate(components):
+        if j:
+            out = make("add", [make("mul", [out, _extent(x, first_axis + j, out.dtype)]), c])
+        if j in checked:
+            zero = constant(np.asarray(0, c.dtype.np))
+            outside = make("logical_or", [make("less", [c, zero]), make(
+                "greater_equal", [c, _extent(x, first_axis + j, c.dtype)])])
+            bad = outside if bad is None else make("logical_or", [bad, outside])
+    if bad is None:
+        return out
+    return make("select", [bad, constant(np.asarray(-1, out.dtype.np)), out])
 
 
 def _iota(shape, axis, dtype):
@@ -78,7 +91,7 @@ def _nd_rows(x, idx, batch_dims, opname):
                     stride=(1,) * len(ish))
         comps.append(make("reshape", [part], shape=outer))
     lead = xs[:batch_dims + k]
-    rows = linear_index(comps, x)
+    rows = linear_index(comps, x, checked=range(batch_dims, batch_dims + k))
     flat = make("reshape", [x], shape=(D.product(lead),) + tuple(xs[len(lead):]))
     return rows, flat
 
@@ -206,7 +219,8 @@ def reverse_sequence(input, seq_lengths, seq_axis=None, batch_axis=None, name=No
         src = make("select", [make("less", [time, length]), mirrored, time])
         comps = [src if k == t else _iota(s, k, dt) for k in range(len(s))]
         flat = make("reshape", [x], shape=(D.product(s),))
-        return make("gather", [flat, linear_index(comps, x)], axis=0, name=scope)
+        index = linear_index(comps, x, checked=(t,))    # a length past the axis
+        return make("gather", [flat, index], axis=0, name=scope)
 
 
 def _static_int(v, what):

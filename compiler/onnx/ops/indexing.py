@@ -60,7 +60,10 @@ def _elements_index(cx, data, idx, axis):
         raise cx.unsupported(f"indices have rank {len(ishape)}, data rank {len(s)}")
     comps = [_normalized(idx, _extent(data, axis)) if k == axis else _iota(ishape, k)
              for k in range(len(s))]
-    return IO.linear_index(comps, data)
+    # the other coordinates run over the indices' extents: checked unless surely inside
+    checked = [k for k in range(len(s)) if k == axis or not (
+        isinstance(ishape[k], int) and isinstance(s[k], int) and ishape[k] <= s[k])]
+    return IO.linear_index(comps, data, checked=checked)
 
 
 def _tuple_indices(cx, data, idx, batch_dims):
@@ -163,7 +166,9 @@ def scatter_nd(cx):
     return [IO.scatter_nd_reduce(data, idx, cx.input(2), _REDUCTIONS[reduction])]
 
 
-@converter("TensorScatter", since=24, attrs=("axis", "mode"))
+@converter("TensorScatter", since=24, attrs=("axis", "mode"),
+           note="modes linear and circular; a linear write past the end is an error at "
+                "run time")
 def tensor_scatter(cx):
     cache, update = cx.input(0), cx.input(1)
     s = shape_of(cx, cache)
@@ -181,7 +186,7 @@ def tensor_scatter(cx):
     if mode == "circular":
         pos = core.make("mod", [pos, _extent(cache, axis)])
     flat = IO.linear_index([pos if k == axis else _iota(us, k) for k in range(len(s))],
-                           cache)
+                           cache, checked=(axis,))  # a linear write past the end raises
     m = D.product(us)
     rows = core.make("reshape", [flat], shape=(m,))
     upd = core.make("reshape", [update], shape=(m,))
@@ -191,7 +196,7 @@ def tensor_scatter(cx):
 
 # -- one-hot and masks ---------------------------------------------------------------------
 
-@converter("OneHot", since=9, attrs=("axis",), static=(1,))
+@converter("OneHot", since=9, attrs=("axis",), static=(1,), note="depth known at import")
 def one_hot(cx):
     idx, values = cx.input(0), cx.input(2)
     depth = cx.static(1).reshape(-1)
@@ -226,7 +231,7 @@ def eye_like(cx):
     return [core.make("cast", [on], dtype=dt)]
 
 
-@converter("Trilu", since=14, attrs=("upper",), static=(1,))
+@converter("Trilu", since=14, attrs=("upper",), static=(1,), note="k known at import")
 def trilu(cx):
     x = cx.input(0)
     s = shape_of(cx, x)
@@ -314,7 +319,8 @@ def compress(cx):
     return [core.make("gather", [x, core.constant(keep)], axis=axis)]
 
 
-@converter("Col2Im", since=18, attrs=("dilations", "pads", "strides"), static=(1, 2))
+@converter("Col2Im", since=18, attrs=("dilations", "pads", "strides"), static=(1, 2),
+           note="1 to 3 spatial axes; image_shape and block_shape known at import")
 def col2im(cx):
     x = cx.input(0)
     image = cx.static_ints(1)

@@ -203,14 +203,16 @@ def transpose(cx):
     return [core.make("transpose", [x], perm=tuple(int(p) for p in perm))]
 
 
-@converter("Squeeze", attrs=("axes",), static=(1,))
+@converter("Squeeze", attrs=("axes",), static=(1,), note="axes known at import")
 def squeeze(cx):
     x = cx.input(0)
     s = shape_of(cx, x)
     axes = ints_or_attr(cx, 1, "axes", 13)
     if axes is None:
         if not all(isinstance(d, int) for d in s):
-            raise cx.unsupported("squeeze without axes needs static dims (which are 1?)")
+            raise cx.unsupported(f"without axes, the axes of extent 1 must be known: the "
+                                 f"input's shape {[D.format_dim(d) for d in s]} has "
+                                 f"symbolic extents")
         axes = [k for k, d in enumerate(s) if d == 1]
     axes = {axis_of(cx, a, len(s), "axes entry") for a in axes}
     for a in axes:
@@ -220,7 +222,7 @@ def squeeze(cx):
                                                  if k not in axes))]
 
 
-@converter("Unsqueeze", attrs=("axes",), static=(1,))
+@converter("Unsqueeze", attrs=("axes",), static=(1,), note="axes known at import")
 def unsqueeze(cx):
     x = cx.input(0)
     s = shape_of(cx, x)
@@ -246,7 +248,8 @@ def concat(cx):
     return [identity(concat_axis(kept or parts[:1], axis))]
 
 
-@converter("Split", attrs=("axis", "split", "num_outputs"), static=(1,))
+@converter("Split", attrs=("axis", "split", "num_outputs"), static=(1,),
+           note="split sizes known at import; num_outputs with an uneven last chunk")
 def split(cx):
     x = cx.input(0)
     s = shape_of(cx, x)
@@ -306,7 +309,9 @@ def _slice_bounds(cx, d, start, end, step, axis):
                          f"extent {D.format_dim(d)}")
 
 
-@converter("Slice", attrs=("starts", "ends", "axes"), static=(1, 2, 3, 4))
+@converter("Slice", attrs=("starts", "ends", "axes"), static=(1, 2, 3, 4),
+           note="starts/ends/axes/steps known at import; on a symbolic axis the forms "
+                "x[a:], x[-a:], x[a:b], x[a:-b] and x[::-k]")
 def slice_(cx):
     x = cx.input(0)
     s = shape_of(cx, x)
@@ -418,7 +423,8 @@ def pad(cx):
     return [identity(out)]
 
 
-@converter("CenterCropPad", since=18, attrs=("axes",), static=(1,))
+@converter("CenterCropPad", since=18, attrs=("axes",), static=(1,),
+           note="the target shape known at import; static extents on the cropped axes")
 def center_crop_pad(cx):
     x = cx.input(0)
     s = shape_of(cx, x)
@@ -444,7 +450,8 @@ def center_crop_pad(cx):
 
 # -- broadcasting and repetition -------------------------------------------------------
 
-@converter("Expand", since=8, static=(1,))
+@converter("Expand", since=8, static=(1,),
+           note="the shape must be known at import (Shape-built shapes stay symbolic)")
 def expand(cx):
     x = cx.input(0)
     s = shape_of(cx, x)
@@ -465,7 +472,7 @@ def expand(cx):
     return [core.make("broadcast", [x], shape=tuple(out))]
 
 
-@converter("Tile", since=6, static=(1,))
+@converter("Tile", since=6, static=(1,), note="repeats must be known at import")
 def tile(cx):
     reps = cx.static_ints(1)
     return [MO.tile(cx.input(0), reps)]
