@@ -167,3 +167,15 @@ def test_out_of_range_index_tuples_raise_when_run():
     with pytest.raises(fc.errors.OpError, match="out of range"):
         with fc.Session() as sess:
             sess.run(y)
+
+
+def test_static_dims_through_int_division(interp):
+    # x.view(n, heads, d // heads) with a symbolic n: the division keeps the shape static
+    x = fc.placeholder(fc.float32, [None, 6])
+    s = fc.shape(x)
+    heads = fc.constant([2])
+    shape = fc.concat([s[:1], heads, s[1:] // heads], 0)
+    y = fc.reshape(x, shape)
+    assert y.shape.as_list() == [None, 2, 3]
+    xv = rng.standard_normal((3, 6)).astype(np.float32)
+    np.testing.assert_array_equal(both(interp, y, {x: xv}), xv.reshape(3, 2, 3))

@@ -5,8 +5,8 @@ TF1 programs pass shapes as tensors: `fc.reshape(x, [fc.shape(x)[0], -1])`,
 primitives take their shapes as (possibly symbolic) dims, so this module recovers the
 value of such a tensor from the graph: `static_dims(t)` follows constants, `shape` ops of
 inputs with known rank, and the movement ops the frontend uses on them (slice, reshape,
-concat, gather with constant indices, broadcast, cast, identity), add/sub/mul (a
-one-element operand broadcasts), and equal/select where the answer is sure (a symbolic
+concat, gather with constant indices, broadcast, cast, identity), add/sub/mul and int
+div (a one-element operand broadcasts), and equal/select where the answer is sure (a symbolic
 dim never equals a negative int: torch's `where(shape == -1, 1, shape)` of `expand`).
 It returns the values as dims (ints or symbolic `DimExpr`s) or None when the value is
 only known at run time. It never adds ops to the graph.
@@ -104,6 +104,24 @@ def _arith(fn):
     return rule
 
 
+def _floordiv(x, y):
+    """x // y as the int `div` primitive computes it (floor; 0 for y == 0), or None."""
+    if isinstance(x, int) and isinstance(y, int):
+        return 0 if y == 0 else x // y
+    if isinstance(y, int) and y > 0:  # a symbolic dim is never negative
+        exact = D.divide_exact(x, y)
+        return exact if exact is not None else D.floordiv(x, y)
+    return None
+
+
+def _div(op):
+    pair = _paired(_values(op.inputs[0]), _values(op.inputs[1]))
+    if pair is None:
+        return None
+    out = [_floordiv(x, y) for x, y in zip(*pair, strict=True)]
+    return None if any(v is None for v in out) else out
+
+
 def _broadcast(op):
     vals, shape = _values(op.inputs[0]), op.attrs["shape"]
     if vals is None or len(shape) > 1 or (len(shape) == 1 and not isinstance(shape[0], int)):
@@ -153,6 +171,7 @@ _RULES = {
     "add": _arith(D.add),
     "sub": _arith(D.sub),
     "mul": _arith(D.mul),
+    "div": _div,
     "broadcast": _broadcast,
     "equal": _equal,
     "select": _select,
