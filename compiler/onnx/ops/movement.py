@@ -139,8 +139,12 @@ def range_(cx):
         if stash not in (1, 11):
             raise cx.unsupported(f"stash_type {stash} (expected 1 or 11)")
         work = np.dtype(np.float32 if stash == 1 else np.float64)
+    if dt.kind == "int":  # an iota: no constant of n elements
+        iota = core.make("iota", [], shape=(n,), axis=0, dtype=dt)
+        step = core.make("mul", [iota, core.constant(np.asarray(d, dt.np))])
+        return [core.make("add", [step, core.constant(np.asarray(s, dt.np))])]
     s, d = s.astype(work), d.astype(work)
-    out = np.array([s + np.asarray(i, work) * d for i in range(n)], work).reshape(n)
+    out = s + np.arange(n, dtype=np.int64).astype(work) * d
     return [core.constant(out.astype(cx.static(0).dtype))]
 
 
