@@ -52,6 +52,21 @@ from .frontend.graph import (
     get_default_graph,
     reset_default_graph,
 )
+from .frontend.index_ops import (
+    depth_to_space,
+    eye,
+    gather_nd,
+    matrix_band_part,
+    reverse_sequence,
+    scatter_nd,
+    space_to_depth,
+    tensor_scatter_add,
+    tensor_scatter_nd_add,
+    tensor_scatter_nd_sub,
+    tensor_scatter_nd_update,
+    tensor_scatter_sub,
+    tensor_scatter_update,
+)
 from .frontend.indexing import reverse
 from .frontend.init_ops import (
     constant_initializer,
@@ -216,6 +231,10 @@ __all__ += [
     "colocate_with", "global_norm", "DeviceSpec", "InteractiveSession", "VERSION", "app",
     "flags", "gfile", "logging",
 ]
+__all__ += ["depth_to_space", "eye", "gather_nd", "matrix_band_part", "reverse_sequence",
+            "scatter_nd", "space_to_depth", "tensor_scatter_add", "tensor_scatter_nd_add",
+            "tensor_scatter_nd_sub", "tensor_scatter_nd_update", "tensor_scatter_sub",
+            "tensor_scatter_update"]
 __all__ += ["PartitionedVariable", "fixed_size_partitioner", "min_max_variable_partitioner",
             "variable_axis_size_partitioner"]
 __all__ += ["cumprod", "cumsum", "matrix_determinant"]   # frontend/scan_ops.py

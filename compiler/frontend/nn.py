@@ -24,6 +24,7 @@ from .core import (
 )
 from .deferred import deferred, rank_unknown
 from .embedding import embedding_lookup  # noqa: F401  (fc.nn.embedding_lookup)
+from .index_ops import depth_to_space, space_to_depth  # noqa: F401  (fc.nn.*, as TF1)
 from .math_ops import sigmoid, tanh  # noqa: F401  (re-exported as fc.nn.sigmoid/tanh)
 from .normalization import (  # noqa: F401  (fc.nn.*: issue 15's normalization)
     batch_normalization,

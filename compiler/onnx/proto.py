@@ -64,6 +64,28 @@ def array(tensor, where, base_dir=None) -> np.ndarray:
     return value
 
 
+def sparse_array(sparse, where, base_dir=None) -> np.ndarray:
+    """A SparseTensorProto as a dense numpy array (indices linear [NNZ] or [NNZ, rank])."""
+    values = array(sparse.values, where, base_dir).reshape(-1)
+    dims = [int(d) for d in sparse.dims]
+    idx = onnx().numpy_helper.to_array(sparse.indices).astype(np.int64)
+    dense = np.zeros(dims, values.dtype)
+    size = dense.size
+    if idx.ndim == 1 and idx.shape[0] == values.size:
+        if np.any((idx < 0) | (idx >= size)):
+            raise ValueError(f"{where}: sparse indices fall outside a tensor of {size} "
+                             f"elements")
+        dense.reshape(-1)[idx] = values
+    elif idx.ndim == 2 and idx.shape == (values.size, len(dims)):
+        if np.any((idx < 0) | (idx >= np.array(dims, np.int64))):
+            raise ValueError(f"{where}: sparse indices fall outside the shape {dims}")
+        dense[tuple(idx.T)] = values
+    else:
+        raise ValueError(f"{where}: sparse indices of shape {list(idx.shape)} do not fit "
+                         f"{values.size} values of a tensor of shape {dims}")
+    return dense
+
+
 def attributes(node, where, base_dir=None) -> dict:
     """The node's attributes as Python values: ints, floats, str, lists of them, numpy
     arrays for tensors, GraphProtos for subgraphs."""
@@ -87,6 +109,9 @@ def attributes(node, where, base_dir=None) -> dict:
             out[a.name] = [s.decode("utf-8", "replace") for s in a.strings]
         elif t == A.TENSOR:
             out[a.name] = array(a.t, f"{where} attribute {a.name!r}", base_dir)
+        elif t == A.SPARSE_TENSOR:
+            out[a.name] = sparse_array(a.sparse_tensor, f"{where} attribute {a.name!r}",
+                                       base_dir)
         elif t == A.GRAPH:
             out[a.name] = a.g
         elif t == A.GRAPHS:
