@@ -57,9 +57,8 @@ def node_cases(module, shard, shards):
 def _main(argv):
     import traceback
 
-    import numpy as np
     from onnx.backend.test.loader import load_model_tests
-    from onnx.backend.test.runner import Runner
+    from onnx.backend.test.runner import Runner, _normalize_tensor
 
     from compiler.onnx.backend import backend
 
@@ -75,8 +74,9 @@ def _main(argv):
         try:
             rep = backend().prepare(case.model, "CPU")
             for inputs, refs in case.data_sets:
-                outs = rep.run([np.asarray(x) for x in inputs])
-                Runner.assert_similar_outputs([np.asarray(r) for r in refs], list(outs),
+                # as BackendTest does: the stored values may be TensorProtos
+                outs = rep.run([_normalize_tensor(x) for x in inputs])
+                Runner.assert_similar_outputs([_normalize_tensor(r) for r in refs], list(outs),
                                               rtol=case.rtol, atol=case.atol)
             passed.append(name)
         except Exception as e:  # one line per failing case
