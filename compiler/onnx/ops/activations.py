@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from ...frontend import math_ops as M
 from ...frontend import nn as N
 from ...frontend.core import make
 from ..table import converter
@@ -134,5 +135,5 @@ def gelu(x, cx):
         return _mul(make("mul", [x, make("add", [const(1, x), make("tanh", [inner])])]), 0.5)
     if approximate != "none":
         raise cx.unsupported(f"approximate={approximate!r} (none or tanh)")
-    erf = make("erf", [_mul(x, 1 / math.sqrt(2))])
+    erf = M.erf(_mul(x, 1 / math.sqrt(2)))
     return _mul(make("mul", [x, make("add", [const(1, x), erf])]), 0.5)

@@ -1,19 +1,22 @@
 """Elementwise ONNX ops: arithmetic, comparisons, logic, bit shifts, casts, the math
-functions, Where and Dropout (activations are in activations.py).
+functions (TF1's, math_ops: Round half to even, the inverse and hyperbolic trigonometric
+functions composed from the primitives), Where and Dropout (activations are in
+activations.py).
 
 Every op is built from flowc's elementwise primitives (`make`) and frontend functions;
 where ONNX and flowc differ the difference is composed exactly: Div of ints truncates
-toward zero (flowc floors), Mod with fmod=1 takes the dividend's sign, Round is half to
-even, BitShift is a multiplication / floor division by 2**shift with ONNX's results for
-a shift out of range.
+toward zero (flowc floors), Mod with fmod=1 takes the dividend's sign. BitShift and
+Bitwise* are TF1's `tf.bitwise` functions (frontend/bitwise_ops.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...frontend import bitwise_ops as B
 from ...frontend import math_ops as M
 from ...frontend.array_ops import ones_like, zeros_like
+from ...frontend.asserts import is_nan
 from ...frontend.control_flow import identity
 from ...frontend.core import constant, make
 from ...ir import dtypes as T
@@ -154,7 +157,7 @@ def not_(cx):
 def isnan(cx):
     x = cx.input(0)
     _check_float(cx, x)
-    return [make("not_equal", [x, x])]
+    return [is_nan(x)]
 
 
 @converter("IsInf", since=10, attrs=("detect_positive", "detect_negative"))
@@ -169,37 +172,25 @@ def isinf(cx):
     return [parts[0] if len(parts) == 1 else make("logical_or", parts)]
 
 
-def _bits(dtype):
-    return 8 * dtype.itemsize
-
-
 @converter("BitShift", since=11, attrs=("direction",))
 def bit_shift(cx):
-    """x * 2**y (LEFT, wrapping) or floor(x / 2**y) (RIGHT: arithmetic for signed ints);
-    a shift below 0 or at least the width gives 0 (-1 for a negative x shifted right)."""
     x, y = cx.input(0), cx.input(1)
     direction = cx.attr("direction", "")
     if direction not in ("LEFT", "RIGHT"):
         raise cx.unsupported(f"direction {direction!r} (LEFT or RIGHT)")
     if not x.dtype.is_int:
         raise cx.unsupported(f"element type {x.dtype.name} (BitShift takes ints)")
-    width = _bits(x.dtype)
-    zero = const(0, x)
-    # in range: 0 <= y < width (RIGHT of a signed int: y < width - 1, as 2**(width-1)
-    # is not a positive value of the type; y = width - 1 gives what out of range gives)
-    top = width - 1 if direction == "RIGHT" and not x.dtype.is_unsigned else width
-    ok = make("less", [y, const(top, y)])
-    if not y.dtype.is_unsigned:
-        ok = make("logical_and", [ok, make("greater_equal", [y, const(0, y)])])
-    safe = where(ok, y, const(0, y))
-    unsigned = getattr(T, f"uint{width}")
-    power = make("pow", [const(2.0, constant(0.0, T.float64)), M.cast(safe, T.float64)])
-    power = M.cast(M.cast(power, unsigned), x.dtype)   # 2**(width-1) wraps for signed
-    if direction == "LEFT":
-        return [where(ok, make("mul", [x, power]), zero)]
-    out_of_range = zero if x.dtype.is_unsigned else where(
-        make("less", [x, zero]), const(-1, x), zero)
-    return [where(ok, make("div", [x, power]), out_of_range)]
+    return [(B.left_shift if direction == "LEFT" else B.right_shift)(x, y)]
+
+
+for _name, _fn in {"BitwiseAnd": B.bitwise_and, "BitwiseOr": B.bitwise_or,
+                   "BitwiseXor": B.bitwise_xor}.items():
+    converter(_name, since=18)(lambda cx, fn=_fn: [fn(cx.input(0), cx.input(1))])
+
+
+@converter("BitwiseNot", since=18)
+def bitwise_not(cx):
+    return [B.invert(cx.input(0))]
 
 
 # ---- casts ----------------------------------------------------------------------------------
@@ -247,82 +238,27 @@ for _name, _prim in _PRIMS.items():
     _unary(_name, _prim)
 
 
-def _float_fn(op_type, since=1):
-    """Register `fn(x) -> tensor` for a float-only ONNX op."""
-    def register(fn):
-        @converter(op_type, since=since)
-        def convert(cx):
-            x = cx.input(0)
-            _check_float(cx, x)
-            return [fn(x)]
-        return fn
-    return register
+def _float_fn(op_type, fn, since=1):
+    """A float-only ONNX op as the TF1 math function `fn` (compositions in math_ops)."""
+    @converter(op_type, since=since)
+    def convert(cx):
+        x = cx.input(0)
+        _check_float(cx, x)
+        return [fn(x)]
+
+
+for _name, _fn, _since in [("Erf", M.erf, 9), ("Atan", M.atan, 7), ("Tan", M.tan, 7),
+                           ("Asin", M.asin, 7), ("Acos", M.acos, 7), ("Sinh", M.sinh, 9),
+                           ("Cosh", M.cosh, 9), ("Asinh", M.asinh, 9),
+                           ("Acosh", M.acosh, 9), ("Atanh", M.atanh, 9),
+                           ("Round", M.round, 11)]:
+    _float_fn(_name, _fn, _since)
 
 
 @converter("Reciprocal")
 def reciprocal(cx):
     x = cx.input(0)
     return [make("div", [const(1, x), x]) if x.dtype.is_float else M.reciprocal(x)]
-
-
-@_float_fn("Tan", since=7)
-def tan(x):
-    return make("div", [make("sin", [x]), make("cos", [x])])
-
-
-def _half(x):
-    return make("mul", [x, const(0.5, x)])
-
-
-@_float_fn("Sinh", since=9)
-def sinh(x):
-    # (e**x - e**-x) / 2 as (expm1(x) - expm1(-x)) / 2: no cancellation near 0
-    return _half(make("sub", [make("expm1", [x]), make("expm1", [make("neg", [x])])]))
-
-
-@_float_fn("Cosh", since=9)
-def cosh(x):
-    return _half(make("add", [make("exp", [x]), make("exp", [make("neg", [x])])]))
-
-
-@_float_fn("Asinh", since=9)
-def asinh(x):
-    # sign(x) * log1p(|x| + x**2 / (1 + sqrt(1 + x**2))): accurate near 0
-    a = make("abs", [x])
-    sq = make("mul", [a, a])
-    one = const(1, x)
-    inner = make("add", [a, make("div", [sq, make("add", [one, make("sqrt", [
-        make("add", [one, sq])])])])])
-    r = make("log1p", [inner])
-    return where(make("less", [x, const(0, x)]), make("neg", [r]), r)
-
-
-@_float_fn("Acosh", since=9)
-def acosh(x):
-    # log1p((x - 1) + sqrt((x - 1) * (x + 1))): accurate near 1
-    one = const(1, x)
-    xm = make("sub", [x, one])
-    return make("log1p", [make("add", [xm, make("sqrt", [
-        make("mul", [xm, make("add", [x, one])])])])])
-
-
-@_float_fn("Atanh", since=9)
-def atanh(x):
-    # log1p(2x / (1 - x)) / 2
-    two_x = make("add", [x, x])
-    return _half(make("log1p", [make("div", [two_x, make("sub", [const(1, x), x])])]))
-
-
-@_float_fn("Round", since=11)
-def round_half_even(x):
-    f = make("floor", [x])
-    d = make("sub", [x, f])             # exact: x and floor(x) share the exponent range
-    up = make("add", [f, const(1, x)])
-    half = const(0.5, x)
-    even = make("equal", [make("mod", [f, const(2, x)]), const(0, x)])
-    tie = where(even, f, up)
-    return where(make("greater", [d, half]), up,
-                 where(make("less", [d, half]), f, tie))
 
 
 # ---- selection and dropout ------------------------------------------------------------------
