@@ -221,6 +221,30 @@ def cast_like(cx):
     return [_cast(cx, cx.input(0), proto.onnx_type(cx.input(1).dtype))]
 
 
+@converter("BitCast", since=26, attrs=("to",))
+def bit_cast(cx):
+    """Same-width reinterpretation between ints (and bool -> uint8/int8): the two's
+    complement cast keeps every bit. Float <-> int reinterpretation has no primitive."""
+    x = cx.input(0)
+    if "to" not in cx.attrs:
+        raise cx.unsupported("no `to` attribute")
+    try:
+        dt = proto.dtype(cx.attr("to"), "")
+    except TypeError:
+        raise cx.unsupported(f"BitCast to ONNX element type "
+                             f"{proto.onnx().TensorProto.DataType.Name(int(cx.attr('to')))}"
+                             ) from None
+    if dt.itemsize != x.dtype.itemsize:
+        raise cx.unsupported(f"{x.dtype.name} and {dt.name} differ in width")
+    if x.dtype.is_float or dt.is_float:
+        raise cx.unsupported(f"reinterpreting {x.dtype.name} as {dt.name}: flowc has no "
+                             f"bit reinterpretation of floats")
+    if dt.is_bool and not x.dtype.is_bool:
+        raise cx.unsupported(f"reinterpreting {x.dtype.name} as bool (bytes other than "
+                             f"0 and 1 are no bools)")
+    return [M.cast(x, dt) if dt is not x.dtype else identity(x)]
+
+
 # ---- math functions ----------------------------------------------------------------------
 
 _PRIMS = {"Abs": "abs", "Neg": "neg", "Sign": "sign", "Exp": "exp", "Log": "log",
@@ -261,7 +285,12 @@ def reciprocal(cx):
     return [make("div", [const(1, x), x]) if x.dtype.is_float else M.reciprocal(x)]
 
 
-# ---- selection and dropout ------------------------------------------------------------------
+# ---- identity, selection and dropout ------------------------------------------------------
+
+@converter("Identity")
+def identity_(cx):
+    return [identity(cx.input(0))]
+
 
 @converter("Where", since=9)
 def where_(cx):
