@@ -152,3 +152,26 @@ def test_bitwise_rejects_floats():
 def test_composed_functions_have_their_gradients(name, spec, backend):
     from autodiff_check import check_grads
     check_grads(getattr(fc, name), [spec], backend)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint16", "int32", "uint64"])
+def test_new_primitives_on_the_emulated_gpu(dtype):
+    """The C/CUDA rules of erf, atan, invert and bitwise_* (tests/cuda_emulator.py runs
+    the CUDA C on the host)."""
+    from cuda_emulator import emulated_gpu
+    info = np.iinfo(dtype)
+    a = np.array([0, 1, info.max, info.min, 5, 12], dtype)
+    b = np.array([info.max, 3, 6, info.max, info.min, 10], dtype)
+    f = np.array([-3.0, -0.5, 0.0, 1e-6, 0.7, 20.0], np.float32)
+    with emulated_gpu():
+        x, y = fc.placeholder(dtype, [None]), fc.placeholder(dtype, [None])
+        z = fc.placeholder(fc.float32, [None])
+        outs = [fc.bitwise.bitwise_and(x, y), fc.bitwise.bitwise_or(x, y),
+                fc.bitwise.bitwise_xor(x, y), fc.bitwise.invert(x), fc.erf(z), fc.atan(z)]
+        with fc.Session(config=fc.ConfigProto(device="gpu")) as sess:
+            got = sess.run(outs, {x: a, y: b, z: f})
+    for g, w in zip(got[:4], [a & b, a | b, a ^ b, ~a], strict=True):
+        assert g.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(g, w)
+    np.testing.assert_allclose(got[4], _erf(f.astype(np.float64)), rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(got[5], np.arctan(f.astype(np.float64)), rtol=2e-6)

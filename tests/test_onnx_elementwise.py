@@ -163,3 +163,16 @@ def test_bitcast_of_floats_is_refused_by_name():
     m = model(nodes, [("x", F, [2])], [("y", I32, [2])], 26)
     with pytest.raises(OnnxImportError, match=r"'bits' \(BitCast, opset 26\).*float32 as int32"):
         backend.prepare(m)
+
+
+@pytest.mark.parametrize("elem, dtype", [(TensorProto.INT32, np.int32),
+                                         (TensorProto.UINT8, np.uint8)])
+def test_shrink_of_ints(elem, dtype):
+    x = np.array([0, 1, 2, 3, 4, 5, 9], dtype)
+    if dtype == np.int32:
+        x = np.concatenate([x, -x]).astype(dtype)
+    nodes = [helper.make_node("Shrink", ["x"], ["y"], bias=1.0, lambd=1.5),
+             helper.make_node("Shrink", ["x"], ["z"])]
+    m = model(nodes, [("x", elem, [len(x)])], [("y", elem, [len(x)]), ("z", elem, [len(x)])],
+              13)
+    check_against_ort(m, {"x": x})

@@ -12,10 +12,10 @@ from ..table import converter
 from .elementwise import const, where
 
 
-def _activation(op_type, since=1, attrs=(), floats_only=True):
+def _activation(op_type, since=1, attrs=(), floats_only=True, note=""):
     """Register `fn(x, cx) -> tensor` as the converter of a float activation."""
     def register(fn):
-        @converter(op_type, since=since, attrs=attrs)
+        @converter(op_type, since=since, attrs=attrs, note=note)
         def convert(cx):
             x = cx.input(0)
             if floats_only and not x.dtype.is_float:
@@ -93,17 +93,23 @@ def hard_swish(x, cx):
     return make("mul", [x, _clamp01(make("add", [_mul(x, 1 / 6), const(0.5, x)]))])
 
 
-@_activation("Shrink", since=9, attrs=("bias", "lambd"), floats_only=False)
+@_activation("Shrink", since=9, attrs=("bias", "lambd"), floats_only=False,
+             note="ints: an integral bias")
 def shrink(x, cx):
+    """x + bias below -lambd, x - bias above lambd, 0 between. For ints the thresholds
+    become the integers next to them (x > 0.5 is x > 0); the bias must be integral."""
     bias, lambd = cx.attr("bias", 0.0), cx.attr("lambd", 0.5)
-    if not x.dtype.is_float:
-        if bias != int(bias) or lambd != int(lambd):
-            raise cx.unsupported(f"bias {bias} / lambd {lambd} not integral for "
-                                 f"{x.dtype.name} input")
-        bias, lambd = int(bias), int(lambd)
+    zero = const(0, x)
+    if x.dtype.is_float:
+        lo, hi = const(-lambd, x), const(lambd, x)
+    else:
+        if bias != int(bias):
+            raise cx.unsupported(f"bias {bias} is not integral for {x.dtype.name} input")
+        bias, hi = int(bias), const(math.floor(lambd), x)
+        lo = None if x.dtype.is_unsigned and -lambd <= 0 else const(math.ceil(-lambd), x)
     b = const(bias, x)
-    low = where(make("less", [x, const(-lambd, x)]), make("add", [x, b]), const(0, x))
-    return where(make("greater", [x, const(lambd, x)]), make("sub", [x, b]), low)
+    low = zero if lo is None else where(make("less", [x, lo]), make("add", [x, b]), zero)
+    return where(make("greater", [x, hi]), make("sub", [x, b]), low)
 
 
 @_activation("Softplus")
@@ -126,7 +132,7 @@ def swish(x, cx):
     return make("mul", [x, make("sigmoid", [_mul(x, cx.attr("alpha", 1.0))])])
 
 
-@_activation("Gelu", since=20, attrs=("approximate",))
+@_activation("Gelu", since=20, attrs=("approximate",), note="approximate none (erf) or tanh")
 def gelu(x, cx):
     approximate = cx.attr("approximate", "none")
     if approximate == "tanh":

@@ -65,13 +65,14 @@ def trunc_div(a, b):
     return where(fix, make("add", [q, const(1, a)]), q)
 
 
-@converter("Div")
+@converter("Div", note="ints truncate toward zero; an int division by zero gives 0")
 def div(cx):
     a, b = cx.input(0), cx.input(1)
     return [make("div", [a, b]) if a.dtype.is_float else trunc_div(a, b)]
 
 
-@converter("Mod", since=10, attrs=("fmod",))
+@converter("Mod", since=10, attrs=("fmod",),
+           note="fmod=0: floor modulo (the divisor's sign); fmod=1: C fmod (the dividend's)")
 def mod(cx):
     a, b = cx.input(0), cx.input(1)
     fmod = cx.attr("fmod", 0)
@@ -86,7 +87,7 @@ def mod(cx):
     return [where(make("less", [a, const(0, a)]), make("neg", [r]), r)]
 
 
-@converter("Pow", attrs=())
+@converter("Pow", note="an int base to a float power is computed in float64 and truncated")
 def pow_(cx):
     x, y = cx.input(0), cx.input(1)
     if x.dtype.is_float:
@@ -118,7 +119,8 @@ _variadic("Sum", "add")
 _variadic("Mean", "add", mean=True)
 
 
-@converter("Clip", attrs=("min", "max"))
+@converter("Clip", attrs=("min", "max"),
+           note="attributes min/max before opset 11, optional inputs from 11 on")
 def clip(cx):
     x = cx.input(0)
     if cx.opset < 11:
@@ -172,7 +174,8 @@ def isinf(cx):
     return [parts[0] if len(parts) == 1 else make("logical_or", parts)]
 
 
-@converter("BitShift", since=11, attrs=("direction",))
+@converter("BitShift", since=11, attrs=("direction",),
+           note="a shift below 0 or at least the width gives 0 (-1: negative x shifted right)")
 def bit_shift(cx):
     x, y = cx.input(0), cx.input(1)
     direction = cx.attr("direction", "")
@@ -195,6 +198,10 @@ def bitwise_not(cx):
 
 # ---- casts ----------------------------------------------------------------------------------
 
+_CAST_NOTE = ("flowc's element types (float16/32/64, ints, bool); saturate and round_mode "
+              "concern float8 targets only")
+
+
 def _cast(cx, x, code):
     try:
         dt = proto.dtype(code, "")
@@ -209,19 +216,20 @@ def _cast(cx, x, code):
     return make("cast", [x], dtype=dt)
 
 
-@converter("Cast", attrs=("to", "saturate", "round_mode"))
+@converter("Cast", attrs=("to", "saturate", "round_mode"), note=_CAST_NOTE)
 def cast(cx):
     if "to" not in cx.attrs:
         raise cx.unsupported("no `to` attribute")
     return [_cast(cx, cx.input(0), cx.attr("to"))]
 
 
-@converter("CastLike", since=15, attrs=("saturate", "round_mode"))
+@converter("CastLike", since=15, attrs=("saturate", "round_mode"), note=_CAST_NOTE)
 def cast_like(cx):
     return [_cast(cx, cx.input(0), proto.onnx_type(cx.input(1).dtype))]
 
 
-@converter("BitCast", since=26, attrs=("to",))
+@converter("BitCast", since=26, attrs=("to",),
+           note="between ints of one width (and bool to 8-bit ints); not floats")
 def bit_cast(cx):
     """Same-width reinterpretation between ints (and bool -> uint8/int8): the two's
     complement cast keeps every bit. Float <-> int reinterpretation has no primitive."""
@@ -262,9 +270,9 @@ for _name, _prim in _PRIMS.items():
     _unary(_name, _prim)
 
 
-def _float_fn(op_type, fn, since=1):
+def _float_fn(op_type, fn, since=1, note=""):
     """A float-only ONNX op as the TF1 math function `fn` (compositions in math_ops)."""
-    @converter(op_type, since=since)
+    @converter(op_type, since=since, note=note)
     def convert(cx):
         x = cx.input(0)
         _check_float(cx, x)
@@ -276,7 +284,7 @@ for _name, _fn, _since in [("Erf", M.erf, 9), ("Atan", M.atan, 7), ("Tan", M.tan
                            ("Cosh", M.cosh, 9), ("Asinh", M.asinh, 9),
                            ("Acosh", M.acosh, 9), ("Atanh", M.atanh, 9),
                            ("Round", M.round, 11)]:
-    _float_fn(_name, _fn, _since)
+    _float_fn(_name, _fn, _since, "half to even" if _name == "Round" else "")
 
 
 @converter("Reciprocal")
@@ -297,7 +305,9 @@ def where_(cx):
     return [make("select", [cx.input(0), cx.input(1), cx.input(2)])]
 
 
-@converter("Dropout", attrs=("ratio", "seed", "is_test"), static=(1, 2))
+@converter("Dropout", attrs=("ratio", "seed", "is_test"), static=(1, 2),
+           note="inference, or training_mode with ratio 0 (identity, all-true mask); "
+                "ratio and training_mode known at import")
 def dropout(cx):
     """Inference (and training with ratio 0) is the identity; the mask is all true
     (opset < 10: all ones of the data's type). Dropping values at random in training
