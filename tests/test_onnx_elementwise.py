@@ -176,3 +176,16 @@ def test_shrink_of_ints(elem, dtype):
     m = model(nodes, [("x", elem, [len(x)])], [("y", elem, [len(x)]), ("z", elem, [len(x)])],
               13)
     check_against_ort(m, {"x": x})
+
+
+def test_dropout_in_inference_does_not_need_its_ratio_at_import():
+    from compiler.frontend.graph import Graph
+    from compiler.onnx import import_model
+    from compiler.session import Session
+    nodes = [helper.make_node("Dropout", ["x", "r"], ["y"])]
+    m = model(nodes, [("x", F, [2, 5]), ("r", F, [])], [("y", F, [2, 5])], 13)
+    g = Graph()
+    with g.as_default():
+        (x, r), (y,) = import_model(m)
+        out = Session(graph=g).run(y, {x: X, r: np.array(0.7, np.float32)})
+    np.testing.assert_array_equal(out, X)

@@ -305,7 +305,7 @@ def where_(cx):
     return [make("select", [cx.input(0), cx.input(1), cx.input(2)])]
 
 
-@converter("Dropout", attrs=("ratio", "seed", "is_test"), static=(1, 2),
+@converter("Dropout", attrs=("ratio", "seed"), static=(1, 2),
            note="inference, or training_mode with ratio 0 (identity, all-true mask); "
                 "ratio and training_mode known at import")
 def dropout(cx):
@@ -313,11 +313,10 @@ def dropout(cx):
     (opset < 10: all ones of the data's type). Dropping values at random in training
     mode is not supported: flowc's random streams cannot match another runtime's."""
     x = cx.input(0)
-    if cx.opset < 12:
-        ratio, training = cx.attr("ratio", 0.5), False
-    else:
-        ratio = float(np.asarray(cx.static(1, 0.5)).reshape(()))
-        training = bool(np.asarray(cx.static(2, False)).reshape(()))
+    # before opset 12 Dropout is inference only; from 12 on training_mode decides, and
+    # ratio is read only in training (a run-time ratio does not matter in inference)
+    training = cx.opset >= 12 and bool(np.asarray(cx.static(2, False)).reshape(()))
+    ratio = float(np.asarray(cx.static(1, 0.5)).reshape(())) if training else 0.0
     if training and ratio != 0:
         raise cx.unsupported(f"training_mode=True with ratio {ratio} (random dropping "
                              f"is not supported; ratio 0 or inference only)")
