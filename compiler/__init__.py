@@ -301,7 +301,9 @@ __all__ += ["extract_image_patches"]
 # -- issue 18 / elem: tf.math (its elementwise and reduction names), tf.bitwise --
 from .frontend import bitwise_ops as _bitwise_ops  # noqa: E402
 
-math = globals().get("math") or _types.SimpleNamespace()  # tf.math (shared)
+math = globals().get("math")  # tf.math, shared with other blocks (never the stdlib module)
+if not isinstance(math, _types.SimpleNamespace):
+    math = _types.SimpleNamespace()
 for _n in ("abs", "acos", "acosh", "add", "add_n", "argmax", "argmin", "asin", "asinh",
            "atan", "atanh", "ceil", "cos", "cosh", "divide", "equal", "erf", "exp", "expm1",
            "floor", "floordiv", "floormod", "greater", "greater_equal", "in_top_k",
