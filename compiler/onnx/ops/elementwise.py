@@ -123,9 +123,9 @@ _variadic("Mean", "add", mean=True)
            note="attributes min/max before opset 11, optional inputs from 11 on")
 def clip(cx):
     x = cx.input(0)
-    if cx.opset < 11:
-        lo = const(cx.attr("min", -3.4028234663852886e38), x)
-        hi = const(cx.attr("max", 3.4028234663852886e38), x)
+    if cx.opset < 11:   # an absent bound is -/+ the largest float32: no bound
+        lo = const(cx.attr("min"), x) if "min" in cx.attrs else None
+        hi = const(cx.attr("max"), x) if "max" in cx.attrs else None
     else:
         if "min" in cx.attrs or "max" in cx.attrs:
             raise cx.unsupported("attributes min/max (inputs from opset 11 on)")
@@ -209,11 +209,7 @@ def _cast(cx, x, code):
         raise cx.unsupported(f"cast to ONNX element type "
                              f"{proto.onnx().TensorProto.DataType.Name(int(code))} (flowc "
                              f"computes with float16/32/64, ints and bool)") from None
-    if x.dtype is dt:
-        return identity(x)
-    if x.dtype.is_float and dt is T.bool_:
-        return make("not_equal", [x, const(0, x)])
-    return make("cast", [x], dtype=dt)
+    return identity(x) if x.dtype is dt else make("cast", [x], dtype=dt)
 
 
 @converter("Cast", attrs=("to", "saturate", "round_mode"), note=_CAST_NOTE)
