@@ -325,3 +325,28 @@ from .frontend.special_math_ops import einsum  # noqa: E402
 
 __all__ += ["einsum"]
 # -- end einsum --
+
+# -- issue 18 / elem: tf.math (its elementwise and reduction names), tf.bitwise --
+from .frontend import bitwise_ops as _bitwise_ops  # noqa: E402
+
+math = globals().get("math")  # tf.math, shared with other blocks (never the stdlib module)
+if not isinstance(math, _types.SimpleNamespace):
+    math = _types.SimpleNamespace()
+for _n in ("abs", "acos", "acosh", "add", "add_n", "argmax", "argmin", "asin", "asinh",
+           "atan", "atanh", "ceil", "cos", "cosh", "divide", "equal", "erf", "exp", "expm1",
+           "floor", "floordiv", "floormod", "greater", "greater_equal", "in_top_k",
+           "is_finite", "is_inf", "is_nan", "l2_normalize", "less", "less_equal", "log",
+           "log1p", "log_softmax", "logical_and", "logical_not", "logical_or",
+           "logical_xor", "maximum", "minimum", "mod", "multiply", "negative", "not_equal",
+           "pow", "reciprocal", "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_max",
+           "reduce_mean", "reduce_min", "reduce_prod", "reduce_std", "reduce_sum",
+           "reduce_variance", "round", "rsqrt", "sigmoid", "sign", "sin", "sinh", "softmax",
+           "softplus", "sqrt", "square", "squared_difference", "subtract", "tan", "tanh",
+           "top_k", "truediv"):
+    _f = globals().get(_n) or getattr(nn, _n, None)
+    if _f is not None and not hasattr(math, _n):
+        setattr(math, _n, _f)
+bitwise = _types.SimpleNamespace(**{_n: getattr(_bitwise_ops, _n)
+                                    for _n in _bitwise_ops.__all__})
+__all__ += ["bitwise", "math"]
+# -- end elem --

@@ -17,7 +17,19 @@ EXCLUDED = {
     r"^test_(quantizelinear|dequantizelinear)_(e4m3fn|e5m2|float4e2m1|int4|uint4|int2|"
     r"uint2)": "float8, float4, int4 and int2 element types: flowc has none of them",
     r"^test_einsum_\w+_bfloat16$": "bfloat16 inputs: flowc has no bfloat16",
+    r"(?i)bfloat16": "bfloat16 tensors: flowc has no bfloat16",
+    r"(?i)float8|e4m3|e5m2|e8m0": "float8 tensors (e4m3/e5m2/e8m0): flowc has no float8 types",
+    r"(?i)float4e2m1": "float4e2m1 tensors: flowc has no 4-bit float type",
+    r"(?i)(^|_)u?int[24](_|$)": "int4/uint4/int2/uint2 tensors: flowc has no sub-byte ints",
+    r"^test_equal_string": "string tensors: flowc computes with numbers and bools only",
     # -- elementwise ops ---------------------------------------------------------------
+    r"^test_not_[234]d$": "the model declares opset 1; flowc imports opsets 7 and later",
+    r"^test_bernoulli": "random draws: the expected values come from numpy's generator, "
+                        "which flowc's Philox streams cannot reproduce",
+    r"^test_bitcast_(2d_|scalar_)?(float(32|64)_to_int|int(32|64)_to_float)": "BitCast "
+                        "between floats and ints: flowc has no bit-reinterpretation primitive",
+    r"^test_training_dropout(_default)?(_mask)?$": "Dropout in training mode with ratio > 0 "
+                        "drops values at random (numpy's generator in the expected values)",
     # -- movement ops ------------------------------------------------------------------
     r"^test_(compress|reversesequence)_bfloat16$|^test_onehot_with_bfloat16_values$"
     r"|^test_range_bfloat16_type_positive_delta$":

@@ -20,6 +20,7 @@ UNARY = {
     "tanh": (fc.tanh, ANY), "sigmoid": (fc.sigmoid, ANY), "sin": (fc.sin, ANY),
     "cos": (fc.cos, ANY), "floor": (fc.floor, ((2, 3), 0.2, 0.8)),
     "ceil": (fc.ceil, ((2, 3), 0.2, 0.8)),
+    "erf": (fc.erf, ANY), "atan": (fc.atan, ((2, 3), -3.0, 3.0)),
 }
 
 BINARY = {

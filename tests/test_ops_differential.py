@@ -88,14 +88,17 @@ def _cases():
     for op in ("neg", "abs", "sign"):
         cases += _unary(op, FLOATS + INTS)
     for op in ("exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "sin",
-               "cos", "floor", "ceil"):
+               "cos", "floor", "ceil", "erf", "atan"):
         cases += _unary(op, FLOATS)
+    cases += _unary("invert", INTS)
     cases += _unary("stop_gradient", ("float32", "int32", "bool"))
     cases += _unary("logical_not", ("bool",))
     for op in ("add", "sub", "mul", "div", "mod", "maximum", "minimum", "less", "less_equal",
                "greater", "greater_equal", "equal", "not_equal"):
         cases += _binary(op, FLOATS + INTS, "edge")
     cases += _binary("pow", FLOATS, "positive")
+    for op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        cases += _binary(op, INTS, "edge")
     for op in ("equal", "not_equal", "logical_and", "logical_or"):
         cases += _binary(op, ("bool",))
     cases.append(Case("select", lambda g, c, x, y: prim(g, "select", [c, x, y]),

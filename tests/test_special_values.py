@@ -23,8 +23,11 @@ from compiler.ir import dtypes as T
 from compiler.ops import OPS
 
 #: libm / vecmath functions: correct within a few ULP, not bit for bit
-APPROX = {"exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos", "pow"}
+APPROX = {"exp", "expm1", "log", "log1p", "tanh", "sigmoid", "sin", "cos", "pow", "erf",
+          "atan"}
 _BOOL_ONLY = {"logical_not", "logical_and", "logical_or"}
+#: bit operations take ints only: float special values do not apply
+_INT_ONLY = {"invert", "bitwise_and", "bitwise_or", "bitwise_xor"}
 _ELEMENTWISE = sorted(n for n, d in OPS.items() if d.fusion == "elementwise")
 
 
@@ -40,7 +43,7 @@ def _build(g, x, y):
     outs, names = [], []
     for op in _ELEMENTWISE:
         d = OPS[op]
-        if op in _BOOL_ONLY or op in ("cast", "select"):
+        if op in _BOOL_ONLY or op in _INT_ONLY or op in ("cast", "select"):
             continue
         outs.append(prim(g, op, [x] if d.arity == 1 else [x, y]))
         names.append(op)

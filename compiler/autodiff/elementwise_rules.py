@@ -81,6 +81,18 @@ def cos(op, g):
     return [make("neg", [_mul(g, make("sin", [_x(op)]))])]
 
 
+def erf(op, g):
+    """d erf(x) = 2 / sqrt(pi) * exp(-x**2)."""
+    x = _x(op)
+    e = make("exp", [make("neg", [_mul(x, x)])])
+    return [_mul(g, _mul(const(1.1283791670955126, g), e))]
+
+
+def atan(op, g):
+    x = _x(op)
+    return [make("div", [g, make("add", [const(1, g), _mul(x, x)])])]
+
+
 # binary --------------------------------------------------------------------------------
 def _both(op, ga, gb):
     a, b = op.inputs

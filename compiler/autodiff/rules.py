@@ -22,6 +22,7 @@ RULES = {
     "neg": E.neg, "abs": E.abs_, "sign": E.zero, "floor": E.zero, "ceil": E.zero,
     "exp": E.exp, "expm1": E.expm1, "log": E.log, "log1p": E.log1p, "sqrt": E.sqrt,
     "rsqrt": E.rsqrt, "tanh": E.tanh, "sigmoid": E.sigmoid, "sin": E.sin, "cos": E.cos,
+    "erf": E.erf, "atan": E.atan,
     # elementwise binary, ternary, cast
     "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "mod": E.mod, "pow": E.pow_,
     "maximum": E.maximum, "minimum": E.minimum, "select": E.select, "cast": E.cast,

@@ -213,7 +213,10 @@ UNARY = {
     "cos": Rule(_math("cos"), None),
     "floor": Rule(_math("floor"), None),
     "ceil": Rule(_math("ceil"), None),
+    "erf": Rule(_math("erf"), None),
+    "atan": Rule(_math("atan"), None),
     "stop_gradient": _both(lambda ops, x, dtype: x),
+    "invert": Rule(None, _wrapped(_prefix("~"))),
     "logical_not": Rule(None, _prefix("!")),
 }
 
@@ -235,6 +238,9 @@ BINARY = {
     "not_equal": _both(_infix("!=")),   # true for NaN, as numpy
     "logical_and": _both(_infix("&&")),
     "logical_or": _both(_infix("||")),
+    "bitwise_and": Rule(None, _wrapped(_infix("&"))),
+    "bitwise_or": Rule(None, _wrapped(_infix("|"))),
+    "bitwise_xor": Rule(None, _wrapped(_infix("^"))),
     # index ops (operands known non-negative, divisor > 0)
     "idiv": Rule(None, _infix("/")),
     "imod": Rule(None, _infix("%")),

@@ -18,12 +18,14 @@ from .core import binary_operands, convert_to_tensor, identity, make, op_scope
 
 #: the public names (`fc.` re-exports exactly these): a new function is listed here
 __all__ = [
-    "abs", "add", "add_n", "cast", "ceil", "clip_by_value", "cos", "div", "divide", "equal", "exp",
-    "expm1", "floor", "floordiv", "floormod", "greater", "greater_equal", "less", "less_equal",
-    "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "matmul", "maximum",
-    "minimum", "mod", "multiply", "negative", "not_equal", "pow", "reciprocal", "rsqrt", "sigmoid",
-    "sign", "sin", "sqrt", "square", "squared_difference", "stop_gradient", "subtract", "tanh",
-    "to_double", "to_float", "to_int32", "to_int64", "truediv",
+    "abs", "acos", "acosh", "add", "add_n", "asin", "asinh", "atan", "atanh", "cast",
+    "ceil", "clip_by_value", "cos", "cosh", "div", "divide", "equal", "erf", "exp", "expm1",
+    "floor", "floordiv", "floormod", "greater", "greater_equal", "less", "less_equal",
+    "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "matmul",
+    "maximum", "minimum", "mod", "multiply", "negative", "not_equal", "pow", "reciprocal",
+    "round", "rsqrt", "sigmoid", "sign", "sin", "sinh", "sqrt", "square",
+    "squared_difference", "stop_gradient", "subtract", "tan", "tanh", "to_double",
+    "to_float", "to_int32", "to_int64", "truediv",
 ]
 
 
@@ -80,6 +82,9 @@ sin = _unary("sin", "Sin", "Sine (floats).")
 cos = _unary("cos", "Cos", "Cosine (floats).")
 floor = _unary("floor", "Floor", "Round toward -inf (floats).")
 ceil = _unary("ceil", "Ceil", "Round toward +inf (floats).")
+erf = _unary("erf", "Erf", "The error function `2/sqrt(pi) * integral_0^x e**-t**2 dt` "
+             "(floats).")
+atan = _unary("atan", "Atan", "Arctangent, in (-pi/2, pi/2) (floats).")
 stop_gradient = _unary("stop_gradient", "StopGradient",
                        "`x` unchanged; gradients do not flow through it.")
 
@@ -243,3 +248,122 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     return make("matmul", [a, b], name=name or "MatMul",
                 transpose_a=bool(transpose_a or adjoint_a),
                 transpose_b=bool(transpose_b or adjoint_b))
+
+
+# ---- trigonometric and hyperbolic functions composed from the primitives ------------------
+# (exact formulas, chosen to keep full relative accuracy near 0 and at the domain ends)
+
+def _float_operand(x, op):
+    x = convert_to_tensor(x)
+    if not x.dtype.is_float:
+        raise TypeError(f"{op} does not accept {x.dtype.name} (accepts: float dtypes)")
+    return x
+
+
+def _one(x):
+    return convert_to_tensor(1, x.dtype)
+
+
+def tan(x, name=None):
+    """Tangent, `sin(x) / cos(x)` (floats)."""
+    x = _float_operand(x, "Tan")
+    with op_scope(name, "Tan", [x]) as scope:
+        return make("div", [make("sin", [x]), make("cos", [x])], name=scope)
+
+
+def sinh(x, name=None):
+    """Hyperbolic sine, `(expm1(x) - expm1(-x)) / 2`: no cancellation near 0 (floats)."""
+    x = _float_operand(x, "Sinh")
+    with op_scope(name, "Sinh", [x]) as scope:
+        d = make("sub", [make("expm1", [x]), make("expm1", [make("neg", [x])])])
+        return make("mul", [d, convert_to_tensor(0.5, x.dtype)], name=scope)
+
+
+def cosh(x, name=None):
+    """Hyperbolic cosine, `(exp(x) + exp(-x)) / 2` (floats)."""
+    x = _float_operand(x, "Cosh")
+    with op_scope(name, "Cosh", [x]) as scope:
+        s = make("add", [make("exp", [x]), make("exp", [make("neg", [x])])])
+        return make("mul", [s, convert_to_tensor(0.5, x.dtype)], name=scope)
+
+
+def asin(x, name=None):
+    """Arcsine, `atan(x / sqrt(1 - x*x))`: +-pi/2 at +-1, NaN outside [-1, 1] (floats)."""
+    x = _float_operand(x, "Asin")
+    with op_scope(name, "Asin", [x]) as scope:
+        one = _one(x)
+        c = make("sqrt", [make("mul", [make("sub", [one, x]), make("add", [one, x])])])
+        return make("atan", [make("div", [x, c])], name=scope)
+
+
+def acos(x, name=None):
+    """Arccosine, `2 * atan(sqrt((1 - x) / (1 + x)))`: 0 at 1, pi at -1 (floats)."""
+    x = _float_operand(x, "Acos")
+    with op_scope(name, "Acos", [x]) as scope:
+        one = _one(x)
+        r = make("sqrt", [make("div", [make("sub", [one, x]), make("add", [one, x])])])
+        return make("mul", [make("atan", [r]), convert_to_tensor(2, x.dtype)], name=scope)
+
+
+def _big(x):
+    """`|x|` beyond which `asinh(|x|)` and `acosh(x)` are `log(|x|) + log(2)` to the
+    dtype's precision (and `x * x` would overflow further on)."""
+    return convert_to_tensor(256.0 if x.dtype is T.float16 else 2.0 ** 28, x.dtype)
+
+
+def _log_2x(a):
+    return make("add", [make("log", [a]), convert_to_tensor(0.6931471805599453, a.dtype)])
+
+
+def asinh(x, name=None):
+    """Inverse hyperbolic sine, `sign(x) * log1p(|x| + x**2 / (1 + sqrt(1 + x**2)))`,
+    `sign(x) * (log(|x|) + log(2))` for large `|x|` (floats)."""
+    x = _float_operand(x, "Asinh")
+    with op_scope(name, "Asinh", [x]) as scope:
+        a, one = make("abs", [x]), _one(x)
+        sq = make("mul", [a, a])
+        root = make("add", [one, make("sqrt", [make("add", [one, sq])])])
+        r = make("log1p", [make("add", [a, make("div", [sq, root])])])
+        r = make("select", [make("greater", [a, _big(x)]), _log_2x(a), r])
+        neg = make("less", [x, convert_to_tensor(0, x.dtype)])
+        return make("select", [neg, make("neg", [r]), r], name=scope)
+
+
+def acosh(x, name=None):
+    """Inverse hyperbolic cosine, `log1p((x - 1) + sqrt((x - 1) * (x + 1)))`: accurate
+    near 1, NaN below it; `log(x) + log(2)` for large `x` (floats)."""
+    x = _float_operand(x, "Acosh")
+    with op_scope(name, "Acosh", [x]) as scope:
+        one = _one(x)
+        xm = make("sub", [x, one])
+        root = make("sqrt", [make("mul", [xm, make("add", [x, one])])])
+        r = make("log1p", [make("add", [xm, root])])
+        return make("select", [make("greater", [x, _big(x)]), _log_2x(x), r], name=scope)
+
+
+def atanh(x, name=None):
+    """Inverse hyperbolic tangent, `log1p(2x / (1 - x)) / 2` (floats)."""
+    x = _float_operand(x, "Atanh")
+    with op_scope(name, "Atanh", [x]) as scope:
+        q = make("div", [make("add", [x, x]), make("sub", [_one(x), x])])
+        return make("mul", [make("log1p", [q]), convert_to_tensor(0.5, x.dtype)], name=scope)
+
+
+def round(x, name=None):  # noqa: A001  (TF1 name)
+    """Round half to even (banker's rounding, as TF1 and numpy); ints are returned as
+    they are. Exact: `floor(x)` and `x - floor(x)` are exact in floating point."""
+    x = convert_to_tensor(x)
+    if not x.dtype.is_float:
+        return identity(x, name=name or "Round")
+    with op_scope(name, "Round", [x]) as scope:
+        f = make("floor", [x])
+        d = make("sub", [x, f])
+        up = make("add", [f, _one(x)])
+        half = convert_to_tensor(0.5, x.dtype)
+        two, zero = convert_to_tensor(2, x.dtype), convert_to_tensor(0, x.dtype)
+        tie = make("select", [make("equal", [make("mod", [f, two]), zero]), f, up])
+        low = make("select", [make("less", [d, half]), f, tie])
+        r = make("select", [make("greater", [d, half]), up, low])
+        # a zero result keeps the sign of x (-0.5 and -0.0 round to -0.0, as numpy)
+        signed_zero = make("mul", [x, zero])
+        return make("select", [make("equal", [r, zero]), signed_zero, r], name=scope)

@@ -7,6 +7,8 @@ bool. Float-only ops reject ints with a TypeError naming the dtype.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import dtypes as T
@@ -43,6 +45,7 @@ def _binary_infer(name, kinds, result_bool=False):
 
 NUM = {"float", "int"}
 FLOAT = {"float"}
+INT = {"int"}
 ANY = {"float", "int", "bool"}
 BOOL = {"bool"}
 
@@ -58,6 +61,14 @@ def _sigmoid(x):
 def _rsqrt(x):
     with np.errstate(divide="ignore", invalid="ignore"):
         return (1 / np.sqrt(x)).astype(x.dtype)
+
+
+_erf64 = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf(x):
+    """The error function (numpy has none): math.erf per element, in float64."""
+    return _erf64(x).astype(x.dtype)
 
 
 def _quiet(fn):
@@ -85,7 +96,10 @@ _UNARY = [
     ("cos", FLOAT, np.cos, True),
     ("floor", FLOAT, np.floor, True),
     ("ceil", FLOAT, np.ceil, True),
+    ("erf", FLOAT, _erf, True),
+    ("atan", FLOAT, np.arctan, True),
     ("stop_gradient", ANY, np.array, False),
+    ("invert", INT, np.invert, False),
 ]
 
 for _name, _kinds, _fn, _diff in _UNARY:
@@ -155,6 +169,9 @@ _BINARY = [
     ("not_equal", ANY, np.not_equal, True, False),
     ("logical_and", BOOL, np.logical_and, False, False),
     ("logical_or", BOOL, np.logical_or, False, False),
+    ("bitwise_and", INT, np.bitwise_and, False, False),
+    ("bitwise_or", INT, np.bitwise_or, False, False),
+    ("bitwise_xor", INT, np.bitwise_xor, False, False),
 ]
 
 for _name, _kinds, _fn, _is_bool, _diff in _BINARY:

@@ -16,7 +16,8 @@ NaN as numpy does and order -0.0 below +0.0 (`llvm.maximum`, IEEE 754-2019);
 reference (`ops/numerics.py`).
 exp, expm1, log, log1p, tanh and sigmoid are `vecmath`'s
 branch-free polynomials (float32 and float64; they vectorize, accuracy in
-docs/numerics.md); sqrt, sin, cos, pow, floor and ceil are LLVM intrinsics.
+docs/numerics.md); sqrt, sin, cos, pow, floor and ceil are LLVM intrinsics; erf and atan
+call libm.
 """
 
 from __future__ import annotations
@@ -143,7 +144,10 @@ UNARY = {
     "cos": Rule(_intrinsic("cos"), None),
     "floor": Rule(_intrinsic("floor"), None),
     "ceil": Rule(_intrinsic("ceil"), None),
+    "erf": Rule(_libm_call("erf"), None),
+    "atan": Rule(_libm_call("atan"), None),
     "stop_gradient": Rule(_identity, _identity),
+    "invert": Rule(None, lambda em, x, dt: em.builder.not_(x)),
     "logical_not": Rule(None, lambda em, x, dt: em.builder.xor(x, ir.Constant(I1, 1))),
 }
 
@@ -242,6 +246,9 @@ BINARY = {
     "not_equal": Rule(_fcmp("!=", ordered=False), _icmp("!=")),
     "logical_and": Rule(None, _builder("and_")),
     "logical_or": Rule(None, _builder("or_")),
+    "bitwise_and": Rule(None, _builder("and_")),
+    "bitwise_or": Rule(None, _builder("or_")),
+    "bitwise_xor": Rule(None, _builder("xor")),
     # index ops (operands known non-negative, divisor > 0)
     "idiv": Rule(None, _builder("sdiv")),
     "imod": Rule(None, _builder("srem")),

@@ -3,6 +3,7 @@ of the mapping table (compiler/onnx/table.py). spectral.py is the reductions fam
 second module (DFT, STFT, windows, MelWeightMatrix)."""
 
 from . import (  # noqa: F401
+    activations,
     attention,
     control,
     elementwise,
