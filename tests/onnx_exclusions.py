@@ -36,17 +36,11 @@ EXCLUDED = {
     r"^test_(compress|reversesequence)_bfloat16$|^test_onehot_with_bfloat16_values$"
     r"|^test_range_bfloat16_type_positive_delta$":
         "bfloat16 inputs: flowc has no bfloat16",
-    r"^test_nonzero_": "NonZero: the output's shape depends on the data (flowc needs static "
-                      "shapes)",
-    r"^test_unique_": "Unique: the outputs' shapes depend on the data (flowc needs static "
-                     "shapes)",
     r"^test_split_to_sequence_": "SplitToSequence: flowc has no sequence type",
     r"^test_identity_sequence$": "Identity of a sequence: flowc has no sequence type",
     r"^test_identity_opt$": "Identity of an optional: flowc has no optional type",
     # -- nn ops ------------------------------------------------------------------------
     # -- reductions --------------------------------------------------------------------
-    r"^test_nonmaxsuppression_": "NonMaxSuppression: the number of selected boxes (the "
-        "output's first dim) depends on the data; flowc's shapes are fixed when compiled",
     r"^test_dft_inverse(_opset19)?$": "stored output carries numpy's float32 FFT roundoff "
         "(1.9e-7) at the imaginary bins whose exact value is 0, beyond the case's atol "
         "1e-7; flowc's DFT (float64 matmuls) gives ~1e-15 there",
