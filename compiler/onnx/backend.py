@@ -95,7 +95,8 @@ class FlowcRep:
             if len(values) != len(self.input_names):
                 raise ValueError(f"run: the model has {len(self.input_names)} inputs "
                                  f"{self.input_names}, got {len(values)} values")
-        by_name = {n: proto.to_storage(v) for n, v in zip(self.input_names, values, strict=True)}
+        by_name = {n: proto.to_storage(np.asarray(v))
+                   for n, v in zip(self.input_names, values, strict=True)}
         session, ins, outs = self._plan({n: by_name[n] for n in self.bound})
         fed = [n for n in self.input_names if n not in self.bound]
         result = session.run(outs, dict(zip(ins, [by_name[n] for n in fed], strict=True)))

@@ -69,9 +69,8 @@ def storage_dtype(code, where):
 
 def to_storage(value):
     """A numpy array of an ml_dtypes storage type (float8, int4, bfloat16...) as its
-    flowc storage dtype (exact); other arrays unchanged."""
-    value = np.asarray(value)
-    code = _ML_CODES.get(value.dtype.name)
+    flowc storage dtype (exact); anything else (arrays, tensors, lists) unchanged."""
+    code = _ML_CODES.get(value.dtype.name) if isinstance(value, np.ndarray) else None
     return value if code is None else value.astype(STORAGE[code][1].np)
 
 

@@ -141,6 +141,17 @@ def _float(x):
     return x if x.dtype in (T.float32, T.float64) else M.cast(x, T.float32)
 
 
+def _no_stored_floats(cx, *inputs):
+    """Refuse a scale (or QuantizeLinear's x) of a stored type (bfloat16): ONNX computes
+    in its precision, flowc stores it as float32 and does not compute with it."""
+    for i, what in inputs:
+        code = narrow.elem_type(cx, i)
+        if proto.is_storage(code):
+            raise cx.unsupported(f"{what} of element type {proto.type_name(code)}: flowc "
+                                 f"stores it as {proto.STORAGE[code][1].name} and computes "
+                                 f"with float16/32/64 only")
+
+
 def quantize(x, scale, zero_point, code, saturate=True):
     """saturate(round(x / scale) + zero_point) as ONNX type `code` (computed in
     float32/64): an integer type clips; float8/float4 round onto their grid
@@ -168,6 +179,7 @@ def quantize_linear(cx):
     odt = cx.attr("output_dtype", 0)
     if cx.attr("precision", 0):
         raise cx.unsupported(f"precision {cx.attr('precision')}: only the default")
+    _no_stored_floats(cx, (0, "x"), (1, "y_scale"))
     code = narrow.elem_type(cx, 2) if zp is not None else (odt or 2)
     if odt and odt != code:
         raise cx.unsupported(f"output_dtype {proto.type_name(odt)} differs from the zero "
@@ -187,6 +199,7 @@ def quantize_linear(cx):
            attrs=("axis", "block_size", "output_dtype"))
 def dequantize_linear(cx):
     x, scale, zp = cx.input(0), cx.input(1), cx.input(2)
+    _no_stored_floats(cx, (1, "x_scale"))
     if x.dtype not in _QTYPES and not proto.is_storage(narrow.elem_type(cx, 0)):
         raise cx.unsupported(f"x of element type {x.dtype.name}")
     odt = cx.attr("output_dtype", 0)
