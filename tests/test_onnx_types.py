@@ -191,3 +191,25 @@ def test_import_model_gives_storage_dtypes():
                                              f8: np.float32([1.5, -57344, 0.0])})
     np.testing.assert_array_equal(got_q, [3, 0, 15, 0, 2])
     np.testing.assert_array_equal(got_d, [3.0, -114688, 0.0])
+
+
+def test_stored_constants_keep_their_type():
+    v = numpy_helper.from_array(np.array([-3.5], dtype=ml_dtypes.float8_e4m3fn), "v")
+    c = numpy_helper.from_array(np.array([1, -8, 7], dtype=ml_dtypes.int4), "c")
+    m = model([helper.make_node("ConstantOfShape", ["shape"], ["f"], value=v),
+               helper.make_node("Constant", [], ["k"], value=c),
+               helper.make_node("Cast", ["k"], ["kf"], to=F),
+               helper.make_node("Mul", ["kf", "kf"], ["sq"])],
+              [("shape", TensorProto.INT64, [1])],
+              [("f", TensorProto.FLOAT8E4M3FN, [2]), ("k", TensorProto.INT4, [3]),
+               ("sq", F, [3])])
+    f, k, sq = backend.prepare(m).run([np.array([2], np.int64)])
+    assert f.dtype == ml_dtypes.float8_e4m3fn and k.dtype == ml_dtypes.int4
+    np.testing.assert_array_equal(f.astype(np.float32), [-3.5, -3.5])
+    np.testing.assert_array_equal(k.astype(np.int8), [1, -8, 7])
+    np.testing.assert_array_equal(sq, [1, 64, 49])
+    bad = model([helper.make_node("ConstantOfShape", ["shape"], ["f"], value=v),
+                 helper.make_node("Neg", ["f"], ["y"], name="neg1")],
+                [("shape", TensorProto.INT64, [1])], [("y", TensorProto.FLOAT8E4M3FN, [2])])
+    with pytest.raises(OnnxImportError, match="Neg on float8e4m3fn values"):
+        backend.prepare(bad).run([np.array([2], np.int64)])

@@ -260,10 +260,11 @@ class Importer:
             self.problems.append(f"{label}: flowc built {len(outs)} outputs, the node has "
                                  f"{len(wanted)}")
             return None
-        if node.op_type == "Constant" and isinstance(attrs.get("value"), np.ndarray):
+        if node.op_type in ("Constant", "ConstantOfShape") and isinstance(
+                attrs.get("value"), np.ndarray):
             stored = [a.t.data_type for a in node.attribute if a.name == "value"]
         if stored and node.op_type not in proto.STORAGE_CONSUMERS:
-            for t in outs:   # a movement op or Constant: its outputs keep the ONNX type
+            for t in outs:   # a movement op, Constant(OfShape): its outputs keep the type
                 self.set_elem_type(t, stored[0])
         return outs
 
