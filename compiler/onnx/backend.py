@@ -5,6 +5,11 @@
 it. Inputs that the mapping table needs as values at import time (a Reshape's shape fed as
 a graph input, as the ONNX node tests do) are bound as constants when `run` sees their
 values: the model compiles once per distinct set of those values.
+
+Element types flowc stores but does not compute with (float8, float4, int4, int2,
+bfloat16: `proto.STORAGE`) travel as their storage dtype: inputs given as ml_dtypes
+arrays are converted to it exactly, and outputs whose declared ONNX type is such a type
+are converted back to its ml_dtypes type (exact: the values are on its grid).
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class FlowcRep:
         inits = {t.name for t in model.graph.initializer}
         self.input_names = [vi.name for vi in model.graph.input if vi.name not in inits]
         self.output_names = [vi.name for vi in model.graph.output]
+        self.output_types = [vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type")
+                             else None for vi in model.graph.output]
         self.bound = bound_inputs(model)
         self._plans = {}
         if not self.bound:
@@ -88,10 +95,13 @@ class FlowcRep:
             if len(values) != len(self.input_names):
                 raise ValueError(f"run: the model has {len(self.input_names)} inputs "
                                  f"{self.input_names}, got {len(values)} values")
-        by_name = {n: np.asarray(v) for n, v in zip(self.input_names, values, strict=True)}
+        by_name = {n: proto.to_storage(np.asarray(v))
+                   for n, v in zip(self.input_names, values, strict=True)}
         session, ins, outs = self._plan({n: by_name[n] for n in self.bound})
         fed = [n for n in self.input_names if n not in self.bound]
         result = session.run(outs, dict(zip(ins, [by_name[n] for n in fed], strict=True)))
+        result = [proto.from_storage(r, code) for r, code in zip(result, self.output_types,
+                                                                   strict=True)]
         return _base().namedtupledict("Outputs", self.output_names)(*result)
 
 

@@ -124,6 +124,7 @@ class Importer:
         self.problems = []
         self._static = {}
         self._dim_params = {}
+        self._elem_types = {}   # id(tensor) -> (tensor, ONNX code) of storage-typed values
 
     # -- the whole model -------------------------------------------------------------
 
@@ -146,7 +147,9 @@ class Importer:
         placeholders = []
         for vi in g.input:
             if vi.name in self.input_map:
-                values[vi.name] = core.convert_to_tensor(self.input_map[vi.name])
+                values[vi.name] = core.convert_to_tensor(proto.to_storage(
+                    self.input_map[vi.name]))
+                self.set_elem_type(values[vi.name], vi.type.tensor_type.elem_type)
             elif vi.name not in inits:
                 values[vi.name] = self.placeholder(vi)
                 placeholders.append(values[vi.name])
@@ -194,6 +197,7 @@ class Importer:
         for axis, d in enumerate(dims or ()):
             if isinstance(d, str):
                 self.unify_param(d, p.type.shape[axis], vi.name)
+        self.set_elem_type(p, vi.type.tensor_type.elem_type)
         return p
 
     def unify_param(self, param, dim, where):
@@ -207,9 +211,9 @@ class Importer:
     def initializer(self, t):
         value = proto.array(t, f"{self.label} initializer", self.base_dir)
         name = scope_name(t.name, "initializer")
-        if self.trainable and value.dtype.kind == "f":
+        if self.trainable and value.dtype.kind == "f" and not proto.is_storage(t.data_type):
             return Variable(value, name=name, trainable=True).value()
-        return core.constant(value, name=name)
+        return self.set_elem_type(core.constant(value, name=name), t.data_type)
 
     # -- one graph or subgraph -------------------------------------------------------
 
@@ -242,6 +246,7 @@ class Importer:
         row = table.get(node.op_type)
         label = f"node {node.name or f'#{i}'!r} ({node.op_type}, opset {self.opset})"
         try:
+            stored = self.check_storage(node, inputs)
             attrs = proto.attributes(node, label, self.base_dir)
             with name_scope(scope_name(node.name, node.op_type)):
                 cx = NodeContext(self, row, node, node.name or f"#{i}", self.opset, inputs, attrs,
@@ -255,7 +260,52 @@ class Importer:
             self.problems.append(f"{label}: flowc built {len(outs)} outputs, the node has "
                                  f"{len(wanted)}")
             return None
+        if node.op_type in ("Constant", "ConstantOfShape") and isinstance(
+                attrs.get("value"), np.ndarray):
+            stored = [a.t.data_type for a in node.attribute if a.name == "value"]
+        if stored and node.op_type not in proto.STORAGE_CONSUMERS:
+            for t in outs:   # a movement op, Constant(OfShape): its outputs keep the type
+                self.set_elem_type(t, stored[0])
         return outs
+
+    # -- element types flowc stores but does not compute with (proto.STORAGE) ---------
+
+    def elem_type(self, t):
+        """The ONNX element type code of tensor `t`: the one recorded for a storage-typed
+        value, else the code of its flowc dtype."""
+        entry = self._elem_types.get(id(t))
+        if entry is not None and entry[0] is t:
+            return entry[1]
+        return proto.onnx_type(t.dtype)
+
+    def set_elem_type(self, t, code):
+        """Record that `t` holds values of ONNX type `code` (kept only for storage types).
+        Returns `t`."""
+        if proto.is_storage(code):
+            self._elem_types[id(t)] = (t, int(code))
+        return t
+
+    def check_storage(self, node, inputs):
+        """The ONNX codes of the node's storage-typed inputs (one code for a movement op,
+        whose inputs must agree); raises Unsupported for an op that would compute with
+        them."""
+        codes = [(i, self.elem_type(t)) for i, t in enumerate(inputs) if t is not None]
+        stored = [(i, c) for i, c in codes if proto.is_storage(c)]
+        if not stored or node.op_type in proto.STORAGE_CONSUMERS:
+            return [c for _, c in stored]
+        i, code = stored[0]
+        name, dt = proto.STORAGE[code]
+        if node.op_type not in proto.PASS_THROUGH:
+            raise Unsupported(
+                f"{node.op_type} on {name} values (input {i} {node.input[i]!r}): flowc "
+                f"stores {name} as {dt.name} and converts it only through Cast, CastLike, "
+                f"QuantizeLinear and DequantizeLinear (movement ops pass it through)")
+        data = [c for j, c in codes if j == 0 or node.op_type == "Concat"]
+        if any(c != code for c in data):
+            raise Unsupported(f"{node.op_type} of {name} and "
+                              f"{' '.join(sorted({proto.type_name(c) for c in data}))} "
+                              f"values")
+        return [code] if stored[0][0] == 0 else []
 
     def subgraph(self, g, inputs, outer):
         """The outputs of subgraph `g` (a GRAPH attribute: If's branches, Loop's and Scan's
@@ -271,9 +321,9 @@ class Importer:
         values = dict(outer or {})
         values.update(zip([vi.name for vi in g.input], inputs))
         for t in g.initializer:
-            values[t.name] = core.constant(proto.array(t, f"{self.label} initializer",
-                                                       self.base_dir),
-                                           name=scope_name(t.name, "initializer"))
+            values[t.name] = self.set_elem_type(core.constant(
+                proto.array(t, f"{self.label} initializer", self.base_dir),
+                name=scope_name(t.name, "initializer")), t.data_type)
         before = len(self.problems)
         outs = self.convert_graph(g, values)
         if len(self.problems) > before or any(o is None for o in outs):

@@ -25,6 +25,68 @@ _DTYPES = {1: T.float32, 2: T.uint8, 3: T.int8, 4: T.uint16, 5: T.int16, 6: T.in
 _TO_ONNX = {dt.name: code for code, dt in _DTYPES.items()}
 
 
+#: ONNX element types flowc stores but does not compute with: code -> (name, storage
+#: dtype). Every value of the type is exactly a value of the storage dtype (float8,
+#: float4 and bfloat16 in float32; int4/int2 in int8; uint4/uint2 in uint8). Only Cast,
+#: CastLike, QuantizeLinear and the Constant/initializer/input paths produce them; only
+#: Cast, CastLike, DequantizeLinear and the movement ops of `PASS_THROUGH` take them
+#: (the importer refuses every other op on them: `STORAGE_CONSUMERS`).
+STORAGE = {16: ("bfloat16", T.float32), 17: ("float8e4m3fn", T.float32),
+           18: ("float8e4m3fnuz", T.float32), 19: ("float8e5m2", T.float32),
+           20: ("float8e5m2fnuz", T.float32), 21: ("uint4", T.uint8), 22: ("int4", T.int8),
+           23: ("float4e2m1", T.float32), 24: ("float8e8m0", T.float32),
+           25: ("uint2", T.uint8), 26: ("int2", T.int8)}
+#: ops that read storage-typed inputs themselves (their converters convert exactly)
+STORAGE_CONSUMERS = frozenset({"Cast", "CastLike", "QuantizeLinear", "DequantizeLinear",
+                               "Shape", "Size"})
+#: movement ops that pass storage-typed values through unchanged: their outputs keep the
+#: ONNX type of input 0 (Concat: of all its inputs, which must agree)
+PASS_THROUGH = frozenset({"Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
+                          "Flatten", "Expand", "Tile", "Slice", "Gather", "GatherElements",
+                          "GatherND", "Concat", "Split", "DepthToSpace", "SpaceToDepth",
+                          "Compress", "ReverseSequence"})
+
+
+def type_name(code):
+    """The ONNX name of element type `code` ('FLOAT8E4M3FN')."""
+    try:
+        return onnx().TensorProto.DataType.Name(int(code))
+    except ValueError:
+        return f"#{int(code)}"
+
+
+def is_storage(code):
+    return code is not None and int(code) in STORAGE
+
+
+def storage_dtype(code, where):
+    """The flowc dtype holding values of ONNX element type `code`: the type itself for
+    the types flowc computes with, the storage dtype of `STORAGE` for the others."""
+    if code is not None and int(code) in STORAGE:
+        return STORAGE[int(code)][1]
+    return dtype(code, where)
+
+
+def to_storage(value):
+    """A numpy array of an ml_dtypes storage type (float8, int4, bfloat16...) as its
+    flowc storage dtype (exact); anything else (arrays, tensors, lists) unchanged."""
+    code = _ML_CODES.get(value.dtype.name) if isinstance(value, np.ndarray) else None
+    return value if code is None else value.astype(STORAGE[code][1].np)
+
+
+def from_storage(value, code):
+    """A storage-dtype array as ONNX element type `code`'s numpy/ml_dtypes type (exact:
+    the values are on the type's grid)."""
+    if not is_storage(code):
+        return value
+    return np.asarray(value).astype(onnx().helper.tensor_dtype_to_np_dtype(int(code)))
+
+
+_ML_CODES = {"bfloat16": 16, "float8_e4m3fn": 17, "float8_e4m3fnuz": 18, "float8_e5m2": 19,
+             "float8_e5m2fnuz": 20, "uint4": 21, "int4": 22, "float4_e2m1fn": 23,
+             "float8_e8m0fnu": 24, "uint2": 25, "int2": 26}
+
+
 def dtype(code, where):
     """The flowc dtype of ONNX element type `code`; `where` names the culprit."""
     dt = _DTYPES.get(int(code))
@@ -47,7 +109,7 @@ def array(tensor, where, base_dir=None) -> np.ndarray:
     """A TensorProto as a numpy array of a flowc dtype (external data read from
     `base_dir`), checked against its declared dims."""
     nh = onnx().numpy_helper
-    dtype(tensor.data_type, where)
+    storage_dtype(tensor.data_type, where)
     if tensor.HasField("data_location") and tensor.data_location == 1:
         if base_dir is None:
             raise ValueError(f"{where}: tensor {tensor.name!r} keeps its data in an external "
@@ -61,7 +123,7 @@ def array(tensor, where, base_dir=None) -> np.ndarray:
     if list(value.shape) != list(tensor.dims):
         raise ValueError(f"{where}: tensor {tensor.name!r} holds shape {list(value.shape)}, "
                          f"declares {list(tensor.dims)}")
-    return value
+    return to_storage(value)
 
 
 def sparse_array(sparse, where, base_dir=None) -> np.ndarray:
@@ -124,7 +186,8 @@ def attributes(node, where, base_dir=None) -> dict:
 
 def value_info_type(vi, where):
     """(dtype, dims) of a graph input's ValueInfo: dims is None for an unknown rank, else a
-    list of ints, dim_param strings, or None (unknown extent)."""
+    list of ints, dim_param strings, or None (unknown extent). A storage type (`STORAGE`)
+    gives its storage dtype."""
     tt = vi.type
     if tt.WhichOneof("value") != "tensor_type":
         kind = {"sequence_type": "a sequence", "optional_type": "an optional",
@@ -133,7 +196,7 @@ def value_info_type(vi, where):
         raise TypeError(f"{where}: input {vi.name!r} is {kind}, not a tensor (flowc has no "
                         f"sequence, optional, map or sparse type; it imports tensor inputs "
                         f"only)")
-    dt = dtype(tt.tensor_type.elem_type, f"{where} input {vi.name!r}")
+    dt = storage_dtype(tt.tensor_type.elem_type, f"{where} input {vi.name!r}")
     if not tt.tensor_type.HasField("shape"):
         return dt, None
     dims = []

@@ -22,6 +22,7 @@ from ...frontend.core import constant, make
 from ...ir import dtypes as T
 from .. import proto
 from ..table import converter
+from . import narrow
 
 
 def const(value, like):
@@ -198,18 +199,31 @@ def bitwise_not(cx):
 
 # ---- casts ----------------------------------------------------------------------------------
 
-_CAST_NOTE = ("flowc's element types (float16/32/64, ints, bool); saturate and round_mode "
-              "concern float8 targets only")
+_CAST_NOTE = ("flowc's element types (float16/32/64, ints, bool), and the narrow types it "
+              "stores without computing with them (float8, float4e2m1, bfloat16, int4, "
+              "int2: see the notes); saturate concerns float8 targets, round_mode float8e8m0")
 
 
 def _cast(cx, x, code):
-    try:
-        dt = proto.dtype(code, "")
-    except TypeError:
-        raise cx.unsupported(f"cast to ONNX element type "
-                             f"{proto.onnx().TensorProto.DataType.Name(int(code))} (flowc "
-                             f"computes with float16/32/64, ints and bool)") from None
-    return identity(x) if x.dtype is dt else make("cast", [x], dtype=dt)
+    """x as ONNX element type `code`: a flowc dtype through the cast primitive, a narrow
+    storage type (proto.STORAGE) rounded onto its grid exactly (narrow.py)."""
+    src = narrow.elem_type(cx, 0)
+    if int(code) == src:
+        out = identity(x)
+    elif proto.is_storage(code):
+        mode = cx.attr("round_mode", "up")
+        if mode not in ("up", "down", "nearest"):
+            raise cx.unsupported(f"round_mode {mode!r} (up, down or nearest)")
+        out = narrow.cast_to(x, int(code), bool(cx.attr("saturate", 1)), mode)
+    else:
+        try:
+            dt = proto.dtype(code, "")
+        except TypeError:
+            raise cx.unsupported(f"cast to ONNX element type {proto.type_name(code)} "
+                                 f"(flowc computes with float16/32/64, ints and bool)"
+                                 ) from None
+        out = identity(x) if x.dtype is dt else make("cast", [x], dtype=dt)
+    return cx.importer.set_elem_type(out, code)
 
 
 @converter("Cast", attrs=("to", "saturate", "round_mode"), note=_CAST_NOTE)
@@ -221,7 +235,7 @@ def cast(cx):
 
 @converter("CastLike", since=15, attrs=("saturate", "round_mode"), note=_CAST_NOTE)
 def cast_like(cx):
-    return [_cast(cx, cx.input(0), proto.onnx_type(cx.input(1).dtype))]
+    return [_cast(cx, cx.input(0), narrow.elem_type(cx, 1))]
 
 
 @converter("BitCast", since=26, attrs=("to",),

@@ -22,7 +22,10 @@ from ...frontend.array_ops import one_hot
 from ...frontend.core import constant, known_shape
 from ...frontend.special_math_ops import einsum
 from ...ir import dtypes as T
+from .. import proto
 from ..table import converter
+from . import narrow
+from .narrow import round_half_even
 
 # -- losses ------------------------------------------------------------------------------
 
@@ -97,24 +100,19 @@ def einsum_(cx):
 
 _QTYPES = {T.uint8: (0, 255), T.int8: (-128, 127), T.uint16: (0, 65535),
            T.int16: (-32768, 32767), T.int32: (-2**31, 2**31 - 1)}
-_ONNX_QTYPES = {2: T.uint8, 3: T.int8, 4: T.uint16, 5: T.int16}
-
-
-def round_half_even(x):
-    """Round to nearest, ties to even (ONNX QuantizeLinear's rounding), of a float x."""
-    f = M.floor(x)
-    d = M.subtract(x, f)
-    one = constant(1, x.dtype)
-    up = M.add(f, one)
-    nearest = P.where_v2(M.greater(d, constant(0.5, x.dtype)), up, f)
-    odd = M.not_equal(f, M.multiply(M.floor(M.multiply(f, constant(0.5, x.dtype))),
-                                    constant(2, x.dtype)))
-    tie = M.equal(d, constant(0.5, x.dtype))
-    return P.where_v2(M.logical_and(tie, odd), up, nearest)
+#: integer quantized types by ONNX code: (lo, hi); int4/int2 are stored in int8/uint8
+_QRANGES = {2: (0, 255), 3: (-128, 127), 4: (0, 65535), 5: (-32768, 32767), 21: (0, 15),
+            22: (-8, 7), 25: (0, 3), 26: (-2, 1)}
+_QFLOATS = frozenset({17, 18, 19, 20, 23})   # float8 (not e8m0) and float4e2m1
 
 
 def saturate_cast(x, dt):
-    lo, hi = _QTYPES[dt]
+    """x clipped to the range of integer type `dt` (a flowc dtype, or an ONNX code for
+    int4/int2 and the others of `_QRANGES`), as that (storage) dtype."""
+    if isinstance(dt, int):
+        (lo, hi), dt = _QRANGES[dt], proto.storage_dtype(dt, "")
+    else:
+        lo, hi = _QTYPES[dt]
     return M.cast(M.clip_by_value(x, constant(lo, x.dtype), constant(hi, x.dtype)), dt)
 
 
@@ -143,18 +141,37 @@ def _float(x):
     return x if x.dtype in (T.float32, T.float64) else M.cast(x, T.float32)
 
 
-def quantize(x, scale, zero_point, dt):
-    """saturate(round(x / scale) + zero_point) as `dt` (computed in float32/64)."""
+def _no_stored_floats(cx, *inputs):
+    """Refuse a scale (or QuantizeLinear's x) of a stored type (bfloat16): ONNX computes
+    in its precision, flowc stores it as float32 and does not compute with it."""
+    for i, what in inputs:
+        code = narrow.elem_type(cx, i)
+        if proto.is_storage(code):
+            raise cx.unsupported(f"{what} of element type {proto.type_name(code)}: flowc "
+                                 f"stores it as {proto.STORAGE[code][1].name} and computes "
+                                 f"with float16/32/64 only")
+
+
+def quantize(x, scale, zero_point, code, saturate=True):
+    """saturate(round(x / scale) + zero_point) as ONNX type `code` (computed in
+    float32/64): an integer type clips; float8/float4 round onto their grid
+    (narrow.cast_to, `saturate` for float8)."""
     xf = _float(x)
-    q = round_half_even(M.truediv(xf, M.cast(scale, xf.dtype)))
+    q = M.truediv(xf, M.cast(scale, xf.dtype))
+    if code in _QFLOATS:
+        if zero_point is not None:
+            q = M.add(q, M.cast(zero_point, xf.dtype))
+        return narrow.cast_to(q, code, saturate)
+    q = round_half_even(q)
     if zero_point is not None:
         q = M.add(q, M.cast(zero_point, xf.dtype))
-    return saturate_cast(q, dt)
+    return saturate_cast(q, code)
 
 
 @converter("QuantizeLinear", since=10,
-           note="uint8/int8/uint16/int16, per tensor, per axis or blocked (static blocked "
-                "axis); no float8/float4/int4/int2",
+           note="uint8/int8/uint16/int16, int4/uint4/int2/uint2, float8 (e4m3fn, "
+                "e4m3fnuz, e5m2, e5m2fnuz) and float4e2m1; per tensor, per axis or blocked "
+                "(static blocked axis)",
            attrs=("axis", "saturate", "block_size", "output_dtype", "precision"))
 def quantize_linear(cx):
     x, scale, zp = cx.input(0), cx.input(1), cx.input(2)
@@ -162,30 +179,28 @@ def quantize_linear(cx):
     odt = cx.attr("output_dtype", 0)
     if cx.attr("precision", 0):
         raise cx.unsupported(f"precision {cx.attr('precision')}: only the default")
-    if zp is not None:
-        dt = zp.dtype
-    elif odt:
-        if odt not in _ONNX_QTYPES:
-            raise cx.unsupported(f"output_dtype {odt}: flowc quantizes to uint8, int8, "
-                                 f"uint16, int16")
-        dt = _ONNX_QTYPES[odt]
-    else:
-        dt = T.uint8
-    if dt not in _QTYPES or dt is T.int32:
-        raise cx.unsupported(f"quantized type {dt.name}")
+    _no_stored_floats(cx, (0, "x"), (1, "y_scale"))
+    code = narrow.elem_type(cx, 2) if zp is not None else (odt or 2)
+    if odt and odt != code:
+        raise cx.unsupported(f"output_dtype {proto.type_name(odt)} differs from the zero "
+                             f"point's type {proto.type_name(code)}")
+    if code not in _QRANGES and code not in _QFLOATS:
+        raise cx.unsupported(f"quantized type {proto.type_name(code)}")
     axis = cx.attr("axis", 1)
     scale = _along(cx, scale, x, axis, block, "y_scale")
     zp = None if zp is None else _along(cx, zp, x, axis, block, "y_zero_point")
-    return [quantize(x, scale, zp, dt)]
+    y = quantize(x, scale, zp, code, bool(cx.attr("saturate", 1)))
+    return [cx.importer.set_elem_type(y, code)]
 
 
 @converter("DequantizeLinear", since=10,
-           note="uint8/int8/uint16/int16/int32, per tensor, per axis or blocked; no "
-                "float8/float4/int4/int2",
+           note="uint8/int8/uint16/int16/int32 and the stored narrow types (int4, uint4, "
+                "int2, uint2, float8, float4e2m1); per tensor, per axis or blocked",
            attrs=("axis", "block_size", "output_dtype"))
 def dequantize_linear(cx):
     x, scale, zp = cx.input(0), cx.input(1), cx.input(2)
-    if x.dtype not in _QTYPES:
+    _no_stored_floats(cx, (1, "x_scale"))
+    if x.dtype not in _QTYPES and not proto.is_storage(narrow.elem_type(cx, 0)):
         raise cx.unsupported(f"x of element type {x.dtype.name}")
     odt = cx.attr("output_dtype", 0)
     if odt and odt != {T.float32: 1, T.float16: 10, T.float64: 11}.get(scale.dtype):
@@ -207,8 +222,8 @@ def dynamic_quantize_linear(cx):
     lo = M.minimum(R.reduce_min(x), zero)
     hi = M.maximum(R.reduce_max(x), zero)
     scale = M.truediv(M.subtract(hi, lo), constant(255, x.dtype))
-    zp = saturate_cast(round_half_even(M.negative(M.truediv(lo, scale))), T.uint8)
-    y = quantize(x, scale, zp, T.uint8)
+    zp = saturate_cast(round_half_even(M.negative(M.truediv(lo, scale))), 2)
+    y = quantize(x, scale, zp, 2)
     return [y, scale, zp]
 
 
