@@ -33,8 +33,9 @@ EXCLUDED = {
     # -- movement ops ------------------------------------------------------------------
     r"^test_onehot_with_bfloat16_values$|^test_range_bfloat16_type_positive_delta$"
     r"|^test_unique_bfloat16_sorted_without_axis$":
-        "bfloat16 values of OneHot/Range/Unique: flowc stores bfloat16 as float32 and converts it "
-        "only through Cast/CastLike (movement ops like Compress pass it through)",
+        "bfloat16 values of OneHot/Range/Unique: flowc stores bfloat16 as float32 and "
+        "converts it only through Cast/CastLike (movement ops like Compress pass it "
+        "through)",
     r"^test_split_to_sequence_": "SplitToSequence: flowc has no sequence type",
     r"^test_identity_sequence$": "Identity of a sequence: flowc has no sequence type",
     r"^test_identity_opt$": "Identity of an optional: flowc has no optional type",
