@@ -456,6 +456,9 @@ def test_elementwise_math(tmp_path):
                 fc.minimum(x, 0.5), fc.sin(h), fc.cos(h), -x, fc.square(h), x / (x + 1.0),
                 fc.stop_gradient(x), -n, fc.abs(n), fc.sign(n), fc.maximum(n, 1),
                 fc.minimum(n, 1), n * n - n + 1, fc.cast(fc.logical_not(x > 0.5), fc.int32),
-                fc.cast(fc.equal(n, 1), fc.float32), fc.cast(fc.greater(n, 0), fc.int8)]
+                fc.cast(fc.equal(n, 1), fc.float32), fc.cast(fc.greater(n, 0), fc.int8),
+                fc.erf(h), fc.atan(h * 3), fc.bitwise.invert(n),
+                fc.bitwise.bitwise_and(n, 6), fc.bitwise.bitwise_or(n, 6),
+                fc.bitwise.bitwise_xor(n, 6)]
         round_trip(tmp_path, outs, [x, n], [RNG.random((3, 4), np.float32),
                                             RNG.integers(-3, 4, (3, 4)).astype(np.int32)])

@@ -62,11 +62,13 @@ def _rank(op, i=0):
 _UNARY = {"neg": "Neg", "abs": "Abs", "sign": "Sign", "exp": "Exp", "log": "Log",
           "sqrt": "Sqrt", "tanh": "Tanh", "sigmoid": "Sigmoid", "sin": "Sin", "cos": "Cos",
           "floor": "Floor", "ceil": "Ceil", "logical_not": "Not", "stop_gradient": "Identity",
-          "identity": "Identity", "Print": "Identity"}
+          "identity": "Identity", "Print": "Identity", "erf": "Erf", "atan": "Atan",
+          "invert": "BitwiseNot"}
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "pow": "Pow", "maximum": "Max",
            "minimum": "Min", "less": "Less", "less_equal": "LessOrEqual",
            "greater": "Greater", "greater_equal": "GreaterOrEqual", "equal": "Equal",
-           "logical_and": "And", "logical_or": "Or"}
+           "logical_and": "And", "logical_or": "Or", "bitwise_and": "BitwiseAnd",
+           "bitwise_or": "BitwiseOr", "bitwise_xor": "BitwiseXor"}
 
 
 def _unary(onnx_op, ex, op, ins):
