@@ -1,0 +1,188 @@
+"""ONNX ops of domains other than the default one (compiler/onnx/ops/domains.py) on forms
+the node suite does not cover, against onnxruntime (or the onnx package's reference
+evaluator where onnxruntime lacks the op) running the same model: numeric LabelEncoder,
+TreeEnsemble with average/min/max aggregation, missing values and set membership, an
+optimizer node of ai.onnx.preview.training beside default-domain ops; the errors for a
+node whose domain the model does not import and for unsupported forms; BitCast round
+trips between floats and ints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+from compiler.onnx import OnnxImportError, import_model  # noqa: E402
+from compiler.onnx.backend import prepare  # noqa: E402
+
+H = onnx.helper
+TP = onnx.TensorProto
+F = TP.FLOAT
+
+
+def _model(nodes, inputs, outputs, opsets):
+    graph = H.make_graph(nodes, "g", inputs, outputs)
+    return H.make_model(graph, opset_imports=[H.make_opsetid(d, v) for d, v in opsets])
+
+
+def _ort(model, feeds):
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return s.run(None, feeds)
+
+
+def _ref(model, feeds):
+    return ReferenceEvaluator(model).run(None, feeds)
+
+
+def _check(model, feeds, want, rtol=1e-6, atol=1e-6):
+    got = prepare(model).run(feeds)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+def test_label_encoder_numeric_keys_and_values():
+    node = H.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml",
+                       keys_int64s=[3, 1, 7], values_floats=[0.5, -1.0, 2.25],
+                       default_float=9.0)
+    model = _model([node], [H.make_tensor_value_info("x", TP.INT64, [2, 3])],
+                   [H.make_tensor_value_info("y", F, [2, 3])],
+                   [("", 21), ("ai.onnx.ml", 4)])
+    x = np.array([[3, 1, 5], [7, 7, 0]], np.int64)
+    _check(model, {"x": x}, _ort(model, {"x": x}))
+
+
+def test_label_encoder_tensor_attributes_float_to_int():
+    node = H.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml",
+                       keys_tensor=H.make_tensor("k", F, [3], [0.5, 1.5, -2.0]),
+                       values_tensor=H.make_tensor("v", TP.INT64, [3], [10, 20, 30]),
+                       default_tensor=H.make_tensor("d", TP.INT64, [1], [-7]))
+    model = _model([node], [H.make_tensor_value_info("x", F, [5])],
+                   [H.make_tensor_value_info("y", TP.INT64, [5])],
+                   [("", 21), ("ai.onnx.ml", 4)])
+    x = np.array([1.5, 0.5, 3.0, -2.0, 1.5], np.float32)
+    _check(model, {"x": x}, [np.array([20, 10, -7, 30, 20], np.int64)])
+    _check(model, {"x": x}, _ort(model, {"x": x}))
+
+
+def test_label_encoder_string_keys_are_refused_by_name():
+    node = H.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml",
+                       keys_strings=["a"], values_int64s=[1], name="enc")
+    model = _model([node], [H.make_tensor_value_info("x", TP.INT64, [2])],
+                   [H.make_tensor_value_info("y", TP.INT64, [2])],
+                   [("", 21), ("ai.onnx.ml", 4)])
+    with pytest.raises(OnnxImportError, match=r"'enc' \(LabelEncoder, ai\.onnx\.ml opset 4\)"
+                       r".*keys_strings: flowc has no string tensors"):
+        import_model(model)
+
+
+def _tree(aggregate, missing=None):
+    """Two trees over 2 features and 2 targets: tree 0 tests x0 <= 0.5, then x1 in
+    {1, 3}; tree 1 is a single test x1 > 2 (missing values go to the true branch where
+    `missing` says so)."""
+    attrs = dict(
+        nodes_modes=H.make_tensor("m", TP.UINT8, [3], [0, 6, 3]),
+        nodes_featureids=[0, 1, 1],
+        nodes_splits=H.make_tensor("s", F, [3], [0.5, 0.0, 2.0]),
+        nodes_truenodeids=[1, 0, 3], nodes_trueleafs=[0, 1, 1],
+        nodes_falsenodeids=[2, 1, 4], nodes_falseleafs=[1, 1, 1],
+        membership_values=H.make_tensor("mv", F, [3], [1.0, 3.0, np.nan]),
+        leaf_targetids=[0, 1, 0, 1, 0],
+        leaf_weights=H.make_tensor("w", F, [5], [1.0, 2.0, -3.0, 4.0, 0.25]),
+        tree_roots=[0, 2], n_targets=2, aggregate_function=aggregate, post_transform=0)
+    if missing is not None:
+        attrs["nodes_missing_value_tracks_true"] = missing
+    node = H.make_node("TreeEnsemble", ["x"], ["y"], domain="ai.onnx.ml", **attrs)
+    return _model([node], [H.make_tensor_value_info("x", F, [None, 2])],
+                  [H.make_tensor_value_info("y", F, [None, 2])],
+                  [("", 21), ("ai.onnx.ml", 5)])
+
+
+@pytest.mark.parametrize("aggregate", [0, 1, 2, 3])
+def test_tree_ensemble_aggregations_and_membership(aggregate):
+    model = _tree(aggregate)
+    x = np.array([[0.0, 1.0], [0.0, 2.0], [1.0, 3.0], [0.5, 5.0], [2.0, np.nan]],
+                 np.float32)
+    rep = prepare(model)
+    for n in (5, 1, 4):   # one compile for every batch size
+        (got,), (want,) = rep.run({"x": x[:n]}), _ref(model, {"x": x[:n]})
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    (session, _, _), = rep._plans.values()
+    assert session.compile_count == 1
+
+
+def test_tree_ensemble_missing_values_track_true():
+    model = _tree(1, missing=[1, 0, 1])
+    x = np.array([[np.nan, 1.0], [np.nan, np.nan], [1.0, np.nan]], np.float32)
+    _check(model, {"x": x}, _ref(model, {"x": x}))
+
+
+def test_tree_ensemble_post_transform_is_refused():
+    model = _tree(1)
+    (a,) = [a for a in model.graph.node[0].attribute if a.name == "post_transform"]
+    a.i = 1   # SOFTMAX
+    with pytest.raises(OnnxImportError, match=r"post_transform 1 \(only 0, NONE\)"):
+        import_model(model)
+
+
+def test_binarizer_and_array_feature_extractor():
+    nodes = [H.make_node("Binarizer", ["x"], ["b"], domain="ai.onnx.ml", threshold=0.25),
+             H.make_node("ArrayFeatureExtractor", ["b", "i"], ["y"], domain="ai.onnx.ml")]
+    model = _model(nodes, [H.make_tensor_value_info("x", F, [3, 4]),
+                           H.make_tensor_value_info("i", TP.INT64, [1, 3])],
+                   [H.make_tensor_value_info("y", F, [3, 3])],
+                   [("", 21), ("ai.onnx.ml", 1)])
+    feeds = {"x": np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32),
+             "i": np.array([[3, 0, 3]], np.int64)}
+    _check(model, feeds, _ort(model, feeds))
+
+
+def test_training_update_beside_default_domain_ops():
+    """Momentum (nesterov) on the result of a default-domain Mul: each node reads the
+    opset of its own domain."""
+    nodes = [H.make_node("Mul", ["g0", "two"], ["g"]),
+             H.make_node("Momentum", ["r", "t", "x", "g", "v"], ["x_new", "v_new"],
+                         domain="ai.onnx.preview.training", alpha=0.9, beta=0.5,
+                         mode="nesterov", norm_coefficient=0.01)]
+    vi = H.make_tensor_value_info
+    model = _model(nodes, [vi("r", F, []), vi("t", TP.INT64, []), vi("x", F, [4]),
+                           vi("g0", F, [4]), vi("two", F, [1]), vi("v", F, [4])],
+                   [vi("x_new", F, [4]), vi("v_new", F, [4])],
+                   [("", 21), ("ai.onnx.preview.training", 1)])
+    rng = np.random.default_rng(1)
+    for t in (0, 3):
+        feeds = {"r": np.float32(0.1), "t": np.int64(t),
+                 "x": rng.standard_normal(4).astype(np.float32),
+                 "g0": rng.standard_normal(4).astype(np.float32),
+                 "two": np.array([2.0], np.float32),
+                 "v": rng.standard_normal(4).astype(np.float32)}
+        _check(model, feeds, _ref(model, feeds), rtol=1e-5)
+
+
+def test_node_of_an_unimported_domain_is_named():
+    nodes = [H.make_node("Relu", ["x"], ["a"], name="r"),
+             H.make_node("Binarizer", ["a"], ["y"], domain="ai.onnx.ml", name="bin")]
+    graph = H.make_graph(nodes, "g", [H.make_tensor_value_info("x", F, [2])],
+                         [H.make_tensor_value_info("y", F, [2])])
+    model = H.make_model(graph, opset_imports=[H.make_opsetid("", 21)])
+    with pytest.raises(OnnxImportError,
+                       match=r"'bin' \(Binarizer, domain ai\.onnx\.ml\) in graph: domain "
+                             r"'ai\.onnx\.ml' is not imported by the model"):
+        import_model(model)
+
+
+def test_unknown_op_of_a_known_domain_is_named():
+    node = H.make_node("Imputer", ["x"], ["y"], domain="ai.onnx.ml", name="imp",
+                       imputed_value_floats=[0.0], replaced_value_float=1.0)
+    model = _model([node], [H.make_tensor_value_info("x", F, [2])],
+                   [H.make_tensor_value_info("y", F, [2])], [("", 21), ("ai.onnx.ml", 3)])
+    with pytest.raises(OnnxImportError,
+                       match=r"'imp' \(Imputer, ai\.onnx\.ml opset 3\).*op type Imputer is "
+                             r"not supported"):
+        import_model(model)
