@@ -24,8 +24,6 @@ EXCLUDED = {
     r"^test_not_[234]d$": "the model declares opset 1; flowc imports opsets 7 and later",
     r"^test_bernoulli": "random draws: the expected values come from numpy's generator, "
                         "which flowc's Philox streams cannot reproduce",
-    r"^test_bitcast_(2d_|scalar_)?(float(32|64)_to_int|int(32|64)_to_float)": "BitCast "
-                        "between floats and ints: flowc has no bit-reinterpretation primitive",
     r"^test_training_dropout(_default)?(_mask)?$": "Dropout in training mode with ratio > 0 "
                         "drops values at random (numpy's generator in the expected values)",
     # -- movement ops ------------------------------------------------------------------

@@ -186,3 +186,45 @@ def test_unknown_op_of_a_known_domain_is_named():
                        match=r"'imp' \(Imputer, ai\.onnx\.ml opset 3\).*op type Imputer is "
                              r"not supported"):
         import_model(model)
+
+
+@pytest.mark.parametrize("src,dst", [(TP.FLOAT, TP.INT32), (TP.INT32, TP.FLOAT),
+                                     (TP.DOUBLE, TP.UINT64), (TP.INT64, TP.DOUBLE),
+                                     (TP.UINT32, TP.FLOAT)])
+def test_bitcast_round_trips_keep_every_bit(src, dst):
+    """BitCast there and back gives the input's bits (NaN payloads, -0.0, subnormals);
+    the first leg equals numpy's view and onnxruntime's BitCast."""
+    vi = H.make_tensor_value_info
+    nodes = [H.make_node("BitCast", ["x"], ["y"], to=dst),
+             H.make_node("BitCast", ["y"], ["z"], to=src)]
+    model = _model(nodes, [vi("x", src, [None])], [vi("y", dst, [None]), vi("z", src, [None])],
+                   [("", 26)])
+    npsrc = onnx.helper.tensor_dtype_to_np_dtype(src)
+    npdst = onnx.helper.tensor_dtype_to_np_dtype(dst)
+    raw = np.random.default_rng(2).integers(0, 256, (64 * npsrc.itemsize,), np.uint8)
+    specials = np.array([0.0, -0.0, np.nan, -np.inf, 1e-40, 1.5], np.float64).astype(
+        np.float32 if npsrc.itemsize == 4 else np.float64).view(
+        np.uint32 if npsrc.itemsize == 4 else np.uint64).view(np.uint8)
+    x = np.concatenate([raw, specials]).view(npsrc)
+    y, z = prepare(model).run({"x": x})
+    assert y.dtype == npdst and z.dtype == npsrc
+    np.testing.assert_array_equal(y.view(np.uint8), x.view(np.uint8))
+    np.testing.assert_array_equal(z.view(np.uint8), x.view(np.uint8))
+    (oy, _) = _ort(model, {"x": x})
+    np.testing.assert_array_equal(y.view(np.uint8), oy.view(np.uint8))
+
+
+def test_bitcast_export_round_trip_and_width_error(tmp_path):
+    import compiler as fc
+    with fc.Graph().as_default():
+        x = fc.placeholder(fc.float32, [None], name="x")
+        y = fc.bitcast(x, fc.int32, name="y")
+        with pytest.raises(ValueError, match="float32 to int64: the types differ in width"):
+            fc.bitcast(x, fc.int64)
+        fc.onnx.export([y], [x], tmp_path / "b.onnx")
+        xv = np.array([1.0, -0.0, np.nan, 3e-39], np.float32)
+        with fc.Session() as s:
+            want = s.run(y, {x: xv})
+    s = ort.InferenceSession(str(tmp_path / "b.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(s.run(None, {"x": xv})[0], want)
+    np.testing.assert_array_equal(want, xv.view(np.int32))
