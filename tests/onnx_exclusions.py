@@ -60,8 +60,5 @@ EXCLUDED = {
         "itself passes with a run-time-start slice)",
     # -- softmax, normalization, attention ---------------------------------------------
     r"^test_attention_.*_bf16$": "bfloat16 Q/K/V: flowc has no bfloat16",
-    r"^test_flexattention": "FlexAttention is an op of the ai.onnx.preview domain (with "
-                            "score_mod/prob_mod subgraphs); the importer reads the default "
-                            "ONNX domain only",
     # -- image, losses, einsum, quantization --------------------------------------------
 }

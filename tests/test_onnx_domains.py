@@ -228,3 +228,54 @@ def test_bitcast_export_round_trip_and_width_error(tmp_path):
     s = ort.InferenceSession(str(tmp_path / "b.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_array_equal(s.run(None, {"x": xv})[0], want)
     np.testing.assert_array_equal(want, xv.view(np.int32))
+
+
+def _flex(bias=None):
+    """FlexAttention with GQA (4 query heads on 2 key/value heads), float64, a symbolic
+    batch, a score_mod adding `bias` (the enclosing graph's input of that name when None,
+    else an initializer of the subgraph) and a prob_mod halving the probabilities."""
+    D = TP.DOUBLE
+    vi = H.make_tensor_value_info
+    inits = [] if bias is None else [H.make_tensor("bias", D, [3, 5], bias.ravel())]
+    score_mod = H.make_graph([H.make_node("Add", ["s", "bias"], ["s_out"])], "score_mod",
+                             [vi("s", D, None)], [vi("s_out", D, None)], initializer=inits)
+    prob_mod = H.make_graph([H.make_node("Mul", ["p", "half"], ["p_out"])], "prob_mod",
+                            [vi("p", D, None)], [vi("p_out", D, None)],
+                            initializer=[H.make_tensor("half", D, [], [0.5])])
+    node = H.make_node("FlexAttention", ["q", "k", "v"], ["y"], domain="ai.onnx.preview",
+                       score_mod=score_mod, prob_mod=prob_mod, scale=0.3)
+    inputs = [vi("q", D, ["B", 4, 3, 8]), vi("k", D, ["B", 2, 5, 8]),
+              vi("v", D, ["B", 2, 5, 6])] + ([vi("bias", D, [3, 5])] if bias is None else [])
+    return _model([node], inputs, [vi("y", D, ["B", 4, 3, 6])],
+                  [("", 23), ("ai.onnx.preview", 1)])
+
+
+def test_flex_attention_gqa_with_mods_reading_an_outer_name():
+    """The score_mod reads a graph input of the enclosing graph (outer scope); the onnx
+    reference evaluator, which cannot, runs the model with that input as an initializer of
+    the subgraph."""
+    rng = np.random.default_rng(3)
+    model = _flex()
+    rep = prepare(model)
+    for b in (2, 1):
+        feeds = {"q": rng.standard_normal((b, 4, 3, 8)), "k": rng.standard_normal((b, 2, 5, 8)),
+                 "v": rng.standard_normal((b, 2, 5, 6)), "bias": rng.standard_normal((3, 5))}
+        (got,) = rep.run(feeds)
+        bias = feeds.pop("bias")
+        (want,) = _ref(_flex(bias), feeds)
+        assert got.shape == want.shape == (b, 4, 3, 6)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    (session, _, _), = rep._plans.values()
+    assert session.compile_count == 1
+
+
+def test_flex_attention_3d_input_is_refused_by_name():
+    vi = H.make_tensor_value_info
+    node = H.make_node("FlexAttention", ["q", "k", "v"], ["y"], domain="ai.onnx.preview",
+                       name="fa")
+    model = _model([node], [vi("q", F, [2, 3, 8]), vi("k", F, [2, 5, 8]),
+                            vi("v", F, [2, 5, 8])], [vi("y", F, [2, 3, 8])],
+                   [("", 23), ("ai.onnx.preview", 1)])
+    with pytest.raises(OnnxImportError, match=r"'fa' \(FlexAttention, ai\.onnx\.preview "
+                                              r"opset 1\): input 0 \(Q\) must be 4-D"):
+        import_model(model)

@@ -1,7 +1,9 @@
 """ONNX ops of domains other than the default one: the optimizer updates of
 ai.onnx.preview.training (Adagrad, Adam, Momentum with its Nesterov mode) and the
 classical-ML ops of ai.onnx.ml (Binarizer, ArrayFeatureExtractor, LabelEncoder,
-TreeEnsemble). A node's `cx.opset` is the model's version of the node's domain.
+TreeEnsemble), and ai.onnx.preview's FlexAttention (attention with score_mod / prob_mod
+subgraphs, built inline with `cx.subgraph`). A node's `cx.opset` is the model's version
+of the node's domain.
 
 The training ops are elementwise update formulas over n tensors at once (inputs R, T, then
 n X's, n G's, n of each state; outputs the n new X's, then the n new states of each
@@ -308,3 +310,64 @@ def tree_ensemble(cx):
         fill = 0.0 if agg in (0, 1) else (big if agg == 2 else -big)
         filled.append(base + (acc if acc is not None else _c(fill, x)))
     return [stack(filled, axis=1)]
+
+
+# ---- ai.onnx.preview --------------------------------------------------------------------
+
+PREVIEW = "ai.onnx.preview"
+
+
+def _mod(cx, name, x):
+    """The node's `name` subgraph (score_mod / prob_mod) applied to `x`, as x's dtype."""
+    g = cx.attr(name)
+    if g is None:
+        return x
+    if len(g.input) != 1 or len(g.output) != 1:
+        raise cx.unsupported(f"{name} must have one input and one output (it has "
+                             f"{len(g.input)} and {len(g.output)})")
+    (out,) = cx.subgraph(g, [x])
+    if out.shape.ndims != x.shape.ndims:
+        raise cx.unsupported(f"{name} gives a rank-{out.shape.ndims} output for its rank-"
+                             f"{x.shape.ndims} input (it must keep the shape)")
+    return out if out.dtype is x.dtype else M.cast(out, x.dtype)
+
+
+@converter("FlexAttention", domain=PREVIEW, attrs=("prob_mod", "scale", "score_mod",
+                                                   "softmax_precision"),
+           note="rank-4 Q/K/V, GQA; score_mod/prob_mod subgraphs built inline on the score "
+                "and probability tensors; the head counts and head size must be known at "
+                "import")
+def flex_attention(cx):
+    from .attention import _softmax_dtype
+    from .transformer import rank_of, static_dim
+    q, k, v = cx.input(0), cx.input(1), cx.input(2)
+    for t, what in ((q, "input 0 (Q)"), (k, "input 1 (K)"), (v, "input 2 (V)")):
+        if rank_of(cx, t, what) != 4:
+            raise cx.unsupported(f"{what} must be 4-D (batch, heads, sequence, head size)")
+    if not q.dtype.is_float or k.dtype is not q.dtype or v.dtype is not q.dtype:
+        raise cx.unsupported(f"Q, K, V must share one float type (got {q.dtype.name}, "
+                             f"{k.dtype.name}, {v.dtype.name})")
+    hq, hkv = static_dim(cx, q, 1, "Q"), static_dim(cx, k, 1, "K")
+    if static_dim(cx, v, 1, "V") != hkv:
+        raise cx.unsupported("K and V must have the same number of heads")
+    if hq % hkv:
+        raise cx.unsupported(f"Q's {hq} heads are not a multiple of K's {hkv}")
+    head = static_dim(cx, q, 3, "Q")
+    scale = cx.attr("scale")
+    scale = 1.0 / np.sqrt(head) if scale is None else float(scale)
+    # as the ONNX reference: Q and K each scaled by sqrt(scale) (taken in float32)
+    s = constant(np.asarray(np.sqrt(np.float32(scale)), dtype=q.dtype.np))
+    if hq != hkv:   # GQA: query head h reads key/value head h // (hq / hkv)
+        heads = constant(np.arange(hq, dtype=np.int64) // (hq // hkv))
+        k, v = MO.gather(k, heads, axis=1), MO.gather(v, heads, axis=1)
+    scores = M.matmul(q * s, k * s, transpose_b=True)
+    if "softmax_precision" in cx.attrs:
+        sdt = _softmax_dtype(cx, q)
+    else:
+        sdt = T.float32 if q.dtype.itemsize < 4 else q.dtype
+    scores = _mod(cx, "score_mod", scores if scores.dtype is sdt else M.cast(scores, sdt))
+    m = R.reduce_max(scores, axis=-1, keepdims=True)
+    e = M.exp(scores - m)
+    p = _mod(cx, "prob_mod", e / R.reduce_sum(e, axis=-1, keepdims=True))
+    y = M.matmul(p, v if v.dtype is sdt else M.cast(v, sdt))
+    return [y if y.dtype is q.dtype else M.cast(y, q.dtype)]
