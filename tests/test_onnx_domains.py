@@ -70,6 +70,19 @@ def test_label_encoder_tensor_attributes_float_to_int():
     _check(model, {"x": x}, _ort(model, {"x": x}))
 
 
+def test_label_encoder_tensor_attributes_default_default():
+    """No default_tensor: ONNX's default is -1 for int values (-0.0 for floats)."""
+    node = H.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml",
+                       keys_tensor=H.make_tensor("k", TP.INT64, [2], [4, 9]),
+                       values_tensor=H.make_tensor("v", TP.INT64, [2], [1, 2]))
+    model = _model([node], [H.make_tensor_value_info("x", TP.INT64, [4])],
+                   [H.make_tensor_value_info("y", TP.INT64, [4])],
+                   [("", 21), ("ai.onnx.ml", 4)])
+    x = np.array([9, 5, 4, 0], np.int64)
+    _check(model, {"x": x}, [np.array([2, -1, 1, -1], np.int64)])
+    _check(model, {"x": x}, _ort(model, {"x": x}))
+
+
 def test_label_encoder_string_keys_are_refused_by_name():
     node = H.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml",
                        keys_strings=["a"], values_int64s=[1], name="enc")

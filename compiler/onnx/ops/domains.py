@@ -149,7 +149,7 @@ _LE_KEYS = ("keys_floats", "keys_int64s", "keys_strings", "keys_tensor")
 _LE_VALUES = ("values_floats", "values_int64s", "values_strings", "values_tensor")
 
 
-@converter("LabelEncoder", domain=ML,
+@converter("LabelEncoder", domain=ML, since=2,
            attrs=_LE_KEYS + _LE_VALUES + ("default_float", "default_int64", "default_string",
                                          "default_tensor"),
            note="numeric keys and values only (flowc has no string tensors); a float NaN "
@@ -169,8 +169,8 @@ def label_encoder(cx):
     vname = values[0]
     if vname == "values_tensor":
         v = np.asarray(cx.attr(vname)).reshape(-1)
-        default = cx.attr("default_tensor")
-        default = (np.zeros((), v.dtype) if default is None
+        default = cx.attr("default_tensor")   # ONNX's default: -1 for ints, -0.0 for floats
+        default = (np.asarray(-0.0 if v.dtype.kind == "f" else -1, v.dtype) if default is None
                    else np.asarray(default, dtype=v.dtype).reshape(-1)[0])
     elif vname == "values_floats":
         v = np.asarray(cx.attr(vname), dtype=np.float32)
