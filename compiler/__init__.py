@@ -18,6 +18,7 @@ from .frontend import layers, losses, nn
 from .frontend import math_ops as _math_ops
 from .frontend import tf_errors as errors
 from .frontend.array_ops import (
+    bitcast,
     fill,
     one_hot,
     ones,
@@ -209,7 +210,8 @@ __all__ += [
     "add_to_collection", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
     "AUTO_REUSE", "bool", "bool_", "broadcast_to", "compat", "compile", "CompileOptions", "dump",
     "concat", "ConfigProto", "errors", "constant", "constant_initializer", "control_dependencies",
-    "convert_to_tensor", "device", "double", "DType", "dtypes", "expand_dims", "fill", "float16",
+    "bitcast", "convert_to_tensor", "device", "double", "DType", "dtypes", "expand_dims", "fill",
+    "float16",
     "float32", "float64", "gather", "get_collection", "get_default_graph", "get_default_session",
     "get_variable", "get_variable_scope", "global_variables", "global_variables_initializer",
     "gradients", "glorot_normal_initializer", "glorot_uniform_initializer", "Graph", "GraphError",

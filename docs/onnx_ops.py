@@ -6,11 +6,12 @@ Usage (from the repository root):
     python docs/onnx_ops.py           # rewrite docs/onnx_ops.md
     python docs/onnx_ops.py --check   # exit 1 when the checked-in table is stale
 
-One line per op type of the default ONNX domain that is not deprecated: the opsets flowc
-converts it in (from the row's `since` to the newest version the `onnx` package knows),
+One line per op type with a converter, a table per ONNX domain (the default domain first,
+then e.g. ai.onnx.ml): the opsets flowc converts it in (from the row's `since` to the
+newest version of its domain the `onnx` package knows),
 the attributes it understands, the inputs that must be known when the model is imported,
-and the row's note; then the op types with no converter. tests/test_onnx_docs.py checks that
-the checked-in file is current.
+and the row's note; then the domain's (not deprecated) op types with no converter.
+tests/test_onnx_docs.py checks that the checked-in file is current.
 """
 
 from __future__ import annotations
@@ -30,11 +31,15 @@ def render() -> str:
     from compiler.onnx.importer import OLDEST_OPSET
 
     current = onnx.defs.onnx_opset_version()
-    schemas = {}
+    schemas = {}   # domain -> {op type: [since versions]}
     for s in onnx.defs.get_all_schemas_with_history():
-        if s.domain in ("", "ai.onnx") and not s.deprecated:
-            schemas.setdefault(s.name, []).append(s.since_version)
-    converted = {r.op_type: r for r in rows()}
+        if not s.deprecated:
+            dom = "" if s.domain == "ai.onnx" else s.domain
+            schemas.setdefault(dom, {}).setdefault(s.name, []).append(s.since_version)
+    by_domain = {}
+    for r in rows():
+        by_domain.setdefault(r.domain, {})[r.op_type] = r
+    converted = by_domain.get("", {})
     lines = [
         "# ONNX ops flowc imports",
         "",
@@ -42,23 +47,33 @@ def render() -> str:
         f"{onnx.__version__} (opsets {OLDEST_OPSET} to {current}); do not edit. "
         "See docs/onnx.md for how to import and the conformance figure.",
         "",
-        f"{len(converted)} op types convert; \"static inputs\" must be known when the model "
-        "is imported (initializers, Constant nodes, or shape expressions of known dims); "
-        "the ONNX backend binds graph inputs in those positions as constants when it runs.",
+        f"{len(converted)} op types of the default domain convert; \"static inputs\" must be "
+        "known when the model is imported (initializers, Constant nodes, or shape expressions "
+        "of known dims); the ONNX backend binds graph inputs in those positions as constants "
+        "when it runs. Ops of other domains follow in a section per domain; a node's opset is "
+        "the model's version of its domain (opset_import).",
         "",
-        "| op | opsets | attributes | static inputs | note |",
-        "|---|---|---|---|---|",
     ]
-    for name in sorted(converted):
-        r = converted[name]
-        lo = max(r.since, OLDEST_OPSET)
-        attrs = ", ".join(sorted(r.attrs)) or "-"
-        static = ", ".join(str(i) for i in r.static) or "-"
-        note = r.note.replace("|", "\\|").replace("\n", " ") or ""
-        lines.append(f"| {name} | {lo}-{current} | {attrs} | {static} | {note} |")
-    missing = sorted(n for n in schemas if n not in converted)
-    lines += ["", f"## Op types with no converter ({len(missing)})", "",
-              ", ".join(missing) if missing else "None.", ""]
+    for dom in [""] + sorted(d for d in by_domain if d):
+        rows_ = by_domain.get(dom, {})
+        if dom:
+            newest = max(v for vs in schemas.get(dom, {}).values() for v in vs)
+            lines += [f"## Domain {dom} ({len(rows_)} op types)", ""]
+        else:
+            newest = current
+        lines += ["| op | opsets | attributes | static inputs | note |",
+                  "|---|---|---|---|---|"]
+        for name in sorted(rows_):
+            r = rows_[name]
+            lo = max(r.since, OLDEST_OPSET) if not dom else r.since
+            attrs = ", ".join(sorted(r.attrs)) or "-"
+            static = ", ".join(str(i) for i in r.static) or "-"
+            note = r.note.replace("|", "\\|").replace("\n", " ") or ""
+            lines.append(f"| {name} | {lo}-{newest} | {attrs} | {static} | {note} |")
+        missing = sorted(n for n in schemas.get(dom, {}) if n not in rows_)
+        lines += ["", f"{'##' if not dom else '###'} Op types "
+                  f"{'of ' + dom + ' ' if dom else ''}with no converter ({len(missing)})", "",
+                  ", ".join(missing) if missing else "None.", ""]
     return "\n".join(lines)
 
 

@@ -111,6 +111,7 @@ class _Builder:
 _SPECS = {   # op -> (input names, attrs); elementwise ops without attrs are automatic
     "select": (["b", "x", "x"], {}),
     "cast": (["x"], {"dtype": T.int64}),
+    "bitcast": (["x"], {"dtype": T.int32}),
     "reshape": (["x"], {"shape": (-1,)}),
     "transpose": (["x"], {"perm": (1, 0)}),
     "broadcast": (["x"], {"shape": (2, N0, 3)}),

@@ -20,7 +20,7 @@ _OLD_BINARY = {"add", "sub", "mul", "div", "mod", "pow", "maximum", "minimum", "
                "less_equal", "greater", "greater_equal", "equal", "not_equal", "logical_and",
                "logical_or", "idiv", "imod", "imin", "imax"}
 # elementwise rows added after the derivation (issue 18, ONNX import: Erf, Atan, Bitwise*)
-_NEW_UNARY = {"erf", "atan", "invert"}
+_NEW_UNARY = {"erf", "atan", "invert", "bitcast"}
 _NEW_BINARY = {"bitwise_and", "bitwise_or", "bitwise_xor"}
 _OLD_NON_DIFFERENTIABLE = {
     "stop_gradient", "logical_not", "logical_and", "logical_or",
@@ -29,7 +29,8 @@ _OLD_NON_DIFFERENTIABLE = {
     "placeholder", "variable", "constant", "iota", "random_uniform", "random_normal",
     "assign", "assign_add",
     "check",  # added with the check primitive (a run-time assert)
-    "invert", "bitwise_and", "bitwise_or", "bitwise_xor"}  # issue 18: bits, no gradient
+    "invert", "bitwise_and", "bitwise_or", "bitwise_xor",  # issue 18: bits, no gradient
+    "bitcast"}
 _OLD_REDUCTIONS = {"reduce_sum", "reduce_prod", "reduce_max", "reduce_min"}
 _OLD_ALWAYS_OWN_KERNEL = {"argmax", "argmin", "scatter_add", "shape", "assign", "assign_add",
                           "matmul"} | _OLD_REDUCTIONS

@@ -106,6 +106,15 @@ def _cases():
     for src in FLOATS + INTS + ("bool",):
         cases.append(Case("cast", lambda g, x: [prim(g, "cast", [x], dtype=d) for d in T.ALL],
                           [(src, ("a",))], ["edge"]))
+    # bitcast: floats <-> ints (signed and unsigned) of one width, and int <-> int; the
+    # int -> float cases make NaNs with payloads, infs and subnormals
+    for src, dst in (("float32", "int32"), ("float64", "int64"), ("float32", "uint32"),
+                     ("float64", "uint64"), ("int32", "float32"), ("int64", "float64"),
+                     ("uint32", "float32"), ("uint64", "float64"), ("int16", "uint16"),
+                     ("uint8", "int8")):
+        cases.append(Case("bitcast", lambda g, x, d=dst: prim(g, "bitcast", [x],
+                                                               dtype=T.as_dtype(d)),
+                          [(src, ("a", 3))], ["edge"]))
     for op in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
         for axes in (None, (0,), (1,), (0, 2)):
             for keep in (False, True):

@@ -24,14 +24,20 @@ from compiler.ops import OPS, InferContext
 COMPUTE_DTYPES = (T.float32, T.float64, T.int32, T.int64, T.bool_)
 
 
+#: bitcast's target for each operand dtype a rule sees: the other kind of the same width
+_BITCAST_TO = {T.float32: T.int32, T.float64: T.int64, T.int32: T.float32,
+               T.int64: T.float64, T.bool_: T.bool_}
+
+
 def _accepted(op, arity):
     """The compute dtypes the op's type rule accepts (operands all of one dtype)."""
     if op in kir.INDEX_OPS:
         return [T.int32, T.int64]
     out = []
     for dt in COMPUTE_DTYPES:
+        attrs = {"dtype": _BITCAST_TO[dt]} if op == "bitcast" else {}
         try:
-            OPS[op].infer([TensorType(dt, (2,))] * arity, {}, InferContext(D.SymbolTable()))
+            OPS[op].infer([TensorType(dt, (2,))] * arity, attrs, InferContext(D.SymbolTable()))
         except TypeError:
             continue
         out.append(dt)

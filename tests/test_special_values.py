@@ -43,7 +43,7 @@ def _build(g, x, y):
     outs, names = [], []
     for op in _ELEMENTWISE:
         d = OPS[op]
-        if op in _BOOL_ONLY or op in _INT_ONLY or op in ("cast", "select"):
+        if op in _BOOL_ONLY or op in _INT_ONLY or op in ("cast", "select", "bitcast"):
             continue
         outs.append(prim(g, op, [x] if d.arity == 1 else [x, y]))
         names.append(op)
@@ -52,6 +52,10 @@ def _build(g, x, y):
     for dt in (T.float32, T.float64, T.int32, T.bool_):
         outs.append(prim(g, "cast", [x], dtype=dt))
         names.append(f"cast_{dt.name}")
+    # the bits of every special value (NaN, -0.0, subnormals, inf) as ints, and back
+    bits = prim(g, "bitcast", [x], dtype=T.as_dtype(f"int{8 * x.dtype.itemsize}"))
+    outs += [bits, prim(g, "bitcast", [bits], dtype=x.dtype)]
+    names += ["bitcast_int", "bitcast_back"]
     b = prim(g, "greater", [x, y])
     for op in sorted(_BOOL_ONLY):
         outs.append(prim(g, op, [b] if op == "logical_not" else [b, prim(g, "less", [x, y])]))

@@ -108,6 +108,15 @@ template <typename T> {fn} T fc_sign(T x) {{ return x > 0 ? (T)1 : (x < 0 ? (T)-
   return x != x || x <= 0.0 ? 0ull
        : x >= 18446744073709551616.0 ? 18446744073709551615ull : (unsigned long long)x;
 }}
+/* bitcast: the bits of a float as the signed int of its width, and back (a union) */
+{fn} int fc_f32_bits(float x) {{ union {{ float f; int i; }} u; u.f = x; return u.i; }}
+{fn} float fc_bits_f32(int x) {{ union {{ float f; int i; }} u; u.i = x; return u.f; }}
+{fn} long long fc_f64_bits(double x) {{
+  union {{ double f; long long i; }} u; u.f = x; return u.i;
+}}
+{fn} double fc_bits_f64(long long x) {{
+  union {{ double f; long long i; }} u; u.i = x; return u.f;
+}}
 /* 1 / (1 + exp(-x)), without the overflow of exp(-x) for x < 0 */
 {fn} float fc_sigmoid(float x) {{
   if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
@@ -217,6 +226,8 @@ UNARY = {
     "atan": Rule(_math("atan"), None),
     "stop_gradient": _both(lambda ops, x, dtype: x),
     "invert": Rule(None, _wrapped(_prefix("~"))),
+    "bitcast": Rule(lambda ops, x, dt: f"fc_f{8 * dt.itemsize}_bits({x})",
+                    lambda ops, x, dt: f"fc_bits_f{8 * dt.itemsize}({x})"),
     "logical_not": Rule(None, _prefix("!")),
 }
 

@@ -1,5 +1,6 @@
 """Tensor sources and shape queries of the TF1 API: placeholders, `zeros`/`ones`/`fill`
-and their `_like` forms, `range`, `one_hot`, `shape`/`size`/`rank`.
+and their `_like` forms, `range`, `one_hot`, `shape`/`size`/`rank`, and `bitcast` (a
+tensor's bits read as another dtype of the same width).
 
 Shapes are given at build time: lists of ints, dims taken from another tensor
 (`x.shape[0]`, symbolic when that dim is), or int tensors whose value is known at build
@@ -255,3 +256,20 @@ def _one_hot_dtype(dtype, on_value, off_value):
         if v is not None:
             return _default_dtype(np.asarray(v))
     return T.float32
+
+
+def bitcast(input, type, name=None):  # noqa: A002  (TF1 argument names)
+    """TF1's `tf.bitcast`: the bits of `input` read as dtype `type`, without converting
+    the values (`np.ndarray.view`): float32 <-> int32/uint32, float64 <-> int64/uint64 and
+    between ints of one width. The shape stays as it is. TF1's form between types of
+    different widths (which adds or removes a last dimension) is not supported, nor
+    bool or float16 (float16 values are computed in float32 in flowc's kernels)."""
+    x = convert_to_tensor(input)
+    dtype = T.as_dtype(type)
+    if x.dtype.itemsize != dtype.itemsize:
+        raise ValueError(f"bitcast from {x.dtype.name} to {dtype.name}: the types differ in "
+                         f"width ({x.dtype.itemsize} and {dtype.itemsize} bytes); flowc "
+                         f"bitcasts between types of one width only")
+    if x.dtype is dtype:
+        return x
+    return make("bitcast", [x], name=name or "Bitcast", dtype=dtype)

@@ -202,11 +202,30 @@ class _Builder:
             return args[0]
         if node.op == "cast":
             return K.Cast(args[0], dt)
+        if node.op == "bitcast":
+            return _bitcast(args[0], node.inputs[0].dtype, node.dtype)
         if node.op == "select":
             return K.Select(args[0], args[1], args[2], dt)
         if len(args) == 1:
             return K.Unary(node.op, args[0], dt)
         return K.Binary(node.op, args[0], args[1], dt)
+
+
+def _bitcast(x, src, dst):
+    """The bits of `x` (of `src`) as `dst`, of the same width (float16 and bool excluded
+    by the op's type rule): between ints a same-width cast (two's complement keeps every
+    bit); between a float and an int the kernel-IR `bitcast` Unary, whose rules read a
+    float as the signed int of its width and an int as the float, with same-width casts
+    for the unsigned ints."""
+    if src.is_float == dst.is_float:
+        return x if src is dst else K.Cast(x, dst)
+    signed = T.as_dtype(f"int{8 * dst.itemsize}")
+    if src.is_float:
+        bits = K.Unary("bitcast", x, signed)
+        return bits if dst is signed else K.Cast(bits, dst)
+    if src.is_unsigned:
+        x = K.Cast(x, signed)
+    return K.Unary("bitcast", x, dst)
 
 
 # ---- movement rules (index arithmetic) ----------------------------------------------------

@@ -40,7 +40,7 @@ def bound_inputs(model):
     producer = {o: n for n in g.node for o in n.output if o}
     need, seen, todo = set(), set(), []
     for node in g.node:
-        row = table.get(node.op_type)
+        row = table.get(node.op_type, node.domain)
         if row is not None:
             todo += [node.input[i] for i in row.static if i < len(node.input) and node.input[i]]
     while todo:

@@ -308,6 +308,13 @@ def pad(ex, op, ins):
     return ex.node("Pad", [ins[0], ex.shape(pads), value], _base(op), mode="constant")
 
 
+@rule("bitcast")
+def bitcast(ex, op, ins):
+    if ex.opset < 26:
+        raise Unsupported("bitcast is ONNX's BitCast, opset 26 or newer")
+    return ex.node("BitCast", ins, _base(op), to=proto.onnx_type(op.attrs["dtype"]))
+
+
 @rule("gather")
 def gather(ex, op, ins):
     return ex.node("Gather", ins, _base(op), axis=op.attrs["axis"])

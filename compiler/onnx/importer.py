@@ -91,9 +91,13 @@ def _parse(data, label):
 
 
 def opset_of(model, label):
+    """The model's version of the default ONNX domain; None when it imports none (a model
+    of other domains' ops only)."""
     current = proto.onnx().defs.onnx_opset_version()
     versions = [o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS]
     if not versions:
+        if any(o.domain not in _DEFAULT_DOMAINS for o in model.opset_import):
+            return None
         raise OnnxImportError(label, ["the model imports no version of the default "
                                       "ONNX domain (opset_import)"])
     v = int(versions[0])
@@ -101,6 +105,13 @@ def opset_of(model, label):
         raise OnnxImportError(label, [f"opset {v} is outside what flowc imports "
                                       f"({OLDEST_OPSET} to {current})"])
     return v
+
+
+def opsets_of(model, label):
+    """{domain (as the mapping table keys it): the model's version of it}."""
+    out = {table.domain_key(o.domain): int(o.version) for o in model.opset_import}
+    out[""] = opset_of(model, label)
+    return out
 
 
 def scope_name(name, fallback):
@@ -117,7 +128,8 @@ class Importer:
         self.model = model
         self.base_dir = base_dir
         self.label = label
-        self.opset = opset_of(model, label)
+        self.opsets = opsets_of(model, label)
+        self.opset = self.opsets[""]
         self.input_map = dict(input_map or {})
         self.trainable = trainable
         self.graph = G.get_default_graph()
@@ -165,12 +177,14 @@ class Importer:
     def check_nodes(self, g, where):
         """Collect unknown op types and attributes of every node, subgraphs included."""
         for i, node in enumerate(g.node):
-            label = f"node {node.name or f'#{i}'!r} ({node.op_type}, opset {self.opset})"
-            if node.domain not in _DEFAULT_DOMAINS:
-                self.problems.append(f"{label} in {where}: domain {node.domain!r} is not "
-                                     f"supported (only the default ONNX domain)")
+            label = self.label_of(node, i)
+            opset = self.opsets.get(table.domain_key(node.domain))
+            if opset is None:
+                self.problems.append(f"{label} in {where}: domain "
+                                     f"{node.domain or 'ai.onnx'!r} is not imported by the "
+                                     f"model (its opset_import)")
                 continue
-            row = table.get(node.op_type)
+            row = table.get(node.op_type, node.domain)
             if row is None:
                 why = (" (flowc has no sequence or optional type)"
                        if node.op_type.startswith(("Sequence", "Optional"))
@@ -178,7 +192,7 @@ class Importer:
                 self.problems.append(f"{label} in {where}: op type {node.op_type} is not "
                                      f"supported{why}")
                 continue
-            if self.opset < row.since:
+            if opset < row.since:
                 self.problems.append(f"{label} in {where}: flowc converts {node.op_type} "
                                      f"from opset {row.since} on")
             extra = sorted(a.name for a in node.attribute if a.name not in row.attrs)
@@ -188,6 +202,14 @@ class Importer:
             for a in node.attribute:
                 for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
                     self.check_nodes(sub, f"{where}/{node.name or node.op_type}.{a.name}")
+
+    def label_of(self, node, i):
+        """'node NAME (OpType, opset N)', with the domain when it is not the default."""
+        key = table.domain_key(node.domain)
+        v = self.opsets.get(key)
+        where = (f"domain {key or 'ai.onnx'}" if v is None else
+                 f"{key} opset {v}" if key else f"opset {v}")
+        return f"node {node.name or f'#{i}'!r} ({node.op_type}, {where})"
 
     def placeholder(self, vi):
         dt, dims = proto.value_info_type(vi, self.label)
@@ -243,13 +265,14 @@ class Importer:
         return [None if vi.name in failed else values.get(vi.name) for vi in g.output]
 
     def convert_node(self, node, i, inputs, values=None):
-        row = table.get(node.op_type)
-        label = f"node {node.name or f'#{i}'!r} ({node.op_type}, opset {self.opset})"
+        row = table.get(node.op_type, node.domain)
+        label = self.label_of(node, i)
         try:
             stored = self.check_storage(node, inputs)
             attrs = proto.attributes(node, label, self.base_dir)
             with name_scope(scope_name(node.name, node.op_type)):
-                cx = NodeContext(self, row, node, node.name or f"#{i}", self.opset, inputs, attrs,
+                cx = NodeContext(self, row, node, node.name or f"#{i}",
+                                 self.opsets[table.domain_key(node.domain)], inputs, attrs,
                                  values)
                 outs = list(row.fn(cx))
         except (Unsupported, ValueError, TypeError, D.ShapeError, G.GraphError) as e:

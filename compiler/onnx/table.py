@@ -1,7 +1,8 @@
 """The ONNX op mapping table: one `Converter` row per ONNX op type, the one home of what
 flowc knows about an ONNX op (the importer, the backend and docs/onnx.md read it).
 
-A row names the op type, the lowest opset version its converter handles (`since`; the
+A row names the op type (and its domain: "" is the default ONNX domain, others are e.g.
+"ai.onnx.ml"), the lowest opset version its converter handles (`since`; the
 highest is the `onnx` package's current opset), the attributes it understands, which inputs
 must be known when the model is imported (`static`: shapes, axes, pads, sizes, which
 flowc's movement primitives take as dims), and `fn(cx) -> list of tensors` that builds the
@@ -28,28 +29,38 @@ class Converter:
     attrs: frozenset = frozenset()
     static: tuple = ()          # input positions whose values must be known at import
     note: str = ""              # limits, for docs/onnx.md
+    domain: str = ""            # the ONNX domain ("" is the default, alias "ai.onnx")
 
 
-CONVERTERS: dict[str, Converter] = {}
+CONVERTERS: dict[tuple[str, str], Converter] = {}
 
 
-def converter(op_type, *, since=1, attrs=(), static=(), note=""):
-    """Register `fn` as the converter of ONNX `op_type` (one row per op type)."""
+def domain_key(domain):
+    """The table's name of an ONNX domain: "" for the default domain (alias "ai.onnx")."""
+    return "" if domain in ("", "ai.onnx") else domain
+
+
+def converter(op_type, *, domain="", since=1, attrs=(), static=(), note=""):
+    """Register `fn` as the converter of ONNX `op_type` of `domain` (one row per op type
+    and domain; `since` is a version of that domain's opset)."""
+    key = (domain_key(domain), op_type)
+
     def register(fn):
-        if op_type in CONVERTERS:
-            raise ValueError(f"ONNX op {op_type!r} has two converters")
-        CONVERTERS[op_type] = Converter(op_type, fn, since, frozenset(attrs), tuple(static),
-                                        note)
+        if key in CONVERTERS:
+            raise ValueError(f"ONNX op {op_type!r} of domain {key[0]!r} has two converters")
+        CONVERTERS[key] = Converter(op_type, fn, since, frozenset(attrs), tuple(static),
+                                    note, key[0])
         return fn
     return register
 
 
-def get(op_type):
+def get(op_type, domain=""):
     from . import ops  # noqa: F401  (registers the rows)
-    return CONVERTERS.get(op_type)
+    return CONVERTERS.get((domain_key(domain), op_type))
 
 
 def rows():
+    """Every row, by domain (the default one first) and op type."""
     from . import ops  # noqa: F401
     return [CONVERTERS[k] for k in sorted(CONVERTERS)]
 
@@ -60,7 +71,7 @@ class Unsupported(Exception):
 
 class NodeContext:
     """What a converter sees of one node: `node` (NodeProto), `name` (its name or a made-up
-    one), `op_type`, `opset` (the model's version of the default domain), `inputs` (tensors;
+    one), `op_type`, `opset` (the model's version of the node's domain), `inputs` (tensors;
     None for an omitted optional input), `attrs` (name -> Python value), and the importer,
     for values known at import time and subgraphs; `values` (ONNX name -> tensor) are the
     names in scope at the node, which `subgraph` passes on to a GRAPH attribute."""

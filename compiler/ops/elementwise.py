@@ -203,3 +203,27 @@ def _cast_ref(x, dtype):
 
 register(OpDef("cast", 1, {"dtype": "dtype"}, _cast_infer, _cast_ref, "elementwise",
                kir="cast"))
+
+
+def _bitcast_infer(in_types, attrs, ctx):
+    src, dst = in_types[0].dtype, attrs["dtype"]
+    for dt in (src, dst):
+        if dt.is_bool or dt is T.float16:
+            raise TypeError(f"bitcast does not accept {dt.name} (accepts float32, float64 "
+                            f"and the ints; float16 is computed in float32 in kernels)")
+    if src.itemsize != dst.itemsize:
+        raise TypeError(f"bitcast: {src.name} and {dst.name} differ in width "
+                        f"({src.itemsize} and {dst.itemsize} bytes)")
+    return TensorType(dst, in_types[0].shape)
+
+
+def _bitcast_ref(x, dtype):
+    """The same bits read as `dtype` (numpy's `view`; same width)."""
+    return np.ascontiguousarray(x).view(dtype.np)
+
+
+# kir "unary": the rules see the operand's dtype and give the other kind of the same width
+# (a float's bits as the signed int, an int's as the float); lowering adds the same-width
+# int casts around it for the unsigned ints and writes int <-> int bitcasts as casts
+register(OpDef("bitcast", 1, {"dtype": "dtype"}, _bitcast_infer, _bitcast_ref, "elementwise",
+               kir="unary", differentiable=False))

@@ -127,6 +127,16 @@ def _identity(em, x, dtype):
     return x
 
 
+def _f_bits(em, x, dtype):
+    """bitcast of a float: its bits as the signed int of its width."""
+    return em.builder.bitcast(x, ir.IntType(8 * dtype.itemsize))
+
+
+def _i_bits(em, x, dtype):
+    """bitcast of an int: its bits as the float of its width (32 or 64)."""
+    return em.builder.bitcast(x, ir.FloatType() if dtype.itemsize == 4 else ir.DoubleType())
+
+
 #: kernel-IR unary op -> Rule; keys: exactly `kir.UNARY_OPS` (tests/test_scalar_op_tables.py)
 UNARY = {
     "neg": Rule(lambda em, x, dt: em.builder.fneg(x), _i_neg),
@@ -148,6 +158,7 @@ UNARY = {
     "atan": Rule(_libm_call("atan"), None),
     "stop_gradient": Rule(_identity, _identity),
     "invert": Rule(None, lambda em, x, dt: em.builder.not_(x)),
+    "bitcast": Rule(_f_bits, _i_bits),
     "logical_not": Rule(None, lambda em, x, dt: em.builder.xor(x, ir.Constant(I1, 1))),
 }
 

@@ -1,12 +1,14 @@
 """The ONNX converters, one module per family; importing this package registers every row
-of the mapping table (compiler/onnx/table.py). spectral.py is the reductions family's
-second module (DFT, STFT, windows, MelWeightMatrix); dynamic.py holds the ops whose output
-shapes depend on the data (NonZero, Unique, NonMaxSuppression), computed at import."""
+of the mapping table (compiler/onnx/table.py). Families: elementwise + activations,
+movement + indexing, nn (CNN ops), reduce + spectral, transformer + attention, image +
+misc (losses, einsum, quantization), rnn, control (If, Loop, Scan), dynamic (ops whose
+output shape depends on known inputs), domains (ops outside the default domain)."""
 
 from . import (  # noqa: F401
     activations,
     attention,
     control,
+    domains,
     dynamic,
     elementwise,
     image,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...frontend import bitwise_ops as B
 from ...frontend import math_ops as M
-from ...frontend.array_ops import ones_like, zeros_like
+from ...frontend.array_ops import bitcast, ones_like, zeros_like
 from ...frontend.asserts import is_nan
 from ...frontend.control_flow import identity
 from ...frontend.core import constant, make
@@ -239,10 +239,11 @@ def cast_like(cx):
 
 
 @converter("BitCast", since=26, attrs=("to",),
-           note="between ints of one width (and bool to 8-bit ints); not floats")
+           note="between types of one width: ints, bool to 8-bit ints, float32/float64 "
+                "and ints (the `bitcast` primitive); not float16")
 def bit_cast(cx):
-    """Same-width reinterpretation between ints (and bool -> uint8/int8): the two's
-    complement cast keeps every bit. Float <-> int reinterpretation has no primitive."""
+    """Same-width reinterpretation: between ints (and bool -> uint8/int8) the two's
+    complement cast keeps every bit; float32/float64 <-> ints is `fc.bitcast`."""
     x = cx.input(0)
     if "to" not in cx.attrs:
         raise cx.unsupported("no `to` attribute")
@@ -254,9 +255,11 @@ def bit_cast(cx):
                              ) from None
     if dt.itemsize != x.dtype.itemsize:
         raise cx.unsupported(f"{x.dtype.name} and {dt.name} differ in width")
-    if x.dtype.is_float or dt.is_float:
-        raise cx.unsupported(f"reinterpreting {x.dtype.name} as {dt.name}: flowc has no "
-                             f"bit reinterpretation of floats")
+    if x.dtype is T.float16 or dt is T.float16:
+        raise cx.unsupported(f"reinterpreting {x.dtype.name} as {dt.name}: flowc computes "
+                             f"float16 in float32 and has no float16 bitcast")
+    if x.dtype.is_float or dt.is_float:    # (no float is as narrow as a bool)
+        return [bitcast(x, dt)]
     if dt.is_bool and not x.dtype.is_bool:
         raise cx.unsupported(f"reinterpreting {x.dtype.name} as bool (bytes other than "
                              f"0 and 1 are no bools)")
