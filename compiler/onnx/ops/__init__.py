@@ -1,4 +1,4 @@
 """The ONNX converters, one module per family; importing this package registers every row
 of the mapping table (compiler/onnx/table.py)."""
 
-from . import control, elementwise, movement, nn, reduce, rnn  # noqa: F401
+from . import control, elementwise, movement, nn, nn_pool, reduce, rnn  # noqa: F401
