@@ -90,6 +90,25 @@ def transpose_elementwise(node, rb):
     return None if out is None or out.type != node.type else out
 
 
+def transpose_concat(node, rb):
+    """transpose(concat(x1, x2, .., axis=a), q) -> concat(transpose(x1, q), ..,
+    axis=q.index(a)), where the moved transposes cancel: some operand is a transpose of
+    the node's rank or an elementwise chain over one (`transpose_elementwise`). A
+    channels-first model's concat along channels between convs (SqueezeNet's fire
+    modules, Inception's branches) then joins the channels-last conv results directly."""
+    inner = node.inputs[0]
+    q = tuple(node.attr["perm"])
+    r = len(q)
+    if inner.op != "concat" or not any(_moves_through(x, r, MOVE_DEPTH)
+                                       for x in inner.inputs):
+        return None
+    operands = [_transposed(x, q, rb, MOVE_DEPTH) for x in inner.inputs]
+    if any(o is None for o in operands):
+        return None
+    axis = inner.attr["axis"] % r
+    return rb.derive(node, "concat", operands, axis=q.index(axis))
+
+
 def reshape_reshape(node, rb):
     """reshape(reshape(x, s), t) -> reshape(x, shape of the node)."""
     inner = node.inputs[0]
@@ -145,6 +164,7 @@ RULES = [
     Rule("transpose_identity", ("transpose",), transpose_identity),
     Rule("transpose_transpose", ("transpose",), transpose_transpose),
     Rule("transpose_elementwise", ("transpose",), transpose_elementwise),
+    Rule("transpose_concat", ("transpose",), transpose_concat),
     Rule("slice_full", ("slice",), slice_full),
     Rule("concat_single", ("concat",), concat_single),
     Rule("pad_nothing", ("pad",), pad_nothing),
