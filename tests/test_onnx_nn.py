@@ -88,6 +88,10 @@ CASES = {
     "lppool_opset7": (
         "LpPool", 7, [("x", [2, 4, 9, 11])], [("y", None)], [],
         dict(kernel_shape=[2, 3], p=3)),
+    "globallppool_p3": (
+        "GlobalLpPool", 7, [("x", [2, 4, 9, 11])], [("y", None)], [], dict(p=3)),
+    "globallppool_p2": (
+        "GlobalLpPool", 13, [("x", [2, 4, 9, 11])], [("y", None)], [], {}),
     "conv_opset7_group": (
         "Conv", 7, [("x", [2, 4, 9, 11])], [("y", None)], [("w", _f32(6, 2, 3, 3))],
         dict(group=2, pads=[1, 2, 0, 1], strides=[1, 2])),

@@ -1,5 +1,5 @@
 """ONNX pooling ops: MaxPool (with its Indices output), AveragePool, LpPool, the global
-pools and MaxUnpool.
+pools (GlobalAveragePool, GlobalMaxPool, GlobalLpPool) and MaxUnpool.
 
 Windowed pools are flowc's `patches` primitive (compiler/ops/window.py: every window of a
 channels-last input, as index arithmetic) folded over the window offsets with `maximum`
@@ -153,8 +153,8 @@ def lp_pool(cx):
     return [channels_first(y)]
 
 
-def _global(cx, reduce):
-    x = cx.input(0)
+def _global(cx, reduce, x=None):
+    x = cx.input(0) if x is None else x
     r = x.shape.ndims
     if r is None or r < 3:
         raise cx.unsupported(f"input X must have a known rank >= 3, got "
@@ -170,6 +170,18 @@ def global_average_pool(cx):
 @converter("GlobalMaxPool")
 def global_max_pool(cx):
     return _global(cx, R.reduce_max)
+
+
+@converter("GlobalLpPool", attrs=("p",))
+def global_lp_pool(cx):
+    x = cx.input(0)
+    if not x.dtype.is_float:
+        raise cx.unsupported(f"GlobalLpPool of {x.dtype.name} (floats only)")
+    p = float(cx.attr("p", 2))
+    dt = x.dtype.np
+    powered = M.multiply(x, x) if p == 2 else M.pow(M.abs(x), constant(np.asarray(p, dt)))
+    (total,) = _global(cx, R.reduce_sum, powered)
+    return [M.sqrt(total) if p == 2 else M.pow(total, constant(np.asarray(1 / p, dt)))]
 
 
 @converter("MaxUnpool", attrs=("kernel_shape", "pads", "strides"), static=(2,),
