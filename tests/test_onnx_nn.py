@@ -192,3 +192,29 @@ def test_what_cannot_be_built_is_named_with_node_op_and_opset():
     text = str(err.value)   # both nodes, each with its op type, opset and culprit
     assert "'c1' (Conv, opset 13)" in text and "SAME_MIDDLE" in text
     assert "'p1' (MaxPool, opset 13)" in text and "BOGUS" in text
+
+
+def test_grouped_depthwise_and_pools_with_a_symbolic_batch_compile_once():
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="grouped", group=2,
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["c1", "w2", "b2"], ["c2"], name="depthwise",
+                              group=6, strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["c2"], ["p1"], name="max", kernel_shape=[2, 2],
+                              ceil_mode=1, strides=[2, 2]),
+             helper.make_node("AveragePool", ["p1"], ["p2"], name="avg",
+                              kernel_shape=[2, 2], pads=[1, 1, 0, 0]),
+             helper.make_node("GlobalAveragePool", ["p2"], ["y"], name="gap")]
+    inits = [numpy_helper.from_array(a, n) for n, a in
+             [("w1", _f32(6, 2, 3, 3)), ("w2", _f32(6, 1, 3, 3)), ("b2", _f32(6))]]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 13, 13])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 1, 1])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rep = backend().prepare(model, "CPU")
+    for n in (1, 3):
+        xv = _f32(n, 4, 13, 13)
+        np.testing.assert_allclose(rep.run([xv])[0], ref.run(None, {"x": xv})[0],
+                                   rtol=1e-4, atol=1e-5)
+    (session, _, _), = rep._plans.values()
+    assert session.compile_count == 1
