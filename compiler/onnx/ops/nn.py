@@ -1,6 +1,7 @@
 """Neural-network ONNX ops: matrix products (MatMul, Gemm), convolutions (Conv,
-ConvTranspose) and the normalizations of CNNs (BatchNormalization, InstanceNormalization,
-LRN). Pools are in nn_pool.py, the window arithmetic both share in nn_window.py.
+ConvTranspose, DeformConv) and the normalizations of CNNs (BatchNormalization,
+InstanceNormalization, LRN). Pools are in nn_pool.py, the window arithmetic both share
+in nn_window.py.
 
 Convolutions are flowc's channels-last `conv` primitive (compiler/ops/conv.py) between two
 transposes (NC... -> N...C and back); the transposes are movement ops that fuse into the
@@ -276,3 +277,73 @@ def lrn(cx):
     base = M.add(M.multiply(total, constant(np.asarray(alpha / size, dt))),
                  constant(np.asarray(bias, dt)))
     return [M.multiply(x, M.pow(base, constant(np.asarray(-beta, dt))))]
+
+
+@converter("DeformConv", since=19, attrs=("dilations", "group", "kernel_shape",
+                                          "offset_group", "pads", "strides"),
+           note="2-D; static input shapes")
+def deform_conv(cx):
+    """Each output position samples x at its window taps moved by `offset` (bilinear, zero
+    outside x, as GridSample with align_corners=1), times `mask`; the samples of all taps
+    and channels of a group are then contracted with the filter (one batched matmul)."""
+    x, w, off, b, mask = (cx.input(i) for i in range(5))
+    shape = x.shape.as_list() if x.shape.ndims is not None else None
+    if shape is None or len(shape) != 4 or not all(isinstance(d, int) for d in shape):
+        raise cx.unsupported(f"input X must be 4-D with a static shape, got {shape}")
+    n, c, h, wd = shape
+    kernel = kernel_attr(cx, 2, w)
+    strides = ints_attr(cx, "strides", 2, 1)
+    dil = ints_attr(cx, "dilations", 2, 1)
+    flat = ints_attr(cx, "pads", 4, 0)
+    group, og = int(cx.attr("group", 1)), int(cx.attr("offset_group", 1))
+    oc, cg = w.shape.as_list()[:2]
+    taps = kernel[0] * kernel[1]
+    if c != cg * group or oc % group or c % og:
+        raise cx.unsupported(f"X {shape}, W {w.shape.as_list()}: channels must match "
+                             f"group={group} and be divisible by offset_group={og}")
+    oh, ow = [(s + flat[i] + flat[2 + i] - (kernel[i] - 1) * dil[i] - 1) // strides[i] + 1
+              for i, s in enumerate((h, wd))]
+    if off.shape.as_list() != [n, og * taps * 2, oh, ow]:
+        raise cx.unsupported(f"offset {off.shape.as_list()} must be "
+                             f"{[n, og * taps * 2, oh, ow]}")
+    dt = x.dtype.np
+    ki, kj = np.meshgrid(np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij")
+    oi, oj = np.arange(oh), np.arange(ow)
+    base_y = (-flat[0] + strides[0] * oi[None, :, None] + dil[0] * ki.reshape(-1, 1, 1))
+    base_x = (-flat[1] + strides[1] * oj[None, None, :] + dil[1] * kj.reshape(-1, 1, 1))
+    o = A.reshape(off, [n, og, taps, 2, oh, ow])
+    py = M.add(o[:, :, :, 0], constant(base_y.astype(dt)))          # [N, og, T, oh, ow]
+    px = M.add(o[:, :, :, 1], constant(base_x.astype(dt)))
+    y0, x0 = M.floor(py), M.floor(px)
+    fy, fx = M.subtract(py, y0), M.subtract(px, x0)
+    one = constant(np.asarray(1, dt))
+    icg = c // og
+    base = (np.arange(n * og * icg).reshape(n, og, icg, 1, 1, 1) * (h * wd)).astype(np.int64)
+    xs = A.reshape(x, [-1])
+    total = None
+    for dy in (0, 1):
+        for dx in (0, 1):
+            yc = M.add(y0, constant(np.asarray(dy, dt)))
+            xc = M.add(x0, constant(np.asarray(dx, dt)))
+            inside = M.logical_and(
+                M.logical_and(M.greater_equal(yc, constant(np.asarray(0, dt))),
+                              M.less_equal(yc, constant(np.asarray(h - 1, dt)))),
+                M.logical_and(M.greater_equal(xc, constant(np.asarray(0, dt))),
+                              M.less_equal(xc, constant(np.asarray(wd - 1, dt)))))
+            wgt = M.multiply(fy if dy else M.subtract(one, fy),
+                             fx if dx else M.subtract(one, fx))
+            wgt = M.multiply(wgt, M.cast(inside, x.dtype))
+            pos = M.add(M.multiply(M.clip_by_value(yc, 0, h - 1), constant(
+                np.asarray(wd, dt))), M.clip_by_value(xc, 0, wd - 1))
+            idx = M.add(constant(base), A.reshape(M.cast(pos, "int64"),
+                                                  [n, og, 1, taps, oh, ow]))
+            term = M.multiply(A.gather(xs, idx), A.reshape(wgt, [n, og, 1, taps, oh, ow]))
+            total = term if total is None else M.add(total, term)
+    if mask is not None:
+        total = M.multiply(total, A.reshape(mask, [n, og, 1, taps, oh, ow]))
+    cols = A.reshape(total, [n, group, cg * taps, oh * ow])
+    wg = A.reshape(w, [1, group, oc // group, cg * taps])
+    y = A.reshape(M.matmul(wg, cols), [n, oc, oh, ow])
+    if b is not None:
+        y = M.add(y, A.reshape(b, [oc, 1, 1]))
+    return [y]
