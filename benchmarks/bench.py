@@ -5,7 +5,8 @@ W5 row softmax, W6 dispatch overhead, W7 MLP cold compile and warm-cache load in
 processes, MM matmul 1024^3, C1 a ResNet basic block forward, C2 its SGD step, C3 a LeNet-5
 SGD step, W8 a 28-step static_rnn LSTM classifier's training step, D1 the overhead of a
 two-partition step on two Ray workers, D2 an MLP data-parallel step on 2 Ray workers + 1 ps;
-both against one process, their Ray lines need the `distributed` extra) or `all`. Each result
+both against one process, their Ray lines need the `distributed` extra, O1 ONNX ResNet-50
+and SqueezeNet batch-1 inference against onnxruntime) or `all`. Each result
 is one JSON line on stdout:
     {"workload", "system", "median_ms", "min_ms", "check", ...optional
      "compile_s", "kernels", "gflops", "gbps", "note"}
@@ -41,6 +42,7 @@ import workload_c3  # noqa: E402
 import workload_d1  # noqa: E402
 import workload_d2  # noqa: E402
 import workload_mm  # noqa: E402
+import workload_o1  # noqa: E402
 import workload_w1  # noqa: E402
 import workload_w3  # noqa: E402
 import workload_w4  # noqa: E402
@@ -56,6 +58,7 @@ WORKLOADS.update({"C2": workload_c2.run, "C3": workload_c3.run})   # issue 15: C
 WORKLOADS["W8"] = workload_w8.run   # issue 16: the static_rnn LSTM classifier
 WORKLOADS["D1"] = workload_d1.run   # issue 17: a two-partition step on two Ray workers
 WORKLOADS["D2"] = workload_d2.run   # issue 17: data-parallel MLP, 2 workers + 1 ps on Ray
+WORKLOADS["O1"] = workload_o1.run   # issue 18: ONNX ResNet-50 and SqueezeNet vs onnxruntime
 QUICK_SYSTEMS = frozenset({"flowc", "flowc-out", "numpy", "ctypes", "flowc-cold",
                            "flowc-warm-cache", "flowc-load"})
 

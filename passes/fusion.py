@@ -176,8 +176,31 @@ class _Planner:
         for u in users:
             if u.op in CONTRACTIONS:
                 return f"operand of a {u.op}: stored so the {u.op} does not recompute it"
+        through = self.matmul_through_movement(node)
+        if through is not None:
+            return (f"operand of a matmul through {through}: stored so the matmul does not "
+                    f"recompute it for every output element")
         if len(users) > 1:
             return f"{len(users)} consumers: stored once instead of recomputed per consumer"
+        return None
+
+    def matmul_through_movement(self, node):
+        """The op of the movement chain (reshape, transpose, ...) through which `node`
+        is read by a matmul, or None. A matmul inlines an operand's movement ops as index
+        arithmetic in its inner loop, so an elementwise producer behind them (a
+        channels-first model's pool before its flatten and Gemm) would be recomputed
+        for every output column. A movement op stored itself (a concat operand) ends the
+        chain."""
+        stack, seen = [(u, None) for u in self.consumers[id(node)]], set()
+        while stack:
+            u, first = stack.pop()
+            if id(u) in seen:
+                continue
+            seen.add(id(u))
+            if u.op == "matmul" and first is not None:
+                return first
+            if get(u.op).fusion == "movement" and self.materialize_reason(u) is None:
+                stack.extend((w, first or u.op) for w in self.consumers[id(u)])
         return None
 
     # ---- grouping ---------------------------------------------------------------------------

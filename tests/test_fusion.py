@@ -193,3 +193,23 @@ def test_row_kernels_match_the_interpreter_in_every_float_dtype(fn, dtype):
         with fc.Session(config=fc.ConfigProto(backend=backend)) as sess:
             results.append(sess.run(y, {x: xv}))
     assert_close(results[0], results[1], tol=REDUCE_TOL)
+
+
+def test_an_elementwise_operand_read_by_a_matmul_through_movement_ops_is_stored_once():
+    # a channels-first CNN's last pool flattened into its Gemm: transpose, reshape, then
+    # the matmul; the relu behind the movement ops is stored once, not recomputed for
+    # every output column in the matmul's inner loop
+    x = fc.placeholder(fc.float32, [2, 3, 4, 5], name="x")
+    w = fc.placeholder(fc.float32, [60, 7], name="w")
+    r = fc.nn.relu(x)
+    flat = fc.reshape(fc.transpose(r, [0, 3, 1, 2]), [2, 60])
+    y = fc.matmul(flat, w)
+    program, plan = _plan([y], [x, w])
+    assert [g.kind for g in plan.groups] == ["loop", "matmul"]
+    assert plan.groups[0].root.op == "maximum"
+    assert "operand of a matmul through" in plan.reasons[id(plan.groups[0].root)]
+    feeds = [np.random.default_rng(0).standard_normal(s).astype(np.float32)
+             for s in ((2, 3, 4, 5), (60, 7))]
+    want, _ = interpret(program, feeds, {}, 0)
+    got = build_program(program).run(feeds, VariableStore(), 0)
+    assert_close(got[0], want[0], tol=REDUCE_TOL)

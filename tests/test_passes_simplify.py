@@ -29,6 +29,14 @@ HEAD_XY = """program @main(%0: float32[N0,3], %1: float32[3]) symbols(N0) {
 HEAD_V = """program @main(%0: float32[N0]) symbols(N0) {
   %0 = placeholder() {dtype=float32, name="x:0", shape=[N0]} : float32[N0]
 """
+HEAD_XB = """program @main(%0: float32[N0,3,4], %1: float32[3]) symbols(N0) {
+  %0 = placeholder() {dtype=float32, name="x:0", shape=[N0,3,4]} : float32[N0,3,4]
+  %1 = placeholder() {dtype=float32, name="b:0", shape=[3]} : float32[3]
+"""
+HEAD_XY3 = """program @main(%0: float32[N0,3,4], %1: float32[N0,2,4]) symbols(N0) {
+  %0 = placeholder() {dtype=float32, name="x:0", shape=[N0,3,4]} : float32[N0,3,4]
+  %1 = placeholder() {dtype=float32, name="y:0", shape=[N0,2,4]} : float32[N0,2,4]
+"""
 IDENTITY_X = HEAD_X + "  return (%0)\n}"
 
 _COND_X = HEAD_X + """
@@ -199,6 +207,37 @@ POSITIVE = {
   %2 = transpose(%1) {perm=[1,0]} : float32[N0,3]
   return (%2)
 }""", IDENTITY_X),
+    "transpose_elementwise": (["transpose_elementwise"], HEAD_XB + """
+  %2 = transpose(%0) {perm=[0,2,1]} : float32[N0,4,3]
+  %3 = add(%2, %1) : float32[N0,4,3]
+  %4 = constant() {value=dense<float32[]>0.0} : float32[]
+  %5 = maximum(%3, %4) : float32[N0,4,3]
+  %6 = transpose(%5) {perm=[0,2,1]} : float32[N0,3,4]
+  return (%6)
+}""", HEAD_XB + """
+  %2 = reshape(%1) {shape=[1,1,3]} : float32[1,1,3]
+  %3 = transpose(%2) {perm=[0,2,1]} : float32[1,3,1]
+  %4 = add(%0, %3) : float32[N0,3,4]
+  %5 = constant() {value=dense<float32[]>0.0} : float32[]
+  %6 = maximum(%4, %5) : float32[N0,3,4]
+  return (%6)
+}"""),
+    "transpose_concat": (["transpose_concat"], HEAD_XY3 + """
+  %2 = transpose(%0) {perm=[0,2,1]} : float32[N0,4,3]
+  %3 = constant() {value=dense<float32[]>0.0} : float32[]
+  %4 = maximum(%2, %3) : float32[N0,4,3]
+  %5 = transpose(%1) {perm=[0,2,1]} : float32[N0,4,2]
+  %6 = concat(%4, %5) {axis=2} : float32[N0,4,5]
+  %7 = transpose(%6) {perm=[0,2,1]} : float32[N0,5,4]
+  return (%7)
+}""", """program @main(%0: float32[N0,3,4], %3: float32[N0,2,4]) symbols(N0) {
+  %0 = placeholder() {dtype=float32, name="x:0", shape=[N0,3,4]} : float32[N0,3,4]
+  %1 = constant() {value=dense<float32[]>0.0} : float32[]
+  %2 = maximum(%0, %1) : float32[N0,3,4]
+  %3 = placeholder() {dtype=float32, name="y:0", shape=[N0,2,4]} : float32[N0,2,4]
+  %4 = concat(%2, %3) {axis=1} : float32[N0,5,4]
+  return (%4)
+}"""),
     "slice_full": (["slice_full"], HEAD_X + """
   %1 = slice(%0) {begin=[0,0], size=[N0,3], stride=[1,1]} : float32[N0,3]
   return (%1)
@@ -232,6 +271,20 @@ POSITIVE = {
 }
 
 NEGATIVE = {
+    # a concat of values that are not transposes: moving the transpose cancels nothing
+    "transpose_concat_nothing_cancels": HEAD_XY3 + """
+  %2 = exp(%0) : float32[N0,3,4]
+  %3 = concat(%2, %1) {axis=1} : float32[N0,5,4]
+  %4 = transpose(%3) {perm=[0,2,1]} : float32[N0,4,5]
+  return (%4)
+}""",
+    # no transpose below the elementwise op: moving the transpose up cancels nothing
+    "transpose_elementwise_nothing_cancels": HEAD_XY + """
+  %2 = add(%0, %1) : float32[N0,3]
+  %3 = exp(%2) : float32[N0,3]
+  %4 = transpose(%3) {perm=[1,0]} : float32[3,N0]
+  return (%4)
+}""",
     "float_x_plus_positive_zero": HEAD_X + """
   %1 = constant() {value=dense<float32[]>0.0} : float32[]
   %2 = add(%0, %1) : float32[N0,3]

@@ -9,13 +9,15 @@ would differ, would bind a symbol, or would need a run-time check the program la
 
 from __future__ import annotations
 
-from compiler.ops import OPS
+from compiler.ops import OPS, get
 
 from .base import Rule, same_type
 
 # elementwise ops with several operands, which broadcast them implicitly
 MULTI_OPERAND_ELEMENTWISE = tuple(name for name, opdef in OPS.items()
                                   if opdef.fusion == "elementwise" and opdef.arity != 1)
+# how many elementwise levels `transpose_elementwise` looks through for a transpose
+MOVE_DEPTH = 8
 
 
 def same_shape(node, rb):
@@ -36,6 +38,75 @@ def transpose_transpose(node, rb):
         return None
     p, q = inner.attr["perm"], node.attr["perm"]
     return rb.derive(node, "transpose", [inner.inputs[0]], perm=tuple(p[i] for i in q))
+
+
+def _moves_through(a, r, depth):
+    """Whether a transpose of rank r moved onto `a` cancels somewhere: `a` is such a
+    transpose, or an elementwise op (within `depth` levels) with such an operand."""
+    if a.op == "transpose" and len(a.shape) == r:
+        return True
+    if depth == 0 or get(a.op).fusion != "elementwise" or len(a.shape) != r:
+        return False
+    return any(_moves_through(i, r, depth - 1) for i in a.inputs)
+
+
+def _transposed(a, q, rb, depth):
+    """A node equal to transpose(a, q) (a of rank len(q), or a lower rank that
+    broadcasts: reshaped to rank len(q) first), with the transpose moved into the
+    elementwise ops above `a` where it cancels; None when a node cannot be built."""
+    r = len(q)
+    if len(a.shape) == 0:
+        return a
+    if a.op == "transpose" and len(a.shape) == r:
+        p = a.attr["perm"]
+        perm = tuple(p[i] for i in q)
+        y = a.inputs[0]
+        return y if perm == tuple(range(r)) else rb.build("transpose", [y], perm=perm)
+    if depth > 0 and _moves_through(a, r, depth):
+        operands = [_transposed(i, q, rb, depth - 1) for i in a.inputs]
+        if any(o is None for o in operands):
+            return None
+        return rb.build(a.op, operands, **a.attr)
+    if len(a.shape) < r:
+        a = rb.build("reshape", [a], shape=(1,) * (r - len(a.shape)) + tuple(a.shape))
+    return None if a is None else rb.build("transpose", [a], perm=q)
+
+
+def transpose_elementwise(node, rb):
+    """transpose(f(.., g(transpose(y, p), ..), ..), q) -> f(.., g(transpose(y, p∘q),
+    ..), ..) for elementwise f, g, ... (up to `MOVE_DEPTH` levels): the transpose moves
+    onto the operands of the elementwise chain, where it cancels against an operand's
+    transpose. A channels-first model's convs leave a transpose pair around each bias,
+    batch norm and relu: the pair goes, and the chain becomes the conv's epilogue.
+    Fires only when the transpose cancels somewhere; scalar operands stay, an operand of
+    lower rank is reshaped to the node's rank (its broadcast moves with it) and gets the
+    transpose, as does any other operand (a constant then folds)."""
+    inner = node.inputs[0]
+    q = tuple(node.attr["perm"])
+    if get(inner.op).fusion != "elementwise" or not _moves_through(inner, len(q),
+                                                                   MOVE_DEPTH):
+        return None
+    out = _transposed(inner, q, rb, MOVE_DEPTH)
+    return None if out is None or out.type != node.type else out
+
+
+def transpose_concat(node, rb):
+    """transpose(concat(x1, x2, .., axis=a), q) -> concat(transpose(x1, q), ..,
+    axis=q.index(a)), where the moved transposes cancel: some operand is a transpose of
+    the node's rank or an elementwise chain over one (`transpose_elementwise`). A
+    channels-first model's concat along channels between convs (SqueezeNet's fire
+    modules, Inception's branches) then joins the channels-last conv results directly."""
+    inner = node.inputs[0]
+    q = tuple(node.attr["perm"])
+    r = len(q)
+    if inner.op != "concat" or not any(_moves_through(x, r, MOVE_DEPTH)
+                                       for x in inner.inputs):
+        return None
+    operands = [_transposed(x, q, rb, MOVE_DEPTH) for x in inner.inputs]
+    if any(o is None for o in operands):
+        return None
+    axis = inner.attr["axis"] % r
+    return rb.derive(node, "concat", operands, axis=q.index(axis))
 
 
 def reshape_reshape(node, rb):
@@ -92,6 +163,8 @@ RULES = [
     Rule("broadcast_broadcast", ("broadcast",), broadcast_broadcast),
     Rule("transpose_identity", ("transpose",), transpose_identity),
     Rule("transpose_transpose", ("transpose",), transpose_transpose),
+    Rule("transpose_elementwise", ("transpose",), transpose_elementwise),
+    Rule("transpose_concat", ("transpose",), transpose_concat),
     Rule("slice_full", ("slice",), slice_full),
     Rule("concat_single", ("concat",), concat_single),
     Rule("pad_nothing", ("pad",), pad_nothing),
