@@ -160,7 +160,9 @@ def test_errors_name_the_culprit():
     with pytest.raises(ValueError, match="size must be positive, got \\[0, 2\\]"):
         tf.image.resize_bilinear(x, [0, 2])
     with pytest.raises(ValueError, match="size must be known at build time"):
-        tf.image.resize_bilinear(x, tf.shape(x)[1:3] * 2)
+        tf.image.resize_bilinear(x, tf.placeholder(tf.int32, [2], name="hw"))
+    # a size computed from static dims is known at build time (frontend/static.py)
+    assert tf.image.resize_bilinear(x, tf.shape(x)[1:3] * 2).shape.as_list()[1:] == [8, 8, 3]
     with pytest.raises(ValueError, match="if half_pixel_centers is True, align_corners"):
         tf.image.resize_bilinear(x, [2, 2], align_corners=True, half_pixel_centers=True)
     with pytest.raises(NotImplementedError, match="method 'BICUBIC' is not supported"):

@@ -25,7 +25,8 @@ import numpy as np
 from ..convert import _needed_ops
 from ..frontend import graph as G
 from ..ir import dims as D
-from . import proto
+from . import export_control, export_nn, proto  # noqa: F401  (register their rows)
+from .export_rules import EXPORTERS, NO_COUNTERPART, Listed, Unsupported
 
 #: the oldest opset `export` writes (Reduce*/Squeeze take axes as inputs from here on)
 OLDEST_OPSET = 13
@@ -51,22 +52,11 @@ class OnnxExportError(ValueError):
                          + "\n  ".join(self.problems))
 
 
-class Unsupported(Exception):
-    """An op (or a form of it: an attribute value, an input) ONNX cannot express."""
-
-
-class Listed(Exception):
-    """An op that cannot be built because something it needs failed, whose problem is
-    listed already (an input, an op of a control-flow body)."""
-
-
 class Exporter:
     """One export: the ONNX nodes and initializers made so far, the ONNX name of every
     flowc tensor, where each symbolic dim can be read at run time, and the problems."""
 
     def __init__(self, graph, opset, session):
-        from . import export_control, export_nn  # noqa: F401  (register their rows)
-        from .export_rules import EXPORTERS, NO_COUNTERPART
         self.rules = EXPORTERS
         self.no_counterpart = NO_COUNTERPART
         self.graph = graph              # the graph whose ops are being exported (a scratch

@@ -8,8 +8,7 @@ first test runs before the loop, in the enclosing graph."""
 from __future__ import annotations
 
 from ..convert import _region_ops
-from .export import Listed
-from .export_rules import rule
+from .export_rules import Listed, rule
 
 
 class _Subgraph:

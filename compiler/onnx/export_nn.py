@@ -12,8 +12,7 @@ from functools import partial
 from ..frontend import depthwise, pooling
 from ..frontend.graph import Graph
 from ..ir import dims as D
-from .export import Listed, Unsupported
-from .export_rules import _base, _rank, rule
+from .export_rules import Listed, Unsupported, _base, _rank, rule
 
 _SCRATCH = itertools.count()
 

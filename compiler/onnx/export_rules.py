@@ -20,7 +20,16 @@ import numpy as np
 from ..ir import dims as D
 from ..ir import dtypes as T
 from . import proto
-from .export import Unsupported
+
+
+class Unsupported(Exception):
+    """An op (or a form of it: an attribute value, an input) ONNX cannot express."""
+
+
+class Listed(Exception):
+    """An op that cannot be built because something it needs failed, whose problem is
+    listed already (an input, an op of a control-flow body)."""
+
 
 EXPORTERS = {}
 

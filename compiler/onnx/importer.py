@@ -29,7 +29,7 @@ from ..frontend.static import static_dims
 from ..frontend.variables import Variable
 from ..ir import dims as D
 from ..ops import table as op_table
-from . import proto, table
+from . import ops, proto, table  # noqa: F401  (ops registers the table's rows)
 from .table import NodeContext, Unsupported
 
 OLDEST_OPSET = 7

@@ -55,13 +55,11 @@ def converter(op_type, *, domain="", since=1, attrs=(), static=(), note=""):
 
 
 def get(op_type, domain=""):
-    from . import ops  # noqa: F401  (registers the rows)
     return CONVERTERS.get((domain_key(domain), op_type))
 
 
 def rows():
     """Every row, by domain (the default one first) and op type."""
-    from . import ops  # noqa: F401
     return [CONVERTERS[k] for k in sorted(CONVERTERS)]
 
 
