@@ -122,3 +122,19 @@ def pytest_terminal_summary(terminalreporter):
             f"ONNX backend node suite (non-expanded cases): {counts['passed']} passed, "
             f"{counts['failed'] + counts['error']} failed; {len(EXCLUDED)} exclusion "
             f"patterns in tests/onnx_exclusions.py")
+
+
+# ---- tests that load torch run last ---------------------------------------------------
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "loads_torch: imports torch (which makes the process load every compiled "
+        "program through the dynamic loader, compiler/backends/llvm/jit.py `library`); "
+        "such tests run after the others")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The test files with a test marked loads_torch go last (whole files: pytest-xdist
+    hands a worker one file at a time; stable order otherwise), so the processes that run
+    the rest of the suite keep MCJIT's faster loading."""
+    late = {item.path for item in items if item.get_closest_marker("loads_torch")}
+    items.sort(key=lambda item: item.path in late)

@@ -96,6 +96,7 @@ def test_sce_with_a_symbolic_batch():
     (m, p) for m in ("bilinear", "nearest", "bicubic")
     for p in ("zeros", "border", "reflection") if (m, p) != ("bicubic", "border")])
 @pytest.mark.parametrize("align", [0, 1])
+@pytest.mark.loads_torch
 def test_grid_sample_matches_torch(mode, padding, align):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(2)

@@ -15,38 +15,40 @@ import io
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnx")
+import compiler as fc
+from compiler.onnx import import_model
 
-import compiler as fc  # noqa: E402
-from compiler.onnx import import_model  # noqa: E402
-
-
-class SmallCNN(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
-        self.bn = torch.nn.BatchNorm2d(4)
-        self.pool = torch.nn.MaxPool2d(2)
-        self.fc = torch.nn.Linear(4 * 4 * 4, 5)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(torch.relu(self.bn(self.conv(x)))), 1))
-
-
-class LSTMNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lstm = torch.nn.LSTM(4, 8, batch_first=True)
-        self.fc = torch.nn.Linear(8, 3)
-
-    def forward(self, x):
-        y, _ = self.lstm(x)
-        return self.fc(y[:, -1])
+# torch is imported inside the tests (loads_torch: tests/conftest.py runs them last),
+# so the other test files' processes never load it
+pytestmark = pytest.mark.loads_torch
 
 
 def _model(kind):
     """(torch model in eval mode, shape of one example)."""
+    import torch
+
+    class SmallCNN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = torch.nn.BatchNorm2d(4)
+            self.pool = torch.nn.MaxPool2d(2)
+            self.fc = torch.nn.Linear(4 * 4 * 4, 5)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(self.pool(torch.relu(self.bn(self.conv(x)))),
+                                         1))
+
+    class LSTMNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(4, 8, batch_first=True)
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            y, _ = self.lstm(x)
+            return self.fc(y[:, -1])
+
     torch.manual_seed(0)
     if kind == "cnn":
         model = SmallCNN()
@@ -60,6 +62,8 @@ def _model(kind):
 
 
 def _export(model, example_shape):
+    import torch
+
     f = io.BytesIO()
     torch.onnx.export(model, (torch.zeros(2, *example_shape),), f, dynamo=False,
                       do_constant_folding=False, input_names=["x"], output_names=["y"],
@@ -68,6 +72,8 @@ def _export(model, example_shape):
 
 
 def _torch(model, x):
+    import torch
+
     with torch.no_grad():
         return model(torch.from_numpy(x)).numpy()
 
@@ -86,10 +92,17 @@ def test_torch_model_matches_at_two_batch_sizes_from_one_compile(kind):
                 got = sess.run(y, {x: xv})
                 np.testing.assert_allclose(got, _torch(model, xv), rtol=1e-4, atol=1e-5)
             assert sess.compile_count == 1
+            # with torch loaded, MCJIT's 32-bit offsets from code to constants overflowed
+            # (an abort): programs are linked and loaded by the dynamic loader
+            # (compiler/backends/llvm/jit.py `library`)
+            from runtime.dylib import SharedLibrary
+            assert isinstance(next(iter(sess._cache.values()))._keepalive, SharedLibrary)
 
 
 @pytest.mark.parametrize("kind", ["cnn", "lstm"])
 def test_fine_tuning_an_imported_model_matches_a_torch_sgd_step(kind):
+    import torch
+
     model, shape = _model(kind)
     data = _export(model, shape)
     rng = np.random.default_rng(1)

@@ -190,6 +190,7 @@ def test_attention_symbolic_sequence_with_bool_mask_against_onnxruntime():
     assert len(rep._plans) == 1
 
 
+@pytest.mark.loads_torch
 def test_imported_layer_norm_softmax_attention_fine_tune_gradients_match_torch():
     # trainable=True: the gradients of the composed ops agree with torch's autograd.
     torch = pytest.importorskip("torch")

@@ -19,12 +19,13 @@ the kernels compiled so far are progress events (`timings.kernels`).
 a program from its object code without LLVM optimization (the in-process memo,
 compiler/memo.py): a new MCJIT engine per executable, fresh constants.
 
-In a process connected to Ray (`library`), the objects are linked by `cc -shared` and
-loaded by the dynamic loader instead of MCJIT (~25 ms a program): MCJIT maps an object's
-code and its constant pools apart, and its 32-bit offsets between them overflowed in
-processes holding Ray's object store and threads (an abort in `finalize_object`, seen in
-a distributed Session's client and in test processes that had started Ray). The dynamic
-loader maps a shared object's sections as one image.
+In a process connected to Ray or that has loaded torch (`library`), the objects are
+linked by `cc -shared` and loaded by the dynamic loader instead of MCJIT (~25 ms a
+program): MCJIT maps an object's code and its constant pools apart, and its 32-bit
+offsets between them overflowed in processes holding Ray's object store and threads, or
+torch's libraries (an abort in `finalize_object`, seen in a distributed Session's client,
+in test processes that had started Ray, and in one that imported an ONNX model exported
+by torch). The dynamic loader maps a shared object's sections as one image.
 """
 
 from __future__ import annotations
@@ -107,11 +108,19 @@ def _build_whole(lowered, signature, name, options, texts) -> CpuExecutable:
         return _executable(lowered, signature, options, [obj], texts)
 
 
+def _crowded_process() -> bool:
+    """Whether MCJIT's sections may land too far apart here (module doc): Ray is
+    initialized or torch is loaded."""
+    ray = sys.modules.get("ray")
+    return ((ray is not None and getattr(ray, "is_initialized", lambda: False)())
+            or "torch" in sys.modules)
+
+
 def library(objects, options):
     """The loaded code of a program's objects: an MCJIT `JitLibrary`, or in a process
-    connected to Ray (and with a C compiler) a linked `SharedLibrary` (module doc)."""
-    ray = sys.modules.get("ray")
-    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+    connected to Ray or with torch loaded (and with a C compiler) a linked
+    `SharedLibrary` (module doc)."""
+    if _crowded_process():
         from ...toolchain import find_c_compiler, link_shared
         cc = find_c_compiler()
         if cc is not None:
