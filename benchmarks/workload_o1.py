@@ -38,6 +38,7 @@ from benchlib import (
 
 NAME = "O1"
 MODELS = ("resnet50", "squeezenet")
+QUICK_MODELS = ("squeezenet",)   # --quick (tests/test_examples.py): the small one only
 RTOL, ATOL = 1e-3, 1e-5
 
 
@@ -58,7 +59,7 @@ def run(cfg):
     onnx = try_import("onnx")
     timing = dict(min_time_s=0.05, min_repeats=3, max_repeats=5) if cfg.quick else \
         dict(min_time_s=3.0, min_repeats=10, max_repeats=100)
-    for model in MODELS:
+    for model in QUICK_MODELS if cfg.quick else MODELS:
         workload = f"{NAME}-{model}"
         if onnx is None:
             yield skipped(workload, "flowc", "onnx not installed")

@@ -64,14 +64,16 @@ def test_bench_quick_prints_checked_json_lines():
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]
     assert {r["workload"] for r in records} == {"W1", "W3", "W4", "W5", "W6", "W7", "MM",
-                                                "C1", "C2", "C3", "W8", "D1", "D2"}
+                                                "C1", "C2", "C3", "W8", "D1", "D2",
+                                                "O1-squeezenet"}
     for rec in records:
         assert REQUIRED <= set(rec) and set(rec) <= REQUIRED | OPTIONAL, rec
         if not rec["check"].startswith("skipped"):
             assert rec["median_ms"] > 0 and rec["min_ms"] <= rec["median_ms"], rec
     flowc = [r for r in records if r["system"] == "flowc"]
-    assert sorted(r["workload"] for r in flowc) == ["C1", "C2", "C3", "D1", "D2", "MM", "W1",
-                                                    "W3", "W4", "W5", "W6", "W8"]
+    assert sorted(r["workload"] for r in flowc) == ["C1", "C2", "C3", "D1", "D2", "MM",
+                                                    "O1-squeezenet", "W1", "W3", "W4", "W5",
+                                                    "W6", "W8"]
     flowc_out = [r for r in records if r["system"] == "flowc-out"]
     assert sorted(r["workload"] for r in flowc_out) == ["W1", "W5"]
     for rec in flowc + flowc_out:
