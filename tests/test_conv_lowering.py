@@ -348,3 +348,31 @@ def test_epilogue_fusion_kernel_counts_and_reasons():
     for r in (got, ref):
         _close(r[0].astype(np.float64), want)
         _close(r[1].astype(np.float64), want_flat)
+
+
+def test_register_tile_width_fits_the_row():
+    """A row of 7 interior positions (ResNet-50's 7x7 stage) takes one tile of 7, not a
+    tile of 6 plus a tile of 6 for the seventh position; rows whose count micro_rows
+    divides keep micro_rows. Results against jax and the interpreter."""
+    from compiler.lower.conv_nests import row_micro
+    assert [row_micro(c, 6) for c in (3, 6, 7, 12, 14, 54, 56)] == [3, 6, 7, 6, 7, 6, 7]
+    assert row_micro(8, 4) == 4 and row_micro(7, 4) == 4 and row_micro(5, 4) == 5
+    for c in range(1, 120):   # never more work (positions + half a position per tile)
+        m = row_micro(c, 6)
+        assert 4 <= m <= 7 or m == c, c
+        assert -(-c // m) * (m + 0.5) <= -(-c // 6) * 6.5, c
+    rng = np.random.default_rng(9)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [None, 7, 7, 40])
+        w = tf.placeholder(tf.float32, [1, 1, 40, 48])
+        y = tf.nn.relu(_conv(x, w, (1, 1), ((0, 0), (0, 0))))
+    feeds = {x: rng.standard_normal((2, 7, 7, 40)).astype(np.float32),
+             w: rng.standard_normal((1, 1, 40, 48)).astype(np.float32)}
+    got, ref = _run_both(g, [y], feeds)
+    want = np.maximum(jax_conv(feeds[x].astype(np.float64), feeds[w].astype(np.float64),
+                               (1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1)), 0)
+    _close(got[0].astype(np.float64), want)
+    _close(ref[0].astype(np.float64), want)
+    if cpu_schedule("host").conv.micro_rows == 6:
+        assert "row tiling: 7 positions" in _kernels_dump(g, [y], [x, w])

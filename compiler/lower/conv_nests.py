@@ -184,6 +184,21 @@ def _k_range(node, axis, o):
     return first, K.iadd(end, K.imul(first, -1))
 
 
+def row_micro(count, micro_rows):
+    """Positions per register tile for a row of `count` interior positions: of
+    micro_rows - 2 .. micro_rows + 1 (all fit the vector registers with the filter row
+    and the broadcast), the one computing the fewest positions, the last tile's unstored
+    ones included, counting half a position per tile (its panel loads); micro_rows on a
+    tie. A 7-wide row (ResNet's last stage) takes one tile of 7, not 6 + a second tile
+    of 6 for one position."""
+    if count <= micro_rows:
+        return max(1, count)
+
+    def cost(m):
+        return -(-count // m) * (m + 0.5), m != micro_rows
+    return min(range(max(1, micro_rows - 2), micro_rows + 2), key=cost)
+
+
 def _packed_filter(b, node, jv):
     """The filter packed once per program into panels of jv output channels,
     packed[p, *k, ci, l] = w[*k, ci, p * jv + l] (0 past the last channel)."""
@@ -269,7 +284,8 @@ def register_blocked_conv(b, node, out, epilogue=None):
     border = [o for o in range(ow) if not first <= o < last]
     by_batch = (isinstance(nb, int) and last - first < tiles.micro_rows
                 and nb > last - first)
-    micro = max(1, min(tiles.micro_rows, nb if by_batch else last - first))
+    micro = max(1, min(tiles.micro_rows, nb)) if by_batch else \
+        row_micro(last - first, tiles.micro_rows)
     strides, rd = node.attr["strides"], node.attr["rhs_dilation"]
     lows = [node.attr["padding"][i][0] for i in range(nsp)]
 
