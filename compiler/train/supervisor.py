@@ -146,12 +146,15 @@ class Supervisor:
         return threads
 
     def _looper(self, interval, fn, sess):
+        # the first run happens as the service starts, before the caller's first step (a
+        # checkpoint of the starting state, as TF1 users expect); then every `interval`
+        with self.coord.stop_on_exception():
+            fn(sess)
+
         def loop():
             with self.coord.stop_on_exception():
-                while True:
+                while not self.coord.wait_for_stop(interval):
                     fn(sess)
-                    if self.coord.wait_for_stop(interval):
-                        return
         thread = threading.Thread(target=loop, name=f"supervisor-{fn.__name__}", daemon=True)
         thread.start()
         return thread
