@@ -27,6 +27,7 @@ It is a `runtime.executable.Executable` (device "cpu"). `fast_run(feeds)` return
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 
 import numpy as np
 
@@ -50,7 +51,10 @@ class CpuExecutable(Executable):
     def __init__(self, signature: Signature, buffers, outputs, updates, errors, entry_address,
                  keepalive=None, texts=None, lifetimes=None, timed=None):
         self.signature = signature
-        self.buffers = list(buffers)
+        # constants on ALIGN-byte boundaries, held once (the aligned copy replaces one
+        # that was not)
+        self.buffers = [dataclasses.replace(b, source=_aligned(b.source))
+                        if b.kind == "const" else b for b in buffers]
         self.outputs = list(outputs)        # buffer index per output
         self.updates = dict(updates)        # variable name -> buffer index
         self.variable_access = access_of(self.buffers, self.updates)
@@ -66,7 +70,7 @@ class CpuExecutable(Executable):
         self._scalars = (ctypes.c_int64 * (len(signature.symbols) + 1))()
         self._shape_cache: dict = {}
         self._plan = [(b.kind, b.source, np.dtype(b.dtype), b.desc) for b in self.buffers]
-        self._consts = {i: np.asarray(b.source, order="C") for i, b in enumerate(self.buffers)
+        self._consts = {i: b.source for i, b in enumerate(self.buffers)
                         if b.kind == "const"}
         owned = [i for i, b in enumerate(self.buffers) if b.kind == "temp"]
         counts = {}
@@ -257,3 +261,15 @@ def plan_arena(sizes: dict, lifetimes: dict):
         offsets[i] = offset
         starts[k], ends[k], firsts[k], lasts[k] = offset, offset + size, first, last
     return offsets, int(ends.max()) if n else 0
+
+
+def _aligned(source) -> np.ndarray:
+    """A constant as C-contiguous data on an ALIGN-byte boundary (copied once when it is
+    not): vector loads of a big constant (a filter packed into panels at compile time)
+    would otherwise straddle cache lines."""
+    arr = np.asarray(source, order="C")
+    if arr.nbytes < 4096 or arr.__array_interface__["data"][0] % ALIGN == 0:
+        return arr
+    out = aligned_empty(arr.shape, arr.dtype)
+    out[...] = arr
+    return out

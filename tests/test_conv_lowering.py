@@ -350,6 +350,59 @@ def test_epilogue_fusion_kernel_counts_and_reasons():
         _close(r[1].astype(np.float64), want_flat)
 
 
+def test_constant_filter_is_packed_at_compile_time_and_held_once():
+    """A filter known at compile time (an OIHW constant transposed to HWIO, as every
+    imported ONNX model's) is packed into panels when the program is lowered: no pack
+    kernel runs for it, and the unpacked constant leaves the buffer table (nothing else
+    reads it). A filter that is a broadcast scalar (too big to fold) keeps its pack
+    kernel: a packed constant would be new memory. Results against jax and the
+    interpreter; output channels not a multiple of the panel width; a float16 conv (the
+    generic nest) reads its constant as it is."""
+    rng = np.random.default_rng(7)
+    g = tf.Graph()
+    fetches, want, dts = [], [], []
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [None, 3, 7, 6], name="x_nchw")
+        xv = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+        for dt, co in ((np.float32, 5), (np.float16, 20)):
+            wv = rng.standard_normal((co, 3, 3, 3)).astype(dt)
+            xt = tf.transpose(tf.cast(x, dt), [0, 2, 3, 1])
+            w = tf.transpose(tf.constant(wv, name=f"w_{co}"), [2, 3, 1, 0])
+            fetches.append(tf.nn.relu(_conv(xt, w, (1, 2), ((1, 1), (1, 1)))))
+            j = jax_conv(xv.astype(dt).astype(np.float64).transpose(0, 2, 3, 1),
+                         wv.astype(np.float64).transpose(2, 3, 1, 0), (1, 2),
+                         ((1, 1), (1, 1)), (1, 1), (1, 1))
+            want.append(np.maximum(j, 0))
+            dts.append(np.dtype(dt).name)
+        splat = tf.fill([3, 3, 3, 400], 0.02, name="splat")
+        fetches.append(_conv(tf.transpose(x, [0, 2, 3, 1]), splat, (1, 1), ((0, 0), (0, 0))))
+        want.append(jax_conv(xv.astype(np.float64).transpose(0, 2, 3, 1),
+                             np.full((3, 3, 3, 400), 0.02), (1, 1), ((0, 0), (0, 0)),
+                             (1, 1), (1, 1)))
+        dts.append("float32")
+    got, ref = _run_both(g, fetches, {x: xv})
+    for a, r, j, dt in zip(got, ref, want, dts):
+        _close(a.astype(np.float64), j, dt)
+        _close(r.astype(np.float64), j, dt)
+    options = tf.CompileOptions()
+    program, _ = run_pipeline(convert(g, fetches, [x]), options)
+    lowered = plan_and_lower(program, options)[1]
+    descs = {b.name: (b.kind, b.desc) for b in lowered.buffers}
+    consts = [d for k, d in descs.values() if k == "const"]
+    # the float32 filter once, packed (5 channels in one zero-padded panel); the float16
+    # filter as it is; no unpacked float32 filter
+    assert len(consts) == 2, consts
+    packed = [b for b in lowered.buffers if "at compile time" in b.desc]
+    assert len(packed) == 1 and packed[0].source.shape[0] == 1, consts
+    lanes = packed[0].source.shape[-1]
+    assert lanes > 5 and not packed[0].source[..., 5:].any()
+    # the broadcast filter: a pack kernel fills its panels on every run
+    fills = [c for c in lowered.calls if "_pack_" in c[0]
+             and any("'splat'" in descs[n][1] and "packed in" in descs[n][1]
+                     for n in c[1])]
+    assert len(fills) == 1, lowered.calls
+
+
 def test_register_tile_width_fits_the_row():
     """A row of 7 interior positions (ResNet-50's 7x7 stage) takes one tile of 7, not a
     tile of 6 plus a tile of 6 for the seventh position; rows whose count micro_rows

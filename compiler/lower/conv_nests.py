@@ -23,6 +23,7 @@ from ..ir import dims as D
 from ..ir import dtypes as T
 from . import kir as K
 from .lower import compute_dtype
+from .static_values import held_elements, packed_panels, static_array
 
 
 def _and(conds):
@@ -201,7 +202,8 @@ def row_micro(count, micro_rows):
 
 def _packed_filter(b, node, jv):
     """The filter packed once per program into panels of jv output channels,
-    packed[p, *k, ci, l] = w[*k, ci, p * jv + l] (0 past the last channel)."""
+    packed[p, *k, ci, l] = w[*k, ci, p * jv + l] (0 past the last channel): at compile
+    time when its value is known (static_values.py), else by a pack kernel."""
     w = node.inputs[1]
     nsp = len(node.shape) - 2
     co = w.shape[-1]
@@ -223,7 +225,18 @@ def _packed_filter(b, node, jv):
                K.If(K.Binary("less", c, K.IConst(co), T.bool_), tuple(inner)),
                pb.store(packed, idx, pshape, K.Var(v, dt))]
         return st
-    packed = b.pack_kernel(node, (id(w), "conv-filter", jv), w.dtype, pshape,
+    key = (id(w), "conv-filter", jv)
+    value = static_array(w, b.low.static_values)
+    if value is not None and held_elements(w) >= value.size:
+        # a constant filter: packed now, no pack kernel on every run
+        packed = b.low.packed.get(key)
+        if packed is None:
+            packed = b.low.packed[key] = b.low.add_const(
+                w.dtype, packed_panels(value, jv),
+                f"{w.describe()} packed in {jv}-channel panels at compile time for "
+                f"{node.describe()}")
+        return packed, pshape
+    packed = b.pack_kernel(node, key, w.dtype, pshape,
                            f"{w.describe()} packed in {jv}-channel panels for "
                            f"{node.describe()}", pack)
     return packed, pshape

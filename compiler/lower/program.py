@@ -36,6 +36,7 @@ class _Lowering:
         self.buffers: list = []
         self.errors: dict = {}
         self.packed: dict = {}   # (id(matmul operand), transposed) -> its packed buffer
+        self.static_values: dict = {}  # id(node) -> (node, compile-time value or None)
         self.intern = _Interner()  # kernel trees of the whole program, hash-consed
         self.kind_of: dict = {}    # buffer name -> kind
         self.written_at: dict = {}  # loop variable buffer -> index in built of its writer
@@ -51,6 +52,15 @@ class _Lowering:
         buf = K.Buffer(f"b{len(self.buffers)}", dtype, tuple(shape), "temp", None, desc)
         self.buffers.append(buf)
         self.kind_of[buf.name] = "temp"
+        return buf
+
+    def add_const(self, dtype, array, desc):
+        """A constant that no IR node owns (e.g. a constant filter packed into panels at
+        compile time)."""
+        buf = K.Buffer(f"b{len(self.buffers)}", dtype, tuple(array.shape), "const", array,
+                       desc)
+        self.buffers.append(buf)
+        self.kind_of[buf.name] = "const"
         return buf
 
     def add_buffer(self, node, kind, source=None):
@@ -84,11 +94,13 @@ class _Lowering:
             return None
         kernels, calls = _share(self.built, self.intern)
         prog = self.program
+        calls = _resolve(host, calls)
+        outputs = [self.buffer_of[id(n)].name for n in prog.outputs]
+        updates = {v: self.buffer_of[id(n)].name for v, n in prog.effects.items()}
         return K.LoweredProgram(
-            buffers=self.buffers, kernels=kernels, calls=_resolve(host, calls),
-            outputs=[self.buffer_of[id(n)].name for n in prog.outputs],
-            updates={v: self.buffer_of[id(n)].name for v, n in prog.effects.items()},
-            errors=self.errors, symbols=[s.name for s in prog.symbols],
+            buffers=_used_consts(self.buffers, calls, outputs, updates), kernels=kernels,
+            calls=calls, outputs=outputs, updates=updates, errors=self.errors,
+            symbols=[s.name for s in prog.symbols],
             call_nodes=[_user_name(self.roots[p]) for p in _positions(host)])
 
     def lower_groups(self, plan, in_place, into=None):
@@ -388,3 +400,22 @@ def lower_program(program, plan, schedule: Schedule) -> K.LoweredProgram:
     again with every update into a temporary)."""
     return (_Lowering(program, plan, schedule).run()
             or _Lowering(program, plan, schedule).run(in_place=False))
+
+
+def _used_consts(buffers, calls, outputs, updates) -> list:
+    """`buffers` less the constants that no call, output or host predicate reads: a
+    constant filter that only conv nests read, packed into panels at compile time
+    (conv_nests._packed_filter), is held once, as its packed copy."""
+    used = set(outputs) | set(updates.values())
+    stack = list(calls)
+    while stack:
+        st = stack.pop()
+        if isinstance(st, K.HostWhile):
+            used.add(st.pred)
+            stack += [*st.cond, *st.body]
+        elif isinstance(st, K.HostIf):
+            used.add(st.pred)
+            stack += [*st.then, *st.else_]
+        else:
+            used.update(st[1])
+    return [b for b in buffers if b.kind != "const" or b.name in used]
