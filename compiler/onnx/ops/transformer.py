@@ -69,26 +69,29 @@ def _float_input(cx, x):
     return x
 
 
-@converter("Softmax", attrs=("axis",),
-           note="opsets < 13: the input is coerced to 2-D at `axis` (default 1)")
-def softmax(cx):
+def _normalized(cx, one_axis, log):
+    """Softmax (`log=False`) or LogSoftmax over the op's axes: `one_axis(x, axis)` when
+    there is one, else the max-shifted form over all of them (opsets < 13)."""
     x = _float_input(cx, cx.input(0))
     axes = _softmax_axes(cx, x)
     if len(axes) == 1:
-        return [N.softmax(x, axis=axes[0])]
-    e = M.exp(M.subtract(x, R.reduce_max(x, axis=axes, keepdims=True)))
-    return [M.divide(e, R.reduce_sum(e, axis=axes, keepdims=True))]
+        return [one_axis(x, axis=axes[0])]
+    z = M.subtract(x, R.reduce_max(x, axis=axes, keepdims=True))
+    e = M.exp(z)
+    total = R.reduce_sum(e, axis=axes, keepdims=True)
+    return [M.subtract(z, M.log(total)) if log else M.divide(e, total)]
+
+
+@converter("Softmax", attrs=("axis",),
+           note="opsets < 13: the input is coerced to 2-D at `axis` (default 1)")
+def softmax(cx):
+    return _normalized(cx, N.softmax, log=False)
 
 
 @converter("LogSoftmax", attrs=("axis",),
            note="opsets < 13: the input is coerced to 2-D at `axis` (default 1)")
 def log_softmax(cx):
-    x = _float_input(cx, cx.input(0))
-    axes = _softmax_axes(cx, x)
-    if len(axes) == 1:
-        return [N.log_softmax(x, axis=axes[0])]
-    z = M.subtract(x, R.reduce_max(x, axis=axes, keepdims=True))
-    return [M.subtract(z, M.log(R.reduce_sum(M.exp(z), axis=axes, keepdims=True)))]
+    return _normalized(cx, N.log_softmax, log=True)
 
 
 @converter("Hardmax", attrs=("axis",),
