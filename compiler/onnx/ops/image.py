@@ -23,7 +23,7 @@ from ...frontend.core import constant, known_shape, make
 from ...frontend.static import static_dims
 from ...ir import dtypes as T
 from ..table import converter
-from .misc import _QTYPES, round_half_even, saturate_cast
+from .misc import _QTYPES, saturate_cast
 
 _CTMS = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
          "asymmetric", "tf_crop_and_resize")
@@ -234,7 +234,7 @@ def resize(cx, x, scales, sizes, mode, ctm, nearest_mode, roi=None, cubic_a=-0.7
                            coeffs, exclude_outside)
         y = resize_axis(y, a, table, nearest, extrapolation)
     if y.dtype is not x.dtype:
-        y = saturate_cast(round_half_even(y), x.dtype) if x.dtype in _QTYPES \
+        y = saturate_cast(M.round(y), x.dtype) if x.dtype in _QTYPES \
             else M.cast(y, x.dtype)
     return y
 
@@ -417,7 +417,7 @@ def grid_sample(cx):
                                      _const(1, n)), _const(2, n))
             lo, hi = -0.5, d - 0.5
         if mode == "nearest":
-            v = round_half_even(v)
+            v = M.round(v)
         if padding == "border":
             out = M.logical_or(M.less(v, _const(lo, v)), M.greater(v, _const(hi, v)))
             v = P.where_v2(out, M.clip_by_value(v, _const(0, v), _const(d - 1, v)), v)

@@ -25,7 +25,6 @@ from ...ir import dtypes as T
 from .. import proto
 from ..table import converter
 from . import narrow
-from .narrow import round_half_even
 
 # -- losses ------------------------------------------------------------------------------
 
@@ -162,7 +161,7 @@ def quantize(x, scale, zero_point, code, saturate=True):
         if zero_point is not None:
             q = M.add(q, M.cast(zero_point, xf.dtype))
         return narrow.cast_to(q, code, saturate)
-    q = round_half_even(q)
+    q = M.round(q)
     if zero_point is not None:
         q = M.add(q, M.cast(zero_point, xf.dtype))
     return saturate_cast(q, code)
@@ -222,7 +221,7 @@ def dynamic_quantize_linear(cx):
     lo = M.minimum(R.reduce_min(x), zero)
     hi = M.maximum(R.reduce_max(x), zero)
     scale = M.truediv(M.subtract(hi, lo), constant(255, x.dtype))
-    zp = saturate_cast(round_half_even(M.negative(M.truediv(lo, scale))), 2)
+    zp = saturate_cast(M.round(M.negative(M.truediv(lo, scale))), 2)
     y = quantize(x, scale, zp, 2)
     return [y, scale, zp]
 
@@ -285,7 +284,7 @@ def _requantize(acc, a_scale, b_scale, y_scale, zp, axis, a_axis=None):
     q = M.multiply(acc, M.cast(m, T.float64))
     if zp is not None:
         q = M.add(q, M.cast(zp, T.float64))
-    return saturate_cast(round_half_even(q), zp.dtype if zp is not None else T.uint8)
+    return saturate_cast(M.round(q), zp.dtype if zp is not None else T.uint8)
 
 
 def _same_pads(cx, spatial, kernel, strides, dilations):

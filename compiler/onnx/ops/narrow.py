@@ -49,19 +49,6 @@ def _c(value):
     return constant(value, dtype=T.float64)
 
 
-def round_half_even(x):
-    """Round to nearest, ties to even (ONNX QuantizeLinear's rounding), of a float x."""
-    f = M.floor(x)
-    d = M.subtract(x, f)
-    one = constant(1, x.dtype)
-    up = M.add(f, one)
-    nearest = P.where_v2(M.greater(d, constant(0.5, x.dtype)), up, f)
-    odd = M.not_equal(f, M.multiply(M.floor(M.multiply(f, constant(0.5, x.dtype))),
-                                    constant(2, x.dtype)))
-    tie = M.equal(d, constant(0.5, x.dtype))
-    return P.where_v2(M.logical_and(tie, odd), up, nearest)
-
-
 def pow2_floor(a, lo, hi):
     """2**floor(log2(a)) of a float64 `a` in [2**lo, 2**(hi + 1)), exactly: a binary
     search over the exponent with exact scalings by constant powers of two."""
@@ -95,7 +82,7 @@ def to_float(x, code, saturate=True):
         emax += 1
     clamped = M.minimum(M.maximum(a, _c(2.0 ** emin)), _c(2.0 ** (emax + 1)))
     q = M.multiply(pow2_floor(clamped, emin, emax + 1), _c(2.0 ** -m))
-    r = M.multiply(round_half_even(M.truediv(a, q)), q)
+    r = M.multiply(M.round(M.truediv(a, q)), q)
     over = M.greater(r, _c(fmax))
     mag = P.where_v2(over, _c(fmax if saturate else float(overflow)), r)
     if code == 23:
