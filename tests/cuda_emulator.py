@@ -165,7 +165,17 @@ class _Module:
         return (self.lib, getattr(self.lib, name))
 
 
+#: one launch at a time, as on the one (legacy default) stream the runtime uses: the shim's
+#: barrier and `static` shared memory are per library, so two launches at once would mix
+_STREAM = threading.Lock()
+
+
 def _launch(fn, grid, block, args, name="kernel"):
+    with _STREAM:
+        _launch_now(fn, grid, block, args, name)
+
+
+def _launch_now(fn, grid, block, args, name):
     lib, kernel = fn
     if "_matmul_" in name:  # a tiled matmul needs its 256 threads
         grid = min(grid, 2)

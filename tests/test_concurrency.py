@@ -307,3 +307,42 @@ def test_threads_sharing_a_gpu_session_lose_no_update():
                         assert sess.run(read) == 0.0
             _in_threads(work, 4)
             np.testing.assert_array_equal(sess.run(v), np.full(64, 1 + 2 * 12, np.float32))
+
+
+def test_threads_hammering_one_gpu_executable_get_their_own_results():
+    # one CudaExecutable (through the CPU emulator, one launch at a time as on one stream)
+    # run from 4 threads with different feeds and shapes: a kept temporary (the column
+    # means between two kernels) and the error slot are shared, so each run's result and
+    # its error (an out-of-range gather in one thread only) must be its own
+    from cuda_emulator import emulated_gpu
+
+    from compiler.convert import convert
+    from compiler.pipeline import build_program
+    from passes.manager import run_pipeline
+    from runtime.errors import ExecutionError
+    from runtime.variables import VariableStore
+    gpu = fc.CompileOptions(device="gpu")
+    with emulated_gpu(), fc.Graph().as_default() as g:
+        x = fc.placeholder(fc.float32, [None, 8], name="x")
+        i = fc.placeholder(fc.int32, [None], name="i")
+        centered = fc.exp(x - fc.reduce_mean(x, axis=0)) * 2.0
+        program, _ = run_pipeline(convert(g, [centered, fc.gather(x, i)], [x, i]), gpu)
+        exe = build_program(program, gpu)
+        assert exe._internal and exe._can_fail and len(exe._launches) >= 3
+
+        def work(k):
+            rng = np.random.default_rng(k)
+            rows = (5, 5, 37, 300)[k]            # two threads share a shape (and temps)
+            for step in range(10):
+                xv = rng.standard_normal((rows, 8)).astype(np.float32)
+                iv = rng.integers(0, rows, 40).astype(np.int32)
+                if k == 3 and step % 2:          # this thread's gathers fail every other run
+                    iv[7] = rows + 3
+                    with pytest.raises(ExecutionError, match="out of range|index"):
+                        exe.run([xv, iv], VariableStore())
+                    continue
+                got, gathered = exe.run([xv, iv], VariableStore())
+                want = np.exp(xv - xv.mean(axis=0, dtype=np.float64)) * 2.0
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+                np.testing.assert_array_equal(gathered, xv[iv])
+        _in_threads(work, 4)
