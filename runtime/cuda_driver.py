@@ -9,6 +9,13 @@ does (`device()`), and a machine without a GPU or without the driver library get
 Device arrays from other libraries are used in place (no copy) through
 `__cuda_array_interface__` or DLPack (`device_array_view`). Imports neither `compiler`,
 `passes` nor llvmlite.
+
+Threads: the context is made current in whichever thread touches memory (a thread
+that never called `device()`, a finalizer at GC); all work goes to the legacy default
+stream, so it runs in the order it was issued from any thread. `DeviceArray` exports
+`stream: 1` (that stream) in its array interface, so consumers order their work after
+ours; a fed array's producer stream is waited for (array interface) or handed our
+stream (DLPack `stream=1`). `Event` times GPU work with CUDA events.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class NoGpuError(CudaError):
 _lock = threading.Lock()
 _device = None
 _driver = None
+_thread = threading.local()   # .context: the context made current in this thread
 
 
 def driver():
@@ -106,14 +114,60 @@ class Device:
 
 
 def device() -> Device:
-    """The GPU, initialized on first use (NoGpuError without one)."""
+    """The GPU, initialized on first use (NoGpuError without one); its context is made
+    current in the calling thread."""
     global _device
     with _lock:
         if _device is None:
             _device = Device()
         else:
             _device.activate()
+        _thread.context = _device.context
         return _device
+
+
+def arch_runs_on(cubin_arch: str, device_arch: str) -> bool:
+    """Whether a cubin compiled for `cubin_arch` (sm_XY, sm_XYa, sm_XYf) runs on a device
+    of compute capability `device_arch` (sm_XZ). The CUDA C++ Programming Guide's
+    binary-compatibility rule: a cubin for X.y runs on X.z with z >= y (same major, same
+    or higher minor), never across majors; an arch-specific cubin (`a`: sm_90a) only on
+    exactly X.y; a family-specific one (`f`, CUDA 12.9+) like the plain one."""
+    def parse(arch):
+        digits = arch[3:].rstrip("af")
+        if not arch.startswith("sm_") or len(digits) < 2 or not digits.isdigit():
+            raise ValueError(f"not a CUDA architecture: {arch!r}")
+        return int(digits[:-1]), int(digits[-1]), arch[3 + len(digits):]
+    major, minor, suffix = parse(cubin_arch)
+    dmajor, dminor, _ = parse(device_arch)
+    if major != dmajor:
+        return False
+    return dminor == minor if suffix == "a" else dminor >= minor
+
+
+def _in_context(fn, *args):
+    """Call a freeing driver function with the device's context current in this thread
+    (finalizers run in any thread, or at GC); never raises (interpreter shutdown, a
+    context already gone)."""
+    drv, dev = _driver, _device
+    if drv is None or dev is None:
+        return
+    try:
+        drv.cuCtxPushCurrent(dev.context)
+        try:
+            fn(*args)
+        finally:
+            drv.cuCtxPopCurrent()
+    except Exception:  # noqa: BLE001  (a finalizer must not raise)
+        pass
+
+
+def _current():
+    """The driver, with the device's context current in this thread (a thread that
+    never ran a program may read a device value: `VariableStore.get`)."""
+    dev = _device
+    if dev is None or getattr(_thread, "context", None) is not dev.context:
+        device()
+    return driver()
 
 
 def gpu_available() -> bool:
@@ -136,29 +190,26 @@ class DeviceBuffer:
     def __del__(self):
         ptr, self.ptr = getattr(self, "ptr", 0), 0
         if ptr and _driver is not None:
-            try:
-                _driver.cuMemFree(ptr)
-            except Exception:  # noqa: BLE001  (interpreter shutdown)
-                pass
+            _in_context(_driver.cuMemFree, ptr)
 
 
 def upload(dst_ptr: int, arr: np.ndarray):
     if arr.nbytes:
-        check(driver().cuMemcpyHtoD(dst_ptr, arr.ctypes.data, arr.nbytes), "cuMemcpyHtoD")
+        check(_current().cuMemcpyHtoD(dst_ptr, arr.ctypes.data, arr.nbytes), "cuMemcpyHtoD")
 
 
 def download(arr: np.ndarray, src_ptr: int):
     if arr.nbytes:
-        check(driver().cuMemcpyDtoH(arr.ctypes.data, src_ptr, arr.nbytes), "cuMemcpyDtoH")
+        check(_current().cuMemcpyDtoH(arr.ctypes.data, src_ptr, arr.nbytes), "cuMemcpyDtoH")
 
 
 def copy_device(dst_ptr: int, src_ptr: int, nbytes: int):
     if nbytes:
-        check(driver().cuMemcpyDtoD(dst_ptr, src_ptr, nbytes), "cuMemcpyDtoD")
+        check(_current().cuMemcpyDtoD(dst_ptr, src_ptr, nbytes), "cuMemcpyDtoD")
 
 
 def memset32(ptr: int, value: int, count: int):
-    check(driver().cuMemsetD32(ptr, value, count), "cuMemsetD32")
+    check(_current().cuMemsetD32(ptr, value, count), "cuMemsetD32")
 
 
 class DeviceArray:
@@ -200,7 +251,8 @@ class DeviceArray:
     @property
     def __cuda_array_interface__(self):
         return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.ptr, False),
-                "strides": None, "version": 3}
+                "strides": None, "version": 3,
+                "stream": 1}  # our work is on the legacy default stream
 
 
 # ---- arrays of other libraries, in place -------------------------------------------------
@@ -250,22 +302,38 @@ def device_array_view(obj) -> DeviceArray:
         shape = tuple(cai["shape"])
         dtype = np.dtype(cai["typestr"])
         strides = cai.get("strides")
-        if strides is not None and tuple(strides) != _c_strides(shape, dtype.itemsize):
+        if strides is not None and not _c_contiguous(shape, strides, dtype.itemsize):
             raise ValueError("a GPU feed must be C-contiguous")
+        _wait_for(cai.get("stream"))
         return DeviceArray(shape, dtype, ptr=cai["data"][0] or 0, owner=obj)
     return _from_dlpack(obj)
 
 
-def _c_strides(shape, itemsize):
-    strides, step = [], itemsize
-    for d in reversed(shape):
-        strides.append(step)
+def _c_contiguous(shape, strides, itemsize) -> bool:
+    """Whether byte `strides` lay `shape` out C-contiguously: a dim of size 1 may carry
+    any stride (it is never stepped over), an empty array is contiguous."""
+    if any(d == 0 for d in shape):
+        return True
+    step = itemsize
+    for d, s in zip(reversed(shape), reversed(tuple(strides))):
+        if d > 1 and s != step:
+            return False
         step *= d
-    return tuple(reversed(strides))
+    return True
+
+
+def _wait_for(stream):
+    """Wait for the work a fed array's producer queued on `stream` (its array
+    interface's `stream`): None or 1 (the legacy default stream, ours) needs nothing."""
+    if stream not in (None, 1):
+        check(_current().cuStreamSynchronize(int(stream)), "cuStreamSynchronize")
 
 
 def _from_dlpack(obj) -> DeviceArray:
-    capsule = obj.__dlpack__()
+    try:   # stream=1: the producer orders its pending work before our (legacy) stream
+        capsule = obj.__dlpack__(stream=1)
+    except TypeError:  # a producer without the stream argument
+        capsule = obj.__dlpack__()
     get = ctypes.pythonapi.PyCapsule_GetPointer
     get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
     # DLManagedTensor starts with its DLTensor
@@ -277,7 +345,7 @@ def _from_dlpack(obj) -> DeviceArray:
     dtype = np.dtype(_DL_CODES[key])
     if t.strides:
         strides = tuple(t.strides[i] * dtype.itemsize for i in range(t.ndim))
-        if strides != _c_strides(shape, dtype.itemsize) and all(s > 1 for s in shape):
+        if not _c_contiguous(shape, strides, dtype.itemsize):
             raise ValueError("a GPU feed must be C-contiguous")
     return DeviceArray(shape, dtype, ptr=(t.data or 0) + t.byte_offset, owner=(obj, capsule))
 
@@ -303,10 +371,7 @@ class Module:
     def __del__(self):
         handle, self.handle = getattr(self, "handle", None), None
         if handle is not None and _driver is not None:
-            try:
-                _driver.cuModuleUnload(handle)
-            except Exception:  # noqa: BLE001
-                pass
+            _in_context(_driver.cuModuleUnload, handle)
 
 
 def launch(fn, grid: int, block: int, args: list, name="kernel"):
@@ -315,3 +380,28 @@ def launch(fn, grid: int, block: int, args: list, name="kernel"):
     params = (ctypes.c_void_p * max(1, len(args)))(*[ctypes.addressof(a) for a in args])
     check(driver().cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, 0,
                                   ctypes.addressof(params), 0), f"cuLaunchKernel({name})")
+
+
+class Event:
+    """A CUDA event on the legacy default stream, for timing GPU work:
+    `a.record(); ...; b.record(); b.synchronize(); a.elapsed_ms(b)`."""
+
+    def __init__(self):
+        self.handle = check(_current().cuEventCreate(0), "cuEventCreate")  # timing on
+
+    def record(self):
+        check(_current().cuEventRecord(self.handle, 0), "cuEventRecord")
+
+    def synchronize(self):
+        check(_current().cuEventSynchronize(self.handle), "cuEventSynchronize")
+
+    def elapsed_ms(self, end: "Event") -> float:
+        """Milliseconds of GPU time from this event to `end` (both recorded, `end`
+        completed)."""
+        return float(check(_current().cuEventElapsedTime(self.handle, end.handle),
+                           "cuEventElapsedTime"))
+
+    def __del__(self):
+        handle, self.handle = getattr(self, "handle", None), None
+        if handle is not None and _driver is not None:
+            _in_context(_driver.cuEventDestroy, handle)

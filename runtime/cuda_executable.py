@@ -25,9 +25,15 @@ values. A run without a failing kernel and with device outputs does not wait for
 GPU (launches are asynchronous; the next host copy waits). Temporaries that never leave
 a run are kept for the next run of the same shapes. Variables stay on the device between
 runs (`VariableStore`'s device side); the host copy is made only when the host asks.
-Runs of one executable take turns (a lock): they share its module, temporaries and error
-slot. A Session's writers and readers coordinate through the store (runtime/variables.py):
-an in-place assign on the device excludes readers for the whole run, as on the CPU.
+Runs of one executable take turns (a lock, also around the first run's loading): they
+share its module, constants, kept temporaries and error slot. Every launch and copy goes
+to the legacy default stream, so work issued by runs in different threads (of one or of
+several executables) runs in issue order; a device output handed back before the GPU
+finished is ordered before any later use through that stream (its array interface names
+it). The lock covers enqueue and read-back of one run, so another thread's run cannot
+reset the error slot or overwrite a kept temporary between them. A Session's writers and
+readers coordinate through the store (runtime/variables.py): an in-place assign on the
+device excludes readers for the whole run, as on the CPU.
 
 `run(..., trace=[])` (RunOptions' FULL_TRACE) waits for the GPU after each launch and
 appends `(node name, kernel name, start ns, end ns)` per launch (every iteration of a
@@ -146,10 +152,10 @@ class CudaExecutable(Executable):
     def _load(self):
         dev = C.device()
         if self._module is None:
-            if dev.arch != self.arch:
-                raise C.CudaError(f"this program was compiled for {self.arch}, but the GPU "
-                                  f"({dev.name}) is {dev.arch}: compile with "
-                                  f"CompileOptions(cuda_arch={dev.arch!r})")
+            if not C.arch_runs_on(self.arch, dev.arch):   # cuda_driver.arch_runs_on
+                raise C.CudaError(f"this program was compiled for {self.arch}, which does "
+                                  f"not run on the GPU ({dev.name}, {dev.arch}): compile "
+                                  f"with CompileOptions(cuda_arch={dev.arch!r})")
             self._module = C.Module(self.cubin)
             self._functions = {c["kernel"]: self._module.function(c["kernel"])
                                for c in self._launches}
