@@ -95,6 +95,25 @@ def test_matmul_with_an_epilogue_against_numpy():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("m, k, n", [(70, 40, 45), (300, 257, 129), (33, 17, 31)])
+def test_float16_matmul_on_the_tensor_cores_against_numpy(m, k, n):
+    # float16 operands, float32 accumulation (mma.m16n8k16): sizes that are no multiple
+    # of a tile, K over several k-steps, so every fragment register of A and B matters
+    rng = np.random.default_rng(m)
+    a = rng.standard_normal((m, k)).astype(np.float16)
+    b = rng.standard_normal((k, n)).astype(np.float16)
+    with fc.Graph().as_default():
+        ap = fc.placeholder(fc.float16, [None, k])
+        bp = fc.placeholder(fc.float16, [k, None])
+        y = fc.nn.relu(fc.matmul(ap, bp) + 0.5)
+        with fc.Session(config=fc.ConfigProto(device="gpu")) as sess:
+            got = sess.run(y, {ap: a, bp: b})
+            assert "mma mapping" in next(iter(sess._cache.values())).texts["cuda"]
+    want = np.maximum(a.astype(np.float64) @ b.astype(np.float64) + 0.5, 0)
+    assert got.dtype == np.float16 and got.shape == (m, n)
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-3, atol=2e-2)
+
+
 @pytest.mark.parametrize("dtype", [fc.float32, fc.float64])
 def test_random_uniform_bits_match_the_interpreter(dtype):
     with fc.Graph().as_default() as g:
