@@ -1,20 +1,28 @@
-"""GPU benchmarks: `python benchmarks/gpu_bench.py [G1 G2 G5 ...] [--quick]`.
+"""GPU benchmarks: `python benchmarks/gpu_bench.py [G1 G2 G2-f16 G5 ...] [--quick]`.
 
 Workloads (DESIGN.md's `G…` names, numbered after their CPU twins):
-    G1  W1's elementwise chain `tanh(x*1.5+0.3)*sigmoid(x) - 0.5*x*x` on 2^26 float32,
-        against a device-to-device copy of the same bytes measured in the same run (the
-        bandwidth floor: `gbps` counts 8 bytes per element for both) and cupy / jax-jit /
-        torch when installed; the target is flowc at >= 85 % of the copy's bandwidth
-    G5  row softmax of 16384 x 1024 float32
-    G2  matmul 4096^3 float32 (TF32 off everywhere: torch/cupy/jax are told so)
+    G1      W1's elementwise chain `tanh(x*1.5+0.3)*sigmoid(x) - 0.5*x*x` on 2^26 float32,
+            against a device-to-device copy of the same bytes measured in the same run
+            (the bandwidth floor: `gbps` counts 8 bytes per element for both) and cupy /
+            jax-jit / torch when installed; the target is flowc at >= 85 % of the copy
+    G5      row softmax of 16384 x 1024 float32
+    G2      matmul 4096^3 float32 (TF32 off everywhere: torch/cupy/jax are told so)
+    G2-f16  matmul 4096^3 float16 operands and result, float32 accumulation (flowc's
+            tensor-core form; cuBLAS through cupy and torch, jax-jit). No bfloat16 row:
+            flowc has no bfloat16 dtype.
 Each result is one JSON line like benchmarks/bench.py's:
     {"workload", "system", "median_ms", "min_ms", "check", ...optional "compile_s",
-     "gbps", "gflops", "note"}
+     "kernels", "gbps", "gflops", "note"}
 flowc runs with device-resident inputs and outputs (`CudaExecutable.run` with a
-DeviceArray feed and `out=`), so the times are the GPU's, not PCIe's. A timing is the
-wall time of `reps` calls queued back to back, then one synchronize, divided by reps
-(median and min over several such batches). Every system's result is checked against a
-numpy reference first. A failing system prints its error in `check` and the others go on.
+DeviceArray feed and `out=`), so the times are the GPU's, not PCIe's. A timing is `reps`
+calls queued back to back between two CUDA events on the legacy default stream (the one
+flowc, cupy and torch use), divided by reps; median and min over 7 such batches. jax
+runs on its own streams, so jax-jit is host-timed (one block_until_ready per batch; its
+note says so). flowc's note adds its host overhead per run (the enqueue time of one
+`run` call) and the time of its kernels alone (the run's launches replayed through the
+driver between events), since a small workload's run can cost more host time than GPU
+time. Every system's result is checked against a numpy reference first. A failing
+system prints its error in `check` and the others go on.
 """
 
 from __future__ import annotations
@@ -34,17 +42,31 @@ def emit(rec):
     print(json.dumps(rec), flush=True)
 
 
-def timed(fn, sync, reps, batches=7):
+def timed(fn, sync, reps, batches=7, events=True):
+    """(median ms, min ms, median host ms) per call of `reps` calls queued back to back:
+    GPU time between two CUDA events when `events`, else host time up to `sync()`; the
+    host ms is the time the calls took to enqueue."""
+    from runtime import cuda_driver as C
     fn()
     sync()
-    times = []
+    start, end = (C.Event(), C.Event()) if events else (None, None)
+    times, host = [], []
     for _ in range(batches):
+        if events:
+            start.record()
         t0 = time.perf_counter()
         for _ in range(reps):
             fn()
+        t1 = time.perf_counter()
+        if events:
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_ms(end) / reps)
         sync()
-        times.append((time.perf_counter() - t0) / reps * 1e3)
-    return float(np.median(times)), float(min(times))
+        if not events:
+            times.append((time.perf_counter() - t0) / reps * 1e3)
+        host.append((t1 - t0) / reps * 1e3)
+    return float(np.median(times)), float(min(times)), float(np.median(host))
 
 
 def check(got, want, rtol, atol):
@@ -55,15 +77,22 @@ def check(got, want, rtol, atol):
         return "differs: " + str(e).strip().splitlines()[-1][:200]
 
 
-def record(workload, system, fn, sync, reps, got, want, tol, extra=None, fields=None):
+def record(workload, system, fn, sync, reps, got, want, tol, extra=None, fields=None,
+           events=True, after=None):
+    """Check, time and print one system; `after(rec, host_ms)` may add to the record."""
     rec = {"workload": workload, "system": system, **(fields or {})}
     try:
         fn()
         sync()
         rec["check"] = check(got() if callable(got) else got, want, *tol)
-        rec["median_ms"], rec["min_ms"] = [round(t, 4) for t in timed(fn, sync, reps)]
+        median, low, host = timed(fn, sync, reps, events=events)
+        rec["median_ms"], rec["min_ms"] = round(median, 4), round(low, 4)
         for key, per_ms in (extra or {}).items():
             rec[key] = round(per_ms / rec["median_ms"], 2)
+        if not events:
+            rec["note"] = (rec.get("note", "") + "; host-timed").lstrip("; ")
+        if after is not None:
+            after(rec, host)
     except Exception as e:  # noqa: BLE001  (one failing system must not stop the others)
         rec["check"] = f"failed: {type(e).__name__}: {str(e)[:300]}"
         traceback.print_exc(file=sys.stderr)
@@ -72,8 +101,9 @@ def record(workload, system, fn, sync, reps, got, want, tol, extra=None, fields=
 
 
 # ---- flowc ------------------------------------------------------------------------------
-def flowc_program(build, feed_shapes):
-    """(CudaExecutable, compile seconds) for build(*placeholders) -> fetch."""
+def flowc_program(build, feeds):
+    """(CudaExecutable, compile seconds) for build(*placeholders) -> fetch, with a
+    placeholder of each feed's dtype and rank (unknown dims)."""
     import compiler as fc
     from compiler.convert import convert
     from compiler.pipeline import build_program
@@ -81,26 +111,70 @@ def flowc_program(build, feed_shapes):
     options = fc.CompileOptions(device="gpu")
     t0 = time.perf_counter()
     with fc.Graph().as_default() as g:
-        phs = [fc.placeholder(fc.float32, shape) for shape in feed_shapes]
+        phs = [fc.placeholder(fc.as_dtype(a.dtype.name), [None] * a.ndim) for a in feeds]
         y = build(fc, *phs)
         program, _ = run_pipeline(convert(g, [y], phs), options)
     exe = build_program(program, options)
     return exe, time.perf_counter() - t0
 
 
+def recorded_launches(run):
+    """The driver launches one call of `run` makes, as (fn, grid, block, args, name)."""
+    from runtime import cuda_driver as C
+    calls, launch = [], C.launch
+
+    def recording(*args):
+        calls.append(args)
+        launch(*args)
+    C.launch = recording
+    try:
+        run()
+    finally:
+        C.launch = launch
+    return calls
+
+
+def kernels_ms(calls, reps, batches=7):
+    """Median GPU ms of the recorded launches replayed `reps` times between events."""
+    from runtime import cuda_driver as C
+    start, end, times = C.Event(), C.Event(), []
+    for _ in range(batches):
+        start.record()
+        for _ in range(reps):
+            for call in calls:
+                C.launch(*call)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_ms(end) / reps)
+    return float(np.median(times))
+
+
 def flowc_record(workload, build, inputs, want, tol, reps, extra):
     from runtime import cuda_driver as C
     from runtime.variables import VariableStore
     try:
-        exe, compile_s = flowc_program(build, [[None] * a.ndim for a in inputs])
+        exe, compile_s = flowc_program(build, inputs)
         dev_in = [C.DeviceArray.from_numpy(a) for a in inputs]
         store = VariableStore()
         out = exe.run(dev_in, store, 0, device_outputs=True)
         target = [C.DeviceArray(out[0].shape, out[0].dtype)]
-        note = "kernels: " + ", ".join(f"{c['kernel']} ({c['mapping']})" for c in exe.schedule)
-        record(workload, "flowc", lambda: exe.run(dev_in, store, 0, out=target),
-               C.device().synchronize, reps, lambda: target[0].numpy(), want, tol, extra,
-               {"compile_s": round(compile_s, 3), "kernels": len(exe.schedule), "note": note})
+
+        def run():
+            exe.run(dev_in, store, 0, out=target)
+        # the run's buffers are the feeds, `target` and kept temporaries: all stay alive
+        calls = recorded_launches(run)
+        names = ", ".join(f"{c['kernel']} ({c['mapping']})" for c in exe.schedule)
+
+        def after(rec, host_ms):
+            alone = kernels_ms(calls, reps)
+            replayed = check(target[0].numpy(), want, *tol)
+            rec["note"] = (f"host {1e3 * host_ms:.1f} us per run (enqueue); kernels alone "
+                           f"{alone:.4f} ms ({len(calls)} launches replayed, "
+                           f"check {replayed}); kernels: {names}")
+        record(workload, "flowc", run, C.device().synchronize, reps,
+               lambda: target[0].numpy(), want, tol, extra,
+               {"compile_s": round(compile_s, 3), "kernels": len(exe.schedule)},
+               after=after)
     except Exception as e:  # noqa: BLE001
         traceback.print_exc(file=sys.stderr)
         emit({"workload": workload, "system": "flowc",
@@ -138,13 +212,15 @@ def peers(workload, numpy_fn, inputs, want, tol, reps, extra, cupy_fn=None, jax_
                 state["y"] = f(*xs)
             record(workload, "jax-jit", run, lambda: state["y"].block_until_ready(), reps,
                    lambda: np.asarray(f(*xs)), want, tol, extra,
-                   {"note": f"jax on {jax.devices()[0].platform}"})
+                   {"note": f"jax on {jax.devices()[0].platform}"}, events=False)
         except Exception as e:  # noqa: BLE001
             emit({"workload": workload, "system": "jax-jit", "check": f"failed: {e}"[:300]})
     torch = try_import("torch")
     if torch is not None and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+        # float16 matmul accumulates in float32 throughout, as flowc's does
+        torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
         xs = [torch.from_numpy(a).cuda() for a in inputs]
         fn = torch_fn or numpy_fn
         record(workload, "torch", lambda: fn(torch, *xs), torch.cuda.synchronize, reps,
@@ -205,22 +281,29 @@ def g5(quick):
           torch_fn=torch_softmax)
 
 
-def g2(quick):
+def g2(quick, dtype=np.float32):
     n = 256 if quick else 4096
     rng = np.random.default_rng(2)
-    a = rng.standard_normal((n, n)).astype(np.float32)
-    b = rng.standard_normal((n, n)).astype(np.float32)
-    want = a.astype(np.float64) @ b
-    tol, reps = (1e-3, 1e-2), 2 if quick else 5
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    # float16: the result is rounded to float16 (half an ulp is 2^-11 relative)
+    tol = (1e-3, 1e-2) if dtype == np.float32 else (2e-3, 1e-1)
+    reps = 2 if quick else 5
     extra = {"gflops": 2.0 * n ** 3 / 1e6}
+    workload = "G2" if dtype == np.float32 else "G2-f16"
 
     def mm(m, x, y):
         return x @ y
-    flowc_record("G2", lambda fc, x, y: fc.matmul(x, y), [a, b], want, tol, reps, extra)
-    peers("G2", mm, [a, b], want, tol, reps, extra)
+    flowc_record(workload, lambda fc, x, y: fc.matmul(x, y), [a, b], want, tol, reps, extra)
+    peers(workload, mm, [a, b], want, tol, reps, extra)
 
 
-WORKLOADS = {"G1": g1, "G2": g2, "G5": g5}
+def g2_f16(quick):
+    g2(quick, np.float16)
+
+
+WORKLOADS = {"G1": g1, "G2": g2, "G2-F16": g2_f16, "G5": g5}
 
 
 def main(argv):
