@@ -1,4 +1,5 @@
-"""GPU benchmarks: `python benchmarks/gpu_bench.py [G1 G2 G2-f16 G5 ...] [--quick]`.
+"""GPU benchmarks: `python benchmarks/gpu_bench.py [G1 G2 G2-f16 G5 ...] [--quick]
+[--flowc-only]` (the last: no copy and no peers, e.g. under Nsight Compute).
 
 Workloads (DESIGN.md's `G…` names, numbered after their CPU twins):
     G1      W1's elementwise chain `tanh(x*1.5+0.3)*sigmoid(x) - 0.5*x*x` on 2^26 float32,
@@ -36,6 +37,9 @@ import traceback
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+FLOWC_ONLY = False
 
 
 def emit(rec):
@@ -191,6 +195,8 @@ def try_import(name):
 
 def peers(workload, numpy_fn, inputs, want, tol, reps, extra, cupy_fn=None, jax_fn=None,
           torch_fn=None):
+    if FLOWC_ONLY:
+        return
     cp = try_import("cupy")
     if cp is not None:
         xs = [cp.asarray(a) for a in inputs]
@@ -245,6 +251,8 @@ def g1(quick):
     def build(fc, xp):
         return fc.tanh(xp * 1.5 + 0.3) * fc.sigmoid(xp) - 0.5 * xp * xp
     flowc_record("G1", build, [x], want, tol, reps, extra)
+    if FLOWC_ONLY:
+        return
     try:
         src, dst = C.DeviceArray.from_numpy(x), C.DeviceArray((n,), np.float32)
         record("G1", "copy", lambda: C.copy_device(dst.ptr, src.ptr, src.nbytes),
@@ -307,7 +315,8 @@ WORKLOADS = {"G1": g1, "G2": g2, "G2-F16": g2_f16, "G5": g5}
 
 
 def main(argv):
-    quick = "--quick" in argv
+    global FLOWC_ONLY
+    quick, FLOWC_ONLY = "--quick" in argv, "--flowc-only" in argv
     names = [a.upper() for a in argv if not a.startswith("--")] or list(WORKLOADS)
     for name in names:
         try:
