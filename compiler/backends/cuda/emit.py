@@ -15,8 +15,9 @@ loops map onto the grid is decided per kernel (`plan_mapping`):
             reduction (warp shuffles, then shared memory), so all threads continue with
             the row's value (reductions, softmax rows)
     tiled   kernels of kind matmul in the dot-product form: blocks of 256 threads compute
-            64 x 64 output tiles through shared memory (compiler/backends/cuda/matmul.py)
-    mma     the same with float16 operands: tensor-core m16n8k16 steps, 32 x 32 tiles
+            128 x 128 output tiles through shared memory (compiler/backends/cuda/matmul.py)
+    mma     the same with float16 operands: tensor-core m16n8k16 steps, 128 x 128 tiles,
+            ldmatrix and a cp.async pipeline (compiler/backends/cuda/matmul_mma.py)
     block   a kernel without a parallel loop whose loops qualify as above: one block
     serial  anything else without a parallel loop: one thread
 
@@ -37,16 +38,11 @@ import jinja2
 from ...ir import dtypes as T
 from ...lower import kir as K
 from . import scalar_ops as S
-from .matmul import (
-    MMA_THREADS,
-    MMA_TILE,
-    emit_mma,
-    emit_tiled,
-    plan_tiled,
-    tiles_extent,
-    uses_tensor_cores,
-)
 from .matmul import THREADS as TILED_THREADS
+from .matmul import emit_tiled, plan_tiled, tiles_extent
+from .matmul_mma import THREADS as MMA_THREADS
+from .matmul_mma import TILE_M as MMA_TILE
+from .matmul_mma import emit_mma, uses_tensor_cores
 
 #: threads per block of grid-mapped kernels
 GRID_BLOCK = 256
