@@ -68,7 +68,7 @@ def _linear(e, loop_vars, lets):
         if e.name in lets:
             return _linear(lets[e.name].value, loop_vars, lets)
         return None
-    if isinstance(e, (K.IConst, K.SymRef)):
+    if _symbolic(e):
         return {}, e
     if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
         a, b = _linear(e.a, loop_vars, lets), _linear(e.b, loop_vars, lets)
@@ -89,16 +89,28 @@ def _linear(e, loop_vars, lets):
     return None
 
 
+def _symbolic(e) -> bool:
+    """Whether `e` is integer arithmetic on constants and symbols only."""
+    if isinstance(e, (K.IConst, K.SymRef)):
+        return True
+    return isinstance(e, K.Binary) and e.dtype is T.int64 and _symbolic(e.a) and \
+        _symbolic(e.b)
+
+
 def fast_operand(value, lets, loop_vars, unit):
     """(load, terms, const) when `value` is a plain float16 load (widened) whose index is
     affine in `loop_vars` with coefficient 1 for `unit`, else None."""
     lets = {s.var: s for s in lets}
-    e = value
-    while isinstance(e, K.Var) and e.name in lets:
-        e = lets[e.name].value
-    e = e.x  # the float16 value (uses_tensor_cores checked the Cast)
-    while isinstance(e, K.Var) and e.name in lets:
-        e = lets[e.name].value
+
+    def through(e):
+        while isinstance(e, K.Var) and e.name in lets:
+            e = lets[e.name].value
+        return e
+    e = through(through(value).x)  # the float16 value (uses_tensor_cores checked the Cast)
+    # float16(float32(h)) is h: skip such round trips (a fused slice's value)
+    while isinstance(e, K.Cast) and e.dtype is T.float16 and \
+            isinstance(through(e.x), K.Cast) and through(e.x).x.dtype is T.float16:
+        e = through(through(e.x).x)
     if not (isinstance(e, K.Load) and e.dtype is T.float16):
         return None
     lin = _linear(e.index, set(loop_vars), lets)
