@@ -42,7 +42,7 @@ thread_local fc_emu_dim threadIdx, blockIdx, blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 #define __shared__ static
 #define __align__(n) __attribute__((aligned(n)))
 static pthread_barrier_t fc_emu_bar;

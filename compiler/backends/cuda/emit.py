@@ -16,8 +16,7 @@ loops map onto the grid is decided per kernel (`plan_mapping`):
             the row's value (reductions, softmax rows)
     tiled   kernels of kind matmul in the dot-product form: blocks of 256 threads compute
             128 x 128 output tiles through shared memory (compiler/backends/cuda/matmul.py)
-    mma     the same with float16 operands: tensor-core m16n8k16 steps, 128 x 128 tiles,
-            ldmatrix and a cp.async pipeline (compiler/backends/cuda/matmul_mma.py)
+    mma     float16 operands: tensor-core m16n8k16 steps, 128 x 128 tiles (matmul_mma.py)
     block   a kernel without a parallel loop whose loops qualify as above: one block
     serial  anything else without a parallel loop: one thread
 
@@ -427,6 +426,11 @@ class KernelPrinter:
         self.stmts(self.kernel.body)
 
 
+#: __launch_bounds__ per mapping (default: its threads); mma: 1 block per SM suffices (up
+#: to 255 registers; ptxas aims at 2 blocks and spills otherwise)
+_BOUNDS = {"mma": f"{MMA_THREADS}, 1", "serial": 0}
+
+
 def kernel_params(kernel: K.Kernel, ops=S.OPS) -> list:
     out = []
     for p in kernel.params:
@@ -476,7 +480,7 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
                           len(kernel.symbols), kernel.uses_counter, kernel.can_fail, ilp)
     fields = {"name": kernel.name, "params": kernel_params(kernel, ops), "body": pr.lines,
               "mapping": mapping, "nodes": list(kernel.nodes),
-              "bounds": threads if mapping != "serial" else 0}
+              "bounds": _BOUNDS.get(mapping, threads)}
     return fields, launch
 
 

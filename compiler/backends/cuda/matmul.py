@@ -131,10 +131,11 @@ def tile_loop(pr, chain, plan, tile, body):
     pr.block("for (long long fc_t = blockIdx.x; fc_t < fc_tiles; fc_t += gridDim.x)", one)
 
 
-def stage_operand(pr, lets, value, ty, dt, cond, defs, store, per, threads):
+def stage_operand(pr, lets, value, ty, dt, cond, defs, store, per, threads, unroll=""):
     """Each thread evaluates `per` operand elements through the kernel IR (`defs` declare
     the loop variables from fc_e, the element of the tile; zero where not `cond`) and
-    `store(q)` prints where element q goes. Unrolled: the values may live in registers."""
+    `store` prints where element fc_q goes. Unrolled (fully: the values may live in a
+    register array; `unroll` = "4": 4 at a time, for stores to shared memory)."""
     def inner():
         pr.emit(f"const int fc_e = threadIdx.x + {threads} * fc_q;")
         for d in defs:
@@ -146,7 +147,7 @@ def stage_operand(pr, lets, value, ty, dt, cond, defs, store, per, threads):
             pr.emit(f"fc_v = {pr.expr(value)};")
         pr.block(f"if ({cond})", guarded)
         pr.emit(store)
-    pr.emit("#pragma unroll")
+    pr.emit(f"#pragma unroll {unroll}".rstrip())
     pr.block(f"for (int fc_q = 0; fc_q < {per}; ++fc_q)", inner)
 
 

@@ -35,6 +35,8 @@ WARPS_M, WARPS_N = 2, 4
 THREADS = 32 * WARPS_M * WARPS_N           # 256
 WM, WN = TILE_M // WARPS_M, TILE_N // WARPS_N   # 64 x 32 per warp
 PAD = 8
+#: elements in flight per thread on the register path (all 16 would spill)
+UNROLL = "4"
 #: the ldmatrix x4 register that feeds each A register of `mma` (PTX ISA fragment order:
 #: a0 rows 0-7 k 0-7, a1 rows 8-15 k 0-7, a2 rows 0-7 k 8-15, a3 rows 8-15 k 8-15)
 A_REGS = (0, 1, 2, 3)
@@ -187,7 +189,8 @@ def _stage(pr, plan, fast_a, fast_b, ivar, jvar, kvar, st, kb):
                       f"{ivar} < fc_M && {kvar} < fc_K",
                       [f"const long long {ivar} = fc_i0 + fc_e / {KT};",
                        f"const long long {kvar} = {kb} + fc_e % {KT};"],
-                      f"fc_Ah[{st}][fc_e / {KT}][fc_e % {KT}] = fc_f2h(fc_v);", per_a, THREADS)
+                      f"fc_Ah[{st}][fc_e / {KT}][fc_e % {KT}] = fc_f2h(fc_v);", per_a, THREADS,
+                      UNROLL)
 
     def general_b():
         stage_operand(pr, plan["b_lets"], plan["b"], "float", T.float32,
@@ -195,7 +198,7 @@ def _stage(pr, plan, fast_a, fast_b, ivar, jvar, kvar, st, kb):
                       [f"const long long {kvar} = {kb} + fc_e / {TILE_N};",
                        f"const long long {jvar} = fc_j0 + fc_e % {TILE_N};"],
                       f"fc_Bh[{st}][fc_e / {TILE_N}][fc_e % {TILE_N}] = fc_f2h(fc_v);", per_b,
-                      THREADS)
+                      THREADS, UNROLL)
 
     def copy(fast, lets, defs, count, dst):
         load = fast[0]
