@@ -38,7 +38,7 @@ from ...ir import dtypes as T
 from ...lower import kir as K
 from . import scalar_ops as S
 from .matmul import THREADS as TILED_THREADS
-from .matmul import emit_tiled, plan_tiled, tiles_extent
+from .matmul import emit_tiled, plan_tiled, tile_of, tiles_extent
 from .matmul_mma import THREADS as MMA_THREADS
 from .matmul_mma import TILE_M as MMA_TILE
 from .matmul_mma import emit_mma, uses_tensor_cores
@@ -471,7 +471,7 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
         for lp in chain[1:]:
             ext = K.imul(ext, lp.extent)
         if mapping in ("tiled", "mma"):
-            ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else None)
+            ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else tile_of(plan))
         extent = index_json(ext)
         work = index_json(kernel.work) if kernel.work is not None else None
     threads = {"grid": GRID_BLOCK, "rows": GRID_BLOCK, "block": BLOCK_THREADS,

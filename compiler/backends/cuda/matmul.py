@@ -9,10 +9,12 @@ and the store. When `a` depends on (batch, i, k) but not j and `b` on (batch, k,
 not i (always, for nests built from matmul operands), a block of `THREADS` (256) threads
 computes a `TILE` x `TILE` (128 x 128) output tile, each thread `R` x `R` (8 x 8)
 elements: rows 4 ty + {0..3} and 64 + 4 ty + {0..3}, columns likewise with tx (ty, tx in
-0..15). Per step of `KT` (8) along k the A tile (stored transposed, k-major:
-As[k][i]) and the B tile (Bs[k][j]) are staged in shared memory, each thread evaluating
-the operand statements of the kernel IR for the 4 + 4 elements it stages (zero outside
-the matrix), so any fused operand expression (transposes, broadcasts, casts) works.
+0..15); 8-byte accumulators take 64 x 64 tiles, 4 x 4 per thread. Per step of `KT` (8)
+along k the A tile (stored transposed, k-major: As[k][i]) and the B tile (Bs[k][j]) are
+staged in shared memory, each thread evaluating the operand statements of the kernel IR
+for the elements it stages (zero outside the matrix), so any fused operand expression
+(transposes, broadcasts, casts) works; the elements are taken along the operand's
+contiguous direction in memory where its affine index shows one (coalesced loads).
 Pipelining: the shared tiles are double-buffered and the next k-step's operands are
 evaluated into registers before the current step's FMAs (their global loads are in
 flight meanwhile), then stored to the other buffer: one barrier per k-step. A thread
@@ -25,10 +27,13 @@ asked, DESIGN.md) and flowc has no option to ask for it yet.
 
 from __future__ import annotations
 
+from ...ir import dtypes as T
 from ...lower import kir as K
 
 TILE, KT, R = 128, 8, 8
 THREADS = (TILE // R) * (TILE // R)   # 256
+#: 8-byte accumulators (float64, int64): 64 x 64 tiles, 4 x 4 per thread (8 x 8 would spill)
+WIDE_TILE = 64
 #: shared row padding (elements): keeps rows 16-byte aligned, the transposed A
 #: stores conflict-free
 PAD = 4
@@ -96,6 +101,60 @@ def plan_tiled(kernel, chain):
             "b_lets": _needed(b, let_map), "epilogue": body[2:]}
 
 
+def linear(e, loop_vars, lets):
+    """An int index expression as ({loop var: coefficient expr}, constant expr), the
+    coefficients and constant free of loop variables; None when it is not affine in them."""
+    if isinstance(e, K.Var):
+        if e.name in loop_vars:
+            return {e.name: K.IConst(1)}, K.IConst(0)
+        if e.name in lets:
+            return linear(lets[e.name].value, loop_vars, lets)
+        return None
+    if symbolic(e):
+        return {}, e
+    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
+        a, b = linear(e.a, loop_vars, lets), linear(e.b, loop_vars, lets)
+        if a is None or b is None:
+            return None
+        if e.op == "mul":
+            if a[0] and b[0]:
+                return None
+            lin, k = (a, b[1]) if a[0] else (b, a[1])
+            return {v: K.imul(c, k) for v, c in lin[0].items()}, K.imul(lin[1], k)
+        sign = (lambda x: x) if e.op == "add" else (lambda x: K.Binary("sub", K.IConst(0), x,
+                                                                       T.int64))
+        terms = dict(a[0])
+        for v, c in b[0].items():
+            terms[v] = K.iadd(terms[v], sign(c)) if v in terms else sign(c)
+        const = K.iadd(a[1], b[1]) if e.op == "add" else K.Binary("sub", a[1], b[1], T.int64)
+        return terms, const
+    return None
+
+
+def symbolic(e) -> bool:
+    """Whether `e` is integer arithmetic on constants and symbols only."""
+    if isinstance(e, (K.IConst, K.SymRef)):
+        return True
+    return isinstance(e, K.Binary) and e.dtype is T.int64 and symbolic(e.a) and \
+        symbolic(e.b)
+
+
+def contiguous(value, lets, loop_vars) -> set:
+    """The loop variables along which the operand `value` (a load, through lets and casts)
+    is contiguous in memory: coefficient 1 in its affine index. Empty when not a load."""
+    lets = {s.var: s for s in lets}
+    e = value
+    while isinstance(e, (K.Var, K.Cast)):
+        if isinstance(e, K.Cast):
+            e = e.x
+        elif e.name in lets:
+            e = lets[e.name].value
+        else:
+            break
+    lin = linear(e.index, set(loop_vars), lets) if isinstance(e, K.Load) else None
+    return {v for v, c in lin[0].items() if c == K.IConst(1)} if lin else set()
+
+
 def tiles_extent(chain, tile=None):
     """Number of output tiles (batch x tiles of rows x tiles of columns), an index expr."""
     tile = tile or TILE
@@ -151,9 +210,14 @@ def stage_operand(pr, lets, value, ty, dt, cond, defs, store, per, threads, unro
     pr.block(f"for (int fc_q = 0; fc_q < {per}; ++fc_q)", inner)
 
 
-def _rc(v, r):
+def tile_of(plan) -> int:
+    """The output tile's side for the tiled kernel of `plan`."""
+    return WIDE_TILE if plan["acc"].dtype.itemsize == 8 else TILE
+
+
+def _rc(v, r, tile):
     """Row (or column) of a thread's r-th element within the tile."""
-    return f"{(r // 4) * (TILE // 2)} + 4 * fc_{v} + {r % 4}"
+    return f"{(r // 4) * (tile // 2)} + 4 * fc_{v} + {r % 4}"
 
 
 def emit_tiled(pr, chain, plan):
@@ -162,35 +226,47 @@ def emit_tiled(pr, chain, plan):
     dt = acc.dtype
     ty = pr.ops.reg_type(dt)
     ivar, jvar, kvar = chain[-2].var, chain[-1].var, plan["k"].var
-    per = TILE * KT // THREADS
-    pr.emit(f"__shared__ __align__(16) {ty} fc_As[2][{KT}][{TILE + PAD}];")
-    pr.emit(f"__shared__ __align__(16) {ty} fc_Bs[2][{KT}][{TILE + PAD}];")
-    pr.emit(f"const int fc_ty = threadIdx.x / {TILE // R}, fc_tx = threadIdx.x % {TILE // R};")
+    tile_n = tile_of(plan)
+    r_n = tile_n // 16
+    per = tile_n * KT // THREADS
+    pr.emit(f"__shared__ __align__(16) {ty} fc_As[2][{KT}][{tile_n + PAD}];")
+    pr.emit(f"__shared__ __align__(16) {ty} fc_Bs[2][{KT}][{tile_n + PAD}];")
+    pr.emit("const int fc_ty = threadIdx.x / 16, fc_tx = threadIdx.x % 16;")
+
+    # the element order of staging: along the operand's contiguous direction in memory
+    # (coalesced loads) where its index shows one; A along k and B along j otherwise
+    loop_vars = [lp.var for lp in chain] + [kvar]
+    ca = contiguous(plan["a"], plan["a_lets"], loop_vars)
+    cb = contiguous(plan["b"], plan["b_lets"], loop_vars)
+    a_i, b_k = ivar in ca and kvar not in ca, kvar in cb and jvar not in cb
+    # (row in the tile, k) of element fc_e
+    a_at = (f"fc_e % {tile_n}", f"fc_e / {tile_n}") if a_i else (f"fc_e / {KT}", f"fc_e % {KT}")
+    b_at = (f"fc_e / {KT}", f"fc_e % {KT}") if b_k else (f"fc_e % {tile_n}", f"fc_e / {tile_n}")
 
     def fetch(kb):
         """The operands of the k-step at `kb` into registers fc_ra, fc_rb."""
         stage_operand(pr, plan["a_lets"], plan["a"], ty, dt, f"{ivar} < fc_M && {kvar} < fc_K",
-                      [f"const long long {ivar} = fc_i0 + fc_e / {KT};",
-                       f"const long long {kvar} = {kb} + fc_e % {KT};"],
+                      [f"const long long {ivar} = fc_i0 + {a_at[0]};",
+                       f"const long long {kvar} = {kb} + {a_at[1]};"],
                       "fc_ra[fc_q] = fc_v;", per, THREADS)
         stage_operand(pr, plan["b_lets"], plan["b"], ty, dt, f"{kvar} < fc_K && {jvar} < fc_N",
-                      [f"const long long {kvar} = {kb} + fc_e / {TILE};",
-                       f"const long long {jvar} = fc_j0 + fc_e % {TILE};"],
+                      [f"const long long {kvar} = {kb} + {b_at[1]};",
+                       f"const long long {jvar} = fc_j0 + {b_at[0]};"],
                       "fc_rb[fc_q] = fc_v;", per, THREADS)
 
     def put(buf):
         pr.emit("#pragma unroll")
         pr.block(f"for (int fc_q = 0; fc_q < {per}; ++fc_q)", lambda: (
             pr.emit(f"const int fc_e = threadIdx.x + {THREADS} * fc_q;"),
-            pr.emit(f"fc_As[{buf}][fc_e % {KT}][fc_e / {KT}] = fc_ra[fc_q];"),
-            pr.emit(f"fc_Bs[{buf}][fc_e / {TILE}][fc_e % {TILE}] = fc_rb[fc_q];")))
+            pr.emit(f"fc_As[{buf}][{a_at[1]}][{a_at[0]}] = fc_ra[fc_q];"),
+            pr.emit(f"fc_Bs[{buf}][{b_at[1]}][{b_at[0]}] = fc_rb[fc_q];")))
 
     def tile():
-        pr.emit(f"{ty} fc_acc[{R}][{R}], fc_ra[{per}], fc_rb[{per}];")
+        pr.emit(f"{ty} fc_acc[{r_n}][{r_n}], fc_ra[{per}], fc_rb[{per}];")
         pr.emit("#pragma unroll")
-        pr.emit(f"for (int r = 0; r < {R}; ++r)")
+        pr.emit(f"for (int r = 0; r < {r_n}; ++r)")
         pr.emit("#pragma unroll")
-        pr.emit(f"  for (int c = 0; c < {R}; ++c) fc_acc[r][c] = {pr.ops.const(0, dt)};")
+        pr.emit(f"  for (int c = 0; c < {r_n}; ++c) fc_acc[r][c] = {pr.ops.const(0, dt)};")
         fetch("0")
         put("0")
         pr.emit("__syncthreads();")
@@ -199,48 +275,50 @@ def emit_tiled(pr, chain, plan):
             pr.emit(f"const long long fc_kn = fc_k0 + {KT};")
             pr.block("if (fc_kn < fc_K)", lambda: fetch("fc_kn"))
             pr.emit("#pragma unroll")
-            pr.block(f"for (int kk = 0; kk < {KT}; ++kk)", lambda: _fragment_fmas(pr, ty, dt))
+            pr.block(f"for (int kk = 0; kk < {KT}; ++kk)",
+                     lambda: _fragment_fmas(pr, ty, dt, tile_n))
             pr.block("if (fc_kn < fc_K)", lambda: put("fc_s ^ 1"))
             pr.emit("__syncthreads();  /* one barrier per k-step: the buffers alternate */")
         pr.block(f"for (long long fc_k0 = 0, fc_s = 0; fc_k0 < fc_K; fc_k0 += {KT}, fc_s ^= 1)",
                  k_step)
         pr.emit("#pragma unroll")
-        pr.emit(f"for (int r = 0; r < {R}; ++r)")
+        pr.emit(f"for (int r = 0; r < {r_n}; ++r)")
         pr.emit("#pragma unroll")
-        pr.block(f"for (int c = 0; c < {R}; ++c)", lambda: _epilogue(pr, plan, ty, ivar, jvar))
-    tile_loop(pr, chain, plan, TILE, tile)
+        pr.block(f"for (int c = 0; c < {r_n}; ++c)",
+                 lambda: _epilogue(pr, plan, ty, ivar, jvar, tile_n))
+    tile_loop(pr, chain, plan, tile_n, tile)
 
 
-def _fragment_fmas(pr, ty, dt):
+def _fragment_fmas(pr, ty, dt, tile_n):
     """One k of the block's k-step: the thread's 8 A and 8 B values from shared memory
     (16-byte loads where the type has a vector type), then its 64 multiply-adds."""
-    pr.emit(f"{ty} fc_a[{R}], fc_b[{R}];")
+    r_n = tile_n // 16
+    pr.emit(f"{ty} fc_a[{r_n}], fc_b[{r_n}];")
     vec = VECTORS.get(ty)
     for name, tile, v in (("fc_a", "fc_As", "ty"), ("fc_b", "fc_Bs", "tx")):
-        for half in range(R // 4):
+        for half in range(r_n // 4):
             first = half * 4
             if vec is None:
                 for r in range(first, first + 4):
-                    pr.emit(f"{name}[{r}] = {tile}[fc_s][kk][{_rc(v, r)}];")
+                    pr.emit(f"{name}[{r}] = {tile}[fc_s][kk][{_rc(v, r, tile_n)}];")
                 continue
             vt, n = vec
             for part in range(0, 4, n):
                 r = first + part
-                src = f"*reinterpret_cast<const {vt}*>(&{tile}[fc_s][kk][{_rc(v, r)}])"
-                lanes = "xyzw"[:n]
-                pr.block("", lambda s=src, r=r, lanes=lanes, vt=vt, name=name: (
-                    pr.emit(f"const {vt} fc_w = {s};"),
-                    [pr.emit(f"{name}[{r + m}] = fc_w.{c};") for m, c in enumerate(lanes)]))
+                src = f"*reinterpret_cast<const {vt}*>(&{tile}[fc_s][kk][{_rc(v, r, tile_n)}])"
+                pr.emit(f"const {vt} {name}{r} = {src};")
+                for m, lane in enumerate("xyzw"[:n]):
+                    pr.emit(f"{name}[{r + m}] = {name}{r}.{lane};")
     step = "fc_acc[r][c] = " + (pr.ops.fma("fc_a[r]", "fc_b[c]", "fc_acc[r][c]", dt)
                                 if dt.is_float else "fc_acc[r][c] + fc_a[r] * fc_b[c]") + ";"
     pr.emit("#pragma unroll")
-    pr.emit(f"for (int r = 0; r < {R}; ++r)")
+    pr.emit(f"for (int r = 0; r < {r_n}; ++r)")
     pr.emit("#pragma unroll")
-    pr.emit(f"  for (int c = 0; c < {R}; ++c) {step}")
+    pr.emit(f"  for (int c = 0; c < {r_n}; ++c) {step}")
 
 
-def _epilogue(pr, plan, ty, ivar, jvar):
-    pr.emit(f"const long long {ivar} = fc_i0 + (r / 4) * {TILE // 2} + 4 * fc_ty + r % 4;")
-    pr.emit(f"const long long {jvar} = fc_j0 + (c / 4) * {TILE // 2} + 4 * fc_tx + c % 4;")
+def _epilogue(pr, plan, ty, ivar, jvar, tile_n):
+    pr.emit(f"const long long {ivar} = fc_i0 + (r / 4) * {tile_n // 2} + 4 * fc_ty + r % 4;")
+    pr.emit(f"const long long {jvar} = fc_j0 + (c / 4) * {tile_n // 2} + 4 * fc_tx + c % 4;")
     pr.emit(f"{ty} {plan['acc'].var} = fc_acc[r][c];")
     pr.block(f"if ({ivar} < fc_M && {jvar} < fc_N)", lambda: pr.stmts(plan["epilogue"]))

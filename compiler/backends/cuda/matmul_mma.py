@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ...ir import dtypes as T
 from ...lower import kir as K
-from .matmul import stage_operand, tile_loop
+from .matmul import linear, stage_operand, tile_loop
 
 TILE_M = TILE_N = 128
 KT, STAGES = 32, 2
@@ -61,44 +61,6 @@ def uses_tensor_cores(plan) -> bool:
 
 
 # ---- the cp.async fast path: plain float16 loads, affine indices -----------------------
-def _linear(e, loop_vars, lets):
-    """An int index expression as ({loop var: coefficient expr}, constant expr), the
-    coefficients and constant free of loop variables; None when it is not affine in them."""
-    if isinstance(e, K.Var):
-        if e.name in loop_vars:
-            return {e.name: K.IConst(1)}, K.IConst(0)
-        if e.name in lets:
-            return _linear(lets[e.name].value, loop_vars, lets)
-        return None
-    if _symbolic(e):
-        return {}, e
-    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
-        a, b = _linear(e.a, loop_vars, lets), _linear(e.b, loop_vars, lets)
-        if a is None or b is None:
-            return None
-        if e.op == "mul":
-            if a[0] and b[0]:
-                return None
-            lin, k = (a, b[1]) if a[0] else (b, a[1])
-            return {v: K.imul(c, k) for v, c in lin[0].items()}, K.imul(lin[1], k)
-        sign = (lambda x: x) if e.op == "add" else (lambda x: K.Binary("sub", K.IConst(0), x,
-                                                                       T.int64))
-        terms = dict(a[0])
-        for v, c in b[0].items():
-            terms[v] = K.iadd(terms[v], sign(c)) if v in terms else sign(c)
-        const = K.iadd(a[1], b[1]) if e.op == "add" else K.Binary("sub", a[1], b[1], T.int64)
-        return terms, const
-    return None
-
-
-def _symbolic(e) -> bool:
-    """Whether `e` is integer arithmetic on constants and symbols only."""
-    if isinstance(e, (K.IConst, K.SymRef)):
-        return True
-    return isinstance(e, K.Binary) and e.dtype is T.int64 and _symbolic(e.a) and \
-        _symbolic(e.b)
-
-
 def fast_operand(value, lets, loop_vars, unit):
     """(load, terms, const) when `value` is a plain float16 load (widened) whose index is
     affine in `loop_vars` with coefficient 1 for `unit`, else None."""
@@ -115,7 +77,7 @@ def fast_operand(value, lets, loop_vars, unit):
         e = through(through(e.x).x)
     if not (isinstance(e, K.Load) and e.dtype is T.float16):
         return None
-    lin = _linear(e.index, set(loop_vars), lets)
+    lin = linear(e.index, set(loop_vars), lets)
     if lin is None or lin[0].get(unit) != K.IConst(1):
         return None
     return e, lin[0], lin[1]
