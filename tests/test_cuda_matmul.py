@@ -100,6 +100,17 @@ def test_emulated_float16_matmul_fallbacks_of_the_cp_async_path(gpu):
         assert _f16_close(_run(exe, wide, b2), wide[:, lo:hi], b2)
 
 
+def test_emulated_float16_matmul_with_transposed_operands(gpu):
+    """Both operands on the register path, staged along their contiguous direction."""
+    a, b = _f16_operands((2, 41, 130), (2, 37, 41), seed=5)
+    exe = _matmul_exe(a.shape, b.shape, fc.float16, lambda x, y: fc.matmul(
+        x, y, transpose_a=True, transpose_b=True))
+    assert "fc_Ah[0][fc_e % 128][fc_e / 128]" in exe.texts["cuda"]
+    got = _run(exe, a, b).astype(np.float64)
+    want = np.matmul(a.transpose(0, 2, 1).astype(np.float64), b.transpose(0, 2, 1))
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-2)
+
+
 @pytest.mark.parametrize("a_shape,b_shape", [((1, 1), (1, 1)), ((130, 9), (9, 131)),
                                              ((300, 257), (257, 129)),
                                              ((2, 3, 20, 33), (2, 3, 33, 7)), ((5, 0), (0, 3)),

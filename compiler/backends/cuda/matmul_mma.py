@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ...ir import dtypes as T
 from ...lower import kir as K
-from .matmul import linear, stage_operand, tile_loop
+from .matmul import contiguous, linear, stage_operand, tile_loop
 
 TILE_M = TILE_N = 128
 KT, STAGES = 32, 2
@@ -98,6 +98,15 @@ def emit_mma(pr, chain, plan):
     loop_vars = [lp.var for lp in chain[:-2]] + [ivar, jvar, kvar]
     fast_a = fast_operand(plan["a"], plan["a_lets"], loop_vars, kvar)
     fast_b = fast_operand(plan["b"], plan["b_lets"], loop_vars, jvar)
+    # register path: elements taken along the operand's contiguous direction in memory
+    # (coalesced loads): (tile row, k) of A's element fc_e, (k, column) of B's
+    ca = contiguous(plan["a"], plan["a_lets"], loop_vars)
+    cb = contiguous(plan["b"], plan["b_lets"], loop_vars)
+    plan = dict(plan, mma_order=(
+        (f"fc_e % {TILE_M}", f"fc_e / {TILE_M}") if ivar in ca and kvar not in ca else
+        (f"fc_e / {KT}", f"fc_e % {KT}"),
+        (f"fc_e % {KT}", f"fc_e / {KT}") if kvar in cb and jvar not in cb else
+        (f"fc_e / {TILE_N}", f"fc_e % {TILE_N}")))
     pr.emit(f"__shared__ __align__(16) fc_half fc_Ah[{STAGES}][{TILE_M}][{KT + PAD}];")
     pr.emit(f"__shared__ __align__(16) fc_half fc_Bh[{STAGES}][{KT}][{TILE_N + PAD}];")
     pr.emit("const int fc_lane = threadIdx.x & 31, fc_warp = threadIdx.x >> 5;")
@@ -146,21 +155,21 @@ def _stage(pr, plan, fast_a, fast_b, ivar, jvar, kvar, st, kb):
     """Stage the A and B tiles of the k-step at `kb` into buffer `st`."""
     per_a, per_b = TILE_M * KT // THREADS, KT * TILE_N // THREADS
 
+    (ai, ak), (bk, bj) = plan["mma_order"]
+
     def general_a():
         stage_operand(pr, plan["a_lets"], plan["a"], "float", T.float32,
                       f"{ivar} < fc_M && {kvar} < fc_K",
-                      [f"const long long {ivar} = fc_i0 + fc_e / {KT};",
-                       f"const long long {kvar} = {kb} + fc_e % {KT};"],
-                      f"fc_Ah[{st}][fc_e / {KT}][fc_e % {KT}] = fc_f2h(fc_v);", per_a, THREADS,
-                      UNROLL)
+                      [f"const long long {ivar} = fc_i0 + {ai};",
+                       f"const long long {kvar} = {kb} + {ak};"],
+                      f"fc_Ah[{st}][{ai}][{ak}] = fc_f2h(fc_v);", per_a, THREADS, UNROLL)
 
     def general_b():
         stage_operand(pr, plan["b_lets"], plan["b"], "float", T.float32,
                       f"{kvar} < fc_K && {jvar} < fc_N",
-                      [f"const long long {kvar} = {kb} + fc_e / {TILE_N};",
-                       f"const long long {jvar} = fc_j0 + fc_e % {TILE_N};"],
-                      f"fc_Bh[{st}][fc_e / {TILE_N}][fc_e % {TILE_N}] = fc_f2h(fc_v);", per_b,
-                      THREADS, UNROLL)
+                      [f"const long long {kvar} = {kb} + {bk};",
+                       f"const long long {jvar} = fc_j0 + {bj};"],
+                      f"fc_Bh[{st}][{bk}][{bj}] = fc_f2h(fc_v);", per_b, THREADS, UNROLL)
 
     def copy(fast, lets, defs, count, dst):
         load = fast[0]
