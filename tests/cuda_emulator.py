@@ -42,8 +42,9 @@ thread_local fc_emu_dim threadIdx, blockIdx, blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
 static pthread_barrier_t fc_emu_bar;
 extern "C" void fc_emu_init(int n) {
   static int ready = 0;
@@ -78,9 +79,18 @@ inline fc_half fc_f2h(float x) { return fc_bits((_Float16)x); }
 inline fc_half fc_d2h(double x) { return fc_bits((_Float16)x); }
 """
 
-#: the warp's m16n8k16 step from the fragment layouts of the PTX ISA: every lane posts its
-#: fragments, then computes its four results from the whole warp's (block barriers)
+#: MMA_HELPER on the CPU: the vector types as plain aligned structs; the warp's m16n8k16
+#: step from the fragment layouts of the PTX ISA (every lane posts its fragments, then
+#: computes its four results from the whole warp's); ldmatrix x4 per the PTX ISA (every lane
+#: posts its row address, then gathers its fragment: lane l holds row l / 4, columns
+#: 2 (l % 4), +1 of each 8x8 matrix, or with .trans rows 2 (l % 4), +1 of column l / 4);
+#: cp.async as a synchronous copy with the zero fill; commit and wait as no-ops. Block
+#: barriers stand in for the warp's convergence (the kernels call these block-uniformly).
 MMA_EMU = r"""
+struct alignas(16) fc_f32x4 { float x, y, z, w; };
+struct alignas(16) fc_f64x2 { double x, y; };
+struct alignas(16) fc_i32x4 { int x, y, z, w; };
+struct alignas(16) fc_i64x2 { long long x, y; };
 static unsigned fc_emu_mma_a[32][32][4], fc_emu_mma_b[32][32][2];
 inline float fc_emu_h(unsigned r, unsigned hi) {
   return fc_h2f((fc_half)(hi ? r >> 16 : r & 0xffffu));
@@ -107,6 +117,27 @@ inline void fc_mma_16816(float* d, const unsigned* a, const unsigned* b) {
 inline unsigned int fc_pack_h2(fc_half lo, fc_half hi) {
   return (unsigned int)lo | ((unsigned int)hi << 16);
 }
+static const fc_half* fc_emu_ldsm[32][32];
+inline void fc_emu_ldsm_x4(unsigned* r, const fc_half* p, bool trans) {
+  unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3u;
+  fc_emu_ldsm[warp][lane] = p;
+  __syncthreads();
+  for (unsigned m = 0; m < 4; ++m) {
+    const fc_half* const* rows = &fc_emu_ldsm[warp][8 * m];
+    fc_half lo = trans ? rows[2 * t][g] : rows[g][2 * t];
+    fc_half hi = trans ? rows[2 * t + 1][g] : rows[g][2 * t + 1];
+    r[m] = fc_pack_h2(lo, hi);
+  }
+  __syncthreads();
+}
+inline void fc_ldsm_x4(unsigned* r, const fc_half* p) { fc_emu_ldsm_x4(r, p, false); }
+inline void fc_ldsm_x4_t(unsigned* r, const fc_half* p) { fc_emu_ldsm_x4(r, p, true); }
+inline void fc_cp_async16(fc_half* dst, const fc_half* src, int bytes) {
+  memset(dst, 0, 16);
+  memcpy(dst, src, bytes);
+}
+inline void fc_cp_async_commit() {}
+inline void fc_cp_async_wait0() {}
 """
 
 _SOURCES: dict = {}      # sha256(cubin) -> CUDA C source
@@ -177,7 +208,7 @@ def _launch(fn, grid, block, args, name="kernel"):
 
 def _launch_now(fn, grid, block, args, name):
     lib, kernel = fn
-    if "_matmul_" in name:  # a tiled matmul needs its 256 threads
+    if "_matmul_" in name:  # a tiled or mma matmul needs all its threads
         grid = min(grid, 2)
     elif block > 1:
         block = 64 if block > 256 else 32

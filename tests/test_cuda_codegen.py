@@ -159,7 +159,7 @@ def test_softmax_rows_use_block_reductions_and_matmul_uses_fma():
         src = fc.dump([fc.nn.softmax(z), fc.matmul(z, w)],
                       options=fc.CompileOptions(device="gpu"))["cuda"]
     assert "rows mapping" in src and "fc_block_reduce(" in src and "fmaf(" in src
-    assert "tiled mapping" in src and "__shared__ float fc_As[64][17];" in src
+    assert "tiled mapping" in src and "__shared__ __align__(16) float fc_As[2][8][132];" in src
 
 
 def test_placement_by_device_strings_and_options():
@@ -196,9 +196,9 @@ def test_the_schedule_takes_program_symbols_and_int_constants():
     low.calls.append((kname, bufs, [7]))
     sched = schedule_of(low, module)
     assert sched[0]["symbols"] == syms and sched[1]["symbols"] == [7]
-    assert sched[0]["mapping"] == "tiled"  # 64 x 64 output tiles
-    assert eval_index(sched[0]["extent"], {"s0": 130}) == 3
-    assert launch_config(sched[0], {"s0": 130}, 132) == (3, 256)
+    assert sched[0]["mapping"] == "tiled"  # 128 x 128 output tiles
+    assert eval_index(sched[0]["extent"], {"s0": 130}) == 2
+    assert launch_config(sched[0], {"s0": 130}, 132) == (2, 256)
     assert launch_config(sched[0], {"s0": 0}, 132) is None
     rows = {"mapping": "rows", "extent": ["mul", "s0", 1], "work": ["mul", "s0", 4096],
             "threads": 256}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import test_cuda_matmul as MM
 from hypothesis import given
 from hypothesis import strategies as st
 from oracle import REDUCE_TOL, Compiled, assert_close
@@ -179,3 +180,30 @@ def _try_import(name):
         return __import__(name)
     except Exception:  # noqa: BLE001
         return None
+
+
+# ---- matmul kernels: the emulated cases of tests/test_cuda_matmul.py on the hardware ------
+@pytest.mark.parametrize("a_shape,b_shape", MM.F16_CASES, ids=str)
+def test_float16_matmul_on_tensor_cores_against_numpy(a_shape, b_shape):
+    exe = MM._matmul_exe(a_shape, b_shape, fc.float16)
+    a, b = MM._f16_operands(a_shape, b_shape)
+    got = MM._run(exe, a, b)
+    assert MM._f16_close(got, a, b), np.abs(got.astype(np.float64) - MM._want(a, b)).max()
+
+
+def test_float16_matmul_with_a_permuted_fragment_fails_on_the_gpu(monkeypatch):
+    MM._permuted_generator(monkeypatch, (0, 3, 2, 1))
+    for a_shape, b_shape in MM.F16_CASES:
+        a, b = MM._f16_operands(a_shape, b_shape)
+        assert not MM._f16_close(MM._run(MM._matmul_exe(a_shape, b_shape, fc.float16), a, b),
+                                 a, b)
+
+
+@pytest.mark.parametrize("a_shape,b_shape", [((300, 257), (257, 129)),
+                                             ((2, 3, 20, 33), (2, 3, 33, 7))], ids=str)
+def test_float32_tiled_matmul_against_numpy(a_shape, b_shape):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    b = rng.standard_normal(b_shape).astype(np.float32)
+    got = MM._run(MM._matmul_exe(a_shape, b_shape, fc.float32), a, b)
+    np.testing.assert_allclose(got, MM._want(a, b), rtol=1e-5, atol=1e-4)

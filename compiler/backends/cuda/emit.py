@@ -15,8 +15,8 @@ loops map onto the grid is decided per kernel (`plan_mapping`):
             reduction (warp shuffles, then shared memory), so all threads continue with
             the row's value (reductions, softmax rows)
     tiled   kernels of kind matmul in the dot-product form: blocks of 256 threads compute
-            64 x 64 output tiles through shared memory (compiler/backends/cuda/matmul.py)
-    mma     the same with float16 operands: tensor-core m16n8k16 steps, 32 x 32 tiles
+            128 x 128 output tiles through shared memory (compiler/backends/cuda/matmul.py)
+    mma     float16 operands: tensor-core m16n8k16 steps, 128 x 128 tiles (matmul_mma.py)
     block   a kernel without a parallel loop whose loops qualify as above: one block
     serial  anything else without a parallel loop: one thread
 
@@ -37,16 +37,11 @@ import jinja2
 from ...ir import dtypes as T
 from ...lower import kir as K
 from . import scalar_ops as S
-from .matmul import (
-    MMA_THREADS,
-    MMA_TILE,
-    emit_mma,
-    emit_tiled,
-    plan_tiled,
-    tiles_extent,
-    uses_tensor_cores,
-)
 from .matmul import THREADS as TILED_THREADS
+from .matmul import emit_tiled, plan_tiled, tile_of, tiles_extent
+from .matmul_mma import THREADS as MMA_THREADS
+from .matmul_mma import TILE_M as MMA_TILE
+from .matmul_mma import emit_mma, uses_tensor_cores
 
 #: threads per block of grid-mapped kernels
 GRID_BLOCK = 256
@@ -431,6 +426,11 @@ class KernelPrinter:
         self.stmts(self.kernel.body)
 
 
+#: __launch_bounds__ per mapping (default: its threads); mma: 1 block per SM suffices (up
+#: to 255 registers; ptxas aims at 2 blocks and spills otherwise)
+_BOUNDS = {"mma": f"{MMA_THREADS}, 1", "serial": 0}
+
+
 def kernel_params(kernel: K.Kernel, ops=S.OPS) -> list:
     out = []
     for p in kernel.params:
@@ -471,7 +471,7 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
         for lp in chain[1:]:
             ext = K.imul(ext, lp.extent)
         if mapping in ("tiled", "mma"):
-            ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else None)
+            ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else tile_of(plan))
         extent = index_json(ext)
         work = index_json(kernel.work) if kernel.work is not None else None
     threads = {"grid": GRID_BLOCK, "rows": GRID_BLOCK, "block": BLOCK_THREADS,
@@ -480,7 +480,7 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
                           len(kernel.symbols), kernel.uses_counter, kernel.can_fail, ilp)
     fields = {"name": kernel.name, "params": kernel_params(kernel, ops), "body": pr.lines,
               "mapping": mapping, "nodes": list(kernel.nodes),
-              "bounds": threads if mapping != "serial" else 0}
+              "bounds": _BOUNDS.get(mapping, threads)}
     return fields, launch
 
 

@@ -1,18 +1,28 @@
-"""The tiled shared-memory form of matmul kernels (the `tiled` mapping).
+"""The tiled shared-memory form of matmul kernels (the `tiled` mapping), and what it
+shares with the tensor-core form (compiler/backends/cuda/matmul_mma.py): the plan, the
+loop over output tiles, operand staging through the kernel IR.
 
 It applies to kernels of kind matmul from the CUDA matmul nest
 (compiler/backends/cuda/nests.py): a parallel nest over (batch..., i, j) whose body is
 `Accumulator(acc, add, 0); for k: (lets); Accumulate(acc, add, a * b)`, then the epilogue
-and the store. When `a` depends on (batch, i, k) but not j and `b` on
-(batch, k, j) but not i (always, for nests built from matmul operands), a block of
-`THREADS` threads computes a `TILE` x `TILE` tile of the output, each thread `R` x `R`
-elements (rows ty + 16 r, columns tx + 16 c): per step of `KT` along k, the block
-stages the A tile (TILE x KT) and the B tile (KT x TILE) in shared memory, each thread
-evaluating the operand statements of the kernel IR for the elements it loads (zero
-outside the matrix), then accumulates from shared memory in k order (the same summation
-order as the plain nest; FMA for floats). The epilogue runs per output element with the
-accumulator, exactly as in the plain nest. Tensor cores are not used: float32 would need
-TF32 (off unless asked, DESIGN.md) and flowc has no option to ask for it yet.
+and the store. When `a` depends on (batch, i, k) but not j and `b` on (batch, k, j) but
+not i (always, for nests built from matmul operands), a block of `THREADS` (256) threads
+computes a `TILE` x `TILE` (128 x 128) output tile, each thread `R` x `R` (8 x 8)
+elements: rows 4 ty + {0..3} and 64 + 4 ty + {0..3}, columns likewise with tx (ty, tx in
+0..15); 8-byte accumulators take 64 x 64 tiles, 4 x 4 per thread. Per step of `KT` (8)
+along k the A tile (stored transposed, k-major: As[k][i]) and the B tile (Bs[k][j]) are
+staged in shared memory, each thread evaluating the operand statements of the kernel IR
+for the elements it stages (zero outside the matrix), so any fused operand expression
+(transposes, broadcasts, casts) works; the elements are taken along the operand's
+contiguous direction in memory where its affine index shows one (coalesced loads).
+Pipelining: the shared tiles are double-buffered and the next k-step's operands are
+evaluated into registers before the current step's FMAs (their global loads are in
+flight meanwhile), then stored to the other buffer: one barrier per k-step. A thread
+reads its 8 A and 8 B values per k with 16-byte shared loads (`LDS.128`; 2 + 2 for 4-byte
+types: 64 FMA per 4 loads). Each output element is an FMA chain in k order (the plain
+nest's order). The epilogue runs per output element with the accumulator, exactly as in
+the plain nest. Tensor cores are not used for float32: that would need TF32 (off unless
+asked, DESIGN.md) and flowc has no option to ask for it yet.
 """
 
 from __future__ import annotations
@@ -20,8 +30,16 @@ from __future__ import annotations
 from ...ir import dtypes as T
 from ...lower import kir as K
 
-TILE, KT, R = 64, 16, 4
+TILE, KT, R = 128, 8, 8
 THREADS = (TILE // R) * (TILE // R)   # 256
+#: 8-byte accumulators (float64, int64): 64 x 64 tiles, 4 x 4 per thread (8 x 8 would spill)
+WIDE_TILE = 64
+#: shared row padding (elements): keeps rows 16-byte aligned, the transposed A
+#: stores conflict-free
+PAD = 4
+#: 16-byte vector types (MMA_HELPER) of the register types: (type, elements)
+VECTORS = {"float": ("fc_f32x4", 4), "double": ("fc_f64x2", 2), "int": ("fc_i32x4", 4),
+           "long long": ("fc_i64x2", 2)}
 
 
 def _vars_of(e) -> set:
@@ -83,6 +101,60 @@ def plan_tiled(kernel, chain):
             "b_lets": _needed(b, let_map), "epilogue": body[2:]}
 
 
+def linear(e, loop_vars, lets):
+    """An int index expression as ({loop var: coefficient expr}, constant expr), the
+    coefficients and constant free of loop variables; None when it is not affine in them."""
+    if isinstance(e, K.Var):
+        if e.name in loop_vars:
+            return {e.name: K.IConst(1)}, K.IConst(0)
+        if e.name in lets:
+            return linear(lets[e.name].value, loop_vars, lets)
+        return None
+    if symbolic(e):
+        return {}, e
+    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
+        a, b = linear(e.a, loop_vars, lets), linear(e.b, loop_vars, lets)
+        if a is None or b is None:
+            return None
+        if e.op == "mul":
+            if a[0] and b[0]:
+                return None
+            lin, k = (a, b[1]) if a[0] else (b, a[1])
+            return {v: K.imul(c, k) for v, c in lin[0].items()}, K.imul(lin[1], k)
+        sign = (lambda x: x) if e.op == "add" else (lambda x: K.Binary("sub", K.IConst(0), x,
+                                                                       T.int64))
+        terms = dict(a[0])
+        for v, c in b[0].items():
+            terms[v] = K.iadd(terms[v], sign(c)) if v in terms else sign(c)
+        const = K.iadd(a[1], b[1]) if e.op == "add" else K.Binary("sub", a[1], b[1], T.int64)
+        return terms, const
+    return None
+
+
+def symbolic(e) -> bool:
+    """Whether `e` is integer arithmetic on constants and symbols only."""
+    if isinstance(e, (K.IConst, K.SymRef)):
+        return True
+    return isinstance(e, K.Binary) and e.dtype is T.int64 and symbolic(e.a) and \
+        symbolic(e.b)
+
+
+def contiguous(value, lets, loop_vars) -> set:
+    """The loop variables along which the operand `value` (a load, through lets and casts)
+    is contiguous in memory: coefficient 1 in its affine index. Empty when not a load."""
+    lets = {s.var: s for s in lets}
+    e = value
+    while isinstance(e, (K.Var, K.Cast)):
+        if isinstance(e, K.Cast):
+            e = e.x
+        elif e.name in lets:
+            e = lets[e.name].value
+        else:
+            break
+    lin = linear(e.index, set(loop_vars), lets) if isinstance(e, K.Load) else None
+    return {v for v, c in lin[0].items() if c == K.IConst(1)} if lin else set()
+
+
 def tiles_extent(chain, tile=None):
     """Number of output tiles (batch x tiles of rows x tiles of columns), an index expr."""
     tile = tile or TILE
@@ -94,44 +166,37 @@ def tiles_extent(chain, tile=None):
     return ext
 
 
-def emit_tiled(pr, chain, plan):
-    """Print the tiled kernel body with KernelPrinter `pr`."""
-    acc = plan["acc"]
-    dt = acc.dtype
-    ty = pr.ops.reg_type(dt)
-    ivar, jvar, kvar = chain[-2].var, chain[-1].var, plan["k"].var
+def tile_loop(pr, chain, plan, tile, body):
+    """The block-stride loop over output tiles: fc_M, fc_N, fc_K; in the loop the batch
+    variables and the tile's first row and column (fc_i0, fc_j0), then `body()`."""
+    ivar, jvar = chain[-2].var, chain[-1].var
     batch = chain[:-2]
     ext = {lp.var: pr.expr(lp.extent) for lp in chain}
-    pr.emit(f"__shared__ {ty} fc_As[{TILE}][{KT + 1}];")
-    pr.emit(f"__shared__ {ty} fc_Bs[{KT}][{TILE}];")
     pr.emit(f"const long long fc_M = {ext[ivar]}, fc_N = {ext[jvar]}, "
             f"fc_K = {pr.expr(plan['k'].extent)};")
-    pr.emit(f"const long long fc_tm = (fc_M + {TILE - 1}) / {TILE}, "
-            f"fc_tn = (fc_N + {TILE - 1}) / {TILE};")
+    pr.emit(f"const long long fc_tm = (fc_M + {tile - 1}) / {tile}, "
+            f"fc_tn = (fc_N + {tile - 1}) / {tile};")
     nbatch = " * ".join(f"(long long)({ext[lp.var]})" for lp in batch) or "1"
     pr.emit(f"const long long fc_tiles = {nbatch} * fc_tm * fc_tn;")
-    pr.emit(f"const int fc_ty = threadIdx.x / {TILE // R}, fc_tx = threadIdx.x % {TILE // R};")
 
-    def tile():
+    def one():
         rest = "(fc_t / (fc_tm * fc_tn))"
         for k, lp in enumerate(batch):
             inner = " * ".join(f"(long long)({ext[x.var]})" for x in batch[k + 1:]) or "1"
             pr.emit(f"const long long {lp.var} = ({rest} / ({inner})) % ({ext[lp.var]});")
-        pr.emit("const long long fc_i0 = ((fc_t / fc_tn) % fc_tm) * "
-                f"{TILE}, fc_j0 = (fc_t % fc_tn) * {TILE};")
-        pr.emit(f"{ty} fc_acc[{R}][{R}];")
-        pr.emit(f"for (int r = 0; r < {R}; ++r) for (int c = 0; c < {R}; ++c) "
-                f"fc_acc[r][c] = {pr.ops.const(0, dt)};")
-        pr.block("for (long long fc_k0 = 0; fc_k0 < fc_K; fc_k0 += " + str(KT) + ")",
-                 lambda: _k_step(pr, plan, ty, dt, ivar, jvar, kvar))
-        pr.block(f"for (int r = 0; r < {R}; ++r) for (int c = 0; c < {R}; ++c)",
-                 lambda: _epilogue(pr, plan, ty, ivar, jvar))
-    pr.block("for (long long fc_t = blockIdx.x; fc_t < fc_tiles; fc_t += gridDim.x)", tile)
+        pr.emit(f"const long long fc_i0 = ((fc_t / fc_tn) % fc_tm) * {tile}, "
+                f"fc_j0 = (fc_t % fc_tn) * {tile};")
+        body()
+    pr.block("for (long long fc_t = blockIdx.x; fc_t < fc_tiles; fc_t += gridDim.x)", one)
 
 
-def _load_tile(pr, lets, value, ty, dt, cond, target, defs, per=TILE * KT // THREADS,
-               convert=""):
+def stage_operand(pr, lets, value, ty, dt, cond, defs, store, per, threads, unroll=""):
+    """Each thread evaluates `per` operand elements through the kernel IR (`defs` declare
+    the loop variables from fc_e, the element of the tile; zero where not `cond`) and
+    `store` prints where element fc_q goes. Unrolled (fully: the values may live in a
+    register array; `unroll` = "4": 4 at a time, for stores to shared memory)."""
     def inner():
+        pr.emit(f"const int fc_e = threadIdx.x + {threads} * fc_q;")
         for d in defs:
             pr.emit(d)
         pr.emit(f"{ty} fc_v = {pr.ops.const(0, dt)};")
@@ -140,131 +205,120 @@ def _load_tile(pr, lets, value, ty, dt, cond, target, defs, per=TILE * KT // THR
             pr.stmts(lets)
             pr.emit(f"fc_v = {pr.expr(value)};")
         pr.block(f"if ({cond})", guarded)
-        pr.emit(f"{target} = {convert}(fc_v);" if convert else f"{target} = fc_v;")
+        pr.emit(store)
+    pr.emit(f"#pragma unroll {unroll}".rstrip())
     pr.block(f"for (int fc_q = 0; fc_q < {per}; ++fc_q)", inner)
 
 
-def _k_step(pr, plan, ty, dt, ivar, jvar, kvar):
-    _load_tile(pr, plan["a_lets"], plan["a"], ty, dt, f"{ivar} < fc_M && {kvar} < fc_K",
-               "fc_As[fc_e / " + str(KT) + "][fc_e % " + str(KT) + "]",
-               [f"const int fc_e = threadIdx.x + {THREADS} * fc_q;",
-                f"const long long {ivar} = fc_i0 + fc_e / {KT};",
-                f"const long long {kvar} = fc_k0 + fc_e % {KT};"])
-    _load_tile(pr, plan["b_lets"], plan["b"], ty, dt, f"{kvar} < fc_K && {jvar} < fc_N",
-               "fc_Bs[fc_e / " + str(TILE) + "][fc_e % " + str(TILE) + "]",
-               [f"const int fc_e = threadIdx.x + {THREADS} * fc_q;",
-                f"const long long {kvar} = fc_k0 + fc_e / {TILE};",
-                f"const long long {jvar} = fc_j0 + fc_e % {TILE};"])
-    pr.emit("__syncthreads();")
-    step = "fc_acc[r][c] = " + (pr.ops.fma("fc_a[r]", "fc_b[c]", "fc_acc[r][c]", dt)
-                                if dt.is_float else "fc_acc[r][c] + fc_a[r] * fc_b[c]") + ";"
-
-    def per_k():
-        pr.emit(f"{ty} fc_a[{R}], fc_b[{R}];")
-        pr.emit(f"for (int r = 0; r < {R}; ++r) fc_a[r] = fc_As[fc_ty + {TILE // R} * r][kk];")
-        pr.emit(f"for (int c = 0; c < {R}; ++c) fc_b[c] = fc_Bs[kk][fc_tx + {TILE // R} * c];")
-        pr.emit(f"for (int r = 0; r < {R}; ++r) for (int c = 0; c < {R}; ++c) {step}")
-    pr.emit("#pragma unroll")
-    pr.block(f"for (int kk = 0; kk < {KT}; ++kk)", per_k)
-    pr.emit("__syncthreads();")
+def tile_of(plan) -> int:
+    """The output tile's side for the tiled kernel of `plan`."""
+    return WIDE_TILE if plan["acc"].dtype.itemsize == 8 else TILE
 
 
-def _epilogue(pr, plan, ty, ivar, jvar):
-    pr.emit(f"const long long {ivar} = fc_i0 + fc_ty + {TILE // R} * r;")
-    pr.emit(f"const long long {jvar} = fc_j0 + fc_tx + {TILE // R} * c;")
-    pr.emit(f"{ty} {plan['acc'].var} = fc_acc[r][c];")
-    pr.block(f"if ({ivar} < fc_M && {jvar} < fc_N)", lambda: pr.stmts(plan["epilogue"]))
+def _rc(v, r, tile):
+    """Row (or column) of a thread's r-th element within the tile."""
+    return f"{(r // 4) * (tile // 2)} + 4 * fc_{v} + {r % 4}"
 
 
-# ---- tensor cores: float16 operands -----------------------------------------------------
-#: the `mma` form: 4 warps compute a MMA_TILE x MMA_TILE output tile, each warp 16 x 16 as
-#: two m16n8k16 tensor-core steps per 16 along k
-MMA_TILE, MMA_THREADS = 32, 128
-
-
-def _is_half_value(e, lets) -> bool:
-    """Whether `e` is a float16 value widened to float32 (so it converts back exactly)."""
-    while isinstance(e, K.Var) and e.name in lets:
-        e = lets[e.name].value
-    return isinstance(e, K.Cast) and e.dtype is T.float32 and e.x.dtype is T.float16
-
-
-def uses_tensor_cores(plan) -> bool:
-    """float16 operands accumulated in float32: the tensor cores' m16n8k16 form, exact in
-    its products (float16 x float16 fits float32), reassociated in its sums (allowed for
-    matmul by the numerics contract)."""
-    lets = {s.var: s for s in plan["a_lets"] + plan["b_lets"]}
-    return plan["acc"].dtype is T.float32 and _is_half_value(plan["a"], lets) and \
-        _is_half_value(plan["b"], lets)
-
-
-def emit_mma(pr, chain, plan):
+def emit_tiled(pr, chain, plan):
+    """Print the tiled kernel body with KernelPrinter `pr`."""
+    acc = plan["acc"]
+    dt = acc.dtype
+    ty = pr.ops.reg_type(dt)
     ivar, jvar, kvar = chain[-2].var, chain[-1].var, plan["k"].var
-    batch = chain[:-2]
-    ext = {lp.var: pr.expr(lp.extent) for lp in chain}
-    T_ = MMA_TILE
-    pr.emit(f"__shared__ fc_half fc_Ah[{T_}][{KT + 8}];")
-    pr.emit(f"__shared__ fc_half fc_Bh[{KT}][{T_ + 8}];")
-    pr.emit(f"const long long fc_M = {ext[ivar]}, fc_N = {ext[jvar]}, "
-            f"fc_K = {pr.expr(plan['k'].extent)};")
-    pr.emit(f"const long long fc_tm = (fc_M + {T_ - 1}) / {T_}, "
-            f"fc_tn = (fc_N + {T_ - 1}) / {T_};")
-    nbatch = " * ".join(f"(long long)({ext[lp.var]})" for lp in batch) or "1"
-    pr.emit(f"const long long fc_tiles = {nbatch} * fc_tm * fc_tn;")
-    pr.emit("const int fc_warp = threadIdx.x >> 5, fc_g = (threadIdx.x & 31) >> 2, "
-            "fc_t4 = threadIdx.x & 3;")
-    pr.emit("const int fc_wm = (fc_warp >> 1) * 16, fc_wn = (fc_warp & 1) * 16;")
+    tile_n = tile_of(plan)
+    r_n = tile_n // 16
+    per = tile_n * KT // THREADS
+    pr.emit(f"__shared__ __align__(16) {ty} fc_As[2][{KT}][{tile_n + PAD}];")
+    pr.emit(f"__shared__ __align__(16) {ty} fc_Bs[2][{KT}][{tile_n + PAD}];")
+    pr.emit("const int fc_ty = threadIdx.x / 16, fc_tx = threadIdx.x % 16;")
+
+    # the element order of staging: along the operand's contiguous direction in memory
+    # (coalesced loads) where its index shows one; A along k and B along j otherwise
+    loop_vars = [lp.var for lp in chain] + [kvar]
+    ca = contiguous(plan["a"], plan["a_lets"], loop_vars)
+    cb = contiguous(plan["b"], plan["b_lets"], loop_vars)
+    a_i, b_k = ivar in ca and kvar not in ca, kvar in cb and jvar not in cb
+    # (row in the tile, k) of element fc_e
+    a_at = (f"fc_e % {tile_n}", f"fc_e / {tile_n}") if a_i else (f"fc_e / {KT}", f"fc_e % {KT}")
+    b_at = (f"fc_e / {KT}", f"fc_e % {KT}") if b_k else (f"fc_e % {tile_n}", f"fc_e / {tile_n}")
+
+    def fetch(kb):
+        """The operands of the k-step at `kb` into registers fc_ra, fc_rb."""
+        stage_operand(pr, plan["a_lets"], plan["a"], ty, dt, f"{ivar} < fc_M && {kvar} < fc_K",
+                      [f"const long long {ivar} = fc_i0 + {a_at[0]};",
+                       f"const long long {kvar} = {kb} + {a_at[1]};"],
+                      "fc_ra[fc_q] = fc_v;", per, THREADS)
+        stage_operand(pr, plan["b_lets"], plan["b"], ty, dt, f"{kvar} < fc_K && {jvar} < fc_N",
+                      [f"const long long {kvar} = {kb} + {b_at[1]};",
+                       f"const long long {jvar} = fc_j0 + {b_at[0]};"],
+                      "fc_rb[fc_q] = fc_v;", per, THREADS)
+
+    def put(buf):
+        pr.emit("#pragma unroll")
+        pr.block(f"for (int fc_q = 0; fc_q < {per}; ++fc_q)", lambda: (
+            pr.emit(f"const int fc_e = threadIdx.x + {THREADS} * fc_q;"),
+            pr.emit(f"fc_As[{buf}][{a_at[1]}][{a_at[0]}] = fc_ra[fc_q];"),
+            pr.emit(f"fc_Bs[{buf}][{b_at[1]}][{b_at[0]}] = fc_rb[fc_q];")))
 
     def tile():
-        rest = "(fc_t / (fc_tm * fc_tn))"
-        for k, lp in enumerate(batch):
-            inner = " * ".join(f"(long long)({ext[x.var]})" for x in batch[k + 1:]) or "1"
-            pr.emit(f"const long long {lp.var} = ({rest} / ({inner})) % ({ext[lp.var]});")
-        pr.emit(f"const long long fc_i0 = ((fc_t / fc_tn) % fc_tm) * {T_}, "
-                f"fc_j0 = (fc_t % fc_tn) * {T_};")
-        pr.emit("float fc_d[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};")
-        pr.block(f"for (long long fc_k0 = 0; fc_k0 < fc_K; fc_k0 += {KT})",
-                 lambda: _mma_k_step(pr, plan, ivar, jvar, kvar))
+        pr.emit(f"{ty} fc_acc[{r_n}][{r_n}], fc_ra[{per}], fc_rb[{per}];")
         pr.emit("#pragma unroll")
-        pr.block("for (int fc_h = 0; fc_h < 2; ++fc_h) for (int fc_c = 0; fc_c < 4; ++fc_c)",
-                 lambda: _mma_epilogue(pr, plan, ivar, jvar))
-    pr.block("for (long long fc_t = blockIdx.x; fc_t < fc_tiles; fc_t += gridDim.x)", tile)
+        pr.emit(f"for (int r = 0; r < {r_n}; ++r)")
+        pr.emit("#pragma unroll")
+        pr.emit(f"  for (int c = 0; c < {r_n}; ++c) fc_acc[r][c] = {pr.ops.const(0, dt)};")
+        fetch("0")
+        put("0")
+        pr.emit("__syncthreads();")
+
+        def k_step():
+            pr.emit(f"const long long fc_kn = fc_k0 + {KT};")
+            pr.block("if (fc_kn < fc_K)", lambda: fetch("fc_kn"))
+            pr.emit("#pragma unroll")
+            pr.block(f"for (int kk = 0; kk < {KT}; ++kk)",
+                     lambda: _fragment_fmas(pr, ty, dt, tile_n))
+            pr.block("if (fc_kn < fc_K)", lambda: put("fc_s ^ 1"))
+            pr.emit("__syncthreads();  /* one barrier per k-step: the buffers alternate */")
+        pr.block(f"for (long long fc_k0 = 0, fc_s = 0; fc_k0 < fc_K; fc_k0 += {KT}, fc_s ^= 1)",
+                 k_step)
+        pr.emit("#pragma unroll")
+        pr.emit(f"for (int r = 0; r < {r_n}; ++r)")
+        pr.emit("#pragma unroll")
+        pr.block(f"for (int c = 0; c < {r_n}; ++c)",
+                 lambda: _epilogue(pr, plan, ty, ivar, jvar, tile_n))
+    tile_loop(pr, chain, plan, tile_n, tile)
 
 
-def _mma_k_step(pr, plan, ivar, jvar, kvar):
-    T_ = MMA_TILE
-    per = T_ * KT // MMA_THREADS
-    _load_tile(pr, plan["a_lets"], plan["a"], "float", T.float32,
-               f"{ivar} < fc_M && {kvar} < fc_K", f"fc_Ah[fc_e / {KT}][fc_e % {KT}]",
-               [f"const int fc_e = threadIdx.x + {MMA_THREADS} * fc_q;",
-                f"const long long {ivar} = fc_i0 + fc_e / {KT};",
-                f"const long long {kvar} = fc_k0 + fc_e % {KT};"], per, "fc_f2h")
-    _load_tile(pr, plan["b_lets"], plan["b"], "float", T.float32,
-               f"{kvar} < fc_K && {jvar} < fc_N", f"fc_Bh[fc_e / {T_}][fc_e % {T_}]",
-               [f"const int fc_e = threadIdx.x + {MMA_THREADS} * fc_q;",
-                f"const long long {kvar} = fc_k0 + fc_e / {T_};",
-                f"const long long {jvar} = fc_j0 + fc_e % {T_};"], per, "fc_f2h")
-    pr.emit("__syncthreads();")
-    pr.emit("/* fragments (PTX ISA, mma.m16n8k16): A[g or g+8][2t(+1) or 2t+8(+1)], "
-            "B[2t(+1) or 2t+8(+1)][g] */")
-    pr.emit("unsigned int fc_a[4], fc_b[2];")
-    for r, (dr, dk) in enumerate(((0, 0), (8, 0), (0, 8), (8, 8))):
-        row = f"fc_Ah[fc_wm + fc_g + {dr}]"
-        pr.emit(f"fc_a[{r}] = fc_pack_h2({row}[2 * fc_t4 + {dk}], {row}[2 * fc_t4 + {dk + 1}]);")
-
-    def per_half():
-        pr.emit("const int fc_n = fc_wn + 8 * fc_h + fc_g;")
-        for r, dk in enumerate((0, 8)):
-            pr.emit(f"fc_b[{r}] = fc_pack_h2(fc_Bh[2 * fc_t4 + {dk}][fc_n], "
-                    f"fc_Bh[2 * fc_t4 + {dk + 1}][fc_n]);")
-        pr.emit("fc_mma_16816(fc_d[fc_h], fc_a, fc_b);")
+def _fragment_fmas(pr, ty, dt, tile_n):
+    """One k of the block's k-step: the thread's 8 A and 8 B values from shared memory
+    (16-byte loads where the type has a vector type), then its 64 multiply-adds."""
+    r_n = tile_n // 16
+    pr.emit(f"{ty} fc_a[{r_n}], fc_b[{r_n}];")
+    vec = VECTORS.get(ty)
+    for name, tile, v in (("fc_a", "fc_As", "ty"), ("fc_b", "fc_Bs", "tx")):
+        for half in range(r_n // 4):
+            first = half * 4
+            if vec is None:
+                for r in range(first, first + 4):
+                    pr.emit(f"{name}[{r}] = {tile}[fc_s][kk][{_rc(v, r, tile_n)}];")
+                continue
+            vt, n = vec
+            for part in range(0, 4, n):
+                r = first + part
+                src = f"*reinterpret_cast<const {vt}*>(&{tile}[fc_s][kk][{_rc(v, r, tile_n)}])"
+                pr.emit(f"const {vt} {name}{r} = {src};")
+                for m, lane in enumerate("xyzw"[:n]):
+                    pr.emit(f"{name}[{r + m}] = {name}{r}.{lane};")
+    step = "fc_acc[r][c] = " + (pr.ops.fma("fc_a[r]", "fc_b[c]", "fc_acc[r][c]", dt)
+                                if dt.is_float else "fc_acc[r][c] + fc_a[r] * fc_b[c]") + ";"
     pr.emit("#pragma unroll")
-    pr.block("for (int fc_h = 0; fc_h < 2; ++fc_h)", per_half)
-    pr.emit("__syncthreads();")
+    pr.emit(f"for (int r = 0; r < {r_n}; ++r)")
+    pr.emit("#pragma unroll")
+    pr.emit(f"  for (int c = 0; c < {r_n}; ++c) {step}")
 
 
-def _mma_epilogue(pr, plan, ivar, jvar):
-    pr.emit(f"const long long {ivar} = fc_i0 + fc_wm + fc_g + (fc_c >= 2 ? 8 : 0);")
-    pr.emit(f"const long long {jvar} = fc_j0 + fc_wn + 8 * fc_h + 2 * fc_t4 + (fc_c & 1);")
-    pr.emit(f"float {plan['acc'].var} = fc_d[fc_h][fc_c];")
+def _epilogue(pr, plan, ty, ivar, jvar, tile_n):
+    pr.emit(f"const long long {ivar} = fc_i0 + (r / 4) * {tile_n // 2} + 4 * fc_ty + r % 4;")
+    pr.emit(f"const long long {jvar} = fc_j0 + (c / 4) * {tile_n // 2} + 4 * fc_tx + c % 4;")
+    pr.emit(f"{ty} {plan['acc'].var} = fc_acc[r][c];")
     pr.block(f"if ({ivar} < fc_M && {jvar} < fc_N)", lambda: pr.stmts(plan["epilogue"]))

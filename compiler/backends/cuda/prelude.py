@@ -1,16 +1,26 @@
 """CUDA support code printed once ahead of a module's kernels: Philox-4x32-10 and the
 uniform/normal transforms (the contract of compiler/ops/philox.py, word for word), the
-block-wide reduction used by row-mapped kernels and the tensor-core step of float16
-matmuls (`MMA_HELPER`). Kernel-independent: op rules live in scalar_ops, loop mapping in
-emit."""
+block-wide reduction used by row-mapped kernels and the matmul kernels' helpers
+(`MMA_HELPER`: vector types, the tensor-core step, ldmatrix, cp.async).
+Kernel-independent: op rules live in scalar_ops, loop mapping in emit."""
 
 from __future__ import annotations
 
 from ...ops import philox as P
 
-#: one warp-wide tensor-core step: d (16x8, float32) += a (16x16, float16, row-major
-#: fragment) * b (16x8, float16, column fragment), PTX `mma.sync.m16n8k16` (sm_80+)
+#: the matmul kernels' device helpers (compiler/backends/cuda/matmul*.py), one string that
+#: tests/cuda_emulator.py swaps for its CPU version (MMA_EMU) by exact text:
+#: - 16-byte vector types for the f32 tile's shared-memory fragment loads (`LDS.128`);
+#: - one warp-wide tensor-core step: d (16x8, float32) += a (16x16, float16, row-major
+#:   fragment) * b (16x8, float16, column fragment), PTX `mma.sync.m16n8k16` (sm_80+);
+#: - `ldmatrix` x4 (four 8x8 b16 matrices, each lane names one row; `_t`: transposed);
+#: - `cp.async` of 16 bytes global -> shared (`bytes` < 16 fills the rest with zeros),
+#:   its commit and wait (sm_80+).
 MMA_HELPER = """\
+typedef float4 fc_f32x4;
+typedef double2 fc_f64x2;
+typedef int4 fc_i32x4;
+typedef longlong2 fc_i64x2;
 __device__ __forceinline__ void fc_mma_16816(float* d, const unsigned int* a,
                                              const unsigned int* b) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
@@ -20,6 +30,31 @@ __device__ __forceinline__ void fc_mma_16816(float* d, const unsigned int* a,
 }
 __device__ __forceinline__ unsigned int fc_pack_h2(fc_half lo, fc_half hi) {
   return (unsigned int)lo | ((unsigned int)hi << 16);
+}
+__device__ __forceinline__ unsigned int fc_smem_u32(const void* p) {
+  unsigned int a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return a;
+}
+__device__ __forceinline__ void fc_ldsm_x4(unsigned int* r, const fc_half* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(fc_smem_u32(p))
+               : "memory");
+}
+__device__ __forceinline__ void fc_ldsm_x4_t(unsigned int* r, const fc_half* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(fc_smem_u32(p))
+               : "memory");
+}
+__device__ __forceinline__ void fc_cp_async16(fc_half* dst, const fc_half* src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+               :: "r"(fc_smem_u32(dst)), "l"(src), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void fc_cp_async_commit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+__device__ __forceinline__ void fc_cp_async_wait0() {
+  asm volatile("cp.async.wait_group 0;" ::: "memory");
 }
 """
 
