@@ -6,7 +6,9 @@ tens of thousands of GPU threads. Here the parallel loop runs over every output 
 (batch, i, j), each a dot product over k into one accumulator (marked `fast`: an FMA
 chain), then the group's epilogue is applied to the accumulator and stored once. Operand
 values and indexing come from the same `_Builder.expr` as every other kernel; every other
-group kind uses the shared nests unchanged. `CUDA_SCHEDULE` hands this rule to lowering.
+group kind uses the shared nests unchanged, but reductions that one block would run
+(few rows, or a reduction over the leading axis) take the two-stage forms of
+reduce_nests.py. `CUDA_SCHEDULE` hands this rule to lowering.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from ...lower import kir as K
 from ...lower import matmul_nests, nests
 from ...lower.lower import compute_dtype
 from ...lower.schedule import Schedule
+from . import reduce_nests
 
 
 def lower_group(b, group, out):
+    if group.kind in ("row", "reduce"):
+        rule = reduce_nests.row_reduce if group.kind == "row" else reduce_nests.column_reduce
+        body = rule(b, group, out)
+        return nests.lower_group(b, group, out) if body is None else body
     if group.kind != "matmul":
         return nests.lower_group(b, group, out)
     return _matmul_dot(b, group.matmul, None if group.root is group.matmul else group.root,
