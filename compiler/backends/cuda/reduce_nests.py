@@ -15,7 +15,9 @@ kernels are built), so the runtime needs nothing new:
 - column form (reduction over the leading axis, output over the trailing columns):
   stage 1 (kind `partial`, note `COLUMNS`) has one parallel iteration per (row chunk,
   column): adjacent threads read adjacent columns (coalesced), each sums its chunk's rows
-  into `partials[chunk, column]`; stage 2 (note `COLUMNS`) sums a column's chunks.
+  into `partials[chunk, column]`; stage 2 combines a column's chunks: a block per column
+  (its threads split the chunks), or one thread per column (note `COLUMNS`) when there
+  are `COLUMN_GRID_MIN` columns or more.
 
 The partition depends on the shapes only (never on the GPU), and partials are combined
 in a fixed order: the same shapes give the same result every run (no float atomics).
@@ -30,16 +32,19 @@ from ...lower.lower import COMBINE, accumulator, compute_dtype
 from ...ops.reduce import normalize_axes
 
 #: most chunks per row in the rows form, and the partials' extent per row
-CHUNKS = 1024
+CHUNKS = 4096
 #: fewest elements per chunk (a chunk is one block's work)
 MIN_CHUNK = 4096
 #: row groups with more rows than this fill the GPU with one block per row already
 FEW_ROWS = 16
 #: column form: parallel iterations (chunk x column) stage 1 aims at, and most chunks
-COLUMN_THREADS = 1 << 17
-COLUMN_CHUNKS = 1024
+COLUMN_THREADS = 1 << 19
+COLUMN_CHUNKS = 4096
 #: column form: fewest rows per chunk
 ROWS_PER_CHUNK = 64
+#: column form, stage 2: one thread per column from this many (static) columns; fewer
+#: (or unknown) columns take a block per column (the chunks split over its threads)
+COLUMN_GRID_MIN = 2048
 #: `Kernel.note` of the column form's kernels: the emitter maps them one thread per
 #: parallel iteration (`grid`), never a block per column
 COLUMNS = "columns: chunks of rows per column, then chunks combined"
@@ -158,7 +163,8 @@ def column_reduce(b, group, out):
     body1 = pb.parallel_loops([chunks, *kept], stage1)
     pb.work = pb.dim(D.product(x.shape))
     b.before.append((pb, body1, "partial"))
-    b.note = COLUMNS
+    if cols and cols >= COLUMN_GRID_MIN:  # else a block per column strides its chunks
+        b.note = COLUMNS
     lead = [K.IConst(0)] if root.attr["keepdims"] else []
 
     def stage2(o):

@@ -1,0 +1,134 @@
+"""The CUDA backend's reduction forms (compiler/backends/cuda/reduce_nests.py: two-stage
+row and column reductions; rowloops.py: unrolled block-strided loops) run on the CPU
+emulator (tests/cuda_emulator.py) against the interpreter: sizes around the chunk and
+unroll boundaries, every combine op, int and float dtypes, keepdims, softmax rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cuda_emulator import emulated_gpu
+from oracle import REDUCE_TOL, Compiled, assert_close
+
+import compiler as fc
+from compiler.backends.cuda import reduce_nests
+
+GPU = fc.CompileOptions(device="gpu")
+SIZES = (0, 1, 31, 1000, (1 << 16) + 3)
+OPS = {"sum": fc.reduce_sum, "max": fc.reduce_max, "min": fc.reduce_min,
+       "prod": fc.reduce_prod, "mean": fc.reduce_mean}
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    with emulated_gpu() as dev:
+        yield dev
+
+
+def _values(rng, shape, dtype, op):
+    if np.dtype(dtype).kind == "i":
+        lo, hi = (-1, 2) if op == "prod" else (-100, 100)
+        return rng.integers(lo, hi, shape).astype(dtype)
+    if op == "prod":  # near 1: the product of 65539 stays finite
+        return (1 + rng.uniform(-1e-3, 1e-3, shape)).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _check(c, arrays, tol=REDUCE_TOL):
+    ref, got = c.run_both(arrays)
+    for g, r in zip(got, ref):
+        assert g.shape == r.shape
+        assert_close(g, r, tol=tol)
+
+
+def _kernels(c):
+    return [item["kernel"] for item in c.exe.schedule]
+
+
+def _cases(dtypes):
+    return [(op, dt) for op in sorted(OPS) for dt in dtypes
+            if not (op == "mean" and dt.startswith("int"))]
+
+
+@pytest.mark.parametrize("op,dtype", _cases(["float32", "int32", "float64", "float16"]))
+def test_full_reduction_of_a_symbolic_vector_is_two_stage(gpu, op, dtype):
+    c = Compiled(lambda g, x: [OPS[op](x), OPS[op](x * 2, keepdims=True)],
+                 [(dtype, [None])], options=GPU)
+    assert sum("_partial_" in k for k in _kernels(c)) == 2
+    rng = np.random.default_rng(1)
+    for n in SIZES:
+        _check(c, [_values(rng, (n,), dtype, op)])
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (1, 1), (31, 3), (1000, 64), ((1 << 16) + 3, 2)])
+def test_full_reduction_of_a_matrix_reads_the_buffer_linearly(gpu, shape):
+    c = Compiled(lambda g, x: [fc.reduce_sum(x), fc.reduce_max(x)],
+                 [("float32", [None, None])], options=GPU)
+    assert sum("_partial_" in k for k in _kernels(c)) == 2
+    _check(c, [np.random.default_rng(2).standard_normal(shape).astype(np.float32)])
+
+
+@pytest.mark.parametrize("op,dtype", _cases(["float32", "int32", "int64"]))
+def test_column_reduction_is_column_blocks_by_row_chunks(gpu, op, dtype):
+    c = Compiled(lambda g, x: [OPS[op](x, axis=0), OPS[op](x, axis=0, keepdims=True)],
+                 [(dtype, [None, None])], options=GPU)
+    assert sum("_partial_" in k for k in _kernels(c)) == 2
+    rng = np.random.default_rng(3)
+    for shape in ((0, 3), (1, 1), (31, 3), (1000, 65), ((1 << 16) + 3, 3), (5, 0)):
+        _check(c, [_values(rng, shape, dtype, op)])
+
+
+def test_column_reduction_of_a_fused_input_and_static_columns(gpu):
+    c = Compiled(lambda g, x: fc.reduce_sum(fc.exp(x) * 0.5, axis=0),
+                 [("float32", [None, 64])], options=GPU)
+    assert any("_partial_" in k for k in _kernels(c))
+    rng = np.random.default_rng(4)
+    for n in (1, 63, 64, 65, 4099):
+        _check(c, [rng.standard_normal((n, 64)).astype(np.float32)])
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_few_long_rows_are_split_into_chunks(gpu, keepdims):
+    c = Compiled(lambda g, x: [fc.reduce_sum(x, axis=1, keepdims=keepdims),
+                               fc.reduce_max(x + 1.0, axis=1, keepdims=keepdims)],
+                 [("float32", [3, None])], options=GPU)
+    assert sum("_partial_" in k for k in _kernels(c)) == 2
+    rng = np.random.default_rng(5)
+    for n in SIZES:
+        _check(c, [rng.standard_normal((3, n)).astype(np.float32)])
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_every_axis_of_a_3d_tensor(gpu, axis):
+    c = Compiled(lambda g, x: [fc.reduce_sum(x, axis=axis), fc.reduce_min(x, axis=axis)],
+                 [("float32", [None, None, 4])], options=GPU)
+    rng = np.random.default_rng(6)
+    # (axis 1 keeps the shared nest: a block per output, slow on the emulator's threads)
+    for shape in ((0, 2, 4), (1, 1, 4), (31, 5, 4), (4099 if axis != 1 else 200, 3, 4)):
+        _check(c, [rng.standard_normal(shape).astype(np.float32)])
+
+
+@pytest.mark.parametrize("fn", [fc.nn.softmax, fc.nn.log_softmax])
+def test_softmax_rows_with_unrolled_loops(gpu, fn):
+    c = Compiled(lambda g, x: fn(x), [("float32", [None, None])], options=GPU)
+    assert any(item["mapping"] == "rows" for item in c.exe.schedule)
+    assert "_u3" in c.exe.texts["cuda"]  # the unrolled partial accumulators
+    rng = np.random.default_rng(7)
+    for shape in ((2, 1), (3, 31), (2, 1000), (2, 4099), (0, 7), (5, 0)):
+        _check(c, [rng.standard_normal(shape).astype(np.float32) * 4])
+
+
+def test_the_same_shapes_give_the_same_bits_every_run(gpu):
+    c = Compiled(lambda g, x: [fc.reduce_sum(x), fc.reduce_sum(x, axis=0)],
+                 [("float32", [None, None])], options=GPU)
+    x = np.random.default_rng(8).standard_normal((20001, 3)).astype(np.float32)
+    first, again = c.run_both([x])[1], c.run_both([x])[1]
+    for a, b in zip(first, again):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_small_static_reductions_keep_one_kernel(gpu):
+    """Below 2 chunks of work the second launch costs more than it saves."""
+    c = Compiled(lambda g, x: fc.reduce_sum(x), [("float32", [1000])], options=GPU)
+    assert not any("_partial_" in k for k in _kernels(c))
+    assert reduce_nests.MIN_CHUNK * 2 > 1000
