@@ -1,7 +1,9 @@
 """The CUDA backend's reduction forms (compiler/backends/cuda/reduce_nests.py: two-stage
-row and column reductions; rowloops.py: unrolled block-strided loops) run on the CPU
-emulator (tests/cuda_emulator.py) against the interpreter: sizes around the chunk and
-unroll boundaries, every combine op, int and float dtypes, keepdims, softmax rows."""
+row and column reductions, scatter_add's atomic grid; rowloops.py: unrolled
+block-strided loops) run on the CPU emulator (tests/cuda_emulator.py) against the
+interpreter: sizes around the chunk and unroll boundaries, every combine op, int and
+float dtypes, keepdims, softmax rows, duplicate and out-of-range scatter indices; and
+`kir.AtomicAdd` printed by the LLVM backend."""
 
 from __future__ import annotations
 
@@ -12,6 +14,10 @@ from oracle import REDUCE_TOL, Compiled, assert_close
 
 import compiler as fc
 from compiler.backends.cuda import reduce_nests
+from compiler.convert import convert
+from compiler.pipeline import build_program
+from runtime.errors import ExecutionError
+from runtime.variables import VariableStore
 
 GPU = fc.CompileOptions(device="gpu")
 SIZES = (0, 1, 31, 1000, (1 << 16) + 3)
@@ -132,3 +138,74 @@ def test_small_static_reductions_keep_one_kernel(gpu):
     c = Compiled(lambda g, x: fc.reduce_sum(x), [("float32", [1000])], options=GPU)
     assert not any("_partial_" in k for k in _kernels(c))
     assert reduce_nests.MIN_CHUNK * 2 > 1000
+
+
+def _scatter(g, u, i, shape=(7, 5), axis=0):
+    return g.create_op("scatter_add", [u, i], {"shape": shape, "axis": axis}).outputs[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
+def test_scatter_add_is_a_grid_of_atomic_adds(gpu, dtype):
+    c = Compiled(lambda g, u, i: _scatter(g, u * 2, i), [(dtype, [None, 5]), ("int64", [None])],
+                 options=GPU)
+    calls = c.exe.schedule
+    assert [item["mapping"] for item in calls] == ["grid", "grid"]  # fill, then adds
+    assert "atomicAdd(" in c.exe.texts["cuda"] or "fc_atomic_add_f32(&" in c.exe.texts["cuda"]
+    rng = np.random.default_rng(9)
+    for n in (0, 1, 31, 1000, 4099):
+        idx = rng.integers(0, 7, n).astype(np.int64)  # many duplicates
+        upd = _values(rng, (n, 5), dtype, "sum")
+        _check(c, [upd, idx])
+
+
+def test_scatter_add_along_a_middle_axis(gpu):
+    c = Compiled(lambda g, u, i: _scatter(g, u, i, shape=(2, 6, 3), axis=1),
+                 [("float32", [2, None, 3]), ("int32", [None])], options=GPU)
+    rng = np.random.default_rng(10)
+    for n in (0, 1, 40):
+        _check(c, [rng.standard_normal((2, n, 3)).astype(np.float32),
+                   rng.integers(0, 6, n).astype(np.int32)])
+
+
+def test_an_out_of_range_scatter_index_raises_the_cpu_runtimes_error(gpu):
+    messages = []
+    for device in ("gpu", "cpu"):
+        with fc.Graph().as_default() as g:
+            u = fc.placeholder(fc.float32, [None, 5])
+            i = fc.placeholder(fc.int64, [None])
+            y = _scatter(g, u, i)
+            feeds = {u: np.ones((3, 5), np.float32), i: np.array([1, 7, 0], np.int64)}
+            with fc.Session(config=fc.ConfigProto(device=device)) as sess:
+                with pytest.raises(ExecutionError) as info:
+                    sess.run(y, feeds)
+                messages.append(str(info.value))
+                # the next run with good indices starts from a clean error slot
+                feeds[i] = np.array([1, 6, 1], np.int64)
+                got = sess.run(y, feeds)
+                assert got[1].tolist() == [2.0] * 5 and got[6].tolist() == [1.0] * 5
+    assert messages[0] == messages[1] and "out of range" in messages[0]
+
+
+def test_llvm_prints_atomic_add_as_an_atomic_rmw(monkeypatch):
+    """The CPU backend never lowers scatter_add to `AtomicAdd`; lowered with the CUDA
+    schedule and run on 4 CPU threads splitting the parallel loop, it must still add
+    every duplicate (`atomicrmw`, not a racy load-add-store)."""
+    from compiler import pipeline
+    from compiler.backends.cuda.nests import CUDA_SCHEDULE
+    lower_program = pipeline.lower_program
+    monkeypatch.setattr(pipeline, "lower_program",
+                        lambda program, plan, schedule: lower_program(program, plan,
+                                                                      CUDA_SCHEDULE))
+    cpu = fc.CompileOptions(threads=4)
+    with fc.Graph().as_default() as g:
+        u = fc.placeholder(fc.float32, [None, 3])
+        i = fc.placeholder(fc.int64, [None])
+        program = convert(g, [_scatter(g, u, i, shape=(2, 3))], [u, i])
+    exe = build_program(program, cpu, assembly=True)
+    assert "atomicrmw fadd" in exe.texts["llvm"]
+    n = 1 << 16
+    upd = np.ones((n, 3), np.float32)
+    idx = np.zeros(n, np.int64)
+    idx[::3] = 1
+    got, = exe.run([upd, idx], VariableStore())
+    assert got.tolist() == [[float(n - len(idx[::3]))] * 3, [float(len(idx[::3]))] * 3]

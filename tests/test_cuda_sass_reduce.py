@@ -88,3 +88,20 @@ def test_no_reduction_kernel_spills():
     for name, usage in sass.resources(exe.cubin).items():
         assert usage.get("LOCAL", 0) == 0 and usage.get("STACK", 0) == 0, (name, usage)
     assert np.all([b >= 1 for b in _blocks(exe, [1 << 20, 64]).values()])
+
+
+def test_a_gather_gradient_scatters_on_many_threads():
+    """The gradient of a gather is a scatter_add: a grid over the 2^20 x 64 updates with
+    atomic adds (float32: a compare-and-swap loop, ATOMG.E.CAS), not one thread."""
+    def build(p, i):
+        rows = fc.gather(p, fc.cast(i, fc.int32))
+        return fc.gradients(fc.reduce_sum(rows * 3.0), [p])[0]
+    exe = gpu_executable(build, [[None, 64], [None]])
+    blocks = _blocks(exe, [1 << 16, 1 << 20])
+    scatter = [k for k in blocks if "scatter_add" in k]
+    assert scatter and all(blocks[k] >= SMS for k in scatter), blocks
+    kernel = next(c["kernel"] for c in launches(exe.schedule) if c["can_fail"])
+    instrs = sass.disassemble(exe.cubin)[kernel]
+    assert sass.count(instrs, "ATOMG") + sass.count(instrs, "RED") >= 1
+    # the hardware's float add atomics flush subnormals (RED.E.ADD.F32.FTZ): not used
+    assert not [i for i in instrs if "FTZ" in i.opcode], [i.opcode for i in instrs]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import reduce
 
 import jinja2
 
@@ -168,7 +169,7 @@ def _strided_ok(loop, decls):
     inner = {s.var for s in _walk(loop.body) if isinstance(s, (K.Let, K.Accumulator, K.Loop))}
     stores, accs = {}, {}
     for s in _walk(loop.body):
-        if isinstance(s, K.Fail):
+        if isinstance(s, (K.Fail, K.AtomicAdd)):
             return None
         if isinstance(s, K.Store):
             if not _uses_var(s.index, loop.var):
@@ -327,6 +328,10 @@ class KernelPrinter:
             value = f"(unsigned char)({value})"
         self.emit(f"{s.buf}[{self.expr(s.index)}] = {value};")
 
+    def s_AtomicAdd(self, s):
+        self.emit(self.ops.atomic_add(f"{s.buf}[{self.expr(s.index)}]", self.expr(s.value),
+                                      self.mem[s.buf]))
+
     def s_Let(self, s):
         self.emit(f"{self.ops.reg_type(s.value.dtype)} {s.var} = {self.expr(s.value)};")
 
@@ -341,16 +346,13 @@ class KernelPrinter:
         self.emit(f"{self.rename.get(s.var, s.var)} = {self.expr(s.update(dt))};")
 
     def s_If(self, s):
-        self.emit(f"if ({self.expr(s.cond)}) {{")
-        self.depth += 1
-        self.stmts(s.then)
-        self.depth -= 1
+        self.block(f"if ({self.expr(s.cond)})", lambda: self.stmts(s.then),
+                   "} else {" if s.else_ else "}")
         if s.else_:
-            self.emit("} else {")
             self.depth += 1
             self.stmts(s.else_)
             self.depth -= 1
-        self.emit("}")
+            self.emit("}")
 
     def s_Fail(self, s):
         self.emit(f"atomicCAS(err, 0, {s.code});  /* the first error code wins */")
@@ -454,11 +456,8 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
     extent = work = None
     if mapping in ("grid", "rows", "tiled", "mma"):
         chain = _flat_nest(kernel.body[0])
-        ext = chain[0].extent
-        for lp in chain[1:]:
-            ext = K.imul(ext, lp.extent)
-        if mapping in ("tiled", "mma"):
-            ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else None)
+        ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else None) \
+            if mapping in ("tiled", "mma") else reduce(K.imul, [lp.extent for lp in chain])
         extent = index_json(ext)
         work = index_json(kernel.work) if kernel.work is not None else None
     threads = {"grid": GRID_BLOCK, "rows": GRID_BLOCK, "block": BLOCK_THREADS,

@@ -25,6 +25,9 @@ def lower_group(b, group, out):
         rule = reduce_nests.row_reduce if group.kind == "row" else reduce_nests.column_reduce
         body = rule(b, group, out)
         return nests.lower_group(b, group, out) if body is None else body
+    if group.kind == "single" and group.root.op == "scatter_add":
+        body = reduce_nests.scatter_add(b, group, out)
+        return nests.lower_group(b, group, out) if body is None else body
     if group.kind != "matmul":
         return nests.lower_group(b, group, out)
     return _matmul_dot(b, group.matmul, None if group.root is group.matmul else group.root,
