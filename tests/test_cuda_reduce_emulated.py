@@ -74,7 +74,7 @@ def test_full_reduction_of_a_matrix_reads_the_buffer_linearly(gpu, shape):
     _check(c, [np.random.default_rng(2).standard_normal(shape).astype(np.float32)])
 
 
-@pytest.mark.parametrize("op,dtype", _cases(["float32", "int32", "int64"]))
+@pytest.mark.parametrize("op,dtype", _cases(["float32", "float16", "int32", "int64"]))
 def test_column_reduction_is_column_blocks_by_row_chunks(gpu, op, dtype):
     c = Compiled(lambda g, x: [OPS[op](x, axis=0), OPS[op](x, axis=0, keepdims=True)],
                  [(dtype, [None, None])], options=GPU)
