@@ -40,9 +40,10 @@ def _values(rng, shape, dtype, op):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _check(c, arrays, tol=REDUCE_TOL):
-    ref, got = c.run_both(arrays)
-    for g, r in zip(got, ref):
+def _check(c, arrays, tol=REDUCE_TOL, fails=False):
+    ref, got = c.run_both(arrays)  # (None, None) when both raised the same error type
+    assert (ref is None) == fails
+    for g, r in zip(got or (), ref or ()):
         assert g.shape == r.shape
         assert_close(g, r, tol=tol)
 
@@ -209,3 +210,37 @@ def test_llvm_prints_atomic_add_as_an_atomic_rmw(monkeypatch):
     idx[::3] = 1
     got, = exe.run([upd, idx], VariableStore())
     assert got.tolist() == [[float(n - len(idx[::3]))] * 3, [float(len(idx[::3]))] * 3]
+
+
+def _dus(g, x, u, i):
+    return g.create_op("dynamic_update_slice", [x, u, i], {}).outputs[0]
+
+
+def test_dynamic_update_slice_is_a_grid_over_the_row(gpu):
+    c = Compiled(_dus, [("float32", [None, None, 3]), ("float32", [None, 3]),
+                        ("int32", [])], options=GPU)
+    assert [item["mapping"] for item in c.exe.schedule] == ["grid", "grid"]  # copy, row
+    rng = np.random.default_rng(11)
+    for n, m, i in ((4, 5, 2), (1, 1, 0), (4, 0, 3), (300, 70, 299), (3, 2, 3), (3, 0, -1),
+                    (0, 2, 0)):
+        # (3, 2, 3), (3, 0, -1), (0, 2, 0): out of range, raised by both (an empty
+        # row's index is checked too)
+        _check(c, [rng.standard_normal((n, m, 3)).astype(np.float32),
+                   rng.standard_normal((m, 3)).astype(np.float32), np.array(i, np.int32)],
+               fails=not 0 <= i < n)
+
+
+def test_an_out_of_range_dynamic_update_raises_the_cpu_runtimes_error(gpu):
+    messages = []
+    for device in ("gpu", "cpu"):
+        with fc.Graph().as_default() as g:
+            x = fc.placeholder(fc.float32, [None, 2])
+            u = fc.placeholder(fc.float32, [2])
+            i = fc.placeholder(fc.int32, [])
+            y = _dus(g, x, u, i)
+            with fc.Session(config=fc.ConfigProto(device=device)) as sess:
+                with pytest.raises(ExecutionError) as info:
+                    sess.run(y, {x: np.zeros((3, 2), np.float32), u: np.ones(2, np.float32),
+                                 i: np.array(3, np.int32)})
+                messages.append(str(info.value))
+    assert messages[0] == messages[1] and "out of range" in messages[0]

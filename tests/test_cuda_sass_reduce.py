@@ -105,3 +105,12 @@ def test_a_gather_gradient_scatters_on_many_threads():
     assert sass.count(instrs, "ATOMG") + sass.count(instrs, "RED") >= 1
     # the hardware's float add atomics flush subnormals (RED.E.ADD.F32.FTZ): not used
     assert not [i for i in instrs if "FTZ" in i.opcode], [i.opcode for i in instrs]
+
+
+def test_a_dynamic_update_writes_its_row_on_many_threads():
+    def build(x, u, i):
+        g = fc.get_default_graph()
+        return g.create_op("dynamic_update_slice", [x, u, fc.cast(i, fc.int32)], {}).outputs[0]
+    exe = gpu_executable(build, [[None, None], [None], []])
+    blocks = _blocks(exe, [1 << 10, 1 << 16])
+    assert all(b >= 256 for b in blocks.values()), blocks  # 2^16 elements a row

@@ -8,7 +8,8 @@ chain), then the group's epilogue is applied to the accumulator and stored once.
 values and indexing come from the same `_Builder.expr` as every other kernel; every other
 group kind uses the shared nests unchanged, but reductions that one block would run
 (few rows, or a reduction over the leading axis) take the two-stage forms of
-reduce_nests.py. `CUDA_SCHEDULE` hands this rule to lowering.
+reduce_nests.py, and scatter_add and dynamic_update_slice the grids of index_nests.py.
+`CUDA_SCHEDULE` hands this rule to lowering.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from ...lower import kir as K
 from ...lower import matmul_nests, nests
 from ...lower.lower import compute_dtype
 from ...lower.schedule import Schedule
-from . import reduce_nests
+from . import index_nests, reduce_nests
+
+#: the CUDA nests of kernels that check an index (one thread in the shared nests)
+INDEX_RULES = {"scatter_add": index_nests.scatter_add,
+               "dynamic_update_slice": index_nests.dynamic_update}
 
 
 def lower_group(b, group, out):
@@ -25,8 +30,8 @@ def lower_group(b, group, out):
         rule = reduce_nests.row_reduce if group.kind == "row" else reduce_nests.column_reduce
         body = rule(b, group, out)
         return nests.lower_group(b, group, out) if body is None else body
-    if group.kind == "single" and group.root.op == "scatter_add":
-        body = reduce_nests.scatter_add(b, group, out)
+    if group.kind == "single" and group.root.op in INDEX_RULES:
+        body = INDEX_RULES[group.root.op](b, group, out)
         return nests.lower_group(b, group, out) if body is None else body
     if group.kind != "matmul":
         return nests.lower_group(b, group, out)

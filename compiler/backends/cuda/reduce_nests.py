@@ -1,5 +1,4 @@
-"""The CUDA backend's two-stage reductions and parallel scatter_add, in the shared
-kernel IR.
+"""The CUDA backend's two-stage reductions, in the shared kernel IR.
 
 The shared nests reduce each output element in one iteration of a parallel loop: a row
 group over few rows (a full reduction has none) becomes one block for the whole input,
@@ -20,12 +19,8 @@ kernels are built), so the runtime needs nothing new:
   (its threads split the chunks), or one thread per column (note `COLUMNS`) when there
   are `COLUMN_GRID_MIN` columns or more.
 
-- scatter_add: a zero fill, then one thread per update adding it atomically
-  (`K.AtomicAdd`) after the index check (a grid instead of one thread).
-
 The partition depends on the shapes only (never on the GPU), and partials are combined
-in a fixed order: the same shapes give the same result every run (no float atomics
-in the two-stage forms; scatter_add's float sums may differ in the last bits).
+in a fixed order: the same shapes give the same result every run (no float atomics).
 """
 
 from __future__ import annotations
@@ -33,7 +28,7 @@ from __future__ import annotations
 from ...ir import dims as D
 from ...ir import dtypes as T
 from ...lower import kir as K
-from ...lower.lower import COMBINE, _checked_index, accumulator, compute_dtype
+from ...lower.lower import COMBINE, accumulator, compute_dtype
 from ...ops.reduce import normalize_axes
 
 #: most chunks per row in the rows form, and the partials' extent per row
@@ -182,33 +177,3 @@ def column_reduce(b, group, out):
                 b.store(out, lead + list(o), root.shape, K.Var(acc, dt))]
     return b.parallel_loops(kept, stage2, chunks)
 
-
-#: scatter_add dtypes with a CUDA atomicAdd (int64 through unsigned long long: two's
-#: complement sums are the same bits)
-ATOMIC_DTYPES = (T.float32, T.float64, T.int32, T.int64)
-
-
-def scatter_add(b, group, out):
-    """scatter_add as a zero fill (kind `fill`, a grid over the output) then a grid over
-    the updates, each index checked (the CPU's error text: a bad index records its code
-    and adds nothing) and its value added with `AtomicAdd`. None for float16 (no atomic
-    without CUDA's headers) and other dtypes, which keep the shared one-thread nest."""
-    node = group.root
-    if node.dtype not in ATOMIC_DTYPES or not node.inputs[0].shape:
-        return None
-    upd, indices = node.inputs
-    axis, ri = node.attr["axis"], len(indices.shape)
-    pb = type(b)(b.low, node, "")
-    zero = K.FConst(0, node.dtype)
-    b.before.append((pb, pb.parallel_loops(
-        list(node.shape), lambda idx: [pb.store(out, idx, node.shape, zero)]), "fill"))
-
-    def body(u):
-        stmts = []
-        t = _checked_index(b, node, indices, u[axis:axis + ri], node.shape[axis], stmts,
-                           "scatter_add")
-        o_idx = list(u[:axis]) + [t] + list(u[axis + ri:])
-        value = b.expr(upd, u, stmts)
-        stmts.append(K.AtomicAdd(b.use(out, writes=True), b.linear(o_idx, node.shape), value))
-        return stmts
-    return b.parallel_loops(list(upd.shape), body)
