@@ -116,7 +116,7 @@ def row_reduce(b, group, out):
         def step(c):
             return [K.Accumulate(acc, COMBINE[root.op],
                                  _load(b, part, list(ridx) + c, part.shape))]
-        keep = [K.IConst(0)] if root.attr["keepdims"] else []
+        keep = [K.IConst(0)] * len(inner) if root.attr["keepdims"] else []
         return [accumulator(acc, root.op, dt), *b.loops([_chunking(b, n_inner)[1]], step, "c"),
                 b.store(out, list(ridx) + keep, root.shape, K.Var(acc, dt))]
     return b.parallel_loops(rows, stage2, CHUNKS)
