@@ -69,6 +69,25 @@ inline unsigned __umulhi(unsigned a, unsigned b) {
   return (unsigned)(((unsigned long long)a * b) >> 32);
 }
 inline int atomicCAS(int* p, int cmp, int val) { return __sync_val_compare_and_swap(p, cmp, val); }
+inline unsigned atomicCAS(unsigned* p, unsigned cmp, unsigned val) {
+  return __sync_val_compare_and_swap(p, cmp, val);
+}
+inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
+inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
+inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+template <typename F, typename U> F fc_emu_fadd(F* p, F v) {  /* CAS loop on the bits */
+  U old = __atomic_load_n((U*)p, __ATOMIC_RELAXED), nu; F f, g;
+  do { memcpy(&f, &old, sizeof f); g = f + v; memcpy(&nu, &g, sizeof g); }
+  while (!__atomic_compare_exchange_n((U*)p, &old, nu, false, __ATOMIC_RELAXED,
+                                      __ATOMIC_RELAXED));
+  return f;
+}
+inline double atomicAdd(double* p, double v) {
+  return fc_emu_fadd<double, unsigned long long>(p, v);
+}
 """
 
 HALF_EMU = r"""

@@ -8,6 +8,9 @@ variables, scalar locals and symbol values:
                                         backend must not vectorize across iterations
                                         (the body is already written lane by lane)
     Store(buf, index, value)            buf[index] = value
+    AtomicAdd(buf, index, value)        buf[index] += value, where parallel iterations
+                                        may add to the same element (atomic on a GPU:
+                                        float sums reassociate, as reductions may)
     Let(var, value) / Set(var, value)   declare / update a scalar local
     Accumulator(var, op, identity)      declare a local that accumulates with the
                                         combine op `op` (add, mul, maximum, minimum),
@@ -146,6 +149,17 @@ class Loop:
 
 @dataclass(frozen=True)
 class Store:
+    buf: str
+    index: object
+    value: object
+
+
+@dataclass(frozen=True)
+class AtomicAdd:
+    """buf[index] += value (the buffer's dtype, float16 excluded). Parallel iterations
+    may add to the same element: a GPU adds atomically (in any order: float sums
+    reassociate, as a reduction may, DESIGN.md "Numerics"); one thread running the loop
+    (the CPU) reads, adds and stores."""
     buf: str
     index: object
     value: object
@@ -362,6 +376,9 @@ def format_stmts(stmts, indent=1) -> list:
             lines += format_stmts(s.body, indent + 1)
         elif isinstance(s, Store):
             lines.append(f"{pad}{s.buf}[{format_expr(s.index)}] = {format_expr(s.value)}")
+        elif isinstance(s, AtomicAdd):
+            lines.append(f"{pad}{s.buf}[{format_expr(s.index)}] += {format_expr(s.value)}"
+                         " atomic")
         elif isinstance(s, Let):
             lines.append(f"{pad}let {s.var}: {s.value.dtype.name} = {format_expr(s.value)}")
         elif isinstance(s, Set):

@@ -192,7 +192,8 @@ def _local_name(name: str, locals_: dict) -> str:
 
 #: the field of each kernel-IR class that holds an index expression (a Let's value when
 #: it is an int64 local)
-_INDEX_FIELD = {K.Load: "index", K.Store: "index", K.Random: "index", K.Let: "value"}
+_INDEX_FIELD = {K.Load: "index", K.Store: "index", K.AtomicAdd: "index", K.Random: "index",
+                K.Let: "value"}
 
 
 def _stmts_walk(stmts):
@@ -221,7 +222,7 @@ def _fill(obj, values: list):
     if t is K.IConst and type(obj.value) is _Hole:
         v = values.pop(0)
         return K.SymRef(v) if isinstance(v, str) else K.IConst(v)
-    if t is K.Load or t is K.Store or t is K.Random:
+    if t is K.Load or t is K.Store or t is K.AtomicAdd or t is K.Random:
         index = _fill(obj.index, values)
         rest = _rebuild(dataclasses.replace(obj, index=K.IConst(0)),
                         lambda v: _fill(v, values))

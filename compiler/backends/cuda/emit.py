@@ -9,28 +9,26 @@ loops map onto the grid is decided per kernel (`plan_mapping`):
             grid-stride loop: one thread per iteration (pointwise bodies: ILP iterations
             per trip, so their loads are in flight together); inner loops stay sequential
     rows    one block per iteration of the parallel loop (block-stride over them); each
-            top-level loop of the iteration's body is block-strided (threads split it)
-            and every accumulator it updates (`Accumulate` into an `Accumulator`: the
-            kernel IR states the combine op and identity) is combined with a block-wide
-            reduction (warp shuffles, then shared memory), so all threads continue with
-            the row's value (reductions, softmax rows)
+            top-level loop of the iteration's body is block-strided (rowloops.py:
+            unrolled) and every accumulator it updates (`Accumulate` into an
+            `Accumulator`) is combined block-wide, so all threads continue with the
+            row's value (reductions, softmax rows); not for the column form's kernels
+            (note `COLUMNS`, reduce_nests.py): those are `grid`
     tiled   kernels of kind matmul in the dot-product form: blocks of 256 threads compute
             128 x 128 output tiles through shared memory (compiler/backends/cuda/matmul.py)
     mma     float16 operands: tensor-core m16n8k16 steps, 128 x 128 tiles (matmul_mma.py)
-    block   a kernel without a parallel loop whose loops qualify as above: one block
-    serial  anything else without a parallel loop: one thread
+    block   no parallel loop, loops that qualify as above: one block; serial: one thread
 
-Kernel IR decides every index and every value; this module only chooses which thread
-runs which iteration. Scalar ops come from `scalar_ops` (the C-style table with CUDA's
-overrides); the skeleton comes from the jinja2 template `kernel.cu.j2`, which holds no op
-logic. A `Fail` records its code in the error slot (the first code wins: atomicCAS) and
-ends the thread's work, as the CPU kernel returns.
+Kernel IR decides every index and value; this module only chooses which thread runs
+which iteration. Scalar ops come from `scalar_ops`, the skeleton from `kernel.cu.j2`. A
+`Fail` records its code in the error slot (atomicCAS: the first wins) and returns.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import reduce
 
 import jinja2
 
@@ -42,6 +40,8 @@ from .matmul import emit_tiled, plan_tiled, tile_of, tiles_extent
 from .matmul_mma import THREADS as MMA_THREADS
 from .matmul_mma import TILE_M as MMA_TILE
 from .matmul_mma import emit_mma, uses_tensor_cores
+from .reduce_nests import COLUMNS
+from .rowloops import emit_strided
 
 #: threads per block of grid-mapped kernels
 GRID_BLOCK = 256
@@ -82,9 +82,8 @@ def index_json(e):
 
 @dataclass
 class KernelLaunch:
-    """How the runtime launches one kernel: `mapping` (grid/rows/block/serial), the
-    extent of its (flattened) parallel loop and its total work as JSON index expressions
-    over the kernel's symbols, and the argument layout."""
+    """How the runtime launches one kernel: `mapping`, the extent of its (flattened)
+    parallel loop and its total work (JSON index expressions), the argument layout."""
     name: str
     mapping: str
     extent: object = None
@@ -165,7 +164,7 @@ def _strided_ok(loop, decls):
     inner = {s.var for s in _walk(loop.body) if isinstance(s, (K.Let, K.Accumulator, K.Loop))}
     stores, accs = {}, {}
     for s in _walk(loop.body):
-        if isinstance(s, K.Fail):
+        if isinstance(s, (K.Fail, K.AtomicAdd)):
             return None
         if isinstance(s, K.Store):
             if not _uses_var(s.index, loop.var):
@@ -232,7 +231,7 @@ def plan_mapping(kernel: K.Kernel):
             # other matmuls: one thread per output element (many outputs, a short dot
             # product)
             return "grid", None
-        if reduces and not kernel.can_fail:
+        if reduces and not kernel.can_fail and kernel.note != COLUMNS:
             plan = _row_plan(inner)
             if plan is not None and any(accs for accs, _ in plan.values()):
                 return "rows", plan
@@ -255,6 +254,7 @@ class KernelPrinter:
         self.mem = {p.name: p.dtype for p in kernel.params}
         self.accumulators = {s.var: s for s in _walk(kernel.body)
                              if isinstance(s, K.Accumulator)}
+        self.rename: dict = {}  # accumulator -> the partial copy a statement updates
 
     def emit(self, line):
         self.lines.append("  " * self.depth + line)
@@ -277,7 +277,7 @@ class KernelPrinter:
         return self.ops.const(e.value, e.dtype)
 
     def e_Var(self, e):
-        return e.name
+        return self.rename.get(e.name, e.name)
 
     def e_SymRef(self, e):
         return e.name
@@ -313,17 +313,19 @@ class KernelPrinter:
         for s in stmts:
             getattr(self, "s_" + type(s).__name__)(s)
 
-    def s_Loop(self, s, start="0", step="++{v}"):
-        step = step.format(v=s.var)
-        inc = step if step.startswith("++") else f"{s.var} += {step}"
-        self.block(f"for (long long {s.var} = {start}; {s.var} < {self.expr(s.extent)}; "
-                   f"{inc})", lambda: self.stmts(s.body))
+    def s_Loop(self, s, body=None):
+        self.block(f"for (long long {s.var} = 0; {s.var} < {self.expr(s.extent)}; "
+                   f"++{s.var})", body or (lambda: self.stmts(s.body)))
 
     def s_Store(self, s):
         value = self.expr(s.value)
         if self.mem[s.buf] is T.bool_:
             value = f"(unsigned char)({value})"
         self.emit(f"{s.buf}[{self.expr(s.index)}] = {value};")
+
+    def s_AtomicAdd(self, s):
+        self.emit(self.ops.atomic_add(f"{s.buf}[{self.expr(s.index)}]", self.expr(s.value),
+                                      self.mem[s.buf]))
 
     def s_Let(self, s):
         self.emit(f"{self.ops.reg_type(s.value.dtype)} {s.var} = {self.expr(s.value)};")
@@ -336,19 +338,16 @@ class KernelPrinter:
 
     def s_Accumulate(self, s):
         dt = self.accumulators[s.var].dtype
-        self.emit(f"{s.var} = {self.expr(s.update(dt))};")
+        self.emit(f"{self.rename.get(s.var, s.var)} = {self.expr(s.update(dt))};")
 
     def s_If(self, s):
-        self.emit(f"if ({self.expr(s.cond)}) {{")
-        self.depth += 1
-        self.stmts(s.then)
-        self.depth -= 1
+        self.block(f"if ({self.expr(s.cond)})", lambda: self.stmts(s.then),
+                   "} else {" if s.else_ else "}")
         if s.else_:
-            self.emit("} else {")
             self.depth += 1
             self.stmts(s.else_)
             self.depth -= 1
-        self.emit("}")
+            self.emit("}")
 
     def s_Fail(self, s):
         self.emit(f"atomicCAS(err, 0, {s.code});  /* the first error code wins */")
@@ -406,20 +405,10 @@ class KernelPrinter:
                 continue
             accs, strided = entry
             if strided is s:
-                self.strided(s, accs)
+                emit_strided(self, s, accs)
             else:  # a sequential loop around a strided one (column reductions)
-                self.block(f"for (long long {s.var} = 0; {s.var} < {self.expr(s.extent)}; "
-                           f"++{s.var})", lambda st=strided, a=accs: self.strided(st, a))
+                self.s_Loop(s, lambda st=strided, a=accs: emit_strided(self, st, a))
             self.emit("__syncthreads();  /* the next pass may read what this one stored */")
-
-    def strided(self, loop, accs):
-        self.s_Loop(loop, start="threadIdx.x", step="blockDim.x")
-        for var, op in accs.items():
-            dt = self.accumulators[var].dtype
-            ty = self.ops.reg_type(dt)
-            combine = self.ops.binary(op, "a", "b", dt)
-            self.emit(f"{var} = fc_block_reduce({var}, []({ty} a, {ty} b) "
-                      f"{{ return {combine}; }});")
 
     def serial(self):
         self.emit("if (blockIdx.x != 0 || threadIdx.x != 0) return;  /* one thread */")
@@ -467,11 +456,8 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
     extent = work = None
     if mapping in ("grid", "rows", "tiled", "mma"):
         chain = _flat_nest(kernel.body[0])
-        ext = chain[0].extent
-        for lp in chain[1:]:
-            ext = K.imul(ext, lp.extent)
-        if mapping in ("tiled", "mma"):
-            ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else tile_of(plan))
+        ext = tiles_extent(chain, MMA_TILE if mapping == "mma" else tile_of(plan)) \
+            if mapping in ("tiled", "mma") else reduce(K.imul, [lp.extent for lp in chain])
         extent = index_json(ext)
         work = index_json(kernel.work) if kernel.work is not None else None
     threads = {"grid": GRID_BLOCK, "rows": GRID_BLOCK, "block": BLOCK_THREADS,

@@ -6,7 +6,10 @@ tens of thousands of GPU threads. Here the parallel loop runs over every output 
 (batch, i, j), each a dot product over k into one accumulator (marked `fast`: an FMA
 chain), then the group's epilogue is applied to the accumulator and stored once. Operand
 values and indexing come from the same `_Builder.expr` as every other kernel; every other
-group kind uses the shared nests unchanged. `CUDA_SCHEDULE` hands this rule to lowering.
+group kind uses the shared nests unchanged, but reductions that one block would run
+(few rows, or a reduction over the leading axis) take the two-stage forms of
+reduce_nests.py, and scatter_add and dynamic_update_slice the grids of index_nests.py.
+`CUDA_SCHEDULE` hands this rule to lowering.
 """
 
 from __future__ import annotations
@@ -15,9 +18,21 @@ from ...lower import kir as K
 from ...lower import matmul_nests, nests
 from ...lower.lower import compute_dtype
 from ...lower.schedule import Schedule
+from . import index_nests, reduce_nests
+
+#: the CUDA nests of kernels that check an index (one thread in the shared nests)
+INDEX_RULES = {"scatter_add": index_nests.scatter_add,
+               "dynamic_update_slice": index_nests.dynamic_update}
 
 
 def lower_group(b, group, out):
+    if group.kind in ("row", "reduce"):
+        rule = reduce_nests.row_reduce if group.kind == "row" else reduce_nests.column_reduce
+        body = rule(b, group, out)
+        return nests.lower_group(b, group, out) if body is None else body
+    if group.kind == "single" and group.root.op in INDEX_RULES:
+        body = INDEX_RULES[group.root.op](b, group, out)
+        return nests.lower_group(b, group, out) if body is None else body
     if group.kind != "matmul":
         return nests.lower_group(b, group, out)
     return _matmul_dot(b, group.matmul, None if group.root is group.matmul else group.root,

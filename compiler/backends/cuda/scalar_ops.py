@@ -17,7 +17,7 @@ from ...ir import dtypes as T
 from .. import cstyle
 from ..cstyle import MEM_TYPES, REG_TYPES, CStyleOps
 
-__all__ = ["BINARY", "UNARY", "CudaOps", "OPS", "HALF_HELPERS"]
+__all__ = ["BINARY", "UNARY", "CudaOps", "OPS", "HALF_HELPERS", "ATOMIC_HELPERS"]
 
 #: CUDA's op rules that differ from the C-style table (kernel-IR op -> cstyle.Rule)
 UNARY_OVERRIDES: dict = {}
@@ -41,6 +41,21 @@ __device__ __forceinline__ fc_half fc_d2h(double d) {
 """
 
 
+#: float32 atomic add as a compare-and-swap loop: the hardware's `red/atom.add.f32`
+#: flushes subnormal inputs and results to zero (PTX ISA), and flowc keeps them
+#: (--ftz=false); float64's `atom.add.f64` keeps them, so it is used as is
+ATOMIC_HELPERS = """\
+__device__ __forceinline__ void fc_atomic_add_f32(float* p, float v) {
+  unsigned int* q = (unsigned int*)p;
+  unsigned int old = *q, seen;
+  do {
+    seen = old;
+    old = atomicCAS(q, seen, __float_as_uint(__uint_as_float(seen) + v));
+  } while (old != seen);
+}
+"""
+
+
 class CudaOps(CStyleOps):
     reg_types = {**REG_TYPES, T.float16: "fc_half"}
     mem_types = {**MEM_TYPES, T.float16: "fc_half"}
@@ -49,7 +64,7 @@ class CudaOps(CStyleOps):
     helper_qualifier = "__device__ __forceinline__"
 
     def helpers(self) -> str:
-        return HALF_HELPERS + super().helpers()
+        return HALF_HELPERS + ATOMIC_HELPERS + super().helpers()
 
     def const(self, value, dtype) -> str:
         if dtype is T.float16:
@@ -67,6 +82,16 @@ class CudaOps(CStyleOps):
             # ints and bools round through float32, as the reference does
             return f"fc_f2h({self.cast(x, src, T.float32)})"
         return super().cast(x, src, dst)
+
+    def atomic_add(self, ref, value, dtype) -> str:
+        """The statement adding `value` to memory `ref` atomically (`kir.AtomicAdd`)."""
+        if dtype is T.int64:  # two's complement: the unsigned sum has the same bits
+            return f"atomicAdd((unsigned long long*)&{ref}, (unsigned long long)({value}));"
+        if dtype is T.float32:
+            return f"fc_atomic_add_f32(&{ref}, {value});"
+        if dtype in (T.float64, T.int32):
+            return f"atomicAdd(&{ref}, {value});"
+        raise NotImplementedError(f"no CUDA atomic add for {dtype.name}")
 
 
 OPS = CudaOps()

@@ -210,6 +210,14 @@ class FnEmitter:
             value = self.builder.zext(value, S.I8)
         self.builder.store(value, self.builder.gep(ptr, [self.expr(s.index)]))
 
+    def s_AtomicAdd(self, s):
+        # an atomic read-modify-write (`atomicrmw`): threads splitting a parallel loop may
+        # add to the same element; one thread pays an uncontended atomic
+        ptr, dtype = self.bufs[s.buf]
+        op = "fadd" if dtype.is_float else "add"
+        self.builder.atomic_rmw(op, self.builder.gep(ptr, [self.expr(s.index)]),
+                                self.expr(s.value), "monotonic")
+
     def s_Let(self, s):
         ptr = self.local(s.var, s.value.dtype)
         self.builder.store(self.expr(s.value), ptr)
