@@ -117,16 +117,16 @@ template <typename T> {fn} T fc_sign(T x) {{ return x > 0 ? (T)1 : (x < 0 ? (T)-
 {fn} double fc_bits_f64(long long x) {{
   union {{ double f; long long i; }} u; u.i = x; return u.f;
 }}
-/* 1 / (1 + exp(-x)), without the overflow of exp(-x) for x < 0 */
+/* 1 / (1 + exp(-x)), without the overflow of exp(-x) for x < 0: e = exp(-|x|), then
+   (x >= 0 ? 1 : e) / (1 + e). Branch-free (selects), and the same operations on the same
+   operands as the two-branch form (a NaN goes through exp(x), as there), so the same bits */
 {fn} float fc_sigmoid(float x) {{
-  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-  float e = expf(x);
-  return e / (1.0f + e);
+  const float e = expf(x >= 0.0f ? -x : x);
+  return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
 }}
 {fn} double fc_sigmoid(double x) {{
-  if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
-  double e = exp(x);
-  return e / (1.0 + e);
+  const double e = exp(x >= 0.0 ? -x : x);
+  return (x >= 0.0 ? 1.0 : e) / (1.0 + e);
 }}
 """
 
