@@ -180,65 +180,155 @@ def test_transpose_stores_wide_and_loads_scalar(gpu):
         _check(c, [np.random.default_rng(rows).standard_normal((rows, 3)).astype(np.float32)])
 
 
-# ---- fc_sigmoid: branch-free, the same bits -------------------------------------------------
-_OLD_SIGMOID = r"""
-static inline float old_sigmoid(float x) {
-  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-  float e = expf(x);
-  return e / (1.0f + e);
+# ---- branch-free helpers: the bits of the forms they replaced ----------------------------
+#: the helpers as they were (branches and early returns), under old_ names
+_OLD_HELPERS = r"""
+template <typename F> static inline F old_sigmoid(F x) {
+  if (x >= (F)0) return (F)1 / ((F)1 + exp(-x));
+  F e = exp(x);
+  return e / ((F)1 + e);
 }
-static inline double old_sigmoid(double x) {
-  if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
-  double e = exp(x);
-  return e / (1.0 + e);
+template <typename T> static inline T old_fmax(T a, T b) {
+  if (a != a || b != b) return a + b;
+  if (a == 0 && b == 0) return a + b;
+  return a > b ? a : b;
 }
-extern "C" long long mismatches_f32(const unsigned int* bits, long long n) {
+template <typename T> static inline T old_fmin(T a, T b) {
+  if (a != a || b != b) return a + b;
+  if (a == 0 && b == 0) return -((-a) + (-b));
+  return a < b ? a : b;
+}
+static inline int old_to_i32(double x) {
+  return x != x ? 0 : x >= 2147483648.0 ? 2147483647
+       : x <= -2147483649.0 ? (-2147483647 - 1) : (int)x;
+}
+static inline signed char old_to_i8(double x) {
+  return x != x ? 0 : x >= 127.0 ? 127 : x <= -128.0 ? -128 : (signed char)x;
+}
+static inline short old_to_i16(double x) {
+  return x != x ? 0 : x >= 32767.0 ? 32767 : x <= -32768.0 ? -32768 : (short)x;
+}
+static inline unsigned char old_to_u8(double x) {
+  return x != x || x <= 0.0 ? 0 : x >= 255.0 ? 255 : (unsigned char)x;
+}
+static inline unsigned short old_to_u16(double x) {
+  return x != x || x <= 0.0 ? 0 : x >= 65535.0 ? 65535 : (unsigned short)x;
+}
+static inline unsigned int old_to_u32(double x) {
+  return x != x || x <= 0.0 ? 0u : x >= 4294967295.0 ? 4294967295u : (unsigned int)x;
+}
+#define SAME(a, b) (sizeof(a) == sizeof(b) && memcmp(&(a), &(b), sizeof(a)) == 0)
+template <typename F> static long long check_pair(F x, F y) {
+  F c = fc_fmax(x, y), d = old_fmax(x, y), e = fc_fmin(x, y), f = old_fmin(x, y);
+  return !SAME(c, d) + !SAME(e, f);
+}
+/* x[:edges] are the edge values: every pair of them, and 3 partners for every value */
+template <typename F> static long long check_float(const F* x, long long n, long long edges) {
   long long bad = 0;
   for (long long k = 0; k < n; ++k) {
-    float x, a, b; memcpy(&x, &bits[k], 4);
-    a = fc_sigmoid(x); b = old_sigmoid(x);
-    bad += memcmp(&a, &b, 4) != 0;
+    F a = fc_sigmoid(x[k]), b = old_sigmoid(x[k]);
+    bad += !SAME(a, b);
+    for (long long j = 0; k < edges && j < edges; ++j) bad += check_pair(x[k], x[j]);
+    bad += check_pair(x[k], x[(k * 40503 + 17) % n]) + check_pair(x[k], x[k % edges]) +
+           check_pair(x[k % edges], x[k]);
   }
   return bad;
 }
-extern "C" long long mismatches_f64(const unsigned long long* bits, long long n) {
-  long long bad = 0;
+extern "C" long long check_f32(const float* x, long long n, long long edges) {
+  return check_float(x, n, edges);
+}
+extern "C" long long check_f64(const double* x, long long n, long long edges) {
+  long long bad = check_float(x, n, edges);
   for (long long k = 0; k < n; ++k) {
-    double x, a, b; memcpy(&x, &bits[k], 8);
-    a = fc_sigmoid(x); b = old_sigmoid(x);
-    bad += memcmp(&a, &b, 8) != 0;
+    int a = fc_to_i32(x[k]), b = old_to_i32(x[k]);
+    signed char c = fc_to_i8(x[k]), d = old_to_i8(x[k]);
+    short e = fc_to_i16(x[k]), f = old_to_i16(x[k]);
+    unsigned char g = fc_to_u8(x[k]), h = old_to_u8(x[k]);
+    unsigned short i = fc_to_u16(x[k]), j = old_to_u16(x[k]);
+    unsigned int l = fc_to_u32(x[k]), m = old_to_u32(x[k]);
+    bad += !SAME(a, b) + !SAME(c, d) + !SAME(e, f) + !SAME(g, h) + !SAME(i, j) + !SAME(l, m);
   }
   return bad;
 }
 """
 
 
-def test_branch_free_sigmoid_has_the_bits_of_the_two_branch_form():
+def _edges(dtype):
+    """Zeros, subnormals, infinities, NaNs with payloads and signs, and the edges of every
+    integer range a conversion saturates at (and their neighbours)."""
+    info = np.finfo(dtype)
+    vals = [0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny,
+            -info.tiny, info.max, -info.max, np.inf, -np.inf, 88.7, -88.7, 103.9, -103.9,
+            709.0, -745.0]
+    for lim in (127, 128, 255, 256, 32767, 32768, 65535, 65536, 2 ** 31, 2 ** 32, 2 ** 63):
+        for v in (lim - 1, lim, lim + 1, -lim - 1, -lim, -lim + 1):
+            vals += [v, np.nextafter(dtype(v), dtype(np.inf)),
+                     np.nextafter(dtype(v), dtype(-np.inf)), v + 0.5, v - 0.5]
+    out = np.array(vals, dtype)
+    nans = np.array([0x7FC00001, 0xFFC00001, 0x7F800001, 0xFF800001], np.uint32)
+    if dtype is np.float64:
+        nans = np.array([0x7FF8000000000001, 0xFFF8000000000001, 0x7FF0000000000001,
+                         0xFFF0000000000001], np.uint64)
+    return np.concatenate([out, nans.view(dtype)])
+
+
+def test_branch_free_helpers_have_the_bits_of_the_forms_they_replaced():
+    """fc_sigmoid, fc_fmax, fc_fmin and fc_to_{i8,i16,i32,u8,u16,u32}: the same bits as the
+    branching forms for every float32 tested (every 97th bit pattern: all signs,
+    exponents, subnormals, NaN payloads) and many float64."""
     cxx = shutil.which("g++") or shutil.which("c++")
     assert cxx, "g++ is needed (the CUDA emulator needs it too)"
     with tempfile.TemporaryDirectory() as d:
         src, so = os.path.join(d, "s.cpp"), os.path.join(d, "s.so")
         with open(src, "w") as f:
             f.write("#include <math.h>\n#include <string.h>\n" + cstyle.CStyleOps().helpers()
-                    + _OLD_SIGMOID)
+                    + _OLD_HELPERS)
         subprocess.run([cxx, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-w", src, "-o",
                         so], check=True)
         lib = ctypes.CDLL(so)
-        lib.mismatches_f32.restype = lib.mismatches_f64.restype = ctypes.c_longlong
-        special = np.array([0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, -1.1754942e-38, np.inf,
-                            -np.inf, np.nan, -np.nan, 88.7, -88.7, 103.9, -103.9, 1e30, -1e30],
-                           np.float32).view(np.uint32)
-        nan_payloads = np.array([0x7FC00001, 0xFFC00001, 0x7F800001, 0xFF800001], np.uint32)
-        # every 97th float32 bit pattern (44 million values: all signs, exponents, subnormals)
-        f32 = np.concatenate([special, nan_payloads,
-                              np.arange(0, 1 << 32, 97, dtype=np.uint64).astype(np.uint32)])
-        assert lib.mismatches_f32(f32.ctypes.data_as(ctypes.c_void_p),
-                                  ctypes.c_longlong(f32.size)) == 0
-        f64 = np.concatenate([
-            np.array([0.0, -0.0, 5e-324, -5e-324, np.inf, -np.inf, np.nan, 709.0, -745.0],
-                     np.float64).view(np.uint64),
-            np.random.default_rng(0).integers(0, 1 << 64, 1 << 20, dtype=np.uint64,
-                                              endpoint=False),
-            np.random.default_rng(1).standard_normal(1 << 20).__mul__(40).view(np.uint64)])
-        assert lib.mismatches_f64(f64.ctypes.data_as(ctypes.c_void_p),
-                                  ctypes.c_longlong(f64.size)) == 0
+        lib.check_f32.restype = lib.check_f64.restype = ctypes.c_longlong
+        f32 = np.concatenate([_edges(np.float32), np.arange(0, 1 << 32, 97, dtype=np.uint64)
+                              .astype(np.uint32).view(np.float32)])
+        assert lib.check_f32(f32.ctypes.data_as(ctypes.c_void_p), ctypes.c_longlong(f32.size),
+                             ctypes.c_longlong(_edges(np.float32).size)) == 0
+        rng = np.random.default_rng(0)
+        f64 = np.concatenate([_edges(np.float64), rng.integers(0, 1 << 64, 1 << 20,
+                                                               dtype=np.uint64).view(np.float64),
+                              rng.standard_normal(1 << 20) * 4e4,
+                              np.round(rng.standard_normal(1 << 16) * 3e9) + 0.5])
+        assert lib.check_f64(f64.ctypes.data_as(ctypes.c_void_p), ctypes.c_longlong(f64.size),
+                             ctypes.c_longlong(_edges(np.float64).size)) == 0
+
+
+def test_session_variable_updated_in_place(gpu):
+    """v += x * 2 on the device for sizes around the group: the variable's buffer is
+    loaded and stored by the same kernel (vector load first, then the vector store)."""
+    for n in (1, 3, 4, 5, 1027):
+        rng = np.random.default_rng(n)
+        init = rng.standard_normal(n).astype(np.float32)
+        with fc.Graph().as_default():
+            with fc.device("/gpu:0"):
+                v = fc.Variable(init, name="v")
+                x = fc.placeholder(fc.float32, [n], name="x")
+                step = fc.assign_add(v, x * 2.0)
+            with fc.Session() as sess:
+                sess.run(v.initializer)
+                want = init.copy()
+                for _ in range(3):
+                    feed = rng.standard_normal(n).astype(np.float32)
+                    sess.run(step, {x: feed})
+                    want = want + feed * np.float32(2.0)
+                np.testing.assert_array_equal(sess.run(v), want)
+                src = next(iter(sess._cache.values())).texts["cuda"]
+    assert "fc_vec<float, 4>" in src
+
+
+def test_extents_that_are_not_polynomials_leave_nothing_flat(gpu):
+    """x[:, ::2]: the inner extent (s1 + 1) / 2 is no polynomial, so no flat index (no
+    access is widened or rewritten); the scalar path computes it."""
+    c = Compiled(lambda g, x: fc.exp(x[:, ::2]), [("float32", (None, None))], options=GPU)
+    src = c.exe.texts["cuda"]
+    kernel = src[src.index("// kernel "):]
+    assert "fc_vec<" not in kernel and "fc_l0_" not in kernel
+    for shape in ((0, 4), (3, 0), (2, 1), (3, 5), (40, 9)):
+        _check(c, [np.random.default_rng(1).standard_normal(shape).astype(np.float32)])
