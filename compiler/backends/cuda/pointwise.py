@@ -189,7 +189,7 @@ class _Flat:
         self.vars = {lp.var for lp in plan.chain}
 
     def _is_flat(self, index):
-        return poly(index, self.vars) == self.plan.flat
+        return self.plan.flat is not None and poly(index, self.vars) == self.plan.flat
 
     def load(self, e):
         if e.buf in self.names and self._is_flat(e.index):
