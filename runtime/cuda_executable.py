@@ -7,7 +7,7 @@ The schedule is a list of launches, one per kernel call:
      mma | block | serial), "extent", "work" (index
      expressions over the kernel's symbols, JSON: int | "s0" | [op, a, b]), "threads",
      "buffers" (buffer indices), "symbols" (per kernel symbol: a program symbol name, or
-     an int constant), "counter", "can_fail", "ilp" (grid: iterations per thread and
+     an int constant), "counter", "can_fail", "ilp" (grid: elements per thread and
      trip)}
 and, for control flow, structured items around launches:
     {"while": {"cond": [items], "pred": buffer index, "body": [items]}}  run cond, read

@@ -61,16 +61,17 @@ template <typename T> {fn} T fc_umod(T a, T b) {{ return b == 0 ? (T)0 : (T)(a %
   if (r == 0.0) return copysign(0.0, b);
   return ((r < 0.0) != (b < 0.0)) ? r + b : r;
 }}
-/* IEEE 754-2019 maximum/minimum: NaN if either operand is NaN; -0.0 below +0.0 */
+/* IEEE 754-2019 maximum/minimum: NaN if either operand is NaN (a + b), -0.0 below +0.0
+   (both zero: a + b is +0 unless both are -0, -((-a) + (-b)) is -0 unless both are +0).
+   Selects of values, no early return: branch-free on the GPU (relu) */
 template <typename T> {fn} T fc_fmax(T a, T b) {{
-  if (a != a || b != b) return a + b;
-  if (a == 0 && b == 0) return a + b;  /* +0 unless both are -0 */
-  return a > b ? a : b;
+  const bool nan_or_zeros = (a != a) | (b != b) | ((a == 0) & (b == 0));
+  return nan_or_zeros ? a + b : (a > b ? a : b);
 }}
 template <typename T> {fn} T fc_fmin(T a, T b) {{
-  if (a != a || b != b) return a + b;
-  if (a == 0 && b == 0) return -((-a) + (-b));  /* -0 unless both are +0 */
-  return a < b ? a : b;
+  const bool nan = (a != a) | (b != b), zeros = (a == 0) & (b == 0);
+  const T sum = a + b, neg_sum = -((-a) + (-b)), lo = a < b ? a : b;
+  return nan ? sum : (zeros ? neg_sum : lo);
 }}
 template <typename T> {fn} T fc_imax(T a, T b) {{ return a > b ? a : b; }}
 template <typename T> {fn} T fc_imin(T a, T b) {{ return a < b ? a : b; }}
@@ -81,28 +82,33 @@ template <typename T> {fn} T fc_ineg(T a) {{ return (T)(0ull - (unsigned long lo
 /* x + 0 keeps NaN and gives +0 for -0.0, as numpy's sign */
 template <typename T> {fn} T fc_sign(T x) {{ return x > 0 ? (T)1 : (x < 0 ? (T)-1 : x + 0); }}
 /* float -> int: NaN -> 0, beyond the range saturates, else truncation toward zero */
-{fn} int fc_to_i32(double x) {{
-  return x != x ? 0 : x >= 2147483648.0 ? 2147483647
-       : x <= -2147483649.0 ? (-2147483647 - 1) : (int)x;
+{fn} int fc_to_i32(double x) {{  /* clamped in double first: selects, no branch */
+  const double c = x != x ? 0.0 : x > 2147483647.0 ? 2147483647.0 : x;
+  return (int)(c < -2147483648.0 ? -2147483648.0 : c);
 }}
 {fn} long long fc_to_i64(double x) {{
   return x != x ? 0 : x >= 9223372036854775808.0 ? 9223372036854775807ll
        : x <= -9223372036854775808.0 ? (-9223372036854775807ll - 1) : (long long)x;
 }}
 {fn} signed char fc_to_i8(double x) {{
-  return x != x ? 0 : x >= 127.0 ? 127 : x <= -128.0 ? -128 : (signed char)x;
+  const double c = x != x ? 0.0 : x > 127.0 ? 127.0 : x;
+  return (signed char)(c < -128.0 ? -128.0 : c);
 }}
 {fn} short fc_to_i16(double x) {{
-  return x != x ? 0 : x >= 32767.0 ? 32767 : x <= -32768.0 ? -32768 : (short)x;
+  const double c = x != x ? 0.0 : x > 32767.0 ? 32767.0 : x;
+  return (short)(c < -32768.0 ? -32768.0 : c);
 }}
 {fn} unsigned char fc_to_u8(double x) {{
-  return x != x || x <= 0.0 ? 0 : x >= 255.0 ? 255 : (unsigned char)x;
+  const double c = x != x ? 0.0 : x > 255.0 ? 255.0 : x;
+  return (unsigned char)(c < 0.0 ? 0.0 : c);
 }}
 {fn} unsigned short fc_to_u16(double x) {{
-  return x != x || x <= 0.0 ? 0 : x >= 65535.0 ? 65535 : (unsigned short)x;
+  const double c = x != x ? 0.0 : x > 65535.0 ? 65535.0 : x;
+  return (unsigned short)(c < 0.0 ? 0.0 : c);
 }}
 {fn} unsigned int fc_to_u32(double x) {{
-  return x != x || x <= 0.0 ? 0u : x >= 4294967295.0 ? 4294967295u : (unsigned int)x;
+  const double c = x != x ? 0.0 : x > 4294967295.0 ? 4294967295.0 : x;
+  return (unsigned int)(c < 0.0 ? 0.0 : c);
 }}
 {fn} unsigned long long fc_to_u64(double x) {{
   return x != x || x <= 0.0 ? 0ull
@@ -117,16 +123,16 @@ template <typename T> {fn} T fc_sign(T x) {{ return x > 0 ? (T)1 : (x < 0 ? (T)-
 {fn} double fc_bits_f64(long long x) {{
   union {{ double f; long long i; }} u; u.i = x; return u.f;
 }}
-/* 1 / (1 + exp(-x)), without the overflow of exp(-x) for x < 0 */
+/* 1 / (1 + exp(-x)), without the overflow of exp(-x) for x < 0: e = exp(-|x|), then
+   (x >= 0 ? 1 : e) / (1 + e). Branch-free (selects), and the same operations on the same
+   operands as the two-branch form (a NaN goes through exp(x), as there), so the same bits */
 {fn} float fc_sigmoid(float x) {{
-  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-  float e = expf(x);
-  return e / (1.0f + e);
+  const float e = expf(x >= 0.0f ? -x : x);
+  return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
 }}
 {fn} double fc_sigmoid(double x) {{
-  if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
-  double e = exp(x);
-  return e / (1.0 + e);
+  const double e = exp(x >= 0.0 ? -x : x);
+  return (x >= 0.0 ? 1.0 : e) / (1.0 + e);
 }}
 """
 

@@ -6,8 +6,8 @@ it draws random numbers) and an `int*` error slot (when it can fail). How the ke
 loops map onto the grid is decided per kernel (`plan_mapping`):
 
     grid    the parallel loop, flattened with the perfect nest of loops under it, is a
-            grid-stride loop: one thread per iteration (pointwise bodies: ILP iterations
-            per trip, so their loads are in flight together); inner loops stay sequential
+            grid-stride loop: one thread per iteration, inner loops sequential; pointwise
+            bodies take the vector and scalar paths of compiler/backends/cuda/pointwise.py
     rows    one block per iteration of the parallel loop (block-stride over them); each
             top-level loop of the iteration's body is block-strided (rowloops.py:
             unrolled) and every accumulator it updates (`Accumulate` into an
@@ -40,6 +40,7 @@ from .matmul import emit_tiled, plan_tiled, tile_of, tiles_extent
 from .matmul_mma import THREADS as MMA_THREADS
 from .matmul_mma import TILE_M as MMA_TILE
 from .matmul_mma import emit_mma, uses_tensor_cores
+from .pointwise import VEC_STRUCT, emit_pointwise
 from .reduce_nests import COLUMNS
 from .rowloops import emit_strided
 
@@ -47,9 +48,6 @@ from .rowloops import emit_strided
 GRID_BLOCK = 256
 #: threads of a block-mapped kernel without a parallel loop (one block)
 BLOCK_THREADS = 512
-#: iterations of a pointwise grid-stride loop that one thread runs back to back (their
-#: loads can be in flight together: memory-level parallelism for bandwidth-bound kernels)
-ILP = 4
 
 _TEMPLATE = None
 
@@ -93,7 +91,7 @@ class KernelLaunch:
     n_symbols: int = 0
     uses_counter: bool = False
     can_fail: bool = False
-    ilp: int = 1        # grid mapping: iterations per thread and grid stride
+    ilp: int = 1        # grid mapping: elements per thread and trip of the grid stride
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -255,6 +253,7 @@ class KernelPrinter:
         self.accumulators = {s.var: s for s in _walk(kernel.body)
                              if isinstance(s, K.Accumulator)}
         self.rename: dict = {}  # accumulator -> the partial copy a statement updates
+        self.flat = None  # pointwise.py's hook: registers for flat loads and stores
 
     def emit(self, line):
         self.lines.append("  " * self.depth + line)
@@ -283,7 +282,7 @@ class KernelPrinter:
         return e.name
 
     def e_Load(self, e):
-        ref = f"{e.buf}[{self.expr(e.index)}]"
+        ref = (self.flat and self.flat.load(e)) or f"{e.buf}[{self.expr(e.index)}]"
         return f"({ref} != 0)" if self.mem[e.buf] is T.bool_ else ref
 
     def e_Unary(self, e):
@@ -321,7 +320,8 @@ class KernelPrinter:
         value = self.expr(s.value)
         if self.mem[s.buf] is T.bool_:
             value = f"(unsigned char)({value})"
-        self.emit(f"{s.buf}[{self.expr(s.index)}] = {value};")
+        ref = (self.flat and self.flat.store(s)) or f"{s.buf}[{self.expr(s.index)}]"
+        self.emit(f"{ref} = {value};")
 
     def s_AtomicAdd(self, s):
         self.emit(self.ops.atomic_add(f"{s.buf}[{self.expr(s.index)}]", self.expr(s.value),
@@ -354,43 +354,35 @@ class KernelPrinter:
         self.emit("return;")
 
     # ---- mappings ---------------------------------------------------------------------
-    def flat_loop(self, chain, first, step, inner, ilp=1):
+    def flat_loop(self, chain, first, step, inner):
         """`for (fc_i = first; fc_i < product of extents; fc_i += step)` with the loop
-        variables of `chain` recovered from fc_i, then `inner` statements. With `ilp` > 1
-        each thread runs `ilp` iterations, `step` apart, per trip (unrolled)."""
+        variables of `chain` recovered from fc_i, then `inner` statements."""
         extents = [self.expr(lp.extent) for lp in chain]
         total = " * ".join(f"(long long)({x})" for x in extents) if len(chain) > 1 \
             else extents[0]
         self.emit(f"const long long fc_n = {total};")
+        self.block(f"for (long long fc_i = {first}; fc_i < fc_n; fc_i += {step})",
+                   lambda: (self.loop_vars(chain, extents), inner()))
 
-        def body():
-            rest = "fc_i"
-            for k, lp in enumerate(chain):
-                if k == len(chain) - 1:
-                    self.emit(f"const long long {lp.var} = {rest};")
-                else:
-                    tail = " * ".join(f"(long long)({x})" for x in extents[k + 1:])
-                    self.emit(f"const long long {lp.var} = {rest} / ({tail});")
-                    rest = f"({rest} % ({tail}))"
-            inner()
-        if ilp == 1:
-            self.block(f"for (long long fc_i = {first}; fc_i < fc_n; fc_i += {step})", body)
-            return
-        self.emit(f"const long long fc_step = {step};")
+    def loop_vars(self, chain, extents):
+        """The loop variables of `chain` (printed `extents`) recovered from fc_i."""
+        rest = "fc_i"
+        for k, lp in enumerate(chain):
+            if k == len(chain) - 1:
+                self.emit(f"const long long {lp.var} = {rest};")
+            else:
+                tail = " * ".join(f"(long long)({x})" for x in extents[k + 1:])
+                self.emit(f"const long long {lp.var} = {rest} / ({tail});")
+                rest = f"({rest} % ({tail}))"
 
-        def unrolled():
-            self.emit("#pragma unroll")
-            self.block(f"for (int fc_u = 0; fc_u < {ilp}; ++fc_u)", lambda: (
-                self.emit("const long long fc_i = fc_b + fc_u * fc_step;"),
-                self.block("if (fc_i < fc_n)", body)))
-        self.block(f"for (long long fc_b = {first}; fc_b < fc_n; fc_b += {ilp} * fc_step)",
-                   unrolled)
-
-    def grid(self, ilp=1):
+    def grid(self):
+        """The grid-stride loop (pointwise bodies: pointwise.py); returns `ilp`."""
         chain = _flat_nest(self.kernel.body[0])
+        if not any(isinstance(s, (K.Loop, K.Fail)) for s in _walk(chain[-1].body)):
+            return emit_pointwise(self, chain)  # bandwidth-bound
         self.flat_loop(chain, "blockIdx.x * (long long)blockDim.x + threadIdx.x",
-                       "(long long)gridDim.x * blockDim.x", lambda: self.stmts(chain[-1].body),
-                       ilp)
+                       "(long long)gridDim.x * blockDim.x", lambda: self.stmts(chain[-1].body))
+        return 1
 
     def rows(self, plan):
         chain = _flat_nest(self.kernel.body[0])
@@ -437,13 +429,8 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
     """(template fields, KernelLaunch) of one kernel."""
     mapping, plan = plan_mapping(kernel)
     pr = KernelPrinter(kernel, ops)
-    ilp = 1
-    if mapping == "grid":
-        inner = _flat_nest(kernel.body[0])[-1].body
-        if not any(isinstance(s, (K.Loop, K.Fail)) for s in _walk(inner)):
-            ilp = ILP  # pointwise: bandwidth-bound
-        pr.grid(ilp)
-    elif mapping == "rows":
+    ilp = pr.grid() if mapping == "grid" else 1
+    if mapping == "rows":
         pr.rows(plan)
     elif mapping == "tiled":
         emit_tiled(pr, _flat_nest(kernel.body[0]), plan)
@@ -451,7 +438,7 @@ def render_kernel(kernel: K.Kernel, ops=S.OPS):
         emit_mma(pr, _flat_nest(kernel.body[0]), plan)
     elif mapping == "block":
         pr.row_body(kernel.body, plan)
-    else:
+    elif mapping == "serial":
         pr.serial()
     extent = work = None
     if mapping in ("grid", "rows", "tiled", "mma"):
@@ -477,7 +464,7 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", ops=S.OPS) -> CudaModul
         fields, launch = render_kernel(k, ops)
         rendered.append(fields)
         launches[k.name] = launch
-    source = template().render(name=name, helpers=ops.helpers(), prelude=PRELUDE,
+    source = template().render(name=name, helpers=ops.helpers(), prelude=PRELUDE + VEC_STRUCT,
                                kernels=rendered)
     return CudaModule(name, source, launches, _spans(source, rendered))
 
