@@ -126,7 +126,7 @@ else
         tests/test_cuda_gpu.py
 fi
 step tests_static 60 "$PY" -m pytest -q -p no:cacheprovider -o addopts=-ra \
-    tests/test_cuda_runtime.py tests/test_cuda_sass.py tests/test_cuda_emulated.py
+    tests/test_cuda_runtime.py tests/test_cuda_sass*.py tests/test_cuda_emulated.py
 step bench 160 gpu "$PY" benchmarks/gpu_bench.py G1 G5 G2 G2-f16 $QUICK
 grep '^{' "$DEST/bench.log" > "$DEST/bench.jsonl" 2> /dev/null
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2> /dev/null \
