@@ -98,7 +98,7 @@ inline fc_half fc_f2h(float x) { return fc_bits((_Float16)x); }
 inline fc_half fc_d2h(double x) { return fc_bits((_Float16)x); }
 """
 
-#: MMA_HELPER on the CPU: the vector types as plain aligned structs; the warp's m16n8k16
+#: MMA_HELPER on the CPU: the warp's m16n8k16
 #: step from the fragment layouts of the PTX ISA (every lane posts its fragments, then
 #: computes its four results from the whole warp's); ldmatrix x4 per the PTX ISA (every lane
 #: posts its row address, then gathers its fragment: lane l holds row l / 4, columns
@@ -106,10 +106,6 @@ inline fc_half fc_d2h(double x) { return fc_bits((_Float16)x); }
 #: cp.async as a synchronous copy with the zero fill; commit and wait as no-ops. Block
 #: barriers stand in for the warp's convergence (the kernels call these block-uniformly).
 MMA_EMU = r"""
-struct alignas(16) fc_f32x4 { float x, y, z, w; };
-struct alignas(16) fc_f64x2 { double x, y; };
-struct alignas(16) fc_i32x4 { int x, y, z, w; };
-struct alignas(16) fc_i64x2 { long long x, y; };
 static unsigned fc_emu_mma_a[32][32][4], fc_emu_mma_b[32][32][2];
 inline float fc_emu_h(unsigned r, unsigned hi) {
   return fc_h2f((fc_half)(hi ? r >> 16 : r & 0xffffu));

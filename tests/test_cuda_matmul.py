@@ -120,7 +120,7 @@ def test_emulated_float32_tiled_matmul(gpu, a_shape, b_shape):
     a = rng.standard_normal(a_shape).astype(np.float32)
     b = rng.standard_normal(b_shape).astype(np.float32)
     exe = _matmul_exe(a_shape, b_shape, fc.float32)
-    assert "tiled mapping" in exe.texts["cuda"] and "fc_f32x4" in exe.texts["cuda"]
+    assert "tiled mapping" in exe.texts["cuda"] and "fc_vec<float, 4>" in exe.texts["cuda"]
     got = _run(exe, a, b)
     np.testing.assert_allclose(got, _want(a, b), rtol=1e-5, atol=1e-4)
 

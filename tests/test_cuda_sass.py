@@ -12,14 +12,19 @@ from passes.manager import run_pipeline
 GPU = fc.CompileOptions(device="gpu")
 
 
-def gpu_cubin(build, shapes, dtype=fc.float32):
-    """The cubin of build(*placeholders) compiled for the GPU (no GPU needed)."""
+def gpu_executable(build, shapes, dtype=fc.float32):
+    """build(*placeholders) compiled for the GPU (no GPU needed): a CudaExecutable."""
     with fc.Graph().as_default() as g:
         phs = [fc.placeholder(dtype, s) for s in shapes]
         outs = build(*phs)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         program, _ = run_pipeline(convert(g, outs, phs), GPU)
-    return build_program(program, GPU).cubin
+    return build_program(program, GPU)
+
+
+def gpu_cubin(build, shapes, dtype=fc.float32):
+    """The cubin of build(*placeholders) compiled for the GPU."""
+    return gpu_executable(build, shapes, dtype).cubin
 
 
 def test_disassembly_names_each_kernel_and_parses_its_instructions():

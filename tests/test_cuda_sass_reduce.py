@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_cuda_sass import gpu_executable
 
 import compiler as fc
 from compiler.backends.cuda import sass
-from compiler.convert import convert
-from compiler.pipeline import build_program
-from passes.manager import run_pipeline
 from runtime.cuda_executable import launch_config, launches
 
-GPU = fc.CompileOptions(device="gpu")
 SMS = 132  # an H100 SXM
 
 try:
@@ -24,15 +21,6 @@ try:
     sass.tool("nvdisasm")
 except sass.SassUnavailable as e:  # the `cuda` extra is part of the test requirements
     raise RuntimeError(str(e)) from None
-
-
-def gpu_executable(build, shapes, dtype=fc.float32):
-    with fc.Graph().as_default() as g:
-        phs = [fc.placeholder(dtype, s) for s in shapes]
-        outs = build(*phs)
-        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-        program, _ = run_pipeline(convert(g, outs, phs), GPU)
-    return build_program(program, GPU)
 
 
 def _blocks(exe, dims):

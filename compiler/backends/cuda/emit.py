@@ -40,7 +40,7 @@ from .matmul import emit_tiled, plan_tiled, tile_of, tiles_extent
 from .matmul_mma import THREADS as MMA_THREADS
 from .matmul_mma import TILE_M as MMA_TILE
 from .matmul_mma import emit_mma, uses_tensor_cores
-from .pointwise import VEC_STRUCT, emit_pointwise
+from .pointwise import emit_pointwise
 from .reduce_nests import COLUMNS
 from .rowloops import emit_strided
 
@@ -464,7 +464,7 @@ def emit_module(lowered: K.LoweredProgram, name="flowc", ops=S.OPS) -> CudaModul
         fields, launch = render_kernel(k, ops)
         rendered.append(fields)
         launches[k.name] = launch
-    source = template().render(name=name, helpers=ops.helpers(), prelude=PRELUDE + VEC_STRUCT,
+    source = template().render(name=name, helpers=ops.helpers(), prelude=PRELUDE,
                                kernels=rendered)
     return CudaModule(name, source, launches, _spans(source, rendered))
 

@@ -37,9 +37,8 @@ WIDE_TILE = 64
 #: shared row padding (elements): keeps rows 16-byte aligned, the transposed A
 #: stores conflict-free
 PAD = 4
-#: 16-byte vector types (MMA_HELPER) of the register types: (type, elements)
-VECTORS = {"float": ("fc_f32x4", 4), "double": ("fc_f64x2", 2), "int": ("fc_i32x4", 4),
-           "long long": ("fc_i64x2", 2)}
+#: elements of one 16-byte shared load (`fc_vec`, prelude.py) per register type
+VECTORS = {"float": 4, "double": 2, "int": 4, "long long": 2}
 
 
 def _vars_of(e) -> set:
@@ -302,13 +301,14 @@ def _fragment_fmas(pr, ty, dt, tile_n):
                 for r in range(first, first + 4):
                     pr.emit(f"{name}[{r}] = {tile}[fc_s][kk][{_rc(v, r, tile_n)}];")
                 continue
-            vt, n = vec
+            n = vec
+            vt = f"fc_vec<{ty}, {n}>"
             for part in range(0, 4, n):
                 r = first + part
                 src = f"*reinterpret_cast<const {vt}*>(&{tile}[fc_s][kk][{_rc(v, r, tile_n)}])"
                 pr.emit(f"const {vt} {name}{r} = {src};")
-                for m, lane in enumerate("xyzw"[:n]):
-                    pr.emit(f"{name}[{r + m}] = {name}{r}.{lane};")
+                for m in range(n):
+                    pr.emit(f"{name}[{r + m}] = {name}{r}.v[{m}];")
     step = "fc_acc[r][c] = " + (pr.ops.fma("fc_a[r]", "fc_b[c]", "fc_acc[r][c]", dt)
                                 if dt.is_float else "fc_acc[r][c] + fc_a[r] * fc_b[c]") + ";"
     pr.emit("#pragma unroll")

@@ -41,13 +41,6 @@ VECTOR_BYTES = 16
 #: covers max(ILP, G) elements per trip
 ILP = 4
 
-#: the aligned struct of vector accesses, printed once ahead of the kernels
-VEC_STRUCT = """\
-/* G consecutive elements moved by one wide load/store (pointwise kernels) */
-template <typename T, int N> struct alignas(sizeof(T) * N) fc_vec { T v[N]; };
-"""
-
-
 # ---- flat indices ---------------------------------------------------------------------
 def poly(e, loop_vars):
     """`e` as a polynomial {sorted tuple of names: int coefficient} over `loop_vars` and

@@ -1,7 +1,8 @@
 """CUDA support code printed once ahead of a module's kernels: Philox-4x32-10 and the
 uniform/normal transforms (the contract of compiler/ops/philox.py, word for word), the
-block-wide reduction used by row-mapped kernels and the matmul kernels' helpers
-(`MMA_HELPER`: vector types, the tensor-core step, ldmatrix, cp.async).
+block-wide reduction used by row-mapped kernels, the vector type of 128-bit accesses
+(`VEC_STRUCT`) and the matmul kernels' helpers (`MMA_HELPER`: the tensor-core step,
+ldmatrix, cp.async).
 Kernel-independent: op rules live in scalar_ops, loop mapping in emit."""
 
 from __future__ import annotations
@@ -10,17 +11,12 @@ from ...ops import philox as P
 
 #: the matmul kernels' device helpers (compiler/backends/cuda/matmul*.py), one string that
 #: tests/cuda_emulator.py swaps for its CPU version (MMA_EMU) by exact text:
-#: - 16-byte vector types for the f32 tile's shared-memory fragment loads (`LDS.128`);
 #: - one warp-wide tensor-core step: d (16x8, float32) += a (16x16, float16, row-major
 #:   fragment) * b (16x8, float16, column fragment), PTX `mma.sync.m16n8k16` (sm_80+);
 #: - `ldmatrix` x4 (four 8x8 b16 matrices, each lane names one row; `_t`: transposed);
 #: - `cp.async` of 16 bytes global -> shared (`bytes` < 16 fills the rest with zeros),
 #:   its commit and wait (sm_80+).
 MMA_HELPER = """\
-typedef float4 fc_f32x4;
-typedef double2 fc_f64x2;
-typedef int4 fc_i32x4;
-typedef longlong2 fc_i64x2;
 __device__ __forceinline__ void fc_mma_16816(float* d, const unsigned int* a,
                                              const unsigned int* b) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
@@ -56,6 +52,12 @@ __device__ __forceinline__ void fc_cp_async_commit() {
 __device__ __forceinline__ void fc_cp_async_wait0() {
   asm volatile("cp.async.wait_group 0;" ::: "memory");
 }
+"""
+
+#: G consecutive elements moved by one wide load or store (`fc_vec<float, 4>`: 128 bits),
+#: for pointwise kernels' global accesses and the f32 matmul tile's shared-memory loads
+VEC_STRUCT = """\
+template <typename T, int N> struct alignas(sizeof(T) * N) fc_vec { T v[N]; };
 """
 
 PRELUDE = f"""\
@@ -119,4 +121,4 @@ __device__ __forceinline__ T fc_block_reduce(T v, F op) {{
   for (unsigned int w = 1; w < (blockDim.x + 31u) / 32u; ++w) v = op(v, fc_part[w]);
   return v;
 }}
-""" + MMA_HELPER
+""" + VEC_STRUCT + MMA_HELPER
