@@ -16,9 +16,12 @@ traffic, so each thread must keep several loads in flight and move wide words. H
   such as a broadcast bias, stay scalar), then one vector store per stored buffer. Taken
   when every vector-accessed pointer is aligned to its vector's size (checked at run
   time); the last n % G elements run by a scalar tail.
-- **Scalar path** (a misaligned pointer, or not every store flat): trips of E iterations
-  `fc_step` apart without per-element bounds checks, the flat loads of all E issued
-  first, then one iteration at a time for the rest.
+  A misaligned pointer sends every element to that tail loop (one element per thread
+  and trip: a rare case -- a slice at an odd offset -- kept out of the unrolled forms,
+  whose copies of the body cost NVRTC time for every kernel).
+- **Scalar path** (not every store flat: transposes, strided stores): trips of E
+  iterations `fc_step` apart without per-element bounds checks, the flat loads of all E
+  issued first, then one iteration at a time for the rest.
 
 A thread covers E = max(G, ILP) elements per trip on both paths (the vector path:
 E / G groups, `fc_step` groups apart); the launch's `ilp` says so, so the runtime sizes
@@ -210,12 +213,12 @@ def emit_pointwise(pr, chain, ilp=ILP):
         checks = " | ".join(
             f"((unsigned long long){b} & {plan.group * pr.mem[b].itemsize - 1}ull)"
             for b in bufs)
-        pr.block(f"if (({checks}) == 0ull)", lambda: _vector_path(pr, plan, extents),
-                 tail="} else {")
-        pr.depth += 1
-        _scalar_path(pr, plan, extents)
-        pr.depth -= 1
-        pr.emit("}")
+        pr.emit("long long fc_done = 0;  /* elements the vector path ran */")
+        pr.block(f"if (({checks}) == 0ull)", lambda: _vector_path(pr, plan, extents))
+        pr.emit(f"/* the last fc_n % {plan.group} elements, or all when a pointer is "
+                "misaligned */")
+        pr.block("for (long long fc_j = fc_done + fc_t; fc_j < fc_n; fc_j += fc_step)",
+                 lambda: _element(pr, plan, extents, "fc_j", None))
     else:
         _scalar_path(pr, plan, extents)
     return plan.per_trip
@@ -292,6 +295,4 @@ def _vector_path(pr, plan, extents):
                  lambda: _vector_trip(pr, plan, extents, count, "fc_b"))
     pr.block("for (; fc_b < fc_groups; fc_b += fc_step)",
              lambda: _vector_trip(pr, plan, extents, 1, "fc_b"))
-    pr.emit(f"/* the last fc_n % {g} elements */")
-    pr.block(f"for (long long fc_j = fc_groups * {g} + fc_t; fc_j < fc_n; fc_j += fc_step)",
-             lambda: _element(pr, plan, extents, "fc_j", None))
+    pr.emit(f"fc_done = fc_groups * {g};")
