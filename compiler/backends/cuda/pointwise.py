@@ -23,8 +23,8 @@ traffic, so each thread must keep several loads in flight and move wide words. H
   iterations `fc_step` apart without per-element bounds checks, the flat loads of all E
   issued first, then one iteration at a time for the rest.
 
-A thread covers E = max(G, ILP) elements per trip on both paths (the vector path:
-E / G groups, `fc_step` groups apart); the launch's `ilp` says so, so the runtime sizes
+A thread covers E elements per trip: E = G on the vector path (one 16-byte access of the
+widest buffer), E = ILP on the scalar path; the launch's `ilp` says so, so the runtime sizes
 the grid as extent / (threads * E). Only loads evaluated on every iteration (not under
 an `If`, a `Select` arm or the right side of `&&`/`||`) are hoisted or vector-loaded:
 a load under a guard may be out of bounds where the guard is false (concat, pad).
@@ -39,9 +39,9 @@ from ...lower import kir as K
 
 #: bytes of one vector access (128-bit LDG/STG)
 VECTOR_BYTES = 16
-#: iterations of a pointwise grid-stride loop that one thread runs back to back at the
-#: least (their loads are in flight together: memory-level parallelism); the vector path
-#: covers max(ILP, G) elements per trip
+#: iterations of a pointwise grid-stride loop that one thread runs back to back on the
+#: scalar path (their loads are in flight together: memory-level parallelism); the vector
+#: path runs one group of G elements per trip
 ILP = 4
 
 # ---- flat indices ---------------------------------------------------------------------
@@ -171,8 +171,11 @@ def plan_pointwise(chain, mem, ilp):
     vec_loads = list(hoisted) if vec_stores else []
     widest = max((mem[b].itemsize for b in vec_loads + vec_stores), default=1)
     group = VECTOR_BYTES // widest if vec_stores else 1
+    # the vector path: one G-group per thread and trip (16 bytes of the widest buffer in
+    # flight per thread, as 4 float32 are; more groups per trip would only add copies of
+    # the body for NVRTC to compile); the scalar path: `ilp` iterations
     return PointwisePlan(chain, flat, hoisted, sorted(stored), vec_loads, vec_stores, group,
-                         max(group, ilp))
+                         group if vec_stores else ilp)
 
 
 # ---- printing -------------------------------------------------------------------------
@@ -260,39 +263,29 @@ def _scalar_path(pr, plan, extents):
              lambda: _scalar_trip(pr, plan, extents, 1, "fc_b"))
 
 
-def _vector_trip(pr, plan, extents, count, base):
-    """`count` groups base, base + fc_step, ...: all their vector loads, the bodies, the
-    vector stores."""
+def _vector_group(pr, plan, extents):
+    """Group `fc_b` of G elements: its vector loads, the body per element, its vector
+    stores."""
     g = plan.group
 
     def vt(b):
         return f"fc_vec<{pr.ops.mem_type(pr.mem[b])}, {g}>"
-    for u in range(count):
-        idx = base if u == 0 else f"{base} + {u} * fc_step"
-        for b in plan.vec_loads:
-            pr.emit(f"const {vt(b)} fc_v{u}_{b} = reinterpret_cast<const {vt(b)}*>({b})"
-                    f"[{idx}];")
-    for u in range(count):
-        idx = base if u == 0 else f"{base} + {u} * fc_step"
-        for b in plan.vec_stores:
-            pr.emit(f"{vt(b)} fc_o{u}_{b};")
-        flat = _Flat(plan, {b: f"fc_v{u}_{b}.v[fc_e]" for b in plan.vec_loads},
-                     {b: f"fc_o{u}_{b}.v[fc_e]" for b in plan.vec_stores})
-        pr.emit("#pragma unroll")
-        pr.block(f"for (int fc_e = 0; fc_e < {g}; ++fc_e)",
-                 lambda i=idx, f=flat: _element(pr, plan, extents, f"({i}) * {g} + fc_e", f))
-        for b in plan.vec_stores:
-            pr.emit(f"reinterpret_cast<{vt(b)}*>({b})[{idx}] = fc_o{u}_{b};")
+    for b in plan.vec_loads:
+        pr.emit(f"const {vt(b)} fc_v_{b} = reinterpret_cast<const {vt(b)}*>({b})[fc_b];")
+    for b in plan.vec_stores:
+        pr.emit(f"{vt(b)} fc_o_{b};")
+    flat = _Flat(plan, {b: f"fc_v_{b}.v[fc_e]" for b in plan.vec_loads},
+                 {b: f"fc_o_{b}.v[fc_e]" for b in plan.vec_stores})
+    pr.emit("#pragma unroll")
+    pr.block(f"for (int fc_e = 0; fc_e < {g}; ++fc_e)",
+             lambda: _element(pr, plan, extents, f"fc_b * {g} + fc_e", flat))
+    for b in plan.vec_stores:
+        pr.emit(f"reinterpret_cast<{vt(b)}*>({b})[fc_b] = fc_o_{b};")
 
 
 def _vector_path(pr, plan, extents):
-    g, count = plan.group, plan.per_trip // plan.group
+    g = plan.group
     pr.emit(f"const long long fc_groups = fc_n / {g};")
-    pr.emit("long long fc_b = fc_t;")
-    if count > 1:
-        pr.block(f"for (; fc_b + {count - 1} * fc_step < fc_groups; "
-                 f"fc_b += {count} * fc_step)",
-                 lambda: _vector_trip(pr, plan, extents, count, "fc_b"))
-    pr.block("for (; fc_b < fc_groups; fc_b += fc_step)",
-             lambda: _vector_trip(pr, plan, extents, 1, "fc_b"))
+    pr.block("for (long long fc_b = fc_t; fc_b < fc_groups; fc_b += fc_step)",
+             lambda: _vector_group(pr, plan, extents))
     pr.emit(f"fc_done = fc_groups * {g};")
