@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import hashlib
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
@@ -239,13 +240,48 @@ def _launch_now(fn, grid, block, args, name):
             errors.append(e)
 
     for bx in range(grid):
-        threads = [threading.Thread(target=thread, args=(bx, tx)) for tx in range(block)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_block([lambda bx=bx, tx=tx: thread(bx, tx) for tx in range(block)])
     if errors:
         raise errors[0]
+
+
+class _Worker:
+    """A daemon thread that runs the jobs put in its queue (one block thread each)."""
+
+    def __init__(self, done):
+        self.jobs = queue.SimpleQueue()
+        self.done = done
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            self.jobs.get()()
+            self.done.release()
+
+
+_WORKERS: list = []
+_DONE = threading.Semaphore(0)
+
+
+def _run_block(jobs):
+    """Run `jobs` at once, one per OS thread (a block's threads must all be running for
+    its barriers), on threads kept between launches: starting ~100 threads per launch
+    was most of the emulated tests' time."""
+    while len(_WORKERS) < len(jobs):
+        _WORKERS.append(_Worker(_DONE))
+    for worker, job in zip(_WORKERS, jobs):
+        worker.jobs.put(job)
+    for _ in jobs:
+        _DONE.acquire()
+
+
+def _forget_workers():  # a forked child has none of the parent's threads
+    global _DONE
+    _WORKERS.clear()
+    _DONE = threading.Semaphore(0)
+
+
+os.register_at_fork(after_in_child=_forget_workers)
 
 
 @contextlib.contextmanager
