@@ -108,6 +108,15 @@ class _Builder:
             lin = K.iadd(K.imul(lin, self.dim(d)), i)
         return lin
 
+    def delinearize(self, lin, shape):
+        """The index over `shape` of the row-major offset `lin` (linear's inverse)."""
+        src, stride = [], K.IConst(1)
+        for k in reversed(range(len(shape))):
+            v = K.idiv(lin, stride) if k != len(shape) - 1 else lin
+            src.append(K.imod(v, self.dim(shape[k])) if k else v)
+            stride = K.imul(stride, self.dim(shape[k]))
+        return list(reversed(src))
+
     def load(self, node, idx):
         buf = self.low.buffer_of[id(node)]
         val = K.Load(self.use(buf), self.linear(idx, node.shape), buf.dtype)
@@ -256,13 +265,7 @@ def _reshape(b, node, idx, stmts):
             for a, i in zip(s_axes, _delinearize(lin, [x.shape[a] for a in s_axes])):
                 src[a] = i
         return b.expr(x, src, stmts)
-    lin = b.linear(idx, node.shape)
-    src, stride = [], K.IConst(1)
-    for k in reversed(range(len(x.shape))):
-        v = K.idiv(lin, stride) if k != len(x.shape) - 1 else lin
-        src.append(K.imod(v, b.dim(x.shape[k])) if k else v)
-        stride = K.imul(stride, b.dim(x.shape[k]))
-    return b.expr(x, list(reversed(src)), stmts)
+    return b.expr(x, b.delinearize(b.linear(idx, node.shape), x.shape), stmts)
 
 
 def _is_one(d) -> bool:

@@ -75,19 +75,10 @@ def dynamic_update(b, group, out):
         stmts = []
         t = _checked_index(b, node, index, [], node.shape[0], stmts, "dynamic_update_slice")
         st = []
-        idx = _delinearize(b, u, list(upd.shape))
+        idx = b.delinearize(u, list(upd.shape))
         st.append(b.store(out, [t] + idx, node.shape, b.expr(upd, idx, st)))
         stmts.append(K.If(K.Binary("less", u, b.dim(n), T.bool_), tuple(st)))
         return stmts
     b.work = ext
     return (K.Loop(lin, ext, tuple(row(K.Var(lin))), True),)
 
-
-def _delinearize(b, lin, shape):
-    """The index of position `lin` (row-major) in `shape`."""
-    out = []
-    for k in range(len(shape)):
-        rest = b.dim(D.product(shape[k + 1:]))
-        v = K.idiv(lin, rest) if k + 1 < len(shape) else lin
-        out.append(K.imod(v, b.dim(shape[k])) if k else v)
-    return out

@@ -55,7 +55,7 @@ def _vars_of(e) -> set:
     return out
 
 
-def _needed(value, lets: dict) -> list:
+def needed_lets(value, lets: dict) -> list:
     """The lets (in order) that `value` needs, transitively."""
     need, stack = set(), list(_vars_of(value))
     while stack:
@@ -68,7 +68,7 @@ def _needed(value, lets: dict) -> list:
 
 def _deps(value, lets) -> set:
     names = _vars_of(value)
-    for s in _needed(value, lets):
+    for s in needed_lets(value, lets):
         names |= _vars_of(s.value)
     return names
 
@@ -96,8 +96,8 @@ def plan_tiled(kernel, chain):
     if jvar in _deps(a, let_map) or ivar in _deps(b, let_map) or acc.var in \
             _deps(a, let_map) | _deps(b, let_map):
         return None
-    return {"acc": acc, "k": kloop, "a": a, "b": b, "a_lets": _needed(a, let_map),
-            "b_lets": _needed(b, let_map), "epilogue": body[2:]}
+    return {"acc": acc, "k": kloop, "a": a, "b": b, "a_lets": needed_lets(a, let_map),
+            "b_lets": needed_lets(b, let_map), "epilogue": body[2:]}
 
 
 def linear(e, loop_vars, lets):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ...ir import dtypes as T
 from ...lower import kir as K
-from .matmul import contiguous, linear, stage_operand, tile_loop
+from .matmul import contiguous, linear, needed_lets, stage_operand, tile_loop
 
 TILE_M = TILE_N = 128
 KT, STAGES = 32, 2
@@ -174,6 +174,7 @@ def _stage(pr, plan, fast_a, fast_b, ivar, jvar, kvar, st, kb):
     def copy(fast, lets, defs, count, dst):
         load = fast[0]
         index_lets = [s for s in lets if isinstance(s, K.Let) and s.value.dtype is T.int64]
+        let_map = {s.var: s for s in lets}
         per = (TILE_M * KT // 8) // THREADS
 
         def chunk():
@@ -181,7 +182,7 @@ def _stage(pr, plan, fast_a, fast_b, ivar, jvar, kvar, st, kb):
             for d in defs:
                 pr.emit(d)
             pr.emit(f"const int fc_nb = {count};")
-            pr.stmts([s for s in index_lets if s.var in _index_vars(load.index, lets)])
+            pr.stmts([s for s in needed_lets(load.index, let_map) if s in index_lets])
             pr.emit(f"fc_cp_async16(&{dst}, fc_nb > 0 ? &{load.buf}[{pr.expr(load.index)}] "
                     f": {load.buf}, 2 * fc_nb);")
         pr.emit("#pragma unroll")
@@ -207,22 +208,6 @@ def _stage(pr, plan, fast_a, fast_b, ivar, jvar, kvar, st, kb):
             flag = "fc_fast_a" if fast is fast_a else "fc_fast_b"
             pr.block(f"if ({flag})", lambda f=fast, a=args: copy(f, *a))
             pr.block("else", general)
-
-
-def _index_vars(index, lets):
-    """The let variables an index expression needs, transitively."""
-    let_map = {s.var: s for s in lets}
-    need, stack = set(), [index]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, K.Var) and x.name in let_map and x.name not in need:
-            need.add(x.name)
-            stack.append(let_map[x.name].value)
-        for name in ("a", "b", "x"):
-            v = getattr(x, name, None)
-            if v is not None and not isinstance(v, (int, str)):
-                stack.append(v)
-    return need
 
 
 def _mma_step(pr):
