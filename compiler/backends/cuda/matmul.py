@@ -27,8 +27,8 @@ asked, DESIGN.md) and flowc has no option to ask for it yet.
 
 from __future__ import annotations
 
-from ...ir import dtypes as T
 from ...lower import kir as K
+from .indexing import contiguous
 
 TILE, KT, R = 128, 8, 8
 THREADS = (TILE // R) * (TILE // R)   # 256
@@ -98,60 +98,6 @@ def plan_tiled(kernel, chain):
         return None
     return {"acc": acc, "k": kloop, "a": a, "b": b, "a_lets": needed_lets(a, let_map),
             "b_lets": needed_lets(b, let_map), "epilogue": body[2:]}
-
-
-def linear(e, loop_vars, lets):
-    """An int index expression as ({loop var: coefficient expr}, constant expr), the
-    coefficients and constant free of loop variables; None when it is not affine in them."""
-    if isinstance(e, K.Var):
-        if e.name in loop_vars:
-            return {e.name: K.IConst(1)}, K.IConst(0)
-        if e.name in lets:
-            return linear(lets[e.name].value, loop_vars, lets)
-        return None
-    if symbolic(e):
-        return {}, e
-    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
-        a, b = linear(e.a, loop_vars, lets), linear(e.b, loop_vars, lets)
-        if a is None or b is None:
-            return None
-        if e.op == "mul":
-            if a[0] and b[0]:
-                return None
-            lin, k = (a, b[1]) if a[0] else (b, a[1])
-            return {v: K.imul(c, k) for v, c in lin[0].items()}, K.imul(lin[1], k)
-        sign = (lambda x: x) if e.op == "add" else (lambda x: K.Binary("sub", K.IConst(0), x,
-                                                                       T.int64))
-        terms = dict(a[0])
-        for v, c in b[0].items():
-            terms[v] = K.iadd(terms[v], sign(c)) if v in terms else sign(c)
-        const = K.iadd(a[1], b[1]) if e.op == "add" else K.Binary("sub", a[1], b[1], T.int64)
-        return terms, const
-    return None
-
-
-def symbolic(e) -> bool:
-    """Whether `e` is integer arithmetic on constants and symbols only."""
-    if isinstance(e, (K.IConst, K.SymRef)):
-        return True
-    return isinstance(e, K.Binary) and e.dtype is T.int64 and symbolic(e.a) and \
-        symbolic(e.b)
-
-
-def contiguous(value, lets, loop_vars) -> set:
-    """The loop variables along which the operand `value` (a load, through lets and casts)
-    is contiguous in memory: coefficient 1 in its affine index. Empty when not a load."""
-    lets = {s.var: s for s in lets}
-    e = value
-    while isinstance(e, (K.Var, K.Cast)):
-        if isinstance(e, K.Cast):
-            e = e.x
-        elif e.name in lets:
-            e = lets[e.name].value
-        else:
-            break
-    lin = linear(e.index, set(loop_vars), lets) if isinstance(e, K.Load) else None
-    return {v for v, c in lin[0].items() if c == K.IConst(1)} if lin else set()
 
 
 def tiles_extent(chain, tile=None):

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from ...ir import dtypes as T
 from ...lower import kir as K
-from .matmul import contiguous, linear, needed_lets, stage_operand, tile_loop
+from .indexing import contiguous, linear
+from .matmul import needed_lets, stage_operand, tile_loop
 
 TILE_M = TILE_N = 128
 KT, STAGES = 32, 2

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...ir import dtypes as T
 from ...lower import kir as K
+from .indexing import flat_poly, poly
 
 #: bytes of one vector access (128-bit LDG/STG)
 VECTOR_BYTES = 16
@@ -45,44 +45,6 @@ VECTOR_BYTES = 16
 ILP = 4
 
 # ---- flat indices ---------------------------------------------------------------------
-def poly(e, loop_vars):
-    """`e` as a polynomial {sorted tuple of names: int coefficient} over `loop_vars` and
-    symbols, or None when it is not a sum of products of ints, loop vars and symbols."""
-    if isinstance(e, K.IConst):
-        return {(): int(e.value)} if e.value else {}
-    if isinstance(e, K.SymRef):
-        return {(e.name,): 1}
-    if isinstance(e, K.Var):
-        return {(e.name,): 1} if e.name in loop_vars else None
-    if isinstance(e, K.Binary) and e.op in ("add", "sub", "mul"):
-        a, b = poly(e.a, loop_vars), poly(e.b, loop_vars)
-        if a is None or b is None:
-            return None
-        out = dict(a)
-        if e.op == "mul":
-            out = {}
-            for ma, ca in a.items():
-                for mb, cb in b.items():
-                    m = tuple(sorted(ma + mb))
-                    out[m] = out.get(m, 0) + ca * cb
-        else:
-            sign = 1 if e.op == "add" else -1
-            for m, c in b.items():
-                out[m] = out.get(m, 0) + sign * c
-        return {m: c for m, c in out.items() if c}
-    return None
-
-
-def flat_poly(chain):
-    """The flat index of the nest `chain` (row-major) as a polynomial, or None."""
-    names = {lp.var for lp in chain}
-    idx = K.Var(chain[0].var)
-    for lp in chain[1:]:
-        idx = K.Binary("add", K.Binary("mul", idx, lp.extent, T.int64), K.Var(lp.var),
-                       T.int64)
-    return poly(idx, names)
-
-
 # ---- the plan -------------------------------------------------------------------------
 def _loads(e, sure, out):
     """Append (Load, sure) for every Load in `e`; `sure`: evaluated on every iteration."""
